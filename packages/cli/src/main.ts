@@ -1,0 +1,62 @@
+import { PkiError } from "@pier/pki";
+import { CliError, exitCodes } from "./errors.ts";
+import { processOutput, type Output } from "./output.ts";
+import { caCommand } from "./commands/ca.ts";
+import { doctorCommand } from "./commands/doctor.ts";
+import { quickstartCommand } from "./commands/quickstart.ts";
+
+const usage = `Usage: pier <command> [options]
+
+Commands:
+  ca          Pier's built-in certificate authority (init, issue, sign, revoke, crl, list, inspect)
+  doctor      Explain what is wrong with a certificate set or a live TLS endpoint
+  quickstart  Create a CA with a server and a client certificate, and show how to use them
+
+Run "pier <command> --help" for the options of a command.`;
+
+/**
+ * Runs the `pier` command line and returns the exit status. Every error is turned into a
+ * message and a status here, and only here.
+ *
+ * @example
+ * process.exitCode = await runCli(["ca", "list", "--dir", "./ca"]);
+ */
+export async function runCli(argv: string[], out: Output = processOutput): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "ca":
+        return await caCommand(rest, out);
+      case "doctor":
+        return await doctorCommand(rest, out);
+      case "quickstart":
+        return await quickstartCommand(rest, out);
+      case "version":
+      case "--version":
+        out.line("pier 0.1.0");
+        return exitCodes.ok;
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        return out.help(usage);
+      default:
+        throw new CliError("usage", `Unknown command "${command}".\n\n${usage}`);
+    }
+  } catch (error) {
+    if (error instanceof CliError) {
+      out.error(`pier: ${error.message}`);
+      return error.code === "usage" ? exitCodes.usage : exitCodes.failed;
+    }
+    if (error instanceof PkiError) {
+      out.error(`pier: ${error.message}`);
+      return exitCodes.failed;
+    }
+    out.error(`pier: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return exitCodes.failed;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await runCli(process.argv.slice(2));
+}

@@ -1,0 +1,4 @@
+/** Helpers for Pier's cross-process tests. */
+export { run, pier, openssl, bash, pierBinary, type RunResult } from "./run.ts";
+export { tempDir, type TempDir } from "./temp-dir.ts";
+export { makeSeedCertificates, seedServerName } from "./seed-certificates.ts";

@@ -1,0 +1,147 @@
+import { PkiError } from "../errors.ts";
+
+/** One decoded DER element. `raw` is the whole encoding, `content` its value bytes. */
+export interface DerNode {
+  readonly tag: number;
+  readonly constructed: boolean;
+  readonly tagClass: "universal" | "application" | "context" | "private";
+  /** Tag number within its class (low five bits; high-tag-number form is rejected). */
+  readonly tagNumber: number;
+  readonly raw: Buffer;
+  readonly content: Buffer;
+}
+
+const classes = ["universal", "application", "context", "private"] as const;
+
+function malformed(what: string): PkiError {
+  return new PkiError("malformed_der", `Malformed DER: ${what}. The data is not a valid DER structure (truncated or corrupted?).`);
+}
+
+/** Decodes the element starting at `offset`; bounds-checked, definite lengths only. */
+export function readElement(buf: Buffer, offset = 0): DerNode {
+  if (offset + 2 > buf.length) throw malformed("element header runs past the end");
+  const tag = buf[offset]!;
+  if ((tag & 0x1f) === 0x1f) throw malformed("high tag numbers are not used in X.509");
+  let length = buf[offset + 1]!;
+  let header = 2;
+  if (length & 0x80) {
+    const count = length & 0x7f;
+    if (count === 0) throw malformed("indefinite length is not allowed in DER");
+    if (count > 4) throw malformed("length field too large");
+    if (offset + 2 + count > buf.length) throw malformed("length runs past the end");
+    length = 0;
+    for (let i = 0; i < count; i++) length = length * 256 + buf[offset + 2 + i]!;
+    header += count;
+  }
+  const end = offset + header + length;
+  if (end > buf.length) throw malformed(`element of ${length} bytes runs past the end of the data`);
+  return {
+    tag,
+    constructed: (tag & 0x20) !== 0,
+    tagClass: classes[tag >> 6]!,
+    tagNumber: tag & 0x1f,
+    raw: buf.subarray(offset, end),
+    content: buf.subarray(offset + header, end),
+  };
+}
+
+/** Decodes a buffer that must hold exactly one element. */
+export function readRoot(buf: Buffer): DerNode {
+  const node = readElement(buf, 0);
+  if (node.raw.length !== buf.length) throw malformed(`${buf.length - node.raw.length} trailing bytes after the structure`);
+  return node;
+}
+
+/** The child elements of a constructed element. */
+export function childrenOf(node: DerNode): DerNode[] {
+  if (!node.constructed) throw malformed("expected a constructed element");
+  const out: DerNode[] = [];
+  for (let offset = 0; offset < node.content.length; ) {
+    const child = readElement(node.content, offset);
+    out.push(child);
+    offset += child.raw.length;
+  }
+  return out;
+}
+
+/** Children of a SEQUENCE, checking the tag. */
+export function sequenceItems(node: DerNode | undefined, what: string): DerNode[] {
+  if (!node || node.tag !== 0x30) throw malformed(`${what} is not a SEQUENCE`);
+  return childrenOf(node);
+}
+
+export function expectTag(node: DerNode | undefined, tag: number, what: string): DerNode {
+  if (!node || node.tag !== tag) throw malformed(`${what} has an unexpected type`);
+  return node;
+}
+
+/** OBJECT IDENTIFIER in dotted form. */
+export function readOid(node: DerNode | undefined): string {
+  const n = expectTag(node, 0x06, "object identifier");
+  const arcs: number[] = [];
+  let value = 0;
+  for (const byte of n.content) {
+    value = value * 128 + (byte & 0x7f);
+    if (!(byte & 0x80)) {
+      if (arcs.length === 0) arcs.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80);
+      else arcs.push(value);
+      value = 0;
+    }
+  }
+  return arcs.join(".");
+}
+
+/** INTEGER as unsigned lowercase hex without leading zero bytes (serial numbers). */
+export function readIntegerHex(node: DerNode | undefined): string {
+  const n = expectTag(node, 0x02, "integer");
+  let start = 0;
+  while (start < n.content.length - 1 && n.content[start] === 0) start++;
+  return n.content.subarray(start).toString("hex");
+}
+
+/** Small INTEGER or ENUMERATED as a number. */
+export function readSmallInt(node: DerNode | undefined): number {
+  if (!node || (node.tag !== 0x02 && node.tag !== 0x0a)) throw malformed("expected an integer");
+  let value = 0;
+  for (const byte of node.content) value = value * 256 + byte;
+  return value;
+}
+
+export function readBoolean(node: DerNode | undefined): boolean {
+  return expectTag(node, 0x01, "boolean").content[0] !== 0;
+}
+
+/** BIT STRING contents with the unused-bits count. */
+export function readBitString(node: DerNode | undefined): { bytes: Buffer; unusedBits: number } {
+  const n = expectTag(node, 0x03, "bit string");
+  if (n.content.length === 0) throw malformed("empty bit string");
+  return { unusedBits: n.content[0]!, bytes: n.content.subarray(1) };
+}
+
+/** UTCTime or GeneralizedTime. */
+export function readTime(node: DerNode | undefined): Date {
+  if (!node || (node.tag !== 0x17 && node.tag !== 0x18)) throw malformed("expected a time");
+  const text = node.content.toString("latin1");
+  const match = node.tag === 0x17 ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text) : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text);
+  if (!match) throw malformed(`time "${text}" is not in DER form`);
+  const [, y = "", mo = "", d = "", h = "", mi = "", s = ""] = match;
+  let year = Number(y);
+  if (node.tag === 0x17) year += year < 50 ? 2000 : 1900;
+  return new Date(Date.UTC(year, Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)));
+}
+
+/** Any of the string types X.509 names use. */
+export function readString(node: DerNode): string {
+  switch (node.tag) {
+    case 0x0c:
+      return node.content.toString("utf8");
+    case 0x1e: {
+      // BMPString: UTF-16BE
+      const swapped = Buffer.from(node.content);
+      swapped.swap16();
+      return swapped.toString("utf16le");
+    }
+    default:
+      return node.content.toString("latin1");
+  }
+}

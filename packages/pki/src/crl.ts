@@ -1,0 +1,154 @@
+import { sign, verify, type KeyObject } from "node:crypto";
+import { bitString, enumerated, explicit, integer, octetString, oid, sequence, time } from "./asn1/der-writer.ts";
+import { type DerNode, childrenOf, readBitString, readElement, readIntegerHex, readOid, readRoot, readSmallInt, readTime, sequenceItems } from "./asn1/der-reader.ts";
+import { Oid, signatureAlgorithms } from "./asn1/oids.ts";
+import { authorityKeyIdentifierExtension } from "./extensions.ts";
+import { signatureSchemeFor } from "./keys.ts";
+import { type NameAttribute, decodeName, formatName } from "./names.ts";
+import { toPem } from "./pem.ts";
+import { PkiError } from "./errors.ts";
+
+/** CRL reason codes (RFC 5280 §5.3.1); value 7 is unused by the standard. */
+export const revocationReasons = {
+  unspecified: 0,
+  keyCompromise: 1,
+  cACompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  removeFromCRL: 8,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+} as const;
+export type RevocationReason = keyof typeof revocationReasons;
+
+/** Accepts `keyCompromise`, `key-compromise` or `keycompromise`. */
+export function parseRevocationReason(text: string): RevocationReason {
+  const wanted = text.replace(/[-_\s]/g, "").toLowerCase();
+  const match = (Object.keys(revocationReasons) as RevocationReason[]).find((r) => r.toLowerCase() === wanted);
+  if (!match) throw new PkiError("invalid_argument", `Unknown revocation reason "${text}"; use one of ${Object.keys(revocationReasons).join(", ")}.`);
+  return match;
+}
+
+function reasonName(code: number): RevocationReason {
+  return (Object.entries(revocationReasons).find(([, v]) => v === code)?.[0] ?? "unspecified") as RevocationReason;
+}
+
+/** One revoked certificate. */
+export interface RevokedEntry {
+  readonly serialNumber: string;
+  readonly revokedAt: Date;
+  readonly reason: RevocationReason;
+}
+
+/** Inputs of a CRL. */
+export interface CrlSpec {
+  /** Encoded subject of the CA, byte for byte. */
+  readonly issuer: Buffer;
+  readonly issuerKeyId: Buffer;
+  readonly signingKey: KeyObject;
+  readonly crlNumber: number;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+  readonly revoked: readonly RevokedEntry[];
+}
+
+/**
+ * Builds and signs a v2 CRL with the CRL number and authority key identifier extensions.
+ *
+ * @example
+ * const pem = crlToPem(signCrl({ issuer, issuerKeyId, signingKey, crlNumber: 1, thisUpdate, nextUpdate, revoked: [] }));
+ */
+export function signCrl(spec: CrlSpec): Buffer {
+  const scheme = signatureSchemeFor(spec.signingKey);
+  const entries = spec.revoked.map((entry) => {
+    // RFC 5280 §5.3.1: omit the reason code rather than writing "unspecified".
+    const extensions = entry.reason === "unspecified" ? [] : [sequence(sequence(oid(Oid.crlReason), octetString(enumerated(revocationReasons[entry.reason]))))];
+    return sequence(integer(Buffer.from(entry.serialNumber, "hex")), time(entry.revokedAt), ...extensions);
+  });
+  const crlExtensions = explicit(0, sequence(authorityKeyIdentifierExtension(spec.issuerKeyId), sequence(oid(Oid.crlNumber), octetString(integer(spec.crlNumber)))));
+  const tbs = sequence(
+    integer(1),
+    scheme.algorithmIdentifier,
+    spec.issuer,
+    time(spec.thisUpdate),
+    time(spec.nextUpdate),
+    ...(entries.length > 0 ? [sequence(...entries)] : []),
+    crlExtensions,
+  );
+  return sequence(tbs, scheme.algorithmIdentifier, bitString(sign(scheme.hash, tbs, spec.signingKey)));
+}
+
+
+/** PEM of a DER CRL (label `X509 CRL`, as openssl writes it). */
+export function crlToPem(der: Buffer): string {
+  return toPem("X509 CRL", der);
+}
+
+/** A parsed CRL. */
+export interface CrlInfo {
+  readonly issuer: NameAttribute[];
+  readonly issuerText: string;
+  readonly issuerDer: Buffer;
+  readonly thisUpdate: Date;
+  readonly nextUpdate?: Date;
+  readonly crlNumber?: number;
+  readonly revoked: RevokedEntry[];
+  readonly signatureAlgorithm: string;
+  /** Checks the CRL's signature against a CA's public key. */
+  verifySignature(publicKey: KeyObject): boolean;
+}
+
+function readEntry(node: DerNode): RevokedEntry {
+  const [serialNode, dateNode, extensionsNode] = sequenceItems(node, "revoked certificate");
+  let reason: RevocationReason = "unspecified";
+  for (const ext of extensionsNode ? sequenceItems(extensionsNode, "entry extensions") : []) {
+    const items = sequenceItems(ext, "entry extension");
+    const valueNode = items[items.length - 1];
+    if (readOid(items[0]) === Oid.crlReason && valueNode) reason = reasonName(readSmallInt(readElement(valueNode.content)));
+  }
+  return { serialNumber: readIntegerHex(serialNode), revokedAt: readTime(dateNode), reason };
+}
+
+/** Parses a DER CRL. Throws `wrong_input_type` when it is some other structure. */
+export function parseCrl(der: Buffer): CrlInfo {
+  const [tbs, algNode, sigNode] = sequenceItems(readRoot(der), "CRL");
+  const fields = sequenceItems(tbs, "TBSCertList");
+  const items = fields[0]?.tag === 0x02 ? fields.slice(1) : fields;
+  const [, issuerNode, thisUpdateNode, ...rest] = items;
+  if (!issuerNode || issuerNode.tag !== 0x30 || !thisUpdateNode || (thisUpdateNode.tag !== 0x17 && thisUpdateNode.tag !== 0x18)) {
+    throw new PkiError("wrong_input_type", "This is not a certificate revocation list (CRL).");
+  }
+  const nextUpdateNode = rest[0] && (rest[0].tag === 0x17 || rest[0].tag === 0x18) ? rest.shift() : undefined;
+  const revokedNode = rest[0]?.tag === 0x30 ? rest.shift() : undefined;
+  const extensionsNode = rest.find((n) => n.tagClass === "context" && n.tagNumber === 0);
+  let crlNumber: number | undefined;
+  for (const ext of extensionsNode ? sequenceItems(childrenOf(extensionsNode)[0], "CRL extensions") : []) {
+    const parts = sequenceItems(ext, "CRL extension");
+    const valueNode = parts[parts.length - 1];
+    if (readOid(parts[0]) === Oid.crlNumber && valueNode) crlNumber = readSmallInt(readElement(valueNode.content));
+  }
+  const sigOid = readOid(sequenceItems(algNode, "signature algorithm")[0]);
+  const algorithm = signatureAlgorithms[sigOid];
+  const signature = readBitString(sigNode).bytes;
+  const issuer = decodeName(issuerNode);
+  return {
+    issuer,
+    issuerText: formatName(issuer),
+    issuerDer: issuerNode.raw,
+    thisUpdate: readTime(thisUpdateNode),
+    ...(nextUpdateNode ? { nextUpdate: readTime(nextUpdateNode) } : {}),
+    ...(crlNumber === undefined ? {} : { crlNumber }),
+    revoked: revokedNode ? childrenOf(revokedNode).map(readEntry) : [],
+    signatureAlgorithm: algorithm?.name ?? sigOid,
+    verifySignature: (publicKey) => {
+      if (!algorithm) return false;
+      try {
+        return verify(algorithm.hash, tbs!.raw, publicKey, signature);
+      } catch {
+        return false;
+      }
+    },
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * `@pier/pki`: keys, CSRs, certificate issuance, CRLs, parsing and diagnostics.
+ * Everything else in Pier reaches certificates through this entry point.
+ */
+export { PkiError, type PkiErrorCode } from "./errors.ts";
+export { parsePem, toPem, looksLikePem, type PemBlock } from "./pem.ts";
+export {
+  keyTypes,
+  defaultKeyType,
+  parseKeyType,
+  isSlowKeyType,
+  generateKeyPair,
+  generateKeyPairSync,
+  privateKeyToPem,
+  loadPrivateKey,
+  isEncryptedPrivateKey,
+  describeKey,
+  spkiDer,
+  spkiSha256,
+  keysMatch,
+  type KeyType,
+  type KeyPair,
+  type KeyDescription,
+} from "./keys.ts";
+export { encodeName, formatName, formatNameDer, commonNameOf, parseSanList, formatSan, type NameAttribute, type SubjectInput, type SubjectAltName } from "./names.ts";
+export { signCertificate, certificateToPem, parseCertificate, isIssuedBy, randomSerial, colonHex, type CertificateSpec, type CertificateInfo } from "./certificate.ts";
+export { profiles, profileExtensions, type Profile, type ProfileInput } from "./profiles.ts";
+export { keyIdentifier, keyUsageNames, extKeyUsageName, type KeyUsage, type DecodedExtensions } from "./extensions.ts";
+export { createCsr, csrToPem, parseCsr, type CsrInfo } from "./csr.ts";
+export { signCrl, crlToPem, parseCrl, parseRevocationReason, revocationReasons, type RevocationReason, type RevokedEntry, type CrlInfo, type CrlSpec } from "./crl.ts";
+export { readPkiFile, classifyDer, describeKind, type PkiObject, type PkiObjectKind, type PkiFile } from "./pki-object.ts";
+export { inspectPkiFile, describeCertificate } from "./inspect.ts";
+export {
+  CertificateAuthority,
+  caPaths,
+  canonicalSerial,
+  defaultDays,
+  type IssuedRecord,
+  type ListedCertificate,
+  type LeafProfile,
+  type LeafRequest,
+  type IssuedCertificate,
+} from "./authority/certificate-authority.ts";
+export { writeFileAtomic, writeNewFile } from "./authority/files.ts";
+export {
+  diagnoseCertificateSet,
+  type CertificateSetInput,
+  type CertificateSetReport,
+  type Finding,
+  type FindingCode,
+  type InputFile,
+  type TlsRole,
+} from "./diagnose/certificate-set.ts";

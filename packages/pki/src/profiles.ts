@@ -1,0 +1,48 @@
+import type { KeyObject } from "node:crypto";
+import { Oid } from "./asn1/oids.ts";
+import {
+  authorityKeyIdentifierExtension,
+  basicConstraintsExtension,
+  extKeyUsageExtension,
+  keyIdentifier,
+  keyUsageExtension,
+  subjectAltNameExtension,
+  subjectKeyIdentifierExtension,
+  type KeyUsage,
+} from "./extensions.ts";
+import { describeKey } from "./keys.ts";
+import type { SubjectAltName } from "./names.ts";
+
+/** Certificate profiles Pier issues. */
+export const profiles = ["ca", "server", "client"] as const;
+export type Profile = (typeof profiles)[number];
+
+/** Inputs a profile needs to produce its extensions. */
+export interface ProfileInput {
+  readonly subjectKey: KeyObject;
+  /** Subject key identifier of the issuing CA (the subject's own for a self-signed root). */
+  readonly issuerKeyId: Buffer;
+  readonly subjectAltNames?: readonly SubjectAltName[];
+  readonly subjectEmpty?: boolean;
+  readonly pathLength?: number;
+}
+
+/**
+ * The extensions of a profile, following RFC 5280: a CA gets critical basicConstraints
+ * CA:TRUE and keyCertSign + cRLSign; leaves get CA:FALSE, the key usage their key
+ * algorithm needs, one EKU (serverAuth or clientAuth), SKI and AKI.
+ */
+export function profileExtensions(profile: Profile, input: ProfileInput): Buffer[] {
+  const subjectKeyId = keyIdentifier(input.subjectKey);
+  const out: Buffer[] = [];
+  if (profile === "ca") {
+    out.push(basicConstraintsExtension(true, input.pathLength), keyUsageExtension(["digitalSignature", "keyCertSign", "cRLSign"]));
+  } else {
+    // RSA key exchange (TLS 1.2 non-ECDHE suites) needs keyEncipherment; EC and EdDSA keys only sign.
+    const usages: KeyUsage[] = describeKey(input.subjectKey).algorithm === "rsa" ? ["digitalSignature", "keyEncipherment"] : ["digitalSignature"];
+    out.push(basicConstraintsExtension(false), keyUsageExtension(usages), extKeyUsageExtension([profile === "server" ? Oid.serverAuth : Oid.clientAuth]));
+  }
+  if (input.subjectAltNames && input.subjectAltNames.length > 0) out.push(subjectAltNameExtension(input.subjectAltNames, input.subjectEmpty ?? false));
+  out.push(subjectKeyIdentifierExtension(subjectKeyId), authorityKeyIdentifierExtension(input.issuerKeyId));
+  return out;
+}
