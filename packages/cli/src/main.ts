@@ -33,7 +33,7 @@ export async function runCli(argv: string[], out: Output = processOutput): Promi
         return await quickstartCommand(rest, out);
       case "version":
       case "--version":
-        out.line("pier 0.1.0");
+        out.line(`pier 0.1.0 (Node.js ${process.version})`);
         return exitCodes.ok;
       case undefined:
       case "help":

@@ -3,7 +3,7 @@ import { bitString, explicit, integer, sequence, time } from "./asn1/der-writer.
 import { type DerNode, childrenOf, readIntegerHex, readOid, readRoot, readSmallInt, readTime, sequenceItems } from "./asn1/der-reader.ts";
 import { signatureAlgorithms } from "./asn1/oids.ts";
 import { type DecodedExtensions, certificateExtensionsField, decodeExtensions } from "./extensions.ts";
-import { type KeyDescription, describeKey, signatureSchemeFor, spkiSha256 } from "./keys.ts";
+import { type KeyDescription, describeKey, signatureSchemeFor, spkiDer, spkiSha256 } from "./keys.ts";
 import { type NameAttribute, decodeName, formatName } from "./names.ts";
 import { toPem } from "./pem.ts";
 import { PkiError } from "./errors.ts";
@@ -40,7 +40,7 @@ export function signCertificate(spec: CertificateSpec): Buffer {
     spec.issuer,
     sequence(time(spec.notBefore), time(spec.notAfter)),
     spec.subject,
-    spec.publicKey.export({ type: "spki", format: "der" }),
+    spkiDer(spec.publicKey),
     certificateExtensionsField(spec.extensions),
   );
   const signature = sign(scheme.hash, tbs, spec.signingKey);

@@ -131,10 +131,19 @@ export function describeKey(key: KeyObject): KeyDescription {
   }
 }
 
+// Exporting a KeyObject costs ~50 µs; issuance needs the SPKI three times (certificate body,
+// SKI, AKI), so it is computed once per key. Weak keys: the cache never keeps a key alive.
+const spkiCache = new WeakMap<KeyObject, Buffer>();
+
 /** DER SubjectPublicKeyInfo of a public or private key. */
 export function spkiDer(key: KeyObject): Buffer {
-  const pub = key.type === "private" ? createPublicKey(key) : key;
-  return pub.export({ type: "spki", format: "der" });
+  let der = spkiCache.get(key);
+  if (!der) {
+    const pub = key.type === "private" ? createPublicKey(key) : key;
+    der = pub.export({ type: "spki", format: "der" });
+    spkiCache.set(key, der);
+  }
+  return der;
 }
 
 /**

@@ -15,7 +15,6 @@ import {
   writeNewFile,
   type IssuedRecord,
   type KeyType,
-  type LeafProfile,
 } from "@pier/pki";
 import { optionalInteger, parseCommand, readInputFile, readPassphrase, required } from "../args.ts";
 import { CliError, exitCodes } from "../errors.ts";
@@ -150,7 +149,7 @@ async function sign(argv: string[], out: Output): Promise<number> {
   const ca = openCa(values.dir, values["passphrase-file"], "ca sign");
   const days = optionalInteger(values.days, "--days");
   const signed = await ca.signCsr(csr.der, {
-    profile: profile as LeafProfile,
+    profile,
     subjectAltNames: (values.san ?? []).flatMap((s) => parseSanList(s)),
     ...(values.cn === undefined ? {} : { commonName: values.cn }),
     ...(days === undefined ? {} : { days }),
