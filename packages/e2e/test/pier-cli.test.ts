@@ -84,6 +84,18 @@ describe("the pier command", () => {
     expect(junk.stdout).toMatch(/neither PEM nor DER/);
   });
 
+  it("shows progress on a terminal while a slow key is generated, and nothing when piped", async () => {
+    await using dir = tempDir("cli-progress");
+    // `script` gives the command a real pseudo-terminal, as an operator's shell would.
+    const onTerminal = run("script", ["-qec", `${pierBinary} ca init --dir tty-ca --key-type rsa-4096`, "/dev/null"], { cwd: dir.path });
+    expect(onTerminal.status).toBe(0);
+    expect(onTerminal.stdout).toMatch(/Generating rsa-4096 CA key… \d+\.\ds/);
+    expect(onTerminal.stdout).toMatch(/✓ Generating rsa-4096 CA key \(\d+\.\ds\)/);
+    const piped = pier(["ca", "init", "--dir", "piped-ca", "--key-type", "rsa-4096"], { cwd: dir.path });
+    expect(piped.status).toBe(0);
+    expect(piped.stderr).toBe("");
+  });
+
   it("quickstart makes a working set and can run again", async () => {
     await using dir = tempDir("cli-quickstart");
     const first = pier(["quickstart", "--server-name", "pier.test"], { cwd: dir.path });
