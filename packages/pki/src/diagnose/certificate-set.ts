@@ -102,9 +102,9 @@ function openFile(file: InputFile, expected: "certificate" | "private key" | "CR
 function wrongKind(file: InputFile, object: PkiObject, expected: string, found: Findings): void {
   const hint =
     object.kind === "csr" ? "this is the signing request; sign it first (pier ca sign) and use the resulting certificate"
-    : object.kind === "private-key" || object.kind === "encrypted-private-key" ? `pass the key with --key and the ${expected} here`
+    : object.kind === "private-key" || object.kind === "encrypted-private-key" ? `pass the key with --key and ${expected} here`
     : object.kind === "certificate" ? "pass certificates with --cert/--ca and the private key with --key"
-    : `give the ${expected} file`;
+    : `give a file holding ${expected}`;
   found.error("wrong_input_type", file.path, `expected ${expected}, found ${describeKind(object.kind)}`, hint);
 }
 
@@ -160,6 +160,8 @@ function checkChain(leaf: CertificateInfo, intermediates: CertificateInfo[], anc
     const next = intermediates.find((i) => !seen.has(i) && isIssuedBy(current, i));
     if (!next) {
       const sameName = [...anchors, ...intermediates].find((c) => c.subjectText === current.issuerText);
+      // A same-named certificate that is not a CA was already reported as "not a CA".
+      if (sameName && !sameName.isCa) return undefined;
       if (sameName) {
         found.error("issuer_key_mismatch", files.cert, `${current.subjectText} names ${current.issuerText} as issuer, but that CA's key did not sign it (the CA was re-created, or two CAs share a name)`, `re-issue the certificate from the CA in ${files.ca}, or use the CA file that matches it`);
       } else {
@@ -225,7 +227,7 @@ function loadKey(file: InputFile, found: Findings): KeyObject | undefined {
   }
 }
 
-function checkRevocation(leaf: CertificateInfo, anchor: CertificateInfo | undefined, file: InputFile, now: Date, found: Findings): void {
+function checkRevocation(leaf: CertificateInfo, anchor: CertificateInfo | undefined, file: InputFile, certPath: string, now: Date, found: Findings): void {
   const parsed = openFile(file, "CRL", found);
   const object = parsed.objects[0];
   if (!object) return;
@@ -243,7 +245,7 @@ function checkRevocation(leaf: CertificateInfo, anchor: CertificateInfo | undefi
   }
   const entry = crl.revoked.find((r) => r.serialNumber === leaf.serialNumber);
   if (entry && (!issuer || crl.issuerText === leaf.issuerText)) {
-    found.error("revoked", file.path, `certificate serial ${leaf.serialNumber} (${leaf.subjectText}) was revoked on ${day(entry.revokedAt)}, reason ${entry.reason}`, "issue the device a new certificate; a revoked one cannot be reinstated");
+    found.error("revoked", certPath, `certificate serial ${leaf.serialNumber} (${leaf.subjectText}) was revoked on ${day(entry.revokedAt)}, reason ${entry.reason} (according to ${file.path})`, "issue the device a new certificate; a revoked one cannot be reinstated");
   }
 }
 
@@ -286,7 +288,7 @@ export function diagnoseCertificateSet(input: CertificateSetInput): CertificateS
       found.error("key_mismatch", input.key.path, `the private key does not belong to ${leaf.subjectText} (its public key differs from the certificate's)`, "use the key generated with this certificate's CSR; compare with: openssl x509 -noout -pubkey -in CERT | openssl sha256 and openssl pkey -pubout -in KEY | openssl sha256");
     } else if (key) found.passed.push("the private key matches the certificate");
   }
-  if (input.crl) checkRevocation(leaf, anchor, input.crl, now, found);
+  if (input.crl) checkRevocation(leaf, anchor, input.crl, input.cert.path, now, found);
   if (!found.list.some((f) => f.file === input.cert.path)) {
     const eku = leaf.extensions.extKeyUsage?.map(extKeyUsageName).join(", ") ?? "any purpose";
     found.passed.unshift(`${leaf.subjectText}: ${leaf.key.label}, ${eku}, valid until ${day(leaf.notAfter)}${input.host ? `, covers ${input.host}` : ""}`);
