@@ -51,3 +51,13 @@ export {
   type InputFile,
   type TlsRole,
 } from "./diagnose/certificate-set.ts";
+export {
+  explainTlsFailure,
+  explainServerSideTlsError,
+  inferClientCertificateRejection,
+  tlsAlertName,
+  type TlsFailure,
+  type TlsFailureCode,
+  type ClientTlsContext,
+} from "./diagnose/tls-failure.ts";
+export { probeEndpoint, formatEndpointReport, type EndpointProbeOptions, type EndpointReport, type PresentedCertificate } from "./diagnose/endpoint-probe.ts";

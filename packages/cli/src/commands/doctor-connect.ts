@@ -30,5 +30,6 @@ export async function connectCommand(values: Record<string, string | boolean | (
     ...(timeoutMs === undefined ? {} : { timeoutMs: timeoutMs * 1000 }),
   });
   for (const line of formatEndpointReport(report)) out.line(line);
-  return report.ok ? exitCodes.ok : exitCodes.problems;
+  const ok = report.handshake?.ok === true && report.serverCertificate?.trust.verified === true;
+  return ok ? exitCodes.ok : exitCodes.problems;
 }
