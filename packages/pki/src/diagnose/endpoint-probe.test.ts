@@ -1,103 +1,18 @@
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import tls from "node:tls";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type tls from "node:tls";
+import { describe, expect, it, vi } from "vitest";
 import { type EndpointReport, formatEndpointReport, probeEndpoint } from "./endpoint-probe.ts";
+import { type TestServer, listen, mtlsOptions, startTlsServer as startFixtureTlsServer, useOpensslFixtures } from "./openssl-fixtures.testkit.ts";
 import { explainServerSideTlsError } from "./tls-failure.ts";
 
 // Certificates are made per run with the real openssl CLI, so the probe is tested against
 // what operators' tools produce, not against our own issuer.
-let dir: string;
-const files: Record<string, Buffer> = {};
-const pem = (name: string) => files[name] ?? expect.unreachable(`fixture ${name} was not generated`);
-
-function openssl(...args: string[]): string {
-  return execFileSync("openssl", args, { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
-
-function ecKey(name: string): void {
-  openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", `${name}.key`);
-}
-
-function rootCa(name: string, subject: string): void {
-  ecKey(name);
-  openssl("req", "-x509", "-new", "-key", `${name}.key`, "-subj", subject, "-days", "30", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", `${name}.pem`);
-}
-
-function leaf(name: string, commonName: string, ca: string, extensions: string): void {
-  ecKey(name);
-  openssl("req", "-new", "-key", `${name}.key`, "-subj", `/CN=${commonName}`, "-out", `${name}.csr`);
-  writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n${extensions}\n`);
-  openssl("x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-set_serial", `0x${randomBytes(8).toString("hex")}`, "-days", "10", "-extfile", `${name}.ext`, "-out", `${name}.pem`);
-}
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "pier-endpoint-probe-"));
-  rootCa("ca", "/CN=Pier mTLS CA/O=Pier");
-  rootCa("foreign-ca", "/CN=Foreign CA");
-  leaf("server", "localhost", "ca", "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1");
-  leaf("client", "device-1", "ca", "extendedKeyUsage=clientAuth");
-  leaf("foreign-client", "device-2", "foreign-ca", "extendedKeyUsage=clientAuth");
-  leaf("wrong-eku", "device-3", "ca", "extendedKeyUsage=serverAuth");
-  // `openssl x509 -req` cannot backdate in OpenSSL 3.0; `openssl ca -startdate/-enddate` can.
-  ecKey("expired");
-  openssl("req", "-new", "-key", "expired.key", "-subj", "/CN=device-old", "-out", "expired.csr");
-  writeFileSync(join(dir, "index.txt"), "");
-  writeFileSync(join(dir, "serial"), "1000\n");
-  writeFileSync(
-    join(dir, "ca.cnf"),
-    ["[ca]", "default_ca = pier", "[pier]", "database = index.txt", "serial = serial", "new_certs_dir = .", "default_md = sha256", "policy = any", "x509_extensions = client", "unique_subject = no",
-      "[any]", "commonName = supplied", "[client]", "basicConstraints = CA:FALSE", "keyUsage = critical,digitalSignature", "extendedKeyUsage = clientAuth", ""].join("\n"),
-  );
-  openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-in", "expired.csr", "-out", "expired.pem", "-notext", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z");
-  for (const name of ["ca", "foreign-ca", "server", "client", "foreign-client", "wrong-eku", "expired"]) {
-    files[name] = readFileSync(join(dir, `${name}.pem`));
-    files[`${name}.key`] = readFileSync(join(dir, `${name}.key`));
-  }
-});
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-interface TestServer extends AsyncDisposable {
-  readonly port: number;
-  /** Every `tlsClientError`, with the socket whose `authorizationError` holds the real reason. */
-  readonly clientErrors: Array<{ error: Error; socket: tls.TLSSocket }>;
-}
-
-async function listen(server: net.Server): Promise<TestServer> {
-  const sockets = new Set<net.Socket>();
-  const clientErrors: Array<{ error: Error; socket: tls.TLSSocket }> = [];
-  server.on("connection", (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    clientErrors,
-    async [Symbol.asyncDispose]() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-async function startTlsServer(options: tls.TlsOptions): Promise<TestServer> {
-  const server = tls.createServer({ key: pem("server.key"), cert: pem("server"), ...options });
-  const handle = await listen(server);
-  server.on("tlsClientError", (error, socket) => handle.clientErrors.push({ error, socket }));
-  server.on("secureConnection", (socket) => socket.on("error", () => {}));
-  return handle;
-}
-
-const mtls = (): tls.TlsOptions => ({ ca: pem("ca"), requestCert: true, rejectUnauthorized: true });
+const fixtures = useOpensslFixtures("pier-endpoint-probe-");
+const { pem } = fixtures;
+const startTlsServer = (options: tls.TlsOptions) => startFixtureTlsServer(fixtures, options);
+const mtls = () => mtlsOptions(fixtures);
 
 async function serverSideCodes(server: TestServer, expected: string): Promise<string[]> {
   const codes = () => server.clientErrors.map(({ error, socket }) => explainServerSideTlsError(error, socket).code);
@@ -119,9 +34,9 @@ describe("probeEndpoint", () => {
     expect(leafCert).toMatchObject({ subject: "CN=localhost", issuer: "CN=Pier mTLS CA, O=Pier", subjectAltNames: ["DNS:localhost", "IP:127.0.0.1"] });
     expect(report.serverCertificate?.trust).toEqual({ verified: true, anchors: "the given CA", method: "handshake" });
     // Cross-check the fingerprints with openssl itself.
-    const fingerprint = openssl("x509", "-in", "server.pem", "-noout", "-fingerprint", "-sha256").trim().split("=")[1];
+    const fingerprint = fixtures.openssl("x509", "-in", "server.pem", "-noout", "-fingerprint", "-sha256").trim().split("=")[1];
     expect(leafCert?.sha256Fingerprint).toBe(fingerprint);
-    const spki = execFileSync("sh", ["-c", "openssl x509 -in server.pem -noout -pubkey | openssl pkey -pubin -outform der | openssl dgst -sha256 -r"], { cwd: dir, encoding: "utf8" });
+    const spki = execFileSync("sh", ["-c", "openssl x509 -in server.pem -noout -pubkey | openssl pkey -pubin -outform der | openssl dgst -sha256 -r"], { cwd: fixtures.dir, encoding: "utf8" });
     expect(report.serverCertificate?.leafSpkiSha256).toBe(spki.split(" ")[0]);
 
     expect(formatEndpointReport(report)).toEqual(

@@ -1,115 +1,19 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
 import http from "node:http";
 import net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import tls from "node:tls";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { parseCertificate } from "../certificate.ts";
 import { parsePem } from "../pem.ts";
+import { type TestServer, listen, mtlsOptions, startTlsServer, useOpensslFixtures } from "./openssl-fixtures.testkit.ts";
 import { type TlsFailureCode, explainServerSideTlsError, explainTlsFailure, inferClientCertificateRejection } from "./tls-failure.ts";
 
 // Every error below is produced by a real handshake (Node's TLS, or OpenSSL's s_server and
 // s_client), so the mapping is pinned to what Node 24 and OpenSSL 3 actually emit.
-let dir: string;
-const files: Record<string, Buffer> = {};
-const pem = (name: string) => files[name] ?? expect.unreachable(`fixture ${name} was not generated`);
-
-function openssl(...args: string[]): string {
-  return execFileSync("openssl", args, { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
-
-function ecKey(name: string): void {
-  openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", `${name}.key`);
-}
-
-function rootCa(name: string, subject: string): void {
-  ecKey(name);
-  openssl("req", "-x509", "-new", "-key", `${name}.key`, "-subj", subject, "-days", "30", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", `${name}.pem`);
-}
-
-function leaf(name: string, commonName: string, ca: string, extensions: string): void {
-  ecKey(name);
-  openssl("req", "-new", "-key", `${name}.key`, "-subj", `/CN=${commonName}`, "-out", `${name}.csr`);
-  writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n${extensions}\n`);
-  openssl("x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-set_serial", `0x${randomBytes(8).toString("hex")}`, "-days", "10", "-extfile", `${name}.ext`, "-out", `${name}.pem`);
-}
-
-/** Issues through `openssl ca`, which can backdate (OpenSSL 3.0's `x509 -req` cannot) and revoke. */
-function caIssued(name: string, commonName: string, section: "client" | "server", ...dates: string[]): void {
-  ecKey(name);
-  openssl("req", "-new", "-key", `${name}.key`, "-subj", `/CN=${commonName}`, "-out", `${name}.csr`);
-  openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-extensions", section, "-in", `${name}.csr`, "-out", `${name}.pem`, "-notext", ...dates);
-}
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "pier-tls-failure-"));
-  rootCa("ca", "/CN=Pier mTLS CA/O=Pier");
-  rootCa("foreign-ca", "/CN=Foreign CA");
-  leaf("server", "localhost", "ca", "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1");
-  leaf("client", "device-1", "ca", "extendedKeyUsage=clientAuth");
-  leaf("foreign-client", "device-2", "foreign-ca", "extendedKeyUsage=clientAuth");
-  leaf("wrong-eku", "device-3", "ca", "extendedKeyUsage=serverAuth");
-  ecKey("self-signed");
-  openssl("req", "-x509", "-new", "-key", "self-signed.key", "-subj", "/CN=localhost", "-days", "10", "-addext", "subjectAltName=DNS:localhost", "-addext", "keyUsage=critical,digitalSignature", "-addext", "extendedKeyUsage=serverAuth", "-out", "self-signed.pem");
-  writeFileSync(join(dir, "index.txt"), "");
-  writeFileSync(join(dir, "serial"), "1000\n");
-  writeFileSync(
-    join(dir, "ca.cnf"),
-    [
-      "[ca]", "default_ca = pier",
-      "[pier]", "database = index.txt", "serial = serial", "new_certs_dir = .", "default_md = sha256", "policy = any", "unique_subject = no", "default_days = 10", "default_crl_days = 10",
-      "[any]", "commonName = supplied",
-      "[client]", "basicConstraints = CA:FALSE", "keyUsage = critical,digitalSignature", "extendedKeyUsage = clientAuth",
-      "[server]", "basicConstraints = CA:FALSE", "keyUsage = critical,digitalSignature", "extendedKeyUsage = serverAuth,clientAuth", "subjectAltName = DNS:localhost,IP:127.0.0.1",
-      "",
-    ].join("\n"),
-  );
-  caIssued("expired", "device-old", "client", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z");
-  caIssued("expired-server", "localhost", "server", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z");
-  caIssued("revoked", "localhost", "server");
-  openssl("ca", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-revoke", "revoked.pem");
-  openssl("ca", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key", "-gencrl", "-out", "crl.pem");
-  for (const name of ["ca", "foreign-ca", "server", "client", "foreign-client", "wrong-eku", "self-signed", "expired", "expired-server", "revoked"]) {
-    files[name] = readFileSync(join(dir, `${name}.pem`));
-    files[`${name}.key`] = readFileSync(join(dir, `${name}.key`));
-  }
-  files.crl = readFileSync(join(dir, "crl.pem"));
-});
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-interface Scenario extends AsyncDisposable {
-  readonly port: number;
-  readonly serverErrors: Array<{ error: Error; socket: tls.TLSSocket }>;
-}
-
-async function startServer(server: net.Server): Promise<Scenario> {
-  const sockets = new Set<net.Socket>();
-  const serverErrors: Array<{ error: Error; socket: tls.TLSSocket }> = [];
-  server.on("connection", (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => serverErrors.push({ error, socket }));
-  server.on("secureConnection", (socket: tls.TLSSocket) => socket.on("error", () => {}));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    serverErrors,
-    async [Symbol.asyncDispose]() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-const tlsServer = (options: tls.TlsOptions) => startServer(tls.createServer({ key: pem("server.key"), cert: pem("server"), ...options }));
-const mtls = (): tls.TlsOptions => ({ ca: pem("ca"), requestCert: true, rejectUnauthorized: true });
+const fixtures = useOpensslFixtures("pier-tls-failure-");
+const { pem } = fixtures;
+const tlsServer = (options: tls.TlsOptions) => startTlsServer(fixtures, options);
+const mtls = () => mtlsOptions(fixtures);
 
 /** Connects like Pier's agent would; resolves with the error, or "ok" / "closed after handshake". */
 function connect(port: number, options: tls.ConnectionOptions = {}): Promise<unknown> {
@@ -127,9 +31,9 @@ function connect(port: number, options: tls.ConnectionOptions = {}): Promise<unk
 const client = (error: unknown, haveClientCertificate = false, extra: { clientCertificateRequested?: "yes" | "no" | "unknown"; servername?: string } = {}) =>
   explainTlsFailure(error, { side: "client", haveClientCertificate, ...extra });
 
-async function serverCode(scenario: Scenario, withSocket = true): Promise<TlsFailureCode> {
-  await vi.waitFor(() => expect(scenario.serverErrors.length).toBeGreaterThan(0));
-  const { error, socket } = scenario.serverErrors.at(-1)!;
+async function serverCode(scenario: TestServer, withSocket = true): Promise<TlsFailureCode> {
+  await vi.waitFor(() => expect(scenario.clientErrors.length).toBeGreaterThan(0));
+  const { error, socket } = scenario.clientErrors.at(-1)!;
   return explainServerSideTlsError(error, withSocket ? socket : undefined).code;
 }
 
@@ -199,13 +103,13 @@ describe("explainTlsFailure: the client's view, from real Node errors", () => {
     expect(old).toMatchObject({ code: "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION" });
     expect(client(old).code).toBe("protocol_version_mismatch");
 
-    await using web = await startServer(http.createServer((_request, response) => response.end()));
+    await using web = await listen(http.createServer((_request, response) => response.end()));
     const plain = await connect(web.port);
     expect(plain).toMatchObject({ code: "ERR_SSL_WRONG_VERSION_NUMBER" });
     expect(client(plain).code).toBe("not_tls");
     expect(client(plain).cause).toBe("The server answered, but not with TLS: the port speaks plain HTTP or another protocol.");
 
-    const closedPort = await startServer(net.createServer());
+    const closedPort = await listen(net.createServer());
     const port = closedPort.port;
     await closedPort[Symbol.asyncDispose]();
     const refused = await connect(port);
@@ -238,7 +142,7 @@ describe("explainTlsFailure: the client's view, from real Node errors", () => {
   });
 
   it("timeouts from AbortSignal.timeout()", async () => {
-    await using silent = await startServer(net.createServer((socket) => socket.on("error", () => {})));
+    await using silent = await listen(net.createServer((socket) => socket.on("error", () => {})));
     const socket = net.connect({ port: silent.port, host: "127.0.0.1", signal: AbortSignal.timeout(50) });
     const error = await new Promise((resolve) => socket.on("error", resolve));
     expect(error).toMatchObject({ name: "AbortError", code: "ABORT_ERR", cause: { name: "TimeoutError" } });
@@ -251,7 +155,7 @@ async function opensslServer(version: "-tls1_2" | "-tls1_3"): Promise<{ port: nu
   const child: ChildProcess = spawn(
     "openssl",
     ["s_server", "-accept", "127.0.0.1:0", "-cert", "server.pem", "-key", "server.key", "-CAfile", "ca.pem", "-Verify", "1", "-verify_return_error", version, "-naccept", "1"],
-    { cwd: dir, stdio: ["pipe", "pipe", "pipe"] },
+    { cwd: fixtures.dir, stdio: ["pipe", "pipe", "pipe"] },
   );
   const port = await new Promise<number>((resolve, reject) => {
     let output = "";
@@ -302,8 +206,8 @@ describe("explainServerSideTlsError: the server's view, from real tlsClientError
   it.each(rejected)("client certificate: %s", async (name, certificate, code, cause) => {
     await using server = await tlsServer({ ...mtls(), ...(name === "revoked" ? { crl: pem("crl") } : {}) });
     await connect(server.port, { cert: pem(certificate), key: pem(`${certificate}.key`) });
-    await vi.waitFor(() => expect(server.serverErrors.length).toBeGreaterThan(0));
-    const { error, socket } = server.serverErrors[0]!;
+    await vi.waitFor(() => expect(server.clientErrors.length).toBeGreaterThan(0));
+    const { error, socket } = server.clientErrors[0]!;
     // What Node hands the event is only a hang-up; the reason is on the socket.
     expect(error).toMatchObject({ code: "ECONNRESET", message: "socket hang up" });
     expect(explainServerSideTlsError(error, socket).code).toBe(code);
@@ -322,9 +226,9 @@ describe("explainServerSideTlsError: the server's view, from real tlsClientError
       socket.on("close", () => resolve());
       socket.on("error", () => {});
     });
-    await vi.waitFor(() => expect(web.serverErrors.length).toBe(1));
-    expect(web.serverErrors[0]?.error).toMatchObject({ code: "ERR_SSL_HTTP_REQUEST" });
-    expect(explainServerSideTlsError(web.serverErrors[0]?.error)).toMatchObject({ code: "not_tls", fix: "Make the client use https:// instead of http://." });
+    await vi.waitFor(() => expect(web.clientErrors.length).toBe(1));
+    expect(web.clientErrors[0]?.error).toMatchObject({ code: "ERR_SSL_HTTP_REQUEST" });
+    expect(explainServerSideTlsError(web.clientErrors[0]?.error)).toMatchObject({ code: "not_tls", fix: "Make the client use https:// instead of http://." });
 
     await using modern = await tlsServer({ minVersion: "TLSv1.3" });
     await connect(modern.port, { maxVersion: "TLSv1.2" });
@@ -342,7 +246,7 @@ describe("explainServerSideTlsError: the server's view, from real tlsClientError
     await connect(server.port, { ca: pem("foreign-ca") });
     const code = await serverCode(server);
     expect(code).toBe("connection_reset");
-    expect(explainServerSideTlsError(server.serverErrors[0]?.error).cause).toMatch(/Node\.js clients do this when they reject the server's certificate/);
+    expect(explainServerSideTlsError(server.clientErrors[0]?.error).cause).toMatch(/Node\.js clients do this when they reject the server's certificate/);
   });
 
   const sClientCases: Array<[string, string[], string, TlsFailureCode]> = [
@@ -351,11 +255,11 @@ describe("explainServerSideTlsError: the server's view, from real tlsClientError
   ];
   it.each(sClientCases)("an OpenSSL client that rejects the server's certificate: %s", async (_name, args, nodeCode, code) => {
     await using server = await tlsServer({});
-    const child = spawn("openssl", ["s_client", "-connect", `127.0.0.1:${server.port}`, "-verify_return_error", ...args], { cwd: dir, stdio: ["pipe", "ignore", "ignore"] });
+    const child = spawn("openssl", ["s_client", "-connect", `127.0.0.1:${server.port}`, "-verify_return_error", ...args], { cwd: fixtures.dir, stdio: ["pipe", "ignore", "ignore"] });
     child.stdin.end();
-    await vi.waitFor(() => expect(server.serverErrors.length).toBeGreaterThan(0));
+    await vi.waitFor(() => expect(server.clientErrors.length).toBeGreaterThan(0));
     child.kill();
-    expect(server.serverErrors[0]?.error).toMatchObject({ code: nodeCode });
+    expect(server.clientErrors[0]?.error).toMatchObject({ code: nodeCode });
     expect(await serverCode(server)).toBe(code);
   });
 });
