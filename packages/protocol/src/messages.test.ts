@@ -1,0 +1,21 @@
+import { describe, expect, it } from "vitest";
+import { FrameDecoder, agentMessageSchema, encodeFrame } from "./messages.ts";
+
+const hello = { type: "hello", protocol: 1, environmentId: 0, agent: { edgeId: "edge-1", agentVersion: "0.1.0", platform: "docker", hostname: "h", os: "linux", arch: "x64" } } as const;
+
+describe("frames", () => {
+  it("reassembles frames split across chunks", () => {
+    const decoder = new FrameDecoder(agentMessageSchema);
+    const bytes = encodeFrame(hello) + encodeFrame({ type: "heartbeat", seq: 1 });
+    const cut = 17;
+    expect(decoder.push(bytes.slice(0, cut))).toEqual([]);
+    expect(decoder.push(bytes.slice(cut))).toEqual([hello, { type: "heartbeat", seq: 1 }]);
+  });
+
+  it("names the invalid field", () => {
+    const decoder = new FrameDecoder(agentMessageSchema);
+    expect(() => decoder.push(`${JSON.stringify({ ...hello, agent: { ...hello.agent, edgeId: "bad id" } })}\n`)).toThrow(/agent\.edgeId: EDGE_ID may hold/);
+    expect(() => decoder.push("{nope\n")).toThrow(/not valid JSON/);
+    expect(() => decoder.push("x".repeat(70_000))).toThrow(/exceeds/);
+  });
+});
