@@ -4,10 +4,12 @@ import { processOutput, type Output } from "./output.ts";
 import { caCommand } from "./commands/ca.ts";
 import { doctorCommand } from "./commands/doctor.ts";
 import { quickstartCommand } from "./commands/quickstart.ts";
+import { agentCommand } from "./commands/agent.ts";
 
 const usage = `Usage: pier <command> [options]
 
 Commands:
+  agent       The edge agent: connects this device to a Pier server over mutual TLS
   ca          Pier's built-in certificate authority (init, issue, sign, revoke, crl, list, inspect)
   doctor      Explain what is wrong with a certificate set or a live TLS endpoint
   quickstart  Create a CA with a server and a client certificate, and show how to use them
@@ -31,6 +33,8 @@ export async function runCli(argv: string[], out: Output = processOutput): Promi
         return await doctorCommand(rest, out);
       case "quickstart":
         return await quickstartCommand(rest, out);
+      case "agent":
+        return await agentCommand(rest, out);
       case "version":
       case "--version":
         out.line(`pier 0.1.0 (Node.js ${process.version})`);

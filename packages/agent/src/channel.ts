@@ -1,0 +1,123 @@
+import { connect as http2Connect } from "node:http2";
+import { request as httpsRequest } from "node:https";
+import type { TLSSocket } from "node:tls";
+import { FrameDecoder, edgePaths, encodeFrame, serverMessageSchema, welcomeSchema, parseMessage, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
+import { AgentError } from "./errors.ts";
+
+/** What a session reports while it runs. */
+export interface SessionEvents {
+  onMessage(message: ServerMessage): void;
+}
+
+function refusedError(status: number, body: string): AgentError {
+  let message = body.trim() || `HTTP ${status}`;
+  try {
+    const parsed = JSON.parse(body) as { message?: string };
+    if (parsed.message) message = parsed.message;
+  } catch {
+    // not JSON: keep the text
+  }
+  return new AgentError("refused", `The server refused the agent (HTTP ${status}): ${message}`, { explained: { code: `http_${status}`, cause: `The server refused the agent (HTTP ${status}): ${message}`, fix: "Follow the server's message above." } });
+}
+
+/** Closed before the server answered anything: how a Node server refuses a client certificate. */
+export function closedBeforeAnswer(): AgentError {
+  return new AgentError("connect_failed", "The server closed the connection before answering.", {
+    explained: {
+      code: "closed_before_answer",
+      cause: "The server closed the connection right after the TLS handshake without answering; that is how it refuses a client certificate it does not accept (or a connection without one).",
+      fix: "Check that --mtlscert is issued by the server's mTLS CA, is valid and has extendedKeyUsage clientAuth (pier doctor --role client), and that the agent uses the mTLS address; the server's log names the exact reason.",
+    },
+  });
+}
+
+/**
+ * Runs one edge session on an already verified TLS socket: HTTP/2, a `POST` stream that stays
+ * open, the hello first, then a heartbeat every check-in interval. Resolves when the server
+ * ends the session; rejects with an `AgentError` when it refuses it.
+ */
+export function runSession(socket: TLSSocket, authority: string, hello: Hello, events: SessionEvents, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const session = http2Connect(authority, { createConnection: () => socket });
+    let answered = false;
+    let heartbeat: NodeJS.Timeout | undefined;
+    let seq = 0;
+    let settled = false;
+    const finish = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(heartbeat);
+      signal.removeEventListener("abort", abort);
+      session.destroy();
+      if (error) reject(error);
+      else resolve();
+    };
+    const abort = () => finish();
+    signal.addEventListener("abort", abort, { once: true });
+    session.on("error", (error: Error) => finish(answered ? error : closedBeforeAnswer()));
+    session.on("close", () => finish(answered ? undefined : closedBeforeAnswer()));
+
+    const stream = session.request({ ":method": "POST", ":path": edgePaths.session, "content-type": "application/x-ndjson" }, { endStream: false });
+    const setInterval_ = (seconds: number) => {
+      clearInterval(heartbeat);
+      heartbeat = setInterval(() => {
+        if (!stream.writableEnded) stream.write(encodeFrame({ type: "heartbeat", seq: ++seq }));
+      }, seconds * 1000);
+    };
+    stream.on("response", (headers) => {
+      answered = true;
+      const status = Number(headers[":status"]);
+      if (status !== 200) {
+        let body = "";
+        stream.setEncoding("utf8");
+        stream.on("data", (chunk: string) => (body += chunk));
+        stream.on("end", () => finish(refusedError(status, body)));
+        return;
+      }
+      const decoder = new FrameDecoder(serverMessageSchema);
+      stream.on("data", (chunk: Buffer) => {
+        try {
+          for (const message of decoder.push(chunk)) {
+            if (message.type === "refused") {
+              finish(new AgentError("refused", `The server ended the session: ${message.message}`, { explained: { code: message.code, cause: `The server ended the session: ${message.message}`, fix: "Follow the server's message." } }));
+              return;
+            }
+            if (message.type === "welcome" || message.type === "status") setInterval_(message.checkinIntervalSeconds);
+            events.onMessage(message);
+          }
+        } catch (error) {
+          finish(error as Error);
+        }
+      });
+    });
+    stream.on("end", () => finish());
+    stream.on("error", (error: Error) => finish(answered ? error : closedBeforeAnswer()));
+    stream.write(encodeFrame(hello));
+  });
+}
+
+/** One polling check-in over an already verified TLS socket (HTTP/1.1). */
+export function checkIn(socket: TLSSocket, host: string, hello: Hello): Promise<Welcome> {
+  return new Promise<Welcome>((resolve, reject) => {
+    const body = JSON.stringify(hello);
+    const request = httpsRequest(
+      { createConnection: () => socket, host, method: "POST", path: edgePaths.checkin, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      (response) => {
+        let text = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => (text += chunk));
+        response.on("end", () => {
+          socket.end();
+          if (response.statusCode !== 200) return reject(refusedError(response.statusCode ?? 0, text));
+          try {
+            resolve(parseMessage(welcomeSchema, text));
+          } catch (error) {
+            reject(error);
+          }
+        });
+      },
+    );
+    request.on("error", () => reject(closedBeforeAnswer()));
+    request.end(body);
+  });
+}

@@ -1,0 +1,113 @@
+import { readFileSync } from "node:fs";
+import { decodeEdgeKey, ProtocolError, type EdgeKey } from "@pier/protocol";
+import { diagnoseCertificateSet, readPkiFile } from "@pier/pki";
+import { AgentError } from "./errors.ts";
+
+/** How the agent talks to the server. */
+export type ConnectionMode = "session" | "poll";
+
+/** Everything the agent needs, validated. Holds no secrets in printable fields. */
+export interface AgentConfig {
+  readonly edgeId: string;
+  readonly edgeKey: EdgeKey;
+  /** EDGE_INSECURE_POLL=1: skip verifying the server. Never stops us presenting our certificate. */
+  readonly insecurePoll: boolean;
+  readonly mode: ConnectionMode;
+  readonly dataDir: string;
+  readonly dockerHost: string;
+  readonly clusterAddress?: string;
+  readonly groups: string[];
+  readonly tls: {
+    /** CA that must have signed the server's certificate; without it the EDGE_KEY fingerprint is checked. */
+    readonly ca?: Buffer;
+    readonly cert?: Buffer;
+    readonly key?: Buffer;
+    readonly certPath?: string;
+  };
+  /** Non-fatal remarks to log at start (deprecated flags, insecure mode). */
+  readonly warnings: string[];
+}
+
+/** Raw inputs: flag values (already parsed) and the environment. */
+export interface AgentConfigInput {
+  readonly flags: Readonly<Record<string, string | undefined>>;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+function truthy(value: string | undefined): boolean {
+  return value !== undefined && /^(1|true|yes)$/i.test(value.trim());
+}
+
+function readFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as NodeJS.ErrnoException).code === "EACCES" ? "permission denied" : (error as Error).message;
+    throw new AgentError("config_invalid", `Cannot read the ${what} ${path}: ${reason}.`, { cause: error });
+  }
+}
+
+/** Picks the mTLS file setting from the new flag, the deprecated flag, or the environment. */
+function tlsSetting(input: AgentConfigInput, name: "ca" | "cert" | "key", warnings: string[]): string | undefined {
+  const modern = input.flags[`mtls${name === "ca" ? "cacert" : name}`];
+  const legacyFlag = `ssl${name === "ca" ? "cacert" : name}`;
+  const legacy = input.flags[legacyFlag];
+  const fromEnv = input.env[`MTLS_SSL_${name === "ca" ? "CA" : name.toUpperCase()}`];
+  if (legacy !== undefined && modern === undefined) warnings.push(`--${legacyFlag} is deprecated; use --mtls${name === "ca" ? "cacert" : name}.`);
+  return modern ?? legacy ?? (fromEnv === "" ? undefined : fromEnv);
+}
+
+/**
+ * Validates the agent's settings as PRODUCT.md step 4 defines them. Every problem is an
+ * `AgentError("config_invalid")` whose message names the setting and what to do.
+ */
+export function loadAgentConfig(input: AgentConfigInput): AgentConfig {
+  const { env } = input;
+  const warnings: string[] = [];
+  if (env.EDGE !== undefined && !truthy(env.EDGE)) throw new AgentError("config_invalid", `EDGE=${env.EDGE}: Pier's agent only runs in Edge mode; set EDGE=1.`);
+  const edgeId = env.EDGE_ID?.trim();
+  if (!edgeId) throw new AgentError("config_invalid", "EDGE_ID is not set. Give each device a unique id, e.g. -e EDGE_ID=$(cat /proc/sys/kernel/random/uuid).");
+  if (!/^[A-Za-z0-9._:@-]{1,128}$/.test(edgeId)) throw new AgentError("config_invalid", "EDGE_ID may hold up to 128 letters, digits and . _ : @ - characters.");
+  const rawKey = env.EDGE_KEY?.trim();
+  if (!rawKey) throw new AgentError("config_invalid", "EDGE_KEY is not set. Copy it from the Pier UI (Environments → Add) or POST /api/endpoints/edge/generate-key.");
+  let edgeKey: EdgeKey;
+  try {
+    edgeKey = decodeEdgeKey(rawKey);
+  } catch (error) {
+    if (error instanceof ProtocolError) throw new AgentError("config_invalid", error.message, { cause: error });
+    throw error;
+  }
+  const insecurePoll = truthy(env.EDGE_INSECURE_POLL);
+  if (insecurePoll) warnings.push("EDGE_INSECURE_POLL=1: the server's identity is NOT verified (anyone on the path can impersonate it). Use only for testing; our client certificate is still presented.");
+  const mode = env.PIER_EDGE_MODE === undefined || env.PIER_EDGE_MODE === "" ? "session" : env.PIER_EDGE_MODE;
+  if (mode !== "session" && mode !== "poll") throw new AgentError("config_invalid", `PIER_EDGE_MODE=${mode}: use "session" (one long-lived connection, default) or "poll".`);
+
+  const caPath = tlsSetting(input, "ca", warnings);
+  const certPath = tlsSetting(input, "cert", warnings);
+  const keyPath = tlsSetting(input, "key", warnings);
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    throw new AgentError("config_invalid", `${certPath ? "--mtlscert is set without --mtlskey" : "--mtlskey is set without --mtlscert"}: give both the client certificate and its key.`);
+  }
+  const ca = caPath === undefined ? undefined : readFile(caPath, "mTLS CA file (--mtlscacert)");
+  if (ca && !readPkiFile(ca).objects.some((o) => o.kind === "certificate")) throw new AgentError("config_invalid", `The mTLS CA file ${caPath} holds no PEM certificate.`);
+  const cert = certPath === undefined ? undefined : readFile(certPath, "client certificate (--mtlscert)");
+  const key = keyPath === undefined ? undefined : readFile(keyPath, "client key (--mtlskey)");
+  if (cert && key && certPath && keyPath) {
+    const report = diagnoseCertificateSet({ role: "client", cert: { path: certPath, data: cert }, key: { path: keyPath, data: key } });
+    const errors = report.findings.filter((f) => f.severity === "error");
+    if (errors.length > 0) throw new AgentError("config_invalid", `The client certificate cannot be used:\n${errors.map((f) => `  ${f.file}: ${f.problem} — ${f.fix}`).join("\n")}`);
+  }
+  const clusterAddress = env.AGENT_CLUSTER_ADDR?.trim();
+  return {
+    edgeId,
+    edgeKey,
+    insecurePoll,
+    mode,
+    dataDir: input.flags.data ?? env.PIER_AGENT_DATA ?? "/data",
+    dockerHost: env.DOCKER_HOST?.trim() || "unix:///var/run/docker.sock",
+    ...(clusterAddress ? { clusterAddress } : {}),
+    groups: (env.EDGE_GROUPS ?? "").split(",").map((g) => g.trim()).filter(Boolean),
+    tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(certPath ? { certPath } : {}) },
+    warnings,
+  };
+}

@@ -1,0 +1,72 @@
+import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
+import { isIP } from "node:net";
+import { explainTlsFailure, spkiSha256 } from "@pier/pki";
+import type { AgentConfig } from "./config.ts";
+import { AgentError } from "./errors.ts";
+
+/** Where to dial. */
+export interface DialTarget {
+  readonly host: string;
+  readonly port: number;
+}
+
+const connectTimeoutMs = 15_000;
+const agentFlags = { cert: "--mtlscert", key: "--mtlskey", ca: "--mtlscacert" } as const;
+
+/** Turns any error of a connection attempt into an `AgentError` with cause and fix. */
+export function connectionError(error: unknown, config: AgentConfig, target: DialTarget): AgentError {
+  if (error instanceof AgentError) return error;
+  const failure = explainTlsFailure(error, { side: "client", haveClientCertificate: config.tls.cert !== undefined, servername: target.host, flags: agentFlags });
+  return new AgentError("connect_failed", `${failure.cause} — ${failure.fix}`, { cause: error, explained: failure });
+}
+
+/**
+ * Opens a TLS connection to the server and authenticates it: with the CA file when one is
+ * configured (chain and host name), else by the SPKI fingerprint pinned in EDGE_KEY; with
+ * EDGE_INSECURE_POLL=1 not at all. Our client certificate is presented in every case. Nothing
+ * is sent before the server is verified.
+ */
+export async function dialServer(config: AgentConfig, target: DialTarget, alpn: "h2" | "http/1.1", signal: AbortSignal): Promise<TLSSocket> {
+  const verifyByCa = config.tls.ca !== undefined && !config.insecurePoll;
+  const options: ConnectionOptions = {
+    host: target.host,
+    port: target.port,
+    ...(isIP(target.host) ? {} : { servername: target.host }),
+    ALPNProtocols: [alpn],
+    minVersion: "TLSv1.2",
+    rejectUnauthorized: verifyByCa,
+    ...(verifyByCa ? { ca: config.tls.ca } : {}),
+    ...(config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key } : {}),
+  };
+  const socket = await new Promise<TLSSocket>((resolve, reject) => {
+    const tlsSocket = connect(options);
+    const timer = setTimeout(() => tlsSocket.destroy(Object.assign(new Error("TLS handshake timed out"), { code: "ETIMEDOUT" })), connectTimeoutMs);
+    const abort = () => tlsSocket.destroy(new Error("aborted"));
+    signal.addEventListener("abort", abort, { once: true });
+    tlsSocket.once("secureConnect", () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", abort);
+      resolve(tlsSocket);
+    });
+    tlsSocket.once("error", (error) => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", abort);
+      reject(connectionError(error, config, target));
+    });
+  });
+  if (!verifyByCa && !config.insecurePoll) {
+    const peer = socket.getPeerX509Certificate();
+    const presented = peer ? spkiSha256(peer.publicKey) : "(none)";
+    if (presented !== config.edgeKey.serverFingerprint) {
+      socket.destroy();
+      const explained = {
+        code: "server_fingerprint_mismatch",
+        cause: `The server at ${target.host}:${target.port} presented a certificate whose key (SPKI SHA-256 ${presented.slice(0, 16)}…) is not the one pinned in EDGE_KEY (${config.edgeKey.serverFingerprint.slice(0, 16)}…): it is not the Pier server this key was made for, or its key changed.`,
+        fix: "Get a fresh EDGE_KEY from the Pier server, or pass --mtlscacert with the CA that issued the server's certificate.",
+      };
+      throw new AgentError("server_untrusted", `${explained.cause} — ${explained.fix}`, { explained });
+    }
+  }
+  socket.on("error", () => undefined); // later errors surface through the HTTP layer using it
+  return socket;
+}

@@ -1,0 +1,173 @@
+import { parseCertificate, parsePem, inferClientCertificateRejection } from "@pier/pki";
+import { protocolVersion, splitHostPort, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
+import type { AgentConfig } from "./config.ts";
+import { checkIn, runSession } from "./channel.ts";
+import { deviceInfo } from "./device-info.ts";
+import { connectionError, dialServer, type DialTarget } from "./dial.ts";
+import { AgentError, type Explained } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import { StateFile, type AgentState } from "./state.ts";
+
+/** Reconnect delays: exponential from 1 s, capped at 60 s, with jitter. */
+export const backoff = { baseMs: 1000, capMs: 60_000 } as const;
+
+/** "Equal jitter": half the exponential delay plus a random part, so fleets do not reconnect in step. */
+export function backoffDelay(attempt: number, random = Math.random): number {
+  const ceiling = Math.min(backoff.capMs, backoff.baseMs * 2 ** Math.min(attempt, 16));
+  return ceiling / 2 + random() * (ceiling / 2);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * The edge agent: dials the server, says hello, keeps the session (or polls), and reconnects
+ * with backoff. Everything it has to say goes through one logger.
+ */
+export class EdgeAgent {
+  readonly #config: AgentConfig;
+  readonly #log: Logger;
+  readonly #env: Readonly<Record<string, string | undefined>>;
+  readonly #stateFile: StateFile;
+  /** Last persisted state; changed only by #remember. */
+  #state: AgentState;
+  /** Code of the last failure logged, so a repeating failure is logged once, not every retry. */
+  #lastFailure: string | undefined;
+  /** Status last logged ("waiting"/"associated"), to log changes only. */
+  #lastStatus: string | undefined;
+
+  constructor(config: AgentConfig, log: Logger, env: Readonly<Record<string, string | undefined>>) {
+    this.#config = config;
+    this.#log = log;
+    this.#env = env;
+    this.#stateFile = new StateFile(config.dataDir);
+    this.#state = this.#stateFile.load(config.edgeId);
+  }
+
+  /** Runs until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    this.#logStart();
+    for (let attempt = 0; !signal.aborted; ) {
+      try {
+        if (this.#config.mode === "session") await this.#session(signal);
+        else await this.#poll(signal);
+        attempt = 0;
+        if (this.#config.mode === "session" && !signal.aborted) this.#log.log("warn", "the server closed the session; reconnecting");
+      } catch (error) {
+        this.#report(error);
+        await sleep(backoffDelay(attempt++), signal);
+      }
+    }
+    this.#log.log("info", "agent stopped");
+  }
+
+  #target(): { target: DialTarget; authority: string } {
+    const address = this.#config.mode === "session" ? this.#config.edgeKey.tunnelAddress : new URL(this.#config.edgeKey.apiUrl).host;
+    const { host, port } = splitHostPort(address.includes(":") ? address : `${address}:443`);
+    return { target: { host, port }, authority: `https://${address}` };
+  }
+
+  #hello(): Hello {
+    return {
+      type: "hello",
+      protocol: protocolVersion,
+      environmentId: this.#config.edgeKey.environmentId,
+      agent: deviceInfo(this.#config.edgeId, this.#env),
+      ...(this.#state.deviceToken === undefined ? {} : { deviceToken: this.#state.deviceToken }),
+    };
+  }
+
+  async #session(signal: AbortSignal): Promise<void> {
+    const { target, authority } = this.#target();
+    const socket = await dialServer(this.#config, target, "h2", signal);
+    try {
+      await runSession(socket, authority, this.#hello(), { onMessage: (message) => this.#onMessage(message, authority) }, signal);
+    } catch (error) {
+      throw connectionError(error, this.#config, target);
+    }
+  }
+
+  async #poll(signal: AbortSignal): Promise<void> {
+    const { target } = this.#target();
+    while (!signal.aborted) {
+      const socket = await dialServer(this.#config, target, "http/1.1", signal);
+      const welcome = await checkIn(socket, target.host, this.#hello()).catch((error: unknown) => {
+        throw connectionError(error, this.#config, target);
+      });
+      this.#onMessage(welcome, this.#config.edgeKey.apiUrl);
+      await sleep(welcome.checkinIntervalSeconds * 1000, signal);
+    }
+  }
+
+  #onMessage(message: ServerMessage, server: string): void {
+    if (message.type === "welcome") this.#welcomed(message, server);
+    else if (message.type === "status" && message.status !== this.#lastStatus) {
+      this.#lastStatus = message.status;
+      this.#log.log("info", message.status === "associated" ? `associated by the administrator; checking in every ${message.checkinIntervalSeconds} s` : "moved back to the waiting room");
+    }
+  }
+
+  #welcomed(welcome: Welcome, server: string): void {
+    if (this.#lastFailure !== undefined) this.#log.log("info", "connection restored");
+    this.#lastFailure = undefined;
+    const first = this.#state.environmentId === undefined;
+    if (welcome.environmentId !== this.#state.environmentId || welcome.deviceToken !== undefined) {
+      this.#state = { ...this.#state, environmentId: welcome.environmentId, ...(welcome.deviceToken === undefined ? {} : { deviceToken: welcome.deviceToken }) };
+      this.#stateFile.save(this.#state);
+    }
+    if (this.#config.mode === "session" || welcome.status !== this.#lastStatus) {
+      const placeholder = first && welcome.status === "waiting" ? " (placeholder environment id until association)" : "";
+      const status = welcome.status === "waiting" ? "waiting for association in the Waiting Room" : "associated";
+      this.#log.log("info", `connected to ${server} as environment ${welcome.environmentId}${placeholder}: ${status}; check-in every ${welcome.checkinIntervalSeconds} s`);
+    }
+    this.#lastStatus = welcome.status;
+  }
+
+  #report(error: unknown): void {
+    const explained: Explained =
+      error instanceof AgentError && error.explained ? this.#refine(error.explained) : { code: "unexpected", cause: error instanceof Error ? error.message : String(error), fix: "Report this with the agent's log." };
+    if (explained.code === this.#lastFailure) {
+      this.#log.log("debug", `still failing: ${explained.cause}`);
+      return;
+    }
+    this.#lastFailure = explained.code;
+    this.#log.log("error", `cannot connect to ${this.#target().authority}: ${explained.cause} — ${explained.fix}`);
+  }
+
+  /** When the server gave no reason, says which fact about our certificate is the likely cause. */
+  #refine(explained: Explained): Explained {
+    if (explained.code !== "closed_before_answer" || !this.#config.tls.cert) return explained;
+    const [block] = parsePem(this.#config.tls.cert);
+    if (!block) return explained;
+    const certificate = parseCertificate(block.der);
+    const guess = inferClientCertificateRejection(certificate, [], new Date(), { flags: { cert: "--mtlscert", key: "--mtlskey", ca: "--mtlscacert" } });
+    const subject = `our client certificate (${certificate.subjectText}, issued by ${certificate.issuerText})`;
+    return guess ? { code: guess.code, cause: `${explained.cause} Likely: ${guess.cause} [${subject}]`, fix: guess.fix } : { ...explained, cause: `${explained.cause} [${subject}]` };
+  }
+
+  #logStart(): void {
+    const c = this.#config;
+    for (const warning of c.warnings) this.#log.log("warn", warning);
+    const verification = c.insecurePoll ? "NOT verified (EDGE_INSECURE_POLL=1)" : c.tls.ca ? "verified with the mTLS CA file" : "verified by the fingerprint in EDGE_KEY";
+    let certificate = "none";
+    if (c.tls.cert) {
+      const [block] = parsePem(c.tls.cert);
+      if (block) {
+        const info = parseCertificate(block.der);
+        certificate = `${info.subjectText} (issued by ${info.issuerText}, valid until ${info.notAfter.toISOString()})`;
+      }
+    }
+    const known = this.#state.environmentId === undefined ? "not enrolled yet" : `environment ${this.#state.environmentId}`;
+    this.#log.log("info", `Pier agent starting: EDGE_ID ${c.edgeId} (${known}); server ${c.mode === "session" ? c.edgeKey.tunnelAddress : c.edgeKey.apiUrl} (${c.mode}), ${verification}; client certificate: ${certificate}`);
+  }
+}

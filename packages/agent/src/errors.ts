@@ -1,0 +1,23 @@
+/** Ways the agent fails. `config_invalid` stops it at start with a message, not a stack trace. */
+export type AgentErrorCode = "config_invalid" | "state_invalid" | "connect_failed" | "refused" | "server_untrusted";
+
+/** A connection problem in an operator's words: a stable code, the cause and the fix. */
+export interface Explained {
+  readonly code: string;
+  readonly cause: string;
+  readonly fix: string;
+}
+
+/** The agent package's single error type. */
+export class AgentError extends Error {
+  override readonly name = "AgentError";
+  readonly code: AgentErrorCode;
+  /** Cause and fix of a connection failure, for the log. */
+  readonly explained: Explained | undefined;
+
+  constructor(code: AgentErrorCode, message: string, options?: { cause?: unknown; explained?: Explained }) {
+    super(message, options);
+    this.code = code;
+    this.explained = options?.explained;
+  }
+}

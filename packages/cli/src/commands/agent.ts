@@ -1,0 +1,56 @@
+import { AgentError, EdgeAgent, loadAgentConfig, logLevels, streamLogger, type LogLevel } from "@pier/agent";
+import { parseCommand } from "../args.ts";
+import { CliError, exitCodes } from "../errors.ts";
+import type { Output } from "../output.ts";
+
+const usage = `Usage: pier agent [--mtlscacert F --mtlscert F --mtlskey F] [--data DIR] [--log-level LEVEL]
+
+The Pier edge agent. It dials out to the server named in EDGE_KEY and keeps one mutual-TLS
+session open (or polls with PIER_EDGE_MODE=poll).
+
+Environment:
+  EDGE=1                 edge mode (the only mode)
+  EDGE_ID                this device's unique id
+  EDGE_KEY               the key from the Pier UI or POST /api/endpoints/edge/generate-key
+  EDGE_INSECURE_POLL=1   do not verify the server (testing only; the client certificate is still sent)
+  MTLS_SSL_CA / MTLS_SSL_CERT / MTLS_SSL_KEY   same as the --mtls* flags
+  EDGE_GROUPS, AGENT_CLUSTER_ADDR, DOCKER_HOST accepted (Docker management comes with the tunnel)
+Flags:
+  --mtlscacert F   CA that issued the server's mTLS certificate (else the EDGE_KEY fingerprint is checked)
+  --mtlscert F     this device's client certificate;  --mtlskey F  its key
+  --sslcacert/--sslcert/--sslkey   deprecated names of the three above
+  --data DIR       state directory (default /data)
+  --log-level L    debug, info (default), warn, error`;
+
+/** `pier agent`: runs until SIGINT/SIGTERM. */
+export async function agentCommand(argv: string[], out: Output): Promise<number> {
+  const { values } = parseCommand("agent", argv, {
+    mtlscacert: { type: "string" },
+    mtlscert: { type: "string" },
+    mtlskey: { type: "string" },
+    sslcacert: { type: "string" },
+    sslcert: { type: "string" },
+    sslkey: { type: "string" },
+    data: { type: "string" },
+    "log-level": { type: "string" },
+  });
+  if (values.help) return out.help(usage);
+  const level = values["log-level"] ?? "info";
+  if (!(logLevels as readonly string[]).includes(level)) throw new CliError("usage", `--log-level must be one of ${logLevels.join(", ")}.`);
+  const flags: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(values)) if (typeof value === "string") flags[name] = value;
+  let agent: EdgeAgent;
+  const log = streamLogger(process.stderr, level as LogLevel);
+  try {
+    agent = new EdgeAgent(loadAgentConfig({ flags, env: process.env }), log, process.env);
+  } catch (error) {
+    if (error instanceof AgentError) throw new CliError("input", error.message, { cause: error });
+    throw error;
+  }
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  await agent.run(controller.signal);
+  return exitCodes.ok;
+}

@@ -1,0 +1,47 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { HTTPException } from "hono/http-exception";
+import { ServerError } from "../errors.ts";
+import type { ApiDependencies, ApiEnv } from "./context.ts";
+import { registerUserRoutes } from "./routes/users.ts";
+import { registerEndpointRoutes } from "./routes/endpoints.ts";
+import { registerSettingsRoutes } from "./routes/settings.ts";
+import { authenticate } from "./authenticate.ts";
+
+/** Creates an app whose validation failures answer 400 naming the field. */
+export function createRouter(): OpenAPIHono<ApiEnv> {
+  return new OpenAPIHono<ApiEnv>({
+    defaultHook: (result, c) => {
+      if (result.success) return undefined;
+      const issue = result.error.issues[0];
+      const field = issue?.path.join(".") || "(body)";
+      return c.json({ message: `Invalid request: ${field}: ${issue?.message ?? "invalid value"}`, details: field }, 400);
+    },
+  });
+}
+
+/**
+ * The HTTP API: Portainer-compatible routes plus Pier's, an OpenAPI description at
+ * `/api/openapi.json`, and one place that turns errors into responses.
+ */
+export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
+  const app = createRouter();
+  app.openAPIRegistry.registerComponent("securitySchemes", "jwt", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "apiKey", in: "header", name: "X-API-Key" });
+
+  // Every /api route needs a user, except the few that cannot: first-admin creation, login and
+  // this API's own description (justified in docs/security.md).
+  app.use("/api/*", authenticate(deps, ["/api/users/admin/init", "/api/users/admin/check", "/api/auth", "/api/openapi.json", "/api/system/status"]));
+  registerUserRoutes(app, deps);
+  registerEndpointRoutes(app, deps);
+  registerSettingsRoutes(app, deps);
+
+  app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
+  app.notFound((c) => c.json({ message: `No route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
+  app.onError((error, c) => {
+    if (error instanceof ServerError) return c.json({ message: error.message, ...(error.details ? { details: JSON.stringify(error.details) } : {}) }, error.status as 400);
+    if (error instanceof HTTPException) return c.json({ message: error.message || "Bad request" }, error.status);
+    deps.log("error", `API ${c.req.method} ${new URL(c.req.url).pathname} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return c.json({ message: "Internal error; see the server log." }, 500);
+  });
+  return app;
+}

@@ -1,0 +1,154 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { encodeEdgeKey } from "@pier/protocol";
+import { ServerError } from "../../errors.ts";
+import type { Environment } from "../../store/store.ts";
+import type { ApiDependencies, ApiEnv } from "../context.ts";
+import { endpointSchema, endpointView, errorSchema } from "../views.ts";
+
+const secured: Record<string, string[]>[] = [{ jwt: [] }, { apiKey: [] }];
+const answer = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
+const failure = (description: string) => answer(errorSchema, description);
+const json = <T extends z.ZodType>(schema: T, required = true) => ({ content: { "application/json": { schema } }, required });
+const idParams = z.object({ id: z.coerce.number().int().positive().openapi({ param: { name: "id", in: "path" }, example: 1 }) });
+const interval = z.number().int().min(1).max(3600).openapi({ description: "Check-in interval in seconds; 0 or absent = the global setting" });
+const auditSchema = z
+  .object({ Id: z.number().int(), At: z.string(), Kind: z.string(), EdgeID: z.string(), SourceAddress: z.string(), Detail: z.record(z.string(), z.unknown()) })
+  .openapi("AuditEvent");
+
+/** Environments, the waiting room and edge keys — Portainer's routes and shapes. */
+export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependencies): void {
+  const { store, edge } = deps;
+
+  async function view(environment: Environment, requestUrl: string) {
+    const settings = await store.settings.get();
+    const edgeKey = environment.edgeKeyEnvironment ? encodeEdgeKey({ ...(await deps.edgeEndpoint(new URL(requestUrl))), environmentId: environment.id }) : undefined;
+    return endpointView(environment, settings, {
+      lastCheckIn: deps.lastCheckIn(environment.id, environment.lastCheckInAt),
+      connected: edge.isConnected(environment.id),
+      ...(edgeKey === undefined ? {} : { edgeKey }),
+    });
+  }
+
+  async function find(id: number): Promise<Environment> {
+    const environment = await store.environments.get(id);
+    if (!environment) throw new ServerError("not_found", `Environment ${id} does not exist.`);
+    return environment;
+  }
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/endpoints",
+      summary: "List environments; edgeDeviceUntrusted=true lists the waiting room",
+      security: secured,
+      request: { query: z.object({ edgeDeviceUntrusted: z.enum(["true", "false"]).optional() }) },
+      responses: { 200: answer(z.array(endpointSchema), "Environments") },
+    }),
+    async (c) => {
+      const { edgeDeviceUntrusted } = c.req.valid("query");
+      const list = await store.environments.list(edgeDeviceUntrusted === undefined ? {} : { untrusted: edgeDeviceUntrusted === "true" });
+      return c.json(await Promise.all(list.map((e) => view(e, c.req.url))), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: "/api/endpoints/{id}", summary: "One environment", security: secured, request: { params: idParams }, responses: { 200: answer(endpointSchema, "The environment"), 404: failure("No such environment") } }),
+    async (c) => c.json(await view(await find(c.req.valid("param").id), c.req.url), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/endpoints",
+      summary: "Create an edge environment with its own EDGE_KEY (the device that first uses it becomes this environment, associated)",
+      security: secured,
+      request: { body: json(z.object({ Name: z.string().min(1).max(128), EdgeCheckinInterval: interval.optional() })) },
+      responses: { 200: answer(endpointSchema, "The environment, with EdgeKey"), 400: failure("Invalid body") },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const environment = await store.environments.create({ name: body.Name, type: "edge-agent", edgeKeyEnvironment: true, userTrusted: true, checkinIntervalSeconds: body.EdgeCheckinInterval ?? null });
+      return c.json(await view(environment, c.req.url), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/api/endpoints/{id}",
+      summary: "Rename an environment or override its check-in interval (0 = global)",
+      security: secured,
+      request: { params: idParams, body: json(z.object({ Name: z.string().min(1).max(128).optional(), EdgeCheckinInterval: z.number().int().min(0).max(3600).optional() })) },
+      responses: { 200: answer(endpointSchema, "Updated"), 404: failure("No such environment") },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const body = c.req.valid("json");
+      await find(id);
+      const updated = await store.environments.update(id, {
+        ...(body.Name === undefined ? {} : { name: body.Name }),
+        ...(body.EdgeCheckinInterval === undefined ? {} : { checkinIntervalSeconds: body.EdgeCheckinInterval === 0 ? null : body.EdgeCheckinInterval }),
+      });
+      await edge.notifyChanged(id);
+      return c.json(await view(updated, c.req.url), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "delete", path: "/api/endpoints/{id}", summary: "Remove an environment or a waiting device (its session is closed)", security: secured, request: { params: idParams }, responses: { 204: { description: "Removed" }, 404: failure("No such environment") } }),
+    async (c) => {
+      const environment = await find(c.req.valid("param").id);
+      await store.environments.delete(environment.id);
+      edge.disconnect(environment.id, "removed", "This device was removed by an administrator; it must be added again to reconnect.");
+      await store.audit.append({ kind: "removed", environmentId: environment.id, edgeId: environment.edgeId, detail: { by: c.get("user").username } });
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "post", path: "/api/endpoints/{id}/edge/trust", summary: "Associate a device from the waiting room", security: secured, request: { params: idParams }, responses: { 204: { description: "Associated" }, 404: failure("No such environment") } }),
+    async (c) => {
+      const environment = await find(c.req.valid("param").id);
+      if (!environment.userTrusted) {
+        await store.environments.update(environment.id, { userTrusted: true });
+        await store.audit.append({ kind: "associated", environmentId: environment.id, edgeId: environment.edgeId, detail: { by: c.get("user").username } });
+        await edge.notifyChanged(environment.id);
+      }
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/endpoints/{id}/events",
+      summary: "The audit trail of one environment: enrolment, association, refusals with their reason",
+      security: secured,
+      request: { params: idParams },
+      responses: { 200: answer(z.array(auditSchema), "Newest first") },
+    }),
+    async (c) => {
+      const environment = await find(c.req.valid("param").id);
+      const events = await store.audit.list({ environmentId: environment.id, limit: 200 });
+      return c.json(events.map((e) => ({ Id: e.id, At: e.at.toISOString(), Kind: e.kind, EdgeID: e.edgeId ?? "", SourceAddress: e.sourceAddress ?? "", Detail: e.detail })), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/endpoints/edge/generate-key",
+      summary: "A fleet-wide EDGE_KEY (environment id 0): its devices land in the waiting room",
+      security: secured,
+      request: { body: json(z.object({ url: z.url().optional(), tunnelServerAddress: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "must be host:port").optional() }), false) },
+      responses: { 200: answer(z.object({ edgeKey: z.string() }), "The key"), 400: failure("Invalid body") },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const defaults = await deps.edgeEndpoint(new URL(c.req.url));
+      if (body.url !== undefined && !body.url.startsWith("https://")) throw new ServerError("bad_request", "url must be an https:// URL: agents never talk to Pier in plaintext.", { details: { field: "url" } });
+      const edgeKey = encodeEdgeKey({ apiUrl: body.url ?? defaults.apiUrl, tunnelAddress: body.tunnelServerAddress ?? defaults.tunnelAddress, serverFingerprint: defaults.serverFingerprint, environmentId: 0 });
+      return c.json({ edgeKey }, 200);
+    },
+  );
+}

@@ -1,0 +1,60 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import type { SettingsPatch } from "../../store/store.ts";
+import type { ApiDependencies, ApiEnv } from "../context.ts";
+import { errorSchema, settingsSchema, settingsView } from "../views.ts";
+
+const secured: Record<string, string[]>[] = [{ jwt: [] }, { apiKey: [] }];
+const answer = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
+
+const settingsPatch = z.object({
+  EnableEdgeComputeFeatures: z.boolean().optional(),
+  EdgeAgentCheckinInterval: z.number().int().min(1).max(3600).optional(),
+  TrustOnFirstConnect: z.boolean().optional(),
+  EdgePortainerUrl: z.union([z.literal(""), z.url().startsWith("https://", "must be an https:// URL")]).optional(),
+  Edge: z.object({ TunnelServerAddress: z.union([z.literal(""), z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "must be host:port")]).optional() }).optional(),
+});
+
+/** `GET/PUT /api/settings` in Portainer's names, and the TLS reload call. */
+export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependencies): void {
+  const { store } = deps;
+
+  app.openapi(
+    createRoute({ method: "get", path: "/api/settings", summary: "Settings", security: secured, responses: { 200: answer(settingsSchema, "Settings") } }),
+    async (c) => c.json(settingsView(await store.settings.get()), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/api/settings",
+      summary: "Change settings (fields left out keep their value)",
+      security: secured,
+      request: { body: { content: { "application/json": { schema: settingsPatch } }, required: true } },
+      responses: { 200: answer(settingsSchema, "Settings in force"), 400: answer(errorSchema, "Invalid value") },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      const patch: SettingsPatch = {
+        ...(body.EnableEdgeComputeFeatures === undefined ? {} : { edgeComputeEnabled: body.EnableEdgeComputeFeatures }),
+        ...(body.EdgeAgentCheckinInterval === undefined ? {} : { edgeAgentCheckinInterval: body.EdgeAgentCheckinInterval }),
+        ...(body.TrustOnFirstConnect === undefined ? {} : { trustOnFirstConnect: body.TrustOnFirstConnect }),
+        ...(body.EdgePortainerUrl === undefined ? {} : { edgePortainerUrl: body.EdgePortainerUrl === "" ? null : body.EdgePortainerUrl }),
+        ...(body.Edge?.TunnelServerAddress === undefined ? {} : { edgeTunnelServerAddress: body.Edge.TunnelServerAddress === "" ? null : body.Edge.TunnelServerAddress }),
+      };
+      const settings = await store.settings.update(patch);
+      if (patch.edgeAgentCheckinInterval !== undefined) await deps.edge.notifyAll();
+      return c.json(settingsView(settings), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/settings/tls/reload",
+      summary: "Re-read the TLS certificate, key and CA files now (they are also watched)",
+      security: secured,
+      responses: { 200: answer(z.object({ message: z.string() }), "What is in force"), 422: answer(errorSchema, "The files on disk are invalid; the previous ones stay in force") },
+    }),
+    async (c) => c.json(await deps.reloadTls(), 200),
+  );
+}

@@ -1,0 +1,140 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { checkPasswordPolicy, generateApiToken, hashPassword, verifyPassword } from "../../auth/index.ts";
+import { ServerError } from "../../errors.ts";
+import type { ApiDependencies, ApiEnv } from "../context.ts";
+import { errorSchema } from "../views.ts";
+
+const credentials = z.object({
+  Username: z.string().min(1).max(128).openapi({ example: "admin" }),
+  Password: z.string().min(1).max(1024),
+});
+const userSchema = z.object({ Id: z.number().int(), Username: z.string(), Role: z.number().int().openapi({ description: "1 = administrator" }) }).openapi("User");
+const json = <T extends z.ZodType>(schema: T) => ({ content: { "application/json": { schema } }, required: true });
+const answer = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
+const failure = (description: string) => answer(errorSchema, description);
+const secured: Record<string, string[]>[] = [{ jwt: [] }, { apiKey: [] }];
+
+/** First admin, login, and access tokens — Portainer's routes and shapes. */
+export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependencies): void {
+  const { store } = deps;
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/users/admin/init",
+      summary: "Create the first administrator (only while no user exists)",
+      request: { body: json(credentials) },
+      responses: { 200: answer(userSchema, "The administrator"), 400: failure("Invalid body or weak password"), 409: failure("An administrator already exists") },
+    }),
+    async (c) => {
+      const { Username, Password } = c.req.valid("json");
+      const weak = checkPasswordPolicy(Password);
+      if (weak) throw new ServerError("bad_request", weak, { details: { field: "Password" } });
+      if ((await store.users.count()) > 0) throw new ServerError("conflict", "An administrator already exists; log in with POST /api/auth.");
+      const user = await store.users.create({ username: Username, passwordHash: await hashPassword(Password), role: "admin" });
+      deps.log("info", `first administrator "${user.username}" created`);
+      return c.json({ Id: user.id, Username: user.username, Role: 1 }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/users/admin/check",
+      summary: "Whether an administrator exists (204) or not (404)",
+      responses: { 204: { description: "An administrator exists" }, 404: failure("No administrator yet") },
+    }),
+    async (c) => ((await store.users.count()) > 0 ? c.body(null, 204) : c.json({ message: "No administrator account exists yet." }, 404)),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/auth",
+      summary: "Log in; answers a JWT for Authorization: Bearer",
+      request: { body: json(credentials) },
+      responses: { 200: answer(z.object({ jwt: z.string() }), "Session token (8 h)"), 422: failure("Invalid credentials"), 429: failure("Too many attempts") },
+    }),
+    async (c) => {
+      const { Username, Password } = c.req.valid("json");
+      const source = c.env.incoming?.socket.remoteAddress ?? "unknown";
+      for (const key of [`ip:${String(source)}`, `user:${Username.toLowerCase()}`]) {
+        const decision = deps.loginLimiter.take(key);
+        if (!decision.allowed) {
+          c.header("Retry-After", String(decision.retryAfterSeconds));
+          return c.json({ message: `Too many login attempts; try again in ${decision.retryAfterSeconds} s.` }, 429);
+        }
+      }
+      const user = await store.users.getByUsername(Username);
+      if (!(await verifyPassword(Password, user?.passwordHash ?? null)) || !user) {
+        await store.audit.append({ kind: "login_failed", sourceAddress: String(source), detail: { username: Username } });
+        return c.json({ message: "Invalid credentials" }, 422);
+      }
+      return c.json({ jwt: await deps.sessions.issue(user) }, 200);
+    },
+  );
+
+  const tokenParams = z.object({ id: z.coerce.number().int().positive().openapi({ param: { name: "id", in: "path" } }) });
+  const apiKeySchema = z.object({ id: z.number().int(), userId: z.number().int(), description: z.string(), prefix: z.string(), dateCreated: z.number().int(), lastUsed: z.number().int() }).openapi("APIKey");
+  const ownUser = (requested: number, current: number) => {
+    if (requested !== current) throw new ServerError("forbidden", "You can only manage your own access tokens.");
+  };
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/users/{id}/tokens",
+      summary: "Create an access token (X-API-Key); the raw value is shown once",
+      security: secured,
+      request: { params: tokenParams, body: json(z.object({ description: z.string().min(1).max(128) })) },
+      responses: { 200: answer(z.object({ rawAPIKey: z.string(), apiKey: apiKeySchema }), "The new token"), 403: failure("Not your user") },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      ownUser(id, c.get("user").id);
+      const generated = generateApiToken();
+      const token = await store.apiTokens.create({ userId: id, description: c.req.valid("json").description, tokenHash: generated.tokenHash, prefix: generated.prefix });
+      return c.json({ rawAPIKey: generated.token, apiKey: { id: token.id, userId: token.userId, description: token.description, prefix: token.prefix, dateCreated: Math.floor(token.createdAt.getTime() / 1000), lastUsed: 0 } }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/users/{id}/tokens",
+      summary: "List access tokens",
+      security: secured,
+      request: { params: tokenParams },
+      responses: { 200: answer(z.array(apiKeySchema), "Tokens") },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      ownUser(id, c.get("user").id);
+      const tokens = await store.apiTokens.list({ userId: id });
+      return c.json(tokens.map((t) => ({ id: t.id, userId: t.userId, description: t.description, prefix: t.prefix, dateCreated: Math.floor(t.createdAt.getTime() / 1000), lastUsed: t.lastUsedAt ? Math.floor(t.lastUsedAt.getTime() / 1000) : 0 })), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/api/users/{id}/tokens/{keyId}",
+      summary: "Revoke an access token",
+      security: secured,
+      request: { params: tokenParams.extend({ keyId: z.coerce.number().int().positive().openapi({ param: { name: "keyId", in: "path" } }) }) },
+      responses: { 204: { description: "Revoked" }, 404: failure("No such token") },
+    }),
+    async (c) => {
+      const { id, keyId } = c.req.valid("param");
+      ownUser(id, c.get("user").id);
+      const owned = (await store.apiTokens.list({ userId: id })).some((t) => t.id === keyId);
+      if (!owned || !(await store.apiTokens.delete(keyId))) throw new ServerError("not_found", `Access token ${keyId} does not exist.`);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: "/api/system/status", summary: "Server version (no authentication: health checks)", responses: { 200: answer(z.object({ Version: z.string() }), "Status") } }),
+    (c) => c.json({ Version: "0.1.0" }, 200),
+  );
+}

@@ -1,0 +1,105 @@
+import { z } from "@hono/zod-openapi";
+import { isHeartbeatAlive } from "@pier/protocol";
+import type { Environment, Settings } from "../store/store.ts";
+
+/** Portainer's environment type number for "Edge agent on Docker". */
+export const edgeAgentOnDockerType = 4;
+
+/** The environment as Portainer's API shows it, with Pier's extra facts under `Pier`. */
+export const endpointSchema = z
+  .object({
+    Id: z.number().int(),
+    Name: z.string(),
+    Type: z.number().int().openapi({ description: "4 = Edge agent on Docker (Portainer's numbering)" }),
+    URL: z.string(),
+    EdgeID: z.string(),
+    EdgeKey: z.string().optional().openapi({ description: "Present for environments created with their own key" }),
+    UserTrusted: z.boolean().openapi({ description: "false while the device is in the waiting room" }),
+    LastCheckInDate: z.number().int().openapi({ description: "Unix seconds; 0 when never seen" }),
+    EdgeCheckinInterval: z.number().int().openapi({ description: "Seconds; 0 = the global setting" }),
+    Heartbeat: z.boolean().openapi({ description: "Last check-in no older than 2 × interval + 20 s" }),
+    Status: z.number().int().openapi({ description: "1 up, 2 down" }),
+    Agent: z.object({ Version: z.string() }),
+    Pier: z.object({
+      Connected: z.boolean(),
+      Platform: z.string(),
+      Hostname: z.string(),
+      OS: z.string(),
+      Arch: z.string(),
+      SourceAddress: z.string(),
+      CreatedAt: z.string(),
+      ClientCertificate: z
+        .object({ Subject: z.string(), Issuer: z.string(), SerialNumber: z.string(), FingerprintSHA256: z.string(), NotAfter: z.string() })
+        .nullable(),
+      IdentityConflict: z.object({ At: z.string(), SourceAddress: z.string(), CertificateSubject: z.string().optional() }).nullable(),
+    }),
+  })
+  .openapi("Endpoint");
+export type EndpointView = z.infer<typeof endpointSchema>;
+
+/** Live facts the store does not hold. */
+export interface LiveState {
+  readonly lastCheckIn: Date | null;
+  readonly connected: boolean;
+  readonly edgeKey?: string;
+}
+
+/** Maps a stored environment to Portainer's JSON shape. */
+export function endpointView(environment: Environment, settings: Settings, live: LiveState, now = Date.now()): EndpointView {
+  const interval = environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval;
+  const alive = isHeartbeatAlive(live.lastCheckIn, interval, now);
+  const certificate = environment.clientCertificate;
+  const conflict = environment.identityConflict;
+  return {
+    Id: environment.id,
+    Name: environment.name,
+    Type: edgeAgentOnDockerType,
+    URL: "",
+    EdgeID: environment.edgeId ?? "",
+    ...(live.edgeKey === undefined ? {} : { EdgeKey: live.edgeKey }),
+    UserTrusted: environment.userTrusted,
+    LastCheckInDate: live.lastCheckIn ? Math.floor(live.lastCheckIn.getTime() / 1000) : 0,
+    EdgeCheckinInterval: environment.checkinIntervalSeconds ?? 0,
+    Heartbeat: alive,
+    Status: alive ? 1 : 2,
+    Agent: { Version: environment.agent?.version ?? "" },
+    Pier: {
+      Connected: live.connected,
+      Platform: environment.agent?.platform ?? "",
+      Hostname: environment.agent?.hostname ?? "",
+      OS: environment.agent?.os ?? "",
+      Arch: environment.agent?.arch ?? "",
+      SourceAddress: environment.sourceAddress ?? "",
+      CreatedAt: environment.createdAt.toISOString(),
+      ClientCertificate: certificate
+        ? { Subject: certificate.subject, Issuer: certificate.issuer, SerialNumber: certificate.serialNumber, FingerprintSHA256: certificate.fingerprintSha256, NotAfter: certificate.notAfter.toISOString() }
+        : null,
+      IdentityConflict: conflict ? { At: conflict.at.toISOString(), SourceAddress: conflict.sourceAddress, ...(conflict.certificateSubject ? { CertificateSubject: conflict.certificateSubject } : {}) } : null,
+    },
+  };
+}
+
+/** Settings in Portainer's JSON names (the subset Pier has). */
+export const settingsSchema = z
+  .object({
+    EnableEdgeComputeFeatures: z.boolean(),
+    EdgeAgentCheckinInterval: z.number().int(),
+    TrustOnFirstConnect: z.boolean(),
+    EdgePortainerUrl: z.string(),
+    Edge: z.object({ TunnelServerAddress: z.string() }),
+  })
+  .openapi("Settings");
+
+/** Maps stored settings to Portainer's JSON names. */
+export function settingsView(settings: Settings): z.infer<typeof settingsSchema> {
+  return {
+    EnableEdgeComputeFeatures: settings.edgeComputeEnabled,
+    EdgeAgentCheckinInterval: settings.edgeAgentCheckinInterval,
+    TrustOnFirstConnect: settings.trustOnFirstConnect,
+    EdgePortainerUrl: settings.edgePortainerUrl ?? "",
+    Edge: { TunnelServerAddress: settings.edgeTunnelServerAddress ?? "" },
+  };
+}
+
+/** The error body of every API failure. */
+export const errorSchema = z.object({ message: z.string(), details: z.string().optional() }).openapi("Error");

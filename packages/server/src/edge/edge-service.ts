@@ -1,0 +1,183 @@
+import { createHash, randomBytes, type X509Certificate } from "node:crypto";
+import { spkiSha256 } from "@pier/pki";
+import type { Hello, ServerMessage, Welcome } from "@pier/protocol";
+import { ServerError } from "../errors.ts";
+import type { DeviceIdentity, Environment, EnvironmentPatch, Store } from "../store/store.ts";
+
+/** What the server knows about the connection a hello arrived on. */
+export interface EdgeConnection {
+  readonly sourceAddress: string;
+  /** The verified client certificate, when the connection was mutual TLS. */
+  readonly peerCertificate?: X509Certificate;
+}
+
+/** Where check-ins go: memory first, flushed to the store in batches. */
+export interface CheckInSink {
+  record(environmentId: number, at: Date): void;
+}
+
+/** An open session the server can push frames to. */
+interface Session {
+  push(message: ServerMessage): void;
+  close(): void;
+}
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+function identityOf(hello: Hello, connection: EdgeConnection): DeviceIdentity | undefined {
+  if (connection.peerCertificate) return { kind: "certificate", value: spkiSha256(connection.peerCertificate.publicKey) };
+  if (hello.deviceToken) return { kind: "token", value: sha256(hello.deviceToken) };
+  return undefined;
+}
+
+function certificateFacts(certificate: X509Certificate | undefined): EnvironmentPatch["clientCertificate"] {
+  if (!certificate) return null;
+  return {
+    subject: certificate.subject.replace(/\n/g, ", "),
+    issuer: certificate.issuer.replace(/\n/g, ", "),
+    serialNumber: certificate.serialNumber.toLowerCase(),
+    fingerprintSha256: certificate.fingerprint256.replace(/:/g, "").toLowerCase(),
+    notAfter: new Date(certificate.validTo),
+  };
+}
+
+/**
+ * The edge side of the server: turns an agent's hello into an environment (waiting room or
+ * associated), binds its EDGE_ID to what it presented, records check-ins, and pushes changes
+ * to open sessions.
+ */
+export class EdgeService {
+  readonly #store: Store;
+  readonly #checkIns: CheckInSink;
+  /** Open sessions by environment id; a newer session replaces an older one. */
+  readonly #sessions = new Map<number, Session>();
+
+  constructor(store: Store, checkIns: CheckInSink) {
+    this.#store = store;
+    this.#checkIns = checkIns;
+  }
+
+  /**
+   * Handles a hello: finds or creates the environment, enforces the identity binding, records
+   * the device's facts and returns the welcome. Throws `ServerError` (`forbidden`, `conflict`,
+   * `not_found`) with a message the agent logs as is.
+   */
+  async hello(hello: Hello, connection: EdgeConnection, now = new Date()): Promise<{ welcome: Welcome; environment: Environment }> {
+    const settings = await this.#store.settings.get();
+    if (!settings.edgeComputeEnabled) throw new ServerError("forbidden", "Edge Compute is disabled on this Pier server; enable it in Settings → Edge Compute.");
+    let identity = identityOf(hello, connection);
+    let deviceToken: string | undefined;
+    if (!identity) {
+      deviceToken = randomBytes(32).toString("base64url");
+      identity = { kind: "token", value: sha256(deviceToken) };
+    }
+    const facts: EnvironmentPatch = {
+      agent: { version: hello.agent.agentVersion, platform: hello.agent.platform, hostname: hello.agent.hostname, os: hello.agent.os, arch: hello.agent.arch },
+      sourceAddress: connection.sourceAddress,
+      clientCertificate: certificateFacts(connection.peerCertificate),
+      lastCheckInAt: now,
+    };
+
+    let environment = await this.#store.environments.getByEdgeId(hello.agent.edgeId);
+    if (environment) {
+      await this.#checkBinding(environment, identity, hello, connection, now);
+      environment = await this.#store.environments.update(environment.id, { ...facts, identity: environment.identity ?? identity });
+    } else if (hello.environmentId > 0) {
+      environment = await this.#claimEnvironment(hello, identity, facts, connection);
+    } else {
+      environment = await this.#store.environments.create({
+        name: hello.agent.hostname || hello.agent.edgeId,
+        type: "edge-agent",
+        edgeId: hello.agent.edgeId,
+        userTrusted: settings.trustOnFirstConnect,
+        identity,
+        createdAt: now,
+        ...facts,
+      });
+      await this.#store.audit.append({ kind: "enrolled", environmentId: environment.id, edgeId: hello.agent.edgeId, sourceAddress: connection.sourceAddress, detail: { trusted: environment.userTrusted, certificate: facts.clientCertificate?.subject ?? null } });
+    }
+    this.#checkIns.record(environment.id, now);
+    return {
+      environment,
+      welcome: {
+        type: "welcome",
+        environmentId: environment.id,
+        status: environment.userTrusted ? "associated" : "waiting",
+        checkinIntervalSeconds: environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval,
+        ...(deviceToken === undefined ? {} : { deviceToken }),
+      },
+    };
+  }
+
+  async #checkBinding(environment: Environment, identity: DeviceIdentity, hello: Hello, connection: EdgeConnection, now: Date): Promise<void> {
+    if (!environment.identity || (environment.identity.kind === identity.kind && environment.identity.value === identity.value)) return;
+    const certificateSubject = connection.peerCertificate?.subject.replace(/\n/g, ", ");
+    await this.#store.environments.update(environment.id, {
+      identityConflict: { at: now, presented: identity.value, sourceAddress: connection.sourceAddress, ...(certificateSubject ? { certificateSubject } : {}) },
+    });
+    await this.#store.audit.append({ kind: "identity_conflict", environmentId: environment.id, edgeId: hello.agent.edgeId, sourceAddress: connection.sourceAddress, at: now, detail: { bound: environment.identity.kind, presented: identity.kind, certificate: certificateSubject ?? null } });
+    throw new ServerError(
+      "conflict",
+      `EDGE_ID ${hello.agent.edgeId} is bound to another device (${environment.identity.kind === "certificate" ? "another client certificate" : "another device token"}); this connection was refused and shown to the administrator. Use a unique EDGE_ID, or ask the administrator to remove environment ${environment.id} first.`,
+    );
+  }
+
+  async #claimEnvironment(hello: Hello, identity: DeviceIdentity, facts: EnvironmentPatch, connection: EdgeConnection): Promise<Environment> {
+    const reserved = await this.#store.environments.get(hello.environmentId);
+    if (!reserved) throw new ServerError("not_found", `Environment ${hello.environmentId} from this EDGE_KEY does not exist (removed?); get a new key from the Pier UI.`);
+    if (reserved.edgeId !== null && reserved.edgeId !== hello.agent.edgeId) {
+      throw new ServerError("conflict", `The EDGE_KEY of environment ${reserved.id} is already used by another device; each per-environment key serves one device. Use the fleet-wide key or create another environment.`);
+    }
+    const environment = await this.#store.environments.update(reserved.id, { ...facts, edgeId: hello.agent.edgeId, identity });
+    await this.#store.audit.append({ kind: "enrolled", environmentId: environment.id, edgeId: hello.agent.edgeId, sourceAddress: connection.sourceAddress, detail: { trusted: environment.userTrusted, key: "environment" } });
+    return environment;
+  }
+
+  /** Records a heartbeat of an open session. */
+  heartbeat(environmentId: number, at = new Date()): void {
+    this.#checkIns.record(environmentId, at);
+  }
+
+  /** Registers an open session for pushes; returns the function that unregisters it. */
+  attachSession(environmentId: number, session: Session): () => void {
+    this.#sessions.get(environmentId)?.close();
+    this.#sessions.set(environmentId, session);
+    return () => {
+      if (this.#sessions.get(environmentId) === session) this.#sessions.delete(environmentId);
+    };
+  }
+
+  /** True while the device holds an open session. */
+  isConnected(environmentId: number): boolean {
+    return this.#sessions.has(environmentId);
+  }
+
+  /** Pushes the current status (after association or an interval change) to an open session. */
+  async notifyChanged(environmentId: number): Promise<void> {
+    const session = this.#sessions.get(environmentId);
+    const environment = await this.#store.environments.get(environmentId);
+    if (!session || !environment) return;
+    const settings = await this.#store.settings.get();
+    session.push({ type: "status", status: environment.userTrusted ? "associated" : "waiting", checkinIntervalSeconds: environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval });
+  }
+
+  /** Pushes a new global interval to every open session that follows the global setting. */
+  async notifyAll(): Promise<void> {
+    await Promise.all([...this.#sessions.keys()].map((id) => this.notifyChanged(id)));
+  }
+
+  /** Ends a device's session with a reason (it was removed). */
+  disconnect(environmentId: number, code: string, message: string): void {
+    const session = this.#sessions.get(environmentId);
+    if (!session) return;
+    this.#sessions.delete(environmentId);
+    session.push({ type: "refused", code, message });
+    session.close();
+  }
+
+  /** Closes every session (shutdown). */
+  closeAll(): void {
+    for (const session of this.#sessions.values()) session.close();
+    this.#sessions.clear();
+  }
+}
