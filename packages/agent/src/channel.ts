@@ -112,7 +112,7 @@ export function checkIn(socket: TLSSocket, host: string, hello: Hello): Promise<
           try {
             resolve(parseMessage(welcomeSchema, text));
           } catch (error) {
-            reject(error);
+            reject(error instanceof Error ? error : new Error(String(error)));
           }
         });
       },

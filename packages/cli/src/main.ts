@@ -5,10 +5,12 @@ import { caCommand } from "./commands/ca.ts";
 import { doctorCommand } from "./commands/doctor.ts";
 import { quickstartCommand } from "./commands/quickstart.ts";
 import { agentCommand } from "./commands/agent.ts";
+import { serverCommand } from "./commands/server.ts";
 
 const usage = `Usage: pier <command> [options]
 
 Commands:
+  server      The Pier server: HTTPS API and UI, edge tunnel, waiting room
   agent       The edge agent: connects this device to a Pier server over mutual TLS
   ca          Pier's built-in certificate authority (init, issue, sign, revoke, crl, list, inspect)
   doctor      Explain what is wrong with a certificate set or a live TLS endpoint
@@ -35,6 +37,8 @@ export async function runCli(argv: string[], out: Output = processOutput): Promi
         return await quickstartCommand(rest, out);
       case "agent":
         return await agentCommand(rest, out);
+      case "server":
+        return await serverCommand(rest, out);
       case "version":
       case "--version":
         out.line(`pier 0.1.0 (Node.js ${process.version})`);

@@ -7,7 +7,7 @@ import type { EdgeService } from "./edge-service.ts";
 
 type Request = IncomingMessage | Http2ServerRequest;
 /** The part of an HTTP/1.1 or HTTP/2 compat response the edge routes use. */
-interface Response {
+export interface EdgeResponse {
   writeHead(status: number, headers: Record<string, string | number>): unknown;
   write(chunk: string): unknown;
   end(chunk?: string): unknown;
@@ -27,7 +27,7 @@ export interface EdgeRouteOptions {
 const helloTimeoutMs = 10_000;
 const maxBodyBytes = 64 * 1024;
 
-function sendJson(res: Response, status: number, body: unknown): void {
+function sendJson(res: EdgeResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
@@ -47,10 +47,10 @@ function checkProtocol(hello: Hello): void {
  * The edge endpoints: the long-lived session (HTTP/2, NDJSON both ways) and the polling
  * check-in. Returns a handler that answers edge paths and returns false for anything else.
  */
-export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res: Response) => boolean {
+export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res: EdgeResponse) => boolean {
   const { edge } = options;
 
-  function admit(req: Request, res: Response): ReturnType<EdgeRouteOptions["identify"]> | undefined {
+  function admit(req: Request, res: EdgeResponse): ReturnType<EdgeRouteOptions["identify"]> | undefined {
     const who = options.identify(req);
     if (options.mtlsRequired() && !who.authorized) {
       sendJson(res, 403, { code: "forbidden", message: "Edge endpoints answer only over mutual TLS with a client certificate from the mTLS CA; connect to the mTLS address." });
@@ -59,7 +59,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     return who;
   }
 
-  function checkin(req: Request, res: Response): void {
+  function checkin(req: Request, res: EdgeResponse): void {
     const who = admit(req, res);
     if (!who) return;
     let body = "";
@@ -84,7 +84,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     });
   }
 
-  function session(req: Request, res: Response): void {
+  function session(req: Request, res: EdgeResponse): void {
     if (req.httpVersion !== "2.0") {
       sendJson(res, 505, { code: "bad_request", message: "The edge session needs HTTP/2; use the polling check-in over HTTP/1.1." });
       return;

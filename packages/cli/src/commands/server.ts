@@ -1,0 +1,85 @@
+import { ServerError, startServer, type ServerLogLevel } from "@pier/server";
+import { optionalInteger, parseCommand } from "../args.ts";
+import { CliError, exitCodes } from "../errors.ts";
+import type { Output } from "../output.ts";
+
+const usage = `Usage: pier server [options]
+
+Options:
+  --bind HOST:PORT          HTTPS listener (default 0.0.0.0:9443)
+  --tunnel-port PORT        edge tunnel listener, TLS (default 8000)
+  --data DIR                state directory (default ./pier-data)
+  --sslcert F --sslkey F    server certificate and key (default: from the built-in CA in DIR/ca)
+  --sslcacert F             require a client certificate from this CA from everyone (blog mode)
+  --mtlscacert F --mtlscert F --mtlskey F
+                            separate mTLS domain for agents: connections for the names of
+                            --mtlscert must present a client certificate from --mtlscacert
+  --admin-password-file F   create user admin with this password at first start
+  --log-level LEVEL         debug, info (default), warn, error`;
+
+const levels: readonly ServerLogLevel[] = ["debug", "info", "warn", "error"];
+
+function parseBind(text: string): { host: string; port: number } {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]*):(\d+)$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || !Number.isInteger(port) || port > 65535) throw new CliError("usage", `--bind needs HOST:PORT (e.g. 0.0.0.0:9443), got "${text}".`);
+  return { host: match[1] || "0.0.0.0", port };
+}
+
+/** `pier server`: runs until SIGINT/SIGTERM. */
+export async function serverCommand(argv: string[], out: Output): Promise<number> {
+  const { values } = parseCommand("server", argv, {
+    bind: { type: "string" },
+    "tunnel-port": { type: "string" },
+    data: { type: "string" },
+    sslcert: { type: "string" },
+    sslkey: { type: "string" },
+    sslcacert: { type: "string" },
+    mtlscacert: { type: "string" },
+    mtlscert: { type: "string" },
+    mtlskey: { type: "string" },
+    "admin-password-file": { type: "string" },
+    "log-level": { type: "string" },
+  });
+  if (values.help) return out.help(usage);
+  const level = (values["log-level"] ?? "info") as ServerLogLevel;
+  if (!levels.includes(level)) throw new CliError("usage", `--log-level must be one of ${levels.join(", ")}.`);
+  if ((values.sslcert === undefined) !== (values.sslkey === undefined)) throw new CliError("usage", "--sslcert and --sslkey go together.");
+  const mtls = [values.mtlscacert, values.mtlscert, values.mtlskey];
+  if (mtls.some((v) => v !== undefined) && !mtls.every((v) => v !== undefined)) throw new CliError("usage", "--mtlscacert, --mtlscert and --mtlskey go together.");
+  const bind = parseBind(values.bind ?? "0.0.0.0:9443");
+  const tunnelPort = optionalInteger(values["tunnel-port"], "--tunnel-port") ?? 8000;
+  const threshold = levels.indexOf(level);
+  const log = (at: ServerLogLevel, message: string) => {
+    if (levels.indexOf(at) >= threshold) process.stderr.write(`${new Date().toISOString()} ${at.toUpperCase().padEnd(5)} ${message}\n`);
+  };
+  let server;
+  try {
+    server = await startServer({
+      bindHost: bind.host,
+      bindPort: bind.port,
+      tunnelPort,
+      dataDir: values.data ?? "pier-data",
+      ...(values.sslcert || values.sslcacert ? { ssl: { ...(values.sslcert ? { certPath: values.sslcert } : {}), ...(values.sslkey ? { keyPath: values.sslkey } : {}), ...(values.sslcacert ? { caPath: values.sslcacert } : {}) } } : {}),
+      ...(values.mtlscacert && values.mtlscert && values.mtlskey ? { mtls: { caPath: values.mtlscacert, certPath: values.mtlscert, keyPath: values.mtlskey } } : {}),
+      ...(values["admin-password-file"] ? { adminPasswordFile: values["admin-password-file"] } : {}),
+      log,
+    });
+  } catch (error) {
+    if (error instanceof ServerError) throw new CliError("failed", `the server cannot start: ${error.message}`, { cause: error });
+    throw error;
+  }
+  const shownHost = bind.host === "0.0.0.0" || bind.host === "::" ? "localhost" : bind.host;
+  const apiUrl = `https://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.httpsAddress.port}`;
+  log("info", `Pier server listening: HTTPS ${bind.host}:${server.httpsAddress.port} (UI and API), edge tunnel ${bind.host}:${server.tunnelAddress.port}; data in ${values.data ?? "pier-data"}`);
+  log("info", `server key fingerprint (SPKI SHA-256, pinned by agents): ${server.edgeFingerprint()}`);
+  log("info", `connect a first agent: EDGE=1 EDGE_ID=<unique id> EDGE_KEY=${await server.fleetEdgeKey(apiUrl)} npx pier agent --data ./agent-data`);
+  log("info", "it will wait in the Waiting Room until associated: POST /api/endpoints/{id}/edge/trust (create the admin first: POST /api/users/admin/init)");
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  log("info", "shutting down");
+  await server.close();
+  return exitCodes.ok;
+}

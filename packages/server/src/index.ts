@@ -1,0 +1,3 @@
+/** `@pier/server`: the Pier server. */
+export { startServer, type ServerConfig, type RunningServer, type ServerLogLevel } from "./server.ts";
+export { ServerError, type ServerErrorCode } from "./errors.ts";

@@ -1,0 +1,203 @@
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import { getRequestListener } from "@hono/node-server";
+import { encodeEdgeKey } from "@pier/protocol";
+import { createApiApp } from "./api/app.ts";
+import type { ApiDependencies } from "./api/context.ts";
+import { checkPasswordPolicy, hashPassword, loadOrCreateSecret, loginRateLimit, RateLimiter, signSessionToken, verifySessionToken } from "./auth/index.ts";
+import { defaultServerNames, ensureBuiltInTls } from "./bootstrap/built-in-tls.ts";
+import { EdgeService } from "./edge/edge-service.ts";
+import { createEdgeRoutes, type EdgeResponse } from "./edge/edge-routes.ts";
+import { ServerError } from "./errors.ts";
+import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
+import { TlsFront, connectionIdentity, loadTlsMaterial, watchFiles, type FrontMaterial, type RoutingPolicy, type TlsFiles, type TlsMaterial, type TlsRefusal } from "./tls/index.ts";
+
+/** Log levels of the server. */
+export type ServerLogLevel = "debug" | "info" | "warn" | "error";
+
+/** `pier server`'s settings, validated by the CLI. */
+export interface ServerConfig {
+  readonly bindHost: string;
+  readonly bindPort: number;
+  readonly tunnelPort: number;
+  readonly dataDir: string;
+  /** `--sslcert/--sslkey` (and `--sslcacert`: every client must present a certificate from it). */
+  readonly ssl?: { readonly certPath?: string; readonly keyPath?: string; readonly caPath?: string };
+  /** `--mtlscacert/--mtlscert/--mtlskey`: a separate mTLS domain for agents. */
+  readonly mtls?: { readonly caPath: string; readonly certPath: string; readonly keyPath: string };
+  readonly adminPasswordFile?: string;
+  readonly log: (level: ServerLogLevel, message: string) => void;
+}
+
+/** A running server. */
+export interface RunningServer {
+  readonly httpsAddress: AddressInfo;
+  readonly tunnelAddress: AddressInfo;
+  readonly store: Store;
+  /** SPKI SHA-256 agents pin in EDGE_KEY. */
+  readonly edgeFingerprint: () => string;
+  /** A fleet-wide EDGE_KEY for this server as reached at `apiUrl`. */
+  readonly fleetEdgeKey: (apiUrl: string) => Promise<string>;
+  close(): Promise<void>;
+}
+
+interface TlsState {
+  main: TlsMaterial;
+  mtls?: TlsMaterial;
+}
+
+/** The files the server's TLS comes from (built-in ones when no --sslcert). */
+async function tlsFiles(config: ServerConfig): Promise<{ main: TlsFiles; mtls?: TlsFiles; builtIn: boolean }> {
+  const mtls = config.mtls ? { certPath: config.mtls.certPath, keyPath: config.mtls.keyPath, caPath: config.mtls.caPath } : undefined;
+  if (config.ssl?.certPath && config.ssl.keyPath) {
+    return { main: { certPath: config.ssl.certPath, keyPath: config.ssl.keyPath, ...(config.ssl.caPath ? { caPath: config.ssl.caPath } : {}) }, ...(mtls ? { mtls } : {}), builtIn: false };
+  }
+  const builtIn = await ensureBuiltInTls(config.dataDir, defaultServerNames([config.bindHost]));
+  if (builtIn.renewed) config.log("info", `built-in CA issued the server certificate ${builtIn.certificate}`);
+  return { main: { certPath: builtIn.certificate, keyPath: builtIn.key, ...(config.ssl?.caPath ? { caPath: config.ssl.caPath } : {}) }, ...(mtls ? { mtls } : {}), builtIn: true };
+}
+
+async function loadAll(files: Awaited<ReturnType<typeof tlsFiles>>): Promise<TlsState> {
+  const main = await loadTlsMaterial({ ...files.main, role: "server" });
+  const mtls = files.mtls ? await loadTlsMaterial({ ...files.mtls, role: "server" }) : undefined;
+  return { main, ...(mtls ? { mtls } : {}) };
+}
+
+function policies(state: TlsState, config: ServerConfig): { https: RoutingPolicy; tunnel: RoutingPolicy } {
+  if (state.mtls) return { https: { mode: "separate", mtlsNames: state.mtls.names }, tunnel: { mode: "whole-listener" } };
+  if (config.ssl?.caPath) return { https: { mode: "whole-listener" }, tunnel: { mode: "whole-listener" } };
+  return { https: { mode: "none" }, tunnel: { mode: "none" } };
+}
+
+function frontMaterial(state: TlsState): { https: FrontMaterial; tunnel: FrontMaterial } {
+  return { https: { server: state.main, ...(state.mtls ? { mtls: state.mtls } : {}) }, tunnel: { server: state.mtls ?? state.main } };
+}
+
+async function createFirstAdmin(store: Store, config: ServerConfig): Promise<void> {
+  if (!config.adminPasswordFile) return;
+  if ((await store.users.count()) > 0) return;
+  let password: string;
+  try {
+    password = readFileSync(config.adminPasswordFile, "utf8").replace(/\r?\n$/, "");
+  } catch (error) {
+    throw new ServerError("config_invalid", `Cannot read --admin-password-file ${config.adminPasswordFile}: ${(error as Error).message}.`, { cause: error });
+  }
+  const weak = checkPasswordPolicy(password);
+  if (weak) throw new ServerError("config_invalid", `--admin-password-file ${config.adminPasswordFile}: ${weak}`);
+  await store.users.create({ username: "admin", passwordHash: await hashPassword(password), role: "admin" });
+  config.log("info", "created user admin from --admin-password-file");
+}
+
+/**
+ * Starts the Pier server: TLS material (built-in CA on first start), store, API, edge
+ * endpoints, the HTTPS and tunnel listeners, and file watching for TLS reloads.
+ */
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const files = await tlsFiles(config);
+  let tls = await loadAll(files);
+  for (const warning of [...tls.main.warnings, ...(tls.mtls?.warnings ?? [])]) config.log("warn", `TLS: ${warning}`);
+
+  const store = await SqliteStore.open(join(config.dataDir, "pier.db"));
+  const heartbeats = new HeartbeatRegistry({ store: store.environments, onFlushError: (error, pending) => config.log("error", `could not save ${pending} check-in(s): ${(error as Error).message}`) });
+  heartbeats.start();
+  await createFirstAdmin(store, config);
+  const secret = loadOrCreateSecret(join(config.dataDir, "secrets", "jwt.key"));
+  const edge = new EdgeService(store, heartbeats);
+  const mtlsConfigured = () => tls.mtls !== undefined || config.ssl?.caPath !== undefined;
+  const refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
+
+  const edgeEndpoint: ApiDependencies["edgeEndpoint"] = async (requestUrl) => {
+    const settings = await store.settings.get();
+    const agentHost = tls.mtls ? (tls.mtls.names.find((n) => !n.startsWith("*.")) ?? requestUrl.hostname) : requestUrl.hostname;
+    const hostPart = agentHost.includes(":") ? `[${agentHost}]` : agentHost;
+    const apiUrl = settings.edgePortainerUrl ?? (tls.mtls ? `https://${hostPart}:${config.bindPort}` : `https://${requestUrl.host}`);
+    const apiHost = new URL(apiUrl).hostname;
+    return { apiUrl, tunnelAddress: settings.edgeTunnelServerAddress ?? `${apiHost}:${config.tunnelPort}`, serverFingerprint: (tls.mtls ?? tls.main).spkiSha256 };
+  };
+
+  let reloading: Promise<{ message: string }> | undefined;
+  const reloadTls = async (): Promise<{ message: string }> => {
+    const next = await loadAll(files);
+    tls = next;
+    const material = frontMaterial(next);
+    const policy = policies(next, config);
+    httpsFront.reload(material.https);
+    httpsFront.setPolicy(policy.https);
+    tunnelFront.reload(material.tunnel);
+    const message = `TLS reloaded: server certificate ${next.main.certificate.subjectText} (until ${next.main.certificate.notAfter.toISOString()})${next.mtls ? `, mTLS certificate ${next.mtls.certificate.subjectText}` : ""}`;
+    config.log("info", message);
+    return { message };
+  };
+
+  const deps: ApiDependencies = {
+    store,
+    edge,
+    lastCheckIn: (id, stored) => heartbeats.lastCheckIn(id, stored),
+    sessions: {
+      issue: (user) => signSessionToken({ userId: user.id, username: user.username, role: user.role }, secret),
+      verify: (token) => verifySessionToken(token, secret),
+    },
+    loginLimiter: {
+      take: (() => {
+        const limiter = new RateLimiter(loginRateLimit);
+        return (key: string) => limiter.take(key);
+      })(),
+    },
+    edgeEndpoint,
+    reloadTls: () => (reloading ??= reloadTls().finally(() => (reloading = undefined))),
+    log: config.log,
+  };
+  const api = getRequestListener(createApiApp(deps).fetch);
+  const edgeRoutes = createEdgeRoutes({
+    edge,
+    mtlsRequired: mtlsConfigured,
+    identify: (req) => {
+      const who = connectionIdentity(req);
+      return { authorized: who.mtls && who.authorized, remoteAddress: who.remoteAddress ?? "unknown", ...(who.mtls && who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}) };
+    },
+    log: config.log,
+  });
+  const handler = (req: Parameters<typeof api>[0], res: Parameters<typeof api>[1]) => {
+    // Both Node response types have these methods; TypeScript cannot unify their overloads.
+    if (!edgeRoutes(req, res as unknown as EdgeResponse)) return api(req, res);
+    return undefined;
+  };
+  const onRefusal = (listener: string) => (refusal: TlsRefusal) => {
+    const source = refusal.remoteAddress ?? "unknown";
+    config.log("warn", `${listener}: refused a TLS client from ${source}${refusal.serverName ? ` (SNI ${refusal.serverName})` : ""}: ${refusal.failure.cause}`);
+    if (!refusalAudit.take(source).allowed) return;
+    store.audit
+      .append({ kind: "refused_tls", sourceAddress: source, detail: { listener, code: refusal.failure.code, cause: refusal.failure.cause, serverName: refusal.serverName ?? null, certificate: refusal.peerCertificate?.subject.replace(/\n/g, ", ") ?? null } })
+      .catch((error: unknown) => config.log("error", `audit write failed: ${(error as Error).message}`));
+  };
+  const onError = (error: unknown) => config.log("error", `listener: ${error instanceof Error ? error.message : String(error)}`);
+  const material = frontMaterial(tls);
+  const policy = policies(tls, config);
+  const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler, onRefusal: onRefusal("https"), onError });
+  const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler, onRefusal: onRefusal("tunnel"), onError });
+  const httpsAddress = await httpsFront.listen(config.bindPort, config.bindHost);
+  const tunnelAddress = await tunnelFront.listen(config.tunnelPort, config.bindHost);
+
+  const watched = [files.main.certPath, files.main.keyPath, files.main.caPath, files.mtls?.certPath, files.mtls?.keyPath, files.mtls?.caPath].filter((p): p is string => p !== undefined);
+  const watch = watchFiles(watched, (changed) => {
+    config.log("info", `TLS files changed (${changed.join(", ")}); reloading`);
+    deps.reloadTls().catch((error: unknown) => config.log("error", `TLS reload refused, the previous certificates stay in force: ${error instanceof Error ? error.message : String(error)}`));
+  });
+
+  return {
+    httpsAddress,
+    tunnelAddress,
+    store,
+    edgeFingerprint: () => (tls.mtls ?? tls.main).spkiSha256,
+    fleetEdgeKey: async (apiUrl) => encodeEdgeKey({ ...(await edgeEndpoint(new URL(apiUrl))), environmentId: 0 }),
+    async close() {
+      watch.close();
+      edge.closeAll();
+      await Promise.all([httpsFront.close(), tunnelFront.close()]);
+      await heartbeats.stop();
+      await store.close();
+    },
+  };
+}
