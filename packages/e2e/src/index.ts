@@ -2,3 +2,5 @@
 export { run, pier, openssl, bash, pierBinary, type RunResult } from "./run.ts";
 export { tempDir, type TempDir } from "./temp-dir.ts";
 export { makeSeedCertificates, seedServerName } from "./seed-certificates.ts";
+export { startPierServer, startPierAgent, type PierServer, type PierProcess } from "./pier-processes.ts";
+export { PierApi, type ApiResponse, type ApiTls } from "./pier-api.ts";

@@ -1,7 +1,7 @@
 import { bash } from "./run.ts";
 
-/** The server name the seed set's certificate is issued for. */
-export const seedServerName = "pier.example.com";
+/** The FQDN the seeds leave to the reader (`<YOURFQDNHERE>`): loopback, so agents can dial it. */
+export const seedServerName = "localhost";
 
 /**
  * The seeds' commands, verbatim (blog posts, "Create a CA, server and client certificate"):

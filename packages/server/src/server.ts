@@ -107,14 +107,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const edge = new EdgeService(store, heartbeats);
   const mtlsConfigured = () => tls.mtls !== undefined || config.ssl?.caPath !== undefined;
   const refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
+  // The ports actually bound (the configured ones may be 0), for edge keys.
+  const ports = { https: config.bindPort, tunnel: config.tunnelPort };
 
   const edgeEndpoint: ApiDependencies["edgeEndpoint"] = async (requestUrl) => {
     const settings = await store.settings.get();
     const agentHost = tls.mtls ? (tls.mtls.names.find((n) => !n.startsWith("*.")) ?? requestUrl.hostname) : requestUrl.hostname;
     const hostPart = agentHost.includes(":") ? `[${agentHost}]` : agentHost;
-    const apiUrl = settings.edgePortainerUrl ?? (tls.mtls ? `https://${hostPart}:${config.bindPort}` : `https://${requestUrl.host}`);
+    const apiUrl = settings.edgePortainerUrl ?? (tls.mtls ? `https://${hostPart}:${ports.https}` : `https://${requestUrl.host}`);
     const apiHost = new URL(apiUrl).hostname;
-    return { apiUrl, tunnelAddress: settings.edgeTunnelServerAddress ?? `${apiHost}:${config.tunnelPort}`, serverFingerprint: (tls.mtls ?? tls.main).spkiSha256 };
+    const apiHostPart = apiHost.includes(":") && !apiHost.startsWith("[") ? `[${apiHost}]` : apiHost;
+    return { apiUrl, tunnelAddress: settings.edgeTunnelServerAddress ?? `${apiHostPart}:${ports.tunnel}`, serverFingerprint: (tls.mtls ?? tls.main).spkiSha256 };
   };
 
   let reloading: Promise<{ message: string }> | undefined;
@@ -179,6 +182,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler, onRefusal: onRefusal("tunnel"), onError });
   const httpsAddress = await httpsFront.listen(config.bindPort, config.bindHost);
   const tunnelAddress = await tunnelFront.listen(config.tunnelPort, config.bindHost);
+  ports.https = httpsAddress.port;
+  ports.tunnel = tunnelAddress.port;
 
   const watched = [files.main.certPath, files.main.keyPath, files.main.caPath, files.mtls?.certPath, files.mtls?.keyPath, files.mtls?.caPath].filter((p): p is string => p !== undefined);
   const watch = watchFiles(watched, (changed) => {

@@ -1,0 +1,74 @@
+import { request } from "node:https";
+
+/** The answer to an API call. */
+export interface ApiResponse<T = unknown> {
+  readonly status: number;
+  readonly body: T;
+}
+
+/** TLS options for talking to the server: the CA to trust and, in blog mode, a client certificate. */
+export interface ApiTls {
+  readonly ca: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+  /** Host name to verify (SNI); defaults to the URL's host. */
+  readonly servername?: string;
+}
+
+/** A small client for Pier's HTTP API, over verified TLS, as a script would use it. */
+export class PierApi {
+  readonly #baseUrl: URL;
+  readonly #tls: ApiTls;
+  #jwt: string | undefined;
+
+  constructor(baseUrl: string, tls: ApiTls) {
+    this.#baseUrl = new URL(baseUrl);
+    this.#tls = tls;
+  }
+
+  /** Calls the API; JSON in, JSON (or text) out. */
+  call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: this.#baseUrl.hostname,
+          port: this.#baseUrl.port,
+          path,
+          method,
+          ca: this.#tls.ca,
+          ...(this.#tls.servername ? { servername: this.#tls.servername } : {}),
+          ...(this.#tls.cert ? { cert: this.#tls.cert, key: this.#tls.key } : {}),
+          headers: {
+            ...(payload === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }),
+            ...(this.#jwt ? { authorization: `Bearer ${this.#jwt}` } : {}),
+            ...headers,
+          },
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => (text += chunk));
+          res.on("end", () => {
+            let parsed: unknown = text;
+            try {
+              parsed = text === "" ? undefined : JSON.parse(text);
+            } catch {
+              // keep the text
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed as T });
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(payload);
+    });
+  }
+
+  /** Creates the first admin (if needed) and logs in. */
+  async login(username: string, password: string): Promise<void> {
+    const res = await this.call<{ jwt: string }>("POST", "/api/auth", { Username: username, Password: password });
+    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`);
+    this.#jwt = res.body.jwt;
+  }
+}

@@ -1,0 +1,99 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { pierBinary } from "./run.ts";
+
+/** A running `pier` process with its output captured. */
+export interface PierProcess extends AsyncDisposable {
+  readonly process: ChildProcess;
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string;
+  /** Resolves with the first match of `pattern` in the output (waiting for it), or rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Sends SIGTERM and waits for the exit. */
+  stop(): Promise<void>;
+}
+
+function launch(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv }): PierProcess {
+  const child = spawn(pierBinary, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+  let text = "";
+  const waiters = new Set<() => void>();
+  const append = (chunk: Buffer) => {
+    text += chunk.toString();
+    for (const wake of waiters) wake();
+  };
+  child.stdout.on("data", append);
+  child.stderr.on("data", append);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.once("exit", () => {
+    for (const wake of waiters) wake();
+  });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return {
+    process: child,
+    output: () => text,
+    waitFor(pattern, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const match = text.match(pattern);
+          if (match) {
+            cleanup();
+            resolve(match);
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            cleanup();
+            reject(new Error(`pier ${args[0]} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${text}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} from pier ${args[0]}:\n${text}`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+/** A running `pier server`, with what its start-up lines say. */
+export interface PierServer extends PierProcess {
+  readonly httpsPort: number;
+  readonly tunnelPort: number;
+  /** The fleet-wide EDGE_KEY the server printed (devices land in the waiting room). */
+  readonly edgeKey: string;
+}
+
+/**
+ * Starts `pier server` on loopback with ephemeral ports and waits until it listens.
+ *
+ * @example
+ * await using server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", pw] });
+ */
+export async function startPierServer(options: { dataDir: string; args?: readonly string[]; cwd?: string; httpsPort?: number; tunnelPort?: number }): Promise<PierServer> {
+  const args = ["server", "--bind", `127.0.0.1:${options.httpsPort ?? 0}`, "--tunnel-port", String(options.tunnelPort ?? 0), "--data", options.dataDir, ...(options.args ?? [])];
+  const server = launch(args, options.cwd === undefined ? {} : { cwd: options.cwd });
+  try {
+    const [, https = "", tunnel = ""] = await server.waitFor(/HTTPS 127\.0\.0\.1:(\d+) .* edge tunnel 127\.0\.0\.1:(\d+)/, 30_000);
+    const [, edgeKey = ""] = await server.waitFor(/EDGE_KEY=(\S+)/);
+    return { ...server, httpsPort: Number(https), tunnelPort: Number(tunnel), edgeKey };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+/** Starts `pier agent` with the seeds' environment variables and flags. */
+export function startPierAgent(options: { edgeId: string; edgeKey: string; dataDir: string; args?: readonly string[]; env?: NodeJS.ProcessEnv }): PierProcess {
+  return launch(["agent", "--data", options.dataDir, ...(options.args ?? [])], {
+    env: { EDGE: "1", EDGE_ID: options.edgeId, EDGE_KEY: options.edgeKey, EDGE_INSECURE_POLL: "0", ...options.env },
+  });
+}

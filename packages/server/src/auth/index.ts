@@ -1,0 +1,14 @@
+/** Authentication: password hashing, session tokens, access tokens, login rate limits. */
+export { checkPasswordPolicy, hashPassword, maximumPasswordLength, minimumPasswordLength, scryptParameters, verifyPassword } from "./passwords.ts";
+export {
+  type Session,
+  type SessionClaims,
+  clockSkewSeconds,
+  defaultSessionLifetimeSeconds,
+  loadOrCreateSecret,
+  minimumSecretBytes,
+  signSessionToken,
+  verifySessionToken,
+} from "./jwt.ts";
+export { type GeneratedApiToken, apiTokenPrefix, apiTokenTouchIntervalMs, generateApiToken, hashApiToken, verifyApiToken } from "./api-tokens.ts";
+export { type RateLimitDecision, RateLimiter, type RateLimiterOptions, loginRateLimit } from "./rate-limiter.ts";

@@ -1,0 +1,133 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { EnvironmentStore } from "./store.ts";
+
+/** Options for `HeartbeatRegistry`. */
+export interface HeartbeatRegistryOptions {
+  /** Where check-ins are persisted; only `recordCheckIns` is used. */
+  store: Pick<EnvironmentStore, "recordCheckIns">;
+  /** Time between background flushes (ms, default 2000). */
+  flushIntervalMs?: number;
+  /**
+   * Told about every failed flush (the entries stay dirty and are retried on the next one).
+   * The registry's single place for reporting; it never throws or rejects itself.
+   */
+  onFlushError?: (error: unknown, pendingCount: number) => void;
+}
+
+/**
+ * Check-in times in memory, written to the store in one batch every few seconds and at shutdown,
+ * so a fleet of thousands of agents checking in every 5 s costs one transaction per interval
+ * instead of one write per check-in (docs/architecture.md, "Heartbeats").
+ *
+ * @example
+ * const heartbeats = new HeartbeatRegistry({ store: store.environments, onFlushError: (error) => log.warn(error) });
+ * heartbeats.start();
+ * heartbeats.record(environment.id);                                          // on each heartbeat
+ * heartbeats.lastCheckIn(environment.id, environment.lastCheckInAt);          // in API answers
+ * await heartbeats.stop();                                                    // at shutdown: stops the timer, flushes
+ */
+export class HeartbeatRegistry implements AsyncDisposable {
+  readonly #store: Pick<EnvironmentStore, "recordCheckIns">;
+  readonly #flushIntervalMs: number;
+  readonly #onFlushError: (error: unknown, pendingCount: number) => void;
+  readonly #lastCheckIns = new Map<number, Date>();
+  /** Ids whose in-memory time is newer than what the store has. */
+  readonly #dirty = new Set<number>();
+  /** Flushes run one after another; this is the tail of that queue (it never rejects). */
+  #flushing: Promise<void> = Promise.resolve();
+  #timer: { controller: AbortController; done: Promise<void> } | undefined;
+
+  constructor(options: HeartbeatRegistryOptions) {
+    this.#store = options.store;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 2000;
+    this.#onFlushError = options.onFlushError ?? (() => {});
+    if (!(this.#flushIntervalMs > 0)) throw new RangeError("flushIntervalMs must be positive.");
+  }
+
+  /** Notes a check-in. Out-of-order calls never move an environment's time backwards. */
+  record(environmentId: number, at: Date = new Date()): void {
+    const known = this.#lastCheckIns.get(environmentId);
+    if (known !== undefined && known.getTime() >= at.getTime()) return;
+    this.#lastCheckIns.set(environmentId, at);
+    this.#dirty.add(environmentId);
+  }
+
+  /** The freshest known check-in: memory first, else `stored` (the environment's `lastCheckInAt`). */
+  lastCheckIn(environmentId: number, stored: Date | null): Date | null {
+    return this.#lastCheckIns.get(environmentId) ?? stored;
+  }
+
+  /** Drops an environment (after it was deleted), so it is neither reported nor flushed again. */
+  forget(environmentId: number): void {
+    this.#lastCheckIns.delete(environmentId);
+    this.#dirty.delete(environmentId);
+  }
+
+  /** How many check-ins wait to be written. */
+  get pendingCount(): number {
+    return this.#dirty.size;
+  }
+
+  /** Starts the background flusher; calling it again while it runs does nothing. */
+  start(): void {
+    if (this.#timer !== undefined) return;
+    const controller = new AbortController();
+    this.#timer = { controller, done: this.#flushEvery(controller.signal) };
+  }
+
+  /** Stops the background flusher, then writes what is still pending. */
+  async stop(): Promise<void> {
+    const timer = this.#timer;
+    this.#timer = undefined;
+    if (timer !== undefined) {
+      timer.controller.abort();
+      await timer.done;
+    }
+    await this.flush();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  /**
+   * Writes every dirty entry with one `recordCheckIns` call (none if nothing changed). Waits for a
+   * flush already under way. Resolves either way; failures go to `onFlushError`.
+   */
+  flush(): Promise<void> {
+    this.#flushing = this.#flushing.then(() => this.#flushOnce());
+    return this.#flushing;
+  }
+
+  async #flushOnce(): Promise<void> {
+    if (this.#dirty.size === 0) return;
+    const batch = [...this.#dirty].flatMap((id) => {
+      const at = this.#lastCheckIns.get(id);
+      return at === undefined ? [] : [{ id, at }];
+    });
+    // Cleared before the write so check-ins arriving meanwhile are dirty again for the next flush.
+    this.#dirty.clear();
+    try {
+      await this.#store.recordCheckIns(batch);
+    } catch (error) {
+      for (const { id } of batch) if (this.#lastCheckIns.has(id)) this.#dirty.add(id);
+      try {
+        this.#onFlushError(error, this.#dirty.size);
+      } catch {
+        // A throwing reporter must not stop the flusher.
+      }
+    }
+  }
+
+  async #flushEvery(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        // unref: a pending flush alone does not keep the process alive; stop() does the last one.
+        await sleep(this.#flushIntervalMs, undefined, { signal, ref: false });
+      } catch {
+        return; // aborted
+      }
+      await this.flush();
+    }
+  }
+}

@@ -1,0 +1,6 @@
+/** The server's persistent state: the `Store` interface, its SQLite implementation, and in-memory heartbeats. */
+export type * from "./store.ts";
+export { defaultSettings } from "./store.ts";
+export { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.ts";
+export { type Migration, applyMigrations, latestSchemaVersion, migrations } from "./migrations.ts";
+export { HeartbeatRegistry, type HeartbeatRegistryOptions } from "./heartbeat-registry.ts";

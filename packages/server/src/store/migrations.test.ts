@@ -1,0 +1,85 @@
+import { DatabaseSync } from "node:sqlite";
+import { describe, expect, it } from "vitest";
+import { type Migration, applyMigrations, latestSchemaVersion, migrations } from "./migrations.ts";
+import { SqliteStore } from "./sqlite-store.ts";
+import { tempDir } from "./temp-dir.testkit.ts";
+
+function appliedVersions(path: string): Array<{ version: number; applied_at: number }> {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return db.prepare("SELECT version, applied_at FROM schema_migrations ORDER BY version").all() as Array<{ version: number; applied_at: number }>;
+  } finally {
+    db.close();
+  }
+}
+
+function tables(db: DatabaseSync): string[] {
+  return db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all().map((row) => String(row["name"]));
+}
+
+describe("migrations", () => {
+  it("are numbered 1, 2, 3… so the order cannot be wrong", () => {
+    expect(migrations.map((migration) => migration.version)).toEqual(migrations.map((_, index) => index + 1));
+    expect(latestSchemaVersion()).toBe(migrations.length);
+  });
+
+  it("apply once at first open and not again on reopen", async () => {
+    await using dir = tempDir("migrations");
+    const path = dir.file("pier.db");
+    await (await SqliteStore.open(path)).close();
+    const first = appliedVersions(path);
+    expect(first.map((row) => row.version)).toEqual(migrations.map((migration) => migration.version));
+
+    await (await SqliteStore.open(path)).close();
+    expect(appliedVersions(path)).toEqual(first);
+
+    const db = new DatabaseSync(path);
+    expect(applyMigrations(db)).toEqual([]);
+    expect(tables(db)).toEqual(["api_tokens", "audit_events", "environments", "schema_migrations", "settings", "users"]);
+    db.close();
+  });
+
+  it("roll back every step of a run when one fails", async () => {
+    await using dir = tempDir("migrations");
+    const path = dir.file("pier.db");
+    await (await SqliteStore.open(path)).close();
+    const broken: Migration[] = [
+      ...migrations,
+      { version: migrations.length + 1, name: "good step", sql: "CREATE TABLE extra (a TEXT) STRICT" },
+      { version: migrations.length + 2, name: "bad step", sql: "ALTER TABLE no_such_table ADD COLUMN b TEXT" },
+    ];
+    const db = new DatabaseSync(path);
+    expect(() => applyMigrations(db, broken)).toThrow(expect.objectContaining({ code: "store_failed" }));
+    expect(() => applyMigrations(db, broken)).toThrow(/migration \d+ \("bad step"\) failed: no such table: no_such_table\. Nothing was changed\./);
+    expect(db.isTransaction).toBe(false);
+    expect(tables(db)).not.toContain("extra");
+    db.close();
+    expect(appliedVersions(path).map((row) => row.version)).toEqual(migrations.map((migration) => migration.version));
+  });
+
+  it("refuse a list with a gap, before touching the database", () => {
+    const db = new DatabaseSync(":memory:");
+    expect(() => applyMigrations(db, [{ version: 2, name: "skips one", sql: "" }])).toThrow(/has version 2; expected 1/);
+    expect(tables(db)).toEqual([]);
+    db.close();
+  });
+
+  it("refuse a database written by a newer Pier, saying what to do", async () => {
+    await using dir = tempDir("migrations");
+    const path = dir.file("pier.db");
+    await (await SqliteStore.open(path)).close();
+    const db = new DatabaseSync(path);
+    db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(99, "from the future", Date.now());
+    db.close();
+
+    const failure = SqliteStore.open(path);
+    await expect(failure).rejects.toMatchObject({
+      name: "ServerError",
+      code: "store_failed",
+      details: { schemaVersion: 99, supportedVersion: latestSchemaVersion() },
+    });
+    await expect(failure).rejects.toThrow(`The database is at schema version 99, but this Pier knows versions up to ${latestSchemaVersion()}: it was written by a newer Pier.`);
+    // The refusal changed nothing.
+    expect(appliedVersions(path).at(-1)?.version).toBe(99);
+  });
+});

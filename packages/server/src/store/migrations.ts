@@ -1,0 +1,140 @@
+import type { DatabaseSync } from "node:sqlite";
+import { ServerError } from "../errors.ts";
+
+/** One step of the SQLite schema. Versions start at 1 and increase by one; never edit a released step. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * The SQLite schema, oldest first. Times are INTEGER milliseconds since the epoch; descriptive
+ * nested records (agent, client certificate, identity conflict) are JSON text, while everything a
+ * query filters on has its own column. Tables are STRICT so a wrong type fails loudly.
+ */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: "initial schema",
+    sql: `
+      CREATE TABLE environments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, -- AUTOINCREMENT: an id (and the EDGE_KEY naming it) is never reused
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        edge_id TEXT UNIQUE,
+        edge_key_environment INTEGER NOT NULL CHECK (edge_key_environment IN (0, 1)),
+        user_trusted INTEGER NOT NULL CHECK (user_trusted IN (0, 1)),
+        checkin_interval_seconds INTEGER CHECK (checkin_interval_seconds > 0),
+        created_at INTEGER NOT NULL,
+        last_check_in_at INTEGER,
+        agent TEXT,
+        source_address TEXT,
+        client_certificate TEXT,
+        identity_kind TEXT CHECK (identity_kind IN ('certificate', 'token')),
+        identity_value TEXT,
+        identity_conflict TEXT,
+        CHECK ((identity_kind IS NULL) = (identity_value IS NULL))
+      ) STRICT;
+      CREATE INDEX environments_by_trust ON environments (user_trusted, id);
+
+      CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        description TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER
+      ) STRICT;
+      CREATE INDEX api_tokens_by_user ON api_tokens (user_id, id);
+
+      CREATE TABLE settings (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        document TEXT NOT NULL
+      ) STRICT;
+
+      -- No foreign key to environments: the trail outlives the environments it talks about.
+      CREATE TABLE audit_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        environment_id INTEGER,
+        edge_id TEXT,
+        kind TEXT NOT NULL,
+        source_address TEXT,
+        detail TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX audit_events_by_time ON audit_events (at, id);
+      CREATE INDEX audit_events_by_environment ON audit_events (environment_id, at, id);
+    `,
+  },
+];
+
+/** The schema version this build writes. */
+export function latestSchemaVersion(list: readonly Migration[] = migrations): number {
+  return list.at(-1)?.version ?? 0;
+}
+
+function checkOrder(list: readonly Migration[]): void {
+  list.forEach((migration, index) => {
+    if (migration.version !== index + 1) {
+      throw new ServerError("internal", `Migration "${migration.name}" has version ${migration.version}; expected ${index + 1}. Migrations must be numbered 1, 2, 3… without gaps.`);
+    }
+  });
+}
+
+/**
+ * Brings the database to the latest schema: creates `schema_migrations` if needed and applies the
+ * missing steps, all in one IMMEDIATE transaction, so a failed step leaves the database as it was
+ * and two servers starting on the same file cannot both apply a step. Refuses a database written by
+ * a newer Pier rather than guessing at a schema it does not know.
+ *
+ * @returns the versions applied now (empty when the schema was current)
+ * @example
+ * applyMigrations(new DatabaseSync("pier.db"));
+ */
+export function applyMigrations(db: DatabaseSync, list: readonly Migration[] = migrations): number[] {
+  checkOrder(list);
+  const latest = latestSchemaVersion(list);
+  const applied: number[] = [];
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY,
+      name TEXT NOT NULL,
+      applied_at INTEGER NOT NULL
+    ) STRICT`);
+    const row = db.prepare("SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations").get();
+    const current = Number(row?.["version"] ?? 0);
+    if (current > latest) {
+      throw new ServerError(
+        "store_failed",
+        `The database is at schema version ${current}, but this Pier knows versions up to ${latest}: it was written by a newer Pier. Run that version again, or restore a backup made before the upgrade.`,
+        { details: { schemaVersion: current, supportedVersion: latest } },
+      );
+    }
+    const record = db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+    for (const migration of list.slice(current)) {
+      try {
+        db.exec(migration.sql);
+      } catch (error) {
+        throw new ServerError("store_failed", `Database migration ${migration.version} ("${migration.name}") failed: ${(error as Error).message}. Nothing was changed.`, { cause: error });
+      }
+      record.run(migration.version, migration.name, Date.now());
+      applied.push(migration.version);
+    }
+    db.exec("COMMIT");
+  } catch (error) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw error;
+  }
+  return applied;
+}

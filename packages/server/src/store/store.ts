@@ -1,0 +1,257 @@
+/**
+ * The server's persistent state, as records and one `Store` interface. `SqliteStore` implements it
+ * today; a PostgreSQL store will implement the same interface later, which is why every method is
+ * async even though SQLite answers synchronously.
+ *
+ * Times are `Date`s in records and milliseconds since the epoch in storage; no method returns a
+ * string where a `Date` is meant.
+ */
+
+/** The kinds of environment Pier manages; only edge agents for now. */
+export type EnvironmentType = "edge-agent";
+
+/** What the agent said about itself in its last hello. */
+export interface AgentInfo {
+  version: string;
+  platform: string;
+  hostname: string;
+  os: string;
+  arch: string;
+}
+
+/** The client certificate a device last presented (mTLS only). */
+export interface ClientCertificateInfo {
+  subject: string;
+  serialNumber: string;
+  fingerprintSha256: string;
+  notAfter: Date;
+  issuer: string;
+}
+
+/**
+ * What a device is bound to at first contact (docs/protocol.md, "Identity"): the SHA-256 of its
+ * client certificate's SubjectPublicKeyInfo, else the SHA-256 of the device token the server
+ * handed out. Both are hex strings; the token itself is never stored.
+ */
+export interface DeviceIdentity {
+  kind: "certificate" | "token";
+  value: string;
+}
+
+/** The last time someone presented this device's `EDGE_ID` with another binding. */
+export interface IdentityConflict {
+  at: Date;
+  /** The binding that was presented and refused (same encoding as `DeviceIdentity.value`). */
+  presented: string;
+  sourceAddress: string;
+  certificateSubject?: string;
+}
+
+/** A managed environment: an edge device, waiting or associated. */
+export interface Environment {
+  /** Positive, assigned by the store, never reused. */
+  id: number;
+  name: string;
+  type: EnvironmentType;
+  edgeId: string | null;
+  /** Created by the operator with a key for this one environment (rather than the fleet-wide key). */
+  edgeKeyEnvironment: boolean;
+  /** `false` while the device sits in the waiting room. */
+  userTrusted: boolean;
+  /** `null` means "use the global `edgeAgentCheckinInterval` setting". */
+  checkinIntervalSeconds: number | null;
+  createdAt: Date;
+  /** The stored value; `HeartbeatRegistry` holds fresher ones in memory. */
+  lastCheckInAt: Date | null;
+  agent: AgentInfo | null;
+  sourceAddress: string | null;
+  clientCertificate: ClientCertificateInfo | null;
+  identity: DeviceIdentity | null;
+  identityConflict: IdentityConflict | null;
+}
+
+/** What `environments.create` needs: a name and a type; everything else has a default. */
+export type NewEnvironment = Pick<Environment, "name" | "type"> & Partial<Omit<Environment, "id" | "name" | "type">>;
+
+/** Fields `environments.update` may change; keys left out (or `undefined`) keep their value. */
+export type EnvironmentPatch = Partial<Omit<Environment, "id" | "createdAt">>;
+
+/** Roles; Pier has administrators only for now. */
+export type UserRole = "admin";
+
+/** A person who logs in to the API or the UI. */
+export interface User {
+  id: number;
+  /** Unique, compared case-insensitively (as Portainer does). */
+  username: string;
+  /** `scrypt$N$r$p$salt$hash`, see `auth/passwords.ts`. */
+  passwordHash: string;
+  role: UserRole;
+  createdAt: Date;
+}
+
+/** What `users.create` needs. */
+export type NewUser = Pick<User, "username" | "passwordHash"> & Partial<Pick<User, "role" | "createdAt">>;
+
+/** An access token for automation (`X-API-Key`); only its SHA-256 is stored. */
+export interface ApiToken {
+  id: number;
+  userId: number;
+  description: string;
+  /** Hex SHA-256 of the whole token, see `auth/api-tokens.ts`. */
+  tokenHash: string;
+  /** The token's first characters, shown in lists so people can tell tokens apart. */
+  prefix: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+}
+
+/** What `apiTokens.create` needs. */
+export type NewApiToken = Pick<ApiToken, "userId" | "description" | "tokenHash" | "prefix"> & Partial<Pick<ApiToken, "createdAt">>;
+
+/**
+ * Server-wide settings, kept as one JSON document.
+ *
+ * Stored in camelCase; the HTTP layer maps to and from Portainer's JSON names, so
+ * scripts written against Portainer's `GET/PUT /api/settings` keep working:
+ *
+ * | here                       | Portainer JSON                |
+ * |----------------------------|-------------------------------|
+ * | `edgeComputeEnabled`       | `EnableEdgeComputeFeatures`   |
+ * | `edgeAgentCheckinInterval` | `EdgeAgentCheckinInterval`    |
+ * | `trustOnFirstConnect`      | `TrustOnFirstConnect`         |
+ * | `edgePortainerUrl`         | `EdgePortainerUrl`            |
+ * | `edgeTunnelServerAddress`  | `Edge.TunnelServerAddress`    |
+ */
+export interface Settings {
+  edgeComputeEnabled: boolean;
+  /** Seconds between agent check-ins unless an environment overrides it. */
+  edgeAgentCheckinInterval: number;
+  /** Associate devices on first contact instead of parking them in the waiting room. */
+  trustOnFirstConnect: boolean;
+  /** API URL written into edge keys and deployment commands; unset = derived from the request. */
+  edgePortainerUrl?: string;
+  /** `host:port` of the tunnel listener for edge keys; unset = derived from `edgePortainerUrl`. */
+  edgeTunnelServerAddress?: string;
+}
+
+/**
+ * A partial update of `Settings`. `undefined` (or a missing key) keeps the current value; `null`
+ * removes an optional field so its default applies again.
+ */
+export type SettingsPatch = {
+  [K in keyof Settings]?: undefined extends Settings[K] ? Settings[K] | null : Settings[K];
+};
+
+/** The settings of a fresh installation. */
+export const defaultSettings: Readonly<Settings> = Object.freeze({
+  edgeComputeEnabled: true,
+  edgeAgentCheckinInterval: 5,
+  trustOnFirstConnect: false,
+});
+
+/** Audit kinds the server writes today; others may be added without a migration. */
+export type AuditKind =
+  | "enrolled"
+  | "associated"
+  | "refused_tls"
+  | "identity_conflict"
+  | "removed"
+  | "login_failed"
+  // Keeps autocompletion for the names above while accepting new ones.
+  | (string & {});
+
+/** One entry of the audit trail; entries are never changed or deleted by the server. */
+export interface AuditEvent {
+  id: number;
+  at: Date;
+  environmentId: number | null;
+  edgeId: string | null;
+  kind: AuditKind;
+  sourceAddress: string | null;
+  /** JSON-serialisable facts about the event (the refusal reason, the certificate subject…). */
+  detail: Record<string, unknown>;
+}
+
+/** What `audit.append` needs; `at` defaults to now, nullable fields to `null`. */
+export type NewAuditEvent = Pick<AuditEvent, "kind"> & Partial<Omit<AuditEvent, "id" | "kind">>;
+
+/** One check-in time to persist; see `HeartbeatRegistry`. */
+export interface CheckIn {
+  id: number;
+  at: Date;
+}
+
+/** Environments: devices in the waiting room and associated ones. */
+export interface EnvironmentStore {
+  /** Inserts an environment; `conflict` if its `edgeId` is already taken. */
+  create(input: NewEnvironment): Promise<Environment>;
+  get(id: number): Promise<Environment | null>;
+  getByEdgeId(edgeId: string): Promise<Environment | null>;
+  /** All environments by id; `untrusted: true` lists the waiting room, `false` the associated ones. */
+  list(filter?: { untrusted?: boolean }): Promise<Environment[]>;
+  /** Applies `patch` and returns the result; `not_found` if there is no such environment. */
+  update(id: number, patch: EnvironmentPatch): Promise<Environment>;
+  /** Removes the environment; `false` if it did not exist. */
+  delete(id: number): Promise<boolean>;
+  /**
+   * Persists many check-ins in one transaction. A check-in never moves `lastCheckInAt`
+   * backwards, and ids that no longer exist (device removed meanwhile) are skipped.
+   */
+  recordCheckIns(batch: readonly CheckIn[]): Promise<void>;
+}
+
+/** People who log in. */
+export interface UserStore {
+  /** Inserts a user; `conflict` if the name is taken (case-insensitively). */
+  create(input: NewUser): Promise<User>;
+  get(id: number): Promise<User | null>;
+  getByUsername(username: string): Promise<User | null>;
+  count(): Promise<number>;
+}
+
+/** Access tokens for automation. */
+export interface ApiTokenStore {
+  create(input: NewApiToken): Promise<ApiToken>;
+  findByHash(tokenHash: string): Promise<ApiToken | null>;
+  /** Records a use of the token. */
+  touch(id: number, at: Date): Promise<void>;
+  /** Tokens by id, all of them or one user's. */
+  list(filter?: { userId?: number }): Promise<ApiToken[]>;
+  /** Removes the token; `false` if it did not exist. */
+  delete(id: number): Promise<boolean>;
+}
+
+/** The settings document. */
+export interface SettingsStore {
+  /** The current settings, defaults filled in. */
+  get(): Promise<Settings>;
+  /** Applies `patch` and returns the result; `bad_request` if a value is out of range. */
+  update(patch: SettingsPatch): Promise<Settings>;
+}
+
+/** The append-only audit trail. */
+export interface AuditLog {
+  append(event: NewAuditEvent): Promise<AuditEvent>;
+  /** Newest first; `limit` defaults to 100 and is capped at 1000. */
+  list(filter?: { environmentId?: number; limit?: number }): Promise<AuditEvent[]>;
+}
+
+/**
+ * Everything the server persists. Implementations report failures as `ServerError`
+ * (`conflict`, `not_found`, `bad_request`, `store_failed`).
+ *
+ * @example
+ * const store: Store = await SqliteStore.open(join(dataDir, "pier.db"));
+ * const waiting = await store.environments.list({ untrusted: true });
+ * await store.close();
+ */
+export interface Store {
+  readonly environments: EnvironmentStore;
+  readonly users: UserStore;
+  readonly apiTokens: ApiTokenStore;
+  readonly settings: SettingsStore;
+  readonly audit: AuditLog;
+  /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */
+  close(): Promise<void>;
+}
