@@ -31,6 +31,12 @@ export function closedBeforeAnswer(): AgentError {
   });
 }
 
+/** An error before the server answered: a TLS alert explains itself; a bare reset or close does not. */
+function beforeAnswer(error: Error): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === undefined || code === "ECONNRESET" || code === "ERR_HTTP2_STREAM_CANCEL" || code === "ERR_HTTP2_SESSION_ERROR" ? closedBeforeAnswer() : error;
+}
+
 /**
  * Runs one edge session on an already verified TLS socket: HTTP/2, a `POST` stream that stays
  * open, the hello first, then a heartbeat every check-in interval. Resolves when the server
@@ -54,7 +60,7 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
     };
     const abort = () => finish();
     signal.addEventListener("abort", abort, { once: true });
-    session.on("error", (error: Error) => finish(answered ? error : closedBeforeAnswer()));
+    session.on("error", (error: Error) => finish(answered ? error : beforeAnswer(error)));
     session.on("close", () => finish(answered ? undefined : closedBeforeAnswer()));
 
     const stream = session.request({ ":method": "POST", ":path": edgePaths.session, "content-type": "application/x-ndjson" }, { endStream: false });
@@ -91,7 +97,7 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
       });
     });
     stream.on("end", () => finish());
-    stream.on("error", (error: Error) => finish(answered ? error : closedBeforeAnswer()));
+    stream.on("error", (error: Error) => finish(answered ? error : beforeAnswer(error)));
     stream.write(encodeFrame(hello));
   });
 }
@@ -117,7 +123,7 @@ export function checkIn(socket: TLSSocket, host: string, hello: Hello): Promise<
         });
       },
     );
-    request.on("error", () => reject(closedBeforeAnswer()));
+    request.on("error", (error) => reject(beforeAnswer(error)));
     request.end(body);
   });
 }

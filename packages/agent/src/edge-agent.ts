@@ -1,4 +1,4 @@
-import { parseCertificate, parsePem, inferClientCertificateRejection } from "@pier/pki";
+import { formatNameDer, inferClientCertificateRejection, parseCertificate, parsePem, probeEndpoint } from "@pier/pki";
 import { protocolVersion, splitHostPort, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
 import type { AgentConfig } from "./config.ts";
 import { checkIn, runSession } from "./channel.ts";
@@ -64,7 +64,7 @@ export class EdgeAgent {
         attempt = 0;
         if (this.#config.mode === "session" && !signal.aborted) this.#log.log("warn", "the server closed the session; reconnecting");
       } catch (error) {
-        this.#report(error);
+        await this.#report(error);
         await sleep(backoffDelay(attempt++), signal);
       }
     }
@@ -133,26 +133,42 @@ export class EdgeAgent {
     this.#lastStatus = welcome.status;
   }
 
-  #report(error: unknown): void {
-    const explained: Explained =
-      error instanceof AgentError && error.explained ? this.#refine(error.explained) : { code: "unexpected", cause: error instanceof Error ? error.message : String(error), fix: "Report this with the agent's log." };
-    if (explained.code === this.#lastFailure) {
-      this.#log.log("debug", `still failing: ${explained.cause}`);
+  async #report(error: unknown): Promise<void> {
+    const first: Explained =
+      error instanceof AgentError && error.explained ? error.explained : { code: "unexpected", cause: error instanceof Error ? error.message : String(error), fix: "Report this with the agent's log." };
+    if (first.code === this.#lastFailure) {
+      this.#log.log("debug", `still failing: ${first.cause}`);
       return;
     }
-    this.#lastFailure = explained.code;
+    this.#lastFailure = first.code;
+    const explained = await this.#refine(first);
     this.#log.log("error", `cannot connect to ${this.#target().authority}: ${explained.cause} — ${explained.fix}`);
   }
 
-  /** When the server gave no reason, says which fact about our certificate is the likely cause. */
-  #refine(explained: Explained): Explained {
+  /**
+   * A server that refuses a client certificate closes the connection without saying why. Ask it
+   * which CAs it accepts (a TLS 1.2 probe reads the CertificateRequest), then check our
+   * certificate's issuer, purpose and dates against that, to name the likely cause.
+   */
+  async #refine(explained: Explained): Promise<Explained> {
     if (explained.code !== "closed_before_answer" || !this.#config.tls.cert) return explained;
     const [block] = parsePem(this.#config.tls.cert);
     if (!block) return explained;
     const certificate = parseCertificate(block.der);
+    const { target } = this.#target();
+    const probe = await probeEndpoint({ host: target.host, port: target.port, servername: target.host, timeoutMs: 3000 }).catch(() => undefined);
+    const acceptable = probe?.clientCertificate.acceptableCAs ?? [];
+    const issuer = formatNameDer(certificate.issuerDer);
+    const subject = `our client certificate (${certificate.subjectText}, issued by ${issuer})`;
+    if (acceptable.length > 0 && !acceptable.includes(issuer)) {
+      return {
+        code: "client_certificate_unknown_ca",
+        cause: `The server refused ${subject}: it accepts client certificates issued by ${acceptable.join("; ")} only.`,
+        fix: "Use a client certificate issued by the server's mTLS CA (--mtlscert/--mtlskey), or ask the administrator to trust this CA.",
+      };
+    }
     const guess = inferClientCertificateRejection(certificate, [], new Date(), { flags: { cert: "--mtlscert", key: "--mtlskey", ca: "--mtlscacert" } });
-    const subject = `our client certificate (${certificate.subjectText}, issued by ${certificate.issuerText})`;
-    return guess ? { code: guess.code, cause: `${explained.cause} Likely: ${guess.cause} [${subject}]`, fix: guess.fix } : { ...explained, cause: `${explained.cause} [${subject}]` };
+    return guess ? { code: guess.code, cause: `The server refused ${subject}. ${guess.cause}`, fix: guess.fix } : { ...explained, cause: `${explained.cause} [${subject}]` };
   }
 
   #logStart(): void {
