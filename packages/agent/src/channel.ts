@@ -64,9 +64,16 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
     session.on("close", () => finish(answered ? undefined : closedBeforeAnswer()));
 
     const stream = session.request({ ":method": "POST", ":path": edgePaths.session, "content-type": "application/x-ndjson" }, { endStream: false });
+    // A connection can die without a FIN (NAT timeout, unplugged link): when the server has not
+    // answered for three intervals, give up on this session and reconnect.
+    let lastHeard = Date.now();
     const setInterval_ = (seconds: number) => {
       clearInterval(heartbeat);
       heartbeat = setInterval(() => {
+        if (Date.now() - lastHeard > 3 * seconds * 1000 + 5000) {
+          finish(new AgentError("connect_failed", "The server stopped answering heartbeats.", { explained: { code: "server_silent", cause: "The server stopped answering heartbeats (connection lost without being closed).", fix: "Nothing to do if it comes back; otherwise check the network path to the server." } }));
+          return;
+        }
         if (!stream.writableEnded) stream.write(encodeFrame({ type: "heartbeat", seq: ++seq }));
       }, seconds * 1000);
     };
@@ -82,6 +89,7 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
       }
       const decoder = new FrameDecoder(serverMessageSchema);
       stream.on("data", (chunk: Buffer) => {
+        lastHeard = Date.now();
         try {
           for (const message of decoder.push(chunk)) {
             if (message.type === "refused") {

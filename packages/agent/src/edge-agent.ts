@@ -110,6 +110,7 @@ export class EdgeAgent {
   }
 
   #onMessage(message: ServerMessage, server: string): void {
+    if (message.type === "ack") return;
     if (message.type === "welcome") this.#welcomed(message, server);
     else if (message.type === "status" && message.status !== this.#lastStatus) {
       this.#lastStatus = message.status;

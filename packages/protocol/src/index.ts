@@ -13,6 +13,8 @@ export {
   welcomeSchema,
   statusSchema,
   refusedSchema,
+  ackSchema,
+  type Ack,
   serverMessageSchema,
   maxFrameBytes,
   encodeFrame,

@@ -59,12 +59,16 @@ export type Welcome = z.infer<typeof welcomeSchema>;
 export const statusSchema = z.object({ type: z.literal("status"), status: environmentStatusSchema, checkinIntervalSeconds: z.number().positive() });
 export type Status = z.infer<typeof statusSchema>;
 
+/** The server's answer to a heartbeat: the agent measures check-in latency with it, and knows the session is alive. */
+export const ackSchema = z.object({ type: z.literal("ack"), seq: z.number().int().nonnegative() });
+export type Ack = z.infer<typeof ackSchema>;
+
 /** The server ends a session and says why (removed, identity conflict, refused). */
 export const refusedSchema = z.object({ type: z.literal("refused"), code: z.string(), message: z.string() });
 export type Refused = z.infer<typeof refusedSchema>;
 
 /** Frames a server sends. */
-export const serverMessageSchema = z.discriminatedUnion("type", [welcomeSchema, statusSchema, refusedSchema]);
+export const serverMessageSchema = z.discriminatedUnion("type", [welcomeSchema, statusSchema, ackSchema, refusedSchema]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
 
 /** Frames are single-line JSON objects; a line longer than this is refused. */

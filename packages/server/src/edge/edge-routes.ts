@@ -123,6 +123,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               options.log("info", `edge session open: environment ${environmentId} (${message.agent.edgeId}) from ${who.remoteAddress}, ${welcome.status}`);
             } else if (environmentId !== undefined) {
               edge.heartbeat(environmentId);
+              push({ type: "ack", seq: message.seq });
             } else {
               throw new ServerError("bad_request", "The first frame of a session must be a hello.");
             }
