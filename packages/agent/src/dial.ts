@@ -11,6 +11,13 @@ export interface DialTarget {
 }
 
 const connectTimeoutMs = 15_000;
+
+// TLS sessions to resume, by target: a reconnecting fleet costs the server full handshakes
+// otherwise. Only sessions of verified connections are kept, and only agents without a client
+// certificate resume: a resumed handshake carries no certificates, and the server must see the
+// device's certificate on every connection to bind its identity (and, later, check revocation).
+// The server rotates its ticket keys whenever its certificates or CAs change.
+const resumable = new Map<string, Buffer>();
 const agentFlags = { cert: "--mtlscert", key: "--mtlskey", ca: "--mtlscacert" } as const;
 
 /** Turns any error of a connection attempt into an `AgentError` with cause and fix. */
@@ -28,6 +35,8 @@ export function connectionError(error: unknown, config: AgentConfig, target: Dia
  */
 export async function dialServer(config: AgentConfig, target: DialTarget, alpn: "h2" | "http/1.1", signal: AbortSignal): Promise<TLSSocket> {
   const verifyByCa = config.tls.ca !== undefined && !config.insecurePoll;
+  const resume = config.tls.cert === undefined;
+  const cacheKey = `${alpn}|${target.host}:${target.port}`;
   const options: ConnectionOptions = {
     host: target.host,
     port: target.port,
@@ -37,9 +46,19 @@ export async function dialServer(config: AgentConfig, target: DialTarget, alpn: 
     rejectUnauthorized: verifyByCa,
     ...(verifyByCa ? { ca: config.tls.ca } : {}),
     ...(config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key } : {}),
+    ...(resume && resumable.has(cacheKey) ? { session: resumable.get(cacheKey) } : {}),
+  };
+  let verified = false;
+  let ticket: Buffer | undefined;
+  const keep = () => {
+    if (resume && verified && ticket) resumable.set(cacheKey, ticket);
   };
   const socket = await new Promise<TLSSocket>((resolve, reject) => {
     const tlsSocket = connect(options);
+    tlsSocket.on("session", (session: Buffer) => {
+      ticket = session;
+      keep();
+    });
     const timer = setTimeout(() => tlsSocket.destroy(Object.assign(new Error("TLS handshake timed out"), { code: "ETIMEDOUT" })), connectTimeoutMs);
     const abort = () => tlsSocket.destroy(new Error("aborted"));
     signal.addEventListener("abort", abort, { once: true });
@@ -54,7 +73,9 @@ export async function dialServer(config: AgentConfig, target: DialTarget, alpn: 
       reject(connectionError(error, config, target));
     });
   });
-  if (!verifyByCa && !config.insecurePoll) {
+  // A resumed session proves it is the server we verified when the ticket was issued; it carries
+  // no certificate to check again.
+  if (!verifyByCa && !config.insecurePoll && !socket.isSessionReused()) {
     const peer = socket.getPeerX509Certificate();
     const presented = peer ? spkiSha256(peer.publicKey) : "(none)";
     if (presented !== config.edgeKey.serverFingerprint) {
@@ -67,6 +88,8 @@ export async function dialServer(config: AgentConfig, target: DialTarget, alpn: 
       throw new AgentError("server_untrusted", `${explained.cause} — ${explained.fix}`, { explained });
     }
   }
+  verified = true;
+  keep();
   socket.on("error", () => undefined); // later errors surface through the HTTP layer using it
   return socket;
 }

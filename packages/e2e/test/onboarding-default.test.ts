@@ -108,6 +108,19 @@ describe("first run, built-in CA, waiting room", () => {
     expect(await byEdgeId("edge-default-4")).toBeUndefined();
   });
 
+  it("removing a device closes its session; the agent reconnects into the waiting room", async () => {
+    await using agent = startPierAgent({ edgeId: "edge-default-8", edgeKey: server.edgeKey, dataDir: dir.file("agent-8") });
+    const [, id] = await agent.waitFor(/as environment (\d+)/);
+    expect((await api.call("DELETE", `/api/endpoints/${id}`)).status).toBe(204);
+    await agent.waitFor(/The server ended the session: This device was removed by an administrator/);
+    const again = await until("the device back in the waiting room", async () => {
+      const e = await byEdgeId("edge-default-8");
+      return e && e.Id !== Number(id) ? e : undefined;
+    }, 15_000);
+    expect(again.UserTrusted).toBe(false);
+    expect(agent.output()).not.toMatch(/not the one pinned/);
+  });
+
   it("TrustOnFirstConnect skips the waiting room", async () => {
     expect((await api.call("PUT", "/api/settings", { TrustOnFirstConnect: true })).status).toBe(200);
     try {
