@@ -1,0 +1,20 @@
+/**
+ * The server's TLS front: SNI routing between an mTLS and a UI server, certificate loading
+ * with `pier doctor`'s checks, and reloads when the files change.
+ */
+export { readServerName, type ClientHelloScan } from "./client-hello.ts";
+export { loadTlsMaterial, type TlsFiles, type TlsMaterial, type TlsMaterialProblem, type TlsMaterialRequest } from "./tls-material.ts";
+export {
+  TlsFront,
+  connectionIdentity,
+  type ConnectionIdentity,
+  type FrontMaterial,
+  type RequestHandler,
+  type RoutingPolicy,
+  type TlsFrontOptions,
+  type TlsRefusal,
+  type TlsRequest,
+  type TlsResponse,
+} from "./tls-front.ts";
+export { watchFiles, type FileWatch, type WatchFilesOptions } from "./file-watcher.ts";
+export { loadFrontMaterial, watchTlsMaterial, type FrontFiles, type TlsReloader, type TlsReloaderOptions } from "./tls-reloader.ts";

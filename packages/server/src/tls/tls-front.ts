@@ -1,0 +1,407 @@
+import { X509Certificate } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from "node:http2";
+import net, { type AddressInfo } from "node:net";
+import tls, { type SecureContextOptions, type TLSSocket } from "node:tls";
+import { type TlsFailure, explainServerSideTlsError, parsePem } from "@pier/pki";
+import { ServerError } from "../errors.ts";
+import { readServerName } from "./client-hello.ts";
+import type { TlsMaterial } from "./tls-material.ts";
+
+/**
+ * Which connections must present a client certificate:
+ * - `none`: nobody (everything goes to the UI server);
+ * - `whole-listener`: everybody (blog mode `--sslcacert`, or a tunnel listener with mTLS);
+ * - `separate`: clients whose SNI is one of `mtlsNames` (exact, or a `*.` wildcard covering one
+ *   label, case-insensitive); everyone else gets the UI server.
+ */
+export type RoutingPolicy =
+  | { readonly mode: "none" }
+  | { readonly mode: "whole-listener" }
+  | { readonly mode: "separate"; readonly mtlsNames: readonly string[] };
+
+/** The certificates a front serves. */
+export interface FrontMaterial {
+  /** The normal certificate; its `ca` (blog mode) is the client CA when there is no `mtls`. */
+  readonly server: TlsMaterial;
+  /** Certificate, key and client CA of the mTLS server; `server` is used when absent. */
+  readonly mtls?: TlsMaterial;
+}
+
+/** A request as the two HTTP/2 servers (with HTTP/1.1 fallback) deliver it. */
+export type TlsRequest = Http2ServerRequest | IncomingMessage;
+/** The response that goes with a `TlsRequest`. */
+export type TlsResponse = Http2ServerResponse | ServerResponse;
+/** Serves every request of a front, from both servers; a rejected promise aborts the response. */
+export type RequestHandler = (req: TlsRequest, res: TlsResponse) => void | Promise<void>;
+
+/** A client the mTLS server turned away, and why. */
+export interface TlsRefusal {
+  readonly remoteAddress: string | undefined;
+  readonly serverName: string | undefined;
+  readonly failure: TlsFailure;
+  /** Only when Node still has it: a certificate that fails verification is dropped with the socket. */
+  readonly peerCertificate?: X509Certificate;
+}
+
+/** How to build a `TlsFront`. */
+export interface TlsFrontOptions {
+  readonly material: FrontMaterial;
+  readonly policy: RoutingPolicy;
+  readonly handler: RequestHandler;
+  /** Called for every client the mTLS server refuses, with the reason for log and audit. */
+  readonly onRefusal?: (refusal: TlsRefusal) => void;
+  /** Called for failures no client caused: listener errors, handlers that throw. */
+  readonly onError?: (error: unknown) => void;
+  /** How long a connection may take to send its ClientHello, and then finish its handshake. */
+  readonly handshakeTimeoutMs?: number;
+}
+
+/** Who is on the other end of a request's connection. */
+export interface ConnectionIdentity {
+  /** The connection was accepted by the mTLS server (so its client certificate was verified). */
+  readonly mtls: boolean;
+  readonly authorized: boolean;
+  readonly peerCertificate?: X509Certificate;
+  readonly remoteAddress: string | undefined;
+  readonly serverName?: string;
+}
+
+type Route = "mtls" | "ui";
+
+// Which server accepted a TLS socket (HTTP/1.1) or an HTTP/2 session, for connectionIdentity.
+const routes = new WeakMap<object, Route>();
+const maxClientHelloBytes = 16 * 1024;
+const defaultHandshakeTimeoutMs = 10_000;
+const plaintextHint = "This port speaks TLS only: use https://\n";
+const plaintextAnswer = `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${plaintextHint.length}\r\n\r\n${plaintextHint}`;
+
+/**
+ * Tells a request handler whether the request came over a verified mTLS connection, and from
+ * whom. Works for HTTP/1.1 requests and HTTP/2 compat requests alike. Decide on this, never on
+ * the Host header: browsers reuse one HTTP/2 connection for every name its certificate covers.
+ *
+ * @example
+ * const { mtls, peerCertificate } = connectionIdentity(req);
+ * if (!mtls) return res.writeHead(403).end();
+ */
+export function connectionIdentity(req: TlsRequest): ConnectionIdentity {
+  // An HTTP/2 request's socket is a proxy over its session's TLS socket, so the route is
+  // recorded on the session; reads through the proxy reach the real socket.
+  const route = "stream" in req ? (req.stream.session ? routes.get(req.stream.session) : undefined) : routes.get(req.socket);
+  const socket = req.socket as Partial<TLSSocket>;
+  const peerCertificate = route === "mtls" && typeof socket.getPeerX509Certificate === "function" ? socket.getPeerX509Certificate() : undefined;
+  const serverName = typeof socket.servername === "string" ? socket.servername : undefined;
+  return {
+    mtls: route === "mtls",
+    authorized: socket.authorized === true,
+    ...(peerCertificate ? { peerCertificate } : {}),
+    remoteAddress: socket.remoteAddress,
+    ...(serverName ? { serverName } : {}),
+  };
+}
+
+/** True when `pattern` (a SAN: exact, or `*.` covering exactly one label) covers `serverName`. */
+export function serverNameMatches(serverName: string, pattern: string): boolean {
+  const name = serverName.toLowerCase().replace(/\.$/, "");
+  const wanted = pattern.toLowerCase().replace(/\.$/, "");
+  if (!wanted.startsWith("*.")) return name === wanted;
+  const suffix = wanted.slice(1);
+  const label = name.slice(0, -suffix.length);
+  return name.endsWith(suffix) && label.length > 0 && !label.includes(".");
+}
+
+/** Walks the peer's chain (as the client sent it) up to a certificate of the bundle. */
+function chainsTo(certificate: X509Certificate, anchors: readonly X509Certificate[]): boolean {
+  let current = certificate;
+  for (let depth = 0; depth < 8; depth++) {
+    if (anchors.some((anchor) => current.checkIssued(anchor) && current.verify(anchor.publicKey))) return true;
+    const next = current.issuerCertificate;
+    if (!next || next.fingerprint256 === current.fingerprint256 || !current.checkIssued(next) || !current.verify(next.publicKey)) return false;
+    current = next;
+  }
+  return false;
+}
+
+function certificatesOf(bundle: Buffer | undefined): X509Certificate[] {
+  return bundle ? parsePem(bundle).filter((block) => block.label === "CERTIFICATE").map((block) => new X509Certificate(block.der)) : [];
+}
+
+function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.equals(b));
+}
+
+/**
+ * The TLS front of one listener kind (HTTPS, or the tunnel): plain TCP listeners that read each
+ * client's SNI and hand the socket to one of two HTTP/2 servers (HTTP/1.1 fallback) that never
+ * listen themselves. Node applies `requestCert` per `tls.Server`, not per SNI context, hence two.
+ *
+ * - `servers.mtls` requires a client certificate from the client CA and presents the mTLS
+ *   certificate; refusals go to `onRefusal`.
+ * - `servers.ui` asks for no certificate and presents the normal one.
+ *
+ * Both deliver requests to one handler; `connectionIdentity(req)` says which accepted it.
+ *
+ * @example
+ * await using front = new TlsFront({ material: { server, mtls }, policy: { mode: "separate", mtlsNames: mtls.names }, handler });
+ * const address = await front.listen(9443, "0.0.0.0");
+ */
+export class TlsFront implements AsyncDisposable {
+  /** The two servers, for features that need their events (`session`, `stream`…). */
+  readonly servers: { readonly mtls: Http2SecureServer; readonly ui: Http2SecureServer };
+  readonly #listeners: net.Server[] = [];
+  readonly #tcpSockets = new Set<net.Socket>();
+  readonly #tlsSockets = new Set<TLSSocket>();
+  readonly #mtlsSockets = new Set<TLSSocket>();
+  // What we learnt from each TCP socket before the handoff; Node forgets the address of a
+  // TLS socket it destroys, and refusals still need it.
+  readonly #hellos = new WeakMap<net.Socket, { remoteAddress: string | undefined; serverName: string | undefined }>();
+  readonly #onRefusal: ((refusal: TlsRefusal) => void) | undefined;
+  readonly #onError: (error: unknown) => void;
+  readonly #handshakeTimeoutMs: number;
+  #policy: RoutingPolicy;
+  #material: FrontMaterial;
+
+  constructor(options: TlsFrontOptions) {
+    checkMaterialFits(options.policy, options.material);
+    this.#policy = options.policy;
+    this.#material = options.material;
+    this.#onRefusal = options.onRefusal;
+    this.#onError = options.onError ?? (() => undefined);
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? defaultHandshakeTimeoutMs;
+    const common = { allowHTTP1: true, handshakeTimeout: this.#handshakeTimeoutMs };
+    this.servers = {
+      mtls: http2.createSecureServer({ ...common, requestCert: true, rejectUnauthorized: true, ...mtlsContextOptions(options.material) }),
+      ui: http2.createSecureServer({ ...common, ...uiContextOptions(options.material) }),
+    };
+    const onRequest = this.#requestListener(options.handler);
+    for (const route of ["mtls", "ui"] as const) {
+      const server = this.servers[route];
+      server.on("request", onRequest);
+      server.on("session", (session: ServerHttp2Session) => routes.set(session, route));
+      server.on("secureConnection", (socket: TLSSocket) => this.#track(socket, route));
+    }
+    this.servers.mtls.on("tlsClientError", (error: Error, socket: TLSSocket) => this.#refused(error, socket));
+  }
+
+  /** The routing policy in force. */
+  get policy(): RoutingPolicy {
+    return this.#policy;
+  }
+
+  /** Changes which connections go to the mTLS server; applies to new connections. */
+  setPolicy(policy: RoutingPolicy): void {
+    checkMaterialFits(policy, this.#material);
+    this.#policy = policy;
+  }
+
+  /**
+   * Listens on one more address (port 0 picks a free one) and resolves with the bound address.
+   *
+   * @example
+   * const { port } = await front.listen(0, "127.0.0.1");
+   */
+  async listen(port: number, host: string): Promise<AddressInfo> {
+    const listener = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      listener.once("error", reject);
+      listener.listen(port, host, () => {
+        listener.off("error", reject);
+        resolve();
+      });
+    });
+    // After binding, errors are the kernel refusing an accept (EMFILE…): report, keep serving.
+    listener.on("error", (error) => this.#onError(error));
+    this.#listeners.push(listener);
+    return listener.address() as AddressInfo;
+  }
+
+  /**
+   * Swaps in new certificates: new handshakes use them at once, open connections stay, except
+   * mTLS connections whose client certificate does not chain to a changed client CA.
+   * Throws `tls_material_invalid` (and changes nothing) when Node refuses the material.
+   */
+  reload(material: FrontMaterial): void {
+    const policy = this.#policy.mode === "separate" && material.mtls ? { mode: "separate" as const, mtlsNames: material.mtls.names } : this.#policy;
+    checkMaterialFits(policy, material);
+    const mtls = mtlsContextOptions(material);
+    const ui = uiContextOptions(material);
+    // setSecureContext assigns the server's fields before building the context, so a refused
+    // file would leave one server half-updated: build both first.
+    for (const options of [mtls, ui]) {
+      try {
+        tls.createSecureContext(options);
+      } catch (error) {
+        throw new ServerError("tls_material_invalid", `Node's TLS refuses the new material: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    const caChanged = !sameBytes(clientCaOf(this.#material), clientCaOf(material));
+    this.servers.mtls.setSecureContext(mtls);
+    this.servers.ui.setSecureContext(ui);
+    this.#material = material;
+    this.#policy = policy;
+    if (caChanged) this.#closeConnectionsNotTrustedBy(certificatesOf(clientCaOf(material)));
+  }
+
+  /** Stops listening and destroys every connection, open or half-handshaken. */
+  async close(): Promise<void> {
+    const closed = this.#listeners.map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())));
+    this.#listeners.length = 0;
+    for (const socket of this.#tlsSockets) socket.destroy();
+    for (const socket of this.#tcpSockets) socket.destroy();
+    await Promise.all(closed);
+  }
+
+  /** `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #route(serverName: string | undefined): Route {
+    const policy = this.#policy;
+    switch (policy.mode) {
+      case "none":
+        return "ui";
+      case "whole-listener":
+        return "mtls";
+      case "separate":
+        return serverName !== undefined && policy.mtlsNames.some((pattern) => serverNameMatches(serverName, pattern)) ? "mtls" : "ui";
+    }
+  }
+
+  #accept(socket: net.Socket): void {
+    this.#tcpSockets.add(socket);
+    socket.once("close", () => this.#tcpSockets.delete(socket));
+    // After the handoff the TLS socket re-emits these errors itself; before it, there is
+    // nobody to tell about a peer that reset a connection it never used.
+    socket.on("error", () => undefined);
+    const onTimeout = () => socket.destroy();
+    socket.setTimeout(this.#handshakeTimeoutMs);
+    socket.on("timeout", onTimeout);
+    let buffered = Buffer.alloc(0);
+    let length = 0;
+    const onData = (chunk: Buffer) => {
+      // Doubling the capacity keeps collecting a hello sent a byte at a time linear.
+      if (length + chunk.length > buffered.length) {
+        const grown = Buffer.allocUnsafe(Math.max(2 * buffered.length, length + chunk.length, 2048));
+        buffered.copy(grown, 0, 0, length);
+        buffered = grown;
+      }
+      chunk.copy(buffered, length);
+      length += chunk.length;
+      const received = buffered.subarray(0, length);
+      const hello = readServerName(received);
+      if (!hello.isTls) {
+        socket.off("data", onData);
+        answerPlaintext(socket, received);
+        return;
+      }
+      if (!hello.complete) {
+        if (received.length > maxClientHelloBytes) socket.destroy();
+        return;
+      }
+      socket.off("data", onData);
+      socket.off("timeout", onTimeout);
+      socket.setTimeout(0);
+      socket.pause();
+      // The TLS socket replays what is buffered in the TCP socket before reading from it.
+      socket.unshift(received);
+      this.#hellos.set(socket, { remoteAddress: socket.remoteAddress, serverName: hello.serverName });
+      this.servers[this.#route(hello.serverName)].emit("connection", socket);
+    };
+    socket.on("data", onData);
+  }
+
+  #track(socket: TLSSocket, route: Route): void {
+    routes.set(socket, route);
+    this.#tlsSockets.add(socket);
+    if (route === "mtls") this.#mtlsSockets.add(socket);
+    socket.once("close", () => {
+      this.#tlsSockets.delete(socket);
+      this.#mtlsSockets.delete(socket);
+    });
+  }
+
+  #refused(error: Error, socket: TLSSocket): void {
+    if (!this.#onRefusal) return;
+    // Node destroys a socket whose certificate fails verification before reporting it, so its
+    // address is gone; the TCP socket it was built on (`_parent`) still maps to what we saw.
+    const parent = (socket as { _parent?: unknown })._parent;
+    const hello = parent instanceof net.Socket ? this.#hellos.get(parent) : undefined;
+    const peerCertificate = socket.destroyed ? undefined : socket.getPeerX509Certificate();
+    const serverName = hello?.serverName ?? (typeof socket.servername === "string" ? socket.servername : undefined);
+    try {
+      this.#onRefusal({
+        remoteAddress: hello?.remoteAddress ?? socket.remoteAddress,
+        serverName,
+        failure: explainServerSideTlsError(error, socket),
+        ...(peerCertificate ? { peerCertificate } : {}),
+      });
+    } catch (failure) {
+      // Thrown inside Node's event emission it would take the process down.
+      this.#onError(failure);
+    }
+  }
+
+  #closeConnectionsNotTrustedBy(anchors: readonly X509Certificate[]): void {
+    for (const socket of this.#mtlsSockets) {
+      const peer = socket.getPeerX509Certificate();
+      if (!peer || !chainsTo(peer, anchors)) socket.destroy();
+    }
+  }
+
+  #requestListener(handler: RequestHandler): (req: TlsRequest, res: TlsResponse) => void {
+    const abort = (res: TlsResponse, error: unknown) => {
+      this.#onError(error);
+      if ("stream" in res) {
+        if (res.headersSent) res.stream.destroy();
+        else res.writeHead(500).end();
+      } else if (res.headersSent) res.destroy();
+      else res.writeHead(500).end();
+    };
+    return (req, res) => {
+      try {
+        const result = handler(req, res);
+        if (result) result.catch((error: unknown) => abort(res, error));
+      } catch (error) {
+        abort(res, error);
+      }
+    };
+  }
+}
+
+function clientCaOf(material: FrontMaterial): Buffer | undefined {
+  return (material.mtls ?? material.server).ca;
+}
+
+function checkMaterialFits(policy: RoutingPolicy, material: FrontMaterial): void {
+  if (policy.mode === "separate" && !material.mtls) {
+    throw new ServerError("config_invalid", "Separate mTLS routing needs the mTLS certificate, key and CA (--mtlscert, --mtlskey, --mtlscacert).");
+  }
+  if (policy.mode !== "none" && !clientCaOf(material)) {
+    throw new ServerError("config_invalid", "Requiring client certificates needs the CA they must chain to: pass --mtlscacert (or --sslcacert).");
+  }
+}
+
+// An empty CA list (not undefined) keeps Node from falling back to its public root store.
+function mtlsContextOptions(material: FrontMaterial): SecureContextOptions {
+  const { cert, key, ca } = material.mtls ?? material.server;
+  return { cert, key, ca: ca ?? [], minVersion: "TLSv1.2", sessionIdContext: "pier-mtls" };
+}
+
+function uiContextOptions(material: FrontMaterial): SecureContextOptions {
+  const { cert, key } = material.server;
+  return { cert, key, minVersion: "TLSv1.2", sessionIdContext: "pier-ui" };
+}
+
+/** A plaintext HTTP request gets a short hint; anything else that is not TLS, a closed socket. */
+function answerPlaintext(socket: net.Socket, received: Buffer): void {
+  if (!/^[A-Z]+( |$)/.test(received.subarray(0, 16).toString("latin1"))) {
+    socket.destroy();
+    return;
+  }
+  // Keep draining the request so the close is a FIN, not a reset that eats the answer.
+  socket.resume();
+  socket.end(plaintextAnswer);
+  socket.setTimeout(1000);
+}
