@@ -45,6 +45,8 @@ export class EdgeAgent {
   #lastFailure: string | undefined;
   /** Status last logged ("waiting"/"associated"), to log changes only. */
   #lastStatus: string | undefined;
+  /** Check-in interval in force, to log changes only. */
+  #interval: number | undefined;
 
   constructor(config: AgentConfig, log: Logger, env: Readonly<Record<string, string | undefined>>) {
     this.#config = config;
@@ -115,7 +117,10 @@ export class EdgeAgent {
     else if (message.type === "status" && message.status !== this.#lastStatus) {
       this.#lastStatus = message.status;
       this.#log.log("info", message.status === "associated" ? `associated by the administrator; checking in every ${message.checkinIntervalSeconds} s` : "moved back to the waiting room");
+    } else if (message.type === "status" && message.checkinIntervalSeconds !== this.#interval) {
+      this.#log.log("info", `check-in interval is now ${message.checkinIntervalSeconds} s`);
     }
+    if (message.type === "welcome" || message.type === "status") this.#interval = message.checkinIntervalSeconds;
   }
 
   #welcomed(welcome: Welcome, server: string): void {

@@ -121,6 +121,38 @@ describe("first run, built-in CA, waiting room", () => {
     expect(agent.output()).not.toMatch(/not the one pinned/);
   });
 
+  it("polls instead of holding a session when asked to (PIER_EDGE_MODE=poll)", async () => {
+    await using agent = startPierAgent({ edgeId: "edge-default-poll", edgeKey: server.edgeKey, dataDir: dir.file("agent-poll"), env: { PIER_EDGE_MODE: "poll" } });
+    await agent.waitFor(/server https:\/\/127\.0\.0\.1:\d+ \(poll\)/);
+    const [, id] = await agent.waitFor(/connected to https:\/\/127\.0\.0\.1:\d+ as environment (\d+) .*waiting/);
+    expect(await byEdgeId("edge-default-poll")).toMatchObject({ UserTrusted: false, Heartbeat: true, Pier: { Connected: false } });
+    await api.call("POST", `/api/endpoints/${id}/edge/trust`);
+    await agent.waitFor(/as environment \d+: associated/, 15_000);
+  });
+
+  it("a per-environment interval override reaches the connected agent at once", async () => {
+    await using agent = startPierAgent({ edgeId: "edge-default-interval", edgeKey: server.edgeKey, dataDir: dir.file("agent-interval") });
+    const [, id] = await agent.waitFor(/as environment (\d+)/);
+    const updated = await api.call<{ EdgeCheckinInterval: number }>("PUT", `/api/endpoints/${id}`, { EdgeCheckinInterval: 2 });
+    expect(updated.body.EdgeCheckinInterval).toBe(2);
+    await agent.waitFor(/check-in interval is now 2 s/, 5_000);
+  });
+
+  it("access tokens work as X-API-Key; logins are rate-limited", async () => {
+    const me = await api.call<{ rawAPIKey: string; apiKey: { prefix: string } }>("POST", "/api/users/1/tokens", { description: "ci" });
+    expect(me.status).toBe(200);
+    expect(me.body.rawAPIKey.startsWith(me.body.apiKey.prefix)).toBe(true);
+    const anonymous = new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
+    expect((await anonymous.call("GET", "/api/endpoints", undefined, { "X-API-Key": me.body.rawAPIKey })).status).toBe(200);
+    expect((await anonymous.call("GET", "/api/endpoints", undefined, { "X-API-Key": `${me.body.rawAPIKey}x` })).status).toBe(401);
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await anonymous.call("POST", "/api/auth", { Username: "mallory", Password: "guess-number-" + i })).status);
+    // A burst of 5 attempts per source address (the admin's own login counted too), then 429.
+    expect(statuses[0]).toBe(422);
+    expect(statuses.filter((s) => s === 422).length).toBeLessThanOrEqual(5);
+    expect(statuses.slice(5)).toEqual([429, 429]);
+  });
+
   it("TrustOnFirstConnect skips the waiting room", async () => {
     expect((await api.call("PUT", "/api/settings", { TrustOnFirstConnect: true })).status).toBe(200);
     try {
