@@ -11,7 +11,7 @@ import { EdgeService } from "./edge/edge-service.ts";
 import { createEdgeRoutes, type EdgeResponse } from "./edge/edge-routes.ts";
 import { ServerError } from "./errors.ts";
 import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
-import { TlsFront, connectionIdentity, loadTlsMaterial, watchFiles, type FrontMaterial, type RoutingPolicy, type TlsFiles, type TlsMaterial, type TlsRefusal } from "./tls/index.ts";
+import { TlsFront, connectionIdentity, loadFrontMaterial, watchTlsMaterial, type FrontFiles, type FrontMaterial, type RoutingPolicy, type TlsMaterial, type TlsRefusal } from "./tls/index.ts";
 
 /** Log levels of the server. */
 export type ServerLogLevel = "debug" | "info" | "warn" | "error";
@@ -48,20 +48,17 @@ interface TlsState {
 }
 
 /** The files the server's TLS comes from (built-in ones when no --sslcert). */
-async function tlsFiles(config: ServerConfig): Promise<{ main: TlsFiles; mtls?: TlsFiles; builtIn: boolean }> {
+async function tlsFiles(config: ServerConfig): Promise<FrontFiles> {
   const mtls = config.mtls ? { certPath: config.mtls.certPath, keyPath: config.mtls.keyPath, caPath: config.mtls.caPath } : undefined;
-  if (config.ssl?.certPath && config.ssl.keyPath) {
-    return { main: { certPath: config.ssl.certPath, keyPath: config.ssl.keyPath, ...(config.ssl.caPath ? { caPath: config.ssl.caPath } : {}) }, ...(mtls ? { mtls } : {}), builtIn: false };
-  }
+  const clientCa = config.ssl?.caPath ? { caPath: config.ssl.caPath } : {};
+  if (config.ssl?.certPath && config.ssl.keyPath) return { server: { certPath: config.ssl.certPath, keyPath: config.ssl.keyPath, ...clientCa }, ...(mtls ? { mtls } : {}) };
   const builtIn = await ensureBuiltInTls(config.dataDir, defaultServerNames([config.bindHost]));
   if (builtIn.renewed) config.log("info", `built-in CA issued the server certificate ${builtIn.certificate}`);
-  return { main: { certPath: builtIn.certificate, keyPath: builtIn.key, ...(config.ssl?.caPath ? { caPath: config.ssl.caPath } : {}) }, ...(mtls ? { mtls } : {}), builtIn: true };
+  return { server: { certPath: builtIn.certificate, keyPath: builtIn.key, ...clientCa }, ...(mtls ? { mtls } : {}) };
 }
 
-async function loadAll(files: Awaited<ReturnType<typeof tlsFiles>>): Promise<TlsState> {
-  const main = await loadTlsMaterial({ ...files.main, role: "server" });
-  const mtls = files.mtls ? await loadTlsMaterial({ ...files.mtls, role: "server" }) : undefined;
-  return { main, ...(mtls ? { mtls } : {}) };
+function stateOf(material: FrontMaterial): TlsState {
+  return { main: material.server, ...(material.mtls ? { mtls: material.mtls } : {}) };
 }
 
 function policies(state: TlsState, config: ServerConfig): { https: RoutingPolicy; tunnel: RoutingPolicy } {
@@ -89,6 +86,11 @@ async function createFirstAdmin(store: Store, config: ServerConfig): Promise<voi
   config.log("info", "created user admin from --admin-password-file");
 }
 
+function describeTls(state: TlsState): string {
+  const main = state.main.certificate;
+  return `server certificate ${main.subjectText} (until ${main.notAfter.toISOString()})${state.mtls ? `, mTLS certificate ${state.mtls.certificate.subjectText} (until ${state.mtls.certificate.notAfter.toISOString()})` : ""}`;
+}
+
 /**
  * Starts the Pier server: TLS material (built-in CA on first start), store, API, edge
  * endpoints, the HTTPS and tunnel listeners, and file watching for TLS reloads.
@@ -96,7 +98,7 @@ async function createFirstAdmin(store: Store, config: ServerConfig): Promise<voi
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const files = await tlsFiles(config);
-  let tls = await loadAll(files);
+  let tls = stateOf(await loadFrontMaterial(files));
   for (const warning of [...tls.main.warnings, ...(tls.mtls?.warnings ?? [])]) config.log("warn", `TLS: ${warning}`);
 
   const store = await SqliteStore.open(join(config.dataDir, "pier.db"));
@@ -120,20 +122,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     return { apiUrl, tunnelAddress: settings.edgeTunnelServerAddress ?? `${apiHostPart}:${ports.tunnel}`, serverFingerprint: (tls.mtls ?? tls.main).spkiSha256 };
   };
 
-  let reloading: Promise<{ message: string }> | undefined;
-  const reloadTls = async (): Promise<{ message: string }> => {
-    const next = await loadAll(files);
-    tls = next;
-    const material = frontMaterial(next);
-    const policy = policies(next, config);
-    httpsFront.reload(material.https);
-    httpsFront.setPolicy(policy.https);
-    tunnelFront.reload(material.tunnel);
-    const message = `TLS reloaded: server certificate ${next.main.certificate.subjectText} (until ${next.main.certificate.notAfter.toISOString()})${next.mtls ? `, mTLS certificate ${next.mtls.certificate.subjectText}` : ""}`;
-    config.log("info", message);
-    return { message };
-  };
-
   const deps: ApiDependencies = {
     store,
     edge,
@@ -149,7 +137,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       })(),
     },
     edgeEndpoint,
-    reloadTls: () => (reloading ??= reloadTls().finally(() => (reloading = undefined))),
+    reloadTls: async () => {
+      await reloader.reload();
+      return { message: describeTls(tls) };
+    },
     log: config.log,
   };
   const api = getRequestListener(createApiApp(deps).fetch);
@@ -185,10 +176,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   ports.https = httpsAddress.port;
   ports.tunnel = tunnelAddress.port;
 
-  const watched = [files.main.certPath, files.main.keyPath, files.main.caPath, files.mtls?.certPath, files.mtls?.keyPath, files.mtls?.caPath].filter((p): p is string => p !== undefined);
-  const watch = watchFiles(watched, (changed) => {
-    config.log("info", `TLS files changed (${changed.join(", ")}); reloading`);
-    deps.reloadTls().catch((error: unknown) => config.log("error", `TLS reload refused, the previous certificates stay in force: ${error instanceof Error ? error.message : String(error)}`));
+  // The HTTPS front's reloader watches every file; the tunnel front follows it.
+  const reloader = watchTlsMaterial({
+    front: httpsFront,
+    files,
+    onReloaded: (material) => {
+      tls = stateOf(material);
+      tunnelFront.reload(frontMaterial(tls).tunnel);
+      config.log("info", `TLS reloaded: ${describeTls(tls)}`);
+    },
+    onReloadFailed: (error) => config.log("error", `TLS reload refused, the previous certificates stay in force: ${error.message}`),
   });
 
   return {
@@ -198,7 +195,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     edgeFingerprint: () => (tls.mtls ?? tls.main).spkiSha256,
     fleetEdgeKey: async (apiUrl) => encodeEdgeKey({ ...(await edgeEndpoint(new URL(apiUrl))), environmentId: 0 }),
     async close() {
-      watch.close();
+      reloader.close();
       edge.closeAll();
       await Promise.all([httpsFront.close(), tunnelFront.close()]);
       await heartbeats.stop();
