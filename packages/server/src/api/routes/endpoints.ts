@@ -3,13 +3,10 @@ import { encodeEdgeKey } from "@pier/protocol";
 import { ServerError } from "../../errors.ts";
 import type { Environment } from "../../store/store.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
-import { endpointSchema, endpointView, errorSchema } from "../views.ts";
+import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
+import { endpointSchema, endpointView } from "../views.ts";
 
-const secured: Record<string, string[]>[] = [{ jwt: [] }, { apiKey: [] }];
-const answer = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
-const failure = (description: string) => answer(errorSchema, description);
-const json = <T extends z.ZodType>(schema: T, required = true) => ({ content: { "application/json": { schema } }, required });
-const idParams = z.object({ id: z.coerce.number().int().positive().openapi({ param: { name: "id", in: "path" }, example: 1 }) });
+const idParams = z.object({ id: idParam("id") });
 const interval = z.number().int().min(1).max(3600).openapi({ description: "Check-in interval in seconds; 0 or absent = the global setting" });
 const auditSchema = z
   .object({ Id: z.number().int(), At: z.string(), Kind: z.string(), EdgeID: z.string(), SourceAddress: z.string(), Detail: z.record(z.string(), z.unknown()) })
@@ -42,7 +39,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       summary: "List environments; edgeDeviceUntrusted=true lists the waiting room",
       security: secured,
       request: { query: z.object({ edgeDeviceUntrusted: z.enum(["true", "false"]).optional() }) },
-      responses: { 200: answer(z.array(endpointSchema), "Environments") },
+      responses: { 200: jsonAnswer(z.array(endpointSchema), "Environments") },
     }),
     async (c) => {
       const { edgeDeviceUntrusted } = c.req.valid("query");
@@ -52,7 +49,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/api/endpoints/{id}", summary: "One environment", security: secured, request: { params: idParams }, responses: { 200: answer(endpointSchema, "The environment"), 404: failure("No such environment") } }),
+    createRoute({ method: "get", path: "/api/endpoints/{id}", summary: "One environment", security: secured, request: { params: idParams }, responses: { 200: jsonAnswer(endpointSchema, "The environment"), 404: failure("No such environment") } }),
     async (c) => c.json(await view(await find(c.req.valid("param").id), c.req.url), 200),
   );
 
@@ -62,8 +59,8 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       path: "/api/endpoints",
       summary: "Create an edge environment with its own EDGE_KEY (the device that first uses it becomes this environment, associated)",
       security: secured,
-      request: { body: json(z.object({ Name: z.string().min(1).max(128), EdgeCheckinInterval: interval.optional() })) },
-      responses: { 200: answer(endpointSchema, "The environment, with EdgeKey"), 400: failure("Invalid body") },
+      request: { body: jsonBody(z.object({ Name: z.string().min(1).max(128), EdgeCheckinInterval: interval.optional() })) },
+      responses: { 200: jsonAnswer(endpointSchema, "The environment, with EdgeKey"), 400: failure("Invalid body") },
     }),
     async (c) => {
       const body = c.req.valid("json");
@@ -78,8 +75,8 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       path: "/api/endpoints/{id}",
       summary: "Rename an environment or override its check-in interval (0 = global)",
       security: secured,
-      request: { params: idParams, body: json(z.object({ Name: z.string().min(1).max(128).optional(), EdgeCheckinInterval: z.number().int().min(0).max(3600).optional() })) },
-      responses: { 200: answer(endpointSchema, "Updated"), 404: failure("No such environment") },
+      request: { params: idParams, body: jsonBody(z.object({ Name: z.string().min(1).max(128).optional(), EdgeCheckinInterval: z.number().int().min(0).max(3600).optional() })) },
+      responses: { 200: jsonAnswer(endpointSchema, "Updated"), 404: failure("No such environment") },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -125,7 +122,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       summary: "The audit trail of one environment: enrolment, association, refusals with their reason",
       security: secured,
       request: { params: idParams },
-      responses: { 200: answer(z.array(auditSchema), "Newest first") },
+      responses: { 200: jsonAnswer(z.array(auditSchema), "Newest first") },
     }),
     async (c) => {
       const environment = await find(c.req.valid("param").id);
@@ -140,8 +137,8 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       path: "/api/endpoints/edge/generate-key",
       summary: "A fleet-wide EDGE_KEY (environment id 0): its devices land in the waiting room",
       security: secured,
-      request: { body: json(z.object({ url: z.url().optional(), tunnelServerAddress: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "must be host:port").optional() }), false) },
-      responses: { 200: answer(z.object({ edgeKey: z.string() }), "The key"), 400: failure("Invalid body") },
+      request: { body: jsonBody(z.object({ url: z.url().optional(), tunnelServerAddress: z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "must be host:port").optional() }), false) },
+      responses: { 200: jsonAnswer(z.object({ edgeKey: z.string() }), "The key"), 400: failure("Invalid body") },
     }),
     async (c) => {
       const body = c.req.valid("json");

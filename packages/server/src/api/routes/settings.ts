@@ -1,10 +1,9 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import type { SettingsPatch } from "../../store/store.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
+import { jsonAnswer, secured } from "../route-helpers.ts";
 import { errorSchema, settingsSchema, settingsView } from "../views.ts";
 
-const secured: Record<string, string[]>[] = [{ jwt: [] }, { apiKey: [] }];
-const answer = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
 
 const settingsPatch = z.object({
   EnableEdgeComputeFeatures: z.boolean().optional(),
@@ -19,7 +18,7 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
   const { store } = deps;
 
   app.openapi(
-    createRoute({ method: "get", path: "/api/settings", summary: "Settings", security: secured, responses: { 200: answer(settingsSchema, "Settings") } }),
+    createRoute({ method: "get", path: "/api/settings", summary: "Settings", security: secured, responses: { 200: jsonAnswer(settingsSchema, "Settings") } }),
     async (c) => c.json(settingsView(await store.settings.get()), 200),
   );
 
@@ -30,7 +29,7 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       summary: "Change settings (fields left out keep their value)",
       security: secured,
       request: { body: { content: { "application/json": { schema: settingsPatch } }, required: true } },
-      responses: { 200: answer(settingsSchema, "Settings in force"), 400: answer(errorSchema, "Invalid value") },
+      responses: { 200: jsonAnswer(settingsSchema, "Settings in force"), 400: jsonAnswer(errorSchema, "Invalid value") },
     }),
     async (c) => {
       const body = c.req.valid("json");
@@ -53,7 +52,7 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       path: "/api/settings/tls/reload",
       summary: "Re-read the TLS certificate, key and CA files now (they are also watched)",
       security: secured,
-      responses: { 200: answer(z.object({ message: z.string() }), "What is in force"), 422: answer(errorSchema, "The files on disk are invalid; the previous ones stay in force") },
+      responses: { 200: jsonAnswer(z.object({ message: z.string() }), "What is in force"), 422: jsonAnswer(errorSchema, "The files on disk are invalid; the previous ones stay in force") },
     }),
     async (c) => c.json(await deps.reloadTls(), 200),
   );

@@ -2,17 +2,13 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { checkPasswordPolicy, generateApiToken, hashPassword, verifyPassword } from "../../auth/index.ts";
 import { ServerError } from "../../errors.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
-import { errorSchema } from "../views.ts";
+import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
 
 const credentials = z.object({
   Username: z.string().min(1).max(128).openapi({ example: "admin" }),
   Password: z.string().min(1).max(1024),
 });
 const userSchema = z.object({ Id: z.number().int(), Username: z.string(), Role: z.number().int().openapi({ description: "1 = administrator" }) }).openapi("User");
-const json = <T extends z.ZodType>(schema: T) => ({ content: { "application/json": { schema } }, required: true });
-const answer = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
-const failure = (description: string) => answer(errorSchema, description);
-const secured: Record<string, string[]>[] = [{ jwt: [] }, { apiKey: [] }];
 
 /** First admin, login, and access tokens — Portainer's routes and shapes. */
 export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependencies): void {
@@ -23,8 +19,8 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
       method: "post",
       path: "/api/users/admin/init",
       summary: "Create the first administrator (only while no user exists)",
-      request: { body: json(credentials) },
-      responses: { 200: answer(userSchema, "The administrator"), 400: failure("Invalid body or weak password"), 409: failure("An administrator already exists") },
+      request: { body: jsonBody(credentials) },
+      responses: { 200: jsonAnswer(userSchema, "The administrator"), 400: failure("Invalid body or weak password"), 409: failure("An administrator already exists") },
     }),
     async (c) => {
       const { Username, Password } = c.req.valid("json");
@@ -52,8 +48,8 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
       method: "post",
       path: "/api/auth",
       summary: "Log in; answers a JWT for Authorization: Bearer",
-      request: { body: json(credentials) },
-      responses: { 200: answer(z.object({ jwt: z.string() }), "Session token (8 h)"), 422: failure("Invalid credentials"), 429: failure("Too many attempts") },
+      request: { body: jsonBody(credentials) },
+      responses: { 200: jsonAnswer(z.object({ jwt: z.string() }), "Session token (8 h)"), 422: failure("Invalid credentials"), 429: failure("Too many attempts") },
     }),
     async (c) => {
       const { Username, Password } = c.req.valid("json");
@@ -74,7 +70,7 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
     },
   );
 
-  const tokenParams = z.object({ id: z.coerce.number().int().positive().openapi({ param: { name: "id", in: "path" } }) });
+  const tokenParams = z.object({ id: idParam("id") });
   const apiKeySchema = z.object({ id: z.number().int(), userId: z.number().int(), description: z.string(), prefix: z.string(), dateCreated: z.number().int(), lastUsed: z.number().int() }).openapi("APIKey");
   const ownUser = (requested: number, current: number) => {
     if (requested !== current) throw new ServerError("forbidden", "You can only manage your own access tokens.");
@@ -86,8 +82,8 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
       path: "/api/users/{id}/tokens",
       summary: "Create an access token (X-API-Key); the raw value is shown once",
       security: secured,
-      request: { params: tokenParams, body: json(z.object({ description: z.string().min(1).max(128) })) },
-      responses: { 200: answer(z.object({ rawAPIKey: z.string(), apiKey: apiKeySchema }), "The new token"), 403: failure("Not your user") },
+      request: { params: tokenParams, body: jsonBody(z.object({ description: z.string().min(1).max(128) })) },
+      responses: { 200: jsonAnswer(z.object({ rawAPIKey: z.string(), apiKey: apiKeySchema }), "The new token"), 403: failure("Not your user") },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -105,7 +101,7 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
       summary: "List access tokens",
       security: secured,
       request: { params: tokenParams },
-      responses: { 200: answer(z.array(apiKeySchema), "Tokens") },
+      responses: { 200: jsonAnswer(z.array(apiKeySchema), "Tokens") },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -121,7 +117,7 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
       path: "/api/users/{id}/tokens/{keyId}",
       summary: "Revoke an access token",
       security: secured,
-      request: { params: tokenParams.extend({ keyId: z.coerce.number().int().positive().openapi({ param: { name: "keyId", in: "path" } }) }) },
+      request: { params: tokenParams.extend({ keyId: idParam("keyId") }) },
       responses: { 204: { description: "Revoked" }, 404: failure("No such token") },
     }),
     async (c) => {
@@ -134,7 +130,7 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/api/system/status", summary: "Server version (no authentication: health checks)", responses: { 200: answer(z.object({ Version: z.string() }), "Status") } }),
+    createRoute({ method: "get", path: "/api/system/status", summary: "Server version (no authentication: health checks)", responses: { 200: jsonAnswer(z.object({ Version: z.string() }), "Status") } }),
     (c) => c.json({ Version: "0.1.0" }, 200),
   );
 }
