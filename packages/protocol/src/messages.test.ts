@@ -12,6 +12,14 @@ describe("frames", () => {
     expect(decoder.push(bytes.slice(cut))).toEqual([hello, { type: "heartbeat", seq: 1 }]);
   });
 
+  it("keeps a multi-byte character split across chunks", () => {
+    const decoder = new FrameDecoder(agentMessageSchema);
+    const bytes = Buffer.from(encodeFrame({ ...hello, agent: { ...hello.agent, hostname: "café-01" } }));
+    const cut = bytes.indexOf(Buffer.from("é")) + 1;
+    expect(decoder.push(bytes.subarray(0, cut))).toEqual([]);
+    expect(decoder.push(bytes.subarray(cut))[0]).toMatchObject({ agent: { hostname: "café-01" } });
+  });
+
   it("names the invalid field", () => {
     const decoder = new FrameDecoder(agentMessageSchema);
     expect(() => decoder.push(`${JSON.stringify({ ...hello, agent: { ...hello.agent, edgeId: "bad id" } })}\n`)).toThrow(/agent\.edgeId: EDGE_ID may hold/);

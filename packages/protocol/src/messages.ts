@@ -88,6 +88,8 @@ export function encodeFrame(message: AgentMessage | ServerMessage): string {
  */
 export class FrameDecoder<T> {
   readonly #schema: z.ZodType<T>;
+  // One streaming decoder: a multi-byte character split across chunks stays whole.
+  readonly #text = new TextDecoder();
   #buffer = "";
 
   constructor(schema: z.ZodType<T>) {
@@ -96,7 +98,7 @@ export class FrameDecoder<T> {
 
   /** Adds bytes; returns the complete frames they finish. Throws `message_malformed`. */
   push(chunk: string | Uint8Array): T[] {
-    this.#buffer += typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk);
+    this.#buffer += typeof chunk === "string" ? chunk : this.#text.decode(chunk, { stream: true });
     const out: T[] = [];
     for (let newline = this.#buffer.indexOf("\n"); newline >= 0; newline = this.#buffer.indexOf("\n")) {
       const line = this.#buffer.slice(0, newline).trim();

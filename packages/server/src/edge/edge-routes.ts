@@ -92,7 +92,10 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     const who = admit(req, res);
     if (!who) return;
     res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
+    let lastFrameAt = Date.now();
+    let intervalSeconds = 5;
     const push = (message: ServerMessage) => {
+      if (message.type === "status") intervalSeconds = message.checkinIntervalSeconds;
       if (!res.writableEnded) res.write(encodeFrame(message));
     };
     const decoder = new FrameDecoder(agentMessageSchema);
@@ -100,13 +103,21 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     let detach: (() => void) | undefined;
     let pending = Promise.resolve();
     const end = (refusal?: { code: string; message: string }) => {
+      clearInterval(silenceTimer);
       if (refusal) push({ type: "refused", ...refusal });
       detach?.();
       if (!res.writableEnded) res.end();
     };
     const helloTimer = setTimeout(() => end({ code: "timeout", message: "No hello within 10 s." }), helloTimeoutMs);
+    // A device that vanishes without closing its connection (power cut, NAT drop) would hold
+    // its session forever: after three silent intervals the server lets it go.
+    const silenceTimer = setInterval(() => {
+      if (Date.now() - lastFrameAt > (3 * intervalSeconds + 10) * 1000) end({ code: "timeout", message: "No heartbeat for three check-in intervals." });
+    }, 5_000);
+    silenceTimer.unref();
 
     req.on("data", (chunk: Buffer) => {
+      lastFrameAt = Date.now();
       // Frames are handled in order: a heartbeat never overtakes the hello it follows.
       pending = pending.then(async () => {
         if (res.writableEnded) return;
@@ -118,6 +129,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               const { welcome } = await edge.hello(message, { sourceAddress: who.remoteAddress, ...(who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}) });
               clearTimeout(helloTimer);
               environmentId = welcome.environmentId;
+              intervalSeconds = welcome.checkinIntervalSeconds;
               push(welcome);
               detach = edge.attachSession(environmentId, { push, close: () => end() });
               options.log("info", `edge session open: environment ${environmentId} (${message.agent.edgeId}) from ${who.remoteAddress}, ${welcome.status}`);
@@ -138,6 +150,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     });
     const closed = () => {
       clearTimeout(helloTimer);
+      clearInterval(silenceTimer);
       detach?.();
       if (environmentId !== undefined) options.log("info", `edge session closed: environment ${environmentId}`);
     };

@@ -1,0 +1,206 @@
+import { connect as http2Connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
+import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
+import { FrameDecoder, edgePaths, encodeFrame, protocolVersion, serverMessageSchema, type Welcome } from "@pier/protocol";
+import type { AgentIdentity } from "./fleet-pki.ts";
+
+/** What a simulated agent tells the fleet. */
+export interface AgentEvents {
+  /** The server acknowledged heartbeat `seq`, sent at `sentAt` (performance.now()). */
+  onAck(latencyMs: number, sentAt: number): void;
+  /** An open session ended without `close()` being called. */
+  onLost(reason: string): void;
+}
+
+/** How one agent reaches the tunnel listener. */
+export interface AgentTarget {
+  readonly port: number;
+  /** The mTLS CA, which signs the server's mTLS certificate (DNS:localhost). */
+  readonly ca: Buffer;
+  readonly timeoutMs: number;
+}
+
+/** The outcome of a successful `open()`. */
+export interface OpenedSession {
+  readonly welcome: Welcome;
+  /** From the start of the TCP connect to the welcome, ms. */
+  readonly setupMs: number;
+  /** True when the TLS handshake resumed this agent's previous session. */
+  readonly resumed: boolean;
+}
+
+/** Short, stable reason text for the failure table (error codes group the same cause). */
+export function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as NodeJS.ErrnoException).code;
+  return code ? `${code}: ${error.message.replace(/\s+/g, " ").slice(0, 120)}` : error.message.slice(0, 140);
+}
+
+/**
+ * One edge device, speaking the session protocol as `packages/agent` does (TLS 1.2+ with its own
+ * client certificate, ALPN h2, a `POST /api/edge/v1/session` stream, hello, heartbeats) but driven
+ * by the fleet: it sends a heartbeat when told to and times the server's ack, so thousands share
+ * one process and their phases can be spread across the interval.
+ *
+ * @example
+ * const agent = new SimulatedAgent(identity, events);
+ * const { welcome } = await agent.open({ port, ca, timeoutMs: 15_000 });
+ * agent.heartbeat();
+ */
+export class SimulatedAgent {
+  readonly identity: AgentIdentity;
+  readonly #events: AgentEvents;
+  #secureContext: SecureContext | undefined;
+  /** The last TLS session ticket the server gave this agent, for resumption on reconnect. */
+  #tlsSession: Buffer | undefined;
+  #h2: ClientHttp2Session | undefined;
+  #stream: ClientHttp2Stream | undefined;
+  #open = false;
+  #seq = 0;
+  /** Heartbeats in flight: seq → performance.now() at send. */
+  readonly #inFlight = new Map<number, number>();
+
+  constructor(identity: AgentIdentity, events: AgentEvents) {
+    this.identity = identity;
+    this.#events = events;
+  }
+
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  /** Heartbeats sent and not acknowledged yet. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /**
+   * Connects, says hello and resolves with the welcome; rejects with the reason otherwise (TLS
+   * failure, refusal, timeout). Each agent presents only its own certificate and resumes only its
+   * own TLS session: a resumed session carries the client identity it was made with.
+   */
+  open(target: AgentTarget): Promise<OpenedSession> {
+    const started = performance.now();
+    this.#secureContext ??= createSecureContext({ ca: target.ca, cert: this.identity.certificatePem, key: this.identity.keyPem, minVersion: "TLSv1.2" });
+    return new Promise<OpenedSession>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#teardown();
+        socket.destroy();
+        reject(error instanceof Error ? error : new Error(String(error)));
+      };
+      const timer = setTimeout(() => fail(Object.assign(new Error(`no welcome within ${target.timeoutMs} ms`), { code: "ETIMEDOUT" })), target.timeoutMs);
+
+      const socket: TLSSocket = tlsConnect({
+        host: "127.0.0.1",
+        port: target.port,
+        servername: "localhost",
+        secureContext: this.#secureContext,
+        ALPNProtocols: ["h2"],
+        minVersion: "TLSv1.2",
+        ...(this.#tlsSession ? { session: this.#tlsSession } : {}),
+      });
+      socket.on("session", (ticket: Buffer) => (this.#tlsSession = ticket));
+      socket.once("error", fail);
+      socket.once("secureConnect", () => {
+        const h2 = http2Connect("https://localhost", { createConnection: () => socket });
+        this.#h2 = h2;
+        h2.on("error", (error) => (this.#open ? this.#lost(describeFailure(error)) : fail(error)));
+        h2.on("close", () => (this.#open ? this.#lost("connection closed") : fail(Object.assign(new Error("closed before the welcome"), { code: "ECLOSED" }))));
+        h2.on("goaway", (code) => (this.#open ? this.#lost(`GOAWAY ${code}`) : fail(Object.assign(new Error(`GOAWAY ${code} before the welcome`), { code: "EGOAWAY" }))));
+
+        const stream = h2.request({ ":method": "POST", ":path": edgePaths.session, "content-type": "application/x-ndjson" }, { endStream: false });
+        this.#stream = stream;
+        stream.on("error", (error) => (this.#open ? this.#lost(describeFailure(error)) : fail(error)));
+        stream.on("close", () => (this.#open ? this.#lost(`stream closed (${stream.rstCode ?? "no code"})`) : fail(Object.assign(new Error(`stream closed before the welcome (RST ${stream.rstCode})`), { code: "ECLOSED" }))));
+        stream.on("response", (headers) => {
+          const status = Number(headers[":status"]);
+          if (status !== 200) {
+            let body = "";
+            stream.setEncoding("utf8");
+            stream.on("data", (chunk: string) => (body += chunk));
+            stream.on("end", () => fail(Object.assign(new Error(`HTTP ${status}: ${body.slice(0, 200)}`), { code: `HTTP_${status}` })));
+            return;
+          }
+          const decoder = new FrameDecoder(serverMessageSchema);
+          stream.on("data", (chunk: Buffer) => {
+            const now = performance.now();
+            let messages;
+            try {
+              messages = decoder.push(chunk);
+            } catch (error) {
+              if (this.#open) this.#lost(describeFailure(error));
+              else fail(error);
+              return;
+            }
+            for (const message of messages) {
+              switch (message.type) {
+                case "welcome":
+                  if (settled) break;
+                  settled = true;
+                  clearTimeout(timer);
+                  this.#open = true;
+                  resolve({ welcome: message, setupMs: now - started, resumed: socket.isSessionReused() });
+                  break;
+                case "ack": {
+                  const sentAt = this.#inFlight.get(message.seq);
+                  if (sentAt === undefined) break;
+                  this.#inFlight.delete(message.seq);
+                  this.#events.onAck(now - sentAt, sentAt);
+                  break;
+                }
+                case "refused":
+                  if (this.#open) this.#lost(`refused ${message.code}: ${message.message}`);
+                  else fail(Object.assign(new Error(message.message), { code: `REFUSED_${message.code}` }));
+                  return;
+                case "status":
+                  break;
+              }
+            }
+          });
+        });
+        stream.write(
+          encodeFrame({
+            type: "hello",
+            protocol: protocolVersion,
+            environmentId: 0,
+            agent: { edgeId: this.identity.edgeId, agentVersion: "bench", platform: "docker", hostname: this.identity.edgeId, os: "linux", arch: "x64" },
+          }),
+        );
+      });
+    });
+  }
+
+  /** Sends the next heartbeat; false when the session is not open. */
+  heartbeat(): boolean {
+    const stream = this.#stream;
+    if (!this.#open || !stream || stream.writableEnded) return false;
+    const seq = ++this.#seq;
+    this.#inFlight.set(seq, performance.now());
+    stream.write(encodeFrame({ type: "heartbeat", seq }));
+    return true;
+  }
+
+  /** Ends the session without reporting it as lost. */
+  close(): void {
+    this.#open = false;
+    this.#teardown();
+  }
+
+  #lost(reason: string): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#teardown();
+    this.#events.onLost(reason);
+  }
+
+  #teardown(): void {
+    this.#inFlight.clear();
+    const h2 = this.#h2;
+    this.#h2 = undefined;
+    this.#stream = undefined;
+    h2?.destroy();
+  }
+}
