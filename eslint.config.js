@@ -21,5 +21,11 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The protocol package is shared with the browser UI: no Node APIs.
+    files: ["packages/protocol/src/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["node:*"], message: "packages/protocol must not use Node APIs." }] }] },
+  },
   { files: ["**/*.js"], ...tseslint.configs.disableTypeChecked },
 );

@@ -81,6 +81,34 @@ describe("separate mTLS certificate (official guide)", () => {
     expect(await byEdgeId("edge-foreign")).toBeUndefined();
   });
 
+  it("an agent that trusts another CA refuses the server's certificate, and says so", async () => {
+    await using agent = startPierAgent({ edgeId: "edge-wrong-ca", edgeKey: server.edgeKey, dataDir: dir.file("a-wrong-ca"), args: agentTls("edge-good", "foreign-ca/ca.crt") });
+    const [line] = await agent.waitFor(/cannot connect to .*/);
+    expect(line).toMatch(/server's certificate/i);
+    expect(line).toMatch(/--mtlscacert/);
+    expect(await byEdgeId("edge-wrong-ca")).toBeUndefined();
+  });
+
+  it("an agent dialing a name the certificate does not cover reports the mismatch", async () => {
+    const fields = Buffer.from(server.edgeKey, "base64").toString().split("|");
+    fields[1] = `127.0.0.1:${server.tunnelPort}`;
+    const byIp = Buffer.from(fields.join("|")).toString("base64").replace(/=+$/, "");
+    await using agent = startPierAgent({ edgeId: "edge-by-ip", edgeKey: byIp, dataDir: dir.file("a-by-ip"), args: agentTls("edge-good") });
+    const [line] = await agent.waitFor(/cannot connect to .*/);
+    expect(line).toMatch(/127\.0\.0\.1/);
+    expect(line).toMatch(/DNS:localhost/);
+  });
+
+  it("EDGE_INSECURE_POLL=1 skips verifying the server but still presents the client certificate, with a warning", async () => {
+    const fields = Buffer.from(server.edgeKey, "base64").toString().split("|");
+    fields[2] = "00".repeat(32);
+    const forged = Buffer.from(fields.join("|")).toString("base64").replace(/=+$/, "");
+    await using agent = startPierAgent({ edgeId: "edge-insecure", edgeKey: forged, dataDir: dir.file("a-insecure"), args: ["--mtlscert", dir.file("edge-good.crt"), "--mtlskey", dir.file("edge-good.key")], env: { EDGE_INSECURE_POLL: "1" } });
+    await agent.waitFor(/WARN .*EDGE_INSECURE_POLL=1: the server's identity is NOT verified/);
+    await agent.waitFor(/as environment \d+/);
+    expect((await byEdgeId("edge-insecure"))?.Pier.ClientCertificate?.Subject).toBe("CN=edge-good");
+  });
+
   it("a certificate without clientAuth is refused at start by the agent itself", () => {
     const result = pier(["agent", "--data", dir.file("a-eku"), ...agentTls("wrong-eku")], { env: { EDGE: "1", EDGE_ID: "edge-eku", EDGE_KEY: server.edgeKey } });
     expect(result.status).toBe(1);

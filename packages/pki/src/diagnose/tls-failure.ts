@@ -183,6 +183,8 @@ interface ErrorFacts {
   alert: number | undefined;
   /** `host:port` or the host name the network error names, when it does. */
   where: string;
+  /** The peer certificate's subjectAltName, when the error carries the certificate. */
+  names?: string;
 }
 
 function factsOf(error: unknown): ErrorFacts {
@@ -203,7 +205,11 @@ function factsOf(error: unknown): ErrorFacts {
   const alert = numbered?.[1] !== undefined ? Number(numbered[1]) : alertName !== undefined ? alertNumbers.get(alertName) : undefined;
   const address = text(e.address) || text(e.hostname);
   const where = address && e.port !== undefined ? `${address}:${text(e.port)}` : address;
-  return { code, message, alert, where };
+  // ERR_TLS_CERT_ALTNAME_INVALID carries the peer certificate; its message lists only the SANs
+  // of the kind checked (IPs for an IP), so take the names from the certificate itself.
+  const certificate = e.cert as { subjectaltname?: unknown } | undefined;
+  const names = text(certificate?.subjectaltname);
+  return { code, message, alert, where, ...(names ? { names } : {}) };
 }
 
 function detailOf(facts: ErrorFacts): string {
@@ -576,7 +582,8 @@ function explain(error: unknown, side: Side, context: ClientTlsContext): TlsFail
   if (code === "server_name_mismatch") {
     // Node's message names the SANs: "Host: x. is not in the cert's altnames: DNS:localhost".
     const listed = /.*(?:is not in the cert's (?:altnames|list)|does not match certificate's altnames):?\s*(.*)$/.exec(facts.message)?.[1]?.trim();
-    if (listed !== undefined) specific = listed ? `it lists ${listed.replace(/IP Address:/g, "IP:")}` : "it lists no names";
+    const names = facts.names ?? listed;
+    if (names !== undefined) specific = names ? `it lists ${names.replace(/IP Address:/g, "IP:")}` : "it lists no names";
   }
   if (code === "unreadable_credentials") specific = detailOf(facts);
   return { code, ...describe(code, { ...viewFor(context), side, specific }, facts), detail: detailOf(facts) };
