@@ -130,6 +130,15 @@ describe("separate mTLS certificate (official guide)", () => {
     expect(await byEdgeId("edge-good")).toMatchObject({ UserTrusted: true, Heartbeat: true });
   });
 
+  it("another certificate cannot take over a bound EDGE_ID; the administrator sees the attempt", async () => {
+    await using impostor = startPierAgent({ edgeId: "edge-good", edgeKey: server.edgeKey, dataDir: dir.file("a-impostor"), args: agentTls("edge-second") });
+    await impostor.waitFor(/EDGE_ID edge-good is bound to another device \(another client certificate\)/);
+    const device = await byEdgeId("edge-good");
+    expect(device?.Pier.ClientCertificate?.Subject).toBe("CN=edge-good");
+    const conflict = (device as unknown as { Pier: { IdentityConflict: { CertificateSubject?: string } | null } }).Pier.IdentityConflict;
+    expect(conflict?.CertificateSubject).toBe("CN=edge-second");
+  });
+
   it("edge endpoints do not answer on the UI name, without a verified client certificate", async () => {
     const hello = { type: "hello", protocol: 1, environmentId: 0, agent: { edgeId: "sneaky", agentVersion: "0", platform: "docker", hostname: "x", os: "x", arch: "x" } };
     const res = await api.call<{ message: string }>("POST", "/api/edge/v1/checkin", hello);
