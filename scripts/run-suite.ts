@@ -24,6 +24,7 @@ function step(name: string, command: string, args: string[]): boolean {
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
 
 if (!step("tools", "bash", [join(root, "scripts", "ensure-tools.sh")])) failed++;
+if (!step("docker", "bash", [join(root, "scripts", "ensure-docker.sh")])) failed++;
 for (const [name, command, args] of [
   ["lint", bin("eslint"), ["--max-warnings=0", "."]],
   ["typecheck", bin("tsc"), ["-p", "tsconfig.json"]],

@@ -15,6 +15,8 @@ export {
   refusedSchema,
   ackSchema,
   type Ack,
+  tunnelRequestSchema,
+  type TunnelRequest,
   serverMessageSchema,
   maxFrameBytes,
   encodeFrame,
@@ -30,3 +32,4 @@ export {
   type Refused,
   type ServerMessage,
 } from "./messages.ts";
+export { dockerSnapshotSchema, maxSnapshotBytes, type DockerSnapshot } from "./docker-snapshot.ts";

@@ -10,6 +10,14 @@ export const edgePaths = {
   session: "/api/edge/v1/session",
   /** One check-in per request, for networks that cut long-lived connections. */
   checkin: "/api/edge/v1/checkin",
+  /** The agent posts its Docker snapshot here, on its session's HTTP/2 connection (JSON body). */
+  snapshot: "/api/edge/v1/snapshot",
+  /**
+   * Prefix of tunnel streams: `POST /api/edge/v1/tunnel/<id>`, opened by the agent when the
+   * server pushes `tunnel {id}`. Full duplex: the request body carries the Docker Engine's bytes
+   * to the server, the response body the server's bytes to the Docker Engine.
+   */
+  tunnel: "/api/edge/v1/tunnel/",
 } as const;
 
 /** What an agent says about itself. */
@@ -63,12 +71,16 @@ export type Status = z.infer<typeof statusSchema>;
 export const ackSchema = z.object({ type: z.literal("ack"), seq: z.number().int().nonnegative() });
 export type Ack = z.infer<typeof ackSchema>;
 
+/** The server asks the agent to open a tunnel stream to its Docker Engine. */
+export const tunnelRequestSchema = z.object({ type: z.literal("tunnel"), id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/) });
+export type TunnelRequest = z.infer<typeof tunnelRequestSchema>;
+
 /** The server ends a session and says why (removed, identity conflict, refused). */
 export const refusedSchema = z.object({ type: z.literal("refused"), code: z.string(), message: z.string() });
 export type Refused = z.infer<typeof refusedSchema>;
 
 /** Frames a server sends. */
-export const serverMessageSchema = z.discriminatedUnion("type", [welcomeSchema, statusSchema, ackSchema, refusedSchema]);
+export const serverMessageSchema = z.discriminatedUnion("type", [welcomeSchema, statusSchema, ackSchema, tunnelRequestSchema, refusedSchema]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
 
 /** Frames are single-line JSON objects; a line longer than this is refused. */
