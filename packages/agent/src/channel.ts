@@ -1,12 +1,21 @@
-import { connect as http2Connect } from "node:http2";
+import { connect as http2Connect, type ClientHttp2Session } from "node:http2";
 import { request as httpsRequest } from "node:https";
 import type { TLSSocket } from "node:tls";
 import { FrameDecoder, edgePaths, encodeFrame, serverMessageSchema, welcomeSchema, parseMessage, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
 import { AgentError } from "./errors.ts";
 
+/** A live edge session, for the activities that ride its HTTP/2 connection (Docker snapshot, tunnels). */
+export interface EdgeSession {
+  /** The connection the session stream runs on; activities open their own streams on it. */
+  readonly http2: ClientHttp2Session;
+  /** Aborted when the session ends, whatever the reason. */
+  readonly signal: AbortSignal;
+}
+
 /** What a session reports while it runs. */
 export interface SessionEvents {
-  onMessage(message: ServerMessage): void;
+  /** A frame from the server (`refused` excepted: it ends the session), with the session it came on. */
+  onMessage(message: ServerMessage, session: EdgeSession): void;
 }
 
 function refusedError(status: number, body: string): AgentError {
@@ -39,12 +48,16 @@ function beforeAnswer(error: Error): Error {
 
 /**
  * Runs one edge session on an already verified TLS socket: HTTP/2, a `POST` stream that stays
- * open, the hello first, then a heartbeat every check-in interval. Resolves when the server
- * ends the session; rejects with an `AgentError` when it refuses it.
+ * open, the hello first, then a heartbeat every check-in interval. Each server frame goes to
+ * `events.onMessage` with the `EdgeSession`, so activities can open their own streams on the same
+ * connection until its signal aborts. Resolves when the server ends the session; rejects with an
+ * `AgentError` when it refuses it.
  */
 export function runSession(socket: TLSSocket, authority: string, hello: Hello, events: SessionEvents, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const session = http2Connect(authority, { createConnection: () => socket });
+    const ended = new AbortController();
+    const live: EdgeSession = { http2: session, signal: ended.signal };
     let answered = false;
     let heartbeat: NodeJS.Timeout | undefined;
     let seq = 0;
@@ -54,6 +67,7 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
       settled = true;
       clearInterval(heartbeat);
       signal.removeEventListener("abort", abort);
+      ended.abort();
       session.destroy();
       if (error) reject(error);
       else resolve();
@@ -97,7 +111,7 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
               return;
             }
             if (message.type === "welcome" || message.type === "status") setInterval_(message.checkinIntervalSeconds);
-            events.onMessage(message);
+            events.onMessage(message, live);
           }
         } catch (error) {
           finish(error as Error);

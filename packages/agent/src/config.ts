@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { decodeEdgeKey, ProtocolError, type EdgeKey } from "@pier/protocol";
 import { diagnoseCertificateSet, readPkiFile } from "@pier/pki";
+import { parseDockerHost, type DockerEndpoint } from "./docker/index.ts";
 import { AgentError } from "./errors.ts";
 
 /** How the agent talks to the server. */
@@ -14,7 +15,8 @@ export interface AgentConfig {
   readonly insecurePoll: boolean;
   readonly mode: ConnectionMode;
   readonly dataDir: string;
-  readonly dockerHost: string;
+  /** `DOCKER_HOST`, parsed: the only place tunnels and snapshots connect to on the device. */
+  readonly docker: DockerEndpoint;
   readonly clusterAddress?: string;
   readonly groups: string[];
   readonly tls: {
@@ -104,7 +106,7 @@ export function loadAgentConfig(input: AgentConfigInput): AgentConfig {
     insecurePoll,
     mode,
     dataDir: input.flags.data ?? env.PIER_AGENT_DATA ?? "/data",
-    dockerHost: env.DOCKER_HOST?.trim() || "unix:///var/run/docker.sock",
+    docker: parseDockerHost(env.DOCKER_HOST),
     ...(clusterAddress ? { clusterAddress } : {}),
     groups: (env.EDGE_GROUPS ?? "").split(",").map((g) => g.trim()).filter(Boolean),
     tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(certPath ? { certPath } : {}) },

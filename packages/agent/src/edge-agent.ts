@@ -1,34 +1,14 @@
 import { formatNameDer, inferClientCertificateRejection, parseCertificate, parsePem, probeEndpoint } from "@pier/pki";
 import { protocolVersion, splitHostPort, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
 import type { AgentConfig } from "./config.ts";
-import { checkIn, runSession } from "./channel.ts";
+import { backoffDelay, sleep } from "./backoff.ts";
+import { checkIn, runSession, type EdgeSession } from "./channel.ts";
 import { deviceInfo } from "./device-info.ts";
+import { DockerStatus, DockerTunnels, SnapshotReporter } from "./docker/index.ts";
 import { connectionError, dialServer, type DialTarget } from "./dial.ts";
 import { AgentError, type Explained } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { StateFile, type AgentState } from "./state.ts";
-
-/** Reconnect delays: exponential from 1 s, capped at 60 s, with jitter. */
-export const backoff = { baseMs: 1000, capMs: 60_000 } as const;
-
-/** "Equal jitter": half the exponential delay plus a random part, so fleets do not reconnect in step. */
-export function backoffDelay(attempt: number, random = Math.random): number {
-  const ceiling = Math.min(backoff.capMs, backoff.baseMs * 2 ** Math.min(attempt, 16));
-  return ceiling / 2 + random() * (ceiling / 2);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 /**
  * The edge agent: dials the server, says hello, keeps the session (or polls), and reconnects
@@ -47,6 +27,12 @@ export class EdgeAgent {
   #lastStatus: string | undefined;
   /** Check-in interval in force, to log changes only. */
   #interval: number | undefined;
+  /** Posts the Docker snapshot during each session; remembers across sessions what it logged. */
+  readonly #snapshots: SnapshotReporter;
+  /** Docker tunnels the server asked for, bounded in number. */
+  readonly #tunnels: DockerTunnels;
+  /** The snapshot activity of the current session; aborted when that session ends. */
+  #snapshotActivity: AbortController | undefined;
 
   constructor(config: AgentConfig, log: Logger, env: Readonly<Record<string, string | undefined>>) {
     this.#config = config;
@@ -54,6 +40,9 @@ export class EdgeAgent {
     this.#env = env;
     this.#stateFile = new StateFile(config.dataDir);
     this.#state = this.#stateFile.load(config.edgeId);
+    const dockerStatus = new DockerStatus(config.docker, log);
+    this.#snapshots = new SnapshotReporter(config.docker, log, dockerStatus);
+    this.#tunnels = new DockerTunnels(config.docker, log, dockerStatus);
   }
 
   /** Runs until `signal` aborts. */
@@ -93,12 +82,14 @@ export class EdgeAgent {
     const { target, authority } = this.#target();
     const socket = await dialServer(this.#config, target, "h2", signal);
     try {
-      await runSession(socket, authority, this.#hello(), { onMessage: (message) => this.#onMessage(message, authority) }, signal);
+      await runSession(socket, authority, this.#hello(), { onMessage: (message, session) => this.#onSessionMessage(message, session, authority) }, signal);
     } catch (error) {
       throw connectionError(error, this.#config, target);
     }
   }
 
+  // Polling has no HTTP/2 session for the Docker snapshot or tunnels to ride: in this mode the
+  // server sees the device's check-ins only.
   async #poll(signal: AbortSignal): Promise<void> {
     const { target } = this.#target();
     while (!signal.aborted) {
@@ -109,6 +100,26 @@ export class EdgeAgent {
       this.#onMessage(welcome, this.#config.edgeKey.apiUrl);
       await sleep(welcome.checkinIntervalSeconds * 1000, signal);
     }
+  }
+
+  /** Session frames: Docker work starts here, the rest is shared with polling. */
+  #onSessionMessage(message: ServerMessage, session: EdgeSession, server: string): void {
+    if (message.type === "tunnel") {
+      this.#tunnels.open(session.http2, message.id).catch((error: unknown) => this.#log.log("error", `tunnel ${message.id} failed unexpectedly: ${String(error)}`));
+      return;
+    }
+    this.#onMessage(message, server);
+    if (message.type === "welcome") this.#startSnapshots(session);
+  }
+
+  /** Starts reporting Docker snapshots for `session`, until it ends. */
+  #startSnapshots(session: EdgeSession): void {
+    this.#snapshotActivity?.abort();
+    const activity = new AbortController();
+    this.#snapshotActivity = activity;
+    if (session.signal.aborted) return;
+    session.signal.addEventListener("abort", () => activity.abort(), { once: true });
+    this.#snapshots.run(session.http2, activity.signal).catch((error: unknown) => this.#log.log("error", `Docker snapshot reporting stopped unexpectedly: ${String(error)}`));
   }
 
   #onMessage(message: ServerMessage, server: string): void {
@@ -190,6 +201,6 @@ export class EdgeAgent {
       }
     }
     const known = this.#state.environmentId === undefined ? "not enrolled yet" : `environment ${this.#state.environmentId}`;
-    this.#log.log("info", `Pier agent starting: EDGE_ID ${c.edgeId} (${known}); server ${c.mode === "session" ? c.edgeKey.tunnelAddress : c.edgeKey.apiUrl} (${c.mode}), ${verification}; client certificate: ${certificate}`);
+    this.#log.log("info", `Pier agent starting: EDGE_ID ${c.edgeId} (${known}); server ${c.mode === "session" ? c.edgeKey.tunnelAddress : c.edgeKey.apiUrl} (${c.mode}), ${verification}; client certificate: ${certificate}; Docker: ${c.mode === "session" ? c.docker.url : "not reported when polling"}`);
   }
 }

@@ -1,5 +1,5 @@
 /** Ways the agent fails. `config_invalid` stops it at start with a message, not a stack trace. */
-export type AgentErrorCode = "config_invalid" | "state_invalid" | "connect_failed" | "refused" | "server_untrusted";
+export type AgentErrorCode = "config_invalid" | "state_invalid" | "connect_failed" | "refused" | "server_untrusted" | "docker_unavailable";
 
 /** A connection problem in an operator's words: a stable code, the cause and the fix. */
 export interface Explained {

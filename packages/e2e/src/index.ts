@@ -4,3 +4,4 @@ export { tempDir, type TempDir } from "./temp-dir.ts";
 export { makeSeedCertificates, seedServerName } from "./seed-certificates.ts";
 export { startPierServer, startPierAgent, type PierServer, type PierProcess } from "./pier-processes.ts";
 export { PierApi, type ApiResponse, type ApiTls } from "./pier-api.ts";
+export { docker, testImage } from "./docker-cli.ts";

@@ -5,6 +5,7 @@ export { isHeartbeatAlive, defaultCheckinIntervalSeconds, heartbeatGraceSeconds 
 export {
   protocolVersion,
   edgePaths,
+  edgeHeaders,
   agentInfoSchema,
   helloSchema,
   heartbeatSchema,

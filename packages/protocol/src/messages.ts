@@ -20,6 +20,15 @@ export const edgePaths = {
   tunnel: "/api/edge/v1/tunnel/",
 } as const;
 
+/** Headers of the edge protocol. */
+export const edgeHeaders = {
+  /**
+   * On a tunnel stream the agent opens without a body: why it could not reach its Docker
+   * Engine (or has too many tunnels open), so the server fails at once instead of timing out.
+   */
+  tunnelError: "pier-tunnel-error",
+} as const;
+
 /** What an agent says about itself. */
 export const agentInfoSchema = z.object({
   edgeId: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/, "EDGE_ID may hold letters, digits and . _ : @ - only"),

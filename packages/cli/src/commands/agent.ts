@@ -14,7 +14,9 @@ Environment:
   EDGE_KEY               the key from the Pier UI or POST /api/endpoints/edge/generate-key
   EDGE_INSECURE_POLL=1   do not verify the server (testing only; the client certificate is still sent)
   MTLS_SSL_CA / MTLS_SSL_CERT / MTLS_SSL_KEY   same as the --mtls* flags
-  EDGE_GROUPS, AGENT_CLUSTER_ADDR, DOCKER_HOST accepted (Docker management comes with the tunnel)
+  DOCKER_HOST            the Docker Engine to report and reach through the tunnel
+                         (default unix:///var/run/docker.sock; tcp://host:port also works)
+  EDGE_GROUPS, AGENT_CLUSTER_ADDR  accepted
 Flags:
   --mtlscacert F   CA that issued the server's mTLS certificate (else the EDGE_KEY fingerprint is checked)
   --mtlscert F     this device's client certificate;  --mtlskey F  its key

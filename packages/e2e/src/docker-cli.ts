@@ -1,0 +1,11 @@
+import { run } from "./run.ts";
+
+/** The test image built by scripts/ensure-docker.sh (busybox, made locally: no registry here). */
+export const testImage = "pier-test/busybox";
+
+/** Runs the real docker CLI against the local engine; throws with its output on failure. */
+export function docker(args: readonly string[], env: NodeJS.ProcessEnv = {}): string {
+  const result = run("docker", args, { env });
+  if (result.status !== 0) throw new Error(`docker ${args.join(" ")} failed (${result.status}):\n${result.output}`);
+  return result.stdout.trim();
+}

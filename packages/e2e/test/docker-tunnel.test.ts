@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { PierApi, docker, startPierAgent, startPierServer, tempDir, testImage, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
+
+/**
+ * Docker through the agent: a real engine, a real server and a real agent on loopback. The
+ * agent reaches the server over its session; the server reaches Docker through tunnel streams.
+ */
+const password = "correct horse battery staple";
+const tag = `pier-e2e-${process.pid}`;
+let dir: TempDir;
+let server: PierServer;
+let api: PierApi;
+let agent: PierProcess;
+let environmentId: number;
+let jwt: string;
+
+interface Snapshot {
+  collectedAt: string;
+  containers: { id: string; names: string[]; state: string }[];
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+const dockerApi = <T = unknown>(method: string, path: string, body?: unknown) => api.call<T>(method, `/api/endpoints/${environmentId}/docker${path}`, body);
+
+beforeAll(async () => {
+  dir = tempDir("docker-tunnel");
+  writeFileSync(dir.file("admin-password"), `${password}\n`, { mode: 0o600 });
+  server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password")] });
+  api = new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
+  const login = await api.call<{ jwt: string }>("POST", "/api/auth", { Username: "admin", Password: password });
+  jwt = login.body.jwt;
+  await api.login("admin", password);
+  agent = startPierAgent({ edgeId: "edge-docker", edgeKey: server.edgeKey, dataDir: dir.file("agent") });
+  const [, id] = await agent.waitFor(/as environment (\d+)/);
+  environmentId = Number(id);
+});
+
+afterAll(async () => {
+  await agent.stop();
+  await server.stop();
+  for (const name of [`${tag}-outside`, `${tag}-api`, `${tag}-logs`]) {
+    try {
+      docker(["rm", "-f", name]);
+    } catch {
+      // already gone
+    }
+  }
+  await dir[Symbol.asyncDispose]();
+});
+
+describe("Docker through the tunnel", () => {
+  it("refuses the proxy for a waiting-room device, an unknown one, and without login", async () => {
+    const waiting = await dockerApi<{ message: string }>("GET", "/containers/json");
+    expect(waiting.status).toBe(403);
+    expect(waiting.body.message).toMatch(/associate/i);
+    expect((await api.call("GET", "/api/endpoints/9999/docker/containers/json")).status).toBe(404);
+    const anonymous = new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
+    expect((await anonymous.call("GET", `/api/endpoints/${environmentId}/docker/containers/json`)).status).toBe(401);
+    expect((await api.call("POST", `/api/endpoints/${environmentId}/edge/trust`)).status).toBe(204);
+  });
+
+  it("shows a container started outside Pier in the snapshot", async () => {
+    docker(["run", "-d", "--name", `${tag}-outside`, testImage, "sleep", "300"]);
+    const snapshot = await until("the container in the snapshot", async () => {
+      const res = await api.call<Snapshot>("GET", `/api/endpoints/${environmentId}/docker-snapshot`);
+      return res.status === 200 && res.body.containers.some((c) => c.names.includes(`${tag}-outside`) && c.state === "running") ? res.body : undefined;
+    });
+    expect(snapshot.containers.length).toBeGreaterThan(0);
+    const endpoint = await api.call<{ Snapshots: { RunningContainerCount: number; DockerVersion: string }[] }>("GET", `/api/endpoints/${environmentId}`);
+    expect(endpoint.body.Snapshots[0]?.RunningContainerCount).toBeGreaterThan(0);
+    expect(endpoint.body.Snapshots[0]?.DockerVersion).toMatch(/^\d+\./);
+  });
+
+  it("creates, starts, stops and removes a container through the API", async () => {
+    const created = await dockerApi<{ Id: string }>("POST", `/containers/create?name=${tag}-api`, { Image: testImage, Cmd: ["sleep", "300"] });
+    expect(created.status).toBe(201);
+    expect((await dockerApi("POST", `/containers/${created.body.Id}/start`)).status).toBe(204);
+    expect(docker(["inspect", "-f", "{{.State.Running}}", `${tag}-api`])).toBe("true");
+    const listed = await dockerApi<{ Names: string[] }[]>("GET", "/containers/json");
+    expect(listed.status).toBe(200);
+    expect(listed.body.some((c) => c.Names.includes(`/${tag}-api`))).toBe(true);
+    expect((await dockerApi("POST", `/containers/${created.body.Id}/stop?t=1`)).status).toBe(204);
+    expect(docker(["inspect", "-f", "{{.State.Running}}", `${tag}-api`])).toBe("false");
+    expect((await dockerApi("DELETE", `/containers/${created.body.Id}`)).status).toBe(204);
+    expect(() => docker(["inspect", `${tag}-api`])).toThrow();
+  });
+
+  it("follows a container's logs live through the tunnel", async () => {
+    docker(["run", "-d", "--name", `${tag}-logs`, testImage, "sh", "-c", "i=0; while true; do i=$((i+1)); echo line-$i; sleep 0.2; done"]);
+    const seen = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        {
+          host: "localhost",
+          port: server.httpsPort,
+          path: `/api/endpoints/${environmentId}/docker/containers/${tag}-logs/logs?follow=1&stdout=1`,
+          ca: readFileSync(dir.file("data/ca/ca.crt")),
+          headers: { authorization: `Bearer ${jwt}` },
+        },
+        (res) => {
+          let text = "";
+          res.on("data", (chunk: Buffer) => {
+            text += chunk.toString("latin1");
+            if (/line-8/.test(text)) {
+              req.destroy();
+              resolve(text);
+            }
+          });
+          res.on("error", () => undefined);
+        },
+      );
+      req.on("error", (error) => (/line-8/.test(String(error)) ? undefined : reject(error)));
+      req.end();
+      setTimeout(() => reject(new Error("no live log lines")), 15_000);
+    });
+    expect(seen).toMatch(/line-1[\s\S]*line-8/);
+  });
+
+  it("answers 503 while the device is offline and recovers after the agent reconnects", async () => {
+    await agent.stop();
+    const offline = await until("the proxy to see the device offline", async () => {
+      const res = await dockerApi<{ message: string }>("GET", "/_ping");
+      return res.status === 503 ? res : undefined;
+    });
+    expect(offline.body.message).toMatch(/offline/i);
+    agent = startPierAgent({ edgeId: "edge-docker", edgeKey: server.edgeKey, dataDir: dir.file("agent") });
+    await agent.waitFor(/as environment \d+: associated/);
+    const ping = await until("the tunnel after reconnecting", async () => {
+      const res = await dockerApi("GET", "/_ping");
+      return res.status === 200 ? res : undefined;
+    });
+    expect(ping.body).toBe("OK");
+  });
+});
