@@ -156,6 +156,7 @@ export class SimulatedAgent {
                   else fail(Object.assign(new Error(message.message), { code: `REFUSED_${message.code}` }));
                   return;
                 case "status":
+                case "tunnel": // simulated devices have no Docker Engine to reach
                   break;
               }
             }

@@ -16,9 +16,9 @@ let agent: PierProcess;
 let environmentId: number;
 let jwt: string;
 
-interface Snapshot {
-  collectedAt: string;
-  containers: { id: string; names: string[]; state: string }[];
+interface SnapshotReport {
+  Time: number;
+  Snapshot: { collectedAt: string; containers: { id: string; names: string[]; state: string }[] };
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
@@ -73,10 +73,10 @@ describe("Docker through the tunnel", () => {
   it("shows a container started outside Pier in the snapshot", async () => {
     docker(["run", "-d", "--name", `${tag}-outside`, testImage, "sleep", "300"]);
     const snapshot = await until("the container in the snapshot", async () => {
-      const res = await api.call<Snapshot>("GET", `/api/endpoints/${environmentId}/docker-snapshot`);
-      return res.status === 200 && res.body.containers.some((c) => c.names.includes(`${tag}-outside`) && c.state === "running") ? res.body : undefined;
+      const res = await api.call<SnapshotReport>("GET", `/api/endpoints/${environmentId}/docker-snapshot`);
+      return res.status === 200 && res.body.Snapshot.containers.some((c) => c.names.includes(`${tag}-outside`) && c.state === "running") ? res.body : undefined;
     });
-    expect(snapshot.containers.length).toBeGreaterThan(0);
+    expect(snapshot.Time).toBeGreaterThan(0);
     const endpoint = await api.call<{ Snapshots: { RunningContainerCount: number; DockerVersion: string }[] }>("GET", `/api/endpoints/${environmentId}`);
     expect(endpoint.body.Snapshots[0]?.RunningContainerCount).toBeGreaterThan(0);
     expect(endpoint.body.Snapshots[0]?.DockerVersion).toMatch(/^\d+\./);
@@ -124,6 +124,18 @@ describe("Docker through the tunnel", () => {
       setTimeout(() => reject(new Error("no live log lines")), 15_000);
     });
     expect(seen).toMatch(/line-1[\s\S]*line-8/);
+  });
+
+  it("says so at once when the device cannot reach its Docker Engine", async () => {
+    await using dockerless = startPierAgent({ edgeId: "edge-no-docker", edgeKey: server.edgeKey, dataDir: dir.file("agent-no-docker"), env: { DOCKER_HOST: `unix://${dir.file("no-docker.sock")}` } });
+    const [, id] = await dockerless.waitFor(/as environment (\d+)/);
+    await api.call("POST", `/api/endpoints/${id}/edge/trust`);
+    await dockerless.waitFor(/associated by the administrator/);
+    const started = Date.now();
+    const res = await api.call<{ message: string }>("GET", `/api/endpoints/${id}/docker/_ping`);
+    expect(res.status).toBe(503);
+    expect(res.body.message).toMatch(/could not reach its Docker Engine: .*not running/i);
+    expect(Date.now() - started).toBeLessThan(3000);
   });
 
   it("answers 503 while the device is offline and recovers after the agent reconnects", async () => {

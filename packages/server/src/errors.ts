@@ -8,6 +8,8 @@ export const serverErrorStatus = {
   too_many_requests: 429,
   tls_material_invalid: 422,
   internal: 500,
+  not_implemented: 501,
+  bad_gateway: 502,
   unavailable: 503,
   store_failed: 500,
   config_invalid: 400,

@@ -7,8 +7,11 @@ import { createApiApp } from "./api/app.ts";
 import type { ApiDependencies } from "./api/context.ts";
 import { checkPasswordPolicy, hashPassword, loadOrCreateSecret, loginRateLimit, RateLimiter, signSessionToken, verifySessionToken } from "./auth/index.ts";
 import { defaultServerNames, ensureBuiltInTls } from "./bootstrap/built-in-tls.ts";
+import { authenticateRequest } from "./api/authenticate.ts";
+import { createDockerProxy, type ProxyResponse } from "./docker/docker-proxy.ts";
 import { EdgeService } from "./edge/edge-service.ts";
 import { createEdgeRoutes, type EdgeResponse } from "./edge/edge-routes.ts";
+import { TunnelBroker } from "./edge/tunnel-broker.ts";
 import { ServerError } from "./errors.ts";
 import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
 import { TlsFront, connectionIdentity, loadFrontMaterial, watchTlsMaterial, type FrontFiles, type FrontMaterial, type RoutingPolicy, type TlsMaterial, type TlsRefusal } from "./tls/index.ts";
@@ -107,6 +110,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await createFirstAdmin(store, config);
   const secret = loadOrCreateSecret(join(config.dataDir, "secrets", "jwt.key"));
   const edge = new EdgeService(store, heartbeats);
+  const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
   const mtlsConfigured = () => tls.mtls !== undefined || config.ssl?.caPath !== undefined;
   const refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
   // The ports actually bound (the configured ones may be 0), for edge keys.
@@ -151,12 +155,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       const who = connectionIdentity(req);
       return { authorized: who.mtls && who.authorized, remoteAddress: who.remoteAddress ?? "unknown", ...(who.mtls && who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}) };
     },
+    tunnels,
+    log: config.log,
+  });
+  // Before the Hono app, like the edge routes: it streams both ways.
+  const dockerProxy = createDockerProxy({
+    store,
+    edge,
+    tunnels,
+    authenticate: (credentials) => authenticateRequest(deps, credentials),
+    lastCheckIn: deps.lastCheckIn,
     log: config.log,
   });
   const handler = (req: Parameters<typeof api>[0], res: Parameters<typeof api>[1]) => {
     // Both Node response types have these methods; TypeScript cannot unify their overloads.
-    if (!edgeRoutes(req, res as unknown as EdgeResponse)) return api(req, res);
-    return undefined;
+    if (edgeRoutes(req, res as unknown as EdgeResponse) || dockerProxy(req, res as unknown as ProxyResponse)) return undefined;
+    return api(req, res);
   };
   const onRefusal = (listener: string) => (refusal: TlsRefusal) => {
     const source = refusal.remoteAddress ?? "unknown";
@@ -196,6 +210,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     fleetEdgeKey: async (apiUrl) => encodeEdgeKey({ ...(await edgeEndpoint(new URL(apiUrl))), environmentId: 0 }),
     async close() {
       reloader.close();
+      tunnels.closeAll();
       edge.closeAll();
       await Promise.all([httpsFront.close(), tunnelFront.close()]);
       await heartbeats.stop();

@@ -1,9 +1,40 @@
 import { z } from "@hono/zod-openapi";
 import { isHeartbeatAlive } from "@pier/protocol";
-import type { Environment, Settings } from "../store/store.ts";
+import type { Environment, Settings, StoredSnapshot } from "../store/store.ts";
 
 /** Portainer's environment type number for "Edge agent on Docker". */
 export const edgeAgentOnDockerType = 4;
+
+/** A summary of a device's Docker snapshot, in Portainer's names. */
+export const snapshotSummarySchema = z
+  .object({
+    Time: z.number().int().openapi({ description: "Unix seconds: when the server received the snapshot" }),
+    DockerVersion: z.string(),
+    RunningContainerCount: z.number().int(),
+    StoppedContainerCount: z.number().int().openapi({ description: "Containers exited, created or dead (not paused or restarting)" }),
+    ImageCount: z.number().int(),
+    VolumeCount: z.number().int(),
+    TotalCPU: z.number().int(),
+    TotalMemory: z.number().int().openapi({ description: "Bytes" }),
+  })
+  .openapi("DockerSnapshotSummary");
+export type SnapshotSummary = z.infer<typeof snapshotSummarySchema>;
+
+const stoppedStates = new Set(["exited", "created", "dead"]);
+
+/** Summarises a stored snapshot as Portainer's `Snapshots[]` entry. */
+export function snapshotSummary({ at, snapshot }: StoredSnapshot): SnapshotSummary {
+  return {
+    Time: Math.floor(at.getTime() / 1000),
+    DockerVersion: snapshot.engine.version,
+    RunningContainerCount: snapshot.containers.filter((c) => c.state === "running").length,
+    StoppedContainerCount: snapshot.containers.filter((c) => stoppedStates.has(c.state)).length,
+    ImageCount: snapshot.images.length,
+    VolumeCount: snapshot.volumes.length,
+    TotalCPU: snapshot.host.cpus,
+    TotalMemory: Math.round(snapshot.host.memoryBytes),
+  };
+}
 
 /** The environment as Portainer's API shows it, with Pier's extra facts under `Pier`. */
 export const endpointSchema = z
@@ -20,6 +51,7 @@ export const endpointSchema = z
     Heartbeat: z.boolean().openapi({ description: "Last check-in no older than 2 × interval + 20 s" }),
     Status: z.number().int().openapi({ description: "1 up, 2 down" }),
     Agent: z.object({ Version: z.string() }),
+    Snapshots: z.array(snapshotSummarySchema).openapi({ description: "The latest Docker snapshot (at most one); empty until the agent reports one" }),
     Pier: z.object({
       Connected: z.boolean(),
       Platform: z.string(),
@@ -42,6 +74,8 @@ export interface LiveState {
   readonly lastCheckIn: Date | null;
   readonly connected: boolean;
   readonly edgeKey?: string;
+  /** The latest Docker snapshot, `null` when none. */
+  readonly snapshot: StoredSnapshot | null;
 }
 
 /** Maps a stored environment to Portainer's JSON shape. */
@@ -63,6 +97,7 @@ export function endpointView(environment: Environment, settings: Settings, live:
     Heartbeat: alive,
     Status: alive ? 1 : 2,
     Agent: { Version: environment.agent?.version ?? "" },
+    Snapshots: live.snapshot ? [snapshotSummary(live.snapshot)] : [],
     Pier: {
       Connected: live.connected,
       Platform: environment.agent?.platform ?? "",

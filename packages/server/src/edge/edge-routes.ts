@@ -1,9 +1,24 @@
 import type { IncomingMessage } from "node:http";
-import type { Http2ServerRequest } from "node:http2";
+import { constants, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from "node:http2";
 import type { X509Certificate } from "node:crypto";
-import { FrameDecoder, ProtocolError, agentMessageSchema, edgePaths, encodeFrame, helloSchema, parseMessage, protocolVersion, type Hello, type ServerMessage } from "@pier/protocol";
+import {
+  FrameDecoder,
+  ProtocolError,
+  agentMessageSchema,
+  dockerSnapshotSchema,
+  edgePaths,
+  encodeFrame,
+  helloSchema,
+  maxSnapshotBytes,
+  parseMessage,
+  protocolVersion,
+  type DockerSnapshot,
+  type Hello,
+  type ServerMessage,
+} from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import type { EdgeService } from "./edge-service.ts";
+import type { TunnelBroker } from "./tunnel-broker.ts";
 
 type Request = IncomingMessage | Http2ServerRequest;
 /** The part of an HTTP/1.1 or HTTP/2 compat response the edge routes use. */
@@ -20,7 +35,16 @@ export interface EdgeRouteOptions {
   /** True when mTLS is configured: edge endpoints then answer only over verified mTLS. */
   readonly mtlsRequired: () => boolean;
   readonly identify: (req: Request) => { authorized: boolean; peerCertificate?: X509Certificate; remoteAddress: string };
-  readonly log: (level: "info" | "warn", message: string) => void;
+  /** Hands tunnel streams to whoever asked for them. */
+  readonly tunnels: Pick<TunnelBroker, "accept">;
+  readonly log: (level: "debug" | "info" | "warn", message: string) => void;
+}
+
+/** The session stream an HTTP/2 connection carries, once its hello was accepted. */
+interface Carrier {
+  readonly environmentId: number;
+  /** The session's response, so a closing older stream does not unbind a newer one. */
+  readonly stream: object;
 }
 
 /** Seconds an agent has to send its hello after opening a session. */
@@ -36,7 +60,33 @@ function sendJson(res: EdgeResponse, status: number, body: unknown): void {
 function errorBody(error: unknown): { status: number; body: { code: string; message: string } } {
   if (error instanceof ServerError) return { status: error.status, body: { code: error.code, message: error.message } };
   if (error instanceof ProtocolError) return { status: 400, body: { code: error.code, message: error.message } };
-  return { status: 500, body: { code: "internal", message: "The server failed to handle this check-in; see its log." } };
+  return { status: 500, body: { code: "internal", message: "The server failed to handle this edge request; see its log." } };
+}
+
+/** The HTTP/2 connection a request arrived on; `undefined` over HTTP/1.1. */
+function connectionOf(req: Request): Http2Session | undefined {
+  return "stream" in req ? req.stream.session : undefined;
+}
+
+/** Answers `status` and resets the stream, so a client still sending its body stops. */
+function refuseBody(req: Request, res: EdgeResponse, status: number, body: { code: string; message: string }): void {
+  sendJson(res, status, body);
+  if ("stream" in req && !req.stream.closed) req.stream.close(constants.NGHTTP2_NO_ERROR);
+}
+
+/** Validates a snapshot body, naming the first invalid field. */
+function parseSnapshot(text: string): DockerSnapshot {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ServerError("bad_request", "The snapshot is not valid JSON.", { cause: error });
+  }
+  const result = dockerSnapshotSchema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue?.path.join(".") || "(root)";
+  throw new ServerError("bad_request", `Invalid snapshot: ${field}: ${issue?.message ?? "invalid"}`, { details: { field } });
 }
 
 function checkProtocol(hello: Hello): void {
@@ -44,11 +94,19 @@ function checkProtocol(hello: Hello): void {
 }
 
 /**
- * The edge endpoints: the long-lived session (HTTP/2, NDJSON both ways) and the polling
- * check-in. Returns a handler that answers edge paths and returns false for anything else.
+ * The edge endpoints: the long-lived session (HTTP/2, NDJSON both ways), the polling check-in,
+ * and, on a session's HTTP/2 connection, the Docker snapshot and the tunnel streams. Returns a
+ * handler that answers edge paths and returns false for anything else.
  */
 export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res: EdgeResponse) => boolean {
   const { edge } = options;
+  // Snapshots and tunnel streams name no environment: they belong to the session whose stream
+  // lives on the same HTTP/2 connection, which its TLS handshake (and hello) authenticated.
+  const carriers = new WeakMap<Http2Session, Carrier>();
+  const carriedEnvironment = (req: Request): number | undefined => {
+    const connection = connectionOf(req);
+    return connection ? carriers.get(connection)?.environmentId : undefined;
+  };
 
   function admit(req: Request, res: EdgeResponse): ReturnType<EdgeRouteOptions["identify"]> | undefined {
     const who = options.identify(req);
@@ -99,13 +157,18 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
       if (!res.writableEnded) res.write(encodeFrame(message));
     };
     const decoder = new FrameDecoder(agentMessageSchema);
+    const connection = connectionOf(req);
     let environmentId: number | undefined;
     let detach: (() => void) | undefined;
     let pending = Promise.resolve();
+    const unbind = () => {
+      if (connection && carriers.get(connection)?.stream === res) carriers.delete(connection);
+    };
     const end = (refusal?: { code: string; message: string }) => {
       clearInterval(silenceTimer);
       if (refusal) push({ type: "refused", ...refusal });
       detach?.();
+      unbind();
       if (!res.writableEnded) res.end();
     };
     const helloTimer = setTimeout(() => end({ code: "timeout", message: "No hello within 10 s." }), helloTimeoutMs);
@@ -127,11 +190,17 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               if (environmentId !== undefined) continue;
               checkProtocol(message);
               const { welcome } = await edge.hello(message, { sourceAddress: who.remoteAddress, ...(who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}) });
+              const carried = connection ? carriers.get(connection) : undefined;
+              if (carried && carried.environmentId !== welcome.environmentId) {
+                throw new ServerError("conflict", `This connection already carries the session of environment ${carried.environmentId}; open one connection per device.`);
+              }
               clearTimeout(helloTimer);
               environmentId = welcome.environmentId;
               intervalSeconds = welcome.checkinIntervalSeconds;
               push(welcome);
+              // Replaces (and closes) an older session of this device, which unbinds it first.
               detach = edge.attachSession(environmentId, { push, close: () => end() });
+              if (connection) carriers.set(connection, { environmentId, stream: res });
               options.log("info", `edge session open: environment ${environmentId} (${message.agent.edgeId}) from ${who.remoteAddress}, ${welcome.status}`);
             } else if (environmentId !== undefined) {
               edge.heartbeat(environmentId);
@@ -152,16 +221,74 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
       clearTimeout(helloTimer);
       clearInterval(silenceTimer);
       detach?.();
+      unbind();
       if (environmentId !== undefined) options.log("info", `edge session closed: environment ${environmentId}`);
     };
     req.on("close", closed);
     req.on("error", closed);
   }
 
+  function snapshot(req: Request, res: EdgeResponse): void {
+    if (req.httpVersion !== "2.0") {
+      sendJson(res, 505, { code: "bad_request", message: "Post the snapshot over HTTP/2, on the connection that carries the device's session." });
+      return;
+    }
+    const who = admit(req, res);
+    if (!who) return;
+    const environmentId = carriedEnvironment(req);
+    if (environmentId === undefined) {
+      refuseBody(req, res, 409, { code: "conflict", message: "This connection carries no edge session: post the snapshot on the HTTP/2 connection of the device's session, after its welcome." });
+      return;
+    }
+    const tooLarge = { code: "payload_too_large", message: `The snapshot exceeds ${maxSnapshotBytes} bytes.` };
+    if (Number(req.headers["content-length"] ?? 0) > maxSnapshotBytes) {
+      refuseBody(req, res, 413, tooLarge);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      if (size > maxSnapshotBytes) return;
+      size += chunk.length;
+      if (size > maxSnapshotBytes) refuseBody(req, res, 413, tooLarge);
+      else chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (size > maxSnapshotBytes) return;
+      void (async () => {
+        try {
+          await edge.recordSnapshot(environmentId, parseSnapshot(Buffer.concat(chunks).toString("utf8")));
+          options.log("debug", `snapshot of environment ${environmentId} stored (${size} bytes)`);
+          res.writeHead(204, {});
+          res.end();
+        } catch (error) {
+          const { status, body } = errorBody(error);
+          options.log("warn", `snapshot of environment ${environmentId} refused: ${body.message}`);
+          sendJson(res, status, body);
+        }
+      })();
+    });
+  }
+
+  function tunnel(req: Request, res: EdgeResponse, id: string): void {
+    const who = admit(req, res);
+    if (!who) return;
+    try {
+      // An HTTP/2 request always comes with an HTTP/2 response.
+      options.tunnels.accept(id, carriedEnvironment(req), "stream" in req ? { req, res: res as unknown as Http2ServerResponse } : undefined);
+    } catch (error) {
+      const { status, body } = errorBody(error);
+      options.log("warn", `tunnel stream from ${who.remoteAddress} refused: ${body.message}`);
+      refuseBody(req, res, status, body);
+    }
+  }
+
   return (req, res) => {
-    const path = (req.url ?? "").split("?")[0];
+    const path = (req.url ?? "").split("?")[0] ?? "";
     if (path === edgePaths.session && req.method === "POST") session(req, res);
     else if (path === edgePaths.checkin && req.method === "POST") checkin(req, res);
+    else if (path === edgePaths.snapshot && req.method === "POST") snapshot(req, res);
+    else if (path.startsWith(edgePaths.tunnel) && req.method === "POST") tunnel(req, res, path.slice(edgePaths.tunnel.length));
     else return false;
     return true;
   };

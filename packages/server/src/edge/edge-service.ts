@@ -1,6 +1,6 @@
 import { createHash, randomBytes, type X509Certificate } from "node:crypto";
 import { spkiSha256 } from "@pier/pki";
-import type { Hello, ServerMessage, Welcome } from "@pier/protocol";
+import type { DockerSnapshot, Hello, ServerMessage, Welcome } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import type { DeviceIdentity, Environment, EnvironmentPatch, Store } from "../store/store.ts";
 
@@ -145,6 +145,25 @@ export class EdgeService {
     return () => {
       if (this.#sessions.get(environmentId) === session) this.#sessions.delete(environmentId);
     };
+  }
+
+  /** Keeps the device's latest Docker snapshot; `not_found` if the environment was removed meanwhile. */
+  async recordSnapshot(environmentId: number, snapshot: DockerSnapshot, at = new Date()): Promise<void> {
+    await this.#store.snapshots.put(environmentId, snapshot, at);
+  }
+
+  /**
+   * Pushes one frame to the device's open session; `false` when it has none (offline, or
+   * polling), so the caller can say so at once instead of waiting for an answer.
+   *
+   * @example
+   * if (!edge.push(environmentId, { type: "tunnel", id })) throw new ServerError("unavailable", "offline");
+   */
+  push(environmentId: number, message: ServerMessage): boolean {
+    const session = this.#sessions.get(environmentId);
+    if (!session) return false;
+    session.push(message);
+    return true;
   }
 
   /** True while the device holds an open session. */

@@ -2,6 +2,7 @@ import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
 import { type Migration, applyMigrations, latestSchemaVersion, migrations } from "./migrations.ts";
 import { SqliteStore } from "./sqlite-store.ts";
+import { sampleSnapshot } from "./snapshot.testkit.ts";
 import { tempDir } from "./temp-dir.testkit.ts";
 
 function appliedVersions(path: string): Array<{ version: number; applied_at: number }> {
@@ -35,8 +36,28 @@ describe("migrations", () => {
 
     const db = new DatabaseSync(path);
     expect(applyMigrations(db)).toEqual([]);
-    expect(tables(db)).toEqual(["api_tokens", "audit_events", "environments", "schema_migrations", "settings", "users"]);
+    expect(tables(db)).toEqual(["api_tokens", "audit_events", "environments", "schema_migrations", "settings", "snapshots", "users"]);
     db.close();
+  });
+
+  it("bring a version-1 database to the latest version, keeping its data", async () => {
+    await using dir = tempDir("migrations");
+    const path = dir.file("pier.db");
+    const v1 = new DatabaseSync(path);
+    expect(applyMigrations(v1, migrations.slice(0, 1))).toEqual([1]);
+    v1.prepare("INSERT INTO environments (name, type, edge_id, edge_key_environment, user_trusted, created_at) VALUES (?, ?, ?, 0, 1, ?)").run("edge-1", "edge-agent", "edge-1", Date.now());
+    expect(tables(v1)).not.toContain("snapshots");
+    v1.close();
+
+    await using store = await SqliteStore.open(path);
+    expect(appliedVersions(path).map((row) => row.version)).toEqual(migrations.map((migration) => migration.version));
+    const environment = await store.environments.getByEdgeId("edge-1");
+    expect(environment).toMatchObject({ id: 1, name: "edge-1", userTrusted: true });
+    const at = new Date("2026-03-01T10:00:00.000Z");
+    await store.snapshots.put(1, sampleSnapshot(), at);
+    expect(await store.snapshots.get(1)).toEqual({ at, snapshot: sampleSnapshot() });
+    await store.environments.delete(1);
+    expect(await store.snapshots.get(1)).toBeNull();
   });
 
   it("roll back every step of a run when one fails", async () => {

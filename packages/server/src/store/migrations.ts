@@ -76,6 +76,19 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX audit_events_by_environment ON audit_events (environment_id, at, id);
     `,
   },
+  {
+    version: 2,
+    name: "docker snapshots",
+    sql: `
+      -- The latest Docker snapshot per environment, replaced whole on each report; removing the
+      -- environment removes it. The document is JSON because nothing queries inside it.
+      CREATE TABLE snapshots (
+        environment_id INTEGER PRIMARY KEY REFERENCES environments (id) ON DELETE CASCADE,
+        collected_at INTEGER NOT NULL,
+        json TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

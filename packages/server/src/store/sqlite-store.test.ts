@@ -2,8 +2,12 @@ import { chmodSync, statSync, writeFileSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
 import { SqliteStore } from "./sqlite-store.ts";
+import { sampleSnapshot } from "./snapshot.testkit.ts";
 import { type Environment, defaultSettings } from "./store.ts";
 import { tempDir } from "./temp-dir.testkit.ts";
+
+// Asymmetric matchers are typed `any`; these keep the assertions readable and the linter content.
+const containing = (text: string): unknown => expect.stringContaining(text);
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 
@@ -286,5 +290,57 @@ describe("SqliteStore: audit trail", () => {
       expect((await store.audit.list({ limit: 2 })).map((e) => e.id)).toEqual([newest.id, sameTime.id]);
       expect(await store.audit.list({ environmentId: 3 })).toEqual([]);
       await expect(store.audit.list({ limit: 0 })).rejects.toMatchObject({ code: "bad_request" });
+    }));
+});
+
+describe("SqliteStore: Docker snapshots", () => {
+  it("keeps the latest snapshot per environment, with its time as a Date", () =>
+    withStore(async (store) => {
+      const a = await store.environments.create({ name: "a", type: "edge-agent", edgeId: "a" });
+      const b = await store.environments.create({ name: "b", type: "edge-agent", edgeId: "b" });
+      expect(await store.snapshots.get(a.id)).toBeNull();
+
+      const first = sampleSnapshot();
+      const t1 = new Date("2026-03-01T10:00:01.234Z");
+      await store.snapshots.put(a.id, first, t1);
+      expect(await store.snapshots.get(a.id)).toEqual({ at: t1, snapshot: first });
+      expect((await store.snapshots.get(a.id))?.at).toBeInstanceOf(Date);
+      expect(await store.snapshots.get(b.id)).toBeNull();
+
+      const second = sampleSnapshot({ containers: [], engine: { ...first.engine, version: "28.0.0" } });
+      const t2 = new Date("2026-03-01T10:05:00.000Z");
+      await store.snapshots.put(a.id, second, t2);
+      expect(await store.snapshots.get(a.id)).toEqual({ at: t2, snapshot: second });
+    }));
+
+  it("goes with its environment, and refuses one for an environment that does not exist", () =>
+    withStore(async (store, path) => {
+      const environment = await store.environments.create({ name: "a", type: "edge-agent", edgeId: "a" });
+      await store.snapshots.put(environment.id, sampleSnapshot(), new Date());
+      expect(await store.environments.delete(environment.id)).toBe(true);
+      expect(await store.snapshots.get(environment.id)).toBeNull();
+      const db = new DatabaseSync(path, { readOnly: true });
+      expect(db.prepare("SELECT COUNT(*) AS count FROM snapshots").get()?.["count"]).toBe(0);
+      db.close();
+      await expect(store.snapshots.put(environment.id, sampleSnapshot(), new Date())).rejects.toMatchObject({ code: "not_found", message: `Environment ${environment.id} does not exist.` });
+    }));
+
+  it("refuses a snapshot the protocol would refuse, naming the field, and an invalid time", () =>
+    withStore(async (store) => {
+      const environment = await store.environments.create({ name: "a", type: "edge-agent", edgeId: "a" });
+      const broken = { ...sampleSnapshot(), host: { name: "x", cpus: -1, memoryBytes: 1 } };
+      await expect(store.snapshots.put(environment.id, broken, new Date())).rejects.toMatchObject({ code: "bad_request", details: { field: "host.cpus" } });
+      await expect(store.snapshots.put(environment.id, sampleSnapshot(), new Date(Number.NaN))).rejects.toMatchObject({ code: "bad_request", details: { field: "at" } });
+      expect(await store.snapshots.get(environment.id)).toBeNull();
+    }));
+
+  it("reports a stored document that no longer fits the schema as unreadable", () =>
+    withStore(async (store, path) => {
+      const environment = await store.environments.create({ name: "a", type: "edge-agent", edgeId: "a" });
+      await store.snapshots.put(environment.id, sampleSnapshot(), new Date());
+      const db = new DatabaseSync(path);
+      db.prepare("UPDATE snapshots SET json = ? WHERE environment_id = ?").run(JSON.stringify({ engine: {} }), environment.id);
+      db.close();
+      await expect(store.snapshots.get(environment.id)).rejects.toMatchObject({ code: "store_failed", message: containing("unreadable value (snapshot field collectedAt)") });
     }));
 });

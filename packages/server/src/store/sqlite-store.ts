@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from "node:sqlite";
+import { type DockerSnapshot, dockerSnapshotSchema } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import { applyMigrations } from "./migrations.ts";
 import {
@@ -21,7 +22,9 @@ import {
   type Settings,
   type SettingsPatch,
   type SettingsStore,
+  type SnapshotStore,
   type Store,
+  type StoredSnapshot,
   type User,
   type UserStore,
   defaultSettings,
@@ -236,6 +239,19 @@ function decodeAuditEvent(row: Row): AuditEvent {
   };
 }
 
+/** Checks a snapshot against the protocol's schema, naming the first invalid field. */
+function checkSnapshot(value: unknown, fail: (field: string, rule: string) => ServerError): DockerSnapshot {
+  const result = dockerSnapshotSchema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw fail(issue?.path.join(".") || "(root)", issue?.message ?? "invalid");
+}
+
+function decodeSnapshot(row: Row): StoredSnapshot {
+  const snapshot = checkSnapshot(json(row, "json"), (field) => corrupt(`snapshot field ${field}`));
+  return { at: new Date(integer(row, "collected_at")), snapshot };
+}
+
 const settingsKeys: readonly string[] = ["edgeComputeEnabled", "edgeAgentCheckinInterval", "trustOnFirstConnect", "edgePortainerUrl", "edgeTunnelServerAddress"] satisfies (keyof Settings)[];
 
 /** Reads the stored settings document, keeping only known fields of the right type. */
@@ -305,6 +321,7 @@ export class SqliteStore implements Store, AsyncDisposable {
   readonly apiTokens: ApiTokenStore;
   readonly settings: SettingsStore;
   readonly audit: AuditLog;
+  readonly snapshots: SnapshotStore;
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
 
@@ -347,6 +364,10 @@ export class SqliteStore implements Store, AsyncDisposable {
     this.audit = {
       append: (event) => this.#call(() => this.#appendAudit(event)),
       list: (filter) => this.#call(() => this.#listAudit(filter?.environmentId, filter?.limit)),
+    };
+    this.snapshots = {
+      put: (environmentId, snapshot, at) => this.#call(() => this.#putSnapshot(environmentId, snapshot, at)),
+      get: (environmentId) => this.#call(() => this.#maybe(this.#row("SELECT * FROM snapshots WHERE environment_id = ?", environmentId), decodeSnapshot)),
     };
   }
 
@@ -557,6 +578,20 @@ export class SqliteStore implements Store, AsyncDisposable {
       JSON.stringify(detail),
     );
     return decodeAuditEvent(row ?? {});
+  }
+
+  #putSnapshot(environmentId: number, snapshot: DockerSnapshot, at: Date): void {
+    const checked = checkSnapshot(snapshot, (field, rule) => new ServerError("bad_request", `Snapshot ${field}: ${rule}.`, { details: { field } }));
+    try {
+      this.#statement("INSERT INTO snapshots (environment_id, collected_at, json) VALUES (?, ?, ?) ON CONFLICT (environment_id) DO UPDATE SET collected_at = excluded.collected_at, json = excluded.json").run(
+        environmentId,
+        millis(at, "at"),
+        JSON.stringify(checked),
+      );
+    } catch (error) {
+      if (sqliteCode(error) === SQLITE_CONSTRAINT_FOREIGNKEY) throw new ServerError("not_found", `Environment ${environmentId} does not exist.`, { cause: error, details: { id: environmentId } });
+      throw error;
+    }
   }
 
   #listAudit(environmentId: number | undefined, limit = 100): AuditEvent[] {

@@ -7,6 +7,8 @@
  * string where a `Date` is meant.
  */
 
+import type { DockerSnapshot } from "@pier/protocol";
+
 /** The kinds of environment Pier manages; only edge agents for now. */
 export type EnvironmentType = "edge-agent";
 
@@ -237,6 +239,20 @@ export interface AuditLog {
   list(filter?: { environmentId?: number; limit?: number }): Promise<AuditEvent[]>;
 }
 
+/** A device's latest Docker snapshot and when the server received it. */
+export interface StoredSnapshot {
+  at: Date;
+  snapshot: DockerSnapshot;
+}
+
+/** The latest Docker snapshot of each environment (docs/protocol.md, "Docker snapshot and tunnel"). */
+export interface SnapshotStore {
+  /** Replaces the environment's snapshot; `not_found` if there is no such environment. */
+  put(environmentId: number, snapshot: DockerSnapshot, at: Date): Promise<void>;
+  /** The latest snapshot, or `null` when the device has not reported one. */
+  get(environmentId: number): Promise<StoredSnapshot | null>;
+}
+
 /**
  * Everything the server persists. Implementations report failures as `ServerError`
  * (`conflict`, `not_found`, `bad_request`, `store_failed`).
@@ -252,6 +268,8 @@ export interface Store {
   readonly apiTokens: ApiTokenStore;
   readonly settings: SettingsStore;
   readonly audit: AuditLog;
+  /** Removed with their environment. */
+  readonly snapshots: SnapshotStore;
   /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */
   close(): Promise<void>;
 }

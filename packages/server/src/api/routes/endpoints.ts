@@ -1,5 +1,5 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { encodeEdgeKey } from "@pier/protocol";
+import { dockerSnapshotSchema, encodeEdgeKey } from "@pier/protocol";
 import { ServerError } from "../../errors.ts";
 import type { Environment } from "../../store/store.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
@@ -22,6 +22,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     return endpointView(environment, settings, {
       lastCheckIn: deps.lastCheckIn(environment.id, environment.lastCheckInAt),
       connected: edge.isConnected(environment.id),
+      snapshot: await store.snapshots.get(environment.id),
       ...(edgeKey === undefined ? {} : { edgeKey }),
     });
   }
@@ -128,6 +129,29 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       const environment = await find(c.req.valid("param").id);
       const events = await store.audit.list({ environmentId: environment.id, limit: 200 });
       return c.json(events.map((e) => ({ Id: e.id, At: e.at.toISOString(), Kind: e.kind, EdgeID: e.edgeId ?? "", SourceAddress: e.sourceAddress ?? "", Detail: e.detail })), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/endpoints/{id}/docker-snapshot",
+      summary: "The device's latest Docker snapshot (engine, host, containers, images, volumes, networks), as its agent reported it",
+      security: secured,
+      request: { params: idParams },
+      responses: {
+        200: jsonAnswer(
+          z.object({ Time: z.number().int().openapi({ description: "Unix seconds: when the server received it" }), Snapshot: dockerSnapshotSchema }).openapi("DockerSnapshotReport"),
+          "The latest snapshot",
+        ),
+        404: failure("No such environment, or no snapshot yet"),
+      },
+    }),
+    async (c) => {
+      const environment = await find(c.req.valid("param").id);
+      const stored = await store.snapshots.get(environment.id);
+      if (!stored) throw new ServerError("not_found", `Environment ${environment.id} has not reported a Docker snapshot yet; its agent sends one once its session is open and Docker answers.`);
+      return c.json({ Time: Math.floor(stored.at.getTime() / 1000), Snapshot: stored.snapshot }, 200);
     },
   );
 

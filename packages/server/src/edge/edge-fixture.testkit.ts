@@ -1,0 +1,83 @@
+import { SqliteStore } from "../store/sqlite-store.ts";
+import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
+import { type TestCa, type TestPki, createTestPki, uiServerRequest } from "../tls/tls-fixtures.testkit.ts";
+import { TlsFront, connectionIdentity } from "../tls/tls-front.ts";
+import { loadTlsMaterial } from "../tls/tls-material.ts";
+import { type EdgeResponse, createEdgeRoutes } from "./edge-routes.ts";
+import { EdgeService } from "./edge-service.ts";
+import { TestAgent, type TestAgentOptions } from "./test-agent.testkit.ts";
+import { TunnelBroker } from "./tunnel-broker.ts";
+
+/** The edge side of a server on a real TLS listener (HTTP/2 with HTTP/1.1 fallback), on loopback. */
+export interface EdgeFixture extends AsyncDisposable {
+  readonly port: number;
+  /** The CA the server certificate (for 127.0.0.1) chains to. */
+  readonly ca: string;
+  readonly store: SqliteStore;
+  readonly edge: EdgeService;
+  readonly tunnels: TunnelBroker;
+  /** What the edge routes logged, as "level: message". */
+  readonly logs: string[];
+  /** Flip to require verified mTLS on edge endpoints (connections here never are). */
+  mtlsRequired: boolean;
+  /** Connects a test agent, trusted on first connect. */
+  agent(edgeId: string, options?: Partial<TestAgentOptions>): Promise<TestAgent>;
+}
+
+/** Starts the fixture; dispose it to stop everything and remove its files. */
+export async function startEdgeFixture(): Promise<EdgeFixture> {
+  const pki: TestPki = createTestPki();
+  const dir: TempDir = tempDir("edge");
+  const ca: TestCa = await pki.createCa("Pier test CA");
+  const credential = await pki.issue(ca, "server", uiServerRequest());
+  const store = await SqliteStore.open(dir.file("pier.db"));
+  await store.settings.update({ trustOnFirstConnect: true });
+  const edge = new EdgeService(store, { record: () => undefined });
+  const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
+  const logs: string[] = [];
+  const state = { mtlsRequired: false };
+  const routes = createEdgeRoutes({
+    edge,
+    mtlsRequired: () => state.mtlsRequired,
+    identify: (req) => {
+      const who = connectionIdentity(req);
+      return { authorized: who.mtls && who.authorized, remoteAddress: who.remoteAddress ?? "unknown" };
+    },
+    tunnels,
+    log: (level, message) => logs.push(`${level}: ${message}`),
+  });
+  const front = new TlsFront({
+    material: { server: await loadTlsMaterial({ ...credential, role: "server" }) },
+    policy: { mode: "none" },
+    handler: (req, res) => {
+      if (routes(req, res as unknown as EdgeResponse)) return;
+      const notFound = res as unknown as EdgeResponse;
+      notFound.writeHead(404, {});
+      notFound.end();
+    },
+  });
+  const { port } = await front.listen(0, "127.0.0.1");
+  return {
+    port,
+    ca: ca.pem,
+    store,
+    edge,
+    tunnels,
+    logs,
+    get mtlsRequired() {
+      return state.mtlsRequired;
+    },
+    set mtlsRequired(value: boolean) {
+      state.mtlsRequired = value;
+    },
+    agent: (edgeId, options = {}) => TestAgent.connect({ port, ca: ca.pem, edgeId, ...options }),
+    async [Symbol.asyncDispose]() {
+      tunnels.closeAll();
+      edge.closeAll();
+      await front.close();
+      await store.close();
+      await dir[Symbol.asyncDispose]();
+      await pki[Symbol.asyncDispose]();
+    },
+  };
+}

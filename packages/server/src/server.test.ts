@@ -1,0 +1,259 @@
+import { writeFileSync } from "node:fs";
+import http2 from "node:http2";
+import https from "node:https";
+import { edgePaths } from "@pier/protocol";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { type FakeDocker, startFakeDocker } from "./docker/fake-docker.testkit.ts";
+import { TestAgent } from "./edge/test-agent.testkit.ts";
+import { type RunningServer, startServer } from "./server.ts";
+import { sampleSnapshot } from "./store/snapshot.testkit.ts";
+import { type TempDir, tempDir } from "./store/temp-dir.testkit.ts";
+import { type TestCa, type TestPki, createTestPki, uiServerRequest } from "./tls/tls-fixtures.testkit.ts";
+
+// Asymmetric matchers are typed `any`; this keeps the assertions readable and the linter content.
+const matching = (pattern: RegExp): unknown => expect.stringMatching(pattern);
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly text: string;
+  readonly json: Record<string, unknown>;
+}
+
+const password = "correct horse battery staple";
+
+describe("startServer: Docker snapshots and the Docker proxy", () => {
+  let pki: TestPki;
+  let ca: TestCa;
+  let dir: TempDir;
+  let docker: FakeDocker;
+  let server: RunningServer;
+  let jwt: string;
+  const logs: string[] = [];
+
+  function call(method: string, path: string, options: { headers?: Record<string, string>; body?: string; auth?: boolean } = {}): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const headers = { ...(options.auth === false ? {} : { authorization: `Bearer ${jwt}` }), ...(options.body === undefined ? {} : { "content-type": "application/json" }), ...options.headers };
+      const request = https.request({ host: "127.0.0.1", port: server.httpsAddress.port, method, path, ca: ca.pem, servername: "", agent: false, headers }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () => {
+          let json: Record<string, unknown> = {};
+          try {
+            json = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            // not JSON
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+      });
+      request.on("error", reject);
+      request.end(options.body);
+    });
+  }
+
+  const agent = (edgeId: string) => TestAgent.connect({ port: server.tunnelAddress.port, ca: ca.pem, edgeId });
+
+  async function associatedAgent(edgeId: string): Promise<TestAgent> {
+    const connected = await agent(edgeId);
+    expect((await call("POST", `/api/endpoints/${connected.welcome.environmentId}/edge/trust`)).status).toBe(204);
+    await connected.next("status");
+    connected.serveTunnels(docker);
+    return connected;
+  }
+
+  beforeAll(async () => {
+    pki = createTestPki();
+    ca = await pki.createCa("Pier test CA");
+    const credential = await pki.issue(ca, "server", uiServerRequest());
+    dir = tempDir("server");
+    docker = await startFakeDocker();
+    writeFileSync(dir.file("admin-password"), password);
+    server = await startServer({
+      bindHost: "127.0.0.1",
+      bindPort: 0,
+      tunnelPort: 0,
+      dataDir: dir.file("data"),
+      ssl: { certPath: credential.certPath, keyPath: credential.keyPath },
+      adminPasswordFile: dir.file("admin-password"),
+      log: (level, message) => logs.push(`${level}: ${message}`),
+    });
+    const login = await call("POST", "/api/auth", { auth: false, body: JSON.stringify({ Username: "admin", Password: password }) });
+    jwt = String(login.json["jwt"]);
+  });
+  afterAll(async () => {
+    await server.close();
+    await docker[Symbol.asyncDispose]();
+    await dir[Symbol.asyncDispose]();
+    await pki[Symbol.asyncDispose]();
+  });
+
+  it("shows the latest snapshot as Portainer's Snapshots[] and in full at docker-snapshot", async () => {
+    await using device = await agent("snapshots-1");
+    const id = device.welcome.environmentId;
+    expect((await call("GET", `/api/endpoints/${id}`)).json["Snapshots"]).toEqual([]);
+    const missing = await call("GET", `/api/endpoints/${id}/docker-snapshot`);
+    expect(missing.status).toBe(404);
+    expect(missing.json["message"]).toMatch(/has not reported a Docker snapshot yet/);
+
+    const before = Math.floor(Date.now() / 1000);
+    expect((await device.post(edgePaths.snapshot, JSON.stringify(sampleSnapshot()))).status).toBe(204);
+    const view = await call("GET", `/api/endpoints/${id}`);
+    const [summary] = view.json["Snapshots"] as Array<Record<string, number | string>>;
+    expect(summary).toEqual({
+      Time: expect.any(Number) as unknown,
+      DockerVersion: "27.3.1",
+      RunningContainerCount: 2,
+      StoppedContainerCount: 2,
+      ImageCount: 3,
+      VolumeCount: 1,
+      TotalCPU: 4,
+      TotalMemory: 8_254_390_272,
+    });
+    expect(summary?.["Time"]).toBeGreaterThanOrEqual(before);
+    const list = await call("GET", "/api/endpoints");
+    expect((list.json as unknown as Array<Record<string, unknown>>).find((e) => e["Id"] === id)?.["Snapshots"]).toEqual([summary]);
+
+    const full = await call("GET", `/api/endpoints/${id}/docker-snapshot`);
+    expect(full.status).toBe(200);
+    expect(full.json).toEqual({ Time: summary?.["Time"], Snapshot: sampleSnapshot() });
+    expect((await call("GET", "/api/endpoints/99999/docker-snapshot")).status).toBe(404);
+
+    const openapi = await call("GET", "/api/openapi.json", { auth: false });
+    expect(Object.keys(openapi.json["paths"] as object)).toContain("/api/endpoints/{id}/docker-snapshot");
+  });
+
+  it("refuses callers without valid credentials (401), unknown environments (404) and waiting devices (403)", async () => {
+    await using waiting = await agent("proxy-waiting");
+    const id = waiting.welcome.environmentId;
+    const anonymous = await call("GET", `/api/endpoints/${id}/docker/_ping`, { auth: false });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.json["message"]).toMatch(/^Authentication required/);
+    expect((await call("GET", `/api/endpoints/${id}/docker/_ping`, { auth: false, headers: { "x-api-key": "pier_nope" } })).status).toBe(401);
+    expect((await call("GET", `/api/endpoints/${id}/docker/_ping`, { auth: false, headers: { authorization: "Bearer not.a.jwt" } })).status).toBe(401);
+    const unknown = await call("GET", "/api/endpoints/99999/docker/_ping");
+    expect(unknown).toMatchObject({ status: 404, json: { message: "Environment 99999 does not exist." } });
+    const refused = await call("GET", `/api/endpoints/${id}/docker/_ping`);
+    expect(refused.status).toBe(403);
+    expect(refused.json["message"]).toMatch(/is in the waiting room: associate it first/);
+    expect(docker.requests.filter((r) => r.url === "/_ping")).toHaveLength(0);
+  });
+
+  it("proxies a request to the device's Docker Engine with a JWT or an access token, without Pier's credentials", async () => {
+    await using device = await associatedAgent("proxy-1");
+    const id = device.welcome.environmentId;
+    const ping = await call("GET", `/api/endpoints/${id}/docker/_ping`);
+    expect(ping).toMatchObject({ status: 200, text: "OK" });
+    expect(ping.headers["api-version"]).toBe("1.47");
+
+    const seen = await call("GET", `/api/endpoints/${id}/docker/inspect/v1.47/containers/json?all=1&filters=%7B%7D`, {
+      headers: { cookie: "portainer=1", "x-registry-auth": "e30=", "x-custom": "kept" },
+    });
+    expect(seen.status).toBe(200);
+    expect(seen.json["url"]).toBe("/inspect/v1.47/containers/json?all=1&filters=%7B%7D");
+    expect(seen.json["headers"]).toMatchObject({ host: "docker", "x-registry-auth": "e30=", "x-custom": "kept" });
+    expect(seen.json["headers"]).not.toHaveProperty("authorization");
+    expect(seen.json["headers"]).not.toHaveProperty("cookie");
+
+    const token = await call("POST", "/api/users/1/tokens", { body: JSON.stringify({ description: "docker proxy test" }) });
+    const byKey = await call("GET", `/api/endpoints/${id}/docker/inspect`, { auth: false, headers: { "x-api-key": String(token.json["rawAPIKey"]) } });
+    expect(byKey.status).toBe(200);
+    expect(byKey.json["headers"]).not.toHaveProperty("x-api-key");
+
+    const missing = await call("GET", `/api/endpoints/${id}/docker/nothing-here`);
+    expect(missing).toMatchObject({ status: 404, json: { message: "page not found: /nothing-here" } });
+    await vi.waitFor(() => expect(logs).toContainEqual(matching(new RegExp(`^debug: docker environment ${id}: GET /nothing-here → 404 in \\d+ ms$`))));
+  });
+
+  it("streams request and response bodies both ways", async () => {
+    await using device = await associatedAgent("proxy-2");
+    const id = device.welcome.environmentId;
+    const payload = JSON.stringify({ data: "y".repeat(2 * 1024 * 1024) });
+    const echoed = await call("POST", `/api/endpoints/${id}/docker/echo`, { body: payload });
+    expect(echoed.status).toBe(200);
+    expect(echoed.text.length).toBe(payload.length);
+    expect(echoed.text === payload).toBe(true);
+  });
+
+  it("follows logs live and ends the tunnel, up to the Docker connection, when the client goes away", async () => {
+    await using device = await associatedAgent("proxy-3");
+    const id = device.welcome.environmentId;
+    const received = await new Promise<string>((resolve, reject) => {
+      const request = https.request(
+        { host: "127.0.0.1", port: server.httpsAddress.port, path: `/api/endpoints/${id}/docker/containers/abc/logs?follow=1&stdout=1`, ca: ca.pem, servername: "", agent: false, headers: { authorization: `Bearer ${jwt}` } },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => {
+            text += chunk;
+            // Three lines 20 ms apart: they arrive while the response is still open.
+            if (text.includes("line 3\n")) {
+              request.destroy();
+              resolve(text);
+            }
+          });
+          res.on("end", () => reject(new Error("the log stream ended by itself")));
+        },
+      );
+      request.on("error", () => undefined);
+      request.end();
+    });
+    expect(received).toMatch(/^line 1\nline 2\nline 3\n/);
+    await docker.logsClosed;
+    await vi.waitFor(() => expect(logs).toContainEqual(matching(new RegExp(`^debug: docker environment ${id}: GET /containers/abc/logs\\?follow=1&stdout=1 → client went away`))));
+  });
+
+  it("cuts the client's response when the device drops in the middle of it", async () => {
+    const device = await associatedAgent("proxy-6");
+    const id = device.welcome.environmentId;
+    const outcome = await new Promise<string>((resolve) => {
+      const request = https.request(
+        { host: "127.0.0.1", port: server.httpsAddress.port, path: `/api/endpoints/${id}/docker/containers/abc/logs?follow=1`, ca: ca.pem, servername: "", agent: false, headers: { authorization: `Bearer ${jwt}` } },
+        (res) => {
+          res.once("data", () => void device.close());
+          res.on("end", () => resolve("ended"));
+          res.on("error", (error) => resolve(`error: ${error.message}`));
+        },
+      );
+      request.on("error", (error) => resolve(`request error: ${error.message}`));
+      request.end();
+    });
+    expect(outcome).toBe("error: aborted");
+    await vi.waitFor(() => expect(logs).toContainEqual(matching(new RegExp(`^debug: docker environment ${id}: GET /containers/abc/logs\\?follow=1 → 200, cut: The device closed the tunnel`))));
+  });
+
+  it("serves HTTP/2 clients too, without connection-specific headers", async () => {
+    await using device = await associatedAgent("proxy-4");
+    const session = http2.connect(`https://127.0.0.1:${server.httpsAddress.port}`, { ca: ca.pem, servername: "" });
+    try {
+      const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const stream = session.request({ ":path": `/api/endpoints/${device.welcome.environmentId}/docker/_ping`, authorization: `Bearer ${jwt}` });
+        let status = 0;
+        let text = "";
+        stream.setEncoding("utf8");
+        stream.on("response", (headers) => (status = Number(headers[":status"])));
+        stream.on("data", (chunk: string) => (text += chunk));
+        stream.on("end", () => resolve({ status, text }));
+        stream.on("error", reject);
+      });
+      expect(answer).toEqual({ status: 200, text: "OK" });
+    } finally {
+      session.close();
+    }
+  });
+
+  it("answers 501 for connection upgrades and 503 with the last check-in for an offline device", async () => {
+    const device = await associatedAgent("proxy-5");
+    const id = device.welcome.environmentId;
+    const upgrade = await call("POST", `/api/endpoints/${id}/docker/containers/abc/attach?stream=1`, { headers: { connection: "Upgrade", upgrade: "tcp" } });
+    expect(upgrade.status).toBe(501);
+    expect(upgrade.json["message"]).toMatch(/pier docker-proxy/);
+
+    await device.close();
+    await vi.waitFor(async () => expect((await call("GET", `/api/endpoints/${id}`)).json["Pier"]).toMatchObject({ Connected: false }));
+    const offline = await call("GET", `/api/endpoints/${id}/docker/_ping`);
+    expect(offline.status).toBe(503);
+    expect(offline.json["message"]).toMatch(new RegExp(`^Environment ${id} \\("proxy-5"\\) is offline: last check-in \\d{4}-\\d\\d-\\d\\dT`));
+  });
+});
