@@ -1,0 +1,88 @@
+/**
+ * Benchmark: the Docker Engine API through Pier (server + tunnel + agent) against the same
+ * call on the local socket, in one run.
+ *
+ *   npx node bench/docker-proxy.ts [--requests 300]
+ *
+ * Starts a real `pier server` and `pier agent` on loopback (needs a running Docker Engine:
+ * `bash scripts/ensure-docker.sh`), associates the device, then times sequential
+ *   - GET /containers/json directly on /var/run/docker.sock, and through
+ *     /api/endpoints/{id}/docker/containers/json;
+ *   - GET /_ping through Pier: each proxied request opens its own tunnel stream, so this is the
+ *     time from an API request for an idle device to its tunnel answering, with the default 5 s
+ *     check-in interval.
+ */
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent, request as httpsRequest } from "node:https";
+import { readFileSync, writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { PierApi, startPierAgent, startPierServer, tempDir } from "@pier/e2e";
+
+const { values } = parseArgs({ options: { requests: { type: "string", default: "300" } } });
+const count = Number(values.requests);
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+function summary(samples: number[]): string {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return `p50 ${percentile(sorted, 50).toFixed(2)} ms, p90 ${percentile(sorted, 90).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms`;
+}
+
+async function time(times: number, call: () => Promise<void>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const started = performance.now();
+    await call();
+    samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
+function drain(res: IncomingMessage, resolve: () => void, reject: (error: Error) => void): void {
+  if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}`));
+  res.resume();
+  res.on("end", resolve);
+}
+
+await using dir = tempDir("bench-docker-proxy");
+const password = "benchmark password 1";
+writeFileSync(dir.file("pw"), `${password}\n`, { mode: 0o600 });
+await using server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("pw")] });
+const ca = readFileSync(dir.file("data/ca/ca.crt"));
+const api = new PierApi(`https://localhost:${server.httpsPort}`, { ca });
+await api.login("admin", password);
+const login = await api.call<{ jwt: string }>("POST", "/api/auth", { Username: "admin", Password: password });
+await using agent = startPierAgent({ edgeId: "bench-docker", edgeKey: server.edgeKey, dataDir: dir.file("agent") });
+const [, id] = await agent.waitFor(/as environment (\d+)/);
+await api.call("POST", `/api/endpoints/${id}/edge/trust`);
+await agent.waitFor(/associated/);
+
+const keepAlive = new Agent({ keepAlive: true, ca });
+const viaPier = (path: string) => () =>
+  new Promise<void>((resolve, reject) => {
+    const req = httpsRequest({ host: "localhost", port: server.httpsPort, path: `/api/endpoints/${id}/docker${path}`, agent: keepAlive, headers: { authorization: `Bearer ${login.body.jwt}` } }, (res) => drain(res, resolve, reject));
+    req.on("error", reject);
+    req.end();
+  });
+const direct = (path: string) => () =>
+  new Promise<void>((resolve, reject) => {
+    const req = httpRequest({ socketPath: "/var/run/docker.sock", path }, (res) => drain(res, resolve, reject));
+    req.on("error", reject);
+    req.end();
+  });
+
+await time(20, viaPier("/containers/json")); // warm-up: TLS, JIT
+await time(20, direct("/containers/json"));
+const directList = await time(count, direct("/containers/json"));
+const proxiedList = await time(count, viaPier("/containers/json"));
+const ping = await time(count, viaPier("/_ping"));
+const median = (s: number[]) => percentile([...s].sort((a, b) => a - b), 50);
+
+console.log(`Docker Engine API through Pier (${count} sequential requests each, loopback, check-in interval 5 s)`);
+console.log(`  GET /containers/json, direct socket:  ${summary(directList)}`);
+console.log(`  GET /containers/json, through Pier:   ${summary(proxiedList)}`);
+console.log(`  overhead at p50:                      ${(median(proxiedList) - median(directList)).toFixed(2)} ms  (target < 5 ms)`);
+console.log(`  GET /_ping through Pier (new tunnel per request, idle device): ${summary(ping)}  (target p99 < 500 ms)`);
+keepAlive.destroy();
