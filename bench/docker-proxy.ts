@@ -10,7 +10,8 @@
  *     /api/endpoints/{id}/docker/containers/json;
  *   - GET /_ping through Pier: each proxied request opens its own tunnel stream, so this is the
  *     time from an API request for an idle device to its tunnel answering, with the default 5 s
- *     check-in interval.
+ *     check-in interval;
+ *   - the agent process's RSS and CPU while connected and idle (--idle seconds, default 30).
  */
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent, request as httpsRequest } from "node:https";
@@ -18,8 +19,17 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { PierApi, startPierAgent, startPierServer, tempDir } from "@pier/e2e";
 
-const { values } = parseArgs({ options: { requests: { type: "string", default: "300" } } });
+const { values } = parseArgs({ options: { requests: { type: "string", default: "300" }, idle: { type: "string", default: "30" } } });
 const count = Number(values.requests);
+const idleSeconds = Number(values.idle);
+
+/** utime + stime of a process in seconds, and its resident set in MiB, from /proc. */
+function processUsage(pid: number): { cpuSeconds: number; rssMiB: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (proc(5)); 100 ticks per second on Linux
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return { cpuSeconds: ticks / 100, rssMiB: Number(rss) / 1024 };
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -86,3 +96,11 @@ console.log(`  GET /containers/json, through Pier:   ${summary(proxiedList)}`);
 console.log(`  overhead at p50:                      ${(median(proxiedList) - median(directList)).toFixed(2)} ms  (target < 5 ms)`);
 console.log(`  GET /_ping through Pier (new tunnel per request, idle device): ${summary(ping)}  (target p99 < 500 ms)`);
 keepAlive.destroy();
+
+const agentPid = agent.process.pid ?? 0;
+await new Promise((resolve) => setTimeout(resolve, 2000));
+const before = processUsage(agentPid);
+await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+const after = processUsage(agentPid);
+const cpuPercent = ((after.cpuSeconds - before.cpuSeconds) / idleSeconds) * 100;
+console.log(`  agent, connected and idle for ${idleSeconds} s: RSS ${after.rssMiB.toFixed(1)} MiB (target < 60), CPU ${cpuPercent.toFixed(2)} % of a core (target < 0.5)`);
