@@ -5,3 +5,4 @@ export { makeSeedCertificates, seedServerName } from "./seed-certificates.ts";
 export { startPierServer, startPierAgent, type PierServer, type PierProcess } from "./pier-processes.ts";
 export { PierApi, type ApiResponse, type ApiTls } from "./pier-api.ts";
 export { docker, testImage } from "./docker-cli.ts";
+export { until } from "./until.ts";

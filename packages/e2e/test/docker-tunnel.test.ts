@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
-import { PierApi, docker, startPierAgent, startPierServer, tempDir, testImage, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, docker, startPierAgent, startPierServer, tempDir, testImage, until, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * Docker through the agent: a real engine, a real server and a real agent on loopback. The
@@ -19,16 +19,6 @@ let jwt: string;
 interface SnapshotReport {
   Time: number;
   Snapshot: { collectedAt: string; containers: { id: string; names: string[]; state: string }[] };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 const dockerApi = <T = unknown>(method: string, path: string, body?: unknown) => api.call<T>(method, `/api/endpoints/${environmentId}/docker${path}`, body);

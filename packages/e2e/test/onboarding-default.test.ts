@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
-import { PierApi, startPierAgent, startPierServer, tempDir, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, startPierAgent, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * The first-run default, as Portainer's: no mTLS, the server's certificate comes from its
@@ -29,16 +29,6 @@ async function endpoints(untrusted?: boolean): Promise<Endpoint[]> {
 
 async function byEdgeId(edgeId: string): Promise<Endpoint | undefined> {
   return (await endpoints()).find((e) => e.EdgeID === edgeId);
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 async function startServer(): Promise<void> {

@@ -131,18 +131,21 @@ export class FrameDecoder<T> {
   }
 }
 
-/** Parses and validates one JSON message, naming the first invalid field. */
-export function parseMessage<T>(schema: z.ZodType<T>, text: string): T {
+/**
+ * Parses and validates one JSON document, naming the first invalid field. `noun` names the
+ * document in messages ("The snapshot is not valid JSON.").
+ */
+export function parseMessage<T>(schema: z.ZodType<T>, text: string, noun = "message"): T {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new ProtocolError("message_malformed", "A frame is not valid JSON.", { cause: error });
+    throw new ProtocolError("message_malformed", `The ${noun} is not valid JSON.`, { cause: error });
   }
   const result = schema.safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new ProtocolError("message_malformed", `Invalid message: ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`);
+    throw new ProtocolError("message_malformed", `Invalid ${noun}: ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`);
   }
   return result.data;
 }

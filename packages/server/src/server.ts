@@ -134,12 +134,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       issue: (user) => signSessionToken({ userId: user.id, username: user.username, role: user.role }, secret),
       verify: (token) => verifySessionToken(token, secret),
     },
-    loginLimiter: {
-      take: (() => {
-        const limiter = new RateLimiter(loginRateLimit);
-        return (key: string) => limiter.take(key);
-      })(),
-    },
+    loginLimiter: new RateLimiter(loginRateLimit),
     edgeEndpoint,
     reloadTls: async () => {
       await reloader.reload();

@@ -74,19 +74,14 @@ function refuseBody(req: Request, res: EdgeResponse, status: number, body: { cod
   if ("stream" in req && !req.stream.closed) req.stream.close(constants.NGHTTP2_NO_ERROR);
 }
 
-/** Validates a snapshot body, naming the first invalid field. */
+/** Validates a snapshot body, naming the first invalid field (answered as `bad_request`). */
 function parseSnapshot(text: string): DockerSnapshot {
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return parseMessage(dockerSnapshotSchema, text, "snapshot");
   } catch (error) {
-    throw new ServerError("bad_request", "The snapshot is not valid JSON.", { cause: error });
+    if (error instanceof ProtocolError) throw new ServerError("bad_request", error.message, { cause: error });
+    throw error;
   }
-  const result = dockerSnapshotSchema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const field = issue?.path.join(".") || "(root)";
-  throw new ServerError("bad_request", `Invalid snapshot: ${field}: ${issue?.message ?? "invalid"}`, { details: { field } });
 }
 
 function checkProtocol(hello: Hello): void {
