@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import https from "node:https";
+import tls from "node:tls";
 import { edgePaths } from "@pier/protocol";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type FakeDocker, startFakeDocker } from "./docker/fake-docker.testkit.ts";
@@ -243,12 +244,55 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
     }
   });
 
-  it("answers 501 for connection upgrades and 503 with the last check-in for an offline device", async () => {
+  /** Sends a raw HTTP/1.1 upgrade request over TLS; `input` is written after Docker's 101, then the write side is closed. */
+  function upgradeRequest(path: string, headers: Record<string, string>, input: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({ host: "127.0.0.1", port: server.httpsAddress.port, ca: ca.pem, servername: "" }, () => {
+        const lines = Object.entries({ host: "pier", connection: "Upgrade", upgrade: "tcp", ...headers }).map(([name, value]) => `${name}: ${value}\r\n`);
+        socket.write(`POST ${path} HTTP/1.1\r\n${lines.join("")}\r\n`);
+      });
+      let text = "";
+      socket.setEncoding("latin1");
+      socket.on("data", (chunk: string) => {
+        const before = text;
+        text += chunk;
+        if (!before.includes("\r\n\r\n") && text.includes("101 UPGRADED") && text.includes("\r\n\r\n")) {
+          socket.write(input);
+          socket.end();
+        }
+      });
+      socket.on("end", () => resolve(text));
+      socket.on("error", reject);
+    });
+  }
+
+  it("splices connection upgrades (attach, exec) through the tunnel, half-close included", async () => {
+    await using device = await associatedAgent("proxy-upgrade");
+    const id = device.welcome.environmentId;
+    const answer = await upgradeRequest(`/api/endpoints/${id}/docker/containers/abc/attach?stream=1&stdin=1`, { authorization: `Bearer ${jwt}` }, "hello through the tunnel");
+    expect(answer).toMatch(/^HTTP\/1\.1 101 UPGRADED\r\n/);
+    // Docker's answer to input that arrived, and to its end (our half-close), both came back.
+    expect(answer.endsWith("\r\n\r\nHELLO THROUGH THE TUNNELbye\n")).toBe(true);
+    const seen = docker.requests.find((r) => r.url === "/containers/abc/attach?stream=1&stdin=1");
+    expect(seen?.headers).toMatchObject({ host: "docker", connection: "Upgrade", upgrade: "tcp" });
+    expect(seen?.headers).not.toHaveProperty("authorization");
+    await vi.waitFor(() => expect(logs).toContainEqual(matching(new RegExp(`^debug: docker environment ${id}: POST /containers/abc/attach\\?stream=1&stdin=1 \\(upgrade\\) → connection closed in \\d+ ms$`))));
+  });
+
+  it("refuses upgrades as it refuses requests, with Docker's error shape", async () => {
+    const waiting = await agent("proxy-upgrade-waiting");
+    const id = waiting.welcome.environmentId;
+    const refused = await upgradeRequest(`/api/endpoints/${id}/docker/containers/abc/attach`, { authorization: `Bearer ${jwt}` }, "");
+    expect(refused).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+    expect(refused).toMatch(/"message":"Environment \d+ \(\\"proxy-upgrade-waiting\\"\) is in the waiting room: associate it first/);
+    expect(await upgradeRequest(`/api/endpoints/${id}/docker/containers/abc/attach`, {}, "")).toMatch(/^HTTP\/1\.1 401 Unauthorized\r\n[\s\S]*Authentication required/);
+    expect(await upgradeRequest("/api/status", { authorization: `Bearer ${jwt}` }, "")).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
+    await waiting.close();
+  });
+
+  it("answers 503 with the last check-in for an offline device", async () => {
     const device = await associatedAgent("proxy-5");
     const id = device.welcome.environmentId;
-    const upgrade = await call("POST", `/api/endpoints/${id}/docker/containers/abc/attach?stream=1`, { headers: { connection: "Upgrade", upgrade: "tcp" } });
-    expect(upgrade.status).toBe(501);
-    expect(upgrade.json["message"]).toMatch(/pier docker-proxy/);
 
     await device.close();
     await vi.waitFor(async () => expect((await call("GET", `/api/endpoints/${id}`)).json["Pier"]).toMatchObject({ Connected: false }));

@@ -9,12 +9,13 @@ import { checkPasswordPolicy, hashPassword, loadOrCreateSecret, loginRateLimit, 
 import { defaultServerNames, ensureBuiltInTls } from "./bootstrap/built-in-tls.ts";
 import { authenticateRequest } from "./api/authenticate.ts";
 import { createDockerProxy, type ProxyResponse } from "./docker/docker-proxy.ts";
+import { rawErrorResponse } from "./docker/proxy-headers.ts";
 import { EdgeService } from "./edge/edge-service.ts";
 import { createEdgeRoutes, type EdgeResponse } from "./edge/edge-routes.ts";
 import { TunnelBroker } from "./edge/tunnel-broker.ts";
 import { ServerError } from "./errors.ts";
 import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
-import { TlsFront, connectionIdentity, loadFrontMaterial, watchTlsMaterial, type FrontFiles, type FrontMaterial, type RoutingPolicy, type TlsMaterial, type TlsRefusal } from "./tls/index.ts";
+import { TlsFront, connectionIdentity, loadFrontMaterial, watchTlsMaterial, type FrontFiles, type FrontMaterial, type RoutingPolicy, type TlsMaterial, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
 
 /** Log levels of the server. */
 export type ServerLogLevel = "debug" | "info" | "warn" | "error";
@@ -164,8 +165,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const handler = (req: Parameters<typeof api>[0], res: Parameters<typeof api>[1]) => {
     // Both Node response types have these methods; TypeScript cannot unify their overloads.
-    if (edgeRoutes(req, res as unknown as EdgeResponse) || dockerProxy(req, res as unknown as ProxyResponse)) return undefined;
+    if (edgeRoutes(req, res as unknown as EdgeResponse) || dockerProxy.request(req, res as unknown as ProxyResponse)) return undefined;
     return api(req, res);
+  };
+  const upgradeHandler: UpgradeHandler = (req, socket, head) => {
+    if (!dockerProxy.upgrade(req, socket, head)) socket.end(rawErrorResponse(new ServerError("not_found", `Nothing at ${req.url ?? "/"} takes over a connection; only /api/endpoints/{id}/docker/… does.`)));
   };
   const onRefusal = (listener: string) => (refusal: TlsRefusal) => {
     const source = refusal.remoteAddress ?? "unknown";
@@ -178,8 +182,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const onError = (error: unknown) => config.log("error", `listener: ${error instanceof Error ? error.message : String(error)}`);
   const material = frontMaterial(tls);
   const policy = policies(tls, config);
-  const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler, onRefusal: onRefusal("https"), onError });
-  const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler, onRefusal: onRefusal("tunnel"), onError });
+  const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler, upgradeHandler, onRefusal: onRefusal("https"), onError });
+  const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler, upgradeHandler, onRefusal: onRefusal("tunnel"), onError });
   const httpsAddress = await httpsFront.listen(config.bindPort, config.bindHost);
   const tunnelAddress = await tunnelFront.listen(config.tunnelPort, config.bindHost);
   ports.https = httpsAddress.port;

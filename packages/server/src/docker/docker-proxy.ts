@@ -1,10 +1,11 @@
-import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
+import http, { type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import type { Duplex, Writable } from "node:stream";
 import type { EdgeService } from "../edge/edge-service.ts";
 import type { TunnelBroker } from "../edge/tunnel-broker.ts";
 import { ServerError } from "../errors.ts";
 import type { Store, User } from "../store/store.ts";
+import { dockerErrorBody, forwardable, header, pierOnlyHeaders, rawErrorResponse, requestHead } from "./proxy-headers.ts";
 
 type Request = IncomingMessage | Http2ServerRequest;
 
@@ -31,38 +32,53 @@ export interface DockerProxyOptions {
   readonly tunnelTimeoutMs?: number;
 }
 
+/** The two entry points of the Docker proxy; each returns false for paths that are not its own. */
+export interface DockerProxy {
+  /** Ordinary requests, HTTP/1.1 or HTTP/2. */
+  request(req: Request, res: ProxyResponse): boolean;
+  /** HTTP/1.1 requests that take over the connection (`Upgrade: tcp`: attach, exec start). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+}
+
 /** `/api/endpoints/<id>/docker` followed by the Docker Engine API path and query. */
 const routePattern = /^\/api\/endpoints\/([0-9]{1,15})\/docker(?=\/|\?|$)(.*)$/s;
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) and what HTTP/2 forbids (RFC 9113 §8.2.2) never cross
-// the proxy; credentials meant for Pier never reach the device.
-const hopByHop = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "http2-settings", "expect"]);
-const pierOnly = new Set(["authorization", "x-api-key", "cookie", "host"]);
-
-function header(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(", ") : value;
-}
-
-/** Drops hop-by-hop headers, those the `Connection` header names, and HTTP/2 pseudo-headers. */
-function forwardable(headers: IncomingHttpHeaders, drop: ReadonlySet<string>): OutgoingHttpHeaders {
-  const named = new Set((header(headers, "connection") ?? "").split(",").map((name) => name.trim().toLowerCase()));
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || name.startsWith(":") || hopByHop.has(name) || drop.has(name) || named.has(name)) continue;
-    out[name] = value;
-  }
-  return out;
-}
-
-function wantsUpgrade(req: Request): boolean {
-  return req.headers["upgrade"] !== undefined || /(^|,)\s*upgrade\s*(,|$)/i.test(header(req.headers, "connection") ?? "");
+function route(url: string | undefined): { environmentId: number; dockerPath: string } | undefined {
+  const match = routePattern.exec(url ?? "");
+  if (!match) return undefined;
+  const rest = match[2] ?? "";
+  return { environmentId: Number(match[1]), dockerPath: rest.startsWith("/") ? rest : `/${rest}` };
 }
 
 function sendError(res: ProxyResponse, error: ServerError): void {
-  const text = JSON.stringify({ message: error.message, ...(error.details ? { details: JSON.stringify(error.details) } : {}) });
+  const text = dockerErrorBody(error);
   res.writeHead(error.status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
+}
+
+function asServerError(error: unknown): ServerError {
+  return error instanceof ServerError ? error : new ServerError("bad_gateway", `Proxying to the device's Docker Engine failed: ${(error as Error).message}.`, { cause: error });
+}
+
+/** Resolves when both streams have closed; an error or early close of one destroys the other. */
+function splice(client: Duplex, tunnel: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    let open = 2;
+    const closed = () => {
+      if (--open === 0) resolve();
+    };
+    client.once("close", () => {
+      // Nothing more can reach the client: stop the device's side too.
+      if (!tunnel.destroyed) tunnel.destroy(new ServerError("unavailable", "The client went away."));
+      closed();
+    });
+    tunnel.once("close", closed);
+    tunnel.once("error", () => client.destroy());
+    // Either side's end half-closes the other (`pipe` ends its destination): `docker exec -i`
+    // ends stdin and still reads the command's output.
+    client.pipe(tunnel);
+    tunnel.pipe(client);
+  });
 }
 
 /**
@@ -70,25 +86,25 @@ function sendError(res: ProxyResponse, error: ServerError): void {
  * caller (as the API does) and the device, opens a tunnel through the device's session and
  * speaks HTTP/1.1 to its Docker Engine through it, streaming both bodies (so
  * `GET /containers/{id}/logs?follow=1` follows live). It bypasses the Hono app because it
- * streams. Returns a handler that answers these paths and returns false for anything else.
+ * streams.
  *
- * Requests that take over the connection (`Upgrade`, used by attach and exec) answer 501 for
- * now: `pier docker-proxy` carries them.
+ * HTTP/1.1 requests that take over the connection (`Connection: Upgrade`, which the docker CLI
+ * sends for attach and exec) go to `upgrade`: after the same checks, the request head is
+ * written to the tunnel and the client's connection is spliced to it, so Docker's own
+ * `101 UPGRADED` and the raw stream reach the client unchanged.
  *
  * @example
  * const docker = createDockerProxy({ store, edge, tunnels, authenticate, lastCheckIn, log });
- * const handler = (req, res) => docker(req, res) || api(req, res);
+ * const handler = (req, res) => docker.request(req, res) || api(req, res);
+ * const upgradeHandler = (req, socket, head) => docker.upgrade(req, socket, head) || socket.destroy();
  */
-export function createDockerProxy(options: DockerProxyOptions): (req: Request, res: ProxyResponse) => boolean {
+export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
   async function admit(req: Request, environmentId: number): Promise<void> {
     await options.authenticate({ apiKey: header(req.headers, "x-api-key"), authorization: header(req.headers, "authorization") });
     const environment = await options.store.environments.get(environmentId);
     if (!environment) throw new ServerError("not_found", `Environment ${environmentId} does not exist.`);
     if (!environment.userTrusted) {
       throw new ServerError("forbidden", `Environment ${environmentId} ("${environment.name}") is in the waiting room: associate it first (POST /api/endpoints/${environmentId}/edge/trust) to reach its Docker Engine.`);
-    }
-    if (wantsUpgrade(req)) {
-      throw new ServerError("not_implemented", "This route does not carry requests that take over the connection (attach, exec with a TTY): use `pier docker-proxy`, which carries them.");
     }
     if (!options.edge.isConnected(environmentId)) {
       const last = options.lastCheckIn(environmentId, environment.lastCheckInAt);
@@ -97,6 +113,14 @@ export function createDockerProxy(options: DockerProxyOptions): (req: Request, r
         `Environment ${environmentId} ("${environment.name}") is offline: last check-in ${last ? last.toISOString() : "never"}. Its Docker Engine is reached through the agent's open session; start the agent (session mode, not polling) and retry.`,
       );
     }
+  }
+
+  function openTunnel(environmentId: number, signal: AbortSignal): Promise<Duplex> {
+    return options.tunnels.open(environmentId, { signal, ...(options.tunnelTimeoutMs === undefined ? {} : { timeoutMs: options.tunnelTimeoutMs }) });
+  }
+
+  function logFailure(environmentId: number, error: unknown): void {
+    if (!(error instanceof ServerError)) options.log("error", `docker proxy for environment ${environmentId} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   }
 
   async function proxy(req: Request, res: ProxyResponse, environmentId: number, dockerPath: string): Promise<void> {
@@ -120,14 +144,14 @@ export function createDockerProxy(options: DockerProxyOptions): (req: Request, r
     });
     try {
       await admit(req, environmentId);
-      tunnel = await options.tunnels.open(environmentId, { signal: clientGone.signal, ...(options.tunnelTimeoutMs === undefined ? {} : { timeoutMs: options.tunnelTimeoutMs }) });
+      tunnel = await openTunnel(environmentId, clientGone.signal);
       if (clientGone.signal.aborted) {
         tunnel.destroy(clientGone.signal.reason as Error);
         return;
       }
       const pipe = tunnel;
       await new Promise<void>((resolve, reject) => {
-        const request = http.request({ createConnection: () => pipe, method, path: dockerPath, headers: { ...forwardable(req.headers, pierOnly), host: "docker" } }, (response) => {
+        const request = http.request({ createConnection: () => pipe, method, path: dockerPath, headers: { ...forwardable(req.headers, pierOnlyHeaders), host: "docker" } }, (response) => {
           outcome = String(response.statusCode ?? 0);
           res.writeHead(response.statusCode ?? 502, forwardable(response.headers, new Set()));
           response.pipe(res as unknown as Writable);
@@ -142,7 +166,7 @@ export function createDockerProxy(options: DockerProxyOptions): (req: Request, r
       });
     } catch (error) {
       if (clientGone.signal.aborted) return;
-      const failure = error instanceof ServerError ? error : new ServerError("bad_gateway", `Proxying to the device's Docker Engine failed: ${(error as Error).message}.`, { cause: error });
+      const failure = asServerError(error);
       if (res.headersSent) {
         outcome = `${outcome}, cut: ${failure.message}`;
         res.destroy();
@@ -150,7 +174,7 @@ export function createDockerProxy(options: DockerProxyOptions): (req: Request, r
         outcome = `${failure.status} ${failure.message}`;
         sendError(res, failure);
       }
-      if (!(error instanceof ServerError)) options.log("error", `docker proxy for environment ${environmentId} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      logFailure(environmentId, error);
     } finally {
       // The response is complete (or given up): nothing more travels through this tunnel.
       tunnel?.destroy();
@@ -158,11 +182,56 @@ export function createDockerProxy(options: DockerProxyOptions): (req: Request, r
     }
   }
 
-  return (req, res) => {
-    const match = routePattern.exec(req.url ?? "");
-    if (!match) return false;
-    const rest = match[2] ?? "";
-    void proxy(req, res, Number(match[1]), rest.startsWith("/") ? rest : `/${rest}`);
-    return true;
+  async function takeOver(req: IncomingMessage, socket: Duplex, head: Buffer, environmentId: number, dockerPath: string): Promise<void> {
+    const started = Date.now();
+    const method = req.method ?? "POST";
+    let outcome = "failed";
+    let tunnel: Duplex | undefined;
+    const clientGone = new AbortController();
+    // The client may end its side (stdin closed) and still read: its end must not close ours.
+    socket.allowHalfOpen = true;
+    socket.once("close", () => clientGone.abort(new ServerError("unavailable", "The client went away.")));
+    try {
+      await admit(req, environmentId);
+      const headers = { ...forwardable(req.headers, pierOnlyHeaders), host: "docker", connection: "Upgrade", upgrade: header(req.headers, "upgrade") ?? "tcp" };
+      const lead = Buffer.concat([Buffer.from(requestHead(method, dockerPath, headers), "latin1"), head]);
+      tunnel = await openTunnel(environmentId, clientGone.signal);
+      if (clientGone.signal.aborted) {
+        tunnel.destroy(clientGone.signal.reason as Error);
+        outcome = "client went away";
+        return;
+      }
+      tunnel.write(lead);
+      outcome = "spliced";
+      await splice(socket, tunnel);
+      outcome = "connection closed";
+    } catch (error) {
+      if (clientGone.signal.aborted) {
+        outcome = "client went away";
+        return;
+      }
+      const failure = asServerError(error);
+      outcome = `${failure.status} ${failure.message}`;
+      socket.end(rawErrorResponse(failure));
+      logFailure(environmentId, error);
+    } finally {
+      tunnel?.destroy();
+      options.log("debug", `docker environment ${environmentId}: ${method} ${dockerPath} (upgrade) → ${outcome} in ${Date.now() - started} ms`);
+    }
+  }
+
+  return {
+    request(req, res) {
+      const target = route(req.url);
+      if (!target) return false;
+      void proxy(req, res, target.environmentId, target.dockerPath);
+      return true;
+    },
+    upgrade(req, socket, head) {
+      const target = route(req.url);
+      if (!target) return false;
+      void takeOver(req, socket, head, target.environmentId, target.dockerPath);
+      return true;
+    },
   };
 }

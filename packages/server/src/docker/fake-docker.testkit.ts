@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 
 /** A request the fake engine received. */
 export interface SeenRequest {
@@ -16,7 +17,9 @@ export interface SeenRequest {
  * - `POST /echo` streams the request body back;
  * - `GET /containers/<id>/logs?follow=1` writes a line every 20 ms until the client goes away,
  *   which `logsClosed` reports;
- * - `GET /big?bytes=N` answers N bytes.
+ * - `GET /big?bytes=N` answers N bytes;
+ * - `POST /containers/<id>/attach` with `Upgrade: tcp` answers `101 UPGRADED` as Docker does,
+ *   then echoes what it reads in capitals, and writes `bye` and closes when its input ends.
  */
 export interface FakeDocker extends AsyncDisposable {
   readonly port: number;
@@ -56,6 +59,19 @@ export async function startFakeDocker(): Promise<FakeDocker> {
     } else {
       res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ message: `page not found: ${req.url}` }));
     }
+  });
+  server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
+    if (!/^\/containers\/[^/]+\/attach(\?|$)/.test(req.url ?? "")) {
+      socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      return;
+    }
+    socket.write("HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+    const echo = (chunk: Buffer) => socket.write(chunk.toString("latin1").toUpperCase());
+    if (head.length > 0) echo(head);
+    socket.on("data", echo);
+    socket.on("end", () => socket.end("bye\n"));
+    socket.on("error", () => undefined);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {

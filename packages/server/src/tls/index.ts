@@ -10,6 +10,7 @@ export {
   type ConnectionIdentity,
   type FrontMaterial,
   type RequestHandler,
+  type UpgradeHandler,
   type RoutingPolicy,
   type TlsFrontOptions,
   type TlsRefusal,

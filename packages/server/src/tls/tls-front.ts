@@ -2,6 +2,7 @@ import { X509Certificate } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from "node:http2";
 import net, { type AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import tls, { type SecureContextOptions, type TLSSocket } from "node:tls";
 import { type TlsFailure, explainServerSideTlsError, parsePem } from "@pier/pki";
 import { ServerError } from "../errors.ts";
@@ -34,6 +35,12 @@ export type TlsRequest = Http2ServerRequest | IncomingMessage;
 export type TlsResponse = Http2ServerResponse | ServerResponse;
 /** Serves every request of a front, from both servers; a rejected promise aborts the response. */
 export type RequestHandler = (req: TlsRequest, res: TlsResponse) => void | Promise<void>;
+/**
+ * Takes over an HTTP/1.1 connection that asked for `Upgrade` (HTTP/2 has no upgrade): the
+ * request, the raw socket and the bytes already read past the request head. A rejected promise
+ * destroys the socket.
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void | Promise<void>;
 
 /** A client the mTLS server turned away, and why. */
 export interface TlsRefusal {
@@ -49,6 +56,8 @@ export interface TlsFrontOptions {
   readonly material: FrontMaterial;
   readonly policy: RoutingPolicy;
   readonly handler: RequestHandler;
+  /** Upgrade requests (Docker's attach and exec); without one they are answered 501. */
+  readonly upgradeHandler?: UpgradeHandler;
   /** Called for every client the mTLS server refuses, with the reason for log and audit. */
   readonly onRefusal?: (refusal: TlsRefusal) => void;
   /** Called for failures no client caused: listener errors, handlers that throw. */
@@ -74,6 +83,8 @@ const routes = new WeakMap<object, Route>();
 const maxClientHelloBytes = 16 * 1024;
 const defaultHandshakeTimeoutMs = 10_000;
 const plaintextHint = "This port speaks TLS only: use https://\n";
+const notImplementedHint = "This server does not upgrade connections on this path.\n";
+const notImplementedAnswer = `HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${notImplementedHint.length}\r\n\r\n${notImplementedHint}`;
 const plaintextAnswer = `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${plaintextHint.length}\r\n\r\n${plaintextHint}`;
 
 /**
@@ -175,9 +186,11 @@ export class TlsFront implements AsyncDisposable {
       ui: http2.createSecureServer({ ...common, ...uiContextOptions(options.material) }),
     };
     const onRequest = this.#requestListener(options.handler);
+    const onUpgrade = this.#upgradeListener(options.upgradeHandler);
     for (const route of ["mtls", "ui"] as const) {
       const server = this.servers[route];
       server.on("request", onRequest);
+      server.on("upgrade", onUpgrade);
       server.on("session", (session: ServerHttp2Session) => routes.set(session, route));
       server.on("secureConnection", (socket: TLSSocket) => this.#track(socket, route));
     }
@@ -365,6 +378,26 @@ export class TlsFront implements AsyncDisposable {
         if (result) result.catch((error: unknown) => abort(res, error));
       } catch (error) {
         abort(res, error);
+      }
+    };
+  }
+
+  #upgradeListener(handler: UpgradeHandler | undefined): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+    const abort = (socket: Duplex, error: unknown) => {
+      this.#onError(error);
+      socket.destroy();
+    };
+    return (req, socket, head) => {
+      socket.on("error", () => undefined);
+      if (!handler) {
+        socket.end(notImplementedAnswer);
+        return;
+      }
+      try {
+        const result = handler(req, socket, head);
+        if (result) result.catch((error: unknown) => abort(socket, error));
+      } catch (error) {
+        abort(socket, error);
       }
     };
   }
