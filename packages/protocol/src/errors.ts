@@ -1,5 +1,5 @@
 /** Ways decoding protocol data fails. */
-export type ProtocolErrorCode = "edge_key_malformed" | "edge_key_field_invalid" | "message_malformed";
+export type ProtocolErrorCode = "edge_key_malformed" | "edge_key_field_invalid" | "message_malformed" | "http_head_invalid";
 
 /** The protocol package's single error type. */
 export class ProtocolError extends Error {

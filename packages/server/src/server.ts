@@ -9,7 +9,7 @@ import { checkPasswordPolicy, hashPassword, loadOrCreateSecret, loginRateLimit, 
 import { defaultServerNames, ensureBuiltInTls } from "./bootstrap/built-in-tls.ts";
 import { authenticateRequest } from "./api/authenticate.ts";
 import { createDockerProxy, type ProxyResponse } from "./docker/docker-proxy.ts";
-import { rawErrorResponse } from "./docker/proxy-headers.ts";
+import { rawErrorResponse } from "./docker/docker-errors.ts";
 import { EdgeService } from "./edge/edge-service.ts";
 import { createEdgeRoutes, type EdgeResponse } from "./edge/edge-routes.ts";
 import { TunnelBroker } from "./edge/tunnel-broker.ts";

@@ -1,11 +1,12 @@
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
+import { ProtocolError, headerValue, relayHeaders, requestHead } from "@pier/protocol";
 import type { Http2ServerRequest } from "node:http2";
 import type { Duplex, Writable } from "node:stream";
 import type { EdgeService } from "../edge/edge-service.ts";
 import type { TunnelBroker } from "../edge/tunnel-broker.ts";
 import { ServerError } from "../errors.ts";
 import type { Store, User } from "../store/store.ts";
-import { dockerErrorBody, forwardable, header, pierOnlyHeaders, rawErrorResponse, requestHead } from "./proxy-headers.ts";
+import { dockerErrorBody, pierOnlyHeaders, rawErrorResponse } from "./docker-errors.ts";
 
 type Request = IncomingMessage | Http2ServerRequest;
 
@@ -57,6 +58,7 @@ function sendError(res: ProxyResponse, error: ServerError): void {
 }
 
 function asServerError(error: unknown): ServerError {
+  if (error instanceof ProtocolError) return new ServerError("bad_request", error.message, { cause: error });
   return error instanceof ServerError ? error : new ServerError("bad_gateway", `Proxying to the device's Docker Engine failed: ${(error as Error).message}.`, { cause: error });
 }
 
@@ -100,7 +102,7 @@ function splice(client: Duplex, tunnel: Duplex): Promise<void> {
  */
 export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
   async function admit(req: Request, environmentId: number): Promise<void> {
-    await options.authenticate({ apiKey: header(req.headers, "x-api-key"), authorization: header(req.headers, "authorization") });
+    await options.authenticate({ apiKey: headerValue(req.headers, "x-api-key"), authorization: headerValue(req.headers, "authorization") });
     const environment = await options.store.environments.get(environmentId);
     if (!environment) throw new ServerError("not_found", `Environment ${environmentId} does not exist.`);
     if (!environment.userTrusted) {
@@ -151,9 +153,9 @@ export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
       }
       const pipe = tunnel;
       await new Promise<void>((resolve, reject) => {
-        const request = http.request({ createConnection: () => pipe, method, path: dockerPath, headers: { ...forwardable(req.headers, pierOnlyHeaders), host: "docker" } }, (response) => {
+        const request = http.request({ createConnection: () => pipe, method, path: dockerPath, headers: { ...(relayHeaders(req.headers, pierOnlyHeaders) as OutgoingHttpHeaders), host: "docker" } }, (response) => {
           outcome = String(response.statusCode ?? 0);
-          res.writeHead(response.statusCode ?? 502, forwardable(response.headers, new Set()));
+          res.writeHead(response.statusCode ?? 502, relayHeaders(response.headers) as OutgoingHttpHeaders);
           response.pipe(res as unknown as Writable);
           response.on("end", () => resolve());
           response.on("error", (error) => reject(new ServerError("bad_gateway", `The device's Docker Engine stopped in the middle of its answer: ${error.message}.`, { cause: error })));
@@ -193,7 +195,7 @@ export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
     socket.once("close", () => clientGone.abort(new ServerError("unavailable", "The client went away.")));
     try {
       await admit(req, environmentId);
-      const headers = { ...forwardable(req.headers, pierOnlyHeaders), host: "docker", connection: "Upgrade", upgrade: header(req.headers, "upgrade") ?? "tcp" };
+      const headers = { ...relayHeaders(req.headers, pierOnlyHeaders), host: "docker", connection: "Upgrade", upgrade: headerValue(req.headers, "upgrade") ?? "tcp" };
       const lead = Buffer.concat([Buffer.from(requestHead(method, dockerPath, headers), "latin1"), head]);
       tunnel = await openTunnel(environmentId, clientGone.signal);
       if (clientGone.signal.aborted) {
