@@ -6,15 +6,17 @@ import { doctorCommand } from "./commands/doctor.ts";
 import { quickstartCommand } from "./commands/quickstart.ts";
 import { agentCommand } from "./commands/agent.ts";
 import { serverCommand } from "./commands/server.ts";
+import { dockerProxyCommand } from "./commands/docker-proxy.ts";
 
 const usage = `Usage: pier <command> [options]
 
 Commands:
-  server      The Pier server: HTTPS API and UI, edge tunnel, waiting room
-  agent       The edge agent: connects this device to a Pier server over mutual TLS
-  ca          Pier's built-in certificate authority (init, issue, sign, revoke, crl, list, inspect)
-  doctor      Explain what is wrong with a certificate set or a live TLS endpoint
-  quickstart  Create a CA with a server and a client certificate, and show how to use them
+  server        The Pier server: HTTPS API and UI, edge tunnel, waiting room
+  agent         The edge agent: connects this device to a Pier server over mutual TLS
+  docker-proxy  Serve one edge device's Docker Engine API on a local socket, for the docker CLI
+  ca            Pier's built-in certificate authority (init, issue, sign, revoke, crl, list, inspect)
+  doctor        Explain what is wrong with a certificate set or a live TLS endpoint
+  quickstart    Create a CA with a server and a client certificate, and show how to use them
 
 Run "pier <command> --help" for the options of a command.`;
 
@@ -39,6 +41,8 @@ export async function runCli(argv: string[], out: Output = processOutput): Promi
         return await agentCommand(rest, out);
       case "server":
         return await serverCommand(rest, out);
+      case "docker-proxy":
+        return await dockerProxyCommand(rest, out);
       case "version":
       case "--version":
         out.line(`pier 0.1.0 (Node.js ${process.version})`);

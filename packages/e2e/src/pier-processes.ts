@@ -97,3 +97,28 @@ export function startPierAgent(options: { edgeId: string; edgeKey: string; dataD
     env: { EDGE: "1", EDGE_ID: options.edgeId, EDGE_KEY: options.edgeKey, EDGE_INSECURE_POLL: "0", ...options.env },
   });
 }
+
+/** A running `pier docker-proxy`. */
+export interface PierDockerProxy extends PierProcess {
+  /** The `DOCKER_HOST` it printed. */
+  readonly dockerHost: string;
+}
+
+/**
+ * Starts `pier docker-proxy ARGS…` and waits for the `DOCKER_HOST=` line it prints when it
+ * listens; rejects with its output when it exits first (a refused start).
+ *
+ * @example
+ * await using proxy = await startPierDockerProxy(["--env", "3", "--listen", `unix://${sock}`, "--url", url, "--ca", ca, "--api-key-file", key]);
+ * docker(["ps"], { DOCKER_HOST: proxy.dockerHost });
+ */
+export async function startPierDockerProxy(args: readonly string[]): Promise<PierDockerProxy> {
+  const proxy = launch(["docker-proxy", ...args], {});
+  try {
+    const [, dockerHost = ""] = await proxy.waitFor(/^DOCKER_HOST=(\S+)$/m);
+    return { ...proxy, dockerHost };
+  } catch (error) {
+    await proxy.stop();
+    throw error;
+  }
+}

@@ -15,14 +15,16 @@ const repositoryRoot = join(import.meta.dirname, "..", "..", "..");
 /** The installed `pier` command (node_modules/.bin/pier), as a user runs it. */
 export const pierBinary = join(repositoryRoot, "node_modules", ".bin", "pier");
 
-/** Runs a command to completion with no standard input. */
-export function run(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): RunResult {
+/** Runs a command to completion with no standard input (or `input`), killing it after `timeoutMs` (default 120 s). */
+export function run(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): RunResult {
   const result = spawnSync(command, args, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     input: options.input ?? "",
     encoding: "utf8",
-    timeout: 120_000,
+    timeout: options.timeoutMs ?? 120_000,
+    // The docker CLI forwards SIGTERM to an attached container instead of exiting.
+    killSignal: "SIGKILL",
   });
   if (result.error) throw result.error;
   return { status: result.status, stdout: result.stdout, stderr: result.stderr, output: result.stdout + result.stderr };

@@ -13,6 +13,7 @@ type Request = IncomingMessage | Http2ServerRequest;
 /** The part of an HTTP/1.1 or HTTP/2 compat response the proxy uses. */
 export interface ProxyResponse {
   writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
+  flushHeaders(): unknown;
   end(chunk?: string): unknown;
   destroy(): unknown;
   on(event: "close" | "finish", listener: () => void): unknown;
@@ -156,6 +157,9 @@ export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
         const request = http.request({ createConnection: () => pipe, method, path: dockerPath, headers: { ...(relayHeaders(req.headers, pierOnlyHeaders) as OutgoingHttpHeaders), host: "docker" } }, (response) => {
           outcome = String(response.statusCode ?? 0);
           res.writeHead(response.statusCode ?? 502, relayHeaders(response.headers) as OutgoingHttpHeaders);
+          // Docker answers `wait` with its headers at once and the body when the container
+          // exits; `docker run` starts the container only after it has seen those headers.
+          res.flushHeaders();
           response.pipe(res as unknown as Writable);
           response.on("end", () => resolve());
           response.on("error", (error) => reject(new ServerError("bad_gateway", `The device's Docker Engine stopped in the middle of its answer: ${error.message}.`, { cause: error })));
