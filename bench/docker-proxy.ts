@@ -9,19 +9,22 @@
  *   - GET /containers/json directly on /var/run/docker.sock, and through
  *     /api/endpoints/{id}/docker/containers/json;
  *   - GET /_ping through Pier: each proxied request opens its own tunnel stream, so this is the
- *     time from an API request for an idle device to its tunnel answering, with the default 5 s
- *     check-in interval;
+ *     time from an API request for an idle device to its tunnel answering, once with the default
+ *     5 s check-in interval and once with 60 s (the tunnel is pushed, not picked up at check-in);
+ *   - log stream throughput: a container's --log-mb MiB of logs (default 64) read directly and
+ *     through Pier, best of three each;
  *   - the agent process's RSS and CPU while connected and idle (--idle seconds, default 30).
  */
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent, request as httpsRequest } from "node:https";
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { PierApi, startPierAgent, startPierServer, tempDir } from "@pier/e2e";
+import { PierApi, docker, startPierAgent, startPierServer, tempDir, testImage } from "@pier/e2e";
 
-const { values } = parseArgs({ options: { requests: { type: "string", default: "300" }, idle: { type: "string", default: "30" } } });
+const { values } = parseArgs({ options: { requests: { type: "string", default: "300" }, idle: { type: "string", default: "30" }, "log-mb": { type: "string", default: "64" } } });
 const count = Number(values.requests);
 const idleSeconds = Number(values.idle);
+const logMiB = Number(values["log-mb"]);
 
 /** utime + stime of a process in seconds, and its resident set in MiB, from /proc. */
 function processUsage(pid: number): { cpuSeconds: number; rssMiB: number } {
@@ -40,7 +43,7 @@ function summary(samples: number[]): string {
   return `p50 ${percentile(sorted, 50).toFixed(2)} ms, p90 ${percentile(sorted, 90).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms`;
 }
 
-async function time(times: number, call: () => Promise<void>): Promise<number[]> {
+async function time(times: number, call: () => Promise<unknown>): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < times; i++) {
     const started = performance.now();
@@ -50,10 +53,23 @@ async function time(times: number, call: () => Promise<void>): Promise<number[]>
   return samples;
 }
 
-function drain(res: IncomingMessage, resolve: () => void, reject: (error: Error) => void): void {
+function drain(res: IncomingMessage, resolve: (bytes: number) => void, reject: (error: Error) => void): void {
   if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}`));
-  res.resume();
-  res.on("end", resolve);
+  let bytes = 0;
+  res.on("data", (chunk: Buffer) => (bytes += chunk.length));
+  res.on("end", () => resolve(bytes));
+}
+
+/** Best MiB/s of `runs` reads of a whole response. */
+async function throughput(runs: number, read: () => Promise<number>): Promise<{ mibPerSecond: number; bytes: number }> {
+  let best = 0;
+  let bytes = 0;
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    bytes = await read();
+    best = Math.max(best, bytes / 1024 / 1024 / ((performance.now() - started) / 1000));
+  }
+  return { mibPerSecond: best, bytes };
 }
 
 await using dir = tempDir("bench-docker-proxy");
@@ -71,13 +87,13 @@ await agent.waitFor(/associated/);
 
 const keepAlive = new Agent({ keepAlive: true, ca });
 const viaPier = (path: string) => () =>
-  new Promise<void>((resolve, reject) => {
+  new Promise<number>((resolve, reject) => {
     const req = httpsRequest({ host: "localhost", port: server.httpsPort, path: `/api/endpoints/${id}/docker${path}`, agent: keepAlive, headers: { authorization: `Bearer ${login.body.jwt}` } }, (res) => drain(res, resolve, reject));
     req.on("error", reject);
     req.end();
   });
 const direct = (path: string) => () =>
-  new Promise<void>((resolve, reject) => {
+  new Promise<number>((resolve, reject) => {
     const req = httpRequest({ socketPath: "/var/run/docker.sock", path }, (res) => drain(res, resolve, reject));
     req.on("error", reject);
     req.end();
@@ -90,11 +106,27 @@ const proxiedList = await time(count, viaPier("/containers/json"));
 const ping = await time(count, viaPier("/_ping"));
 const median = (s: number[]) => percentile([...s].sort((a, b) => a - b), 50);
 
-console.log(`Docker Engine API through Pier (${count} sequential requests each, loopback, check-in interval 5 s)`);
+await api.call("PUT", "/api/settings", { EdgeAgentCheckinInterval: 60 });
+await agent.waitFor(/check-in interval is now 60 s/);
+const pingSlowCheckIn = await time(count, viaPier("/_ping"));
+await api.call("PUT", "/api/settings", { EdgeAgentCheckinInterval: 5 });
+
+// Logs written before the measurement, so both reads stream the same stored bytes.
+const logContainer = docker(["run", "-d", testImage, "/bin/busybox", "sh", "-c", `/bin/busybox yes 'pier log line 0123456789 abcdefghijklmnopqrstuvwxyz' | /bin/busybox head -c ${logMiB * 1024 * 1024}`]);
+docker(["wait", logContainer]);
+const logsPath = `/containers/${logContainer}/logs?stdout=1`;
+const directLogs = await throughput(3, direct(logsPath));
+const proxiedLogs = await throughput(3, viaPier(logsPath));
+docker(["rm", "-f", logContainer]);
+
+console.log(`Docker Engine API through Pier (${count} sequential requests each, loopback)`);
 console.log(`  GET /containers/json, direct socket:  ${summary(directList)}`);
 console.log(`  GET /containers/json, through Pier:   ${summary(proxiedList)}`);
 console.log(`  overhead at p50:                      ${(median(proxiedList) - median(directList)).toFixed(2)} ms  (target < 5 ms)`);
-console.log(`  GET /_ping through Pier (new tunnel per request, idle device): ${summary(ping)}  (target p99 < 500 ms)`);
+console.log("  GET /_ping through Pier (a new tunnel per request, pushed to an idle device; target p99 < 500 ms):");
+console.log(`    check-in interval  5 s: ${summary(ping)}`);
+console.log(`    check-in interval 60 s: ${summary(pingSlowCheckIn)}`);
+console.log(`  logs of a container (${(directLogs.bytes / 1024 / 1024).toFixed(0)} MiB), best of 3: direct ${directLogs.mibPerSecond.toFixed(0)} MiB/s, through Pier ${proxiedLogs.mibPerSecond.toFixed(0)} MiB/s (${((proxiedLogs.mibPerSecond / directLogs.mibPerSecond) * 100).toFixed(0)} %)`);
 keepAlive.destroy();
 
 const agentPid = agent.process.pid ?? 0;
