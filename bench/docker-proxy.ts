@@ -11,15 +11,17 @@
  *   - GET /_ping through Pier: each proxied request opens its own tunnel stream, so this is the
  *     time from an API request for an idle device to its tunnel answering, once with the default
  *     5 s check-in interval and once with 60 s (the tunnel is pushed, not picked up at check-in);
- *   - log stream throughput: a container's --log-mb MiB of logs (default 64) read directly and
- *     through Pier, best of three each;
+ *   - stream throughput, best of three each, directly and through Pier: a container's --log-mb
+ *     MiB of logs (default 64, short lines: many small writes), and the export of an image with a
+ *     layer of as many random bytes (`GET /images/{name}/get`: bulk);
  *   - the agent process's RSS and CPU while connected and idle (--idle seconds, default 30).
  */
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent, request as httpsRequest } from "node:https";
-import { readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { PierApi, docker, startPierAgent, startPierServer, tempDir, testImage } from "@pier/e2e";
+import { PierApi, bash, docker, startPierAgent, startPierServer, tempDir, testImage } from "@pier/e2e";
 
 const { values } = parseArgs({ options: { requests: { type: "string", default: "300" }, idle: { type: "string", default: "30" }, "log-mb": { type: "string", default: "64" } } });
 const count = Number(values.requests);
@@ -119,6 +121,17 @@ const directLogs = await throughput(3, direct(logsPath));
 const proxiedLogs = await throughput(3, viaPier(logsPath));
 docker(["rm", "-f", logContainer]);
 
+const bulkImage = `pier-bench/bulk:${process.pid}`;
+mkdirSync(dir.file("layer"));
+writeFileSync(dir.file("layer/random.bin"), randomBytes(logMiB * 1024 * 1024));
+if (bash(`tar -C ${dir.file("layer")} -c . | docker import - ${bulkImage}`).status !== 0) throw new Error("docker import failed");
+const exportPath = `/images/${bulkImage}/get`;
+const directExport = await throughput(3, direct(exportPath));
+const proxiedExport = await throughput(3, viaPier(exportPath));
+docker(["rmi", bulkImage]);
+const rate = (direct: { mibPerSecond: number }, proxied: { mibPerSecond: number }) =>
+  `direct ${direct.mibPerSecond.toFixed(0)} MiB/s, through Pier ${proxied.mibPerSecond.toFixed(0)} MiB/s (${((proxied.mibPerSecond / direct.mibPerSecond) * 100).toFixed(0)} %)`;
+
 console.log(`Docker Engine API through Pier (${count} sequential requests each, loopback)`);
 console.log(`  GET /containers/json, direct socket:  ${summary(directList)}`);
 console.log(`  GET /containers/json, through Pier:   ${summary(proxiedList)}`);
@@ -126,7 +139,8 @@ console.log(`  overhead at p50:                      ${(median(proxiedList) - me
 console.log("  GET /_ping through Pier (a new tunnel per request, pushed to an idle device; target p99 < 500 ms):");
 console.log(`    check-in interval  5 s: ${summary(ping)}`);
 console.log(`    check-in interval 60 s: ${summary(pingSlowCheckIn)}`);
-console.log(`  logs of a container (${(directLogs.bytes / 1024 / 1024).toFixed(0)} MiB), best of 3: direct ${directLogs.mibPerSecond.toFixed(0)} MiB/s, through Pier ${proxiedLogs.mibPerSecond.toFixed(0)} MiB/s (${((proxiedLogs.mibPerSecond / directLogs.mibPerSecond) * 100).toFixed(0)} %)`);
+console.log(`  logs of a container (${(directLogs.bytes / 1024 / 1024).toFixed(0)} MiB, short lines), best of 3: ${rate(directLogs, proxiedLogs)}`);
+console.log(`  image export (${(directExport.bytes / 1024 / 1024).toFixed(0)} MiB, bulk), best of 3:        ${rate(directExport, proxiedExport)}`);
 keepAlive.destroy();
 
 const agentPid = agent.process.pid ?? 0;
