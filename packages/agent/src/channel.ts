@@ -4,6 +4,11 @@ import type { TLSSocket } from "node:tls";
 import { FrameDecoder, edgePaths, encodeFrame, serverMessageSchema, welcomeSchema, parseMessage, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
 import { AgentError } from "./errors.ts";
 
+// Larger HTTP/2 windows than the default 64 KiB, as on the server (see its tls-front.ts): bytes
+// to Docker through a tunnel (`docker load`, an upload) move at the reader's pace.
+const streamWindowBytes = 1024 * 1024;
+const connectionWindowBytes = 8 * 1024 * 1024;
+
 /** A live edge session, for the activities that ride its HTTP/2 connection (Docker snapshot, tunnels). */
 export interface EdgeSession {
   /** The connection the session stream runs on; activities open their own streams on it. */
@@ -55,7 +60,8 @@ function beforeAnswer(error: Error): Error {
  */
 export function runSession(socket: TLSSocket, authority: string, hello: Hello, events: SessionEvents, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const session = http2Connect(authority, { createConnection: () => socket });
+    const session = http2Connect(authority, { createConnection: () => socket, settings: { initialWindowSize: streamWindowBytes } });
+    session.once("connect", () => session.setLocalWindowSize(connectionWindowBytes));
     const ended = new AbortController();
     const live: EdgeSession = { http2: session, signal: ended.signal };
     let answered = false;
