@@ -123,6 +123,9 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
 
     const openapi = await call("GET", "/api/openapi.json", { auth: false });
     expect(Object.keys(openapi.json["paths"] as object)).toContain("/api/endpoints/{id}/docker-snapshot");
+    const proxied = (openapi.json["paths"] as Record<string, Record<string, { responses: Record<string, unknown> }>>)["/api/endpoints/{id}/docker/{path}"];
+    expect(Object.keys(proxied ?? {}).sort()).toEqual(["delete", "get", "head", "post", "put"]);
+    expect(Object.keys(proxied?.["get"]?.responses ?? {})).toEqual(expect.arrayContaining(["401", "403", "404", "503"]));
   });
 
   it("refuses callers without valid credentials (401), unknown environments (404) and waiting devices (403)", async () => {

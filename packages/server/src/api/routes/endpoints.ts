@@ -155,6 +155,29 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     },
   );
 
+  // Served before this app (it streams and takes over connections: docker/docker-proxy.ts);
+  // described here so the API's description covers it.
+  const dockerPath = z.string().openapi({ param: { name: "path", in: "path" }, description: "The Docker Engine API path, slashes included (e.g. v1.41/containers/json)", example: "containers/json" });
+  for (const method of ["get", "head", "post", "put", "delete"] as const) {
+    app.openAPIRegistry.registerPath({
+      method,
+      path: "/api/endpoints/{id}/docker/{path}",
+      summary: "The device's Docker Engine API, through its tunnel",
+      description:
+        "Any Docker Engine API call, forwarded to the associated device over its agent's mTLS session; bodies stream both ways (logs?follow=1, events, pulls). HTTP/1.1 requests with `Connection: Upgrade` (attach, exec start) are spliced to Docker and answered by it (`101 UPGRADED`). `pier docker-proxy` serves this to the docker CLI.",
+      security: secured,
+      request: { params: z.object({ id: idParam("id"), path: dockerPath }) },
+      responses: {
+        200: { description: "Docker's own answer (any status Docker gives passes through)" },
+        401: failure("Not logged in"),
+        403: failure("The environment is in the waiting room"),
+        404: failure("No such environment"),
+        502: failure("The device's Docker Engine failed in the middle of its answer"),
+        503: failure("The device is offline, or it cannot reach its Docker Engine (the reason is given)"),
+      },
+    });
+  }
+
   app.openapi(
     createRoute({
       method: "post",
