@@ -99,7 +99,7 @@ function splice(client: Duplex, tunnel: Duplex): Promise<void> {
  * @example
  * const docker = createDockerProxy({ store, edge, tunnels, authenticate, lastCheckIn, log });
  * const handler = (req, res) => docker.request(req, res) || api(req, res);
- * const upgradeHandler = (req, socket, head) => docker.upgrade(req, socket, head) || socket.destroy();
+ * const upgradeHandler = (req, socket, head) => docker.upgrade(req, socket, head) || socket.end(notFound);
  */
 export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
   async function admit(req: Request, environmentId: number): Promise<void> {
@@ -123,7 +123,8 @@ export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
   }
 
   function logFailure(environmentId: number, error: unknown): void {
-    if (!(error instanceof ServerError)) options.log("error", `docker proxy for environment ${environmentId} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    // Refusals and malformed requests are the caller's; only the unexpected is the server's error.
+    if (!(error instanceof ServerError || error instanceof ProtocolError)) options.log("error", `docker proxy for environment ${environmentId} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   }
 
   async function proxy(req: Request, res: ProxyResponse, environmentId: number, dockerPath: string): Promise<void> {
