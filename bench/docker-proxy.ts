@@ -29,12 +29,17 @@ const count = Number(values.requests);
 const idleSeconds = Number(values.idle);
 const logMiB = Number(values["log-mb"]);
 
-/** utime + stime of a process in seconds, and its resident set in MiB, from /proc. */
-function processUsage(pid: number): { cpuSeconds: number; rssMiB: number } {
+/**
+ * utime + stime of a process in seconds, and its resident set in MiB from /proc: in all, and
+ * split into private (anonymous) pages and file-backed ones (mostly the Node binary's, shared
+ * and reclaimable).
+ */
+function processUsage(pid: number): { cpuSeconds: number; rssMiB: number; anonMiB: number; fileMiB: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
   const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (proc(5)); 100 ticks per second on Linux
-  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-  return { cpuSeconds: ticks / 100, rssMiB: Number(rss) / 1024 };
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1]) / 1024;
+  return { cpuSeconds: ticks / 100, rssMiB: kib("VmRSS"), anonMiB: kib("RssAnon"), fileMiB: kib("RssFile") };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -152,5 +157,5 @@ console.log(`  logs of a container (${(directLogs.bytes / 1024 / 1024).toFixed(0
 console.log(`  image export (${(directExport.bytes / 1024 / 1024).toFixed(0)} MiB, bulk), best of 3:        ${rate(directExport, proxiedExport)}`);
 keepAlive.destroy();
 
-console.log(`  agent, connected and idle for ${idleSeconds} s: RSS ${idle.rssMiB.toFixed(1)} MiB (target < 60), CPU ${idleCpuPercent.toFixed(2)} % of a core (target < 0.5)`);
+console.log(`  agent, connected and idle for ${idleSeconds} s: RSS ${idle.rssMiB.toFixed(1)} MiB (target < 60; private ${idle.anonMiB.toFixed(1)}, file-backed ${idle.fileMiB.toFixed(1)}), CPU ${idleCpuPercent.toFixed(2)} % of a core (target < 0.5)`);
 console.log(`  agent RSS after the streams above: ${processUsage(agentPid).rssMiB.toFixed(1)} MiB`);
