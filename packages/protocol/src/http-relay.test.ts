@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ProtocolError } from "./errors.ts";
-import { headerValue, relayHeaders, requestHead } from "./http-relay.ts";
+import { closingResponse, headerValue, relayHeaders, requestHead } from "./http-relay.ts";
 
 describe("relayHeaders", () => {
   it("drops hop-by-hop headers, those Connection names, pseudo-headers and the caller's list", () => {
@@ -30,5 +30,13 @@ describe("requestHead", () => {
     expect(() => requestHead("POST", "/x HTTP/1.1\r\nhost: a", {})).toThrow(/path/);
     expect(() => requestHead("GET /", "/x", {})).toThrow(/method/);
     expect(() => requestHead("GET", "/x", { "bad name": "1" })).toThrow(ProtocolError);
+  });
+});
+
+describe("closingResponse", () => {
+  it("writes a whole response whose length counts bytes, not characters", () => {
+    expect(closingResponse(502, "Bad Gateway", "application/json", '{"message":"é"}')).toBe(
+      'HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{"message":"é"}',
+    );
   });
 });

@@ -56,3 +56,14 @@ export function requestHead(method: string, path: string, headers: HttpHeaders):
   }
   return `${head}\r\n`;
 }
+
+/**
+ * A complete HTTP/1.1 response that closes the connection, for a relay that answers on a raw
+ * socket (a refused upgrade, plaintext sent to a TLS port).
+ *
+ * @example
+ * socket.end(closingResponse(502, "Bad Gateway", "application/json", JSON.stringify({ message })));
+ */
+export function closingResponse(status: number, reason: string, contentType: string, body: string): string {
+  return `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: ${contentType}\r\nContent-Length: ${new TextEncoder().encode(body).length}\r\n\r\n${body}`;
+}

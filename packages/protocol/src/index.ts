@@ -34,4 +34,4 @@ export {
   type ServerMessage,
 } from "./messages.ts";
 export { dockerSnapshotSchema, maxSnapshotBytes, type DockerSnapshot } from "./docker-snapshot.ts";
-export { headerValue, relayHeaders, requestHead, type HttpHeaders } from "./http-relay.ts";
+export { closingResponse, headerValue, relayHeaders, requestHead, type HttpHeaders } from "./http-relay.ts";

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Serv
 import { request } from "node:https";
 import { connect, type AddressInfo, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { headerValue, relayHeaders, requestHead } from "@pier/protocol";
+import { closingResponse, headerValue, relayHeaders, requestHead } from "@pier/protocol";
 import { CliError } from "../errors.ts";
 import type { ListenAddress } from "./listen-address.ts";
 import type { ServerConnection } from "./server-connection.ts";
@@ -33,8 +33,7 @@ function answerJson(res: ServerResponse, status: number, message: string): void 
 
 /** A Docker-shaped 502 on a raw connection that asked to be upgraded. */
 function rawBadGateway(message: string): string {
-  const body = JSON.stringify({ message });
-  return `HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  return closingResponse(502, "Bad Gateway", "application/json", JSON.stringify({ message }));
 }
 
 /**
@@ -95,12 +94,13 @@ export async function startLocalDockerProxy(options: LocalDockerProxyOptions): P
     const started = Date.now();
     const path = req.url ?? "/";
     let outcome = "failed";
-    res.on("close", () => log("debug", `${req.method} ${path} → ${outcome} in ${Date.now() - started} ms`));
+    const logOutcome = () => log("debug", `${req.method} ${path} → ${outcome} in ${Date.now() - started} ms`);
     let credentials: Record<string, string>;
     try {
       credentials = await server.credentialHeaders();
     } catch (error) {
       outcome = "no session";
+      res.on("close", logOutcome);
       answerJson(res, 502, `pier docker-proxy: ${(error as Error).message}`);
       return;
     }
@@ -116,9 +116,10 @@ export async function startLocalDockerProxy(options: LocalDockerProxyOptions): P
       if (res.headersSent) res.destroy();
       else answerJson(res, 502, `pier docker-proxy: ${server.unreachable(error).message}`);
     });
-    // The docker CLI gave up (Ctrl-C on `docker logs -f`): stop the stream at the device.
     res.on("close", () => {
+      // The docker CLI gave up (Ctrl-C on `docker logs -f`): stop the stream at the device.
       if (!res.writableFinished) upstream.destroy();
+      logOutcome();
     });
     req.pipe(upstream);
   }

@@ -60,6 +60,9 @@ export function answerMessage(answer: ApiAnswer): string {
  */
 export class ServerConnection {
   readonly url: URL;
+  /** The URL's host without IPv6 brackets, and its port: what sockets connect to. */
+  readonly #host: string;
+  readonly #port: number;
   readonly #options: ServerConnectionOptions;
   readonly #agent: Agent;
   #session: { jwt: string; renewAt: number } | undefined;
@@ -67,19 +70,20 @@ export class ServerConnection {
 
   constructor(options: ServerConnectionOptions) {
     this.url = options.url;
+    this.#host = options.url.hostname.replace(/^\[|\]$/g, "");
+    this.#port = Number(options.url.port || 443);
     this.#options = options;
     this.#agent = new Agent({ keepAlive: true, ...this.#tlsOptions() });
   }
 
   #tlsOptions() {
     const { ca, cert, key } = this.#options;
-    const host = this.url.hostname.replace(/^\[|\]$/g, "");
-    return { minVersion: "TLSv1.2" as const, ...(isIP(host) ? {} : { servername: host }), ...(ca ? { ca } : {}), ...(cert && key ? { cert, key } : {}) };
+    return { minVersion: "TLSv1.2" as const, ...(isIP(this.#host) ? {} : { servername: this.#host }), ...(ca ? { ca } : {}), ...(cert && key ? { cert, key } : {}) };
   }
 
   /** Options for `https.request` to `path` on the server, over the kept-alive connections. */
   requestOptions(method: string, path: string, headers: Record<string, string | number | readonly string[] | undefined>): RequestOptions {
-    return { host: this.url.hostname.replace(/^\[|\]$/g, ""), port: Number(this.url.port || 443), method, path, headers: headers as RequestOptions["headers"], agent: this.#agent };
+    return { host: this.#host, port: this.#port, method, path, headers: headers as RequestOptions["headers"], agent: this.#agent };
   }
 
   /** The credential headers for the next request (logging in first when needed). */
@@ -137,7 +141,7 @@ export class ServerConnection {
    */
   connectRaw(): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: this.url.hostname.replace(/^\[|\]$/g, ""), port: Number(this.url.port || 443), ALPNProtocols: ["http/1.1"], ...this.#tlsOptions() });
+      const socket = connect({ host: this.#host, port: this.#port, ALPNProtocols: ["http/1.1"], ...this.#tlsOptions() });
       socket.once("secureConnect", () => {
         socket.removeAllListeners("error");
         resolve(socket);

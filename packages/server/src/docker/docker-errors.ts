@@ -1,8 +1,6 @@
 import { STATUS_CODES } from "node:http";
+import { closingResponse } from "@pier/protocol";
 import type { ServerError } from "../errors.ts";
-
-/** Request headers meant for Pier alone: they never reach a device. */
-export const pierOnlyHeaders: ReadonlySet<string> = new Set(["authorization", "x-api-key", "cookie", "host"]);
 
 /** Docker's error shape, `{"message": …}`, with the details as a JSON string when there are any. */
 export function dockerErrorBody(error: ServerError): string {
@@ -14,6 +12,5 @@ export function dockerErrorBody(error: ServerError): string {
  * upgraded and is answered on the raw socket.
  */
 export function rawErrorResponse(error: ServerError): string {
-  const body = dockerErrorBody(error);
-  return `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? "Error"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  return closingResponse(error.status, STATUS_CODES[error.status] ?? "Error", "application/json", dockerErrorBody(error));
 }

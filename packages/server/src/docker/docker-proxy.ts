@@ -6,7 +6,7 @@ import type { EdgeService } from "../edge/edge-service.ts";
 import type { TunnelBroker } from "../edge/tunnel-broker.ts";
 import { ServerError } from "../errors.ts";
 import type { Store, User } from "../store/store.ts";
-import { dockerErrorBody, pierOnlyHeaders, rawErrorResponse } from "./docker-errors.ts";
+import { dockerErrorBody, rawErrorResponse } from "./docker-errors.ts";
 
 type Request = IncomingMessage | Http2ServerRequest;
 
@@ -41,6 +41,9 @@ export interface DockerProxy {
   /** HTTP/1.1 requests that take over the connection (`Upgrade: tcp`: attach, exec start). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
 }
+
+/** Request headers meant for Pier alone: they never reach a device. */
+const pierOnlyHeaders: ReadonlySet<string> = new Set(["authorization", "x-api-key", "cookie", "host"]);
 
 /** `/api/endpoints/<id>/docker` followed by the Docker Engine API path and query. */
 const routePattern = /^\/api\/endpoints\/([0-9]{1,15})\/docker(?=\/|\?|$)(.*)$/s;

@@ -5,6 +5,7 @@ import net, { type AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import tls, { type SecureContextOptions, type TLSSocket } from "node:tls";
 import { type TlsFailure, explainServerSideTlsError, parsePem } from "@pier/pki";
+import { closingResponse } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import { readServerName } from "./client-hello.ts";
 import type { TlsMaterial } from "./tls-material.ts";
@@ -88,10 +89,8 @@ const maxClientHelloBytes = 16 * 1024;
 const streamWindowBytes = 1024 * 1024;
 const connectionWindowBytes = 8 * 1024 * 1024;
 const defaultHandshakeTimeoutMs = 10_000;
-const plaintextHint = "This port speaks TLS only: use https://\n";
-const notImplementedHint = "This server does not upgrade connections on this path.\n";
-const notImplementedAnswer = `HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${notImplementedHint.length}\r\n\r\n${notImplementedHint}`;
-const plaintextAnswer = `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${plaintextHint.length}\r\n\r\n${plaintextHint}`;
+const notImplementedAnswer = closingResponse(501, "Not Implemented", "text/plain", "This server does not upgrade connections on this path.\n");
+const plaintextAnswer = closingResponse(400, "Bad Request", "text/plain", "This port speaks TLS only: use https://\n");
 
 /**
  * Tells a request handler whether the request came over a verified mTLS connection, and from
@@ -373,42 +372,36 @@ export class TlsFront implements AsyncDisposable {
   }
 
   #requestListener(handler: RequestHandler): (req: TlsRequest, res: TlsResponse) => void {
-    const abort = (res: TlsResponse, error: unknown) => {
-      this.#onError(error);
+    const abort = (res: TlsResponse) => {
       if ("stream" in res) {
         if (res.headersSent) res.stream.destroy();
         else res.writeHead(500).end();
       } else if (res.headersSent) res.destroy();
       else res.writeHead(500).end();
     };
-    return (req, res) => {
-      try {
-        const result = handler(req, res);
-        if (result) result.catch((error: unknown) => abort(res, error));
-      } catch (error) {
-        abort(res, error);
-      }
-    };
+    return (req, res) => this.#guard(() => handler(req, res), () => abort(res));
   }
 
   #upgradeListener(handler: UpgradeHandler | undefined): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-    const abort = (socket: Duplex, error: unknown) => {
-      this.#onError(error);
-      socket.destroy();
-    };
     return (req, socket, head) => {
       socket.on("error", () => undefined);
-      if (!handler) {
-        socket.end(notImplementedAnswer);
-        return;
-      }
-      try {
-        const result = handler(req, socket, head);
-        if (result) result.catch((error: unknown) => abort(socket, error));
-      } catch (error) {
-        abort(socket, error);
-      }
+      if (handler) this.#guard(() => handler(req, socket, head), () => socket.destroy());
+      else socket.end(notImplementedAnswer);
     };
+  }
+
+  /** Runs a handler; whatever it throws or rejects with is reported, then `abort` cleans up. */
+  #guard(run: () => void | Promise<void>, abort: () => void): void {
+    const fail = (error: unknown) => {
+      this.#onError(error);
+      abort();
+    };
+    try {
+      const result = run();
+      if (result) result.catch(fail);
+    } catch (error) {
+      fail(error);
+    }
   }
 }
 
