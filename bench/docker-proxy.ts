@@ -15,13 +15,17 @@
  *     MiB of logs (default 64, short lines: many small writes), and the export of an image with a
  *     layer of as many random bytes (`GET /images/{name}/get`: bulk);
  *   - the agent process's RSS and CPU while connected and idle (--idle seconds, default 30),
- *     right after it connected, and its RSS again after the streams above went through it.
+ *     right after it connected, and its RSS again after the streams above went through it;
+ *     in the same window, two more associated agents run from the JavaScript bundle
+ *     (scripts/build-bundle.ts), once plain and once with V8's small-footprint flags, the way a
+ *     memory-tight device runs it.
  */
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent, request as httpsRequest } from "node:https";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { buildBundle } from "../scripts/build-bundle.ts";
 import { PierApi, bash, docker, startPierAgent, startPierServer, tempDir, testImage } from "@pier/e2e";
 
 const { values } = parseArgs({ options: { requests: { type: "string", default: "300" }, idle: { type: "string", default: "30" }, "log-mb": { type: "string", default: "64" } } });
@@ -88,18 +92,35 @@ const ca = readFileSync(dir.file("data/ca/ca.crt"));
 const api = new PierApi(`https://localhost:${server.httpsPort}`, { ca });
 await api.login("admin", password);
 const login = await api.call<{ jwt: string }>("POST", "/api/auth", { Username: "admin", Password: password });
-await using agent = startPierAgent({ edgeId: "bench-docker", edgeKey: server.edgeKey, dataDir: dir.file("agent") });
-const [, id] = await agent.waitFor(/as environment (\d+)/);
-await api.call("POST", `/api/endpoints/${id}/edge/trust`);
-await agent.waitFor(/associated/);
+const bundle = await buildBundle(dir.file("bundle"));
+const footprintFlags = ["--lite-mode", "--max-semi-space-size=1"];
+const agentRuns = [
+  { label: "TypeScript sources (pier agent)", command: undefined },
+  { label: "bundle (node dist/pier/main.js agent)", command: [process.execPath, bundle] },
+  { label: `bundle with ${footprintFlags.join(" ")}`, command: [process.execPath, ...footprintFlags, bundle] },
+];
+await using running = new AsyncDisposableStack();
+const agents = [];
+for (const [index, run] of agentRuns.entries()) {
+  const started = startPierAgent({ edgeId: `bench-docker-${index}`, edgeKey: server.edgeKey, dataDir: dir.file(`agent-${index}`), ...(run.command === undefined ? {} : { command: run.command }) });
+  running.use(started);
+  const [, environment = ""] = await started.waitFor(/as environment (\d+)/);
+  await api.call("POST", `/api/endpoints/${environment}/edge/trust`);
+  await started.waitFor(/associated/);
+  agents.push({ ...run, process: started, pid: started.process.pid ?? 0, environment });
+}
+const agent = agents[0]!.process;
+const id = agents[0]!.environment;
+const agentPid = agents[0]!.pid;
 
-// The footprint of a device that is connected and has nothing to do, measured first.
-const agentPid = agent.process.pid ?? 0;
+// The footprint of devices that are connected and have nothing to do, measured first.
 await new Promise((resolve) => setTimeout(resolve, 2000));
-const idleStart = processUsage(agentPid);
+const idleStarts = agents.map((a) => processUsage(a.pid));
 await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
-const idle = processUsage(agentPid);
-const idleCpuPercent = ((idle.cpuSeconds - idleStart.cpuSeconds) / idleSeconds) * 100;
+const idle = agents.map((a, index) => {
+  const usage = processUsage(a.pid);
+  return { label: a.label, ...usage, cpuPercent: ((usage.cpuSeconds - idleStarts[index]!.cpuSeconds) / idleSeconds) * 100 };
+});
 
 const keepAlive = new Agent({ keepAlive: true, ca });
 const viaPier = (path: string) => () =>
@@ -157,5 +178,8 @@ console.log(`  logs of a container (${(directLogs.bytes / 1024 / 1024).toFixed(0
 console.log(`  image export (${(directExport.bytes / 1024 / 1024).toFixed(0)} MiB, bulk), best of 3:        ${rate(directExport, proxiedExport)}`);
 keepAlive.destroy();
 
-console.log(`  agent, connected and idle for ${idleSeconds} s: RSS ${idle.rssMiB.toFixed(1)} MiB (target < 60; private ${idle.anonMiB.toFixed(1)}, file-backed ${idle.fileMiB.toFixed(1)}), CPU ${idleCpuPercent.toFixed(2)} % of a core (target < 0.5)`);
-console.log(`  agent RSS after the streams above: ${processUsage(agentPid).rssMiB.toFixed(1)} MiB`);
+console.log(`  agents, connected and idle for ${idleSeconds} s (targets: RSS < 60 MB, CPU < 0.5 % of a core):`);
+for (const a of idle) {
+  console.log(`    ${a.label.padEnd(50)} RSS ${a.rssMiB.toFixed(1)} MiB (private ${a.anonMiB.toFixed(1)}, file-backed ${a.fileMiB.toFixed(1)}), CPU ${a.cpuPercent.toFixed(2)} %`);
+}
+console.log(`  agent RSS after the streams above (TypeScript sources): ${processUsage(agentPid).rssMiB.toFixed(1)} MiB`);

@@ -12,8 +12,9 @@ export interface PierProcess extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-function launch(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv }): PierProcess {
-  const child = spawn(pierBinary, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+function launch(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; command?: readonly string[] }): PierProcess {
+  const [file = pierBinary, ...prefix] = options.command ?? [];
+  const child = spawn(file, [...prefix, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
   let text = "";
   const waiters = new Set<() => void>();
   const append = (chunk: Buffer) => {
@@ -91,9 +92,13 @@ export async function startPierServer(options: { dataDir: string; args?: readonl
   }
 }
 
-/** Starts `pier agent` with the seeds' environment variables and flags. */
-export function startPierAgent(options: { edgeId: string; edgeKey: string; dataDir: string; args?: readonly string[]; env?: NodeJS.ProcessEnv }): PierProcess {
+/**
+ * Starts `pier agent` with the seeds' environment variables and flags; `command` replaces the
+ * installed `pier` (e.g. `[node, "--lite-mode", "dist/pier/main.js"]` for the bundle).
+ */
+export function startPierAgent(options: { edgeId: string; edgeKey: string; dataDir: string; args?: readonly string[]; env?: NodeJS.ProcessEnv; command?: readonly string[] }): PierProcess {
   return launch(["agent", "--data", options.dataDir, ...(options.args ?? [])], {
+    ...(options.command === undefined ? {} : { command: options.command }),
     env: { EDGE: "1", EDGE_ID: options.edgeId, EDGE_KEY: options.edgeKey, EDGE_INSECURE_POLL: "0", ...options.env },
   });
 }

@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { run, startPierAgent, startPierServer, tempDir, type PierServer, type TempDir } from "../src/index.ts";
+
+/**
+ * The JavaScript bundle a memory-tight device runs (scripts/build-bundle.ts): it builds from a
+ * clean tree, answers like the installed command, and its agent reaches a real server.
+ */
+const root = join(import.meta.dirname, "..", "..", "..");
+let dir: TempDir;
+let server: PierServer;
+let bundle: string;
+
+beforeAll(async () => {
+  dir = tempDir("bundle");
+  const built = run(process.execPath, [join(root, "scripts/build-bundle.ts"), "--out", dir.file("pier")], { cwd: root });
+  expect(built.status, built.output).toBe(0);
+  bundle = dir.file("pier/main.js");
+  server = await startPierServer({ dataDir: dir.file("data") });
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop();
+  await dir?.[Symbol.asyncDispose]();
+});
+
+describe("the bundled pier command", () => {
+  it("is plain JavaScript with one chunk per command", () => {
+    expect(existsSync(bundle)).toBe(true);
+    const version = run(process.execPath, [bundle, "--version"]);
+    expect(version.status).toBe(0);
+    expect(version.stdout).toMatch(/^pier \d+\.\d+\.\d+ \(Node\.js v24\./);
+  });
+
+  it("refuses an agent without EDGE_KEY with the same clear error as the sources", () => {
+    const refused = run(process.execPath, [bundle, "agent", "--data", dir.file("no-key")], { env: { EDGE: "1", EDGE_ID: "bundle-no-key", EDGE_KEY: "" } });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain("EDGE_KEY is not set");
+  });
+
+  it("runs an agent, with V8's small-footprint flags, that lands in the waiting room", async () => {
+    await using agent = startPierAgent({ edgeId: "bundle-agent", edgeKey: server.edgeKey, dataDir: dir.file("agent"), command: [process.execPath, "--lite-mode", "--max-semi-space-size=1", bundle] });
+    await agent.waitFor(/waiting for association in the Waiting Room/, 20_000);
+  }, 30_000);
+});

@@ -1,0 +1,35 @@
+/**
+ * Bundles the `pier` command into plain JavaScript: dist/pier/main.js, one chunk per command
+ * (main.ts imports each command lazily), so `node dist/pier/main.js agent` loads only the
+ * agent's code, without type stripping. This is what a device runs where memory counts
+ * (bench/docker-proxy.ts measures it beside the TypeScript sources).
+ *
+ *   npx node scripts/build-bundle.ts [--out dist/pier]
+ */
+import { rmSync, readdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { build } from "rolldown";
+
+const root = join(import.meta.dirname, "..");
+
+/** Builds the bundle into `outDir` (emptied first) and returns the path of its entry point. */
+export async function buildBundle(outDir = join(root, "dist", "pier")): Promise<string> {
+  rmSync(outDir, { recursive: true, force: true });
+  await build({
+    input: join(root, "packages/cli/src/main.ts"),
+    platform: "node",
+    logLevel: "warn",
+    output: { dir: outDir, format: "esm", entryFileNames: "main.js", chunkFileNames: "[name]-[hash].js" },
+  });
+  return join(outDir, "main.js");
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { out: { type: "string" } } });
+  const entry = await buildBundle(values.out === undefined ? undefined : resolve(values.out));
+  const dir = join(entry, "..");
+  const files = readdirSync(dir);
+  const kib = files.reduce((sum, file) => sum + statSync(join(dir, file)).size, 0) / 1024;
+  console.log(`${entry}: ${files.length} files, ${kib.toFixed(0)} KiB; run it with node ${entry} <command>`);
+}
