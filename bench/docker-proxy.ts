@@ -25,7 +25,7 @@ import { Agent, request as httpsRequest } from "node:https";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { buildBundle } from "../scripts/build-bundle.ts";
+import { buildBundle, footprintFlags } from "../scripts/build-bundle.ts";
 import { PierApi, bash, docker, startPierAgent, startPierServer, tempDir, testImage } from "@pier/e2e";
 
 const { values } = parseArgs({ options: { requests: { type: "string", default: "300" }, idle: { type: "string", default: "30" }, "log-mb": { type: "string", default: "64" } } });
@@ -93,7 +93,6 @@ const api = new PierApi(`https://localhost:${server.httpsPort}`, { ca });
 await api.login("admin", password);
 const login = await api.call<{ jwt: string }>("POST", "/api/auth", { Username: "admin", Password: password });
 const bundle = await buildBundle(dir.file("bundle"));
-const footprintFlags = ["--lite-mode", "--max-semi-space-size=1"];
 const agentRuns = [
   { label: "TypeScript sources (pier agent)", command: undefined },
   { label: "bundle (node dist/pier/main.js agent)", command: [process.execPath, bundle] },
@@ -109,9 +108,8 @@ for (const [index, run] of agentRuns.entries()) {
   await started.waitFor(/associated/);
   agents.push({ ...run, process: started, pid: started.process.pid ?? 0, environment });
 }
-const agent = agents[0]!.process;
-const id = agents[0]!.environment;
-const agentPid = agents[0]!.pid;
+// The proxy measurements below go through the first agent (the TypeScript sources).
+const { process: agent, environment: id, pid: agentPid } = agents[0]!;
 
 // The footprint of devices that are connected and have nothing to do, measured first.
 await new Promise((resolve) => setTimeout(resolve, 2000));
