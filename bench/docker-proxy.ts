@@ -95,7 +95,7 @@ const login = await api.call<{ jwt: string }>("POST", "/api/auth", { Username: "
 const bundle = await buildBundle(dir.file("bundle"));
 const agentRuns = [
   { label: "TypeScript sources (pier agent)", command: undefined },
-  { label: "bundle (node dist/pier/main.js agent)", command: [process.execPath, bundle] },
+  { label: "bundle (node dist/pier/main.cjs agent)", command: [process.execPath, bundle] },
   { label: `bundle with ${footprintFlags.join(" ")}`, command: [process.execPath, ...footprintFlags, bundle] },
 ];
 await using running = new AsyncDisposableStack();

@@ -1,7 +1,8 @@
 import { connect as http2Connect, type ClientHttp2Session } from "node:http2";
 import { request as httpsRequest } from "node:https";
 import type { TLSSocket } from "node:tls";
-import { FrameDecoder, edgePaths, encodeFrame, serverMessageSchema, welcomeSchema, parseMessage, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
+import type { Hello, ServerMessage, Welcome } from "@pier/protocol";
+import { FrameDecoder, edgePaths, encodeFrame, parseMessage, serverMessageValidator, welcomeValidator } from "@pier/protocol/wire";
 import { AgentError } from "./errors.ts";
 
 // Larger HTTP/2 windows than the default 64 KiB, as on the server (see its tls-front.ts): bytes
@@ -107,7 +108,7 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
         stream.on("end", () => finish(refusedError(status, body)));
         return;
       }
-      const decoder = new FrameDecoder(serverMessageSchema);
+      const decoder = new FrameDecoder(serverMessageValidator);
       stream.on("data", (chunk: Buffer) => {
         lastHeard = Date.now();
         try {
@@ -144,7 +145,7 @@ export function checkIn(socket: TLSSocket, host: string, hello: Hello): Promise<
           socket.end();
           if (response.statusCode !== 200) return reject(refusedError(response.statusCode ?? 0, text));
           try {
-            resolve(parseMessage(welcomeSchema, text));
+            resolve(parseMessage(welcomeValidator, text));
           } catch (error) {
             reject(error instanceof Error ? error : new Error(String(error)));
           }

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { decodeEdgeKey, ProtocolError, type EdgeKey } from "@pier/protocol";
+import { decodeEdgeKey, ProtocolError, type EdgeKey } from "@pier/protocol/wire";
 import { diagnoseCertificateSet, readPkiFile } from "@pier/pki";
 import { parseDockerHost, type DockerEndpoint } from "./docker/index.ts";
 import { AgentError } from "./errors.ts";

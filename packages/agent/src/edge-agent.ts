@@ -1,5 +1,6 @@
 import { formatNameDer, inferClientCertificateRejection, parseCertificate, parsePem, probeEndpoint } from "@pier/pki";
-import { protocolVersion, splitHostPort, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
+import type { Hello, ServerMessage, Welcome } from "@pier/protocol";
+import { protocolVersion, splitHostPort } from "@pier/protocol/wire";
 import type { AgentConfig } from "./config.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import { checkIn, runSession, type EdgeSession } from "./channel.ts";

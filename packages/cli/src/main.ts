@@ -65,6 +65,7 @@ export async function runCli(argv: string[], out: Output = processOutput): Promi
   }
 }
 
+// No top-level await: the bundle (scripts/build-bundle.ts) is CommonJS and starts from bundle-main.ts.
 if (import.meta.main) {
-  process.exitCode = await runCli(process.argv.slice(2));
+  void runCli(process.argv.slice(2)).then((code) => (process.exitCode = code));
 }

@@ -94,7 +94,7 @@ export async function startPierServer(options: { dataDir: string; args?: readonl
 
 /**
  * Starts `pier agent` with the seeds' environment variables and flags; `command` replaces the
- * installed `pier` (e.g. `[node, "--lite-mode", "dist/pier/main.js"]` for the bundle).
+ * installed `pier` (e.g. `[node, "--lite-mode", "dist/pier/main.cjs"]` for the bundle).
  */
 export function startPierAgent(options: { edgeId: string; edgeKey: string; dataDir: string; args?: readonly string[]; env?: NodeJS.ProcessEnv; command?: readonly string[] }): PierProcess {
   return launch(["agent", "--data", options.dataDir, ...(options.args ?? [])], {

@@ -16,7 +16,7 @@ beforeAll(async () => {
   dir = tempDir("bundle");
   const built = run(process.execPath, [join(root, "scripts/build-bundle.ts"), "--out", dir.file("pier")], { cwd: root });
   expect(built.status, built.output).toBe(0);
-  bundle = dir.file("pier/main.js");
+  bundle = dir.file("pier/main.cjs");
   server = await startPierServer({ dataDir: dir.file("data") });
 }, 60_000);
 

@@ -16,6 +16,3 @@ export const dockerSnapshotSchema = z.object({
   networks: z.array(z.object({ id: z.string(), name: z.string(), driver: z.string() })),
 });
 export type DockerSnapshot = z.infer<typeof dockerSnapshotSchema>;
-
-/** Snapshots larger than this are refused (a host with thousands of images still fits). */
-export const maxSnapshotBytes = 4 * 1024 * 1024;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { FrameDecoder, agentMessageSchema, encodeFrame } from "./messages.ts";
+import { FrameDecoder, encodeFrame } from "./framing.ts";
+import { agentMessageSchema } from "./messages.ts";
 
 const hello = { type: "hello", protocol: 1, environmentId: 0, agent: { edgeId: "edge-1", agentVersion: "0.1.0", platform: "docker", hostname: "h", os: "linux", arch: "x64" } } as const;
 

@@ -1,6 +1,11 @@
-import { request, type IncomingMessage, type RequestOptions } from "node:http";
+import type { IncomingMessage, RequestOptions } from "node:http";
 import { connect, type Socket } from "node:net";
 import { AgentError } from "../errors.ts";
+
+// Taken without an ESM import on purpose: binding named exports of `node:http` evaluates its lazy
+// WebSocket/CloseEvent/MessageEvent getters, which loads undici and costs the idle agent ~3 MiB RSS
+// (measured by bench/docker-proxy.ts). The agent needs only `request`.
+const { request } = process.getBuiltinModule("node:http");
 
 /** Where the Docker Engine API listens, from `DOCKER_HOST`. */
 export type DockerEndpoint =

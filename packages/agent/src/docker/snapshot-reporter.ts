@@ -1,5 +1,5 @@
 import { constants, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
-import { edgePaths } from "@pier/protocol";
+import { edgePaths } from "@pier/protocol/wire";
 import { backoffDelay, sleep } from "../backoff.ts";
 import { AgentError } from "../errors.ts";
 import type { Logger } from "../logger.ts";

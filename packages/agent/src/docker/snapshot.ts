@@ -1,4 +1,5 @@
-import { maxSnapshotBytes, type DockerSnapshot } from "@pier/protocol";
+import type { DockerSnapshot } from "@pier/protocol";
+import { maxSnapshotBytes } from "@pier/protocol/wire";
 import { backoffDelay, sleep } from "../backoff.ts";
 import type { AgentError } from "../errors.ts";
 import { dockerGet, dockerResponse, dockerUnavailable, type DockerEndpoint } from "./docker-client.ts";

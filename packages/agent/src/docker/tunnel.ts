@@ -1,6 +1,6 @@
 import { constants, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
-import { edgeHeaders, edgePaths, tunnelRequestSchema } from "@pier/protocol";
+import { edgeHeaders, edgePaths, isTunnelId } from "@pier/protocol/wire";
 import { AgentError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { connectDocker, dockerUnavailable, type DockerEndpoint } from "./docker-client.ts";
@@ -63,7 +63,7 @@ function refuseTunnel(session: ClientHttp2Session, id: string, reason: string): 
  * const outcome = await openTunnel(session.http2, frame.id, docker);
  */
 export async function openTunnel(session: ClientHttp2Session, id: string, docker: DockerEndpoint): Promise<TunnelOutcome> {
-  if (!tunnelRequestSchema.shape.id.safeParse(id).success) return { bytesToServer: 0, bytesToDocker: 0, error: new Error(`invalid tunnel id ${JSON.stringify(id)}`) };
+  if (!isTunnelId(id)) return { bytesToServer: 0, bytesToDocker: 0, error: new Error(`invalid tunnel id ${JSON.stringify(id)}`) };
   let socket: Socket;
   try {
     socket = await connectDocker(docker);

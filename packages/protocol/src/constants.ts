@@ -1,0 +1,41 @@
+/**
+ * The protocol's constants, shared by the zod schemas (messages.ts) and the zod-free validators
+ * the agent uses (server-frames.ts).
+ */
+
+/** Protocol version spoken by this build; the server refuses versions it does not know. */
+export const protocolVersion = 1;
+
+/** HTTP paths of the edge protocol. */
+export const edgePaths = {
+  /** Long-lived, full-duplex HTTP/2 stream on the tunnel listener (NDJSON both ways). */
+  session: "/api/edge/v1/session",
+  /** One check-in per request, for networks that cut long-lived connections. */
+  checkin: "/api/edge/v1/checkin",
+  /** The agent posts its Docker snapshot here, on its session's HTTP/2 connection (JSON body). */
+  snapshot: "/api/edge/v1/snapshot",
+  /**
+   * Prefix of tunnel streams: `POST /api/edge/v1/tunnel/<id>`, opened by the agent when the
+   * server pushes `tunnel {id}`. Full duplex: the request body carries the Docker Engine's bytes
+   * to the server, the response body the server's bytes to the Docker Engine.
+   */
+  tunnel: "/api/edge/v1/tunnel/",
+} as const;
+
+/** Headers of the edge protocol. */
+export const edgeHeaders = {
+  /**
+   * On a tunnel stream the agent opens without a body: why it could not reach its Docker
+   * Engine (or has too many tunnels open), so the server fails at once instead of timing out.
+   */
+  tunnelError: "pier-tunnel-error",
+} as const;
+
+/** States of an environment, as the server reports them to its agent. */
+export const environmentStatuses = ["waiting", "associated"] as const;
+
+/** Tunnel ids the server pushes: URL-safe, 8 to 64 characters. */
+export const tunnelIdPattern = /^[A-Za-z0-9_-]{8,64}$/;
+
+/** Snapshots larger than this are refused (a host with thousands of images still fits). */
+export const maxSnapshotBytes = 4 * 1024 * 1024;
