@@ -2,8 +2,9 @@
 export { run, pier, openssl, bash, pierBinary, type RunResult } from "./run.ts";
 export { tempDir, type TempDir } from "./temp-dir.ts";
 export { makeSeedCertificates, seedServerName } from "./seed-certificates.ts";
-export { startPierServer, startPierAgent, startPierDockerProxy, type PierServer, type PierProcess, type PierDockerProxy } from "./pier-processes.ts";
+export { startPierServer, startPierAgent, startPierDockerProxy, startShellCommand, type PierServer, type PierProcess, type PierDockerProxy } from "./pier-processes.ts";
 export { startDockerRegistry, type DockerRegistry } from "./docker-registry.ts";
 export { PierApi, type ApiResponse, type ApiTls } from "./pier-api.ts";
 export { docker, testImage } from "./docker-cli.ts";
 export { until } from "./until.ts";
+export { openBrowser, screenshotDir, chromiumPath, type BrowserSession } from "./browser.ts";

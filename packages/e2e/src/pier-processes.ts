@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { dirname } from "node:path";
 import { pierBinary } from "./run.ts";
 
 /** A running `pier` process with its output captured. */
@@ -15,6 +16,7 @@ export interface PierProcess extends AsyncDisposable {
 function launch(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; command?: readonly string[] }): PierProcess {
   const [file = pierBinary, ...prefix] = options.command ?? [];
   const child = spawn(file, [...prefix, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+  const label = args[0] === undefined ? (options.command ?? []).join(" ") : `pier ${args[0]}`;
   let text = "";
   const waiters = new Set<() => void>();
   const append = (chunk: Buffer) => {
@@ -45,12 +47,12 @@ function launch(args: readonly string[], options: { cwd?: string; env?: NodeJS.P
             resolve(match);
           } else if (child.exitCode !== null || child.signalCode !== null) {
             cleanup();
-            reject(new Error(`pier ${args[0]} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${text}`));
+            reject(new Error(`${label} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${text}`));
           }
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} from pier ${args[0]}:\n${text}`));
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} from ${label}:\n${text}`));
         }, timeoutMs);
         const cleanup = () => {
           clearTimeout(timer);
@@ -101,6 +103,17 @@ export function startPierAgent(options: { edgeId: string; edgeKey: string; dataD
     ...(options.command === undefined ? {} : { command: options.command }),
     env: { EDGE: "1", EDGE_ID: options.edgeId, EDGE_KEY: options.edgeKey, EDGE_INSECURE_POLL: "0", ...options.env },
   });
+}
+
+/**
+ * Runs a shell command line as a user would paste it (the UI's generated agent command), with
+ * the installed `pier` first on PATH, and captures it like a `pier` process.
+ *
+ * @example
+ * await using agent = startShellCommand(commandFromTheUi, { cwd: dir.path });
+ */
+export function startShellCommand(commandLine: string, options: { cwd: string; env?: NodeJS.ProcessEnv }): PierProcess {
+  return launch([], { cwd: options.cwd, command: ["bash", "-c", commandLine], env: { ...options.env, PATH: `${dirname(pierBinary)}:${process.env.PATH ?? ""}` } });
 }
 
 /** A running `pier docker-proxy`. */

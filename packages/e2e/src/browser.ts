@@ -1,0 +1,59 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+
+/** Debian's chromium, installed by scripts/ensure-tools.sh. */
+export const chromiumPath = process.env.PIER_CHROMIUM ?? "/usr/bin/chromium";
+
+/** Where the UI tests save a screenshot of every main screen (kept by the suite as artifacts). */
+export const screenshotDir = join(import.meta.dirname, "..", "..", "..", ".tmp", "ui-screenshots");
+
+// Headless, and nothing that phones home or needs a GPU.
+const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+/** A page of a real Chromium, with what its console said. */
+export interface BrowserSession extends AsyncDisposable {
+  readonly browser: Browser;
+  readonly context: BrowserContext;
+  readonly page: Page;
+  /** Console errors and uncaught page errors so far (a test ends by expecting none). */
+  readonly consoleErrors: string[];
+  /** Saves `.tmp/ui-screenshots/<name>.png` and returns its path. */
+  screenshot(name: string): Promise<string>;
+}
+
+/**
+ * Starts Chromium on a laptop-sized window that trusts only the server key whose SPKI SHA-256
+ * (hex, as the server logs it) is given: the built-in CA is not in the browser's store, and
+ * pinning that key is narrower than ignoring certificate errors.
+ *
+ * @example
+ * await using session = await openBrowser({ baseURL: `https://127.0.0.1:${port}`, serverSpki: fingerprint });
+ * await session.page.goto("/");
+ */
+export async function openBrowser(options: { baseURL: string; serverSpki: string }): Promise<BrowserSession> {
+  const spki = Buffer.from(options.serverSpki, "hex").toString("base64");
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: [...chromiumArgs, `--ignore-certificate-errors-spki-list=${spki}`] });
+  const context = await browser.newContext({ baseURL: options.baseURL, viewport: { width: 1280, height: 800 }, permissions: ["clipboard-read", "clipboard-write"] });
+  const page = await context.newPage();
+  const consoleErrors: string[] = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") consoleErrors.push(`console: ${message.text()} (${message.location().url})`);
+  });
+  page.on("pageerror", (error) => consoleErrors.push(`page error: ${error.message}`));
+  mkdirSync(screenshotDir, { recursive: true });
+  return {
+    browser,
+    context,
+    page,
+    consoleErrors,
+    async screenshot(name) {
+      const path = join(screenshotDir, `${name}.png`);
+      await page.screenshot({ path, fullPage: true });
+      return path;
+    },
+    async [Symbol.asyncDispose]() {
+      await browser.close();
+    },
+  };
+}
