@@ -5,17 +5,18 @@ import { getRequestListener } from "@hono/node-server";
 import { encodeEdgeKey } from "@pier/protocol";
 import { createApiApp } from "./api/app.ts";
 import type { ApiDependencies } from "./api/context.ts";
-import { checkPasswordPolicy, hashPassword, loadOrCreateSecret, loginRateLimit, RateLimiter, signSessionToken, verifySessionToken } from "./auth/index.ts";
-import { defaultServerNames, ensureBuiltInTls } from "./bootstrap/built-in-tls.ts";
+import { checkPasswordPolicy, createSessionTokens, hashPassword, loadOrCreateSecret, loginRateLimit, RateLimiter } from "./auth/index.ts";
 import { authenticateRequest } from "./api/authenticate.ts";
 import { createDockerProxy, type ProxyResponse } from "./docker/docker-proxy.ts";
 import { rawErrorResponse } from "./docker/docker-errors.ts";
 import { EdgeService } from "./edge/edge-service.ts";
 import { createEdgeRoutes, type EdgeResponse } from "./edge/edge-routes.ts";
 import { TunnelBroker } from "./edge/tunnel-broker.ts";
+import { openBuiltInCa } from "./bootstrap/built-in-tls.ts";
 import { ServerError } from "./errors.ts";
+import { createUiStatic } from "./ui/ui-static.ts";
 import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
-import { TlsFront, connectionIdentity, loadFrontMaterial, watchTlsMaterial, type FrontFiles, type FrontMaterial, type RoutingPolicy, type TlsMaterial, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
+import { ServerTls, TlsFront, connectionIdentity, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
 
 /** Log levels of the server. */
 export type ServerLogLevel = "debug" | "info" | "warn" | "error";
@@ -31,6 +32,8 @@ export interface ServerConfig {
   /** `--mtlscacert/--mtlscert/--mtlskey`: a separate mTLS domain for agents. */
   readonly mtls?: { readonly caPath: string; readonly certPath: string; readonly keyPath: string };
   readonly adminPasswordFile?: string;
+  /** The built web UI (`packages/ui/dist`), served outside `/api/`; without it those paths answer the API's 404. */
+  readonly uiDir?: string;
   readonly log: (level: ServerLogLevel, message: string) => void;
 }
 
@@ -44,35 +47,6 @@ export interface RunningServer {
   /** A fleet-wide EDGE_KEY for this server as reached at `apiUrl`. */
   readonly fleetEdgeKey: (apiUrl: string) => Promise<string>;
   close(): Promise<void>;
-}
-
-interface TlsState {
-  main: TlsMaterial;
-  mtls?: TlsMaterial;
-}
-
-/** The files the server's TLS comes from (built-in ones when no --sslcert). */
-async function tlsFiles(config: ServerConfig): Promise<FrontFiles> {
-  const mtls = config.mtls ? { certPath: config.mtls.certPath, keyPath: config.mtls.keyPath, caPath: config.mtls.caPath } : undefined;
-  const clientCa = config.ssl?.caPath ? { caPath: config.ssl.caPath } : {};
-  if (config.ssl?.certPath && config.ssl.keyPath) return { server: { certPath: config.ssl.certPath, keyPath: config.ssl.keyPath, ...clientCa }, ...(mtls ? { mtls } : {}) };
-  const builtIn = await ensureBuiltInTls(config.dataDir, defaultServerNames([config.bindHost]));
-  if (builtIn.renewed) config.log("info", `built-in CA issued the server certificate ${builtIn.certificate}`);
-  return { server: { certPath: builtIn.certificate, keyPath: builtIn.key, ...clientCa }, ...(mtls ? { mtls } : {}) };
-}
-
-function stateOf(material: FrontMaterial): TlsState {
-  return { main: material.server, ...(material.mtls ? { mtls: material.mtls } : {}) };
-}
-
-function policies(state: TlsState, config: ServerConfig): { https: RoutingPolicy; tunnel: RoutingPolicy } {
-  if (state.mtls) return { https: { mode: "separate", mtlsNames: state.mtls.names }, tunnel: { mode: "whole-listener" } };
-  if (config.ssl?.caPath) return { https: { mode: "whole-listener" }, tunnel: { mode: "whole-listener" } };
-  return { https: { mode: "none" }, tunnel: { mode: "none" } };
-}
-
-function frontMaterial(state: TlsState): { https: FrontMaterial; tunnel: FrontMaterial } {
-  return { https: { server: state.main, ...(state.mtls ? { mtls: state.mtls } : {}) }, tunnel: { server: state.mtls ?? state.main } };
 }
 
 async function createFirstAdmin(store: Store, config: ServerConfig): Promise<void> {
@@ -90,20 +64,13 @@ async function createFirstAdmin(store: Store, config: ServerConfig): Promise<voi
   config.log("info", "created user admin from --admin-password-file");
 }
 
-function describeTls(state: TlsState): string {
-  const main = state.main.certificate;
-  return `server certificate ${main.subjectText} (until ${main.notAfter.toISOString()})${state.mtls ? `, mTLS certificate ${state.mtls.certificate.subjectText} (until ${state.mtls.certificate.notAfter.toISOString()})` : ""}`;
-}
-
 /**
  * Starts the Pier server: TLS material (built-in CA on first start), store, API, edge
  * endpoints, the HTTPS and tunnel listeners, and file watching for TLS reloads.
  */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const files = await tlsFiles(config);
-  let tls = stateOf(await loadFrontMaterial(files));
-  for (const warning of [...tls.main.warnings, ...(tls.mtls?.warnings ?? [])]) config.log("warn", `TLS: ${warning}`);
+  const tls = await ServerTls.load(config);
 
   const store = await SqliteStore.open(join(config.dataDir, "pier.db"));
   const heartbeats = new HeartbeatRegistry({ store: store.environments, onFlushError: (error, pending) => config.log("error", `could not save ${pending} check-in(s): ${(error as Error).message}`) });
@@ -112,7 +79,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const secret = loadOrCreateSecret(join(config.dataDir, "secrets", "jwt.key"));
   const edge = new EdgeService(store, heartbeats);
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
-  const mtlsConfigured = () => tls.mtls !== undefined || config.ssl?.caPath !== undefined;
+  const mtlsConfigured = () => tls.mtlsConfigured;
   const refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
   // The ports actually bound (the configured ones may be 0), for edge keys.
   const ports = { https: config.bindPort, tunnel: config.tunnelPort };
@@ -124,23 +91,19 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const apiUrl = settings.edgePortainerUrl ?? (tls.mtls ? `https://${hostPart}:${ports.https}` : `https://${requestUrl.host}`);
     const apiHost = new URL(apiUrl).hostname;
     const apiHostPart = apiHost.includes(":") && !apiHost.startsWith("[") ? `[${apiHost}]` : apiHost;
-    return { apiUrl, tunnelAddress: settings.edgeTunnelServerAddress ?? `${apiHostPart}:${ports.tunnel}`, serverFingerprint: (tls.mtls ?? tls.main).spkiSha256 };
+    return { apiUrl, tunnelAddress: settings.edgeTunnelServerAddress ?? `${apiHostPart}:${ports.tunnel}`, serverFingerprint: tls.edgeMaterial.spkiSha256 };
   };
 
   const deps: ApiDependencies = {
     store,
     edge,
     lastCheckIn: (id, stored) => heartbeats.lastCheckIn(id, stored),
-    sessions: {
-      issue: (user) => signSessionToken({ userId: user.id, username: user.username, role: user.role }, secret),
-      verify: (token) => verifySessionToken(token, secret),
-    },
+    sessions: createSessionTokens(secret),
     loginLimiter: new RateLimiter(loginRateLimit),
     edgeEndpoint,
-    reloadTls: async () => {
-      await reloader.reload();
-      return { message: describeTls(tls) };
-    },
+    reloadTls: async () => ({ message: await tls.reload() }),
+    tls,
+    builtInCa: () => openBuiltInCa(config.dataDir),
     log: config.log,
   };
   const api = getRequestListener(createApiApp(deps).fetch);
@@ -163,10 +126,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     lastCheckIn: deps.lastCheckIn,
     log: config.log,
   });
-  const handler = (req: Parameters<typeof api>[0], res: Parameters<typeof api>[1]) => {
+  const ui = config.uiDir === undefined ? undefined : createUiStatic(config.uiDir);
+  // The web UI is served on the HTTPS listener only; the tunnel listener is for agents.
+  const requestHandler = (withUi: boolean) => (req: Parameters<typeof api>[0], res: Parameters<typeof api>[1]) => {
     // Both Node response types have these methods; TypeScript cannot unify their overloads.
     if (edgeRoutes(req, res as unknown as EdgeResponse) || dockerProxy.request(req, res as unknown as ProxyResponse)) return undefined;
-    return api(req, res);
+    return (withUi ? ui?.(req, res) : undefined) ?? api(req, res);
   };
   const upgradeHandler: UpgradeHandler = (req, socket, head) => {
     if (!dockerProxy.upgrade(req, socket, head)) socket.end(rawErrorResponse(new ServerError("not_found", `Nothing at ${req.url ?? "/"} takes over a connection; only /api/endpoints/{id}/docker/… does.`)));
@@ -180,35 +145,26 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       .catch((error: unknown) => config.log("error", `audit write failed: ${(error as Error).message}`));
   };
   const onError = (error: unknown) => config.log("error", `listener: ${error instanceof Error ? error.message : String(error)}`);
-  const material = frontMaterial(tls);
-  const policy = policies(tls, config);
-  const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler, upgradeHandler, onRefusal: onRefusal("https"), onError });
-  const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler, upgradeHandler, onRefusal: onRefusal("tunnel"), onError });
+  const material = tls.material();
+  const policy = tls.policies();
+  const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler: requestHandler(true), upgradeHandler, onRefusal: onRefusal("https"), onError });
+  const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler: requestHandler(false), upgradeHandler, onRefusal: onRefusal("tunnel"), onError });
   const httpsAddress = await httpsFront.listen(config.bindPort, config.bindHost);
   const tunnelAddress = await tunnelFront.listen(config.tunnelPort, config.bindHost);
   ports.https = httpsAddress.port;
   ports.tunnel = tunnelAddress.port;
 
   // The HTTPS front's reloader watches every file; the tunnel front follows it.
-  const reloader = watchTlsMaterial({
-    front: httpsFront,
-    files,
-    onReloaded: (material) => {
-      tls = stateOf(material);
-      tunnelFront.reload(frontMaterial(tls).tunnel);
-      config.log("info", `TLS reloaded: ${describeTls(tls)}`);
-    },
-    onReloadFailed: (error) => config.log("error", `TLS reload refused, the previous certificates stay in force: ${error.message}`),
-  });
+  tls.attach({ https: httpsFront, tunnel: tunnelFront });
 
   return {
     httpsAddress,
     tunnelAddress,
     store,
-    edgeFingerprint: () => (tls.mtls ?? tls.main).spkiSha256,
+    edgeFingerprint: () => tls.edgeMaterial.spkiSha256,
     fleetEdgeKey: async (apiUrl) => encodeEdgeKey({ ...(await edgeEndpoint(new URL(apiUrl))), environmentId: 0 }),
     async close() {
-      reloader.close();
+      tls.close();
       tunnels.closeAll();
       edge.closeAll();
       await Promise.all([httpsFront.close(), tunnelFront.close()]);

@@ -1,3 +1,4 @@
+import { dirname, join, resolve } from "node:path";
 import { ServerError, startServer, type ServerLogLevel } from "@pier/server";
 import { optionalInteger, parseCommand } from "../args.ts";
 import { CliError, exitCodes } from "../errors.ts";
@@ -15,6 +16,8 @@ Options:
                             separate mTLS domain for agents: connections for the names of
                             --mtlscert must present a client certificate from --mtlscacert
   --admin-password-file F   create user admin with this password at first start
+  --ui-dir DIR              the built web UI to serve (default: $PIER_UI_DIR, else
+                            packages/ui/dist of this checkout, or ui/ next to the bundle)
   --log-level LEVEL         debug, info (default), warn, error`;
 
 const levels: readonly ServerLogLevel[] = ["debug", "info", "warn", "error"];
@@ -24,6 +27,25 @@ function parseBind(text: string): { host: string; port: number } {
   const port = Number(match?.[2]);
   if (!match || !Number.isInteger(port) || port > 65535) throw new CliError("usage", `--bind needs HOST:PORT (e.g. 0.0.0.0:9443), got "${text}".`);
   return { host: match[1] || "0.0.0.0", port };
+}
+
+const sourceDir = join("packages", "cli", "src", "commands");
+
+/**
+ * Where the built web UI is when `--ui-dir` is not given: `PIER_UI_DIR`, else `packages/ui/dist`
+ * of the checkout this file is in, else (the CommonJS bundle `dist/pier/main.cjs`) `ui/` next
+ * to the bundle's entry.
+ *
+ * @example
+ * defaultUiDir(process.env, process.argv[1]); // "/src/pier/packages/ui/dist"
+ */
+export function defaultUiDir(env: NodeJS.ProcessEnv, entry: string | undefined): string {
+  if (env["PIER_UI_DIR"]) return env["PIER_UI_DIR"];
+  // In the CommonJS bundle import.meta.dirname is either undefined or (rolldown rewrites it)
+  // the bundle's own __dirname: only the source layout means "this checkout".
+  const here = import.meta.dirname as string | undefined;
+  if (here !== undefined && here.endsWith(sourceDir)) return resolve(here, "../../../ui/dist");
+  return join(dirname(resolve(entry ?? "main.cjs")), "ui");
 }
 
 /** `pier server`: runs until SIGINT/SIGTERM. */
@@ -39,6 +61,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
     mtlscert: { type: "string" },
     mtlskey: { type: "string" },
     "admin-password-file": { type: "string" },
+    "ui-dir": { type: "string" },
     "log-level": { type: "string" },
   });
   if (values.help) return out.help(usage);
@@ -63,6 +86,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
       ...(values.sslcert || values.sslcacert ? { ssl: { ...(values.sslcert ? { certPath: values.sslcert } : {}), ...(values.sslkey ? { keyPath: values.sslkey } : {}), ...(values.sslcacert ? { caPath: values.sslcacert } : {}) } } : {}),
       ...(values.mtlscacert && values.mtlscert && values.mtlskey ? { mtls: { caPath: values.mtlscacert, certPath: values.mtlscert, keyPath: values.mtlskey } } : {}),
       ...(values["admin-password-file"] ? { adminPasswordFile: values["admin-password-file"] } : {}),
+      uiDir: values["ui-dir"] ?? defaultUiDir(process.env, process.argv[1]),
       log,
     });
   } catch (error) {

@@ -5,6 +5,7 @@ import type { ApiDependencies, ApiEnv } from "./context.ts";
 import { registerUserRoutes } from "./routes/users.ts";
 import { registerEndpointRoutes } from "./routes/endpoints.ts";
 import { registerSettingsRoutes } from "./routes/settings.ts";
+import { registerCertificateRoutes } from "./routes/certificates.ts";
 import { authenticate } from "./authenticate.ts";
 
 /** Creates an app whose validation failures answer 400 naming the field. */
@@ -34,6 +35,7 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerUserRoutes(app, deps);
   registerEndpointRoutes(app, deps);
   registerSettingsRoutes(app, deps);
+  registerCertificateRoutes(app, deps);
 
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
   app.notFound((c) => c.json({ message: `No route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));

@@ -1,6 +1,8 @@
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
+import type { CertificateAuthority } from "@pier/pki";
 import type { EdgeService } from "../edge/edge-service.ts";
+import type { ServerTls } from "../tls/index.ts";
 import type { Store, User } from "../store/store.ts";
 
 /** What the API needs from the rest of the server. */
@@ -9,10 +11,12 @@ export interface ApiDependencies {
   readonly edge: EdgeService;
   /** Freshest check-in time of an environment (memory first, then the store). */
   readonly lastCheckIn: (environmentId: number, stored: Date | null) => Date | null;
-  /** Signs and checks session tokens. */
+  /** Signs, checks and logs out session tokens. */
   readonly sessions: {
     issue(user: User): Promise<string> | string;
     verify(token: string): Promise<{ userId: number }> | { userId: number };
+    /** Refuses the token from now until it expires. */
+    revoke(token: string): Promise<void> | void;
   };
   /** Limits login attempts; `allowed: false` answers 429. */
   readonly loginLimiter: { take(key: string): { allowed: boolean; retryAfterSeconds: number } };
@@ -20,6 +24,10 @@ export interface ApiDependencies {
   readonly edgeEndpoint: (requestUrl: URL) => Promise<{ apiUrl: string; tunnelAddress: string; serverFingerprint: string }>;
   /** Re-reads the TLS files now; resolves with what is in force or rejects with the reason. */
   readonly reloadTls: () => Promise<{ message: string }>;
+  /** The certificates in force, and the separate mTLS set's upload and removal. */
+  readonly tls: Pick<ServerTls, "main" | "mtls" | "source" | "upload" | "removeUpload">;
+  /** The built-in CA (`DATA/ca`), or `undefined` when there is none. */
+  readonly builtInCa: () => CertificateAuthority | undefined;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
 

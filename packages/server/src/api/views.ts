@@ -1,5 +1,7 @@
 import { z } from "@hono/zod-openapi";
+import { type CertificateInfo, type ListedCertificate, parseCertificate, parsePem } from "@pier/pki";
 import { isHeartbeatAlive } from "@pier/protocol";
+import type { TlsMaterial } from "../tls/index.ts";
 import type { Environment, Settings, StoredSnapshot } from "../store/store.ts";
 
 /** Portainer's environment type number for "Edge agent on Docker". */
@@ -138,3 +140,106 @@ export function settingsView(settings: Settings): z.infer<typeof settingsSchema>
 
 /** The error body of every API failure. */
 export const errorSchema = z.object({ message: z.string(), details: z.string().optional() }).openapi("Error");
+
+/** The facts of a certificate the UI shows, from the certificate itself or the CA's index. */
+export const certSummarySchema = z
+  .object({
+    Subject: z.string(),
+    Issuer: z.string(),
+    SerialNumber: z.string().openapi({ description: "Lowercase hex" }),
+    FingerprintSHA256: z.string().openapi({ description: "SHA-256 of the DER certificate, lowercase hex" }),
+    NotBefore: z.string().openapi({ description: "ISO 8601" }),
+    NotAfter: z.string().openapi({ description: "ISO 8601" }),
+  })
+  .openapi("CertSummary");
+export type CertSummary = z.infer<typeof certSummarySchema>;
+
+/** Summarises a parsed certificate. */
+export function certSummary(certificate: CertificateInfo): CertSummary {
+  return {
+    Subject: certificate.subjectText,
+    Issuer: certificate.issuerText,
+    SerialNumber: certificate.serialNumber,
+    FingerprintSHA256: certificate.fingerprintSha256,
+    NotBefore: certificate.notBefore.toISOString(),
+    NotAfter: certificate.notAfter.toISOString(),
+  };
+}
+
+/** `GET/PUT /api/settings/edge/mtls`: the separate mTLS certificate in force and where it comes from. */
+export const mtlsStateSchema = z
+  .object({
+    Source: z.enum(["none", "flags", "uploaded"]).openapi({ description: "flags: --mtlscacert/--mtlscert/--mtlskey (change the files on disk); uploaded: kept in DATA/mtls/" }),
+    CaCert: certSummarySchema.nullable(),
+    Cert: certSummarySchema.extend({ Names: z.array(z.string()).openapi({ description: "DNS and IP subjectAltNames: the names routed to the mTLS server" }) }).nullable(),
+  })
+  .openapi("MtlsState");
+export type MtlsStateView = z.infer<typeof mtlsStateSchema>;
+
+/** Maps the mTLS material in force to `MtlsState`. */
+export function mtlsStateView(source: MtlsStateView["Source"], mtls: TlsMaterial | undefined): MtlsStateView {
+  const [ca] = mtls?.ca ? parsePem(mtls.ca).filter((block) => block.label === "CERTIFICATE") : [];
+  return {
+    Source: source,
+    CaCert: ca ? certSummary(parseCertificate(ca.der)) : null,
+    Cert: mtls ? { ...certSummary(mtls.certificate), Names: mtls.names } : null,
+  };
+}
+
+/** A refused mTLS upload: the field it concerns, the doctor's code and its fix. */
+export const mtlsRefusalSchema = z
+  .object({
+    message: z.string(),
+    field: z.enum(["CaCert", "Cert", "Key"]),
+    code: z.string().openapi({ description: "pier doctor's finding code (eku_missing, key_mismatch, not_issued_by_ca, expired…), or missing / refused_by_node" }),
+    fix: z.string(),
+  })
+  .openapi("MtlsRefusal");
+
+/** `GET /api/certificates`: every certificate the UI's certificate screen shows. */
+export const certificatesSchema = z
+  .object({
+    CA: certSummarySchema.nullable().openapi({ description: "The built-in CA (DATA/ca); null when there is none" }),
+    Issued: z.array(certSummarySchema.extend({ Profile: z.string().openapi({ description: "server or client" }), Revoked: z.boolean() })),
+    Server: certSummarySchema.openapi({ description: "The HTTPS listener's certificate in force" }),
+    Mtls: certSummarySchema.nullable().openapi({ description: "The separate mTLS certificate in force" }),
+    Clients: z.array(
+      certSummarySchema.extend({
+        NotBefore: z.string().nullable().openapi({ description: "ISO 8601; null for certificates recorded before Pier kept it" }),
+        EnvironmentId: z.number().int(),
+        EnvironmentName: z.string(),
+      }),
+    ).openapi({ description: "The client certificates environments last presented" }),
+  })
+  .openapi("Certificates");
+export type CertificatesView = z.infer<typeof certificatesSchema>;
+
+/** Maps an index entry of the built-in CA to an `Issued` entry. */
+export function issuedView(record: ListedCertificate, issuer: string): CertificatesView["Issued"][number] {
+  return {
+    Subject: record.subject,
+    Issuer: issuer,
+    SerialNumber: record.serialNumber,
+    FingerprintSHA256: record.fingerprintSha256,
+    NotBefore: record.notBefore,
+    NotAfter: record.notAfter,
+    Profile: record.profile,
+    Revoked: record.status === "revoked",
+  };
+}
+
+/** Maps an environment's recorded client certificate to a `Clients` entry. */
+export function clientCertificateView(environment: Environment): CertificatesView["Clients"][number] | undefined {
+  const certificate = environment.clientCertificate;
+  if (!certificate) return undefined;
+  return {
+    Subject: certificate.subject,
+    Issuer: certificate.issuer,
+    SerialNumber: certificate.serialNumber,
+    FingerprintSHA256: certificate.fingerprintSha256,
+    NotBefore: certificate.notBefore?.toISOString() ?? null,
+    NotAfter: certificate.notAfter.toISOString(),
+    EnvironmentId: environment.id,
+    EnvironmentName: environment.name,
+  };
+}

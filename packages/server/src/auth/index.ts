@@ -12,3 +12,4 @@ export {
 } from "./jwt.ts";
 export { type GeneratedApiToken, apiTokenPrefix, apiTokenTouchIntervalMs, generateApiToken, hashApiToken, verifyApiToken } from "./api-tokens.ts";
 export { type RateLimitDecision, RateLimiter, type RateLimiterOptions, loginRateLimit } from "./rate-limiter.ts";
+export { type SessionTokens, SessionDenyList, createSessionTokens } from "./session-tokens.ts";

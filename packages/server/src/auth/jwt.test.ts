@@ -16,8 +16,11 @@ describe("session tokens", () => {
     const token = signSessionToken(user, secret, { now: issued });
     const [header, payload] = token.split(".");
     expect(JSON.parse(Buffer.from(header ?? "", "base64url").toString())).toEqual({ alg: "HS256", typ: "JWT" });
-    expect(JSON.parse(Buffer.from(payload ?? "", "base64url").toString())).toEqual({ sub: "7", username: "admin", role: "admin", iat: issued.getTime() / 1000, exp: issued.getTime() / 1000 + 8 * 3600 });
-    expect(verifySessionToken(token, secret, { now: later(60) })).toEqual({ userId: 7, username: "admin", role: "admin", issuedAt: issued, expiresAt: later(8 * 3600) });
+    const claims = JSON.parse(Buffer.from(payload ?? "", "base64url").toString()) as Record<string, unknown>;
+    expect(claims).toEqual({ sub: "7", username: "admin", role: "admin", iat: issued.getTime() / 1000, exp: issued.getTime() / 1000 + 8 * 3600, jti: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/) as unknown });
+    expect(verifySessionToken(token, secret, { now: later(60) })).toEqual({ userId: 7, username: "admin", role: "admin", issuedAt: issued, expiresAt: later(8 * 3600), tokenId: claims["jti"] });
+    // Every token gets its own id, even for the same user in the same second.
+    expect(verifySessionToken(signSessionToken(user, secret, { now: issued }), secret, { now: later(60) }).tokenId).not.toBe(claims["jti"]);
   });
 
   it("expire after their lifetime, with 30 s of clock skew", () => {

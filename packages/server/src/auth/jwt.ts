@@ -20,6 +20,8 @@ export interface SessionClaims {
   /** Seconds since the epoch. */
   iat: number;
   exp: number;
+  /** A random token id (RFC 7519 §4.1.7), the key of the logout deny-list. */
+  jti: string;
 }
 
 /** A verified session. */
@@ -29,6 +31,8 @@ export interface Session {
   role: UserRole;
   issuedAt: Date;
   expiresAt: Date;
+  /** The token's `jti`; for tokens signed before ids existed, their signature (as unique). */
+  tokenId: string;
 }
 
 const header = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
@@ -55,7 +59,7 @@ export function signSessionToken(
 ): string {
   checkSecret(secret);
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
-  const claims: SessionClaims = { sub: String(user.userId), username: user.username, role: user.role, iat, exp: iat + (options.lifetimeSeconds ?? defaultSessionLifetimeSeconds) };
+  const claims: SessionClaims = { sub: String(user.userId), username: user.username, role: user.role, iat, exp: iat + (options.lifetimeSeconds ?? defaultSessionLifetimeSeconds), jti: randomBytes(16).toString("base64url") };
   const payload = Buffer.from(JSON.stringify(claims)).toString("base64url");
   return `${header}.${payload}.${sign(`${header}.${payload}`, secret).toString("base64url")}`;
 }
@@ -98,13 +102,14 @@ export function verifySessionToken(token: string, secret: Buffer, options: { now
 
   // Only now, with the signature checked, is the payload ours to believe.
   const claims = decodeJson(payloadPart);
-  const { sub, username, role, iat, exp } = claims;
+  const { sub, username, role, iat, exp, jti } = claims;
   if (typeof sub !== "string" || !/^[1-9]\d{0,15}$/.test(sub) || typeof username !== "string" || role !== "admin") throw invalid();
+  if (jti !== undefined && (typeof jti !== "string" || !base64url.test(jti))) throw invalid();
   if (typeof iat !== "number" || typeof exp !== "number" || !Number.isFinite(iat) || !Number.isFinite(exp)) throw invalid();
   const now = (options.now ?? new Date()).getTime() / 1000;
   if (iat > now + clockSkewSeconds) throw invalid();
   if (exp <= now - clockSkewSeconds) throw new ServerError("unauthorized", "The session has expired. Log in again.", { details: { reason: "expired" } });
-  return { userId: Number(sub), username, role, issuedAt: new Date(iat * 1000), expiresAt: new Date(exp * 1000) };
+  return { userId: Number(sub), username, role, issuedAt: new Date(iat * 1000), expiresAt: new Date(exp * 1000), tokenId: jti ?? signaturePart };
 }
 
 /**

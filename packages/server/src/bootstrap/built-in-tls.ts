@@ -78,3 +78,15 @@ export async function ensureBuiltInTls(dataDir: string, names: readonly string[]
   writeFileAtomic(paths.certificate, issued.certificatePem, 0o644);
   return { ...paths, renewed: true };
 }
+
+/**
+ * The built-in CA of `dataDir` (`DATA/ca`), or `undefined` when the server never created one
+ * (it runs with `--sslcert`).
+ *
+ * @example
+ * const issued = openBuiltInCa(dataDir)?.list() ?? [];
+ */
+export function openBuiltInCa(dataDir: string): CertificateAuthority | undefined {
+  const paths = builtInPaths(dataDir);
+  return existsSync(paths.caCertificate) ? CertificateAuthority.open(paths.caDir) : undefined;
+}

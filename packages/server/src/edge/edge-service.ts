@@ -38,6 +38,7 @@ function certificateFacts(certificate: X509Certificate | undefined): Environment
     serialNumber: certificate.serialNumber.toLowerCase(),
     fingerprintSha256: certificate.fingerprint256.replace(/:/g, "").toLowerCase(),
     notAfter: new Date(certificate.validTo),
+    notBefore: new Date(certificate.validFrom),
   };
 }
 

@@ -149,8 +149,9 @@ function decodeEnvironment(row: Row): Environment {
 function decodeCertificate(value: unknown): ClientCertificateInfo {
   const fields = strings(value, certificateKeys, "client certificate");
   const notAfter = isRecord(value) ? value["notAfter"] : undefined;
-  if (typeof notAfter !== "number") throw corrupt("client certificate");
-  return { ...fields, notAfter: new Date(notAfter) };
+  const notBefore = isRecord(value) ? value["notBefore"] : undefined;
+  if (typeof notAfter !== "number" || (notBefore !== undefined && typeof notBefore !== "number")) throw corrupt("client certificate");
+  return { ...fields, notAfter: new Date(notAfter), ...(notBefore === undefined ? {} : { notBefore: new Date(notBefore) }) };
 }
 
 function decodeConflict(value: unknown): IdentityConflict {
@@ -183,7 +184,7 @@ function encodeEnvironment(environment: Omit<Environment, "id">): Parameters {
     last_check_in_at: millisOrNull(environment.lastCheckInAt, "lastCheckInAt"),
     agent: agent === null ? null : JSON.stringify(Object.fromEntries(agentKeys.map((key) => [key, agent[key]]))),
     source_address: environment.sourceAddress,
-    client_certificate: certificate === null ? null : JSON.stringify({ ...certificate, notAfter: millis(certificate.notAfter, "clientCertificate.notAfter") }),
+    client_certificate: certificate === null ? null : JSON.stringify({ ...certificate, notAfter: millis(certificate.notAfter, "clientCertificate.notAfter"), ...(certificate.notBefore ? { notBefore: millis(certificate.notBefore, "clientCertificate.notBefore") } : {}) }),
     identity_kind: identity?.kind ?? null,
     identity_value: identity?.value ?? null,
     identity_conflict: conflict === null ? null : JSON.stringify({ ...conflict, at: millis(conflict.at, "identityConflict.at") }),

@@ -27,6 +27,8 @@ export interface ClientCertificateInfo {
   serialNumber: string;
   fingerprintSha256: string;
   notAfter: Date;
+  /** Absent for certificates recorded before Pier kept it. */
+  notBefore?: Date;
   issuer: string;
 }
 

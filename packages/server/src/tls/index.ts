@@ -19,3 +19,5 @@ export {
 } from "./tls-front.ts";
 export { watchFiles, type FileWatch, type WatchFilesOptions } from "./file-watcher.ts";
 export { loadFrontMaterial, watchTlsMaterial, type FrontFiles, type TlsReloader, type TlsReloaderOptions } from "./tls-reloader.ts";
+export { ServerTls, type MtlsSource, type ServerFronts, type ServerTlsOptions } from "./server-tls.ts";
+export { checkMtlsUpload, mtlsUploadPaths, uploadRefusalOf, type MtlsUpload, type MtlsUploadField, type MtlsUploadRefusal } from "./mtls-upload.ts";

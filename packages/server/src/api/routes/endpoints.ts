@@ -58,14 +58,22 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     createRoute({
       method: "post",
       path: "/api/endpoints",
-      summary: "Create an edge environment with its own EDGE_KEY (the device that first uses it becomes this environment, associated)",
+      summary: "Create an edge environment with its own EDGE_KEY: the device that first uses it becomes this environment, associated at once, or waiting in the Waiting Room with UserTrusted: false",
       security: secured,
-      request: { body: jsonBody(z.object({ Name: z.string().min(1).max(128), EdgeCheckinInterval: interval.optional() })) },
+      request: {
+        body: jsonBody(
+          z.object({
+            Name: z.string().min(1).max(128),
+            EdgeCheckinInterval: interval.optional(),
+            UserTrusted: z.boolean().optional().openapi({ description: "false: the device waits in the Waiting Room until associated (default true, as Portainer)" }),
+          }),
+        ),
+      },
       responses: { 200: jsonAnswer(endpointSchema, "The environment, with EdgeKey"), 400: failure("Invalid body") },
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const environment = await store.environments.create({ name: body.Name, type: "edge-agent", edgeKeyEnvironment: true, userTrusted: true, checkinIntervalSeconds: body.EdgeCheckinInterval ?? null });
+      const environment = await store.environments.create({ name: body.Name, type: "edge-agent", edgeKeyEnvironment: true, userTrusted: body.UserTrusted ?? true, checkinIntervalSeconds: body.EdgeCheckinInterval ?? null });
       return c.json(await view(environment, c.req.url), 200);
     },
   );

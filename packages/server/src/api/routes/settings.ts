@@ -1,9 +1,9 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import type { SettingsPatch } from "../../store/store.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
-import { jsonAnswer, secured } from "../route-helpers.ts";
-import { errorSchema, settingsSchema, settingsView } from "../views.ts";
-
+import { uploadRefusalOf } from "../../tls/index.ts";
+import { failure, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
+import { errorSchema, mtlsRefusalSchema, mtlsStateSchema, mtlsStateView, settingsSchema, settingsView } from "../views.ts";
 
 const settingsPatch = z.object({
   EnableEdgeComputeFeatures: z.boolean().optional(),
@@ -13,7 +13,15 @@ const settingsPatch = z.object({
   Edge: z.object({ TunnelServerAddress: z.union([z.literal(""), z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "must be host:port")]).optional() }).optional(),
 });
 
-/** `GET/PUT /api/settings` in Portainer's names, and the TLS reload call. */
+const pem = (what: string) => z.string().max(1024 * 1024).optional().openapi({ description: `${what}, PEM text` });
+const mtlsBody = z.object({
+  UseSeparateCert: z.boolean().openapi({ description: "false removes the uploaded set and turns the separate mTLS domain off" }),
+  CaCert: pem("The CA that issued the TLS certificate and the agents' client certificates"),
+  Cert: pem("The mTLS server certificate (serverAuth), with intermediates after it"),
+  Key: pem("Its private key, unencrypted"),
+});
+
+/** `GET/PUT /api/settings` in Portainer's names, the TLS reload call and the mTLS upload. */
 export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependencies): void {
   const { store } = deps;
 
@@ -55,5 +63,38 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       responses: { 200: jsonAnswer(z.object({ message: z.string() }), "What is in force"), 422: jsonAnswer(errorSchema, "The files on disk are invalid; the previous ones stay in force") },
     }),
     async (c) => c.json(await deps.reloadTls(), 200),
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: "/api/settings/edge/mtls", summary: "The separate mTLS certificate in force and where it comes from", security: secured, responses: { 200: jsonAnswer(mtlsStateSchema, "The mTLS state") } }),
+    (c) => c.json(mtlsStateView(deps.tls.source, deps.tls.mtls), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/api/settings/edge/mtls",
+      summary: "Upload a separate mTLS certificate set (applied to both listeners at once, kept in DATA/mtls/), or remove it",
+      security: secured,
+      request: { body: jsonBody(mtlsBody) },
+      responses: {
+        200: jsonAnswer(mtlsStateSchema, "The mTLS state in force"),
+        400: failure("Invalid body"),
+        409: failure("The mTLS files come from --mtlscacert/--mtlscert/--mtlskey; change them on disk"),
+        422: jsonAnswer(mtlsRefusalSchema, "The set was refused (pier doctor's checks); nothing changed"),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid("json");
+      try {
+        if (body.UseSeparateCert) await deps.tls.upload({ caCert: body.CaCert ?? "", cert: body.Cert ?? "", key: body.Key ?? "" });
+        else await deps.tls.removeUpload();
+      } catch (error) {
+        const refusal = uploadRefusalOf(error);
+        if (!refusal) throw error;
+        return c.json({ message: (error as Error).message, field: refusal.field, code: refusal.code, fix: refusal.fix }, 422);
+      }
+      return c.json(mtlsStateView(deps.tls.source, deps.tls.mtls), 200);
+    },
   );
 }

@@ -70,6 +70,22 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
     },
   );
 
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/auth/logout",
+      summary: "Log out: the presented session token is refused from now on (access tokens are not affected)",
+      security: secured,
+      responses: { 204: { description: "Logged out" }, 401: failure("No valid credentials") },
+    }),
+    async (c) => {
+      const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
+      // A caller authenticated by X-API-Key has no session to end; its token stays valid.
+      if (bearer && !c.req.header("x-api-key")) await deps.sessions.revoke(bearer);
+      return c.body(null, 204);
+    },
+  );
+
   const tokenParams = z.object({ id: idParam("id") });
   const apiKeySchema = z.object({ id: z.number().int(), userId: z.number().int(), description: z.string(), prefix: z.string(), dateCreated: z.number().int(), lastUsed: z.number().int() }).openapi("APIKey");
   const ownUser = (requested: number, current: number) => {

@@ -1,0 +1,73 @@
+import { ServerError } from "../errors.ts";
+import type { UserRole } from "../store/store.ts";
+import { type Session, clockSkewSeconds, signSessionToken, verifySessionToken } from "./jwt.ts";
+
+/**
+ * Ids of session tokens that were logged out, each kept until the token would have expired
+ * anyway (plus the clock skew `verifySessionToken` tolerates). In memory: a restart forgets
+ * them, which is why sessions are short (8 h).
+ *
+ * @example
+ * const denied = new SessionDenyList();
+ * denied.add(session.tokenId, session.expiresAt);
+ * denied.has(session.tokenId); // true
+ */
+export class SessionDenyList {
+  readonly #until = new Map<string, number>();
+
+  /** Refuses `tokenId` until `expiresAt`. */
+  add(tokenId: string, expiresAt: Date, now = Date.now()): void {
+    this.#prune(now);
+    this.#until.set(tokenId, expiresAt.getTime() + clockSkewSeconds * 1000);
+  }
+
+  /** Whether `tokenId` was logged out and could otherwise still be valid. */
+  has(tokenId: string, now = Date.now()): boolean {
+    const until = this.#until.get(tokenId);
+    return until !== undefined && until > now;
+  }
+
+  /** Number of entries held (for tests). */
+  get size(): number {
+    return this.#until.size;
+  }
+
+  // Entries are dropped on insert, so the list never outgrows the tokens that are still alive.
+  #prune(now: number): void {
+    for (const [id, until] of this.#until) if (until <= now) this.#until.delete(id);
+  }
+}
+
+/** Signs, checks and revokes session tokens with one secret and one deny-list. */
+export interface SessionTokens {
+  issue(user: { id: number; username: string; role: UserRole }): string;
+  /** Verifies the token and refuses one that was logged out (`unauthorized`). */
+  verify(token: string): Session;
+  /** Logs the token out: it is refused from now until it expires. */
+  revoke(token: string): void;
+}
+
+/**
+ * The server's session tokens: HS256 JWTs (see `signSessionToken`) that `revoke` (logout)
+ * puts on a `SessionDenyList`.
+ *
+ * @example
+ * const sessions = createSessionTokens(secret);
+ * const jwt = sessions.issue(user);
+ * sessions.revoke(jwt);
+ * sessions.verify(jwt); // throws ServerError("unauthorized")
+ */
+export function createSessionTokens(secret: Buffer, denied = new SessionDenyList()): SessionTokens {
+  return {
+    issue: (user) => signSessionToken({ userId: user.id, username: user.username, role: user.role }, secret),
+    verify(token) {
+      const session = verifySessionToken(token, secret);
+      if (denied.has(session.tokenId)) throw new ServerError("unauthorized", "This session was logged out. Log in again.", { details: { reason: "logged_out" } });
+      return session;
+    },
+    revoke(token) {
+      const session = verifySessionToken(token, secret);
+      denied.add(session.tokenId, session.expiresAt);
+    },
+  };
+}

@@ -1,0 +1,122 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { createSecureContext } from "node:tls";
+import { type Finding, type InputFile, diagnoseCertificateSet, writeFileAtomic } from "@pier/pki";
+import { ServerError } from "../errors.ts";
+
+/** A CA certificate, server certificate and key sent as PEM text by `PUT /api/settings/edge/mtls`. */
+export interface MtlsUpload {
+  readonly caCert: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** The field of the upload a refusal concerns, in the API's names. */
+export type MtlsUploadField = "CaCert" | "Cert" | "Key";
+
+/** Why an upload was refused: `ServerError("tls_material_invalid")` carries this as `details`. */
+export interface MtlsUploadRefusal {
+  readonly field: MtlsUploadField;
+  readonly code: Finding["code"] | "missing" | "refused_by_node";
+  readonly fix: string;
+}
+
+/** The uploaded set's files under `DATA/mtls/`. */
+export interface MtlsUploadPaths {
+  readonly dir: string;
+  readonly caPath: string;
+  readonly certPath: string;
+  readonly keyPath: string;
+}
+
+/** Where an uploaded set lives: `DATA/mtls/ca.crt`, `server.crt`, `server.key`. */
+export function mtlsUploadPaths(dataDir: string): MtlsUploadPaths {
+  const dir = join(dataDir, "mtls");
+  return { dir, caPath: join(dir, "ca.crt"), certPath: join(dir, "server.crt"), keyPath: join(dir, "server.key") };
+}
+
+/** The uploaded set, when all three files are there. */
+export function findUploadedMtls(dataDir: string): MtlsUploadPaths | undefined {
+  const paths = mtlsUploadPaths(dataDir);
+  return [paths.caPath, paths.certPath, paths.keyPath].every((path) => existsSync(path)) ? paths : undefined;
+}
+
+// The doctor names files in its messages; these are the names the set gets on disk.
+const fileNames: Readonly<Record<MtlsUploadField, string>> = { CaCert: "ca.crt", Cert: "server.crt", Key: "server.key" };
+const labels: Readonly<Record<MtlsUploadField, string>> = { CaCert: "CA certificate", Cert: "TLS certificate", Key: "TLS key" };
+
+/** A refusal as the error the route answers 422 with. */
+export function refuseUpload(refusal: MtlsUploadRefusal, message: string): ServerError {
+  return new ServerError("tls_material_invalid", message, { details: { ...refusal } });
+}
+
+/** The refusal carried by an error from `checkMtlsUpload` or `saveMtlsUpload`, if it is one. */
+export function uploadRefusalOf(error: unknown): MtlsUploadRefusal | undefined {
+  if (!(error instanceof ServerError) || error.code !== "tls_material_invalid") return undefined;
+  const field = error.details?.["field"];
+  return field === "CaCert" || field === "Cert" || field === "Key" ? (error.details as unknown as MtlsUploadRefusal) : undefined;
+}
+
+/**
+ * Checks an uploaded set the way `pier doctor --role server --ca` does (the CA is a CA, the
+ * certificate is valid now, allowed for serverAuth, has names and was issued by the CA, the key
+ * matches it…), then that Node's TLS accepts it. Throws the first problem as
+ * `tls_material_invalid` with the field it concerns; warnings are returned.
+ *
+ * @example
+ * const warnings = checkMtlsUpload({ caCert, cert, key });
+ */
+export function checkMtlsUpload(upload: MtlsUpload, now = new Date()): string[] {
+  const texts: Record<MtlsUploadField, string> = { CaCert: upload.caCert, Cert: upload.cert, Key: upload.key };
+  const input = (field: MtlsUploadField): InputFile => ({ path: fileNames[field], data: Buffer.from(texts[field]) });
+  const inputs = { CaCert: input("CaCert"), Cert: input("Cert"), Key: input("Key") };
+  for (const field of ["CaCert", "Cert", "Key"] as const) {
+    if (texts[field].trim() === "") {
+      throw refuseUpload({ field, code: "missing", fix: `choose the ${labels[field]} file (PEM)` }, `${labels[field]}: none was given; the separate mTLS certificate needs the CA certificate, TLS certificate and TLS key.`);
+    }
+  }
+  const report = diagnoseCertificateSet({ ca: inputs.CaCert, cert: inputs.Cert, key: inputs.Key, role: "server", now });
+  const fieldOf = (finding: Finding): MtlsUploadField => (finding.file === fileNames.CaCert ? "CaCert" : finding.file === fileNames.Key ? "Key" : "Cert");
+  const problem = report.findings.find((finding) => finding.severity === "error");
+  if (problem) {
+    const field = fieldOf(problem);
+    throw refuseUpload({ field, code: problem.code, fix: problem.fix }, `${labels[field]}: ${problem.problem}`);
+  }
+  try {
+    createSecureContext({ cert: inputs.Cert.data, key: inputs.Key.data, ca: inputs.CaCert.data });
+  } catch (error) {
+    throw refuseUpload({ field: "Cert", code: "refused_by_node", fix: "check the set with: pier doctor --role server --ca ca.crt --cert server.crt --key server.key" }, `${labels.Cert}: Node's TLS refuses this certificate, key or CA (${(error as Error).message}).`);
+  }
+  return report.findings.filter((finding) => finding.severity === "warning").map((finding) => `${labels[fieldOf(finding)]}: ${finding.problem} — ${finding.fix}`);
+}
+
+/**
+ * Writes an uploaded set to `DATA/mtls/` as a whole: the files go to a new 0700 directory
+ * (the key 0600, each written atomically), which then takes the place of the old one, so a
+ * reader never sees a mix of two sets. Check it with `checkMtlsUpload` first.
+ */
+export function saveMtlsUpload(dataDir: string, upload: MtlsUpload): MtlsUploadPaths {
+  const paths = mtlsUploadPaths(dataDir);
+  const suffix = randomBytes(6).toString("hex");
+  const staging = `${paths.dir}.new-${suffix}`;
+  mkdirSync(staging, { mode: 0o700 });
+  try {
+    writeFileAtomic(join(staging, "ca.crt"), upload.caCert, 0o644);
+    writeFileAtomic(join(staging, "server.crt"), upload.cert, 0o644);
+    writeFileAtomic(join(staging, "server.key"), upload.key, 0o600);
+    const old = `${paths.dir}.old-${suffix}`;
+    if (existsSync(paths.dir)) renameSync(paths.dir, old);
+    renameSync(staging, paths.dir);
+    rmSync(old, { recursive: true, force: true });
+  } catch (error) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new ServerError("internal", `Cannot save the mTLS certificates in ${paths.dir}: ${(error as Error).message}`, { cause: error });
+  }
+  return paths;
+}
+
+/** Deletes the uploaded set, if any. */
+export function removeMtlsUpload(dataDir: string): void {
+  rmSync(mtlsUploadPaths(dataDir).dir, { recursive: true, force: true });
+}

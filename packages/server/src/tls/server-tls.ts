@@ -1,0 +1,254 @@
+import { defaultServerNames, ensureBuiltInTls } from "../bootstrap/built-in-tls.ts";
+import { ServerError } from "../errors.ts";
+import { type MtlsUpload, checkMtlsUpload, findUploadedMtls, mtlsUploadPaths, removeMtlsUpload, saveMtlsUpload } from "./mtls-upload.ts";
+import type { FrontMaterial, RoutingPolicy, TlsFront } from "./tls-front.ts";
+import type { TlsMaterial } from "./tls-material.ts";
+import { type FrontFiles, type TlsReloader, loadFrontMaterial, watchTlsMaterial } from "./tls-reloader.ts";
+
+/** Where the separate mTLS certificate comes from: nowhere, `--mtls*` flags, or an upload in `DATA/mtls/`. */
+export type MtlsSource = "none" | "flags" | "uploaded";
+
+/** What `ServerTls.load` needs from the server's configuration. */
+export interface ServerTlsOptions {
+  readonly dataDir: string;
+  readonly bindHost: string;
+  readonly ssl?: { readonly certPath?: string; readonly keyPath?: string; readonly caPath?: string };
+  readonly mtls?: { readonly caPath: string; readonly certPath: string; readonly keyPath: string };
+  readonly log: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+/** The two listeners' fronts, once they exist. */
+export interface ServerFronts {
+  readonly https: TlsFront;
+  readonly tunnel: TlsFront;
+}
+
+/**
+ * The TLS in force on both listeners and where it comes from: the server certificate
+ * (`--sslcert` or the built-in CA's), and the separate mTLS set (from `--mtls*` flags, or
+ * uploaded through the API and kept in `DATA/mtls/`). It owns the file watcher, and switches
+ * both fronts' material and routing when an mTLS set is uploaded or removed, without a restart.
+ *
+ * @example
+ * const tls = await ServerTls.load({ dataDir, bindHost, log });
+ * const https = new TlsFront({ material: tls.material().https, policy: tls.policies().https, handler });
+ * tls.attach({ https, tunnel });
+ * await tls.upload({ caCert, cert, key });
+ */
+export class ServerTls {
+  readonly #options: ServerTlsOptions;
+  #files: FrontFiles;
+  #main: TlsMaterial;
+  #mtls: TlsMaterial | undefined;
+  #source: MtlsSource;
+  #fronts: ServerFronts | undefined;
+  #reloader: TlsReloader | undefined;
+  // Uploads, removals and explicit reloads run one at a time.
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(options: ServerTlsOptions, files: FrontFiles, material: FrontMaterial, source: MtlsSource) {
+    this.#options = options;
+    this.#files = files;
+    this.#main = material.server;
+    this.#mtls = material.mtls;
+    this.#source = source;
+  }
+
+  /**
+   * Finds and checks the TLS files: `--sslcert` or the built-in CA's certificate (created or
+   * renewed here), and the mTLS set from the flags or, without them, from `DATA/mtls/`.
+   */
+  static async load(options: ServerTlsOptions): Promise<ServerTls> {
+    const clientCa = options.ssl?.caPath ? { caPath: options.ssl.caPath } : {};
+    let server: FrontFiles["server"];
+    if (options.ssl?.certPath && options.ssl.keyPath) server = { certPath: options.ssl.certPath, keyPath: options.ssl.keyPath, ...clientCa };
+    else {
+      const builtIn = await ensureBuiltInTls(options.dataDir, defaultServerNames([options.bindHost]));
+      if (builtIn.renewed) options.log("info", `built-in CA issued the server certificate ${builtIn.certificate}`);
+      server = { certPath: builtIn.certificate, keyPath: builtIn.key, ...clientCa };
+    }
+    const uploaded = options.mtls ? undefined : findUploadedMtls(options.dataDir);
+    const mtls = options.mtls ?? uploaded;
+    const source: MtlsSource = options.mtls ? "flags" : uploaded ? "uploaded" : "none";
+    const files: FrontFiles = { server, ...(mtls ? { mtls: { certPath: mtls.certPath, keyPath: mtls.keyPath, caPath: mtls.caPath } } : {}) };
+    let material: FrontMaterial;
+    try {
+      material = await loadFrontMaterial(files);
+    } catch (error) {
+      if (source !== "uploaded" || !(error instanceof ServerError)) throw error;
+      throw new ServerError(error.code, `${error.message}\nThese are the mTLS certificates uploaded through the web UI; replace them in ${mtlsUploadPaths(options.dataDir).dir}, or remove that directory to start without a separate mTLS certificate.`, { cause: error, ...(error.details ? { details: { ...error.details } } : {}) });
+    }
+    for (const warning of [...material.server.warnings, ...(material.mtls?.warnings ?? [])]) options.log("warn", `TLS: ${warning}`);
+    return new ServerTls(options, files, material, source);
+  }
+
+  /** The normal (UI) certificate. */
+  get main(): TlsMaterial {
+    return this.#main;
+  }
+
+  /** The separate mTLS certificate, when there is one. */
+  get mtls(): TlsMaterial | undefined {
+    return this.#mtls;
+  }
+
+  /** Where the mTLS certificate comes from. */
+  get source(): MtlsSource {
+    return this.#source;
+  }
+
+  /** Whether agents must present a client certificate (a separate mTLS set, or `--sslcacert`). */
+  get mtlsConfigured(): boolean {
+    return this.#mtls !== undefined || this.#options.ssl?.caPath !== undefined;
+  }
+
+  /** The certificate agents pin in `EDGE_KEY`: the mTLS one when there is one. */
+  get edgeMaterial(): TlsMaterial {
+    return this.#mtls ?? this.#main;
+  }
+
+  /** What each front serves. */
+  material(): { https: FrontMaterial; tunnel: FrontMaterial } {
+    return { https: { server: this.#main, ...(this.#mtls ? { mtls: this.#mtls } : {}) }, tunnel: { server: this.#mtls ?? this.#main } };
+  }
+
+  /** Which connections of each front must present a client certificate. */
+  policies(): { https: RoutingPolicy; tunnel: RoutingPolicy } {
+    if (this.#mtls) return { https: { mode: "separate", mtlsNames: this.#mtls.names }, tunnel: { mode: "whole-listener" } };
+    if (this.#options.ssl?.caPath) return { https: { mode: "whole-listener" }, tunnel: { mode: "whole-listener" } };
+    return { https: { mode: "none" }, tunnel: { mode: "none" } };
+  }
+
+  /** One line on the certificates in force, for the log. */
+  describe(): string {
+    const main = this.#main.certificate;
+    const mtls = this.#mtls?.certificate;
+    return `server certificate ${main.subjectText} (until ${main.notAfter.toISOString()})${mtls ? `, mTLS certificate ${mtls.subjectText} (until ${mtls.notAfter.toISOString()})` : ""}`;
+  }
+
+  /** Starts following the files: the fronts are reloaded whenever they change. */
+  attach(fronts: ServerFronts): void {
+    this.#fronts = fronts;
+    this.#watch();
+  }
+
+  /** Re-reads every file now (`POST /api/settings/tls/reload`); rejects with the reasons. */
+  reload(): Promise<string> {
+    return this.#serialized(async () => {
+      await this.#requireReloader().reload();
+      return this.describe();
+    });
+  }
+
+  /**
+   * Checks an uploaded mTLS set like `pier doctor`, keeps it in `DATA/mtls/` and applies it to
+   * both listeners at once: the HTTPS listener routes the set's names to the mTLS server, the
+   * tunnel listener requires a client certificate from its CA. A refused set changes nothing.
+   * `conflict` when the flags set the mTLS files.
+   */
+  upload(upload: MtlsUpload): Promise<void> {
+    return this.#serialized(async () => {
+      this.#refuseWhenFlags();
+      for (const warning of checkMtlsUpload(upload)) this.#options.log("warn", `mTLS upload: ${warning}`);
+      this.#stopWatching();
+      try {
+        const paths = saveMtlsUpload(this.#options.dataDir, upload);
+        const files: FrontFiles = { server: this.#files.server, mtls: { certPath: paths.certPath, keyPath: paths.keyPath, caPath: paths.caPath } };
+        const material = await loadFrontMaterial(files);
+        this.#files = files;
+        this.#source = "uploaded";
+        this.#apply(material);
+      } finally {
+        this.#watch();
+      }
+      this.#options.log("info", `mTLS certificates uploaded: ${this.describe()}`);
+    });
+  }
+
+  /** Deletes the uploaded mTLS set and turns the separate mTLS domain off, at once. */
+  removeUpload(): Promise<void> {
+    return this.#serialized(async () => {
+      this.#refuseWhenFlags();
+      if (this.#source === "none") return;
+      this.#stopWatching();
+      try {
+        removeMtlsUpload(this.#options.dataDir);
+        this.#files = { server: this.#files.server };
+        this.#source = "none";
+        this.#apply(await loadFrontMaterial(this.#files));
+      } finally {
+        this.#watch();
+      }
+      this.#options.log("info", `uploaded mTLS certificates removed: ${this.describe()}`);
+    });
+  }
+
+  /** Stops watching the files. */
+  close(): void {
+    this.#stopWatching();
+  }
+
+  #refuseWhenFlags(): void {
+    if (this.#source === "flags") throw new ServerError("conflict", "The mTLS certificates come from --mtlscacert/--mtlscert/--mtlskey; these files are watched: change them on disk.");
+  }
+
+  /**
+   * Swaps material and routing on both fronts. The order keeps every step valid for
+   * `TlsFront` (separate routing needs mTLS material) and never routes the mTLS names to the
+   * UI server in between: new material first when mTLS appears, new routing first when it goes.
+   */
+  #apply(material: FrontMaterial): void {
+    const fronts = this.#requireFronts();
+    this.#main = material.server;
+    this.#mtls = material.mtls;
+    const next = { material: this.material(), policies: this.policies() };
+    for (const name of ["https", "tunnel"] as const) {
+      if (material.mtls) {
+        fronts[name].reload(next.material[name]);
+        fronts[name].setPolicy(next.policies[name]);
+      } else {
+        fronts[name].setPolicy(next.policies[name]);
+        fronts[name].reload(next.material[name]);
+      }
+    }
+  }
+
+  #watch(): void {
+    const fronts = this.#requireFronts();
+    const reloader = watchTlsMaterial({
+      front: fronts.https,
+      files: this.#files,
+      onReloaded: (material) => {
+        // A reload that finished after an upload replaced this watcher says nothing current.
+        if (this.#reloader !== reloader) return;
+        this.#main = material.server;
+        this.#mtls = material.mtls;
+        fronts.tunnel.reload(this.material().tunnel);
+        this.#options.log("info", `TLS reloaded: ${this.describe()}`);
+      },
+      onReloadFailed: (error) => this.#options.log("error", `TLS reload refused, the previous certificates stay in force: ${error.message}`),
+    });
+    this.#reloader = reloader;
+  }
+
+  #stopWatching(): void {
+    this.#reloader?.close();
+    this.#reloader = undefined;
+  }
+
+  #requireFronts(): ServerFronts {
+    if (!this.#fronts) throw new ServerError("internal", "The TLS fronts are not attached yet.");
+    return this.#fronts;
+  }
+
+  #requireReloader(): TlsReloader {
+    if (!this.#reloader) throw new ServerError("internal", "The TLS files are not watched yet.");
+    return this.#reloader;
+  }
+
+  #serialized<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+}
