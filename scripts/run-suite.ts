@@ -1,8 +1,8 @@
 /**
  * The whole test suite: lint, type check, unit and end-to-end tests. Prints every step's
  * output, then one plain closing line `N passed, N failed` (what CI reads) and exits
- * non-zero on any failure. Lint and the type check count as one check each; skipped or
- * todo tests count as failures, since a test that did not run proved nothing.
+ * non-zero on any failure. Lint, the type check and the UI build count as one check each;
+ * skipped or todo tests count as failures, since a test that did not run proved nothing.
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
@@ -28,10 +28,15 @@ if (!step("docker", "bash", [join(root, "scripts", "ensure-docker.sh")])) failed
 for (const [name, command, args] of [
   ["lint", bin("eslint"), ["--max-warnings=0", "."]],
   ["typecheck", bin("tsc"), ["-p", "tsconfig.json"]],
+  ["typecheck ui", bin("tsc"), ["-p", "packages/ui"]],
 ] as const) {
   if (step(name, command, [...args])) passed++;
   else failed++;
 }
+
+// The browser tests need the built UI; building it is a check of its own.
+if (step("ui", process.execPath, [join(root, "scripts", "build-ui.ts")])) passed++;
+else failed++;
 
 mkdirSync(join(root, ".tmp"), { recursive: true });
 rmSync(reportPath, { force: true });

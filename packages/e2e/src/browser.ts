@@ -49,6 +49,8 @@ export async function openBrowser(options: { baseURL: string; serverSpki: string
     consoleErrors,
     async screenshot(name) {
       const path = join(screenshotDir, `${name}.png`);
+      // From the top: a full-page shot of a scrolled page draws the fixed header mid-page.
+      await page.evaluate("window.scrollTo(0, 0)");
       await page.screenshot({ path, fullPage: true });
       return path;
     },

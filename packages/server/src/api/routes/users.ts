@@ -146,7 +146,13 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/api/system/status", summary: "Server version (no authentication: health checks)", responses: { 200: jsonAnswer(z.object({ Version: z.string() }), "Status") } }),
-    (c) => c.json({ Version: "0.1.0" }, 200),
+    createRoute({
+      method: "get",
+      path: "/api/system/status",
+      summary: "Server version, and whether the first administrator exists (no authentication: health checks, and the UI's first-run screen)",
+      responses: { 200: jsonAnswer(z.object({ Version: z.string(), AdminExists: z.boolean() }), "Status") },
+    }),
+    // The UI asks here rather than /api/users/admin/check, whose 404 a browser logs as an error.
+    async (c) => c.json({ Version: "0.1.0", AdminExists: (await store.users.count()) > 0 }, 200),
   );
 }

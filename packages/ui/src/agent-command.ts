@@ -1,0 +1,78 @@
+/** Where the agent runs: each target has its own way of installing it. */
+export type AgentTarget = "standalone" | "swarm" | "kubernetes" | "linux";
+
+/** The targets in the order the Add environment screen offers them. */
+export const agentTargets: { value: AgentTarget; label: string }[] = [
+  { value: "standalone", label: "Docker standalone" },
+  { value: "swarm", label: "Docker Swarm" },
+  { value: "kubernetes", label: "Kubernetes" },
+  { value: "linux", label: "Pier agent (Linux host)" },
+];
+
+/** What goes into the command. */
+export interface AgentCommandInput {
+  target: AgentTarget;
+  edgeId: string;
+  edgeKey: string;
+  /** The server requires client certificates (a separate mTLS set is in force): pass the agent's. */
+  mtls: boolean;
+}
+
+// Edge keys are base64 (shell-safe); an Edge ID is whatever the operator typed.
+function shellWord(value: string): string {
+  return /^[A-Za-z0-9._:/+=@%^,-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+function mtlsFlags(dir: string, names: { ca: string; cert: string; key: string }): string {
+  return `--mtlscacert ${dir}/${names.ca} --mtlscert ${dir}/${names.cert} --mtlskey ${dir}/${names.key}`;
+}
+
+const certFiles = { ca: "ca.crt", cert: "agent.crt", key: "agent.key" };
+const swarmSecrets = { ca: "pier-agent-ca", cert: "pier-agent-cert", key: "pier-agent-key" };
+
+/**
+ * The command an operator runs on the device, one line per shell command.
+ *
+ * @example
+ * agentCommand({ target: "linux", edgeId: "edge-1", edgeKey: "aHR0…", mtls: false });
+ * // "EDGE=1 EDGE_ID=edge-1 EDGE_KEY=aHR0… EDGE_INSECURE_POLL=0 pier agent --data ./pier-agent-data"
+ */
+export function agentCommand({ target, edgeId, edgeKey, mtls }: AgentCommandInput): string {
+  const id = shellWord(edgeId);
+  const key = shellWord(edgeKey);
+  const env = `-e EDGE=1 -e EDGE_ID=${id} -e EDGE_KEY=${key} -e EDGE_INSECURE_POLL=0`;
+  switch (target) {
+    case "linux":
+      return `EDGE=1 EDGE_ID=${id} EDGE_KEY=${key} EDGE_INSECURE_POLL=0 pier agent --data ./pier-agent-data${mtls ? ` ${mtlsFlags("/etc/pier/mtls", certFiles)}` : ""}`;
+    case "standalone":
+      return [
+        "docker run -d --name pier-agent --restart always -v /var/run/docker.sock:/var/run/docker.sock -v pier-agent-data:/data",
+        ...(mtls ? ["-v /path/to/certs:/certs:ro"] : []),
+        env,
+        "pier-agent",
+        ...(mtls ? [mtlsFlags("/certs", certFiles)] : []),
+      ].join(" ");
+    case "swarm":
+      return [
+        ...(mtls ? [`docker secret create ${swarmSecrets.ca} ./ca.crt`, `docker secret create ${swarmSecrets.cert} ./agent.crt`, `docker secret create ${swarmSecrets.key} ./agent.key`] : []),
+        [
+          "docker service create --name pier-agent --mode global",
+          ...(mtls ? [`--secret ${swarmSecrets.ca} --secret ${swarmSecrets.cert} --secret ${swarmSecrets.key}`] : []),
+          "--mount type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock --mount type=volume,src=pier-agent-data,dst=/data",
+          env,
+          "pier-agent",
+          ...(mtls ? [mtlsFlags("/run/secrets", swarmSecrets)] : []),
+        ].join(" "),
+      ].join("\n");
+    case "kubernetes":
+      return [
+        ...(mtls ? ["kubectl create secret generic pier-agent-mtls --from-file=ca.crt=./ca.crt --from-file=agent.crt=./agent.crt --from-file=agent.key=./agent.key"] : []),
+        `helm install pier-agent ./deploy/helm/pier-agent --set edge.id=${id} --set edge.key=${key}${mtls ? " --set mtls.existingSecret=pier-agent-mtls" : ""}`,
+      ].join("\n");
+  }
+}
+
+/** A fresh Edge ID for a new device (the operator may type their own). */
+export function randomEdgeId(): string {
+  return crypto.randomUUID();
+}

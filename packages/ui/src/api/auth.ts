@@ -1,0 +1,51 @@
+import { ApiError, api, session } from "./client.ts";
+
+/**
+ * Logs in and keeps the session token for this tab.
+ *
+ * @example
+ * await logIn("admin", "correct horse battery staple");
+ */
+export async function logIn(username: string, password: string): Promise<void> {
+  const { jwt } = await api<{ jwt: string }>("POST", "/api/auth", { body: { Username: username, Password: password }, allowUnauthorized: true });
+  session.start(jwt);
+}
+
+/** Creates the first administrator, then logs in as it. */
+export async function createAdministrator(username: string, password: string): Promise<void> {
+  try {
+    await api("POST", "/api/users/admin/init", { body: { Username: username, Password: password } });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 409) administratorKnown = true;
+    throw error;
+  }
+  administratorKnown = true;
+  await logIn(username, password);
+}
+
+/** Ends the session on the server (its token is refused from then on) and here; a server failure does not keep anyone logged in. */
+export async function logOut(): Promise<void> {
+  try {
+    await api("POST", "/api/auth/logout", { allowUnauthorized: true });
+  } catch {
+    // The token is dropped below either way; it expires on its own.
+  } finally {
+    session.end();
+  }
+}
+
+// The answer of the last check, asked once per page load; creating the administrator here
+// updates it.
+let administratorKnown: boolean | undefined;
+
+/**
+ * Whether the first administrator exists yet, from `GET /api/system/status` (`AdminExists`):
+ * `/api/users/admin/check` says the same with a 404, which the browser logs as an error.
+ */
+export async function administratorExists(): Promise<boolean> {
+  if (administratorKnown !== undefined) return administratorKnown;
+  const response = await fetch("/api/system/status", { headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(`The server answered ${response.status} to GET /api/system/status.`);
+  administratorKnown = ((await response.json()) as { AdminExists: boolean }).AdminExists;
+  return administratorKnown;
+}

@@ -1,0 +1,136 @@
+/**
+ * The UI's only way to the server: `fetch` with the session's Bearer token. A 401 anywhere ends
+ * the session (the token is dropped and the app goes to /login); other failures throw
+ * `ApiError` with the server's `message` and, when it names one, the `field` it concerns.
+ */
+
+const tokenKey = "pier.session";
+
+/** The JWT from `POST /api/auth`, kept for the browser tab's life. */
+export const session = {
+  token(): string | null {
+    return sessionStorage.getItem(tokenKey);
+  },
+  start(token: string): void {
+    sessionStorage.setItem(tokenKey, token);
+  },
+  end(): void {
+    sessionStorage.removeItem(tokenKey);
+  },
+};
+
+let onUnauthorized: () => void = () => {
+  window.location.assign("/login");
+};
+
+/** Sets what a 401 does after the token is dropped (the router's navigation, from main.tsx). */
+export function setUnauthorizedHandler(handler: () => void): void {
+  onUnauthorized = handler;
+}
+
+/** A failed API call, with the server's explanation. */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  constructor(
+    readonly status: number,
+    message: string,
+    /** The request field the server blames (`Password`, `CaCert`, `url`…). */
+    readonly field?: string,
+    /** How to fix it, when the server says (mTLS refusals). */
+    readonly fix?: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+interface ErrorBody {
+  message?: unknown;
+  field?: unknown;
+  fix?: unknown;
+  code?: unknown;
+  details?: unknown;
+}
+
+// The server names the field either directly (`field`), as JSON in `details` (`{"field":…}`),
+// or, for body validation errors, as the bare `details` string.
+function fieldOf(body: ErrorBody): string | undefined {
+  if (typeof body.field === "string") return body.field;
+  if (typeof body.details !== "string") return undefined;
+  try {
+    const parsed: unknown = JSON.parse(body.details);
+    if (parsed && typeof parsed === "object" && "field" in parsed && typeof parsed.field === "string") return parsed.field;
+    return undefined;
+  } catch {
+    return body.details;
+  }
+}
+
+async function errorOf(response: Response): Promise<ApiError> {
+  let body: ErrorBody = {};
+  try {
+    body = (await response.json()) as ErrorBody;
+  } catch {
+    // Not JSON (a proxy's page): the status line is all there is.
+  }
+  const message = typeof body.message === "string" && body.message !== "" ? body.message : `The server answered ${response.status} ${response.statusText}.`;
+  return new ApiError(response.status, message, fieldOf(body), typeof body.fix === "string" ? body.fix : undefined, typeof body.code === "string" ? body.code : undefined);
+}
+
+/** Options of one API call. */
+export interface RequestOptions {
+  body?: unknown;
+  signal?: AbortSignal;
+  /** Do not treat a 401 as the end of the session (logging in, logging out). */
+  allowUnauthorized?: boolean;
+}
+
+/**
+ * Sends one request to the API and returns the raw response when it succeeded (2xx).
+ *
+ * @example
+ * const response = await request("GET", "/api/endpoints/1/docker/containers/1234/logs?follow=1", { signal });
+ */
+export async function request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+  const headers = new Headers({ Accept: "application/json" });
+  const token = session.token();
+  if (token) headers.set("Authorization", `Bearer ${token}`);
+  if (options.body !== undefined) headers.set("Content-Type", "application/json");
+  const response = await fetch(path, {
+    method,
+    headers,
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  if (response.status === 401 && !options.allowUnauthorized) {
+    session.end();
+    onUnauthorized();
+  }
+  if (!response.ok) throw await errorOf(response);
+  return response;
+}
+
+/**
+ * Sends one request and parses the JSON answer (`undefined` for 204).
+ *
+ * @example
+ * const environments = await api<Endpoint[]>("GET", "/api/endpoints");
+ */
+export async function api<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  const response = await request(method, path, options);
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  return (text === "" ? undefined : JSON.parse(text)) as T;
+}
+
+/** Whether an error is an aborted request (a closed drawer, a left screen): never worth showing. */
+export function isAbort(error: unknown): boolean {
+  return error instanceof DOMException && error.name === "AbortError";
+}
+
+/** The message to show for any failure. */
+export function messageOf(error: unknown): string {
+  if (error instanceof ApiError) return error.message;
+  if (error instanceof TypeError) return "The Pier server cannot be reached; check that it is running.";
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,60 @@
+import { AppShell, Button, Group, NavLink, Text, ThemeIcon } from "@mantine/core";
+import { IconCertificate, IconDoorEnter, IconHome, IconLogout, IconPlus, IconSettings, IconTopologyStar3 } from "@tabler/icons-react";
+import type { ComponentType } from "react";
+import { Link, Outlet, useLocation, useNavigate } from "react-router";
+import { logOut } from "../api/auth.ts";
+
+interface NavItem {
+  to: string;
+  label: string;
+  icon: ComponentType<{ size?: number; stroke?: number }>;
+  /** Also active below this path (an environment's page belongs to Home). */
+  matches: (path: string) => boolean;
+}
+
+const navItems: NavItem[] = [
+  { to: "/", label: "Home", icon: IconHome, matches: (path) => path === "/" || (path.startsWith("/environments/") && path !== "/environments/new") },
+  { to: "/waiting-room", label: "Waiting Room", icon: IconDoorEnter, matches: (path) => path === "/waiting-room" },
+  { to: "/environments/new", label: "Add environment", icon: IconPlus, matches: (path) => path === "/environments/new" },
+  { to: "/settings/edge", label: "Edge Compute", icon: IconSettings, matches: (path) => path === "/settings/edge" },
+  { to: "/certificates", label: "Certificates", icon: IconCertificate, matches: (path) => path === "/certificates" },
+];
+
+/** The frame of every logged-in screen: header with Log out, sidebar of links, the screen. */
+export function AppLayout() {
+  const { pathname } = useLocation();
+  const navigate = useNavigate();
+
+  async function handleLogOut() {
+    await logOut();
+    await navigate("/login", { replace: true });
+  }
+
+  return (
+    <AppShell header={{ height: 56 }} navbar={{ width: 230, breakpoint: 0 }} padding="lg">
+      <AppShell.Header>
+        <Group h="100%" px="md" justify="space-between">
+          <Group gap="xs">
+            <ThemeIcon radius="md" size="md" variant="filled" aria-hidden>
+              <IconTopologyStar3 size={18} />
+            </ThemeIcon>
+            <Text fw={700} size="lg">
+              Pier
+            </Text>
+          </Group>
+          <Button variant="subtle" color="gray" leftSection={<IconLogout size={16} />} onClick={() => void handleLogOut()}>
+            Log out
+          </Button>
+        </Group>
+      </AppShell.Header>
+      <AppShell.Navbar p="xs" component="nav" aria-label="Main">
+        {navItems.map((item) => (
+          <NavLink key={item.to} component={Link} to={item.to} label={item.label} leftSection={<item.icon size={18} stroke={1.6} />} active={item.matches(pathname)} />
+        ))}
+      </AppShell.Navbar>
+      <AppShell.Main>
+        <Outlet />
+      </AppShell.Main>
+    </AppShell>
+  );
+}

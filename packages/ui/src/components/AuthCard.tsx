@@ -1,0 +1,30 @@
+import { Center, Group, Paper, Stack, Text, ThemeIcon, Title } from "@mantine/core";
+import { IconTopologyStar3 } from "@tabler/icons-react";
+import type { ReactNode } from "react";
+
+/** The centred card of the screens shown before a session exists (first run, login). */
+export function AuthCard({ title, description, children }: { title: string; description: string; children: ReactNode }) {
+  return (
+    <Center mih="100vh" bg="gray.0" p="md">
+      <Paper withBorder shadow="sm" radius="md" p="xl" w={420}>
+        <Stack gap="lg">
+          <Group gap="xs">
+            <ThemeIcon radius="md" size="lg" aria-hidden>
+              <IconTopologyStar3 size={20} />
+            </ThemeIcon>
+            <Text fw={700} size="xl">
+              Pier
+            </Text>
+          </Group>
+          <div>
+            <Title order={2}>{title}</Title>
+            <Text c="dimmed" size="sm" mt={4}>
+              {description}
+            </Text>
+          </div>
+          {children}
+        </Stack>
+      </Paper>
+    </Center>
+  );
+}

@@ -1,0 +1,110 @@
+import { ActionIcon, Badge, Box, Group, Text, Tooltip } from "@mantine/core";
+import { notifications } from "@mantine/notifications";
+import { IconFileText, IconPlayerPlay, IconPlayerStop, IconRefresh, IconTrash } from "@tabler/icons-react";
+import { type ReactNode, useState } from "react";
+import { api, messageOf } from "../../api/client.ts";
+import type { DockerContainer } from "../../api/types.ts";
+import { formatAgo, shortId } from "../../format.ts";
+import { ConfirmDialog, type ConfirmRequest } from "../ConfirmDialog.tsx";
+import { type DockerSource, dockerPath, useDockerList } from "./docker-source.ts";
+import { LogsDrawer, type LogsTarget } from "./LogsDrawer.tsx";
+import { type Column, ResourceTable } from "./ResourceTable.tsx";
+
+type Action = "start" | "stop" | "restart" | "remove";
+
+const stateColors: Record<string, string> = { running: "green", exited: "red", dead: "red", paused: "yellow", restarting: "orange", created: "gray", removing: "gray" };
+
+/** A container's name as people type it (Docker reports "/name"). */
+export function containerName(container: DockerContainer): string {
+  return (container.Names[0] ?? shortId(container.Id)).replace(/^\//, "");
+}
+
+/** The Containers tab: state, and start/stop/restart/remove/logs through the tunnel. */
+export function ContainersTab({ source }: { source: DockerSource }) {
+  const containers = useDockerList(source, "containers");
+  const [pending, setPending] = useState<ReadonlyMap<string, Action>>(new Map());
+  const [confirm, setConfirm] = useState<ConfirmRequest>();
+  const [logs, setLogs] = useState<LogsTarget>();
+
+  async function run(container: DockerContainer, action: Action) {
+    const name = containerName(container);
+    setPending((current) => new Map(current).set(container.Id, action));
+    try {
+      const id = encodeURIComponent(container.Id);
+      if (action === "remove") await api("DELETE", dockerPath(source.environmentId, `containers/${id}?force=1`));
+      else await api("POST", dockerPath(source.environmentId, `containers/${id}/${action}`));
+      notifications.show({ color: "green", message: `${name}: ${action === "remove" ? "removed" : `${action} done`}` });
+    } catch (failure) {
+      notifications.show({ color: "red", title: `Could not ${action} ${name}`, message: messageOf(failure) });
+    } finally {
+      setPending((current) => {
+        const next = new Map(current);
+        next.delete(container.Id);
+        return next;
+      });
+      await containers.refresh();
+    }
+  }
+
+  function actionButton(container: DockerContainer, action: Action, label: string, icon: ReactNode, enabled: boolean, color: string) {
+    const name = containerName(container);
+    const busy = pending.get(container.Id);
+    const onClick =
+      action === "remove"
+        ? () => setConfirm({ title: `Remove ${name}?`, message: "The container is stopped if it runs and removed with its anonymous state; its image and named volumes stay.", confirmLabel: "Remove container", onConfirm: () => run(container, "remove") })
+        : () => void run(container, action);
+    return (
+      <Tooltip label={label} withArrow openDelay={400}>
+        <ActionIcon variant="subtle" color={color} aria-label={`${label} ${name}`} disabled={!source.live || !enabled || busy !== undefined} loading={busy === action} onClick={onClick}>
+          {icon}
+        </ActionIcon>
+      </Tooltip>
+    );
+  }
+
+  const columns: Column<DockerContainer>[] = [
+    { header: "Name", cell: (c) => <Text fw={500} size="sm">{containerName(c)}</Text> },
+    { header: "Image", cell: (c) => <Text size="sm" style={{ wordBreak: "break-all" }}>{c.Image}</Text> },
+    {
+      header: "State",
+      cell: (c) => (
+        // Docker's status line ("Exited (0) 3 s ago") goes in the tooltip: the badge is the state word alone.
+        <Tooltip label={c.Status} withArrow disabled={c.Status === ""}>
+          <Badge color={stateColors[c.State] ?? "gray"} variant="light" styles={{ label: { textTransform: "none" } }}>
+            {c.State}
+          </Badge>
+        </Tooltip>
+      ),
+    },
+    { header: "Created", cell: (c) => <Text size="sm">{formatAgo(c.Created)}</Text> },
+    {
+      header: "Actions",
+      width: 170,
+      cell: (c) => {
+        const running = c.State === "running" || c.State === "restarting" || c.State === "paused";
+        return (
+          <Group gap={2} wrap="nowrap">
+            {/* Start only when stopped, Stop and Restart only when running: a test (or a
+                screen reader user) asking for "Start x" must not also find "Restart x". */}
+            {running ? actionButton(c, "stop", "Stop", <IconPlayerStop size={16} />, true, "orange") : actionButton(c, "start", "Start", <IconPlayerPlay size={16} />, true, "green")}
+            {running ? actionButton(c, "restart", "Restart", <IconRefresh size={16} />, true, "blue") : <Box w={28} aria-hidden />}
+            {actionButton(c, "remove", "Remove", <IconTrash size={16} />, true, "red")}
+            <Tooltip label="Logs" withArrow openDelay={400}>
+              <ActionIcon variant="subtle" color="gray" aria-label={`Logs ${containerName(c)}`} disabled={!source.live} onClick={() => setLogs({ id: c.Id, name: containerName(c) })}>
+                <IconFileText size={16} />
+              </ActionIcon>
+            </Tooltip>
+          </Group>
+        );
+      },
+    },
+  ];
+
+  return (
+    <>
+      <ResourceTable label="Containers" columns={columns} rows={containers.data} rowKey={(c) => c.Id} empty="No container on this device." error={containers.error} loading={containers.loading} />
+      <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />
+      <LogsDrawer environmentId={source.environmentId} target={logs} onClose={() => setLogs(undefined)} />
+    </>
+  );
+}

@@ -1,0 +1,53 @@
+import { Paper, Table, Text } from "@mantine/core";
+import type { ReactNode } from "react";
+import { LoadError } from "../LoadError.tsx";
+
+/** A column: its header and how a row fills it. */
+export interface Column<T> {
+  header: string;
+  cell: (row: T) => ReactNode;
+  width?: number | string;
+}
+
+/**
+ * A Docker resource list: a header row, one row per item, and a row saying so when empty (so a
+ * table always has a body row to look at).
+ */
+export function ResourceTable<T>({ label, columns, rows, rowKey, empty, error, loading }: { label: string; columns: Column<T>[]; rows: T[] | undefined; rowKey: (row: T) => string; empty: string; error: string | undefined; loading: boolean }) {
+  return (
+    <>
+      <LoadError message={error} />
+      <Paper withBorder radius="md">
+        <Table highlightOnHover verticalSpacing="xs" aria-label={label}>
+          <Table.Thead>
+            <Table.Tr>
+              {columns.map((column) => (
+                <Table.Th key={column.header} w={column.width}>
+                  {column.header}
+                </Table.Th>
+              ))}
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {(rows ?? []).map((row) => (
+              <Table.Tr key={rowKey(row)}>
+                {columns.map((column) => (
+                  <Table.Td key={column.header}>{column.cell(row)}</Table.Td>
+                ))}
+              </Table.Tr>
+            ))}
+            {(rows ?? []).length === 0 && (
+              <Table.Tr>
+                <Table.Td colSpan={columns.length}>
+                  <Text c="dimmed" ta="center" py="md" size="sm">
+                    {loading ? "Loading…" : empty}
+                  </Text>
+                </Table.Td>
+              </Table.Tr>
+            )}
+          </Table.Tbody>
+        </Table>
+      </Paper>
+    </>
+  );
+}

@@ -1,0 +1,52 @@
+import { createBrowserRouter, redirect } from "react-router";
+import { administratorExists } from "./api/auth.ts";
+import { session } from "./api/client.ts";
+import { AppLayout } from "./components/AppLayout.tsx";
+import { PageLoader } from "./components/PageLoader.tsx";
+import { RouteError } from "./components/RouteError.tsx";
+import { AddEnvironmentScreen } from "./screens/AddEnvironmentScreen.tsx";
+import { CertificatesScreen } from "./screens/CertificatesScreen.tsx";
+import { EdgeComputeScreen } from "./screens/EdgeComputeScreen.tsx";
+import { EnvironmentScreen } from "./screens/EnvironmentScreen.tsx";
+import { FirstRunScreen } from "./screens/FirstRunScreen.tsx";
+import { HomeScreen } from "./screens/HomeScreen.tsx";
+import { LoginScreen } from "./screens/LoginScreen.tsx";
+import { NotFoundScreen } from "./screens/NotFoundScreen.tsx";
+import { WaitingRoomScreen } from "./screens/WaitingRoomScreen.tsx";
+
+// Every screen but /init and /login needs a session; without one, the first run creates the
+// administrator, later runs log in.
+async function requireSession() {
+  if (session.token()) return null;
+  return redirect((await administratorExists()) ? "/login" : "/init");
+}
+
+async function firstRunOnly() {
+  return (await administratorExists()) ? redirect(session.token() ? "/" : "/login") : null;
+}
+
+function loggedOutOnly() {
+  return session.token() ? redirect("/") : null;
+}
+
+/** The UI's routes (docs/ui.md's table), on the history API. */
+export const router = createBrowserRouter([
+  { path: "/init", element: <FirstRunScreen />, loader: firstRunOnly, hydrateFallbackElement: <PageLoader />, errorElement: <RouteError /> },
+  { path: "/login", element: <LoginScreen />, loader: loggedOutOnly, hydrateFallbackElement: <PageLoader />, errorElement: <RouteError /> },
+  {
+    path: "/",
+    element: <AppLayout />,
+    loader: requireSession,
+    hydrateFallbackElement: <PageLoader />,
+    errorElement: <RouteError />,
+    children: [
+      { index: true, element: <HomeScreen /> },
+      { path: "waiting-room", element: <WaitingRoomScreen /> },
+      { path: "environments/new", element: <AddEnvironmentScreen /> },
+      { path: "environments/:id", element: <EnvironmentScreen /> },
+      { path: "settings/edge", element: <EdgeComputeScreen /> },
+      { path: "certificates", element: <CertificatesScreen /> },
+      { path: "*", element: <NotFoundScreen /> },
+    ],
+  },
+]);

@@ -1,0 +1,88 @@
+import { Alert, Anchor, Group, Stack, Tabs, Text, Title } from "@mantine/core";
+import { IconBox, IconNetwork, IconPhoto, IconDatabase } from "@tabler/icons-react";
+import { Link, useParams } from "react-router";
+import { api } from "../api/client.ts";
+import type { DockerSnapshotReport, Endpoint } from "../api/types.ts";
+import { ContainersTab } from "../components/environment/ContainersTab.tsx";
+import { type DockerSource, isLive } from "../components/environment/docker-source.ts";
+import { EnvironmentSummary } from "../components/environment/EnvironmentSummary.tsx";
+import { ImagesTab, NetworksTab, VolumesTab } from "../components/environment/ResourceTabs.tsx";
+import { HeartbeatBadge } from "../components/HeartbeatBadge.tsx";
+import { LoadError } from "../components/LoadError.tsx";
+import { PageLoader } from "../components/PageLoader.tsx";
+import { formatAgo } from "../format.ts";
+import { usePolling } from "../hooks/use-polling.ts";
+
+/** `/environments/:id`: the device's summary and its Docker resources. */
+export function EnvironmentScreen() {
+  const id = Number(useParams().id);
+  const environment = usePolling((signal) => api<Endpoint>("GET", `/api/endpoints/${id}`, { signal }), 5000, String(id));
+  const snapshotTime = environment.data?.Snapshots[0]?.Time ?? 0;
+  // Only asked once the environment says a snapshot exists: the 404 of "none yet" would be noise.
+  const report = usePolling((signal) => (snapshotTime > 0 ? api<DockerSnapshotReport>("GET", `/api/endpoints/${id}/docker-snapshot`, { signal }) : Promise.resolve(undefined)), 0, `${id}:${snapshotTime}`);
+
+  if (!Number.isInteger(id) || id <= 0) return <Alert color="red">There is no environment at this address.</Alert>;
+  if (!environment.data) return environment.error ? <LoadError message={environment.error} /> : <PageLoader />;
+
+  const env = environment.data;
+  const source: DockerSource = { environmentId: id, live: isLive(env), snapshot: report.data?.Snapshot };
+  return (
+    <>
+      <Group justify="space-between" mb="lg" align="flex-start">
+        <Stack gap={4}>
+          <Group gap="sm">
+            <Title order={2}>{env.Name}</Title>
+            <HeartbeatBadge alive={env.Heartbeat} />
+          </Group>
+          <Text size="sm" c="dimmed">
+            Edge ID <Text span ff="monospace">{env.EdgeID || "—"}</Text> · agent {env.Agent.Version || "—"} · last check-in {formatAgo(env.LastCheckInDate)}
+          </Text>
+        </Stack>
+      </Group>
+      <LoadError message={environment.error} />
+      {!env.UserTrusted && env.EdgeID !== "" && (
+        <Alert color="yellow" mb="md">
+          This device waits in the{" "}
+          <Anchor component={Link} to="/waiting-room">
+            Waiting Room
+          </Anchor>
+          : associate it to manage its Docker Engine.
+        </Alert>
+      )}
+      {env.UserTrusted && !source.live && (
+        <Alert color="gray" mb="md">
+          The device is not connected: showing its last snapshot{env.Snapshots[0] ? ` (${formatAgo(env.Snapshots[0].Time)})` : ""}, read-only.
+        </Alert>
+      )}
+      <EnvironmentSummary environment={env} report={report.data} />
+      <Tabs defaultValue="containers" keepMounted={false}>
+        <Tabs.List mb="md">
+          <Tabs.Tab value="containers" leftSection={<IconBox size={16} />}>
+            Containers
+          </Tabs.Tab>
+          <Tabs.Tab value="images" leftSection={<IconPhoto size={16} />}>
+            Images
+          </Tabs.Tab>
+          <Tabs.Tab value="volumes" leftSection={<IconDatabase size={16} />}>
+            Volumes
+          </Tabs.Tab>
+          <Tabs.Tab value="networks" leftSection={<IconNetwork size={16} />}>
+            Networks
+          </Tabs.Tab>
+        </Tabs.List>
+        <Tabs.Panel value="containers">
+          <ContainersTab source={source} />
+        </Tabs.Panel>
+        <Tabs.Panel value="images">
+          <ImagesTab source={source} />
+        </Tabs.Panel>
+        <Tabs.Panel value="volumes">
+          <VolumesTab source={source} />
+        </Tabs.Panel>
+        <Tabs.Panel value="networks">
+          <NetworksTab source={source} />
+        </Tabs.Panel>
+      </Tabs>
+    </>
+  );
+}

@@ -1,0 +1,48 @@
+import { Alert, Button, Stack, TextInput } from "@mantine/core";
+import { type FormEvent, useState } from "react";
+import { useNavigate } from "react-router";
+import { logIn } from "../api/auth.ts";
+import { messageOf } from "../api/client.ts";
+import { AuthCard } from "../components/AuthCard.tsx";
+import { PasswordField } from "../components/PasswordField.tsx";
+
+/** `/login`: user name and password → a session, then Home. */
+export function LoginScreen() {
+  const navigate = useNavigate();
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+
+  async function handleSubmit(event: FormEvent) {
+    event.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      await logIn(username, password);
+      await navigate("/", { replace: true });
+    } catch (failure) {
+      setError(messageOf(failure));
+      setBusy(false);
+    }
+  }
+
+  return (
+    <AuthCard title="Log in" description="Manage your edge devices.">
+      <form onSubmit={(event) => void handleSubmit(event)}>
+        <Stack>
+          <TextInput label="Username" autoComplete="username" required withAsterisk={false} value={username} onChange={(event) => setUsername(event.currentTarget.value)} data-autofocus autoFocus />
+          <PasswordField label="Password" autoComplete="current-password" required withAsterisk={false} value={password} onChange={(event) => setPassword(event.currentTarget.value)} />
+          {error && (
+            <Alert color="red" role="alert">
+              {error}
+            </Alert>
+          )}
+          <Button type="submit" loading={busy} fullWidth>
+            Log in
+          </Button>
+        </Stack>
+      </form>
+    </AuthCard>
+  );
+}

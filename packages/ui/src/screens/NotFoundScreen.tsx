@@ -1,0 +1,17 @@
+import { Anchor, Stack, Text, Title } from "@mantine/core";
+import { Link } from "react-router";
+
+/** An unknown address inside the app. */
+export function NotFoundScreen() {
+  return (
+    <Stack>
+      <Title order={2}>Page not found</Title>
+      <Text>
+        Nothing lives at this address.{" "}
+        <Anchor component={Link} to="/">
+          Back to the environments
+        </Anchor>
+      </Text>
+    </Stack>
+  );
+}

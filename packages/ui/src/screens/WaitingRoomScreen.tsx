@@ -1,0 +1,155 @@
+import { Button, Checkbox, Code, Paper, Stack, Table, Text, Tooltip } from "@mantine/core";
+import { notifications } from "@mantine/notifications";
+import { IconCheck, IconTrash } from "@tabler/icons-react";
+import { useState } from "react";
+import { api, messageOf } from "../api/client.ts";
+import type { Endpoint } from "../api/types.ts";
+import { ConfirmDialog, type ConfirmRequest } from "../components/ConfirmDialog.tsx";
+import { LoadError } from "../components/LoadError.tsx";
+import { PageHeader } from "../components/PageHeader.tsx";
+import { PageLoader } from "../components/PageLoader.tsx";
+import { formatAgo, formatDateTime, formatExpiry, shortId } from "../format.ts";
+import { usePolling } from "../hooks/use-polling.ts";
+
+async function waitingDevices(signal: AbortSignal): Promise<Endpoint[]> {
+  const untrusted = await api<Endpoint[]>("GET", "/api/endpoints?edgeDeviceUntrusted=true", { signal });
+  return untrusted.filter((environment) => environment.EdgeID !== "");
+}
+
+/** `/waiting-room`: devices that checked in and wait to be associated (or removed). */
+export function WaitingRoomScreen() {
+  const devices = usePolling(waitingDevices, 3000);
+  const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
+  const [confirm, setConfirm] = useState<ConfirmRequest>();
+  const [busy, setBusy] = useState(false);
+
+  const list = devices.data ?? [];
+  // A device removed elsewhere (or associated) leaves the selection with the next refresh.
+  const chosen = list.filter((device) => selected.has(device.Id));
+  const allChosen = list.length > 0 && chosen.length === list.length;
+
+  function toggle(id: number, on: boolean) {
+    setSelected((current) => {
+      const next = new Set(current);
+      if (on) next.add(id);
+      else next.delete(id);
+      return next;
+    });
+  }
+
+  async function applyToSelection(what: "associate" | "remove", devicesToChange: Endpoint[]) {
+    setBusy(true);
+    const results = await Promise.allSettled(devicesToChange.map((device) => (what === "associate" ? api("POST", `/api/endpoints/${device.Id}/edge/trust`) : api("DELETE", `/api/endpoints/${device.Id}`))));
+    const failed = results.flatMap((result, index) => (result.status === "rejected" ? [`${devicesToChange[index]?.EdgeID ?? "?"}: ${messageOf(result.reason)}`] : []));
+    const done = devicesToChange.length - failed.length;
+    if (done > 0) notifications.show({ color: "green", message: `${what === "associate" ? "Associated" : "Removed"} ${done} device${done === 1 ? "" : "s"}.` });
+    if (failed.length > 0) notifications.show({ color: "red", title: `Some devices could not be ${what === "associate" ? "associated" : "removed"}`, message: failed.join("\n"), autoClose: false });
+    setSelected(new Set());
+    await devices.refresh();
+    setBusy(false);
+  }
+
+  function askRemove() {
+    const toRemove = chosen;
+    setConfirm({
+      title: toRemove.length === 1 ? `Remove ${toRemove[0]?.EdgeID ?? "the device"}?` : `Remove ${toRemove.length} devices?`,
+      message: "Their sessions are closed and they are forgotten; to come back they must be added again.",
+      confirmLabel: toRemove.length === 1 ? "Remove device" : `Remove ${toRemove.length} devices`,
+      onConfirm: () => applyToSelection("remove", toRemove),
+    });
+  }
+
+  return (
+    <>
+      <PageHeader
+        title="Waiting Room"
+        description="Devices that checked in with a valid key and wait for an administrator. Associate the ones you recognise; remove the others."
+        actions={
+          <>
+            <Button leftSection={<IconCheck size={16} />} disabled={chosen.length === 0} loading={busy} onClick={() => void applyToSelection("associate", chosen)}>
+              Associate
+            </Button>
+            <Button color="red" variant="light" leftSection={<IconTrash size={16} />} disabled={chosen.length === 0 || busy} onClick={askRemove}>
+              Remove
+            </Button>
+          </>
+        }
+      />
+      <LoadError message={devices.error} />
+      {devices.loading && !devices.data ? (
+        <PageLoader />
+      ) : (
+        <Paper withBorder radius="md">
+          <Table highlightOnHover verticalSpacing="sm" aria-label="Waiting devices">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th w={40}>
+                  <Checkbox
+                    aria-label="Select all"
+                    checked={allChosen}
+                    indeterminate={chosen.length > 0 && !allChosen}
+                    disabled={list.length === 0}
+                    onChange={(event) => setSelected(event.currentTarget.checked ? new Set(list.map((d) => d.Id)) : new Set())}
+                  />
+                </Table.Th>
+                <Table.Th>Edge ID</Table.Th>
+                <Table.Th>Hostname</Table.Th>
+                <Table.Th>Source address</Table.Th>
+                <Table.Th>Client certificate</Table.Th>
+                <Table.Th>Last check-in</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {list.map((device) => {
+                const certificate = device.Pier.ClientCertificate;
+                return (
+                  <Table.Tr key={device.Id} bg={selected.has(device.Id) ? "var(--mantine-color-blue-light)" : undefined}>
+                    <Table.Td>
+                      <Checkbox aria-label={`Select ${device.EdgeID}`} checked={selected.has(device.Id)} onChange={(event) => toggle(device.Id, event.currentTarget.checked)} />
+                    </Table.Td>
+                    <Table.Td>
+                      <Text fw={500} ff="monospace" size="sm">
+                        {device.EdgeID}
+                      </Text>
+                    </Table.Td>
+                    <Table.Td>{device.Pier.Hostname || "—"}</Table.Td>
+                    <Table.Td>{device.Pier.SourceAddress || "—"}</Table.Td>
+                    <Table.Td>
+                      {certificate ? (
+                        <Stack gap={2}>
+                          <Text size="sm">{certificate.Subject}</Text>
+                          <Text size="xs" c="dimmed">
+                            SHA-256 <Code>{shortId(certificate.FingerprintSHA256)}</Code> · expires {formatExpiry(certificate.NotAfter)}
+                          </Text>
+                        </Stack>
+                      ) : (
+                        <Text size="sm" c="dimmed">
+                          none (no mTLS)
+                        </Text>
+                      )}
+                    </Table.Td>
+                    <Table.Td>
+                      <Tooltip label={formatDateTime(device.LastCheckInDate * 1000)} disabled={device.LastCheckInDate === 0}>
+                        <span>{formatAgo(device.LastCheckInDate)}</span>
+                      </Tooltip>
+                    </Table.Td>
+                  </Table.Tr>
+                );
+              })}
+              {list.length === 0 && (
+                <Table.Tr>
+                  <Table.Td colSpan={6}>
+                    <Text c="dimmed" ta="center" py="lg">
+                      No device is waiting
+                    </Text>
+                  </Table.Td>
+                </Table.Tr>
+              )}
+            </Table.Tbody>
+          </Table>
+        </Paper>
+      )}
+      <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />
+    </>
+  );
+}
