@@ -198,6 +198,11 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               if (connection) carriers.set(connection, { environmentId, stream: res });
               options.log("info", `edge session open: environment ${environmentId} (${message.agent.edgeId}) from ${who.remoteAddress}, ${welcome.status}`);
             } else if (environmentId !== undefined) {
+              // mTLS may have been turned on since the session opened (an upload through the
+              // API): a session that never showed a client certificate ends at its next heartbeat.
+              if (options.mtlsRequired() && !who.authorized) {
+                throw new ServerError("forbidden", "This server now requires mutual TLS: reconnect to the mTLS address with a client certificate from the mTLS CA.");
+              }
               edge.heartbeat(environmentId);
               push({ type: "ack", seq: message.seq });
             } else {

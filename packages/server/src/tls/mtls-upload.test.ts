@@ -1,11 +1,12 @@
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { parseCertificate, parsePem, writeFileAtomic } from "@pier/pki";
-import { decodeEdgeKey } from "@pier/protocol";
+import { decodeEdgeKey, encodeFrame } from "@pier/protocol";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type ApiClient, apiClient } from "../api/api-client.testkit.ts";
+import { TestAgent } from "../edge/test-agent.testkit.ts";
 import { type RunningServer, type ServerConfig, startServer } from "../server.ts";
 import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
-import { type Credential, type TestCa, type TestPki, clientRequest, createTestPki, h1Get, uiServerRequest } from "./tls-fixtures.testkit.ts";
+import { type Credential, type TestCa, type TestPki, clientRequest, createTestPki, h1Get, openSession, sessionGet, uiServerRequest } from "./tls-fixtures.testkit.ts";
 
 const password = "correct horse battery staple";
 const spkiOf = (credential: Credential) => parseCertificate(parsePem(credential.certPem)[0]!.der).spkiSha256;
@@ -85,8 +86,20 @@ describe("PUT /api/settings/edge/mtls: uploading a separate mTLS certificate", (
   });
 
   it("applies a valid set to both listeners at once and keeps it in DATA/mtls/", async () => {
+    // Clients that connected without a certificate before the upload: one on the tunnel
+    // listener, and an agent's session on the HTTPS listener's UI server (no SNI).
+    const before = openSession(server.tunnelAddress.port, { ca: uiCa.pem });
+    const beforeClosed = new Promise((resolve) => before.once("close", resolve));
+    expect((await sessionGet(before, "/api/system/status")).status).toBe(200);
+    await using agent = await TestAgent.connect({ port: server.httpsAddress.port, ca: uiCa.pem, edgeId: "before-mtls" });
+
     const accepted = await upload(valid());
     expect(accepted.status).toBe(200);
+    // The tunnel connection is cut off: it must reconnect and present a certificate.
+    await beforeClosed;
+    // The agent's session ends at its next heartbeat, saying why.
+    agent.session.write(encodeFrame({ type: "heartbeat", seq: 1 }));
+    expect(await agent.next("refused")).toMatchObject({ code: "forbidden", message: expect.stringContaining("now requires mutual TLS") as unknown });
     expect(accepted.json).toMatchObject({
       Source: "uploaded",
       CaCert: { Subject: "CN=Pier fleet CA", Issuer: "CN=Pier fleet CA" },

@@ -150,7 +150,7 @@ export class ServerTls {
     return this.#serialized(async () => {
       this.#refuseWhenFlags();
       for (const warning of checkMtlsUpload(upload)) this.#options.log("warn", `mTLS upload: ${warning}`);
-      this.#stopWatching();
+      await this.#pauseWatching();
       try {
         const paths = saveMtlsUpload(this.#options.dataDir, upload);
         const files: FrontFiles = { server: this.#files.server, mtls: { certPath: paths.certPath, keyPath: paths.keyPath, caPath: paths.caPath } };
@@ -170,7 +170,7 @@ export class ServerTls {
     return this.#serialized(async () => {
       this.#refuseWhenFlags();
       if (this.#source === "none") return;
-      this.#stopWatching();
+      await this.#pauseWatching();
       try {
         removeMtlsUpload(this.#options.dataDir);
         this.#files = { server: this.#files.server };
@@ -234,6 +234,16 @@ export class ServerTls {
   #stopWatching(): void {
     this.#reloader?.close();
     this.#reloader = undefined;
+  }
+
+  /**
+   * Stops watching and waits for a reload already under way: finishing after the fronts were
+   * switched, it would put the files it read before back on the HTTPS front.
+   */
+  async #pauseWatching(): Promise<void> {
+    const reloader = this.#reloader;
+    this.#stopWatching();
+    await reloader?.settled();
   }
 
   #requireFronts(): ServerFronts {

@@ -241,6 +241,28 @@ describe("TlsFront", () => {
       expect(() => uiOnly.front.setPolicy({ mode: "whole-listener" })).toThrow(/needs the CA they must chain to/);
       expect(() => new TlsFront({ material: { server: separate.server }, policy: { mode: "separate", mtlsNames: [] }, handler: testHandler })).toThrow(/needs the mTLS certificate/);
     });
+
+    it("closes open connections without a certificate once the policy wants one for them, and only those", async () => {
+      await using running = await startFront(separate, { mode: "none" });
+      const onUiName = openSession(running.port, { servername: names.ui, ca: pierCa.pem });
+      const withoutSni = openSession(running.port, { ca: pierCa.pem });
+      try {
+        expect(body(await sessionGet(onUiName, "/"))).toMatchObject({ mtls: false });
+        expect(body(await sessionGet(withoutSni, "/"))).toMatchObject({ mtls: false });
+        // The mTLS names do not cover either: both stay open.
+        running.front.setPolicy({ mode: "separate", mtlsNames: separate.mtls!.names });
+        expect(body(await sessionGet(onUiName, "/"))).toMatchObject({ mtls: false });
+        expect(body(await sessionGet(withoutSni, "/"))).toMatchObject({ mtls: false });
+
+        const closed = Promise.all([onUiName, withoutSni].map((session) => new Promise((resolve) => session.once("close", resolve))));
+        running.front.setPolicy({ mode: "whole-listener" });
+        await closed;
+        expect(running.errors).toEqual([]);
+      } finally {
+        onUiName.close();
+        withoutSni.close();
+      }
+    });
   });
 
   describe("hostile and broken clients", () => {
@@ -344,6 +366,13 @@ describe("TlsFront", () => {
         expect((await h2Get(running.port, "/", client)).peer?.fingerprint256).toBe(fingerprint(next.certificatePem));
         expect((await sessionGet(session, "/")).status).toBe(200);
         expect(onReloaded).toHaveBeenCalledTimes(1);
+
+        // settled() waits for a reload under way, as the mTLS upload does before switching fronts.
+        writeFileAtomic(live.certPath, next.certificatePem);
+        const pending = reloader.reload();
+        await reloader.settled();
+        expect(onReloaded).toHaveBeenCalledTimes(2);
+        await expect(pending).resolves.toMatchObject({ server: { spkiSha256: expect.any(String) as unknown } });
       } finally {
         session.close();
       }

@@ -210,10 +210,15 @@ export class TlsFront implements AsyncDisposable {
     return this.#policy;
   }
 
-  /** Changes which connections go to the mTLS server; applies to new connections. */
+  /**
+   * Changes which connections go to the mTLS server. New connections follow it at once; open
+   * connections the UI server accepted for names that now need a client certificate are closed,
+   * so their clients reconnect and present one (or are refused).
+   */
   setPolicy(policy: RoutingPolicy): void {
     checkMaterialFits(policy, this.#material);
     this.#policy = policy;
+    this.#closeConnectionsNowRoutedToMtls();
   }
 
   /**
@@ -239,7 +244,8 @@ export class TlsFront implements AsyncDisposable {
 
   /**
    * Swaps in new certificates: new handshakes use them at once, open connections stay, except
-   * mTLS connections whose client certificate does not chain to a changed client CA.
+   * mTLS connections whose client certificate does not chain to a changed client CA, and UI
+   * connections for names the new mTLS certificate covers (see `setPolicy`).
    * Throws `tls_material_invalid` (and changes nothing) when Node refuses the material.
    */
   reload(material: FrontMaterial): void {
@@ -262,6 +268,7 @@ export class TlsFront implements AsyncDisposable {
     this.#material = material;
     this.#policy = policy;
     if (caChanged) this.#closeConnectionsNotTrustedBy(certificatesOf(clientCaOf(material)));
+    this.#closeConnectionsNowRoutedToMtls();
   }
 
   /** Stops listening and destroys every connection, open or half-handshaken. */
@@ -350,7 +357,7 @@ export class TlsFront implements AsyncDisposable {
     const parent = (socket as { _parent?: unknown })._parent;
     const hello = parent instanceof net.Socket ? this.#hellos.get(parent) : undefined;
     const peerCertificate = socket.destroyed ? undefined : socket.getPeerX509Certificate();
-    const serverName = hello?.serverName ?? (typeof socket.servername === "string" ? socket.servername : undefined);
+    const serverName = this.#serverNameOf(socket);
     try {
       this.#onRefusal({
         remoteAddress: hello?.remoteAddress ?? socket.remoteAddress,
@@ -362,6 +369,23 @@ export class TlsFront implements AsyncDisposable {
       // Thrown inside Node's event emission it would take the process down.
       this.#onError(failure);
     }
+  }
+
+  // A client the UI server accepted never showed a certificate; once the policy sends its name
+  // to the mTLS server, keeping its connection would let it skip the check (an agent's session
+  // lasts until it disconnects).
+  #closeConnectionsNowRoutedToMtls(): void {
+    for (const socket of this.#tlsSockets) {
+      if (this.#mtlsSockets.has(socket)) continue;
+      if (this.#route(this.#serverNameOf(socket)) === "mtls") socket.destroy();
+    }
+  }
+
+  /** The SNI a TLS socket was routed by (read from its ClientHello), else the one OpenSSL saw. */
+  #serverNameOf(socket: TLSSocket): string | undefined {
+    const parent = (socket as { _parent?: unknown })._parent;
+    const hello = parent instanceof net.Socket ? this.#hellos.get(parent) : undefined;
+    return hello?.serverName ?? (typeof socket.servername === "string" ? socket.servername : undefined);
   }
 
   #closeConnectionsNotTrustedBy(anchors: readonly X509Certificate[]): void {

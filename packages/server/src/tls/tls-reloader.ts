@@ -24,6 +24,8 @@ export interface TlsReloaderOptions {
 export interface TlsReloader extends Disposable {
   /** Reloads now, e.g. for `POST /api/settings/tls/reload`; rejects with the reasons. */
   reload(): Promise<FrontMaterial>;
+  /** Resolves once the reloads already started or queued are done (after `close()`, no more start). */
+  settled(): Promise<void>;
   close(): void;
 }
 
@@ -97,5 +99,5 @@ export function watchTlsMaterial(options: TlsReloaderOptions): TlsReloader {
       onError: (error) => options.onReloadFailed?.(new ServerError("internal", `Watching the TLS files failed: ${(error as Error).message}`, { cause: error })),
     },
   );
-  return { reload, close: () => watch.close(), [Symbol.dispose]: () => watch.close() };
+  return { reload, settled: () => queue.then(() => undefined), close: () => watch.close(), [Symbol.dispose]: () => watch.close() };
 }
