@@ -16,7 +16,7 @@ if (!root) throw new Error("index.html has no #root element");
 createRoot(root).render(
   <StrictMode>
     <MantineProvider>
-      <Notifications position="top-right" />
+      <Notifications position="top-right" autoClose={3000} />
       <RouterProvider router={router} />
     </MantineProvider>
   </StrictMode>,

@@ -5,7 +5,6 @@ import { AppLayout } from "./components/AppLayout.tsx";
 import { PageLoader } from "./components/PageLoader.tsx";
 import { RouteError } from "./components/RouteError.tsx";
 import { AddEnvironmentScreen } from "./screens/AddEnvironmentScreen.tsx";
-import { CertificatesScreen } from "./screens/CertificatesScreen.tsx";
 import { EdgeComputeScreen } from "./screens/EdgeComputeScreen.tsx";
 import { EnvironmentScreen } from "./screens/EnvironmentScreen.tsx";
 import { FirstRunScreen } from "./screens/FirstRunScreen.tsx";
@@ -45,7 +44,8 @@ export const router = createBrowserRouter([
       { path: "environments/new", element: <AddEnvironmentScreen /> },
       { path: "environments/:id", element: <EnvironmentScreen /> },
       { path: "settings/edge", element: <EdgeComputeScreen /> },
-      { path: "certificates", element: <CertificatesScreen /> },
+      // The chart library is most of the bundle: loaded with the screen that draws it.
+      { path: "certificates", lazy: async () => ({ Component: (await import("./screens/CertificatesScreen.tsx")).CertificatesScreen }) },
       { path: "*", element: <NotFoundScreen /> },
     ],
   },

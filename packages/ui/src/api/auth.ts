@@ -34,18 +34,25 @@ export async function logOut(): Promise<void> {
   }
 }
 
-// The answer of the last check, asked once per page load; creating the administrator here
-// updates it.
+// The answer of the last check, asked once per page load; creating the administrator here, or
+// being told one exists, updates it.
 let administratorKnown: boolean | undefined;
 
 /**
- * Whether the first administrator exists yet, from `GET /api/system/status` (`AdminExists`):
- * `/api/users/admin/check` says the same with a 404, which the browser logs as an error.
+ * Whether the first administrator exists yet. Asked from `GET /api/system/status`
+ * (`AdminExists`), which answers 200 either way: `GET /api/users/admin/check` says "none" with a
+ * 404, which the browser logs as a console error. Servers without `AdminExists` are asked there.
  */
 export async function administratorExists(): Promise<boolean> {
   if (administratorKnown !== undefined) return administratorKnown;
-  const response = await fetch("/api/system/status", { headers: { Accept: "application/json" } });
-  if (!response.ok) throw new Error(`The server answered ${response.status} to GET /api/system/status.`);
-  administratorKnown = ((await response.json()) as { AdminExists: boolean }).AdminExists;
+  const status = await fetch("/api/system/status", { headers: { Accept: "application/json" } });
+  const body = status.ok ? ((await status.json()) as { AdminExists?: unknown }) : {};
+  if (typeof body.AdminExists === "boolean") {
+    administratorKnown = body.AdminExists;
+    return administratorKnown;
+  }
+  const response = await fetch("/api/users/admin/check", { headers: { Accept: "application/json" } });
+  if (response.status !== 204 && response.status !== 404) throw new Error(`The server answered ${response.status} to the administrator check.`);
+  administratorKnown = response.status === 204;
   return administratorKnown;
 }

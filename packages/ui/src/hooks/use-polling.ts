@@ -18,8 +18,11 @@ export interface Polled<T> {
  *
  * @example
  * const environments = usePolling((signal) => api<Endpoint[]>("GET", "/api/endpoints", { signal }), 3000);
+ *
+ * A new `key` (another environment) drops the data shown, unless `keepDataOnKeyChange` (a newer
+ * version of the same thing): then the old data stays until the new arrives.
  */
-export function usePolling<T>(load: (signal: AbortSignal) => Promise<T>, intervalMs: number, key = ""): Polled<T> {
+export function usePolling<T>(load: (signal: AbortSignal) => Promise<T>, intervalMs: number, key = "", options: { keepDataOnKeyChange?: boolean } = {}): Polled<T> {
   const [data, setData] = useState<T>();
   const [error, setError] = useState<string>();
   const [loading, setLoading] = useState(true);
@@ -47,16 +50,19 @@ export function usePolling<T>(load: (signal: AbortSignal) => Promise<T>, interva
     }
   }, []);
 
+  const keepData = options.keepDataOnKeyChange === true;
   useEffect(() => {
-    setData(undefined);
-    setLoading(true);
+    if (!keepData) {
+      setData(undefined);
+      setLoading(true);
+    }
     void refresh();
     const timer = intervalMs > 0 ? window.setInterval(() => void refresh(), intervalMs) : undefined;
     return () => {
       window.clearInterval(timer);
       inFlight.current?.abort();
     };
-  }, [refresh, intervalMs, key]);
+  }, [refresh, intervalMs, key, keepData]);
 
   return { data, error, loading, refresh };
 }

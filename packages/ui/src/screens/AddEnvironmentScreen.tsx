@@ -1,4 +1,4 @@
-import { Alert, Button, Checkbox, Grid, Group, Paper, Radio, Stack, TextInput, Title } from "@mantine/core";
+import { Alert, Button, Checkbox, Grid, Group, Paper, Radio, SimpleGrid, Stack, TextInput, Title } from "@mantine/core";
 import { decodeEdgeKey, type EdgeKey } from "@pier/protocol/wire";
 import { IconRefresh } from "@tabler/icons-react";
 import { type FormEvent, useEffect, useState } from "react";
@@ -96,11 +96,11 @@ export function AddEnvironmentScreen() {
               <TextInput label="API server URL" description="Where the agent reaches this server's HTTPS API." value={apiUrl} onChange={(event) => setApiUrl(event.currentTarget.value)} placeholder={defaults?.apiUrl ?? "https://pier.example.com:9443"} />
               <TextInput label="Tunnel address" description="host:port of the tunnel listener." value={tunnelAddress} onChange={(event) => setTunnelAddress(event.currentTarget.value)} placeholder={defaults?.tunnelAddress ?? "pier.example.com:8000"} />
               <Radio.Group label="Target" value={target} onChange={setTarget}>
-                <Stack gap="xs" mt="xs">
+                <SimpleGrid cols={2} spacing="xs" verticalSpacing="xs" mt="xs">
                   {agentTargets.map((option) => (
                     <Radio key={option.value} value={option.value} label={option.label} />
                   ))}
-                </Stack>
+                </SimpleGrid>
               </Radio.Group>
               <Checkbox label="Device waits in the Waiting Room until associated" checked={waits} onChange={(event) => setWaits(event.currentTarget.checked)} disabled={created !== undefined} />
               {error && (

@@ -1,4 +1,4 @@
-import { Alert, Anchor, Group, Stack, Tabs, Text, Title } from "@mantine/core";
+import { Alert, Anchor, Code, Group, Stack, Tabs, Text, Title } from "@mantine/core";
 import { IconBox, IconNetwork, IconPhoto, IconDatabase } from "@tabler/icons-react";
 import { Link, useParams } from "react-router";
 import { api } from "../api/client.ts";
@@ -16,10 +16,15 @@ import { usePolling } from "../hooks/use-polling.ts";
 /** `/environments/:id`: the device's summary and its Docker resources. */
 export function EnvironmentScreen() {
   const id = Number(useParams().id);
+  // Keyed by id: nothing of one environment (data kept across refreshes, an open drawer) shows on another's page.
+  return <EnvironmentPage key={id} id={id} />;
+}
+
+function EnvironmentPage({ id }: { id: number }) {
   const environment = usePolling((signal) => api<Endpoint>("GET", `/api/endpoints/${id}`, { signal }), 5000, String(id));
   const snapshotTime = environment.data?.Snapshots[0]?.Time ?? 0;
   // Only asked once the environment says a snapshot exists: the 404 of "none yet" would be noise.
-  const report = usePolling((signal) => (snapshotTime > 0 ? api<DockerSnapshotReport>("GET", `/api/endpoints/${id}/docker-snapshot`, { signal }) : Promise.resolve(undefined)), 0, `${id}:${snapshotTime}`);
+  const report = usePolling((signal) => (snapshotTime > 0 ? api<DockerSnapshotReport>("GET", `/api/endpoints/${id}/docker-snapshot`, { signal }) : Promise.resolve(undefined)), 0, `${id}:${snapshotTime}`, { keepDataOnKeyChange: true });
 
   if (!Number.isInteger(id) || id <= 0) return <Alert color="red">There is no environment at this address.</Alert>;
   if (!environment.data) return environment.error ? <LoadError message={environment.error} /> : <PageLoader />;
@@ -49,7 +54,19 @@ export function EnvironmentScreen() {
           : associate it to manage its Docker Engine.
         </Alert>
       )}
-      {env.UserTrusted && !source.live && (
+      {env.EdgeID === "" && (
+        <Alert color="blue" mb="md" title="No device has used this environment's key yet">
+          <Text size="sm" mb="xs">
+            Start the agent on the device with this EDGE_KEY (and an EDGE_ID of your choice); the command for each target is on the Add environment screen.
+          </Text>
+          {env.EdgeKey && (
+            <Code block style={{ wordBreak: "break-all", whiteSpace: "pre-wrap" }}>
+              {env.EdgeKey}
+            </Code>
+          )}
+        </Alert>
+      )}
+      {env.UserTrusted && env.EdgeID !== "" && !source.live && (
         <Alert color="gray" mb="md">
           The device is not connected: showing its last snapshot{env.Snapshots[0] ? ` (${formatAgo(env.Snapshots[0].Time)})` : ""}, read-only.
         </Alert>

@@ -1,4 +1,4 @@
-import { Anchor, Group, Paper, Select, Table, Text, TextInput, Tooltip } from "@mantine/core";
+import { Anchor, Group, NativeSelect, Paper, Table, Text, TextInput, Tooltip } from "@mantine/core";
 import { IconSearch } from "@tabler/icons-react";
 import { useState } from "react";
 import { Link } from "react-router";
@@ -18,6 +18,10 @@ const statusOptions: { value: StatusFilter; label: string }[] = [
   { value: "online", label: "Online" },
   { value: "offline", label: "Offline" },
 ];
+
+function statusOf(value: string): StatusFilter {
+  return value === "online" || value === "offline" ? value : "all";
+}
 
 // Devices that checked in but wait for association are the Waiting Room's; an environment
 // created in the UI that no device used yet has no Edge ID and belongs here.
@@ -52,7 +56,7 @@ export function HomeScreen() {
       <LoadError message={environments.error} />
       <Group mb="md" align="flex-end">
         <TextInput label="Search" placeholder="Name, Edge ID, hostname or platform" leftSection={<IconSearch size={16} />} value={search} onChange={(event) => setSearch(event.currentTarget.value)} w={340} />
-        <Select label="Status" data={statusOptions} value={status} onChange={(value) => setStatus(value ?? "all")} allowDeselect={false} w={160} />
+        <NativeSelect label="Status" data={statusOptions} value={status} onChange={(event) => setStatus(statusOf(event.currentTarget.value))} w={160} />
       </Group>
       {environments.loading && !environments.data ? (
         <PageLoader />

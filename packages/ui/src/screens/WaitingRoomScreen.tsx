@@ -53,7 +53,7 @@ export function WaitingRoomScreen() {
     const toRemove = chosen;
     setConfirm({
       title: toRemove.length === 1 ? `Remove ${toRemove[0]?.EdgeID ?? "the device"}?` : `Remove ${toRemove.length} devices?`,
-      message: "Their sessions are closed and they are forgotten; to come back they must be added again.",
+      message: toRemove.length === 1 ? "Its session is closed and it is forgotten; to come back it must be added again." : "Their sessions are closed and they are forgotten; to come back they must be added again.",
       confirmLabel: toRemove.length === 1 ? "Remove device" : `Remove ${toRemove.length} devices`,
       onConfirm: () => applyToSelection("remove", toRemove),
     });

@@ -18,13 +18,14 @@ function colorOf(days: number): string {
 /** Days until expiry per certificate, soonest first; red under 30 days (when Pier re-issues), yellow under 90. */
 export function ExpiryTimeline({ entries }: { entries: ExpiryEntry[] }) {
   const data = entries
-    .map((entry) => ({ certificate: entry.label, days: daysUntil(entry.notAfter) }))
-    .sort((a, b) => a.days - b.days);
+    .map((entry) => ({ days: daysUntil(entry.notAfter), label: entry.label }))
+    .sort((a, b) => a.days - b.days)
+    .map(({ days, label }) => ({ certificate: `${label} (${days} d)`, days }));
   return (
     <Paper withBorder radius="md" p="lg">
       <Title order={3}>Expiry timeline</Title>
       <Text size="sm" c="dimmed" mb="md">
-        Days until each certificate expires. Pier re-issues its own server certificate when fewer than 30 remain.
+        Days until each certificate expires; the red line marks 30 days, when Pier re-issues its own server certificate.
       </Text>
       {data.length === 0 ? (
         <Text c="dimmed" size="sm">
@@ -38,13 +39,12 @@ export function ExpiryTimeline({ entries }: { entries: ExpiryEntry[] }) {
           orientation="vertical"
           series={[{ name: "days", label: "Days until expiry", color: "teal.6" }]}
           getBarColor={(value) => colorOf(value)}
-          yAxisProps={{ width: 260 }}
-          xAxisLabel="days"
-          unit=" d"
+          yAxisProps={{ width: 300 }}
+          xAxisLabel="days until expiry"
+          valueFormatter={(value) => `${value} days`}
           gridAxis="x"
-          withBarValueLabel
           maxBarWidth={22}
-          referenceLines={[{ x: 30, color: "red.4", label: "30 days" }]}
+          referenceLines={[{ x: 30, color: "red.4" }]}
           aria-label="Days until expiry per certificate"
         />
       )}

@@ -12,6 +12,8 @@ import { type Column, ResourceTable } from "./ResourceTable.tsx";
 
 type Action = "start" | "stop" | "restart" | "remove";
 
+const pastTense: Record<Action, string> = { start: "started", stop: "stopped", restart: "restarted", remove: "removed" };
+
 const stateColors: Record<string, string> = { running: "green", exited: "red", dead: "red", paused: "yellow", restarting: "orange", created: "gray", removing: "gray" };
 
 /** A container's name as people type it (Docker reports "/name"). */
@@ -33,7 +35,7 @@ export function ContainersTab({ source }: { source: DockerSource }) {
       const id = encodeURIComponent(container.Id);
       if (action === "remove") await api("DELETE", dockerPath(source.environmentId, `containers/${id}?force=1`));
       else await api("POST", dockerPath(source.environmentId, `containers/${id}/${action}`));
-      notifications.show({ color: "green", message: `${name}: ${action === "remove" ? "removed" : `${action} done`}` });
+      notifications.show({ color: "green", message: `${name} ${pastTense[action]}` });
     } catch (failure) {
       notifications.show({ color: "red", title: `Could not ${action} ${name}`, message: messageOf(failure) });
     } finally {

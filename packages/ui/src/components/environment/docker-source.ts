@@ -55,5 +55,6 @@ export function useDockerList<K extends keyof Listed>(source: DockerSource, kind
     },
     live ? 3000 : 0,
     live ? `${environmentId}:live` : `${environmentId}:snapshot:${snapshot?.collectedAt ?? ""}`,
+    { keepDataOnKeyChange: true },
   );
 }
