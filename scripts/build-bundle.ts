@@ -8,17 +8,21 @@
  *
  *   npx node scripts/build-bundle.ts [--out dist/pier]
  */
-import { rmSync, readdirSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { cpSync, rmSync, readdirSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { build } from "rolldown";
+import { ensureUiBuilt, uiIndex } from "./build-ui.ts";
 
 const root = join(import.meta.dirname, "..");
 
 /** V8 flags that shrink the agent's idle resident memory (bench/docker-proxy.ts: 65 → 57 MiB). */
 export const footprintFlags = ["--lite-mode", "--max-semi-space-size=1"] as const;
 
-/** Builds the bundle into `outDir` (emptied first) and returns the path of its entry point. */
+/**
+ * Builds the bundle into `outDir` (emptied first), with the web UI in `outDir/ui` (where
+ * `pier server` looks next to main.cjs), and returns the path of its entry point.
+ */
 export async function buildBundle(outDir = join(root, "dist", "pier")): Promise<string> {
   rmSync(outDir, { recursive: true, force: true });
   await build({
@@ -29,6 +33,8 @@ export async function buildBundle(outDir = join(root, "dist", "pier")): Promise<
     transform: { define: { "import.meta.main": "false" } },
     output: { dir: outDir, format: "cjs", minify: true, entryFileNames: "main.cjs", chunkFileNames: "[name]-[hash].cjs" },
   });
+  ensureUiBuilt();
+  cpSync(dirname(uiIndex), join(outDir, "ui"), { recursive: true });
   return join(outDir, "main.cjs");
 }
 
@@ -36,7 +42,7 @@ if (import.meta.main) {
   const { values } = parseArgs({ options: { out: { type: "string" } } });
   const outDir = resolve(values.out ?? join(root, "dist", "pier"));
   const entry = await buildBundle(outDir);
-  const files = readdirSync(outDir);
+  const files = readdirSync(outDir).filter((file) => file.endsWith(".cjs"));
   const kib = files.reduce((sum, file) => sum + statSync(join(outDir, file)).size, 0) / 1024;
-  console.log(`${entry}: ${files.length} files, ${kib.toFixed(0)} KiB; on a device: node ${footprintFlags.join(" ")} ${entry} agent`);
+  console.log(`${entry}: ${files.length} files, ${kib.toFixed(0)} KiB, the web UI in ${join(outDir, "ui")}; on a device: node ${footprintFlags.join(" ")} ${entry} agent`);
 }

@@ -76,14 +76,15 @@ export interface PierServer extends PierProcess {
 }
 
 /**
- * Starts `pier server` on loopback with ephemeral ports and waits until it listens.
+ * Starts `pier server` on loopback with ephemeral ports and waits until it listens; `command`
+ * replaces the installed `pier` (e.g. `[node, "dist/pier/main.cjs"]` for the bundle).
  *
  * @example
  * await using server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", pw] });
  */
-export async function startPierServer(options: { dataDir: string; args?: readonly string[]; cwd?: string; httpsPort?: number; tunnelPort?: number }): Promise<PierServer> {
+export async function startPierServer(options: { dataDir: string; args?: readonly string[]; cwd?: string; httpsPort?: number; tunnelPort?: number; command?: readonly string[] }): Promise<PierServer> {
   const args = ["server", "--bind", `127.0.0.1:${options.httpsPort ?? 0}`, "--tunnel-port", String(options.tunnelPort ?? 0), "--data", options.dataDir, ...(options.args ?? [])];
-  const server = launch(args, options.cwd === undefined ? {} : { cwd: options.cwd });
+  const server = launch(args, { ...(options.cwd === undefined ? {} : { cwd: options.cwd }), ...(options.command === undefined ? {} : { command: options.command }) });
   try {
     const [, https = "", tunnel = ""] = await server.waitFor(/HTTPS 127\.0\.0\.1:(\d+) .* edge tunnel 127\.0\.0\.1:(\d+)/, 30_000);
     const [, edgeKey = ""] = await server.waitFor(/EDGE_KEY=(\S+)/);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { run, startPierAgent, startPierServer, tempDir, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, run, startPierAgent, startPierServer, tempDir, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * The JavaScript bundle a memory-tight device runs (scripts/build-bundle.ts): it builds from a
@@ -38,6 +38,13 @@ describe("the bundled pier command", () => {
     expect(refused.status).not.toBe(0);
     expect(refused.stderr).toContain("EDGE_KEY is not set");
   });
+
+  it("runs a server that serves the web UI bundled next to it", async () => {
+    await using bundled = await startPierServer({ dataDir: dir.file("bundled-server"), command: [process.execPath, bundle] });
+    const page = await new PierApi(`https://127.0.0.1:${bundled.httpsPort}`, { ca: readFileSync(dir.file("bundled-server/ca/ca.crt")) }).call<string>("GET", "/waiting-room");
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('<div id="root">');
+  }, 30_000);
 
   it("runs an agent, with V8's small-footprint flags, that lands in the waiting room", async () => {
     await using agent = startPierAgent({ edgeId: "bundle-agent", edgeKey: server.edgeKey, dataDir: dir.file("agent"), command: [process.execPath, "--lite-mode", "--max-semi-space-size=1", bundle] });

@@ -10,6 +10,7 @@ import { PageHeader } from "../components/PageHeader.tsx";
 import { PageLoader } from "../components/PageLoader.tsx";
 import { formatAgo, formatDateTime, formatExpiry } from "../format.ts";
 import { usePolling } from "../hooks/use-polling.ts";
+import { EmptyTableRow } from "../components/EmptyTableRow.tsx";
 
 type StatusFilter = "all" | "online" | "offline";
 
@@ -100,13 +101,7 @@ export function HomeScreen() {
                 </Table.Tr>
               ))}
               {shown.length === 0 && (
-                <Table.Tr>
-                  <Table.Td colSpan={6}>
-                    <Text c="dimmed" ta="center" py="lg">
-                      {listed.length === 0 ? "No environment yet: add one, or associate a device from the Waiting Room." : "No environment matches the search and status filter."}
-                    </Text>
-                  </Table.Td>
-                </Table.Tr>
+                <EmptyTableRow columns={6}>{listed.length === 0 ? "No environment yet: add one, or associate a device from the Waiting Room." : "No environment matches the search and status filter."}</EmptyTableRow>
               )}
             </Table.Tbody>
           </Table>

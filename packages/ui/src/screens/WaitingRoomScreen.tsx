@@ -10,6 +10,7 @@ import { PageHeader } from "../components/PageHeader.tsx";
 import { PageLoader } from "../components/PageLoader.tsx";
 import { formatAgo, formatDateTime, formatExpiry, shortId } from "../format.ts";
 import { usePolling } from "../hooks/use-polling.ts";
+import { EmptyTableRow } from "../components/EmptyTableRow.tsx";
 
 async function waitingDevices(signal: AbortSignal): Promise<Endpoint[]> {
   const untrusted = await api<Endpoint[]>("GET", "/api/endpoints?edgeDeviceUntrusted=true", { signal });
@@ -137,13 +138,7 @@ export function WaitingRoomScreen() {
                 );
               })}
               {list.length === 0 && (
-                <Table.Tr>
-                  <Table.Td colSpan={6}>
-                    <Text c="dimmed" ta="center" py="lg">
-                      No device is waiting
-                    </Text>
-                  </Table.Td>
-                </Table.Tr>
+                <EmptyTableRow columns={6}>No device is waiting</EmptyTableRow>
               )}
             </Table.Tbody>
           </Table>

@@ -1,6 +1,7 @@
 import { Badge, Code, Paper, Table, Text, Title, Tooltip } from "@mantine/core";
 import type { ReactNode } from "react";
 import { daysUntil, formatDate, formatExpiry, shortId } from "../../format.ts";
+import { EmptyTableRow } from "../EmptyTableRow.tsx";
 
 /** The columns every certificate row has. */
 export interface CertificateRow {
@@ -82,13 +83,7 @@ export function CertificateTable({ title, description, extraHeaders = [], rows, 
             </Table.Tr>
           ))}
           {rows.length === 0 && (
-            <Table.Tr>
-              <Table.Td colSpan={columns}>
-                <Text c="dimmed" ta="center" size="sm" py="sm">
-                  {empty}
-                </Text>
-              </Table.Td>
-            </Table.Tr>
+            <EmptyTableRow columns={columns}>{empty}</EmptyTableRow>
           )}
         </Table.Tbody>
       </Table>

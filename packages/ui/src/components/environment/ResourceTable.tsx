@@ -1,6 +1,7 @@
-import { Paper, Table, Text } from "@mantine/core";
+import { Paper, Table } from "@mantine/core";
 import type { ReactNode } from "react";
 import { LoadError } from "../LoadError.tsx";
+import { EmptyTableRow } from "../EmptyTableRow.tsx";
 
 /** A column: its header and how a row fills it. */
 export interface Column<T> {
@@ -37,13 +38,7 @@ export function ResourceTable<T>({ label, columns, rows, rowKey, empty, error, l
               </Table.Tr>
             ))}
             {(rows ?? []).length === 0 && (
-              <Table.Tr>
-                <Table.Td colSpan={columns.length}>
-                  <Text c="dimmed" ta="center" py="md" size="sm">
-                    {loading ? "Loading…" : empty}
-                  </Text>
-                </Table.Td>
-              </Table.Tr>
+              <EmptyTableRow columns={columns.length}>{loading ? "Loading…" : empty}</EmptyTableRow>
             )}
           </Table.Tbody>
         </Table>
