@@ -162,6 +162,8 @@ export type AuditKind =
   | "identity_conflict"
   | "removed"
   | "login_failed"
+  | "mtls_uploaded"
+  | "mtls_removed"
   // Keeps autocompletion for the names above while accepting new ones.
   | (string & {});
 

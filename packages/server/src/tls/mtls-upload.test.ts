@@ -151,6 +151,12 @@ describe("PUT /api/settings/edge/mtls: uploading a separate mTLS certificate", (
     expect(existsSync(dir.file("data/mtls"))).toBe(false);
     expect((await h1Get(server.tunnelAddress.port, "/api/system/status", { ca: uiCa.pem })).status).toBe(200);
     expect(server.edgeFingerprint()).toBe(spkiOf(uiCert));
+    // Both changes of the devices' trust anchor are in the audit trail, with who made them.
+    const trail = (await server.store.audit.list()).filter((event) => event.kind.startsWith("mtls_"));
+    expect(trail.map((event) => event.kind)).toEqual(expect.arrayContaining(["mtls_uploaded", "mtls_removed"]));
+    const uploaded = trail.find((event) => event.kind === "mtls_uploaded")?.detail;
+    expect(typeof uploaded?.["user"]).toBe("string");
+    expect(uploaded?.["names"]).toContain("localhost");
   });
 
   it("answers 409 when the mTLS files come from the flags", async () => {

@@ -94,7 +94,14 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
         if (!refusal) throw error;
         return c.json({ message: (error as Error).message, field: refusal.field, code: refusal.code, fix: refusal.fix }, 422);
       }
-      return c.json(mtlsStateView(deps.tls.source, deps.tls.mtls), 200);
+      // Who changed the trust anchor of every device is worth keeping.
+      const state = mtlsStateView(deps.tls.source, deps.tls.mtls);
+      await deps.store.audit.append({
+        kind: body.UseSeparateCert ? "mtls_uploaded" : "mtls_removed",
+        sourceAddress: String(c.env.incoming?.socket.remoteAddress ?? "unknown"),
+        detail: { user: c.get("user").username, ca: state.CaCert?.Subject ?? null, certificate: state.Cert?.Subject ?? null, names: state.Cert?.Names ?? [] },
+      });
+      return c.json(state, 200);
     },
   );
 }
