@@ -63,10 +63,13 @@ describe("the web UI", () => {
     expect((await api.call<{ AdminExists: boolean }>("GET", "/api/system/status")).body.AdminExists).toBe(true);
     await page.getByRole("button", { name: "Log out" }).click();
     await page.waitForURL("**/login");
+    // By keyboard alone: Tab from the user name to the password, Enter submits.
     await page.getByLabel("Username").fill("admin");
-    await page.getByLabel("Password").fill(password);
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(password);
+    expect(await page.getByLabel("Password", { exact: true }).inputValue()).toBe(password);
     await browser.screenshot("02-login");
-    await page.getByRole("button", { name: "Log in" }).click();
+    await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "Environments" }).waitFor();
     await api.login("admin", password);
   });
