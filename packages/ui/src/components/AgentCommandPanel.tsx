@@ -1,9 +1,9 @@
-import { Alert, Button, Code, CopyButton, Group, Paper, Stack, Text, Title } from "@mantine/core";
+import { Alert, Code, Group, Paper, Stack, Text, Title } from "@mantine/core";
 import { type EdgeKey, encodeEdgeKey } from "@pier/protocol/wire";
-import { IconCheck, IconCopy } from "@tabler/icons-react";
 import { type AgentTarget, agentCommand } from "../agent-command.ts";
 import { messageOf } from "../api/client.ts";
 import type { Endpoint } from "../api/types.ts";
+import { CopyTextButton } from "./CopyTextButton.tsx";
 
 /** What the panel shows the command for. */
 export interface AgentCommandPanelProps {
@@ -43,13 +43,7 @@ export function AgentCommandPanel(props: AgentCommandPanelProps) {
       <Stack>
         <Group justify="space-between">
           <Title order={4}>Run this on the device</Title>
-          <CopyButton value={command} timeout={2500}>
-            {({ copied, copy }) => (
-              <Button variant={copied ? "filled" : "light"} color={copied ? "teal" : "blue"} leftSection={copied ? <IconCheck size={16} /> : <IconCopy size={16} />} onClick={copy}>
-                {copied ? "Copied" : "Copy"}
-              </Button>
-            )}
-          </CopyButton>
+          <CopyTextButton value={command} />
         </Group>
         <Code block data-testid="agent-command" style={{ whiteSpace: "pre-wrap", wordBreak: "break-all" }}>
           {command}

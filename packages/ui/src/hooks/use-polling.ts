@@ -28,12 +28,15 @@ export function usePolling<T>(load: (signal: AbortSignal) => Promise<T>, interva
   const [loading, setLoading] = useState(true);
   const loadRef = useRef(load);
   const inFlight = useRef<AbortController | undefined>(undefined);
+  // An action's "refresh after" may come back after the screen is gone: no request then.
+  const mounted = useRef(false);
 
   useEffect(() => {
     loadRef.current = load;
   });
 
   const refresh = useCallback(async () => {
+    if (!mounted.current) return;
     inFlight.current?.abort();
     const controller = new AbortController();
     inFlight.current = controller;
@@ -52,6 +55,7 @@ export function usePolling<T>(load: (signal: AbortSignal) => Promise<T>, interva
 
   const keepData = options.keepDataOnKeyChange === true;
   useEffect(() => {
+    mounted.current = true;
     if (!keepData) {
       setData(undefined);
       setLoading(true);
@@ -59,6 +63,7 @@ export function usePolling<T>(load: (signal: AbortSignal) => Promise<T>, interva
     void refresh();
     const timer = intervalMs > 0 ? window.setInterval(() => void refresh(), intervalMs) : undefined;
     return () => {
+      mounted.current = false;
       window.clearInterval(timer);
       inFlight.current?.abort();
     };

@@ -43,7 +43,7 @@ export function FirstRunScreen() {
       <form onSubmit={(event) => void handleSubmit(event)}>
         <Stack>
           <TextInput label="Username" autoComplete="username" required withAsterisk={false} value={username} onChange={(event) => setUsername(event.currentTarget.value)} error={fieldError("Username")} />
-          <PasswordField label="Password" autoComplete="new-password" required withAsterisk={false} value={password} onChange={(event) => setPassword(event.currentTarget.value)} error={fieldError("Password")} description="At least 12 characters." />
+          <PasswordField label="Password" autoComplete="new-password" autoFocus required withAsterisk={false} value={password} onChange={(event) => setPassword(event.currentTarget.value)} error={fieldError("Password")} description="At least 12 characters." />
           <PasswordField
             label="Confirm password"
             autoComplete="new-password"

@@ -54,7 +54,7 @@ export function WaitingRoomScreen() {
     const toRemove = chosen;
     setConfirm({
       title: toRemove.length === 1 ? `Remove ${toRemove[0]?.EdgeID ?? "the device"}?` : `Remove ${toRemove.length} devices?`,
-      message: toRemove.length === 1 ? "Its session is closed and it is forgotten; to come back it must be added again." : "Their sessions are closed and they are forgotten; to come back they must be added again.",
+      message: toRemove.length === 1 ? "Its session is closed and it is forgotten. If its agent keeps running with a fleet-wide key, it comes back here as a new device: stop the agent, or revoke its certificate." : "Their sessions are closed and they are forgotten. Agents that keep running with a fleet-wide key come back here as new devices: stop them, or revoke their certificates.",
       confirmLabel: toRemove.length === 1 ? "Remove device" : `Remove ${toRemove.length} devices`,
       onConfirm: () => applyToSelection("remove", toRemove),
     });
