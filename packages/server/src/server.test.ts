@@ -6,6 +6,7 @@ import { edgePaths } from "@pier/protocol";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type FakeDocker, startFakeDocker } from "./docker/fake-docker.testkit.ts";
 import { TestAgent } from "./edge/test-agent.testkit.ts";
+import { type ApiClient, apiClient } from "./api/api-client.testkit.ts";
 import { type RunningServer, startServer } from "./server.ts";
 import { sampleSnapshot } from "./store/snapshot.testkit.ts";
 import { type TempDir, tempDir } from "./store/temp-dir.testkit.ts";
@@ -13,13 +14,6 @@ import { type TestCa, type TestPki, createTestPki, uiServerRequest } from "./tls
 
 // Asymmetric matchers are typed `any`; this keeps the assertions readable and the linter content.
 const matching = (pattern: RegExp): unknown => expect.stringMatching(pattern);
-
-interface Answer {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly text: string;
-  readonly json: Record<string, unknown>;
-}
 
 const password = "correct horse battery staple";
 
@@ -30,35 +24,14 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
   let docker: FakeDocker;
   let server: RunningServer;
   let jwt: string;
+  let api: ApiClient;
   const logs: string[] = [];
-
-  function call(method: string, path: string, options: { headers?: Record<string, string>; body?: string; auth?: boolean } = {}): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const headers = { ...(options.auth === false ? {} : { authorization: `Bearer ${jwt}` }), ...(options.body === undefined ? {} : { "content-type": "application/json" }), ...options.headers };
-      const request = https.request({ host: "127.0.0.1", port: server.httpsAddress.port, method, path, ca: ca.pem, servername: "", agent: false, headers }, (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (text += chunk));
-        res.on("end", () => {
-          let json: Record<string, unknown> = {};
-          try {
-            json = JSON.parse(text) as Record<string, unknown>;
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-        });
-      });
-      request.on("error", reject);
-      request.end(options.body);
-    });
-  }
 
   const agent = (edgeId: string) => TestAgent.connect({ port: server.tunnelAddress.port, ca: ca.pem, edgeId });
 
   async function associatedAgent(edgeId: string): Promise<TestAgent> {
     const connected = await agent(edgeId);
-    expect((await call("POST", `/api/endpoints/${connected.welcome.environmentId}/edge/trust`)).status).toBe(204);
+    expect((await api.call("POST", `/api/endpoints/${connected.welcome.environmentId}/edge/trust`)).status).toBe(204);
     await connected.next("status");
     connected.serveTunnels(docker);
     return connected;
@@ -80,8 +53,8 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
       adminPasswordFile: dir.file("admin-password"),
       log: (level, message) => logs.push(`${level}: ${message}`),
     });
-    const login = await call("POST", "/api/auth", { auth: false, body: JSON.stringify({ Username: "admin", Password: password }) });
-    jwt = String(login.json["jwt"]);
+    api = apiClient(() => server.httpsAddress.port, ca.pem);
+    jwt = await api.login("admin", password);
   });
   afterAll(async () => {
     await server.close();
@@ -93,14 +66,14 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
   it("shows the latest snapshot as Portainer's Snapshots[] and in full at docker-snapshot", async () => {
     await using device = await agent("snapshots-1");
     const id = device.welcome.environmentId;
-    expect((await call("GET", `/api/endpoints/${id}`)).json["Snapshots"]).toEqual([]);
-    const missing = await call("GET", `/api/endpoints/${id}/docker-snapshot`);
+    expect((await api.call("GET", `/api/endpoints/${id}`)).json["Snapshots"]).toEqual([]);
+    const missing = await api.call("GET", `/api/endpoints/${id}/docker-snapshot`);
     expect(missing.status).toBe(404);
     expect(missing.json["message"]).toMatch(/has not reported a Docker snapshot yet/);
 
     const before = Math.floor(Date.now() / 1000);
     expect((await device.post(edgePaths.snapshot, JSON.stringify(sampleSnapshot()))).status).toBe(204);
-    const view = await call("GET", `/api/endpoints/${id}`);
+    const view = await api.call("GET", `/api/endpoints/${id}`);
     const [summary] = view.json["Snapshots"] as Array<Record<string, number | string>>;
     expect(summary).toEqual({
       Time: expect.any(Number) as unknown,
@@ -113,15 +86,15 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
       TotalMemory: 8_254_390_272,
     });
     expect(summary?.["Time"]).toBeGreaterThanOrEqual(before);
-    const list = await call("GET", "/api/endpoints");
+    const list = await api.call("GET", "/api/endpoints");
     expect((list.json as unknown as Array<Record<string, unknown>>).find((e) => e["Id"] === id)?.["Snapshots"]).toEqual([summary]);
 
-    const full = await call("GET", `/api/endpoints/${id}/docker-snapshot`);
+    const full = await api.call("GET", `/api/endpoints/${id}/docker-snapshot`);
     expect(full.status).toBe(200);
     expect(full.json).toEqual({ Time: summary?.["Time"], Snapshot: sampleSnapshot() });
-    expect((await call("GET", "/api/endpoints/99999/docker-snapshot")).status).toBe(404);
+    expect((await api.call("GET", "/api/endpoints/99999/docker-snapshot")).status).toBe(404);
 
-    const openapi = await call("GET", "/api/openapi.json", { auth: false });
+    const openapi = await api.call("GET", "/api/openapi.json", { token: null });
     expect(Object.keys(openapi.json["paths"] as object)).toContain("/api/endpoints/{id}/docker-snapshot");
     const proxied = (openapi.json["paths"] as Record<string, Record<string, { responses: Record<string, unknown> }>>)["/api/endpoints/{id}/docker/{path}"];
     expect(Object.keys(proxied ?? {}).sort()).toEqual(["delete", "get", "head", "post", "put"]);
@@ -131,14 +104,14 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
   it("refuses callers without valid credentials (401), unknown environments (404) and waiting devices (403)", async () => {
     await using waiting = await agent("proxy-waiting");
     const id = waiting.welcome.environmentId;
-    const anonymous = await call("GET", `/api/endpoints/${id}/docker/_ping`, { auth: false });
+    const anonymous = await api.call("GET", `/api/endpoints/${id}/docker/_ping`, { token: null });
     expect(anonymous.status).toBe(401);
     expect(anonymous.json["message"]).toMatch(/^Authentication required/);
-    expect((await call("GET", `/api/endpoints/${id}/docker/_ping`, { auth: false, headers: { "x-api-key": "pier_nope" } })).status).toBe(401);
-    expect((await call("GET", `/api/endpoints/${id}/docker/_ping`, { auth: false, headers: { authorization: "Bearer not.a.jwt" } })).status).toBe(401);
-    const unknown = await call("GET", "/api/endpoints/99999/docker/_ping");
+    expect((await api.call("GET", `/api/endpoints/${id}/docker/_ping`, { token: null, headers: { "x-api-key": "pier_nope" } })).status).toBe(401);
+    expect((await api.call("GET", `/api/endpoints/${id}/docker/_ping`, { token: null, headers: { authorization: "Bearer not.a.jwt" } })).status).toBe(401);
+    const unknown = await api.call("GET", "/api/endpoints/99999/docker/_ping");
     expect(unknown).toMatchObject({ status: 404, json: { message: "Environment 99999 does not exist." } });
-    const refused = await call("GET", `/api/endpoints/${id}/docker/_ping`);
+    const refused = await api.call("GET", `/api/endpoints/${id}/docker/_ping`);
     expect(refused.status).toBe(403);
     expect(refused.json["message"]).toMatch(/is in the waiting room: associate it first/);
     expect(docker.requests.filter((r) => r.url === "/_ping")).toHaveLength(0);
@@ -147,11 +120,11 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
   it("proxies a request to the device's Docker Engine with a JWT or an access token, without Pier's credentials", async () => {
     await using device = await associatedAgent("proxy-1");
     const id = device.welcome.environmentId;
-    const ping = await call("GET", `/api/endpoints/${id}/docker/_ping`);
+    const ping = await api.call("GET", `/api/endpoints/${id}/docker/_ping`);
     expect(ping).toMatchObject({ status: 200, text: "OK" });
     expect(ping.headers["api-version"]).toBe("1.47");
 
-    const seen = await call("GET", `/api/endpoints/${id}/docker/inspect/v1.47/containers/json?all=1&filters=%7B%7D`, {
+    const seen = await api.call("GET", `/api/endpoints/${id}/docker/inspect/v1.47/containers/json?all=1&filters=%7B%7D`, {
       headers: { cookie: "portainer=1", "x-registry-auth": "e30=", "x-custom": "kept" },
     });
     expect(seen.status).toBe(200);
@@ -160,12 +133,12 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
     expect(seen.json["headers"]).not.toHaveProperty("authorization");
     expect(seen.json["headers"]).not.toHaveProperty("cookie");
 
-    const token = await call("POST", "/api/users/1/tokens", { body: JSON.stringify({ description: "docker proxy test" }) });
-    const byKey = await call("GET", `/api/endpoints/${id}/docker/inspect`, { auth: false, headers: { "x-api-key": String(token.json["rawAPIKey"]) } });
+    const token = await api.call("POST", "/api/users/1/tokens", { body: JSON.stringify({ description: "docker proxy test" }) });
+    const byKey = await api.call("GET", `/api/endpoints/${id}/docker/inspect`, { token: null, headers: { "x-api-key": String(token.json["rawAPIKey"]) } });
     expect(byKey.status).toBe(200);
     expect(byKey.json["headers"]).not.toHaveProperty("x-api-key");
 
-    const missing = await call("GET", `/api/endpoints/${id}/docker/nothing-here`);
+    const missing = await api.call("GET", `/api/endpoints/${id}/docker/nothing-here`);
     expect(missing).toMatchObject({ status: 404, json: { message: "page not found: /nothing-here" } });
     await vi.waitFor(() => expect(logs).toContainEqual(matching(new RegExp(`^debug: docker environment ${id}: GET /nothing-here → 404 in \\d+ ms$`))));
   });
@@ -174,7 +147,7 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
     await using device = await associatedAgent("proxy-2");
     const id = device.welcome.environmentId;
     const payload = JSON.stringify({ data: "y".repeat(2 * 1024 * 1024) });
-    const echoed = await call("POST", `/api/endpoints/${id}/docker/echo`, { body: payload });
+    const echoed = await api.call("POST", `/api/endpoints/${id}/docker/echo`, { body: payload });
     expect(echoed.status).toBe(200);
     expect(echoed.text.length).toBe(payload.length);
     expect(echoed.text === payload).toBe(true);
@@ -298,8 +271,8 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
     const id = device.welcome.environmentId;
 
     await device.close();
-    await vi.waitFor(async () => expect((await call("GET", `/api/endpoints/${id}`)).json["Pier"]).toMatchObject({ Connected: false }));
-    const offline = await call("GET", `/api/endpoints/${id}/docker/_ping`);
+    await vi.waitFor(async () => expect((await api.call("GET", `/api/endpoints/${id}`)).json["Pier"]).toMatchObject({ Connected: false }));
+    const offline = await api.call("GET", `/api/endpoints/${id}/docker/_ping`);
     expect(offline.status).toBe(503);
     expect(offline.json["message"]).toMatch(new RegExp(`^Environment ${id} \\("proxy-5"\\) is offline: last check-in \\d{4}-\\d\\d-\\d\\dT`));
   });

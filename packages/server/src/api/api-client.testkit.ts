@@ -21,7 +21,8 @@ export function apiClient(port: () => number, ca: string): ApiClient {
   const call: ApiClient["call"] = (method, path, options = {}) =>
     new Promise((resolve, reject) => {
       const token = options.token === undefined ? jwt : options.token;
-      const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+      // A string goes as it is (a raw or deliberately malformed body); anything else as JSON.
+      const body = options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body);
       const headers = { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { "content-type": "application/json" }), ...options.headers };
       const request = https.request({ host: "127.0.0.1", port: port(), method, path, ca, servername: "", agent: false, headers }, (res) => {
         let text = "";

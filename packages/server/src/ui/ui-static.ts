@@ -67,8 +67,7 @@ function targetOf(root: string, url: string): Target {
 }
 
 function send(res: UiResponse, status: number, headers: OutgoingHttpHeaders, body: string, head: boolean): void {
-  const text = Buffer.from(body);
-  res.writeHead(status, { ...uiSecurityHeaders, "content-length": text.length, ...headers });
+  res.writeHead(status, { ...uiSecurityHeaders, "content-length": Buffer.byteLength(body), ...headers });
   res.end(head ? undefined : body);
 }
 

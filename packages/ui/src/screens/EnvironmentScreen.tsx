@@ -13,6 +13,14 @@ import { PageLoader } from "../components/PageLoader.tsx";
 import { formatAgo } from "../format.ts";
 import { usePolling } from "../hooks/use-polling.ts";
 
+/** The environment's Docker objects, one tab each, read through the tunnel. */
+const dockerTabs = [
+  { value: "containers", label: "Containers", Icon: IconBox, Panel: ContainersTab },
+  { value: "images", label: "Images", Icon: IconPhoto, Panel: ImagesTab },
+  { value: "volumes", label: "Volumes", Icon: IconDatabase, Panel: VolumesTab },
+  { value: "networks", label: "Networks", Icon: IconNetwork, Panel: NetworksTab },
+] as const;
+
 /** `/environments/:id`: the device's summary and its Docker resources. */
 export function EnvironmentScreen() {
   const id = Number(useParams().id);
@@ -74,31 +82,17 @@ function EnvironmentPage({ id }: { id: number }) {
       <EnvironmentSummary environment={env} report={report.data} />
       <Tabs defaultValue="containers" keepMounted={false}>
         <Tabs.List mb="md">
-          <Tabs.Tab value="containers" leftSection={<IconBox size={16} />}>
-            Containers
-          </Tabs.Tab>
-          <Tabs.Tab value="images" leftSection={<IconPhoto size={16} />}>
-            Images
-          </Tabs.Tab>
-          <Tabs.Tab value="volumes" leftSection={<IconDatabase size={16} />}>
-            Volumes
-          </Tabs.Tab>
-          <Tabs.Tab value="networks" leftSection={<IconNetwork size={16} />}>
-            Networks
-          </Tabs.Tab>
+          {dockerTabs.map(({ value, label, Icon }) => (
+            <Tabs.Tab key={value} value={value} leftSection={<Icon size={16} />}>
+              {label}
+            </Tabs.Tab>
+          ))}
         </Tabs.List>
-        <Tabs.Panel value="containers">
-          <ContainersTab source={source} />
-        </Tabs.Panel>
-        <Tabs.Panel value="images">
-          <ImagesTab source={source} />
-        </Tabs.Panel>
-        <Tabs.Panel value="volumes">
-          <VolumesTab source={source} />
-        </Tabs.Panel>
-        <Tabs.Panel value="networks">
-          <NetworksTab source={source} />
-        </Tabs.Panel>
+        {dockerTabs.map(({ value, Panel }) => (
+          <Tabs.Panel key={value} value={value}>
+            <Panel source={source} />
+          </Tabs.Panel>
+        ))}
       </Tabs>
     </>
   );
