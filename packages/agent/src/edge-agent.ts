@@ -4,6 +4,7 @@ import { protocolVersion, splitHostPort } from "@pier/protocol/wire";
 import type { AgentConfig } from "./config.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import { checkIn, runSession, type EdgeSession } from "./channel.ts";
+import { ClusterMember } from "./cluster.ts";
 import { deviceInfo } from "./device-info.ts";
 import { DockerStatus, DockerTunnels, SnapshotReporter } from "./docker/index.ts";
 import { connectionError, dialServer, type DialTarget } from "./dial.ts";
@@ -34,6 +35,8 @@ export class EdgeAgent {
   readonly #tunnels: DockerTunnels;
   /** The snapshot activity of the current session; aborted when that session ends. */
   #snapshotActivity: AbortController | undefined;
+  /** Set with AGENT_CLUSTER_ADDR: one agent of the swarm speaks, the others wait their turn. */
+  readonly #cluster: ClusterMember | undefined;
 
   constructor(config: AgentConfig, log: Logger, env: Readonly<Record<string, string | undefined>>) {
     this.#config = config;
@@ -44,20 +47,31 @@ export class EdgeAgent {
     const dockerStatus = new DockerStatus(config.docker, log);
     this.#snapshots = new SnapshotReporter(config.docker, log, dockerStatus);
     this.#tunnels = new DockerTunnels(config.docker, log, dockerStatus);
+    this.#cluster = config.clusterAddress === undefined ? undefined : new ClusterMember(config.docker, config.clusterAddress, log);
   }
 
   /** Runs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     this.#logStart();
     for (let attempt = 0; !signal.aborted; ) {
+      await this.#cluster?.waitForTurn(signal);
+      if (signal.aborted) break;
+      // A turn in the cluster lasts while this node leads the swarm: the watch ends the session.
+      const turn = new AbortController();
+      const stop = () => turn.abort();
+      signal.addEventListener("abort", stop, { once: true });
+      void this.#cluster?.watch(turn);
       try {
-        if (this.#config.mode === "session") await this.#session(signal);
-        else await this.#poll(signal);
+        if (this.#config.mode === "session") await this.#session(turn.signal);
+        else await this.#poll(turn.signal);
         attempt = 0;
-        if (this.#config.mode === "session" && !signal.aborted) this.#log.log("warn", "the server closed the session; reconnecting");
+        if (this.#config.mode === "session" && !turn.signal.aborted) this.#log.log("warn", "the server closed the session; reconnecting");
       } catch (error) {
         await this.#report(error);
-        await sleep(backoffDelay(attempt++), signal);
+        await sleep(backoffDelay(attempt++), turn.signal);
+      } finally {
+        signal.removeEventListener("abort", stop);
+        turn.abort();
       }
     }
     this.#log.log("info", "agent stopped");

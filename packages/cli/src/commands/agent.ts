@@ -16,7 +16,9 @@ Environment:
   MTLS_SSL_CA / MTLS_SSL_CERT / MTLS_SSL_KEY   same as the --mtls* flags
   DOCKER_HOST            the Docker Engine to report and reach through the tunnel
                          (default unix:///var/run/docker.sock; tcp://host:port also works)
-  EDGE_GROUPS, AGENT_CLUSTER_ADDR  accepted
+  EDGE_GROUPS            accepted
+  AGENT_CLUSTER_ADDR     set in a Swarm global service (tasks.<service>): only the agent on
+                         the swarm's leader speaks for the cluster, the others wait their turn
 Flags:
   --mtlscacert F   CA that issued the server's mTLS certificate (else the EDGE_KEY fingerprint is checked)
   --mtlscert F     this device's client certificate;  --mtlskey F  its key

@@ -9,7 +9,7 @@ const usage = `Usage: pier server [options]
 Options:
   --bind HOST:PORT          HTTPS listener (default 0.0.0.0:9443)
   --tunnel-port PORT        edge tunnel listener, TLS (default 8000)
-  --data DIR                state directory (default ./pier-data)
+  --data DIR                state directory (default: $PIER_DATA, else ./pier-data; /data in the image)
   --sslcert F --sslkey F    server certificate and key (default: from the built-in CA in DIR/ca)
   --sslcacert F             require a client certificate from this CA from everyone (blog mode)
   --mtlscacert F --mtlscert F --mtlskey F
@@ -72,6 +72,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
   if (mtls.some((v) => v !== undefined) && !mtls.every((v) => v !== undefined)) throw new CliError("usage", "--mtlscacert, --mtlscert and --mtlskey go together.");
   const bind = parseBind(values.bind ?? "0.0.0.0:9443");
   const tunnelPort = optionalInteger(values["tunnel-port"], "--tunnel-port") ?? 8000;
+  const dataDir = values.data ?? (process.env["PIER_DATA"] || "pier-data");
   const threshold = levels.indexOf(level);
   const log = (at: ServerLogLevel, message: string) => {
     if (levels.indexOf(at) >= threshold) process.stderr.write(`${new Date().toISOString()} ${at.toUpperCase().padEnd(5)} ${message}\n`);
@@ -82,7 +83,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
       bindHost: bind.host,
       bindPort: bind.port,
       tunnelPort,
-      dataDir: values.data ?? "pier-data",
+      dataDir,
       ...(values.sslcert || values.sslcacert ? { ssl: { ...(values.sslcert ? { certPath: values.sslcert } : {}), ...(values.sslkey ? { keyPath: values.sslkey } : {}), ...(values.sslcacert ? { caPath: values.sslcacert } : {}) } } : {}),
       ...(values.mtlscacert && values.mtlscert && values.mtlskey ? { mtls: { caPath: values.mtlscacert, certPath: values.mtlscert, keyPath: values.mtlskey } } : {}),
       ...(values["admin-password-file"] ? { adminPasswordFile: values["admin-password-file"] } : {}),
@@ -95,7 +96,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
   }
   const shownHost = bind.host === "0.0.0.0" || bind.host === "::" ? "localhost" : bind.host;
   const apiUrl = `https://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.httpsAddress.port}`;
-  log("info", `Pier server listening: HTTPS ${bind.host}:${server.httpsAddress.port} (UI and API), edge tunnel ${bind.host}:${server.tunnelAddress.port}; data in ${values.data ?? "pier-data"}`);
+  log("info", `Pier server listening: HTTPS ${bind.host}:${server.httpsAddress.port} (UI and API), edge tunnel ${bind.host}:${server.tunnelAddress.port}; data in ${dataDir}`);
   log("info", `server key fingerprint (SPKI SHA-256, pinned by agents): ${server.edgeFingerprint()}`);
   log("info", `connect a first agent: EDGE=1 EDGE_ID=<unique id> EDGE_KEY=${await server.fleetEdgeKey(apiUrl)} npx pier agent --data ./agent-data`);
   log("info", "it will wait in the Waiting Room until associated: POST /api/endpoints/{id}/edge/trust (create the admin first: POST /api/users/admin/init)");
