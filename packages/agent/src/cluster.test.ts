@@ -49,10 +49,16 @@ describe("which agent of a swarm speaks for it", () => {
     expect(worker.why).toContain("swarm worker");
   });
 
-  it("an engine outside any swarm is spoken for by its own agent (the real engine here is one)", async () => {
+  it("an engine outside any swarm, or a single-node swarm, is spoken for by its own agent (the real engine)", async () => {
+    // The deployment tests may have this engine in a single-node swarm while this runs.
     const turn = await clusterTurn(parseDockerHost(undefined));
     expect(turn.speaks).toBe(true);
-    expect(turn.why).toMatch(/not part of a swarm \(state inactive\)/);
+    expect(turn.why).toMatch(/not part of a swarm \(state inactive\)|is the swarm's leader/);
+  });
+
+  it("an engine outside any swarm says so", async () => {
+    const turn = await turnOn({ Swarm: { LocalNodeState: "inactive", NodeID: "" } });
+    expect(turn).toEqual({ speaks: true, why: "AGENT_CLUSTER_ADDR is set but this Docker Engine is not part of a swarm (state inactive): speaking for this engine alone" });
   });
 
   it("an engine that cannot be asked means silence, said once in the log", async () => {

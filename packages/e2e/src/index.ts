@@ -5,6 +5,6 @@ export { makeSeedCertificates, seedServerName } from "./seed-certificates.ts";
 export { startPierServer, startPierAgent, startPierDockerProxy, startShellCommand, type PierServer, type PierProcess, type PierDockerProxy } from "./pier-processes.ts";
 export { startDockerRegistry, type DockerRegistry } from "./docker-registry.ts";
 export { PierApi, type ApiResponse, type ApiTls } from "./pier-api.ts";
-export { docker, testImage } from "./docker-cli.ts";
+export { docker, testImage, waitForDockerLog } from "./docker-cli.ts";
 export { until } from "./until.ts";
 export { openBrowser, screenshotDir, chromiumPath, type BrowserSession } from "./browser.ts";

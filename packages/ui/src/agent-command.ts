@@ -55,8 +55,11 @@ export function agentCommand({ target, edgeId, edgeKey, mtls }: AgentCommandInpu
     case "swarm":
       return [
         ...(mtls ? [`docker secret create ${swarmSecrets.ca} ./ca.crt`, `docker secret create ${swarmSecrets.cert} ./agent.crt`, `docker secret create ${swarmSecrets.key} ./agent.key`] : []),
+        // One agent per node; AGENT_CLUSTER_ADDR marks them as one cluster, spoken for by the
+        // agent on the swarm's leader (docs/deploy.md).
+        "docker network create --driver overlay pier-agent-network",
         [
-          "docker service create --name pier-agent --mode global",
+          "docker service create --name pier-agent --mode global --network pier-agent-network -e AGENT_CLUSTER_ADDR=tasks.pier-agent",
           ...(mtls ? [`--secret ${swarmSecrets.ca} --secret ${swarmSecrets.cert} --secret ${swarmSecrets.key}`] : []),
           "--mount type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock --mount type=volume,src=pier-agent-data,dst=/data",
           env,

@@ -48,6 +48,12 @@ async function readInput(path: string): Promise<InputFile | TlsMaterialProblem> 
     return { path, data: await readFile(path) };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? "error";
+    if (code === "EACCES") {
+      // Typical in the pier-server image, which runs as uid 10001, with key files made by root.
+      const uid = process.getuid?.();
+      const who = uid === undefined ? "the server's user" : `uid ${uid}, the server's user`;
+      return { code: "unreadable", file: path, problem: `cannot be read (EACCES: permission denied to ${who})`, fix: `make it readable by that user and its directories searchable (for a file mounted from the host: chown ${uid ?? "<uid>"} the host's file, keeping mode 0600)` };
+    }
     return { code: "unreadable", file: path, problem: `cannot be read (${code})`, fix: "check the path and that the server's user may read the file" };
   }
 }
