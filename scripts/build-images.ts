@@ -16,7 +16,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
@@ -25,7 +25,7 @@ import { buildBundle, footprintFlags } from "./build-bundle.ts";
 const root = join(import.meta.dirname, "..");
 const basePackages = ["libc6", "libgcc-s1", "libstdc++6", "gcc-12-base"];
 /** Bump when the base's recipe changes in a way the package versions do not show. */
-const baseRecipe = 1;
+const baseRecipe = 2;
 const pierUid = 10001;
 const inputsLabel = "dev.pier.inputs";
 
@@ -37,8 +37,8 @@ export interface BuiltImage {
   readonly built: boolean;
 }
 
-function docker(args: string[], input?: Buffer): string {
-  const result = spawnSync("docker", args, { input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+function docker(args: string[]): string {
+  const result = spawnSync("docker", args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0) throw new Error(`docker ${args.slice(0, 3).join(" ")} failed: ${(result.stderr || result.stdout || String(result.error)).trim()}`);
   return result.stdout.trim();
 }
@@ -52,29 +52,32 @@ function imageSize(image: string): number {
   return Number(docker(["image", "inspect", "--format", "{{.Size}}", image]));
 }
 
-/** The .deb files of the base packages, downloaded into `dir` (refreshing apt's lists once if they are missing). */
-function downloadPackages(dir: string): string[] {
-  const download = () => spawnSync("apt-get", ["download", "-qq", ...basePackages], { cwd: dir, encoding: "utf8" });
-  let result = download();
+/** apt-get in `dir`, refreshing apt's package lists once when it fails (a machine that never ran apt-get update). */
+function aptGet(args: string[], dir: string): string {
+  const attempt = () => spawnSync("apt-get", args, { cwd: dir, encoding: "utf8" });
+  let result = attempt();
   if (result.status !== 0) {
     execFileSync("apt-get", ["update", "-qq"], { stdio: "ignore" });
-    result = download();
+    result = attempt();
   }
-  if (result.status !== 0) throw new Error(`apt-get download ${basePackages.join(" ")} failed: ${result.stderr.trim()}`);
-  return readdirSync(dir).filter((file) => file.endsWith(".deb")).sort();
+  if (result.status !== 0) throw new Error(`apt-get ${args.join(" ")} failed: ${(result.stderr || String(result.error)).trim()}`);
+  return result.stdout;
 }
 
 /** Builds pier-base unless the image for these package versions exists; returns its tag. */
 export function buildBaseImage(): { tag: string; built: boolean } {
   const work = mkdtempSync(join(tmpdir(), "pier-base-"));
   try {
-    const debs = downloadPackages(work);
-    const hash = createHash("sha256").update(JSON.stringify({ debs, baseRecipe, pierUid })).digest("hex").slice(0, 16);
+    // What apt would download (file names and SHA-256s) names the base, without downloading.
+    const uris = aptGet(["--print-uris", "download", ...basePackages], work).split("\n").filter(Boolean).sort();
+    const hash = createHash("sha256").update(JSON.stringify({ uris, baseRecipe, pierUid })).digest("hex").slice(0, 16);
     const tag = `pier-base:${hash}`;
     if (imageLabel(tag, inputsLabel) !== undefined) {
       docker(["tag", tag, "pier-base:latest"]);
       return { tag, built: false };
     }
+    aptGet(["download", "-qq", ...basePackages], work);
+    const debs = readdirSync(work).filter((file) => file.endsWith(".deb"));
     const rootfs = join(work, "rootfs");
     mkdirSync(rootfs);
     for (const deb of debs) execFileSync("dpkg-deb", ["-x", join(work, deb), rootfs]);
@@ -88,11 +91,14 @@ export function buildBaseImage(): { tag: string; built: boolean } {
     for (const dir of ["root", "tmp", "data", "usr/local/bin", "opt"]) mkdirSync(join(rootfs, dir), { recursive: true });
     chmodSync(join(rootfs, "tmp"), 0o1777);
     chmodSync(join(rootfs, "root"), 0o700);
-    chownSync(join(rootfs, "data"), pierUid, pierUid);
     chmodSync(join(rootfs, "data"), 0o700);
-    execFileSync("ldconfig", ["-r", rootfs]);
-    const tar = execFileSync("tar", ["-C", rootfs, "--numeric-owner", "-c", "."], { maxBuffer: 512 * 1024 * 1024 });
-    docker(["import", "--change", "ENV PATH=/usr/local/bin:/usr/bin:/bin", "--change", `LABEL ${inputsLabel}=${hash}`, "-", tag], tar);
+    execFileSync(["/usr/sbin/ldconfig", "/sbin/ldconfig"].find((path) => existsSync(path)) ?? "ldconfig", ["-r", rootfs]);
+    // Owners are set in the archive, not on disk, so the build needs no root: everything is
+    // root's but /data, which is pier's (a new named volume on /data inherits that).
+    const archive = join(work, "rootfs.tar");
+    execFileSync("tar", ["-C", rootfs, "--numeric-owner", "--owner=0", "--group=0", "--exclude=./data", "-cf", archive, "."]);
+    execFileSync("tar", ["-C", rootfs, "--numeric-owner", `--owner=${pierUid}`, `--group=${pierUid}`, "-rf", archive, "./data"]);
+    docker(["import", "--change", "ENV PATH=/usr/local/bin:/usr/bin:/bin", "--change", `LABEL ${inputsLabel}=${hash}`, archive, tag]);
     docker(["tag", tag, "pier-base:latest"]);
     return { tag, built: true };
   } finally {

@@ -62,6 +62,7 @@ export class ClusterMember {
     try {
       turn = await clusterTurn(this.#docker, signal);
     } catch (error) {
+      if (signal.aborted) return { speaks: false, why: "stopped" };
       const reason = error instanceof AgentError ? error.message : String(error);
       turn = { speaks: false, why: `cannot tell whether this node leads the swarm, so staying silent: ${reason}` };
     }
