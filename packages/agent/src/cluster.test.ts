@@ -16,7 +16,7 @@ async function standIn(info: unknown, node: unknown): Promise<{ socket: string; 
   const dir = mkdtempSync(join(tmpdir(), "pier-cluster-"));
   const socket = join(dir, "docker.sock");
   const server: Server = createServer((req, res) => {
-    const body = req.url === "/info" ? info : req.url?.startsWith("/nodes/") ? node : undefined;
+    const body = req.url === "/info" ? info : req.url?.startsWith("/nodes/") ? (typeof node === "function" ? (node as () => unknown)() : node) : undefined;
     res.writeHead(body === undefined ? 404 : 200, { "content-type": "application/json" }).end(JSON.stringify(body ?? { message: "page not found" }));
   });
   await new Promise<void>((resolve) => server.listen(socket, resolve));
@@ -69,5 +69,25 @@ describe("which agent of a swarm speaks for it", () => {
     expect((await member.turn(signal)).speaks).toBe(false);
     expect(log.at("warn")).toHaveLength(1);
     expect(log.at("warn")[0]).toMatch(/^cluster tasks\.pier-agent: cannot tell whether this node leads the swarm, so staying silent: .*\/nonexistent\/docker\.sock/);
+  });
+
+  it("leadership moving away ends the session; moving back lets the agent speak again", async () => {
+    let leader = true;
+    const engine = await standIn({ Swarm: { LocalNodeState: "active", ControlAvailable: true, NodeID: "n1" } }, () => ({ Description: { Hostname: "edge-1" }, ManagerStatus: { Leader: leader } }));
+    engines.push(engine);
+    const log = recordingLogger();
+    const member = new ClusterMember(parseDockerHost(`unix://${engine.socket}`), "tasks.pier-agent", log, 50);
+    const stop = new AbortController();
+    await member.waitForTurn(stop.signal);
+    const session = new AbortController();
+    const watching = member.watch(session);
+    leader = false;
+    await watching;
+    expect(session.signal.aborted).toBe(true);
+    expect(log.at("warn").at(-1)).toMatch(/edge-1\) is a swarm manager but not the leader/);
+    const waiting = member.waitForTurn(stop.signal);
+    setTimeout(() => (leader = true), 200);
+    await waiting;
+    expect(log.at("info").at(-1)).toMatch(/^cluster tasks\.pier-agent: this node \(edge-1\) is the swarm's leader: speaking for the cluster \(tasks\.pier-agent (resolves|does not resolve)/);
   });
 });

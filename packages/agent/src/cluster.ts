@@ -48,12 +48,14 @@ export class ClusterMember {
   readonly #docker: DockerEndpoint;
   readonly #address: string;
   readonly #log: Logger;
+  readonly #checkMs: number;
   #last: string | undefined;
 
-  constructor(docker: DockerEndpoint, address: string, log: Logger) {
+  constructor(docker: DockerEndpoint, address: string, log: Logger, checkMs = clusterCheckMs) {
     this.#docker = docker;
     this.#address = address;
     this.#log = log;
+    this.#checkMs = checkMs;
   }
 
   /** This agent's turn now; an engine that cannot be asked means silence (another agent may speak). */
@@ -75,7 +77,7 @@ export class ClusterMember {
 
   /** Resolves until it is this agent's turn to speak (or `signal` aborts). */
   async waitForTurn(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted && !(await this.turn(signal)).speaks) await sleep(clusterCheckMs, signal);
+    while (!signal.aborted && !(await this.turn(signal)).speaks) await sleep(this.#checkMs, signal);
   }
 
   /**
@@ -85,7 +87,7 @@ export class ClusterMember {
   async watch(session: AbortController): Promise<void> {
     const { signal } = session;
     for (;;) {
-      await sleep(clusterCheckMs, signal);
+      await sleep(this.#checkMs, signal);
       if (signal.aborted) return;
       if (!(await this.turn(signal)).speaks) {
         session.abort();
