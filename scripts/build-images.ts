@@ -25,7 +25,7 @@ import { buildBundle, footprintFlags } from "./build-bundle.ts";
 const root = join(import.meta.dirname, "..");
 const basePackages = ["libc6", "libgcc-s1", "libstdc++6", "gcc-12-base"];
 /** Bump when the base's recipe changes in a way the package versions do not show. */
-const baseRecipe = 2;
+const baseRecipe = 3;
 const pierUid = 10001;
 const inputsLabel = "dev.pier.inputs";
 
@@ -87,7 +87,9 @@ export function buildBaseImage(): { tag: string; built: boolean } {
     writeFileSync(join(rootfs, "etc/passwd"), `root:x:0:0:root:/root:/sbin/nologin\npier:x:${pierUid}:${pierUid}:Pier:/data:/sbin/nologin\n`);
     writeFileSync(join(rootfs, "etc/group"), `root:x:0:\npier:x:${pierUid}:\n`);
     writeFileSync(join(rootfs, "etc/nsswitch.conf"), "passwd: files\ngroup: files\nhosts: files dns\n");
-    writeFileSync(join(rootfs, "etc/ld.so.conf"), "/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n");
+    // The multiarch directories the packages filled (x86_64-linux-gnu, aarch64-linux-gnu…).
+    const multiarch = readdirSync(join(rootfs, "lib")).filter((dir) => dir.endsWith("-linux-gnu"));
+    writeFileSync(join(rootfs, "etc/ld.so.conf"), multiarch.map((dir) => `/lib/${dir}\n/usr/lib/${dir}\n`).join(""));
     for (const dir of ["root", "tmp", "data", "usr/local/bin", "opt"]) mkdirSync(join(rootfs, dir), { recursive: true });
     chmodSync(join(rootfs, "tmp"), 0o1777);
     chmodSync(join(rootfs, "root"), 0o700);
