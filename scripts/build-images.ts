@@ -108,6 +108,18 @@ export function buildBaseImage(): { tag: string; built: boolean } {
   }
 }
 
+/**
+ * Untags the bases of earlier recipes or package versions, then removes the untagged images
+ * earlier builds left (both only Pier's, by label), so rebuilds do not fill the disk. A base
+ * that a tagged image still stands on stays.
+ */
+function removeStaleImages(currentBase: string): void {
+  for (const tag of docker(["image", "ls", "pier-base", "--format", "{{.Repository}}:{{.Tag}}"]).split("\n")) {
+    if (tag !== "" && tag !== currentBase && tag !== "pier-base:latest") spawnSync("docker", ["image", "rm", tag], { stdio: "ignore" });
+  }
+  docker(["image", "prune", "--force", "--filter", `label=${inputsLabel}`]);
+}
+
 /** sha256 over the relative paths and contents of every file under `dir`. */
 function hashTree(dir: string, hash = createHash("sha256"), base = dir): ReturnType<typeof createHash> {
   for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -154,6 +166,7 @@ export async function buildImages(tag = "latest"): Promise<BuiltImage[]> {
     }
     images.push({ name, size: imageSize(name), built: !upToDate });
   }
+  removeStaleImages(base.tag);
   return images;
 }
 

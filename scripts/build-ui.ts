@@ -31,7 +31,10 @@ export function uiBuildIsStale(): boolean {
 /** Builds the UI if stale (or always, with `force`); throws with Vite's output when the build fails. */
 export function ensureUiBuilt(force = false): void {
   if (!force && !uiBuildIsStale()) return;
-  const result = spawnSync(process.execPath, [join(root, "node_modules", "vite", "bin", "vite.js"), "build", "--logLevel", "warn"], { cwd: uiDir, encoding: "utf8" });
+  // NODE_ENV is the caller's otherwise: under vitest ("test") Vite would emit React's
+  // development JSX, with every source file's absolute path in the bundle.
+  const env = { ...process.env, NODE_ENV: "production" };
+  const result = spawnSync(process.execPath, [join(root, "node_modules", "vite", "bin", "vite.js"), "build", "--logLevel", "warn"], { cwd: uiDir, encoding: "utf8", env });
   if (result.status !== 0) throw new Error(`building the web UI failed (vite build in packages/ui):\n${result.stdout}${result.stderr}`);
 }
 

@@ -140,6 +140,9 @@ describe("the images", () => {
     expect(JSON.parse(inspect("pier-agent", "{{json .Config.Entrypoint}}"))).toEqual(["/usr/local/bin/node", "--lite-mode", "--max-semi-space-size=1", "/opt/pier/main.cjs", "agent"]);
     const version = docker(["run", "--rm", "--entrypoint", "/usr/local/bin/node", "pier-server", "-p", "process.versions.node + ' ' + process.getuid()"]);
     expect(version).toMatch(new RegExp(`^${process.versions.node} ${serverUid}$`));
+    // The web UI in the image is a production build: no React development JSX, no source paths.
+    const leaks = docker(["run", "--rm", "--entrypoint", "/usr/local/bin/node", "pier-server", "-p", "const d = '/opt/pier/ui/assets'; require('fs').readdirSync(d).filter((f) => /packages\\/ui\\/src|jsxDEV/.test(require('fs').readFileSync(d + '/' + f, 'utf8'))).join(',') || 'none'"]);
+    expect(leaks).toBe("none");
     // No shell in the images: nothing to exec into but node itself.
     expect(run("docker", ["run", "--rm", "--entrypoint", "/bin/sh", "pier-agent", "-c", "true"]).status).not.toBe(0);
   });
