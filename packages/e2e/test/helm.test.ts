@@ -168,6 +168,12 @@ describe.concurrent("the pier-server Helm chart", () => {
     expect(argument(container(deployment).args, "--sslcacert")).toBeUndefined();
   });
 
+  it("passes the public edge addresses for new edge keys, the way NodePort needs them", async () => {
+    const deployment = only<Deployment>((await render(serverChart, ["edgeAddresses.apiUrl=https://pier.example.com:30779", "edgeAddresses.tunnelAddress=pier.example.com:30776"])).manifests, "Deployment");
+    expect(argument(container(deployment).args, "--edge-api-url")).toBe("https://pier.example.com:30779");
+    expect(argument(container(deployment).args, "--edge-tunnel-address")).toBe("pier.example.com:30776");
+  });
+
   it("exposes 9443 (https) and 8000 (edge) on node ports 30779 and 30776 by default", async () => {
     const { manifests } = await render(serverChart);
     const service = only<Service>(manifests, "Service");

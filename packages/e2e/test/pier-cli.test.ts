@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
-import { openssl, pier, pierBinary, run, tempDir } from "../src/index.ts";
+import { openssl, pier, pierBinary, run, startPierServer, tempDir } from "../src/index.ts";
 
 describe("the pier command", () => {
   it("runs on the pinned Node 24 even when an older node is first on PATH", () => {
@@ -108,5 +108,18 @@ describe("the pier command", () => {
     const second = pier(["quickstart"], { cwd: dir.path });
     expect(second.status).toBe(0);
     expect(second.stdout).toMatch(/kept\s+pier-pki\/server\.crt/);
+  });
+
+  it("puts the public addresses of --edge-api-url and --edge-tunnel-address in edge keys, and refuses malformed ones", async () => {
+    await using dir = tempDir("edge-addresses");
+    await using server = await startPierServer({ dataDir: dir.file("data"), args: ["--edge-api-url", "https://pier.example.com:30779/", "--edge-tunnel-address", "pier.example.com:30776"] });
+    const [apiUrl, tunnelAddress, , environmentId] = Buffer.from(server.edgeKey, "base64").toString().split("|");
+    expect({ apiUrl, tunnelAddress, environmentId }).toEqual({ apiUrl: "https://pier.example.com:30779", tunnelAddress: "pier.example.com:30776", environmentId: "0" });
+    const plaintext = pier(["server", "--data", dir.file("other"), "--edge-api-url", "http://pier.example.com"]);
+    expect(plaintext.status).toBe(2);
+    expect(plaintext.stderr).toMatch(/--edge-api-url needs an https:\/\/ URL .*got "http:\/\/pier\.example\.com"/);
+    const noPort = pier(["server", "--data", dir.file("other"), "--edge-tunnel-address", "pier.example.com"]);
+    expect(noPort.status).toBe(2);
+    expect(noPort.stderr).toMatch(/--edge-tunnel-address needs HOST:PORT/);
   });
 });

@@ -32,6 +32,12 @@ export interface ServerConfig {
   /** `--mtlscacert/--mtlscert/--mtlskey`: a separate mTLS domain for agents. */
   readonly mtls?: { readonly caPath: string; readonly certPath: string; readonly keyPath: string };
   readonly adminPasswordFile?: string;
+  /**
+   * `--edge-api-url`/`--edge-tunnel-address`: what new edge keys carry when Settings → Edge
+   * Compute leaves them empty, for servers whose public ports differ from the bound ones
+   * (Kubernetes NodePorts, `docker run -p 443:9443`). Without them, keys carry the bound ports.
+   */
+  readonly edgeAddresses?: { readonly apiUrl?: string; readonly tunnelAddress?: string };
   /** The built web UI (`packages/ui/dist`), served outside `/api/`; without it those paths answer the API's 404. */
   readonly uiDir?: string;
   readonly log: (level: ServerLogLevel, message: string) => void;
@@ -88,10 +94,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const settings = await store.settings.get();
     const agentHost = tls.mtls ? (tls.mtls.names.find((n) => !n.startsWith("*.")) ?? requestUrl.hostname) : requestUrl.hostname;
     const hostPart = agentHost.includes(":") ? `[${agentHost}]` : agentHost;
-    const apiUrl = settings.edgePortainerUrl ?? (tls.mtls ? `https://${hostPart}:${ports.https}` : `https://${requestUrl.host}`);
+    const configured = config.edgeAddresses;
+    const apiUrl = settings.edgePortainerUrl ?? configured?.apiUrl ?? (tls.mtls ? `https://${hostPart}:${ports.https}` : `https://${requestUrl.host}`);
     const apiHost = new URL(apiUrl).hostname;
     const apiHostPart = apiHost.includes(":") && !apiHost.startsWith("[") ? `[${apiHost}]` : apiHost;
-    return { apiUrl, tunnelAddress: settings.edgeTunnelServerAddress ?? `${apiHostPart}:${ports.tunnel}`, serverFingerprint: tls.edgeMaterial.spkiSha256 };
+    const tunnelAddress = settings.edgeTunnelServerAddress ?? configured?.tunnelAddress ?? `${apiHostPart}:${ports.tunnel}`;
+    return { apiUrl, tunnelAddress, serverFingerprint: tls.edgeMaterial.spkiSha256 };
   };
 
   const deps: ApiDependencies = {

@@ -1,4 +1,5 @@
 import { dirname, join, resolve } from "node:path";
+import { splitHostPort } from "@pier/protocol";
 import { ServerError, startServer, type ServerLogLevel } from "@pier/server";
 import { optionalInteger, parseCommand } from "../args.ts";
 import { CliError, exitCodes } from "../errors.ts";
@@ -15,6 +16,10 @@ Options:
   --mtlscacert F --mtlscert F --mtlskey F
                             separate mTLS domain for agents: connections for the names of
                             --mtlscert must present a client certificate from --mtlscacert
+  --edge-api-url URL        API URL new edge keys carry (default: the UI's host and bound port)
+  --edge-tunnel-address H:P tunnel address new edge keys carry (default: the API's host, the
+                            bound tunnel port); both for public ports other than the bound ones
+                            (NodePort, docker run -p 443:9443). Settings → Edge Compute overrides.
   --admin-password-file F   create user admin with this password at first start
   --ui-dir DIR              the built web UI to serve (default: $PIER_UI_DIR, else
                             packages/ui/dist of this checkout, or ui/ next to the bundle)
@@ -27,6 +32,31 @@ function parseBind(text: string): { host: string; port: number } {
   const port = Number(match?.[2]);
   if (!match || !Number.isInteger(port) || port > 65535) throw new CliError("usage", `--bind needs HOST:PORT (e.g. 0.0.0.0:9443), got "${text}".`);
   return { host: match[1] || "0.0.0.0", port };
+}
+
+/** `--edge-api-url` and `--edge-tunnel-address`, checked as the edge-key API checks them. */
+function parseEdgeAddresses(apiUrl: string | undefined, tunnelAddress: string | undefined): { apiUrl?: string; tunnelAddress?: string } | undefined {
+  if (apiUrl === undefined && tunnelAddress === undefined) return undefined;
+  if (apiUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(apiUrl);
+    } catch {
+      url = undefined;
+    }
+    if (url?.protocol !== "https:" || url.pathname !== "/" || url.search !== "" || url.username !== "") {
+      throw new CliError("usage", `--edge-api-url needs an https:// URL of the server, such as https://pier.example.com:30779 (agents never talk to Pier in plaintext), got "${apiUrl}".`);
+    }
+  }
+  if (tunnelAddress !== undefined) {
+    try {
+      const { port } = splitHostPort(tunnelAddress);
+      if (port < 1 || port > 65535) throw new Error("port");
+    } catch {
+      throw new CliError("usage", `--edge-tunnel-address needs HOST:PORT, such as pier.example.com:30776, got "${tunnelAddress}".`);
+    }
+  }
+  return { ...(apiUrl === undefined ? {} : { apiUrl: apiUrl.replace(/\/$/, "") }), ...(tunnelAddress === undefined ? {} : { tunnelAddress }) };
 }
 
 const sourceDir = join("packages", "cli", "src", "commands");
@@ -60,6 +90,8 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
     mtlscacert: { type: "string" },
     mtlscert: { type: "string" },
     mtlskey: { type: "string" },
+    "edge-api-url": { type: "string" },
+    "edge-tunnel-address": { type: "string" },
     "admin-password-file": { type: "string" },
     "ui-dir": { type: "string" },
     "log-level": { type: "string" },
@@ -73,6 +105,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
   const bind = parseBind(values.bind ?? "0.0.0.0:9443");
   const tunnelPort = optionalInteger(values["tunnel-port"], "--tunnel-port") ?? 8000;
   const dataDir = values.data ?? (process.env["PIER_DATA"] || "pier-data");
+  const edgeAddresses = parseEdgeAddresses(values["edge-api-url"], values["edge-tunnel-address"]);
   const threshold = levels.indexOf(level);
   const log = (at: ServerLogLevel, message: string) => {
     if (levels.indexOf(at) >= threshold) process.stderr.write(`${new Date().toISOString()} ${at.toUpperCase().padEnd(5)} ${message}\n`);
@@ -86,6 +119,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
       dataDir,
       ...(values.sslcert || values.sslcacert ? { ssl: { ...(values.sslcert ? { certPath: values.sslcert } : {}), ...(values.sslkey ? { keyPath: values.sslkey } : {}), ...(values.sslcacert ? { caPath: values.sslcacert } : {}) } } : {}),
       ...(values.mtlscacert && values.mtlscert && values.mtlskey ? { mtls: { caPath: values.mtlscacert, certPath: values.mtlscert, keyPath: values.mtlskey } } : {}),
+      ...(edgeAddresses ? { edgeAddresses } : {}),
       ...(values["admin-password-file"] ? { adminPasswordFile: values["admin-password-file"] } : {}),
       uiDir: values["ui-dir"] ?? defaultUiDir(process.env, process.argv[1]),
       log,
