@@ -82,8 +82,8 @@ export function EdgeComputeScreen() {
                 onChange={(event) => update({ devicesWait: event.currentTarget.checked })}
               />
               <NumberInput label="Check-in interval (seconds)" description="Three missed intervals end a session." min={1} max={3600} allowDecimal={false} value={form.interval} onChange={(value) => update({ interval: value })} error={fieldError("interval")} w={320} />
-              <TextInput label="Edge API server URL" description="Put in new keys instead of this server's own address (empty: the address you use now, or the mTLS domain)." placeholder="https://pier.example.com:9443" value={form.url} onChange={(event) => update({ url: event.currentTarget.value })} error={fieldError("url")} />
-              <TextInput label="Tunnel server address" description="host:port of the tunnel listener put in new keys (empty: the API host and the tunnel port)." placeholder="pier.example.com:8000" value={form.tunnel} onChange={(event) => update({ tunnel: event.currentTarget.value })} error={fieldError("tunnel")} />
+              <TextInput label="Edge API server URL" description="Put in new keys instead of this server's own address (empty: the server's --edge-api-url, else the address you use now, or the mTLS domain)." placeholder="https://pier.example.com:9443" value={form.url} onChange={(event) => update({ url: event.currentTarget.value })} error={fieldError("url")} />
+              <TextInput label="Tunnel server address" description="host:port of the tunnel listener put in new keys (empty: the server's --edge-tunnel-address, else the API host and the tunnel port)." placeholder="pier.example.com:8000" value={form.tunnel} onChange={(event) => update({ tunnel: event.currentTarget.value })} error={fieldError("tunnel")} />
               {error && !error.field && <LoadError message={error.message} />}
               <Group>
                 <Button type="submit" loading={busy}>
