@@ -1,5 +1,5 @@
 /** Helpers for Pier's cross-process tests. */
-export { run, pier, openssl, bash, pierBinary, type RunResult } from "./run.ts";
+export { run, pier, pierOk, openssl, bash, pierBinary, type RunResult } from "./run.ts";
 export { tempDir, type TempDir } from "./temp-dir.ts";
 export { makeSeedCertificates, seedServerName } from "./seed-certificates.ts";
 export { startPierServer, startPierAgent, startPierDockerProxy, startShellCommand, type PierServer, type PierProcess, type PierDockerProxy } from "./pier-processes.ts";

@@ -35,6 +35,12 @@ export function pier(args: readonly string[], options: { cwd?: string; env?: Nod
   return run(pierBinary, args, options);
 }
 
+/** Runs `pier ARGS…` for a fixture step (`pier ca …`) and throws with its output when it fails. */
+export function pierOk(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): void {
+  const result = pier(args, options);
+  if (result.status !== 0) throw new Error(`pier ${args.join(" ")}: ${result.output}`);
+}
+
 /**
  * Runs `openssl ARGS…` and throws with its output when it fails, so a broken fixture step
  * is reported as such rather than as a confusing assertion later.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { chmodSync, chownSync, copyFileSync, readFileSync } from "node:fs";
 import { buildImages } from "../../../scripts/build-images.ts";
-import { PierApi, bash, docker, pier, run, tempDir, testImage, until, waitForDockerLog, type TempDir } from "../src/index.ts";
+import { PierApi, bash, docker, pier, pierOk, run, tempDir, testImage, until, waitForDockerLog, type TempDir } from "../src/index.ts";
 
 /**
  * The seeds' deployment commands, run with Pier's images on the real engine: Docker standalone
@@ -111,11 +111,8 @@ beforeAll(async () => {
   // bridge's gateway, which Docker makes the subnet's first address unless told otherwise.
   const [ipam] = JSON.parse(docker(["network", "inspect", "bridge", "--format", "{{json .IPAM.Config}}"])) as { Subnet: string; Gateway?: string }[];
   gateway = ipam?.Gateway ?? (ipam?.Subnet ?? "").replace(/\.\d+\/\d+$/, ".1");
-  if (!/^\d+\.\d+\.\d+\.1$|^\d+\.\d+\.\d+\.\d+$/.test(gateway)) throw new Error(`Docker's default bridge has no IPv4 gateway: ${JSON.stringify(ipam)}`);
-  const must = (args: string[]) => {
-    const result = pier(args, { cwd: dir.path });
-    if (result.status !== 0) throw new Error(`pier ${args.join(" ")}: ${result.output}`);
-  };
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(gateway)) throw new Error(`Docker's default bridge has no IPv4 gateway: ${JSON.stringify(ipam)}`);
+  const must = (args: string[]) => pierOk(args, { cwd: dir.path });
   must(["ca", "init", "--dir", "ca", "--cn", "Deploy mTLS CA"]);
   sh("mkdir -m 755 certs && cp ca/ca.crt certs/mtlsca.crt");
   must(["ca", "issue", "server", "--dir", "ca", "--san", "DNS:localhost", "--san", `IP:${gateway}`, "--out", "certs/mtlsserver"]);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { PierApi, pier, startPierAgent, startPierServer, tempDir, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, pier, pierOk, startPierAgent, startPierServer, tempDir, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * The official guide's mode: a separate mTLS certificate for the agents' domain ("localhost"
@@ -11,10 +11,7 @@ let dir: TempDir;
 let server: PierServer;
 let api: PierApi;
 
-function must(args: string[]): void {
-  const result = pier(args, { cwd: dir.path });
-  if (result.status !== 0) throw new Error(`pier ${args.join(" ")}: ${result.output}`);
-}
+const must = (args: string[]) => pierOk(args, { cwd: dir.path });
 
 interface Endpoint {
   Id: number;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { ensureUiBuilt } from "../../../scripts/build-ui.ts";
-import { PierApi, docker, openBrowser, pier, run, startPierAgent, startPierServer, startShellCommand, tempDir, testImage, until, type BrowserSession, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, docker, openBrowser, pierOk, run, startPierAgent, startPierServer, startShellCommand, tempDir, testImage, until, type BrowserSession, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * The web UI in real Chromium against a real server, real agents and the real Docker Engine:
@@ -17,10 +17,7 @@ let api: PierApi;
 const agents: PierProcess[] = [];
 const containerName = `pier-ui-ticker-${process.pid}`;
 
-function must(args: string[]): void {
-  const result = pier(args, { cwd: dir.path });
-  if (result.status !== 0) throw new Error(`pier ${args.join(" ")}: ${result.output}`);
-}
+const must = (args: string[]) => pierOk(args, { cwd: dir.path });
 
 beforeAll(async () => {
   ensureUiBuilt();
