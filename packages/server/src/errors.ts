@@ -5,6 +5,7 @@ export const serverErrorStatus = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  payload_too_large: 413,
   too_many_requests: 429,
   tls_material_invalid: 422,
   internal: 500,
@@ -16,9 +17,20 @@ export const serverErrorStatus = {
 } as const;
 export type ServerErrorCode = keyof typeof serverErrorStatus;
 
+/** What an error may say beside its message: the invalid field, what to do, more facts. */
+export interface ServerErrorOptions {
+  readonly cause?: unknown;
+  readonly details?: Record<string, unknown>;
+  /** The request field at fault, as a dotted path (`Password`, `tls.cert`). */
+  readonly field?: string;
+  /** What the caller should do about it, in one sentence. */
+  readonly fix?: string;
+}
+
 /**
  * The server package's single error type. `message` is safe to show to the caller (it never
- * holds secrets); `details` may name the invalid field.
+ * holds secrets); `field` names the invalid input and `fix` says what to do. On the wire every
+ * error is `{code, message, details?, field?, fix?}`.
  *
  * @example
  * throw new ServerError("not_found", "Environment 7 does not exist.");
@@ -27,11 +39,15 @@ export class ServerError extends Error {
   override readonly name = "ServerError";
   readonly code: ServerErrorCode;
   readonly details: Readonly<Record<string, unknown>> | undefined;
+  readonly field: string | undefined;
+  readonly fix: string | undefined;
 
-  constructor(code: ServerErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
-    super(message, options);
+  constructor(code: ServerErrorCode, message: string, options?: ServerErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options?.details;
+    this.field = options?.field;
+    this.fix = options?.fix;
   }
 
   /** The HTTP status this error maps to. */
