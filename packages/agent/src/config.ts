@@ -11,7 +11,7 @@ export type ConnectionMode = "session" | "poll";
 export interface AgentConfig {
   readonly edgeId: string;
   readonly edgeKey: EdgeKey;
-  /** EDGE_INSECURE_POLL=1: skip verifying the server. Never stops us presenting our certificate. */
+  /** EDGE_INSECURE_POLL=1: skip the CA file's chain and host-name check; the EDGE_KEY pin still applies. */
   readonly insecurePoll: boolean;
   readonly mode: ConnectionMode;
   readonly dataDir: string;
@@ -20,7 +20,7 @@ export interface AgentConfig {
   readonly clusterAddress?: string;
   readonly groups: string[];
   readonly tls: {
-    /** CA that must have signed the server's certificate; without it the EDGE_KEY fingerprint is checked. */
+    /** CA that must have signed the server's certificate; without it (or with EDGE_INSECURE_POLL=1) the EDGE_KEY fingerprint is checked. */
     readonly ca?: Buffer;
     readonly cert?: Buffer;
     readonly key?: Buffer;
@@ -80,7 +80,11 @@ export function loadAgentConfig(input: AgentConfigInput): AgentConfig {
     throw error;
   }
   const insecurePoll = truthy(env.EDGE_INSECURE_POLL);
-  if (insecurePoll) warnings.push("EDGE_INSECURE_POLL=1: the server's identity is NOT verified (anyone on the path can impersonate it). Use only for testing; our client certificate is still presented.");
+  if (insecurePoll) {
+    warnings.push(
+      "EDGE_INSECURE_POLL=1: the server's certificate is not checked against a CA file (chain, host name, dates); the server is still verified by the SPKI fingerprint pinned in EDGE_KEY, and a server without that key is refused before anything is sent. Our client certificate is still presented.",
+    );
+  }
   const mode = env.PIER_EDGE_MODE === undefined || env.PIER_EDGE_MODE === "" ? "session" : env.PIER_EDGE_MODE;
   if (mode !== "session" && mode !== "poll") throw new AgentError("config_invalid", `PIER_EDGE_MODE=${mode}: use "session" (one long-lived connection, default) or "poll".`);
 

@@ -1,6 +1,6 @@
 import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { isIP } from "node:net";
-import { explainTlsFailure, spkiSha256 } from "@pier/pki";
+import { explainTlsFailure, spkiSha256, tlsProfile } from "@pier/pki";
 import type { AgentConfig } from "./config.ts";
 import { AgentError } from "./errors.ts";
 
@@ -28,21 +28,24 @@ export function connectionError(error: unknown, config: AgentConfig, target: Dia
 }
 
 /**
- * Opens a TLS connection to the server and authenticates it: with the CA file when one is
- * configured (chain and host name), else by the SPKI fingerprint pinned in EDGE_KEY; with
- * EDGE_INSECURE_POLL=1 not at all. Our client certificate is presented in every case. Nothing
- * is sent before the server is verified.
+ * Opens a TLS connection to the server and authenticates it before anything is sent: with the
+ * CA file when one is configured (chain and host name), else by the SPKI fingerprint pinned in
+ * EDGE_KEY. EDGE_INSECURE_POLL=1 skips the CA file's chain and host-name check, never the pin:
+ * the server must then hold the key EDGE_KEY names. Our client certificate is presented in
+ * every case.
  */
 export async function dialServer(config: AgentConfig, target: DialTarget, alpn: "h2" | "http/1.1", signal: AbortSignal): Promise<TLSSocket> {
   const verifyByCa = config.tls.ca !== undefined && !config.insecurePoll;
   const resume = config.tls.cert === undefined;
-  const cacheKey = `${alpn}|${target.host}:${target.port}`;
+  // The key names how the session was verified, so a session is only offered to a server
+  // verified the same way (the same CA check, or the same pinned fingerprint).
+  const cacheKey = `${alpn}|${target.host}:${target.port}|${verifyByCa ? "ca" : `pin:${config.edgeKey.serverFingerprint}`}`;
   const options: ConnectionOptions = {
     host: target.host,
     port: target.port,
     ...(isIP(target.host) ? {} : { servername: target.host }),
     ALPNProtocols: [alpn],
-    minVersion: "TLSv1.2",
+    ...tlsProfile,
     rejectUnauthorized: verifyByCa,
     ...(verifyByCa ? { ca: config.tls.ca } : {}),
     ...(config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key } : {}),
@@ -73,23 +76,29 @@ export async function dialServer(config: AgentConfig, target: DialTarget, alpn: 
       reject(connectionError(error, config, target));
     });
   });
-  // A resumed session proves it is the server we verified when the ticket was issued; it carries
-  // no certificate to check again.
-  if (!verifyByCa && !config.insecurePoll && !socket.isSessionReused()) {
-    const peer = socket.getPeerX509Certificate();
-    const presented = peer ? spkiSha256(peer.publicKey) : "(none)";
-    if (presented !== config.edgeKey.serverFingerprint) {
-      socket.destroy();
-      const explained = {
-        code: "server_fingerprint_mismatch",
-        cause: `The server at ${target.host}:${target.port} presented a certificate whose key (SPKI SHA-256 ${presented.slice(0, 16)}…) is not the one pinned in EDGE_KEY (${config.edgeKey.serverFingerprint.slice(0, 16)}…): it is not the Pier server this key was made for, or its key changed.`,
-        fix: "Get a fresh EDGE_KEY from the Pier server, or pass --mtlscacert with the CA that issued the server's certificate.",
-      };
-      throw new AgentError("server_untrusted", `${explained.cause} — ${explained.fix}`, { explained });
-    }
-  }
+  // A resumed handshake carries no certificate to check: it proves the server holds the secret
+  // of a session we kept, and we keep only sessions of connections verified below (keep() waits
+  // for `verified`). An impostor cannot resume one; it gets a full handshake and this check.
+  if (!verifyByCa && !socket.isSessionReused()) checkPin(socket, config, target);
   verified = true;
   keep();
   socket.on("error", () => undefined); // later errors surface through the HTTP layer using it
   return socket;
+}
+
+/** Refuses (closing the socket before any byte of ours) a server whose key is not the one EDGE_KEY pins. */
+function checkPin(socket: TLSSocket, config: AgentConfig, target: DialTarget): void {
+  const peer = socket.getPeerX509Certificate();
+  const presented = peer ? spkiSha256(peer.publicKey) : "(none)";
+  if (presented === config.edgeKey.serverFingerprint) return;
+  socket.destroy();
+  const insecure = config.insecurePoll ? " EDGE_INSECURE_POLL=1 skips only the CA file's check, never this one." : "";
+  const explained = {
+    code: "server_fingerprint_mismatch",
+    cause: `The server at ${target.host}:${target.port} presented a certificate whose key (SPKI SHA-256 ${presented.slice(0, 16)}…) is not the one pinned in EDGE_KEY (${config.edgeKey.serverFingerprint.slice(0, 16)}…): it is not the Pier server this key was made for, or its key changed. Nothing was sent to it.${insecure}`,
+    fix: config.insecurePoll
+      ? `Check that ${target.host}:${target.port} reaches your Pier server itself (not a proxy that ends TLS, not another host); if the server's key really changed, get a fresh EDGE_KEY from it.`
+      : "Get a fresh EDGE_KEY from the Pier server, or pass --mtlscacert with the CA that issued the server's certificate.",
+  };
+  throw new AgentError("server_untrusted", `${explained.cause} — ${explained.fix}`, { explained });
 }

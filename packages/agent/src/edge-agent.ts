@@ -206,7 +206,7 @@ export class EdgeAgent {
   #logStart(): void {
     const c = this.#config;
     for (const warning of c.warnings) this.#log.log("warn", warning);
-    const verification = c.insecurePoll ? "NOT verified (EDGE_INSECURE_POLL=1)" : c.tls.ca ? "verified with the mTLS CA file" : "verified by the fingerprint in EDGE_KEY";
+    const verification = c.insecurePoll ? "verified by the fingerprint in EDGE_KEY only (EDGE_INSECURE_POLL=1: no CA check)" : c.tls.ca ? "verified with the mTLS CA file" : "verified by the fingerprint in EDGE_KEY";
     let certificate = "none";
     if (c.tls.cert) {
       const [block] = parsePem(c.tls.cert);
