@@ -33,6 +33,22 @@ describe("CertificateAuthority", () => {
     await expect(CertificateAuthority.create(dir)).rejects.toMatchObject({ code: "ca_exists" });
   });
 
+  it("keeps its state and records 0600 and its directories 0700, from creation through issuing, revoking and CRLs", async () => {
+    const mode = (path: string) => statSync(path).mode & 0o777;
+    const ca = await CertificateAuthority.create(dir);
+    const paths = caPaths(dir);
+    expect(mode(paths.state)).toBe(0o600);
+    expect([mode(dir), mode(paths.issued)]).toEqual([0o700, 0o700]);
+    const issued = await ca.issueWithNewKey({ profile: "client", commonName: "mode" });
+    const record = join(paths.issued, `${issued.record.serialNumber}.crt`);
+    expect(mode(record)).toBe(0o600);
+    await ca.revoke(issued.record.serialNumber);
+    await ca.generateCrl();
+    // Each of these rewrote ca-state.json.
+    expect(mode(paths.state)).toBe(0o600);
+    expect(mode(paths.key)).toBe(0o600);
+  });
+
   it("issues server and client leaves with the right EKU, SKI/AKI and random 128-bit serials", async () => {
     const ca = await CertificateAuthority.create(dir);
     const server = await ca.issueWithNewKey({ profile: "server", subjectAltNames: parseSanList("DNS:pier.example.com,IP:127.0.0.1") });

@@ -64,8 +64,8 @@ const backdateMs = 5 * 60_000;
 
 /**
  * Pier's built-in certificate authority, kept in a directory:
- * `ca.crt`, `ca.key` (0600, optionally encrypted PKCS#8), `ca-state.json` (CRL number and
- * index) and `issued/SERIAL.crt`. Each mutation holds `DIR/.lock`.
+ * `ca.crt`, `ca.key` (0600, optionally encrypted PKCS#8), `ca-state.json` (0600: CRL number
+ * and index) and `issued/SERIAL.crt` (0600), the directories 0700. Each mutation holds `DIR/.lock`.
  *
  * @example
  * const ca = await CertificateAuthority.create("./ca", { commonName: "Acme Edge CA" });
@@ -115,7 +115,8 @@ export class CertificateAuthority {
       writeNewFile(paths.key, privateKeyToPem(privateKey, options.passphrase), 0o600);
       writeNewFile(paths.certificate, certificateToPem(der));
       const state: CaState = { format: "pier-ca/1", keyType, createdAt: new Date(now).toISOString(), crlNumber: 0, issued: [] };
-      writeNewFile(paths.state, JSON.stringify(state, null, 2));
+      // The CA's state (serials, CRL number, what it issued) is its own business: 0600 like the key (issue 16).
+      writeNewFile(paths.state, JSON.stringify(state, null, 2), 0o600);
       return new CertificateAuthority(dir, certificate, options.passphrase);
     });
   }
@@ -207,7 +208,7 @@ export class CertificateAuthority {
         issuedAt: new Date(now).toISOString(),
       };
       const certificatePem = certificateToPem(der);
-      writeFileAtomic(join(caPaths(this.dir).issued, `${info.serialNumber}.crt`), certificatePem);
+      writeFileAtomic(join(caPaths(this.dir).issued, `${info.serialNumber}.crt`), certificatePem, 0o600);
       state.issued.push(record);
       this.#writeState(state);
       return { certificatePem, record };
