@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeEdgeKey, encodeEdgeKey } from "./edge-key.ts";
+import { decodeEdgeKey, edgeKeyLimits, encodeEdgeKey } from "./edge-key.ts";
 import { isHeartbeatAlive } from "./heartbeat.ts";
 
 const fingerprint = "ab".repeat(32);
@@ -25,6 +25,46 @@ describe("EDGE_KEY", () => {
     expect(() => decodeEdgeKey(enc(`https://x:9443|x|${fingerprint}|0`))).toThrow(/tunnel address "x" must be host:port/);
     expect(() => decodeEdgeKey(enc("https://x:9443|x:8000|abc|0"))).toThrow(/fingerprint must be a SHA-256/);
     expect(() => decodeEdgeKey(enc(`https://x:9443|x:8000|${fingerprint}|-1`))).toThrow(/environment id must be a whole number/);
+  });
+});
+
+describe("EDGE_KEY's 5th field: the secret of a per-environment key", () => {
+  const enc = (s: string) => Buffer.from(s).toString("base64").replace(/=+$/, "");
+  const secret = "q8Zr1pX0bY3kV7nM2sT5wA9cD4eF6gH8jK0lN1oP2rU";
+
+  it("round-trips 5 fields; 4-field keys (fleet-wide, Portainer's, older Pier's) still decode without one", () => {
+    const key = { apiUrl: "https://pier.example.com:9443", tunnelAddress: "pier.example.com:8000", serverFingerprint: fingerprint, environmentId: 12, secret };
+    const encoded = encodeEdgeKey(key);
+    expect(Buffer.from(encoded, "base64").toString()).toBe(`https://pier.example.com:9443|pier.example.com:8000|${fingerprint}|12|${secret}`);
+    expect(decodeEdgeKey(encoded)).toEqual(key);
+    const portainerShape = decodeEdgeKey(enc(`https://pier.example.com:9443|pier.example.com:8000|${fingerprint}|12`));
+    expect(portainerShape).toEqual({ apiUrl: "https://pier.example.com:9443", tunnelAddress: "pier.example.com:8000", serverFingerprint: fingerprint, environmentId: 12 });
+    expect("secret" in portainerShape).toBe(false);
+  });
+
+  it("refuses a malformed 5th field, a secret on a fleet-wide key, and 6 fields", () => {
+    const base = `https://x:9443|x:8000|${fingerprint}`;
+    expect(() => decodeEdgeKey(enc(`${base}|3|`))).toThrow(/5th field .* must be 22 to 128 base64url characters/);
+    expect(() => decodeEdgeKey(enc(`${base}|3|short`))).toThrow(/5th field/);
+    expect(() => decodeEdgeKey(enc(`${base}|3|${secret.slice(0, 21)}`))).toThrow(/5th field/);
+    expect(decodeEdgeKey(enc(`${base}|3|${secret.slice(0, 22)}`)).secret).toBe(secret.slice(0, 22));
+    expect(() => decodeEdgeKey(enc(`${base}|3|${"a".repeat(129)}`))).toThrow(/5th field/);
+    expect(decodeEdgeKey(enc(`${base}|3|${"a".repeat(128)}`)).secret).toHaveLength(128);
+    expect(() => decodeEdgeKey(enc(`${base}|3|${secret.slice(0, 30)}+/`))).toThrow(/5th field/); // standard base64, not base64url
+    expect(() => decodeEdgeKey(enc(`${base}|3|${secret.slice(0, 30)} x`))).toThrow(/5th field/);
+    expect(() => decodeEdgeKey(enc(`${base}|0|${secret}`))).toThrow(/environment 0 \(fleet-wide\) but carries a 5th field/);
+    expect(() => encodeEdgeKey({ apiUrl: "https://x:9443", tunnelAddress: "x:8000", serverFingerprint: fingerprint, environmentId: 0, secret })).toThrow(/fleet-wide/);
+    expect(() => decodeEdgeKey(enc(`${base}|3|${secret}|more`))).toThrow(/4 fields .* or 5 .* found 6/);
+  });
+
+  it("limits the key and each field's length before using them", () => {
+    const base = `https://x:9443|x:8000|${fingerprint}`;
+    expect(() => decodeEdgeKey("A".repeat(edgeKeyLimits.encodedChars + 1))).toThrow(/at most 4096/);
+    expect(() => decodeEdgeKey(enc(`https://${"a".repeat(edgeKeyLimits.apiUrlChars)}.example:9443|x:8000|${fingerprint}|0`))).toThrow(/API URL is \d+ characters long/);
+    expect(() => decodeEdgeKey(enc(`https://x:9443|${"a".repeat(edgeKeyLimits.tunnelAddressChars)}:8000|${fingerprint}|0`))).toThrow(/tunnel address is \d+ characters long/);
+    expect(() => decodeEdgeKey(enc(`${base}|${"9".repeat(16)}`))).toThrow(/at most 15 digits/);
+    expect(decodeEdgeKey(enc(`${base}|${"9".repeat(15)}`)).environmentId).toBe(999_999_999_999_999);
+    expect(() => decodeEdgeKey(enc(`${base}|1e3`))).toThrow(/whole number/);
   });
 });
 

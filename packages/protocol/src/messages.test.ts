@@ -27,4 +27,12 @@ describe("frames", () => {
     expect(() => decoder.push("{nope\n")).toThrow(/not valid JSON/);
     expect(() => decoder.push("x".repeat(70_000))).toThrow(/exceeds/);
   });
+
+  it("carries a per-environment key's secret in the hello, within its limits", () => {
+    const decoder = new FrameDecoder(agentMessageSchema);
+    const secret = "q8Zr1pX0bY3kV7nM2sT5wA9cD4eF6gH8jK0lN1oP2rU";
+    expect(decoder.push(encodeFrame({ ...hello, environmentId: 4, edgeKeySecret: secret }))).toEqual([{ ...hello, environmentId: 4, edgeKeySecret: secret }]);
+    expect(() => decoder.push(encodeFrame({ ...hello, edgeKeySecret: "a".repeat(129) }))).toThrow(/edgeKeySecret: must be 22 to 128 base64url/);
+    expect(() => decoder.push(encodeFrame({ ...hello, edgeKeySecret: "too-short" }))).toThrow(/edgeKeySecret/);
+  });
 });

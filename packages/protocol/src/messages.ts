@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { environmentStatuses, tunnelIdPattern } from "./constants.ts";
+import { edgeKeySecretPattern } from "./edge-key.ts";
 
 /** What an agent says about itself. */
 export const agentInfoSchema = z.object({
@@ -21,6 +22,11 @@ export const helloSchema = z.object({
   agent: agentInfoSchema,
   /** Secret the server handed out at first contact; binds EDGE_ID when no client certificate does. */
   deviceToken: z.string().max(128).optional(),
+  /**
+   * The 5th field of a per-environment EDGE_KEY: proves the device was given that key, so a
+   * hello naming environment N ≠ 0 cannot claim it by guessing N. Absent with a fleet-wide key.
+   */
+  edgeKeySecret: z.string().regex(edgeKeySecretPattern, "must be 22 to 128 base64url characters").optional(),
 });
 export type Hello = z.infer<typeof helloSchema>;
 
