@@ -4,7 +4,7 @@
  * are the same as `@pier/protocol`'s (import them from there: type imports cost nothing).
  */
 export { ProtocolError, type ProtocolErrorCode } from "./errors.ts";
-export { encodeEdgeKey, decodeEdgeKey, splitHostPort, type EdgeKey } from "./edge-key.ts";
+export { encodeEdgeKey, decodeEdgeKey, splitHostPort, edgeKeySecretPattern, edgeKeyLimits, type EdgeKey } from "./edge-key.ts";
 export { isHeartbeatAlive, defaultCheckinIntervalSeconds, heartbeatGraceSeconds } from "./heartbeat.ts";
 export { protocolVersion, edgePaths, edgeHeaders, environmentStatuses, tunnelIdPattern, maxSnapshotBytes } from "./constants.ts";
 export { maxFrameBytes, encodeFrame, parseMessage, FrameDecoder, type Validator } from "./framing.ts";
