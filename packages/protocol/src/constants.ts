@@ -39,3 +39,10 @@ export const tunnelIdPattern = /^[A-Za-z0-9_-]{8,64}$/;
 
 /** Snapshots larger than this are refused (a host with thousands of images still fits). */
 export const maxSnapshotBytes = 4 * 1024 * 1024;
+
+/**
+ * `refused` codes the agent acts on (others it reports with the server's message). `replaced`:
+ * another connection presented this device's identity and took over its session; the agent
+ * backs off and, when it keeps happening, says that another device uses its identity.
+ */
+export const refusedCodes = { replaced: "replaced" } as const;

@@ -83,7 +83,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   heartbeats.start();
   await createFirstAdmin(store, config);
   const secret = loadOrCreateSecret(join(config.dataDir, "secrets", "jwt.key"));
-  const edge = new EdgeService(store, heartbeats);
+  const edge = new EdgeService(store, heartbeats, { log: config.log });
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
   const mtlsConfigured = () => tls.mtlsConfigured;
   const refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { type CertificateInfo, type ListedCertificate, parseCertificate, parsePem } from "@pier/pki";
 import { isHeartbeatAlive } from "@pier/protocol";
 import type { TlsMaterial } from "../tls/index.ts";
-import type { Environment, Settings, StoredSnapshot } from "../store/store.ts";
+import type { Environment, IdentityClone, Settings, StoredSnapshot } from "../store/store.ts";
 
 /** Portainer's environment type number for "Edge agent on Docker". */
 export const edgeAgentOnDockerType = 4;
@@ -66,6 +66,10 @@ export const endpointSchema = z
         .object({ Subject: z.string(), Issuer: z.string(), SerialNumber: z.string(), FingerprintSHA256: z.string(), NotAfter: z.string() })
         .nullable(),
       IdentityConflict: z.object({ At: z.string(), SourceAddress: z.string(), CertificateSubject: z.string().optional() }).nullable(),
+      Clone: z
+        .object({ Addresses: z.array(z.string()), FirstSeen: z.string(), LastSeen: z.string() })
+        .nullable()
+        .openapi({ description: "Set when this device's identity was used from several source addresses at once (a copied data directory or certificate): the addresses and when the latest episode was first and last seen" }),
     }),
   })
   .openapi("Endpoint");
@@ -78,6 +82,8 @@ export interface LiveState {
   readonly edgeKey?: string;
   /** The latest Docker snapshot, `null` when none. */
   readonly snapshot: StoredSnapshot | null;
+  /** The clone flag as the edge service knows it (fresher than the store); the stored one when absent. */
+  readonly clone?: IdentityClone | null;
 }
 
 /** Maps a stored environment to Portainer's JSON shape. */
@@ -86,6 +92,7 @@ export function endpointView(environment: Environment, settings: Settings, live:
   const alive = isHeartbeatAlive(live.lastCheckIn, interval, now);
   const certificate = environment.clientCertificate;
   const conflict = environment.identityConflict;
+  const clone = live.clone === undefined ? environment.identityClone : live.clone;
   return {
     Id: environment.id,
     Name: environment.name,
@@ -112,6 +119,7 @@ export function endpointView(environment: Environment, settings: Settings, live:
         ? { Subject: certificate.subject, Issuer: certificate.issuer, SerialNumber: certificate.serialNumber, FingerprintSHA256: certificate.fingerprintSha256, NotAfter: certificate.notAfter.toISOString() }
         : null,
       IdentityConflict: conflict ? { At: conflict.at.toISOString(), SourceAddress: conflict.sourceAddress, ...(conflict.certificateSubject ? { CertificateSubject: conflict.certificateSubject } : {}) } : null,
+      Clone: clone ? { Addresses: clone.addresses, FirstSeen: clone.firstSeen.toISOString(), LastSeen: clone.lastSeen.toISOString() } : null,
     },
   };
 }

@@ -194,7 +194,9 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               intervalSeconds = welcome.checkinIntervalSeconds;
               push(welcome);
               // Replaces (and closes) an older session of this device, which unbinds it first.
-              detach = edge.attachSession(environmentId, { push, close: () => end() });
+              // Healthy: heard from within one check-in interval (plus slack), not a link that died unnoticed.
+              const healthy = () => Date.now() - lastFrameAt <= (intervalSeconds + 5) * 1000;
+              detach = edge.attachSession(environmentId, { push, close: () => end(), sourceAddress: who.remoteAddress, healthy });
               if (connection) carriers.set(connection, { environmentId, stream: res });
               options.log("info", `edge session open: environment ${environmentId} (${message.agent.edgeId}) from ${who.remoteAddress}, ${welcome.status}`);
             } else if (environmentId !== undefined) {

@@ -1,8 +1,9 @@
 import { createHash, randomBytes, type X509Certificate } from "node:crypto";
 import { spkiSha256 } from "@pier/pki";
-import type { DockerSnapshot, Hello, ServerMessage, Welcome } from "@pier/protocol";
+import { refusedCodes, type DockerSnapshot, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
-import type { DeviceIdentity, Environment, EnvironmentPatch, Store } from "../store/store.ts";
+import type { DeviceIdentity, Environment, EnvironmentPatch, IdentityClone, Store } from "../store/store.ts";
+import { CloneDetector, cloneRule } from "./clone-detector.ts";
 
 /** What the server knows about the connection a hello arrived on. */
 export interface EdgeConnection {
@@ -20,6 +21,16 @@ export interface CheckInSink {
 interface Session {
   push(message: ServerMessage): void;
   close(): void;
+  /** Where its connection comes from. */
+  readonly sourceAddress: string;
+  /** Whether the device was heard from within its check-in interval (a live session, not a dead link). */
+  healthy(): boolean;
+}
+
+/** Options of `EdgeService`. */
+export interface EdgeServiceOptions {
+  /** Where session replacements and clone episodes are reported. */
+  readonly log?: (level: "debug" | "info" | "warn", message: string) => void;
 }
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -52,10 +63,14 @@ export class EdgeService {
   readonly #checkIns: CheckInSink;
   /** Open sessions by environment id; a newer session replaces an older one. */
   readonly #sessions = new Map<number, Session>();
+  /** Repeated replacements of a live session from other addresses: one identity on two devices. */
+  readonly #clones = new CloneDetector();
+  readonly #log: NonNullable<EdgeServiceOptions["log"]>;
 
-  constructor(store: Store, checkIns: CheckInSink) {
+  constructor(store: Store, checkIns: CheckInSink, options: EdgeServiceOptions = {}) {
     this.#store = store;
     this.#checkIns = checkIns;
+    this.#log = options.log ?? (() => undefined);
   }
 
   /**
@@ -82,7 +97,9 @@ export class EdgeService {
     let environment = await this.#store.environments.getByEdgeId(hello.agent.edgeId);
     if (environment) {
       await this.#checkBinding(environment, identity, hello, connection, now);
-      environment = await this.#store.environments.update(environment.id, { ...facts, identity: environment.identity ?? identity });
+      // A reconnect that changes nothing costs no write: the check-in time goes through the
+      // batched sink below. A clone pair alternating addresses is held by the clone episode.
+      if (this.#factsChanged(environment, facts)) environment = await this.#store.environments.update(environment.id, { ...facts, identity: environment.identity ?? identity });
     } else if (hello.environmentId > 0) {
       environment = await this.#claimEnvironment(hello, identity, facts, connection);
     } else {
@@ -108,6 +125,16 @@ export class EdgeService {
         ...(deviceToken === undefined ? {} : { deviceToken }),
       },
     };
+  }
+
+  /** Whether a hello tells the store something new (besides the check-in time). */
+  #factsChanged(environment: Environment, facts: EnvironmentPatch): boolean {
+    if (environment.identity === null) return true;
+    const agent = facts.agent;
+    const known = environment.agent;
+    if (!agent || !known || (Object.keys(agent) as (keyof typeof agent)[]).some((key) => agent[key] !== known[key])) return true;
+    if ((facts.clientCertificate?.fingerprintSha256 ?? null) !== (environment.clientCertificate?.fingerprintSha256 ?? null)) return true;
+    return facts.sourceAddress !== environment.sourceAddress && this.#clones.current(environment.id) === undefined;
   }
 
   async #checkBinding(environment: Environment, identity: DeviceIdentity, hello: Hello, connection: EdgeConnection, now: Date): Promise<void> {
@@ -139,13 +166,54 @@ export class EdgeService {
     this.#checkIns.record(environmentId, at);
   }
 
-  /** Registers an open session for pushes; returns the function that unregisters it. */
-  attachSession(environmentId: number, session: Session): () => void {
-    this.#sessions.get(environmentId)?.close();
+  /**
+   * Registers an open session for pushes; returns the function that unregisters it. An older
+   * session of the same device is told why (`refused`, `replaced`) and closed: the newest
+   * connection wins, so a device whose old link died unnoticed gets in at once. Repeated
+   * replacements of a live session from other addresses flag a clone (`CloneDetector`).
+   */
+  attachSession(environmentId: number, session: Session, now = Date.now()): () => void {
+    const replaced = this.#sessions.get(environmentId);
     this.#sessions.set(environmentId, session);
+    if (replaced) {
+      const healthy = replaced.healthy();
+      replaced.push({ type: "refused", code: refusedCodes.replaced, message: `another connection presented this device's identity from ${session.sourceAddress}; this session was closed. If that is not this device after a network change, two devices share one identity (a copied data directory or certificate): give each device its own.` });
+      replaced.close();
+      this.#log("info", `edge session of environment ${environmentId} from ${replaced.sourceAddress} replaced by a connection from ${session.sourceAddress}`);
+      this.#noteReplacement(environmentId, replaced.sourceAddress, session.sourceAddress, healthy, now).catch((error: unknown) => {
+        this.#log("warn", `could not record the clone episode of environment ${environmentId}: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    }
     return () => {
       if (this.#sessions.get(environmentId) === session) this.#sessions.delete(environmentId);
     };
+  }
+
+  async #noteReplacement(environmentId: number, from: string, by: string, healthy: boolean, now: number): Promise<void> {
+    const decision = this.#clones.replaced(environmentId, { replaced: from, by, replacedWasHealthy: healthy }, now);
+    if (!decision.clone) return;
+    const clone = decision.clone;
+    if (decision.audit) {
+      this.#log("warn", `environment ${environmentId}: its identity is used from ${clone.addresses.join(" and ")} at once (a cloned device: copied data directory or certificate); its sessions keep replacing each other`);
+      const environment = await this.#store.environments.get(environmentId);
+      await this.#store.audit.append({
+        kind: "identity_clone",
+        environmentId,
+        edgeId: environment?.edgeId ?? null,
+        sourceAddress: by,
+        at: new Date(now),
+        detail: { addresses: clone.addresses, firstSeen: clone.firstSeen.toISOString(), replacements: cloneRule.replacements, windowSeconds: cloneRule.windowMs / 1000 },
+      });
+    }
+    if (decision.persist) await this.#store.environments.update(environmentId, { identityClone: clone });
+  }
+
+  /**
+   * The device's clone flag: this server's memory first (fresher than the store, which is
+   * written at most once a minute per episode), else what the store holds.
+   */
+  cloneOf(environment: Pick<Environment, "id" | "identityClone">): IdentityClone | null {
+    return this.#clones.latest(environment.id) ?? environment.identityClone;
   }
 
   /** Keeps the device's latest Docker snapshot; `not_found` if the environment was removed meanwhile. */

@@ -89,6 +89,15 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: "identity clone flag",
+    sql: `
+      -- The latest clone episode of a device's identity (docs/security.md, "Clones"): JSON
+      -- {addresses, firstSeen, lastSeen}, NULL when none was seen.
+      ALTER TABLE environments ADD COLUMN identity_clone TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

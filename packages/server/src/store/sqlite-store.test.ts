@@ -112,6 +112,7 @@ describe("SqliteStore: environments", () => {
         clientCertificate: null,
         identity: null,
         identityConflict: null,
+        identityClone: null,
       });
       expect(first.createdAt).toBeInstanceOf(Date);
       expect(first.createdAt.getTime()).toBeGreaterThanOrEqual(before);
@@ -137,6 +138,10 @@ describe("SqliteStore: environments", () => {
       expect(cleared.identity).toEqual({ kind: "token", value: "12".repeat(32) });
       const withoutSubject = { at: device.identityConflict.at, presented: "ef".repeat(32), sourceAddress: "203.0.113.9" };
       expect((await store.environments.update(created.id, { identityConflict: withoutSubject })).identityConflict).toEqual(withoutSubject);
+
+      const clone = { addresses: ["198.51.100.7", "203.0.113.9"], firstSeen: new Date("2026-01-02T03:04:05.678Z"), lastSeen: new Date("2026-01-02T03:09:05.678Z") };
+      expect((await store.environments.update(created.id, { identityClone: clone })).identityClone).toEqual(clone);
+      expect((await store.environments.get(created.id))?.identityClone?.lastSeen).toBeInstanceOf(Date);
     }));
 
   it("lists the waiting room and the associated devices apart", () =>

@@ -14,6 +14,7 @@ import {
   type Environment,
   type EnvironmentPatch,
   type EnvironmentStore,
+  type IdentityClone,
   type IdentityConflict,
   type NewApiToken,
   type NewAuditEvent,
@@ -124,6 +125,7 @@ function decodeEnvironment(row: Row): Environment {
   const agent = json(row, "agent");
   const certificate = json(row, "client_certificate");
   const conflict = json(row, "identity_conflict");
+  const clone = json(row, "identity_clone");
   const identityKind = textOrNull(row, "identity_kind");
   const type = text(row, "type");
   if (type !== "edge-agent") throw corrupt(`environment type "${type}"`);
@@ -143,6 +145,7 @@ function decodeEnvironment(row: Row): Environment {
     clientCertificate: certificate === null ? null : decodeCertificate(certificate),
     identity: identityKind === null ? null : { kind: identityKind, value: text(row, "identity_value") },
     identityConflict: conflict === null ? null : decodeConflict(conflict),
+    identityClone: clone === null ? null : decodeClone(clone),
   };
 }
 
@@ -162,6 +165,14 @@ function decodeConflict(value: unknown): IdentityConflict {
   return { at: new Date(at), ...fields, ...(subject === undefined ? {} : { certificateSubject: subject }) };
 }
 
+function decodeClone(value: unknown): IdentityClone {
+  const addresses = isRecord(value) ? value["addresses"] : undefined;
+  const firstSeen = isRecord(value) ? value["firstSeen"] : undefined;
+  const lastSeen = isRecord(value) ? value["lastSeen"] : undefined;
+  if (!Array.isArray(addresses) || !addresses.every((a) => typeof a === "string") || typeof firstSeen !== "number" || typeof lastSeen !== "number") throw corrupt("identity clone");
+  return { addresses: addresses as string[], firstSeen: new Date(firstSeen), lastSeen: new Date(lastSeen) };
+}
+
 function checkEnvironment(environment: Omit<Environment, "id">): void {
   const bad = (field: string, rule: string) => new ServerError("bad_request", `Environment ${field} ${rule}.`, { details: { field } });
   if (typeof environment.name !== "string" || environment.name.trim() === "") throw bad("name", "must be a non-empty string");
@@ -172,7 +183,7 @@ function checkEnvironment(environment: Omit<Environment, "id">): void {
 }
 
 function encodeEnvironment(environment: Omit<Environment, "id">): Parameters {
-  const { agent, clientCertificate: certificate, identity, identityConflict: conflict } = environment;
+  const { agent, clientCertificate: certificate, identity, identityConflict: conflict, identityClone: clone } = environment;
   return {
     name: environment.name,
     type: environment.type,
@@ -188,6 +199,7 @@ function encodeEnvironment(environment: Omit<Environment, "id">): Parameters {
     identity_kind: identity?.kind ?? null,
     identity_value: identity?.value ?? null,
     identity_conflict: conflict === null ? null : JSON.stringify({ ...conflict, at: millis(conflict.at, "identityConflict.at") }),
+    identity_clone: clone === null ? null : JSON.stringify({ addresses: clone.addresses, firstSeen: millis(clone.firstSeen, "identityClone.firstSeen"), lastSeen: millis(clone.lastSeen, "identityClone.lastSeen") }),
   };
 }
 
@@ -206,6 +218,7 @@ const environmentColumns = [
   "identity_kind",
   "identity_value",
   "identity_conflict",
+  "identity_clone",
 ] as const;
 
 function decodeUser(row: Row): User {
@@ -462,6 +475,7 @@ export class SqliteStore implements Store, AsyncDisposable {
       clientCertificate: null,
       identity: null,
       identityConflict: null,
+      identityClone: null,
       ...definedEntries(input),
       name: input.name,
       type: input.type,

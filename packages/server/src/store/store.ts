@@ -51,6 +51,17 @@ export interface IdentityConflict {
   certificateSubject?: string;
 }
 
+/**
+ * One identity used from several places at once (docs/security.md, "Clones"): its live session
+ * was replaced repeatedly by connections from other source addresses.
+ */
+export interface IdentityClone {
+  /** The source addresses seen presenting the identity during the episode, oldest first. */
+  addresses: string[];
+  firstSeen: Date;
+  lastSeen: Date;
+}
+
 /** A managed environment: an edge device, waiting or associated. */
 export interface Environment {
   /** Positive, assigned by the store, never reused. */
@@ -72,6 +83,8 @@ export interface Environment {
   clientCertificate: ClientCertificateInfo | null;
   identity: DeviceIdentity | null;
   identityConflict: IdentityConflict | null;
+  /** The latest clone episode of this device's identity; `null` when none was seen. */
+  identityClone: IdentityClone | null;
 }
 
 /** What `environments.create` needs: a name and a type; everything else has a default. */

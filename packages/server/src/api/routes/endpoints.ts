@@ -22,6 +22,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     return endpointView(environment, settings, {
       lastCheckIn: deps.lastCheckIn(environment.id, environment.lastCheckInAt),
       connected: edge.isConnected(environment.id),
+      clone: edge.cloneOf(environment),
       snapshot: await store.snapshots.get(environment.id),
       ...(edgeKey === undefined ? {} : { edgeKey }),
     });
