@@ -26,13 +26,15 @@ export interface SessionEvents {
 
 function refusedError(status: number, body: string): AgentError {
   let message = body.trim() || `HTTP ${status}`;
+  let fix = "Follow the server's message above.";
   try {
-    const parsed = JSON.parse(body) as { message?: string };
-    if (parsed.message) message = parsed.message;
+    const parsed = JSON.parse(body) as { message?: unknown; fix?: unknown };
+    if (typeof parsed.message === "string" && parsed.message) message = parsed.message;
+    if (typeof parsed.fix === "string" && parsed.fix) fix = parsed.fix;
   } catch {
     // not JSON: keep the text
   }
-  return new AgentError("refused", `The server refused the agent (HTTP ${status}): ${message}`, { explained: { code: `http_${status}`, cause: `The server refused the agent (HTTP ${status}): ${message}`, fix: "Follow the server's message above." } });
+  return new AgentError("refused", `The server refused the agent (HTTP ${status}): ${message}`, { explained: { code: `http_${status}`, cause: `The server refused the agent (HTTP ${status}): ${message}`, fix } });
 }
 
 /** Closed before the server answered anything: how a Node server refuses a client certificate. */

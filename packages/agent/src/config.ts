@@ -79,6 +79,11 @@ export function loadAgentConfig(input: AgentConfigInput): AgentConfig {
     if (error instanceof ProtocolError) throw new AgentError("config_invalid", error.message, { cause: error });
     throw error;
   }
+  if (edgeKey.environmentId !== 0 && edgeKey.secret === undefined) {
+    warnings.push(
+      `EDGE_KEY names environment ${edgeKey.environmentId} but has 4 fields, without the environment's secret (Portainer's shape, or a Pier key made before keys had one): the server refuses it unless this EDGE_ID already enrolled there. Copy the key from the Pier UI.`,
+    );
+  }
   const insecurePoll = truthy(env.EDGE_INSECURE_POLL);
   if (insecurePoll) {
     warnings.push(

@@ -90,6 +90,7 @@ export class EdgeAgent {
       environmentId: this.#config.edgeKey.environmentId,
       agent: deviceInfo(this.#config.edgeId, this.#env),
       ...(this.#state.deviceToken === undefined ? {} : { deviceToken: this.#state.deviceToken }),
+      ...(this.#config.edgeKey.secret === undefined ? {} : { edgeKeySecret: this.#config.edgeKey.secret }),
     };
   }
 

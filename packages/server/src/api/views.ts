@@ -46,7 +46,7 @@ export const endpointSchema = z
     Type: z.number().int().openapi({ description: "4 = Edge agent on Docker (Portainer's numbering)" }),
     URL: z.string(),
     EdgeID: z.string(),
-    EdgeKey: z.string().optional().openapi({ description: "Present for environments created with their own key" }),
+    EdgeKey: z.string().optional().openapi({ description: "Only in the answer that made an environment's own key (POST /api/endpoints, POST /api/endpoints/{id}/edge/key): the server keeps only a hash of its secret" }),
     UserTrusted: z.boolean().openapi({ description: "false while the device is in the waiting room" }),
     LastCheckInDate: z.number().int().openapi({ description: "Unix seconds; 0 when never seen" }),
     EdgeCheckinInterval: z.number().int().openapi({ description: "Seconds; 0 = the global setting" }),

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, type X509Certificate } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual, type X509Certificate } from "node:crypto";
 import { spkiSha256 } from "@pier/pki";
 import { refusedCodes, type DockerSnapshot, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
@@ -156,9 +156,34 @@ export class EdgeService {
     if (reserved.edgeId !== null && reserved.edgeId !== hello.agent.edgeId) {
       throw new ServerError("conflict", `The EDGE_KEY of environment ${reserved.id} is already used by another device; each per-environment key serves one device. Use the fleet-wide key or create another environment.`);
     }
-    const environment = await this.#store.environments.update(reserved.id, { ...facts, edgeId: hello.agent.edgeId, identity });
+    await this.#checkKeySecret(reserved, hello, connection);
+    // The secret has done its work: the device's identity (certificate or token) speaks for it from now on.
+    const environment = await this.#store.environments.update(reserved.id, { ...facts, edgeId: hello.agent.edgeId, identity, edgeKeySecretHash: null });
     await this.#store.audit.append({ kind: "enrolled", environmentId: environment.id, edgeId: hello.agent.edgeId, sourceAddress: connection.sourceAddress, detail: { trusted: environment.userTrusted, key: "environment" } });
     return environment;
+  }
+
+  /**
+   * A hello may claim environment N ≠ 0 only with the secret of N's own key (its 5th field): the
+   * id alone is a small number anyone can guess. Compared as SHA-256 digests in constant time;
+   * a refusal binds and creates nothing and is audited without the secret.
+   */
+  async #checkKeySecret(reserved: Environment, hello: Hello, connection: EdgeConnection): Promise<void> {
+    const stored = reserved.edgeKeySecretHash;
+    const presented = hello.edgeKeySecret;
+    const matches = stored !== null && presented !== undefined && timingSafeEqual(Buffer.from(sha256(presented), "hex"), Buffer.from(stored, "hex"));
+    if (matches) return;
+    const reason = presented === undefined ? "missing" : stored === null ? "no_secret_on_record" : "wrong";
+    await this.#store.audit.append({ kind: "refused_edge_key", environmentId: reserved.id, edgeId: hello.agent.edgeId, sourceAddress: connection.sourceAddress, detail: { reason } });
+    const why =
+      reason === "missing"
+        ? `this EDGE_KEY names environment ${reserved.id} but carries no secret (a 4-field key); a per-environment key has a 5th field.`
+        : reason === "wrong"
+          ? `the secret in this EDGE_KEY is not the one of environment ${reserved.id}'s key.`
+          : `environment ${reserved.id}'s key was made before keys carried a secret, so no device can claim it with that key.`;
+    throw new ServerError("forbidden", `Refused: ${why} Nothing was enrolled; the attempt was recorded. Copy the key shown when the environment was created, or make a new one on its page in the Pier UI.`, {
+      fix: `Use the EDGE_KEY made for environment ${reserved.id} (POST /api/endpoints/${reserved.id}/edge/key makes a new one), or the fleet-wide key to wait in the Waiting Room.`,
+    });
   }
 
   /** Records a heartbeat of an open session. */

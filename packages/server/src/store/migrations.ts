@@ -98,6 +98,16 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE environments ADD COLUMN identity_clone TEXT;
     `,
   },
+  {
+    version: 4,
+    name: "per-environment key secret",
+    sql: `
+      -- SHA-256 (hex) of the secret in a per-environment EDGE_KEY's 5th field; the secret itself
+      -- is never stored. Cleared once a device has claimed the environment. Keys made before
+      -- this step have none: no device can claim their environment until a new key is made.
+      ALTER TABLE environments ADD COLUMN edge_key_secret_hash TEXT CHECK (edge_key_secret_hash IS NULL OR length(edge_key_secret_hash) = 64);
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -113,6 +113,7 @@ describe("SqliteStore: environments", () => {
         identity: null,
         identityConflict: null,
         identityClone: null,
+        edgeKeySecretHash: null,
       });
       expect(first.createdAt).toBeInstanceOf(Date);
       expect(first.createdAt.getTime()).toBeGreaterThanOrEqual(before);
@@ -142,6 +143,11 @@ describe("SqliteStore: environments", () => {
       const clone = { addresses: ["198.51.100.7", "203.0.113.9"], firstSeen: new Date("2026-01-02T03:04:05.678Z"), lastSeen: new Date("2026-01-02T03:09:05.678Z") };
       expect((await store.environments.update(created.id, { identityClone: clone })).identityClone).toEqual(clone);
       expect((await store.environments.get(created.id))?.identityClone?.lastSeen).toBeInstanceOf(Date);
+
+      expect((await store.environments.update(created.id, { edgeKeySecretHash: "5e".repeat(32) })).edgeKeySecretHash).toBe("5e".repeat(32));
+      expect((await store.environments.get(created.id))?.edgeKeySecretHash).toBe("5e".repeat(32));
+      await expect(store.environments.update(created.id, { edgeKeySecretHash: "the secret itself" })).rejects.toThrow(/edgeKeySecretHash must be a SHA-256 in hex/);
+      expect((await store.environments.update(created.id, { edgeKeySecretHash: null })).edgeKeySecretHash).toBeNull();
     }));
 
   it("lists the waiting room and the associated devices apart", () =>

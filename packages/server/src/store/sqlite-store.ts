@@ -146,6 +146,7 @@ function decodeEnvironment(row: Row): Environment {
     identity: identityKind === null ? null : { kind: identityKind, value: text(row, "identity_value") },
     identityConflict: conflict === null ? null : decodeConflict(conflict),
     identityClone: clone === null ? null : decodeClone(clone),
+    edgeKeySecretHash: textOrNull(row, "edge_key_secret_hash"),
   };
 }
 
@@ -180,6 +181,7 @@ function checkEnvironment(environment: Omit<Environment, "id">): void {
   if (environment.edgeId !== null && (typeof environment.edgeId !== "string" || environment.edgeId === "")) throw bad("edgeId", "must be a non-empty string or null");
   const interval = environment.checkinIntervalSeconds;
   if (interval !== null && (!Number.isSafeInteger(interval) || interval <= 0)) throw bad("checkinIntervalSeconds", "must be a positive whole number of seconds or null");
+  if (environment.edgeKeySecretHash !== null && !/^[0-9a-f]{64}$/.test(environment.edgeKeySecretHash)) throw bad("edgeKeySecretHash", "must be a SHA-256 in hex or null");
 }
 
 function encodeEnvironment(environment: Omit<Environment, "id">): Parameters {
@@ -200,6 +202,7 @@ function encodeEnvironment(environment: Omit<Environment, "id">): Parameters {
     identity_value: identity?.value ?? null,
     identity_conflict: conflict === null ? null : JSON.stringify({ ...conflict, at: millis(conflict.at, "identityConflict.at") }),
     identity_clone: clone === null ? null : JSON.stringify({ addresses: clone.addresses, firstSeen: millis(clone.firstSeen, "identityClone.firstSeen"), lastSeen: millis(clone.lastSeen, "identityClone.lastSeen") }),
+    edge_key_secret_hash: environment.edgeKeySecretHash,
   };
 }
 
@@ -219,6 +222,7 @@ const environmentColumns = [
   "identity_value",
   "identity_conflict",
   "identity_clone",
+  "edge_key_secret_hash",
 ] as const;
 
 function decodeUser(row: Row): User {
@@ -476,6 +480,7 @@ export class SqliteStore implements Store, AsyncDisposable {
       identity: null,
       identityConflict: null,
       identityClone: null,
+      edgeKeySecretHash: null,
       ...definedEntries(input),
       name: input.name,
       type: input.type,

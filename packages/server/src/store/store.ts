@@ -85,6 +85,12 @@ export interface Environment {
   identityConflict: IdentityConflict | null;
   /** The latest clone episode of this device's identity; `null` when none was seen. */
   identityClone: IdentityClone | null;
+  /**
+   * Hex SHA-256 of the secret in this environment's own EDGE_KEY (its 5th field); the secret is
+   * never stored. A hello claiming the environment must carry it. `null` once a device claimed
+   * the environment, for fleet-enrolled devices, and for keys made before keys had a secret.
+   */
+  edgeKeySecretHash: string | null;
 }
 
 /** What `environments.create` needs: a name and a type; everything else has a default. */
@@ -177,6 +183,7 @@ export type AuditKind =
   | "login_failed"
   | "mtls_uploaded"
   | "mtls_removed"
+  | "refused_edge_key"
   // Keeps autocompletion for the names above while accepting new ones.
   | (string & {});
 

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from "node:crypto";
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { dockerSnapshotSchema, encodeEdgeKey } from "@pier/protocol";
 import { ServerError } from "../../errors.ts";
@@ -16,9 +17,10 @@ const auditSchema = z
 export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependencies): void {
   const { store, edge } = deps;
 
-  async function view(environment: Environment, requestUrl: string) {
+  // The key's secret exists only in the answer that made it: the store keeps its hash.
+  async function view(environment: Environment, requestUrl: string, secret?: string) {
     const settings = await store.settings.get();
-    const edgeKey = environment.edgeKeyEnvironment ? encodeEdgeKey({ ...(await deps.edgeEndpoint(new URL(requestUrl))), environmentId: environment.id }) : undefined;
+    const edgeKey = secret === undefined ? undefined : encodeEdgeKey({ ...(await deps.edgeEndpoint(new URL(requestUrl))), environmentId: environment.id, secret });
     return endpointView(environment, settings, {
       lastCheckIn: deps.lastCheckIn(environment.id, environment.lastCheckInAt),
       connected: edge.isConnected(environment.id),
@@ -70,12 +72,36 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
           }),
         ),
       },
-      responses: { 200: jsonAnswer(endpointSchema, "The environment, with EdgeKey"), 400: failure("Invalid body") },
+      responses: { 200: jsonAnswer(endpointSchema, "The environment, with EdgeKey (shown this once: the server keeps only a hash of its secret)"), 400: failure("Invalid body") },
     }),
     async (c) => {
       const body = c.req.valid("json");
-      const environment = await store.environments.create({ name: body.Name, type: "edge-agent", edgeKeyEnvironment: true, userTrusted: body.UserTrusted ?? true, checkinIntervalSeconds: body.EdgeCheckinInterval ?? null });
-      return c.json(await view(environment, c.req.url), 200);
+      const { secret, hash } = newKeySecret();
+      const environment = await store.environments.create({ name: body.Name, type: "edge-agent", edgeKeyEnvironment: true, edgeKeySecretHash: hash, userTrusted: body.UserTrusted ?? true, checkinIntervalSeconds: body.EdgeCheckinInterval ?? null });
+      return c.json(await view(environment, c.req.url, secret), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/endpoints/{id}/edge/key",
+      summary: "A new EDGE_KEY for an environment no device has claimed yet (the previous key stops working); shown this once",
+      security: secured,
+      request: { params: idParams },
+      responses: { 200: jsonAnswer(endpointSchema, "The environment, with its new EdgeKey"), 404: failure("No such environment"), 409: failure("A device already uses this environment") },
+    }),
+    async (c) => {
+      const environment = await find(c.req.valid("param").id);
+      if (environment.edgeId !== null) {
+        throw new ServerError("conflict", `Environment ${environment.id} is already used by device ${environment.edgeId}; a new key would not move it.`, {
+          fix: "Remove the environment and add it again to enrol another device, or enrol it with the fleet-wide key.",
+        });
+      }
+      const { secret, hash } = newKeySecret();
+      const updated = await store.environments.update(environment.id, { edgeKeyEnvironment: true, edgeKeySecretHash: hash });
+      await store.audit.append({ kind: "edge_key_made", environmentId: environment.id, detail: { by: c.get("user").username } });
+      return c.json(await view(updated, c.req.url, secret), 200);
     },
   );
 
@@ -204,4 +230,10 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       return c.json({ edgeKey }, 200);
     },
   );
+}
+
+/** A per-environment key's secret (256 random bits, base64url) and the SHA-256 the store keeps instead. */
+function newKeySecret(): { secret: string; hash: string } {
+  const secret = randomBytes(32).toString("base64url");
+  return { secret, hash: createHash("sha256").update(secret).digest("hex") };
 }
