@@ -1,20 +1,22 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import { encodeEdgeKey } from "@pier/protocol";
 import { createApiApp } from "./api/app.ts";
 import type { ApiDependencies } from "./api/context.ts";
-import { checkPasswordPolicy, createSessionTokens, hashPassword, loadOrCreateSecret, loginRateLimit, RateLimiter } from "./auth/index.ts";
+import { FailedLoginNames, LoginThrottle, createSessionTokens, loadOrCreateSecret, RateLimiter } from "./auth/index.ts";
 import { authenticateRequest } from "./api/authenticate.ts";
 import { createDockerProxy, type ProxyResponse } from "./docker/docker-proxy.ts";
-import { rawErrorResponse } from "./docker/docker-errors.ts";
+import { rawErrorResponse, sendError } from "./http/error-response.ts";
+import { canonicalPath } from "./http/canonical-path.ts";
 import { EdgeService } from "./edge/edge-service.ts";
 import { createEdgeRoutes, type EdgeResponse } from "./edge/edge-routes.ts";
 import { TunnelBroker } from "./edge/tunnel-broker.ts";
 import { openBuiltInCa } from "./bootstrap/built-in-tls.ts";
+import { prepareFirstAdmin } from "./bootstrap/first-admin.ts";
 import { ServerError } from "./errors.ts";
-import { createUiStatic } from "./ui/ui-static.ts";
+import { createUiStatic, uiSecurityHeaders } from "./ui/ui-static.ts";
 import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
 import { ServerTls, TlsFront, connectionIdentity, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
 
@@ -55,19 +57,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-async function createFirstAdmin(store: Store, config: ServerConfig): Promise<void> {
-  if (!config.adminPasswordFile) return;
-  if ((await store.users.count()) > 0) return;
-  let password: string;
-  try {
-    password = readFileSync(config.adminPasswordFile, "utf8").replace(/\r?\n$/, "");
-  } catch (error) {
-    throw new ServerError("config_invalid", `Cannot read --admin-password-file ${config.adminPasswordFile}: ${(error as Error).message}.`, { cause: error });
-  }
-  const weak = checkPasswordPolicy(password);
-  if (weak) throw new ServerError("config_invalid", `--admin-password-file ${config.adminPasswordFile}: ${weak}`);
-  await store.users.create({ username: "admin", passwordHash: await hashPassword(password), role: "admin" });
-  config.log("info", "created user admin from --admin-password-file");
+/** HSTS on the HTTPS listener: two years, Mozilla's recommendation; no `includeSubDomains`, the domain is not ours to commit. */
+const strictTransportSecurity = "max-age=63072000";
+
+/** What the tunnel listener answers outside the edge protocol: 404, as if nothing were there. */
+function tunnelPortOnly(path: string | undefined): ServerError {
+  return new ServerError("not_found", `Nothing at ${(path ?? "/").split("?", 1)[0] ?? "/"} on the tunnel port: it serves the edge protocol only.`, {
+    fix: "Use the HTTPS port (--bind) for the web UI, the API and the Docker proxy.",
+  });
 }
 
 /**
@@ -81,7 +78,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const store = await SqliteStore.open(join(config.dataDir, "pier.db"));
   const heartbeats = new HeartbeatRegistry({ store: store.environments, onFlushError: (error, pending) => config.log("error", `could not save ${pending} check-in(s): ${(error as Error).message}`) });
   heartbeats.start();
-  await createFirstAdmin(store, config);
+  const firstAdmin = await prepareFirstAdmin(store, { dataDir: config.dataDir, ...(config.adminPasswordFile === undefined ? {} : { adminPasswordFile: config.adminPasswordFile }), log: config.log });
   const secret = loadOrCreateSecret(join(config.dataDir, "secrets", "jwt.key"));
   const edge = new EdgeService(store, heartbeats, { log: config.log });
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
@@ -107,7 +104,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     edge,
     lastCheckIn: (id, stored) => heartbeats.lastCheckIn(id, stored),
     sessions: createSessionTokens(secret),
-    loginLimiter: new RateLimiter(loginRateLimit),
+    loginThrottle: new LoginThrottle(),
+    failedLoginNames: new FailedLoginNames(secret),
+    firstAdmin,
     edgeEndpoint,
     reloadTls: async () => ({ message: await tls.reload() }),
     tls,
@@ -135,15 +134,41 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     log: config.log,
   });
   const ui = config.uiDir === undefined ? undefined : createUiStatic(config.uiDir);
-  // The web UI is served on the HTTPS listener only; the tunnel listener is for agents.
+  // The HTTPS listener serves everything: edge routes, Docker proxy, web UI, API. The tunnel
+  // listener serves the edge protocol only (docs/security.md "Paths and ports").
   const requestHandler = (withUi: boolean) => (req: Parameters<typeof api>[0], res: Parameters<typeof api>[1]) => {
+    // Set first, so every answer of the HTTPS listener carries it, whoever writes it (API, UI,
+    // Docker proxy, edge routes, errors); browsers never use the tunnel listener.
+    if (withUi) res.setHeader("strict-transport-security", strictTransportSecurity);
+    // One canonical path, computed here, is what every dispatcher below routes on.
+    try {
+      req.url = canonicalPath(req.url).url;
+    } catch (error) {
+      // A browser may have sent it: the UI's headers (nosniff, CSP) on the HTTPS listener.
+      sendError(res, error, withUi ? uiSecurityHeaders : {});
+      return undefined;
+    }
     // Both Node response types have these methods; TypeScript cannot unify their overloads.
-    if (edgeRoutes(req, res as unknown as EdgeResponse) || dockerProxy.request(req, res as unknown as ProxyResponse)) return undefined;
-    return (withUi ? ui?.(req, res) : undefined) ?? api(req, res);
+    if (edgeRoutes(req, res as unknown as EdgeResponse)) return undefined;
+    if (!withUi) {
+      sendError(res, tunnelPortOnly(req.url));
+      return undefined;
+    }
+    if (dockerProxy.request(req, res as unknown as ProxyResponse)) return undefined;
+    return ui?.(req, res) ?? api(req, res);
   };
-  const upgradeHandler: UpgradeHandler = (req, socket, head) => {
-    if (!dockerProxy.upgrade(req, socket, head)) socket.end(rawErrorResponse(new ServerError("not_found", `Nothing at ${req.url ?? "/"} takes over a connection; only /api/endpoints/{id}/docker/… does.`)));
-  };
+  const upgradeHandler =
+    (https: boolean): UpgradeHandler =>
+    (req, socket, head) => {
+      try {
+        req.url = canonicalPath(req.url).url;
+      } catch (error) {
+        socket.end(rawErrorResponse(error));
+        return;
+      }
+      if (!https) socket.end(rawErrorResponse(tunnelPortOnly(req.url)));
+      else if (!dockerProxy.upgrade(req, socket, head)) socket.end(rawErrorResponse(new ServerError("not_found", `Nothing at ${req.url} takes over a connection; only /api/endpoints/{id}/docker/… does.`)));
+    };
   const onRefusal = (listener: string) => (refusal: TlsRefusal) => {
     const source = refusal.remoteAddress ?? "unknown";
     config.log("warn", `${listener}: refused a TLS client from ${source}${refusal.serverName ? ` (SNI ${refusal.serverName})` : ""}: ${refusal.failure.cause}`);
@@ -155,8 +180,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const onError = (error: unknown) => config.log("error", `listener: ${error instanceof Error ? error.message : String(error)}`);
   const material = tls.material();
   const policy = tls.policies();
-  const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler: requestHandler(true), upgradeHandler, onRefusal: onRefusal("https"), onError });
-  const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler: requestHandler(false), upgradeHandler, onRefusal: onRefusal("tunnel"), onError });
+  const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler: requestHandler(true), upgradeHandler: upgradeHandler(true), onRefusal: onRefusal("https"), onError });
+  const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler: requestHandler(false), upgradeHandler: upgradeHandler(false), onRefusal: onRefusal("tunnel"), onError });
   const httpsAddress = await httpsFront.listen(config.bindPort, config.bindHost);
   const tunnelAddress = await tunnelFront.listen(config.tunnelPort, config.bindHost);
   ports.https = httpsAddress.port;

@@ -1,6 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { HTTPException } from "hono/http-exception";
 import { ServerError } from "../errors.ts";
+import { errorBody } from "../http/error-response.ts";
 import type { ApiDependencies, ApiEnv } from "./context.ts";
 import { registerUserRoutes } from "./routes/users.ts";
 import { registerEndpointRoutes } from "./routes/endpoints.ts";
@@ -14,8 +14,14 @@ export function createRouter(): OpenAPIHono<ApiEnv> {
     defaultHook: (result, c) => {
       if (result.success) return undefined;
       const issue = result.error.issues[0];
-      const field = issue?.path.join(".") || "(body)";
-      return c.json({ message: `Invalid request: ${field}: ${issue?.message ?? "invalid value"}`, details: field }, 400);
+      const field = issue?.path.join(".") ?? "";
+      const { status, body } = errorBody(
+        new ServerError("bad_request", `Invalid request: ${field || "(body)"}: ${issue?.message ?? "invalid value"}`, {
+          ...(field ? { field } : {}),
+          fix: field ? `Correct ${field} and send the request again.` : "Send the JSON body this route describes in /api/openapi.json.",
+        }),
+      );
+      return c.json(body, status as 400);
     },
   });
 }
@@ -38,12 +44,14 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerCertificateRoutes(app, deps);
 
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
-  app.notFound((c) => c.json({ message: `No route for ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
+  app.notFound((c) => {
+    const { status, body } = errorBody(new ServerError("not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`, { fix: "The routes are listed in /api/openapi.json." }));
+    return c.json(body, status as 404);
+  });
   app.onError((error, c) => {
-    if (error instanceof ServerError) return c.json({ message: error.message, ...(error.details ? { details: JSON.stringify(error.details) } : {}) }, error.status as 400);
-    if (error instanceof HTTPException) return c.json({ message: error.message || "Bad request" }, error.status);
-    deps.log("error", `API ${c.req.method} ${new URL(c.req.url).pathname} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    return c.json({ message: "Internal error; see the server log." }, 500);
+    const { status, body, internal } = errorBody(error);
+    if (internal) deps.log("error", `API ${c.req.method} ${new URL(c.req.url).pathname} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return c.json(body, status as 400);
   });
   return app;
 }

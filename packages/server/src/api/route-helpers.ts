@@ -10,7 +10,7 @@ export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({ 
 /** A JSON response. */
 export const jsonAnswer = <T extends z.ZodType>(schema: T, description: string) => ({ content: { "application/json": { schema } }, description });
 
-/** An error response (`{message, details?}`, as Portainer answers). */
+/** An error response: the one error shape `{code, message, details?, field?, fix?}` (`message` as Portainer answers). */
 export const failure = (description: string) => jsonAnswer(errorSchema, description);
 
 /** A positive integer path parameter. */

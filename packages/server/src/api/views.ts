@@ -147,7 +147,15 @@ export function settingsView(settings: Settings): z.infer<typeof settingsSchema>
 }
 
 /** The error body of every API failure. */
-export const errorSchema = z.object({ message: z.string(), details: z.string().optional() }).openapi("Error");
+export const errorSchema = z
+  .object({
+    code: z.string().openapi({ description: "Stable error code (docs/protocol.md, Errors)", example: "not_found" }),
+    message: z.string().openapi({ description: "What is wrong, for people; Portainer scripts and the docker CLI show it" }),
+    details: z.record(z.string(), z.unknown()).optional().openapi({ description: "More facts, as an object" }),
+    field: z.string().optional().openapi({ description: "The request field at fault, as a dotted path", example: "Password" }),
+    fix: z.string().optional().openapi({ description: "What to do about it" }),
+  })
+  .openapi("Error");
 
 /** The facts of a certificate the UI shows, from the certificate itself or the CA's index. */
 export const certSummarySchema = z
@@ -194,13 +202,16 @@ export function mtlsStateView(source: MtlsStateView["Source"], mtls: TlsMaterial
   };
 }
 
-/** A refused mTLS upload: the field it concerns, the doctor's code and its fix. */
+/** A refused mTLS upload, in the one error shape: the field it concerns, its fix, and the doctor's finding. */
 export const mtlsRefusalSchema = z
   .object({
+    code: z.literal("tls_material_invalid"),
     message: z.string(),
     field: z.enum(["CaCert", "Cert", "Key"]),
-    code: z.string().openapi({ description: "pier doctor's finding code (eku_missing, key_mismatch, not_issued_by_ca, expired…), or missing / refused_by_node" }),
     fix: z.string(),
+    details: z.object({
+      finding: z.string().openapi({ description: "pier doctor's finding code (eku_missing, key_mismatch, not_issued_by_ca, expired…), or missing / refused_by_node" }),
+    }),
   })
   .openapi("MtlsRefusal");
 

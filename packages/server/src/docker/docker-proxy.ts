@@ -6,7 +6,8 @@ import type { EdgeService } from "../edge/edge-service.ts";
 import type { TunnelBroker } from "../edge/tunnel-broker.ts";
 import { ServerError } from "../errors.ts";
 import type { Store, User } from "../store/store.ts";
-import { dockerErrorBody, rawErrorResponse } from "./docker-errors.ts";
+import { canonicalPath } from "../http/canonical-path.ts";
+import { rawErrorResponse, sendError } from "../http/error-response.ts";
 
 type Request = IncomingMessage | Http2ServerRequest;
 
@@ -48,22 +49,28 @@ const pierOnlyHeaders: ReadonlySet<string> = new Set(["authorization", "x-api-ke
 /** `/api/endpoints/<id>/docker` followed by the Docker Engine API path and query. */
 const routePattern = /^\/api\/endpoints\/([0-9]{1,15})\/docker(?=\/|\?|$)(.*)$/s;
 
-function route(url: string | undefined): { environmentId: number; dockerPath: string } | undefined {
+/**
+ * The environment and Docker Engine path of a proxy request, `undefined` when the path is not
+ * the proxy's, or a `bad_request` error when it is but would resolve elsewhere. The server
+ * hands over canonical paths (http/canonical-path.ts); the check is repeated here so the
+ * proxy never forwards a path with dot segments or encoded slashes, whoever calls it.
+ */
+function route(url: string | undefined): { environmentId: number; dockerPath: string } | ServerError | undefined {
   const match = routePattern.exec(url ?? "");
   if (!match) return undefined;
+  try {
+    canonicalPath(url);
+  } catch (error) {
+    return error as ServerError;
+  }
   const rest = match[2] ?? "";
   return { environmentId: Number(match[1]), dockerPath: rest.startsWith("/") ? rest : `/${rest}` };
 }
 
-function sendError(res: ProxyResponse, error: ServerError): void {
-  const text = dockerErrorBody(error);
-  res.writeHead(error.status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
 function asServerError(error: unknown): ServerError {
   if (error instanceof ProtocolError) return new ServerError("bad_request", error.message, { cause: error });
-  return error instanceof ServerError ? error : new ServerError("bad_gateway", `Proxying to the device's Docker Engine failed: ${(error as Error).message}.`, { cause: error });
+  // Anything else is the server's own failure: logged in full, answered as "internal" only.
+  return error instanceof ServerError ? error : new ServerError("internal", `Proxying to the device's Docker Engine failed: ${(error as Error).message}.`, { cause: error });
 }
 
 /** Resolves when both streams have closed; an error or early close of one destroys the other. */
@@ -234,13 +241,15 @@ export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
     request(req, res) {
       const target = route(req.url);
       if (!target) return false;
-      void proxy(req, res, target.environmentId, target.dockerPath);
+      if (target instanceof ServerError) sendError(res, target);
+      else void proxy(req, res, target.environmentId, target.dockerPath);
       return true;
     },
     upgrade(req, socket, head) {
       const target = route(req.url);
       if (!target) return false;
-      void takeOver(req, socket, head, target.environmentId, target.dockerPath);
+      if (target instanceof ServerError) socket.end(rawErrorResponse(target));
+      else void takeOver(req, socket, head, target.environmentId, target.dockerPath);
       return true;
     },
   };

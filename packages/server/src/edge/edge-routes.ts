@@ -17,6 +17,7 @@ import {
   type ServerMessage,
 } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
+import { errorBody, type ErrorAnswer } from "../http/error-response.ts";
 import type { EdgeService } from "./edge-service.ts";
 import type { TunnelBroker } from "./tunnel-broker.ts";
 
@@ -57,10 +58,11 @@ function sendJson(res: EdgeResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-function errorBody(error: unknown): { status: number; body: { code: string; message: string } } {
-  if (error instanceof ServerError) return { status: error.status, body: { code: error.code, message: error.message } };
-  if (error instanceof ProtocolError) return { status: 400, body: { code: error.code, message: error.message } };
-  return { status: 500, body: { code: "internal", message: "The server failed to handle this edge request; see its log." } };
+/** Answers an error in the one error shape (http/error-response.ts); returns it for the log. */
+function sendEdgeError(res: EdgeResponse, error: unknown): ErrorAnswer {
+  const answer = errorBody(error);
+  sendJson(res, answer.status, answer.body);
+  return answer;
 }
 
 /** The HTTP/2 connection a request arrived on; `undefined` over HTTP/1.1. */
@@ -68,9 +70,9 @@ function connectionOf(req: Request): Http2Session | undefined {
   return "stream" in req ? req.stream.session : undefined;
 }
 
-/** Answers `status` and resets the stream, so a client still sending its body stops. */
-function refuseBody(req: Request, res: EdgeResponse, status: number, body: { code: string; message: string }): void {
-  sendJson(res, status, body);
+/** Answers the error and resets the stream, so a client still sending its body stops. */
+function refuseBody(req: Request, res: EdgeResponse, error: unknown): void {
+  sendEdgeError(res, error);
   if ("stream" in req && !req.stream.closed) req.stream.close(constants.NGHTTP2_NO_ERROR);
 }
 
@@ -106,7 +108,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
   function admit(req: Request, res: EdgeResponse): ReturnType<EdgeRouteOptions["identify"]> | undefined {
     const who = options.identify(req);
     if (options.mtlsRequired() && !who.authorized) {
-      sendJson(res, 403, { code: "forbidden", message: "Edge endpoints answer only over mutual TLS with a client certificate from the mTLS CA; connect to the mTLS address." });
+      sendEdgeError(res, new ServerError("forbidden", "Edge endpoints answer only over mutual TLS with a client certificate from the mTLS CA.", { fix: "Connect to the mTLS address with a client certificate from the mTLS CA." }));
       return undefined;
     }
     return who;
@@ -129,9 +131,8 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
           const { welcome } = await edge.hello(hello, { sourceAddress: who.remoteAddress, ...(who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}) });
           sendJson(res, 200, welcome);
         } catch (error) {
-          const { status, body: answer } = errorBody(error);
+          const { body: answer } = sendEdgeError(res, error);
           options.log("warn", `check-in from ${who.remoteAddress} refused: ${answer.message}`);
-          sendJson(res, status, answer);
         }
       })();
     });
@@ -139,7 +140,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
 
   function session(req: Request, res: EdgeResponse): void {
     if (req.httpVersion !== "2.0") {
-      sendJson(res, 505, { code: "bad_request", message: "The edge session needs HTTP/2; use the polling check-in over HTTP/1.1." });
+      sendEdgeError(res, new ServerError("http_version_not_supported", "The edge session needs HTTP/2.", { fix: "Open the session over HTTP/2, or use the polling check-in over HTTP/1.1." }));
       return;
     }
     const who = admit(req, res);
@@ -215,7 +216,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
           const { body } = errorBody(error);
           options.log("warn", `edge session from ${who.remoteAddress} refused: ${body.message}`);
           clearTimeout(helloTimer);
-          end(body);
+          end({ code: body.code, message: body.message });
         }
       });
     });
@@ -232,19 +233,19 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
 
   function snapshot(req: Request, res: EdgeResponse): void {
     if (req.httpVersion !== "2.0") {
-      sendJson(res, 505, { code: "bad_request", message: "Post the snapshot over HTTP/2, on the connection that carries the device's session." });
+      sendEdgeError(res, new ServerError("http_version_not_supported", "Snapshots are posted over HTTP/2.", { fix: "Post the snapshot over HTTP/2, on the connection that carries the device's session." }));
       return;
     }
     const who = admit(req, res);
     if (!who) return;
     const environmentId = carriedEnvironment(req);
     if (environmentId === undefined) {
-      refuseBody(req, res, 409, { code: "conflict", message: "This connection carries no edge session: post the snapshot on the HTTP/2 connection of the device's session, after its welcome." });
+      refuseBody(req, res, new ServerError("conflict", "This connection carries no edge session.", { fix: "Post the snapshot on the HTTP/2 connection of the device's session, after its welcome." }));
       return;
     }
-    const tooLarge = { code: "payload_too_large", message: `The snapshot exceeds ${maxSnapshotBytes} bytes.` };
+    const tooLarge = new ServerError("payload_too_large", `The snapshot exceeds ${maxSnapshotBytes} bytes.`);
     if (Number(req.headers["content-length"] ?? 0) > maxSnapshotBytes) {
-      refuseBody(req, res, 413, tooLarge);
+      refuseBody(req, res, tooLarge);
       return;
     }
     const chunks: Buffer[] = [];
@@ -252,7 +253,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     req.on("data", (chunk: Buffer) => {
       if (size > maxSnapshotBytes) return;
       size += chunk.length;
-      if (size > maxSnapshotBytes) refuseBody(req, res, 413, tooLarge);
+      if (size > maxSnapshotBytes) refuseBody(req, res, tooLarge);
       else chunks.push(chunk);
     });
     req.on("end", () => {
@@ -264,9 +265,8 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
           res.writeHead(204, {});
           res.end();
         } catch (error) {
-          const { status, body } = errorBody(error);
+          const { body } = sendEdgeError(res, error);
           options.log("warn", `snapshot of environment ${environmentId} refused: ${body.message}`);
-          sendJson(res, status, body);
         }
       })();
     });
@@ -279,9 +279,9 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
       // An HTTP/2 request always comes with an HTTP/2 response.
       options.tunnels.accept(id, carriedEnvironment(req), "stream" in req ? { req, res: res as unknown as Http2ServerResponse } : undefined);
     } catch (error) {
-      const { status, body } = errorBody(error);
+      const { body } = errorBody(error);
       options.log("warn", `tunnel stream from ${who.remoteAddress} refused: ${body.message}`);
-      refuseBody(req, res, status, body);
+      refuseBody(req, res, error);
     }
   }
 

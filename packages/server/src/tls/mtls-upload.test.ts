@@ -38,6 +38,8 @@ describe("PUT /api/settings/edge/mtls: uploading a separate mTLS certificate", (
   const upload = (set: { CaCert: string; Cert: string; Key: string }) => api.call("PUT", "/api/settings/edge/mtls", { body: { UseSeparateCert: true, ...set } });
   const valid = () => ({ CaCert: fleetCa.pem, Cert: mtlsCert.certPem, Key: mtlsCert.keyPem });
   // A TLS connection to the tunnel listener as an agent of the fleet CA makes it (SNI localhost).
+  // The tunnel listener serves the edge protocol only: any other path answering its 404 shows
+  // the TLS handshake was accepted.
   const tunnelGet = (withCertificate: boolean) =>
     h1Get(server.tunnelAddress.port, "/api/system/status", { servername: "localhost", ca: `${fleetCa.pem}${uiCa.pem}`, ...(withCertificate ? { cert: device.certPem, key: device.keyPem } : {}) });
 
@@ -61,28 +63,34 @@ describe("PUT /api/settings/edge/mtls: uploading a separate mTLS certificate", (
 
   it("starts without a separate mTLS certificate: agents connect without a client certificate", async () => {
     expect((await api.call("GET", "/api/settings/edge/mtls")).json).toEqual({ Source: "none", CaCert: null, Cert: null });
-    expect((await h1Get(server.tunnelAddress.port, "/api/system/status", { ca: uiCa.pem })).status).toBe(200);
+    expect((await h1Get(server.tunnelAddress.port, "/api/system/status", { ca: uiCa.pem })).status).toBe(404);
   });
 
   it("refuses a certificate without serverAuth on field Cert, and changes nothing", async () => {
     const clientOnly = await pki.issue(fleetCa, "client-only", clientRequest("not a server"));
     const refused = await upload({ CaCert: fleetCa.pem, Cert: clientOnly.certPem, Key: clientOnly.keyPem });
     expect(refused.status).toBe(422);
-    expect(refused.json).toEqual({ message: expect.stringContaining("serverAuth") as unknown, field: "Cert", code: "eku_missing", fix: expect.stringContaining("pier ca issue server") as unknown });
+    expect(refused.json).toEqual({
+      code: "tls_material_invalid",
+      message: expect.stringContaining("serverAuth") as unknown,
+      field: "Cert",
+      fix: expect.stringContaining("pier ca issue server") as unknown,
+      details: { finding: "eku_missing" },
+    });
     expect((await api.call("GET", "/api/settings/edge/mtls")).json["Source"]).toBe("none");
     expect(existsSync(dir.file("data/mtls"))).toBe(false);
   });
 
   it("names the field of each other refusal: key, issuer, CA, missing parts", async () => {
     const mismatched = await upload({ ...valid(), Key: device.keyPem });
-    expect(mismatched).toMatchObject({ status: 422, json: { field: "Key", code: "key_mismatch" } });
+    expect(mismatched).toMatchObject({ status: 422, json: { code: "tls_material_invalid", field: "Key", details: { finding: "key_mismatch" } } });
     const foreign = await pki.issue(otherCa, "foreign", localhost);
-    expect(await upload({ CaCert: fleetCa.pem, Cert: foreign.certPem, Key: foreign.keyPem })).toMatchObject({ status: 422, json: { field: "Cert", code: "not_issued_by_ca" } });
-    expect(await upload({ ...valid(), CaCert: mtlsCert.certPem })).toMatchObject({ status: 422, json: { field: "CaCert", code: "ca_not_a_ca" } });
-    expect(await upload({ ...valid(), CaCert: "not a certificate" })).toMatchObject({ status: 422, json: { field: "CaCert", code: "not_pem_or_der" } });
-    expect(await upload({ ...valid(), Key: "" })).toMatchObject({ status: 422, json: { field: "Key", code: "missing" } });
+    expect(await upload({ CaCert: fleetCa.pem, Cert: foreign.certPem, Key: foreign.keyPem })).toMatchObject({ status: 422, json: { code: "tls_material_invalid", field: "Cert", details: { finding: "not_issued_by_ca" } } });
+    expect(await upload({ ...valid(), CaCert: mtlsCert.certPem })).toMatchObject({ status: 422, json: { code: "tls_material_invalid", field: "CaCert", details: { finding: "ca_not_a_ca" } } });
+    expect(await upload({ ...valid(), CaCert: "not a certificate" })).toMatchObject({ status: 422, json: { code: "tls_material_invalid", field: "CaCert", details: { finding: "not_pem_or_der" } } });
+    expect(await upload({ ...valid(), Key: "" })).toMatchObject({ status: 422, json: { code: "tls_material_invalid", field: "Key", details: { finding: "missing" } } });
     expect((await api.call("GET", "/api/settings/edge/mtls")).json["Source"]).toBe("none");
-    expect((await h1Get(server.tunnelAddress.port, "/api/system/status", { ca: uiCa.pem })).status).toBe(200);
+    expect((await h1Get(server.tunnelAddress.port, "/api/system/status", { ca: uiCa.pem })).status).toBe(404);
   });
 
   it("applies a valid set to both listeners at once and keeps it in DATA/mtls/", async () => {
@@ -90,7 +98,7 @@ describe("PUT /api/settings/edge/mtls: uploading a separate mTLS certificate", (
     // listener, and an agent's session on the HTTPS listener's UI server (no SNI).
     const before = openSession(server.tunnelAddress.port, { ca: uiCa.pem });
     const beforeClosed = new Promise((resolve) => before.once("close", resolve));
-    expect((await sessionGet(before, "/api/system/status")).status).toBe(200);
+    expect((await sessionGet(before, "/api/system/status")).status).toBe(404);
     await using agent = await TestAgent.connect({ port: server.httpsAddress.port, ca: uiCa.pem, edgeId: "before-mtls" });
 
     const accepted = await upload(valid());
@@ -111,7 +119,7 @@ describe("PUT /api/settings/edge/mtls: uploading a separate mTLS certificate", (
     expect(existsSync(dir.file("data/mtls/ca.crt")) && existsSync(dir.file("data/mtls/server.crt"))).toBe(true);
 
     // The tunnel listener now requires a client certificate of the fleet CA.
-    expect((await tunnelGet(true)).status).toBe(200);
+    expect((await tunnelGet(true)).status).toBe(404);
     await expect(tunnelGet(false)).rejects.toThrow();
     // The HTTPS listener routes the mTLS name to the mTLS server, everything else to the UI one.
     await expect(h1Get(server.httpsAddress.port, "/api/system/status", { servername: "localhost", ca: fleetCa.pem })).rejects.toThrow();
@@ -133,7 +141,7 @@ describe("PUT /api/settings/edge/mtls: uploading a separate mTLS certificate", (
     writeFileAtomic(dir.file("data/mtls/server.crt"), renewed.certPem);
     await vi.waitFor(async () => expect((await api.call("GET", "/api/settings/edge/mtls")).json["Cert"]).toMatchObject({ Names: ["localhost", "agents.pier.test"] }), { timeout: 5000, interval: 100 });
     expect(server.edgeFingerprint()).toBe(spkiOf(renewed));
-    expect((await tunnelGet(true)).status).toBe(200);
+    expect((await tunnelGet(true)).status).toBe(404);
   });
 
   it("keeps the uploaded set across a restart", async () => {
@@ -141,7 +149,7 @@ describe("PUT /api/settings/edge/mtls: uploading a separate mTLS certificate", (
     server = await startServer(config());
     await api.login("admin", password);
     expect((await api.call("GET", "/api/settings/edge/mtls")).json).toMatchObject({ Source: "uploaded", Cert: { Names: ["localhost", "agents.pier.test"] } });
-    expect((await tunnelGet(true)).status).toBe(200);
+    expect((await tunnelGet(true)).status).toBe(404);
     await expect(tunnelGet(false)).rejects.toThrow();
   });
 
@@ -149,7 +157,7 @@ describe("PUT /api/settings/edge/mtls: uploading a separate mTLS certificate", (
     const removed = await api.call("PUT", "/api/settings/edge/mtls", { body: { UseSeparateCert: false } });
     expect(removed).toMatchObject({ status: 200, json: { Source: "none", CaCert: null, Cert: null } });
     expect(existsSync(dir.file("data/mtls"))).toBe(false);
-    expect((await h1Get(server.tunnelAddress.port, "/api/system/status", { ca: uiCa.pem })).status).toBe(200);
+    expect((await h1Get(server.tunnelAddress.port, "/api/system/status", { ca: uiCa.pem })).status).toBe(404);
     expect(server.edgeFingerprint()).toBe(spkiOf(uiCert));
     // Both changes of the devices' trust anchor are in the audit trail, with who made them.
     const trail = (await server.store.audit.list()).filter((event) => event.kind.startsWith("mtls_"));

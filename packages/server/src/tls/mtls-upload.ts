@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createSecureContext } from "node:tls";
-import { type Finding, type InputFile, diagnoseCertificateSet, writeFileAtomic } from "@pier/pki";
+import { type Finding, type InputFile, diagnoseCertificateSet, tlsProfile, writeFileAtomic } from "@pier/pki";
 import { ServerError } from "../errors.ts";
 
 /** A CA certificate, server certificate and key sent as PEM text by `PUT /api/settings/edge/mtls`. */
@@ -15,7 +15,7 @@ export interface MtlsUpload {
 /** The field of the upload a refusal concerns, in the API's names. */
 export type MtlsUploadField = "CaCert" | "Cert" | "Key";
 
-/** Why an upload was refused: `ServerError("tls_material_invalid")` carries this as `details`. */
+/** Why an upload was refused: `ServerError("tls_material_invalid")` carries `field` and `fix`, and `code` as `details.finding`. */
 export interface MtlsUploadRefusal {
   readonly field: MtlsUploadField;
   readonly code: Finding["code"] | "missing" | "refused_by_node";
@@ -46,16 +46,18 @@ export function findUploadedMtls(dataDir: string): MtlsUploadPaths | undefined {
 const fileNames: Readonly<Record<MtlsUploadField, string>> = { CaCert: "ca.crt", Cert: "server.crt", Key: "server.key" };
 const labels: Readonly<Record<MtlsUploadField, string>> = { CaCert: "CA certificate", Cert: "TLS certificate", Key: "TLS key" };
 
-/** A refusal as the error the route answers 422 with. */
+/** A refusal as the error the route answers 422 with: `{code: "tls_material_invalid", message, field, fix, details: {finding}}`. */
 export function refuseUpload(refusal: MtlsUploadRefusal, message: string): ServerError {
-  return new ServerError("tls_material_invalid", message, { details: { ...refusal } });
+  return new ServerError("tls_material_invalid", message, { field: refusal.field, fix: refusal.fix, details: { finding: refusal.code } });
 }
 
 /** The refusal carried by an error from `checkMtlsUpload` or `saveMtlsUpload`, if it is one. */
 export function uploadRefusalOf(error: unknown): MtlsUploadRefusal | undefined {
   if (!(error instanceof ServerError) || error.code !== "tls_material_invalid") return undefined;
-  const field = error.details?.["field"];
-  return field === "CaCert" || field === "Cert" || field === "Key" ? (error.details as unknown as MtlsUploadRefusal) : undefined;
+  const { field, fix } = error;
+  const finding = error.details?.["finding"];
+  if ((field !== "CaCert" && field !== "Cert" && field !== "Key") || typeof finding !== "string" || fix === undefined) return undefined;
+  return { field, code: finding as MtlsUploadRefusal["code"], fix };
 }
 
 /**
@@ -84,7 +86,7 @@ export function checkMtlsUpload(upload: MtlsUpload, now = new Date()): string[] 
     throw refuseUpload({ field, code: problem.code, fix: problem.fix }, `${labels[field]}: ${problem.problem}`);
   }
   try {
-    createSecureContext({ cert: inputs.Cert.data, key: inputs.Key.data, ca: inputs.CaCert.data });
+    createSecureContext({ ...tlsProfile, cert: inputs.Cert.data, key: inputs.Key.data, ca: inputs.CaCert.data });
   } catch (error) {
     throw refuseUpload({ field: "Cert", code: "refused_by_node", fix: "check the set with: pier doctor --role server --ca ca.crt --cert server.crt --key server.key" }, `${labels.Cert}: Node's TLS refuses this certificate, key or CA (${(error as Error).message}).`);
   }

@@ -107,6 +107,7 @@ describe("the web UI on the HTTPS listener", () => {
   it("answers 404 for a missing file with an extension, with the security headers", async () => {
     const missing = await get("/assets/missing-0000.js");
     expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.body)).toEqual({ code: "not_found", message: "Not found: assets/missing-0000.js." });
     expectSecurityHeaders(missing);
   });
 
@@ -124,6 +125,7 @@ describe("the web UI on the HTTPS listener", () => {
     ]) {
       const answer = await get(path);
       expect(answer.status, path).toBe(400);
+      expect(JSON.parse(answer.body)).toMatchObject({ code: "bad_request", message: expect.any(String) as unknown, fix: expect.any(String) as unknown });
       expect(answer.body).not.toContain("outside the UI directory");
       expectSecurityHeaders(answer);
     }
@@ -155,8 +157,8 @@ describe("the web UI on the HTTPS listener", () => {
       for (const path of ["/", "/login"]) {
         const answer = await get(path);
         expect(answer.status).toBe(503);
-        expect(answer.headers["content-type"]).toBe("text/html; charset=utf-8");
-        expect(answer.body).toContain("The web UI is not built: run <code>npm run build:ui</code>");
+        expect(answer.headers["content-type"]).toBe("application/json");
+        expect(JSON.parse(answer.body)).toEqual({ code: "unavailable", message: expect.stringContaining("The web UI is not built") as unknown, fix: expect.stringContaining("npm run build:ui") as unknown });
         expectSecurityHeaders(answer);
       }
     } finally {

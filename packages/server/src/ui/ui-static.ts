@@ -4,6 +4,8 @@ import type { OutgoingHttpHeaders } from "node:http";
 import { extname, join, resolve, sep } from "node:path";
 import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { ServerError } from "../errors.ts";
+import { sendError } from "../http/error-response.ts";
 import type { TlsRequest, TlsResponse } from "../tls/index.ts";
 
 /** Headers every UI response carries (docs/ui.md): Mantine injects inline styles, hence `style-src 'unsafe-inline'`. */
@@ -27,10 +29,10 @@ const contentTypes: Readonly<Record<string, string>> = {
 
 const immutable = "public, max-age=31536000, immutable";
 
-const notBuiltPage = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Pier: web UI not built</title></head>
-<body><h1>The web UI is not built</h1><p>The web UI is not built: run <code>npm run build:ui</code> in the Pier checkout, or start the server with <code>--ui-dir</code> pointing at a built UI. The API under <code>/api/</code> works without it.</p></body></html>
-`;
+const notBuilt = () =>
+  new ServerError("unavailable", "The web UI is not built; the API under /api/ works without it.", {
+    fix: "Run `npm run build:ui` in the Pier checkout, or start the server with --ui-dir pointing at a built UI.",
+  });
 
 /** The response methods both Node response types share (TypeScript cannot unify their overloads). */
 type UiResponse = Writable & { writeHead(status: number, headers: OutgoingHttpHeaders): unknown; end(chunk?: string): unknown; readonly headersSent: boolean };
@@ -66,9 +68,9 @@ function targetOf(root: string, url: string): Target {
   return { kind: "file", path: file, relative };
 }
 
-function send(res: UiResponse, status: number, headers: OutgoingHttpHeaders, body: string, head: boolean): void {
-  res.writeHead(status, { ...uiSecurityHeaders, "content-length": Buffer.byteLength(body), ...headers });
-  res.end(head ? undefined : body);
+/** Answers an error in the one error shape (http/error-response.ts), with the UI's headers. */
+function fail(res: UiResponse, error: ServerError, head: boolean): void {
+  sendError(res, error, uiSecurityHeaders, head);
 }
 
 /**
@@ -134,15 +136,15 @@ export function createUiStatic(dir: string): UiStaticHandler {
       const target = targetOf(root, url);
       switch (target.kind) {
         case "refused":
-          send(out, 400, { "content-type": "text/plain; charset=utf-8" }, "Bad request: this path is not allowed.\n", head);
+          fail(out, new ServerError("bad_request", "This path is not allowed.", { fix: "Request the UI's files by their plain path: no `..`, hidden names, backslashes or NUL." }), head);
           return;
         case "file": {
           const cache = target.relative.startsWith("assets/") ? immutable : "no-cache";
-          if (!(await serveFile(req, out, target.path, cache))) send(out, 404, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" }, `Not found: ${target.relative}\n`, head);
+          if (!(await serveFile(req, out, target.path, cache))) fail(out, new ServerError("not_found", `Not found: ${target.relative}.`), head);
           return;
         }
         case "index":
-          if (!(await serveFile(req, out, join(root, "index.html"), "no-cache"))) send(out, 503, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }, notBuiltPage, head);
+          if (!(await serveFile(req, out, join(root, "index.html"), "no-cache"))) fail(out, notBuilt(), head);
           return;
       }
     })();

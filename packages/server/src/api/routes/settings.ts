@@ -1,7 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import type { SettingsPatch } from "../../store/store.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
-import { uploadRefusalOf } from "../../tls/index.ts";
 import { failure, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
 import { errorSchema, mtlsRefusalSchema, mtlsStateSchema, mtlsStateView, settingsSchema, settingsView } from "../views.ts";
 
@@ -86,14 +85,9 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     }),
     async (c) => {
       const body = c.req.valid("json");
-      try {
-        if (body.UseSeparateCert) await deps.tls.upload({ caCert: body.CaCert ?? "", cert: body.Cert ?? "", key: body.Key ?? "" });
-        else await deps.tls.removeUpload();
-      } catch (error) {
-        const refusal = uploadRefusalOf(error);
-        if (!refusal) throw error;
-        return c.json({ message: (error as Error).message, field: refusal.field, code: refusal.code, fix: refusal.fix }, 422);
-      }
+      // A refused set throws tls_material_invalid with its field and fix: the API's error answer (422).
+      if (body.UseSeparateCert) await deps.tls.upload({ caCert: body.CaCert ?? "", cert: body.Cert ?? "", key: body.Key ?? "" });
+      else await deps.tls.removeUpload();
       // Who changed the trust anchor of every device is worth keeping.
       const state = mtlsStateView(deps.tls.source, deps.tls.mtls);
       await deps.store.audit.append({
