@@ -7,6 +7,30 @@ export function backoffDelay(attempt: number, random = Math.random): number {
   return ceiling / 2 + random() * (ceiling / 2);
 }
 
+/**
+ * How long a session must have stayed up, after its welcome, before the backoff starts over:
+ * twice the backoff ceiling. When two devices share one identity, each takes the session back
+ * after at most `capMs` (plus its handshake), so neither of their sessions lasts this long and
+ * their delays climb to the ceiling instead of resetting to 1 s (the flap of issue 16). A real
+ * device's session lasts hours; a device that loses one after two minutes waits 0.5–1 s. Time
+ * rather than a count of acked heartbeats, because the check-in interval ranges from 1 s to an
+ * hour.
+ */
+export const healthySessionMs = 2 * backoff.capMs;
+
+/**
+ * Whether a session that ended resets the backoff: only one that was welcomed and stayed up at
+ * least `healthySessionMs`. Whatever ended a session (the server closed it, replaced it, refused
+ * it, the link died), the agent waits `backoffDelay(attempt)` before it dials again.
+ *
+ * @example
+ * if (wasHealthy(welcomedAt === undefined ? undefined : Date.now() - welcomedAt)) attempt = 0;
+ * await sleep(backoffDelay(attempt++), signal);
+ */
+export function wasHealthy(sessionLastedMs: number | undefined): boolean {
+  return sessionLastedMs !== undefined && sessionLastedMs >= healthySessionMs;
+}
+
 /** Waits `ms`, or less when `signal` aborts; never rejects. */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

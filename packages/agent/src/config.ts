@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { decodeEdgeKey, ProtocolError, type EdgeKey } from "@pier/protocol/wire";
 import { diagnoseCertificateSet, readPkiFile } from "@pier/pki";
 import { parseDockerHost, type DockerEndpoint } from "./docker/index.ts";
@@ -18,6 +19,11 @@ export interface AgentConfig {
   /** `DOCKER_HOST`, parsed: the only place tunnels and snapshots connect to on the device. */
   readonly docker: DockerEndpoint;
   readonly clusterAddress?: string;
+  /**
+   * `PIER_AGENT_SOURCE_ADDRESS`: the local IP address connections to the server leave from, on a
+   * device with several (the kernel's choice otherwise). The clone tests use it to be two devices.
+   */
+  readonly sourceAddress?: string;
   readonly groups: string[];
   readonly tls: {
     /** CA that must have signed the server's certificate; without it (or with EDGE_INSECURE_POLL=1) the EDGE_KEY fingerprint is checked. */
@@ -109,6 +115,10 @@ export function loadAgentConfig(input: AgentConfigInput): AgentConfig {
     if (errors.length > 0) throw new AgentError("config_invalid", `The client certificate cannot be used:\n${errors.map((f) => `  ${f.file}: ${f.problem} — ${f.fix}`).join("\n")}`);
   }
   const clusterAddress = env.AGENT_CLUSTER_ADDR?.trim();
+  const sourceAddress = env.PIER_AGENT_SOURCE_ADDRESS?.trim() || undefined;
+  if (sourceAddress !== undefined && isIP(sourceAddress) === 0) {
+    throw new AgentError("config_invalid", `PIER_AGENT_SOURCE_ADDRESS=${sourceAddress.slice(0, 64)} is not an IP address; give one of this device's own addresses (e.g. 192.0.2.10), or unset it to let the system choose.`);
+  }
   return {
     edgeId,
     edgeKey,
@@ -117,6 +127,7 @@ export function loadAgentConfig(input: AgentConfigInput): AgentConfig {
     dataDir: input.flags.data ?? env.PIER_AGENT_DATA ?? "/data",
     docker: parseDockerHost(env.DOCKER_HOST),
     ...(clusterAddress ? { clusterAddress } : {}),
+    ...(sourceAddress ? { sourceAddress } : {}),
     groups: (env.EDGE_GROUPS ?? "").split(",").map((g) => g.trim()).filter(Boolean),
     tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(certPath ? { certPath } : {}) },
     warnings,

@@ -45,6 +45,7 @@ export async function dialServer(config: AgentConfig, target: DialTarget, alpn: 
     port: target.port,
     ...(isIP(target.host) ? {} : { servername: target.host }),
     ALPNProtocols: [alpn],
+    ...(config.sourceAddress === undefined ? {} : { localAddress: config.sourceAddress }),
     ...tlsProfile,
     rejectUnauthorized: verifyByCa,
     ...(verifyByCa ? { ca: config.tls.ca } : {}),

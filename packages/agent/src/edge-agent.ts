@@ -1,8 +1,8 @@
 import { formatNameDer, inferClientCertificateRejection, parseCertificate, parsePem, probeEndpoint } from "@pier/pki";
 import type { Hello, ServerMessage, Welcome } from "@pier/protocol";
-import { protocolVersion, splitHostPort } from "@pier/protocol/wire";
+import { protocolVersion, refusedCodes, splitHostPort } from "@pier/protocol/wire";
 import type { AgentConfig } from "./config.ts";
-import { backoffDelay, sleep } from "./backoff.ts";
+import { backoff, backoffDelay, sleep, wasHealthy } from "./backoff.ts";
 import { checkIn, runSession, type EdgeSession } from "./channel.ts";
 import { ClusterMember } from "./cluster.ts";
 import { deviceInfo } from "./device-info.ts";
@@ -37,6 +37,10 @@ export class EdgeAgent {
   #snapshotActivity: AbortController | undefined;
   /** Set with AGENT_CLUSTER_ADDR: one agent of the swarm speaks, the others wait their turn. */
   readonly #cluster: ClusterMember | undefined;
+  /** When the current session (or polling run) was first welcomed; decides whether the backoff resets. */
+  #welcomedAt: number | undefined;
+  /** Whether we said that another device uses our identity; said again only after a healthy session. */
+  #replacedReported = false;
 
   constructor(config: AgentConfig, log: Logger, env: Readonly<Record<string, string | undefined>>) {
     this.#config = config;
@@ -61,18 +65,25 @@ export class EdgeAgent {
       const stop = () => turn.abort();
       signal.addEventListener("abort", stop, { once: true });
       void this.#cluster?.watch(turn);
+      this.#welcomedAt = undefined;
       try {
         if (this.#config.mode === "session") await this.#session(turn.signal);
         else await this.#poll(turn.signal);
-        attempt = 0;
         if (this.#config.mode === "session" && !turn.signal.aborted) this.#log.log("warn", "the server closed the session; reconnecting");
       } catch (error) {
         await this.#report(error);
-        await sleep(backoffDelay(attempt++), turn.signal);
       } finally {
         signal.removeEventListener("abort", stop);
         turn.abort();
       }
+      // Whatever ended the session, wait before dialling again: redialling at once after a session
+      // that had connected let two devices sharing one identity evict each other thousands of
+      // times a minute (issue 16). Only a session that stayed healthy starts the backoff over.
+      if (wasHealthy(this.#welcomedAt === undefined ? undefined : Date.now() - this.#welcomedAt)) {
+        attempt = 0;
+        this.#replacedReported = false;
+      }
+      await sleep(backoffDelay(attempt++), signal);
     }
     this.#log.log("info", "agent stopped");
   }
@@ -151,6 +162,7 @@ export class EdgeAgent {
   }
 
   #welcomed(welcome: Welcome, server: string): void {
+    this.#welcomedAt ??= Date.now();
     if (this.#lastFailure !== undefined) this.#log.log("info", "connection restored");
     this.#lastFailure = undefined;
     const first = this.#state.environmentId === undefined;
@@ -169,6 +181,10 @@ export class EdgeAgent {
   async #report(error: unknown): Promise<void> {
     const first: Explained =
       error instanceof AgentError && error.explained ? error.explained : { code: "unexpected", cause: error instanceof Error ? error.message : String(error), fix: "Report this with the agent's log." };
+    if (first.code === refusedCodes.replaced) {
+      this.#reportReplaced(first);
+      return;
+    }
     if (first.code === this.#lastFailure) {
       this.#log.log("debug", `still failing: ${first.cause}`);
       return;
@@ -176,6 +192,24 @@ export class EdgeAgent {
     this.#lastFailure = first.code;
     const explained = await this.#refine(first);
     this.#log.log("error", `cannot connect to ${this.#target().authority}: ${explained.cause} — ${explained.fix}`);
+  }
+
+  /**
+   * The server handed our session to another connection that presented our identity. A device
+   * whose address changed never sees this (its old connection is gone), so it means another
+   * device uses this identity: said plainly once, then at debug level until a session stays healthy.
+   */
+  #reportReplaced(explained: Explained): void {
+    if (this.#replacedReported) {
+      this.#log.log("debug", `session replaced again: ${explained.cause}`);
+      return;
+    }
+    this.#replacedReported = true;
+    const certificate = this.#config.tls.cert ? " and its own client certificate (--mtlscert/--mtlskey)" : "";
+    this.#log.log(
+      "error",
+      `another device is using this agent's identity (EDGE_ID ${this.#config.edgeId}): ${explained.cause}. Give each device its own identity: its own --data directory${certificate} (${this.#config.dataDir}/agent.json holds this device's token; never copy it to another device). Until then the two devices take turns and this agent waits up to ${backoff.capMs / 1000} s between attempts; this is logged once.`,
+    );
   }
 
   /**

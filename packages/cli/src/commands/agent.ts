@@ -19,6 +19,7 @@ Environment:
   EDGE_GROUPS            accepted
   AGENT_CLUSTER_ADDR     set in a Swarm global service (tasks.<service>): only the agent on
                          the swarm's leader speaks for the cluster, the others wait their turn
+  PIER_AGENT_SOURCE_ADDRESS   the local IP address to connect from (a device with several)
 Flags:
   --mtlscacert F   CA that issued the server's mTLS certificate (else the EDGE_KEY fingerprint is checked)
   --mtlscert F     this device's client certificate;  --mtlskey F  its key

@@ -202,7 +202,7 @@ export class EdgeService {
     this.#sessions.set(environmentId, session);
     if (replaced) {
       const healthy = replaced.healthy();
-      replaced.push({ type: "refused", code: refusedCodes.replaced, message: `another connection presented this device's identity from ${session.sourceAddress}; this session was closed. If that is not this device after a network change, two devices share one identity (a copied data directory or certificate): give each device its own.` });
+      replaced.push({ type: "refused", code: refusedCodes.replaced, message: `another connection presented this device's identity from ${session.sourceAddress}; this session was closed` });
       replaced.close();
       this.#log("info", `edge session of environment ${environmentId} from ${replaced.sourceAddress} replaced by a connection from ${session.sourceAddress}`);
       this.#noteReplacement(environmentId, replaced.sourceAddress, session.sourceAddress, healthy, now).catch((error: unknown) => {
