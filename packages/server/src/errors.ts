@@ -6,6 +6,7 @@ export const serverErrorStatus = {
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
+  invalid_credentials: 422,
   http_version_not_supported: 505,
   too_many_requests: 429,
   tls_material_invalid: 422,
