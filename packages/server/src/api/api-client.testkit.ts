@@ -10,7 +10,8 @@ export interface ApiAnswer {
 
 /** Calls the API of a server on 127.0.0.1 over HTTPS (no SNI), with a JSON body when given. */
 export interface ApiClient {
-  call(method: string, path: string, options?: { body?: unknown; token?: string | null; headers?: Record<string, string> }): Promise<ApiAnswer>;
+  /** `localAddress`: the client's source address (any 127.0.0.0/8 address works on Linux loopback). */
+  call(method: string, path: string, options?: { body?: unknown; token?: string | null; headers?: Record<string, string>; localAddress?: string }): Promise<ApiAnswer>;
   /** Logs in and remembers the JWT for later calls; resolves with it. */
   login(username: string, password: string): Promise<string>;
 }
@@ -24,7 +25,8 @@ export function apiClient(port: () => number, ca: string): ApiClient {
       // A string goes as it is (a raw or deliberately malformed body); anything else as JSON.
       const body = options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body);
       const headers = { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { "content-type": "application/json" }), ...options.headers };
-      const request = https.request({ host: "127.0.0.1", port: port(), method, path, ca, servername: "", agent: false, headers }, (res) => {
+      const source = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
+      const request = https.request({ host: "127.0.0.1", port: port(), method, path, ca, servername: "", agent: false, headers, ...source }, (res) => {
         let text = "";
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => (text += chunk));

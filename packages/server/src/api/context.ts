@@ -2,6 +2,8 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import type { CertificateAuthority } from "@pier/pki";
 import type { EdgeService } from "../edge/edge-service.ts";
+import type { FailedLoginNames, LoginThrottle } from "../auth/index.ts";
+import type { FirstAdminGate } from "../bootstrap/first-admin.ts";
 import type { ServerTls } from "../tls/index.ts";
 import type { Store, User } from "../store/store.ts";
 
@@ -18,8 +20,12 @@ export interface ApiDependencies {
     /** Refuses the token from now until it expires. */
     revoke(token: string): Promise<void> | void;
   };
-  /** Limits login attempts; `allowed: false` answers 429. */
-  readonly loginLimiter: { take(key: string): { allowed: boolean; retryAfterSeconds: number } };
+  /** Limits login attempts per client and per user name; `allowed: false` answers 429. */
+  readonly loginThrottle: Pick<LoginThrottle, "admit" | "succeeded">;
+  /** What the audit trail keeps of the user names typed into failed logins. */
+  readonly failedLoginNames: Pick<FailedLoginNames, "describe">;
+  /** Creates the first administrator, with the one-time setup token. */
+  readonly firstAdmin: Pick<FirstAdminGate, "setupTokenRequired" | "createAdministrator">;
   /** Facts for edge keys: where agents reach us, and the fingerprint they pin. */
   readonly edgeEndpoint: (requestUrl: URL) => Promise<{ apiUrl: string; tunnelAddress: string; serverFingerprint: string }>;
   /** Re-reads the TLS files now; resolves with what is in force or rejects with the reason. */

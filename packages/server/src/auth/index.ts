@@ -1,5 +1,7 @@
 /** Authentication: password hashing, session tokens, access tokens, login rate limits. */
-export { checkPasswordPolicy, hashPassword, maximumPasswordLength, minimumPasswordLength, scryptParameters, verifyPassword } from "./passwords.ts";
+export { checkPasswordPolicy, hashPassword, maximumConcurrentDerivations, maximumPasswordLength, minimumPasswordLength, passwordHashNeedsUpgrade, scryptParameters, verifyPassword } from "./passwords.ts";
+export { type LoginAdmission, LoginThrottle, type LoginThrottleOptions, clientKey, loginThrottleDefaults } from "./login-throttle.ts";
+export { type AuditedUsername, FailedLoginNames, unknownUsernameVisibleChars } from "./login-audit.ts";
 export {
   type Session,
   type SessionClaims,

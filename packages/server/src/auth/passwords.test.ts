@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { checkPasswordPolicy, hashPassword, scryptParameters, verifyPassword } from "./passwords.ts";
+import { scrypt } from "node:crypto";
+import { checkPasswordPolicy, derivationsInFlight, hashPassword, maximumConcurrentDerivations, passwordHashNeedsUpgrade, scryptParameters, verifyPassword } from "./passwords.ts";
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
@@ -10,10 +11,11 @@ async function elapsed(work: () => Promise<unknown>): Promise<number> {
 }
 
 describe("password hashing", () => {
-  it("hashes with scrypt N=2^15 r=8 p=1, a 16-byte salt and a 64-byte key", async () => {
+  it("hashes with scrypt N=2^17 r=8 p=1, a 16-byte salt and a 64-byte key, the parameters in the hash", async () => {
     const encoded = await hashPassword("correct horse battery staple");
     const [scheme, N, r, p, salt, key] = encoded.split("$");
-    expect([scheme, N, r, p]).toEqual(["scrypt", "32768", "8", "1"]);
+    expect([scheme, N, r, p]).toEqual(["scrypt", "131072", "8", "1"]);
+    expect(passwordHashNeedsUpgrade(encoded)).toBe(false);
     expect(Buffer.from(salt ?? "", "base64")).toHaveLength(scryptParameters.saltLength);
     expect(Buffer.from(key ?? "", "base64")).toHaveLength(scryptParameters.keyLength);
     expect(await hashPassword("correct horse battery staple")).not.toBe(encoded); // fresh salt each time
@@ -34,6 +36,27 @@ describe("password hashing", () => {
     key[key.length - 1] = (key.at(-1) ?? 0) ^ 1;
     parts[5] = key.toString("base64");
     expect(await verifyPassword("correct horse battery staple", parts.join("$"))).toBe(false);
+  });
+
+  it("verifies a hash made with older parameters with its own, and says it needs an upgrade", async () => {
+    // Made as the code before issue 16 did (N=2^15), outside hashPassword.
+    const salt = Buffer.alloc(16, 7);
+    const key = await new Promise<Buffer>((resolve, reject) => scrypt("correct horse battery staple", salt, 64, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }, (e, k) => (e ? reject(e) : resolve(k))));
+    const old = `scrypt$32768$8$1$${salt.toString("base64")}$${key.toString("base64")}`;
+    expect(await verifyPassword("correct horse battery staple", old)).toBe(true);
+    expect(await verifyPassword("correct horse battery stapler", old)).toBe(false);
+    expect(passwordHashNeedsUpgrade(old)).toBe(true);
+  });
+
+  it(`runs at most ${maximumConcurrentDerivations} derivations at once (128 MiB each), the others wait their turn`, async () => {
+    const seen: Array<{ running: number; waiting: number }> = [];
+    const timer = setInterval(() => seen.push(derivationsInFlight()), 5);
+    const hashes = await Promise.all(Array.from({ length: 4 }, () => hashPassword("correct horse battery staple")));
+    clearInterval(timer);
+    expect(new Set(hashes).size).toBe(4);
+    expect(Math.max(...seen.map((s) => s.running))).toBe(maximumConcurrentDerivations);
+    expect(Math.max(...seen.map((s) => s.waiting))).toBe(4 - maximumConcurrentDerivations);
+    expect(derivationsInFlight()).toEqual({ running: 0, waiting: 0 });
   });
 
   it("treats composed and decomposed accents as the same password (NFKC)", async () => {

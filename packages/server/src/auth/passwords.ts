@@ -1,8 +1,20 @@
 import { randomBytes, scrypt, type ScryptOptions, timingSafeEqual } from "node:crypto";
 import { ServerError } from "../errors.ts";
 
-/** The scrypt cost Pier hashes new passwords with (docs/architecture.md, "Auth"). */
-export const scryptParameters = Object.freeze({ N: 2 ** 15, r: 8, p: 1, keyLength: 64, saltLength: 16 });
+/**
+ * The scrypt cost Pier hashes new passwords with (docs/security.md, "First administrator and
+ * logins"): N=2^17, r=8, p=1 is OWASP's recommendation; one hash takes 128 MiB and, measured
+ * here, about 0.3 s of one core. Hashes made with other parameters are verified with their own
+ * and re-hashed at the next successful login (`passwordHashNeedsUpgrade`).
+ */
+export const scryptParameters = Object.freeze({ N: 2 ** 17, r: 8, p: 1, keyLength: 64, saltLength: 16 });
+
+/**
+ * scrypt derivations run at once at most; others wait their turn. Each holds 128·N·r bytes
+ * (128 MiB today), so this bounds what a burst of logins can allocate (256 MiB), below the Helm
+ * chart's 512 MiB memory limit, whatever the libuv thread pool's size.
+ */
+export const maximumConcurrentDerivations = 2;
 
 /** The shortest password `checkPasswordPolicy` accepts, in characters. */
 export const minimumPasswordLength = 12;
@@ -15,13 +27,28 @@ const maxN = 2 ** 20;
 const maxR = 32;
 const maxP = 16;
 
-function deriveKey(password: string, salt: Buffer, keyLength: number, cost: { N: number; r: number; p: number }): Promise<Buffer> {
-  // scrypt needs 128·N·r·p bytes; Node's default maxmem (32 MiB) is exactly 2^15·8·128 and refuses it.
+let running = 0;
+const waiting: Array<() => void> = [];
+
+/** Derivations running and waiting for a slot now (for tests and metrics). */
+export function derivationsInFlight(): { running: number; waiting: number } {
+  return { running, waiting: waiting.length };
+}
+
+async function deriveKey(password: string, salt: Buffer, keyLength: number, cost: { N: number; r: number; p: number }): Promise<Buffer> {
+  // scrypt needs 128·N·r·p bytes; Node's default maxmem (32 MiB) refuses anything above N=2^15 with r=8.
   const options: ScryptOptions = { ...cost, maxmem: 256 * cost.N * cost.r * cost.p };
-  return new Promise((resolve, reject) => {
-    // NFKC: the same password typed on another keyboard or OS composes to the same bytes (NIST SP 800-63B §5.1.1.2).
-    scrypt(password.normalize("NFKC"), salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key)));
-  });
+  if (running >= maximumConcurrentDerivations) await new Promise<void>((resolve) => waiting.push(resolve));
+  running += 1;
+  try {
+    return await new Promise((resolve, reject) => {
+      // NFKC: the same password typed on another keyboard or OS composes to the same bytes (NIST SP 800-63B §5.1.1.2).
+      scrypt(password.normalize("NFKC"), salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key)));
+    });
+  } finally {
+    running -= 1;
+    waiting.shift()?.();
+  }
 }
 
 /**
@@ -79,6 +106,18 @@ export async function verifyPassword(password: string, encoded: string | null): 
   if (password.length > maximumPasswordLength) return false;
   const candidate = await deriveKey(password, salt, key.length, { N, r, p });
   return timingSafeEqual(candidate, key) && encoded !== null;
+}
+
+/**
+ * Whether a hash that just verified was made with other parameters than today's
+ * `scryptParameters` (an older, cheaper N): the caller re-hashes the password and stores it.
+ *
+ * @example
+ * if (ok && passwordHashNeedsUpgrade(user.passwordHash)) await store.users.setPasswordHash(user.id, await hashPassword(password));
+ */
+export function passwordHashNeedsUpgrade(encoded: string): boolean {
+  const { N, r, p, key } = parseHash(encoded);
+  return N !== scryptParameters.N || r !== scryptParameters.r || p !== scryptParameters.p || key.length !== scryptParameters.keyLength;
 }
 
 /**

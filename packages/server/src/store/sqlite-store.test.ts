@@ -221,6 +221,19 @@ describe("SqliteStore: users and access tokens", () => {
       expect(await store.users.count()).toBe(1);
     }));
 
+  it("creates the first user only while there is none, also from two connections to one database", () =>
+    withStore(async (store, path) => {
+      await using other = await SqliteStore.open(path);
+      const [first, second] = await Promise.all([store.users.createFirst({ username: "admin", passwordHash: "scrypt$1" }), other.users.createFirst({ username: "root", passwordHash: "scrypt$2" })]);
+      expect(first).toMatchObject({ id: 1, username: "admin" });
+      expect(second).toBeNull();
+      expect(await other.users.createFirst({ username: "late", passwordHash: "scrypt$3" })).toBeNull();
+      expect(await store.users.count()).toBe(1);
+      expect(await store.users.setPasswordHash(1, "scrypt$new")).toBe(true);
+      expect((await other.users.get(1))?.passwordHash).toBe("scrypt$new");
+      expect(await store.users.setPasswordHash(99, "scrypt$new")).toBe(false);
+    }));
+
   it("stores, finds, touches, lists and deletes access tokens", () =>
     withStore(async (store) => {
       const alice = await store.users.create({ username: "alice", passwordHash: "x" });

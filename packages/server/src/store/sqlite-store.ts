@@ -171,7 +171,7 @@ function decodeClone(value: unknown): IdentityClone {
   const firstSeen = isRecord(value) ? value["firstSeen"] : undefined;
   const lastSeen = isRecord(value) ? value["lastSeen"] : undefined;
   if (!Array.isArray(addresses) || !addresses.every((a) => typeof a === "string") || typeof firstSeen !== "number" || typeof lastSeen !== "number") throw corrupt("identity clone");
-  return { addresses: addresses as string[], firstSeen: new Date(firstSeen), lastSeen: new Date(lastSeen) };
+  return { addresses, firstSeen: new Date(firstSeen), lastSeen: new Date(lastSeen) };
 }
 
 function checkEnvironment(environment: Omit<Environment, "id">): void {
@@ -357,6 +357,8 @@ export class SqliteStore implements Store, AsyncDisposable {
     };
     this.users = {
       create: (input) => this.#call(() => this.#createUser(input)),
+      createFirst: (input) => this.#call(() => this.#createUser(input, { onlyIfNone: true })),
+      setPasswordHash: (id, passwordHash) => this.#call(() => this.#statement("UPDATE users SET password_hash = ? WHERE id = ?").run(passwordHash, id).changes > 0),
       get: (id) => this.#call(() => this.#maybe(this.#row("SELECT * FROM users WHERE id = ?", id), decodeUser)),
       getByUsername: (username) => this.#call(() => this.#maybe(this.#row("SELECT * FROM users WHERE username = ?", username), decodeUser)),
       count: () => this.#call(() => integer(this.#row("SELECT COUNT(*) AS count FROM users") ?? {}, "count")),
@@ -532,12 +534,19 @@ export class SqliteStore implements Store, AsyncDisposable {
     });
   }
 
-  #createUser(input: NewUser): User {
+  #createUser(input: NewUser): User;
+  #createUser(input: NewUser, options: { onlyIfNone: true }): User | null;
+  #createUser(input: NewUser, options?: { onlyIfNone: true }): User | null {
     const role = input.role ?? "admin";
     if (role !== "admin") throw new ServerError("bad_request", 'User role must be "admin".', { details: { field: "role" } });
     if (typeof input.username !== "string" || input.username.trim() === "") throw new ServerError("bad_request", "User name must be a non-empty string.", { details: { field: "username" } });
+    // One statement: SQLite runs it under one write lock, so the check cannot be overtaken (issue 16).
+    const sql = options?.onlyIfNone
+      ? "INSERT INTO users (username, password_hash, role, created_at) SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING *"
+      : "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?) RETURNING *";
     try {
-      const row = this.#statement("INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?) RETURNING *").get(input.username, input.passwordHash, role, millis(input.createdAt ?? new Date(), "createdAt"));
+      const row = this.#statement(sql).get(input.username, input.passwordHash, role, millis(input.createdAt ?? new Date(), "createdAt"));
+      if (row === undefined && options?.onlyIfNone) return null;
       return decodeUser(row ?? {});
     } catch (error) {
       if (sqliteCode(error) === SQLITE_CONSTRAINT_UNIQUE) throw new ServerError("conflict", `A user named "${input.username}" already exists.`, { cause: error });

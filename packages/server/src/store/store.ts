@@ -231,6 +231,13 @@ export interface EnvironmentStore {
 export interface UserStore {
   /** Inserts a user; `conflict` if the name is taken (case-insensitively). */
   create(input: NewUser): Promise<User>;
+  /**
+   * Inserts the first user, atomically only while there is none: check and insert are one
+   * statement, so two concurrent calls never create two administrators. `null` if a user exists.
+   */
+  createFirst(input: NewUser): Promise<User | null>;
+  /** Replaces a user's password hash (a re-hash with today's parameters); `false` if there is no such user. */
+  setPasswordHash(id: number, passwordHash: string): Promise<boolean>;
   get(id: number): Promise<User | null>;
   getByUsername(username: string): Promise<User | null>;
   count(): Promise<number>;

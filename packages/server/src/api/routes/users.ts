@@ -1,5 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { checkPasswordPolicy, generateApiToken, hashPassword, verifyPassword } from "../../auth/index.ts";
+import { generateApiToken, hashPassword, passwordHashNeedsUpgrade, verifyPassword } from "../../auth/index.ts";
+import { maximumSetupTokenLength, setupTokenHeader } from "../../bootstrap/first-admin.ts";
 import { ServerError } from "../../errors.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
@@ -7,6 +8,9 @@ import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helper
 const credentials = z.object({
   Username: z.string().min(1).max(128).openapi({ example: "admin" }),
   Password: z.string().min(1).max(1024),
+});
+const firstAdminBody = credentials.extend({
+  SetupToken: z.string().max(maximumSetupTokenLength).optional().openapi({ description: `The one-time token in DATA/admin-setup-token (or the ${setupTokenHeader} header)` }),
 });
 const userSchema = z.object({ Id: z.number().int(), Username: z.string(), Role: z.number().int().openapi({ description: "1 = administrator" }) }).openapi("User");
 
@@ -18,17 +22,20 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
     createRoute({
       method: "post",
       path: "/api/users/admin/init",
-      summary: "Create the first administrator (only while no user exists)",
-      request: { body: jsonBody(credentials) },
-      responses: { 200: jsonAnswer(userSchema, "The administrator"), 400: failure("Invalid body or weak password"), 409: failure("An administrator already exists") },
+      summary: `Create the first administrator (only while no user exists), with the one-time setup token from DATA/admin-setup-token in ${setupTokenHeader} or SetupToken`,
+      request: { body: jsonBody(firstAdminBody) },
+      responses: {
+        200: jsonAnswer(userSchema, "The administrator"),
+        400: failure("Invalid body or weak password"),
+        403: failure("No setup token, or not the one in DATA/admin-setup-token"),
+        409: failure("An administrator already exists"),
+      },
     }),
     async (c) => {
-      const { Username, Password } = c.req.valid("json");
-      const weak = checkPasswordPolicy(Password);
-      if (weak) throw new ServerError("bad_request", weak, { details: { field: "Password" } });
-      if ((await store.users.count()) > 0) throw new ServerError("conflict", "An administrator already exists; log in with POST /api/auth.");
-      const user = await store.users.create({ username: Username, passwordHash: await hashPassword(Password), role: "admin" });
-      deps.log("info", `first administrator "${user.username}" created`);
+      const { Username, Password, SetupToken } = c.req.valid("json");
+      const presentedToken = c.req.header(setupTokenHeader) ?? SetupToken;
+      const user = await deps.firstAdmin.createAdministrator({ username: Username, password: Password, presentedToken });
+      deps.log("info", `first administrator "${user.username}" created; the setup token is deleted`);
       return c.json({ Id: user.id, Username: user.username, Role: 1 }, 200);
     },
   );
@@ -40,7 +47,10 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
       summary: "Whether an administrator exists (204) or not (404)",
       responses: { 204: { description: "An administrator exists" }, 404: failure("No administrator yet") },
     }),
-    async (c) => ((await store.users.count()) > 0 ? c.body(null, 204) : c.json({ message: "No administrator account exists yet." }, 404)),
+    async (c) => {
+      if ((await store.users.count()) > 0) return c.body(null, 204);
+      throw new ServerError("not_found", `No administrator account exists yet.${deps.firstAdmin.setupTokenRequired ? " Creating it needs the one-time setup token in the server's data directory (DATA/admin-setup-token)." : ""}`);
+    },
   );
 
   app.openapi(
@@ -53,19 +63,22 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
     }),
     async (c) => {
       const { Username, Password } = c.req.valid("json");
-      const source = c.env.incoming?.socket.remoteAddress ?? "unknown";
-      for (const key of [`ip:${String(source)}`, `user:${Username.toLowerCase()}`]) {
-        const decision = deps.loginLimiter.take(key);
-        if (!decision.allowed) {
-          c.header("Retry-After", String(decision.retryAfterSeconds));
-          return c.json({ message: `Too many login attempts; try again in ${decision.retryAfterSeconds} s.` }, 429);
-        }
+      const source = String(c.env.incoming?.socket.remoteAddress ?? "unknown");
+      const decision = deps.loginThrottle.admit(source, Username);
+      if (!decision.allowed) {
+        c.header("Retry-After", String(decision.retryAfterSeconds));
+        const whose = decision.limitedBy === "user" ? "for this user name from addresses it has not logged in from" : "from your address";
+        throw new ServerError("too_many_requests", `Too many login attempts ${whose}; try again in ${decision.retryAfterSeconds} s.`);
       }
       const user = await store.users.getByUsername(Username);
       if (!(await verifyPassword(Password, user?.passwordHash ?? null)) || !user) {
-        await store.audit.append({ kind: "login_failed", sourceAddress: String(source), detail: { username: Username } });
-        return c.json({ message: "Invalid credentials" }, 422);
+        await store.audit.append({ kind: "login_failed", sourceAddress: source, detail: deps.failedLoginNames.describe(Username, user !== null) });
+        // 422, as Portainer answers a failed login.
+        throw new ServerError("invalid_credentials", "Invalid credentials");
       }
+      deps.loginThrottle.succeeded(source, Username);
+      // Hashes made with older (cheaper) parameters are replaced while the password is at hand.
+      if (passwordHashNeedsUpgrade(user.passwordHash)) await store.users.setPasswordHash(user.id, await hashPassword(Password));
       return c.json({ jwt: await deps.sessions.issue(user) }, 200);
     },
   );
@@ -150,9 +163,14 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
       method: "get",
       path: "/api/system/status",
       summary: "Server version, and whether the first administrator exists (no authentication: health checks, and the UI's first-run screen)",
-      responses: { 200: jsonAnswer(z.object({ Version: z.string(), AdminExists: z.boolean() }), "Status") },
+      responses: {
+        200: jsonAnswer(z.object({ Version: z.string(), AdminExists: z.boolean(), SetupTokenRequired: z.boolean().openapi({ description: "Creating the administrator needs the token in DATA/admin-setup-token" }) }), "Status"),
+      },
     }),
     // The UI asks here rather than /api/users/admin/check, whose 404 a browser logs as an error.
-    async (c) => c.json({ Version: "0.1.0", AdminExists: (await store.users.count()) > 0 }, 200),
+    async (c) => {
+      const adminExists = (await store.users.count()) > 0;
+      return c.json({ Version: "0.1.0", AdminExists: adminExists, SetupTokenRequired: !adminExists && deps.firstAdmin.setupTokenRequired }, 200);
+    },
   );
 }
