@@ -29,6 +29,7 @@ export interface Endpoint {
   Id: number;
   Name: string;
   EdgeID: string;
+  /** Only in the answer that made the environment's own key (create, or "Make a new key"): the server keeps a hash of its secret. */
   EdgeKey?: string;
   UserTrusted: boolean;
   /** Unix seconds; 0 when never seen. */

@@ -54,7 +54,8 @@ export function AgentCommandPanel(props: AgentCommandPanelProps) {
           </Text>
         )}
         <Text size="sm" c="dimmed">
-          {props.environment.UserTrusted ? `The first device to use this key becomes ${props.environment.Name}.` : `The first device to use this key becomes ${props.environment.Name} and waits in the Waiting Room until you associate it.`}
+          {props.environment.UserTrusted ? `The first device to use this key becomes ${props.environment.Name}.` : `The first device to use this key becomes ${props.environment.Name} and waits in the Waiting Room until you associate it.`}{" "}
+          Copy it now: the key carries a secret that is shown only here (the server keeps a hash of it).
         </Text>
         <Stack gap={4}>
           <Text size="sm" fw={500}>

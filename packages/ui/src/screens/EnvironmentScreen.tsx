@@ -1,4 +1,4 @@
-import { Alert, Anchor, Code, Group, Stack, Tabs, Text, Title } from "@mantine/core";
+import { Alert, Anchor, Group, Stack, Tabs, Text, Title } from "@mantine/core";
 import { IconBox, IconNetwork, IconPhoto, IconDatabase } from "@tabler/icons-react";
 import { Link, useParams } from "react-router";
 import { api } from "../api/client.ts";
@@ -6,6 +6,7 @@ import type { DockerSnapshotReport, Endpoint } from "../api/types.ts";
 import { ContainersTab } from "../components/environment/ContainersTab.tsx";
 import { type DockerSource, isLive } from "../components/environment/docker-source.ts";
 import { EnvironmentSummary } from "../components/environment/EnvironmentSummary.tsx";
+import { NewEdgeKey } from "../components/environment/NewEdgeKey.tsx";
 import { ImagesTab, NetworksTab, VolumesTab } from "../components/environment/ResourceTabs.tsx";
 import { HeartbeatBadge } from "../components/HeartbeatBadge.tsx";
 import { LoadError } from "../components/LoadError.tsx";
@@ -65,13 +66,9 @@ function EnvironmentPage({ id }: { id: number }) {
       {env.EdgeID === "" && (
         <Alert color="blue" mb="md" title="No device has used this environment's key yet">
           <Text size="sm" mb="xs">
-            Start the agent on the device with this EDGE_KEY (and an EDGE_ID of your choice); the command for each target is on the Add environment screen.
+            Start the agent on the device with the EDGE_KEY shown when this environment was created (and an EDGE_ID of your choice). The server keeps only a hash of the key&apos;s secret, so it cannot show the key again: if it is lost, make a new one.
           </Text>
-          {env.EdgeKey && (
-            <Code block style={{ wordBreak: "break-all", whiteSpace: "pre-wrap" }}>
-              {env.EdgeKey}
-            </Code>
-          )}
+          <NewEdgeKey environmentId={env.Id} />
         </Alert>
       )}
       {env.UserTrusted && env.EdgeID !== "" && !source.live && (
