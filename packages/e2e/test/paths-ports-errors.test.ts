@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect as connectH2 } from "node:http2";
 import { request } from "node:https";
+import { connect as connectSocket } from "node:net";
 import { DatabaseSync } from "node:sqlite";
 import { decodeEdgeKey } from "@pier/protocol";
-import { PierApi, startPierAgent, startPierServer, tempDir, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, docker, startPierAgent, startPierDockerProxy, startPierServer, tempDir, type PierDockerProxy, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * Each port serves what it is for, one canonical path, one error shape: a real server process
@@ -198,6 +199,59 @@ describe("one canonical path", () => {
     const version = await call(server.httpsPort, "GET", `/api/endpoints/${environmentId}/docker/v1.41/version`);
     expect(version.status).toBe(200);
     expect(version.json["ApiVersion"]).toMatch(/^\d+\.\d+$/);
+  });
+});
+
+describe("pier docker-proxy forwards origin-form paths only", () => {
+  let proxy: PierDockerProxy;
+
+  /** One raw HTTP/1.1 request on the proxy's Unix socket, exactly as written; the answer as text. */
+  function raw(head: string): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
+    return new Promise((resolve, reject) => {
+      const socket = connectSocket(dir.file("edge.sock"));
+      let text = "";
+      socket.setEncoding("utf8");
+      socket.on("data", (chunk: string) => (text += chunk));
+      socket.on("end", () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), json: parse(text.slice(text.indexOf("\r\n\r\n") + 4)), text }));
+      socket.on("error", reject);
+      socket.write(`${head}\r\nHost: docker\r\nConnection: close\r\n\r\n`);
+    });
+  }
+
+  beforeAll(async () => {
+    const token = await call(server.httpsPort, "POST", "/api/users/1/tokens", { body: JSON.stringify({ description: "docker-proxy paths" }) });
+    writeFileSync(dir.file("api-key"), `${String(token.json["rawAPIKey"])}\n`, { mode: 0o600 });
+    proxy = await startPierDockerProxy(["--env", String(environmentId), "--listen", `unix://${dir.file("edge.sock")}`, "--url", `https://localhost:${server.httpsPort}`, "--ca", dir.file("data/ca/ca.crt"), "--api-key-file", dir.file("api-key")]);
+  });
+  afterAll(async () => {
+    await proxy.stop();
+  });
+
+  it("forwards an origin-form path (the precondition): the docker CLI and a raw request both work", async () => {
+    expect(docker(["version", "--format", "{{.Server.APIVersion}}"], { DOCKER_HOST: proxy.dockerHost })).toMatch(/^\d+\.\d+$/);
+    const ping = await raw("GET /v1.41/_ping HTTP/1.1");
+    expect(ping.status, ping.text).toBe(200);
+  });
+
+  it("refuses absolute-form, authority-form, `*`, dot segments and encoded slashes with a 400 the docker CLI can show", async () => {
+    for (const head of [
+      "GET http://localhost/v1.41/containers/json HTTP/1.1",
+      `GET https://localhost:${server.httpsPort}/api/users/1/tokens HTTP/1.1`,
+      "OPTIONS * HTTP/1.1",
+      "GET /v1.41/../../../users/1/tokens HTTP/1.1",
+      "GET /v1.41/containers/%2e%2e/%2e%2e/%2e%2e/users/1/tokens HTTP/1.1",
+      "GET /v1.41/containers%2fjson HTTP/1.1",
+      "GET /v1.41/containers%5Cjson HTTP/1.1",
+      "POST /v1.41/containers/x/../../../../users/1/tokens HTTP/1.1\r\nUpgrade: tcp\r\nConnection: Upgrade",
+    ]) {
+      const answer = await raw(head);
+      expect(answer.status, `${head}\n${answer.text}`).toBe(400);
+      expect(answer.json["message"], head).toMatch(/^pier docker-proxy forwards Docker Engine API paths only: /);
+      expect(answer.json["code"]).toBe("bad_request");
+    }
+    const connect = await raw(`CONNECT localhost:${server.httpsPort} HTTP/1.1`);
+    expect(connect.status, connect.text).toBe(400);
+    expect(connect.json["message"]).toMatch(/origin-form/);
   });
 });
 

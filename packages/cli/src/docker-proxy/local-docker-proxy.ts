@@ -4,6 +4,7 @@ import { request } from "node:https";
 import { connect, type AddressInfo, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { closingResponse, headerValue, relayHeaders, requestHead } from "@pier/protocol";
+import { canonicalPath, type ServerError } from "@pier/server";
 import { CliError } from "../errors.ts";
 import type { ListenAddress } from "./listen-address.ts";
 import type { ServerConnection } from "./server-connection.ts";
@@ -26,14 +27,40 @@ export interface LocalDockerProxy extends AsyncDisposable {
 // A local client's own credentials never go to the server: ours replace them.
 const localOnly: ReadonlySet<string> = new Set(["host", "authorization", "x-api-key", "cookie"]);
 
-function answerJson(res: ServerResponse, status: number, message: string): void {
-  const body = JSON.stringify({ message });
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body);
+/** An error in Docker's shape (`message`, which the docker CLI shows) and Pier's (`code`, `fix`). */
+interface ProxyError {
+  readonly status: 400 | 502;
+  readonly body: { readonly code: "bad_request" | "bad_gateway"; readonly message: string; readonly fix?: string };
 }
 
-/** A Docker-shaped 502 on a raw connection that asked to be upgraded. */
-function rawBadGateway(message: string): string {
-  return closingResponse(502, "Bad Gateway", "application/json", JSON.stringify({ message }));
+function badGateway(message: string): ProxyError {
+  return { status: 502, body: { code: "bad_gateway", message: `pier docker-proxy: ${message}` } };
+}
+
+function answerJson(res: ServerResponse, error: ProxyError): void {
+  const body = JSON.stringify(error.body);
+  res.writeHead(error.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body);
+}
+
+/** The same answer on a raw connection that asked to be upgraded. */
+function rawAnswer(error: ProxyError): string {
+  return closingResponse(error.status, error.status === 400 ? "Bad Request" : "Bad Gateway", "application/json", JSON.stringify(error.body));
+}
+
+/**
+ * The Docker Engine API path of a local request, or a 400 saying why it is not forwarded: only
+ * origin-form paths (`/v1.47/containers/json?…`) go to the server, never an absolute URL
+ * (`GET http://host/…`), an authority (`CONNECT host:443`), `*`, dot segments or encoded
+ * slashes, which could resolve to another route than the device's Docker Engine. The check is
+ * the server's own (`canonicalPath`), so what passes here is what the server routes.
+ */
+export function localTarget(url: string | undefined): { readonly path: string } | ProxyError {
+  try {
+    return { path: canonicalPath(url).url };
+  } catch (error) {
+    const refusal = error as ServerError;
+    return { status: 400, body: { code: "bad_request", message: `pier docker-proxy forwards Docker Engine API paths only: ${refusal.message}`, ...(refusal.fix ? { fix: refusal.fix } : {}) } };
+  }
 }
 
 /**
@@ -92,16 +119,23 @@ export async function startLocalDockerProxy(options: LocalDockerProxyOptions): P
 
   async function forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
-    const path = req.url ?? "/";
+    const target = localTarget(req.url);
+    const path = "path" in target ? target.path : (req.url ?? "");
     let outcome = "failed";
     const logOutcome = () => log("debug", `${req.method} ${path} → ${outcome} in ${Date.now() - started} ms`);
+    if (!("path" in target)) {
+      outcome = `${target.status} ${target.body.message}`;
+      res.on("close", logOutcome);
+      answerJson(res, target);
+      return;
+    }
     let credentials: Record<string, string>;
     try {
       credentials = await server.credentialHeaders();
     } catch (error) {
       outcome = "no session";
       res.on("close", logOutcome);
-      answerJson(res, 502, `pier docker-proxy: ${(error as Error).message}`);
+      answerJson(res, badGateway((error as Error).message));
       return;
     }
     const upstream = request(server.requestOptions(req.method ?? "GET", prefix + path, { ...relayHeaders(req.headers, localOnly), ...credentials }), (response) => {
@@ -114,7 +148,7 @@ export async function startLocalDockerProxy(options: LocalDockerProxyOptions): P
     });
     upstream.on("error", (error) => {
       if (res.headersSent) res.destroy();
-      else answerJson(res, 502, `pier docker-proxy: ${server.unreachable(error).message}`);
+      else answerJson(res, badGateway(server.unreachable(error).message));
     });
     res.on("close", () => {
       // The docker CLI gave up (Ctrl-C on `docker logs -f`): stop the stream at the device.
@@ -129,10 +163,17 @@ export async function startLocalDockerProxy(options: LocalDockerProxyOptions): P
     upgraded.add(socket);
     socket.on("error", () => undefined);
     let outcome = "failed";
+    const target = localTarget(req.url);
+    if (!("path" in target)) {
+      socket.end(rawAnswer(target));
+      upgraded.delete(socket);
+      log("debug", `${req.method} ${req.url} (upgrade) → ${target.status} ${target.body.message}`);
+      return;
+    }
     try {
       const credentials = await server.credentialHeaders();
       const headers = { ...relayHeaders(req.headers, localOnly), host: server.url.host, connection: "Upgrade", upgrade: headerValue(req.headers, "upgrade") ?? "tcp", ...credentials };
-      const lead = requestHead(req.method ?? "POST", prefix + (req.url ?? "/"), headers);
+      const lead = requestHead(req.method ?? "POST", prefix + target.path, headers);
       const remote = await server.connectRaw();
       remote.on("error", () => undefined);
       remote.write(lead);
@@ -142,7 +183,7 @@ export async function startLocalDockerProxy(options: LocalDockerProxyOptions): P
       upgraded.delete(remote);
       outcome = "closed";
     } catch (error) {
-      socket.end(rawBadGateway(`pier docker-proxy: ${(error as Error).message}`));
+      socket.end(rawAnswer(badGateway((error as Error).message)));
     } finally {
       upgraded.delete(socket);
       log("debug", `${req.method} ${req.url} (upgrade) → ${outcome} in ${Date.now() - started} ms`);
@@ -151,6 +192,11 @@ export async function startLocalDockerProxy(options: LocalDockerProxyOptions): P
 
   const http = createServer((req, res) => void forward(req, res));
   http.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => void takeOver(req, socket, head));
+  // `CONNECT host:port` (authority-form) is a request to tunnel elsewhere: never ours to serve.
+  http.on("connect", (req: IncomingMessage, socket: Socket) => {
+    const target = localTarget(req.url);
+    socket.end(rawAnswer("path" in target ? { status: 400, body: { code: "bad_request", message: "pier docker-proxy does not tunnel CONNECT requests; it serves the Docker Engine API." } } : target));
+  });
   // Streams (logs -f, events, a long pull) may stay quiet for minutes.
   http.requestTimeout = 0;
   http.headersTimeout = 60_000;
