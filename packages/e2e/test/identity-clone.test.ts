@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
-import { PierApi, startPierAgent, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
+import { ensureUiBuilt } from "../../../scripts/build-ui.ts";
+import { PierApi, openBrowser, startPierAgent, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * Two devices presenting one identity (issue 16, "Clones do not flap"): a real server and real
@@ -12,6 +13,8 @@ const password = "correct horse battery staple";
 let dir: TempDir;
 let server: PierServer;
 let api: PierApi;
+/** The environment the clones share (first test), for the UI test. */
+let clonedId = "";
 
 interface Clone {
   Addresses: string[];
@@ -61,6 +64,7 @@ describe("one identity on two devices", () => {
   it("two agents sharing a copied data directory do not flap; the environment shows the clone with both addresses; audited once; the agents say why", async () => {
     await using first = startPierAgent({ edgeId: "edge-clone-1", edgeKey: server.edgeKey, dataDir: dir.file("device-a"), env: { PIER_AGENT_SOURCE_ADDRESS: "127.0.0.2" } });
     const [, id = ""] = await first.waitFor(/as environment (\d+)/);
+    clonedId = id;
     expect((await endpoint(id)).Pier).toMatchObject({ SourceAddress: "127.0.0.2", Clone: null });
     // The second device is the first one's data directory copied (agent.json: its device token).
     cpSync(dir.file("device-a"), dir.file("device-b"), { recursive: true });
@@ -116,4 +120,30 @@ describe("one identity on two devices", () => {
       await before.stop();
     }
   });
+
+  it("the web UI shows the clone on the environment page and in the Waiting Room", async () => {
+    expect(clonedId).not.toBe("");
+    ensureUiBuilt();
+    const [, spki = ""] = await server.waitFor(/pinned by agents\): ([0-9a-f]{64})/);
+    await using browser = await openBrowser({ baseURL: `https://127.0.0.1:${server.httpsPort}`, serverSpki: spki });
+    const { page } = browser;
+    await page.goto("/login");
+    await page.getByLabel("Username").fill("admin");
+    await page.getByLabel("Password", { exact: true }).fill(password);
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Environments" }).waitFor();
+
+    await page.goto(`/environments/${clonedId}`);
+    const alert = page.getByRole("alert").filter({ hasText: "Two devices use this device's identity" });
+    await alert.waitFor();
+    expect(await alert.innerText()).toMatch(/127\.0\.0\.[23][\s\S]*127\.0\.0\.[23][\s\S]*first seen[\s\S]*last seen/);
+    await browser.screenshot("clone-environment");
+
+    await page.goto("/waiting-room");
+    const row = page.getByRole("row").filter({ hasText: "edge-clone-1" });
+    await row.getByText("cloned identity").waitFor();
+    expect(await page.getByRole("row").filter({ hasText: "edge-moved-1" }).getByText("cloned identity").count()).toBe(0);
+    await browser.screenshot("clone-waiting-room");
+    expect(browser.consoleErrors).toEqual([]);
+  }, 240_000);
 });

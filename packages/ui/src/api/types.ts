@@ -48,6 +48,8 @@ export interface Endpoint {
     CreatedAt: string;
     ClientCertificate: ClientCertificate | null;
     IdentityConflict: { At: string; SourceAddress: string; CertificateSubject?: string } | null;
+    /** Set when the identity was used from several addresses at once (a cloned device). */
+    Clone: { Addresses: string[]; FirstSeen: string; LastSeen: string } | null;
   };
 }
 

@@ -6,6 +6,7 @@ import type { DockerSnapshotReport, Endpoint } from "../api/types.ts";
 import { ContainersTab } from "../components/environment/ContainersTab.tsx";
 import { type DockerSource, isLive } from "../components/environment/docker-source.ts";
 import { EnvironmentSummary } from "../components/environment/EnvironmentSummary.tsx";
+import { CloneAlert } from "../components/CloneFlag.tsx";
 import { NewEdgeKey } from "../components/environment/NewEdgeKey.tsx";
 import { ImagesTab, NetworksTab, VolumesTab } from "../components/environment/ResourceTabs.tsx";
 import { HeartbeatBadge } from "../components/HeartbeatBadge.tsx";
@@ -54,6 +55,7 @@ function EnvironmentPage({ id }: { id: number }) {
         </Stack>
       </Group>
       <LoadError message={environment.error} />
+      <CloneAlert clone={env.Pier.Clone} />
       {!env.UserTrusted && env.EdgeID !== "" && (
         <Alert color="yellow" mb="md">
           This device waits in the{" "}

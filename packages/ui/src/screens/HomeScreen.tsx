@@ -4,6 +4,7 @@ import { useState } from "react";
 import { Link } from "react-router";
 import { api } from "../api/client.ts";
 import type { Endpoint } from "../api/types.ts";
+import { CloneBadge } from "../components/CloneFlag.tsx";
 import { HeartbeatBadge } from "../components/HeartbeatBadge.tsx";
 import { LoadError } from "../components/LoadError.tsx";
 import { PageHeader } from "../components/PageHeader.tsx";
@@ -81,6 +82,7 @@ export function HomeScreen() {
                     <Anchor component={Link} to={`/environments/${environment.Id}`} fw={500}>
                       {environment.Name}
                     </Anchor>
+                    <CloneBadge clone={environment.Pier.Clone} />
                     {environment.EdgeID === "" && (
                       <Text size="xs" c="dimmed">
                         no device has used its key yet

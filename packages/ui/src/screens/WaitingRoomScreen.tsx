@@ -4,6 +4,7 @@ import { IconCheck, IconTrash } from "@tabler/icons-react";
 import { useState } from "react";
 import { api, messageOf } from "../api/client.ts";
 import type { Endpoint } from "../api/types.ts";
+import { CloneBadge } from "../components/CloneFlag.tsx";
 import { ConfirmDialog, type ConfirmRequest } from "../components/ConfirmDialog.tsx";
 import { LoadError } from "../components/LoadError.tsx";
 import { PageHeader } from "../components/PageHeader.tsx";
@@ -112,6 +113,7 @@ export function WaitingRoomScreen() {
                       <Text fw={500} ff="monospace" size="sm">
                         {device.EdgeID}
                       </Text>
+                      <CloneBadge clone={device.Pier.Clone} />
                     </Table.Td>
                     <Table.Td>{device.Pier.Hostname || "—"}</Table.Td>
                     <Table.Td>{device.Pier.SourceAddress || "—"}</Table.Td>
