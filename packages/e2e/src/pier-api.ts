@@ -1,4 +1,14 @@
+import { readFileSync } from "node:fs";
 import { request } from "node:https";
+import { join } from "node:path";
+
+/**
+ * The one-time setup token a server without an administrator wrote to `DATA/admin-setup-token`,
+ * read as the operator would (`cat`).
+ */
+export function readSetupToken(dataDir: string): string {
+  return readFileSync(join(dataDir, "admin-setup-token"), "utf8").trim();
+}
 
 /** The answer to an API call. */
 export interface ApiResponse<T = unknown> {
@@ -65,7 +75,12 @@ export class PierApi {
     });
   }
 
-  /** Creates the first admin (if needed) and logs in. */
+  /** `POST /api/users/admin/init` with the setup token in `X-Pier-Setup-Token`, as the README shows it. */
+  initAdmin(username: string, password: string, setupToken: string): Promise<ApiResponse<{ Id: number; Username: string; message?: string }>> {
+    return this.call("POST", "/api/users/admin/init", { Username: username, Password: password }, { "X-Pier-Setup-Token": setupToken });
+  }
+
+  /** Logs in and keeps the session token for later calls. */
   async login(username: string, password: string): Promise<void> {
     const res = await this.call<{ jwt: string }>("POST", "/api/auth", { Username: username, Password: password });
     if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`);

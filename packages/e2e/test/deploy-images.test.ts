@@ -54,13 +54,21 @@ async function removeSwarmVolumes(): Promise<void> {
 
 /**
  * An API client for a server in a container, trusting the built-in CA the server made in its
- * /data, logged in as admin; `created` says whether the admin had to be created first.
+ * /data, logged in as admin; `created` says whether the admin had to be created first (with the
+ * setup token the server wrote to /data/admin-setup-token, copied out as an operator would).
  */
 async function adminApi(container: string): Promise<{ api: PierApi; created: boolean }> {
   docker(["cp", `${container}:/data/ca/ca.crt`, dir.file(`${container}-ca.crt`)]);
   const api = new PierApi("https://127.0.0.1:9443", { ca: readFileSync(dir.file(`${container}-ca.crt`)) });
-  const init = await api.call("POST", "/api/users/admin/init", { Username: "admin", Password: password });
-  if (init.status !== 200 && init.status !== 409) throw new Error(`admin init: ${init.status} ${JSON.stringify(init.body)}`);
+  const status = await api.call<{ AdminExists: boolean; SetupTokenRequired: boolean }>("GET", "/api/system/status");
+  if (status.body.AdminExists) {
+    await api.login("admin", password);
+    return { api, created: false };
+  }
+  expect(status.body.SetupTokenRequired).toBe(true);
+  docker(["cp", `${container}:/data/admin-setup-token`, dir.file(`${container}-setup-token`)]);
+  const init = await api.initAdmin("admin", password, readFileSync(dir.file(`${container}-setup-token`), "utf8").trim());
+  if (init.status !== 200) throw new Error(`admin init: ${init.status} ${JSON.stringify(init.body)}`);
   await api.login("admin", password);
   return { api, created: init.status === 200 };
 }
@@ -210,6 +218,8 @@ describe("Docker standalone, the official guide's commands", () => {
     await waitForDockerLog(["logs", names.server], /Pier server listening/);
     const { api: again, created } = await adminApi(names.server);
     expect(created).toBe(false);
+    // The setup token went with the first administrator and did not come back with the upgrade.
+    expect(run("docker", ["cp", `${names.server}:/data/admin-setup-token`, dir.file("token-after-upgrade")]).status).not.toBe(0);
     await endpoint(again, "edge-docker", (e) => e.Id === environmentId && e.UserTrusted && e.Heartbeat);
     expect(await containersThroughTunnel(again, environmentId)).toContain(`/${names.agent}`);
     docker(["rm", "-f", names.server, names.agent]);

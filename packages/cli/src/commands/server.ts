@@ -20,7 +20,8 @@ Options:
   --edge-tunnel-address H:P tunnel address new edge keys carry (default: the API's host, the
                             bound tunnel port); both for public ports other than the bound ones
                             (NodePort, docker run -p 443:9443). Settings → Edge Compute overrides.
-  --admin-password-file F   create user admin with this password at first start
+  --admin-password-file F   create user admin with this password at first start; without it the
+                            first admin needs the one-time token in DATA/admin-setup-token
   --ui-dir DIR              the built web UI to serve (default: $PIER_UI_DIR, else
                             packages/ui/dist of this checkout, or ui/ next to the bundle)
   --log-level LEVEL         debug, info (default), warn, error`;
@@ -133,7 +134,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
   log("info", `Pier server listening: HTTPS ${bind.host}:${server.httpsAddress.port} (UI and API), edge tunnel ${bind.host}:${server.tunnelAddress.port}; data in ${dataDir}`);
   log("info", `server key fingerprint (SPKI SHA-256, pinned by agents): ${server.edgeFingerprint()}`);
   log("info", `connect a first agent: EDGE=1 EDGE_ID=<unique id> EDGE_KEY=${await server.fleetEdgeKey(apiUrl)} npx pier agent --data ./agent-data`);
-  log("info", "it will wait in the Waiting Room until associated: POST /api/endpoints/{id}/edge/trust (create the admin first: POST /api/users/admin/init)");
+  log("info", "it will wait in the Waiting Room until associated: POST /api/endpoints/{id}/edge/trust (create the admin first: in the web UI or POST /api/users/admin/init with the setup token, see above)");
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);

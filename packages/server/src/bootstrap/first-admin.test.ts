@@ -36,7 +36,7 @@ describe("the first administrator needs the one-time setup token", () => {
     const token = readFileSync(tokenPath(), "utf8").trim();
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(statSync(tokenPath()).mode & 0o777).toBe(0o600);
-    expect(logs).toContainEqual(expect.stringContaining(`setup token from ${tokenPath()}`));
+    expect(logs).toContainEqual(expect.stringContaining(`setup token in ${tokenPath()} (mode 0600; the token itself is never logged)`));
     expect(logs.join("\n")).not.toContain(token);
     const status = await api.call("GET", "/api/system/status", { token: null });
     expect(status.json).toMatchObject({ AdminExists: false, SetupTokenRequired: true });
@@ -50,7 +50,12 @@ describe("the first administrator needs the one-time setup token", () => {
     const body = { Username: "admin", Password: password };
     const without = await api.call("POST", "/api/users/admin/init", { body, token: null });
     expect(without.status).toBe(403);
-    expect(without.json["message"]).toBe("A setup token is required to create the first administrator: it is in admin-setup-token in the server's data directory (--data; /data in the pier-server image).");
+    expect(without.json).toMatchObject({
+      code: "forbidden",
+      message: "A setup token is required to create the first administrator: it is in admin-setup-token in the server's data directory (--data; /data in the pier-server image).",
+      field: "SetupToken",
+      fix: expect.stringContaining(`kubectl exec deploy/pier -- node -p "fs.readFileSync('/data/admin-setup-token','utf8')"`) as unknown,
+    });
     const wrong = await api.call("POST", "/api/users/admin/init", { body, token: null, headers: { "X-Pier-Setup-Token": `${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}` } });
     expect(wrong.status).toBe(403);
     expect(wrong.json["message"]).toMatch(/^The setup token is not the one in admin-setup-token/);

@@ -14,7 +14,9 @@ export const maximumSetupTokenLength = 256;
 
 const tokenShape = /^[A-Za-z0-9_-]{43}$/;
 const where = `${setupTokenFileName} in the server's data directory (--data; /data in the pier-server image)`;
-const fix = `Read the token on the server (cat DATA/${setupTokenFileName}; Kubernetes: kubectl exec deploy/pier -- cat /data/${setupTokenFileName}; the server's start-up log names the full path) and send it as ${setupTokenHeader} or SetupToken.`;
+// The pier-server image has no shell and no cat, but it has node.
+const readInImage = `node -p "fs.readFileSync('/data/${setupTokenFileName}','utf8')"`;
+const fix = `Read the token where the server runs: cat DATA/${setupTokenFileName} (the start-up log names the full path); in the pier-server image: docker exec CONTAINER ${readInImage}, or kubectl exec deploy/pier -- ${readInImage}. Send it as ${setupTokenHeader} or SetupToken.`;
 
 /** What `prepareFirstAdmin` needs. */
 export interface FirstAdminOptions {
@@ -59,7 +61,7 @@ export class FirstAdminGate {
     if ((await this.#store.users.count()) > 0) throw exists();
     this.#checkToken(input.presentedToken);
     const weak = checkPasswordPolicy(input.password);
-    if (weak) throw new ServerError("bad_request", weak, { field: "Password", details: { field: "Password" } });
+    if (weak) throw new ServerError("bad_request", weak, { field: "Password" });
     const user = await this.#store.users.createFirst({ username: input.username, passwordHash: await hashPassword(input.password), role: "admin" });
     if (user === null) throw exists();
     this.#forgetToken();
@@ -72,7 +74,7 @@ export class FirstAdminGate {
     if (expected === undefined) throw new ServerError("conflict", "An administrator already exists; log in with POST /api/auth.");
     const problem = presented === undefined || presented === "" ? `A setup token is required to create the first administrator: it is in ${where}.` : `The setup token is not the one in ${where}.`;
     if (presented === undefined || presented.length > maximumSetupTokenLength || !timingSafeEqual(digest(presented), expected)) {
-      throw new ServerError("forbidden", problem, { field: "SetupToken", fix, details: { field: "SetupToken" } });
+      throw new ServerError("forbidden", problem, { field: "SetupToken", fix });
     }
   }
 
@@ -135,6 +137,6 @@ export async function prepareFirstAdmin(store: Store, options: FirstAdminOptions
     return new FirstAdminGate(store, tokenPath, undefined);
   }
   const token = loadOrWriteToken(tokenPath);
-  options.log("info", `no administrator yet: create it in the web UI or with POST /api/users/admin/init, giving the one-time setup token from ${tokenPath} (mode 0600; read it with: cat ${tokenPath})`);
+  options.log("info", `no administrator yet: create it in the web UI or with POST /api/users/admin/init, giving the one-time setup token in ${tokenPath} (mode 0600; the token itself is never logged)`);
   return new FirstAdminGate(store, tokenPath, token);
 }
