@@ -99,6 +99,13 @@ export function parseCertificate(der: Buffer): CertificateInfo {
   } catch (error) {
     throw new PkiError("wrong_input_type", "This is not an X.509 certificate.", { cause: error });
   }
+  let publicKey: KeyObject;
+  try {
+    // X509Certificate decodes the key lazily: a damaged SubjectPublicKeyInfo only fails here.
+    publicKey = x509.publicKey;
+  } catch (error) {
+    throw new PkiError("wrong_input_type", "The certificate's public key cannot be read (damaged, or a key type Pier does not know).", { cause: error });
+  }
   const [tbs] = sequenceItems(readRoot(der), "certificate");
   const [versionNode, serialNode, , issuerNode, validityNode, subjectNode, , ...optional] = tbsFields(tbs!);
   const [notBeforeNode, notAfterNode] = sequenceItems(validityNode, "validity");
@@ -124,13 +131,13 @@ export function parseCertificate(der: Buffer): CertificateInfo {
     notBefore: readTime(notBeforeNode),
     notAfter: readTime(notAfterNode),
     signatureAlgorithm: { oid: sigOid, name: algorithm?.name ?? sigOid, weak: algorithm?.weak ?? false },
-    publicKey: x509.publicKey,
-    key: describeKey(x509.publicKey),
+    publicKey,
+    key: describeKey(publicKey),
     extensions,
     isCa: extensions.basicConstraints?.ca ?? false,
     selfIssued: subjectNode!.raw.equals(issuerNode!.raw),
     fingerprintSha256: createHash("sha256").update(der).digest("hex"),
-    spkiSha256: spkiSha256(x509.publicKey),
+    spkiSha256: spkiSha256(publicKey),
   };
 }
 

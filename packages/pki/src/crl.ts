@@ -1,6 +1,6 @@
 import { sign, verify, type KeyObject } from "node:crypto";
 import { bitString, enumerated, explicit, integer, octetString, oid, sequence, time } from "./asn1/der-writer.ts";
-import { type DerNode, childrenOf, readBitString, readElement, readIntegerHex, readOid, readRoot, readSmallInt, readTime, sequenceItems } from "./asn1/der-reader.ts";
+import { type DerNode, childrenOf, expectTag, readAlgorithmIdentifier, readBitString, readElement, readIntegerHex, readOid, readRoot, readSmallInt, readTime, sequenceItems } from "./asn1/der-reader.ts";
 import { Oid, signatureAlgorithms } from "./asn1/oids.ts";
 import { authorityKeyIdentifierExtension } from "./extensions.ts";
 import { signatureSchemeFor } from "./keys.ts";
@@ -105,8 +105,8 @@ function readEntry(node: DerNode): RevokedEntry {
   let reason: RevocationReason = "unspecified";
   for (const ext of extensionsNode ? sequenceItems(extensionsNode, "entry extensions") : []) {
     const items = sequenceItems(ext, "entry extension");
-    const valueNode = items[items.length - 1];
-    if (readOid(items[0]) === Oid.crlReason && valueNode) reason = reasonName(readSmallInt(readElement(valueNode.content)));
+    const valueNode = expectTag(items[items.length - 1], 0x04, "entry extension value");
+    if (readOid(items[0]) === Oid.crlReason) reason = reasonName(readSmallInt(readElement(valueNode.content)));
   }
   return { serialNumber: readIntegerHex(serialNode), revokedAt: readTime(dateNode), reason };
 }
@@ -116,20 +116,28 @@ export function parseCrl(der: Buffer): CrlInfo {
   const [tbs, algNode, sigNode] = sequenceItems(readRoot(der), "CRL");
   const fields = sequenceItems(tbs, "TBSCertList");
   const items = fields[0]?.tag === 0x02 ? fields.slice(1) : fields;
-  const [, issuerNode, thisUpdateNode, ...rest] = items;
+  const [innerAlgNode, issuerNode, thisUpdateNode, ...rest] = items;
   if (!issuerNode || issuerNode.tag !== 0x30 || !thisUpdateNode || (thisUpdateNode.tag !== 0x17 && thisUpdateNode.tag !== 0x18)) {
     throw new PkiError("wrong_input_type", "This is not a certificate revocation list (CRL).");
   }
+  readAlgorithmIdentifier(innerAlgNode, "TBSCertList signature");
   const nextUpdateNode = rest[0] && (rest[0].tag === 0x17 || rest[0].tag === 0x18) ? rest.shift() : undefined;
   const revokedNode = rest[0]?.tag === 0x30 ? rest.shift() : undefined;
-  const extensionsNode = rest.find((n) => n.tagClass === "context" && n.tagNumber === 0);
+  // RFC 5280 §5.1: the only field after the revoked list is [0] crlExtensions.
+  if (rest.length > 1 || (rest[0] && rest[0].tag !== 0xa0)) throw new PkiError("malformed_der", "Malformed DER: the CRL has unexpected fields after its revoked certificates.");
+  const extensionsNode = rest[0];
   let crlNumber: number | undefined;
+  const seen = new Set<string>();
   for (const ext of extensionsNode ? sequenceItems(childrenOf(extensionsNode)[0], "CRL extensions") : []) {
     const parts = sequenceItems(ext, "CRL extension");
-    const valueNode = parts[parts.length - 1];
-    if (readOid(parts[0]) === Oid.crlNumber && valueNode) crlNumber = readSmallInt(readElement(valueNode.content));
+    const id = readOid(parts[0]);
+    // RFC 5280 §5.2: at most one instance of an extension (OpenSSL then shows no CRL number).
+    if (seen.has(id)) throw new PkiError("malformed_der", `Malformed DER: the CRL extension ${id} appears twice.`);
+    seen.add(id);
+    const valueNode = expectTag(parts[parts.length - 1], 0x04, "CRL extension value");
+    if (id === Oid.crlNumber) crlNumber = readSmallInt(readElement(valueNode.content));
   }
-  const sigOid = readOid(sequenceItems(algNode, "signature algorithm")[0]);
+  const sigOid = readAlgorithmIdentifier(algNode, "signature algorithm");
   const algorithm = signatureAlgorithms[sigOid];
   const signature = readBitString(sigNode).bytes;
   const issuer = decodeName(issuerNode);

@@ -1,6 +1,6 @@
 import { sign, verify, createPublicKey, type KeyObject } from "node:crypto";
 import { bitString, implicitConstructed, integer, oid, sequence, setOf } from "./asn1/der-writer.ts";
-import { childrenOf, readBitString, readOid, readRoot, sequenceItems } from "./asn1/der-reader.ts";
+import { childrenOf, readAlgorithmIdentifier, readBitString, readOid, readRoot, sequenceItems } from "./asn1/der-reader.ts";
 import { Oid, signatureAlgorithms } from "./asn1/oids.ts";
 import { type DecodedExtensions, decodeExtensions, subjectAltNameExtension } from "./extensions.ts";
 import { type KeyDescription, describeKey, signatureSchemeFor } from "./keys.ts";
@@ -46,15 +46,18 @@ export interface CsrInfo {
 /** Parses a DER CSR and checks its self-signature (proof of possession of the key). */
 export function parseCsr(der: Buffer): CsrInfo {
   const [info, algNode, sigNode] = sequenceItems(readRoot(der), "certification request");
-  const [, subjectNode, spkiNode, attributesNode] = sequenceItems(info, "certification request info");
-  if (!subjectNode || !spkiNode) throw new PkiError("wrong_input_type", "This is not a certificate signing request (PKCS#10).");
+  const infoItems = sequenceItems(info, "certification request info");
+  const [versionNode, subjectNode, spkiNode, attributesNode] = infoItems;
+  // RFC 2986 §4.1: version, subject, key and [0] attributes, nothing else (as OpenSSL reads it).
+  const shapeOk = versionNode?.tag === 0x02 && infoItems.length <= 4 && (attributesNode === undefined || attributesNode.tag === 0xa0);
+  if (!shapeOk || !subjectNode || !spkiNode) throw new PkiError("wrong_input_type", "This is not a certificate signing request (PKCS#10).");
   let publicKey: KeyObject;
   try {
     publicKey = createPublicKey({ key: spkiNode.raw, format: "der", type: "spki" });
   } catch (error) {
     throw new PkiError("wrong_input_type", "The CSR's public key cannot be read.", { cause: error });
   }
-  const sigOid = readOid(sequenceItems(algNode, "signature algorithm")[0]);
+  const sigOid = readAlgorithmIdentifier(algNode, "signature algorithm");
   const algorithm = signatureAlgorithms[sigOid];
   const signature = readBitString(sigNode).bytes;
   let signatureValid = false;
@@ -66,7 +69,7 @@ export function parseCsr(der: Buffer): CsrInfo {
     }
   }
   let requestedExtensions: DecodedExtensions = { unknownCritical: [], present: [] };
-  if (attributesNode && attributesNode.tagClass === "context") {
+  if (attributesNode) {
     for (const attribute of childrenOf(attributesNode)) {
       const [typeNode, valuesNode] = sequenceItems(attribute, "attribute");
       const first = valuesNode ? childrenOf(valuesNode)[0] : undefined;

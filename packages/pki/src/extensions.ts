@@ -4,6 +4,7 @@ import { bitString, boolean, explicit, implicitPrimitive, integer, octetString, 
 import { type DerNode, childrenOf, readBitString, readBoolean, readElement, readOid, readSmallInt, sequenceItems } from "./asn1/der-reader.ts";
 import { type SubjectAltName, decodeGeneralNames, encodeGeneralNames } from "./names.ts";
 import { spkiDer } from "./keys.ts";
+import { PkiError } from "./errors.ts";
 
 /** KeyUsage bit names in bit order (RFC 5280 §4.2.1.3). */
 export const keyUsageNames = ["digitalSignature", "nonRepudiation", "keyEncipherment", "dataEncipherment", "keyAgreement", "keyCertSign", "cRLSign", "encipherOnly", "decipherOnly"] as const;
@@ -79,6 +80,8 @@ export function decodeExtensions(node: DerNode): DecodedExtensions {
     const critical = items.length === 3 ? readBoolean(items[1]) : false;
     const valueNode = items[items.length - 1];
     if (!valueNode || valueNode.tag !== 0x04) continue;
+    // RFC 5280 §4.2: at most one instance of an extension (OpenSSL marks such a certificate invalid).
+    if (out.present.includes(id)) throw new PkiError("malformed_der", `Malformed DER: the extension ${id} appears twice.`);
     const value = readElement(valueNode.content);
     out.present.push(id);
     switch (id) {

@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { Oid, attributeShortNames } from "./asn1/oids.ts";
 import { implicitPrimitive, oid, sequence, setOf, utf8String } from "./asn1/der-writer.ts";
-import { type DerNode, childrenOf, readElement, readOid, readString, sequenceItems } from "./asn1/der-reader.ts";
+import { type DerNode, childrenOf, expectTag, readElement, readOid, readString, sequenceItems } from "./asn1/der-reader.ts";
 import { PkiError } from "./errors.ts";
 
 /** One attribute of a distinguished name, e.g. `{ type: "CN", value: "device-17" }`. */
@@ -38,14 +38,26 @@ export function encodeName(input: SubjectInput): Buffer {
   return sequence(...rdns);
 }
 
-/** Decodes an X.501 Name into its attributes in encoding order. */
+// The value types OpenSSL accepts in a name (B_ASN1_PRINTABLE: the string types, SEQUENCE and
+// universal tags it does not know, and BIT STRING); INTEGER, OCTET STRING, times or tagged
+// values are refused.
+const nameValueTags = new Set([0x03, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x12, 0x13, 0x14, 0x15, 0x16, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x30]);
+
+/**
+ * Decodes an X.501 Name into its attributes in encoding order. Each RDN must be a SET of
+ * (type, value) pairs with values of the types OpenSSL accepts; values are read as text
+ * (display only: names are compared byte for byte).
+ */
 export function decodeName(node: DerNode): NameAttribute[] {
   const out: NameAttribute[] = [];
   for (const rdn of sequenceItems(node, "name")) {
-    for (const atv of childrenOf(rdn)) {
-      const [typeNode, valueNode] = sequenceItems(atv, "name attribute");
+    for (const atv of childrenOf(expectTag(rdn, 0x31, "relative distinguished name"))) {
+      const items = sequenceItems(atv, "name attribute");
+      const [typeNode, valueNode] = items;
+      if (items.length !== 2 || !valueNode) throw new PkiError("malformed_der", "Malformed DER: a name attribute must be exactly one type and one value.");
+      if (!nameValueTags.has(valueNode.tag)) throw new PkiError("malformed_der", `Malformed DER: a name attribute value cannot have tag 0x${valueNode.tag.toString(16)}.`);
       const type = readOid(typeNode);
-      out.push({ oid: type, type: attributeShortNames[type] ?? type, value: valueNode ? readString(valueNode) : "" });
+      out.push({ oid: type, type: attributeShortNames[type] ?? type, value: readString(valueNode) });
     }
   }
   return out;

@@ -78,6 +78,11 @@ export function expectTag(node: DerNode | undefined, tag: number, what: string):
 /** OBJECT IDENTIFIER in dotted form. */
 export function readOid(node: DerNode | undefined): string {
   const n = expectTag(node, 0x06, "object identifier");
+  // X.690 §8.19.2: at least one subidentifier, none starting with 0x80, the last one complete.
+  const last = n.content[n.content.length - 1];
+  if (last === undefined || last & 0x80 || n.content.some((byte, i) => byte === 0x80 && (i === 0 || !(n.content[i - 1]! & 0x80)))) {
+    throw malformed("object identifier is not minimally encoded");
+  }
   const arcs: number[] = [];
   let value = 0;
   for (const byte of n.content) {
@@ -91,9 +96,16 @@ export function readOid(node: DerNode | undefined): string {
   return arcs.join(".");
 }
 
+/** X.690 §8.3.2: at least one byte, and no redundant leading 0x00 or 0xff byte. */
+function checkMinimalInteger(content: Buffer): void {
+  const [first, second = 0] = content;
+  if (first === undefined || (content.length > 1 && ((first === 0 && second < 0x80) || (first === 0xff && second >= 0x80)))) throw malformed("integer is not minimally encoded");
+}
+
 /** INTEGER as unsigned lowercase hex without leading zero bytes (serial numbers). */
 export function readIntegerHex(node: DerNode | undefined): string {
   const n = expectTag(node, 0x02, "integer");
+  checkMinimalInteger(n.content);
   let start = 0;
   while (start < n.content.length - 1 && n.content[start] === 0) start++;
   return n.content.subarray(start).toString("hex");
@@ -102,6 +114,7 @@ export function readIntegerHex(node: DerNode | undefined): string {
 /** Small INTEGER or ENUMERATED as a number. */
 export function readSmallInt(node: DerNode | undefined): number {
   if (!node || (node.tag !== 0x02 && node.tag !== 0x0a)) throw malformed("expected an integer");
+  checkMinimalInteger(node.content);
   let value = 0;
   for (const byte of node.content) value = value * 256 + byte;
   return value;
@@ -115,7 +128,17 @@ export function readBoolean(node: DerNode | undefined): boolean {
 export function readBitString(node: DerNode | undefined): { bytes: Buffer; unusedBits: number } {
   const n = expectTag(node, 0x03, "bit string");
   if (n.content.length === 0) throw malformed("empty bit string");
-  return { unusedBits: n.content[0]!, bytes: n.content.subarray(1) };
+  const unusedBits = n.content[0]!;
+  // X.690 §8.6.2.2: 0–7 unused bits, and none when there are no bits at all.
+  if (unusedBits > 7 || (unusedBits > 0 && n.content.length === 1)) throw malformed(`bit string with ${unusedBits} unused bits`);
+  return { unusedBits, bytes: n.content.subarray(1) };
+}
+
+/** The algorithm OID of an AlgorithmIdentifier; NULL parameters must be empty (RFC 5280 §4.1.1.2). */
+export function readAlgorithmIdentifier(node: DerNode | undefined, what: string): string {
+  const [algorithm, parameters, ...extra] = sequenceItems(node, what);
+  if (extra.length > 0 || (parameters?.tag === 0x05 && parameters.content.length > 0)) throw malformed(`${what} has malformed parameters`);
+  return readOid(algorithm);
 }
 
 /** UTCTime or GeneralizedTime. */
@@ -127,20 +150,38 @@ export function readTime(node: DerNode | undefined): Date {
   const [, y = "", mo = "", d = "", h = "", mi = "", s = ""] = match;
   let year = Number(y);
   if (node.tag === 0x17) year += year < 50 ? 2000 : 1900;
-  return new Date(Date.UTC(year, Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)));
+  // setUTC* (not Date.UTC, which maps years 0–99 to 19xx) roll month 13 or 25:61 over into a
+  // real instant: a field out of range is refused instead.
+  const date = new Date(0);
+  date.setUTCFullYear(year, Number(mo) - 1, Number(d));
+  date.setUTCHours(Number(h), Number(mi), Number(s), 0);
+  const fields = [date.getUTCMonth() + 1, date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()];
+  if (date.getUTCFullYear() !== year || fields.some((value, i) => value !== Number([mo, d, h, mi, s][i]))) throw malformed(`time "${text}" is not a real date and time`);
+  return date;
 }
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Any of the string types X.509 names use. */
 export function readString(node: DerNode): string {
   switch (node.tag) {
     case 0x0c:
-      return node.content.toString("utf8");
+      try {
+        return utf8.decode(node.content);
+      } catch {
+        throw malformed("a UTF8String is not valid UTF-8");
+      }
     case 0x1e: {
-      // BMPString: UTF-16BE
+      // BMPString: UTF-16BE, two bytes per character.
+      if (node.content.length % 2 !== 0) throw malformed("a BMPString has an odd number of bytes");
       const swapped = Buffer.from(node.content);
       swapped.swap16();
       return swapped.toString("utf16le");
     }
+    case 0x1c:
+      // UniversalString: UCS-4, four bytes per character (shown as latin1, display only).
+      if (node.content.length % 4 !== 0) throw malformed("a UniversalString is not a whole number of characters");
+      return node.content.toString("latin1");
     default:
       return node.content.toString("latin1");
   }

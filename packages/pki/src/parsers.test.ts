@@ -1,0 +1,101 @@
+import { X509Certificate } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { childrenOf, readRoot } from "./asn1/der-reader.ts";
+import { explicit, integer, nullValue, oid, sequence, setOf, tlv, utf8String } from "./asn1/der-writer.ts";
+import { parseCertificate, signCertificate } from "./certificate.ts";
+import { signCrl, parseCrl } from "./crl.ts";
+import { createCsr, parseCsr } from "./csr.ts";
+import { keyIdentifier, subjectKeyIdentifierExtension } from "./extensions.ts";
+import { generateKeyPairSync, spkiDer } from "./keys.ts";
+import { decodeName, encodeName } from "./names.ts";
+
+// Cases found by `npm run fuzz` (packages/fuzz): each was read differently by Pier than by
+// Node's X509Certificate or openssl, or crashed with an error other than PkiError.
+
+const key = generateKeyPairSync("ecdsa-p256");
+const name = encodeName({ commonName: "fuzz" });
+const day = 86_400_000;
+
+function certificate(extensions: Buffer[], publicKey = key.publicKey): Buffer {
+  return signCertificate({ subject: name, issuer: name, publicKey, signingKey: key.privateKey, notBefore: new Date(Date.now() - day), notAfter: new Date(Date.now() + day), extensions });
+}
+
+/** Re-encodes a SEQUENCE with its children changed (signatures are not checked by the parsers). */
+function rebuild(der: Buffer, change: (children: Buffer[]) => Buffer[]): Buffer {
+  return sequence(...change(childrenOf(readRoot(der)).map((c) => Buffer.from(c.raw))));
+}
+
+describe("parseCertificate", () => {
+  it("refuses with PkiError a certificate whose public key OpenSSL cannot decode (threw a bare Error before)", () => {
+    const good = certificate([]);
+    const spki = spkiDer(key.publicKey);
+    const at = good.indexOf(spki) + spki.length - 65; // the uncompressed point's 0x04 prefix
+    expect(good[at]).toBe(0x04);
+    const damaged = Buffer.from(good);
+    damaged[at] = 0x07;
+    // Precondition: Node reads the certificate and fails only when asked for the key.
+    const x509 = new X509Certificate(damaged);
+    expect(() => x509.publicKey).toThrow();
+    expect(parseCertificate(good).key.label).toBe("ECDSA P-256");
+    expect(() => parseCertificate(damaged)).toThrow(expect.objectContaining({ name: "PkiError", code: "wrong_input_type" }));
+  });
+
+  it("refuses an extension present twice (RFC 5280 §4.2)", () => {
+    const ski = subjectKeyIdentifierExtension(keyIdentifier(key.publicKey));
+    expect(parseCertificate(certificate([ski])).extensions.subjectKeyId).toBeDefined();
+    const twice = certificate([ski, ski]);
+    expect(() => new X509Certificate(twice)).not.toThrow();
+    expect(() => parseCertificate(twice)).toThrow(/appears twice/);
+  });
+});
+
+describe("decodeName", () => {
+  const attribute = (value: Buffer, extra: Buffer[] = []) => sequence(setOf(sequence(oid("2.5.4.3"), value, ...extra)));
+
+  it("reads (type, string) pairs and refuses the shapes OpenSSL refuses", () => {
+    expect(decodeName(readRoot(attribute(utf8String("edge"))))).toEqual([{ oid: "2.5.4.3", type: "CN", value: "edge" }]);
+    expect(() => decodeName(readRoot(attribute(utf8String("edge"), [utf8String("more")])))).toThrow(/exactly one type and one value/);
+    expect(() => decodeName(readRoot(attribute(integer(5))))).toThrow(/cannot have tag 0x2/);
+    expect(() => decodeName(readRoot(attribute(tlv(0x04, Buffer.from("x")))))).toThrow(/cannot have tag 0x4/);
+    expect(() => decodeName(readRoot(sequence(sequence(sequence(oid("2.5.4.3"), utf8String("edge"))))))).toThrow(/relative distinguished name/);
+  });
+});
+
+describe("parseCsr", () => {
+  const csr = createCsr({ privateKey: key.privateKey, subject: { commonName: "edge-1" } });
+
+  it("refuses extra fields in the request info and a non-[0] attributes field", () => {
+    expect(parseCsr(csr).subjectText).toBe("CN=edge-1");
+    const [info, ...rest] = childrenOf(readRoot(csr)).map((c) => Buffer.from(c.raw));
+    const withExtra = sequence(rebuild(info!, (children) => [...children, integer(1)]), ...rest);
+    const attributesAsSet = sequence(rebuild(info!, (children) => [...children.slice(0, 3), setOf()]), ...rest);
+    expect(() => parseCsr(withExtra)).toThrow(expect.objectContaining({ code: "wrong_input_type" }));
+    expect(() => parseCsr(attributesAsSet)).toThrow(expect.objectContaining({ code: "wrong_input_type" }));
+  });
+
+  it("refuses NULL algorithm parameters with content", () => {
+    const [info, , signature] = childrenOf(readRoot(csr)).map((c) => Buffer.from(c.raw));
+    const rsaNull = sequence(oid("1.2.840.10045.4.3.2"), nullValue());
+    expect(parseCsr(sequence(info!, rsaNull, signature!)).subjectText).toBe("CN=edge-1");
+    expect(() => parseCsr(sequence(info!, sequence(oid("1.2.840.10045.4.3.2"), tlv(0x05, Buffer.from([1]))), signature!))).toThrow(/malformed parameters/);
+  });
+});
+
+describe("parseCrl", () => {
+  const crl = signCrl({ issuer: name, issuerKeyId: keyIdentifier(key.publicKey), signingKey: key.privateKey, crlNumber: 7, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + day), revoked: [] });
+  const [tbs, ...rest] = childrenOf(readRoot(crl)).map((c) => Buffer.from(c.raw));
+
+  it("refuses a second crlExtensions field, a duplicate extension and a damaged inner algorithm", () => {
+    expect(parseCrl(crl).crlNumber).toBe(7);
+    const extensionsField = childrenOf(readRoot(tbs!)).at(-1)!;
+    expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [...c, Buffer.from(extensionsField.raw)]), ...rest))).toThrow(/unexpected fields/);
+    const crlNumber = sequence(oid("2.5.29.20"), tlv(0x04, integer(7)));
+    expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [...c.slice(0, -1), explicit(0, sequence(crlNumber, crlNumber))]), ...rest))).toThrow(/appears twice/);
+    expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [c[0]!, tlv(0x53, Buffer.from("xx")), ...c.slice(2)]), ...rest))).toThrow(/TBSCertList signature/);
+  });
+
+  it("refuses an extension value that is not an OCTET STRING", () => {
+    const utf8Value = sequence(oid("2.5.29.20"), utf8String("7"));
+    expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [...c.slice(0, -1), explicit(0, sequence(utf8Value))]), ...rest))).toThrow(/CRL extension value has an unexpected type/);
+  });
+});
