@@ -12,6 +12,16 @@ export interface Validator<T> {
 /** Frames are single-line JSON objects; a line longer than this is refused. */
 export const maxFrameBytes = 64 * 1024;
 
+const encoder = new TextEncoder();
+
+/** True when `text` is longer than `maxFrameBytes` in UTF-8 (encoded only when it could be). */
+function overLimit(text: string): boolean {
+  // A UTF-16 code unit is 1 to 3 UTF-8 bytes.
+  if (text.length > maxFrameBytes) return true;
+  if (text.length * 3 <= maxFrameBytes) return false;
+  return encoder.encode(text).length > maxFrameBytes;
+}
+
 /** One NDJSON frame. */
 export function encodeFrame(message: AgentMessage | ServerMessage): string {
   return `${JSON.stringify(message)}\n`;
@@ -39,13 +49,20 @@ export class FrameDecoder<T> {
     this.#buffer += typeof chunk === "string" ? chunk : this.#text.decode(chunk, { stream: true });
     const out: T[] = [];
     for (let newline = this.#buffer.indexOf("\n"); newline >= 0; newline = this.#buffer.indexOf("\n")) {
-      const line = this.#buffer.slice(0, newline).trim();
+      const raw = this.#buffer.slice(0, newline);
       this.#buffer = this.#buffer.slice(newline + 1);
+      // Checked per line too: a whole oversized frame can arrive in one chunk (found by fuzzing).
+      if (overLimit(raw)) throw tooLarge();
+      const line = raw.trim();
       if (line !== "") out.push(parseMessage(this.#schema, line));
     }
-    if (this.#buffer.length > maxFrameBytes) throw new ProtocolError("message_malformed", `A frame exceeds ${maxFrameBytes} bytes.`);
+    if (overLimit(this.#buffer)) throw tooLarge();
     return out;
   }
+}
+
+function tooLarge(): ProtocolError {
+  return new ProtocolError("message_malformed", `A frame exceeds ${maxFrameBytes} bytes; frames are single JSON lines of at most ${maxFrameBytes} bytes.`);
 }
 
 /**
