@@ -5,6 +5,22 @@ import { isHeartbeatAlive } from "./heartbeat.ts";
 const fingerprint = "ab".repeat(32);
 
 describe("EDGE_KEY", () => {
+  it("refuses to encode fields that would not decode back to themselves (found by fuzzing)", () => {
+    const base = { apiUrl: "https://pier.example.com:9443/a%7Cb", tunnelAddress: "pier.example.com:8000", serverFingerprint: fingerprint, environmentId: 3 };
+    // Precondition: the same key without the separator round-trips.
+    expect(decodeEdgeKey(encodeEdgeKey(base))).toEqual(base);
+    // Before: the "|" made a key with 5 or 6 fields (refused, or read as other fields), the lone
+    // surrogate came back as U+FFFD.
+    for (const key of [
+      { ...base, apiUrl: "https://pier.example.com:9443/a|b" },
+      { ...base, tunnelAddress: "pier|x.example.com:8000" },
+      { ...base, tunnelAddress: "pier\ud800.example.com:8000" },
+      { ...base, apiUrl: "https://pier.example.com:9443/\udc00" },
+    ]) {
+      expect(() => encodeEdgeKey(key), JSON.stringify(key)).toThrow(expect.objectContaining({ name: "ProtocolError", code: "edge_key_field_invalid" }));
+    }
+  });
+
   it("keeps Portainer's layout: unpadded base64 of url|tunnel|fingerprint|id", () => {
     const key = encodeEdgeKey({ apiUrl: "https://pier.example.com:9443", tunnelAddress: "pier.example.com:8000", serverFingerprint: fingerprint, environmentId: 0 });
     expect(key).not.toMatch(/=/);

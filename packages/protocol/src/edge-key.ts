@@ -76,7 +76,14 @@ export function decodeEdgeKey(encoded: string): EdgeKey {
   return key;
 }
 
+// An unpaired UTF-16 surrogate: TextEncoder would silently turn it into U+FFFD.
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 function validate(key: EdgeKey): void {
+  // Found by fuzzing: such a field encoded into a key that decoded to other fields, or not at all.
+  for (const [name, value] of [["API URL", key.apiUrl], ["tunnel address", key.tunnelAddress]] as const) {
+    if (value.includes("|") || loneSurrogate.test(value)) throw new ProtocolError("edge_key_field_invalid", `EDGE_KEY's ${name} cannot contain "|" (the field separator) or broken Unicode; use a URL-encoded %7C for a literal "|".`);
+  }
   if (key.apiUrl.length > edgeKeyLimits.apiUrlChars) throw new ProtocolError("edge_key_field_invalid", `EDGE_KEY's API URL is ${key.apiUrl.length} characters long; at most ${edgeKeyLimits.apiUrlChars} are allowed.`);
   if (key.tunnelAddress.length > edgeKeyLimits.tunnelAddressChars) throw new ProtocolError("edge_key_field_invalid", `EDGE_KEY's tunnel address is ${key.tunnelAddress.length} characters long; host:port has at most ${edgeKeyLimits.tunnelAddressChars}.`);
   let url: URL | undefined;
