@@ -96,12 +96,18 @@ describe("separate mTLS certificate (official guide)", () => {
     expect(line).toMatch(/DNS:localhost/);
   });
 
-  it("EDGE_INSECURE_POLL=1 skips verifying the server but still presents the client certificate, with a warning", async () => {
+  it("EDGE_INSECURE_POLL=1 skips the CA check, not the pin: a forged fingerprint is refused; the real one connects with a CA file that did not issue the server's certificate", async () => {
     const fields = Buffer.from(server.edgeKey, "base64").toString().split("|");
     fields[2] = "00".repeat(32);
     const forged = Buffer.from(fields.join("|")).toString("base64").replace(/=+$/, "");
-    await using agent = startPierAgent({ edgeId: "edge-insecure", edgeKey: forged, dataDir: dir.file("a-insecure"), args: ["--mtlscert", dir.file("edge-good.crt"), "--mtlskey", dir.file("edge-good.key")], env: { EDGE_INSECURE_POLL: "1" } });
-    await agent.waitFor(/WARN .*EDGE_INSECURE_POLL=1: the server's identity is NOT verified/);
+    await using refused = startPierAgent({ edgeId: "edge-insecure-forged", edgeKey: forged, dataDir: dir.file("a-insecure-forged"), args: agentTls("edge-good", "foreign-ca/ca.crt"), env: { EDGE_INSECURE_POLL: "1" } });
+    await refused.waitFor(/cannot connect to .*is not the one pinned in EDGE_KEY \(0000000000000000…\)/);
+    await refused.stop();
+    expect(await byEdgeId("edge-insecure-forged")).toBeUndefined();
+
+    // The foreign CA did not issue the server's certificate: only EDGE_INSECURE_POLL=1 lets this agent in, by the pin.
+    await using agent = startPierAgent({ edgeId: "edge-insecure", edgeKey: server.edgeKey, dataDir: dir.file("a-insecure"), args: agentTls("edge-good", "foreign-ca/ca.crt"), env: { EDGE_INSECURE_POLL: "1" } });
+    await agent.waitFor(/WARN .*EDGE_INSECURE_POLL=1: the server's certificate is not checked against a CA file/);
     await agent.waitFor(/as environment \d+/);
     expect((await byEdgeId("edge-insecure"))?.Pier.ClientCertificate?.Subject).toBe("CN=edge-good");
   });

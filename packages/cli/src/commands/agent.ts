@@ -12,7 +12,8 @@ Environment:
   EDGE=1                 edge mode (the only mode)
   EDGE_ID                this device's unique id
   EDGE_KEY               the key from the Pier UI or POST /api/endpoints/edge/generate-key
-  EDGE_INSECURE_POLL=1   do not verify the server (testing only; the client certificate is still sent)
+  EDGE_INSECURE_POLL=1   skip the CA file's check (chain, host name, dates); the server must still
+                         hold the key whose fingerprint EDGE_KEY pins
   MTLS_SSL_CA / MTLS_SSL_CERT / MTLS_SSL_KEY   same as the --mtls* flags
   DOCKER_HOST            the Docker Engine to report and reach through the tunnel
                          (default unix:///var/run/docker.sock; tcp://host:port also works)
