@@ -24,17 +24,24 @@ export interface SessionEvents {
   onMessage(message: ServerMessage, session: EdgeSession): void;
 }
 
-function refusedError(status: number, body: string): AgentError {
+/**
+ * The server's error answer, `{code, message, details?, field?, fix?}` (docs/protocol.md
+ * "Errors"), as the agent's error with its code, message and fix; another body (a proxy's
+ * page) is kept as text.
+ */
+export function refusedError(status: number, body: string): AgentError {
   let message = body.trim() || `HTTP ${status}`;
+  let code = `http_${status}`;
   let fix = "Follow the server's message above.";
   try {
-    const parsed = JSON.parse(body) as { message?: unknown; fix?: unknown };
-    if (typeof parsed.message === "string" && parsed.message) message = parsed.message;
-    if (typeof parsed.fix === "string" && parsed.fix) fix = parsed.fix;
+    const parsed = JSON.parse(body) as { code?: unknown; message?: unknown; fix?: unknown } | null;
+    if (typeof parsed?.message === "string" && parsed.message) message = parsed.message;
+    if (typeof parsed?.code === "string" && parsed.code) code = parsed.code;
+    if (typeof parsed?.fix === "string" && parsed.fix) fix = parsed.fix;
   } catch {
     // not JSON: keep the text
   }
-  return new AgentError("refused", `The server refused the agent (HTTP ${status}): ${message}`, { explained: { code: `http_${status}`, cause: `The server refused the agent (HTTP ${status}): ${message}`, fix } });
+  return new AgentError("refused", `The server refused the agent (HTTP ${status}): ${message}`, { explained: { code, cause: `The server refused the agent (HTTP ${status}): ${message}`, fix } });
 }
 
 /** Closed before the server answered anything: how a Node server refuses a client certificate. */

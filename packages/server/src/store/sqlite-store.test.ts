@@ -170,7 +170,7 @@ describe("SqliteStore: environments", () => {
       expect(updated).toEqual({ ...created, name: "renamed", sourceAddress: "192.0.2.1" });
       expect(await store.environments.get(created.id)).toEqual(updated);
       await expect(store.environments.update(999, { name: "x" })).rejects.toMatchObject({ code: "not_found", message: "Environment 999 does not exist." });
-      await expect(store.environments.update(created.id, { checkinIntervalSeconds: 0 })).rejects.toMatchObject({ code: "bad_request", details: { field: "checkinIntervalSeconds" } });
+      await expect(store.environments.update(created.id, { checkinIntervalSeconds: 0 })).rejects.toMatchObject({ code: "bad_request", field: "checkinIntervalSeconds" });
       await expect(store.environments.update(created.id, { lastCheckInAt: new Date(Number.NaN) })).rejects.toMatchObject({ code: "bad_request" });
       expect(await store.environments.get(created.id)).toEqual(updated);
     }));
@@ -288,10 +288,10 @@ describe("SqliteStore: settings", () => {
   it("refuses out-of-range values and unknown names, changing nothing", () =>
     withStore(async (store) => {
       await store.settings.update({ edgeAgentCheckinInterval: 10 });
-      await expect(store.settings.update({ edgeAgentCheckinInterval: 0 })).rejects.toMatchObject({ code: "bad_request", details: { field: "edgeAgentCheckinInterval" } });
+      await expect(store.settings.update({ edgeAgentCheckinInterval: 0 })).rejects.toMatchObject({ code: "bad_request", field: "edgeAgentCheckinInterval" });
       await expect(store.settings.update({ edgeAgentCheckinInterval: 2.5, trustOnFirstConnect: true })).rejects.toMatchObject({ code: "bad_request" });
-      await expect(store.settings.update({ edgePortainerUrl: "ftp://example.com" })).rejects.toMatchObject({ details: { field: "edgePortainerUrl" } });
-      await expect(store.settings.update({ edgeTunnelServerAddress: "no-port" })).rejects.toMatchObject({ details: { field: "edgeTunnelServerAddress" } });
+      await expect(store.settings.update({ edgePortainerUrl: "ftp://example.com" })).rejects.toMatchObject({ field: "edgePortainerUrl" });
+      await expect(store.settings.update({ edgeTunnelServerAddress: "no-port" })).rejects.toMatchObject({ field: "edgeTunnelServerAddress" });
       await expect(store.settings.update({ EdgeAgentCheckinInterval: 5 } as never)).rejects.toMatchObject({ message: 'Unknown setting "EdgeAgentCheckinInterval".' });
       expect(await store.settings.get()).toEqual({ ...defaultSettings, edgeAgentCheckinInterval: 10 });
     }));
@@ -353,8 +353,8 @@ describe("SqliteStore: Docker snapshots", () => {
     withStore(async (store) => {
       const environment = await store.environments.create({ name: "a", type: "edge-agent", edgeId: "a" });
       const broken = { ...sampleSnapshot(), host: { name: "x", cpus: -1, memoryBytes: 1 } };
-      await expect(store.snapshots.put(environment.id, broken, new Date())).rejects.toMatchObject({ code: "bad_request", details: { field: "host.cpus" } });
-      await expect(store.snapshots.put(environment.id, sampleSnapshot(), new Date(Number.NaN))).rejects.toMatchObject({ code: "bad_request", details: { field: "at" } });
+      await expect(store.snapshots.put(environment.id, broken, new Date())).rejects.toMatchObject({ code: "bad_request", field: "host.cpus" });
+      await expect(store.snapshots.put(environment.id, sampleSnapshot(), new Date(Number.NaN))).rejects.toMatchObject({ code: "bad_request", field: "at" });
       expect(await store.snapshots.get(environment.id)).toBeNull();
     }));
 

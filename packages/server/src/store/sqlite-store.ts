@@ -107,7 +107,7 @@ function strings<K extends string>(value: unknown, keys: readonly K[], what: str
 
 function millis(date: Date, field: string): number {
   const value = date instanceof Date ? date.getTime() : Number.NaN;
-  if (Number.isNaN(value)) throw new ServerError("bad_request", `${field} must be a valid Date.`, { details: { field } });
+  if (Number.isNaN(value)) throw new ServerError("bad_request", `${field} must be a valid Date.`, { field });
   return value;
 }
 function millisOrNull(date: Date | null, field: string): number | null {
@@ -175,7 +175,7 @@ function decodeClone(value: unknown): IdentityClone {
 }
 
 function checkEnvironment(environment: Omit<Environment, "id">): void {
-  const bad = (field: string, rule: string) => new ServerError("bad_request", `Environment ${field} ${rule}.`, { details: { field } });
+  const bad = (field: string, rule: string) => new ServerError("bad_request", `Environment ${field} ${rule}.`, { field });
   if (typeof environment.name !== "string" || environment.name.trim() === "") throw bad("name", "must be a non-empty string");
   if (environment.type !== "edge-agent") throw bad("type", 'must be "edge-agent"');
   if (environment.edgeId !== null && (typeof environment.edgeId !== "string" || environment.edgeId === "")) throw bad("edgeId", "must be a non-empty string or null");
@@ -290,7 +290,7 @@ function decodeSettings(document: Record<string, unknown>): Settings {
 
 /** Checks the merged document before it is written; values are unknown because they come from a patch or the file. */
 function checkSettings(settings: Record<string, unknown>): void {
-  const bad = (field: string, rule: string) => new ServerError("bad_request", `Setting ${field} ${rule}.`, { details: { field } });
+  const bad = (field: string, rule: string) => new ServerError("bad_request", `Setting ${field} ${rule}.`, { field });
   if (typeof settings["edgeComputeEnabled"] !== "boolean") throw bad("edgeComputeEnabled", "must be true or false");
   if (typeof settings["trustOnFirstConnect"] !== "boolean") throw bad("trustOnFirstConnect", "must be true or false");
   const interval = settings["edgeAgentCheckinInterval"];
@@ -538,8 +538,8 @@ export class SqliteStore implements Store, AsyncDisposable {
   #createUser(input: NewUser, options: { onlyIfNone: true }): User | null;
   #createUser(input: NewUser, options?: { onlyIfNone: true }): User | null {
     const role = input.role ?? "admin";
-    if (role !== "admin") throw new ServerError("bad_request", 'User role must be "admin".', { details: { field: "role" } });
-    if (typeof input.username !== "string" || input.username.trim() === "") throw new ServerError("bad_request", "User name must be a non-empty string.", { details: { field: "username" } });
+    if (role !== "admin") throw new ServerError("bad_request", 'User role must be "admin".', { field: "role" });
+    if (typeof input.username !== "string" || input.username.trim() === "") throw new ServerError("bad_request", "User name must be a non-empty string.", { field: "username" });
     // One statement: SQLite runs it under one write lock, so the check cannot be overtaken (issue 16).
     const sql = options?.onlyIfNone
       ? "INSERT INTO users (username, password_hash, role, created_at) SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING *"
@@ -585,7 +585,7 @@ export class SqliteStore implements Store, AsyncDisposable {
     for (const [key, value] of Object.entries(patch)) {
       if (value === undefined) continue;
       if (!settingsKeys.includes(key)) {
-        throw new ServerError("bad_request", `Unknown setting "${key}".`, { details: { field: key } });
+        throw new ServerError("bad_request", `Unknown setting "${key}".`, { field: key });
       }
       if (value === null) delete document[key];
       else document[key] = value;
@@ -597,7 +597,7 @@ export class SqliteStore implements Store, AsyncDisposable {
 
   #appendAudit(event: NewAuditEvent): AuditEvent {
     const detail = event.detail ?? {};
-    if (!isRecord(detail)) throw new ServerError("bad_request", "Audit detail must be an object.", { details: { field: "detail" } });
+    if (!isRecord(detail)) throw new ServerError("bad_request", "Audit detail must be an object.", { field: "detail" });
     const row = this.#statement("INSERT INTO audit_events (at, environment_id, edge_id, kind, source_address, detail) VALUES (?, ?, ?, ?, ?, ?) RETURNING *").get(
       millis(event.at ?? new Date(), "at"),
       event.environmentId ?? null,
@@ -610,7 +610,7 @@ export class SqliteStore implements Store, AsyncDisposable {
   }
 
   #putSnapshot(environmentId: number, snapshot: DockerSnapshot, at: Date): void {
-    const checked = checkSnapshot(snapshot, (field, rule) => new ServerError("bad_request", `Snapshot ${field}: ${rule}.`, { details: { field } }));
+    const checked = checkSnapshot(snapshot, (field, rule) => new ServerError("bad_request", `Snapshot ${field}: ${rule}.`, { field }));
     try {
       this.#statement("INSERT INTO snapshots (environment_id, collected_at, json) VALUES (?, ?, ?) ON CONFLICT (environment_id) DO UPDATE SET collected_at = excluded.collected_at, json = excluded.json").run(
         environmentId,
@@ -624,7 +624,7 @@ export class SqliteStore implements Store, AsyncDisposable {
   }
 
   #listAudit(environmentId: number | undefined, limit = 100): AuditEvent[] {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new ServerError("bad_request", "The audit limit must be a positive whole number.", { details: { field: "limit" } });
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new ServerError("bad_request", "The audit limit must be a positive whole number.", { field: "limit" });
     const capped = Math.min(limit, 1000);
     const rows =
       environmentId === undefined

@@ -1,7 +1,8 @@
 /**
  * The UI's only way to the server: `fetch` with the session's Bearer token. A 401 anywhere ends
  * the session (the token is dropped and the app goes to /login); other failures throw
- * `ApiError` with the server's `message` and, when it names one, the `field` it concerns.
+ * `ApiError` from the server's one error shape `{code, message, details?, field?, fix?}`
+ * (docs/protocol.md, Errors): its `message`, the `field` it concerns and the `fix`.
  */
 
 const tokenKey = "pier.session";
@@ -36,7 +37,7 @@ export class ApiError extends Error {
     message: string,
     /** The request field the server blames (`Password`, `CaCert`, `url`…). */
     readonly field?: string,
-    /** How to fix it, when the server says (mTLS refusals). */
+    /** What to do about it, when the server says. */
     readonly fix?: string,
     readonly code?: string,
   ) {
@@ -44,37 +45,27 @@ export class ApiError extends Error {
   }
 }
 
+/** The server's one error shape, as parsed: anything may be missing when a proxy answered instead. */
 interface ErrorBody {
+  code?: unknown;
   message?: unknown;
   field?: unknown;
   fix?: unknown;
-  code?: unknown;
-  details?: unknown;
 }
 
-// The server names the field either directly (`field`), as JSON in `details` (`{"field":…}`),
-// or, for body validation errors, as the bare `details` string.
-function fieldOf(body: ErrorBody): string | undefined {
-  if (typeof body.field === "string") return body.field;
-  if (typeof body.details !== "string") return undefined;
-  try {
-    const parsed: unknown = JSON.parse(body.details);
-    if (parsed && typeof parsed === "object" && "field" in parsed && typeof parsed.field === "string") return parsed.field;
-    return undefined;
-  } catch {
-    return body.details;
-  }
-}
+const text = (value: unknown): string | undefined => (typeof value === "string" && value !== "" ? value : undefined);
 
-async function errorOf(response: Response): Promise<ApiError> {
+/** Parses an error answer; a body that is not the server's shape keeps only the status line. */
+export async function errorOf(response: Response): Promise<ApiError> {
   let body: ErrorBody = {};
   try {
     body = (await response.json()) as ErrorBody;
   } catch {
     // Not JSON (a proxy's page): the status line is all there is.
   }
-  const message = typeof body.message === "string" && body.message !== "" ? body.message : `The server answered ${response.status} ${response.statusText}.`;
-  return new ApiError(response.status, message, fieldOf(body), typeof body.fix === "string" ? body.fix : undefined, typeof body.code === "string" ? body.code : undefined);
+  if (typeof body !== "object" || body === null) body = {};
+  const message = text(body.message) ?? `The server answered ${[response.status, response.statusText].filter(Boolean).join(" ")}.`;
+  return new ApiError(response.status, message, text(body.field), text(body.fix), text(body.code));
 }
 
 /** Options of one API call. */
@@ -128,9 +119,9 @@ export function isAbort(error: unknown): boolean {
   return error instanceof DOMException && error.name === "AbortError";
 }
 
-/** The message to show for any failure. */
+/** The message to show for any failure: the server's `message`, and its `fix` when it gave one. */
 export function messageOf(error: unknown): string {
-  if (error instanceof ApiError) return error.message;
+  if (error instanceof ApiError) return error.fix ? `${error.message.replace(/\.?$/, ".")} Fix: ${error.fix}` : error.message;
   if (error instanceof TypeError) return "The Pier server cannot be reached; check that it is running.";
   return error instanceof Error ? error.message : String(error);
 }

@@ -74,7 +74,7 @@ export function MtlsSection() {
     } catch (failure) {
       const field = failure instanceof ApiError && fields.some((f) => f.field === failure.field) ? (failure.field as MtlsField) : undefined;
       // One text node, message and fix together: the reader sees both under the field at fault.
-      const text = failure instanceof ApiError && failure.fix ? `${failure.message.replace(/\.?$/, ".")} Fix: ${failure.fix}` : messageOf(failure);
+      const text = messageOf(failure);
       setRefusal({ ...(field ? { field } : {}), text });
     } finally {
       setBusy(false);

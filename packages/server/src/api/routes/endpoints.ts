@@ -225,7 +225,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     async (c) => {
       const body = c.req.valid("json");
       const defaults = await deps.edgeEndpoint(new URL(c.req.url));
-      if (body.url !== undefined && !body.url.startsWith("https://")) throw new ServerError("bad_request", "url must be an https:// URL: agents never talk to Pier in plaintext.", { details: { field: "url" } });
+      if (body.url !== undefined && !body.url.startsWith("https://")) throw new ServerError("bad_request", "url must be an https:// URL: agents never talk to Pier in plaintext.", { field: "url", fix: "Give the https:// address agents reach the server at." });
       const edgeKey = encodeEdgeKey({ apiUrl: body.url ?? defaults.apiUrl, tunnelAddress: body.tunnelServerAddress ?? defaults.tunnelAddress, serverFingerprint: defaults.serverFingerprint, environmentId: 0 });
       return c.json({ edgeKey }, 200);
     },
