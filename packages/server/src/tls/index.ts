@@ -7,6 +7,8 @@ export { loadTlsMaterial, type TlsFiles, type TlsMaterial, type TlsMaterialProbl
 export {
   TlsFront,
   connectionIdentity,
+  defaultHttpLimits,
+  type HttpLimits,
   type ConnectionIdentity,
   type FrontMaterial,
   type RequestHandler,
@@ -17,6 +19,7 @@ export {
   type TlsRequest,
   type TlsResponse,
 } from "./tls-front.ts";
+export { ConnectionBudget, defaultConnectionBudget, sourceKey, type Admission, type ConnectionBudgetOptions, type ConnectionShed } from "./connection-budget.ts";
 export { watchFiles, type FileWatch, type WatchFilesOptions } from "./file-watcher.ts";
 export { loadFrontMaterial, watchTlsMaterial, type FrontFiles, type TlsReloader, type TlsReloaderOptions } from "./tls-reloader.ts";
 export { ServerTls, type MtlsSource, type ServerFronts, type ServerTlsOptions } from "./server-tls.ts";

@@ -4,10 +4,11 @@ import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2Serve
 import net, { type AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import tls, { type SecureContextOptions, type TLSSocket } from "node:tls";
-import { type TlsFailure, explainServerSideTlsError, parsePem } from "@pier/pki";
-import { closingResponse } from "@pier/protocol";
+import { type TlsFailure, explainServerSideTlsError, parsePem, tlsProfile } from "@pier/pki";
 import { ServerError } from "../errors.ts";
+import { rawErrorResponse, sendError } from "../http/error-response.ts";
 import { readServerName } from "./client-hello.ts";
+import type { ConnectionBudget, ConnectionShed } from "./connection-budget.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 
 /**
@@ -63,9 +64,50 @@ export interface TlsFrontOptions {
   readonly onRefusal?: (refusal: TlsRefusal) => void;
   /** Called for failures no client caused: listener errors, handlers that throw. */
   readonly onError?: (error: unknown) => void;
-  /** How long a connection may take to send its ClientHello, and then finish its handshake. */
+  /**
+   * The absolute deadline, from accept to the end of the TLS handshake (ClientHello included),
+   * after which a connection is closed; bytes trickling in do not extend it. Default 10 s.
+   */
   readonly handshakeTimeoutMs?: number;
+  /** Open connections per source and in total, shared with the other front; unbounded without one. */
+  readonly connections?: ConnectionBudget;
+  /** Called for every connection closed at accept because the budget is spent (log it, rate-limited). */
+  readonly onShed?: (shed: ConnectionShed) => void;
+  /** Header, timeout and stream limits of both servers; see `defaultHttpLimits`. */
+  readonly httpLimits?: Partial<HttpLimits>;
 }
+
+/** What one request and one connection may hold, on HTTP/1.1 and HTTP/2. */
+export interface HttpLimits {
+  /** Request head (HTTP/1.1) or decoded header list (HTTP/2), bytes; over it → 431 or a reset stream. */
+  readonly maxHeaderBytes: number;
+  /** Header fields per request; over it → 431 (HTTP/1.1) or a reset stream (HTTP/2). */
+  readonly maxHeaderCount: number;
+  /** HTTP/1.1: time to receive a request's head. */
+  readonly headersTimeoutMs: number;
+  /** HTTP/1.1: time to receive a whole request, body included (not upgraded connections). */
+  readonly requestTimeoutMs: number;
+  /** HTTP/2: streams a client may have open on one connection; more are refused (REFUSED_STREAM). */
+  readonly maxConcurrentStreams: number;
+  /** HTTP/2: megabytes of buffers, header tables and queued data per session before new streams are refused. */
+  readonly maxSessionMemoryMb: number;
+}
+
+/**
+ * The limits a front applies unless told otherwise. Streams: an agent carries its session,
+ * snapshots and up to 64 Docker tunnels (`packages/agent/src/docker/tunnel.ts`) on one
+ * connection, browsers open ~100; 128 leaves room for both. Request time: Docker clients
+ * upload images and build contexts over HTTP/1.1 through the proxy, so a whole request may take
+ * long; the head may not.
+ */
+export const defaultHttpLimits: HttpLimits = Object.freeze({
+  maxHeaderBytes: 16 * 1024,
+  maxHeaderCount: 100,
+  headersTimeoutMs: 20_000,
+  requestTimeoutMs: 30 * 60_000,
+  maxConcurrentStreams: 128,
+  maxSessionMemoryMb: 32,
+});
 
 /** Who is on the other end of a request's connection. */
 export interface ConnectionIdentity {
@@ -89,8 +131,8 @@ const maxClientHelloBytes = 16 * 1024;
 const streamWindowBytes = 1024 * 1024;
 const connectionWindowBytes = 8 * 1024 * 1024;
 const defaultHandshakeTimeoutMs = 10_000;
-const notImplementedAnswer = closingResponse(501, "Not Implemented", "text/plain", "This server does not upgrade connections on this path.\n");
-const plaintextAnswer = closingResponse(400, "Bad Request", "text/plain", "This port speaks TLS only: use https://\n");
+const notImplementedAnswer = rawErrorResponse(new ServerError("not_implemented", "This server does not upgrade connections on this path."));
+const plaintextAnswer = rawErrorResponse(new ServerError("bad_request", "This port speaks TLS only.", { fix: "Use https://." }));
 
 /**
  * Tells a request handler whether the request came over a verified mTLS connection, and from
@@ -175,6 +217,11 @@ export class TlsFront implements AsyncDisposable {
   readonly #onRefusal: ((refusal: TlsRefusal) => void) | undefined;
   readonly #onError: (error: unknown) => void;
   readonly #handshakeTimeoutMs: number;
+  readonly #budget: ConnectionBudget | undefined;
+  readonly #onShed: ((shed: ConnectionShed) => void) | undefined;
+  readonly #maxHeaderCount: number;
+  // Each accepted TCP socket's handshake deadline, cleared once its TLS socket is secure.
+  readonly #deadlines = new WeakMap<net.Socket, NodeJS.Timeout>();
   #policy: RoutingPolicy;
   #material: FrontMaterial;
 
@@ -185,7 +232,27 @@ export class TlsFront implements AsyncDisposable {
     this.#onRefusal = options.onRefusal;
     this.#onError = options.onError ?? (() => undefined);
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? defaultHandshakeTimeoutMs;
-    const common = { allowHTTP1: true, handshakeTimeout: this.#handshakeTimeoutMs, settings: { initialWindowSize: streamWindowBytes } };
+    this.#budget = options.connections;
+    this.#onShed = options.onShed;
+    const limits = { ...defaultHttpLimits, ...options.httpLimits };
+    this.#maxHeaderCount = limits.maxHeaderCount;
+    const common = {
+      allowHTTP1: true,
+      handshakeTimeout: this.#handshakeTimeoutMs,
+      maxHeaderListPairs: limits.maxHeaderCount,
+      maxSessionMemory: limits.maxSessionMemoryMb,
+      // This server opens no streams to its clients (no push); a client announcing room for
+      // more does not make it open more.
+      peerMaxConcurrentStreams: 100,
+      settings: { initialWindowSize: streamWindowBytes, maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes },
+      // The HTTP/1.1 fallback's parser reads these from the server (storeHTTPOptions).
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // How often Node looks for requests past those timeouts (its default, 30 s, would let a
+      // 20 s headersTimeout stretch to 50 s).
+      connectionsCheckingInterval: Math.max(250, Math.min(5000, Math.floor(limits.headersTimeoutMs / 4))),
+    };
     this.servers = {
       mtls: http2.createSecureServer({ ...common, requestCert: true, rejectUnauthorized: true, ...mtlsContextOptions(options.material) }),
       ui: http2.createSecureServer({ ...common, ...uiContextOptions(options.material) }),
@@ -201,6 +268,13 @@ export class TlsFront implements AsyncDisposable {
         session.setLocalWindowSize(connectionWindowBytes);
       });
       server.on("secureConnection", (socket: TLSSocket) => this.#track(socket, route));
+      server.on("clientError", answerClientError);
+      // One more than allowed, so a request that has too many is told so (431) rather than
+      // served with its extra headers silently dropped, which is what the parser does.
+      (server as unknown as { maxHeadersCount: number }).maxHeadersCount = limits.maxHeaderCount + 1;
+      // These servers never listen (the fronts' listeners hand them sockets), so Node never
+      // starts the timer that enforces HTTP/1.1's headersTimeout and requestTimeout: start it.
+      server.emit("listening");
     }
     this.servers.mtls.on("tlsClientError", (error: Error, socket: TLSSocket) => this.#refused(error, socket));
   }
@@ -277,6 +351,8 @@ export class TlsFront implements AsyncDisposable {
     this.#listeners.length = 0;
     for (const socket of this.#tlsSockets) socket.destroy();
     for (const socket of this.#tcpSockets) socket.destroy();
+    // Stops the HTTP/1.1 timeout checker started in the constructor.
+    for (const server of [this.servers.mtls, this.servers.ui]) server.close();
     await Promise.all(closed);
   }
 
@@ -298,14 +374,26 @@ export class TlsFront implements AsyncDisposable {
   }
 
   #accept(socket: net.Socket): void {
-    this.#tcpSockets.add(socket);
-    socket.once("close", () => this.#tcpSockets.delete(socket));
     // After the handoff the TLS socket re-emits these errors itself; before it, there is
     // nobody to tell about a peer that reset a connection it never used.
     socket.on("error", () => undefined);
-    const onTimeout = () => socket.destroy();
-    socket.setTimeout(this.#handshakeTimeoutMs);
-    socket.on("timeout", onTimeout);
+    const admission = this.#budget?.admit(socket.remoteAddress);
+    if (admission && !admission.admitted) {
+      socket.destroy();
+      this.#report(() => this.#onShed?.(admission));
+      return;
+    }
+    this.#tcpSockets.add(socket);
+    // An absolute deadline, not socket.setTimeout: an idle timer restarts with every byte, so
+    // a client trickling one byte a second would hold the connection (and its buffers) forever.
+    const deadline = setTimeout(() => socket.destroy(), this.#handshakeTimeoutMs);
+    deadline.unref();
+    this.#deadlines.set(socket, deadline);
+    socket.once("close", () => {
+      clearTimeout(deadline);
+      this.#tcpSockets.delete(socket);
+      if (admission) admission.release();
+    });
     let buffered = Buffer.alloc(0);
     let length = 0;
     const onData = (chunk: Buffer) => {
@@ -329,8 +417,6 @@ export class TlsFront implements AsyncDisposable {
         return;
       }
       socket.off("data", onData);
-      socket.off("timeout", onTimeout);
-      socket.setTimeout(0);
       socket.pause();
       // The TLS socket replays what is buffered in the TCP socket before reading from it.
       socket.unshift(received);
@@ -341,6 +427,8 @@ export class TlsFront implements AsyncDisposable {
   }
 
   #track(socket: TLSSocket, route: Route): void {
+    const parent = (socket as { _parent?: unknown })._parent;
+    if (parent instanceof net.Socket) clearTimeout(this.#deadlines.get(parent));
     routes.set(socket, route);
     this.#tlsSockets.add(socket);
     if (route === "mtls") this.#mtlsSockets.add(socket);
@@ -396,14 +484,23 @@ export class TlsFront implements AsyncDisposable {
   }
 
   #requestListener(handler: RequestHandler): (req: TlsRequest, res: TlsResponse) => void {
+    // The handler failed (reported to onError): 500 {code: "internal"} and nothing of the error.
     const abort = (res: TlsResponse) => {
       if ("stream" in res) {
         if (res.headersSent) res.stream.destroy();
-        else res.writeHead(500).end();
+        else sendError(res, undefined);
       } else if (res.headersSent) res.destroy();
-      else res.writeHead(500).end();
+      else sendError(res, undefined);
     };
-    return (req, res) => this.#guard(() => handler(req, res), () => abort(res));
+    const maxHeaderCount = this.#maxHeaderCount;
+    return (req, res) => {
+      // HTTP/2 resets a stream with too many headers before it becomes a request.
+      if (!("stream" in res) && req.rawHeaders.length / 2 > maxHeaderCount) {
+        sendError(res, new ServerError("headers_too_large", `This request has more than ${maxHeaderCount} header fields.`, { fix: "Send fewer headers." }), { connection: "close" });
+        return;
+      }
+      this.#guard(() => handler(req, res), () => abort(res));
+    };
   }
 
   #upgradeListener(handler: UpgradeHandler | undefined): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
@@ -412,6 +509,15 @@ export class TlsFront implements AsyncDisposable {
       if (handler) this.#guard(() => handler(req, socket, head), () => socket.destroy());
       else socket.end(notImplementedAnswer);
     };
+  }
+
+  /** Calls a user callback from an event handler, where a throw would take the process down. */
+  #report(callback: () => void): void {
+    try {
+      callback();
+    } catch (error) {
+      this.#onError(error);
+    }
   }
 
   /** Runs a handler; whatever it throws or rejects with is reported, then `abort` cleans up. */
@@ -445,12 +551,30 @@ function checkMaterialFits(policy: RoutingPolicy, material: FrontMaterial): void
 // An empty CA list (not undefined) keeps Node from falling back to its public root store.
 function mtlsContextOptions(material: FrontMaterial): SecureContextOptions {
   const { cert, key, ca } = material.mtls ?? material.server;
-  return { cert, key, ca: ca ?? [], minVersion: "TLSv1.2", sessionIdContext: "pier-mtls" };
+  return { ...tlsProfile, cert, key, ca: ca ?? [], sessionIdContext: "pier-mtls" };
 }
 
 function uiContextOptions(material: FrontMaterial): SecureContextOptions {
   const { cert, key } = material.server;
-  return { cert, key, minVersion: "TLSv1.2", sessionIdContext: "pier-ui" };
+  return { ...tlsProfile, cert, key, sessionIdContext: "pier-ui" };
+}
+
+/**
+ * Answers an HTTP/1.1 request the parser refused (head too large, head or request too slow,
+ * malformed). Node's own answer destroys the socket right after writing, which over TLS, with
+ * the client still sending, loses the answer: end instead, and destroy a second later.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (socket.destroyed) return;
+  const refusal =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? new ServerError("headers_too_large", "The request head is too large.")
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? new ServerError("request_timeout", "The request did not arrive in time.")
+        : new ServerError("bad_request", "The request is not valid HTTP/1.1.");
+  if ((socket as Partial<net.Socket>).bytesWritten === 0) socket.end(rawErrorResponse(refusal));
+  else socket.end();
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 /** A plaintext HTTP request gets a short hint; anything else that is not TLS, a closed socket. */

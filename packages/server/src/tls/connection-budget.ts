@@ -1,0 +1,106 @@
+import net from "node:net";
+
+/** How many connections the server keeps open at once. */
+export interface ConnectionBudgetOptions {
+  /** Open connections across every listener sharing the budget. */
+  readonly maxTotal: number;
+  /** Open connections from one source address (IPv6: one /64). */
+  readonly maxPerSource: number;
+}
+
+/** Why a connection was not admitted. */
+export interface ConnectionShed {
+  readonly remoteAddress: string;
+  readonly reason: "total" | "per-source";
+  /** The limit that was reached. */
+  readonly limit: number;
+}
+
+/** The answer of `ConnectionBudget.admit`. */
+export type Admission = { readonly admitted: true; readonly release: () => void } | ({ readonly admitted: false } & ConnectionShed);
+
+// Devices behind one NAT share an address; a few hundred per address is still far below
+// what one address could open to exhaust file descriptors.
+export const defaultConnectionBudget: ConnectionBudgetOptions = Object.freeze({ maxTotal: 20_000, maxPerSource: 512 });
+
+/**
+ * The key a source address is counted under: IPv4 (mapped or not) as is, IPv6 by its /64,
+ * since one host commonly holds a whole /64 and could otherwise open its count from each address.
+ *
+ * @example
+ * sourceKey("::ffff:10.0.0.1"); // "10.0.0.1"
+ * sourceKey("2001:db8:1:2:aaaa::1"); // "2001:db8:1:2::/64"
+ */
+export function sourceKey(address: string | undefined): string {
+  if (address === undefined) return "unknown";
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped?.[1]) return mapped[1];
+  if (net.isIPv6(address)) {
+    const [head = "", tail] = address.split("::");
+    const groups = head === "" ? [] : head.split(":");
+    if (tail !== undefined) {
+      const tailGroups = tail === "" ? [] : tail.split(":");
+      while (groups.length + tailGroups.length < 8) groups.push("0");
+      groups.push(...tailGroups);
+    }
+    return `${groups.slice(0, 4).map((group) => group.toLowerCase().replace(/^0+(?=.)/, "")).join(":")}::/64`;
+  }
+  return address;
+}
+
+/**
+ * Counts open connections per source and in total; both TLS fronts share one. A connection
+ * over either limit is not admitted (the caller closes it); an admitted one calls `release`
+ * once, when it closes.
+ *
+ * @example
+ * const budget = new ConnectionBudget({ maxTotal: 20_000, maxPerSource: 512 });
+ * const admission = budget.admit(socket.remoteAddress);
+ * if (!admission.admitted) socket.destroy();
+ * else socket.once("close", admission.release);
+ */
+export class ConnectionBudget {
+  readonly #options: ConnectionBudgetOptions;
+  readonly #perSource = new Map<string, number>();
+  #total = 0;
+
+  constructor(options: ConnectionBudgetOptions = defaultConnectionBudget) {
+    for (const [name, value] of Object.entries(options)) {
+      if (!Number.isInteger(value) || (value as number) < 1) throw new RangeError(`${name} must be a whole number ≥ 1.`);
+    }
+    this.#options = options;
+  }
+
+  /** The limits in force. */
+  get options(): ConnectionBudgetOptions {
+    return this.#options;
+  }
+
+  /** Connections open now. */
+  get open(): number {
+    return this.#total;
+  }
+
+  /** Admits a connection from `remoteAddress`, or says which limit it would pass. */
+  admit(remoteAddress: string | undefined): Admission {
+    const key = sourceKey(remoteAddress);
+    const fromSource = this.#perSource.get(key) ?? 0;
+    const address = remoteAddress ?? "unknown";
+    if (this.#total >= this.#options.maxTotal) return { admitted: false, remoteAddress: address, reason: "total", limit: this.#options.maxTotal };
+    if (fromSource >= this.#options.maxPerSource) return { admitted: false, remoteAddress: address, reason: "per-source", limit: this.#options.maxPerSource };
+    this.#total++;
+    this.#perSource.set(key, fromSource + 1);
+    let released = false;
+    return {
+      admitted: true,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#total--;
+        const left = (this.#perSource.get(key) ?? 1) - 1;
+        if (left > 0) this.#perSource.set(key, left);
+        else this.#perSource.delete(key);
+      },
+    };
+  }
+}
