@@ -205,6 +205,11 @@ export class EdgeAgent {
       return;
     }
     this.#replacedReported = true;
+    if (this.#cluster) {
+      // The swarm's agents share one identity on purpose: a new leader's agent takes the session over.
+      this.#log.log("warn", `another agent took over this cluster's session: ${explained.cause}. Expected when the swarm's leadership moved (AGENT_CLUSTER_ADDR); otherwise another device uses this identity and needs its own --data directory and certificate.`);
+      return;
+    }
     const certificate = this.#config.tls.cert ? " and its own client certificate (--mtlscert/--mtlskey)" : "";
     this.#log.log(
       "error",
