@@ -273,6 +273,8 @@ describe("TlsFront", () => {
       const { received } = await rawExchange(running.port, `GET / HTTP/1.1\r\nHost: ${names.ui}\r\n\r\n`);
       expect(received).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
       expect(received).toContain("use https://");
+      // The one error shape, like every other error answer.
+      expect(JSON.parse(received.slice(received.indexOf("\r\n\r\n") + 4))).toEqual({ code: "bad_request", message: "This port speaks TLS only: use https://.", fix: "Connect with https://, not http://." });
       expect((await h2Get(running.port, "/", { servername: names.ui, ca: pierCa.pem })).status).toBe(200);
     });
 

@@ -132,7 +132,7 @@ const streamWindowBytes = 1024 * 1024;
 const connectionWindowBytes = 8 * 1024 * 1024;
 const defaultHandshakeTimeoutMs = 10_000;
 const notImplementedAnswer = rawErrorResponse(new ServerError("not_implemented", "This server does not upgrade connections on this path."));
-const plaintextAnswer = rawErrorResponse(new ServerError("bad_request", "This port speaks TLS only.", { fix: "Use https://." }));
+const plaintextAnswer = rawErrorResponse(new ServerError("bad_request", "This port speaks TLS only: use https://.", { fix: "Connect with https://, not http://." }));
 
 /**
  * Tells a request handler whether the request came over a verified mTLS connection, and from
