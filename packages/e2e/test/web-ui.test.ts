@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { ensureUiBuilt } from "../../../scripts/build-ui.ts";
-import { PierApi, docker, openBrowser, pierOk, run, startPierAgent, startPierServer, startShellCommand, tempDir, testImage, until, type BrowserSession, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, docker, readSetupToken, openBrowser, pierOk, run, startPierAgent, startPierServer, startShellCommand, tempDir, testImage, until, type BrowserSession, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * The web UI in real Chromium against a real server, real agents and the real Docker Engine:
@@ -46,18 +46,27 @@ afterAll(async () => {
 });
 
 describe("the web UI", () => {
-  it("creates the administrator on first run, logs out and in again", async () => {
+  it("creates the administrator on first run with the setup token, logs out and in again", async () => {
     const { page } = browser;
-    expect((await api.call<{ AdminExists: boolean }>("GET", "/api/system/status")).body.AdminExists).toBe(false);
+    expect((await api.call<{ AdminExists: boolean; SetupTokenRequired: boolean }>("GET", "/api/system/status")).body).toMatchObject({ AdminExists: false, SetupTokenRequired: true });
+    const setupToken = readSetupToken(dir.file("data"));
     await page.goto("/");
     await page.waitForURL("**/init");
+    await page.getByText(/admin-setup-token in its data directory/).waitFor();
+    // A wrong token: the server's 403 appears under the field, and nothing is created.
+    await page.getByLabel("Setup token").fill(`${setupToken.slice(0, -1)}x`);
     await page.getByLabel("Username").fill("admin");
     await page.getByLabel("Password", { exact: true }).fill(password);
     await page.getByLabel("Confirm password").fill(password);
+    await page.getByRole("button", { name: "Create administrator" }).click();
+    await page.getByText(/The setup token is not the one in admin-setup-token/).waitFor();
+    expect((await api.call<{ AdminExists: boolean }>("GET", "/api/system/status")).body.AdminExists).toBe(false);
+    await page.getByLabel("Setup token").fill(setupToken);
     await browser.screenshot("01-first-run");
     await page.getByRole("button", { name: "Create administrator" }).click();
     await page.getByRole("heading", { name: "Environments" }).waitFor();
     expect((await api.call<{ AdminExists: boolean }>("GET", "/api/system/status")).body.AdminExists).toBe(true);
+    expect(existsSync(dir.file("data/admin-setup-token"))).toBe(false);
     await page.getByRole("button", { name: "Log out" }).click();
     await page.waitForURL("**/login");
     // By keyboard alone: Tab from the user name to the password, Enter submits.
@@ -178,8 +187,9 @@ describe("the web UI", () => {
   });
 
   it("logged no error in the browser console", () => {
-    // Chromium logs every 4xx answer; the one the test provoked (the wrong-EKU upload) is expected.
-    const provoked = /status of 422 .*\/api\/settings\/edge\/mtls\)$/;
+    // Chromium logs every 4xx answer; those the tests provoked (the wrong setup token, the
+    // wrong-EKU upload) are expected.
+    const provoked = /status of 403 .*\/api\/users\/admin\/init\)$|status of 422 .*\/api\/settings\/edge\/mtls\)$/;
     expect(browser.consoleErrors.filter((error) => !provoked.test(error))).toEqual([]);
   });
 });

@@ -11,12 +11,17 @@ export async function logIn(username: string, password: string): Promise<void> {
   session.start(jwt);
 }
 
-/** Creates the first administrator, then logs in as it. */
-export async function createAdministrator(username: string, password: string): Promise<void> {
+/**
+ * Creates the first administrator with the one-time setup token from the server's
+ * `DATA/admin-setup-token`, then logs in as it. A 403 (no token, or another one) is an `ApiError`
+ * whose `field` is `SetupToken`.
+ */
+export async function createAdministrator(username: string, password: string, setupToken: string): Promise<void> {
   try {
-    await api("POST", "/api/users/admin/init", { body: { Username: username, Password: password } });
+    await api("POST", "/api/users/admin/init", { body: { Username: username, Password: password, SetupToken: setupToken.trim() } });
   } catch (error) {
     if (error instanceof ApiError && error.status === 409) administratorKnown = true;
+    if (error instanceof ApiError && error.status === 403) throw new ApiError(403, error.message, "SetupToken", error.fix, error.code);
     throw error;
   }
   administratorKnown = true;

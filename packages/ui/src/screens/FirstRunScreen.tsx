@@ -9,6 +9,7 @@ import { PasswordField } from "../components/PasswordField.tsx";
 /** `/init`: the first run creates the administrator, logs in as it and goes Home. */
 export function FirstRunScreen() {
   const navigate = useNavigate();
+  const [setupToken, setSetupToken] = useState("");
   const [username, setUsername] = useState("admin");
   const [password, setPassword] = useState("");
   const [confirmation, setConfirmation] = useState("");
@@ -25,25 +26,38 @@ export function FirstRunScreen() {
     setBusy(true);
     setError(undefined);
     try {
-      await createAdministrator(username, password);
+      await createAdministrator(username, password, setupToken);
       await navigate("/", { replace: true });
     } catch (failure) {
       if (failure instanceof ApiError && failure.status === 409) {
         await navigate("/login", { replace: true });
         return;
       }
-      setError({ ...(failure instanceof ApiError && failure.field ? { field: failure.field } : {}), message: messageOf(failure) });
+      // The token's help text already says how to read it: under that field, the message alone.
+      const tokenRefused = failure instanceof ApiError && failure.field === "SetupToken";
+      setError({ ...(failure instanceof ApiError && failure.field ? { field: failure.field } : {}), message: tokenRefused ? failure.message : messageOf(failure) });
       setBusy(false);
     }
   }
 
   const fieldError = (field: string) => (error?.field === field ? error.message : undefined);
   return (
-    <AuthCard title="Create the administrator" description="This is the first start of this Pier server: choose the administrator's name and password.">
+    <AuthCard title="Create the administrator" description="This is the first start of this Pier server: prove you run it with its setup token, then choose the administrator's name and password.">
       <form onSubmit={(event) => void handleSubmit(event)}>
         <Stack>
+          <PasswordField
+            label="Setup token"
+            autoComplete="off"
+            autoFocus
+            required
+            withAsterisk={false}
+            value={setupToken}
+            onChange={(event) => setSetupToken(event.currentTarget.value)}
+            error={fieldError("SetupToken")}
+            description="A one-time token the server wrote to admin-setup-token in its data directory (--data; /data in the pier-server image), e.g. cat pier-data/admin-setup-token. Its start-up log names the path."
+          />
           <TextInput label="Username" autoComplete="username" required withAsterisk={false} value={username} onChange={(event) => setUsername(event.currentTarget.value)} error={fieldError("Username")} />
-          <PasswordField label="Password" autoComplete="new-password" autoFocus required withAsterisk={false} value={password} onChange={(event) => setPassword(event.currentTarget.value)} error={fieldError("Password")} description="At least 12 characters." />
+          <PasswordField label="Password" autoComplete="new-password" required withAsterisk={false} value={password} onChange={(event) => setPassword(event.currentTarget.value)} error={fieldError("Password")} description="At least 12 characters." />
           <PasswordField
             label="Confirm password"
             autoComplete="new-password"
@@ -53,7 +67,7 @@ export function FirstRunScreen() {
             onChange={(event) => setConfirmation(event.currentTarget.value)}
             error={mismatch ? "The two passwords differ." : fieldError("Confirm")}
           />
-          {error && !["Username", "Password", "Confirm"].includes(error.field ?? "") && (
+          {error && !["SetupToken", "Username", "Password", "Confirm"].includes(error.field ?? "") && (
             <Alert color="red" role="alert">
               {error.message}
             </Alert>
