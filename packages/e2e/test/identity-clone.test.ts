@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { ensureUiBuilt } from "../../../scripts/build-ui.ts";
-import { PierApi, openBrowser, startPierAgent, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, openBrowser, pierOk, startPierAgent, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * Two devices presenting one identity (issue 16, "Clones do not flap"): a real server and real
@@ -146,4 +146,30 @@ describe("one identity on two devices", () => {
     await browser.screenshot("clone-waiting-room");
     expect(browser.consoleErrors).toEqual([]);
   }, 240_000);
+});
+
+describe("one client certificate on two devices (mTLS)", () => {
+  it("is flagged as a clone too, with both addresses, audited once; the replaced agent is told why", async () => {
+    const must = (args: string[]) => pierOk(args, { cwd: dir.path });
+    must(["ca", "init", "--dir", "mtls-ca", "--cn", "Clone test mTLS CA"]);
+    must(["ca", "issue", "server", "--dir", "mtls-ca", "--san", "DNS:localhost", "--out", "mtlsserver"]);
+    must(["ca", "issue", "client", "--dir", "mtls-ca", "--cn", "edge-cert-clone", "--out", "edge-cert-clone"]);
+    await using mtlsServer = await startPierServer({
+      dataDir: dir.file("mtls-data"),
+      args: ["--mtlscacert", dir.file("mtls-ca/ca.crt"), "--mtlscert", dir.file("mtlsserver.crt"), "--mtlskey", dir.file("mtlsserver.key"), "--admin-password-file", dir.file("admin-password")],
+    });
+    const mtlsApi = new PierApi(`https://127.0.0.1:${mtlsServer.httpsPort}`, { ca: readFileSync(dir.file("mtls-data/ca/ca.crt")) });
+    await mtlsApi.login("admin", password);
+    // Two devices, each with its own data directory, both holding the same certificate and key.
+    const tls = ["--mtlscacert", dir.file("mtls-ca/ca.crt"), "--mtlscert", dir.file("edge-cert-clone.crt"), "--mtlskey", dir.file("edge-cert-clone.key")];
+    await using first = startPierAgent({ edgeId: "edge-cert-clone", edgeKey: mtlsServer.edgeKey, dataDir: dir.file("cert-a"), args: tls, env: { PIER_AGENT_SOURCE_ADDRESS: "127.0.0.6" } });
+    const [, id = ""] = await first.waitFor(/as environment (\d+)/);
+    await using second = startPierAgent({ edgeId: "edge-cert-clone", edgeKey: mtlsServer.edgeKey, dataDir: dir.file("cert-b"), args: tls, env: { PIER_AGENT_SOURCE_ADDRESS: "127.0.0.7" } });
+    await second.waitFor(new RegExp(`as environment ${id}:`));
+    const flagged = await until("the clone flag", async () => (await mtlsApi.call<Endpoint>("GET", `/api/endpoints/${id}`)).body.Pier.Clone ?? undefined, 15_000);
+    expect([...flagged.Addresses].sort()).toEqual(["127.0.0.6", "127.0.0.7"]);
+    const audited = (await mtlsApi.call<AuditEvent[]>("GET", `/api/endpoints/${id}/events`)).body.filter((e) => e.Kind === "identity_clone");
+    expect(audited).toHaveLength(1);
+    await first.waitFor(/another device is using this agent's identity \(EDGE_ID edge-cert-clone\).*its own --data directory and its own client certificate/);
+  });
 });

@@ -65,6 +65,11 @@ function sendEdgeError(res: EdgeResponse, error: unknown): ErrorAnswer {
   return answer;
 }
 
+/** What the server log says of an error: the client's message, or all of an internal error. */
+function logged(error: unknown, answer: ErrorAnswer = errorBody(error)): string {
+  return answer.internal ? `${answer.body.message} (${error instanceof Error ? (error.stack ?? error.message) : String(error)})` : answer.body.message;
+}
+
 /** The HTTP/2 connection a request arrived on; `undefined` over HTTP/1.1. */
 function connectionOf(req: Request): Http2Session | undefined {
   return "stream" in req ? req.stream.session : undefined;
@@ -131,8 +136,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
           const { welcome } = await edge.hello(hello, { sourceAddress: who.remoteAddress, ...(who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}) });
           sendJson(res, 200, welcome);
         } catch (error) {
-          const { body: answer } = sendEdgeError(res, error);
-          options.log("warn", `check-in from ${who.remoteAddress} refused: ${answer.message}`);
+          options.log("warn", `check-in from ${who.remoteAddress} refused: ${logged(error, sendEdgeError(res, error))}`);
         }
       })();
     });
@@ -214,7 +218,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
           }
         } catch (error) {
           const { body } = errorBody(error);
-          options.log("warn", `edge session from ${who.remoteAddress} refused: ${body.message}`);
+          options.log("warn", `edge session from ${who.remoteAddress} refused: ${logged(error)}`);
           clearTimeout(helloTimer);
           end({ code: body.code, message: body.message });
         }
@@ -265,8 +269,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
           res.writeHead(204, {});
           res.end();
         } catch (error) {
-          const { body } = sendEdgeError(res, error);
-          options.log("warn", `snapshot of environment ${environmentId} refused: ${body.message}`);
+          options.log("warn", `snapshot of environment ${environmentId} refused: ${logged(error, sendEdgeError(res, error))}`);
         }
       })();
     });
@@ -279,8 +282,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
       // An HTTP/2 request always comes with an HTTP/2 response.
       options.tunnels.accept(id, carriedEnvironment(req), "stream" in req ? { req, res: res as unknown as Http2ServerResponse } : undefined);
     } catch (error) {
-      const { body } = errorBody(error);
-      options.log("warn", `tunnel stream from ${who.remoteAddress} refused: ${body.message}`);
+      options.log("warn", `tunnel stream from ${who.remoteAddress} refused: ${logged(error)}`);
       refuseBody(req, res, error);
     }
   }
