@@ -60,4 +60,5 @@ export {
   type TlsFailureCode,
   type ClientTlsContext,
 } from "./diagnose/tls-failure.ts";
+export { tlsProfile, type TlsProfile } from "./tls-profile.ts";
 export { probeEndpoint, formatEndpointReport, type EndpointProbeOptions, type EndpointReport, type PresentedCertificate } from "./diagnose/endpoint-probe.ts";

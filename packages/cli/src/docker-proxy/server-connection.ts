@@ -1,7 +1,7 @@
 import { Agent, request, type RequestOptions } from "node:https";
 import { isIP } from "node:net";
 import { connect, type TLSSocket } from "node:tls";
-import { explainTlsFailure } from "@pier/pki";
+import { explainTlsFailure, tlsProfile } from "@pier/pki";
 import { CliError } from "../errors.ts";
 
 /** How `pier docker-proxy` proves who it is to the Pier server. */
@@ -78,7 +78,7 @@ export class ServerConnection {
 
   #tlsOptions() {
     const { ca, cert, key } = this.#options;
-    return { minVersion: "TLSv1.2" as const, ...(isIP(this.#host) ? {} : { servername: this.#host }), ...(ca ? { ca } : {}), ...(cert && key ? { cert, key } : {}) };
+    return { ...tlsProfile, ...(isIP(this.#host) ? {} : { servername: this.#host }), ...(ca ? { ca } : {}), ...(cert && key ? { cert, key } : {}) };
   }
 
   /** Options for `https.request` to `path` on the server, over the kept-alive connections. */

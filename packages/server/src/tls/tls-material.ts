@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
-import { type CertificateInfo, type Finding, type InputFile, diagnoseCertificateSet, parseCertificate, parsePem } from "@pier/pki";
+import { type CertificateInfo, type Finding, type InputFile, diagnoseCertificateSet, parseCertificate, parsePem, tlsProfile } from "@pier/pki";
 import { ServerError } from "../errors.ts";
 
 /** Where a certificate, its key and (optionally) a CA bundle live on disk. */
@@ -76,7 +76,7 @@ function diagnose(cert: InputFile, key: InputFile, ca: InputFile | undefined, no
 /** Node must accept what the doctor accepted; anything it still refuses is reported too. */
 function checkSecureContext(cert: InputFile, key: InputFile, ca: InputFile | undefined): TlsMaterialProblem | undefined {
   try {
-    createSecureContext({ cert: cert.data, key: key.data, ...(ca ? { ca: ca.data } : {}) });
+    createSecureContext({ ...tlsProfile, cert: cert.data, key: key.data, ...(ca ? { ca: ca.data } : {}) });
     return undefined;
   } catch (error) {
     return { code: "refused_by_node", file: cert.path, problem: `Node's TLS refuses this certificate, key or CA (${(error as Error).message})`, fix: `check the files with: pier doctor --cert ${cert.path} --key ${key.path}` };
