@@ -41,6 +41,12 @@ export const tunnelIdPattern = /^[A-Za-z0-9_-]{8,64}$/;
 export const maxSnapshotBytes = 4 * 1024 * 1024;
 
 /**
+ * Snapshots of a device still in the waiting room larger than this are refused: nobody has
+ * vouched for it yet, so it may not fill the store (an associated device gets `maxSnapshotBytes`).
+ */
+export const maxWaitingSnapshotBytes = 64 * 1024;
+
+/**
  * `refused` codes the agent acts on (others it reports with the server's message). `replaced`:
  * another connection presented this device's identity and took over its session; the agent
  * backs off and, when it keeps happening, says that another device uses its identity.

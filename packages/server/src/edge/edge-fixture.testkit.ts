@@ -4,7 +4,7 @@ import { type TestCa, type TestPki, createTestPki, uiServerRequest } from "../tl
 import { TlsFront, connectionIdentity } from "../tls/tls-front.ts";
 import { loadTlsMaterial } from "../tls/tls-material.ts";
 import { type EdgeResponse, createEdgeRoutes } from "./edge-routes.ts";
-import { EdgeService } from "./edge-service.ts";
+import { EdgeService, type EdgeServiceOptions } from "./edge-service.ts";
 import { TestAgent, type TestAgentOptions } from "./test-agent.testkit.ts";
 import { TunnelBroker } from "./tunnel-broker.ts";
 
@@ -24,15 +24,18 @@ export interface EdgeFixture extends AsyncDisposable {
   agent(edgeId: string, options?: Partial<TestAgentOptions>): Promise<TestAgent>;
 }
 
-/** Starts the fixture; dispose it to stop everything and remove its files. */
-export async function startEdgeFixture(): Promise<EdgeFixture> {
+/**
+ * Starts the fixture; dispose it to stop everything and remove its files. New devices are
+ * trusted on first connect unless `trustOnFirstConnect` is false (they wait in the waiting room).
+ */
+export async function startEdgeFixture(options: { readonly edge?: EdgeServiceOptions; readonly trustOnFirstConnect?: boolean } = {}): Promise<EdgeFixture> {
   const pki: TestPki = createTestPki();
   const dir: TempDir = tempDir("edge");
   const ca: TestCa = await pki.createCa("Pier test CA");
   const credential = await pki.issue(ca, "server", uiServerRequest());
   const store = await SqliteStore.open(dir.file("pier.db"));
-  await store.settings.update({ trustOnFirstConnect: true });
-  const edge = new EdgeService(store, { record: () => undefined });
+  await store.settings.update({ trustOnFirstConnect: options.trustOnFirstConnect ?? true });
+  const edge = new EdgeService(store, { record: () => undefined }, options.edge);
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
   const logs: string[] = [];
   const state = { mtlsRequired: false };

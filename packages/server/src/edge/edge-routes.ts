@@ -10,6 +10,7 @@ import {
   encodeFrame,
   helloSchema,
   maxSnapshotBytes,
+  maxWaitingSnapshotBytes,
   parseMessage,
   protocolVersion,
   type DockerSnapshot,
@@ -28,6 +29,8 @@ export interface EdgeResponse {
   write(chunk: string): unknown;
   end(chunk?: string): unknown;
   readonly writableEnded: boolean;
+  /** Bytes written but not yet taken by the connection (an agent that does not read). */
+  readonly writableLength: number;
 }
 
 /** How the edge routes learn who is on the other end of a request. */
@@ -50,18 +53,60 @@ interface Carrier {
 
 /** Seconds an agent has to send its hello after opening a session. */
 const helloTimeoutMs = 10_000;
+/** The check-in's body is one hello; frames are capped at 64 KiB, so is it. */
 const maxBodyBytes = 64 * 1024;
+/**
+ * Frames queued on a session stream that its agent does not read: past this, the session is
+ * closed rather than queueing forever. The server sends small frames (acks, status, tunnel
+ * requests); 1 MiB is thousands of them.
+ */
+export const maxSessionBacklogBytes = 1024 * 1024;
 
-function sendJson(res: EdgeResponse, status: number, body: unknown): void {
+/**
+ * Reads a request body of at most `maxBytes`, refusing it with 413 (`tooLarge`) before
+ * buffering it: at once when Content-Length says so, else as soon as the bytes read pass it.
+ * Resolves with the body, `"refused"` once refused, or `"aborted"` when the client went away.
+ */
+function readBody(req: Request, res: EdgeResponse, maxBytes: number, tooLarge: ServerError): Promise<Buffer | "refused" | "aborted"> {
+  return new Promise((resolve) => {
+    if (Number(req.headers["content-length"] ?? 0) > maxBytes) {
+      refuseBody(req, res, tooLarge);
+      resolve("refused");
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) {
+        chunks.push(chunk);
+        return;
+      }
+      req.off("data", onData);
+      chunks.length = 0;
+      refuseBody(req, res, tooLarge);
+      resolve("refused");
+    };
+    req.on("data", onData);
+    req.on("end", () => {
+      if (size <= maxBytes) resolve(Buffer.concat(chunks));
+    });
+    req.on("error", () => resolve("aborted"));
+  });
+}
+
+function sendJson(res: EdgeResponse, status: number, body: unknown, headers: Record<string, string | number> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
   res.end(text);
 }
 
 /** Answers an error in the one error shape (http/error-response.ts); returns it for the log. */
 function sendEdgeError(res: EdgeResponse, error: unknown): ErrorAnswer {
   const answer = errorBody(error);
-  sendJson(res, answer.status, answer.body);
+  // Refused enrollments (429, 503) say when a retry may work.
+  const retryAfter = answer.body.details?.["retryAfterSeconds"];
+  sendJson(res, answer.status, answer.body, typeof retryAfter === "number" ? { "retry-after": retryAfter } : {});
   return answer;
 }
 
@@ -75,10 +120,19 @@ function connectionOf(req: Request): Http2Session | undefined {
   return "stream" in req ? req.stream.session : undefined;
 }
 
-/** Answers the error and resets the stream, so a client still sending its body stops. */
+/**
+ * Answers the error and stops the body: HTTP/2 resets the stream, so a client still sending
+ * stops; HTTP/1.1 closes the connection once the answer is out (reading on would only drain).
+ */
 function refuseBody(req: Request, res: EdgeResponse, error: unknown): void {
   sendEdgeError(res, error);
-  if ("stream" in req && !req.stream.closed) req.stream.close(constants.NGHTTP2_NO_ERROR);
+  if ("stream" in req) {
+    if (!req.stream.closed) req.stream.close(constants.NGHTTP2_NO_ERROR);
+  } else {
+    const socket = req.socket;
+    socket.end();
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
 }
 
 /** Validates a snapshot body, naming the first invalid field (answered as `bad_request`). */
@@ -122,16 +176,12 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
   function checkin(req: Request, res: EdgeResponse): void {
     const who = admit(req, res);
     if (!who) return;
-    let body = "";
-    req.setEncoding("utf8");
-    req.on("data", (chunk: string) => {
-      body += chunk;
-      if (body.length > maxBodyBytes) req.destroy();
-    });
-    req.on("end", () => {
+    const tooLarge = new ServerError("payload_too_large", `A check-in body exceeds ${maxBodyBytes} bytes.`, { fix: "Send one hello frame per check-in." });
+    void readBody(req, res, maxBodyBytes, tooLarge).then((body) => {
+      if (typeof body === "string") return;
       void (async () => {
         try {
-          const hello = parseMessage(helloSchema, body);
+          const hello = parseMessage(helloSchema, body.toString("utf8"));
           checkProtocol(hello);
           const { welcome } = await edge.hello(hello, { sourceAddress: who.remoteAddress, ...(who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}) });
           sendJson(res, 200, welcome);
@@ -154,7 +204,18 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     let intervalSeconds = 5;
     const push = (message: ServerMessage) => {
       if (message.type === "status") intervalSeconds = message.checkinIntervalSeconds;
-      if (!res.writableEnded) res.write(encodeFrame(message));
+      if (res.writableEnded) return;
+      res.write(encodeFrame(message));
+      // HTTP/2 flow control holds back what the agent does not read; the rest waits here.
+      if (res.writableLength > maxSessionBacklogBytes) overflowed();
+    };
+    // An agent that sends (heartbeats, tunnel requests made for it) but never reads would make
+    // every frame wait in memory: close its session instead, and reset the stream so the
+    // queued frames are dropped now, not when the agent reads them.
+    const overflowed = () => {
+      options.log("warn", `edge session${environmentId === undefined ? "" : ` of environment ${environmentId}`} from ${who.remoteAddress} closed: the agent is not reading (${res.writableLength} bytes queued, the cap is ${maxSessionBacklogBytes})`);
+      end();
+      if ("stream" in req && !req.stream.destroyed) req.stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
     };
     const decoder = new FrameDecoder(agentMessageSchema);
     const connection = connectionOf(req);
@@ -247,32 +308,25 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
       refuseBody(req, res, new ServerError("conflict", "This connection carries no edge session.", { fix: "Post the snapshot on the HTTP/2 connection of the device's session, after its welcome." }));
       return;
     }
-    const tooLarge = new ServerError("payload_too_large", `The snapshot exceeds ${maxSnapshotBytes} bytes.`);
-    if (Number(req.headers["content-length"] ?? 0) > maxSnapshotBytes) {
-      refuseBody(req, res, tooLarge);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      if (size > maxSnapshotBytes) return;
-      size += chunk.length;
-      if (size > maxSnapshotBytes) refuseBody(req, res, tooLarge);
-      else chunks.push(chunk);
-    });
-    req.on("end", () => {
-      if (size > maxSnapshotBytes) return;
-      void (async () => {
-        try {
-          await edge.recordSnapshot(environmentId, parseSnapshot(Buffer.concat(chunks).toString("utf8")));
-          options.log("debug", `snapshot of environment ${environmentId} stored (${size} bytes)`);
-          res.writeHead(204, {});
-          res.end();
-        } catch (error) {
-          options.log("warn", `snapshot of environment ${environmentId} refused: ${logged(error, sendEdgeError(res, error))}`);
-        }
-      })();
-    });
+    void (async () => {
+      // The body waits unread (bounded by the stream's flow-control window) while the cap is looked up.
+      const waiting = await edge.isWaiting(environmentId).catch(() => true);
+      const cap = waiting ? maxWaitingSnapshotBytes : maxSnapshotBytes;
+      const tooLarge = waiting
+        ? new ServerError("payload_too_large", `This device waits in the waiting room: its snapshots may not exceed ${maxWaitingSnapshotBytes} bytes until an administrator associates it.`, { fix: "Associate the device in Pier (Environments → Waiting Room); then snapshots up to 4 MiB are kept." })
+        : new ServerError("payload_too_large", `The snapshot exceeds ${maxSnapshotBytes} bytes.`);
+      const body = await readBody(req, res, cap, tooLarge);
+      if (body === "refused") options.log("warn", `snapshot of environment ${environmentId} from ${who.remoteAddress} refused: ${tooLarge.message}`);
+      if (typeof body === "string") return;
+      try {
+        await edge.recordSnapshot(environmentId, parseSnapshot(body.toString("utf8")));
+        options.log("debug", `snapshot of environment ${environmentId} stored (${body.length} bytes)`);
+        res.writeHead(204, {});
+        res.end();
+      } catch (error) {
+        options.log("warn", `snapshot of environment ${environmentId} refused: ${logged(error, sendEdgeError(res, error))}`);
+      }
+    })();
   }
 
   function tunnel(req: Request, res: EdgeResponse, id: string): void {

@@ -1,7 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual, type X509Certificate } from "node:crypto";
 import { spkiSha256 } from "@pier/pki";
 import { refusedCodes, type DockerSnapshot, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
+import { RateLimiter } from "../auth/rate-limiter.ts";
 import { ServerError } from "../errors.ts";
+import { sourceKey } from "../tls/connection-budget.ts";
 import type { DeviceIdentity, Environment, EnvironmentPatch, IdentityClone, Store } from "../store/store.ts";
 import { CloneDetector, cloneRule } from "./clone-detector.ts";
 
@@ -31,7 +33,24 @@ interface Session {
 export interface EdgeServiceOptions {
   /** Where session replacements and clone episodes are reported. */
   readonly log?: (level: "debug" | "info" | "warn", message: string) => void;
+  /** How many new devices may enroll, per source and in the waiting room; `defaultEnrollmentLimits` without. */
+  readonly enrollment?: EnrollmentLimits;
 }
+
+/** Limits on new devices (a device the server already knows is never counted). */
+export interface EnrollmentLimits {
+  /** New devices per source address (IPv6: per /64) per `periodMs`. */
+  readonly perSource: { readonly count: number; readonly periodMs: number };
+  /** Devices waiting for an administrator; a new one past it is refused. */
+  readonly waitingRoomMax: number;
+}
+
+/**
+ * Ten new devices a minute from one address lets a NAT'd site enroll a fleet in minutes; a
+ * script cannot fill the waiting room from it. Ten thousand waiting devices is more than any
+ * administrator reviews, and bounds the rows a stranger can make.
+ */
+export const defaultEnrollmentLimits: EnrollmentLimits = Object.freeze({ perSource: Object.freeze({ count: 10, periodMs: 60_000 }), waitingRoomMax: 10_000 });
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -66,11 +85,19 @@ export class EdgeService {
   /** Repeated replacements of a live session from other addresses: one identity on two devices. */
   readonly #clones = new CloneDetector();
   readonly #log: NonNullable<EdgeServiceOptions["log"]>;
+  readonly #enrollment: EnrollmentLimits;
+  /** New devices per source; a bucket holds `perSource.count`, refilled over `perSource.periodMs`. */
+  readonly #enrollments: RateLimiter;
+  /** Refused enrollments reach the audit at most 20 per source, then one every 3 s. */
+  readonly #refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
 
   constructor(store: Store, checkIns: CheckInSink, options: EdgeServiceOptions = {}) {
     this.#store = store;
     this.#checkIns = checkIns;
     this.#log = options.log ?? (() => undefined);
+    this.#enrollment = options.enrollment ?? defaultEnrollmentLimits;
+    const { count, periodMs } = this.#enrollment.perSource;
+    this.#enrollments = new RateLimiter({ capacity: count, refillIntervalMs: periodMs / count });
   }
 
   /**
@@ -103,6 +130,7 @@ export class EdgeService {
     } else if (hello.environmentId > 0) {
       environment = await this.#claimEnvironment(hello, identity, facts, connection);
     } else {
+      await this.#admitNewDevice(hello, connection, settings.trustOnFirstConnect, now);
       environment = await this.#store.environments.create({
         name: hello.agent.hostname || hello.agent.edgeId,
         type: "edge-agent",
@@ -135,6 +163,41 @@ export class EdgeService {
     if (!agent || !known || (Object.keys(agent) as (keyof typeof agent)[]).some((key) => agent[key] !== known[key])) return true;
     if ((facts.clientCertificate?.fingerprintSha256 ?? null) !== (environment.clientCertificate?.fingerprintSha256 ?? null)) return true;
     return facts.sourceAddress !== environment.sourceAddress && this.#clones.current(environment.id) === undefined;
+  }
+
+  /**
+   * Refuses a new device past the enrollment rate of its source (429) or when it would join a
+   * full waiting room (503), audited (rate-limited); nothing is created. The messages are what
+   * the agent logs, so they say what happened and when to expect a retry to work.
+   */
+  async #admitNewDevice(hello: Hello, connection: EdgeConnection, trusted: boolean, now: Date): Promise<void> {
+    const { perSource, waitingRoomMax } = this.#enrollment;
+    let refusal: ServerError | undefined;
+    const rate = this.#enrollments.take(sourceKey(connection.sourceAddress));
+    if (!rate.allowed) {
+      const per = perSource.periodMs % 60_000 === 0 ? `${perSource.periodMs / 60_000 === 1 ? "minute" : `${perSource.periodMs / 60_000} minutes`}` : `${perSource.periodMs / 1000} s`;
+      refusal = new ServerError("too_many_requests", `Too many new devices from ${connection.sourceAddress}: at most ${perSource.count} may enroll per ${per} from one address. This device was not enrolled; it may retry in ${rate.retryAfterSeconds} s.`, {
+        fix: `Wait ${rate.retryAfterSeconds} s (the agent retries by itself); an administrator can raise pier server --enrollment-rate.`,
+        details: { retryAfterSeconds: rate.retryAfterSeconds },
+      });
+    } else if (!trusted && (await this.#store.environments.list({ untrusted: true })).length >= waitingRoomMax) {
+      refusal = new ServerError("unavailable", `The waiting room is full: ${waitingRoomMax} devices already wait for an administrator. This device was not enrolled; it may retry later.`, {
+        fix: "Ask the administrator to associate or remove waiting devices (or raise pier server --waiting-room-max); the agent retries by itself.",
+        details: { retryAfterSeconds: 60 },
+      });
+    }
+    if (!refusal) return;
+    this.#log("warn", `enrollment of ${hello.agent.edgeId} from ${connection.sourceAddress} refused: ${refusal.message}`);
+    if (this.#refusalAudit.take(sourceKey(connection.sourceAddress)).allowed) {
+      await this.#store.audit.append({ kind: "enrollment_refused", edgeId: hello.agent.edgeId, sourceAddress: connection.sourceAddress, at: now, detail: { reason: refusal.code === "too_many_requests" ? "rate" : "waiting_room_full", limit: refusal.code === "too_many_requests" ? perSource.count : waitingRoomMax } });
+    }
+    throw refusal;
+  }
+
+  /** True while the environment waits in the waiting room (or no longer exists). */
+  async isWaiting(environmentId: number): Promise<boolean> {
+    const environment = await this.#store.environments.get(environmentId);
+    return !environment?.userTrusted;
   }
 
   async #checkBinding(environment: Environment, identity: DeviceIdentity, hello: Hello, connection: EdgeConnection, now: Date): Promise<void> {
