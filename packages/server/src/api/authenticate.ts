@@ -25,15 +25,15 @@ export async function authenticateRequest(deps: Pick<ApiDependencies, "store" | 
   let userId: number;
   if (credentials.apiKey) {
     const token = await verifyApiToken(deps.store.apiTokens, credentials.apiKey);
-    if (!token) throw new ServerError("unauthorized", "Invalid API key.");
+    if (!token) throw new ServerError("unauthorized", "Invalid API key.", { fix: "Send an access token the server made (POST /api/users/{id}/tokens) and that was not revoked." });
     userId = token.userId;
   } else if (bearer) {
     userId = (await deps.sessions.verify(bearer)).userId;
   } else {
-    throw new ServerError("unauthorized", "Authentication required: log in with POST /api/auth and send Authorization: Bearer <jwt>, or send X-API-Key.");
+    throw new ServerError("unauthorized", "Authentication required.", { fix: "Log in with POST /api/auth and send Authorization: Bearer <jwt>, or send X-API-Key." });
   }
   const user = await deps.store.users.get(userId);
-  if (!user) throw new ServerError("unauthorized", "The user of this token no longer exists.");
+  if (!user) throw new ServerError("unauthorized", "The user of this token no longer exists.", { fix: "Log in again as an existing user." });
   return user;
 }
 

@@ -39,7 +39,7 @@ describe("edge routes: POST /api/edge/v1/snapshot", () => {
     try {
       const answer = await postOn(stranger, edgePaths.snapshot, JSON.stringify(sampleSnapshot()));
       expect(answer.status).toBe(409);
-      expect(json(answer.body)).toEqual({ code: "conflict", message: containing("This connection carries no edge session") });
+      expect(json(answer.body)).toEqual({ code: "conflict", message: containing("This connection carries no edge session"), fix: containing("HTTP/2 connection of the device's session") });
     } finally {
       stranger.destroy();
     }
