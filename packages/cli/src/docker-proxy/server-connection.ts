@@ -43,10 +43,11 @@ function expiryOf(jwt: string): number {
   }
 }
 
-/** The message of a JSON error answer (`{"message": …}`), or the status. */
+/** The message of an error answer (`{code, message, fix?}`), with its fix when it has one, or the status. */
 export function answerMessage(answer: ApiAnswer): string {
-  const message = (answer.body as { message?: unknown } | null)?.message;
-  return typeof message === "string" ? message : `HTTP ${answer.status}`;
+  const body = answer.body as { message?: unknown; fix?: unknown } | null;
+  if (typeof body?.message !== "string") return `HTTP ${answer.status}`;
+  return typeof body.fix === "string" && body.fix ? `${body.message.replace(/\.?$/, ".")} ${body.fix}` : body.message;
 }
 
 /**
