@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import type { AddressInfo, Socket } from "node:net";
+import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { createServer, type TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { certificateToPem, encodeName, generateKeyPairSync, keyIdentifier, privateKeyToPem, profileExtensions, signCertificate, spkiSha256 } from "@pier/pki";
@@ -16,16 +16,12 @@ let dir: TempDir;
 let server: PierServer;
 let api: PierApi;
 
-async function startServer(ports: { httpsPort?: number; tunnelPort?: number } = {}): Promise<void> {
-  server = await startPierServer({ dataDir: dir.file("data"), ...ports, args: ["--admin-password-file", dir.file("admin-password")] });
-  api = new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
-  await api.login("admin", password);
-}
-
 beforeAll(async () => {
   dir = tempDir("edge-key-trust");
   writeFileSync(dir.file("admin-password"), `${password}\n`, { mode: 0o600 });
-  await startServer();
+  server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password")] });
+  api = new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
+  await api.login("admin", password);
 });
 
 afterAll(async () => {
@@ -38,7 +34,7 @@ afterAll(async () => {
  * 127.0.0.1): what sits on the key's address after a DNS or routing attack. It records each
  * ClientHello (the ALPN callback runs on each) and every byte of application data it receives.
  */
-async function startImpostor(port: number) {
+async function startImpostor() {
   const { privateKey, publicKey } = generateKeyPairSync();
   const name = encodeName({ commonName: "localhost" });
   const cert = certificateToPem(
@@ -76,12 +72,9 @@ async function startImpostor(port: number) {
     socket.on("close", () => sockets.delete(socket));
   });
   impostor.on("tlsClientError", () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    impostor.once("error", reject);
-    impostor.listen(port, "127.0.0.1", resolve);
-  });
-  expect((impostor.address() as AddressInfo).port).toBe(port);
+  await new Promise<void>((resolve) => impostor.listen(0, "127.0.0.1", resolve));
   return {
+    port: (impostor.address() as AddressInfo).port,
     seen,
     fingerprint: spkiSha256(publicKey),
     close: () =>
@@ -92,14 +85,52 @@ async function startImpostor(port: number) {
   };
 }
 
+interface Endpoint {
+  Id: number;
+  EdgeID: string;
+  EdgeKey?: string;
+  UserTrusted: boolean;
+}
+
+/**
+ * The network path to the key's address, as an attacker who controls it (DNS, routing, a hostile
+ * Wi-Fi) has it: each new TCP connection goes to whichever port `route` last chose.
+ */
+async function startPath(initialPort: number) {
+  let target = initialPort;
+  const sockets = new Set<Socket>();
+  const path = createTcpServer((inbound) => {
+    const outbound = connect(target, "127.0.0.1");
+    for (const socket of [inbound, outbound]) {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+      socket.on("close", () => {
+        sockets.delete(socket);
+        inbound.destroy();
+        outbound.destroy();
+      });
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((resolve) => path.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (path.address() as AddressInfo).port,
+    route: (port: number) => (target = port),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        path.close(() => resolve());
+      }),
+  };
+}
+
 describe("EDGE_INSECURE_POLL=1 skips the CA check, never the pin", () => {
   it("an impostor on the key's address sees a TLS handshake and nothing else; the same agent then connects to the real server", async () => {
-    const key = decodeEdgeKey(server.edgeKey);
-    const { httpsPort, tunnelPort } = server;
-    expect(key.tunnelAddress).toBe(`127.0.0.1:${tunnelPort}`);
-    await server.stop();
-    const impostor = await startImpostor(tunnelPort);
-    await using agent = startPierAgent({ edgeId: "insecure-poll-1", edgeKey: server.edgeKey, dataDir: dir.file("agent-insecure"), env: { EDGE_INSECURE_POLL: "1" } });
+    const impostor = await startImpostor();
+    const path = await startPath(impostor.port);
+    // The server's own key (its fingerprint), naming the address the attacker controls.
+    const key = { ...decodeEdgeKey(server.edgeKey), tunnelAddress: `127.0.0.1:${path.port}` };
+    await using agent = startPierAgent({ edgeId: "insecure-poll-1", edgeKey: encodeEdgeKey(key), dataDir: dir.file("agent-insecure"), env: { EDGE_INSECURE_POLL: "1" } });
     try {
       await agent.waitFor(/EDGE_INSECURE_POLL=1: the server's certificate is not checked against a CA file .* still verified by the SPKI fingerprint pinned in EDGE_KEY/);
       const [refusal = ""] = await agent.waitFor(/cannot connect to .*not the one pinned in EDGE_KEY.*/);
@@ -110,21 +141,18 @@ describe("EDGE_INSECURE_POLL=1 skips the CA check, never the pin", () => {
       expect(impostor.seen.clientHellos).toBeGreaterThan(0); // precondition: the agent did dial the impostor over TLS
       expect(impostor.seen.bytes).toBe(0); // …and sent it no HTTP request: no hello, no device token
       expect(impostor.seen.text).not.toMatch(/hello|deviceToken|PRI \* HTTP/);
+      expect((await api.call<Endpoint[]>("GET", "/api/endpoints")).body.some((e) => e.EdgeID === "insecure-poll-1")).toBe(false);
+
+      // The path leads to the real server again: the same agent connects at its next attempt.
+      path.route(server.tunnelPort);
+      await agent.waitFor(/connected to https:\/\/127\.0\.0\.1:\d+ as environment \d+ .*waiting for association/, 45_000);
     } finally {
+      await path.close();
       await impostor.close();
     }
-    await startServer({ httpsPort, tunnelPort });
-    await agent.waitFor(/connected to https:\/\/127\.0\.0\.1:\d+ as environment \d+ .*waiting for association/, 45_000);
     expect(agent.output()).toMatch(/verified by the fingerprint in EDGE_KEY only \(EDGE_INSECURE_POLL=1: no CA check\)/);
   });
 });
-
-interface Endpoint {
-  Id: number;
-  EdgeID: string;
-  EdgeKey?: string;
-  UserTrusted: boolean;
-}
 
 describe("per-environment keys cannot be claimed by guessing an id", () => {
   it("a hand-made 4-field key naming an existing environment gets nothing and is audited; the real 5-field key connects", async () => {
