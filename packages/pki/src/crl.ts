@@ -1,6 +1,6 @@
 import { sign, verify, type KeyObject } from "node:crypto";
 import { bitString, enumerated, explicit, integer, octetString, oid, sequence, time } from "./asn1/der-writer.ts";
-import { type DerNode, childrenOf, expectTag, readAlgorithmIdentifier, readBitString, readElement, readIntegerHex, readOid, readRoot, readSmallInt, readTime, sequenceItems } from "./asn1/der-reader.ts";
+import { type DerNode, childrenOf, expectTag, readAlgorithmIdentifier, readBitString, readIntegerHex, readOid, readRoot, readSmallInt, readTime, sequenceItems } from "./asn1/der-reader.ts";
 import { Oid, signatureAlgorithms } from "./asn1/oids.ts";
 import { authorityKeyIdentifierExtension } from "./extensions.ts";
 import { signatureSchemeFor } from "./keys.ts";
@@ -106,7 +106,7 @@ function readEntry(node: DerNode): RevokedEntry {
   for (const ext of extensionsNode ? sequenceItems(extensionsNode, "entry extensions") : []) {
     const items = sequenceItems(ext, "entry extension");
     const valueNode = expectTag(items[items.length - 1], 0x04, "entry extension value");
-    if (readOid(items[0]) === Oid.crlReason) reason = reasonName(readSmallInt(readElement(valueNode.content)));
+    if (readOid(items[0]) === Oid.crlReason) reason = reasonName(readSmallInt(readRoot(valueNode.content)));
   }
   return { serialNumber: readIntegerHex(serialNode), revokedAt: readTime(dateNode), reason };
 }
@@ -135,7 +135,7 @@ export function parseCrl(der: Buffer): CrlInfo {
     if (seen.has(id)) throw new PkiError("malformed_der", `Malformed DER: the CRL extension ${id} appears twice.`);
     seen.add(id);
     const valueNode = expectTag(parts[parts.length - 1], 0x04, "CRL extension value");
-    if (id === Oid.crlNumber) crlNumber = readSmallInt(readElement(valueNode.content));
+    if (id === Oid.crlNumber) crlNumber = readSmallInt(readRoot(valueNode.content));
   }
   const sigOid = readAlgorithmIdentifier(algNode, "signature algorithm");
   const algorithm = signatureAlgorithms[sigOid];

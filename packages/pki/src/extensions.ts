@@ -1,7 +1,7 @@
 import { createHash, type KeyObject } from "node:crypto";
 import { Oid, extKeyUsageNames } from "./asn1/oids.ts";
 import { bitString, boolean, explicit, implicitPrimitive, integer, octetString, oid, sequence } from "./asn1/der-writer.ts";
-import { type DerNode, childrenOf, readBitString, readBoolean, readElement, readOid, readSmallInt, sequenceItems } from "./asn1/der-reader.ts";
+import { type DerNode, childrenOf, readBitString, readBoolean, readElement, readOid, readRoot, readSmallInt, sequenceItems } from "./asn1/der-reader.ts";
 import { type SubjectAltName, decodeGeneralNames, encodeGeneralNames } from "./names.ts";
 import { spkiDer } from "./keys.ts";
 import { PkiError } from "./errors.ts";
@@ -82,7 +82,8 @@ export function decodeExtensions(node: DerNode): DecodedExtensions {
     if (!valueNode || valueNode.tag !== 0x04) continue;
     // RFC 5280 §4.2: at most one instance of an extension (OpenSSL marks such a certificate invalid).
     if (out.present.includes(id)) throw new PkiError("malformed_der", `Malformed DER: the extension ${id} appears twice.`);
-    const value = readElement(valueNode.content);
+    // The OCTET STRING holds exactly one DER value: trailing bytes are refused, as everywhere.
+    const value = readRoot(valueNode.content);
     out.present.push(id);
     switch (id) {
       case Oid.basicConstraints: {

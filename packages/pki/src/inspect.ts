@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey } from "node:crypto";
+import { type KeyObject, createPrivateKey, createPublicKey } from "node:crypto";
 import { type CertificateInfo, colonHex, parseCertificate } from "./certificate.ts";
 import { parseCrl } from "./crl.ts";
 import { parseCsr } from "./csr.ts";
@@ -6,6 +6,7 @@ import { extKeyUsageName } from "./extensions.ts";
 import { describeKey, spkiSha256 } from "./keys.ts";
 import { formatSan } from "./names.ts";
 import { type PkiObject, describeKind, readPkiFile } from "./pki-object.ts";
+import { PkiError } from "./errors.ts";
 
 function days(from: Date, to: Date): number {
   return Math.floor((to.getTime() - from.getTime()) / 86_400_000);
@@ -33,6 +34,24 @@ export function describeCertificate(info: CertificateInfo, now = new Date()): st
   if (ext.authorityKeyId) lines.push(`  Authority key ID: ${colonHex(ext.authorityKeyId)}`);
   lines.push(`  SHA-256:        ${colonHex(info.fingerprintSha256)}`, `  SPKI SHA-256:   ${info.spkiSha256}`);
   return lines;
+}
+
+/**
+ * The key in a private-key object: the encoding its PEM label names first, then the others, as
+ * `classifyDer` recognised it (a PKCS#8 key labelled "RSA PRIVATE KEY" crashed here before;
+ * found by fuzzing).
+ */
+function readPrivateKeyDer(object: PkiObject): KeyObject {
+  const encodings = ["pkcs8", "pkcs1", "sec1"] as const;
+  const hinted: (typeof encodings)[number] = object.label === "RSA PRIVATE KEY" ? "pkcs1" : object.label === "EC PRIVATE KEY" ? "sec1" : "pkcs8";
+  for (const type of [hinted, ...encodings.filter((t) => t !== hinted)]) {
+    try {
+      return createPrivateKey({ key: object.der, format: "der", type });
+    } catch {
+      // try the next encoding
+    }
+  }
+  throw new PkiError("wrong_input_type", `This ${object.label ? `PEM block "${object.label}"` : "data"} is not a private key Pier can read (PKCS#8, PKCS#1 or SEC1).`);
 }
 
 function describeObject(object: PkiObject, now: Date): string[] {
@@ -65,7 +84,7 @@ function describeObject(object: PkiObject, now: Date): string[] {
       ];
     }
     case "private-key": {
-      const key = createPrivateKey(object.label ? { key: object.der, format: "der", type: object.label === "RSA PRIVATE KEY" ? "pkcs1" : object.label === "EC PRIVATE KEY" ? "sec1" : "pkcs8" } : { key: object.der, format: "der", type: "pkcs8" });
+      const key = readPrivateKeyDer(object);
       return ["Private key", `  Type:           ${describeKey(key).label}`, `  SPKI SHA-256:   ${spkiSha256(key)}`];
     }
     case "encrypted-private-key":

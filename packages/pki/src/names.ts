@@ -38,10 +38,11 @@ export function encodeName(input: SubjectInput): Buffer {
   return sequence(...rdns);
 }
 
-// The value types OpenSSL accepts in a name (B_ASN1_PRINTABLE: the string types, SEQUENCE and
-// universal tags it does not know, and BIT STRING); INTEGER, OCTET STRING, times or tagged
-// values are refused.
-const nameValueTags = new Set([0x03, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x12, 0x13, 0x14, 0x15, 0x16, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x30]);
+// The value types OpenSSL accepts in a name (B_ASN1_PRINTABLE through ASN1_tag2bit): Numeric,
+// Printable, Teletex, IA5, Universal, BMP and UTF8 strings, BIT STRING, SEQUENCE and the
+// universal tags it maps to "unknown"; INTEGER, OCTET STRING, times, Videotex/Graphic/Visible/
+// General strings and tagged values are refused.
+const nameValueTags = new Set([0x03, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x12, 0x13, 0x14, 0x16, 0x1c, 0x1d, 0x1e, 0x30]);
 
 /**
  * Decodes an X.501 Name into its attributes in encoding order. Each RDN must be a SET of

@@ -32,7 +32,7 @@ describe("parseCertificate", () => {
     const at = good.indexOf(spki) + spki.length - 65; // the uncompressed point's 0x04 prefix
     expect(good[at]).toBe(0x04);
     const damaged = Buffer.from(good);
-    damaged[at] = 0x07;
+    damaged[at] = 0x05; // no point format is 5 (0x06/0x07, hybrid, can be valid)
     // Precondition: Node reads the certificate and fails only when asked for the key.
     const x509 = new X509Certificate(damaged);
     expect(() => x509.publicKey).toThrow();
@@ -92,6 +92,13 @@ describe("parseCrl", () => {
     const crlNumber = sequence(oid("2.5.29.20"), tlv(0x04, integer(7)));
     expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [...c.slice(0, -1), explicit(0, sequence(crlNumber, crlNumber))]), ...rest))).toThrow(/appears twice/);
     expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [c[0]!, tlv(0x53, Buffer.from("xx")), ...c.slice(2)]), ...rest))).toThrow(/TBSCertList signature/);
+  });
+
+  it("refuses trailing bytes inside an extension value and a negative CRL number", () => {
+    const number = (content: Buffer) => sequence(rebuild(tbs!, (c) => [...c.slice(0, -1), explicit(0, sequence(sequence(oid("2.5.29.20"), tlv(0x04, content))))]), ...rest);
+    expect(parseCrl(number(Buffer.from("02017f", "hex"))).crlNumber).toBe(127);
+    expect(() => parseCrl(number(Buffer.from("02017f45", "hex")))).toThrow(/trailing bytes/);
+    expect(() => parseCrl(number(Buffer.from("0201f9", "hex")))).toThrow(/non-negative/);
   });
 
   it("refuses an extension value that is not an OCTET STRING", () => {

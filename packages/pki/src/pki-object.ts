@@ -77,8 +77,10 @@ export function readPkiFile(data: Buffer): PkiFile {
       const objects = parsePem(data)
         .filter((block) => block.label !== "EC PARAMETERS")
         .map((block) => {
+          // The label must match the content: a certificate labelled PUBLIC KEY is unrecognised
+          // (it crashed `pier ca inspect` before; found by fuzzing).
           const labelled = labelKinds[block.label];
-          const kind = labelled && classifyDer(block.der) !== "unknown" ? labelled : "unknown";
+          const kind = labelled && classifyDer(block.der) === labelled ? labelled : "unknown";
           return { kind, der: block.der, label: block.label };
         });
       return { encoding: "pem", objects };

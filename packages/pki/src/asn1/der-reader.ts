@@ -111,10 +111,11 @@ export function readIntegerHex(node: DerNode | undefined): string {
   return n.content.subarray(start).toString("hex");
 }
 
-/** Small INTEGER or ENUMERATED as a number. */
+/** Small non-negative INTEGER or ENUMERATED (versions, path lengths, reasons, CRL numbers) as a number. */
 export function readSmallInt(node: DerNode | undefined): number {
   if (!node || (node.tag !== 0x02 && node.tag !== 0x0a)) throw malformed("expected an integer");
   checkMinimalInteger(node.content);
+  if (node.content[0]! & 0x80) throw malformed("expected a non-negative integer");
   let value = 0;
   for (const byte of node.content) value = value * 256 + byte;
   return value;
