@@ -8,6 +8,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # The browser tests of the web UI drive Debian's chromium through playwright-core.
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
+# scripts/testssl.ts scans both listeners with Debian's testssl.sh (command `testssl`).
+command -v testssl >/dev/null 2>&1 || need+=(testssl.sh)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-tools: installing ${need[*]}" >&2
