@@ -10,7 +10,7 @@ import { authenticateRequest } from "./api/authenticate.ts";
 import { createDockerProxy, type ProxyResponse } from "./docker/docker-proxy.ts";
 import { rawErrorResponse, sendError } from "./http/error-response.ts";
 import { canonicalPath } from "./http/canonical-path.ts";
-import { EdgeService } from "./edge/edge-service.ts";
+import { EdgeService, defaultEnrollmentLimits, type EnrollmentLimits } from "./edge/edge-service.ts";
 import { createEdgeRoutes, type EdgeResponse } from "./edge/edge-routes.ts";
 import { TunnelBroker } from "./edge/tunnel-broker.ts";
 import { openBuiltInCa } from "./bootstrap/built-in-tls.ts";
@@ -18,7 +18,7 @@ import { prepareFirstAdmin } from "./bootstrap/first-admin.ts";
 import { ServerError } from "./errors.ts";
 import { createUiStatic, uiSecurityHeaders } from "./ui/ui-static.ts";
 import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
-import { ServerTls, TlsFront, connectionIdentity, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
+import { ConnectionBudget, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
 
 /** Log levels of the server. */
 export type ServerLogLevel = "debug" | "info" | "warn" | "error";
@@ -42,6 +42,12 @@ export interface ServerConfig {
   readonly edgeAddresses?: { readonly apiUrl?: string; readonly tunnelAddress?: string };
   /** The built web UI (`packages/ui/dist`), served outside `/api/`; without it those paths answer the API's 404. */
   readonly uiDir?: string;
+  /** `--max-connections`, `--max-connections-per-source`: open connections over both listeners (defaults 20,000 and 512). */
+  readonly connections?: { readonly maxTotal?: number; readonly maxPerSource?: number };
+  /** `--enrollment-rate`, `--waiting-room-max`: new devices per source and period, and waiting devices (defaults 10/min and 10,000). */
+  readonly enrollment?: Partial<EnrollmentLimits>;
+  /** Absolute deadline of a TLS handshake, from accept (default 10 s). */
+  readonly handshakeTimeoutMs?: number;
   readonly log: (level: ServerLogLevel, message: string) => void;
 }
 
@@ -80,7 +86,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   heartbeats.start();
   const firstAdmin = await prepareFirstAdmin(store, { dataDir: config.dataDir, ...(config.adminPasswordFile === undefined ? {} : { adminPasswordFile: config.adminPasswordFile }), log: config.log });
   const secret = loadOrCreateSecret(join(config.dataDir, "secrets", "jwt.key"));
-  const edge = new EdgeService(store, heartbeats, { log: config.log });
+  const edge = new EdgeService(store, heartbeats, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment } });
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
   const mtlsConfigured = () => tls.mtlsConfigured;
   const refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
@@ -180,8 +186,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const onError = (error: unknown) => config.log("error", `listener: ${error instanceof Error ? error.message : String(error)}`);
   const material = tls.material();
   const policy = tls.policies();
-  const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler: requestHandler(true), upgradeHandler: upgradeHandler(true), onRefusal: onRefusal("https"), onError });
-  const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler: requestHandler(false), upgradeHandler: upgradeHandler(false), onRefusal: onRefusal("tunnel"), onError });
+  // One budget over both listeners: the limits are the process's file descriptors and memory.
+  const limits = {
+    connections: new ConnectionBudget({ ...defaultConnectionBudget, ...config.connections }),
+    onShed: shedLogger((message) => config.log("warn", message)),
+    ...(config.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: config.handshakeTimeoutMs }),
+  };
+  const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler: requestHandler(true), upgradeHandler: upgradeHandler(true), onRefusal: onRefusal("https"), onError, ...limits });
+  const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler: requestHandler(false), upgradeHandler: upgradeHandler(false), onRefusal: onRefusal("tunnel"), onError, ...limits });
   const httpsAddress = await httpsFront.listen(config.bindPort, config.bindHost);
   const tunnelAddress = await tunnelFront.listen(config.tunnelPort, config.bindHost);
   ports.https = httpsAddress.port;

@@ -1,6 +1,6 @@
 import { dirname, join, resolve } from "node:path";
 import { splitHostPort } from "@pier/protocol";
-import { ServerError, startServer, type ServerLogLevel } from "@pier/server";
+import { ServerError, startServer, type ServerConfig, type ServerLogLevel } from "@pier/server";
 import { optionalInteger, parseCommand } from "../args.ts";
 import { CliError, exitCodes } from "../errors.ts";
 import type { Output } from "../output.ts";
@@ -24,6 +24,16 @@ Options:
                             first admin needs the one-time token in DATA/admin-setup-token
   --ui-dir DIR              the built web UI to serve (default: $PIER_UI_DIR, else
                             packages/ui/dist of this checkout, or ui/ next to the bundle)
+  --max-connections N       open connections over both listeners (default 20000); more are
+                            closed at accept, with a warning in the log
+  --max-connections-per-source N
+                            open connections from one address, IPv6 one /64 (default 512;
+                            devices behind one NAT share an address)
+  --enrollment-rate N/PERIOD
+                            new devices one address may enroll, PERIOD s, min or h
+                            (default 10/min); more are refused with 429, known devices never
+  --waiting-room-max N      devices waiting for association (default 10000); new ones past
+                            it are refused with 503
   --log-level LEVEL         debug, info (default), warn, error`;
 
 const levels: readonly ServerLogLevel[] = ["debug", "info", "warn", "error"];
@@ -58,6 +68,44 @@ function parseEdgeAddresses(apiUrl: string | undefined, tunnelAddress: string | 
     }
   }
   return { ...(apiUrl === undefined ? {} : { apiUrl: apiUrl.replace(/\/$/, "") }), ...(tunnelAddress === undefined ? {} : { tunnelAddress }) };
+}
+
+function positive(value: string | undefined, flag: string): number | undefined {
+  const number = optionalInteger(value, flag);
+  if (number === 0) throw new CliError("usage", `${flag} needs a whole number of at least 1, got 0.`);
+  return number;
+}
+
+const periods: Readonly<Record<string, number>> = { s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000, hour: 3_600_000 };
+
+/**
+ * `--enrollment-rate N/PERIOD` as a count per period in milliseconds.
+ *
+ * @example
+ * parseEnrollmentRate("10/min"); // { count: 10, periodMs: 60000 }
+ */
+export function parseEnrollmentRate(text: string): { count: number; periodMs: number } {
+  const match = /^(\d+)\/(\d*)\s*([a-z]+)$/.exec(text.trim());
+  const count = Number(match?.[1]);
+  const unit = periods[match?.[3] ?? ""];
+  const multiple = match?.[2] ? Number(match[2]) : 1;
+  if (!match || unit === undefined || !(count >= 1) || !(multiple >= 1)) {
+    throw new CliError("usage", `--enrollment-rate needs N/PERIOD with PERIOD s, min or h (e.g. 10/min, 100/h), got "${text}".`);
+  }
+  return { count, periodMs: multiple * unit };
+}
+
+/** The limit flags of `pier server`, as `ServerConfig` fields (absent flags keep the defaults). */
+function serverLimits(values: Record<string, string | boolean | undefined>): Pick<ServerConfig, "connections" | "enrollment"> {
+  const flag = (name: string) => (typeof values[name] === "string" ? values[name] : undefined);
+  const maxTotal = positive(flag("max-connections"), "--max-connections");
+  const maxPerSource = positive(flag("max-connections-per-source"), "--max-connections-per-source");
+  const waitingRoomMax = positive(flag("waiting-room-max"), "--waiting-room-max");
+  const rate = flag("enrollment-rate");
+  return {
+    connections: { ...(maxTotal === undefined ? {} : { maxTotal }), ...(maxPerSource === undefined ? {} : { maxPerSource }) },
+    enrollment: { ...(rate === undefined ? {} : { perSource: parseEnrollmentRate(rate) }), ...(waitingRoomMax === undefined ? {} : { waitingRoomMax }) },
+  };
 }
 
 const sourceDir = join("packages", "cli", "src", "commands");
@@ -96,6 +144,10 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
     "admin-password-file": { type: "string" },
     "ui-dir": { type: "string" },
     "log-level": { type: "string" },
+    "max-connections": { type: "string" },
+    "max-connections-per-source": { type: "string" },
+    "enrollment-rate": { type: "string" },
+    "waiting-room-max": { type: "string" },
   });
   if (values.help) return out.help(usage);
   const level = (values["log-level"] ?? "info") as ServerLogLevel;
@@ -123,6 +175,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
       ...(edgeAddresses ? { edgeAddresses } : {}),
       ...(values["admin-password-file"] ? { adminPasswordFile: values["admin-password-file"] } : {}),
       uiDir: values["ui-dir"] ?? defaultUiDir(process.env, process.argv[1]),
+      ...serverLimits(values),
       log,
     });
   } catch (error) {

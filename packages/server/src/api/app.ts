@@ -1,4 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
 import { ServerError } from "../errors.ts";
 import { errorBody } from "../http/error-response.ts";
 import type { ApiDependencies, ApiEnv } from "./context.ts";
@@ -7,6 +8,27 @@ import { registerEndpointRoutes } from "./routes/endpoints.ts";
 import { registerSettingsRoutes } from "./routes/settings.ts";
 import { registerCertificateRoutes } from "./routes/certificates.ts";
 import { authenticate } from "./authenticate.ts";
+
+/**
+ * The largest JSON body any API route takes. The biggest is the mTLS upload (PUT
+ * /api/settings/edge/mtls): an RSA-4096 CA, a certificate with a 3-certificate chain and its
+ * key come to about 12 KiB of JSON, so 1 MiB needs no exception for any route.
+ */
+export const maxApiBodyBytes = 1024 * 1024;
+
+/**
+ * Refuses a body over `maxBytes` with 413 `payload_too_large`: at once when Content-Length
+ * says so (nothing is read), else (chunked) as soon as the bytes read pass it. Hono's
+ * `bodyLimit` reads at most `maxBytes` before refusing; the rest is never buffered.
+ */
+function limitRequestBody(maxBytes: number): ReturnType<typeof bodyLimit> {
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: () => {
+      throw new ServerError("payload_too_large", `The request body exceeds ${maxBytes} bytes, the most this API takes.`, { fix: `Send a smaller body; no API request needs more than ${maxBytes} bytes.` });
+    },
+  });
+}
 
 /** Creates an app whose validation failures answer 400 naming the field. */
 export function createRouter(): OpenAPIHono<ApiEnv> {
@@ -37,6 +59,8 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
 
   // Every /api route needs a user, except the few that cannot: first-admin creation, login and
   // this API's own description (justified in docs/security.md).
+  // Before authentication, so nobody (signed in or not) makes the server hold a large body.
+  app.use("/api/*", limitRequestBody(maxApiBodyBytes));
   app.use("/api/*", authenticate(deps, ["/api/users/admin/init", "/api/users/admin/check", "/api/auth", "/api/openapi.json", "/api/system/status"]));
   registerUserRoutes(app, deps);
   registerEndpointRoutes(app, deps);

@@ -122,17 +122,20 @@ function connectionOf(req: Request): Http2Session | undefined {
 
 /**
  * Answers the error and stops the body: HTTP/2 resets the stream, so a client still sending
- * stops; HTTP/1.1 closes the connection once the answer is out (reading on would only drain).
+ * stops; HTTP/1.1 discards what still arrives for a second, then closes the connection
+ * (closing at once, or `Connection: close`, resets a client still writing before it reads the
+ * answer).
  */
 function refuseBody(req: Request, res: EdgeResponse, error: unknown): void {
-  sendEdgeError(res, error);
   if ("stream" in req) {
+    sendEdgeError(res, error);
     if (!req.stream.closed) req.stream.close(constants.NGHTTP2_NO_ERROR);
-  } else {
-    const socket = req.socket;
-    socket.end();
-    setTimeout(() => socket.destroy(), 1000).unref();
+    return;
   }
+  sendEdgeError(res, error);
+  req.resume();
+  const socket = req.socket;
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 /** Validates a snapshot body, naming the first invalid field (answered as `bad_request`). */

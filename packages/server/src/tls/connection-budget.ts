@@ -104,3 +104,26 @@ export class ConnectionBudget {
     };
   }
 }
+
+/**
+ * Turns shed connections into log lines an attacker cannot flood: the first at once, then at
+ * most one per `intervalMs`, counting the connections shed in between.
+ *
+ * @example
+ * const onShed = shedLogger((message) => log("warn", message));
+ */
+export function shedLogger(log: (message: string) => void, intervalMs = 10_000, now: () => number = Date.now): (shed: ConnectionShed) => void {
+  let lastAt = Number.NEGATIVE_INFINITY;
+  let unreported = 0;
+  return (shed) => {
+    unreported++;
+    const at = now();
+    if (at - lastAt < intervalMs) return;
+    const flag = shed.reason === "total" ? "--max-connections" : "--max-connections-per-source";
+    const which = shed.reason === "total" ? `${shed.limit} connections are open in total` : `${shed.limit} connections from ${sourceKey(shed.remoteAddress)} are open`;
+    const more = unreported > 1 ? ` (${unreported} connections shed since the last such line)` : "";
+    log(`shedding connections: closed one from ${shed.remoteAddress} at accept, ${which} (${flag} ${shed.limit})${more}`);
+    lastAt = at;
+    unreported = 0;
+  };
+}

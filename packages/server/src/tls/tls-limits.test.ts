@@ -3,7 +3,7 @@ import { Duplex } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConnectionBudget, type ConnectionShed, sourceKey } from "./connection-budget.ts";
+import { ConnectionBudget, type ConnectionShed, shedLogger, sourceKey } from "./connection-budget.ts";
 import { type TestCa, type TestPki, createTestPki, h1Get, h2Get, names, openSession, sessionGet, testHandler, uiServerRequest } from "./tls-fixtures.testkit.ts";
 import { type FrontMaterial, type TlsFrontOptions, TlsFront } from "./tls-front.ts";
 import { loadFrontMaterial } from "./tls-reloader.ts";
@@ -144,6 +144,20 @@ describe("connection budget", () => {
     if (a1.admitted) a1.release();
     expect(budget.open).toBe(2);
     expect(budget.admit("10.0.0.1").admitted).toBe(true);
+  });
+
+  it("logs shed connections at most once per interval, counting the ones in between", () => {
+    const lines: string[] = [];
+    let now = 0;
+    const onShed = shedLogger((line) => lines.push(line), 10_000, () => now);
+    const shed: ConnectionShed = { remoteAddress: "203.0.113.7", reason: "per-source", limit: 512 };
+    for (let i = 0; i < 1000; i++) onShed(shed);
+    now = 10_000;
+    onShed({ remoteAddress: "198.51.100.1", reason: "total", limit: 20_000 });
+    expect(lines).toEqual([
+      "shedding connections: closed one from 203.0.113.7 at accept, 512 connections from 203.0.113.7 are open (--max-connections-per-source 512)",
+      "shedding connections: closed one from 198.51.100.1 at accept, 20000 connections are open in total (--max-connections 20000) (1000 connections shed since the last such line)",
+    ]);
   });
 
   it("closes the connection past the per-source limit at once, reports it, and admits a new one after one closes", async () => {
