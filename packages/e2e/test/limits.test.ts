@@ -3,7 +3,7 @@ import http2 from "node:http2";
 import https from "node:https";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PierApi, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, startPierAgent, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
 
 // Cross-process limits: a real `pier server` with small connection limits, real TLS on loopback.
 
@@ -189,4 +189,25 @@ describe("request bodies over TLS to a real server", () => {
     expect(streamed.head).toMatch(/^HTTP\/1\.1 413 /);
     expect(streamed.sentBytes).toBeLessThan(16 * 1024 * 1024);
   });
+});
+
+describe("enrollment rate (--enrollment-rate 2/min)", () => {
+  it("refuses the third new device from one address and its agent logs why; a known device reconnects", async () => {
+    const api = new PierApi(`https://localhost:${server.httpsPort}`, { ca });
+    await api.login("admin", password);
+    const waitingIds = async () => ((await api.call<{ EdgeID: string }[]>("GET", "/api/endpoints")).body ?? []).map((e) => e.EdgeID);
+    const first = startPierAgent({ edgeId: "rate-agent-1", edgeKey: server.edgeKey, dataDir: dir.file("agent-1") });
+    await first.waitFor(/connected to .* as environment \d+/);
+    await using second = startPierAgent({ edgeId: "rate-agent-2", edgeKey: server.edgeKey, dataDir: dir.file("agent-2") });
+    await second.waitFor(/connected to .* as environment \d+/);
+    await using third = startPierAgent({ edgeId: "rate-agent-3", edgeKey: server.edgeKey, dataDir: dir.file("agent-3") });
+    await third.waitFor(/Too many new devices from 127\.0\.0\.1: at most 2 may enroll per minute from one address\. This device was not enrolled; it may retry in \d+ s\./);
+    expect(await waitingIds()).toEqual(expect.arrayContaining(["rate-agent-1", "rate-agent-2"]));
+    expect(await waitingIds()).not.toContain("rate-agent-3");
+    await server.waitFor(/enrollment of rate-agent-3 from 127\.0\.0\.1 refused/);
+    // A known device is not a new one: it reconnects while the address is still over its rate.
+    await first.stop();
+    await using again = startPierAgent({ edgeId: "rate-agent-1", edgeKey: server.edgeKey, dataDir: dir.file("agent-1") });
+    await again.waitFor(/connected to .* as environment \d+/);
+  }, 60_000);
 });
