@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import https from "node:https";
+import net from "node:net";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PierApi, startPierAgent, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
@@ -210,4 +211,52 @@ describe("enrollment rate (--enrollment-rate 2/min)", () => {
     await using again = startPierAgent({ edgeId: "rate-agent-1", edgeKey: server.edgeKey, dataDir: dir.file("agent-1") });
     await again.waitFor(/connected to .* as environment \d+/);
   }, 60_000);
+});
+
+describe("TLS handshake deadline (default 10 s) on both listeners", () => {
+  /** A real ClientHello for "localhost", captured from Node's TLS client. */
+  async function clientHello(): Promise<Buffer> {
+    const capture = net.createServer();
+    await new Promise<void>((resolve) => capture.listen(0, "127.0.0.1", resolve));
+    const port = (capture.address() as net.AddressInfo).port;
+    const hello = new Promise<Buffer>((resolve) => capture.once("connection", (socket) => socket.once("data", (data: Buffer) => { resolve(data); socket.destroy(); })));
+    const client = tls.connect({ host: "127.0.0.1", port, servername: "localhost" });
+    client.on("error", () => undefined);
+    const bytes = await hello;
+    client.destroy();
+    capture.close();
+    return bytes;
+  }
+
+  /** Trickles `hello` a byte a second; resolves with the seconds until the server closed. */
+  function trickle(port: number, hello: Buffer): Promise<{ seconds: number; sent: number }> {
+    return new Promise((resolve) => {
+      const started = Date.now();
+      let sent = 0;
+      const socket = net.connect(port, "127.0.0.1");
+      const timer = setInterval(() => {
+        if (sent < hello.length) socket.write(hello.subarray(sent, ++sent));
+      }, 1000);
+      socket.on("error", () => undefined);
+      socket.on("close", () => {
+        clearInterval(timer);
+        resolve({ seconds: (Date.now() - started) / 1000, sent });
+      });
+    });
+  }
+
+  it("closes a client that trickles its ClientHello a byte a second after 10 s on the HTTPS and the tunnel listener", async () => {
+    const hello = await clientHello();
+    // Precondition: the trickle alone would last minutes.
+    expect(hello.length).toBeGreaterThan(100);
+    const [https, tunnel] = await Promise.all([trickle(server.httpsPort, hello), trickle(server.tunnelPort, hello)]);
+    for (const outcome of [https, tunnel]) {
+      expect(outcome.seconds).toBeGreaterThanOrEqual(9.5);
+      expect(outcome.seconds).toBeLessThan(13);
+      expect(outcome.sent).toBeLessThan(14);
+    }
+    // A normal handshake still completes.
+    const api = new PierApi(`https://localhost:${server.httpsPort}`, { ca });
+    await api.login("admin", password);
+  }, 30_000);
 });
