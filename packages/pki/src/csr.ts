@@ -1,6 +1,6 @@
 import { sign, verify, createPublicKey, type KeyObject } from "node:crypto";
 import { bitString, implicitConstructed, integer, oid, sequence, setOf } from "./asn1/der-writer.ts";
-import { childrenOf, readAlgorithmIdentifier, readBitString, readOid, readRoot, sequenceItems } from "./asn1/der-reader.ts";
+import { type DerNode, childrenOf, expectTag, readAlgorithmIdentifier, readBitString, readIntegerHex, readOid, readRoot, readSmallInt, readString, sequenceItems } from "./asn1/der-reader.ts";
 import { Oid, signatureAlgorithms } from "./asn1/oids.ts";
 import { type DecodedExtensions, decodeExtensions, subjectAltNameExtension } from "./extensions.ts";
 import { type KeyDescription, describeKey, signatureSchemeFor } from "./keys.ts";
@@ -43,6 +43,15 @@ export interface CsrInfo {
   readonly requestedExtensions: DecodedExtensions;
 }
 
+/** Reads every primitive inside an ANY value with its type's DER rules, as OpenSSL does. */
+function checkPrimitives(node: DerNode): void {
+  if (node.constructed) return childrenOf(node).forEach(checkPrimitives);
+  if (node.tag === 0x02) readIntegerHex(node);
+  else if (node.tag === 0x03) readBitString(node);
+  else if (node.tag === 0x06) readOid(node);
+  else if (node.tag === 0x0c || node.tag === 0x1e || node.tag === 0x1c) readString(node);
+}
+
 /** Parses a DER CSR and checks its self-signature (proof of possession of the key). */
 export function parseCsr(der: Buffer): CsrInfo {
   const [info, algNode, sigNode] = sequenceItems(readRoot(der), "certification request");
@@ -69,10 +78,16 @@ export function parseCsr(der: Buffer): CsrInfo {
     }
   }
   let requestedExtensions: DecodedExtensions = { unknownCritical: [], present: [] };
+  readSmallInt(versionNode);
   if (attributesNode) {
     for (const attribute of childrenOf(attributesNode)) {
-      const [typeNode, valuesNode] = sequenceItems(attribute, "attribute");
-      const first = valuesNode ? childrenOf(valuesNode)[0] : undefined;
+      // Attribute ::= SEQUENCE { type, values SET OF ANY } (RFC 2986 §4.1), values checked as DER.
+      const items = sequenceItems(attribute, "attribute");
+      const [typeNode, valuesNode] = items;
+      if (items.length !== 2) throw new PkiError("malformed_der", "Malformed DER: a CSR attribute must be one type and one SET of values.");
+      const values = childrenOf(expectTag(valuesNode, 0x31, "attribute values"));
+      values.forEach(checkPrimitives);
+      const first = values[0];
       if (readOid(typeNode) === Oid.extensionRequest && first) requestedExtensions = decodeExtensions(first);
     }
   }

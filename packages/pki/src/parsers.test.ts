@@ -73,6 +73,17 @@ describe("parseCsr", () => {
     expect(() => parseCsr(attributesAsSet)).toThrow(expect.objectContaining({ code: "wrong_input_type" }));
   });
 
+  it("refuses a padded version, an attribute without its SET of values and damaged DER inside attribute values", () => {
+    const [info, ...rest] = childrenOf(readRoot(csr)).map((c) => Buffer.from(c.raw));
+    const withAttributes = (...attributes: Buffer[]) => sequence(rebuild(info!, (c) => [...c.slice(0, 3), tlv(0xa0, Buffer.concat(attributes))]), ...rest);
+    const challenge = (value: Buffer) => sequence(oid("1.2.840.113549.1.9.7"), setOf(value));
+    expect(parseCsr(withAttributes(challenge(utf8String("secret")))).subjectText).toBe("CN=edge-1");
+    expect(() => parseCsr(sequence(rebuild(info!, (c) => [tlv(0x02, Buffer.from([0, 0])), ...c.slice(1)]), ...rest))).toThrow(/not minimally encoded/);
+    expect(() => parseCsr(withAttributes(sequence(oid("1.2.840.113549.1.9.7"))))).toThrow(/one type and one SET of values/);
+    expect(() => parseCsr(withAttributes(sequence(oid("1.2.840.113549.1.9.7"), utf8String("x"))))).toThrow(/attribute values has an unexpected type/);
+    expect(() => parseCsr(withAttributes(challenge(tlv(0x03, Buffer.from([9, 0xff])))))).toThrow(/unused bits/);
+  });
+
   it("refuses NULL algorithm parameters with content", () => {
     const [info, , signature] = childrenOf(readRoot(csr)).map((c) => Buffer.from(c.raw));
     const rsaNull = sequence(oid("1.2.840.10045.4.3.2"), nullValue());
