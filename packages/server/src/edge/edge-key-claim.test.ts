@@ -64,6 +64,22 @@ describe("EdgeService: a hello claims environment N ≠ 0 only with the secret o
     expect(JSON.stringify(events)).not.toContain(wrong);
   });
 
+  it("lets exactly one of two devices presenting the same key at the same moment claim the environment", async () => {
+    const attempts = await Promise.allSettled([
+      edge.hello(hello("twin-a", reservedId, { edgeKeySecret: secret }), { sourceAddress: "198.51.100.10" }),
+      edge.hello(hello("twin-b", reservedId, { edgeKeySecret: secret }), { sourceAddress: "198.51.100.11" }),
+    ]);
+    const won = attempts.filter((attempt) => attempt.status === "fulfilled");
+    const lost = attempts.flatMap((attempt) => (attempt.status === "rejected" ? [attempt.reason as ServerError] : []));
+    expect(won).toHaveLength(1);
+    expect(lost.map((error) => error.code)).toEqual(["conflict"]);
+    const winner = won[0]?.value.welcome.environmentId;
+    expect(winner).toBe(reservedId);
+    const stored = await store.environments.get(reservedId);
+    expect(["twin-a", "twin-b"]).toContain(stored?.edgeId);
+    expect((await store.audit.list({ environmentId: reservedId })).filter((e) => e.kind === "enrolled")).toHaveLength(1);
+  });
+
   it("with the secret, binds the device and forgets the secret's hash; the bound identity speaks for it afterwards", async () => {
     const first = await edge.hello(hello("device-7", reservedId, { edgeKeySecret: secret }), { sourceAddress: "198.51.100.7" });
     expect(first.welcome).toMatchObject({ environmentId: reservedId, status: "associated" });

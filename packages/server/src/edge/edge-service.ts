@@ -219,9 +219,14 @@ export class EdgeService {
     if (reserved.edgeId !== null && reserved.edgeId !== hello.agent.edgeId) {
       throw new ServerError("conflict", `The EDGE_KEY of environment ${reserved.id} is already used by another device; each per-environment key serves one device. Use the fleet-wide key or create another environment.`);
     }
-    await this.#checkKeySecret(reserved, hello, connection);
+    const secretHash = await this.#checkKeySecret(reserved, hello, connection);
     // The secret has done its work: the device's identity (certificate or token) speaks for it from now on.
-    const environment = await this.#store.environments.update(reserved.id, { ...facts, edgeId: hello.agent.edgeId, identity, edgeKeySecretHash: null });
+    const environment = await this.#store.environments.claim(reserved.id, secretHash, { ...facts, edgeId: hello.agent.edgeId, identity, edgeKeySecretHash: null });
+    if (!environment) {
+      throw new ServerError("conflict", `Environment ${reserved.id} was claimed by another device with the same EDGE_KEY at the same moment (or its key was just replaced); each per-environment key serves one device.`, {
+        fix: "Give this device its own environment and key, or use the fleet-wide key to wait in the Waiting Room.",
+      });
+    }
     await this.#store.audit.append({ kind: "enrolled", environmentId: environment.id, edgeId: hello.agent.edgeId, sourceAddress: connection.sourceAddress, detail: { trusted: environment.userTrusted, key: "environment" } });
     return environment;
   }
@@ -231,11 +236,11 @@ export class EdgeService {
    * id alone is a small number anyone can guess. Compared as SHA-256 digests in constant time;
    * a refusal binds and creates nothing and is audited without the secret.
    */
-  async #checkKeySecret(reserved: Environment, hello: Hello, connection: EdgeConnection): Promise<void> {
+  async #checkKeySecret(reserved: Environment, hello: Hello, connection: EdgeConnection): Promise<string> {
     const stored = reserved.edgeKeySecretHash;
     const presented = hello.edgeKeySecret;
     const matches = stored !== null && presented !== undefined && timingSafeEqual(Buffer.from(sha256(presented), "hex"), Buffer.from(stored, "hex"));
-    if (matches) return;
+    if (matches) return stored;
     const reason = presented === undefined ? "missing" : stored === null ? "no_secret_on_record" : "wrong";
     await this.#store.audit.append({ kind: "refused_edge_key", environmentId: reserved.id, edgeId: hello.agent.edgeId, sourceAddress: connection.sourceAddress, detail: { reason } });
     const why =

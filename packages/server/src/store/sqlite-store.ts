@@ -352,6 +352,8 @@ export class SqliteStore implements Store, AsyncDisposable {
       getByEdgeId: (edgeId) => this.#call(() => this.#maybe(this.#row("SELECT * FROM environments WHERE edge_id = ?", edgeId), decodeEnvironment)),
       list: (filter) => this.#call(() => this.#listEnvironments(filter?.untrusted)),
       update: (id, patch) => this.#call(() => this.#transaction(() => this.#updateEnvironment(id, patch))),
+      claim: (id, secretHash, patch) =>
+        this.#call(() => this.#transaction(() => (this.#getEnvironment(id)?.edgeKeySecretHash === secretHash ? this.#updateEnvironment(id, patch) : null))),
       delete: (id) => this.#call(() => this.#statement("DELETE FROM environments WHERE id = ?").run(id).changes > 0),
       recordCheckIns: (batch) => this.#call(() => this.#recordCheckIns(batch)),
     };

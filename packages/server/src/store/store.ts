@@ -218,6 +218,12 @@ export interface EnvironmentStore {
   list(filter?: { untrusted?: boolean }): Promise<Environment[]>;
   /** Applies `patch` and returns the result; `not_found` if there is no such environment. */
   update(id: number, patch: EnvironmentPatch): Promise<Environment>;
+  /**
+   * Applies `patch` only while the environment's key secret hash is still `secretHash`, in one
+   * step; `null` when it changed meanwhile (another device claimed it first, or a new key was
+   * made), so two devices holding one key can never both claim the environment.
+   */
+  claim(id: number, secretHash: string, patch: EnvironmentPatch): Promise<Environment | null>;
   /** Removes the environment; `false` if it did not exist. */
   delete(id: number): Promise<boolean>;
   /**
