@@ -100,11 +100,19 @@ export interface CrlInfo {
   verifySignature(publicKey: KeyObject): boolean;
 }
 
+/** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue } (RFC 5280 §4.1). */
+function checkExtensionShape(items: DerNode[]): DerNode[] {
+  if (items.length < 2 || items.length > 3 || (items.length === 3 && items[1]!.tag !== 0x01)) throw new PkiError("malformed_der", "Malformed DER: an extension must be an OID, an optional BOOLEAN and an OCTET STRING.");
+  return items;
+}
+
 function readEntry(node: DerNode): RevokedEntry {
-  const [serialNode, dateNode, extensionsNode] = sequenceItems(node, "revoked certificate");
+  const entryItems = sequenceItems(node, "revoked certificate");
+  const [serialNode, dateNode, extensionsNode] = entryItems;
+  if (entryItems.length > 3) throw new PkiError("malformed_der", "Malformed DER: a revoked certificate entry has extra fields.");
   let reason: RevocationReason = "unspecified";
   for (const ext of extensionsNode ? sequenceItems(extensionsNode, "entry extensions") : []) {
-    const items = sequenceItems(ext, "entry extension");
+    const items = checkExtensionShape(sequenceItems(ext, "entry extension"));
     const valueNode = expectTag(items[items.length - 1], 0x04, "entry extension value");
     if (readOid(items[0]) === Oid.crlReason) reason = reasonName(readSmallInt(readRoot(valueNode.content)));
   }
@@ -116,6 +124,7 @@ export function parseCrl(der: Buffer): CrlInfo {
   const [tbs, algNode, sigNode] = sequenceItems(readRoot(der), "CRL");
   const fields = sequenceItems(tbs, "TBSCertList");
   const items = fields[0]?.tag === 0x02 ? fields.slice(1) : fields;
+  if (fields[0]?.tag === 0x02) readSmallInt(fields[0]);
   const [innerAlgNode, issuerNode, thisUpdateNode, ...rest] = items;
   if (!issuerNode || issuerNode.tag !== 0x30 || !thisUpdateNode || (thisUpdateNode.tag !== 0x17 && thisUpdateNode.tag !== 0x18)) {
     throw new PkiError("wrong_input_type", "This is not a certificate revocation list (CRL).");
@@ -129,7 +138,7 @@ export function parseCrl(der: Buffer): CrlInfo {
   let crlNumber: number | undefined;
   const seen = new Set<string>();
   for (const ext of extensionsNode ? sequenceItems(childrenOf(extensionsNode)[0], "CRL extensions") : []) {
-    const parts = sequenceItems(ext, "CRL extension");
+    const parts = checkExtensionShape(sequenceItems(ext, "CRL extension"));
     const id = readOid(parts[0]);
     // RFC 5280 §5.2: at most one instance of an extension (OpenSSL then shows no CRL number).
     if (seen.has(id)) throw new PkiError("malformed_der", `Malformed DER: the CRL extension ${id} appears twice.`);

@@ -76,6 +76,8 @@ export function decodeExtensions(node: DerNode): DecodedExtensions {
   const out: DecodedExtensions = { unknownCritical: [], present: [] };
   for (const ext of sequenceItems(node, "extensions")) {
     const items = sequenceItems(ext, "extension");
+    // RFC 5280 §4.1: an OID, an optional BOOLEAN and the value, nothing else.
+    if (items.length < 2 || items.length > 3) throw new PkiError("malformed_der", "Malformed DER: an extension must be an OID, an optional BOOLEAN and an OCTET STRING.");
     const id = readOid(items[0]);
     const critical = items.length === 3 ? readBoolean(items[1]) : false;
     const valueNode = items[items.length - 1];

@@ -112,6 +112,14 @@ describe("parseCrl", () => {
     expect(() => parseCrl(number(Buffer.from("0201f9", "hex")))).toThrow(/non-negative/);
   });
 
+  it("refuses an empty version, an entry with extra fields and an extension with extra elements", () => {
+    expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [tlv(0x02, Buffer.alloc(0)), ...c.slice(1)]), ...rest))).toThrow(/not minimally encoded/);
+    const entry = sequence(integer(5), childrenOf(readRoot(tbs!))[3]!.raw, sequence(), integer(1));
+    expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [...c.slice(0, 5), sequence(entry), ...c.slice(5)]), ...rest))).toThrow(/extra fields/);
+    const fourParts = sequence(oid("2.5.29.20"), tlv(0x01, Buffer.from([0])), tlv(0x04, integer(7)), integer(1));
+    expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [...c.slice(0, -1), explicit(0, sequence(fourParts))]), ...rest))).toThrow(/optional BOOLEAN/);
+  });
+
   it("refuses an extension value that is not an OCTET STRING", () => {
     const utf8Value = sequence(oid("2.5.29.20"), utf8String("7"));
     expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [...c.slice(0, -1), explicit(0, sequence(utf8Value))]), ...rest))).toThrow(/CRL extension value has an unexpected type/);
