@@ -290,3 +290,10 @@ export function withoutTbsField(der: Buffer, tag: number): Buffer | undefined {
 export function firstElementLength(der: Buffer): number | undefined {
   return readHeader(der, 0)?.end;
 }
+
+/** True when some element (at any depth the lenient reader reaches) is a SEQUENCE or SET tagged primitive (0x10, 0x11). */
+export function hasPrimitiveSequenceOrSet(der: Buffer): boolean {
+  const roots = parseAll(der.subarray(0, readHeader(der, 0)?.end ?? 0), 0);
+  const walk = (nodes: Tlv[]): boolean => nodes.some((n) => n.tag === 0x10 || n.tag === 0x11 || parseAll(n.content, 0)?.some((c) => c.tag === 0x10 || c.tag === 0x11) === true || (n.children ? walk(n.children) : false));
+  return roots ? walk(roots) : false;
+}

@@ -6,6 +6,7 @@ export type Verdict =
   | { readonly kind: "allowed"; readonly reason: string }
   | { readonly kind: "crash" | "hang" | "mismatch"; readonly detail: string };
 
+/** The verdict of a case that holds. */
 export const ok: Verdict = { kind: "ok" };
 
 /** A documented, justified difference between Pier and a reference implementation. */

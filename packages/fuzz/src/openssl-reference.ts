@@ -20,6 +20,7 @@ export interface OpensslView {
   readonly revokedSerials?: string[];
 }
 
+/** Which openssl command reads the input: `x509`, `req` or `crl`. */
 export type OpensslKind = "certificate" | "csr" | "crl";
 
 const commands: Record<OpensslKind, string[]> = {

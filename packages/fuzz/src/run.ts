@@ -112,7 +112,7 @@ for (const target of selected) {
   process.stdout.write(`${formatResult(result).join("\n")}\n`);
 }
 // Whole inputs of the findings, for replaying them in a unit test.
-const findingsFile = join(tmpdir(), "pier-fuzz-findings.json");
+const findingsFile = join(tmpdir(), `pier-fuzz-findings${values.target === undefined ? "" : `-${values.target}`}.json`);
 writeFileSync(findingsFile, JSON.stringify(results.map((r) => ({ target: r.target, seed: r.seed, findings: r.findings })), null, 1));
 const total = results.reduce((sum, r) => sum + r.crashes + r.hangs + r.mismatches, 0);
 process.stdout.write(total === 0 ? `All ${results.length} targets clean.\n` : `${total} failing case(s): see above and ${findingsFile}; replay one with --target NAME --seed SEED.\n`);

@@ -9,6 +9,12 @@ import { type FuzzTarget, type Verdict, describeError } from "../harness.ts";
 
 /** An HTTP request can wait on the network and a busy machine: this long without an answer is a hang. */
 const requestTimeoutMs = 5_000;
+/**
+ * Routes that hash a password (scrypt N=2^17, 128 MiB: about 0.3 s alone, several seconds on a
+ * loaded 2-core machine, by design) get longer before their answer counts as a hang.
+ */
+const passwordRouteTimeoutMs = 30_000;
+const passwordRoutes = new Set(["POST /api/auth", "POST /api/users/admin/init"]);
 const password = "fuzz horse battery staple";
 
 interface Operation {
@@ -152,16 +158,17 @@ export const apiBodiesTarget: FuzzTarget = {
       const headers: Record<string, string> = { ...(input.contentType ? { "content-type": input.contentType } : {}), ...(input.authenticated ? { authorization: `Bearer ${jwt}` } : {}) };
       if (input.body === oversized) counts.oversized++;
       const started = performance.now();
+      const timeoutMs = passwordRoutes.has(`${operation.method} ${operation.path}`) ? passwordRouteTimeoutMs : requestTimeoutMs;
       let answer: Answer;
       try {
         try {
-          answer = await request(agent, port, ca, operation.method, path, headers, input.body);
+          answer = await request(agent, port, ca, operation.method, path, headers, input.body, timeoutMs);
         } catch (error) {
           // A kept-alive socket the server closed (after a 413 it stops reading) fails the next
           // request on it: retried once on a new connection, and counted.
           if (!/socket hang up|ECONNRESET|EPIPE/.test(describeError(error))) throw error;
           counts.retried++;
-          answer = await request(agent, port, ca, operation.method, path, headers, input.body);
+          answer = await request(agent, port, ca, operation.method, path, headers, input.body, timeoutMs);
         }
       } catch (error) {
         const message = describeError(error);
@@ -172,7 +179,7 @@ export const apiBodiesTarget: FuzzTarget = {
       const spent = (timing.get(key) ?? { n: 0, ms: 0 });
       timing.set(key, { n: spent.n + 1, ms: spent.ms + performance.now() - started });
       const where = `${operation.method} ${path} → ${answer.status}`;
-      if (performance.now() - started > requestTimeoutMs) return { kind: "hang", detail: `${where} after ${Math.round(performance.now() - started)} ms` };
+      if (performance.now() - started > timeoutMs) return { kind: "hang", detail: `${where} after ${Math.round(performance.now() - started)} ms` };
       if (answer.status >= 500 || answer.status < 200) return { kind: "crash", detail: `${where}: ${answer.text.slice(0, 200)}` };
       if (leak.test(answer.text)) return { kind: "crash", detail: `${where}: the answer leaks a stack trace or a source path` };
       if (answer.status >= 400) {
