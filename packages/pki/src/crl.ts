@@ -137,7 +137,9 @@ export function parseCrl(der: Buffer): CrlInfo {
   const extensionsNode = rest[0];
   let crlNumber: number | undefined;
   const seen = new Set<string>();
-  for (const ext of extensionsNode ? sequenceItems(childrenOf(extensionsNode)[0], "CRL extensions") : []) {
+  const extensionsFields = extensionsNode ? childrenOf(extensionsNode) : [];
+  if (extensionsFields.length > 1) throw new PkiError("malformed_der", "Malformed DER: the CRL's [0] extensions field holds more than one element.");
+  for (const ext of extensionsNode ? sequenceItems(extensionsFields[0], "CRL extensions") : []) {
     const parts = checkExtensionShape(sequenceItems(ext, "CRL extension"));
     const id = readOid(parts[0]);
     // RFC 5280 §5.2: at most one instance of an extension (OpenSSL then shows no CRL number).

@@ -54,7 +54,9 @@ function checkPrimitives(node: DerNode): void {
 
 /** Parses a DER CSR and checks its self-signature (proof of possession of the key). */
 export function parseCsr(der: Buffer): CsrInfo {
-  const [info, algNode, sigNode] = sequenceItems(readRoot(der), "certification request");
+  const requestItems = sequenceItems(readRoot(der), "certification request");
+  const [info, algNode, sigNode] = requestItems;
+  if (requestItems.length !== 3) throw new PkiError("wrong_input_type", "This is not a certificate signing request (PKCS#10): it must be the request info, an algorithm and a signature.");
   const infoItems = sequenceItems(info, "certification request info");
   const [versionNode, subjectNode, spkiNode, attributesNode] = infoItems;
   // RFC 2986 §4.1: version, subject, key and [0] attributes, nothing else (as OpenSSL reads it).

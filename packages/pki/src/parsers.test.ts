@@ -84,6 +84,10 @@ describe("parseCsr", () => {
     expect(() => parseCsr(withAttributes(challenge(tlv(0x03, Buffer.from([9, 0xff])))))).toThrow(/unused bits/);
   });
 
+  it("refuses a request with a field after its signature", () => {
+    expect(() => parseCsr(rebuild(csr, (c) => [...c, c[2]!]))).toThrow(expect.objectContaining({ code: "wrong_input_type" }));
+  });
+
   it("refuses NULL algorithm parameters with content", () => {
     const [info, , signature] = childrenOf(readRoot(csr)).map((c) => Buffer.from(c.raw));
     const rsaNull = sequence(oid("1.2.840.10045.4.3.2"), nullValue());
@@ -110,6 +114,11 @@ describe("parseCrl", () => {
     expect(parseCrl(number(Buffer.from("02017f", "hex"))).crlNumber).toBe(127);
     expect(() => parseCrl(number(Buffer.from("02017f45", "hex")))).toThrow(/trailing bytes/);
     expect(() => parseCrl(number(Buffer.from("0201f9", "hex")))).toThrow(/non-negative/);
+  });
+
+  it("refuses a [0] extensions field holding two elements", () => {
+    const crlNumber = sequence(oid("2.5.29.20"), tlv(0x04, integer(7)));
+    expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [...c.slice(0, -1), explicit(0, Buffer.concat([sequence(crlNumber), integer(1)]))]), ...rest))).toThrow(/more than one element/);
   });
 
   it("refuses an empty version, an entry with extra fields and an extension with extra elements", () => {
