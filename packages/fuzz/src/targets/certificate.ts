@@ -54,6 +54,16 @@ export const certificateAllowList: AllowedDifference<Context>[] = [
     applies: (c) => c.reference === "openssl" && /This is not an X\.509 certificate/.test(refusal(c) ?? "") && !nodeView(c.input).accepted,
   },
   {
+    id: "openssl-versions",
+    reason: "Node's X509Certificate (OpenSSL 3.5) reads bytes the system's openssl (3.0) refuses; Pier accepts only what X509Certificate reads, so it follows Node",
+    applies: (c) => c.reference === "openssl" && "accepted" in c.ours && c.ours.accepted && nodeView(c.input).accepted,
+  },
+  {
+    id: "long-serial",
+    reason: "a serial over 20 octets (RFC 5280 §4.1.2.2 limit): `openssl x509 -serial` wraps it with backslashes; not compared",
+    applies: (c) => c.reference === "openssl" && "accepted" in c.ours && c.ours.accepted && c.ours.facts.serialNumber.length > 40,
+  },
+  {
     id: "negative-small-integer",
     reason: "a negative version, path length or other small INTEGER (RFC 5280 allows none): OpenSSL's decoder does not check the sign; Pier refuses the certificate",
     applies: (c) => /expected a non-negative integer/.test(refusal(c) ?? ""),
