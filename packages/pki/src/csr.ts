@@ -1,6 +1,6 @@
 import { sign, verify, createPublicKey, type KeyObject } from "node:crypto";
 import { bitString, implicitConstructed, integer, oid, sequence, setOf } from "./asn1/der-writer.ts";
-import { type DerNode, childrenOf, expectTag, readAlgorithmIdentifier, readBitString, readIntegerHex, readOid, readRoot, readSmallInt, readString, sequenceItems } from "./asn1/der-reader.ts";
+import { checkPrimitives, childrenOf, expectTag, readAlgorithmIdentifier, readBitString, readOid, readRoot, readSmallInt, sequenceItems } from "./asn1/der-reader.ts";
 import { Oid, signatureAlgorithms } from "./asn1/oids.ts";
 import { type DecodedExtensions, decodeExtensions, subjectAltNameExtension } from "./extensions.ts";
 import { type KeyDescription, describeKey, signatureSchemeFor } from "./keys.ts";
@@ -41,15 +41,6 @@ export interface CsrInfo {
   readonly signatureValid: boolean;
   /** Extensions the requester asked for; Pier's policy decides what is actually issued. */
   readonly requestedExtensions: DecodedExtensions;
-}
-
-/** Reads every primitive inside an ANY value with its type's DER rules, as OpenSSL does. */
-function checkPrimitives(node: DerNode): void {
-  if (node.constructed) return childrenOf(node).forEach(checkPrimitives);
-  if (node.tag === 0x02) readIntegerHex(node);
-  else if (node.tag === 0x03) readBitString(node);
-  else if (node.tag === 0x06) readOid(node);
-  else if (node.tag === 0x0c || node.tag === 0x1e || node.tag === 0x1c) readString(node);
 }
 
 /** Parses a DER CSR and checks its self-signature (proof of possession of the key). */

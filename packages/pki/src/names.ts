@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { Oid, attributeShortNames } from "./asn1/oids.ts";
 import { implicitPrimitive, oid, sequence, setOf, utf8String } from "./asn1/der-writer.ts";
-import { type DerNode, childrenOf, expectTag, readElement, readOid, readString, sequenceItems } from "./asn1/der-reader.ts";
+import { type DerNode, checkPrimitives, childrenOf, expectTag, readElement, readOid, readString, sequenceItems } from "./asn1/der-reader.ts";
 import { PkiError } from "./errors.ts";
 
 /** One attribute of a distinguished name, e.g. `{ type: "CN", value: "device-17" }`. */
@@ -57,6 +57,7 @@ export function decodeName(node: DerNode): NameAttribute[] {
       const [typeNode, valueNode] = items;
       if (items.length !== 2 || !valueNode) throw new PkiError("malformed_der", "Malformed DER: a name attribute must be exactly one type and one value.");
       if (!nameValueTags.has(valueNode.tag)) throw new PkiError("malformed_der", `Malformed DER: a name attribute value cannot have tag 0x${valueNode.tag.toString(16)}.`);
+      checkPrimitives(valueNode);
       const type = readOid(typeNode);
       out.push({ oid: type, type: attributeShortNames[type] ?? type, value: readString(valueNode) });
     }

@@ -43,6 +43,11 @@ export const csrAllowList: AllowedDifference<Context>[] = [
     },
   },
   {
+    id: "negative-small-integer",
+    reason: "a negative version (RFC 2986 has only version 0): openssl's decoder does not check the sign; Pier refuses the request",
+    applies: (c) => /expected a non-negative integer/.test(refusal(c) ?? ""),
+  },
+  {
     id: "empty-bit-string",
     reason: "an empty signature BIT STRING: openssl reads the request (and reports the signature invalid); Pier refuses it as malformed",
     applies: (c) => /empty bit string/.test(refusal(c) ?? ""),

@@ -187,3 +187,15 @@ export function readString(node: DerNode): string {
       return node.content.toString("latin1");
   }
 }
+
+/**
+ * Reads every element inside an ANY value (a name's value, a CSR attribute) with its type's DER
+ * rules, as OpenSSL does when it decodes one: headers, INTEGERs, BIT STRINGs, OIDs, strings.
+ */
+export function checkPrimitives(node: DerNode): void {
+  if (node.constructed) return childrenOf(node).forEach(checkPrimitives);
+  if (node.tag === 0x02) readIntegerHex(node);
+  else if (node.tag === 0x03) readBitString(node);
+  else if (node.tag === 0x06) readOid(node);
+  else if (node.tag === 0x0c || node.tag === 0x1e || node.tag === 0x1c) readString(node);
+}
