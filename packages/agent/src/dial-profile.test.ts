@@ -4,32 +4,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, createServer } from "node:tls";
 import { afterAll, describe, expect, it } from "vitest";
-import { certificateToPem, encodeName, generateKeyPairSync, keyIdentifier, privateKeyToPem, profileExtensions, signCertificate, spkiSha256 } from "@pier/pki";
 import { encodeEdgeKey } from "@pier/protocol";
 import { loadAgentConfig } from "./config.ts";
 import { dialServer } from "./dial.ts";
 import { AgentError } from "./errors.ts";
+import { serverCertificate } from "./server-certificate.testkit.ts";
 
 const dataDir = mkdtempSync(join(tmpdir(), "pier-dial-profile-"));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 /** A stand-in for a badly configured server: TLS 1.2 with CBC suites only, the key the EDGE_KEY pins. */
 async function cbcOnlyServer() {
-  const { privateKey, publicKey } = generateKeyPairSync();
-  const name = encodeName({ commonName: "cbc-only" });
-  const der = signCertificate({
-    subject: name,
-    issuer: name,
-    publicKey,
-    signingKey: privateKey,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 3600_000),
-    extensions: profileExtensions("server", { subjectKey: publicKey, issuerKeyId: keyIdentifier(publicKey), subjectAltNames: [{ type: "ip", value: "127.0.0.1" }] }),
-  });
-  const server = createServer({ cert: certificateToPem(der), key: privateKeyToPem(privateKey), maxVersion: "TLSv1.2", ciphers: "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA" }, (socket) => socket.end());
+  const { cert, key, fingerprint } = serverCertificate("cbc-only");
+  const server = createServer({ cert, key, maxVersion: "TLSv1.2", ciphers: "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA" }, (socket) => socket.end());
   server.on("tlsClientError", () => undefined);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { server, port: (server.address() as AddressInfo).port, fingerprint: spkiSha256(publicKey) };
+  return { server, port: (server.address() as AddressInfo).port, fingerprint };
 }
 
 describe("dialServer speaks Pier's TLS profile only", () => {

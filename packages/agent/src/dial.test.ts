@@ -4,27 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import { afterAll, describe, expect, it } from "vitest";
-import { certificateToPem, encodeName, generateKeyPairSync, keyIdentifier, privateKeyToPem, profileExtensions, signCertificate, spkiSha256 } from "@pier/pki";
 import { encodeEdgeKey } from "@pier/protocol";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";
 import { dialServer } from "./dial.ts";
 import { AgentError } from "./errors.ts";
-
-/** A throwaway self-signed server certificate for 127.0.0.1 (a new key each call). */
-function serverCertificate() {
-  const { privateKey, publicKey } = generateKeyPairSync();
-  const name = encodeName({ commonName: "pier-test-server" });
-  const der = signCertificate({
-    subject: name,
-    issuer: name,
-    publicKey,
-    signingKey: privateKey,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 3600_000),
-    extensions: profileExtensions("server", { subjectKey: publicKey, issuerKeyId: keyIdentifier(publicKey), subjectAltNames: [{ type: "ip", value: "127.0.0.1" }] }),
-  });
-  return { cert: certificateToPem(der), key: privateKeyToPem(privateKey), fingerprint: spkiSha256(publicKey) };
-}
+import { serverCertificate } from "./server-certificate.testkit.ts";
 
 /** A TLS server that records each ClientHello it read and every byte of application data a client sent. */
 interface RecordingServer {

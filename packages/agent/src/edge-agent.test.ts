@@ -4,29 +4,13 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { certificateToPem, encodeName, generateKeyPairSync, keyIdentifier, privateKeyToPem, profileExtensions, signCertificate, spkiSha256 } from "@pier/pki";
 import { dockerSnapshotSchema, edgePaths, encodeEdgeKey, encodeFrame, type DockerSnapshot } from "@pier/protocol";
 import { loadAgentConfig } from "./config.ts";
 import { until } from "./docker/docker-cli.testkit.ts";
 import { readText } from "./docker/h2c-server.testkit.ts";
 import { recordingLogger } from "./docker/recording-logger.testkit.ts";
 import { EdgeAgent } from "./edge-agent.ts";
-
-/** A throwaway server certificate for 127.0.0.1, pinned by its SPKI fingerprint in the EDGE_KEY. */
-function serverCertificate() {
-  const { privateKey, publicKey } = generateKeyPairSync();
-  const name = encodeName({ commonName: "pier-test-server" });
-  const der = signCertificate({
-    subject: name,
-    issuer: name,
-    publicKey,
-    signingKey: privateKey,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 3600_000),
-    extensions: profileExtensions("server", { subjectKey: publicKey, issuerKeyId: keyIdentifier(publicKey), subjectAltNames: [{ type: "ip", value: "127.0.0.1" }] }),
-  });
-  return { cert: certificateToPem(der), key: privateKeyToPem(privateKey), fingerprint: spkiSha256(publicKey) };
-}
+import { serverCertificate } from "./server-certificate.testkit.ts";
 
 describe("EdgeAgent with Docker", () => {
   it("posts its snapshot after the welcome and opens a tunnel to Docker when the server pushes one", async () => {
