@@ -1,6 +1,6 @@
 /** Authentication: password hashing, session tokens, access tokens, login rate limits. */
 export { checkPasswordPolicy, hashPassword, maximumConcurrentDerivations, maximumPasswordLength, minimumPasswordLength, passwordHashNeedsUpgrade, scryptParameters, verifyPassword } from "./passwords.ts";
-export { type LoginAdmission, LoginThrottle, type LoginThrottleOptions, clientKey, loginThrottleDefaults } from "./login-throttle.ts";
+export { type LoginAdmission, LoginThrottle, type LoginThrottleOptions, loginThrottleDefaults } from "./login-throttle.ts";
 export { type AuditedUsername, FailedLoginNames, unknownUsernameVisibleChars } from "./login-audit.ts";
 export {
   type Session,

@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from "node:net";
+import { sourceKey } from "../net/source-key.ts";
 import { RateLimiter, type RateLimitDecision } from "./rate-limiter.ts";
 
 /** Limits of `LoginThrottle`; see `loginThrottleDefaults`. */
@@ -32,43 +32,6 @@ export interface LoginAdmission extends RateLimitDecision {
 }
 
 /**
- * The client a login limit applies to: an IPv4 address as it is, an IPv4-mapped IPv6 address as
- * its IPv4 address, any other IPv6 address as its /64 (one customer's network, which an attacker
- * rotates addresses within for free), zone ids dropped. Anything else is returned as it is, capped.
- *
- * @example
- * clientKey("2001:db8:1:2:aaaa::7") // "2001:db8:1:2::/64"
- * clientKey("::ffff:192.0.2.7")     // "192.0.2.7"
- */
-export function clientKey(address: string): string {
-  const bare = address.replace(/%.*$/, "");
-  if (isIPv4(bare)) return bare;
-  if (!isIPv6(bare)) return bare.slice(0, 64);
-  const groups = expandIPv6(bare);
-  // ::ffff:a.b.c.d (and ::ffff:XXXX:XXXX): an IPv4 client on a dual-stack socket.
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    const [high = 0, low = 0] = groups.slice(6);
-    return [high >> 8, high & 0xff, low >> 8, low & 0xff].join(".");
-  }
-  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
-}
-
-/** The eight 16-bit groups of a valid IPv6 address (dotted IPv4 tail included). */
-function expandIPv6(address: string): number[] {
-  let text = address.toLowerCase();
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted?.[1]) {
-    const [a = 0, b = 0, c = 0, d = 0] = dotted[1].split(".").map(Number);
-    text = `${text.slice(0, -dotted[1].length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = "", tail] = text.split("::");
-  const parse = (part: string) => (part === "" ? [] : part.split(":").map((g) => Number.parseInt(g, 16)));
-  const left = parse(head);
-  const right = tail === undefined ? [] : parse(tail);
-  return [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
-}
-
-/**
  * Login limits that do not let an attacker lock the real user out (issue 16). Every attempt
  * spends from its client's bucket (per IPv4 address or IPv6 /64). Attempts also spend from the
  * typed user name's bucket, which slows guessing one account from many addresses, except when
@@ -99,7 +62,7 @@ export class LoginThrottle {
 
   /** Spends one attempt of `address`'s client and, unless that client is known for it, of `username`. */
   admit(address: string, username: string): LoginAdmission {
-    const client = clientKey(address);
+    const client = sourceKey(address);
     const bySource = this.#perSource.take(client);
     if (!bySource.allowed) return { ...bySource, limitedBy: "source" };
     if (this.#isKnown(client, username)) return bySource;
@@ -113,7 +76,7 @@ export class LoginThrottle {
     const clients = this.#known.get(user) ?? new Map<string, number>();
     this.#known.delete(user);
     this.#known.set(user, clients);
-    const client = clientKey(address);
+    const client = sourceKey(address);
     clients.delete(client);
     clients.set(client, this.#now());
     if (clients.size > this.#options.knownSourcesPerUser) clients.delete(clients.keys().next().value ?? client);

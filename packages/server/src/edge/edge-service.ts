@@ -3,7 +3,7 @@ import { spkiSha256 } from "@pier/pki";
 import { refusedCodes, type DockerSnapshot, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
 import { RateLimiter } from "../auth/rate-limiter.ts";
 import { ServerError } from "../errors.ts";
-import { sourceKey } from "../tls/connection-budget.ts";
+import { sourceKey } from "../net/source-key.ts";
 import type { DeviceIdentity, Environment, EnvironmentPatch, IdentityClone, Store } from "../store/store.ts";
 import { CloneDetector, cloneRule } from "./clone-detector.ts";
 

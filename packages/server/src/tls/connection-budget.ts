@@ -1,4 +1,4 @@
-import net from "node:net";
+import { sourceKey } from "../net/source-key.ts";
 
 /** How many connections the server keeps open at once. */
 export interface ConnectionBudgetOptions {
@@ -22,31 +22,6 @@ export type Admission = { readonly admitted: true; readonly release: () => void 
 // Devices behind one NAT share an address; a few hundred per address is still far below
 // what one address could open to exhaust file descriptors.
 export const defaultConnectionBudget: ConnectionBudgetOptions = Object.freeze({ maxTotal: 20_000, maxPerSource: 512 });
-
-/**
- * The key a source address is counted under: IPv4 (mapped or not) as is, IPv6 by its /64,
- * since one host commonly holds a whole /64 and could otherwise open its count from each address.
- *
- * @example
- * sourceKey("::ffff:10.0.0.1"); // "10.0.0.1"
- * sourceKey("2001:db8:1:2:aaaa::1"); // "2001:db8:1:2::/64"
- */
-export function sourceKey(address: string | undefined): string {
-  if (address === undefined) return "unknown";
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped?.[1]) return mapped[1];
-  if (net.isIPv6(address)) {
-    const [head = "", tail] = address.split("::");
-    const groups = head === "" ? [] : head.split(":");
-    if (tail !== undefined) {
-      const tailGroups = tail === "" ? [] : tail.split(":");
-      while (groups.length + tailGroups.length < 8) groups.push("0");
-      groups.push(...tailGroups);
-    }
-    return `${groups.slice(0, 4).map((group) => group.toLowerCase().replace(/^0+(?=.)/, "")).join(":")}::/64`;
-  }
-  return address;
-}
 
 /**
  * Counts open connections per source and in total; both TLS fronts share one. A connection

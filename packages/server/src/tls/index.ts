@@ -19,7 +19,7 @@ export {
   type TlsRequest,
   type TlsResponse,
 } from "./tls-front.ts";
-export { ConnectionBudget, defaultConnectionBudget, shedLogger, sourceKey, type Admission, type ConnectionBudgetOptions, type ConnectionShed } from "./connection-budget.ts";
+export { ConnectionBudget, defaultConnectionBudget, shedLogger, type Admission, type ConnectionBudgetOptions, type ConnectionShed } from "./connection-budget.ts";
 export { watchFiles, type FileWatch, type WatchFilesOptions } from "./file-watcher.ts";
 export { loadFrontMaterial, watchTlsMaterial, type FrontFiles, type TlsReloader, type TlsReloaderOptions } from "./tls-reloader.ts";
 export { ServerTls, type MtlsSource, type ServerFronts, type ServerTlsOptions } from "./server-tls.ts";
