@@ -57,7 +57,9 @@ export function decodeName(node: DerNode): NameAttribute[] {
       const [typeNode, valueNode] = items;
       if (items.length !== 2 || !valueNode) throw new PkiError("malformed_der", "Malformed DER: a name attribute must be exactly one type and one value.");
       if (!nameValueTags.has(valueNode.tag)) throw new PkiError("malformed_der", `Malformed DER: a name attribute value cannot have tag 0x${valueNode.tag.toString(16)}.`);
-      checkPrimitives(valueNode);
+      // A primitive value is checked as DER (BIT STRING unused bits…); a SEQUENCE value is kept
+      // as it is, as Node's OpenSSL does (checking inside refused certificates Node reads).
+      if (!valueNode.constructed) checkPrimitives(valueNode);
       const type = readOid(typeNode);
       out.push({ oid: type, type: attributeShortNames[type] ?? type, value: readString(valueNode) });
     }
