@@ -63,10 +63,11 @@ describe("logins: limits that do not lock the admin out, the audit trail, hash u
   it("keeps known user names in the audit trail, and only a prefix and a tag of unknown ones (often a password)", async () => {
     const typedPassword = "Tr0ub4dor&3-typed-in-the-wrong-field";
     expect((await login("127.0.0.6", typedPassword, "admin")).status).toBe(422);
-    expect((await login("127.0.0.6", "admin", "a wrong password")).status).toBe(422);
+    // From admin's own address: the first test emptied the user name's bucket for other addresses.
+    expect((await login(adminAddress, "admin", "a wrong password")).status).toBe(422);
     const failed = (await server.store.audit.list({ limit: 1000 })).filter((e) => e.kind === "login_failed");
     const [known, unknown] = failed; // newest first
-    expect(known).toMatchObject({ sourceAddress: "127.0.0.6", detail: { username: "admin" } });
+    expect(known).toMatchObject({ sourceAddress: adminAddress, detail: { username: "admin" } });
     expect(unknown).toMatchObject({ sourceAddress: "127.0.0.6", detail: { username: "Tr…", unknownUser: true, usernameTag: expect.stringMatching(/^[0-9a-f]{16}$/) as unknown } });
     expect(JSON.stringify(failed)).not.toContain("Tr0ub4dor");
   });
