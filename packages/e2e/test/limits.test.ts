@@ -37,6 +37,8 @@ interface Answer {
   readonly body: string;
   /** How much of the body had been written when the answer came. */
   readonly sentBytes: number;
+  /** The answer's `Connection` header. */
+  readonly connection: string | undefined;
 }
 
 /**
@@ -55,8 +57,9 @@ function post(port: number, path: string, body: { declare?: number; stream?: num
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text, sentBytes }));
-      res.on("error", () => resolve({ status: res.statusCode ?? 0, body: text, sentBytes }));
+      const answer = () => resolve({ status: res.statusCode ?? 0, body: text, sentBytes, connection: res.headers.connection });
+      res.on("end", answer);
+      res.on("error", answer);
     });
     // The server closes while the rest of the body is still on its way.
     request.on("error", (error) => (answered ? undefined : reject(error)));
@@ -148,10 +151,13 @@ describe("request bodies over TLS to a real server", () => {
     const declared = await post(server.httpsPort, "/api/auth", { declare: 512 * 1024 * 1024 });
     expect(declared.status).toBe(413);
     expect(JSON.parse(declared.body)).toMatchObject({ code: "payload_too_large" });
+    // The rest of the body is not read, so the connection cannot carry another request: say so.
+    expect(declared.connection).toBe("close");
 
     const streamed = await post(server.httpsPort, "/api/auth", { stream: 256 * 1024 * 1024 });
     expect(streamed.status).toBe(413);
     expect(JSON.parse(streamed.body)).toMatchObject({ code: "payload_too_large" });
+    expect(streamed.connection).toBe("close");
     // Answered long before the 256 MiB were sent (socket buffers hold a few MiB at most).
     expect(streamed.sentBytes).toBeLessThan(32 * 1024 * 1024);
 
