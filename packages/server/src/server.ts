@@ -142,21 +142,21 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const ui = config.uiDir === undefined ? undefined : createUiStatic(config.uiDir);
   // The HTTPS listener serves everything: edge routes, Docker proxy, web UI, API. The tunnel
   // listener serves the edge protocol only (docs/security.md "Paths and ports").
-  const requestHandler = (withUi: boolean) => (req: Parameters<typeof api>[0], res: Parameters<typeof api>[1]) => {
+  const requestHandler = (https: boolean) => (req: Parameters<typeof api>[0], res: Parameters<typeof api>[1]) => {
     // Set first, so every answer of the HTTPS listener carries it, whoever writes it (API, UI,
     // Docker proxy, edge routes, errors); browsers never use the tunnel listener.
-    if (withUi) res.setHeader("strict-transport-security", strictTransportSecurity);
+    if (https) res.setHeader("strict-transport-security", strictTransportSecurity);
     // One canonical path, computed here, is what every dispatcher below routes on.
     try {
       req.url = canonicalPath(req.url).url;
     } catch (error) {
       // A browser may have sent it: the UI's headers (nosniff, CSP) on the HTTPS listener.
-      sendError(res, error, withUi ? uiSecurityHeaders : {});
+      sendError(res, error, https ? uiSecurityHeaders : {});
       return undefined;
     }
     // Both Node response types have these methods; TypeScript cannot unify their overloads.
     if (edgeRoutes(req, res as unknown as EdgeResponse)) return undefined;
-    if (!withUi) {
+    if (!https) {
       sendError(res, tunnelPortOnly(req.url));
       return undefined;
     }
