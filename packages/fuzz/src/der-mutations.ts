@@ -297,3 +297,24 @@ export function hasPrimitiveSequenceOrSet(der: Buffer): boolean {
   const walk = (nodes: Tlv[]): boolean => nodes.some((n) => n.tag === 0x10 || n.tag === 0x11 || parseAll(n.content, 0)?.some((c) => c.tag === 0x10 || c.tag === 0x11) === true || (n.children ? walk(n.children) : false));
   return roots ? walk(roots) : false;
 }
+
+/** A CRL with each revoked entry cut to its serial and date (its crlEntryExtensions dropped); undefined when no entry has extensions. */
+export function withoutCrlEntryExtensions(der: Buffer): Buffer | undefined {
+  const header = readHeader(der, 0);
+  if (!header) return undefined;
+  const roots = parseAll(der.subarray(0, header.end), 0);
+  const tbs = roots?.[0]?.children?.[0];
+  if (!roots || !tbs?.children) return undefined;
+  // TBSCertList: the revoked list is the SEQUENCE right after thisUpdate/nextUpdate.
+  const lastTime = tbs.children.findLastIndex((child) => child.tag === 0x17 || child.tag === 0x18);
+  const revoked = lastTime < 0 ? undefined : tbs.children[lastTime + 1];
+  if (revoked?.tag !== 0x30 || !revoked.children) return undefined;
+  let changed = false;
+  for (const entry of revoked.children) {
+    if (entry.children && entry.children.length > 2) {
+      entry.children = entry.children.slice(0, 2);
+      changed = true;
+    }
+  }
+  return changed ? Buffer.concat(roots.map(encode)) : undefined;
+}

@@ -121,7 +121,10 @@ function readEntry(node: DerNode): RevokedEntry {
 
 /** Parses a DER CRL. Throws `wrong_input_type` when it is some other structure. */
 export function parseCrl(der: Buffer): CrlInfo {
-  const [tbs, algNode, sigNode] = sequenceItems(readRoot(der), "CRL");
+  const crlItems = sequenceItems(readRoot(der), "CRL");
+  const [tbs, algNode, sigNode] = crlItems;
+  // RFC 5280 §5.1: CertificateList is exactly tbsCertList, signatureAlgorithm, signatureValue.
+  if (crlItems.length > 3) throw new PkiError("malformed_der", "Malformed DER: the CRL has a field after its signature.");
   const fields = sequenceItems(tbs, "TBSCertList");
   const items = fields[0]?.tag === 0x02 ? fields.slice(1) : fields;
   if (fields[0]?.tag === 0x02) readSmallInt(fields[0]);

@@ -53,6 +53,8 @@ export function parseCsr(der: Buffer): CsrInfo {
   // RFC 2986 §4.1: version, subject, key and [0] attributes, nothing else (as OpenSSL reads it).
   const shapeOk = versionNode?.tag === 0x02 && infoItems.length <= 4 && (attributesNode === undefined || attributesNode.tag === 0xa0);
   if (!shapeOk || !subjectNode || !spkiNode) throw new PkiError("wrong_input_type", "This is not a certificate signing request (PKCS#10).");
+  // The key's AlgorithmIdentifier is read here too (Node's OpenSSL reads BER lengths in it).
+  readAlgorithmIdentifier(sequenceItems(spkiNode, "public key")[0], "public key algorithm");
   let publicKey: KeyObject;
   try {
     publicKey = createPublicKey({ key: spkiNode.raw, format: "der", type: "spki" });

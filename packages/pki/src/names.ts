@@ -40,9 +40,10 @@ export function encodeName(input: SubjectInput): Buffer {
 
 // The value types OpenSSL accepts in a name (B_ASN1_PRINTABLE through ASN1_tag2bit): Numeric,
 // Printable, Teletex, IA5, Universal, BMP and UTF8 strings, BIT STRING, SEQUENCE and the
-// universal tags it maps to "unknown"; INTEGER, OCTET STRING, times, Videotex/Graphic/Visible/
-// General strings and tagged values are refused.
-const nameValueTags = new Set([0x03, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x12, 0x13, 0x14, 0x16, 0x1c, 0x1d, 0x1e, 0x30]);
+// universal tags it maps to "unknown"; INTEGER, ENUMERATED (both OpenSSL 3.0 and Node's 3.5
+// refuse it, whatever its contents), OCTET STRING, times, Videotex/Graphic/Visible/General
+// strings and tagged values are refused.
+const nameValueTags = new Set([0x03, 0x07, 0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x12, 0x13, 0x14, 0x16, 0x1c, 0x1d, 0x1e, 0x30]);
 
 /**
  * Decodes an X.501 Name into its attributes in encoding order. Each RDN must be a SET of

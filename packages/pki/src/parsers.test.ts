@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, createPublicKey } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { childrenOf, readRoot } from "./asn1/der-reader.ts";
 import { explicit, integer, nullValue, oid, sequence, setOf, tlv, utf8String } from "./asn1/der-writer.ts";
@@ -62,6 +62,14 @@ describe("decodeName", () => {
     expect(decodeName(readRoot(attribute(tlv(0x03, Buffer.from([0, 0x41])))))).toHaveLength(1);
     expect(() => decodeName(readRoot(attribute(tlv(0x03, Buffer.from([9, 0x41])))))).toThrow(/unused bits/);
   });
+
+  it("refuses an ENUMERATED value, as Node's X509Certificate (OpenSSL 3.5) and openssl 3.0 do", () => {
+    const enumerated = attribute(tlv(0x0a, Buffer.from([1])));
+    const certificateNamed = signCertificate({ subject: enumerated, issuer: name, publicKey: key.publicKey, signingKey: key.privateKey, notBefore: new Date(Date.now() - day), notAfter: new Date(Date.now() + day), extensions: [] });
+    expect(() => new X509Certificate(certificateNamed)).toThrow();
+    expect(new X509Certificate(certificate([])).subject).toBe("CN=fuzz");
+    expect(() => decodeName(readRoot(enumerated))).toThrow(/cannot have tag 0xa/);
+  });
 });
 
 describe("parseCsr", () => {
@@ -97,6 +105,38 @@ describe("parseCsr", () => {
     expect(parseCsr(sequence(info!, rsaNull, signature!)).subjectText).toBe("CN=edge-1");
     expect(() => parseCsr(sequence(info!, sequence(oid("1.2.840.10045.4.3.2"), tlv(0x05, Buffer.from([1]))), signature!))).toThrow(/malformed parameters/);
   });
+
+  it("refuses BOOLEAN algorithm parameters that are not one octet (OpenSSL: boolean is wrong length)", () => {
+    const [info, , signature] = childrenOf(readRoot(csr)).map((c) => Buffer.from(c.raw));
+    const withBoolean = (content: Buffer) => sequence(info!, sequence(oid("1.2.840.10045.4.3.2"), tlv(0x01, content)), signature!);
+    expect(parseCsr(withBoolean(Buffer.from([0xff]))).subjectText).toBe("CN=edge-1");
+    expect(() => parseCsr(withBoolean(Buffer.alloc(0)))).toThrow(/malformed parameters/);
+    expect(() => parseCsr(withBoolean(Buffer.from([0xff, 0xff])))).toThrow(/malformed parameters/);
+  });
+
+  it("refuses a length not minimally encoded inside the public key's algorithm (Node's OpenSSL reads it)", () => {
+    const [info, alg, signature] = childrenOf(readRoot(csr)).map((c) => Buffer.from(c.raw));
+    const infoItems = childrenOf(readRoot(info!)).map((c) => Buffer.from(c.raw));
+    const [keyAlgorithm, keyBits] = childrenOf(readRoot(infoItems[2]!)).map((c) => Buffer.from(c.raw));
+    const [algorithmOid, curve] = childrenOf(readRoot(keyAlgorithm!)).map((c) => Buffer.from(c.raw));
+    const paddedCurve = Buffer.concat([Buffer.from([0x06, 0x81, curve!.length - 2]), curve!.subarray(2)]);
+    const spki = sequence(sequence(algorithmOid!, paddedCurve), keyBits!);
+    // Precondition: Node's createPublicKey reads the key with the padded length.
+    expect(createPublicKey({ key: spki, format: "der", type: "spki" }).asymmetricKeyType).toBe("ec");
+    const request = sequence(sequence(infoItems[0]!, infoItems[1]!, spki, ...infoItems.slice(3)), alg!, signature!);
+    expect(() => parseCsr(request)).toThrow(/length is not minimally encoded/);
+  });
+
+  it("refuses a length not minimally encoded (X.690 §10.1; openssl 3.0 refused `a0 83 00 00 00` at the end of the request info)", () => {
+    const [info, alg, signature] = childrenOf(readRoot(csr)).map((c) => Buffer.from(c.raw));
+    const infoItems = childrenOf(readRoot(info!)).map((c) => Buffer.from(c.raw));
+    const attributes = infoItems.at(-1)!;
+    expect(attributes.subarray(0, 2)).toEqual(Buffer.from("a000", "hex"));
+    const withAttributes = (encoded: string) => sequence(sequence(...infoItems.slice(0, -1), Buffer.from(encoded, "hex")), alg!, signature!);
+    expect(parseCsr(withAttributes("a000")).subjectText).toBe("CN=edge-1");
+    expect(() => parseCsr(withAttributes("a083000000"))).toThrow(/length is not minimally encoded/);
+    expect(() => parseCsr(withAttributes("a08100"))).toThrow(/length is not minimally encoded/);
+  });
 });
 
 describe("parseCrl", () => {
@@ -130,6 +170,11 @@ describe("parseCrl", () => {
     expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [...c.slice(0, 5), sequence(entry), ...c.slice(5)]), ...rest))).toThrow(/extra fields/);
     const fourParts = sequence(oid("2.5.29.20"), tlv(0x01, Buffer.from([0])), tlv(0x04, integer(7)), integer(1));
     expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [...c.slice(0, -1), explicit(0, sequence(fourParts))]), ...rest))).toThrow(/optional BOOLEAN/);
+  });
+
+  it("refuses a field after the signature (openssl refuses the CRL)", () => {
+    expect(parseCrl(sequence(tbs!, ...rest)).crlNumber).toBe(7);
+    expect(() => parseCrl(sequence(tbs!, ...rest, rest[1]!))).toThrow(/a field after its signature/);
   });
 
   it("refuses an extension value that is not an OCTET STRING", () => {

@@ -40,8 +40,8 @@ export const certificateAllowList: AllowedDifference<Context>[] = [
   },
   {
     id: "ber-encoding",
-    reason: "BER-only encodings (indefinite length, a length field over 4 bytes, high tag numbers): OpenSSL's decoder accepts BER, Pier's reader only DER (X.690 §10.1)",
-    applies: (c) => /indefinite length is not allowed|length field too large|high tag numbers are not used/.test(refusal(c) ?? ""),
+    reason: "BER-only encodings (indefinite length, a length field over 4 bytes or not minimal, high tag numbers): OpenSSL's decoder accepts BER, Pier's reader only DER (X.690 §10.1)",
+    applies: (c) => /indefinite length is not allowed|length field too large|length is not minimally encoded|high tag numbers are not used/.test(refusal(c) ?? ""),
   },
   {
     id: "primitive-sequence-or-set",

@@ -31,6 +31,8 @@ export function readElement(buf: Buffer, offset = 0): DerNode {
     if (offset + 2 + count > buf.length) throw malformed("length runs past the end");
     length = 0;
     for (let i = 0; i < count; i++) length = length * 256 + buf[offset + 2 + i]!;
+    // X.690 §10.1: DER lengths use the fewest octets (short form below 128, no leading zero).
+    if (length < 0x80 || buf[offset + 2] === 0) throw malformed("length is not minimally encoded");
     header += count;
   }
   const end = offset + header + length;
@@ -135,10 +137,15 @@ export function readBitString(node: DerNode | undefined): { bytes: Buffer; unuse
   return { unusedBits, bytes: n.content.subarray(1) };
 }
 
-/** The algorithm OID of an AlgorithmIdentifier; NULL parameters must be empty (RFC 5280 §4.1.1.2). */
+/**
+ * The algorithm OID of an AlgorithmIdentifier; NULL parameters must be empty (RFC 5280 §4.1.1.2)
+ * and BOOLEAN parameters one octet (X.690 §8.2; OpenSSL refuses others too).
+ */
 export function readAlgorithmIdentifier(node: DerNode | undefined, what: string): string {
   const [algorithm, parameters, ...extra] = sequenceItems(node, what);
-  if (extra.length > 0 || (parameters?.tag === 0x05 && parameters.content.length > 0)) throw malformed(`${what} has malformed parameters`);
+  const badNull = parameters?.tag === 0x05 && parameters.content.length > 0;
+  const badBoolean = parameters?.tag === 0x01 && parameters.content.length !== 1;
+  if (extra.length > 0 || badNull || badBoolean) throw malformed(`${what} has malformed parameters`);
   return readOid(algorithm);
 }
 
