@@ -2,11 +2,12 @@
  * Scans Pier's two listeners with testssl.sh (Debian package `testssl.sh`, installed by
  * scripts/ensure-tools.sh) the way a security review starts, and fails on what it finds.
  *
- *   npm run testssl [-- --quick]
+ *   npm run testssl [-- --quick] [-- --parallel N]
  *
  * Starts two real `pier server` processes on loopback: one with the built-in CA, one with a
  * separate mTLS certificate (`--mtls*`, a CA and certificates made for this run). testssl.sh
- * then scans, all at once: the HTTPS listener (UI name) and the tunnel listener of the first,
+ * then scans (a full run one target at a time, `--quick` two at once; `--parallel N` overrides):
+ * the HTTPS listener (UI name) and the tunnel listener of the first,
  * the HTTPS listener under the mTLS name and the tunnel listener of the second. Offline: no DNS,
  * OCSP or CRL look-ups (`-n none`, no `--phone-out`), the run's CA given with `--add-ca`, and
  * `--warnings batch`. The mTLS name is probed with a client certificate when the installed
@@ -16,7 +17,7 @@
  * Prints every finding at severity LOW or above (and testssl.sh's own WARN), except those on the
  * allow-list below, each printed with its reason; exits 1 when any other remains or a scan
  * fails. A full run (testssl.sh's default checks) takes minutes per target: about 170 s of CPU
- * each, 12 min for the four on this project's busy 2-core machine. `--quick` scans the first
+ * each, 16–20 min for the four on this project's busy 2-core machine. `--quick` scans the first
  * server's two listeners for protocols, cipher categories and HTTP headers only (`-p -s -h`);
  * the end-to-end suite runs it that way.
  */
@@ -129,7 +130,14 @@ function allowanceFor(finding: TestsslFinding, target: Target): Allowance | unde
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, parallel: { type: "string" } } });
+  // Four full scans at once on a 2-core machine slowed handshakes enough for testssl.sh to give
+  // up on its session-ticket check (a WARN); the full run scans one target at a time by default.
+  const parallel = Number(values.parallel ?? (values.quick ? 2 : 1));
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 4) {
+    console.error(`testssl: --parallel takes 1 to 4 scans at once, got "${values.parallel ?? ""}"`);
+    return 2;
+  }
   const checks = values.quick ? quickChecks : [];
   const mtlsFlag = supportsMtlsFlag();
   const started = Date.now();
@@ -161,8 +169,12 @@ async function main(): Promise<number> {
       { label: "--mtls*, tunnel listener", listener: "tunnel", address: `localhost:${mtls.tunnelPort}`, caFile: mtlsCa, clientPem: dir.file("probe.pem") },
     ];
     const targets = values.quick ? allTargets.slice(0, 2) : allTargets;
-    console.log(`testssl.sh ${values.quick ? `quick (${quickChecks.join(" ")})` : "full run"} of ${targets.length} targets, in parallel; client certificate on the mTLS name: ${mtlsFlag ? "yes (--mtls)" : "no (this testssl.sh has no --mtls)"}`);
-    const scans = await Promise.all(targets.map((target, index) => runTestssl(target, checks, dir.file(`scan-${index}.json`), mtlsFlag)));
+    console.log(`testssl.sh ${values.quick ? `quick (${quickChecks.join(" ")})` : "full run"} of ${targets.length} targets, ${parallel} at a time; client certificate on the mTLS name: ${mtlsFlag ? "yes (--mtls)" : "no (this testssl.sh has no --mtls)"}`);
+    const scans: Awaited<ReturnType<typeof runTestssl>>[] = [];
+    for (let first = 0; first < targets.length; first += parallel) {
+      const batch = targets.slice(first, first + parallel);
+      scans.push(...(await Promise.all(batch.map((target, offset) => runTestssl(target, checks, dir.file(`scan-${first + offset}.json`), mtlsFlag)))));
+    }
 
     let remaining = 0;
     for (const [index, target] of targets.entries()) {
