@@ -149,7 +149,8 @@ export function parseCrl(der: Buffer): CrlInfo {
     if (seen.has(id)) throw new PkiError("malformed_der", `Malformed DER: the CRL extension ${id} appears twice.`);
     seen.add(id);
     const valueNode = expectTag(parts[parts.length - 1], 0x04, "CRL extension value");
-    if (id === Oid.crlNumber) crlNumber = readSmallInt(readRoot(valueNode.content));
+    // RFC 5280 §5.2.3: CRLNumber ::= INTEGER (readSmallInt also takes ENUMERATED, for reasons).
+    if (id === Oid.crlNumber) crlNumber = readSmallInt(expectTag(readRoot(valueNode.content), 0x02, "CRL number"));
   }
   const sigOid = readAlgorithmIdentifier(algNode, "signature algorithm");
   const algorithm = signatureAlgorithms[sigOid];

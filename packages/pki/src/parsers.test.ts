@@ -159,6 +159,20 @@ describe("parseCrl", () => {
     expect(() => parseCrl(number(Buffer.from("0201f9", "hex")))).toThrow(/non-negative/);
   });
 
+  it("refuses a CRL number tagged ENUMERATED (CRLNumber is an INTEGER; openssl shows no number)", () => {
+    const number = (content: Buffer) => sequence(rebuild(tbs!, (c) => [...c.slice(0, -1), explicit(0, sequence(sequence(oid("2.5.29.20"), tlv(0x04, content))))]), ...rest);
+    expect(parseCrl(number(Buffer.from("020101", "hex"))).crlNumber).toBe(1);
+    expect(() => parseCrl(number(Buffer.from("0a0101", "hex")))).toThrow(/CRL number/);
+  });
+
+  it("refuses an issuer UniversalString holding a value that is not a character (Node and openssl refuse it)", () => {
+    const issuer = (hex: string) => sequence(setOf(sequence(oid("2.5.4.3"), tlv(0x1c, Buffer.from(hex, "hex")))));
+    const withIssuer = (hex: string) => sequence(rebuild(tbs!, (c) => [c[0]!, c[1]!, issuer(hex), ...c.slice(3)]), ...rest);
+    expect(parseCrl(withIssuer("00000041")).issuer).toHaveLength(1);
+    expect(() => parseCrl(withIssuer("50696572"))).toThrow(/not a character/);
+    expect(() => parseCrl(withIssuer("0000d800"))).toThrow(/not a character/);
+  });
+
   it("refuses a [0] extensions field holding two elements", () => {
     const crlNumber = sequence(oid("2.5.29.20"), tlv(0x04, integer(7)));
     expect(() => parseCrl(sequence(rebuild(tbs!, (c) => [...c.slice(0, -1), explicit(0, Buffer.concat([sequence(crlNumber), integer(1)]))]), ...rest))).toThrow(/more than one element/);

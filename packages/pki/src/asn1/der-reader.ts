@@ -189,6 +189,11 @@ export function readString(node: DerNode): string {
     case 0x1c:
       // UniversalString: UCS-4, four bytes per character (shown as latin1, display only).
       if (node.content.length % 4 !== 0) throw malformed("a UniversalString is not a whole number of characters");
+      // Each character a Unicode scalar value, as OpenSSL requires (Node's 3.5 and openssl 3.0 alike).
+      for (let i = 0; i < node.content.length; i += 4) {
+        const point = node.content.readUInt32BE(i);
+        if (point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff)) throw malformed("a UniversalString holds a value that is not a character");
+      }
       return node.content.toString("latin1");
     default:
       return node.content.toString("latin1");
