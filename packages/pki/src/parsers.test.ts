@@ -114,6 +114,14 @@ describe("parseCsr", () => {
     expect(() => parseCsr(withBoolean(Buffer.from([0xff, 0xff])))).toThrow(/malformed parameters/);
   });
 
+  it("refuses algorithm parameters that are a SEQUENCE or SET tagged primitive (openssl: type not constructed)", () => {
+    const [info, , signature] = childrenOf(readRoot(csr)).map((c) => Buffer.from(c.raw));
+    const withParameters = (parameters: Buffer) => sequence(info!, sequence(oid("1.2.840.10045.4.3.2"), parameters), signature!);
+    expect(parseCsr(withParameters(tlv(0x31, Buffer.alloc(0)))).subjectText).toBe("CN=edge-1");
+    expect(() => parseCsr(withParameters(tlv(0x11, Buffer.alloc(0))))).toThrow(/malformed parameters/);
+    expect(() => parseCsr(withParameters(tlv(0x10, Buffer.alloc(0))))).toThrow(/malformed parameters/);
+  });
+
   it("refuses a length not minimally encoded inside the public key's algorithm (Node's OpenSSL reads it)", () => {
     const [info, alg, signature] = childrenOf(readRoot(csr)).map((c) => Buffer.from(c.raw));
     const infoItems = childrenOf(readRoot(info!)).map((c) => Buffer.from(c.raw));

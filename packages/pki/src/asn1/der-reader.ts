@@ -138,14 +138,17 @@ export function readBitString(node: DerNode | undefined): { bytes: Buffer; unuse
 }
 
 /**
- * The algorithm OID of an AlgorithmIdentifier; NULL parameters must be empty (RFC 5280 §4.1.1.2)
- * and BOOLEAN parameters one octet (X.690 §8.2; OpenSSL refuses others too).
+ * The algorithm OID of an AlgorithmIdentifier; NULL parameters must be empty (RFC 5280 §4.1.1.2),
+ * BOOLEAN parameters one octet (X.690 §8.2) and a SEQUENCE or SET constructed (OpenSSL refuses
+ * the others too).
  */
 export function readAlgorithmIdentifier(node: DerNode | undefined, what: string): string {
   const [algorithm, parameters, ...extra] = sequenceItems(node, what);
   const badNull = parameters?.tag === 0x05 && parameters.content.length > 0;
   const badBoolean = parameters?.tag === 0x01 && parameters.content.length !== 1;
-  if (extra.length > 0 || badNull || badBoolean) throw malformed(`${what} has malformed parameters`);
+  // X.690 §8.9/§8.11: a SEQUENCE or SET is constructed (OpenSSL: "type not constructed").
+  const primitiveSequenceOrSet = parameters?.tag === 0x10 || parameters?.tag === 0x11;
+  if (extra.length > 0 || badNull || badBoolean || primitiveSequenceOrSet) throw malformed(`${what} has malformed parameters`);
   return readOid(algorithm);
 }
 
