@@ -122,6 +122,14 @@ describe("parseCsr", () => {
     expect(() => parseCsr(withParameters(tlv(0x10, Buffer.alloc(0))))).toThrow(/malformed parameters/);
   });
 
+  it("reads algorithm parameters by their type, as OpenSSL does with an ANY (openssl: string too short)", () => {
+    const [info, , signature] = childrenOf(readRoot(csr)).map((c) => Buffer.from(c.raw));
+    const withParameters = (parameters: Buffer) => sequence(info!, sequence(oid("1.2.840.10045.4.3.2"), parameters), signature!);
+    expect(parseCsr(withParameters(tlv(0x03, Buffer.from([0])))).subjectText).toBe("CN=edge-1");
+    expect(() => parseCsr(withParameters(tlv(0x03, Buffer.alloc(0))))).toThrow(/empty bit string/);
+    expect(() => parseCsr(withParameters(tlv(0x02, Buffer.from([0, 1]))))).toThrow(/not minimally encoded/);
+  });
+
   it("refuses a length not minimally encoded inside the public key's algorithm (Node's OpenSSL reads it)", () => {
     const [info, alg, signature] = childrenOf(readRoot(csr)).map((c) => Buffer.from(c.raw));
     const infoItems = childrenOf(readRoot(info!)).map((c) => Buffer.from(c.raw));

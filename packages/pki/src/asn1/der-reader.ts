@@ -149,6 +149,8 @@ export function readAlgorithmIdentifier(node: DerNode | undefined, what: string)
   // X.690 §8.9/§8.11: a SEQUENCE or SET is constructed (OpenSSL: "type not constructed").
   const primitiveSequenceOrSet = parameters?.tag === 0x10 || parameters?.tag === 0x11;
   if (extra.length > 0 || badNull || badBoolean || primitiveSequenceOrSet) throw malformed(`${what} has malformed parameters`);
+  // Parameters are ANY: OpenSSL decodes each element by its type (an empty BIT STRING, a padded INTEGER…).
+  if (parameters) checkPrimitives(parameters);
   return readOid(algorithm);
 }
 
