@@ -1,5 +1,5 @@
 import { type CrlInfo, inspectPkiFile, parseCrl } from "@pier/pki";
-import { derInputs, firstElementLength, withoutCrlEntryExtensions, withoutTbsField } from "../der-mutations.ts";
+import { derInputs, firstElementLength, hasPrimitiveSequenceOrSet, withoutCrlEntryExtensions, withoutTbsField } from "../der-mutations.ts";
 import { OpensslSample, type Parsed, judge, namesDiffer, opensslDifferential, parseWith, sameTime } from "../differential.ts";
 import { type AllowedDifference, type FuzzTarget, type Verdict, describeError, hexPreview, ok, timed } from "../harness.ts";
 import type { OpensslView } from "../openssl-reference.ts";
@@ -57,6 +57,11 @@ export const crlAllowList: AllowedDifference<Context>[] = [
     id: "non-rfc5280-time",
     reason: "a time not in RFC 5280 §5.1.2.4 form (YYMMDDHHMMSSZ / YYYYMMDDHHMMSSZ, real date): OpenSSL's decoder does not check the text; Pier refuses the CRL",
     applies: (c) => /time ".*" is not (in DER form|a real date and time)/s.test(refusal(c) ?? ""),
+  },
+  {
+    id: "primitive-sequence-or-set",
+    reason: "a SEQUENCE or SET encoded with the primitive bit clear (X.690 §8.9/§8.11 require the constructed form): OpenSSL's decoder ignores the bit; Pier refuses",
+    applies: (c) => /unexpected type|is not a SEQUENCE/.test(refusal(c) ?? "") && hasPrimitiveSequenceOrSet(c.input),
   },
   {
     id: "empty-bit-string",
