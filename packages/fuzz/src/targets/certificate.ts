@@ -1,9 +1,10 @@
 import { X509Certificate } from "node:crypto";
 import { type CertificateInfo, describeCertificate, inspectPkiFile, parseCertificate } from "@pier/pki";
-import { derInputs, firstElementLength, hasPrimitiveSequenceOrSet, withoutTbsField } from "../der-mutations.ts";
+import { derInputs, withoutTbsField } from "../der-mutations.ts";
 import { OpensslSample, type Parsed, judge, namesDiffer, opensslDifferential, parseWith, sameTime } from "../differential.ts";
 import { type AllowedDifference, type FuzzTarget, type Verdict, describeError, hexPreview, ok, timed } from "../harness.ts";
 import type { OpensslView } from "../openssl-reference.ts";
+import { derEncodingAllowances } from "../der-allowances.ts";
 import { pkiCorpus } from "../pki-corpus.ts";
 
 interface NodeView {
@@ -30,24 +31,7 @@ function refusal(context: Context): string | undefined {
  * that applies names the case, so the broad `damaged-extension` comes last.
  */
 export const certificateAllowList: AllowedDifference<Context>[] = [
-  {
-    id: "trailing-bytes",
-    reason: "bytes after the certificate: OpenSSL's d2i reads the first object and ignores the rest; Pier refuses the input (DER is exactly one structure)",
-    applies: (c) => {
-      const first = firstElementLength(c.input);
-      return /trailing bytes after the structure/.test(refusal(c) ?? "") && first !== undefined && first < c.input.length && "accepted" in parse(c.input.subarray(0, first));
-    },
-  },
-  {
-    id: "ber-encoding",
-    reason: "BER-only encodings (indefinite length, a length field over 4 bytes or not minimal, high tag numbers): OpenSSL's decoder accepts BER, Pier's reader only DER (X.690 §10.1)",
-    applies: (c) => /indefinite length is not allowed|length field too large|length is not minimally encoded|high tag numbers are not used/.test(refusal(c) ?? ""),
-  },
-  {
-    id: "primitive-sequence-or-set",
-    reason: "a SEQUENCE or SET encoded with the primitive bit clear (X.690 §8.9/§8.11 require the constructed form): OpenSSL's decoder ignores the bit; Pier refuses",
-    applies: (c) => /unexpected type|is not a SEQUENCE/.test(refusal(c) ?? "") && hasPrimitiveSequenceOrSet(c.input),
-  },
+  ...derEncodingAllowances<Context>("the certificate", refusal, parse),
   {
     id: "node-openssl-versions",
     reason: "the system's openssl (3.0) reads bytes Node's X509Certificate (OpenSSL 3.5) refuses; Pier reads every certificate through X509Certificate, so it follows Node",

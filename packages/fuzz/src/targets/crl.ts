@@ -1,8 +1,9 @@
 import { type CrlInfo, inspectPkiFile, parseCrl } from "@pier/pki";
-import { derInputs, firstElementLength, hasPrimitiveSequenceOrSet, withoutCrlEntryExtensions, withoutTbsField } from "../der-mutations.ts";
+import { derInputs, withoutCrlEntryExtensions, withoutTbsField } from "../der-mutations.ts";
 import { OpensslSample, type Parsed, judge, namesDiffer, opensslDifferential, parseWith, sameTime } from "../differential.ts";
 import { type AllowedDifference, type FuzzTarget, type Verdict, describeError, hexPreview, ok, timed } from "../harness.ts";
 import type { OpensslView } from "../openssl-reference.ts";
+import { derEncodingAllowances } from "../der-allowances.ts";
 import { pkiCorpus } from "../pki-corpus.ts";
 
 interface Context {
@@ -18,19 +19,7 @@ function parse(input: Buffer): Parsed<CrlInfo> {
 
 /** Documented differences between Pier's parseCrl and `openssl crl`, each checked on the input. */
 export const crlAllowList: AllowedDifference<Context>[] = [
-  {
-    id: "trailing-bytes",
-    reason: "bytes after the CRL: openssl reads the first object and ignores the rest; Pier refuses the input (DER is exactly one structure)",
-    applies: (c) => {
-      const first = firstElementLength(c.input);
-      return /trailing bytes after the structure/.test(refusal(c) ?? "") && first !== undefined && first < c.input.length && "accepted" in parse(c.input.subarray(0, first));
-    },
-  },
-  {
-    id: "ber-encoding",
-    reason: "BER-only encodings (indefinite length, a length field over 4 bytes or not minimal, high tag numbers): OpenSSL's decoder accepts BER, Pier's reader only DER (X.690 §10.1)",
-    applies: (c) => /indefinite length is not allowed|length field too large|length is not minimally encoded|high tag numbers are not used/.test(refusal(c) ?? ""),
-  },
+  ...derEncodingAllowances<Context>("the CRL", refusal, parse),
   {
     id: "damaged-entry-extension",
     reason: "a damaged extension of a revoked entry (e.g. a reason code whose OCTET STRING holds no DER): openssl keeps it opaque; Pier decodes the reason code and refuses the CRL (checked: with the entries' extensions removed Pier reads the CRL, or refuses it for another allowed reason)",
@@ -57,11 +46,6 @@ export const crlAllowList: AllowedDifference<Context>[] = [
     id: "non-rfc5280-time",
     reason: "a time not in RFC 5280 §5.1.2.4 form (YYMMDDHHMMSSZ / YYYYMMDDHHMMSSZ, real date): OpenSSL's decoder does not check the text; Pier refuses the CRL",
     applies: (c) => /time ".*" is not (in DER form|a real date and time)/s.test(refusal(c) ?? ""),
-  },
-  {
-    id: "primitive-sequence-or-set",
-    reason: "a SEQUENCE or SET encoded with the primitive bit clear (X.690 §8.9/§8.11 require the constructed form): OpenSSL's decoder ignores the bit; Pier refuses",
-    applies: (c) => /unexpected type|is not a SEQUENCE/.test(refusal(c) ?? "") && hasPrimitiveSequenceOrSet(c.input),
   },
   {
     id: "empty-bit-string",

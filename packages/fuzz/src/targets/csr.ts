@@ -1,8 +1,9 @@
 import { type CsrInfo, inspectPkiFile, parseCsr, spkiSha256 } from "@pier/pki";
-import { derInputs, firstElementLength, hasPrimitiveSequenceOrSet, withoutTbsField } from "../der-mutations.ts";
+import { derInputs, withoutTbsField } from "../der-mutations.ts";
 import { OpensslSample, type Parsed, judge, namesDiffer, opensslDifferential, parseWith } from "../differential.ts";
 import { type AllowedDifference, type FuzzTarget, type Verdict, describeError, hexPreview, ok, timed } from "../harness.ts";
 import type { OpensslView } from "../openssl-reference.ts";
+import { derEncodingAllowances } from "../der-allowances.ts";
 import { pkiCorpus } from "../pki-corpus.ts";
 
 interface Context {
@@ -18,19 +19,7 @@ function parse(input: Buffer): Parsed<CsrInfo> {
 
 /** Documented differences between Pier's parseCsr and `openssl req`, each checked on the input. */
 export const csrAllowList: AllowedDifference<Context>[] = [
-  {
-    id: "trailing-bytes",
-    reason: "bytes after the request: openssl reads the first object and ignores the rest; Pier refuses the input (DER is exactly one structure)",
-    applies: (c) => {
-      const first = firstElementLength(c.input);
-      return /trailing bytes after the structure/.test(refusal(c) ?? "") && first !== undefined && first < c.input.length && "accepted" in parse(c.input.subarray(0, first));
-    },
-  },
-  {
-    id: "ber-encoding",
-    reason: "BER-only encodings (indefinite length, a length field over 4 bytes or not minimal, high tag numbers): OpenSSL's decoder accepts BER, Pier's reader only DER (X.690 §10.1)",
-    applies: (c) => /indefinite length is not allowed|length field too large|length is not minimally encoded|high tag numbers are not used/.test(refusal(c) ?? ""),
-  },
+  ...derEncodingAllowances<Context>("the request", refusal, parse),
   {
     id: "damaged-attributes",
     reason: "damaged attributes (the extension request): `openssl req -noout` does not decode them; Pier decodes the requested SANs and refuses a damaged request",
@@ -46,11 +35,6 @@ export const csrAllowList: AllowedDifference<Context>[] = [
     id: "negative-small-integer",
     reason: "a negative version (RFC 2986 has only version 0): openssl's decoder does not check the sign; Pier refuses the request",
     applies: (c) => /expected a non-negative integer/.test(refusal(c) ?? ""),
-  },
-  {
-    id: "primitive-sequence-or-set",
-    reason: "a SEQUENCE or SET encoded with the primitive bit clear (X.690 §8.9/§8.11 require the constructed form): OpenSSL's decoder ignores the bit; Pier refuses",
-    applies: (c) => /unexpected type|is not a SEQUENCE/.test(refusal(c) ?? "") && hasPrimitiveSequenceOrSet(c.input),
   },
   {
     id: "empty-bit-string",
