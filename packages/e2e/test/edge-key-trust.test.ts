@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { createServer, type TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -191,6 +192,30 @@ describe("per-environment keys cannot be claimed by guessing an id", () => {
     expect(trail).not.toContain(secret);
     // A claimed environment's key cannot be remade to move it.
     expect((await api.call("POST", `/api/endpoints/${id}/edge/key`)).status).toBe(409);
+  });
+
+  it("making a new key needs an administrator and refuses a body over the API's 1 MiB cap", async () => {
+    const created = await api.call<Endpoint>("POST", "/api/endpoints", { Name: "rekey-guarded" });
+    const path = `/api/endpoints/${created.body.Id}/edge/key`;
+    const anonymous = new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
+    const refused = await anonymous.call<{ code: string }>("POST", path);
+    expect(refused.status).toBe(401);
+    expect(refused.body.code).toBe("unauthorized");
+    // Declared over the cap, answered before the body is sent (a client still writing would see the server close).
+    const oversized = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpsRequest({ host: "127.0.0.1", port: server.httpsPort, path, method: "POST", servername: "localhost", ca: readFileSync(dir.file("data/ca/ca.crt")), agent: false, headers: { "content-type": "application/json", "content-length": 2 * 1024 * 1024 } }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on("error", reject);
+      req.write("{");
+    });
+    expect(oversized.status).toBe(413);
+    expect(JSON.parse(oversized.body)).toMatchObject({ code: "payload_too_large" });
+    // Neither touched the key: the administrator's plain call still makes one.
+    expect((await api.call<Endpoint>("POST", path)).status).toBe(200);
   });
 
   it("a new key replaces an unclaimed environment's key: the old one is refused, the new one connects", async () => {
