@@ -108,6 +108,51 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE environments ADD COLUMN edge_key_secret_hash TEXT CHECK (edge_key_secret_hash IS NULL OR length(edge_key_secret_hash) = 64);
     `,
   },
+  {
+    version: 5,
+    name: "device identity lifecycle",
+    sql: `
+      -- docs/identity.md. The CSR a device sent to enroll (DER), kept until a certificate is
+      -- issued for its key, and that key's SPKI SHA-256 (hex), shown in the Waiting Room.
+      ALTER TABLE environments ADD COLUMN enrollment_csr BLOB;
+      ALTER TABLE environments ADD COLUMN enrollment_key_sha256 TEXT CHECK (enrollment_key_sha256 IS NULL OR length(enrollment_key_sha256) = 64);
+      -- JSON {previousSerial, sameKey, at}: the device came back with an expired certificate.
+      ALTER TABLE environments ADD COLUMN reenrollment TEXT;
+
+      -- Every certificate the server issued to a device (the CA's JSON index holds server
+      -- certificates only). Serial: lowercase hex without leading zeros, as X509Certificate shows it.
+      CREATE TABLE device_certificates (
+        serial TEXT PRIMARY KEY,
+        environment_id INTEGER NOT NULL,
+        edge_id TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        ca_spki_sha256 TEXT NOT NULL CHECK (length(ca_spki_sha256) = 64),
+        spki_sha256 TEXT NOT NULL CHECK (length(spki_sha256) = 64),
+        not_before INTEGER NOT NULL,
+        not_after INTEGER NOT NULL,
+        issued_at INTEGER NOT NULL,
+        reason TEXT NOT NULL CHECK (reason IN ('enrollment', 'renewal', 'reissue', 'rotation')),
+        revoked_at INTEGER,
+        revocation_reason TEXT,
+        CHECK ((revoked_at IS NULL) = (revocation_reason IS NULL))
+      ) STRICT;
+      CREATE INDEX device_certificates_by_environment ON device_certificates (environment_id, not_after);
+      CREATE INDEX device_certificates_by_expiry ON device_certificates (not_after);
+      CREATE INDEX device_certificates_revoked ON device_certificates (revoked_at) WHERE revoked_at IS NOT NULL;
+
+      -- The built-in CA's rotation (at most one at a time): phase and the two CAs' directories
+      -- under --data, by SPKI SHA-256.
+      CREATE TABLE pki_rotation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        phase TEXT NOT NULL,
+        from_ca TEXT NOT NULL,
+        to_ca TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */
