@@ -20,6 +20,11 @@ export const edgePaths = {
    * to the server, the response body the server's bytes to the Docker Engine.
    */
   tunnel: "/api/edge/v1/tunnel/",
+  /**
+   * Certificate renewal (docs/identity.md): `POST` with `{csr}` on the agent's mTLS session;
+   * the answer is a certificate grant, or 429/503 with `Retry-After`.
+   */
+  renew: "/api/edge/v1/certificate/renew",
 } as const;
 
 /** Headers of the edge protocol. */
@@ -50,5 +55,16 @@ export const maxWaitingSnapshotBytes = 64 * 1024;
  * `refused` codes the agent acts on (others it reports with the server's message). `replaced`:
  * another connection presented this device's identity and took over its session; the agent
  * backs off and, when it keeps happening, says that another device uses its identity.
+ * `revoked`: an administrator revoked the device's certificate; the agent says so and what to do.
  */
-export const refusedCodes = { replaced: "replaced" } as const;
+export const refusedCodes = { replaced: "replaced", revoked: "revoked" } as const;
+
+/**
+ * Sizes of the identity lifecycle's fields (docs/identity.md): a PEM CSR (an RSA-8192 one is
+ * ~3.5 KiB), a PEM leaf certificate, and a PEM bundle of CA certificates (a rotation has two
+ * CAs, an operator chain a few).
+ */
+export const identityLimits = { csrPem: 8 * 1024, certificatePem: 16 * 1024, bundlePem: 64 * 1024 } as const;
+
+/** Why the server asks an agent to renew now: a CA rotation (or its rollback), or an administrator. */
+export const renewReasons = ["rotation", "rollback", "requested"] as const;

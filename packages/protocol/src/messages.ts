@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { environmentStatuses, tunnelIdPattern } from "./constants.ts";
+import { environmentStatuses, identityLimits, renewReasons, tunnelIdPattern } from "./constants.ts";
 import { edgeKeySecretPattern } from "./edge-key.ts";
 
 /** What an agent says about itself. */
@@ -27,6 +27,11 @@ export const helloSchema = z.object({
    * hello naming environment N ≠ 0 cannot claim it by guessing N. Absent with a fleet-wide key.
    */
   edgeKeySecret: z.string().regex(edgeKeySecretPattern, "must be 22 to 128 base64url characters").optional(),
+  /**
+   * PEM PKCS#10 request for a certificate from the built-in CA (docs/identity.md), sent while
+   * the agent holds no usable certificate of its own. Only its public key is used.
+   */
+  csr: z.string().min(1).max(identityLimits.csrPem).optional(),
 });
 export type Hello = z.infer<typeof helloSchema>;
 
@@ -40,6 +45,22 @@ export type AgentMessage = z.infer<typeof agentMessageSchema>;
 export const environmentStatusSchema = z.enum(environmentStatuses);
 export type EnvironmentStatus = z.infer<typeof environmentStatusSchema>;
 
+/**
+ * A device certificate the server issued (docs/identity.md): the PEM leaf, the PEM CA
+ * certificate(s) it chains to, and the PEM CA certificates the server's own certificate chains
+ * to, which the agent keeps to verify the server through a CA rotation.
+ */
+export const certificateGrantSchema = z.object({
+  certificate: z.string().min(1).max(identityLimits.certificatePem),
+  chain: z.string().min(1).max(identityLimits.bundlePem),
+  trustBundle: z.string().min(1).max(identityLimits.bundlePem),
+});
+export type CertificateGrant = z.infer<typeof certificateGrantSchema>;
+
+/** Body of `POST /api/edge/v1/certificate/renew`: a PEM CSR for the device's new key. */
+export const renewRequestSchema = z.object({ csr: z.string().min(1).max(identityLimits.csrPem) });
+export type RenewRequest = z.infer<typeof renewRequestSchema>;
+
 /** The server's answer to a hello (also the body of a check-in response). */
 export const welcomeSchema = z.object({
   type: z.literal("welcome"),
@@ -47,6 +68,8 @@ export const welcomeSchema = z.object({
   status: environmentStatusSchema,
   checkinIntervalSeconds: z.number().positive(),
   deviceToken: z.string().max(128).optional(),
+  /** A certificate issued for the CSR of the hello (or an earlier one), when there is one to deliver. */
+  certificate: certificateGrantSchema.optional(),
 });
 export type Welcome = z.infer<typeof welcomeSchema>;
 
@@ -66,6 +89,23 @@ export type TunnelRequest = z.infer<typeof tunnelRequestSchema>;
 export const refusedSchema = z.object({ type: z.literal("refused"), code: z.string(), message: z.string() });
 export type Refused = z.infer<typeof refusedSchema>;
 
+/** Pushed when the server issued the device a certificate (at association): store it and reconnect with it. */
+export const certificateMessageSchema = z.object({ type: z.literal("certificate"), grant: certificateGrantSchema });
+export type CertificateMessage = z.infer<typeof certificateMessageSchema>;
+
+/**
+ * The server asks the agent to renew its certificate within `withinSeconds` (a random moment in
+ * that window): a CA rotation, its rollback, or an administrator. `trustBundle`: the CAs the
+ * server's certificate may chain to from now on.
+ */
+export const renewMessageSchema = z.object({
+  type: z.literal("renew"),
+  reason: z.enum(renewReasons),
+  withinSeconds: z.number().int().nonnegative().max(86_400),
+  trustBundle: z.string().min(1).max(identityLimits.bundlePem).optional(),
+});
+export type RenewMessage = z.infer<typeof renewMessageSchema>;
+
 /** Frames a server sends. */
-export const serverMessageSchema = z.discriminatedUnion("type", [welcomeSchema, statusSchema, ackSchema, tunnelRequestSchema, refusedSchema]);
+export const serverMessageSchema = z.discriminatedUnion("type", [welcomeSchema, statusSchema, ackSchema, tunnelRequestSchema, refusedSchema, certificateMessageSchema, renewMessageSchema]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;

@@ -12,6 +12,10 @@ const valid = [
   { type: "tunnel", id: "abcdEFGH_-12" },
   { type: "tunnel", id: "a".repeat(64) },
   { type: "refused", code: "removed", message: "" },
+  { type: "welcome", environmentId: 4, status: "associated", checkinIntervalSeconds: 5, certificate: { certificate: "C", chain: "A", trustBundle: "T" } },
+  { type: "certificate", grant: { certificate: "c".repeat(16 * 1024), chain: "a", trustBundle: "t".repeat(64 * 1024) } },
+  { type: "renew", reason: "rotation", withinSeconds: 600, trustBundle: "T" },
+  { type: "renew", reason: "requested", withinSeconds: 0 },
 ] as const;
 
 // Each frame above broken one way at a time, plus things that are no frame at all.
@@ -24,7 +28,7 @@ const broken: unknown[] = [
   { type: "hello" },
   { type: "toString" },
   { type: 1 },
-  ...valid.flatMap((frame) => Object.keys(frame).filter((key) => key !== "type" && key !== "deviceToken").map((key) => Object.fromEntries(Object.entries(frame).filter(([k]) => k !== key)))),
+  ...valid.flatMap((frame) => Object.keys(frame).filter((key) => !["type", "deviceToken", "certificate", "trustBundle"].includes(key)).map((key) => Object.fromEntries(Object.entries(frame).filter(([k]) => k !== key)))),
   ...[0, -1, 1.5, "3", Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53].map((environmentId) => ({ ...valid[0], environmentId })),
   ...[0, -5, "5", null, Number.POSITIVE_INFINITY].map((checkinIntervalSeconds) => ({ ...valid[2], checkinIntervalSeconds })),
   ...["Waiting", "removed", "", 1].map((status) => ({ ...valid[2], status })),
@@ -33,6 +37,13 @@ const broken: unknown[] = [
   ...[-1, 0.5, "1", 2 ** 53].map((seq) => ({ type: "ack", seq })),
   ...["a".repeat(7), "a".repeat(65), "abcdefgh/", "abcd efgh", 12345678].map((id) => ({ type: "tunnel", id })),
   { type: "refused", code: 1, message: "m" },
+  { type: "certificate", grant: { certificate: "c".repeat(16 * 1024 + 1), chain: "a", trustBundle: "t" } },
+  { type: "certificate", grant: { certificate: "", chain: "a", trustBundle: "t" } },
+  { type: "certificate", grant: "pem" },
+  { ...valid[8], certificate: { certificate: "C", chain: "A" } },
+  ...[-1, 1.5, 86_401, "5"].map((withinSeconds) => ({ type: "renew", reason: "rotation", withinSeconds })),
+  { type: "renew", reason: "whim", withinSeconds: 5 },
+  { type: "renew", reason: "rotation", withinSeconds: 5, trustBundle: "" },
 ];
 
 function sameAsZod(value: unknown, ours: { safeParse(v: unknown): { success: boolean; data?: unknown } }, zod: { safeParse(v: unknown): { success: boolean; data?: unknown } }): void {

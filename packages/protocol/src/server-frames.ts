@@ -1,6 +1,6 @@
-import { environmentStatuses, tunnelIdPattern } from "./constants.ts";
+import { environmentStatuses, identityLimits, renewReasons, tunnelIdPattern } from "./constants.ts";
 import type { Validator } from "./framing.ts";
-import type { EnvironmentStatus, ServerMessage, Welcome } from "./messages.ts";
+import type { CertificateGrant, EnvironmentStatus, RenewMessage, ServerMessage, Welcome } from "./messages.ts";
 
 /*
  * The agent's validators of what the server sends, written without zod: zod and the schemas it
@@ -46,9 +46,35 @@ function status(fields: Fields): EnvironmentStatus {
   return value as EnvironmentStatus;
 }
 
+function nonEmpty(fields: Fields, key: string, maxLength: number): string {
+  const value = string(fields, key, maxLength);
+  if (value.length === 0) throw new Invalid([key], "expected a non-empty string");
+  return value;
+}
+
+function grant(value: unknown, path: readonly string[]): CertificateGrant {
+  const fields = object(value, path);
+  try {
+    return { certificate: nonEmpty(fields, "certificate", identityLimits.certificatePem), chain: nonEmpty(fields, "chain", identityLimits.bundlePem), trustBundle: nonEmpty(fields, "trustBundle", identityLimits.bundlePem) };
+  } catch (error) {
+    if (error instanceof Invalid) throw new Invalid([...path, ...error.path], error.message);
+    throw error;
+  }
+}
+
 function welcome(fields: Fields): Welcome {
   const token = fields.deviceToken === undefined ? {} : { deviceToken: string(fields, "deviceToken", 128) };
-  return { type: "welcome", environmentId: number(fields, "environmentId", "positive integer"), status: status(fields), checkinIntervalSeconds: number(fields, "checkinIntervalSeconds", "positive"), ...token };
+  const certificate = fields.certificate === undefined ? {} : { certificate: grant(fields.certificate, ["certificate"]) };
+  return { type: "welcome", environmentId: number(fields, "environmentId", "positive integer"), status: status(fields), checkinIntervalSeconds: number(fields, "checkinIntervalSeconds", "positive"), ...token, ...certificate };
+}
+
+function renew(fields: Fields): RenewMessage {
+  const reason = fields.reason;
+  if (!renewReasons.includes(reason as RenewMessage["reason"])) throw new Invalid(["reason"], `expected one of ${renewReasons.join(", ")}`);
+  const withinSeconds = number(fields, "withinSeconds", "non-negative integer");
+  if (withinSeconds > 86_400) throw new Invalid(["withinSeconds"], "expected at most 86400");
+  const trustBundle = fields.trustBundle === undefined ? {} : { trustBundle: nonEmpty(fields, "trustBundle", identityLimits.bundlePem) };
+  return { type: "renew", reason: reason as RenewMessage["reason"], withinSeconds, ...trustBundle };
 }
 
 const byType: { readonly [Type in ServerMessage["type"]]: (fields: Fields) => Extract<ServerMessage, { type: Type }> } = {
@@ -61,6 +87,8 @@ const byType: { readonly [Type in ServerMessage["type"]]: (fields: Fields) => Ex
     return { type: "tunnel", id };
   },
   refused: (fields) => ({ type: "refused", code: string(fields, "code"), message: string(fields, "message") }),
+  certificate: (fields) => ({ type: "certificate", grant: grant(fields.grant, ["grant"]) }),
+  renew,
 };
 
 function validator<T>(decode: (value: unknown) => T): Validator<T> {
@@ -90,6 +118,9 @@ export const welcomeValidator: Validator<Welcome> = validator((value) => {
   if (fields.type !== "welcome") throw new Invalid(["type"], 'expected "welcome"');
   return welcome(fields);
 });
+
+/** The answer to a renewal (`certificateGrantSchema` without zod). */
+export const certificateGrantValidator: Validator<CertificateGrant> = validator((value) => grant(value, []));
 
 /** Whether `id` is a tunnel id the server may push. */
 export function isTunnelId(id: string): boolean {
