@@ -153,6 +153,24 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    name: "device certificate PEM",
+    sql: `
+      -- The issued certificate itself (PEM, a few hundred bytes), so a device that asks again
+      -- with the same key gets the same certificate back instead of a second one (docs/identity.md).
+      ALTER TABLE device_certificates ADD COLUMN certificate_pem TEXT;
+    `,
+  },
+  {
+    version: 7,
+    name: "CA rotation window",
+    sql: `
+      -- The window over which a rotation spreads the fleet's renewals (seconds), so an agent that
+      -- connects after a restart mid-rotation is told what is left of it (docs/identity.md).
+      ALTER TABLE pki_rotation ADD COLUMN window_seconds INTEGER NOT NULL DEFAULT 600 CHECK (window_seconds BETWEEN 0 AND 86400);
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

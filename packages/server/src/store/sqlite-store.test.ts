@@ -114,6 +114,9 @@ describe("SqliteStore: environments", () => {
         identityConflict: null,
         identityClone: null,
         edgeKeySecretHash: null,
+        enrollmentCsr: null,
+        enrollmentKeySha256: null,
+        reenrollment: null,
       });
       expect(first.createdAt).toBeInstanceOf(Date);
       expect(first.createdAt.getTime()).toBeGreaterThanOrEqual(before);

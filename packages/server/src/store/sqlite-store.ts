@@ -4,6 +4,8 @@ import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSy
 import { type DockerSnapshot, dockerSnapshotSchema } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import { applyMigrations } from "./migrations.ts";
+import { type DeviceCertificateStore, SqliteDeviceCertificates } from "./device-certificates.ts";
+import { type PkiRotationStore, SqlitePkiRotation } from "./pki-rotation.ts";
 import {
   type ApiToken,
   type ApiTokenStore,
@@ -20,6 +22,7 @@ import {
   type NewAuditEvent,
   type NewEnvironment,
   type NewUser,
+  type Reenrollment,
   type Settings,
   type SettingsPatch,
   type SettingsStore,
@@ -127,6 +130,7 @@ function decodeEnvironment(row: Row): Environment {
   const conflict = json(row, "identity_conflict");
   const clone = json(row, "identity_clone");
   const identityKind = textOrNull(row, "identity_kind");
+  const reenrollment = json(row, "reenrollment");
   const type = text(row, "type");
   if (type !== "edge-agent") throw corrupt(`environment type "${type}"`);
   if (identityKind !== null && identityKind !== "certificate" && identityKind !== "token") throw corrupt("identity kind");
@@ -147,7 +151,25 @@ function decodeEnvironment(row: Row): Environment {
     identityConflict: conflict === null ? null : decodeConflict(conflict),
     identityClone: clone === null ? null : decodeClone(clone),
     edgeKeySecretHash: textOrNull(row, "edge_key_secret_hash"),
+    enrollmentCsr: blobOrNull(row, "enrollment_csr"),
+    enrollmentKeySha256: textOrNull(row, "enrollment_key_sha256"),
+    reenrollment: reenrollment === null ? null : decodeReenrollment(reenrollment),
   };
+}
+
+function blobOrNull(row: Row, column: string): Buffer | null {
+  const value = row[column];
+  if (value === null) return null;
+  if (!(value instanceof Uint8Array)) throw corrupt(`column ${column}`);
+  return Buffer.from(value);
+}
+
+function decodeReenrollment(value: unknown): Reenrollment {
+  const previousSerial = isRecord(value) ? value["previousSerial"] : undefined;
+  const sameKey = isRecord(value) ? value["sameKey"] : undefined;
+  const at = isRecord(value) ? value["at"] : undefined;
+  if (typeof previousSerial !== "string" || typeof sameKey !== "boolean" || typeof at !== "number") throw corrupt("reenrollment");
+  return { previousSerial, sameKey, at: new Date(at) };
 }
 
 function decodeCertificate(value: unknown): ClientCertificateInfo {
@@ -182,6 +204,8 @@ function checkEnvironment(environment: Omit<Environment, "id">): void {
   const interval = environment.checkinIntervalSeconds;
   if (interval !== null && (!Number.isSafeInteger(interval) || interval <= 0)) throw bad("checkinIntervalSeconds", "must be a positive whole number of seconds or null");
   if (environment.edgeKeySecretHash !== null && !/^[0-9a-f]{64}$/.test(environment.edgeKeySecretHash)) throw bad("edgeKeySecretHash", "must be a SHA-256 in hex or null");
+  if (environment.enrollmentKeySha256 !== null && !/^[0-9a-f]{64}$/.test(environment.enrollmentKeySha256)) throw bad("enrollmentKeySha256", "must be a SHA-256 in hex or null");
+  if (environment.enrollmentCsr !== null && !Buffer.isBuffer(environment.enrollmentCsr)) throw bad("enrollmentCsr", "must be DER bytes or null");
 }
 
 function encodeEnvironment(environment: Omit<Environment, "id">): Parameters {
@@ -203,6 +227,9 @@ function encodeEnvironment(environment: Omit<Environment, "id">): Parameters {
     identity_conflict: conflict === null ? null : JSON.stringify({ ...conflict, at: millis(conflict.at, "identityConflict.at") }),
     identity_clone: clone === null ? null : JSON.stringify({ addresses: clone.addresses, firstSeen: millis(clone.firstSeen, "identityClone.firstSeen"), lastSeen: millis(clone.lastSeen, "identityClone.lastSeen") }),
     edge_key_secret_hash: environment.edgeKeySecretHash,
+    enrollment_csr: environment.enrollmentCsr,
+    enrollment_key_sha256: environment.enrollmentKeySha256,
+    reenrollment: environment.reenrollment === null ? null : JSON.stringify({ ...environment.reenrollment, at: millis(environment.reenrollment.at, "reenrollment.at") }),
   };
 }
 
@@ -223,6 +250,9 @@ const environmentColumns = [
   "identity_conflict",
   "identity_clone",
   "edge_key_secret_hash",
+  "enrollment_csr",
+  "enrollment_key_sha256",
+  "reenrollment",
 ] as const;
 
 function decodeUser(row: Row): User {
@@ -270,7 +300,7 @@ function decodeSnapshot(row: Row): StoredSnapshot {
   return { at: new Date(integer(row, "collected_at")), snapshot };
 }
 
-const settingsKeys: readonly string[] = ["edgeComputeEnabled", "edgeAgentCheckinInterval", "trustOnFirstConnect", "edgePortainerUrl", "edgeTunnelServerAddress"] satisfies (keyof Settings)[];
+const settingsKeys: readonly string[] = ["edgeComputeEnabled", "edgeAgentCheckinInterval", "trustOnFirstConnect", "edgePortainerUrl", "edgeTunnelServerAddress", "trustDomain", "bindCommonName"] satisfies (keyof Settings)[];
 
 /** Reads the stored settings document, keeping only known fields of the right type. */
 function decodeSettings(document: Record<string, unknown>): Settings {
@@ -281,10 +311,11 @@ function decodeSettings(document: Record<string, unknown>): Settings {
   }
   const interval = document["edgeAgentCheckinInterval"];
   if (typeof interval === "number") settings.edgeAgentCheckinInterval = interval;
-  for (const key of ["edgePortainerUrl", "edgeTunnelServerAddress"] as const) {
+  for (const key of ["edgePortainerUrl", "edgeTunnelServerAddress", "trustDomain"] as const) {
     const value = document[key];
     if (typeof value === "string") settings[key] = value;
   }
+  if (typeof document["bindCommonName"] === "boolean") settings.bindCommonName = document["bindCommonName"];
   return settings;
 }
 
@@ -299,6 +330,10 @@ function checkSettings(settings: Record<string, unknown>): void {
   if (url !== undefined && !(typeof url === "string" && /^https?:\/\//i.test(url) && URL.canParse(url))) throw bad("edgePortainerUrl", "must be an absolute http(s) URL");
   const tunnel = settings["edgeTunnelServerAddress"];
   if (tunnel !== undefined && !(typeof tunnel === "string" && /^[^\s/]+:\d{1,5}$/.test(tunnel))) throw bad("edgeTunnelServerAddress", 'must be "host:port"');
+  // A SPIFFE trust domain is a DNS-like name: lowercase letters, digits, dots, dashes, underscores (SPIFFE ID spec §2.1).
+  const domain = settings["trustDomain"];
+  if (domain !== undefined && !(typeof domain === "string" && /^[a-z0-9._-]{1,253}$/.test(domain))) throw bad("trustDomain", "must be 1 to 253 characters of lowercase letters, digits, '.', '-' or '_'");
+  if (settings["bindCommonName"] !== undefined && typeof settings["bindCommonName"] !== "boolean") throw bad("bindCommonName", "must be true or false");
 }
 
 /**
@@ -340,6 +375,10 @@ export class SqliteStore implements Store, AsyncDisposable {
   readonly settings: SettingsStore;
   readonly audit: AuditLog;
   readonly snapshots: SnapshotStore;
+  readonly certificates: DeviceCertificateStore;
+  readonly #certificates: SqliteDeviceCertificates;
+  readonly rotation: PkiRotationStore;
+  readonly #rotation: SqlitePkiRotation;
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
 
@@ -391,6 +430,10 @@ export class SqliteStore implements Store, AsyncDisposable {
       put: (environmentId, snapshot, at) => this.#call(() => this.#putSnapshot(environmentId, snapshot, at)),
       get: (environmentId) => this.#call(() => this.#maybe(this.#row("SELECT * FROM snapshots WHERE environment_id = ?", environmentId), decodeSnapshot)),
     };
+    this.#certificates = new SqliteDeviceCertificates(db, (work) => this.#call(work));
+    this.certificates = this.#certificates;
+    this.#rotation = new SqlitePkiRotation(db, (work) => this.#call(work));
+    this.rotation = this.#rotation;
   }
 
   /**
@@ -422,6 +465,8 @@ export class SqliteStore implements Store, AsyncDisposable {
 
   close(): Promise<void> {
     this.#statements.clear();
+    this.#certificates.clear();
+    this.#rotation.clear();
     if (this.#db.isOpen) this.#db.close();
     return Promise.resolve();
   }
@@ -485,6 +530,9 @@ export class SqliteStore implements Store, AsyncDisposable {
       identityConflict: null,
       identityClone: null,
       edgeKeySecretHash: null,
+      enrollmentCsr: null,
+      enrollmentKeySha256: null,
+      reenrollment: null,
       ...definedEntries(input),
       name: input.name,
       type: input.type,

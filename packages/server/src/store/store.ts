@@ -8,6 +8,8 @@
  */
 
 import type { DockerSnapshot } from "@pier/protocol";
+import type { DeviceCertificateStore } from "./device-certificates.ts";
+import type { PkiRotationStore } from "./pki-rotation.ts";
 
 /** The kinds of environment Pier manages; only edge agents for now. */
 export type EnvironmentType = "edge-agent";
@@ -91,6 +93,24 @@ export interface Environment {
    * the environment, for fleet-enrolled devices, and for keys made before keys had a secret.
    */
   edgeKeySecretHash: string | null;
+  /**
+   * The CSR (DER) the device sent to enroll with the built-in CA, its signature checked; kept
+   * until a certificate is issued for its key (docs/identity.md "States"), then `null`.
+   */
+  enrollmentCsr: Buffer | null;
+  /** Hex SHA-256 of the SPKI of the key the device enrolled with (shown in the Waiting Room); kept after issuance. */
+  enrollmentKeySha256: string | null;
+  /** The device came back with an expired certificate of this CA (docs/identity.md "expired"). */
+  reenrollment: Reenrollment | null;
+}
+
+/** A device that presented an expired certificate of the built-in CA and waits to be re-issued. */
+export interface Reenrollment {
+  /** Serial of the expired certificate it presented. */
+  previousSerial: string;
+  /** Whether its new CSR is for the key of that certificate. */
+  sameKey: boolean;
+  at: Date;
 }
 
 /** What `environments.create` needs: a name and a type; everything else has a default. */
@@ -156,6 +176,10 @@ export interface Settings {
   edgePortainerUrl?: string;
   /** `host:port` of the tunnel listener for edge keys; unset = derived from `edgePortainerUrl`. */
   edgeTunnelServerAddress?: string;
+  /** The SPIFFE trust domain of device certificates' URI SAN (`spiffe://<it>/edge/<EDGE_ID>`); unset = `pier.local`. */
+  trustDomain?: string;
+  /** An operator certificate whose CN is an `EDGE_ID` names that device (docs/identity.md "Binding"). */
+  bindCommonName?: boolean;
 }
 
 /**
@@ -307,6 +331,10 @@ export interface Store {
   readonly audit: AuditLog;
   /** Removed with their environment. */
   readonly snapshots: SnapshotStore;
+  /** Device certificates issued by the built-in CA (`store/device-certificates.ts`). */
+  readonly certificates: DeviceCertificateStore;
+  /** The built-in CA's rotation (`store/pki-rotation.ts`). */
+  readonly rotation: PkiRotationStore;
   /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */
   close(): Promise<void>;
 }

@@ -1,0 +1,162 @@
+import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from "node:sqlite";
+import { ServerError } from "../errors.ts";
+
+/** Why a device certificate was issued (docs/identity.md "States"). */
+export type DeviceCertificateReason = "enrollment" | "renewal" | "reissue" | "rotation";
+
+/**
+ * A certificate the server issued to a device from its built-in CA: one row of
+ * `device_certificates`. Serials are lowercase hex without leading zeros, as `X509Certificate`
+ * shows them.
+ */
+export interface DeviceCertificate {
+  serial: string;
+  environmentId: number;
+  edgeId: string;
+  /** One line, `CN=…` as `X509Certificate.subject` shows it with `, ` between attributes. */
+  subject: string;
+  issuer: string;
+  /** SPKI SHA-256 (hex) of the CA that signed it, so a rotation knows who moved. */
+  caSpkiSha256: string;
+  /** SPKI SHA-256 (hex) of the device's key. */
+  spkiSha256: string;
+  notBefore: Date;
+  notAfter: Date;
+  issuedAt: Date;
+  reason: DeviceCertificateReason;
+  revokedAt: Date | null;
+  revocationReason: string | null;
+  /** The certificate itself (PEM), so it can be delivered again without issuing another one. */
+  certificatePem: string;
+}
+
+/** The device certificates the server issued. */
+export interface DeviceCertificateStore {
+  /** Records an issued certificate; `conflict` if its serial is already recorded. */
+  insert(certificate: DeviceCertificate): Promise<void>;
+  get(serial: string): Promise<DeviceCertificate | null>;
+  /** One environment's certificates, newest first. */
+  listByEnvironment(environmentId: number): Promise<DeviceCertificate[]>;
+  /** Every certificate, newest first. */
+  list(): Promise<DeviceCertificate[]>;
+}
+
+type Row = Record<string, SQLOutputValue>;
+
+const reasons: readonly string[] = ["enrollment", "renewal", "reissue", "rotation"] satisfies DeviceCertificateReason[];
+
+function corrupt(column: string): ServerError {
+  return new ServerError("store_failed", `The database holds an unreadable device certificate (column ${column}); restore a backup or remove the record.`);
+}
+
+function textOf(row: Row, column: string): string {
+  const value = row[column];
+  if (typeof value !== "string") throw corrupt(column);
+  return value;
+}
+
+function integerOf(row: Row, column: string): number {
+  const value = row[column];
+  if (typeof value !== "number" || !Number.isSafeInteger(value)) throw corrupt(column);
+  return value;
+}
+
+function decode(row: Row): DeviceCertificate {
+  const reason = textOf(row, "reason");
+  if (!reasons.includes(reason)) throw corrupt("reason");
+  const revokedAt = row["revoked_at"] === null ? null : new Date(integerOf(row, "revoked_at"));
+  return {
+    serial: textOf(row, "serial"),
+    environmentId: integerOf(row, "environment_id"),
+    edgeId: textOf(row, "edge_id"),
+    subject: textOf(row, "subject"),
+    issuer: textOf(row, "issuer"),
+    caSpkiSha256: textOf(row, "ca_spki_sha256"),
+    spkiSha256: textOf(row, "spki_sha256"),
+    notBefore: new Date(integerOf(row, "not_before")),
+    notAfter: new Date(integerOf(row, "not_after")),
+    issuedAt: new Date(integerOf(row, "issued_at")),
+    reason: reason as DeviceCertificateReason,
+    revokedAt,
+    revocationReason: row["revocation_reason"] === null ? null : textOf(row, "revocation_reason"),
+    certificatePem: row["certificate_pem"] === null ? "" : textOf(row, "certificate_pem"),
+  };
+}
+
+function encode(certificate: DeviceCertificate): Record<string, SQLInputValue> {
+  return {
+    serial: certificate.serial,
+    environment_id: certificate.environmentId,
+    edge_id: certificate.edgeId,
+    subject: certificate.subject,
+    issuer: certificate.issuer,
+    ca_spki_sha256: certificate.caSpkiSha256,
+    spki_sha256: certificate.spkiSha256,
+    not_before: certificate.notBefore.getTime(),
+    not_after: certificate.notAfter.getTime(),
+    issued_at: certificate.issuedAt.getTime(),
+    reason: certificate.reason,
+    revoked_at: certificate.revokedAt?.getTime() ?? null,
+    revocation_reason: certificate.revocationReason,
+    certificate_pem: certificate.certificatePem,
+  };
+}
+
+const columns = Object.keys(encode({ notBefore: new Date(0), notAfter: new Date(0), issuedAt: new Date(0), revokedAt: null } as DeviceCertificate));
+
+/**
+ * `DeviceCertificateStore` on the SQLite store's database. `SqliteStore` builds it with its own
+ * connection and error wrapper (`call`), so failures read like every other store failure.
+ */
+export class SqliteDeviceCertificates implements DeviceCertificateStore {
+  readonly #db: DatabaseSync;
+  readonly #call: <T>(work: () => T) => Promise<T>;
+  readonly #statements = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync, call: <T>(work: () => T) => Promise<T>) {
+    this.#db = db;
+    this.#call = call;
+  }
+
+  insert(certificate: DeviceCertificate): Promise<void> {
+    return this.#call(() => {
+      try {
+        this.#statement(`INSERT INTO device_certificates (${columns.join(", ")}) VALUES (${columns.map((c) => `:${c}`).join(", ")})`).run(encode(certificate));
+      } catch (error) {
+        if ((error as { errcode?: unknown }).errcode === 1555 || (error as { errcode?: unknown }).errcode === 2067) {
+          throw new ServerError("conflict", `A device certificate with serial ${certificate.serial} is already recorded.`, { cause: error });
+        }
+        throw error;
+      }
+    });
+  }
+
+  get(serial: string): Promise<DeviceCertificate | null> {
+    return this.#call(() => {
+      const row = this.#statement("SELECT * FROM device_certificates WHERE serial = ?").get(serial);
+      return row === undefined ? null : decode(row);
+    });
+  }
+
+  listByEnvironment(environmentId: number): Promise<DeviceCertificate[]> {
+    return this.#call(() => this.#statement("SELECT * FROM device_certificates WHERE environment_id = ? ORDER BY issued_at DESC, not_after DESC").all(environmentId).map(decode));
+  }
+
+  list(): Promise<DeviceCertificate[]> {
+    return this.#call(() => this.#statement("SELECT * FROM device_certificates ORDER BY issued_at DESC, not_after DESC").all().map(decode));
+  }
+
+  /** Forgets prepared statements (the store is closing). */
+  clear(): void {
+    this.#statements.clear();
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
