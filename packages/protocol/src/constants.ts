@@ -56,8 +56,10 @@ export const maxWaitingSnapshotBytes = 64 * 1024;
  * another connection presented this device's identity and took over its session; the agent
  * backs off and, when it keeps happening, says that another device uses its identity.
  * `revoked`: an administrator revoked the device's certificate; the agent says so and what to do.
+ * `certificate_expired`: the certificate the session was opened with has expired; the agent
+ * reconnects with a newer one, or with its expired one and a CSR to re-enroll.
  */
-export const refusedCodes = { replaced: "replaced", revoked: "revoked" } as const;
+export const refusedCodes = { replaced: "replaced", revoked: "revoked", expired: "certificate_expired" } as const;
 
 /**
  * Sizes of the identity lifecycle's fields (docs/identity.md): a PEM CSR (an RSA-8192 one is

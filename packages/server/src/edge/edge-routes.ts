@@ -13,12 +13,14 @@ import {
   maxWaitingSnapshotBytes,
   parseMessage,
   protocolVersion,
+  refusedCodes,
   type DockerSnapshot,
   type Hello,
   type ServerMessage,
 } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import { errorBody, type ErrorAnswer } from "../http/error-response.ts";
+import { onCertificateExpiry } from "../identity/certificate-expiry.ts";
 import type { EdgeService } from "./edge-service.ts";
 import type { TunnelBroker } from "./tunnel-broker.ts";
 
@@ -228,8 +230,10 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     const unbind = () => {
       if (connection && carriers.get(connection)?.stream === res) carriers.delete(connection);
     };
+    let stopExpiryWatch: (() => void) | undefined;
     const end = (refusal?: { code: string; message: string }) => {
       clearInterval(silenceTimer);
+      stopExpiryWatch?.();
       if (refusal) push({ type: "refused", ...refusal });
       detach?.();
       unbind();
@@ -267,6 +271,10 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               const healthy = () => Date.now() - lastFrameAt <= (intervalSeconds + 5) * 1000;
               detach = edge.attachSession(environmentId, { push, close: () => end(), sourceAddress: who.remoteAddress, healthy });
               if (connection) carriers.set(connection, { environmentId, stream: res });
+              // A session outlives no certificate: it ends when the one it was opened with expires
+              // (a session opened with an expired one, to re-enroll, waits in the waiting room).
+              const presented = who.peerCertificate;
+              if (who.authorized && presented) stopExpiryWatch = onCertificateExpiry(presented.validToDate, () => expired(presented));
               options.log("info", `edge session open: environment ${environmentId} (${message.agent.edgeId}) from ${who.remoteAddress}, ${welcome.status}`);
             } else if (environmentId !== undefined) {
               // mTLS may have been turned on since the session opened (an upload through the
@@ -288,9 +296,15 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
         }
       });
     });
+    const expired = (certificate: X509Certificate) => {
+      const serial = certificate.serialNumber.toLowerCase();
+      options.log("info", `edge session of environment ${environmentId} from ${who.remoteAddress} closed: its client certificate ${serial} expired at ${certificate.validToDate.toISOString()}`);
+      end({ code: refusedCodes.expired, message: `The client certificate this session was opened with (serial ${serial}) expired; reconnect with a newer certificate, or with this one and a CSR to re-enroll through the waiting room.` });
+    };
     const closed = () => {
       clearTimeout(helloTimer);
       clearInterval(silenceTimer);
+      stopExpiryWatch?.();
       detach?.();
       unbind();
       if (environmentId !== undefined) options.log("info", `edge session closed: environment ${environmentId}`);
