@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { createPublicKey } from "node:crypto";
+import { recoverInterruptedFinish } from "../identity/rotation-directories.ts";
 import {
   CertificateAuthority,
   generateKeyPair,
@@ -43,9 +44,11 @@ function sanText(name: string): string {
   return /^[\d.]+$/.test(name) || name.includes(":") ? `IP:${name}` : `DNS:${name}`;
 }
 
-function needsRenewal(certificate: CertificateInfo, names: readonly string[], now: number): boolean {
+function needsRenewal(certificate: CertificateInfo, names: readonly string[], now: number, ca: CertificateAuthority): boolean {
   const present = new Set((certificate.extensions.subjectAltNames ?? []).map((s) => s.value));
-  return certificate.notAfter.getTime() - now < renewBeforeDays * 86_400_000 || names.some((n) => !present.has(n.toLowerCase()));
+  // Not from DATA/ca any more: a CA rotation finished and the server stopped before moving it.
+  const fromOtherCa = !certificate.x509.checkIssued(ca.certificate.x509) || !certificate.x509.verify(ca.certificate.publicKey);
+  return fromOtherCa || certificate.notAfter.getTime() - now < renewBeforeDays * 86_400_000 || names.some((n) => !present.has(n.toLowerCase()));
 }
 
 /**
@@ -55,6 +58,8 @@ function needsRenewal(certificate: CertificateInfo, names: readonly string[], no
  */
 export async function ensureBuiltInTls(dataDir: string, names: readonly string[]): Promise<BuiltInTlsPaths & { renewed: boolean }> {
   const paths = builtInPaths(dataDir);
+  // Before "no CA yet, create one": DATA/ca is briefly absent during a rotation's finish.
+  recoverInterruptedFinish(dataDir);
   const ca = existsSync(paths.caCertificate)
     ? CertificateAuthority.open(paths.caDir)
     : await CertificateAuthority.create(paths.caDir, { commonName: `Pier built-in CA (${hostname()})` });
@@ -66,7 +71,7 @@ export async function ensureBuiltInTls(dataDir: string, names: readonly string[]
   const now = Date.now();
   if (existsSync(paths.certificate)) {
     const [block] = parsePem(readFileSync(paths.certificate));
-    if (block && !needsRenewal(parseCertificate(block.der), names, now)) return { ...paths, renewed: false };
+    if (block && !needsRenewal(parseCertificate(block.der), names, now, ca)) return { ...paths, renewed: false };
   }
   const publicKey = createPublicKey(loadPrivateKey(readFileSync(paths.key)));
   const issued = await ca.issueForKey(publicKey, {
@@ -77,6 +82,34 @@ export async function ensureBuiltInTls(dataDir: string, names: readonly string[]
   });
   writeFileAtomic(paths.certificate, issued.certificatePem, 0o644);
   return { ...paths, renewed: true };
+}
+
+/**
+ * Re-issues the built-in server certificate under `ca` for the same key and the same names
+ * (a CA rotation's finish: the `EDGE_KEY` pin, the key's SPKI, holds). Does nothing when the
+ * server has no built-in certificate (it runs with `--sslcert`) or it already comes from `ca`.
+ *
+ * @returns whether `DATA/tls/server.crt` was rewritten
+ * @example
+ * if (await reissueServerCertificate(dataDir, survivor)) await tls.reload();
+ */
+export async function reissueServerCertificate(dataDir: string, ca: CertificateAuthority): Promise<boolean> {
+  const paths = builtInPaths(dataDir);
+  if (!existsSync(paths.certificate) || !existsSync(paths.key)) return false;
+  const [block] = parsePem(readFileSync(paths.certificate));
+  if (!block) return false;
+  const current = parseCertificate(block.der);
+  if (current.x509.checkIssued(ca.certificate.x509) && current.x509.verify(ca.certificate.publicKey)) return false;
+  const sans = current.extensions.subjectAltNames ?? [];
+  const publicKey = createPublicKey(loadPrivateKey(readFileSync(paths.key)));
+  const issued = await ca.issueForKey(publicKey, {
+    profile: "server",
+    commonName: sans[0]?.value ?? "localhost",
+    subjectAltNames: sans.length > 0 ? sans : parseSanList("DNS:localhost"),
+    days: Math.min(397, Math.floor((ca.certificate.notAfter.getTime() - Date.now()) / 86_400_000)),
+  });
+  writeFileAtomic(paths.certificate, issued.certificatePem, 0o644);
+  return true;
 }
 
 /**
