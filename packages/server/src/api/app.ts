@@ -7,6 +7,7 @@ import { registerUserRoutes } from "./routes/users.ts";
 import { registerEndpointRoutes } from "./routes/endpoints.ts";
 import { registerSettingsRoutes } from "./routes/settings.ts";
 import { registerCertificateRoutes } from "./routes/certificates.ts";
+import { registerPkiRotationRoutes } from "./routes/pki-rotation.ts";
 import { authenticate } from "./authenticate.ts";
 
 /**
@@ -66,6 +67,7 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerEndpointRoutes(app, deps);
   registerSettingsRoutes(app, deps);
   registerCertificateRoutes(app, deps);
+  registerPkiRotationRoutes(app, deps);
 
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
   app.notFound((c) => {

@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import type { CertificateAuthority } from "@pier/pki";
 import type { EdgeService } from "../edge/edge-service.ts";
+import type { CaRotation } from "../identity/rotation.ts";
 import type { FailedLoginNames, LoginThrottle } from "../auth/index.ts";
 import type { FirstAdminGate } from "../bootstrap/first-admin.ts";
 import type { ServerTls } from "../tls/index.ts";
@@ -34,6 +35,8 @@ export interface ApiDependencies {
   readonly tls: Pick<ServerTls, "main" | "mtls" | "source" | "upload" | "removeUpload">;
   /** The built-in CA (`DATA/ca`), or `undefined` when there is none. */
   readonly builtInCa: () => CertificateAuthority | undefined;
+  /** The built-in CA's rotation (`/api/pki/rotation`); absent or `undefined`: the routes answer 409. */
+  readonly rotation?: () => Pick<CaRotation, "status" | "start" | "finish" | "rollback"> | undefined;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
