@@ -29,10 +29,10 @@ export interface ServerConfig {
   readonly bindPort: number;
   readonly tunnelPort: number;
   readonly dataDir: string;
-  /** `--sslcert/--sslkey` (and `--sslcacert`: every client must present a certificate from it). */
-  readonly ssl?: { readonly certPath?: string; readonly keyPath?: string; readonly caPath?: string };
-  /** `--mtlscacert/--mtlscert/--mtlskey`: a separate mTLS domain for agents. */
-  readonly mtls?: { readonly caPath: string; readonly certPath: string; readonly keyPath: string };
+  /** `--sslcert/--sslkey` (and `--sslcacert`: every client must present a certificate from it; `--sslcrl`: that CA's CRLs). */
+  readonly ssl?: { readonly certPath?: string; readonly keyPath?: string; readonly caPath?: string; readonly crlPath?: string };
+  /** `--mtlscacert/--mtlscert/--mtlskey`: a separate mTLS domain for agents (`--mtlscrl`: the CA's CRLs). */
+  readonly mtls?: { readonly caPath: string; readonly certPath: string; readonly keyPath: string; readonly crlPath?: string };
   readonly adminPasswordFile?: string;
   /**
    * `--edge-api-url`/`--edge-tunnel-address`: what new edge keys carry when Settings → Edge
@@ -48,6 +48,8 @@ export interface ServerConfig {
   readonly enrollment?: Partial<EnrollmentLimits>;
   /** Absolute deadline of a TLS handshake, from accept (default 10 s). */
   readonly handshakeTimeoutMs?: number;
+  /** `--device-cert-lifetime`: lifetime of device certificates the built-in CA issues, in seconds (default 30 days; 60 s to 397 days). */
+  readonly deviceCertificateLifetimeSeconds?: number;
   readonly log: (level: ServerLogLevel, message: string) => void;
 }
 
@@ -177,10 +179,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     };
   const onRefusal = (listener: string) => (refusal: TlsRefusal) => {
     const source = refusal.remoteAddress ?? "unknown";
-    config.log("warn", `${listener}: refused a TLS client from ${source}${refusal.serverName ? ` (SNI ${refusal.serverName})` : ""}: ${refusal.failure.cause}`);
+    // The presented certificate, when Node showed it (tls-front captures it before a failed verification drops it).
+    const serial = refusal.peerCertificate?.serialNumber.toLowerCase() ?? null;
+    const subject = refusal.peerCertificate?.subject.replace(/\n/g, ", ") ?? null;
+    const presented = serial !== null && !refusal.failure.cause.includes(serial) ? ` [certificate serial ${serial}, ${subject}]` : "";
+    config.log("warn", `${listener}: refused a TLS client from ${source}${refusal.serverName ? ` (SNI ${refusal.serverName})` : ""}: ${refusal.failure.cause}${presented}`);
     if (!refusalAudit.take(source).allowed) return;
     store.audit
-      .append({ kind: "refused_tls", sourceAddress: source, detail: { listener, code: refusal.failure.code, cause: refusal.failure.cause, serverName: refusal.serverName ?? null, certificate: refusal.peerCertificate?.subject.replace(/\n/g, ", ") ?? null } })
+      .append({ kind: "refused_tls", sourceAddress: source, detail: { listener, code: refusal.failure.code, cause: refusal.failure.cause, serverName: refusal.serverName ?? null, certificate: subject, serial } })
       .catch((error: unknown) => config.log("error", `audit write failed: ${(error as Error).message}`));
   };
   const onError = (error: unknown) => config.log("error", `listener: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,4 +1,5 @@
 import { dirname, join, resolve } from "node:path";
+import { PkiError, leafLifetimeLimits, parseDuration } from "@pier/pki";
 import { splitHostPort } from "@pier/protocol";
 import { ServerError, startServer, type ServerConfig, type ServerLogLevel } from "@pier/server";
 import { optionalInteger, parseCommand } from "../args.ts";
@@ -13,9 +14,13 @@ Options:
   --data DIR                state directory (default: $PIER_DATA, else ./pier-data; /data in the image)
   --sslcert F --sslkey F    server certificate and key (default: from the built-in CA in DIR/ca)
   --sslcacert F             require a client certificate from this CA from everyone (blog mode)
+  --sslcrl F                with --sslcacert: CRL(s) of that CA (PEM or DER, one per CA of the
+                            file), enforced in the handshake and re-read when the file changes
   --mtlscacert F --mtlscert F --mtlskey F
                             separate mTLS domain for agents: connections for the names of
                             --mtlscert must present a client certificate from --mtlscacert
+  --mtlscrl F               with --mtlscacert: CRL(s) of that CA, as --sslcrl; clients it lists
+                            are refused and their open connections closed
   --edge-api-url URL        API URL new edge keys carry (default: the UI's host and bound port)
   --edge-tunnel-address H:P tunnel address new edge keys carry (default: the API's host, the
                             bound tunnel port); both for public ports other than the bound ones
@@ -34,6 +39,10 @@ Options:
                             (default 10/min); more are refused with 429, known devices never
   --waiting-room-max N      devices waiting for association (default 10000); new ones past
                             it are refused with 503
+  --device-cert-lifetime DURATION
+                            lifetime of the device certificates the built-in CA issues, e.g.
+                            90s, 15m, 12h, 30d (default: $PIER_DEVICE_CERT_LIFETIME, else 30d;
+                            60s to 397d); agents renew at about two thirds of it
   --log-level LEVEL         debug, info (default), warn, error`;
 
 const levels: readonly ServerLogLevel[] = ["debug", "info", "warn", "error"];
@@ -95,6 +104,34 @@ export function parseEnrollmentRate(text: string): { count: number; periodMs: nu
   return { count, periodMs: multiple * unit };
 }
 
+/** Default of `--device-cert-lifetime`: 30 days (docs/identity.md). */
+export const defaultDeviceCertificateLifetime = "30d";
+
+/**
+ * `--device-cert-lifetime` (else `PIER_DEVICE_CERT_LIFETIME`, else 30d) in seconds, refused
+ * outside 60 s … 397 days with a message naming the flag and the accepted forms.
+ *
+ * @example
+ * deviceCertificateLifetime("12h", {}); // 43200
+ */
+export function deviceCertificateLifetime(flag: string | undefined, env: NodeJS.ProcessEnv): number {
+  const fromEnvironment = env["PIER_DEVICE_CERT_LIFETIME"] || undefined;
+  const text = flag ?? fromEnvironment ?? defaultDeviceCertificateLifetime;
+  const source = flag === undefined && fromEnvironment !== undefined ? "PIER_DEVICE_CERT_LIFETIME" : "--device-cert-lifetime";
+  let seconds: number;
+  try {
+    seconds = parseDuration(text, source);
+  } catch (error) {
+    if (error instanceof PkiError) throw new CliError("usage", error.message, { cause: error });
+    throw error;
+  }
+  const { minSeconds, maxSeconds } = leafLifetimeLimits;
+  if (seconds < minSeconds || seconds > maxSeconds) {
+    throw new CliError("usage", `${source} must be between 60s and 397d (${minSeconds} to ${maxSeconds} seconds), got "${text}".`);
+  }
+  return seconds;
+}
+
 /** The limit flags of `pier server`, as `ServerConfig` fields (absent flags keep the defaults). */
 function serverLimits(values: Record<string, string | boolean | undefined>): Pick<ServerConfig, "connections" | "enrollment"> {
   const flag = (name: string) => (typeof values[name] === "string" ? values[name] : undefined);
@@ -139,6 +176,8 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
     mtlscacert: { type: "string" },
     mtlscert: { type: "string" },
     mtlskey: { type: "string" },
+    mtlscrl: { type: "string" },
+    sslcrl: { type: "string" },
     "edge-api-url": { type: "string" },
     "edge-tunnel-address": { type: "string" },
     "admin-password-file": { type: "string" },
@@ -148,6 +187,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
     "max-connections-per-source": { type: "string" },
     "enrollment-rate": { type: "string" },
     "waiting-room-max": { type: "string" },
+    "device-cert-lifetime": { type: "string" },
   });
   if (values.help) return out.help(usage);
   const level = (values["log-level"] ?? "info") as ServerLogLevel;
@@ -155,10 +195,13 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
   if ((values.sslcert === undefined) !== (values.sslkey === undefined)) throw new CliError("usage", "--sslcert and --sslkey go together.");
   const mtls = [values.mtlscacert, values.mtlscert, values.mtlskey];
   if (mtls.some((v) => v !== undefined) && !mtls.every((v) => v !== undefined)) throw new CliError("usage", "--mtlscacert, --mtlscert and --mtlskey go together.");
+  if (values.mtlscrl !== undefined && values.mtlscacert === undefined) throw new CliError("usage", "--mtlscrl needs --mtlscacert (with --mtlscert and --mtlskey): a CRL is checked against the CA whose client certificates it revokes.");
+  if (values.sslcrl !== undefined && values.sslcacert === undefined) throw new CliError("usage", "--sslcrl needs --sslcacert: a CRL is checked against the CA whose client certificates it revokes.");
   const bind = parseBind(values.bind ?? "0.0.0.0:9443");
   const tunnelPort = optionalInteger(values["tunnel-port"], "--tunnel-port") ?? 8000;
   const dataDir = values.data ?? (process.env["PIER_DATA"] || "pier-data");
   const edgeAddresses = parseEdgeAddresses(values["edge-api-url"], values["edge-tunnel-address"]);
+  const deviceCertificateLifetimeSeconds = deviceCertificateLifetime(values["device-cert-lifetime"], process.env);
   const threshold = levels.indexOf(level);
   const log = (at: ServerLogLevel, message: string) => {
     if (levels.indexOf(at) >= threshold) process.stderr.write(`${new Date().toISOString()} ${at.toUpperCase().padEnd(5)} ${message}\n`);
@@ -170,12 +213,13 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
       bindPort: bind.port,
       tunnelPort,
       dataDir,
-      ...(values.sslcert || values.sslcacert ? { ssl: { ...(values.sslcert ? { certPath: values.sslcert } : {}), ...(values.sslkey ? { keyPath: values.sslkey } : {}), ...(values.sslcacert ? { caPath: values.sslcacert } : {}) } } : {}),
-      ...(values.mtlscacert && values.mtlscert && values.mtlskey ? { mtls: { caPath: values.mtlscacert, certPath: values.mtlscert, keyPath: values.mtlskey } } : {}),
+      ...(values.sslcert || values.sslcacert ? { ssl: { ...(values.sslcert ? { certPath: values.sslcert } : {}), ...(values.sslkey ? { keyPath: values.sslkey } : {}), ...(values.sslcacert ? { caPath: values.sslcacert } : {}), ...(values.sslcrl ? { crlPath: values.sslcrl } : {}) } } : {}),
+      ...(values.mtlscacert && values.mtlscert && values.mtlskey ? { mtls: { caPath: values.mtlscacert, certPath: values.mtlscert, keyPath: values.mtlskey, ...(values.mtlscrl ? { crlPath: values.mtlscrl } : {}) } } : {}),
       ...(edgeAddresses ? { edgeAddresses } : {}),
       ...(values["admin-password-file"] ? { adminPasswordFile: values["admin-password-file"] } : {}),
       uiDir: values["ui-dir"] ?? defaultUiDir(process.env, process.argv[1]),
       ...serverLimits(values),
+      deviceCertificateLifetimeSeconds,
       log,
     });
   } catch (error) {

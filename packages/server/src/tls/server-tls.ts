@@ -2,6 +2,7 @@ import { defaultServerNames, ensureBuiltInTls } from "../bootstrap/built-in-tls.
 import { ServerError } from "../errors.ts";
 import { type MtlsUpload, checkMtlsUpload, findUploadedMtls, mtlsUploadPaths, removeMtlsUpload, saveMtlsUpload } from "./mtls-upload.ts";
 import type { FrontMaterial, RoutingPolicy, TlsFront } from "./tls-front.ts";
+import type { CrlMaterial } from "./crl-material.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 import { type FrontFiles, type TlsReloader, loadFrontMaterial, watchTlsMaterial } from "./tls-reloader.ts";
 
@@ -12,8 +13,8 @@ export type MtlsSource = "none" | "flags" | "uploaded";
 export interface ServerTlsOptions {
   readonly dataDir: string;
   readonly bindHost: string;
-  readonly ssl?: { readonly certPath?: string; readonly keyPath?: string; readonly caPath?: string };
-  readonly mtls?: { readonly caPath: string; readonly certPath: string; readonly keyPath: string };
+  readonly ssl?: { readonly certPath?: string; readonly keyPath?: string; readonly caPath?: string; readonly crlPath?: string };
+  readonly mtls?: { readonly caPath: string; readonly certPath: string; readonly keyPath: string; readonly crlPath?: string };
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -43,8 +44,11 @@ export class ServerTls {
   #source: MtlsSource;
   #fronts: ServerFronts | undefined;
   #reloader: TlsReloader | undefined;
+  /** The device CAs of the built-in flow (`setDeviceTrust`). */
+  #deviceTrust: Buffer | undefined;
   // Uploads, removals and explicit reloads run one at a time.
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #crlListeners = new Set<(crl: CrlMaterial | undefined) => void>();
 
   private constructor(options: ServerTlsOptions, files: FrontFiles, material: FrontMaterial, source: MtlsSource) {
     this.#options = options;
@@ -59,7 +63,7 @@ export class ServerTls {
    * renewed here), and the mTLS set from the flags or, without them, from `DATA/mtls/`.
    */
   static async load(options: ServerTlsOptions): Promise<ServerTls> {
-    const clientCa = options.ssl?.caPath ? { caPath: options.ssl.caPath } : {};
+    const clientCa = options.ssl?.caPath ? { caPath: options.ssl.caPath, ...(options.ssl.crlPath ? { crlPath: options.ssl.crlPath } : {}) } : {};
     let server: FrontFiles["server"];
     if (options.ssl?.certPath && options.ssl.keyPath) server = { certPath: options.ssl.certPath, keyPath: options.ssl.keyPath, ...clientCa };
     else {
@@ -70,7 +74,7 @@ export class ServerTls {
     const uploaded = options.mtls ? undefined : findUploadedMtls(options.dataDir);
     const mtls = options.mtls ?? uploaded;
     const source: MtlsSource = options.mtls ? "flags" : uploaded ? "uploaded" : "none";
-    const files: FrontFiles = { server, ...(mtls ? { mtls: { certPath: mtls.certPath, keyPath: mtls.keyPath, caPath: mtls.caPath } } : {}) };
+    const files: FrontFiles = { server, ...(mtls ? { mtls: { certPath: mtls.certPath, keyPath: mtls.keyPath, caPath: mtls.caPath, ...(mtls.crlPath ? { crlPath: mtls.crlPath } : {}) } } : {}) };
     let material: FrontMaterial;
     try {
       material = await loadFrontMaterial(files);
@@ -92,6 +96,20 @@ export class ServerTls {
     return this.#mtls;
   }
 
+  /** The CRLs of the client CA in force (`--mtlscrl`, `--sslcrl` or the uploaded `crl.pem`), if any. */
+  get clientCrl(): CrlMaterial | undefined {
+    return (this.#mtls ?? this.#main).crl;
+  }
+
+  /**
+   * Calls `listener` whenever the client CA's CRLs in force change (a reload, an upload, a
+   * removal), with the new ones or undefined; returns the function that stops it.
+   */
+  onClientCrlChange(listener: (crl: CrlMaterial | undefined) => void): () => void {
+    this.#crlListeners.add(listener);
+    return () => this.#crlListeners.delete(listener);
+  }
+
   /** Where the mTLS certificate comes from. */
   get source(): MtlsSource {
     return this.#source;
@@ -109,21 +127,57 @@ export class ServerTls {
 
   /** What each front serves. */
   material(): { https: FrontMaterial; tunnel: FrontMaterial } {
-    return { https: { server: this.#main, ...(this.#mtls ? { mtls: this.#mtls } : {}) }, tunnel: { server: this.#mtls ?? this.#main } };
+    const deviceTrust = this.#deviceTrustInForce();
+    const tunnel = this.#mtls ?? (deviceTrust ? { ...this.#main, ca: deviceTrust } : this.#main);
+    return { https: { server: this.#main, ...(this.#mtls ? { mtls: this.#mtls } : {}) }, tunnel: { server: tunnel } };
   }
 
   /** Which connections of each front must present a client certificate. */
   policies(): { https: RoutingPolicy; tunnel: RoutingPolicy } {
     if (this.#mtls) return { https: { mode: "separate", mtlsNames: this.#mtls.names }, tunnel: { mode: "whole-listener" } };
     if (this.#options.ssl?.caPath) return { https: { mode: "whole-listener" }, tunnel: { mode: "whole-listener" } };
-    return { https: { mode: "none" }, tunnel: { mode: "none" } };
+    // The browser never meets the built-in flow: only the tunnel listener asks for device certificates.
+    return { https: { mode: "none" }, tunnel: this.#deviceTrustInForce() ? { mode: "optional" } : { mode: "none" } };
+  }
+
+  /** Whether devices use the built-in CA's certificates (docs/identity.md "Three flows"): a device CA, and no operator mTLS. */
+  get builtInFlow(): boolean {
+    return this.#deviceTrustInForce() !== undefined;
+  }
+
+  /**
+   * The CAs whose device certificates the tunnel listener accepts in the built-in flow
+   * (`DeviceCa.clientTrustBundle()`), or `undefined` without a device CA. The tunnel listener
+   * then asks every client for a certificate without requiring one (`optional`); operator mTLS
+   * (flags, upload, `--sslcacert`) takes precedence. Applied at once when the fronts are attached.
+   */
+  setDeviceTrust(bundle: string | undefined): void {
+    const before = this.#deviceTrustInForce();
+    this.#deviceTrust = bundle === undefined || bundle === "" ? undefined : Buffer.from(bundle);
+    const after = this.#deviceTrustInForce();
+    const fronts = this.#fronts;
+    if (!fronts || (before === after || (before !== undefined && after !== undefined && before.equals(after)))) return;
+    const next = { material: this.material().tunnel, policy: this.policies().tunnel };
+    // Each step valid for TlsFront: a client CA before the optional mode, none only after it.
+    if (after) {
+      fronts.tunnel.reload(next.material);
+      fronts.tunnel.setPolicy(next.policy);
+    } else {
+      fronts.tunnel.setPolicy(next.policy);
+      fronts.tunnel.reload(next.material);
+    }
+  }
+
+  #deviceTrustInForce(): Buffer | undefined {
+    return this.#mtls || this.#options.ssl?.caPath ? undefined : this.#deviceTrust;
   }
 
   /** One line on the certificates in force, for the log. */
   describe(): string {
     const main = this.#main.certificate;
     const mtls = this.#mtls?.certificate;
-    return `server certificate ${main.subjectText} (until ${main.notAfter.toISOString()})${mtls ? `, mTLS certificate ${mtls.subjectText} (until ${mtls.notAfter.toISOString()})` : ""}`;
+    const crls = (this.clientCrl?.crls ?? []).map((crl) => `CRL of ${crl.issuerText}${crl.crlNumber === undefined ? "" : ` number ${crl.crlNumber}`} (${crl.entries.length} revoked${crl.nextUpdate ? `, next update ${crl.nextUpdate.toISOString()}` : ""})`);
+    return `server certificate ${main.subjectText} (until ${main.notAfter.toISOString()})${mtls ? `, mTLS certificate ${mtls.subjectText} (until ${mtls.notAfter.toISOString()})` : ""}${crls.length > 0 ? `, ${crls.join(", ")}` : ""}`;
   }
 
   /** Starts following the files: the fronts are reloaded whenever they change. */
@@ -153,7 +207,8 @@ export class ServerTls {
       await this.#pauseWatching();
       try {
         const paths = saveMtlsUpload(this.#options.dataDir, upload);
-        const files: FrontFiles = { server: this.#files.server, mtls: { certPath: paths.certPath, keyPath: paths.keyPath, caPath: paths.caPath } };
+        const withCrl = upload.crl !== undefined && upload.crl.trim() !== "";
+        const files: FrontFiles = { server: this.#files.server, mtls: { certPath: paths.certPath, keyPath: paths.keyPath, caPath: paths.caPath, ...(withCrl ? { crlPath: paths.crlPath } : {}) } };
         const material = await loadFrontMaterial(files);
         this.#files = files;
         this.#source = "uploaded";
@@ -199,8 +254,10 @@ export class ServerTls {
    */
   #apply(material: FrontMaterial): void {
     const fronts = this.#requireFronts();
+    const crlBefore = this.clientCrl;
     this.#main = material.server;
     this.#mtls = material.mtls;
+    this.#reportCrlChange(crlBefore);
     const next = { material: this.material(), policies: this.policies() };
     for (const name of ["https", "tunnel"] as const) {
       if (material.mtls) {
@@ -221,14 +278,28 @@ export class ServerTls {
       onReloaded: (material) => {
         // A reload that finished after an upload replaced this watcher says nothing current.
         if (this.#reloader !== reloader) return;
+        const crlBefore = this.clientCrl;
         this.#main = material.server;
         this.#mtls = material.mtls;
         fronts.tunnel.reload(this.material().tunnel);
         this.#options.log("info", `TLS reloaded: ${this.describe()}`);
+        this.#reportCrlChange(crlBefore);
       },
       onReloadFailed: (error) => this.#options.log("error", `TLS reload refused, the previous certificates stay in force: ${error.message}`),
     });
     this.#reloader = reloader;
+  }
+
+  #reportCrlChange(before: CrlMaterial | undefined): void {
+    const after = this.clientCrl;
+    if (before?.sha256 === after?.sha256) return;
+    for (const listener of this.#crlListeners) {
+      try {
+        listener(after);
+      } catch (error) {
+        this.#options.log("error", `applying the new CRL failed: ${(error as Error).message}`);
+      }
+    }
   }
 
   #stopWatching(): void {

@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from "node:http2";
 import net, { type AddressInfo } from "node:net";
@@ -9,6 +9,7 @@ import { ServerError } from "../errors.ts";
 import { rawErrorResponse, sendError } from "../http/error-response.ts";
 import { readServerName } from "./client-hello.ts";
 import type { ConnectionBudget, ConnectionShed } from "./connection-budget.ts";
+import type { CrlMaterial } from "./crl-material.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 
 /**
@@ -16,11 +17,15 @@ import type { TlsMaterial } from "./tls-material.ts";
  * - `none`: nobody (everything goes to the UI server);
  * - `whole-listener`: everybody (blog mode `--sslcacert`, or a tunnel listener with mTLS);
  * - `separate`: clients whose SNI is one of `mtlsNames` (exact, or a `*.` wildcard covering one
- *   label, case-insensitive); everyone else gets the UI server.
+ *   label, case-insensitive); everyone else gets the UI server;
+ * - `optional`: everybody is asked for a certificate from the client CA, nobody must present
+ *   one (the tunnel listener with the built-in CA: devices wait in the Waiting Room without one,
+ *   then connect with the one Pier issued). `connectionIdentity` says whether it verified.
  */
 export type RoutingPolicy =
   | { readonly mode: "none" }
   | { readonly mode: "whole-listener" }
+  | { readonly mode: "optional" }
   | { readonly mode: "separate"; readonly mtlsNames: readonly string[] };
 
 /** The certificates a front serves. */
@@ -53,6 +58,14 @@ export interface TlsRefusal {
   readonly peerCertificate?: X509Certificate;
 }
 
+/**
+ * Says whether a client certificate is revoked; asked at every handshake, so it must answer
+ * from memory (`RevocationRegistry` in identity/revocations.ts).
+ */
+export interface RevocationCheck {
+  isRevoked(certificate: X509Certificate): boolean;
+}
+
 /** How to build a `TlsFront`. */
 export interface TlsFrontOptions {
   readonly material: FrontMaterial;
@@ -75,6 +88,11 @@ export interface TlsFrontOptions {
   readonly onShed?: (shed: ConnectionShed) => void;
   /** Header, timeout and stream limits of both servers; see `defaultHttpLimits`. */
   readonly httpLimits?: Partial<HttpLimits>;
+  /**
+   * Revoked client certificates: a connection presenting one is closed as soon as its handshake
+   * ends (reported to `onRefusal` with `client_certificate_revoked`), resumed sessions included.
+   */
+  readonly revocations?: RevocationCheck;
 }
 
 /** What one request and one connection may hold, on HTTP/1.1 and HTTP/2. */
@@ -111,15 +129,18 @@ export const defaultHttpLimits: HttpLimits = Object.freeze({
 
 /** Who is on the other end of a request's connection. */
 export interface ConnectionIdentity {
-  /** The connection was accepted by the mTLS server (so its client certificate was verified). */
+  /** The connection's client certificate was verified (by the mTLS server, or the `optional` one). */
   readonly mtls: boolean;
   readonly authorized: boolean;
+  /** The client certificate presented, verified or not (`optional` mode lets unverified ones through). */
   readonly peerCertificate?: X509Certificate;
+  /** Why OpenSSL did not verify the presented certificate (`CERT_HAS_EXPIRED`…), in `optional` mode. */
+  readonly authorizationError?: string;
   readonly remoteAddress: string | undefined;
   readonly serverName?: string;
 }
 
-type Route = "mtls" | "ui";
+type Route = "mtls" | "optional" | "ui";
 
 // Which server accepted a TLS socket (HTTP/1.1) or an HTTP/2 session, for connectionIdentity.
 const routes = new WeakMap<object, Route>();
@@ -148,12 +169,14 @@ export function connectionIdentity(req: TlsRequest): ConnectionIdentity {
   // recorded on the session; reads through the proxy reach the real socket.
   const route = "stream" in req ? (req.stream.session ? routes.get(req.stream.session) : undefined) : routes.get(req.socket);
   const socket = req.socket as Partial<TLSSocket>;
-  const peerCertificate = route === "mtls" && typeof socket.getPeerX509Certificate === "function" ? socket.getPeerX509Certificate() : undefined;
+  const peerCertificate = (route === "mtls" || route === "optional") && typeof socket.getPeerX509Certificate === "function" ? socket.getPeerX509Certificate() : undefined;
   const serverName = typeof socket.servername === "string" ? socket.servername : undefined;
+  const authorizationError = route === "optional" && peerCertificate && socket.authorizationError ? String(socket.authorizationError as unknown) : undefined;
   return {
-    mtls: route === "mtls",
+    mtls: route === "mtls" || (route === "optional" && socket.authorized === true),
     authorized: socket.authorized === true,
     ...(peerCertificate ? { peerCertificate } : {}),
+    ...(authorizationError === undefined ? {} : { authorizationError }),
     remoteAddress: socket.remoteAddress,
     ...(serverName ? { serverName } : {}),
   };
@@ -206,7 +229,7 @@ function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
  */
 export class TlsFront implements AsyncDisposable {
   /** The two servers, for features that need their events (`session`, `stream`…). */
-  readonly servers: { readonly mtls: Http2SecureServer; readonly ui: Http2SecureServer };
+  readonly servers: { readonly mtls: Http2SecureServer; readonly optional: Http2SecureServer; readonly ui: Http2SecureServer };
   readonly #listeners: net.Server[] = [];
   readonly #tcpSockets = new Set<net.Socket>();
   readonly #tlsSockets = new Set<TLSSocket>();
@@ -222,6 +245,12 @@ export class TlsFront implements AsyncDisposable {
   readonly #maxHeaderCount: number;
   // Each accepted TCP socket's handshake deadline, cleared once its TLS socket is secure.
   readonly #deadlines = new WeakMap<net.Socket, NodeJS.Timeout>();
+  readonly #revocations: RevocationCheck | undefined;
+  // The client certificate of each open connection that presented one, read once at its handshake.
+  readonly #peers = new Map<TLSSocket, X509Certificate>();
+  // The client certificate each mTLS handshake presented, read before Node's own check (see 'keylog').
+  readonly #handshakePeers = new WeakMap<TLSSocket, X509Certificate>();
+  readonly #capturing = new WeakSet<TLSSocket>();
   #policy: RoutingPolicy;
   #material: FrontMaterial;
 
@@ -234,6 +263,7 @@ export class TlsFront implements AsyncDisposable {
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? defaultHandshakeTimeoutMs;
     this.#budget = options.connections;
     this.#onShed = options.onShed;
+    this.#revocations = options.revocations;
     const limits = { ...defaultHttpLimits, ...options.httpLimits };
     this.#maxHeaderCount = limits.maxHeaderCount;
     const common = {
@@ -255,11 +285,13 @@ export class TlsFront implements AsyncDisposable {
     };
     this.servers = {
       mtls: http2.createSecureServer({ ...common, requestCert: true, rejectUnauthorized: true, ...mtlsContextOptions(options.material) }),
+      // Asks for a certificate without requiring one; the request handler decides (connectionIdentity).
+      optional: http2.createSecureServer({ ...common, requestCert: true, rejectUnauthorized: false, ...optionalContextOptions(options.material) }),
       ui: http2.createSecureServer({ ...common, ...uiContextOptions(options.material) }),
     };
     const onRequest = this.#requestListener(options.handler);
     const onUpgrade = this.#upgradeListener(options.upgradeHandler);
-    for (const route of ["mtls", "ui"] as const) {
+    for (const route of ["mtls", "optional", "ui"] as const) {
       const server = this.servers[route];
       server.on("request", onRequest);
       server.on("upgrade", onUpgrade);
@@ -277,6 +309,11 @@ export class TlsFront implements AsyncDisposable {
       server.emit("listening");
     }
     this.servers.mtls.on("tlsClientError", (error: Error, socket: TLSSocket) => this.#refused(error, socket));
+    // Node destroys a socket whose client certificate fails verification (revoked, unknown CA)
+    // at its 'secure' event, and the certificate goes with it; the audit wants its serial and
+    // subject. 'keylog' is the one server event that hands over the TLS socket during the
+    // handshake, so a 'secure' listener can run before Node's. The key lines are not kept.
+    this.servers.mtls.on("keylog", (_line: Buffer, socket: TLSSocket) => this.#capturePeerAtHandshake(socket));
   }
 
   /** The routing policy in force. */
@@ -327,9 +364,10 @@ export class TlsFront implements AsyncDisposable {
     checkMaterialFits(policy, material);
     const mtls = mtlsContextOptions(material);
     const ui = uiContextOptions(material);
+    const optional = optionalContextOptions(material);
     // setSecureContext assigns the server's fields before building the context, so a refused
     // file would leave one server half-updated: build both first.
-    for (const options of [mtls, ui]) {
+    for (const options of [mtls, optional, ui]) {
       try {
         tls.createSecureContext(options);
       } catch (error) {
@@ -337,12 +375,45 @@ export class TlsFront implements AsyncDisposable {
       }
     }
     const caChanged = !sameBytes(clientCaOf(this.#material), clientCaOf(material));
+    const crl = crlOf(material);
+    const crlChanged = crlOf(this.#material)?.sha256 !== crl?.sha256;
     this.servers.mtls.setSecureContext(mtls);
+    this.servers.optional.setSecureContext(optional);
     this.servers.ui.setSecureContext(ui);
     this.#material = material;
     this.#policy = policy;
     if (caChanged) this.#closeConnectionsNotTrustedBy(certificatesOf(clientCaOf(material)));
+    // OpenSSL checks a CRL at the handshake only: connections made before it listed them stay
+    // open unless closed here (docs/security.md "Operator CRLs").
+    if (crl && crlChanged) this.#closeConnectionsRevokedBy(crl);
     this.#closeConnectionsNowRoutedToMtls();
+  }
+
+  /**
+   * Closes every open connection whose client certificate `predicate` accepts (a revocation, a
+   * new CRL); returns how many. Connections without a client certificate are left alone.
+   *
+   * @example
+   * front.closeConnections((certificate) => revocations.isRevoked(certificate));
+   */
+  closeConnections(predicate: (certificate: X509Certificate) => boolean): number {
+    let closed = 0;
+    for (const [socket, certificate] of this.#peers) {
+      if (!predicate(certificate)) continue;
+      socket.destroy();
+      closed++;
+    }
+    return closed;
+  }
+
+  /**
+   * Replaces the keys that encrypt TLS session tickets on every server: tickets issued before
+   * no longer resume, so a client must make a full handshake and show its certificate again.
+   * Called at every revocation (the check at handshake end covers resumption too; this keeps a
+   * ticket from outliving the revocation by design rather than by that check alone).
+   */
+  rotateTicketKeys(): void {
+    for (const server of Object.values(this.servers) as Http2SecureServer[]) server.setTicketKeys(randomBytes(48));
   }
 
   /** Stops listening and destroys every connection, open or half-handshaken. */
@@ -352,7 +423,7 @@ export class TlsFront implements AsyncDisposable {
     for (const socket of this.#tlsSockets) socket.destroy();
     for (const socket of this.#tcpSockets) socket.destroy();
     // Stops the HTTP/1.1 timeout checker started in the constructor.
-    for (const server of [this.servers.mtls, this.servers.ui]) server.close();
+    for (const server of [this.servers.mtls, this.servers.optional, this.servers.ui]) server.close();
     await Promise.all(closed);
   }
 
@@ -368,6 +439,8 @@ export class TlsFront implements AsyncDisposable {
         return "ui";
       case "whole-listener":
         return "mtls";
+      case "optional":
+        return "optional";
       case "separate":
         return serverName !== undefined && policy.mtlsNames.some((pattern) => serverNameMatches(serverName, pattern)) ? "mtls" : "ui";
     }
@@ -430,12 +503,45 @@ export class TlsFront implements AsyncDisposable {
     const parent = (socket as { _parent?: unknown })._parent;
     if (parent instanceof net.Socket) clearTimeout(this.#deadlines.get(parent));
     routes.set(socket, route);
+    // OpenSSL does not check a resumed session's certificate again, and it knows nothing of
+    // revocations made since the ticket was issued: this check covers both, from memory.
+    const peer = socket.getPeerX509Certificate();
+    if (peer && this.#revocations?.isRevoked(peer)) {
+      this.#refusedRevoked(socket, peer);
+      return;
+    }
     this.#tlsSockets.add(socket);
-    if (route === "mtls") this.#mtlsSockets.add(socket);
+    // A verified certificate on the optional server is held to a changed client CA like the mTLS server's.
+    if (route === "mtls" || (route === "optional" && socket.authorized)) this.#mtlsSockets.add(socket);
+    if (peer) this.#peers.set(socket, peer);
     socket.once("close", () => {
       this.#tlsSockets.delete(socket);
       this.#mtlsSockets.delete(socket);
+      this.#peers.delete(socket);
     });
+  }
+
+  #refusedRevoked(socket: TLSSocket, peer: X509Certificate): void {
+    const parent = (socket as { _parent?: unknown })._parent;
+    const hello = parent instanceof net.Socket ? this.#hellos.get(parent) : undefined;
+    const remoteAddress = hello?.remoteAddress ?? socket.remoteAddress;
+    const serverName = this.#serverNameOf(socket);
+    const serial = peer.serialNumber.toLowerCase();
+    const resumed = socket.isSessionReused();
+    socket.destroy();
+    this.#report(() =>
+      this.#onRefusal?.({
+        remoteAddress,
+        serverName,
+        peerCertificate: peer,
+        failure: {
+          code: "client_certificate_revoked",
+          cause: `the client certificate (serial ${serial}, ${peer.subject.replace(/\n/g, ", ")}) is revoked${resumed ? "; it tried to resume a TLS session made before the revocation" : ""}`,
+          fix: "The device must be enrolled again: remove its environment and let it enroll, or give it a certificate that is not revoked.",
+          detail: `revoked serial ${serial} issued by ${peer.issuer.replace(/\n/g, ", ")}`,
+        },
+      }),
+    );
   }
 
   #refused(error: Error, socket: TLSSocket): void {
@@ -444,7 +550,7 @@ export class TlsFront implements AsyncDisposable {
     // address is gone; the TCP socket it was built on (`_parent`) still maps to what we saw.
     const parent = (socket as { _parent?: unknown })._parent;
     const hello = parent instanceof net.Socket ? this.#hellos.get(parent) : undefined;
-    const peerCertificate = socket.destroyed ? undefined : socket.getPeerX509Certificate();
+    const peerCertificate = socket.destroyed ? this.#handshakePeers.get(socket) : socket.getPeerX509Certificate();
     const serverName = this.#serverNameOf(socket);
     try {
       this.#onRefusal({
@@ -474,6 +580,23 @@ export class TlsFront implements AsyncDisposable {
     const parent = (socket as { _parent?: unknown })._parent;
     const hello = parent instanceof net.Socket ? this.#hellos.get(parent) : undefined;
     return hello?.serverName ?? (typeof socket.servername === "string" ? socket.servername : undefined);
+  }
+
+  #capturePeerAtHandshake(socket: TLSSocket): void {
+    // Several key lines per handshake, one listener.
+    if (this.#capturing.has(socket)) return;
+    this.#capturing.add(socket);
+    socket.prependOnceListener("secure", () => {
+      const peer = socket.getPeerX509Certificate();
+      if (peer) this.#handshakePeers.set(socket, peer);
+    });
+  }
+
+  #closeConnectionsRevokedBy(crl: CrlMaterial): void {
+    for (const socket of this.#mtlsSockets) {
+      const peer = socket.getPeerX509Certificate();
+      if (peer && crl.isRevoked(peer)) socket.destroy();
+    }
   }
 
   #closeConnectionsNotTrustedBy(anchors: readonly X509Certificate[]): void {
@@ -535,6 +658,10 @@ export class TlsFront implements AsyncDisposable {
   }
 }
 
+function crlOf(material: FrontMaterial): CrlMaterial | undefined {
+  return (material.mtls ?? material.server).crl;
+}
+
 function clientCaOf(material: FrontMaterial): Buffer | undefined {
   return (material.mtls ?? material.server).ca;
 }
@@ -550,8 +677,12 @@ function checkMaterialFits(policy: RoutingPolicy, material: FrontMaterial): void
 
 // An empty CA list (not undefined) keeps Node from falling back to its public root store.
 function mtlsContextOptions(material: FrontMaterial): SecureContextOptions {
-  const { cert, key, ca } = material.mtls ?? material.server;
-  return { ...tlsProfile, cert, key, ca: ca ?? [], sessionIdContext: "pier-mtls" };
+  const { cert, key, ca, crl } = material.mtls ?? material.server;
+  return { ...tlsProfile, cert, key, ca: ca ?? [], ...(crl ? { crl: [...crl.pems] } : {}), sessionIdContext: "pier-mtls" };
+}
+
+function optionalContextOptions(material: FrontMaterial): SecureContextOptions {
+  return { ...mtlsContextOptions(material), sessionIdContext: "pier-optional" };
 }
 
 function uiContextOptions(material: FrontMaterial): SecureContextOptions {

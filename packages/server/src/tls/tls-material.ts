@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
 import { type CertificateInfo, type Finding, type InputFile, diagnoseCertificateSet, parseCertificate, parsePem, tlsProfile } from "@pier/pki";
 import { ServerError } from "../errors.ts";
+import { type CrlMaterial, type CrlProblem, checkOperatorCrl } from "./crl-material.ts";
 
 /** Where a certificate, its key and (optionally) a CA bundle live on disk. */
 export interface TlsFiles {
@@ -9,6 +10,8 @@ export interface TlsFiles {
   readonly keyPath: string;
   /** For a server: the CA that client certificates must chain to (not the server's own CA). */
   readonly caPath?: string;
+  /** With `caPath`: the operator's CRL(s) for the client CA (`--mtlscrl`, `--sslcrl`, the upload). */
+  readonly crlPath?: string;
 }
 
 /** What `loadTlsMaterial` reads, and the role the certificate must be fit for. */
@@ -23,6 +26,8 @@ export interface TlsMaterial {
   readonly cert: Buffer;
   readonly key: Buffer;
   readonly ca?: Buffer;
+  /** The client CA's CRLs, checked, when `crlPath` was given. */
+  readonly crl?: CrlMaterial;
   /** The leaf certificate (the first one in `cert`). */
   readonly certificate: CertificateInfo;
   /** The certificate's DNS and IP subjectAltNames. */
@@ -35,7 +40,7 @@ export interface TlsMaterial {
 
 /** One reason the material is unusable: a doctor finding, or a file that cannot be read or loaded. */
 export interface TlsMaterialProblem {
-  readonly code: Finding["code"] | "unreadable" | "refused_by_node";
+  readonly code: Finding["code"] | CrlProblem["code"] | "unreadable" | "refused_by_node";
   readonly file: string;
   readonly problem: string;
   readonly fix: string;
@@ -74,9 +79,9 @@ function diagnose(cert: InputFile, key: InputFile, ca: InputFile | undefined, no
 }
 
 /** Node must accept what the doctor accepted; anything it still refuses is reported too. */
-function checkSecureContext(cert: InputFile, key: InputFile, ca: InputFile | undefined): TlsMaterialProblem | undefined {
+function checkSecureContext(cert: InputFile, key: InputFile, ca: InputFile | undefined, crl: CrlMaterial | undefined): TlsMaterialProblem | undefined {
   try {
-    createSecureContext({ ...tlsProfile, cert: cert.data, key: key.data, ...(ca ? { ca: ca.data } : {}) });
+    createSecureContext({ ...tlsProfile, cert: cert.data, key: key.data, ...(ca ? { ca: ca.data } : {}), ...(crl ? { crl: [...crl.pems] } : {}) });
     return undefined;
   } catch (error) {
     return { code: "refused_by_node", file: cert.path, problem: `Node's TLS refuses this certificate, key or CA (${(error as Error).message})`, fix: `check the files with: pier doctor --cert ${cert.path} --key ${key.path}` };
@@ -99,13 +104,25 @@ function failure(problems: TlsMaterialProblem[]): ServerError {
  * console.log(material.names, material.spkiSha256);
  */
 export async function loadTlsMaterial(request: TlsMaterialRequest): Promise<TlsMaterial> {
-  const [cert, key, ca] = await Promise.all([readInput(request.certPath), readInput(request.keyPath), request.caPath === undefined ? undefined : readInput(request.caPath)]);
-  if (isProblem(cert) || isProblem(key) || isProblem(ca)) throw failure([cert, key, ca].filter(isProblem));
+  const [cert, key, ca, crlFile] = await Promise.all([
+    readInput(request.certPath),
+    readInput(request.keyPath),
+    request.caPath === undefined ? undefined : readInput(request.caPath),
+    request.crlPath === undefined ? undefined : readInput(request.crlPath),
+  ]);
+  if (isProblem(cert) || isProblem(key) || isProblem(ca) || isProblem(crlFile)) throw failure([cert, key, ca, crlFile].filter(isProblem));
 
-  const findings = diagnose(cert, key, ca, request.now ?? new Date());
+  const now = request.now ?? new Date();
+  const findings = diagnose(cert, key, ca, now);
   const errors: TlsMaterialProblem[] = findings.filter((f) => f.severity === "error");
+  let crl: CrlMaterial | undefined;
+  if (crlFile) {
+    const checked = ca ? checkOperatorCrl({ crl: crlFile, ca, now }) : [{ code: "crl_without_ca" as const, file: crlFile.path, problem: "a CRL was given without the CA file it belongs to", fix: "give the client CA too (--mtlscacert with --mtlscrl, --sslcacert with --sslcrl)" }];
+    if (Array.isArray(checked)) errors.push(...checked);
+    else crl = checked;
+  }
   if (errors.length === 0) {
-    const refused = checkSecureContext(cert, key, ca);
+    const refused = checkSecureContext(cert, key, ca, crl);
     if (refused) errors.push(refused);
   }
   if (errors.length > 0) throw failure(errors);
@@ -117,6 +134,7 @@ export async function loadTlsMaterial(request: TlsMaterialRequest): Promise<TlsM
     cert: cert.data,
     key: key.data,
     ...(ca ? { ca: ca.data } : {}),
+    ...(crl ? { crl } : {}),
     certificate,
     names,
     spkiSha256: certificate.spkiSha256,

@@ -89,7 +89,7 @@ export function watchTlsMaterial(options: TlsReloaderOptions): TlsReloader {
     return run;
   };
 
-  const paths = [files.server, files.mtls].flatMap((set) => (set ? [set.certPath, set.keyPath, set.caPath] : [])).filter((path) => path !== undefined);
+  const paths = [files.server, files.mtls].flatMap((set) => (set ? [set.certPath, set.keyPath, set.caPath, set.crlPath] : [])).filter((path) => path !== undefined);
   const watch = watchFiles(
     paths,
     // A failure here was already reported through onReloadFailed.
