@@ -1,6 +1,6 @@
 import { createHash, type KeyObject } from "node:crypto";
 import { Oid, extKeyUsageNames } from "./asn1/oids.ts";
-import { bitString, boolean, explicit, implicitPrimitive, integer, octetString, oid, sequence } from "./asn1/der-writer.ts";
+import { bitString, boolean, explicit, implicitConstructed, implicitPrimitive, integer, octetString, oid, sequence } from "./asn1/der-writer.ts";
 import { type DerNode, childrenOf, readBitString, readBoolean, readElement, readOid, readRoot, readSmallInt, sequenceItems } from "./asn1/der-reader.ts";
 import { type SubjectAltName, decodeGeneralNames, encodeGeneralNames } from "./names.ts";
 import { spkiDer } from "./keys.ts";
@@ -57,6 +57,53 @@ export function authorityKeyIdentifierExtension(keyId: Buffer): Buffer {
   return extension(Oid.authorityKeyIdentifier, false, sequence(implicitPrimitive(0, keyId)));
 }
 
+/** Longest CRL distribution point URI Pier writes (IA5String; URLs beyond 2 KiB break clients). */
+export const crlDistributionPointMaxLength = 2048;
+
+/**
+ * cRLDistributionPoints (non-critical, RFC 5280 §4.2.1.13): one DistributionPoint per URI,
+ * each `distributionPoint [0] { fullName [0] { uniformResourceIdentifier [6] } }`.
+ *
+ * @example
+ * crlDistributionPointsExtension(["https://pier.example.com:9443/api/pki/crl"]);
+ */
+export function crlDistributionPointsExtension(uris: readonly string[]): Buffer {
+  for (const uri of uris) {
+    // IA5String: 7-bit ASCII only; RFC 5280 §4.2.1.13 wants an absolute URI.
+    if (!/^[a-z][a-z0-9+.-]*:\/\/[\x21-\x7e]+$/i.test(uri) || uri.length > crlDistributionPointMaxLength) {
+      throw new PkiError("invalid_argument", `"${uri.slice(0, 80)}" is not a usable CRL distribution point: give an absolute http(s) URL of printable ASCII, at most ${crlDistributionPointMaxLength} characters.`);
+    }
+  }
+  const point = (uri: string) => sequence(implicitConstructed(0, implicitConstructed(0, implicitPrimitive(6, Buffer.from(uri, "latin1")))));
+  return extension(Oid.crlDistributionPoints, false, sequence(...uris.map(point)));
+}
+
+/**
+ * The fullName URIs of a cRLDistributionPoints value. Anything else in it, even damaged, is
+ * skipped and never refused: OpenSSL decodes the extension only when asked, so a certificate
+ * Node and openssl load must still load here.
+ */
+function decodeCrlDistributionPoints(value: DerNode): string[] {
+  const uris: string[] = [];
+  try {
+    collectCrlDistributionPoints(value, uris);
+  } catch {
+    // Damaged inside: keep what was read.
+  }
+  return uris;
+}
+
+function collectCrlDistributionPoints(value: DerNode, uris: string[]): void {
+  for (const point of childrenOf(value)) {
+    if (point.tag !== 0x30) continue;
+    const name = childrenOf(point).find((n) => n.tagClass === "context" && n.tagNumber === 0 && n.constructed);
+    const fullName = name ? childrenOf(name).find((n) => n.tagClass === "context" && n.tagNumber === 0 && n.constructed) : undefined;
+    for (const general of fullName ? childrenOf(fullName) : []) {
+      if (general.tagClass === "context" && general.tagNumber === 6 && !general.constructed) uris.push(general.content.toString("latin1"));
+    }
+  }
+}
+
 /** Extensions of a certificate or CSR, decoded into the facts Pier checks. */
 export interface DecodedExtensions {
   basicConstraints?: { ca: boolean; pathLength?: number; critical: boolean };
@@ -65,6 +112,8 @@ export interface DecodedExtensions {
   subjectAltNames?: SubjectAltName[];
   subjectKeyId?: string;
   authorityKeyId?: string;
+  /** fullName URIs of cRLDistributionPoints (RFC 5280 §4.2.1.13). */
+  crlDistributionPoints?: string[];
   /** OIDs of critical extensions Pier does not understand (a verifier must reject these). */
   unknownCritical: string[];
   /** Every extension OID present, in order. */
@@ -114,6 +163,9 @@ export function decodeExtensions(node: DerNode): DecodedExtensions {
         if (keyId) out.authorityKeyId = keyId.content.toString("hex");
         break;
       }
+      case Oid.crlDistributionPoints:
+        if (value.tag === 0x30) out.crlDistributionPoints = decodeCrlDistributionPoints(value);
+        break;
       default:
         if (critical && id !== Oid.nameConstraints) out.unknownCritical.push(id);
     }

@@ -25,7 +25,9 @@ export {
 export { encodeName, formatName, formatNameDer, commonNameOf, parseSanList, formatSan, type NameAttribute, type SubjectInput, type SubjectAltName } from "./names.ts";
 export { signCertificate, certificateToPem, parseCertificate, isIssuedBy, randomSerial, colonHex, type CertificateSpec, type CertificateInfo } from "./certificate.ts";
 export { profiles, profileExtensions, type Profile, type ProfileInput } from "./profiles.ts";
-export { keyIdentifier, keyUsageNames, extKeyUsageName, type KeyUsage, type DecodedExtensions } from "./extensions.ts";
+export { parseDuration, formatDuration } from "./duration.ts";
+export { verifyCrl, crlMaxBytes, type CrlVerification, type CrlProblem, type CrlProblemCode } from "./crl-verify.ts";
+export { keyIdentifier, crlDistributionPointMaxLength, keyUsageNames, extKeyUsageName, type KeyUsage, type DecodedExtensions } from "./extensions.ts";
 export { createCsr, csrToPem, parseCsr, type CsrInfo } from "./csr.ts";
 export { signCrl, crlToPem, parseCrl, parseRevocationReason, revocationReasons, type RevocationReason, type RevokedEntry, type CrlInfo, type CrlSpec } from "./crl.ts";
 export { readPkiFile, classifyDer, describeKind, type PkiObject, type PkiObjectKind, type PkiFile } from "./pki-object.ts";
@@ -35,7 +37,12 @@ export {
   caPaths,
   canonicalSerial,
   defaultDays,
+  leafLifetimeLimits,
   type IssuedRecord,
+  type ExternalRevocation,
+  type LeafSigner,
+  type SignedLeaf,
+  type SignedCrl,
   type ListedCertificate,
   type LeafProfile,
   type LeafRequest,

@@ -3,6 +3,7 @@ import { Oid } from "./asn1/oids.ts";
 import {
   authorityKeyIdentifierExtension,
   basicConstraintsExtension,
+  crlDistributionPointsExtension,
   extKeyUsageExtension,
   keyIdentifier,
   keyUsageExtension,
@@ -25,12 +26,15 @@ export interface ProfileInput {
   readonly subjectAltNames?: readonly SubjectAltName[];
   readonly subjectEmpty?: boolean;
   readonly pathLength?: number;
+  /** URIs for the cRLDistributionPoints extension (leaves only; none: no extension). */
+  readonly crlDistributionPoints?: readonly string[];
 }
 
 /**
  * The extensions of a profile, following RFC 5280: a CA gets critical basicConstraints
  * CA:TRUE and keyCertSign + cRLSign; leaves get CA:FALSE, the key usage their key
- * algorithm needs, one EKU (serverAuth or clientAuth), SKI and AKI.
+ * algorithm needs, one EKU (serverAuth or clientAuth), SKI and AKI, and the CRL distribution
+ * points they are given.
  */
 export function profileExtensions(profile: Profile, input: ProfileInput): Buffer[] {
   const subjectKeyId = keyIdentifier(input.subjectKey);
@@ -44,5 +48,6 @@ export function profileExtensions(profile: Profile, input: ProfileInput): Buffer
   }
   if (input.subjectAltNames && input.subjectAltNames.length > 0) out.push(subjectAltNameExtension(input.subjectAltNames, input.subjectEmpty ?? false));
   out.push(subjectKeyIdentifierExtension(subjectKeyId), authorityKeyIdentifierExtension(input.issuerKeyId));
+  if (profile !== "ca" && input.crlDistributionPoints && input.crlDistributionPoints.length > 0) out.push(crlDistributionPointsExtension(input.crlDistributionPoints));
   return out;
 }

@@ -88,12 +88,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   heartbeats.start();
   const firstAdmin = await prepareFirstAdmin(store, { dataDir: config.dataDir, ...(config.adminPasswordFile === undefined ? {} : { adminPasswordFile: config.adminPasswordFile }), log: config.log });
   const secret = loadOrCreateSecret(join(config.dataDir, "secrets", "jwt.key"));
-  const edge = new EdgeService(store, heartbeats, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment } });
+  // The ports actually bound (the configured ones may be 0), for edge keys and CRL URLs.
+  const ports = { https: config.bindPort, tunnel: config.tunnelPort };
+  const deviceCa = await openDeviceCa(config, store, tls, ports);
+  const enrollment = new Enrollment({ store, deviceCa: () => (deviceCa && tls.builtInFlow ? deviceCa : undefined) });
+  const edge = new EdgeService(store, heartbeats, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment }, identity: enrollment });
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
   const mtlsConfigured = () => tls.mtlsConfigured;
   const refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
-  // The ports actually bound (the configured ones may be 0), for edge keys.
-  const ports = { https: config.bindPort, tunnel: config.tunnelPort };
 
   const edgeEndpoint: ApiDependencies["edgeEndpoint"] = async (requestUrl) => {
     const settings = await store.settings.get();
@@ -127,7 +129,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     mtlsRequired: mtlsConfigured,
     identify: (req) => {
       const who = connectionIdentity(req);
-      return { authorized: who.mtls && who.authorized, remoteAddress: who.remoteAddress ?? "unknown", ...(who.mtls && who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}) };
+      // The mTLS server verified every certificate it accepted; the optional one (built-in flow) may hold an unverified one.
+      const presented = who.peerCertificate;
+      return {
+        authorized: who.mtls && who.authorized,
+        remoteAddress: who.remoteAddress ?? "unknown",
+        ...(presented ? { peerCertificate: presented } : {}),
+        ...(presented && !who.authorized ? { peerCertificateError: who.authorizationError ?? "UNABLE_TO_VERIFY_LEAF_SIGNATURE" } : {}),
+      };
+    },
+    // An expired certificate of our own CA still proves its key: the device re-enrolls (docs/identity.md "expired").
+    acceptsUnverified: (certificate, error) => error === "CERT_HAS_EXPIRED" && enrollment.deviceCa?.authorityOf(certificate) !== undefined,
+    onCertificateRefused: ({ remoteAddress, certificate, failure }) => {
+      if (!refusalAudit.take(remoteAddress).allowed) return;
+      store.audit
+        .append({ kind: "refused_tls", sourceAddress: remoteAddress, detail: { listener: "edge", code: failure.code, cause: failure.cause, serial: certificate.serialNumber.toLowerCase(), certificate: certificate.subject.replace(/\n/g, ", "), issuer: certificate.issuer.replace(/\n/g, ", ") } })
+        .catch((error: unknown) => config.log("error", `audit write failed: ${(error as Error).message}`));
     },
     tunnels,
     log: config.log,

@@ -30,7 +30,8 @@ Commands:
   issue   server --dir DIR --san DNS:name,IP:addr [--cn NAME] [--days N] [--key-type TYPE] --out PREFIX
   issue   client --dir DIR --cn NAME [--san …] [--days N] [--key-type TYPE] --out PREFIX
   sign    --dir DIR --csr FILE --profile client|server [--cn NAME] [--san …] [--days N] --out FILE
-  revoke  --dir DIR (--cert FILE | --serial HEX) [--reason REASON]
+  revoke  --dir DIR (--cert FILE | --serial HEX | HEX) [--reason REASON]
+          (a server's DATA/ca also takes the serial of a device certificate it issued)
   crl     --dir DIR --out FILE [--days N]
   list    --dir DIR [--json]
   inspect FILE
@@ -162,7 +163,7 @@ async function sign(argv: string[], out: Output): Promise<number> {
 }
 
 async function revoke(argv: string[], out: Output): Promise<number> {
-  const { values } = parseCommand("ca revoke", argv, {
+  const { values, positionals } = parseCommand("ca revoke", argv, {
     dir: { type: "string" },
     cert: { type: "string" },
     serial: { type: "string" },
@@ -170,17 +171,25 @@ async function revoke(argv: string[], out: Output): Promise<number> {
   });
   if (values.help) return out.help(usage);
   const ca = openCa(values.dir, undefined, "ca revoke");
-  if ((values.cert === undefined) === (values.serial === undefined)) throw new CliError("usage", "Give exactly one of --cert FILE or --serial HEX.");
+  if (positionals.length > 1) throw new CliError("usage", `ca revoke takes one serial, got ${positionals.length}: ${positionals.join(" ")}.`);
+  const serialText = values.serial ?? positionals[0];
+  if ((values.cert === undefined) === (serialText === undefined) || (values.serial !== undefined && positionals.length > 0)) {
+    throw new CliError("usage", "Give exactly one of --cert FILE, --serial HEX or the serial itself.");
+  }
   let serial: string;
   if (values.cert !== undefined) {
     const [block] = parsePem(readInputFile(values.cert, "--cert"));
     if (!block) throw new CliError("input", `${values.cert} holds no PEM certificate.`);
     serial = ca.serialOf(block.der);
   } else {
-    serial = canonicalSerial(values.serial ?? "");
+    serial = canonicalSerial(serialText ?? "");
   }
   const reason = values.reason === undefined ? "unspecified" : parseRevocationReason(values.reason);
   const record = await ca.revoke(serial, reason);
+  if ("external" in record) {
+    out.line(`Revoked device certificate serial ${record.serialNumber}, reason ${reason} (recorded in ${ca.dir}/ca-state.json; a running Pier server using this CA picks it up).`);
+    return exitCodes.ok;
+  }
   out.line(`Revoked ${record.subject} (serial ${record.serialNumber}), reason ${reason}.`);
   out.line(`Publish a new CRL so servers see it: pier ca crl --dir ${ca.dir} --out crl.pem`);
   return exitCodes.ok;

@@ -1,12 +1,13 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { KeyObject } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { PkiError } from "../errors.ts";
-import { type CertificateInfo, certificateToPem, parseCertificate, randomSerial, signCertificate } from "../certificate.ts";
-import { crlToPem, signCrl, type RevocationReason } from "../crl.ts";
+import { type CertificateInfo, type CertificateSpec, certificateToPem, parseCertificate, randomSerial, signCertificate } from "../certificate.ts";
+import { crlToPem, signCrl, type RevocationReason, type RevokedEntry } from "../crl.ts";
+import { formatDuration } from "../duration.ts";
 import { parseCsr } from "../csr.ts";
 import { keyIdentifier } from "../extensions.ts";
-import { type KeyType, defaultKeyType, generateKeyPair, loadPrivateKey, privateKeyToPem } from "../keys.ts";
+import { type KeyType, defaultKeyType, generateKeyPair, loadPrivateKey, privateKeyToPem, spkiSha256 } from "../keys.ts";
 import { type SubjectAltName, commonNameOf, encodeName, formatSan } from "../names.ts";
 import { parsePem } from "../pem.ts";
 import { type Profile, profileExtensions } from "../profiles.ts";
@@ -40,6 +41,20 @@ interface CaState {
   /** Number of the last CRL written; the next one gets crlNumber + 1 (RFC 5280 §5.2.3). */
   crlNumber: number;
   issued: IssuedRecord[];
+  /**
+   * Set once a device signer exists: this CA also signs certificates it does not index (a
+   * server's device certificates, kept in the server's database), so `revoke` accepts serials
+   * outside `issued` and records them in `externalRevoked`.
+   */
+  externalSerials?: boolean;
+  externalRevoked?: ExternalRevocation[];
+}
+
+/** A revoked serial this CA signed without indexing it (a device certificate of a server). */
+export interface ExternalRevocation {
+  readonly serialNumber: string;
+  readonly revoked: { readonly at: string; readonly reason: RevocationReason };
+  readonly external: true;
 }
 
 /** What a leaf certificate should say; the CA's policy fills in the rest. */
@@ -47,7 +62,46 @@ export interface LeafRequest {
   readonly profile: LeafProfile;
   readonly commonName?: string;
   readonly subjectAltNames?: readonly SubjectAltName[];
+  /** Lifetime in whole days (default per profile, see `defaultDays`); or `lifetimeSeconds`. */
   readonly days?: number;
+  /** Lifetime in seconds, `leafLifetimeLimits` apart; instead of `days` (device certificates). */
+  readonly lifetimeSeconds?: number;
+  /** URIs written as the cRLDistributionPoints extension (RFC 5280 §4.2.1.13). */
+  readonly crlDistributionPoints?: readonly string[];
+}
+
+/** Bounds of `LeafRequest.lifetimeSeconds`: 60 s, and 397 days (the CA/Browser Forum's ceiling). */
+export const leafLifetimeLimits = { minSeconds: 60, maxSeconds: 397 * 86_400 } as const;
+
+/** A certificate signed by a `LeafSigner`; nothing of it was written to the CA directory. */
+export interface SignedLeaf {
+  readonly certificatePem: string;
+  readonly der: Buffer;
+  /** Lowercase hex without leading zero bytes, as `X509Certificate.serialNumber` shows it lowercased. */
+  readonly serialNumber: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** SHA-256 of the subject's SubjectPublicKeyInfo, lowercase hex. */
+  readonly spkiSha256: string;
+  /** SHA-256 of the certificate, lowercase hex. */
+  readonly fingerprintSha256: string;
+}
+
+/** Signs leaf certificates in memory, for a caller that keeps its own records (see `deviceSigner`). */
+export interface LeafSigner {
+  /** The issuing CA's certificate. */
+  readonly caCertificate: CertificateInfo;
+  /** Signs a certificate for `publicKey`; synchronous, no I/O. Throws PkiError on a bad request. */
+  sign(publicKey: KeyObject, request: LeafRequest): SignedLeaf;
+}
+
+/** A CRL signed by `signCrlFor`. */
+export interface SignedCrl {
+  readonly der: Buffer;
+  readonly pem: string;
+  readonly crlNumber: number;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
 }
 
 /** A signed certificate and its index entry. */
@@ -168,40 +222,22 @@ export class CertificateAuthority {
     return { ...issued, ignored };
   }
 
-  /** Issues a certificate for a public key under a leaf profile. */
+  /** Issues a certificate for a public key under a leaf profile, and records it in the index. */
   async issueForKey(publicKey: KeyObject, request: LeafRequest): Promise<IssuedCertificate> {
-    this.#checkRequest(request);
-    const days = checkDays(request.days ?? defaultDays[request.profile]);
     const now = Date.now();
-    const notAfter = new Date(now + days * 86_400_000);
-    if (notAfter > this.certificate.notAfter) {
-      const maxDays = Math.floor((this.certificate.notAfter.getTime() - now) / 86_400_000);
-      throw new PkiError("invalid_argument", `--days ${days} would outlive the CA, which expires ${this.certificate.notAfter.toISOString()}; use --days ${maxDays} or less, or rotate the CA.`);
-    }
-    const sans = request.subjectAltNames ?? [];
-    // Tools still display the CN; a server without one is named after its first SAN.
-    const commonName = request.commonName ?? (request.profile === "server" ? sans[0]?.value : undefined);
+    const template = this.#leafTemplate(publicKey, request, now);
     const signingKey = this.#key();
     return withLock(caPaths(this.dir).lock, () => {
       const state = this.#readState();
       let serial = randomSerial();
       while (state.issued.some((r) => r.serialNumber === canonicalSerial(serial.toString("hex")))) serial = randomSerial();
-      const der = signCertificate({
-        subject: encodeName(commonName === undefined ? {} : { commonName }),
-        issuer: this.certificate.subjectDer,
-        publicKey,
-        signingKey,
-        notBefore: new Date(now - backdateMs),
-        notAfter,
-        serial,
-        extensions: profileExtensions(request.profile, { subjectKey: publicKey, issuerKeyId: this.#keyId, subjectAltNames: sans, subjectEmpty: commonName === undefined }),
-      });
+      const der = signCertificate({ ...template, signingKey, serial });
       const info = parseCertificate(der);
       const record: IssuedRecord = {
         serialNumber: info.serialNumber,
         subject: info.subjectText,
         profile: request.profile,
-        subjectAltNames: sans.map(formatSan),
+        subjectAltNames: (request.subjectAltNames ?? []).map(formatSan),
         notBefore: info.notBefore.toISOString(),
         notAfter: info.notAfter.toISOString(),
         fingerprintSha256: info.fingerprintSha256,
@@ -215,13 +251,60 @@ export class CertificateAuthority {
     });
   }
 
-  /** Marks a certificate revoked; it appears in every CRL generated from now on. */
-  async revoke(serialHex: string, reason: RevocationReason = "unspecified"): Promise<IssuedRecord> {
-    const serial = canonicalSerial(serialHex);
+  /**
+   * A signer for a server's device certificates: the CA key is loaded once, and each `sign`
+   * builds and signs in memory, writing nothing to the CA directory (the server records its
+   * devices in its database; rewriting the JSON index per issuance would make 15,000 renewals
+   * quadratic). Serials are 128 random bits, so no index is needed to keep them unique.
+   * The first call marks the CA as signing unindexed serials (once, in `ca-state.json`), so
+   * `revoke` (and `pier ca revoke`) accepts a device certificate's serial.
+   *
+   * @example
+   * const signer = await ca.deviceSigner();
+   * const leaf = signer.sign(csr.publicKey, { profile: "client", commonName: edgeId, lifetimeSeconds: 30 * 86_400 });
+   */
+  async deviceSigner(): Promise<LeafSigner> {
+    const signingKey = this.#key();
+    if (!this.#readState().externalSerials) {
+      await withLock(caPaths(this.dir).lock, () => {
+        const state = this.#readState();
+        state.externalSerials = true;
+        this.#writeState(state);
+      });
+    }
+    return {
+      caCertificate: this.certificate,
+      sign: (publicKey, request) => {
+        const template = this.#leafTemplate(publicKey, request, wholeSecondsNow());
+        const serial = randomSerial();
+        const der = signCertificate({ ...template, signingKey, serial });
+        return {
+          certificatePem: certificateToPem(der),
+          der,
+          serialNumber: canonicalSerial(serial.toString("hex")),
+          notBefore: template.notBefore,
+          notAfter: template.notAfter,
+          spkiSha256: spkiSha256(publicKey),
+          fingerprintSha256: createHash("sha256").update(der).digest("hex"),
+        };
+      },
+    };
+  }
+
+  /**
+   * Marks a certificate revoked; it appears in every CRL generated from now on. A serial
+   * outside the index is accepted when this CA signs device certificates (see `deviceSigner`)
+   * and recorded as an `ExternalRevocation`.
+   */
+  async revoke(serialHex: string, reason: RevocationReason = "unspecified"): Promise<IssuedRecord | ExternalRevocation> {
+    const serial = checkedSerial(serialHex);
     return withLock(caPaths(this.dir).lock, () => {
       const state = this.#readState();
       const record = state.issued.find((r) => r.serialNumber === serial);
-      if (!record) throw new PkiError("certificate_not_found", `This CA has not issued a certificate with serial ${serial}. List them with: pier ca list --dir ${this.dir}`);
+      if (!record) {
+        if (state.externalSerials) return this.#recordExternal(state, serial, reason);
+        throw new PkiError("certificate_not_found", `This CA has not issued a certificate with serial ${serial}. List them with: pier ca list --dir ${this.dir}`);
+      }
       if (record.revoked) throw new PkiError("already_revoked", `Certificate ${serial} was already revoked on ${record.revoked.at} (${record.revoked.reason}).`);
       record.revoked = { at: new Date().toISOString(), reason };
       this.#writeState(state);
@@ -229,7 +312,46 @@ export class CertificateAuthority {
     });
   }
 
-  /** Signs a new CRL listing every revoked certificate, with the next CRL number. */
+  /**
+   * Records the revocation of a certificate this CA signed without indexing it (a device
+   * certificate from `deviceSigner`), in `ca-state.json`; `generateCrl` lists it from now on.
+   */
+  async revokeExternal(serialHex: string, reason: RevocationReason = "unspecified"): Promise<ExternalRevocation> {
+    const serial = checkedSerial(serialHex);
+    return withLock(caPaths(this.dir).lock, () => {
+      const state = this.#readState();
+      if (state.issued.some((r) => r.serialNumber === serial)) {
+        throw new PkiError("invalid_argument", `Serial ${serial} is in this CA's own index; revoke it with revoke(), not as an external serial.`);
+      }
+      return this.#recordExternal(state, serial, reason);
+    });
+  }
+
+  /** Unindexed serials revoked through `revoke`/`revokeExternal` (what a server watching `ca-state.json` reads). */
+  externalRevocations(): RevokedEntry[] {
+    return (this.#readState().externalRevoked ?? []).map((r) => ({ serialNumber: r.serialNumber, revokedAt: new Date(r.revoked.at), reason: r.revoked.reason }));
+  }
+
+  /**
+   * Signs a CRL from a caller's own revoked list (a server's `device_certificates`), with the
+   * CRL number it chooses; nothing is read from or written to the CA directory. `pier ca crl`
+   * keeps using `generateCrl`.
+   *
+   * @example
+   * const crl = ca.signCrlFor([{ serialNumber: "1f…", revokedAt: new Date(), reason: "keyCompromise" }], { crlNumber: 42, nextUpdateDays: 7 });
+   */
+  signCrlFor(revoked: readonly RevokedEntry[], options: { crlNumber: number; nextUpdateDays?: number; nextUpdateSeconds?: number; thisUpdate?: Date }): SignedCrl {
+    if (!Number.isSafeInteger(options.crlNumber) || options.crlNumber < 0) throw new PkiError("invalid_argument", `A CRL number is a whole number of at least 0, got ${options.crlNumber}.`);
+    const seconds = options.nextUpdateSeconds ?? checkDays(options.nextUpdateDays ?? 7) * 86_400;
+    if (!Number.isInteger(seconds) || seconds < 1) throw new PkiError("invalid_argument", `A CRL's next update must be at least 1 s away, got ${seconds} s.`);
+    const thisUpdate = new Date(Math.floor((options.thisUpdate ?? new Date()).getTime() / 1000) * 1000);
+    const nextUpdate = new Date(thisUpdate.getTime() + seconds * 1000);
+    for (const entry of revoked) checkedSerial(entry.serialNumber);
+    const der = signCrl({ issuer: this.certificate.subjectDer, issuerKeyId: this.#keyId, signingKey: this.#key(), crlNumber: options.crlNumber, thisUpdate, nextUpdate, revoked });
+    return { der, pem: crlToPem(der), crlNumber: options.crlNumber, thisUpdate, nextUpdate };
+  }
+
+  /** Signs a new CRL listing every revoked certificate (indexed and external), with the next CRL number. */
   async generateCrl(options: { days?: number } = {}): Promise<{ pem: string; crlNumber: number; nextUpdate: Date }> {
     const days = checkDays(options.days ?? 7);
     const signingKey = this.#key();
@@ -238,6 +360,7 @@ export class CertificateAuthority {
       state.crlNumber += 1;
       const thisUpdate = new Date();
       const nextUpdate = new Date(thisUpdate.getTime() + days * 86_400_000);
+      const external = (state.externalRevoked ?? []).map((r) => ({ serialNumber: r.serialNumber, revokedAt: new Date(r.revoked.at), reason: r.revoked.reason }));
       const der = signCrl({
         issuer: this.certificate.subjectDer,
         issuerKeyId: this.#keyId,
@@ -245,7 +368,7 @@ export class CertificateAuthority {
         crlNumber: state.crlNumber,
         thisUpdate,
         nextUpdate,
-        revoked: state.issued.flatMap((r) => (r.revoked ? [{ serialNumber: r.serialNumber, revokedAt: new Date(r.revoked.at), reason: r.revoked.reason }] : [])),
+        revoked: [...state.issued.flatMap((r) => (r.revoked ? [{ serialNumber: r.serialNumber, revokedAt: new Date(r.revoked.at), reason: r.revoked.reason }] : [])), ...external],
       });
       this.#writeState(state);
       return { pem: crlToPem(der), crlNumber: state.crlNumber, nextUpdate };
@@ -283,6 +406,65 @@ export class CertificateAuthority {
     }
   }
 
+  /** Validates a leaf request and builds everything of its certificate but the serial and the key that signs. */
+  #leafTemplate(publicKey: KeyObject, request: LeafRequest, now: number): Omit<CertificateSpec, "signingKey" | "serial"> {
+    this.#checkRequest(request);
+    const notAfter = new Date(now + this.#lifetimeMs(request, now));
+    const sans = request.subjectAltNames ?? [];
+    // Tools still display the CN; a server without one is named after its first SAN.
+    const commonName = request.commonName ?? (request.profile === "server" ? sans[0]?.value : undefined);
+    return {
+      subject: encodeName(commonName === undefined ? {} : { commonName }),
+      issuer: this.certificate.subjectDer,
+      publicKey,
+      notBefore: new Date(now - backdateMs),
+      notAfter,
+      extensions: profileExtensions(request.profile, {
+        subjectKey: publicKey,
+        issuerKeyId: this.#keyId,
+        subjectAltNames: sans,
+        subjectEmpty: commonName === undefined,
+        ...(request.crlDistributionPoints ? { crlDistributionPoints: request.crlDistributionPoints } : {}),
+      }),
+    };
+  }
+
+  /** The requested lifetime in milliseconds, refused past the CA's own notAfter. */
+  #lifetimeMs(request: LeafRequest, now: number): number {
+    const caLeftMs = this.certificate.notAfter.getTime() - now;
+    if (request.lifetimeSeconds === undefined) {
+      const days = checkDays(request.days ?? defaultDays[request.profile]);
+      if (days * 86_400_000 > caLeftMs) {
+        throw new PkiError("invalid_argument", `--days ${days} would outlive the CA, which expires ${this.certificate.notAfter.toISOString()}; use --days ${Math.floor(caLeftMs / 86_400_000)} or less, or rotate the CA.`);
+      }
+      return days * 86_400_000;
+    }
+    if (request.days !== undefined) throw new PkiError("invalid_argument", "Give a certificate lifetime in days or in seconds, not both.");
+    const seconds = request.lifetimeSeconds;
+    const { minSeconds, maxSeconds } = leafLifetimeLimits;
+    if (!Number.isInteger(seconds) || seconds < minSeconds || seconds > maxSeconds) {
+      throw new PkiError("invalid_argument", `A certificate lifetime must be a whole number of seconds from ${minSeconds} (60s) to ${maxSeconds} (397d), got ${seconds}.`);
+    }
+    if (seconds * 1000 > caLeftMs) {
+      const left = Math.max(0, Math.floor(caLeftMs / 1000));
+      throw new PkiError(
+        "invalid_argument",
+        `A lifetime of ${formatDuration(seconds)} would outlive the CA, which expires ${this.certificate.notAfter.toISOString()} (${formatDuration(left)} from now); choose a shorter lifetime or rotate the CA.`,
+      );
+    }
+    return seconds * 1000;
+  }
+
+  #recordExternal(state: CaState, serial: string, reason: RevocationReason): ExternalRevocation {
+    const list = (state.externalRevoked ??= []);
+    const earlier = list.find((r) => r.serialNumber === serial);
+    if (earlier) throw new PkiError("already_revoked", `Certificate ${serial} was already revoked on ${earlier.revoked.at} (${earlier.revoked.reason}).`);
+    const entry: ExternalRevocation = { serialNumber: serial, revoked: { at: new Date().toISOString(), reason }, external: true };
+    list.push(entry);
+    this.#writeState(state);
+    return entry;
+  }
+
   #key(): KeyObject {
     this.#signingKey ??= loadPrivateKey(readFileSync(caPaths(this.dir).key), this.#passphrase);
     return this.#signingKey;
@@ -318,6 +500,18 @@ export function caPaths(dir: string) {
 function checkDays(days: number): number {
   if (!Number.isInteger(days) || days < 1 || days > 36_500) throw new PkiError("invalid_argument", `--days must be a whole number between 1 and 36500, got ${days}.`);
   return days;
+}
+
+/** Whole seconds: certificates and CRLs carry no fractions, so returned dates match the DER. */
+function wholeSecondsNow(): number {
+  return Math.floor(Date.now() / 1000) * 1000;
+}
+
+/** A canonical serial of at most 20 octets (RFC 5280 §4.1.2.2). */
+function checkedSerial(text: string): string {
+  const serial = canonicalSerial(text);
+  if (serial.length > 40) throw new PkiError("invalid_argument", `A certificate serial number is at most 20 octets (40 hex digits), got ${serial.length / 2} octets.`);
+  return serial;
 }
 
 /** Lowercase hex without separators or leading zero bytes, as the index stores serials. */

@@ -1,0 +1,20 @@
+import { describe, expect, it } from "vitest";
+import { deviceCertificateLifetime } from "./server.ts";
+
+describe("pier server --device-cert-lifetime", () => {
+  it("defaults to 30d, reads the flag before PIER_DEVICE_CERT_LIFETIME, and takes 60s and 397d", () => {
+    expect(deviceCertificateLifetime(undefined, {})).toBe(30 * 86_400);
+    expect(deviceCertificateLifetime(undefined, { PIER_DEVICE_CERT_LIFETIME: "12h" })).toBe(43_200);
+    expect(deviceCertificateLifetime("15m", { PIER_DEVICE_CERT_LIFETIME: "12h" })).toBe(900);
+    expect(deviceCertificateLifetime("60s", {})).toBe(60);
+    expect(deviceCertificateLifetime("397d", {})).toBe(397 * 86_400);
+  });
+
+  it("refuses lifetimes outside 60s…397d and unreadable ones, naming the flag or variable", () => {
+    expect(() => deviceCertificateLifetime("59s", {})).toThrow(expect.objectContaining({ code: "usage", message: '--device-cert-lifetime must be between 60s and 397d (60 to 34300800 seconds), got "59s".' }));
+    expect(() => deviceCertificateLifetime("398d", {})).toThrow(/--device-cert-lifetime must be between 60s and 397d .*got "398d"/);
+    expect(() => deviceCertificateLifetime("30", {})).toThrow(/^--device-cert-lifetime must be a whole number followed by s, m, h or d/);
+    expect(() => deviceCertificateLifetime("30", {})).toThrow(expect.objectContaining({ code: "usage" }));
+    expect(() => deviceCertificateLifetime(undefined, { PIER_DEVICE_CERT_LIFETIME: "1y" })).toThrow(/^PIER_DEVICE_CERT_LIFETIME must be a whole number followed by s, m, h or d/);
+  });
+});
