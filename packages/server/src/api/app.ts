@@ -8,6 +8,8 @@ import { registerEndpointRoutes } from "./routes/endpoints.ts";
 import { registerSettingsRoutes } from "./routes/settings.ts";
 import { registerCertificateRoutes } from "./routes/certificates.ts";
 import { registerPkiRotationRoutes } from "./routes/pki-rotation.ts";
+import { registerPkiRoutes } from "./routes/pki.ts";
+import { registerMtlsImpactRoute } from "./routes/mtls-impact.ts";
 import { authenticate } from "./authenticate.ts";
 
 /**
@@ -68,6 +70,8 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerSettingsRoutes(app, deps);
   registerCertificateRoutes(app, deps);
   registerPkiRotationRoutes(app, deps);
+  registerPkiRoutes(app, deps);
+  registerMtlsImpactRoute(app, deps);
 
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
   app.notFound((c) => {

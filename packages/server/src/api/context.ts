@@ -35,6 +35,8 @@ export interface ApiDependencies {
   readonly tls: Pick<ServerTls, "main" | "mtls" | "source" | "upload" | "removeUpload">;
   /** The built-in CA (`DATA/ca`), or `undefined` when there is none. */
   readonly builtInCa: () => CertificateAuthority | undefined;
+  /** PEM of every CA whose device certificates are accepted (both during a CA rotation); absent: the built-in CA's. */
+  readonly deviceTrustBundle?: () => string;
   /** The built-in CA's rotation (`/api/pki/rotation`); absent or `undefined`: the routes answer 409. */
   readonly rotation?: () => Pick<CaRotation, "status" | "start" | "finish" | "rollback"> | undefined;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;

@@ -1,5 +1,6 @@
 import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from "node:sqlite";
 import { ServerError } from "../errors.ts";
+import { type InventoryPage, type InventoryQuery, inventoryPage, recordedSerials } from "./device-certificate-inventory.ts";
 
 /** Why a device certificate was issued (docs/identity.md "States"). */
 export type DeviceCertificateReason = "enrollment" | "renewal" | "reissue" | "rotation";
@@ -39,6 +40,10 @@ export interface DeviceCertificateStore {
   listByEnvironment(environmentId: number): Promise<DeviceCertificate[]>;
   /** Every certificate, newest first. */
   list(): Promise<DeviceCertificate[]>;
+  /** A page of the inventory with each certificate's status (`device-certificate-inventory.ts`). */
+  inventory(query: InventoryQuery): Promise<InventoryPage>;
+  /** Which of these serials are recorded (Pier issued them). */
+  recordedSerials(serials: readonly string[]): Promise<Set<string>>;
 }
 
 type Row = Record<string, SQLOutputValue>;
@@ -144,6 +149,14 @@ export class SqliteDeviceCertificates implements DeviceCertificateStore {
 
   list(): Promise<DeviceCertificate[]> {
     return this.#call(() => this.#statement("SELECT * FROM device_certificates ORDER BY issued_at DESC, not_after DESC").all().map(decode));
+  }
+
+  inventory(query: InventoryQuery): Promise<InventoryPage> {
+    return this.#call(() => inventoryPage((sql) => this.#statement(sql), query));
+  }
+
+  recordedSerials(serials: readonly string[]): Promise<Set<string>> {
+    return this.#call(() => recordedSerials((sql) => this.#statement(sql), serials));
   }
 
   /** Forgets prepared statements (the store is closing). */
