@@ -90,6 +90,8 @@ export class EdgeService {
   readonly #enrollments: RateLimiter;
   /** Refused enrollments reach the audit at most 20 per source, then one every 3 s. */
   readonly #refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
+  /** Called after each session opens (a CA rotation tells late devices to renew). */
+  readonly #sessionListeners = new Set<(environmentId: number) => void>();
 
   constructor(store: Store, checkIns: CheckInSink, options: EdgeServiceOptions = {}) {
     this.#store = store;
@@ -260,6 +262,15 @@ export class EdgeService {
   }
 
   /**
+   * Calls `listener` with the environment id each time a session opens (after its welcome was
+   * sent); returns the function that unregisters it.
+   */
+  onSessionOpened(listener: (environmentId: number) => void): () => void {
+    this.#sessionListeners.add(listener);
+    return () => this.#sessionListeners.delete(listener);
+  }
+
+  /**
    * Registers an open session for pushes; returns the function that unregisters it. An older
    * session of the same device is told why (`refused`, `replaced`) and closed: the newest
    * connection wins, so a device whose old link died unnoticed gets in at once. Repeated
@@ -277,6 +288,7 @@ export class EdgeService {
         this.#log("warn", `could not record the clone episode of environment ${environmentId}: ${error instanceof Error ? error.message : String(error)}`);
       });
     }
+    for (const listener of this.#sessionListeners) listener(environmentId);
     return () => {
       if (this.#sessions.get(environmentId) === session) this.#sessions.delete(environmentId);
     };

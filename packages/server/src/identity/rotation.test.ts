@@ -70,7 +70,7 @@ async function rotationFixture(devices: readonly { name: string; online: boolean
       revocationReason: null,
       certificatePem: issued.certificatePem,
     });
-    return info.serialNumber;
+    return info;
   };
   const firstCa = openCaIn(rotationDirectories(dir.path).current);
   if (!firstCa) throw new Error("ensureBuiltInTls made no CA");
@@ -205,8 +205,10 @@ describe("CaRotation: finish", () => {
     const rotation = await CaRotation.open(f.options);
     const started = await rotation.start({ windowSeconds: 1 });
     const next = started.toCa ?? f.firstCa;
-    await f.issue(f.ids[0] ?? 0, next);
+    const moved = await f.issue(f.ids[0] ?? 0, next);
+    const leftBehind = await f.issue(f.ids[2] ?? 0, f.firstCa);
     const keyBefore = f.serverKeySpki();
+    expect(rotation.retiredAuthorityOf(leftBehind.x509)).toBeUndefined();
     expect(issuedBy(f.serverCertificate(), f.firstCa)).toBe(true);
 
     const refused = await conflictOf(rotation.finish());
@@ -237,6 +239,9 @@ describe("CaRotation: finish", () => {
     expect(f.applied.at(-1)?.trusted.map(caFingerprint)).toEqual([caFingerprint(next)]);
     // The online straggler's session (authenticated by a CA no longer trusted) is closed.
     expect(f.disconnected).toEqual([{ environmentId: f.ids[1], code: "ca_retired" }]);
+    // A device that slept through it is recognised by the retired CA (never trusted again).
+    expect(caFingerprint(rotation.retiredAuthorityOf(leftBehind.x509) ?? next)).toBe(caFingerprint(f.firstCa));
+    expect(rotation.retiredAuthorityOf(moved.x509)).toBeUndefined();
     const audit = (await f.store.audit.list()).find((event) => event.kind === "rotation_finished");
     expect(audit?.detail).toMatchObject({ forced: true, stragglers: ["edge-b", "edge-c"] });
   });

@@ -1,8 +1,9 @@
+import type { X509Certificate } from "node:crypto";
 import type { CertificateAuthority } from "@pier/pki";
 import type { RenewMessage, ServerMessage } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import type { RotationRecord, Store } from "../store/index.ts";
-import { caFingerprint, completeFinishRenames, createNextCa, openCaIn, rotationDirectories } from "./rotation-directories.ts";
+import { caFingerprint, completeFinishRenames, createNextCa, openCaIn, retiredAuthorities, rotationDirectories } from "./rotation-directories.ts";
 
 /** Default spread of a rotation's renewals: ten minutes. */
 export const defaultRotationWindowSeconds = 600;
@@ -91,6 +92,8 @@ export class CaRotation {
   #current: CertificateAuthority | undefined;
   /** `DATA/ca-next/` during a rotation. */
   #next: CertificateAuthority | undefined;
+  /** `DATA/ca-retired-*`: never trusted, kept to recognise a device that slept through a rotation. */
+  #retired: CertificateAuthority[];
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(options: CaRotationOptions, record: RotationRecord | null) {
@@ -100,6 +103,7 @@ export class CaRotation {
     const dirs = rotationDirectories(options.dataDir);
     this.#current = openCaIn(dirs.current);
     this.#next = record && (record.phase === "rotating" || record.phase === "rolling_back") ? openCaIn(dirs.next) : undefined;
+    this.#retired = retiredAuthorities(options.dataDir);
   }
 
   /**
@@ -127,6 +131,15 @@ export class CaRotation {
     const phase = this.#phase();
     if (phase === "standby" || !this.#next) return { issuing: current, trusted: [current] };
     return { issuing: phase === "rotating" ? this.#next : current, trusted: [current, this.#next] };
+  }
+
+  /**
+   * The retired CA that issued `certificate` (signature checked), or `undefined`: a device
+   * offline through a whole rotation presents such a certificate. It is never trusted; the
+   * device enrolls again through the Waiting Room (docs/identity.md "CA rotation").
+   */
+  retiredAuthorityOf(certificate: X509Certificate): CertificateAuthority | undefined {
+    return this.#retired.find((ca) => certificate.checkIssued(ca.certificate.x509) && certificate.verify(ca.certificate.publicKey));
   }
 
   /** PEM of the CAs the server's certificate may chain to now: what agents keep as `trust.pem`. */
@@ -288,6 +301,7 @@ export class CaRotation {
     const survivor = this.#requireCa(openCaIn(rotationDirectories(this.#options.dataDir).current));
     this.#current = survivor;
     this.#next = undefined;
+    this.#retired = retiredAuthorities(this.#options.dataDir);
     await this.#options.moveServerCertificate(survivor);
     const now = new Date(this.#now());
     const standby: RotationRecord = { ...record, phase: "standby", fromCa: record.toCa, toCa: record.toCa, updatedAt: now };
