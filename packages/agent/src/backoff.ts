@@ -44,3 +44,17 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * Waits until `at` (in steps of at most a day: timers cannot wait longer than ~24.8 days), or
+ * until `signal` aborts. True when `at` was reached.
+ *
+ * @example
+ * if (await sleepUntil(renewAt, signal)) await renew();
+ */
+export async function sleepUntil(at: Date, signal: AbortSignal): Promise<boolean> {
+  for (let left = at.getTime() - Date.now(); left > 0 && !signal.aborted; left = at.getTime() - Date.now()) {
+    await sleep(Math.min(left, 86_400_000), signal);
+  }
+  return !signal.aborted;
+}

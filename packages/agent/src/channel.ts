@@ -4,6 +4,7 @@ import type { TLSSocket } from "node:tls";
 import type { Hello, ServerMessage, Welcome } from "@pier/protocol";
 import { FrameDecoder, edgePaths, encodeFrame, parseMessage, serverMessageValidator, welcomeValidator } from "@pier/protocol/wire";
 import { AgentError } from "./errors.ts";
+import { retryAfterMs } from "./identity/retry-after.ts";
 
 // Larger HTTP/2 windows than the default 64 KiB, as on the server (see its tls-front.ts): bytes
 // to Docker through a tunnel (`docker load`, an upload) move at the reader's pace.
@@ -29,7 +30,7 @@ export interface SessionEvents {
  * "Errors"), as the agent's error with its code, message and fix; another body (a proxy's
  * page) is kept as text.
  */
-export function refusedError(status: number, body: string): AgentError {
+export function refusedError(status: number, body: string, retryAfter?: string): AgentError {
   let message = body.trim() || `HTTP ${status}`;
   let code = `http_${status}`;
   let fix = "Follow the server's message above.";
@@ -41,7 +42,9 @@ export function refusedError(status: number, body: string): AgentError {
   } catch {
     // not JSON: keep the text
   }
-  return new AgentError("refused", `The server refused the agent (HTTP ${status}): ${message}`, { explained: { code, cause: `The server refused the agent (HTTP ${status}): ${message}`, fix } });
+  // A refused enrollment (429/503) says when to come back: in Retry-After, or in details.
+  const wait = status === 429 || status === 503 ? retryAfterMs(retryAfter, body) : undefined;
+  return new AgentError("refused", `The server refused the agent (HTTP ${status}): ${message}`, { explained: { code, cause: `The server refused the agent (HTTP ${status}): ${message}`, fix }, ...(wait === undefined ? {} : { retryAfterMs: wait }) });
 }
 
 /** Closed before the server answered anything: how a Node server refuses a client certificate. */
@@ -114,7 +117,8 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
         let body = "";
         stream.setEncoding("utf8");
         stream.on("data", (chunk: string) => (body += chunk));
-        stream.on("end", () => finish(refusedError(status, body)));
+        const retryAfter = headers["retry-after"];
+        stream.on("end", () => finish(refusedError(status, body, typeof retryAfter === "string" ? retryAfter : undefined)));
         return;
       }
       const decoder = new FrameDecoder(serverMessageValidator);
@@ -152,7 +156,7 @@ export function checkIn(socket: TLSSocket, host: string, hello: Hello): Promise<
         response.on("data", (chunk: string) => (text += chunk));
         response.on("end", () => {
           socket.end();
-          if (response.statusCode !== 200) return reject(refusedError(response.statusCode ?? 0, text));
+          if (response.statusCode !== 200) return reject(refusedError(response.statusCode ?? 0, text, response.headers["retry-after"]));
           try {
             resolve(parseMessage(welcomeValidator, text));
           } catch (error) {

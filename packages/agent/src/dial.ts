@@ -1,6 +1,7 @@
-import { connect, type ConnectionOptions, type TLSSocket } from "node:tls";
+import { X509Certificate } from "node:crypto";
+import { connect, type ConnectionOptions, type DetailedPeerCertificate, type TLSSocket } from "node:tls";
 import { isIP } from "node:net";
-import { explainTlsFailure, spkiSha256, tlsProfile } from "@pier/pki";
+import { explainTlsFailure, parsePem, spkiSha256, tlsProfile } from "@pier/pki";
 import type { AgentConfig } from "./config.ts";
 import { AgentError } from "./errors.ts";
 
@@ -8,6 +9,16 @@ import { AgentError } from "./errors.ts";
 export interface DialTarget {
   readonly host: string;
   readonly port: number;
+}
+
+/**
+ * The client certificate of Pier's built-in flow (docs/identity.md), used instead of the
+ * `--mtlscert/--mtlskey` files, with `trust.pem` (the CAs the server's certificate chains to).
+ */
+export interface ClientIdentity {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly trust?: Buffer;
 }
 
 const connectTimeoutMs = 15_000;
@@ -21,9 +32,9 @@ const resumable = new Map<string, Buffer>();
 const agentFlags = { cert: "--mtlscert", key: "--mtlskey", ca: "--mtlscacert" } as const;
 
 /** Turns any error of a connection attempt into an `AgentError` with cause and fix. */
-export function connectionError(error: unknown, config: AgentConfig, target: DialTarget): AgentError {
+export function connectionError(error: unknown, config: AgentConfig, target: DialTarget, haveClientCertificate = config.tls.cert !== undefined): AgentError {
   if (error instanceof AgentError) return error;
-  const failure = explainTlsFailure(error, { side: "client", haveClientCertificate: config.tls.cert !== undefined, servername: target.host, flags: agentFlags });
+  const failure = explainTlsFailure(error, { side: "client", haveClientCertificate, servername: target.host, flags: agentFlags });
   return new AgentError("connect_failed", `${failure.cause} — ${failure.fix}`, { cause: error, explained: failure });
 }
 
@@ -31,12 +42,18 @@ export function connectionError(error: unknown, config: AgentConfig, target: Dia
  * Opens a TLS connection to the server and authenticates it before anything is sent: with the
  * CA file when one is configured (chain and host name), else by the SPKI fingerprint pinned in
  * EDGE_KEY. EDGE_INSECURE_POLL=1 skips the CA file's chain and host-name check, never the pin:
- * the server must then hold the key EDGE_KEY names. Our client certificate is presented in
- * every case.
+ * the server must then hold the key EDGE_KEY names. Our client certificate (`identity`, Pier's
+ * issued one, else `--mtlscert`) is presented in every case. With `identity.trust` and a CA
+ * file, a server certificate chaining to `trust.pem` instead of the CA file is accepted only if
+ * it also holds the pinned key (a CA rotation moves the server's certificate, not its key).
  */
-export async function dialServer(config: AgentConfig, target: DialTarget, alpn: "h2" | "http/1.1", signal: AbortSignal): Promise<TLSSocket> {
+export async function dialServer(config: AgentConfig, target: DialTarget, alpn: "h2" | "http/1.1", signal: AbortSignal, identity?: ClientIdentity): Promise<TLSSocket> {
   const verifyByCa = config.tls.ca !== undefined && !config.insecurePoll;
-  const resume = config.tls.cert === undefined;
+  const client = identity ?? (config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key } : undefined);
+  const resume = client === undefined;
+  // trust.pem (learned at issuance) is trusted beside the CA file, but a server that chains only
+  // to it must also hold the pinned key: never weaker than the CA file or the pin alone.
+  const trust = verifyByCa && identity?.trust ? identity.trust : undefined;
   // The key names how the session was verified, so a session is only offered to a server
   // verified the same way (the same CA check, or the same pinned fingerprint).
   const cacheKey = `${alpn}|${target.host}:${target.port}|${verifyByCa ? "ca" : `pin:${config.edgeKey.serverFingerprint}`}`;
@@ -48,8 +65,8 @@ export async function dialServer(config: AgentConfig, target: DialTarget, alpn: 
     ...(config.sourceAddress === undefined ? {} : { localAddress: config.sourceAddress }),
     ...tlsProfile,
     rejectUnauthorized: verifyByCa,
-    ...(verifyByCa ? { ca: config.tls.ca } : {}),
-    ...(config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key } : {}),
+    ...(verifyByCa && config.tls.ca ? { ca: trust ? [config.tls.ca, trust] : config.tls.ca } : {}),
+    ...(client ? { cert: client.cert, key: client.key } : {}),
     ...(resume && resumable.has(cacheKey) ? { session: resumable.get(cacheKey) } : {}),
   };
   let verified = false;
@@ -74,17 +91,29 @@ export async function dialServer(config: AgentConfig, target: DialTarget, alpn: 
     tlsSocket.once("error", (error) => {
       clearTimeout(timer);
       signal.removeEventListener("abort", abort);
-      reject(connectionError(error, config, target));
+      reject(connectionError(error, config, target, client !== undefined));
     });
   });
   // A resumed handshake carries no certificate to check: it proves the server holds the secret
   // of a session we kept, and we keep only sessions of connections verified below (keep() waits
   // for `verified`). An impostor cannot resume one; it gets a full handshake and this check.
   if (!verifyByCa && !socket.isSessionReused()) checkPin(socket, config, target);
+  else if (trust && !chainsToCaFile(socket, config.tls.ca!)) checkPin(socket, config, target);
   verified = true;
   keep();
   socket.on("error", () => undefined); // later errors surface through the HTTP layer using it
   return socket;
+}
+
+/** Whether the verified chain the server presented reaches a certificate of the CA file. */
+function chainsToCaFile(socket: TLSSocket, caFile: Buffer): boolean {
+  const trusted = new Set(parsePem(caFile).filter((block) => block.label === "CERTIFICATE").map((block) => new X509Certificate(block.der).fingerprint256));
+  const seen = new Set<string>();
+  for (let certificate: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true); certificate?.fingerprint256 && !seen.has(certificate.fingerprint256); certificate = certificate.issuerCertificate) {
+    if (trusted.has(certificate.fingerprint256)) return true;
+    seen.add(certificate.fingerprint256);
+  }
+  return false;
 }
 
 /** Refuses (closing the socket before any byte of ours) a server whose key is not the one EDGE_KEY pins. */

@@ -1,20 +1,35 @@
 import { formatNameDer, inferClientCertificateRejection, parseCertificate, parsePem, probeEndpoint } from "@pier/pki";
-import type { Hello, ServerMessage, Welcome } from "@pier/protocol";
+import type { CertificateGrant, Hello, ServerMessage, Welcome } from "@pier/protocol";
 import { protocolVersion, refusedCodes, splitHostPort } from "@pier/protocol/wire";
 import type { AgentConfig } from "./config.ts";
-import { backoff, backoffDelay, sleep, wasHealthy } from "./backoff.ts";
+import { backoff, backoffDelay, sleep, sleepUntil, wasHealthy } from "./backoff.ts";
+import { DeviceIdentity, describePair, deviceCsr, IdentityStore, requestRenewal, requestRenewalOnce, type DialPlan, type IdentityPair } from "./identity/index.ts";
 import { checkIn, runSession, type EdgeSession } from "./channel.ts";
 import { ClusterMember } from "./cluster.ts";
 import { deviceInfo } from "./device-info.ts";
 import { DockerStatus, DockerTunnels, SnapshotReporter } from "./docker/index.ts";
-import { connectionError, dialServer, type DialTarget } from "./dial.ts";
+import { connectionError, dialServer, type ClientIdentity, type DialTarget } from "./dial.ts";
 import { AgentError, type Explained } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { StateFile, type AgentState } from "./state.ts";
 
+/** One session connection of this turn, with what it presented. */
+interface OpenSession {
+  readonly plan: DialPlan;
+  /** Settles when the session ends; rejects with an `AgentError` when it was refused or failed. */
+  readonly ended: Promise<void>;
+  /** True once the server welcomed the session, false if it ended first. */
+  readonly welcomed: Promise<boolean>;
+  /** The connection, once welcomed: renewals are posted on it. */
+  http2: EdgeSession["http2"] | undefined;
+  closed: boolean;
+  stop(): void;
+}
+
 /**
  * The edge agent: dials the server, says hello, keeps the session (or polls), and reconnects
- * with backoff. Everything it has to say goes through one logger.
+ * with backoff. Without `--mtlscert` it enrolls with Pier's built-in CA and renews its
+ * certificate itself (docs/identity.md). Everything it has to say goes through one logger.
  */
 export class EdgeAgent {
   readonly #config: AgentConfig;
@@ -41,6 +56,20 @@ export class EdgeAgent {
   #welcomedAt: number | undefined;
   /** Whether we said that another device uses our identity; said again only after a healthy session. */
   #replacedReported = false;
+  /** Pier's built-in flow (no `--mtlscert`): the device's own key and issued certificate. */
+  readonly #identity: DeviceIdentity | undefined;
+  /** A planned reconnect (a certificate was just issued): dial again at once, without backoff. */
+  #reconnectNow = false;
+  /** How long the server asked us to wait (`Retry-After` of a refused hello), for the next backoff. */
+  #retryAfterMs: number | undefined;
+  /** Whether we said that the certificate was revoked; said once per run. */
+  #revokedReported = false;
+  /** The session of this turn that is in use: renewals ride it; replaced by its successor after a renewal. */
+  #active: OpenSession | undefined;
+  /** A session opened with a renewed pair, and the one it replaces once it is welcomed (make before break). */
+  #successor: { readonly from: OpenSession; readonly to: OpenSession } | undefined;
+  /** The pair the last connection presented, to explain a refused handshake. */
+  #lastPair: IdentityPair | undefined;
 
   constructor(config: AgentConfig, log: Logger, env: Readonly<Record<string, string | undefined>>) {
     this.#config = config;
@@ -52,6 +81,7 @@ export class EdgeAgent {
     this.#snapshots = new SnapshotReporter(config.docker, log, dockerStatus);
     this.#tunnels = new DockerTunnels(config.docker, log, dockerStatus);
     this.#cluster = config.clusterAddress === undefined ? undefined : new ClusterMember(config.docker, config.clusterAddress, log);
+    this.#identity = config.tls.cert === undefined ? new DeviceIdentity(new IdentityStore(config.dataDir, { crashAt: env.PIER_AGENT_TEST_CRASH_AT }), config.edgeId, log) : undefined;
   }
 
   /** Runs until `signal` aborts. */
@@ -69,7 +99,7 @@ export class EdgeAgent {
       try {
         if (this.#config.mode === "session") await this.#session(turn.signal);
         else await this.#poll(turn.signal);
-        if (this.#config.mode === "session" && !turn.signal.aborted) this.#log.log("warn", "the server closed the session; reconnecting");
+        if (this.#config.mode === "session" && !turn.signal.aborted && !this.#reconnectNow) this.#log.log("warn", "the server closed the session; reconnecting");
       } catch (error) {
         await this.#report(error);
       } finally {
@@ -83,18 +113,31 @@ export class EdgeAgent {
         attempt = 0;
         this.#replacedReported = false;
       }
-      await sleep(backoffDelay(attempt++), signal);
+      if (this.#reconnectNow) {
+        // The server just issued our certificate: reconnect with it now (a planned reconnect).
+        this.#reconnectNow = false;
+        continue;
+      }
+      const retryAfter = this.#retryAfterMs ?? 0;
+      this.#retryAfterMs = undefined;
+      await sleep(Math.max(retryAfter, backoffDelay(attempt++)), signal);
     }
     this.#log.log("info", "agent stopped");
   }
 
-  #target(): { target: DialTarget; authority: string } {
-    const address = this.#config.mode === "session" ? this.#config.edgeKey.tunnelAddress : new URL(this.#config.edgeKey.apiUrl).host;
+  /**
+   * Where to dial: the tunnel address for sessions, and for polling with a Pier-issued
+   * certificate too (the tunnel listener asks for client certificates; the HTTPS listener,
+   * which browsers use, does not); else the API URL's host.
+   */
+  #target(pair?: IdentityPair): { target: DialTarget; authority: string } {
+    const tunnel = this.#config.mode === "session" || pair !== undefined;
+    const address = tunnel ? this.#config.edgeKey.tunnelAddress : new URL(this.#config.edgeKey.apiUrl).host;
     const { host, port } = splitHostPort(address.includes(":") ? address : `${address}:443`);
     return { target: { host, port }, authority: `https://${address}` };
   }
 
-  #hello(): Hello {
+  #hello(csr?: string): Hello {
     return {
       type: "hello",
       protocol: protocolVersion,
@@ -102,41 +145,238 @@ export class EdgeAgent {
       agent: deviceInfo(this.#config.edgeId, this.#env),
       ...(this.#state.deviceToken === undefined ? {} : { deviceToken: this.#state.deviceToken }),
       ...(this.#config.edgeKey.secret === undefined ? {} : { edgeKeySecret: this.#config.edgeKey.secret }),
+      ...(csr === undefined ? {} : { csr }),
     };
   }
 
+  /** What the next connection presents (operator flow: the `--mtlscert` files, nothing to plan). */
+  #plan(): DialPlan {
+    const plan = this.#identity?.plan() ?? {};
+    this.#lastPair = plan.pair;
+    return plan;
+  }
+
+  #clientIdentity(plan: DialPlan): ClientIdentity | undefined {
+    return this.#identity?.clientIdentity(plan);
+  }
+
+  /**
+   * One turn of sessions: a session, and after each renewal its successor, opened with the new
+   * pair while the old one still runs; the old one is closed once the new one is welcomed (make
+   * before break), so the heartbeat never stops. Resolves or rejects as the last session ends.
+   */
   async #session(signal: AbortSignal): Promise<void> {
-    const { target, authority } = this.#target();
-    const socket = await dialServer(this.#config, target, "h2", signal);
+    const turn = new AbortController();
+    const stop = () => turn.abort();
+    signal.addEventListener("abort", stop, { once: true });
     try {
-      await runSession(socket, authority, this.#hello(), { onMessage: (message, session) => this.#onSessionMessage(message, session, authority) }, signal);
-    } catch (error) {
-      throw connectionError(error, this.#config, target);
+      let active = await this.#openSession(this.#plan(), turn.signal);
+      this.#active = active;
+      if (this.#identity && active.plan.pair && active.plan.csr === undefined) {
+        this.#renewals(this.#identity, turn.signal).catch((error: unknown) => this.#log.log("error", `certificate renewal stopped unexpectedly: ${String(error)}`));
+      }
+      for (;;) {
+        const error = await active.ended.then(
+          () => undefined,
+          (failure: unknown) => (failure instanceof Error ? failure : new Error(`the session failed: ${JSON.stringify(failure)}`)),
+        );
+        const successor = this.#successor;
+        if (successor?.from === active && !turn.signal.aborted) {
+          // The old session ends during the swap (we closed it, or the server replaced it when
+          // the new one said hello: that `replaced` is ours, not a clone's).
+          this.#successor = undefined;
+          if (await successor.to.welcomed) {
+            active = successor.to;
+            this.#active = active;
+            continue;
+          }
+        }
+        if (error !== undefined) throw error;
+        return;
+      }
+    } finally {
+      signal.removeEventListener("abort", stop);
+      turn.abort();
+      this.#active = undefined;
+      this.#successor = undefined;
     }
+  }
+
+  /** Dials and starts one session presenting `plan`; resolves once it is running. */
+  async #openSession(plan: DialPlan, signal: AbortSignal): Promise<OpenSession> {
+    const { target, authority } = this.#target(plan.pair);
+    const stopping = new AbortController();
+    const stop = () => stopping.abort();
+    signal.addEventListener("abort", stop, { once: true });
+    let socket;
+    try {
+      socket = await dialServer(this.#config, target, "h2", stopping.signal, this.#clientIdentity(plan));
+    } catch (error) {
+      signal.removeEventListener("abort", stop);
+      throw error;
+    }
+    let markWelcomed: (welcomed: boolean) => void = () => undefined;
+    const welcomed = new Promise<boolean>((resolve) => (markWelcomed = resolve));
+    const open: OpenSession = { plan, welcomed, ended: Promise.resolve(), http2: undefined, closed: false, stop };
+    const onMessage = (message: ServerMessage, session: EdgeSession) => {
+      if (message.type === "welcome") {
+        open.http2 = session.http2;
+        this.#identity?.welcomed(plan);
+        markWelcomed(true);
+      }
+      this.#onSessionMessage(message, session, authority, plan, stop);
+    };
+    const ended = runSession(socket, authority, this.#hello(plan.csr), { onMessage }, stopping.signal)
+      .catch((error: unknown) => {
+        throw connectionError(error, this.#config, target, plan.pair !== undefined || this.#config.tls.cert !== undefined);
+      })
+      .finally(() => {
+        open.closed = true;
+        signal.removeEventListener("abort", stop);
+        markWelcomed(false);
+      });
+    // A successor that never takes over is not awaited by the turn: its failure is reported by #renewals.
+    ended.catch(() => undefined);
+    return Object.assign(open, { ended });
   }
 
   // Polling has no HTTP/2 session for the Docker snapshot or tunnels to ride: in this mode the
   // server sees the device's check-ins only.
   async #poll(signal: AbortSignal): Promise<void> {
-    const { target } = this.#target();
     while (!signal.aborted) {
-      const socket = await dialServer(this.#config, target, "http/1.1", signal);
-      const welcome = await checkIn(socket, target.host, this.#hello()).catch((error: unknown) => {
-        throw connectionError(error, this.#config, target);
+      const plan = this.#plan();
+      const { target, authority } = this.#target(plan.pair);
+      const socket = await dialServer(this.#config, target, "http/1.1", signal, this.#clientIdentity(plan));
+      const welcome = await checkIn(socket, target.host, this.#hello(plan.csr)).catch((error: unknown) => {
+        throw connectionError(error, this.#config, target, plan.pair !== undefined || this.#config.tls.cert !== undefined);
       });
-      this.#onMessage(welcome, this.#config.edgeKey.apiUrl);
+      this.#identity?.welcomed(plan);
+      this.#onMessage(welcome, plan.pair ? authority : this.#config.edgeKey.apiUrl);
+      // A certificate issued at this check-in: the next one presents it, at once.
+      if (welcome.certificate && this.#grant(welcome.certificate, plan)) continue;
+      if (this.#identity && plan.pair && plan.csr === undefined && this.#identity.renewalDue(plan.pair).getTime() <= Date.now()) {
+        await this.#renewPolling(this.#identity, plan.pair, signal);
+        continue;
+      }
       await sleep(welcome.checkinIntervalSeconds * 1000, signal);
     }
   }
 
-  /** Session frames: Docker work starts here, the rest is shared with polling. */
-  #onSessionMessage(message: ServerMessage, session: EdgeSession, server: string): void {
+  /** Session frames: Docker work and certificates start here, the rest is shared with polling. */
+  #onSessionMessage(message: ServerMessage, session: EdgeSession, server: string, plan: DialPlan, endSession: () => void): void {
     if (message.type === "tunnel") {
       this.#tunnels.open(session.http2, message.id).catch((error: unknown) => this.#log.log("error", `tunnel ${message.id} failed unexpectedly: ${String(error)}`));
       return;
     }
+    if (message.type === "certificate" || (message.type === "welcome" && message.certificate)) {
+      const grant = message.type === "certificate" ? message.grant : message.certificate;
+      // Issued: end this session and dial again at once, presenting the certificate.
+      if (grant && this.#grant(grant, plan)) {
+        endSession();
+        return;
+      }
+    }
+    if (message.type === "renew") {
+      if (this.#identity) this.#identity.pushed(message, this.#active?.plan.pair);
+      else this.#log.log("warn", `the server asks this device to renew its certificate (${message.reason}), but it uses the certificate files given with --mtlscert/--mtlskey, which the agent cannot renew: replace them with a certificate from the new CA and restart the agent.`);
+      return;
+    }
     this.#onMessage(message, server);
     if (message.type === "welcome") this.#startSnapshots(session);
+  }
+
+  /** A certificate the server issued on the connection of `plan`: true when stored (reconnect now). */
+  #grant(grant: CertificateGrant, plan: DialPlan): boolean {
+    if (!this.#identity) {
+      this.#log.log("warn", "the server sent a certificate, but this agent uses --mtlscert/--mtlskey; it was ignored.");
+      return false;
+    }
+    if (!this.#identity.acceptGrant(grant, plan)) return false;
+    this.#reconnectNow = true;
+    return true;
+  }
+
+  /**
+   * Renews the certificate of this turn's active session when it is due (or when the server
+   * pushes `renew`): a new key in `next.key`, its CSR posted on the active session's
+   * connection, the grant stored as `next.crt`, then a second session with the new pair; once
+   * that one is welcomed it becomes the active one and the old one is closed. A failure never
+   * touches the current pair: the agent tries again (after `Retry-After` when the server gave one).
+   */
+  async #renewals(identity: DeviceIdentity, signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      const active = this.#active;
+      if (!active || !(await active.welcomed) || active.closed) return;
+      const pair = active.plan.pair;
+      if (!pair) return;
+      const due = identity.renewalDue(pair);
+      this.#log.log("debug", `certificate renewal due at ${due.toISOString()}`);
+      const wake = identity.wakeSignal;
+      if (!(await sleepUntil(due, AbortSignal.any([signal, wake])))) continue;
+      if (signal.aborted || active.closed) return;
+      const outcome = await this.#renewOnce(identity, active, pair, signal);
+      if (outcome === "renewed") failures = 0;
+      else if (outcome === "failed") identity.renewLater(pair, new Date(Date.now() + backoffDelay(failures++)));
+    }
+  }
+
+  async #renewOnce(identity: DeviceIdentity, active: OpenSession, pair: IdentityPair, signal: AbortSignal): Promise<"renewed" | "failed" | "later"> {
+    const key = identity.store.newNextKey();
+    const csr = deviceCsr(key, this.#config.edgeId);
+    if (!active.http2) return "failed";
+    const answer = await requestRenewal(active.http2, csr, signal);
+    if (signal.aborted) return "failed";
+    if (answer.kind === "later") {
+      identity.renewLater(pair, new Date(Date.now() + answer.retryAfterMs));
+      this.#log.log("info", `the server asked to renew later (${answer.error.explained?.cause ?? answer.error.message}); trying again in ${Math.round(answer.retryAfterMs / 1000)} s. The current certificate stays in use.`);
+      return "later";
+    }
+    if (answer.kind === "failed") {
+      this.#log.log("error", `certificate renewal failed: ${answer.error.explained?.cause ?? answer.error.message} — ${answer.error.explained?.fix ?? "the agent tries again"}. The current certificate ${describePair(pair)} stays in use; the agent tries again with its backoff.`);
+      return "failed";
+    }
+    if (!identity.acceptRenewal(answer.grant, key)) return "failed";
+    const next = identity.store.load().usable;
+    if (!next || next.certSlot !== "next") return "failed";
+    let successor: OpenSession;
+    try {
+      successor = await this.#openSession({ pair: next }, signal);
+    } catch (error) {
+      identity.store.discardNext();
+      this.#log.log("error", `the renewed certificate could not open a session (${error instanceof Error ? error.message : String(error)}); it was dropped and the current one stays in use. The agent renews again with its backoff.`);
+      return "failed";
+    }
+    this.#successor = { from: active, to: successor };
+    if (await successor.welcomed) {
+      this.#active = successor;
+      active.stop();
+      return "renewed";
+    }
+    this.#successor = undefined;
+    identity.store.discardNext();
+    const reason = await successor.ended.then(
+      () => "the server closed it before welcoming it",
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
+    this.#log.log("error", `the renewed certificate's session was not welcomed (${reason}); the renewed certificate was dropped and the current one stays in use. The agent renews again with its backoff.`);
+    return "failed";
+  }
+
+  /** A polling agent renews over its own HTTP/1.1 connection; the next check-in presents the new pair. */
+  async #renewPolling(identity: DeviceIdentity, pair: IdentityPair, signal: AbortSignal): Promise<void> {
+    const { target } = this.#target(pair);
+    const key = identity.store.newNextKey();
+    const socket = await dialServer(this.#config, target, "http/1.1", signal, this.#clientIdentity({ pair }));
+    const answer = await requestRenewalOnce(socket, target.host, deviceCsr(key, this.#config.edgeId));
+    if (answer.kind === "granted") {
+      if (identity.acceptRenewal(answer.grant, key)) return;
+      identity.renewLater(pair, new Date(Date.now() + backoffDelay(4)));
+      return;
+    }
+    const wait = answer.kind === "later" ? answer.retryAfterMs : backoffDelay(4);
+    identity.renewLater(pair, new Date(Date.now() + wait));
+    this.#log.log(answer.kind === "later" ? "info" : "error", `certificate renewal ${answer.kind === "later" ? "postponed by the server" : "failed"}: ${answer.error.explained?.cause ?? answer.error.message}; trying again in ${Math.round(wait / 1000)} s. The current certificate stays in use.`);
   }
 
   /** Starts reporting Docker snapshots for `session`, until it ends. */
@@ -181,8 +421,13 @@ export class EdgeAgent {
   async #report(error: unknown): Promise<void> {
     const first: Explained =
       error instanceof AgentError && error.explained ? error.explained : { code: "unexpected", cause: error instanceof Error ? error.message : String(error), fix: "Report this with the agent's log." };
+    if (error instanceof AgentError && error.retryAfterMs !== undefined) this.#retryAfterMs = error.retryAfterMs;
     if (first.code === refusedCodes.replaced) {
       this.#reportReplaced(first);
+      return;
+    }
+    if (first.code === refusedCodes.revoked || (this.#revokedReported && first.code === "closed_before_answer" && this.#lastPair)) {
+      this.#reportRevoked(first);
       return;
     }
     if (first.code === this.#lastFailure) {
@@ -211,9 +456,30 @@ export class EdgeAgent {
       return;
     }
     const certificate = this.#config.tls.cert ? " and its own client certificate (--mtlscert/--mtlskey)" : "";
+    const holds = this.#identity ? `${this.#config.dataDir}/agent.json and ${this.#identity.store.dir} hold this device's token, key and certificate` : `${this.#config.dataDir}/agent.json holds this device's token`;
     this.#log.log(
       "error",
-      `another device is using this agent's identity (EDGE_ID ${this.#config.edgeId}): ${explained.cause}. Give each device its own identity: its own --data directory${certificate} (${this.#config.dataDir}/agent.json holds this device's token; never copy it to another device). Until then the two devices take turns and this agent waits up to ${backoff.capMs / 1000} s between attempts; this is logged once.`,
+      `another device is using this agent's identity (EDGE_ID ${this.#config.edgeId}): ${explained.cause}. Give each device its own identity: its own --data directory${certificate} (${holds}; never copy it to another device). Until then the two devices take turns and this agent waits up to ${backoff.capMs / 1000} s between attempts; this is logged once.`,
+    );
+  }
+
+  /**
+   * An administrator revoked this device's certificate: said once, at error level, with what to
+   * do; the agent keeps trying with its capped backoff (an administrator may undo it by
+   * removing the device, which lets it enroll again).
+   */
+  #reportRevoked(explained: Explained): void {
+    if (this.#revokedReported) {
+      this.#log.log("debug", `still refused (revoked): ${explained.cause}`);
+      return;
+    }
+    this.#revokedReported = true;
+    this.#lastFailure = explained.code;
+    const which = this.#lastPair ? `certificate ${describePair(this.#lastPair)}` : "certificate";
+    const clear = this.#identity ? `clear ${this.#identity.store.dir}` : "give it a new certificate (--mtlscert/--mtlskey)";
+    this.#log.log(
+      "error",
+      `an administrator revoked this device's ${which}: ${explained.cause}. The agent cannot reconnect with it. Ask the administrator why; to enroll this device again, the administrator removes its environment on the server, then ${clear} and restart the agent. Until then the agent keeps trying every ${backoff.capMs / 1000} s at most; this is logged once.`,
     );
   }
 
@@ -223,6 +489,15 @@ export class EdgeAgent {
    * certificate's issuer, purpose and dates against that, to name the likely cause.
    */
   async #refine(explained: Explained): Promise<Explained> {
+    if (explained.code === "closed_before_answer" && this.#lastPair) {
+      const pair = this.#lastPair;
+      const expired = pair.notAfter.getTime() <= Date.now();
+      return {
+        code: "issued_certificate_refused",
+        cause: `The server closed the connection after the TLS handshake: it refused this device's certificate ${describePair(pair)}${expired ? ", which has expired" : ""} (revoked, expired, or from a CA it no longer trusts).`,
+        fix: `Ask the administrator: the device's page and the server's log name the reason. To enroll again, the administrator removes the environment on the server, then clear ${this.#identity?.store.dir ?? "the identity directory"} and restart the agent.`,
+      };
+    }
     if (explained.code !== "closed_before_answer" || !this.#config.tls.cert) return explained;
     const [block] = parsePem(this.#config.tls.cert);
     if (!block) return explained;
@@ -248,6 +523,10 @@ export class EdgeAgent {
     for (const warning of c.warnings) this.#log.log("warn", warning);
     const verification = c.insecurePoll ? "verified by the fingerprint in EDGE_KEY only (EDGE_INSECURE_POLL=1: no CA check)" : c.tls.ca ? "verified with the mTLS CA file" : "verified by the fingerprint in EDGE_KEY";
     let certificate = "none";
+    const held = this.#identity?.store.load();
+    if (held?.usable) certificate = `${describePair(held.usable)} from ${this.#identity?.store.dir}, issued by the server`;
+    else if (held?.expired) certificate = `${describePair(held.expired)}, expired: re-enrolling through the Waiting Room`;
+    else if (this.#identity) certificate = "none yet: enrolls with the server's built-in CA (zero touch; a key made on this device, its fingerprint is logged below)";
     if (c.tls.cert) {
       const [block] = parsePem(c.tls.cert);
       if (block) {

@@ -14,10 +14,13 @@ export class AgentError extends Error {
   readonly code: AgentErrorCode;
   /** Cause and fix of a connection failure, for the log. */
   readonly explained: Explained | undefined;
+  /** How long the server asked the agent to wait before trying again (`Retry-After`), when it did. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: AgentErrorCode, message: string, options?: { cause?: unknown; explained?: Explained }) {
+  constructor(code: AgentErrorCode, message: string, options?: { cause?: unknown; explained?: Explained; retryAfterMs?: number }) {
     super(message, options);
     this.code = code;
     this.explained = options?.explained;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }

@@ -1,0 +1,165 @@
+import type { KeyObject } from "node:crypto";
+import type { CertificateGrant, RenewMessage } from "@pier/protocol";
+import type { ClientIdentity } from "../dial.ts";
+import { AgentError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { deviceCsr, keyFingerprint } from "./csr.ts";
+import { checkGrant } from "./grant.ts";
+import { pushedRenewalTime, renewalTime } from "./renewal.ts";
+import type { IdentityStore} from "./store.ts";
+import { type IdentityPair } from "./store.ts";
+
+/** What one connection presents: a pair, a CSR, or both (an expired pair re-enrolling with a CSR for its key). */
+export interface DialPlan {
+  readonly pair?: IdentityPair;
+  readonly csr?: string;
+  /** The key the CSR is for: a grant on this connection must be for it. */
+  readonly csrKey?: KeyObject;
+}
+
+/** Serial of a certificate as the server and `openssl x509 -serial` show it (lowercase hex). */
+export function serialOf(pair: IdentityPair): string {
+  return pair.certificate.serialNumber.toLowerCase();
+}
+
+/** One line about a certificate for the log: subject, serial, issuer and validity. */
+export function describePair(pair: IdentityPair): string {
+  const oneLine = (name: string) => name.replaceAll("\n", ", ");
+  return `${oneLine(pair.certificate.subject)} (serial ${serialOf(pair)}, issued by ${oneLine(pair.certificate.issuer)}, valid until ${pair.notAfter.toISOString()})`;
+}
+
+/**
+ * The device's identity in Pier's built-in flow (docs/identity.md): which pair or CSR each
+ * connection presents, what to do with a certificate the server grants, when to renew. The
+ * files are `IdentityStore`'s; the sessions are the agent's.
+ *
+ * @example
+ * const identity = new DeviceIdentity(new IdentityStore(dataDir), edgeId, log);
+ * const plan = identity.plan();
+ */
+export class DeviceIdentity {
+  readonly store: IdentityStore;
+  readonly #edgeId: string;
+  readonly #log: Logger;
+  /** CSR per key fingerprint: the same key gives the same CSR, so the Waiting Room sees one. */
+  readonly #csrs = new Map<string, string>();
+  /** Fingerprints already logged, so a waiting device says its fingerprint once, not every check-in. */
+  readonly #announced = new Set<string>();
+  /** The renewal moment of the pair in use, drawn once per certificate (the jitter is random). */
+  #schedule: { serial: string; at: Date } | undefined;
+  /** A moment the server asked for (`renew {withinSeconds}`), earlier than the schedule. */
+  #pushedAt: Date | undefined;
+  /** Aborted when the server pushes `renew`, to wake a renewal waiting for its moment. */
+  #wake = new AbortController();
+
+  constructor(store: IdentityStore, edgeId: string, log: Logger) {
+    this.store = store;
+    this.#edgeId = edgeId;
+    this.#log = log;
+  }
+
+  /**
+   * What the next connection presents: the newest unexpired pair; else an expired pair with a
+   * CSR for its key (the server re-enrolls it through the Waiting Room); else a CSR for the
+   * enrollment key.
+   */
+  plan(): DialPlan {
+    const { usable, expired } = this.store.load();
+    if (usable) return { pair: usable };
+    const key = expired?.key ?? this.store.enrollmentKey();
+    const fingerprint = keyFingerprint(key);
+    let csr = this.#csrs.get(fingerprint);
+    if (csr === undefined) {
+      csr = deviceCsr(key, this.#edgeId);
+      this.#csrs.set(fingerprint, csr);
+    }
+    if (!this.#announced.has(fingerprint)) {
+      this.#announced.add(fingerprint);
+      const why = expired
+        ? `this device's certificate ${describePair(expired)} has expired: the agent presents it with a request for a new certificate for the same key, and the server puts the device back in the Waiting Room as "expired, same key as ${serialOf(expired)}" until an administrator associates it again.`
+        : "this device has no certificate yet: it enrolls with Pier's built-in CA and waits in the Waiting Room.";
+      this.#log.log("info", `${why} Its key fingerprint (SPKI SHA-256) is ${fingerprint}; the Waiting Room shows the fingerprint of the key each device presents: compare them before associating. The key stays in ${this.store.dir}.`);
+    }
+    return { ...(expired ? { pair: expired } : {}), csr, csrKey: key };
+  }
+
+  /** The TLS client material of `plan`, with `trust.pem`. */
+  clientIdentity(plan: DialPlan): ClientIdentity | undefined {
+    if (!plan.pair) return undefined;
+    const trust = this.store.trust();
+    return { cert: plan.pair.certPem, key: plan.pair.keyPem, ...(trust ? { trust } : {}) };
+  }
+
+  /**
+   * A certificate the server granted on the connection of `plan` (`certificate` frame, or
+   * `welcome.certificate`): checked against the key whose CSR we sent, then stored. True when
+   * it was stored and the agent should reconnect with it at once.
+   */
+  acceptGrant(grant: CertificateGrant, plan: DialPlan): boolean {
+    if (!plan.csrKey) {
+      this.#log.log("warn", "the server sent a certificate, but this connection asked for none; it was ignored.");
+      return false;
+    }
+    try {
+      const checked = checkGrant(grant, plan.csrKey);
+      this.store.storeGrant(checked, plan.csrKey);
+      const serial = checked.certificate.serialNumber.toLowerCase();
+      this.#log.log("info", `the server issued this device's certificate: ${checked.certificate.subject.replaceAll("\n", ", ")}, serial ${serial}, valid until ${new Date(checked.certificate.validTo).toISOString()}; stored in ${this.store.dir} with the server's trust bundle. Reconnecting with mutual TLS.`);
+      return true;
+    } catch (error) {
+      this.#log.log("error", error instanceof AgentError ? error.message : `the certificate the server issued could not be stored: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  /** A renewal's grant, for `next.key`: checked, then stored as `next.crt`. True when stored. */
+  acceptRenewal(grant: CertificateGrant, key: KeyObject): boolean {
+    try {
+      const checked = checkGrant(grant, key);
+      this.store.storeGrant(checked, key);
+      this.#log.log("info", `certificate renewed: ${checked.certificate.subject.replaceAll("\n", ", ")}, serial ${checked.certificate.serialNumber.toLowerCase()}, valid until ${new Date(checked.certificate.validTo).toISOString()}; opening a session with it before closing the current one.`);
+      return true;
+    } catch (error) {
+      this.store.discardNext();
+      this.#log.log("error", error instanceof AgentError ? error.message : `the renewed certificate could not be stored: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  /** A connection presenting `plan` was welcomed: a renewed pair (`next.*`) becomes the current one. */
+  welcomed(plan: DialPlan): void {
+    const pair = plan.pair;
+    if (!pair || plan.csr !== undefined || (pair.certSlot === "current" && pair.keySlot === "current")) return;
+    this.store.promote(pair);
+    this.#pushedAt = undefined;
+    this.#log.log("info", `now using the renewed certificate ${describePair(pair)}; the previous one is kept as ${this.store.path("previous.crt")}.`);
+  }
+
+  /** When to renew `pair`: its schedule (⅔ of the lifetime plus jitter), or earlier if the server asked. */
+  renewalDue(pair: IdentityPair): Date {
+    const serial = serialOf(pair);
+    if (this.#schedule?.serial !== serial) this.#schedule = { serial, at: renewalTime(pair) };
+    const at = this.#schedule.at;
+    return this.#pushedAt && this.#pushedAt < at ? this.#pushedAt : at;
+  }
+
+  /** Moves `pair`'s renewal to `at` (a `Retry-After`, a backoff after a failure). */
+  renewLater(pair: IdentityPair, at: Date): void {
+    this.#schedule = { serial: serialOf(pair), at };
+    this.#pushedAt = undefined;
+  }
+
+  /** The server pushed `renew`: keep its trust bundle, renew at a random moment within its window. */
+  pushed(message: RenewMessage, pair: IdentityPair | undefined): void {
+    if (message.trustBundle !== undefined) this.store.storeTrust(message.trustBundle);
+    this.#pushedAt = pushedRenewalTime(message.withinSeconds, pair ? this.renewalDue(pair) : undefined);
+    this.#log.log("info", `the server asks this device to renew its certificate (${message.reason}) within ${message.withinSeconds} s; renewing at ${this.#pushedAt.toISOString()}.`);
+    this.#wake.abort();
+    this.#wake = new AbortController();
+  }
+
+  /** Aborted when the server pushes `renew`. */
+  get wakeSignal(): AbortSignal {
+    return this.#wake.signal;
+  }
+}
