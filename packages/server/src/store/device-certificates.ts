@@ -44,6 +44,21 @@ export interface DeviceCertificateStore {
   inventory(query: InventoryQuery): Promise<InventoryPage>;
   /** Which of these serials are recorded (Pier issued them). */
   recordedSerials(serials: readonly string[]): Promise<Set<string>>;
+  /**
+   * Marks these certificates revoked (those recorded and not revoked yet); returns the rows it
+   * changed, as they are now. Serials not recorded are ignored.
+   */
+  revoke(serials: readonly string[], revocation: CertificateRevocation): Promise<DeviceCertificate[]>;
+  /** Revokes every certificate of the environment that is neither revoked nor expired at `revocation.at`; returns them. */
+  revokeForEnvironment(environmentId: number, revocation: CertificateRevocation): Promise<DeviceCertificate[]>;
+  /** Every revoked certificate that has not expired at `now` (what the CRL and the in-memory set list). */
+  revokedUnexpired(now: Date): Promise<DeviceCertificate[]>;
+}
+
+/** When and why certificates are revoked; the reason is an RFC 5280 name (`keyCompromise`…). */
+export interface CertificateRevocation {
+  readonly at: Date;
+  readonly reason: string;
 }
 
 type Row = Record<string, SQLOutputValue>;
@@ -157,6 +172,38 @@ export class SqliteDeviceCertificates implements DeviceCertificateStore {
 
   recordedSerials(serials: readonly string[]): Promise<Set<string>> {
     return this.#call(() => recordedSerials((sql) => this.#statement(sql), serials));
+  }
+
+  revoke(serials: readonly string[], revocation: CertificateRevocation): Promise<DeviceCertificate[]> {
+    return this.#call(() => {
+      const update = this.#statement("UPDATE device_certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL RETURNING *");
+      const changed: DeviceCertificate[] = [];
+      this.#db.exec("BEGIN IMMEDIATE");
+      try {
+        for (const serial of new Set(serials)) {
+          const row = update.get(revocation.at.getTime(), revocation.reason, serial);
+          if (row !== undefined) changed.push(decode(row));
+        }
+        this.#db.exec("COMMIT");
+      } catch (error) {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+        throw error;
+      }
+      return changed;
+    });
+  }
+
+  revokeForEnvironment(environmentId: number, revocation: CertificateRevocation): Promise<DeviceCertificate[]> {
+    const at = revocation.at.getTime();
+    return this.#call(() =>
+      this.#statement("UPDATE device_certificates SET revoked_at = ?, revocation_reason = ? WHERE environment_id = ? AND revoked_at IS NULL AND not_after > ? RETURNING *")
+        .all(at, revocation.reason, environmentId, at)
+        .map(decode),
+    );
+  }
+
+  revokedUnexpired(now: Date): Promise<DeviceCertificate[]> {
+    return this.#call(() => this.#statement("SELECT * FROM device_certificates WHERE revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at").all(now.getTime()).map(decode));
   }
 
   /** Forgets prepared statements (the store is closing). */

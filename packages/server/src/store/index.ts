@@ -2,7 +2,7 @@
 export type * from "./store.ts";
 export { defaultSettings } from "./store.ts";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.ts";
-export type { DeviceCertificate, DeviceCertificateReason, DeviceCertificateStore } from "./device-certificates.ts";
+export type { CertificateRevocation, DeviceCertificate, DeviceCertificateReason, DeviceCertificateStore } from "./device-certificates.ts";
 export { type Migration, applyMigrations, latestSchemaVersion, migrations } from "./migrations.ts";
 export { HeartbeatRegistry, type HeartbeatRegistryOptions } from "./heartbeat-registry.ts";
 export type { PkiRotationStore, RotationDevice, RotationPhase, RotationRecord } from "./pki-rotation.ts";
