@@ -130,6 +130,7 @@ export const settingsSchema = z
     EnableEdgeComputeFeatures: z.boolean(),
     EdgeAgentCheckinInterval: z.number().int(),
     TrustOnFirstConnect: z.boolean(),
+    AutoReissueWithinSeconds: z.number().int().openapi({ description: "Expired device certificates are re-issued without the waiting room within this many seconds of expiry; 0 = off" }),
     EdgePortainerUrl: z.string(),
     Edge: z.object({ TunnelServerAddress: z.string() }),
   })
@@ -141,6 +142,7 @@ export function settingsView(settings: Settings): z.infer<typeof settingsSchema>
     EnableEdgeComputeFeatures: settings.edgeComputeEnabled,
     EdgeAgentCheckinInterval: settings.edgeAgentCheckinInterval,
     TrustOnFirstConnect: settings.trustOnFirstConnect,
+    AutoReissueWithinSeconds: settings.autoReissueWithinSeconds ?? 0,
     EdgePortainerUrl: settings.edgePortainerUrl ?? "",
     Edge: { TunnelServerAddress: settings.edgeTunnelServerAddress ?? "" },
   };

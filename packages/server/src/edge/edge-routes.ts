@@ -14,14 +14,17 @@ import {
   parseMessage,
   protocolVersion,
   refusedCodes,
+  renewRequestSchema,
   type DockerSnapshot,
   type Hello,
   type ServerMessage,
 } from "@pier/protocol";
+import { explainServerSideTlsError, type TlsFailure } from "@pier/pki";
 import { ServerError } from "../errors.ts";
 import { errorBody, type ErrorAnswer } from "../http/error-response.ts";
 import { onCertificateExpiry } from "../identity/certificate-expiry.ts";
-import type { EdgeService } from "./edge-service.ts";
+import type { CertificateRenewal } from "../identity/renewal.ts";
+import type { EdgeConnection, EdgeService } from "./edge-service.ts";
 import type { TunnelBroker } from "./tunnel-broker.ts";
 
 type Request = IncomingMessage | Http2ServerRequest;
@@ -40,10 +43,28 @@ export interface EdgeRouteOptions {
   readonly edge: EdgeService;
   /** True when mTLS is configured: edge endpoints then answer only over verified mTLS. */
   readonly mtlsRequired: () => boolean;
-  readonly identify: (req: Request) => { authorized: boolean; peerCertificate?: X509Certificate; remoteAddress: string };
+  /**
+   * Who is on the other end. `peerCertificateError`: a certificate was presented but not
+   * verified (the tunnel listener's `optional` mode lets it through to be refused here, with its reason).
+   */
+  readonly identify: (req: Request) => { authorized: boolean; peerCertificate?: X509Certificate; peerCertificateError?: string; remoteAddress: string };
+  /**
+   * Whether an unverified certificate may reach the hello anyway (`CERT_HAS_EXPIRED` from the
+   * built-in CA, for re-enrollment); every other one is refused with its reason. None without it.
+   */
+  readonly acceptsUnverified?: (certificate: X509Certificate, error: string) => boolean;
+  /**
+   * Why an unverified certificate is refused, when the server knows better than OpenSSL's reason
+   * (a certificate from a CA a rotation retired); `undefined`: OpenSSL's reason, explained.
+   */
+  readonly explainUnverified?: (certificate: X509Certificate, error: string) => TlsFailure | undefined;
+  /** Told of every unverified certificate refused, for the audit (`refused_tls` with serial and subject). */
+  readonly onCertificateRefused?: (refusal: { remoteAddress: string; certificate: X509Certificate; failure: TlsFailure }) => void;
   /** Hands tunnel streams to whoever asked for them. */
   readonly tunnels: Pick<TunnelBroker, "accept">;
   readonly log: (level: "debug" | "info" | "warn", message: string) => void;
+  /** Certificate renewal (`edgePaths.renew`); without it the route answers 404 (no built-in CA). */
+  readonly renewal?: Pick<CertificateRenewal, "renew">;
 }
 
 /** The session stream an HTTP/2 connection carries, once its hello was accepted. */
@@ -57,6 +78,8 @@ interface Carrier {
 const helloTimeoutMs = 10_000;
 /** The check-in's body is one hello; frames are capped at 64 KiB, so is it. */
 const maxBodyBytes = 64 * 1024;
+/** A renewal body is one PEM CSR (at most 8 KiB) in JSON; twice that leaves room for escaping. */
+export const maxRenewalBodyBytes = 16 * 1024;
 /**
  * Frames queued on a session stream that its agent does not read: past this, the session is
  * closed rather than queueing forever. The server sends small frames (acks, status, tunnel
@@ -175,7 +198,25 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
       sendEdgeError(res, new ServerError("forbidden", "Edge endpoints answer only over mutual TLS with a client certificate from the mTLS CA.", { fix: "Connect to the mTLS address with a client certificate from the mTLS CA." }));
       return undefined;
     }
+    const unverified = who.peerCertificate && who.peerCertificateError !== undefined ? { certificate: who.peerCertificate, error: who.peerCertificateError } : undefined;
+    if (unverified && !options.acceptsUnverified?.(unverified.certificate, unverified.error)) {
+      const failure = options.explainUnverified?.(unverified.certificate, unverified.error) ?? explainServerSideTlsError(unverified.error);
+      const serial = unverified.certificate.serialNumber.toLowerCase();
+      options.log("warn", `edge request from ${who.remoteAddress} refused: its client certificate ${serial} (${unverified.certificate.subject.replace(/\n/g, ", ")}) is not valid: ${failure.cause}`);
+      options.onCertificateRefused?.({ remoteAddress: who.remoteAddress, certificate: unverified.certificate, failure });
+      refuseBody(req, res, new ServerError("forbidden", `Your client certificate (serial ${serial}) was refused: ${failure.cause}`, { fix: failure.fix }));
+      return undefined;
+    }
     return who;
+  }
+
+  /** What the hello learns of the connection: address, the certificate presented, and whether it was verified. */
+  function connectionFacts(who: ReturnType<EdgeRouteOptions["identify"]>): EdgeConnection {
+    return {
+      sourceAddress: who.remoteAddress,
+      ...(who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}),
+      ...(who.peerCertificate && who.peerCertificateError !== undefined ? { peerCertificateError: who.peerCertificateError } : {}),
+    };
   }
 
   function checkin(req: Request, res: EdgeResponse): void {
@@ -188,7 +229,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
         try {
           const hello = parseMessage(helloSchema, body.toString("utf8"));
           checkProtocol(hello);
-          const { welcome } = await edge.hello(hello, { sourceAddress: who.remoteAddress, ...(who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}) });
+          const { welcome } = await edge.hello(hello, connectionFacts(who));
           sendJson(res, 200, welcome);
         } catch (error) {
           options.log("warn", `check-in from ${who.remoteAddress} refused: ${logged(error, sendEdgeError(res, error))}`);
@@ -257,7 +298,14 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
             if (message.type === "hello") {
               if (environmentId !== undefined) continue;
               checkProtocol(message);
-              const { welcome } = await edge.hello(message, { sourceAddress: who.remoteAddress, ...(who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}) });
+              const { welcome, deliverOnly } = await edge.hello(message, connectionFacts(who));
+              if (deliverOnly) {
+                // A certificate delivered again to a device its token no longer admits: no session.
+                clearTimeout(helloTimer);
+                push(welcome);
+                end();
+                return;
+              }
               const carried = connection ? carriers.get(connection) : undefined;
               if (carried && carried.environmentId !== welcome.environmentId) {
                 throw new ServerError("conflict", `This connection already carries the session of environment ${carried.environmentId}; open one connection per device.`);
@@ -346,6 +394,31 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     })();
   }
 
+  function renew(req: Request, res: EdgeResponse): void {
+    const who = admit(req, res);
+    if (!who) return;
+    const renewal = options.renewal;
+    if (!renewal) {
+      refuseBody(req, res, new ServerError("not_found", "This server issues no device certificates: it does not use its built-in CA for devices.", { fix: "Renew the certificate with the CA that issued it." }));
+      return;
+    }
+    const tooLarge = new ServerError("payload_too_large", `A renewal body exceeds ${maxRenewalBodyBytes} bytes.`, { fix: "Send one PEM CSR as {\"csr\": \"…\"}." });
+    void readBody(req, res, maxRenewalBodyBytes, tooLarge).then((body) => {
+      if (body === "refused") options.log("warn", `renewal from ${who.remoteAddress} refused: ${tooLarge.message}`);
+      if (typeof body === "string") return;
+      void (async () => {
+        try {
+          const { csr } = parseMessage(renewRequestSchema, body.toString("utf8"), "renewal request");
+          sendJson(res, 200, await renewal.renew(who, csr), { "cache-control": "no-store" });
+        } catch (error) {
+          const answer = sendEdgeError(res, error);
+          // The renewal service logs (and audits) its own refusals; this is what it never saw.
+          if (!(error instanceof ServerError)) options.log("warn", `renewal from ${who.remoteAddress} refused: ${logged(error, answer)}`);
+        }
+      })();
+    });
+  }
+
   function tunnel(req: Request, res: EdgeResponse, id: string): void {
     const who = admit(req, res);
     if (!who) return;
@@ -363,6 +436,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     if (path === edgePaths.session && req.method === "POST") session(req, res);
     else if (path === edgePaths.checkin && req.method === "POST") checkin(req, res);
     else if (path === edgePaths.snapshot && req.method === "POST") snapshot(req, res);
+    else if (path === edgePaths.renew && req.method === "POST") renew(req, res);
     else if (path.startsWith(edgePaths.tunnel) && req.method === "POST") tunnel(req, res, path.slice(edgePaths.tunnel.length));
     else return false;
     return true;

@@ -300,7 +300,10 @@ function decodeSnapshot(row: Row): StoredSnapshot {
   return { at: new Date(integer(row, "collected_at")), snapshot };
 }
 
-const settingsKeys: readonly string[] = ["edgeComputeEnabled", "edgeAgentCheckinInterval", "trustOnFirstConnect", "edgePortainerUrl", "edgeTunnelServerAddress", "trustDomain", "bindCommonName"] satisfies (keyof Settings)[];
+/** The longest automatic re-issue window: 397 days, the longest device certificate lifetime. */
+const maxAutoReissueWithinSeconds = 397 * 86_400;
+
+const settingsKeys: readonly string[] = ["edgeComputeEnabled", "edgeAgentCheckinInterval", "trustOnFirstConnect", "edgePortainerUrl", "edgeTunnelServerAddress", "trustDomain", "bindCommonName", "autoReissueWithinSeconds"] satisfies (keyof Settings)[];
 
 /** Reads the stored settings document, keeping only known fields of the right type. */
 function decodeSettings(document: Record<string, unknown>): Settings {
@@ -316,6 +319,7 @@ function decodeSettings(document: Record<string, unknown>): Settings {
     if (typeof value === "string") settings[key] = value;
   }
   if (typeof document["bindCommonName"] === "boolean") settings.bindCommonName = document["bindCommonName"];
+  if (typeof document["autoReissueWithinSeconds"] === "number") settings.autoReissueWithinSeconds = document["autoReissueWithinSeconds"];
   return settings;
 }
 
@@ -334,6 +338,9 @@ function checkSettings(settings: Record<string, unknown>): void {
   const domain = settings["trustDomain"];
   if (domain !== undefined && !(typeof domain === "string" && /^[a-z0-9._-]{1,253}$/.test(domain))) throw bad("trustDomain", "must be 1 to 253 characters of lowercase letters, digits, '.', '-' or '_'");
   if (settings["bindCommonName"] !== undefined && typeof settings["bindCommonName"] !== "boolean") throw bad("bindCommonName", "must be true or false");
+  // The longest certificate lifetime (397 days): a window past it would re-issue any certificate ever expired.
+  const reissue = settings["autoReissueWithinSeconds"];
+  if (reissue !== undefined && !(typeof reissue === "number" && Number.isSafeInteger(reissue) && reissue >= 0 && reissue <= maxAutoReissueWithinSeconds)) throw bad("autoReissueWithinSeconds", `must be a whole number of seconds from 0 (off) to ${maxAutoReissueWithinSeconds}`);
 }
 
 /**

@@ -180,6 +180,12 @@ export interface Settings {
   trustDomain?: string;
   /** An operator certificate whose CN is an `EDGE_ID` names that device (docs/identity.md "Binding"). */
   bindCommonName?: boolean;
+  /**
+   * A device whose built-in-CA certificate expired less than this many seconds ago is re-issued
+   * a certificate at its next hello, without the waiting room (docs/identity.md "expired");
+   * unset or 0 = off. Portainer-style name `AutoReissueWithinSeconds`.
+   */
+  autoReissueWithinSeconds?: number;
 }
 
 /**

@@ -8,6 +8,13 @@ const settingsPatch = z.object({
   EnableEdgeComputeFeatures: z.boolean().optional(),
   EdgeAgentCheckinInterval: z.number().int().min(1).max(3600).optional(),
   TrustOnFirstConnect: z.boolean().optional(),
+  AutoReissueWithinSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(397 * 86_400)
+    .optional()
+    .openapi({ description: "Re-issue a device certificate that expired less than this many seconds ago without the waiting room; 0 = off" }),
   EdgePortainerUrl: z.union([z.literal(""), z.url().startsWith("https://", "must be an https:// URL")]).optional(),
   Edge: z.object({ TunnelServerAddress: z.union([z.literal(""), z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "must be host:port")]).optional() }).optional(),
 });
@@ -44,6 +51,7 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
         ...(body.EnableEdgeComputeFeatures === undefined ? {} : { edgeComputeEnabled: body.EnableEdgeComputeFeatures }),
         ...(body.EdgeAgentCheckinInterval === undefined ? {} : { edgeAgentCheckinInterval: body.EdgeAgentCheckinInterval }),
         ...(body.TrustOnFirstConnect === undefined ? {} : { trustOnFirstConnect: body.TrustOnFirstConnect }),
+        ...(body.AutoReissueWithinSeconds === undefined ? {} : { autoReissueWithinSeconds: body.AutoReissueWithinSeconds }),
         ...(body.EdgePortainerUrl === undefined ? {} : { edgePortainerUrl: body.EdgePortainerUrl === "" ? null : body.EdgePortainerUrl }),
         ...(body.Edge?.TunnelServerAddress === undefined ? {} : { edgeTunnelServerAddress: body.Edge.TunnelServerAddress === "" ? null : body.Edge.TunnelServerAddress }),
       };
