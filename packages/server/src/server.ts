@@ -13,9 +13,12 @@ import { canonicalPath } from "./http/canonical-path.ts";
 import { EdgeService, defaultEnrollmentLimits, type EnrollmentLimits } from "./edge/edge-service.ts";
 import { createEdgeRoutes, type EdgeResponse } from "./edge/edge-routes.ts";
 import { TunnelBroker } from "./edge/tunnel-broker.ts";
-import { openBuiltInCa } from "./bootstrap/built-in-tls.ts";
+import { openBuiltInCa, reissueServerCertificate } from "./bootstrap/built-in-tls.ts";
 import { prepareFirstAdmin } from "./bootstrap/first-admin.ts";
 import { ServerError } from "./errors.ts";
+import { DeviceCa } from "./identity/device-ca.ts";
+import { Enrollment } from "./identity/enrollment.ts";
+import { CaRotation } from "./identity/rotation.ts";
 import { createUiStatic, uiSecurityHeaders } from "./ui/ui-static.ts";
 import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
 import { ConnectionBudget, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
@@ -94,6 +97,29 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const enrollment = new Enrollment({ store, deviceCa: () => (deviceCa && tls.builtInFlow ? deviceCa : undefined) });
   const edge = new EdgeService(store, heartbeats, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment }, identity: enrollment });
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
+  // The built-in CA's rotation (docs/identity.md "CA rotation"): its phase sets which CAs the
+  // device CA issues from and trusts; a finish moves the server certificate (reloaded once the
+  // fronts listen, if that happens while resuming an interrupted finish at start-up).
+  let frontsListening = false;
+  let reloadWhenListening = false;
+  const rotation = deviceCa
+    ? await CaRotation.open({
+        dataDir: config.dataDir,
+        store,
+        applyAuthorities: (authorities) => deviceCa.setAuthorities(authorities),
+        sessions: edge,
+        moveServerCertificate: async (ca) => {
+          if (!(await reissueServerCertificate(config.dataDir, ca))) return;
+          if (frontsListening) config.log("info", `CA rotation: server certificate re-issued for the same key: ${await tls.reload()}`);
+          else reloadWhenListening = true;
+        },
+        lastCheckIn: (id, stored) => heartbeats.lastCheckIn(id, stored),
+        log: config.log,
+      })
+    : undefined;
+  edge.onSessionOpened((environmentId) => {
+    rotation?.sessionOpened(environmentId).catch((error: unknown) => config.log("warn", `CA rotation: could not tell environment ${environmentId} to renew: ${(error as Error).message}`));
+  });
   const mtlsConfigured = () => tls.mtlsConfigured;
   const refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
 
@@ -121,6 +147,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     reloadTls: async () => ({ message: await tls.reload() }),
     tls,
     builtInCa: () => openBuiltInCa(config.dataDir),
+    rotation: () => rotation,
     log: config.log,
   };
   const api = getRequestListener(createApiApp(deps).fetch);
@@ -140,6 +167,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     // An expired certificate of our own CA still proves its key: the device re-enrolls (docs/identity.md "expired").
     acceptsUnverified: (certificate, error) => error === "CERT_HAS_EXPIRED" && enrollment.deviceCa?.authorityOf(certificate) !== undefined,
+    // A certificate from a CA a rotation retired is never trusted again (it may be why the CA was rotated).
+    explainUnverified: (certificate, error) => rotation?.explainRetired(certificate, error),
     onCertificateRefused: ({ remoteAddress, certificate, failure }) => {
       if (!refusalAudit.take(remoteAddress).allowed) return;
       store.audit
@@ -224,6 +253,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   // The HTTPS front's reloader watches every file; the tunnel front follows it.
   tls.attach({ https: httpsFront, tunnel: tunnelFront });
+  frontsListening = true;
+  if (reloadWhenListening) config.log("info", `CA rotation: server certificate re-issued for the same key: ${await tls.reload()}`);
 
   return {
     httpsAddress,
@@ -240,4 +271,34 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       await store.close();
     },
   };
+}
+
+/**
+ * The device CA of the built-in flow over `DATA/ca` (docs/identity.md), or `undefined` when the
+ * server has no built-in CA. The tunnel listener's client CAs follow its trusted CAs.
+ */
+async function openDeviceCa(config: ServerConfig, store: Store, tls: ServerTls, ports: { https: number }): Promise<DeviceCa | undefined> {
+  const ca = openBuiltInCa(config.dataDir);
+  if (!ca) return undefined;
+  const deviceCa = await DeviceCa.open({
+    store,
+    authorities: { issuing: ca, trusted: [ca] },
+    ...(config.deviceCertificateLifetimeSeconds === undefined ? {} : { lifetimeSeconds: config.deviceCertificateLifetimeSeconds }),
+    // The API URL edge keys carry (edgeEndpoint), without a request to take the host from.
+    crlUrl: async () => {
+      const settings = await store.settings.get();
+      const host = tls.main.names.find((name) => !name.startsWith("*.")) ?? "localhost";
+      const apiUrl = settings.edgePortainerUrl ?? config.edgeAddresses?.apiUrl ?? `https://${host.includes(":") ? `[${host}]` : host}:${ports.https}`;
+      return `${apiUrl.replace(/\/+$/, "")}/api/pki/crl`;
+    },
+  });
+  tls.setDeviceTrust(deviceCa.clientTrustBundle());
+  deviceCa.onChange(() => {
+    try {
+      tls.setDeviceTrust(deviceCa.clientTrustBundle());
+    } catch (error) {
+      config.log("error", `the tunnel listener kept its previous device CAs: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  });
+  return deviceCa;
 }

@@ -1,10 +1,12 @@
 import { createHash, randomBytes, timingSafeEqual, type X509Certificate } from "node:crypto";
 import { spkiSha256 } from "@pier/pki";
-import { refusedCodes, type DockerSnapshot, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
+import { refusedCodes, type CertificateGrant, type DockerSnapshot, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
 import { RateLimiter } from "../auth/rate-limiter.ts";
 import { ServerError } from "../errors.ts";
 import { sourceKey } from "../net/source-key.ts";
-import type { DeviceIdentity, Environment, EnvironmentPatch, IdentityClone, Store } from "../store/store.ts";
+import type { DeviceIdentity, Environment, EnvironmentPatch, IdentityClone, Settings, Store } from "../store/store.ts";
+import { type CertificateName, certificateName } from "../identity/certificate-binding.ts";
+import { type Enrollment, readEnrollmentCsr } from "../identity/enrollment.ts";
 import { CloneDetector, cloneRule } from "./clone-detector.ts";
 
 /** What the server knows about the connection a hello arrived on. */
@@ -12,6 +14,23 @@ export interface EdgeConnection {
   readonly sourceAddress: string;
   /** The verified client certificate, when the connection was mutual TLS. */
   readonly peerCertificate?: X509Certificate;
+  /**
+   * Set when `peerCertificate` was presented but NOT verified: the one error the edge routes let
+   * through, `CERT_HAS_EXPIRED` for a certificate of the built-in CA (the handshake still proved
+   * possession of its key), for re-enrollment (docs/identity.md "expired"; H4's hook below).
+   */
+  readonly peerCertificateError?: string;
+}
+
+/** What `EdgeService.hello` decided. */
+export interface HelloOutcome {
+  readonly welcome: Welcome;
+  readonly environment: Environment;
+  /**
+   * The welcome only delivers a certificate already issued to this device, which asked without
+   * it (its device token no longer admits it): answer, then close; the device reconnects with it.
+   */
+  readonly deliverOnly?: boolean;
 }
 
 /** Where check-ins go: memory first, flushed to the store in batches. */
@@ -35,6 +54,8 @@ export interface EdgeServiceOptions {
   readonly log?: (level: "debug" | "info" | "warn", message: string) => void;
   /** How many new devices may enroll, per source and in the waiting room; `defaultEnrollmentLimits` without. */
   readonly enrollment?: EnrollmentLimits;
+  /** Zero-touch enrollment with the built-in CA (identity/enrollment.ts); without it hellos' CSRs are ignored. */
+  readonly identity?: Enrollment;
 }
 
 /** Limits on new devices (a device the server already knows is never counted). */
@@ -92,9 +113,11 @@ export class EdgeService {
   readonly #refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
   /** Called after each session opens (a CA rotation tells late devices to renew). */
   readonly #sessionListeners = new Set<(environmentId: number) => void>();
+  readonly #identity: Enrollment | undefined;
 
   constructor(store: Store, checkIns: CheckInSink, options: EdgeServiceOptions = {}) {
     this.#store = store;
+    this.#identity = options.identity;
     this.#checkIns = checkIns;
     this.#log = options.log ?? (() => undefined);
     this.#enrollment = options.enrollment ?? defaultEnrollmentLimits;
@@ -107,9 +130,13 @@ export class EdgeService {
    * the device's facts and returns the welcome. Throws `ServerError` (`forbidden`, `conflict`,
    * `not_found`) with a message the agent logs as is.
    */
-  async hello(hello: Hello, connection: EdgeConnection, now = new Date()): Promise<{ welcome: Welcome; environment: Environment }> {
+  async hello(hello: Hello, connection: EdgeConnection, now = new Date()): Promise<HelloOutcome> {
     const settings = await this.#store.settings.get();
     if (!settings.edgeComputeEnabled) throw new ServerError("forbidden", "Edge Compute is disabled on this Pier server; enable it in Settings → Edge Compute.");
+    if (connection.peerCertificateError !== undefined) return this.#presentedExpiredCertificate(hello, connection);
+    const named = await this.#checkCertificateName(hello, connection, settings, now);
+    // The built-in flow: a device without a certificate asks for one (docs/identity.md "States").
+    const csr = this.#identity?.active && !connection.peerCertificate && hello.csr !== undefined ? readEnrollmentCsr(hello.csr) : undefined;
     let identity = identityOf(hello, connection);
     let deviceToken: string | undefined;
     if (!identity) {
@@ -125,7 +152,9 @@ export class EdgeService {
 
     let environment = await this.#store.environments.getByEdgeId(hello.agent.edgeId);
     if (environment) {
-      await this.#checkBinding(environment, identity, hello, connection, now);
+      const redelivered = csr && !connection.peerCertificate ? await this.#identity?.redelivery(environment, csr, now) : undefined;
+      if (redelivered) return this.#redelivery(environment, redelivered, settings, connection);
+      await this.#checkBinding(environment, identity, hello, connection, now, named);
       // A reconnect that changes nothing costs no write: the check-in time goes through the
       // batched sink below. A clone pair alternating addresses is held by the clone episode.
       if (this.#factsChanged(environment, facts)) environment = await this.#store.environments.update(environment.id, { ...facts, identity: environment.identity ?? identity });
@@ -144,6 +173,8 @@ export class EdgeService {
       });
       await this.#store.audit.append({ kind: "enrolled", environmentId: environment.id, edgeId: hello.agent.edgeId, sourceAddress: connection.sourceAddress, detail: { trusted: environment.userTrusted, certificate: facts.clientCertificate?.subject ?? null } });
     }
+    let grant: CertificateGrant | undefined;
+    if (csr && this.#identity) ({ environment, grant } = await this.#identity.received(environment, csr, connection.sourceAddress));
     this.#checkIns.record(environment.id, now);
     return {
       environment,
@@ -153,8 +184,66 @@ export class EdgeService {
         status: environment.userTrusted ? "associated" : "waiting",
         checkinIntervalSeconds: environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval,
         ...(deviceToken === undefined ? {} : { deviceToken }),
+        ...(grant === undefined ? {} : { certificate: grant }),
       },
     };
+  }
+
+  /**
+   * A hello over a certificate the TLS handshake did not verify, let through by the edge routes
+   * only for `CERT_HAS_EXPIRED` from the built-in CA. Re-enrollment through the waiting room
+   * (docs/identity.md "expired") replaces this refusal.
+   */
+  #presentedExpiredCertificate(hello: Hello, connection: EdgeConnection): Promise<HelloOutcome> {
+    const serial = connection.peerCertificate?.serialNumber.toLowerCase() ?? "unknown";
+    throw new ServerError("forbidden", `The client certificate ${serial} presented for ${hello.agent.edgeId} is not valid (${connection.peerCertificateError ?? "unverified"}); this server cannot re-enroll it.`, {
+      fix: "Ask the administrator to remove the environment, clear DATA/identity on the device and enroll it again.",
+    });
+  }
+
+  /** Answers a device that asks again for the certificate issued to its key: the welcome carries it, nothing is attached. */
+  #redelivery(environment: Environment, grant: CertificateGrant, settings: Settings, connection: EdgeConnection): HelloOutcome {
+    this.#log("info", `environment ${environment.id}: delivered its certificate again to ${connection.sourceAddress} (the device asked with the same key)`);
+    return {
+      environment,
+      deliverOnly: true,
+      welcome: {
+        type: "welcome",
+        environmentId: environment.id,
+        status: environment.userTrusted ? "associated" : "waiting",
+        checkinIntervalSeconds: environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval,
+        certificate: grant,
+      },
+    };
+  }
+
+  /**
+   * A certificate that names a device (docs/identity.md "Binding") is accepted only with that
+   * EDGE_ID: any other is refused (`forbidden`) and audited as `certificate_binding_refused`.
+   * Returns the name, if any.
+   */
+  async #checkCertificateName(hello: Hello, connection: EdgeConnection, settings: Settings, now: Date): Promise<CertificateName | undefined> {
+    const certificate = connection.peerCertificate;
+    if (!certificate) return undefined;
+    const pierIssued = this.#identity?.deviceCa?.authorityOf(certificate) !== undefined;
+    const named = certificateName(certificate, { bindCommonName: settings.bindCommonName === true, pierIssued });
+    if (!named || named.edgeId === hello.agent.edgeId) return named;
+    const serial = certificate.serialNumber.toLowerCase();
+    this.#log("warn", `hello for ${hello.agent.edgeId} from ${connection.sourceAddress} refused: its client certificate ${serial} names ${named.edgeId}`);
+    if (this.#refusalAudit.take(sourceKey(connection.sourceAddress)).allowed) {
+      const bound = await this.#store.environments.getByEdgeId(hello.agent.edgeId).catch(() => null);
+      await this.#store.audit.append({
+        kind: "certificate_binding_refused",
+        environmentId: bound?.id ?? null,
+        edgeId: hello.agent.edgeId,
+        sourceAddress: connection.sourceAddress,
+        at: now,
+        detail: { certificateName: named.edgeId, presentedEdgeId: hello.agent.edgeId, serial, source: named.source, subject: certificate.subject.replace(/\n/g, ", ") },
+      });
+    }
+    throw new ServerError("forbidden", `This client certificate (serial ${serial}) names the device ${named.edgeId}; it cannot be used with EDGE_ID ${hello.agent.edgeId}. The attempt was recorded.`, {
+      fix: `Start the agent with EDGE_ID ${named.edgeId}, or give this device its own certificate.`,
+    });
   }
 
   /** Whether a hello tells the store something new (besides the check-in time). */
@@ -202,8 +291,11 @@ export class EdgeService {
     return !environment?.userTrusted;
   }
 
-  async #checkBinding(environment: Environment, identity: DeviceIdentity, hello: Hello, connection: EdgeConnection, now: Date): Promise<void> {
+  async #checkBinding(environment: Environment, identity: DeviceIdentity, hello: Hello, connection: EdgeConnection, now: Date, named?: CertificateName): Promise<void> {
     if (!environment.identity || (environment.identity.kind === identity.kind && environment.identity.value === identity.value)) return;
+    // A certificate of the built-in CA that names this EDGE_ID binds by that name, not by its
+    // key: a renewal's new key keeps working (docs/identity.md "Binding").
+    if (named?.pierIssued && named.edgeId === hello.agent.edgeId && environment.identity.kind === "certificate") return;
     const certificateSubject = connection.peerCertificate?.subject.replace(/\n/g, ", ");
     await this.#store.environments.update(environment.id, {
       identityConflict: { at: now, presented: identity.value, sourceAddress: connection.sourceAddress, ...(certificateSubject ? { certificateSubject } : {}) },
@@ -347,11 +439,15 @@ export class EdgeService {
 
   /** Pushes the current status (after association or an interval change) to an open session. */
   async notifyChanged(environmentId: number): Promise<void> {
+    // An association issues the certificate of a device that enrolled with a CSR, online or
+    // not: an offline one gets it in its next welcome (Enrollment.redelivery).
+    const grant = await this.#identity?.issuePending(environmentId);
     const session = this.#sessions.get(environmentId);
     const environment = await this.#store.environments.get(environmentId);
     if (!session || !environment) return;
     const settings = await this.#store.settings.get();
     session.push({ type: "status", status: environment.userTrusted ? "associated" : "waiting", checkinIntervalSeconds: environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval });
+    if (grant) session.push({ type: "certificate", grant });
   }
 
   /** Pushes a new global interval to every open session that follows the global setting. */

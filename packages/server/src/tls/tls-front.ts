@@ -171,7 +171,7 @@ export function connectionIdentity(req: TlsRequest): ConnectionIdentity {
   const socket = req.socket as Partial<TLSSocket>;
   const peerCertificate = (route === "mtls" || route === "optional") && typeof socket.getPeerX509Certificate === "function" ? socket.getPeerX509Certificate() : undefined;
   const serverName = typeof socket.servername === "string" ? socket.servername : undefined;
-  const authorizationError = route === "optional" && peerCertificate && socket.authorizationError ? String(socket.authorizationError as unknown) : undefined;
+  const authorizationError = route === "optional" && peerCertificate && socket.authorizationError ? String(socket.authorizationError) : undefined;
   return {
     mtls: route === "mtls" || (route === "optional" && socket.authorized === true),
     authorized: socket.authorized === true,
@@ -413,7 +413,7 @@ export class TlsFront implements AsyncDisposable {
    * ticket from outliving the revocation by design rather than by that check alone).
    */
   rotateTicketKeys(): void {
-    for (const server of Object.values(this.servers) as Http2SecureServer[]) server.setTicketKeys(randomBytes(48));
+    for (const server of Object.values(this.servers)) server.setTicketKeys(randomBytes(48));
   }
 
   /** Stops listening and destroys every connection, open or half-handshaken. */
