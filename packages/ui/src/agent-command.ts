@@ -9,13 +9,42 @@ export const agentTargets: { value: AgentTarget; label: string }[] = [
   { value: "linux", label: "Pier agent (Linux host)" },
 ];
 
+/**
+ * How a new device will prove who it is (docs/identity.md, "Three flows"):
+ * - `built-in`: the server has its built-in CA and no operator mTLS set; the agent makes its key
+ *   and the server issues its certificate after association: no certificate files.
+ * - `operator`: an operator mTLS set is in force (flags or upload); the agent needs its CA
+ *   certificate, certificate and key from the operator.
+ * - `token`: no CA on the server (certificates given by flags, no mTLS): the device token binds it.
+ */
+export type EnrollmentFlow = "built-in" | "operator" | "token";
+
+/**
+ * The flow from what the server reports: its mTLS source (`GET /api/settings/edge/mtls`) and
+ * whether it has a built-in CA (`GET /api/certificates`).
+ *
+ * @example
+ * enrollmentFlow({ mtlsSource: "none", builtInCa: true }); // "built-in"
+ */
+export function enrollmentFlow({ mtlsSource, builtInCa }: { mtlsSource: "none" | "flags" | "uploaded"; builtInCa: boolean }): EnrollmentFlow {
+  if (mtlsSource !== "none") return "operator";
+  return builtInCa ? "built-in" : "token";
+}
+
+/** One sentence for the operator: what the device will do to get its identity. */
+export const flowSentences: Record<EnrollmentFlow, string> = {
+  "built-in": "Built-in CA: the agent makes its own key in its data directory and, once you associate the device, receives a certificate from this server's CA (renewed automatically) — no certificate files to copy.",
+  operator: "Operator CA: this server requires client certificates from your CA, so put the device's CA certificate, certificate and key where the command expects them.",
+  token: "Device token: this server has no built-in CA, so the device is bound by the token the server hands it at first contact.",
+};
+
 /** What goes into the command. */
 export interface AgentCommandInput {
   target: AgentTarget;
   edgeId: string;
   edgeKey: string;
-  /** The server requires client certificates (a separate mTLS set is in force): pass the agent's. */
-  mtls: boolean;
+  /** Only `operator` passes certificate files to the agent. */
+  flow: EnrollmentFlow;
 }
 
 // Edge keys are base64 (shell-safe); an Edge ID is whatever the operator typed.
@@ -34,10 +63,11 @@ const swarmSecrets = { ca: "pier-agent-ca", cert: "pier-agent-cert", key: "pier-
  * The command an operator runs on the device, one line per shell command.
  *
  * @example
- * agentCommand({ target: "linux", edgeId: "edge-1", edgeKey: "aHR0…", mtls: false });
+ * agentCommand({ target: "linux", edgeId: "edge-1", edgeKey: "aHR0…", flow: "built-in" });
  * // "EDGE=1 EDGE_ID=edge-1 EDGE_KEY=aHR0… EDGE_INSECURE_POLL=0 pier agent --data ./pier-agent-data"
  */
-export function agentCommand({ target, edgeId, edgeKey, mtls }: AgentCommandInput): string {
+export function agentCommand({ target, edgeId, edgeKey, flow }: AgentCommandInput): string {
+  const mtls = flow === "operator";
   const id = shellWord(edgeId);
   const key = shellWord(edgeKey);
   const env = `-e EDGE=1 -e EDGE_ID=${id} -e EDGE_KEY=${key} -e EDGE_INSECURE_POLL=0`;

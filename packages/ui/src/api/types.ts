@@ -50,7 +50,111 @@ export interface Endpoint {
     IdentityConflict: { At: string; SourceAddress: string; CertificateSubject?: string } | null;
     /** Set when the identity was used from several addresses at once (a cloned device). */
     Clone: { Addresses: string[]; FirstSeen: string; LastSeen: string } | null;
+    /** The device's identity (docs/identity.md); absent from servers before issue 17. */
+    Identity?: DeviceIdentityView;
+    /** How many environments present the same client certificate (a shared operator certificate). */
+    Certificate?: { SharedBy: number } | null;
   };
+}
+
+/** Which flow a device's identity follows (docs/identity.md, "Three flows"). */
+export type IdentityFlow = "built-in" | "operator" | "token";
+
+/** `Pier.Identity` of an environment. */
+export interface DeviceIdentityView {
+  Flow: IdentityFlow;
+  /** SPKI SHA-256 (hex) of the key in the CSR the device enrolled with, while it waits. */
+  EnrollmentKeyFingerprint: string | null;
+  /** The device came back with an expired certificate. */
+  Reenrollment: { PreviousSerial: string; SameKey: boolean; At: string } | null;
+  /** Its newest certificate from the built-in CA. */
+  Certificate: { Serial: string; NotAfter: string; Status: string } | null;
+}
+
+/** `GET /api/endpoints/{id}/events` entries, newest first. */
+export interface AuditEventView {
+  Id: number;
+  At: string;
+  Kind: string;
+  EdgeID: string;
+  SourceAddress: string;
+  Detail: Record<string, unknown>;
+}
+
+/** What the inventory says of a certificate. */
+export type DeviceCertificateStatus = "active" | "expiring" | "expired" | "revoked" | "superseded" | "shared";
+
+/** One row of `GET /api/pki/device-certificates`. */
+export interface DeviceCertificateItem {
+  Serial: string;
+  EnvironmentId: number;
+  EnvironmentName: string;
+  EdgeID: string;
+  Subject: string;
+  Issuer: string;
+  NotBefore: string | null;
+  NotAfter: string;
+  /** `null` for an operator's certificate (Pier did not issue it). */
+  IssuedAt: string | null;
+  /** enrollment, renewal, reissue, rotation; `operator` for an operator's certificate. */
+  Reason: string;
+  Status: DeviceCertificateStatus;
+  /** `built-in`: issued by Pier; `operator`: presented by devices, issued elsewhere. */
+  Source: "built-in" | "operator";
+  /** Environments presenting this certificate (1 for Pier's). */
+  SharedBy: number;
+}
+
+/** How many certificates in use expire within each window (docs/ui.md). */
+export interface ExpiryCounts {
+  Expired: number;
+  Hour: number;
+  Day: number;
+  Week: number;
+  Month: number;
+  Later: number;
+}
+
+/** `GET /api/pki/device-certificates`. */
+export interface DeviceCertificatePage {
+  Items: DeviceCertificateItem[];
+  Total: number;
+  /** Over every certificate in use (not revoked, not superseded), whatever the filters. */
+  Expiry: ExpiryCounts;
+}
+
+/** A CA of a rotation. */
+export interface RotationCa {
+  Subject: string;
+  Fingerprint: string;
+  NotAfter: string;
+}
+
+/** `GET /api/pki/rotation` (docs/identity.md, "CA rotation"). */
+export interface RotationState {
+  Phase: "standby" | "rotating" | "rolling_back" | (string & {});
+  StartedAt: string | null;
+  WindowSeconds: number | null;
+  FromCa: RotationCa;
+  ToCa: RotationCa | null;
+  DevicesTotal: number;
+  DevicesMoved: number;
+  DevicesOnline: number;
+  Stragglers: { Id: number; Name: string; EdgeID: string; Online: boolean; LastCheckIn: string | null; Serial: string }[];
+}
+
+/** `POST /api/settings/edge/mtls/impact`: what applying an mTLS set would change. */
+export interface MtlsImpact {
+  /** The DNS and IP names of the certificate to apply. */
+  Names: string[];
+  /** Whether the host the browser uses would need a client certificate afterwards. */
+  CoversHost: boolean;
+  /** Addresses of the UI that keep working without a client certificate. */
+  KeepsWorking: string[];
+  /** Agents connected now. */
+  ConnectedAgents: number;
+  /** Of those, the ones the change disconnects (no client certificate of the new CA). */
+  Disconnected: number;
 }
 
 /** `GET/PUT /api/settings`. */

@@ -1,6 +1,6 @@
 import { Alert, Code, Group, Paper, Stack, Text, Title } from "@mantine/core";
 import { type EdgeKey, encodeEdgeKey } from "@pier/protocol/wire";
-import { type AgentTarget, agentCommand } from "../agent-command.ts";
+import { type AgentTarget, type EnrollmentFlow, agentCommand, flowSentences } from "../agent-command.ts";
 import { messageOf } from "../api/client.ts";
 import type { Endpoint } from "../api/types.ts";
 import { CopyTextButton } from "./CopyTextButton.tsx";
@@ -14,7 +14,7 @@ export interface AgentCommandPanelProps {
   apiUrl: string;
   tunnelAddress: string;
   target: AgentTarget;
-  mtls: boolean;
+  flow: EnrollmentFlow;
 }
 
 // The addresses typed in the form replace the server's defaults in the key; the fingerprint
@@ -37,7 +37,7 @@ export function AgentCommandPanel(props: AgentCommandPanelProps) {
       </Alert>
     );
   }
-  const command = agentCommand({ target: props.target, edgeId: props.edgeId, edgeKey: result.key, mtls: props.mtls });
+  const command = agentCommand({ target: props.target, edgeId: props.edgeId, edgeKey: result.key, flow: props.flow });
   return (
     <Paper withBorder radius="md" p="lg">
       <Stack>
@@ -48,11 +48,10 @@ export function AgentCommandPanel(props: AgentCommandPanelProps) {
         <Code block data-testid="agent-command" style={{ whiteSpace: "pre-wrap", wordBreak: "break-all" }}>
           {command}
         </Code>
-        {props.mtls && (
-          <Text size="sm" c="dimmed">
-            This server requires client certificates: put the agent's CA certificate, certificate and key where the command expects them (ca.crt, agent.crt, agent.key).
-          </Text>
-        )}
+        <Text size="sm" data-testid="enrollment-flow">
+          {flowSentences[props.flow]}
+          {props.flow === "operator" ? " (ca.crt, agent.crt, agent.key)" : ""}
+        </Text>
         <Text size="sm" c="dimmed">
           {props.environment.UserTrusted ? `The first device to use this key becomes ${props.environment.Name}.` : `The first device to use this key becomes ${props.environment.Name} and waits in the Waiting Room until you associate it.`}{" "}
           Copy it now: the key carries a secret that is shown only here (the server keeps a hash of it).

@@ -3,11 +3,12 @@ import { notifications } from "@mantine/notifications";
 import { IconInfoCircle } from "@tabler/icons-react";
 import { useEffect, useState } from "react";
 import { ApiError, api, messageOf } from "../api/client.ts";
-import type { MtlsField, MtlsState } from "../api/types.ts";
+import type { MtlsField, MtlsImpact, MtlsState } from "../api/types.ts";
 import { formatDate, formatExpiry } from "../format.ts";
 import { usePolling } from "../hooks/use-polling.ts";
 import { ConfirmDialog, type ConfirmRequest } from "./ConfirmDialog.tsx";
 import { LoadError } from "./LoadError.tsx";
+import { lockoutWarning, needsConfirmation } from "./mtls-lockout.ts";
 import { type PemFile, PemFileInput } from "./PemFileInput.tsx";
 
 const fields: { field: MtlsField; label: string; description: string }[] = [
@@ -81,7 +82,38 @@ export function MtlsSection() {
     }
   }
 
+  // Before an upload: would this browser be locked out, or agents disconnected? Then confirm,
+  // naming an address that keeps working (docs/ui.md, "The mTLS lock-out warning").
+  async function checkThenApply() {
+    setBusy(true);
+    setRefusal(undefined);
+    let impact: MtlsImpact;
+    try {
+      impact = await api<MtlsImpact>("POST", "/api/settings/edge/mtls/impact", { body: { Cert: files.Cert?.text, CaCert: files.CaCert?.text, Host: window.location.hostname } });
+    } catch (failure) {
+      const field = failure instanceof ApiError && fields.some((f) => f.field === failure.field) ? (failure.field as MtlsField) : undefined;
+      setRefusal({ ...(field ? { field } : {}), text: messageOf(failure) });
+      return;
+    } finally {
+      setBusy(false);
+    }
+    if (!needsConfirmation(impact)) {
+      await apply();
+      return;
+    }
+    setConfirm({
+      title: impact.CoversHost ? "This would lock you out of this address" : "Agents will be disconnected",
+      message: lockoutWarning(impact, window.location.hostname),
+      confirmLabel: "Apply anyway",
+      onConfirm: apply,
+    });
+  }
+
   function handleApply() {
+    if (useSeparate) {
+      void checkThenApply();
+      return;
+    }
     if (!removing) {
       void apply();
       return;

@@ -3,26 +3,27 @@ import { decodeEdgeKey, type EdgeKey } from "@pier/protocol/wire";
 import { IconRefresh } from "@tabler/icons-react";
 import { type FormEvent, useEffect, useState } from "react";
 import { api, isAbort, messageOf } from "../api/client.ts";
-import type { Endpoint, MtlsState } from "../api/types.ts";
-import { type AgentTarget, agentTargets, randomEdgeId } from "../agent-command.ts";
+import type { Certificates, Endpoint, MtlsState } from "../api/types.ts";
+import { type AgentTarget, type EnrollmentFlow, agentTargets, enrollmentFlow, flowSentences, randomEdgeId } from "../agent-command.ts";
 import { AgentCommandPanel } from "../components/AgentCommandPanel.tsx";
 import { PageHeader } from "../components/PageHeader.tsx";
 
-/** The addresses the server would put in a key, and whether agents need client certificates. */
+/** The addresses the server would put in a key, and how a new device gets its identity. */
 interface ServerDefaults {
   apiUrl: string;
   tunnelAddress: string;
-  mtls: boolean;
+  flow: EnrollmentFlow;
 }
 
 async function loadDefaults(signal: AbortSignal): Promise<ServerDefaults> {
   // A fleet key carries the server's own defaults (the mTLS domain when one is configured).
-  const [{ edgeKey }, mtls] = await Promise.all([
+  const [{ edgeKey }, mtls, certificates] = await Promise.all([
     api<{ edgeKey: string }>("POST", "/api/endpoints/edge/generate-key", { body: {}, signal }),
     api<MtlsState>("GET", "/api/settings/edge/mtls", { signal }),
+    api<Certificates>("GET", "/api/certificates", { signal }),
   ]);
   const key = decodeEdgeKey(edgeKey);
-  return { apiUrl: key.apiUrl, tunnelAddress: key.tunnelAddress, mtls: mtls.Source !== "none" };
+  return { apiUrl: key.apiUrl, tunnelAddress: key.tunnelAddress, flow: enrollmentFlow({ mtlsSource: mtls.Source, builtInCa: certificates.CA !== null }) };
 }
 
 /** `/environments/new`: creates an environment with its own key and shows the command that enrols the device. */
@@ -124,13 +125,18 @@ export function AddEnvironmentScreen() {
         </Grid.Col>
         <Grid.Col span={{ base: 12, lg: 7 }}>
           {created ? (
-            <AgentCommandPanel environment={created.environment} serverKey={created.key} edgeId={edgeId} apiUrl={apiUrl} tunnelAddress={tunnelAddress} target={target} mtls={defaults?.mtls ?? false} />
+            <AgentCommandPanel environment={created.environment} serverKey={created.key} edgeId={edgeId} apiUrl={apiUrl} tunnelAddress={tunnelAddress} target={target} flow={defaults?.flow ?? "built-in"} />
           ) : (
             <Paper withBorder radius="md" p="lg" bg="gray.0">
               <Title order={4}>The command</Title>
               <Alert variant="transparent" p={0} mt="xs" color="gray">
                 Fill in the form and press Create: the command that installs and enrols the agent appears here.
               </Alert>
+              {defaults && (
+                <Alert variant="light" mt="md" color="blue" title="How the device gets its identity">
+                  {flowSentences[defaults.flow]}
+                </Alert>
+              )}
             </Paper>
           )}
         </Grid.Col>

@@ -7,6 +7,8 @@ import { ContainersTab } from "../components/environment/ContainersTab.tsx";
 import { type DockerSource, isLive } from "../components/environment/docker-source.ts";
 import { EnvironmentSummary } from "../components/environment/EnvironmentSummary.tsx";
 import { CloneAlert } from "../components/CloneFlag.tsx";
+import { AuditTrail } from "../components/identity/AuditTrail.tsx";
+import { IdentityCard } from "../components/identity/IdentityCard.tsx";
 import { NewEdgeKey } from "../components/environment/NewEdgeKey.tsx";
 import { ImagesTab, NetworksTab, VolumesTab } from "../components/environment/ResourceTabs.tsx";
 import { HeartbeatBadge } from "../components/HeartbeatBadge.tsx";
@@ -79,6 +81,7 @@ function EnvironmentPage({ id }: { id: number }) {
         </Alert>
       )}
       <EnvironmentSummary environment={env} report={report.data} />
+      <IdentityCard environment={env} onChanged={environment.refresh} />
       <Tabs defaultValue="containers" keepMounted={false}>
         <Tabs.List mb="md">
           {dockerTabs.map(({ value, label, Icon }) => (
@@ -93,6 +96,7 @@ function EnvironmentPage({ id }: { id: number }) {
           </Tabs.Panel>
         ))}
       </Tabs>
+      <AuditTrail environmentId={id} />
     </>
   );
 }

@@ -6,6 +6,7 @@ import { api, messageOf } from "../api/client.ts";
 import type { Endpoint } from "../api/types.ts";
 import { CloneBadge } from "../components/CloneFlag.tsx";
 import { ConfirmDialog, type ConfirmRequest } from "../components/ConfirmDialog.tsx";
+import { WaitingIdentity } from "../components/identity/IdentityFlow.tsx";
 import { LoadError } from "../components/LoadError.tsx";
 import { PageHeader } from "../components/PageHeader.tsx";
 import { PageLoader } from "../components/PageLoader.tsx";
@@ -65,7 +66,7 @@ export function WaitingRoomScreen() {
     <>
       <PageHeader
         title="Waiting Room"
-        description="Devices that checked in with a valid key and wait for an administrator. Associate the ones you recognise; remove the others."
+        description="Devices that checked in with a valid key and wait for an administrator. Associate the ones you recognise (compare the key fingerprint with the one the agent logged); remove the others."
         actions={
           <>
             <Button leftSection={<IconCheck size={16} />} disabled={chosen.length === 0} loading={busy} onClick={() => void applyToSelection("associate", chosen)}>
@@ -97,6 +98,7 @@ export function WaitingRoomScreen() {
                 <Table.Th>Edge ID</Table.Th>
                 <Table.Th>Hostname</Table.Th>
                 <Table.Th>Source address</Table.Th>
+                <Table.Th>Identity</Table.Th>
                 <Table.Th>Client certificate</Table.Th>
                 <Table.Th>Last check-in</Table.Th>
               </Table.Tr>
@@ -117,6 +119,7 @@ export function WaitingRoomScreen() {
                     </Table.Td>
                     <Table.Td>{device.Pier.Hostname || "—"}</Table.Td>
                     <Table.Td>{device.Pier.SourceAddress || "—"}</Table.Td>
+                    <Table.Td>{device.Pier.Identity ? <WaitingIdentity identity={device.Pier.Identity} /> : "—"}</Table.Td>
                     <Table.Td>
                       {certificate ? (
                         <Stack gap={2}>
@@ -127,7 +130,7 @@ export function WaitingRoomScreen() {
                         </Stack>
                       ) : (
                         <Text size="sm" c="dimmed">
-                          none (no mTLS)
+                          {device.Pier.Identity?.Flow === "built-in" ? "issued on association" : "none (no mTLS)"}
                         </Text>
                       )}
                     </Table.Td>
@@ -140,7 +143,7 @@ export function WaitingRoomScreen() {
                 );
               })}
               {list.length === 0 && (
-                <EmptyTableRow columns={6}>No device is waiting</EmptyTableRow>
+                <EmptyTableRow columns={7}>No device is waiting</EmptyTableRow>
               )}
             </Table.Tbody>
           </Table>

@@ -1,53 +1,61 @@
-import { BarChart } from "@mantine/charts";
-import { Paper, Text, Title } from "@mantine/core";
-import { daysUntil } from "../../format.ts";
+import { Box, Paper, Stack, Text, Title, Tooltip } from "@mantine/core";
+import type { ExpiryCounts } from "../../api/types.ts";
+import { formatDateTime } from "../../format.ts";
+import { type BucketContent, type ExpiryBucket, type NamedExpiry, fillBuckets, formatTimeLeft } from "./expiry-buckets.ts";
 
-/** One bar: a certificate and the days it has left. */
-export interface ExpiryEntry {
-  key: string;
-  label: string;
-  notAfter: string;
+const colors: Record<ExpiryBucket, string> = { Expired: "red", Hour: "orange", Day: "orange", Week: "yellow", Month: "teal", Later: "teal" };
+
+function Bucket({ content, now }: { content: BucketContent; now: number }) {
+  const color = content.count === 0 ? "gray" : colors[content.key];
+  return (
+    <Paper withBorder radius="md" p="sm" role="listitem" aria-label={`${content.label}: ${content.count}`} style={{ borderTop: `3px solid var(--mantine-color-${color}-5)` }}>
+      <Text size="xs" c="dimmed" fw={600} tt="uppercase">
+        {content.label}
+      </Text>
+      <Text fw={700} size="xl" c={content.count === 0 ? "dimmed" : `${color}.7`}>
+        {content.count}
+      </Text>
+      <Stack gap={2} mt={4}>
+        {content.named.map((entry) => (
+          <Tooltip key={entry.key} label={`${entry.label} · not after ${formatDateTime(entry.notAfter)}`} multiline maw={360}>
+            <Text size="xs" truncate="end">
+              {entry.label} · {formatTimeLeft(entry.notAfter, now)}
+            </Text>
+          </Tooltip>
+        ))}
+      </Stack>
+    </Paper>
+  );
 }
 
-function colorOf(days: number): string {
-  if (days < 30) return "red.6";
-  if (days < 90) return "yellow.6";
-  return "teal.6";
-}
-
-/** Days until expiry per certificate, soonest first; red under 30 days (when Pier re-issues), yellow under 90. */
-export function ExpiryTimeline({ entries }: { entries: ExpiryEntry[] }) {
-  const data = entries
-    .map((entry) => ({ days: daysUntil(entry.notAfter), label: entry.label }))
-    .sort((a, b) => a.days - b.days)
-    .map(({ days, label }) => ({ certificate: `${label} (${days} d)`, days }));
+/**
+ * How long certificates have left, in windows that keep short-lived ones legible (< 1 hour,
+ * < 1 day, < 7 days, < 30 days, later) with "now" marked between the expired and the rest:
+ * counts of device certificates in use from the server, the CA and listeners' certificates by name.
+ */
+export function ExpiryTimeline({ counts, named, now = Date.now() }: { counts: ExpiryCounts | undefined; named: NamedExpiry[]; now?: number }) {
+  const [expired, ...future] = fillBuckets(counts, named, now);
   return (
     <Paper withBorder radius="md" p="lg">
-      <Title order={3}>Expiry timeline</Title>
+      <Title order={3}>Expiry</Title>
       <Text size="sm" c="dimmed" mb="md">
-        Days until each certificate expires; the red line marks 30 days, when Pier re-issues its own server certificate.
+        Certificates in use by time left (device certificates counted, the CA and the listeners&apos; certificates named). Agents renew theirs at about two thirds of the lifetime.
       </Text>
-      {data.length === 0 ? (
-        <Text c="dimmed" size="sm">
-          No certificate to show.
-        </Text>
-      ) : (
-        <BarChart
-          h={Math.max(160, data.length * 34 + 50)}
-          data={data}
-          dataKey="certificate"
-          orientation="vertical"
-          series={[{ name: "days", label: "Days until expiry", color: "teal.6" }]}
-          getBarColor={(value) => colorOf(value)}
-          yAxisProps={{ width: 300 }}
-          xAxisLabel="days until expiry"
-          valueFormatter={(value) => `${value} days`}
-          gridAxis="x"
-          maxBarWidth={22}
-          referenceLines={[{ x: 30, color: "red.4" }]}
-          aria-label="Days until expiry per certificate"
-        />
-      )}
+      <Box role="list" aria-label="Certificates by time left" style={{ display: "grid", gridTemplateColumns: "1fr auto repeat(5, 1fr)", gap: "var(--mantine-spacing-xs)", alignItems: "stretch" }}>
+        {expired && <Bucket content={expired} now={now} />}
+        <Stack gap={2} align="center" aria-hidden>
+          <Text size="xs" fw={700} c="blue.7">
+            now
+          </Text>
+          <Box style={{ flex: 1, width: 2, background: "var(--mantine-color-blue-6)" }} />
+        </Stack>
+        {future.map((content) => (
+          <Bucket key={content.key} content={content} now={now} />
+        ))}
+      </Box>
+      <Text size="xs" c="dimmed" mt={6} role="note" aria-label="now">
+        now: {formatDateTime(now)}
+      </Text>
     </Paper>
   );
 }

@@ -1,0 +1,192 @@
+import { Anchor, Badge, Button, Code, Group, NativeSelect, Pagination, Paper, Stack, Table, Text, TextInput, Title, Tooltip } from "@mantine/core";
+import { useDebouncedValue } from "@mantine/hooks";
+import { notifications } from "@mantine/notifications";
+import { IconBan, IconRefresh, IconSearch } from "@tabler/icons-react";
+import { useState } from "react";
+import { Link } from "react-router";
+import { api, messageOf } from "../../api/client.ts";
+import type { DeviceCertificateItem, DeviceCertificatePage, DeviceCertificateStatus } from "../../api/types.ts";
+import { formatDateTime } from "../../format.ts";
+import type { Polled } from "../../hooks/use-polling.ts";
+import { ConfirmDialog, type ConfirmRequest } from "../ConfirmDialog.tsx";
+import { EmptyTableRow } from "../EmptyTableRow.tsx";
+import { LoadError } from "../LoadError.tsx";
+import { formatTimeLeft } from "./expiry-buckets.ts";
+
+/** Rows per page of the inventory. */
+export const inventoryPageSize = 50;
+
+const statusColors: Record<DeviceCertificateStatus, string> = { active: "green", expiring: "orange", expired: "red", revoked: "gray", superseded: "blue", shared: "grape" };
+
+const statusOptions = [
+  { value: "", label: "Any status" },
+  ...(["active", "expiring", "expired", "revoked", "superseded", "shared"] as const).map((status) => ({ value: status, label: status })),
+];
+
+/** What the inventory shows: the filters the screen holds and the page the server answered. */
+export interface InventoryFilters {
+  search: string;
+  status: DeviceCertificateStatus | "";
+  page: number;
+}
+
+/** The query string of `GET /api/pki/device-certificates` for these filters. */
+export function inventoryPath({ search, status, page }: InventoryFilters): string {
+  const query = new URLSearchParams({ start: String((page - 1) * inventoryPageSize), limit: String(inventoryPageSize) });
+  if (search.trim() !== "") query.set("search", search.trim().slice(0, 128));
+  if (status !== "") query.set("status", status);
+  return `/api/pki/device-certificates?${query.toString()}`;
+}
+
+/** The filters, debounced so typing does not send a request per key. */
+export function useInventoryFilters(): { filters: InventoryFilters; query: InventoryFilters; setSearch: (value: string) => void; setStatus: (value: InventoryFilters["status"]) => void; setPage: (value: number) => void } {
+  const [search, setSearchText] = useState("");
+  const [status, setStatusValue] = useState<InventoryFilters["status"]>("");
+  const [page, setPage] = useState(1);
+  const [debounced] = useDebouncedValue(search, 300);
+  return {
+    filters: { search, status, page },
+    query: { search: debounced, status, page },
+    setSearch: (value) => {
+      setSearchText(value);
+      setPage(1);
+    },
+    setStatus: (value) => {
+      setStatusValue(value);
+      setPage(1);
+    },
+    setPage,
+  };
+}
+
+function StatusBadge({ item }: { item: DeviceCertificateItem }) {
+  return (
+    <Badge color={statusColors[item.Status]} variant="light" styles={{ label: { textTransform: "none" } }}>
+      {item.Status === "shared" ? `shared by ${item.SharedBy}` : item.Status}
+    </Badge>
+  );
+}
+
+function canAct(item: DeviceCertificateItem): boolean {
+  return item.Source === "built-in" && item.EnvironmentName !== "" && item.Status !== "revoked" && item.Status !== "superseded";
+}
+
+/**
+ * Every device certificate, searched and filtered by status, with Revoke (confirmed) and Renew
+ * for the devices holding one from the built-in CA.
+ */
+export function DeviceCertificateInventory({ inventory, filters, onSearch, onStatus, onPage }: { inventory: Polled<DeviceCertificatePage>; filters: InventoryFilters; onSearch: (value: string) => void; onStatus: (value: InventoryFilters["status"]) => void; onPage: (value: number) => void }) {
+  const [confirm, setConfirm] = useState<ConfirmRequest>();
+  const [busy, setBusy] = useState<string>();
+  const data = inventory.data;
+  const pages = Math.max(1, Math.ceil((data?.Total ?? 0) / inventoryPageSize));
+
+  async function act(item: DeviceCertificateItem, what: "revoke" | "renew") {
+    setBusy(`${what}:${item.Serial}`);
+    try {
+      await api("POST", `/api/endpoints/${item.EnvironmentId}/certificate/${what}`, what === "revoke" ? { body: {} } : {});
+      notifications.show({ color: "green", message: what === "revoke" ? `Revoked the certificates of ${item.EnvironmentName}.` : `${item.EnvironmentName} was told to renew its certificate now.` });
+      await inventory.refresh();
+    } catch (failure) {
+      notifications.show({ color: "red", title: what === "revoke" ? `Could not revoke ${item.EnvironmentName}` : `Could not renew ${item.EnvironmentName}`, message: messageOf(failure), autoClose: false });
+    } finally {
+      setBusy(undefined);
+    }
+  }
+
+  function askRevoke(item: DeviceCertificateItem) {
+    setConfirm({
+      title: `Revoke the certificates of ${item.EnvironmentName}?`,
+      message: `Every unexpired certificate of ${item.EdgeID} is revoked: its session and tunnels close within a second and its next handshakes are refused. It can enroll again only after you remove the environment.`,
+      confirmLabel: "Revoke",
+      onConfirm: () => act(item, "revoke"),
+    });
+  }
+
+  return (
+    <Paper withBorder radius="md" p="lg">
+      <Group justify="space-between" align="flex-end" mb="sm">
+        <div>
+          <Title order={3}>Device certificates</Title>
+          <Text size="sm" c="dimmed">
+            Issued by the built-in CA, then the operator&apos;s certificates devices present. {data ? `${data.Total} shown by these filters.` : ""}
+          </Text>
+        </div>
+        <Group gap="xs">
+          <TextInput aria-label="Search certificates" placeholder="Serial, subject, EDGE_ID, environment" leftSection={<IconSearch size={14} />} value={filters.search} maxLength={128} onChange={(event) => onSearch(event.currentTarget.value)} w={280} />
+          <NativeSelect aria-label="Status" data={statusOptions} value={filters.status} onChange={(event) => onStatus(event.currentTarget.value as InventoryFilters["status"])} w={150} />
+        </Group>
+      </Group>
+      <LoadError message={inventory.error} />
+      <Table verticalSpacing="xs" highlightOnHover aria-label="Device certificates">
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>Subject</Table.Th>
+            <Table.Th>Serial</Table.Th>
+            <Table.Th>Issuer</Table.Th>
+            <Table.Th>Not after</Table.Th>
+            <Table.Th>Status</Table.Th>
+            <Table.Th w={190}>Actions</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {(data?.Items ?? []).map((item) => (
+            <Table.Tr key={`${item.Source}:${item.Serial}`}>
+              <Table.Td>
+                <Stack gap={0}>
+                  <Text size="sm" fw={500} style={{ wordBreak: "break-word" }}>
+                    {item.Subject}
+                  </Text>
+                  {item.EnvironmentName ? (
+                    <Anchor component={Link} to={`/environments/${item.EnvironmentId}`} size="xs">
+                      {item.EnvironmentName}
+                      {item.SharedBy > 1 ? ` and ${item.SharedBy - 1} more` : ""}
+                    </Anchor>
+                  ) : (
+                    <Text size="xs" c="dimmed">
+                      environment removed
+                    </Text>
+                  )}
+                </Stack>
+              </Table.Td>
+              <Table.Td>
+                <Tooltip label={`${item.Serial} · ${item.Source === "built-in" ? `issued ${formatDateTime(item.IssuedAt)} (${item.Reason})` : "issued by the operator's CA"}`} multiline maw={360}>
+                  <Code>{item.Serial.length > 12 ? `${item.Serial.slice(0, 12)}…` : item.Serial}</Code>
+                </Tooltip>
+              </Table.Td>
+              <Table.Td>
+                <Text size="sm" c="dimmed" style={{ wordBreak: "break-word" }}>
+                  {item.Issuer}
+                </Text>
+              </Table.Td>
+              <Table.Td>
+                <Text size="sm">{formatDateTime(item.NotAfter)}</Text>
+                <Text size="xs" c="dimmed">
+                  {formatTimeLeft(item.NotAfter)}
+                </Text>
+              </Table.Td>
+              <Table.Td>
+                <StatusBadge item={item} />
+              </Table.Td>
+              <Table.Td>
+                {canAct(item) && (
+                  <Group gap={4} wrap="nowrap">
+                    <Button size="compact-xs" variant="light" leftSection={<IconRefresh size={12} />} loading={busy === `renew:${item.Serial}`} disabled={busy !== undefined} onClick={() => void act(item, "renew")} aria-label={`Renew ${item.EnvironmentName}`}>
+                      Renew
+                    </Button>
+                    <Button size="compact-xs" variant="light" color="red" leftSection={<IconBan size={12} />} disabled={busy !== undefined} onClick={() => askRevoke(item)} aria-label={`Revoke ${item.EnvironmentName}`}>
+                      Revoke
+                    </Button>
+                  </Group>
+                )}
+              </Table.Td>
+            </Table.Tr>
+          ))}
+          {data && data.Items.length === 0 && <EmptyTableRow columns={6}>{filters.search || filters.status ? "No certificate matches." : "No device certificate yet: associate a device and the built-in CA issues one."}</EmptyTableRow>}
+        </Table.Tbody>
+      </Table>
+      {pages > 1 && <Pagination mt="sm" total={pages} value={filters.page} onChange={onPage} aria-label="Pages" />}
+      <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />
+    </Paper>
+  );
+}

@@ -1,0 +1,72 @@
+import { Badge, Paper, Table, Text, Title } from "@mantine/core";
+import { api } from "../../api/client.ts";
+import type { AuditEventView } from "../../api/types.ts";
+import { formatDateTime } from "../../format.ts";
+import { usePolling } from "../../hooks/use-polling.ts";
+import { EmptyTableRow } from "../EmptyTableRow.tsx";
+import { LoadError } from "../LoadError.tsx";
+
+// Refusals and revocations in red, the identity's steps in blue, the rest grey.
+function colorOf(kind: string): string {
+  if (/refused|revoked|conflict|clone|failed/.test(kind)) return "red";
+  if (/certificate|enrol|approved|associated|rotation/.test(kind)) return "blue";
+  return "gray";
+}
+
+/** `serial: 1a2b · reason: keyCompromise`, nested values as JSON, long values cut. */
+export function detailText(detail: Record<string, unknown>): string {
+  return Object.entries(detail)
+    .map(([key, value]) => {
+      const text = typeof value === "string" ? value : JSON.stringify(value);
+      return `${key}: ${text.length > 120 ? `${text.slice(0, 119)}…` : text}`;
+    })
+    .join(" · ");
+}
+
+/** The environment's audit trail (`GET /api/endpoints/{id}/events`, newest first): enrollment, issuance, renewals, revocation, refusals. */
+export function AuditTrail({ environmentId }: { environmentId: number }) {
+  const events = usePolling((signal) => api<AuditEventView[]>("GET", `/api/endpoints/${environmentId}/events`, { signal }), 10_000, String(environmentId));
+  const list = events.data ?? [];
+  return (
+    <Paper withBorder radius="md" p="lg" mt="lg">
+      <Title order={3}>Audit trail</Title>
+      <Text size="sm" c="dimmed" mb="sm">
+        What happened to this device&apos;s identity and sessions, newest first (the last 200 events).
+      </Text>
+      <LoadError message={events.error} />
+      <Table verticalSpacing={4} aria-label="Audit trail">
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th w={170}>When</Table.Th>
+            <Table.Th w={220}>Event</Table.Th>
+            <Table.Th w={130}>From</Table.Th>
+            <Table.Th>Detail</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {list.map((event) => (
+            <Table.Tr key={event.Id}>
+              <Table.Td>
+                <Text size="sm">{formatDateTime(event.At)}</Text>
+              </Table.Td>
+              <Table.Td>
+                <Badge variant="light" color={colorOf(event.Kind)} styles={{ label: { textTransform: "none" } }}>
+                  {event.Kind}
+                </Badge>
+              </Table.Td>
+              <Table.Td>
+                <Text size="sm">{event.SourceAddress || "—"}</Text>
+              </Table.Td>
+              <Table.Td>
+                <Text size="xs" c="dimmed" style={{ wordBreak: "break-word" }}>
+                  {detailText(event.Detail)}
+                </Text>
+              </Table.Td>
+            </Table.Tr>
+          ))}
+          {events.data && list.length === 0 && <EmptyTableRow columns={4}>Nothing recorded yet.</EmptyTableRow>}
+        </Table.Tbody>
+      </Table>
+    </Paper>
+  );
+}

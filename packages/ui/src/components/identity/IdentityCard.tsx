@@ -1,0 +1,124 @@
+import { Badge, Button, Code, Group, Paper, SimpleGrid, Stack, Text, Title } from "@mantine/core";
+import { notifications } from "@mantine/notifications";
+import { IconBan, IconRefresh } from "@tabler/icons-react";
+import { type ReactNode, useState } from "react";
+import { api, messageOf } from "../../api/client.ts";
+import type { Endpoint } from "../../api/types.ts";
+import { formatDateTime } from "../../format.ts";
+import { formatTimeLeft } from "../certificates/expiry-buckets.ts";
+import { ConfirmDialog, type ConfirmRequest } from "../ConfirmDialog.tsx";
+import { FlowBadge, reenrollmentText } from "./IdentityFlow.tsx";
+
+function Fact({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <Stack gap={2}>
+      <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
+        {label}
+      </Text>
+      <div>{children}</div>
+    </Stack>
+  );
+}
+
+const statusColors: Record<string, string> = { active: "green", expiring: "orange", expired: "red", revoked: "gray", superseded: "blue" };
+
+/**
+ * The device's identity on its page: which flow, the certificate from the built-in CA (serial,
+ * not-after, status) or the one it presented (shared by how many environments), and Renew /
+ * Revoke (confirmed) for a certificate from the built-in CA.
+ */
+export function IdentityCard({ environment, onChanged }: { environment: Endpoint; onChanged: () => Promise<void> }) {
+  const [confirm, setConfirm] = useState<ConfirmRequest>();
+  const [busy, setBusy] = useState(false);
+  const identity = environment.Pier.Identity;
+  const presented = environment.Pier.ClientCertificate;
+  const issued = identity?.Certificate ?? null;
+  const sharedBy = environment.Pier.Certificate?.SharedBy ?? 0;
+  if (!identity && !presented) return null;
+
+  async function act(what: "revoke" | "renew") {
+    setBusy(true);
+    try {
+      await api("POST", `/api/endpoints/${environment.Id}/certificate/${what}`, what === "revoke" ? { body: {} } : {});
+      notifications.show({ color: "green", message: what === "revoke" ? `Revoked the certificates of ${environment.Name}.` : `${environment.Name} was told to renew its certificate now.` });
+      await onChanged();
+    } catch (failure) {
+      notifications.show({ color: "red", title: what === "revoke" ? "Not revoked" : "Not renewed", message: messageOf(failure), autoClose: false });
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const actionable = issued !== null && issued.Status !== "revoked";
+  return (
+    <Paper withBorder radius="md" p="lg" mb="lg" aria-label="Identity" component="section">
+      <Group justify="space-between" align="flex-start" mb="sm">
+        <Title order={3}>Identity</Title>
+        {actionable && (
+          <Group gap="xs">
+            <Button size="xs" variant="light" leftSection={<IconRefresh size={14} />} loading={busy} onClick={() => void act("renew")}>
+              Renew certificate
+            </Button>
+            <Button
+              size="xs"
+              variant="light"
+              color="red"
+              leftSection={<IconBan size={14} />}
+              disabled={busy}
+              onClick={() =>
+                setConfirm({
+                  title: `Revoke the certificates of ${environment.Name}?`,
+                  message: "Its session and tunnels close within a second and its next handshakes are refused. It can enroll again only after you remove the environment.",
+                  confirmLabel: "Revoke",
+                  onConfirm: () => act("revoke"),
+                })
+              }
+            >
+              Revoke
+            </Button>
+          </Group>
+        )}
+      </Group>
+      <SimpleGrid cols={{ base: 2, md: 4 }} spacing="md">
+        <Fact label="Flow">{identity ? <FlowBadge flow={identity.Flow} /> : "—"}</Fact>
+        <Fact label="Certificate serial">{issued ? <Code>{issued.Serial}</Code> : presented ? <Code>{presented.SerialNumber}</Code> : <Text size="sm">none</Text>}</Fact>
+        <Fact label="Not after">
+          {issued || presented ? (
+            <>
+              <Text size="sm">{formatDateTime(issued?.NotAfter ?? presented?.NotAfter)}</Text>
+              <Text size="xs" c="dimmed">
+                {formatTimeLeft(issued?.NotAfter ?? presented?.NotAfter ?? "")}
+              </Text>
+            </>
+          ) : (
+            "—"
+          )}
+        </Fact>
+        <Fact label="Status">
+          {issued ? (
+            <Badge variant="light" color={statusColors[issued.Status] ?? "gray"} styles={{ label: { textTransform: "none" } }}>
+              {issued.Status}
+            </Badge>
+          ) : sharedBy > 1 ? (
+            <Badge variant="light" color="grape" styles={{ label: { textTransform: "none" } }}>
+              shared by {sharedBy} environments
+            </Badge>
+          ) : (
+            <Text size="sm">{presented ? "operator certificate" : "—"}</Text>
+          )}
+        </Fact>
+      </SimpleGrid>
+      {presented && (
+        <Text size="xs" c="dimmed" mt="sm">
+          Presented: {presented.Subject}, issued by {presented.Issuer}
+        </Text>
+      )}
+      {identity?.Reenrollment && (
+        <Text size="sm" c="orange.8" mt="xs">
+          {reenrollmentText(identity.Reenrollment)} ({formatDateTime(identity.Reenrollment.At)})
+        </Text>
+      )}
+      <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />
+    </Paper>
+  );
+}
