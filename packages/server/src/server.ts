@@ -18,6 +18,8 @@ import { prepareFirstAdmin } from "./bootstrap/first-admin.ts";
 import { ServerError } from "./errors.ts";
 import { DeviceCa } from "./identity/device-ca.ts";
 import { Enrollment } from "./identity/enrollment.ts";
+import { CertificateRenewal } from "./identity/renewal.ts";
+import { RenewalThrottle, defaultRenewalsPerSecond } from "./identity/renewal-throttle.ts";
 import { CaRotation } from "./identity/rotation.ts";
 import { createUiStatic, uiSecurityHeaders } from "./ui/ui-static.ts";
 import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
@@ -53,6 +55,8 @@ export interface ServerConfig {
   readonly handshakeTimeoutMs?: number;
   /** `--device-cert-lifetime`: lifetime of device certificates the built-in CA issues, in seconds (default 30 days; 60 s to 397 days). */
   readonly deviceCertificateLifetimeSeconds?: number;
+  /** `--renewal-rate`: device certificate renewals issued per second across the fleet (default 50, `RenewalThrottle`). */
+  readonly renewalsPerSecond?: number;
   readonly log: (level: ServerLogLevel, message: string) => void;
 }
 
@@ -120,6 +124,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   edge.onSessionOpened((environmentId) => {
     rotation?.sessionOpened(environmentId).catch((error: unknown) => config.log("warn", `CA rotation: could not tell environment ${environmentId} to renew: ${(error as Error).message}`));
   });
+  // Renewals over the devices' own mTLS sessions (docs/identity.md "Renewal"), spread fleet-wide.
+  const renewal = new CertificateRenewal({
+    store,
+    deviceCa: () => enrollment.deviceCa,
+    throttle: new RenewalThrottle({ renewalsPerSecond: config.renewalsPerSecond ?? defaultRenewalsPerSecond }),
+    log: config.log,
+  });
   const mtlsConfigured = () => tls.mtlsConfigured;
   const refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
 
@@ -176,6 +187,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         .catch((error: unknown) => config.log("error", `audit write failed: ${(error as Error).message}`));
     },
     tunnels,
+    renewal,
     log: config.log,
   });
   // Before the Hono app, like the edge routes: it streams both ways.

@@ -39,6 +39,9 @@ Options:
                             (default 10/min); more are refused with 429, known devices never
   --waiting-room-max N      devices waiting for association (default 10000); new ones past
                             it are refused with 503
+  --renewal-rate N          device certificate renewals the built-in CA issues per second
+                            across the fleet (default 50); more are told to retry later (429
+                            with Retry-After, spread over the backlog)
   --device-cert-lifetime DURATION
                             lifetime of the device certificates the built-in CA issues, e.g.
                             90s, 15m, 12h, 30d (default: $PIER_DEVICE_CERT_LIFETIME, else 30d;
@@ -133,13 +136,15 @@ export function deviceCertificateLifetime(flag: string | undefined, env: NodeJS.
 }
 
 /** The limit flags of `pier server`, as `ServerConfig` fields (absent flags keep the defaults). */
-function serverLimits(values: Record<string, string | boolean | undefined>): Pick<ServerConfig, "connections" | "enrollment"> {
+function serverLimits(values: Record<string, string | boolean | undefined>): Pick<ServerConfig, "connections" | "enrollment" | "renewalsPerSecond"> {
   const flag = (name: string) => (typeof values[name] === "string" ? values[name] : undefined);
   const maxTotal = positive(flag("max-connections"), "--max-connections");
   const maxPerSource = positive(flag("max-connections-per-source"), "--max-connections-per-source");
   const waitingRoomMax = positive(flag("waiting-room-max"), "--waiting-room-max");
   const rate = flag("enrollment-rate");
+  const renewalsPerSecond = positive(flag("renewal-rate"), "--renewal-rate");
   return {
+    ...(renewalsPerSecond === undefined ? {} : { renewalsPerSecond }),
     connections: { ...(maxTotal === undefined ? {} : { maxTotal }), ...(maxPerSource === undefined ? {} : { maxPerSource }) },
     enrollment: { ...(rate === undefined ? {} : { perSource: parseEnrollmentRate(rate) }), ...(waitingRoomMax === undefined ? {} : { waitingRoomMax }) },
   };
@@ -187,6 +192,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
     "max-connections-per-source": { type: "string" },
     "enrollment-rate": { type: "string" },
     "waiting-room-max": { type: "string" },
+    "renewal-rate": { type: "string" },
     "device-cert-lifetime": { type: "string" },
   });
   if (values.help) return out.help(usage);

@@ -10,6 +10,7 @@ import { registerCertificateRoutes } from "./routes/certificates.ts";
 import { registerPkiRotationRoutes } from "./routes/pki-rotation.ts";
 import { registerPkiRoutes } from "./routes/pki.ts";
 import { registerMtlsImpactRoute } from "./routes/mtls-impact.ts";
+import { registerCertificateRenewalRoutes } from "./routes/certificate-renewal.ts";
 import { authenticate } from "./authenticate.ts";
 
 /**
@@ -72,6 +73,7 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerPkiRotationRoutes(app, deps);
   registerPkiRoutes(app, deps);
   registerMtlsImpactRoute(app, deps);
+  registerCertificateRenewalRoutes(app, deps);
 
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
   app.notFound((c) => {
