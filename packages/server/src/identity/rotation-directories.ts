@@ -38,7 +38,7 @@ export async function createNextCa(dataDir: string, now = new Date()): Promise<C
   // A CA left there by a start that crashed before its phase was written: never reused, never
   // deleted (it holds a key), kept aside like any dropped CA.
   if (existsSync(next)) retireDirectory(dataDir, next, now);
-  return CertificateAuthority.create(next, { commonName: `Pier built-in CA (${hostname()}, ${now.toISOString().slice(0, 19)}Z)` });
+  return CertificateAuthority.create(next, { commonName: `Pier built-in CA (${hostname()}) ${now.toISOString().slice(0, 19)}Z` });
 }
 
 /**

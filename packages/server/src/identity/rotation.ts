@@ -1,5 +1,5 @@
 import type { X509Certificate } from "node:crypto";
-import type { CertificateAuthority } from "@pier/pki";
+import { type CertificateAuthority, type TlsFailure, explainServerSideTlsError } from "@pier/pki";
 import type { RenewMessage, ServerMessage } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import type { RotationRecord, Store } from "../store/index.ts";
@@ -140,6 +140,20 @@ export class CaRotation {
    */
   retiredAuthorityOf(certificate: X509Certificate): CertificateAuthority | undefined {
     return this.#retired.find((ca) => certificate.checkIssued(ca.certificate.x509) && certificate.verify(ca.certificate.publicKey));
+  }
+
+  /**
+   * Why a certificate from a retired CA is refused, for the server's log, the audit and the
+   * agent's log; `undefined` for any other certificate.
+   */
+  explainRetired(certificate: X509Certificate, error: string): TlsFailure | undefined {
+    const retired = this.retiredAuthorityOf(certificate);
+    if (!retired) return undefined;
+    return {
+      ...explainServerSideTlsError(error),
+      cause: `it comes from the retired CA "${retired.certificate.subjectText}", which this server no longer trusts since a CA rotation finished while the device was away`,
+      fix: "The device must enroll again through the Waiting Room: an administrator removes its environment in Pier, then DATA/identity is cleared on the device and the agent restarted; it enrolls with a new key.",
+    };
   }
 
   /** PEM of the CAs the server's certificate may chain to now: what agents keep as `trust.pem`. */

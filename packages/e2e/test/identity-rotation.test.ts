@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHash, X509Certificate } from "node:crypto";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { PierApi, openssl, run, startPierAgent, startPierServer, tempDir, until, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
+
+/**
+ * CA rotation of the built-in CA (docs/identity.md "CA rotation") with real processes: one
+ * server, zero-touch agents (no certificate flags) that enroll, are associated and connect with
+ * certificates from the built-in CA, then move to a new CA. One server for the whole file.
+ */
+const password = "correct horse battery staple";
+let dir: TempDir;
+let server: PierServer;
+let api: PierApi;
+const agents = new Map<string, PierProcess>();
+
+interface RotationCa {
+  Subject: string;
+  Fingerprint: string;
+  NotAfter: string;
+}
+interface Straggler {
+  Id: number;
+  Name: string;
+  EdgeID: string;
+  Online: boolean;
+  LastCheckIn: string | null;
+  Serial: string;
+}
+interface Rotation {
+  Phase: "standby" | "rotating" | "rolling_back";
+  StartedAt: string | null;
+  WindowSeconds: number | null;
+  FromCa: RotationCa;
+  ToCa: RotationCa | null;
+  DevicesTotal: number;
+  DevicesMoved: number;
+  DevicesOnline: number;
+  Stragglers: Straggler[];
+}
+interface Endpoint {
+  Id: number;
+  EdgeID: string;
+  UserTrusted: boolean;
+  Pier: { Connected: boolean };
+}
+
+/** The API client trusts whatever `DATA/ca/ca.crt` holds now (it changes at a finish). */
+function connectApi(): PierApi {
+  return new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
+}
+
+async function rotation(): Promise<Rotation> {
+  const res = await api.call<Rotation>("GET", "/api/pki/rotation");
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+async function endpoints(): Promise<Endpoint[]> {
+  const res = await api.call<Endpoint[]>("GET", "/api/endpoints");
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+/** The server certificate a client sees on `port`, as `openssl s_client -showcerts` prints it. */
+function presentedCertificate(port: number): X509Certificate {
+  const output = openssl(["s_client", "-connect", `127.0.0.1:${port}`, "-servername", "localhost", "-showcerts"], { input: "" });
+  const pem = output.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)?.[0];
+  if (!pem) throw new Error(`openssl s_client showed no certificate:\n${output}`);
+  return new X509Certificate(pem);
+}
+
+const spkiSha256 = (certificate: X509Certificate) => createHash("sha256").update(certificate.publicKey.export({ type: "spki", format: "der" })).digest("hex");
+
+/** `openssl verify` of a certificate against a CA file: true when it chains. */
+function chainsTo(certificate: X509Certificate, caFile: string): boolean {
+  const path = dir.file(`presented-${Date.now()}.pem`);
+  writeFileSync(path, certificate.toString());
+  return run("openssl", ["verify", "-CAfile", caFile, path]).status === 0;
+}
+
+/** Starts a zero-touch agent, associates it, and waits until it holds a certificate from the built-in CA. */
+async function enrolledAgent(edgeId: string): Promise<PierProcess> {
+  const agent = startPierAgent({ edgeId, edgeKey: server.edgeKey, dataDir: dir.file(`agent-${edgeId}`) });
+  agents.set(edgeId, agent);
+  const waiting = await until(`${edgeId} in the waiting room`, async () => (await endpoints()).find((e) => e.EdgeID === edgeId && !e.UserTrusted), 30_000);
+  expect((await api.call("POST", `/api/endpoints/${waiting.Id}/edge/trust`)).status).toBe(204);
+  await until(`${edgeId} connected with its certificate`, async () => (existsSync(dir.file(`agent-${edgeId}/identity/current.crt`)) && (await endpoints()).find((e) => e.EdgeID === edgeId)?.Pier.Connected ? true : undefined), 30_000);
+  return agent;
+}
+
+beforeAll(async () => {
+  dir = tempDir("identity-rotation");
+  writeFileSync(dir.file("admin-password"), `${password}\n`, { mode: 0o600 });
+  server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password")] });
+  api = connectApi();
+  await api.login("admin", password);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([...agents.values()].map((agent) => agent.stop()));
+  await server.stop();
+  await dir[Symbol.asyncDispose]();
+});
+
+describe("CA rotation with real agents", () => {
+  it("online agents move within the window, the offline one is listed, finish moves the server certificate for the same key, and the offline agent is refused as from the retired CA", async () => {
+    await Promise.all(["rot-a", "rot-b", "rot-c"].map((id) => enrolledAgent(id)));
+    const before = await rotation();
+    expect(before).toMatchObject({ Phase: "standby", DevicesTotal: 3, DevicesMoved: 3, ToCa: null, Stragglers: [] });
+    const serverBefore = presentedCertificate(server.tunnelPort);
+    const oldCaFile = dir.file("old-ca.crt");
+    writeFileSync(oldCaFile, readFileSync(dir.file("data/ca/ca.crt")));
+    expect(chainsTo(serverBefore, oldCaFile)).toBe(true);
+
+    await agents.get("rot-c")?.stop();
+    await until("rot-c offline", async () => ((await endpoints()).find((e) => e.EdgeID === "rot-c")?.Pier.Connected === false ? true : undefined));
+
+    const started = await api.call<Rotation>("POST", "/api/pki/rotation", { WindowSeconds: 3 });
+    expect(started.status).toBe(200);
+    expect(started.body).toMatchObject({ Phase: "rotating", WindowSeconds: 3, DevicesTotal: 3, DevicesMoved: 0, DevicesOnline: 2 });
+    expect(started.body.ToCa?.Fingerprint).not.toBe(started.body.FromCa.Fingerprint);
+    expect(existsSync(dir.file("data/ca-next/ca.crt"))).toBe(true);
+
+    const moved = await until("the two online agents moved to the new CA", async () => {
+      const now = await rotation();
+      return now.DevicesMoved === 2 ? now : undefined;
+    }, 45_000);
+    expect(moved.Stragglers).toMatchObject([{ Name: expect.any(String) as unknown, EdgeID: "rot-c", Online: false }]);
+    // Each moved agent keeps the trust bundle with both CAs for the server.
+    expect(readFileSync(dir.file("agent-rot-a/identity/trust.pem"), "utf8").match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+
+    const finished = await api.call<Rotation & { RetiredDirectory: string | null }>("POST", "/api/pki/rotation/finish", {});
+    expect(finished.status).toBe(200);
+    expect(finished.body).toMatchObject({ Phase: "standby", Stragglers: [{ EdgeID: "rot-c", Online: false }] });
+    expect(finished.body.FromCa.Fingerprint).toBe(started.body.ToCa?.Fingerprint);
+    expect(readdirSync(dir.file("data")).filter((name) => name.startsWith("ca-retired-"))).toHaveLength(1);
+    expect(existsSync(dir.file("data/ca-next"))).toBe(false);
+
+    // The server certificate moved to the new CA, for the same key (the EDGE_KEY pin holds).
+    const serverAfter = await until("the listeners present the re-issued certificate", () => {
+      const presented = presentedCertificate(server.tunnelPort);
+      return Promise.resolve(presented.fingerprint256 === serverBefore.fingerprint256 ? undefined : presented);
+    });
+    expect(chainsTo(serverAfter, dir.file("data/ca/ca.crt"))).toBe(true);
+    expect(chainsTo(serverAfter, oldCaFile)).toBe(false);
+    expect(spkiSha256(serverAfter)).toBe(spkiSha256(serverBefore));
+    expect(presentedCertificate(server.httpsPort).fingerprint256).toBe(serverAfter.fingerprint256);
+    api = connectApi();
+    await api.login("admin", password);
+
+    // The moved agents keep working, and one restarted reconnects under the new CA.
+    await agents.get("rot-a")?.stop();
+    const again = startPierAgent({ edgeId: "rot-a", edgeKey: server.edgeKey, dataDir: dir.file("agent-rot-a") });
+    agents.set("rot-a", again);
+    await until("rot-a and rot-b connected after the finish", async () => {
+      const list = await endpoints();
+      return ["rot-a", "rot-b"].every((id) => list.find((e) => e.EdgeID === id)?.Pier.Connected) ? true : undefined;
+    }, 30_000);
+
+    // The agent that slept through the rotation presents a certificate of the retired CA.
+    const late = startPierAgent({ edgeId: "rot-c", edgeKey: server.edgeKey, dataDir: dir.file("agent-rot-c") });
+    agents.set("rot-c", late);
+    await server.waitFor(/client certificate \S+ \(CN=rot-c[^)]*\) is not valid: it comes from the retired CA/, 30_000);
+    await late.waitFor(/retired CA/, 30_000);
+    expect((await endpoints()).find((e) => e.EdgeID === "rot-c")?.Pier.Connected).toBe(false);
+  }, 240_000);
+});
