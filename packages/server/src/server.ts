@@ -21,6 +21,7 @@ import { Enrollment } from "./identity/enrollment.ts";
 import { CertificateRenewal } from "./identity/renewal.ts";
 import { RenewalThrottle, defaultRenewalsPerSecond } from "./identity/renewal-throttle.ts";
 import { CaRotation } from "./identity/rotation.ts";
+import { startRevocation } from "./identity/revocation-runtime.ts";
 import { createUiStatic, uiSecurityHeaders } from "./ui/ui-static.ts";
 import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
 import { ConnectionBudget, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
@@ -101,6 +102,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const enrollment = new Enrollment({ store, deviceCa: () => (deviceCa && tls.builtInFlow ? deviceCa : undefined) });
   const edge = new EdgeService(store, heartbeats, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment }, identity: enrollment });
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
+  // Revocation that takes effect at once, and the built-in CA's CRL (docs/identity.md "Revocation").
+  const revocations = await startRevocation({ dataDir: config.dataDir, store, sessions: edge, tunnels, deviceCa, log: config.log });
   // The built-in CA's rotation (docs/identity.md "CA rotation"): its phase sets which CAs the
   // device CA issues from and trusts; a finish moves the server certificate (reloaded once the
   // fronts listen, if that happens while resuming an interrupted finish at start-up).
@@ -158,7 +161,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     reloadTls: async () => ({ message: await tls.reload() }),
     tls,
     builtInCa: () => openBuiltInCa(config.dataDir),
+    deviceTrustBundle: () => deviceCa?.clientTrustBundle(),
     rotation: () => rotation,
+    revocation: () => revocations.revocation,
+    deviceCrl: () => revocations.crls?.current(),
     log: config.log,
   };
   const api = getRequestListener(createApiApp(deps).fetch);
@@ -255,6 +261,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     connections: new ConnectionBudget({ ...defaultConnectionBudget, ...config.connections }),
     onShed: shedLogger((message) => config.log("warn", message)),
     ...(config.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: config.handshakeTimeoutMs }),
+    revocations: revocations.registry,
   };
   const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler: requestHandler(true), upgradeHandler: upgradeHandler(true), onRefusal: onRefusal("https"), onError, ...limits });
   const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler: requestHandler(false), upgradeHandler: upgradeHandler(false), onRefusal: onRefusal("tunnel"), onError, ...limits });
@@ -265,6 +272,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   // The HTTPS front's reloader watches every file; the tunnel front follows it.
   tls.attach({ https: httpsFront, tunnel: tunnelFront });
+  revocations.attach([httpsFront, tunnelFront]);
   frontsListening = true;
   if (reloadWhenListening) config.log("info", `CA rotation: server certificate re-issued for the same key: ${await tls.reload()}`);
 
@@ -276,6 +284,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     fleetEdgeKey: async (apiUrl) => encodeEdgeKey({ ...(await edgeEndpoint(new URL(apiUrl))), environmentId: 0 }),
     async close() {
       tls.close();
+      revocations.close();
       tunnels.closeAll();
       edge.closeAll();
       await Promise.all([httpsFront.close(), tunnelFront.close()]);

@@ -3,6 +3,8 @@ import type { Http2ServerRequest } from "node:http2";
 import type { CertificateAuthority } from "@pier/pki";
 import type { EdgeService } from "../edge/edge-service.ts";
 import type { CaRotation } from "../identity/rotation.ts";
+import type { PublishedCrl } from "../identity/crl-publisher.ts";
+import type { DeviceRevocation } from "../identity/device-revocation.ts";
 import type { FailedLoginNames, LoginThrottle } from "../auth/index.ts";
 import type { FirstAdminGate } from "../bootstrap/first-admin.ts";
 import type { ServerTls } from "../tls/index.ts";
@@ -32,13 +34,17 @@ export interface ApiDependencies {
   /** Re-reads the TLS files now; resolves with what is in force or rejects with the reason. */
   readonly reloadTls: () => Promise<{ message: string }>;
   /** The certificates in force, and the separate mTLS set's upload and removal. */
-  readonly tls: Pick<ServerTls, "main" | "mtls" | "source" | "upload" | "removeUpload">;
+  readonly tls: Pick<ServerTls, "main" | "mtls" | "source" | "upload" | "removeUpload" | "replaceCrl">;
   /** The built-in CA (`DATA/ca`), or `undefined` when there is none. */
   readonly builtInCa: () => CertificateAuthority | undefined;
   /** PEM of every CA whose device certificates are accepted (both during a CA rotation); absent: the built-in CA's. */
-  readonly deviceTrustBundle?: () => string;
+  readonly deviceTrustBundle?: () => string | undefined;
   /** The built-in CA's rotation (`/api/pki/rotation`); absent or `undefined`: the routes answer 409. */
   readonly rotation?: () => Pick<CaRotation, "status" | "start" | "finish" | "rollback"> | undefined;
+  /** Revokes devices' certificates (`POST /api/endpoints/{id}/certificate/revoke`, removal); absent: the route answers 409. */
+  readonly revocation?: () => Pick<DeviceRevocation, "revokeEnvironment" | "revokeForRemoval"> | undefined;
+  /** The built-in CA's current CRL (`GET /api/pki/crl`); absent or `undefined`: 404. */
+  readonly deviceCrl?: () => PublishedCrl | undefined;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
 

@@ -54,9 +54,9 @@ const hourMs = 3_600_000;
 const dayMs = 24 * hourMs;
 
 /**
- * A certificate is "expiring" when less than 7 days or a fifth of its lifetime is left, whichever
- * is shorter: agents renew at two thirds of the lifetime plus up to a tenth of jitter (so at least
- * 23 % is left when they do), and a 60 s certificate is not "expiring" for most of its life.
+ * A certificate is "expiring" when less than a third of its lifetime is left: agents renew from
+ * two thirds on (plus up to a tenth of jitter), so it is the window in which a renewal is due —
+ * the same rule as `Pier.Identity.Certificate.Status` of an environment (api/views.ts).
  */
 const statusSql = `
   CASE
@@ -67,7 +67,7 @@ const statusSql = `
         AND (n.issued_at > d.issued_at OR (n.issued_at = d.issued_at AND n.serial > d.serial))
     ) THEN 'superseded'
     WHEN d.not_after <= :now THEN 'expired'
-    WHEN d.not_after - :now < MIN(${7 * dayMs}, (d.not_after - d.not_before) / 5) THEN 'expiring'
+    WHEN (d.not_after - :now) * 3 < d.not_after - d.not_before THEN 'expiring'
     ELSE 'active'
   END`;
 

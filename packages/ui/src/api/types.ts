@@ -22,6 +22,8 @@ export interface ClientCertificate {
   SerialNumber: string;
   FingerprintSHA256: string;
   NotAfter: string;
+  /** How many environments present this same certificate (more than 1: a shared operator certificate). */
+  SharedBy?: number;
 }
 
 /** `GET /api/endpoints` entries. */
@@ -52,8 +54,6 @@ export interface Endpoint {
     Clone: { Addresses: string[]; FirstSeen: string; LastSeen: string } | null;
     /** The device's identity (docs/identity.md); absent from servers before issue 17. */
     Identity?: DeviceIdentityView;
-    /** How many environments present the same client certificate (a shared operator certificate). */
-    Certificate?: { SharedBy: number } | null;
   };
 }
 

@@ -71,7 +71,7 @@ describe("the certificate inventory and the CA download", () => {
     // edge-renewed renewed: its first certificate (still unexpired) is superseded by the second.
     await certificates.insert(row("10", renewed.id, "edge-renewed", 30 * day, 10 * day));
     await certificates.insert(row("11", renewed.id, "edge-renewed", 30 * day, 25 * day, { reason: "renewal" }));
-    // A 5 h certificate with 50 min left (under a fifth of its life): expiring, in the < 1 hour window.
+    // A 5 h certificate with 50 min left (under a third of its life): expiring, in the < 1 hour window.
     await certificates.insert(row("20", shortLived.id, "edge-short", 5 * 3600 * second, 50 * 60 * second));
     await certificates.insert(row("30", revoked.id, "edge-revoked", 30 * day, 20 * day, { revokedAt: new Date(now - 60 * second), revocationReason: "keyCompromise" }));
     await certificates.insert(row("40", offline.id, "edge-offline", 30 * day, -day));

@@ -74,12 +74,12 @@ function deviceItem(row: InventoryRow): Item {
 // Node writes serials with leading zeros at times; the store keeps them without.
 const normalSerial = (serial: string) => serial.toLowerCase().replace(/^0+(?=.)/, "");
 
-/** Time-based status, as the store computes it for Pier's certificates. */
+/** Time-based status, as the store computes it for Pier's certificates (expiring: under a third of its lifetime left). */
 function timeStatus(notBefore: Date | undefined, notAfter: Date, now: number): Status {
   const left = notAfter.getTime() - now;
   if (left <= 0) return "expired";
   const lifetime = notBefore ? notAfter.getTime() - notBefore.getTime() : Number.POSITIVE_INFINITY;
-  return left < Math.min(7 * dayMs, lifetime / 5) ? "expiring" : "active";
+  return left * 3 < lifetime ? "expiring" : "active";
 }
 
 /**

@@ -33,7 +33,7 @@ export function IdentityCard({ environment, onChanged }: { environment: Endpoint
   const identity = environment.Pier.Identity;
   const presented = environment.Pier.ClientCertificate;
   const issued = identity?.Certificate ?? null;
-  const sharedBy = environment.Pier.Certificate?.SharedBy ?? 0;
+  const sharedBy = presented?.SharedBy ?? 0;
   if (!identity && !presented) return null;
 
   async function act(what: "revoke" | "renew") {
