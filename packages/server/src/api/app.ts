@@ -11,6 +11,8 @@ import { registerPkiRotationRoutes } from "./routes/pki-rotation.ts";
 import { registerPkiRoutes } from "./routes/pki.ts";
 import { registerMtlsImpactRoute } from "./routes/mtls-impact.ts";
 import { registerCertificateRenewalRoutes } from "./routes/certificate-renewal.ts";
+import { registerCertificateRevocationRoutes } from "./routes/certificate-revocation.ts";
+import { registerAlertRoutes } from "./routes/alerts.ts";
 import { authenticate } from "./authenticate.ts";
 
 /**
@@ -65,7 +67,7 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   // this API's own description (justified in docs/security.md).
   // Before authentication, so nobody (signed in or not) makes the server hold a large body.
   app.use("/api/*", limitRequestBody(maxApiBodyBytes));
-  app.use("/api/*", authenticate(deps, ["/api/users/admin/init", "/api/users/admin/check", "/api/auth", "/api/openapi.json", "/api/system/status"]));
+  app.use("/api/*", authenticate(deps, ["/api/users/admin/init", "/api/users/admin/check", "/api/auth", "/api/openapi.json", "/api/system/status", "/api/pki/crl"]));
   registerUserRoutes(app, deps);
   registerEndpointRoutes(app, deps);
   registerSettingsRoutes(app, deps);
@@ -74,6 +76,8 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerPkiRoutes(app, deps);
   registerMtlsImpactRoute(app, deps);
   registerCertificateRenewalRoutes(app, deps);
+  registerAlertRoutes(app, deps);
+  registerCertificateRevocationRoutes(app, deps);
 
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
   app.notFound((c) => {

@@ -120,6 +120,8 @@ class TunnelStream extends Duplex {
 export class TunnelBroker {
   readonly #push: TunnelBrokerOptions["push"];
   readonly #pending = new Map<string, PendingTunnel>();
+  /** Tunnels handed out and not yet closed, by environment (a revocation closes them). */
+  readonly #open = new Map<number, Set<TunnelStream>>();
 
   constructor(options: TunnelBrokerOptions) {
     this.#push = options.push;
@@ -191,7 +193,37 @@ export class TunnelBroker {
       return;
     }
     http2.res.writeHead(200, { "content-type": "application/octet-stream", "cache-control": "no-store" });
-    pending.settle({ stream: new TunnelStream(http2.req, http2.res) });
+    const stream = new TunnelStream(http2.req, http2.res);
+    let open = this.#open.get(pending.environmentId);
+    if (!open) {
+      open = new Set();
+      this.#open.set(pending.environmentId, open);
+    }
+    open.add(stream);
+    stream.once("close", () => {
+      open.delete(stream);
+      if (open.size === 0 && this.#open.get(pending.environmentId) === open) this.#open.delete(pending.environmentId);
+    });
+    pending.settle({ stream });
+  }
+
+  /** How many tunnels of the environment are open. */
+  openCount(environmentId: number): number {
+    return this.#open.get(environmentId)?.size ?? 0;
+  }
+
+  /**
+   * Closes every tunnel of the environment, open or being waited for, with `reason` (a
+   * revocation): each stream is reset, so the Docker client on the other end of the proxy sees
+   * its connection end. Returns how many were open.
+   */
+  closeEnvironment(environmentId: number, reason: string): number {
+    const error = new ServerError("unavailable", reason);
+    for (const pending of [...this.#pending.values()]) if (pending.environmentId === environmentId) pending.settle({ error });
+    const open = [...(this.#open.get(environmentId) ?? [])];
+    this.#open.delete(environmentId);
+    for (const stream of open) stream.destroy(error);
+    return open.length;
   }
 
   /** Fails every tunnel still being waited for (shutdown). */

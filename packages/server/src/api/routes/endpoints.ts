@@ -18,16 +18,29 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
   const { store, edge } = deps;
 
   // The key's secret exists only in the answer that made it: the store keeps its hash.
-  async function view(environment: Environment, requestUrl: string, secret?: string) {
+  async function view(environment: Environment, requestUrl: string, secret?: string, shared?: ReadonlyMap<string, number>) {
     const settings = await store.settings.get();
     const edgeKey = secret === undefined ? undefined : encodeEdgeKey({ ...(await deps.edgeEndpoint(new URL(requestUrl))), environmentId: environment.id, secret });
+    const fingerprint = environment.clientCertificate?.fingerprintSha256;
     return endpointView(environment, settings, {
       lastCheckIn: deps.lastCheckIn(environment.id, environment.lastCheckInAt),
       connected: edge.isConnected(environment.id),
       clone: edge.cloneOf(environment),
       snapshot: await store.snapshots.get(environment.id),
+      certificates: await store.certificates.listByEnvironment(environment.id),
+      ...(fingerprint === undefined ? {} : { sharedBy: (shared ?? (await sharedCertificates())).get(fingerprint) ?? 1 }),
       ...(edgeKey === undefined ? {} : { edgeKey }),
     });
+  }
+
+  /** How many environments present each client certificate (by fingerprint): a shared certificate counts more than one. */
+  async function sharedCertificates(environments?: readonly Environment[]): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (const environment of environments ?? (await store.environments.list())) {
+      const fingerprint = environment.clientCertificate?.fingerprintSha256;
+      if (fingerprint !== undefined) counts.set(fingerprint, (counts.get(fingerprint) ?? 0) + 1);
+    }
+    return counts;
   }
 
   async function find(id: number): Promise<Environment> {
@@ -48,7 +61,8 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     async (c) => {
       const { edgeDeviceUntrusted } = c.req.valid("query");
       const list = await store.environments.list(edgeDeviceUntrusted === undefined ? {} : { untrusted: edgeDeviceUntrusted === "true" });
-      return c.json(await Promise.all(list.map((e) => view(e, c.req.url))), 200);
+      const shared = await sharedCertificates(edgeDeviceUntrusted === undefined ? list : undefined);
+      return c.json(await Promise.all(list.map((e) => view(e, c.req.url, undefined, shared))), 200);
     },
   );
 
@@ -109,21 +123,33 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     createRoute({
       method: "put",
       path: "/api/endpoints/{id}",
-      summary: "Rename an environment or override its check-in interval (0 = global)",
+      summary: "Rename an environment, override its check-in interval (0 = global), or associate a waiting device (UserTrusted: true, as POST /api/endpoints/{id}/edge/trust)",
       security: secured,
-      request: { params: idParams, body: jsonBody(z.object({ Name: z.string().min(1).max(128).optional(), EdgeCheckinInterval: z.number().int().min(0).max(3600).optional() })) },
+      request: {
+        params: idParams,
+        body: jsonBody(
+          z.object({
+            Name: z.string().min(1).max(128).optional(),
+            EdgeCheckinInterval: z.number().int().min(0).max(3600).optional(),
+            UserTrusted: z.boolean().optional().openapi({ description: "true associates a waiting device (with the built-in CA: issues its certificate); false sends it back to the waiting room" }),
+          }),
+        ),
+      },
       responses: { 200: jsonAnswer(endpointSchema, "Updated"), 404: failure("No such environment") },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
       const body = c.req.valid("json");
-      await find(id);
-      const updated = await store.environments.update(id, {
+      const before = await find(id);
+      await store.environments.update(id, {
         ...(body.Name === undefined ? {} : { name: body.Name }),
         ...(body.EdgeCheckinInterval === undefined ? {} : { checkinIntervalSeconds: body.EdgeCheckinInterval === 0 ? null : body.EdgeCheckinInterval }),
+        ...(body.UserTrusted === undefined ? {} : { userTrusted: body.UserTrusted }),
       });
+      if (body.UserTrusted === true && !before.userTrusted) await store.audit.append({ kind: "associated", environmentId: id, edgeId: before.edgeId, detail: { by: c.get("user").username } });
       await edge.notifyChanged(id);
-      return c.json(await view(updated, c.req.url), 200);
+      // Read again: an association may have issued the device's certificate.
+      return c.json(await view(await find(id), c.req.url), 200);
     },
   );
 
@@ -131,8 +157,11 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     createRoute({ method: "delete", path: "/api/endpoints/{id}", summary: "Remove an environment or a waiting device (its session is closed)", security: secured, request: { params: idParams }, responses: { 204: { description: "Removed" }, 404: failure("No such environment") } }),
     async (c) => {
       const environment = await find(c.req.valid("param").id);
-      await store.environments.delete(environment.id);
       edge.disconnect(environment.id, "removed", "This device was removed by an administrator; it must be added again to reconnect.");
+      // Removing revokes (docs/identity.md "States"): a copy of the device's key and certificate
+      // must not get back in under a new environment, and its tunnels close now.
+      await deps.revocation?.()?.revokeForRemoval(environment.id, c.get("user").username);
+      await store.environments.delete(environment.id);
       await store.audit.append({ kind: "removed", environmentId: environment.id, edgeId: environment.edgeId, detail: { by: c.get("user").username } });
       return c.body(null, 204);
     },
