@@ -78,6 +78,7 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
     const ended = new AbortController();
     const live: EdgeSession = { http2: session, signal: ended.signal };
     let answered = false;
+    let refusing = false;
     let heartbeat: NodeJS.Timeout | undefined;
     let seq = 0;
     let settled = false;
@@ -114,6 +115,7 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
       answered = true;
       const status = Number(headers[":status"]);
       if (status !== 200) {
+        refusing = true;
         let body = "";
         stream.setEncoding("utf8");
         stream.on("data", (chunk: string) => (body += chunk));
@@ -138,7 +140,10 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
         }
       });
     });
-    stream.on("end", () => finish());
+    // A refusal's body is read above, and its end reports it (this listener runs first).
+    stream.on("end", () => {
+      if (!refusing) finish();
+    });
     stream.on("error", (error: Error) => finish(answered ? error : beforeAnswer(error)));
     stream.write(encodeFrame(hello));
   });

@@ -1,0 +1,237 @@
+import { X509Certificate } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Stream } from "node:http2";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TLSSocket } from "node:tls";
+import { afterEach, describe, expect, it } from "vitest";
+import { edgePaths, encodeEdgeKey, encodeFrame, type CertificateGrant, type Hello, type ServerMessage } from "@pier/protocol";
+import { parseCsr, parsePem } from "@pier/pki";
+import { loadAgentConfig } from "./config.ts";
+import { until } from "./docker/docker-cli.testkit.ts";
+import { readText } from "./docker/h2c-server.testkit.ts";
+import { recordingLogger, type RecordingLogger } from "./docker/recording-logger.testkit.ts";
+import { EdgeAgent } from "./edge-agent.ts";
+import { testCa, type TestCa } from "./identity/test-ca.testkit.ts";
+import { serverCertificate } from "./server-certificate.testkit.ts";
+
+/** One session as the stand-in server saw it. */
+interface SeenSession {
+  readonly at: number;
+  readonly hello: Hello;
+  /** Serial of the client certificate the connection presented, if any. */
+  readonly serial: string | undefined;
+  readonly stream: ServerHttp2Stream;
+  endedAt?: number;
+  /** When the server last heard a heartbeat on it. */
+  heartbeats: number[];
+}
+
+/**
+ * A stand-in for the Pier server's edge routes (the real one is H2's and H4's; the end-to-end
+ * test drives it): HTTP/2 over TLS asking for an optional client certificate from `ca`, real
+ * certificates issued for the CSRs the agent sends. Each behaviour is a callback.
+ */
+async function standInServer(ca: TestCa, behaviour: {
+  onSession(session: SeenSession, all: SeenSession[]): void;
+  onRenew?(csrPem: string, stream: ServerHttp2Stream, session: SeenSession | undefined): void;
+}) {
+  const { cert, key, fingerprint } = serverCertificate();
+  const sessions: SeenSession[] = [];
+  const server: Http2SecureServer = createSecureServer({ cert, key, requestCert: true, rejectUnauthorized: false, ca: ca.pem });
+  server.on("stream", (stream, headers) => {
+    stream.on("error", () => undefined);
+    const socket = stream.session?.socket as TLSSocket | undefined;
+    const peer = socket?.getPeerX509Certificate();
+    const serial = peer?.serialNumber.toLowerCase();
+    const path = String(headers[":path"]);
+    if (path === edgePaths.session) {
+      let buffered = "";
+      let seen: SeenSession | undefined;
+      stream.setEncoding("utf8");
+      stream.on("data", (chunk: string) => {
+        buffered += chunk;
+        let newline: number;
+        while ((newline = buffered.indexOf("\n")) >= 0) {
+          const frame = JSON.parse(buffered.slice(0, newline)) as { type: string };
+          buffered = buffered.slice(newline + 1);
+          if (frame.type === "hello") {
+            seen = { at: Date.now(), hello: frame as Hello, serial, stream, heartbeats: [] };
+            sessions.push(seen);
+            stream.respond({ ":status": 200, "content-type": "application/x-ndjson" });
+            behaviour.onSession(seen, sessions);
+          } else if (frame.type === "heartbeat" && seen) {
+            seen.heartbeats.push(Date.now());
+            stream.write(encodeFrame({ type: "ack", seq: (frame as unknown as { seq: number }).seq }));
+          }
+        }
+      });
+      stream.on("close", () => {
+        if (seen) seen.endedAt = Date.now();
+      });
+    } else if (path === edgePaths.renew && behaviour.onRenew) {
+      void readText(stream).then((body) => behaviour.onRenew?.((JSON.parse(body) as { csr: string }).csr, stream, sessions.find((s) => s.serial === serial && s.endedAt === undefined)));
+    } else {
+      stream.respond({ ":status": 404 }, { endStream: true });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { server, sessions, address, fingerprint };
+}
+
+/** The CSR's key, as the real server reads it (self-signature checked). */
+function csrKey(csrPem: string) {
+  const [block] = parsePem(Buffer.from(csrPem));
+  const info = parseCsr(block!.der);
+  expect(info.signatureValid).toBe(true);
+  return info.publicKey;
+}
+
+function send(stream: ServerHttp2Stream, message: ServerMessage): void {
+  if (!stream.closed && !stream.destroyed) stream.write(encodeFrame(message));
+}
+
+const welcome = (status: "waiting" | "associated", checkinIntervalSeconds = 1): ServerMessage => ({ type: "welcome", environmentId: 3, status, checkinIntervalSeconds });
+
+let cleanup: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.reverse()) await step();
+  cleanup = [];
+});
+
+function startAgent(address: string, fingerprint: string, extraEnv: Record<string, string> = {}): { log: RecordingLogger; dataDir: string } {
+  const dataDir = mkdtempSync(join(tmpdir(), "pier-agent-identity-"));
+  const env = { EDGE_ID: "edge-id-1", DOCKER_HOST: `unix://${join(dataDir, "no-docker.sock")}`, EDGE_KEY: encodeEdgeKey({ apiUrl: `https://${address}`, tunnelAddress: address, serverFingerprint: fingerprint, environmentId: 0 }), ...extraEnv };
+  const log = recordingLogger();
+  const agent = new EdgeAgent(loadAgentConfig({ flags: { data: dataDir }, env }), log, env);
+  const controller = new AbortController();
+  const running = agent.run(controller.signal);
+  cleanup.push(async () => {
+    controller.abort();
+    await running;
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return { log, dataDir };
+}
+
+describe("agent identity in Pier's built-in flow", () => {
+  it("enrolls with a CSR, reconnects at once with the issued certificate, and renews it make-before-break with no heartbeat gap", async () => {
+    const ca = testCa();
+    const lifetimeMs = 4_500;
+    const issued: string[] = [];
+    const notAfters: number[] = [];
+    const grantFor = (csrPem: string): CertificateGrant => {
+      const grant = ca.grant(csrKey(csrPem), { edgeId: "edge-id-1", lifetimeMs });
+      const certificate = new X509Certificate(grant.certificate);
+      issued.push(certificate.serialNumber.toLowerCase());
+      notAfters.push(Date.parse(certificate.validTo));
+      return grant;
+    };
+    const stand = await standInServer(ca, {
+      onSession(session, all) {
+        // As the server does: the newest session of a device replaces the older one.
+        for (const older of all) if (older !== session && older.endedAt === undefined) send(older.stream, { type: "refused", code: "replaced", message: "another connection presented this device's identity from 127.0.0.1; this session was closed" });
+        if (session.serial === undefined) {
+          send(session.stream, welcome("waiting"));
+          setTimeout(() => send(session.stream, { type: "certificate", grant: grantFor(session.hello.csr!) }), 100);
+        } else {
+          send(session.stream, welcome("associated"));
+        }
+      },
+      onRenew(csrPem, stream, session) {
+        expect(session?.serial).toBeDefined();
+        stream.respond({ ":status": 200, "content-type": "application/json" });
+        stream.end(JSON.stringify(grantFor(csrPem)));
+      },
+    });
+    cleanup.push(() => void stand.server.close());
+    const { log, dataDir } = startAgent(stand.address, stand.fingerprint);
+
+    // Enrollment: the first hello carries a CSR and no certificate; the key stays in the data dir.
+    const first = await until("the first session", () => stand.sessions[0]);
+    expect(first.serial).toBeUndefined();
+    expect(first.hello.csr).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----/);
+    const fingerprintLine = log.at("info").find((line) => line.includes("key fingerprint (SPKI SHA-256)"));
+    expect(fingerprintLine).toMatch(/[0-9a-f]{64}/);
+    // Issued: the agent reconnects at once (no backoff) presenting the certificate, without a CSR.
+    const second = await until("a session with the issued certificate", () => stand.sessions.find((s) => s.serial !== undefined && s.serial === issued[0]));
+    expect(second.hello.csr).toBeUndefined();
+    expect(second.at - first.at).toBeLessThan(1000);
+    expect(statSync(join(dataDir, "identity", "current.key")).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dataDir, "identity")).mode & 0o777).toBe(0o700);
+
+    // Two renewals, each at 2/3 (+ ≤ 10 %) of the 4.5 s lifetime: a new session with the new
+    // certificate opens while the old one runs, and only then does the old one close.
+    const third = await until("the first renewed session", () => stand.sessions.find((s) => s.serial !== undefined && s.serial === issued[1]), 10_000);
+    const fourth = await until("the second renewed session", () => stand.sessions.find((s) => s.serial !== undefined && s.serial === issued[2]), 10_000);
+    // Not before ⅔ of the first certificate's life as the agent received it (after the first hello),
+    // and before it expired.
+    expect(third.at).toBeGreaterThanOrEqual(first.at / 3 + (2 / 3) * notAfters[0]! - 100);
+    expect(third.at).toBeLessThan(notAfters[0]!);
+    expect(second.endedAt === undefined || second.endedAt >= third.at).toBe(true);
+    expect(third.endedAt === undefined || third.endedAt >= fourth.at).toBe(true);
+    await until("the old session closed", () => third.endedAt);
+    await until("heartbeats across the sessions", () => (stand.sessions.slice(1).reduce((sum, session) => sum + session.heartbeats.length, 0) >= 4 ? true : undefined));
+    // Heartbeats (1 s interval) never stopped: no gap of two intervals across the sessions.
+    const beats = stand.sessions.slice(1).flatMap((s) => s.heartbeats).sort((a, b) => a - b);
+    const gaps = beats.slice(1).map((beat, i) => beat - beats[i]!);
+    expect(Math.max(...gaps)).toBeLessThan(2000);
+    // The files: current = newest, previous = the one before; no leftover next.*.
+    await until("the promotion", () => (new X509Certificate(readFileSync(join(dataDir, "identity", "current.crt"))).serialNumber.toLowerCase() === issued[2] ? true : undefined));
+    expect(new X509Certificate(readFileSync(join(dataDir, "identity", "previous.crt"))).serialNumber.toLowerCase()).toBe(issued[1]);
+    expect(existsSync(join(dataDir, "identity", "next.crt"))).toBe(false);
+    expect(readFileSync(join(dataDir, "identity", "trust.pem"), "utf8")).toBe(ca.pem);
+    // The swap's `replaced` is the agent's own doing: never reported as a clone.
+    expect(log.at("error")).toEqual([]);
+    expect(log.lines.some((line) => line.message.includes("another device is using"))).toBe(false);
+  });
+
+  it("after refused: revoked, says once at error level what happened and what to do, and keeps retrying with backoff", async () => {
+    const ca = testCa();
+    const stand = await standInServer(ca, {
+      onSession(session) {
+        if (session.serial === undefined) {
+          send(session.stream, welcome("waiting"));
+          send(session.stream, { type: "certificate", grant: ca.grant(csrKey(session.hello.csr!), { edgeId: "edge-id-1", lifetimeMs: 3600_000 }) });
+        } else {
+          send(session.stream, { type: "refused", code: "revoked", message: "an administrator revoked this device's certificate" });
+          session.stream.end();
+        }
+      },
+    });
+    cleanup.push(() => void stand.server.close());
+    const { log } = startAgent(stand.address, stand.fingerprint);
+    await until("three refused sessions", () => (stand.sessions.filter((s) => s.serial !== undefined).length >= 3 ? true : undefined), 15_000);
+    const refused = stand.sessions.filter((s) => s.serial !== undefined);
+    const revoked = log.at("error").filter((line) => line.includes("revoked this device's certificate"));
+    expect(revoked).toHaveLength(1);
+    expect(revoked[0]).toMatch(/cannot reconnect with it/);
+    expect(revoked[0]).toMatch(/removes its environment on the server, then clear .*identity/);
+    // Backoff, not a tight loop: 0.5–1 s, then 1–2 s.
+    expect(refused[1]!.at - refused[0]!.at).toBeGreaterThanOrEqual(450);
+    expect(refused[2]!.at - refused[1]!.at).toBeGreaterThanOrEqual(950);
+  });
+
+  it("honours Retry-After on a refused enrollment", async () => {
+    const ca = testCa();
+    const { cert, key, fingerprint } = serverCertificate();
+    const attempts: number[] = [];
+    const server = createSecureServer({ cert, key });
+    server.on("stream", (stream) => {
+      stream.on("error", () => undefined);
+      attempts.push(Date.now());
+      stream.respond({ ":status": 429, "content-type": "application/json", "retry-after": "3" });
+      stream.end(JSON.stringify({ code: "too_many_requests", message: "Too many new devices from 127.0.0.1.", details: { retryAfterSeconds: 3 } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    cleanup.push(() => void server.close());
+    expect(ca.pem).toBeTruthy();
+    const { log } = startAgent(`127.0.0.1:${(server.address() as AddressInfo).port}`, fingerprint);
+    await until("a second attempt", () => attempts[1], 10_000);
+    expect(log.at("error").some((line) => line.includes("Too many new devices"))).toBe(true);
+    // Without Retry-After the first retry comes after 0.5–1 s.
+    expect(attempts[1]! - attempts[0]!).toBeGreaterThanOrEqual(2900);
+  });
+});
