@@ -7,6 +7,7 @@ import { sourceKey } from "../net/source-key.ts";
 import type { DeviceIdentity, Environment, EnvironmentPatch, IdentityClone, Settings, Store } from "../store/store.ts";
 import { type CertificateName, certificateName } from "../identity/certificate-binding.ts";
 import { type Enrollment, readEnrollmentCsr } from "../identity/enrollment.ts";
+import { Reenrollment } from "../identity/reenrollment.ts";
 import { CloneDetector, cloneRule } from "./clone-detector.ts";
 
 /** What the server knows about the connection a hello arrived on. */
@@ -56,6 +57,8 @@ export interface EdgeServiceOptions {
   readonly enrollment?: EnrollmentLimits;
   /** Zero-touch enrollment with the built-in CA (identity/enrollment.ts); without it hellos' CSRs are ignored. */
   readonly identity?: Enrollment;
+  /** Revoked certificates in memory: an expired, revoked certificate cannot re-enroll. */
+  readonly revocations?: { isRevoked(certificate: X509Certificate): boolean };
 }
 
 /** Limits on new devices (a device the server already knows is never counted). */
@@ -114,12 +117,14 @@ export class EdgeService {
   /** Called after each session opens (a CA rotation tells late devices to renew). */
   readonly #sessionListeners = new Set<(environmentId: number) => void>();
   readonly #identity: Enrollment | undefined;
+  readonly #reenrollment: Reenrollment | undefined;
 
   constructor(store: Store, checkIns: CheckInSink, options: EdgeServiceOptions = {}) {
     this.#store = store;
     this.#identity = options.identity;
     this.#checkIns = checkIns;
     this.#log = options.log ?? (() => undefined);
+    this.#reenrollment = options.identity ? new Reenrollment({ store, enrollment: options.identity, log: this.#log, ...(options.revocations ? { revocations: options.revocations } : {}) }) : undefined;
     this.#enrollment = options.enrollment ?? defaultEnrollmentLimits;
     const { count, periodMs } = this.#enrollment.perSource;
     this.#enrollments = new RateLimiter({ capacity: count, refillIntervalMs: periodMs / count });
@@ -133,7 +138,7 @@ export class EdgeService {
   async hello(hello: Hello, connection: EdgeConnection, now = new Date()): Promise<HelloOutcome> {
     const settings = await this.#store.settings.get();
     if (!settings.edgeComputeEnabled) throw new ServerError("forbidden", "Edge Compute is disabled on this Pier server; enable it in Settings → Edge Compute.");
-    if (connection.peerCertificateError !== undefined) return this.#presentedExpiredCertificate(hello, connection);
+    if (connection.peerCertificateError !== undefined) return this.#presentedExpiredCertificate(hello, connection, settings, now);
     const named = await this.#checkCertificateName(hello, connection, settings, now);
     // The built-in flow: a device without a certificate asks for one (docs/identity.md "States").
     const csr = this.#identity?.active && !connection.peerCertificate && hello.csr !== undefined ? readEnrollmentCsr(hello.csr) : undefined;
@@ -191,14 +196,29 @@ export class EdgeService {
 
   /**
    * A hello over a certificate the TLS handshake did not verify, let through by the edge routes
-   * only for `CERT_HAS_EXPIRED` from the built-in CA. Re-enrollment through the waiting room
-   * (docs/identity.md "expired") replaces this refusal.
+   * only for `CERT_HAS_EXPIRED` from the built-in CA: re-enrollment through the waiting room, or
+   * an automatic re-issue (identity/reenrollment.ts, docs/identity.md "expired").
    */
-  #presentedExpiredCertificate(hello: Hello, connection: EdgeConnection): Promise<HelloOutcome> {
-    const serial = connection.peerCertificate?.serialNumber.toLowerCase() ?? "unknown";
-    throw new ServerError("forbidden", `The client certificate ${serial} presented for ${hello.agent.edgeId} is not valid (${connection.peerCertificateError ?? "unverified"}); this server cannot re-enroll it.`, {
-      fix: "Ask the administrator to remove the environment, clear DATA/identity on the device and enroll it again.",
-    });
+  async #presentedExpiredCertificate(hello: Hello, connection: EdgeConnection, settings: Settings, now: Date): Promise<HelloOutcome> {
+    const certificate = connection.peerCertificate;
+    if (!this.#reenrollment || !certificate || connection.peerCertificateError === undefined) {
+      throw new ServerError("forbidden", `The client certificate ${certificate?.serialNumber.toLowerCase() ?? "unknown"} presented for ${hello.agent.edgeId} is not valid (${connection.peerCertificateError ?? "unverified"}); this server cannot re-enroll it.`, {
+        fix: "Ask the administrator to remove the environment, clear DATA/identity on the device and enroll it again.",
+      });
+    }
+    const { environment, grant, deliverOnly } = await this.#reenrollment.hello(hello, { sourceAddress: connection.sourceAddress, peerCertificate: certificate, peerCertificateError: connection.peerCertificateError }, settings, now);
+    this.#checkIns.record(environment.id, now);
+    return {
+      environment,
+      ...(deliverOnly ? { deliverOnly } : {}),
+      welcome: {
+        type: "welcome",
+        environmentId: environment.id,
+        status: environment.userTrusted ? "associated" : "waiting",
+        checkinIntervalSeconds: environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval,
+        ...(grant === undefined ? {} : { certificate: grant }),
+      },
+    };
   }
 
   /** Answers a device that asks again for the certificate issued to its key: the welcome carries it, nothing is attached. */

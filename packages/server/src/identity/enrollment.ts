@@ -130,8 +130,10 @@ export class Enrollment {
     const environment = await this.#store.environments.get(environmentId);
     if (!deviceCa || !environment?.userTrusted || environment.enrollmentCsr === null || environment.edgeId === null) return undefined;
     const { publicKey } = checkCsr(environment.enrollmentCsr, (problem) => new ServerError("store_failed", `The enrollment CSR stored for environment ${environmentId} ${problem}`));
-    const { record, grant } = await deviceCa.issue({ environmentId, edgeId: environment.edgeId, publicKey, reason: "enrollment", ...(sourceAddress === undefined ? {} : { sourceAddress }) });
-    await this.#store.environments.update(environmentId, { enrollmentCsr: null, identity: { kind: "certificate", value: record.spkiSha256 } });
+    // A device back from an expired certificate (identity/reenrollment.ts) is re-issued, and no longer shown as expired.
+    const reason = environment.reenrollment ? "reissue" : "enrollment";
+    const { record, grant } = await deviceCa.issue({ environmentId, edgeId: environment.edgeId, publicKey, reason, ...(sourceAddress === undefined ? {} : { sourceAddress }) });
+    await this.#store.environments.update(environmentId, { enrollmentCsr: null, identity: { kind: "certificate", value: record.spkiSha256 }, ...(environment.reenrollment ? { reenrollment: null } : {}) });
     return grant;
   }
 }
