@@ -244,3 +244,17 @@ export interface DockerNetwork {
   Driver: string;
   Scope: string;
 }
+
+/** `GET /api/pier/alerts` entries (docs/identity.md, "Alerts"). */
+export interface AlertView {
+  Id: string;
+  Kind: string;
+  At: string;
+  LastAt: string;
+  Count: number;
+  Active: boolean;
+  EnvironmentId: number | null;
+  EdgeId: string | null;
+  Message: string;
+  Detail: Record<string, unknown>;
+}

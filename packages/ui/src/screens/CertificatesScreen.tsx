@@ -2,7 +2,8 @@ import { Badge, Button, Stack } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { IconDownload } from "@tabler/icons-react";
 import { ApiError, api, messageOf, request } from "../api/client.ts";
-import type { CertSummary, Certificates, DeviceCertificatePage, RotationState } from "../api/types.ts";
+import type { AlertView, CertSummary, Certificates, DeviceCertificatePage, RotationState } from "../api/types.ts";
+import { AlertsPanel } from "../components/certificates/AlertsPanel.tsx";
 import { CertificateTable, type CertificateRow } from "../components/certificates/CertificateTable.tsx";
 import { DeviceCertificateInventory, inventoryPath, useInventoryFilters } from "../components/certificates/DeviceCertificateInventory.tsx";
 import type { NamedExpiry } from "../components/certificates/expiry-buckets.ts";
@@ -37,6 +38,16 @@ async function loadRotation(signal: AbortSignal): Promise<RotationState | null> 
   }
 }
 
+// A server without alerts answers 404: no panel.
+async function loadAlerts(signal: AbortSignal): Promise<AlertView[] | null> {
+  try {
+    return await api<AlertView[]>("GET", "/api/pier/alerts?active=true&limit=50", { signal });
+  } catch (failure) {
+    if (failure instanceof ApiError && failure.status === 404) return null;
+    throw failure;
+  }
+}
+
 async function downloadCa(): Promise<void> {
   try {
     const response = await request("GET", "/api/pki/ca");
@@ -58,6 +69,7 @@ export function CertificatesScreen() {
   const path = inventoryPath(query);
   const inventory = usePolling((signal) => api<DeviceCertificatePage>("GET", path, { signal }), 5000, path, { keepDataOnKeyChange: true });
   const rotation = usePolling(loadRotation, 5000);
+  const alerts = usePolling(loadAlerts, 10_000);
   const data = certificates.data;
   if (!data) return certificates.error ? <LoadError message={certificates.error} /> : <PageLoader />;
 
@@ -77,6 +89,7 @@ export function CertificatesScreen() {
       />
       <LoadError message={certificates.error} />
       <Stack gap="lg">
+        <AlertsPanel alerts={alerts} />
         <ExpiryTimeline counts={inventory.data?.Expiry} named={namedExpiries(data)} />
         <DeviceCertificateInventory inventory={inventory} filters={filters} onSearch={setSearch} onStatus={setStatus} onPage={setPage} />
         <RotationPanel rotation={rotation} />
