@@ -1,8 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import { type CertificateInfo, type ListedCertificate, parseCertificate, parsePem } from "@pier/pki";
 import { isHeartbeatAlive } from "@pier/protocol";
-import type { TlsMaterial } from "../tls/index.ts";
+import { type TlsMaterial, describeCrls } from "../tls/index.ts";
 import type { Environment, IdentityClone, Settings, StoredSnapshot } from "../store/store.ts";
+import type { DeviceCertificate } from "../store/device-certificates.ts";
 
 /** Portainer's environment type number for "Edge agent on Docker". */
 export const edgeAgentOnDockerType = 4;
@@ -38,6 +39,22 @@ export function snapshotSummary({ at, snapshot }: StoredSnapshot): SnapshotSumma
   };
 }
 
+/** Which identity flow a device is in and where it stands in it (docs/identity.md). */
+const identitySchema = z
+  .object({
+    Flow: z.enum(["built-in", "operator", "token"]).openapi({ description: "built-in: Pier issues its certificate (enrolled with a CSR); operator: it presents a certificate from the operator's CA; token: a device token binds it (no certificate)" }),
+    EnrollmentKeyFingerprint: z.string().nullable().openapi({ description: "SHA-256 (hex) of the SubjectPublicKeyInfo of the key the device enrolled with; the agent logs the same at start" }),
+    Reenrollment: z
+      .object({ PreviousSerial: z.string(), SameKey: z.boolean(), At: z.string() })
+      .nullable()
+      .openapi({ description: "The device came back with an expired certificate of the built-in CA (shown as 'expired, same key as <serial>')" }),
+    Certificate: z
+      .object({ Serial: z.string(), NotAfter: z.string(), Status: z.enum(["active", "expiring", "expired", "revoked"]) })
+      .nullable()
+      .openapi({ description: "The newest certificate the built-in CA issued to it; expiring: less than a third of its lifetime left" }),
+  })
+  .openapi("EndpointIdentity");
+
 /** The environment as Portainer's API shows it, with Pier's extra facts under `Pier`. */
 export const endpointSchema = z
   .object({
@@ -63,8 +80,16 @@ export const endpointSchema = z
       SourceAddress: z.string(),
       CreatedAt: z.string(),
       ClientCertificate: z
-        .object({ Subject: z.string(), Issuer: z.string(), SerialNumber: z.string(), FingerprintSHA256: z.string(), NotAfter: z.string() })
+        .object({
+          Subject: z.string(),
+          Issuer: z.string(),
+          SerialNumber: z.string(),
+          FingerprintSHA256: z.string(),
+          NotAfter: z.string(),
+          SharedBy: z.number().int().openapi({ description: "How many environments present this same certificate (by fingerprint); more than 1: a shared certificate such as the seeds' CN=edge-client" }),
+        })
         .nullable(),
+      Identity: identitySchema,
       IdentityConflict: z.object({ At: z.string(), SourceAddress: z.string(), CertificateSubject: z.string().optional() }).nullable(),
       Clone: z
         .object({ Addresses: z.array(z.string()), FirstSeen: z.string(), LastSeen: z.string() })
@@ -84,6 +109,30 @@ export interface LiveState {
   readonly snapshot: StoredSnapshot | null;
   /** The clone flag as the edge service knows it (fresher than the store); the stored one when absent. */
   readonly clone?: IdentityClone | null;
+  /** The device certificates the built-in CA issued to it, newest first. */
+  readonly certificates?: readonly DeviceCertificate[];
+  /** How many environments present the client certificate this one presented (1 when only itself). */
+  readonly sharedBy?: number;
+}
+
+/** `Pier.Identity` of an environment (docs/identity.md). */
+export function identityView(environment: Environment, certificates: readonly DeviceCertificate[], now = Date.now()): EndpointView["Pier"]["Identity"] {
+  const [newest] = certificates;
+  const flow = newest || environment.enrollmentKeySha256 !== null ? "built-in" : environment.identity?.kind === "certificate" ? "operator" : "token";
+  const reenrollment = environment.reenrollment;
+  let certificate: EndpointView["Pier"]["Identity"]["Certificate"] = null;
+  if (newest) {
+    const left = newest.notAfter.getTime() - now;
+    const lifetime = newest.notAfter.getTime() - newest.notBefore.getTime();
+    const status = newest.revokedAt !== null ? "revoked" : left <= 0 ? "expired" : left < lifetime / 3 ? "expiring" : "active";
+    certificate = { Serial: newest.serial, NotAfter: newest.notAfter.toISOString(), Status: status };
+  }
+  return {
+    Flow: flow,
+    EnrollmentKeyFingerprint: environment.enrollmentKeySha256,
+    Reenrollment: reenrollment ? { PreviousSerial: reenrollment.previousSerial, SameKey: reenrollment.sameKey, At: reenrollment.at.toISOString() } : null,
+    Certificate: certificate,
+  };
 }
 
 /** Maps a stored environment to Portainer's JSON shape. */
@@ -116,8 +165,9 @@ export function endpointView(environment: Environment, settings: Settings, live:
       SourceAddress: environment.sourceAddress ?? "",
       CreatedAt: environment.createdAt.toISOString(),
       ClientCertificate: certificate
-        ? { Subject: certificate.subject, Issuer: certificate.issuer, SerialNumber: certificate.serialNumber, FingerprintSHA256: certificate.fingerprintSha256, NotAfter: certificate.notAfter.toISOString() }
+        ? { Subject: certificate.subject, Issuer: certificate.issuer, SerialNumber: certificate.serialNumber, FingerprintSHA256: certificate.fingerprintSha256, NotAfter: certificate.notAfter.toISOString(), SharedBy: live.sharedBy ?? 1 }
         : null,
+      Identity: identityView(environment, live.certificates ?? [], now),
       IdentityConflict: conflict ? { At: conflict.at.toISOString(), SourceAddress: conflict.sourceAddress, ...(conflict.certificateSubject ? { CertificateSubject: conflict.certificateSubject } : {}) } : null,
       Clone: clone ? { Addresses: clone.addresses, FirstSeen: clone.firstSeen.toISOString(), LastSeen: clone.lastSeen.toISOString() } : null,
     },
@@ -133,6 +183,9 @@ export const settingsSchema = z
     AutoReissueWithinSeconds: z.number().int().openapi({ description: "Expired device certificates are re-issued without the waiting room within this many seconds of expiry; 0 = off" }),
     EdgePortainerUrl: z.string(),
     Edge: z.object({ TunnelServerAddress: z.string() }),
+    WebhookURL: z.string().openapi({ description: "Alerts are POSTed here (https); empty: no webhook" }),
+    WebhookSecretSet: z.boolean().openapi({ description: "Whether a webhook secret is set; the secret itself is shown only when set or generated" }),
+    AlertExpiryDays: z.number().int().openapi({ description: "Alert on a device certificate expiring within this many days without a renewal in sight" }),
   })
   .openapi("Settings");
 
@@ -145,6 +198,9 @@ export function settingsView(settings: Settings): z.infer<typeof settingsSchema>
     AutoReissueWithinSeconds: settings.autoReissueWithinSeconds ?? 0,
     EdgePortainerUrl: settings.edgePortainerUrl ?? "",
     Edge: { TunnelServerAddress: settings.edgeTunnelServerAddress ?? "" },
+    WebhookURL: settings.webhookUrl ?? "",
+    WebhookSecretSet: settings.webhookSecret !== undefined,
+    AlertExpiryDays: settings.alertExpiryDays ?? 7,
   };
 }
 
@@ -190,6 +246,10 @@ export const mtlsStateSchema = z
     Source: z.enum(["none", "flags", "uploaded"]).openapi({ description: "flags: --mtlscacert/--mtlscert/--mtlskey (change the files on disk); uploaded: kept in DATA/mtls/" }),
     CaCert: certSummarySchema.nullable(),
     Cert: certSummarySchema.extend({ Names: z.array(z.string()).openapi({ description: "DNS and IP subjectAltNames: the names routed to the mTLS server" }) }).nullable(),
+    Crl: z
+      .array(z.object({ Issuer: z.string(), CrlNumber: z.number().int().nullable(), ThisUpdate: z.string(), NextUpdate: z.string().nullable(), Entries: z.number().int() }))
+      .nullable()
+      .openapi({ description: "The CA's CRLs enforced in the handshake (--mtlscrl or the uploaded crl.pem), one item per CRL; null without one" }),
   })
   .openapi("MtlsState");
 export type MtlsStateView = z.infer<typeof mtlsStateSchema>;
@@ -201,6 +261,7 @@ export function mtlsStateView(source: MtlsStateView["Source"], mtls: TlsMaterial
     Source: source,
     CaCert: ca ? certSummary(parseCertificate(ca.der)) : null,
     Cert: mtls ? { ...certSummary(mtls.certificate), Names: mtls.names } : null,
+    Crl: mtls?.crl ? describeCrls(mtls.crl) : null,
   };
 }
 
@@ -209,7 +270,7 @@ export const mtlsRefusalSchema = z
   .object({
     code: z.literal("tls_material_invalid"),
     message: z.string(),
-    field: z.enum(["CaCert", "Cert", "Key"]),
+    field: z.enum(["CaCert", "Cert", "Key", "Crl"]),
     fix: z.string(),
     details: z.object({
       finding: z.string().openapi({ description: "pier doctor's finding code (eku_missing, key_mismatch, not_issued_by_ca, expired…), or missing / refused_by_node" }),
