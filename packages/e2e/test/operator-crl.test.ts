@@ -3,7 +3,7 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import http2, { type ClientHttp2Session } from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bash, pier, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, bash, pier, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * Operator CRLs (docs/security.md "Operator CRLs"): an operator CA run with `openssl ca`
@@ -112,8 +112,9 @@ beforeAll(() => {
   makeOperatorCa("operator", "Operator CA");
   makeOperatorCa("other", "Other CA");
   issue("operator", "mtlsserver", "server");
-  for (const name of ["edge-good", "edge-live", "edge-resumed", "edge-blog"]) issue("operator", name, "client");
+  for (const name of ["edge-good", "edge-live", "edge-resumed", "edge-blog", "edge-upload"]) issue("operator", name, "client");
   gencrl("operator", "crl-empty.pem");
+  gencrl("other", "crl-other.pem");
   installCrl("crl-empty.pem");
 }, 60_000);
 
@@ -126,7 +127,6 @@ const mtlsFlags = () => ["--mtlscacert", dir.file("operator/ca.crt"), "--mtlscer
 
 describe("pier server --mtlscrl", () => {
   it("refuses to start with a CRL that is not the CA's, saying why and what to do", () => {
-    gencrl("other", "crl-other.pem");
     const result = pier(["server", "--bind", "127.0.0.1:0", "--tunnel-port", "0", "--data", dir.file("refused-data"), ...mtlsFlags().slice(0, -1), dir.file("crl-other.pem")]);
     expect(result.status).not.toBe(0);
     expect(result.stderr).toMatch(/crl-other\.pem: the CRL was issued by CN=Other CA, not by a CA of .*operator\/ca\.crt \(CN=Operator CA\) — use the CRL of the CA that issues the client certificates/);
@@ -212,5 +212,51 @@ describe("pier server --sslcacert --sslcrl (blog mode)", () => {
     good.session.close();
     expect(await ask(connect(blog.httpsPort, "edge-blog"))).not.toBe("answered");
     await blog.waitFor(/refused a TLS client .*revoked.*CN=edge-blog/);
+  });
+});
+
+describe("Settings → Edge Compute: a CRL uploaded with the mTLS set", () => {
+  it("is checked like --mtlscrl, shown, enforced and replaced without a restart", async () => {
+    writeFileSync(dir.file("admin-password"), "correct horse battery staple\n", { mode: 0o600 });
+    await using uploaded = await startPierServer({ dataDir: dir.file("upload-data"), args: ["--admin-password-file", dir.file("admin-password")] });
+    const api = new PierApi(`https://127.0.0.1:${uploaded.httpsPort}`, { ca: readFileSync(dir.file("upload-data/ca/ca.crt")) });
+    await api.login("admin", "correct horse battery staple");
+    const set = { UseSeparateCert: true, CaCert: readFileSync(dir.file("operator/ca.crt"), "utf8"), Cert: readFileSync(dir.file("mtlsserver.crt"), "utf8"), Key: readFileSync(dir.file("mtlsserver.key"), "utf8") };
+
+    const foreign = await api.call<{ field: string; details: { finding: string }; message: string }>("PUT", "/api/settings/edge/mtls", { ...set, Crl: readFileSync(dir.file("crl-other.pem"), "utf8") });
+    expect(foreign.status).toBe(422);
+    expect(foreign.body.field).toBe("Crl");
+    expect(foreign.body.details.finding).toBe("crl_wrong_issuer");
+    expect(foreign.body.message).toMatch(/^CRL: the CRL was issued by CN=Other CA/);
+    expect((await api.call<{ Source: string }>("GET", "/api/settings/edge/mtls")).body.Source).toBe("none");
+
+    const applied = await api.call<{ Crl: { Issuer: string; Entries: number }[] }>("PUT", "/api/settings/edge/mtls", { ...set, Crl: readFileSync(dir.file("crl-empty.pem"), "utf8") });
+    expect(applied.status).toBe(200);
+    expect(applied.body.Crl).toEqual([expect.objectContaining({ Issuer: "CN=Operator CA", Entries: 0 })]);
+    const before = connect(uploaded.httpsPort, "edge-upload");
+    expect(await ask(before)).toBe("answered");
+
+    sh("openssl ca -config operator.cnf -revoke edge-upload.crt 2>/dev/null");
+    gencrl("operator", "crl-upload.pem");
+    const serial = new X509Certificate(readFileSync(dir.file("edge-upload.crt"))).serialNumber.toLowerCase();
+    const replaced = await api.call<{ Crl: { Entries: number }[] }>("PUT", "/api/settings/edge/mtls/crl", { Crl: readFileSync(dir.file("crl-upload.pem"), "utf8") });
+    expect(replaced.status).toBe(200);
+    expect(replaced.body.Crl?.[0]?.Entries).toBeGreaterThanOrEqual(1);
+    await before.closed;
+    expect(await ask(connect(uploaded.httpsPort, "edge-upload"))).not.toBe("answered");
+    await uploaded.waitFor(new RegExp(`refused a TLS client .*revoked.*serial ${serial}, CN=edge-upload`));
+    const good = connect(uploaded.httpsPort, "edge-good");
+    expect(await ask(good)).toBe("answered");
+    good.session.close();
+
+    const past = new Date(Date.now() - 2 * 3_600_000);
+    gencrl("operator", "crl-upload-expired.pem", `-crl_lastupdate ${opensslTime(past)} -crl_nextupdate ${opensslTime(new Date(past.getTime() + 3_600_000))}`);
+    const expired = await api.call<{ field: string; details: { finding: string } }>("PUT", "/api/settings/edge/mtls/crl", { Crl: readFileSync(dir.file("crl-upload-expired.pem"), "utf8") });
+    expect(expired.status).toBe(422);
+    expect(expired.body.details.finding).toBe("crl_expired");
+    expect((await api.call<{ Crl: { Entries: number }[] }>("GET", "/api/settings/edge/mtls")).body.Crl).toEqual(replaced.body.Crl);
+
+    const tooLarge = await api.call("PUT", "/api/settings/edge/mtls/crl", { Crl: "x".repeat(1024 * 1024 + 1) });
+    expect([400, 413]).toContain(tooLarge.status);
   });
 });

@@ -24,7 +24,8 @@ import { CaRotation } from "./identity/rotation.ts";
 import { startRevocation } from "./identity/revocation-runtime.ts";
 import { createUiStatic, uiSecurityHeaders } from "./ui/ui-static.ts";
 import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
-import { ConnectionBudget, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
+import { AlertService } from "./alerts/alert-service.ts";
+import { ConnectionBudget, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, revocationEntriesOf, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
 
 /** Log levels of the server. */
 export type ServerLogLevel = "debug" | "info" | "warn" | "error";
@@ -92,6 +93,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const tls = await ServerTls.load(config);
 
   const store = await SqliteStore.open(join(config.dataDir, "pier.db"));
+  // Alerts (docs/identity.md "Alerts") observe every audit event, so they start before anything appends one.
+  const alerts = new AlertService({ store, log: config.log });
+  alerts.start();
   const heartbeats = new HeartbeatRegistry({ store: store.environments, onFlushError: (error, pending) => config.log("error", `could not save ${pending} check-in(s): ${(error as Error).message}`) });
   heartbeats.start();
   const firstAdmin = await prepareFirstAdmin(store, { dataDir: config.dataDir, ...(config.adminPasswordFile === undefined ? {} : { adminPasswordFile: config.adminPasswordFile }), log: config.log });
@@ -104,6 +108,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
   // Revocation that takes effect at once, and the built-in CA's CRL (docs/identity.md "Revocation").
   const revocations = await startRevocation({ dataDir: config.dataDir, store, sessions: edge, tunnels, deviceCa, log: config.log });
+  // Operator CRLs (--mtlscrl, --sslcrl, the upload) join the check at handshake end, which also
+  // covers resumed TLS sessions; OpenSSL enforces them in the handshake itself (tls-front).
+  revocations.registry.setSource("operator-crl", revocationEntriesOf(tls.clientCrl));
+  tls.onClientCrlChange((crl) => revocations.registry.setSource("operator-crl", revocationEntriesOf(crl)));
   // The built-in CA's rotation (docs/identity.md "CA rotation"): its phase sets which CAs the
   // device CA issues from and trusts; a finish moves the server certificate (reloaded once the
   // fronts listen, if that happens while resuming an interrupted finish at start-up).
@@ -131,6 +139,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const renewal = new CertificateRenewal({
     store,
     deviceCa: () => enrollment.deviceCa,
+    revocations: revocations.registry,
     throttle: new RenewalThrottle({ renewalsPerSecond: config.renewalsPerSecond ?? defaultRenewalsPerSecond }),
     log: config.log,
   });
@@ -165,6 +174,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     rotation: () => rotation,
     revocation: () => revocations.revocation,
     deviceCrl: () => revocations.crls?.current(),
+    alerts,
     log: config.log,
   };
   const api = getRequestListener(createApiApp(deps).fetch);
@@ -289,6 +299,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       edge.closeAll();
       await Promise.all([httpsFront.close(), tunnelFront.close()]);
       await heartbeats.stop();
+      await alerts.stop();
       await store.close();
     },
   };

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import type { CertificateAuthority } from "@pier/pki";
+import type { AlertService } from "../alerts/alert-service.ts";
 import type { EdgeService } from "../edge/edge-service.ts";
 import type { CaRotation } from "../identity/rotation.ts";
 import type { PublishedCrl } from "../identity/crl-publisher.ts";
@@ -45,6 +46,8 @@ export interface ApiDependencies {
   readonly revocation?: () => Pick<DeviceRevocation, "revokeEnvironment" | "revokeForRemoval"> | undefined;
   /** The built-in CA's current CRL (`GET /api/pki/crl`); absent or `undefined`: 404. */
   readonly deviceCrl?: () => PublishedCrl | undefined;
+  /** Alerts kept in memory (`GET /api/pier/alerts`); absent: an empty list. */
+  readonly alerts?: Pick<AlertService, "list">;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
 

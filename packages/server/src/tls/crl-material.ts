@@ -7,7 +7,14 @@ import { type CrlInfo, type RevokedEntry, canonicalSerial, crlToPem, looksLikePe
  * entries is about 40 MB of DER and takes Node ~2 s to parse; past that, use shorter-lived
  * certificates rather than a longer list.
  */
-export const crlLimits = Object.freeze({ maxFileBytes: 64 * 1024 * 1024, maxEntries: 1_000_000, maxCrls: 16 });
+export const crlLimits: CrlLimits = Object.freeze({ maxFileBytes: 64 * 1024 * 1024, maxEntries: 1_000_000, maxCrls: 16 });
+
+/** How much of a CRL file Pier reads: bytes, revoked entries over all its CRLs, CRLs. */
+export interface CrlLimits {
+  readonly maxFileBytes: number;
+  readonly maxEntries: number;
+  readonly maxCrls: number;
+}
 
 /** Why a CRL file cannot be used, as `file: problem — fix`. */
 export interface CrlProblem {
@@ -50,7 +57,7 @@ export interface CrlInput {
   /** The instant the CRLs must be valid at; defaults to now. */
   readonly now?: Date;
   /** Defaults to `crlLimits`. */
-  readonly limits?: Partial<typeof crlLimits>;
+  readonly limits?: Partial<CrlLimits>;
 }
 
 // OpenSSL allows the same skew for a CRL's thisUpdate as Pier's certificates' back-dating.

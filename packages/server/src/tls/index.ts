@@ -24,3 +24,4 @@ export { watchFiles, type FileWatch, type WatchFilesOptions } from "./file-watch
 export { loadFrontMaterial, watchTlsMaterial, type FrontFiles, type TlsReloader, type TlsReloaderOptions } from "./tls-reloader.ts";
 export { ServerTls, type MtlsSource, type ServerFronts, type ServerTlsOptions } from "./server-tls.ts";
 export { checkMtlsUpload, mtlsUploadPaths, uploadRefusalOf, type MtlsUpload, type MtlsUploadField, type MtlsUploadRefusal } from "./mtls-upload.ts";
+export { checkOperatorCrl, crlLimits, describeCrls, revocationEntriesOf, type CrlLimits, type CrlMaterial, type CrlProblem, type OperatorCrl } from "./crl-material.ts";

@@ -62,7 +62,7 @@ describe("PUT /api/settings/edge/mtls: uploading a separate mTLS certificate", (
   });
 
   it("starts without a separate mTLS certificate: agents connect without a client certificate", async () => {
-    expect((await api.call("GET", "/api/settings/edge/mtls")).json).toEqual({ Source: "none", CaCert: null, Cert: null });
+    expect((await api.call("GET", "/api/settings/edge/mtls")).json).toEqual({ Source: "none", CaCert: null, Cert: null, Crl: null });
     expect((await h1Get(server.tunnelAddress.port, "/api/system/status", { ca: uiCa.pem })).status).toBe(404);
   });
 

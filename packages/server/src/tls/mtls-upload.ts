@@ -140,6 +140,21 @@ export function saveMtlsUpload(dataDir: string, upload: MtlsUpload): MtlsUploadP
   return paths;
 }
 
+/**
+ * Writes (atomically) or, with undefined, deletes the uploaded set's `crl.pem`; returns its
+ * path when there is one. Check it with `checkUploadedCrl` first.
+ */
+export function saveUploadedCrl(dataDir: string, crl: string | undefined): string | undefined {
+  const { crlPath } = mtlsUploadPaths(dataDir);
+  try {
+    if (crl === undefined) rmSync(crlPath, { force: true });
+    else writeFileAtomic(crlPath, crl, 0o644);
+  } catch (error) {
+    throw new ServerError("internal", `Cannot save the CRL in ${crlPath}: ${(error as Error).message}`, { cause: error });
+  }
+  return crl === undefined ? undefined : crlPath;
+}
+
 /** Deletes the uploaded set, if any. */
 export function removeMtlsUpload(dataDir: string): void {
   rmSync(mtlsUploadPaths(dataDir).dir, { recursive: true, force: true });

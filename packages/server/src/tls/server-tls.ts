@@ -1,6 +1,6 @@
 import { defaultServerNames, ensureBuiltInTls } from "../bootstrap/built-in-tls.ts";
 import { ServerError } from "../errors.ts";
-import { type MtlsUpload, checkMtlsUpload, findUploadedMtls, mtlsUploadPaths, removeMtlsUpload, saveMtlsUpload } from "./mtls-upload.ts";
+import { type MtlsUpload, checkMtlsUpload, checkUploadedCrl, findUploadedMtls, mtlsUploadPaths, removeMtlsUpload, saveMtlsUpload, saveUploadedCrl } from "./mtls-upload.ts";
 import type { FrontMaterial, RoutingPolicy, TlsFront } from "./tls-front.ts";
 import type { CrlMaterial } from "./crl-material.ts";
 import type { TlsMaterial } from "./tls-material.ts";
@@ -217,6 +217,33 @@ export class ServerTls {
         this.#watch();
       }
       this.#options.log("info", `mTLS certificates uploaded: ${this.describe()}`);
+    });
+  }
+
+  /**
+   * Replaces the CRL of the uploaded mTLS set (undefined removes it): checked against the set's
+   * CA like `--mtlscrl`, kept in `DATA/mtls/crl.pem`, enforced at once; open connections whose
+   * certificate it lists are closed. A refused CRL changes nothing. `conflict` when the flags set
+   * the mTLS files or nothing was uploaded.
+   */
+  replaceCrl(crl: string | undefined): Promise<void> {
+    return this.#serialized(async () => {
+      this.#refuseWhenFlags();
+      const set = this.#files.mtls;
+      const ca = this.#mtls?.ca;
+      if (this.#source !== "uploaded" || !set || !ca) throw new ServerError("conflict", "There is no uploaded mTLS set to attach a CRL to: upload the CA certificate, certificate and key first (PUT /api/settings/edge/mtls).");
+      if (crl !== undefined) checkUploadedCrl(crl, ca.toString());
+      await this.#pauseWatching();
+      try {
+        const crlPath = saveUploadedCrl(this.#options.dataDir, crl);
+        const files: FrontFiles = { server: this.#files.server, mtls: { certPath: set.certPath, keyPath: set.keyPath, caPath: set.caPath, ...(crlPath ? { crlPath } : {}) } };
+        const material = await loadFrontMaterial(files);
+        this.#files = files;
+        this.#apply(material);
+      } finally {
+        this.#watch();
+      }
+      this.#options.log("info", `${crl === undefined ? "uploaded CRL removed" : "CRL uploaded"}: ${this.describe()}`);
     });
   }
 

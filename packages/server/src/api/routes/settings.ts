@@ -1,4 +1,5 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { ServerError } from "../../errors.ts";
 import type { SettingsPatch } from "../../store/store.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
@@ -16,6 +17,11 @@ const settingsPatch = z.object({
     .optional()
     .openapi({ description: "Re-issue a device certificate that expired less than this many seconds ago without the waiting room; 0 = off" }),
   EdgePortainerUrl: z.union([z.literal(""), z.url().startsWith("https://", "must be an https:// URL")]).optional(),
+  WebhookURL: z
+    .union([z.literal(""), z.string().max(2048, "must be at most 2048 characters").pipe(z.url().startsWith("https://", "must be an https:// URL"))])
+    .optional()
+    .openapi({ description: "Alerts are POSTed here, signed with the webhook secret (set it first: POST /api/settings/webhook/secret); empty removes the webhook" }),
+  AlertExpiryDays: z.number().int().min(1).max(397).optional().openapi({ description: "Alert on a device certificate expiring within this many days without a renewal in sight (default 7)" }),
   Edge: z.object({ TunnelServerAddress: z.union([z.literal(""), z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "must be host:port")]).optional() }).optional(),
 });
 
@@ -25,6 +31,11 @@ const mtlsBody = z.object({
   CaCert: pem("The CA that issued the TLS certificate and the agents' client certificates"),
   Cert: pem("The mTLS server certificate (serverAuth), with intermediates after it"),
   Key: pem("Its private key, unencrypted"),
+  Crl: pem("Optional: the CA's CRL(s), enforced in the handshake like --mtlscrl (kept in DATA/mtls/crl.pem)"),
+});
+
+const crlBody = z.object({
+  Crl: z.string().max(1024 * 1024).openapi({ description: "The CA's CRL(s), PEM (one block per CA of the uploaded CA file); an empty string removes the CRL" }),
 });
 
 /** `GET/PUT /api/settings` in Portainer's names, the TLS reload call and the mTLS upload. */
@@ -54,7 +65,13 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
         ...(body.AutoReissueWithinSeconds === undefined ? {} : { autoReissueWithinSeconds: body.AutoReissueWithinSeconds }),
         ...(body.EdgePortainerUrl === undefined ? {} : { edgePortainerUrl: body.EdgePortainerUrl === "" ? null : body.EdgePortainerUrl }),
         ...(body.Edge?.TunnelServerAddress === undefined ? {} : { edgeTunnelServerAddress: body.Edge.TunnelServerAddress === "" ? null : body.Edge.TunnelServerAddress }),
+        ...(body.WebhookURL === undefined ? {} : { webhookUrl: body.WebhookURL === "" ? null : body.WebhookURL }),
+        ...(body.AlertExpiryDays === undefined ? {} : { alertExpiryDays: body.AlertExpiryDays }),
       };
+      // An unsigned alert could be forged by anyone who learns the URL: the secret comes first.
+      if (patch.webhookUrl && (await store.settings.get()).webhookSecret === undefined) {
+        throw new ServerError("bad_request", "Set the webhook secret before the webhook URL: alerts are always signed.", { field: "WebhookURL", fix: "POST /api/settings/webhook/secret (empty body: Pier generates one and shows it once), then set WebhookURL again." });
+      }
       const settings = await store.settings.update(patch);
       if (patch.edgeAgentCheckinInterval !== undefined) await deps.edge.notifyAll();
       return c.json(settingsView(settings), 200);
@@ -94,14 +111,41 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     async (c) => {
       const body = c.req.valid("json");
       // A refused set throws tls_material_invalid with its field and fix: the API's error answer (422).
-      if (body.UseSeparateCert) await deps.tls.upload({ caCert: body.CaCert ?? "", cert: body.Cert ?? "", key: body.Key ?? "" });
+      if (body.UseSeparateCert) await deps.tls.upload({ caCert: body.CaCert ?? "", cert: body.Cert ?? "", key: body.Key ?? "", ...(body.Crl ? { crl: body.Crl } : {}) });
       else await deps.tls.removeUpload();
       // Who changed the trust anchor of every device is worth keeping.
       const state = mtlsStateView(deps.tls.source, deps.tls.mtls);
       await deps.store.audit.append({
         kind: body.UseSeparateCert ? "mtls_uploaded" : "mtls_removed",
         sourceAddress: String(c.env.incoming?.socket.remoteAddress ?? "unknown"),
-        detail: { user: c.get("user").username, ca: state.CaCert?.Subject ?? null, certificate: state.Cert?.Subject ?? null, names: state.Cert?.Names ?? [] },
+        detail: { user: c.get("user").username, ca: state.CaCert?.Subject ?? null, certificate: state.Cert?.Subject ?? null, names: state.Cert?.Names ?? [], crl: state.Crl },
+      });
+      return c.json(state, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/api/settings/edge/mtls/crl",
+      summary: "Replace (or, with an empty Crl, remove) the CRL of the uploaded mTLS set; connections it lists are closed",
+      security: secured,
+      request: { body: jsonBody(crlBody) },
+      responses: {
+        200: jsonAnswer(mtlsStateSchema, "The mTLS state in force"),
+        400: failure("Invalid body"),
+        409: failure("No uploaded mTLS set, or the mTLS files come from flags (change --mtlscrl's file on disk)"),
+        422: jsonAnswer(mtlsRefusalSchema, "The CRL was refused (not a CRL, not signed by the set's CA, expired…); the old one stays"),
+      },
+    }),
+    async (c) => {
+      const { Crl } = c.req.valid("json");
+      await deps.tls.replaceCrl(Crl.trim() === "" ? undefined : Crl);
+      const state = mtlsStateView(deps.tls.source, deps.tls.mtls);
+      await deps.store.audit.append({
+        kind: Crl.trim() === "" ? "mtls_crl_removed" : "mtls_crl_uploaded",
+        sourceAddress: String(c.env.incoming?.socket.remoteAddress ?? "unknown"),
+        detail: { user: c.get("user").username, crl: state.Crl },
       });
       return c.json(state, 200);
     },
