@@ -181,6 +181,7 @@ export const testHandler: RequestHandler = (req, res) => {
       mtls: identity.mtls,
       authorized: identity.authorized,
       peer: identity.peerCertificate?.subject,
+      authorizationError: identity.authorizationError,
       remoteAddress: identity.remoteAddress,
       serverName: identity.serverName,
       httpVersion: req.httpVersion,
