@@ -42,6 +42,8 @@ async function enrolledAgent(edgeId: string): Promise<{ agent: PierProcess; id: 
   expect((await api.call("POST", `/api/endpoints/${waiting.Id}/edge/trust`)).status).toBe(204);
   const certificatePath = dir.file(`agent-${edgeId}/identity/current.crt`);
   await until(`${edgeId} connected with its certificate`, async () => (existsSync(certificatePath) && (await endpoints()).find((e) => e.EdgeID === edgeId)?.Pier.Connected ? true : undefined), 30_000);
+  // The session opened after association is the one made with the certificate (the first one waited).
+  await server.waitFor(new RegExp(`edge session open: environment ${waiting.Id} \\(${edgeId}\\) from .*, associated`), 30_000);
   return { agent, id: waiting.Id, certificate: new X509Certificate(readFileSync(certificatePath)) };
 }
 
