@@ -111,7 +111,7 @@ describe("zero-touch agent identity", () => {
     // Meanwhile, the agent killed right after writing next.key (its first renewal, ~40 s in) is
     // restarted as soon as it died: it reconnects with the pair it had, then completes a renewal.
     const crashFlow = (async () => {
-      await until("the crashing agent died mid-renewal", () => (crashing.process.signalCode === "SIGKILL" ? true : undefined), 90_000);
+      await until("the crashing agent died mid-renewal", () => Promise.resolve(crashing.process.signalCode === "SIGKILL" ? true : undefined), 90_000);
       expect(existsSync(join(identityDir("id-crash"), "next.key"))).toBe(true);
       expect(existsSync(join(identityDir("id-crash"), "next.crt"))).toBe(false);
       const before = serialOf(join(identityDir("id-crash"), "current.crt"));

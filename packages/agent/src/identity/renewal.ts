@@ -1,5 +1,6 @@
 import type { ClientHttp2Session } from "node:http2";
 import { request as httpsRequest } from "node:https";
+import type { Readable } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { CertificateGrant } from "@pier/protocol";
 import { certificateGrantValidator, edgePaths, identityLimits } from "@pier/protocol/wire";
@@ -71,13 +72,14 @@ function transportFailure(error: Error): RenewalAnswer {
   return { kind: "failed", error: new AgentError("connect_failed", cause, { cause: error, explained: { code: "renewal_no_answer", cause, fix: "Nothing to do if it passes; the agent asks again with its backoff." } }) };
 }
 
-function collect(stream: NodeJS.ReadableStream, onDone: (body: string) => void, onError: (error: Error) => void): void {
+function collect(stream: Readable, onDone: (body: string) => void, onError: (error: Error) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   stream.on("data", (chunk: Buffer) => {
     size += chunk.length;
     if (size > maxAnswerBytes) {
       onError(new Error(`The renewal answer exceeds ${maxAnswerBytes} bytes.`));
+      stream.destroy();
       return;
     }
     chunks.push(chunk);
