@@ -4,6 +4,7 @@ import { isHeartbeatAlive } from "@pier/protocol";
 import { type TlsMaterial, describeCrls } from "../tls/index.ts";
 import type { Environment, IdentityClone, Settings, StoredSnapshot } from "../store/store.ts";
 import type { DeviceCertificate } from "../store/device-certificates.ts";
+import { defaultTrustDomain } from "../identity/device-ca.ts";
 
 /** Portainer's environment type number for "Edge agent on Docker". */
 export const edgeAgentOnDockerType = 4;
@@ -182,6 +183,8 @@ export const settingsSchema = z
     TrustOnFirstConnect: z.boolean(),
     AutoReissueWithinSeconds: z.number().int().openapi({ description: "Expired device certificates are re-issued without the waiting room within this many seconds of expiry; 0 = off" }),
     EdgePortainerUrl: z.string(),
+    TrustDomain: z.string().openapi({ description: "SPIFFE trust domain of device certificates' URI SAN spiffe://<it>/edge/<EDGE_ID>" }),
+    BindCommonName: z.boolean().openapi({ description: "An operator certificate whose CN is an EDGE_ID is accepted only with that EDGE_ID" }),
     Edge: z.object({ TunnelServerAddress: z.string() }),
     WebhookURL: z.string().openapi({ description: "Alerts are POSTed here (https); empty: no webhook" }),
     WebhookSecretSet: z.boolean().openapi({ description: "Whether a webhook secret is set; the secret itself is shown only when set or generated" }),
@@ -197,6 +200,8 @@ export function settingsView(settings: Settings): z.infer<typeof settingsSchema>
     TrustOnFirstConnect: settings.trustOnFirstConnect,
     AutoReissueWithinSeconds: settings.autoReissueWithinSeconds ?? 0,
     EdgePortainerUrl: settings.edgePortainerUrl ?? "",
+    TrustDomain: settings.trustDomain ?? defaultTrustDomain,
+    BindCommonName: settings.bindCommonName === true,
     Edge: { TunnelServerAddress: settings.edgeTunnelServerAddress ?? "" },
     WebhookURL: settings.webhookUrl ?? "",
     WebhookSecretSet: settings.webhookSecret !== undefined,

@@ -17,8 +17,15 @@ const settingsPatch = z.object({
     .optional()
     .openapi({ description: "Re-issue a device certificate that expired less than this many seconds ago without the waiting room; 0 = off" }),
   EdgePortainerUrl: z.union([z.literal(""), z.url().startsWith("https://", "must be an https:// URL")]).optional(),
+  TrustDomain: z
+    .union([z.literal(""), z.string().regex(/^[a-z0-9._-]{1,253}$/, "must be lowercase letters, digits, '.', '-' or '_' (a SPIFFE trust domain)")])
+    .optional()
+    .openapi({ description: "Trust domain of new device certificates' URI SAN; empty: pier.local" }),
+  BindCommonName: z.boolean().optional().openapi({ description: "An operator certificate whose CN is an EDGE_ID is accepted only with that EDGE_ID" }),
   WebhookURL: z
-    .union([z.literal(""), z.string().max(2048, "must be at most 2048 characters").pipe(z.url().startsWith("https://", "must be an https:// URL"))])
+    .string()
+    .max(2048, "must be at most 2048 characters")
+    .refine((url) => url === "" || (url.startsWith("https://") && URL.canParse(url)), "must be an https:// URL (or empty, to remove the webhook)")
     .optional()
     .openapi({ description: "Alerts are POSTed here, signed with the webhook secret (set it first: POST /api/settings/webhook/secret); empty removes the webhook" }),
   AlertExpiryDays: z.number().int().min(1).max(397).optional().openapi({ description: "Alert on a device certificate expiring within this many days without a renewal in sight (default 7)" }),
@@ -64,6 +71,8 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
         ...(body.TrustOnFirstConnect === undefined ? {} : { trustOnFirstConnect: body.TrustOnFirstConnect }),
         ...(body.AutoReissueWithinSeconds === undefined ? {} : { autoReissueWithinSeconds: body.AutoReissueWithinSeconds }),
         ...(body.EdgePortainerUrl === undefined ? {} : { edgePortainerUrl: body.EdgePortainerUrl === "" ? null : body.EdgePortainerUrl }),
+        ...(body.TrustDomain === undefined ? {} : { trustDomain: body.TrustDomain === "" ? null : body.TrustDomain }),
+        ...(body.BindCommonName === undefined ? {} : { bindCommonName: body.BindCommonName }),
         ...(body.Edge?.TunnelServerAddress === undefined ? {} : { edgeTunnelServerAddress: body.Edge.TunnelServerAddress === "" ? null : body.Edge.TunnelServerAddress }),
         ...(body.WebhookURL === undefined ? {} : { webhookUrl: body.WebhookURL === "" ? null : body.WebhookURL }),
         ...(body.AlertExpiryDays === undefined ? {} : { alertExpiryDays: body.AlertExpiryDays }),
