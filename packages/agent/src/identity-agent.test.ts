@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Stream } from "node:http2";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -233,5 +234,61 @@ describe("agent identity in Pier's built-in flow", () => {
     expect(log.at("error").some((line) => line.includes("Too many new devices"))).toBe(true);
     // Without Retry-After the first retry comes after 0.5–1 s.
     expect(attempts[1]! - attempts[0]!).toBeGreaterThanOrEqual(2900);
+  });
+  it("when polling, checks in on the API URL until issued, then on the tunnel address with its certificate, and renews there", async () => {
+    const ca = testCa();
+    const { cert, key, fingerprint } = serverCertificate();
+    const seen: { listener: "api" | "tunnel"; path: string; serial: string | undefined; csr: boolean; at: number }[] = [];
+    const issued: string[] = [];
+    const grantFor = (csrPem: string): CertificateGrant => {
+      const grant = ca.grant(csrKey(csrPem), { edgeId: "edge-id-1", lifetimeMs: 4_500 });
+      issued.push(new X509Certificate(grant.certificate).serialNumber.toLowerCase());
+      return grant;
+    };
+    const listen = (listener: "api" | "tunnel"): Promise<HttpsServer> => {
+      // As the real listeners: the HTTPS one never asks for a client certificate, the tunnel one does.
+      const server = createHttpsServer({ cert, key, ...(listener === "tunnel" ? { requestCert: true, rejectUnauthorized: false, ca: ca.pem } : {}) }, (req, res) => {
+        const serial = (req.socket as TLSSocket).getPeerX509Certificate()?.serialNumber.toLowerCase();
+        void readText(req).then((body) => {
+          const parsed = JSON.parse(body) as Hello & { csr?: string };
+          seen.push({ listener, path: req.url ?? "", serial, csr: parsed.csr !== undefined && req.url === edgePaths.checkin, at: Date.now() });
+          res.setHeader("content-type", "application/json");
+          if (req.url === edgePaths.renew) {
+            res.end(JSON.stringify(grantFor(parsed.csr!)));
+          } else if (serial === undefined) {
+            res.end(JSON.stringify({ ...welcome("waiting"), certificate: grantFor(parsed.csr!) }));
+          } else {
+            res.end(JSON.stringify(welcome("associated")));
+          }
+        });
+      });
+      return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+    };
+    const [api, tunnel] = await Promise.all([listen("api"), listen("tunnel")]);
+    cleanup.push(() => void api.close(), () => void tunnel.close());
+    const port = (server: HttpsServer) => (server.address() as AddressInfo).port;
+    const dataDir = mkdtempSync(join(tmpdir(), "pier-agent-identity-poll-"));
+    const env = { EDGE_ID: "edge-id-1", PIER_EDGE_MODE: "poll", EDGE_KEY: encodeEdgeKey({ apiUrl: `https://127.0.0.1:${port(api)}`, tunnelAddress: `127.0.0.1:${port(tunnel)}`, serverFingerprint: fingerprint, environmentId: 0 }) };
+    const log = recordingLogger();
+    const agent = new EdgeAgent(loadAgentConfig({ flags: { data: dataDir }, env }), log, env);
+    const controller = new AbortController();
+    const running = agent.run(controller.signal);
+    cleanup.push(async () => {
+      controller.abort();
+      await running;
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    await until("a check-in with the renewed certificate", () => (issued[1] !== undefined ? seen.find((s) => s.path === edgePaths.checkin && s.serial === issued[1]) : undefined), 15_000);
+    const [first, second] = seen;
+    // Before it holds a certificate: the API URL, with a CSR; issued: at once the tunnel address, presenting it.
+    expect(first).toMatchObject({ listener: "api", path: edgePaths.checkin, serial: undefined, csr: true });
+    expect(second).toMatchObject({ listener: "tunnel", path: edgePaths.checkin, serial: issued[0], csr: false });
+    expect(second!.at - first!.at).toBeLessThan(1000);
+    // The renewal went to the tunnel address, authenticated by the certificate it renews.
+    expect(seen.find((s) => s.path === edgePaths.renew)).toMatchObject({ listener: "tunnel", serial: issued[0] });
+    expect(seen.filter((s) => s.listener === "api")).toHaveLength(1);
+    await until("the promotion", () => (new X509Certificate(readFileSync(join(dataDir, "identity", "current.crt"))).serialNumber.toLowerCase() === issued[1] ? true : undefined));
+    expect(log.at("error")).toEqual([]);
   });
 });
