@@ -303,7 +303,7 @@ function decodeSnapshot(row: Row): StoredSnapshot {
 /** The longest automatic re-issue window: 397 days, the longest device certificate lifetime. */
 const maxAutoReissueWithinSeconds = 397 * 86_400;
 
-const settingsKeys: readonly string[] = ["edgeComputeEnabled", "edgeAgentCheckinInterval", "trustOnFirstConnect", "edgePortainerUrl", "edgeTunnelServerAddress", "trustDomain", "bindCommonName", "autoReissueWithinSeconds"] satisfies (keyof Settings)[];
+const settingsKeys: readonly string[] = ["edgeComputeEnabled", "edgeAgentCheckinInterval", "trustOnFirstConnect", "edgePortainerUrl", "edgeTunnelServerAddress", "trustDomain", "bindCommonName", "autoReissueWithinSeconds", "webhookUrl", "webhookSecret", "alertExpiryDays"] satisfies (keyof Settings)[];
 
 /** Reads the stored settings document, keeping only known fields of the right type. */
 function decodeSettings(document: Record<string, unknown>): Settings {
@@ -314,12 +314,13 @@ function decodeSettings(document: Record<string, unknown>): Settings {
   }
   const interval = document["edgeAgentCheckinInterval"];
   if (typeof interval === "number") settings.edgeAgentCheckinInterval = interval;
-  for (const key of ["edgePortainerUrl", "edgeTunnelServerAddress", "trustDomain"] as const) {
+  for (const key of ["edgePortainerUrl", "edgeTunnelServerAddress", "trustDomain", "webhookUrl", "webhookSecret"] as const) {
     const value = document[key];
     if (typeof value === "string") settings[key] = value;
   }
   if (typeof document["bindCommonName"] === "boolean") settings.bindCommonName = document["bindCommonName"];
   if (typeof document["autoReissueWithinSeconds"] === "number") settings.autoReissueWithinSeconds = document["autoReissueWithinSeconds"];
+  if (typeof document["alertExpiryDays"] === "number") settings.alertExpiryDays = document["alertExpiryDays"];
   return settings;
 }
 
@@ -341,6 +342,13 @@ function checkSettings(settings: Record<string, unknown>): void {
   // The longest certificate lifetime (397 days): a window past it would re-issue any certificate ever expired.
   const reissue = settings["autoReissueWithinSeconds"];
   if (reissue !== undefined && !(typeof reissue === "number" && Number.isSafeInteger(reissue) && reissue >= 0 && reissue <= maxAutoReissueWithinSeconds)) throw bad("autoReissueWithinSeconds", `must be a whole number of seconds from 0 (off) to ${maxAutoReissueWithinSeconds}`);
+  // The webhook (alerts): https only, so alerts and their signature never cross the network in clear.
+  const webhook = settings["webhookUrl"];
+  if (webhook !== undefined && !(typeof webhook === "string" && webhook.length <= 2048 && /^https:\/\//i.test(webhook) && URL.canParse(webhook))) throw bad("webhookUrl", "must be an https:// URL of at most 2048 characters");
+  const secret = settings["webhookSecret"];
+  if (secret !== undefined && !(typeof secret === "string" && secret.length >= 16 && secret.length <= 256)) throw bad("webhookSecret", "must be 16 to 256 characters");
+  const expiryDays = settings["alertExpiryDays"];
+  if (expiryDays !== undefined && !(typeof expiryDays === "number" && Number.isSafeInteger(expiryDays) && expiryDays >= 1 && expiryDays <= 397)) throw bad("alertExpiryDays", "must be a whole number of days from 1 to 397");
 }
 
 /**
