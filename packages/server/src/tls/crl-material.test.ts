@@ -109,7 +109,7 @@ describe("checkOperatorCrl", () => {
     for (const data of [good.certPem, "", "garbage", Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01])]) {
       const [problem] = refused(checkOperatorCrl(input(data)));
       expect(problem?.code).toBe("not_a_crl");
-      expect(problem?.problem).toMatch(/^this is not a CRL/);
+      expect(problem?.problem).toMatch(/^this is not a (CRL|certificate revocation list)/);
     }
   });
 

@@ -1,11 +1,11 @@
 import { type X509Certificate, createHash } from "node:crypto";
 import { createSecureContext } from "node:tls";
-import { type CrlInfo, type RevokedEntry, canonicalSerial, crlToPem, looksLikePem, parseCertificate, parseCrl, parsePem, tlsProfile } from "@pier/pki";
+import { type RevokedEntry, canonicalSerial, crlToPem, looksLikePem, parseCertificate, parsePem, tlsProfile, verifyCrl } from "@pier/pki";
 
 /**
- * Limits on an operator CRL file (`--mtlscrl`, `--sslcrl`, the upload). A CRL with a million
- * entries is about 40 MB of DER and takes Node ~2 s to parse; past that, use shorter-lived
- * certificates rather than a longer list.
+ * Limits on an operator CRL file (`--mtlscrl`, `--sslcrl`, the upload): the file, the CRLs in it,
+ * and the revoked entries over all of them (each CRL is also held to pki's `crlMaxBytes`, 8 MiB,
+ * about 200,000 entries). Past that, use shorter-lived certificates rather than a longer list.
  */
 export const crlLimits: CrlLimits = Object.freeze({ maxFileBytes: 64 * 1024 * 1024, maxEntries: 1_000_000, maxCrls: 16 });
 
@@ -60,9 +60,11 @@ export interface CrlInput {
   readonly limits?: Partial<CrlLimits>;
 }
 
-// OpenSSL allows the same skew for a CRL's thisUpdate as Pier's certificates' back-dating.
-const clockSkewMs = 5 * 60_000;
-const day = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, "Z");
+// What OpenSSL does with a CRL that fails a date check, for the messages.
+const consequences: Readonly<Record<string, string>> = {
+  crl_expired: ' (OpenSSL would refuse every client certificate with "CRL has expired")',
+  crl_not_yet_valid: ' (OpenSSL would refuse every client certificate with "CRL is not yet valid")',
+};
 
 interface CaCertificate {
   readonly x509: X509Certificate;
@@ -134,37 +136,26 @@ export function checkOperatorCrl(input: CrlInput): CrlMaterial | CrlProblem[] {
   const crls: OperatorCrl[] = [];
   const pems: string[] = [];
   let entryCount = 0;
+  const caPems = cas.map((candidate) => candidate.x509.toString());
   for (const der of ders) {
-    let info: CrlInfo;
-    try {
-      info = parseCrl(der);
-    } catch (error) {
-      problems.push({ code: "not_a_crl", file: file.path, problem: `this is not a CRL (${(error as Error).message})`, fix: `give the CRL file your CA publishes, PEM or DER, e.g. from: openssl ca -gencrl -out ${file.path}` });
-      continue;
+    // pki's verifyCrl: a CRL, signed by one of the CAs, thisUpdate ≤ now < nextUpdate (OpenSSL's rule, no skew).
+    const verdict = verifyCrl(der, caPems, now);
+    const issuer = verdict.issuer ?? "an unknown issuer";
+    for (const found of verdict.problems) {
+      const problem =
+        found.code === "crl_wrong_issuer" && verdict.signedBy === undefined && !cas.some((candidate) => candidate.subjectText === issuer)
+          ? `the CRL was issued by ${issuer}, not by a CA of ${ca.path} (${cas.map((c) => c.subjectText).join("; ") || "no CA certificate"})`
+          : found.code === "crl_expired" || found.code === "crl_not_yet_valid"
+            ? `${found.problem.replace(/^the CRL/, `the CRL of ${issuer}`)}${consequences[found.code] ?? ""}`
+            : found.problem;
+      const fix = found.code === "crl_wrong_issuer" ? `use the CRL of the CA that issues the client certificates (the one in ${ca.path}), e.g. openssl ca -gencrl with that CA's configuration` : found.fix;
+      problems.push({ code: found.code, file: file.path, problem, fix });
     }
-    const signer = cas.find((candidate) => candidate.subjectDer.equals(info.issuerDer) && info.verifySignature(candidate.x509.publicKey));
-    if (!signer) {
-      const sameName = cas.some((candidate) => candidate.subjectDer.equals(info.issuerDer));
-      problems.push({
-        code: "crl_wrong_issuer",
-        file: file.path,
-        problem: sameName
-          ? `the CRL names ${info.issuerText} as its issuer, but its signature does not verify with the key of that CA in ${ca.path}`
-          : `the CRL was issued by ${info.issuerText}, not by a CA of ${ca.path} (${cas.map((c) => c.subjectText).join("; ") || "no CA certificate"})`,
-        fix: `use the CRL of the CA that issues the client certificates (the one in ${ca.path}): openssl ca -gencrl with that CA's configuration`,
-      });
-      continue;
-    }
-    if (info.nextUpdate && info.nextUpdate.getTime() <= now.getTime()) {
-      problems.push({ code: "crl_expired", file: file.path, problem: `the CRL of ${info.issuerText} is out of date: its next update was due ${day(info.nextUpdate)} (OpenSSL would refuse every client certificate with "CRL has expired")`, fix: "publish a fresh CRL (openssl ca -gencrl) and write it to this file" });
-      continue;
-    }
-    if (info.thisUpdate.getTime() > now.getTime() + clockSkewMs) {
-      problems.push({ code: "crl_not_yet_valid", file: file.path, problem: `the CRL of ${info.issuerText} is not valid before ${day(info.thisUpdate)} (OpenSSL would refuse every client certificate with "CRL is not yet valid")`, fix: "check the clocks of this server and of the CA's machine, then publish the CRL again" });
-      continue;
-    }
-    entryCount += info.revoked.length;
-    crls.push({ issuer: signer.x509, issuerText: info.issuerText, ...(info.crlNumber === undefined ? {} : { crlNumber: info.crlNumber }), thisUpdate: info.thisUpdate, ...(info.nextUpdate ? { nextUpdate: info.nextUpdate } : {}), entries: info.revoked });
+    const signer = verdict.signedBy;
+    if (!verdict.ok || !signer) continue;
+    entryCount += verdict.entries.length;
+    const thisUpdate = verdict.thisUpdate ?? now;
+    crls.push({ issuer: signer.x509, issuerText: issuer, ...(verdict.crlNumber === undefined ? {} : { crlNumber: verdict.crlNumber }), thisUpdate, ...(verdict.nextUpdate ? { nextUpdate: verdict.nextUpdate } : {}), entries: verdict.entries });
     pems.push(crlToPem(der));
   }
   if (entryCount > limits.maxEntries) {

@@ -6,6 +6,9 @@ import type { CrlMaterial } from "./crl-material.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 import { type FrontFiles, type TlsReloader, loadFrontMaterial, watchTlsMaterial } from "./tls-reloader.ts";
 
+/** How long before the CRL in force expires the log warns. */
+const crlExpiryWarningMs = 24 * 3_600_000;
+
 /** Where the separate mTLS certificate comes from: nowhere, `--mtls*` flags, or an upload in `DATA/mtls/`. */
 export type MtlsSource = "none" | "flags" | "uploaded";
 
@@ -49,6 +52,7 @@ export class ServerTls {
   // Uploads, removals and explicit reloads run one at a time.
   #queue: Promise<unknown> = Promise.resolve();
   readonly #crlListeners = new Set<(crl: CrlMaterial | undefined) => void>();
+  #crlExpiryTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: ServerTlsOptions, files: FrontFiles, material: FrontMaterial, source: MtlsSource) {
     this.#options = options;
@@ -184,6 +188,7 @@ export class ServerTls {
   attach(fronts: ServerFronts): void {
     this.#fronts = fronts;
     this.#watch();
+    this.#watchCrlExpiry();
   }
 
   /** Re-reads every file now (`POST /api/settings/tls/reload`); rejects with the reasons. */
@@ -268,6 +273,7 @@ export class ServerTls {
   /** Stops watching the files. */
   close(): void {
     this.#stopWatching();
+    clearTimeout(this.#crlExpiryTimer);
   }
 
   #refuseWhenFlags(): void {
@@ -320,6 +326,7 @@ export class ServerTls {
   #reportCrlChange(before: CrlMaterial | undefined): void {
     const after = this.clientCrl;
     if (before?.sha256 === after?.sha256) return;
+    this.#watchCrlExpiry();
     for (const listener of this.#crlListeners) {
       try {
         listener(after);
@@ -327,6 +334,35 @@ export class ServerTls {
         this.#options.log("error", `applying the new CRL failed: ${(error as Error).message}`);
       }
     }
+  }
+
+  /**
+   * Once the CRL in force passes its nextUpdate, OpenSSL refuses every client certificate ("CRL
+   * has expired"): say so a day before, and when it happens.
+   */
+  #watchCrlExpiry(): void {
+    clearTimeout(this.#crlExpiryTimer);
+    const crl = this.clientCrl;
+    const first = (crl?.crls ?? []).filter((item) => item.nextUpdate).sort((a, b) => a.nextUpdate!.getTime() - b.nextUpdate!.getTime())[0];
+    if (!crl || !first?.nextUpdate) return;
+    const due = first.nextUpdate.getTime();
+    const warnAt = due - crlExpiryWarningMs;
+    let warned = false;
+    const check = () => {
+      const now = Date.now();
+      if (now >= due) {
+        this.#options.log("error", `the CRL of ${first.issuerText} in ${crl.path} passed its next update (${first.nextUpdate!.toISOString()}): every client certificate is refused ("CRL has expired") until a fresh CRL is written to that file`);
+        return;
+      }
+      if (now >= warnAt && !warned) {
+        warned = true;
+        this.#options.log("warn", `the CRL of ${first.issuerText} in ${crl.path} expires at ${first.nextUpdate!.toISOString()}: write a fresh CRL to that file before then, or every client certificate will be refused`);
+      }
+      // setTimeout holds at most 2^31-1 ms (24.8 days): longer waits are taken in steps.
+      this.#crlExpiryTimer = setTimeout(check, Math.min((now < warnAt ? warnAt : due) - now, 2 ** 31 - 1));
+      this.#crlExpiryTimer.unref();
+    };
+    check();
   }
 
   #stopWatching(): void {
