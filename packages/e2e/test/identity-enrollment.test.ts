@@ -128,6 +128,15 @@ describe("zero-touch enrollment with the built-in CA", () => {
     // Precondition: the same hello without that certificate is answered (a new device waits).
     const anonymous = new PierApi(`https://127.0.0.1:${server.tunnelPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
     expect((await anonymous.call("POST", "/api/edge/v1/checkin", { ...hello, agent: { ...hello.agent, edgeId: "edge-zt-anonymous" } })).status).toBe(200);
+    // A CSR past 8 KiB, or one that does not verify, enrolls nothing and says which field is wrong.
+    const oversized = await anonymous.call<{ code: string; message: string }>("POST", "/api/edge/v1/checkin", { ...hello, agent: { ...hello.agent, edgeId: "edge-zt-big" }, csr: "A".repeat(8 * 1024 + 1) });
+    expect(oversized.status).toBe(400);
+    expect(oversized.body.message).toMatch(/csr: Too big/);
+    const garbled = await anonymous.call<{ code: string; field: string }>("POST", "/api/edge/v1/checkin", { ...hello, agent: { ...hello.agent, edgeId: "edge-zt-garbled" }, csr: "-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n" });
+    expect(garbled).toMatchObject({ status: 400, body: { code: "bad_request", field: "csr" } });
+    expect(await endpoint("edge-zt-big")).toBeUndefined();
+    expect(await endpoint("edge-zt-garbled")).toBeUndefined();
+
     const refused = await client.call<{ code: string; message: string }>("POST", "/api/edge/v1/checkin", hello);
     expect(refused.status).toBe(403);
     expect(refused.body.message).toMatch(/^Your client certificate \(serial [0-9a-f]+\) was refused: .*(CA|issuer)/i);
