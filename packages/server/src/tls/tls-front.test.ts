@@ -147,6 +147,9 @@ describe("TlsFront", () => {
       const [refusal] = running.refusals;
       expect(refusal).toMatchObject({ remoteAddress: "127.0.0.1", serverName: names.mtls, failure: { code: "client_certificate_unknown_ca" } });
       expect(refusal?.failure.cause).toMatch(/certificate from a CA this server does not trust/);
+      // Node drops the socket, and its certificate, before reporting it: the front read it at the handshake.
+      expect(refusal?.peerCertificate?.subject).toBe("CN=intruder");
+      expect(refusal?.peerCertificate?.serialNumber).toBe(new X509Certificate(foreignDevice.certPem).serialNumber);
     });
 
     it("serves the UI certificate and no client identity on every other name, and without SNI", async () => {

@@ -184,10 +184,12 @@ export interface MtlsState {
   Source: MtlsSource;
   CaCert: CertSummary | null;
   Cert: (CertSummary & { Names: string[] }) | null;
+  /** The CA's CRLs enforced in the handshake (`--mtlscrl` or the uploaded one), one per CRL. */
+  Crl?: { Issuer: string; CrlNumber: number | null; ThisUpdate: string; NextUpdate: string | null; Entries: number }[] | null;
 }
 
 /** The fields of an mTLS upload a refusal can point at. */
-export type MtlsField = "CaCert" | "Cert" | "Key";
+export type MtlsField = "CaCert" | "Cert" | "Key" | "Crl";
 
 /** `GET /api/certificates`. */
 export interface Certificates {

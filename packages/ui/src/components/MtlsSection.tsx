@@ -11,10 +11,11 @@ import { LoadError } from "./LoadError.tsx";
 import { lockoutWarning, needsConfirmation } from "./mtls-lockout.ts";
 import { type PemFile, PemFileInput } from "./PemFileInput.tsx";
 
-const fields: { field: MtlsField; label: string; description: string }[] = [
+const fields: { field: MtlsField; label: string; description: string; optional?: boolean }[] = [
   { field: "CaCert", label: "CA certificate", description: "The CA that issued this certificate and the agents' client certificates (PEM)." },
   { field: "Cert", label: "TLS certificate", description: "The server certificate of the mTLS domain, intermediates after it (PEM)." },
   { field: "Key", label: "TLS key", description: "Its private key, unencrypted (PEM)." },
+  { field: "Crl", label: "CRL (optional)", description: "The CA's CRL, one per CA of the CA file (PEM): revoked client certificates are refused, their connections closed.", optional: true },
 ];
 
 const sourceText: Record<MtlsState["Source"], string> = { none: "not configured", flags: "from --mtls* flags", uploaded: "uploaded" };
@@ -29,12 +30,21 @@ function MtlsStateTable({ state }: { state: MtlsState }) {
           { what: "Names", value: <Text size="sm">{state.Cert.Names.join(", ") || "—"}</Text> },
         ]
       : []),
+    ...(state.Crl ?? []).map((crl, index) => ({
+      what: index === 0 ? "CRL" : "",
+      value: (
+        <Text size="sm">
+          {crl.Issuer}
+          {crl.CrlNumber === null ? "" : ` · number ${crl.CrlNumber}`} · {crl.Entries} revoked{crl.NextUpdate ? ` · next update ${formatDate(crl.NextUpdate)} (${formatExpiry(crl.NextUpdate)})` : ""}
+        </Text>
+      ),
+    })),
   ];
   return (
     <Table withRowBorders={false} verticalSpacing={4} aria-label="mTLS state">
       <Table.Tbody>
-        {rows.map((row) => (
-          <Table.Tr key={row.what}>
+        {rows.map((row, index) => (
+          <Table.Tr key={`${row.what}-${index}`}>
             <Table.Th w={120} fw={500} c="dimmed">
               {row.what}
             </Table.Th>
@@ -61,14 +71,14 @@ export function MtlsSection() {
   }, [source]);
 
   const fromFlags = source === "flags";
-  const complete = fields.every(({ field }) => files[field] !== undefined);
+  const complete = fields.every(({ field, optional }) => optional === true || files[field] !== undefined);
   const removing = !useSeparate && source === "uploaded";
 
   async function apply() {
     setBusy(true);
     setRefusal(undefined);
     try {
-      const body = useSeparate ? { UseSeparateCert: true, CaCert: files.CaCert?.text, Cert: files.Cert?.text, Key: files.Key?.text } : { UseSeparateCert: false };
+      const body = useSeparate ? { UseSeparateCert: true, CaCert: files.CaCert?.text, Cert: files.Cert?.text, Key: files.Key?.text, ...(files.Crl ? { Crl: files.Crl.text } : {}) } : { UseSeparateCert: false };
       await api<MtlsState>("PUT", "/api/settings/edge/mtls", { body });
       notifications.show({ color: "green", message: useSeparate ? "mTLS certificates applied" : "Separate mTLS certificate removed" });
       await state.refresh();
