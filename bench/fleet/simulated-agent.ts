@@ -157,6 +157,8 @@ export class SimulatedAgent {
                   return;
                 case "status":
                 case "tunnel": // simulated devices have no Docker Engine to reach
+                case "certificate": // simulated devices bring their certificates
+                case "renew": // benchmarks renew when they choose
                   break;
               }
             }
@@ -182,6 +184,31 @@ export class SimulatedAgent {
     this.#inFlight.set(seq, performance.now());
     stream.write(encodeFrame({ type: "heartbeat", seq }));
     return true;
+  }
+
+  /**
+   * Posts `body` (JSON) on the session's HTTP/2 connection, as the agent posts its renewal;
+   * resolves with the status, the `Retry-After` header and the body text.
+   */
+  post(path: string, body: string): Promise<{ status: number; retryAfter: number | undefined; body: string }> {
+    const h2 = this.#h2;
+    if (!this.#open || !h2 || h2.destroyed) return Promise.reject(Object.assign(new Error("no open session"), { code: "ECLOSED" }));
+    return new Promise((resolve, reject) => {
+      const stream = h2.request({ ":method": "POST", ":path": path, "content-type": "application/json" });
+      let status = 0;
+      let retryAfter: number | undefined;
+      let text = "";
+      stream.setEncoding("utf8");
+      stream.on("response", (headers) => {
+        status = Number(headers[":status"]);
+        const header = headers["retry-after"];
+        retryAfter = typeof header === "string" ? Number(header) : undefined;
+      });
+      stream.on("data", (chunk: string) => (text += chunk));
+      stream.on("error", (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))));
+      stream.on("close", () => (status === 0 ? reject(Object.assign(new Error(`stream closed without an answer (RST ${stream.rstCode})`), { code: "ECLOSED" })) : resolve({ status, retryAfter, body: text })));
+      stream.end(body);
+    });
   }
 
   /** Ends the session without reporting it as lost. */
