@@ -124,25 +124,37 @@ describe("AlertService", () => {
     // A 397-day certificate with 20 days left: overdue by its lifetime but outside the 7 days.
     await store.certificates.insert(row("e1", far.id, "edge-far", 397 * day, 20 * day));
 
+    // Expired 40 days ago: a device long gone, not news.
+    const gone = await env("edge-gone");
+    await store.certificates.insert(row("f1", gone.id, "edge-gone", 30 * day, -40 * day));
+    // Expired yesterday: still worth an alert (expired: true).
+    const lapsed = await env("edge-lapsed");
+    await store.certificates.insert(row("g1", lapsed.id, "edge-lapsed", 30 * day, -day));
+    // An environment removed while its certificate stays recorded.
+    const removed = await env("edge-removed");
+    await store.certificates.insert(row("h1", removed.id, "edge-removed", 30 * day, day));
+    await store.environments.delete(removed.id);
+
     const alerts = new AlertService({ store, log: () => undefined, webhook: { ca: ca.pem } });
     await alerts.scan();
-    expect(alerts.list.list().map((a) => a.edgeId).sort()).toEqual(["edge-short", "edge-stuck"]);
+    expect(alerts.list.list().map((a) => a.edgeId).sort()).toEqual(["edge-lapsed", "edge-short", "edge-stuck"]);
+    expect(alerts.list.list().find((a) => a.edgeId === "edge-lapsed")?.detail).toMatchObject({ serial: "g1", expired: true });
     expect(alerts.list.list().find((a) => a.edgeId === "edge-stuck")?.message).toMatch(/^The certificate of edge-stuck \(serial a1\) expires .* \(in 2 d\) and the device has not renewed it/);
-    await until(() => received.length === 2);
+    await until(() => received.length === 3);
 
     // With AlertExpiryDays 30 the 397-day certificate is in the window too.
     await store.settings.update({ alertExpiryDays: 30 });
     await alerts.scan();
-    expect(alerts.list.list({ activeOnly: true }).map((a) => a.edgeId).sort()).toEqual(["edge-far", "edge-short", "edge-stuck"]);
+    expect(alerts.list.list({ activeOnly: true }).map((a) => a.edgeId).sort()).toEqual(["edge-far", "edge-lapsed", "edge-short", "edge-stuck"]);
     await store.settings.update({ alertExpiryDays: null });
 
     // edge-stuck renews: its alert is no longer active; the others stay, counted, not re-sent.
     await store.certificates.insert({ ...row("a2", stuck.id, "edge-stuck", 30 * day, 30 * day), reason: "renewal" });
     await alerts.scan();
-    expect(alerts.list.list({ activeOnly: true }).map((a) => a.edgeId)).toEqual(["edge-short"]);
+    expect(alerts.list.list({ activeOnly: true }).map((a) => a.edgeId).sort()).toEqual(["edge-lapsed", "edge-short"]);
     expect(alerts.list.list().find((a) => a.edgeId === "edge-short")?.count).toBe(3);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(bodies().map((b) => b.edgeId).sort()).toEqual(["edge-far", "edge-short", "edge-stuck"]);
+    expect(bodies().map((b) => b.edgeId).sort()).toEqual(["edge-far", "edge-lapsed", "edge-short", "edge-stuck"]);
     await alerts.stop();
   });
 });

@@ -9,6 +9,9 @@ import { WebhookDelivery, type WebhookDeliveryOptions } from "./webhook-delivery
 /** Default of the setting `alertExpiryDays` (`AlertExpiryDays`). */
 export const defaultAlertExpiryDays = 7;
 
+/** A certificate expired longer ago than this raises no alert (30 days). */
+const expiredForgottenAfterMs = 30 * 86_400_000;
+
 /** What the alert service needs. */
 export interface AlertServiceOptions {
   readonly store: Store;
@@ -85,9 +88,10 @@ export class AlertService {
   /** Scans `device_certificates` for devices whose certificate expires within `alertExpiryDays` with no renewal in sight. */
   async scan(now = new Date()): Promise<void> {
     const { store } = this.#options;
-    const settings = await store.settings.get();
-    const environments = new Set((await store.environments.list()).map((e) => e.id));
-    const expiring = expiringCertificates(await store.certificates.list(), environments, now, settings.alertExpiryDays ?? defaultAlertExpiryDays);
+    const days = (await store.settings.get()).alertExpiryDays ?? defaultAlertExpiryDays;
+    // Devices whose certificate expired more than a month ago are gone, not news.
+    const candidates = await store.certificates.expiringWithoutRenewal(new Date(now.getTime() - expiredForgottenAfterMs), new Date(now.getTime() + days * 86_400_000));
+    const expiring = expiringCertificates(candidates, now, days);
     for (const alert of expiring) this.raise(alert);
     this.list.settle("certificate_expiring", new Set(expiring.map((a) => a.subject)));
   }

@@ -11,15 +11,15 @@ export const overdueShare = 0.2;
 /**
  * Devices whose newest unrevoked certificate expires within `days` with no renewal in sight:
  * no newer unrevoked certificate exists for the environment and less than `overdueShare` of
- * the lifetime is left. Certificates of environments that no longer exist are ignored.
+ * the lifetime is left. `certificates` may hold more than that (the store's candidates, or all).
  *
  * @example
- * const alerts = expiringCertificates(await store.certificates.list(), new Set(ids), new Date(), 7);
+ * const alerts = expiringCertificates(await store.certificates.expiringWithoutRenewal(monthAgo, inSevenDays), new Date(), 7);
  */
-export function expiringCertificates(certificates: readonly DeviceCertificate[], environmentIds: ReadonlySet<number>, now: Date, days: number): NewAlert[] {
+export function expiringCertificates(certificates: readonly DeviceCertificate[], now: Date, days: number): NewAlert[] {
   const newest = new Map<number, DeviceCertificate>();
   for (const certificate of certificates) {
-    if (certificate.revokedAt !== null || !environmentIds.has(certificate.environmentId)) continue;
+    if (certificate.revokedAt !== null) continue;
     const best = newest.get(certificate.environmentId);
     if (!best || certificate.notAfter > best.notAfter) newest.set(certificate.environmentId, certificate);
   }

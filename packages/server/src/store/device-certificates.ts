@@ -53,6 +53,12 @@ export interface DeviceCertificateStore {
   revokeForEnvironment(environmentId: number, revocation: CertificateRevocation): Promise<DeviceCertificate[]>;
   /** Every revoked certificate that has not expired at `now` (what the CRL and the in-memory set list). */
   revokedUnexpired(now: Date): Promise<DeviceCertificate[]>;
+  /**
+   * Each existing environment's newest unrevoked certificate when it expires between `after`
+   * and `before`, with no unrevoked certificate of the environment expiring later (the alert
+   * scan: index range on `not_after`, never a read of the whole table).
+   */
+  expiringWithoutRenewal(after: Date, before: Date): Promise<DeviceCertificate[]>;
 }
 
 /** When and why certificates are revoked; the reason is an RFC 5280 name (`keyCompromise`…). */
@@ -160,6 +166,18 @@ export class SqliteDeviceCertificates implements DeviceCertificateStore {
 
   listByEnvironment(environmentId: number): Promise<DeviceCertificate[]> {
     return this.#call(() => this.#statement("SELECT * FROM device_certificates WHERE environment_id = ? ORDER BY issued_at DESC, not_after DESC").all(environmentId).map(decode));
+  }
+
+  expiringWithoutRenewal(after: Date, before: Date): Promise<DeviceCertificate[]> {
+    return this.#call(() =>
+      this.#statement(
+        `SELECT c.* FROM device_certificates c JOIN environments e ON e.id = c.environment_id
+         WHERE c.revoked_at IS NULL AND c.not_after > ? AND c.not_after <= ?
+           AND NOT EXISTS (SELECT 1 FROM device_certificates n WHERE n.environment_id = c.environment_id AND n.revoked_at IS NULL AND n.not_after > c.not_after)`,
+      )
+        .all(after.getTime(), before.getTime())
+        .map(decode),
+    );
   }
 
   list(): Promise<DeviceCertificate[]> {
