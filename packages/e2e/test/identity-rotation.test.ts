@@ -164,5 +164,92 @@ describe("CA rotation with real agents", () => {
     await server.waitFor(/client certificate \S+ \(CN=rot-c[^)]*\) is not valid: it comes from the retired CA/, 30_000);
     await late.waitFor(/retired CA/, 30_000);
     expect((await endpoints()).find((e) => e.EdgeID === "rot-c")?.Pier.Connected).toBe(false);
+    await late.stop();
   }, 240_000);
+
+  it("finish is refused while an online agent has not moved; a rollback brings the moved ones back and its finish keeps DATA/ca and the server certificate", async () => {
+    expect((await api.call("POST", "/api/pki/rotation/rollback")).status).toBe(409);
+    const tooLong = await api.call<{ field?: string }>("POST", "/api/pki/rotation", { WindowSeconds: 86_401 });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.field).toBe("WindowSeconds");
+    const caBefore = readFileSync(dir.file("data/ca/ca.crt"), "utf8");
+    const serverBefore = presentedCertificate(server.tunnelPort);
+
+    const started = await api.call<Rotation>("POST", "/api/pki/rotation", { WindowSeconds: 8 });
+    expect(started.status).toBe(200);
+    expect(started.body.DevicesOnline).toBe(2);
+    const refused = await api.call<{ message: string; details: { stragglers: { EdgeID: string }[] } }>("POST", "/api/pki/rotation/finish", {});
+    expect(refused.status).toBe(409);
+    expect(refused.body.details.stragglers.length).toBeGreaterThan(0);
+    expect(refused.body.message).toMatch(/online device\(s\) still use a certificate from/);
+    expect((await api.call("POST", "/api/pki/rotation", {})).status).toBe(409);
+    expect((await rotation()).Phase).toBe("rotating");
+
+    await until("one agent moved", async () => ((await rotation()).DevicesMoved >= 1 ? true : undefined), 30_000);
+    const rolledBack = await api.call<Rotation>("POST", "/api/pki/rotation/rollback");
+    expect(rolledBack.status).toBe(200);
+    expect(rolledBack.body).toMatchObject({ Phase: "rolling_back" });
+    expect(rolledBack.body.FromCa.Fingerprint).toBe(started.body.ToCa?.Fingerprint);
+    expect(rolledBack.body.ToCa?.Fingerprint).toBe(started.body.FromCa.Fingerprint);
+    await until("both agents back on the old CA", async () => ((await rotation()).DevicesMoved === 2 ? true : undefined), 30_000);
+
+    const finished = await api.call<Rotation & { RetiredDirectory: string | null }>("POST", "/api/pki/rotation/finish", {});
+    expect(finished.status).toBe(200);
+    expect(finished.body).toMatchObject({ Phase: "standby", Stragglers: [] });
+    expect(readFileSync(dir.file("data/ca/ca.crt"), "utf8")).toBe(caBefore);
+    expect(existsSync(dir.file("data/ca-next"))).toBe(false);
+    expect(readdirSync(dir.file("data")).filter((name) => name.startsWith("ca-retired-"))).toHaveLength(2);
+    expect(presentedCertificate(server.tunnelPort).fingerprint256).toBe(serverBefore.fingerprint256);
+    await until("both agents connected", async () => {
+      const list = await endpoints();
+      return ["rot-a", "rot-b"].every((id) => list.find((e) => e.EdgeID === id)?.Pier.Connected) ? true : undefined;
+    });
+  }, 180_000);
+
+  it("a server restarted mid-rotation resumes it, and agents that connect later are told to renew", async () => {
+    // Fresh agents: rot-a and rot-b renewed three times already, the per-device renewal limit.
+    for (const id of ["rot-a", "rot-b"]) await agents.get(id)?.stop();
+    await Promise.all(["rot-d", "rot-e"].map((id) => enrolledAgent(id)));
+    for (const id of ["rot-d", "rot-e"]) await agents.get(id)?.stop();
+    const started = await api.call<Rotation>("POST", "/api/pki/rotation", { WindowSeconds: 2 });
+    expect(started.body).toMatchObject({ Phase: "rotating", DevicesMoved: 0, DevicesOnline: 0 });
+    const ports = { httpsPort: server.httpsPort, tunnelPort: server.tunnelPort };
+    await server.stop();
+    server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password")], ...ports });
+    await server.waitFor(/CA rotation resumed in phase rotating/);
+    api = connectApi();
+    await api.login("admin", password);
+    expect((await rotation()).ToCa?.Fingerprint).toBe(started.body.ToCa?.Fingerprint);
+
+    for (const id of ["rot-d", "rot-e"]) agents.set(id, startPierAgent({ edgeId: id, edgeKey: server.edgeKey, dataDir: dir.file(`agent-${id}`) }));
+    await agents.get("rot-d")?.waitFor(/the server asks this device to renew its certificate \(rotation\) within 2 s/, 30_000);
+    const moved = await until("both agents moved after the restart", async () => {
+      const now = await rotation();
+      return now.Stragglers.some((s) => s.EdgeID === "rot-d" || s.EdgeID === "rot-e") ? undefined : now;
+    }, 30_000);
+    expect(moved.Stragglers.map((s) => [s.EdgeID, s.Online])).toEqual([
+      ["rot-a", false],
+      ["rot-b", false],
+    ]);
+    const finished = await api.call<Rotation>("POST", "/api/pki/rotation/finish", {});
+    expect(finished.status).toBe(200);
+    expect(finished.body.Stragglers.map((s) => s.EdgeID)).toEqual(["rot-a", "rot-b"]);
+    api = connectApi();
+    await api.login("admin", password);
+  }, 180_000);
+
+  it("a forced finish lists the online agents left behind and closes their sessions", async () => {
+    const started = await api.call<Rotation>("POST", "/api/pki/rotation", {});
+    expect(started.body).toMatchObject({ Phase: "rotating", WindowSeconds: 600, DevicesOnline: 2 });
+    expect((await api.call("POST", "/api/pki/rotation/finish", {})).status).toBe(409);
+
+    const forced = await api.call<Rotation>("POST", "/api/pki/rotation/finish", { Force: true });
+
+    expect(forced.status).toBe(200);
+    expect(forced.body.Stragglers.filter((s) => s.Online).map((s) => s.EdgeID)).toEqual(["rot-d", "rot-e"]);
+    api = connectApi();
+    await api.login("admin", password);
+    await agents.get("rot-d")?.waitFor(/retired CA/, 30_000);
+    expect((await endpoints()).find((e) => e.EdgeID === "rot-d")?.Pier.Connected).toBe(false);
+  }, 120_000);
 });

@@ -49,7 +49,8 @@ async function rotationFixture(devices: readonly { name: string; online: boolean
     log: (level, message) => logs.push(`${level}: ${message}`),
   };
   const ids: number[] = [];
-  const issue = async (environmentId: number, ca: CertificateAuthority, at = Date.now()) => {
+  /** Records a certificate issued to a device; `presented`: its session now shows it (the hello's facts). */
+  const issue = async (environmentId: number, ca: CertificateAuthority, at = Date.now(), presented = true) => {
     const environment = await store.environments.get(environmentId);
     const { publicKey } = await generateKeyPair("ecdsa-p256");
     const issued = await ca.issueForKey(publicKey, { profile: "client", commonName: environment?.edgeId ?? "x", days: 1 });
@@ -70,6 +71,11 @@ async function rotationFixture(devices: readonly { name: string; online: boolean
       revocationReason: null,
       certificatePem: issued.certificatePem,
     });
+    if (presented) {
+      await store.environments.update(environmentId, {
+        clientCertificate: { subject: info.subjectText, issuer: info.issuerText, serialNumber: info.serialNumber, fingerprintSha256: info.fingerprintSha256, notAfter: info.notAfter },
+      });
+    }
     return info;
   };
   const firstCa = openCaIn(rotationDirectories(dir.path).current);
@@ -158,6 +164,22 @@ describe("CaRotation: start and progress", () => {
 
     const progress = await rotation.status();
     expect(progress).toMatchObject({ devicesTotal: 2, devicesMoved: 1, stragglers: [{ name: "b", edgeId: "edge-b", online: false }] });
+  });
+
+  it("counts an online device as moved only once its session presents the new certificate (a finish would strand it mid-swap)", async () => {
+    await using f = await rotationFixture([{ name: "a", online: true }]);
+    const rotation = await CaRotation.open(f.options);
+    const started = await rotation.start();
+    const renewed = await f.issue(f.ids[0] ?? 0, started.toCa ?? f.firstCa, Date.now(), false);
+
+    const midSwap = await rotation.status();
+    expect(midSwap).toMatchObject({ devicesMoved: 0, stragglers: [{ name: "a", online: true, serial: renewed.serialNumber }] });
+    expect((await conflictOf(rotation.finish())).code).toBe("conflict");
+
+    await f.store.environments.update(f.ids[0] ?? 0, {
+      clientCertificate: { subject: renewed.subjectText, issuer: renewed.issuerText, serialNumber: renewed.serialNumber, fingerprintSha256: renewed.fingerprintSha256, notAfter: renewed.notAfter },
+    });
+    expect(await rotation.status()).toMatchObject({ devicesMoved: 1, stragglers: [] });
   });
 
   it("refuses a window outside 0…86,400 s and a second start", async () => {

@@ -176,7 +176,10 @@ export class CaRotation {
     for (const device of devices) {
       const isOnline = this.#options.sessions.isConnected(device.environmentId);
       if (isOnline) online++;
-      if (toFingerprint === undefined || device.caSpkiSha256 === toFingerprint) {
+      // An online device has moved once its session presents the new certificate: one whose
+      // renewal was issued but whose new session is not yet open would be stranded by a finish.
+      const presentsIt = !isOnline || device.presentedSerial === device.serial;
+      if (toFingerprint === undefined || (device.caSpkiSha256 === toFingerprint && presentsIt)) {
         moved++;
         continue;
       }

@@ -33,6 +33,8 @@ export interface RotationDevice {
   /** SPKI SHA-256 of the CA that issued it. */
   caSpkiSha256: string;
   lastCheckInAt: Date | null;
+  /** Serial of the certificate the device presented at its last hello (`null`: none). */
+  presentedSerial: string | null;
 }
 
 /** The rotation's row and the progress query over `device_certificates`. */
@@ -118,7 +120,7 @@ export class SqlitePkiRotation implements PkiRotationStore {
     return this.#call(() => {
       if (caSpkis.length === 0) return [];
       const rows = this.#statement(
-        `SELECT e.id, e.name, e.edge_id, e.last_check_in_at, c.serial, c.ca_spki_sha256
+        `SELECT e.id, e.name, e.edge_id, e.last_check_in_at, c.serial, c.ca_spki_sha256, json_extract(e.client_certificate, '$.serialNumber') AS presented_serial
          FROM environments e JOIN device_certificates c ON c.serial = (${newestUnrevokedSerial})
          WHERE c.ca_spki_sha256 IN (SELECT value FROM json_each(?)) ORDER BY e.id`,
       ).all(JSON.stringify(caSpkis));
@@ -129,6 +131,7 @@ export class SqlitePkiRotation implements PkiRotationStore {
         serial: textOf(row, "serial"),
         caSpkiSha256: textOf(row, "ca_spki_sha256"),
         lastCheckInAt: row["last_check_in_at"] === null ? null : new Date(integerOf(row, "last_check_in_at")),
+        presentedSerial: typeof row["presented_serial"] === "string" ? row["presented_serial"] : null,
       }));
     });
   }
