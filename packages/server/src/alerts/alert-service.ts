@@ -79,10 +79,25 @@ export class AlertService {
     await this.webhook.stop();
   }
 
-  /** Raises the alert an audit event means, if any. */
+  /**
+   * Raises the alert an audit event means, if any. A refused revoked certificate is named after
+   * the device it was issued to when the server issued it (the TLS refusal knows only the serial).
+   */
   observe(event: AuditEvent): void {
     const alert = alertFromAudit(event);
-    if (alert) this.raise(alert);
+    if (!alert) return;
+    const serial = alert.detail["serial"];
+    if (alert.kind !== "revoked_connect" || alert.environmentId !== null || typeof serial !== "string") {
+      this.raise(alert);
+      return;
+    }
+    this.#options.store.certificates
+      .get(serial)
+      .then((issued) => this.raise(issued ? withDevice(alert, issued.environmentId, issued.edgeId) : alert))
+      .catch((error: unknown) => {
+        this.#options.log("error", `alerts: cannot look up certificate ${serial}: ${(error as Error).message}`);
+        this.raise(alert);
+      });
   }
 
   /** Scans `device_certificates` for devices whose certificate expires within `alertExpiryDays` with no renewal in sight. */
@@ -110,4 +125,9 @@ export class AlertService {
     const settings = await this.#options.store.settings.get();
     if (settings.webhookUrl && settings.webhookSecret) this.webhook.enqueue(alertPayload(alert));
   }
+}
+
+/** The alert about a revoked certificate, attributed to the device it was issued to. */
+function withDevice(alert: NewAlert, environmentId: number, edgeId: string): NewAlert {
+  return { ...alert, environmentId, edgeId, subject: `environment:${environmentId}`, message: alert.message.replace(/^A revoked certificate/, `A revoked certificate of ${edgeId}`) };
 }
