@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { CertificateAuthority, generateKeyPairSync } from "@pier/pki";
 import { pier, run, tempDir } from "../src/index.ts";
 
@@ -48,5 +48,23 @@ describe("pier ca revoke on a CA that signs device certificates (a server's DATA
     const both = pier(["ca", "revoke", "--dir", "ca", "--serial", "0a", "0b"], { cwd: dir.path });
     expect(both.status).toBe(2);
     expect(both.stderr).toContain("Give exactly one of --cert FILE, --serial HEX or the serial itself.");
+  });
+});
+
+describe("pier server --device-cert-lifetime", () => {
+  it("refuses a lifetime under 60s, over 397d or unreadable before starting anything, naming the flag and the accepted forms", async () => {
+    await using dir = tempDir("device-cert-lifetime");
+    const short = pier(["server", "--data", dir.file("data"), "--device-cert-lifetime", "30s"]);
+    expect(short.status).toBe(2);
+    expect(short.stderr).toContain('--device-cert-lifetime must be between 60s and 397d (60 to 34300800 seconds), got "30s".');
+    expect(pier(["server", "--data", dir.file("data"), "--device-cert-lifetime", "400d"]).stderr).toContain('got "400d"');
+    const unreadable = pier(["server", "--data", dir.file("data"), "--device-cert-lifetime", "1y"]);
+    expect(unreadable.status).toBe(2);
+    expect(unreadable.stderr).toContain('--device-cert-lifetime must be a whole number followed by s, m, h or d (e.g. 90s, 15m, 12h, 30d), got "1y".');
+    const fromEnvironment = pier(["server", "--data", dir.file("data")], { env: { PIER_DEVICE_CERT_LIFETIME: "0d" } });
+    expect(fromEnvironment.status).toBe(2);
+    expect(fromEnvironment.stderr).toContain('PIER_DEVICE_CERT_LIFETIME must be between 60s and 397d');
+    // Nothing was started or created.
+    expect(existsSync(dir.file("data"))).toBe(false);
   });
 });
