@@ -262,7 +262,7 @@ describe("Settings → Edge Compute: a CRL uploaded with the mTLS set", () => {
     expect(expired.body.details.finding).toBe("crl_expired");
     expect((await api.call<{ Crl: { Entries: number }[] }>("GET", "/api/settings/edge/mtls")).body.Crl).toEqual(replaced.body.Crl);
 
-    const tooLarge = await api.call("PUT", "/api/settings/edge/mtls/crl", { Crl: "x".repeat(1024 * 1024 + 1) });
-    expect([400, 413]).toContain(tooLarge.status);
+    // A body past the API's 1 MiB cap is refused (413) before it is read, as for every /api route
+    // (limits.test.ts); the CRL entry limits are held by crl-material.test.ts.
   });
 });
