@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deviceCertificateLifetime } from "./server.ts";
+import { deviceCertificateLifetime, serverLimits } from "./server.ts";
 
 describe("pier server --device-cert-lifetime", () => {
   it("defaults to 30d, reads the flag before PIER_DEVICE_CERT_LIFETIME, and takes 60s and 397d", () => {
@@ -16,5 +16,17 @@ describe("pier server --device-cert-lifetime", () => {
     expect(() => deviceCertificateLifetime("30", {})).toThrow(/^--device-cert-lifetime must be a whole number followed by s, m, h or d/);
     expect(() => deviceCertificateLifetime("30", {})).toThrow(expect.objectContaining({ code: "usage" }));
     expect(() => deviceCertificateLifetime(undefined, { PIER_DEVICE_CERT_LIFETIME: "1y" })).toThrow(/^PIER_DEVICE_CERT_LIFETIME must be a whole number followed by s, m, h or d/);
+  });
+});
+
+describe("pier server --renewal-rate", () => {
+  it("sets the renewals issued per second; absent, the server's default applies", () => {
+    expect(serverLimits({ "renewal-rate": "20" }).renewalsPerSecond).toBe(20);
+    expect(serverLimits({}).renewalsPerSecond).toBeUndefined();
+  });
+
+  it("refuses 0 and anything but a whole number, naming the flag", () => {
+    expect(() => serverLimits({ "renewal-rate": "0" })).toThrow(expect.objectContaining({ code: "usage", message: "--renewal-rate needs a whole number of at least 1, got 0." }));
+    expect(() => serverLimits({ "renewal-rate": "fast" })).toThrow(/^--renewal-rate needs a whole number, got "fast"/);
   });
 });

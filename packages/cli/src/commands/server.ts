@@ -135,8 +135,13 @@ export function deviceCertificateLifetime(flag: string | undefined, env: NodeJS.
   return seconds;
 }
 
-/** The limit flags of `pier server`, as `ServerConfig` fields (absent flags keep the defaults). */
-function serverLimits(values: Record<string, string | boolean | undefined>): Pick<ServerConfig, "connections" | "enrollment" | "renewalsPerSecond"> {
+/**
+ * The limit flags of `pier server`, as `ServerConfig` fields (absent flags keep the defaults).
+ *
+ * @example
+ * serverLimits({ "renewal-rate": "20" }); // { renewalsPerSecond: 20, connections: {}, enrollment: {} }
+ */
+export function serverLimits(values: Record<string, string | boolean | undefined>): Pick<ServerConfig, "connections" | "enrollment" | "renewalsPerSecond"> {
   const flag = (name: string) => (typeof values[name] === "string" ? values[name] : undefined);
   const maxTotal = positive(flag("max-connections"), "--max-connections");
   const maxPerSource = positive(flag("max-connections-per-source"), "--max-connections-per-source");
