@@ -64,6 +64,10 @@ describe("PUT /api/settings/edge/mtls: uploading a separate mTLS certificate", (
   it("starts without a separate mTLS certificate: agents connect without a client certificate", async () => {
     expect((await api.call("GET", "/api/settings/edge/mtls")).json).toEqual({ Source: "none", CaCert: null, Cert: null, Crl: null });
     expect((await h1Get(server.tunnelAddress.port, "/api/system/status", { ca: uiCa.pem })).status).toBe(404);
+    // A CRL needs an uploaded set (its CA) to belong to.
+    const orphan = await api.call("PUT", "/api/settings/edge/mtls/crl", { body: { Crl: "" } });
+    expect(orphan.status).toBe(409);
+    expect(orphan.json["message"]).toMatch(/no uploaded mTLS set/);
   });
 
   it("refuses a certificate without serverAuth on field Cert, and changes nothing", async () => {
@@ -177,6 +181,9 @@ describe("PUT /api/settings/edge/mtls: uploading a separate mTLS certificate", (
       const removal = await client.call("PUT", "/api/settings/edge/mtls", { body: { UseSeparateCert: false } });
       expect(removal.status).toBe(409);
       expect(removal.json["message"]).toMatch(/--mtlscacert/);
+      const crl = await client.call("PUT", "/api/settings/edge/mtls/crl", { body: { Crl: "" } });
+      expect(crl.status).toBe(409);
+      expect(crl.json["message"]).toMatch(/--mtlscacert/);
     } finally {
       await flagged.close();
     }
