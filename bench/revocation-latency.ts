@@ -26,9 +26,9 @@ import { parseArgs } from "node:util";
 import { CertificateAuthority, generateKeyPairSync, privateKeyToPem, spkiSha256 } from "@pier/pki";
 import { SqliteStore } from "../packages/server/src/store/index.ts";
 import type { AgentIdentity } from "./fleet/fleet-pki.ts";
-import { LatencySamples } from "./fleet/latency-samples.ts";
+import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
 import { httpsJson } from "./fleet/pier-admin.ts";
-import { SimulatedAgent } from "./fleet/simulated-agent.ts";
+import { SimulatedAgent, describeFailure } from "./fleet/simulated-agent.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const password = "revocation benchmark password";
@@ -162,25 +162,30 @@ async function main(): Promise<void> {
     const target = { port: server.tunnelPort, ca, timeoutMs: 60_000 };
     let connected = 0;
     let failed = 0;
+    const failures = new ReasonCounts();
     const connectStarted = Date.now();
     await Promise.all(
       identities.map(async (identity, index) => {
         await sleep((index / agentCount) * rampMs);
         const agent = new SimulatedAgent(identity, { onAck: () => undefined, onLost: (reason) => lost.get(index)?.(reason) });
         agents[index] = agent;
-        for (let attempt = 0; attempt < 5; attempt++) {
+        for (let attempt = 0; attempt < 8; attempt++) {
           try {
             await agent.open(target);
             connected++;
             return;
-          } catch {
-            await sleep(1000 + Math.random() * 2000);
+          } catch (error) {
+            failures.add(describeFailure(error));
+            // Backoff with jitter, as the real agent: a burst of refusals must not come back at once.
+            await sleep(Math.min(30_000, 2000 * 2 ** attempt) * (0.5 + Math.random()));
           }
         }
         failed++;
       }),
     );
     console.log(`connected ${connected}/${agentCount} agents in ${((Date.now() - connectStarted) / 1000).toFixed(1)} s (${failed} failed)`);
+    for (const [reason, count] of failures.entries().slice(0, 5)) console.log(`  connect failure ×${count}: ${reason}`);
+    if (connected === 0) console.log(server.output().slice(-2000));
     const heartbeat = setInterval(() => {
       for (const agent of agents) if (agent?.isOpen) agent.heartbeat();
     }, intervalSeconds * 1000);

@@ -186,9 +186,13 @@ describe("revocation with real agents", () => {
     expect(again.body.message).toMatch(/already revoked/);
   });
 
-  it("refuses an unknown reason (400), an unknown environment (404), and serves the CRL without credentials", async () => {
+  it("refuses an unknown or over-long reason (400), an unknown environment (404), and serves the CRL without credentials", async () => {
     const bad = await api.call<{ field?: string }>("POST", "/api/endpoints/1/certificate/revoke", { Reason: "boredom" });
     expect(bad.status).toBe(400);
+    expect(bad.body.field).toBe("Reason");
+    const long = await api.call<{ field?: string }>("POST", "/api/endpoints/1/certificate/revoke", { Reason: "k".repeat(65) });
+    expect(long.status).toBe(400);
+    expect(long.body.field).toBe("Reason");
     expect((await api.call("POST", "/api/endpoints/9999/certificate/revoke", {})).status).toBe(404);
     const anonymous = new PierApi(`https://localhost:${server.httpsPort}`, { ca: caPem() });
     expect((await anonymous.call("POST", "/api/endpoints/1/certificate/revoke", {})).status).toBe(401);

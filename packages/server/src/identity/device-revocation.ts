@@ -139,7 +139,7 @@ export class DeviceRevocation {
     for (const entry of external) {
       const serial = canonicalSerial(entry.serialNumber);
       const row = await store.certificates.get(serial);
-      if (row && row.revokedAt !== null) continue;
+      if (row ? row.revokedAt !== null : registry.has({ issuer: ca.certificate.x509.subject, serial })) continue;
       if (row) rows.push(...(await store.certificates.revoke([serial], { at: entry.revokedAt, reason: entry.reason })));
       fresh.push(serial);
     }

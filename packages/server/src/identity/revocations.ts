@@ -78,6 +78,13 @@ export class RevocationRegistry {
     return false;
   }
 
+  /** True when a source lists this (issuer, serial). */
+  has(entry: RevocationEntry): boolean {
+    const key = entryKey(entry.issuer, entry.serial);
+    for (const entries of this.#sources.values()) if (entries.has(key)) return true;
+    return false;
+  }
+
   /** Replaces what one source lists; listeners hear the entries it did not list before. */
   setSource(source: RevocationSource, entries: Iterable<RevocationEntry>): void {
     const previous = this.#sources.get(source) ?? new Set<string>();
