@@ -187,6 +187,24 @@ describe("POST /api/edge/v1/certificate/renew", () => {
     expect(audit.some((event) => event.kind === "certificate_renewal_failed" && event.detail["reason"] === "unknown_device" && event.detail["serial"] === device.serial)).toBe(true);
   });
 
+  it("refuses a revoked certificate and a device sent back to the waiting room, audited with the reason", async () => {
+    const revoked = await enroll("revoked-renewer");
+    // Precondition: this device renews.
+    expect((await renew(revoked, JSON.stringify({ csr: newCsr("x").pem }))).status).toBe(200);
+    await store.certificates.revoke([revoked.serial], { at: new Date(), reason: "keyCompromise" });
+    const refused = await renew(revoked, JSON.stringify({ csr: newCsr("x").pem }));
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: "forbidden", details: { reason: "revoked" } });
+
+    const waiting = await enroll("waiting-renewer");
+    await store.environments.update(waiting.environmentId, { userTrusted: false });
+    const parked = await renew(waiting, JSON.stringify({ csr: newCsr("x").pem }));
+    expect(parked.status).toBe(403);
+    expect(JSON.parse(parked.body)).toMatchObject({ details: { reason: "waiting" } });
+    const reasons = (await store.audit.list({ limit: 100 })).filter((event) => event.kind === "certificate_renewal_failed").map((event) => event.detail["reason"]);
+    expect(reasons).toEqual(expect.arrayContaining(["revoked", "waiting"]));
+  });
+
   it("answers 429 with Retry-After past the fleet-wide rate, and issues again later", async () => {
     const slow = new CertificateRenewal({ store, deviceCa: () => deviceCa, throttle: new RenewalThrottle({ renewalsPerSecond: 1 }) });
     const saved = renewal;

@@ -5,6 +5,7 @@ import { RateLimiter } from "../auth/rate-limiter.ts";
 import { ServerError, type ServerErrorCode } from "../errors.ts";
 import { sourceKey } from "../net/source-key.ts";
 import type { Environment, Store } from "../store/index.ts";
+import { certificateName } from "./certificate-binding.ts";
 import type { DeviceCa } from "./device-ca.ts";
 import type { RenewalThrottle } from "./renewal-throttle.ts";
 
@@ -30,13 +31,9 @@ export interface CertificateRenewalOptions {
 /** Why a renewal was refused, as the audit records it (`certificate_renewal_failed` {reason}). */
 export type RenewalFailure = "no_certificate" | "not_built_in_ca" | "revoked" | "no_device_name" | "unknown_device" | "not_recorded" | "waiting" | "bad_csr" | "issuance_failed";
 
-/** The device a Pier-issued certificate names in its URI SAN (`spiffe://<domain>/edge/<EDGE_ID>`). */
-export function deviceNameOf(certificate: X509Certificate): string | undefined {
-  for (const name of (certificate.subjectAltName ?? "").split(", ")) {
-    const match = /^URI:spiffe:\/\/[^/]+\/edge\/([^/]+)$/.exec(name);
-    if (match?.[1]) return match[1];
-  }
-  return undefined;
+/** The device a certificate of the built-in CA names (its `spiffe://…/edge/<EDGE_ID>` URI SAN). */
+function deviceNameOf(certificate: X509Certificate): string | undefined {
+  return certificateName(certificate, { bindCommonName: false, pierIssued: true })?.edgeId;
 }
 
 class RenewalRefused extends ServerError {
