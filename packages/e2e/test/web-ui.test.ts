@@ -89,6 +89,9 @@ describe("the web UI", () => {
     await page.getByRole("button", { name: "Create" }).click();
     const command = (await page.getByTestId("agent-command").textContent()) ?? "";
     expect(command).toMatch(/EDGE_ID=edge-ui-1 .*EDGE_KEY=\S+ .*pier agent/s);
+    // The built-in CA's flow (no operator mTLS set yet): no certificate file, and the screen says why.
+    expect(command).not.toMatch(/--mtls|\.crt|\.key\b/);
+    expect(await page.getByTestId("enrollment-flow").textContent()).toMatch(/^Built-in CA: .*no certificate files to copy\.$/);
     await page.getByRole("button", { name: "Copy" }).click();
     await page.getByText("Copied").waitFor();
     expect(await page.evaluate("navigator.clipboard.readText()")).toBe(command);
