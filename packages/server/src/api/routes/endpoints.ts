@@ -5,6 +5,7 @@ import { ServerError } from "../../errors.ts";
 import type { Environment } from "../../store/store.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
+import { deviceAuditTrail } from "../device-audit-trail.ts";
 import { endpointSchema, endpointView } from "../views.ts";
 
 const idParams = z.object({ id: idParam("id") });
@@ -184,14 +185,14 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     createRoute({
       method: "get",
       path: "/api/endpoints/{id}/events",
-      summary: "The audit trail of one environment: enrolment, association, refusals with their reason",
+      summary: "The audit trail of one environment, newest first (200 at most): enrolment, association, certificates, refusals with their reason, and refused TLS handshakes that presented one of its certificates",
       security: secured,
       request: { params: idParams },
       responses: { 200: jsonAnswer(z.array(auditSchema), "Newest first") },
     }),
     async (c) => {
       const environment = await find(c.req.valid("param").id);
-      const events = await store.audit.list({ environmentId: environment.id, limit: 200 });
+      const events = await deviceAuditTrail(store, environment.id);
       return c.json(events.map((e) => ({ Id: e.id, At: e.at.toISOString(), Kind: e.kind, EdgeID: e.edgeId ?? "", SourceAddress: e.sourceAddress ?? "", Detail: e.detail })), 200);
     },
   );
