@@ -76,18 +76,19 @@ export function completeFinishRenames(dataDir: string, survivor: string, now = n
   const dirs = rotationDirectories(dataDir);
   const current = openCaIn(dirs.current);
   const next = openCaIn(dirs.next);
+  const nextSurvives = next !== undefined && caFingerprint(next) === survivor;
+  // Nothing moves unless the surviving CA is where it should be: never retire the only CA.
+  if (!nextSurvives && (!current || caFingerprint(current) !== survivor)) {
+    throw new ServerError("internal", `The CA rotation cannot finish: neither ${dirs.current} nor ${dirs.next} holds the CA with key ${survivor.slice(0, 16)}… that should survive it. Restore them from a backup.`);
+  }
   let retired: string | undefined;
-  if (next && caFingerprint(next) === survivor) {
+  if (nextSurvives) {
     if (current) retired = retireDirectory(dataDir, dirs.current, now);
     renameSync(dirs.next, dirs.current);
     syncDirectory(dataDir);
   } else if (next) {
     // A rollback's finish: the new CA is the one dropped.
     retired = retireDirectory(dataDir, dirs.next, now);
-  }
-  const survivorCa = openCaIn(dirs.current);
-  if (!survivorCa || caFingerprint(survivorCa) !== survivor) {
-    throw new ServerError("internal", `The CA rotation cannot finish: ${dirs.current} does not hold the CA with key ${survivor.slice(0, 16)}… that should survive it. Restore ${dirs.current} (and ${dirs.next}) from a backup.`);
   }
   return retired;
 }

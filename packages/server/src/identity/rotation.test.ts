@@ -370,6 +370,22 @@ describe("CaRotation: restart", () => {
     expect(issuedBy(f.serverCertificate(), started.toCa ?? f.firstCa)).toBe(true);
   });
 
+  it("moves no directory when the CA that should survive a finish is in neither place", async () => {
+    await using f = await rotationFixture([{ name: "a", online: false }]);
+    await (await CaRotation.open(f.options)).start();
+    const record = await f.store.rotation.get();
+    if (!record) throw new Error("no rotation row");
+    await f.store.rotation.put({ ...record, phase: "finishing", toCa: "0".repeat(64) });
+
+    const refused = await conflictOf(CaRotation.open(f.options));
+
+    expect(refused.message).toContain("neither");
+    const dirs = rotationDirectories(f.dir.path);
+    expect(caFingerprint(openCaIn(dirs.current) ?? f.firstCa)).toBe(caFingerprint(f.firstCa));
+    expect(existsSync(join(dirs.next, "ca.crt"))).toBe(true);
+    expect(readdirSync(f.dir.path).filter((name) => name.startsWith("ca-retired-"))).toEqual([]);
+  });
+
   it("refuses to resume when a rotation's CA directory is missing", async () => {
     await using f = await rotationFixture([{ name: "a", online: false }]);
     await (await CaRotation.open(f.options)).start();
