@@ -1,3 +1,4 @@
+import type { KeyObject } from "node:crypto";
 import { formatNameDer, inferClientCertificateRejection, parseCertificate, parsePem, probeEndpoint } from "@pier/pki";
 import type { CertificateGrant, Hello, ServerMessage, Welcome } from "@pier/protocol";
 import { protocolVersion, refusedCodes, splitHostPort } from "@pier/protocol/wire";
@@ -68,6 +69,8 @@ export class EdgeAgent {
   #active: OpenSession | undefined;
   /** A session opened with a renewed pair, and the one it replaces once it is welcomed (make before break). */
   #successor: { readonly from: OpenSession; readonly to: OpenSession } | undefined;
+  /** The renewal under way after a 429/503: its key and CSR, asked for again after Retry-After. */
+  #pendingRenewal: { readonly key: KeyObject; readonly csr: string } | undefined;
   /** The pair the last connection presented, to explain a refused handshake. */
   #lastPair: IdentityPair | undefined;
 
@@ -322,8 +325,7 @@ export class EdgeAgent {
   }
 
   async #renewOnce(identity: DeviceIdentity, active: OpenSession, pair: IdentityPair, signal: AbortSignal): Promise<"renewed" | "failed" | "later"> {
-    const key = identity.store.newNextKey();
-    const csr = deviceCsr(key, this.#config.edgeId);
+    const { key, csr } = this.#renewalKey(identity);
     if (!active.http2) return "failed";
     const answer = await requestRenewal(active.http2, csr, signal);
     if (signal.aborted) return "failed";
@@ -332,6 +334,8 @@ export class EdgeAgent {
       this.#log.log("info", `the server asked to renew later (${answer.error.explained?.cause ?? answer.error.message}); trying again in ${Math.round(answer.retryAfterMs / 1000)} s. The current certificate stays in use.`);
       return "later";
     }
+    // Only an answer "later" asks for the same key and CSR again.
+    this.#pendingRenewal = undefined;
     if (answer.kind === "failed") {
       this.#log.log("error", `certificate renewal failed: ${answer.error.explained?.cause ?? answer.error.message} — ${answer.error.explained?.fix ?? "the agent tries again"}. The current certificate ${describePair(pair)} stays in use; the agent tries again with its backoff.`);
       return "failed";
@@ -363,12 +367,22 @@ export class EdgeAgent {
     return "failed";
   }
 
+  /** The key (`next.key`) and CSR of the renewal under way, made at its first request. */
+  #renewalKey(identity: DeviceIdentity): { key: KeyObject; csr: string } {
+    if (!this.#pendingRenewal) {
+      const key = identity.store.newNextKey();
+      this.#pendingRenewal = { key, csr: deviceCsr(key, this.#config.edgeId) };
+    }
+    return this.#pendingRenewal;
+  }
+
   /** A polling agent renews over its own HTTP/1.1 connection; the next check-in presents the new pair. */
   async #renewPolling(identity: DeviceIdentity, pair: IdentityPair, signal: AbortSignal): Promise<void> {
     const { target } = this.#target(pair);
-    const key = identity.store.newNextKey();
+    const { key, csr } = this.#renewalKey(identity);
     const socket = await dialServer(this.#config, target, "http/1.1", signal, this.#clientIdentity({ pair }));
-    const answer = await requestRenewalOnce(socket, target.host, deviceCsr(key, this.#config.edgeId));
+    const answer = await requestRenewalOnce(socket, target.host, csr);
+    if (answer.kind !== "later") this.#pendingRenewal = undefined;
     if (answer.kind === "granted") {
       if (identity.acceptRenewal(answer.grant, key)) return;
       identity.renewLater(pair, new Date(Date.now() + backoffDelay(4)));

@@ -143,6 +143,12 @@ describe("agent identity in Pier's built-in flow", () => {
       },
       onRenew(csrPem, stream, session) {
         expect(session?.serial).toBeDefined();
+        if (issued.length >= 3) {
+          // Two renewals are enough: later ones are postponed, so the files settle for the checks.
+          stream.respond({ ":status": 503, "content-type": "application/json", "retry-after": "60" });
+          stream.end(JSON.stringify({ code: "unavailable", message: "Enough renewals for this test." }));
+          return;
+        }
         stream.respond({ ":status": 200, "content-type": "application/json" });
         stream.end(JSON.stringify(grantFor(csrPem)));
       },
@@ -253,7 +259,9 @@ describe("agent identity in Pier's built-in flow", () => {
           const parsed = JSON.parse(body) as Hello & { csr?: string };
           seen.push({ listener, path: req.url ?? "", serial, csr: parsed.csr !== undefined && req.url === edgePaths.checkin, at: Date.now() });
           res.setHeader("content-type", "application/json");
-          if (req.url === edgePaths.renew) {
+          if (req.url === edgePaths.renew && issued.length >= 2) {
+            res.writeHead(503, { "retry-after": "60" }).end(JSON.stringify({ code: "unavailable", message: "One renewal is enough for this test." }));
+          } else if (req.url === edgePaths.renew) {
             res.end(JSON.stringify(grantFor(parsed.csr!)));
           } else if (serial === undefined) {
             res.end(JSON.stringify({ ...welcome("waiting"), certificate: grantFor(parsed.csr!) }));
@@ -279,7 +287,9 @@ describe("agent identity in Pier's built-in flow", () => {
       rmSync(dataDir, { recursive: true, force: true });
     });
 
-    await until("a check-in with the renewed certificate", () => (issued[1] !== undefined ? seen.find((s) => s.path === edgePaths.checkin && s.serial === issued[1]) : undefined), 15_000);
+    await until("a check-in with the renewed certificate", () => (issued[1] !== undefined ? seen.find((s) => s.path === edgePaths.checkin && s.serial === issued[1]) : undefined), 15_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}; requests seen: ${JSON.stringify(seen.map(({ listener, path, serial }) => ({ listener, path, serial })))}; agent log:\n${log.lines.map((line) => `${line.level} ${line.message}`).join("\n")}`);
+    });
     const [first, second] = seen;
     // Before it holds a certificate: the API URL, with a CSR; issued: at once the tunnel address, presenting it.
     expect(first).toMatchObject({ listener: "api", path: edgePaths.checkin, serial: undefined, csr: true });
@@ -289,6 +299,87 @@ describe("agent identity in Pier's built-in flow", () => {
     expect(seen.find((s) => s.path === edgePaths.renew)).toMatchObject({ listener: "tunnel", serial: issued[0] });
     expect(seen.filter((s) => s.listener === "api")).toHaveLength(1);
     await until("the promotion", () => (new X509Certificate(readFileSync(join(dataDir, "identity", "current.crt"))).serialNumber.toLowerCase() === issued[1] ? true : undefined));
+    expect(log.at("error")).toEqual([]);
+  });
+  it("renews at a random moment within withinSeconds when the server pushes renew, and keeps its trust bundle", async () => {
+    const ca = testCa();
+    const rotatedBundle = `${ca.pem}${testCa("Pier test device CA (next)").pem}`;
+    const issued: string[] = [];
+    const grantFor = (csrPem: string): CertificateGrant => {
+      // An hour: without the push, no renewal would come for 40 minutes.
+      const grant = ca.grant(csrKey(csrPem), { edgeId: "edge-id-1", lifetimeMs: 3600_000 });
+      issued.push(new X509Certificate(grant.certificate).serialNumber.toLowerCase());
+      return grant;
+    };
+    let pushedAt = 0;
+    const stand = await standInServer(ca, {
+      onSession(session) {
+        if (session.serial === undefined) {
+          send(session.stream, welcome("waiting"));
+          send(session.stream, { type: "certificate", grant: grantFor(session.hello.csr!) });
+          return;
+        }
+        send(session.stream, welcome("associated"));
+        if (session.serial === issued[0]) {
+          pushedAt = Date.now();
+          send(session.stream, { type: "renew", reason: "rotation", withinSeconds: 2, trustBundle: rotatedBundle });
+        }
+      },
+      onRenew(csrPem, stream) {
+        // What the agent holds when it asks: the bundle of the push (the grant has not come yet).
+        trustWhenRenewing = readFileSync(join(dataDir, "identity", "trust.pem"), "utf8");
+        stream.respond({ ":status": 200, "content-type": "application/json" });
+        stream.end(JSON.stringify({ ...grantFor(csrPem), trustBundle: rotatedBundle }));
+      },
+    });
+    cleanup.push(() => void stand.server.close());
+    let trustWhenRenewing = "";
+    const { log, dataDir } = startAgent(stand.address, stand.fingerprint);
+    const renewed = await until("a session with the renewed certificate", () => (issued[1] !== undefined ? stand.sessions.find((s) => s.serial === issued[1]) : undefined), 10_000);
+    expect(pushedAt).toBeGreaterThan(0);
+    expect(renewed.at - pushedAt).toBeLessThan(2000 + 1500);
+    expect(trustWhenRenewing).toBe(rotatedBundle);
+    expect(log.at("info").some((line) => line.includes("asks this device to renew its certificate (rotation) within 2 s"))).toBe(true);
+    expect(log.at("error")).toEqual([]);
+  });
+  it("after a renewal answered 429, asks again after Retry-After and keeps the current pair meanwhile", async () => {
+    const ca = testCa();
+    const issued: string[] = [];
+    const grantFor = (csrPem: string): CertificateGrant => {
+      const grant = ca.grant(csrKey(csrPem), { edgeId: "edge-id-1", lifetimeMs: 3600_000 });
+      issued.push(new X509Certificate(grant.certificate).serialNumber.toLowerCase());
+      return grant;
+    };
+    const asked: { at: number; csr: string }[] = [];
+    const stand = await standInServer(ca, {
+      onSession(session) {
+        if (session.serial === undefined) {
+          send(session.stream, welcome("waiting"));
+          send(session.stream, { type: "certificate", grant: grantFor(session.hello.csr!) });
+          return;
+        }
+        send(session.stream, welcome("associated"));
+        if (session.serial === issued[0]) send(session.stream, { type: "renew", reason: "requested", withinSeconds: 0 });
+      },
+      onRenew(csrPem, stream) {
+        asked.push({ at: Date.now(), csr: csrPem });
+        if (asked.length === 1) {
+          stream.respond({ ":status": 429, "content-type": "application/json", "retry-after": "2" });
+          stream.end(JSON.stringify({ code: "too_many_requests", message: "Too many renewals at once; retry in 2 s." }));
+          return;
+        }
+        stream.respond({ ":status": 200, "content-type": "application/json" });
+        stream.end(JSON.stringify(grantFor(csrPem)));
+      },
+    });
+    cleanup.push(() => void stand.server.close());
+    const { log } = startAgent(stand.address, stand.fingerprint);
+    await until("the renewed session", () => (issued[1] !== undefined ? stand.sessions.find((s) => s.serial === issued[1]) : undefined), 10_000);
+    expect(asked).toHaveLength(2);
+    expect(asked[1]!.at - asked[0]!.at).toBeGreaterThanOrEqual(1950);
+    // The same key is asked for again (one next.key per renewal).
+    expect(asked[1]!.csr).toBe(asked[0]!.csr);
+    expect(log.at("info").some((line) => line.includes("the server asked to renew later") && line.includes("trying again in 2 s"))).toBe(true);
     expect(log.at("error")).toEqual([]);
   });
 });
