@@ -16,7 +16,7 @@
  * keys and CSRs are made before the storm (a real agent makes its own at renewal time, on its
  * own CPU; here they would share the server's two cores). A renewed agent keeps its session
  * (the make-before-break reconnect is the agent's, measured by the agent tests). Everything is
- * removed at the end. Exit code 0 whatever the figures.
+ * removed at the end, also on Ctrl-C. Exit code 0 whatever the figures; 130 when interrupted.
  */
 import { X509Certificate } from "node:crypto";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -166,6 +166,14 @@ async function main(): Promise<void> {
   let server: Server | undefined;
   const agents: SimulatedAgent[] = [];
   let heartbeat: NodeJS.Timeout | undefined;
+  // Ctrl-C or a kill: stop the server and remove the files, then exit 130.
+  const interrupted = () => {
+    server?.child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   try {
     server = await startServer(dataDir, passwordFile);
     await server.stop();
@@ -183,6 +191,7 @@ async function main(): Promise<void> {
     const target = { port: server.tunnelPort, ca, timeoutMs: 60_000 };
     let connected = 0;
     let failed = 0;
+    const connectFailures = new ReasonCounts();
     // One heartbeat per agent per interval at a fixed phase (agent i in 100 ms slot i mod slots);
     // a late tick catches up on every slot it missed, so no agent goes silent under load.
     const slots = intervalSeconds * 10;
@@ -206,19 +215,21 @@ async function main(): Promise<void> {
           onLost: (reason) => lost.add(reason),
         });
         agents[index] = agent;
-        for (let attempt = 0; attempt < 5; attempt++) {
+        // As the agent: retries with exponential backoff and jitter (1 s doubling, at most 30 s).
+        for (let attempt = 0; attempt < 8; attempt++) {
           try {
             await agent.open(target);
             connected++;
             return;
-          } catch {
-            await sleep(1000 + Math.random() * 2000);
+          } catch (error) {
+            connectFailures.add(describeFailure(error));
+            await sleep(Math.min(30_000, 1000 * 2 ** attempt) * (0.5 + Math.random()));
           }
         }
         failed++;
       }),
     );
-    console.log(`connected ${connected}/${agentCount} agents in ${seconds(Date.now() - connectStarted)} s (${failed} failed)`);
+    console.log(`connected ${connected}/${agentCount} agents in ${seconds(Date.now() - connectStarted)} s (${failed} gave up; ${connectFailures.total} failed attempts${connectFailures.total ? `: ${connectFailures.entries().slice(0, 3).map(([reason, count]) => `${count}× ${reason}`).join("; ")}` : ""})`);
     phase.current = "before";
     await sleep(intervalSeconds * 1000);
 

@@ -123,6 +123,8 @@ describe("a device back with an expired certificate of the built-in CA", () => {
   it("is re-issued at once when it expired within AutoReissueWithinSeconds, and waits when it expired before", () =>
     withReenrollment(async (context) => {
       const { store, edge } = context;
+      // The setting's bounds: 0 (off) to 397 days, whole seconds.
+      for (const invalid of [-1, 1.5, 397 * 86_400 + 1]) await expect(store.settings.update({ autoReissueWithinSeconds: invalid })).rejects.toMatchObject({ code: "bad_request", field: "autoReissueWithinSeconds" });
       await store.settings.update({ autoReissueWithinSeconds: 3600 });
       const recent = await deviceWithExpiredCertificate(context, "recent-device", 600);
       const next = generateKeyPairSync("ecdsa-p256");
