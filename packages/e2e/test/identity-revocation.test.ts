@@ -201,6 +201,17 @@ describe("revocation with real agents", () => {
     expect(crl.headers["cache-control"]).toMatch(/max-age=\d+/);
   });
 
+  it("removing an environment revokes its certificate: the CRL lists it and its handshakes are refused", async () => {
+    const { id, certificate } = await enrolledAgent("rev-c");
+    const serial = certificate.serialNumber.toLowerCase();
+    expect((await handshakeWith("rev-c")).answer).toMatch(/^HTTP\/1\.1 /);
+    expect((await api.call("DELETE", `/api/endpoints/${id}`)).status).toBe(204);
+    const crl = await publishedCrl("removed");
+    expect(crl.text).toContain(`Serial Number: ${serial.toUpperCase()}`);
+    expect(crl.text).toContain("Cessation Of Operation");
+    expect((await handshakeWith("rev-c")).answer).toBe("");
+  });
+
   it("pier ca revoke SERIAL --dir DATA/ca against the running server closes the device's session and lists it in the CRL", async () => {
     const { agent, id, certificate } = await enrolledAgent("rev-b");
     const serial = certificate.serialNumber.toLowerCase();
