@@ -45,6 +45,14 @@ describe("RenewalThrottle", () => {
     expect(throttle.take("7", 60)).toEqual({ allowed: true });
   });
 
+  it("lets a device whose certificate comes from a CA being moved away from renew past its own limit, still within the fleet rate", () => {
+    const clock = { now: 0 };
+    const throttle = new RenewalThrottle({ renewalsPerSecond: 1000, now: () => clock.now });
+    for (let i = 0; i < renewalsPerDeviceWindow; i += 1) expect(throttle.take("7", 60)).toEqual({ allowed: true });
+    expect(throttle.take("7", 60)).toMatchObject({ allowed: false, limit: "device" });
+    expect(throttle.take("7", 60, { perDeviceLimit: false })).toEqual({ allowed: true });
+  });
+
   it("tells a refused crowd to come back at different seconds, spread over the backlog's drain time", () => {
     const throttle = new RenewalThrottle({ renewalsPerSecond: 50, now: () => 0, random: seeded(1) });
     const waits: number[] = [];

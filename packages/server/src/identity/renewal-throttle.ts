@@ -78,15 +78,16 @@ export class RenewalThrottle {
 
   /**
    * Spends one renewal for `device` (its environment id) if both limits allow it;
-   * `lifetimeSeconds` is the lifetime of the certificate being renewed.
+   * `lifetimeSeconds` is the lifetime of the certificate being renewed. `perDeviceLimit: false`
+   * (a certificate from a CA the fleet is moving away from) applies the fleet limit only.
    */
-  take(device: string, lifetimeSeconds: number): RenewalDecision {
+  take(device: string, lifetimeSeconds: number, options: { readonly perDeviceLimit?: boolean } = {}): RenewalDecision {
     const now = this.#now();
     this.#sweep(now);
     const windowMs = Math.max(1000, (lifetimeSeconds * 1000) / 3);
     const history = this.#recent.get(device);
     const times = history ? history.times.filter((at) => now - at < windowMs) : [];
-    if (times.length >= renewalsPerDeviceWindow) {
+    if (options.perDeviceLimit !== false && times.length >= renewalsPerDeviceWindow) {
       const oldest = times[0] ?? now;
       return { allowed: false, limit: "device", retryAfterSeconds: Math.max(1, Math.ceil((oldest + windowMs - now) / 1000)), backlog: this.#waiting.size };
     }

@@ -72,7 +72,11 @@ export class CertificateRenewal {
       environment = found;
       const publicKey = readCsr(csrPem);
       const lifetimeSeconds = Math.max(1, (presented.validToDate.getTime() - presented.validFromDate.getTime()) / 1000);
-      const decision = this.#options.throttle.take(String(found.id), lifetimeSeconds);
+      // A certificate from a CA the fleet is moving away from (rotation, rollback) is renewed
+      // whatever this device renewed lately: the per-device limit would strand it for days.
+      const ca = this.#options.deviceCa();
+      const moving = ca !== undefined && ca.authorityOf(presented) !== ca.issuing;
+      const decision = this.#options.throttle.take(String(found.id), lifetimeSeconds, { perDeviceLimit: !moving });
       if (!decision.allowed) {
         const why = decision.limit === "fleet" ? `the server renews at most ${this.#options.throttle.renewalsPerSecond} certificates a second and ${decision.backlog} devices wait` : `this device renewed three times within a third of its certificate's lifetime`;
         this.#options.log?.("debug", `renewal of ${found.edgeId} from ${caller.remoteAddress} deferred ${decision.retryAfterSeconds} s: ${why}`);
@@ -81,7 +85,6 @@ export class CertificateRenewal {
           details: { retryAfterSeconds: decision.retryAfterSeconds, limit: decision.limit },
         });
       }
-      const ca = this.#options.deviceCa();
       if (!ca) throw new RenewalRefused("not_built_in_ca", "forbidden", "This server no longer issues device certificates (its built-in CA is not in use).", "Use the operator CA's process to renew this certificate.");
       let issued;
       try {
