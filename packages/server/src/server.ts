@@ -173,7 +173,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     deviceTrustBundle: () => deviceCa?.clientTrustBundle(),
     rotation: () => rotation,
     revocation: () => revocations.revocation,
-    deviceCrl: () => revocations.crls?.current(),
+    deviceCrl: (caId) => revocations.crls?.current(caId),
     alerts,
     log: config.log,
   };

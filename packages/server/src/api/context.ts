@@ -45,7 +45,7 @@ export interface ApiDependencies {
   /** Revokes devices' certificates (`POST /api/endpoints/{id}/certificate/revoke`, removal); absent: the route answers 409. */
   readonly revocation?: () => Pick<DeviceRevocation, "revokeEnvironment" | "revokeForRemoval"> | undefined;
   /** The built-in CA's current CRL (`GET /api/pki/crl`); absent or `undefined`: 404. */
-  readonly deviceCrl?: () => PublishedCrl | undefined;
+  readonly deviceCrl?: (caId?: string) => PublishedCrl | undefined;
   /** Alerts kept in memory (`GET /api/pier/alerts`); absent: an empty list. */
   readonly alerts?: Pick<AlertService, "list">;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;

@@ -4,7 +4,7 @@ import { CertificateAuthority, generateKeyPairSync, parseCrl, spkiSha256 } from 
 import { describe, expect, it } from "vitest";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import { tempDir } from "../store/temp-dir.testkit.ts";
-import { CrlPublisher } from "./crl-publisher.ts";
+import { CrlPublisher, crlCaId } from "./crl-publisher.ts";
 
 describe("CrlPublisher", () => {
   it("signs the issuing CA's CRL from the store's revoked rows and the CA's own records, with CRL numbers that survive a restart", async () => {
@@ -51,6 +51,10 @@ describe("CrlPublisher", () => {
     expect(parsed.revoked.map((entry) => entry.serialNumber)).not.toContain(kept);
     expect(crl?.nextUpdate.getTime()).toBe((crl?.thisUpdate.getTime() ?? 0) + 7 * 86_400_000);
     expect(statSync(dir.file("crl-numbers.json")).mode & 0o777).toBe(0o600);
+
+    // The CRL Distribution Point's ?ca= finds the same CRL; another CA's id finds none.
+    expect(first.current(crlCaId(spkiSha256(ca.certificate.publicKey)))?.crlNumber).toBe(1);
+    expect(first.current("0000000000000000")).toBeUndefined();
 
     // Another publisher (a restart) continues the numbering.
     const second = new CrlPublisher(options);

@@ -47,13 +47,19 @@ function reasonOf(text: string | null): RevocationReason {
  * the tunnel listener trusts (two during a CA rotation), listing the revoked, unexpired rows of
  * `device_certificates` that CA signed and the serials `pier ca revoke` recorded in its
  * `ca-state.json`. Signed again at every revocation and daily, valid 7 days; CRL numbers only
- * grow and survive restarts. `GET /api/pki/crl` serves the issuing CA's.
+ * grow and survive restarts. `GET /api/pki/crl?ca=ID` serves the CA's whose SPKI SHA-256 starts
+ * with ID (`crlCaId`), and without `ca` the issuing CA's.
  *
  * @example
  * const crls = new CrlPublisher({ store, authorities: () => deviceCa, dataDir, log });
  * await crls.publish();
  * response.end(crls.current()?.der);
  */
+/** The `ca` of a CRL Distribution Point: the first 16 hex digits of the CA's SPKI SHA-256. */
+export function crlCaId(caSpkiSha256: string): string {
+  return caSpkiSha256.slice(0, 16);
+}
+
 export class CrlPublisher {
   readonly #options: CrlPublisherOptions;
   readonly #numbersPath: string;
@@ -67,10 +73,14 @@ export class CrlPublisher {
     this.#numbersPath = join(options.dataDir, "crl-numbers.json");
   }
 
-  /** The issuing CA's CRL, once `publish` has run. */
-  current(): PublishedCrl | undefined {
-    const issuing = spkiSha256(this.#options.authorities().issuing.certificate.publicKey);
-    return this.#published.find((crl) => crl.caSpkiSha256 === issuing);
+  /**
+   * A CA's CRL, once `publish` has run: the one whose SPKI SHA-256 starts with `caId` (the
+   * `?ca=` of the CRL Distribution Point each device certificate names, so a certificate of the
+   * CA a rotation moves away from finds its own CRL), else the issuing CA's.
+   */
+  current(caId?: string): PublishedCrl | undefined {
+    const wanted = caId ?? spkiSha256(this.#options.authorities().issuing.certificate.publicKey);
+    return this.#published.find((crl) => crl.caSpkiSha256.startsWith(wanted));
   }
 
   /** Every CA's CRL (PEM), for a secure context's `crl` option. */

@@ -29,7 +29,8 @@ describe("DeviceCa", () => {
       expect(text).toMatch(/X509v3 Extended Key Usage:\s*\n\s*TLS Web Client Authentication\n/);
       expect(text).toMatch(/X509v3 Basic Constraints:.*\n\s*CA:FALSE/);
       expect(text).toMatch(/X509v3 Key Usage:.*\n\s*Digital Signature\n/);
-      expect(text).toMatch(/X509v3 CRL Distribution Points:\s*\n(\s*\n)?\s*Full Name:\s*\n\s*URI:https:\/\/pier\.example:9443\/api\/pki\/crl/);
+      expect(text).toMatch(/X509v3 CRL Distribution Points:\s*\n(\s*\n)?\s*Full Name:\s*\n\s*URI:https:\/\/pier\.example:9443\/api\/pki\/crl\?ca=[0-9a-f]{16}\n/);
+      expect(text).toContain(`/api/pki/crl?ca=${ca.certificate.spkiSha256.slice(0, 16)}`);
       expect(text).toContain("X509v3 Subject Key Identifier");
       expect(text).toContain("X509v3 Authority Key Identifier");
       expect(execFileSync("openssl", ["verify", "-CAfile", file("chain.pem"), "-purpose", "sslclient", file("device.crt")], { encoding: "utf8" })).toContain("device.crt: OK");

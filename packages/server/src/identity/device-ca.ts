@@ -3,6 +3,7 @@ import { type CertificateAuthority, type LeafSigner, spkiSha256 } from "@pier/pk
 import type { CertificateGrant } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import type { DeviceCertificate, DeviceCertificateReason, Store } from "../store/index.ts";
+import { crlCaId } from "./crl-publisher.ts";
 
 /** The trust domain of device URI SANs when the setting `trustDomain` is unset. */
 export const defaultTrustDomain = "pier.local";
@@ -154,7 +155,8 @@ export class DeviceCa {
       commonName: request.edgeId,
       subjectAltNames: [{ type: "uri", value: deviceUri(settings.trustDomain ?? defaultTrustDomain, request.edgeId) }],
       lifetimeSeconds,
-      ...(crlUrl === undefined ? {} : { crlDistributionPoints: [crlUrl] }),
+      // Which CA's CRL: during a rotation two are published at the same URL.
+      ...(crlUrl === undefined ? {} : { crlDistributionPoints: [`${crlUrl}?ca=${crlCaId(signer.caCertificate.spkiSha256)}`] }),
     });
     const record: DeviceCertificate = {
       serial: leaf.serialNumber,

@@ -21,7 +21,7 @@ export interface RenewalCaller {
 export interface CertificateRenewalOptions {
   readonly store: Store;
   /** The built-in CA's issuer; `undefined` while the server has none in use (operator mTLS). */
-  readonly deviceCa: () => Pick<DeviceCa, "authorityOf" | "issue"> | undefined;
+  readonly deviceCa: () => Pick<DeviceCa, "authorityOf" | "issue" | "issuing"> | undefined;
   /** Revoked certificates, in memory (no store read per request). */
   readonly revocations?: { isRevoked(certificate: X509Certificate): boolean };
   readonly throttle: RenewalThrottle;

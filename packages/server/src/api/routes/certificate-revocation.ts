@@ -89,13 +89,18 @@ export function registerCertificateRevocationRoutes(app: OpenAPIHono<ApiEnv>, de
       method: "get",
       path: "/api/pki/crl",
       summary: "The built-in CA's CRL (DER), the URL its device certificates name; no authentication",
+      request: { query: z.object({ ca: z.string().regex(/^[0-9a-f]{16}$/, "16 lowercase hex digits (the start of the CA's SPKI SHA-256), as in the certificates' CRL Distribution Point").optional() }) },
       responses: {
         200: { content: { "application/pkix-crl": { schema: z.string().openapi({ format: "binary" }) } }, description: "The CRL, DER" },
         404: failure("This server has no built-in CA"),
       },
     }),
     (c) => {
-      const crl = deps.deviceCrl?.();
+      const { ca } = c.req.valid("query");
+      const crl = deps.deviceCrl?.(ca);
+      if (!crl && ca !== undefined && deps.deviceCrl?.()) {
+        throw new ServerError("not_found", `No CA of this server has an SPKI SHA-256 starting with ${ca}: it was retired by a CA rotation, or belongs to another server.`, { fix: "Leave out ?ca= for the issuing CA's CRL." });
+      }
       if (!crl) throw new ServerError("not_found", "This server has no built-in CA, so it publishes no CRL.", { fix: "Operator CAs publish their own CRLs." });
       const untilNextUpdate = Math.floor((crl.nextUpdate.getTime() - Date.now()) / 1000);
       const maxAge = Math.max(0, Math.min(crlMaxAgeSeconds, untilNextUpdate));
