@@ -14,21 +14,17 @@
  * enrollment of 15,000 devices through the waiting room is not what is measured); the server
  * starts again. Everything is removed at the end. Exit code 0 whatever the figures.
  */
-import { X509Certificate } from "node:crypto";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { CertificateAuthority, generateKeyPairSync, privateKeyToPem, spkiSha256 } from "@pier/pki";
-import { SqliteStore } from "../packages/server/src/store/index.ts";
-import type { AgentIdentity } from "./fleet/fleet-pki.ts";
+import { connectWithBackoff, createBuiltInCa, provisionBuiltInCaDevices } from "./fleet/built-in-ca-fleet.ts";
 import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
 import { httpsJson } from "./fleet/pier-admin.ts";
-import { SimulatedAgent, describeFailure } from "./fleet/simulated-agent.ts";
+import { ServerProcess } from "./fleet/server-process.ts";
+import { SimulatedAgent } from "./fleet/simulated-agent.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const password = "revocation benchmark password";
@@ -46,113 +42,21 @@ const revokeCount = Math.min(Number(values.revoke), agentCount);
 const rampMs = Number(values.ramp) * 1000;
 const intervalSeconds = Number(values.interval);
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-}
-
-interface Server {
-  readonly child: ChildProcess;
-  readonly httpsPort: number;
-  readonly tunnelPort: number;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-async function startServer(dataDir: string, passwordFile: string): Promise<Server> {
-  const [httpsPort, tunnelPort] = [await freePort(), await freePort()];
-  const child = spawn(join(repoRoot, "node_modules", ".bin", "pier"), ["server", "--bind", `127.0.0.1:${httpsPort}`, "--tunnel-port", String(tunnelPort), "--data", dataDir, "--admin-password-file", passwordFile, "--log-level", "warn", "--max-connections", String(agentCount + 1000), "--max-connections-per-source", String(agentCount + 1000)], {
-    cwd: repoRoot,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-64 * 1024));
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`pier server exited during start:\n${output}`);
-    try {
-      const answer = await httpsJson({ port: httpsPort, ca: readFileSync(join(dataDir, "ca", "ca.crt")), method: "GET", path: "/api/system/status" });
-      if (answer.status === 200) break;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`pier server did not answer within 60 s:\n${output}`);
-    await sleep(200);
-  }
-  return {
-    child,
-    httpsPort,
-    tunnelPort,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-/** Signs one certificate per device with the built-in CA and records devices and certificates in the store. */
-async function provision(dataDir: string): Promise<{ identities: AgentIdentity[]; ids: number[] }> {
-  const ca = CertificateAuthority.open(join(dataDir, "ca"));
-  const signer = await ca.deviceSigner();
-  const store = await SqliteStore.open(join(dataDir, "pier.db"));
-  const settings = await store.settings.get();
-  if (settings.edgeAgentCheckinInterval !== intervalSeconds) await store.settings.update({ edgeAgentCheckinInterval: intervalSeconds });
-  const caSpki = spkiSha256(ca.certificate.publicKey);
-  const identities: AgentIdentity[] = [];
-  const ids: number[] = [];
-  const width = String(agentCount - 1).length;
-  for (let i = 0; i < agentCount; i++) {
-    const edgeId = `rev-${String(i).padStart(width, "0")}`;
-    const { privateKey, publicKey } = generateKeyPairSync("ecdsa-p256");
-    const signed = signer.sign(publicKey, { profile: "client", commonName: edgeId, subjectAltNames: [{ type: "uri", value: `spiffe://pier.local/edge/${edgeId}` }], lifetimeSeconds: 86_400 });
-    const x509 = new X509Certificate(signed.der);
-    const environment = await store.environments.create({ name: edgeId, type: "edge-agent", edgeId, userTrusted: true });
-    await store.certificates.insert({
-      serial: signed.serialNumber,
-      environmentId: environment.id,
-      edgeId,
-      subject: x509.subject.replace(/\n/g, ", "),
-      issuer: x509.issuer.replace(/\n/g, ", "),
-      caSpkiSha256: caSpki,
-      spkiSha256: signed.spkiSha256,
-      notBefore: signed.notBefore,
-      notAfter: signed.notAfter,
-      issuedAt: new Date(),
-      reason: "enrollment",
-      revokedAt: null,
-      revocationReason: null,
-      certificatePem: signed.certificatePem,
-    });
-    identities.push({ edgeId, certificatePem: signed.certificatePem, keyPem: privateKeyToPem(privateKey) });
-    ids.push(environment.id);
-  }
-  await store.close();
-  return { identities, ids };
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "pier-revocation-bench-"));
   const dataDir = join(dir, "data");
   const passwordFile = join(dir, "admin-password");
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
-  let server: Server | undefined;
+  const serverOptions = { repoRoot, dataDir, adminPasswordFile: passwordFile, extraArgs: ["--max-connections", String(agentCount + 1000), "--max-connections-per-source", String(agentCount + 1000)] };
+  let server: ServerProcess | undefined;
   const agents: SimulatedAgent[] = [];
   try {
-    server = await startServer(dataDir, passwordFile);
-    await server.stop();
+    await createBuiltInCa(serverOptions);
     const provisionStarted = Date.now();
-    const { identities, ids } = await provision(dataDir);
+    const devices = await provisionBuiltInCaDevices({ dataDir, count: agentCount, edgeIdPrefix: "rev", lifetimeSeconds: 86_400, intervalSeconds });
     console.log(`provisioned ${agentCount} devices with built-in CA certificates in ${((Date.now() - provisionStarted) / 1000).toFixed(1)} s`);
-    server = await startServer(dataDir, passwordFile);
+    server = await ServerProcess.spawn(serverOptions);
+    await server.ready(60_000, AbortSignal.timeout(120_000));
     const ca = readFileSync(join(dataDir, "ca", "ca.crt"));
     const login = await httpsJson({ port: server.httpsPort, ca, method: "POST", path: "/api/auth", body: { Username: "admin", Password: password } });
     const jwt = (login.body as { jwt: string }).jwt;
@@ -165,22 +69,12 @@ async function main(): Promise<void> {
     const failures = new ReasonCounts();
     const connectStarted = Date.now();
     await Promise.all(
-      identities.map(async (identity, index) => {
+      devices.map(async ({ identity }, index) => {
         await sleep((index / agentCount) * rampMs);
         const agent = new SimulatedAgent(identity, { onAck: () => undefined, onLost: (reason) => lost.get(index)?.(reason) });
         agents[index] = agent;
-        for (let attempt = 0; attempt < 8; attempt++) {
-          try {
-            await agent.open(target);
-            connected++;
-            return;
-          } catch (error) {
-            failures.add(describeFailure(error));
-            // Backoff with jitter, as the real agent: a burst of refusals must not come back at once.
-            await sleep(Math.min(30_000, 2000 * 2 ** attempt) * (0.5 + Math.random()));
-          }
-        }
-        failed++;
+        if (await connectWithBackoff(agent, target, { attempts: 8, baseMs: 2000, onFailure: (reason) => failures.add(reason) })) connected++;
+        else failed++;
       }),
     );
     console.log(`connected ${connected}/${agentCount} agents in ${((Date.now() - connectStarted) / 1000).toFixed(1)} s (${failed} failed)`);
@@ -197,7 +91,7 @@ async function main(): Promise<void> {
     let revoked = 0;
     for (let index = 0; index < agentCount && revoked < revokeCount; index += step) {
       const agent = agents[index];
-      const environmentId = ids[index];
+      const environmentId = devices[index]?.environmentId;
       if (!agent?.isOpen || environmentId === undefined) continue;
       const closed = new Promise<number>((done) => lost.set(index, () => done(performance.now())));
       const started = performance.now();

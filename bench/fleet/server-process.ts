@@ -10,7 +10,10 @@ export interface ServerProcessOptions {
   readonly repoRoot: string;
   readonly dataDir: string;
   readonly adminPasswordFile: string;
-  readonly mtls: { readonly caCertificate: string; readonly serverCertificate: string; readonly serverKey: string };
+  /** Operator mTLS files; absent, the tunnel listener uses the built-in CA (`DATA/ca`). */
+  readonly mtls?: { readonly caCertificate: string; readonly serverCertificate: string; readonly serverKey: string };
+  /** More `pier server` flags (e.g. `--renewal-rate 50`). */
+  readonly extraArgs?: readonly string[];
   /** NODE_OPTIONS for the server only (e.g. `--cpu-prof --cpu-prof-dir=DIR`). */
   readonly nodeOptions?: string;
 }
@@ -132,10 +135,9 @@ export class ServerProcess {
       "--tunnel-port", String(tunnelPort),
       "--data", options.dataDir,
       "--admin-password-file", options.adminPasswordFile,
-      "--mtlscacert", options.mtls.caCertificate,
-      "--mtlscert", options.mtls.serverCertificate,
-      "--mtlskey", options.mtls.serverKey,
+      ...(options.mtls ? ["--mtlscacert", options.mtls.caCertificate, "--mtlscert", options.mtls.serverCertificate, "--mtlskey", options.mtls.serverKey] : []),
       "--log-level", "warn",
+      ...(options.extraArgs ?? []),
     ];
     const env = { ...process.env };
     if (options.nodeOptions) env["NODE_OPTIONS"] = options.nodeOptions;
