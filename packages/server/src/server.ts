@@ -22,6 +22,7 @@ import { CertificateRenewal } from "./identity/renewal.ts";
 import { RenewalThrottle, defaultRenewalsPerSecond } from "./identity/renewal-throttle.ts";
 import { CaRotation } from "./identity/rotation.ts";
 import { startRevocation } from "./identity/revocation-runtime.ts";
+import { RevocationRegistry } from "./identity/revocations.ts";
 import { createUiStatic, uiSecurityHeaders } from "./ui/ui-static.ts";
 import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
 import { AlertService } from "./alerts/alert-service.ts";
@@ -104,10 +105,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const ports = { https: config.bindPort, tunnel: config.tunnelPort };
   const deviceCa = await openDeviceCa(config, store, tls, ports);
   const enrollment = new Enrollment({ store, deviceCa: () => (deviceCa && tls.builtInFlow ? deviceCa : undefined) });
-  const edge = new EdgeService(store, heartbeats, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment }, identity: enrollment });
+  // One in-memory revoked set (built-in CA and operator CRLs): the edge service checks every hello
+  // presenting a certificate against it, and the revocation runtime below fills it.
+  const revoked = new RevocationRegistry();
+  const edge = new EdgeService(store, heartbeats, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment }, identity: enrollment, revocations: revoked });
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
   // Revocation that takes effect at once, and the built-in CA's CRL (docs/identity.md "Revocation").
-  const revocations = await startRevocation({ dataDir: config.dataDir, store, sessions: edge, tunnels, deviceCa, log: config.log });
+  const revocations = await startRevocation({ dataDir: config.dataDir, store, sessions: edge, tunnels, deviceCa, registry: revoked, log: config.log });
   // Operator CRLs (--mtlscrl, --sslcrl, the upload) join the check at handshake end, which also
   // covers resumed TLS sessions; OpenSSL enforces them in the handshake itself (tls-front).
   revocations.registry.setSource("operator-crl", revocationEntriesOf(tls.clientCrl));

@@ -57,7 +57,10 @@ export interface EdgeServiceOptions {
   readonly enrollment?: EnrollmentLimits;
   /** Zero-touch enrollment with the built-in CA (identity/enrollment.ts); without it hellos' CSRs are ignored. */
   readonly identity?: Enrollment;
-  /** Revoked certificates in memory: an expired, revoked certificate cannot re-enroll. */
+  /**
+   * Revoked certificates in memory (the server's `RevocationRegistry`: the built-in CA's and the
+   * operator CRLs'): a hello presenting one is refused, and an expired, revoked one cannot re-enroll.
+   */
   readonly revocations?: { isRevoked(certificate: X509Certificate): boolean };
 }
 
@@ -118,12 +121,14 @@ export class EdgeService {
   readonly #sessionListeners = new Set<(environmentId: number) => void>();
   readonly #identity: Enrollment | undefined;
   readonly #reenrollment: Reenrollment | undefined;
+  readonly #revocations: EdgeServiceOptions["revocations"];
 
   constructor(store: Store, checkIns: CheckInSink, options: EdgeServiceOptions = {}) {
     this.#store = store;
     this.#identity = options.identity;
     this.#checkIns = checkIns;
     this.#log = options.log ?? (() => undefined);
+    this.#revocations = options.revocations;
     this.#reenrollment = options.identity ? new Reenrollment({ store, enrollment: options.identity, log: this.#log, ...(options.revocations ? { revocations: options.revocations } : {}) }) : undefined;
     this.#enrollment = options.enrollment ?? defaultEnrollmentLimits;
     const { count, periodMs } = this.#enrollment.perSource;
@@ -138,6 +143,9 @@ export class EdgeService {
   async hello(hello: Hello, connection: EdgeConnection, now = new Date()): Promise<HelloOutcome> {
     const settings = await this.#store.settings.get();
     if (!settings.edgeComputeEnabled) throw new ServerError("forbidden", "Edge Compute is disabled on this Pier server; enable it in Settings → Edge Compute.");
+    // From memory, not the store: operator-CRL revocations exist only in the registry, and the
+    // handshake's own check (tls-front) may predate a revocation made while the hello was in flight.
+    if (connection.peerCertificate && this.#revocations?.isRevoked(connection.peerCertificate)) throw this.#revokedCertificate(hello, connection, connection.peerCertificate);
     if (connection.peerCertificateError !== undefined) return this.#presentedExpiredCertificate(hello, connection, settings, now);
     const named = await this.#checkCertificateName(hello, connection, settings, now);
     // The built-in flow: a device without a certificate asks for one (docs/identity.md "States").
@@ -192,6 +200,15 @@ export class EdgeService {
         ...(grant === undefined ? {} : { certificate: grant }),
       },
     };
+  }
+
+  /** A hello presenting a revoked certificate: logged, refused with 403. */
+  #revokedCertificate(hello: Hello, connection: EdgeConnection, certificate: X509Certificate): ServerError {
+    const serial = certificate.serialNumber.toLowerCase();
+    this.#log("warn", `hello of ${hello.agent.edgeId} from ${connection.sourceAddress} refused: its client certificate ${serial} is revoked`);
+    return new ServerError("forbidden", `The client certificate ${serial} presented for ${hello.agent.edgeId} is revoked.`, {
+      fix: "Ask the administrator why; to enroll the device again, the administrator removes its environment, then clear DATA/identity on the device and restart the agent.",
+    });
   }
 
   /**

@@ -8,6 +8,7 @@ import { SqliteStore } from "../store/sqlite-store.ts";
 import { tempDir } from "../store/temp-dir.testkit.ts";
 import { DeviceCa, deviceUri } from "./device-ca.ts";
 import { Enrollment } from "./enrollment.ts";
+import { RevocationRegistry } from "./revocations.ts";
 
 interface Context {
   store: SqliteStore;
@@ -15,12 +16,12 @@ interface Context {
   ca: CertificateAuthority;
 }
 
-async function withReenrollment(test: (context: Context) => Promise<void>): Promise<void> {
+async function withReenrollment(test: (context: Context) => Promise<void>, revocations?: RevocationRegistry): Promise<void> {
   await using dir = tempDir("reenrollment");
   await using store = await SqliteStore.open(dir.file("pier.db"));
   const ca = await CertificateAuthority.create(dir.file("ca"), { commonName: "Pier built-in CA (test)" });
   const deviceCa = await DeviceCa.open({ store, authorities: { issuing: ca, trusted: [ca] }, crlUrl: () => Promise.resolve(undefined) });
-  const edge = new EdgeService(store, { record: () => undefined }, { identity: new Enrollment({ store, deviceCa: () => deviceCa }) });
+  const edge = new EdgeService(store, { record: () => undefined }, { identity: new Enrollment({ store, deviceCa: () => deviceCa }), ...(revocations ? { revocations } : {}) });
   try {
     await test({ store, edge, ca });
   } finally {
@@ -160,4 +161,28 @@ describe("a device back with an expired certificate of the built-in CA", () => {
       const silent = await deviceWithExpiredCertificate(context, "no-csr-device", 60);
       await expect(edge.hello(hello("no-csr-device"), expired(silent.certificate))).rejects.toMatchObject({ code: "bad_request", field: "csr" });
     }));
+
+  it("is refused when an operator CRL lists its certificate (the in-memory registry only, not the store), and so is an unexpired one's hello", async () => {
+    // What server.ts wires: one RevocationRegistry, its operator-crl source fed by --mtlscrl/--sslcrl/the upload.
+    const registry = new RevocationRegistry();
+    await withReenrollment(async (context) => {
+      const { store, edge } = context;
+      const listed = await deviceWithExpiredCertificate(context, "crl-listed-device", 60);
+      // Precondition: the store does not know of the revocation, so only the registry can refuse it.
+      expect((await store.certificates.get(listed.serial))?.revokedAt).toBeNull();
+      registry.setSource("operator-crl", [{ issuer: listed.certificate.issuer, serial: listed.serial }]);
+      await expect(edge.hello(hello("crl-listed-device", csrOf(generateKeyPairSync("ecdsa-p256"))), expired(listed.certificate))).rejects.toMatchObject({ code: "forbidden", message: expect.stringContaining("revoked") as unknown });
+      expect(await store.environments.get(listed.environmentId)).toMatchObject({ userTrusted: true, reenrollment: null });
+
+      // An unexpired certificate (the handshake's own check may predate the revocation).
+      const keys = generateKeyPairSync("ecdsa-p256");
+      const issued = await context.ca.issueForKey(keys.publicKey, { profile: "client", commonName: "crl-fresh-device" });
+      const fresh = new X509Certificate(issued.certificatePem);
+      const presented = { sourceAddress: "192.0.2.1", peerCertificate: fresh };
+      // Precondition: before the CRL lists it, its hello is answered.
+      expect((await edge.hello(hello("crl-fresh-device"), presented)).welcome.type).toBe("welcome");
+      registry.setSource("operator-crl", [{ issuer: fresh.issuer, serial: fresh.serialNumber }]);
+      await expect(edge.hello(hello("crl-fresh-device"), presented)).rejects.toMatchObject({ code: "forbidden", message: expect.stringContaining("is revoked") as unknown });
+    }, registry);
+  });
 });

@@ -18,6 +18,11 @@ export interface RevocationRuntimeOptions {
   /** Called with the CRLs after every signing (for the tunnel listener's secure context). */
   readonly onCrls?: (crls: readonly PublishedCrl[]) => void;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
+  /**
+   * The registry to fill, when the server made it earlier (the edge service, built before the
+   * sessions it closes exist, checks hellos against it); a new one without.
+   */
+  readonly registry?: RevocationRegistry;
 }
 
 /** The running revocation machinery of a server. */
@@ -44,7 +49,7 @@ export interface RevocationRuntime {
  */
 export async function startRevocation(options: RevocationRuntimeOptions): Promise<RevocationRuntime> {
   const { deviceCa, log } = options;
-  const registry = new RevocationRegistry();
+  const registry = options.registry ?? new RevocationRegistry();
   const crls = deviceCa
     ? new CrlPublisher({ store: options.store, authorities: () => deviceCa, dataDir: options.dataDir, ...(options.onCrls ? { onPublished: options.onCrls } : {}), log })
     : undefined;
