@@ -1,5 +1,6 @@
 import type { SQLOutputValue, StatementSync } from "node:sqlite";
 import { ServerError } from "../errors.ts";
+import { columnReaders } from "./sqlite-columns.ts";
 
 /** What the inventory says of a certificate the built-in CA issued (docs/ui.md, "Certificates"). */
 export type IssuedCertificateStatus = "active" | "expiring" | "expired" | "revoked" | "superseded";
@@ -97,17 +98,7 @@ function corrupt(column: string): ServerError {
   return new ServerError("store_failed", `The database holds an unreadable device certificate (column ${column}); restore a backup or remove the record.`);
 }
 
-function text(row: Record<string, SQLOutputValue>, column: string): string {
-  const value = row[column];
-  if (typeof value !== "string") throw corrupt(column);
-  return value;
-}
-
-function integer(row: Record<string, SQLOutputValue>, column: string): number {
-  const value = row[column];
-  if (typeof value !== "number" || !Number.isSafeInteger(value)) throw corrupt(column);
-  return value;
-}
+const { textOf: text, integerOf: integer } = columnReaders(corrupt);
 
 function decodeRow(row: Record<string, SQLOutputValue>): InventoryRow {
   const status = text(row, "status") as IssuedCertificateStatus;

@@ -1,6 +1,7 @@
-import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { ServerError } from "../errors.ts";
 import { type InventoryPage, type InventoryQuery, inventoryPage, recordedSerials } from "./device-certificate-inventory.ts";
+import { type Row, StatementCache, columnReaders } from "./sqlite-columns.ts";
 
 /** Why a device certificate was issued (docs/identity.md "States"). */
 export type DeviceCertificateReason = "enrollment" | "renewal" | "reissue" | "rotation";
@@ -67,25 +68,13 @@ export interface CertificateRevocation {
   readonly reason: string;
 }
 
-type Row = Record<string, SQLOutputValue>;
-
 const reasons: readonly string[] = ["enrollment", "renewal", "reissue", "rotation"] satisfies DeviceCertificateReason[];
 
 function corrupt(column: string): ServerError {
   return new ServerError("store_failed", `The database holds an unreadable device certificate (column ${column}); restore a backup or remove the record.`);
 }
 
-function textOf(row: Row, column: string): string {
-  const value = row[column];
-  if (typeof value !== "string") throw corrupt(column);
-  return value;
-}
-
-function integerOf(row: Row, column: string): number {
-  const value = row[column];
-  if (typeof value !== "number" || !Number.isSafeInteger(value)) throw corrupt(column);
-  return value;
-}
+const { textOf, integerOf } = columnReaders(corrupt);
 
 function decode(row: Row): DeviceCertificate {
   const reason = textOf(row, "reason");
@@ -137,17 +126,18 @@ const columns = Object.keys(encode({ notBefore: new Date(0), notAfter: new Date(
 export class SqliteDeviceCertificates implements DeviceCertificateStore {
   readonly #db: DatabaseSync;
   readonly #call: <T>(work: () => T) => Promise<T>;
-  readonly #statements = new Map<string, StatementSync>();
+  readonly #statements: StatementCache;
 
   constructor(db: DatabaseSync, call: <T>(work: () => T) => Promise<T>) {
     this.#db = db;
     this.#call = call;
+    this.#statements = new StatementCache(db);
   }
 
   insert(certificate: DeviceCertificate): Promise<void> {
     return this.#call(() => {
       try {
-        this.#statement(`INSERT INTO device_certificates (${columns.join(", ")}) VALUES (${columns.map((c) => `:${c}`).join(", ")})`).run(encode(certificate));
+        this.#statements.prepare(`INSERT INTO device_certificates (${columns.join(", ")}) VALUES (${columns.map((c) => `:${c}`).join(", ")})`).run(encode(certificate));
       } catch (error) {
         if ((error as { errcode?: unknown }).errcode === 1555 || (error as { errcode?: unknown }).errcode === 2067) {
           throw new ServerError("conflict", `A device certificate with serial ${certificate.serial} is already recorded.`, { cause: error });
@@ -159,18 +149,18 @@ export class SqliteDeviceCertificates implements DeviceCertificateStore {
 
   get(serial: string): Promise<DeviceCertificate | null> {
     return this.#call(() => {
-      const row = this.#statement("SELECT * FROM device_certificates WHERE serial = ?").get(serial);
+      const row = this.#statements.prepare("SELECT * FROM device_certificates WHERE serial = ?").get(serial);
       return row === undefined ? null : decode(row);
     });
   }
 
   listByEnvironment(environmentId: number): Promise<DeviceCertificate[]> {
-    return this.#call(() => this.#statement("SELECT * FROM device_certificates WHERE environment_id = ? ORDER BY issued_at DESC, not_after DESC").all(environmentId).map(decode));
+    return this.#call(() => this.#statements.prepare("SELECT * FROM device_certificates WHERE environment_id = ? ORDER BY issued_at DESC, not_after DESC").all(environmentId).map(decode));
   }
 
   expiringWithoutRenewal(after: Date, before: Date): Promise<DeviceCertificate[]> {
     return this.#call(() =>
-      this.#statement(
+      this.#statements.prepare(
         `SELECT c.* FROM device_certificates c JOIN environments e ON e.id = c.environment_id
          WHERE c.revoked_at IS NULL AND c.not_after > ? AND c.not_after <= ?
            AND NOT EXISTS (SELECT 1 FROM device_certificates n WHERE n.environment_id = c.environment_id AND n.revoked_at IS NULL AND n.not_after > c.not_after)`,
@@ -181,20 +171,20 @@ export class SqliteDeviceCertificates implements DeviceCertificateStore {
   }
 
   list(): Promise<DeviceCertificate[]> {
-    return this.#call(() => this.#statement("SELECT * FROM device_certificates ORDER BY issued_at DESC, not_after DESC").all().map(decode));
+    return this.#call(() => this.#statements.prepare("SELECT * FROM device_certificates ORDER BY issued_at DESC, not_after DESC").all().map(decode));
   }
 
   inventory(query: InventoryQuery): Promise<InventoryPage> {
-    return this.#call(() => inventoryPage((sql) => this.#statement(sql), query));
+    return this.#call(() => inventoryPage((sql) => this.#statements.prepare(sql), query));
   }
 
   recordedSerials(serials: readonly string[]): Promise<Set<string>> {
-    return this.#call(() => recordedSerials((sql) => this.#statement(sql), serials));
+    return this.#call(() => recordedSerials((sql) => this.#statements.prepare(sql), serials));
   }
 
   revoke(serials: readonly string[], revocation: CertificateRevocation): Promise<DeviceCertificate[]> {
     return this.#call(() => {
-      const update = this.#statement("UPDATE device_certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL RETURNING *");
+      const update = this.#statements.prepare("UPDATE device_certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL RETURNING *");
       const changed: DeviceCertificate[] = [];
       this.#db.exec("BEGIN IMMEDIATE");
       try {
@@ -214,27 +204,18 @@ export class SqliteDeviceCertificates implements DeviceCertificateStore {
   revokeForEnvironment(environmentId: number, revocation: CertificateRevocation): Promise<DeviceCertificate[]> {
     const at = revocation.at.getTime();
     return this.#call(() =>
-      this.#statement("UPDATE device_certificates SET revoked_at = ?, revocation_reason = ? WHERE environment_id = ? AND revoked_at IS NULL AND not_after > ? RETURNING *")
+      this.#statements.prepare("UPDATE device_certificates SET revoked_at = ?, revocation_reason = ? WHERE environment_id = ? AND revoked_at IS NULL AND not_after > ? RETURNING *")
         .all(at, revocation.reason, environmentId, at)
         .map(decode),
     );
   }
 
   revokedUnexpired(now: Date): Promise<DeviceCertificate[]> {
-    return this.#call(() => this.#statement("SELECT * FROM device_certificates WHERE revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at").all(now.getTime()).map(decode));
+    return this.#call(() => this.#statements.prepare("SELECT * FROM device_certificates WHERE revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at").all(now.getTime()).map(decode));
   }
 
   /** Forgets prepared statements (the store is closing). */
   clear(): void {
     this.#statements.clear();
-  }
-
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
   }
 }

@@ -1,5 +1,6 @@
-import type { DatabaseSync, SQLOutputValue, StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { ServerError } from "../errors.ts";
+import { StatementCache, columnReaders } from "./sqlite-columns.ts";
 
 /**
  * Where the built-in CA's rotation stands (docs/identity.md "CA rotation"). `finishing` is the
@@ -49,25 +50,13 @@ export interface PkiRotationStore {
   newestCertificate(environmentId: number): Promise<{ serial: string; caSpkiSha256: string } | null>;
 }
 
-type Row = Record<string, SQLOutputValue>;
-
 const phases: readonly string[] = ["standby", "rotating", "rolling_back", "finishing"] satisfies RotationPhase[];
 
 function corrupt(column: string): ServerError {
   return new ServerError("store_failed", `The database holds an unreadable CA rotation (column ${column}); restore a backup.`);
 }
 
-function textOf(row: Row, column: string): string {
-  const value = row[column];
-  if (typeof value !== "string") throw corrupt(column);
-  return value;
-}
-
-function integerOf(row: Row, column: string): number {
-  const value = row[column];
-  if (typeof value !== "number" || !Number.isSafeInteger(value)) throw corrupt(column);
-  return value;
-}
+const { textOf, integerOf } = columnReaders(corrupt);
 
 // The newest unrevoked certificate of environment `e`: the device certificate store's "newest first".
 const newestUnrevokedSerial = `
@@ -80,18 +69,17 @@ const newestUnrevokedSerial = `
  * error wrapper (`call`), so failures read like every other store failure.
  */
 export class SqlitePkiRotation implements PkiRotationStore {
-  readonly #db: DatabaseSync;
   readonly #call: <T>(work: () => T) => Promise<T>;
-  readonly #statements = new Map<string, StatementSync>();
+  readonly #statements: StatementCache;
 
   constructor(db: DatabaseSync, call: <T>(work: () => T) => Promise<T>) {
-    this.#db = db;
     this.#call = call;
+    this.#statements = new StatementCache(db);
   }
 
   get(): Promise<RotationRecord | null> {
     return this.#call(() => {
-      const row = this.#statement("SELECT * FROM pki_rotation WHERE id = 1").get();
+      const row = this.#statements.prepare("SELECT * FROM pki_rotation WHERE id = 1").get();
       if (row === undefined) return null;
       const phase = textOf(row, "phase");
       if (!phases.includes(phase)) throw corrupt("phase");
@@ -108,7 +96,7 @@ export class SqlitePkiRotation implements PkiRotationStore {
 
   put(record: RotationRecord): Promise<void> {
     return this.#call(() => {
-      this.#statement(
+      this.#statements.prepare(
         `INSERT INTO pki_rotation (id, phase, from_ca, to_ca, started_at, updated_at, window_seconds) VALUES (1, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, from_ca = excluded.from_ca, to_ca = excluded.to_ca,
            started_at = excluded.started_at, updated_at = excluded.updated_at, window_seconds = excluded.window_seconds`,
@@ -119,7 +107,7 @@ export class SqlitePkiRotation implements PkiRotationStore {
   devices(caSpkis: readonly string[]): Promise<RotationDevice[]> {
     return this.#call(() => {
       if (caSpkis.length === 0) return [];
-      const rows = this.#statement(
+      const rows = this.#statements.prepare(
         `SELECT e.id, e.name, e.edge_id, e.last_check_in_at, c.serial, c.ca_spki_sha256, json_extract(e.client_certificate, '$.serialNumber') AS presented_serial
          FROM environments e JOIN device_certificates c ON c.serial = (${newestUnrevokedSerial})
          WHERE c.ca_spki_sha256 IN (SELECT value FROM json_each(?)) ORDER BY e.id`,
@@ -138,7 +126,7 @@ export class SqlitePkiRotation implements PkiRotationStore {
 
   newestCertificate(environmentId: number): Promise<{ serial: string; caSpkiSha256: string } | null> {
     return this.#call(() => {
-      const row = this.#statement(
+      const row = this.#statements.prepare(
         "SELECT serial, ca_spki_sha256 FROM device_certificates WHERE environment_id = ? AND revoked_at IS NULL ORDER BY issued_at DESC, not_after DESC LIMIT 1",
       ).get(environmentId);
       return row === undefined ? null : { serial: textOf(row, "serial"), caSpkiSha256: textOf(row, "ca_spki_sha256") };
@@ -148,14 +136,5 @@ export class SqlitePkiRotation implements PkiRotationStore {
   /** Forgets prepared statements (the store is closing). */
   clear(): void {
     this.#statements.clear();
-  }
-
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
   }
 }
