@@ -94,6 +94,34 @@ function send(stream: ServerHttp2Stream, message: ServerMessage): void {
   if (!stream.closed && !stream.destroyed) stream.write(encodeFrame(message));
 }
 
+/** Answers a renewal stream with JSON (a grant, or an error with `retry-after`). */
+function respondJson(stream: ServerHttp2Stream, status: number, body: unknown, retryAfterSeconds?: number): void {
+  stream.respond({ ":status": status, "content-type": "application/json", ...(retryAfterSeconds === undefined ? {} : { "retry-after": String(retryAfterSeconds) }) });
+  stream.end(JSON.stringify(body));
+}
+
+/** Grants certificates from `ca` for the agent's CSRs, as the server would; records each serial and expiry in order. */
+function certificateIssuer(ca: TestCa, lifetimeMs: number) {
+  const issued: string[] = [];
+  const notAfters: number[] = [];
+  const grantFor = (csrPem: string): CertificateGrant => {
+    const grant = ca.grant(csrKey(csrPem), { edgeId: "edge-id-1", lifetimeMs });
+    const certificate = new X509Certificate(grant.certificate);
+    issued.push(certificate.serialNumber.toLowerCase());
+    notAfters.push(Date.parse(certificate.validTo));
+    return grant;
+  };
+  return { issued, notAfters, grantFor };
+}
+
+/** A session without a client certificate is an enrollment: welcome it as waiting and deliver a certificate at once. True when it was one. */
+function enrollIfNew(session: SeenSession, grantFor: (csrPem: string) => CertificateGrant): boolean {
+  if (session.serial !== undefined) return false;
+  send(session.stream, welcome("waiting"));
+  send(session.stream, { type: "certificate", grant: grantFor(session.hello.csr!) });
+  return true;
+}
+
 const welcome = (status: "waiting" | "associated", checkinIntervalSeconds = 1): ServerMessage => ({ type: "welcome", environmentId: 3, status, checkinIntervalSeconds });
 
 let cleanup: (() => void | Promise<void>)[] = [];
@@ -102,6 +130,7 @@ afterEach(async () => {
   cleanup = [];
 });
 
+/** Runs an agent against `address` in a fresh data directory (no Docker); `extraEnv` adds to or overrides its environment (`EDGE_KEY`, `PIER_EDGE_MODE`). */
 function startAgent(address: string, fingerprint: string, extraEnv: Record<string, string> = {}): { log: RecordingLogger; dataDir: string } {
   const dataDir = mkdtempSync(join(tmpdir(), "pier-agent-identity-"));
   const env = { EDGE_ID: "edge-id-1", DOCKER_HOST: `unix://${join(dataDir, "no-docker.sock")}`, EDGE_KEY: encodeEdgeKey({ apiUrl: `https://${address}`, tunnelAddress: address, serverFingerprint: fingerprint, environmentId: 0 }), ...extraEnv };
@@ -120,16 +149,7 @@ function startAgent(address: string, fingerprint: string, extraEnv: Record<strin
 describe("agent identity in Pier's built-in flow", () => {
   it("enrolls with a CSR, reconnects at once with the issued certificate, and renews it make-before-break with no heartbeat gap", async () => {
     const ca = testCa();
-    const lifetimeMs = 4_500;
-    const issued: string[] = [];
-    const notAfters: number[] = [];
-    const grantFor = (csrPem: string): CertificateGrant => {
-      const grant = ca.grant(csrKey(csrPem), { edgeId: "edge-id-1", lifetimeMs });
-      const certificate = new X509Certificate(grant.certificate);
-      issued.push(certificate.serialNumber.toLowerCase());
-      notAfters.push(Date.parse(certificate.validTo));
-      return grant;
-    };
+    const { issued, notAfters, grantFor } = certificateIssuer(ca, 4_500);
     const stand = await standInServer(ca, {
       onSession(session, all) {
         // As the server does: the newest session of a device replaces the older one.
@@ -145,12 +165,10 @@ describe("agent identity in Pier's built-in flow", () => {
         expect(session?.serial).toBeDefined();
         if (issued.length >= 3) {
           // Two renewals are enough: later ones are postponed, so the files settle for the checks.
-          stream.respond({ ":status": 503, "content-type": "application/json", "retry-after": "60" });
-          stream.end(JSON.stringify({ code: "unavailable", message: "Enough renewals for this test." }));
+          respondJson(stream, 503, { code: "unavailable", message: "Enough renewals for this test." }, 60);
           return;
         }
-        stream.respond({ ":status": 200, "content-type": "application/json" });
-        stream.end(JSON.stringify(grantFor(csrPem)));
+        respondJson(stream, 200, grantFor(csrPem));
       },
     });
     cleanup.push(() => void stand.server.close());
@@ -197,15 +215,12 @@ describe("agent identity in Pier's built-in flow", () => {
 
   it("after refused: revoked, says once at error level what happened and what to do, and keeps retrying with backoff", async () => {
     const ca = testCa();
+    const { grantFor } = certificateIssuer(ca, 3600_000);
     const stand = await standInServer(ca, {
       onSession(session) {
-        if (session.serial === undefined) {
-          send(session.stream, welcome("waiting"));
-          send(session.stream, { type: "certificate", grant: ca.grant(csrKey(session.hello.csr!), { edgeId: "edge-id-1", lifetimeMs: 3600_000 }) });
-        } else {
-          send(session.stream, { type: "refused", code: "revoked", message: "an administrator revoked this device's certificate" });
-          session.stream.end();
-        }
+        if (enrollIfNew(session, grantFor)) return;
+        send(session.stream, { type: "refused", code: "revoked", message: "an administrator revoked this device's certificate" });
+        session.stream.end();
       },
     });
     cleanup.push(() => void stand.server.close());
@@ -229,8 +244,7 @@ describe("agent identity in Pier's built-in flow", () => {
     server.on("stream", (stream) => {
       stream.on("error", () => undefined);
       attempts.push(Date.now());
-      stream.respond({ ":status": 429, "content-type": "application/json", "retry-after": "3" });
-      stream.end(JSON.stringify({ code: "too_many_requests", message: "Too many new devices from 127.0.0.1.", details: { retryAfterSeconds: 3 } }));
+      respondJson(stream, 429, { code: "too_many_requests", message: "Too many new devices from 127.0.0.1.", details: { retryAfterSeconds: 3 } }, 3);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     cleanup.push(() => void server.close());
@@ -245,12 +259,7 @@ describe("agent identity in Pier's built-in flow", () => {
     const ca = testCa();
     const { cert, key, fingerprint } = serverCertificate();
     const seen: { listener: "api" | "tunnel"; path: string; serial: string | undefined; csr: boolean; at: number }[] = [];
-    const issued: string[] = [];
-    const grantFor = (csrPem: string): CertificateGrant => {
-      const grant = ca.grant(csrKey(csrPem), { edgeId: "edge-id-1", lifetimeMs: 4_500 });
-      issued.push(new X509Certificate(grant.certificate).serialNumber.toLowerCase());
-      return grant;
-    };
+    const { issued, grantFor } = certificateIssuer(ca, 4_500);
     const listen = (listener: "api" | "tunnel"): Promise<HttpsServer> => {
       // As the real listeners: the HTTPS one never asks for a client certificate, the tunnel one does.
       const server = createHttpsServer({ cert, key, ...(listener === "tunnel" ? { requestCert: true, rejectUnauthorized: false, ca: ca.pem } : {}) }, (req, res) => {
@@ -275,17 +284,8 @@ describe("agent identity in Pier's built-in flow", () => {
     const [api, tunnel] = await Promise.all([listen("api"), listen("tunnel")]);
     cleanup.push(() => void api.close(), () => void tunnel.close());
     const port = (server: HttpsServer) => (server.address() as AddressInfo).port;
-    const dataDir = mkdtempSync(join(tmpdir(), "pier-agent-identity-poll-"));
-    const env = { EDGE_ID: "edge-id-1", PIER_EDGE_MODE: "poll", EDGE_KEY: encodeEdgeKey({ apiUrl: `https://127.0.0.1:${port(api)}`, tunnelAddress: `127.0.0.1:${port(tunnel)}`, serverFingerprint: fingerprint, environmentId: 0 }) };
-    const log = recordingLogger();
-    const agent = new EdgeAgent(loadAgentConfig({ flags: { data: dataDir }, env }), log, env);
-    const controller = new AbortController();
-    const running = agent.run(controller.signal);
-    cleanup.push(async () => {
-      controller.abort();
-      await running;
-      rmSync(dataDir, { recursive: true, force: true });
-    });
+    const edgeKey = encodeEdgeKey({ apiUrl: `https://127.0.0.1:${port(api)}`, tunnelAddress: `127.0.0.1:${port(tunnel)}`, serverFingerprint: fingerprint, environmentId: 0 });
+    const { log, dataDir } = startAgent(`127.0.0.1:${port(tunnel)}`, fingerprint, { PIER_EDGE_MODE: "poll", EDGE_KEY: edgeKey });
 
     await until("a check-in with the renewed certificate", () => (issued[1] !== undefined ? seen.find((s) => s.path === edgePaths.checkin && s.serial === issued[1]) : undefined), 15_000).catch((error: unknown) => {
       throw new Error(`${String(error)}; requests seen: ${JSON.stringify(seen.map(({ listener, path, serial }) => ({ listener, path, serial })))}; agent log:\n${log.lines.map((line) => `${line.level} ${line.message}`).join("\n")}`);
@@ -304,21 +304,12 @@ describe("agent identity in Pier's built-in flow", () => {
   it("renews at a random moment within withinSeconds when the server pushes renew, and keeps its trust bundle", async () => {
     const ca = testCa();
     const rotatedBundle = `${ca.pem}${testCa("Pier test device CA (next)").pem}`;
-    const issued: string[] = [];
-    const grantFor = (csrPem: string): CertificateGrant => {
-      // An hour: without the push, no renewal would come for 40 minutes.
-      const grant = ca.grant(csrKey(csrPem), { edgeId: "edge-id-1", lifetimeMs: 3600_000 });
-      issued.push(new X509Certificate(grant.certificate).serialNumber.toLowerCase());
-      return grant;
-    };
+    // An hour: without the push, no renewal would come for 40 minutes.
+    const { issued, grantFor } = certificateIssuer(ca, 3600_000);
     let pushedAt = 0;
     const stand = await standInServer(ca, {
       onSession(session) {
-        if (session.serial === undefined) {
-          send(session.stream, welcome("waiting"));
-          send(session.stream, { type: "certificate", grant: grantFor(session.hello.csr!) });
-          return;
-        }
+        if (enrollIfNew(session, grantFor)) return;
         send(session.stream, welcome("associated"));
         if (session.serial === issued[0]) {
           pushedAt = Date.now();
@@ -328,8 +319,7 @@ describe("agent identity in Pier's built-in flow", () => {
       onRenew(csrPem, stream) {
         // What the agent holds when it asks: the bundle of the push (the grant has not come yet).
         trustWhenRenewing = readFileSync(join(dataDir, "identity", "trust.pem"), "utf8");
-        stream.respond({ ":status": 200, "content-type": "application/json" });
-        stream.end(JSON.stringify({ ...grantFor(csrPem), trustBundle: rotatedBundle }));
+        respondJson(stream, 200, { ...grantFor(csrPem), trustBundle: rotatedBundle });
       },
     });
     cleanup.push(() => void stand.server.close());
@@ -344,32 +334,21 @@ describe("agent identity in Pier's built-in flow", () => {
   });
   it("after a renewal answered 429, asks again after Retry-After and keeps the current pair meanwhile", async () => {
     const ca = testCa();
-    const issued: string[] = [];
-    const grantFor = (csrPem: string): CertificateGrant => {
-      const grant = ca.grant(csrKey(csrPem), { edgeId: "edge-id-1", lifetimeMs: 3600_000 });
-      issued.push(new X509Certificate(grant.certificate).serialNumber.toLowerCase());
-      return grant;
-    };
+    const { issued, grantFor } = certificateIssuer(ca, 3600_000);
     const asked: { at: number; csr: string }[] = [];
     const stand = await standInServer(ca, {
       onSession(session) {
-        if (session.serial === undefined) {
-          send(session.stream, welcome("waiting"));
-          send(session.stream, { type: "certificate", grant: grantFor(session.hello.csr!) });
-          return;
-        }
+        if (enrollIfNew(session, grantFor)) return;
         send(session.stream, welcome("associated"));
         if (session.serial === issued[0]) send(session.stream, { type: "renew", reason: "requested", withinSeconds: 0 });
       },
       onRenew(csrPem, stream) {
         asked.push({ at: Date.now(), csr: csrPem });
         if (asked.length === 1) {
-          stream.respond({ ":status": 429, "content-type": "application/json", "retry-after": "2" });
-          stream.end(JSON.stringify({ code: "too_many_requests", message: "Too many renewals at once; retry in 2 s." }));
+          respondJson(stream, 429, { code: "too_many_requests", message: "Too many renewals at once; retry in 2 s." }, 2);
           return;
         }
-        stream.respond({ ":status": 200, "content-type": "application/json" });
-        stream.end(JSON.stringify(grantFor(csrPem)));
+        respondJson(stream, 200, grantFor(csrPem));
       },
     });
     cleanup.push(() => void stand.server.close());
