@@ -6,10 +6,9 @@ import { refusedCodes } from "@pier/protocol";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
 import { type TestCa, type TestPki, createTestPki, uiServerRequest } from "../tls/tls-fixtures.testkit.ts";
-import { TlsFront, connectionIdentity } from "../tls/tls-front.ts";
 import { loadTlsMaterial } from "../tls/tls-material.ts";
-import { type EdgeResponse, createEdgeRoutes } from "./edge-routes.ts";
 import { EdgeService } from "./edge-service.ts";
+import { type MtlsEdgeListener, listenMtlsEdgeRoutes } from "./mtls-edge-listener.testkit.ts";
 import { TestAgent } from "./test-agent.testkit.ts";
 import { TunnelBroker } from "./tunnel-broker.ts";
 
@@ -40,7 +39,7 @@ describe("edge sessions over mutual TLS", () => {
   let ca: TestCa;
   let store: SqliteStore;
   let edge: EdgeService;
-  let front: TlsFront;
+  let listener: MtlsEdgeListener;
   let port: number;
   const logs: string[] = [];
 
@@ -53,31 +52,18 @@ describe("edge sessions over mutual TLS", () => {
     await store.settings.update({ trustOnFirstConnect: true });
     edge = new EdgeService(store, { record: () => undefined });
     const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
-    const routes = createEdgeRoutes({
+    listener = await listenMtlsEdgeRoutes(await loadTlsMaterial({ ...server, caPath: ca.caPath, role: "server" }), {
       edge,
       mtlsRequired: () => true,
-      identify: (req) => {
-        const who = connectionIdentity(req);
-        return { authorized: who.mtls && who.authorized, remoteAddress: who.remoteAddress ?? "unknown", ...(who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}) };
-      },
       tunnels,
       log: (level, message) => logs.push(`${level}: ${message}`),
     });
-    front = new TlsFront({
-      material: { server: await loadTlsMaterial({ ...server, caPath: ca.caPath, role: "server" }) },
-      policy: { mode: "whole-listener" },
-      handler: (req, res) => {
-        if (routes(req, res as unknown as EdgeResponse)) return;
-        (res as unknown as EdgeResponse).writeHead(404, {});
-        (res as unknown as EdgeResponse).end();
-      },
-    });
-    ({ port } = await front.listen(0, "127.0.0.1"));
+    ({ port } = listener);
   });
 
   afterAll(async () => {
     edge.closeAll();
-    await front.close();
+    await listener[Symbol.asyncDispose]();
     await store.close();
     await dir[Symbol.asyncDispose]();
     await pki[Symbol.asyncDispose]();

@@ -5,13 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CertificateAuthority, createCsr, csrToPem, generateKeyPairSync, privateKeyToPem, spkiSha256 } from "@pier/pki";
 import { edgePaths } from "@pier/protocol";
 import { certificateGrantValidator, parseMessage } from "@pier/protocol/wire";
-import { type EdgeResponse, createEdgeRoutes, maxRenewalBodyBytes } from "../edge/edge-routes.ts";
+import { maxRenewalBodyBytes } from "../edge/edge-routes.ts";
 import { EdgeService } from "../edge/edge-service.ts";
+import { type MtlsEdgeListener, listenMtlsEdgeRoutes } from "../edge/mtls-edge-listener.testkit.ts";
 import { connectAgent } from "../edge/test-agent.testkit.ts";
 import { TunnelBroker } from "../edge/tunnel-broker.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
-import { TlsFront, connectionIdentity } from "../tls/tls-front.ts";
 import { loadTlsMaterial } from "../tls/tls-material.ts";
 import { DeviceCa } from "./device-ca.ts";
 import { CertificateRenewal } from "./renewal.ts";
@@ -35,7 +35,7 @@ describe("POST /api/edge/v1/certificate/renew", () => {
   let dir: TempDir;
   let store: SqliteStore;
   let deviceCa: DeviceCa;
-  let front: TlsFront;
+  let listener: MtlsEdgeListener;
   let port: number;
   let caPem: string;
   let operatorCa: CertificateAuthority;
@@ -86,32 +86,19 @@ describe("POST /api/edge/v1/certificate/renew", () => {
     deviceCa = await DeviceCa.open({ store, authorities: { issuing: ca, trusted: [ca] }, crlUrl: () => Promise.resolve(undefined), lifetimeSeconds: 3600 });
     const edge = new EdgeService(store, { record: () => undefined });
     renewal = new CertificateRenewal({ store, deviceCa: () => deviceCa, throttle: new RenewalThrottle(throttle) });
-    const routes = createEdgeRoutes({
+    listener = await listenMtlsEdgeRoutes(await loadTlsMaterial({ certPath: dir.file("server.crt"), keyPath: dir.file("server.key"), caPath: dir.file("clients.pem"), role: "server" }), {
       edge,
       mtlsRequired: () => true,
-      identify: (req) => {
-        const who = connectionIdentity(req);
-        return { authorized: who.mtls && who.authorized, remoteAddress: who.remoteAddress ?? "unknown", ...(who.peerCertificate ? { peerCertificate: who.peerCertificate } : {}) };
-      },
       tunnels: new TunnelBroker({ push: () => false }),
       log: () => undefined,
       renewal: { renew: (caller, csr) => renewal.renew(caller, csr) },
     });
-    front = new TlsFront({
-      material: { server: await loadTlsMaterial({ certPath: dir.file("server.crt"), keyPath: dir.file("server.key"), caPath: dir.file("clients.pem"), role: "server" }) },
-      policy: { mode: "whole-listener" },
-      handler: (req, res) => {
-        if (routes(req, res as unknown as EdgeResponse)) return;
-        (res as unknown as EdgeResponse).writeHead(404, {});
-        (res as unknown as EdgeResponse).end();
-      },
-    });
-    ({ port } = await front.listen(0, "127.0.0.1"));
+    ({ port } = listener);
   });
 
   afterAll(async () => {
     for (const connection of connections) connection.destroy();
-    await front.close();
+    await listener[Symbol.asyncDispose]();
     await store.close();
     await dir[Symbol.asyncDispose]();
   });
