@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:https";
 import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { SqliteStore } from "../store/index.ts";
-import type { DeviceCertificate } from "../store/device-certificates.ts";
+import { deviceCertificateRows } from "../store/device-certificate-row.testkit.ts";
 import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
 import { type TestCa, type TestPki, createTestPki } from "../tls/tls-fixtures.testkit.ts";
 import { AlertService } from "./alert-service.ts";
@@ -68,7 +68,7 @@ describe("AlertService", () => {
       // The revoked certificate is one the server issued to edge-3: the alert names the device.
       const edge3 = await store.environments.create({ name: "edge-3", type: "edge-agent", edgeId: "edge-3", userTrusted: true });
       const issued = new Date();
-      await store.certificates.insert({ serial: "0c", environmentId: edge3.id, edgeId: "edge-3", subject: "CN=edge-3", issuer: "CN=Pier CA", caSpkiSha256: "a".repeat(64), spkiSha256: "b".repeat(64), notBefore: issued, notAfter: new Date(issued.getTime() + 30 * day), issuedAt: issued, reason: "enrollment", revokedAt: issued, revocationReason: "keyCompromise", certificatePem: "" });
+      await store.certificates.insert(deviceCertificateRows(issued.getTime())("0c", edge3.id, "edge-3", 30 * day, 30 * day, { revokedAt: issued, revocationReason: "keyCompromise" }));
       for (let i = 0; i < 3; i++) await store.audit.append({ kind: "refused_tls", sourceAddress: "10.0.0.3", detail: { code: "client_certificate_revoked", cause: "the client certificate (serial 0c) is revoked", serial: "0c", certificate: "CN=edge-3" } });
       await store.audit.append({ kind: "identity_clone", environmentId: 4, edgeId: "edge-4", sourceAddress: "10.0.0.4", detail: { addresses: ["10.0.0.4", "10.0.0.5"] } });
       await until(() => received.length >= 3);
@@ -96,22 +96,7 @@ describe("AlertService", () => {
   it("alerts on a certificate expiring within alertExpiryDays only when no renewal is in sight, and settles once it is renewed", async () => {
     received.length = 0;
     const now = Date.now();
-    const row = (serial: string, environmentId: number, edgeId: string, lifetimeMs: number, leftMs: number): DeviceCertificate => ({
-      serial,
-      environmentId,
-      edgeId,
-      subject: `CN=${edgeId}`,
-      issuer: "CN=Pier CA",
-      caSpkiSha256: "a".repeat(64),
-      spkiSha256: "b".repeat(64),
-      notBefore: new Date(now + leftMs - lifetimeMs),
-      notAfter: new Date(now + leftMs),
-      issuedAt: new Date(now + leftMs - lifetimeMs),
-      reason: "enrollment",
-      revokedAt: null,
-      revocationReason: null,
-      certificatePem: "",
-    });
+    const row = deviceCertificateRows(now);
     const env = (edgeId: string) => store.environments.create({ name: edgeId, type: "edge-agent", edgeId, userTrusted: true });
     const stuck = await env("edge-stuck");
     const renewed = await env("edge-renewed");

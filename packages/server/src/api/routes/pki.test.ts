@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { CertificateAuthority } from "@pier/pki";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../../server.ts";
-import type { DeviceCertificate } from "../../store/device-certificates.ts";
+import { deviceCertificateRows } from "../../store/device-certificate-row.testkit.ts";
 import type { ClientCertificateInfo } from "../../store/store.ts";
 import { type TempDir, tempDir } from "../../store/temp-dir.testkit.ts";
 import { type ApiClient, apiClient } from "../api-client.testkit.ts";
@@ -30,23 +30,7 @@ describe("the certificate inventory and the CA download", () => {
   let api: ApiClient;
   const now = Date.now();
 
-  const row = (serial: string, environmentId: number, edgeId: string, lifetimeMs: number, leftMs: number, extra: Partial<DeviceCertificate> = {}): DeviceCertificate => ({
-    serial,
-    environmentId,
-    edgeId,
-    subject: `CN=${edgeId}`,
-    issuer: "CN=Pier CA",
-    caSpkiSha256: "a".repeat(64),
-    spkiSha256: "b".repeat(64),
-    notBefore: new Date(now + leftMs - lifetimeMs),
-    notAfter: new Date(now + leftMs),
-    issuedAt: new Date(now + leftMs - lifetimeMs),
-    reason: "enrollment",
-    revokedAt: null,
-    revocationReason: null,
-    certificatePem: "",
-    ...extra,
-  });
+  const row = deviceCertificateRows(now);
   const operatorCertificate = (serialNumber: string, fingerprint: string): ClientCertificateInfo => ({
     subject: "CN=edge-client",
     issuer: "CN=Operator CA",
