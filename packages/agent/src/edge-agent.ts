@@ -436,6 +436,11 @@ export class EdgeAgent {
     const first: Explained =
       error instanceof AgentError && error.explained ? error.explained : { code: "unexpected", cause: error instanceof Error ? error.message : String(error), fix: "Report this with the agent's log." };
     if (error instanceof AgentError && error.retryAfterMs !== undefined) this.#retryAfterMs = error.retryAfterMs;
+    // A renewed pair the server refuses must not strand a device whose current pair still works.
+    if (this.#identity?.refusedNext(this.#lastPair, first.code)) {
+      this.#reconnectNow = true;
+      return;
+    }
     if (first.code === refusedCodes.replaced) {
       this.#reportReplaced(first);
       return;

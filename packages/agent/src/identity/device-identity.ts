@@ -1,5 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import type { CertificateGrant, RenewMessage } from "@pier/protocol";
+import { refusedCodes } from "@pier/protocol/wire";
 import type { ClientIdentity } from "../dial.ts";
 import { AgentError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
@@ -20,6 +21,17 @@ export interface DialPlan {
 /** Serial of a certificate as the server and `openssl x509 -serial` show it (lowercase hex). */
 export function serialOf(pair: IdentityPair): string {
   return pair.certificate.serialNumber.toLowerCase();
+}
+
+const certificateRefusals = new Set<string>([refusedCodes.revoked, refusedCodes.expired, "ca_retired", "forbidden", "unauthorized", "http_401", "http_403", "tls_alert", "closed_before_answer", "issued_certificate_refused"]);
+
+/**
+ * Refusals that are about the certificate a connection presented: the server's `refused` codes
+ * and 401/403 answers, a TLS alert, or a connection closed right after the handshake (how a
+ * Node server refuses a client certificate). A network failure or a 429/503 is not one.
+ */
+export function isCertificateRefusal(code: string): boolean {
+  return certificateRefusals.has(code) || code.startsWith("client_certificate_");
 }
 
 /** One line about a certificate for the log: subject, serial, issuer and validity. */
@@ -124,6 +136,29 @@ export class DeviceIdentity {
       this.#log.log("error", error instanceof AgentError ? error.message : `the renewed certificate could not be stored: ${(error as Error).message}`);
       return false;
     }
+  }
+
+  /**
+   * The server refused a connection presenting `pair` for its certificate (`code`, see
+   * `isCertificateRefusal`). When `pair` is a renewed pair still in `next.*` (a renewal that
+   * completed but was never welcomed: the agent stopped before its session opened) and
+   * `current.*` holds an unexpired pair, `next.*` is deleted, said once, and true returned: the
+   * next connection presents `current`, which the server may still accept (the renewed
+   * certificate may have been revoked, issued by a CA a rollback dropped, or be unknown to a
+   * server restored from a backup). The agent renews again on `current`'s schedule.
+   */
+  refusedNext(pair: IdentityPair | undefined, code: string): boolean {
+    if (!pair || pair.certSlot !== "next" || !isCertificateRefusal(code)) return false;
+    const held = this.store.load().usable;
+    if (held?.certSlot !== "next" || serialOf(held) !== serialOf(pair)) return false;
+    const current = this.store.currentPair();
+    if (!current || serialOf(current) === serialOf(pair)) return false;
+    this.store.discardNext();
+    this.#log.log(
+      "warn",
+      `the server refused the renewed certificate ${describePair(pair)} (${code}); it was deleted with its key from ${this.store.dir}, and the agent falls back to the current certificate ${describePair(current)}, which it renews again when due. If the server refuses that one too, the log says why.`,
+    );
+    return true;
   }
 
   /** A connection presenting `plan` was welcomed: a renewed pair (`next.*`) becomes the current one. */

@@ -77,6 +77,24 @@ export class IdentityStore {
    * `next` wins over `current`), else the newest expired one. Damaged or missing files are skipped.
    */
   load(now = new Date()): LoadedIdentity {
+    const pairs = this.#pairs();
+    pairs.sort((a, b) => b.notBefore.getTime() - a.notBefore.getTime() || b.notAfter.getTime() - a.notAfter.getTime());
+    const usable = pairs.find((pair) => pair.notAfter.getTime() > now.getTime());
+    if (usable) return { usable };
+    const [expired] = pairs;
+    return expired ? { expired } : {};
+  }
+
+  /**
+   * The pair of `current.*` (its certificate with the key it matches), if it loads and has not
+   * expired: what the agent falls back to when the server refuses a renewed `next` pair.
+   */
+  currentPair(now = new Date()): IdentityPair | undefined {
+    return this.#pairs().find((pair) => pair.certSlot === "current" && pair.notAfter.getTime() > now.getTime());
+  }
+
+  /** Every certificate file paired with the key file it matches; damaged or missing files are skipped. */
+  #pairs(): IdentityPair[] {
     const keys = slots.flatMap((slot) => {
       const keyPem = this.#read(`${slot}.key`);
       if (!keyPem) return [];
@@ -103,11 +121,7 @@ export class IdentityStore {
       const receivedAt = statSync(this.path(`${certSlot}.crt`)).mtime;
       pairs.push({ certSlot, keySlot: match.slot, key: match.key, keyPem: match.keyPem, certPem, certificate, notBefore, notAfter, receivedAt });
     }
-    pairs.sort((a, b) => b.notBefore.getTime() - a.notBefore.getTime() || b.notAfter.getTime() - a.notAfter.getTime());
-    const usable = pairs.find((pair) => pair.notAfter.getTime() > now.getTime());
-    if (usable) return { usable };
-    const [expired] = pairs;
-    return expired ? { expired } : {};
+    return pairs;
   }
 
   /**
