@@ -192,6 +192,32 @@ describe("POST /api/edge/v1/certificate/renew", () => {
     expect(reasons).toEqual(expect.arrayContaining(["revoked", "waiting"]));
   });
 
+  it("serves a burst of renewals one per event-loop turn, so other sockets are served between them", async () => {
+    const devices = await Promise.all(Array.from({ length: 12 }, (_, i) => enroll(`burst-device-${i}`)));
+    // Event-loop turns, counted by an immediate that re-arms itself: what a heartbeat waits for.
+    let turn = 0;
+    let ticking = true;
+    const tick = () => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const finishedInTurn: number[] = [];
+    const grants = await Promise.all(
+      devices.map((device) =>
+        renewal.renew({ authorized: true, peerCertificate: new X509Certificate(device.cert), remoteAddress: "127.0.0.1" }, newCsr(device.edgeId).pem).then((grant) => {
+          finishedInTurn.push(turn);
+          return grant;
+        }),
+      ),
+    );
+    ticking = false;
+    // Precondition: every renewal succeeded (a refusal would be quick and prove nothing).
+    expect(grants.map((grant) => new X509Certificate(grant.certificate).subject)).toEqual(devices.map((device) => `CN=${device.edgeId}`));
+    // Each in a turn of its own: at most one renewal ran between two turns of the loop.
+    expect(new Set(finishedInTurn).size).toBe(devices.length);
+  });
+
   it("answers 429 with Retry-After past the fleet-wide rate, and issues again later", async () => {
     const slow = new CertificateRenewal({ store, deviceCa: () => deviceCa, throttle: new RenewalThrottle({ renewalsPerSecond: 1 }) });
     const saved = renewal;

@@ -7,6 +7,7 @@ import { sourceKey } from "../net/source-key.ts";
 import type { Environment, Store } from "../store/index.ts";
 import { certificateName } from "./certificate-binding.ts";
 import type { DeviceCa } from "./device-ca.ts";
+import { OnePerTurn } from "./one-per-turn.ts";
 import type { RenewalThrottle } from "./renewal-throttle.ts";
 
 /** Who asks for a renewal: what the TLS handshake of its connection established. */
@@ -59,23 +60,29 @@ class RenewalRefused extends ServerError {
 export class CertificateRenewal {
   readonly #options: CertificateRenewalOptions;
   readonly #refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
+  /** One renewal (or refusal) per event-loop turn, so a burst never holds heartbeats back. */
+  readonly #turns = new OnePerTurn();
 
   constructor(options: CertificateRenewalOptions) {
     this.#options = options;
   }
 
   /** Issues the renewed certificate and returns its grant; throws `ServerError` otherwise. */
-  async renew(caller: RenewalCaller, csrPem: string): Promise<CertificateGrant> {
+  renew(caller: RenewalCaller, csrPem: string): Promise<CertificateGrant> {
+    return this.#turns.run(() => this.#renew(caller, csrPem));
+  }
+
+  async #renew(caller: RenewalCaller, csrPem: string): Promise<CertificateGrant> {
     let environment: Environment | undefined;
     try {
-      const { environment: found, presented } = await this.#device(caller);
+      const { environment: found, presented, authority } = await this.#device(caller);
       environment = found;
       const publicKey = readCsr(csrPem);
       const lifetimeSeconds = Math.max(1, (presented.validToDate.getTime() - presented.validFromDate.getTime()) / 1000);
       // A certificate from a CA the fleet is moving away from (rotation, rollback) is renewed
       // whatever this device renewed lately: the per-device limit would strand it for days.
       const ca = this.#options.deviceCa();
-      const moving = ca !== undefined && ca.authorityOf(presented) !== ca.issuing;
+      const moving = ca !== undefined && authority !== ca.issuing;
       const decision = this.#options.throttle.take(String(found.id), lifetimeSeconds, { perDeviceLimit: !moving });
       if (!decision.allowed) {
         const why = decision.limit === "fleet" ? `the server renews at most ${this.#options.throttle.renewalsPerSecond} certificates a second and ${decision.backlog} devices wait` : `this device renewed three times within a third of its certificate's lifetime`;
@@ -111,13 +118,13 @@ export class CertificateRenewal {
   }
 
   /** The environment the presented certificate names, once everything about it checks out. */
-  async #device(caller: RenewalCaller): Promise<{ environment: Environment & { edgeId: string }; presented: X509Certificate }> {
+  async #device(caller: RenewalCaller): Promise<{ environment: Environment & { edgeId: string }; presented: X509Certificate; authority: ReturnType<DeviceCa["authorityOf"]> }> {
     const presented = caller.peerCertificate;
     if (!presented || !caller.authorized) {
       throw new RenewalRefused("no_certificate", "forbidden", "A renewal is made over mutual TLS with the device's current, valid certificate; this connection presented none that verified.", "Post the renewal on the device's mTLS session; a device whose certificate expired re-enrolls through its hello.");
     }
-    const ca = this.#options.deviceCa();
-    if (!ca?.authorityOf(presented)) {
+    const authority = this.#options.deviceCa()?.authorityOf(presented);
+    if (!authority) {
       throw new RenewalRefused("not_built_in_ca", "forbidden", "Only certificates of Pier's built-in CA are renewed here; this one comes from another CA.", "Renew it with the CA that issued it (the operator's process).");
     }
     const serial = presented.serialNumber.toLowerCase();
@@ -138,7 +145,7 @@ export class CertificateRenewal {
     if (!environment.userTrusted) {
       throw new RenewalRefused("waiting", "forbidden", `Environment ${environment.id} (${edgeId}) waits in the waiting room; its certificate is renewed once an administrator associates it.`, "Associate the device in Pier (Environments → Waiting Room).");
     }
-    return { environment: { ...environment, edgeId }, presented };
+    return { environment: { ...environment, edgeId }, presented, authority };
   }
 
   async #auditRefusal(caller: RenewalCaller, environment: Environment | undefined, refusal: RenewalRefused): Promise<void> {
