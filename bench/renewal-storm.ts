@@ -8,7 +8,10 @@
  * until it is renewed. Measured: time until all are renewed, the 429s, the server's CPU during
  * the storm, and heartbeat (ack) latency before and during it.
  *
- *   npx node bench/renewal-storm.ts [--agents 15000] [--window 60] [--rate 50] [--ramp 60] [--interval 30]
+ *   npx node bench/renewal-storm.ts [--agents 15000] [--window 60] [--rate 50] [--ramp 60] [--interval 30] [--server-node-options="--cpu-prof --cpu-prof-dir=DIR"]
+ *
+ * The server's event-loop delay before and during the storm comes from bench/fleet/loop-delay-probe.ts,
+ * which the benchmark loads into the server (NODE_OPTIONS --import) and reads at each phase change.
  *
  * Set-up as bench/revocation-latency.ts: the server starts once to create `DATA/ca`, stops; the
  * certificates are signed in memory (`deviceSigner`) and recorded with their environments
@@ -35,6 +38,14 @@ import { httpsJson } from "./fleet/pier-admin.ts";
 import { sampleProcess } from "./fleet/server-process.ts";
 import { SimulatedAgent, describeFailure } from "./fleet/simulated-agent.ts";
 
+/** The server's event-loop delay per phase (bench/fleet/loop-delay-probe.ts, loaded into it). */
+interface LoopDelay {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly count: number;
+}
+
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const password = "renewal storm benchmark password";
 const renewPath = "/api/edge/v1/certificate/renew";
@@ -46,6 +57,8 @@ const { values } = parseArgs({
     rate: { type: "string", default: "50" },
     ramp: { type: "string", default: "60" },
     interval: { type: "string", default: "30" },
+    // NODE_OPTIONS for the server only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    "server-node-options": { type: "string", default: "" },
   },
 });
 const agentCount = Number(values.agents);
@@ -73,12 +86,17 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startServer(dataDir: string, passwordFile: string): Promise<Server> {
+async function startServer(dataDir: string, passwordFile: string, loopDelayFile?: string): Promise<Server> {
   const [httpsPort, tunnelPort] = [await freePort(), await freePort()];
   const limits = ["--max-connections", String(agentCount + 1000), "--max-connections-per-source", String(agentCount + 1000), "--renewal-rate", String(renewalRate)];
   const child = spawn(join(repoRoot, "node_modules", ".bin", "pier"), ["server", "--bind", `127.0.0.1:${httpsPort}`, "--tunnel-port", String(tunnelPort), "--data", dataDir, "--admin-password-file", passwordFile, "--log-level", "warn", ...limits], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      NODE_OPTIONS: [process.env.NODE_OPTIONS, values["server-node-options"], loopDelayFile ? `--import=${join(repoRoot, "bench", "fleet", "loop-delay-probe.ts")}` : ""].filter(Boolean).join(" "),
+      ...(loopDelayFile ? { PIER_LOOP_DELAY_FILE: loopDelayFile } : {}),
+    },
   });
   let output = "";
   const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-64 * 1024));
@@ -180,7 +198,17 @@ async function main(): Promise<void> {
     const provisionStarted = Date.now();
     const devices = await provision(dataDir);
     console.log(`provisioned ${agentCount} devices with built-in CA certificates (and their next CSRs) in ${seconds(Date.now() - provisionStarted)} s`);
-    server = await startServer(dataDir, passwordFile);
+    const loopDelayFile = join(dir, "loop-delay.jsonl");
+    // One line per SIGUSR2: the server's event-loop delay since the previous one.
+    const loopDelayMark = async (): Promise<LoopDelay | undefined> => {
+      const lines = () => readFileSync(loopDelayFile, { encoding: "utf8", flag: "a+" }).split("\n").filter(Boolean);
+      const before = lines().length;
+      server?.child.kill("SIGUSR2");
+      for (let wait = 0; wait < 100 && lines().length === before; wait++) await sleep(50);
+      const last = lines()[before];
+      return last === undefined ? undefined : (JSON.parse(last) as LoopDelay);
+    };
+    server = await startServer(dataDir, passwordFile, loopDelayFile);
     const serverPid = server.child.pid ?? 0;
     const ca = readFileSync(join(dataDir, "ca", "ca.crt"));
 
@@ -231,7 +259,9 @@ async function main(): Promise<void> {
     );
     console.log(`connected ${connected}/${agentCount} agents in ${seconds(Date.now() - connectStarted)} s (${failed} gave up; ${connectFailures.total} failed attempts${connectFailures.total ? `: ${connectFailures.entries().slice(0, 3).map(([reason, count]) => `${count}× ${reason}`).join("; ")}` : ""})`);
     phase.current = "before";
+    await loopDelayMark();
     await sleep(intervalSeconds * 1000);
+    const loopBefore = await loopDelayMark();
 
     // The storm: every agent renews at a random moment of the window, retrying as told.
     phase.current = "storm";
@@ -284,6 +314,7 @@ async function main(): Promise<void> {
     const stormMs = performance.now() - stormStarted;
     const cpuAfter = sampleProcess(serverPid);
     const ownCpu = process.cpuUsage(ownCpuBefore);
+    const loopStorm = await loopDelayMark();
     phase.current = "after";
     const cpuSeconds = cpuAfter.cpuSeconds - cpuBefore.cpuSeconds;
     const before = latency.before.summary();
@@ -295,6 +326,8 @@ async function main(): Promise<void> {
     console.log(`  429 answers ${deferred} (${(deferred / Math.max(1, renewed)).toFixed(2)} per renewal); Retry-After p50 ${waits.p50} s, p99 ${waits.p99} s, max ${waits.max} s; peak ${peak} renewals in one second`);
     console.log(`  server CPU during the storm: ${cpuSeconds.toFixed(1)} s over ${seconds(stormMs)} s = ${((cpuSeconds / (stormMs / 1000)) * 100).toFixed(0)} % of one core; RSS ${(cpuAfter.rssBytes / 2 ** 20).toFixed(0)} MiB`);
     console.log(`  heartbeat → ack: before p50 ${ms(before.p50)} ms, p99 ${ms(before.p99)} ms (n=${before.count}); during p50 ${ms(storm.p50)} ms, p99 ${ms(storm.p99)} ms, max ${ms(storm.max)} ms (n=${storm.count})`);
+    const loop = (delay: LoopDelay | undefined) => (delay ? `p50 ${ms(delay.p50Ms)} ms, p99 ${ms(delay.p99Ms)} ms, max ${ms(delay.maxMs)} ms` : "n/a");
+    console.log(`  server event-loop delay (10 ms resolution, whole intervals): before ${loop(loopBefore)}; during ${loop(loopStorm)}`);
     console.log(`  sessions lost during the run: ${lost.total}${lost.total ? ` (${lost.entries().slice(0, 3).map(([reason, count]) => `${count}× ${reason}`).join("; ")})` : ""}; renewal failures: ${failures.total}${failures.total ? ` (${failures.entries().slice(0, 3).map(([reason, count]) => `${count}× ${reason}`).join("; ")})` : ""}`);
     console.log(`  this simulator's own CPU during the storm: ${((ownCpu.user + ownCpu.system) / 1e6).toFixed(1)} s; machine load average at the end ${loadavg().map((load) => load.toFixed(1)).join(" / ")} (1/5/15 min) on ${navigator.hardwareConcurrency} cores`);
     console.log(`  storm started ${new Date(wallStarted).toISOString()}`);
