@@ -67,6 +67,8 @@ export class EdgeAgent {
   #revokedReported = false;
   /** The session of this turn that is in use: renewals ride it; replaced by its successor after a renewal. */
   #active: OpenSession | undefined;
+  /** The current turn of sessions' signal, for the sessions opened during it. */
+  #turnSignal: AbortSignal | undefined;
   /** A session opened with a renewed pair, and the one it replaces once it is welcomed (make before break). */
   #successor: { readonly from: OpenSession; readonly to: OpenSession } | undefined;
   /** The renewal under way after a 429/503: its key and CSR, asked for again after Retry-After. */
@@ -172,6 +174,7 @@ export class EdgeAgent {
     const turn = new AbortController();
     const stop = () => turn.abort();
     signal.addEventListener("abort", stop, { once: true });
+    this.#turnSignal = turn.signal;
     try {
       let active = await this.#openSession(this.#plan(), turn.signal);
       this.#active = active;
@@ -193,6 +196,12 @@ export class EdgeAgent {
             this.#active = active;
             continue;
           }
+          // The successor was refused (a take-over at enrollment): its reason ends the turn.
+          const refused = await successor.to.ended.then(
+            () => undefined,
+            (failure: unknown) => (failure instanceof Error ? failure : new Error(`the session failed: ${JSON.stringify(failure)}`)),
+          );
+          if (refused !== undefined) throw refused;
         }
         if (error !== undefined) throw error;
         return;
@@ -202,6 +211,7 @@ export class EdgeAgent {
       turn.abort();
       this.#active = undefined;
       this.#successor = undefined;
+      this.#turnSignal = undefined;
     }
   }
 
@@ -273,9 +283,11 @@ export class EdgeAgent {
     }
     if (message.type === "certificate" || (message.type === "welcome" && message.certificate)) {
       const grant = message.type === "certificate" ? message.grant : message.certificate;
-      // Issued: end this session and dial again at once, presenting the certificate.
+      // Issued: a session presenting the certificate takes over from this one.
       if (grant && this.#grant(grant, plan)) {
-        endSession();
+        const from = this.#active;
+        if (from?.plan === plan && this.#identity && this.#turnSignal) void this.#takeOver(from, this.#identity, this.#turnSignal);
+        else endSession();
         return;
       }
     }
@@ -297,6 +309,41 @@ export class EdgeAgent {
     if (!this.#identity.acceptGrant(grant, plan)) return false;
     this.#reconnectNow = true;
     return true;
+  }
+
+  /**
+   * The certificate issued at enrollment: a session presenting it takes over from the one that
+   * enrolled (make before break, as after a renewal), so an associated device stays reachable
+   * throughout; its renewals start with it. If it cannot, the old session ends and the agent
+   * dials again at once.
+   */
+  async #takeOver(from: OpenSession, identity: DeviceIdentity, signal: AbortSignal): Promise<void> {
+    const plan = this.#plan();
+    if (!plan.pair || plan.csr !== undefined) {
+      from.stop();
+      return;
+    }
+    let successor: OpenSession;
+    try {
+      successor = await this.#openSession(plan, signal);
+    } catch (error) {
+      this.#log.log("warn", `the session with the new certificate could not be opened (${error instanceof Error ? error.message : String(error)}); reconnecting`);
+      from.stop();
+      return;
+    }
+    this.#successor = { from, to: successor };
+    if (!(await successor.welcomed)) {
+      // The planned reconnect happened and was refused: the turn ends with its reason, and the
+      // next attempt waits like after any failure.
+      this.#reconnectNow = false;
+      from.stop();
+      return;
+    }
+    // Not a reconnect after all: the turn goes on with the new session.
+    this.#reconnectNow = false;
+    this.#active = successor;
+    from.stop();
+    this.#renewals(identity, signal).catch((error: unknown) => this.#log.log("error", `certificate renewal stopped unexpectedly: ${String(error)}`));
   }
 
   /**

@@ -184,6 +184,10 @@ describe("agent identity in Pier's built-in flow", () => {
     const second = await until("a session with the issued certificate", () => stand.sessions.find((s) => s.serial !== undefined && s.serial === issued[0]));
     expect(second.hello.csr).toBeUndefined();
     expect(second.at - first.at).toBeLessThan(1000);
+    // Make before break here too: the enrolling session stays open until the certificate's one
+    // said hello, so an associated device stays reachable (the Docker proxy works at once).
+    await until("the enrolling session closed", () => first.endedAt);
+    expect(first.endedAt).toBeGreaterThanOrEqual(second.at);
     expect(statSync(join(dataDir, "identity", "current.key")).mode & 0o777).toBe(0o600);
     expect(statSync(join(dataDir, "identity")).mode & 0o777).toBe(0o700);
 
