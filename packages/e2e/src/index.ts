@@ -7,4 +7,5 @@ export { startDockerRegistry, type DockerRegistry } from "./docker-registry.ts";
 export { PierApi, readSetupToken, type ApiResponse, type ApiTls } from "./pier-api.ts";
 export { docker, testImage, waitForDockerLog } from "./docker-cli.ts";
 export { until } from "./until.ts";
+export { builtInCaApi, enrollZeroTouchAgent, startBuiltInCaServer, type BuiltInCaServer, type EnrolledAgent } from "./zero-touch.ts";
 export { openBrowser, screenshotDir, chromiumPath, type BrowserSession } from "./browser.ts";

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { X509Certificate } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { request } from "node:https";
 import tls from "node:tls";
-import { PierApi, openssl, pier, run, startPierAgent, startPierServer, tempDir, until, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, enrollZeroTouchAgent, openssl, pier, run, startBuiltInCaServer, tempDir, until, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * Revocation that takes effect at once (docs/identity.md "Revocation") with real processes: a
@@ -36,15 +36,11 @@ async function endpoints(): Promise<Endpoint[]> {
 
 /** Starts a zero-touch agent, associates it, and waits until it is connected with its certificate. */
 async function enrolledAgent(edgeId: string): Promise<{ agent: PierProcess; id: number; certificate: X509Certificate }> {
-  const agent = startPierAgent({ edgeId, edgeKey: server.edgeKey, dataDir: dir.file(`agent-${edgeId}`) });
+  const { agent, id, certificatePath } = await enrollZeroTouchAgent({ server, api, dir }, edgeId);
   agents.set(edgeId, agent);
-  const waiting = await until(`${edgeId} in the waiting room`, async () => (await endpoints()).find((e) => e.EdgeID === edgeId && !e.UserTrusted), 30_000);
-  expect((await api.call("POST", `/api/endpoints/${waiting.Id}/edge/trust`)).status).toBe(204);
-  const certificatePath = dir.file(`agent-${edgeId}/identity/current.crt`);
-  await until(`${edgeId} connected with its certificate`, async () => (existsSync(certificatePath) && (await endpoints()).find((e) => e.EdgeID === edgeId)?.Pier.Connected ? true : undefined), 30_000);
   // The session opened after association is the one made with the certificate (the first one waited).
-  await server.waitFor(new RegExp(`edge session open: environment ${waiting.Id} \\(${edgeId}\\) from .*, associated`), 30_000);
-  return { agent, id: waiting.Id, certificate: new X509Certificate(readFileSync(certificatePath)) };
+  await server.waitFor(new RegExp(`edge session open: environment ${id} \\(${edgeId}\\) from .*, associated`), 30_000);
+  return { agent, id, certificate: new X509Certificate(readFileSync(certificatePath)) };
 }
 
 /** GET without credentials, as bytes. */
@@ -109,12 +105,9 @@ function handshakeWith(edgeId: string): Promise<{ handshake: boolean; answer: st
 
 beforeAll(async () => {
   dir = tempDir("identity-revocation");
-  writeFileSync(dir.file("admin-password"), `${password}\n`, { mode: 0o600 });
-  server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password")] });
-  api = new PierApi(`https://localhost:${server.httpsPort}`, { ca: caPem() });
+  ({ server, api } = await startBuiltInCaServer(dir, password));
   const login = await api.call<{ jwt: string }>("POST", "/api/auth", { Username: "admin", Password: password });
   jwt = login.body.jwt;
-  await api.login("admin", password);
 }, 60_000);
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { PierApi, openssl, run, startPierAgent, startPierServer, tempDir, until, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
+import { builtInCaApi, enrollZeroTouchAgent, openssl, run, startBuiltInCaServer, startPierAgent, startPierServer, tempDir, until, type PierApi, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * CA rotation of the built-in CA (docs/identity.md "CA rotation") with real processes: one
@@ -46,9 +46,7 @@ interface Endpoint {
 }
 
 /** The API client trusts whatever `DATA/ca/ca.crt` holds now (it changes at a finish). */
-function connectApi(): PierApi {
-  return new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
-}
+const connectApi = (): PierApi => builtInCaApi(server, dir);
 
 async function rotation(): Promise<Rotation> {
   const res = await api.call<Rotation>("GET", "/api/pki/rotation");
@@ -81,20 +79,14 @@ function chainsTo(certificate: X509Certificate, caFile: string): boolean {
 
 /** Starts a zero-touch agent, associates it, and waits until it holds a certificate from the built-in CA. */
 async function enrolledAgent(edgeId: string): Promise<PierProcess> {
-  const agent = startPierAgent({ edgeId, edgeKey: server.edgeKey, dataDir: dir.file(`agent-${edgeId}`) });
+  const { agent } = await enrollZeroTouchAgent({ server, api, dir }, edgeId);
   agents.set(edgeId, agent);
-  const waiting = await until(`${edgeId} in the waiting room`, async () => (await endpoints()).find((e) => e.EdgeID === edgeId && !e.UserTrusted), 30_000);
-  expect((await api.call("POST", `/api/endpoints/${waiting.Id}/edge/trust`)).status).toBe(204);
-  await until(`${edgeId} connected with its certificate`, async () => (existsSync(dir.file(`agent-${edgeId}/identity/current.crt`)) && (await endpoints()).find((e) => e.EdgeID === edgeId)?.Pier.Connected ? true : undefined), 30_000);
   return agent;
 }
 
 beforeAll(async () => {
   dir = tempDir("identity-rotation");
-  writeFileSync(dir.file("admin-password"), `${password}\n`, { mode: 0o600 });
-  server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password")] });
-  api = connectApi();
-  await api.login("admin", password);
+  ({ server, api } = await startBuiltInCaServer(dir, password));
 }, 60_000);
 
 afterAll(async () => {
