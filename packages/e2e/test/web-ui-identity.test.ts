@@ -142,6 +142,23 @@ describe("the identity screens", () => {
     await browser.screenshot("identity-06-revoked");
   }, 180_000);
 
+  it("Settings → Edge Compute shows and saves AutoReissueWithinSeconds", async () => {
+    const { page } = browser;
+    // Precondition: off (the default), as the API says and the field shows.
+    expect((await api.call<{ AutoReissueWithinSeconds: number }>("GET", "/api/settings")).body.AutoReissueWithinSeconds).toBe(0);
+    await page.getByRole("link", { name: "Edge Compute" }).click();
+    const field = page.getByLabel("Re-issue expired certificates within (seconds)");
+    expect(await field.inputValue()).toBe("0");
+    await field.fill("3600");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.getByText("Settings saved").waitFor();
+    expect((await api.call<{ AutoReissueWithinSeconds: number }>("GET", "/api/settings")).body.AutoReissueWithinSeconds).toBe(3600);
+    await page.reload();
+    await page.getByRole("heading", { name: "Edge Compute" }).waitFor();
+    expect(await page.getByLabel("Re-issue expired certificates within (seconds)").inputValue()).toBe("3600");
+    expect(browser.consoleErrors).toEqual([]);
+  }, 60_000);
+
   it("after Apply anyway, the warning proves true: localhost refuses the browser, 127.0.0.1 still serves the UI", async () => {
     const { page } = browser;
     const port = server.httpsPort;

@@ -162,6 +162,8 @@ export interface Settings {
   EnableEdgeComputeFeatures: boolean;
   EdgeAgentCheckinInterval: number;
   TrustOnFirstConnect: boolean;
+  /** A device certificate that expired less than this many seconds ago is re-issued without the Waiting Room; 0 = off. */
+  AutoReissueWithinSeconds: number;
   EdgePortainerUrl: string;
   Edge: { TunnelServerAddress: string };
 }

@@ -13,18 +13,20 @@ interface SettingsForm {
   enabled: boolean;
   interval: number | string;
   devicesWait: boolean;
+  reissueWithin: number | string;
   url: string;
   tunnel: string;
 }
 
 function formOf(settings: Settings): SettingsForm {
-  return { enabled: settings.EnableEdgeComputeFeatures, interval: settings.EdgeAgentCheckinInterval, devicesWait: !settings.TrustOnFirstConnect, url: settings.EdgePortainerUrl, tunnel: settings.Edge.TunnelServerAddress };
+  return { enabled: settings.EnableEdgeComputeFeatures, interval: settings.EdgeAgentCheckinInterval, devicesWait: !settings.TrustOnFirstConnect, reissueWithin: settings.AutoReissueWithinSeconds, url: settings.EdgePortainerUrl, tunnel: settings.Edge.TunnelServerAddress };
 }
 
 // The server names the body field it refuses (`EdgePortainerUrl`, `Edge.TunnelServerAddress`…).
 function fieldOf(error: unknown): keyof SettingsForm | undefined {
   const field = error instanceof ApiError ? (error.field ?? "") : "";
   if (field.includes("Interval")) return "interval";
+  if (field.includes("Reissue")) return "reissueWithin";
   if (field.includes("Url")) return "url";
   if (field.includes("Tunnel")) return "tunnel";
   return undefined;
@@ -48,7 +50,7 @@ export function EdgeComputeScreen() {
     setError(undefined);
     try {
       const saved = await api<Settings>("PUT", "/api/settings", {
-        body: { EnableEdgeComputeFeatures: form.enabled, EdgeAgentCheckinInterval: Number(form.interval), TrustOnFirstConnect: !form.devicesWait, EdgePortainerUrl: form.url.trim(), Edge: { TunnelServerAddress: form.tunnel.trim() } },
+        body: { EnableEdgeComputeFeatures: form.enabled, EdgeAgentCheckinInterval: Number(form.interval), TrustOnFirstConnect: !form.devicesWait, AutoReissueWithinSeconds: Number(form.reissueWithin), EdgePortainerUrl: form.url.trim(), Edge: { TunnelServerAddress: form.tunnel.trim() } },
       });
       setForm(formOf(saved));
       notifications.show({ color: "green", message: "Settings saved" });
@@ -82,6 +84,17 @@ export function EdgeComputeScreen() {
                 onChange={(event) => update({ devicesWait: event.currentTarget.checked })}
               />
               <NumberInput label="Check-in interval (seconds)" description="Three missed intervals end a session." min={1} max={3600} allowDecimal={false} value={form.interval} onChange={(value) => update({ interval: value })} error={fieldError("interval")} w={320} />
+              <NumberInput
+                label="Re-issue expired certificates within (seconds)"
+                description="An associated device whose built-in CA certificate expired less than this long ago gets a new one without the Waiting Room (0: off, it goes back to the Waiting Room)."
+                min={0}
+                max={397 * 86_400}
+                allowDecimal={false}
+                value={form.reissueWithin}
+                onChange={(value) => update({ reissueWithin: value })}
+                error={fieldError("reissueWithin")}
+                w={320}
+              />
               <TextInput label="Edge API server URL" description="Put in new keys instead of this server's own address (empty: the server's --edge-api-url, else the address you use now, or the mTLS domain)." placeholder="https://pier.example.com:9443" value={form.url} onChange={(event) => update({ url: event.currentTarget.value })} error={fieldError("url")} />
               <TextInput label="Tunnel server address" description="host:port of the tunnel listener put in new keys (empty: the server's --edge-tunnel-address, else the API host and the tunnel port)." placeholder="pier.example.com:8000" value={form.tunnel} onChange={(event) => update({ tunnel: event.currentTarget.value })} error={fieldError("tunnel")} />
               {error && !error.field && <LoadError message={error.message} />}
