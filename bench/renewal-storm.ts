@@ -21,21 +21,17 @@
  * (the make-before-break reconnect is the agent's, measured by the agent tests). Everything is
  * removed at the end, also on Ctrl-C. Exit code 0 whatever the figures; 130 when interrupted.
  */
-import { X509Certificate } from "node:crypto";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { CertificateAuthority, createCsr, csrToPem, generateKeyPairSync, privateKeyToPem, spkiSha256 } from "@pier/pki";
-import { SqliteStore } from "../packages/server/src/store/index.ts";
+import { createCsr, csrToPem, generateKeyPairSync } from "@pier/pki";
+import { connectWithBackoff, createBuiltInCa, provisionBuiltInCaDevices } from "./fleet/built-in-ca-fleet.ts";
 import type { AgentIdentity } from "./fleet/fleet-pki.ts";
 import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
-import { httpsJson } from "./fleet/pier-admin.ts";
-import { sampleProcess } from "./fleet/server-process.ts";
+import { ServerProcess, sampleProcess } from "./fleet/server-process.ts";
 import { SimulatedAgent, describeFailure } from "./fleet/simulated-agent.ts";
 
 /** The server's event-loop delay per phase (bench/fleet/loop-delay-probe.ts, loaded into it). */
@@ -70,107 +66,10 @@ for (const [name, value] of Object.entries({ agents: agentCount, window: stormWi
   if (!(Number.isFinite(value) && value >= 0) || (name !== "ramp" && value === 0)) throw new Error(`--${name} must be a positive number`);
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-}
-
-interface Server {
-  readonly child: ChildProcess;
-  readonly httpsPort: number;
-  readonly tunnelPort: number;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-async function startServer(dataDir: string, passwordFile: string, loopDelayFile?: string): Promise<Server> {
-  const [httpsPort, tunnelPort] = [await freePort(), await freePort()];
-  const limits = ["--max-connections", String(agentCount + 1000), "--max-connections-per-source", String(agentCount + 1000), "--renewal-rate", String(renewalRate)];
-  const child = spawn(join(repoRoot, "node_modules", ".bin", "pier"), ["server", "--bind", `127.0.0.1:${httpsPort}`, "--tunnel-port", String(tunnelPort), "--data", dataDir, "--admin-password-file", passwordFile, "--log-level", "warn", ...limits], {
-    cwd: repoRoot,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      NODE_OPTIONS: [process.env.NODE_OPTIONS, values["server-node-options"], loopDelayFile ? `--import=${join(repoRoot, "bench", "fleet", "loop-delay-probe.ts")}` : ""].filter(Boolean).join(" "),
-      ...(loopDelayFile ? { PIER_LOOP_DELAY_FILE: loopDelayFile } : {}),
-    },
-  });
-  let output = "";
-  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-64 * 1024));
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`pier server exited during start:\n${output}`);
-    try {
-      const answer = await httpsJson({ port: httpsPort, ca: readFileSync(join(dataDir, "ca", "ca.crt")), method: "GET", path: "/api/system/status" });
-      if (answer.status === 200) break;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`pier server did not answer within 60 s:\n${output}`);
-    await sleep(200);
-  }
-  return {
-    child,
-    httpsPort,
-    tunnelPort,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
 /** A device of the storm: its identity, and the CSR it will renew with. */
 interface Device {
   readonly identity: AgentIdentity;
   readonly csrPem: string;
-}
-
-/** Signs one certificate per device with the built-in CA, records devices and certificates, and makes each device's next CSR. */
-async function provision(dataDir: string): Promise<Device[]> {
-  const ca = CertificateAuthority.open(join(dataDir, "ca"));
-  const signer = await ca.deviceSigner();
-  const store = await SqliteStore.open(join(dataDir, "pier.db"));
-  await store.settings.update({ edgeAgentCheckinInterval: intervalSeconds });
-  const caSpki = spkiSha256(ca.certificate.publicKey);
-  const devices: Device[] = [];
-  const width = String(agentCount - 1).length;
-  for (let i = 0; i < agentCount; i++) {
-    const edgeId = `storm-${String(i).padStart(width, "0")}`;
-    const { privateKey, publicKey } = generateKeyPairSync("ecdsa-p256");
-    const signed = signer.sign(publicKey, { profile: "client", commonName: edgeId, subjectAltNames: [{ type: "uri", value: `spiffe://pier.local/edge/${edgeId}` }], lifetimeSeconds: 30 * 86_400 });
-    const x509 = new X509Certificate(signed.der);
-    const environment = await store.environments.create({ name: edgeId, type: "edge-agent", edgeId, userTrusted: true });
-    await store.certificates.insert({
-      serial: signed.serialNumber,
-      environmentId: environment.id,
-      edgeId,
-      subject: x509.subject.replace(/\n/g, ", "),
-      issuer: x509.issuer.replace(/\n/g, ", "),
-      caSpkiSha256: caSpki,
-      spkiSha256: signed.spkiSha256,
-      notBefore: signed.notBefore,
-      notAfter: signed.notAfter,
-      issuedAt: new Date(),
-      reason: "enrollment",
-      revokedAt: null,
-      revocationReason: null,
-      certificatePem: signed.certificatePem,
-    });
-    const next = generateKeyPairSync("ecdsa-p256");
-    devices.push({ identity: { edgeId, certificatePem: signed.certificatePem, keyPem: privateKeyToPem(privateKey) }, csrPem: csrToPem(createCsr({ privateKey: next.privateKey, subject: { commonName: edgeId } })) });
-  }
-  await store.close();
-  return devices;
 }
 
 const seconds = (ms: number) => (ms / 1000).toFixed(1);
@@ -181,35 +80,45 @@ async function main(): Promise<void> {
   const dataDir = join(dir, "data");
   const passwordFile = join(dir, "admin-password");
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
-  let server: Server | undefined;
+  const limits = ["--max-connections", String(agentCount + 1000), "--max-connections-per-source", String(agentCount + 1000), "--renewal-rate", String(renewalRate)];
+  const serverOptions = { repoRoot, dataDir, adminPasswordFile: passwordFile, extraArgs: limits };
+  let server: ServerProcess | undefined;
   const agents: SimulatedAgent[] = [];
   let heartbeat: NodeJS.Timeout | undefined;
   // Ctrl-C or a kill: stop the server and remove the files, then exit 130.
   const interrupted = () => {
-    server?.child.kill("SIGKILL");
+    server?.killNow();
     rmSync(dir, { recursive: true, force: true });
     process.exit(130);
   };
   process.once("SIGINT", interrupted);
   process.once("SIGTERM", interrupted);
   try {
-    server = await startServer(dataDir, passwordFile);
-    await server.stop();
+    await createBuiltInCa(serverOptions);
     const provisionStarted = Date.now();
-    const devices = await provision(dataDir);
+    // Each device's next key and CSR, made before the storm.
+    const devices: Device[] = (await provisionBuiltInCaDevices({ dataDir, count: agentCount, edgeIdPrefix: "storm", lifetimeSeconds: 30 * 86_400, intervalSeconds })).map(({ identity }) => {
+      const next = generateKeyPairSync("ecdsa-p256");
+      return { identity, csrPem: csrToPem(createCsr({ privateKey: next.privateKey, subject: { commonName: identity.edgeId } })) };
+    });
     console.log(`provisioned ${agentCount} devices with built-in CA certificates (and their next CSRs) in ${seconds(Date.now() - provisionStarted)} s`);
     const loopDelayFile = join(dir, "loop-delay.jsonl");
     // One line per SIGUSR2: the server's event-loop delay since the previous one.
     const loopDelayMark = async (): Promise<LoopDelay | undefined> => {
       const lines = () => readFileSync(loopDelayFile, { encoding: "utf8", flag: "a+" }).split("\n").filter(Boolean);
       const before = lines().length;
-      server?.child.kill("SIGUSR2");
+      server?.signal("SIGUSR2");
       for (let wait = 0; wait < 100 && lines().length === before; wait++) await sleep(50);
       const last = lines()[before];
       return last === undefined ? undefined : (JSON.parse(last) as LoopDelay);
     };
-    server = await startServer(dataDir, passwordFile, loopDelayFile);
-    const serverPid = server.child.pid ?? 0;
+    server = await ServerProcess.spawn({
+      ...serverOptions,
+      nodeOptions: [process.env["NODE_OPTIONS"], values["server-node-options"], `--import=${join(repoRoot, "bench", "fleet", "loop-delay-probe.ts")}`].filter(Boolean).join(" "),
+      env: { PIER_LOOP_DELAY_FILE: loopDelayFile },
+    });
+    await server.ready(60_000, AbortSignal.timeout(120_000));
+    const serverPid = server.pid;
     const ca = readFileSync(join(dataDir, "ca", "ca.crt"));
 
     // Heartbeat latency, split by phase: before the storm and while it lasts.
@@ -244,17 +153,8 @@ async function main(): Promise<void> {
         });
         agents[index] = agent;
         // As the agent: retries with exponential backoff and jitter (1 s doubling, at most 30 s).
-        for (let attempt = 0; attempt < 8; attempt++) {
-          try {
-            await agent.open(target);
-            connected++;
-            return;
-          } catch (error) {
-            connectFailures.add(describeFailure(error));
-            await sleep(Math.min(30_000, 1000 * 2 ** attempt) * (0.5 + Math.random()));
-          }
-        }
-        failed++;
+        if (await connectWithBackoff(agent, target, { attempts: 8, baseMs: 1000, onFailure: (reason) => connectFailures.add(reason) })) connected++;
+        else failed++;
       }),
     );
     console.log(`connected ${connected}/${agentCount} agents in ${seconds(Date.now() - connectStarted)} s (${failed} gave up; ${connectFailures.total} failed attempts${connectFailures.total ? `: ${connectFailures.entries().slice(0, 3).map(([reason, count]) => `${count}× ${reason}`).join("; ")}` : ""})`);

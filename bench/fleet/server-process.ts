@@ -14,6 +14,8 @@ export interface ServerProcessOptions {
   readonly mtls?: { readonly caCertificate: string; readonly serverCertificate: string; readonly serverKey: string };
   /** More `pier server` flags (e.g. `--renewal-rate 50`). */
   readonly extraArgs?: readonly string[];
+  /** More environment variables for the server. */
+  readonly env?: Readonly<Record<string, string>>;
   /** NODE_OPTIONS for the server only (e.g. `--cpu-prof --cpu-prof-dir=DIR`). */
   readonly nodeOptions?: string;
 }
@@ -139,7 +141,7 @@ export class ServerProcess {
       "--log-level", "warn",
       ...(options.extraArgs ?? []),
     ];
-    const env = { ...process.env };
+    const env = { ...process.env, ...options.env };
     if (options.nodeOptions) env["NODE_OPTIONS"] = options.nodeOptions;
     else delete env["NODE_OPTIONS"];
     // bin/pier execs node, so the child's pid is the server's own (what /proc is read for).
@@ -168,6 +170,11 @@ export class ServerProcess {
     const timer = setTimeout(() => this.#child.kill("SIGKILL"), graceMs);
     await this.#exited;
     clearTimeout(timer);
+  }
+
+  /** Sends `name` to the server while it runs (e.g. SIGUSR2 to a probe loaded into it). */
+  signal(name: NodeJS.Signals): void {
+    if (this.running) this.#child.kill(name);
   }
 
   /** Last resort from an `exit` handler: synchronous, no grace. */
