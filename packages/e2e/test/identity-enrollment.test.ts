@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash, createPrivateKey, createPublicKey } from "node:crypto";
-import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { PierApi, openssl, pierOk, startPierAgent, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, openssl, pierOk, startBuiltInCaServer, startPierAgent, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * Zero-touch enrollment with the built-in CA (issue 17, docs/identity.md "States"): a real
@@ -42,10 +42,7 @@ const serialNumber = (hex: string) => BigInt(`0x${hex.replace(/^serial=/i, "").t
 
 beforeAll(async () => {
   dir = tempDir("identity-enrollment");
-  writeFileSync(dir.file("admin-password"), `${password}\n`, { mode: 0o600 });
-  server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password"), "--device-cert-lifetime", "2h"] });
-  api = new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
-  await api.login("admin", password);
+  ({ server, api } = await startBuiltInCaServer(dir, password, ["--device-cert-lifetime", "2h"]));
 });
 
 afterAll(async () => {

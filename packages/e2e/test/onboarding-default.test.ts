@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync, writeFileSync } from "node:fs";
-import { PierApi, startPierAgent, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
+import { readFileSync } from "node:fs";
+import { PierApi, startBuiltInCaServer, startPierAgent, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * The first-run default, as Portainer's: no mTLS, the server's certificate comes from its
@@ -31,16 +31,9 @@ async function byEdgeId(edgeId: string): Promise<Endpoint | undefined> {
   return (await endpoints()).find((e) => e.EdgeID === edgeId);
 }
 
-async function startServer(): Promise<void> {
-  server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password")] });
-  api = new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
-  await api.login("admin", password);
-}
-
 beforeAll(async () => {
   dir = tempDir("onboarding-default");
-  writeFileSync(dir.file("admin-password"), `${password}\n`, { mode: 0o600 });
-  await startServer();
+  ({ server, api } = await startBuiltInCaServer(dir, password));
 });
 
 afterAll(async () => {
@@ -193,9 +186,7 @@ describe("first run, built-in CA, waiting room", () => {
     const port = server.httpsPort;
     await server.stop();
     await agent.waitFor(/cannot connect to/, 10_000);
-    server = await startPierServer({ dataDir: dir.file("data"), httpsPort: port, tunnelPort: Number(Buffer.from(server.edgeKey, "base64").toString().split("|")[1]?.split(":")[1]), args: ["--admin-password-file", dir.file("admin-password")] });
-    api = new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
-    await api.login("admin", password);
+    ({ server, api } = await startBuiltInCaServer(dir, password, [], { httpsPort: port, tunnelPort: Number(Buffer.from(server.edgeKey, "base64").toString().split("|")[1]?.split(":")[1]) }));
     await agent.waitFor(/connection restored/, 20_000);
     expect(await byEdgeId("edge-default-1")).toMatchObject({ UserTrusted: true });
     expect(await byEdgeId("edge-default-7")).toMatchObject({ UserTrusted: true, Heartbeat: true, Pier: { Connected: true } });
