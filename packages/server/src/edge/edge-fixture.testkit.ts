@@ -1,9 +1,9 @@
 import { SqliteStore } from "../store/sqlite-store.ts";
 import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
 import { type TestCa, type TestPki, createTestPki, uiServerRequest } from "../tls/tls-fixtures.testkit.ts";
-import { TlsFront, connectionIdentity } from "../tls/tls-front.ts";
+import { connectionIdentity } from "../tls/tls-front.ts";
 import { loadTlsMaterial } from "../tls/tls-material.ts";
-import { type EdgeResponse, createEdgeRoutes } from "./edge-routes.ts";
+import { listenEdgeRoutes } from "./edge-listener.testkit.ts";
 import { EdgeService, type EdgeServiceOptions } from "./edge-service.ts";
 import { TestAgent, type TestAgentOptions } from "./test-agent.testkit.ts";
 import { TunnelBroker } from "./tunnel-broker.ts";
@@ -39,27 +39,21 @@ export async function startEdgeFixture(options: { readonly edge?: EdgeServiceOpt
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
   const logs: string[] = [];
   const state = { mtlsRequired: false };
-  const routes = createEdgeRoutes({
-    edge,
-    mtlsRequired: () => state.mtlsRequired,
-    identify: (req) => {
-      const who = connectionIdentity(req);
-      return { authorized: who.mtls && who.authorized, remoteAddress: who.remoteAddress ?? "unknown" };
+  const listener = await listenEdgeRoutes(
+    await loadTlsMaterial({ ...credential, role: "server" }),
+    {
+      edge,
+      mtlsRequired: () => state.mtlsRequired,
+      identify: (req) => {
+        const who = connectionIdentity(req);
+        return { authorized: who.mtls && who.authorized, remoteAddress: who.remoteAddress ?? "unknown" };
+      },
+      tunnels,
+      log: (level, message) => logs.push(`${level}: ${message}`),
     },
-    tunnels,
-    log: (level, message) => logs.push(`${level}: ${message}`),
-  });
-  const front = new TlsFront({
-    material: { server: await loadTlsMaterial({ ...credential, role: "server" }) },
-    policy: { mode: "none" },
-    handler: (req, res) => {
-      if (routes(req, res as unknown as EdgeResponse)) return;
-      const notFound = res as unknown as EdgeResponse;
-      notFound.writeHead(404, {});
-      notFound.end();
-    },
-  });
-  const { port } = await front.listen(0, "127.0.0.1");
+    { mode: "none" },
+  );
+  const { port } = listener;
   return {
     port,
     ca: ca.pem,
@@ -77,7 +71,7 @@ export async function startEdgeFixture(options: { readonly edge?: EdgeServiceOpt
     async [Symbol.asyncDispose]() {
       tunnels.closeAll();
       edge.closeAll();
-      await front.close();
+      await listener[Symbol.asyncDispose]();
       await store.close();
       await dir[Symbol.asyncDispose]();
       await pki[Symbol.asyncDispose]();

@@ -8,7 +8,7 @@ import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
 import { type TestCa, type TestPki, createTestPki, uiServerRequest } from "../tls/tls-fixtures.testkit.ts";
 import { loadTlsMaterial } from "../tls/tls-material.ts";
 import { EdgeService } from "./edge-service.ts";
-import { type MtlsEdgeListener, listenMtlsEdgeRoutes } from "./mtls-edge-listener.testkit.ts";
+import { type EdgeListener, listenEdgeRoutes } from "./edge-listener.testkit.ts";
 import { TestAgent } from "./test-agent.testkit.ts";
 import { TunnelBroker } from "./tunnel-broker.ts";
 
@@ -39,7 +39,7 @@ describe("edge sessions over mutual TLS", () => {
   let ca: TestCa;
   let store: SqliteStore;
   let edge: EdgeService;
-  let listener: MtlsEdgeListener;
+  let listener: EdgeListener;
   let port: number;
   const logs: string[] = [];
 
@@ -52,7 +52,7 @@ describe("edge sessions over mutual TLS", () => {
     await store.settings.update({ trustOnFirstConnect: true });
     edge = new EdgeService(store, { record: () => undefined });
     const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
-    listener = await listenMtlsEdgeRoutes(await loadTlsMaterial({ ...server, caPath: ca.caPath, role: "server" }), {
+    listener = await listenEdgeRoutes(await loadTlsMaterial({ ...server, caPath: ca.caPath, role: "server" }), {
       edge,
       mtlsRequired: () => true,
       tunnels,

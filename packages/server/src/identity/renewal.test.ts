@@ -7,7 +7,7 @@ import { edgePaths } from "@pier/protocol";
 import { certificateGrantValidator, parseMessage } from "@pier/protocol/wire";
 import { maxRenewalBodyBytes } from "../edge/edge-routes.ts";
 import { EdgeService } from "../edge/edge-service.ts";
-import { type MtlsEdgeListener, listenMtlsEdgeRoutes } from "../edge/mtls-edge-listener.testkit.ts";
+import { type EdgeListener, listenEdgeRoutes } from "../edge/edge-listener.testkit.ts";
 import { connectAgent } from "../edge/test-agent.testkit.ts";
 import { TunnelBroker } from "../edge/tunnel-broker.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
@@ -35,7 +35,7 @@ describe("POST /api/edge/v1/certificate/renew", () => {
   let dir: TempDir;
   let store: SqliteStore;
   let deviceCa: DeviceCa;
-  let listener: MtlsEdgeListener;
+  let listener: EdgeListener;
   let port: number;
   let caPem: string;
   let operatorCa: CertificateAuthority;
@@ -86,7 +86,7 @@ describe("POST /api/edge/v1/certificate/renew", () => {
     deviceCa = await DeviceCa.open({ store, authorities: { issuing: ca, trusted: [ca] }, crlUrl: () => Promise.resolve(undefined), lifetimeSeconds: 3600 });
     const edge = new EdgeService(store, { record: () => undefined });
     renewal = new CertificateRenewal({ store, deviceCa: () => deviceCa, throttle: new RenewalThrottle(throttle) });
-    listener = await listenMtlsEdgeRoutes(await loadTlsMaterial({ certPath: dir.file("server.crt"), keyPath: dir.file("server.key"), caPath: dir.file("clients.pem"), role: "server" }), {
+    listener = await listenEdgeRoutes(await loadTlsMaterial({ certPath: dir.file("server.crt"), keyPath: dir.file("server.key"), caPath: dir.file("clients.pem"), role: "server" }), {
       edge,
       mtlsRequired: () => true,
       tunnels: new TunnelBroker({ push: () => false }),

@@ -1,9 +1,9 @@
-import { TlsFront, connectionIdentity } from "../tls/tls-front.ts";
+import { TlsFront, connectionIdentity, type RoutingPolicy } from "../tls/tls-front.ts";
 import type { TlsMaterial } from "../tls/tls-material.ts";
 import { type EdgeResponse, type EdgeRouteOptions, createEdgeRoutes } from "./edge-routes.ts";
 
-/** The edge routes on a real mTLS listener on loopback; dispose it to close the listener. */
-export interface MtlsEdgeListener extends AsyncDisposable {
+/** The edge routes on a real TLS listener on loopback; dispose it to close the listener. */
+export interface EdgeListener extends AsyncDisposable {
   readonly front: TlsFront;
   readonly port: number;
 }
@@ -19,17 +19,22 @@ export const identifyByClientCertificate: EdgeRouteOptions["identify"] = (req) =
 
 /**
  * Serves the edge routes (`identify` defaults to `identifyByClientCertificate`) on a TLS front
- * that requires a client certificate chaining to `material`'s CA; other paths answer 404.
+ * with `material`; other paths answer 404. The default policy `whole-listener` requires a client
+ * certificate chaining to `material`'s CA.
  *
  * @example
- * await using listener = await listenMtlsEdgeRoutes(await loadTlsMaterial({ ...server, caPath, role: "server" }), { edge, mtlsRequired: () => true, tunnels, log });
+ * await using listener = await listenEdgeRoutes(await loadTlsMaterial({ ...server, caPath, role: "server" }), { edge, mtlsRequired: () => true, tunnels, log });
  * await TestAgent.connect({ port: listener.port, ca, cert, key, edgeId: "device-1" });
  */
-export async function listenMtlsEdgeRoutes(material: TlsMaterial, routeOptions: Omit<EdgeRouteOptions, "identify"> & Partial<Pick<EdgeRouteOptions, "identify">>): Promise<MtlsEdgeListener> {
+export async function listenEdgeRoutes(
+  material: TlsMaterial,
+  routeOptions: Omit<EdgeRouteOptions, "identify"> & Partial<Pick<EdgeRouteOptions, "identify">>,
+  policy: RoutingPolicy = { mode: "whole-listener" },
+): Promise<EdgeListener> {
   const routes = createEdgeRoutes({ identify: identifyByClientCertificate, ...routeOptions });
   const front = new TlsFront({
     material: { server: material },
-    policy: { mode: "whole-listener" },
+    policy,
     handler: (req, res) => {
       if (routes(req, res as unknown as EdgeResponse)) return;
       const notFound = res as unknown as EdgeResponse;
