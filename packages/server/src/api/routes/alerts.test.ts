@@ -1,10 +1,8 @@
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { CertificateAuthority } from "@pier/pki";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../../server.ts";
+import type { RunningServer } from "../../server.ts";
 import { type TempDir, tempDir } from "../../store/temp-dir.testkit.ts";
-import { type ApiClient, apiClient } from "../api-client.testkit.ts";
+import { startAdminServer } from "../admin-server.testkit.ts";
+import type { ApiClient } from "../api-client.testkit.ts";
 
 const password = "correct horse battery staple";
 
@@ -17,10 +15,7 @@ describe("alerts API and webhook settings", () => {
 
   beforeAll(async () => {
     dir = tempDir("alerts-api");
-    writeFileSync(dir.file("admin-password"), password);
-    server = await startServer({ bindHost: "127.0.0.1", bindPort: 0, tunnelPort: 0, dataDir: dir.file("data"), adminPasswordFile: dir.file("admin-password"), log: (_, m) => logs.push(m) });
-    api = apiClient(() => server.httpsAddress.port, CertificateAuthority.open(join(dir.file("data"), "ca")).certificatePem);
-    await api.login("admin", password);
+    ({ server, api } = await startAdminServer(dir, password, (_, m) => logs.push(m)));
   }, 120_000);
   afterAll(async () => {
     await server?.close();

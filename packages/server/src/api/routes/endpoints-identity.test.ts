@@ -1,12 +1,11 @@
 import { X509Certificate } from "node:crypto";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { CertificateAuthority, createCsr, generateKeyPair, spkiSha256 } from "@pier/pki";
+import { createCsr, generateKeyPair, spkiSha256 } from "@pier/pki";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../../server.ts";
+import type { RunningServer } from "../../server.ts";
 import type { ClientCertificateInfo } from "../../store/store.ts";
 import { type TempDir, tempDir } from "../../store/temp-dir.testkit.ts";
-import { type ApiClient, apiClient } from "../api-client.testkit.ts";
+import { startAdminServer } from "../admin-server.testkit.ts";
+import type { ApiClient } from "../api-client.testkit.ts";
 
 const password = "correct horse battery staple";
 
@@ -37,10 +36,7 @@ describe("the identity of a device in the API", () => {
 
   beforeAll(async () => {
     dir = tempDir("endpoints-identity");
-    writeFileSync(dir.file("admin-password"), password);
-    server = await startServer({ bindHost: "127.0.0.1", bindPort: 0, tunnelPort: 0, dataDir: dir.file("data"), adminPasswordFile: dir.file("admin-password"), log: () => undefined });
-    api = apiClient(() => server.httpsAddress.port, CertificateAuthority.open(join(dir.file("data"), "ca")).certificatePem);
-    await api.login("admin", password);
+    ({ server, api } = await startAdminServer(dir, password));
   }, 120_000);
   afterAll(async () => {
     await server?.close();

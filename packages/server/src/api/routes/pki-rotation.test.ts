@@ -1,8 +1,9 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../../server.ts";
+import type { RunningServer } from "../../server.ts";
 import { type TempDir, tempDir } from "../../store/temp-dir.testkit.ts";
-import { type ApiClient, apiClient } from "../api-client.testkit.ts";
+import { startAdminServer } from "../admin-server.testkit.ts";
+import type { ApiClient } from "../api-client.testkit.ts";
 
 const password = "correct horse battery staple";
 
@@ -14,11 +15,8 @@ describe("/api/pki/rotation on a server with the built-in CA (no devices)", () =
 
   beforeAll(async () => {
     dir = tempDir("pki-rotation-routes");
-    writeFileSync(dir.file("admin-password"), password);
-    server = await startServer({ bindHost: "127.0.0.1", bindPort: 0, tunnelPort: 0, dataDir: dir.file("data"), adminPasswordFile: dir.file("admin-password"), log: () => undefined });
+    ({ server, api } = await startAdminServer(dir, password));
     caPem = readFileSync(dir.file("data/ca/ca.crt"), "utf8");
-    api = apiClient(() => server.httpsAddress.port, caPem);
-    await api.login("admin", password);
   });
   afterAll(async () => {
     await server.close();

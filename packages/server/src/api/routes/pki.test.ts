@@ -1,12 +1,12 @@
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { CertificateAuthority } from "@pier/pki";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../../server.ts";
+import type { RunningServer } from "../../server.ts";
 import { deviceCertificateRows } from "../../store/device-certificate-row.testkit.ts";
 import type { ClientCertificateInfo } from "../../store/store.ts";
 import { type TempDir, tempDir } from "../../store/temp-dir.testkit.ts";
-import { type ApiClient, apiClient } from "../api-client.testkit.ts";
+import { startAdminServer } from "../admin-server.testkit.ts";
+import type { ApiClient } from "../api-client.testkit.ts";
 
 const password = "correct horse battery staple";
 const second = 1000;
@@ -42,10 +42,7 @@ describe("the certificate inventory and the CA download", () => {
 
   beforeAll(async () => {
     dir = tempDir("pki-inventory");
-    writeFileSync(dir.file("admin-password"), password);
-    server = await startServer({ bindHost: "127.0.0.1", bindPort: 0, tunnelPort: 0, dataDir: dir.file("data"), adminPasswordFile: dir.file("admin-password"), log: () => undefined });
-    api = apiClient(() => server.httpsAddress.port, CertificateAuthority.open(join(dir.file("data"), "ca")).certificatePem);
-    await api.login("admin", password);
+    ({ server, api } = await startAdminServer(dir, password));
 
     const { environments, certificates } = server.store;
     const renewed = await environments.create({ name: "renewed", type: "edge-agent", edgeId: "edge-renewed", userTrusted: true });
@@ -143,10 +140,7 @@ describe("the mTLS lock-out check (POST /api/settings/edge/mtls/impact)", () => 
 
   beforeAll(async () => {
     dir = tempDir("mtls-impact");
-    writeFileSync(dir.file("admin-password"), password);
-    server = await startServer({ bindHost: "127.0.0.1", bindPort: 0, tunnelPort: 0, dataDir: dir.file("data"), adminPasswordFile: dir.file("admin-password"), log: () => undefined });
-    api = apiClient(() => server.httpsAddress.port, CertificateAuthority.open(join(dir.file("data"), "ca")).certificatePem);
-    await api.login("admin", password);
+    ({ server, api } = await startAdminServer(dir, password));
     const ca = await CertificateAuthority.create(dir.file("operator-ca"), { commonName: "Operator CA" });
     const issued = await ca.issueWithNewKey({ profile: "server", subjectAltNames: [{ type: "dns", value: "localhost" }, { type: "dns", value: "*.devices.test" }] });
     mtls = { certificatePem: issued.certificatePem, caPem: ca.certificatePem };
