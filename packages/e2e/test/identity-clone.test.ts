@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync } from "node:fs";
 import { ensureUiBuilt } from "../../../scripts/build-ui.ts";
-import { PierApi, openBrowser, pierOk, startPierAgent, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, openBrowser, pierOk, startBuiltInCaServer, startPierAgent, startPierServer, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * Two devices presenting one identity (issue 16, "Clones do not flap"): a real server and real
@@ -49,10 +49,7 @@ function sessionsOpened(environment: string, offset: number): number {
 
 beforeAll(async () => {
   dir = tempDir("identity-clone");
-  writeFileSync(dir.file("admin-password"), `${password}\n`, { mode: 0o600 });
-  server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password")] });
-  api = new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
-  await api.login("admin", password);
+  ({ server, api } = await startBuiltInCaServer(dir, password));
 });
 
 afterAll(async () => {

@@ -1,10 +1,10 @@
 import { X509Certificate } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import http2, { type ClientHttp2Session } from "node:http2";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCsr, csrToPem, generateKeyPairSync, spkiSha256 } from "@pier/pki";
-import { PierApi, startPierAgent, startPierServer, tempDir, until, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
+import { startBuiltInCaServer, startPierAgent, tempDir, until, type PierApi, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * The server side of renewal and expiry (docs/identity.md "Renewal", state "expired") with a
@@ -126,10 +126,7 @@ function openSession(pair: Pick<Pair, "cert" | "key">, edgeId: string, csr?: str
 
 beforeAll(async () => {
   dir = tempDir("identity-renewal");
-  writeFileSync(dir.file("admin-password"), `${password}\n`, { mode: 0o600 });
-  server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password"), "--device-cert-lifetime", "60s", "--renewal-rate", "1"] });
-  api = new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
-  await api.login("admin", password);
+  ({ server, api } = await startBuiltInCaServer(dir, password, ["--device-cert-lifetime", "60s", "--renewal-rate", "1"]));
   expect((await api.call("PUT", "/api/settings", { EdgeAgentCheckinInterval: 1 })).status).toBe(200);
   await Promise.all(["renew-a", "renew-b", "expire-a", "expire-b", "live"].map(enroll));
   // The test speaks for every device but "live": their agents stop before they would renew.
