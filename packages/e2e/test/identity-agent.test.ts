@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { PierApi, startPierAgent, startPierServer, tempDir, until, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
+import { startBuiltInCaServer, startPierAgent, tempDir, until, type PierApi, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * The agent's side of the device identity lifecycle (docs/identity.md) with real processes: a
@@ -72,10 +72,7 @@ function filesUnder(path: string): string[] {
 
 beforeAll(async () => {
   dir = tempDir("identity-agent");
-  writeFileSync(dir.file("admin-password"), `${password}\n`, { mode: 0o600 });
-  server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password"), "--device-cert-lifetime", "60s"] });
-  api = new PierApi(`https://localhost:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
-  await api.login("admin", password);
+  ({ server, api } = await startBuiltInCaServer(dir, password, ["--device-cert-lifetime", "60s"]));
   expect((await api.call("PUT", "/api/settings", { EdgeAgentCheckinInterval: 1 })).status).toBe(200);
 }, 60_000);
 
