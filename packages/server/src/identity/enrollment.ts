@@ -14,7 +14,7 @@ export interface EnrollmentCsr {
 }
 
 /**
- * Reads `hello.csr` (PEM PKCS#10): one `CERTIFICATE REQUEST` block within the protocol's size
+ * Reads `hello.csr` (or the renewal body's `csr`, named by `field`) (PEM PKCS#10): one `CERTIFICATE REQUEST` block within the protocol's size
  * limit, whose signature verifies with its own key. Refuses anything else with `bad_request`
  * naming the field `csr`. Only the key is used; the names the CSR asks for are ignored
  * (docs/pki.md "CSR policy").
@@ -22,9 +22,9 @@ export interface EnrollmentCsr {
  * @example
  * const { keySha256 } = readEnrollmentCsr(hello.csr);
  */
-export function readEnrollmentCsr(pem: string): EnrollmentCsr {
+export function readEnrollmentCsr(pem: string, field = "hello.csr"): EnrollmentCsr {
   const refuse = (problem: string, cause?: unknown) =>
-    new ServerError("bad_request", `hello.csr ${problem}`, { field: "csr", fix: "Send one PEM CERTIFICATE REQUEST made with the device's own key (the agent makes it by itself; clear DATA/identity to make a new one).", ...(cause === undefined ? {} : { cause }) });
+    new ServerError("bad_request", `${field} ${problem}`, { field: "csr", fix: "Send one PEM CERTIFICATE REQUEST made with the device's own key (the agent makes it by itself; clear DATA/identity to make a new one).", ...(cause === undefined ? {} : { cause }) });
   if (Buffer.byteLength(pem) > identityLimits.csrPem) throw refuse(`exceeds ${identityLimits.csrPem} bytes.`);
   let blocks;
   try {

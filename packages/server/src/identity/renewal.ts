@@ -1,5 +1,5 @@
 import type { KeyObject, X509Certificate } from "node:crypto";
-import { PkiError, parseCsr, parsePem } from "@pier/pki";
+import { PkiError } from "@pier/pki";
 import type { CertificateGrant } from "@pier/protocol";
 import { RateLimiter } from "../auth/rate-limiter.ts";
 import { ServerError, type ServerErrorCode } from "../errors.ts";
@@ -7,6 +7,7 @@ import { sourceKey } from "../net/source-key.ts";
 import type { Environment, Store } from "../store/index.ts";
 import { certificateName } from "./certificate-binding.ts";
 import type { DeviceCa } from "./device-ca.ts";
+import { readEnrollmentCsr } from "./enrollment.ts";
 import { OnePerTurn } from "./one-per-turn.ts";
 import type { RenewalThrottle } from "./renewal-throttle.ts";
 
@@ -164,20 +165,10 @@ export class CertificateRenewal {
 
 /** The key of a PEM CSR whose self-signature verifies; `bad_request` naming the field `csr` otherwise. */
 function readCsr(csrPem: string): KeyObject {
-  const bad = (message: string, cause?: unknown) => new RenewalRefused("bad_csr", "bad_request", message, "Send a PEM PKCS#10 request signed by the new key (-----BEGIN CERTIFICATE REQUEST-----).", cause);
-  let der: Buffer | undefined;
   try {
-    der = parsePem(csrPem).find((block) => block.label === "CERTIFICATE REQUEST" || block.label === "NEW CERTIFICATE REQUEST")?.der;
+    return readEnrollmentCsr(csrPem, "The renewal's csr").publicKey;
   } catch (error) {
-    throw bad("The csr field is not PEM.", error);
+    if (!(error instanceof ServerError)) throw error;
+    throw new RenewalRefused("bad_csr", "bad_request", error.message, "Send a PEM PKCS#10 request signed by the new key (-----BEGIN CERTIFICATE REQUEST-----).", error);
   }
-  if (!der) throw bad("The csr field holds no CERTIFICATE REQUEST block.");
-  let csr;
-  try {
-    csr = parseCsr(der);
-  } catch (error) {
-    throw bad(`The csr field is not a valid PKCS#10 request: ${error instanceof Error ? error.message : String(error)}`, error);
-  }
-  if (!csr.signatureValid) throw bad("The CSR's signature does not verify with its own key: it was altered, or not signed by the key it carries.");
-  return csr.publicKey;
 }
