@@ -113,9 +113,14 @@ describe("zero-touch agent identity", () => {
       expect(existsSync(join(identityDir("id-crash"), "next.crt"))).toBe(false);
       const before = serialOf(join(identityDir("id-crash"), "current.crt"));
       const restarted = agent("id-crash");
-      await until("the restarted agent connected", async () => {
+      await until("the restarted agent connected with the pair it had", async () => {
         const e = await endpoint("id-crash");
-        return e?.Pier.Connected && sameSerial(e.Pier.ClientCertificate?.SerialNumber, before) ? true : undefined;
+        if (e?.Pier.Connected && sameSerial(e.Pier.ClientCertificate?.SerialNumber, before)) return true;
+        // Its renewal is due at once after the restart, and the renewed session can take over
+        // between two polls: a renewal made over a session presenting the old pair proves it too
+        // (the server renews only for the certificate the connection presents).
+        const trail = e ? (await api.call<{ Kind: string; Detail: { oldSerial?: string } }[]>("GET", `/api/endpoints/${e.Id}/events`)).body : [];
+        return trail.some((event) => event.Kind === "certificate_renewed" && sameSerial(event.Detail.oldSerial, before)) ? true : undefined;
       }, 30_000);
       await restarted.waitFor(/now using the renewed certificate/, 60_000);
       await until("the restarted agent presents its renewed certificate", async () => {
