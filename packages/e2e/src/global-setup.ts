@@ -2,19 +2,38 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { startPostgres } from "./postgres.ts";
 import { makeSeedCertificates } from "./seed-certificates.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
     /** Directory holding the seeds' openssl-made set (RSA 8192 CA, RSA 4096 leaves), made once per run. */
     seedDir: string;
+    /**
+     * The superuser URL of the run's PostgreSQL (`postgres://postgres:…@127.0.0.1:PORT/postgres`),
+     * started once per run; each test file creates its own database in it.
+     */
+    postgresUrl: string;
   }
 }
 
-/** Makes the slow fixtures once for the whole run and shares their location with every test file. */
-export default function setup(project: TestProject): () => void {
+/**
+ * Makes the slow fixtures once for the whole run and shares their location with every test
+ * file: the seeds' certificates and a PostgreSQL (about a second to start).
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dir = mkdtempSync(join(tmpdir(), "pier-seed-"));
-  makeSeedCertificates(dir);
+  const postgres = await startPostgres();
+  try {
+    makeSeedCertificates(dir);
+  } catch (error) {
+    await postgres.stop();
+    throw error;
+  }
   project.provide("seedDir", dir);
-  return () => rmSync(dir, { recursive: true, force: true });
+  project.provide("postgresUrl", postgres.adminUrl);
+  return async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await postgres.stop();
+  };
 }

@@ -9,3 +9,4 @@ export { docker, testImage, waitForDockerLog } from "./docker-cli.ts";
 export { until } from "./until.ts";
 export { builtInCaApi, enrollZeroTouchAgent, startBuiltInCaServer, type BuiltInCaServer, type EnrolledAgent } from "./zero-touch.ts";
 export { openBrowser, screenshotDir, chromiumPath, type BrowserSession } from "./browser.ts";
+export { startPostgres, postgresBin, type PostgresServer } from "./postgres.ts";
