@@ -10,3 +10,4 @@ export { until } from "./until.ts";
 export { builtInCaApi, enrollZeroTouchAgent, startBuiltInCaServer, type BuiltInCaServer, type EnrolledAgent } from "./zero-touch.ts";
 export { openBrowser, screenshotDir, chromiumPath, type BrowserSession } from "./browser.ts";
 export { startPostgres, postgresBin, type PostgresServer } from "./postgres.ts";
+export { startHaproxy, haproxyConfig, haproxyBinary, freeLoopbackPort, type Haproxy, type BalancedBackend } from "./haproxy.ts";

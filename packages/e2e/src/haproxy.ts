@@ -1,0 +1,145 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** Debian's haproxy (scripts/ensure-tools.sh installs it). */
+export const haproxyBinary = "/usr/sbin/haproxy";
+
+/** One server process behind the balancer: its two loopback ports. */
+export interface BalancedBackend {
+  readonly httpsPort: number;
+  readonly tunnelPort: number;
+}
+
+/** HAProxy running in the foreground in front of several Pier servers. */
+export interface Haproxy extends AsyncDisposable {
+  /** The balancer's HTTPS port (TCP passthrough to the servers' HTTPS listeners). */
+  readonly httpsPort: number;
+  /** The balancer's tunnel port (TCP passthrough to the servers' tunnel listeners). */
+  readonly tunnelPort: number;
+  /** The configuration it runs with. */
+  readonly config: string;
+  /** Everything HAProxy printed so far (health-check transitions, warnings). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** A loopback port nobody listens on now (the kernel's choice, released at once). */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/**
+ * The configuration: TCP mode (TLS ends in the servers, so mTLS and the `EDGE_KEY` pin are
+ * untouched), one frontend and backend per listener, round robin, and a TCP connect check
+ * every 500 ms that takes a server out after 2 failures and back after 1 success (a killed
+ * replica leaves the rotation within about a second; a connection refused before that is
+ * redispatched to another server). Long timeouts: edge sessions idle
+ * between heartbeats.
+ */
+export function haproxyConfig(
+  ports: { httpsPort: number; tunnelPort: number },
+  backends: readonly BalancedBackend[],
+  options: { balance?: "roundrobin" | "leastconn"; maxConnections?: number } = {},
+): string {
+  const balance = options.balance ?? "roundrobin";
+  // Without maxconn HAProxy derives it from the file-descriptor limit (ulimit -n).
+  const maxconn = options.maxConnections === undefined ? "" : `  maxconn ${options.maxConnections}\n`;
+  const servers = (listener: keyof BalancedBackend) => backends.map((backend, index) => `  server replica${index} 127.0.0.1:${backend[listener]} check inter 500ms fall 2 rise 1`).join("\n");
+  return `global
+${maxconn}  log stderr format short local0 notice
+
+defaults
+${maxconn}  mode tcp
+  log global
+  option dontlognull
+  # A connection refused by a replica not yet marked down is retried on another one.
+  retries 2
+  option redispatch 1
+  timeout connect 2s
+  timeout client 1h
+  timeout server 1h
+
+frontend https
+  bind 127.0.0.1:${ports.httpsPort}
+  default_backend https_replicas
+
+backend https_replicas
+  balance ${balance}
+${servers("httpsPort")}
+
+frontend tunnel
+  bind 127.0.0.1:${ports.tunnelPort}
+  default_backend tunnel_replicas
+
+backend tunnel_replicas
+  balance ${balance}
+${servers("tunnelPort")}
+`;
+}
+
+/**
+ * Starts HAProxy (`-db`: foreground, a child of the test) in front of `backends` on the given
+ * or free loopback ports, and waits until both frontends accept connections. `maxConnections`
+ * (HAProxy's maxconn, global and per frontend) must fit the file-descriptor limit (about 2 per
+ * connection); by default HAProxy derives it from that limit.
+ *
+ * @example
+ * await using balancer = await startHaproxy([{ httpsPort: a.httpsPort, tunnelPort: a.tunnelPort }, …]);
+ */
+export async function startHaproxy(
+  backends: readonly BalancedBackend[],
+  options: { httpsPort?: number; tunnelPort?: number; balance?: "roundrobin" | "leastconn"; maxConnections?: number } = {},
+): Promise<Haproxy> {
+  if (!existsSync(haproxyBinary)) throw new Error(`HAProxy is not installed (${haproxyBinary}): run bash scripts/ensure-tools.sh`);
+  const ports = { httpsPort: options.httpsPort ?? (await freeLoopbackPort()), tunnelPort: options.tunnelPort ?? (await freeLoopbackPort()) };
+  const dir = mkdtempSync(join(tmpdir(), "pier-haproxy-"));
+  const config = haproxyConfig(ports, backends, options);
+  const configPath = join(dir, "haproxy.cfg");
+  writeFileSync(configPath, config);
+  const child = spawn(haproxyBinary, ["-db", "-f", configPath], { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stdout.on("data", (chunk: Buffer) => (log += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (log += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const deadline = Date.now() + 10_000;
+    while (!((await accepts(ports.httpsPort)) && (await accepts(ports.tunnelPort)))) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`haproxy exited (${child.exitCode ?? child.signalCode}):\n${log}\n${config}`);
+      if (Date.now() > deadline) throw new Error(`haproxy did not listen on ${ports.httpsPort} and ${ports.tunnelPort} within 10 s:\n${log}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { ...ports, config, output: () => log, stop, [Symbol.asyncDispose]: stop };
+}
