@@ -16,7 +16,7 @@ const agentValues = ["edge.id=edge-1", "edge.key=c2VjcmV0LWVkZ2Uta2V5"];
 interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string } };
+  valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } };
 }
 interface Probe {
   httpGet?: { path: string; port: number | string; scheme: string };
@@ -43,13 +43,25 @@ interface Volume {
 }
 interface Manifest {
   kind: string;
-  metadata: { name: string; labels: Record<string, string> };
+  metadata: { name: string; labels: Record<string, string>; annotations?: Record<string, string> };
+}
+interface AffinityTerm {
+  topologyKey: string;
+  labelSelector: { matchLabels: Record<string, string> };
+}
+interface Affinity {
+  podAntiAffinity?: {
+    preferredDuringSchedulingIgnoredDuringExecution?: { weight: number; podAffinityTerm: AffinityTerm }[];
+    requiredDuringSchedulingIgnoredDuringExecution?: AffinityTerm[];
+  };
+  nodeAffinity?: object;
 }
 interface Deployment extends Manifest {
   spec: {
     replicas: number;
-    strategy: { type: string };
-    template: { spec: { serviceAccountName?: string; automountServiceAccountToken?: boolean; securityContext: { runAsNonRoot: boolean; runAsUser: number; runAsGroup: number; fsGroup: number }; containers: Container[]; volumes: Volume[] } };
+    strategy: { type: string; rollingUpdate?: { maxSurge: number; maxUnavailable: number } };
+    selector: { matchLabels: Record<string, string> };
+    template: { metadata: { labels: Record<string, string> }; spec: { affinity?: Affinity; serviceAccountName?: string; automountServiceAccountToken?: boolean; securityContext: { runAsNonRoot: boolean; runAsUser: number; runAsGroup: number; fsGroup: number }; containers: Container[]; volumes: Volume[] } };
   };
 }
 interface Service extends Manifest {
@@ -60,6 +72,9 @@ interface Claim extends Manifest {
 }
 interface Secret extends Manifest {
   data: Record<string, string>;
+}
+interface DisruptionBudget extends Manifest {
+  spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } };
 }
 
 /** Runs helm to completion; asynchronous so the concurrent tests' renders overlap. */
@@ -237,6 +252,123 @@ describe.concurrent("the pier-server Helm chart", () => {
     for (const manifest of manifests) {
       expect(manifest.metadata.labels).toMatchObject({ "app.kubernetes.io/name": "pier-server", "app.kubernetes.io/instance": "pier", "app.kubernetes.io/version": "0.1.0", "app.kubernetes.io/managed-by": "Helm" });
     }
+  });
+
+  const databaseUrl = "postgres://pier:s3cret-pw@db.example.com:5432/pier";
+  const replicated = ["replicaCount=3", `database.url=${databaseUrl}`];
+
+  it("passes helm lint --strict with three replicas on PostgreSQL", async () => {
+    for (const values of [replicated, ["replicaCount=3", "database.existingSecret=pier-db", "secretFile.existingSecret=pier-secret-file", "podAntiAffinity=hard"]]) {
+      const result = await helmRun(["lint", "--strict", serverChart, ...values.flatMap((value) => ["--set", value])]);
+      expect(result.status, result.output).toBe(0);
+      expect(result.stdout).toContain("1 chart(s) linted, 0 chart(s) failed");
+    }
+  });
+
+  it("refuses several replicas without PostgreSQL, and database settings it cannot use, saying what to set", async () => {
+    // Precondition: the same value with a database renders.
+    expect(only<Deployment>((await render(serverChart, replicated)).manifests, "Deployment").spec.replicas).toBe(3);
+    await expectFails(serverChart, ["replicaCount=3"], "replicaCount 3 needs PostgreSQL: set database.url (or database.existingSecret, a Secret holding the URL under key database-url); replicas cannot share the SQLite database in /data");
+    await expectFails(serverChart, ["replicaCount=0"], "replicaCount must be at least 1, got 0");
+    await expectFails(serverChart, [...replicated, "database.existingSecret=pier-db"], "set database.url or database.existingSecret, not both");
+    await expectFails(serverChart, ["replicaCount=2", "database.url=mysql://db/pier"], "database.url must be a postgres:// or postgresql:// URL");
+    await expectFails(serverChart, [...replicated, "podAntiAffinity=always"], 'podAntiAffinity must be soft, hard or empty, got "always"');
+    await expectFails(serverChart, [...replicated, "peer.port=8000"], "peer.port must be a free TCP port other than 9443 and 8000, got 8000");
+  });
+
+  it("runs replicaCount 3 on PostgreSQL: the URL from a Secret, the secret file mounted 0400, the peer address from the pod IP, rolling updates, /data a cache", async () => {
+    const { manifests, texts } = await render(serverChart, replicated);
+    const deployment = only<Deployment>(manifests, "Deployment");
+    const server = container(deployment);
+    expect(deployment.spec.replicas).toBe(3);
+    expect(deployment.spec.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+
+    // PIER_DATABASE_URL comes from the chart's Secret, and the URL appears in no other manifest.
+    const env = server.env ?? [];
+    const databaseRef = env.find((e) => e.name === "PIER_DATABASE_URL")?.valueFrom?.secretKeyRef;
+    const secrets = manifests.filter((m): m is Secret => m.kind === "Secret");
+    const databaseSecret = secrets.find((secret) => secret.metadata.name === databaseRef?.name);
+    expect(databaseRef).toEqual({ name: "pier-pier-server-database", key: "database-url" });
+    expect(Buffer.from(databaseSecret?.data["database-url"] ?? "", "base64").toString()).toBe(databaseUrl);
+    for (const manifest of manifests) expect(texts.get(manifest)).not.toContain("s3cret-pw");
+
+    // PIER_SECRET_FILE names the file of the generated Secret, mounted read-only at 0400; the
+    // Secret outlives an uninstall, since the cluster's encrypted files need it.
+    const secretFile = env.find((e) => e.name === "PIER_SECRET_FILE")?.value;
+    const volume = deployment.spec.template.spec.volumes.find((v) => v.name === "secret-file");
+    const mount = server.volumeMounts.find((m) => m.name === "secret-file");
+    expect(volume?.secret).toEqual({ secretName: "pier-pier-server-secret-file", defaultMode: 0o400, items: [{ key: "secret", path: "secret" }] });
+    expect(mount).toEqual({ name: "secret-file", mountPath: "/run/pier/secret-file", readOnly: true });
+    expect(secretFile).toBe("/run/pier/secret-file/secret");
+    const generated = secrets.find((secret) => secret.metadata.name === volume?.secret?.secretName);
+    expect(generated?.metadata.annotations?.["helm.sh/resource-policy"]).toBe("keep");
+    expect(Buffer.from(generated?.data["secret"] ?? "", "base64").toString()).toMatch(/^[A-Za-z0-9]{64}$/);
+
+    // Other replicas dial the pod's own IP on the peer port, which the pod declares and binds.
+    const names = env.map((e) => e.name);
+    expect(env.find((e) => e.name === "POD_IP")?.valueFrom?.fieldRef).toEqual({ fieldPath: "status.podIP" });
+    expect(env.find((e) => e.name === "PIER_PEER_ADDRESS")?.value).toBe("$(POD_IP):9445");
+    expect(names.indexOf("POD_IP")).toBeLessThan(names.indexOf("PIER_PEER_ADDRESS")); // $(VAR) expands only earlier variables
+    expect(argument(server.args, "--peer-bind")).toBe("0.0.0.0:9445");
+    expect(server.ports?.map((p) => [p.name, p.containerPort])).toEqual([["https", 9443], ["edge", 8000], ["peer", 9445]]);
+    expect(only<Service>(manifests, "Service").spec.ports.map((p) => p.name)).toEqual(["https", "edge"]);
+
+    // /data is a cache of the database: an emptyDir per pod, no ReadWriteOnce claim to share.
+    expect(manifests.filter((m) => m.kind === "PersistentVolumeClaim")).toEqual([]);
+    expectData(manifests, undefined);
+    expectFlagsNameSecretFiles(only<Deployment>((await render(serverChart, [...replicated, "mtls.existingSecret=m"])).manifests, "Deployment"), "mtls", { "--mtlscacert": "mtlsca.crt" });
+  });
+
+  it("keeps at least one replica through disruptions and spreads the replicas over nodes", async () => {
+    const { manifests } = await render(serverChart, replicated);
+    const deployment = only<Deployment>(manifests, "Deployment");
+    const budget = only<DisruptionBudget>(manifests, "PodDisruptionBudget");
+    expect(budget.spec.minAvailable).toBe(1);
+    expect(budget.spec.selector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
+    expect(deployment.spec.template.metadata.labels).toMatchObject(budget.spec.selector.matchLabels);
+    expect(deployment.spec.template.spec.affinity).toEqual({
+      podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: deployment.spec.selector.matchLabels } } }] },
+    });
+
+    const hard = only<Deployment>((await render(serverChart, [...replicated, "podAntiAffinity=hard"])).manifests, "Deployment").spec.template.spec.affinity;
+    expect(hard?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution).toEqual([{ topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: deployment.spec.selector.matchLabels } }]);
+    const own = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "zone", operator: "In", values: ["a"] }] }] } } };
+    const custom = (await render(serverChart, [...replicated, `affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=zone`, "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=In", "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values={a}"])).manifests;
+    expect(only<Deployment>(custom, "Deployment").spec.template.spec.affinity).toEqual(own);
+    expect(only<DisruptionBudget>((await render(serverChart, [...replicated, "podDisruptionBudget.minAvailable=2"])).manifests, "PodDisruptionBudget").spec.minAvailable).toBe(2);
+    expect((await render(serverChart, [...replicated, "podDisruptionBudget.enabled=false"])).manifests.filter((m) => m.kind === "PodDisruptionBudget")).toEqual([]);
+  });
+
+  it("takes the database URL and the secret file from existing Secrets, and renders no Secret of its own then", async () => {
+    const { manifests } = await render(serverChart, ["replicaCount=2", "database.existingSecret=pier-db", "database.existingSecretKey=url", "secretFile.existingSecret=pier-secret-file", "secretFile.existingSecretKey=key", "peer.port=7445"]);
+    expect(manifests.filter((m) => m.kind === "Secret")).toEqual([]);
+    const deployment = only<Deployment>(manifests, "Deployment");
+    const env = container(deployment).env ?? [];
+    expect(env.find((e) => e.name === "PIER_DATABASE_URL")?.valueFrom?.secretKeyRef).toEqual({ name: "pier-db", key: "url" });
+    expect(deployment.spec.template.spec.volumes.find((v) => v.name === "secret-file")?.secret).toEqual({ secretName: "pier-secret-file", defaultMode: 0o400, items: [{ key: "key", path: "key" }] });
+    expect(env.find((e) => e.name === "PIER_SECRET_FILE")?.value).toBe("/run/pier/secret-file/key");
+    expect(env.find((e) => e.name === "PIER_PEER_ADDRESS")?.value).toBe("$(POD_IP):7445");
+    expect(argument(container(deployment).args, "--peer-bind")).toBe("0.0.0.0:7445");
+    expect(only<DisruptionBudget>(manifests, "PodDisruptionBudget").spec.minAvailable).toBe(1);
+  });
+
+  it("keeps one SQLite replica as it was (claim, Recreate, no budget, no peer port), and one PostgreSQL replica rolling without a budget", async () => {
+    const { manifests } = await render(serverChart);
+    expect(manifests.map((m) => m.kind).sort()).toEqual(["Deployment", "PersistentVolumeClaim", "Service"]);
+    const single = only<Deployment>(manifests, "Deployment");
+    expect(single.spec.strategy).toEqual({ type: "Recreate" });
+    expect(single.spec.template.spec.affinity).toBeUndefined();
+    expect(container(single).env).toBeUndefined();
+    expect(container(single).ports?.map((p) => p.name)).toEqual(["https", "edge"]);
+    expect(argument(container(single).args, "--peer-bind")).toBeUndefined();
+
+    const one = (await render(serverChart, [`database.url=${databaseUrl}`])).manifests;
+    expect(one.map((m) => m.kind).sort()).toEqual(["Deployment", "Secret", "Secret", "Service"]);
+    const deployment = only<Deployment>(one, "Deployment");
+    expect(deployment.spec.replicas).toBe(1);
+    expect(deployment.spec.strategy.type).toBe("RollingUpdate");
+    expect(deployment.spec.template.spec.affinity).toBeUndefined();
+    expect(container(deployment).env?.map((e) => e.name)).toEqual(["PIER_DATABASE_URL", "PIER_SECRET_FILE", "POD_IP", "PIER_PEER_ADDRESS"]);
   });
 });
 

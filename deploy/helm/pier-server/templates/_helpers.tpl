@@ -58,3 +58,49 @@ tcpSocket:
 {{- fail (printf "probes.type must be httpGet or tcpSocket, got %q" $type) }}
 {{- end }}
 {{- end }}
+
+{{/* True (non-empty) when the replicas share PostgreSQL: database.url or database.existingSecret is set. */}}
+{{- define "pier-server.clustered" -}}
+{{- if or .Values.database.url .Values.database.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/* Refuses values that cannot run: several replicas on SQLite, two sources for one setting. */}}
+{{- define "pier-server.validate" -}}
+{{- $replicas := int .Values.replicaCount }}
+{{- if lt $replicas 1 }}
+{{- fail (printf "replicaCount must be at least 1, got %v" .Values.replicaCount) }}
+{{- end }}
+{{- if and (gt $replicas 1) (not (include "pier-server.clustered" .)) }}
+{{- fail (printf "replicaCount %d needs PostgreSQL: set database.url (or database.existingSecret, a Secret holding the URL under key %s); replicas cannot share the SQLite database in /data" $replicas .Values.database.existingSecretKey) }}
+{{- end }}
+{{- if and .Values.database.url .Values.database.existingSecret }}
+{{- fail "set database.url or database.existingSecret, not both" }}
+{{- end }}
+{{- if and .Values.database.url (not (regexMatch "^postgres(ql)?://" .Values.database.url)) }}
+{{- fail "database.url must be a postgres:// or postgresql:// URL" }}
+{{- end }}
+{{- if not (has .Values.podAntiAffinity (list "soft" "hard" "")) }}
+{{- fail (printf "podAntiAffinity must be soft, hard or empty, got %q" .Values.podAntiAffinity) }}
+{{- end }}
+{{- $peerPort := int .Values.peer.port }}
+{{- if or (lt $peerPort 1) (gt $peerPort 65535) (has $peerPort (list 9443 8000)) }}
+{{- fail (printf "peer.port must be a free TCP port other than 9443 and 8000, got %v" .Values.peer.port) }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the database URL, and its key. */}}
+{{- define "pier-server.databaseSecret" -}}
+{{- default (printf "%s-database" (include "pier-server.fullname" .)) .Values.database.existingSecret }}
+{{- end }}
+{{- define "pier-server.databaseSecretKey" -}}
+{{- if .Values.database.existingSecret }}{{ .Values.database.existingSecretKey }}{{ else }}database-url{{ end }}
+{{- end }}
+
+{{/* The Secret holding the cluster's secret file (--secret-file), and its key. */}}
+{{- define "pier-server.secretFileSecret" -}}
+{{- default (printf "%s-secret-file" (include "pier-server.fullname" .)) .Values.secretFile.existingSecret }}
+{{- end }}
+{{- define "pier-server.secretFileKey" -}}
+{{- if .Values.secretFile.existingSecret }}{{ .Values.secretFile.existingSecretKey }}{{ else }}secret{{ end }}
+{{- end }}
+{{- define "pier-server.secretFileDir" -}}/run/pier/secret-file{{- end }}
