@@ -1,19 +1,26 @@
 import type { DatabaseSync } from "node:sqlite";
+import { type Kysely, sql } from "kysely";
 import { ServerError } from "../errors.ts";
+import { type SqlDatabase, sqliteConnectionOf } from "./database.ts";
+import type { Database } from "./schema.ts";
 
-/** One step of the SQLite schema. Versions start at 1 and increase by one; never edit a released step. */
+/** One step of one dialect's schema. Versions increase by one; never edit a released step. */
 export interface Migration {
   version: number;
   name: string;
   sql: string;
 }
 
-/**
- * The SQLite schema, oldest first. Times are INTEGER milliseconds since the epoch; descriptive
- * nested records (agent, client certificate, identity conflict) are JSON text, while everything a
- * query filters on has its own column. Tables are STRICT so a wrong type fails loudly.
- */
-export const migrations: readonly Migration[] = [
+/** A step from version 8 on, written for both engines (docs/architecture.md "Scale-out / Store"). */
+export interface DialectMigration {
+  version: number;
+  name: string;
+  sqlite: string;
+  postgres: string;
+}
+
+/** SQLite's steps 1–7, from before PostgreSQL (see `migrations`). */
+const sqliteSteps: readonly Migration[] = [
   {
     version: 1,
     name: "initial schema",
@@ -173,16 +180,276 @@ export const migrations: readonly Migration[] = [
   },
 ];
 
+/**
+ * Steps from version 8 on, each written for both engines and appended to both lists. Reserved:
+ * 8 = cluster tables (replicas, edge_sessions, cluster_files) and revoked_logins; 9 = the Docker
+ * summary beside each snapshot.
+ */
+const dialectSteps: readonly DialectMigration[] = [
+  {
+    version: 8,
+    name: "cluster",
+    // docs/architecture.md "Scale-out". Replicas by id with their peer address and when they
+    // were last seen; which replica holds each device's session (no foreign key to replicas: a
+    // replica may claim before its first row lands, and pruning a dead one deletes its rows);
+    // the files every replica needs (content opaque: the caller encrypts keys); the logout
+    // deny-list until each token expires.
+    sqlite: `
+      CREATE TABLE replicas (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        peer_address TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        seen_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX replicas_by_seen ON replicas (seen_at);
+
+      CREATE TABLE edge_sessions (
+        environment_id INTEGER PRIMARY KEY REFERENCES environments (id) ON DELETE CASCADE,
+        replica_id TEXT NOT NULL,
+        opened_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX edge_sessions_by_replica ON edge_sessions (replica_id);
+
+      CREATE TABLE cluster_files (
+        name TEXT PRIMARY KEY,
+        content BLOB NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE revoked_logins (
+        jti TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX revoked_logins_by_expiry ON revoked_logins (expires_at);
+    `,
+    postgres: `
+      CREATE TABLE replicas (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        peer_address TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        seen_at BIGINT NOT NULL
+      );
+      CREATE INDEX replicas_by_seen ON replicas (seen_at);
+
+      CREATE TABLE edge_sessions (
+        environment_id BIGINT PRIMARY KEY REFERENCES environments (id) ON DELETE CASCADE,
+        replica_id TEXT NOT NULL,
+        opened_at BIGINT NOT NULL
+      );
+      CREATE INDEX edge_sessions_by_replica ON edge_sessions (replica_id);
+
+      CREATE TABLE cluster_files (
+        name TEXT PRIMARY KEY,
+        content BYTEA NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+
+      CREATE TABLE revoked_logins (
+        jti TEXT PRIMARY KEY,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX revoked_logins_by_expiry ON revoked_logins (expires_at);
+    `,
+  },
+  // 9: snapshot summary goes here.
+];
+
+/**
+ * The SQLite schema, oldest first. Times are INTEGER milliseconds since the epoch; descriptive
+ * nested records are JSON text, while everything a query filters on has its own column. Tables
+ * are STRICT so a wrong type fails loudly.
+ */
+export const migrations: readonly Migration[] = [...sqliteSteps, ...dialectSteps.map(({ version, name, sqlite }) => ({ version, name, sql: sqlite }))];
+
+/**
+ * The PostgreSQL schema: one baseline step equal to SQLite's schema at version 7 (a PostgreSQL
+ * database never existed before it), then the steps written for both engines. BIGINT
+ * milliseconds, SMALLINT 0/1 flags with CHECKs, TEXT JSON, BYTEA, identity ids never reused,
+ * user names unique case-insensitively through an index on lower(username).
+ */
+export const postgresMigrations: readonly Migration[] = [
+  {
+    version: 7,
+    name: "baseline (SQLite schema version 7)",
+    sql: `
+      CREATE TABLE environments (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        edge_id TEXT UNIQUE,
+        edge_key_environment SMALLINT NOT NULL CHECK (edge_key_environment IN (0, 1)),
+        user_trusted SMALLINT NOT NULL CHECK (user_trusted IN (0, 1)),
+        checkin_interval_seconds BIGINT CHECK (checkin_interval_seconds > 0),
+        created_at BIGINT NOT NULL,
+        last_check_in_at BIGINT,
+        agent TEXT,
+        source_address TEXT,
+        client_certificate TEXT,
+        identity_kind TEXT CHECK (identity_kind IN ('certificate', 'token')),
+        identity_value TEXT,
+        identity_conflict TEXT,
+        identity_clone TEXT,
+        edge_key_secret_hash TEXT CHECK (edge_key_secret_hash IS NULL OR length(edge_key_secret_hash) = 64),
+        enrollment_csr BYTEA,
+        enrollment_key_sha256 TEXT CHECK (enrollment_key_sha256 IS NULL OR length(enrollment_key_sha256) = 64),
+        reenrollment TEXT,
+        CHECK ((identity_kind IS NULL) = (identity_value IS NULL))
+      );
+      CREATE INDEX environments_by_trust ON environments (user_trusted, id);
+
+      CREATE TABLE users (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        username TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE UNIQUE INDEX users_by_name ON users (lower(username));
+
+      CREATE TABLE api_tokens (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        description TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_used_at BIGINT
+      );
+      CREATE INDEX api_tokens_by_user ON api_tokens (user_id, id);
+
+      CREATE TABLE settings (
+        id SMALLINT PRIMARY KEY CHECK (id = 1),
+        document TEXT NOT NULL
+      );
+
+      -- No foreign key to environments: the trail outlives the environments it talks about.
+      CREATE TABLE audit_events (
+        id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        at BIGINT NOT NULL,
+        environment_id BIGINT,
+        edge_id TEXT,
+        kind TEXT NOT NULL,
+        source_address TEXT,
+        detail TEXT NOT NULL
+      );
+      CREATE INDEX audit_events_by_time ON audit_events (at, id);
+      CREATE INDEX audit_events_by_environment ON audit_events (environment_id, at, id);
+
+      CREATE TABLE snapshots (
+        environment_id BIGINT PRIMARY KEY REFERENCES environments (id) ON DELETE CASCADE,
+        collected_at BIGINT NOT NULL,
+        json TEXT NOT NULL
+      );
+
+      CREATE TABLE device_certificates (
+        serial TEXT PRIMARY KEY,
+        environment_id BIGINT NOT NULL,
+        edge_id TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        ca_spki_sha256 TEXT NOT NULL CHECK (length(ca_spki_sha256) = 64),
+        spki_sha256 TEXT NOT NULL CHECK (length(spki_sha256) = 64),
+        not_before BIGINT NOT NULL,
+        not_after BIGINT NOT NULL,
+        issued_at BIGINT NOT NULL,
+        reason TEXT NOT NULL CHECK (reason IN ('enrollment', 'renewal', 'reissue', 'rotation')),
+        revoked_at BIGINT,
+        revocation_reason TEXT,
+        certificate_pem TEXT,
+        CHECK ((revoked_at IS NULL) = (revocation_reason IS NULL))
+      );
+      CREATE INDEX device_certificates_by_environment ON device_certificates (environment_id, not_after);
+      CREATE INDEX device_certificates_by_expiry ON device_certificates (not_after);
+      CREATE INDEX device_certificates_revoked ON device_certificates (revoked_at) WHERE revoked_at IS NOT NULL;
+
+      CREATE TABLE pki_rotation (
+        id SMALLINT PRIMARY KEY CHECK (id = 1),
+        phase TEXT NOT NULL,
+        from_ca TEXT NOT NULL,
+        to_ca TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        window_seconds BIGINT NOT NULL DEFAULT 600 CHECK (window_seconds BETWEEN 0 AND 86400)
+      );
+    `,
+  },
+  ...dialectSteps.map(({ version, name, postgres }) => ({ version, name, sql: postgres })),
+];
+
 /** The schema version this build writes. */
 export function latestSchemaVersion(list: readonly Migration[] = migrations): number {
   return list.at(-1)?.version ?? 0;
 }
 
-function checkOrder(list: readonly Migration[]): void {
+function checkOrder(list: readonly Migration[], first = 1): void {
   list.forEach((migration, index) => {
-    if (migration.version !== index + 1) {
-      throw new ServerError("internal", `Migration "${migration.name}" has version ${migration.version}; expected ${index + 1}. Migrations must be numbered 1, 2, 3… without gaps.`);
+    if (migration.version !== index + first) {
+      throw new ServerError("internal", `Migration "${migration.name}" has version ${migration.version}; expected ${index + first}. Migrations must be numbered ${first}, ${first + 1}, ${first + 2}… without gaps.`);
     }
+  });
+}
+
+function newerSchema(current: number, latest: number): ServerError {
+  return new ServerError(
+    "store_failed",
+    `The database is at schema version ${current}, but this Pier knows versions up to ${latest}: it was written by a newer Pier. Run that version again, or restore a backup made before the upgrade.`,
+    { details: { schemaVersion: current, supportedVersion: latest } },
+  );
+}
+
+function failedStep(migration: Migration, error: unknown): ServerError {
+  return new ServerError("store_failed", `Database migration ${migration.version} ("${migration.name}") failed: ${(error as Error).message}. Nothing was changed.`, { cause: error });
+}
+
+/**
+ * Brings an open database to the latest schema of its engine (`applyMigrations` on SQLite,
+ * `applyPostgresMigrations` on PostgreSQL).
+ *
+ * @returns the versions applied now (empty when the schema was current)
+ * @example
+ * await migrateDatabase(await openDatabase({ path: "pier.db" }));
+ */
+export async function migrateDatabase(database: SqlDatabase): Promise<number[]> {
+  const sqlite = sqliteConnectionOf(database);
+  if (sqlite !== undefined) return applyMigrations(sqlite.connection);
+  return applyPostgresMigrations(database.db);
+}
+
+// Any constant shared by every Pier: replicas starting together wait for each other here.
+const migrationLockKey = 0x7069_6572; // "pier"
+
+/**
+ * Brings a PostgreSQL database to the latest schema in one transaction holding
+ * `pg_advisory_xact_lock`, so replicas starting together apply each step once (the others wait,
+ * then find the schema current). PostgreSQL's DDL is transactional: a failed step leaves the
+ * database as it was. Refuses a database written by a newer Pier.
+ *
+ * @returns the versions applied now
+ * @example
+ * await applyPostgresMigrations(database.db);
+ */
+export async function applyPostgresMigrations(db: Kysely<Database>, list: readonly Migration[] = postgresMigrations): Promise<number[]> {
+  checkOrder(list, list[0]?.version ?? 1);
+  const latest = latestSchemaVersion(list);
+  return db.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock(${sql.lit(migrationLockKey)})`.execute(trx);
+    await sql`CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`.execute(trx);
+    const row = await trx.selectFrom("schema_migrations").select((eb) => eb.fn.max("version").as("version")).executeTakeFirst();
+    const current = Number(row?.version ?? 0);
+    if (current > latest) throw newerSchema(current, latest);
+    const applied: number[] = [];
+    for (const migration of list.filter((step) => step.version > current)) {
+      try {
+        await sql.raw(migration.sql).execute(trx);
+      } catch (error) {
+        throw failedStep(migration, error);
+      }
+      await trx.insertInto("schema_migrations").values({ version: migration.version, name: migration.name, applied_at: Date.now() }).execute();
+      applied.push(migration.version);
+    }
+    return applied;
   });
 }
 
@@ -209,19 +476,13 @@ export function applyMigrations(db: DatabaseSync, list: readonly Migration[] = m
     ) STRICT`);
     const row = db.prepare("SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations").get();
     const current = Number(row?.["version"] ?? 0);
-    if (current > latest) {
-      throw new ServerError(
-        "store_failed",
-        `The database is at schema version ${current}, but this Pier knows versions up to ${latest}: it was written by a newer Pier. Run that version again, or restore a backup made before the upgrade.`,
-        { details: { schemaVersion: current, supportedVersion: latest } },
-      );
-    }
+    if (current > latest) throw newerSchema(current, latest);
     const record = db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
     for (const migration of list.slice(current)) {
       try {
         db.exec(migration.sql);
       } catch (error) {
-        throw new ServerError("store_failed", `Database migration ${migration.version} ("${migration.name}") failed: ${(error as Error).message}. Nothing was changed.`, { cause: error });
+        throw failedStep(migration, error);
       }
       record.run(migration.version, migration.name, Date.now());
       applied.push(migration.version);

@@ -1,0 +1,161 @@
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { ServerError } from "../errors.ts";
+import { NodeSqliteDialect, type NodeSqliteAdapter, openSqliteFile } from "./node-sqlite-dialect.ts";
+import type { Database } from "./schema.ts";
+import { storeError } from "./store-errors.ts";
+
+/** Where the store lives: a SQLite file, or a PostgreSQL URL (`postgres://user:password@host:port/db`). */
+export type StoreTarget = { readonly path: string } | { readonly url: string };
+
+/** The SQL engine under the store. */
+export type Dialect = "sqlite" | "postgres";
+
+/**
+ * One open database: the kysely handle, its engine, and `run`, through which every store query
+ * goes so that a closed store and engine errors read the same everywhere.
+ *
+ * @example
+ * const database = await openDatabase({ path: "/var/lib/pier/pier.db" });
+ * const count = await database.run((db) => db.selectFrom("users").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow());
+ * await database.close();
+ */
+export interface SqlDatabase {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  /**
+   * Runs `work` against the database; rejects with `store_failed` once closed and maps engine
+   * errors with `storeError` (ServerErrors thrown by `work` pass through).
+   */
+  run<T>(work: (db: Kysely<Database>) => Promise<T>): Promise<T>;
+  /** Releases the connection(s); calling it twice is harmless. */
+  close(): Promise<void>;
+}
+
+/** Options of `openDatabase`. */
+export interface OpenDatabaseOptions {
+  /** SQLite: how long a write waits for another process's lock before failing (ms, default 5000). */
+  readonly busyTimeoutMs?: number;
+}
+
+const sqliteConnections = new WeakMap<SqlDatabase, NodeSqliteAdapter>();
+
+/** The `node:sqlite` connection under a SQLite database (migrations, the check-in loop); `undefined` on PostgreSQL. */
+export function sqliteConnectionOf(database: SqlDatabase): NodeSqliteAdapter | undefined {
+  return sqliteConnections.get(database);
+}
+
+class OpenDatabase implements SqlDatabase {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  #closed = false;
+
+  constructor(db: Kysely<Database>, dialect: Dialect) {
+    this.db = db;
+    this.dialect = dialect;
+  }
+
+  async run<T>(work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new ServerError("store_failed", "The store has been closed (the server is shutting down).");
+    try {
+      return await work(this.db);
+    } catch (error) {
+      throw storeError(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.db.destroy();
+  }
+}
+
+/**
+ * Opens the database at `target` (no migration: see `openStore`). SQLite: the file is created
+ * private (0600) with WAL, foreign keys and a busy timeout (`node-sqlite-dialect.ts`).
+ * PostgreSQL: a pool of up to 10 connections named `pier`, BIGINT and NUMERIC read as numbers,
+ * and a first `SELECT 1`, so an unreachable database fails here, at start, as `unavailable`
+ * naming host, port, database and the cause — never the password.
+ *
+ * @example
+ * const database = await openDatabase({ url: process.env.PIER_DATABASE_URL! });
+ */
+export async function openDatabase(target: StoreTarget, options: OpenDatabaseOptions = {}): Promise<SqlDatabase> {
+  if ("path" in target) {
+    const adapter = openSqliteFile(target.path, options.busyTimeoutMs ?? 5000);
+    const database = new OpenDatabase(new Kysely<Database>({ dialect: new NodeSqliteDialect(adapter) }), "sqlite");
+    sqliteConnections.set(database, adapter);
+    return database;
+  }
+  const url = parsePostgresUrl(target.url);
+  const pool = new pg.Pool({
+    connectionString: target.url,
+    max: 10,
+    application_name: "pier",
+    connectionTimeoutMillis: 10_000,
+    types: { getTypeParser: numberTypeParser },
+  });
+  // An idle connection that drops emits "error" on the pool; without a listener Node would end
+  // the process. The next query gets a fresh connection or fails as `unavailable`.
+  pool.on("error", () => undefined);
+  try {
+    await pool.query("SELECT 1");
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw connectFailure(error, url);
+  }
+  return new OpenDatabase(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), "postgres");
+}
+
+// OIDs of int8 (BIGINT, COUNT(*)) and numeric: pg returns them as strings by default, since they
+// may exceed 2^53; Pier's values (ids, milliseconds, counts) never do.
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+function numberTypeParser(oid: number, format?: "text" | "binary"): (value: string) => unknown {
+  if (oid === INT8_OID || oid === NUMERIC_OID) return Number;
+  return pg.types.getTypeParser(oid, format ?? "text") as (value: string) => unknown;
+}
+
+/** The parts of a PostgreSQL URL that may be shown: never the password. */
+interface PostgresLocation {
+  readonly where: string;
+  readonly user: string;
+  readonly password: string;
+}
+
+function parsePostgresUrl(value: string): PostgresLocation {
+  const fail = (rule: string) =>
+    new ServerError("bad_request", `--database-url (PIER_DATABASE_URL) ${rule}.`, {
+      field: "database-url",
+      fix: "Give a URL such as postgres://pier:PASSWORD@db.example.com:5432/pier.",
+    });
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw fail("is not a valid URL");
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") throw fail(`must start with postgres:// or postgresql:// (got ${url.protocol}//)`);
+  if (url.hostname === "") throw fail("must name a host");
+  const user = decodeURIComponent(url.username);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, "")) || user || "postgres";
+  return { where: `${url.hostname}:${url.port || "5432"}/${database}`, user, password: decodeURIComponent(url.password) };
+}
+
+function connectFailure(error: unknown, location: PostgresLocation): ServerError {
+  const raw = error instanceof Error ? error.message : String(error);
+  // Defence in depth: no driver message should hold the password, but none may ever show it.
+  const cause = location.password === "" ? raw : raw.split(location.password).join("***");
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "28P01" || code === "28000") {
+    return new ServerError("unavailable", `PostgreSQL at ${location.where} refused the login of user "${location.user}": ${cause}. Check the user and password in --database-url (PIER_DATABASE_URL).`, {
+      fix: "Check the user and password in --database-url, and pg_hba.conf on the database server.",
+    });
+  }
+  if (code === "3D000") {
+    return new ServerError("unavailable", `PostgreSQL at ${location.where} has no such database: ${cause}. Create it (CREATE DATABASE) or fix the name in --database-url (PIER_DATABASE_URL).`);
+  }
+  return new ServerError("unavailable", `Cannot reach PostgreSQL at ${location.where}: ${cause}. Check --database-url (PIER_DATABASE_URL), and that PostgreSQL is running and accepts connections from this host.`);
+}

@@ -1,0 +1,122 @@
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { CompiledQuery, type DatabaseConnection, type Driver, SqliteDialect, SqliteDriver, type SqliteDatabase, type SqliteStatement } from "kysely";
+import { ServerError } from "../errors.ts";
+
+/** How many prepared statements one SQLite connection keeps (the store uses a few dozen). */
+const statementCacheSize = 500;
+
+/**
+ * kysely's `SqliteDatabase` over a `node:sqlite` connection: each SQL text is prepared once and
+ * kept (up to 500, oldest forgotten first), so the query builder costs one compile per call and
+ * no re-preparation.
+ *
+ * @example
+ * const adapter = new NodeSqliteAdapter(new DatabaseSync("pier.db"));
+ * adapter.prepare("SELECT 1 AS one").all([]); // [{ one: 1 }]
+ */
+export class NodeSqliteAdapter implements SqliteDatabase {
+  /** The connection itself, for migrations (`exec` of several statements) and the check-in loop. */
+  readonly connection: DatabaseSync;
+  readonly #statements = new Map<string, SqliteStatement>();
+
+  constructor(connection: DatabaseSync) {
+    this.connection = connection;
+  }
+
+  prepare(sql: string): SqliteStatement {
+    const cached = this.#statements.get(sql);
+    if (cached !== undefined) return cached;
+    const statement = this.#wrap(this.connection.prepare(sql));
+    if (this.#statements.size >= statementCacheSize) {
+      const oldest = this.#statements.keys().next().value;
+      if (oldest !== undefined) this.#statements.delete(oldest);
+    }
+    this.#statements.set(sql, statement);
+    return statement;
+  }
+
+  close(): void {
+    this.#statements.clear();
+    if (this.connection.isOpen) this.connection.close();
+  }
+
+  #wrap(statement: StatementSync): SqliteStatement {
+    const parameters = (values: readonly unknown[]) => values as SQLInputValue[];
+    return {
+      reader: statement.columns().length > 0,
+      all: (values) => statement.all(...parameters(values)),
+      run: (values) => statement.run(...parameters(values)),
+      iterate: (values) => statement.iterate(...parameters(values)),
+    };
+  }
+}
+
+/** kysely's SQLite driver whose transactions begin IMMEDIATE (see `NodeSqliteDialect`). */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("BEGIN IMMEDIATE"));
+  }
+}
+
+/**
+ * kysely's `SqliteDialect` on `node:sqlite`. Transactions begin IMMEDIATE: the write lock is
+ * taken up front, so a read-modify-write cannot be overtaken by another process on the same
+ * file (a deferred transaction would fail with SQLITE_BUSY at its first write instead).
+ */
+export class NodeSqliteDialect extends SqliteDialect {
+  readonly #adapter: NodeSqliteAdapter;
+
+  constructor(adapter: NodeSqliteAdapter) {
+    super({ database: adapter });
+    this.#adapter = adapter;
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver({ database: this.#adapter });
+  }
+}
+
+/**
+ * Creates the database file (and its directory) before SQLite does, so it is private from the
+ * first byte. SQLite gives the -wal and -shm files it creates the database file's permissions,
+ * so they follow. We do not touch `process.umask()`: it is process-wide (another module creating
+ * files at the same moment would be affected) and cannot be set from worker threads.
+ */
+function preparePrivateFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, "a", 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  }
+}
+
+/**
+ * Opens (creating if needed) the SQLite file at `path`: private file (0600, directory 0700), WAL
+ * journal (readers never wait for the writer), `synchronous = NORMAL`, foreign keys on, and a
+ * busy timeout for a second process. Throws what `node:sqlite` throws, or `store_failed` when
+ * the file system refuses WAL.
+ *
+ * @example
+ * const adapter = openSqliteFile("/var/lib/pier/pier.db", 5000);
+ */
+export function openSqliteFile(path: string, busyTimeoutMs: number): NodeSqliteAdapter {
+  preparePrivateFile(path);
+  const db = new DatabaseSync(path, { timeout: busyTimeoutMs, enableForeignKeyConstraints: true });
+  try {
+    const mode = db.prepare("PRAGMA journal_mode = WAL").get()?.["journal_mode"];
+    if (mode !== "wal") throw new ServerError("store_failed", `SQLite refused WAL mode for ${path} (got ${String(mode)}); put the data directory on a local file system.`);
+    // In WAL mode NORMAL cannot corrupt the database; a power cut may lose the last commits.
+    db.exec("PRAGMA synchronous = NORMAL");
+    db.exec("PRAGMA foreign_keys = ON");
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return new NodeSqliteAdapter(db);
+}
