@@ -11,3 +11,4 @@ export { builtInCaApi, enrollZeroTouchAgent, startBuiltInCaServer, type BuiltInC
 export { openBrowser, screenshotDir, chromiumPath, type BrowserSession } from "./browser.ts";
 export { startPostgres, postgresBin, type PostgresServer } from "./postgres.ts";
 export { startHaproxy, haproxyConfig, haproxyBinary, freeLoopbackPort, type Haproxy, type BalancedBackend } from "./haproxy.ts";
+export { startReplicas, type ReplicaSet, type ReplicaSlot, type ReplicaSetOptions } from "./replicas.ts";

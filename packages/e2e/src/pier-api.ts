@@ -80,6 +80,18 @@ export class PierApi {
     return this.call("POST", "/api/users/admin/init", { Username: username, Password: password }, { "X-Pier-Setup-Token": setupToken });
   }
 
+  /** A client for another server of the same Pier (a replica) with the same trust and session token. */
+  at(baseUrl: string): PierApi {
+    const other = new PierApi(baseUrl, this.#tls);
+    other.#jwt = this.#jwt;
+    return other;
+  }
+
+  /** The session token kept by `login` (undefined before). */
+  get jwt(): string | undefined {
+    return this.#jwt;
+  }
+
   /** Logs in and keeps the session token for later calls. */
   async login(username: string, password: string): Promise<void> {
     const res = await this.call<{ jwt: string }>("POST", "/api/auth", { Username: username, Password: password });

@@ -82,11 +82,25 @@ export interface PierServer extends PierProcess {
  * @example
  * await using server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", pw] });
  */
-export async function startPierServer(options: { dataDir: string; args?: readonly string[]; cwd?: string; httpsPort?: number; tunnelPort?: number; command?: readonly string[] }): Promise<PierServer> {
+export async function startPierServer(options: {
+  dataDir: string;
+  args?: readonly string[];
+  cwd?: string;
+  httpsPort?: number;
+  tunnelPort?: number;
+  command?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  /** How long to wait for the listeners (default 30 s; replicas starting together wait for each other's lock). */
+  startTimeoutMs?: number;
+}): Promise<PierServer> {
   const args = ["server", "--bind", `127.0.0.1:${options.httpsPort ?? 0}`, "--tunnel-port", String(options.tunnelPort ?? 0), "--data", options.dataDir, ...(options.args ?? [])];
-  const server = launch(args, { ...(options.cwd === undefined ? {} : { cwd: options.cwd }), ...(options.command === undefined ? {} : { command: options.command }) });
+  const server = launch(args, {
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    ...(options.command === undefined ? {} : { command: options.command }),
+    ...(options.env === undefined ? {} : { env: options.env }),
+  });
   try {
-    const [, https = "", tunnel = ""] = await server.waitFor(/HTTPS 127\.0\.0\.1:(\d+) .* edge tunnel 127\.0\.0\.1:(\d+)/, 30_000);
+    const [, https = "", tunnel = ""] = await server.waitFor(/HTTPS 127\.0\.0\.1:(\d+) .* edge tunnel 127\.0\.0\.1:(\d+)/, options.startTimeoutMs ?? 30_000);
     const [, edgeKey = ""] = await server.waitFor(/EDGE_KEY=(\S+)/);
     return { ...server, httpsPort: Number(https), tunnelPort: Number(tunnel), edgeKey };
   } catch (error) {

@@ -15,6 +15,11 @@ export interface PostgresServer extends AsyncDisposable {
   readonly adminUrl: string;
   /** Creates database `name` (lower-case letters, digits, `_`) and returns its URL. */
   createDatabase(name: string): Promise<string>;
+  /**
+   * Runs `sql` in `database` as the superuser (psql over the socket) and returns the rows, each a
+   * list of text fields: for assertions on what the store wrote (which replica holds a session).
+   */
+  query(database: string, sql: string): string[][];
   /** Stops the server (fast shutdown: every connection is cut), waits `downtimeMs`, starts it again on the same port and data. */
   restart(downtimeMs?: number): Promise<void>;
   /** Everything the server printed so far (its log). */
@@ -162,6 +167,19 @@ export async function startPostgres(): Promise<PostgresServer> {
       });
       if (result.status !== 0) return Promise.reject(new Error(`CREATE DATABASE ${name} failed: ${result.stderr.trim()}`));
       return Promise.resolve(urlOf(name));
+    },
+    query(database, sql) {
+      if (!databaseName.test(database)) throw new Error(`database name ${JSON.stringify(database)}: use lower-case letters, digits and _ (at most 63)`);
+      const result = spawnSync(join(postgresBin, "psql"), ["-h", dir, "-p", String(port), "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-AtF", "\t", "-c", sql], {
+        ...asPostgres,
+        cwd: dir,
+        encoding: "utf8",
+      });
+      if (result.status !== 0) throw new Error(`psql ${database}: ${sql}: ${result.stderr.trim()}`);
+      return result.stdout
+        .split("\n")
+        .filter((line) => line !== "")
+        .map((line) => line.split("\t"));
     },
     async restart(downtimeMs = 0) {
       await halt();
