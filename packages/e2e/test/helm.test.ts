@@ -38,7 +38,7 @@ interface Container {
 interface Volume {
   name: string;
   persistentVolumeClaim?: { claimName: string };
-  emptyDir?: object;
+  emptyDir?: { medium?: string; sizeLimit?: string };
   secret?: { secretName: string; defaultMode: number; items: { key: string; path: string }[] };
 }
 interface Manifest {
@@ -61,7 +61,7 @@ interface Deployment extends Manifest {
     replicas: number;
     strategy: { type: string; rollingUpdate?: { maxSurge: number; maxUnavailable: number } };
     selector: { matchLabels: Record<string, string> };
-    template: { metadata: { labels: Record<string, string> }; spec: { affinity?: Affinity; serviceAccountName?: string; automountServiceAccountToken?: boolean; securityContext: { runAsNonRoot: boolean; runAsUser: number; runAsGroup: number; fsGroup: number }; containers: Container[]; volumes: Volume[] } };
+    template: { metadata: { labels: Record<string, string> }; spec: { affinity?: Affinity; initContainers?: (Container & { command: string[] })[]; serviceAccountName?: string; automountServiceAccountToken?: boolean; securityContext: { runAsNonRoot: boolean; runAsUser: number; runAsGroup: number; fsGroup: number }; containers: Container[]; volumes: Volume[] } };
   };
 }
 interface Service extends Manifest {
@@ -292,15 +292,26 @@ describe.concurrent("the pier-server Helm chart", () => {
     expect(Buffer.from(databaseSecret?.data["database-url"] ?? "", "base64").toString()).toBe(databaseUrl);
     for (const manifest of manifests) expect(texts.get(manifest)).not.toContain("s3cret-pw");
 
-    // PIER_SECRET_FILE names the file of the generated Secret, mounted read-only at 0400; the
-    // Secret outlives an uninstall, since the cluster's encrypted files need it.
+    // PIER_SECRET_FILE names an owner-only copy of the generated Secret's file: fsGroup makes a
+    // Secret's files group-readable, which the server refuses, so an init container running as
+    // the same uid copies it at 0400 into a memory-backed emptyDir the server mounts read-only.
+    // The Secret outlives an uninstall, since the cluster's encrypted files need it.
     const secretFile = env.find((e) => e.name === "PIER_SECRET_FILE")?.value;
-    const volume = deployment.spec.template.spec.volumes.find((v) => v.name === "secret-file");
-    const mount = server.volumeMounts.find((m) => m.name === "secret-file");
-    expect(volume?.secret).toEqual({ secretName: "pier-pier-server-secret-file", defaultMode: 0o400, items: [{ key: "secret", path: "secret" }] });
-    expect(mount).toEqual({ name: "secret-file", mountPath: "/run/pier/secret-file", readOnly: true });
+    const volumes = deployment.spec.template.spec.volumes;
+    const source = volumes.find((v) => v.name === "secret-file-source");
+    expect(source?.secret).toEqual({ secretName: "pier-pier-server-secret-file", defaultMode: 0o400, items: [{ key: "secret", path: "secret" }] });
+    expect(volumes.find((v) => v.name === "secret-file")?.emptyDir).toEqual({ medium: "Memory", sizeLimit: "1Mi" });
+    expect(server.volumeMounts.find((m) => m.name === "secret-file")).toEqual({ name: "secret-file", mountPath: "/run/pier/secret-file", readOnly: true });
+    expect(server.volumeMounts.find((m) => m.name === "secret-file-source")).toBeUndefined();
     expect(secretFile).toBe("/run/pier/secret-file/secret");
-    const generated = secrets.find((secret) => secret.metadata.name === volume?.secret?.secretName);
+    const [copier, ...otherInits] = deployment.spec.template.spec.initContainers ?? [];
+    expect(otherInits).toEqual([]);
+    expect(copier?.image).toBe(server.image);
+    expect(copier?.securityContext).toEqual(server.securityContext);
+    expect(copier?.volumeMounts).toEqual([{ name: "secret-file-source", mountPath: "/run/pier/secret-file-source", readOnly: true }, { name: "secret-file", mountPath: "/run/pier/secret-file" }]);
+    expect(copier?.command.slice(-2)).toEqual(["/run/pier/secret-file-source/secret", secretFile]);
+    expect(copier?.command[2]).toContain("mode: 0o400");
+    const generated = secrets.find((secret) => secret.metadata.name === source?.secret?.secretName);
     expect(generated?.metadata.annotations?.["helm.sh/resource-policy"]).toBe("keep");
     expect(Buffer.from(generated?.data["secret"] ?? "", "base64").toString()).toMatch(/^[A-Za-z0-9]{64}$/);
 
@@ -345,8 +356,9 @@ describe.concurrent("the pier-server Helm chart", () => {
     const deployment = only<Deployment>(manifests, "Deployment");
     const env = container(deployment).env ?? [];
     expect(env.find((e) => e.name === "PIER_DATABASE_URL")?.valueFrom?.secretKeyRef).toEqual({ name: "pier-db", key: "url" });
-    expect(deployment.spec.template.spec.volumes.find((v) => v.name === "secret-file")?.secret).toEqual({ secretName: "pier-secret-file", defaultMode: 0o400, items: [{ key: "key", path: "key" }] });
-    expect(env.find((e) => e.name === "PIER_SECRET_FILE")?.value).toBe("/run/pier/secret-file/key");
+    expect(deployment.spec.template.spec.volumes.find((v) => v.name === "secret-file-source")?.secret).toEqual({ secretName: "pier-secret-file", defaultMode: 0o400, items: [{ key: "key", path: "key" }] });
+    expect(deployment.spec.template.spec.initContainers?.[0]?.command.slice(-2)).toEqual(["/run/pier/secret-file-source/key", "/run/pier/secret-file/secret"]);
+    expect(env.find((e) => e.name === "PIER_SECRET_FILE")?.value).toBe("/run/pier/secret-file/secret");
     expect(env.find((e) => e.name === "PIER_PEER_ADDRESS")?.value).toBe("$(POD_IP):7445");
     expect(argument(container(deployment).args, "--peer-bind")).toBe("0.0.0.0:7445");
     expect(only<DisruptionBudget>(manifests, "PodDisruptionBudget").spec.minAvailable).toBe(1);
@@ -361,6 +373,7 @@ describe.concurrent("the pier-server Helm chart", () => {
     expect(container(single).env).toBeUndefined();
     expect(container(single).ports?.map((p) => p.name)).toEqual(["https", "edge"]);
     expect(argument(container(single).args, "--peer-bind")).toBeUndefined();
+    expect(single.spec.template.spec.initContainers).toBeUndefined();
 
     const one = (await render(serverChart, [`database.url=${databaseUrl}`])).manifests;
     expect(one.map((m) => m.kind).sort()).toEqual(["Deployment", "Secret", "Secret", "Service"]);
