@@ -213,7 +213,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // Before the Hono app, like the edge routes: it streams both ways.
   const dockerProxy = createDockerProxy({
     store,
-    edge,
+    isReachable: (environmentId) => Promise.resolve(edge.isConnected(environmentId)),
     tunnels,
     authenticate: (credentials) => authenticateRequest(deps, credentials),
     lastCheckIn: deps.lastCheckIn,

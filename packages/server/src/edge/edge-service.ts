@@ -9,6 +9,7 @@ import { type CertificateName, certificateName } from "../identity/certificate-b
 import { type Enrollment, readEnrollmentCsr } from "../identity/enrollment.ts";
 import { Reenrollment } from "../identity/reenrollment.ts";
 import { CloneDetector, cloneRule } from "./clone-detector.ts";
+import { summarizeDockerSnapshot } from "../docker/docker-summary.ts";
 
 /** What the server knows about the connection a hello arrived on. */
 export interface EdgeConnection {
@@ -452,7 +453,7 @@ export class EdgeService {
 
   /** Keeps the device's latest Docker snapshot; `not_found` if the environment was removed meanwhile. */
   async recordSnapshot(environmentId: number, snapshot: DockerSnapshot, at = new Date()): Promise<void> {
-    await this.#store.snapshots.put(environmentId, snapshot, at);
+    await this.#store.snapshots.put(environmentId, snapshot, at, summarizeDockerSnapshot(snapshot));
   }
 
   /**

@@ -258,6 +258,12 @@ export interface EnvironmentStore {
   /** Applies `patch` and returns the result; `not_found` if there is no such environment. */
   update(id: number, patch: EnvironmentPatch): Promise<Environment>;
   /**
+  /**
+   * One page of a filtered, sorted list with each environment's Docker summary (never the full
+   * snapshot) and the number of environments the filters match (`store/environment-page.ts`).
+   * The caller validates the query's ranges.
+   */
+  page(query: EnvironmentPageQuery): Promise<EnvironmentPage>;
    * Applies `patch` only while the environment's key secret hash is still `secretHash`, in one
    * step; `null` when it changed meanwhile (another device claimed it first, or a new key was
    * made), so two devices holding one key can never both claim the environment.
@@ -323,14 +329,92 @@ export interface StoredSnapshot {
 
 /** The latest Docker snapshot of each environment (docs/protocol.md, "Docker snapshot and tunnel"). */
 export interface SnapshotStore {
-  /** Replaces the environment's snapshot; `not_found` if there is no such environment. */
-  put(environmentId: number, snapshot: DockerSnapshot, at: Date): Promise<void>;
+  /** Replaces the environment's snapshot and its summary; `not_found` if there is no such environment. */
+  put(environmentId: number, snapshot: DockerSnapshot, at: Date, summary: DockerSummary): Promise<void>;
   /** The latest snapshot, or `null` when the device has not reported one. */
   get(environmentId: number): Promise<StoredSnapshot | null>;
 }
 
 /**
  * Everything the server persists. Implementations report failures as `ServerError`
+/**
+ * The few facts of a Docker snapshot a list shows, kept beside the snapshot (computed by
+ * `docker/docker-summary.ts`) so lists never read full snapshots.
+ */
+export interface DockerSummary {
+  dockerVersion: string;
+  runningContainers: number;
+  /** Exited, created or dead (not paused or restarting). */
+  stoppedContainers: number;
+  /** Containers whose health check passes / fails. */
+  healthyContainers: number;
+  unhealthyContainers: number;
+  images: number;
+  volumes: number;
+  cpus: number;
+  memoryBytes: number;
+}
+
+/** An environment's Docker summary and when the server received the snapshot it summarises. */
+export interface StoredDockerSummary {
+  at: Date;
+  summary: DockerSummary;
+}
+
+/** What `environments.page` sorts by; ties are broken by id, so pages never overlap. */
+export type EnvironmentSortField = "id" | "name" | "edgeId" | "lastCheckIn" | "createdAt";
+
+/** Filters, order and window of `environments.page`; every filter given must hold. */
+export interface EnvironmentPageQuery {
+  /** `true`: untrusted environments only (Portainer's `edgeDeviceUntrusted`), `false`: trusted only. */
+  untrusted?: boolean;
+  /**
+   * `true`: the Waiting Room (untrusted devices that checked in: with an `EDGE_ID`); `false`:
+   * everything else (the Home list, which includes environments no device has used yet).
+   */
+  waiting?: boolean;
+  /** Case-insensitive substring of the name, `EDGE_ID` or source address; `%`, `_` and `\` match themselves. */
+  search?: string;
+  /**
+   * Keeps environments whose stored check-in is (`alive: true`) or is not within the heartbeat
+   * rule (2 × interval + 20 s, `isHeartbeatAlive`) at `now`; the interval is the environment's
+   * own or `defaultIntervalSeconds`.
+   */
+  heartbeat?: { alive: boolean; now: Date; defaultIntervalSeconds: number };
+  /** Default `id`; names sort case-insensitively, a never-seen check-in as 0, a missing `EDGE_ID` as "". */
+  sort?: EnvironmentSortField;
+  /** Default `asc`. */
+  order?: "asc" | "desc";
+  /** Rows to skip (default 0). */
+  start?: number;
+  /** Rows to return; absent: all from `start`. */
+  limit?: number;
+}
+
+/** The facts of a device certificate that an environment's list entry shows. */
+export interface CertificateStatusFacts {
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  revokedAt: Date | null;
+}
+
+/** An environment as lists show it: the environment and a few facts read with it in the same queries. */
+export interface EnvironmentSummary extends Environment {
+  /** `null` until the agent reports a snapshot. */
+  docker: StoredDockerSummary | null;
+  /** The newest certificate the built-in CA issued to it (by issue time), `null` when none. */
+  newestCertificate: CertificateStatusFacts | null;
+  /** How many environments (itself included) last presented the same client certificate; 0 when it presented none. */
+  clientCertificateSharedBy: number;
+}
+
+/** A page of environments and how many match the query's filters in all. */
+export interface EnvironmentPage {
+  items: EnvironmentSummary[];
+  total: number;
+}
+
  * (`conflict`, `not_found`, `bad_request`, `store_failed`).
  *
  * @example
