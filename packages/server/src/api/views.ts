@@ -2,8 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { type CertificateInfo, type ListedCertificate, parseCertificate, parsePem } from "@pier/pki";
 import { isHeartbeatAlive } from "@pier/protocol";
 import { type TlsMaterial, describeCrls } from "../tls/index.ts";
-import type { Environment, IdentityClone, Settings, StoredSnapshot } from "../store/store.ts";
-import type { DeviceCertificate } from "../store/device-certificates.ts";
+import type { CertificateStatusFacts, Environment, IdentityClone, Settings, StoredDockerSummary } from "../store/store.ts";
 import { defaultTrustDomain } from "../identity/device-ca.ts";
 
 /** Portainer's environment type number for "Edge agent on Docker". */
@@ -16,6 +15,8 @@ export const snapshotSummarySchema = z
     DockerVersion: z.string(),
     RunningContainerCount: z.number().int(),
     StoppedContainerCount: z.number().int().openapi({ description: "Containers exited, created or dead (not paused or restarting)" }),
+    HealthyContainerCount: z.number().int().openapi({ description: "Containers whose health check passes" }),
+    UnhealthyContainerCount: z.number().int().openapi({ description: "Containers whose health check fails" }),
     ImageCount: z.number().int(),
     VolumeCount: z.number().int(),
     TotalCPU: z.number().int(),
@@ -24,19 +25,19 @@ export const snapshotSummarySchema = z
   .openapi("DockerSnapshotSummary");
 export type SnapshotSummary = z.infer<typeof snapshotSummarySchema>;
 
-const stoppedStates = new Set(["exited", "created", "dead"]);
-
-/** Summarises a stored snapshot as Portainer's `Snapshots[]` entry. */
-export function snapshotSummary({ at, snapshot }: StoredSnapshot): SnapshotSummary {
+/** Maps a stored Docker summary to Portainer's `Snapshots[]` entry. */
+export function snapshotSummary({ at, summary }: StoredDockerSummary): SnapshotSummary {
   return {
     Time: Math.floor(at.getTime() / 1000),
-    DockerVersion: snapshot.engine.version,
-    RunningContainerCount: snapshot.containers.filter((c) => c.state === "running").length,
-    StoppedContainerCount: snapshot.containers.filter((c) => stoppedStates.has(c.state)).length,
-    ImageCount: snapshot.images.length,
-    VolumeCount: snapshot.volumes.length,
-    TotalCPU: snapshot.host.cpus,
-    TotalMemory: Math.round(snapshot.host.memoryBytes),
+    DockerVersion: summary.dockerVersion,
+    RunningContainerCount: summary.runningContainers,
+    StoppedContainerCount: summary.stoppedContainers,
+    HealthyContainerCount: summary.healthyContainers,
+    UnhealthyContainerCount: summary.unhealthyContainers,
+    ImageCount: summary.images,
+    VolumeCount: summary.volumes,
+    TotalCPU: summary.cpus,
+    TotalMemory: summary.memoryBytes,
   };
 }
 
@@ -106,18 +107,18 @@ export interface LiveState {
   readonly lastCheckIn: Date | null;
   readonly connected: boolean;
   readonly edgeKey?: string;
-  /** The latest Docker snapshot, `null` when none. */
-  readonly snapshot: StoredSnapshot | null;
+  /** The summary of the latest Docker snapshot, `null` when none. */
+  readonly docker: StoredDockerSummary | null;
   /** The clone flag as the edge service knows it (fresher than the store); the stored one when absent. */
   readonly clone?: IdentityClone | null;
-  /** The device certificates the built-in CA issued to it, newest first. */
-  readonly certificates?: readonly DeviceCertificate[];
+  /** The device certificates the built-in CA issued to it, newest first (only the newest is shown). */
+  readonly certificates?: readonly CertificateStatusFacts[];
   /** How many environments present the client certificate this one presented (1 when only itself). */
   readonly sharedBy?: number;
 }
 
 /** `Pier.Identity` of an environment (docs/identity.md). */
-export function identityView(environment: Environment, certificates: readonly DeviceCertificate[], now = Date.now()): EndpointView["Pier"]["Identity"] {
+export function identityView(environment: Environment, certificates: readonly CertificateStatusFacts[], now = Date.now()): EndpointView["Pier"]["Identity"] {
   const [newest] = certificates;
   const flow = newest || environment.enrollmentKeySha256 !== null ? "built-in" : environment.identity?.kind === "certificate" ? "operator" : "token";
   const reenrollment = environment.reenrollment;
@@ -156,7 +157,7 @@ export function endpointView(environment: Environment, settings: Settings, live:
     Heartbeat: alive,
     Status: alive ? 1 : 2,
     Agent: { Version: environment.agent?.version ?? "" },
-    Snapshots: live.snapshot ? [snapshotSummary(live.snapshot)] : [],
+    Snapshots: live.docker ? [snapshotSummary(live.docker)] : [],
     Pier: {
       Connected: live.connected,
       Platform: environment.agent?.platform ?? "",

@@ -253,7 +253,52 @@ const dialectSteps: readonly DialectMigration[] = [
       CREATE INDEX revoked_logins_by_expiry ON revoked_logins (expires_at);
     `,
   },
-  // 9: snapshot summary goes here.
+  {
+    version: 9,
+    name: "snapshot summary",
+    // The counts lists show of each Docker snapshot (JSON DockerSummary, docker/docker-summary.ts),
+    // written with the snapshot so the Home list never reads full snapshots; existing rows are
+    // summarised here with the same rules. Indexes for the list's sort by name (case-insensitive,
+    // byte order on both engines) and by creation, and for counting environments that present
+    // the same client certificate (docs/architecture.md "Scale-out / Store").
+    sqlite: `
+      ALTER TABLE snapshots ADD COLUMN summary TEXT;
+      UPDATE snapshots SET summary = json_object(
+        'dockerVersion', json_extract(snapshots.json, '$.engine.version'),
+        'runningContainers', (SELECT count(*) FROM json_each(snapshots.json, '$.containers') AS c WHERE json_extract(c.value, '$.state') = 'running'),
+        'stoppedContainers', (SELECT count(*) FROM json_each(snapshots.json, '$.containers') AS c WHERE json_extract(c.value, '$.state') IN ('exited', 'created', 'dead')),
+        'healthyContainers', (SELECT count(*) FROM json_each(snapshots.json, '$.containers') AS c WHERE instr(json_extract(c.value, '$.status'), '(healthy)') > 0),
+        'unhealthyContainers', (SELECT count(*) FROM json_each(snapshots.json, '$.containers') AS c WHERE instr(json_extract(c.value, '$.status'), '(unhealthy)') > 0),
+        'images', json_array_length(snapshots.json, '$.images'),
+        'volumes', json_array_length(snapshots.json, '$.volumes'),
+        'cpus', json_extract(snapshots.json, '$.host.cpus'),
+        'memoryBytes', CAST(round(json_extract(snapshots.json, '$.host.memoryBytes')) AS INTEGER)
+      );
+      CREATE INDEX environments_by_name ON environments (lower(name), id);
+      CREATE INDEX environments_by_created ON environments (created_at, id);
+      CREATE INDEX environments_by_client_certificate ON environments (json_extract(client_certificate, '$.fingerprintSha256'));
+    `,
+    postgres: `
+      ALTER TABLE snapshots ADD COLUMN summary TEXT;
+      UPDATE snapshots SET summary = (
+        SELECT json_build_object(
+          'dockerVersion', j -> 'engine' ->> 'version',
+          'runningContainers', (SELECT count(*) FROM jsonb_array_elements(j -> 'containers') AS c WHERE c ->> 'state' = 'running'),
+          'stoppedContainers', (SELECT count(*) FROM jsonb_array_elements(j -> 'containers') AS c WHERE c ->> 'state' IN ('exited', 'created', 'dead')),
+          'healthyContainers', (SELECT count(*) FROM jsonb_array_elements(j -> 'containers') AS c WHERE strpos(c ->> 'status', '(healthy)') > 0),
+          'unhealthyContainers', (SELECT count(*) FROM jsonb_array_elements(j -> 'containers') AS c WHERE strpos(c ->> 'status', '(unhealthy)') > 0),
+          'images', jsonb_array_length(j -> 'images'),
+          'volumes', jsonb_array_length(j -> 'volumes'),
+          'cpus', (j -> 'host' ->> 'cpus')::bigint,
+          'memoryBytes', round((j -> 'host' ->> 'memoryBytes')::numeric)::bigint
+        )::text
+        FROM (SELECT snapshots.json::jsonb AS j) AS parsed
+      );
+      CREATE INDEX environments_by_name ON environments ((lower(name) COLLATE "C"), id);
+      CREATE INDEX environments_by_created ON environments (created_at, id);
+      CREATE INDEX environments_by_client_certificate ON environments (((client_certificate::jsonb) ->> 'fingerprintSha256'));
+    `,
+  },
 ];
 
 /**

@@ -2,11 +2,14 @@ import { createHash, randomBytes } from "node:crypto";
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { dockerSnapshotSchema, encodeEdgeKey } from "@pier/protocol";
 import { ServerError } from "../../errors.ts";
-import type { Environment } from "../../store/store.ts";
+import type { Environment, StoredDockerSummary } from "../../store/store.ts";
+import { summarizeDockerSnapshot } from "../../docker/docker-summary.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
 import { deviceAuditTrail } from "../device-audit-trail.ts";
 import { endpointSchema, endpointView } from "../views.ts";
+import { announceEnvironmentChange } from "../../cluster/event-handlers.ts";
+import { registerEndpointListRoute } from "./endpoint-list.ts";
 
 const idParams = z.object({ id: idParam("id") });
 const interval = z.number().int().min(1).max(3600).openapi({ description: "Check-in interval in seconds; 0 or absent = the global setting" });
@@ -19,7 +22,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
   const { store, edge } = deps;
 
   // The key's secret exists only in the answer that made it: the store keeps its hash.
-  async function view(environment: Environment, requestUrl: string, secret?: string, shared?: ReadonlyMap<string, number>) {
+  async function view(environment: Environment, requestUrl: string, secret?: string) {
     const settings = await store.settings.get();
     const edgeKey = secret === undefined ? undefined : encodeEdgeKey({ ...(await deps.edgeEndpoint(new URL(requestUrl))), environmentId: environment.id, secret });
     const fingerprint = environment.clientCertificate?.fingerprintSha256;
@@ -27,21 +30,26 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       lastCheckIn: deps.lastCheckIn(environment.id, environment.lastCheckInAt),
       connected: edge.isConnected(environment.id),
       clone: edge.cloneOf(environment),
-      snapshot: await store.snapshots.get(environment.id),
+      docker: await dockerSummaryOf(environment.id),
       certificates: await store.certificates.listByEnvironment(environment.id),
-      ...(fingerprint === undefined ? {} : { sharedBy: (shared ?? (await sharedCertificates())).get(fingerprint) ?? 1 }),
+      ...(fingerprint === undefined ? {} : { sharedBy: (await sharedCertificates()).get(fingerprint) ?? 1 }),
       ...(edgeKey === undefined ? {} : { edgeKey }),
     });
   }
 
   /** How many environments present each client certificate (by fingerprint): a shared certificate counts more than one. */
-  async function sharedCertificates(environments?: readonly Environment[]): Promise<Map<string, number>> {
+  async function sharedCertificates(): Promise<Map<string, number>> {
     const counts = new Map<string, number>();
-    for (const environment of environments ?? (await store.environments.list())) {
+    for (const environment of await store.environments.list()) {
       const fingerprint = environment.clientCertificate?.fingerprintSha256;
       if (fingerprint !== undefined) counts.set(fingerprint, (counts.get(fingerprint) ?? 0) + 1);
     }
     return counts;
+  }
+
+  async function dockerSummaryOf(environmentId: number): Promise<StoredDockerSummary | null> {
+    const stored = await store.snapshots.get(environmentId);
+    return stored && { at: stored.at, summary: summarizeDockerSnapshot(stored.snapshot) };
   }
 
   async function find(id: number): Promise<Environment> {
@@ -50,22 +58,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     return environment;
   }
 
-  app.openapi(
-    createRoute({
-      method: "get",
-      path: "/api/endpoints",
-      summary: "List environments; edgeDeviceUntrusted=true lists the waiting room",
-      security: secured,
-      request: { query: z.object({ edgeDeviceUntrusted: z.enum(["true", "false"]).optional() }) },
-      responses: { 200: jsonAnswer(z.array(endpointSchema), "Environments") },
-    }),
-    async (c) => {
-      const { edgeDeviceUntrusted } = c.req.valid("query");
-      const list = await store.environments.list(edgeDeviceUntrusted === undefined ? {} : { untrusted: edgeDeviceUntrusted === "true" });
-      const shared = await sharedCertificates(edgeDeviceUntrusted === undefined ? list : undefined);
-      return c.json(await Promise.all(list.map((e) => view(e, c.req.url, undefined, shared))), 200);
-    },
-  );
+  registerEndpointListRoute(app, deps);
 
   app.openapi(
     createRoute({ method: "get", path: "/api/endpoints/{id}", summary: "One environment", security: secured, request: { params: idParams }, responses: { 200: jsonAnswer(endpointSchema, "The environment"), 404: failure("No such environment") } }),
@@ -148,7 +141,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
         ...(body.UserTrusted === undefined ? {} : { userTrusted: body.UserTrusted }),
       });
       if (body.UserTrusted === true && !before.userTrusted) await store.audit.append({ kind: "associated", environmentId: id, edgeId: before.edgeId, detail: { by: c.get("user").username } });
-      await edge.notifyChanged(id);
+      await announceEnvironmentChange(deps, id);
       // Read again: an association may have issued the device's certificate.
       return c.json(await view(await find(id), c.req.url), 200);
     },
@@ -158,7 +151,8 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     createRoute({ method: "delete", path: "/api/endpoints/{id}", summary: "Remove an environment or a waiting device (its session is closed)", security: secured, request: { params: idParams }, responses: { 204: { description: "Removed" }, 404: failure("No such environment") } }),
     async (c) => {
       const environment = await find(c.req.valid("param").id);
-      edge.disconnect(environment.id, "removed", "This device was removed by an administrator; it must be added again to reconnect.");
+      // Every replica ends the device's session and tunnels it holds, and forgets its check-ins.
+      await deps.events.publish({ type: "environment_removed", environmentId: environment.id });
       // Removing revokes (docs/identity.md "States"): a copy of the device's key and certificate
       // must not get back in under a new environment, and its tunnels close now.
       await deps.revocation?.()?.revokeForRemoval(environment.id, c.get("user").username);
@@ -175,7 +169,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       if (!environment.userTrusted) {
         await store.environments.update(environment.id, { userTrusted: true });
         await store.audit.append({ kind: "associated", environmentId: environment.id, edgeId: environment.edgeId, detail: { by: c.get("user").username } });
-        await edge.notifyChanged(environment.id);
+        await announceEnvironmentChange(deps, environment.id);
       }
       return c.body(null, 204);
     },

@@ -1,0 +1,124 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import type { EnvironmentPageQuery, EnvironmentSortField, EnvironmentSummary, Settings } from "../../store/store.ts";
+import type { ApiDependencies, ApiEnv } from "../context.ts";
+import { failure, secured } from "../route-helpers.ts";
+import { endpointSchema, endpointView, type EndpointView } from "../views.ts";
+
+/** The most environments one page holds. */
+export const maxEndpointPage = 1000;
+/** The longest search text the list takes. */
+export const maxEndpointSearch = 200;
+
+// Portainer's names for `sort` (its `sortKey`), plus Pier's own; `LastCheckInDate` is the field's name.
+const sortFields = {
+  Id: "id",
+  Name: "name",
+  EdgeID: "edgeId",
+  LastCheckIn: "lastCheckIn",
+  LastCheckInDate: "lastCheckIn",
+  CreatedAt: "createdAt",
+} as const satisfies Record<string, EnvironmentSortField>;
+const sortNames = Object.keys(sortFields) as [keyof typeof sortFields, ...(keyof typeof sortFields)[]];
+
+const flag = z.enum(["true", "false"]);
+
+/** `GET /api/endpoints`'s query: Portainer's parameters and names, and Pier's `waitingRoom`. */
+export const endpointListQuery = z.object({
+  start: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({ description: "Environments to skip (default 0)" }),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(maxEndpointPage, `at most ${maxEndpointPage} environments per page`)
+    .optional()
+    .openapi({ description: `Environments to return, 1 to ${maxEndpointPage}; absent: all of them (from start)` }),
+  search: z
+    .string()
+    .max(maxEndpointSearch, `at most ${maxEndpointSearch} characters`)
+    .optional()
+    .openapi({ description: "Case-insensitive part of the name, EDGE_ID or source address" }),
+  sort: z
+    .enum(sortNames, { error: `must be one of ${sortNames.join(", ")}` })
+    .optional()
+    .openapi({ description: "Sort key (default Id); ties are ordered by Id. Name sorts case-insensitively; LastCheckIn (or LastCheckInDate) the stored check-in, never seen first" }),
+  order: z.enum(["asc", "desc"], { error: "must be asc or desc" }).optional().openapi({ description: "Default asc" }),
+  edgeDeviceUntrusted: flag.optional().openapi({ description: "true: only environments in the waiting room (not trusted); false: only trusted ones" }),
+  waitingRoom: flag
+    .optional()
+    .openapi({ description: "Pier: true lists the Waiting Room (untrusted devices that checked in, with an EDGE_ID); false everything else (the Home list, including environments no device has used yet)" }),
+  status: z
+    .enum(["1", "2"], { error: "must be 1 (up) or 2 (down)" })
+    .optional()
+    .openapi({ description: "1: environments whose stored check-in is within the heartbeat rule (up), 2: the others (down)" }),
+});
+
+type EndpointListQuery = z.infer<typeof endpointListQuery>;
+
+/** Maps the API's query to the store's. */
+export function environmentPageQuery(query: EndpointListQuery, settings: Settings, now: Date): EnvironmentPageQuery {
+  return {
+    ...(query.edgeDeviceUntrusted === undefined ? {} : { untrusted: query.edgeDeviceUntrusted === "true" }),
+    ...(query.waitingRoom === undefined ? {} : { waiting: query.waitingRoom === "true" }),
+    ...(query.search === undefined || query.search === "" ? {} : { search: query.search }),
+    ...(query.status === undefined ? {} : { heartbeat: { alive: query.status === "1", now, defaultIntervalSeconds: settings.edgeAgentCheckinInterval } }),
+    ...(query.sort === undefined ? {} : { sort: sortFields[query.sort] }),
+    ...(query.order === undefined ? {} : { order: query.order }),
+    ...(query.start === undefined ? {} : { start: query.start }),
+    ...(query.limit === undefined ? {} : { limit: query.limit }),
+  };
+}
+
+/**
+ * `GET /api/endpoints`: one page of environments (Portainer's `start`, `limit`, `search`, `sort`,
+ * `order`, `edgeDeviceUntrusted`, `status`), with `X-Total-Count` saying how many match. Each
+ * entry carries its Docker summary, read with the page in one query, never the full snapshot.
+ */
+export function registerEndpointListRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDependencies): void {
+  const { store, edge } = deps;
+
+  function listView(summary: EnvironmentSummary, settings: Settings, now: number): EndpointView {
+    return endpointView(
+      summary,
+      settings,
+      {
+        lastCheckIn: deps.lastCheckIn(summary.id, summary.lastCheckInAt),
+        connected: edge.isConnected(summary.id),
+        clone: edge.cloneOf(summary),
+        docker: summary.docker,
+        certificates: summary.newestCertificate === null ? [] : [summary.newestCertificate],
+        ...(summary.clientCertificate === null ? {} : { sharedBy: summary.clientCertificateSharedBy }),
+      },
+      now,
+    );
+  }
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/endpoints",
+      summary: "List environments, a page at a time (start, limit), searched and sorted; edgeDeviceUntrusted=true lists the untrusted ones. X-Total-Count: how many match",
+      description:
+        "Without limit, every matching environment (from start). Each entry has its Docker summary (Snapshots), never the full snapshot: GET /api/endpoints/{id}/docker-snapshot has that.",
+      security: secured,
+      request: { query: endpointListQuery },
+      responses: {
+        200: {
+          content: { "application/json": { schema: z.array(endpointSchema) } },
+          headers: z.object({ "X-Total-Count": z.string().openapi({ description: "How many environments match the filters (whatever start and limit)", example: "10000" }) }),
+          description: "The page",
+        },
+        400: failure(`limit outside 1 to ${maxEndpointPage}, start below 0, search over ${maxEndpointSearch} characters, or an unknown sort, order or status`),
+      },
+    }),
+    async (c) => {
+      const settings = await store.settings.get();
+      const now = new Date();
+      const page = await store.environments.page(environmentPageQuery(c.req.valid("query"), settings, now));
+      c.header("X-Total-Count", String(page.total));
+      return c.json(
+        page.items.map((summary) => listView(summary, settings, now.getTime())),
+        200,
+      );
+    },
+  );
+}

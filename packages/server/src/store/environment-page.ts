@@ -1,0 +1,207 @@
+import { type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type Selectable, type SqlBool, sql } from "kysely";
+import { heartbeatGraceSeconds } from "@pier/protocol";
+import { ServerError } from "../errors.ts";
+import type { Dialect, SqlDatabase } from "./database.ts";
+import type { Database, EnvironmentsTable } from "./schema.ts";
+import type { CertificateStatusFacts, DockerSummary, Environment, EnvironmentPage, EnvironmentPageQuery, EnvironmentSortField, EnvironmentSummary, StoredDockerSummary } from "./store.ts";
+
+type From = ExpressionBuilder<Database, "environments">;
+
+/** How many ids one `IN (…)` list carries (both engines take far more; this keeps statements small). */
+const idsPerStatement = 500;
+
+/**
+ * `%`, `_` and `\` stand for themselves in a search: escaped for `LIKE … ESCAPE '\'`.
+ *
+ * @example
+ * likeSubstring("50%_off"); // "%50\\%\\_off%"
+ */
+export function likeSubstring(search: string): string {
+  return `%${search.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
+}
+
+// The same order on both engines: PostgreSQL compares text by the database's collation unless
+// told otherwise, SQLite byte by byte ("C"). The indexes of migration 9 use the same expressions.
+function textKey(dialect: Dialect, expression: Expression<string | null>): RawBuilder<string> {
+  return dialect === "postgres" ? sql<string>`(${expression}) COLLATE "C"` : sql<string>`${expression}`;
+}
+
+function sortKey(dialect: Dialect, field: EnvironmentSortField): Expression<unknown> {
+  switch (field) {
+    case "id":
+      return sql.ref("environments.id");
+    case "name":
+      return textKey(dialect, sql<string>`lower(environments.name)`);
+    case "edgeId":
+      return textKey(dialect, sql<string>`coalesce(environments.edge_id, '')`);
+    case "lastCheckIn":
+      return sql`coalesce(environments.last_check_in_at, 0)`;
+    case "createdAt":
+      return sql.ref("environments.created_at");
+  }
+}
+
+/** The SQL of a client certificate's fingerprint, as migration 9 indexes it. */
+function fingerprintOf(dialect: Dialect): RawBuilder<string | null> {
+  return dialect === "postgres" ? sql<string | null>`((environments.client_certificate::jsonb) ->> 'fingerprintSha256')` : sql<string | null>`json_extract(environments.client_certificate, '$.fingerprintSha256')`;
+}
+
+function filters(query: EnvironmentPageQuery) {
+  return (eb: From) => {
+    const conditions: Expression<SqlBool>[] = [];
+    if (query.untrusted !== undefined) conditions.push(eb("environments.user_trusted", "=", query.untrusted ? 0 : 1));
+    if (query.waiting === true) conditions.push(eb.and([eb("environments.user_trusted", "=", 0), eb("environments.edge_id", "is not", null)]));
+    if (query.waiting === false) conditions.push(eb.or([eb("environments.user_trusted", "=", 1), eb("environments.edge_id", "is", null)]));
+    if (query.search !== undefined && query.search !== "") {
+      // Both sides lowered by the engine, so a non-ASCII letter compares the same way on both.
+      const pattern = sql`lower(${likeSubstring(query.search)})`;
+      conditions.push(
+        eb.or([
+          sql<SqlBool>`lower(environments.name) LIKE ${pattern} ESCAPE '\\'`,
+          sql<SqlBool>`lower(environments.edge_id) LIKE ${pattern} ESCAPE '\\'`,
+          sql<SqlBool>`lower(environments.source_address) LIKE ${pattern} ESCAPE '\\'`,
+        ]),
+      );
+    }
+    if (query.heartbeat !== undefined) {
+      // isHeartbeatAlive (@pier/protocol): now − last ≤ (2 × interval + grace) s; never seen is down.
+      const { now, defaultIntervalSeconds } = query.heartbeat;
+      const alive = sql<SqlBool>`(environments.last_check_in_at IS NOT NULL AND environments.last_check_in_at >= CAST(${now.getTime()} AS BIGINT) - (2 * coalesce(environments.checkin_interval_seconds, CAST(${defaultIntervalSeconds} AS BIGINT)) + ${heartbeatGraceSeconds}) * 1000)`;
+      conditions.push(query.heartbeat.alive ? alive : eb.not(alive));
+    }
+    return eb.and(conditions);
+  };
+}
+
+/** Reads a stored summary; anything else than the object `summarizeDockerSnapshot` writes is a corrupt row. */
+function decodeSummary(environmentId: number, at: number | null, text: string | null): StoredDockerSummary | null {
+  if (at === null || text === null) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  const record = typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {};
+  const number = (key: keyof DockerSummary): number => {
+    const field = record[key];
+    if (typeof field !== "number" || !Number.isFinite(field)) {
+      throw new ServerError("store_failed", `The database holds an unreadable Docker summary for environment ${environmentId} (field ${key}); the agent's next snapshot replaces it.`);
+    }
+    return field;
+  };
+  const dockerVersion = typeof record["dockerVersion"] === "string" ? record["dockerVersion"] : "";
+  return {
+    at: new Date(at),
+    summary: {
+      dockerVersion,
+      runningContainers: number("runningContainers"),
+      stoppedContainers: number("stoppedContainers"),
+      healthyContainers: number("healthyContainers"),
+      unhealthyContainers: number("unhealthyContainers"),
+      images: number("images"),
+      volumes: number("volumes"),
+      cpus: number("cpus"),
+      memoryBytes: number("memoryBytes"),
+    },
+  };
+}
+
+function chunks<T>(values: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let index = 0; index < values.length; index += idsPerStatement) out.push(values.slice(index, index + idsPerStatement));
+  return out;
+}
+
+/** The newest certificate (by issue time) the built-in CA issued to each of these environments. */
+async function newestCertificates(db: Kysely<Database>, ids: readonly number[]): Promise<Map<number, CertificateStatusFacts>> {
+  const newest = new Map<number, CertificateStatusFacts>();
+  for (const part of chunks(ids)) {
+    const rows = await db
+      .selectFrom("device_certificates")
+      .select(["environment_id", "serial", "not_before", "not_after", "revoked_at"])
+      .where("environment_id", "in", part)
+      // The same order as `certificates.listByEnvironment`, whose first row the detail view shows.
+      .orderBy("environment_id")
+      .orderBy("issued_at", "desc")
+      .orderBy("not_after", "desc")
+      .execute();
+    for (const row of rows) {
+      if (newest.has(row.environment_id)) continue;
+      newest.set(row.environment_id, { serial: row.serial, notBefore: new Date(row.not_before), notAfter: new Date(row.not_after), revokedAt: row.revoked_at === null ? null : new Date(row.revoked_at) });
+    }
+  }
+  return newest;
+}
+
+/** How many environments present each of these client-certificate fingerprints (index of migration 9). */
+async function sharedFingerprints(db: Kysely<Database>, dialect: Dialect, fingerprints: readonly string[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  const fingerprint = fingerprintOf(dialect);
+  for (const part of chunks(fingerprints)) {
+    const rows = await db
+      .selectFrom("environments")
+      .select([fingerprint.as("fingerprint"), (eb) => eb.fn.countAll<number>().as("count")])
+      .where(fingerprint, "in", part)
+      .groupBy(fingerprint)
+      .execute();
+    for (const row of rows) if (row.fingerprint !== null) counts.set(row.fingerprint, Number(row.count));
+  }
+  return counts;
+}
+
+/**
+ * One page of environments (`EnvironmentStore.page`): the page in one query (environments joined
+ * with their snapshot's summary, never the snapshot itself), the total in a second, then the
+ * newest certificate and the shared-certificate counts of the page's environments only. Ties of
+ * the sort key are ordered by id, in the same direction, so consecutive pages never overlap.
+ *
+ * @example
+ * const { items, total } = await pageEnvironments(database, { waiting: false, sort: "name", start: 0, limit: 25 }, decodeEnvironment);
+ */
+export async function pageEnvironments(database: SqlDatabase, query: EnvironmentPageQuery, decode: (row: Selectable<EnvironmentsTable>) => Environment): Promise<EnvironmentPage> {
+  const { dialect } = database;
+  const order = query.order ?? "asc";
+  return database.run(async (db) => {
+    let page = db
+      .selectFrom("environments")
+      .leftJoin("snapshots", "snapshots.environment_id", "environments.id")
+      .selectAll("environments")
+      .select(["snapshots.collected_at as snapshot_at", "snapshots.summary as snapshot_summary"])
+      .where(filters(query))
+      .orderBy(sortKey(dialect, query.sort ?? "id"), order)
+      .orderBy("environments.id", order);
+    if (query.limit !== undefined) page = page.limit(query.limit);
+    if (query.start !== undefined && query.start > 0) {
+      // PostgreSQL takes OFFSET alone; SQLite needs a LIMIT before it (-1: no limit).
+      page = query.limit === undefined && dialect === "sqlite" ? page.limit(-1).offset(query.start) : page.offset(query.start);
+    }
+    const rows = await page.execute();
+    const counted = await db
+      .selectFrom("environments")
+      .select((eb) => eb.fn.countAll<number>().as("total"))
+      .where(filters(query))
+      .executeTakeFirstOrThrow();
+
+    const environments = rows.map((row) => {
+      const { snapshot_at: snapshotAt, snapshot_summary: summaryText, ...columns } = row;
+      return { environment: decode(columns), docker: decodeSummary(row.id, snapshotAt, summaryText) };
+    });
+    const certificates = await newestCertificates(
+      db,
+      environments.map(({ environment }) => environment.id),
+    );
+    const fingerprints = [...new Set(environments.flatMap(({ environment }) => (environment.clientCertificate ? [environment.clientCertificate.fingerprintSha256] : [])))];
+    const shared = fingerprints.length === 0 ? new Map<string, number>() : await sharedFingerprints(db, dialect, fingerprints);
+    const items: EnvironmentSummary[] = environments.map(({ environment, docker }) => {
+      const fingerprint = environment.clientCertificate?.fingerprintSha256;
+      return {
+        ...environment,
+        docker,
+        newestCertificate: certificates.get(environment.id) ?? null,
+        clientCertificateSharedBy: fingerprint === undefined ? 0 : (shared.get(fingerprint) ?? 1),
+      };
+    });
+    return { items, total: Number(counted.total) };
+  });
+}
