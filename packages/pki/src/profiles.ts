@@ -28,6 +28,11 @@ export interface ProfileInput {
   readonly pathLength?: number;
   /** URIs for the cRLDistributionPoints extension (leaves only; none: no extension). */
   readonly crlDistributionPoints?: readonly string[];
+  /**
+   * Leaves only: the extended key usages, instead of the profile's one. Both, for a certificate
+   * that is presented as server and as client (replicas' peer certificates, mutual TLS both ways).
+   */
+  readonly extendedKeyUsages?: readonly ("serverAuth" | "clientAuth")[];
 }
 
 /**
@@ -44,7 +49,8 @@ export function profileExtensions(profile: Profile, input: ProfileInput): Buffer
   } else {
     // RSA key exchange (TLS 1.2 non-ECDHE suites) needs keyEncipherment; EC and EdDSA keys only sign.
     const usages: KeyUsage[] = describeKey(input.subjectKey).algorithm === "rsa" ? ["digitalSignature", "keyEncipherment"] : ["digitalSignature"];
-    out.push(basicConstraintsExtension(false), keyUsageExtension(usages), extKeyUsageExtension([profile === "server" ? Oid.serverAuth : Oid.clientAuth]));
+    const purposes = input.extendedKeyUsages?.map((usage) => Oid[usage]) ?? [profile === "server" ? Oid.serverAuth : Oid.clientAuth];
+    out.push(basicConstraintsExtension(false), keyUsageExtension(usages), extKeyUsageExtension(purposes));
   }
   if (input.subjectAltNames && input.subjectAltNames.length > 0) out.push(subjectAltNameExtension(input.subjectAltNames, input.subjectEmpty ?? false));
   out.push(subjectKeyIdentifierExtension(subjectKeyId), authorityKeyIdentifierExtension(input.issuerKeyId));

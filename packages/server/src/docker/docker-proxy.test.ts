@@ -17,7 +17,7 @@ describe("the Docker proxy never forwards a path that resolves elsewhere", () =>
   };
   const proxy = createDockerProxy({
     store: { environments: { get: unreachable("store") } } as never,
-    edge: { isConnected: unreachable("edge") },
+    isReachable: unreachable("edge"),
     tunnels: { open: unreachable("tunnels") },
     authenticate: unreachable("authenticate"),
     lastCheckIn: () => null,

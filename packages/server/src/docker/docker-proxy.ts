@@ -2,8 +2,7 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders } from "node:http"
 import { ProtocolError, headerValue, relayHeaders, requestHead } from "@pier/protocol";
 import type { Http2ServerRequest } from "node:http2";
 import type { Duplex, Writable } from "node:stream";
-import type { EdgeService } from "../edge/edge-service.ts";
-import type { TunnelBroker } from "../edge/tunnel-broker.ts";
+import type { TunnelOpener } from "../cluster/cluster-tunnels.ts";
 import { ServerError } from "../errors.ts";
 import type { Store, User } from "../store/store.ts";
 import { canonicalPath } from "../http/canonical-path.ts";
@@ -24,8 +23,10 @@ export interface ProxyResponse {
 /** What the Docker proxy needs from the rest of the server. */
 export interface DockerProxyOptions {
   readonly store: Pick<Store, "environments">;
-  readonly edge: Pick<EdgeService, "isConnected">;
-  readonly tunnels: Pick<TunnelBroker, "open">;
+  /** Whether a session of the device is held (by this server, or another replica: `ClusterTunnels.isReachable`). */
+  readonly isReachable: (environmentId: number) => Promise<boolean>;
+  /** Opens tunnels: the local `TunnelBroker`, or `ClusterTunnels` across replicas. */
+  readonly tunnels: TunnelOpener;
   /** Resolves the caller from the request's credentials, or throws `unauthorized` (as the API does). */
   readonly authenticate: (credentials: { apiKey: string | undefined; authorization: string | undefined }) => Promise<User>;
   /** Freshest check-in time of an environment (memory first, then the store). */
@@ -107,7 +108,7 @@ function splice(client: Duplex, tunnel: Duplex): Promise<void> {
  * `101 UPGRADED` and the raw stream reach the client unchanged.
  *
  * @example
- * const docker = createDockerProxy({ store, edge, tunnels, authenticate, lastCheckIn, log });
+ * const docker = createDockerProxy({ store, isReachable: (id) => Promise.resolve(edge.isConnected(id)), tunnels, authenticate, lastCheckIn, log });
  * const handler = (req, res) => docker.request(req, res) || api(req, res);
  * const upgradeHandler = (req, socket, head) => docker.upgrade(req, socket, head) || socket.end(notFound);
  */
@@ -119,7 +120,7 @@ export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
     if (!environment.userTrusted) {
       throw new ServerError("forbidden", `Environment ${environmentId} ("${environment.name}") is in the waiting room: associate it first (POST /api/endpoints/${environmentId}/edge/trust) to reach its Docker Engine.`);
     }
-    if (!options.edge.isConnected(environmentId)) {
+    if (!(await options.isReachable(environmentId))) {
       const last = options.lastCheckIn(environmentId, environment.lastCheckInAt);
       throw new ServerError(
         "unavailable",

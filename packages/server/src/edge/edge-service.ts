@@ -120,6 +120,8 @@ export class EdgeService {
   readonly #refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
   /** Called after each session opens (a CA rotation tells late devices to renew). */
   readonly #sessionListeners = new Set<(environmentId: number) => void>();
+  /** Called when this server no longer holds a device's session (the session directory releases it). */
+  readonly #closedListeners = new Set<(environmentId: number) => void>();
   readonly #identity: Enrollment | undefined;
   readonly #reenrollment: Reenrollment | undefined;
   readonly #revocations: EdgeServiceOptions["revocations"];
@@ -401,6 +403,20 @@ export class EdgeService {
   }
 
   /**
+   * Calls `listener` with the environment id each time this server stops holding the device's
+   * session (it ended, was disconnected, or the server shuts down); not when a newer session
+   * of the same device replaces it here. Returns the function that unregisters it.
+   */
+  onSessionClosed(listener: (environmentId: number) => void): () => void {
+    this.#closedListeners.add(listener);
+    return () => this.#closedListeners.delete(listener);
+  }
+
+  #sessionClosed(environmentId: number): void {
+    for (const listener of this.#closedListeners) listener(environmentId);
+  }
+
+  /**
    * Registers an open session for pushes; returns the function that unregisters it. An older
    * session of the same device is told why (`refused`, `replaced`) and closed: the newest
    * connection wins, so a device whose old link died unnoticed gets in at once. Repeated
@@ -420,7 +436,9 @@ export class EdgeService {
     }
     for (const listener of this.#sessionListeners) listener(environmentId);
     return () => {
-      if (this.#sessions.get(environmentId) === session) this.#sessions.delete(environmentId);
+      if (this.#sessions.get(environmentId) !== session) return;
+      this.#sessions.delete(environmentId);
+      this.#sessionClosed(environmentId);
     };
   }
 
@@ -500,11 +518,16 @@ export class EdgeService {
     this.#sessions.delete(environmentId);
     session.push({ type: "refused", code, message });
     session.close();
+    this.#sessionClosed(environmentId);
   }
 
   /** Closes every session (shutdown). */
   closeAll(): void {
-    for (const session of this.#sessions.values()) session.close();
+    const held = [...this.#sessions.entries()];
     this.#sessions.clear();
+    for (const [environmentId, session] of held) {
+      session.close();
+      this.#sessionClosed(environmentId);
+    }
   }
 }
