@@ -34,7 +34,8 @@ export interface ProcessSample {
   readonly rssBytes: number;
 }
 
-const clockTicks = (() => {
+/** Kernel clock ticks per second (getconf CLK_TCK): the unit of CPU times in /proc. */
+export const clockTicks = (() => {
   const answer = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
   const ticks = Number(answer.stdout.trim());
   return answer.status === 0 && ticks > 0 ? ticks : 100;

@@ -1,6 +1,7 @@
 import { connect as http2Connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
 import { FrameDecoder, edgePaths, encodeFrame, protocolVersion, serverMessageSchema, type Welcome } from "@pier/protocol";
+import { answerTunnelWithPing } from "./docker-stand-in.ts";
 import type { AgentIdentity } from "./fleet-pki.ts";
 
 /** What a simulated agent tells the fleet. */
@@ -49,6 +50,8 @@ export function describeFailure(error: unknown): string {
 export class SimulatedAgent {
   readonly identity: AgentIdentity;
   readonly #events: AgentEvents;
+  /** Answer `tunnel` pushes with a stand-in Docker Engine (bench/fleet/docker-stand-in.ts). */
+  readonly #answerTunnels: boolean;
   #secureContext: SecureContext | undefined;
   /** The last TLS session ticket the server gave this agent, for resumption on reconnect. */
   #tlsSession: Buffer | undefined;
@@ -59,9 +62,10 @@ export class SimulatedAgent {
   /** Heartbeats in flight: seq → performance.now() at send. */
   readonly #inFlight = new Map<number, number>();
 
-  constructor(identity: AgentIdentity, events: AgentEvents) {
+  constructor(identity: AgentIdentity, events: AgentEvents, options: { answerTunnels?: boolean } = {}) {
     this.identity = identity;
     this.#events = events;
+    this.#answerTunnels = options.answerTunnels ?? false;
   }
 
   get isOpen(): boolean {
@@ -155,8 +159,11 @@ export class SimulatedAgent {
                   if (this.#open) this.#lost(`refused ${message.code}: ${message.message}`);
                   else fail(Object.assign(new Error(message.message), { code: `REFUSED_${message.code}` }));
                   return;
+                case "tunnel":
+                  // Most simulated devices have no Docker Engine to reach; some answer pings.
+                  if (this.#answerTunnels && this.#h2) answerTunnelWithPing(this.#h2, message.id);
+                  break;
                 case "status":
-                case "tunnel": // simulated devices have no Docker Engine to reach
                 case "certificate": // simulated devices bring their certificates
                 case "renew": // benchmarks renew when they choose
                   break;
