@@ -1,8 +1,7 @@
-import type { DatabaseSync, SQLOutputValue, StatementSync } from "node:sqlite";
 import type { ServerError } from "../errors.ts";
 
-/** One row as `node:sqlite` returns it. */
-export type Row = Record<string, SQLOutputValue>;
+/** One row as either engine returns it (kysely's result, before it is checked). */
+export type Row = Readonly<Record<string, unknown>>;
 
 /** Typed reads of a row's columns; a value of another type throws the table's `corrupt` error. */
 export interface ColumnReaders {
@@ -32,35 +31,4 @@ export function columnReaders(corrupt: (column: string) => ServerError): ColumnR
       return value;
     },
   };
-}
-
-/**
- * The prepared statements of one connection, each SQL text prepared once.
- *
- * @example
- * const statements = new StatementCache(db);
- * statements.prepare("SELECT * FROM pki_rotation WHERE id = 1").get();
- * statements.clear(); // the store is closing
- */
-export class StatementCache {
-  readonly #db: DatabaseSync;
-  readonly #statements = new Map<string, StatementSync>();
-
-  constructor(db: DatabaseSync) {
-    this.#db = db;
-  }
-
-  prepare(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
-  }
-
-  /** Forgets the statements (the store is closing). */
-  clear(): void {
-    this.#statements.clear();
-  }
 }

@@ -1,7 +1,9 @@
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { ServerError } from "../errors.ts";
+import { type Row, columnReaders } from "./column-readers.ts";
+import type { SqlDatabase } from "./database.ts";
 import { type InventoryPage, type InventoryQuery, inventoryPage, recordedSerials } from "./device-certificate-inventory.ts";
-import { type Row, StatementCache, columnReaders } from "./sqlite-columns.ts";
+import type { DeviceCertificatesTable } from "./schema.ts";
+import { isUniqueViolation } from "./store-errors.ts";
 
 /** Why a device certificate was issued (docs/identity.md "States"). */
 export type DeviceCertificateReason = "enrollment" | "renewal" | "reissue" | "rotation";
@@ -98,7 +100,8 @@ function decode(row: Row): DeviceCertificate {
   };
 }
 
-function encode(certificate: DeviceCertificate): Record<string, SQLInputValue> {
+/** The row of `certificate`, as `device_certificates` stores it. */
+function toRow(certificate: DeviceCertificate): DeviceCertificatesTable {
   return {
     serial: certificate.serial,
     environment_id: certificate.environmentId,
@@ -117,105 +120,120 @@ function encode(certificate: DeviceCertificate): Record<string, SQLInputValue> {
   };
 }
 
-const columns = Object.keys(encode({ notBefore: new Date(0), notAfter: new Date(0), issuedAt: new Date(0), revokedAt: null } as DeviceCertificate));
-
 /**
- * `DeviceCertificateStore` on the SQLite store's database. `SqliteStore` builds it with its own
- * connection and error wrapper (`call`), so failures read like every other store failure.
+ * `DeviceCertificateStore` on the store's database, the same queries for SQLite and PostgreSQL;
+ * every query goes through `database.run`, so failures read like every other store failure.
+ *
+ * @example
+ * const certificates = new SqlDeviceCertificates(await openDatabase({ path: "pier.db" }));
+ * await certificates.revokedUnexpired(new Date());
  */
-export class SqliteDeviceCertificates implements DeviceCertificateStore {
-  readonly #db: DatabaseSync;
-  readonly #call: <T>(work: () => T) => Promise<T>;
-  readonly #statements: StatementCache;
+export class SqlDeviceCertificates implements DeviceCertificateStore {
+  readonly #database: SqlDatabase;
 
-  constructor(db: DatabaseSync, call: <T>(work: () => T) => Promise<T>) {
-    this.#db = db;
-    this.#call = call;
-    this.#statements = new StatementCache(db);
+  constructor(database: SqlDatabase) {
+    this.#database = database;
   }
 
   insert(certificate: DeviceCertificate): Promise<void> {
-    return this.#call(() => {
+    return this.#database.run(async (db) => {
       try {
-        this.#statements.prepare(`INSERT INTO device_certificates (${columns.join(", ")}) VALUES (${columns.map((c) => `:${c}`).join(", ")})`).run(encode(certificate));
+        await db.insertInto("device_certificates").values(toRow(certificate)).execute();
       } catch (error) {
-        if ((error as { errcode?: unknown }).errcode === 1555 || (error as { errcode?: unknown }).errcode === 2067) {
-          throw new ServerError("conflict", `A device certificate with serial ${certificate.serial} is already recorded.`, { cause: error });
-        }
+        if (isUniqueViolation(error)) throw new ServerError("conflict", `A device certificate with serial ${certificate.serial} is already recorded.`, { cause: error });
         throw error;
       }
     });
   }
 
   get(serial: string): Promise<DeviceCertificate | null> {
-    return this.#call(() => {
-      const row = this.#statements.prepare("SELECT * FROM device_certificates WHERE serial = ?").get(serial);
+    return this.#database.run(async (db) => {
+      const row = await db.selectFrom("device_certificates").selectAll().where("serial", "=", serial).executeTakeFirst();
       return row === undefined ? null : decode(row);
     });
   }
 
   listByEnvironment(environmentId: number): Promise<DeviceCertificate[]> {
-    return this.#call(() => this.#statements.prepare("SELECT * FROM device_certificates WHERE environment_id = ? ORDER BY issued_at DESC, not_after DESC").all(environmentId).map(decode));
-  }
-
-  expiringWithoutRenewal(after: Date, before: Date): Promise<DeviceCertificate[]> {
-    return this.#call(() =>
-      this.#statements.prepare(
-        `SELECT c.* FROM device_certificates c JOIN environments e ON e.id = c.environment_id
-         WHERE c.revoked_at IS NULL AND c.not_after > ? AND c.not_after <= ?
-           AND NOT EXISTS (SELECT 1 FROM device_certificates n WHERE n.environment_id = c.environment_id AND n.revoked_at IS NULL AND n.not_after > c.not_after)`,
-      )
-        .all(after.getTime(), before.getTime())
-        .map(decode),
+    return this.#database.run(async (db) =>
+      (await db.selectFrom("device_certificates").selectAll().where("environment_id", "=", environmentId).orderBy("issued_at", "desc").orderBy("not_after", "desc").execute()).map(decode),
     );
   }
 
+  expiringWithoutRenewal(after: Date, before: Date): Promise<DeviceCertificate[]> {
+    return this.#database.run(async (db) => {
+      const rows = await db
+        .selectFrom("device_certificates as c")
+        .innerJoin("environments as e", "e.id", "c.environment_id")
+        .selectAll("c")
+        .where("c.revoked_at", "is", null)
+        .where("c.not_after", ">", after.getTime())
+        .where("c.not_after", "<=", before.getTime())
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom("device_certificates as n")
+                .select("n.serial")
+                .whereRef("n.environment_id", "=", "c.environment_id")
+                .where("n.revoked_at", "is", null)
+                .whereRef("n.not_after", ">", "c.not_after"),
+            ),
+          ),
+        )
+        .execute();
+      return rows.map(decode);
+    });
+  }
+
   list(): Promise<DeviceCertificate[]> {
-    return this.#call(() => this.#statements.prepare("SELECT * FROM device_certificates ORDER BY issued_at DESC, not_after DESC").all().map(decode));
+    return this.#database.run(async (db) => (await db.selectFrom("device_certificates").selectAll().orderBy("issued_at", "desc").orderBy("not_after", "desc").execute()).map(decode));
   }
 
   inventory(query: InventoryQuery): Promise<InventoryPage> {
-    return this.#call(() => inventoryPage((sql) => this.#statements.prepare(sql), query));
+    return this.#database.run((db) => inventoryPage(db, query));
   }
 
   recordedSerials(serials: readonly string[]): Promise<Set<string>> {
-    return this.#call(() => recordedSerials((sql) => this.#statements.prepare(sql), serials));
+    return this.#database.run((db) => recordedSerials(db, serials));
   }
 
   revoke(serials: readonly string[], revocation: CertificateRevocation): Promise<DeviceCertificate[]> {
-    return this.#call(() => {
-      const update = this.#statements.prepare("UPDATE device_certificates SET revoked_at = ?, revocation_reason = ? WHERE serial = ? AND revoked_at IS NULL RETURNING *");
-      const changed: DeviceCertificate[] = [];
-      this.#db.exec("BEGIN IMMEDIATE");
-      try {
+    return this.#database.run((db) =>
+      db.transaction().execute(async (trx) => {
+        const changed: DeviceCertificate[] = [];
         for (const serial of new Set(serials)) {
-          const row = update.get(revocation.at.getTime(), revocation.reason, serial);
+          const row = await trx
+            .updateTable("device_certificates")
+            .set({ revoked_at: revocation.at.getTime(), revocation_reason: revocation.reason })
+            .where("serial", "=", serial)
+            .where("revoked_at", "is", null)
+            .returningAll()
+            .executeTakeFirst();
           if (row !== undefined) changed.push(decode(row));
         }
-        this.#db.exec("COMMIT");
-      } catch (error) {
-        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-        throw error;
-      }
-      return changed;
-    });
+        return changed;
+      }),
+    );
   }
 
   revokeForEnvironment(environmentId: number, revocation: CertificateRevocation): Promise<DeviceCertificate[]> {
     const at = revocation.at.getTime();
-    return this.#call(() =>
-      this.#statements.prepare("UPDATE device_certificates SET revoked_at = ?, revocation_reason = ? WHERE environment_id = ? AND revoked_at IS NULL AND not_after > ? RETURNING *")
-        .all(at, revocation.reason, environmentId, at)
-        .map(decode),
-    );
+    return this.#database.run(async (db) => {
+      const rows = await db
+        .updateTable("device_certificates")
+        .set({ revoked_at: at, revocation_reason: revocation.reason })
+        .where("environment_id", "=", environmentId)
+        .where("revoked_at", "is", null)
+        .where("not_after", ">", at)
+        .returningAll()
+        .execute();
+      // RETURNING has no ORDER BY: the order of the rows changed is the engine's.
+      return rows.map(decode).sort((a, b) => b.issuedAt.getTime() - a.issuedAt.getTime() || b.notAfter.getTime() - a.notAfter.getTime());
+    });
   }
 
   revokedUnexpired(now: Date): Promise<DeviceCertificate[]> {
-    return this.#call(() => this.#statements.prepare("SELECT * FROM device_certificates WHERE revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at").all(now.getTime()).map(decode));
-  }
-
-  /** Forgets prepared statements (the store is closing). */
-  clear(): void {
-    this.#statements.clear();
+    return this.#database.run(async (db) =>
+      (await db.selectFrom("device_certificates").selectAll().where("revoked_at", "is not", null).where("not_after", ">", now.getTime()).orderBy("revoked_at").execute()).map(decode),
+    );
   }
 }

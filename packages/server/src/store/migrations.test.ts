@@ -36,7 +36,7 @@ describe("migrations", () => {
 
     const db = new DatabaseSync(path);
     expect(applyMigrations(db)).toEqual([]);
-    expect(tables(db)).toEqual(["api_tokens", "audit_events", "device_certificates", "environments", "pki_rotation", "schema_migrations", "settings", "snapshots", "users"]);
+    expect(tables(db)).toEqual(["api_tokens", "audit_events", "cluster_files", "device_certificates", "edge_sessions", "environments", "pki_rotation", "replicas", "revoked_logins", "schema_migrations", "settings", "snapshots", "users"]);
     db.close();
   });
 

@@ -1,6 +1,7 @@
-import type { DatabaseSync } from "node:sqlite";
+import { sql } from "kysely";
 import { ServerError } from "../errors.ts";
-import { StatementCache, columnReaders } from "./sqlite-columns.ts";
+import { type Row, columnReaders } from "./column-readers.ts";
+import type { SqlDatabase } from "./database.ts";
 
 /**
  * Where the built-in CA's rotation stands (docs/identity.md "CA rotation"). `finishing` is the
@@ -64,22 +65,35 @@ const newestUnrevokedSerial = `
   WHERE d.environment_id = e.id AND d.revoked_at IS NULL
   ORDER BY d.issued_at DESC, d.not_after DESC LIMIT 1`;
 
-/**
- * `PkiRotationStore` on the SQLite store's database; `SqliteStore` passes its connection and
- * error wrapper (`call`), so failures read like every other store failure.
- */
-export class SqlitePkiRotation implements PkiRotationStore {
-  readonly #call: <T>(work: () => T) => Promise<T>;
-  readonly #statements: StatementCache;
+/** The serial a device last presented, from `environments.client_certificate` (JSON); `null` when none or unreadable. */
+function presentedSerialOf(clientCertificate: unknown): string | null {
+  if (typeof clientCertificate !== "string") return null;
+  try {
+    const serial = (JSON.parse(clientCertificate) as { serialNumber?: unknown } | null)?.serialNumber;
+    return typeof serial === "string" ? serial : null;
+  } catch {
+    return null;
+  }
+}
 
-  constructor(db: DatabaseSync, call: <T>(work: () => T) => Promise<T>) {
-    this.#call = call;
-    this.#statements = new StatementCache(db);
+/**
+ * `PkiRotationStore` on the store's database, the same queries for SQLite and PostgreSQL; every
+ * query goes through `database.run`, so failures read like every other store failure.
+ *
+ * @example
+ * const rotation = new SqlPkiRotation(await openDatabase({ path: "pier.db" }));
+ * const record = await rotation.get();
+ */
+export class SqlPkiRotation implements PkiRotationStore {
+  readonly #database: SqlDatabase;
+
+  constructor(database: SqlDatabase) {
+    this.#database = database;
   }
 
   get(): Promise<RotationRecord | null> {
-    return this.#call(() => {
-      const row = this.#statements.prepare("SELECT * FROM pki_rotation WHERE id = 1").get();
+    return this.#database.run(async (db) => {
+      const row = (await db.selectFrom("pki_rotation").selectAll().where("id", "=", 1).executeTakeFirst()) as Row | undefined;
       if (row === undefined) return null;
       const phase = textOf(row, "phase");
       if (!phases.includes(phase)) throw corrupt("phase");
@@ -95,23 +109,27 @@ export class SqlitePkiRotation implements PkiRotationStore {
   }
 
   put(record: RotationRecord): Promise<void> {
-    return this.#call(() => {
-      this.#statements.prepare(
-        `INSERT INTO pki_rotation (id, phase, from_ca, to_ca, started_at, updated_at, window_seconds) VALUES (1, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, from_ca = excluded.from_ca, to_ca = excluded.to_ca,
-           started_at = excluded.started_at, updated_at = excluded.updated_at, window_seconds = excluded.window_seconds`,
-      ).run(record.phase, record.fromCa, record.toCa, record.startedAt.getTime(), record.updatedAt.getTime(), record.windowSeconds);
+    const row = { phase: record.phase, from_ca: record.fromCa, to_ca: record.toCa, started_at: record.startedAt.getTime(), updated_at: record.updatedAt.getTime(), window_seconds: record.windowSeconds };
+    return this.#database.run(async (db) => {
+      await db
+        .insertInto("pki_rotation")
+        .values({ id: 1, ...row })
+        .onConflict((conflict) => conflict.column("id").doUpdateSet(row))
+        .execute();
     });
   }
 
   devices(caSpkis: readonly string[]): Promise<RotationDevice[]> {
-    return this.#call(() => {
+    return this.#database.run(async (db) => {
       if (caSpkis.length === 0) return [];
-      const rows = this.#statements.prepare(
-        `SELECT e.id, e.name, e.edge_id, e.last_check_in_at, c.serial, c.ca_spki_sha256, json_extract(e.client_certificate, '$.serialNumber') AS presented_serial
-         FROM environments e JOIN device_certificates c ON c.serial = (${newestUnrevokedSerial})
-         WHERE c.ca_spki_sha256 IN (SELECT value FROM json_each(?)) ORDER BY e.id`,
-      ).all(JSON.stringify(caSpkis));
+      const newest = sql<string>`(${sql.raw(newestUnrevokedSerial)})`;
+      const rows = (await db
+        .selectFrom("environments as e")
+        .innerJoin("device_certificates as c", (join) => join.on("c.serial", "=", newest))
+        .select(["e.id", "e.name", "e.edge_id", "e.last_check_in_at", "e.client_certificate", "c.serial", "c.ca_spki_sha256"])
+        .where("c.ca_spki_sha256", "in", [...new Set(caSpkis)])
+        .orderBy("e.id")
+        .execute()) as Row[];
       return rows.map((row) => ({
         environmentId: integerOf(row, "id"),
         name: textOf(row, "name"),
@@ -119,22 +137,23 @@ export class SqlitePkiRotation implements PkiRotationStore {
         serial: textOf(row, "serial"),
         caSpkiSha256: textOf(row, "ca_spki_sha256"),
         lastCheckInAt: row["last_check_in_at"] === null ? null : new Date(integerOf(row, "last_check_in_at")),
-        presentedSerial: typeof row["presented_serial"] === "string" ? row["presented_serial"] : null,
+        presentedSerial: presentedSerialOf(row["client_certificate"]),
       }));
     });
   }
 
   newestCertificate(environmentId: number): Promise<{ serial: string; caSpkiSha256: string } | null> {
-    return this.#call(() => {
-      const row = this.#statements.prepare(
-        "SELECT serial, ca_spki_sha256 FROM device_certificates WHERE environment_id = ? AND revoked_at IS NULL ORDER BY issued_at DESC, not_after DESC LIMIT 1",
-      ).get(environmentId);
-      return row === undefined ? null : { serial: textOf(row, "serial"), caSpkiSha256: textOf(row, "ca_spki_sha256") };
+    return this.#database.run(async (db) => {
+      const row = await db
+        .selectFrom("device_certificates")
+        .select(["serial", "ca_spki_sha256"])
+        .where("environment_id", "=", environmentId)
+        .where("revoked_at", "is", null)
+        .orderBy("issued_at", "desc")
+        .orderBy("not_after", "desc")
+        .limit(1)
+        .executeTakeFirst();
+      return row === undefined ? null : { serial: textOf(row as Row, "serial"), caSpkiSha256: textOf(row as Row, "ca_spki_sha256") };
     });
-  }
-
-  /** Forgets prepared statements (the store is closing). */
-  clear(): void {
-    this.#statements.clear();
   }
 }

@@ -4,6 +4,7 @@ import { ServerError } from "../errors.ts";
 // (https://www.postgresql.org/docs/current/errcodes-appendix.html) the store tells apart.
 const SQLITE_CONSTRAINT_FOREIGNKEY = 787;
 const SQLITE_CONSTRAINT_UNIQUE = 2067;
+const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
 const SQLITE_BUSY = 5;
 const PG_UNIQUE_VIOLATION = "23505";
 const PG_FOREIGN_KEY_VIOLATION = "23503";
@@ -23,9 +24,10 @@ function postgresCode(error: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
-/** A unique constraint was violated (SQLite 2067, PostgreSQL 23505). */
+/** A unique constraint or primary key was violated (SQLite 2067 or 1555, PostgreSQL 23505). */
 export function isUniqueViolation(error: unknown): boolean {
-  return sqliteCode(error) === SQLITE_CONSTRAINT_UNIQUE || postgresCode(error) === PG_UNIQUE_VIOLATION;
+  const sqlite = sqliteCode(error);
+  return sqlite === SQLITE_CONSTRAINT_UNIQUE || sqlite === SQLITE_CONSTRAINT_PRIMARYKEY || postgresCode(error) === PG_UNIQUE_VIOLATION;
 }
 
 /** A foreign key was violated (SQLite 787, PostgreSQL 23503). */

@@ -8,7 +8,10 @@
  */
 
 import type { DockerSnapshot } from "@pier/protocol";
+import type { Dialect } from "./database.ts";
+import type { ClusterStore } from "./cluster-store.ts";
 import type { DeviceCertificateStore } from "./device-certificates.ts";
+import type { LoginRevocationStore } from "./login-revocations.ts";
 import type { PkiRotationStore } from "./pki-rotation.ts";
 
 /** The kinds of environment Pier manages; only edge agents for now. */
@@ -423,6 +426,8 @@ export interface EnvironmentPage {
  * await store.close();
  */
 export interface Store {
+  /** The SQL engine underneath (`sqlite` for `--data`, `postgres` with `--database-url`). */
+  readonly dialect: Dialect;
   readonly environments: EnvironmentStore;
   readonly users: UserStore;
   readonly apiTokens: ApiTokenStore;
@@ -434,6 +439,10 @@ export interface Store {
   readonly certificates: DeviceCertificateStore;
   /** The built-in CA's rotation (`store/pki-rotation.ts`). */
   readonly rotation: PkiRotationStore;
+  /** Replicas, who holds each device's session, shared files and cluster-wide locks (`store/cluster-store.ts`). */
+  readonly cluster: ClusterStore;
+  /** The persisted logout deny-list (`store/login-revocations.ts`). */
+  readonly logins: LoginRevocationStore;
   /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */
   close(): Promise<void>;
 }
