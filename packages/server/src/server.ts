@@ -60,6 +60,22 @@ export interface ServerConfig {
   readonly deviceCertificateLifetimeSeconds?: number;
   /** `--renewal-rate`: device certificate renewals issued per second across the fleet (default 50, `RenewalThrottle`). */
   readonly renewalsPerSecond?: number;
+  /**
+   * `--database-url` and the flags that go with it: this server is one replica of several on one
+   * PostgreSQL (docs/architecture.md "Scale-out"). Absent: SQLite in `--data`, a single server.
+   */
+  readonly cluster?: {
+    readonly databaseUrl: string;
+    /** `--secret-file`: at least 32 random bytes, the same on every replica (encrypts the shared private keys). */
+    readonly secretFile: string;
+    /** `--peer-bind` (default 0.0.0.0:9445): the listener other replicas reach this one on. */
+    readonly peerHost: string;
+    readonly peerPort: number;
+    /** `--peer-address`: HOST:PORT the other replicas connect to (default: the host name and the peer port). */
+    readonly peerAddress?: string;
+    /** `--replica-name` (default: the host name), shown in logs and errors. */
+    readonly replicaName?: string;
+  };
   readonly log: (level: ServerLogLevel, message: string) => void;
 }
 

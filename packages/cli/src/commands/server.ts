@@ -5,6 +5,7 @@ import { ServerError, startServer, type ServerConfig, type ServerLogLevel } from
 import { optionalInteger, parseCommand } from "../args.ts";
 import { CliError, exitCodes } from "../errors.ts";
 import type { Output } from "../output.ts";
+import { clusterConfig, databaseLocation } from "./server-cluster.ts";
 
 const usage = `Usage: pier server [options]
 
@@ -46,7 +47,18 @@ Options:
                             lifetime of the device certificates the built-in CA issues, e.g.
                             90s, 15m, 12h, 30d (default: $PIER_DEVICE_CERT_LIFETIME, else 30d;
                             60s to 397d); agents renew at about two thirds of it
-  --log-level LEVEL         debug, info (default), warn, error`;
+  --log-level LEVEL         debug, info (default), warn, error
+
+Several replicas on one PostgreSQL (docs/architecture.md "Scale-out"):
+  --database-url URL        postgres://USER:PASSWORD@HOST:PORT/DATABASE (default:
+                            $PIER_DATABASE_URL; without it, SQLite in DIR/pier.db)
+  --secret-file F           with --database-url, required: at least 32 random bytes, mode 0600,
+                            the same file on every replica; encrypts the cluster's private keys
+                            in the database (default: $PIER_SECRET_FILE)
+  --peer-bind HOST:PORT     listener for the other replicas, mutual TLS (default 0.0.0.0:9445)
+  --peer-address HOST:PORT  where the other replicas reach this one (default: $PIER_PEER_ADDRESS,
+                            else this host's name and the --peer-bind port)
+  --replica-name NAME       this replica's name in logs and errors (default: the host name)`;
 
 const levels: readonly ServerLogLevel[] = ["debug", "info", "warn", "error"];
 
@@ -199,6 +211,11 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
     "waiting-room-max": { type: "string" },
     "renewal-rate": { type: "string" },
     "device-cert-lifetime": { type: "string" },
+    "database-url": { type: "string" },
+    "secret-file": { type: "string" },
+    "peer-bind": { type: "string" },
+    "peer-address": { type: "string" },
+    "replica-name": { type: "string" },
   });
   if (values.help) return out.help(usage);
   const level = (values["log-level"] ?? "info") as ServerLogLevel;
@@ -213,6 +230,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
   const dataDir = values.data ?? (process.env["PIER_DATA"] || "pier-data");
   const edgeAddresses = parseEdgeAddresses(values["edge-api-url"], values["edge-tunnel-address"]);
   const deviceCertificateLifetimeSeconds = deviceCertificateLifetime(values["device-cert-lifetime"], process.env);
+  const cluster = clusterConfig(values, process.env);
   const threshold = levels.indexOf(level);
   const log = (at: ServerLogLevel, message: string) => {
     if (levels.indexOf(at) >= threshold) process.stderr.write(`${new Date().toISOString()} ${at.toUpperCase().padEnd(5)} ${message}\n`);
@@ -231,6 +249,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
       uiDir: values["ui-dir"] ?? defaultUiDir(process.env, process.argv[1]),
       ...serverLimits(values),
       deviceCertificateLifetimeSeconds,
+      ...(cluster ? { cluster } : {}),
       log,
     });
   } catch (error) {
@@ -239,7 +258,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
   }
   const shownHost = bind.host === "0.0.0.0" || bind.host === "::" ? "localhost" : bind.host;
   const apiUrl = `https://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${server.httpsAddress.port}`;
-  log("info", `Pier server listening: HTTPS ${bind.host}:${server.httpsAddress.port} (UI and API), edge tunnel ${bind.host}:${server.tunnelAddress.port}; data in ${dataDir}`);
+  log("info", `Pier server listening: HTTPS ${bind.host}:${server.httpsAddress.port} (UI and API), edge tunnel ${bind.host}:${server.tunnelAddress.port}; data in ${cluster ? `${databaseLocation(cluster.databaseUrl)}, files in ${dataDir}` : dataDir}`);
   log("info", `server key fingerprint (SPKI SHA-256, pinned by agents): ${server.edgeFingerprint()}`);
   log("info", `connect a first agent: EDGE=1 EDGE_ID=<unique id> EDGE_KEY=${await server.fleetEdgeKey(apiUrl)} npx pier agent --data ./agent-data`);
   log("info", "it will wait in the Waiting Room until associated: POST /api/endpoints/{id}/edge/trust (create the admin first: in the web UI or POST /api/users/admin/init with the setup token, see above)");
