@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, openSync, realpathSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { CompiledQuery, type DatabaseConnection, type Driver, SqliteDialect, SqliteDriver, type SqliteDatabase, type SqliteStatement } from "kysely";
@@ -13,16 +13,19 @@ const statementCacheSize = 500;
  * no re-preparation.
  *
  * @example
- * const adapter = new NodeSqliteAdapter(new DatabaseSync("pier.db"));
+ * const adapter = new NodeSqliteAdapter(new DatabaseSync("pier.db"), realpathSync("pier.db"));
  * adapter.prepare("SELECT 1 AS one").all([]); // [{ one: 1 }]
  */
 export class NodeSqliteAdapter implements SqliteDatabase {
   /** The connection itself, for migrations (`exec` of several statements) and the check-in loop. */
   readonly connection: DatabaseSync;
+  /** The database file's real path (`:memory:` for none). */
+  readonly file: string;
   readonly #statements = new Map<string, SqliteStatement>();
 
-  constructor(connection: DatabaseSync) {
+  constructor(connection: DatabaseSync, file = ":memory:") {
     this.connection = connection;
+    this.file = file;
   }
 
   prepare(sql: string): SqliteStatement {
@@ -53,10 +56,63 @@ export class NodeSqliteAdapter implements SqliteDatabase {
   }
 }
 
-/** kysely's SQLite driver whose transactions begin IMMEDIATE (see `NodeSqliteDialect`). */
+/** A first-come first-served lock held across awaits. */
+class FileLock {
+  #tail: Promise<void> = Promise.resolve();
+  users = 0;
+
+  async acquire(): Promise<() => void> {
+    let release!: () => void;
+    const previous = this.#tail;
+    this.#tail = new Promise((resolve) => (release = resolve));
+    await previous;
+    return release;
+  }
+}
+
+// node:sqlite blocks the thread while it waits for a lock (busy timeout). Two connections to one
+// file in this process would deadlock: one holds the write lock across an await of its
+// transaction, the other's BEGIN IMMEDIATE blocks the event loop that the first needs to finish.
+// So every connection to a file in this process takes the file's lock for as long as it holds
+// its connection (one query, or one transaction).
+const fileLocks = new Map<string, FileLock>();
+
+/** kysely's SQLite driver whose transactions begin IMMEDIATE, serialised with the file's other connections in this process. */
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #file: string;
+  readonly #lock: FileLock;
+  #release: (() => void) | undefined;
+
+  constructor(adapter: NodeSqliteAdapter, file: string) {
+    super({ database: adapter });
+    this.#file = file;
+    const lock = fileLocks.get(file) ?? new FileLock();
+    lock.users += 1;
+    fileLocks.set(file, lock);
+    this.#lock = lock;
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    // kysely's own mutex lets one caller at a time get here, so one release slot suffices.
+    this.#release = await this.#lock.acquire();
+    return super.acquireConnection();
+  }
+
+  override async releaseConnection(): Promise<void> {
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+    return Promise.resolve();
+  }
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw("BEGIN IMMEDIATE"));
+  }
+
+  override async destroy(): Promise<void> {
+    this.#lock.users -= 1;
+    if (this.#lock.users === 0) fileLocks.delete(this.#file);
+    await super.destroy();
   }
 }
 
@@ -74,7 +130,7 @@ export class NodeSqliteDialect extends SqliteDialect {
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver({ database: this.#adapter });
+    return new ImmediateSqliteDriver(this.#adapter, this.#adapter.file);
   }
 }
 
@@ -118,5 +174,5 @@ export function openSqliteFile(path: string, busyTimeoutMs: number): NodeSqliteA
     db.close();
     throw error;
   }
-  return new NodeSqliteAdapter(db);
+  return new NodeSqliteAdapter(db, realpathSync(path));
 }

@@ -258,20 +258,27 @@ export interface EnvironmentStore {
   getByEdgeId(edgeId: string): Promise<Environment | null>;
   /** All environments by id; `untrusted: true` lists the waiting room, `false` the associated ones. */
   list(filter?: { untrusted?: boolean }): Promise<Environment[]>;
-  /** Applies `patch` and returns the result; `not_found` if there is no such environment. */
-  update(id: number, patch: EnvironmentPatch): Promise<Environment>;
-  /**
   /**
    * One page of a filtered, sorted list with each environment's Docker summary (never the full
    * snapshot) and the number of environments the filters match (`store/environment-page.ts`).
    * The caller validates the query's ranges.
    */
   page(query: EnvironmentPageQuery): Promise<EnvironmentPage>;
+  /** Applies `patch` and returns the result; `not_found` if there is no such environment. */
+  update(id: number, patch: EnvironmentPatch): Promise<Environment>;
+  /**
    * Applies `patch` only while the environment's key secret hash is still `secretHash`, in one
    * step; `null` when it changed meanwhile (another device claimed it first, or a new key was
    * made), so two devices holding one key can never both claim the environment.
    */
   claim(id: number, secretHash: string, patch: EnvironmentPatch): Promise<Environment | null>;
+  /**
+   * Binds a first identity: applies `patch` with `identity` only while the environment has no
+   * identity or already this one, in one step; `null` when another identity was bound meanwhile
+   * (two devices presenting one `EDGE_ID` at once, possibly on two replicas). `not_found` if the
+   * environment does not exist.
+   */
+  bindIdentity(id: number, identity: DeviceIdentity, patch: EnvironmentPatch): Promise<Environment | null>;
   /** Removes the environment; `false` if it did not exist. */
   delete(id: number): Promise<boolean>;
   /**
@@ -330,16 +337,6 @@ export interface StoredSnapshot {
   snapshot: DockerSnapshot;
 }
 
-/** The latest Docker snapshot of each environment (docs/protocol.md, "Docker snapshot and tunnel"). */
-export interface SnapshotStore {
-  /** Replaces the environment's snapshot and its summary; `not_found` if there is no such environment. */
-  put(environmentId: number, snapshot: DockerSnapshot, at: Date, summary: DockerSummary): Promise<void>;
-  /** The latest snapshot, or `null` when the device has not reported one. */
-  get(environmentId: number): Promise<StoredSnapshot | null>;
-}
-
-/**
- * Everything the server persists. Implementations report failures as `ServerError`
 /**
  * The few facts of a Docker snapshot a list shows, kept beside the snapshot (computed by
  * `docker/docker-summary.ts`) so lists never read full snapshots.
@@ -418,6 +415,16 @@ export interface EnvironmentPage {
   total: number;
 }
 
+/** The latest Docker snapshot of each environment (docs/protocol.md, "Docker snapshot and tunnel"). */
+export interface SnapshotStore {
+  /** Replaces the environment's snapshot and its summary; `not_found` if there is no such environment. */
+  put(environmentId: number, snapshot: DockerSnapshot, at: Date, summary: DockerSummary): Promise<void>;
+  /** The latest snapshot, or `null` when the device has not reported one. */
+  get(environmentId: number): Promise<StoredSnapshot | null>;
+}
+
+/**
+ * Everything the server persists. Implementations report failures as `ServerError`
  * (`conflict`, `not_found`, `bad_request`, `store_failed`).
  *
  * @example

@@ -1,0 +1,60 @@
+import { SqlApiTokens } from "./api-tokens.ts";
+import { SqlAuditLog } from "./audit.ts";
+import { type ClusterStore, SqlClusterStore } from "./cluster-store.ts";
+import type { Dialect, SqlDatabase } from "./database.ts";
+import { type DeviceCertificateStore, SqlDeviceCertificates } from "./device-certificates.ts";
+import { SqlEnvironments } from "./environments.ts";
+import { type LoginRevocationStore, SqlLoginRevocations } from "./login-revocations.ts";
+import { type PkiRotationStore, SqlPkiRotation } from "./pki-rotation.ts";
+import { SqlSettings } from "./settings.ts";
+import { SqlSnapshots } from "./snapshots.ts";
+import type { Store } from "./store.ts";
+import { SqlUsers } from "./users.ts";
+
+/**
+ * The `Store` on kysely, one class for SQLite and PostgreSQL: every sub-store is built from the
+ * same `SqlDatabase` (`new SqlEnvironments(database)`…). Open one with `openStore`.
+ *
+ * @example
+ * await using store = await openStore({ url: "postgres://pier:…@db:5432/pier" });
+ * const waiting = await store.environments.list({ untrusted: true });
+ */
+export class SqlStore implements Store, AsyncDisposable {
+  readonly dialect: Dialect;
+  readonly environments: SqlEnvironments;
+  readonly users: SqlUsers;
+  readonly apiTokens: SqlApiTokens;
+  readonly settings: SqlSettings;
+  readonly audit: SqlAuditLog;
+  readonly snapshots: SqlSnapshots;
+  readonly certificates: DeviceCertificateStore;
+  readonly rotation: PkiRotationStore;
+  readonly cluster: ClusterStore;
+  readonly logins: LoginRevocationStore;
+  readonly #database: SqlDatabase;
+
+  /** Takes an open, migrated database (`openStore` does both). */
+  constructor(database: SqlDatabase) {
+    this.#database = database;
+    this.dialect = database.dialect;
+    this.environments = new SqlEnvironments(database);
+    this.users = new SqlUsers(database);
+    this.apiTokens = new SqlApiTokens(database);
+    this.settings = new SqlSettings(database);
+    this.audit = new SqlAuditLog(database);
+    this.snapshots = new SqlSnapshots(database);
+    this.certificates = new SqlDeviceCertificates(database);
+    this.rotation = new SqlPkiRotation(database);
+    this.cluster = new SqlClusterStore(database);
+    this.logins = new SqlLoginRevocations(database);
+  }
+
+  /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */
+  close(): Promise<void> {
+    return this.#database.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
