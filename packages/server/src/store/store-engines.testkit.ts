@@ -1,0 +1,162 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll, afterEach, beforeAll, describe, inject } from "vitest";
+import type { Dialect, StoreTarget } from "./database.ts";
+import { openStore } from "./open-store.ts";
+import type { Store } from "./store.ts";
+import { tempDir, type TempDir } from "./temp-dir.testkit.ts";
+
+/** One engine the contract suite runs on: where to put a fresh store, and how to open one. */
+export interface StoreEngine {
+  readonly dialect: Dialect;
+  /**
+   * A new, empty place for a store, never used by another test: SQLite a new file in a temporary
+   * directory; PostgreSQL a new schema (`search_path` in the URL) of the describe's database.
+   * Removed after the test.
+   */
+  target(): Promise<StoreTarget>;
+  /** `openStore(target)` (migrated); on a new `target()` when none is given. */
+  open(target?: StoreTarget): Promise<Store>;
+  /**
+   * Runs one statement on `target` on a connection of its own, outside the store (a stand-in for an
+   * operator's `sqlite3` or `psql`: to corrupt, inspect or age a row).
+   */
+  sql<R = Record<string, unknown>>(target: StoreTarget, text: string, values?: readonly unknown[]): Promise<R[]>;
+}
+
+/** The run's PostgreSQL superuser URL (vitest global setup: packages/e2e/src/global-setup.ts). */
+function adminUrl(): string {
+  return inject("postgresUrl");
+}
+
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** `?`-placeholders (SQLite style, as the tests write them) as `$1, $2…` for PostgreSQL. */
+function numbered(text: string): string {
+  let n = 0;
+  return text.replace(/\?/g, () => `$${++n}`);
+}
+
+class SqliteEngine implements StoreEngine {
+  readonly dialect = "sqlite" as const;
+  #dir: TempDir | undefined;
+  #count = 0;
+
+  async target(): Promise<StoreTarget> {
+    this.#dir ??= tempDir("contract");
+    return Promise.resolve({ path: this.#dir.file(`store-${++this.#count}/pier.db`) });
+  }
+
+  async open(target?: StoreTarget): Promise<Store> {
+    return openStore(target ?? (await this.target()));
+  }
+
+  async sql<R>(target: StoreTarget, text: string, values: readonly unknown[] = []): Promise<R[]> {
+    if (!("path" in target)) throw new Error("the SQLite engine got a PostgreSQL target");
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(target.path);
+    try {
+      const statement = db.prepare(text);
+      // all() runs any statement; rows only for those that return some.
+      return statement.all(...(values as never[])) as R[];
+    } finally {
+      db.close();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.#dir?.[Symbol.asyncDispose]();
+    this.#dir = undefined;
+  }
+}
+
+class PostgresEngine implements StoreEngine {
+  readonly dialect = "postgres" as const;
+  /** The describe's database (created in beforeAll, dropped in afterAll). */
+  #databaseUrl: string | undefined;
+  #databaseName: string | undefined;
+  #schemas: string[] = [];
+
+  async create(prefix: string): Promise<void> {
+    const name = `${prefix}_${randomBytes(5).toString("hex")}`;
+    await withClient(adminUrl(), (client) => client.query(`CREATE DATABASE ${name}`));
+    const url = new URL(adminUrl());
+    url.pathname = `/${name}`;
+    this.#databaseUrl = url.toString();
+    this.#databaseName = name;
+  }
+
+  #url(): string {
+    if (this.#databaseUrl === undefined) throw new Error("the PostgreSQL engine is used outside its describe block");
+    return this.#databaseUrl;
+  }
+
+  async target(): Promise<StoreTarget> {
+    const schema = `s_${randomBytes(5).toString("hex")}`;
+    await withClient(this.#url(), (client) => client.query(`CREATE SCHEMA ${schema}`));
+    this.#schemas.push(schema);
+    const url = new URL(this.#url());
+    url.searchParams.set("options", `-c search_path=${schema}`);
+    return { url: url.toString() };
+  }
+
+  async open(target?: StoreTarget): Promise<Store> {
+    return openStore(target ?? (await this.target()));
+  }
+
+  async sql<R>(target: StoreTarget, text: string, values: readonly unknown[] = []): Promise<R[]> {
+    if (!("url" in target)) throw new Error("the PostgreSQL engine got a SQLite target");
+    return withClient(target.url, async (client) => (await client.query(numbered(text), [...values])).rows as R[]);
+  }
+
+  /** Drops the schemas of the test that just ended (their stores are closed by then). */
+  async dropSchemas(): Promise<void> {
+    const schemas = this.#schemas;
+    this.#schemas = [];
+    if (schemas.length === 0 || this.#databaseUrl === undefined) return;
+    await withClient(this.#databaseUrl, (client) => client.query(`DROP SCHEMA ${schemas.join(", ")} CASCADE`));
+  }
+
+  async dispose(): Promise<void> {
+    const name = this.#databaseName;
+    this.#databaseUrl = undefined;
+    this.#databaseName = undefined;
+    if (name !== undefined) await withClient(adminUrl(), (client) => client.query(`DROP DATABASE ${name} WITH (FORCE)`));
+  }
+}
+
+/**
+ * The store's contract suite: runs `body` twice, as `title [sqlite]` on SQLite files and as
+ * `title [postgres]` on the run's real PostgreSQL (one database per describe, a schema per
+ * `engine.target()`), so every store test holds for both engines.
+ *
+ * @example
+ * describeOnEngines("environments", (engine) => {
+ *   it("creates", async () => {
+ *     await using store = await engine.open();
+ *     expect((await store.environments.create({ name: "e", type: "edge-agent" })).id).toBe(1);
+ *   });
+ * });
+ */
+export function describeOnEngines(title: string, body: (engine: StoreEngine) => void): void {
+  describe(`${title} [sqlite]`, () => {
+    const engine = new SqliteEngine();
+    afterAll(() => engine.dispose());
+    body(engine);
+  });
+  describe(`${title} [postgres]`, () => {
+    const engine = new PostgresEngine();
+    beforeAll(() => engine.create("contract"));
+    afterEach(() => engine.dropSchemas());
+    afterAll(() => engine.dispose());
+    body(engine);
+  });
+}
