@@ -15,3 +15,4 @@ export {
 export { type GeneratedApiToken, apiTokenPrefix, apiTokenTouchIntervalMs, generateApiToken, hashApiToken, verifyApiToken } from "./api-tokens.ts";
 export { type RateLimitDecision, RateLimiter, type RateLimiterOptions, loginRateLimit } from "./rate-limiter.ts";
 export { type SessionTokens, SessionDenyList, createSessionTokens } from "./session-tokens.ts";
+export { type LogoutRecords, PersistedLogouts, type PersistedLogoutsOptions } from "./persisted-logouts.ts";

@@ -6,22 +6,22 @@ const secret = randomBytes(32);
 const user = { id: 7, username: "admin", role: "admin" } as const;
 
 describe("session tokens with logout", () => {
-  it("refuse a token once it is revoked, and only that token", () => {
+  it("refuse a token once it is revoked, and only that token", async () => {
     const sessions = createSessionTokens(secret);
     const first = sessions.issue(user);
     const second = sessions.issue(user);
     expect(sessions.verify(first).userId).toBe(7);
-    sessions.revoke(first);
+    await sessions.revoke(first);
     expect(() => sessions.verify(first)).toThrow(expect.objectContaining({ code: "unauthorized", status: 401, message: "This session was logged out. Log in again." }));
     expect(sessions.verify(second).userId).toBe(7);
   });
 
-  it("revoke tokens signed before token ids existed, by their signature", () => {
+  it("revoke tokens signed before token ids existed, by their signature", async () => {
     const sessions = createSessionTokens(secret);
     const iat = Math.floor(Date.now() / 1000);
     const legacy = signLegacy({ sub: "7", username: "admin", role: "admin", iat, exp: iat + 3600 });
     expect(sessions.verify(legacy).tokenId).toBe(legacy.split(".")[2]);
-    sessions.revoke(legacy);
+    await sessions.revoke(legacy);
     expect(() => sessions.verify(legacy)).toThrow(expect.objectContaining({ code: "unauthorized" }));
   });
 

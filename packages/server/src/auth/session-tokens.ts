@@ -4,8 +4,8 @@ import { type Session, clockSkewSeconds, signSessionToken, verifySessionToken } 
 
 /**
  * Ids of session tokens that were logged out, each kept until the token would have expired
- * anyway (plus the clock skew `verifySessionToken` tolerates). In memory: a restart forgets
- * them, which is why sessions are short (8 h).
+ * anyway (plus the clock skew `verifySessionToken` tolerates), in memory. The server also keeps
+ * them in the store (`PersistedLogouts`), so a restart or another replica refuses them too.
  *
  * @example
  * const denied = new SessionDenyList();
@@ -43,21 +43,21 @@ export interface SessionTokens {
   issue(user: { id: number; username: string; role: UserRole }): string;
   /** Verifies the token and refuses one that was logged out (`unauthorized`). */
   verify(token: string): Session;
-  /** Logs the token out: it is refused from now until it expires. */
-  revoke(token: string): void;
+  /** Logs the token out: it is refused from now until it expires (here at once; elsewhere once `onRevoke` resolved). */
+  revoke(token: string): Promise<void>;
 }
 
 /**
  * The server's session tokens: HS256 JWTs (see `signSessionToken`) that `revoke` (logout)
- * puts on a `SessionDenyList`.
+ * puts on a `SessionDenyList`, then hands to `onRevoke` (the server: `PersistedLogouts.loggedOut`).
  *
  * @example
  * const sessions = createSessionTokens(secret);
  * const jwt = sessions.issue(user);
- * sessions.revoke(jwt);
+ * await sessions.revoke(jwt);
  * sessions.verify(jwt); // throws ServerError("unauthorized")
  */
-export function createSessionTokens(secret: Buffer, denied = new SessionDenyList()): SessionTokens {
+export function createSessionTokens(secret: Buffer, denied = new SessionDenyList(), onRevoke?: (tokenId: string, expiresAt: Date) => Promise<void>): SessionTokens {
   return {
     issue: (user) => signSessionToken({ userId: user.id, username: user.username, role: user.role }, secret),
     verify(token) {
@@ -65,9 +65,10 @@ export function createSessionTokens(secret: Buffer, denied = new SessionDenyList
       if (denied.has(session.tokenId)) throw new ServerError("unauthorized", "This session was logged out. Log in again.", { details: { reason: "logged_out" } });
       return session;
     },
-    revoke(token) {
+    async revoke(token) {
       const session = verifySessionToken(token, secret);
       denied.add(session.tokenId, session.expiresAt);
+      await onRevoke?.(session.tokenId, session.expiresAt);
     },
   };
 }
