@@ -5,7 +5,7 @@ import { getRequestListener } from "@hono/node-server";
 import { encodeEdgeKey } from "@pier/protocol";
 import { createApiApp } from "./api/app.ts";
 import type { ApiDependencies } from "./api/context.ts";
-import { FailedLoginNames, LoginThrottle, createSessionTokens, loadOrCreateSecret, RateLimiter } from "./auth/index.ts";
+import { FailedLoginNames, LoginThrottle, PersistedLogouts, SessionDenyList, createSessionTokens, loadOrCreateSecret, RateLimiter } from "./auth/index.ts";
 import { authenticateRequest } from "./api/authenticate.ts";
 import { createDockerProxy, type ProxyResponse } from "./docker/docker-proxy.ts";
 import { rawErrorResponse, sendError } from "./http/error-response.ts";
@@ -24,8 +24,11 @@ import { CaRotation } from "./identity/rotation.ts";
 import { startRevocation } from "./identity/revocation-runtime.ts";
 import { RevocationRegistry } from "./identity/revocations.ts";
 import { createUiStatic, uiSecurityHeaders } from "./ui/ui-static.ts";
-import { HeartbeatRegistry, SqliteStore, type Store } from "./store/index.ts";
+import { HeartbeatRegistry, type Store } from "./store/index.ts";
 import { AlertService } from "./alerts/alert-service.ts";
+import type { ClusterEvents } from "./cluster/cluster-events.ts";
+import { openServerStore, startCluster } from "./cluster/cluster-runtime.ts";
+import { handleClusterEvents } from "./cluster/event-handlers.ts";
 import { ConnectionBudget, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, revocationEntriesOf, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
 
 /** Log levels of the server. */
@@ -84,6 +87,8 @@ export interface RunningServer {
   readonly httpsAddress: AddressInfo;
   readonly tunnelAddress: AddressInfo;
   readonly store: Store;
+  /** This process's replica id (random per start; `replicas.id` on PostgreSQL). */
+  readonly replicaId: string;
   /** SPKI SHA-256 agents pin in EDGE_KEY. */
   readonly edgeFingerprint: () => string;
   /** A fleet-wide EDGE_KEY for this server as reached at `apiUrl`. */
@@ -107,9 +112,18 @@ function tunnelPortOnly(path: string | undefined): ServerError {
  */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const tls = await ServerTls.load(config);
-
-  const store = await SqliteStore.open(join(config.dataDir, "pier.db"));
+  // On a replica (--database-url) the shared files (built-in CA, server key, JWT secret) come
+  // from the database, or are created once cluster-wide, before TLS loads them from --data.
+  const store = await openServerStore(config);
+  const cluster = await startCluster(config, store).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
+  const tls = await ServerTls.load(config).catch(async (error: unknown) => {
+    await cluster.close();
+    await store.close();
+    throw error;
+  });
   // Alerts (docs/identity.md "Alerts") observe every audit event, so they start before anything appends one.
   const alerts = new AlertService({ store, log: config.log });
   alerts.start();
@@ -126,8 +140,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const revoked = new RevocationRegistry();
   const edge = new EdgeService(store, heartbeats, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment }, identity: enrollment, revocations: revoked });
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
+  // What must act at once on every replica goes through the events bus (cluster/event-handlers.ts);
+  // a single server's bus is in-process.
+  const events: ClusterEvents = cluster.events;
   // Revocation that takes effect at once, and the built-in CA's CRL (docs/identity.md "Revocation").
-  const revocations = await startRevocation({ dataDir: config.dataDir, store, sessions: edge, tunnels, deviceCa, registry: revoked, log: config.log });
+  const revocations = await startRevocation({
+    dataDir: config.dataDir,
+    store,
+    sessions: edge,
+    tunnels,
+    deviceCa,
+    registry: revoked,
+    announce: (revokedCertificate) => events.publish({ type: "certificate_revoked", ...revokedCertificate }),
+    log: config.log,
+  });
   // Operator CRLs (--mtlscrl, --sslcrl, the upload) join the check at handshake end, which also
   // covers resumed TLS sessions; OpenSSL enforces them in the handshake itself (tls-front).
   revocations.registry.setSource("operator-crl", revocationEntriesOf(tls.clientCrl));
@@ -178,11 +204,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     return { apiUrl, tunnelAddress, serverFingerprint: tls.edgeMaterial.spkiSha256 };
   };
 
+  // Logouts are kept in the store: refused after a restart and, announced, on every replica.
+  const denied = new SessionDenyList();
+  const logouts = new PersistedLogouts({ records: store.logins, denied, announce: ({ jti, expiresAt }) => events.publish({ type: "login_revoked", jti, expiresAt: expiresAt.getTime() }) });
+  await logouts.load();
   const deps: ApiDependencies = {
     store,
     edge,
-    lastCheckIn: (id, stored) => heartbeats.lastCheckIn(id, stored),
-    sessions: createSessionTokens(secret),
+    events,
+    // On replicas the stored check-in, the same on every replica (docs/architecture.md "Heartbeats").
+    lastCheckIn: cluster.lastCheckIn((id, stored) => heartbeats.lastCheckIn(id, stored)),
+    sessions: createSessionTokens(secret, denied, (jti, expiresAt) => logouts.loggedOut(jti, expiresAt)),
     loginThrottle: new LoginThrottle(),
     failedLoginNames: new FailedLoginNames(secret),
     firstAdmin,
@@ -197,6 +229,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     alerts,
     log: config.log,
   };
+  const stopHandlingEvents = await handleClusterEvents({
+    logouts,
+    events,
+    edge,
+    tunnels,
+    heartbeats,
+    revocation: revocations.revocation,
+    authorities: () => deviceCa?.trusted ?? [],
+    checkinInterval: async () => (await store.settings.get()).edgeAgentCheckinInterval,
+    log: config.log,
+  });
   const api = getRequestListener(createApiApp(deps).fetch);
   const edgeRoutes = createEdgeRoutes({
     edge,
@@ -310,9 +353,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     httpsAddress,
     tunnelAddress,
     store,
+    replicaId: cluster.replicaId,
     edgeFingerprint: () => tls.edgeMaterial.spkiSha256,
     fleetEdgeKey: async (apiUrl) => encodeEdgeKey({ ...(await edgeEndpoint(new URL(apiUrl))), environmentId: 0 }),
     async close() {
+      stopHandlingEvents();
+      await events.close();
       tls.close();
       revocations.close();
       tunnels.closeAll();

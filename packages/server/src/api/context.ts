@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import type { CertificateAuthority } from "@pier/pki";
 import type { AlertService } from "../alerts/alert-service.ts";
+import type { ClusterEvents } from "../cluster/cluster-events.ts";
 import type { EdgeService } from "../edge/edge-service.ts";
 import type { CaRotation } from "../identity/rotation.ts";
 import type { PublishedCrl } from "../identity/crl-publisher.ts";
@@ -15,6 +16,8 @@ import type { Store, User } from "../store/store.ts";
 export interface ApiDependencies {
   readonly store: Store;
   readonly edge: EdgeService;
+  /** Announces what must act at once on every replica (removal, settings, association…); in-process on a single server. */
+  readonly events: Pick<ClusterEvents, "publish">;
   /** Freshest check-in time of an environment (memory first, then the store). */
   readonly lastCheckIn: (environmentId: number, stored: Date | null) => Date | null;
   /** Signs, checks and logs out session tokens. */

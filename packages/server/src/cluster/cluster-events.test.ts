@@ -67,7 +67,7 @@ describe("parseClusterEvent", () => {
       { type: "settings_changed" },
       { type: "files_changed", prefix: "tls/" },
       { type: "login_revoked", jti: "j1", expiresAt: 1_700_000_000_000 },
-      { type: "session_opened", environmentId: 3, replicaId: "r2", sourceAddress: "10.0.0.1" },
+      { type: "session_opened", environmentId: 3, replicaId: "r2", sourceAddress: "10.0.0.1", openedAt: 1_765_000_000_000 },
     ];
     for (const event of all) expect(parseClusterEvent(JSON.parse(JSON.stringify(event)))).toEqual(event);
   });

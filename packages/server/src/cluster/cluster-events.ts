@@ -12,7 +12,8 @@ export type ClusterEvent =
   | { type: "settings_changed" }
   | { type: "files_changed"; prefix: string }
   | { type: "login_revoked"; jti: string; expiresAt: number }
-  | { type: "session_opened"; environmentId: number; replicaId: string; sourceAddress: string };
+  /** `openedAt`: ms since the epoch on the opening replica; an older session elsewhere ends, a newer one stays. */
+  | { type: "session_opened"; environmentId: number; replicaId: string; sourceAddress: string; openedAt: number };
 
 /** A handler of cluster events; `origin` is the id of the replica that published it. */
 export type ClusterEventHandler = (event: ClusterEvent, origin: string) => void | Promise<void>;
@@ -43,7 +44,7 @@ const clusterEventSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("settings_changed") }),
   z.strictObject({ type: z.literal("files_changed"), prefix: z.string().max(256) }),
   z.strictObject({ type: z.literal("login_revoked"), jti: text(256), expiresAt: z.number().int().nonnegative() }),
-  z.strictObject({ type: z.literal("session_opened"), environmentId: id, replicaId: text(128), sourceAddress: z.string().max(256) }),
+  z.strictObject({ type: z.literal("session_opened"), environmentId: id, replicaId: text(128), sourceAddress: z.string().max(256), openedAt: z.number().int().nonnegative() }),
 ]);
 
 /**

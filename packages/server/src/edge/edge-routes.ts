@@ -317,7 +317,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               // Replaces (and closes) an older session of this device, which unbinds it first.
               // Healthy: heard from within one check-in interval (plus slack), not a link that died unnoticed.
               const healthy = () => Date.now() - lastFrameAt <= (intervalSeconds + 5) * 1000;
-              detach = edge.attachSession(environmentId, { push, close: () => end(), sourceAddress: who.remoteAddress, healthy });
+              detach = edge.attachSession(environmentId, { push, close: () => end(), sourceAddress: who.remoteAddress, healthy, presentedCertificate: who.peerCertificate !== undefined });
               if (connection) carriers.set(connection, { environmentId, stream: res });
               // A session outlives no certificate: it ends when the one it was opened with expires
               // (a session opened with an expired one, to re-enroll, waits in the waiting room).

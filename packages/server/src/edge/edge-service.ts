@@ -48,6 +48,8 @@ interface Session {
   readonly sourceAddress: string;
   /** Whether the device was heard from within its check-in interval (a live session, not a dead link). */
   healthy(): boolean;
+  /** Whether the connection presented a client certificate (absent: unknown, taken as yes). */
+  readonly presentedCertificate?: boolean;
 }
 
 /** Options of `EdgeService`. */
@@ -118,8 +120,10 @@ export class EdgeService {
   readonly #enrollments: RateLimiter;
   /** Refused enrollments reach the audit at most 20 per source, then one every 3 s. */
   readonly #refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
-  /** Called after each session opens (a CA rotation tells late devices to renew). */
-  readonly #sessionListeners = new Set<(environmentId: number) => void>();
+  /** Called after each session opens (a CA rotation tells late devices to renew; the other replicas hear of it). */
+  readonly #sessionListeners = new Set<(environmentId: number, sourceAddress: string, openedAt: number) => void>();
+  /** When each open session attached (ms), so a replacement announced by another replica ends only an older one. */
+  readonly #openedAt = new WeakMap<Session, number>();
   /** Called when this server no longer holds a device's session (the session directory releases it). */
   readonly #closedListeners = new Set<(environmentId: number) => void>();
   readonly #identity: Enrollment | undefined;
@@ -173,7 +177,7 @@ export class EdgeService {
       await this.#checkBinding(environment, identity, hello, connection, now, named);
       // A reconnect that changes nothing costs no write: the check-in time goes through the
       // batched sink below. A clone pair alternating addresses is held by the clone episode.
-      if (this.#factsChanged(environment, facts)) environment = await this.#store.environments.update(environment.id, { ...facts, identity: environment.identity ?? identity });
+      if (this.#factsChanged(environment, facts)) environment = await this.#recordFacts(environment, identity, facts, hello, connection, now, named);
     } else if (hello.environmentId > 0) {
       environment = await this.#claimEnvironment(hello, identity, facts, connection);
     } else {
@@ -331,6 +335,22 @@ export class EdgeService {
     return !environment?.userTrusted;
   }
 
+  /**
+   * Writes a known device's new facts, binding `identity` if the environment has none yet. The
+   * binding is the store's compare-and-set (`bindIdentity`): when another device bound a
+   * different identity meanwhile (possibly through another replica), this one is checked
+   * against it like any later hello, and refused.
+   */
+  async #recordFacts(environment: Environment, identity: DeviceIdentity, facts: EnvironmentPatch, hello: Hello, connection: EdgeConnection, now: Date, named?: CertificateName): Promise<Environment> {
+    if (environment.identity !== null) return this.#store.environments.update(environment.id, { ...facts, identity: environment.identity });
+    const bound = await this.#store.environments.bindIdentity(environment.id, identity, facts);
+    if (bound !== null) return bound;
+    const current = await this.#store.environments.get(environment.id);
+    if (current === null) throw new ServerError("not_found", `Environment ${environment.id} was removed while device ${hello.agent.edgeId} connected; connect again.`);
+    await this.#checkBinding(current, identity, hello, connection, now, named);
+    return this.#store.environments.update(current.id, { ...facts, identity: current.identity ?? identity });
+  }
+
   async #checkBinding(environment: Environment, identity: DeviceIdentity, hello: Hello, connection: EdgeConnection, now: Date, named?: CertificateName): Promise<void> {
     if (!environment.identity || (environment.identity.kind === identity.kind && environment.identity.value === identity.value)) return;
     // A certificate of the built-in CA that names this EDGE_ID binds by that name, not by its
@@ -394,10 +414,10 @@ export class EdgeService {
   }
 
   /**
-   * Calls `listener` with the environment id each time a session opens (after its welcome was
-   * sent); returns the function that unregisters it.
+   * Calls `listener` with the environment id, the connection's address and the time (ms) each
+   * time a session opens (after its welcome was sent); returns the function that unregisters it.
    */
-  onSessionOpened(listener: (environmentId: number) => void): () => void {
+  onSessionOpened(listener: (environmentId: number, sourceAddress: string, openedAt: number) => void): () => void {
     this.#sessionListeners.add(listener);
     return () => this.#sessionListeners.delete(listener);
   }
@@ -434,12 +454,34 @@ export class EdgeService {
         this.#log("warn", `could not record the clone episode of environment ${environmentId}: ${error instanceof Error ? error.message : String(error)}`);
       });
     }
-    for (const listener of this.#sessionListeners) listener(environmentId);
+    this.#openedAt.set(session, now);
+    for (const listener of this.#sessionListeners) listener(environmentId, session.sourceAddress, now);
     return () => {
       if (this.#sessions.get(environmentId) !== session) return;
       this.#sessions.delete(environmentId);
       this.#sessionClosed(environmentId);
     };
+  }
+
+  /**
+   * Ends this server's session of a device whose newer session opened on another replica
+   * (`session_opened`), as a replacement here does: `refused {code: "replaced"}` naming the new
+   * connection's address, and the clone check. False when this server holds no session for it,
+   * or one that opened after `by.openedAt` (an announcement that arrived late), which stays.
+   */
+  replacedElsewhere(environmentId: number, by: { sourceAddress: string; replica: string; openedAt?: number }, now = Date.now()): boolean {
+    const replaced = this.#sessions.get(environmentId);
+    if (!replaced) return false;
+    if (by.openedAt !== undefined && (this.#openedAt.get(replaced) ?? 0) > by.openedAt) return false;
+    this.#sessions.delete(environmentId);
+    const healthy = replaced.healthy();
+    replaced.push({ type: "refused", code: refusedCodes.replaced, message: `another connection presented this device's identity from ${by.sourceAddress}; this session was closed` });
+    replaced.close();
+    this.#log("info", `edge session of environment ${environmentId} from ${replaced.sourceAddress} replaced by a connection from ${by.sourceAddress} on replica ${by.replica}`);
+    this.#noteReplacement(environmentId, replaced.sourceAddress, by.sourceAddress, healthy, now).catch((error: unknown) => {
+      this.#log("warn", `could not record the clone episode of environment ${environmentId}: ${error instanceof Error ? error.message : String(error)}`);
+    });
+    return true;
   }
 
   async #noteReplacement(environmentId: number, from: string, by: string, healthy: boolean, now: number): Promise<void> {
@@ -497,10 +539,13 @@ export class EdgeService {
   async notifyChanged(environmentId: number): Promise<void> {
     // An association issues the certificate of a device that enrolled with a CSR, online or
     // not: an offline one gets it in its next welcome (Enrollment.redelivery).
-    const grant = await this.#identity?.issuePending(environmentId);
+    let grant = await this.#identity?.issuePending(environmentId);
     const session = this.#sessions.get(environmentId);
     const environment = await this.#store.environments.get(environmentId);
     if (!session || !environment) return;
+    // Associated on another replica, which issued (and took the CSR): this session, opened
+    // without a certificate, still has to receive it.
+    if (!grant && session.presentedCertificate === false && environment.userTrusted) grant = await this.#identity?.issuedGrant(environment);
     const settings = await this.#store.settings.get();
     session.push({ type: "status", status: environment.userTrusted ? "associated" : "waiting", checkinIntervalSeconds: environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval });
     if (grant) session.push({ type: "certificate", grant });

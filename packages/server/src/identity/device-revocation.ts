@@ -16,8 +16,8 @@ export interface RevocationFront {
 export interface DeviceRevocationOptions {
   readonly store: Store;
   readonly registry: RevocationRegistry;
-  /** Ends a device's session with a `refused` frame (`EdgeService.disconnect`). */
-  readonly sessions: { disconnect(environmentId: number, code: string, message: string): void };
+  /** Ends a device's session with a `refused` frame (`EdgeService.disconnect`); `isConnected` only for the log. */
+  readonly sessions: { disconnect(environmentId: number, code: string, message: string): void; isConnected?(environmentId: number): boolean };
   /** Closes a device's Docker tunnels (`TunnelBroker.closeEnvironment`). */
   readonly tunnels: { closeEnvironment(environmentId: number, reason: string): number };
   /** The built-in CA's CRLs, signed again after each revocation; absent without a built-in CA. */
@@ -28,6 +28,11 @@ export interface DeviceRevocationOptions {
    * turn of the event loop to leave; the whole stays well within the 1 s the issue allows.
    */
   readonly graceMs?: number;
+  /**
+   * Tells the other replicas (the `certificate_revoked` cluster event), after this server applied
+   * a revocation; they call `applyAnnounced`. Absent: a single server.
+   */
+  readonly announce?: (revoked: { environmentId: number | null; serial: string }) => Promise<void>;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -151,8 +156,34 @@ export class DeviceRevocation {
     }
     // Serials the store does not know (issued before Pier recorded them) still count in handshakes.
     registry.add("built-in", fresh.map((serial) => ({ issuer: ca.certificate.x509.subject, serial })));
+    const known = new Set(rows.map((row) => row.serial));
+    await this.#announce(fresh.filter((serial) => !known.has(serial)).map((serial) => ({ environmentId: null, serial })));
     if (rows.length === 0) await this.#publishCrl();
     return fresh;
+  }
+
+  /**
+   * Applies a revocation another replica made (`certificate_revoked`): the serial joins the
+   * registry (issuer from its store row, else each of `authorities`, the CAs this server trusts),
+   * and the device's session and tunnels here close with the reason, as on the replica that
+   * revoked. Idempotent: on that replica it finds nothing left to do.
+   */
+  async applyAnnounced(revoked: { environmentId: number | null; serial: string }, authorities: readonly CertificateAuthority[]): Promise<void> {
+    const { registry, sessions, tunnels, store, log } = this.#options;
+    const serial = canonicalSerial(revoked.serial);
+    const row = await store.certificates.get(serial);
+    const entries = row ? [revocationEntryOf(row)] : authorities.map((ca) => ({ issuer: ca.certificate.x509.subject, serial }));
+    if (revoked.environmentId !== null) {
+      const message = revokedMessage({ id: revoked.environmentId }, [serial]);
+      const connected = sessions.isConnected?.(revoked.environmentId) ?? false;
+      sessions.disconnect(revoked.environmentId, refusedCodes.revoked, message);
+      const tunnelsClosed = tunnels.closeEnvironment(revoked.environmentId, message);
+      if (connected || tunnelsClosed > 0) log("warn", `environment ${revoked.environmentId}: certificate ${serial} revoked on another replica; session and ${tunnelsClosed} tunnel(s) closed here`);
+    }
+    if (entries.every((entry) => registry.has(entry))) return;
+    registry.add("built-in", entries);
+    // This replica's CRL lists it too (GET /api/pki/crl may land on any replica).
+    await this.#publishCrl();
   }
 
   async #apply(environment: Environment, rows: readonly DeviceCertificate[], reason: RevocationReason, by: string): Promise<RevocationOutcome> {
@@ -165,9 +196,23 @@ export class DeviceRevocation {
     const tunnelsClosed = tunnels.closeEnvironment(environment.id, message);
     registry.add("built-in", rows.map(revocationEntryOf));
     log("warn", `environment ${environment.id} (${environment.edgeId ?? environment.name}): certificate ${serials.join(", ")} revoked (${reason}) by ${by}; session and ${tunnelsClosed} tunnel(s) closed`);
+    await this.#announce(serials.map((serial) => ({ environmentId: environment.id, serial })));
     await store.audit.append({ kind: "certificate_revoked", environmentId: environment.id, edgeId: environment.edgeId, detail: { serials, reason, by } });
     await this.#publishCrl();
     return { serials, reason, tunnelsClosed };
+  }
+
+  /** Tells the other replicas; a failure is logged: the revocation holds here and in the store, which they reload at their next resync or start. */
+  async #announce(revoked: readonly { environmentId: number | null; serial: string }[]): Promise<void> {
+    const { announce, log } = this.#options;
+    if (!announce) return;
+    for (const item of revoked) {
+      try {
+        await announce(item);
+      } catch (error) {
+        log("error", `could not tell the other replicas that certificate ${item.serial} is revoked: ${(error as Error).message}`);
+      }
+    }
   }
 
   async #publishCrl(): Promise<void> {

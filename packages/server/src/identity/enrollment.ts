@@ -118,10 +118,21 @@ export class Enrollment {
    * there is none, and nothing is issued.
    */
   async redelivery(environment: Environment, csr: EnrollmentCsr, now = new Date()): Promise<CertificateGrant | undefined> {
+    if (environment.identity?.kind !== "certificate" || environment.identity.value !== csr.keySha256) return undefined;
+    return this.issuedGrant(environment, now);
+  }
+
+  /**
+   * The certificate issued to the key the environment is bound to, not yet revoked or expired:
+   * for a session opened without a certificate whose association issued one on another replica
+   * (that replica's `issuePending` took the CSR). `undefined` when there is none.
+   */
+  async issuedGrant(environment: Environment, now = new Date()): Promise<CertificateGrant | undefined> {
     const deviceCa = this.#deviceCa();
-    if (!deviceCa || environment.identity?.kind !== "certificate" || environment.identity.value !== csr.keySha256) return undefined;
+    const identity = environment.identity;
+    if (!deviceCa || identity?.kind !== "certificate") return undefined;
     const issued = await this.#store.certificates.listByEnvironment(environment.id);
-    const latest = issued.find((record) => record.spkiSha256 === csr.keySha256 && record.revokedAt === null && record.notAfter > now && record.certificatePem !== "");
+    const latest = issued.find((record) => record.spkiSha256 === identity.value && record.revokedAt === null && record.notAfter > now && record.certificatePem !== "");
     return latest ? deviceCa.grantFor(latest) : undefined;
   }
 

@@ -23,6 +23,8 @@ export interface RevocationRuntimeOptions {
    * sessions it closes exist, checks hellos against it); a new one without.
    */
   readonly registry?: RevocationRegistry;
+  /** Tells the other replicas of each revocation made here (`DeviceRevocationOptions.announce`). */
+  readonly announce?: ConstructorParameters<typeof DeviceRevocation>[0]["announce"];
 }
 
 /** The running revocation machinery of a server. */
@@ -53,7 +55,7 @@ export async function startRevocation(options: RevocationRuntimeOptions): Promis
   const crls = deviceCa
     ? new CrlPublisher({ store: options.store, authorities: () => deviceCa, dataDir: options.dataDir, ...(options.onCrls ? { onPublished: options.onCrls } : {}), log })
     : undefined;
-  const revocation = new DeviceRevocation({ store: options.store, registry, sessions: options.sessions, tunnels: options.tunnels, ...(crls ? { crls } : {}), log });
+  const revocation = new DeviceRevocation({ store: options.store, registry, sessions: options.sessions, tunnels: options.tunnels, ...(crls ? { crls } : {}), ...(options.announce ? { announce: options.announce } : {}), log });
   const loaded = await revocation.load(deviceCa ? deviceCa.trusted : []);
   if (loaded > 0) log("info", `${loaded} revoked device certificate(s) refused at handshake`);
   await crls?.publish();

@@ -52,6 +52,8 @@ export class ServerTls {
   // Uploads, removals and explicit reloads run one at a time.
   #queue: Promise<unknown> = Promise.resolve();
   readonly #crlListeners = new Set<(crl: CrlMaterial | undefined) => void>();
+  /** Told after an upload, a CRL replacement or a removal applied here (the cluster shares `DATA/mtls/`). */
+  readonly #uploadListeners = new Set<() => Promise<void>>();
   #crlExpiryTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: ServerTlsOptions, files: FrontFiles, material: FrontMaterial, source: MtlsSource) {
@@ -222,6 +224,7 @@ export class ServerTls {
         this.#watch();
       }
       this.#options.log("info", `mTLS certificates uploaded: ${this.describe()}`);
+      await this.#uploadChanged();
     });
   }
 
@@ -249,6 +252,7 @@ export class ServerTls {
         this.#watch();
       }
       this.#options.log("info", `${crl === undefined ? "uploaded CRL removed" : "CRL uploaded"}: ${this.describe()}`);
+      await this.#uploadChanged();
     });
   }
 
@@ -267,6 +271,46 @@ export class ServerTls {
         this.#watch();
       }
       this.#options.log("info", `uploaded mTLS certificates removed: ${this.describe()}`);
+      await this.#uploadChanged();
+    });
+  }
+
+  /**
+   * Calls `listener` after each upload, CRL replacement or removal applied through this object
+   * (not after `followUpload`), before the call that made it resolves; returns its removal. A
+   * listener that throws makes that call reject, with the change in force here.
+   */
+  onUploadChange(listener: () => Promise<void>): () => void {
+    this.#uploadListeners.add(listener);
+    return () => this.#uploadListeners.delete(listener);
+  }
+
+  /**
+   * Applies the uploaded set as `DATA/mtls/` now holds it, after another replica changed it:
+   * `materialize` writes the shared files there (or removes the directory), with the file watch
+   * paused; then the set, or its absence, is loaded and applied exactly as `upload` and
+   * `removeUpload` apply it (the same routing switch and lock-out of connections that need a
+   * client certificate from now on). Nothing when the mTLS files come from flags. Resolves
+   * with what is in force; a set that does not load keeps the previous one and rejects.
+   */
+  followUpload(materialize: () => Promise<void>): Promise<MtlsSource> {
+    return this.#serialized(async () => {
+      if (this.#source === "flags") return this.#source;
+      await this.#pauseWatching();
+      try {
+        await materialize();
+        const found = findUploadedMtls(this.#options.dataDir);
+        if (!found && this.#source === "none") return this.#source;
+        const files: FrontFiles = { server: this.#files.server, ...(found ? { mtls: { certPath: found.certPath, keyPath: found.keyPath, caPath: found.caPath, ...(found.crlPath ? { crlPath: found.crlPath } : {}) } } : {}) };
+        const material = await loadFrontMaterial(files);
+        this.#files = files;
+        this.#source = found ? "uploaded" : "none";
+        this.#apply(material);
+      } finally {
+        this.#watch();
+      }
+      this.#options.log("info", `mTLS certificates changed on another replica: ${this.describe()}`);
+      return this.#source;
     });
   }
 
@@ -274,6 +318,10 @@ export class ServerTls {
   close(): void {
     this.#stopWatching();
     clearTimeout(this.#crlExpiryTimer);
+  }
+
+  async #uploadChanged(): Promise<void> {
+    for (const listener of this.#uploadListeners) await listener();
   }
 
   #refuseWhenFlags(): void {

@@ -82,6 +82,7 @@ export function registerAlertRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenc
       }
       const secret = given ?? generateWebhookSecret();
       await deps.store.settings.update({ webhookSecret: secret });
+      await deps.events.publish({ type: "settings_changed" });
       // Who changed the key receivers check is worth keeping; the key itself never is.
       await deps.store.audit.append({ kind: "webhook_secret_changed", sourceAddress: String(c.env.incoming?.socket.remoteAddress ?? "unknown"), detail: { user: c.get("user").username, generated: given === undefined } });
       return c.json({ Secret: secret }, 200);

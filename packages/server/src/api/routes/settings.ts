@@ -82,7 +82,8 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
         throw new ServerError("bad_request", "Set the webhook secret before the webhook URL: alerts are always signed.", { field: "WebhookURL", fix: "POST /api/settings/webhook/secret (empty body: Pier generates one and shows it once), then set WebhookURL again." });
       }
       const settings = await store.settings.update(patch);
-      if (patch.edgeAgentCheckinInterval !== undefined) await deps.edge.notifyAll();
+      // Every replica re-reads them; one whose check-in interval changed tells its sessions.
+      await deps.events.publish({ type: "settings_changed" });
       return c.json(settingsView(settings), 200);
     },
   );
