@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { haproxyBinary, haproxyConfig, run } from "../src/index.ts";
+import { haproxyBinary, haproxyConfig, run, type RunResult } from "../src/index.ts";
 
 // docs/deploy.md "Several replicas" and deploy/swarm/ against the HAProxy set-up the replicas
 // tests and bench/replicas.ts run (packages/e2e/src/haproxy.ts), and against the real haproxy.
@@ -28,7 +28,7 @@ function directives(config: string): string[] {
 }
 
 /** `haproxy -c` (check only) on `config`. */
-function haproxyCheck(config: string): { status: number; output: string } {
+function haproxyCheck(config: string): RunResult {
   const dir = mkdtempSync(join(tmpdir(), "pier-haproxy-doc-"));
   try {
     writeFileSync(join(dir, "haproxy.cfg"), config);
