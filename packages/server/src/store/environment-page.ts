@@ -150,6 +150,25 @@ async function sharedFingerprints(db: Kysely<Database>, dialect: Dialect, finger
   return counts;
 }
 
+/** The page's one query: environments joined with their snapshot's summary, filtered, sorted, windowed. */
+export function pageQuery(db: Kysely<Database>, dialect: Dialect, query: EnvironmentPageQuery) {
+  const order = query.order ?? "asc";
+  let page = db
+    .selectFrom("environments")
+    .leftJoin("snapshots", "snapshots.environment_id", "environments.id")
+    .selectAll("environments")
+    .select(["snapshots.collected_at as snapshot_at", "snapshots.summary as snapshot_summary"])
+    .where(filters(query))
+    .orderBy(sortKey(dialect, query.sort ?? "id"), order)
+    .orderBy("environments.id", order);
+  if (query.limit !== undefined) page = page.limit(query.limit);
+  if (query.start !== undefined && query.start > 0) {
+    // PostgreSQL takes OFFSET alone; SQLite needs a LIMIT before it (-1: no limit).
+    page = query.limit === undefined && dialect === "sqlite" ? page.limit(-1).offset(query.start) : page.offset(query.start);
+  }
+  return page;
+}
+
 /**
  * One page of environments (`EnvironmentStore.page`): the page in one query (environments joined
  * with their snapshot's summary, never the snapshot itself), the total in a second, then the
@@ -161,22 +180,8 @@ async function sharedFingerprints(db: Kysely<Database>, dialect: Dialect, finger
  */
 export async function pageEnvironments(database: SqlDatabase, query: EnvironmentPageQuery, decode: (row: Selectable<EnvironmentsTable>) => Environment): Promise<EnvironmentPage> {
   const { dialect } = database;
-  const order = query.order ?? "asc";
   return database.run(async (db) => {
-    let page = db
-      .selectFrom("environments")
-      .leftJoin("snapshots", "snapshots.environment_id", "environments.id")
-      .selectAll("environments")
-      .select(["snapshots.collected_at as snapshot_at", "snapshots.summary as snapshot_summary"])
-      .where(filters(query))
-      .orderBy(sortKey(dialect, query.sort ?? "id"), order)
-      .orderBy("environments.id", order);
-    if (query.limit !== undefined) page = page.limit(query.limit);
-    if (query.start !== undefined && query.start > 0) {
-      // PostgreSQL takes OFFSET alone; SQLite needs a LIMIT before it (-1: no limit).
-      page = query.limit === undefined && dialect === "sqlite" ? page.limit(-1).offset(query.start) : page.offset(query.start);
-    }
-    const rows = await page.execute();
+    const rows = await pageQuery(db, dialect, query).execute();
     const counted = await db
       .selectFrom("environments")
       .select((eb) => eb.fn.countAll<number>().as("total"))
