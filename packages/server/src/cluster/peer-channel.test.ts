@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import http from "node:http";
 import http2, { constants } from "node:http2";
+import net from "node:net";
 import type { Duplex } from "node:stream";
 import { certificateToPem, encodeName, generateKeyPairSync, keyIdentifier, loadPrivateKey, parseCertificate, privateKeyToPem, profileExtensions, signCertificate } from "@pier/pki";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -257,6 +258,21 @@ describe("the peer channel: a tunnel opened on replica B reaches the device on r
     const again = await openRawTunnel(session, tunnelPath);
     again.close(constants.NGHTTP2_CANCEL);
     session.destroy();
+  });
+
+  it("drops connections over its connection limit, before any handshake", async () => {
+    const small = new PeerServer({ credentials: a, isLocal: () => false, openLocal: () => Promise.reject(new Error("unused")), log, limits: { connections: 2 } });
+    const port = (await small.listen(0, "127.0.0.1")).port;
+    const sockets = [0, 1, 2].map(() => net.connect(port, "127.0.0.1"));
+    const closedEarly = await Promise.all(sockets.map((socket) => new Promise<boolean>((resolve) => {
+      socket.on("error", () => undefined);
+      socket.once("close", () => resolve(true));
+      setTimeout(() => resolve(false), 500);
+    })));
+    expect(closedEarly.filter(Boolean)).toHaveLength(1);
+    expect(logs.some((line) => line.includes("peer listener: dropped a connection from 127.0.0.1: 2 are open, the limit"))).toBe(true);
+    for (const socket of sockets) socket.destroy();
+    await small.close();
   });
 });
 

@@ -21,6 +21,8 @@ export const peerLimits = {
   headerBytes: 8192,
   /** Absolute deadline of a TLS handshake. */
   handshakeTimeoutMs: 10_000,
+  /** Open connections, handshakes included (replicas need one each; the rest are strangers). */
+  connections: 1024,
 } as const;
 
 /** The limits, as numbers. */
@@ -68,6 +70,10 @@ export class PeerServer {
       // why rather than a stream refused by the protocol.
       settings: { maxConcurrentStreams: this.#limits.tunnelsPerSession + 8, maxHeaderListSize: this.#limits.headerBytes },
       maxSessionInvalidFrames: 100,
+    });
+    this.#server.maxConnections = this.#limits.connections;
+    this.#server.on("drop", (data?: { remoteAddress?: string }) => {
+      this.#options.log("warn", `peer listener: dropped a connection from ${data?.remoteAddress ?? "unknown"}: ${this.#limits.connections} are open, the limit`);
     });
     this.#server.on("session", (session) => this.#admit(session));
     this.#server.on("stream", (stream, headers) => this.#route(stream, headers));

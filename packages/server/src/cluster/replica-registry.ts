@@ -10,6 +10,9 @@ export const replicaTiming = {
   pruneAfterMs: 60_000,
 } as const;
 
+/** The timing, as numbers. */
+export type ReplicaTiming = { readonly [K in keyof typeof replicaTiming]: number };
+
 /** This replica, as the others see it. */
 export interface ReplicaSelf {
   readonly id: string;
@@ -22,7 +25,7 @@ export interface ReplicaRegistryOptions {
   readonly store: Pick<ClusterStore, "touchReplica" | "getReplica" | "pruneReplicas">;
   readonly self: ReplicaSelf;
   readonly log: (level: "debug" | "info" | "warn" | "error", message: string) => void;
-  readonly timing?: Partial<typeof replicaTiming>;
+  readonly timing?: Partial<ReplicaTiming>;
   /** Called after each refresh, successful or not (the session directory retries its claims). */
   readonly onTick?: () => void | Promise<void>;
 }
@@ -38,7 +41,7 @@ export interface ReplicaRegistryOptions {
  */
 export class ReplicaRegistry {
   readonly #options: ReplicaRegistryOptions;
-  readonly #timing: typeof replicaTiming;
+  readonly #timing: ReplicaTiming;
   readonly #startedAt = new Date();
   readonly #stop = new AbortController();
   #timer: NodeJS.Timeout | undefined;
