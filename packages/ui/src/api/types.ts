@@ -9,6 +9,9 @@ export interface SnapshotSummary {
   DockerVersion: string;
   RunningContainerCount: number;
   StoppedContainerCount: number;
+  /** Absent from servers before issue 18. */
+  HealthyContainerCount?: number;
+  UnhealthyContainerCount?: number;
   ImageCount: number;
   VolumeCount: number;
   TotalCPU: number;

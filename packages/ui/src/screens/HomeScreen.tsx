@@ -1,8 +1,7 @@
 import { Anchor, Group, NativeSelect, Paper, Table, Text, TextInput, Tooltip } from "@mantine/core";
 import { IconSearch } from "@tabler/icons-react";
-import { useState } from "react";
 import { Link } from "react-router";
-import { api } from "../api/client.ts";
+import { maxSearchLength } from "../api/environment-list.ts";
 import type { Endpoint } from "../api/types.ts";
 import { CloneBadge } from "../components/CloneFlag.tsx";
 import { HeartbeatBadge } from "../components/HeartbeatBadge.tsx";
@@ -10,8 +9,10 @@ import { LoadError } from "../components/LoadError.tsx";
 import { PageHeader } from "../components/PageHeader.tsx";
 import { PageLoader } from "../components/PageLoader.tsx";
 import { formatAgo, formatDateTime, formatExpiry } from "../format.ts";
-import { usePolling } from "../hooks/use-polling.ts";
+import { useEnvironmentList } from "../hooks/use-environment-list.ts";
 import { EmptyTableRow } from "../components/EmptyTableRow.tsx";
+import { ListPager } from "../components/environment-list/ListPager.tsx";
+import { SortableHeader } from "../components/environment-list/SortableHeader.tsx";
 
 type StatusFilter = "all" | "online" | "offline";
 
@@ -25,40 +26,41 @@ function statusOf(value: string): StatusFilter {
   return value === "online" || value === "offline" ? value : "all";
 }
 
-// Devices that checked in but wait for association are the Waiting Room's; an environment
-// created in the UI that no device used yet has no Edge ID and belongs here.
-function isListedOnHome(environment: Endpoint): boolean {
-  return environment.UserTrusted || environment.EdgeID === "";
-}
-
-function matchesSearch(environment: Endpoint, search: string): boolean {
-  const needle = search.trim().toLowerCase();
-  if (needle === "") return true;
-  return [environment.Name, environment.EdgeID, environment.Pier.Hostname, environment.Pier.Platform].some((value) => value.toLowerCase().includes(needle));
-}
-
 function platformOf(environment: Endpoint): string {
   const { Platform, OS, Arch } = environment.Pier;
   const system = OS && Arch ? `${OS}/${Arch}` : OS;
   return [Platform, system].filter(Boolean).join(" · ") || "—";
 }
 
-/** `/`: every environment with its heartbeat, platform, agent, last check-in and certificate expiry. */
+/**
+ * `/`: the environments (all but the devices waiting in the Waiting Room; an environment no device
+ * has used yet is listed here) with their heartbeat, platform, agent, last check-in and certificate
+ * expiry, a page at a time: the server searches, sorts, pages and counts.
+ */
 export function HomeScreen() {
-  const environments = usePolling((signal) => api<Endpoint[]>("GET", "/api/endpoints", { signal }), 5000);
-  const [search, setSearch] = useState("");
-  const [status, setStatus] = useState<StatusFilter>("all");
-
-  const listed = (environments.data ?? []).filter(isListedOnHome);
-  const shown = listed.filter((e) => matchesSearch(e, search) && (status === "all" || e.Heartbeat === (status === "online")));
+  const list = useEnvironmentList("home", 5000);
+  const { query } = list;
+  const environments = list.page;
+  const shown = environments.data?.items ?? [];
+  const total = environments.data?.total ?? 0;
+  const filtered = query.search.trim() !== "" || query.status !== undefined;
 
   return (
     <>
       <PageHeader title="Environments" description="The devices managed by this server. An environment is online while its agent checks in on time." />
       <LoadError message={environments.error} />
       <Group mb="md" align="flex-end">
-        <TextInput label="Search" placeholder="Name, Edge ID, hostname or platform" leftSection={<IconSearch size={16} />} value={search} onChange={(event) => setSearch(event.currentTarget.value)} w={340} />
-        <NativeSelect label="Status" data={statusOptions} value={status} onChange={(event) => setStatus(statusOf(event.currentTarget.value))} w={160} />
+        <TextInput label="Search" placeholder="Name, Edge ID or source address" leftSection={<IconSearch size={16} />} value={query.search} maxLength={maxSearchLength} onChange={(event) => list.setSearch(event.currentTarget.value)} w={340} />
+        <NativeSelect
+          label="Status"
+          data={statusOptions}
+          value={query.status ?? "all"}
+          onChange={(event) => {
+            const status = statusOf(event.currentTarget.value);
+            list.setStatus(status === "all" ? undefined : status);
+          }}
+          w={160}
+        />
       </Group>
       {environments.loading && !environments.data ? (
         <PageLoader />
@@ -67,11 +69,15 @@ export function HomeScreen() {
           <Table striped highlightOnHover verticalSpacing="sm" aria-label="Environments">
             <Table.Thead>
               <Table.Tr>
-                <Table.Th>Name</Table.Th>
+                <SortableHeader sort="Name" current={query.sort} order={query.order} onSort={list.toggleSort}>
+                  Name
+                </SortableHeader>
                 <Table.Th>Heartbeat</Table.Th>
                 <Table.Th>Platform</Table.Th>
                 <Table.Th>Agent version</Table.Th>
-                <Table.Th>Last check-in</Table.Th>
+                <SortableHeader sort="LastCheckIn" current={query.sort} order={query.order} onSort={list.toggleSort}>
+                  Last check-in
+                </SortableHeader>
                 <Table.Th>Client certificate expires</Table.Th>
               </Table.Tr>
             </Table.Thead>
@@ -103,10 +109,11 @@ export function HomeScreen() {
                 </Table.Tr>
               ))}
               {shown.length === 0 && (
-                <EmptyTableRow columns={6}>{listed.length === 0 ? "No environment yet: add one, or associate a device from the Waiting Room." : "No environment matches the search and status filter."}</EmptyTableRow>
+                <EmptyTableRow columns={6}>{filtered ? "No environment matches the search and status filter." : "No environment yet: add one, or associate a device from the Waiting Room."}</EmptyTableRow>
               )}
             </Table.Tbody>
           </Table>
+          <ListPager total={total} page={query.page} pageSize={query.pageSize} shown={shown.length} noun={["environment", "environments"]} onPage={list.setPage} onPageSize={list.setPageSize} />
         </Paper>
       )}
     </>

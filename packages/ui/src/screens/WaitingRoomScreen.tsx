@@ -1,8 +1,9 @@
-import { Button, Checkbox, Code, Paper, Stack, Table, Text, Tooltip } from "@mantine/core";
+import { Button, Checkbox, Code, Group, Paper, Stack, Table, Text, TextInput, Tooltip } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
-import { IconCheck, IconTrash } from "@tabler/icons-react";
+import { IconCheck, IconSearch, IconTrash } from "@tabler/icons-react";
 import { useState } from "react";
 import { api, messageOf } from "../api/client.ts";
+import { maxSearchLength } from "../api/environment-list.ts";
 import type { Endpoint } from "../api/types.ts";
 import { CloneBadge } from "../components/CloneFlag.tsx";
 import { ConfirmDialog, type ConfirmRequest } from "../components/ConfirmDialog.tsx";
@@ -11,22 +12,24 @@ import { LoadError } from "../components/LoadError.tsx";
 import { PageHeader } from "../components/PageHeader.tsx";
 import { PageLoader } from "../components/PageLoader.tsx";
 import { formatAgo, formatDateTime, formatExpiry, shortId } from "../format.ts";
-import { usePolling } from "../hooks/use-polling.ts";
+import { useEnvironmentList } from "../hooks/use-environment-list.ts";
 import { EmptyTableRow } from "../components/EmptyTableRow.tsx";
+import { ListPager } from "../components/environment-list/ListPager.tsx";
+import { SortableHeader } from "../components/environment-list/SortableHeader.tsx";
 
-async function waitingDevices(signal: AbortSignal): Promise<Endpoint[]> {
-  const untrusted = await api<Endpoint[]>("GET", "/api/endpoints?edgeDeviceUntrusted=true", { signal });
-  return untrusted.filter((environment) => environment.EdgeID !== "");
-}
-
-/** `/waiting-room`: devices that checked in and wait to be associated (or removed). */
+/**
+ * `/waiting-room`: devices that checked in and wait to be associated (or removed), a page at a
+ * time (the server searches, sorts and pages); the selection applies to the page shown.
+ */
 export function WaitingRoomScreen() {
-  const devices = usePolling(waitingDevices, 3000);
+  const waiting = useEnvironmentList("waiting-room", 3000, "EdgeID");
+  const { query } = waiting;
+  const devices = waiting.page;
   const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
   const [confirm, setConfirm] = useState<ConfirmRequest>();
   const [busy, setBusy] = useState(false);
 
-  const list = devices.data ?? [];
+  const list = devices.data?.items ?? [];
   // A device removed elsewhere (or associated) leaves the selection with the next refresh.
   const chosen = list.filter((device) => selected.has(device.Id));
   const allChosen = list.length > 0 && chosen.length === list.length;
@@ -79,6 +82,9 @@ export function WaitingRoomScreen() {
         }
       />
       <LoadError message={devices.error} />
+      <Group mb="md" align="flex-end">
+        <TextInput label="Search" placeholder="Edge ID, name or source address" leftSection={<IconSearch size={16} />} value={query.search} maxLength={maxSearchLength} onChange={(event) => waiting.setSearch(event.currentTarget.value)} w={340} />
+      </Group>
       {devices.loading && !devices.data ? (
         <PageLoader />
       ) : (
@@ -95,12 +101,16 @@ export function WaitingRoomScreen() {
                     onChange={(event) => setSelected(event.currentTarget.checked ? new Set(list.map((d) => d.Id)) : new Set())}
                   />
                 </Table.Th>
-                <Table.Th>Edge ID</Table.Th>
+                <SortableHeader sort="EdgeID" current={query.sort} order={query.order} onSort={waiting.toggleSort}>
+                  Edge ID
+                </SortableHeader>
                 <Table.Th>Hostname</Table.Th>
                 <Table.Th>Source address</Table.Th>
                 <Table.Th>Identity</Table.Th>
                 <Table.Th>Client certificate</Table.Th>
-                <Table.Th>Last check-in</Table.Th>
+                <SortableHeader sort="LastCheckIn" current={query.sort} order={query.order} onSort={waiting.toggleSort}>
+                  Last check-in
+                </SortableHeader>
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
@@ -143,10 +153,11 @@ export function WaitingRoomScreen() {
                 );
               })}
               {list.length === 0 && (
-                <EmptyTableRow columns={7}>No device is waiting</EmptyTableRow>
+                <EmptyTableRow columns={7}>{query.search.trim() === "" ? "No device is waiting" : "No waiting device matches the search."}</EmptyTableRow>
               )}
             </Table.Tbody>
           </Table>
+          <ListPager total={devices.data?.total ?? 0} page={query.page} pageSize={query.pageSize} shown={list.length} noun={["waiting device", "waiting devices"]} onPage={waiting.setPage} onPageSize={waiting.setPageSize} />
         </Paper>
       )}
       <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />

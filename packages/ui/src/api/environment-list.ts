@@ -1,0 +1,77 @@
+/**
+ * One page of `GET /api/endpoints` (docs/ui.md, "Lists"): the server pages, searches and sorts,
+ * and says in `X-Total-Count` how many environments match.
+ */
+
+import { request } from "./client.ts";
+import type { Endpoint } from "./types.ts";
+
+/** The page sizes the lists offer. */
+export const pageSizes = [10, 25, 50, 100] as const;
+export type PageSize = (typeof pageSizes)[number];
+
+/** The columns the server sorts by (its `sort` names). */
+export type EnvironmentSort = "Name" | "EdgeID" | "LastCheckIn" | "CreatedAt" | "Id";
+
+/** The longest search the server takes. */
+export const maxSearchLength = 200;
+
+/** What a list asks for. */
+export interface EnvironmentListQuery {
+  /** Which list: the Home list (everything but waiting devices) or the Waiting Room. */
+  list: "home" | "waiting-room";
+  search: string;
+  sort: EnvironmentSort;
+  order: "asc" | "desc";
+  /** 1-based. */
+  page: number;
+  pageSize: PageSize;
+  /** Home's filter by heartbeat. */
+  status?: "online" | "offline";
+}
+
+/** A page and how many environments match in all. */
+export interface EnvironmentListPage {
+  items: Endpoint[];
+  total: number;
+}
+
+/**
+ * The request path of a list query.
+ *
+ * @example
+ * environmentListPath({ list: "home", search: "", sort: "Name", order: "asc", page: 2, pageSize: 25 });
+ * // "/api/endpoints?waitingRoom=false&start=25&limit=25&sort=Name&order=asc"
+ */
+export function environmentListPath(query: EnvironmentListQuery): string {
+  const parameters = new URLSearchParams({
+    waitingRoom: String(query.list === "waiting-room"),
+    start: String((Math.max(1, query.page) - 1) * query.pageSize),
+    limit: String(query.pageSize),
+    sort: query.sort,
+    order: query.order,
+  });
+  const search = query.search.trim().slice(0, maxSearchLength);
+  if (search !== "") parameters.set("search", search);
+  if (query.status !== undefined) parameters.set("status", query.status === "online" ? "1" : "2");
+  return `/api/endpoints?${parameters.toString()}`;
+}
+
+/** Reads `X-Total-Count`; a server that does not send it (an old one) pages by what it answered. */
+export function totalOf(response: Response, items: readonly unknown[]): number {
+  const header = response.headers.get("X-Total-Count");
+  const total = header === null ? Number.NaN : Number(header);
+  return Number.isSafeInteger(total) && total >= 0 ? total : items.length;
+}
+
+/**
+ * Loads one page of environments.
+ *
+ * @example
+ * const { items, total } = await loadEnvironmentPage(query, signal);
+ */
+export async function loadEnvironmentPage(query: EnvironmentListQuery, signal: AbortSignal): Promise<EnvironmentListPage> {
+  const response = await request("GET", environmentListPath(query), { signal });
+  const items = (await response.json()) as Endpoint[];
+  return { items, total: totalOf(response, items) };
+}
