@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PierApi, run, startPierAgent, startPierServer, tempDir, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, freeLoopbackPort, postgresBin, run, startPierAgent, startPierServer, tempDir, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * The JavaScript bundle a memory-tight device runs (scripts/build-bundle.ts): it builds from a
@@ -45,6 +46,28 @@ describe("the bundled pier command", () => {
     expect(page.status).toBe(200);
     expect(page.body).toContain('<div id="root">');
   }, 30_000);
+
+  it("runs a server on PostgreSQL: the driver (pg, its optional pg-native left out) is in the bundle", async () => {
+    // The run's PostgreSQL (vitest global setup); psql over TCP with the superuser's URL.
+    const adminUrl = inject("postgresUrl");
+    const name = `bundle_${randomBytes(4).toString("hex")}`;
+    const psql = (database: string, sql: string) => run(join(postgresBin, "psql"), [new URL(`/${database}`, adminUrl).toString().replace(/^postgres:/, "postgresql:"), "-v", "ON_ERROR_STOP=1", "-Atqc", sql]);
+    expect(psql("postgres", `CREATE DATABASE ${name}`).status).toBe(0);
+    expect(psql(name, "SELECT to_regclass('public.schema_migrations') IS NULL").stdout.trim()).toBe("t"); // empty before
+    writeFileSync(dir.file("cluster-secret"), randomBytes(48).toString("base64"), { mode: 0o600 });
+    const peer = await freeLoopbackPort();
+    await using bundled = await startPierServer({
+      dataDir: dir.file("bundled-postgres"),
+      command: [process.execPath, bundle],
+      args: ["--database-url", new URL(`/${name}`, adminUrl).toString(), "--secret-file", dir.file("cluster-secret"), "--peer-bind", `127.0.0.1:${peer}`, "--peer-address", `127.0.0.1:${peer}`],
+      startTimeoutMs: 60_000,
+    });
+    const status = await new PierApi(`https://127.0.0.1:${bundled.httpsPort}`, { ca: readFileSync(dir.file("bundled-postgres/ca/ca.crt")) }).call("GET", "/api/system/status");
+    expect(status.status).toBe(200);
+    expect(Number(psql(name, "SELECT count(*) FROM schema_migrations").stdout.trim())).toBeGreaterThan(0);
+    expect(Number(psql(name, "SELECT count(*) FROM cluster_files").stdout.trim())).toBeGreaterThan(0);
+    expect(bundled.output()).not.toContain(new URL(adminUrl).password);
+  }, 90_000);
 
   it("runs an agent, with V8's small-footprint flags, that lands in the waiting room", async () => {
     await using agent = startPierAgent({ edgeId: "bundle-agent", edgeKey: server.edgeKey, dataDir: dir.file("agent"), command: [process.execPath, "--lite-mode", "--max-semi-space-size=1", bundle] });
