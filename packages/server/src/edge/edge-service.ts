@@ -535,6 +535,11 @@ export class EdgeService {
     return this.#sessions.has(environmentId);
   }
 
+  /** The environments whose session this server holds (a replica's resync checks who owns each). */
+  heldSessions(): number[] {
+    return [...this.#sessions.keys()];
+  }
+
   /** Pushes the current status (after association or an interval change) to an open session. */
   async notifyChanged(environmentId: number): Promise<void> {
     // An association issues the certificate of a device that enrolled with a CSR, online or
