@@ -1,7 +1,13 @@
-import { describe, expect, it } from "vitest";
+import { expect, it, onTestFinished } from "vitest";
 import type { DeviceCertificate } from "./device-certificates.ts";
-import { SqliteStore } from "./sqlite-store.ts";
-import { tempDir } from "./temp-dir.testkit.ts";
+import { type StoreEngine, describeOnEngines } from "./store-engines.testkit.ts";
+import type { Store } from "./store.ts";
+
+async function opened(engine: StoreEngine): Promise<Store> {
+  const store = await engine.open();
+  onTestFinished(() => store.close());
+  return store;
+}
 
 const day = 86_400_000;
 
@@ -24,10 +30,9 @@ function certificate(serial: string, environmentId: number, notAfter: Date): Dev
   };
 }
 
-describe("device certificates store: revocation", () => {
+describeOnEngines("device certificates store: revocation", (engine) => {
   it("revokes an environment's unexpired certificates once, and lists the revoked unexpired ones", async () => {
-    await using dir = tempDir("store");
-    await using store = await SqliteStore.open(dir.file("pier.db"));
+    const store = await opened(engine);
     const now = new Date("2026-06-01T00:00:00Z");
     const current = certificate("0a", 1, new Date(now.getTime() + 10 * day));
     const previous = certificate("0b", 1, new Date(now.getTime() + day));

@@ -1,7 +1,13 @@
-import { describe, expect, it } from "vitest";
+import { expect, it, onTestFinished } from "vitest";
 import type { DeviceCertificate } from "./device-certificates.ts";
-import { SqliteStore } from "./sqlite-store.ts";
-import { tempDir } from "./temp-dir.testkit.ts";
+import { type StoreEngine, describeOnEngines } from "./store-engines.testkit.ts";
+import type { Store } from "./store.ts";
+
+async function opened(engine: StoreEngine): Promise<Store> {
+  const store = await engine.open();
+  onTestFinished(() => store.close());
+  return store;
+}
 
 function certificate(serial: string, issuedAt: Date, environmentId = 1): DeviceCertificate {
   return {
@@ -22,10 +28,9 @@ function certificate(serial: string, issuedAt: Date, environmentId = 1): DeviceC
   };
 }
 
-describe("device certificates store", () => {
+describeOnEngines("device certificates store", (engine) => {
   it("records issued certificates and lists them newest first, per environment and in all", async () => {
-    await using dir = tempDir("store");
-    await using store = await SqliteStore.open(dir.file("pier.db"));
+    const store = await opened(engine);
     expect(await store.certificates.list()).toEqual([]);
     const older = certificate("1a", new Date("2026-01-01T00:00:00Z"));
     const newer = { ...certificate("2b", new Date("2026-02-01T00:00:00Z")), reason: "renewal" as const, revokedAt: new Date("2026-02-02T00:00:00Z"), revocationReason: "keyCompromise" };
@@ -39,8 +44,7 @@ describe("device certificates store", () => {
   });
 
   it("keeps an environment's enrollment CSR (bytes), key fingerprint and re-enrollment", async () => {
-    await using dir = tempDir("store");
-    await using store = await SqliteStore.open(dir.file("pier.db"));
+    const store = await opened(engine);
     const created = await store.environments.create({ name: "edge-1", type: "edge-agent" });
     expect(created.enrollmentCsr).toBeNull();
     const at = new Date("2026-03-01T00:00:00Z");

@@ -168,10 +168,11 @@ export class SqlDeviceCertificates implements DeviceCertificateStore {
         .where("c.revoked_at", "is", null)
         .where("c.not_after", ">", after.getTime())
         .where("c.not_after", "<=", before.getTime())
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom("device_certificates as n")
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom("device_certificates as n")
                 .select("n.serial")
                 .whereRef("n.environment_id", "=", "c.environment_id")
                 .where("n.revoked_at", "is", null)

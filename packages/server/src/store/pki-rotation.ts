@@ -153,7 +153,7 @@ export class SqlPkiRotation implements PkiRotationStore {
         .orderBy("not_after", "desc")
         .limit(1)
         .executeTakeFirst();
-      return row === undefined ? null : { serial: textOf(row as Row, "serial"), caSpkiSha256: textOf(row as Row, "ca_spki_sha256") };
+      return row === undefined ? null : { serial: textOf(row, "serial"), caSpkiSha256: textOf(row, "ca_spki_sha256") };
     });
   }
 }
