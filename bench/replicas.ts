@@ -242,7 +242,8 @@ function sessionsPerReplica(postgres: PostgresServer): string {
   }
 }
 
-const ms = (value: number) => (Number.isNaN(value) ? "n/a" : `${value.toFixed(value < 10 ? 2 : 1)} ms`);
+const ms = (value: number) => (Number.isNaN(value) ? "n/a" : `${value.toFixed(Math.abs(value) < 10 ? 2 : 1)} ms`);
+const signed = (value: number) => (value >= 0 ? `+${ms(value)}` : ms(value));
 
 function callLines(title: string, samples: CallSamples): string[] {
   const line = (kind: string, latencies: LatencySamples) => {
@@ -255,7 +256,7 @@ function callLines(title: string, samples: CallSamples): string[] {
     title,
     line("same replica ", samples.same),
     line("cross replica", samples.cross),
-    `  cost of the peer hop: p50 +${ms(cross.p50 - same.p50)}, p99 +${ms(cross.p99 - same.p99)}`,
+    `  cost of the peer hop (cross − same): p50 ${signed(cross.p50 - same.p50)}, p99 ${signed(cross.p99 - same.p99)}`,
     ...(samples.failures.total === 0 ? [] : [`  failed calls: ${samples.failures.entries().map(([reason, count]) => `${count}× ${reason}`).join("; ")}`]),
   ];
 }
@@ -307,6 +308,10 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
         "--peer-address", `127.0.0.1:${peerPort}`,
         "--replica-name", name,
         "--edge-tunnel-address", `localhost:${balancerPorts.tunnelPort}`,
+        // Behind the balancer every agent comes from its address (docs/deploy.md "Several replicas").
+        "--max-connections", String(options.agents + 1000),
+        "--max-connections-per-source", String(options.agents + 1000),
+        "--enrollment-rate", `${options.agents + 1000}/min`,
       ],
     });
     owned.replicas.push({ name, server, peerPort, agent: new Agent({ keepAlive: true, maxSockets: 1 }) });
