@@ -74,12 +74,14 @@ describeOnEngines("cluster store", (engine) => {
     expect(await store.cluster.releaseSession(id, "r-b")).toBe(false);
   });
 
-  it("forgets the session of a removed environment", async () => {
+  it("forgets the session of a removed environment, and refuses to claim one for it", async () => {
     const store = await opened(engine);
     const { id } = await store.environments.create({ name: "edge-1", type: "edge-agent" });
     await store.cluster.claimSession(id, "r-a", at(1));
     expect(await store.cluster.sessionOwner(id)).not.toBeNull();
     expect(await store.environments.delete(id)).toBe(true);
+    expect(await store.cluster.sessionOwner(id)).toBeNull();
+    await expect(store.cluster.claimSession(id, "r-a", at(2))).rejects.toMatchObject({ code: "not_found", message: `Environment ${id} does not exist (removed meanwhile); its session cannot be claimed.` });
     expect(await store.cluster.sessionOwner(id)).toBeNull();
   });
 

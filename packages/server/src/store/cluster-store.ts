@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import { ServerError } from "../errors.ts";
 import type { SqlDatabase } from "./database.ts";
+import { isForeignKeyViolation } from "./store-errors.ts";
 
 /** A running `pier server` process sharing the database (docs/architecture.md "Scale-out"). */
 export interface ReplicaRecord {
@@ -36,7 +37,7 @@ export interface ClusterStore {
   getReplica(id: string): Promise<ReplicaRecord | null>;
   /** Deletes replicas not seen since `before` and their edge_sessions rows; returns how many replicas. */
   pruneReplicas(before: Date): Promise<number>;
-  /** Upsert: this replica now holds the environment's session. */
+  /** Upsert: this replica now holds the environment's session; `not_found` if the environment is gone. */
   claimSession(environmentId: number, replicaId: string, at: Date): Promise<void>;
   /** Deletes the row only while it still names `replicaId`; false otherwise. */
   releaseSession(environmentId: number, replicaId: string): Promise<boolean>;
@@ -211,11 +212,16 @@ export class SqlClusterStore implements ClusterStore {
   async claimSession(environmentId: number, replicaId: string, at: Date): Promise<void> {
     const openedAt = millis(at, "at");
     return this.#database.run(async (db) => {
-      await db
-        .insertInto("edge_sessions")
-        .values({ environment_id: environmentId, replica_id: replicaId, opened_at: openedAt })
-        .onConflict((conflict) => conflict.column("environment_id").doUpdateSet({ replica_id: replicaId, opened_at: openedAt }))
-        .execute();
+      try {
+        await db
+          .insertInto("edge_sessions")
+          .values({ environment_id: environmentId, replica_id: replicaId, opened_at: openedAt })
+          .onConflict((conflict) => conflict.column("environment_id").doUpdateSet({ replica_id: replicaId, opened_at: openedAt }))
+          .execute();
+      } catch (error) {
+        if (isForeignKeyViolation(error)) throw new ServerError("not_found", `Environment ${environmentId} does not exist (removed meanwhile); its session cannot be claimed.`, { cause: error });
+        throw error;
+      }
     });
   }
 
