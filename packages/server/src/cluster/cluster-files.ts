@@ -121,6 +121,25 @@ export class ClusterFiles {
     return changed;
   }
 
+  /** One stored file, opened (`null` when the database has none by that name); nothing is written locally. */
+  async read(name: string): Promise<Buffer | null> {
+    const file = (await this.#store.listFiles(name)).find((candidate) => candidate.name === name);
+    return file === undefined ? null : this.#box.open(name, file.content);
+  }
+
+  /** Stores files, sealed, in one transaction; nothing is written locally and nothing announced. */
+  async write(files: readonly { name: string; content: Buffer }[]): Promise<void> {
+    await this.#store.putFiles(
+      files.map((file) => ({ name: file.name, content: this.#box.seal(file.name, file.content) })),
+      new Date(),
+    );
+  }
+
+  /** Runs `fn` under the cluster-wide lock `name` (e.g. creating something exactly once). */
+  withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.#store.withLock(name, fn);
+  }
+
   #writeBootstrap(files: ReadonlyMap<string, Buffer>): void {
     const caCertificate = files.get("ca/ca.crt");
     const caChanged = caCertificate !== undefined && !sameContent(this.#path("ca/ca.crt"), caCertificate);
