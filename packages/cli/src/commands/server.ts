@@ -57,7 +57,8 @@ Several replicas on one PostgreSQL (docs/architecture.md "Scale-out"):
                             in the database (default: $PIER_SECRET_FILE)
   --peer-bind HOST:PORT     listener for the other replicas, mutual TLS (default 0.0.0.0:9445)
   --peer-address HOST:PORT  where the other replicas reach this one (default: $PIER_PEER_ADDRESS,
-                            else this host's name and the --peer-bind port)
+                            else the --peer-bind host if specific, else this host's name;
+                            with the bound peer port)
   --replica-name NAME       this replica's name in logs and errors (default: the host name)`;
 
 const levels: readonly ServerLogLevel[] = ["debug", "info", "warn", "error"];
