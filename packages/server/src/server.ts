@@ -28,7 +28,9 @@ import { HeartbeatRegistry, type Store } from "./store/index.ts";
 import { AlertService } from "./alerts/alert-service.ts";
 import type { ClusterEvents } from "./cluster/cluster-events.ts";
 import { openServerStore, startCluster } from "./cluster/cluster-runtime.ts";
-import { handleClusterEvents } from "./cluster/event-handlers.ts";
+import { handleClusterEvents, replicaSessions } from "./cluster/event-handlers.ts";
+import { startClusterRouting } from "./cluster/cluster-routing.ts";
+import { ClusterTunnels } from "./cluster/cluster-tunnels.ts";
 import { ConnectionBudget, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, revocationEntriesOf, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
 
 /** Log levels of the server. */
@@ -140,6 +142,25 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const revoked = new RevocationRegistry();
   const edge = new EdgeService(store, heartbeats, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment }, identity: enrollment, revocations: revoked });
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
+  // Routing between replicas (docs/architecture.md "Reaching a device on another replica"): the
+  // peer listener, this replica's row and the session directory. A single server opens no peer port.
+  const { peer, box } = cluster;
+  const routing =
+    peer && box
+      ? await startClusterRouting({
+          store,
+          box,
+          replicaId: cluster.replicaId,
+          replicaName: cluster.replicaName,
+          peerHost: peer.host,
+          peerPort: peer.port,
+          ...(peer.address === undefined ? {} : { peerAddress: peer.address }),
+          edge,
+          tunnels,
+          log: config.log,
+        })
+      : undefined;
+  const reach = routing?.tunnels ?? new ClusterTunnels({ local: tunnels, isLocal: (environmentId) => edge.isConnected(environmentId) });
   // What must act at once on every replica goes through the events bus (cluster/event-handlers.ts);
   // a single server's bus is in-process.
   const events: ClusterEvents = cluster.events;
@@ -229,6 +250,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     alerts,
     log: config.log,
   };
+  // On replicas the uploaded mTLS set is shared: stored and announced after a change made here,
+  // applied (with the same lock-out) after one made elsewhere.
+  const files = cluster.files;
+  if (files) tls.onUploadChange(async () => void (await files.publish("mtls/")));
   const stopHandlingEvents = await handleClusterEvents({
     logouts,
     events,
@@ -238,6 +263,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     revocation: revocations.revocation,
     authorities: () => deviceCa?.trusted ?? [],
     checkinInterval: async () => (await store.settings.get()).edgeAgentCheckinInterval,
+    ...(files ? { followMtls: () => tls.followUpload(async () => void (await files.materialize("mtls/"))), sessions: replicaSessions(store, edge) } : {}),
     log: config.log,
   });
   const api = getRequestListener(createApiApp(deps).fetch);
@@ -272,8 +298,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // Before the Hono app, like the edge routes: it streams both ways.
   const dockerProxy = createDockerProxy({
     store,
-    isReachable: (environmentId) => Promise.resolve(edge.isConnected(environmentId)),
-    tunnels,
+    isReachable: (environmentId) => reach.isReachable(environmentId),
+    tunnels: reach,
     authenticate: (credentials) => authenticateRequest(deps, credentials),
     lastCheckIn: deps.lastCheckIn,
     log: config.log,
@@ -363,6 +389,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       revocations.close();
       tunnels.closeAll();
       edge.closeAll();
+      // After the sessions closed (their rows released), before the store closes.
+      await routing?.close();
       await Promise.all([httpsFront.close(), tunnelFront.close()]);
       await heartbeats.stop();
       await alerts.stop();

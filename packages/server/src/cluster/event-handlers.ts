@@ -62,6 +62,24 @@ export async function announceEnvironmentChange(deps: { edge: { notifyChanged(en
   await deps.events.publish({ type: "environment_changed", environmentId });
 }
 
+/**
+ * `ClusterEventHandlerOptions.sessions` on a replica: the sessions this one holds, who holds
+ * each in `edge_sessions`, and whether the environment still exists.
+ *
+ * @example
+ * await handleClusterEvents({ ...options, sessions: replicaSessions(store, edge) });
+ */
+export function replicaSessions(
+  store: { cluster: { sessionOwner(environmentId: number): Promise<{ replicaId: string; openedAt: Date } | null> }; environments: { get(environmentId: number): Promise<unknown> } },
+  edge: { heldSessions(): number[] },
+): NonNullable<ClusterEventHandlerOptions["sessions"]> {
+  return {
+    held: () => edge.heldSessions(),
+    ownerOf: (environmentId) => store.cluster.sessionOwner(environmentId),
+    exists: async (environmentId) => (await store.environments.get(environmentId)) !== null,
+  };
+}
+
 /** The prefix of the uploaded mTLS set in the cluster files. */
 const mtlsPrefix = "mtls/";
 
