@@ -6,3 +6,5 @@ export type { CertificateRevocation, DeviceCertificate, DeviceCertificateReason,
 export { type Migration, applyMigrations, latestSchemaVersion, migrations } from "./migrations.ts";
 export { HeartbeatRegistry, type HeartbeatRegistryOptions } from "./heartbeat-registry.ts";
 export type { PkiRotationStore, RotationDevice, RotationPhase, RotationRecord } from "./pki-rotation.ts";
+export type { ClusterFile, ClusterStore, ReplicaRecord, SessionOwner } from "./cluster-store.ts";
+export type { LoginRevocationStore, RevokedLogin } from "./login-revocations.ts";
