@@ -144,12 +144,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
   // Routing between replicas (docs/architecture.md "Reaching a device on another replica"): the
   // peer listener, this replica's row and the session directory. A single server opens no peer port.
-  const { peer, box } = cluster;
+  const { peer } = cluster;
   const routing =
-    peer && box
+    peer && cluster.files
       ? await startClusterRouting({
           store,
-          box,
+          files: cluster.files,
           replicaId: cluster.replicaId,
           replicaName: cluster.replicaName,
           peerHost: peer.host,

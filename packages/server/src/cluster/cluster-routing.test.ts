@@ -1,4 +1,6 @@
 import http from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeDocker, startFakeDocker } from "../docker/fake-docker.testkit.ts";
@@ -11,6 +13,7 @@ import type { Store } from "../store/store.ts";
 import { type TestPki, createTestPki, uiServerRequest } from "../tls/tls-fixtures.testkit.ts";
 import { connectionIdentity } from "../tls/tls-front.ts";
 import { loadTlsMaterial } from "../tls/tls-material.ts";
+import { ClusterFiles } from "./cluster-files.ts";
 import { type ClusterRouting, startClusterRouting } from "./cluster-routing.ts";
 import { freshPostgresDatabase } from "./postgres-database.testkit.ts";
 import { SecretBox } from "./secret-box.ts";
@@ -65,7 +68,8 @@ describe("routing between replicas on PostgreSQL: session directory, replica row
     const logs: string[] = [];
     const log = (level: string, message: string) => void logs.push(`${level}: ${message}`);
     const replicaId = name === "replica-a" ? "aaaaaaaa-1111-4000-8000-000000000001" : "bbbbbbbb-2222-4000-8000-000000000002";
-    const routing = await startClusterRouting({ store, box, replicaId, replicaName: name, peerHost: "127.0.0.1", peerPort: 0, edge, tunnels, log, timing });
+    const files = new ClusterFiles({ store: store.cluster, box, dataDir: join(tmpdir(), "pier-routing-unused") });
+    const routing = await startClusterRouting({ store, files, replicaId, replicaName: name, peerHost: "127.0.0.1", peerPort: 0, edge, tunnels, log, timing });
     return { store, edge, tunnels, routing, logs };
   }
 

@@ -11,14 +11,14 @@ import { PeerClient } from "./peer-client.ts";
 import { PeerIdentity } from "./peer-identity.ts";
 import { PeerServer } from "./peer-server.ts";
 import { ReplicaRegistry, type ReplicaTiming } from "./replica-registry.ts";
-import type { SecretBox } from "./secret-box.ts";
+import type { ClusterFiles } from "./cluster-files.ts";
 import { SessionDirectory } from "./session-directory.ts";
 
 /** What routing between replicas needs (H5's cluster start-up passes it). */
 export interface ClusterRoutingOptions {
   readonly store: Pick<Store, "settings"> & { readonly cluster: ClusterStore };
-  /** Seals the peer CA's key in `cluster_files`. */
-  readonly box: SecretBox;
+  /** The cluster's shared files (`cluster_files`, sealed), where the peer CA is kept. */
+  readonly files: Pick<ClusterFiles, "read" | "write" | "withLock">;
   readonly replicaId: string;
   /** `--replica-name` (default the host name). */
   readonly replicaName?: string;
@@ -46,16 +46,9 @@ export interface ClusterRouting {
   close(): Promise<void>;
 }
 
-/** The peer CA's files in `cluster_files`, sealed with the cluster's secret box. */
-export function sealedPeerCaVault(store: Pick<ClusterStore, "listFiles" | "putFiles" | "withLock">, box: SecretBox): PeerCaVault {
-  return {
-    read: async (name) => {
-      const file = (await store.listFiles(name)).find((candidate) => candidate.name === name);
-      return file ? box.open(name, file.content) : null;
-    },
-    write: (files) => store.putFiles(files.map((file) => ({ name: file.name, content: box.seal(file.name, file.content) })), new Date()),
-    withLock: (fn) => store.withLock("peer-ca", fn),
-  };
+/** The peer CA's files among the cluster's shared files, created under the lock "peer-ca". */
+function peerCaVault(files: ClusterRoutingOptions["files"]): PeerCaVault {
+  return { read: (name) => files.read(name), write: (written) => files.write(written), withLock: (fn) => files.withLock("peer-ca", fn) };
 }
 
 /** `host:port`, bracketing an IPv6 host. */
@@ -70,12 +63,12 @@ function joinAddress(host: string, port: number): string {
  * Only in cluster mode: a single server opens no peer port.
  *
  * @example
- * const routing = await startClusterRouting({ store, box, replicaId, peerHost: "0.0.0.0", peerPort: 9445, edge, tunnels, log });
+ * const routing = await startClusterRouting({ store, files, replicaId, peerHost: "0.0.0.0", peerPort: 9445, edge, tunnels, log });
  * const docker = createDockerProxy({ ..., tunnels: routing.tunnels, isReachable: (id) => routing.tunnels.isReachable(id) });
  */
 export async function startClusterRouting(options: ClusterRoutingOptions): Promise<ClusterRouting> {
   const { store, edge, log } = options;
-  const ca = await PeerCa.openOrCreate(sealedPeerCaVault(store.cluster, options.box));
+  const ca = await PeerCa.openOrCreate(peerCaVault(options.files));
   const wildcard = options.peerHost === "0.0.0.0" || options.peerHost === "::" || options.peerHost === "";
   const advertisedHost = (address: string | undefined) => address ?? joinAddress(wildcard ? hostname() : options.peerHost, options.peerPort);
   const trustDomain = (await store.settings.get()).trustDomain ?? defaultTrustDomain;
