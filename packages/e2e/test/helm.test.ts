@@ -364,6 +364,15 @@ describe.concurrent("the pier-server Helm chart", () => {
     expect(only<DisruptionBudget>(manifests, "PodDisruptionBudget").spec.minAvailable).toBe(1);
   });
 
+  it("creates the first administrator from a password Secret (--admin-password-file), which replicas need since each pod's setup token works only there", async () => {
+    const plain = container(only<Deployment>((await render(serverChart, replicated)).manifests, "Deployment"));
+    expect(argument(plain.args, "--admin-password-file")).toBeUndefined();
+    const deployment = only<Deployment>((await render(serverChart, [...replicated, "adminPassword.existingSecret=pier-admin"])).manifests, "Deployment");
+    expect(deployment.spec.template.spec.volumes.find((v) => v.name === "admin-password")?.secret).toEqual({ secretName: "pier-admin", defaultMode: 0o440, items: [{ key: "password", path: "password" }] });
+    expectFlagsNameSecretFiles(deployment, "admin-password", { "--admin-password-file": "password" });
+    expect(argument(container(deployment).args, "--admin-password-file")).toBe("/run/pier/admin-password/password");
+  });
+
   it("keeps one SQLite replica as it was (claim, Recreate, no budget, no peer port), and one PostgreSQL replica rolling without a budget", async () => {
     const { manifests } = await render(serverChart);
     expect(manifests.map((m) => m.kind).sort()).toEqual(["Deployment", "PersistentVolumeClaim", "Service"]);

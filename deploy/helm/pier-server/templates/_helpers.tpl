@@ -104,3 +104,4 @@ tcpSocket:
 {{- if .Values.secretFile.existingSecret }}{{ .Values.secretFile.existingSecretKey }}{{ else }}secret{{ end }}
 {{- end }}
 {{- define "pier-server.secretFileDir" -}}/run/pier/secret-file{{- end }}
+{{- define "pier-server.adminPasswordDir" -}}/run/pier/admin-password{{- end }}
