@@ -46,6 +46,12 @@ import { SimulatedAgent, describeFailure } from "./fleet/simulated-agent.ts";
 const usage = "Usage: npx node bench/replicas.ts [--agents 15000] [--replicas 2] [--interval 30] [--duration 60] [--ramp 60] [--docker-calls 200]";
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const databaseName = "pier_replicas_bench";
+/**
+ * Connections one HAProxy takes here: it needs about two file descriptors per connection, and
+ * this machine's hard limit (ulimit -Hn) is 20000, which a process cannot raise. Larger fleets
+ * are split over several balancers (as DNS round robin over two HAProxy hosts would).
+ */
+const connectionsPerBalancer = 9_000;
 /** After the ramp, how long stragglers may still connect (with retries) before we measure anyway. */
 const connectGraceMs = 30_000;
 
@@ -112,7 +118,7 @@ interface CallSamples {
 }
 
 /** Resources the run owns; released by `cleanUp` however the run ends. */
-const owned: { workDir?: string; postgres?: PostgresServer; balancer?: Haproxy; replicas: Replica[]; fleet?: Fleet; timers: NodeJS.Timeout[] } = { replicas: [], timers: [] };
+const owned: { workDir?: string; postgres?: PostgresServer; balancers: Haproxy[]; replicas: Replica[]; fleet?: Fleet; timers: NodeJS.Timeout[] } = { balancers: [], replicas: [], timers: [] };
 
 async function cleanUp(): Promise<void> {
   owned.fleet?.stop();
@@ -121,7 +127,7 @@ async function cleanUp(): Promise<void> {
     replica.probe?.agent.close();
     replica.agent.destroy();
   }
-  await owned.balancer?.stop();
+  await Promise.all(owned.balancers.map((balancer) => balancer.stop()));
   await Promise.all(owned.replicas.map((replica) => replica.server.stop()));
   await owned.postgres?.stop();
   if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
@@ -223,11 +229,11 @@ interface CpuWindow {
   readonly simulator: NodeJS.CpuUsage;
 }
 
-function sampleCpu(replicas: readonly Replica[], postmaster: number | undefined, haproxy: number | undefined): CpuWindow {
+function sampleCpu(replicas: readonly Replica[], postmaster: number | undefined, haproxies: readonly number[]): CpuWindow {
   return {
     replicas: replicas.map((replica) => sampleProcess(replica.server.pid)),
     postgres: postmaster === undefined ? Number.NaN : treeCpuSeconds(postmaster),
-    haproxy: haproxy === undefined ? Number.NaN : treeCpuSeconds(haproxy),
+    haproxy: haproxies.length === 0 ? Number.NaN : haproxies.reduce((sum, pid) => sum + treeCpuSeconds(pid), 0),
     simulator: process.cpuUsage(),
   };
 }
@@ -331,12 +337,14 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const propagation = await Promise.all(replicas.map((replica) => waitForSettings(replica, apiCa, jwt, options.intervalSeconds, signal)));
   progress(`replicas ${replicas.map((r) => `${r.name} (pid ${r.server.pid}, https ${r.server.httpsPort}, tunnel ${r.server.tunnelPort}, peer ${r.peerPort})`).join(", ")} serve interval ${options.intervalSeconds} s`);
 
-  const balancer = await startHaproxy(
-    replicas.map((replica) => ({ httpsPort: replica.server.httpsPort, tunnelPort: replica.server.tunnelPort })),
-    { ...balancerPorts, maxConnections: options.agents + 1000 },
-  );
-  owned.balancer = balancer;
-  const haproxy = childrenOf(process.pid, "haproxy")[0];
+  const balancerCount = Math.ceil(options.agents / connectionsPerBalancer);
+  const backends = replicas.map((replica) => ({ httpsPort: replica.server.httpsPort, tunnelPort: replica.server.tunnelPort }));
+  for (let index = 0; index < balancerCount; index++) {
+    const ports = index === 0 ? balancerPorts : {};
+    owned.balancers.push(await startHaproxy(backends, { ...ports, maxConnections: Math.ceil(options.agents / balancerCount) + 500 }));
+  }
+  const balancers = owned.balancers;
+  const haproxies = childrenOf(process.pid, "haproxy");
 
   for (const [index, replica] of replicas.entries()) {
     const identity = probeIdentities[index];
@@ -348,10 +356,11 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   // The fleet, through the balancer.
   const fleetStart = performance.now();
   const connectDeadline = fleetStart + options.rampSeconds * 1000 + connectGraceMs;
-  const fleet = new Fleet({ identities: fleetIdentities, target: { port: balancer.tunnelPort, ca: pki.caPem, timeoutMs: 15_000 }, intervalMs, rampMs: options.rampSeconds * 1000, retryUntil: connectDeadline });
+  const targets = balancers.map((balancer) => ({ port: balancer.tunnelPort, ca: pki.caPem, timeoutMs: 15_000 }));
+  const fleet = new Fleet({ identities: fleetIdentities, target: (index) => targets[index % targets.length] ?? targets[0]!, intervalMs, rampMs: options.rampSeconds * 1000, retryUntil: connectDeadline });
   owned.fleet = fleet;
-  progress(`connecting ${options.agents} agents through HAProxy (127.0.0.1:${balancer.tunnelPort}) over ${options.rampSeconds} s`);
-  const beforeRamp = sampleCpu(replicas, postmaster, haproxy);
+  progress(`connecting ${options.agents} agents through ${balancers.length} HAProxy (tunnel ports ${balancers.map((b) => b.tunnelPort).join(", ")}) over ${options.rampSeconds} s`);
+  const beforeRamp = sampleCpu(replicas, postmaster, haproxies);
   fleet.start();
   let lastReport = 0;
   while (fleet.connected < fleet.size && performance.now() < connectDeadline) {
@@ -362,19 +371,19 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
     }
   }
   const rampSeconds = (performance.now() - fleetStart) / 1000;
-  const afterRamp = sampleCpu(replicas, postmaster, haproxy);
+  const afterRamp = sampleCpu(replicas, postmaster, haproxies);
   const connected = fleet.connected;
   if (connected === 0) throw new Error(`No agent could connect. Reasons: ${JSON.stringify(fleet.connectFailures.entries())}\n${replicas.map((r) => `${r.name}:\n${r.server.output()}`).join("\n")}`);
   progress(`connected ${connected}/${options.agents} in ${rampSeconds.toFixed(1)} s; warming up for ${options.intervalSeconds} s`);
   await sleep(intervalMs, undefined, { signal });
 
   progress(`measuring for ${options.durationSeconds} s`);
-  const atStart = sampleCpu(replicas, postmaster, haproxy);
+  const atStart = sampleCpu(replicas, postmaster, haproxies);
   const window = fleet.beginWindow();
   const connectedAtStart = fleet.connected;
   await sleep(options.durationSeconds * 1000, undefined, { signal });
   fleet.endWindow(window);
-  const atEnd = sampleCpu(replicas, postmaster, haproxy);
+  const atEnd = sampleCpu(replicas, postmaster, haproxies);
   const connectedAtEnd = fleet.connected;
   const sessions = sessionsPerReplica(postgres);
   const ackDeadline = performance.now() + 5_000;
@@ -390,7 +399,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const simulatorCpu = process.cpuUsage(atStart.simulator);
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
   return [
-    `Replicas benchmark: ${options.agents} agents through HAProxy (TCP) on ${options.replicas} replicas sharing one PostgreSQL 15, check-in every ${options.intervalSeconds} s`,
+    `Replicas benchmark: ${options.agents} agents through HAProxy (TCP${balancers.length > 1 ? `, ${balancers.length} instances each in front of every replica, one per ${connectionsPerBalancer} agents: the file-descriptor limit` : ""}) on ${options.replicas} replicas sharing one PostgreSQL 15, check-in every ${options.intervalSeconds} s`,
     `command: npx node bench/replicas.ts --agents ${options.agents} --replicas ${options.replicas} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --docker-calls ${options.dockerCalls}`,
     `machine: ${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}; everything (replicas, PostgreSQL, HAProxy, simulator) on it; 1-minute load average at the end ${load.toFixed(2)}`,
     `set-up: PostgreSQL ${postgresSeconds.toFixed(1)} s, ${options.agents + options.replicas} certificates ${certificatesSeconds.toFixed(1)} s, replicas ready ${replicasSeconds.toFixed(1)} s, settings on every replica after ${Math.max(...propagation).toFixed(0)} ms`,
@@ -407,7 +416,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
       return `  ${replica.name}: ${percent(b.cpuSeconds - a.cpuSeconds)} (user ${percent(b.userSeconds - a.userSeconds)}, system ${percent(b.systemSeconds - a.systemSeconds)}), RSS ${mib(b.rssBytes)}, peak ${mib(b.peakRssBytes)}`;
     }),
     `  PostgreSQL (postmaster and backends): ${percent(atEnd.postgres - atStart.postgres)}`,
-    `  HAProxy: ${percent(atEnd.haproxy - atStart.haproxy)}`,
+    `  HAProxy${balancers.length > 1 ? ` (${balancers.length} processes)` : ""}: ${percent(atEnd.haproxy - atStart.haproxy)}`,
     `  simulator (this process): ${percent((simulatorCpu.user + simulatorCpu.system) / 1e6)}`,
     ...callLines(`Docker GET /_ping through the API, idle (probe devices only), one at a time:`, idleCalls),
     ...callLines(`Docker GET /_ping through the API with ${connectedAtEnd} agents connected:`, loadedCalls),

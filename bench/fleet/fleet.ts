@@ -5,7 +5,8 @@ import { SimulatedAgent, describeFailure, type AgentTarget } from "./simulated-a
 /** How a fleet connects and checks in. */
 export interface FleetOptions {
   readonly identities: readonly AgentIdentity[];
-  readonly target: AgentTarget;
+  /** Where every agent connects, or where agent `index` does (a fleet split over several balancers). */
+  readonly target: AgentTarget | ((index: number) => AgentTarget);
   readonly intervalMs: number;
   /** Connections start evenly over this time. */
   readonly rampMs: number;
@@ -129,7 +130,8 @@ export class Fleet {
   #connect(index: number, attempt: number): void {
     const agent = this.#agents[index];
     if (!agent) return;
-    agent.open(this.#options.target).then(
+    const target = typeof this.#options.target === "function" ? this.#options.target(index) : this.#options.target;
+    agent.open(target).then(
       (opened) => {
         if (this.#stopped) {
           agent.close();
