@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, inject } from "vitest";
 import type { Dialect, StoreTarget } from "./database.ts";
+import { latestSchemaVersion, postgresMigrations } from "./migrations.ts";
 import { openStore } from "./open-store.ts";
 import type { Store } from "./store.ts";
 import { tempDir, type TempDir } from "./temp-dir.testkit.ts";
@@ -10,13 +11,20 @@ import { tempDir, type TempDir } from "./temp-dir.testkit.ts";
 export interface StoreEngine {
   readonly dialect: Dialect;
   /**
-   * A new, empty place for a store, never used by another test: SQLite a new file in a temporary
-   * directory; PostgreSQL a new schema (`search_path` in the URL) of the describe's database.
-   * Removed after the test.
+   * A new place with nothing in it, not even tables (for migration tests too): SQLite a new file
+   * in a temporary directory; PostgreSQL a new schema (`search_path` in the URL) of the describe's
+   * database. Removed after the test.
    */
   target(): Promise<StoreTarget>;
-  /** `openStore(target)` (migrated); on a new `target()` when none is given. */
-  open(target?: StoreTarget): Promise<Store>;
+  /**
+   * A place holding this build's schema and no data, not shared with another test, ids starting at
+   * 1: on PostgreSQL the describe's schema, migrated once and emptied (TRUNCATE … RESTART
+   * IDENTITY) for each test's first call, which is ~5× faster than migrating a new schema; a new
+   * `target()` for any further call in the same test. SQLite: a new file.
+   */
+  cleanTarget(): Promise<StoreTarget>;
+  /** `openStore(target)` (migrated); on a `cleanTarget()` when none is given. */
+  open(target?: StoreTarget): Promise<Store & AsyncDisposable>;
   /**
    * Runs one statement on `target` on a connection of its own, outside the store (a stand-in for an
    * operator's `sqlite3` or `psql`: to corrupt, inspect or age a row).
@@ -50,13 +58,17 @@ class SqliteEngine implements StoreEngine {
   #dir: TempDir | undefined;
   #count = 0;
 
-  async target(): Promise<StoreTarget> {
+  target(): Promise<StoreTarget> {
     this.#dir ??= tempDir("contract");
     return Promise.resolve({ path: this.#dir.file(`store-${++this.#count}/pier.db`) });
   }
 
-  async open(target?: StoreTarget): Promise<Store> {
-    return openStore(target ?? (await this.target()));
+  cleanTarget(): Promise<StoreTarget> {
+    return this.target();
+  }
+
+  async open(target?: StoreTarget): Promise<Store & AsyncDisposable> {
+    return openStore(target ?? (await this.cleanTarget()));
   }
 
   async sql<R>(target: StoreTarget, text: string, values: readonly unknown[] = []): Promise<R[]> {
@@ -84,6 +96,9 @@ class PostgresEngine implements StoreEngine {
   #databaseUrl: string | undefined;
   #databaseName: string | undefined;
   #schemas: string[] = [];
+  /** The migrated schema each test's first `target()` empties and reuses. */
+  #shared: string | undefined;
+  #sharedUsed = false;
 
   async create(prefix: string): Promise<void> {
     const name = `${prefix}_${randomBytes(5).toString("hex")}`;
@@ -99,17 +114,53 @@ class PostgresEngine implements StoreEngine {
     return this.#databaseUrl;
   }
 
-  async target(): Promise<StoreTarget> {
-    const schema = `s_${randomBytes(5).toString("hex")}`;
-    await withClient(this.#url(), (client) => client.query(`CREATE SCHEMA ${schema}`));
-    this.#schemas.push(schema);
+  #targetOf(schema: string): StoreTarget {
     const url = new URL(this.#url());
     url.searchParams.set("options", `-c search_path=${schema}`);
     return { url: url.toString() };
   }
 
-  async open(target?: StoreTarget): Promise<Store> {
-    return openStore(target ?? (await this.target()));
+  async cleanTarget(): Promise<StoreTarget> {
+    if (this.#sharedUsed) return this.target();
+    this.#sharedUsed = true;
+    const shared = this.#shared;
+    if (shared === undefined || !(await this.#empty(shared))) {
+      // First use, or a test left the schema at another version: start over with a new one.
+      if (shared !== undefined) await withClient(this.#url(), (client) => client.query(`DROP SCHEMA ${shared} CASCADE`));
+      this.#shared = undefined;
+      const schema = `shared_${randomBytes(5).toString("hex")}`;
+      await withClient(this.#url(), (client) => client.query(`CREATE SCHEMA ${schema}`));
+      this.#shared = schema;
+      return this.#targetOf(schema);
+    }
+    return this.#targetOf(shared);
+  }
+
+  /**
+   * Empties the shared schema's tables (migrating a new schema costs ~0.5 s, emptying ~0.1 s);
+   * false when its schema is not at this build's version, so it must be replaced.
+   */
+  async #empty(schema: string): Promise<boolean> {
+    return withClient(this.#url(), async (client) => {
+      const tables = (await client.query<{ name: string }>("SELECT tablename AS name FROM pg_tables WHERE schemaname = $1", [schema])).rows.map((row) => row.name);
+      if (!tables.includes("schema_migrations")) return tables.length === 0;
+      const { rows } = await client.query<{ version: string | null }>(`SELECT max(version) AS version FROM ${schema}.schema_migrations`);
+      if (Number(rows[0]?.version) !== latestSchemaVersion(postgresMigrations)) return false;
+      const data = tables.filter((name) => name !== "schema_migrations").map((name) => `${schema}.${name}`);
+      if (data.length > 0) await client.query(`TRUNCATE ${data.join(", ")} RESTART IDENTITY CASCADE`);
+      return true;
+    });
+  }
+
+  async target(): Promise<StoreTarget> {
+    const schema = `s_${randomBytes(5).toString("hex")}`;
+    await withClient(this.#url(), (client) => client.query(`CREATE SCHEMA ${schema}`));
+    this.#schemas.push(schema);
+    return this.#targetOf(schema);
+  }
+
+  async open(target?: StoreTarget): Promise<Store & AsyncDisposable> {
+    return openStore(target ?? (await this.cleanTarget()));
   }
 
   async sql<R>(target: StoreTarget, text: string, values: readonly unknown[] = []): Promise<R[]> {
@@ -119,6 +170,7 @@ class PostgresEngine implements StoreEngine {
 
   /** Drops the schemas of the test that just ended (their stores are closed by then). */
   async dropSchemas(): Promise<void> {
+    this.#sharedUsed = false;
     const schemas = this.#schemas;
     this.#schemas = [];
     if (schemas.length === 0 || this.#databaseUrl === undefined) return;
@@ -136,7 +188,8 @@ class PostgresEngine implements StoreEngine {
 /**
  * The store's contract suite: runs `body` twice, as `title [sqlite]` on SQLite files and as
  * `title [postgres]` on the run's real PostgreSQL (one database per describe, a schema per
- * `engine.target()`), so every store test holds for both engines.
+ * `engine.target()`, one reused and emptied for `engine.cleanTarget()`), so every store test
+ * holds for both engines.
  *
  * @example
  * describeOnEngines("environments", (engine) => {
