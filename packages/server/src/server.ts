@@ -252,8 +252,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   };
   // On replicas the uploaded mTLS set is shared: stored and announced after a change made here,
   // applied (with the same lock-out) after one made elsewhere.
-  const files = cluster.files;
-  if (files) tls.onUploadChange(async () => void (await files.publish("mtls/")));
+  const mtlsFiles = cluster.files;
+  if (mtlsFiles) tls.onUploadChange(async () => void (await mtlsFiles.publish("mtls/")));
   const stopHandlingEvents = await handleClusterEvents({
     logouts,
     events,
@@ -263,7 +263,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     revocation: revocations.revocation,
     authorities: () => deviceCa?.trusted ?? [],
     checkinInterval: async () => (await store.settings.get()).edgeAgentCheckinInterval,
-    ...(files ? { followMtls: () => tls.followUpload(async () => void (await files.materialize("mtls/"))), sessions: replicaSessions(store, edge) } : {}),
+    ...(mtlsFiles ? { followMtls: () => tls.followUpload(async () => void (await mtlsFiles.materialize("mtls/"))), sessions: replicaSessions(store, edge) } : {}),
     log: config.log,
   });
   const api = getRequestListener(createApiApp(deps).fetch);

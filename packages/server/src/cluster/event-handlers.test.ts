@@ -168,6 +168,24 @@ describe.each(buses)("changes made on one replica act on the other, over %s", (b
   });
 });
 
+describe("an announcement the store does not back", () => {
+  it("a certificate_revoked for a serial the store does not record as revoked changes nothing: the session stays and the revoked set does not list it", async () => {
+    const replicas = await pair((ids) => Promise.resolve(BridgedEvents.pair(ids)));
+    const { agent, credential, environmentId } = await deviceOnA(replicas, "forged-device");
+    const serial = await replicas.recordCertificate(environmentId, "forged-device", credential);
+
+    await replicas.b.events.publish({ type: "certificate_revoked", environmentId, serial });
+    await replicas.b.events.publish({ type: "certificate_revoked", environmentId: null, serial: "0badc0de" });
+    await until(() => replicas.a.logs.filter((line) => line.includes("; ignored")).length === 2);
+
+    await expect(agent.next("refused", 300)).rejects.toThrow("no refused frame");
+    expect(replicas.a.edge.isConnected(environmentId)).toBe(true);
+    expect(replicas.a.registry.has({ issuer: "CN=Device CA", serial })).toBe(false);
+    expect(replicas.a.logs).toContain(`warn: a replica announced that certificate ${serial} is revoked, but the store does not record it as revoked; ignored`);
+    expect(replicas.a.logs).toContain("warn: a replica announced that certificate 0badc0de is revoked, but the store does not know it; ignored");
+  });
+});
+
 describe("after the events channel came back (resync)", () => {
   it("reloads the revoked certificates, logouts and check-in interval an event could have told", async () => {
     const records = memoryLogoutRecords();

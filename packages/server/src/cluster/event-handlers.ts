@@ -19,10 +19,10 @@ export interface ClusterEventHandlerOptions {
   readonly heartbeats: { forget(environmentId: number): void };
   /** Revocation (`DeviceRevocation`); absent: nothing to apply (tests of other concerns). */
   readonly revocation?: {
-    applyAnnounced(revoked: { environmentId: number | null; serial: string }, authorities: readonly CertificateAuthority[]): Promise<void>;
+    applyAnnounced(revoked: { serial: string }): Promise<void>;
     load(authorities: readonly CertificateAuthority[]): Promise<number>;
   };
-  /** The device CAs this replica trusts (`DeviceCa.trusted`), for serials the store does not know. */
+  /** The device CAs this replica trusts (`DeviceCa.trusted`), whose own records a resync reloads too. */
   readonly authorities: () => readonly CertificateAuthority[];
   /** The logout deny-list (`PersistedLogouts`). */
   readonly logouts: { heard(jti: string, expiresAt: Date): void; load(): Promise<number> };
@@ -122,7 +122,7 @@ export async function handleClusterEvents(options: ClusterEventHandlerOptions): 
         if (origin !== me && edge.isConnected(event.environmentId)) await edge.notifyChanged(event.environmentId);
         return;
       case "certificate_revoked":
-        await options.revocation?.applyAnnounced({ environmentId: event.environmentId, serial: event.serial }, options.authorities());
+        await options.revocation?.applyAnnounced({ serial: event.serial });
         return;
       case "settings_changed":
         await followInterval();

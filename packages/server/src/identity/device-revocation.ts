@@ -156,30 +156,31 @@ export class DeviceRevocation {
     }
     // Serials the store does not know (issued before Pier recorded them) still count in handshakes.
     registry.add("built-in", fresh.map((serial) => ({ issuer: ca.certificate.x509.subject, serial })));
-    const known = new Set(rows.map((row) => row.serial));
-    await this.#announce(fresh.filter((serial) => !known.has(serial)).map((serial) => ({ environmentId: null, serial })));
     if (rows.length === 0) await this.#publishCrl();
     return fresh;
   }
 
   /**
-   * Applies a revocation another replica made (`certificate_revoked`): the serial joins the
-   * registry (issuer from its store row, else each of `authorities`, the CAs this server trusts),
-   * and the device's session and tunnels here close with the reason, as on the replica that
-   * revoked. Idempotent: on that replica it finds nothing left to do.
+   * Applies a revocation another replica made (`certificate_revoked`), as the store records it:
+   * the serial joins the registry with its row's issuer, and the device's session and tunnels
+   * here close with the reason, as on the replica that revoked. An announcement the store does
+   * not back (no row, or a row not revoked) is logged and ignored, so it cannot revoke anything
+   * by itself. Idempotent: on the replica that revoked it finds nothing left to do.
    */
-  async applyAnnounced(revoked: { environmentId: number | null; serial: string }, authorities: readonly CertificateAuthority[]): Promise<void> {
+  async applyAnnounced(revoked: { serial: string }): Promise<void> {
     const { registry, sessions, tunnels, store, log } = this.#options;
     const serial = canonicalSerial(revoked.serial);
     const row = await store.certificates.get(serial);
-    const entries = row ? [revocationEntryOf(row)] : authorities.map((ca) => ({ issuer: ca.certificate.x509.subject, serial }));
-    if (revoked.environmentId !== null) {
-      const message = revokedMessage({ id: revoked.environmentId }, [serial]);
-      const connected = sessions.isConnected?.(revoked.environmentId) ?? false;
-      sessions.disconnect(revoked.environmentId, refusedCodes.revoked, message);
-      const tunnelsClosed = tunnels.closeEnvironment(revoked.environmentId, message);
-      if (connected || tunnelsClosed > 0) log("warn", `environment ${revoked.environmentId}: certificate ${serial} revoked on another replica; session and ${tunnelsClosed} tunnel(s) closed here`);
+    if (!row || row.revokedAt === null) {
+      log("warn", `a replica announced that certificate ${serial} is revoked, but the store ${row ? "does not record it as revoked" : "does not know it"}; ignored`);
+      return;
     }
+    const entries = [revocationEntryOf(row)];
+    const message = revokedMessage({ id: row.environmentId }, [serial]);
+    const connected = sessions.isConnected?.(row.environmentId) ?? false;
+    sessions.disconnect(row.environmentId, refusedCodes.revoked, message);
+    const tunnelsClosed = tunnels.closeEnvironment(row.environmentId, message);
+    if (connected || tunnelsClosed > 0) log("warn", `environment ${row.environmentId}: certificate ${serial} revoked on another replica; session and ${tunnelsClosed} tunnel(s) closed here`);
     if (entries.every((entry) => registry.has(entry))) return;
     registry.add("built-in", entries);
     // This replica's CRL lists it too (GET /api/pki/crl may land on any replica).
