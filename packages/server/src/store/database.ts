@@ -138,16 +138,24 @@ function parsePostgresUrl(value: string): PostgresLocation {
     throw fail("is not a valid URL");
   }
   if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") throw fail(`must start with postgres:// or postgresql:// (got ${url.protocol}//)`);
-  if (url.hostname === "") throw fail("must name a host");
-  const user = decodeURIComponent(url.username);
-  const database = decodeURIComponent(url.pathname.replace(/^\//, "")) || user || "postgres";
-  return { where: `${url.hostname}:${url.port || "5432"}/${database}`, user, password: decodeURIComponent(url.password) };
+  const decode = (part: string, what: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw fail(`has a malformed %-escape in its ${what}`);
+    }
+  };
+  // Like libpq: no user means the PGUSER / operating-system user, no host localhost (or `?host=`).
+  const user = decode(url.username, "user");
+  const host = url.hostname || url.searchParams.get("host") || "localhost";
+  const database = decode(url.pathname.replace(/^\//, ""), "database name") || user || "postgres";
+  return { where: `${host}:${url.port || "5432"}/${database}`, user, password: decode(url.password, "password") };
 }
 
 function connectFailure(error: unknown, location: PostgresLocation): ServerError {
   const raw = error instanceof Error ? error.message : String(error);
   // Defence in depth: no driver message should hold the password, but none may ever show it.
-  const cause = location.password === "" ? raw : raw.split(location.password).join("***");
+  const cause = location.password.length < 4 ? raw : raw.split(location.password).join("***");
   const code = (error as { code?: unknown } | null)?.code;
   if (code === "28P01" || code === "28000") {
     return new ServerError("unavailable", `PostgreSQL at ${location.where} refused the login of user "${location.user}": ${cause}. Check the user and password in --database-url (PIER_DATABASE_URL).`, {
