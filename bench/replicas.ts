@@ -2,7 +2,7 @@
  * Benchmark: a fleet through HAProxy (TCP passthrough) on several `pier server` replicas that
  * share one PostgreSQL (docs/architecture.md "Scale-out"), all on this machine.
  *
- *   npx node bench/replicas.ts [--agents 15000] [--replicas 2] [--interval 30] [--duration 60] [--ramp 60] [--docker-calls 200]
+ *   npx node bench/replicas.ts [--agents 15000] [--replicas 2] [--interval 30] [--duration 60] [--ramp 60] [--docker-calls 200] [--connect-timeout 15]
  *
  * Starts a throwaway PostgreSQL 15 and HAProxy (the e2e fixtures: `startPostgres`,
  * `startHaproxy`), an mTLS CA with one client certificate per agent (bench/fleet/fleet-pki.ts),
@@ -43,7 +43,7 @@ import { childrenOf, treeCpuSeconds } from "./fleet/process-tree.ts";
 import { ServerProcess, sampleProcess, type ProcessSample } from "./fleet/server-process.ts";
 import { SimulatedAgent, describeFailure } from "./fleet/simulated-agent.ts";
 
-const usage = "Usage: npx node bench/replicas.ts [--agents 15000] [--replicas 2] [--interval 30] [--duration 60] [--ramp 60] [--docker-calls 200]";
+const usage = "Usage: npx node bench/replicas.ts [--agents 15000] [--replicas 2] [--interval 30] [--duration 60] [--ramp 60] [--docker-calls 200] [--connect-timeout 15]";
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const databaseName = "pier_replicas_bench";
 /**
@@ -62,6 +62,7 @@ interface Options {
   readonly durationSeconds: number;
   readonly rampSeconds: number;
   readonly dockerCalls: number;
+  readonly connectTimeoutSeconds: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -74,6 +75,9 @@ function parseOptions(argv: string[]): Options {
       duration: { type: "string", default: "60" },
       ramp: { type: "string", default: "60" },
       "docker-calls": { type: "string", default: "200" },
+      // How long an agent waits for its welcome before it gives up and retries (the real agent's
+      // is 15 s; on a loaded machine a longer wait spares the replicas repeated handshakes).
+      "connect-timeout": { type: "string", default: "15" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -93,6 +97,7 @@ function parseOptions(argv: string[]): Options {
     durationSeconds: integer("duration", values.duration, 1, 3600),
     rampSeconds: integer("ramp", values.ramp, 0, 3600),
     dockerCalls: integer("docker-calls", values["docker-calls"], 1, 100_000),
+    connectTimeoutSeconds: integer("connect-timeout", values["connect-timeout"], 1, 600),
   };
 }
 
@@ -356,7 +361,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   // The fleet, through the balancer.
   const fleetStart = performance.now();
   const connectDeadline = fleetStart + options.rampSeconds * 1000 + connectGraceMs;
-  const targets = balancers.map((balancer) => ({ port: balancer.tunnelPort, ca: pki.caPem, timeoutMs: 15_000 }));
+  const targets = balancers.map((balancer) => ({ port: balancer.tunnelPort, ca: pki.caPem, timeoutMs: options.connectTimeoutSeconds * 1000 }));
   const fleet = new Fleet({ identities: fleetIdentities, target: (index) => targets[index % targets.length] ?? targets[0]!, intervalMs, rampMs: options.rampSeconds * 1000, retryUntil: connectDeadline });
   owned.fleet = fleet;
   progress(`connecting ${options.agents} agents through ${balancers.length} HAProxy (tunnel ports ${balancers.map((b) => b.tunnelPort).join(", ")}) over ${options.rampSeconds} s`);
@@ -400,7 +405,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
   return [
     `Replicas benchmark: ${options.agents} agents through HAProxy (TCP${balancers.length > 1 ? `, ${balancers.length} instances each in front of every replica, one per ${connectionsPerBalancer} agents: the file-descriptor limit` : ""}) on ${options.replicas} replicas sharing one PostgreSQL 15, check-in every ${options.intervalSeconds} s`,
-    `command: npx node bench/replicas.ts --agents ${options.agents} --replicas ${options.replicas} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --docker-calls ${options.dockerCalls}`,
+    `command: npx node bench/replicas.ts --agents ${options.agents} --replicas ${options.replicas} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --docker-calls ${options.dockerCalls} --connect-timeout ${options.connectTimeoutSeconds}`,
     `machine: ${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}; everything (replicas, PostgreSQL, HAProxy, simulator) on it; 1-minute load average at the end ${load.toFixed(2)}`,
     `set-up: PostgreSQL ${postgresSeconds.toFixed(1)} s, ${options.agents + options.replicas} certificates ${certificatesSeconds.toFixed(1)} s, replicas ready ${replicasSeconds.toFixed(1)} s, settings on every replica after ${Math.max(...propagation).toFixed(0)} ms`,
     `ramp: ${connected}/${options.agents} connected in ${rampSeconds.toFixed(1)} s (connect p50 ${ms(fleet.setupTimes.summary().p50)}, p99 ${ms(fleet.setupTimes.summary().p99)}); connect failures ${fleet.connectFailures.total}${fleet.connectFailures.total ? ` (${fleet.connectFailures.entries().slice(0, 3).map(([r, n]) => `${n}× ${r}`).join("; ")})` : ""}; welcomes with another interval ${fleet.intervalMismatches}`,
