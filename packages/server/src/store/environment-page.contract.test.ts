@@ -160,7 +160,7 @@ describeOnEngines("environments.page", (engine) => {
     ]);
   });
 
-  it("a page of 3,000 environments sorted by name walks the name index instead of sorting them all", async () => {
+  it("a Home page of 3,000 environments sorted by name walks the name index instead of sorting them all", async () => {
     const target = await engine.target();
     await using store = await opened(engine, target);
     const fill =
@@ -168,16 +168,19 @@ describeOnEngines("environments.page", (engine) => {
         ? "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO environments (name, type, edge_key_environment, user_trusted, created_at) SELECT 'device-' || i, 'edge-agent', 0, 1, i FROM n"
         : "INSERT INTO environments (name, type, edge_key_environment, user_trusted, created_at) SELECT 'device-' || i, 'edge-agent', 0, 1, i FROM generate_series(1, 3000) AS i";
     await engine.sql(target, fill);
-    await engine.sql(target, "ANALYZE");
+    // PostgreSQL plans from statistics (autovacuum gathers them); SQLite here has none.
+    if (engine.dialect === "postgres") await engine.sql(target, "ANALYZE");
     expect((await store.environments.page({ waiting: false, limit: 1 })).total).toBe(3000);
     const database = await openDatabase(target);
     try {
-      const compiled = pageQuery(database.db, engine.dialect, { waiting: false, search: "device", sort: "name", start: 100, limit: 25 }).compile();
       const explain = engine.dialect === "sqlite" ? "EXPLAIN QUERY PLAN " : "EXPLAIN ";
-      const plan = JSON.stringify(await engine.sql(target, explain + compiled.sql, compiled.parameters));
-      expect(plan).toContain("environments_by_name");
-      if (engine.dialect === "sqlite") expect(plan).not.toContain("TEMP B-TREE FOR ORDER BY");
-      else expect(plan).not.toMatch(/"Sort /);
+      for (const query of [{ waiting: false }, { waiting: false, search: "device" }]) {
+        const compiled = pageQuery(database.db, engine.dialect, { ...query, sort: "name", start: 100, limit: 25 }).compile();
+        const plan = JSON.stringify(await engine.sql(target, explain + compiled.sql, compiled.parameters));
+        expect(plan).toContain("environments_by_name");
+        if (engine.dialect === "sqlite") expect(plan).not.toContain("TEMP B-TREE FOR ORDER BY");
+        else expect(plan).not.toMatch(/"Sort /);
+      }
     } finally {
       await database.close();
     }

@@ -51,7 +51,9 @@ function filters(query: EnvironmentPageQuery) {
     const conditions: Expression<SqlBool>[] = [];
     if (query.untrusted !== undefined) conditions.push(eb("environments.user_trusted", "=", query.untrusted ? 0 : 1));
     if (query.waiting === true) conditions.push(eb.and([eb("environments.user_trusted", "=", 0), eb("environments.edge_id", "is not", null)]));
-    if (query.waiting === false) conditions.push(eb.or([eb("environments.user_trusted", "=", 1), eb("environments.edge_id", "is", null)]));
+    // Written as NOT (…) rather than an OR: SQLite would otherwise fetch both halves through two
+    // indexes and sort every row, instead of walking the sort's index and stopping at the page.
+    if (query.waiting === false) conditions.push(eb.not(eb.and([eb("environments.user_trusted", "=", 0), eb("environments.edge_id", "is not", null)])));
     if (query.search !== undefined && query.search !== "") {
       // Both sides lowered by the engine, so a non-ASCII letter compares the same way on both.
       const pattern = sql`lower(${likeSubstring(query.search)})`;
@@ -74,8 +76,8 @@ function filters(query: EnvironmentPageQuery) {
 }
 
 /** Reads a stored summary; anything else than the object `summarizeDockerSnapshot` writes is a corrupt row. */
-function decodeSummary(environmentId: number, at: number | null, text: string | null): StoredDockerSummary | null {
-  if (at === null || text === null) return null;
+function decodeSummary(environmentId: number, at: number, text: string | null): StoredDockerSummary | null {
+  if (text === null) return null;
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -111,6 +113,24 @@ function chunks<T>(values: readonly T[]): T[][] {
   const out: T[][] = [];
   for (let index = 0; index < values.length; index += idsPerStatement) out.push(values.slice(index, index + idsPerStatement));
   return out;
+}
+
+/**
+ * The stored Docker summaries of these environments. A query of its own rather than a join in
+ * the page's: SQLite reaches `summary` only through the snapshot's JSON before it (overflow
+ * pages), so joining before the sort read every snapshot (measured 411 ms for 10,000, 22 ms
+ * without).
+ */
+async function dockerSummaries(db: Kysely<Database>, ids: readonly number[]): Promise<Map<number, StoredDockerSummary>> {
+  const summaries = new Map<number, StoredDockerSummary>();
+  for (const part of chunks(ids)) {
+    const rows = await db.selectFrom("snapshots").select(["environment_id", "collected_at", "summary"]).where("environment_id", "in", part).execute();
+    for (const row of rows) {
+      const summary = decodeSummary(row.environment_id, row.collected_at, row.summary);
+      if (summary !== null) summaries.set(row.environment_id, summary);
+    }
+  }
+  return summaries;
 }
 
 /** The newest certificate (by issue time) the built-in CA issued to each of these environments. */
@@ -150,14 +170,12 @@ async function sharedFingerprints(db: Kysely<Database>, dialect: Dialect, finger
   return counts;
 }
 
-/** The page's one query: environments joined with their snapshot's summary, filtered, sorted, windowed. */
+/** The page's one query: environments filtered, sorted, windowed. */
 export function pageQuery(db: Kysely<Database>, dialect: Dialect, query: EnvironmentPageQuery) {
   const order = query.order ?? "asc";
   let page = db
     .selectFrom("environments")
-    .leftJoin("snapshots", "snapshots.environment_id", "environments.id")
     .selectAll("environments")
-    .select(["snapshots.collected_at as snapshot_at", "snapshots.summary as snapshot_summary"])
     .where(filters(query))
     .orderBy(sortKey(dialect, query.sort ?? "id"), order)
     .orderBy("environments.id", order);
@@ -170,9 +188,9 @@ export function pageQuery(db: Kysely<Database>, dialect: Dialect, query: Environ
 }
 
 /**
- * One page of environments (`EnvironmentStore.page`): the page in one query (environments joined
- * with their snapshot's summary, never the snapshot itself), the total in a second, then the
- * newest certificate and the shared-certificate counts of the page's environments only. Ties of
+ * One page of environments (`EnvironmentStore.page`): the page in one query, the total in a
+ * second, then, for the page's environments only, their snapshots' summaries (never the
+ * snapshots), newest certificates and shared-certificate counts. Ties of
  * the sort key are ordered by id, in the same direction, so consecutive pages never overlap.
  *
  * @example
@@ -188,21 +206,17 @@ export async function pageEnvironments(database: SqlDatabase, query: Environment
       .where(filters(query))
       .executeTakeFirstOrThrow();
 
-    const environments = rows.map((row) => {
-      const { snapshot_at: snapshotAt, snapshot_summary: summaryText, ...columns } = row;
-      return { environment: decode(columns), docker: decodeSummary(row.id, snapshotAt, summaryText) };
-    });
-    const certificates = await newestCertificates(
-      db,
-      environments.map(({ environment }) => environment.id),
-    );
-    const fingerprints = [...new Set(environments.flatMap(({ environment }) => (environment.clientCertificate ? [environment.clientCertificate.fingerprintSha256] : [])))];
+    const environments = rows.map(decode);
+    const ids = environments.map((environment) => environment.id);
+    const summaries = await dockerSummaries(db, ids);
+    const certificates = await newestCertificates(db, ids);
+    const fingerprints = [...new Set(environments.flatMap((environment) => (environment.clientCertificate ? [environment.clientCertificate.fingerprintSha256] : [])))];
     const shared = fingerprints.length === 0 ? new Map<string, number>() : await sharedFingerprints(db, dialect, fingerprints);
-    const items: EnvironmentSummary[] = environments.map(({ environment, docker }) => {
+    const items: EnvironmentSummary[] = environments.map((environment) => {
       const fingerprint = environment.clientCertificate?.fingerprintSha256;
       return {
         ...environment,
-        docker,
+        docker: summaries.get(environment.id) ?? null,
         newestCertificate: certificates.get(environment.id) ?? null,
         clientCertificateSharedBy: fingerprint === undefined ? 0 : (shared.get(fingerprint) ?? 1),
       };

@@ -259,8 +259,9 @@ const dialectSteps: readonly DialectMigration[] = [
     // The counts lists show of each Docker snapshot (JSON DockerSummary, docker/docker-summary.ts),
     // written with the snapshot so the Home list never reads full snapshots; existing rows are
     // summarised here with the same rules. Indexes for the list's sort by name (case-insensitive,
-    // byte order on both engines) and by creation, and for counting environments that present
-    // the same client certificate (docs/architecture.md "Scale-out / Store").
+    // byte order on both engines; with the Home / Waiting Room filter's columns, so a page and
+    // the count are read from the index alone) and by creation, and for counting environments
+    // that present the same client certificate (docs/architecture.md "Scale-out / Store").
     sqlite: `
       ALTER TABLE snapshots ADD COLUMN summary TEXT;
       UPDATE snapshots SET summary = json_object(
@@ -274,7 +275,7 @@ const dialectSteps: readonly DialectMigration[] = [
         'cpus', json_extract(snapshots.json, '$.host.cpus'),
         'memoryBytes', CAST(round(json_extract(snapshots.json, '$.host.memoryBytes')) AS INTEGER)
       );
-      CREATE INDEX environments_by_name ON environments (lower(name), id);
+      CREATE INDEX environments_by_name ON environments (lower(name), id, user_trusted, edge_id);
       CREATE INDEX environments_by_created ON environments (created_at, id);
       CREATE INDEX environments_by_client_certificate ON environments (json_extract(client_certificate, '$.fingerprintSha256'));
     `,
@@ -294,7 +295,7 @@ const dialectSteps: readonly DialectMigration[] = [
         )::text
         FROM (SELECT snapshots.json::jsonb AS j) AS parsed
       );
-      CREATE INDEX environments_by_name ON environments ((lower(name) COLLATE "C"), id);
+      CREATE INDEX environments_by_name ON environments ((lower(name) COLLATE "C"), id, user_trusted, edge_id);
       CREATE INDEX environments_by_created ON environments (created_at, id);
       CREATE INDEX environments_by_client_certificate ON environments (((client_certificate::jsonb) ->> 'fingerprintSha256'));
     `,
@@ -458,7 +459,8 @@ function failedStep(migration: Migration, error: unknown): ServerError {
  */
 export async function migrateDatabase(database: SqlDatabase): Promise<number[]> {
   const sqlite = sqliteConnectionOf(database);
-  if (sqlite !== undefined) return applyMigrations(sqlite.connection);
+  // Through kysely's connection, so another store on the same file in this process is not mid-transaction.
+  if (sqlite !== undefined) return database.db.connection().execute(() => Promise.resolve().then(() => applyMigrations(sqlite.connection)));
   return applyPostgresMigrations(database.db);
 }
 
