@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, inject } from "vitest";
 import type { Dialect, StoreTarget } from "./database.ts";
@@ -60,7 +62,9 @@ class SqliteEngine implements StoreEngine {
 
   target(): Promise<StoreTarget> {
     this.#dir ??= tempDir("contract");
-    return Promise.resolve({ path: this.#dir.file(`store-${++this.#count}/pier.db`) });
+    const directory = this.#dir.file(`store-${++this.#count}`);
+    mkdirSync(directory, { mode: 0o700 });
+    return Promise.resolve({ path: join(directory, "pier.db") });
   }
 
   cleanTarget(): Promise<StoreTarget> {
