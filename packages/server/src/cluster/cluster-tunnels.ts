@@ -26,6 +26,14 @@ export interface ClusterTunnelsOptions {
 const peerSlackMs = 5_000;
 
 /**
+ * How long `open` reuses a holder read from the database: a Docker call asks `isReachable` (which
+ * always reads) and then `open`. A stale holder costs one 404 from it and a fresh read.
+ */
+const holderTtlMs = 2_000;
+/** Most holders remembered; past it the memory starts over. */
+const holderCacheSize = 10_000;
+
+/**
  * Tunnels to any device of the cluster (docs/architecture.md "Reaching a device on another
  * replica"): through this replica's broker when it holds the session, else through the owning
  * replica over the peer channel, whose stream is used exactly like a local tunnel.
@@ -36,6 +44,8 @@ const peerSlackMs = 5_000;
  */
 export class ClusterTunnels implements TunnelOpener {
   readonly #options: ClusterTunnelsOptions;
+  /** Other replicas' sessions recently read from the directory (never "no holder": a device may connect at any moment). */
+  readonly #holders = new Map<number, { readonly holder: SessionHolder; readonly at: number }>();
 
   constructor(options: ClusterTunnelsOptions) {
     this.#options = options;
@@ -44,7 +54,20 @@ export class ClusterTunnels implements TunnelOpener {
   /** True when some replica (this one or another, alive or not) holds the device's session. */
   async isReachable(environmentId: number): Promise<boolean> {
     if (this.#options.isLocal(environmentId)) return true;
-    return (await this.#options.cluster?.directory.ownerOf(environmentId)) != null;
+    return (await this.#holder(environmentId, "fresh")) != null;
+  }
+
+  async #holder(environmentId: number, mode: "cached" | "fresh"): Promise<SessionHolder | null> {
+    const { cluster } = this.#options;
+    if (!cluster) return null;
+    const known = this.#holders.get(environmentId);
+    if (mode === "cached" && known && Date.now() - known.at < holderTtlMs) return known.holder;
+    const holder = await cluster.directory.ownerOf(environmentId);
+    if (holder && !holder.local) {
+      if (this.#holders.size >= holderCacheSize) this.#holders.clear();
+      this.#holders.set(environmentId, { holder, at: Date.now() });
+    } else this.#holders.delete(environmentId);
+    return holder;
   }
 
   /**
@@ -55,7 +78,7 @@ export class ClusterTunnels implements TunnelOpener {
   async open(environmentId: number, options: OpenTunnelOptions = {}): Promise<Duplex> {
     const { cluster } = this.#options;
     if (this.#options.isLocal(environmentId) || !cluster) return this.#options.local.open(environmentId, options);
-    let holder = await cluster.directory.ownerOf(environmentId);
+    let holder = await this.#holder(environmentId, "cached");
     // One more look when the owner says the session left: it may have moved (a reconnect).
     for (let attempt = 0; ; attempt++) {
       if (!holder || holder.local) return this.#options.local.open(environmentId, options);
@@ -66,10 +89,11 @@ export class ClusterTunnels implements TunnelOpener {
           timeoutMs: (options.timeoutMs ?? 5_000) + peerSlackMs,
         });
       } catch (error) {
+        this.#holders.delete(environmentId);
         if (error instanceof PeerUnreachable) throw unanswered(environmentId, holder, error.message);
         if (!(error instanceof ServerError && error.code === "not_found") || attempt > 0) throw error;
       }
-      const again = await cluster.directory.ownerOf(environmentId);
+      const again = await this.#holder(environmentId, "fresh");
       if (again && !again.local && again.replica.id === holder.replica.id) {
         throw new ServerError("unavailable", `Environment ${environmentId} has no open edge session, so no tunnel can be opened; the device is offline or polling.`);
       }

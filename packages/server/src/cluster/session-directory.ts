@@ -2,6 +2,9 @@ import type { EdgeService } from "../edge/edge-service.ts";
 import type { ClusterStore, ReplicaRecord } from "../store/cluster-store.ts";
 import type { ReplicaRegistry } from "./replica-registry.ts";
 
+/** How long a replica row read from the store is reused. */
+const replicaCacheMs = 1_000;
+
 /** Which replica holds a device's session, and whether it is alive (seen within 10 s). */
 export interface SessionHolder {
   readonly replica: ReplicaRecord;
@@ -36,6 +39,8 @@ export class SessionDirectory {
   readonly #queue = new Map<number, Promise<void>>();
   /** Sessions held here whose claim failed (the store was unreachable). */
   readonly #unclaimed = new Set<number>();
+  /** Replica rows read within the last second: a row changes every 2 s, a replica rarely. */
+  readonly #replicas = new Map<string, { readonly record: ReplicaRecord | null; readonly at: number }>();
 
   constructor(options: SessionDirectoryOptions) {
     this.#options = options;
@@ -99,9 +104,19 @@ export class SessionDirectory {
     const owner = await this.#options.store.sessionOwner(environmentId);
     // A row naming this replica without a session here is stale (a release that failed).
     if (!owner || owner.replicaId === registry.self.id) return null;
-    const replica = await registry.get(owner.replicaId);
+    const replica = await this.#replica(owner.replicaId);
     if (!replica) return null;
     return { replica, alive: registry.isAlive(replica), local: false };
+  }
+
+  async #replica(id: string): Promise<ReplicaRecord | null> {
+    const known = this.#replicas.get(id);
+    if (known && Date.now() - known.at < replicaCacheMs) return known.record;
+    const record = await this.#options.registry.get(id);
+    // Bounded by the number of replicas, which the registry prunes; start over if it grows odd.
+    if (this.#replicas.size > 1_000) this.#replicas.clear();
+    this.#replicas.set(id, { record, at: Date.now() });
+    return record;
   }
 
   /** Waits for the queued writes (before the store closes). */
