@@ -144,6 +144,33 @@ describe("issuance at association and delivery", () => {
       expect(admitted.deliverOnly).toBeUndefined();
     }));
 
+  it("associated on another replica (which issued), the session held here without a certificate is still sent it; one opened with a certificate only its status", () =>
+    withEnrollment(async ({ store, edge, deviceCa }) => {
+      // Replica B: the same store and CA, no session; it makes the association and issues.
+      const replicaB = new EdgeService(store, { record: () => undefined }, { identity: new Enrollment({ store, deviceCa: () => deviceCa }) });
+      const keys = await generateKeyPair("ecdsa-p256");
+      const first = await edge.hello(hello("edge-b", { csr: csrOf(keys) }), { sourceAddress: "192.0.2.4" });
+      const id = first.environment.id;
+      const open = { ...session("192.0.2.4"), presentedCertificate: false };
+      edge.attachSession(id, open);
+      await store.environments.update(id, { userTrusted: true });
+      await replicaB.notifyChanged(id);
+      expect(await store.certificates.listByEnvironment(id)).toHaveLength(1);
+
+      await edge.notifyChanged(id);
+      expect(open.frames.map((frame) => frame.type)).toEqual(["status", "certificate"]);
+      const pushed = open.frames[1];
+      if (pushed?.type !== "certificate") throw new Error("no certificate frame");
+      expect(spkiSha256(new X509Certificate(pushed.grant.certificate).publicKey)).toBe(spkiSha256(keys.publicKey));
+      expect(await store.certificates.listByEnvironment(id)).toHaveLength(1);
+
+      // A session that presented a certificate is not sent one again.
+      const withCertificate = { ...session("192.0.2.4"), presentedCertificate: true };
+      edge.attachSession(id, withCertificate);
+      await edge.notifyChanged(id);
+      expect(withCertificate.frames.map((frame) => frame.type)).toEqual(["status"]);
+    }));
+
   it("a device associated while offline gets its certificate in its next welcome", () =>
     withEnrollment(async ({ store, edge }) => {
       const keys = await generateKeyPair("ecdsa-p256");
