@@ -59,5 +59,8 @@ describe("pier server cluster flags", () => {
   it("shows the database without the password in the start-up line", () => {
     expect(databaseLocation(url)).toBe("PostgreSQL db.example.com:5433/pier");
     expect(databaseLocation("postgresql://db")).toBe("PostgreSQL db:5432/postgres");
+    // As libpq reads a URL without host (and the store accepts it): localhost, or ?host=.
+    expect(databaseLocation("postgres:///pier?host=/var/run/postgresql")).toBe("PostgreSQL /var/run/postgresql:5432/pier");
+    expect(clusterConfig({ "database-url": "postgres:///pier", "secret-file": "/s" }, {})?.databaseUrl).toBe("postgres:///pier");
   });
 });

@@ -50,7 +50,6 @@ export function clusterConfig(values: ClusterFlagValues, env: NodeJS.ProcessEnv)
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(databaseUrl)?.[1];
     throw new CliError("usage", `${source} needs a PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE or postgresql://…, got ${scheme === undefined ? "something else" : `a ${scheme}: URL`}.`);
   }
-  if (url.hostname === "") throw new CliError("usage", `${source} must name the database host (postgres://USER:PASSWORD@HOST:PORT/DATABASE).`);
   if (secretFile === undefined) {
     throw new CliError("usage", `${source} needs --secret-file (or PIER_SECRET_FILE): a file of at least 32 random bytes, the same on every replica, that encrypts the cluster's private keys in the database. Create it once with: head -c 32 /dev/urandom | base64 > pier-secret && chmod 600 pier-secret`);
   }
@@ -81,5 +80,14 @@ export function clusterConfig(values: ClusterFlagValues, env: NodeJS.ProcessEnv)
  */
 export function databaseLocation(databaseUrl: string): string {
   const url = new URL(databaseUrl);
-  return `PostgreSQL ${url.hostname}:${url.port || "5432"}/${decodeURIComponent(url.pathname.replace(/^\//, "")) || "postgres"}`;
+  // As libpq (and the store) read it: no host is localhost or `?host=`, no database the user's name.
+  const host = url.hostname || url.searchParams.get("host") || "localhost";
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  };
+  return `PostgreSQL ${host}:${url.port || "5432"}/${decode(url.pathname.replace(/^\//, "")) || decode(url.username) || "postgres"}`;
 }

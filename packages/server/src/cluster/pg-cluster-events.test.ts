@@ -120,5 +120,6 @@ describe("PgClusterEvents", () => {
     expect(error.message).toContain("127.0.0.1:1/pier");
     expect(error.message).not.toContain("s3cret-pass");
     expect(describePostgresUrl(unreachable)).toBe("127.0.0.1:1/pier");
+    expect(describePostgresUrl("postgres:///pier?host=/run/postgresql")).toBe("/run/postgresql:5432/pier");
   });
 });

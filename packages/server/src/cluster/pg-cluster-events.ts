@@ -26,7 +26,9 @@ export interface PgClusterEventsOptions {
 export function describePostgresUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    return `${parsed.hostname}:${parsed.port || "5432"}/${decodeURIComponent(parsed.pathname.replace(/^\//, "")) || "postgres"}`;
+    // As libpq (and the store) read it: no host is localhost or `?host=`, no database the user's name.
+    const host = parsed.hostname || parsed.searchParams.get("host") || "localhost";
+    return `${host}:${parsed.port || "5432"}/${decodeURIComponent(parsed.pathname.replace(/^\//, "")) || decodeURIComponent(parsed.username) || "postgres"}`;
   } catch {
     return "the database";
   }
