@@ -31,7 +31,7 @@ import { openServerStore, startCluster } from "./cluster/cluster-runtime.ts";
 import { handleClusterEvents, replicaSessions } from "./cluster/event-handlers.ts";
 import { startClusterRouting } from "./cluster/cluster-routing.ts";
 import { ClusterTunnels } from "./cluster/cluster-tunnels.ts";
-import { ConnectionBudget, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, revocationEntriesOf, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
+import { ConnectionBudget, ProxySources, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, proxyRefusalLogger, revocationEntriesOf, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
 
 /** Log levels of the server. */
 export type ServerLogLevel = "debug" | "info" | "warn" | "error";
@@ -57,6 +57,12 @@ export interface ServerConfig {
   readonly uiDir?: string;
   /** `--max-connections`, `--max-connections-per-source`: open connections over both listeners (defaults 20,000 and 512). */
   readonly connections?: { readonly maxTotal?: number; readonly maxPerSource?: number };
+  /**
+   * `--proxy-protocol-from`: load balancers (addresses, CIDR blocks, comma-separated) whose
+   * connections to the HTTPS and tunnel listeners begin with a PROXY header naming the client.
+   * Off by default: nobody may set a client address.
+   */
+  readonly proxyProtocolFrom?: string;
   /** `--enrollment-rate`, `--waiting-room-max`: new devices per source and period, and waiting devices (defaults 10/min and 10,000). */
   readonly enrollment?: Partial<EnrollmentLimits>;
   /** Absolute deadline of a TLS handshake, from accept (default 10 s). */
@@ -113,6 +119,9 @@ function tunnelPortOnly(path: string | undefined): ServerError {
  * endpoints, the HTTPS and tunnel listeners, and file watching for TLS reloads.
  */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  // Checked before anything opens. The peer listener (replicas only) never takes a PROXY
+  // header: only the HTTPS and tunnel fronts face balancers.
+  const proxySources = config.proxyProtocolFrom === undefined ? undefined : ProxySources.parse(config.proxyProtocolFrom);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // On a replica (--database-url) the shared files (built-in CA, server key, JWT secret) come
   // from the database, or are created once cluster-wide, before TLS loads them from --data.
@@ -356,12 +365,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const material = tls.material();
   const policy = tls.policies();
   // One budget over both listeners: the limits are the process's file descriptors and memory.
+  if (proxySources) config.log("info", `PROXY protocol: connections from ${proxySources.entries.join(", ")} must begin with a PROXY header naming the client`);
   const limits = {
     connections: new ConnectionBudget({ ...defaultConnectionBudget, ...config.connections }),
     onShed: shedLogger((message) => config.log("warn", message)),
     ...(config.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: config.handshakeTimeoutMs }),
     revocations: revocations.registry,
   };
+    ...(proxySources ? { proxySources, onProxyRefusal: proxyRefusalLogger((message) => config.log("warn", message)) } : {}),
   const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler: requestHandler(true), upgradeHandler: upgradeHandler(true), onRefusal: onRefusal("https"), onError, ...limits });
   const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler: requestHandler(false), upgradeHandler: upgradeHandler(false), onRefusal: onRefusal("tunnel"), onError, ...limits });
   const httpsAddress = await httpsFront.listen(config.bindPort, config.bindHost);

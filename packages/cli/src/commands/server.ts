@@ -1,7 +1,7 @@
 import { dirname, join, resolve } from "node:path";
 import { PkiError, leafLifetimeLimits, parseDuration } from "@pier/pki";
 import { splitHostPort } from "@pier/protocol";
-import { ServerError, startServer, type ServerConfig, type ServerLogLevel } from "@pier/server";
+import { ProxySources, ServerError, startServer, type ServerConfig, type ServerLogLevel } from "@pier/server";
 import { optionalInteger, parseCommand } from "../args.ts";
 import { CliError, exitCodes } from "../errors.ts";
 import type { Output } from "../output.ts";
@@ -38,6 +38,12 @@ Options:
   --enrollment-rate N/PERIOD
                             new devices one address may enroll, PERIOD s, min or h
                             (default 10/min); more are refused with 429, known devices never
+  --proxy-protocol-from CIDR,…
+                            load balancers (addresses or CIDR blocks) whose connections to
+                            the HTTPS and tunnel listeners begin with a PROXY header (v1 or
+                            v2) naming the client, whose address then counts for every limit,
+                            log and the Waiting Room; their connections without one are closed.
+                            Others connect directly (default: $PIER_PROXY_PROTOCOL_FROM, else off)
   --waiting-room-max N      devices waiting for association (default 10000); new ones past
                             it are refused with 503
   --renewal-rate N          device certificate renewals the built-in CA issues per second
@@ -168,6 +174,26 @@ export function serverLimits(values: Record<string, string | boolean | undefined
   };
 }
 
+/**
+ * `--proxy-protocol-from` (else `PIER_PROXY_PROTOCOL_FROM`), checked: the balancers whose
+ * connections carry a PROXY header; `undefined` when neither is set (off).
+ *
+ * @example
+ * proxyProtocolSources("10.0.0.0/24,fd00::/64", {}); // "10.0.0.0/24,fd00::/64"
+ */
+export function proxyProtocolSources(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const text = flag ?? (env["PIER_PROXY_PROTOCOL_FROM"] || undefined);
+  if (text === undefined) return undefined;
+  const source = flag === undefined ? "PIER_PROXY_PROTOCOL_FROM" : "--proxy-protocol-from";
+  try {
+    ProxySources.parse(text, source);
+  } catch (error) {
+    if (error instanceof ServerError) throw new CliError("usage", error.fix ? `${error.message} ${error.fix}` : error.message, { cause: error });
+    throw error;
+  }
+  return text;
+}
+
 const sourceDir = join("packages", "cli", "src", "commands");
 
 /**
@@ -210,6 +236,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
     "max-connections-per-source": { type: "string" },
     "enrollment-rate": { type: "string" },
     "waiting-room-max": { type: "string" },
+    "proxy-protocol-from": { type: "string" },
     "renewal-rate": { type: "string" },
     "device-cert-lifetime": { type: "string" },
     "database-url": { type: "string" },
@@ -232,6 +259,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
   const edgeAddresses = parseEdgeAddresses(values["edge-api-url"], values["edge-tunnel-address"]);
   const deviceCertificateLifetimeSeconds = deviceCertificateLifetime(values["device-cert-lifetime"], process.env);
   const cluster = clusterConfig(values, process.env);
+  const proxyProtocolFrom = proxyProtocolSources(values["proxy-protocol-from"], process.env);
   const threshold = levels.indexOf(level);
   const log = (at: ServerLogLevel, message: string) => {
     if (levels.indexOf(at) >= threshold) process.stderr.write(`${new Date().toISOString()} ${at.toUpperCase().padEnd(5)} ${message}\n`);
@@ -251,6 +279,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
       ...serverLimits(values),
       deviceCertificateLifetimeSeconds,
       ...(cluster ? { cluster } : {}),
+      ...(proxyProtocolFrom === undefined ? {} : { proxyProtocolFrom }),
       log,
     });
   } catch (error) {

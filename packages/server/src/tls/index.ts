@@ -15,10 +15,12 @@ export {
   type UpgradeHandler,
   type RoutingPolicy,
   type TlsFrontOptions,
+  type ProxyRefusal,
   type TlsRefusal,
   type TlsRequest,
   type TlsResponse,
 } from "./tls-front.ts";
+export { ProxySources, maxProxyV1Bytes, maxProxyV2Bytes, proxyRefusalLogger, readProxyHeader, type ProxyHeaderScan } from "./proxy-protocol.ts";
 export { ConnectionBudget, defaultConnectionBudget, shedLogger, type Admission, type ConnectionBudgetOptions, type ConnectionShed } from "./connection-budget.ts";
 export { watchFiles, type FileWatch, type WatchFilesOptions } from "./file-watcher.ts";
 export { loadFrontMaterial, watchTlsMaterial, type FrontFiles, type TlsReloader, type TlsReloaderOptions } from "./tls-reloader.ts";

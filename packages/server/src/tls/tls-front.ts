@@ -8,8 +8,10 @@ import { type TlsFailure, explainServerSideTlsError, parsePem, tlsProfile } from
 import { ServerError } from "../errors.ts";
 import { rawErrorResponse, sendError } from "../http/error-response.ts";
 import { readServerName } from "./client-hello.ts";
+import { clientAddress, setProxiedClientAddress } from "../net/client-address.ts";
 import type { ConnectionBudget, ConnectionShed } from "./connection-budget.ts";
 import type { CrlMaterial } from "./crl-material.ts";
+import { type ProxySources, looksLikeProxyHeader, readProxyHeader } from "./proxy-protocol.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 
 /**
@@ -93,6 +95,20 @@ export interface TlsFrontOptions {
    * ends (reported to `onRefusal` with `client_certificate_revoked`), resumed sessions included.
    */
   readonly revocations?: RevocationCheck;
+  /**
+   * Load balancers whose connections must begin with a PROXY header (v1 or v2) naming the
+   * client (`--proxy-protocol-from`); nobody else may set a client address. Off without one.
+   */
+  readonly proxySources?: ProxySources;
+  /** Called for every connection closed for its PROXY header (log it, rate-limited). */
+  readonly onProxyRefusal?: (refusal: ProxyRefusal) => void;
+}
+
+/** A connection closed because of its PROXY header, or the lack of one. */
+export interface ProxyRefusal {
+  /** The TCP peer: a listed balancer, or a client that sent a header it may not send. */
+  readonly remoteAddress: string | undefined;
+  readonly reason: string;
 }
 
 /** What one request and one connection may hold, on HTTP/1.1 and HTTP/2. */
@@ -177,7 +193,7 @@ export function connectionIdentity(req: TlsRequest): ConnectionIdentity {
     authorized: socket.authorized === true,
     ...(peerCertificate ? { peerCertificate } : {}),
     ...(authorizationError === undefined ? {} : { authorizationError }),
-    remoteAddress: socket.remoteAddress,
+    remoteAddress: clientAddress(socket),
     ...(serverName ? { serverName } : {}),
   };
 }
@@ -246,6 +262,8 @@ export class TlsFront implements AsyncDisposable {
   // Each accepted TCP socket's handshake deadline, cleared once its TLS socket is secure.
   readonly #deadlines = new WeakMap<net.Socket, NodeJS.Timeout>();
   readonly #revocations: RevocationCheck | undefined;
+  readonly #proxySources: ProxySources | undefined;
+  readonly #onProxyRefusal: ((refusal: ProxyRefusal) => void) | undefined;
   // The client certificate of each open connection that presented one, read once at its handshake.
   readonly #peers = new Map<TLSSocket, X509Certificate>();
   // The client certificate each mTLS handshake presented, read before Node's own check (see 'keylog').
@@ -264,6 +282,8 @@ export class TlsFront implements AsyncDisposable {
     this.#budget = options.connections;
     this.#onShed = options.onShed;
     this.#revocations = options.revocations;
+    this.#proxySources = options.proxySources;
+    this.#onProxyRefusal = options.onProxyRefusal;
     const limits = { ...defaultHttpLimits, ...options.httpLimits };
     this.#maxHeaderCount = limits.maxHeaderCount;
     const common = {
@@ -450,15 +470,14 @@ export class TlsFront implements AsyncDisposable {
     // After the handoff the TLS socket re-emits these errors itself; before it, there is
     // nobody to tell about a peer that reset a connection it never used.
     socket.on("error", () => undefined);
-    const admission = this.#budget?.admit(socket.remoteAddress);
-    if (admission && !admission.admitted) {
-      socket.destroy();
-      this.#report(() => this.#onShed?.(admission));
-      return;
-    }
+    const proxied = this.#proxySources?.includes(socket.remoteAddress) === true;
+    // A listed balancer's connection is budgeted once its header names the client.
+    let admission = proxied ? undefined : this.#admit(socket, socket.remoteAddress);
+    if (admission === false) return;
     this.#tcpSockets.add(socket);
     // An absolute deadline, not socket.setTimeout: an idle timer restarts with every byte, so
     // a client trickling one byte a second would hold the connection (and its buffers) forever.
+    // It covers the PROXY header too.
     const deadline = setTimeout(() => socket.destroy(), this.#handshakeTimeoutMs);
     deadline.unref();
     this.#deadlines.set(socket, deadline);
@@ -469,6 +488,7 @@ export class TlsFront implements AsyncDisposable {
     });
     let buffered = Buffer.alloc(0);
     let length = 0;
+    let awaitingHeader = proxied;
     const onData = (chunk: Buffer) => {
       // Doubling the capacity keeps collecting a hello sent a byte at a time linear.
       if (length + chunk.length > buffered.length) {
@@ -478,11 +498,34 @@ export class TlsFront implements AsyncDisposable {
       }
       chunk.copy(buffered, length);
       length += chunk.length;
+      if (awaitingHeader) {
+        const header = readProxyHeader(buffered.subarray(0, length));
+        if (header.state === "incomplete") return;
+        if (header.state === "invalid") {
+          socket.off("data", onData);
+          this.#refuseProxied(socket, `${header.reason}; its address is in --proxy-protocol-from, so its connections must begin with a valid PROXY header (HAProxy send-proxy-v2, nginx proxy_protocol on)`);
+          return;
+        }
+        awaitingHeader = false;
+        // LOCAL (a health check) and UNKNOWN: the balancer speaks for itself.
+        if (header.source) setProxiedClientAddress(socket, header.source.address);
+        const admitted = this.#admit(socket, clientAddress(socket));
+        if (admitted === false) {
+          socket.off("data", onData);
+          return;
+        }
+        admission = admitted;
+        buffered.copy(buffered, 0, header.length, length);
+        length -= header.length;
+        if (length === 0) return;
+      }
       const received = buffered.subarray(0, length);
       const hello = readServerName(received);
       if (!hello.isTls) {
         socket.off("data", onData);
-        answerPlaintext(socket, received);
+        // A header from a source not listed is not honoured; say why rather than answer as to HTTP.
+        if (!proxied && looksLikeProxyHeader(received)) this.#refuseProxied(socket, "it sent a PROXY protocol header, but its address is not in --proxy-protocol-from");
+        else answerPlaintext(socket, received);
         return;
       }
       if (!hello.complete) {
@@ -493,10 +536,26 @@ export class TlsFront implements AsyncDisposable {
       socket.pause();
       // The TLS socket replays what is buffered in the TCP socket before reading from it.
       socket.unshift(received);
-      this.#hellos.set(socket, { remoteAddress: socket.remoteAddress, serverName: hello.serverName });
+      this.#hellos.set(socket, { remoteAddress: clientAddress(socket), serverName: hello.serverName });
       this.servers[this.#route(hello.serverName)].emit("connection", socket);
     };
     socket.on("data", onData);
+  }
+
+  /** Takes a connection from the budget, or closes it (reported to onShed) and returns false. */
+  #admit(socket: net.Socket, address: string | undefined): { release: () => void } | undefined | false {
+    const admission = this.#budget?.admit(address);
+    if (admission && !admission.admitted) {
+      socket.destroy();
+      this.#report(() => this.#onShed?.(admission));
+      return false;
+    }
+    return admission;
+  }
+
+  #refuseProxied(socket: net.Socket, reason: string): void {
+    socket.destroy();
+    this.#report(() => this.#onProxyRefusal?.({ remoteAddress: socket.remoteAddress, reason }));
   }
 
   #track(socket: TLSSocket, route: Route): void {
@@ -524,7 +583,7 @@ export class TlsFront implements AsyncDisposable {
   #refusedRevoked(socket: TLSSocket, peer: X509Certificate): void {
     const parent = (socket as { _parent?: unknown })._parent;
     const hello = parent instanceof net.Socket ? this.#hellos.get(parent) : undefined;
-    const remoteAddress = hello?.remoteAddress ?? socket.remoteAddress;
+    const remoteAddress = hello?.remoteAddress ?? clientAddress(socket);
     const serverName = this.#serverNameOf(socket);
     const serial = peer.serialNumber.toLowerCase();
     const resumed = socket.isSessionReused();
@@ -554,7 +613,7 @@ export class TlsFront implements AsyncDisposable {
     const serverName = this.#serverNameOf(socket);
     try {
       this.#onRefusal({
-        remoteAddress: hello?.remoteAddress ?? socket.remoteAddress,
+        remoteAddress: hello?.remoteAddress ?? clientAddress(socket),
         serverName,
         failure: explainServerSideTlsError(error, socket),
         ...(peerCertificate ? { peerCertificate } : {}),

@@ -4,6 +4,7 @@ import { generateWebhookSecret, webhookSecretLimits } from "../../alerts/webhook
 import { ServerError } from "../../errors.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
+import { clientAddress } from "../../net/client-address.ts";
 
 const alertSchema = z
   .object({
@@ -84,7 +85,7 @@ export function registerAlertRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenc
       await deps.store.settings.update({ webhookSecret: secret });
       await deps.events.publish({ type: "settings_changed" });
       // Who changed the key receivers check is worth keeping; the key itself never is.
-      await deps.store.audit.append({ kind: "webhook_secret_changed", sourceAddress: String(c.env.incoming?.socket.remoteAddress ?? "unknown"), detail: { user: c.get("user").username, generated: given === undefined } });
+      await deps.store.audit.append({ kind: "webhook_secret_changed", sourceAddress: clientAddress(c.env.incoming?.socket) ?? "unknown", detail: { user: c.get("user").username, generated: given === undefined } });
       return c.json({ Secret: secret }, 200);
     },
   );

@@ -4,6 +4,7 @@ import type { SettingsPatch } from "../../store/store.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
 import { errorSchema, mtlsRefusalSchema, mtlsStateSchema, mtlsStateView, settingsSchema, settingsView } from "../views.ts";
+import { clientAddress } from "../../net/client-address.ts";
 
 const settingsPatch = z.object({
   EnableEdgeComputeFeatures: z.boolean().optional(),
@@ -127,7 +128,7 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       const state = mtlsStateView(deps.tls.source, deps.tls.mtls);
       await deps.store.audit.append({
         kind: body.UseSeparateCert ? "mtls_uploaded" : "mtls_removed",
-        sourceAddress: String(c.env.incoming?.socket.remoteAddress ?? "unknown"),
+        sourceAddress: clientAddress(c.env.incoming?.socket) ?? "unknown",
         detail: { user: c.get("user").username, ca: state.CaCert?.Subject ?? null, certificate: state.Cert?.Subject ?? null, names: state.Cert?.Names ?? [], crl: state.Crl },
       });
       return c.json(state, 200);
@@ -154,7 +155,7 @@ export function registerSettingsRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       const state = mtlsStateView(deps.tls.source, deps.tls.mtls);
       await deps.store.audit.append({
         kind: Crl.trim() === "" ? "mtls_crl_removed" : "mtls_crl_uploaded",
-        sourceAddress: String(c.env.incoming?.socket.remoteAddress ?? "unknown"),
+        sourceAddress: clientAddress(c.env.incoming?.socket) ?? "unknown",
         detail: { user: c.get("user").username, crl: state.Crl },
       });
       return c.json(state, 200);

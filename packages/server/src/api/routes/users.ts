@@ -4,6 +4,7 @@ import { maximumSetupTokenLength, setupTokenHeader } from "../../bootstrap/first
 import { ServerError } from "../../errors.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
+import { clientAddress } from "../../net/client-address.ts";
 
 const credentials = z.object({
   Username: z.string().min(1).max(128).openapi({ example: "admin" }),
@@ -63,7 +64,7 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
     }),
     async (c) => {
       const { Username, Password } = c.req.valid("json");
-      const source = String(c.env.incoming?.socket.remoteAddress ?? "unknown");
+      const source = clientAddress(c.env.incoming?.socket) ?? "unknown";
       const decision = deps.loginThrottle.admit(source, Username);
       if (!decision.allowed) {
         c.header("Retry-After", String(decision.retryAfterSeconds));
