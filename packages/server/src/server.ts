@@ -27,7 +27,7 @@ import { createUiStatic, uiSecurityHeaders } from "./ui/ui-static.ts";
 import { HeartbeatRegistry, type Store } from "./store/index.ts";
 import { AlertService } from "./alerts/alert-service.ts";
 import type { ClusterEvents } from "./cluster/cluster-events.ts";
-import { openServerStore, startCluster } from "./cluster/cluster-runtime.ts";
+import { openServerStore, rotationOnReplicas, startCluster } from "./cluster/cluster-runtime.ts";
 import { handleClusterEvents, replicaSessions } from "./cluster/event-handlers.ts";
 import { startClusterRouting } from "./cluster/cluster-routing.ts";
 import { ClusterTunnels } from "./cluster/cluster-tunnels.ts";
@@ -253,7 +253,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     tls,
     builtInCa: () => openBuiltInCa(config.dataDir),
     deviceTrustBundle: () => deviceCa?.clientTrustBundle(),
-    rotation: () => rotation,
+    // Refused on replicas for now: the rotated CA would not reach the database (cluster-runtime.ts).
+    rotation: () => rotationOnReplicas(cluster, rotation),
     revocation: () => revocations.revocation,
     deviceCrl: (caId) => revocations.crls?.current(caId),
     alerts,
@@ -272,7 +273,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     revocation: revocations.revocation,
     authorities: () => deviceCa?.trusted ?? [],
     checkinInterval: async () => (await store.settings.get()).edgeAgentCheckinInterval,
-    ...(mtlsFiles ? { followMtls: () => tls.followUpload(async () => void (await mtlsFiles.materialize("mtls/"))), sessions: replicaSessions(store, edge) } : {}),
+    ...(mtlsFiles ? { followMtls: () => tls.followUpload(() => mtlsFiles.materialize("mtls/")), sessions: replicaSessions(store, edge) } : {}),
     log: config.log,
   });
   const api = getRequestListener(createApiApp(deps).fetch);
@@ -364,15 +365,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const onError = (error: unknown) => config.log("error", `listener: ${error instanceof Error ? error.message : String(error)}`);
   const material = tls.material();
   const policy = tls.policies();
-  // One budget over both listeners: the limits are the process's file descriptors and memory.
   if (proxySources) config.log("info", `PROXY protocol: connections from ${proxySources.entries.join(", ")} must begin with a PROXY header naming the client`);
+  // One budget over both listeners: the limits are the process's file descriptors and memory.
   const limits = {
     connections: new ConnectionBudget({ ...defaultConnectionBudget, ...config.connections }),
     onShed: shedLogger((message) => config.log("warn", message)),
     ...(config.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: config.handshakeTimeoutMs }),
     revocations: revocations.registry,
-  };
     ...(proxySources ? { proxySources, onProxyRefusal: proxyRefusalLogger((message) => config.log("warn", message)) } : {}),
+  };
   const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler: requestHandler(true), upgradeHandler: upgradeHandler(true), onRefusal: onRefusal("https"), onError, ...limits });
   const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler: requestHandler(false), upgradeHandler: upgradeHandler(false), onRefusal: onRefusal("tunnel"), onError, ...limits });
   const httpsAddress = await httpsFront.listen(config.bindPort, config.bindHost);

@@ -102,6 +102,14 @@ describe("ServerTls.followUpload: the mTLS set another replica uploaded or remov
     expect((await agentGet(b.tunnelPort, false, "")).status).toBe(200);
   });
 
+  it("applies nothing when the cluster files changed nothing on disk (a resync)", async () => {
+    await a.tls.upload({ caCert: fleetCa.pem, cert: mtlsCert.certPem, key: mtlsCert.keyPem });
+    expect(b.tls.source).toBe("none");
+    expect(await b.tls.followUpload(() => Promise.resolve(false))).toBe("none");
+    expect((await agentGet(b.tunnelPort, false, "")).status).toBe(200);
+    await a.tls.removeUpload();
+  });
+
   it("changes nothing when the mTLS files come from flags", async () => {
     const flags = await ServerTls.load({ dataDir: dir.file("flags"), bindHost: "127.0.0.1", ssl: { certPath: uiCert.certPath, keyPath: uiCert.keyPath }, mtls: { caPath: fleetCa.caPath, certPath: mtlsCert.certPath, keyPath: mtlsCert.keyPath }, log: () => undefined });
     let materialized = false;

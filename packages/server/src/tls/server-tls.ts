@@ -290,15 +290,16 @@ export class ServerTls {
    * `materialize` writes the shared files there (or removes the directory), with the file watch
    * paused; then the set, or its absence, is loaded and applied exactly as `upload` and
    * `removeUpload` apply it (the same routing switch and lock-out of connections that need a
-   * client certificate from now on). Nothing when the mTLS files come from flags. Resolves
-   * with what is in force; a set that does not load keeps the previous one and rejects.
+   * client certificate from now on). Nothing when the mTLS files come from flags, or when
+   * `materialize` resolves `false` (nothing on disk changed: a resync). Resolves with what is in
+   * force; a set that does not load keeps the previous one and rejects.
    */
-  followUpload(materialize: () => Promise<void>): Promise<MtlsSource> {
+  followUpload(materialize: () => Promise<boolean | void>): Promise<MtlsSource> {
     return this.#serialized(async () => {
       if (this.#source === "flags") return this.#source;
       await this.#pauseWatching();
       try {
-        await materialize();
+        if ((await materialize()) === false) return this.#source;
         const found = findUploadedMtls(this.#options.dataDir);
         if (!found && this.#source === "none") return this.#source;
         const files: FrontFiles = { server: this.#files.server, ...(found ? { mtls: { certPath: found.certPath, keyPath: found.keyPath, caPath: found.caPath, ...(found.crlPath ? { crlPath: found.crlPath } : {}) } } : {}) };
