@@ -26,6 +26,18 @@ export interface Haproxy extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
+/** The loopback address HAProxy connects to the servers from with `sendProxy`: list it in `--proxy-protocol-from`. */
+export const proxySource = "127.0.0.100";
+
+/** How HAProxy balances, and whether it sends the PROXY protocol. */
+export interface HaproxyOptions {
+  readonly balance?: "roundrobin" | "leastconn";
+  /** HAProxy's maxconn, global and per frontend. */
+  readonly maxConnections?: number;
+  /** `send-proxy-v2` from `proxySource` (the servers need `--proxy-protocol-from 127.0.0.100`). */
+  readonly sendProxy?: boolean;
+}
+
 /** A loopback port nobody listens on now (the kernel's choice, released at once). */
 export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -57,16 +69,22 @@ function accepts(port: number): Promise<boolean> {
  * replica leaves the rotation within about a second; a connection refused before that is
  * redispatched to another server). Long timeouts: edge sessions idle
  * between heartbeats.
+ *
+ * `sendProxy`: every connection to a server begins with a PROXY v2 header naming the client
+ * (`send-proxy-v2`; health checks send one too, `check-send-proxy`, as LOCAL), and leaves from
+ * `proxySource` (`source`), the address the servers list in `--proxy-protocol-from`: clients
+ * that reach a server directly from 127.0.0.1 then stay direct clients.
  */
 export function haproxyConfig(
   ports: { httpsPort: number; tunnelPort: number },
   backends: readonly BalancedBackend[],
-  options: { balance?: "roundrobin" | "leastconn"; maxConnections?: number } = {},
+  options: HaproxyOptions = {},
 ): string {
   const balance = options.balance ?? "roundrobin";
   // Without maxconn HAProxy derives it from the file-descriptor limit (ulimit -n).
   const maxconn = options.maxConnections === undefined ? "" : `  maxconn ${options.maxConnections}\n`;
-  const servers = (listener: keyof BalancedBackend) => backends.map((backend, index) => `  server replica${index} 127.0.0.1:${backend[listener]} check inter 500ms fall 2 rise 1`).join("\n");
+  const proxy = options.sendProxy === true ? ` send-proxy-v2 check-send-proxy source ${proxySource}` : "";
+  const servers = (listener: keyof BalancedBackend) => backends.map((backend, index) => `  server replica${index} 127.0.0.1:${backend[listener]} check inter 500ms fall 2 rise 1${proxy}`).join("\n");
   return `global
 ${maxconn}  log stderr format short local0 notice
 
@@ -110,7 +128,7 @@ ${servers("tunnelPort")}
  */
 export async function startHaproxy(
   backends: readonly BalancedBackend[],
-  options: { httpsPort?: number; tunnelPort?: number; balance?: "roundrobin" | "leastconn"; maxConnections?: number } = {},
+  options: HaproxyOptions & { httpsPort?: number; tunnelPort?: number } = {},
 ): Promise<Haproxy> {
   if (!existsSync(haproxyBinary)) throw new Error(`HAProxy is not installed (${haproxyBinary}): run bash scripts/ensure-tools.sh`);
   const ports = { httpsPort: options.httpsPort ?? (await freeLoopbackPort()), tunnelPort: options.tunnelPort ?? (await freeLoopbackPort()) };
