@@ -2,6 +2,7 @@ import { type Kysely, type Selectable, type Transaction, sql } from "kysely";
 import { ServerError } from "../errors.ts";
 import type { SqlDatabase } from "./database.ts";
 import { pageEnvironments } from "./environment-page.ts";
+import { reusableQuery } from "./reusable-query.ts";
 import { sqliteConnectionOf } from "./database.ts";
 import { type Row, bytesOrNull, dateOrNull, definedEntries, integer, integerOrNull, isRecord, json, millis, millisOrNull, text, textOrNull } from "./row-readers.ts";
 import type { Database, EnvironmentsTable } from "./schema.ts";
@@ -166,9 +167,14 @@ const checkInsPerStatement = 10_000;
  */
 export class SqlEnvironments implements EnvironmentStore {
   readonly #database: SqlDatabase;
+  // The reads of every hello, compiled once.
+  readonly #byId;
+  readonly #byEdgeId;
 
   constructor(database: SqlDatabase) {
     this.#database = database;
+    this.#byId = reusableQuery(database.db.selectFrom("environments").selectAll().where("id", "=", 0));
+    this.#byEdgeId = reusableQuery(database.db.selectFrom("environments").selectAll().where("edge_id", "=", ""));
   }
 
   create(input: NewEnvironment): Promise<Environment> {
@@ -205,12 +211,15 @@ export class SqlEnvironments implements EnvironmentStore {
   }
 
   get(id: number): Promise<Environment | null> {
-    return this.#database.run((db) => this.#read(db, id, false));
+    return this.#database.run(async (db) => {
+      const [row] = (await db.executeQuery(this.#byId([id]))).rows;
+      return row === undefined ? null : decodeEnvironment(row);
+    });
   }
 
   getByEdgeId(edgeId: string): Promise<Environment | null> {
     return this.#database.run(async (db) => {
-      const row = await db.selectFrom("environments").selectAll().where("edge_id", "=", edgeId).executeTakeFirst();
+      const [row] = (await db.executeQuery(this.#byEdgeId([edgeId]))).rows;
       return row === undefined ? null : decodeEnvironment(row);
     });
   }

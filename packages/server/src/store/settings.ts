@@ -1,5 +1,6 @@
 import { ServerError } from "../errors.ts";
 import type { SqlDatabase } from "./database.ts";
+import { reusableQuery } from "./reusable-query.ts";
 import { isRecord, json } from "./row-readers.ts";
 import { corrupt } from "./store-errors.ts";
 import { type Settings, type SettingsPatch, type SettingsStore, defaultSettings } from "./store.ts";
@@ -87,13 +88,16 @@ function parseDocument(row: { document: string } | undefined): Record<string, un
  */
 export class SqlSettings implements SettingsStore {
   readonly #database: SqlDatabase;
+  // Read by every hello, compiled once.
+  readonly #document;
 
   constructor(database: SqlDatabase) {
     this.#database = database;
+    this.#document = reusableQuery(database.db.selectFrom("settings").select("document").where("id", "=", 1));
   }
 
   get(): Promise<Settings> {
-    return this.#database.run(async (db) => decodeSettings(parseDocument(await db.selectFrom("settings").select("document").where("id", "=", 1).executeTakeFirst())));
+    return this.#database.run(async (db) => decodeSettings(parseDocument((await db.executeQuery(this.#document([1]))).rows[0])));
   }
 
   update(patch: SettingsPatch): Promise<Settings> {
