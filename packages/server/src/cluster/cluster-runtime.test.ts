@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { encodeFrame } from "@pier/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiClient, apiClient } from "../api/api-client.testkit.ts";
@@ -109,6 +109,17 @@ describe("replicas on one PostgreSQL (startServer with --database-url)", () => {
     expect(flushed).toBeGreaterThanOrEqual(heartbeatAt);
     expect(await shown(onA)).toBe(Math.floor(flushed / 1000));
     expect(await shown(onB)).toBe(Math.floor(flushed / 1000));
+  });
+
+  it("refuses to start a CA rotation on a replica (it would not reach the other replicas or the database)", async () => {
+    const [a] = servers as [RunningServer];
+    const onA = apiClient(() => a.httpsAddress.port, readFileSync(dir.file("a/data/ca/ca.crt"), "utf8"));
+    // Precondition: the replica has a built-in CA, and the rotation routes answer.
+    expect((await onA.call("GET", "/api/pki/rotation", { token })).status).toBe(200);
+    const refused = await onA.call("POST", "/api/pki/rotation", { token, body: {} });
+    expect(refused.status).toBe(409);
+    expect(refused.json["message"]).toBe("Rotating the built-in CA is not supported yet while replicas share a database (--database-url): the new CA would exist on this replica only.");
+    expect(existsSync(dir.file("a/data/ca-next"))).toBe(false);
   });
 
   it("a replica with an emptied --data, or joining later, gets the same files back; one with another secret file is refused", async () => {
