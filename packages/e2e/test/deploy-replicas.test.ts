@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { haproxyBinary, haproxyConfig, run, type RunResult } from "../src/index.ts";
+import { haproxyBinary, haproxyConfig, proxySource, run, type RunResult } from "../src/index.ts";
 
 // docs/deploy.md "Several replicas" and deploy/swarm/ against the HAProxy set-up the replicas
 // tests and bench/replicas.ts run (packages/e2e/src/haproxy.ts), and against the real haproxy.
@@ -45,14 +45,16 @@ describe("the replicas' load balancer, as documented and as tested", () => {
       { httpsPort: 19443, tunnelPort: 18000, host: "10.0.0.11" },
       { httpsPort: 29443, tunnelPort: 28000, host: "10.0.0.12" },
     ];
-    const fixture = haproxyConfig({ httpsPort: 9443, tunnelPort: 8000 }, replicas, { maxConnections: 50_000 })
+    // The fixture's `source` only keeps the tests' direct clients on 127.0.0.1 apart from HAProxy's.
+    const fixture = haproxyConfig({ httpsPort: 9443, tunnelPort: 8000 }, replicas, { maxConnections: 50_000, sendProxy: true })
+      .replaceAll(` source ${proxySource}`, "")
       .replace(/bind 127\.0\.0\.1:/g, "bind :")
       .replace(/127\.0\.0\.1:(\d+)/g, (_, port: string) => {
         const replica = replicas.find((r) => r.httpsPort === Number(port) || r.tunnelPort === Number(port));
         return `${replica?.host}:${replica?.httpsPort === Number(port) ? 9443 : 8000}`;
       });
     // Precondition: the fixture has the options the doc explains (a check that a typo cannot pass).
-    expect(fixture).toContain("server replica1 10.0.0.12:8000 check inter 500ms fall 2 rise 1");
+    expect(fixture).toContain("server replica1 10.0.0.12:8000 check inter 500ms fall 2 rise 1 send-proxy-v2 check-send-proxy");
     expect(directives(doc)).toEqual(directives(fixture));
   });
 
@@ -72,8 +74,8 @@ describe("the replicas' load balancer, as documented and as tested", () => {
     // Everything but how the replicas are named is the documented (and tested) configuration.
     expect(swarm.filter((line) => !/^(server-template |resolvers |nameserver |hold |accepted_payload_size )/.test(line))).toEqual(doc.filter((line) => !line.startsWith("server ")));
     expect(serverLines(swarm)).toEqual([
-      "server-template replica 10 tasks.server:9443 check inter 500ms fall 2 rise 1 resolvers docker init-addr none",
-      "server-template replica 10 tasks.server:8000 check inter 500ms fall 2 rise 1 resolvers docker init-addr none",
+      "server-template replica 10 tasks.server:9443 check inter 500ms fall 2 rise 1 send-proxy-v2 check-send-proxy resolvers docker init-addr none",
+      "server-template replica 10 tasks.server:8000 check inter 500ms fall 2 rise 1 send-proxy-v2 check-send-proxy resolvers docker init-addr none",
     ]);
     expect(swarm).toContain("nameserver dns 127.0.0.11:53");
   });
@@ -94,6 +96,7 @@ interface StackService {
 describe("deploy/swarm/pier-replicas-stack.yml", () => {
   const stack = parse(readFileSync(join(swarmDir, "pier-replicas-stack.yml"), "utf8"), { version: "1.1" }) as {
     services: Record<string, StackService>;
+    networks?: Record<string, { ipam?: { config: { subnet: string }[] } }>;
     secrets: Record<string, { external: boolean }>;
     configs: Record<string, { external: boolean }>;
   };
@@ -105,6 +108,9 @@ describe("deploy/swarm/pier-replicas-stack.yml", () => {
     expect(server?.deploy.replicas).toBe(3);
     expect(server?.deploy.update_config?.order).toBe("start-first");
     expect(server?.command).toContain("--peer-bind 0.0.0.0:9445");
+    // HAProxy's PROXY headers are accepted from the stack's own network only.
+    expect(server?.command).toContain("--proxy-protocol-from 10.77.0.0/24");
+    expect(stack.networks?.["pier"]?.ipam?.config).toEqual([{ subnet: "10.77.0.0/24" }]);
     expect(server?.environment?.["PIER_PEER_ADDRESS"]).toBe("{{.Task.Name}}:9445");
     expect(server?.environment?.["PIER_DATABASE_URL"]).toMatch(/^\$\{PIER_DATABASE_URL:\?/);
     // /data is a cache: nothing on a volume that would outlive the task or be shared.
