@@ -34,7 +34,7 @@ import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { freeLoopbackPort, startHaproxy, startPostgres, type Haproxy, type PostgresServer } from "@pier/e2e";
+import { freeLoopbackPort, proxySource, startHaproxy, startPostgres, type Haproxy, type PostgresServer } from "@pier/e2e";
 import { Fleet } from "./fleet/fleet.ts";
 import { createFleetPki, type AgentIdentity } from "./fleet/fleet-pki.ts";
 import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
@@ -319,10 +319,10 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
         "--peer-address", `127.0.0.1:${peerPort}`,
         "--replica-name", name,
         "--edge-tunnel-address", `localhost:${balancerPorts.tunnelPort}`,
-        // Behind the balancer every agent comes from its address (docs/deploy.md "Several replicas").
+        // HAProxy connects from proxySource with a PROXY v2 header naming each agent's own
+        // address (docs/deploy.md "Several replicas"): the per-address limits stay at their defaults.
+        "--proxy-protocol-from", `${proxySource}/32`,
         "--max-connections", String(options.agents + 1000),
-        "--max-connections-per-source", String(options.agents + 1000),
-        "--enrollment-rate", `${options.agents + 1000}/min`,
       ],
     });
     owned.replicas.push({ name, server, peerPort, agent: new Agent({ keepAlive: true, maxSockets: 1 }) });
@@ -346,7 +346,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const backends = replicas.map((replica) => ({ httpsPort: replica.server.httpsPort, tunnelPort: replica.server.tunnelPort }));
   for (let index = 0; index < balancerCount; index++) {
     const ports = index === 0 ? balancerPorts : {};
-    owned.balancers.push(await startHaproxy(backends, { ...ports, maxConnections: Math.ceil(options.agents / balancerCount) + 500 }));
+    owned.balancers.push(await startHaproxy(backends, { ...ports, maxConnections: Math.ceil(options.agents / balancerCount) + 500, sendProxy: true }));
   }
   const balancers = owned.balancers;
   const haproxies = childrenOf(process.pid, "haproxy");
@@ -362,7 +362,9 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const fleetStart = performance.now();
   const connectDeadline = fleetStart + options.rampSeconds * 1000 + connectGraceMs;
   const targets = balancers.map((balancer) => ({ port: balancer.tunnelPort, ca: pki.caPem, timeoutMs: options.connectTimeoutSeconds * 1000 }));
-  const fleet = new Fleet({ identities: fleetIdentities, target: (index) => targets[index % targets.length] ?? targets[0]!, intervalMs, rampMs: options.rampSeconds * 1000, retryUntil: connectDeadline });
+  // Each agent leaves from an address of its own, 127.1.x.y, as devices do from their networks.
+  const fleetTarget = (index: number) => ({ ...(targets[index % targets.length] ?? targets[0]!), localAddress: `127.1.${(index >> 8) & 255}.${index & 255}` });
+  const fleet = new Fleet({ identities: fleetIdentities, target: fleetTarget, intervalMs, rampMs: options.rampSeconds * 1000, retryUntil: connectDeadline });
   owned.fleet = fleet;
   progress(`connecting ${options.agents} agents through ${balancers.length} HAProxy (tunnel ports ${balancers.map((b) => b.tunnelPort).join(", ")}) over ${options.rampSeconds} s`);
   const beforeRamp = sampleCpu(replicas, postmaster, haproxies);

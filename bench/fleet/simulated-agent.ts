@@ -18,6 +18,8 @@ export interface AgentTarget {
   /** The mTLS CA, which signs the server's mTLS certificate (DNS:localhost). */
   readonly ca: Buffer;
   readonly timeoutMs: number;
+  /** The loopback address this agent connects from (its own client address behind a PROXY-protocol balancer). */
+  readonly localAddress?: string;
 }
 
 /** The outcome of a successful `open()`. */
@@ -100,6 +102,7 @@ export class SimulatedAgent {
       const socket: TLSSocket = tlsConnect({
         host: "127.0.0.1",
         port: target.port,
+        ...(target.localAddress === undefined ? {} : { localAddress: target.localAddress }),
         servername: "localhost",
         secureContext: this.#secureContext,
         ALPNProtocols: ["h2"],

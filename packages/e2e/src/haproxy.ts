@@ -34,8 +34,10 @@ export interface HaproxyOptions {
   readonly balance?: "roundrobin" | "leastconn";
   /** HAProxy's maxconn, global and per frontend. */
   readonly maxConnections?: number;
-  /** `send-proxy-v2` from `proxySource` (the servers need `--proxy-protocol-from 127.0.0.100`). */
+  /** `send-proxy-v2` (the servers need `--proxy-protocol-from` with HAProxy's address). */
   readonly sendProxy?: boolean;
+  /** `source`: the address HAProxy connects to the servers from; `startHaproxy` uses `proxySource` with `sendProxy`. */
+  readonly sourceAddress?: string;
 }
 
 /** A loopback port nobody listens on now (the kernel's choice, released at once). */
@@ -71,9 +73,8 @@ function accepts(port: number): Promise<boolean> {
  * between heartbeats.
  *
  * `sendProxy`: every connection to a server begins with a PROXY v2 header naming the client
- * (`send-proxy-v2`; health checks send one too, `check-send-proxy`, as LOCAL), and leaves from
- * `proxySource` (`source`), the address the servers list in `--proxy-protocol-from`: clients
- * that reach a server directly from 127.0.0.1 then stay direct clients.
+ * (`send-proxy-v2`; health checks send one too, `check-send-proxy`, as LOCAL). `sourceAddress`:
+ * the address HAProxy connects to the servers from (`source`).
  */
 export function haproxyConfig(
   ports: { httpsPort: number; tunnelPort: number },
@@ -83,7 +84,7 @@ export function haproxyConfig(
   const balance = options.balance ?? "roundrobin";
   // Without maxconn HAProxy derives it from the file-descriptor limit (ulimit -n).
   const maxconn = options.maxConnections === undefined ? "" : `  maxconn ${options.maxConnections}\n`;
-  const proxy = options.sendProxy === true ? ` send-proxy-v2 check-send-proxy source ${proxySource}` : "";
+  const proxy = `${options.sendProxy === true ? " send-proxy-v2 check-send-proxy" : ""}${options.sourceAddress === undefined ? "" : ` source ${options.sourceAddress}`}`;
   const servers = (listener: keyof BalancedBackend) => backends.map((backend, index) => `  server replica${index} 127.0.0.1:${backend[listener]} check inter 500ms fall 2 rise 1${proxy}`).join("\n");
   return `global
 ${maxconn}  log stderr format short local0 notice
@@ -133,7 +134,8 @@ export async function startHaproxy(
   if (!existsSync(haproxyBinary)) throw new Error(`HAProxy is not installed (${haproxyBinary}): run bash scripts/ensure-tools.sh`);
   const ports = { httpsPort: options.httpsPort ?? (await freeLoopbackPort()), tunnelPort: options.tunnelPort ?? (await freeLoopbackPort()) };
   const dir = mkdtempSync(join(tmpdir(), "pier-haproxy-"));
-  const config = haproxyConfig(ports, backends, options);
+  // From 127.0.0.100, so clients reaching a server directly from 127.0.0.1 stay direct clients.
+  const config = haproxyConfig(ports, backends, options.sendProxy === true && options.sourceAddress === undefined ? { ...options, sourceAddress: proxySource } : options);
   const configPath = join(dir, "haproxy.cfg");
   writeFileSync(configPath, config);
   const child = spawn(haproxyBinary, ["-db", "-f", configPath], { stdio: ["ignore", "pipe", "pipe"] });

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freeLoopbackPort, startHaproxy, type Haproxy } from "./haproxy.ts";
+import { freeLoopbackPort, proxySource, startHaproxy, type Haproxy } from "./haproxy.ts";
 import { PierApi } from "./pier-api.ts";
 import { startPierServer, type PierServer } from "./pier-processes.ts";
 
@@ -65,8 +65,9 @@ export interface ReplicaSetOptions {
 /**
  * Starts `count` replicas together (so they race for the cluster's first-start lock, as in a
  * real roll-out), each with its own `--data`, ports and peer port, all with the same
- * `--database-url` and `--secret-file`; then HAProxy in front of them. New edge keys name the
- * balancer (`--edge-api-url`, `--edge-tunnel-address`), so agents connect through it.
+ * `--database-url` and `--secret-file`; then HAProxy in front of them, sending the PROXY
+ * protocol (`--proxy-protocol-from`), so the replicas see each client's own address. New edge
+ * keys name the balancer (`--edge-api-url`, `--edge-tunnel-address`), so agents connect through it.
  *
  * @example
  * await using replicas = await startReplicas({ dir: dir.path, databaseUrl: await pg.createDatabase("replicas"), adminPassword: password });
@@ -116,6 +117,9 @@ export async function startReplicas(options: ReplicaSetOptions): Promise<Replica
         `https://localhost:${balancerPorts.httpsPort}`,
         "--edge-tunnel-address",
         `localhost:${balancerPorts.tunnelPort}`,
+        // HAProxy speaks the PROXY protocol from proxySource: clients keep their own addresses.
+        "--proxy-protocol-from",
+        `${proxySource}/32`,
         ...(options.adminPassword === undefined ? [] : ["--admin-password-file", passwordFile]),
         ...(options.args ?? []),
       ],
@@ -135,7 +139,7 @@ export async function startReplicas(options: ReplicaSetOptions): Promise<Replica
   try {
     const started = await Promise.all(slots.map((slot) => start(slot.index)));
     edgeKey = started[0]?.edgeKey ?? "";
-    balancer = await startHaproxy(slots, balancerPorts);
+    balancer = await startHaproxy(slots, { ...balancerPorts, sendProxy: true });
   } catch (error) {
     await stopAll();
     throw error;
