@@ -4,6 +4,7 @@ import { type Migration, applyMigrations, latestSchemaVersion, migrations } from
 import { SqliteStore } from "./sqlite-store.ts";
 import { sampleSnapshot } from "./snapshot.testkit.ts";
 import { tempDir } from "./temp-dir.testkit.ts";
+import { summarizeDockerSnapshot } from "../docker/docker-summary.ts";
 
 function appliedVersions(path: string): Array<{ version: number; applied_at: number }> {
   const db = new DatabaseSync(path, { readOnly: true });
@@ -36,7 +37,7 @@ describe("migrations", () => {
 
     const db = new DatabaseSync(path);
     expect(applyMigrations(db)).toEqual([]);
-    expect(tables(db)).toEqual(["api_tokens", "audit_events", "cluster_files", "device_certificates", "edge_sessions", "environments", "pki_rotation", "replicas", "revoked_logins", "schema_migrations", "settings", "snapshots", "users"]);
+    expect(tables(db)).toEqual(["api_tokens", "audit_events", "cluster_files", "crl_numbers", "device_certificates", "edge_sessions", "environments", "pki_rotation", "replicas", "revoked_logins", "schema_migrations", "settings", "snapshots", "users"]);
     db.close();
   });
 
@@ -54,7 +55,7 @@ describe("migrations", () => {
     const environment = await store.environments.getByEdgeId("edge-1");
     expect(environment).toMatchObject({ id: 1, name: "edge-1", userTrusted: true });
     const at = new Date("2026-03-01T10:00:00.000Z");
-    await store.snapshots.put(1, sampleSnapshot(), at);
+    await store.snapshots.put(1, sampleSnapshot(), at, summarizeDockerSnapshot(sampleSnapshot()));
     expect(await store.snapshots.get(1)).toEqual({ at, snapshot: sampleSnapshot() });
     await store.environments.delete(1);
     expect(await store.snapshots.get(1)).toBeNull();
