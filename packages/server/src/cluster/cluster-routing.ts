@@ -85,7 +85,7 @@ export async function startClusterRouting(options: ClusterRoutingOptions): Promi
     log,
     ...(options.timing ? { timing: options.timing } : {}),
     // Ticks begin after start(), by which time the directory exists.
-    onTick: (): void => directory.retryClaims(),
+    onTick: () => directory.reassert(),
   });
   const directory: SessionDirectory = new SessionDirectory({ store: store.cluster, registry, isLocal: (id) => edge.isConnected(id), log });
   try {

@@ -15,7 +15,7 @@ export interface SessionHolder {
 
 /** What the directory needs. */
 export interface SessionDirectoryOptions {
-  readonly store: Pick<ClusterStore, "claimSession" | "releaseSession" | "sessionOwner">;
+  readonly store: Pick<ClusterStore, "claimSession" | "releaseSession" | "reassertSessions" | "sessionOwner" | "sessionOwners">;
   readonly registry: Pick<ReplicaRegistry, "self" | "get" | "isAlive">;
   /** True while this replica holds the environment's session. */
   readonly isLocal: (environmentId: number) => boolean;
@@ -24,9 +24,12 @@ export interface SessionDirectoryOptions {
 
 /**
  * `edge_sessions`: which replica holds each device's session (docs/architecture.md "Session
- * ownership"). A session opening here claims its row, one ending releases it if the row still
- * names this replica (a newer session elsewhere may have claimed it meanwhile). Writes for one
- * device run in order; a claim the store refused is retried on each registry tick.
+ * ownership"). A session opening here claims its row with the time it opened, which the store
+ * writes only over an older session's row (a claim landing late never hides a newer session on
+ * another replica); one ending releases the row only while it names that very session. Writes
+ * for one device run in order. Each registry tick re-asserts every session held here in one
+ * statement, so a row lost (a failed claim, an outage, a prune while this replica was slow)
+ * comes back within a tick.
  *
  * @example
  * const directory = new SessionDirectory({ store: store.cluster, registry, isLocal: (id) => edge.isConnected(id), log });
@@ -37,8 +40,12 @@ export class SessionDirectory {
   readonly #options: SessionDirectoryOptions;
   /** The last write queued per device, so a release never overtakes its claim. */
   readonly #queue = new Map<number, Promise<void>>();
-  /** Sessions held here whose claim failed (the store was unreachable). */
-  readonly #unclaimed = new Set<number>();
+  /** Sessions held here, with the time each opened (what its row says). */
+  readonly #held = new Map<number, Date>();
+  /** The re-assertion running, if any (ticks do not pile up behind a slow database). */
+  #reasserting: Promise<void> | undefined;
+  /** Whether the last re-assertion failed (logged once per outage). */
+  #reassertFailing = false;
   /** Replica rows read within the last second: a row changes every 2 s, a replica rarely. */
   readonly #replicas = new Map<string, { readonly record: ReplicaRecord | null; readonly at: number }>();
 
@@ -56,39 +63,94 @@ export class SessionDirectory {
     };
   }
 
-  /** Records that this replica holds the device's session. */
+  /** Records that this replica holds the device's session, opened now. */
   claim(environmentId: number): void {
-    this.#unclaimed.delete(environmentId);
+    const openedAt = new Date();
+    this.#held.set(environmentId, openedAt);
     this.#enqueue(environmentId, async () => {
       try {
-        await this.#options.store.claimSession(environmentId, this.#options.registry.self.id, new Date());
+        const claimed = await this.#options.store.claimSession(environmentId, this.#options.registry.self.id, openedAt);
+        if (!claimed) this.#options.log("info", `session directory: environment ${environmentId}'s row names a newer session on another replica; this replica's session is left unrecorded (the device reconnected elsewhere)`);
       } catch (error) {
-        // Without the row the other replicas cannot route to this device: retried every tick.
-        if (this.#options.isLocal(environmentId)) this.#unclaimed.add(environmentId);
+        // Without the row the other replicas cannot route to this device: the next tick's re-assertion writes it.
         this.#options.log("warn", `session directory: could not record that this replica holds environment ${environmentId}'s session (retrying): ${(error as Error).message}`);
       }
     });
   }
 
-  /** Releases the device's row if it still names this replica. */
+  /** Releases the device's row if it still names the session that ended here. */
   release(environmentId: number): void {
-    this.#unclaimed.delete(environmentId);
+    const openedAt = this.#held.get(environmentId);
+    if (openedAt === undefined) return;
+    this.#held.delete(environmentId);
+    this.#releaseRow(environmentId, openedAt);
+  }
+
+  #releaseRow(environmentId: number, openedAt: Date): void {
     this.#enqueue(environmentId, async () => {
       try {
-        await this.#options.store.releaseSession(environmentId, this.#options.registry.self.id);
+        await this.#options.store.releaseSession(environmentId, this.#options.registry.self.id, openedAt);
       } catch (error) {
-        // A stale row is harmless: callers find this replica without the session (404) and say so.
+        // A stale row is harmless for routing (this replica answers 404 and the caller says so); the prune of dead replicas removes it at worst.
         this.#options.log("warn", `session directory: could not release environment ${environmentId}'s session row: ${(error as Error).message}`);
       }
     });
   }
 
-  /** Claims again what failed to be claimed (the registry calls it every tick). */
-  retryClaims(): void {
-    for (const environmentId of [...this.#unclaimed]) {
-      if (this.#options.isLocal(environmentId)) this.claim(environmentId);
-      else this.#unclaimed.delete(environmentId);
+  /**
+   * Writes again, in one statement, the rows of every session held here that are missing or
+   * name an older session (the registry calls it every tick). A session that ended while the
+   * statement ran has its row released again after it.
+   */
+  reassert(): Promise<void> {
+    if (this.#reasserting) return this.#reasserting;
+    const held = [...this.#held].filter(([environmentId]) => this.#options.isLocal(environmentId)).map(([environmentId, openedAt]) => ({ environmentId, openedAt }));
+    if (held.length === 0) return Promise.resolve();
+    const run = (async () => {
+      try {
+        const written = await this.#options.store.reassertSessions(this.#options.registry.self.id, held);
+        if (this.#reassertFailing) this.#options.log("info", "session directory: the sessions held here are recorded again");
+        this.#reassertFailing = false;
+        const openedAt = new Map(held.map((session) => [session.environmentId, session.openedAt]));
+        for (const environmentId of written) {
+          const was = openedAt.get(environmentId);
+          if (was === undefined) continue;
+          if (this.#held.get(environmentId) !== was) this.#releaseRow(environmentId, was);
+          else this.#options.log("info", `session directory: recorded again that this replica holds environment ${environmentId}'s session (its row was missing or older)`);
+        }
+      } catch (error) {
+        if (!this.#reassertFailing) this.#options.log("warn", `session directory: could not re-assert the ${held.length} sessions held here (retrying every tick): ${(error as Error).message}`);
+        this.#reassertFailing = true;
+      } finally {
+        this.#reasserting = undefined;
+      }
+    })();
+    this.#reasserting = run;
+    return run;
+  }
+
+  /**
+   * Which of `environmentIds` have a session on a live replica: this one (memory), or another
+   * one seen within `aliveMs` whose row names it (one query per 1,000 ids). Every replica
+   * answers the same (`Pier.Connected`).
+   */
+  async connected(environmentIds: readonly number[]): Promise<Set<number>> {
+    const { registry, isLocal } = this.#options;
+    const found = new Set<number>();
+    const elsewhere: number[] = [];
+    for (const environmentId of new Set(environmentIds)) {
+      if (isLocal(environmentId)) found.add(environmentId);
+      else elsewhere.push(environmentId);
     }
+    for (let start = 0; start < elsewhere.length; start += 1_000) {
+      for (const owner of await this.#options.store.sessionOwners(elsewhere.slice(start, start + 1_000))) {
+        // A row naming this replica without a session here is stale (a release that failed).
+        if (owner.replicaId === registry.self.id) continue;
+        const replica = await this.#replica(owner.replicaId);
+        if (replica && registry.isAlive(replica)) found.add(owner.environmentId);
+      }
+    }
+    return found;
   }
 
   /**
@@ -121,6 +183,7 @@ export class SessionDirectory {
 
   /** Waits for the queued writes (before the store closes). */
   async close(): Promise<void> {
+    await this.#reasserting;
     await Promise.all([...this.#queue.values()]);
   }
 

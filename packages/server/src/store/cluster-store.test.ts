@@ -58,20 +58,80 @@ describeOnEngines("cluster store", (engine) => {
     expect(await store.cluster.getReplica("r-none")).toBeNull();
   });
 
-  it("hands a device's session to the replica that claims it last, and lets only the holder release it", async () => {
+  it("hands a device's session to the replica whose session is newer, and lets only that session release it", async () => {
     const store = await opened(engine);
     const { id } = await store.environments.create({ name: "edge-1", type: "edge-agent" });
     expect(await store.cluster.sessionOwner(id)).toBeNull();
-    await store.cluster.claimSession(id, "r-a", at(1));
+    expect(await store.cluster.claimSession(id, "r-a", at(1))).toBe(true);
     expect(await store.cluster.sessionOwner(id)).toEqual({ environmentId: id, replicaId: "r-a", openedAt: at(1) });
-    await store.cluster.claimSession(id, "r-b", at(2));
+    expect(await store.cluster.claimSession(id, "r-b", at(2))).toBe(true);
     expect(await store.cluster.sessionOwner(id)).toEqual({ environmentId: id, replicaId: "r-b", openedAt: at(2) });
     // A's session ending late must not erase B's claim.
-    expect(await store.cluster.releaseSession(id, "r-a")).toBe(false);
+    expect(await store.cluster.releaseSession(id, "r-a", at(1))).toBe(false);
     expect(await store.cluster.sessionOwner(id)).toMatchObject({ replicaId: "r-b" });
-    expect(await store.cluster.releaseSession(id, "r-b")).toBe(true);
+    // Nor may an older session of B's own (its release of a session replaced since).
+    expect(await store.cluster.releaseSession(id, "r-b", at(1))).toBe(false);
+    expect(await store.cluster.releaseSession(id, "r-b", at(2))).toBe(true);
     expect(await store.cluster.sessionOwner(id)).toBeNull();
-    expect(await store.cluster.releaseSession(id, "r-b")).toBe(false);
+    expect(await store.cluster.releaseSession(id, "r-b", at(2))).toBe(false);
+  });
+
+  it("ignores a claim that lands after a newer session's (the race), so the old holder's release leaves the device connected", async () => {
+    const store = await opened(engine);
+    const { id } = await store.environments.create({ name: "edge-1", type: "edge-agent" });
+    // The device's session on A opened at 1 s; it reconnected to B at 2 s and B's claim landed first.
+    expect(await store.cluster.claimSession(id, "r-b", at(2))).toBe(true);
+    // A's slow claim arrives now: refused, the row still names B's session.
+    expect(await store.cluster.claimSession(id, "r-a", at(1))).toBe(false);
+    expect(await store.cluster.sessionOwner(id)).toEqual({ environmentId: id, replicaId: "r-b", openedAt: at(2) });
+    // A's session ends: its release finds nothing of its own; B still holds the device.
+    expect(await store.cluster.releaseSession(id, "r-a", at(1))).toBe(false);
+    expect(await store.cluster.sessionOwner(id)).toEqual({ environmentId: id, replicaId: "r-b", openedAt: at(2) });
+    // The same replica claims again whatever the time (its own sessions are written in order).
+    expect(await store.cluster.claimSession(id, "r-b", at(2))).toBe(true);
+    expect(await store.cluster.claimSession(id, "r-b", at(3))).toBe(true);
+    expect(await store.cluster.sessionOwner(id)).toMatchObject({ replicaId: "r-b", openedAt: at(3) });
+  });
+
+  it("re-asserts every held session in one call: writes the lost and older rows, leaves newer sessions and removed environments alone", async () => {
+    const store = await opened(engine);
+    const lost = await store.environments.create({ name: "lost", type: "edge-agent" });
+    const older = await store.environments.create({ name: "older", type: "edge-agent" });
+    const newer = await store.environments.create({ name: "newer", type: "edge-agent" });
+    const same = await store.environments.create({ name: "same", type: "edge-agent" });
+    const removed = await store.environments.create({ name: "removed", type: "edge-agent" });
+    expect(await store.cluster.claimSession(older.id, "r-b", at(1))).toBe(true);
+    expect(await store.cluster.claimSession(newer.id, "r-b", at(9))).toBe(true);
+    expect(await store.cluster.claimSession(same.id, "r-a", at(5))).toBe(true);
+    expect(await store.environments.delete(removed.id)).toBe(true);
+    const held = [lost, older, newer, same, removed].map((environment) => ({ environmentId: environment.id, openedAt: at(5) }));
+    expect(await store.cluster.reassertSessions("r-a", held)).toEqual([lost.id, older.id].sort((a, b) => a - b));
+    expect(await store.cluster.sessionOwner(lost.id)).toEqual({ environmentId: lost.id, replicaId: "r-a", openedAt: at(5) });
+    expect(await store.cluster.sessionOwner(older.id)).toMatchObject({ replicaId: "r-a", openedAt: at(5) });
+    expect(await store.cluster.sessionOwner(newer.id)).toMatchObject({ replicaId: "r-b", openedAt: at(9) });
+    expect(await store.cluster.sessionOwner(removed.id)).toBeNull();
+    // Nothing left to heal: nothing written.
+    expect(await store.cluster.reassertSessions("r-a", held)).toEqual([]);
+    expect(await store.cluster.reassertSessions("r-a", [])).toEqual([]);
+    // Past one statement's batch (1,000): every one written.
+    const many = await Promise.all(Array.from({ length: 1_001 }, (_, index) => store.environments.create({ name: `many-${index}`, type: "edge-agent" })));
+    expect(await store.cluster.reassertSessions("r-a", many.map((environment) => ({ environmentId: environment.id, openedAt: at(7) })))).toHaveLength(1_001);
+    expect(await store.cluster.sessionOwner(many[1_000]?.id ?? 0)).toMatchObject({ replicaId: "r-a", openedAt: at(7) });
+  });
+
+  it("reads the session owners of a page of ids in one call, and refuses more than 1,000 ids", async () => {
+    const store = await opened(engine);
+    const first = await store.environments.create({ name: "first", type: "edge-agent" });
+    const second = await store.environments.create({ name: "second", type: "edge-agent" });
+    const none = await store.environments.create({ name: "none", type: "edge-agent" });
+    await store.cluster.claimSession(first.id, "r-a", at(1));
+    await store.cluster.claimSession(second.id, "r-b", at(2));
+    expect(await store.cluster.sessionOwners([second.id, none.id, first.id, first.id])).toEqual([
+      { environmentId: first.id, replicaId: "r-a", openedAt: at(1) },
+      { environmentId: second.id, replicaId: "r-b", openedAt: at(2) },
+    ]);
+    expect(await store.cluster.sessionOwners([])).toEqual([]);
+    await expect(store.cluster.sessionOwners(Array.from({ length: 1_001 }, (_, index) => index + 1))).rejects.toMatchObject({ code: "bad_request", field: "environmentIds" });
   });
 
   it("forgets the session of a removed environment, and refuses to claim one for it", async () => {

@@ -37,11 +37,24 @@ export interface ClusterStore {
   getReplica(id: string): Promise<ReplicaRecord | null>;
   /** Deletes replicas not seen since `before` and their edge_sessions rows; returns how many replicas. */
   pruneReplicas(before: Date): Promise<number>;
-  /** Upsert: this replica now holds the environment's session; `not_found` if the environment is gone. */
-  claimSession(environmentId: number, replicaId: string, at: Date): Promise<void>;
-  /** Deletes the row only while it still names `replicaId`; false otherwise. */
-  releaseSession(environmentId: number, replicaId: string): Promise<boolean>;
+  /**
+   * This replica holds the environment's session, opened at `openedAt` (this replica's clock):
+   * written unless the row names another replica's session opened at the same time or later (a
+   * claim that arrives late never takes a newer session's row). True when the row names this
+   * session afterwards; `not_found` if the environment is gone.
+   */
+  claimSession(environmentId: number, replicaId: string, openedAt: Date): Promise<boolean>;
+  /** Deletes the row only while it names this session (`replicaId` and `openedAt`); false otherwise. */
+  releaseSession(environmentId: number, replicaId: string, openedAt: Date): Promise<boolean>;
+  /**
+   * Claims again, in one statement per 1,000 sessions, every session this replica holds (a lost
+   * row heals), with the same rule as `claimSession`; environments gone are skipped. Returns the
+   * ids whose row was written (missing or naming an older session), the others were in place.
+   */
+  reassertSessions(replicaId: string, sessions: readonly { environmentId: number; openedAt: Date }[]): Promise<number[]>;
   sessionOwner(environmentId: number): Promise<SessionOwner | null>;
+  /** The rows of those of `environmentIds` (at most 1,000, else `bad_request`) that have one. */
+  sessionOwners(environmentIds: readonly number[]): Promise<SessionOwner[]>;
   /** Shared files whose name starts with `prefix` (all without one), by name. */
   listFiles(prefix?: string): Promise<ClusterFile[]>;
   /** Upserts all in one transaction; `bad_request` naming the file if a name or a size is out of bounds (`checkClusterFile`). */
@@ -119,6 +132,23 @@ function textOf(value: unknown, table: string, column: string): string {
 function millis(date: Date, field: string): number {
   const value = date instanceof Date ? date.getTime() : Number.NaN;
   if (Number.isNaN(value)) throw new ServerError("bad_request", `${field} must be a valid Date.`, { field });
+  return value;
+}
+
+/** Sessions claimed again per statement (3 parameters each: far below both engines' limits). */
+const reassertBatch = 1_000;
+/** Most environments `sessionOwners` reads at once (a page of the API is at most 1,000). */
+export const maxSessionOwnerIds = 1_000;
+
+/**
+ * When a claim may replace the stored row (`ON CONFLICT … DO UPDATE … WHERE`): the stored session
+ * is older, or it is this replica's own. A claim delayed past a newer session's (a reconnect to
+ * another replica meanwhile) changes nothing, so that replica's later release cannot remove it.
+ */
+const claimRule = sql<boolean>`(edge_sessions.opened_at < excluded.opened_at OR edge_sessions.replica_id = excluded.replica_id)`;
+
+function integerId(value: number, field: string): number {
+  if (!Number.isSafeInteger(value)) throw new ServerError("bad_request", `${field} must hold integers.`, { field });
   return value;
 }
 
@@ -209,15 +239,20 @@ export class SqlClusterStore implements ClusterStore {
     );
   }
 
-  async claimSession(environmentId: number, replicaId: string, at: Date): Promise<void> {
-    const openedAt = millis(at, "at");
+  async claimSession(environmentId: number, replicaId: string, openedAt: Date): Promise<boolean> {
+    const opened = millis(openedAt, "openedAt");
     return this.#database.run(async (db) => {
       try {
-        await db
+        const written = await db
           .insertInto("edge_sessions")
-          .values({ environment_id: environmentId, replica_id: replicaId, opened_at: openedAt })
-          .onConflict((conflict) => conflict.column("environment_id").doUpdateSet({ replica_id: replicaId, opened_at: openedAt }))
+          .values({ environment_id: environmentId, replica_id: replicaId, opened_at: opened })
+          .onConflict((conflict) => conflict.column("environment_id").doUpdateSet({ replica_id: replicaId, opened_at: opened }).where(claimRule))
+          .returning("environment_id")
           .execute();
+        if (written.length > 0) return true;
+        // Not written: the row names a newer session, or this very one already.
+        const row = await db.selectFrom("edge_sessions").select(["replica_id", "opened_at"]).where("environment_id", "=", environmentId).executeTakeFirst();
+        return row !== undefined && row.replica_id === replicaId && Number(row.opened_at) === opened;
       } catch (error) {
         if (isForeignKeyViolation(error)) throw new ServerError("not_found", `Environment ${environmentId} does not exist (removed meanwhile); its session cannot be claimed.`, { cause: error });
         throw error;
@@ -225,11 +260,32 @@ export class SqlClusterStore implements ClusterStore {
     });
   }
 
-  releaseSession(environmentId: number, replicaId: string): Promise<boolean> {
+  async releaseSession(environmentId: number, replicaId: string, openedAt: Date): Promise<boolean> {
+    const opened = millis(openedAt, "openedAt");
     return this.#database.run(async (db) => {
-      const result = await db.deleteFrom("edge_sessions").where("environment_id", "=", environmentId).where("replica_id", "=", replicaId).executeTakeFirst();
+      const result = await db.deleteFrom("edge_sessions").where("environment_id", "=", environmentId).where("replica_id", "=", replicaId).where("opened_at", "=", opened).executeTakeFirst();
       return result.numDeletedRows > 0n;
     });
+  }
+
+  async reassertSessions(replicaId: string, sessions: readonly { environmentId: number; openedAt: Date }[]): Promise<number[]> {
+    const held = sessions.map((session) => ({ id: integerId(session.environmentId, "environmentId"), opened: millis(session.openedAt, "openedAt") }));
+    const written: number[] = [];
+    for (let start = 0; start < held.length; start += reassertBatch) {
+      const batch = held.slice(start, start + reassertBatch);
+      // VALUES names its columns column1, column2 on both engines (CAST: PostgreSQL would type bare
+      // parameters as text); joined with environments so a removed one is skipped rather than failing the batch.
+      const rows = sql.join(batch.map((session) => sql`(CAST(${session.id} AS BIGINT), CAST(${session.opened} AS BIGINT))`));
+      const result = await this.#database.run((db) =>
+        sql<{ environment_id: number | string }>`INSERT INTO edge_sessions (environment_id, replica_id, opened_at)
+          SELECT environments.id, ${replicaId}, held.column2 FROM (VALUES ${rows}) AS held JOIN environments ON environments.id = held.column1 WHERE true
+          ON CONFLICT (environment_id) DO UPDATE SET replica_id = excluded.replica_id, opened_at = excluded.opened_at
+          WHERE ${claimRule} AND (edge_sessions.replica_id <> excluded.replica_id OR edge_sessions.opened_at <> excluded.opened_at)
+          RETURNING environment_id`.execute(db),
+      );
+      for (const row of result.rows) written.push(Number(row.environment_id));
+    }
+    return written.sort((a, b) => a - b);
   }
 
   sessionOwner(environmentId: number): Promise<SessionOwner | null> {
@@ -237,6 +293,22 @@ export class SqlClusterStore implements ClusterStore {
       const row = await db.selectFrom("edge_sessions").selectAll().where("environment_id", "=", environmentId).executeTakeFirst();
       if (row === undefined) return null;
       return { environmentId, replicaId: textOf(row.replica_id, "edge_sessions", "replica_id"), openedAt: millisOf(row.opened_at, "edge_sessions", "opened_at") };
+    });
+  }
+
+  async sessionOwners(environmentIds: readonly number[]): Promise<SessionOwner[]> {
+    if (environmentIds.length > maxSessionOwnerIds) {
+      throw new ServerError("bad_request", `At most ${maxSessionOwnerIds} environments' session owners are read at once; ${environmentIds.length} were asked.`, { field: "environmentIds" });
+    }
+    const ids = [...new Set(environmentIds.map((id) => integerId(id, "environmentIds")))];
+    if (ids.length === 0) return [];
+    return this.#database.run(async (db) => {
+      const rows = await db.selectFrom("edge_sessions").selectAll().where("environment_id", "in", ids).orderBy("environment_id").execute();
+      return rows.map((row) => ({
+        environmentId: Number(row.environment_id),
+        replicaId: textOf(row.replica_id, "edge_sessions", "replica_id"),
+        openedAt: millisOf(row.opened_at, "edge_sessions", "opened_at"),
+      }));
     });
   }
 
