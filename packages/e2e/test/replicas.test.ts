@@ -211,24 +211,29 @@ describe("two replicas on PostgreSQL behind HAProxy", () => {
     const storedBefore = storedCheckIn(id);
     expect(storedBefore).toBeGreaterThan(0);
 
-    const restarting = pg.restart(3000);
-    // While PostgreSQL is down, what needs it answers 503 `unavailable` (not a hang, not a crash).
-    const down = await until("a request refused while PostgreSQL is down", async () => {
-      const res = await replicas
-        .api(0)
-        .call<{ code?: string }>("GET", `/api/endpoints/${id}`)
-        .catch(() => undefined);
-      return res?.status === 503 ? res : undefined;
-    }, 3000);
-    expect(down.body.code).toBe("unavailable");
-    await restarting;
+    let back = false;
+    const restarting = pg.restart(4000).finally(() => (back = true));
+    try {
+      // While PostgreSQL is down, what needs it answers 503 `unavailable` (not a hang, not a crash).
+      const down = await until("a request refused while PostgreSQL is down", async () => {
+        if (back) throw new Error("PostgreSQL was back before any request was answered 503 while it was down");
+        const res = await replicas
+          .api(0)
+          .call<{ code?: string }>("GET", `/api/endpoints/${id}`)
+          .catch(() => undefined);
+        return res?.status === 503 ? res : undefined;
+      }, 60_000);
+      expect(down.body.code).toBe("unavailable");
+    } finally {
+      await restarting;
+    }
     const restartedAt = Date.now();
     // Both replicas answer again without being restarted.
     for (const index of [0, 1]) {
       await until(`replica ${index} answers from the database again`, async () => (await tryCall(replicas.api(index), "GET", `/api/endpoints/${id}`)) === 200, 30_000);
     }
     // Heartbeats continued and reach the database again (flushed every 2 s).
-    console.info(`PostgreSQL restarted (3 s down): both replicas answered again ${Date.now() - restartedAt} ms after it was back`);
+    console.info(`PostgreSQL restarted (4 s down): both replicas answered again ${Date.now() - restartedAt} ms after it was back`);
     await until("a check-in stored after the restart", () => Promise.resolve(storedCheckIn(id) > restartedAt), 20_000);
     expect(sessionsOpened(process)).toBe(sessionsBefore);
     for (const index of [0, 1]) expect((await endpoint(replicas.api(index), id)).Heartbeat).toBe(true);
