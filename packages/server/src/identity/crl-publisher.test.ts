@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import { statSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { CertificateAuthority, generateKeyPairSync, parseCrl, spkiSha256 } from "@pier/pki";
 import { describe, expect, it } from "vitest";
 import { SqliteStore } from "../store/sqlite-store.ts";
@@ -50,7 +50,8 @@ describe("CrlPublisher", () => {
     expect(parsed.revoked.map((entry) => [entry.serialNumber, entry.reason]).sort()).toEqual([[byCli, "superseded"], [revoked, "keyCompromise"]].sort());
     expect(parsed.revoked.map((entry) => entry.serialNumber)).not.toContain(kept);
     expect(crl?.nextUpdate.getTime()).toBe((crl?.thisUpdate.getTime() ?? 0) + 7 * 86_400_000);
-    expect(statSync(dir.file("crl-numbers.json")).mode & 0o777).toBe(0o600);
+    // The number is the store's, not a file's (migration 10).
+    expect(existsSync(dir.file("crl-numbers.json"))).toBe(false);
 
     // The CRL Distribution Point's ?ca= finds the same CRL; another CA's id finds none.
     expect(first.current(crlCaId(spkiSha256(ca.certificate.publicKey)))?.crlNumber).toBe(1);
@@ -60,5 +61,29 @@ describe("CrlPublisher", () => {
     const second = new CrlPublisher(options);
     await second.publish();
     expect(second.current()?.crlNumber).toBe(2);
+  });
+
+  it("numbers each CA's CRLs from the store: two publishers with their own data directories (two replicas) never sign the same number, and a crl-numbers.json is taken over", async () => {
+    await using dir = tempDir("crl-replicas");
+    await using store = await SqliteStore.open(dir.file("pier.db"));
+    const ca = await CertificateAuthority.create(dir.file("ca"), { commonName: "Pier CRL replicas CA" });
+    const caSpki = spkiSha256(ca.certificate.publicKey);
+    const authorities = () => ({ issuing: ca, trusted: [ca] });
+    // Replica A kept its numbers in DATA/crl-numbers.json before the store did (up to 41).
+    mkdirSync(dir.file("a"));
+    mkdirSync(dir.file("b"));
+    writeFileSync(dir.file("a/crl-numbers.json"), JSON.stringify({ [caSpki]: 41 }), { mode: 0o600 });
+    const a = new CrlPublisher({ store, authorities, dataDir: dir.file("a"), log: () => undefined });
+    const b = new CrlPublisher({ store, authorities, dataDir: dir.file("b"), log: () => undefined });
+
+    await a.publish();
+    expect(a.current()?.crlNumber).toBe(42);
+    // Before the store kept them, B (its own file, none) would have signed number 1 again.
+    await Promise.all([b.publish(), a.publish(), b.publish()]);
+    const numbers = [a.current()?.crlNumber, b.current()?.crlNumber];
+    expect(Math.max(...(numbers as number[]))).toBe(45);
+    await b.publish();
+    expect(b.current()?.crlNumber).toBe(46);
+    expect(parseCrl(b.current()?.der ?? Buffer.alloc(0)).crlNumber).toBe(46);
   });
 });

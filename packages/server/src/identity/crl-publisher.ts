@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type CertificateAuthority, type RevocationReason, type RevokedEntry, parseRevocationReason, spkiSha256, writeFileAtomic } from "@pier/pki";
+import { type CertificateAuthority, type RevocationReason, type RevokedEntry, parseRevocationReason, spkiSha256 } from "@pier/pki";
 import type { Store } from "../store/index.ts";
 
 /** One signed CRL of one device CA. */
@@ -20,7 +20,10 @@ export interface CrlPublisherOptions {
   readonly store: Store;
   /** The device CAs, the issuing one first (`DeviceCa.issuing`, `DeviceCa.trusted`). */
   readonly authorities: () => { readonly issuing: CertificateAuthority; readonly trusted: readonly CertificateAuthority[] };
-  /** Where the CRL numbers are kept (`DATA/crl-numbers.json`, 0600). */
+  /**
+   * The data directory: a `crl-numbers.json` there (where Pier before migration 10 kept the CRL
+   * numbers) is read once, its numbers the floor of the store's (`store.rotation.nextCrlNumber`).
+   */
   readonly dataDir: string;
   /** A CRL's validity (next update − this update); default 7 days. */
   readonly nextUpdateSeconds?: number;
@@ -46,8 +49,8 @@ function reasonOf(text: string | null): RevocationReason {
  * Signs and keeps the built-in device CAs' CRLs (docs/identity.md, "Revocation"): one per CA
  * the tunnel listener trusts (two during a CA rotation), listing the revoked, unexpired rows of
  * `device_certificates` that CA signed and the serials `pier ca revoke` recorded in its
- * `ca-state.json`. Signed again at every revocation and daily, valid 7 days; CRL numbers only
- * grow and survive restarts. `GET /api/pki/crl?ca=ID` serves the CA's whose SPKI SHA-256 starts
+ * `ca-state.json`. Signed again at every revocation and daily, valid 7 days; CRL numbers come
+ * from the store (`crl_numbers`), so they only grow, across restarts and whichever replica signs. `GET /api/pki/crl?ca=ID` serves the CA's whose SPKI SHA-256 starts
  * with ID (`crlCaId`), and without `ca` the issuing CA's.
  *
  * @example
@@ -63,6 +66,8 @@ export function crlCaId(caSpkiSha256: string): string {
 export class CrlPublisher {
   readonly #options: CrlPublisherOptions;
   readonly #numbersPath: string;
+  // The numbers of `crl-numbers.json`, read at the first signing (undefined before).
+  #legacyNumbers: Record<string, number> | undefined;
   #published: readonly PublishedCrl[] = [];
   #timer: NodeJS.Timeout | undefined;
   // Signings are serialised: two revocations at once must not both take the same CRL number.
@@ -112,7 +117,7 @@ export class CrlPublisher {
   async #sign(now: Date): Promise<readonly PublishedCrl[]> {
     const { trusted } = this.#options.authorities();
     const rows = await this.#options.store.certificates.revokedUnexpired(now);
-    const numbers = this.#readNumbers();
+    this.#legacyNumbers ??= this.#readNumbers();
     const published: PublishedCrl[] = [];
     for (const ca of trusted) {
       const caSpkiSha256 = spkiSha256(ca.certificate.publicKey);
@@ -122,13 +127,11 @@ export class CrlPublisher {
         entries.set(row.serial, { serialNumber: row.serial, revokedAt: row.revokedAt, reason: reasonOf(row.revocationReason) });
       }
       for (const entry of ca.externalRevocations()) if (!entries.has(entry.serialNumber)) entries.set(entry.serialNumber, entry);
-      const crlNumber = (numbers[caSpkiSha256] ?? 0) + 1;
-      numbers[caSpkiSha256] = crlNumber;
+      // Allocated before signing, so a crash never reuses one.
+      const crlNumber = await this.#options.store.rotation.nextCrlNumber(caSpkiSha256, this.#legacyNumbers[caSpkiSha256] ?? 0);
       const signed = ca.signCrlFor([...entries.values()], { crlNumber, nextUpdateSeconds: this.#options.nextUpdateSeconds ?? defaultNextUpdateSeconds, thisUpdate: now });
       published.push({ caSpkiSha256, der: signed.der, pem: signed.pem, crlNumber, thisUpdate: signed.thisUpdate, nextUpdate: signed.nextUpdate, entries: entries.size });
     }
-    // The numbers are saved before the CRLs are served, so a crash never reuses one.
-    writeFileAtomic(this.#numbersPath, `${JSON.stringify(numbers, null, 2)}\n`, 0o600);
     this.#published = published;
     this.#options.onPublished?.(published);
     return published;

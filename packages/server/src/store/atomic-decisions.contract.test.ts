@@ -84,4 +84,23 @@ describeOnEngines("atomic decisions under concurrency", (engine) => {
       expect(await stores.b.environments.bindIdentity(environment.id, loser, {})).toBeNull();
     }
   });
+
+  it("nextCrlNumber: eight numbers allocated at once from two stores for one CA are all different and consecutive; another CA counts on its own; a floor is honoured once", async () => {
+    const caA = "a1".repeat(32);
+    const caB = "b2".repeat(32);
+    for (let round = 0; round < rounds; round++) {
+      await using stores = await twoStores(engine);
+      const numbers = await race(stores, (store) => store.rotation.nextCrlNumber(caA));
+      expect(new Set(numbers).size).toBe(racers);
+      expect([...numbers].sort((x, y) => x - y)).toEqual(Array.from({ length: racers }, (_, index) => index + 1));
+      expect(await stores.b.rotation.nextCrlNumber(caB)).toBe(1);
+      // A replica that kept numbers in crl-numbers.json (up to 41) lifts the counter once; a lower floor does not lower it.
+      expect(await stores.a.rotation.nextCrlNumber(caB, 41)).toBe(42);
+      expect(await stores.b.rotation.nextCrlNumber(caB, 3)).toBe(43);
+      expect(await stores.a.rotation.nextCrlNumber(caA)).toBe(racers + 1);
+    }
+    await using stores = await twoStores(engine);
+    await expect(stores.a.rotation.nextCrlNumber("not-a-ca")).rejects.toMatchObject({ code: "bad_request", field: "caSpkiSha256" });
+    await expect(stores.a.rotation.nextCrlNumber(caA, -1)).rejects.toMatchObject({ code: "bad_request" });
+  });
 });

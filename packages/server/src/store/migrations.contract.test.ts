@@ -38,7 +38,7 @@ describeOnEngines("migrations", (engine) => {
     const first = await appliedVersions(engine, target);
     const list = engine.dialect === "sqlite" ? migrations : postgresMigrations;
     expect(first.map((row) => row.version)).toEqual(list.map((migration) => migration.version));
-    expect(await tables(engine, target)).toEqual(["api_tokens", "audit_events", "cluster_files", "device_certificates", "edge_sessions", "environments", "pki_rotation", "replicas", "revoked_logins", "schema_migrations", "settings", "snapshots", "users"]);
+    expect(await tables(engine, target)).toEqual(["api_tokens", "audit_events", "cluster_files", "crl_numbers", "device_certificates", "edge_sessions", "environments", "pki_rotation", "replicas", "revoked_logins", "schema_migrations", "settings", "snapshots", "users"]);
 
     await (await engine.open(target)).close();
     expect(await appliedVersions(engine, target)).toEqual(first);

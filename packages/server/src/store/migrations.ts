@@ -183,7 +183,7 @@ const sqliteSteps: readonly Migration[] = [
 /**
  * Steps from version 8 on, each written for both engines and appended to both lists. Reserved:
  * 8 = cluster tables (replicas, edge_sessions, cluster_files) and revoked_logins; 9 = the Docker
- * summary beside each snapshot.
+ * summary beside each snapshot; 10 = the CRL numbers of the device CAs.
  */
 const dialectSteps: readonly DialectMigration[] = [
   {
@@ -298,6 +298,25 @@ const dialectSteps: readonly DialectMigration[] = [
       CREATE INDEX environments_by_name ON environments ((lower(name) COLLATE "C"), id, user_trusted, edge_id);
       CREATE INDEX environments_by_created ON environments (created_at, id);
       CREATE INDEX environments_by_client_certificate ON environments (((client_certificate::jsonb) ->> 'fingerprintSha256'));
+    `,
+  },
+  {
+    version: 10,
+    name: "crl numbers",
+    // The last CRL number each built-in device CA signed (by SPKI SHA-256, hex): allocated with one
+    // upsert, so whichever replica signs, a CA's numbers only grow (RFC 5280 5.2.3;
+    // identity/crl-publisher.ts). Replaces DATA/crl-numbers.json, taken over at the first signing.
+    sqlite: `
+      CREATE TABLE crl_numbers (
+        ca_spki_sha256 TEXT PRIMARY KEY,
+        last_number INTEGER NOT NULL
+      ) STRICT;
+    `,
+    postgres: `
+      CREATE TABLE crl_numbers (
+        ca_spki_sha256 TEXT PRIMARY KEY,
+        last_number BIGINT NOT NULL
+      );
     `,
   },
 ];

@@ -49,6 +49,12 @@ export interface PkiRotationStore {
   devices(caSpkis: readonly string[]): Promise<RotationDevice[]>;
   /** The newest unrevoked certificate of one environment (serial and issuing CA), or `null`. */
   newestCertificate(environmentId: number): Promise<{ serial: string; caSpkiSha256: string } | null>;
+  /**
+   * The next CRL number of the CA `caSpkiSha256` (hex): one more than the last one allocated, and
+   * more than `floor` (a number signed before the store kept them, `DATA/crl-numbers.json`). One
+   * atomic upsert, so stores sharing a database never get the same number for one CA.
+   */
+  nextCrlNumber(caSpkiSha256: string, floor?: number): Promise<number>;
 }
 
 const phases: readonly string[] = ["standby", "rotating", "rolling_back", "finishing"] satisfies RotationPhase[];
@@ -154,6 +160,26 @@ export class SqlPkiRotation implements PkiRotationStore {
         .limit(1)
         .executeTakeFirst();
       return row === undefined ? null : { serial: textOf(row, "serial"), caSpkiSha256: textOf(row, "ca_spki_sha256") };
+    });
+  }
+
+  nextCrlNumber(caSpkiSha256: string, floor = 0): Promise<number> {
+    if (!/^[0-9a-f]{64}$/.test(caSpkiSha256)) return Promise.reject(new ServerError("bad_request", "A CA is named by its SPKI SHA-256: 64 lowercase hex digits.", { field: "caSpkiSha256" }));
+    if (!Number.isSafeInteger(floor) || floor < 0) return Promise.reject(new ServerError("bad_request", "The lowest CRL number must be a non-negative integer.", { field: "floor" }));
+    return this.#database.run(async (db) => {
+      // INSERT … ON CONFLICT DO UPDATE … RETURNING holds the row's lock (PostgreSQL) or the write
+      // lock (SQLite) from read to write: two replicas signing at once get consecutive numbers.
+      const row = await db
+        .insertInto("crl_numbers")
+        .values({ ca_spki_sha256: caSpkiSha256, last_number: floor + 1 })
+        .onConflict((conflict) =>
+          conflict.column("ca_spki_sha256").doUpdateSet({
+            last_number: sql<number>`CASE WHEN crl_numbers.last_number + 1 > excluded.last_number THEN crl_numbers.last_number + 1 ELSE excluded.last_number END`,
+          }),
+        )
+        .returning("last_number")
+        .executeTakeFirstOrThrow();
+      return integerOf(row, "last_number");
     });
   }
 }

@@ -113,6 +113,12 @@ export interface PkiRotationTable {
   window_seconds: Generated<number>;
 }
 
+/** `crl_numbers`: the last CRL number each built-in device CA signed (migration 10). */
+export interface CrlNumbersTable {
+  ca_spki_sha256: string;
+  last_number: number;
+}
+
 /** `schema_migrations`: the applied schema versions. */
 export interface SchemaMigrationsTable {
   version: number;
@@ -159,6 +165,7 @@ export interface Database {
   snapshots: SnapshotsTable;
   device_certificates: DeviceCertificatesTable;
   pki_rotation: PkiRotationTable;
+  crl_numbers: CrlNumbersTable;
   schema_migrations: SchemaMigrationsTable;
   replicas: ReplicasTable;
   edge_sessions: EdgeSessionsTable;
