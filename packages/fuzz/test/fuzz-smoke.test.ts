@@ -14,6 +14,7 @@ const smokeRuns: Record<string, number> = {
   csr: 300,
   crl: 300,
   "client-hello": 800,
+  "proxy-protocol": 1_000,
   framing: 400,
   "edge-key": 1_000,
   "api-bodies": 200,

@@ -8,6 +8,7 @@ import { derTarget } from "./der.ts";
 import { edgeKeyTarget } from "./edge-key.ts";
 import { framingTarget } from "./framing.ts";
 import { pemTarget } from "./pem.ts";
+import { proxyProtocolTarget } from "./proxy-protocol.ts";
 
 /** Every fuzz target, in the order `npm run fuzz` runs them. */
-export const targets: readonly FuzzTarget[] = [derTarget, pemTarget, certificateTarget, csrTarget, crlTarget, clientHelloTarget, framingTarget, edgeKeyTarget, apiBodiesTarget];
+export const targets: readonly FuzzTarget[] = [derTarget, pemTarget, certificateTarget, csrTarget, crlTarget, clientHelloTarget, proxyProtocolTarget, framingTarget, edgeKeyTarget, apiBodiesTarget];

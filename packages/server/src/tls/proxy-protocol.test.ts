@@ -54,6 +54,8 @@ describe("readProxyHeader, v1", () => {
     ["unknown protocol", "PROXY UDP4 192.0.2.7 10.0.0.1 1 2\r\n", "neither TCP4"],
     ["IPv6 address in TCP4", "PROXY TCP4 ::1 ::1 1 2\r\n", "not IPv4"],
     ["host name", "PROXY TCP4 example.com 10.0.0.1 1 2\r\n", "not IPv4"],
+    // Found by the fuzz target: isIPv6 accepts a zone, and formatting it threw.
+    ["IPv6 zone", "PROXY TCP6 fe80::1%5 ::1 1 2\r\n", "not IPv6"],
     ["port too large", "PROXY TCP4 192.0.2.7 10.0.0.1 65536 443\r\n", "ports"],
     ["port with a leading zero", "PROXY TCP4 192.0.2.7 10.0.0.1 0443 443\r\n", "ports"],
     ["missing field", "PROXY TCP4 192.0.2.7 10.0.0.1 443\r\n", "fields"],

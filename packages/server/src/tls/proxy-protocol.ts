@@ -66,7 +66,8 @@ function readV1(bytes: Buffer): ProxyHeaderScan {
   if (family !== "TCP4" && family !== "TCP6") return invalid(`PROXY v1 protocol ${JSON.stringify(family?.slice(0, 8))} is neither TCP4, TCP6 nor UNKNOWN`);
   if (fields.length !== 6) return invalid("PROXY v1 line does not have the fields PROXY, protocol, source, destination, source port, destination port");
   const [, , source = "", destination = "", sourcePort = "", destinationPort = ""] = fields;
-  const valid = family === "TCP4" ? isIPv4 : isIPv6;
+  // A zone ("fe80::1%eth0") passes isIPv6 but names an interface of the balancer, not a client.
+  const valid = (address: string) => !address.includes("%") && (family === "TCP4" ? isIPv4 : isIPv6)(address);
   if (!valid(source) || !valid(destination)) return invalid(`PROXY v1 addresses are not ${family === "TCP4" ? "IPv4" : "IPv6"} addresses`);
   const port = Number(sourcePort);
   if (!portPattern.test(sourcePort) || !portPattern.test(destinationPort) || port > 65_535 || Number(destinationPort) > 65_535) return invalid("PROXY v1 ports are not numbers from 0 to 65535");
