@@ -23,13 +23,15 @@ declare module "vitest" {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dir = mkdtempSync(join(tmpdir(), "pier-seed-"));
-  const postgres = await startPostgres();
+  // initdb runs as a child process while the seeds' openssl commands hold this thread.
+  const starting = startPostgres();
   try {
     makeSeedCertificates(dir);
   } catch (error) {
-    await postgres.stop();
+    await (await starting.catch(() => undefined))?.stop();
     throw error;
   }
+  const postgres = await starting;
   project.provide("seedDir", dir);
   project.provide("postgresUrl", postgres.adminUrl);
   return async () => {

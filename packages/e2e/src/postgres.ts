@@ -78,7 +78,8 @@ export async function startPostgres(): Promise<PostgresServer> {
   const password = randomBytes(18).toString("base64url");
   let child: ChildProcess | undefined;
   let log = "";
-  const port = await freeLoopbackPort();
+  // Chosen after initdb: until its first await this function runs synchronously and spawns initdb.
+  let port = 0;
   const asPostgres = runAs === undefined ? {} : { uid: runAs.uid, gid: runAs.gid };
 
   const start = async () => {
@@ -141,13 +142,22 @@ export async function startPostgres(): Promise<PostgresServer> {
     if (runAs !== undefined) chownSync(passwordFile, runAs.uid, runAs.gid);
     mkdirSync(dataDir, { mode: 0o700 });
     if (runAs !== undefined) chownSync(dataDir, runAs.uid, runAs.gid);
-    const init = spawnSync(
-      join(postgresBin, "initdb"),
-      ["-D", dataDir, "-U", "postgres", `--pwfile=${passwordFile}`, "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"],
-      { ...asPostgres, cwd: dir, encoding: "utf8" },
-    );
+    // Asynchronous, so the caller's other set-up (the global setup's seed certificates) overlaps it.
+    const init = await new Promise<{ status: number | null; output: string }>((resolve, reject) => {
+      const child = spawn(
+        join(postgresBin, "initdb"),
+        ["-D", dataDir, "-U", "postgres", `--pwfile=${passwordFile}`, "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"],
+        { ...asPostgres, cwd: dir, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let output = "";
+      child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      child.once("error", reject);
+      child.once("close", (status, signal) => resolve({ status: status ?? (signal === null ? null : -1), output }));
+    });
     rmSync(passwordFile);
-    if (init.status !== 0) throw new Error(`initdb failed (${init.status ?? init.signal}):\n${init.stdout}${init.stderr}`);
+    if (init.status !== 0) throw new Error(`initdb failed (${init.status}):\n${init.output}`);
+    port = await freeLoopbackPort();
     await start();
   } catch (error) {
     await stop();
