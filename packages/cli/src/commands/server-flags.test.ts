@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deviceCertificateLifetime, serverLimits } from "./server.ts";
+import { deviceCertificateLifetime, proxyProtocolSources, serverLimits } from "./server.ts";
 
 describe("pier server --device-cert-lifetime", () => {
   it("defaults to 30d, reads the flag before PIER_DEVICE_CERT_LIFETIME, and takes 60s and 397d", () => {
@@ -28,5 +28,19 @@ describe("pier server --renewal-rate", () => {
   it("refuses 0 and anything but a whole number, naming the flag", () => {
     expect(() => serverLimits({ "renewal-rate": "0" })).toThrow(expect.objectContaining({ code: "usage", message: "--renewal-rate needs a whole number of at least 1, got 0." }));
     expect(() => serverLimits({ "renewal-rate": "fast" })).toThrow(/^--renewal-rate needs a whole number, got "fast"/);
+  });
+});
+
+describe("pier server --proxy-protocol-from", () => {
+  it("is off by default, and reads the flag before PIER_PROXY_PROTOCOL_FROM", () => {
+    expect(proxyProtocolSources(undefined, {})).toBeUndefined();
+    expect(proxyProtocolSources(undefined, { PIER_PROXY_PROTOCOL_FROM: "" })).toBeUndefined();
+    expect(proxyProtocolSources(undefined, { PIER_PROXY_PROTOCOL_FROM: "10.0.0.5" })).toBe("10.0.0.5");
+    expect(proxyProtocolSources("10.77.0.0/24,fd00::/64", { PIER_PROXY_PROTOCOL_FROM: "10.0.0.5" })).toBe("10.77.0.0/24,fd00::/64");
+  });
+
+  it("refuses what is not an address or CIDR block as a usage error naming the flag or variable", () => {
+    expect(() => proxyProtocolSources("10.0.0.0/33", {})).toThrow(expect.objectContaining({ code: "usage", message: expect.stringContaining('--proxy-protocol-from: "10.0.0.0/33" is not an IP address or CIDR block.') as unknown }));
+    expect(() => proxyProtocolSources(undefined, { PIER_PROXY_PROTOCOL_FROM: "balancer.example" })).toThrow(/^PIER_PROXY_PROTOCOL_FROM: "balancer.example" is not an IP address or CIDR block/);
   });
 });

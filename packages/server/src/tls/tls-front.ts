@@ -11,7 +11,7 @@ import { readServerName } from "./client-hello.ts";
 import { clientAddress, setProxiedClientAddress } from "../net/client-address.ts";
 import type { ConnectionBudget, ConnectionShed } from "./connection-budget.ts";
 import type { CrlMaterial } from "./crl-material.ts";
-import { type ProxySources, looksLikeProxyHeader, readProxyHeader } from "./proxy-protocol.ts";
+import { type ProxyHeaderScan, type ProxySources, looksLikeProxyHeader, readProxyHeader } from "./proxy-protocol.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 
 /**
@@ -499,7 +499,7 @@ export class TlsFront implements AsyncDisposable {
       chunk.copy(buffered, length);
       length += chunk.length;
       if (awaitingHeader) {
-        const header = readProxyHeader(buffered.subarray(0, length));
+        const header = this.#readProxyHeader(buffered.subarray(0, length));
         if (header.state === "incomplete") return;
         if (header.state === "invalid") {
           socket.off("data", onData);
@@ -551,6 +551,16 @@ export class TlsFront implements AsyncDisposable {
       return false;
     }
     return admission;
+  }
+
+  // A throw inside the 'data' handler would take the process down: a parser bug becomes a refusal.
+  #readProxyHeader(bytes: Buffer): ProxyHeaderScan {
+    try {
+      return readProxyHeader(bytes);
+    } catch (error) {
+      this.#onError(error);
+      return { state: "invalid", reason: "the PROXY header could not be read" };
+    }
   }
 
   #refuseProxied(socket: net.Socket, reason: string): void {
