@@ -242,6 +242,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     store,
     edge,
     events,
+    // On replicas who holds each session comes from the session directory, the same on every replica.
+    ...(routing ? { connected: (ids: readonly number[]) => routing.directory.connected(ids) } : {}),
     // On replicas the stored check-in, the same on every replica (docs/architecture.md "Heartbeats").
     lastCheckIn: cluster.lastCheckIn((id, stored) => heartbeats.lastCheckIn(id, stored)),
     sessions: createSessionTokens(secret, denied, (jti, expiresAt) => logouts.loggedOut(jti, expiresAt)),

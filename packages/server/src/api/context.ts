@@ -18,6 +18,12 @@ export interface ApiDependencies {
   readonly edge: EdgeService;
   /** Announces what must act at once on every replica (removal, settings, association…); in-process on a single server. */
   readonly events: Pick<ClusterEvents, "publish">;
+  /**
+   * Which of these environments have an open edge session (`Pier.Connected`), the same answer on
+   * every replica: on replicas the session directory (this replica's sessions, and rows naming a
+   * live replica, one query per 1,000 ids). Absent (single server): this server's sessions.
+   */
+  readonly connected?: (environmentIds: readonly number[]) => Promise<ReadonlySet<number>>;
   /** Freshest check-in time of an environment (memory first, then the store). */
   readonly lastCheckIn: (environmentId: number, stored: Date | null) => Date | null;
   /** Signs, checks and logs out session tokens. */

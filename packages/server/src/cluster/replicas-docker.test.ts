@@ -104,6 +104,26 @@ describe("two replicas on one PostgreSQL: the Docker API of a device connected t
     expect(answer.json).toMatchObject({ code: "unavailable", message: expect.stringContaining("is offline") as unknown });
   });
 
+  it("shows the device connected to A as Connected on B too (detail, list), and not once its session ended", async () => {
+    const device = await TestAgent.connect({ port: a.tunnelAddress.port, ca, edgeId: "seen-from-b" });
+    const id = device.welcome.environmentId;
+    expect((await apiB.call("POST", `/api/endpoints/${id}/edge/trust`)).status).toBe(204);
+    await device.next("status");
+    // The precondition: A holds the session (edge_sessions names it), B none.
+    await expect.poll(async () => (await b.store.cluster.sessionOwner(id))?.replicaId).toBe(a.replicaId);
+    const connectedOn = async (api: ApiClient) => {
+      const detail = (await api.call("GET", `/api/endpoints/${id}`)).json as { Pier: { Connected: boolean } };
+      const list = (await api.call("GET", "/api/endpoints?limit=100")).json as unknown as { Id: number; Pier: { Connected: boolean } }[];
+      return { detail: detail.Pier.Connected, list: list.find((entry) => entry.Id === id)?.Pier.Connected };
+    };
+    expect(await connectedOn(apiA)).toEqual({ detail: true, list: true });
+    expect(await connectedOn(apiB)).toEqual({ detail: true, list: true });
+    await device.close();
+    await expect.poll(() => b.store.cluster.sessionOwner(id)).toBeNull();
+    expect(await connectedOn(apiB)).toEqual({ detail: false, list: false });
+    expect(await connectedOn(apiA)).toEqual({ detail: false, list: false });
+  });
+
   it("refuses on the peer listener a client without a certificate and one with a device certificate of the built-in CA", async () => {
     const rows = await a.store.cluster.replicas();
     const peerA = rows.find((row) => row.id === a.replicaId)?.peerAddress ?? "";

@@ -74,7 +74,11 @@ interface Carrier {
   readonly stream: object;
 }
 
-/** Seconds an agent has to send its hello after opening a session. */
+/**
+ * Seconds an agent has to send its hello after opening a session. Only the sending: the timer
+ * stops when the hello arrives, however long the server (and its database, in a connect storm)
+ * then takes to answer it; the agent's own welcome timeout bounds that wait.
+ */
 const helloTimeoutMs = 10_000;
 /** The check-in's body is one hello; frames are capped at 64 KiB, so is it. */
 const maxBodyBytes = 64 * 1024;
@@ -267,6 +271,8 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     const connection = connectionOf(req);
     let environmentId: number | undefined;
     let detach: (() => void) | undefined;
+    /** The session stream closed (the device left, or the server ended it). */
+    let streamClosed = false;
     let pending = Promise.resolve();
     const unbind = () => {
       if (connection && carriers.get(connection)?.stream === res) carriers.delete(connection);
@@ -298,7 +304,17 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
             if (message.type === "hello") {
               if (environmentId !== undefined) continue;
               checkProtocol(message);
+              // The hello arrived in time. Ending the stream now while the hello is being handled
+              // would throw its work away and have the device connect again: a retry storm when
+              // the server is slow because many devices connect at once.
+              clearTimeout(helloTimer);
               const { welcome, deliverOnly } = await edge.hello(message, connectionFacts(who));
+              if (streamClosed || res.writableEnded) {
+                // The device gave up while its hello was handled: a session attached now would
+                // never be detached (the close already happened) and its directory row never released.
+                options.log("debug", `edge session from ${who.remoteAddress}: the stream closed while its hello was handled; no session opened`);
+                return;
+              }
               if (deliverOnly) {
                 // A certificate delivered again to a device its token no longer admits: no session.
                 clearTimeout(helloTimer);
@@ -350,6 +366,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
       end({ code: refusedCodes.expired, message: `The client certificate this session was opened with (serial ${serial}) expired; reconnect with a newer certificate, or with this one and a CSR to re-enroll through the waiting room.` });
     };
     const closed = () => {
+      streamClosed = true;
       clearTimeout(helloTimer);
       clearInterval(silenceTimer);
       stopExpiryWatch?.();

@@ -1,6 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import type { EnvironmentPageQuery, EnvironmentSortField, EnvironmentSummary, Settings } from "../../store/store.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
+import { connectedEnvironments } from "../connected-environments.ts";
 import { failure, secured } from "../route-helpers.ts";
 import { endpointSchema, endpointView, type EndpointView } from "../views.ts";
 
@@ -76,13 +77,13 @@ export function environmentPageQuery(query: EndpointListQuery, settings: Setting
 export function registerEndpointListRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDependencies): void {
   const { store, edge } = deps;
 
-  function listView(summary: EnvironmentSummary, settings: Settings, now: number): EndpointView {
+  function listView(summary: EnvironmentSummary, settings: Settings, now: number, connected: ReadonlySet<number>): EndpointView {
     return endpointView(
       summary,
       settings,
       {
         lastCheckIn: deps.lastCheckIn(summary.id, summary.lastCheckInAt),
-        connected: edge.isConnected(summary.id),
+        connected: connected.has(summary.id),
         clone: edge.cloneOf(summary),
         docker: summary.docker,
         certificates: summary.newestCertificate === null ? [] : [summary.newestCertificate],
@@ -115,8 +116,9 @@ export function registerEndpointListRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDep
       const now = new Date();
       const page = await store.environments.page(environmentPageQuery(c.req.valid("query"), settings, now));
       c.header("X-Total-Count", String(page.total));
+      const connected = await connectedEnvironments(deps, page.items.map((summary) => summary.id));
       return c.json(
-        page.items.map((summary) => listView(summary, settings, now.getTime())),
+        page.items.map((summary) => listView(summary, settings, now.getTime(), connected)),
         200,
       );
     },

@@ -10,6 +10,7 @@ import { deviceAuditTrail } from "../device-audit-trail.ts";
 import { endpointSchema, endpointView } from "../views.ts";
 import { announceEnvironmentChange } from "../../cluster/event-handlers.ts";
 import { registerEndpointListRoute } from "./endpoint-list.ts";
+import { connectedEnvironments } from "../connected-environments.ts";
 
 const idParams = z.object({ id: idParam("id") });
 const interval = z.number().int().min(1).max(3600).openapi({ description: "Check-in interval in seconds; 0 or absent = the global setting" });
@@ -28,7 +29,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     const fingerprint = environment.clientCertificate?.fingerprintSha256;
     return endpointView(environment, settings, {
       lastCheckIn: deps.lastCheckIn(environment.id, environment.lastCheckInAt),
-      connected: edge.isConnected(environment.id),
+      connected: (await connectedEnvironments(deps, [environment.id])).has(environment.id),
       clone: edge.cloneOf(environment),
       docker: await dockerSummaryOf(environment.id),
       certificates: await store.certificates.listByEnvironment(environment.id),

@@ -1,6 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { mtlsImpact } from "../../tls/mtls-lockout.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
+import { connectedEnvironments } from "../connected-environments.ts";
 import { failure, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
 
 /** The largest PEM text the impact check reads per field (a certificate with its chain). */
@@ -40,7 +41,8 @@ export function registerMtlsImpactRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDepen
       const body = c.req.valid("json");
       const url = new URL(c.req.url);
       const environments = await deps.store.environments.list();
-      const agents = environments.filter((environment) => deps.edge.isConnected(environment.id)).map((environment) => ({ certificateIssuer: environment.clientCertificate?.issuer ?? null }));
+      const connected = await connectedEnvironments(deps, environments.map((environment) => environment.id));
+      const agents = environments.filter((environment) => connected.has(environment.id)).map((environment) => ({ certificateIssuer: environment.clientCertificate?.issuer ?? null }));
       const impact = mtlsImpact({
         certificatePem: body.Cert,
         ...(body.CaCert === undefined ? {} : { caPem: body.CaCert }),
