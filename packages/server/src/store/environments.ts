@@ -217,6 +217,19 @@ export class SqlEnvironments implements EnvironmentStore {
     });
   }
 
+  getMany(ids: readonly number[]): Promise<Environment[]> {
+    return this.#database.run(async (db) => {
+      const found: Environment[] = [];
+      const unique = [...new Set(ids)].sort((a, b) => a - b);
+      // 1,000 parameters per statement: far below SQLite's 32,766 and PostgreSQL's 65,535.
+      for (let start = 0; start < unique.length; start += 1_000) {
+        const rows = await db.selectFrom("environments").selectAll().where("id", "in", unique.slice(start, start + 1_000)).orderBy("id").execute();
+        for (const row of rows) found.push(decodeEnvironment(row));
+      }
+      return found;
+    });
+  }
+
   getByEdgeId(edgeId: string): Promise<Environment | null> {
     return this.#database.run(async (db) => {
       const [row] = (await db.executeQuery(this.#byEdgeId([edgeId]))).rows;

@@ -255,6 +255,8 @@ export interface EnvironmentStore {
   /** Inserts an environment; `conflict` if its `edgeId` is already taken. */
   create(input: NewEnvironment): Promise<Environment>;
   get(id: number): Promise<Environment | null>;
+  /** Those of `ids` that exist, by id (one query per 1,000 ids: a caller holding thousands reads them at once). */
+  getMany(ids: readonly number[]): Promise<Environment[]>;
   getByEdgeId(edgeId: string): Promise<Environment | null>;
   /** All environments by id; `untrusted: true` lists the waiting room, `false` the associated ones. */
   list(filter?: { untrusted?: boolean }): Promise<Environment[]>;
