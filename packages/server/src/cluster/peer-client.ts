@@ -1,10 +1,11 @@
 import http2, { constants, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
-import type { PeerCertificate } from "node:tls";
+import tls, { type PeerCertificate } from "node:tls";
 import { tlsProfile } from "@pier/pki";
 import { ServerError, serverErrorStatus, type ServerErrorCode } from "../errors.ts";
 import { peerHost, replicaIdOf, type PeerCredentials } from "./peer-ca.ts";
+import { keepPeerAlive, peerKeepalive, type PeerKeepalive } from "./peer-keepalive.ts";
 
 /** A replica to reach: its id (its certificate must name it) and its peer address. */
 export interface PeerTarget {
@@ -20,6 +21,8 @@ export interface PeerClientOptions {
   readonly log: (level: "debug" | "info" | "warn" | "error", message: string) => void;
   /** Connections without a stream close after this long (default 60 s). */
   readonly idleMs?: number;
+  /** PING and TCP keepalive timing (default `peerKeepalive`: every 10 s, 5 s to answer). */
+  readonly keepalive?: PeerKeepalive;
 }
 
 /** Largest error answer read from a peer. */
@@ -123,7 +126,15 @@ export class PeerClient {
     if (existing && !existing.closed && !existing.destroyed) return existing;
     const credentials = this.#options.credentials();
     const host = peerHost(peer.peerAddress);
+    const keepalive = this.#options.keepalive ?? peerKeepalive;
     const session = http2.connect(`https://${peer.peerAddress}`, {
+      // Node's own connection, with TCP keepalive set (the session's socket refuses it later).
+      // (`options` are these connect options: CA, certificate, key, server name, identity check.)
+      createConnection: (_authority: URL, options: http2.SessionOptions) => {
+        const socket = tls.connect({ ...(options as tls.ConnectionOptions), host, port: peerPort(peer.peerAddress), ALPNProtocols: ["h2"] });
+        socket.setKeepAlive(true, keepalive.intervalMs);
+        return socket;
+      },
       ...tlsProfile,
       ca: credentials.ca,
       cert: credentials.cert,
@@ -139,6 +150,7 @@ export class PeerClient {
     session.on("error", (error: Error) => this.#options.log("warn", `peer channel to replica ${peer.name} (${peer.peerAddress}): ${error.message}`));
     session.once("close", () => this.#forget(peer, session));
     session.once("goaway", () => this.#forget(peer, session));
+    keepPeerAlive(session, `peer channel to replica ${peer.name} (${peer.peerAddress})`, keepalive, this.#options.log);
     session.setTimeout(this.#options.idleMs ?? 60_000, () => {
       this.#forget(peer, session);
       session.close();
@@ -151,6 +163,11 @@ export class PeerClient {
     const key = `${peer.id}@${peer.peerAddress}`;
     if (this.#sessions.get(key) === session) this.#sessions.delete(key);
   }
+}
+
+/** The port of a `host:port` peer address. */
+function peerPort(peerAddress: string): number {
+  return Number(peerAddress.slice(peerAddress.lastIndexOf(":") + 1));
 }
 
 /** The peer's error answer in the one error shape, as the `ServerError` it stands for. */

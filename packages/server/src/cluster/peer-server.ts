@@ -1,5 +1,5 @@
 import http2, { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { tlsProfile } from "@pier/pki";
@@ -7,6 +7,7 @@ import type { OpenTunnelOptions } from "../edge/tunnel-broker.ts";
 import { ServerError } from "../errors.ts";
 import { errorBody, errorText } from "../http/error-response.ts";
 import { replicaIdOf, type PeerCredentials } from "./peer-ca.ts";
+import { keepPeerAlive, peerKeepalive, type PeerKeepalive } from "./peer-keepalive.ts";
 
 /** The peer route: `POST /peer/v1/environments/{id}/tunnel`. */
 const tunnelRoute = /^\/peer\/v1\/environments\/([0-9]{1,15})\/tunnel$/;
@@ -37,6 +38,8 @@ export interface PeerServerOptions {
   readonly openLocal: (environmentId: number, options: OpenTunnelOptions) => Promise<Duplex>;
   readonly log: (level: "debug" | "info" | "warn" | "error", message: string) => void;
   readonly limits?: Partial<PeerLimits>;
+  /** PING and TCP keepalive timing (default `peerKeepalive`: every 10 s, 5 s to answer). */
+  readonly keepalive?: PeerKeepalive;
 }
 
 /**
@@ -75,6 +78,8 @@ export class PeerServer {
     this.#server.on("drop", (data?: { remoteAddress?: string }) => {
       this.#options.log("warn", `peer listener: dropped a connection from ${data?.remoteAddress ?? "unknown"}: ${this.#limits.connections} are open, the limit`);
     });
+    // TCP keepalive on the raw socket (HTTP/2 hides it once the session exists).
+    this.#server.on("connection", (socket: Socket) => socket.setKeepAlive(true, (options.keepalive ?? peerKeepalive).intervalMs));
     this.#server.on("session", (session) => this.#admit(session));
     this.#server.on("stream", (stream, headers) => this.#route(stream, headers));
     this.#server.on("tlsClientError", (error: Error, socket: TLSSocket) => {
@@ -120,6 +125,7 @@ export class PeerServer {
     this.#sessions.add(session);
     session.on("error", () => undefined);
     session.once("close", () => this.#sessions.delete(session));
+    keepPeerAlive(session, `peer listener: replica ${replica} (${socket.remoteAddress ?? "unknown"})`, this.#options.keepalive ?? peerKeepalive, this.#options.log);
   }
 
   #route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
