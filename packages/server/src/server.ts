@@ -27,7 +27,8 @@ import { createUiStatic, uiSecurityHeaders } from "./ui/ui-static.ts";
 import { HeartbeatRegistry, type Store } from "./store/index.ts";
 import { AlertService } from "./alerts/alert-service.ts";
 import type { ClusterEvents } from "./cluster/cluster-events.ts";
-import { openServerStore, rotationOnReplicas, startCluster } from "./cluster/cluster-runtime.ts";
+import { openServerStore, startCluster } from "./cluster/cluster-runtime.ts";
+import { replicatedRotation } from "./cluster/rotation-files.ts";
 import { handleClusterEvents, replicaSessions } from "./cluster/event-handlers.ts";
 import { startClusterRouting } from "./cluster/cluster-routing.ts";
 import { ClusterTunnels } from "./cluster/cluster-tunnels.ts";
@@ -205,6 +206,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
           else reloadWhenListening = true;
         },
         lastCheckIn: (id, stored) => heartbeats.lastCheckIn(id, stored),
+        // Replicas: the rotation's CAs go through the cluster files and `rotation_changed`.
+        ...(cluster.files ? replicatedRotation(cluster.files, events, config.dataDir) : {}),
         log: config.log,
       })
     : undefined;
@@ -255,8 +258,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     tls,
     builtInCa: () => openBuiltInCa(config.dataDir),
     deviceTrustBundle: () => deviceCa?.clientTrustBundle(),
-    // Refused on replicas for now: the rotated CA would not reach the database (cluster-runtime.ts).
-    rotation: () => rotationOnReplicas(cluster, rotation),
+    rotation: () => rotation,
     revocation: () => revocations.revocation,
     deviceCrl: (caId) => revocations.crls?.current(caId),
     alerts,
@@ -276,6 +278,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     authorities: () => deviceCa?.trusted ?? [],
     checkinInterval: async () => (await store.settings.get()).edgeAgentCheckinInterval,
     ...(mtlsFiles ? { followMtls: () => tls.followUpload(() => mtlsFiles.materialize("mtls/")), sessions: replicaSessions(store, edge) } : {}),
+    ...(mtlsFiles && rotation ? { followRotation: () => rotation.follow() } : {}),
     log: config.log,
   });
   const api = getRequestListener(createApiApp(deps).fetch);

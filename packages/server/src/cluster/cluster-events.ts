@@ -12,6 +12,8 @@ export type ClusterEvent =
   | { type: "settings_changed" }
   | { type: "files_changed"; prefix: string }
   | { type: "login_revoked"; jti: string; expiresAt: number }
+  /** The built-in CA's rotation started, rolled back or finished: replicas follow `pki_rotation` (`CaRotation.follow`). */
+  | { type: "rotation_changed" }
   /** `openedAt`: ms since the epoch on the opening replica; an older session elsewhere ends, a newer one stays. */
   | { type: "session_opened"; environmentId: number; replicaId: string; sourceAddress: string; openedAt: number };
 
@@ -43,6 +45,7 @@ const clusterEventSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("certificate_revoked"), environmentId: id.nullable(), serial: text(128) }),
   z.strictObject({ type: z.literal("settings_changed") }),
   z.strictObject({ type: z.literal("files_changed"), prefix: z.string().max(256) }),
+  z.strictObject({ type: z.literal("rotation_changed") }),
   z.strictObject({ type: z.literal("login_revoked"), jti: text(256), expiresAt: z.number().int().nonnegative() }),
   z.strictObject({ type: z.literal("session_opened"), environmentId: id, replicaId: text(128), sourceAddress: z.string().max(256), openedAt: z.number().int().nonnegative() }),
 ]);

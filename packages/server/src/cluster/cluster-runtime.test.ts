@@ -1,8 +1,12 @@
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { connect } from "node:tls";
+import { spkiSha256 } from "@pier/pki";
 import { encodeFrame } from "@pier/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiClient, apiClient } from "../api/api-client.testkit.ts";
 import { TestAgent } from "../edge/test-agent.testkit.ts";
+import { crlCaId } from "../identity/crl-publisher.ts";
 import { type RunningServer, type ServerConfig, startServer } from "../server.ts";
 import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
 import { openServerStore, startCluster } from "./cluster-runtime.ts";
@@ -111,17 +115,6 @@ describe("replicas on one PostgreSQL (startServer with --database-url)", () => {
     expect(await shown(onB)).toBe(Math.floor(flushed / 1000));
   });
 
-  it("refuses to start a CA rotation on a replica (it would not reach the other replicas or the database)", async () => {
-    const [a] = servers as [RunningServer];
-    const onA = apiClient(() => a.httpsAddress.port, readFileSync(dir.file("a/data/ca/ca.crt"), "utf8"));
-    // Precondition: the replica has a built-in CA, and the rotation routes answer.
-    expect((await onA.call("GET", "/api/pki/rotation", { token })).status).toBe(200);
-    const refused = await onA.call("POST", "/api/pki/rotation", { token, body: {} });
-    expect(refused.status).toBe(409);
-    expect(refused.json["message"]).toBe("Rotating the built-in CA is not supported yet while replicas share a database (--database-url): the new CA would exist on this replica only.");
-    expect(existsSync(dir.file("a/data/ca-next"))).toBe(false);
-  });
-
   it("a replica with an emptied --data, or joining later, gets the same files back; one with another secret file is refused", async () => {
     const c = await startServer(config("c"));
     servers.push(c);
@@ -145,4 +138,68 @@ describe("replicas on one PostgreSQL (startServer with --database-url)", () => {
     );
     expect(failure?.message).toContain("this replica's --secret-file differs from the one that encrypted the cluster's files");
   });
+
+  it("a CA rotation started on A is followed by B (same new CA, trusted, its CRL served); finished on A, B drops the old CA and serves a certificate from the new one; a replica joining later takes the new CA", async () => {
+    const [a, b] = servers as [RunningServer, RunningServer];
+    const logsB = logs[1] ?? [];
+    const oldCa = readFileSync(dir.file("a/data/ca/ca.crt"), "utf8");
+    const caId = (pem: string) => crlCaId(spkiSha256(new X509Certificate(pem).publicKey));
+    const onA = apiClient(() => a.httpsAddress.port, oldCa);
+    const onB = apiClient(() => b.httpsAddress.port, oldCa);
+    // Preconditions: B is in standby, has no next CA and serves a certificate from the old CA.
+    expect((await onB.call("GET", "/api/pki/rotation", { token })).json["Phase"]).toBe("standby");
+    expect(existsSync(dir.file("b/data/ca-next"))).toBe(false);
+    expect(await servedIssuer(b.httpsAddress.port)).toBe(new X509Certificate(oldCa).subject);
+
+    const started = await onA.call("POST", "/api/pki/rotation", { token, body: { WindowSeconds: 60 } });
+    expect(started.status).toBe(200);
+    const nextCa = readFileSync(dir.file("a/data/ca-next/ca.crt"), "utf8");
+    // B's own state (not only the shared row) follows: its status names the new CA, and it trusts it (its CRL is signed and served).
+    await until("B follows the start", async () => (await onB.call("GET", "/api/pki/rotation", { token })).json["Phase"] === "rotating");
+    expect(readFileSync(dir.file("b/data/ca-next/ca.crt"), "utf8")).toBe(nextCa);
+    expect(statSync(dir.file("b/data/ca-next/ca.key")).mode & 0o777).toBe(0o600);
+    expect(((await onB.call("GET", "/api/pki/rotation", { token })).json["ToCa"] as { Subject: string }).Subject).toBe(new X509Certificate(nextCa).subject.replace(/\n/g, ", "));
+    await until("B serves the new CA's CRL", async () => (await onB.call("GET", `/api/pki/crl?ca=${caId(nextCa)}`, { token: null })).status === 200);
+    expect(logsB.some((line) => line.includes("CA rotation started on another replica"))).toBe(true);
+
+    const finished = await onA.call("POST", "/api/pki/rotation/finish", { token, body: {} });
+    expect(finished.status).toBe(200);
+    await until("B follows the finish", () => logsB.some((line) => line.includes("CA rotation finished on another replica")));
+    expect(readFileSync(dir.file("b/data/ca/ca.crt"), "utf8")).toBe(nextCa);
+    expect(existsSync(dir.file("b/data/ca-next"))).toBe(false);
+    // B re-issued its server certificate from the new CA and no longer trusts the old one.
+    await until("B serves a certificate from the new CA", async () => (await servedIssuer(b.httpsAddress.port)) === new X509Certificate(nextCa).subject);
+    const onBNow = apiClient(() => b.httpsAddress.port, nextCa);
+    expect((await onBNow.call("GET", "/api/pki/rotation", { token })).json["Phase"]).toBe("standby");
+    await until("B no longer serves the old CA's CRL", async () => (await onBNow.call("GET", `/api/pki/crl?ca=${caId(oldCa)}`, { token: null })).status === 404);
+
+    const later = await startServer(config("later"));
+    try {
+      expect(readFileSync(dir.file("later/data/ca/ca.crt"), "utf8")).toBe(nextCa);
+      expect(await servedIssuer(later.httpsAddress.port)).toBe(new X509Certificate(nextCa).subject);
+    } finally {
+      await later.close();
+    }
+  });
 });
+
+/** The issuer of the certificate a server presents on `port` (not verified: only read). */
+function servedIssuer(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port, rejectUnauthorized: false, servername: "localhost" }, () => {
+      const issuer = socket.getPeerX509Certificate()?.issuer ?? "";
+      socket.destroy();
+      resolve(issuer);
+    });
+    socket.on("error", reject);
+  });
+}
+
+/** Waits until `probe` holds (every 50 ms, at most 15 s), else fails naming `what`. */
+async function until(what: string, probe: () => Promise<boolean> | boolean): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -2,8 +2,6 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { loadOrCreateSecret } from "../auth/jwt.ts";
 import { defaultServerNames, ensureBuiltInTls } from "../bootstrap/built-in-tls.ts";
-import { ServerError } from "../errors.ts";
-import type { CaRotation } from "../identity/rotation.ts";
 import type { ServerConfig } from "../server.ts";
 import { openStore } from "../store/open-store.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
@@ -108,31 +106,4 @@ export async function startCluster(config: ServerConfig, store: Store): Promise<
     await events.close();
     throw error;
   }
-}
-
-/** What the API drives of the built-in CA's rotation. */
-type RotationControls = Pick<CaRotation, "status" | "start" | "finish" | "rollback">;
-
-/**
- * The CA rotation as the API may drive it: on replicas a rotation is refused (409) before it
- * starts, because its new CA would live in one replica's `--data` only and the next start of any
- * replica would take the old CA back from the database (docs/architecture.md "Scale-out").
- * Status, finish and rollback pass through. A single server is unchanged.
- *
- * @example
- * deps.rotation = () => rotationOnReplicas(cluster, rotation);
- */
-export function rotationOnReplicas(cluster: Pick<Cluster, "replicated">, rotation: RotationControls | undefined): RotationControls | undefined {
-  if (!rotation || !cluster.replicated) return rotation;
-  return {
-    status: () => rotation.status(),
-    start: () =>
-      Promise.reject(
-        new ServerError("conflict", "Rotating the built-in CA is not supported yet while replicas share a database (--database-url): the new CA would exist on this replica only.", {
-          fix: "Keep the current CA for now: this version does not share a rotated CA through the database.",
-        }),
-      ),
-    finish: (options) => rotation.finish(options),
-    rollback: () => rotation.rollback(),
-  };
 }

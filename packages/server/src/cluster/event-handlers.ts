@@ -34,6 +34,11 @@ export interface ClusterEventHandlerOptions {
    */
   readonly followMtls?: () => Promise<unknown>;
   /**
+   * The built-in CA's rotation (`CaRotation.follow`: the phase from `pki_rotation`, the new CA
+   * from the cluster files); absent without a built-in CA or on a single server.
+   */
+  readonly followRotation?: () => Promise<void>;
+  /**
    * Which replica holds an environment's session (`edge_sessions`), and whether the environment
    * still exists: after a resync, sessions another replica took over or whose device was removed
    * end here. Absent on a single server.
@@ -130,6 +135,10 @@ export async function handleClusterEvents(options: ClusterEventHandlerOptions): 
       case "login_revoked":
         options.logouts.heard(event.jti, new Date(event.expiresAt));
         return;
+      case "rotation_changed":
+        // The replica that rotated applied it before announcing it.
+        if (origin !== me) await options.followRotation?.();
+        return;
       case "files_changed":
         // The publisher applied its own upload before announcing it.
         if (origin !== me && options.followMtls && (event.prefix.startsWith(mtlsPrefix) || mtlsPrefix.startsWith(event.prefix))) await options.followMtls();
@@ -153,6 +162,7 @@ export async function handleClusterEvents(options: ClusterEventHandlerOptions): 
       ["logged-out sessions", () => options.logouts.load()],
       ["check-in interval", followInterval],
       ["uploaded mTLS certificates", async () => options.followMtls?.()],
+      ["CA rotation", async () => options.followRotation?.()],
       ["sessions", takenOver],
     ];
     for (const [what, step] of steps) {

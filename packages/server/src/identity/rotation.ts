@@ -68,6 +68,16 @@ export interface CaRotationOptions {
   readonly moveServerCertificate: (ca: CertificateAuthority) => Promise<void>;
   /** Freshest check-in of an environment (memory first); the stored value without. */
   readonly lastCheckIn?: (environmentId: number, stored: Date | null) => Date | null;
+  /**
+   * Replicas (docs/architecture.md "Scale-out"): called after a start, a rollback or a finish
+   * made here took effect, to share the CA directories and tell the other replicas (`follow`).
+   */
+  readonly onChange?: (change: "start" | "rollback" | "finish") => Promise<void>;
+  /**
+   * Replicas: writes the stored `DATA/ca-next/` (the rotation's new CA) to `--data` before
+   * `follow` opens it; called only while the database says a rotation is under way.
+   */
+  readonly fetchNext?: () => Promise<void>;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
   readonly now?: () => number;
 }
@@ -112,6 +122,8 @@ export class CaRotation {
    */
   static async open(options: CaRotationOptions): Promise<CaRotation> {
     const record = await options.store.rotation.get();
+    // A replica starting during a rotation another one started: the new CA comes from the database.
+    if (record?.phase === "rotating" || record?.phase === "rolling_back") await options.fetchNext?.();
     let rotation = new CaRotation(options, record);
     if (record?.phase === "finishing") {
       options.log("warn", "CA rotation: completing a finish that was interrupted (the server stopped during it)");
@@ -223,6 +235,7 @@ export class CaRotation {
       await this.#applyAuthorities();
       await this.#audit("rotation_started", { from: current.certificate.subjectText, to: next.certificate.subjectText, windowSeconds });
       this.#options.log("info", `CA rotation started: ${current.certificate.subjectText} → ${next.certificate.subjectText}; devices renew within ${windowSeconds} s`);
+      await this.#options.onChange?.("start");
       return this.#tellStragglers("rotation", windowSeconds);
     });
   }
@@ -242,6 +255,7 @@ export class CaRotation {
       const { from, to } = this.#pair();
       await this.#audit("rotation_rollback", { from: from.certificate.subjectText, to: to?.certificate.subjectText ?? null });
       this.#options.log("warn", `CA rotation rolled back: devices return to ${to?.certificate.subjectText ?? "the old CA"}`);
+      await this.#options.onChange?.("rollback");
       return this.#tellStragglers("rollback", record.windowSeconds);
     });
   }
@@ -270,6 +284,7 @@ export class CaRotation {
       await this.#options.store.rotation.put(finishing);
       this.#record = finishing;
       const retiredDirectory = await this.#completeFinish(finishing);
+      await this.#options.onChange?.("finish");
       for (const straggler of onlineBehind) {
         this.#options.sessions.disconnect(straggler.environmentId, "ca_retired", `the CA of this device's certificate (${before.fromCa.certificate.subjectText}) is no longer trusted: the device must enroll again through the Waiting Room`);
       }
@@ -282,6 +297,47 @@ export class CaRotation {
       });
       this.#options.log("info", `CA rotation finished: ${this.#current?.certificate.subjectText ?? "?"} is the only CA; ${before.stragglers.length} device(s) left behind${retiredDirectory ? `; the dropped CA is kept in ${retiredDirectory}` : ""}`);
       return { status: await this.status(), retiredDirectory, stragglers: before.stragglers };
+    });
+  }
+
+  /**
+   * On a replica, after another replica started, rolled back or finished a rotation (the
+   * `rotation_changed` event, or a resync): reads the phase from the database and does here what
+   * that replica did, so both issue from and trust the same CAs. A start or rollback fetches the
+   * new CA (`fetchNext`) and puts the phase's authorities in force (sessions on the CA devices
+   * move away from are told to renew); a finish renames the local directories as the finishing
+   * replica did, re-issues this replica's server certificate from the survivor and closes, with
+   * `ca_retired`, the sessions held here that still present the dropped CA's certificate.
+   */
+  follow(): Promise<void> {
+    return this.#serialized(async () => {
+      const stored = await this.#options.store.rotation.get();
+      // A finish under way elsewhere: its end is announced again.
+      if (!stored || stored.phase === "finishing") return;
+      const known = this.#record;
+      if (known && known.phase === stored.phase && known.fromCa === stored.fromCa && known.toCa === stored.toCa && known.startedAt.getTime() === stored.startedAt.getTime()) return;
+      const wasRotating = known !== null && (known.phase === "rotating" || known.phase === "rolling_back");
+      if (stored.phase === "standby") {
+        if (!wasRotating) {
+          this.#record = stored;
+          return;
+        }
+        const before = await this.status();
+        const retiredDirectory = await this.#completeFinish({ ...stored, phase: "finishing", fromCa: known.fromCa, toCa: stored.toCa }, false);
+        for (const straggler of before.stragglers.filter((s) => s.online)) {
+          this.#options.sessions.disconnect(straggler.environmentId, "ca_retired", `the CA of this device's certificate (${before.fromCa.certificate.subjectText}) is no longer trusted: the device must enroll again through the Waiting Room`);
+        }
+        this.#options.log("info", `CA rotation finished on another replica: ${this.#current?.certificate.subjectText ?? "?"} is the only CA here too${retiredDirectory ? `; the dropped CA is kept in ${retiredDirectory}` : ""}`);
+        return;
+      }
+      await this.#options.fetchNext?.();
+      this.#next = openCaIn(rotationDirectories(this.#options.dataDir).next);
+      this.#record = stored;
+      this.#checkDirectories();
+      await this.#applyAuthorities();
+      this.#options.log("info", `CA rotation ${stored.phase === "rotating" ? "started" : "rolled back"} on another replica: this replica issues from and trusts the same CAs`);
+      const left = Math.ceil((stored.startedAt.getTime() + stored.windowSeconds * 1000 - this.#now()) / 1000);
+      await this.#tellStragglers(stored.phase === "rotating" ? "rotation" : "rollback", Math.max(0, Math.min(left, stored.windowSeconds)));
     });
   }
 
@@ -312,8 +368,11 @@ export class CaRotation {
     return status;
   }
 
-  /** The renames, the server certificate and the `standby` phase; safe to run again. */
-  async #completeFinish(record: RotationRecord): Promise<string | undefined> {
+  /**
+   * The renames, the server certificate and the `standby` phase; safe to run again. `write`:
+   * false when following another replica's finish (the database already says `standby`).
+   */
+  async #completeFinish(record: RotationRecord, write = true): Promise<string | undefined> {
     const retired = completeFinishRenames(this.#options.dataDir, record.toCa, new Date(this.#now()));
     const survivor = this.#requireCa(openCaIn(rotationDirectories(this.#options.dataDir).current));
     this.#current = survivor;
@@ -322,7 +381,7 @@ export class CaRotation {
     await this.#options.moveServerCertificate(survivor);
     const now = new Date(this.#now());
     const standby: RotationRecord = { ...record, phase: "standby", fromCa: record.toCa, toCa: record.toCa, updatedAt: now };
-    await this.#options.store.rotation.put(standby);
+    if (write) await this.#options.store.rotation.put(standby);
     this.#record = standby;
     await this.#applyAuthorities();
     return retired;
