@@ -160,6 +160,21 @@ describeOnEngines("environments.page", (engine) => {
     ]);
   });
 
+  it("counts the environments sharing one client certificate (GET /api/endpoints/{id}) in one query", async () => {
+    await using store = await opened(engine);
+    const [first, second, third] = await createNamed(store, ["first", "second", "third"]);
+    if (!first || !second || !third) throw new Error("not created");
+    const certificate = (fingerprint: string) => ({ subject: "CN=edge-client", serialNumber: "01", fingerprintSha256: fingerprint, notAfter: new Date("2027-01-01T00:00:00Z"), issuer: "CN=Operator CA" });
+    expect(await store.environments.countSharingCertificate("aa".repeat(32))).toBe(0);
+    await store.environments.update(first.id, { clientCertificate: certificate("aa".repeat(32)) });
+    await store.environments.update(second.id, { clientCertificate: certificate("aa".repeat(32)) });
+    await store.environments.update(third.id, { clientCertificate: certificate("bb".repeat(32)) });
+    expect(await store.environments.countSharingCertificate("aa".repeat(32))).toBe(2);
+    expect(await store.environments.countSharingCertificate("bb".repeat(32))).toBe(1);
+    await store.environments.update(second.id, { clientCertificate: null });
+    expect(await store.environments.countSharingCertificate("aa".repeat(32))).toBe(1);
+  });
+
   it("a Home page of 3,000 environments sorted by name walks the name index instead of sorting them all", async () => {
     const target = await engine.target();
     await using store = await opened(engine, target);

@@ -155,7 +155,7 @@ async function newestCertificates(db: Kysely<Database>, ids: readonly number[]):
 }
 
 /** How many environments present each of these client-certificate fingerprints (index of migration 9). */
-async function sharedFingerprints(db: Kysely<Database>, dialect: Dialect, fingerprints: readonly string[]): Promise<Map<string, number>> {
+export async function sharedFingerprints(db: Kysely<Database>, dialect: Dialect, fingerprints: readonly string[]): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   const fingerprint = fingerprintOf(dialect);
   for (const part of chunks(fingerprints)) {

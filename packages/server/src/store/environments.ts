@@ -1,7 +1,7 @@
 import { type Kysely, type Selectable, type Transaction, sql } from "kysely";
 import { ServerError } from "../errors.ts";
 import type { SqlDatabase } from "./database.ts";
-import { pageEnvironments } from "./environment-page.ts";
+import { pageEnvironments, sharedFingerprints } from "./environment-page.ts";
 import { reusableQuery } from "./reusable-query.ts";
 import { sqliteConnectionOf } from "./database.ts";
 import { type Row, bytesOrNull, dateOrNull, definedEntries, integer, integerOrNull, isRecord, json, millis, millisOrNull, text, textOrNull } from "./row-readers.ts";
@@ -252,6 +252,10 @@ export class SqlEnvironments implements EnvironmentStore {
 
   page(query: EnvironmentPageQuery): Promise<EnvironmentPage> {
     return this.#database.run(() => pageEnvironments(this.#database, query, decodeEnvironment));
+  }
+
+  countSharingCertificate(fingerprintSha256: string): Promise<number> {
+    return this.#database.run(async (db) => (await sharedFingerprints(db, this.#database.dialect, [fingerprintSha256])).get(fingerprintSha256) ?? 0);
   }
 
   update(id: number, patch: EnvironmentPatch): Promise<Environment> {

@@ -266,6 +266,8 @@ export interface EnvironmentStore {
    * The caller validates the query's ranges.
    */
   page(query: EnvironmentPageQuery): Promise<EnvironmentPage>;
+  /** How many environments present the client certificate with this SHA-256 fingerprint (one indexed query; 0 when none). */
+  countSharingCertificate(fingerprintSha256: string): Promise<number>;
   /** Applies `patch` and returns the result; `not_found` if there is no such environment. */
   update(id: number, patch: EnvironmentPatch): Promise<Environment>;
   /**

@@ -54,6 +54,16 @@ describe("the identity of a device in the API", () => {
     expect((await endpoint(shop1.id)).Pier).toMatchObject({ ClientCertificate: { SharedBy: 2 }, Identity: { Flow: "operator", EnrollmentKeyFingerprint: null, Certificate: null, Reenrollment: null } });
     expect((await endpoint(own.id)).Pier.ClientCertificate?.SharedBy).toBe(1);
     expect((await endpoint(token.id)).Pier).toMatchObject({ ClientCertificate: null, Identity: { Flow: "token" } });
+    // One environment's SharedBy is one counting query, not a read of every environment.
+    const listAll = environments.list.bind(environments);
+    let listed = 0;
+    environments.list = (filter) => ((listed += 1), listAll(filter));
+    try {
+      expect((await endpoint(shop1.id)).Pier.ClientCertificate?.SharedBy).toBe(2);
+      expect(listed).toBe(0);
+    } finally {
+      environments.list = listAll;
+    }
     const list = (await api.call("GET", "/api/endpoints")).json as unknown as Endpoint[];
     expect(list.filter((e) => e.Pier.ClientCertificate?.SharedBy === 2).map((e) => e.EdgeID).sort()).toEqual(["shop-1", "shop-2"]);
   });

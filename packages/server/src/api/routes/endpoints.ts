@@ -33,19 +33,9 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       clone: edge.cloneOf(environment),
       docker: await dockerSummaryOf(environment.id),
       certificates: await store.certificates.listByEnvironment(environment.id),
-      ...(fingerprint === undefined ? {} : { sharedBy: (await sharedCertificates()).get(fingerprint) ?? 1 }),
+      ...(fingerprint === undefined ? {} : { sharedBy: Math.max(1, await store.environments.countSharingCertificate(fingerprint)) }),
       ...(edgeKey === undefined ? {} : { edgeKey }),
     });
-  }
-
-  /** How many environments present each client certificate (by fingerprint): a shared certificate counts more than one. */
-  async function sharedCertificates(): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    for (const environment of await store.environments.list()) {
-      const fingerprint = environment.clientCertificate?.fingerprintSha256;
-      if (fingerprint !== undefined) counts.set(fingerprint, (counts.get(fingerprint) ?? 0) + 1);
-    }
-    return counts;
   }
 
   async function dockerSummaryOf(environmentId: number): Promise<StoredDockerSummary | null> {
