@@ -1,6 +1,6 @@
 import { createPublicKey } from "node:crypto";
-import { existsSync, readFileSync, readdirSync, renameSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type CertificateAuthority, generateKeyPair, loadPrivateKey, parseCertificate, parsePem, spkiSha256 } from "@pier/pki";
 import type { ServerMessage } from "@pier/protocol";
@@ -394,3 +394,73 @@ describe("CaRotation: restart", () => {
     expect(refused.message).toContain("do not hold its two CAs");
   });
 });
+
+describe("CaRotation.follow: a second replica (its own --data, the same store) follows another's rotation", () => {
+  it("after a start it issues from the new CA, trusts both and tells its own online straggler to renew; after the finish it renames, moves its server certificate and closes that session with ca_retired", async () => {
+    // Replica A: the fixture; the device is offline there (its session is on B), so A's finish is not refused.
+    await using a = await rotationFixture([{ name: "on-b", online: false }]);
+    await using dirB = tempDir("rotation-b");
+    for (const name of ["ca.crt", "ca.key", "ca-state.json"]) copyInto(join(a.dir.path, "ca", name), join(dirB.path, "ca", name));
+    mkdirSync(join(dirB.path, "ca", "issued"), { recursive: true });
+    const deviceId = a.ids[0] ?? 0;
+    const onlineB = new Set([deviceId]);
+    const pushedB: ServerMessage[] = [];
+    const disconnectedB: string[] = [];
+    const appliedB: RotationAuthorities[] = [];
+    const movedB: string[] = [];
+    const optionsB: CaRotationOptions = {
+      ...a.options,
+      dataDir: dirB.path,
+      applyAuthorities: (authorities) => void appliedB.push(authorities),
+      sessions: {
+        isConnected: (id) => onlineB.has(id),
+        push: (id, message) => onlineB.has(id) && pushedB.push(message) > 0,
+        disconnect: (id, code) => {
+          onlineB.delete(id);
+          disconnectedB.push(code);
+        },
+      },
+      moveServerCertificate: (ca) => Promise.resolve(void movedB.push(caFingerprint(ca))),
+      // Stand-in for the cluster files (cluster/rotation-files.ts): copies A's DATA/ca-next/.
+      fetchNext: () => {
+        for (const name of ["ca.crt", "ca.key", "ca-state.json"]) copyInto(join(a.dir.path, "ca-next", name), join(dirB.path, "ca-next", name));
+        return Promise.resolve();
+      },
+    };
+    const rotationA = await CaRotation.open(a.options);
+    const rotationB = await CaRotation.open(optionsB);
+    const oldCa = caFingerprint(a.firstCa);
+    expect(caFingerprint(rotationB.authorities()?.issuing ?? a.firstCa)).toBe(oldCa);
+
+    await rotationA.start({ windowSeconds: 60 });
+    const newCa = caFingerprint(openCaIn(rotationDirectories(a.dir.path).next) ?? a.firstCa);
+    expect(newCa).not.toBe(oldCa);
+    // Before following, B still issues from the old CA alone.
+    expect(rotationB.authorities()?.trusted.map(caFingerprint)).toEqual([oldCa]);
+    await rotationB.follow();
+    expect(caFingerprint(rotationB.authorities()?.issuing ?? a.firstCa)).toBe(newCa);
+    expect(appliedB.at(-1)?.trusted.map(caFingerprint)).toEqual([oldCa, newCa]);
+    expect(pushedB).toMatchObject([{ type: "renew", reason: "rotation" }]);
+    expect((pushedB[0] as { withinSeconds: number }).withinSeconds).toBeLessThanOrEqual(60);
+
+    await rotationA.finish();
+    expect(disconnectedB).toEqual([]);
+    await rotationB.follow();
+    expect(disconnectedB).toEqual(["ca_retired"]);
+    expect(movedB).toEqual([newCa]);
+    expect(appliedB.at(-1)?.trusted.map(caFingerprint)).toEqual([newCa]);
+    expect(caFingerprint(openCaIn(rotationDirectories(dirB.path).current) ?? a.firstCa)).toBe(newCa);
+    expect(existsSync(rotationDirectories(dirB.path).next)).toBe(false);
+    expect(readdirSync(dirB.path).filter((name) => name.startsWith("ca-retired-"))).toHaveLength(1);
+    // Following again changes nothing.
+    await rotationB.follow();
+    expect(movedB).toHaveLength(1);
+    expect((await rotationB.status()).phase).toBe("standby");
+  });
+});
+
+function copyInto(from: string, to: string): void {
+  mkdirSync(dirname(to), { recursive: true });
+  copyFileSync(from, to);
+}
+
