@@ -51,7 +51,7 @@ export function openssl(args: readonly string[], options: { cwd?: string; input?
   return result.output;
 }
 
-/** Runs a shell script with bash (for the seeds' commands, which use process substitution). */
-export function bash(script: string, options: { cwd?: string } = {}): RunResult {
+/** Runs a shell script with bash (for the seeds' commands, which use process substitution); `timeoutMs` as `run`. */
+export function bash(script: string, options: { cwd?: string; timeoutMs?: number } = {}): RunResult {
   return run("bash", ["-euo", "pipefail", "-c", script], options);
 }
