@@ -7,15 +7,16 @@ import type { ClusterFiles } from "./cluster-files.ts";
 /** The files of a CA directory the replicas share (its `issued/` records stay each replica's own). */
 const caFiles = ["ca.crt", "ca.key", "ca-state.json"] as const;
 
-/** What `CaRotation` needs on replicas (its `onChange` and `fetchNext` options). */
+/** What `CaRotation` needs on replicas (its `shareNext`, `onChange` and `fetchNext` options). */
 export interface ReplicatedRotation {
   readonly onChange: (change: "start" | "rollback" | "finish") => Promise<void>;
+  readonly shareNext: () => Promise<void>;
   readonly fetchNext: () => Promise<void>;
 }
 
 /**
  * Shares the built-in CA's rotation between replicas (docs/architecture.md "Scale-out"): a start
- * stores `DATA/ca-next/` in the cluster files (sealed); a finish stores the surviving CA as
+ * stores `DATA/ca-next/` in the cluster files (sealed) before its phase is written; a finish stores the surviving CA as
  * `ca/` (what a replica starting later takes) and deletes `ca-next/`; each then announces
  * `rotation_changed`, on which the other replicas run `CaRotation.follow`. `fetchNext` writes the
  * stored `ca-next/` to this replica's `--data` (0600 files, 0700 directories), keeping the local
@@ -28,8 +29,8 @@ export interface ReplicatedRotation {
 export function replicatedRotation(files: ClusterFiles, events: Pick<ClusterEvents, "publish">, dataDir: string): ReplicatedRotation {
   const local = (dir: string, name: string) => readFileSync(join(dataDir, dir, name));
   return {
+    shareNext: () => files.write(caFiles.map((name) => ({ name: `ca-next/${name}`, content: local("ca-next", name) }))),
     onChange: async (change) => {
-      if (change === "start") await files.write(caFiles.map((name) => ({ name: `ca-next/${name}`, content: local("ca-next", name) })));
       if (change === "finish") {
         await files.write(caFiles.map((name) => ({ name: `ca/${name}`, content: local("ca", name) })));
         // Nothing is left in DATA/ca-next/ after a finish: the stored copy goes too.

@@ -74,6 +74,11 @@ export interface CaRotationOptions {
    */
   readonly onChange?: (change: "start" | "rollback" | "finish") => Promise<void>;
   /**
+   * Replicas: called with the new CA in `DATA/ca-next/` before the phase `rotating` is written,
+   * so a replica that reads that phase finds the CA in the database (`fetchNext`).
+   */
+  readonly shareNext?: () => Promise<void>;
+  /**
    * Replicas: writes the stored `DATA/ca-next/` (the rotation's new CA) to `--data` before
    * `follow` opens it; called only while the database says a rotation is under way.
    */
@@ -228,6 +233,7 @@ export class CaRotation {
       }
       const now = new Date(this.#now());
       const next = await createNextCa(this.#options.dataDir, now);
+      await this.#options.shareNext?.();
       const record: RotationRecord = { phase: "rotating", fromCa: caFingerprint(current), toCa: caFingerprint(next), startedAt: now, updatedAt: now, windowSeconds };
       await this.#options.store.rotation.put(record);
       this.#record = record;
