@@ -201,6 +201,17 @@ describe.concurrent("the pier-server Helm chart", () => {
     expect(only<Service>((await render(serverChart, ["service.httpsNodePort=31000", "service.edgeNodePort=null"])).manifests, "Service").spec.ports.map((p) => p.nodePort)).toEqual([31000, undefined]);
   });
 
+  it("sets PIER_PROXY_PROTOCOL_FROM from proxyProtocolFrom, and only when it is set", async () => {
+    const proxyEnv = (deployment: Deployment) => container(deployment).env?.filter((variable) => variable.name === "PIER_PROXY_PROTOCOL_FROM") ?? [];
+    const plain = only<Deployment>((await render(serverChart)).manifests, "Deployment");
+    expect(proxyEnv(plain)).toEqual([]);
+    const clustered = only<Deployment>((await render(serverChart, ["replicaCount=2", "database.url=postgres://pier@db/pier"])).manifests, "Deployment");
+    expect(container(clustered).env?.length).toBeGreaterThan(0);
+    expect(proxyEnv(clustered)).toEqual([]);
+    const balanced = only<Deployment>((await render(serverChart, ["service.type=LoadBalancer", "proxyProtocolFrom=10.0.0.0/16\\,192.168.7.7"])).manifests, "Deployment");
+    expect(proxyEnv(balanced)).toEqual([{ name: "PIER_PROXY_PROTOCOL_FROM", value: "10.0.0.0/16,192.168.7.7" }]);
+  });
+
   it("renders LoadBalancer and ClusterIP services without node ports, and refuses other types", async () => {
     for (const type of ["LoadBalancer", "ClusterIP"]) {
       const service = only<Service>((await render(serverChart, [`service.type=${type}`])).manifests, "Service");
