@@ -28,7 +28,7 @@ import { HeartbeatRegistry, type Store } from "./store/index.ts";
 import { AlertService } from "./alerts/alert-service.ts";
 import type { ClusterEvents } from "./cluster/cluster-events.ts";
 import { openServerStore, startCluster } from "./cluster/cluster-runtime.ts";
-import { replicatedRotation } from "./cluster/rotation-files.ts";
+import { onlineAnywhere, replicatedRotation } from "./cluster/rotation-files.ts";
 import { handleClusterEvents, replicaSessions } from "./cluster/event-handlers.ts";
 import { startClusterRouting } from "./cluster/cluster-routing.ts";
 import { ClusterTunnels } from "./cluster/cluster-tunnels.ts";
@@ -207,7 +207,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         },
         lastCheckIn: (id, stored) => heartbeats.lastCheckIn(id, stored),
         // Replicas: the rotation's CAs go through the cluster files and `rotation_changed`.
-        ...(cluster.files ? replicatedRotation(cluster.files, events, config.dataDir) : {}),
+        ...(cluster.files ? { ...replicatedRotation(cluster.files, events, config.dataDir), onlineAnywhere: (ids: readonly number[]) => onlineAnywhere(store.cluster, ids) } : {}),
         log: config.log,
       })
     : undefined;

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "@pier/pki";
 import type { ClusterEvents } from "./cluster-events.ts";
 import type { ClusterFiles } from "./cluster-files.ts";
+import { type ClusterStore, maxSessionOwnerIds } from "../store/cluster-store.ts";
 
 /** The files of a CA directory the replicas share (its `issued/` records stay each replica's own). */
 const caFiles = ["ca.crt", "ca.key", "ca-state.json"] as const;
@@ -59,4 +60,17 @@ function readOr(path: string): Buffer | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Which of `environmentIds` hold a session on some replica (`edge_sessions`), read
+ * `maxSessionOwnerIds` at a time: the rotation's progress and finish count devices online on any
+ * replica (`CaRotationOptions.onlineAnywhere`).
+ */
+export async function onlineAnywhere(cluster: Pick<ClusterStore, "sessionOwners">, environmentIds: readonly number[]): Promise<ReadonlySet<number>> {
+  const online = new Set<number>();
+  for (let start = 0; start < environmentIds.length; start += maxSessionOwnerIds) {
+    for (const owner of await cluster.sessionOwners(environmentIds.slice(start, start + maxSessionOwnerIds))) online.add(owner.environmentId);
+  }
+  return online;
 }

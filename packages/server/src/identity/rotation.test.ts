@@ -443,6 +443,12 @@ describe("CaRotation.follow: a second replica (its own --data, the same store) f
     expect(pushedB).toMatchObject([{ type: "renew", reason: "rotation" }]);
     expect((pushedB[0] as { withinSeconds: number }).withinSeconds).toBeLessThanOrEqual(60);
 
+    // With the session directory (replicas), A counts the device online on B: a finish is refused while it has not moved.
+    const withDirectory = await CaRotation.open({ ...a.options, onlineAnywhere: (ids) => Promise.resolve(new Set(ids.filter((id) => onlineB.has(id)))) });
+    expect((await rotationA.status()).stragglers).toMatchObject([{ environmentId: deviceId, online: false }]);
+    expect((await withDirectory.status()).stragglers).toMatchObject([{ environmentId: deviceId, online: true }]);
+    await expect(withDirectory.finish()).rejects.toMatchObject({ code: "conflict" });
+
     await rotationA.finish();
     expect(disconnectedB).toEqual([]);
     await rotationB.follow();

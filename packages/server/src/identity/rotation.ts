@@ -66,6 +66,12 @@ export interface CaRotationOptions {
   };
   /** Re-issues the server's own certificate under `ca` for the same key and puts it in force. */
   readonly moveServerCertificate: (ca: CertificateAuthority) => Promise<void>;
+  /**
+   * Replicas: which of `environmentIds` hold a session on any replica (`edge_sessions`), so the
+   * progress and the finish's refusal count devices online elsewhere too; without it, only
+   * `sessions.isConnected` (this server's).
+   */
+  readonly onlineAnywhere?: (environmentIds: readonly number[]) => Promise<ReadonlySet<number>>;
   /** Freshest check-in of an environment (memory first); the stored value without. */
   readonly lastCheckIn?: (environmentId: number, stored: Date | null) => Date | null;
   /**
@@ -187,11 +193,12 @@ export class CaRotation {
     const toFingerprint = to ? caFingerprint(to) : undefined;
     const devices = await this.#options.store.rotation.devices(toFingerprint ? [fromFingerprint, toFingerprint] : [fromFingerprint]);
     const lastCheckIn = this.#options.lastCheckIn ?? ((_id: number, stored: Date | null) => stored);
+    const elsewhere = devices.length > 0 ? await this.#options.onlineAnywhere?.(devices.map((device) => device.environmentId)) : undefined;
     let moved = 0;
     let online = 0;
     const stragglers: RotationStraggler[] = [];
     for (const device of devices) {
-      const isOnline = this.#options.sessions.isConnected(device.environmentId);
+      const isOnline = this.#options.sessions.isConnected(device.environmentId) || elsewhere?.has(device.environmentId) === true;
       if (isOnline) online++;
       // An online device has moved once its session presents the new certificate: one whose
       // renewal was issued but whose new session is not yet open would be stranded by a finish.
