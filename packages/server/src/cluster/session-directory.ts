@@ -29,7 +29,7 @@ export interface SessionDirectoryOptions {
  * another replica); one ending releases the row only while it names that very session. Writes
  * for one device run in order. Each registry tick re-asserts every session held here in one
  * statement, so a row lost (a failed claim, an outage, a prune while this replica was slow)
- * comes back within a tick.
+ * comes back within a tick, and releases again the rows whose release failed.
  *
  * @example
  * const directory = new SessionDirectory({ store: store.cluster, registry, isLocal: (id) => edge.isConnected(id), log });
@@ -42,6 +42,12 @@ export class SessionDirectory {
   readonly #queue = new Map<number, Promise<void>>();
   /** Sessions held here, with the time each opened (what its row says). */
   readonly #held = new Map<number, Date>();
+  /**
+   * Sessions that ended here whose release failed (the database did not answer), with the time
+   * each opened: released again every tick. Left alone, the row would name this live replica
+   * for a device it no longer holds, and every other replica would count the device connected.
+   */
+  readonly #unreleased = new Map<number, Date>();
   /** The re-assertion running, if any (ticks do not pile up behind a slow database). */
   #reasserting: Promise<void> | undefined;
   /** Whether the last re-assertion failed (logged once per outage). */
@@ -88,11 +94,15 @@ export class SessionDirectory {
 
   #releaseRow(environmentId: number, openedAt: Date): void {
     this.#enqueue(environmentId, async () => {
+      const retry = this.#unreleased.get(environmentId) === openedAt;
       try {
         await this.#options.store.releaseSession(environmentId, this.#options.registry.self.id, openedAt);
+        if (this.#unreleased.get(environmentId) === openedAt) this.#unreleased.delete(environmentId);
       } catch (error) {
-        // A stale row is harmless for routing (this replica answers 404 and the caller says so); the prune of dead replicas removes it at worst.
-        this.#options.log("warn", `session directory: could not release environment ${environmentId}'s session row: ${(error as Error).message}`);
+        // Routing would survive a stale row (this replica answers 404), but Pier.Connected on the
+        // other replicas would not: released again on the next tick (said once per session).
+        this.#unreleased.set(environmentId, openedAt);
+        if (!retry) this.#options.log("warn", `session directory: could not release environment ${environmentId}'s session row (retrying every tick): ${(error as Error).message}`);
       }
     });
   }
@@ -103,6 +113,7 @@ export class SessionDirectory {
    * statement ran has its row released again after it.
    */
   reassert(): Promise<void> {
+    for (const [environmentId, openedAt] of this.#unreleased) if (!this.#queue.has(environmentId)) this.#releaseRow(environmentId, openedAt);
     if (this.#reasserting) return this.#reasserting;
     const held = [...this.#held].filter(([environmentId]) => this.#options.isLocal(environmentId)).map(([environmentId, openedAt]) => ({ environmentId, openedAt }));
     if (held.length === 0) return Promise.resolve();
