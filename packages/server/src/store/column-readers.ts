@@ -1,7 +1,7 @@
 import type { ServerError } from "../errors.ts";
+import type { Row } from "./row-readers.ts";
 
-/** One row as either engine returns it (kysely's result, before it is checked). */
-export type Row = Readonly<Record<string, unknown>>;
+export type { Row } from "./row-readers.ts";
 
 /** Typed reads of a row's columns; a value of another type throws the table's `corrupt` error. */
 export interface ColumnReaders {
