@@ -1,21 +1,13 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
+import { freeLoopbackPort } from "./free-loopback-port.ts";
 import { until } from "./until.ts";
 
 /** A local image registry (Debian's docker-registry) on loopback. */
 export interface DockerRegistry extends AsyncDisposable {
   /** `127.0.0.1:PORT`: Docker treats loopback registries as plain HTTP without configuration. */
   readonly address: string;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /**
@@ -29,7 +21,7 @@ async function freePort(): Promise<number> {
  */
 export async function startDockerRegistry(dir: string): Promise<DockerRegistry> {
   mkdirSync(dir, { recursive: true });
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const config = join(dir, "config.yml");
   writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, "data")}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
   const child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });

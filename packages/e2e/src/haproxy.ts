@@ -1,8 +1,9 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freeLoopbackPort } from "./free-loopback-port.ts";
 
 /** Debian's haproxy (scripts/ensure-tools.sh installs it). */
 export const haproxyBinary = "/usr/sbin/haproxy";
@@ -38,19 +39,6 @@ export interface HaproxyOptions {
   readonly sendProxy?: boolean;
   /** `source`: the address HAProxy connects to the servers from; `startHaproxy` uses `proxySource` with `sendProxy`. */
   readonly sourceAddress?: string;
-}
-
-/** A loopback port nobody listens on now (the kernel's choice, released at once). */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function accepts(port: number): Promise<boolean> {

@@ -10,5 +10,6 @@ export { until } from "./until.ts";
 export { builtInCaApi, enrollZeroTouchAgent, startBuiltInCaServer, type BuiltInCaServer, type EnrolledAgent } from "./zero-touch.ts";
 export { openBrowser, screenshotDir, chromiumPath, type BrowserSession } from "./browser.ts";
 export { startPostgres, postgresBin, type PostgresServer } from "./postgres.ts";
-export { startHaproxy, haproxyConfig, haproxyBinary, freeLoopbackPort, proxySource, type Haproxy, type HaproxyOptions, type BalancedBackend } from "./haproxy.ts";
+export { startHaproxy, haproxyConfig, haproxyBinary, proxySource, type Haproxy, type HaproxyOptions, type BalancedBackend } from "./haproxy.ts";
 export { startReplicas, type ReplicaSet, type ReplicaSlot, type ReplicaSetOptions } from "./replicas.ts";
+export { freeLoopbackPort } from "./free-loopback-port.ts";

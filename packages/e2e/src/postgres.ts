@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freeLoopbackPort } from "./free-loopback-port.ts";
 
 /** Where Debian's postgresql-15 puts its programs (scripts/ensure-tools.sh installs it). */
 export const postgresBin = "/usr/lib/postgresql/15/bin";
@@ -42,18 +42,6 @@ function postgresUser(): RunAs | undefined {
     return Number(result.stdout.trim());
   };
   return { uid: id("-u"), gid: id("-g") };
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** SQL identifiers the helper accepts: no quoting needed, nothing to inject. */

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { freeLoopbackPort, proxySource, startHaproxy, type Haproxy } from "./haproxy.ts";
+import { freeLoopbackPort } from "./free-loopback-port.ts";
+import { proxySource, startHaproxy, type Haproxy } from "./haproxy.ts";
 import { PierApi } from "./pier-api.ts";
 import { startPierServer, type PierServer } from "./pier-processes.ts";
 

@@ -1,0 +1,20 @@
+import { createServer } from "node:net";
+
+/**
+ * A loopback port nobody listens on now (the kernel's choice, released at once), for a fixture
+ * that starts a process on a port of its own (PostgreSQL, HAProxy, a registry, a replica).
+ *
+ * @example
+ * const port = await freeLoopbackPort();
+ */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
