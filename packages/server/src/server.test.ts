@@ -80,6 +80,8 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
       DockerVersion: "27.3.1",
       RunningContainerCount: 2,
       StoppedContainerCount: 2,
+      HealthyContainerCount: 0,
+      UnhealthyContainerCount: 0,
       ImageCount: 3,
       VolumeCount: 1,
       TotalCPU: 4,
