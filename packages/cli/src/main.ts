@@ -11,6 +11,7 @@ Commands:
   ca            Pier's built-in certificate authority (init, issue, sign, revoke, crl, list, inspect)
   doctor        Explain what is wrong with a certificate set or a live TLS endpoint
   quickstart    Create a CA with a server and a client certificate, and show how to use them
+  store         The server's database: copy a single server's SQLite store into PostgreSQL
 
 Run "pier <command> --help" for the options of a command.`;
 
@@ -39,6 +40,8 @@ export async function runCli(argv: string[], out: Output = processOutput): Promi
         return await (await import("./commands/server.ts")).serverCommand(rest, out);
       case "docker-proxy":
         return await (await import("./commands/docker-proxy.ts")).dockerProxyCommand(rest, out);
+      case "store":
+        return await (await import("./commands/store.ts")).storeCommand(rest, out);
       case "version":
       case "--version":
         out.line(`pier 0.1.0 (Node.js ${process.version})`);

@@ -3,3 +3,4 @@ export { startServer, type ServerConfig, type RunningServer, type ServerLogLevel
 export { ServerError, type ServerErrorCode } from "./errors.ts";
 export { ProxySources } from "./tls/proxy-protocol.ts";
 export { canonicalPath, maxPathBytes, type CanonicalTarget } from "./http/canonical-path.ts";
+export { copyStore, type CopyStoreOptions, type CopyStoreResult } from "./store/store-copy.ts";
