@@ -34,8 +34,8 @@ export async function storeCommand(argv: string[], out: Output): Promise<number>
   });
   if (values.help) return out.help(usage);
   if (positionals.length > 0) throw new CliError("usage", `pier store copy takes no positional arguments, got: ${positionals.join(" ")}.`);
-  const from = required(values.from, "--from", "store");
-  const to = required(values.to ?? process.env.PIER_DATABASE_URL, "--to", "store");
+  const from = required(values.from, "--from", "store copy");
+  const to = required(values.to ?? process.env.PIER_DATABASE_URL, "--to", "store copy");
   const secretFile = values["secret-file"] ?? (process.env.PIER_SECRET_FILE || undefined);
   try {
     const result = await copyStore({ from, to, ...(secretFile === undefined ? {} : { secretFile }) });

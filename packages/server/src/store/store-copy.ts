@@ -75,11 +75,11 @@ export async function copyStore(options: CopyStoreOptions): Promise<CopyStoreRes
       fix: "Give the pier.db inside the single server's --data directory, next to its ca/, tls/ and secrets/.",
     });
   }
-  const source = await openMigratedDatabase({ path: options.from });
+  // The target first: an unreachable PostgreSQL leaves the SQLite file untouched (not even migrated).
+  const target = await openMigratedDatabase({ url: options.to });
   try {
-    const target = await openMigratedDatabase({ url: options.to });
+    const source = await openMigratedDatabase({ path: options.from });
     try {
-      if (target.dialect !== "postgres") throw new ServerError("bad_request", "The target of a store copy must be a PostgreSQL URL.", { field: "--to" });
       return await target.run((db) =>
         db.transaction().execute(async (trx) => {
           await refuseNonEmpty(trx);
@@ -98,10 +98,10 @@ export async function copyStore(options: CopyStoreOptions): Promise<CopyStoreRes
         }),
       );
     } finally {
-      await target.close();
+      await source.close();
     }
   } finally {
-    await source.close();
+    await target.close();
   }
 }
 
