@@ -1,3 +1,4 @@
+import { DatabaseSync } from "node:sqlite";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -125,6 +126,22 @@ describe("copyStore", () => {
     for (const name of ["ca/ca.crt", "ca/ca.key", "tls/server.key", "secrets/jwt.key", "mtls/ca.crt"]) {
       expect(readFileSync(join(replicaData, name)).equals(readFileSync(join(dataDir, name))), name).toBe(true);
     }
+  });
+
+  it("refuses a SQLite store holding a table it does not know (a later migration's), and copies nothing", async () => {
+    const url = await freshPostgresDatabase("copyunknown");
+    const path = dir.file("unknown.db");
+    const store = await openStore({ path });
+    await store.environments.create({ name: "kept", type: "edge-agent" });
+    await store.close();
+    const sqlite = new DatabaseSync(path);
+    sqlite.exec("CREATE TABLE future_things (id INTEGER PRIMARY KEY)");
+    expect(sqlite.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'future_things'").get()).toEqual({ n: 1 });
+    sqlite.close();
+    const refused = copyStore({ from: path, to: url });
+    await expect(refused).rejects.toMatchObject({ code: "internal" });
+    await expect(refused).rejects.toThrow("does not know the table(s) future_things");
+    expect(Number((await sqlOn(url, "SELECT count(*) AS n FROM environments"))[0]?.n)).toBe(0);
   });
 
   it("refuses a target where a replica already stored cluster files, and copies nothing", async () => {
