@@ -1,6 +1,6 @@
 import { type Kysely, type RawBuilder, sql } from "kysely";
 import { ServerError } from "../errors.ts";
-import { type Row, columnReaders } from "./column-readers.ts";
+import { type Row, columnReaders } from "./row-readers.ts";
 import type { Database } from "./schema.ts";
 
 /** What the inventory says of a certificate the built-in CA issued (docs/ui.md, "Certificates"). */

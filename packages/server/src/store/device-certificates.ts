@@ -1,5 +1,5 @@
 import { ServerError } from "../errors.ts";
-import { type Row, columnReaders } from "./column-readers.ts";
+import { type Row, columnReaders } from "./row-readers.ts";
 import type { SqlDatabase } from "./database.ts";
 import { type InventoryPage, type InventoryQuery, inventoryPage, recordedSerials } from "./device-certificate-inventory.ts";
 import type { DeviceCertificatesTable } from "./schema.ts";

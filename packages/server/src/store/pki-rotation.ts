@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import { ServerError } from "../errors.ts";
-import { type Row, columnReaders } from "./column-readers.ts";
+import { type Row, columnReaders } from "./row-readers.ts";
 import type { SqlDatabase } from "./database.ts";
 
 /**

@@ -7,22 +7,47 @@ import { corrupt } from "./store-errors.ts";
  */
 export type Row = Readonly<Record<string, unknown>>;
 
-/** A safe integer (ids, milliseconds, 0/1 flags). */
-export function integer(row: Row, column: string): number {
-  const value = row[column];
-  if (typeof value !== "number" || !Number.isSafeInteger(value)) throw corrupt(`column ${column}`);
-  return value;
+/** Typed reads of a row's columns; a value of another type throws the table's `corrupt` error. */
+export interface ColumnReaders {
+  readonly textOf: (row: Row, column: string) => string;
+  /** A safe integer (ids, milliseconds, 0/1 flags). */
+  readonly integerOf: (row: Row, column: string) => number;
 }
+
+/**
+ * Column readers for one table, whose unreadable values are reported by `corrupt` (a
+ * `store_failed` error saying which record and what to do).
+ *
+ * @example
+ * const { textOf, integerOf } = columnReaders((column) => new ServerError("store_failed", `… (column ${column}); restore a backup.`));
+ * const serial = textOf(row, "serial");
+ */
+export function columnReaders(corruptColumn: (column: string) => ServerError): ColumnReaders {
+  return {
+    textOf: (row, column) => {
+      const value = row[column];
+      if (typeof value !== "string") throw corruptColumn(column);
+      return value;
+    },
+    integerOf: (row, column) => {
+      const value = row[column];
+      if (typeof value !== "number" || !Number.isSafeInteger(value)) throw corruptColumn(column);
+      return value;
+    },
+  };
+}
+
+/** The readers of tables without a message of their own: "unreadable value (column …)". */
+const { integerOf, textOf } = columnReaders((column) => corrupt(`column ${column}`));
+
+/** A safe integer (ids, milliseconds, 0/1 flags). */
+export const integer = integerOf;
 
 export function integerOrNull(row: Row, column: string): number | null {
   return row[column] === null ? null : integer(row, column);
 }
 
-export function text(row: Row, column: string): string {
-  const value = row[column];
-  if (typeof value !== "string") throw corrupt(`column ${column}`);
-  return value;
-}
+export const text = textOf;
 
 export function textOrNull(row: Row, column: string): string | null {
   return row[column] === null ? null : text(row, column);
