@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import { connect as tlsConnect } from "node:tls";
 import { createHash } from "node:crypto";
@@ -86,6 +86,20 @@ beforeAll(async () => {
   api = await replicas.login("admin", password);
   expect((await api.call("PUT", "/api/settings", { EdgeAgentCheckinInterval: checkInInterval })).status).toBe(200);
 }, 120_000);
+
+// A failure here is usually a replica's story: print what each replica (and agent) said last.
+afterEach((context) => {
+  if (context.task.result?.state !== "fail" || replicas === undefined) return;
+  for (const slot of replicas.slots) {
+    if (!replicas.running(slot.index)) {
+      console.error(`--- ${slot.name}: killed by the test ---`);
+      continue;
+    }
+    const server = replicas.server(slot.index);
+    const exit = server.process.exitCode ?? server.process.signalCode ?? "running";
+    console.error(`--- ${slot.name} (${exit}), last lines ---\n${server.output().split("\n").slice(-60).join("\n")}`);
+  }
+});
 
 afterAll(async () => {
   await Promise.all([...agents.values()].map(({ process }) => process.stop()));
@@ -232,6 +246,9 @@ describe("two replicas on PostgreSQL behind HAProxy", () => {
     for (const index of [0, 1]) {
       await until(`replica ${index} answers from the database again`, async () => (await tryCall(replicas.api(index), "GET", `/api/endpoints/${id}`)) === 200, 30_000);
     }
+    // Both listen for cluster events again (they reconnect with backoff), so the next test's
+    // announcements are heard at once.
+    for (const index of [0, 1]) await replicas.server(index).waitFor(/cluster events: listening again on PostgreSQL/, 15_000);
     // Heartbeats continued and reach the database again (flushed every 2 s).
     console.info(`PostgreSQL restarted (4 s down): both replicas answered again ${Date.now() - restartedAt} ms after it was back`);
     await until("a check-in stored after the restart", () => Promise.resolve(storedCheckIn(id) > restartedAt), 20_000);

@@ -99,6 +99,10 @@ export async function openDatabase(target: StoreTarget, options: OpenDatabaseOpt
   // An idle connection that drops emits "error" on the pool; without a listener Node would end
   // the process. The next query gets a fresh connection or fails as `unavailable`.
   pool.on("error", () => undefined);
+  // A connection kysely holds between queries (a transaction) has no pool listener: when its
+  // backend ends then, pg emits "error" on the client itself. Its next query fails as
+  // `unavailable` and the pool discards it on release; the process must not end.
+  pool.on("connect", (client) => client.on("error", () => undefined));
   try {
     await pool.query("SELECT 1");
   } catch (error) {

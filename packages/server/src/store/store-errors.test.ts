@@ -35,6 +35,39 @@ describe("store errors on PostgreSQL", () => {
     }
   });
 
+  it("a connection ended while a transaction holds it between queries fails that transaction as unavailable, not the process", async () => {
+    const database = await openDatabase({ url: inject("postgresUrl") });
+    // Node ends the process on an "error" event nobody listens to; vitest reports it as an unhandled error.
+    const crashes: unknown[] = [];
+    const onUncaught = (error: unknown) => crashes.push(error);
+    process.on("uncaughtException", onUncaught);
+    try {
+      const failure = database.run((db) =>
+        db.transaction().execute(async (trx) => {
+          const { rows } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx);
+          const admin = new pg.Client({ connectionString: inject("postgresUrl") });
+          await admin.connect();
+          try {
+            // No query is in flight on the transaction's connection while its backend is ended.
+            const ended = await admin.query<{ ended: boolean }>("SELECT pg_terminate_backend($1) AS ended", [rows[0]?.pid]);
+            expect(ended.rows[0]?.ended).toBe(true);
+          } finally {
+            await admin.end();
+          }
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await sql`SELECT 1`.execute(trx);
+        }),
+      );
+      await expect(failure).rejects.toMatchObject({ code: "unavailable" });
+      expect(crashes).toEqual([]);
+      const again = await database.run((db) => sql<{ one: number }>`SELECT 1 AS one`.execute(db));
+      expect(again.rows).toEqual([{ one: 1 }]);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+      await database.close();
+    }
+  });
+
   it("a unique violation nobody mapped is a conflict, anything else store_failed", async () => {
     const database = await openDatabase({ url: inject("postgresUrl") });
     try {
