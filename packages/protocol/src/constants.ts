@@ -25,6 +25,12 @@ export const edgePaths = {
    * the answer is a certificate grant, or 429/503 with `Retry-After`.
    */
   renew: "/api/edge/v1/certificate/renew",
+  /** `GET`: the device's desired state (`desiredStateSchema`, docs/fleet.md), on its session's connection. */
+  desiredState: "/api/edge/v1/desired-state",
+  /** `POST` a `fleetReportSchema` body: stack status transitions, job runs, an agent update's end. */
+  report: "/api/edge/v1/report",
+  /** `POST` a `jobLogsUploadSchema` body: a job's last output, when the operator asked for it. */
+  jobLogs: "/api/edge/v1/job-logs",
 } as const;
 
 /** Headers of the edge protocol. */

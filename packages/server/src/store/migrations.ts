@@ -3,6 +3,7 @@ import { type Kysely, sql } from "kysely";
 import { ServerError } from "../errors.ts";
 import { type SqlDatabase, sqliteConnectionOf } from "./database.ts";
 import type { Database } from "./schema.ts";
+import { fleetMigrations } from "./fleet-migrations.ts";
 
 /** One step of one dialect's schema. Versions increase by one; never edit a released step. */
 export interface Migration {
@@ -319,6 +320,7 @@ const dialectSteps: readonly DialectMigration[] = [
       );
     `,
   },
+  ...fleetMigrations,
 ];
 
 /**

@@ -6,6 +6,7 @@
  */
 
 import type { Generated } from "kysely";
+import type { FleetTables } from "./schema-fleet.ts";
 
 /** `environments`: devices in the waiting room and associated ones. */
 export interface EnvironmentsTable {
@@ -156,7 +157,8 @@ export interface RevokedLoginsTable {
 }
 
 /** Every table, as kysely sees the database. */
-export interface Database {
+/** Fleet tables (docs/fleet.md), one interface per concern in `schema-fleet.ts`. */
+export interface Database extends FleetTables {
   environments: EnvironmentsTable;
   users: UsersTable;
   api_tokens: ApiTokensTable;
