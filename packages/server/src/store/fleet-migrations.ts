@@ -45,5 +45,13 @@ export const agentUpdates: DialectMigration = {
   postgres: "SELECT 1;",
 };
 
+/** 16: each environment's desired-state version (SHA-256 of its desired state, pushed in welcome and status). */
+export const desiredStateVersions: DialectMigration = {
+  version: 16,
+  name: "desired state versions",
+  sqlite: "SELECT 1;",
+  postgres: "SELECT 1;",
+};
+
 /** The fleet steps in version order. */
-export const fleetMigrations: readonly DialectMigration[] = [tagsAndEdgeGroups, edgeStacks, registries, edgeJobs, agentUpdates];
+export const fleetMigrations: readonly DialectMigration[] = [tagsAndEdgeGroups, edgeStacks, registries, edgeJobs, agentUpdates, desiredStateVersions];

@@ -23,5 +23,9 @@ export interface EdgeJobTables {}
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface AgentUpdateTables {}
 
+/** Migration 16: desired-state versions (tables or columns of the desired-state service). */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface DesiredStateTables {}
+
 /** Every fleet table. */
-export interface FleetTables extends TagTables, EdgeStackTables, RegistryTables, EdgeJobTables, AgentUpdateTables {}
+export interface FleetTables extends TagTables, EdgeStackTables, RegistryTables, EdgeJobTables, AgentUpdateTables, DesiredStateTables {}
