@@ -27,6 +27,7 @@ import { createUiStatic, uiSecurityHeaders } from "./ui/ui-static.ts";
 import { HeartbeatRegistry, type Store } from "./store/index.ts";
 import { AlertService } from "./alerts/alert-service.ts";
 import type { ClusterEvents } from "./cluster/cluster-events.ts";
+import { createFleetServices } from "./fleet/fleet-runtime.ts";
 import { openServerStore, startCluster } from "./cluster/cluster-runtime.ts";
 import { onlineAnywhere, replicatedRotation } from "./cluster/rotation-files.ts";
 import { handleClusterEvents, replicaSessions } from "./cluster/event-handlers.ts";
@@ -241,10 +242,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const denied = new SessionDenyList();
   const logouts = new PersistedLogouts({ records: store.logins, denied, announce: ({ jti, expiresAt }) => events.publish({ type: "login_revoked", jti, expiresAt: expiresAt.getTime() }) });
   await logouts.load();
+  const fleet = createFleetServices({ store, events, edge, dataDir: config.dataDir, log: config.log });
   const deps: ApiDependencies = {
     store,
     edge,
     events,
+    fleet,
     // On replicas who holds each session comes from the session directory, the same on every replica.
     ...(routing ? { connected: (ids: readonly number[]) => routing.directory.connected(ids) } : {}),
     // On replicas the stored check-in, the same on every replica (docs/architecture.md "Heartbeats").

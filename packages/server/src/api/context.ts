@@ -4,6 +4,7 @@ import type { CertificateAuthority } from "@pier/pki";
 import type { AlertService } from "../alerts/alert-service.ts";
 import type { ClusterEvents } from "../cluster/cluster-events.ts";
 import type { EdgeService } from "../edge/edge-service.ts";
+import type { FleetServices } from "../fleet/fleet-runtime.ts";
 import type { CaRotation } from "../identity/rotation.ts";
 import type { PublishedCrl } from "../identity/crl-publisher.ts";
 import type { DeviceRevocation } from "../identity/device-revocation.ts";
@@ -55,6 +56,8 @@ export interface ApiDependencies {
   readonly revocation?: () => Pick<DeviceRevocation, "revokeEnvironment" | "revokeForRemoval"> | undefined;
   /** The built-in CA's current CRL (`GET /api/pki/crl`); absent or `undefined`: 404. */
   readonly deviceCrl?: (caId?: string) => PublishedCrl | undefined;
+  /** Tags, edge groups, edge stacks, registries, edge jobs (docs/fleet.md). */
+  readonly fleet: FleetServices;
   /** Alerts kept in memory (`GET /api/pier/alerts`); absent: an empty list. */
   readonly alerts?: Pick<AlertService, "list">;
   readonly log: (level: "info" | "warn" | "error", message: string) => void;
