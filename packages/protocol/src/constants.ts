@@ -40,6 +40,13 @@ export const edgeHeaders = {
    * Engine (or has too many tunnels open), so the server fails at once instead of timing out.
    */
   tunnelError: "pier-tunnel-error",
+  /**
+   * On the fleet requests of a polling agent (no session connection to name it): its EDGE_ID,
+   * proved by the client certificate of the request or by `deviceToken` below.
+   */
+  edgeId: "pier-edge-id",
+  /** The device token the server handed out at first contact, for a polling agent without a client certificate. */
+  deviceToken: "pier-device-token",
 } as const;
 
 /** States of an environment, as the server reports them to its agent. */

@@ -1,6 +1,10 @@
 import { z } from "zod";
 import { environmentStatuses, identityLimits, renewReasons, tunnelIdPattern } from "./constants.ts";
 import { edgeKeySecretPattern } from "./edge-key.ts";
+import { desiredStateVersionPattern } from "./fleet.ts";
+
+/** SHA-256 of the device's desired state (docs/fleet.md): when it differs from the one held, the agent fetches `edgePaths.desiredState`. */
+const desiredStateVersion = z.string().regex(desiredStateVersionPattern, "must be 64 lowercase hex digits");
 
 /** What an agent says about itself. */
 export const agentInfoSchema = z.object({
@@ -70,11 +74,13 @@ export const welcomeSchema = z.object({
   deviceToken: z.string().max(128).optional(),
   /** A certificate issued for the CSR of the hello (or an earlier one), when there is one to deliver. */
   certificate: certificateGrantSchema.optional(),
+  /** Absent while the device has no desired state (waiting room, or a server without fleet features). */
+  desiredStateVersion: desiredStateVersion.optional(),
 });
 export type Welcome = z.infer<typeof welcomeSchema>;
 
-/** Pushed when the operator changes something about this device (association, interval). */
-export const statusSchema = z.object({ type: z.literal("status"), status: environmentStatusSchema, checkinIntervalSeconds: z.number().positive() });
+/** Pushed when the operator changes something about this device (association, interval, its desired state). */
+export const statusSchema = z.object({ type: z.literal("status"), status: environmentStatusSchema, checkinIntervalSeconds: z.number().positive(), desiredStateVersion: desiredStateVersion.optional() });
 export type Status = z.infer<typeof statusSchema>;
 
 /** The server's answer to a heartbeat: the agent measures check-in latency with it, and knows the session is alive. */

@@ -16,6 +16,8 @@ const valid = [
   { type: "certificate", grant: { certificate: "c".repeat(16 * 1024), chain: "a", trustBundle: "t".repeat(64 * 1024) } },
   { type: "renew", reason: "rotation", withinSeconds: 600, trustBundle: "T" },
   { type: "renew", reason: "requested", withinSeconds: 0 },
+  { type: "welcome", environmentId: 5, status: "associated", checkinIntervalSeconds: 5, desiredStateVersion: "0123456789abcdef".repeat(4) },
+  { type: "status", status: "associated", checkinIntervalSeconds: 5, desiredStateVersion: "f".repeat(64) },
 ] as const;
 
 // Each frame above broken one way at a time, plus things that are no frame at all.
@@ -28,7 +30,7 @@ const broken: unknown[] = [
   { type: "hello" },
   { type: "toString" },
   { type: 1 },
-  ...valid.flatMap((frame) => Object.keys(frame).filter((key) => !["type", "deviceToken", "certificate", "trustBundle"].includes(key)).map((key) => Object.fromEntries(Object.entries(frame).filter(([k]) => k !== key)))),
+  ...valid.flatMap((frame) => Object.keys(frame).filter((key) => !["type", "deviceToken", "certificate", "trustBundle", "desiredStateVersion"].includes(key)).map((key) => Object.fromEntries(Object.entries(frame).filter(([k]) => k !== key)))),
   ...[0, -1, 1.5, "3", Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53].map((environmentId) => ({ ...valid[0], environmentId })),
   ...[0, -5, "5", null, Number.POSITIVE_INFINITY].map((checkinIntervalSeconds) => ({ ...valid[2], checkinIntervalSeconds })),
   ...["Waiting", "removed", "", 1].map((status) => ({ ...valid[2], status })),
@@ -44,6 +46,10 @@ const broken: unknown[] = [
   ...[-1, 1.5, 86_401, "5"].map((withinSeconds) => ({ type: "renew", reason: "rotation", withinSeconds })),
   { type: "renew", reason: "whim", withinSeconds: 5 },
   { type: "renew", reason: "rotation", withinSeconds: 5, trustBundle: "" },
+  ...["F".repeat(64), "f".repeat(63), "f".repeat(65), "g".repeat(64), "", 5, null].flatMap((desiredStateVersion) => [
+    { ...valid[12], desiredStateVersion },
+    { ...valid[13], desiredStateVersion },
+  ]),
 ];
 
 function sameAsZod(value: unknown, ours: { safeParse(v: unknown): { success: boolean; data?: unknown } }, zod: { safeParse(v: unknown): { success: boolean; data?: unknown } }): void {

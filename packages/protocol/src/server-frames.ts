@@ -1,4 +1,5 @@
 import { environmentStatuses, identityLimits, renewReasons, tunnelIdPattern } from "./constants.ts";
+import { desiredStateVersionPattern } from "./fleet.ts";
 import type { Validator } from "./framing.ts";
 import type { CertificateGrant, EnvironmentStatus, RenewMessage, ServerMessage, Welcome } from "./messages.ts";
 
@@ -62,10 +63,18 @@ function grant(value: unknown, path: readonly string[]): CertificateGrant {
   }
 }
 
+/** `desiredStateVersion` of a welcome or status: absent, or 64 lowercase hex digits. */
+function desiredStateVersion(fields: Fields): { desiredStateVersion?: string } {
+  if (fields.desiredStateVersion === undefined) return {};
+  const value = string(fields, "desiredStateVersion");
+  if (!desiredStateVersionPattern.test(value)) throw new Invalid(["desiredStateVersion"], "must be 64 lowercase hex digits");
+  return { desiredStateVersion: value };
+}
+
 function welcome(fields: Fields): Welcome {
   const token = fields.deviceToken === undefined ? {} : { deviceToken: string(fields, "deviceToken", 128) };
   const certificate = fields.certificate === undefined ? {} : { certificate: grant(fields.certificate, ["certificate"]) };
-  return { type: "welcome", environmentId: number(fields, "environmentId", "positive integer"), status: status(fields), checkinIntervalSeconds: number(fields, "checkinIntervalSeconds", "positive"), ...token, ...certificate };
+  return { type: "welcome", environmentId: number(fields, "environmentId", "positive integer"), status: status(fields), checkinIntervalSeconds: number(fields, "checkinIntervalSeconds", "positive"), ...token, ...certificate, ...desiredStateVersion(fields) };
 }
 
 function renew(fields: Fields): RenewMessage {
@@ -79,7 +88,7 @@ function renew(fields: Fields): RenewMessage {
 
 const byType: { readonly [Type in ServerMessage["type"]]: (fields: Fields) => Extract<ServerMessage, { type: Type }> } = {
   welcome,
-  status: (fields) => ({ type: "status", status: status(fields), checkinIntervalSeconds: number(fields, "checkinIntervalSeconds", "positive") }),
+  status: (fields) => ({ type: "status", status: status(fields), checkinIntervalSeconds: number(fields, "checkinIntervalSeconds", "positive"), ...desiredStateVersion(fields) }),
   ack: (fields) => ({ type: "ack", seq: number(fields, "seq", "non-negative integer") }),
   tunnel: (fields) => {
     const id = string(fields, "id");
