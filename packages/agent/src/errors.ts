@@ -1,5 +1,8 @@
-/** Ways the agent fails. `config_invalid` stops it at start with a message, not a stack trace. */
-export type AgentErrorCode = "config_invalid" | "state_invalid" | "connect_failed" | "refused" | "server_untrusted" | "docker_unavailable";
+/**
+ * Ways the agent fails. `config_invalid` stops it at start with a message, not a stack trace.
+ * `docker_failed`: Docker answered but refused an operation (a pull, a create), with its reason.
+ */
+export type AgentErrorCode = "config_invalid" | "state_invalid" | "connect_failed" | "refused" | "server_untrusted" | "docker_unavailable" | "docker_failed";
 
 /** A connection problem in an operator's words: a stable code, the cause and the fix. */
 export interface Explained {

@@ -4,3 +4,4 @@ export { collectSnapshot, encodeSnapshot, watchDockerEvents, type DockerEventHan
 export { DockerStatus } from "./docker-status.ts";
 export { SnapshotReporter } from "./snapshot-reporter.ts";
 export { openTunnel, DockerTunnels, maxTunnels, tunnelErrorHeader, type TunnelOutcome } from "./tunnel.ts";
+export { dockerRequest, dockerCall, dockerRefused, pullImage, registryAuthHeader, imagePullQuery, imageRegistry, pullIdleTimeoutMs, type DockerAnswer, type DockerRequestOptions, type PullOptions, type PullProgress, type RegistryAuth } from "./engine-api.ts";
