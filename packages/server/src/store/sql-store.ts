@@ -4,6 +4,8 @@ import { type ClusterStore, SqlClusterStore } from "./cluster-store.ts";
 import type { Dialect, SqlDatabase } from "./database.ts";
 import { type DeviceCertificateStore, SqlDeviceCertificates } from "./device-certificates.ts";
 import { SqlEnvironments } from "./environments.ts";
+import { type EdgeGroupStore, SqlEdgeGroups } from "./edge-groups.ts";
+import { type TagStore, SqlTags } from "./tags.ts";
 import { type LoginRevocationStore, SqlLoginRevocations } from "./login-revocations.ts";
 import { type PkiRotationStore, SqlPkiRotation } from "./pki-rotation.ts";
 import { SqlSettings } from "./settings.ts";
@@ -31,6 +33,8 @@ export class SqlStore implements Store, AsyncDisposable {
   readonly rotation: PkiRotationStore;
   readonly cluster: ClusterStore;
   readonly logins: LoginRevocationStore;
+  readonly tags: TagStore;
+  readonly edgeGroups: EdgeGroupStore;
   readonly #database: SqlDatabase;
 
   /** Takes an open, migrated database (`openStore` does both). */
@@ -47,6 +51,8 @@ export class SqlStore implements Store, AsyncDisposable {
     this.rotation = new SqlPkiRotation(database);
     this.cluster = new SqlClusterStore(database);
     this.logins = new SqlLoginRevocations(database);
+    this.tags = new SqlTags(database);
+    this.edgeGroups = new SqlEdgeGroups(database);
   }
 
   /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */

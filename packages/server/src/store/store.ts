@@ -10,8 +10,11 @@
 import type { DockerSnapshot } from "@pier/protocol";
 import type { Dialect } from "./database.ts";
 import type { ClusterStore } from "./cluster-store.ts";
+import type { EdgeStackStore } from "./edge-stacks.ts";
 import type { DeviceCertificateStore } from "./device-certificates.ts";
 import type { LoginRevocationStore } from "./login-revocations.ts";
+import type { EdgeGroupStore } from "./edge-groups.ts";
+import type { TagStore } from "./tags.ts";
 import type { PkiRotationStore } from "./pki-rotation.ts";
 
 /** The kinds of environment Pier manages; only edge agents for now. */
@@ -226,6 +229,14 @@ export type AuditKind =
   | "mtls_uploaded"
   | "mtls_removed"
   | "refused_edge_key"
+  | "tag_created"
+  | "tag_deleted"
+  | "environment_tags_set"
+  | "edge_group_created"
+  | "edge_group_updated"
+  | "edge_group_deleted"
+  | "edge_groups_applied"
+  | "edge_groups_not_applied"
   // Keeps autocompletion for the names above while accepting new ones.
   | (string & {});
 
@@ -454,6 +465,12 @@ export interface Store {
   readonly cluster: ClusterStore;
   /** The persisted logout deny-list (`store/login-revocations.ts`). */
   readonly logins: LoginRevocationStore;
+  /** Tags and the tags environments carry (`store/tags.ts`). */
+  readonly tags: TagStore;
+  /** Edge groups, their membership, and the groups waiting devices asked for (`store/edge-groups.ts`). */
+  readonly edgeGroups: EdgeGroupStore;
+  /** Edge stacks, their versions, groups and per-device status (`store/edge-stacks.ts`). */
+  readonly edgeStacks: EdgeStackStore;
   /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */
   close(): Promise<void>;
 }
