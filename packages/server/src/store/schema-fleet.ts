@@ -57,8 +57,80 @@ export interface TagTables {
 }
 
 /** Migration 12: edge stacks. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface EdgeStackTables {}
+export interface EdgeStackTables {
+  edge_stacks: EdgeStacksTable;
+  edge_stack_versions: EdgeStackVersionsTable;
+  edge_stack_groups: EdgeStackGroupsTable;
+  edge_stack_registries: EdgeStackRegistriesTable;
+  edge_stack_status: EdgeStackStatusTable;
+  edge_stack_rollouts: EdgeStackRolloutsTable;
+  edge_stack_targets: EdgeStackTargetsTable;
+}
+
+/** `edge_stacks`: one row per stack; `version` is its latest. */
+export interface EdgeStacksTable {
+  id: Generated<number>;
+  name: string;
+  version: number;
+  deployment_type: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** `edge_stack_versions`: every version's compose file, environment variables (JSON `[{name, value}]`) and registry ids (JSON). */
+export interface EdgeStackVersionsTable {
+  stack_id: number;
+  version: number;
+  compose_file: string;
+  env_vars: string;
+  registry_ids: string;
+  created_at: number;
+}
+
+/** `edge_stack_groups`: the edge groups a stack is deployed to. */
+export interface EdgeStackGroupsTable {
+  stack_id: number;
+  group_id: number;
+}
+
+/** `edge_stack_registries`: the registries the latest version of a stack pulls from (for "which stacks name it"). */
+export interface EdgeStackRegistriesTable {
+  stack_id: number;
+  registry_id: number;
+}
+
+/** `edge_stack_status`: per (stack, environment) the transitions (JSON `[{Type, Time, Error}]`) of the version reported last. */
+export interface EdgeStackStatusTable {
+  stack_id: number;
+  environment_id: number;
+  version: number;
+  transitions: string;
+  rolled_back_to: number | null;
+  updated_at: number;
+}
+
+/** `edge_stack_rollouts`: a staged update of a stack to `version`; devices not released keep `previous_version`. */
+export interface EdgeStackRolloutsTable {
+  stack_id: number;
+  version: number;
+  previous_version: number;
+  batch_size: number | null;
+  batch_percent: number | null;
+  wait_seconds: number;
+  failure_threshold: number;
+  state: "running" | "paused" | "aborted" | "completed";
+  started_at: number;
+  released_at: number | null;
+  updated_at: number;
+}
+
+/** `edge_stack_targets`: environments released to `version` of a stack by its rollout. */
+export interface EdgeStackTargetsTable {
+  stack_id: number;
+  environment_id: number;
+  version: number;
+  released_at: number;
+}
 
 /** Migration 13: registries. */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type

@@ -1,6 +1,7 @@
 import { SqlApiTokens } from "./api-tokens.ts";
 import { SqlAuditLog } from "./audit.ts";
 import { type ClusterStore, SqlClusterStore } from "./cluster-store.ts";
+import { type EdgeStackStore, SqlEdgeStacks } from "./edge-stacks.ts";
 import type { Dialect, SqlDatabase } from "./database.ts";
 import { type DeviceCertificateStore, SqlDeviceCertificates } from "./device-certificates.ts";
 import { SqlEnvironments } from "./environments.ts";
@@ -33,6 +34,7 @@ export class SqlStore implements Store, AsyncDisposable {
   readonly rotation: PkiRotationStore;
   readonly cluster: ClusterStore;
   readonly logins: LoginRevocationStore;
+  readonly edgeStacks: EdgeStackStore;
   readonly tags: TagStore;
   readonly edgeGroups: EdgeGroupStore;
   readonly #database: SqlDatabase;
@@ -51,6 +53,7 @@ export class SqlStore implements Store, AsyncDisposable {
     this.rotation = new SqlPkiRotation(database);
     this.cluster = new SqlClusterStore(database);
     this.logins = new SqlLoginRevocations(database);
+    this.edgeStacks = new SqlEdgeStacks(database);
     this.tags = new SqlTags(database);
     this.edgeGroups = new SqlEdgeGroups(database);
   }
