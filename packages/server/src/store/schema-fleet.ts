@@ -136,9 +136,51 @@ export interface EdgeStackTargetsTable {
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface RegistryTables {}
 
+/** `edge_jobs`: a script run on schedule on the devices of some environments and groups. */
+export interface EdgeJobsTable {
+  id: Generated<number>;
+  name: string;
+  cron_expression: string;
+  /** 0/1. */
+  recurring: number;
+  script: string;
+  /** Grows by one when the script, schedule or recurrence changes (a device runs a one-off job once per version). */
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** `edge_job_groups`: the edge groups a job targets. */
+export interface EdgeJobGroupsTable {
+  job_id: number;
+  group_id: number;
+}
+
+/** `edge_job_environments`: the environments a job targets explicitly (Portainer's `Endpoints`). */
+export interface EdgeJobEnvironmentsTable {
+  job_id: number;
+  environment_id: number;
+}
+
+/** `edge_job_tasks`: what happened for one (job, environment); no row: idle, never ran. */
+export interface EdgeJobTasksTable {
+  job_id: number;
+  environment_id: number;
+  /** Portainer's `LogsStatus`: 1 idle, 2 pending (asked of the device), 3 collected. */
+  logs_status: number;
+  logs: string | null;
+  logs_collected_at: number | null;
+  /** JSON `{startedAt, finishedAt, exitCode?, error?, version}` (ms) of the last run reported. */
+  last_run: string | null;
+}
+
 /** Migration 14: edge jobs. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface EdgeJobTables {}
+export interface EdgeJobTables {
+  edge_jobs: EdgeJobsTable;
+  edge_job_groups: EdgeJobGroupsTable;
+  edge_job_environments: EdgeJobEnvironmentsTable;
+  edge_job_tasks: EdgeJobTasksTable;
+}
 
 /** Migration 15: agent updates. */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type

@@ -4,6 +4,7 @@ import { type ClusterStore, SqlClusterStore } from "./cluster-store.ts";
 import { type EdgeStackStore, SqlEdgeStacks } from "./edge-stacks.ts";
 import type { Dialect, SqlDatabase } from "./database.ts";
 import { type DeviceCertificateStore, SqlDeviceCertificates } from "./device-certificates.ts";
+import { type EdgeJobStore, SqlEdgeJobs } from "./edge-jobs.ts";
 import { SqlEnvironments } from "./environments.ts";
 import { type EdgeGroupStore, SqlEdgeGroups } from "./edge-groups.ts";
 import { type TagStore, SqlTags } from "./tags.ts";
@@ -34,6 +35,7 @@ export class SqlStore implements Store, AsyncDisposable {
   readonly rotation: PkiRotationStore;
   readonly cluster: ClusterStore;
   readonly logins: LoginRevocationStore;
+  readonly edgeJobs: EdgeJobStore;
   readonly edgeStacks: EdgeStackStore;
   readonly tags: TagStore;
   readonly edgeGroups: EdgeGroupStore;
@@ -53,6 +55,7 @@ export class SqlStore implements Store, AsyncDisposable {
     this.rotation = new SqlPkiRotation(database);
     this.cluster = new SqlClusterStore(database);
     this.logins = new SqlLoginRevocations(database);
+    this.edgeJobs = new SqlEdgeJobs(database);
     this.edgeStacks = new SqlEdgeStacks(database);
     this.tags = new SqlTags(database);
     this.edgeGroups = new SqlEdgeGroups(database);

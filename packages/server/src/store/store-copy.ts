@@ -26,13 +26,17 @@ const copiedTables = [
   { table: "pki_rotation", key: "id" },
   { table: "crl_numbers", key: "ca_spki_sha256" },
   { table: "revoked_logins", key: "jti" },
-] as const satisfies readonly { table: keyof Database; key: string }[];
+  { table: "edge_jobs", key: "id" },
+  { table: "edge_job_groups", key: ["job_id", "group_id"] },
+  { table: "edge_job_environments", key: ["job_id", "environment_id"] },
+  { table: "edge_job_tasks", key: ["job_id", "environment_id"] },
+] as const satisfies readonly { table: keyof Database; key: string | readonly string[] }[];
 
 /** Tables deliberately left behind (see `copiedTables`). */
 const skippedTables = new Set(["schema_migrations", "replicas", "edge_sessions", "cluster_files"]);
 
 /** The tables whose `id` is a PostgreSQL identity column, set past the largest copied id. */
-const identityTables = ["environments", "users", "api_tokens", "audit_events"] as const;
+const identityTables = ["environments", "users", "api_tokens", "audit_events", "edge_jobs"] as const;
 
 /** Rows read (and inserted) per statement: 200 rows of ≤ 20 columns stay far below PostgreSQL's 65,535 parameters. */
 const batchRows = 200;
@@ -130,10 +134,13 @@ async function copyTables(read: Kysely<Database>, write: Kysely<Database>): Prom
   const counts: Record<string, number> = {};
   for (const { table, key } of copiedTables) {
     let count = 0;
-    let last: string | number | undefined;
+    // A composite key is read in order of its columns and resumed with a row-value comparison.
+    const columns: readonly string[] = typeof key === "string" ? [key] : key;
+    const keyRefs = sql.join(columns.map((column) => sql.ref(column)));
+    let last: unknown[] | undefined;
     for (;;) {
-      const after = last === undefined ? sql`` : sql`WHERE ${sql.ref(key)} > ${last}`;
-      const { rows } = await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(table)} ${after} ORDER BY ${sql.ref(key)} LIMIT ${batchRows}`.execute(read);
+      const after = last === undefined ? sql`` : sql`WHERE (${keyRefs}) > (${sql.join(last)})`;
+      const { rows } = await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(table)} ${after} ORDER BY ${keyRefs} LIMIT ${batchRows}`.execute(read);
       if (rows.length === 0) break;
       const values = rows.map(bytesAsBuffers);
       if (table === "settings") {
@@ -149,7 +156,8 @@ async function copyTables(read: Kysely<Database>, write: Kysely<Database>): Prom
         await write.insertInto(table).values(values).execute();
       }
       count += rows.length;
-      last = rows.at(-1)?.[key] as string | number;
+      const lastRow = rows.at(-1);
+      last = columns.map((column) => lastRow?.[column]);
       if (rows.length < batchRows) break;
     }
     counts[table] = count;

@@ -12,6 +12,7 @@ import type { Dialect } from "./database.ts";
 import type { ClusterStore } from "./cluster-store.ts";
 import type { EdgeStackStore } from "./edge-stacks.ts";
 import type { DeviceCertificateStore } from "./device-certificates.ts";
+import type { EdgeJobStore } from "./edge-jobs.ts";
 import type { LoginRevocationStore } from "./login-revocations.ts";
 import type { EdgeGroupStore } from "./edge-groups.ts";
 import type { TagStore } from "./tags.ts";
@@ -471,6 +472,8 @@ export interface Store {
   readonly edgeGroups: EdgeGroupStore;
   /** Edge stacks, their versions, groups and per-device status (`store/edge-stacks.ts`). */
   readonly edgeStacks: EdgeStackStore;
+  /** Edge jobs, their targets and per-device tasks (`store/edge-jobs.ts`). */
+  readonly edgeJobs: EdgeJobStore;
   /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */
   close(): Promise<void>;
 }
