@@ -7,6 +7,13 @@ import { RouteError } from "./components/RouteError.tsx";
 import { AddEnvironmentScreen } from "./screens/AddEnvironmentScreen.tsx";
 import { EdgeComputeScreen } from "./screens/EdgeComputeScreen.tsx";
 import { EnvironmentScreen } from "./screens/EnvironmentScreen.tsx";
+import { EdgeGroupScreen } from "./screens/fleet/EdgeGroupScreen.tsx";
+import { EdgeGroupsScreen } from "./screens/fleet/EdgeGroupsScreen.tsx";
+import { EdgeJobScreen } from "./screens/fleet/EdgeJobScreen.tsx";
+import { EdgeJobsScreen } from "./screens/fleet/EdgeJobsScreen.tsx";
+import { EdgeStackScreen } from "./screens/fleet/EdgeStackScreen.tsx";
+import { EdgeStacksScreen } from "./screens/fleet/EdgeStacksScreen.tsx";
+import { TagsScreen } from "./screens/fleet/TagsScreen.tsx";
 import { FirstRunScreen } from "./screens/FirstRunScreen.tsx";
 import { HomeScreen } from "./screens/HomeScreen.tsx";
 import { LoginScreen } from "./screens/LoginScreen.tsx";
@@ -43,6 +50,16 @@ export const router = createBrowserRouter([
       { path: "waiting-room", element: <WaitingRoomScreen /> },
       { path: "environments/new", element: <AddEnvironmentScreen /> },
       { path: "environments/:id", element: <EnvironmentScreen /> },
+      { path: "edge-groups", element: <EdgeGroupsScreen /> },
+      { path: "edge-groups/new", element: <EdgeGroupScreen /> },
+      { path: "edge-groups/:id", element: <EdgeGroupScreen /> },
+      { path: "edge-stacks", element: <EdgeStacksScreen /> },
+      { path: "edge-stacks/new", element: <EdgeStackScreen /> },
+      { path: "edge-stacks/:id", element: <EdgeStackScreen /> },
+      { path: "edge-jobs", element: <EdgeJobsScreen /> },
+      { path: "edge-jobs/new", element: <EdgeJobScreen /> },
+      { path: "edge-jobs/:id", element: <EdgeJobScreen /> },
+      { path: "tags", element: <TagsScreen /> },
       { path: "settings/edge", element: <EdgeComputeScreen /> },
       // The chart library is most of the bundle: loaded with the screen that draws it.
       { path: "certificates", lazy: async () => ({ Component: (await import("./screens/CertificatesScreen.tsx")).CertificatesScreen }) },

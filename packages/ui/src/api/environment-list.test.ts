@@ -14,6 +14,15 @@ describe("the environment lists ask the server for one page", () => {
     expect(new URL(environmentListPath({ list: "home", search: "x".repeat(500), sort: "Name", order: "asc", page: 1, pageSize: 10 }), "https://pier.test").searchParams.get("search")).toHaveLength(200);
   });
 
+  it("filters by tags (all of them, comma-separated) and by edge group when asked, not otherwise", () => {
+    const filtered = new URL(environmentListPath({ list: "home", search: "", sort: "Name", order: "asc", page: 1, pageSize: 25, tagIds: [3, 7], edgeGroupId: 2 }), "https://pier.test").searchParams;
+    expect(filtered.get("tagIds")).toBe("3,7");
+    expect(filtered.get("edgeGroupId")).toBe("2");
+    const plain = new URL(environmentListPath({ list: "home", search: "", sort: "Name", order: "asc", page: 1, pageSize: 25, tagIds: [] }), "https://pier.test").searchParams;
+    expect(plain.has("tagIds")).toBe(false);
+    expect(plain.has("edgeGroupId")).toBe(false);
+  });
+
   it("takes the total from X-Total-Count, else the number of items", () => {
     expect(totalOf(new Response("[]", { headers: { "X-Total-Count": "10000" } }), [])).toBe(10000);
     expect(totalOf(new Response("[]"), [1, 2])).toBe(2);

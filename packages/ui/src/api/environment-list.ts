@@ -28,6 +28,10 @@ export interface EnvironmentListQuery {
   pageSize: PageSize;
   /** Home's filter by heartbeat. */
   status?: "online" | "offline";
+  /** Home's filter by tags: environments carrying every one of them. */
+  tagIds?: readonly number[];
+  /** Home's filter by edge group: its members. */
+  edgeGroupId?: number;
 }
 
 /** A page and how many environments match in all. */
@@ -54,6 +58,8 @@ export function environmentListPath(query: EnvironmentListQuery): string {
   const search = query.search.trim().slice(0, maxSearchLength);
   if (search !== "") parameters.set("search", search);
   if (query.status !== undefined) parameters.set("status", query.status === "online" ? "1" : "2");
+  if (query.tagIds && query.tagIds.length > 0) parameters.set("tagIds", query.tagIds.join(","));
+  if (query.edgeGroupId !== undefined) parameters.set("edgeGroupId", String(query.edgeGroupId));
   return `/api/endpoints?${parameters.toString()}`;
 }
 

@@ -42,6 +42,8 @@ export interface Endpoint {
   EdgeCheckinInterval: number;
   Heartbeat: boolean;
   Agent: { Version: string };
+  /** Its tags (docs/fleet.md); absent from servers before issue 19. */
+  TagIds?: number[];
   Snapshots: SnapshotSummary[];
   Pier: {
     Connected: boolean;

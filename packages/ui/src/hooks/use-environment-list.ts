@@ -14,6 +14,8 @@ export interface EnvironmentList {
   setPage: (page: number) => void;
   setPageSize: (size: PageSize) => void;
   setStatus: (status: EnvironmentListQuery["status"]) => void;
+  setTagIds: (tagIds: readonly number[]) => void;
+  setEdgeGroupId: (edgeGroupId: number | undefined) => void;
 }
 
 /**
@@ -32,9 +34,21 @@ export function useEnvironmentList(list: EnvironmentListQuery["list"], intervalM
   const [page, setPageNumber] = useState(1);
   const [pageSize, setPageSizeValue] = useState<PageSize>(25);
   const [status, setStatusValue] = useState<EnvironmentListQuery["status"]>();
+  const [tagIds, setTagIdsValue] = useState<readonly number[]>([]);
+  const [edgeGroupId, setEdgeGroupIdValue] = useState<number>();
   const [debouncedSearch] = useDebouncedValue(search, 300);
 
-  const sent: EnvironmentListQuery = { list, search: debouncedSearch, sort, order, page, pageSize, ...(status === undefined ? {} : { status }) };
+  const sent: EnvironmentListQuery = {
+    list,
+    search: debouncedSearch,
+    sort,
+    order,
+    page,
+    pageSize,
+    ...(status === undefined ? {} : { status }),
+    ...(tagIds.length === 0 ? {} : { tagIds }),
+    ...(edgeGroupId === undefined ? {} : { edgeGroupId }),
+  };
   const polled = usePolling((signal) => loadEnvironmentPage(sent, signal), intervalMs, environmentListPath(sent), { keepDataOnKeyChange: true });
 
   // Devices removed or associated meanwhile may leave the page shown past the end: go to the last.
@@ -67,6 +81,14 @@ export function useEnvironmentList(list: EnvironmentListQuery["list"], intervalM
     },
     setStatus: (value) => {
       setStatusValue(value);
+      setPageNumber(1);
+    },
+    setTagIds: (value) => {
+      setTagIdsValue(value);
+      setPageNumber(1);
+    },
+    setEdgeGroupId: (value) => {
+      setEdgeGroupIdValue(value);
       setPageNumber(1);
     },
   };

@@ -7,6 +7,7 @@ import { ContainersTab } from "../components/environment/ContainersTab.tsx";
 import { type DockerSource, isLive } from "../components/environment/docker-source.ts";
 import { EnvironmentSummary } from "../components/environment/EnvironmentSummary.tsx";
 import { CloneAlert } from "../components/CloneFlag.tsx";
+import { EnvironmentTags } from "../components/fleet/EnvironmentTags.tsx";
 import { AuditTrail } from "../components/identity/AuditTrail.tsx";
 import { IdentityCard } from "../components/identity/IdentityCard.tsx";
 import { NewEdgeKey } from "../components/environment/NewEdgeKey.tsx";
@@ -82,6 +83,7 @@ function EnvironmentPage({ id }: { id: number }) {
       )}
       <EnvironmentSummary environment={env} report={report.data} />
       <IdentityCard environment={env} onChanged={environment.refresh} />
+      <EnvironmentTags environmentId={env.Id} tagIds={env.TagIds ?? []} onChanged={environment.refresh} />
       <Tabs defaultValue="containers" keepMounted={false}>
         <Tabs.List mb="md">
           {dockerTabs.map(({ value, label, Icon }) => (

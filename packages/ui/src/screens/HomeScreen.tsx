@@ -1,4 +1,4 @@
-import { Anchor, Group, NativeSelect, Paper, Table, Text, TextInput, Tooltip } from "@mantine/core";
+import { Anchor, Group, MultiSelect, NativeSelect, Paper, Table, Text, TextInput, Tooltip } from "@mantine/core";
 import { IconSearch } from "@tabler/icons-react";
 import { Link } from "react-router";
 import { maxSearchLength } from "../api/environment-list.ts";
@@ -10,6 +10,9 @@ import { PageHeader } from "../components/PageHeader.tsx";
 import { PageLoader } from "../components/PageLoader.tsx";
 import { formatAgo, formatDateTime, formatExpiry } from "../format.ts";
 import { useEnvironmentList } from "../hooks/use-environment-list.ts";
+import { namesById, useEdgeGroups, useTags } from "../hooks/use-fleet-lists.ts";
+import { usePageTitle } from "../hooks/use-page-title.ts";
+import { TagChips } from "../components/fleet/TagChips.tsx";
 import { EmptyTableRow } from "../components/EmptyTableRow.tsx";
 import { ListPager } from "../components/environment-list/ListPager.tsx";
 import { SortableHeader } from "../components/environment-list/SortableHeader.tsx";
@@ -43,7 +46,11 @@ export function HomeScreen() {
   const environments = list.page;
   const shown = environments.data?.items ?? [];
   const total = environments.data?.total ?? 0;
-  const filtered = query.search.trim() !== "" || query.status !== undefined;
+  const filtered = query.search.trim() !== "" || query.status !== undefined || (query.tagIds?.length ?? 0) > 0 || query.edgeGroupId !== undefined;
+  const tags = useTags(30_000);
+  const groups = useEdgeGroups(30_000);
+  const tagNames = namesById(tags.data, (tag) => tag.ID, (tag) => tag.Name);
+  usePageTitle("Environments");
 
   return (
     <>
@@ -60,6 +67,23 @@ export function HomeScreen() {
             list.setStatus(status === "all" ? undefined : status);
           }}
           w={160}
+        />
+        <MultiSelect
+          label="Tags"
+          placeholder={(query.tagIds?.length ?? 0) === 0 ? "Any" : undefined}
+          data={(tags.data ?? []).map((tag) => ({ value: String(tag.ID), label: tag.Name }))}
+          value={(query.tagIds ?? []).map(String)}
+          onChange={(values) => list.setTagIds(values.map(Number))}
+          searchable
+          clearable
+          w={240}
+        />
+        <NativeSelect
+          label="Edge group"
+          data={[{ value: "", label: "Any" }, ...(groups.data ?? []).map((group) => ({ value: String(group.Id), label: group.Name }))]}
+          value={query.edgeGroupId === undefined ? "" : String(query.edgeGroupId)}
+          onChange={(event) => list.setEdgeGroupId(event.currentTarget.value === "" ? undefined : Number(event.currentTarget.value))}
+          w={200}
         />
       </Group>
       {environments.loading && !environments.data ? (
@@ -89,6 +113,7 @@ export function HomeScreen() {
                       {environment.Name}
                     </Anchor>
                     <CloneBadge clone={environment.Pier.Clone} />
+                    <TagChips ids={environment.TagIds} names={tagNames} />
                     {environment.EdgeID === "" && (
                       <Text size="xs" c="dimmed">
                         no device has used its key yet

@@ -1,0 +1,80 @@
+import { Anchor, Button, Code, Paper, Table, Text } from "@mantine/core";
+import { IconPlus } from "@tabler/icons-react";
+import { Link } from "react-router";
+import { edgeJobsApi } from "../../api/fleet.ts";
+import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
+import { LoadError } from "../../components/LoadError.tsx";
+import { PageHeader } from "../../components/PageHeader.tsx";
+import { PageLoader } from "../../components/PageLoader.tsx";
+import { formatRunUtc, previewCron } from "../../fleet/cron-preview.ts";
+import { formatDateTime } from "../../format.ts";
+import { namesById, useEdgeGroups } from "../../hooks/use-fleet-lists.ts";
+import { usePageTitle } from "../../hooks/use-page-title.ts";
+import { usePolling } from "../../hooks/use-polling.ts";
+
+/** `/edge-jobs`: every edge job with its schedule, next run and targets. */
+export function EdgeJobsScreen() {
+  usePageTitle("Edge jobs");
+  const jobs = usePolling((signal) => edgeJobsApi.list({ signal }), 10_000, "edge-jobs");
+  const groups = useEdgeGroups(30_000);
+  const groupNames = namesById(groups.data, (group) => group.Id, (group) => group.Name);
+
+  return (
+    <>
+      <PageHeader
+        title="Edge jobs"
+        description="Scripts run on the devices' hosts on a cron schedule (UTC), as root in a privileged container; their output is collected when you ask."
+        actions={
+          <Button component={Link} to="/edge-jobs/new" leftSection={<IconPlus size={16} />}>
+            Add edge job
+          </Button>
+        }
+      />
+      <LoadError message={jobs.error} />
+      {!jobs.data ? (
+        jobs.error ? null : <PageLoader />
+      ) : (
+        <Paper withBorder radius="md">
+          <Table striped highlightOnHover verticalSpacing="sm" aria-label="Edge jobs">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Name</Table.Th>
+                <Table.Th>Schedule (UTC)</Table.Th>
+                <Table.Th>Next run</Table.Th>
+                <Table.Th>Targets</Table.Th>
+                <Table.Th>Created</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {jobs.data.map((job) => {
+                const next = previewCron(job.CronExpression, { count: 1 });
+                const groupList = job.EdgeGroups.map((id) => groupNames.get(id) ?? `group ${id}`).join(", ");
+                const environments = Object.keys(job.Endpoints ?? {}).length;
+                return (
+                  <Table.Tr key={job.Id}>
+                    <Table.Td>
+                      <Anchor component={Link} to={`/edge-jobs/${job.Id}`} fw={500}>
+                        {job.Name}
+                      </Anchor>
+                    </Table.Td>
+                    <Table.Td>
+                      <Code>{job.CronExpression}</Code> {job.Recurring ? "" : <Text span size="xs" c="dimmed">once</Text>}
+                    </Table.Td>
+                    <Table.Td>
+                      <Text size="sm">{next.ok && next.runs[0] ? formatRunUtc(next.runs[0]) : "—"}</Text>
+                    </Table.Td>
+                    <Table.Td>
+                      <Text size="sm">{[groupList && `groups ${groupList}`, environments > 0 && `${environments} environment${environments === 1 ? "" : "s"}`].filter(Boolean).join(" · ") || "—"}</Text>
+                    </Table.Td>
+                    <Table.Td>{job.Created ? formatDateTime(job.Created * 1000) : "—"}</Table.Td>
+                  </Table.Tr>
+                );
+              })}
+              {jobs.data.length === 0 && <EmptyTableRow columns={5}>No edge job yet.</EmptyTableRow>}
+            </Table.Tbody>
+          </Table>
+        </Paper>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,269 @@
+import { Alert, Anchor, Badge, Button, Group, MultiSelect, Paper, Table, Text, TextInput, Title, Tooltip } from "@mantine/core";
+import { notifications } from "@mantine/notifications";
+import { useState } from "react";
+import { Link, useNavigate, useParams } from "react-router";
+import { ApiError, messageOf } from "../../api/client.ts";
+import { edgeStacksApi } from "../../api/fleet.ts";
+import type { EdgeStack, EnvVar } from "../../api/fleet-types.ts";
+import { ConfirmDialog, type ConfirmRequest } from "../../components/ConfirmDialog.tsx";
+import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
+import { CodeEditor, type CodeEditorError } from "../../components/fleet/CodeEditor.tsx";
+import { EnvVarsEditor } from "../../components/fleet/EnvVarsEditor.tsx";
+import { StatusCounts } from "../../components/fleet/StatusCounts.tsx";
+import { LoadError } from "../../components/LoadError.tsx";
+import { PageHeader } from "../../components/PageHeader.tsx";
+import { PageLoader } from "../../components/PageLoader.tsx";
+import { composeErrorLocation } from "../../fleet/compose-error.ts";
+import { stackDeviceStatuses, stackStatusColor, stackStatusName } from "../../fleet/stack-status.ts";
+import { formatDateTime } from "../../format.ts";
+import { environmentName, useEnvironmentNames } from "../../hooks/use-environment-names.ts";
+import { useEdgeGroups, useRegistries } from "../../hooks/use-fleet-lists.ts";
+import { usePageTitle } from "../../hooks/use-page-title.ts";
+import { usePolling } from "../../hooks/use-polling.ts";
+
+/** The server's bounds the form holds to (`fleetLimits`, `stackNamePattern` in @pier/protocol). */
+const composeFileBytes = 256 * 1024;
+const stackNamePattern = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+const starter = `services:
+  web:
+    image: nginx:alpine
+    ports:
+      - "8080:80"
+    restart: unless-stopped
+`;
+
+/** `/edge-stacks/new` and `/edge-stacks/:id`: the compose editor, the stack's targets, and each device's status. */
+export function EdgeStackScreen() {
+  const { id } = useParams();
+  if (id === undefined) return <EdgeStackForm key="new" />;
+  const stackId = Number(id);
+  if (!Number.isInteger(stackId) || stackId <= 0) return <Alert color="red">There is no edge stack at this address.</Alert>;
+  return <ExistingStack key={stackId} id={stackId} />;
+}
+
+function ExistingStack({ id }: { id: number }) {
+  const stack = usePolling((signal) => edgeStacksApi.get(id, { signal }), 5000, String(id), { keepDataOnKeyChange: true });
+  const file = usePolling((signal) => edgeStacksApi.file(id, { signal }), 0, `${id}:${stack.data?.Version ?? 0}`, { keepDataOnKeyChange: true });
+  if (!stack.data || file.data === undefined) return stack.error || file.error ? <LoadError message={stack.error ?? file.error} /> : <PageLoader />;
+  return (
+    <>
+      <EdgeStackForm stack={stack.data} file={file.data} onSaved={stack.refresh} />
+      <LoadError message={stack.error} />
+      <DeviceStatusTable stack={stack.data} />
+    </>
+  );
+}
+
+interface StackForm {
+  name: string;
+  file: string;
+  groups: number[];
+  envVars: EnvVar[];
+  registries: number[];
+}
+
+function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: string; onSaved?: () => Promise<void> }) {
+  usePageTitle(stack ? `Edge stack ${stack.Name}` : "New edge stack");
+  const navigate = useNavigate();
+  const groups = useEdgeGroups();
+  const registries = useRegistries();
+  const initial: StackForm = stack ? { name: stack.Name, file: file ?? "", groups: stack.EdgeGroups, envVars: stack.EnvVars ?? [], registries: stack.Registries ?? [] } : { name: "", file: starter, groups: [], envVars: [], registries: [] };
+  const [form, setForm] = useState<StackForm>(initial);
+  const [fileError, setFileError] = useState<CodeEditorError>();
+  const [error, setError] = useState<{ message: string; field?: string | undefined }>();
+  const [busy, setBusy] = useState(false);
+  const [pending, setPending] = useState<ConfirmRequest>();
+  const update = (change: Partial<StackForm>) => setForm((current) => ({ ...current, ...change }));
+  const nameError = form.name !== "" && !stackNamePattern.test(form.name) ? "Lowercase letters, digits, - and _, starting with a letter or digit (a Compose project name), at most 63 characters." : undefined;
+  const changedDeployment = stack !== undefined && (form.file !== file || JSON.stringify(form.envVars) !== JSON.stringify(stack.EnvVars ?? []));
+
+  async function save() {
+    setBusy(true);
+    setError(undefined);
+    setFileError(undefined);
+    const sentFile = form.file;
+    const envVars = form.envVars.filter((entry) => entry.name.trim() !== "");
+    try {
+      if (stack) {
+        await edgeStacksApi.update(stack.Id, { stackFileContent: sentFile, edgeGroups: form.groups, updateVersion: changedDeployment, deploymentType: 0, envVars, registries: form.registries });
+        notifications.show({ color: "green", message: changedDeployment ? `Edge stack ${stack.Name} saved: version ${stack.Version + 1} goes to its devices.` : `Edge stack ${stack.Name} saved.` });
+        await onSaved?.();
+      } else {
+        const created = await edgeStacksApi.create({ name: form.name, stackFileContent: sentFile, edgeGroups: form.groups, deploymentType: 0, envVars, registries: form.registries });
+        notifications.show({ color: "green", message: `Edge stack ${created.Name} created.` });
+        await navigate(`/edge-stacks/${created.Id}`, { replace: true });
+      }
+    } catch (failure) {
+      const field = failure instanceof ApiError ? failure.field : undefined;
+      if (field === "stackFileContent") setFileError({ message: messageOf(failure), ...composeErrorLocation(messageOf(failure), sentFile) });
+      else setError({ message: messageOf(failure), field });
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const rollout = stack?.Pier?.Rollout;
+  return (
+    <>
+      <PageHeader
+        title={stack ? stack.Name : "New edge stack"}
+        description={
+          <Anchor component={Link} to="/edge-stacks" size="sm">
+            ← Edge stacks
+          </Anchor>
+        }
+        actions={
+          stack && (
+            <Button
+              color="red"
+              variant="light"
+              onClick={() =>
+                setPending({
+                  title: `Delete edge stack ${stack.Name}?`,
+                  message: "Its devices stop and remove the stack's containers at their next desired state.",
+                  confirmLabel: "Delete stack",
+                  onConfirm: async () => {
+                    try {
+                      await edgeStacksApi.remove(stack.Id);
+                      notifications.show({ color: "green", message: `Edge stack ${stack.Name} deleted.` });
+                      await navigate("/edge-stacks");
+                    } catch (failure) {
+                      setError({ message: messageOf(failure) });
+                    }
+                  },
+                })
+              }
+            >
+              Delete
+            </Button>
+          )
+        }
+      />
+      {stack && (
+        <Group mb="md" gap="lg">
+          <Text size="sm">
+            Version <b>v{stack.Version}</b>
+          </Text>
+          <StatusCounts stack={stack} />
+          {rollout && (
+            <Text size="sm" c="dimmed">
+              Rollout {String(rollout.State ?? "")}
+              {typeof rollout.Released === "number" && typeof rollout.Total === "number" ? `: ${rollout.Released} of ${rollout.Total} devices released` : ""}
+            </Text>
+          )}
+        </Group>
+      )}
+      {error && (
+        <Alert color="red" mb="md" role="alert" title="Not saved">
+          {error.message}
+        </Alert>
+      )}
+      <Paper withBorder radius="md" p="lg" mb="lg" component="form" aria-label="Edge stack" onSubmit={(event) => { event.preventDefault(); void save(); }}>
+        <TextInput label="Name" required disabled={stack !== undefined} value={form.name} maxLength={63} onChange={(event) => update({ name: event.currentTarget.value })} error={nameError ?? (error?.field === "name" ? error.message : undefined)} w={420} mb="md" />
+        <MultiSelect
+          label="Edge groups"
+          description="The stack runs on every environment of these groups."
+          data={(groups.data ?? []).map((group) => ({ value: String(group.Id), label: group.Name }))}
+          value={form.groups.map(String)}
+          onChange={(values) => update({ groups: values.map(Number) })}
+          searchable
+          w={420}
+          mb="md"
+          error={error?.field === "edgeGroups" ? error.message : undefined}
+        />
+        <CodeEditor label="Compose file" description="Docker Compose; validated by the server when saved." value={form.file} onChange={(value) => update({ file: value })} error={fileError} maxBytes={composeFileBytes} />
+        <EnvVarsEditor value={form.envVars} onChange={(envVars) => update({ envVars })} />
+        <MultiSelect
+          label="Registries"
+          description={registries.error ? "The registries could not be listed." : "Credentials sent to the devices to pull this stack's images."}
+          data={(registries.data ?? []).map((registry) => ({ value: String(registry.Id), label: `${registry.Name} (${registry.URL})` }))}
+          value={form.registries.map(String)}
+          onChange={(values) => update({ registries: values.map(Number) })}
+          w={420}
+          mb="md"
+          maxValues={10}
+        />
+        <Group>
+          <Button type="submit" loading={busy} disabled={form.name === "" || nameError !== undefined}>
+            {stack ? "Save stack" : "Create stack"}
+          </Button>
+          {stack && (
+            <Text size="sm" c="dimmed">
+              {changedDeployment ? `Saving makes version ${stack.Version + 1}.` : "The file and variables are unchanged: saving keeps the version."}
+            </Text>
+          )}
+        </Group>
+      </Paper>
+      <ConfirmDialog request={pending} onClose={() => setPending(undefined)} />
+    </>
+  );
+}
+
+function DeviceStatusTable({ stack }: { stack: EdgeStack }) {
+  const names = useEnvironmentNames(30_000);
+  const rows = stackDeviceStatuses(stack);
+  return (
+    <Paper withBorder radius="md" p="lg" component="section" aria-labelledby="stack-devices">
+      <Title order={4} id="stack-devices" mb="sm">
+        Devices
+      </Title>
+      <Table verticalSpacing="sm" aria-label="Device status">
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>Environment</Table.Th>
+            <Table.Th>Status</Table.Th>
+            <Table.Th>Since</Table.Th>
+            <Table.Th>Version</Table.Th>
+            <Table.Th>Error</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {rows.map((row) => (
+            <Table.Tr key={row.environmentId}>
+              <Table.Td>
+                <Anchor component={Link} to={`/environments/${row.environmentId}`} size="sm">
+                  {environmentName(names.data, row.environmentId)}
+                </Anchor>
+              </Table.Td>
+              <Table.Td>
+                {row.latest ? (
+                  <Badge color={stackStatusColor(row.latest.Type)} variant="light" tt="none">
+                    {stackStatusName(row.latest.Type)}
+                  </Badge>
+                ) : (
+                  <Text size="sm" c="dimmed">
+                    No report yet
+                  </Text>
+                )}
+              </Table.Td>
+              <Table.Td>
+                <Text size="sm">{row.latest ? formatDateTime(row.latest.Time * 1000) : "—"}</Text>
+              </Table.Td>
+              <Table.Td>
+                <Text size="sm">
+                  {row.version === undefined ? "—" : `v${row.version}`}
+                  {row.rolledBackTo !== undefined && (
+                    <Tooltip label="The new version failed on this device; it runs the previous one again.">
+                      <Text span size="sm" c="orange" ml={6}>
+                        rolled back to v{row.rolledBackTo}
+                      </Text>
+                    </Tooltip>
+                  )}
+                </Text>
+              </Table.Td>
+              <Table.Td>
+                {row.errors.map((message, index) => (
+                  <Text key={index} size="sm" c="red" style={{ whiteSpace: "pre-wrap", wordBreak: "break-word" }}>
+                    {message}
+                  </Text>
+                ))}
+              </Table.Td>
+            </Table.Tr>
+          ))}
+          {rows.length === 0 && <EmptyTableRow columns={5}>No device has this stack yet: its groups have no associated member, or none has reported.</EmptyTableRow>}
+        </Table.Tbody>
+      </Table>
+    </Paper>
+  );
+}

@@ -1,0 +1,113 @@
+import { ActionIcon, Button, Group, Paper, Table, TextInput, Tooltip } from "@mantine/core";
+import { notifications } from "@mantine/notifications";
+import { IconPlus, IconTrash } from "@tabler/icons-react";
+import { useState } from "react";
+import { messageOf } from "../../api/client.ts";
+import { tagsApi } from "../../api/fleet.ts";
+import { ConfirmDialog, type ConfirmRequest } from "../../components/ConfirmDialog.tsx";
+import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
+import { maxTagNameLength } from "../../components/fleet/EnvironmentTags.tsx";
+import { LoadError } from "../../components/LoadError.tsx";
+import { PageHeader } from "../../components/PageHeader.tsx";
+import { PageLoader } from "../../components/PageLoader.tsx";
+import { useTags } from "../../hooks/use-fleet-lists.ts";
+import { usePageTitle } from "../../hooks/use-page-title.ts";
+
+/** `/tags`: every tag, a form to create one, and a confirmed delete (the tag leaves its environments and groups). */
+export function TagsScreen() {
+  usePageTitle("Tags");
+  const tags = useTags(10_000);
+  const [name, setName] = useState("");
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const [pending, setPending] = useState<ConfirmRequest>();
+
+  async function create() {
+    setBusy(true);
+    setError(undefined);
+    try {
+      const tag = await tagsApi.create(name.trim());
+      setName("");
+      notifications.show({ color: "green", message: `Tag ${tag.Name} created.` });
+      await tags.refresh();
+    } catch (failure) {
+      setError(messageOf(failure));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <>
+      <PageHeader title="Tags" description="Labels on environments. Dynamic edge groups select their environments by tag." />
+      <LoadError message={tags.error} />
+      <Group align="flex-start" mb="md">
+        <TextInput
+          label="Tag name"
+          placeholder="e.g. berlin"
+          value={name}
+          maxLength={maxTagNameLength}
+          error={error}
+          onChange={(event) => setName(event.currentTarget.value)}
+          onKeyDown={(event) => event.key === "Enter" && name.trim() !== "" && void create()}
+          w={320}
+        />
+        <Button mt={25} leftSection={<IconPlus size={16} />} onClick={() => void create()} disabled={name.trim() === ""} loading={busy}>
+          Create tag
+        </Button>
+      </Group>
+      {!tags.data ? (
+        tags.error ? null : <PageLoader />
+      ) : (
+        <Paper withBorder radius="md">
+          <Table striped verticalSpacing="sm" aria-label="Tags">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Name</Table.Th>
+                <Table.Th w={80}>Id</Table.Th>
+                <Table.Th w={60} aria-label="Actions" />
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {tags.data.map((tag) => (
+                <Table.Tr key={tag.ID}>
+                  <Table.Td fw={500}>{tag.Name}</Table.Td>
+                  <Table.Td>{tag.ID}</Table.Td>
+                  <Table.Td>
+                    <Tooltip label={`Delete ${tag.Name}`}>
+                      <ActionIcon
+                        variant="subtle"
+                        color="red"
+                        aria-label={`Delete tag ${tag.Name}`}
+                        onClick={() =>
+                          setPending({
+                            title: `Delete tag ${tag.Name}?`,
+                            message: "The tag is removed from every environment and edge group carrying it; dynamic groups change their members, and devices their stacks and jobs.",
+                            confirmLabel: "Delete tag",
+                            onConfirm: async () => {
+                              try {
+                                await tagsApi.remove(tag.ID);
+                                notifications.show({ color: "green", message: `Tag ${tag.Name} deleted.` });
+                              } catch (failure) {
+                                notifications.show({ color: "red", message: messageOf(failure) });
+                              }
+                              await tags.refresh();
+                            },
+                          })
+                        }
+                      >
+                        <IconTrash size={16} />
+                      </ActionIcon>
+                    </Tooltip>
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+              {tags.data.length === 0 && <EmptyTableRow columns={3}>No tag yet: create one here or on an environment&apos;s page.</EmptyTableRow>}
+            </Table.Tbody>
+          </Table>
+        </Paper>
+      )}
+      <ConfirmDialog request={pending} onClose={() => setPending(undefined)} />
+    </>
+  );
+}
