@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes a Docker engine available for the tests that drive one: installs docker.io,
-# busybox-static and docker-registry (a local registry the tests push to and pull from) from
-# Debian when missing, starts dockerd in the background when it is not running, and builds the
-# small local test image pier-test/busybox (no registry of the internet is reachable, so the
+# busybox-static, docker-registry (a local registry the tests push to and pull from) and
+# iproute2 (the bridges of the extra engines, packages/e2e/src/docker-engines.ts) from Debian
+# when missing, starts dockerd in the background when it is not running, and builds the small local test image pier-test/busybox (no registry of the internet is reachable, so the
 # image is made from busybox-static with `docker import`). Idempotent.
 set -euo pipefail
 
@@ -12,6 +12,7 @@ need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 [ -x /usr/bin/busybox ] || need+=(busybox-static)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-docker: installing ${need[*]}" >&2
   $sudo_cmd apt-get update -qq >/dev/null

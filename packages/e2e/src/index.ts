@@ -13,3 +13,4 @@ export { startPostgres, postgresBin, type PostgresServer } from "./postgres.ts";
 export { startHaproxy, haproxyConfig, haproxyBinary, proxySource, type Haproxy, type HaproxyOptions, type BalancedBackend } from "./haproxy.ts";
 export { startReplicas, type ReplicaSet, type ReplicaSlot, type ReplicaSetOptions } from "./replicas.ts";
 export { freeLoopbackPort } from "./free-loopback-port.ts";
+export { startDockerEngines, loadImages, removeStaleDockerEngines, dockerEngineClaimsDir, type DockerEngine, type DockerEngines } from "./docker-engines.ts";
