@@ -2,8 +2,9 @@
 # Makes a Docker engine available for the tests that drive one: installs docker.io,
 # busybox-static, docker-registry (a local registry the tests push to and pull from) and
 # iproute2 (the bridges of the extra engines, packages/e2e/src/docker-engines.ts) from Debian
-# when missing, starts dockerd in the background when it is not running, and builds the small local test image pier-test/busybox (no registry of the internet is reachable, so the
-# image is made from busybox-static with `docker import`). Idempotent.
+# when missing, starts dockerd in the background when it is not running, and builds the small
+# local test image pier-test/busybox (no registry of the internet is reachable, so the image is
+# made from busybox-static with `docker import`). Idempotent.
 set -euo pipefail
 
 sudo_cmd=""
