@@ -59,6 +59,10 @@ export interface Endpoint {
     Clone: { Addresses: string[]; FirstSeen: string; LastSeen: string } | null;
     /** The device's identity (docs/identity.md); absent from servers before issue 17. */
     Identity?: DeviceIdentityView;
+    /** Edge groups the device asked for at enrollment (`EDGE_GROUPS`, docs/fleet.md). */
+    RequestedEdgeGroups?: string[];
+    /** In the association's answer: requested names that are unknown or dynamic groups, not applied. */
+    EdgeGroupsNotApplied?: string[];
   };
 }
 

@@ -45,7 +45,12 @@ export function WaitingRoomScreen() {
 
   async function applyToSelection(what: "associate" | "remove", devicesToChange: Endpoint[]) {
     setBusy(true);
-    const results = await Promise.allSettled(devicesToChange.map((device) => (what === "associate" ? api("POST", `/api/endpoints/${device.Id}/edge/trust`) : api("DELETE", `/api/endpoints/${device.Id}`))));
+    const results = await Promise.allSettled(devicesToChange.map((device) => (what === "associate" ? api<Partial<Endpoint> | undefined>("POST", `/api/endpoints/${device.Id}/edge/trust`) : api<undefined>("DELETE", `/api/endpoints/${device.Id}`))));
+    const notApplied = results.flatMap((result, index) => {
+      const names = result.status === "fulfilled" ? result.value?.Pier?.EdgeGroupsNotApplied : undefined;
+      return names && names.length > 0 ? [`${devicesToChange[index]?.EdgeID ?? "?"}: ${names.join(", ")}`] : [];
+    });
+    if (notApplied.length > 0) notifications.show({ color: "yellow", title: "Requested edge groups not applied (unknown or dynamic)", message: notApplied.join("\n"), autoClose: false });
     const failed = results.flatMap((result, index) => (result.status === "rejected" ? [`${devicesToChange[index]?.EdgeID ?? "?"}: ${messageOf(result.reason)}`] : []));
     const done = devicesToChange.length - failed.length;
     if (done > 0) notifications.show({ color: "green", message: `${what === "associate" ? "Associated" : "Removed"} ${done} device${done === 1 ? "" : "s"}.` });
@@ -126,6 +131,11 @@ export function WaitingRoomScreen() {
                         {device.EdgeID}
                       </Text>
                       <CloneBadge clone={device.Pier.Clone} />
+                      {(device.Pier.RequestedEdgeGroups?.length ?? 0) > 0 && (
+                        <Text size="xs" c="dimmed">
+                          asks for edge groups: {device.Pier.RequestedEdgeGroups?.join(", ")}
+                        </Text>
+                      )}
                     </Table.Td>
                     <Table.Td>{device.Pier.Hostname || "—"}</Table.Td>
                     <Table.Td>{device.Pier.SourceAddress || "—"}</Table.Td>
