@@ -61,8 +61,8 @@ export interface Endpoint {
     Identity?: DeviceIdentityView;
     /** Edge groups the device asked for at enrollment (`EDGE_GROUPS`, docs/fleet.md). */
     RequestedEdgeGroups?: string[];
-    /** In the association's answer: requested names that are unknown or dynamic groups, not applied. */
-    EdgeGroupsNotApplied?: string[];
+    /** Only in the answer of `PUT /api/endpoints/{id} {UserTrusted: true}` that associated the device: requested names not applied. */
+    EdgeGroupsNotApplied?: { Name: string; Reason: "unknown" | "dynamic" }[];
   };
 }
 

@@ -45,12 +45,12 @@ export function WaitingRoomScreen() {
 
   async function applyToSelection(what: "associate" | "remove", devicesToChange: Endpoint[]) {
     setBusy(true);
-    const results = await Promise.allSettled(devicesToChange.map((device) => (what === "associate" ? api<Partial<Endpoint> | undefined>("POST", `/api/endpoints/${device.Id}/edge/trust`) : api<undefined>("DELETE", `/api/endpoints/${device.Id}`))));
+    const results = await Promise.allSettled(devicesToChange.map((device) => (what === "associate" ? api<Partial<Endpoint> | undefined>("PUT", `/api/endpoints/${device.Id}`, { body: { UserTrusted: true } }) : api<undefined>("DELETE", `/api/endpoints/${device.Id}`))));
     const notApplied = results.flatMap((result, index) => {
       const names = result.status === "fulfilled" ? result.value?.Pier?.EdgeGroupsNotApplied : undefined;
-      return names && names.length > 0 ? [`${devicesToChange[index]?.EdgeID ?? "?"}: ${names.join(", ")}`] : [];
+      return names && names.length > 0 ? [`${devicesToChange[index]?.EdgeID ?? "?"}: ${names.map(({ Name, Reason }) => `${Name} (${Reason === "dynamic" ? "a dynamic group: joined through tags" : "no such group"})`).join(", ")}`] : [];
     });
-    if (notApplied.length > 0) notifications.show({ color: "yellow", title: "Requested edge groups not applied (unknown or dynamic)", message: notApplied.join("\n"), autoClose: false });
+    if (notApplied.length > 0) notifications.show({ color: "yellow", title: "Requested edge groups not applied", message: notApplied.join("\n"), autoClose: false });
     const failed = results.flatMap((result, index) => (result.status === "rejected" ? [`${devicesToChange[index]?.EdgeID ?? "?"}: ${messageOf(result.reason)}`] : []));
     const done = devicesToChange.length - failed.length;
     if (done > 0) notifications.show({ color: "green", message: `${what === "associate" ? "Associated" : "Removed"} ${done} device${done === 1 ? "" : "s"}.` });
