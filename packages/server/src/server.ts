@@ -242,7 +242,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const denied = new SessionDenyList();
   const logouts = new PersistedLogouts({ records: store.logins, denied, announce: ({ jti, expiresAt }) => events.publish({ type: "login_revoked", jti, expiresAt: expiresAt.getTime() }) });
   await logouts.load();
-  const fleet = createFleetServices({ store, events, edge, dataDir: config.dataDir, log: config.log });
+  const fleet = createFleetServices({ store, events, edge, dataDir: config.dataDir, ...(cluster.box ? { secretBox: cluster.box } : {}), log: config.log });
   const deps: ApiDependencies = {
     store,
     edge,
@@ -311,6 +311,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     tunnels,
     renewal,
+    fleet: { desiredState: fleet.desiredState, reports: fleet.reports, environments: store.environments },
     log: config.log,
   });
   // Before the Hono app, like the edge routes: it streams both ways.

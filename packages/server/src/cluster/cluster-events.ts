@@ -15,7 +15,16 @@ export type ClusterEvent =
   /** The built-in CA's rotation started, rolled back or finished: replicas follow `pki_rotation` (`CaRotation.follow`). */
   | { type: "rotation_changed" }
   /** `openedAt`: ms since the epoch on the opening replica; an older session elsewhere ends, a newer one stays. */
-  | { type: "session_opened"; environmentId: number; replicaId: string; sourceAddress: string; openedAt: number };
+  | { type: "session_opened"; environmentId: number; replicaId: string; sourceAddress: string; openedAt: number }
+  /**
+   * The desired-state versions of these environments changed (`fleet/desired-state.ts`): the
+   * replica holding each session pushes `status` with the stored version. At most
+   * `maxAnnouncedEnvironments` ids; `[]`: every session (re-read them all).
+   */
+  | { type: "desired_state_changed"; environmentIds: number[] };
+
+/** Environments one `desired_state_changed` names at most (a larger set is split). */
+export const maxAnnouncedEnvironments = 1_000;
 
 /** A handler of cluster events; `origin` is the id of the replica that published it. */
 export type ClusterEventHandler = (event: ClusterEvent, origin: string) => void | Promise<void>;
@@ -48,6 +57,7 @@ const clusterEventSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("rotation_changed") }),
   z.strictObject({ type: z.literal("login_revoked"), jti: text(256), expiresAt: z.number().int().nonnegative() }),
   z.strictObject({ type: z.literal("session_opened"), environmentId: id, replicaId: text(128), sourceAddress: z.string().max(256), openedAt: z.number().int().nonnegative() }),
+  z.strictObject({ type: z.literal("desired_state_changed"), environmentIds: z.array(id).max(maxAnnouncedEnvironments) }),
 ]);
 
 /**

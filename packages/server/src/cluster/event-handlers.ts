@@ -149,6 +149,9 @@ export async function handleClusterEvents(options: ClusterEventHandlerOptions): 
         // replicas' clocks are assumed NTP-close; two opens within the skew may both end).
         if (event.replicaId !== me) edge.replacedElsewhere(event.environmentId, { sourceAddress: event.sourceAddress, replica: event.replicaId, openedAt: event.openedAt });
         return;
+      case "desired_state_changed":
+        // Pushed by the fleet's own subscriber (fleet/desired-state-push.ts).
+        return;
       default: {
         const unknown: never = event;
         log("warn", `cluster event ${(unknown as { type: string }).type} from replica ${origin} is not known here`);

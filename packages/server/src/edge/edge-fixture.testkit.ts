@@ -5,6 +5,7 @@ import { connectionIdentity } from "../tls/tls-front.ts";
 import { loadTlsMaterial } from "../tls/tls-material.ts";
 import { listenEdgeRoutes } from "./edge-listener.testkit.ts";
 import { EdgeService, type EdgeServiceOptions } from "./edge-service.ts";
+import type { FleetEdgeServices } from "./fleet-routes.ts";
 import { TestAgent, type TestAgentOptions } from "./test-agent.testkit.ts";
 import { TunnelBroker } from "./tunnel-broker.ts";
 
@@ -28,7 +29,14 @@ export interface EdgeFixture extends AsyncDisposable {
  * Starts the fixture; dispose it to stop everything and remove its files. New devices are
  * trusted on first connect unless `trustOnFirstConnect` is false (they wait in the waiting room).
  */
-export async function startEdgeFixture(options: { readonly edge?: EdgeServiceOptions; readonly trustOnFirstConnect?: boolean } = {}): Promise<EdgeFixture> {
+export async function startEdgeFixture(
+  options: {
+    readonly edge?: EdgeServiceOptions;
+    readonly trustOnFirstConnect?: boolean;
+    /** The fleet services the device routes answer from, built on the fixture's store and edge service. */
+    readonly fleet?: (parts: { store: SqliteStore; edge: EdgeService }) => FleetEdgeServices;
+  } = {},
+): Promise<EdgeFixture> {
   const pki: TestPki = createTestPki();
   const dir: TempDir = tempDir("edge");
   const ca: TestCa = await pki.createCa("Pier test CA");
@@ -49,6 +57,7 @@ export async function startEdgeFixture(options: { readonly edge?: EdgeServiceOpt
         return { authorized: who.mtls && who.authorized, remoteAddress: who.remoteAddress ?? "unknown" };
       },
       tunnels,
+      ...(options.fleet ? { fleet: options.fleet({ store, edge }) } : {}),
       log: (level, message) => logs.push(`${level}: ${message}`),
     },
     { mode: "none" },

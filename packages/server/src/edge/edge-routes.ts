@@ -25,6 +25,7 @@ import { errorBody, type ErrorAnswer } from "../http/error-response.ts";
 import { onCertificateExpiry } from "../identity/certificate-expiry.ts";
 import type { CertificateRenewal } from "../identity/renewal.ts";
 import type { EdgeConnection, EdgeService } from "./edge-service.ts";
+import { createFleetRoutes, type FleetEdgeServices } from "./fleet-routes.ts";
 import type { TunnelBroker } from "./tunnel-broker.ts";
 
 type Request = IncomingMessage | Http2ServerRequest;
@@ -65,6 +66,8 @@ export interface EdgeRouteOptions {
   readonly log: (level: "debug" | "info" | "warn", message: string) => void;
   /** Certificate renewal (`edgePaths.renew`); without it the route answers 404 (no built-in CA). */
   readonly renewal?: Pick<CertificateRenewal, "renew">;
+  /** Desired state and reports (edge/fleet-routes.ts); without it those paths answer 404. */
+  readonly fleet?: FleetEdgeServices;
 }
 
 /** The session stream an HTTP/2 connection carries, once its hello was accepted. */
@@ -195,6 +198,8 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     const connection = connectionOf(req);
     return connection ? carriers.get(connection)?.environmentId : undefined;
   };
+
+  const fleetRoutes = options.fleet && createFleetRoutes({ fleet: options.fleet, admit, carriedEnvironment, readBody, sendJson, refuse: refuseBody, log: options.log });
 
   function admit(req: Request, res: EdgeResponse): ReturnType<EdgeRouteOptions["identify"]> | undefined {
     const who = options.identify(req);
@@ -455,7 +460,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     else if (path === edgePaths.snapshot && req.method === "POST") snapshot(req, res);
     else if (path === edgePaths.renew && req.method === "POST") renew(req, res);
     else if (path.startsWith(edgePaths.tunnel) && req.method === "POST") tunnel(req, res, path.slice(edgePaths.tunnel.length));
-    else return false;
+    else if (!fleetRoutes?.(req, res, path)) return false;
     return true;
   };
 }

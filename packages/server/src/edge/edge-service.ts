@@ -84,6 +84,16 @@ export const defaultEnrollmentLimits: EnrollmentLimits = Object.freeze({ perSour
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
+/** The desired-state version a welcome or status carries: an associated device's stored one (docs/fleet.md). */
+function desiredStateOf(environment: Environment): { desiredStateVersion?: string } {
+  return environment.userTrusted && environment.desiredStateVersion !== undefined ? { desiredStateVersion: environment.desiredStateVersion } : {};
+}
+
+/** The `status` frame of an environment: association, check-in interval, desired-state version. */
+function statusOf(environment: Environment, settings: Settings): ServerMessage {
+  return { type: "status", status: environment.userTrusted ? "associated" : "waiting", checkinIntervalSeconds: environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval, ...desiredStateOf(environment) };
+}
+
 function identityOf(hello: Hello, connection: EdgeConnection): DeviceIdentity | undefined {
   if (connection.peerCertificate) return { kind: "certificate", value: spkiSha256(connection.peerCertificate.publicKey) };
   if (hello.deviceToken) return { kind: "token", value: sha256(hello.deviceToken) };
@@ -126,6 +136,8 @@ export class EdgeService {
   readonly #openedAt = new WeakMap<Session, number>();
   /** Called when this server no longer holds a device's session (the session directory releases it). */
   readonly #closedListeners = new Set<(environmentId: number) => void>();
+  /** Told of each accepted hello's environment before the welcome (fleet/edge-group-requests.ts keeps or applies EDGE_GROUPS). */
+  readonly #helloListeners = new Set<(environment: Environment, hello: Hello, enrolled: boolean) => Promise<void>>();
   readonly #identity: Enrollment | undefined;
   readonly #reenrollment: Reenrollment | undefined;
   readonly #revocations: EdgeServiceOptions["revocations"];
@@ -171,6 +183,7 @@ export class EdgeService {
     };
 
     let environment = await this.#store.environments.getByEdgeId(hello.agent.edgeId);
+    let enrolled = false;
     if (environment) {
       const redelivered = csr && !connection.peerCertificate ? await this.#identity?.redelivery(environment, csr, now) : undefined;
       if (redelivered) return this.#redelivery(environment, redelivered, settings, connection);
@@ -180,6 +193,7 @@ export class EdgeService {
       if (this.#factsChanged(environment, facts)) environment = await this.#recordFacts(environment, identity, facts, hello, connection, now, named);
     } else if (hello.environmentId > 0) {
       environment = await this.#claimEnvironment(hello, identity, facts, connection);
+      enrolled = true;
     } else {
       await this.#admitNewDevice(hello, connection, settings.trustOnFirstConnect, now);
       environment = await this.#store.environments.create({
@@ -192,7 +206,9 @@ export class EdgeService {
         ...facts,
       });
       await this.#store.audit.append({ kind: "enrolled", environmentId: environment.id, edgeId: hello.agent.edgeId, sourceAddress: connection.sourceAddress, detail: { trusted: environment.userTrusted, certificate: facts.clientCertificate?.subject ?? null } });
+      enrolled = true;
     }
+    for (const listener of this.#helloListeners) await listener(environment, hello, enrolled);
     let grant: CertificateGrant | undefined;
     if (csr && this.#identity) ({ environment, grant } = await this.#identity.received(environment, csr, connection.sourceAddress));
     this.#checkIns.record(environment.id, now);
@@ -205,6 +221,7 @@ export class EdgeService {
         checkinIntervalSeconds: environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval,
         ...(deviceToken === undefined ? {} : { deviceToken }),
         ...(grant === undefined ? {} : { certificate: grant }),
+        ...desiredStateOf(environment),
       },
     };
   }
@@ -241,6 +258,7 @@ export class EdgeService {
         status: environment.userTrusted ? "associated" : "waiting",
         checkinIntervalSeconds: environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval,
         ...(grant === undefined ? {} : { certificate: grant }),
+        ...desiredStateOf(environment),
       },
     };
   }
@@ -427,6 +445,15 @@ export class EdgeService {
    * session (it ended, was disconnected, or the server shuts down); not when a newer session
    * of the same device replaces it here. Returns the function that unregisters it.
    */
+  /**
+   * Calls `listener` with each accepted hello's environment (and whether this hello enrolled it)
+   * before the welcome is sent; its failure fails the hello. Returns the unsubscribe function.
+   */
+  onHello(listener: (environment: Environment, hello: Hello, enrolled: boolean) => Promise<void>): () => void {
+    this.#helloListeners.add(listener);
+    return () => this.#helloListeners.delete(listener);
+  }
+
   onSessionClosed(listener: (environmentId: number) => void): () => void {
     this.#closedListeners.add(listener);
     return () => this.#closedListeners.delete(listener);
@@ -552,7 +579,7 @@ export class EdgeService {
     // without a certificate, still has to receive it.
     if (!grant && session.presentedCertificate === false && environment.userTrusted) grant = await this.#identity?.issuedGrant(environment);
     const settings = await this.#store.settings.get();
-    session.push({ type: "status", status: environment.userTrusted ? "associated" : "waiting", checkinIntervalSeconds: environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval });
+    session.push(statusOf(environment, settings));
     if (grant) session.push({ type: "certificate", grant });
   }
 
@@ -562,12 +589,19 @@ export class EdgeService {
    * Association and certificates are `notifyChanged`'s (an environment's own change).
    */
   async notifyAll(): Promise<void> {
-    if (this.#sessions.size === 0) return;
+    await this.notifyMany([...this.#sessions.keys()]);
+  }
+
+  /**
+   * Pushes the status (with the stored desired-state version) to the open sessions of those of
+   * `environmentIds` this server holds: one read of the settings and one query per 1,000 held.
+   */
+  async notifyMany(environmentIds: readonly number[]): Promise<void> {
+    const held = environmentIds.filter((id) => this.#sessions.has(id));
+    if (held.length === 0) return;
     const settings = await this.#store.settings.get();
-    const environments = await this.#store.environments.getMany([...this.#sessions.keys()]);
-    for (const environment of environments) {
-      this.#sessions.get(environment.id)?.push({ type: "status", status: environment.userTrusted ? "associated" : "waiting", checkinIntervalSeconds: environment.checkinIntervalSeconds ?? settings.edgeAgentCheckinInterval });
-    }
+    const environments = await this.#store.environments.getMany(held);
+    for (const environment of environments) this.#sessions.get(environment.id)?.push(statusOf(environment, settings));
   }
 
   /** Ends a device's session with a reason (it was removed). */

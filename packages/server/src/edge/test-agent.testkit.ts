@@ -11,6 +11,10 @@ export interface TestAgentOptions {
   readonly servername?: string;
   readonly edgeId: string;
   readonly environmentId?: number;
+  /** The token a first welcome handed out, to reconnect as the same device. */
+  readonly deviceToken?: string;
+  /** `hello.edgeGroups`: the edge groups the device asks for (`EDGE_GROUPS`). */
+  readonly edgeGroups?: readonly string[];
 }
 
 /** An answer on the agent's connection. */
@@ -29,7 +33,7 @@ export interface ServedTunnel {
 }
 
 /** Opens an HTTP/2 connection to 127.0.0.1:`port` as an agent would (no session yet). */
-export function connectAgent(options: Omit<TestAgentOptions, "edgeId" | "environmentId">): ClientHttp2Session {
+export function connectAgent(options: Omit<TestAgentOptions, "edgeId" | "environmentId" | "deviceToken">): ClientHttp2Session {
   const connection = http2.connect(`https://127.0.0.1:${options.port}`, {
     ca: options.ca,
     servername: options.servername ?? "",
@@ -85,6 +89,8 @@ export class TestAgent implements AsyncDisposable {
       protocol: protocolVersion,
       environmentId: options.environmentId ?? 0,
       agent: { edgeId: options.edgeId, agentVersion: "0.0.0-test", platform: "docker", hostname: options.edgeId, os: "linux", arch: "amd64" },
+      ...(options.deviceToken === undefined ? {} : { deviceToken: options.deviceToken }),
+      ...(options.edgeGroups === undefined ? {} : { edgeGroups: [...options.edgeGroups] }),
     };
     session.write(encodeFrame(hello));
     const frames: ServerMessage[] = [];

@@ -22,7 +22,8 @@ import type {
   Reenrollment,
 } from "./store.ts";
 
-type Columns = Omit<Selectable<EnvironmentsTable>, "id">;
+// The desired-state columns are written by store/desired-state-versions.ts alone, never by a patch.
+type Columns = Omit<Selectable<EnvironmentsTable>, "id" | "desired_state_version" | "desired_state_error">;
 
 const agentKeys = ["version", "platform", "hostname", "os", "arch"] as const;
 const certificateKeys = ["subject", "serialNumber", "fingerprintSha256", "issuer"] as const;
@@ -69,7 +70,15 @@ export function decodeEnvironment(row: Row): Environment {
     enrollmentCsr: bytesOrNull(row, "enrollment_csr"),
     enrollmentKeySha256: textOrNull(row, "enrollment_key_sha256"),
     reenrollment: reenrollment === null ? null : decodeReenrollment(reenrollment),
+    ...desiredStateOf(row),
   };
+}
+
+/** The desired-state columns (migration 16), absent from the environment while `NULL`. */
+function desiredStateOf(row: Row): Pick<Environment, "desiredStateVersion" | "desiredStateError"> {
+  const version = textOrNull(row, "desired_state_version");
+  const error = textOrNull(row, "desired_state_error");
+  return { ...(version === null ? {} : { desiredStateVersion: version }), ...(error === null ? {} : { desiredStateError: error }) };
 }
 
 function decodeReenrollment(value: unknown): Reenrollment {

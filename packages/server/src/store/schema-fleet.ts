@@ -132,9 +132,25 @@ export interface EdgeStackTargetsTable {
   released_at: number;
 }
 
+/** `registries`: where stacks pull images from; the password sealed (docs/security.md "Registry credentials"). */
+export interface RegistriesTable {
+  id: Generated<number>;
+  name: string;
+  /** `host[:port]`, as in an image reference. */
+  url: string;
+  /** 0/1. */
+  authentication: number;
+  username: string;
+  /** `SecretBox.seal("registries/<id>/password", …)` output; null without authentication. */
+  password_sealed: Buffer | null;
+  created_at: number;
+  updated_at: number;
+}
+
 /** Migration 13: registries. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface RegistryTables {}
+export interface RegistryTables {
+  registries: RegistriesTable;
+}
 
 /** `edge_jobs`: a script run on schedule on the devices of some environments and groups. */
 export interface EdgeJobsTable {
@@ -186,9 +202,20 @@ export interface EdgeJobTables {
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface AgentUpdateTables {}
 
-/** Migration 16: desired-state versions (tables or columns of the desired-state service). */
+/**
+ * Migration 16: desired-state versions. Two columns of `environments` (declared in
+ * `EnvironmentsTable`, schema.ts, as `DesiredStateColumns`), no table of their own.
+ */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export interface DesiredStateTables {}
+
+/** The `environments` columns of migration 16, written only by `store/desired-state-versions.ts`. */
+export interface DesiredStateColumns {
+  /** Hex SHA-256 of the environment's desired state; `NULL` until first computed. */
+  desired_state_version: string | null;
+  /** Why the last computed desired state was not stored (too large); `NULL` when it was. */
+  desired_state_error: string | null;
+}
 
 /** Every fleet table. */
 export interface FleetTables extends TagTables, EdgeStackTables, RegistryTables, EdgeJobTables, AgentUpdateTables, DesiredStateTables {}

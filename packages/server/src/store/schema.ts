@@ -6,10 +6,10 @@
  */
 
 import type { Generated } from "kysely";
-import type { FleetTables } from "./schema-fleet.ts";
+import type { DesiredStateColumns, FleetTables } from "./schema-fleet.ts";
 
 /** `environments`: devices in the waiting room and associated ones. */
-export interface EnvironmentsTable {
+export interface EnvironmentsTable extends DesiredStateColumns {
   id: Generated<number>;
   name: string;
   type: string;

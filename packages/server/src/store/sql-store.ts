@@ -3,6 +3,7 @@ import { SqlAuditLog } from "./audit.ts";
 import { type ClusterStore, SqlClusterStore } from "./cluster-store.ts";
 import { type EdgeStackStore, SqlEdgeStacks } from "./edge-stacks.ts";
 import type { Dialect, SqlDatabase } from "./database.ts";
+import { SqlDesiredStateVersions } from "./desired-state-versions.ts";
 import { type DeviceCertificateStore, SqlDeviceCertificates } from "./device-certificates.ts";
 import { type EdgeJobStore, SqlEdgeJobs } from "./edge-jobs.ts";
 import { SqlEnvironments } from "./environments.ts";
@@ -10,6 +11,7 @@ import { type EdgeGroupStore, SqlEdgeGroups } from "./edge-groups.ts";
 import { type TagStore, SqlTags } from "./tags.ts";
 import { type LoginRevocationStore, SqlLoginRevocations } from "./login-revocations.ts";
 import { type PkiRotationStore, SqlPkiRotation } from "./pki-rotation.ts";
+import { type RegistryStore, SqlRegistries } from "./registries.ts";
 import { SqlSettings } from "./settings.ts";
 import { SqlSnapshots } from "./snapshots.ts";
 import type { Store } from "./store.ts";
@@ -35,10 +37,12 @@ export class SqlStore implements Store, AsyncDisposable {
   readonly rotation: PkiRotationStore;
   readonly cluster: ClusterStore;
   readonly logins: LoginRevocationStore;
-  readonly edgeJobs: EdgeJobStore;
-  readonly edgeStacks: EdgeStackStore;
   readonly tags: TagStore;
   readonly edgeGroups: EdgeGroupStore;
+  readonly desiredStateVersions: SqlDesiredStateVersions;
+  readonly edgeStacks: EdgeStackStore;
+  readonly registries: RegistryStore;
+  readonly edgeJobs: EdgeJobStore;
   readonly #database: SqlDatabase;
 
   /** Takes an open, migrated database (`openStore` does both). */
@@ -55,10 +59,12 @@ export class SqlStore implements Store, AsyncDisposable {
     this.rotation = new SqlPkiRotation(database);
     this.cluster = new SqlClusterStore(database);
     this.logins = new SqlLoginRevocations(database);
-    this.edgeJobs = new SqlEdgeJobs(database);
-    this.edgeStacks = new SqlEdgeStacks(database);
     this.tags = new SqlTags(database);
     this.edgeGroups = new SqlEdgeGroups(database);
+    this.desiredStateVersions = new SqlDesiredStateVersions(database);
+    this.edgeStacks = new SqlEdgeStacks(database);
+    this.registries = new SqlRegistries(database);
+    this.edgeJobs = new SqlEdgeJobs(database);
   }
 
   /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */

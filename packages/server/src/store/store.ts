@@ -9,6 +9,7 @@
 
 import type { DockerSnapshot } from "@pier/protocol";
 import type { Dialect } from "./database.ts";
+import type { DesiredStateVersionStore } from "./desired-state-versions.ts";
 import type { ClusterStore } from "./cluster-store.ts";
 import type { EdgeStackStore } from "./edge-stacks.ts";
 import type { DeviceCertificateStore } from "./device-certificates.ts";
@@ -17,6 +18,7 @@ import type { LoginRevocationStore } from "./login-revocations.ts";
 import type { EdgeGroupStore } from "./edge-groups.ts";
 import type { TagStore } from "./tags.ts";
 import type { PkiRotationStore } from "./pki-rotation.ts";
+import type { RegistryStore } from "./registries.ts";
 
 /** The kinds of environment Pier manages; only edge agents for now. */
 export type EnvironmentType = "edge-agent";
@@ -109,6 +111,10 @@ export interface Environment {
   enrollmentKeySha256: string | null;
   /** The device came back with an expired certificate of this CA (docs/identity.md "expired"). */
   reenrollment: Reenrollment | null;
+  /** SHA-256 of its desired state (docs/fleet.md), sent in the welcome; absent until computed. Written by `desiredStateVersions` only. */
+  desiredStateVersion?: string;
+  /** Why its latest desired state could not be delivered (too large); absent when it was. */
+  desiredStateError?: string;
 }
 
 /** A device that presented an expired certificate of the built-in CA and waits to be re-issued. */
@@ -127,7 +133,7 @@ export interface Reenrollment {
 export type NewEnvironment = Pick<Environment, "name" | "type"> & Partial<Omit<Environment, "id" | "name" | "type">>;
 
 /** Fields `environments.update` may change; keys left out (or `undefined`) keep their value. */
-export type EnvironmentPatch = Partial<Omit<Environment, "id" | "createdAt">>;
+export type EnvironmentPatch = Partial<Omit<Environment, "id" | "createdAt" | "desiredStateVersion" | "desiredStateError">>;
 
 /** Roles; Pier has administrators only for now. */
 export type UserRole = "admin";
@@ -391,6 +397,10 @@ export interface EnvironmentPageQuery {
   waiting?: boolean;
   /** Case-insensitive substring of the name, `EDGE_ID` or source address; `%`, `_` and `\` match themselves. */
   search?: string;
+  /** Environments carrying every one of these tags (`store/tags.ts`); empty or absent: no filter. */
+  tagIds?: readonly number[];
+  /** Members of this edge group (associated environments only, `store/edge-groups.ts`). */
+  edgeGroupId?: number;
   /**
    * Keeps environments whose stored check-in is (`alive: true`) or is not within the heartbeat
    * rule (2 × interval + 20 s, `isHeartbeatAlive`) at `now`; the interval is the environment's
@@ -470,10 +480,14 @@ export interface Store {
   readonly tags: TagStore;
   /** Edge groups, their membership, and the groups waiting devices asked for (`store/edge-groups.ts`). */
   readonly edgeGroups: EdgeGroupStore;
-  /** Edge stacks, their versions, groups and per-device status (`store/edge-stacks.ts`). */
-  readonly edgeStacks: EdgeStackStore;
+  /** Each environment's desired-state version (`store/desired-state-versions.ts`). */
+  readonly desiredStateVersions: DesiredStateVersionStore;
+  /** Registries stacks pull from, passwords sealed (`store/registries.ts`). */
+  readonly registries: RegistryStore;
   /** Edge jobs, their targets and per-device tasks (`store/edge-jobs.ts`). */
   readonly edgeJobs: EdgeJobStore;
+  /** Edge stacks, their versions, groups and per-device status (`store/edge-stacks.ts`). */
+  readonly edgeStacks: EdgeStackStore;
   /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */
   close(): Promise<void>;
 }

@@ -1,0 +1,175 @@
+import { createHash } from "node:crypto";
+import { fleetLimits, type DesiredState } from "@pier/protocol";
+import { maxAnnouncedEnvironments, type ClusterEvents } from "../cluster/cluster-events.ts";
+import { ServerError } from "../errors.ts";
+import type { Store } from "../store/store.ts";
+import type { DesiredStateSources, FleetChanges } from "./fleet-contracts.ts";
+
+/** Options of `DesiredStateService`. */
+export interface DesiredStateServiceOptions {
+  readonly store: Pick<Store, "environments" | "desiredStateVersions">;
+  readonly events: Pick<ClusterEvents, "publish">;
+  /** What each feature asks of an environment; read through a getter so parts registered later are seen. */
+  readonly sources: () => DesiredStateSources;
+  readonly log: (level: "debug" | "info" | "warn" | "error", message: string) => void;
+  /** Environments computed at once during a change (default 16): the sources' queries, not the devices, bound it. */
+  readonly concurrency?: number;
+  /** Bytes of JSON a document may take (default `fleetLimits.desiredStateBytes`); tests lower it. */
+  readonly maxBytes?: number;
+}
+
+/** Environments whose desired state is computed, stored and announced together. */
+const batchSize = maxAnnouncedEnvironments;
+/** Bytes of ids in one announcement: PostgreSQL's NOTIFY carries at most 8000 with the envelope. */
+const maxAnnouncedIdBytes = 7_000;
+
+/**
+ * JSON with object keys sorted at every depth, so one state always hashes to one version
+ * whatever order its parts built their objects in. `undefined` members are left out, as
+ * `JSON.stringify` does.
+ *
+ * @example
+ * canonicalJson({ b: 1, a: [{ d: 2, c: 3 }] }); // '{"a":[{"c":3,"d":2}],"b":1}'
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? "null" : canonicalJson(item))).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, member]) => member !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, member]) => `${JSON.stringify(key)}:${canonicalJson(member)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * The version of a desired state: SHA-256 (hex) of the canonical JSON of everything but the version.
+ *
+ * @example
+ * desiredStateVersion({ stacks: [], jobs: [] }); // "ab…" (64 hex digits)
+ */
+export function desiredStateVersion(state: Omit<DesiredState, "version">): string {
+  return createHash("sha256").update(canonicalJson(state)).digest("hex");
+}
+
+/** Splits ids into announcements of at most 1,000 ids and 7,000 bytes. */
+function announcements(ids: readonly number[]): number[][] {
+  const chunks: number[][] = [];
+  let chunk: number[] = [];
+  let bytes = 2;
+  for (const id of ids) {
+    const size = String(id).length + 1;
+    if (chunk.length > 0 && (chunk.length >= maxAnnouncedEnvironments || bytes + size > maxAnnouncedIdBytes)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 2;
+    }
+    chunk.push(id);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+/** Runs `work` over `items`, at most `limit` at a time; resolves once all settled. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * What each device must run (docs/fleet.md "Desired state"): composes the sources of stacks,
+ * jobs and agent updates into one document per environment, versions it with its SHA-256,
+ * stores the version beside the environment (written only when it changed) and announces the
+ * change on the cluster bus, where the replica holding each session pushes it
+ * (`followDesiredStateChanges`). A document over `fleetLimits.desiredStateBytes` is not
+ * delivered: the device keeps the previous one, and the reason is stored and logged.
+ *
+ * @example
+ * const desired = new DesiredStateService({ store, events, sources: () => sources, log });
+ * await desired.changed([7]); // recomputes environment 7; pushes `status` if its version moved
+ * const state = await desired.document(7); // what GET /api/edge/v1/desired-state answers
+ */
+export class DesiredStateService implements FleetChanges {
+  readonly #options: DesiredStateServiceOptions;
+  readonly #concurrency: number;
+  readonly #maxBytes: number;
+
+  constructor(options: DesiredStateServiceOptions) {
+    this.#options = options;
+    this.#concurrency = options.concurrency ?? 16;
+    this.#maxBytes = options.maxBytes ?? fleetLimits.desiredStateBytes;
+  }
+
+  /**
+   * The document environment `environmentId` must run now, its version included. `payload_too_large`
+   * when it exceeds the limit (the device keeps the one it holds).
+   */
+  async document(environmentId: number): Promise<DesiredState> {
+    const { state, bytes } = await this.#compute(environmentId);
+    if (bytes > this.#maxBytes) throw this.#tooLarge(environmentId, bytes);
+    return state;
+  }
+
+  async changed(environmentIds: readonly number[] | "all"): Promise<void> {
+    const ids = environmentIds === "all" ? await this.#options.store.desiredStateVersions.associated() : [...new Set(environmentIds)];
+    for (let start = 0; start < ids.length; start += batchSize) {
+      await this.#recompute(ids.slice(start, start + batchSize));
+    }
+  }
+
+  /** One batch: the associated ones among `ids` computed, the changes stored, then announced. */
+  async #recompute(ids: readonly number[]): Promise<void> {
+    const { store, log } = this.#options;
+    const environments = (await store.environments.getMany(ids)).filter((environment) => environment.userTrusted);
+    const states: { environmentId: number; version: string | null; error: string | null }[] = [];
+    await eachLimited(environments, this.#concurrency, async (environment) => {
+      try {
+        const { state, bytes } = await this.#compute(environment.id);
+        if (bytes > this.#maxBytes) {
+          const error = this.#tooLarge(environment.id, bytes);
+          if (environment.desiredStateError !== error.message) log("warn", `environment ${environment.id}: ${error.message}`);
+          states.push({ environmentId: environment.id, version: null, error: error.message });
+          return;
+        }
+        states.push({ environmentId: environment.id, version: state.version, error: null });
+      } catch (error) {
+        // One environment whose sources fail keeps its previous state; the others go on.
+        log("error", `environment ${environment.id}: its desired state could not be computed, the device keeps the previous one: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    });
+    const changed = (await store.desiredStateVersions.record(states)).sort((a, b) => a - b);
+    if (changed.length === 0) return;
+    log("debug", `desired state changed for ${changed.length} environment(s)`);
+    for (const environmentIds of announcements(changed)) await this.#options.events.publish({ type: "desired_state_changed", environmentIds });
+  }
+
+  async #compute(environmentId: number): Promise<{ state: DesiredState; bytes: number }> {
+    const sources = this.#options.sources();
+    const [stacks, jobs, agentUpdate] = await Promise.all([sources.stacks(environmentId), sources.jobs(environmentId), sources.agentUpdate(environmentId)]);
+    const body: Omit<DesiredState, "version"> = {
+      stacks: [...stacks].sort((a, b) => a.id - b.id),
+      jobs: [...jobs].sort((a, b) => a.id - b.id),
+      ...(agentUpdate === undefined ? {} : { agentUpdate }),
+    };
+    const state: DesiredState = { version: desiredStateVersion(body), ...body };
+    if (state.stacks.length > fleetLimits.stacksPerDevice || state.jobs.length > fleetLimits.jobsPerDevice) {
+      // Counted as too large: the agent's schema refuses it just the same.
+      return { state, bytes: Number.POSITIVE_INFINITY };
+    }
+    return { state, bytes: Buffer.byteLength(JSON.stringify(state)) };
+  }
+
+  #tooLarge(environmentId: number, bytes: number): ServerError {
+    const size = Number.isFinite(bytes) ? `${bytes} bytes, over the ${this.#maxBytes} a device takes` : `more than ${fleetLimits.stacksPerDevice} stacks or ${fleetLimits.jobsPerDevice} jobs`;
+    return new ServerError("payload_too_large", `The desired state of environment ${environmentId} is ${size}; the device keeps running its previous one.`, {
+      fix: "Remove stacks or jobs from the groups this environment belongs to, or make their files smaller.",
+    });
+  }
+}
