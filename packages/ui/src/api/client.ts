@@ -40,6 +40,8 @@ export class ApiError extends Error {
     /** What to do about it, when the server says. */
     readonly fix?: string,
     readonly code?: string,
+    /** The server's structured detail, when it gave one (a compose file's `{path}`). */
+    readonly details?: unknown,
   ) {
     super(message);
   }
@@ -51,6 +53,7 @@ interface ErrorBody {
   message?: unknown;
   field?: unknown;
   fix?: unknown;
+  details?: unknown;
 }
 
 const text = (value: unknown): string | undefined => (typeof value === "string" && value !== "" ? value : undefined);
@@ -65,7 +68,7 @@ export async function errorOf(response: Response): Promise<ApiError> {
   }
   if (typeof body !== "object" || body === null) body = {};
   const message = text(body.message) ?? `The server answered ${[response.status, response.statusText].filter(Boolean).join(" ")}.`;
-  return new ApiError(response.status, message, text(body.field), text(body.fix), text(body.code));
+  return new ApiError(response.status, message, text(body.field), text(body.fix), text(body.code), body.details);
 }
 
 /** Options of one API call. */

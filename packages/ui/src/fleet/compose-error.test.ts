@@ -24,6 +24,12 @@ describe("composeErrorLocation", () => {
     expect(composeErrorLocation("services.db.image: must be a string", compose)).toEqual({ path: "services.db.image", line: 10 });
   });
 
+  it("reads the path after the server's \"Invalid stackFileContent: \" and from its details", () => {
+    expect(composeErrorLocation("Invalid stackFileContent: services.web.build: not supported: Pier deploys images", compose)).toEqual({ path: "services.web.build", line: 5 });
+    expect(composeErrorLocation("Invalid stackFileContent: must NOT have additional properties (Compose specification)", compose, "services.db.environment.0")).toEqual({ path: "services.db.environment.0", line: 12 });
+    expect(composeErrorLocation("Invalid stackFileContent: not valid YAML at line 7, column 3: bad indentation", compose, "")).toEqual({ path: undefined, line: 7 });
+  });
+
   it("finds a list item by its index, in dotted, bracketed and JSON-pointer forms", () => {
     expect(composeErrorLocation("services.web.ports.1: invalid port", compose).line).toBe(8);
     expect(composeErrorLocation("services.web.ports[0]: invalid port", compose).line).toBe(7);

@@ -12,12 +12,20 @@ export interface ComposeErrorLocation {
 
 const pathPrefix = /^((?:[A-Za-z0-9_$-]+|\[\d+\])(?:(?:\.|\/)[^\s:/.[\]]+|\[\d+\])*|\/[^\s:]*):\s/;
 
+/** What the server puts before the path (`Invalid stackFileContent: services.web.build: …`). */
+const fieldPrefix = /^Invalid [A-Za-z]+: /;
+
+/** A path as segments (`services.web.ports[0]`, `services.web.ports.0` or `/services/web`). */
+function segmentsOf(path: string): string[] {
+  return (path.startsWith("/") ? path.slice(1).split("/") : path.replace(/\[(\d+)\]/g, ".$1").split(".")).filter((segment) => segment !== "");
+}
+
 /** The path at the start of a message (`services.web.ports[0]: …` or `/services/web: …`), as segments. */
 function pathOf(message: string): { path: string; segments: string[] } | undefined {
-  const match = pathPrefix.exec(message);
+  const match = pathPrefix.exec(message.replace(fieldPrefix, ""));
   if (!match?.[1]) return undefined;
   const path = match[1];
-  const segments = (path.startsWith("/") ? path.slice(1).split("/") : path.replace(/\[(\d+)\]/g, ".$1").split(".")).filter((segment) => segment !== "");
+  const segments = segmentsOf(path);
   // A single word before a colon is a sentence ("Error: …"), not a place in the file.
   return segments.length > 1 || path.startsWith("services") ? { path, segments } : undefined;
 }
@@ -70,15 +78,17 @@ function lineOfPath(text: string, segments: readonly string[]): number | undefin
 }
 
 /**
- * Finds the line a validation message points at in the compose text.
+ * Finds the line a validation message points at in the compose text: by the path the server
+ * gave in its `details.path` when it did, else by the path the message starts with, else by the
+ * line a YAML error names.
  *
  * @example
- * composeErrorLocation("services.web.build: not supported: Pier deploys images", "services:\n  web:\n    build: .\n");
+ * composeErrorLocation("Invalid stackFileContent: services.web.build: not supported", "services:\n  web:\n    build: .\n");
  * // { path: "services.web.build", line: 3 }
  */
-export function composeErrorLocation(message: string, text: string): ComposeErrorLocation {
+export function composeErrorLocation(message: string, text: string, detailsPath?: unknown): ComposeErrorLocation {
   const lineMatch = /\bline (\d+)\b/i.exec(message);
-  const named = pathOf(message);
+  const named = typeof detailsPath === "string" && detailsPath !== "" ? { path: detailsPath, segments: segmentsOf(detailsPath) } : pathOf(message);
   if (named) {
     const line = lineOfPath(text, named.segments);
     if (line !== undefined) return { path: named.path, line: line + 1 };

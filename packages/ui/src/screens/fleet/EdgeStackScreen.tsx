@@ -96,7 +96,8 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
       }
     } catch (failure) {
       const field = failure instanceof ApiError ? failure.field : undefined;
-      if (field === "stackFileContent") setFileError({ message: messageOf(failure), ...composeErrorLocation(messageOf(failure), sentFile) });
+      const details = failure instanceof ApiError ? (failure.details as { path?: unknown } | undefined) : undefined;
+      if (field === "stackFileContent") setFileError({ message: messageOf(failure), ...composeErrorLocation(messageOf(failure), sentFile, details?.path) });
       else setError({ message: messageOf(failure), field });
     } finally {
       setBusy(false);
