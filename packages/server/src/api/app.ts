@@ -13,6 +13,7 @@ import { registerMtlsImpactRoute } from "./routes/mtls-impact.ts";
 import { registerCertificateRenewalRoutes } from "./routes/certificate-renewal.ts";
 import { registerCertificateRevocationRoutes } from "./routes/certificate-revocation.ts";
 import { registerAlertRoutes } from "./routes/alerts.ts";
+import { registerRegistryRoutes } from "./routes/registries.ts";
 import { authenticate } from "./authenticate.ts";
 
 /**
@@ -78,6 +79,7 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerCertificateRenewalRoutes(app, deps);
   registerAlertRoutes(app, deps);
   registerCertificateRevocationRoutes(app, deps);
+  registerRegistryRoutes(app, deps);
 
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
   app.notFound((c) => {

@@ -73,7 +73,7 @@ export function createFleetServices(options: FleetRuntimeOptions): FleetServices
   const edgeGroupRequests = new EdgeGroupRequests({ store: options.store, changes });
   options.edge.onHello((environment, hello, enrolled) => edgeGroupRequests.heard(environment, hello.edgeGroups ?? [], enrolled));
   followDesiredStateChanges({ events: options.events, edge: options.edge, log: options.log });
-  const registries = new RegistryService({ store: options.store.registries, box: registrySecretBox({ ...(options.secretBox ? { clusterBox: options.secretBox } : {}), dataDir: options.dataDir }), changes, log: options.log });
+  const registries = new RegistryService({ store: options.store.registries, box: registrySecretBox({ ...(options.secretBox ? { clusterBox: options.secretBox } : {}), dataDir: options.dataDir }), changes, membersOf: (groupIds) => options.store.edgeGroups.membersOf(groupIds), log: options.log });
   const edgeJobs = new EdgeJobService({ store: options.store, membership: membership(options.store.edgeGroups), changes, log: options.log });
   sources.jobs = (environmentId) => edgeJobs.desiredJobs(environmentId);
   reports.jobRun = (environmentId, run) => edgeJobs.recordRun(environmentId, run);
