@@ -14,6 +14,7 @@ import { registerCertificateRenewalRoutes } from "./routes/certificate-renewal.t
 import { registerCertificateRevocationRoutes } from "./routes/certificate-revocation.ts";
 import { registerAlertRoutes } from "./routes/alerts.ts";
 import { registerRegistryRoutes } from "./routes/registries.ts";
+import { registerEdgeJobRoutes } from "./routes/edge-jobs.ts";
 import { authenticate } from "./authenticate.ts";
 
 /**
@@ -80,6 +81,7 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerAlertRoutes(app, deps);
   registerCertificateRevocationRoutes(app, deps);
   registerRegistryRoutes(app, deps);
+  registerEdgeJobRoutes(app, deps);
 
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
   app.notFound((c) => {

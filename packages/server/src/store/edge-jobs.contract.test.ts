@@ -22,7 +22,10 @@ describeOnEngines("edge jobs store", (engine) => {
     expect(created).toEqual({ id: 1, ...job, groupIds: [3, 7], environmentIds: [device.id], version: 1, createdAt: at(1), updatedAt: at(1) });
     expect(await store.edgeJobs.get(created.id)).toEqual(created);
     expect(await store.edgeJobs.list()).toEqual([created]);
+    expect(await store.edgeJobs.namesByGroup([])).toEqual(new Map());
     expect(await store.edgeJobs.jobsUsingGroup(7)).toEqual([created.id]);
+    await store.edgeJobs.create({ ...job, name: "second", groupIds: [3] }, at(2));
+    expect(await store.edgeJobs.namesByGroup([3, 7, 8])).toEqual(new Map([[3, ["disk usage", "second"]], [7, ["disk usage"]]]));
     expect(await store.edgeJobs.requestLogs(created.id, device.id)).toBe(true);
     expect(await store.edgeJobs.tasks(created.id)).toHaveLength(1);
     expect(await store.edgeJobs.remove(created.id)).toBe(true);
@@ -82,6 +85,9 @@ describeOnEngines("edge jobs store", (engine) => {
       { jobId: created.id, environmentId: device.id, logsStatus: logsStatuses.idle, logsCollectedAt: null, lastRun: { version: 1, startedAt: at(10), finishedAt: at(11), exitCode: 3 } },
     ]);
     expect(await store.edgeJobs.logs(created.id, device.id)).toBeNull();
+    // Output nobody asked for is not stored.
+    expect(await store.edgeJobs.storeLogs(created.id, device.id, "unasked", at(15))).toBe(false);
+    expect(await store.edgeJobs.logs(created.id, device.id)).toBeNull();
     await store.edgeJobs.requestLogs(created.id, device.id);
     expect((await store.edgeJobs.tasks(created.id))[0]).toMatchObject({ logsStatus: logsStatuses.pending, lastRun: { exitCode: 3 } });
     expect(await store.edgeJobs.storeLogs(created.id, device.id, "filesystem size used\n", at(20))).toBe(true);
@@ -100,6 +106,7 @@ describeOnEngines("edge jobs store", (engine) => {
     const device = await store.environments.create({ name: "edge-1", type: "edge-agent", userTrusted: true });
     const created = await store.edgeJobs.create({ ...job, environmentIds: [device.id] }, at(1));
     const full = "x".repeat(maxStoredJobLogBytes);
+    await store.edgeJobs.requestLogs(created.id, device.id);
     expect(await store.edgeJobs.storeLogs(created.id, device.id, full, at(2))).toBe(true);
     expect((await store.edgeJobs.logs(created.id, device.id))?.content).toHaveLength(maxStoredJobLogBytes);
     await expect(store.edgeJobs.storeLogs(created.id, device.id, `${full}y`, at(3))).rejects.toMatchObject({ code: "bad_request", field: "content" });

@@ -79,13 +79,15 @@ export interface EdgeJobStore {
   jobsFor(environmentId: number, groupIds: readonly number[]): Promise<EnvironmentEdgeJob[]>;
   /** The ids of the jobs that target edge group `groupId` (an edge group in use is not deleted). */
   jobsUsingGroup(groupId: number): Promise<number[]>;
+  /** The names of the jobs targeting each of `groupIds` (groups no job uses are absent). */
+  namesByGroup(groupIds: readonly number[]): Promise<Map<number, string[]>>;
   /** The task rows of a job, by environment. */
   tasks(jobId: number): Promise<EdgeJobTask[]>;
   /** Stores the last run; false (nothing stored) when the job or the environment is gone. */
   recordRun(jobId: number, environmentId: number, run: EdgeJobRun): Promise<boolean>;
   /** Sets the task pending (2), keeping collected logs until new ones arrive; false when the job or environment is gone. */
   requestLogs(jobId: number, environmentId: number): Promise<boolean>;
-  /** Stores the device's output and sets the task collected (3); false when the job or environment is gone. */
+  /** Stores the device's output and sets the task collected (3), only while it is pending (2); false otherwise. */
   storeLogs(jobId: number, environmentId: number, content: string, at: Date): Promise<boolean>;
   /** Forgets the output and sets the task idle (1). */
   clearLogs(jobId: number, environmentId: number): Promise<void>;
@@ -317,6 +319,17 @@ export class SqlEdgeJobs implements EdgeJobStore {
     return this.#database.run(async (db) => (await db.selectFrom("edge_job_groups").select("job_id").where("group_id", "=", groupId).orderBy("job_id").execute()).map((row) => row.job_id));
   }
 
+  async namesByGroup(groupIds: readonly number[]): Promise<Map<number, string[]>> {
+    const groups = ids(groupIds, "groupIds");
+    const names = new Map<number, string[]>();
+    if (groups.length === 0) return names;
+    const rows = await this.#database.run((db) =>
+      db.selectFrom("edge_job_groups").innerJoin("edge_jobs", "edge_jobs.id", "edge_job_groups.job_id").select(["edge_job_groups.group_id", "edge_jobs.name"]).where("edge_job_groups.group_id", "in", groups).orderBy("edge_jobs.id").execute(),
+    );
+    for (const row of rows) names.set(row.group_id, [...(names.get(row.group_id) ?? []), row.name]);
+    return names;
+  }
+
   tasks(jobId: number): Promise<EdgeJobTask[]> {
     return this.#database.run(async (db) =>
       (await db.selectFrom("edge_job_tasks").select(["job_id", "environment_id", "logs_status", "logs_collected_at", "last_run"]).where("job_id", "=", jobId).orderBy("environment_id").execute()).map(taskOf),
@@ -343,7 +356,10 @@ export class SqlEdgeJobs implements EdgeJobStore {
       throw new ServerError("bad_request", `A job's output is at most ${maxStoredJobLogBytes} bytes; ${Buffer.byteLength(content)} were sent.`, { field: "content" });
     }
     const collected = { logs_status: logsStatuses.collected, logs: content, logs_collected_at: millis(at, "at") };
-    return this.#upsert(jobId, environmentId, collected, collected);
+    return this.#database.run(async (db) => {
+      const result = await db.updateTable("edge_job_tasks").set(collected).where("job_id", "=", jobId).where("environment_id", "=", environmentId).where("logs_status", "=", logsStatuses.pending).executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    });
   }
 
   async clearLogs(jobId: number, environmentId: number): Promise<void> {
@@ -362,8 +378,8 @@ export class SqlEdgeJobs implements EdgeJobStore {
   async #upsert(
     jobId: number,
     environmentId: number,
-    insert: { logs_status: number; logs?: string; logs_collected_at?: number; last_run?: string },
-    update: { logs_status?: number; logs?: string; logs_collected_at?: number; last_run?: string },
+    insert: { logs_status: number; last_run?: string },
+    update: { logs_status?: number; last_run?: string },
   ): Promise<boolean> {
     return this.#database.run(async (db) => {
       try {
