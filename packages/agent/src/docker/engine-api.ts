@@ -34,6 +34,8 @@ export interface DockerAnswer {
   readonly status: number;
   readonly ok: boolean;
   text(): string;
+  /** The body as Docker sent it (a container's log stream is binary: 8-byte frame headers). */
+  bytes(): Buffer;
   /** The body parsed as JSON; `undefined` for an empty body (204). */
   json(): unknown;
   /** Docker's own `message` for an error answer, or the text. */
@@ -63,11 +65,13 @@ function encodeBody(body: unknown): { bytes: Buffer | undefined; type: string | 
   return { bytes: Buffer.from(JSON.stringify(body), "utf8"), type: "application/json" };
 }
 
-function answer(docker: DockerEndpoint, method: string, path: string, status: number, body: string): DockerAnswer {
+function answer(docker: DockerEndpoint, method: string, path: string, status: number, raw: Buffer): DockerAnswer {
+  const body = raw.toString("utf8");
   return {
     status,
     ok: status >= 200 && status <= 299,
     text: () => body,
+    bytes: () => raw,
     json: () => {
       if (body.trim() === "") return undefined;
       try {
@@ -130,7 +134,7 @@ function send(docker: DockerEndpoint, method: string, path: string, options: Doc
 export async function dockerRequest(docker: DockerEndpoint, method: string, path: string, options: DockerRequestOptions = {}): Promise<DockerAnswer> {
   const timeoutMs = options.timeoutMs ?? dockerTimeoutMs;
   let status = 0;
-  let body = "";
+  let body = Buffer.alloc(0);
   await send(docker, method, path, options, timeoutMs, (response, done, fail) => {
     status = response.statusCode ?? 0;
     const chunks: Buffer[] = [];
@@ -141,7 +145,7 @@ export async function dockerRequest(docker: DockerEndpoint, method: string, path
       else chunks.push(chunk);
     });
     response.on("end", () => {
-      body = Buffer.concat(chunks).toString("utf8");
+      body = Buffer.concat(chunks);
       done();
     });
   });
