@@ -15,6 +15,7 @@ import { registerCertificateRevocationRoutes } from "./routes/certificate-revoca
 import { registerAlertRoutes } from "./routes/alerts.ts";
 import { registerRegistryRoutes } from "./routes/registries.ts";
 import { registerEdgeJobRoutes } from "./routes/edge-jobs.ts";
+import { registerEdgeStackRoutes } from "./routes/edge-stacks.ts";
 import { authenticate } from "./authenticate.ts";
 
 /**
@@ -82,6 +83,7 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerCertificateRevocationRoutes(app, deps);
   registerRegistryRoutes(app, deps);
   registerEdgeJobRoutes(app, deps);
+  registerEdgeStackRoutes(app, deps);
 
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
   app.notFound((c) => {

@@ -8,6 +8,7 @@ import { followDesiredStateChanges } from "./desired-state-push.ts";
 import { RegistryService, registrySecretBox } from "./registries.ts";
 import { EdgeGroupService } from "./edge-groups.ts";
 import { EdgeJobService } from "./edge-jobs.ts";
+import { EdgeStackService } from "./edge-stacks/edge-stack-service.ts";
 import { EdgeGroupRequests } from "./edge-group-requests.ts";
 import { type Membership, membership } from "./membership.ts";
 import { TagService } from "./tags.ts";
@@ -37,6 +38,8 @@ export interface FleetServices {
   readonly edgeGroupRequests: EdgeGroupRequests;
   /** Edge jobs: scripts run on schedule on devices (fleet/edge-jobs.ts). */
   readonly edgeJobs: EdgeJobService;
+  /** Edge stacks: compose files deployed to edge groups (fleet/edge-stacks/edge-stack-service.ts). */
+  readonly edgeStacks: EdgeStackService;
 }
 
 /** What the fleet services are built from. */
@@ -79,5 +82,9 @@ export function createFleetServices(options: FleetRuntimeOptions): FleetServices
   reports.jobRun = (environmentId, run) => edgeJobs.recordRun(environmentId, run);
   reports.jobLogs = (environmentId, upload) => edgeJobs.storeLogs(environmentId, upload);
   edgeGroups.registerUsers("job", (groupIds) => edgeJobs.namesByGroup(groupIds));
-  return { changes, desiredState, sources, reports, registries, tags, edgeGroups, membership: membership(options.store.edgeGroups), edgeGroupRequests, edgeJobs };
+  const edgeStacks = new EdgeStackService({ store: options.store, membership: membership(options.store.edgeGroups), changes, credentialsFor: (ids) => registries.credentialsFor(ids), log: options.log });
+  sources.stacks = (environmentId) => edgeStacks.desiredStacks(environmentId);
+  reports.stackStatus = (environmentId, report) => edgeStacks.recordStatus(environmentId, report);
+  edgeGroups.registerUsers("stack", (groupIds) => edgeStacks.namesByGroup(groupIds));
+  return { changes, desiredState, sources, reports, registries, tags, edgeGroups, membership: membership(options.store.edgeGroups), edgeGroupRequests, edgeJobs, edgeStacks };
 }

@@ -70,6 +70,7 @@ describeOnEngines("edge stack store", (engine) => {
     expect(await store.edgeStacks.stacksForGroups([groupB])).toEqual([db.id]);
     expect(await store.edgeStacks.stacksForGroups([99])).toEqual([]);
     expect(await store.edgeStacks.stacksForRegistries([7, 8])).toEqual([web.id]);
+    expect(await store.edgeStacks.namesByGroup([groupA, groupB, 99])).toEqual(new Map([[groupA, ["db", "web"]], [groupB, ["db"]]]));
     await store.edgeStacks.delete(web.id);
     expect(await store.edgeStacks.stacksForRegistries([7])).toEqual([]);
     expect(await store.edgeStacks.stacksForGroups([groupA])).toEqual([db.id]);

@@ -108,6 +108,8 @@ export interface EdgeStackStore {
   getVersion(stackId: number, version: number): Promise<EdgeStackVersionRecord | null>;
   /** Ids of the stacks deployed to any of `groupIds`, ascending. */
   stacksForGroups(groupIds: readonly number[]): Promise<number[]>;
+  /** Per group among `groupIds` that a stack uses, the names of its stacks (by name). */
+  namesByGroup(groupIds: readonly number[]): Promise<Map<number, string[]>>;
   /** Ids of the stacks whose latest version pulls from any of `registryIds`, ascending. */
   stacksForRegistries(registryIds: readonly number[]): Promise<number[]>;
   /**
@@ -321,6 +323,22 @@ export class SqlEdgeStacks implements EdgeStackStore {
 
   async stacksForGroups(groupIds: readonly number[]): Promise<number[]> {
     return this.#linked("edge_stack_groups", "group_id", sortedUnique(groupIds, "groupIds"));
+  }
+
+  async namesByGroup(groupIds: readonly number[]): Promise<Map<number, string[]>> {
+    const ids = sortedUnique(groupIds, "groupIds");
+    const names = new Map<number, string[]>();
+    for (let start = 0; start < ids.length; start += idBatch) {
+      const batch = ids.slice(start, start + idBatch);
+      const rows = await this.#database.run((db) =>
+        db.selectFrom("edge_stack_groups as g").innerJoin("edge_stacks as s", "s.id", "g.stack_id").select(["g.group_id", "s.name"]).where("g.group_id", "in", batch).orderBy("g.group_id").orderBy("s.name").execute(),
+      );
+      for (const row of rows) {
+        const groupId = Number(row.group_id);
+        names.set(groupId, [...(names.get(groupId) ?? []), row.name]);
+      }
+    }
+    return names;
   }
 
   async stacksForRegistries(registryIds: readonly number[]): Promise<number[]> {
