@@ -12,6 +12,8 @@ export interface FleetOptions {
   readonly rampMs: number;
   /** performance.now() after which failed agents stop retrying. */
   readonly retryUntil: number;
+  /** Agent `index` was told a desired-state version (welcome or status frame). */
+  readonly onDesiredStateVersion?: (index: number, version: string) => void;
 }
 
 /** Check-ins of heartbeats sent within [start, end). */
@@ -63,6 +65,7 @@ export class Fleet {
         new SimulatedAgent(identity, {
           onAck: (latencyMs, sentAt) => this.#onAck(latencyMs, sentAt),
           onLost: (reason) => this.#onLost(index, reason),
+          onDesiredStateVersion: (version) => options.onDesiredStateVersion?.(index, version),
         }),
     );
     this.#lastSlot = this.#agents.map(() => -1);
@@ -71,6 +74,11 @@ export class Fleet {
 
   get size(): number {
     return this.#agents.length;
+  }
+
+  /** Agent `index`, for requests on its session's connection. */
+  agent(index: number): SimulatedAgent | undefined {
+    return this.#agents[index];
   }
 
   /** Agents whose session is open now. */

@@ -10,6 +10,8 @@ export interface AgentEvents {
   onAck(latencyMs: number, sentAt: number): void;
   /** An open session ended without `close()` being called. */
   onLost(reason: string): void;
+  /** The welcome or a status frame carried a desired-state version (docs/fleet.md). */
+  onDesiredStateVersion?(version: string): void;
 }
 
 /** How one agent reaches the tunnel listener. */
@@ -150,6 +152,7 @@ export class SimulatedAgent {
                   clearTimeout(timer);
                   this.#open = true;
                   resolve({ welcome: message, setupMs: now - started, resumed: socket.isSessionReused() });
+                  if (message.desiredStateVersion !== undefined) this.#events.onDesiredStateVersion?.(message.desiredStateVersion);
                   break;
                 case "ack": {
                   const sentAt = this.#inFlight.get(message.seq);
@@ -167,6 +170,8 @@ export class SimulatedAgent {
                   if (this.#answerTunnels && this.#h2) answerTunnelWithPing(this.#h2, message.id);
                   break;
                 case "status":
+                  if (message.desiredStateVersion !== undefined) this.#events.onDesiredStateVersion?.(message.desiredStateVersion);
+                  break;
                 case "certificate": // simulated devices bring their certificates
                 case "renew": // benchmarks renew when they choose
                   break;
@@ -201,10 +206,15 @@ export class SimulatedAgent {
    * resolves with the status, the `Retry-After` header and the body text.
    */
   post(path: string, body: string): Promise<{ status: number; retryAfter: number | undefined; body: string }> {
+    return this.request("POST", path, body);
+  }
+
+  /** `method path` on the session's HTTP/2 connection (a body for POST), as `post`. */
+  request(method: "GET" | "POST", path: string, body?: string): Promise<{ status: number; retryAfter: number | undefined; body: string }> {
     const h2 = this.#h2;
     if (!this.#open || !h2 || h2.destroyed) return Promise.reject(Object.assign(new Error("no open session"), { code: "ECLOSED" }));
     return new Promise((resolve, reject) => {
-      const stream = h2.request({ ":method": "POST", ":path": path, "content-type": "application/json" });
+      const stream = h2.request({ ":method": method, ":path": path, ...(body === undefined ? {} : { "content-type": "application/json" }) }, { endStream: body === undefined });
       let status = 0;
       let retryAfter: number | undefined;
       let text = "";
@@ -217,7 +227,7 @@ export class SimulatedAgent {
       stream.on("data", (chunk: string) => (text += chunk));
       stream.on("error", (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))));
       stream.on("close", () => (status === 0 ? reject(Object.assign(new Error(`stream closed without an answer (RST ${stream.rstCode})`), { code: "ECLOSED" })) : resolve({ status, retryAfter, body: text })));
-      stream.end(body);
+      if (body !== undefined) stream.end(body);
     });
   }
 
