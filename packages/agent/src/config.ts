@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { decodeEdgeKey, ProtocolError, type EdgeKey } from "@pier/protocol/wire";
+import { decodeEdgeKey, edgeGroupNamePattern, edgeGroupRequestLimits, ProtocolError, type EdgeKey } from "@pier/protocol/wire";
 import { diagnoseCertificateSet, readPkiFile } from "@pier/pki";
 import { parseDockerHost, type DockerEndpoint } from "./docker/index.ts";
 import { AgentError } from "./errors.ts";
@@ -24,6 +24,7 @@ export interface AgentConfig {
    * device with several (the kernel's choice otherwise). The clone tests use it to be two devices.
    */
   readonly sourceAddress?: string;
+  /** `EDGE_GROUPS`: the edge groups this device asks to join (sent in each hello; applied when it is associated). */
   readonly groups: string[];
   readonly tls: {
     /** CA that must have signed the server's certificate; without it (or with EDGE_INSECURE_POLL=1) the EDGE_KEY fingerprint is checked. */
@@ -63,6 +64,28 @@ function tlsSetting(input: AgentConfigInput, name: "ca" | "cert" | "key", warnin
   const fromEnv = input.env[`MTLS_SSL_${name === "ca" ? "CA" : name.toUpperCase()}`];
   if (legacy !== undefined && modern === undefined) warnings.push(`--${legacyFlag} is deprecated; use --mtls${name === "ca" ? "cacert" : name}.`);
   return modern ?? legacy ?? (fromEnv === "" ? undefined : fromEnv);
+}
+
+/**
+ * `EDGE_GROUPS`: comma-separated edge group names, blanks around each ignored, duplicates
+ * (case-insensitively) once; at most 32 names of 1 to 128 characters without control characters.
+ *
+ * @example
+ * edgeGroupsOf("sites, lab"); // ["sites", "lab"]
+ */
+export function edgeGroupsOf(value: string | undefined): string[] {
+  if (value === undefined || value.trim() === "") return [];
+  const names: string[] = [];
+  for (const raw of value.split(",")) {
+    const name = raw.trim();
+    const shown = JSON.stringify(name.slice(0, 40));
+    if (name === "") throw new AgentError("config_invalid", "EDGE_GROUPS has an empty name (two commas in a row, or a comma at an end); give comma-separated group names, e.g. EDGE_GROUPS=sites,lab.");
+    if (name.length > edgeGroupRequestLimits.nameLength) throw new AgentError("config_invalid", `EDGE_GROUPS names a group of ${name.length} characters (${shown}…); a group name has at most ${edgeGroupRequestLimits.nameLength}.`);
+    if (!edgeGroupNamePattern.test(name)) throw new AgentError("config_invalid", `EDGE_GROUPS name ${shown} holds a control character; give plain group names.`);
+    if (!names.some((known) => known.toLowerCase() === name.toLowerCase())) names.push(name);
+  }
+  if (names.length > edgeGroupRequestLimits.names) throw new AgentError("config_invalid", `EDGE_GROUPS names ${names.length} groups; a device may ask for at most ${edgeGroupRequestLimits.names}. Ask for fewer, or use tags and dynamic groups.`);
+  return names;
 }
 
 /**
@@ -128,7 +151,7 @@ export function loadAgentConfig(input: AgentConfigInput): AgentConfig {
     docker: parseDockerHost(env.DOCKER_HOST),
     ...(clusterAddress ? { clusterAddress } : {}),
     ...(sourceAddress ? { sourceAddress } : {}),
-    groups: (env.EDGE_GROUPS ?? "").split(",").map((g) => g.trim()).filter(Boolean),
+    groups: edgeGroupsOf(env.EDGE_GROUPS),
     tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(certPath ? { certPath } : {}) },
     warnings,
   };

@@ -151,6 +151,7 @@ export class EdgeAgent {
       ...(this.#state.deviceToken === undefined ? {} : { deviceToken: this.#state.deviceToken }),
       ...(this.#config.edgeKey.secret === undefined ? {} : { edgeKeySecret: this.#config.edgeKey.secret }),
       ...(csr === undefined ? {} : { csr }),
+      ...(this.#config.groups.length === 0 ? {} : { edgeGroups: this.#config.groups }),
     };
   }
 

@@ -81,5 +81,12 @@ export const refusedCodes = { replaced: "replaced", revoked: "revoked", expired:
  */
 export const identityLimits = { csrPem: 8 * 1024, certificatePem: 16 * 1024, bundlePem: 64 * 1024 } as const;
 
+/** Bounds of `hello.edgeGroups` (the agent's `EDGE_GROUPS`, docs/fleet.md): at most 32 names of 1 to 128 characters. */
+export const edgeGroupRequestLimits = { names: 32, nameLength: 128 } as const;
+
+/** An edge group name an agent may ask for: no comma (`EDGE_GROUPS`' separator), no control character. */
+// eslint-disable-next-line no-control-regex
+export const edgeGroupNamePattern = /^[^,\u0000-\u001f\u007f]+$/;
+
 /** Why the server asks an agent to renew now: a CA rotation (or its rollback), or an administrator. */
 export const renewReasons = ["rotation", "rollback", "requested"] as const;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { environmentStatuses, identityLimits, renewReasons, tunnelIdPattern } from "./constants.ts";
+import { edgeGroupNamePattern, edgeGroupRequestLimits, environmentStatuses, identityLimits, renewReasons, tunnelIdPattern } from "./constants.ts";
 import { edgeKeySecretPattern } from "./edge-key.ts";
 import { desiredStateVersionPattern } from "./fleet.ts";
 
@@ -16,6 +16,13 @@ export const agentInfoSchema = z.object({
   arch: z.string().max(32),
 });
 export type AgentInfo = z.infer<typeof agentInfoSchema>;
+
+/** One edge group name an agent asks for: 1 to 128 characters, no comma (the list's separator) and no control character. */
+export const edgeGroupNameSchema = z
+  .string()
+  .min(1)
+  .max(edgeGroupRequestLimits.nameLength)
+  .regex(edgeGroupNamePattern, "may not hold a comma or a control character");
 
 /** First frame of a session, and the body of a polling check-in. */
 export const helloSchema = z.object({
@@ -36,6 +43,11 @@ export const helloSchema = z.object({
    * the agent holds no usable certificate of its own. Only its public key is used.
    */
   csr: z.string().min(1).max(identityLimits.csrPem).optional(),
+  /**
+   * The edge groups the device asks to join (`EDGE_GROUPS`, docs/fleet.md): shown in the Waiting
+   * Room, applied on association to static groups of those names.
+   */
+  edgeGroups: z.array(edgeGroupNameSchema).max(edgeGroupRequestLimits.names).optional(),
 });
 export type Hello = z.infer<typeof helloSchema>;
 

@@ -13,6 +13,8 @@ import { registerMtlsImpactRoute } from "./routes/mtls-impact.ts";
 import { registerCertificateRenewalRoutes } from "./routes/certificate-renewal.ts";
 import { registerCertificateRevocationRoutes } from "./routes/certificate-revocation.ts";
 import { registerAlertRoutes } from "./routes/alerts.ts";
+import { registerTagRoutes } from "./routes/tags.ts";
+import { registerEdgeGroupRoutes } from "./routes/edge-groups.ts";
 import { registerRegistryRoutes } from "./routes/registries.ts";
 import { registerEdgeJobRoutes } from "./routes/edge-jobs.ts";
 import { registerEdgeStackRoutes } from "./routes/edge-stacks.ts";
@@ -81,6 +83,8 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerCertificateRenewalRoutes(app, deps);
   registerAlertRoutes(app, deps);
   registerCertificateRevocationRoutes(app, deps);
+  registerTagRoutes(app, deps);
+  registerEdgeGroupRoutes(app, deps);
   registerRegistryRoutes(app, deps);
   registerEdgeJobRoutes(app, deps);
   registerEdgeStackRoutes(app, deps);

@@ -73,6 +73,7 @@ export const endpointSchema = z
     Status: z.number().int().openapi({ description: "1 up, 2 down" }),
     Agent: z.object({ Version: z.string() }),
     Snapshots: z.array(snapshotSummarySchema).openapi({ description: "The latest Docker snapshot (at most one); empty until the agent reports one" }),
+    TagIds: z.array(z.number().int()).openapi({ description: "The tags it carries (GET /api/tags), ascending" }),
     Pier: z.object({
       Connected: z.boolean(),
       Platform: z.string(),
@@ -97,6 +98,11 @@ export const endpointSchema = z
         .object({ Addresses: z.array(z.string()), FirstSeen: z.string(), LastSeen: z.string() })
         .nullable()
         .openapi({ description: "Set when this device's identity was used from several source addresses at once (a copied data directory or certificate): the addresses and when the latest episode was first and last seen" }),
+      RequestedEdgeGroups: z.array(z.string()).openapi({ description: "The edge groups a waiting device asked for (its agent's EDGE_GROUPS); applied, and emptied, when it is associated" }),
+      EdgeGroupsNotApplied: z
+        .array(z.object({ Name: z.string(), Reason: z.enum(["unknown", "dynamic"]) }))
+        .optional()
+        .openapi({ description: "Only in the answer that associated the device: requested names that are no edge group (unknown, nothing is created) or a dynamic one (joined only through tags)" }),
     }),
   })
   .openapi("Endpoint");
@@ -115,6 +121,12 @@ export interface LiveState {
   readonly certificates?: readonly CertificateStatusFacts[];
   /** How many environments present the client certificate this one presented (1 when only itself). */
   readonly sharedBy?: number;
+  /** The tags it carries; none when absent. */
+  readonly tagIds?: readonly number[];
+  /** The edge groups it asked for while waiting (`EDGE_GROUPS`); none when absent. */
+  readonly requestedEdgeGroups?: readonly string[];
+  /** What its association could not apply of its request (only in the answer that associated it). */
+  readonly edgeGroupsNotApplied?: readonly { name: string; reason: "unknown" | "dynamic" }[];
 }
 
 /** `Pier.Identity` of an environment (docs/identity.md). */
@@ -158,6 +170,7 @@ export function endpointView(environment: Environment, settings: Settings, live:
     Status: alive ? 1 : 2,
     Agent: { Version: environment.agent?.version ?? "" },
     Snapshots: live.docker ? [snapshotSummary(live.docker)] : [],
+    TagIds: [...(live.tagIds ?? [])],
     Pier: {
       Connected: live.connected,
       Platform: environment.agent?.platform ?? "",
@@ -172,6 +185,8 @@ export function endpointView(environment: Environment, settings: Settings, live:
       Identity: identityView(environment, live.certificates ?? [], now),
       IdentityConflict: conflict ? { At: conflict.at.toISOString(), SourceAddress: conflict.sourceAddress, ...(conflict.certificateSubject ? { CertificateSubject: conflict.certificateSubject } : {}) } : null,
       Clone: clone ? { Addresses: clone.addresses, FirstSeen: clone.firstSeen.toISOString(), LastSeen: clone.lastSeen.toISOString() } : null,
+      RequestedEdgeGroups: [...(live.requestedEdgeGroups ?? [])],
+      ...(live.edgeGroupsNotApplied === undefined ? {} : { EdgeGroupsNotApplied: live.edgeGroupsNotApplied.map(({ name, reason }) => ({ Name: name, Reason: reason })) }),
     },
   };
 }

@@ -3,6 +3,8 @@ import { heartbeatGraceSeconds } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import type { Dialect, SqlDatabase } from "./database.ts";
 import type { Database, EnvironmentsTable } from "./schema.ts";
+import { membershipRows } from "./edge-groups.ts";
+import { environmentsWithAllTags } from "./tags.ts";
 import type { CertificateStatusFacts, DockerSummary, Environment, EnvironmentPage, EnvironmentPageQuery, EnvironmentSortField, EnvironmentSummary, StoredDockerSummary } from "./store.ts";
 
 type From = ExpressionBuilder<Database, "environments">;
@@ -65,6 +67,8 @@ function filters(query: EnvironmentPageQuery) {
         ]),
       );
     }
+    if (query.tagIds !== undefined && query.tagIds.length > 0) conditions.push(sql<SqlBool>`environments.id IN (${environmentsWithAllTags(query.tagIds)})`);
+    if (query.edgeGroupId !== undefined) conditions.push(sql<SqlBool>`environments.id IN (SELECT members.environment_id FROM (${membershipRows([query.edgeGroupId])}) AS members)`);
     if (query.heartbeat !== undefined) {
       // isHeartbeatAlive (@pier/protocol): now − last ≤ (2 × interval + grace) s; never seen is down.
       const { now, defaultIntervalSeconds } = query.heartbeat;

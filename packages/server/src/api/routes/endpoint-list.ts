@@ -9,6 +9,8 @@ import { endpointSchema, endpointView, type EndpointView } from "../views.ts";
 export const maxEndpointPage = 1000;
 /** The longest search text the list takes. */
 export const maxEndpointSearch = 200;
+/** The longest `tagIds` filter (100 ids of up to 15 digits and their commas). */
+const maxTagFilterText = 1_600;
 
 // Portainer's names for `sort` (its `sortKey`), plus Pier's own; `LastCheckInDate` is the field's name.
 const sortFields = {
@@ -47,6 +49,13 @@ export const endpointListQuery = z.object({
   waitingRoom: flag
     .optional()
     .openapi({ description: "Pier: true lists the Waiting Room (untrusted devices that checked in, with an EDGE_ID); false everything else (the Home list, including environments no device has used yet)" }),
+  tagIds: z
+    .string()
+    .max(maxTagFilterText)
+    .regex(/^\d{1,15}(,\d{1,15}){0,99}$/, "must be up to 100 comma-separated tag ids")
+    .optional()
+    .openapi({ description: "Pier: only environments carrying every one of these tags (comma-separated ids, at most 100)", example: "1,2" }),
+  edgeGroupId: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional().openapi({ description: "Pier: only the members of this edge group (associated environments)" }),
   status: z
     .enum(["1", "2"], { error: "must be 1 (up) or 2 (down)" })
     .optional()
@@ -61,6 +70,8 @@ export function environmentPageQuery(query: EndpointListQuery, settings: Setting
     ...(query.edgeDeviceUntrusted === undefined ? {} : { untrusted: query.edgeDeviceUntrusted === "true" }),
     ...(query.waitingRoom === undefined ? {} : { waiting: query.waitingRoom === "true" }),
     ...(query.search === undefined || query.search === "" ? {} : { search: query.search }),
+    ...(query.tagIds === undefined ? {} : { tagIds: query.tagIds.split(",").map(Number) }),
+    ...(query.edgeGroupId === undefined ? {} : { edgeGroupId: query.edgeGroupId }),
     ...(query.status === undefined ? {} : { heartbeat: { alive: query.status === "1", now, defaultIntervalSeconds: settings.edgeAgentCheckinInterval } }),
     ...(query.sort === undefined ? {} : { sort: sortFields[query.sort] }),
     ...(query.order === undefined ? {} : { order: query.order }),
@@ -77,7 +88,7 @@ export function environmentPageQuery(query: EndpointListQuery, settings: Setting
 export function registerEndpointListRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDependencies): void {
   const { store, edge } = deps;
 
-  function listView(summary: EnvironmentSummary, settings: Settings, now: number, connected: ReadonlySet<number>): EndpointView {
+  function listView(summary: EnvironmentSummary, settings: Settings, now: number, connected: ReadonlySet<number>, fleet: { tags: ReadonlyMap<number, number[]>; requests: ReadonlyMap<number, string[]> }): EndpointView {
     return endpointView(
       summary,
       settings,
@@ -88,6 +99,8 @@ export function registerEndpointListRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDep
         docker: summary.docker,
         certificates: summary.newestCertificate === null ? [] : [summary.newestCertificate],
         ...(summary.clientCertificate === null ? {} : { sharedBy: summary.clientCertificateSharedBy }),
+        tagIds: fleet.tags.get(summary.id) ?? [],
+        requestedEdgeGroups: fleet.requests.get(summary.id) ?? [],
       },
       now,
     );
@@ -116,9 +129,11 @@ export function registerEndpointListRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDep
       const now = new Date();
       const page = await store.environments.page(environmentPageQuery(c.req.valid("query"), settings, now));
       c.header("X-Total-Count", String(page.total));
-      const connected = await connectedEnvironments(deps, page.items.map((summary) => summary.id));
+      const ids = page.items.map((summary) => summary.id);
+      const connected = await connectedEnvironments(deps, ids);
+      const fleet = { tags: await store.tags.tagsOf(ids), requests: await store.edgeGroups.requestsOf(ids) };
       return c.json(
-        page.items.map((summary) => listView(summary, settings, now.getTime(), connected)),
+        page.items.map((summary) => listView(summary, settings, now.getTime(), connected, fleet)),
         200,
       );
     },

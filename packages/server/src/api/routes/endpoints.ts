@@ -11,6 +11,8 @@ import { endpointSchema, endpointView } from "../views.ts";
 import { announceEnvironmentChange } from "../../cluster/event-handlers.ts";
 import { registerEndpointListRoute } from "./endpoint-list.ts";
 import { connectedEnvironments } from "../connected-environments.ts";
+import type { AppliedRequest } from "../../fleet/edge-group-requests.ts";
+import { tagLimits } from "../../fleet/tags.ts";
 
 const idParams = z.object({ id: idParam("id") });
 const interval = z.number().int().min(1).max(3600).openapi({ description: "Check-in interval in seconds; 0 or absent = the global setting" });
@@ -23,7 +25,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
   const { store, edge } = deps;
 
   // The key's secret exists only in the answer that made it: the store keeps its hash.
-  async function view(environment: Environment, requestUrl: string, secret?: string) {
+  async function view(environment: Environment, requestUrl: string, secret?: string, notApplied?: AppliedRequest["notApplied"]) {
     const settings = await store.settings.get();
     const edgeKey = secret === undefined ? undefined : encodeEdgeKey({ ...(await deps.edgeEndpoint(new URL(requestUrl))), environmentId: environment.id, secret });
     const fingerprint = environment.clientCertificate?.fingerprintSha256;
@@ -35,6 +37,9 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       certificates: await store.certificates.listByEnvironment(environment.id),
       ...(fingerprint === undefined ? {} : { sharedBy: Math.max(1, await store.environments.countSharingCertificate(fingerprint)) }),
       ...(edgeKey === undefined ? {} : { edgeKey }),
+      tagIds: (await store.tags.tagsOf([environment.id])).get(environment.id) ?? [],
+      requestedEdgeGroups: (await store.edgeGroups.requestsOf([environment.id])).get(environment.id) ?? [],
+      ...(notApplied === undefined ? {} : { edgeGroupsNotApplied: notApplied }),
     });
   }
 
@@ -108,7 +113,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     createRoute({
       method: "put",
       path: "/api/endpoints/{id}",
-      summary: "Rename an environment, override its check-in interval (0 = global), or associate a waiting device (UserTrusted: true, as POST /api/endpoints/{id}/edge/trust)",
+      summary: "Rename an environment, set its tags (TagIDs replaces them), override its check-in interval (0 = global), or associate a waiting device (UserTrusted: true, as POST /api/endpoints/{id}/edge/trust)",
       security: secured,
       request: {
         params: idParams,
@@ -117,24 +122,36 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
             Name: z.string().min(1).max(128).optional(),
             EdgeCheckinInterval: z.number().int().min(0).max(3600).optional(),
             UserTrusted: z.boolean().optional().openapi({ description: "true associates a waiting device (with the built-in CA: issues its certificate); false sends it back to the waiting room" }),
+            TagIDs: z
+              .array(z.number().int().positive())
+              .max(tagLimits.perEnvironment, `an environment carries at most ${tagLimits.perEnvironment} tags`)
+              .optional()
+              .openapi({ description: `The tags it carries from now on (replaces them; at most ${tagLimits.perEnvironment}, each existing)` }),
           }),
         ),
       },
-      responses: { 200: jsonAnswer(endpointSchema, "Updated"), 404: failure("No such environment") },
+      responses: { 200: jsonAnswer(endpointSchema, "Updated; when it associated a device that asked for edge groups, Pier.EdgeGroupsNotApplied lists the names not applied"), 400: failure("Invalid body, or a tag that does not exist (named)"), 404: failure("No such environment") },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
       const body = c.req.valid("json");
       const before = await find(id);
+      // Checked before anything is written: a refused tag leaves the name and trust as they were.
+      if (body.TagIDs !== undefined) await deps.fleet.tags.checkTagsExist(body.TagIDs, "TagIDs");
       await store.environments.update(id, {
         ...(body.Name === undefined ? {} : { name: body.Name }),
         ...(body.EdgeCheckinInterval === undefined ? {} : { checkinIntervalSeconds: body.EdgeCheckinInterval === 0 ? null : body.EdgeCheckinInterval }),
         ...(body.UserTrusted === undefined ? {} : { userTrusted: body.UserTrusted }),
       });
       if (body.UserTrusted === true && !before.userTrusted) await store.audit.append({ kind: "associated", environmentId: id, edgeId: before.edgeId, detail: { by: c.get("user").username } });
+      if (body.TagIDs !== undefined) await deps.fleet.tags.setEnvironmentTags(id, body.TagIDs, c.get("user").username);
+      // Association applies the groups the device asked for; either way its groups changed.
+      let applied: AppliedRequest | undefined;
+      if (body.UserTrusted === true && !before.userTrusted) applied = await deps.fleet.edgeGroupRequests.associated(id, c.get("user").username, before.edgeId);
+      if (body.UserTrusted === false && before.userTrusted) await deps.fleet.changes.changed([id]);
       await announceEnvironmentChange(deps, id);
       // Read again: an association may have issued the device's certificate.
-      return c.json(await view(await find(id), c.req.url), 200);
+      return c.json(await view(await find(id), c.req.url, undefined, applied?.notApplied), 200);
     },
   );
 
@@ -160,6 +177,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       if (!environment.userTrusted) {
         await store.environments.update(environment.id, { userTrusted: true });
         await store.audit.append({ kind: "associated", environmentId: environment.id, edgeId: environment.edgeId, detail: { by: c.get("user").username } });
+        await deps.fleet.edgeGroupRequests.associated(environment.id, c.get("user").username, environment.edgeId);
         await announceEnvironmentChange(deps, environment.id);
       }
       return c.body(null, 204);
