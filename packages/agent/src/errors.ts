@@ -1,8 +1,9 @@
 /**
  * Ways the agent fails. `config_invalid` stops it at start with a message, not a stack trace.
  * `docker_failed`: Docker answered but refused an operation (a pull, a create), with its reason.
+ * `stack_invalid`: an edge stack's compose file the runtime cannot deploy (names the path).
  */
-export type AgentErrorCode = "config_invalid" | "state_invalid" | "connect_failed" | "refused" | "server_untrusted" | "docker_unavailable" | "docker_failed";
+export type AgentErrorCode = "config_invalid" | "state_invalid" | "connect_failed" | "refused" | "server_untrusted" | "docker_unavailable" | "docker_failed" | "stack_invalid";
 
 /** A connection problem in an operator's words: a stable code, the cause and the fix. */
 export interface Explained {
