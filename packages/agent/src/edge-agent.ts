@@ -1,7 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import { formatNameDer, inferClientCertificateRejection, parseCertificate, parsePem, probeEndpoint } from "@pier/pki";
 import type { CertificateGrant, Hello, ServerMessage, Welcome } from "@pier/protocol";
-import { protocolVersion, refusedCodes, splitHostPort } from "@pier/protocol/wire";
+import { edgeHeaders, protocolVersion, refusedCodes, splitHostPort } from "@pier/protocol/wire";
 import type { AgentConfig } from "./config.ts";
 import { backoff, backoffDelay, sleep, sleepUntil, wasHealthy } from "./backoff.ts";
 import { DeviceIdentity, describePair, deviceCsr, IdentityStore, requestRenewal, requestRenewalOnce, type DialPlan, type IdentityPair } from "./identity/index.ts";
@@ -13,6 +13,9 @@ import { connectionError, dialServer, type ClientIdentity, type DialTarget } fro
 import { AgentError, type Explained } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { StateFile, type AgentState } from "./state.ts";
+import { FleetAgent, type FleetAgentOptions } from "./fleet/fleet-agent.ts";
+import { pollingConnection, type FleetConnection } from "./fleet/fleet-connection.ts";
+import { createStackRuntime } from "./stacks/stack-runtime.ts";
 
 /** One session connection of this turn, with what it presented. */
 interface OpenSession {
@@ -75,8 +78,10 @@ export class EdgeAgent {
   #pendingRenewal: { readonly key: KeyObject; readonly csr: string } | undefined;
   /** The pair the last connection presented, to explain a refused handshake. */
   #lastPair: IdentityPair | undefined;
+  /** Desired state, reports and the runtimes they drive (fleet/fleet-agent.ts). */
+  readonly #fleet: FleetAgent;
 
-  constructor(config: AgentConfig, log: Logger, env: Readonly<Record<string, string | undefined>>) {
+  constructor(config: AgentConfig, log: Logger, env: Readonly<Record<string, string | undefined>>, fleet: Partial<Omit<FleetAgentOptions, "dataDir" | "log">> = {}) {
     this.#config = config;
     this.#log = log;
     this.#env = env;
@@ -87,11 +92,14 @@ export class EdgeAgent {
     this.#tunnels = new DockerTunnels(config.docker, log, dockerStatus);
     this.#cluster = config.clusterAddress === undefined ? undefined : new ClusterMember(config.docker, config.clusterAddress, log);
     this.#identity = config.tls.cert === undefined ? new DeviceIdentity(new IdentityStore(config.dataDir, { crashAt: env.PIER_AGENT_TEST_CRASH_AT }), config.edgeId, log) : undefined;
+    this.#fleet = new FleetAgent({ dataDir: config.dataDir, log, stackRuntime: (reporter) => createStackRuntime({ docker: config.docker, dataDir: config.dataDir, reporter, log }), ...fleet });
   }
 
   /** Runs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     this.#logStart();
+    // The kept desired state is acted on at once, before (and whether or not) the server answers.
+    this.#fleet.start();
     for (let attempt = 0; !signal.aborted; ) {
       await this.#cluster?.waitForTurn(signal);
       if (signal.aborted) break;
@@ -127,6 +135,7 @@ export class EdgeAgent {
       this.#retryAfterMs = undefined;
       await sleep(Math.max(retryAfter, backoffDelay(attempt++)), signal);
     }
+    await this.#fleet.close();
     this.#log.log("info", "agent stopped");
   }
 
@@ -248,6 +257,7 @@ export class EdgeAgent {
         open.closed = true;
         signal.removeEventListener("abort", stop);
         markWelcomed(false);
+        if (open.http2) this.#fleet.sessionClosed(open.http2);
       });
     // A successor that never takes over is not awaited by the turn: its failure is reported by #renewals.
     ended.catch(() => undefined);
@@ -266,6 +276,7 @@ export class EdgeAgent {
       });
       this.#identity?.welcomed(plan);
       this.#onMessage(welcome, plan.pair ? authority : this.#config.edgeKey.apiUrl);
+      this.#fleet.polled(welcome, this.#pollingFleetConnection(plan));
       // A certificate issued at this check-in: the next one presents it, at once.
       if (welcome.certificate && this.#grant(welcome.certificate, plan)) continue;
       if (this.#identity && plan.pair && plan.csr === undefined && this.#identity.renewalDue(plan.pair).getTime() <= Date.now()) {
@@ -298,7 +309,23 @@ export class EdgeAgent {
       return;
     }
     this.#onMessage(message, server);
+    if (message.type === "welcome" || message.type === "status") this.#fleet.sessionMessage(message, session.http2);
     if (message.type === "welcome") this.#startSnapshots(session);
+  }
+
+  /**
+   * A polling agent's fleet requests: each on a new connection to the address it polls,
+   * presenting the same certificate as its check-ins, naming its EDGE_ID (and its device token
+   * when it has no certificate), as the server's fleet routes ask.
+   */
+  #pollingFleetConnection(plan: DialPlan): FleetConnection {
+    const { target } = this.#target(plan.pair);
+    const identity = this.#clientIdentity(plan);
+    const token = plan.pair === undefined && this.#config.tls.cert === undefined ? this.#state.deviceToken : undefined;
+    return pollingConnection((signal) => dialServer(this.#config, target, "http/1.1", signal, identity), target.host, {
+      [edgeHeaders.edgeId]: this.#config.edgeId,
+      ...(token === undefined ? {} : { [edgeHeaders.deviceToken]: token }),
+    });
   }
 
   /** A certificate the server issued on the connection of `plan`: true when stored (reconnect now). */
