@@ -45,6 +45,13 @@ beforeAll(async () => {
     await store.snapshots.put(second.id, snapshot, new Date(1_770_000_000_000), summarizeDockerSnapshot(snapshot));
     await store.certificates.insert(deviceCertificateRows(Date.now())("0a1b", second.id, "edge-2", 30 * day, 20 * day));
     await store.logins.revoke("jti-logged-out", new Date(Date.now() + day));
+    // Tags and edge groups (migration 11): a removed tag's id is not given again either.
+    const tag = await store.tags.create("site");
+    await store.tags.delete((await store.tags.create("removed tag")).id);
+    await store.tags.setEnvironmentTags(second.id, [tag.id]);
+    await store.edgeGroups.create({ name: "static", dynamic: false, partialMatch: false, tagIds: [], environmentIds: [second.id] });
+    await store.edgeGroups.create({ name: "dynamic", dynamic: true, partialMatch: false, tagIds: [tag.id], environmentIds: [] });
+    await store.edgeGroups.setRequest(1, ["static"]);
   } finally {
     await store.close();
   }
@@ -86,6 +93,14 @@ describe("copyStore", () => {
       expect((await copied.snapshots.get(2))?.snapshot).toEqual(sampleSnapshot());
       expect(await copied.certificates.get("0a1b")).toMatchObject({ environmentId: 2, edgeId: "edge-2" });
       expect((await copied.logins.list(new Date())).map((login) => login.jti)).toEqual(["jti-logged-out"]);
+      expect(await copied.tags.list()).toEqual([{ id: 1, name: "site" }]);
+      expect(await copied.tags.tagsOf([2])).toEqual(new Map([[2, [1]]]));
+      expect((await copied.edgeGroups.list()).map((group) => [group.id, group.name, group.tagIds, group.environmentIds])).toEqual([
+        [1, "static", [], [2]],
+        [2, "dynamic", [1], []],
+      ]);
+      expect(await copied.edgeGroups.requestsOf([1])).toEqual(new Map([[1, ["static"]]]));
+      expect((await copied.tags.create("next")).id).toBe(3);
 
       // Ids continue after the largest SQLite ever gave: 3 was removed there, and is not given again (an EDGE_KEY may name it).
       const next = await copied.environments.create({ name: "new", type: "edge-agent", edgeId: "edge-new" });

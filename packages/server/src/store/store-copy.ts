@@ -26,6 +26,12 @@ const copiedTables = [
   { table: "pki_rotation", key: "id" },
   { table: "crl_numbers", key: "ca_spki_sha256" },
   { table: "revoked_logins", key: "jti" },
+  { table: "tags", key: "id" },
+  { table: "environment_tags", key: ["environment_id", "tag_id"] },
+  { table: "edge_groups", key: "id" },
+  { table: "edge_group_tags", key: ["group_id", "tag_id"] },
+  { table: "edge_group_environments", key: ["group_id", "environment_id"] },
+  { table: "edge_group_requests", key: "environment_id" },
   { table: "edge_stacks", key: "id" },
   { table: "edge_stack_versions", key: ["stack_id", "version"] },
   { table: "edge_stack_groups", key: ["stack_id", "group_id"] },
@@ -43,7 +49,7 @@ const copiedTables = [
 const skippedTables = new Set(["schema_migrations", "replicas", "edge_sessions", "cluster_files"]);
 
 /** The tables whose `id` is a PostgreSQL identity column, set past the largest copied id. */
-const identityTables = ["environments", "users", "api_tokens", "audit_events", "edge_stacks", "edge_jobs"] as const;
+const identityTables = ["environments", "users", "api_tokens", "audit_events", "tags", "edge_groups", "edge_stacks", "edge_jobs"] as const;
 
 /** Rows read (and inserted) per statement: 200 rows of ≤ 20 columns stay far below PostgreSQL's 65,535 parameters. */
 const batchRows = 200;
