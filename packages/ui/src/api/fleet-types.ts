@@ -35,7 +35,10 @@ export interface EdgeGroupBody {
 export interface StackStatusEvent {
   Type: number;
   Time: number;
+  /** Empty when none. */
   Error?: string;
+  /** Portainer's, on a RolledBack transition: the version running again. */
+  RollbackTo?: number;
 }
 
 /** `Status["<envId>"]` of an edge stack. */
@@ -44,7 +47,7 @@ export interface EdgeStackEnvironmentStatus {
   Status: StackStatusEvent[];
   /** Portainer's: the version the transitions are about. */
   DeploymentInfo?: { Version?: number };
-  /** Pier's additions: the version reported, and the one running again after a rollback. */
+  /** Pier's, when a server adds them: the version reported, and the one running again after a rollback. */
   Pier?: { Version?: number; RolledBackTo?: number | null };
 }
 

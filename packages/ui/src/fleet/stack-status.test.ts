@@ -33,6 +33,19 @@ describe("a device's status", () => {
     expect(row).toEqual({ environmentId: 4, latest: { Type: 13, Time: 14 }, errors: ["pull access denied for registry.local/web:2: a long reason kept whole"], version: 2, rolledBackTo: 1 });
   });
 
+  it("reads the version rolled back to from Portainer's RollbackTo on the transition, and ignores empty errors", () => {
+    const row = deviceStatus({
+      EndpointID: 7,
+      Status: [
+        { Type: 3, Time: 10, Error: "" },
+        { Type: 2, Time: 11, Error: "container web exited with code 1" },
+        { Type: 13, Time: 12, Error: "", RollbackTo: 3 },
+      ],
+      DeploymentInfo: { Version: 4 },
+    });
+    expect(row).toMatchObject({ latest: { Type: 13 }, errors: ["container web exited with code 1"], version: 4, rolledBackTo: 3 });
+  });
+
   it("has no latest transition while the device reported nothing, and reads Portainer's DeploymentInfo version", () => {
     expect(deviceStatus({ EndpointID: 9, Status: [], DeploymentInfo: { Version: 3 } })).toEqual({ environmentId: 9, latest: undefined, errors: [], version: 3, rolledBackTo: undefined });
   });

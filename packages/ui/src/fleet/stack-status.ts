@@ -72,7 +72,8 @@ export function deviceStatus(status: EdgeStackEnvironmentStatus): DeviceStackSta
     .filter((event) => typeof event.Error === "string" && event.Error !== "")
     .sort((a, b) => b.Time - a.Time)
     .map((event) => event.Error as string);
-  const rolledBackTo = status.Pier?.RolledBackTo ?? undefined;
+  const rollback = [...events].sort((a, b) => b.Time - a.Time).find((event) => typeof event.RollbackTo === "number");
+  const rolledBackTo = rollback?.RollbackTo ?? status.Pier?.RolledBackTo ?? undefined;
   return {
     environmentId: status.EndpointID,
     latest: latestOf(events),

@@ -7,6 +7,7 @@ import type { Certificates, Endpoint, MtlsState } from "../api/types.ts";
 import { type AgentTarget, type EnrollmentFlow, agentTargets, enrollmentFlow, flowSentences, randomEdgeId } from "../agent-command.ts";
 import { AgentCommandPanel } from "../components/AgentCommandPanel.tsx";
 import { PageHeader } from "../components/PageHeader.tsx";
+import { usePageTitle } from "../hooks/use-page-title.ts";
 
 /** The addresses the server would put in a key, and how a new device gets its identity. */
 interface ServerDefaults {
@@ -28,6 +29,7 @@ async function loadDefaults(signal: AbortSignal): Promise<ServerDefaults> {
 
 /** `/environments/new`: creates an environment with its own key and shows the command that enrols the device. */
 export function AddEnvironmentScreen() {
+  usePageTitle("Add environment");
   const [name, setName] = useState("");
   const [edgeId, setEdgeId] = useState(randomEdgeId);
   const [apiUrl, setApiUrl] = useState("");

@@ -13,6 +13,7 @@ import { LoadError } from "../components/LoadError.tsx";
 import { PageHeader } from "../components/PageHeader.tsx";
 import { PageLoader } from "../components/PageLoader.tsx";
 import { usePolling } from "../hooks/use-polling.ts";
+import { usePageTitle } from "../hooks/use-page-title.ts";
 
 function rowOf(certificate: Omit<CertSummary, "NotBefore"> & { NotBefore: string | null }, extra?: CertificateRow["extra"]): CertificateRow {
   return { key: certificate.FingerprintSHA256, subject: certificate.Subject, issuer: certificate.Issuer, fingerprint: certificate.FingerprintSHA256, notBefore: certificate.NotBefore, notAfter: certificate.NotAfter, ...(extra ? { extra } : {}) };
@@ -64,6 +65,7 @@ async function downloadCa(): Promise<void> {
 
 /** `/certificates`: every device certificate and its status, the expiry view, the CA rotation, and the certificates in force. */
 export function CertificatesScreen() {
+  usePageTitle("Certificates");
   const certificates = usePolling((signal) => api<Certificates>("GET", "/api/certificates", { signal }), 5000);
   const { filters, query, setSearch, setStatus, setPage } = useInventoryFilters();
   const path = inventoryPath(query);

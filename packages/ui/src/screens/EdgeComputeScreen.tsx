@@ -8,6 +8,7 @@ import { MtlsSection } from "../components/MtlsSection.tsx";
 import { PageHeader } from "../components/PageHeader.tsx";
 import { PageLoader } from "../components/PageLoader.tsx";
 import { usePolling } from "../hooks/use-polling.ts";
+import { usePageTitle } from "../hooks/use-page-title.ts";
 
 interface SettingsForm {
   enabled: boolean;
@@ -34,6 +35,7 @@ function fieldOf(error: unknown): keyof SettingsForm | undefined {
 
 /** `/settings/edge`: the Edge Compute settings and the separate mTLS certificate. */
 export function EdgeComputeScreen() {
+  usePageTitle("Edge Compute");
   const settings = usePolling((signal) => api<Settings>("GET", "/api/settings", { signal }), 0);
   const [form, setForm] = useState<SettingsForm>();
   const [error, setError] = useState<{ field?: keyof SettingsForm; message: string }>();

@@ -17,6 +17,7 @@ import { LoadError } from "../components/LoadError.tsx";
 import { PageLoader } from "../components/PageLoader.tsx";
 import { formatAgo } from "../format.ts";
 import { usePolling } from "../hooks/use-polling.ts";
+import { usePageTitle } from "../hooks/use-page-title.ts";
 
 /** The environment's Docker objects, one tab each, read through the tunnel. */
 const dockerTabs = [
@@ -35,6 +36,7 @@ export function EnvironmentScreen() {
 
 function EnvironmentPage({ id }: { id: number }) {
   const environment = usePolling((signal) => api<Endpoint>("GET", `/api/endpoints/${id}`, { signal }), 5000, String(id));
+  usePageTitle(environment.data?.Name ?? "Environment");
   const snapshotTime = environment.data?.Snapshots[0]?.Time ?? 0;
   // Only asked once the environment says a snapshot exists: the 404 of "none yet" would be noise.
   const report = usePolling((signal) => (snapshotTime > 0 ? api<DockerSnapshotReport>("GET", `/api/endpoints/${id}/docker-snapshot`, { signal }) : Promise.resolve(undefined)), 0, `${id}:${snapshotTime}`, { keepDataOnKeyChange: true });

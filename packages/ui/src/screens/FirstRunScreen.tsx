@@ -5,9 +5,11 @@ import { createAdministrator } from "../api/auth.ts";
 import { ApiError, messageOf } from "../api/client.ts";
 import { AuthCard } from "../components/AuthCard.tsx";
 import { PasswordField } from "../components/PasswordField.tsx";
+import { usePageTitle } from "../hooks/use-page-title.ts";
 
 /** `/init`: the first run creates the administrator, logs in as it and goes Home. */
 export function FirstRunScreen() {
+  usePageTitle("First run");
   const navigate = useNavigate();
   const [setupToken, setSetupToken] = useState("");
   const [username, setUsername] = useState("admin");

@@ -5,9 +5,11 @@ import { logIn } from "../api/auth.ts";
 import { messageOf } from "../api/client.ts";
 import { AuthCard } from "../components/AuthCard.tsx";
 import { PasswordField } from "../components/PasswordField.tsx";
+import { usePageTitle } from "../hooks/use-page-title.ts";
 
 /** `/login`: user name and password → a session, then Home. */
 export function LoginScreen() {
+  usePageTitle("Log in");
   const navigate = useNavigate();
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");

@@ -1,8 +1,10 @@
 import { Anchor, Stack, Text, Title } from "@mantine/core";
 import { Link } from "react-router";
+import { usePageTitle } from "../hooks/use-page-title.ts";
 
 /** An unknown address inside the app. */
 export function NotFoundScreen() {
+  usePageTitle("Not found");
   return (
     <Stack>
       <Title order={2}>Page not found</Title>

@@ -16,12 +16,14 @@ import { useEnvironmentList } from "../hooks/use-environment-list.ts";
 import { EmptyTableRow } from "../components/EmptyTableRow.tsx";
 import { ListPager } from "../components/environment-list/ListPager.tsx";
 import { SortableHeader } from "../components/environment-list/SortableHeader.tsx";
+import { usePageTitle } from "../hooks/use-page-title.ts";
 
 /**
  * `/waiting-room`: devices that checked in and wait to be associated (or removed), a page at a
  * time (the server searches, sorts and pages); the selection applies to the page shown.
  */
 export function WaitingRoomScreen() {
+  usePageTitle("Waiting Room");
   const waiting = useEnvironmentList("waiting-room", 3000, "EdgeID");
   const { query } = waiting;
   const devices = waiting.page;

@@ -9,7 +9,7 @@ import { Badge, Group } from "@mantine/core";
 export function TagChips({ ids, names }: { ids: readonly number[] | undefined; names: ReadonlyMap<number, string> }) {
   if (!ids || ids.length === 0) return null;
   return (
-    <Group gap={4} mt={4} aria-label="Tags">
+    <Group gap={4} mt={4} aria-label="Environment tags">
       {ids.map((id) => (
         <Badge key={id} size="xs" variant="light" color="grape" radius="sm" tt="none">
           {names.get(id) ?? `tag ${id}`}
