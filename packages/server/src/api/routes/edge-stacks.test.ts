@@ -76,6 +76,17 @@ describe("edge stacks API", () => {
     expect((await api.call("GET", `/api/edge_stacks/${id}`)).json).toEqual(created.json);
     expect((await api.call("GET", "/api/edge_stacks")).json).toContainEqual(created.json);
     expect((await api.call("GET", `/api/edge_stacks/${id}/file`)).json).toEqual({ StackFileContent: compose("nginx:${TAG}") });
+    // The members' desired state now holds it (the desired-state service was told); an outsider's does not.
+    const outsider = (await server.store.environments.create({ name: "outsider", type: "edge-agent", userTrusted: true })).id;
+    const versions = async () => Promise.all([...members, outsider].map(async (env) => (await server.store.environments.get(env))?.desiredStateVersion));
+    const [first, second, none] = await versions();
+    expect(first).toMatch(/^[0-9a-f]{64}$/);
+    expect(second).toBe(first);
+    expect(none).toBeUndefined();
+    expect((await api.call("PUT", `/api/edge_stacks/${id}`, { body: { stackFileContent: compose("nginx:${TAG}"), edgeGroups: [groupId], updateVersion: true } })).json).toMatchObject({ Version: 2 });
+    const [afterUpdate] = await versions();
+    expect(afterUpdate).toMatch(/^[0-9a-f]{64}$/);
+    expect(afterUpdate).not.toBe(first);
     const taken = await create({ name: "web" });
     expect(taken.status).toBe(409);
     expect(taken.json).toMatchObject({ code: "conflict", field: "name" });
