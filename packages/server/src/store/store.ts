@@ -244,6 +244,9 @@ export type AuditKind =
   | "edge_group_deleted"
   | "edge_groups_applied"
   | "edge_groups_not_applied"
+  | "edge_stack_created"
+  | "edge_stack_updated"
+  | "edge_stack_deleted"
   // Keeps autocompletion for the names above while accepting new ones.
   | (string & {});
 
