@@ -26,6 +26,10 @@ export interface AgentConfig {
   readonly sourceAddress?: string;
   /** `EDGE_GROUPS`: the edge groups this device asks to join (sent in each hello; applied when it is associated). */
   readonly groups: string[];
+  /** Edge jobs (docs/fleet.md "Edge jobs"): `--job-image`/`PIER_JOB_IMAGE`, the image whose `sh` runs scripts (default `busybox:latest`). */
+  readonly jobImage: string;
+  /** `PIER_JOB_PRIVILEGED=false`: job containers keep Docker's default capabilities instead of all (default true). */
+  readonly jobPrivileged: boolean;
   readonly tls: {
     /** CA that must have signed the server's certificate; without it (or with EDGE_INSECURE_POLL=1) the EDGE_KEY fingerprint is checked. */
     readonly ca?: Buffer;
@@ -152,7 +156,19 @@ export function loadAgentConfig(input: AgentConfigInput): AgentConfig {
     ...(clusterAddress ? { clusterAddress } : {}),
     ...(sourceAddress ? { sourceAddress } : {}),
     groups: edgeGroupsOf(env.EDGE_GROUPS),
+    jobImage: jobImageOf(input.flags["job-image"] ?? env.PIER_JOB_IMAGE),
+    jobPrivileged: !/^(0|false|no|off)$/i.test(env.PIER_JOB_PRIVILEGED?.trim() ?? ""),
     tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(certPath ? { certPath } : {}) },
     warnings,
   };
+}
+
+/** The default image of edge job containers: a shell and the usual tools in 4 MB (the agent's own image has no shell). */
+export const defaultJobImage = "busybox:latest";
+
+/** `--job-image`/`PIER_JOB_IMAGE`: an image reference, at most 512 characters without spaces; default `busybox:latest`. */
+function jobImageOf(value: string | undefined): string {
+  const image = value?.trim() || defaultJobImage;
+  if (image.length > 512 || /\s/.test(image)) throw new AgentError("config_invalid", `--job-image (PIER_JOB_IMAGE) must be one image reference of at most 512 characters, such as ${defaultJobImage}.`);
+  return image;
 }

@@ -14,6 +14,7 @@ import { AgentError, type Explained } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { StateFile, type AgentState } from "./state.ts";
 import { FleetAgent, type FleetAgentOptions } from "./fleet/fleet-agent.ts";
+import { createJobRuntime } from "./jobs/job-runtime.ts";
 import { pollingConnection, type FleetConnection } from "./fleet/fleet-connection.ts";
 import { createStackRuntime } from "./stacks/stack-runtime.ts";
 
@@ -92,7 +93,13 @@ export class EdgeAgent {
     this.#tunnels = new DockerTunnels(config.docker, log, dockerStatus);
     this.#cluster = config.clusterAddress === undefined ? undefined : new ClusterMember(config.docker, config.clusterAddress, log);
     this.#identity = config.tls.cert === undefined ? new DeviceIdentity(new IdentityStore(config.dataDir, { crashAt: env.PIER_AGENT_TEST_CRASH_AT }), config.edgeId, log) : undefined;
-    this.#fleet = new FleetAgent({ dataDir: config.dataDir, log, stackRuntime: (reporter) => createStackRuntime({ docker: config.docker, dataDir: config.dataDir, reporter, log }), ...fleet });
+    this.#fleet = new FleetAgent({
+      dataDir: config.dataDir,
+      log,
+      stackRuntime: (reporter) => createStackRuntime({ docker: config.docker, dataDir: config.dataDir, reporter, log }),
+      jobRuntime: (reporter) => createJobRuntime({ docker: config.docker, dataDir: config.dataDir, reporter, log, image: config.jobImage, privileged: config.jobPrivileged }),
+      ...fleet,
+    });
   }
 
   /** Runs until `signal` aborts. */

@@ -21,11 +21,14 @@ Environment:
   AGENT_CLUSTER_ADDR     set in a Swarm global service (tasks.<service>): only the agent on
                          the swarm's leader speaks for the cluster, the others wait their turn
   PIER_AGENT_SOURCE_ADDRESS   the local IP address to connect from (a device with several)
+  PIER_JOB_IMAGE         same as --job-image
+  PIER_JOB_PRIVILEGED=false   edge job containers keep Docker's default capabilities (default: privileged)
 Flags:
   --mtlscacert F   CA that issued the server's mTLS certificate (else the EDGE_KEY fingerprint is checked)
   --mtlscert F     this device's client certificate;  --mtlskey F  its key
   --sslcacert/--sslcert/--sslkey   deprecated names of the three above
   --data DIR       state directory (default /data)
+  --job-image IMG  image whose sh runs edge job scripts, host root at /host (default busybox:latest)
   --log-level L    debug, info (default), warn, error`;
 
 /** `pier agent`: runs until SIGINT/SIGTERM. */
@@ -38,6 +41,7 @@ export async function agentCommand(argv: string[], out: Output): Promise<number>
     sslcert: { type: "string" },
     sslkey: { type: "string" },
     data: { type: "string" },
+    "job-image": { type: "string" },
     "log-level": { type: "string" },
   });
   if (values.help) return out.help(usage);
