@@ -145,6 +145,11 @@ describe("edge stacks API", () => {
     expect((await api.call("GET", `/api/edge_stacks/${id}/file`)).json).toEqual({ StackFileContent: compose("nginx:2") });
     const forced = await api.call("PUT", `/api/edge_stacks/${id}`, { body: { stackFileContent: compose("nginx:2"), edgeGroups: [groupId], updateVersion: true } });
     expect(forced.json).toMatchObject({ Version: 3 });
+    // Every version's file is kept and served (a rollback PUTs an old one again).
+    expect((await api.call("GET", `/api/edge_stacks/${id}/file?version=1`)).json).toEqual({ StackFileContent: compose("nginx:1") });
+    expect((await api.call("GET", `/api/edge_stacks/${id}/file?version=3`)).json).toEqual({ StackFileContent: compose("nginx:2") });
+    expect((await api.call("GET", `/api/edge_stacks/${id}/file?version=4`)).status).toBe(404);
+    expect((await api.call("GET", `/api/edge_stacks/${id}/file?version=0`)).status).toBe(400);
     const invalid = await api.call("PUT", `/api/edge_stacks/${id}`, { body: { stackFileContent: "services:\n  web:\n    image: a\n    env_file: .env\n", edgeGroups: [groupId], updateVersion: true } });
     expect(invalid.json).toMatchObject({ field: "stackFileContent", message: expect.stringContaining("services.web.env_file: not supported") as unknown });
     expect((await api.call("GET", `/api/edge_stacks/${id}`)).json).toMatchObject({ Version: 3 });

@@ -183,11 +183,11 @@ export function registerEdgeStackRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepen
     createRoute({
       method: "get",
       path: "/api/edge_stacks/{id}/file",
-      summary: "The compose file of an edge stack's latest version",
+      summary: "The compose file of an edge stack's latest version, or of an earlier one (?version=N: every version is kept, to roll back by PUTting it again)",
       security: secured,
-      request: { params: idParams },
-      responses: { 200: jsonAnswer(z.object({ StackFileContent: z.string() }), "The file"), 404: failure("No such stack") },
+      request: { params: idParams, query: z.object({ version: z.coerce.number().int().positive().optional().openapi({ description: "A version of the stack (default: the latest)" }) }) },
+      responses: { 200: jsonAnswer(z.object({ StackFileContent: z.string() }), "The file"), 400: failure("Invalid version"), 404: failure("No such stack, or no such version") },
     }),
-    async (c) => c.json({ StackFileContent: await stacks().file(c.req.valid("param").id) }, 200),
+    async (c) => c.json({ StackFileContent: await stacks().file(c.req.valid("param").id, c.req.valid("query").version) }, 200),
   );
 }

@@ -122,9 +122,13 @@ export class EdgeStackService {
     await this.#changed(stack.groupIds);
   }
 
-  /** The latest version's compose file. */
-  async file(id: number): Promise<string> {
-    return (await this.#find(id)).composeFile;
+  /** The compose file of `version` (default the latest); `not_found` for a stack or version that does not exist. */
+  async file(id: number, version?: number): Promise<string> {
+    const stack = await this.#find(id);
+    if (version === undefined || version === stack.version) return stack.composeFile;
+    const stored = await this.#options.store.edgeStacks.getVersion(id, version);
+    if (stored === null) throw new ServerError("not_found", `Edge stack ${id} has no version ${version} (its versions are 1 to ${stack.version}).`, { field: "version" });
+    return stored.composeFile;
   }
 
   /** Per group a stack uses, its stacks' names (shown as `HasEdgeStack`; such a group is not deleted). */
