@@ -194,12 +194,12 @@ export class ComposeEngine implements StackEngine {
       case "pull":
         return;
       case "createNetwork": {
-        const answer = await dockerRequest(docker, "POST", "/networks/create", { signal, timeoutMs: writeTimeoutMs, body: { Name: step.network.name, Driver: step.network.driver ?? "bridge", CheckDuplicate: true, Labels: { ...step.network.labels, [composeLabels.network]: step.network.key, [composeLabels.project]: project.name, [composeLabels.version]: composeVersionLabel } } });
+        const answer = await dockerRequest(docker, "POST", "/networks/create", { signal, timeoutMs: writeTimeoutMs, body: { Name: step.network.name, Driver: step.network.driver ?? "bridge", Options: step.network.driverOpts, Internal: step.network.internal ?? false, Attachable: step.network.attachable ?? false, ...(step.network.ipam ? { IPAM: { Driver: step.network.ipam.driver ?? "default", Config: step.network.ipam.config } } : {}), CheckDuplicate: true, Labels: { ...step.network.labels, [composeLabels.network]: step.network.key, [composeLabels.project]: project.name, [composeLabels.version]: composeVersionLabel } } });
         if (!answer.ok && answer.status !== 409) throw dockerRefused(docker, "POST", "/networks/create", answer);
         return;
       }
       case "createVolume":
-        await dockerCall(docker, "POST", "/volumes/create", { signal, timeoutMs: writeTimeoutMs, body: { Name: step.volume.name, Driver: step.volume.driver ?? "local", Labels: { ...step.volume.labels, [composeLabels.volume]: step.volume.key, [composeLabels.project]: project.name, [composeLabels.version]: composeVersionLabel } } });
+        await dockerCall(docker, "POST", "/volumes/create", { signal, timeoutMs: writeTimeoutMs, body: { Name: step.volume.name, Driver: step.volume.driver ?? "local", DriverOpts: step.volume.driverOpts, Labels: { ...step.volume.labels, [composeLabels.volume]: step.volume.key, [composeLabels.project]: project.name, [composeLabels.version]: composeVersionLabel } } });
         return;
       case "removeContainer":
         await this.#removeContainer(step.container.id, signal);

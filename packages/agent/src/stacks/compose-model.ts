@@ -72,7 +72,12 @@ export interface ComposeResource {
   readonly name: string;
   readonly external: boolean;
   readonly driver?: string;
+  readonly driverOpts: Readonly<Record<string, string>>;
   readonly labels: Readonly<Record<string, string>>;
+  /** Networks only: `internal`, `attachable`, and `ipam` as the Engine API's `IPAM`. */
+  readonly internal?: boolean;
+  readonly attachable?: boolean;
+  readonly ipam?: { readonly driver?: string; readonly config: readonly Readonly<Record<string, string>>[] };
 }
 
 /** A compose project ready to plan: services in `depends_on` order (a service after those it depends on). */
@@ -289,8 +294,35 @@ function resources(value: unknown, path: string, project: string): ComposeResour
     const external = spec.external === true || (isRecord(spec.external) && true);
     const name = optionalScalar(spec.name, `${path}.${key}.name`) ?? (external ? key : `${project}_${key}`);
     const driver = optionalScalar(spec.driver, `${path}.${key}.driver`);
-    return { key, name, external, ...(driver ? { driver } : {}), labels: keyValues(spec.labels, `${path}.${key}.labels`) };
+    const ipam = isRecord(spec.ipam) ? parseIpam(spec.ipam, `${path}.${key}.ipam`) : undefined;
+    return {
+      key,
+      name,
+      external,
+      ...(driver ? { driver } : {}),
+      driverOpts: keyValues(spec.driver_opts, `${path}.${key}.driver_opts`),
+      labels: keyValues(spec.labels, `${path}.${key}.labels`),
+      ...(spec.internal === true ? { internal: true } : {}),
+      ...(spec.attachable === true ? { attachable: true } : {}),
+      ...(ipam ? { ipam } : {}),
+    };
   });
+}
+
+const ipamKeys: Record<string, string> = { subnet: "Subnet", ip_range: "IPRange", gateway: "Gateway" };
+
+/** A network's `ipam:` (`driver`, `config: [{subnet, ip_range, gateway}]`) in the Engine API's names. */
+function parseIpam(value: Json, path: string): NonNullable<ComposeResource["ipam"]> {
+  const driver = optionalScalar(value.driver, `${path}.driver`);
+  const config = (Array.isArray(value.config) ? value.config : []).map((entry, index) => {
+    const pool: Record<string, string> = {};
+    for (const [key, item] of Object.entries(isRecord(entry) ? entry : {})) {
+      const apiKey = ipamKeys[key];
+      if (apiKey) pool[apiKey] = scalar(item, `${path}.config[${index}].${key}`);
+    }
+    return pool;
+  });
+  return { ...(driver ? { driver } : {}), config };
 }
 
 /** Orders services so each comes after those it depends on (ties by name); a cycle is refused. */
@@ -380,6 +412,6 @@ export function parseComposeProject(project: string, content: string, envVars: E
       ...(deploy ? { deploy } : {}),
     };
   });
-  if (usesDefault && !networkKeys.has("default")) networks.push({ key: "default", name: `${project}_default`, external: false, labels: {} });
+  if (usesDefault && !networkKeys.has("default")) networks.push({ key: "default", name: `${project}_default`, external: false, driverOpts: {}, labels: {} });
   return { name: project, services: dependencyOrder(services), networks, volumes };
 }

@@ -62,6 +62,12 @@ describe("compose model", () => {
     expect(shop.services[0]?.healthcheck).toEqual({ test: ["CMD", "true"], interval: 90e9 });
   });
 
+  it("keeps network and volume options in the Engine API's terms", () => {
+    const options = parseComposeProject("n", "services:\n  a:\n    image: x\n    networks: [back]\n    volumes: [v:/v]\nnetworks:\n  back:\n    internal: true\n    driver_opts: {mtu: 1400}\n    ipam:\n      config: [{subnet: 10.9.0.0/24, gateway: 10.9.0.1}]\nvolumes:\n  v:\n    driver_opts: {type: tmpfs, device: tmpfs}\n", [], "/w");
+    expect(options.networks).toEqual([{ key: "back", name: "n_back", external: false, driverOpts: { mtu: "1400" }, labels: {}, internal: true, ipam: { config: [{ Subnet: "10.9.0.0/24", Gateway: "10.9.0.1" }] } }]);
+    expect(options.volumes).toEqual([{ key: "v", name: "n_v", external: false, driverOpts: { type: "tmpfs", device: "tmpfs" }, labels: {} }]);
+  });
+
   it("refuses what it cannot deploy with stack_invalid and the path", () => {
     const refused = (content: string) => {
       try {
