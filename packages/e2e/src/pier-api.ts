@@ -36,8 +36,21 @@ export class PierApi {
     this.#tls = tls;
   }
 
-  /** Calls the API; JSON in, JSON (or text) out. */
-  call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+  /**
+   * Calls the API; JSON in, JSON (or text) out. A request sent on a kept-alive connection the
+   * server closed at that moment (ECONNRESET on a reused socket, as Node's documentation
+   * describes) is sent again once, on a new connection: the server never saw it.
+   */
+  async call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    try {
+      return await this.#send<T>(method, path, body, headers);
+    } catch (error) {
+      if ((error as { reusedSocket?: boolean }).reusedSocket !== true) throw error;
+      return this.#send<T>(method, path, body, headers);
+    }
+  }
+
+  #send<T>(method: string, path: string, body: unknown, headers: Record<string, string>): Promise<ApiResponse<T>> {
     const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = request(
@@ -70,7 +83,7 @@ export class PierApi {
           });
         },
       );
-      req.on("error", reject);
+      req.on("error", (error: NodeJS.ErrnoException) => reject(req.reusedSocket && error.code === "ECONNRESET" ? Object.assign(error, { reusedSocket: true }) : error));
       req.end(payload);
     });
   }
