@@ -52,6 +52,12 @@ beforeAll(async () => {
     await store.edgeGroups.create({ name: "static", dynamic: false, partialMatch: false, tagIds: [], environmentIds: [second.id] });
     await store.edgeGroups.create({ name: "dynamic", dynamic: true, partialMatch: false, tagIds: [tag.id], environmentIds: [] });
     await store.edgeGroups.setRequest(1, ["static"]);
+    // Edge jobs (migration 14): 250 group rows of one job span two batches of a composite key.
+    const job = await store.edgeJobs.create({ name: "df", cronExpression: "0 * * * *", recurring: true, script: "df -h /host", groupIds: Array.from({ length: 250 }, (_, i) => i + 1), environmentIds: [second.id] }, new Date(1_770_000_000_000));
+    await store.edgeJobs.remove((await store.edgeJobs.create({ name: "removed job", cronExpression: "0 * * * *", recurring: false, script: "true", groupIds: [1], environmentIds: [] }, new Date())).id);
+    await store.edgeJobs.recordRun(job.id, second.id, { version: 1, startedAt: new Date(1_770_000_001_000), finishedAt: new Date(1_770_000_002_000), exitCode: 0 });
+    await store.edgeJobs.requestLogs(job.id, second.id);
+    await store.edgeJobs.storeLogs(job.id, second.id, "Filesystem\n", new Date(1_770_000_003_000));
   } finally {
     await store.close();
   }
@@ -101,6 +107,11 @@ describe("copyStore", () => {
       ]);
       expect(await copied.edgeGroups.requestsOf([1])).toEqual(new Map([[1, ["static"]]]));
       expect((await copied.tags.create("next")).id).toBe(3);
+      expect(await copied.edgeJobs.get(1)).toMatchObject({ name: "df", version: 1, environmentIds: [2], createdAt: new Date(1_770_000_000_000) });
+      expect((await copied.edgeJobs.get(1))?.groupIds).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
+      expect(await copied.edgeJobs.tasks(1)).toEqual([{ jobId: 1, environmentId: 2, logsStatus: 3, logsCollectedAt: new Date(1_770_000_003_000), lastRun: { version: 1, startedAt: new Date(1_770_000_001_000), finishedAt: new Date(1_770_000_002_000), exitCode: 0 } }]);
+      expect((await copied.edgeJobs.logs(1, 2))?.content).toBe("Filesystem\n");
+      expect((await copied.edgeJobs.create({ name: "next", cronExpression: "0 * * * *", recurring: true, script: "true", groupIds: [1], environmentIds: [] }, new Date())).id).toBe(3);
 
       // Ids continue after the largest SQLite ever gave: 3 was removed there, and is not given again (an EDGE_KEY may name it).
       const next = await copied.environments.create({ name: "new", type: "edge-agent", edgeId: "edge-new" });
