@@ -17,6 +17,7 @@ import { FleetAgent, type FleetAgentOptions } from "./fleet/fleet-agent.ts";
 import { createJobRuntime } from "./jobs/job-runtime.ts";
 import { pollingConnection, type FleetConnection } from "./fleet/fleet-connection.ts";
 import { createStackRuntime } from "./stacks/stack-runtime.ts";
+import { stackEngineFor } from "./stacks/swarm-engine.ts";
 
 /** One session connection of this turn, with what it presented. */
 interface OpenSession {
@@ -96,7 +97,7 @@ export class EdgeAgent {
     this.#fleet = new FleetAgent({
       dataDir: config.dataDir,
       log,
-      stackRuntime: (reporter) => createStackRuntime({ docker: config.docker, dataDir: config.dataDir, reporter, log }),
+      stackRuntime: (reporter) => createStackRuntime({ docker: config.docker, dataDir: config.dataDir, reporter, log, engine: stackEngineFor(config.docker, log, config.clusterAddress) }),
       jobRuntime: (reporter) => createJobRuntime({ docker: config.docker, dataDir: config.dataDir, reporter, log, image: config.jobImage, privileged: config.jobPrivileged }),
       ...fleet,
     });
