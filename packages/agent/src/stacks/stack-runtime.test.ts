@@ -16,7 +16,8 @@ const dataDir = mkdtempSync(join(tmpdir(), "pier-stack-runtime-"));
 const reports: StackReport[] = [];
 const reporter: FleetReporter = { stack: (report) => reports.push(report), job: () => undefined, jobLogs: () => undefined };
 const log = recordingLogger();
-const runtime = createStackRuntime({ docker: parseDockerHost(undefined), dataDir, reporter, log, settleMs: 1500 });
+let clock = Date.now();
+const runtime = createStackRuntime({ docker: parseDockerHost(undefined), dataDir, reporter, log, settleMs: 1500, retryBackoffMs: 60_000, now: () => clock });
 const signal = new AbortController().signal;
 const names = Object.fromEntries(Object.entries(edgeStackStatusTypes).map(([name, type]) => [type, name]));
 
@@ -45,7 +46,7 @@ function take(): string[] {
   // An unexpected error shows Docker's reason in the failed assertion.
   return taken.map((report) => `${report.version}:${names[report.type]}${report.rolledBackTo ? `→${report.rolledBackTo}` : ""}${report.error && !expectedErrors.has(report.version) ? ` (${report.error})` : ""}`);
 }
-const expectedErrors = new Set([4, 5]);
+const expectedErrors = new Set([4, 5, 6]);
 
 afterAll(() => {
   for (const id of docker(["ps", "-aq", "--filter", `label=com.docker.compose.project=${project}`]).split("\n").filter(Boolean)) docker(["rm", "-f", id]);
@@ -110,11 +111,25 @@ describe("stack runtime on the real engine", { timeout: 300_000 }, () => {
     await runtime.reconcile([stack(4, web.replace(`${testImage}:latest`, "127.0.0.1:1/pier-missing:4"))], signal);
     expect(take()).toEqual([]);
     expect(containers().get("web")).toMatchObject({ id: v3web, state: "running" });
+    // After the backoff it is tried once more, then the backoff doubles.
+    clock += 60_001;
+    await runtime.reconcile([stack(4, web.replace(`${testImage}:latest`, "127.0.0.1:1/pier-missing:4"))], signal);
+    expect(take()).toEqual(["4:acknowledged", "4:error", "4:rollingBack", "4:rolledBack→3"]);
+    clock += 60_001;
+    await runtime.reconcile([stack(4, web.replace(`${testImage}:latest`, "127.0.0.1:1/pier-missing:4"))], signal);
+    expect(take()).toEqual([]);
 
-    // Version 5's container exits at once: error naming the exit, rolled back to version 3 (recreated as it was).
-    await runtime.reconcile([stack(5, web.replace("sleep 3600", "sh -c 'exit 3'"))], signal);
+    // A file the agent cannot deploy (the server refuses it first; the agent holds the line too).
+    await runtime.reconcile([stack(5, "  web:\n    image: ${MISSING:?set it}\n")], signal);
+    const invalid = reports.find((report) => report.type === edgeStackStatusTypes.error);
+    expect(take()).toEqual(["5:acknowledged", "5:error", "5:rollingBack", "5:rolledBack→3"]);
+    expect(invalid?.error).toContain("services.web.image: required variable MISSING is missing (set it)");
+    expect(containers().get("web")).toMatchObject({ id: v3web, state: "running" });
+
+    // Version 6's container exits at once: error naming the exit, rolled back to version 3 (recreated as it was).
+    await runtime.reconcile([stack(6, web.replace("sleep 3600", "sh -c 'exit 3'"))], signal);
     const exited = reports.find((report) => report.type === edgeStackStatusTypes.error);
-    expect(take()).toEqual(["5:acknowledged", "5:imagesPulled", "5:deploying", "5:error", "5:rollingBack", "5:rolledBack→3"]);
+    expect(take()).toEqual(["6:acknowledged", "6:imagesPulled", "6:deploying", "6:error", "6:rollingBack", "6:rolledBack→3"]);
     expect(exited?.error).toContain("service web is exited (exit code 3)");
     const back = containers().get("web");
     expect(back?.state).toBe("running");
