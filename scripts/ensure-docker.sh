@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes a Docker engine available for the tests that drive one: installs docker.io,
-# busybox-static, docker-registry (a local registry the tests push to and pull from) and
+# busybox-static, docker-registry (a local registry the tests push to and pull from),
+# apache2-utils (htpasswd: that registry with authentication) and
 # iproute2 (the bridges of the extra engines, packages/e2e/src/docker-engines.ts) from Debian
 # when missing, starts dockerd in the background when it is not running, and builds the small
 # local test image pier-test/busybox (no registry of the internet is reachable, so the image is
@@ -13,6 +14,8 @@ need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 [ -x /usr/bin/busybox ] || need+=(busybox-static)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+# htpasswd -B makes the bcrypt file of the registry with authentication (e2e docker-registry.ts).
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-docker: installing ${need[*]}" >&2

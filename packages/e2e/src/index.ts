@@ -3,7 +3,7 @@ export { run, pier, pierOk, openssl, bash, pierBinary, type RunResult } from "./
 export { tempDir, type TempDir } from "./temp-dir.ts";
 export { makeSeedCertificates, seedServerName } from "./seed-certificates.ts";
 export { startPierServer, startPierAgent, startPierDockerProxy, startShellCommand, type PierServer, type PierProcess, type PierDockerProxy } from "./pier-processes.ts";
-export { startDockerRegistry, type DockerRegistry } from "./docker-registry.ts";
+export { startDockerRegistry, type DockerRegistry, type DockerRegistryOptions, type RegistryUser } from "./docker-registry.ts";
 export { PierApi, readSetupToken, type ApiResponse, type ApiTls } from "./pier-api.ts";
 export { docker, testImage, waitForDockerLog } from "./docker-cli.ts";
 export { until } from "./until.ts";
