@@ -103,6 +103,8 @@ export const endpointSchema = z
         .array(z.object({ Name: z.string(), Reason: z.enum(["unknown", "dynamic"]) }))
         .optional()
         .openapi({ description: "Only in the answer that associated the device: requested names that are no edge group (unknown, nothing is created) or a dynamic one (joined only through tags)" }),
+      DesiredStateVersion: z.string().openapi({ description: "SHA-256 of what the device must run (docs/fleet.md \"Desired state\"); empty until computed" }),
+      DesiredStateError: z.string().nullable().openapi({ description: "Why the latest desired state could not be delivered (too large): the device keeps its previous one" }),
     }),
   })
   .openapi("Endpoint");
@@ -187,6 +189,8 @@ export function endpointView(environment: Environment, settings: Settings, live:
       Clone: clone ? { Addresses: clone.addresses, FirstSeen: clone.firstSeen.toISOString(), LastSeen: clone.lastSeen.toISOString() } : null,
       RequestedEdgeGroups: [...(live.requestedEdgeGroups ?? [])],
       ...(live.edgeGroupsNotApplied === undefined ? {} : { EdgeGroupsNotApplied: live.edgeGroupsNotApplied.map(({ name, reason }) => ({ Name: name, Reason: reason })) }),
+      DesiredStateVersion: environment.desiredStateVersion ?? "",
+      DesiredStateError: environment.desiredStateError ?? null,
     },
   };
 }

@@ -1,6 +1,7 @@
 import https from "node:https";
 import { edgeHeaders, edgePaths, fleetLimits, type DesiredStack, type DesiredState, type FleetReport, type JobLogsUpload, type StackReport } from "@pier/protocol";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { endpointView } from "../api/views.ts";
 import { LocalClusterEvents } from "../cluster/cluster-events.ts";
 import { DesiredStateService } from "../fleet/desired-state.ts";
 import { followDesiredStateChanges } from "../fleet/desired-state-push.ts";
@@ -9,6 +10,9 @@ import { type EdgeFixture, startEdgeFixture } from "./edge-fixture.testkit.ts";
 import { connectAgent, type AgentAnswer } from "./test-agent.testkit.ts";
 
 const json = (text: string) => JSON.parse(text) as Record<string, unknown>;
+const fail = (): never => {
+  throw new Error("the environment is gone");
+};
 
 function stack(id: number, version = 1): DesiredStack {
   return { id, name: `web-${id}`, version, deploymentType: 0, composeFile: "services:\n  web:\n    image: nginx\n", envVars: [], registries: [] };
@@ -218,6 +222,9 @@ describe("edge fleet routes: desired state and reports", () => {
     const stored = await fixture.store.environments.get(environmentId);
     expect(stored?.desiredStateVersion).toBe(version);
     expect(stored?.desiredStateError).toMatch(/is \d+ bytes, over the 65536 a device takes; the device keeps running its previous one/);
+    // What the operator sees on the device's page (GET /api/endpoints/{id}).
+    const view = endpointView(stored ?? fail(), await fixture.store.settings.get(), { lastCheckIn: null, connected: true, docker: null });
+    expect(view.Pier).toMatchObject({ DesiredStateVersion: version, DesiredStateError: expect.stringContaining("the device keeps running its previous one") as unknown });
     const answer = await getOn(agent.connection, edgePaths.desiredState);
     expect(answer.status).toBe(413);
     await expect(agent.next("status", 300)).rejects.toThrow(/no status frame/);
