@@ -66,7 +66,7 @@ export function CodeEditor({ label, description, value, onChange, error, rows = 
           onScroll={(event) => {
             if (gutter.current) gutter.current.scrollTop = event.currentTarget.scrollTop;
           }}
-          style={{ ...editorFont, flex: 1, border: "none", outline: "none", padding: 8, height: rows * lineHeight + 16, whiteSpace: "pre", overflow: "auto", tabSize: 2 }}
+          style={{ ...editorFont, flex: 1, border: "none", outline: "none", resize: "none", padding: 8, height: rows * lineHeight + 16, whiteSpace: "pre", overflow: "auto", tabSize: 2 }}
         />
       </Box>
       {maxBytes !== undefined && (
