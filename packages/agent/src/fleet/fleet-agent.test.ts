@@ -1,10 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { edgePaths, encodeEdgeKey, encodeFrame, fleetReportSchema, type DesiredStack, type DesiredState, type FleetReport } from "@pier/protocol";
+import { edgeHeaders, edgePaths, encodeEdgeKey, encodeFrame, fleetReportSchema, type DesiredStack, type DesiredState, type FleetReport } from "@pier/protocol";
 import { loadAgentConfig } from "../config.ts";
 import { until } from "../docker/docker-cli.testkit.ts";
 import { readText } from "../docker/h2c-server.testkit.ts";
@@ -132,6 +133,59 @@ describe("FleetAgent in the edge agent", () => {
       stopAgain.abort();
       await runningAgain;
       await server.close();
+    }
+  }, 60_000);
+
+  it("polls: fetches the document and posts reports on new HTTP/1.1 connections naming its EDGE_ID with its device token", async () => {
+    const pollDir = mkdtempSync(join(tmpdir(), "pier-fleet-poll-"));
+    const seen: { path: string; edgeId: unknown; token: unknown }[] = [];
+    const reports: FleetReport[] = [];
+    const https = createHttpsServer({ cert, key }, (req, res) => {
+      const path = req.url ?? "";
+      if (path === edgePaths.checkin) {
+        req.resume();
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ type: "welcome", environmentId: 8, status: "associated", checkinIntervalSeconds: 1, deviceToken: "poll-token", desiredStateVersion: document.version }));
+        return;
+      }
+      seen.push({ path, edgeId: req.headers[edgeHeaders.edgeId], token: req.headers[edgeHeaders.deviceToken] });
+      if (path === edgePaths.desiredState) {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(document));
+      } else if (path === edgePaths.report) {
+        let body = "";
+        req.setEncoding("utf8");
+        req.on("data", (chunk: string) => (body += chunk));
+        req.on("end", () => {
+          reports.push(fleetReportSchema.parse(JSON.parse(body)));
+          res.writeHead(204);
+          res.end();
+        });
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => https.listen(0, "127.0.0.1", resolve));
+    const address = `127.0.0.1:${(https.address() as AddressInfo).port}`;
+    const env = { EDGE_ID: "fleet-poller", PIER_EDGE_MODE: "poll", EDGE_KEY: encodeEdgeKey({ apiUrl: `https://${address}`, tunnelAddress: address, serverFingerprint: fingerprint, environmentId: 0 }) };
+    let runtime: ReturnType<typeof recordingRuntime> | undefined;
+    const agent = new EdgeAgent(loadAgentConfig({ flags: { data: pollDir }, env }), recordingLogger(), env, {
+      stackRuntime: (reporter) => (runtime = recordingRuntime(pollDir, reporter, (r) => r.stack({ stackId: 1, version: 3, type: 3, time: 1 }))).runtime,
+    });
+    const stop = new AbortController();
+    const running = agent.run(stop.signal);
+    try {
+      const pass = await until("a reconcile pass with the stack", () => runtime?.passes.find((p) => p.stacks.length === 1));
+      expect(pass.file?.content).toEqual(document);
+      await until("a report", () => reports[0]);
+      expect(seen.find((request) => request.path === edgePaths.desiredState)).toEqual({ path: edgePaths.desiredState, edgeId: "fleet-poller", token: "poll-token" });
+      expect(seen.find((request) => request.path === edgePaths.report)).toMatchObject({ edgeId: "fleet-poller", token: "poll-token" });
+    } finally {
+      stop.abort();
+      await running;
+      https.close();
+      rmSync(pollDir, { recursive: true, force: true });
     }
   }, 60_000);
 });
