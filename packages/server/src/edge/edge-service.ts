@@ -209,6 +209,9 @@ export class EdgeService {
       enrolled = true;
     }
     for (const listener of this.#helloListeners) await listener(environment, hello, enrolled);
+    // A device associated at its enrollment had its desired state computed by a listener (its
+    // requested groups applied): read it again so this welcome carries the version.
+    if (enrolled && environment.userTrusted && this.#helloListeners.size > 0) environment = (await this.#store.environments.get(environment.id)) ?? environment;
     let grant: CertificateGrant | undefined;
     if (csr && this.#identity) ({ environment, grant } = await this.#identity.received(environment, csr, connection.sourceAddress));
     this.#checkIns.record(environment.id, now);

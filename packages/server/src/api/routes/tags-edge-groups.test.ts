@@ -202,6 +202,21 @@ describe("tags and edge groups API", () => {
     expect(audit.find((event) => event.kind === "edge_groups_applied")?.detail).toMatchObject({ groups: [sites] });
   });
 
+  it("EDGE_GROUPS with trust on first connect: applied at the enrolling hello, whose welcome carries the resulting desired-state version", async () => {
+    const group = (await api.call("POST", "/api/edge_groups", { body: { Name: "first-connect", Dynamic: false, Endpoints: [] } })).json["Id"] as number;
+    expect((await api.call("PUT", "/api/settings", { body: { TrustOnFirstConnect: true } })).status).toBe(200);
+    try {
+      await using agent = await TestAgent.connect({ port: server.tunnelAddress.port, ca, edgeId: "trusted-at-once", edgeGroups: ["First-Connect"] });
+      expect(agent.welcome.status).toBe("associated");
+      expect((await api.call("GET", `/api/edge_groups/${group}`)).json["Endpoints"]).toEqual([agent.welcome.environmentId]);
+      const stored = await server.store.environments.get(agent.welcome.environmentId);
+      expect(stored?.desiredStateVersion).toMatch(/^[0-9a-f]{64}$/);
+      expect(agent.welcome.desiredStateVersion).toBe(stored?.desiredStateVersion);
+    } finally {
+      await api.call("PUT", "/api/settings", { body: { TrustOnFirstConnect: false } });
+    }
+  });
+
   it("refuses a hello asking for more than 32 groups or a name over 128 characters", async () => {
     const names = (count: number) => Array.from({ length: count }, (_, i) => `group-${i}`);
     // Precondition: 32 names of up to 128 characters are accepted.
