@@ -90,6 +90,7 @@ describeOnEngines("edge stack store", (engine) => {
     // Precondition: without a rollout both get version 2.
     expect((await store.edgeStacks.desiredFor(held.id, [groupA]))[0]?.version).toBe(2);
     expect((await store.edgeStacks.desiredFor(released.id, [groupA]))[0]?.version).toBe(2);
+    expect(await store.edgeStacks.rolloutOf(web.id)).toBeNull();
     // Stand-in for the rollout engine (a later part): its rows, written as an operator's psql would.
     await engine.sql(
       target,
@@ -99,6 +100,19 @@ describeOnEngines("edge stack store", (engine) => {
     await engine.sql(target, "INSERT INTO edge_stack_targets (stack_id, environment_id, version, released_at) VALUES (?, ?, 2, 0)", [web.id, released.id]);
     expect((await store.edgeStacks.desiredFor(held.id, [groupA]))[0]).toMatchObject({ version: 1, composeFile: compose("nginx:1") });
     expect((await store.edgeStacks.desiredFor(released.id, [groupA]))[0]).toMatchObject({ version: 2, composeFile: compose("nginx:2") });
+    expect(await store.edgeStacks.rolloutOf(web.id)).toEqual({
+      stackId: web.id,
+      version: 2,
+      previousVersion: 1,
+      state: "running",
+      batchSize: 1,
+      batchPercent: null,
+      waitSeconds: 60,
+      failureThreshold: 1,
+      startedAt: new Date(0),
+      releasedAt: new Date(0),
+      released: 1,
+    });
     // Paused and aborted rollouts hold back too; a completed one releases everyone.
     await engine.sql(target, "UPDATE edge_stack_rollouts SET state = 'paused'");
     expect((await store.edgeStacks.desiredFor(held.id, [groupA]))[0]?.version).toBe(1);
@@ -109,6 +123,8 @@ describeOnEngines("edge stack store", (engine) => {
     await store.edgeStacks.update(web.id, { composeFile: compose("nginx:3"), envVars: [], registryIds: [], groupIds: [groupA], forceNewVersion: false }, at(3));
     expect((await store.edgeStacks.desiredFor(held.id, [groupA]))[0]?.version).toBe(3);
     expect((await store.edgeStacks.desiredFor(released.id, [groupA]))[0]?.version).toBe(3);
+    // The rollout of version 2 is not the current version's.
+    expect(await store.edgeStacks.rolloutOf(web.id)).toBeNull();
     // Both groups: each stack once.
     expect((await store.edgeStacks.desiredFor(released.id, [groupA, groupB])).map((stack) => stack.name)).toEqual(["web", "other"]);
   });

@@ -1,6 +1,7 @@
 import { type Kysely, type Transaction, sql } from "kysely";
 import { ServerError } from "../errors.ts";
 import type { SqlDatabase } from "./database.ts";
+import type { RolloutOptions } from "./edge-stack-rollouts.ts";
 import type { Database } from "./schema.ts";
 import { isForeignKeyViolation, isUniqueViolation } from "./store-errors.ts";
 
@@ -72,6 +73,23 @@ export interface TargetedStack {
   registryIds: number[];
 }
 
+/** A staged update of a stack (`edge_stack_rollouts`), written by a rollout engine (not built yet). */
+export interface EdgeStackRolloutRecord {
+  stackId: number;
+  /** The version being rolled out; environments not released keep `previousVersion`. */
+  version: number;
+  previousVersion: number;
+  state: "running" | "paused" | "aborted" | "completed";
+  batchSize: number | null;
+  batchPercent: number | null;
+  waitSeconds: number;
+  failureThreshold: number;
+  startedAt: Date;
+  releasedAt: Date | null;
+  /** Environments released to `version` so far (`edge_stack_targets`). */
+  released: number;
+}
+
 /** What `create` stores (validated by the caller: `fleet/edge-stacks/edge-stack-service.ts`). */
 export interface NewEdgeStack {
   name: string;
@@ -89,6 +107,8 @@ export interface EdgeStackChange {
   groupIds: readonly number[];
   /** Make a new version even when file, variables and registries are unchanged (`updateVersion`: redeploy). */
   forceNewVersion: boolean;
+  /** Stage the new version (docs/fleet.md "Rollouts"): its rollout row is written in the same transaction. */
+  rollout?: RolloutOptions;
 }
 
 /** Edge stacks, their versions, groups and per-device status (migration 12). */
@@ -119,6 +139,8 @@ export interface EdgeStackStore {
    * unfinished rollout → its `previous_version`.
    */
   desiredFor(environmentId: number, groupIds: readonly number[]): Promise<TargetedStack[]>;
+  /** The rollout of the stack's current version, if one was started; `null` otherwise. */
+  rolloutOf(stackId: number): Promise<EdgeStackRolloutRecord | null>;
   /** Status rows of one stack (deleted stacks too), by environment. */
   statuses(stackId: number): Promise<EdgeStackStatusRecord[]>;
   /** Status rows of several stacks (for lists), by stack then environment. */
@@ -288,6 +310,14 @@ export class SqlEdgeStacks implements EdgeStackStore {
             .insertInto("edge_stack_versions")
             .values({ stack_id: id, version: Number(bumped.version), compose_file: change.composeFile, env_vars: envVarsJson(change.envVars), registry_ids: JSON.stringify(registryIds), created_at: now })
             .execute();
+          if (change.rollout !== undefined) {
+            // In the version's own transaction: no desired state ever gives the new version to an unreleased device.
+            const { batchSize, batchPercent, waitSeconds, failureThreshold } = change.rollout;
+            await trx
+              .insertInto("edge_stack_rollouts")
+              .values({ stack_id: id, version: Number(bumped.version), previous_version: before.version, batch_size: batchSize, batch_percent: batchPercent, wait_seconds: waitSeconds, failure_threshold: failureThreshold, state: "running", started_at: now, released_at: null, reason: null, updated_at: now })
+              .execute();
+          }
         }
         await replaceLinks(trx, id, groupIds, registryIds);
         return { before, after: await this.#read(trx, id).then(required(id)) };
@@ -377,6 +407,33 @@ export class SqlEdgeStacks implements EdgeStackStore {
       }
     }
     return [...found.values()].sort((a, b) => a.id - b.id);
+  }
+
+  rolloutOf(stackId: number): Promise<EdgeStackRolloutRecord | null> {
+    return this.#database.run(async (db) => {
+      const row = await db
+        .selectFrom("edge_stack_rollouts as r")
+        .innerJoin("edge_stacks as s", (join) => join.onRef("s.id", "=", "r.stack_id").onRef("s.version", "=", "r.version"))
+        .selectAll("r")
+        .select((eb) => eb.selectFrom("edge_stack_targets as t").select((count) => count.fn.countAll<number>().as("n")).whereRef("t.stack_id", "=", "r.stack_id").whereRef("t.version", "=", "r.version").as("released"))
+        .where("r.stack_id", "=", stackId)
+        .executeTakeFirst();
+      if (row === undefined) return null;
+      const table = "edge_stack_rollouts";
+      return {
+        stackId,
+        version: numberOf(row.version, table, "version"),
+        previousVersion: numberOf(row.previous_version, table, "previous_version"),
+        state: row.state,
+        batchSize: row.batch_size === null ? null : numberOf(row.batch_size, table, "batch_size"),
+        batchPercent: row.batch_percent === null ? null : numberOf(row.batch_percent, table, "batch_percent"),
+        waitSeconds: numberOf(row.wait_seconds, table, "wait_seconds"),
+        failureThreshold: numberOf(row.failure_threshold, table, "failure_threshold"),
+        startedAt: new Date(numberOf(row.started_at, table, "started_at")),
+        releasedAt: row.released_at === null ? null : new Date(numberOf(row.released_at, table, "released_at")),
+        released: numberOf(row.released ?? 0, table, "released"),
+      };
+    });
   }
 
   statuses(stackId: number): Promise<EdgeStackStatusRecord[]> {

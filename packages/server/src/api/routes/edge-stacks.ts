@@ -3,6 +3,8 @@ import { fleetLimits } from "@pier/protocol";
 import { type EdgeStackDetails, edgeStackLimits } from "../../fleet/edge-stacks/edge-stack-service.ts";
 import { statusMap } from "../../fleet/edge-stacks/stack-status.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
+import type { RolloutProgress } from "../../fleet/edge-stacks/rollout-engine.ts";
+import { rolloutOptions, rolloutPayload } from "./edge-stack-rollouts.ts";
 import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
 
 const transitionSchema = z.object({ Type: z.number().int(), Time: z.number().int(), Error: z.string(), RollbackTo: z.number().int().optional() });
@@ -33,12 +35,33 @@ export const edgeStackSchema = z
     DeploymentType: z.literal(0).openapi({ description: "0: Docker Compose (Swarm services on a swarm)" }),
     EnvVars: z.array(z.object({ name: z.string(), value: z.string() })),
     Registries: z.array(z.number().int()),
-    Pier: z.object({ UpdatedDate: z.number().int().openapi({ description: "Unix seconds of the last change" }) }),
+    Pier: z.object({
+      UpdatedDate: z.number().int().openapi({ description: "Unix seconds of the last change" }),
+      Rollout: z
+        .object({
+          Version: z.number().int(),
+          PreviousVersion: z.number().int().openapi({ description: "What environments not yet released keep" }),
+          State: z.enum(["running", "paused", "aborted", "completed"]),
+          BatchSize: z.number().int().nullable(),
+          BatchPercent: z.number().int().nullable(),
+          WaitSeconds: z.number().int(),
+          FailureThreshold: z.number().int(),
+          StartedDate: z.number().int(),
+          Released: z.number().int().openapi({ description: "Environments released to Version" }),
+          Total: z.number().int().openapi({ description: "Environments in the stack's groups" }),
+          Succeeded: z.number().int().optional().openapi({ description: "Released environments running Version (GET /api/edge_stacks/{id})" }),
+          Failed: z.number().int().optional().openapi({ description: "Released environments that reported Error, RollingBack or RolledBack" }),
+          NextBatchAt: z.number().int().nullable().optional().openapi({ description: "Unix seconds when the next batch goes out; null while a batch is deploying, paused or finished" }),
+          Reason: z.string().nullable().optional().openapi({ description: "Why it paused or was aborted" }),
+        })
+        .optional()
+        .openapi({ description: "The staged rollout of the current version, when one was started" }),
+    }),
   })
   .openapi("EdgeStack");
 
 /** Maps a stack to Portainer's JSON shape. */
-export function edgeStackView({ stack, statuses, targets }: EdgeStackDetails): z.infer<typeof edgeStackSchema> {
+export function edgeStackView({ stack, statuses, targets, rollout }: EdgeStackDetails, progress?: RolloutProgress | null): z.infer<typeof edgeStackSchema> {
   return {
     Id: stack.id,
     Name: stack.name,
@@ -53,7 +76,35 @@ export function edgeStackView({ stack, statuses, targets }: EdgeStackDetails): z
     DeploymentType: 0,
     EnvVars: stack.envVars,
     Registries: stack.registryIds,
-    Pier: { UpdatedDate: Math.floor(stack.updatedAt.getTime() / 1000) },
+    Pier: {
+      UpdatedDate: Math.floor(stack.updatedAt.getTime() / 1000),
+      ...(rollout === null
+        ? {}
+        : {
+            Rollout: {
+              Version: rollout.version,
+              PreviousVersion: rollout.previousVersion,
+              State: rollout.state,
+              BatchSize: rollout.batchSize,
+              BatchPercent: rollout.batchPercent,
+              WaitSeconds: rollout.waitSeconds,
+              FailureThreshold: rollout.failureThreshold,
+              StartedDate: Math.floor(rollout.startedAt.getTime() / 1000),
+              Released: rollout.released,
+              Total: targets,
+              ...(progress === undefined || progress === null
+                ? {}
+                : {
+                    Released: progress.released,
+                    Total: progress.total,
+                    Succeeded: progress.succeeded,
+                    Failed: progress.failed,
+                    NextBatchAt: progress.nextBatchAt === null ? null : Math.floor(progress.nextBatchAt.getTime() / 1000),
+                    Reason: progress.reason,
+                  }),
+            },
+          }),
+    },
   };
 }
 
@@ -91,6 +142,7 @@ const updatePayload = z.object({
   deploymentType: deploymentType.optional(),
   envVars: envVars.optional(),
   registries: ids(fleetLimits.registriesPerStack, "registries").optional(),
+  rollout: rolloutPayload.optional().openapi({ description: "Pier: stage the new version in batches (docs/fleet.md \"Rollouts\"); ignored when the PUT makes no new version" }),
 });
 
 /** `POST /api/edge_stacks/create/string`, `GET/PUT/DELETE /api/edge_stacks[/{id}]`, `GET …/file` — Portainer's routes and shapes (docs/fleet.md "Edge stacks"). */
@@ -132,7 +184,11 @@ export function registerEdgeStackRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepen
       request: { params: idParams },
       responses: { 200: jsonAnswer(edgeStackSchema, "The stack"), 404: failure("No such stack") },
     }),
-    async (c) => c.json(edgeStackView(await stacks().get(c.req.valid("param").id)), 200),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const details = await stacks().get(id);
+      return c.json(edgeStackView(details, details.rollout === null ? null : await deps.fleet.rollouts.progress(id)), 200);
+    },
   );
 
   app.openapi(
@@ -157,6 +213,7 @@ export function registerEdgeStackRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepen
           envVars: body.envVars ?? current.stack.envVars,
           registryIds: body.registries ?? current.stack.registryIds,
           updateVersion: body.updateVersion ?? false,
+          ...(body.rollout === undefined ? {} : { rollout: rolloutOptions(body.rollout) }),
         },
         c.get("user").username,
       );

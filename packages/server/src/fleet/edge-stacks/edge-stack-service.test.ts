@@ -1,3 +1,4 @@
+import { DatabaseSync } from "node:sqlite";
 import { type StackReport, edgeStackStatusTypes as types } from "@pier/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { edgeStackView } from "../../api/routes/edge-stacks.ts";
@@ -109,6 +110,28 @@ describe("edge stack service", () => {
     await service.recordStatus(a, report(4242, 1, types.running, 3001));
     expect((await store.edgeStacks.status(stack.id, a))?.version).toBe(2);
     expect(await store.edgeStacks.status(4242, a)).toBeNull();
+  });
+
+  it("shows an unfinished rollout as Pier.Rollout and holds environments not yet released at the previous version", async () => {
+    const released = await device("released");
+    const held = await device("held");
+    const sites = await group("sites", [released, held]);
+    const { stack } = await service.create({ name: "web", composeFile: compose("nginx:1"), groupIds: [sites], envVars: [], registryIds: [] }, "admin");
+    await service.update(stack.id, { composeFile: compose("nginx:2"), groupIds: [sites], envVars: [], registryIds: [], updateVersion: false }, "admin");
+    // Precondition: no rollout, both get version 2 and the view has no Rollout.
+    expect(edgeStackView(await service.get(stack.id)).Pier).toEqual({ UpdatedDate: now.getTime() / 1000 });
+    expect((await service.desiredStacks(held))[0]?.version).toBe(2);
+    // Stand-in for the rollout engine (not built): its rows, written as an operator's sqlite3 would.
+    const sqlite = new DatabaseSync(dir.file("pier.db"));
+    sqlite.prepare("INSERT INTO edge_stack_rollouts (stack_id, version, previous_version, batch_size, batch_percent, wait_seconds, failure_threshold, state, started_at, released_at, updated_at) VALUES (?, 2, 1, NULL, 50, 300, 1, 'paused', ?, ?, ?)").run(stack.id, now.getTime(), now.getTime(), now.getTime());
+    sqlite.prepare("INSERT INTO edge_stack_targets (stack_id, environment_id, version, released_at) VALUES (?, ?, 2, ?)").run(stack.id, released, now.getTime());
+    sqlite.close();
+    expect(edgeStackView(await service.get(stack.id)).Pier).toEqual({
+      UpdatedDate: now.getTime() / 1000,
+      Rollout: { Version: 2, PreviousVersion: 1, State: "paused", BatchSize: null, BatchPercent: 50, WaitSeconds: 300, FailureThreshold: 1, StartedDate: now.getTime() / 1000, Released: 1, Total: 2 },
+    });
+    expect((await service.desiredStacks(released))[0]).toMatchObject({ version: 2, composeFile: compose("nginx:2") });
+    expect((await service.desiredStacks(held))[0]).toMatchObject({ version: 1, composeFile: compose("nginx:1") });
   });
 
   it("keeps a deleted stack's status rows until each device reports Removed, then deletes them", async () => {

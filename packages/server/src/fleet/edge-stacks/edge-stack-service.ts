@@ -1,7 +1,8 @@
 import { type DesiredStack, type RegistryCredential, type StackReport, edgeStackStatusTypes, fleetLimits, stackNamePattern } from "@pier/protocol";
 import { ServerError } from "../../errors.ts";
-import type { EdgeStackEnvVar, EdgeStackRecord, EdgeStackStatusRecord, EdgeStackStore } from "../../store/edge-stacks.ts";
+import type { EdgeStackEnvVar, EdgeStackRecord, EdgeStackRolloutRecord, EdgeStackStatusRecord, EdgeStackStore } from "../../store/edge-stacks.ts";
 import type { EdgeGroupStore } from "../../store/edge-groups.ts";
+import type { RolloutOptions } from "../../store/edge-stack-rollouts.ts";
 import type { RegistryStore } from "../../store/registries.ts";
 import type { AuditLog } from "../../store/store.ts";
 import type { FleetChanges } from "../fleet-contracts.ts";
@@ -33,6 +34,8 @@ export interface EdgeStackDetails {
   statuses: EdgeStackStatusRecord[];
   /** The environments of its groups now (Portainer's `NumDeployments`). */
   targets: number;
+  /** The rollout of its current version, when one was started. */
+  rollout: EdgeStackRolloutRecord | null;
 }
 
 /** What the edge stack service acts on. */
@@ -78,13 +81,19 @@ export class EdgeStackService {
         stack,
         statuses: statuses.filter((status) => status.stackId === stack.id),
         targets: (await this.#options.membership.membersOf(stack.groupIds)).length,
+        rollout: await this.#options.store.edgeStacks.rolloutOf(stack.id),
       })),
     );
   }
 
   async get(id: number): Promise<EdgeStackDetails> {
     const stack = await this.#find(id);
-    return { stack, statuses: await this.#options.store.edgeStacks.statuses(id), targets: (await this.#options.membership.membersOf(stack.groupIds)).length };
+    return {
+      stack,
+      statuses: await this.#options.store.edgeStacks.statuses(id),
+      targets: (await this.#options.membership.membersOf(stack.groupIds)).length,
+      rollout: await this.#options.store.edgeStacks.rolloutOf(id),
+    };
   }
 
   /** Validates, stores at version 1, audits, and recomputes the desired state of its groups' members. */
@@ -93,7 +102,7 @@ export class EdgeStackService {
     const stack = await this.#options.store.edgeStacks.create(input, this.#now());
     await this.#audit("edge_stack_created", stack, by);
     await this.#changed(stack.groupIds);
-    return { stack, statuses: [], targets: (await this.#options.membership.membersOf(stack.groupIds)).length };
+    return { stack, statuses: [], targets: (await this.#options.membership.membersOf(stack.groupIds)).length, rollout: null };
   }
 
   /**
@@ -101,12 +110,12 @@ export class EdgeStackService {
    * or registries changed, or `updateVersion` asks for a redeploy. Members of the groups before
    * and after are recomputed (those that left get the stack removed).
    */
-  async update(id: number, input: Omit<EdgeStackInput, "name"> & { updateVersion: boolean }, by: string): Promise<EdgeStackDetails> {
+  async update(id: number, input: Omit<EdgeStackInput, "name"> & { updateVersion: boolean; rollout?: RolloutOptions }, by: string): Promise<EdgeStackDetails> {
     const current = await this.#find(id);
     await this.#check({ ...input, name: current.name });
     const { before, after } = await this.#options.store.edgeStacks.update(
       id,
-      { composeFile: input.composeFile, envVars: input.envVars, registryIds: input.registryIds, groupIds: input.groupIds, forceNewVersion: input.updateVersion },
+      { composeFile: input.composeFile, envVars: input.envVars, registryIds: input.registryIds, groupIds: input.groupIds, forceNewVersion: input.updateVersion, ...(input.rollout === undefined ? {} : { rollout: input.rollout }) },
       this.#now(),
     );
     await this.#audit("edge_stack_updated", after, by, { previousVersion: before.version, previousGroupIds: before.groupIds });
