@@ -131,6 +131,28 @@ describeOnEngines("tags and edge groups", (engine) => {
     expect(await store.edgeGroups.requestsOf([one, two])).toEqual(new Map());
   });
 
+  it("environments.page filters by tags (every one listed) and by edge group, and counts what matches", async () => {
+    await using store = await engine.open();
+    const [one, two, three] = await environments(store, 3);
+    const [waiting] = await environments(store, 1, false);
+    if (one === undefined || two === undefined || three === undefined || waiting === undefined) throw new Error("not created");
+    const x = await store.tags.create("x");
+    const y = await store.tags.create("y");
+    await store.tags.setEnvironmentTags(one, [x.id, y.id]);
+    await store.tags.setEnvironmentTags(two, [x.id]);
+    await store.tags.setEnvironmentTags(waiting, [x.id, y.id]);
+    const ids = (page: { items: { id: number }[]; total: number }) => [page.items.map((item) => item.id), page.total];
+    expect(ids(await store.environments.page({ tagIds: [x.id] }))).toEqual([[one, two, waiting], 3]);
+    expect(ids(await store.environments.page({ tagIds: [x.id, y.id, x.id] }))).toEqual([[one, waiting], 2]);
+    const any = await store.edgeGroups.create({ name: "any", dynamic: true, partialMatch: true, tagIds: [x.id, y.id], environmentIds: [] });
+    const fixed = await store.edgeGroups.create({ name: "fixed", dynamic: false, partialMatch: false, tagIds: [], environmentIds: [three] });
+    // Waiting devices are in no group, so not in its list either.
+    expect(ids(await store.environments.page({ edgeGroupId: any.id, limit: 1, sort: "name", order: "desc" }))).toEqual([[two], 2]);
+    expect(ids(await store.environments.page({ edgeGroupId: fixed.id }))).toEqual([[three], 1]);
+    expect(ids(await store.environments.page({ edgeGroupId: any.id, tagIds: [y.id] }))).toEqual([[one], 1]);
+    expect(ids(await store.environments.page({ edgeGroupId: 999 }))).toEqual([[], 0]);
+  });
+
   it("membership stays one fast query with 10,000 environments", async () => {
     const target = await engine.cleanTarget();
     await using store = await engine.open(target);
