@@ -117,6 +117,7 @@ describe("FleetAgent in the edge agent", () => {
       const offlinePass = await until("the offline reconcile pass", () => second?.passes[0]);
       expect(offlinePass.stacks).toEqual([stack]);
       const outbox = join(dataDir, "fleet", "outbox.json");
+      await until("the report kept in the outbox file", () => (existsSync(outbox) && readFileSync(outbox, "utf8").includes('"stackId":1') ? true : undefined));
       expect(JSON.parse(readFileSync(outbox, "utf8"))).toMatchObject({ stacks: [{ stackId: 1, version: 3, type: 7 }] });
       expect(statSync(outbox).mode & 0o777).toBe(0o600);
       expect(server.reports).toEqual([]);

@@ -36,13 +36,15 @@ function recordingConnection(status: () => number) {
 const transition = (stackId: number, version: number, type: number, time: number): StackReport => ({ stackId, version, type, time });
 
 describe("Outbox", () => {
-  it("keeps at most 1,000 events, coalescing a stack version's older transitions first and never its last", () => {
+  it("keeps at most 1,000 events, coalescing a stack version's older transitions first and never its last", async () => {
     const dir = dataDir();
     const log = recordingLogger();
     const outbox = new Outbox({ dataDir: dir, log });
     // Stack 1 version 1 went through many transitions; stack 2 version 1 has one.
     outbox.stack(transition(2, 1, 7, 0));
     for (let i = 1; i <= maxOutboxEvents + 10; i++) outbox.stack(transition(1, 1, i % 2 === 0 ? 7 : 8, i));
+    // Written once at the end of the turn, not once per event.
+    await new Promise((resolve) => setImmediate(resolve));
     const kept = (JSON.parse(readFileSync(join(dir, "fleet", "outbox.json"), "utf8")) as { stacks: StackReport[] }).stacks;
     expect(kept).toHaveLength(maxOutboxEvents);
     expect(kept[0]).toEqual(transition(2, 1, 7, 0));
@@ -72,9 +74,11 @@ describe("Outbox", () => {
     await outbox.close();
   });
 
-  it("survives a restart: what was queued is read back from the file", () => {
+  it("survives a restart: what was queued is read back from the file", async () => {
     const dir = dataDir();
-    new Outbox({ dataDir: dir, log: recordingLogger() }).jobLogs({ jobId: 3, content: "done\n" });
+    const first = new Outbox({ dataDir: dir, log: recordingLogger() });
+    first.jobLogs({ jobId: 3, content: "done\n" });
+    await new Promise((resolve) => setImmediate(resolve));
     const again = new Outbox({ dataDir: dir, log: recordingLogger() });
     expect(again.size).toBe(1);
   });

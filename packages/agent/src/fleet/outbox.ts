@@ -57,6 +57,8 @@ export class Outbox implements FleetReporter {
   #again = false;
   #retryTimer: NodeJS.Timeout | undefined;
   #attempt = 0;
+  /** A write of the file is due at the end of this turn of the event loop. */
+  #saveScheduled = false;
   /** Aborts the request in flight when the connection goes or the agent stops. */
   #activity = new AbortController();
 
@@ -109,11 +111,19 @@ export class Outbox implements FleetReporter {
   async close(): Promise<void> {
     this.disconnected();
     await this.#flushing;
+    this.#save();
   }
 
   #enqueued(): void {
     this.#bound();
-    this.#save();
+    // The events of one reconcile step arrive together: one write (and fsync) for all of them.
+    if (!this.#saveScheduled) {
+      this.#saveScheduled = true;
+      setImmediate(() => {
+        this.#saveScheduled = false;
+        this.#save();
+      });
+    }
     this.#flush();
   }
 
