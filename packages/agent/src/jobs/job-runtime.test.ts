@@ -111,6 +111,22 @@ describe("job runtime", () => {
     expect(reporter.runs).toHaveLength(1);
   }, 60_000);
 
+  it("answers a log request again when it is still there after the retry interval (its end was missed while offline)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pier-jobs-"));
+    dirs.push(dir);
+    const reporter = new RecordingReporter();
+    const runtime = createJobRuntime({ docker, dataDir: dir, reporter, log: { log: () => undefined }, image: "pier-test/busybox:latest", privileged: false, logsRetryMs: 1_000 });
+    runtimes.push(runtime);
+    runtime.update([job({ recurring: false, script: "echo once", collectLogs: true })]);
+    await until("the upload after the run", () => reporter.logs.length === 1);
+    runtime.update([job({ recurring: false, script: "echo once", collectLogs: true })]);
+    expect(reporter.logs).toHaveLength(1);
+    await sleep(1_100);
+    runtime.update([job({ recurring: false, script: "echo once", collectLogs: true })]);
+    await until("the upload again", () => reporter.logs.length === 2);
+    expect(reporter.logs[1]).toEqual({ jobId, content: "once\n" });
+  }, 60_000);
+
   it("reports a run that could not start, with the reason and no exit code", async () => {
     const reporter = new RecordingReporter();
     const dir = mkdtempSync(join(tmpdir(), "pier-jobs-"));

@@ -18,6 +18,12 @@ export interface JobRuntimeOptions {
   readonly privileged?: boolean;
   /** Default 1 h. */
   readonly timeoutMs?: number;
+  /**
+   * A log request still seen this long after its upload is answered again (default 5 min): the
+   * desired state that ended it may have been missed while offline, and a later request for the
+   * same job can then look identical. The server keeps an upload only while a request is pending.
+   */
+  readonly logsRetryMs?: number;
   /** Runs one job; default `runJob` (a container on the engine). */
   readonly run?: (request: JobRunRequest) => Promise<JobRunResult>;
 }
@@ -51,8 +57,9 @@ export function createJobRuntime(options: JobRuntimeOptions): JobRuntime {
   const log = (level: "debug" | "info" | "warn" | "error", message: string) => options.log.log(level, message);
   const scheduled = new Map<number, Scheduled>();
   const running = new Set<Promise<void>>();
-  /** Jobs whose current log request was answered (cleared when the request ends). */
-  const answered = new Set<number>();
+  /** Jobs whose current log request was answered, and when (cleared when the request ends). */
+  const answered = new Map<number, number>();
+  const logsRetryMs = options.logsRetryMs ?? 5 * 60 * 1000;
   /** Jobs whose log request waits for a first run. */
   const uploadAfterRun = new Set<number>();
   const stopping = new AbortController();
@@ -152,8 +159,8 @@ export function createJobRuntime(options: JobRuntimeOptions): JobRuntime {
         if (!job.collectLogs) {
           answered.delete(job.id);
           uploadAfterRun.delete(job.id);
-        } else if (!answered.has(job.id)) {
-          answered.add(job.id);
+        } else if (Date.now() - (answered.get(job.id) ?? -Infinity) >= logsRetryMs) {
+          answered.set(job.id, Date.now());
           void uploadLast(job).catch((error: unknown) => log("warn", `edge job ${job.id}: its output could not be read: ${error instanceof Error ? error.message : String(error)}`));
         }
       }
