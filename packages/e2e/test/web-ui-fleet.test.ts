@@ -8,7 +8,7 @@ import { PierApi, openBrowser, readSetupToken, startPierServer, tempDir, type Br
  * made on the Tags screen and put on an environment from its page, Home filtered by it, a dynamic
  * edge group on that tag, an edge stack whose compose file the server refuses (the error shown
  * on the line its path names, the text kept), fixed and listed with its group, and an edge job's
- * schedule previewed. Screenshots: .tmp/ui-screenshots/fleet-*.png.
+ * schedule previewed, then created for one environment whose logs are requested. Screenshots: .tmp/ui-screenshots/fleet-*.png.
  */
 const password = "correct horse battery staple";
 let dir: TempDir;
@@ -166,6 +166,23 @@ describe("the fleet screens", () => {
     await page.getByText("Five fields are expected").waitFor();
     expect(await page.getByRole("button", { name: "Create job" }).isDisabled()).toBe(true);
     await browser.screenshot("fleet-edge-job-preview");
+  });
+
+  it("creates an edge job for an environment and asks for its logs", async () => {
+    const { page } = browser;
+    await page.getByLabel("Name").fill("disk report");
+    await page.getByLabel("Cron expression (UTC)").fill("30 4 * * *");
+    await page.getByRole("checkbox", { name: "site-a" }).check();
+    await page.getByRole("button", { name: "Create job" }).click();
+    await page.waitForURL(/\/edge-jobs\/\d+$/);
+    const row = page.getByRole("table", { name: "Job results" }).getByRole("row").filter({ hasText: "site-a" });
+    await row.getByText("Not run yet").waitFor();
+    await row.getByRole("button", { name: "Request logs from site-a" }).click();
+    await row.getByText("Requested: waiting for the device").waitFor();
+    const jobs = (await api.call<{ Name: string; CronExpression: string; Endpoints: Record<string, { LogsStatus: number }> }[]>("GET", "/api/edge_jobs")).body;
+    expect(jobs).toMatchObject([{ Name: "disk report", CronExpression: "30 4 * * *" }]);
+    expect(Object.values(jobs[0]?.Endpoints ?? {}).map((meta) => meta.LogsStatus)).toEqual([2]);
+    await browser.screenshot("fleet-edge-job-results");
   });
 
   it("logged no error in the browser console but the refusal it provoked", () => {

@@ -51,12 +51,33 @@ export interface EdgeStackEnvironmentStatus {
   Pier?: { Version?: number; RolledBackTo?: number | null };
 }
 
-/** A stack's staged rollout, when the server has one (shown as a progress line). */
+/** A stack's staged rollout of its current version (`Pier.Rollout`, docs/fleet.md "Rollouts"). */
 export interface EdgeStackRollout {
-  State?: string;
-  Released?: number;
-  Total?: number;
-  [key: string]: unknown;
+  Version: number;
+  /** What environments not yet released keep. */
+  PreviousVersion: number;
+  State: "running" | "paused" | "aborted" | "completed";
+  BatchSize: number | null;
+  BatchPercent: number | null;
+  WaitSeconds: number;
+  FailureThreshold: number;
+  /** Unix seconds. */
+  StartedDate: number;
+  Released: number;
+  Total: number;
+  Succeeded?: number;
+  Failed?: number;
+  /** Unix seconds; null while a batch deploys, paused or finished. */
+  NextBatchAt?: number | null;
+  Reason?: string | null;
+}
+
+/** The `rollout` of `PUT /api/edge_stacks/{id}`: stage the new version in batches. */
+export interface RolloutOptions {
+  batchSize?: number;
+  batchPercent?: number;
+  waitSeconds: number;
+  failureThreshold: number;
 }
 
 /** `GET /api/edge_stacks` entries. */
@@ -99,6 +120,7 @@ export interface EdgeStackUpdateBody {
   deploymentType: 0;
   envVars: EnvVar[];
   registries: number[];
+  rollout?: RolloutOptions;
 }
 
 /** `GET /api/registries` entries (never the password). */

@@ -34,6 +34,8 @@ export const edgeStacksApi = {
   create: (body: EdgeStackCreateBody) => api<EdgeStack>("POST", "/api/edge_stacks/create/string", { body }),
   update: (id: number, body: EdgeStackUpdateBody) => api<EdgeStack>("PUT", `/api/edge_stacks/${id}`, { body }),
   remove: (id: number) => api<undefined>("DELETE", `/api/edge_stacks/${id}`),
+  /** Pauses, resumes or aborts the stack's staged rollout. */
+  rollout: (id: number, action: "pause" | "resume" | "abort") => api<unknown>("POST", `/api/edge_stacks/${id}/rollout/${action}`),
 };
 
 /** Edge jobs: `/api/edge_jobs`. */

@@ -1,14 +1,15 @@
-import { Alert, Anchor, Badge, Button, Group, MultiSelect, Paper, Table, Text, TextInput, Title, Tooltip } from "@mantine/core";
+import { Alert, Anchor, Badge, Button, Group, MultiSelect, NumberInput, Paper, Switch, Table, Text, TextInput, Title, Tooltip } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { ApiError, messageOf } from "../../api/client.ts";
 import { edgeStacksApi } from "../../api/fleet.ts";
-import type { EdgeStack, EnvVar } from "../../api/fleet-types.ts";
+import type { EdgeStack, EnvVar, RolloutOptions } from "../../api/fleet-types.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../../components/ConfirmDialog.tsx";
 import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
 import { CodeEditor, type CodeEditorError } from "../../components/fleet/CodeEditor.tsx";
 import { EnvVarsEditor } from "../../components/fleet/EnvVarsEditor.tsx";
+import { RolloutPanel } from "../../components/fleet/RolloutPanel.tsx";
 import { StatusCounts } from "../../components/fleet/StatusCounts.tsx";
 import { LoadError } from "../../components/LoadError.tsx";
 import { PageHeader } from "../../components/PageHeader.tsx";
@@ -74,6 +75,7 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
   const [error, setError] = useState<{ message: string; field?: string | undefined }>();
   const [busy, setBusy] = useState(false);
   const [pending, setPending] = useState<ConfirmRequest>();
+  const [staged, setStaged] = useState<RolloutOptions | undefined>();
   const update = (change: Partial<StackForm>) => setForm((current) => ({ ...current, ...change }));
   const nameError = form.name !== "" && !stackNamePattern.test(form.name) ? "Lowercase letters, digits, - and _, starting with a letter or digit (a Compose project name), at most 63 characters." : undefined;
   const changedDeployment = stack !== undefined && (form.file !== file || JSON.stringify(form.envVars) !== JSON.stringify(stack.EnvVars ?? []));
@@ -86,7 +88,7 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
     const envVars = form.envVars.filter((entry) => entry.name.trim() !== "");
     try {
       if (stack) {
-        await edgeStacksApi.update(stack.Id, { stackFileContent: sentFile, edgeGroups: form.groups, updateVersion: changedDeployment, deploymentType: 0, envVars, registries: form.registries });
+        await edgeStacksApi.update(stack.Id, { stackFileContent: sentFile, edgeGroups: form.groups, updateVersion: changedDeployment, deploymentType: 0, envVars, registries: form.registries, ...(changedDeployment && staged ? { rollout: staged } : {}) });
         notifications.show({ color: "green", message: changedDeployment ? `Edge stack ${stack.Name} saved: version ${stack.Version + 1} goes to its devices.` : `Edge stack ${stack.Name} saved.` });
         await onSaved?.();
       } else {
@@ -147,14 +149,9 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
             Version <b>v{stack.Version}</b>
           </Text>
           <StatusCounts stack={stack} />
-          {rollout && (
-            <Text size="sm" c="dimmed">
-              Rollout {String(rollout.State ?? "")}
-              {typeof rollout.Released === "number" && typeof rollout.Total === "number" ? `: ${rollout.Released} of ${rollout.Total} devices released` : ""}
-            </Text>
-          )}
         </Group>
       )}
+      {stack && rollout && <RolloutPanel stackId={stack.Id} rollout={rollout} onChanged={onSaved ?? (() => Promise.resolve())} />}
       {error && (
         <Alert color="red" mb="md" role="alert" title="Not saved">
           {error.message}
@@ -185,6 +182,24 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
           mb="md"
           maxValues={10}
         />
+        {stack && changedDeployment && (
+          <Paper withBorder radius="sm" p="sm" mb="md">
+            <Switch
+              label="Stage the new version (rollout in batches)"
+              description="Devices not yet released keep the current version; failures past the threshold pause the rollout."
+              checked={staged !== undefined}
+              onChange={(event) => setStaged(event.currentTarget.checked ? { batchSize: 1, waitSeconds: 60, failureThreshold: 0 } : undefined)}
+              mb={staged ? "sm" : 0}
+            />
+            {staged && (
+              <Group>
+                <NumberInput label="Devices per batch" min={1} max={10000} value={staged.batchSize ?? 1} onChange={(value) => setStaged({ ...staged, batchSize: Number(value) || 1 })} w={160} />
+                <NumberInput label="Seconds between batches" min={0} max={86400} value={staged.waitSeconds} onChange={(value) => setStaged({ ...staged, waitSeconds: Number(value) || 0 })} w={200} />
+                <NumberInput label="Failures tolerated" min={0} max={10000} value={staged.failureThreshold} onChange={(value) => setStaged({ ...staged, failureThreshold: Number(value) || 0 })} w={160} />
+              </Group>
+            )}
+          </Paper>
+        )}
         <Group>
           <Button type="submit" loading={busy} disabled={form.name === "" || nameError !== undefined}>
             {stack ? "Save stack" : "Create stack"}
