@@ -13,6 +13,7 @@ import { deviceCertificateRows } from "./device-certificate-row.testkit.ts";
 import { openStore } from "./open-store.ts";
 import { sampleSnapshot } from "./snapshot.testkit.ts";
 import { copyStore } from "./store-copy.ts";
+import { RegistryService, registrySecretBox } from "../fleet/registries.ts";
 import { tempDir, type TempDir } from "./temp-dir.testkit.ts";
 
 const day = 24 * 60 * 60 * 1000;
@@ -151,6 +152,39 @@ describe("copyStore", () => {
     }
     for (const name of ["ca/ca.crt", "ca/ca.key", "tls/server.key", "secrets/jwt.key", "mtls/ca.crt"]) {
       expect(readFileSync(join(replicaData, name)).equals(readFileSync(join(dataDir, name))), name).toBe(true);
+    }
+  });
+
+  it("re-seals registry passwords from DATA/secrets/registry.key to the secret file (a replica reads them); refuses without a secret file", async () => {
+    const single = dir.file("registry-data");
+    mkdirSync(single, { mode: 0o700 });
+    const registryPassword = "pw-only-in-the-sealed-column";
+    const source = await openStore({ path: join(single, "pier.db") });
+    try {
+      const service = new RegistryService({ store: source.registries, box: registrySecretBox({ dataDir: single }), changes: { changed: () => Promise.resolve() }, log: () => undefined });
+      await service.create({ name: "lab", url: "registry.lab:5000", authentication: true, username: "ci", password: registryPassword });
+      await service.create({ name: "open", url: "mirror.lab", authentication: false });
+    } finally {
+      await source.close();
+    }
+    await ensureBuiltInTls(single, defaultServerNames());
+    loadOrCreateSecret(join(single, "secrets", "jwt.key"));
+
+    const refusedUrl = await freshPostgresDatabase("copyregnosecret");
+    await expect(copyStore({ from: join(single, "pier.db"), to: refusedUrl })).rejects.toMatchObject({ code: "bad_request", field: "--secret-file" });
+    expect(await sqlOn(refusedUrl, "SELECT id FROM registries")).toEqual([]);
+
+    const url = await freshPostgresDatabase("copyregistries");
+    const result = await copyStore({ from: join(single, "pier.db"), to: url, secretFile });
+    expect(result.rows["registries"]).toBe(2);
+    const replica = await openStore({ url });
+    try {
+      const onReplica = new RegistryService({ store: replica.registries, box: new SecretBox(Buffer.from("k".repeat(40))), changes: { changed: () => Promise.resolve() }, log: () => undefined });
+      expect(await onReplica.credentialsFor([1, 2])).toEqual([{ serverAddress: "registry.lab:5000", username: "ci", password: registryPassword }]);
+      // A new registry continues after the copied ids.
+      expect((await onReplica.create({ name: "third", url: "third.lab", authentication: false })).id).toBe(3);
+    } finally {
+      await replica.close();
     }
   });
 

@@ -4,6 +4,7 @@ import { sql, type Kysely } from "kysely";
 import { ClusterFiles } from "../cluster/cluster-files.ts";
 import { SecretBox, readSecretFile } from "../cluster/secret-box.ts";
 import { ServerError } from "../errors.ts";
+import { registryPasswordName, registrySecretBox } from "../fleet/registries.ts";
 import type { SqlDatabase } from "./database.ts";
 import { openMigratedDatabase } from "./open-store.ts";
 import type { Database } from "./schema.ts";
@@ -43,13 +44,14 @@ const copiedTables = [
   { table: "edge_job_groups", key: ["job_id", "group_id"] },
   { table: "edge_job_environments", key: ["job_id", "environment_id"] },
   { table: "edge_job_tasks", key: ["job_id", "environment_id"] },
+  { table: "registries", key: "id" },
 ] as const satisfies readonly { table: keyof Database; key: string | readonly string[] }[];
 
 /** Tables deliberately left behind (see `copiedTables`). */
 const skippedTables = new Set(["schema_migrations", "replicas", "edge_sessions", "cluster_files"]);
 
 /** The tables whose `id` is a PostgreSQL identity column, set past the largest copied id. */
-const identityTables = ["environments", "users", "api_tokens", "audit_events", "tags", "edge_groups", "edge_stacks", "edge_jobs"] as const;
+const identityTables = ["environments", "users", "api_tokens", "audit_events", "tags", "edge_groups", "edge_stacks", "edge_jobs", "registries"] as const;
 
 /** Rows read (and inserted) per statement: 200 rows of ≤ 20 columns stay far below PostgreSQL's 65,535 parameters. */
 const batchRows = 200;
@@ -104,7 +106,7 @@ export async function copyStore(options: CopyStoreOptions): Promise<CopyStoreRes
         db.transaction().execute(async (trx) => {
           await refuseNonEmpty(trx);
           const { rows, lastIds } = await source.run((src) =>
-            src.transaction().execute(async (read) => ({ rows: await copyTables(read, trx), lastIds: await lastAssignedIds(read) })),
+            src.transaction().execute(async (read) => ({ rows: await copyTables(read, trx, registryResealer(dataDir, box)), lastIds: await lastAssignedIds(read) })),
           );
           for (const table of identityTables) {
             // Past the largest id SQLite ever gave (removed rows included): an id, and the EDGE_KEY naming it, is never reused.
@@ -138,7 +140,7 @@ async function refuseNonEmpty(trx: Kysely<Database>): Promise<void> {
   });
 }
 
-async function copyTables(read: Kysely<Database>, write: Kysely<Database>): Promise<Record<string, number>> {
+async function copyTables(read: Kysely<Database>, write: Kysely<Database>, reseal: (row: Record<string, unknown>) => Record<string, unknown>): Promise<Record<string, number>> {
   // A table a later migration adds must be copied or skipped on purpose, never forgotten.
   const { rows: tables } = await sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`.execute(read);
   const known = new Set<string>([...skippedTables, ...copiedTables.map((entry) => entry.table)]);
@@ -155,7 +157,7 @@ async function copyTables(read: Kysely<Database>, write: Kysely<Database>): Prom
       const after = last === undefined ? sql`` : sql`WHERE (${keyRefs}) > (${sql.join(last)})`;
       const { rows } = await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(table)} ${after} ORDER BY ${keyRefs} LIMIT ${batchRows}`.execute(read);
       if (rows.length === 0) break;
-      const values = rows.map(bytesAsBuffers);
+      const values = rows.map(bytesAsBuffers).map((row) => (table === "registries" ? reseal(row) : row));
       if (table === "settings") {
         // The settings row may already exist (a migration's default): the copied one wins.
         for (const row of values) {
@@ -176,6 +178,29 @@ async function copyTables(read: Kysely<Database>, write: Kysely<Database>): Prom
     counts[table] = count;
   }
   return counts;
+}
+
+/**
+ * Registry passwords are sealed on a single server with DATA/secrets/registry.key, on replicas
+ * with the secret file (docs/fleet.md "Registries"): each is opened with the first and sealed
+ * with the second, under the same row-bound name. Without a secret file a sealed password
+ * cannot be carried over, so the copy is refused (nothing written).
+ */
+function registryResealer(dataDir: string, box: SecretBox | undefined): (row: Record<string, unknown>) => Record<string, unknown> {
+  let single: SecretBox | undefined;
+  return (row) => {
+    const sealed = row.password_sealed;
+    if (!Buffer.isBuffer(sealed)) return row;
+    const name = registryPasswordName(Number(row.id));
+    if (!box) {
+      throw new ServerError("bad_request", `Registry ${String(row.id)} holds a password sealed with this server's secrets/registry.key, which replicas do not have; nothing was copied.`, {
+        field: "--secret-file",
+        fix: "Give the replicas' --secret-file to the copy: it re-seals registry passwords with it.",
+      });
+    }
+    single ??= registrySecretBox({ dataDir });
+    return { ...row, password_sealed: box.seal(name, single.open(name, sealed)) };
+  };
 }
 
 /** The last id SQLite's AUTOINCREMENT gave in each table (`sqlite_sequence`), removed rows included. */
