@@ -23,7 +23,7 @@ export function EnvVarsEditor({ value, onChange }: { value: readonly EnvVar[]; o
       </Text>
       {value.map((entry, index) => (
         <Group key={index} gap="xs">
-          <TextInput aria-label={`Variable ${index + 1} name`} placeholder="NAME" value={entry.name} maxLength={envVarLimits.name} onChange={(event) => set(index, { name: event.currentTarget.value })} w={220} ff="monospace" />
+          <TextInput aria-label={`Variable ${index + 1} name`} placeholder="NAME" value={entry.name} maxLength={envVarLimits.name} onChange={(event) => set(index, { name: event.currentTarget.value })} w={220} styles={{ input: { fontFamily: "var(--mantine-font-family-monospace)" } }} />
           <TextInput aria-label={`Variable ${index + 1} value`} placeholder="value" value={entry.value} maxLength={envVarLimits.value} onChange={(event) => set(index, { value: event.currentTarget.value })} w={360} />
           <ActionIcon variant="subtle" color="red" aria-label={`Remove variable ${entry.name || index + 1}`} onClick={() => onChange(value.filter((_, other) => other !== index))}>
             <IconTrash size={16} />

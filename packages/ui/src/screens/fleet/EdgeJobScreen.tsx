@@ -130,7 +130,7 @@ function EdgeJobForm({ job, script, onSaved }: { job?: EdgeJob; script?: string;
             label="Cron expression (UTC)"
             description="minute hour day-of-month month day-of-week"
             required
-            ff="monospace"
+            styles={{ input: { fontFamily: "var(--mantine-font-family-monospace)" } }}
             maxLength={maxCronLength}
             value={form.cronExpression}
             onChange={(event) => update({ cronExpression: event.currentTarget.value })}
