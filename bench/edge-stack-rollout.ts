@@ -114,8 +114,8 @@ class SimulatedDevices {
   fetches = 0;
   reports = 0;
   failures = new Map<string, number>();
-  /** The stack (id) whose milestones are counted; others are reported but not timed. */
-  watchedStack: number | undefined;
+  /** The stack (name) whose milestones are counted; others are reported but not timed. */
+  watchedStack: string | undefined;
   readonly #fleet: () => Fleet | undefined;
   readonly #deployDelayMs: number;
   readonly #told: (string | undefined)[];
@@ -182,8 +182,9 @@ class SimulatedDevices {
           const key = `${stack.id}:${stack.version}`;
           if (this.#seen[index]?.has(key)) continue;
           this.#seen[index]?.add(key);
-          if (stack.id === this.watchedStack) this.fetched.mark(index);
-          void this.#deploy(index, stack.id, stack.version);
+          const watched = stack.name === this.watchedStack;
+          if (watched) this.fetched.mark(index);
+          void this.#deploy(index, stack.id, stack.version, watched);
         }
       }
     } finally {
@@ -191,8 +192,7 @@ class SimulatedDevices {
     }
   }
 
-  async #deploy(index: number, stackId: number, version: number): Promise<void> {
-    const watched = stackId === this.watchedStack;
+  async #deploy(index: number, stackId: number, version: number, watched: boolean): Promise<void> {
     const now = () => Math.floor(Date.now() / 1000);
     if (!(await this.#report(index, { stacks: [{ stackId, version, type: edgeStackStatusTypes.acknowledged, time: now() }, { stackId, version, type: edgeStackStatusTypes.deploying, time: now() }], jobs: [] }))) return;
     if (watched) this.acknowledged.mark(index);
@@ -214,6 +214,26 @@ class SimulatedDevices {
     }
     return false;
   }
+}
+
+/**
+ * How late this process's own timers fire (ms beyond a 20 ms tick): heartbeat latency measured
+ * here includes it, so it tells whether the simulator, not the server, is slow.
+ */
+function startLagProbe(): { stop(): ReturnType<LatencySamples["summary"]> } {
+  const samples = new LatencySamples();
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    samples.add(Math.max(0, now - last - 20));
+    last = now;
+  }, 20).unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      return samples.summary();
+    },
+  };
 }
 
 async function api(port: number, ca: Buffer, jwt: string, method: string, path: string, body?: unknown): Promise<unknown> {
@@ -278,13 +298,14 @@ async function run(options: Options): Promise<string> {
     target: (index) => ({ port: server.tunnelPort, ca: pki.caPem, timeoutMs: 15_000, localAddress: `127.2.${(index >> 8) & 255}.${index & 255}` }),
     intervalMs: options.intervalSeconds * 1000,
     rampMs,
-    retryUntil: performance.now() + rampMs + 30_000,
+    // Under load new devices may be told to retry (enrollment limits): they retry until the run ends.
+    retryUntil: deadline,
     onDesiredStateVersion: (index, version) => devices.told(index, version),
   });
   owned.fleet = fleet;
   progress(`connecting ${options.agents} agents over ${options.rampSeconds} s`);
   fleet.start();
-  await waitFor("the fleet to connect", () => fleet.connected === fleet.size, deadline, () => `connected ${fleet.connected}/${fleet.size}`);
+  await waitFor("the fleet to connect", () => fleet.connected === fleet.size, deadline, () => `connected ${fleet.connected}/${fleet.size}; connect failures ${JSON.stringify(fleet.connectFailures.entries().slice(0, 3))}`);
 
   // Every device in one static group; each then holds its (empty) desired state.
   const environments = (await call("GET", "/api/endpoints")) as { Id: number; UserTrusted?: boolean }[];
@@ -310,17 +331,19 @@ async function run(options: Options): Promise<string> {
   fleet.endWindow(baseline);
 
   progress("creating the stack");
+  const lag = startLagProbe();
   const during = fleet.beginWindow();
   const cpuBefore = sampleProcess(server.pid);
   const created = performance.now();
   const fetchesBefore = devices.fetches;
+  devices.watchedStack = "bench-web";
   const stack = (await call("POST", "/api/edge_stacks/create/string", { name: "bench-web", stackFileContent: composeFile, edgeGroups: [group.Id], deploymentType: 0 })) as { Id: number };
   const answered = performance.now();
-  devices.watchedStack = stack.Id;
   await waitFor("every device to run the stack", () => devices.running.count === options.agents, deadline, () => `fetched ${devices.fetched.count}, acknowledged ${devices.acknowledged.count}, running ${devices.running.count} of ${options.agents}`);
   const finished = performance.now();
   const cpuAfter = sampleProcess(server.pid);
   fleet.endWindow(during);
+  const lagDuring = lag.stop();
   // Acks of heartbeats sent in the window.
   await sleep(2000);
 
@@ -342,7 +365,8 @@ async function run(options: Options): Promise<string> {
     `desired state fetched:   all ${s(f.last)}  (p50 ${s(f.p50)}, p99 ${s(f.p99)}), ${devices.fetches - fetchesBefore} fetches`,
     `acknowledged (stored):   all ${s(a.last)}  (p50 ${s(a.p50)}, p99 ${s(a.p99)})`,
     `running (stored):        all ${s(r.last)}  (p50 ${s(r.p50)}, p99 ${s(r.p99)})`,
-    `server CPU from creation to all running: ${cpuSeconds.toFixed(2)} s over ${spanSeconds.toFixed(1)} s = ${((100 * cpuSeconds) / spanSeconds).toFixed(1)} % of a core; RSS ${(cpuAfter.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+    `server CPU from creation to all running: ${cpuSeconds.toFixed(2)} s over ${spanSeconds.toFixed(1)} s = ${((100 * cpuSeconds) / spanSeconds).toFixed(1)} % of a core (main thread ${((cpuAfter.threadSeconds.get("main") ?? 0) - (cpuBefore.threadSeconds.get("main") ?? 0)).toFixed(2)} s); RSS ${(cpuAfter.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+    `simulator's own timer lag meanwhile: p99 ${ms(lagDuring.p99)}, max ${ms(lagDuring.max)} (it shares the machine)`,
     `heartbeat latency before: p50 ${ms(b.p50)}, p99 ${ms(b.p99)}, max ${ms(b.max)} (${b.count} check-ins)`,
     `heartbeat latency during: p50 ${ms(d.p50)}, p99 ${ms(d.p99)}, max ${ms(d.max)} (${d.count} check-ins)`,
     `server's view: Status of ${statuses.length} environments, ${runningOnServer} with Running (7)`,

@@ -24,6 +24,9 @@ import {
  * Portainer's shapes: tags → a dynamic edge group → an edge stack running on every member with
  * the compose labels, updated, failing on one device only (rolled back there), reaching a device
  * that was offline when it was created, and removed from a device that leaves the group.
+ * The issue's other real-engine scenarios have files of their own, run in parallel with this
+ * one: a private registry's pull in fleet-registry.test.ts, an edge job's output collected in
+ * fleet-jobs.test.ts, Swarm in the agent's swarm-engine tests.
  */
 const password = "correct horse battery staple";
 const suffix = `${process.pid.toString(36)}${Date.now().toString(36)}`;
@@ -254,7 +257,4 @@ describe("edge stacks on three real Docker engines", () => {
     for (const device of devices) await untilContainers(device, "no container of the deleted stack", (list) => list.length === 0);
     expect((await api.call("GET", `/api/edge_stacks/${stackId}`)).status).toBe(404);
   });
-
-  it.todo("pulls from a private registry with credentials (H5's htpasswd registry fixture)");
-  it.todo("collects an edge job's output (H6's job runtime)");
 });
