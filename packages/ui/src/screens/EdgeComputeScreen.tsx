@@ -78,7 +78,7 @@ export function EdgeComputeScreen() {
           <Paper withBorder radius="md" p="lg" component="form" onSubmit={(event: FormEvent) => void save(event)}>
             <Stack>
               <Title order={3}>Settings</Title>
-              <Switch label="Enable Edge Compute features" description="Edge stacks and jobs for your devices." checked={form.enabled} onChange={(event) => update({ enabled: event.currentTarget.checked })} />
+              <Switch label="Enable Edge Compute features" description="Portainer's setting (EnableEdgeComputeFeatures), kept for its API: Pier's agents, edge stacks and edge jobs work whether it is on or off." checked={form.enabled} onChange={(event) => update({ enabled: event.currentTarget.checked })} />
               <Switch
                 label="Devices wait in the Waiting Room"
                 description="Off: a device with a valid fleet key is associated on its first connection (TrustOnFirstConnect)."
