@@ -243,6 +243,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const logouts = new PersistedLogouts({ records: store.logins, denied, announce: ({ jti, expiresAt }) => events.publish({ type: "login_revoked", jti, expiresAt: expiresAt.getTime() }) });
   await logouts.load();
   const fleet = createFleetServices({ store, events, edge, dataDir: config.dataDir, ...(cluster.box ? { secretBox: cluster.box } : {}), log: config.log });
+  // Every replica ticks staged rollouts; a compare-and-set on the rollout row lets one advance each step.
+  fleet.rollouts.start();
   const deps: ApiDependencies = {
     store,
     edge,
@@ -415,6 +417,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       await Promise.all([httpsFront.close(), tunnelFront.close()]);
       await heartbeats.stop();
       await alerts.stop();
+      await fleet.rollouts.stop();
       await store.close();
     },
   };

@@ -18,6 +18,7 @@ import { registerEdgeGroupRoutes } from "./routes/edge-groups.ts";
 import { registerRegistryRoutes } from "./routes/registries.ts";
 import { registerEdgeJobRoutes } from "./routes/edge-jobs.ts";
 import { registerEdgeStackRoutes } from "./routes/edge-stacks.ts";
+import { registerEdgeStackRolloutRoutes } from "./routes/edge-stack-rollouts.ts";
 import { authenticate } from "./authenticate.ts";
 
 /**
@@ -88,6 +89,7 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerRegistryRoutes(app, deps);
   registerEdgeJobRoutes(app, deps);
   registerEdgeStackRoutes(app, deps);
+  registerEdgeStackRolloutRoutes(app, deps);
 
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
   app.notFound((c) => {

@@ -9,9 +9,11 @@ import { RegistryService, registrySecretBox } from "./registries.ts";
 import { EdgeGroupService } from "./edge-groups.ts";
 import { EdgeJobService } from "./edge-jobs.ts";
 import { EdgeStackService } from "./edge-stacks/edge-stack-service.ts";
+import { RolloutEngine } from "./edge-stacks/rollout-engine.ts";
 import { EdgeGroupRequests } from "./edge-group-requests.ts";
 import { type Membership, membership } from "./membership.ts";
 import { TagService } from "./tags.ts";
+import { AgentUpdateService } from "./agent-updates.ts";
 
 /**
  * The fleet services the API and the edge routes use (docs/fleet.md). Each fleet part adds its
@@ -40,6 +42,10 @@ export interface FleetServices {
   readonly edgeJobs: EdgeJobService;
   /** Edge stacks: compose files deployed to edge groups (fleet/edge-stacks/edge-stack-service.ts). */
   readonly edgeStacks: EdgeStackService;
+  /** Staged rollouts of stack updates (fleet/edge-stacks/rollout-engine.ts); the server starts and stops its ticks. */
+  readonly rollouts: RolloutEngine;
+  /** Agent update schedules (fleet/agent-updates.ts). */
+  readonly agentUpdates: AgentUpdateService;
 }
 
 /** What the fleet services are built from. */
@@ -86,5 +92,9 @@ export function createFleetServices(options: FleetRuntimeOptions): FleetServices
   sources.stacks = (environmentId) => edgeStacks.desiredStacks(environmentId);
   reports.stackStatus = (environmentId, report) => edgeStacks.recordStatus(environmentId, report);
   edgeGroups.registerUsers("stack", (groupIds) => edgeStacks.namesByGroup(groupIds));
-  return { changes, desiredState, sources, reports, registries, tags, edgeGroups, membership: membership(options.store.edgeGroups), edgeGroupRequests, edgeJobs, edgeStacks };
+  const rollouts = new RolloutEngine({ store: options.store, membership: membership(options.store.edgeGroups), changes, log: options.log });
+  const agentUpdates = new AgentUpdateService({ store: options.store.agentUpdates, membership: membership(options.store.edgeGroups), changes, log: options.log });
+  sources.agentUpdate = (environmentId) => agentUpdates.desiredUpdate(environmentId);
+  reports.agentUpdate = (environmentId, report) => agentUpdates.record(environmentId, report);
+  return { changes, desiredState, sources, reports, registries, tags, edgeGroups, membership: membership(options.store.edgeGroups), edgeGroupRequests, edgeJobs, edgeStacks, rollouts, agentUpdates };
 }

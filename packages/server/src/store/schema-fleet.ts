@@ -121,6 +121,8 @@ export interface EdgeStackRolloutsTable {
   state: "running" | "paused" | "aborted" | "completed";
   started_at: number;
   released_at: number | null;
+  /** Why the rollout paused or was aborted (the rollout engine writes it). */
+  reason: string | null;
   updated_at: number;
 }
 
@@ -198,9 +200,32 @@ export interface EdgeJobTables {
   edge_job_tasks: EdgeJobTasksTable;
 }
 
+/** `agent_update_schedules`: an agent image to run on the devices of some edge groups. */
+export interface AgentUpdateSchedulesTable {
+  id: Generated<number>;
+  name: string;
+  image: string;
+  /** JSON array of edge group ids. */
+  group_ids: string;
+  deadline_seconds: number;
+  created_at: number;
+}
+
+/** `agent_update_progress`: what a device reported for a schedule (no row: not done yet). */
+export interface AgentUpdateProgressTable {
+  schedule_id: number;
+  environment_id: number;
+  status: "updated" | "rolled_back" | "failed";
+  agent_version: string;
+  error: string | null;
+  updated_at: number;
+}
+
 /** Migration 15: agent updates. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface AgentUpdateTables {}
+export interface AgentUpdateTables {
+  agent_update_schedules: AgentUpdateSchedulesTable;
+  agent_update_progress: AgentUpdateProgressTable;
+}
 
 /**
  * Migration 16: desired-state versions. Two columns of `environments` (declared in

@@ -2,6 +2,7 @@ import { SqlApiTokens } from "./api-tokens.ts";
 import { SqlAuditLog } from "./audit.ts";
 import { type ClusterStore, SqlClusterStore } from "./cluster-store.ts";
 import { type EdgeStackStore, SqlEdgeStacks } from "./edge-stacks.ts";
+import { type EdgeStackRolloutStore, SqlEdgeStackRollouts } from "./edge-stack-rollouts.ts";
 import type { Dialect, SqlDatabase } from "./database.ts";
 import { SqlDesiredStateVersions } from "./desired-state-versions.ts";
 import { type DeviceCertificateStore, SqlDeviceCertificates } from "./device-certificates.ts";
@@ -12,6 +13,7 @@ import { type TagStore, SqlTags } from "./tags.ts";
 import { type LoginRevocationStore, SqlLoginRevocations } from "./login-revocations.ts";
 import { type PkiRotationStore, SqlPkiRotation } from "./pki-rotation.ts";
 import { type RegistryStore, SqlRegistries } from "./registries.ts";
+import { type AgentUpdateStore, SqlAgentUpdates } from "./agent-updates.ts";
 import { SqlSettings } from "./settings.ts";
 import { SqlSnapshots } from "./snapshots.ts";
 import type { Store } from "./store.ts";
@@ -41,8 +43,10 @@ export class SqlStore implements Store, AsyncDisposable {
   readonly edgeGroups: EdgeGroupStore;
   readonly desiredStateVersions: SqlDesiredStateVersions;
   readonly edgeStacks: EdgeStackStore;
+  readonly edgeStackRollouts: EdgeStackRolloutStore;
   readonly registries: RegistryStore;
   readonly edgeJobs: EdgeJobStore;
+  readonly agentUpdates: AgentUpdateStore;
   readonly #database: SqlDatabase;
 
   /** Takes an open, migrated database (`openStore` does both). */
@@ -63,8 +67,10 @@ export class SqlStore implements Store, AsyncDisposable {
     this.edgeGroups = new SqlEdgeGroups(database);
     this.desiredStateVersions = new SqlDesiredStateVersions(database);
     this.edgeStacks = new SqlEdgeStacks(database);
+    this.edgeStackRollouts = new SqlEdgeStackRollouts(database);
     this.registries = new SqlRegistries(database);
     this.edgeJobs = new SqlEdgeJobs(database);
+    this.agentUpdates = new SqlAgentUpdates(database);
   }
 
   /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */

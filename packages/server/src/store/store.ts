@@ -12,6 +12,7 @@ import type { Dialect } from "./database.ts";
 import type { DesiredStateVersionStore } from "./desired-state-versions.ts";
 import type { ClusterStore } from "./cluster-store.ts";
 import type { EdgeStackStore } from "./edge-stacks.ts";
+import type { EdgeStackRolloutStore } from "./edge-stack-rollouts.ts";
 import type { DeviceCertificateStore } from "./device-certificates.ts";
 import type { EdgeJobStore } from "./edge-jobs.ts";
 import type { LoginRevocationStore } from "./login-revocations.ts";
@@ -19,6 +20,7 @@ import type { EdgeGroupStore } from "./edge-groups.ts";
 import type { TagStore } from "./tags.ts";
 import type { PkiRotationStore } from "./pki-rotation.ts";
 import type { RegistryStore } from "./registries.ts";
+import type { AgentUpdateStore } from "./agent-updates.ts";
 
 /** The kinds of environment Pier manages; only edge agents for now. */
 export type EnvironmentType = "edge-agent";
@@ -491,6 +493,10 @@ export interface Store {
   readonly edgeJobs: EdgeJobStore;
   /** Edge stacks, their versions, groups and per-device status (`store/edge-stacks.ts`). */
   readonly edgeStacks: EdgeStackStore;
+  /** Staged rollouts of stack versions (`store/edge-stack-rollouts.ts`, fleet/edge-stacks/rollout-engine.ts). */
+  readonly edgeStackRollouts: EdgeStackRolloutStore;
+  /** Agent update schedules and per-device progress (`store/agent-updates.ts`). */
+  readonly agentUpdates: AgentUpdateStore;
   /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */
   close(): Promise<void>;
 }

@@ -172,7 +172,7 @@ export function registerEdgeStackRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepen
 
   app.openapi(
     createRoute({ method: "get", path: "/api/edge_stacks", summary: "Edge stacks, by id, with each environment's status", security: secured, responses: { 200: jsonAnswer(z.array(edgeStackSchema), "The stacks") } }),
-    async (c) => c.json((await stacks().list()).map(edgeStackView), 200),
+    async (c) => c.json((await stacks().list()).map((details) => edgeStackView(details)), 200),
   );
 
   app.openapi(
