@@ -177,11 +177,14 @@ export async function dockerCall(docker: DockerEndpoint, method: string, path: s
 }
 
 /**
- * The `X-Registry-Auth` header value: base64url of the JSON `{username, password, serveraddress}`
+ * The `X-Registry-Auth` header value: padded base64url of the JSON `{username, password, serveraddress}`
  * (the Engine API's "auth configuration"). The value carries the password: never log it.
  */
 export function registryAuthHeader(auth: RegistryAuth): string {
-  return Buffer.from(JSON.stringify({ username: auth.username, password: auth.password, serveraddress: auth.serveraddress }), "utf8").toString("base64url");
+  const encoded = Buffer.from(JSON.stringify({ username: auth.username, password: auth.password, serveraddress: auth.serveraddress }), "utf8").toString("base64url");
+  // Padded, as the docker CLI sends it: Docker 20.10 decodes with Go's base64.URLEncoding, which
+  // fails on a missing "=" and then pulls anonymously ("no basic auth credentials").
+  return encoded.padEnd(Math.ceil(encoded.length / 4) * 4, "=");
 }
 
 /**
