@@ -14,6 +14,7 @@ import { AgentError, type Explained } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { StateFile, type AgentState } from "./state.ts";
 import { FleetAgent, type FleetAgentOptions } from "./fleet/fleet-agent.ts";
+import { AgentUpdater } from "./update/agent-updater.ts";
 import { createJobRuntime } from "./jobs/job-runtime.ts";
 import { pollingConnection, type FleetConnection } from "./fleet/fleet-connection.ts";
 import { createStackRuntime } from "./stacks/stack-runtime.ts";
@@ -99,6 +100,7 @@ export class EdgeAgent {
       log,
       stackRuntime: (reporter) => createStackRuntime({ docker: config.docker, dataDir: config.dataDir, reporter, log, engine: stackEngineFor(config.docker, log, config.clusterAddress) }),
       jobRuntime: (reporter) => createJobRuntime({ docker: config.docker, dataDir: config.dataDir, reporter, log, image: config.jobImage, privileged: config.jobPrivileged }),
+      agentUpdater: (reporter) => new AgentUpdater({ docker: config.docker, dataDir: config.dataDir, log, reporter }),
       ...fleet,
     });
   }

@@ -7,6 +7,7 @@ const usage = `Usage: pier <command> [options]
 Commands:
   server        The Pier server: HTTPS API and UI, edge tunnel, waiting room
   agent         The edge agent: connects this device to a Pier server over mutual TLS
+  agent-swap    Replace an agent's container with a new image (started by the agent itself)
   docker-proxy  Serve one edge device's Docker Engine API on a local socket, for the docker CLI
   ca            Pier's built-in certificate authority (init, issue, sign, revoke, crl, list, inspect)
   doctor        Explain what is wrong with a certificate set or a live TLS endpoint
@@ -36,6 +37,8 @@ export async function runCli(argv: string[], out: Output = processOutput): Promi
         return await (await import("./commands/quickstart.ts")).quickstartCommand(rest, out);
       case "agent":
         return await (await import("./commands/agent.ts")).agentCommand(rest, out);
+      case "agent-swap":
+        return await (await import("./commands/agent-swap.ts")).agentSwapCommand(rest, out);
       case "server":
         return await (await import("./commands/server.ts")).serverCommand(rest, out);
       case "docker-proxy":

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "@pier/pki";
-import { desiredStateSchema, edgePaths, fleetLimits, type DesiredState } from "@pier/protocol";
+import { desiredStateSchema, edgePaths, fleetLimits, type DesiredAgentUpdate, type DesiredState } from "@pier/protocol";
 import type { Logger } from "../logger.ts";
 import type { FleetConnection } from "./fleet-connection.ts";
 import type { JobRuntime, StackRuntime } from "./fleet-contracts.ts";
@@ -13,6 +13,8 @@ export interface DesiredStateSyncOptions {
   readonly log: Logger;
   readonly stacks: StackRuntime;
   readonly jobs: JobRuntime;
+  /** Told the target's agent update at each pass (update/agent-updater.ts; acts once per update). */
+  readonly agentUpdate?: (update: DesiredAgentUpdate | undefined) => void;
   /** How often the engine is reconciled again to repair drift (default 30 s). */
   readonly reconcileIntervalMs?: number;
 }
@@ -115,6 +117,7 @@ export class DesiredStateSync {
     const stop = () => activity.abort();
     this.#stopped.signal.addEventListener("abort", stop, { once: true });
     try {
+      this.#options.agentUpdate?.(target.agentUpdate);
       this.#options.jobs.update(target.jobs);
       await this.#options.stacks.reconcile(target.stacks, activity.signal);
     } catch (error) {

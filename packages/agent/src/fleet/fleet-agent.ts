@@ -1,5 +1,5 @@
 import type { ClientHttp2Session } from "node:http2";
-import type { DesiredJob, DesiredStack, Status, Welcome } from "@pier/protocol";
+import type { DesiredAgentUpdate, DesiredJob, DesiredStack, Status, Welcome } from "@pier/protocol";
 import type { Logger } from "../logger.ts";
 import { DesiredStateSync } from "./desired-state-sync.ts";
 import { type FleetConnection, sessionConnection } from "./fleet-connection.ts";
@@ -14,10 +14,19 @@ export interface FleetAgentOptions {
   readonly stackRuntime?: (reporter: FleetReporter) => StackRuntime;
   /** Builds the job runtime (`createJobRuntime`, jobs/job-runtime.ts); without it jobs are only logged. */
   readonly jobRuntime?: (reporter: FleetReporter) => JobRuntime;
+  /** Builds the agent updater (`AgentUpdater`, update/agent-updater.ts); without it updates are ignored. */
+  readonly agentUpdater?: (reporter: Outbox) => FleetAgentUpdater;
   /** Default 30 s. */
   readonly reconcileIntervalMs?: number;
   /** Outbox retry delays; default the agent's backoff. */
   readonly retryDelay?: (attempt: number) => number;
+}
+
+/** The part of `AgentUpdater` the fleet side drives. */
+export interface FleetAgentUpdater {
+  start(): void;
+  welcomed(): void;
+  apply(update: DesiredAgentUpdate | undefined): void;
 }
 
 /** A runtime that is not built yet: says what it would do, once per target. */
@@ -59,6 +68,7 @@ export class FleetAgent {
   readonly outbox: Outbox;
   readonly sync: DesiredStateSync;
   readonly #jobs: JobRuntime;
+  readonly #updater: FleetAgentUpdater | undefined;
   /** One connection object per HTTP/2 session, so a closed one is told apart from its successor. */
   readonly #connections = new WeakMap<ClientHttp2Session, FleetConnection>();
 
@@ -66,11 +76,14 @@ export class FleetAgent {
     this.outbox = new Outbox({ dataDir: options.dataDir, log: options.log, ...(options.retryDelay ? { retryDelay: options.retryDelay } : {}) });
     const stacks = options.stackRuntime?.(this.outbox) ?? loggingStacks(options.log);
     this.#jobs = options.jobRuntime?.(this.outbox) ?? loggingJobs(options.log);
-    this.sync = new DesiredStateSync({ dataDir: options.dataDir, log: options.log, stacks, jobs: this.#jobs, ...(options.reconcileIntervalMs ? { reconcileIntervalMs: options.reconcileIntervalMs } : {}) });
+    const updater = options.agentUpdater?.(this.outbox);
+    this.#updater = updater;
+    this.sync = new DesiredStateSync({ dataDir: options.dataDir, log: options.log, stacks, jobs: this.#jobs, ...(updater ? { agentUpdate: (update: DesiredAgentUpdate | undefined) => updater.apply(update) } : {}), ...(options.reconcileIntervalMs ? { reconcileIntervalMs: options.reconcileIntervalMs } : {}) });
   }
 
   /** Acts on the desired state kept on disk at once (offline too), then every 30 s. */
   start(): void {
+    this.#updater?.start();
     this.sync.start();
   }
 
@@ -101,6 +114,8 @@ export class FleetAgent {
   }
 
   #heard(message: Welcome | Status, connection: FleetConnection): void {
+    // A new agent waited for by the swap helper keeps its place once the server welcomes it.
+    if (message.type === "welcome") this.#updater?.welcomed();
     // A device moved back to the waiting room keeps its target but fetches nothing new; the
     // server takes reports from associated devices only.
     if (message.status !== "associated") return;

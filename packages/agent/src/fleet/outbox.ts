@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "@pier/pki";
-import { edgePaths, fleetLimits, type JobLogsUpload, type JobRunReport, type StackReport } from "@pier/protocol";
+import { edgePaths, fleetLimits, type AgentUpdateReport, type JobLogsUpload, type JobRunReport, type StackReport } from "@pier/protocol";
 import { backoffDelay } from "../backoff.ts";
 import type { Logger } from "../logger.ts";
 import type { FleetConnection } from "./fleet-connection.ts";
@@ -13,6 +13,8 @@ interface Pending {
   jobs: JobRunReport[];
   /** The last output asked for, one per job (a newer upload of the same job replaces it). */
   jobLogs: JobLogsUpload[];
+  /** The last agent update result (update/agent-updater.ts); a newer one replaces it. */
+  agentUpdate?: AgentUpdateReport;
 }
 
 /** Events (stack transitions and job runs) kept at most; past it the oldest are coalesced. */
@@ -73,7 +75,7 @@ export class Outbox implements FleetReporter {
 
   /** Events and job outputs waiting. */
   get size(): number {
-    return this.#pending.stacks.length + this.#pending.jobs.length + this.#pending.jobLogs.length;
+    return this.#pending.stacks.length + this.#pending.jobs.length + this.#pending.jobLogs.length + (this.#pending.agentUpdate ? 1 : 0);
   }
 
   stack(report: StackReport): void {
@@ -88,6 +90,11 @@ export class Outbox implements FleetReporter {
 
   jobLogs(upload: JobLogsUpload): void {
     this.#pending.jobLogs = [...this.#pending.jobLogs.filter((pending) => pending.jobId !== upload.jobId), upload].slice(-maxPendingJobLogs);
+    this.#enqueued();
+  }
+
+  agentUpdate(report: AgentUpdateReport): void {
+    this.#pending.agentUpdate = report;
     this.#enqueued();
   }
 
@@ -169,7 +176,7 @@ export class Outbox implements FleetReporter {
       while (!signal.aborted && this.size > 0) {
         const upload = this.#pending.jobLogs[0];
         const report = this.#nextReport();
-        const [path, body] = report.stacks.length + report.jobs.length > 0 ? [edgePaths.report, JSON.stringify(report)] : [edgePaths.jobLogs, JSON.stringify(upload)];
+        const [path, body] = report.stacks.length + report.jobs.length > 0 || report.agentUpdate ? [edgePaths.report, JSON.stringify(report)] : [edgePaths.jobLogs, JSON.stringify(upload)];
         const answer = await connection.request("POST", path, body, { signal, maxAnswerBytes: 64 * 1024 });
         if (answer.status === 400 || answer.status === 413) {
           // Refused as invalid: sending it again cannot help, and it would block every later report.
@@ -182,6 +189,7 @@ export class Outbox implements FleetReporter {
           const sentJobs = new Set(report.jobs);
           this.#pending.stacks = this.#pending.stacks.filter((event) => !sentStacks.has(event));
           this.#pending.jobs = this.#pending.jobs.filter((event) => !sentJobs.has(event));
+          if (report.agentUpdate && this.#pending.agentUpdate === report.agentUpdate) delete this.#pending.agentUpdate;
         } else {
           this.#pending.jobLogs = this.#pending.jobLogs.filter((pending) => pending !== upload);
         }
@@ -198,8 +206,8 @@ export class Outbox implements FleetReporter {
   }
 
   /** The oldest events that fit one report. */
-  #nextReport(): { stacks: StackReport[]; jobs: JobRunReport[] } {
-    const report = { stacks: [] as StackReport[], jobs: [] as JobRunReport[] };
+  #nextReport(): { stacks: StackReport[]; jobs: JobRunReport[]; agentUpdate?: AgentUpdateReport } {
+    const report: { stacks: StackReport[]; jobs: JobRunReport[]; agentUpdate?: AgentUpdateReport } = { stacks: [], jobs: [], ...(this.#pending.agentUpdate ? { agentUpdate: this.#pending.agentUpdate } : {}) };
     let bytes = 32;
     const fits = (event: unknown) => {
       const size = JSON.stringify(event).length + 1;
@@ -216,7 +224,7 @@ export class Outbox implements FleetReporter {
     if (!existsSync(this.#path)) return emptyPending();
     try {
       const value = JSON.parse(readFileSync(this.#path, "utf8")) as Partial<Pending>;
-      return { stacks: Array.isArray(value.stacks) ? value.stacks : [], jobs: Array.isArray(value.jobs) ? value.jobs : [], jobLogs: Array.isArray(value.jobLogs) ? value.jobLogs : [] };
+      return { stacks: Array.isArray(value.stacks) ? value.stacks : [], jobs: Array.isArray(value.jobs) ? value.jobs : [], jobLogs: Array.isArray(value.jobLogs) ? value.jobLogs : [], ...(value.agentUpdate ? { agentUpdate: value.agentUpdate } : {}) };
     } catch (error) {
       this.#log.log("warn", `${this.#path} could not be read (${error instanceof Error ? error.message : String(error)}); its reports are lost, the agent starts a new outbox`);
       return emptyPending();

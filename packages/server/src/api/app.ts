@@ -17,6 +17,7 @@ import { registerTagRoutes } from "./routes/tags.ts";
 import { registerEdgeGroupRoutes } from "./routes/edge-groups.ts";
 import { registerRegistryRoutes } from "./routes/registries.ts";
 import { registerEdgeJobRoutes } from "./routes/edge-jobs.ts";
+import { registerAgentUpdateRoutes } from "./routes/agent-updates.ts";
 import { registerEdgeStackRoutes } from "./routes/edge-stacks.ts";
 import { registerEdgeStackRolloutRoutes } from "./routes/edge-stack-rollouts.ts";
 import { authenticate } from "./authenticate.ts";
@@ -88,6 +89,7 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerEdgeGroupRoutes(app, deps);
   registerRegistryRoutes(app, deps);
   registerEdgeJobRoutes(app, deps);
+  registerAgentUpdateRoutes(app, deps);
   registerEdgeStackRoutes(app, deps);
   registerEdgeStackRolloutRoutes(app, deps);
 
