@@ -7,7 +7,7 @@ import { PierApi, openBrowser, readSetupToken, startPierServer, tempDir, type Br
  * The fleet screens in real Chromium against a real server (docs/ui.md "Fleet screens"): a tag
  * made on the Tags screen and put on an environment from its page, Home filtered by it, a dynamic
  * edge group on that tag, an edge stack whose compose file the server refuses (the error shown
- * on the line its path names, the text kept), fixed and listed with its group, and an edge job's
+ * on the line its path names, the text kept), fixed and listed with its group, changed to v2 and rolled back to v1's file as v3, and an edge job's
  * schedule previewed, then created for one environment whose logs are requested. Screenshots: .tmp/ui-screenshots/fleet-*.png.
  */
 const password = "correct horse battery staple";
@@ -152,6 +152,26 @@ describe("the fleet screens", () => {
     await row.getByRole("cell", { name: "berlin-devices" }).waitFor();
     expect(await row.getByRole("cell").nth(2).innerText()).toBe("v1");
     await browser.screenshot("fleet-edge-stacks");
+  });
+
+  it("saves a changed file as v2, then rolls back to v1's file as v3", async () => {
+    const { page } = browser;
+    await page.getByRole("table", { name: "Edge stacks" }).getByRole("link", { name: "web" }).click();
+    const editor = page.getByLabel("Compose file");
+    await page.getByText("Version v1").waitFor();
+    const changed = validCompose.replace('"3600"', '"7200"');
+    await editor.fill(changed);
+    await page.getByText("Saving makes version 2.").waitFor();
+    await page.getByRole("button", { name: "Save stack" }).click();
+    await page.getByText("Version v2").waitFor();
+    await page.getByRole("button", { name: "Roll back to v1" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Roll back to v1" }).click();
+    await page.getByText("Version v3").waitFor();
+    expect(await editor.inputValue()).toBe(validCompose);
+    const stacks = (await api.call<{ Id: number; Version: number }[]>("GET", "/api/edge_stacks")).body;
+    expect(stacks.map((stack) => stack.Version)).toEqual([3]);
+    expect((await api.call<{ StackFileContent: string }>("GET", `/api/edge_stacks/${stacks[0]?.Id}/file`)).body.StackFileContent).toBe(validCompose);
+    await browser.screenshot("fleet-edge-stack-rolled-back");
   });
 
   it("previews an edge job's next runs in UTC", async () => {

@@ -31,6 +31,8 @@ export const edgeStacksApi = {
   list: ({ signal }: Signal = {}) => api<EdgeStack[]>("GET", "/api/edge_stacks", signal ? { signal } : {}),
   get: (id: number, { signal }: Signal = {}) => api<EdgeStack>("GET", `/api/edge_stacks/${id}`, signal ? { signal } : {}),
   file: async (id: number, { signal }: Signal = {}) => (await api<{ StackFileContent: string }>("GET", `/api/edge_stacks/${id}/file`, signal ? { signal } : {})).StackFileContent,
+  /** The compose file of a kept earlier version. */
+  fileOfVersion: async (id: number, version: number) => (await api<{ StackFileContent: string }>("GET", `/api/edge_stacks/${id}/file?version=${version}`)).StackFileContent,
   create: (body: EdgeStackCreateBody) => api<EdgeStack>("POST", "/api/edge_stacks/create/string", { body }),
   update: (id: number, body: EdgeStackUpdateBody) => api<EdgeStack>("PUT", `/api/edge_stacks/${id}`, { body }),
   remove: (id: number) => api<undefined>("DELETE", `/api/edge_stacks/${id}`),

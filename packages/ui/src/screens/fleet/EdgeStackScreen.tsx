@@ -118,6 +118,32 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
         }
         actions={
           stack && (
+            <>
+            {stack.Version > 1 && (
+              <Button
+                variant="default"
+                onClick={() =>
+                  setPending({
+                    title: `Roll ${stack.Name} back to v${stack.Version - 1}?`,
+                    message: `The compose file of v${stack.Version - 1} becomes v${stack.Version + 1} and goes to every device of its groups (the variables and registries stay as they are now).`,
+                    confirmLabel: `Roll back to v${stack.Version - 1}`,
+                    onConfirm: async () => {
+                      try {
+                        const previous = await edgeStacksApi.fileOfVersion(stack.Id, stack.Version - 1);
+                        await edgeStacksApi.update(stack.Id, { stackFileContent: previous, edgeGroups: stack.EdgeGroups, updateVersion: true, deploymentType: 0, envVars: stack.EnvVars ?? [], registries: stack.Registries ?? [] });
+                        update({ file: previous });
+                        notifications.show({ color: "green", message: `Edge stack ${stack.Name}: v${stack.Version - 1}'s file goes out as v${stack.Version + 1}.` });
+                        await onSaved?.();
+                      } catch (failure) {
+                        setError({ message: messageOf(failure) });
+                      }
+                    },
+                  })
+                }
+              >
+                Roll back to v{stack.Version - 1}
+              </Button>
+            )}
             <Button
               color="red"
               variant="light"
@@ -140,6 +166,7 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
             >
               Delete
             </Button>
+            </>
           )
         }
       />
