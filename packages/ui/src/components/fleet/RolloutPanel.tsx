@@ -38,7 +38,7 @@ export function RolloutPanel({ stackId, rollout, onChanged }: { stackId: number;
           {rollout.State}
         </Badge>
         <Text size="sm">
-          {rollout.Released} of {rollout.Total} devices released · {batch}, {rollout.WaitSeconds} s between batches, pauses after {rollout.FailureThreshold} failures · devices not released keep v{rollout.PreviousVersion}
+          {rollout.Released} of {rollout.Total} devices released · {batch}, {rollout.WaitSeconds} s between batches, pauses when more than {rollout.FailureThreshold} fail · devices not released keep v{rollout.PreviousVersion}
         </Text>
       </Group>
       <Progress value={percent} aria-label={`${rollout.Released} of ${rollout.Total} devices released`} mb="xs" />
@@ -75,7 +75,7 @@ export function RolloutPanel({ stackId, rollout, onChanged }: { stackId: number;
             onClick={() =>
               setPending({
                 title: `Abort the rollout of v${rollout.Version}?`,
-                message: `The rollout stops: devices not yet released keep v${rollout.PreviousVersion}.`,
+                message: `The rollout stops and every device, released or not, goes back to v${rollout.PreviousVersion}. To go forward again, save a new version.`,
                 confirmLabel: "Abort rollout",
                 onConfirm: () => act("abort"),
               })
