@@ -51,8 +51,7 @@ export function registerEdgeStackRolloutRoutes(app: OpenAPIHono<ApiEnv>, deps: A
       async (c) => {
         const { id } = c.req.valid("param");
         await deps.fleet.edgeStacks.get(id); // 404 for a stack that does not exist
-        await deps.fleet.rollouts[action](id);
-        deps.log("info", `edge stack ${id}: rollout ${action} by ${c.get("user").username}`);
+        await deps.fleet.rollouts[action](id, c.get("user").username);
         return c.body(null, 204);
       },
     );

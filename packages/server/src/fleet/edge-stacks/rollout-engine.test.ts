@@ -113,8 +113,10 @@ describeOnEngines("edge stack rollouts", (engine: StoreEngine) => {
     expect(paused?.reason).toBe("2 of 2 released environments failed (threshold 1): environment 1: pull access denied for nginx:2; environment 2: service web is exited (exit code 3)");
     await f.rollouts.tick();
     expect(await versions(f, ids)).toEqual([2, 2, 1, 1]);
+    const audited = (await f.store.audit.list()).find((event) => event.kind === "edge_stack_rollout_paused");
+    expect(audited?.detail).toMatchObject({ stackId, version: 2, by: "pier", reason: paused?.reason });
     await expect(f.rollouts.pause(stackId)).rejects.toMatchObject({ code: "conflict" });
-    await f.rollouts.resume(stackId);
+    await f.rollouts.resume(stackId, "alice");
     expect(await versions(f, ids)).toEqual([2, 2, 2, 1]);
     expect(await f.rollouts.progress(stackId)).toMatchObject({ state: "running", reason: null });
     // The failures accepted on resume count no more; a new one pauses again.
@@ -142,6 +144,11 @@ describeOnEngines("edge stack rollouts", (engine: StoreEngine) => {
     expect(await versions(f, ids)).toEqual([1, 1, 1, 1]);
     await expect(f.rollouts.resume(stackId)).rejects.toMatchObject({ code: "conflict" });
     await expect(f.rollouts.abort(stackId)).rejects.toMatchObject({ code: "conflict" });
+    const kinds = (await f.store.audit.list()).filter((event) => event.kind.startsWith("edge_stack_rollout_")).map((event) => [event.kind, event.detail["by"]]);
+    expect(kinds).toEqual([
+      ["edge_stack_rollout_aborted", "admin"],
+      ["edge_stack_rollout_paused", "admin"],
+    ]);
   });
 
   it("two replicas ticking at once release a batch once", async () => {

@@ -2,6 +2,7 @@ import { edgeStackStatusTypes as types } from "@pier/protocol";
 import { ServerError } from "../../errors.ts";
 import type { EdgeStackRolloutStore, RolloutRow, RolloutState } from "../../store/edge-stack-rollouts.ts";
 import type { EdgeStackStatusRecord, EdgeStackStore } from "../../store/edge-stacks.ts";
+import type { AuditLog } from "../../store/store.ts";
 import type { FleetChanges } from "../fleet-contracts.ts";
 import type { Membership } from "../membership.ts";
 
@@ -22,7 +23,7 @@ export interface RolloutProgress {
 }
 
 export interface RolloutEngineOptions {
-  readonly store: { readonly edgeStacks: Pick<EdgeStackStore, "get" | "statuses">; readonly edgeStackRollouts: EdgeStackRolloutStore };
+  readonly store: { readonly edgeStacks: Pick<EdgeStackStore, "get" | "statuses">; readonly edgeStackRollouts: EdgeStackRolloutStore; readonly audit: Pick<AuditLog, "append"> };
   readonly membership: Pick<Membership, "membersOf">;
   readonly changes: FleetChanges;
   readonly log: (level: "debug" | "info" | "warn" | "error", message: string) => void;
@@ -139,24 +140,24 @@ export class RolloutEngine {
   }
 
   /** Stops releasing batches (released environments keep the new version). */
-  async pause(stackId: number): Promise<void> {
-    await this.#transition(stackId, ["running"], "paused", "paused by an administrator", "pause");
+  async pause(stackId: number, by = "admin"): Promise<void> {
+    await this.#transition(stackId, ["running"], "paused", "paused by an administrator", "pause", by);
   }
 
   /** Releases batches again; the failures seen so far are accepted (the threshold counts from them). */
-  async resume(stackId: number): Promise<void> {
+  async resume(stackId: number, by = "admin"): Promise<void> {
     const row = await this.#options.store.edgeStackRollouts.current(stackId);
     const assessed = row === null ? null : await this.#assess(row);
     const failed = assessed?.failed.length ?? 0;
     const threshold = row === null ? undefined : Math.max(row.failureThreshold, failed);
-    await this.#transition(stackId, ["paused"], "running", null, "resume", threshold);
+    await this.#transition(stackId, ["paused"], "running", null, "resume", by, threshold);
     await this.tick();
   }
 
   /** Ends the rollout: every environment, released or not, runs the previous version again. */
-  async abort(stackId: number): Promise<void> {
+  async abort(stackId: number, by = "admin"): Promise<void> {
     const released = await this.#releasedOfCurrent(stackId);
-    await this.#transition(stackId, ["running", "paused"], "aborted", "aborted by an administrator", "abort", undefined, true);
+    await this.#transition(stackId, ["running", "paused"], "aborted", "aborted by an administrator", "abort", by, undefined, true);
     if (released.length > 0) await this.#options.changes.changed(released);
   }
 
@@ -165,10 +166,11 @@ export class RolloutEngine {
     return row === null ? [] : this.#options.store.edgeStackRollouts.released(stackId, row.version);
   }
 
-  async #transition(stackId: number, from: readonly RolloutState[], to: RolloutState, reason: string | null, action: string, failureThreshold?: number, unrelease = false): Promise<void> {
+  async #transition(stackId: number, from: readonly RolloutState[], to: RolloutState, reason: string | null, action: string, by: string, failureThreshold?: number, unrelease = false): Promise<void> {
     const before = await this.#options.store.edgeStackRollouts.transition(stackId, from, to, reason, this.#now(), { unrelease, ...(failureThreshold === undefined ? {} : { failureThreshold }) });
     if (before !== null) {
-      this.#options.log("info", `edge stack ${stackId}: rollout of version ${before.version} ${to} (${action})`);
+      this.#options.log("info", `edge stack ${stackId}: rollout of version ${before.version} ${to} (${action} by ${by})`);
+      await this.#audit(`edge_stack_rollout_${to === "running" ? "resumed" : to}`, before, by, reason);
       return;
     }
     const current = await this.#options.store.edgeStackRollouts.current(stackId);
@@ -178,6 +180,11 @@ export class RolloutEngine {
     throw new ServerError("conflict", `The rollout of edge stack ${stackId} (version ${current.version}) is ${current.state}: it cannot ${action} (only a ${from.join(" or ")} rollout can).`, {
       details: { state: current.state },
     });
+  }
+
+  /** Audit kinds `edge_stack_rollout_paused|resumed|aborted` (an automatic pause `by: "pier"`, with its reason). */
+  async #audit(kind: string, row: RolloutRow, by: string, reason: string | null): Promise<void> {
+    await this.#options.store.audit.append({ kind, at: this.#now(), detail: { stackId: row.stackId, version: row.version, previousVersion: row.previousVersion, by, ...(reason === null ? {} : { reason }) } });
   }
 
   async #assess(row: RolloutRow): Promise<Assessment | null> {
@@ -226,6 +233,7 @@ export class RolloutEngine {
       const reason = `${assessed.failed.length} of ${assessed.released.length} released environments failed (threshold ${row.failureThreshold}): ${examples}`;
       if ((await rollouts.transition(row.stackId, ["running"], "paused", reason, now, { seen: row.updatedAt })) !== null) {
         this.#options.log("warn", `edge stack ${row.stackId}: rollout of version ${row.version} paused: ${reason}`);
+        await this.#audit("edge_stack_rollout_paused", row, "pier", reason);
       }
       return;
     }
