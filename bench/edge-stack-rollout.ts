@@ -19,8 +19,8 @@
  * say; 1 when the run could not be set up or did not finish within --timeout.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -236,6 +236,46 @@ function startLagProbe(): { stop(): ReturnType<LatencySamples["summary"]> } {
   };
 }
 
+/**
+ * Times `GET /api/system/status` every 250 ms (one at a time): when the server's event loop is
+ * held up, this waits too, whatever the heartbeats do.
+ */
+function startApiProbe(port: number, ca: Buffer): { stop(): Promise<ReturnType<LatencySamples["summary"]>> } {
+  const samples = new LatencySamples();
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const started = performance.now();
+      await httpsJson({ port, ca, method: "GET", path: "/api/system/status" }).catch(() => undefined);
+      samples.add(performance.now() - started);
+      await sleep(250);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return samples.summary();
+    },
+  };
+}
+
+/**
+ * Seconds the server's threads spent runnable but waiting for a CPU (`/proc/PID/task/TID/schedstat`,
+ * second field): on a shared machine, the time the scheduler did not give it.
+ */
+function runQueueWaitSeconds(pid: number): number {
+  let nanoseconds = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      nanoseconds += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1] ?? 0);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return nanoseconds / 1e9;
+}
+
 async function api(port: number, ca: Buffer, jwt: string, method: string, path: string, body?: unknown): Promise<unknown> {
   const answer = await httpsJson({ port, ca, jwt, method, path, ...(body === undefined ? {} : { body }) });
   if (answer.status !== 200 && answer.status !== 204) throw new Error(`${method} ${path} answered ${answer.status}: ${JSON.stringify(answer.body).slice(0, 400)}`);
@@ -278,7 +318,9 @@ async function run(options: Options): Promise<string> {
   writeFileSync(passwordFile, password, { mode: 0o600 });
   const dataDir = join(workDir, "data");
   progress("starting pier server");
-  const server = await ServerProcess.spawn({ repoRoot, dataDir, adminPasswordFile: passwordFile, mtls: pki.files });
+  // BENCH_SERVER_NODE_OPTIONS: the server's own NODE_OPTIONS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
+  const serverNodeOptions = process.env["BENCH_SERVER_NODE_OPTIONS"];
+  const server = await ServerProcess.spawn({ repoRoot, dataDir, adminPasswordFile: passwordFile, mtls: pki.files, ...(serverNodeOptions ? { nodeOptions: serverNodeOptions } : {}) });
   owned.server = server;
   await server.ready(30_000, AbortSignal.timeout(60_000));
   const ca = readFileSync(join(dataDir, "ca", "ca.crt"));
@@ -332,8 +374,10 @@ async function run(options: Options): Promise<string> {
 
   progress("creating the stack");
   const lag = startLagProbe();
+  const apiProbe = startApiProbe(server.httpsPort, ca);
   const during = fleet.beginWindow();
   const cpuBefore = sampleProcess(server.pid);
+  const waitBefore = runQueueWaitSeconds(server.pid);
   const created = performance.now();
   const fetchesBefore = devices.fetches;
   devices.watchedStack = "bench-web";
@@ -342,8 +386,10 @@ async function run(options: Options): Promise<string> {
   await waitFor("every device to run the stack", () => devices.running.count === options.agents, deadline, () => `fetched ${devices.fetched.count}, acknowledged ${devices.acknowledged.count}, running ${devices.running.count} of ${options.agents}`);
   const finished = performance.now();
   const cpuAfter = sampleProcess(server.pid);
+  const waited = runQueueWaitSeconds(server.pid) - waitBefore;
   fleet.endWindow(during);
   const lagDuring = lag.stop();
+  const apiDuring = await apiProbe.stop();
   // Acks of heartbeats sent in the window.
   await sleep(2000);
 
@@ -366,7 +412,9 @@ async function run(options: Options): Promise<string> {
     `acknowledged (stored):   all ${s(a.last)}  (p50 ${s(a.p50)}, p99 ${s(a.p99)})`,
     `running (stored):        all ${s(r.last)}  (p50 ${s(r.p50)}, p99 ${s(r.p99)})`,
     `server CPU from creation to all running: ${cpuSeconds.toFixed(2)} s over ${spanSeconds.toFixed(1)} s = ${((100 * cpuSeconds) / spanSeconds).toFixed(1)} % of a core (main thread ${((cpuAfter.threadSeconds.get("main") ?? 0) - (cpuBefore.threadSeconds.get("main") ?? 0)).toFixed(2)} s); RSS ${(cpuAfter.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+    `server threads runnable but waiting for a CPU meanwhile: ${waited.toFixed(2)} s (load average ${loadavg()[0]?.toFixed(1) ?? "?"})`,
     `simulator's own timer lag meanwhile: p99 ${ms(lagDuring.p99)}, max ${ms(lagDuring.max)} (it shares the machine)`,
+    `GET /api/system/status meanwhile (one every 250 ms): p50 ${ms(apiDuring.p50)}, p99 ${ms(apiDuring.p99)}, max ${ms(apiDuring.max)} (${apiDuring.count} calls)`,
     `heartbeat latency before: p50 ${ms(b.p50)}, p99 ${ms(b.p99)}, max ${ms(b.max)} (${b.count} check-ins)`,
     `heartbeat latency during: p50 ${ms(d.p50)}, p99 ${ms(d.p99)}, max ${ms(d.max)} (${d.count} check-ins)`,
     `server's view: Status of ${statuses.length} environments, ${runningOnServer} with Running (7)`,
