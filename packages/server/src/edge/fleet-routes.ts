@@ -14,7 +14,8 @@ type Request = IncomingMessage | Http2ServerRequest;
 
 /** The fleet services the device routes answer from (`FleetServices`). */
 export interface FleetEdgeServices {
-  readonly desiredState: { document(environmentId: number): Promise<DesiredState> };
+  /** `storedVersion`: the environment row's `desiredStateVersion`, so a document cached by the last change is served only while it is current. */
+  readonly desiredState: { document(environmentId: number, storedVersion?: string): Promise<DesiredState> };
   readonly reports: FleetReportSinks;
   /** Where the requesting device is looked up (`store.environments`). */
   readonly environments: { get(id: number): Promise<Environment | null>; getByEdgeId(edgeId: string): Promise<Environment | null> };
@@ -124,7 +125,7 @@ export function createFleetRoutes(context: FleetRouteContext): (req: Request, re
       try {
         const environment = await device(req, who);
         environmentId = environment.id;
-        const document = await fleet.desiredState.document(environment.id);
+        const document = await fleet.desiredState.document(environment.id, environment.desiredStateVersion);
         // It may hold registry passwords: never cached on the way.
         context.sendJson(res, 200, document, { "cache-control": "no-store" });
       } catch (error) {

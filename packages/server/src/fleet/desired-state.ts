@@ -16,6 +16,23 @@ export interface DesiredStateServiceOptions {
   readonly concurrency?: number;
   /** Bytes of JSON a document may take (default `fleetLimits.desiredStateBytes`); tests lower it. */
   readonly maxBytes?: number;
+  /** Documents kept for the fetches that follow a change (default 20,000 environments)… */
+  readonly cacheEntries?: number;
+  /** …and at most this many bytes of JSON in all (default 128 MiB). */
+  readonly cacheBytes?: number;
+  /** Environments computed between two yields to the event loop during a change (default 32), so heartbeats are served meanwhile. */
+  readonly yieldEvery?: number;
+}
+
+/** A computed document and its size. */
+interface Computed {
+  readonly state: DesiredState;
+  readonly bytes: number;
+}
+
+/** A cached document and when its computation started (a later start wins). */
+interface Cached extends Computed {
+  readonly started: number;
 }
 
 /** Environments whose desired state is computed, stored and announced together. */
@@ -100,21 +117,100 @@ export class DesiredStateService implements FleetChanges {
   readonly #options: DesiredStateServiceOptions;
   readonly #concurrency: number;
   readonly #maxBytes: number;
+  readonly #yieldEvery: number;
+  readonly #cacheEntries: number;
+  readonly #cacheBytes: number;
+  /** The last document computed here per environment (insertion order = least recently used first). */
+  readonly #cache = new Map<number, Cached>();
+  /** Computations started so far: orders them, so an older one finishing late never replaces a newer document. */
+  #started = 0;
+  #cachedBytes = 0;
+  /** The computation under way per environment: concurrent misses share it. */
+  readonly #inflight = new Map<number, Promise<Computed>>();
 
   constructor(options: DesiredStateServiceOptions) {
     this.#options = options;
     this.#concurrency = options.concurrency ?? 16;
     this.#maxBytes = options.maxBytes ?? fleetLimits.desiredStateBytes;
+    this.#yieldEvery = Math.max(1, options.yieldEvery ?? 32);
+    this.#cacheEntries = options.cacheEntries ?? 20_000;
+    this.#cacheBytes = options.cacheBytes ?? 128 * 1024 * 1024;
   }
 
   /**
    * The document environment `environmentId` must run now, its version included. `payload_too_large`
    * when it exceeds the limit (the device keeps the one it holds).
+   *
+   * `storedVersion` is the version stored for the environment (read with its row by the caller):
+   * the document the last change computed here is served only when its version is that one;
+   * otherwise (another replica computed it, or nothing is cached, or the cache is older than the
+   * store) it is computed once — concurrent fetches of one environment share the computation —
+   * served and kept. Without `storedVersion` it is always computed.
    */
-  async document(environmentId: number): Promise<DesiredState> {
-    const { state, bytes } = await this.#compute(environmentId);
-    if (bytes > this.#maxBytes) throw this.#tooLarge(environmentId, bytes);
-    return state;
+  async document(environmentId: number, storedVersion?: string): Promise<DesiredState> {
+    const cached = this.#cache.get(environmentId);
+    if (cached !== undefined && storedVersion !== undefined && cached.state.version === storedVersion) {
+      this.#cache.delete(environmentId);
+      this.#cache.set(environmentId, cached);
+      return cached.state;
+    }
+    const running = this.#inflight.get(environmentId);
+    let computed = await (running ?? this.#computeFresh(environmentId));
+    if (running !== undefined && storedVersion !== undefined && computed.state.version !== storedVersion) {
+      // The computation joined may have started before the stored version was written: compute
+      // afresh, which reads at least what the store holds now (a change still being stored may
+      // make it newer than `storedVersion`; that change announces it).
+      computed = await this.#computeFresh(environmentId);
+    }
+    if (computed.bytes > this.#maxBytes) throw this.#tooLarge(environmentId, computed.bytes);
+    return computed.state;
+  }
+
+  /** Documents held in the cache (tests, metrics). */
+  get cachedDocuments(): number {
+    return this.#cache.size;
+  }
+
+  /** A new computation (later fetches share it), its result cached unless a newer one is. */
+  #computeFresh(environmentId: number): Promise<Computed> {
+    const started = ++this.#started;
+    const computation = this.#compute(environmentId).then(
+      (computed) => {
+        this.#remember(environmentId, { ...computed, started });
+        return computed;
+      },
+      (error: unknown) => {
+        if ((this.#cache.get(environmentId)?.started ?? 0) < started) this.#forget(environmentId);
+        throw error;
+      },
+    );
+    this.#inflight.set(environmentId, computation);
+    const done = () => {
+      if (this.#inflight.get(environmentId) === computation) this.#inflight.delete(environmentId);
+    };
+    computation.then(done, done);
+    return computation;
+  }
+
+  #remember(environmentId: number, computed: Cached): void {
+    if ((this.#cache.get(environmentId)?.started ?? 0) > computed.started) return;
+    this.#forget(environmentId);
+    // A document that cannot be delivered is not kept: each fetch computes it and is refused.
+    if (computed.bytes > this.#maxBytes || computed.bytes > this.#cacheBytes) return;
+    this.#cache.set(environmentId, computed);
+    this.#cachedBytes += computed.bytes;
+    for (const [oldest, entry] of this.#cache) {
+      if (this.#cache.size <= this.#cacheEntries && this.#cachedBytes <= this.#cacheBytes) break;
+      this.#cache.delete(oldest);
+      this.#cachedBytes -= entry.bytes;
+    }
+  }
+
+  #forget(environmentId: number): void {
+    const entry = this.#cache.get(environmentId);
+    if (entry === undefined) return;
+    this.#cache.delete(environmentId);
+    this.#cachedBytes -= entry.bytes;
   }
 
   async changed(environmentIds: readonly number[] | "all"): Promise<void> {
@@ -129,9 +225,16 @@ export class DesiredStateService implements FleetChanges {
     const { store, log } = this.#options;
     const environments = (await store.environments.getMany(ids)).filter((environment) => environment.userTrusted);
     const states: { environmentId: number; version: string | null; error: string | null }[] = [];
+    let sinceYield = 0;
     await eachLimited(environments, this.#concurrency, async (environment) => {
+      if (++sinceYield >= this.#yieldEvery) {
+        // SQLite answers synchronously: let the heartbeats and fetches waiting meanwhile through.
+        sinceYield = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
       try {
-        const { state, bytes } = await this.#compute(environment.id);
+        // Fresh: a fetch's computation under way may have read the store before this change.
+        const { state, bytes } = await this.#computeFresh(environment.id);
         if (bytes > this.#maxBytes) {
           const error = this.#tooLarge(environment.id, bytes);
           if (environment.desiredStateError !== error.message) log("warn", `environment ${environment.id}: ${error.message}`);
@@ -150,7 +253,7 @@ export class DesiredStateService implements FleetChanges {
     for (const environmentIds of announcements(changed)) await this.#options.events.publish({ type: "desired_state_changed", environmentIds });
   }
 
-  async #compute(environmentId: number): Promise<{ state: DesiredState; bytes: number }> {
+  async #compute(environmentId: number): Promise<Computed> {
     const sources = this.#options.sources();
     const [stacks, jobs, agentUpdate] = await Promise.all([sources.stacks(environmentId), sources.jobs(environmentId), sources.agentUpdate(environmentId)]);
     const body: Omit<DesiredState, "version"> = {

@@ -1,4 +1,6 @@
-import type { SqlDatabase } from "./database.ts";
+import { type Kysely, sql } from "kysely";
+import { type SqlDatabase, sqliteConnectionOf } from "./database.ts";
+import type { Database } from "./schema.ts";
 
 /** One environment's computed desired state, as stored (migration 16). */
 export interface StoredDesiredState {
@@ -27,8 +29,8 @@ export interface DesiredStateVersionStore {
 const perStatement = 1_000;
 
 /**
- * `DesiredStateVersionStore` on kysely, the same queries on SQLite and PostgreSQL: one read per
- * 1,000 environments, one write per environment whose values changed.
+ * `DesiredStateVersionStore` on kysely: one read per 1,000 environments, then one write of those
+ * whose values changed (PostgreSQL: one `UPDATE … FROM unnest(…)`; SQLite: prepared runs in one transaction).
  *
  * @example
  * const versions = new SqlDesiredStateVersions(database);
@@ -52,18 +54,49 @@ export class SqlDesiredStateVersions implements DesiredStateVersionStore {
           .where("id", "in", slice.map((state) => state.environmentId))
           .execute();
         const stored = new Map(rows.map((row) => [Number(row.id), row]));
+        const writes: { id: number; version: string | null; error: string | null; moved: boolean }[] = [];
         for (const state of slice) {
           const row = stored.get(state.environmentId);
           if (!row) continue;
           const version = state.version ?? row.desired_state_version;
           if (version === row.desired_state_version && state.error === row.desired_state_error) continue;
-          // Last writer wins: each writer computed after its own change was stored.
-          const result = await db.updateTable("environments").set({ desired_state_version: version, desired_state_error: state.error }).where("id", "=", state.environmentId).executeTakeFirst();
-          if (result.numUpdatedRows > 0n && version !== row.desired_state_version) changed.push(state.environmentId);
+          writes.push({ id: state.environmentId, version, error: state.error, moved: version !== row.desired_state_version });
         }
+        if (writes.length === 0) continue;
+        // Last writer wins: each writer computed after its own change was stored. One statement
+        // (PostgreSQL) or one transaction of prepared runs (SQLite) per slice, not one per environment.
+        const written = await this.#write(db, writes);
+        for (const write of writes) if (write.moved && written.has(write.id)) changed.push(write.id);
       }
       return changed;
     });
+  }
+
+  /** Writes the slice's rows; returns the ids that still existed. */
+  async #write(db: Kysely<Database>, writes: readonly { id: number; version: string | null; error: string | null }[]): Promise<Set<number>> {
+    const sqlite = sqliteConnectionOf(this.#database);
+    if (sqlite !== undefined) {
+      const written = new Set<number>();
+      // Synchronously while holding kysely's only connection, as `recordCheckIns` does.
+      await db.connection().execute(() => {
+        const update = sqlite.prepare("UPDATE environments SET desired_state_version = ?, desired_state_error = ? WHERE id = ?");
+        const connection = sqlite.connection;
+        connection.exec("BEGIN IMMEDIATE");
+        try {
+          for (const write of writes) if (Number(update.run([write.version, write.error, write.id]).changes) > 0) written.add(write.id);
+          connection.exec("COMMIT");
+        } catch (error) {
+          if (connection.isTransaction) connection.exec("ROLLBACK");
+          throw error;
+        }
+        return Promise.resolve();
+      });
+      return written;
+    }
+    const { rows } = await sql<{ id: unknown }>`UPDATE environments AS e SET desired_state_version = v.version, desired_state_error = v.error
+      FROM unnest(${writes.map((write) => write.id)}::bigint[], ${writes.map((write) => write.version)}::text[], ${writes.map((write) => write.error)}::text[]) AS v(id, version, error)
+      WHERE e.id = v.id RETURNING e.id`.execute(db);
+    return new Set(rows.map((row) => Number(row.id)));
   }
 
   associated(): Promise<number[]> {
