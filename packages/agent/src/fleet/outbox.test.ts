@@ -82,4 +82,19 @@ describe("Outbox", () => {
     const again = new Outbox({ dataDir: dir, log: recordingLogger() });
     expect(again.size).toBe(1);
   });
+
+  it("keeps an agent update's result in the file at once, sends it in a report, and removes it after a 2xx", async () => {
+    const dir = dataDir();
+    const first = new Outbox({ dataDir: dir, log: recordingLogger() });
+    first.agentUpdate({ id: 2, status: "rolled_back", agentVersion: "0.1.0", error: "did not check in" });
+    // No turn of the event loop: a process stopped right now keeps it.
+    const again = new Outbox({ dataDir: dir, log: recordingLogger() });
+    expect(again.size).toBe(1);
+    const server = recordingConnection(() => 204);
+    again.connected(server.connection);
+    await until("the result sent", () => (again.size === 0 ? true : undefined));
+    expect(server.accepted).toEqual([{ path: edgePaths.report, body: { stacks: [], jobs: [], agentUpdate: { id: 2, status: "rolled_back", agentVersion: "0.1.0", error: "did not check in" } } }]);
+    expect(JSON.parse(readFileSync(join(dir, "fleet", "outbox.json"), "utf8"))).not.toHaveProperty("agentUpdate");
+    await again.close();
+  });
 });

@@ -93,9 +93,11 @@ export class Outbox implements FleetReporter {
     this.#enqueued();
   }
 
+  /** Written to the file at once: the updater marks the result reported right after (update/agent-updater.ts). */
   agentUpdate(report: AgentUpdateReport): void {
     this.#pending.agentUpdate = report;
-    this.#enqueued();
+    this.#save();
+    this.#flush();
   }
 
   /** Reports go on `connection` from now on; what waits is sent at once. */
