@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -41,6 +43,24 @@ describe("AgentUpdater", () => {
     updater.apply({ id: 4, image: "pier-agent:0.2", deadlineSeconds: 60 });
     await settle();
     expect(reports).toHaveLength(1);
+  });
+
+  it("an agent in a Swarm service task reports failed and touches nothing (the real engine, a labelled container that never starts)", async () => {
+    const name = `pier-test-agent-update-task-${randomBytes(4).toString("hex")}`;
+    const id = execFileSync("docker", ["create", "--name", name, "--label", "com.docker.swarm.service.name=edge_agent", "pier-test/busybox:latest", "true"], { encoding: "utf8" }).trim();
+    try {
+      const dataDir = mkdtempSync(join(tmpdir(), "pier-agent-update-"));
+      dirs.push(dataDir);
+      const reports: AgentUpdateReport[] = [];
+      const updater = new AgentUpdater({ docker: parseDockerHost(undefined), dataDir, log: recordingLogger(), reporter: { agentUpdate: (report) => reports.push(report) }, ownContainer: () => Promise.resolve(id) });
+      updater.apply({ id: 9, image: "pier-agent:latest", deadlineSeconds: 60 });
+      for (let i = 0; i < 100 && reports.length === 0; i++) await settle();
+      expect(reports[0]).toMatchObject({ id: 9, status: "failed" });
+      expect(reports[0]?.error).toMatch(/task of the Swarm service edge_agent; update the service instead/);
+      expect(execFileSync("docker", ["ps", "-a", "--filter", `name=${name}`, "--format", "{{.Names}} {{.State}}"], { encoding: "utf8" }).trim()).toBe(`${name} created`);
+    } finally {
+      execFileSync("docker", ["rm", "-f", name]);
+    }
   });
 
   it("the new agent reports updated at its first welcome; the old one, which started the swap, never does", () => {

@@ -107,7 +107,11 @@ export class AgentUpdater {
     const image = (await dockerCall(docker, "GET", `/images/${encodeURIComponent(update.image)}/json`)) as { Config?: { Entrypoint?: string[] | null } | null };
     const entrypoint = image.Config?.Entrypoint ?? [];
     if (entrypoint.at(-1) !== "agent") throw new Error(`the image ${update.image} is not a Pier agent image (its entrypoint does not end in "agent")`);
-    const own = (await dockerCall(docker, "GET", `/containers/${self}/json`)) as { Name: string; Config: { User?: string; Env?: string[] | null }; HostConfig: { NetworkMode?: string; GroupAdd?: string[] | null } };
+    const own = (await dockerCall(docker, "GET", `/containers/${self}/json`)) as { Name: string; Config: { User?: string; Env?: string[] | null; Labels?: Record<string, string> | null }; HostConfig: { NetworkMode?: string; GroupAdd?: string[] | null } };
+    // An orchestrator would start its own task or pod again beside the swapped container.
+    const labels = own.Config.Labels ?? {};
+    if (labels["com.docker.swarm.service.name"] !== undefined) throw new Error(`this agent runs as a task of the Swarm service ${labels["com.docker.swarm.service.name"]}; update the service instead (docker service update --image ${update.image} …)`);
+    if (labels["io.kubernetes.pod.name"] !== undefined) throw new Error("this agent runs in a Kubernetes pod; update its Deployment or DaemonSet instead");
     const name = `${own.Name.replace(/^\//, "")}-pier-update-${update.id}`;
     await dockerRequest(docker, "DELETE", `/containers/${encodeURIComponent(name)}?force=true`);
     const dockerHost = (own.Config.Env ?? []).filter((entry) => entry.startsWith("DOCKER_HOST="));
