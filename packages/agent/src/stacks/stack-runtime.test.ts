@@ -24,8 +24,10 @@ const names = Object.fromEntries(Object.entries(edgeStackStatusTypes).map(([name
 function stack(version: number, services: string): DesiredStack {
   return { id: 41, name: project, version, deploymentType: 0, composeFile: `services:\n${services}`, envVars: [{ name: "GREETING", value: "hello" }], registries: [] };
 }
-const web = `  web:\n    image: ${testImage}:latest\n    command: sleep 3600\n    environment:\n      GREETING: \${GREETING}\n`;
-const worker = (mode: string) => `  worker:\n    image: ${testImage}:latest\n    command: ["sleep", "3600"]\n    environment:\n      MODE: ${mode}\n    depends_on: [web]\n`;
+// sh as PID 1 with a trap stops at once on SIGTERM (busybox `sleep` alone ignores it: Docker's 10 s grace per recreate).
+const longRunning = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
+const web = `  web:\n    image: ${testImage}:latest\n    command: ${longRunning}\n    environment:\n      GREETING: \${GREETING}\n`;
+const worker = (mode: string) => `  worker:\n    image: ${testImage}:latest\n    command: ${longRunning}\n    environment:\n      MODE: ${mode}\n    depends_on: [web]\n`;
 
 /** The project's containers: service → {id, state, labels}. */
 function containers(): Map<string, { id: string; state: string; labels: Record<string, string> }> {
@@ -127,7 +129,7 @@ describe("stack runtime on the real engine", { timeout: 300_000 }, () => {
     expect(containers().get("web")).toMatchObject({ id: v3web, state: "running" });
 
     // Version 6's container exits at once: error naming the exit, rolled back to version 3 (recreated as it was).
-    await runtime.reconcile([stack(6, web.replace("sleep 3600", "sh -c 'exit 3'"))], signal);
+    await runtime.reconcile([stack(6, web.replace(longRunning, "sh -c 'exit 3'"))], signal);
     const exited = reports.find((report) => report.type === edgeStackStatusTypes.error);
     expect(take()).toEqual(["6:acknowledged", "6:imagesPulled", "6:deploying", "6:error", "6:rollingBack", "6:rolledBack→3"]);
     expect(exited?.error).toContain("service web is exited (exit code 3)");

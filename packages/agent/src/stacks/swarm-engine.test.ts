@@ -21,12 +21,15 @@ let set: DockerEngines;
 let env: { DOCKER_HOST: string };
 let engine: SwarmEngine;
 
+const longRunning = `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]`;
+
 function compose(replicas: number, greeting: string, extra = ""): string {
   return [
     "services:",
     "  web:",
     `    image: ${testImage}:latest`,
-    "    command: sleep 3600",
+    // sh as PID 1 with a trap stops at once on SIGTERM (busybox `sleep` alone ignores it: 10 s per task).
+    `    command: ${longRunning}`,
     "    environment:",
     `      GREETING: ${greeting}`,
     "    labels:",
@@ -49,7 +52,7 @@ function compose(replicas: number, greeting: string, extra = ""): string {
   ].join("\n");
 }
 
-const worker = ["  worker:", `    image: ${testImage}:latest`, "    command: [sleep, '3600']", "    deploy:", "      mode: global"].join("\n");
+const worker = ["  worker:", `    image: ${testImage}:latest`, `    command: ${longRunning}`, "    deploy:", "      mode: global"].join("\n");
 
 function request(version: number, file: string): DeployRequest {
   return {
@@ -90,7 +93,7 @@ beforeAll(async () => {
   const dataPath = 30_000 + randomInt(20_000);
   docker(["swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", `127.0.0.1:${listen}`, "--data-path-port", String(dataPath), "--default-addr-pool", `10.${220 + randomInt(30)}.0.0/16`], env);
   // Convergence waits 20 s here (60 s by default) so the failing case answers sooner.
-  engine = new SwarmEngine(parseDockerHost(env.DOCKER_HOST), log, { convergeMs: 20_000 });
+  engine = new SwarmEngine(parseDockerHost(env.DOCKER_HOST), log, { convergeMs: 12_000 });
 }, 180_000);
 
 afterAll(async () => {
@@ -118,7 +121,7 @@ describe("swarm engine (docker stack deploy equivalent)", () => {
     expect(web.Spec.Labels).toMatchObject({ [stackLabels.namespace]: project, [stackLabels.image]: `${testImage}:latest`, "io.pier.edge-stack.id": "77" });
     expect(web.Spec.Mode.Replicated?.Replicas).toBe(2);
     expect(web.Spec.TaskTemplate.ContainerSpec.Env).toEqual(["GREETING=hello"]);
-    expect(web.Spec.TaskTemplate.ContainerSpec.Args).toEqual(["sleep", "3600"]);
+    expect(web.Spec.TaskTemplate.ContainerSpec.Args).toEqual(["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]);
     expect(web.Spec.TaskTemplate.ContainerSpec.Labels).toMatchObject({ app: "web", [stackLabels.namespace]: project });
     expect(web.Spec.TaskTemplate.Resources.Limits).toEqual({ MemoryBytes: 64 * 1024 * 1024, NanoCPUs: 500_000_000 });
     expect(web.Spec.TaskTemplate.Placement.Constraints).toEqual(["node.role == manager"]);
