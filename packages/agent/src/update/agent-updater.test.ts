@@ -63,7 +63,7 @@ describe("AgentUpdater", () => {
     }
   });
 
-  it("the new agent reports updated at its first welcome; the old one, which started the swap, never does", () => {
+  it("the new agent reports updated at its first welcome; the old one, which started the swap, never does", async () => {
     const { dataDir, reports, updater } = setup(() => new Promise(() => {}));
     updater.apply({ id: 5, image: "pier-agent:0.3", deadlineSeconds: 60 });
     expect(readUpdateRecord(dataDir)).toMatchObject({ id: 5, state: "swapping" });
@@ -71,14 +71,28 @@ describe("AgentUpdater", () => {
     expect(readUpdateRecord(dataDir)?.state).toBe("swapping");
     expect(reports).toEqual([]);
     // A new process on the same /data: the new agent.
-    const fresh = new AgentUpdater({ docker: parseDockerHost(undefined), dataDir, log: recordingLogger(), reporter: { agentUpdate: (report) => reports.push(report) } });
+    // Stand-in for inspecting its own container: created with the new image.
+    const fresh = new AgentUpdater({ docker: parseDockerHost(undefined), dataDir, log: recordingLogger(), reporter: { agentUpdate: (report) => reports.push(report) }, runningImage: () => Promise.resolve("pier-agent:0.3") });
     fresh.start();
     expect(reports).toEqual([]);
     fresh.welcomed();
+    await settle();
     expect(reports).toEqual([{ id: 5, status: "updated", agentVersion: "0.1.0" }]);
     expect(readUpdateRecord(dataDir)).toMatchObject({ id: 5, state: "updated", reported: true });
     fresh.welcomed();
+    await settle();
     expect(reports).toHaveLength(1);
+  });
+
+  it("an agent started again on the old image while the swap is recorded (the helper died) reports failed, not updated", async () => {
+    const { dataDir, reports } = setup();
+    writeUpdateRecord(dataDir, { id: 7, image: "pier-agent:0.3", state: "swapping" });
+    const restarted = new AgentUpdater({ docker: parseDockerHost(undefined), dataDir, log: recordingLogger(), reporter: { agentUpdate: (report) => reports.push(report) }, runningImage: () => Promise.resolve("pier-agent:0.1") });
+    restarted.start();
+    restarted.welcomed();
+    await settle();
+    expect(reports).toEqual([{ id: 7, status: "failed", agentVersion: "0.1.0", error: "the agent still runs image pier-agent:0.1: the swap helper stopped before replacing it" }]);
+    expect(readUpdateRecord(dataDir)).toMatchObject({ id: 7, state: "failed", reported: true });
   });
 
   it("an agent started again by a rollback reports rolled_back with the helper's reason, once", () => {

@@ -20,6 +20,8 @@ export interface AgentUpdaterOptions {
   readonly reporter: AgentUpdateReporter;
   /** The id of the container this agent runs in, `undefined` when it runs in none (default: `ownContainer`). */
   readonly ownContainer?: () => Promise<string | undefined>;
+  /** The image this agent's container was created with (default: `ownContainer` inspected); `undefined` when unknown. */
+  readonly runningImage?: () => Promise<string | undefined>;
 }
 
 const containerIdPattern = /\/containers\/([0-9a-f]{64})\//;
@@ -60,6 +62,8 @@ export class AgentUpdater {
   readonly #options: AgentUpdaterOptions;
   /** This process started a swap: it is the OLD agent and never checks in for it. */
   #swapping = false;
+  /** The check-in is being confirmed (one at a time). */
+  #checking = false;
 
   constructor(options: AgentUpdaterOptions) {
     this.#options = options;
@@ -73,11 +77,30 @@ export class AgentUpdater {
 
   /** The server welcomed this agent: when a swap waits for it, this agent is the new one and keeps the place. */
   welcomed(): void {
-    if (this.#swapping) return;
+    if (this.#swapping || this.#checking) return;
     const record = readUpdateRecord(this.#options.dataDir);
     if (record?.state !== "swapping") return;
-    this.#options.log.log("info", `agent update ${record.id}: this agent (${agentVersion}, image ${record.image}) checked in; the update is done`);
-    this.#report({ ...record, state: "updated" });
+    this.#checking = true;
+    void this.#runningImage()
+      .catch(() => undefined)
+      .then((image) => {
+        // Started again on the old image with the swap still recorded: the helper died before replacing it.
+        if (image !== undefined && image !== record.image) {
+          this.#options.log.log("error", `agent update ${record.id}: this agent still runs image ${image}; the swap helper stopped before replacing it`);
+          this.#report({ ...record, state: "failed", error: `the agent still runs image ${image}: the swap helper stopped before replacing it` });
+          return;
+        }
+        this.#options.log.log("info", `agent update ${record.id}: this agent (${agentVersion}, image ${record.image}) checked in; the update is done`);
+        this.#report({ ...record, state: "updated" });
+      })
+      .finally(() => (this.#checking = false));
+  }
+
+  async #runningImage(): Promise<string | undefined> {
+    if (this.#options.runningImage) return this.#options.runningImage();
+    const self = await (this.#options.ownContainer ?? (() => ownContainer(this.#options.docker)))();
+    if (!self) return undefined;
+    return ((await dockerCall(this.#options.docker, "GET", `/containers/${self}/json`)) as { Config?: { Image?: string } }).Config?.Image;
   }
 
   /** The desired state's update (absent: none). Acts once per update id. */
