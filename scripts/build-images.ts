@@ -18,9 +18,10 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { buildBundle, footprintFlags } from "./build-bundle.ts";
+import { withHostLock } from "./host-lock.ts";
 
 const root = join(import.meta.dirname, "..");
 const basePackages = ["libc6", "libgcc-s1", "libstdc++6", "gcc-12-base"];
@@ -137,54 +138,13 @@ function checkAgentEntrypoint(dockerfile: string): void {
   if (!footprintFlags.every((flag) => args.includes(flag))) throw new Error(`${relative(root, dockerfile)}: ENTRYPOINT must pass ${footprintFlags.join(" ")} to node (footprintFlags in scripts/build-bundle.ts).`);
 }
 
-/** Whether process `pid` runs (0 or unreadable: assumed running, the holder is still writing its pid). */
-function running(pid: number): boolean {
-  if (!(pid > 0)) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/**
- * Runs `work` holding `dist/images.lock`, so two processes (test files run in parallel) never
- * rebuild the shared `dist/images` context at once; the second then finds the images current.
- * A lock left by a process that is gone is taken over.
- */
-async function withBuildLock<T>(work: () => Promise<T>): Promise<T> {
-  const lock = join(root, "dist", "images.lock");
-  mkdirSync(dirname(lock), { recursive: true });
-  const deadline = Date.now() + 15 * 60_000;
-  for (;;) {
-    try {
-      writeFileSync(lock, String(process.pid), { flag: "wx" });
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const holder = Number(readFileSync(lock, { encoding: "utf8", flag: "r" }) || 0);
-      if (!running(holder)) {
-        rmSync(lock, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`build-images: ${relative(root, lock)} is held by process ${holder} for 15 minutes; remove it if that process is not building images.`, { cause: error });
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  }
-  try {
-    return await work();
-  } finally {
-    rmSync(lock, { force: true });
-  }
-}
-
 /**
  * Builds pier-base, then pier-server and pier-agent (`tag`, default latest) where their inputs
  * changed. The Node.js runtime is the one this checkout runs on (the npm package `node`).
  */
 export function buildImages(tag = "latest"): Promise<BuiltImage[]> {
-  return withBuildLock(() => buildImagesNow(tag));
+  // Machine-wide: parallel test files (and checkouts) share the engine's pier-* tags and dist/images.
+  return withHostLock("build-images", () => buildImagesNow(tag));
 }
 
 async function buildImagesNow(tag: string): Promise<BuiltImage[]> {

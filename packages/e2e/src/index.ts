@@ -14,3 +14,4 @@ export { startHaproxy, haproxyConfig, haproxyBinary, proxySource, type Haproxy, 
 export { startReplicas, type ReplicaSet, type ReplicaSlot, type ReplicaSetOptions } from "./replicas.ts";
 export { freeLoopbackPort } from "./free-loopback-port.ts";
 export { startDockerEngines, loadImages, removeStaleDockerEngines, dockerEngineClaimsDir, type DockerEngine, type DockerEngines } from "./docker-engines.ts";
+export { acquireHostLock, withHostLock } from "../../../scripts/host-lock.ts";

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { chmodSync, chownSync, copyFileSync, readFileSync } from "node:fs";
 import { buildImages } from "../../../scripts/build-images.ts";
+import { acquireHostLock } from "../../../scripts/host-lock.ts";
 import { PierApi, bash, docker, pier, pierOk, run, tempDir, testImage, until, waitForDockerLog, type TempDir } from "../src/index.ts";
 
 /**
@@ -130,9 +131,13 @@ beforeAll(async () => {
   must(["ca", "issue", "client", "--dir", "ca", "--cn", "edge-swarm", "--out", "certs/swarm-client"]);
 }, 300_000);
 
+/** Held from swarm init to leave: one swarm at a time on this machine (every node binds the gossip port 7946). */
+let releaseSwarm: (() => void) | undefined;
+
 afterAll(async () => {
   removeStandalone();
   leaveOurSwarm();
+  releaseSwarm?.();
   await removeSwarmVolumes();
   await dir[Symbol.asyncDispose]();
 });
@@ -272,6 +277,7 @@ describe("Docker Swarm: secrets, the server as a stack, the agent as a global se
   const serverService = `${names.stack}_server`;
 
   it("runs on a real single-node swarm; the agent on the leader speaks for the cluster", async () => {
+    releaseSwarm = await acquireHostLock("swarm");
     sh(`docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
 docker node update --label-add pier-e2e=1 "$(docker info --format '{{.Swarm.NodeID}}')" >/dev/null
 docker secret create pier.mtlscacert ${certs}/mtlsca.crt

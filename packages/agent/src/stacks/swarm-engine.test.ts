@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from "node:crypto";
-import { type DockerEngines, type TempDir, docker, freeLoopbackPort, loadImages, startDockerEngines, tempDir, testImage, until } from "@pier/e2e";
+import { type DockerEngines, type TempDir, acquireHostLock, docker, freeLoopbackPort, loadImages, startDockerEngines, tempDir, testImage, until } from "@pier/e2e";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDockerHost } from "../docker/docker-client.ts";
 import type { Logger } from "../logger.ts";
@@ -17,6 +17,7 @@ const lines: string[] = [];
 const log: Logger = { log: (level, message) => void lines.push(`${level} ${message}`) };
 
 let dir: TempDir;
+let releaseSwarm: (() => void) | undefined;
 let set: DockerEngines;
 let env: { DOCKER_HOST: string };
 let engine: SwarmEngine;
@@ -88,6 +89,8 @@ beforeAll(async () => {
   if (!one) throw new Error("no engine started");
   env = one.env;
   loadImages(one, [`${testImage}:latest`]);
+  // One swarm at a time on this machine: every swarm node binds the gossip port 7946, which no flag moves.
+  releaseSwarm = await acquireHostLock("swarm");
   // Ports and an address pool of its own: another swarm on this machine (a parallel test) must not collide.
   const listen = await freeLoopbackPort();
   const dataPath = 30_000 + randomInt(20_000);
@@ -98,6 +101,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (env) docker(["swarm", "leave", "--force"], env);
+  releaseSwarm?.();
   await set?.stop();
   await dir?.[Symbol.asyncDispose]();
 });
