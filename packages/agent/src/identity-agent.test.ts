@@ -263,7 +263,10 @@ describe("agent identity in Pier's built-in flow", () => {
     const ca = testCa();
     const { cert, key, fingerprint } = serverCertificate();
     const seen: { listener: "api" | "tunnel"; path: string; serial: string | undefined; csr: boolean; at: number }[] = [];
-    const { issued, grantFor } = certificateIssuer(ca, 4_500);
+    // 9 s: renewal falls due at about two thirds of it, and a polling agent looks only at each
+    // check-in (1 s apart, longer under load); past expiry it re-enrolls instead of renewing.
+    // With 4.5 s the window between due and expiry (~1 s) was missed on a loaded machine.
+    const { issued, grantFor } = certificateIssuer(ca, 9_000);
     const listen = (listener: "api" | "tunnel"): Promise<HttpsServer> => {
       // As the real listeners: the HTTPS one never asks for a client certificate, the tunnel one does.
       const server = createHttpsServer({ cert, key, ...(listener === "tunnel" ? { requestCert: true, rejectUnauthorized: false, ca: ca.pem } : {}) }, (req, res) => {
@@ -291,7 +294,7 @@ describe("agent identity in Pier's built-in flow", () => {
     const edgeKey = encodeEdgeKey({ apiUrl: `https://127.0.0.1:${port(api)}`, tunnelAddress: `127.0.0.1:${port(tunnel)}`, serverFingerprint: fingerprint, environmentId: 0 });
     const { log, dataDir } = startAgent(`127.0.0.1:${port(tunnel)}`, fingerprint, { PIER_EDGE_MODE: "poll", EDGE_KEY: edgeKey });
 
-    await until("a check-in with the renewed certificate", () => (issued[1] !== undefined ? seen.find((s) => s.path === edgePaths.checkin && s.serial === issued[1]) : undefined), 15_000).catch((error: unknown) => {
+    await until("a check-in with the renewed certificate", () => (issued[1] !== undefined ? seen.find((s) => s.path === edgePaths.checkin && s.serial === issued[1]) : undefined), 20_000).catch((error: unknown) => {
       throw new Error(`${String(error)}; requests seen: ${JSON.stringify(seen.map(({ listener, path, serial }) => ({ listener, path, serial })))}; agent log:\n${log.lines.map((line) => `${line.level} ${line.message}`).join("\n")}`);
     });
     const [first, second] = seen;
