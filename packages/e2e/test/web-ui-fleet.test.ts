@@ -8,7 +8,7 @@ import { PierApi, openBrowser, readSetupToken, startPierServer, tempDir, type Br
  * made on the Tags screen and put on an environment from its page, Home filtered by it, a dynamic
  * edge group on that tag, an edge stack whose compose file the server refuses (the error shown
  * on the line its path names, the text kept), fixed and listed with its group, changed to v2 and rolled back to v1's file as v3, and an edge job's
- * schedule previewed, then created for one environment whose logs are requested. Screenshots: .tmp/ui-screenshots/fleet-*.png.
+ * schedule previewed, then created for one environment whose logs are requested, and an agent update created for the group and listed with its pending device. Screenshots: .tmp/ui-screenshots/fleet-*.png.
  */
 const password = "correct horse battery staple";
 let dir: TempDir;
@@ -203,6 +203,39 @@ describe("the fleet screens", () => {
     expect(jobs).toMatchObject([{ Name: "disk report", CronExpression: "30 4 * * *" }]);
     expect(Object.values(jobs[0]?.Endpoints ?? {}).map((meta) => meta.LogsStatus)).toEqual([2]);
     await browser.screenshot("fleet-edge-job-results");
+  });
+
+  it("creates an agent update for the edge group and lists it with its group and pending device", async () => {
+    const { page } = browser;
+    const groups = (await api.call<{ Id: number; Name: string; Endpoints: number[] }[]>("GET", "/api/edge_groups")).body;
+    const group = groups.find((candidate) => candidate.Name === "berlin-devices");
+    expect(group?.Endpoints).toHaveLength(1);
+    expect((await api.call<unknown[]>("GET", "/api/edge_update_schedules")).body).toEqual([]);
+
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Agent Updates" }).click();
+    await page.waitForFunction(`document.title === "Agent updates · Pier"`);
+    await page.getByRole("link", { name: "Add agent update" }).click();
+    await page.getByLabel("Name").fill("agent 2.1");
+    await page.getByLabel("Agent image").fill("pier-test/agent:2.1.0");
+    await pick("Edge groups", "berlin-devices");
+    await page.getByLabel("Deadline (seconds)").fill("10");
+    await page.getByText("Between 30 and 3600 seconds.").waitFor();
+    expect(await page.getByRole("button", { name: "Create agent update" }).isDisabled()).toBe(true);
+    await page.getByLabel("Deadline (seconds)").fill("120");
+    await page.getByRole("button", { name: "Create agent update" }).click();
+    await page.waitForURL(/\/agent-updates\/\d+$/);
+    const progress = page.getByRole("table", { name: "Agent update progress" }).getByRole("row").filter({ hasText: "site-a" });
+    await progress.getByText("Pending").waitFor();
+
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Agent Updates" }).click();
+    const row = page.getByRole("table", { name: "Agent updates" }).getByRole("row").filter({ hasText: "agent 2.1" });
+    await row.getByText("berlin-devices").waitFor();
+    await row.getByText("Pending 1").waitFor();
+    await row.getByText("pier-test/agent:2.1.0").waitFor();
+    const schedules = (await api.call<{ name: string; agentImage: string; edgeGroupIds: number[]; deadlineSeconds: number; environmentIds: number[]; status: Record<string, { status: string }> }[]>("GET", "/api/edge_update_schedules")).body;
+    expect(schedules).toMatchObject([{ name: "agent 2.1", agentImage: "pier-test/agent:2.1.0", edgeGroupIds: [group?.Id], deadlineSeconds: 120, environmentIds: group?.Endpoints }]);
+    expect(Object.values(schedules[0]?.status ?? {}).map((entry) => entry.status)).toEqual(["pending"]);
+    await browser.screenshot("fleet-agent-updates");
   });
 
   it("logged no error in the browser console but the refusal it provoked", () => {

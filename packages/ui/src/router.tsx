@@ -7,6 +7,8 @@ import { RouteError } from "./components/RouteError.tsx";
 import { AddEnvironmentScreen } from "./screens/AddEnvironmentScreen.tsx";
 import { EdgeComputeScreen } from "./screens/EdgeComputeScreen.tsx";
 import { EnvironmentScreen } from "./screens/EnvironmentScreen.tsx";
+import { AgentUpdateScreen } from "./screens/fleet/AgentUpdateScreen.tsx";
+import { AgentUpdatesScreen } from "./screens/fleet/AgentUpdatesScreen.tsx";
 import { EdgeGroupScreen } from "./screens/fleet/EdgeGroupScreen.tsx";
 import { EdgeGroupsScreen } from "./screens/fleet/EdgeGroupsScreen.tsx";
 import { EdgeJobScreen } from "./screens/fleet/EdgeJobScreen.tsx";
@@ -59,6 +61,9 @@ export const router = createBrowserRouter([
       { path: "edge-jobs", element: <EdgeJobsScreen /> },
       { path: "edge-jobs/new", element: <EdgeJobScreen /> },
       { path: "edge-jobs/:id", element: <EdgeJobScreen /> },
+      { path: "agent-updates", element: <AgentUpdatesScreen /> },
+      { path: "agent-updates/new", element: <AgentUpdateScreen /> },
+      { path: "agent-updates/:id", element: <AgentUpdateScreen /> },
       { path: "tags", element: <TagsScreen /> },
       { path: "settings/edge", element: <EdgeComputeScreen /> },
       // The chart library is most of the bundle: loaded with the screen that draws it.

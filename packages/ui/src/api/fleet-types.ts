@@ -174,3 +174,37 @@ export interface EdgeJobTask {
   LogsStatus: LogsStatus;
   Pier?: { LastRun?: JobRun | null };
 }
+
+/** One device's progress in an agent update schedule (`time`: Unix seconds of its report). */
+export interface AgentUpdateDeviceStatus {
+  status: string;
+  agentVersion?: string;
+  error?: string;
+  time?: number;
+}
+
+/** `GET /api/edge_update_schedules[/{id}]` (Portainer BE's EdgeUpdateResponse, with the image and progress). */
+export interface AgentUpdateSchedule {
+  id: number;
+  name: string;
+  type: number;
+  version: string;
+  agentImage: string;
+  edgeGroupIds: number[];
+  environmentIds: number[];
+  /** Unix seconds. */
+  created: number;
+  scheduledTime: string;
+  deadlineSeconds: number;
+  /** Per environment id. */
+  status: Record<string, AgentUpdateDeviceStatus>;
+}
+
+/** The body of `POST /api/edge_update_schedules`. */
+export interface AgentUpdateBody {
+  name: string;
+  groupIDs: number[];
+  agentImage: string;
+  deadlineSeconds: number;
+  type: 1;
+}

@@ -4,7 +4,7 @@
  */
 
 import { api } from "./client.ts";
-import type { EdgeGroup, EdgeGroupBody, EdgeJob, EdgeJobBody, EdgeJobTask, EdgeStack, EdgeStackCreateBody, EdgeStackUpdateBody, Registry, Tag } from "./fleet-types.ts";
+import type { AgentUpdateBody, AgentUpdateSchedule, EdgeGroup, EdgeGroupBody, EdgeJob, EdgeJobBody, EdgeJobTask, EdgeStack, EdgeStackCreateBody, EdgeStackUpdateBody, Registry, Tag } from "./fleet-types.ts";
 
 type Signal = { signal?: AbortSignal };
 
@@ -53,6 +53,14 @@ export const edgeJobsApi = {
   requestLogs: (id: number, taskId: string) => api<undefined>("POST", `/api/edge_jobs/${id}/tasks/${encodeURIComponent(taskId)}/logs`),
   logs: async (id: number, taskId: string, { signal }: Signal = {}) => (await api<{ FileContent: string }>("GET", `/api/edge_jobs/${id}/tasks/${encodeURIComponent(taskId)}/logs`, signal ? { signal } : {})).FileContent,
   clearLogs: (id: number, taskId: string) => api<undefined>("DELETE", `/api/edge_jobs/${id}/tasks/${encodeURIComponent(taskId)}/logs`),
+};
+
+/** Agent updates: `/api/edge_update_schedules`. */
+export const agentUpdatesApi = {
+  list: ({ signal }: Signal = {}) => api<AgentUpdateSchedule[]>("GET", "/api/edge_update_schedules", signal ? { signal } : {}),
+  get: (id: number, { signal }: Signal = {}) => api<AgentUpdateSchedule>("GET", `/api/edge_update_schedules/${id}`, signal ? { signal } : {}),
+  create: (body: AgentUpdateBody) => api<AgentUpdateSchedule>("POST", "/api/edge_update_schedules", { body }),
+  remove: (id: number) => api<undefined>("DELETE", `/api/edge_update_schedules/${id}`),
 };
 
 /** Registries: `/api/registries` (read only here: the stack editor's picker). */

@@ -1,5 +1,5 @@
 import { AppShell, Button, Group, NavLink, Text, ThemeIcon } from "@mantine/core";
-import { IconCalendarTime, IconCertificate, IconDoorEnter, IconHome, IconLogout, IconPlus, IconSettings, IconStack2, IconTag, IconTopologyStar3, IconUsersGroup } from "@tabler/icons-react";
+import { IconCalendarTime, IconCertificate, IconCloudUpload, IconDoorEnter, IconHome, IconLogout, IconPlus, IconSettings, IconStack2, IconTag, IconTopologyStar3, IconUsersGroup } from "@tabler/icons-react";
 import type { ComponentType } from "react";
 import { Link, Outlet, useLocation, useNavigate } from "react-router";
 import { logOut } from "../api/auth.ts";
@@ -19,6 +19,7 @@ const navItems: NavItem[] = [
   { to: "/edge-groups", label: "Edge Groups", icon: IconUsersGroup, matches: (path) => path.startsWith("/edge-groups") },
   { to: "/edge-stacks", label: "Edge Stacks", icon: IconStack2, matches: (path) => path.startsWith("/edge-stacks") },
   { to: "/edge-jobs", label: "Edge Jobs", icon: IconCalendarTime, matches: (path) => path.startsWith("/edge-jobs") },
+  { to: "/agent-updates", label: "Agent Updates", icon: IconCloudUpload, matches: (path) => path.startsWith("/agent-updates") },
   { to: "/tags", label: "Tags", icon: IconTag, matches: (path) => path === "/tags" },
   { to: "/settings/edge", label: "Edge Compute", icon: IconSettings, matches: (path) => path === "/settings/edge" },
   { to: "/certificates", label: "Certificates", icon: IconCertificate, matches: (path) => path === "/certificates" },

@@ -1,0 +1,75 @@
+import { Anchor, Button, Code, Paper, Table, Text } from "@mantine/core";
+import { IconPlus } from "@tabler/icons-react";
+import { Link } from "react-router";
+import { agentUpdatesApi } from "../../api/fleet.ts";
+import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
+import { AgentUpdateCounts } from "../../components/fleet/AgentUpdateCounts.tsx";
+import { LoadError } from "../../components/LoadError.tsx";
+import { PageHeader } from "../../components/PageHeader.tsx";
+import { PageLoader } from "../../components/PageLoader.tsx";
+import { formatDateTime } from "../../format.ts";
+import { namesById, useEdgeGroups } from "../../hooks/use-fleet-lists.ts";
+import { usePageTitle } from "../../hooks/use-page-title.ts";
+import { usePolling } from "../../hooks/use-polling.ts";
+
+/** `/agent-updates`: every agent update schedule with its image, groups and devices' progress. */
+export function AgentUpdatesScreen() {
+  usePageTitle("Agent updates");
+  const schedules = usePolling((signal) => agentUpdatesApi.list({ signal }), 5000, "agent-updates");
+  const groups = useEdgeGroups(30_000);
+  const groupNames = namesById(groups.data, (group) => group.Id, (group) => group.Name);
+
+  return (
+    <>
+      <PageHeader
+        title="Agent updates"
+        description="A new agent image for the devices of some edge groups: each device swaps its agent container and rolls back if the new agent does not check in before the deadline."
+        actions={
+          <Button component={Link} to="/agent-updates/new" leftSection={<IconPlus size={16} />}>
+            Add agent update
+          </Button>
+        }
+      />
+      <LoadError message={schedules.error} />
+      {!schedules.data ? (
+        schedules.error ? null : <PageLoader />
+      ) : (
+        <Paper withBorder radius="md">
+          <Table striped highlightOnHover verticalSpacing="sm" aria-label="Agent updates">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Name</Table.Th>
+                <Table.Th>Image</Table.Th>
+                <Table.Th>Edge groups</Table.Th>
+                <Table.Th>Devices</Table.Th>
+                <Table.Th>Created</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {schedules.data.map((schedule) => (
+                <Table.Tr key={schedule.id}>
+                  <Table.Td>
+                    <Anchor component={Link} to={`/agent-updates/${schedule.id}`} fw={500}>
+                      {schedule.name}
+                    </Anchor>
+                  </Table.Td>
+                  <Table.Td>
+                    <Code>{schedule.agentImage}</Code>
+                  </Table.Td>
+                  <Table.Td>
+                    <Text size="sm">{schedule.edgeGroupIds.map((id) => groupNames.get(id) ?? `group ${id}`).join(", ") || "—"}</Text>
+                  </Table.Td>
+                  <Table.Td>
+                    <AgentUpdateCounts schedule={schedule} />
+                  </Table.Td>
+                  <Table.Td>{formatDateTime(schedule.created * 1000)}</Table.Td>
+                </Table.Tr>
+              ))}
+              {schedules.data.length === 0 && <EmptyTableRow columns={5}>No agent update yet.</EmptyTableRow>}
+            </Table.Tbody>
+          </Table>
+        </Paper>
+      )}
+    </>
+  );
+}
