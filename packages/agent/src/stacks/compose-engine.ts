@@ -240,7 +240,20 @@ export class ComposeEngine implements StackEngine {
     const stopped = await dockerRequest(this.#docker, "POST", `/containers/${id}/stop?t=10`, { signal, timeoutMs: stopTimeoutMs });
     if (!stopped.ok && stopped.status !== 304 && stopped.status !== 404) throw dockerRefused(this.#docker, "POST", "/containers/stop", stopped);
     const removed = await dockerRequest(this.#docker, "DELETE", `/containers/${id}?force=true`, { signal, timeoutMs: stopTimeoutMs });
+    // 409 "removal … is already in progress": another pass (or Docker itself) is removing it; wait for that.
+    if (removed.status === 409 && /already in progress/.test(removed.text())) return this.#gone(id, signal);
     if (!removed.ok && removed.status !== 404) throw dockerRefused(this.#docker, "DELETE", "/containers", removed);
+  }
+
+  /** Resolves once container `id` no longer exists (at most `stopTimeoutMs`). */
+  async #gone(id: string, signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + stopTimeoutMs;
+    for (;;) {
+      const inspected = await dockerRequest(this.#docker, "GET", `/containers/${id}/json`, { signal, timeoutMs: writeTimeoutMs });
+      if (inspected.status === 404) return;
+      if (Date.now() > deadline) throw dockerRefused(this.#docker, "DELETE", "/containers", inspected);
+      await delay(200, undefined, { signal });
+    }
   }
 
   async verify(request: DeployRequest, touched: readonly string[], settleMs: number): Promise<string | undefined> {
