@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -212,6 +212,9 @@ async function startEngine(bridge: string, index: number, root: string): Promise
   let stopped: Promise<void> | undefined;
   const stop = () =>
     (stopped ??= (async () => {
+      // The Linux bridges of its networks (`br-<id>`): dockerd leaves them in the host's namespace,
+      // holding their subnets, and the main engine's swarm then failed to reach its containers.
+      const networkBridges = child.exitCode === null && child.signalCode === null ? bridgesOfNetworks(host) : [];
       if (child.exitCode === null && child.signalCode === null) {
         // Containers are killed first: dockerd would give each its own stop timeout (10 s).
         killEngineProcesses(bridge, "");
@@ -221,6 +224,7 @@ async function startEngine(bridge: string, index: number, root: string): Promise
         clearTimeout(timer);
       }
       writeFileSync(logFile, log);
+      for (const networkBridge of networkBridges) spawnSync("ip", ["link", "del", networkBridge], { timeout: 10_000 });
       killEngineProcesses(bridge, join(root, ".."));
       removeEngineDir(root);
       releaseEngine(bridge);
@@ -264,6 +268,12 @@ function isAlive(pid: number): boolean {
  * SIGKILLs what an engine left running: processes in its containers' cgroup and, unless `dir` is
  * empty, those whose command line names its directory (dockerd, containerd, shims).
  */
+/** The Linux bridge names (`br-` and the first 12 characters of the id) of an engine's bridge networks. */
+function bridgesOfNetworks(host: string): string[] {
+  const listed = spawnSync("docker", ["-H", host, "network", "ls", "-q", "--no-trunc", "--filter", "driver=bridge"], { encoding: "utf8", timeout: 10_000 });
+  return listed.status === 0 ? listed.stdout.split("\n").filter(Boolean).map((id) => `br-${id.slice(0, 12)}`) : [];
+}
+
 function killEngineProcesses(bridge: string, dir: string): void {
   const root = dir === "" ? undefined : join(dir, bridge);
   const cgroup = `/pier-engine-${bridge}/`;
