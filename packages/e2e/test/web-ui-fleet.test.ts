@@ -70,7 +70,8 @@ describe("the fleet screens", () => {
 
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Tags" }).click();
     await page.waitForURL("**/tags");
-    await page.waitForFunction(`document.title === "Tags · Pier"`);
+    // Polled from here: a string predicate for waitForFunction is eval'd in the page, which its CSP (no unsafe-eval) refuses.
+    await expect.poll(() => page.title()).toBe("Tags · Pier");
     await page.getByLabel("Tag name").fill("berlin");
     await page.getByRole("button", { name: "Create tag" }).click();
     await page.getByRole("table", { name: "Tags" }).getByRole("cell", { name: "berlin", exact: true }).waitFor();
@@ -120,7 +121,7 @@ describe("the fleet screens", () => {
     const { page } = browser;
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Edge Stacks" }).click();
     await page.getByRole("link", { name: "Add edge stack" }).click();
-    await page.waitForFunction(`document.title === "New edge stack · Pier"`);
+    await expect.poll(() => page.title()).toBe("New edge stack · Pier");
     await page.getByLabel("Name").fill("web");
     await pick("Edge groups", "berlin-devices");
 
@@ -213,7 +214,7 @@ describe("the fleet screens", () => {
     expect((await api.call<unknown[]>("GET", "/api/edge_update_schedules")).body).toEqual([]);
 
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Agent Updates" }).click();
-    await page.waitForFunction(`document.title === "Agent updates · Pier"`);
+    await expect.poll(() => page.title()).toBe("Agent updates · Pier");
     await page.getByRole("link", { name: "Add agent update" }).click();
     await page.getByLabel("Name").fill("agent 2.1");
     await page.getByLabel("Agent image").fill("pier-test/agent:2.1.0");
