@@ -6,6 +6,7 @@ import { ApiError, messageOf } from "../../api/client.ts";
 import { agentUpdatesApi } from "../../api/fleet.ts";
 import type { AgentUpdateSchedule } from "../../api/fleet-types.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../../components/ConfirmDialog.tsx";
+import { deletionRequest } from "../../components/fleet/delete-request.ts";
 import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
 import { AgentUpdateCounts } from "../../components/fleet/AgentUpdateCounts.tsx";
 import { LoadError } from "../../components/LoadError.tsx";
@@ -147,20 +148,9 @@ function ScheduleDetail({ schedule, error }: { schedule: AgentUpdateSchedule; er
             color="red"
             variant="light"
             onClick={() =>
-              setPending({
-                title: `Delete agent update ${schedule.name}?`,
-                message: "Devices not yet updated are no longer asked; devices already updated keep their new agent.",
-                confirmLabel: "Delete agent update",
-                onConfirm: async () => {
-                  try {
-                    await agentUpdatesApi.remove(schedule.id);
-                    notifications.show({ color: "green", message: `Agent update ${schedule.name} deleted.` });
-                    await navigate("/agent-updates");
-                  } catch (failure) {
-                    setDeleteError(messageOf(failure));
-                  }
-                },
-              })
+              setPending(
+                deletionRequest({ what: "agent update", name: schedule.name, message: "Devices not yet updated are no longer asked; devices already updated keep their new agent.", confirmLabel: "Delete agent update", remove: () => agentUpdatesApi.remove(schedule.id), listPath: "/agent-updates", navigate, onError: setDeleteError, messageOf }),
+              )
             }
           >
             Delete

@@ -6,6 +6,7 @@ import { messageOf } from "../../api/client.ts";
 import { edgeGroupsApi } from "../../api/fleet.ts";
 import type { EdgeGroup, EdgeGroupBody } from "../../api/fleet-types.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../../components/ConfirmDialog.tsx";
+import { deletionRequest } from "../../components/fleet/delete-request.ts";
 import { EnvironmentPicker } from "../../components/fleet/EnvironmentPicker.tsx";
 import { LoadError } from "../../components/LoadError.tsx";
 import { PageHeader } from "../../components/PageHeader.tsx";
@@ -75,20 +76,9 @@ function EdgeGroupForm({ group, onSaved }: { group?: EdgeGroup; onSaved?: () => 
               color="red"
               variant="light"
               onClick={() =>
-                setPending({
-                  title: `Delete edge group ${group.Name}?`,
-                  message: "The group is deleted; its environments stay. A group that an edge stack or an edge job uses cannot be deleted.",
-                  confirmLabel: "Delete group",
-                  onConfirm: async () => {
-                    try {
-                      await edgeGroupsApi.remove(group.Id);
-                      notifications.show({ color: "green", message: `Edge group ${group.Name} deleted.` });
-                      await navigate("/edge-groups");
-                    } catch (failure) {
-                      setError({ message: messageOf(failure) });
-                    }
-                  },
-                })
+                setPending(
+                  deletionRequest({ what: "edge group", name: group.Name, message: "The group is deleted; its environments stay. A group that an edge stack or an edge job uses cannot be deleted.", confirmLabel: "Delete group", remove: () => edgeGroupsApi.remove(group.Id), listPath: "/edge-groups", navigate, onError: (message) => setError({ message }), messageOf }),
+                )
               }
             >
               Delete

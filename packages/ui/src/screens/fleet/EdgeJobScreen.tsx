@@ -6,6 +6,7 @@ import { ApiError, messageOf } from "../../api/client.ts";
 import { edgeJobsApi } from "../../api/fleet.ts";
 import type { EdgeJob, EdgeJobBody, EdgeJobTask } from "../../api/fleet-types.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../../components/ConfirmDialog.tsx";
+import { deletionRequest } from "../../components/fleet/delete-request.ts";
 import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
 import { CodeEditor } from "../../components/fleet/CodeEditor.tsx";
 import { EnvironmentPicker } from "../../components/fleet/EnvironmentPicker.tsx";
@@ -97,20 +98,9 @@ function EdgeJobForm({ job, script, onSaved }: { job?: EdgeJob; script?: string;
               color="red"
               variant="light"
               onClick={() =>
-                setPending({
-                  title: `Delete edge job ${job.Name}?`,
-                  message: "Its devices drop the schedule at their next desired state; collected logs are deleted.",
-                  confirmLabel: "Delete job",
-                  onConfirm: async () => {
-                    try {
-                      await edgeJobsApi.remove(job.Id);
-                      notifications.show({ color: "green", message: `Edge job ${job.Name} deleted.` });
-                      await navigate("/edge-jobs");
-                    } catch (failure) {
-                      setError({ message: messageOf(failure) });
-                    }
-                  },
-                })
+                setPending(
+                  deletionRequest({ what: "edge job", name: job.Name, message: "Its devices drop the schedule at their next desired state; collected logs are deleted.", confirmLabel: "Delete job", remove: () => edgeJobsApi.remove(job.Id), listPath: "/edge-jobs", navigate, onError: (message) => setError({ message }), messageOf }),
+                )
               }
             >
               Delete

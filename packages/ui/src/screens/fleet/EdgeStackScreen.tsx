@@ -6,6 +6,7 @@ import { ApiError, messageOf } from "../../api/client.ts";
 import { edgeStacksApi } from "../../api/fleet.ts";
 import type { EdgeStack, EnvVar, RolloutOptions } from "../../api/fleet-types.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../../components/ConfirmDialog.tsx";
+import { deletionRequest } from "../../components/fleet/delete-request.ts";
 import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
 import { CodeEditor, type CodeEditorError } from "../../components/fleet/CodeEditor.tsx";
 import { EnvVarsEditor } from "../../components/fleet/EnvVarsEditor.tsx";
@@ -148,20 +149,9 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
               color="red"
               variant="light"
               onClick={() =>
-                setPending({
-                  title: `Delete edge stack ${stack.Name}?`,
-                  message: "Its devices stop and remove the stack's containers at their next desired state.",
-                  confirmLabel: "Delete stack",
-                  onConfirm: async () => {
-                    try {
-                      await edgeStacksApi.remove(stack.Id);
-                      notifications.show({ color: "green", message: `Edge stack ${stack.Name} deleted.` });
-                      await navigate("/edge-stacks");
-                    } catch (failure) {
-                      setError({ message: messageOf(failure) });
-                    }
-                  },
-                })
+                setPending(
+                  deletionRequest({ what: "edge stack", name: stack.Name, message: "Its devices stop and remove the stack's containers at their next desired state.", confirmLabel: "Delete stack", remove: () => edgeStacksApi.remove(stack.Id), listPath: "/edge-stacks", navigate, onError: (message) => setError({ message }), messageOf }),
+                )
               }
             >
               Delete
