@@ -71,8 +71,15 @@ export const maxWaitingSnapshotBytes = 64 * 1024;
  * `revoked`: an administrator revoked the device's certificate; the agent says so and what to do.
  * `certificate_expired`: the certificate the session was opened with has expired; the agent
  * reconnects with a newer one, or with its expired one and a CSR to re-enroll.
+ * `unavailable`: the server is busy admitting other devices (docs/protocol.md "Admission control
+ * and restarts"); the agent dials again after `retryAfterSeconds` (at most its 60 s backoff cap).
+ * `restarting`: the server is shutting down gracefully; the agent dials again after exactly
+ * `retryAfterSeconds` (the server spread these over the fleet) without advancing its backoff.
  */
-export const refusedCodes = { replaced: "replaced", revoked: "revoked", expired: "certificate_expired" } as const;
+export const refusedCodes = { replaced: "replaced", revoked: "revoked", expired: "certificate_expired", unavailable: "unavailable", restarting: "restarting" } as const;
+
+/** Bounds of `refused.retryAfterSeconds`: a whole number of seconds, 1 s to 1 h. */
+export const retryAfterLimits = { minSeconds: 1, maxSeconds: 3600 } as const;
 
 /**
  * Sizes of the identity lifecycle's fields (docs/identity.md): a PEM CSR (an RSA-8192 one is

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { edgeGroupNamePattern, edgeGroupRequestLimits, environmentStatuses, identityLimits, renewReasons, tunnelIdPattern } from "./constants.ts";
+import { edgeGroupNamePattern, edgeGroupRequestLimits, environmentStatuses, identityLimits, renewReasons, retryAfterLimits, tunnelIdPattern } from "./constants.ts";
 import { edgeKeySecretPattern } from "./edge-key.ts";
 import { desiredStateVersionPattern } from "./fleet.ts";
 
@@ -103,8 +103,16 @@ export type Ack = z.infer<typeof ackSchema>;
 export const tunnelRequestSchema = z.object({ type: z.literal("tunnel"), id: z.string().regex(tunnelIdPattern) });
 export type TunnelRequest = z.infer<typeof tunnelRequestSchema>;
 
-/** The server ends a session and says why (removed, identity conflict, refused). */
-export const refusedSchema = z.object({ type: z.literal("refused"), code: z.string(), message: z.string() });
+/**
+ * The server ends a session and says why (removed, identity conflict, refused, busy, restarting).
+ * `retryAfterSeconds`: when a retry later is the right move, the least time to wait before dialing again.
+ */
+export const refusedSchema = z.object({
+  type: z.literal("refused"),
+  code: z.string(),
+  message: z.string(),
+  retryAfterSeconds: z.number().int().min(retryAfterLimits.minSeconds).max(retryAfterLimits.maxSeconds).optional(),
+});
 export type Refused = z.infer<typeof refusedSchema>;
 
 /** Pushed when the server issued the device a certificate (at association): store it and reconnect with it. */

@@ -18,6 +18,8 @@ const valid = [
   { type: "renew", reason: "requested", withinSeconds: 0 },
   { type: "welcome", environmentId: 5, status: "associated", checkinIntervalSeconds: 5, desiredStateVersion: "0123456789abcdef".repeat(4) },
   { type: "status", status: "associated", checkinIntervalSeconds: 5, desiredStateVersion: "f".repeat(64) },
+  { type: "refused", code: "unavailable", message: "busy", retryAfterSeconds: 1 },
+  { type: "refused", code: "restarting", message: "restarting", retryAfterSeconds: 3600 },
 ] as const;
 
 // Each frame above broken one way at a time, plus things that are no frame at all.
@@ -30,7 +32,7 @@ const broken: unknown[] = [
   { type: "hello" },
   { type: "toString" },
   { type: 1 },
-  ...valid.flatMap((frame) => Object.keys(frame).filter((key) => !["type", "deviceToken", "certificate", "trustBundle", "desiredStateVersion"].includes(key)).map((key) => Object.fromEntries(Object.entries(frame).filter(([k]) => k !== key)))),
+  ...valid.flatMap((frame) => Object.keys(frame).filter((key) => !["type", "deviceToken", "certificate", "trustBundle", "desiredStateVersion", "retryAfterSeconds"].includes(key)).map((key) => Object.fromEntries(Object.entries(frame).filter(([k]) => k !== key)))),
   ...[0, -1, 1.5, "3", Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53].map((environmentId) => ({ ...valid[0], environmentId })),
   ...[0, -5, "5", null, Number.POSITIVE_INFINITY].map((checkinIntervalSeconds) => ({ ...valid[2], checkinIntervalSeconds })),
   ...["Waiting", "removed", "", 1].map((status) => ({ ...valid[2], status })),
@@ -39,6 +41,7 @@ const broken: unknown[] = [
   ...[-1, 0.5, "1", 2 ** 53].map((seq) => ({ type: "ack", seq })),
   ...["a".repeat(7), "a".repeat(65), "abcdefgh/", "abcd efgh", 12345678].map((id) => ({ type: "tunnel", id })),
   { type: "refused", code: 1, message: "m" },
+  ...[0, -1, 1.5, 3601, "5", null, Number.NaN].map((retryAfterSeconds) => ({ type: "refused", code: "unavailable", message: "m", retryAfterSeconds })),
   { type: "certificate", grant: { certificate: "c".repeat(16 * 1024 + 1), chain: "a", trustBundle: "t" } },
   { type: "certificate", grant: { certificate: "", chain: "a", trustBundle: "t" } },
   { type: "certificate", grant: "pem" },

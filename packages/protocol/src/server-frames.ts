@@ -1,7 +1,7 @@
-import { environmentStatuses, identityLimits, renewReasons, tunnelIdPattern } from "./constants.ts";
+import { environmentStatuses, identityLimits, renewReasons, retryAfterLimits, tunnelIdPattern } from "./constants.ts";
 import { desiredStateVersionPattern } from "./fleet.ts";
 import type { Validator } from "./framing.ts";
-import type { CertificateGrant, EnvironmentStatus, RenewMessage, ServerMessage, Welcome } from "./messages.ts";
+import type { CertificateGrant, EnvironmentStatus, Refused, RenewMessage, ServerMessage, Welcome } from "./messages.ts";
 
 /*
  * The agent's validators of what the server sends, written without zod: zod and the schemas it
@@ -86,6 +86,14 @@ function renew(fields: Fields): RenewMessage {
   return { type: "renew", reason: reason as RenewMessage["reason"], withinSeconds, ...trustBundle };
 }
 
+function refused(fields: Fields): Refused {
+  const frame: Refused = { type: "refused", code: string(fields, "code"), message: string(fields, "message") };
+  if (fields.retryAfterSeconds === undefined) return frame;
+  const retryAfterSeconds = number(fields, "retryAfterSeconds", "positive integer");
+  if (retryAfterSeconds > retryAfterLimits.maxSeconds) throw new Invalid(["retryAfterSeconds"], `expected at most ${retryAfterLimits.maxSeconds}`);
+  return { ...frame, retryAfterSeconds };
+}
+
 const byType: { readonly [Type in ServerMessage["type"]]: (fields: Fields) => Extract<ServerMessage, { type: Type }> } = {
   welcome,
   status: (fields) => ({ type: "status", status: status(fields), checkinIntervalSeconds: number(fields, "checkinIntervalSeconds", "positive"), ...desiredStateVersion(fields) }),
@@ -95,7 +103,7 @@ const byType: { readonly [Type in ServerMessage["type"]]: (fields: Fields) => Ex
     if (!tunnelIdPattern.test(id)) throw new Invalid(["id"], "expected 8 to 64 URL-safe characters");
     return { type: "tunnel", id };
   },
-  refused: (fields) => ({ type: "refused", code: string(fields, "code"), message: string(fields, "message") }),
+  refused,
   certificate: (fields) => ({ type: "certificate", grant: grant(fields.grant, ["grant"]) }),
   renew,
 };
