@@ -8,10 +8,13 @@ export interface ConnectionBudgetOptions {
   readonly maxPerSource: number;
 }
 
-/** Why a connection was not admitted. */
+/**
+ * Why a connection was not admitted: the connection budget (`total`, `per-source`), or a full
+ * queue of connections waiting for a TLS handshake (`handshake-queue`, tls/handshake-gate.ts).
+ */
 export interface ConnectionShed {
   readonly remoteAddress: string;
-  readonly reason: "total" | "per-source";
+  readonly reason: "total" | "per-source" | "handshake-queue";
   /** The limit that was reached. */
   readonly limit: number;
 }
@@ -80,6 +83,17 @@ export class ConnectionBudget {
   }
 }
 
+function shedReason(shed: ConnectionShed): string {
+  switch (shed.reason) {
+    case "total":
+      return `${shed.limit} connections are open in total (--max-connections ${shed.limit})`;
+    case "per-source":
+      return `${shed.limit} connections from ${sourceKey(shed.remoteAddress)} are open (--max-connections-per-source ${shed.limit})`;
+    case "handshake-queue":
+      return `${shed.limit} connections already wait for a TLS handshake (the queue behind --max-concurrent-handshakes); the client retries with its backoff`;
+  }
+}
+
 /**
  * Turns shed connections into log lines an attacker cannot flood: the first at once, then at
  * most one per `intervalMs`, counting the connections shed in between.
@@ -94,10 +108,8 @@ export function shedLogger(log: (message: string) => void, intervalMs = 10_000, 
     unreported++;
     const at = now();
     if (at - lastAt < intervalMs) return;
-    const flag = shed.reason === "total" ? "--max-connections" : "--max-connections-per-source";
-    const which = shed.reason === "total" ? `${shed.limit} connections are open in total` : `${shed.limit} connections from ${sourceKey(shed.remoteAddress)} are open`;
     const more = unreported > 1 ? ` (${unreported} connections shed since the last such line)` : "";
-    log(`shedding connections: closed one from ${shed.remoteAddress} at accept, ${which} (${flag} ${shed.limit})${more}`);
+    log(`shedding connections: closed one from ${shed.remoteAddress} at accept, ${shedReason(shed)}${more}`);
     lastAt = at;
     unreported = 0;
   };

@@ -11,6 +11,7 @@ import { readServerName } from "./client-hello.ts";
 import { clientAddress, setProxiedClientAddress } from "../net/client-address.ts";
 import type { ConnectionBudget, ConnectionShed } from "./connection-budget.ts";
 import type { CrlMaterial } from "./crl-material.ts";
+import { HandshakeGate, defaultHandshakeGate, type HandshakeGateOptions, type HandshakeTicket } from "./handshake-gate.ts";
 import { type ProxyHeaderScan, type ProxySources, looksLikeProxyHeader, readProxyHeader } from "./proxy-protocol.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 
@@ -88,6 +89,13 @@ export interface TlsFrontOptions {
   readonly connections?: ConnectionBudget;
   /** Called for every connection closed at accept because the budget is spent (log it, rate-limited). */
   readonly onShed?: (shed: ConnectionShed) => void;
+  /**
+   * TLS handshakes this front runs at once and connections that may wait for one
+   * (`defaultHandshakeGate`: 64 and 20,000). Each front has its own gate, so a device storm on
+   * the tunnel listener does not lock administrators out of the HTTPS one. A connection that
+   * finds the queue full is closed at accept and reported to `onShed` (`handshake-queue`).
+   */
+  readonly handshakes?: Partial<HandshakeGateOptions>;
   /** Header, timeout and stream limits of both servers; see `defaultHttpLimits`. */
   readonly httpLimits?: Partial<HttpLimits>;
   /**
@@ -168,6 +176,9 @@ const maxClientHelloBytes = 16 * 1024;
 const streamWindowBytes = 1024 * 1024;
 const connectionWindowBytes = 8 * 1024 * 1024;
 const defaultHandshakeTimeoutMs = 10_000;
+// The kernel's queue of connections not yet accepted (Node's default is 511): a reconnect storm
+// arrives faster than one event loop accepts. The kernel caps it at net.core.somaxconn.
+const listenBacklog = 4096;
 const notImplementedAnswer = rawErrorResponse(new ServerError("not_implemented", "This server does not upgrade connections on this path."));
 const plaintextAnswer = rawErrorResponse(new ServerError("bad_request", "This port speaks TLS only: use https://.", { fix: "Connect with https://, not http://." }));
 
@@ -247,6 +258,8 @@ export class TlsFront implements AsyncDisposable {
   /** The two servers, for features that need their events (`session`, `stream`…). */
   readonly servers: { readonly mtls: Http2SecureServer; readonly optional: Http2SecureServer; readonly ui: Http2SecureServer };
   readonly #listeners: net.Server[] = [];
+  // Listeners `stopAccepting` closed: `close()` waits for them too.
+  readonly #listenersClosed: Promise<void>[] = [];
   readonly #tcpSockets = new Set<net.Socket>();
   readonly #tlsSockets = new Set<TLSSocket>();
   readonly #mtlsSockets = new Set<TLSSocket>();
@@ -269,6 +282,11 @@ export class TlsFront implements AsyncDisposable {
   // The client certificate each mTLS handshake presented, read before Node's own check (see 'keylog').
   readonly #handshakePeers = new WeakMap<TLSSocket, X509Certificate>();
   readonly #capturing = new WeakSet<TLSSocket>();
+  readonly #handshakes: HandshakeGate;
+  // Each TCP socket's place at the handshake gate, released when its TLS handshake ends.
+  readonly #tickets = new WeakMap<net.Socket, HandshakeTicket>();
+  // TCP sockets not yet handed to TLS (reading their ClientHello, or waiting at the gate).
+  readonly #notHandedOff = new Set<net.Socket>();
   #policy: RoutingPolicy;
   #material: FrontMaterial;
 
@@ -281,6 +299,7 @@ export class TlsFront implements AsyncDisposable {
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? defaultHandshakeTimeoutMs;
     this.#budget = options.connections;
     this.#onShed = options.onShed;
+    this.#handshakes = new HandshakeGate({ ...defaultHandshakeGate, ...options.handshakes });
     this.#revocations = options.revocations;
     this.#proxySources = options.proxySources;
     this.#onProxyRefusal = options.onProxyRefusal;
@@ -362,7 +381,7 @@ export class TlsFront implements AsyncDisposable {
     const listener = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
     await new Promise<void>((resolve, reject) => {
       listener.once("error", reject);
-      listener.listen(port, host, () => {
+      listener.listen({ port, host, backlog: listenBacklog }, () => {
         listener.off("error", reject);
         resolve();
       });
@@ -436,9 +455,32 @@ export class TlsFront implements AsyncDisposable {
     for (const server of Object.values(this.servers)) server.setTicketKeys(randomBytes(48));
   }
 
+  /**
+   * The first step of a graceful restart: stops listening, and closes the connections not yet
+   * handed to TLS (reading their ClientHello, or waiting at the handshake gate): those clients
+   * were never served and reconnect with their backoff. Open connections stay.
+   */
+  stopAccepting(): void {
+    for (const listener of this.#listeners) this.#listenersClosed.push(new Promise<void>((resolve) => listener.close(() => resolve())));
+    this.#listeners.length = 0;
+    for (const socket of this.#notHandedOff) socket.destroy();
+  }
+
+  /**
+   * Asks every HTTP/2 client to go away (GOAWAY: streams under way finish, no new ones start)
+   * and closes idle HTTP/1.1 connections, then waits until every connection closed, at most
+   * `timeoutMs`. Resolves with the number still open; `close()` ends them.
+   */
+  async goAway(timeoutMs: number): Promise<number> {
+    for (const server of [this.servers.mtls, this.servers.optional, this.servers.ui]) server.close();
+    const deadline = Date.now() + timeoutMs;
+    while (this.#tcpSockets.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    return this.#tcpSockets.size;
+  }
+
   /** Stops listening and destroys every connection, open or half-handshaken. */
   async close(): Promise<void> {
-    const closed = this.#listeners.map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())));
+    const closed = [...this.#listenersClosed, ...this.#listeners.map((listener) => new Promise<void>((resolve) => listener.close(() => resolve())))];
     this.#listeners.length = 0;
     for (const socket of this.#tlsSockets) socket.destroy();
     for (const socket of this.#tcpSockets) socket.destroy();
@@ -470,6 +512,11 @@ export class TlsFront implements AsyncDisposable {
     // After the handoff the TLS socket re-emits these errors itself; before it, there is
     // nobody to tell about a peer that reset a connection it never used.
     socket.on("error", () => undefined);
+    // Closed before reading a byte: it would only wait behind a full queue and miss its deadline.
+    if (this.#handshakes.full) {
+      this.#shedAtGate(socket);
+      return;
+    }
     const proxied = this.#proxySources?.includes(socket.remoteAddress) === true;
     // A listed balancer's connection is budgeted once its header names the client.
     let admission = proxied ? undefined : this.#admit(socket, socket.remoteAddress);
@@ -481,14 +528,35 @@ export class TlsFront implements AsyncDisposable {
     const deadline = setTimeout(() => socket.destroy(), this.#handshakeTimeoutMs);
     deadline.unref();
     this.#deadlines.set(socket, deadline);
+    this.#notHandedOff.add(socket);
     socket.once("close", () => {
       clearTimeout(deadline);
       this.#tcpSockets.delete(socket);
+      this.#notHandedOff.delete(socket);
+      this.#tickets.get(socket)?.release();
       if (admission) admission.release();
     });
     let buffered = Buffer.alloc(0);
     let length = 0;
     let awaitingHeader = proxied;
+    // Past the ClientHello, waiting at the handshake gate: still reading, so a client that gives
+    // up is seen to close (and leaves the queue) rather than being handshaken for nothing.
+    let queued = false;
+    const handOff = (serverName: string | undefined) => {
+      if (socket.destroyed) return;
+      socket.off("data", onData);
+      socket.pause();
+      // The TLS socket replays what is buffered in the TCP socket before reading from it.
+      socket.unshift(buffered.subarray(0, length));
+      this.#notHandedOff.delete(socket);
+      this.#hellos.set(socket, { remoteAddress: clientAddress(socket), serverName });
+      try {
+        this.servers[this.#route(serverName)].emit("connection", socket);
+      } catch (error) {
+        this.#onError(error);
+        socket.destroy();
+      }
+    };
     const onData = (chunk: Buffer) => {
       // Doubling the capacity keeps collecting a hello sent a byte at a time linear.
       if (length + chunk.length > buffered.length) {
@@ -498,6 +566,10 @@ export class TlsFront implements AsyncDisposable {
       }
       chunk.copy(buffered, length);
       length += chunk.length;
+      if (queued) {
+        if (length > maxClientHelloBytes) socket.destroy();
+        return;
+      }
       if (awaitingHeader) {
         const header = this.#readProxyHeader(buffered.subarray(0, length));
         if (header.state === "incomplete") return;
@@ -532,14 +604,22 @@ export class TlsFront implements AsyncDisposable {
         if (received.length > maxClientHelloBytes) socket.destroy();
         return;
       }
-      socket.off("data", onData);
-      socket.pause();
-      // The TLS socket replays what is buffered in the TCP socket before reading from it.
-      socket.unshift(received);
-      this.#hellos.set(socket, { remoteAddress: clientAddress(socket), serverName: hello.serverName });
-      this.servers[this.#route(hello.serverName)].emit("connection", socket);
+      queued = true;
+      const serverName = hello.serverName;
+      const ticket = this.#handshakes.enter(() => handOff(serverName));
+      if (ticket) this.#tickets.set(socket, ticket);
+      else this.#shedAtGate(socket);
     };
     socket.on("data", onData);
+  }
+
+  /** Closes a connection the handshake queue has no room for, reported to onShed. */
+  #shedAtGate(socket: net.Socket): void {
+    // Read before destroy: Node forgets a destroyed socket's address.
+    const remoteAddress = clientAddress(socket) ?? "unknown";
+    socket.destroy();
+    const limit = this.#handshakes.options.maxQueued;
+    this.#report(() => this.#onShed?.({ remoteAddress, reason: "handshake-queue", limit }));
   }
 
   /** Takes a connection from the budget, or closes it (reported to onShed) and returns false. */
@@ -570,7 +650,10 @@ export class TlsFront implements AsyncDisposable {
 
   #track(socket: TLSSocket, route: Route): void {
     const parent = (socket as { _parent?: unknown })._parent;
-    if (parent instanceof net.Socket) clearTimeout(this.#deadlines.get(parent));
+    if (parent instanceof net.Socket) {
+      clearTimeout(this.#deadlines.get(parent));
+      this.#tickets.get(parent)?.release();
+    }
     routes.set(socket, route);
     // OpenSSL does not check a resumed session's certificate again, and it knows nothing of
     // revocations made since the ticket was issued: this check covers both, from memory.

@@ -1,0 +1,181 @@
+import net from "node:net";
+import { Duplex } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import tls from "node:tls";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ConnectionShed, shedLogger } from "./connection-budget.ts";
+import { HandshakeGate } from "./handshake-gate.ts";
+import { type TestCa, type TestPki, createTestPki, names, testHandler, uiServerRequest } from "./tls-fixtures.testkit.ts";
+import { type FrontMaterial, type TlsFrontOptions, TlsFront } from "./tls-front.ts";
+import { loadFrontMaterial } from "./tls-reloader.ts";
+
+let pki: TestPki;
+let ca: TestCa;
+let material: FrontMaterial;
+
+beforeAll(async () => {
+  pki = createTestPki();
+  ca = await pki.createCa("gate");
+  const server = await pki.issue(ca, "ui", uiServerRequest());
+  material = await loadFrontMaterial({ server: { certPath: server.certPath, keyPath: server.keyPath } });
+});
+afterAll(async () => {
+  await pki[Symbol.asyncDispose]();
+});
+
+interface Running extends AsyncDisposable {
+  readonly front: TlsFront;
+  readonly port: number;
+  readonly sheds: ConnectionShed[];
+  readonly lines: string[];
+}
+
+async function startFront(options: Partial<TlsFrontOptions> = {}): Promise<Running> {
+  const sheds: ConnectionShed[] = [];
+  const lines: string[] = [];
+  const log = shedLogger((line) => lines.push(line));
+  const front = new TlsFront({ material, policy: { mode: "none" }, handler: testHandler, onShed: (shed) => (sheds.push(shed), log(shed)), ...options });
+  const { port } = await front.listen(0, "127.0.0.1");
+  return { front, port, sheds, lines, [Symbol.asyncDispose]: () => front.close() };
+}
+
+/** The bytes of a real ClientHello for `names.ui`, as Node's TLS client sends them. */
+function realClientHello(): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({
+      socket: new Duplex({
+        read: () => undefined,
+        write(chunk: Buffer, _encoding, callback) {
+          resolve(Buffer.from(chunk));
+          callback();
+          setImmediate(() => socket.destroy());
+        },
+      }),
+      servername: names.ui,
+    });
+    socket.on("error", () => undefined);
+  });
+}
+
+/**
+ * A client that sends a whole ClientHello and never its Finished: its handshake holds a slot
+ * until the server's deadline. `answered`: the server started the handshake (sent its flight).
+ */
+async function stalledHandshake(port: number): Promise<{ socket: net.Socket; answered: Promise<number>; closed: Promise<number> }> {
+  const hello = await realClientHello();
+  const started = Date.now();
+  const socket = net.connect(port, "127.0.0.1", () => socket.write(hello));
+  socket.on("error", () => undefined);
+  return {
+    socket,
+    answered: new Promise((resolve) => socket.once("data", () => resolve(Date.now() - started))),
+    closed: new Promise((resolve) => socket.once("close", () => resolve(Date.now()))),
+  };
+}
+
+/** A real TLS client; resolves with the time its handshake ended (ms since epoch), or rejects. */
+function handshake(port: number): { done: Promise<number>; socket: tls.TLSSocket } {
+  const socket = tls.connect({ port, host: "127.0.0.1", servername: names.ui, ca: ca.pem });
+  const done = new Promise<number>((resolve, reject) => {
+    socket.once("secureConnect", () => resolve(Date.now()));
+    socket.on("error", reject);
+    socket.once("close", () => reject(new Error("closed before the handshake ended")));
+  });
+  done.catch(() => undefined);
+  return { done, socket };
+}
+
+describe("HandshakeGate", () => {
+  it("starts at most maxConcurrent, the rest in order of arrival, and refuses past the queue", () => {
+    const gate = new HandshakeGate({ maxConcurrent: 2, maxQueued: 2 });
+    const started: string[] = [];
+    const tickets = ["a", "b", "c", "d"].map((name) => gate.enter(() => started.push(name)));
+    expect(started).toEqual(["a", "b"]);
+    expect(gate.queued).toBe(2);
+    expect(gate.full).toBe(true);
+    expect(gate.enter(() => started.push("e"))).toBeUndefined();
+    // "c" gives up while waiting: it never starts, and "d" takes the next slot.
+    tickets[2]?.release();
+    tickets[0]?.release();
+    tickets[0]?.release();
+    expect(started).toEqual(["a", "b", "d"]);
+    expect(gate.running).toBe(2);
+    expect(gate.queued).toBe(0);
+  });
+
+  it("refuses limits that are not whole numbers ≥ 1 (a queue may be 0)", () => {
+    expect(() => new HandshakeGate({ maxConcurrent: 0, maxQueued: 1 })).toThrow(/maxConcurrent must be a whole number ≥ 1/);
+    expect(() => new HandshakeGate({ maxConcurrent: 1.5, maxQueued: 1 })).toThrow(RangeError);
+    expect(new HandshakeGate({ maxConcurrent: 1, maxQueued: 0 }).full).toBe(false);
+  });
+});
+
+describe("TLS front handshake gate (real sockets)", () => {
+  it("with one handshake at a time, a second client waits for the first one's deadline instead of running alongside it", async () => {
+    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 10 }, handshakeTimeoutMs: 1000 });
+    // A client stalling before its ClientHello holds no slot: another one completes at once.
+    const silent = net.connect(running.port, "127.0.0.1");
+    silent.on("error", () => undefined);
+    await sleep(100);
+    const first = Date.now();
+    const quick = handshake(running.port);
+    expect((await quick.done) - first).toBeLessThan(900);
+    quick.socket.destroy();
+
+    const stalled = await stalledHandshake(running.port);
+    // Precondition: the server is handshaking with it (it sent its flight), so it holds the slot.
+    await stalled.answered;
+    const waiting = handshake(running.port);
+    const secureAt = await waiting.done;
+    const stalledClosedAt = await stalled.closed;
+    // Before: the second client completed in a few ms, while the first was still handshaking.
+    expect(secureAt).toBeGreaterThanOrEqual(stalledClosedAt - 50);
+    waiting.socket.destroy();
+    silent.destroy();
+  });
+
+  it("hands queued connections to TLS in order of arrival", async () => {
+    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 10 }, handshakeTimeoutMs: 1500 });
+    const stalled = await stalledHandshake(running.port);
+    await stalled.answered;
+    // Each deadline counts from its own accept: these get theirs well after the first one's.
+    await sleep(500);
+    const order: string[] = [];
+    const clients = ["b", "c", "d"].map((name) => {
+      const client = handshake(running.port);
+      void client.done.then(() => order.push(name));
+      return client;
+    });
+    await sleep(100);
+    // Precondition: nobody got through while the first holds the slot.
+    expect(order).toEqual([]);
+    await Promise.all(clients.map((client) => client.done));
+    expect(order).toEqual(["b", "c", "d"]);
+    for (const client of clients) client.socket.destroy();
+  });
+
+  it("closes a connection at accept when the queue is full, and says so once in the log", async () => {
+    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 1 }, handshakeTimeoutMs: 1500 });
+    const stalled = await stalledHandshake(running.port);
+    await stalled.answered;
+    const queued = handshake(running.port);
+    await sleep(150);
+    // Precondition: one handshake running, one waiting; nothing shed yet.
+    expect(running.sheds).toEqual([]);
+    const started = Date.now();
+    const refused = net.connect(running.port, "127.0.0.1");
+    refused.on("error", () => undefined);
+    const closedAfter = await new Promise<number>((resolve) => refused.once("close", () => resolve(Date.now() - started)));
+    expect(closedAfter).toBeLessThan(1000);
+    const late = handshake(running.port);
+    await expect(late.done).rejects.toThrow();
+    expect(running.sheds).toEqual([
+      { remoteAddress: "127.0.0.1", reason: "handshake-queue", limit: 1 },
+      { remoteAddress: "127.0.0.1", reason: "handshake-queue", limit: 1 },
+    ]);
+    expect(running.lines).toEqual(["shedding connections: closed one from 127.0.0.1 at accept, 1 connections already wait for a TLS handshake (the queue behind --max-concurrent-handshakes); the client retries with its backoff"]);
+    // The queued client still gets its turn once the stalled one's deadline passes.
+    await queued.done;
+    queued.socket.destroy();
+  });
+});

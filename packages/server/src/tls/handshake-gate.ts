@@ -1,0 +1,115 @@
+/** How many TLS handshakes one front runs at once, and how many connections may wait for one. */
+export interface HandshakeGateOptions {
+  /** Handshakes in progress at once; the next waits for one of them to end. */
+  readonly maxConcurrent: number;
+  /** Connections waiting for a handshake; past it, new connections are closed at accept. */
+  readonly maxQueued: number;
+}
+
+/**
+ * 64 handshakes at once keep both cores busy (a full mTLS handshake costs ~1 ms of CPU) while the
+ * rest wait their turn instead of all progressing slowly and missing their deadline together
+ * (issue 20: the reconnect storm). A waiting connection costs one file descriptor and a few
+ * hundred bytes: 20,000 of them are a storm's worth, bounded.
+ */
+export const defaultHandshakeGate: HandshakeGateOptions = Object.freeze({ maxConcurrent: 64, maxQueued: 20_000 });
+
+/** A connection's place at the gate: waiting, or handshaking. */
+export interface HandshakeTicket {
+  /** Leaves the queue, or frees the slot for the next connection; idempotent. */
+  release(): void;
+}
+
+interface Waiter {
+  readonly start: () => void;
+  state: "waiting" | "running" | "done";
+}
+
+/**
+ * Admits TLS handshakes in order of arrival, at most `maxConcurrent` at once; the others wait in
+ * a FIFO queue of at most `maxQueued`. The TLS front asks for a slot once it has a connection's
+ * whole ClientHello (a client that stalls before it holds no slot) and releases it when the
+ * handshake ends, well or badly, or the connection closes (its deadline, counted from accept,
+ * closes a connection still waiting).
+ *
+ * @example
+ * const gate = new HandshakeGate({ maxConcurrent: 64, maxQueued: 20_000 });
+ * const ticket = gate.enter(() => tlsServer.emit("connection", socket));
+ * if (!ticket) socket.destroy();
+ * else socket.once("close", () => ticket.release());
+ */
+export class HandshakeGate {
+  readonly #options: HandshakeGateOptions;
+  // A Set keeps insertion order and deletes in O(1): a FIFO a closed connection can leave.
+  readonly #queue = new Set<Waiter>();
+  #running = 0;
+  #pumping = false;
+
+  constructor(options: HandshakeGateOptions = defaultHandshakeGate) {
+    for (const [name, value] of Object.entries(options)) {
+      if (!Number.isInteger(value) || (value as number) < (name === "maxQueued" ? 0 : 1)) throw new RangeError(`${name} must be a whole number ≥ ${name === "maxQueued" ? 0 : 1}.`);
+    }
+    this.#options = options;
+  }
+
+  /** The limits in force. */
+  get options(): HandshakeGateOptions {
+    return this.#options;
+  }
+
+  /** Handshakes in progress. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Connections waiting for a slot. */
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  /** True when a connection asking now would be refused: every slot taken and the queue full. */
+  get full(): boolean {
+    return this.#running >= this.#options.maxConcurrent && this.#queue.size >= this.#options.maxQueued;
+  }
+
+  /**
+   * Runs `start` now if a slot is free, else once the connections ahead of it got theirs.
+   * Returns the ticket to release when the handshake ends, or `undefined` (and never runs
+   * `start`) when the queue is full.
+   */
+  enter(start: () => void): HandshakeTicket | undefined {
+    if (this.full) return undefined;
+    const waiter: Waiter = { start, state: "waiting" };
+    this.#queue.add(waiter);
+    this.#pump();
+    return { release: () => this.#release(waiter) };
+  }
+
+  #release(waiter: Waiter): void {
+    if (waiter.state === "done") return;
+    if (waiter.state === "waiting") this.#queue.delete(waiter);
+    else this.#running--;
+    waiter.state = "done";
+    this.#pump();
+  }
+
+  // A `start` that releases at once (its socket already closed) re-enters here: the flag keeps
+  // the loop flat instead of recursing once per queued connection.
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#running < this.#options.maxConcurrent) {
+        const next = this.#queue.values().next();
+        if (next.done) break;
+        const waiter = next.value;
+        this.#queue.delete(waiter);
+        waiter.state = "running";
+        this.#running++;
+        waiter.start();
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+}
