@@ -1,37 +1,42 @@
 /**
- * Benchmark: a fleet of simulated edge agents in one process against a real `pier server`
- * process, over real mutual TLS on 127.0.0.1, speaking the session protocol (docs/protocol.md).
+ * Benchmark: a fleet of simulated edge agents against a real `pier server` process, over real
+ * mutual TLS on 127.0.0.1 (each agent from its own loopback address), speaking the session
+ * protocol (docs/protocol.md).
  *
  *   npx node bench/fleet-simulator.ts [--agents 2000] [--interval 5] [--duration 60] [--ramp 20]
- *                                     [--server-cpu-prof DIR]
+ *                                     [--processes P] [--server-cpu-prof DIR]
  *
  * Creates an mTLS CA, a server certificate (DNS:localhost) and one client certificate per agent
- * (CN = EDGE_ID), starts the server with them, sets the check-in interval over the API, connects
- * the agents evenly over --ramp seconds, waits one interval, then measures for --duration
- * seconds: check-ins per second, check-in latency (heartbeat → ack), server CPU and peak RSS
- * (from /proc), and the simulator's own CPU (it shares the machine). Everything runs in bounded
- * time and is removed at the end, also on failure or Ctrl-C. Exit code 0 whatever the targets
- * say (it is a benchmark); 1 when the run could not be set up; 130 when interrupted.
+ * (CN = EDGE_ID), starts the server with them (`--max-connections` ≥ agents, its open-file limit
+ * raised to the hard limit, the event-loop delay probe loaded), sets the check-in interval over
+ * the API, connects the agents evenly over --ramp seconds from P simulator processes (default
+ * ceil(agents / 12,500); 1 runs them in this process), waits one interval, then measures for
+ * --duration seconds: check-ins per second, check-in latency (heartbeat → ack), server CPU per
+ * check-in and per connect, peak RSS per agent (from /proc), the server's event-loop delay, and
+ * each simulator process's CPU (they share the machine). Everything runs in bounded time and is
+ * removed at the end, also on failure or Ctrl-C; the child simulators end with this process.
+ * Exit code 0 whatever the targets say (it is a benchmark); 1 when the run could not be set up;
+ * 130 when interrupted.
  *
  * --server-cpu-prof DIR runs the server with --cpu-prof (whole lifetime; the window's
  * CLOCK_MONOTONIC bounds are printed, the profile's timestamps use the same clock).
  */
-import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Fleet, type MeasurementWindow } from "./fleet/fleet.ts";
-import { createFleetPki } from "./fleet/fleet-pki.ts";
-import { LatencySamples } from "./fleet/latency-samples.ts";
-import { configureFleetSettings } from "./fleet/pier-admin.ts";
+import { startBenchServer } from "./fleet/bench-server.ts";
+import { wallNow } from "./fleet/fleet.ts";
+import { FleetGroup } from "./fleet/fleet-group.ts";
+import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
 import { formatReport, type FleetReport } from "./fleet/report.ts";
-import { ServerProcess, sampleProcess, threadDelta } from "./fleet/server-process.ts";
+import { type ServerProcess, sampleProcess, threadDelta } from "./fleet/server-process.ts";
 
-const usage = `Usage: npx node bench/fleet-simulator.ts [--agents 2000] [--interval 5] [--duration 60] [--ramp 20] [--server-cpu-prof DIR]`;
-const targets = { serverCpuPercent: 25, p99Ms: 100 } as const;
+const usage = `Usage: npx node bench/fleet-simulator.ts [--agents 2000] [--interval 5] [--duration 60] [--ramp 20] [--processes P] [--server-cpu-prof DIR]`;
+/** Agents per simulator process by default: one process's handshakes and timers stay cheap enough. */
+const agentsPerProcess = 12_500;
 /** After the ramp, how long stragglers may still connect (with retries) before we measure anyway. */
 const connectGraceMs = 30_000;
 /** After the window, how long acks of heartbeats sent in it may still arrive. */
@@ -43,6 +48,7 @@ interface Options {
   readonly intervalSeconds: number;
   readonly durationSeconds: number;
   readonly rampSeconds: number;
+  readonly processes: number;
   readonly serverCpuProfDir?: string;
 }
 
@@ -54,6 +60,7 @@ function parseOptions(argv: string[]): Options {
       interval: { type: "string", default: "5" },
       duration: { type: "string", default: "60" },
       ramp: { type: "string", default: "20" },
+      processes: { type: "string" },
       "server-cpu-prof": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -67,8 +74,10 @@ function parseOptions(argv: string[]): Options {
     if (!check(value)) throw new Error(`--${name} must be ${rule}, got "${text}".\n${usage}`);
     return value;
   };
+  const agents = number("agents", values.agents, (n) => Number.isInteger(n) && n >= 1 && n <= 60_000, "an integer from 1 to 60000");
   return {
-    agents: number("agents", values.agents, (n) => Number.isInteger(n) && n >= 1 && n <= 20_000, "an integer from 1 to 20000"),
+    agents,
+    processes: number("processes", values.processes ?? String(Math.ceil(agents / agentsPerProcess)), (n) => Number.isInteger(n) && n >= 1 && n <= 16 && n <= agents, "an integer from 1 to 16, at most --agents"),
     // The API takes whole seconds (EdgeAgentCheckinInterval).
     intervalSeconds: number("interval", values.interval, (n) => Number.isInteger(n) && n >= 1 && n <= 3600, "an integer from 1 to 3600"),
     durationSeconds: number("duration", values.duration, (n) => n > 0 && n <= 3600, "a number of seconds from 1 to 3600"),
@@ -82,14 +91,16 @@ function progress(message: string): void {
 }
 
 /** Reports the ramp every two seconds until everyone is connected or the deadline passes. */
-async function waitForFleet(fleet: Fleet, deadline: number, signal: AbortSignal): Promise<void> {
+async function waitForFleet(fleet: FleetGroup, size: number, deadline: number, signal: AbortSignal): Promise<void> {
   let lastReport = 0;
-  while (fleet.connected < fleet.size && performance.now() < deadline) {
-    await sleep(100, undefined, { signal });
+  for (;;) {
+    const snapshot = await fleet.snapshot();
+    if (snapshot.connected >= size || performance.now() >= deadline) return;
     if (performance.now() - lastReport >= 2_000) {
       lastReport = performance.now();
-      progress(`connected ${fleet.connected}/${fleet.size}, connect failures ${fleet.connectFailures.total}`);
+      progress(`connected ${snapshot.connected}/${size}, connect failures ${snapshot.connectFailures.reduce((sum, [, count]) => sum + count, 0)}`);
     }
+    await sleep(250, undefined, { signal });
   }
 }
 
@@ -115,16 +126,22 @@ function startLagProbe(): { stop(): ReturnType<LatencySamples["summary"]> } {
   };
 }
 
-async function waitForAcks(fleet: Fleet, window: MeasurementWindow, signal: AbortSignal): Promise<void> {
+/** Until every heartbeat of the window is acked, nothing is in flight, or the grace is over. */
+async function waitForAcks(fleet: FleetGroup, signal: AbortSignal): Promise<void> {
   const deadline = performance.now() + ackGraceMs;
-  while (window.acked < window.sent && fleet.inFlight > 0 && performance.now() < deadline) await sleep(50, undefined, { signal });
+  while (performance.now() < deadline) {
+    const [window, snapshot] = await Promise.all([fleet.windowResult("window"), fleet.snapshot()]);
+    if (window.acked >= window.sent || snapshot.inFlight === 0) return;
+    await sleep(100, undefined, { signal });
+  }
 }
 
 /** Resources the run owns; released by `cleanUp` however the run ends. */
-const owned: { workDir?: string; server?: ServerProcess; fleet?: Fleet } = {};
+const owned: { workDir?: string; server?: ServerProcess; fleet?: FleetGroup } = {};
 
 async function cleanUp(): Promise<void> {
-  owned.fleet?.stop();
+  await owned.fleet?.stop();
+  owned.fleet = undefined;
   await owned.server?.stop();
   if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
   owned.workDir = undefined;
@@ -134,104 +151,106 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
   const intervalMs = options.intervalSeconds * 1000;
   const workDir = mkdtempSync(join(tmpdir(), "pier-fleet-"));
   owned.workDir = workDir;
-
-  progress(`issuing ${options.agents} client certificates`);
-  let started = performance.now();
-  const pki = await createFleetPki(join(workDir, "pki"), options.agents, `bench-${randomBytes(3).toString("hex")}`);
-  const certificatesSeconds = (performance.now() - started) / 1000;
-  signal.throwIfAborted();
-
-  const password = randomBytes(18).toString("base64url");
-  const passwordFile = join(workDir, "admin-password");
-  writeFileSync(passwordFile, password, { mode: 0o600 });
-  const dataDir = join(workDir, "data");
   if (options.serverCpuProfDir) mkdirSync(options.serverCpuProfDir, { recursive: true });
-  progress("starting pier server");
-  started = performance.now();
-  const server = await ServerProcess.spawn({
+  const bench = await startBenchServer({
     repoRoot,
-    dataDir,
-    adminPasswordFile: passwordFile,
-    mtls: pki.files,
-    ...(options.serverCpuProfDir ? { nodeOptions: `--cpu-prof --cpu-prof-dir=${options.serverCpuProfDir}` } : {}),
+    workDir,
+    agents: options.agents,
+    intervalSeconds: options.intervalSeconds,
+    ...(options.serverCpuProfDir ? { serverNodeOptions: `--cpu-prof --cpu-prof-dir=${options.serverCpuProfDir}` } : {}),
+    signal,
+    progress,
+    onServer: (server) => (owned.server = server),
   });
-  owned.server = server;
-  await server.ready(30_000, signal);
-  await configureFleetSettings({ port: server.httpsPort, ca: readFileSync(join(dataDir, "ca", "ca.crt")), password, intervalSeconds: options.intervalSeconds });
-  const serverStartSeconds = (performance.now() - started) / 1000;
-  progress(`server pid ${server.pid}: HTTPS 127.0.0.1:${server.httpsPort}, tunnel 127.0.0.1:${server.tunnelPort}; check-in interval ${options.intervalSeconds} s`);
+  const { server, pki } = bench;
   signal.throwIfAborted();
 
   // Ramp: connect everyone, retrying failures until the deadline.
   const rampMs = options.rampSeconds * 1000;
+  const fleet = new FleetGroup(options.processes);
+  owned.fleet = fleet;
   const fleetStart = performance.now();
   const connectDeadline = fleetStart + rampMs + connectGraceMs;
-  const fleet = new Fleet({ identities: pki.agents, target: { port: server.tunnelPort, ca: pki.caPem, timeoutMs: 15_000 }, intervalMs, rampMs, retryUntil: connectDeadline });
-  owned.fleet = fleet;
   const beforeRamp = sampleProcess(server.pid);
-  progress(`connecting ${options.agents} agents over ${options.rampSeconds} s`);
+  progress(`connecting ${options.agents} agents over ${options.rampSeconds} s from ${options.processes} simulator process${options.processes === 1 ? "" : "es"}`);
   const rampLag = startLagProbe();
-  fleet.start();
-  await waitForFleet(fleet, connectDeadline, signal);
+  await fleet.start(pki.agents, { port: server.tunnelPort, ca: pki.caPem, timeoutMs: 15_000, intervalMs, rampMs, retryUntilWall: wallNow() + rampMs + connectGraceMs });
+  await waitForFleet(fleet, options.agents, connectDeadline, signal);
   const rampSeconds = (performance.now() - fleetStart) / 1000;
   const afterRamp = sampleProcess(server.pid);
   const rampLagSummary = rampLag.stop();
-  const connected = fleet.connected;
+  const afterRampSnapshot = await fleet.snapshot();
+  const connected = afterRampSnapshot.connected;
   progress(`connected ${connected}/${options.agents} in ${rampSeconds.toFixed(1)} s; warming up for ${options.intervalSeconds} s`);
-  if (connected === 0) throw new Error(`No agent could connect. Reasons: ${JSON.stringify(fleet.connectFailures.entries())}\nServer output:\n${server.output()}`);
+  if (connected === 0) throw new Error(`No agent could connect. Reasons: ${JSON.stringify(afterRampSnapshot.connectFailures)}\nServer output:\n${server.output()}`);
 
   // Warm-up: one interval, so every agent has sent a heartbeat on its phase before we count.
   await sleep(intervalMs, undefined, { signal });
 
   progress(`measuring for ${options.durationSeconds} s`);
   const lag = startLagProbe();
+  await bench.loopDelay.mark(server);
+  const simulatorsAtStart = fleet.forked ? fleet.pids.map((pid) => sampleProcess(pid)) : [];
   const serverAtStart = sampleProcess(server.pid);
   const cpuAtStart = process.cpuUsage();
   const monotonicStart = process.hrtime.bigint();
-  const window = fleet.beginWindow();
-  const connectedAtStart = fleet.connected;
+  const windowStart = performance.now();
+  await fleet.beginWindow("window");
+  const connectedAtStart = (await fleet.snapshot()).connected;
   await sleep(options.durationSeconds * 1000, undefined, { signal });
-  fleet.endWindow(window);
+  await fleet.endWindow("window");
+  const windowSeconds = (performance.now() - windowStart) / 1000;
   const serverAtEnd = sampleProcess(server.pid);
+  const simulatorsAtEnd = fleet.forked ? fleet.pids.map((pid) => sampleProcess(pid)) : [];
   const cpu = process.cpuUsage(cpuAtStart);
   const monotonicEnd = process.hrtime.bigint();
+  const loopDelay = await bench.loopDelay.mark(server);
   const lagSummary = lag.stop();
-  const connectedAtEnd = fleet.connected;
-  await waitForAcks(fleet, window, signal);
+  const connectedAtEnd = (await fleet.snapshot()).connected;
+  await waitForAcks(fleet, signal);
+  const window = await fleet.windowResult("window");
+  const end = await fleet.snapshot();
   if (options.serverCpuProfDir) {
     progress(`window in CLOCK_MONOTONIC µs: ${monotonicStart / 1000n}..${monotonicEnd / 1000n} (profile written to ${options.serverCpuProfDir} when the server exits)`);
   }
 
   const serverOutput = server.output().trim();
   if (serverOutput) progress(`server printed (last lines):\n${serverOutput.split("\n").slice(-10).join("\n")}`);
+  const counts = (entries: [string, number][]) => {
+    const reasons = new ReasonCounts();
+    for (const [reason, count] of entries) reasons.add(reason, count);
+    return reasons;
+  };
 
   return {
-    command: `npx node bench/fleet-simulator.ts --agents ${options.agents} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}`,
+    command: `npx node bench/fleet-simulator.ts --agents ${options.agents} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --processes ${options.processes}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}`,
     environment: `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}, ${process.platform}`,
     agents: options.agents,
     intervalSeconds: options.intervalSeconds,
     setup: {
-      certificatesSeconds,
-      serverStartSeconds,
+      certificatesSeconds: bench.certificatesSeconds,
+      serverStartSeconds: bench.serverStartSeconds,
       rampSeconds,
       connected,
-      setupTimes: fleet.setupTimes,
-      resumedHandshakes: fleet.resumedHandshakes,
+      processes: options.processes,
+      serverOpenFileLimit: bench.openFileLimit,
+      setupTimes: await fleet.setupTimes(),
+      resumedHandshakes: end.resumedHandshakes,
       serverCpuSeconds: afterRamp.cpuSeconds - beforeRamp.cpuSeconds,
       simulatorLagP99Ms: rampLagSummary.p99,
       simulatorLagMaxMs: rampLagSummary.max,
-      connectFailures: fleet.connectFailures,
-      intervalMismatches: fleet.intervalMismatches,
+      connectFailures: counts(end.connectFailures),
+      intervalMismatches: end.intervalMismatches,
     },
     window: {
       warmUpSeconds: options.intervalSeconds,
-      seconds: (window.end - window.start) / 1000,
+      seconds: windowSeconds,
       connectedAtStart,
       connectedAtEnd,
       sent: window.sent,
       acked: window.acked,
       latencies: window.latencies,
-      lostSessions: fleet.lostSessions,
+      lostSessions: counts(end.lostSessions),
     },
     server: {
       cpuSeconds: serverAtEnd.cpuSeconds - serverAtStart.cpuSeconds,
@@ -240,6 +259,7 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
       threads: threadDelta(serverAtStart, serverAtEnd),
       peakRssBytes: serverAtEnd.peakRssBytes,
       rssBytes: serverAtEnd.rssBytes,
+      loopDelay,
     },
     simulator: {
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
@@ -247,7 +267,7 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
       eventLoopDelayMaxMs: lagSummary.max,
       rssBytes: process.memoryUsage.rss(),
     },
-    targets,
+    simulatorProcesses: simulatorsAtEnd.map((sample, index) => ({ pid: fleet.pids[index] ?? 0, cpuSeconds: sample.cpuSeconds - (simulatorsAtStart[index]?.cpuSeconds ?? 0), rssBytes: sample.rssBytes })),
   };
 }
 
@@ -261,7 +281,7 @@ async function main(): Promise<number> {
   }
   const controller = new AbortController();
   // Bounded: setup (certificates, server start) + ramp + grace + warm-up + window + ack grace + slack.
-  const budgetMs = 120_000 + options.rampSeconds * 1000 + connectGraceMs + (options.intervalSeconds + options.durationSeconds) * 1000 + ackGraceMs;
+  const budgetMs = 120_000 + options.agents * 3 + options.rampSeconds * 1000 + connectGraceMs + (options.intervalSeconds + options.durationSeconds) * 1000 + ackGraceMs;
   const watchdog = setTimeout(() => controller.abort(new Error(`the run exceeded its ${Math.round(budgetMs / 1000)} s budget`)), budgetMs);
   let interrupted = false;
   const onSignal = (name: string) => {
@@ -277,13 +297,15 @@ async function main(): Promise<number> {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   // Last resort when the process ends without reaching `finally` (process.exit, a crash).
   process.on("exit", () => {
+    owned.fleet?.killNow();
     owned.server?.killNow();
     if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
   });
 
   try {
     const report = await run(options, controller.signal);
-    owned.fleet?.stop();
+    await owned.fleet?.stop();
+    owned.fleet = undefined;
     console.log(formatReport(report));
     return 0;
   } catch (error) {

@@ -1,6 +1,7 @@
 import type { AgentIdentity } from "./fleet-pki.ts";
 import { LatencySamples, ReasonCounts } from "./latency-samples.ts";
-import { SimulatedAgent, describeFailure, type AgentTarget } from "./simulated-agent.ts";
+import { reconnectWait, resetsBackoff, type Refusal } from "./reconnect-policy.ts";
+import { SimulatedAgent, describeFailure, refusalOf, type AgentTarget } from "./simulated-agent.ts";
 
 /** How a fleet connects and checks in. */
 export interface FleetOptions {
@@ -14,7 +15,39 @@ export interface FleetOptions {
   readonly retryUntil: number;
   /** Agent `index` was told a desired-state version (welcome or status frame). */
   readonly onDesiredStateVersion?: (index: number, version: string) => void;
+  /**
+   * Index of this fleet's first agent in the whole simulated fleet (several simulator
+   * processes each drive a share): heartbeat phases are spread over the whole fleet.
+   */
+  readonly indexOffset?: number;
 }
+
+/** How the fleet's agents reconnected (counters since the start or the last `resetReconnectStats`). */
+export interface ReconnectStats {
+  /** Dials started (first connects and reconnects). */
+  readonly dials: number;
+  /** TLS handshakes completed. */
+  readonly handshakes: number;
+  /** Sessions welcomed. */
+  readonly welcomes: number;
+  /** The largest wait before a dial any agent used, ms. */
+  readonly largestWaitMs: number;
+  /** The highest backoff attempt any agent reached. */
+  readonly largestAttempt: number;
+  /** `refused` frames with `retryAfterSeconds`, by code. */
+  readonly refusedWithRetryAfter: readonly [string, number][];
+  /** Agents that stopped retrying because the benchmark's deadline passed. */
+  readonly stoppedAtDeadline: number;
+}
+
+/** When each agent's latest session was welcomed and first acknowledged (wall ms; NaN: not yet). */
+export interface Recovery {
+  readonly welcomedAt: Float64Array;
+  readonly ackedAt: Float64Array;
+}
+
+/** performance.now() on the wall clock: comparable across the simulator's processes. */
+export const wallNow = (): number => performance.timeOrigin + performance.now();
 
 /** Check-ins of heartbeats sent within [start, end). */
 export interface MeasurementWindow {
@@ -25,14 +58,18 @@ export interface MeasurementWindow {
   readonly latencies: LatencySamples;
 }
 
+/** What an agent of the fleet is doing. */
+const AgentState = { idle: 0, waiting: 1, dialling: 2, open: 3, deadline: 4 } as const;
+
 // Fractional part of i·φ: any prefix of the fleet (the agents connected so far during the ramp)
 // has its heartbeat phases spread evenly over the interval, as a long-running fleet would.
 const goldenRatio = (Math.sqrt(5) - 1) / 2;
 
 /**
- * Drives many `SimulatedAgent`s in one process: staggered connects over the ramp, retries with
- * backoff and jitter (as the real agent), reconnects after a lost session, and one heartbeat per
- * agent per interval at a fixed phase, so the server sees a steady, uniform check-in rate.
+ * Drives many `SimulatedAgent`s in one process: staggered connects over the ramp, and after a
+ * failed dial or a lost session the real agent's wait (reconnect-policy.ts: backoff, the
+ * server's retry-after and `restarting` hints), and one heartbeat per agent per interval at a
+ * fixed phase, so the server sees a steady, uniform check-in rate.
  *
  * @example
  * const fleet = new Fleet({ identities, target, intervalMs: 5000, rampMs: 20_000, retryUntil });
@@ -53,23 +90,82 @@ export class Fleet {
   readonly #lastSlot: number[];
   readonly #heartbeatTimers: (NodeJS.Timeout | undefined)[];
   readonly #retryTimers = new Set<NodeJS.Timeout>();
+  // Per agent: backoff attempt, when the current session started (performance.now()), whether it
+  // counts as healthy whatever its age, and its latest welcome and first ack after it (wall ms).
+  readonly #attempt: Uint16Array;
+  readonly #sessionStart: Float64Array;
+  readonly #healthy: Uint8Array;
+  readonly #welcomedAt: Float64Array;
+  readonly #ackedAt: Float64Array;
+  /** Per agent: what it is doing (`AgentState`). */
+  readonly #state: Uint8Array;
+  readonly #windows = new Set<MeasurementWindow>();
+  #stats = Fleet.#emptyStats();
   #epoch = 0;
   #everOpened = 0;
   #stopped = false;
-  #window: MeasurementWindow | undefined;
 
   constructor(options: FleetOptions) {
     this.#options = options;
     this.#agents = options.identities.map(
       (identity, index) =>
         new SimulatedAgent(identity, {
-          onAck: (latencyMs, sentAt) => this.#onAck(latencyMs, sentAt),
-          onLost: (reason) => this.#onLost(index, reason),
+          onAck: (latencyMs, sentAt) => this.#onAck(index, latencyMs, sentAt),
+          onLost: (reason, refusal) => this.#onLost(index, reason, refusal),
+          onHandshake: () => this.#stats.handshakes++,
           onDesiredStateVersion: (version) => options.onDesiredStateVersion?.(index, version),
         }),
     );
     this.#lastSlot = this.#agents.map(() => -1);
     this.#heartbeatTimers = this.#agents.map(() => undefined);
+    const count = this.#agents.length;
+    this.#attempt = new Uint16Array(count);
+    this.#sessionStart = new Float64Array(count);
+    this.#healthy = new Uint8Array(count);
+    this.#welcomedAt = new Float64Array(count).fill(Number.NaN);
+    this.#ackedAt = new Float64Array(count).fill(Number.NaN);
+    this.#state = new Uint8Array(count).fill(AgentState.idle);
+  }
+
+  static #emptyStats() {
+    return { dials: 0, handshakes: 0, welcomes: 0, largestWaitMs: 0, largestAttempt: 0, refusedWithRetryAfter: new ReasonCounts(), stoppedAtDeadline: 0 };
+  }
+
+  /** Reconnect counters since the start or the last `resetReconnectStats`. */
+  get reconnectStats(): ReconnectStats {
+    return { ...this.#stats, refusedWithRetryAfter: this.#stats.refusedWithRetryAfter.entries() };
+  }
+
+  /** Starts the reconnect counters over (e.g. at the moment a storm benchmark kills the server). */
+  resetReconnectStats(): void {
+    this.#stats = Fleet.#emptyStats();
+  }
+
+  /**
+   * Lets every open session count as healthy when it ends, whatever its age: a real fleet's
+   * sessions have been up for hours when its server restarts, so the agents' backoff starts over.
+   */
+  markSessionsHealthy(): void {
+    this.#agents.forEach((agent, index) => {
+      if (agent.isOpen) this.#healthy[index] = 1;
+    });
+  }
+
+  /**
+   * Agents that gave up: started, yet neither connected, dialling, waiting to retry, nor stopped
+   * by the benchmark's deadline. The real agent never gives up, so anything here is a bug of
+   * the simulated agent's state machine (an event it missed) or a hung dial.
+   */
+  get gaveUp(): number {
+    if (this.#epoch === 0) return 0;
+    let count = 0;
+    for (const state of this.#state) if (state === AgentState.idle) count++;
+    return count;
+  }
+
+  /** Each agent's latest welcome and first ack after it, wall ms (copies). */
+  recovery(): Recovery {
+    return { welcomedAt: this.#welcomedAt.slice(), ackedAt: this.#ackedAt.slice() };
   }
 
   get size(): number {
@@ -104,18 +200,25 @@ export class Fleet {
   start(): void {
     this.#epoch = performance.now();
     const step = this.#agents.length > 1 ? this.#options.rampMs / this.#agents.length : 0;
-    this.#agents.forEach((_, index) => this.#later(index * step, () => this.#connect(index, 0)));
+    this.#state.fill(AgentState.waiting);
+    this.#agents.forEach((_, index) => this.#later(index * step, () => this.#connect(index)));
   }
 
-  /** Starts counting check-ins of heartbeats sent from now on. */
+  /** Starts counting check-ins of heartbeats sent from now on (windows may overlap). */
   beginWindow(): MeasurementWindow {
-    this.#window = { start: performance.now(), end: Number.POSITIVE_INFINITY, sent: 0, acked: 0, latencies: new LatencySamples() };
-    return this.#window;
+    const window = { start: performance.now(), end: Number.POSITIVE_INFINITY, sent: 0, acked: 0, latencies: new LatencySamples() };
+    this.#windows.add(window);
+    return window;
   }
 
-  /** Stops counting new heartbeats; acks of those already sent still count. */
+  /** Stops counting new heartbeats; acks of those already sent still count until `forgetWindow`. */
   endWindow(window: MeasurementWindow): void {
     window.end = performance.now();
+  }
+
+  /** Stops counting anything for `window`. */
+  forgetWindow(window: MeasurementWindow): void {
+    this.#windows.delete(window);
   }
 
   /** Stops all timers and closes every session. */
@@ -135,16 +238,24 @@ export class Fleet {
     this.#retryTimers.add(timer);
   }
 
-  #connect(index: number, attempt: number): void {
+  #connect(index: number): void {
     const agent = this.#agents[index];
     if (!agent) return;
     const target = typeof this.#options.target === "function" ? this.#options.target(index) : this.#options.target;
+    this.#stats.dials++;
+    this.#state[index] = AgentState.dialling;
     agent.open(target).then(
       (opened) => {
         if (this.#stopped) {
           agent.close();
           return;
         }
+        this.#stats.welcomes++;
+        this.#state[index] = AgentState.open;
+        this.#sessionStart[index] = performance.now();
+        this.#healthy[index] = 0;
+        this.#welcomedAt[index] = wallNow();
+        this.#ackedAt[index] = Number.NaN;
         this.setupTimes.add(opened.setupMs);
         if (opened.resumed) this.resumedHandshakes++;
         if (opened.welcome.checkinIntervalSeconds * 1000 !== this.#options.intervalMs) this.intervalMismatches++;
@@ -157,31 +268,51 @@ export class Fleet {
       (error: unknown) => {
         if (this.#stopped) return;
         this.connectFailures.add(describeFailure(error));
-        if (performance.now() >= this.#options.retryUntil) return;
-        // The real agent's backoff: 1 s doubling, full jitter; capped lower to fit a bounded run.
-        const ceiling = Math.min(8_000, 1_000 * 2 ** attempt);
-        this.#later(Math.random() * ceiling, () => this.#connect(index, attempt + 1));
+        this.#state[index] = AgentState.idle;
+        if (performance.now() >= this.#options.retryUntil) {
+          this.#stats.stoppedAtDeadline++;
+          this.#state[index] = AgentState.deadline;
+          return;
+        }
+        this.#reconnectLater(index, refusalOf(error));
       },
     );
   }
 
-  #onLost(index: number, reason: string): void {
-    if (this.#stopped) return;
-    this.lostSessions.add(reason);
-    this.#later(Math.random() * 1_000, () => this.#connect(index, 0));
+  /** Waits as the real agent would (reconnect-policy.ts), then dials again. */
+  #reconnectLater(index: number, refusal: Refusal | undefined): void {
+    if (refusal?.retryAfterSeconds !== undefined) this.#stats.refusedWithRetryAfter.add(refusal.code);
+    const attempt = this.#attempt[index] ?? 0;
+    const { waitMs, advance } = reconnectWait(attempt, refusal);
+    if (advance) this.#attempt[index] = Math.min(attempt + 1, 0xffff);
+    this.#stats.largestWaitMs = Math.max(this.#stats.largestWaitMs, waitMs);
+    this.#stats.largestAttempt = Math.max(this.#stats.largestAttempt, this.#attempt[index] ?? 0);
+    this.#state[index] = AgentState.waiting;
+    this.#later(waitMs, () => this.#connect(index));
   }
 
-  #onAck(latencyMs: number, sentAt: number): void {
-    const window = this.#window;
-    if (!window || sentAt < window.start || sentAt >= window.end) return;
-    window.acked++;
-    window.latencies.add(latencyMs);
+  #onLost(index: number, reason: string, refusal: Refusal | undefined): void {
+    if (this.#stopped) return;
+    this.lostSessions.add(reason);
+    this.#state[index] = AgentState.idle;
+    if (this.#healthy[index] === 1 || resetsBackoff(this.#sessionStart[index] ?? 0, performance.now())) this.#attempt[index] = 0;
+    this.#healthy[index] = 0;
+    this.#reconnectLater(index, refusal);
+  }
+
+  #onAck(index: number, latencyMs: number, sentAt: number): void {
+    if (Number.isNaN(this.#ackedAt[index])) this.#ackedAt[index] = wallNow();
+    for (const window of this.#windows) {
+      if (sentAt < window.start || sentAt >= window.end) continue;
+      window.acked++;
+      window.latencies.add(latencyMs);
+    }
   }
 
   /** Next heartbeat at epoch + phase + k·interval, never the same slot twice, never drifting. */
   #scheduleHeartbeat(index: number): void {
     const interval = this.#options.intervalMs;
-    const phase = ((index * goldenRatio) % 1) * interval;
+    const phase = (((index + (this.#options.indexOffset ?? 0)) * goldenRatio) % 1) * interval;
     const now = performance.now();
     const due = Math.ceil((now - this.#epoch - phase) / interval);
     const slot = Math.max((this.#lastSlot[index] ?? 0) + 1, due);
@@ -191,8 +322,8 @@ export class Fleet {
       if (this.#stopped) return;
       const agent = this.#agents[index];
       if (agent?.heartbeat()) {
-        const window = this.#window;
-        if (window && performance.now() < window.end) window.sent++;
+        const sentAt = performance.now();
+        for (const window of this.#windows) if (sentAt >= window.start && sentAt < window.end) window.sent++;
       }
       this.#scheduleHeartbeat(index);
     }, Math.max(0, at - now));

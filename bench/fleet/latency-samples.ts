@@ -14,8 +14,18 @@ export class LatencySamples {
     this.#values.push(milliseconds);
   }
 
+  /** Adds every value of another process's `values()`. */
+  addAll(milliseconds: ArrayLike<number>): void {
+    for (let i = 0; i < milliseconds.length; i++) this.#values.push(milliseconds[i] ?? Number.NaN);
+  }
+
   get count(): number {
     return this.#values.length;
+  }
+
+  /** A copy of the values, compact for IPC. */
+  values(): Float64Array {
+    return Float64Array.from(this.#values);
   }
 
   /** Nearest-rank percentiles and the maximum; NaN when empty. */
@@ -30,8 +40,8 @@ export class LatencySamples {
 export class ReasonCounts {
   readonly #counts = new Map<string, number>();
 
-  add(reason: string): void {
-    this.#counts.set(reason, (this.#counts.get(reason) ?? 0) + 1);
+  add(reason: string, count = 1): void {
+    this.#counts.set(reason, (this.#counts.get(reason) ?? 0) + count);
   }
 
   get total(): number {

@@ -1,4 +1,5 @@
 import type { LatencySamples, ReasonCounts } from "./latency-samples.ts";
+import { lateness, type LoopDelay } from "./loop-delay.ts";
 
 /** Everything a run measured, for `formatReport`. */
 export interface FleetReport {
@@ -12,6 +13,10 @@ export interface FleetReport {
     /** Fleet start → last agent connected (or the connect deadline). */
     readonly rampSeconds: number;
     readonly connected: number;
+    /** Simulator processes the fleet ran in (1: the benchmark's own). */
+    readonly processes: number;
+    /** The server's limit on open files (one per session), when /proc told it. */
+    readonly serverOpenFileLimit: number | undefined;
     readonly setupTimes: LatencySamples;
     readonly resumedHandshakes: number;
     readonly serverCpuSeconds: number;
@@ -39,11 +44,26 @@ export interface FleetReport {
     readonly threads: readonly [string, number][];
     readonly peakRssBytes: number;
     readonly rssBytes: number;
+    /** Event-loop delay over the window (loop-delay-probe.ts), when the probe answered. */
+    readonly loopDelay: LoopDelay | undefined;
   };
+  /** The benchmark process: its CPU over the window, its timers' lateness, its RSS. */
   readonly simulator: { readonly cpuSeconds: number; readonly eventLoopDelayP99Ms: number; readonly eventLoopDelayMaxMs: number; readonly rssBytes: number };
-  readonly targets: { readonly serverCpuPercent: number; readonly p99Ms: number };
+  /** Each child simulator process over the window (empty in one-process mode). */
+  readonly simulatorProcesses: readonly { readonly pid: number; readonly cpuSeconds: number; readonly rssBytes: number }[];
 }
 
+/** Issue 20's targets: at 15,000 agents, and beyond 20,000 (its 50,000-agent run). */
+export function targetsFor(agents: number): { readonly label: string; readonly p99Ms: number; readonly serverCpuPercent: number; readonly rssKibPerAgent?: number; readonly noneUnanswered: boolean; readonly loopDelayP99Ms: number } {
+  return agents > 20_000
+    ? { label: "issue 20, 50,000 agents at 5 s", p99Ms: 100, serverCpuPercent: 100, noneUnanswered: false, loopDelayP99Ms: 5 }
+    : { label: "issue 20, 15,000 agents at 5 s", p99Ms: 25, serverCpuPercent: 20, rssKibPerAgent: 100, noneUnanswered: true, loopDelayP99Ms: 5 };
+}
+
+/** Portainer's published sizing: 4 CPUs for 15,000 agents checking in every 5 s. */
+const portainerCpuMicrosecondsPerCheckIn = (4 * 1e6) / (15_000 / 5);
+
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 const ms = (value: number) => (Number.isNaN(value) ? "n/a" : value < 10 ? value.toFixed(2) : value.toFixed(1));
 const percentOfCore = (cpuSeconds: number, seconds: number) => (seconds > 0 ? (100 * cpuSeconds) / seconds : Number.NaN);
@@ -54,13 +74,38 @@ function reasons(counts: ReasonCounts, indent: string): string[] {
 
 /** The verdicts on the targets, also used for the summary line. */
 export function verdicts(report: FleetReport): { label: string; pass: boolean }[] {
+  const targets = targetsFor(report.agents);
   const cpu = percentOfCore(report.server.cpuSeconds, report.window.seconds);
   const p99 = report.window.latencies.summary().p99;
+  const unanswered = report.window.sent - report.window.acked;
+  const rssPerAgent = report.server.peakRssBytes / 1024 / Math.max(1, report.window.connectedAtEnd);
+  const loop = report.server.loopDelay ? lateness(report.server.loopDelay).p99Ms : Number.NaN;
   return [
     { label: `connected ${report.window.connectedAtEnd}/${report.agents} at the end of the window`, pass: report.window.connectedAtEnd === report.agents },
-    { label: `server CPU ${cpu.toFixed(1)} % of one core < ${report.targets.serverCpuPercent} %`, pass: cpu < report.targets.serverCpuPercent },
-    { label: `p99 check-in latency ${ms(p99)} ms < ${report.targets.p99Ms} ms`, pass: p99 < report.targets.p99Ms },
+    { label: `p99 check-in latency ${ms(p99)} ms < ${targets.p99Ms} ms`, pass: p99 < targets.p99Ms },
+    { label: `server CPU ${cpu.toFixed(1)} % of one core < ${targets.serverCpuPercent} %`, pass: cpu < targets.serverCpuPercent },
+    ...(targets.rssKibPerAgent === undefined ? [] : [{ label: `server peak RSS ${rssPerAgent.toFixed(0)} KiB per agent < ${targets.rssKibPerAgent} KiB`, pass: rssPerAgent < targets.rssKibPerAgent }]),
+    ...(targets.noneUnanswered ? [{ label: `unanswered check-ins ${unanswered} = 0`, pass: unanswered === 0 }] : []),
+    { label: `server event loop late by p99 ${ms(loop)} ms ≤ ${targets.loopDelayP99Ms} ms (heartbeat flush never blocks longer)`, pass: loop <= targets.loopDelayP99Ms },
   ];
+}
+
+/** The one-line comparison with Portainer's published sizing, per check-in. */
+export function portainerLine(report: FleetReport): string {
+  const cpu = percentOfCore(report.server.cpuSeconds, report.window.seconds);
+  const perCheckIn = report.window.acked > 0 ? (1e6 * report.server.cpuSeconds) / report.window.acked : Number.NaN;
+  const ratio = portainerCpuMicrosecondsPerCheckIn / perCheckIn;
+  return `Portainer publishes 4 CPUs for 15,000 agents at 5 s; this run: ${cpu.toFixed(1)} % of one core for ${report.window.connectedAtEnd} agents at ${report.intervalSeconds} s (≈ ${Number.isFinite(ratio) ? ratio.toFixed(0) : "n/a"}× less CPU per agent at the same check-in rate: ${Number.isFinite(perCheckIn) ? perCheckIn.toFixed(0) : "n/a"} µs per check-in against ${portainerCpuMicrosecondsPerCheckIn.toFixed(0)} µs)`;
+}
+
+function loopLine(delay: LoopDelay | undefined): string {
+  if (!delay) return "n/a (the probe did not answer)";
+  const late = lateness(delay);
+  return `late by p50 ${ms(late.p50Ms)} ms, p99 ${ms(late.p99Ms)} ms, max ${ms(late.maxMs)} ms (${delay.count} ticks of ${delay.resolutionMs} ms; intervals p99 ${ms(delay.p99Ms)} ms)`;
+}
+
+function totalSimulatorCpu(report: FleetReport): number {
+  return report.simulator.cpuSeconds + report.simulatorProcesses.reduce((sum, child) => sum + child.cpuSeconds, 0);
 }
 
 /** The table printed at the end of a run. */
@@ -77,7 +122,7 @@ export function formatReport(report: FleetReport): string {
     "",
     "setup",
     `  certificates          ${report.agents} client + 1 server, ${setup.certificatesSeconds.toFixed(1)} s; server up in ${setup.serverStartSeconds.toFixed(1)} s`,
-    `  connected             ${setup.connected}/${report.agents} in ${setup.rampSeconds.toFixed(1)} s`,
+    `  connected             ${setup.connected}/${report.agents} in ${setup.rampSeconds.toFixed(1)} s (${setup.processes} simulator process${setup.processes === 1 ? "" : "es"}; server open-file limit ${setup.serverOpenFileLimit ?? "unknown"})`,
     `  connect → welcome     p50 ${ms(connect.p50)} ms, p99 ${ms(connect.p99)} ms, max ${ms(connect.max)} ms (${setup.resumedHandshakes} resumed)`,
     `  server CPU, ramp      ${setup.serverCpuSeconds.toFixed(2)} s (${setup.connected > 0 ? ((1000 * setup.serverCpuSeconds) / setup.connected).toFixed(2) : "n/a"} ms per connect, incl. heartbeats meanwhile)`,
     `  simulator, ramp       event-loop delay p99 ${ms(setup.simulatorLagP99Ms)} ms, max ${ms(setup.simulatorLagMaxMs)} ms`,
@@ -95,11 +140,18 @@ export function formatReport(report: FleetReport): string {
     `  server CPU            ${server.cpuSeconds.toFixed(2)} s = ${percentOfCore(server.cpuSeconds, window.seconds).toFixed(1)} % of one core (${window.acked > 0 ? ((1e6 * server.cpuSeconds) / window.acked).toFixed(0) : "n/a"} µs per check-in)`,
     `    by kind             user ${server.userSeconds.toFixed(2)} s, system ${server.systemSeconds.toFixed(2)} s`,
     `    by thread           ${server.threads.filter(([, seconds]) => seconds >= 0.01).map(([name, seconds]) => `${name} ${seconds.toFixed(2)} s`).join(", ")}`,
-    `  server memory         peak RSS ${mib(server.peakRssBytes)} (VmHWM since start), RSS now ${mib(server.rssBytes)}`,
-    `  simulator CPU         ${simulator.cpuSeconds.toFixed(2)} s = ${percentOfCore(simulator.cpuSeconds, window.seconds).toFixed(1)} % of one core; event-loop delay p99 ${ms(simulator.eventLoopDelayP99Ms)} ms, max ${ms(simulator.eventLoopDelayMaxMs)} ms; RSS ${mib(simulator.rssBytes)}`,
+    `  server memory         peak RSS ${mib(server.peakRssBytes)} (VmHWM since start) = ${kib(server.peakRssBytes / Math.max(1, window.connectedAtEnd))} per agent; RSS now ${mib(server.rssBytes)} = ${kib(server.rssBytes / Math.max(1, window.connectedAtEnd))} per agent`,
+    `  server event loop     ${loopLine(server.loopDelay)}`,
+    `  simulator CPU         ${simulator.cpuSeconds.toFixed(2)} s = ${percentOfCore(simulator.cpuSeconds, window.seconds).toFixed(1)} % of one core (the benchmark process); timers late p99 ${ms(simulator.eventLoopDelayP99Ms)} ms, max ${ms(simulator.eventLoopDelayMaxMs)} ms; RSS ${mib(simulator.rssBytes)}`,
+    ...report.simulatorProcesses.map((child) => `    simulator ${String(child.pid).padEnd(8)}    ${child.cpuSeconds.toFixed(2)} s = ${percentOfCore(child.cpuSeconds, window.seconds).toFixed(1)} % of one core; RSS ${mib(child.rssBytes)}`),
+    ...(report.simulatorProcesses.length > 0
+      ? [`    simulators, total   ${totalSimulatorCpu(report).toFixed(2)} s = ${percentOfCore(totalSimulatorCpu(report), window.seconds).toFixed(1)} % of one core`]
+      : []),
     "",
-    "targets",
-    ...verdicts(report).map((verdict) => `  ${verdict.pass ? "PASS" : "FAIL"}  ${verdict.label}`),
+    portainerLine(report),
+    "",
+    `targets (${targetsFor(report.agents).label})`,
+    ...verdicts(report).map((verdict) => `  ${verdict.pass ? "met   " : "missed"}  ${verdict.label}`),
   ];
   return lines.join("\n");
 }

@@ -18,6 +18,10 @@ export interface ServerProcessOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** NODE_OPTIONS for the server only (e.g. `--cpu-prof --cpu-prof-dir=DIR`). */
   readonly nodeOptions?: string;
+  /** Raise the server's soft limit on open files to its hard limit (one file per session). */
+  readonly raiseOpenFileLimit?: boolean;
+  /** Listen on these ports rather than free ones picked at spawn (a restart keeps its ports). */
+  readonly ports?: { readonly https: number; readonly tunnel: number };
 }
 
 /** CPU time and memory of a process, from /proc. */
@@ -104,12 +108,14 @@ export class ServerProcess {
   readonly #child: ChildProcess;
   readonly #exited: Promise<void>;
   readonly #dataDir: string;
+  readonly #options: ServerProcessOptions;
   #output = "";
   #spawnError: Error | undefined;
 
-  private constructor(child: ChildProcess, httpsPort: number, tunnelPort: number, dataDir: string) {
+  private constructor(child: ChildProcess, httpsPort: number, tunnelPort: number, options: ServerProcessOptions) {
     this.#child = child;
-    this.#dataDir = dataDir;
+    this.#options = options;
+    this.#dataDir = options.dataDir;
     this.httpsPort = httpsPort;
     this.tunnelPort = tunnelPort;
     this.#exited = new Promise((resolve) => {
@@ -131,7 +137,7 @@ export class ServerProcess {
 
   /** Spawns the server; `ready()` then waits until its API answers. */
   static async spawn(options: ServerProcessOptions): Promise<ServerProcess> {
-    const [httpsPort = 0, tunnelPort = 0] = await freePorts(2);
+    const [httpsPort = 0, tunnelPort = 0] = options.ports ? [options.ports.https, options.ports.tunnel] : await freePorts(2);
     const args = [
       "server",
       "--bind", `127.0.0.1:${httpsPort}`,
@@ -146,8 +152,35 @@ export class ServerProcess {
     if (options.nodeOptions) env["NODE_OPTIONS"] = options.nodeOptions;
     else delete env["NODE_OPTIONS"];
     // bin/pier execs node, so the child's pid is the server's own (what /proc is read for).
-    const child = spawn(join(options.repoRoot, "node_modules", ".bin", "pier"), args, { cwd: options.repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
-    return new ServerProcess(child, httpsPort, tunnelPort, options.dataDir);
+    const pier = join(options.repoRoot, "node_modules", ".bin", "pier");
+    // bash execs bin/pier in place, so the pid stays the server's.
+    const [command, commandArgs] = options.raiseOpenFileLimit ? ["bash", ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', pier, ...args]] : [pier, args];
+    const child = spawn(command, commandArgs, { cwd: options.repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
+    return new ServerProcess(child, httpsPort, tunnelPort, options);
+  }
+
+  /**
+   * Starts another server with the same options, data and ports, once this one has exited
+   * (kill it first): a restart, as systemd or Docker would do it. `ready()` it as any other.
+   */
+  async restart(): Promise<ServerProcess> {
+    await this.#exited;
+    return ServerProcess.spawn({ ...this.#options, ports: { https: this.httpsPort, tunnel: this.tunnelPort } });
+  }
+
+  /** Resolves when the process has exited. */
+  get exited(): Promise<void> {
+    return this.#exited;
+  }
+
+  /** The soft limit on open files of the running server (/proc/PID/limits), undefined if unreadable. */
+  openFileLimit(): number | undefined {
+    try {
+      const line = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${this.pid}/limits`, "utf8"));
+      return line?.[1] === undefined ? undefined : Number(line[1]);
+    } catch {
+      return undefined;
+    }
   }
 
   get pid(): number {

@@ -1,15 +1,18 @@
 import { connect as http2Connect, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
-import { FrameDecoder, edgePaths, encodeFrame, protocolVersion, serverMessageSchema, type Welcome } from "@pier/protocol";
+import { FrameDecoder, edgePaths, encodeFrame, protocolVersion, serverMessageSchema, type ServerMessage, type Validator, type Welcome } from "@pier/protocol";
 import { answerTunnelWithPing } from "./docker-stand-in.ts";
 import type { AgentIdentity } from "./fleet-pki.ts";
+import type { Refusal } from "./reconnect-policy.ts";
 
 /** What a simulated agent tells the fleet. */
 export interface AgentEvents {
   /** The server acknowledged heartbeat `seq`, sent at `sentAt` (performance.now()). */
   onAck(latencyMs: number, sentAt: number): void;
-  /** An open session ended without `close()` being called. */
-  onLost(reason: string): void;
+  /** An open session ended without `close()` being called; `refusal` when the server said why. */
+  onLost(reason: string, refusal?: Refusal): void;
+  /** A TLS handshake completed (before the hello). */
+  onHandshake?(): void;
   /** The welcome or a status frame carried a desired-state version (docs/fleet.md). */
   onDesiredStateVersion?(version: string): void;
 }
@@ -39,6 +42,24 @@ export function describeFailure(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
   return code ? `${code}: ${error.message.replace(/\s+/g, " ").slice(0, 120)}` : error.message.slice(0, 140);
 }
+
+/** A failed `open()` the server refused: its code and retry hint, for the reconnect policy. */
+export function refusalOf(error: unknown): Refusal | undefined {
+  return (error as { refusal?: Refusal } | undefined)?.refusal;
+}
+
+/**
+ * The server's frames, with `refused.retryAfterSeconds` kept whether or not this checkout's
+ * `refusedSchema` knows it yet (a zod object drops keys it does not declare).
+ */
+const serverFrames: Validator<ServerMessage & { retryAfterSeconds?: number }> = {
+  safeParse(value) {
+    const parsed = serverMessageSchema.safeParse(value);
+    if (!parsed.success || parsed.data.type !== "refused") return parsed;
+    const hint = (value as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    return Number.isInteger(hint) && (hint as number) >= 1 && (hint as number) <= 3600 ? { success: true, data: { ...parsed.data, retryAfterSeconds: hint as number } } : parsed;
+  },
+};
 
 /**
  * One edge device, speaking the session protocol as `packages/agent` does (TLS 1.2+ with its own
@@ -114,6 +135,7 @@ export class SimulatedAgent {
       socket.on("session", (ticket: Buffer) => (this.#tlsSession = ticket));
       socket.once("error", fail);
       socket.once("secureConnect", () => {
+        this.#events.onHandshake?.();
         const h2 = http2Connect("https://localhost", { createConnection: () => socket });
         this.#h2 = h2;
         h2.on("error", (error) => (this.#open ? this.#lost(describeFailure(error)) : fail(error)));
@@ -133,7 +155,7 @@ export class SimulatedAgent {
             stream.on("end", () => fail(Object.assign(new Error(`HTTP ${status}: ${body.slice(0, 200)}`), { code: `HTTP_${status}` })));
             return;
           }
-          const decoder = new FrameDecoder(serverMessageSchema);
+          const decoder = new FrameDecoder(serverFrames);
           stream.on("data", (chunk: Buffer) => {
             const now = performance.now();
             let messages;
@@ -161,10 +183,12 @@ export class SimulatedAgent {
                   this.#events.onAck(now - sentAt, sentAt);
                   break;
                 }
-                case "refused":
-                  if (this.#open) this.#lost(`refused ${message.code}: ${message.message}`);
-                  else fail(Object.assign(new Error(message.message), { code: `REFUSED_${message.code}` }));
+                case "refused": {
+                  const refusal: Refusal = { code: message.code, ...(message.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: message.retryAfterSeconds }) };
+                  if (this.#open) this.#lost(`refused ${message.code}`, refusal);
+                  else fail(Object.assign(new Error(message.message), { code: `REFUSED_${message.code}`, refusal }));
                   return;
+                }
                 case "tunnel":
                   // Most simulated devices have no Docker Engine to reach; some answer pings.
                   if (this.#answerTunnels && this.#h2) answerTunnelWithPing(this.#h2, message.id);
@@ -237,11 +261,11 @@ export class SimulatedAgent {
     this.#teardown();
   }
 
-  #lost(reason: string): void {
+  #lost(reason: string, refusal?: Refusal): void {
     if (!this.#open) return;
     this.#open = false;
     this.#teardown();
-    this.#events.onLost(reason);
+    this.#events.onLost(reason, refusal);
   }
 
   #teardown(): void {
