@@ -1,3 +1,6 @@
+import { refusedCodes } from "@pier/protocol/wire";
+import { maxRetryAfterMs } from "./identity/retry-after.ts";
+
 /** Reconnect delays: exponential from 1 s, capped at 60 s, with jitter. */
 export const backoff = { baseMs: 1000, capMs: 60_000 } as const;
 
@@ -21,7 +24,8 @@ export const healthySessionMs = 2 * backoff.capMs;
 /**
  * Whether a session that ended resets the backoff: only one that was welcomed and stayed up at
  * least `healthySessionMs`. Whatever ended a session (the server closed it, replaced it, refused
- * it, the link died), the agent waits `backoffDelay(attempt)` before it dials again.
+ * it, the link died), the agent waits before it dials again (`nextDial`: the backoff, or the
+ * server's hint).
  *
  * @example
  * if (wasHealthy(welcomedAt === undefined ? undefined : Date.now() - welcomedAt)) attempt = 0;
@@ -29,6 +33,46 @@ export const healthySessionMs = 2 * backoff.capMs;
  */
 export function wasHealthy(sessionLastedMs: number | undefined): boolean {
   return sessionLastedMs !== undefined && sessionLastedMs >= healthySessionMs;
+}
+
+/** How the last session or dial ended, as far as the wait before the next dial is concerned. */
+export interface Ending {
+  /** The `refused` frame's code, or the error body's code (`unavailable`, `restarting`…); absent for a failed dial or a lost link. */
+  readonly code?: string;
+  /** How long the server asked the agent to wait: `refused.retryAfterSeconds`, or a 429/503's `Retry-After`. */
+  readonly retryAfterMs?: number;
+}
+
+/** What to do before the next dial: wait `delayMs`, then dial with this backoff `attempt`. */
+export interface NextDial {
+  readonly delayMs: number;
+  readonly attempt: number;
+}
+
+// A busy or restarting server spreads its fleet over at most the backoff cap; a larger hint
+// (a server's slip) does not park a device longer than its own backoff would.
+const cappedAtBackoff: ReadonlySet<string> = new Set([refusedCodes.unavailable, refusedCodes.restarting]);
+
+/**
+ * The wait before the next dial and the backoff attempt after it (docs/protocol.md
+ * "Admission control and restarts"):
+ * - `restarting`: the session ended on purpose and the server already spread its fleet: wait
+ *   exactly the hint (at most 60 s), and the backoff does not advance;
+ * - a hint otherwise: `max(hint, backoffDelay(attempt))`, at most 60 s for `unavailable` (a busy
+ *   server), at most 1 h for the rest (enrollment limits); the backoff advances;
+ * - no hint: `backoffDelay(attempt)`, and the backoff advances.
+ *
+ * @example
+ * const next = nextDial(attempt, { code: "unavailable", retryAfterMs: 7000 });
+ * await sleep(next.delayMs, signal);
+ * attempt = next.attempt;
+ */
+export function nextDial(attempt: number, ending: Ending, random = Math.random): NextDial {
+  const cap = ending.code !== undefined && cappedAtBackoff.has(ending.code) ? backoff.capMs : maxRetryAfterMs;
+  if (ending.code === refusedCodes.restarting) {
+    return { delayMs: Math.min(cap, ending.retryAfterMs ?? backoffDelay(attempt, random)), attempt };
+  }
+  return { delayMs: Math.min(cap, Math.max(ending.retryAfterMs ?? 0, backoffDelay(attempt, random))), attempt: attempt + 1 };
 }
 
 /** Waits `ms`, or less when `signal` aborts; never rejects. */

@@ -129,7 +129,9 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
         try {
           for (const message of decoder.push(chunk)) {
             if (message.type === "refused") {
-              finish(new AgentError("refused", `The server ended the session: ${message.message}`, { explained: { code: message.code, cause: `The server ended the session: ${message.message}`, fix: "Follow the server's message." } }));
+              // A busy or restarting server (or an enrollment limit) says when to come back.
+              const wait = message.retryAfterSeconds === undefined ? {} : { retryAfterMs: message.retryAfterSeconds * 1000 };
+              finish(new AgentError("refused", `The server ended the session: ${message.message}`, { explained: { code: message.code, cause: `The server ended the session: ${message.message}`, fix: "Follow the server's message." }, ...wait }));
               return;
             }
             if (message.type === "welcome" || message.type === "status") setInterval_(message.checkinIntervalSeconds);

@@ -3,7 +3,7 @@ import { formatNameDer, inferClientCertificateRejection, parseCertificate, parse
 import type { CertificateGrant, Hello, ServerMessage, Welcome } from "@pier/protocol";
 import { edgeHeaders, protocolVersion, refusedCodes, splitHostPort } from "@pier/protocol/wire";
 import type { AgentConfig } from "./config.ts";
-import { backoff, backoffDelay, sleep, sleepUntil, wasHealthy } from "./backoff.ts";
+import { backoff, backoffDelay, healthySessionMs, nextDial, sleep, sleepUntil, wasHealthy, type Ending } from "./backoff.ts";
 import { DeviceIdentity, describePair, deviceCsr, IdentityStore, requestRenewal, requestRenewalOnce, type DialPlan, type IdentityPair } from "./identity/index.ts";
 import { checkIn, runSession, type EdgeSession } from "./channel.ts";
 import { ClusterMember } from "./cluster.ts";
@@ -67,8 +67,10 @@ export class EdgeAgent {
   readonly #identity: DeviceIdentity | undefined;
   /** A planned reconnect (a certificate was just issued): dial again at once, without backoff. */
   #reconnectNow = false;
-  /** How long the server asked us to wait (`Retry-After` of a refused hello), for the next backoff. */
-  #retryAfterMs: number | undefined;
+  /** How the last turn ended (refused code, the server's retry hint), for the wait before the next dial. */
+  #ending: Ending | undefined;
+  /** When the server said it was restarting; until a welcome, failing to reach it is expected, not an error. */
+  #restartingAt: number | undefined;
   /** Whether we said that the certificate was revoked; said once per run. */
   #revokedReported = false;
   /** The session of this turn that is in use: renewals ride it; replaced by its successor after a renewal. */
@@ -141,9 +143,10 @@ export class EdgeAgent {
         this.#reconnectNow = false;
         continue;
       }
-      const retryAfter = this.#retryAfterMs ?? 0;
-      this.#retryAfterMs = undefined;
-      await sleep(Math.max(retryAfter, backoffDelay(attempt++)), signal);
+      const next = nextDial(attempt, this.#ending ?? {});
+      this.#ending = undefined;
+      attempt = next.attempt;
+      await sleep(next.delayMs, signal);
     }
     await this.#fleet.close();
     this.#log.log("info", "agent stopped");
@@ -502,6 +505,7 @@ export class EdgeAgent {
 
   #welcomed(welcome: Welcome, server: string): void {
     this.#welcomedAt ??= Date.now();
+    this.#restartingAt = undefined;
     if (this.#lastFailure !== undefined) this.#log.log("info", "connection restored");
     this.#lastFailure = undefined;
     const first = this.#state.environmentId === undefined;
@@ -520,7 +524,16 @@ export class EdgeAgent {
   async #report(error: unknown): Promise<void> {
     const first: Explained =
       error instanceof AgentError && error.explained ? error.explained : { code: "unexpected", cause: error instanceof Error ? error.message : String(error), fix: "Report this with the agent's log." };
-    if (error instanceof AgentError && error.retryAfterMs !== undefined) this.#retryAfterMs = error.retryAfterMs;
+    const retryAfterMs = error instanceof AgentError ? error.retryAfterMs : undefined;
+    this.#ending = { code: first.code, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
+    if (first.code === refusedCodes.restarting) {
+      // Planned, not a failure: the server spread its fleet's return; the backoff does not advance.
+      const when = retryAfterMs === undefined ? "with the backoff" : `in ${Math.round(nextDial(0, this.#ending).delayMs / 1000)} s, as it asked`;
+      this.#log.log("info", `the server is restarting: reconnecting ${when}`);
+      this.#restartingAt = Date.now();
+      this.#lastFailure = undefined;
+      return;
+    }
     // A renewed pair the server refuses must not strand a device whose current pair still works.
     if (this.#identity?.refusedNext(this.#lastPair, first.code)) {
       this.#reconnectNow = true;
@@ -539,6 +552,10 @@ export class EdgeAgent {
       return;
     }
     this.#lastFailure = first.code;
+    if (this.#restartingAt !== undefined && Date.now() - this.#restartingAt < healthySessionMs) {
+      this.#log.log("info", `the server is not back from its restart yet (${first.cause}); retrying with the backoff`);
+      return;
+    }
     const explained = await this.#refine(first);
     this.#log.log("error", `cannot connect to ${this.#target().authority}: ${explained.cause} — ${explained.fix}`);
   }

@@ -84,4 +84,24 @@ describe("reconnect backoff after a session ends", () => {
     expect(plain[0]).toMatch(/its own --data directory .*agent\.json/);
     expect(log.at("debug").filter((line) => line.includes("session replaced again")).length).toBe(opened.length - 1);
   });
+
+  it("after refused: unavailable with retryAfterSeconds (a busy server), waits at least that long before dialling again", async () => {
+    const { opened, gaps } = await sessionsAgainst([{ type: "refused", code: "unavailable", message: "The server is busy admitting 2500 other devices; retry in 2 s.", retryAfterSeconds: 2 }], 3_500);
+    // Precondition: it came back once. Before, it redialled after its 0.5–1 s backoff.
+    expect(opened.length).toBe(2);
+    expect(gaps[0]).toBeGreaterThanOrEqual(1950);
+  });
+
+  it("after refused: restarting, comes back after exactly the hint each time, says so at info, and its backoff does not grow", async () => {
+    const { opened, gaps, log } = await sessionsAgainst([{ type: "refused", code: "restarting", message: "The server is restarting; reconnect in 1 s.", retryAfterSeconds: 1 }], 4_800);
+    // Before: 0.5–1 s, 1–2 s, then 2–4 s, as after a failure.
+    expect(opened.length).toBeGreaterThanOrEqual(4);
+    for (const gap of gaps) {
+      expect(gap).toBeGreaterThanOrEqual(950);
+      expect(gap).toBeLessThan(1800);
+    }
+    expect(log.at("info").filter((line) => line === "the server is restarting: reconnecting in 1 s, as it asked").length).toBeGreaterThanOrEqual(opened.length - 1);
+    expect(log.at("warn")).toEqual([]);
+    expect(log.at("error")).toEqual([]);
+  });
 });
