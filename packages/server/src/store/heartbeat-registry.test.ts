@@ -1,5 +1,6 @@
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { describe, expect, it, vi } from "vitest";
-import { HeartbeatRegistry } from "./heartbeat-registry.ts";
+import { HeartbeatRegistry, defaultCheckInChunkSize } from "./heartbeat-registry.ts";
 import { SqliteStore } from "./sqlite-store.ts";
 import type { CheckIn, EnvironmentStore } from "./store.ts";
 import { type TempDir, tempDir } from "./temp-dir.testkit.ts";
@@ -156,5 +157,67 @@ describe("HeartbeatRegistry", () => {
     await registry[Symbol.asyncDispose]();
     expect(counted.calls).toHaveLength(2);
     expect((await store.environments.get(b))?.lastCheckInAt).toEqual(at(2));
+  });
+
+  it("writes 20,000 check-ins in chunks of 500 with a turn of the event loop between them", async () => {
+    await using dir = tempDir("heartbeats");
+    await using fixture = await storeWith(dir, 20_000);
+    const { store, ids } = fixture;
+    const counted = counting(store.environments);
+    const registry = new HeartbeatRegistry({ store: counted });
+    for (const id of ids) registry.record(id, at(7));
+    expect(registry.pendingCount).toBe(20_000);
+
+    // Timers that fire while the flush runs: each one is a turn of the event loop it let through.
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 1);
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    delay.enable();
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+    // The histogram records a blocked loop when its timer fires late: it runs before and after.
+    await settle();
+    const before = turns;
+    await registry.flush();
+    const turnsDuringFlush = turns - before;
+    await settle();
+    delay.disable();
+    clearInterval(ticker);
+
+    expect(defaultCheckInChunkSize).toBe(500);
+    expect(counted.calls).toHaveLength(40);
+    expect(counted.calls.every((batch) => batch.length === 500)).toBe(true);
+    expect(counted.calls.flat().map((checkIn) => checkIn.id)).toEqual(ids);
+    expect(registry.pendingCount).toBe(0);
+    expect((await store.environments.get(ids[0] ?? 0))?.lastCheckInAt).toEqual(at(7));
+    expect((await store.environments.get(ids.at(-1) ?? 0))?.lastCheckInAt).toEqual(at(7));
+    expect(turnsDuringFlush).toBeGreaterThan(0);
+    // One transaction of 20,000 rows held the loop for 41-63 ms; a chunk of 500 takes 1-2 ms.
+    // A loose bound (the machine is shared), but one the single transaction never met.
+    expect(delay.max / 1e6).toBeLessThan(25);
+  });
+
+  it("keeps the chunk that failed and the ones after it dirty, and reports once", async () => {
+    await using dir = tempDir("heartbeats");
+    await using fixture = await storeWith(dir, 5);
+    const { store, ids } = fixture;
+    let calls = 0;
+    const failingSecond = {
+      async recordCheckIns(batch: readonly CheckIn[]) {
+        if (++calls === 2) throw new Error("disk full");
+        await store.environments.recordCheckIns(batch);
+      },
+    };
+    const errors: number[] = [];
+    const registry = new HeartbeatRegistry({ store: failingSecond, chunkSize: 2, onFlushError: (_error, pending) => errors.push(pending) });
+    for (const id of ids) registry.record(id, at(4));
+    await registry.flush();
+    expect(calls).toBe(2);
+    expect(errors).toEqual([3]);
+    expect(registry.pendingCount).toBe(3);
+    expect((await store.environments.get(ids[1] ?? 0))?.lastCheckInAt).toEqual(at(4));
+    expect((await store.environments.get(ids[2] ?? 0))?.lastCheckInAt).toBeNull();
+    await registry.flush();
+    expect(registry.pendingCount).toBe(0);
+    expect((await store.environments.get(ids[4] ?? 0))?.lastCheckInAt).toEqual(at(4));
   });
 });
