@@ -191,9 +191,10 @@ describe("HeartbeatRegistry", () => {
     expect((await store.environments.get(ids[0] ?? 0))?.lastCheckInAt).toEqual(at(7));
     expect((await store.environments.get(ids.at(-1) ?? 0))?.lastCheckInAt).toEqual(at(7));
     expect(turnsDuringFlush).toBeGreaterThan(0);
-    // One transaction of 20,000 rows held the loop for 41-63 ms; a chunk of 500 takes 1-2 ms.
-    // A loose bound (the machine is shared), but one the single transaction never met.
-    expect(delay.max / 1e6).toBeLessThan(25);
+    // One transaction of 20,000 rows held the loop for 41-63 ms (104 ms with the machine busy);
+    // a chunk of 500 takes 1-2 ms. A loose bound (the machine is shared, a busy moment reached
+    // 27 ms), but one the single transaction never met.
+    expect(delay.max / 1e6).toBeLessThan(40);
   });
 
   it("keeps the chunk that failed and the ones after it dirty, and reports once", async () => {
