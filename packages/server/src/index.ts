@@ -1,5 +1,5 @@
 /** `@pier/server`: the Pier server. */
-export { startServer, type ServerConfig, type RunningServer, type ServerLogLevel } from "./server.ts";
+export { startServer, type AdmissionLimits, type DrainSummary, type ServerConfig, type RunningServer, type ServerLogLevel } from "./server.ts";
 export { ServerError, type ServerErrorCode } from "./errors.ts";
 export { ProxySources } from "./tls/proxy-protocol.ts";
 export { canonicalPath, maxPathBytes, type CanonicalTarget } from "./http/canonical-path.ts";

@@ -12,6 +12,8 @@ import { rawErrorResponse, sendError } from "./http/error-response.ts";
 import { canonicalPath } from "./http/canonical-path.ts";
 import { EdgeService, defaultEnrollmentLimits, type EnrollmentLimits } from "./edge/edge-service.ts";
 import { createEdgeRoutes, type EdgeResponse } from "./edge/edge-routes.ts";
+import { HelloGate, defaultHelloGate } from "./edge/hello-gate.ts";
+import { announceRestart } from "./edge/restart-notice.ts";
 import { TunnelBroker } from "./edge/tunnel-broker.ts";
 import { openBuiltInCa, reissueServerCertificate } from "./bootstrap/built-in-tls.ts";
 import { prepareFirstAdmin } from "./bootstrap/first-admin.ts";
@@ -33,7 +35,7 @@ import { onlineAnywhere, replicatedRotation } from "./cluster/rotation-files.ts"
 import { handleClusterEvents, replicaSessions } from "./cluster/event-handlers.ts";
 import { startClusterRouting } from "./cluster/cluster-routing.ts";
 import { ClusterTunnels } from "./cluster/cluster-tunnels.ts";
-import { ConnectionBudget, ProxySources, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, proxyRefusalLogger, revocationEntriesOf, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
+import { ConnectionBudget, ProxySources, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, defaultHandshakeGate, proxyRefusalLogger, revocationEntriesOf, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
 
 /** Log levels of the server. */
 export type ServerLogLevel = "debug" | "info" | "warn" | "error";
@@ -69,6 +71,13 @@ export interface ServerConfig {
   readonly enrollment?: Partial<EnrollmentLimits>;
   /** Absolute deadline of a TLS handshake, from accept (default 10 s). */
   readonly handshakeTimeoutMs?: number;
+  /**
+   * Admission control (docs/protocol.md "Admission control and restarts"): TLS handshakes per
+   * listener at once (`--max-concurrent-handshakes`, default 64) and waiting (20,000); hellos at
+   * once (`--max-concurrent-hellos`, default 32) and waiting (2,000), past which a device is told
+   * to retry later.
+   */
+  readonly admission?: Partial<AdmissionLimits>;
   /** `--device-cert-lifetime`: lifetime of device certificates the built-in CA issues, in seconds (default 30 days; 60 s to 397 days). */
   readonly deviceCertificateLifetimeSeconds?: number;
   /** `--renewal-rate`: device certificate renewals issued per second across the fleet (default 50, `RenewalThrottle`). */
@@ -92,6 +101,27 @@ export interface ServerConfig {
   readonly log: (level: ServerLogLevel, message: string) => void;
 }
 
+/** Limits of the admission path; defaults in `defaultHandshakeGate` and `defaultHelloGate`. */
+export interface AdmissionLimits {
+  readonly maxConcurrentHandshakes: number;
+  readonly maxQueuedHandshakes: number;
+  readonly maxConcurrentHellos: number;
+  readonly maxQueuedHellos: number;
+}
+
+/** What a graceful restart's `drain()` did. */
+export interface DrainSummary {
+  /** Sessions told `refused {code: "restarting"}` with their delay. */
+  readonly told: number;
+  /** Each was told a delay in 1 … this many seconds. */
+  readonly windowSeconds: number;
+  /** Connections still open when the wait ended (closed by `close()`). */
+  readonly leftOpen: number;
+}
+
+/** How long `drain()` waits for connections to end after GOAWAY. */
+const drainTimeoutMs = 5_000;
+
 /** A running server. */
 export interface RunningServer {
   readonly httpsAddress: AddressInfo;
@@ -103,6 +133,13 @@ export interface RunningServer {
   readonly edgeFingerprint: () => string;
   /** A fleet-wide EDGE_KEY for this server as reached at `apiUrl`. */
   readonly fleetEdgeKey: (apiUrl: string) => Promise<string>;
+  /**
+   * A graceful restart's first half (SIGTERM): stops accepting, ends every session with
+   * `refused {code: "restarting", retryAfterSeconds}` spread over ceil(sessions / 500) s (1–60),
+   * sends GOAWAY on every HTTP/2 connection and waits for them to end, at most 5 s. Call
+   * `close()` after it.
+   */
+  drain(): Promise<DrainSummary>;
   close(): Promise<void>;
 }
 
@@ -287,8 +324,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     log: config.log,
   });
   const api = getRequestListener(createApiApp(deps).fetch);
+  const hellos = new HelloGate({ maxConcurrent: config.admission?.maxConcurrentHellos ?? defaultHelloGate.maxConcurrent, maxQueued: config.admission?.maxQueuedHellos ?? defaultHelloGate.maxQueued });
   const edgeRoutes = createEdgeRoutes({
     edge,
+    hellos,
     mtlsRequired: mtlsConfigured,
     identify: (req) => {
       const who = connectionIdentity(req);
@@ -381,6 +420,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const limits = {
     connections: new ConnectionBudget({ ...defaultConnectionBudget, ...config.connections }),
     onShed: shedLogger((message) => config.log("warn", message)),
+    // Per front: a storm on the tunnel listener leaves the HTTPS listener's handshakes alone.
+    handshakes: { maxConcurrent: config.admission?.maxConcurrentHandshakes ?? defaultHandshakeGate.maxConcurrent, maxQueued: config.admission?.maxQueuedHandshakes ?? defaultHandshakeGate.maxQueued },
     ...(config.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: config.handshakeTimeoutMs }),
     revocations: revocations.registry,
     ...(proxySources ? { proxySources, onProxyRefusal: proxyRefusalLogger((message) => config.log("warn", message)) } : {}),
@@ -405,6 +446,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     replicaId: cluster.replicaId,
     edgeFingerprint: () => tls.edgeMaterial.spkiSha256,
     fleetEdgeKey: async (apiUrl) => encodeEdgeKey({ ...(await edgeEndpoint(new URL(apiUrl))), environmentId: 0 }),
+    async drain() {
+      httpsFront.stopAccepting();
+      tunnelFront.stopAccepting();
+      const notice = announceRestart(edge);
+      const left = await Promise.all([httpsFront.goAway(drainTimeoutMs), tunnelFront.goAway(drainTimeoutMs)]);
+      notice.stop();
+      return { told: notice.told(), windowSeconds: notice.windowSeconds, leftOpen: left[0] + left[1] };
+    },
     async close() {
       stopHandlingEvents();
       await events.close();

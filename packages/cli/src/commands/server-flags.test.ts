@@ -44,3 +44,18 @@ describe("pier server --proxy-protocol-from", () => {
     expect(() => proxyProtocolSources(undefined, { PIER_PROXY_PROTOCOL_FROM: "balancer.example" })).toThrow(/^PIER_PROXY_PROTOCOL_FROM: "balancer.example" is not an IP address or CIDR block/);
   });
 });
+
+describe("pier server --max-concurrent-handshakes, --max-concurrent-hellos", () => {
+  it("set the admission limits; absent, the server's defaults (64 and 32) apply", () => {
+    expect(serverLimits({ "max-concurrent-handshakes": "128", "max-concurrent-hellos": "8" }).admission).toEqual({ maxConcurrentHandshakes: 128, maxConcurrentHellos: 8 });
+    expect(serverLimits({}).admission).toEqual({});
+    expect(serverLimits({ "max-concurrent-hellos": "10000" }).admission).toEqual({ maxConcurrentHellos: 10_000 });
+  });
+
+  it("refuse 0, more than 10000 and anything but a whole number, naming the flag", () => {
+    expect(() => serverLimits({ "max-concurrent-handshakes": "0" })).toThrow(expect.objectContaining({ code: "usage", message: "--max-concurrent-handshakes needs a whole number of at least 1, got 0." }));
+    expect(() => serverLimits({ "max-concurrent-hellos": "10001" })).toThrow(expect.objectContaining({ code: "usage", message: "--max-concurrent-hellos needs a whole number from 1 to 10000, got 10001." }));
+    expect(() => serverLimits({ "max-concurrent-hellos": "-3" })).toThrow(/^--max-concurrent-hellos needs a whole number, got "-3"/);
+    expect(() => serverLimits({ "max-concurrent-handshakes": "1e3" })).toThrow(/^--max-concurrent-handshakes needs a whole number, got "1e3"/);
+  });
+});

@@ -49,6 +49,13 @@ Options:
   --renewal-rate N          device certificate renewals the built-in CA issues per second
                             across the fleet (default 50); more are told to retry later (429
                             with Retry-After, spread over the backlog)
+  --max-concurrent-handshakes N
+                            TLS handshakes each listener runs at once (default 64, at most
+                            10000); the next connections wait in order of arrival, up to
+                            20000, then are closed at accept with a warning in the log
+  --max-concurrent-hellos N hellos (session or check-in) handled at once (default 32, at most
+                            10000); up to 2000 more wait, the next are told to retry within
+                            60 s (refused "unavailable", or 503 with Retry-After)
   --device-cert-lifetime DURATION
                             lifetime of the device certificates the built-in CA issues, e.g.
                             90s, 15m, 12h, 30d (default: $PIER_DEVICE_CERT_LIFETIME, else 30d;
@@ -107,6 +114,15 @@ function positive(value: string | undefined, flag: string): number | undefined {
   return number;
 }
 
+/** The most `--max-concurrent-handshakes` and `--max-concurrent-hellos` accept: more is no bound at all. */
+export const maxAdmissionConcurrency = 10_000;
+
+function concurrency(value: string | undefined, flag: string): number | undefined {
+  const number = positive(value, flag);
+  if (number !== undefined && number > maxAdmissionConcurrency) throw new CliError("usage", `${flag} needs a whole number from 1 to ${maxAdmissionConcurrency}, got ${value}.`);
+  return number;
+}
+
 const periods: Readonly<Record<string, number>> = { s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000, hour: 3_600_000 };
 
 /**
@@ -158,16 +174,19 @@ export function deviceCertificateLifetime(flag: string | undefined, env: NodeJS.
  * The limit flags of `pier server`, as `ServerConfig` fields (absent flags keep the defaults).
  *
  * @example
- * serverLimits({ "renewal-rate": "20" }); // { renewalsPerSecond: 20, connections: {}, enrollment: {} }
+ * serverLimits({ "renewal-rate": "20" }); // { renewalsPerSecond: 20, admission: {}, connections: {}, enrollment: {} }
  */
-export function serverLimits(values: Record<string, string | boolean | undefined>): Pick<ServerConfig, "connections" | "enrollment" | "renewalsPerSecond"> {
+export function serverLimits(values: Record<string, string | boolean | undefined>): Pick<ServerConfig, "connections" | "enrollment" | "renewalsPerSecond" | "admission"> {
   const flag = (name: string) => (typeof values[name] === "string" ? values[name] : undefined);
   const maxTotal = positive(flag("max-connections"), "--max-connections");
   const maxPerSource = positive(flag("max-connections-per-source"), "--max-connections-per-source");
   const waitingRoomMax = positive(flag("waiting-room-max"), "--waiting-room-max");
   const rate = flag("enrollment-rate");
   const renewalsPerSecond = positive(flag("renewal-rate"), "--renewal-rate");
+  const maxConcurrentHandshakes = concurrency(flag("max-concurrent-handshakes"), "--max-concurrent-handshakes");
+  const maxConcurrentHellos = concurrency(flag("max-concurrent-hellos"), "--max-concurrent-hellos");
   return {
+    admission: { ...(maxConcurrentHandshakes === undefined ? {} : { maxConcurrentHandshakes }), ...(maxConcurrentHellos === undefined ? {} : { maxConcurrentHellos }) },
     ...(renewalsPerSecond === undefined ? {} : { renewalsPerSecond }),
     connections: { ...(maxTotal === undefined ? {} : { maxTotal }), ...(maxPerSource === undefined ? {} : { maxPerSource }) },
     enrollment: { ...(rate === undefined ? {} : { perSource: parseEnrollmentRate(rate) }), ...(waitingRoomMax === undefined ? {} : { waitingRoomMax }) },
@@ -238,6 +257,8 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
     "waiting-room-max": { type: "string" },
     "proxy-protocol-from": { type: "string" },
     "renewal-rate": { type: "string" },
+    "max-concurrent-handshakes": { type: "string" },
+    "max-concurrent-hellos": { type: "string" },
     "device-cert-lifetime": { type: "string" },
     "database-url": { type: "string" },
     "secret-file": { type: "string" },
@@ -292,11 +313,21 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
   log("info", `server key fingerprint (SPKI SHA-256, pinned by agents): ${server.edgeFingerprint()}`);
   log("info", `connect a first agent: EDGE=1 EDGE_ID=<unique id> EDGE_KEY=${await server.fleetEdgeKey(apiUrl)} npx pier agent --data ./agent-data`);
   log("info", "it will wait in the Waiting Room until associated: POST /api/endpoints/{id}/edge/trust (create the admin first: in the web UI or POST /api/users/admin/init with the setup token, see above)");
-  await new Promise<void>((resolve) => {
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
-  log("info", "shutting down");
+  const exitNow = (again: NodeJS.Signals) => {
+    log("warn", `${again} during the graceful shutdown: exiting at once`);
+    process.exit(exitCodes.failed);
+  };
+  process.once("SIGINT", exitNow);
+  process.once("SIGTERM", exitNow);
+  log("info", `${signal}: shutting down gracefully (a second signal exits at once)`);
+  const drained = await server.drain();
+  const left = drained.leftOpen > 0 ? `; ${drained.leftOpen} connection(s) still open after 5 s are closed now` : "";
+  log("info", `told ${drained.told} device session(s) that the server is restarting, each to reconnect after a delay spread over 1–${drained.windowSeconds} s${left}`);
   await server.close();
+  log("info", "shut down");
   return exitCodes.ok;
 }

@@ -6,6 +6,7 @@ import { loadTlsMaterial } from "../tls/tls-material.ts";
 import { listenEdgeRoutes } from "./edge-listener.testkit.ts";
 import { EdgeService, type EdgeServiceOptions } from "./edge-service.ts";
 import type { FleetEdgeServices } from "./fleet-routes.ts";
+import type { HelloGate } from "./hello-gate.ts";
 import { TestAgent, type TestAgentOptions } from "./test-agent.testkit.ts";
 import { TunnelBroker } from "./tunnel-broker.ts";
 
@@ -35,6 +36,8 @@ export async function startEdgeFixture(
     readonly trustOnFirstConnect?: boolean;
     /** The fleet services the device routes answer from, built on the fixture's store and edge service. */
     readonly fleet?: (parts: { store: SqliteStore; edge: EdgeService }) => FleetEdgeServices;
+    /** The hello gate of the edge routes (their default one without it). */
+    readonly hellos?: HelloGate;
   } = {},
 ): Promise<EdgeFixture> {
   const pki: TestPki = createTestPki();
@@ -58,6 +61,7 @@ export async function startEdgeFixture(
       },
       tunnels,
       ...(options.fleet ? { fleet: options.fleet({ store, edge }) } : {}),
+      ...(options.hellos ? { hellos: options.hellos } : {}),
       log: (level, message) => logs.push(`${level}: ${message}`),
     },
     { mode: "none" },

@@ -15,6 +15,7 @@ import {
   protocolVersion,
   refusedCodes,
   renewRequestSchema,
+  retryAfterLimits,
   type DockerSnapshot,
   type Hello,
   type ServerMessage,
@@ -25,6 +26,7 @@ import { errorBody, type ErrorAnswer } from "../http/error-response.ts";
 import { onCertificateExpiry } from "../identity/certificate-expiry.ts";
 import type { CertificateRenewal } from "../identity/renewal.ts";
 import type { EdgeConnection, EdgeService } from "./edge-service.ts";
+import { HelloGate, defaultHelloGate } from "./hello-gate.ts";
 import { createFleetRoutes, type FleetEdgeServices } from "./fleet-routes.ts";
 import type { TunnelBroker } from "./tunnel-broker.ts";
 
@@ -68,6 +70,8 @@ export interface EdgeRouteOptions {
   readonly renewal?: Pick<CertificateRenewal, "renew">;
   /** Desired state and reports (edge/fleet-routes.ts); without it those paths answer 404. */
   readonly fleet?: FleetEdgeServices;
+  /** Hellos handled at once and waiting (session and check-in alike); a `HelloGate` with `defaultHelloGate` without one. */
+  readonly hellos?: HelloGate;
 }
 
 /** The session stream an HTTP/2 connection carries, once its hello was accepted. */
@@ -180,6 +184,16 @@ function parseSnapshot(text: string): DockerSnapshot {
   }
 }
 
+/**
+ * `refused.retryAfterSeconds` from an error's `details.retryAfterSeconds` (a busy server, an
+ * enrollment limit): whole seconds within the protocol's 1 s … 1 h.
+ */
+function retryAfterOf(details: Record<string, unknown> | undefined): { retryAfterSeconds?: number } {
+  const seconds = details?.["retryAfterSeconds"];
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return {};
+  return { retryAfterSeconds: Math.min(retryAfterLimits.maxSeconds, Math.max(retryAfterLimits.minSeconds, Math.ceil(seconds))) };
+}
+
 function checkProtocol(hello: Hello): void {
   if (hello.protocol !== protocolVersion) throw new ServerError("bad_request", `This server speaks edge protocol ${protocolVersion}, the agent ${hello.protocol}; upgrade the older of the two.`);
 }
@@ -191,6 +205,7 @@ function checkProtocol(hello: Hello): void {
  */
 export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res: EdgeResponse) => boolean {
   const { edge } = options;
+  const hellos = options.hellos ?? new HelloGate(defaultHelloGate);
   // Snapshots and tunnel streams name no environment: they belong to the session whose stream
   // lives on the same HTTP/2 connection, which its TLS handshake (and hello) authenticated.
   const carriers = new WeakMap<Http2Session, Carrier>();
@@ -238,7 +253,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
         try {
           const hello = parseMessage(helloSchema, body.toString("utf8"));
           checkProtocol(hello);
-          const { welcome } = await edge.hello(hello, connectionFacts(who));
+          const { welcome } = await hellos.run(() => edge.hello(hello, connectionFacts(who)));
           sendJson(res, 200, welcome);
         } catch (error) {
           options.log("warn", `check-in from ${who.remoteAddress} refused: ${logged(error, sendEdgeError(res, error))}`);
@@ -279,11 +294,13 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     /** The session stream closed (the device left, or the server ended it). */
     let streamClosed = false;
     let pending = Promise.resolve();
+    // Aborted when the stream closes: a hello still waiting at the hello gate leaves the queue.
+    const gone = new AbortController();
     const unbind = () => {
       if (connection && carriers.get(connection)?.stream === res) carriers.delete(connection);
     };
     let stopExpiryWatch: (() => void) | undefined;
-    const end = (refusal?: { code: string; message: string }) => {
+    const end = (refusal?: { code: string; message: string; retryAfterSeconds?: number }) => {
       clearInterval(silenceTimer);
       stopExpiryWatch?.();
       if (refusal) push({ type: "refused", ...refusal });
@@ -313,7 +330,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               // would throw its work away and have the device connect again: a retry storm when
               // the server is slow because many devices connect at once.
               clearTimeout(helloTimer);
-              const { welcome, deliverOnly } = await edge.hello(message, connectionFacts(who));
+              const { welcome, deliverOnly } = await hellos.run(() => edge.hello(message, connectionFacts(who)), gone.signal);
               if (streamClosed || res.writableEnded) {
                 // The device gave up while its hello was handled: a session attached now would
                 // never be detached (the close already happened) and its directory row never released.
@@ -359,9 +376,13 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
           }
         } catch (error) {
           const { body } = errorBody(error);
+          if (streamClosed) {
+            options.log("debug", `edge session from ${who.remoteAddress}: the stream closed before its hello was answered (${logged(error)})`);
+            return;
+          }
           options.log("warn", `edge session from ${who.remoteAddress} refused: ${logged(error)}`);
           clearTimeout(helloTimer);
-          end({ code: body.code, message: body.message });
+          end({ code: body.code, message: body.message, ...retryAfterOf(body.details) });
         }
       });
     });
@@ -372,6 +393,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     };
     const closed = () => {
       streamClosed = true;
+      gone.abort();
       clearTimeout(helloTimer);
       clearInterval(silenceTimer);
       stopExpiryWatch?.();

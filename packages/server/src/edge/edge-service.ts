@@ -607,12 +607,12 @@ export class EdgeService {
     for (const environment of environments) this.#sessions.get(environment.id)?.push(statusOf(environment, settings));
   }
 
-  /** Ends a device's session with a reason (it was removed). */
-  disconnect(environmentId: number, code: string, message: string): void {
+  /** Ends a device's session with a reason (it was removed; the server restarts: come back in `retryAfterSeconds`). */
+  disconnect(environmentId: number, code: string, message: string, retryAfterSeconds?: number): void {
     const session = this.#sessions.get(environmentId);
     if (!session) return;
     this.#sessions.delete(environmentId);
-    session.push({ type: "refused", code, message });
+    session.push({ type: "refused", code, message, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
     session.close();
     this.#sessionClosed(environmentId);
   }
