@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { builtInCaApi, enrollZeroTouchAgent, pier, startBuiltInCaServer, startPierServer, tempDir, until, type PierApi, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
 
@@ -85,4 +87,27 @@ describe("graceful restart (SIGTERM)", () => {
     expect(result.status).toBe(2);
     expect(result.output).toContain("--max-concurrent-hellos needs a whole number from 1 to 10000, got 20000.");
   });
+
+  it("exits at once on a second signal while it waits for connections to end", async () => {
+    await using other = await startPierServer({ dataDir: dir.file("second-signal") });
+    // A request whose body never ends keeps its HTTP/2 connection open past GOAWAY.
+    const client = http2.connect(`https://localhost:${other.httpsPort}`, { ca: readFileSync(dir.file("second-signal/ca/ca.crt")) });
+    client.on("error", () => undefined);
+    const stream = client.request({ ":method": "POST", ":path": "/api/auth", "content-type": "application/json" }, { endStream: false });
+    stream.on("error", () => undefined);
+    stream.write("{");
+    await new Promise((resolve) => client.once("remoteSettings", resolve));
+    const exited = new Promise<number | null>((resolve) => other.process.once("exit", (code) => resolve(code)));
+    other.process.kill("SIGTERM");
+    await other.waitFor(/SIGTERM: shutting down gracefully/, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Precondition: still draining (it waits up to 5 s for that connection).
+    expect(other.process.exitCode).toBeNull();
+    const again = Date.now();
+    other.process.kill("SIGTERM");
+    expect(await exited).toBe(1);
+    expect(Date.now() - again).toBeLessThan(1_000);
+    expect(other.output()).toContain("SIGTERM during the graceful shutdown: exiting at once");
+    client.destroy();
+  }, 60_000);
 });
