@@ -134,6 +134,20 @@ describe("TLS front handshake gate (real sockets)", () => {
     silent.destroy();
   });
 
+  it("frees the slot of a handshake that fails, for the next client at once", async () => {
+    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 10 }, handshakeTimeoutMs: 3000 });
+    const hello = await realClientHello();
+    const broken = net.connect(running.port, "127.0.0.1", () => broken.write(hello));
+    broken.on("error", () => undefined);
+    // Garbage instead of the client's second flight: the server's TLS fails the handshake.
+    broken.once("data", () => broken.write(Buffer.alloc(64, 0x16)));
+    await new Promise((resolve) => broken.once("close", resolve));
+    const started = Date.now();
+    const next = handshake(running.port);
+    expect((await next.done) - started).toBeLessThan(1500);
+    next.socket.destroy();
+  });
+
   it("hands queued connections to TLS in order of arrival", async () => {
     await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 10 }, handshakeTimeoutMs: 1500 });
     const stalled = await stalledHandshake(running.port);
