@@ -23,11 +23,11 @@ import {
 import { explainServerSideTlsError, type TlsFailure } from "@pier/pki";
 import { ServerError } from "../errors.ts";
 import { errorBody, type ErrorAnswer } from "../http/error-response.ts";
-import { onCertificateExpiry } from "../identity/certificate-expiry.ts";
 import type { CertificateRenewal } from "../identity/renewal.ts";
 import type { EdgeConnection, EdgeService } from "./edge-service.ts";
 import { HelloGate, defaultHelloGate } from "./hello-gate.ts";
 import { createFleetRoutes, type FleetEdgeServices } from "./fleet-routes.ts";
+import { type ClockedSession, SessionClock } from "./session-clock.ts";
 import type { TunnelBroker } from "./tunnel-broker.ts";
 
 type Request = IncomingMessage | Http2ServerRequest;
@@ -206,6 +206,8 @@ function checkProtocol(hello: Hello): void {
 export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res: EdgeResponse) => boolean {
   const { edge } = options;
   const hellos = options.hellos ?? new HelloGate(defaultHelloGate);
+  // One timer for every session's deadlines (hello, silence, certificate expiry), not three each.
+  const clock = new SessionClock();
   // Snapshots and tunnel streams name no environment: they belong to the session whose stream
   // lives on the same HTTP/2 connection, which its TLS handshake (and hello) authenticated.
   const carriers = new WeakMap<Http2Session, Carrier>();
@@ -270,10 +272,21 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     const who = admit(req, res);
     if (!who) return;
     res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-store" });
-    let lastFrameAt = Date.now();
-    let intervalSeconds = 5;
+    const watched: ClockedSession = {
+      lastFrameAt: Date.now(),
+      intervalSeconds: 5,
+      helloDeadline: Date.now() + helloTimeoutMs,
+      expiresAt: undefined,
+      due: (reason) => {
+        if (reason === "hello") end({ code: "timeout", message: "No hello within 10 s." });
+        // A device that vanishes without closing its connection (power cut, NAT drop) would hold
+        // its session forever: after three silent intervals the server lets it go.
+        else if (reason === "silence") end({ code: "timeout", message: "No heartbeat for three check-in intervals." });
+        else if (who.peerCertificate) expired(who.peerCertificate);
+      },
+    };
     const push = (message: ServerMessage) => {
-      if (message.type === "status") intervalSeconds = message.checkinIntervalSeconds;
+      if (message.type === "status") watched.intervalSeconds = message.checkinIntervalSeconds;
       if (res.writableEnded) return;
       res.write(encodeFrame(message));
       // HTTP/2 flow control holds back what the agent does not read; the rest waits here.
@@ -299,25 +312,17 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     const unbind = () => {
       if (connection && carriers.get(connection)?.stream === res) carriers.delete(connection);
     };
-    let stopExpiryWatch: (() => void) | undefined;
     const end = (refusal?: { code: string; message: string; retryAfterSeconds?: number }) => {
-      clearInterval(silenceTimer);
-      stopExpiryWatch?.();
+      unwatch();
       if (refusal) push({ type: "refused", ...refusal });
       detach?.();
       unbind();
       if (!res.writableEnded) res.end();
     };
-    const helloTimer = setTimeout(() => end({ code: "timeout", message: "No hello within 10 s." }), helloTimeoutMs);
-    // A device that vanishes without closing its connection (power cut, NAT drop) would hold
-    // its session forever: after three silent intervals the server lets it go.
-    const silenceTimer = setInterval(() => {
-      if (Date.now() - lastFrameAt > (3 * intervalSeconds + 10) * 1000) end({ code: "timeout", message: "No heartbeat for three check-in intervals." });
-    }, 5_000);
-    silenceTimer.unref();
+    const unwatch = clock.watch(watched);
 
     req.on("data", (chunk: Buffer) => {
-      lastFrameAt = Date.now();
+      watched.lastFrameAt = Date.now();
       // Frames are handled in order: a heartbeat never overtakes the hello it follows.
       pending = pending.then(async () => {
         if (res.writableEnded) return;
@@ -329,7 +334,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               // The hello arrived in time. Ending the stream now while the hello is being handled
               // would throw its work away and have the device connect again: a retry storm when
               // the server is slow because many devices connect at once.
-              clearTimeout(helloTimer);
+              watched.helloDeadline = undefined;
               const { welcome, deliverOnly } = await hellos.run(() => edge.hello(message, connectionFacts(who)), gone.signal);
               if (streamClosed || res.writableEnded) {
                 // The device gave up while its hello was handled: a session attached now would
@@ -339,7 +344,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               }
               if (deliverOnly) {
                 // A certificate delivered again to a device its token no longer admits: no session.
-                clearTimeout(helloTimer);
+                watched.helloDeadline = undefined;
                 push(welcome);
                 end();
                 return;
@@ -348,19 +353,22 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               if (carried && carried.environmentId !== welcome.environmentId) {
                 throw new ServerError("conflict", `This connection already carries the session of environment ${carried.environmentId}; open one connection per device.`);
               }
-              clearTimeout(helloTimer);
+              watched.helloDeadline = undefined;
               environmentId = welcome.environmentId;
-              intervalSeconds = welcome.checkinIntervalSeconds;
+              watched.intervalSeconds = welcome.checkinIntervalSeconds;
               push(welcome);
               // Replaces (and closes) an older session of this device, which unbinds it first.
               // Healthy: heard from within one check-in interval (plus slack), not a link that died unnoticed.
-              const healthy = () => Date.now() - lastFrameAt <= (intervalSeconds + 5) * 1000;
+              const healthy = () => Date.now() - watched.lastFrameAt <= (watched.intervalSeconds + 5) * 1000;
               detach = edge.attachSession(environmentId, { push, close: () => end(), sourceAddress: who.remoteAddress, healthy, presentedCertificate: who.peerCertificate !== undefined });
               if (connection) carriers.set(connection, { environmentId, stream: res });
               // A session outlives no certificate: it ends when the one it was opened with expires
               // (a session opened with an expired one, to re-enroll, waits in the waiting room).
               const presented = who.peerCertificate;
-              if (who.authorized && presented) stopExpiryWatch = onCertificateExpiry(presented.validToDate, () => expired(presented));
+              if (who.authorized && presented) {
+                watched.expiresAt = presented.validToDate.getTime();
+                if (watched.expiresAt <= Date.now()) expired(presented);
+              }
               options.log("info", `edge session open: environment ${environmentId} (${message.agent.edgeId}) from ${who.remoteAddress}, ${welcome.status}`);
             } else if (environmentId !== undefined) {
               // mTLS may have been turned on since the session opened (an upload through the
@@ -381,7 +389,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
             return;
           }
           options.log("warn", `edge session from ${who.remoteAddress} refused: ${logged(error)}`);
-          clearTimeout(helloTimer);
+          watched.helloDeadline = undefined;
           end({ code: body.code, message: body.message, ...retryAfterOf(body.details) });
         }
       });
@@ -394,9 +402,8 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     const closed = () => {
       streamClosed = true;
       gone.abort();
-      clearTimeout(helloTimer);
-      clearInterval(silenceTimer);
-      stopExpiryWatch?.();
+      watched.helloDeadline = undefined;
+      unwatch();
       detach?.();
       unbind();
       if (environmentId !== undefined) options.log("info", `edge session closed: environment ${environmentId}`);
