@@ -1,4 +1,4 @@
-import { backoff, backoffDelay, healthySessionMs } from "../../packages/agent/src/backoff.ts";
+import { backoff, healthySessionMs, nextDial } from "../../packages/agent/src/backoff.ts";
 
 /** A `refused` frame's code and retry hint (docs/protocol.md; `retryAfterSeconds` from issue 20). */
 export interface Refusal {
@@ -13,31 +13,23 @@ export interface ReconnectWait {
   readonly advance: boolean;
 }
 
-/** Refusals after which no agent waits longer than the backoff cap (interfaces.md, "Agent"). */
-const cappedCodes = new Set(["unavailable", "restarting"]);
-/** Other hints (the enrollment limits) keep the agent's existing bound. */
-const longestHintMs = 3_600_000;
-
 export { backoff, healthySessionMs };
 
 /**
- * The real agent's wait before it dials again (packages/agent `EdgeAgent.run`, issue 20's
- * admission control), for simulated agents: equal-jitter backoff of attempt n (2ⁿ⁻¹..2ⁿ s, 60 s
- * cap) after any failure; after a `refused` with `retryAfterSeconds`, at least that long, never
- * more than the cap for `unavailable`/`restarting`; after `restarting`, exactly the hint (the
- * server already spread it; the backoff without one) without advancing the attempt.
+ * The real agent's wait before it dials again, for simulated agents: the agent's own `nextDial`
+ * (packages/agent/src/backoff.ts), so the benchmarks' fleet reconnects as real devices do:
+ * equal-jitter backoff of attempt n (2ⁿ⁻¹..2ⁿ s, 60 s cap) after any failure; after a `refused`
+ * with `retryAfterSeconds`, at least that long, never more than the cap for
+ * `unavailable`/`restarting`; after `restarting`, exactly the hint (the server already spread
+ * it) without advancing the attempt.
  *
  * @example
  * const { waitMs, advance } = reconnectWait(attempt, { code: "unavailable", retryAfterSeconds: 7 });
  * if (advance) attempt++;
  */
 export function reconnectWait(attempt: number, refusal?: Refusal, random: () => number = Math.random): ReconnectWait {
-  const hintMs = refusal?.retryAfterSeconds === undefined ? undefined : refusal.retryAfterSeconds * 1000;
-  const delay = backoffDelay(attempt, random);
-  if (refusal?.code === "restarting") return { waitMs: Math.min(hintMs ?? delay, backoff.capMs), advance: false };
-  if (hintMs === undefined) return { waitMs: delay, advance: true };
-  const bound = cappedCodes.has(refusal?.code ?? "") ? backoff.capMs : longestHintMs;
-  return { waitMs: Math.min(bound, Math.max(hintMs, delay)), advance: true };
+  const next = nextDial(attempt, { ...(refusal ? { code: refusal.code } : {}), ...(refusal?.retryAfterSeconds === undefined ? {} : { retryAfterMs: refusal.retryAfterSeconds * 1000 }) }, random);
+  return { waitMs: next.delayMs, advance: next.attempt > attempt };
 }
 
 /**

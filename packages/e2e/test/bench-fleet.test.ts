@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { run, until } from "../src/index.ts";
+import { childrenOf } from "../../../bench/fleet/process-tree.ts";
+
+/**
+ * The fleet benchmarks of issue 20 at a tiny scale, as an operator runs them: real `pier server`
+ * processes, real mTLS sessions, simulated agents in child simulator processes. They must give
+ * figures that mean something (everyone connected, the restart really happened) and leave
+ * nothing running behind them.
+ */
+const root = join(import.meta.dirname, "..", "..", "..");
+const bench = (file: string, args: readonly string[]) => run(process.execPath, [join(root, "bench", file), ...args], { cwd: root, timeoutMs: 150_000 });
+
+/** True while `pid` runs (a zombie waiting for its parent counts as gone). */
+function alive(pid: number): boolean {
+  if (!existsSync(`/proc/${pid}/stat`)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+describe("bench:fleet over several simulator processes", () => {
+  it("connects every agent from two child simulators and reports the issue 20 figures", () => {
+    const result = bench("fleet-simulator.ts", ["--agents", "60", "--processes", "2", "--interval", "1", "--ramp", "1", "--duration", "3"]);
+    expect(result.status, result.output).toBe(0);
+    // Everyone connected, through both children, and answered in the window.
+    expect(result.stdout).toMatch(/connected\s+60\/60 in [\d.]+ s \(2 simulator processes; server open-file limit \d+\)/);
+    expect(result.stdout).toMatch(/connected\s+60 at start, 60 at end/);
+    expect(result.stdout).toMatch(/check-ins\s+[1-9]\d* acked of [1-9]\d* sent/);
+    expect(result.stdout.match(/^ {4}simulator \d+ +[\d.]+ s = /gm)).toHaveLength(2);
+    expect(result.stdout).toMatch(/server memory .* = \d+ KiB per agent/);
+    expect(result.stdout).toMatch(/µs per check-in/);
+    expect(result.stdout).toMatch(/server event loop\s+late by p50 [\d.]+ ms, p99 [\d.]+ ms/);
+    expect(result.stdout).toMatch(/^Portainer publishes 4 CPUs for 15,000 agents at 5 s; this run: [\d.]+ % of one core for 60 agents at 1 s/m);
+    expect(result.stdout).toMatch(/^targets \(issue 20, 15,000 agents at 5 s\)$/m);
+  }, 150_000);
+
+  it("on Ctrl-C ends the server and every child simulator, and exits 130", async () => {
+    const parent = spawn(process.execPath, [join(root, "bench", "fleet-simulator.ts"), "--agents", "40", "--processes", "2", "--interval", "1", "--ramp", "1", "--duration", "120"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    parent.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => parent.once("exit", (code) => resolve(code)));
+    await until("the benchmark to measure", () => Promise.resolve(stderr.includes("measuring for")), 90_000);
+    // Precondition: the server and the two simulators run under the benchmark.
+    const children = childrenOf(parent.pid ?? 0);
+    expect(children.length, stderr).toBeGreaterThanOrEqual(3);
+    expect(children.every(alive)).toBe(true);
+    parent.kill("SIGINT");
+    expect(await exited).toBe(130);
+    await until("the benchmark's children to end", () => Promise.resolve(children.every((pid) => !alive(pid))), 20_000);
+  }, 150_000);
+});
+
+describe("bench:storm", () => {
+  it("kill -9 and restart on the same ports: every agent comes back with its backoff and none gives up", () => {
+    const result = bench("storm.ts", ["--agents", "40", "--processes", "2", "--interval", "1", "--ramp", "1", "--baseline", "1", "--after", "0", "--limit", "60"]);
+    expect(result.status, result.output).toBe(0);
+    // Precondition: the fleet was up, and the kill really cut every session and refused dials.
+    expect(result.stdout).toMatch(/^before\s+40\/40 connected at the kill/m);
+    expect(result.stdout).toMatch(/sessions ended at the kill: 40 /);
+    expect(result.stdout).toMatch(/kill -9 → exited [\d.]+ s; kill → listening [\d.]+ s/);
+    expect(result.stdout).toMatch(/^back\s+all back \(session welcomed, heartbeat acked\) [\d.]+ s after the kill; all welcomed after/m);
+    expect(result.stdout).toMatch(/largest wait before a dial [\d.]+ s \(cap 60 s\), highest backoff attempt \d+, gave up 0,/);
+    expect(result.stdout).toMatch(/handshakes\/s and \d+ hellos welcomed\/s/);
+    expect(result.stdout).toMatch(/met {5}no agent gave up \(0\)/);
+  }, 150_000);
+});
