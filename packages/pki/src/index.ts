@@ -26,6 +26,7 @@ export { encodeName, formatName, formatNameDer, commonNameOf, parseSanList, form
 export { signCertificate, certificateToPem, parseCertificate, isIssuedBy, randomSerial, colonHex, type CertificateSpec, type CertificateInfo } from "./certificate.ts";
 export { profiles, profileExtensions, type Profile, type ProfileInput } from "./profiles.ts";
 export { parseDuration, formatDuration } from "./duration.ts";
+export { certificateSpkiSha256 } from "./certificate-spki.ts";
 export { verifyCrl, crlMaxBytes, type CrlVerification, type CrlProblem, type CrlProblemCode } from "./crl-verify.ts";
 export { keyIdentifier, crlDistributionPointMaxLength, keyUsageNames, extKeyUsageName, type KeyUsage, type DecodedExtensions } from "./extensions.ts";
 export { createCsr, csrToPem, parseCsr, type CsrInfo } from "./csr.ts";

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual, type X509Certificate } from "node:crypto";
-import { spkiSha256 } from "@pier/pki";
+import { certificateSpkiSha256 } from "@pier/pki";
 import { refusedCodes, type CertificateGrant, type DockerSnapshot, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
 import { RateLimiter } from "../auth/rate-limiter.ts";
 import { ServerError } from "../errors.ts";
@@ -95,7 +95,7 @@ function statusOf(environment: Environment, settings: Settings): ServerMessage {
 }
 
 function identityOf(hello: Hello, connection: EdgeConnection): DeviceIdentity | undefined {
-  if (connection.peerCertificate) return { kind: "certificate", value: spkiSha256(connection.peerCertificate.publicKey) };
+  if (connection.peerCertificate) return { kind: "certificate", value: certificateSpkiSha256(connection.peerCertificate) };
   if (hello.deviceToken) return { kind: "token", value: sha256(hello.deviceToken) };
   return undefined;
 }
@@ -107,8 +107,9 @@ function certificateFacts(certificate: X509Certificate | undefined): Environment
     issuer: certificate.issuer.replace(/\n/g, ", "),
     serialNumber: certificate.serialNumber.toLowerCase(),
     fingerprintSha256: certificate.fingerprint256.replace(/:/g, "").toLowerCase(),
-    notAfter: new Date(certificate.validTo),
-    notBefore: new Date(certificate.validFrom),
+    // The Date getters, not new Date(validTo): parsing OpenSSL's text form cost ~75 µs per hello.
+    notAfter: certificate.validToDate,
+    notBefore: certificate.validFromDate,
   };
 }
 

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual, type X509Certificate } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
-import { spkiSha256 } from "@pier/pki";
+import { certificateSpkiSha256 } from "@pier/pki";
 import { ProtocolError, edgeHeaders, edgePaths, fleetLimits, fleetReportSchema, jobLogsUploadSchema, parseMessage, type DesiredState, type Validator } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import type { FleetReportSinks } from "../fleet/fleet-contracts.ts";
@@ -107,7 +107,7 @@ export function createFleetRoutes(context: FleetRouteContext): (req: Request, re
     if (!environment || !bound) throw refused(`no device ${edgeId} with an identity is known`);
     const certificate = who.authorized ? who.peerCertificate : undefined;
     if (certificate && bound.kind === "certificate") {
-      if (sameHex(spkiSha256(certificate.publicKey), bound.value)) return environment;
+      if (sameHex(certificateSpkiSha256(certificate), bound.value)) return environment;
       // A renewed certificate of the built-in CA binds by the name it carries (docs/identity.md "Binding").
       const named = certificateName(certificate, { bindCommonName: false, pierIssued: true });
       if (named?.edgeId === edgeId) return environment;
