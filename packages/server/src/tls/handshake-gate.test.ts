@@ -87,7 +87,7 @@ function handshake(port: number): { done: Promise<number>; socket: tls.TLSSocket
 
 describe("HandshakeGate", () => {
   it("starts at most maxConcurrent, the rest in order of arrival, and refuses past the queue", () => {
-    const gate = new HandshakeGate({ maxConcurrent: 2, maxQueued: 2 });
+    const gate = new HandshakeGate({ maxConcurrent: 2, maxQueued: 2, maxHoldMs: 60_000 });
     const started: string[] = [];
     const tickets = ["a", "b", "c", "d"].map((name) => gate.enter(() => started.push(name)));
     expect(started).toEqual(["a", "b"]);
@@ -104,15 +104,29 @@ describe("HandshakeGate", () => {
   });
 
   it("refuses limits that are not whole numbers ≥ 1 (a queue may be 0)", () => {
-    expect(() => new HandshakeGate({ maxConcurrent: 0, maxQueued: 1 })).toThrow(/maxConcurrent must be a whole number ≥ 1/);
-    expect(() => new HandshakeGate({ maxConcurrent: 1.5, maxQueued: 1 })).toThrow(RangeError);
-    expect(new HandshakeGate({ maxConcurrent: 1, maxQueued: 0 }).full).toBe(false);
+    expect(() => new HandshakeGate({ maxConcurrent: 0, maxQueued: 1, maxHoldMs: 1 })).toThrow(/maxConcurrent must be a whole number ≥ 1/);
+    expect(() => new HandshakeGate({ maxConcurrent: 1.5, maxQueued: 1, maxHoldMs: 1 })).toThrow(RangeError);
+    expect(() => new HandshakeGate({ maxConcurrent: 1, maxQueued: 1, maxHoldMs: 0 })).toThrow(/maxHoldMs must be a whole number ≥ 1/);
+    expect(new HandshakeGate({ maxConcurrent: 1, maxQueued: 0, maxHoldMs: 1 }).full).toBe(false);
+  });
+
+  it("takes a slot back from a handshake that outlasts maxHoldMs", async () => {
+    const gate = new HandshakeGate({ maxConcurrent: 1, maxQueued: 5, maxHoldMs: 50 });
+    const started: string[] = [];
+    const slow = gate.enter(() => started.push("slow"));
+    gate.enter(() => started.push("next"));
+    expect(started).toEqual(["slow"]);
+    await sleep(120);
+    expect(started).toEqual(["slow", "next"]);
+    // Its late end does not free a second slot.
+    slow?.release();
+    expect(gate.running).toBe(0);
   });
 });
 
 describe("TLS front handshake gate (real sockets)", () => {
-  it("with one handshake at a time, a second client waits for the first one's deadline instead of running alongside it", async () => {
-    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 10 }, handshakeTimeoutMs: 1000 });
+  it("with one handshake at a time, a second client waits while the first holds the slot, at most maxHoldMs", async () => {
+    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 10, maxHoldMs: 800 }, handshakeTimeoutMs: 4000 });
     // A client stalling before its ClientHello holds no slot: another one completes at once.
     const silent = net.connect(running.port, "127.0.0.1");
     silent.on("error", () => undefined);
@@ -125,17 +139,21 @@ describe("TLS front handshake gate (real sockets)", () => {
     const stalled = await stalledHandshake(running.port);
     // Precondition: the server is handshaking with it (it sent its flight), so it holds the slot.
     await stalled.answered;
+    const queuedAt = Date.now();
     const waiting = handshake(running.port);
     const secureAt = await waiting.done;
-    const stalledClosedAt = await stalled.closed;
     // Before: the second client completed in a few ms, while the first was still handshaking.
-    expect(secureAt).toBeGreaterThanOrEqual(stalledClosedAt - 50);
+    expect(secureAt - queuedAt).toBeGreaterThanOrEqual(600);
+    // …but not for the stalled one's whole 4 s deadline: the slot came back after 800 ms.
+    expect(secureAt - queuedAt).toBeLessThan(2500);
+    expect(stalled.socket.destroyed).toBe(false);
     waiting.socket.destroy();
     silent.destroy();
+    stalled.socket.destroy();
   });
 
   it("frees the slot of a handshake that fails, for the next client at once", async () => {
-    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 10 }, handshakeTimeoutMs: 3000 });
+    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 10, maxHoldMs: 3000 }, handshakeTimeoutMs: 3000 });
     const hello = await realClientHello();
     const broken = net.connect(running.port, "127.0.0.1", () => broken.write(hello));
     broken.on("error", () => undefined);
@@ -149,7 +167,7 @@ describe("TLS front handshake gate (real sockets)", () => {
   });
 
   it("hands queued connections to TLS in order of arrival", async () => {
-    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 10 }, handshakeTimeoutMs: 1500 });
+    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 10, maxHoldMs: 60_000 }, handshakeTimeoutMs: 1500 });
     const stalled = await stalledHandshake(running.port);
     await stalled.answered;
     // Each deadline counts from its own accept: these get theirs well after the first one's.
@@ -169,7 +187,7 @@ describe("TLS front handshake gate (real sockets)", () => {
   });
 
   it("closes a connection at accept when the queue is full, and says so once in the log", async () => {
-    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 1 }, handshakeTimeoutMs: 1500 });
+    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 1, maxHoldMs: 60_000 }, handshakeTimeoutMs: 1500 });
     const stalled = await stalledHandshake(running.port);
     await stalled.answered;
     const queued = handshake(running.port);

@@ -4,15 +4,24 @@ export interface HandshakeGateOptions {
   readonly maxConcurrent: number;
   /** Connections waiting for a handshake; past it, new connections are closed at accept. */
   readonly maxQueued: number;
+  /**
+   * The longest a handshake holds its slot: one still going after this (a client far away or
+   * stalled: the server waits for its second flight, doing nothing) goes on outside the count,
+   * and the next connection gets the slot. Its own deadline still applies.
+   */
+  readonly maxHoldMs: number;
 }
 
 /**
  * 64 handshakes at once keep both cores busy (a full mTLS handshake costs ~1 ms of CPU) while the
  * rest wait their turn instead of all progressing slowly and missing their deadline together
  * (issue 20: the reconnect storm). A waiting connection costs one file descriptor and a few
- * hundred bytes: 20,000 of them are a storm's worth, bounded.
+ * hundred bytes: 20,000 of them are a storm's worth, bounded. A slot is held 500 ms at most: a
+ * handshake is two bursts of CPU one client round trip apart, and a slot held across a long or
+ * stalled round trip bounds nothing but the rate: 64 clients stalling after their ClientHello
+ * would otherwise shut the gate for their whole 10 s deadline.
  */
-export const defaultHandshakeGate: HandshakeGateOptions = Object.freeze({ maxConcurrent: 64, maxQueued: 20_000 });
+export const defaultHandshakeGate: HandshakeGateOptions = Object.freeze({ maxConcurrent: 64, maxQueued: 20_000, maxHoldMs: 500 });
 
 /** A connection's place at the gate: waiting, or handshaking. */
 export interface HandshakeTicket {
@@ -23,6 +32,7 @@ export interface HandshakeTicket {
 interface Waiter {
   readonly start: () => void;
   state: "waiting" | "running" | "done";
+  hold?: NodeJS.Timeout;
 }
 
 /**
@@ -30,10 +40,10 @@ interface Waiter {
  * a FIFO queue of at most `maxQueued`. The TLS front asks for a slot once it has a connection's
  * whole ClientHello (a client that stalls before it holds no slot) and releases it when the
  * handshake ends, well or badly, or the connection closes (its deadline, counted from accept,
- * closes a connection still waiting).
+ * closes a connection still waiting), or after `maxHoldMs`, whichever comes first.
  *
  * @example
- * const gate = new HandshakeGate({ maxConcurrent: 64, maxQueued: 20_000 });
+ * const gate = new HandshakeGate({ maxConcurrent: 64, maxQueued: 20_000, maxHoldMs: 500 });
  * const ticket = gate.enter(() => tlsServer.emit("connection", socket));
  * if (!ticket) socket.destroy();
  * else socket.once("close", () => ticket.release());
@@ -90,6 +100,7 @@ export class HandshakeGate {
     if (waiter.state === "waiting") this.#queue.delete(waiter);
     else this.#running--;
     waiter.state = "done";
+    clearTimeout(waiter.hold);
     this.#pump();
   }
 
@@ -106,6 +117,8 @@ export class HandshakeGate {
         this.#queue.delete(waiter);
         waiter.state = "running";
         this.#running++;
+        waiter.hold = setTimeout(() => this.#release(waiter), this.#options.maxHoldMs);
+        waiter.hold.unref();
         waiter.start();
       }
     } finally {
