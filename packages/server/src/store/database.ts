@@ -103,6 +103,15 @@ export async function openDatabase(target: StoreTarget, options: OpenDatabaseOpt
   // backend ends then, pg emits "error" on the client itself. Its next query fails as
   // `unavailable` and the pool discards it on release; the process must not end.
   pool.on("connect", (client) => client.on("error", () => undefined));
+  // A backend that answers FATAL (57P01 when PostgreSQL restarts) closes its connection right
+  // after. The query fails at once, before the socket's end marks the client unusable, so kysely
+  // would hand the dead connection back to the pool and the next query would take it: end it on
+  // release instead, and the pool drops it.
+  const dying = new WeakSet<pg.ClientBase>();
+  pool.on("connect", (client) => client.connection.on("errorMessage", (message: { severity?: string }) => message.severity === "FATAL" && dying.add(client)));
+  pool.on("release", (_error, client) => {
+    if (dying.has(client)) void client.end().catch(() => undefined);
+  });
   try {
     await pool.query("SELECT 1");
   } catch (error) {
