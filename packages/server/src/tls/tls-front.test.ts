@@ -22,7 +22,7 @@ import {
   testHandler,
   uiServerRequest,
 } from "./tls-fixtures.testkit.ts";
-import { type FrontMaterial, type RoutingPolicy, type TlsFrontOptions, type TlsRefusal, TlsFront, serverNameMatches } from "./tls-front.ts";
+import { type FrontMaterial, type RoutingPolicy, type TlsFrontOptions, type TlsRefusal, TlsFront, connectionIdentity, serverNameMatches } from "./tls-front.ts";
 import { loadTlsMaterial } from "./tls-material.ts";
 import { loadFrontMaterial, watchTlsMaterial } from "./tls-reloader.ts";
 
@@ -166,6 +166,28 @@ describe("TlsFront", () => {
       const bare = await h2Get(running.port, "/", { ca: pierCa.pem });
       expect(bare.peer?.fingerprint256).toBe(fingerprint(ui.certPem));
       expect(body(bare)).toMatchObject({ mtls: false });
+    });
+
+    it("reads a connection's client certificate once: every request on it sees the same object", async () => {
+      const seen: (X509Certificate | undefined)[] = [];
+      const recording: TlsFrontOptions["handler"] = (req, res) => {
+        seen.push(connectionIdentity(req).peerCertificate);
+        return testHandler(req, res);
+      };
+      await using running = await startFront(separate, policy(), { handler: recording });
+      const session = openSession(running.port, { servername: names.mtls, ca: pierCa.pem, cert: device.certPem, key: device.keyPem });
+      const other = openSession(running.port, { servername: names.mtls, ca: pierCa.pem, cert: device.certPem, key: device.keyPem });
+      try {
+        for (const connection of [session, session, session, other]) expect((await sessionGet(connection, "/")).status).toBe(200);
+      } finally {
+        session.close();
+        other.close();
+      }
+      expect(seen.map((certificate) => certificate?.fingerprint256)).toEqual(Array(4).fill(fingerprint(device.certPem)));
+      // getPeerX509Certificate makes a new object (and parses its facts anew) at every call.
+      expect(seen[1]).toBe(seen[0]);
+      expect(seen[2]).toBe(seen[0]);
+      expect(seen[3]).not.toBe(seen[0]);
     });
 
     it("keeps an HTTP/2 POST open in both directions for several messages", async () => {

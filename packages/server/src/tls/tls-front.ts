@@ -169,6 +169,7 @@ type Route = "mtls" | "optional" | "ui";
 // Which server accepted a TLS socket (HTTP/1.1) or an HTTP/2 session, for connectionIdentity.
 const routes = new WeakMap<object, Route>();
 const maxClientHelloBytes = 16 * 1024;
+const noBytes = Buffer.alloc(0);
 // HTTP/2's default windows (64 KiB per stream and per connection) cap a tunnel at one window
 // per round trip: an image export through the tunnel ran at 63 MiB/s against 149 MiB/s direct,
 // 90 MiB/s with these (bench/docker-proxy.ts). Node grants window only as a stream's consumer
@@ -182,6 +183,20 @@ const listenBacklog = 4096;
 const notImplementedAnswer = rawErrorResponse(new ServerError("not_implemented", "This server does not upgrade connections on this path."));
 const plaintextAnswer = rawErrorResponse(new ServerError("bad_request", "This port speaks TLS only: use https://.", { fix: "Connect with https://, not http://." }));
 
+// The client certificate of each connection, read once (null: none). `getPeerX509Certificate`
+// makes a new object at every call, whose facts (subject, fingerprint…) are then read again; a
+// connection's certificate never changes (no renegotiation, tlsProfile). Keyed like `routes`.
+const peerCertificates = new WeakMap<object, X509Certificate | null>();
+
+function peerCertificateOf(key: object, socket: Partial<TLSSocket>): X509Certificate | undefined {
+  let peer = peerCertificates.get(key);
+  if (peer === undefined) {
+    peer = (typeof socket.getPeerX509Certificate === "function" ? socket.getPeerX509Certificate() : undefined) ?? null;
+    peerCertificates.set(key, peer);
+  }
+  return peer ?? undefined;
+}
+
 /**
  * Tells a request handler whether the request came over a verified mTLS connection, and from
  * whom. Works for HTTP/1.1 requests and HTTP/2 compat requests alike. Decide on this, never on
@@ -194,9 +209,10 @@ const plaintextAnswer = rawErrorResponse(new ServerError("bad_request", "This po
 export function connectionIdentity(req: TlsRequest): ConnectionIdentity {
   // An HTTP/2 request's socket is a proxy over its session's TLS socket, so the route is
   // recorded on the session; reads through the proxy reach the real socket.
-  const route = "stream" in req ? (req.stream.session ? routes.get(req.stream.session) : undefined) : routes.get(req.socket);
+  const connection = "stream" in req ? req.stream.session : req.socket;
+  const route = connection ? routes.get(connection) : undefined;
   const socket = req.socket as Partial<TLSSocket>;
-  const peerCertificate = (route === "mtls" || route === "optional") && typeof socket.getPeerX509Certificate === "function" ? socket.getPeerX509Certificate() : undefined;
+  const peerCertificate = connection && (route === "mtls" || route === "optional") ? peerCertificateOf(connection, socket) : undefined;
   const serverName = typeof socket.servername === "string" ? socket.servername : undefined;
   const authorizationError = route === "optional" && peerCertificate && socket.authorizationError ? String(socket.authorizationError) : undefined;
   return {
@@ -536,7 +552,7 @@ export class TlsFront implements AsyncDisposable {
       this.#tickets.get(socket)?.release();
       if (admission) admission.release();
     });
-    let buffered = Buffer.alloc(0);
+    let buffered = noBytes;
     let length = 0;
     let awaitingHeader = proxied;
     // Past the ClientHello, waiting at the handshake gate: still reading, so a client that gives
@@ -548,6 +564,9 @@ export class TlsFront implements AsyncDisposable {
       socket.pause();
       // The TLS socket replays what is buffered in the TCP socket before reading from it.
       socket.unshift(buffered.subarray(0, length));
+      // This scope lives as long as the connection (its 'close' listener): keep no bytes in it.
+      buffered = noBytes;
+      length = 0;
       this.#notHandedOff.delete(socket);
       this.#hellos.set(socket, { remoteAddress: clientAddress(socket), serverName });
       try {
@@ -652,12 +671,13 @@ export class TlsFront implements AsyncDisposable {
     const parent = (socket as { _parent?: unknown })._parent;
     if (parent instanceof net.Socket) {
       clearTimeout(this.#deadlines.get(parent));
+      this.#deadlines.delete(parent);
       this.#tickets.get(parent)?.release();
     }
     routes.set(socket, route);
     // OpenSSL does not check a resumed session's certificate again, and it knows nothing of
     // revocations made since the ticket was issued: this check covers both, from memory.
-    const peer = socket.getPeerX509Certificate();
+    const peer = peerCertificateOf(socket, socket);
     if (peer && this.#revocations?.isRevoked(peer)) {
       this.#refusedRevoked(socket, peer);
       return;
@@ -739,7 +759,7 @@ export class TlsFront implements AsyncDisposable {
     if (this.#capturing.has(socket)) return;
     this.#capturing.add(socket);
     socket.prependOnceListener("secure", () => {
-      const peer = socket.getPeerX509Certificate();
+      const peer = peerCertificateOf(socket, socket);
       if (peer) this.#handshakePeers.set(socket, peer);
     });
   }
