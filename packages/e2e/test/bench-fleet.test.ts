@@ -70,4 +70,18 @@ describe("bench:storm", () => {
     expect(result.stdout).toMatch(/handshakes\/s and \d+ hellos welcomed\/s/);
     expect(result.stdout).toMatch(/met {5}no agent gave up \(0\)/);
   }, 150_000);
+
+  it("--graceful: every session is told `restarting` with a retry-after, the agents wait it and all come back", () => {
+    const result = bench("storm.ts", ["--agents", "40", "--processes", "2", "--interval", "1", "--ramp", "1", "--baseline", "1", "--after", "0", "--limit", "60", "--graceful"]);
+    expect(result.status, result.output).toBe(0);
+    expect(result.stdout).toMatch(/^before\s+40\/40 connected at the kill/m);
+    expect(result.stdout).toMatch(/SIGTERM → exited [\d.]+ s/);
+    // Each session ended on the hint, not on a dropped connection, and each agent counted it.
+    expect(result.stdout).toMatch(/sessions ended at the kill: 40 \(40× refused restarting\)/);
+    expect(result.stdout).toMatch(/refused with retry-after: 40 \(40× restarting\)/);
+    expect(result.stdout).toMatch(/met {5}every open session told `restarting` with a retry-after before GOAWAY \(40\/40\)/);
+    expect(result.stdout).toMatch(/^back\s+all back/m);
+    // The hint (1..W s, W = 1 for 40 sessions) is at most the largest wait; the backoff did not climb past the first attempts.
+    expect(result.stdout).toMatch(/gave up 0,/);
+  }, 150_000);
 });
