@@ -4,7 +4,6 @@ import type { X509Certificate } from "node:crypto";
 import {
   FrameDecoder,
   ProtocolError,
-  agentMessageSchema,
   dockerSnapshotSchema,
   edgePaths,
   encodeFrame,
@@ -24,6 +23,7 @@ import { explainServerSideTlsError, type TlsFailure } from "@pier/pki";
 import { ServerError } from "../errors.ts";
 import { errorBody, type ErrorAnswer } from "../http/error-response.ts";
 import type { CertificateRenewal } from "../identity/renewal.ts";
+import { agentFrames } from "./agent-frames.ts";
 import type { EdgeConnection, EdgeService } from "./edge-service.ts";
 import { HelloGate, defaultHelloGate } from "./hello-gate.ts";
 import { createFleetRoutes, type FleetEdgeServices } from "./fleet-routes.ts";
@@ -300,7 +300,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
       end();
       if ("stream" in req && !req.stream.destroyed) req.stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
     };
-    const decoder = new FrameDecoder(agentMessageSchema);
+    const decoder = new FrameDecoder(agentFrames);
     const connection = connectionOf(req);
     let environmentId: number | undefined;
     let detach: (() => void) | undefined;

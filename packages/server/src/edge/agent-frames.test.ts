@@ -1,0 +1,38 @@
+import { agentMessageSchema } from "@pier/protocol";
+import { describe, expect, it } from "vitest";
+import { agentFrames } from "./agent-frames.ts";
+
+const hello = { type: "hello", protocol: 1, environmentId: 0, agent: { edgeId: "e", agentVersion: "1", platform: "docker", hostname: "h", os: "linux", arch: "x64" } };
+
+describe("agentFrames", () => {
+  it.each([
+    { type: "heartbeat", seq: 0 },
+    { type: "heartbeat", seq: 42 },
+    { type: "heartbeat", seq: Number.MAX_SAFE_INTEGER },
+    { type: "heartbeat", seq: 7, extra: "dropped", nested: { a: 1 } },
+    { type: "heartbeat", seq: -0 },
+    { type: "heartbeat", seq: -1 },
+    { type: "heartbeat", seq: 1.5 },
+    { type: "heartbeat", seq: 2 ** 53 },
+    { type: "heartbeat", seq: "3" },
+    { type: "heartbeat", seq: null },
+    { type: "heartbeat" },
+    { type: "heartbeat", seq: Number.NaN },
+    { type: "heartbeat", seq: Number.POSITIVE_INFINITY },
+    { type: "Heartbeat", seq: 1 },
+    { seq: 1 },
+    [{ type: "heartbeat", seq: 1 }],
+    null,
+    "heartbeat",
+    5,
+    hello,
+    { ...hello, agent: { edgeId: "" } },
+    { type: "toString" },
+  ])("answers as agentMessageSchema does: %j", (value) => {
+    const expected = agentMessageSchema.safeParse(value);
+    const answer = agentFrames.safeParse(value);
+    expect(answer.success).toBe(expected.success);
+    if (answer.success && expected.success) expect(answer.data).toEqual(expected.data);
+    if (!answer.success && !expected.success) expect(answer.error.issues[0]?.message).toBe(expected.error.issues[0]?.message);
+  });
+});
