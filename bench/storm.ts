@@ -116,12 +116,16 @@ async function listening(port: number, gone: () => boolean, signal: AbortSignal)
   }
 }
 
-/** Agents back since `since` (wall ms): welcomed after it, and acked after that welcome. */
-function backTimes(recovery: Recovery, since: number): { welcomed: LatencySamples; back: LatencySamples; out: number } {
+/**
+ * Agents back since `since` (wall ms): welcomed after it, and acked after that welcome; only
+ * the agents `among` marks, when given.
+ */
+function backTimes(recovery: Recovery, since: number, among?: Uint8Array): { welcomed: LatencySamples; back: LatencySamples; out: number } {
   const welcomed = new LatencySamples();
   const back = new LatencySamples();
   let out = 0;
   for (let i = 0; i < recovery.welcomedAt.length; i++) {
+    if (among && among[i] !== 1) continue;
     const welcomedAt = recovery.welcomedAt[i] ?? Number.NaN;
     const ackedAt = recovery.ackedAt[i] ?? Number.NaN;
     if (!(welcomedAt >= since)) {
@@ -214,6 +218,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   await fleet.markSessionsHealthy();
   await fleet.resetReconnectStats();
   const beforeKill = await fleet.snapshot();
+  const openAtKill = (await fleet.recovery()).open;
   const stormLag = new LatencySamples();
   const killedAt = wallNow();
   server.signal(options.graceful ? "SIGTERM" : "SIGKILL");
@@ -252,6 +257,8 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const stormLoop = await bench.loopDelay.mark(server);
   const afterStorm = await fleet.snapshot();
   const result = backTimes(recovery, killedAt);
+  const ofConnected = backTimes(recovery, killedAt, openAtKill);
+  const ofConnectedBack = ofConnected.back.summary();
 
   // After: the fleet back, steady again.
   let afterLatencies: LatencySamples | undefined;
@@ -294,6 +301,11 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
     `back         ${allBack ? "all" : `${options.agents - result.out}/${options.agents}`} back (session welcomed, heartbeat acked) ${allBack ? `${seconds(backSummary.max)} s after the kill` : `by the ${options.limitSeconds} s limit`}; all welcomed ${welcomedSummary.count === options.agents ? `after ${seconds(welcomedSummary.max)} s` : `— ${options.agents - welcomedSummary.count} never were`}`,
     `             back after p50 ${seconds(backSummary.p50)} s, p90 ${seconds(backSummary.p90)} s, p99 ${seconds(backSummary.p99)} s (from the kill)`,
     `             still out 30 s after the kill: ${outAt30}`,
+    ...(connectedAtKill < options.agents
+      ? [
+          `             of the ${connectedAtKill} connected at the kill: ${ofConnected.out === 0 ? `all back after ${seconds(ofConnectedBack.max)} s` : `${ofConnected.out} never back`}, p50 ${seconds(ofConnectedBack.p50)} s, p99 ${seconds(ofConnectedBack.p99)} s; still out at 30 s: ${ofConnected.out + ofConnected.back.values().filter((at) => at > backWithinMs).length}`,
+        ]
+      : []),
     `agents       largest wait before a dial ${seconds(afterStorm.reconnect.largestWaitMs)} s (cap 60 s), highest backoff attempt ${afterStorm.reconnect.largestAttempt}, gave up ${afterStorm.gaveUp}, stopped by the run's deadline ${afterStorm.reconnect.stoppedAtDeadline}`,
     `             dials ${afterStorm.reconnect.dials}, handshakes ${handshakes}, welcomes ${welcomes}; refused with retry-after: ${reasonsLine(refusedWithRetry)}`,
     `             sessions ended at the kill: ${reasonsLine(lostAtKill)}`,

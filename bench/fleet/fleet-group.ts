@@ -163,8 +163,8 @@ export class FleetGroup {
   /** Every agent's latest welcome and first ack after it (wall ms, NaN: none), in fleet order. */
   async recovery(): Promise<Recovery> {
     const parts: Recovery[] = await this.#each("recovery");
-    const concat = (pick: (part: Recovery) => Float64Array) => {
-      const out = new Float64Array(parts.reduce((sum, part) => sum + pick(part).length, 0));
+    const concat = <T extends Float64Array | Uint8Array>(pick: (part: Recovery) => T, make: (length: number) => T): T => {
+      const out = make(parts.reduce((sum, part) => sum + pick(part).length, 0));
       let offset = 0;
       for (const part of parts) {
         out.set(pick(part), offset);
@@ -172,7 +172,11 @@ export class FleetGroup {
       }
       return out;
     };
-    return { welcomedAt: concat((part) => part.welcomedAt), ackedAt: concat((part) => part.ackedAt) };
+    return {
+      welcomedAt: concat((part) => part.welcomedAt, (length) => new Float64Array(length)),
+      ackedAt: concat((part) => part.ackedAt, (length) => new Float64Array(length)),
+      open: concat((part) => part.open, (length) => new Uint8Array(length)),
+    };
   }
 
   /** Closes every session and ends the child simulators. */

@@ -44,6 +44,8 @@ export interface ReconnectStats {
 export interface Recovery {
   readonly welcomedAt: Float64Array;
   readonly ackedAt: Float64Array;
+  /** 1 where the agent's session is open now. */
+  readonly open: Uint8Array;
 }
 
 /** performance.now() on the wall clock: comparable across the simulator's processes. */
@@ -165,7 +167,7 @@ export class Fleet {
 
   /** Each agent's latest welcome and first ack after it, wall ms (copies). */
   recovery(): Recovery {
-    return { welcomedAt: this.#welcomedAt.slice(), ackedAt: this.#ackedAt.slice() };
+    return { welcomedAt: this.#welcomedAt.slice(), ackedAt: this.#ackedAt.slice(), open: Uint8Array.from(this.#agents, (agent) => (agent.isOpen ? 1 : 0)) };
   }
 
   get size(): number {
