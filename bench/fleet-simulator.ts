@@ -174,7 +174,7 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
   const beforeRamp = sampleProcess(server.pid);
   progress(`connecting ${options.agents} agents over ${options.rampSeconds} s from ${options.processes} simulator process${options.processes === 1 ? "" : "es"}`);
   const rampLag = startLagProbe();
-  await fleet.start(pki.agents, { port: server.tunnelPort, ca: pki.caPem, timeoutMs: 15_000, intervalMs, rampMs, retryUntilWall: wallNow() + rampMs + connectGraceMs });
+  await fleet.start(pki.agents, { port: server.tunnelPort, ca: pki.caPem, timeoutMs: 15_000, welcomeTimeoutMs: 60_000, intervalMs, rampMs, retryUntilWall: wallNow() + rampMs + connectGraceMs });
   await waitForFleet(fleet, options.agents, connectDeadline, signal);
   const rampSeconds = (performance.now() - fleetStart) / 1000;
   const afterRamp = sampleProcess(server.pid);

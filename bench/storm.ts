@@ -191,7 +191,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const rampMs = options.rampSeconds * 1000;
   const connectDeadline = performance.now() + rampMs + connectGraceMs;
   progress(`connecting ${options.agents} agents over ${options.rampSeconds} s from ${options.processes} simulator process${options.processes === 1 ? "" : "es"}`);
-  await fleet.start(bench.pki.agents, { port: server.tunnelPort, ca: bench.pki.caPem, timeoutMs: 15_000, intervalMs, rampMs, retryUntilWall: wallNow() + 24 * 3_600_000 });
+  await fleet.start(bench.pki.agents, { port: server.tunnelPort, ca: bench.pki.caPem, timeoutMs: 15_000, welcomeTimeoutMs: 60_000, intervalMs, rampMs, retryUntilWall: wallNow() + 24 * 3_600_000 });
   let snapshot: FleetSnapshot = await fleet.snapshot();
   for (let lastReport = 0; snapshot.connected < options.agents && performance.now() < connectDeadline; snapshot = await fleet.snapshot()) {
     if (performance.now() - lastReport >= 5_000) {

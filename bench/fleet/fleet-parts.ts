@@ -9,7 +9,10 @@ export interface FleetPartConfig {
   readonly indexOffset: number;
   readonly port: number;
   readonly ca: Buffer | Uint8Array;
+  /** TCP + TLS handshake bound (the real agent's dial: 15 s). */
   readonly timeoutMs: number;
+  /** Handshake → welcome bound (the real agent has none; the benchmark's safety net). */
+  readonly welcomeTimeoutMs: number;
   readonly intervalMs: number;
   readonly rampMs: number;
   /** Wall-clock ms (`wallNow()`) after which a failed dial is not retried. */
@@ -74,7 +77,7 @@ export class LocalFleetPart implements FleetPartOperations {
     this.#fleet = new Fleet({
       identities: config.identities,
       indexOffset: config.indexOffset,
-      target: (index) => ({ port: config.port, ca, timeoutMs: config.timeoutMs, localAddress: fleetSourceAddress(config.indexOffset + index) }),
+      target: (index) => ({ port: config.port, ca, timeoutMs: config.timeoutMs, welcomeTimeoutMs: config.welcomeTimeoutMs, localAddress: fleetSourceAddress(config.indexOffset + index) }),
       intervalMs: config.intervalMs,
       rampMs: config.rampMs,
       retryUntil: performance.now() + (config.retryUntilWall - wallNow()),

@@ -22,7 +22,13 @@ export interface AgentTarget {
   readonly port: number;
   /** The mTLS CA, which signs the server's mTLS certificate (DNS:localhost). */
   readonly ca: Buffer;
+  /** Connect → welcome, or with `welcomeTimeoutMs` connect → TLS handshake done (the agent's dial: 15 s). */
   readonly timeoutMs: number;
+  /**
+   * Handshake done → welcome. The real agent sets no bound here (the server refuses or closes a
+   * session it will not admit); a benchmark bounds it. Absent: `timeoutMs` bounds the whole.
+   */
+  readonly welcomeTimeoutMs?: number;
   /** The loopback address this agent connects from (its own client address behind a PROXY-protocol balancer). */
   readonly localAddress?: string;
 }
@@ -107,7 +113,8 @@ export class SimulatedAgent {
         socket.destroy();
         reject(error instanceof Error ? error : new Error(String(error)));
       };
-      const timer = setTimeout(() => fail(Object.assign(new Error(`no welcome within ${target.timeoutMs} ms`), { code: "ETIMEDOUT" })), target.timeoutMs);
+      const timeout = (what: string, ms: number) => setTimeout(() => fail(Object.assign(new Error(`${what} within ${ms} ms`), { code: "ETIMEDOUT" })), ms);
+      let timer = timeout(target.welcomeTimeoutMs === undefined ? "no welcome" : "no TLS handshake", target.timeoutMs);
 
       const socket: TLSSocket = tlsConnect({
         host: "127.0.0.1",
@@ -123,6 +130,10 @@ export class SimulatedAgent {
       socket.once("error", fail);
       socket.once("secureConnect", () => {
         this.#events.onHandshake?.();
+        if (target.welcomeTimeoutMs !== undefined) {
+          clearTimeout(timer);
+          timer = timeout("no welcome after the handshake", target.welcomeTimeoutMs);
+        }
         const h2 = http2Connect("https://localhost", { createConnection: () => socket });
         this.#h2 = h2;
         h2.on("error", (error) => (this.#open ? this.#lost(describeFailure(error)) : fail(error)));
