@@ -235,6 +235,7 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
       processes: options.processes,
       serverOpenFileLimit: bench.openFileLimit,
       setupTimes: await fleet.setupTimes(),
+      handshakeTimes: await fleet.handshakeTimes(),
       resumedHandshakes: end.resumedHandshakes,
       serverCpuSeconds: afterRamp.cpuSeconds - beforeRamp.cpuSeconds,
       simulatorLagP99Ms: rampLagSummary.p99,

@@ -136,6 +136,12 @@ export class FleetGroup {
     return samples;
   }
 
+  async handshakeTimes(): Promise<LatencySamples> {
+    const samples = new LatencySamples();
+    for (const values of await this.#each("handshakeTimes")) samples.addAll(values);
+    return samples;
+  }
+
   async beginWindow(name: string): Promise<void> {
     await this.#each("beginWindow", name);
   }

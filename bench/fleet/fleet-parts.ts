@@ -45,6 +45,7 @@ export interface FleetPartOperations {
   start(config: FleetPartConfig): void;
   snapshot(): FleetSnapshot;
   setupTimes(): Float64Array;
+  handshakeTimes(): Float64Array;
   beginWindow(name: string): void;
   endWindow(name: string): void;
   windowResult(name: string): WindowResult;
@@ -103,6 +104,10 @@ export class LocalFleetPart implements FleetPartOperations {
 
   setupTimes(): Float64Array {
     return this.#started.setupTimes.values();
+  }
+
+  handshakeTimes(): Float64Array {
+    return this.#started.handshakeTimes.values();
   }
 
   beginWindow(name: string): void {

@@ -84,6 +84,8 @@ export class Fleet {
   readonly lostSessions = new ReasonCounts();
   /** Connect → welcome times of successful connects (TLS handshake, HTTP/2, hello, store writes). */
   readonly setupTimes = new LatencySamples();
+  /** Connect → TLS handshake done, of the same connects. */
+  readonly handshakeTimes = new LatencySamples();
   resumedHandshakes = 0;
   /** Welcomes whose check-in interval differed from the one configured. */
   intervalMismatches = 0;
@@ -259,6 +261,7 @@ export class Fleet {
         this.#welcomedAt[index] = wallNow();
         this.#ackedAt[index] = Number.NaN;
         this.setupTimes.add(opened.setupMs);
+        this.handshakeTimes.add(opened.handshakeMs);
         if (opened.resumed) this.resumedHandshakes++;
         if (opened.welcome.checkinIntervalSeconds * 1000 !== this.#options.intervalMs) this.intervalMismatches++;
         if (this.#lastSlot[index] === -1) {

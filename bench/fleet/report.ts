@@ -18,6 +18,8 @@ export interface FleetReport {
     /** The server's limit on open files (one per session), when /proc told it. */
     readonly serverOpenFileLimit: number | undefined;
     readonly setupTimes: LatencySamples;
+    /** Connect → TLS handshake done, of the same connects. */
+    readonly handshakeTimes: LatencySamples;
     readonly resumedHandshakes: number;
     readonly serverCpuSeconds: number;
     /** How late the simulator's timers fired during the ramp (its own handshakes load it). */
@@ -112,6 +114,7 @@ function totalSimulatorCpu(report: FleetReport): number {
 export function formatReport(report: FleetReport): string {
   const { setup, window, server, simulator } = report;
   const connect = setup.setupTimes.summary();
+  const handshake = setup.handshakeTimes.summary();
   const latency = window.latencies.summary();
   const expectedRate = window.connectedAtStart / report.intervalSeconds;
   const rate = window.seconds > 0 ? window.acked / window.seconds : 0;
@@ -124,6 +127,7 @@ export function formatReport(report: FleetReport): string {
     `  certificates          ${report.agents} client + 1 server, ${setup.certificatesSeconds.toFixed(1)} s; server up in ${setup.serverStartSeconds.toFixed(1)} s`,
     `  connected             ${setup.connected}/${report.agents} in ${setup.rampSeconds.toFixed(1)} s (${setup.processes} simulator process${setup.processes === 1 ? "" : "es"}; server open-file limit ${setup.serverOpenFileLimit ?? "unknown"})`,
     `  connect → welcome     p50 ${ms(connect.p50)} ms, p99 ${ms(connect.p99)} ms, max ${ms(connect.max)} ms (${setup.resumedHandshakes} resumed)`,
+    `    of it, TLS done     p50 ${ms(handshake.p50)} ms, p99 ${ms(handshake.p99)} ms, max ${ms(handshake.max)} ms (TCP connect + TLS handshake, queue included)`,
     `  server CPU, ramp      ${setup.serverCpuSeconds.toFixed(2)} s (${setup.connected > 0 ? ((1000 * setup.serverCpuSeconds) / setup.connected).toFixed(2) : "n/a"} ms per connect, incl. heartbeats meanwhile)`,
     `  simulator, ramp       event-loop delay p99 ${ms(setup.simulatorLagP99Ms)} ms, max ${ms(setup.simulatorLagMaxMs)} ms`,
     `  connect failures      ${setup.connectFailures.total}${setup.connectFailures.total > 0 ? ":" : ""}`,

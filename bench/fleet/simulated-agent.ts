@@ -38,6 +38,8 @@ export interface OpenedSession {
   readonly welcome: Welcome;
   /** From the start of the TCP connect to the welcome, ms. */
   readonly setupMs: number;
+  /** From the start of the TCP connect to the end of the TLS handshake, ms. */
+  readonly handshakeMs: number;
   /** True when the TLS handshake resumed this agent's previous session. */
   readonly resumed: boolean;
 }
@@ -102,6 +104,7 @@ export class SimulatedAgent {
    */
   open(target: AgentTarget): Promise<OpenedSession> {
     const started = performance.now();
+    let handshakeMs = Number.NaN;
     this.#secureContext ??= createSecureContext({ ca: target.ca, cert: this.identity.certificatePem, key: this.identity.keyPem, minVersion: "TLSv1.2" });
     return new Promise<OpenedSession>((resolve, reject) => {
       let settled = false;
@@ -130,6 +133,7 @@ export class SimulatedAgent {
       socket.once("error", fail);
       socket.once("secureConnect", () => {
         this.#events.onHandshake?.();
+        handshakeMs = performance.now() - started;
         if (target.welcomeTimeoutMs !== undefined) {
           clearTimeout(timer);
           timer = timeout("no welcome after the handshake", target.welcomeTimeoutMs);
@@ -175,7 +179,7 @@ export class SimulatedAgent {
                   settled = true;
                   clearTimeout(timer);
                   this.#open = true;
-                  resolve({ welcome: message, setupMs: now - started, resumed: socket.isSessionReused() });
+                  resolve({ welcome: message, setupMs: now - started, handshakeMs, resumed: socket.isSessionReused() });
                   if (message.desiredStateVersion !== undefined) this.#events.onDesiredStateVersion?.(message.desiredStateVersion);
                   break;
                 case "ack": {
