@@ -87,7 +87,7 @@ function handshake(port: number): { done: Promise<number>; socket: tls.TLSSocket
 
 describe("HandshakeGate", () => {
   it("starts at most maxConcurrent, the rest in order of arrival, and refuses past the queue", () => {
-    const gate = new HandshakeGate({ maxConcurrent: 2, maxQueued: 2, maxHoldMs: 60_000 });
+    const gate = new HandshakeGate({ maxConcurrent: 2, maxQueued: 2, maxHoldMs: 60_000, lifoAfterMs: 60_000 });
     const started: string[] = [];
     const tickets = ["a", "b", "c", "d"].map((name) => gate.enter(() => started.push(name)));
     expect(started).toEqual(["a", "b"]);
@@ -104,14 +104,40 @@ describe("HandshakeGate", () => {
   });
 
   it("refuses limits that are not whole numbers ≥ 1 (a queue may be 0)", () => {
-    expect(() => new HandshakeGate({ maxConcurrent: 0, maxQueued: 1, maxHoldMs: 1 })).toThrow(/maxConcurrent must be a whole number ≥ 1/);
-    expect(() => new HandshakeGate({ maxConcurrent: 1.5, maxQueued: 1, maxHoldMs: 1 })).toThrow(RangeError);
-    expect(() => new HandshakeGate({ maxConcurrent: 1, maxQueued: 1, maxHoldMs: 0 })).toThrow(/maxHoldMs must be a whole number ≥ 1/);
-    expect(new HandshakeGate({ maxConcurrent: 1, maxQueued: 0, maxHoldMs: 1 }).full).toBe(false);
+    expect(() => new HandshakeGate({ maxConcurrent: 0, maxQueued: 1, maxHoldMs: 1, lifoAfterMs: 0 })).toThrow(/maxConcurrent must be a whole number ≥ 1/);
+    expect(() => new HandshakeGate({ maxConcurrent: 1.5, maxQueued: 1, maxHoldMs: 1, lifoAfterMs: 0 })).toThrow(RangeError);
+    expect(() => new HandshakeGate({ maxConcurrent: 1, maxQueued: 1, maxHoldMs: 0, lifoAfterMs: 0 })).toThrow(/maxHoldMs must be a whole number ≥ 1/);
+    expect(new HandshakeGate({ maxConcurrent: 1, maxQueued: 0, maxHoldMs: 1, lifoAfterMs: 0 }).full).toBe(false);
+  });
+
+  it("serves the newest first once the oldest has waited lifoAfterMs, and in order of arrival before", () => {
+    let now = 0;
+    const gate = new HandshakeGate({ maxConcurrent: 1, maxQueued: 10, maxHoldMs: 60_000, lifoAfterMs: 2_000 }, () => now);
+    const started: string[] = [];
+    const tickets = ["a", "b", "c", "d", "e"].map((name) => {
+      now += 100;
+      return gate.enter(() => started.push(name));
+    });
+    tickets[0]?.release();
+    // "b" waited 300 ms: in order of arrival.
+    expect(started).toEqual(["a", "b"]);
+    now += 2_000;
+    tickets[1]?.release();
+    // "c" waited 2.2 s: a storm; the newest ("e") goes first, then "d".
+    expect(started).toEqual(["a", "b", "e"]);
+    tickets[4]?.release();
+    expect(started).toEqual(["a", "b", "e", "d"]);
+    // "c" gave up meanwhile: gone from the queue, from the middle or an end.
+    tickets[2]?.release();
+    tickets[3]?.release();
+    expect(started).toEqual(["a", "b", "e", "d"]);
+    expect(gate.queued).toBe(0);
+    expect(gate.enter(() => started.push("f"))).toBeDefined();
+    expect(started.at(-1)).toBe("f");
   });
 
   it("takes a slot back from a handshake that outlasts maxHoldMs", async () => {
-    const gate = new HandshakeGate({ maxConcurrent: 1, maxQueued: 5, maxHoldMs: 50 });
+    const gate = new HandshakeGate({ maxConcurrent: 1, maxQueued: 5, maxHoldMs: 50, lifoAfterMs: 60_000 });
     const started: string[] = [];
     const slow = gate.enter(() => started.push("slow"));
     gate.enter(() => started.push("next"));

@@ -10,6 +10,12 @@ export interface HandshakeGateOptions {
    * and the next connection gets the slot. Its own deadline still applies.
    */
   readonly maxHoldMs: number;
+  /**
+   * Once the oldest waiting connection has waited this long, the gate serves the newest first
+   * ("adaptive LIFO"): in a storm the oldest would be served just as their clients give up
+   * (their deadline, their own dial timeout), the newest still have the time to finish.
+   */
+  readonly lifoAfterMs: number;
 }
 
 /**
@@ -19,9 +25,11 @@ export interface HandshakeGateOptions {
  * hundred bytes: 20,000 of them are a storm's worth, bounded. A slot is held 500 ms at most: a
  * handshake is two bursts of CPU one client round trip apart, and a slot held across a long or
  * stalled round trip bounds nothing but the rate: 64 clients stalling after their ClientHello
- * would otherwise shut the gate for their whole 10 s deadline.
+ * would otherwise shut the gate for their whole 10 s deadline. Past 2 s of waiting the queue is
+ * served newest first: a FIFO served connections ~14 s old to agents that give up at 15 s
+ * (bench:fleet, 15,000 agents on the loaded shared box), all work and no welcome.
  */
-export const defaultHandshakeGate: HandshakeGateOptions = Object.freeze({ maxConcurrent: 64, maxQueued: 20_000, maxHoldMs: 500 });
+export const defaultHandshakeGate: HandshakeGateOptions = Object.freeze({ maxConcurrent: 64, maxQueued: 20_000, maxHoldMs: 500, lifoAfterMs: 2_000 });
 
 /** A connection's place at the gate: waiting, or handshaking. */
 export interface HandshakeTicket {
@@ -31,35 +39,45 @@ export interface HandshakeTicket {
 
 interface Waiter {
   readonly start: () => void;
+  readonly queuedAt: number;
   state: "waiting" | "running" | "done";
   hold?: NodeJS.Timeout;
+  // Neighbours in the queue (a doubly linked list: taken from either end, left from the middle).
+  older?: Waiter;
+  newer?: Waiter;
 }
 
 /**
  * Admits TLS handshakes in order of arrival, at most `maxConcurrent` at once; the others wait in
- * a FIFO queue of at most `maxQueued`. The TLS front asks for a slot once it has a connection's
+ * a queue of at most `maxQueued`, served in order of arrival until its oldest has waited
+ * `lifoAfterMs`, then newest first. The TLS front asks for a slot once it has a connection's
  * whole ClientHello (a client that stalls before it holds no slot) and releases it when the
  * handshake ends, well or badly, or the connection closes (its deadline, counted from accept,
  * closes a connection still waiting), or after `maxHoldMs`, whichever comes first.
  *
  * @example
- * const gate = new HandshakeGate({ maxConcurrent: 64, maxQueued: 20_000, maxHoldMs: 500 });
+ * const gate = new HandshakeGate(defaultHandshakeGate);
  * const ticket = gate.enter(() => tlsServer.emit("connection", socket));
  * if (!ticket) socket.destroy();
  * else socket.once("close", () => ticket.release());
  */
 export class HandshakeGate {
   readonly #options: HandshakeGateOptions;
-  // A Set keeps insertion order and deletes in O(1): a FIFO a closed connection can leave.
-  readonly #queue = new Set<Waiter>();
+  readonly #now: () => number;
+  #oldest: Waiter | undefined;
+  #newest: Waiter | undefined;
+  #queued = 0;
   #running = 0;
   #pumping = false;
 
-  constructor(options: HandshakeGateOptions = defaultHandshakeGate) {
+  constructor(options: HandshakeGateOptions = defaultHandshakeGate, now: () => number = Date.now) {
     for (const [name, value] of Object.entries(options)) {
-      if (!Number.isInteger(value) || (value as number) < (name === "maxQueued" ? 0 : 1)) throw new RangeError(`${name} must be a whole number ≥ ${name === "maxQueued" ? 0 : 1}.`);
+      // An empty queue, or newest first at once, are limits too; no slot or no hold are not.
+      const least = name === "maxQueued" || name === "lifoAfterMs" ? 0 : 1;
+      if (!Number.isInteger(value) || (value as number) < least) throw new RangeError(`${name} must be a whole number ≥ ${least}.`);
     }
     this.#options = options;
+    this.#now = now;
   }
 
   /** The limits in force. */
@@ -74,12 +92,12 @@ export class HandshakeGate {
 
   /** Connections waiting for a slot. */
   get queued(): number {
-    return this.#queue.size;
+    return this.#queued;
   }
 
   /** True when a connection asking now would be refused: every slot taken and the queue full. */
   get full(): boolean {
-    return this.#running >= this.#options.maxConcurrent && this.#queue.size >= this.#options.maxQueued;
+    return this.#running >= this.#options.maxConcurrent && this.#queued >= this.#options.maxQueued;
   }
 
   /**
@@ -89,15 +107,15 @@ export class HandshakeGate {
    */
   enter(start: () => void): HandshakeTicket | undefined {
     if (this.full) return undefined;
-    const waiter: Waiter = { start, state: "waiting" };
-    this.#queue.add(waiter);
+    const waiter: Waiter = { start, queuedAt: this.#now(), state: "waiting" };
+    this.#append(waiter);
     this.#pump();
     return { release: () => this.#release(waiter) };
   }
 
   #release(waiter: Waiter): void {
     if (waiter.state === "done") return;
-    if (waiter.state === "waiting") this.#queue.delete(waiter);
+    if (waiter.state === "waiting") this.#unlink(waiter);
     else this.#running--;
     waiter.state = "done";
     clearTimeout(waiter.hold);
@@ -111,10 +129,10 @@ export class HandshakeGate {
     this.#pumping = true;
     try {
       while (this.#running < this.#options.maxConcurrent) {
-        const next = this.#queue.values().next();
-        if (next.done) break;
-        const waiter = next.value;
-        this.#queue.delete(waiter);
+        const oldest = this.#oldest;
+        if (!oldest) break;
+        const waiter = this.#now() - oldest.queuedAt >= this.#options.lifoAfterMs ? (this.#newest ?? oldest) : oldest;
+        this.#unlink(waiter);
         waiter.state = "running";
         this.#running++;
         waiter.hold = setTimeout(() => this.#release(waiter), this.#options.maxHoldMs);
@@ -124,5 +142,23 @@ export class HandshakeGate {
     } finally {
       this.#pumping = false;
     }
+  }
+
+  #append(waiter: Waiter): void {
+    waiter.older = this.#newest;
+    if (this.#newest) this.#newest.newer = waiter;
+    else this.#oldest = waiter;
+    this.#newest = waiter;
+    this.#queued++;
+  }
+
+  #unlink(waiter: Waiter): void {
+    if (waiter.older) waiter.older.newer = waiter.newer;
+    else this.#oldest = waiter.newer;
+    if (waiter.newer) waiter.newer.older = waiter.older;
+    else this.#newest = waiter.older;
+    waiter.older = undefined;
+    waiter.newer = undefined;
+    this.#queued--;
   }
 }
