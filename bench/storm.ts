@@ -19,8 +19,7 @@
  * process. Exit code 0 whatever the figures; 1 when the run could not be set up; 130 when
  * interrupted.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -96,23 +95,28 @@ function progress(message: string): void {
 }
 
 /**
- * The first moment (wall ms) `port` on 127.0.0.1 accepts a TCP connection, polled every 20 ms;
- * NaN once `gone()` says the server will not come.
+ * True when a socket listens on 127.0.0.1:`port`, from /proc/net/tcp (listeners come first in it,
+ * so the head is enough). Not a TCP connect: while the restarted server's accept backlog is full
+ * of reconnecting agents, a probe's SYN would be dropped and retried for seconds.
  */
+function listens(port: number): boolean {
+  const entry = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")} 00000000:0000 0A`;
+  const fd = openSync("/proc/net/tcp", "r");
+  try {
+    const buffer = Buffer.alloc(256 * 1024);
+    return buffer.toString("latin1", 0, readSync(fd, buffer, 0, buffer.length, null)).includes(entry);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The first moment (wall ms) 127.0.0.1:`port` listens, polled every 10 ms; NaN once `gone()` says it will not. */
 async function listening(port: number, gone: () => boolean, signal: AbortSignal): Promise<number> {
   for (;;) {
     signal.throwIfAborted();
+    if (listens(port)) return wallNow();
     if (gone()) return Number.NaN;
-    const accepted = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: "127.0.0.1", port });
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (accepted) return wallNow();
-    await sleep(20, undefined, { signal });
+    await sleep(10, undefined, { signal });
   }
 }
 
