@@ -79,7 +79,7 @@ describe("bench:storm", () => {
     // Each session ended on the hint, not on a dropped connection, and each agent counted it.
     expect(result.stdout).toMatch(/sessions ended at the kill: 40 \(40× refused restarting\)/);
     expect(result.stdout).toMatch(/refused with retry-after: 40 \(40× restarting\)/);
-    expect(result.stdout).toMatch(/met {5}every open session told `restarting` with a retry-after before GOAWAY \(40\/40\)/);
+    expect(result.stdout).toMatch(/met {5}every session open at the SIGTERM ended with `restarting` and a retry-after \(40\/40\)/);
     expect(result.stdout).toMatch(/^back\s+all back/m);
     // The hint (1..W s, W = 1 for 40 sessions) is at most the largest wait; the backoff did not climb past the first attempts.
     expect(result.stdout).toMatch(/gave up 0,/);
