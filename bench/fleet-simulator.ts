@@ -22,7 +22,7 @@
  * CLOCK_MONOTONIC bounds are printed, the profile's timestamps use the same clock).
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -224,7 +224,7 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
 
   return {
     command: `npx node bench/fleet-simulator.ts --agents ${options.agents} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --processes ${options.processes}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}`,
-    environment: `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}, ${process.platform}`,
+    environment: `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}, ${process.platform}; load average ${loadavg().map((load) => load.toFixed(1)).join(" / ")} (1/5/15 min) at the end of the window`,
     agents: options.agents,
     intervalSeconds: options.intervalSeconds,
     setup: {
