@@ -80,7 +80,10 @@ export class PeerCa {
    * const ca = await PeerCa.openOrCreate(vault);
    */
   static async openOrCreate(vault: PeerCaVault, now = new Date()): Promise<PeerCa> {
-    const found = await PeerCa.#read(vault);
+    // Without the lock, the two files are read one after the other: a replica creating the CA
+    // meanwhile may be seen half-way (the certificate not yet, the key already). Only a read
+    // under the lock, which the creator holds until both are written, decides.
+    const found = await PeerCa.#read(vault).catch(() => undefined);
     if (found) return found;
     return vault.withLock(async () => {
       const raced = await PeerCa.#read(vault);
