@@ -213,7 +213,8 @@ describe("TLS front handshake gate (real sockets)", () => {
   });
 
   it("closes a connection at accept when the queue is full, and says so once in the log", async () => {
-    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 1, maxHoldMs: 60_000 }, handshakeTimeoutMs: 1500 });
+    // A deadline far from what the test waits: a loaded machine must not end the queued handshake.
+    await using running = await startFront({ handshakes: { maxConcurrent: 1, maxQueued: 1, maxHoldMs: 60_000 }, handshakeTimeoutMs: 10_000 });
     const stalled = await stalledHandshake(running.port);
     await stalled.answered;
     const queued = handshake(running.port);
@@ -232,7 +233,8 @@ describe("TLS front handshake gate (real sockets)", () => {
       { remoteAddress: "127.0.0.1", reason: "handshake-queue", limit: 1 },
     ]);
     expect(running.lines).toEqual(["shedding connections: closed one from 127.0.0.1 at accept, 1 connections already wait for a TLS handshake (the queue behind --max-concurrent-handshakes); the client retries with its backoff"]);
-    // The queued client still gets its turn once the stalled one's deadline passes.
+    // The queued client still gets its turn once the stalled one goes.
+    stalled.socket.destroy();
     await queued.done;
     queued.socket.destroy();
   });
