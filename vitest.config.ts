@@ -1,15 +1,43 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * End-to-end files that run in the first group, beside the unit tests: they use no Docker Engine,
+ * time no certificate lifetime or rate against the CPU and listen on ports of their own; they
+ * only take long (testssl.sh, openssl interop, the CLI's processes).
+ */
+const independentEndToEnd = [
+  "agent-config",
+  "bundle",
+  "device-ca-cli",
+  "doctor-defects",
+  "first-admin",
+  "openssl-interop",
+  "pier-cli",
+  "postgres-fixture",
+  "store-copy",
+  "tls-profile",
+].map((name) => `packages/e2e/test/${name}.test.ts`);
+
 export default defineConfig({
   test: {
-    // bench/: the benchmarks' own logic (the simulated agents' reconnect policy).
-    include: ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts", "bench/**/*.test.ts"],
     globalSetup: ["packages/e2e/src/global-setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 180_000,
-    // One file at a time (Vitest's default on two cores, said explicitly). Two workers cut the
-    // run to 13 minutes but made end-to-end files that share the host (the main Docker engine's
-    // published ports and swarm, CPU-timed rotations) fail now and then (issue 19 closing note).
-    maxWorkers: 1,
+    projects: [
+      {
+        extends: true,
+        // Unit and in-process integration tests, two files at a time on two cores. Those that
+        // share the host's Docker swarm take a machine-wide lock (scripts/host-lock.ts). bench/:
+        // the benchmarks' own logic (the simulated agents' reconnect policy).
+        test: { name: "parallel", include: ["packages/*/src/**/*.test.ts", "bench/**/*.test.ts", "packages/fuzz/test/**/*.test.ts", ...independentEndToEnd], maxWorkers: 2, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        // The other end-to-end files, after those and one at a time: they share the main Docker
+        // engine's published ports and swarm, and some time certificate lifetimes against the
+        // CPU; two at a time made them fail now and then (issue 19 closing note).
+        test: { name: "serial", include: ["packages/*/test/**/*.test.ts"], exclude: ["packages/fuzz/test/**", ...independentEndToEnd], maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });
