@@ -187,8 +187,9 @@ describe("first run, built-in CA, waiting room", () => {
     await server.stop();
     // A graceful stop (SIGTERM) tells the agent when to come back; dialling before the new
     // process listens is expected then, and said at info (docs/protocol.md "Admission control and restarts").
-    await agent.waitFor(/the server is restarting: reconnecting in 1 s, as it asked/, 10_000);
-    await agent.waitFor(/the server is not back from its restart yet \(.*refused.*\); retrying with the backoff/, 10_000);
+    await agent.waitFor(/the server is restarting: reconnecting in \d+ s, as it asked/, 10_000);
+    // The hint is the drain's 5 s plus the server's start-up; nothing listens when it has passed.
+    await agent.waitFor(/the server is not back from its restart yet \(.*refused.*\); retrying with the backoff/, 30_000);
     ({ server, api } = await startBuiltInCaServer(dir, password, [], { httpsPort: port, tunnelPort: Number(Buffer.from(server.edgeKey, "base64").toString().split("|")[1]?.split(":")[1]) }));
     await agent.waitFor(/connection restored/, 20_000);
     expect(await byEdgeId("edge-default-1")).toMatchObject({ UserTrusted: true });

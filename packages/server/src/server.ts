@@ -113,7 +113,9 @@ export interface AdmissionLimits {
 export interface DrainSummary {
   /** Sessions told `refused {code: "restarting"}` with their delay. */
   readonly told: number;
-  /** Each was told a delay in 1 … this many seconds. */
+  /** The shortest delay told: the drain's longest wait plus this server's own start-up, in seconds. */
+  readonly earliestSeconds: number;
+  /** Each was told a delay in `earliestSeconds` … + this − 1 seconds. */
   readonly windowSeconds: number;
   /** Connections still open when the wait ended (closed by `close()`). */
   readonly leftOpen: number;
@@ -158,6 +160,8 @@ function tunnelPortOnly(path: string | undefined): ServerError {
  * endpoints, the HTTPS and tunnel listeners, and file watching for TLS reloads.
  */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  // How long this start takes: a graceful restart tells devices not to come back sooner.
+  const startedAt = performance.now();
   // Checked before anything opens. The peer listener (replicas only) never takes a PROXY
   // header: only the HTTPS and tunnel fronts face balancers.
   const proxySources = config.proxyProtocolFrom === undefined ? undefined : ProxySources.parse(config.proxyProtocolFrom);
@@ -438,6 +442,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   revocations.attach([httpsFront, tunnelFront]);
   frontsListening = true;
   if (reloadWhenListening) config.log("info", `CA rotation: server certificate re-issued for the same key: ${await tls.reload()}`);
+  const startupMs = performance.now() - startedAt;
 
   return {
     httpsAddress,
@@ -449,10 +454,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     async drain() {
       httpsFront.stopAccepting();
       tunnelFront.stopAccepting();
-      const notice = announceRestart(edge);
+      // The devices come back after the drain and a start-up like this one, not before.
+      const notice = announceRestart(edge, { earliestSeconds: (drainTimeoutMs + startupMs) / 1000 });
       const left = await Promise.all([httpsFront.goAway(drainTimeoutMs), tunnelFront.goAway(drainTimeoutMs)]);
       notice.stop();
-      return { told: notice.told(), windowSeconds: notice.windowSeconds, leftOpen: left[0] + left[1] };
+      return { told: notice.told(), earliestSeconds: notice.earliestSeconds, windowSeconds: notice.windowSeconds, leftOpen: left[0] + left[1] };
     },
     async close() {
       stopHandlingEvents();

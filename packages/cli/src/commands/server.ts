@@ -326,7 +326,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
   log("info", `${signal}: shutting down gracefully (a second signal exits at once)`);
   const drained = await server.drain();
   const left = drained.leftOpen > 0 ? `; ${drained.leftOpen} connection(s) still open after 5 s are closed now` : "";
-  log("info", `told ${drained.told} device session(s) that the server is restarting, each to reconnect after a delay spread over 1–${drained.windowSeconds} s${left}`);
+  log("info", `told ${drained.told} device session(s) that the server is restarting, each to reconnect after a delay spread over ${drained.earliestSeconds}–${drained.earliestSeconds + drained.windowSeconds - 1} s${left}`);
   await server.close();
   log("info", "shut down");
   return exitCodes.ok;

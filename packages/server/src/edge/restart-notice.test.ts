@@ -12,6 +12,19 @@ describe("restart notice", () => {
     expect(restartWindowSeconds(50_000)).toBe(60);
   });
 
+  it("tells no delay shorter than the server needs to be back, and none past the agent's 60 s cap", async () => {
+    await using fixture = await startEdgeFixture();
+    const agent = await fixture.agent("restart-earliest");
+    const notice = announceRestart(fixture.edge, { earliestSeconds: 6.2, random: () => 0.999 });
+    expect(notice.earliestSeconds).toBe(7);
+    expect(await agent.next("refused")).toMatchObject({ code: "restarting", retryAfterSeconds: 7 });
+    notice.stop();
+    const capped = announceRestart(fixture.edge, { earliestSeconds: 90 });
+    expect(capped.earliestSeconds).toBe(60);
+    capped.stop();
+    agent.connection.close();
+  });
+
   it("ends every open session with refused restarting and its own delay, and tells a session that opens afterwards", async () => {
     await using fixture = await startEdgeFixture();
     const a = await fixture.agent("restart-a");
@@ -19,7 +32,7 @@ describe("restart notice", () => {
     // Precondition: both sessions held.
     expect(fixture.edge.heldSessions().sort()).toEqual([a.welcome.environmentId, b.welcome.environmentId].sort());
     const draws = [0, 0.999];
-    const notice = announceRestart(fixture.edge, () => draws.shift() ?? 0.5);
+    const notice = announceRestart(fixture.edge, { random: () => draws.shift() ?? 0.5 });
     expect(notice.windowSeconds).toBe(1);
     for (const agent of [a, b]) {
       expect(await agent.next("refused")).toEqual({ type: "refused", code: "restarting", message: "The server is restarting; reconnect in 1 s.", retryAfterSeconds: 1 });

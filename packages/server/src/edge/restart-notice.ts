@@ -23,7 +23,9 @@ export function restartWindowSeconds(openSessions: number): number {
 export interface RestartNotice {
   /** Sessions told so far (those open at the announcement, and any opened since). */
   readonly told: () => number;
-  /** The spread window, in seconds: each session was told a delay in 1 … this. */
+  /** The shortest delay told, in seconds. */
+  readonly earliestSeconds: number;
+  /** The spread window, in seconds: each session was told a delay in `earliestSeconds` … + this − 1. */
   readonly windowSeconds: number;
   /** Stops telling sessions that open from now on. */
   stop(): void;
@@ -31,27 +33,33 @@ export interface RestartNotice {
 
 /**
  * Ends every open session with `refused {code: "restarting", retryAfterSeconds: d}`, d drawn
- * uniformly from 1 … `restartWindowSeconds(open)` per session, so the fleet comes back at about
- * 500 devices a second rather than all at once; the agent waits exactly d (docs/protocol.md
- * "Admission control and restarts"). A session that opens afterwards (a hello that was in
- * flight) is told too, until `stop()`.
+ * uniformly from `earliestSeconds` … `earliestSeconds + restartWindowSeconds(open) − 1` per
+ * session (at most 60), so the fleet comes back at about 500 devices a second rather than all at
+ * once, and not before the server can be back (`earliestSeconds`: the drain and a start-up);
+ * the agent waits exactly d (docs/protocol.md "Admission control and restarts"). A session that
+ * opens afterwards (a hello that was in flight) is told too, until `stop()`.
  *
  * @example
- * const notice = announceRestart(edge);
- * log("info", `told ${notice.told()} sessions to come back within ${notice.windowSeconds} s`);
+ * const notice = announceRestart(edge, { earliestSeconds: 7 });
+ * log("info", `told ${notice.told()} sessions to come back within ${notice.earliestSeconds}–${notice.earliestSeconds + notice.windowSeconds - 1} s`);
  */
-export function announceRestart(edge: Pick<EdgeService, "heldSessions" | "isConnected" | "disconnect" | "onSessionOpened">, random: () => number = Math.random): RestartNotice {
+export function announceRestart(
+  edge: Pick<EdgeService, "heldSessions" | "isConnected" | "disconnect" | "onSessionOpened">,
+  options: { readonly earliestSeconds?: number; readonly random?: () => number } = {},
+): RestartNotice {
+  const random = options.random ?? Math.random;
   const held = edge.heldSessions();
-  const windowSeconds = restartWindowSeconds(held.length);
+  const earliestSeconds = Math.min(maxRestartSpreadSeconds, Math.max(1, Math.ceil(options.earliestSeconds ?? 1)));
+  const windowSeconds = Math.min(restartWindowSeconds(held.length), maxRestartSpreadSeconds - earliestSeconds + 1);
   let told = 0;
   const tell = (environmentId: number) => {
     if (!edge.isConnected(environmentId)) return;
-    const delay = 1 + Math.floor(random() * windowSeconds);
+    const delay = earliestSeconds + Math.floor(random() * windowSeconds);
     edge.disconnect(environmentId, refusedCodes.restarting, `The server is restarting; reconnect in ${delay} s.`, delay);
     told++;
   };
   for (const environmentId of held) tell(environmentId);
   // Told once its welcome is out (after attachSession returns), not from inside it.
   const stop = edge.onSessionOpened((environmentId) => setImmediate(() => tell(environmentId)));
-  return { told: () => told, windowSeconds, stop };
+  return { told: () => told, earliestSeconds, windowSeconds, stop };
 }
