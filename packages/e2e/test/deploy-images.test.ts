@@ -278,6 +278,11 @@ describe("Docker Swarm: secrets, the server as a stack, the agent as a global se
 
   it("runs on a real single-node swarm; the agent on the leader speaks for the cluster", async () => {
     releaseSwarm = await acquireHostLock("swarm");
+    // A docker_gwbridge left by an earlier swarm outlives `swarm leave`, and its Linux bridge is
+    // shared by name with the extra engines' swarms (agent swarm-engine.test.ts): one left in that
+    // state routed 127.0.0.1:9443 to no server of this swarm (a TLS chain from another run's CA).
+    // swarm init makes a fresh one.
+    run("docker", ["network", "rm", "docker_gwbridge"]);
     sh(`docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 >/dev/null
 docker node update --label-add pier-e2e=1 "$(docker info --format '{{.Swarm.NodeID}}')" >/dev/null
 docker secret create pier.mtlscacert ${certs}/mtlsca.crt
