@@ -22,6 +22,7 @@
  * CLOCK_MONOTONIC bounds are printed, the profile's timestamps use the same clock).
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { numberOption } from "./fleet/options.ts";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -69,11 +70,7 @@ function parseOptions(argv: string[]): Options {
     console.log(usage);
     process.exit(0);
   }
-  const number = (name: string, text: string, check: (n: number) => boolean, rule: string) => {
-    const value = Number(text);
-    if (!check(value)) throw new Error(`--${name} must be ${rule}, got "${text}".\n${usage}`);
-    return value;
-  };
+  const number = numberOption(usage);
   const agents = number("agents", values.agents, (n) => Number.isInteger(n) && n >= 1 && n <= 60_000, "an integer from 1 to 60000");
   return {
     agents,
