@@ -93,7 +93,8 @@ beforeAll(async () => {
   releaseSwarm = await acquireHostLock("swarm");
   // Ports and an address pool of its own: another swarm on this machine (a parallel test) must not collide.
   const listen = await freeLoopbackPort();
-  const dataPath = 30_000 + randomInt(20_000);
+  // Docker takes a data path port in 1024–49151.
+  const dataPath = 30_000 + randomInt(19_000);
   docker(["swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", `127.0.0.1:${listen}`, "--data-path-port", String(dataPath), "--default-addr-pool", `10.${220 + randomInt(30)}.0.0/16`], env);
   // Convergence waits 20 s here (60 s by default) so the failing case answers sooner.
   engine = new SwarmEngine(parseDockerHost(env.DOCKER_HOST), log, { convergeMs: 12_000 });

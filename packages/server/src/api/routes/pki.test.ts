@@ -53,11 +53,13 @@ describe("the certificate inventory and the CA download", () => {
     await certificates.insert(row("10", renewed.id, "edge-renewed", 30 * day, 10 * day));
     await certificates.insert(row("11", renewed.id, "edge-renewed", 30 * day, 25 * day, { reason: "renewal" }));
     // A 5 h certificate with 50 min left (under a third of its life): expiring, in the < 1 hour window.
-    await certificates.insert(row("20", shortLived.id, "edge-short", 5 * 3600 * second, 50 * 60 * second));
+    // Its serial's first byte is under 0x10: stored "0b20", shown by X509Certificate as "0B20".
+    await certificates.insert(row("0b20", shortLived.id, "edge-short", 5 * 3600 * second, 50 * 60 * second));
     await certificates.insert(row("30", revoked.id, "edge-revoked", 30 * day, 20 * day, { revokedAt: new Date(now - 60 * second), revocationReason: "keyCompromise" }));
     await certificates.insert(row("40", offline.id, "edge-offline", 30 * day, -day));
     // The device of "renewed" presents its Pier certificate: it must not also appear as the operator's.
     await environments.update(renewed.id, { clientCertificate: { subject: "CN=edge-renewed", issuer: "CN=Pier CA", serialNumber: "011", fingerprintSha256: "c".repeat(64), notAfter: new Date(now + 25 * day) } });
+    await environments.update(shortLived.id, { clientCertificate: { subject: "CN=edge-short", issuer: "CN=Pier CA", serialNumber: "0B20", fingerprintSha256: "f".repeat(64), notAfter: new Date(now + 50 * 60 * second) } });
     // The seeds' flow: one operator certificate on two devices (shared), another on one device.
     await environments.create({ name: "shop-1", type: "edge-agent", edgeId: "shop-1", userTrusted: true, clientCertificate: operatorCertificate("0a1", "d") });
     await environments.create({ name: "shop-2", type: "edge-agent", edgeId: "shop-2", userTrusted: true, clientCertificate: operatorCertificate("0a1", "d") });
@@ -79,7 +81,7 @@ describe("the certificate inventory and the CA download", () => {
     expect(page.Total).toBe(7);
     expect(page.Items.map((item) => [item.Serial, item.Status, item.Source, item.SharedBy])).toEqual([
       ["40", "expired", "built-in", 1],
-      ["20", "expiring", "built-in", 1],
+      ["0b20", "expiring", "built-in", 1],
       ["10", "superseded", "built-in", 1],
       ["30", "revoked", "built-in", 1],
       ["11", "active", "built-in", 1],
@@ -87,7 +89,7 @@ describe("the certificate inventory and the CA download", () => {
       ["a2", "active", "operator", 1],
     ]);
     expect(page.Items.find((item) => item.Serial === "11")).toMatchObject({ EnvironmentName: "renewed", EdgeID: "edge-renewed", Reason: "renewal" });
-    // In use: 40 (expired), 20 (< 1 hour), 11 (< 30 days), a1 and a2 (later); not the revoked or superseded.
+    // In use: 40 (expired), 0b20 (< 1 hour), 11 (< 30 days), a1 and a2 (later); not the revoked or superseded.
     expect(page.Expiry).toEqual({ Expired: 1, Hour: 1, Day: 0, Week: 0, Month: 1, Later: 2 });
   });
 
@@ -105,7 +107,7 @@ describe("the certificate inventory and the CA download", () => {
   it("pages across Pier's rows and the operator's without losing or repeating one", async () => {
     const pages = await Promise.all([0, 2, 4, 6].map((start) => inventory(`?start=${start}&limit=2`)));
     expect(pages.map((page) => page.Total)).toEqual([7, 7, 7, 7]);
-    expect(pages.flatMap((page) => page.Items.map((item) => item.Serial))).toEqual(["40", "20", "10", "30", "11", "a1", "a2"]);
+    expect(pages.flatMap((page) => page.Items.map((item) => item.Serial))).toEqual(["40", "0b20", "10", "30", "11", "a1", "a2"]);
   });
 
   it("refuses a page over 500 rows, a search over 128 characters and an unknown status with 400 naming the field", async () => {

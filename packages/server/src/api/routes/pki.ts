@@ -4,6 +4,7 @@ import { type ExpiryCounts, type InventoryRow, issuedCertificateStatuses } from 
 import type { Environment } from "../../store/store.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, jsonAnswer, secured } from "../route-helpers.ts";
+import { storedSerial } from "../serials.ts";
 
 /** The most rows one page of the inventory holds. */
 export const maxInventoryPage = 500;
@@ -71,9 +72,6 @@ function deviceItem(row: InventoryRow): Item {
   };
 }
 
-// Node writes serials with leading zeros at times; the store keeps them without.
-const normalSerial = (serial: string) => serial.toLowerCase().replace(/^0+(?=.)/, "");
-
 /** Time-based status, as the store computes it for Pier's certificates (expiring: under a third of its lifetime left). */
 function timeStatus(notBefore: Date | undefined, notAfter: Date, now: number): Status {
   const left = notAfter.getTime() - now;
@@ -90,7 +88,7 @@ function operatorItems(environments: readonly Environment[], recorded: ReadonlyS
   const groups = new Map<string, { environments: Environment[]; certificate: NonNullable<Environment["clientCertificate"]> }>();
   for (const environment of environments) {
     const certificate = environment.clientCertificate;
-    if (!certificate || recorded.has(normalSerial(certificate.serialNumber))) continue;
+    if (!certificate || recorded.has(storedSerial(certificate.serialNumber))) continue;
     const group = groups.get(certificate.fingerprintSha256);
     if (group) group.environments.push(environment);
     else groups.set(certificate.fingerprintSha256, { environments: [environment], certificate });
@@ -99,7 +97,7 @@ function operatorItems(environments: readonly Environment[], recorded: ReadonlyS
     .map(({ environments: users, certificate }): Item => {
       const first = users[0] as Environment;
       return {
-        Serial: normalSerial(certificate.serialNumber),
+        Serial: storedSerial(certificate.serialNumber),
         EnvironmentId: first.id,
         EnvironmentName: first.name,
         EdgeID: first.edgeId ?? "",
@@ -155,7 +153,7 @@ export function registerPkiRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependencie
       const query = c.req.valid("query");
       const now = Date.now();
       const environments = (await store.environments.list()).filter((environment) => environment.clientCertificate !== null);
-      const recorded = await store.certificates.recordedSerials([...new Set(environments.map((environment) => normalSerial(environment.clientCertificate?.serialNumber ?? "")))]);
+      const recorded = await store.certificates.recordedSerials([...new Set(environments.map((environment) => storedSerial(environment.clientCertificate?.serialNumber ?? "")))]);
       const operator = operatorItems(environments, recorded, now);
       const issuedStatus = query.status === "shared" ? undefined : query.status;
       const page = await store.certificates.inventory({ start: query.start, limit: query.limit, ...(query.search ? { search: query.search } : {}), ...(issuedStatus ? { status: issuedStatus } : {}), now: new Date(now) });
