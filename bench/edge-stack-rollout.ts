@@ -29,6 +29,7 @@ import { edgePaths, edgeStackStatusTypes, type DesiredState, type FleetReport } 
 import { Fleet } from "./fleet/fleet.ts";
 import { createFleetPki } from "./fleet/fleet-pki.ts";
 import { LatencySamples } from "./fleet/latency-samples.ts";
+import { numberOption } from "./fleet/options.ts";
 import { configureFleetSettings, httpsJson } from "./fleet/pier-admin.ts";
 import { ServerProcess, sampleProcess } from "./fleet/server-process.ts";
 
@@ -62,11 +63,7 @@ function parseOptions(argv: string[]): Options {
     console.log(usage);
     process.exit(0);
   }
-  const number = (name: string, text: string, check: (n: number) => boolean, rule: string) => {
-    const value = Number(text);
-    if (!check(value)) throw new Error(`--${name} must be ${rule}, got "${text}".\n${usage}`);
-    return value;
-  };
+  const number = numberOption(usage);
   return {
     agents: number("agents", values.agents, (n) => Number.isInteger(n) && n >= 1 && n <= 10_000, "an integer from 1 to 10000"),
     intervalSeconds: number("interval", values.interval, (n) => Number.isInteger(n) && n >= 1 && n <= 3600, "an integer from 1 to 3600"),

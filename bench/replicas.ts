@@ -38,6 +38,7 @@ import { freeLoopbackPort, proxySource, startHaproxy, startPostgres, type Haprox
 import { Fleet } from "./fleet/fleet.ts";
 import { createFleetPki, type AgentIdentity } from "./fleet/fleet-pki.ts";
 import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
+import { numberOption } from "./fleet/options.ts";
 import { configureFleetSettings, httpsJson } from "./fleet/pier-admin.ts";
 import { childrenOf, treeCpuSeconds } from "./fleet/process-tree.ts";
 import { ServerProcess, sampleProcess, type ProcessSample } from "./fleet/server-process.ts";
@@ -85,11 +86,8 @@ function parseOptions(argv: string[]): Options {
     console.log(usage);
     process.exit(0);
   }
-  const integer = (name: string, text: string, min: number, max: number) => {
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got "${text}".\n${usage}`);
-    return value;
-  };
+  const number = numberOption(usage);
+  const integer = (name: string, text: string, min: number, max: number) => number(name, text, (n) => Number.isInteger(n) && n >= min && n <= max, `an integer from ${min} to ${max}`);
   return {
     agents: integer("agents", values.agents, 1, 20_000),
     replicas: integer("replicas", values.replicas, 2, 8),
