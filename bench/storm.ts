@@ -11,6 +11,7 @@
  *
  *   npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20]
  *                          [--processes P] [--graceful] [--limit 120] [--after 10]
+ *                          [--server-cpu-prof DIR]
  *
  * Before the kill, every session counts as healthy (a real fleet's have been up for hours), so
  * the agents' backoff starts over. --limit bounds the wait for the fleet to come back; agents
@@ -18,8 +19,12 @@
  * Everything is removed at the end, also on failure or Ctrl-C; child simulators end with this
  * process. Exit code 0 whatever the figures; 1 when the run could not be set up; 130 when
  * interrupted.
+ *
+ * --server-cpu-prof DIR runs the server with --cpu-prof --cpu-prof-dir=DIR, the restarted one
+ * too: the killed server writes no profile (SIGKILL), the restarted one writes the storm's when
+ * it is stopped at the end (a --graceful run also gets the first server's, written as it exits).
  */
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
 import { numberOption } from "./fleet/options.ts";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -34,7 +39,7 @@ import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
 import { lateness, type LoopDelay } from "./fleet/loop-delay.ts";
 import { type ServerProcess, sampleProcess } from "./fleet/server-process.ts";
 
-const usage = "Usage: npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20] [--processes P] [--graceful] [--limit 120] [--after 10]";
+const usage = "Usage: npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20] [--processes P] [--graceful] [--limit 120] [--after 10] [--server-cpu-prof DIR]";
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** Issue 20: every agent back within 30 s of the kill. */
 const backWithinMs = 30_000;
@@ -52,6 +57,8 @@ interface Options {
   readonly graceful: boolean;
   readonly limitSeconds: number;
   readonly afterSeconds: number;
+  /** Where the server processes write their CPU profiles (--cpu-prof-dir); none without. */
+  readonly serverCpuProfDir?: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -66,6 +73,7 @@ function parseOptions(argv: string[]): Options {
       graceful: { type: "boolean", default: false },
       limit: { type: "string", default: "120" },
       after: { type: "string", default: "10" },
+      "server-cpu-prof": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -84,6 +92,7 @@ function parseOptions(argv: string[]): Options {
     graceful: values.graceful,
     limitSeconds: number("limit", values.limit, (n) => n >= 5 && n <= 1800, "a number of seconds from 5 to 1800"),
     afterSeconds: number("after", values.after, (n) => n >= 0 && n <= 600, "a number of seconds from 0 to 600"),
+    ...(values["server-cpu-prof"] ? { serverCpuProfDir: resolve(values["server-cpu-prof"]) } : {}),
   };
 }
 
@@ -183,7 +192,17 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const intervalMs = options.intervalSeconds * 1000;
   const workDir = mkdtempSync(join(tmpdir(), "pier-storm-"));
   owned.workDir = workDir;
-  const bench = await startBenchServer({ repoRoot, workDir, agents: options.agents, intervalSeconds: options.intervalSeconds, signal, progress, onServer: (server) => (owned.server = server) });
+  if (options.serverCpuProfDir) mkdirSync(options.serverCpuProfDir, { recursive: true });
+  const bench = await startBenchServer({
+    repoRoot,
+    workDir,
+    agents: options.agents,
+    intervalSeconds: options.intervalSeconds,
+    ...(options.serverCpuProfDir ? { serverNodeOptions: `--cpu-prof --cpu-prof-dir=${options.serverCpuProfDir}` } : {}),
+    signal,
+    progress,
+    onServer: (server) => (owned.server = server),
+  });
   let server = bench.server;
 
   // Connect the fleet. Agents retry for the whole run: only the run's own limit stops them.
@@ -294,7 +313,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
 
   return [
     `Pier reconnect storm: ${options.agents} agents, check-in every ${options.intervalSeconds} s, ${options.graceful ? "SIGTERM (graceful restart)" : "kill -9"} and restart on the same data and ports`,
-    `  command       npm run bench:storm -- --agents ${options.agents} --interval ${options.intervalSeconds} --ramp ${options.rampSeconds} --baseline ${options.baselineSeconds} --processes ${options.processes} --limit ${options.limitSeconds} --after ${options.afterSeconds}${options.graceful ? " --graceful" : ""}`,
+    `  command       npm run bench:storm -- --agents ${options.agents} --interval ${options.intervalSeconds} --ramp ${options.rampSeconds} --baseline ${options.baselineSeconds} --processes ${options.processes} --limit ${options.limitSeconds} --after ${options.afterSeconds}${options.graceful ? " --graceful" : ""}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}`,
     `  machine       ${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}; load average ${loadavg().map((load) => load.toFixed(1)).join(" / ")} (1/5/15 min) at the end`,
     "",
     `before       ${connectedAtKill}/${options.agents} connected at the kill; heartbeat → ack ${latencyLine(baseline.latencies)}; server ${((100 * baselineCpuSeconds) / options.baselineSeconds).toFixed(1)} % of one core; event loop ${loopLine(baselineLoop)}`,
