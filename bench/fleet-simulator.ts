@@ -4,7 +4,8 @@
  * protocol (docs/protocol.md).
  *
  *   npx node bench/fleet-simulator.ts [--agents 2000] [--interval 5] [--duration 60] [--ramp 20]
- *                                     [--processes P] [--server-cpu-prof DIR]
+ *                                     [--processes P] [--server-cpu-prof DIR] [--server-heap-snapshot DIR]
+ *                                     [--replicas N [--haproxy]]
  *
  * Creates an mTLS CA, a server certificate (DNS:localhost) and one client certificate per agent
  * (CN = EDGE_ID), starts the server with them (`--max-connections` ≥ agents, its open-file limit
@@ -19,7 +20,17 @@
  * 130 when interrupted.
  *
  * --server-cpu-prof DIR runs the server with --cpu-prof (whole lifetime; the window's
- * CLOCK_MONOTONIC bounds are printed, the profile's timestamps use the same clock).
+ * CLOCK_MONOTONIC bounds are printed, the profile's timestamps use the same clock;
+ * bench/fleet/profile-summary.ts --from/--to summarises that window).
+ * --server-heap-snapshot DIR writes a heap snapshot of the server there after the window, with
+ * every session still open (bench/fleet/heap-snapshot-summary.ts summarises it).
+ *
+ * --replicas N runs N `pier server` replicas on one PostgreSQL instead (bench/fleet/cluster-fleet.ts;
+ * one process holds at most ~19,900 sessions here): each on its own tunnel port, agent g dialling
+ * replica g mod N, or with --haproxy all behind one HAProxy (at most 9,500 agents: two file
+ * descriptors per agent). PostgreSQL is started for the run, or a database is made in the one
+ * PIER_BENCH_POSTGRES_URL names. The server figures are then the replicas' sum, followed by each
+ * replica's and PostgreSQL's (and HAProxy's) CPU.
  */
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { numberOption } from "./fleet/options.ts";
@@ -31,17 +42,19 @@ import { parseArgs } from "node:util";
 import { startBenchServer } from "./fleet/bench-server.ts";
 import { wallNow } from "./fleet/fleet.ts";
 import { FleetGroup } from "./fleet/fleet-group.ts";
-import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
+import { ackGraceMs, startLagProbe, waitForAcks, waitForFleet } from "./fleet/fleet-phases.ts";
+import { runClusterFleet } from "./fleet/cluster-fleet.ts";
+import { agentsPerBalancer, type ReplicaCluster } from "./fleet/replica-cluster.ts";
+import { ServerHeapSnapshots } from "./fleet/heap-snapshot.ts";
+import { ReasonCounts } from "./fleet/latency-samples.ts";
 import { formatReport, type FleetReport } from "./fleet/report.ts";
 import { type ServerProcess, sampleProcess, threadDelta } from "./fleet/server-process.ts";
 
-const usage = `Usage: npx node bench/fleet-simulator.ts [--agents 2000] [--interval 5] [--duration 60] [--ramp 20] [--processes P] [--server-cpu-prof DIR]`;
+const usage = `Usage: npx node bench/fleet-simulator.ts [--agents 2000] [--interval 5] [--duration 60] [--ramp 20] [--processes P] [--server-cpu-prof DIR] [--server-heap-snapshot DIR] [--replicas N [--haproxy]]`;
 /** Agents per simulator process by default: one process's handshakes and timers stay cheap enough. */
 const agentsPerProcess = 12_500;
 /** After the ramp, how long stragglers may still connect (with retries) before we measure anyway. */
 const connectGraceMs = 30_000;
-/** After the window, how long acks of heartbeats sent in it may still arrive. */
-const ackGraceMs = 5_000;
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 interface Options {
@@ -51,6 +64,11 @@ interface Options {
   readonly rampSeconds: number;
   readonly processes: number;
   readonly serverCpuProfDir?: string;
+  readonly serverHeapSnapshotDir?: string;
+  /** Replicas on PostgreSQL (bench/fleet/cluster-fleet.ts); absent: one server on SQLite. */
+  readonly replicas?: number;
+  /** With replicas: all behind one HAProxy rather than each on its own port. */
+  readonly haproxy: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -63,6 +81,9 @@ function parseOptions(argv: string[]): Options {
       ramp: { type: "string", default: "20" },
       processes: { type: "string" },
       "server-cpu-prof": { type: "string" },
+      "server-heap-snapshot": { type: "string" },
+      replicas: { type: "string" },
+      haproxy: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -72,7 +93,13 @@ function parseOptions(argv: string[]): Options {
   }
   const number = numberOption(usage);
   const agents = number("agents", values.agents, (n) => Number.isInteger(n) && n >= 1 && n <= 60_000, "an integer from 1 to 60000");
+  const replicas = values.replicas === undefined ? undefined : number("replicas", values.replicas, (n) => Number.isInteger(n) && n >= 1 && n <= 8, "an integer from 1 to 8");
+  if (values.haproxy && (replicas ?? 0) < 2) throw new Error(`--haproxy needs --replicas 2 or more.\n${usage}`);
+  if (values.haproxy && agents > agentsPerBalancer) throw new Error(`--haproxy carries at most ${agentsPerBalancer} agents here (HAProxy needs two file descriptors per agent and the hard limit is 20,000), got --agents ${agents}.\n${usage}`);
+  if ((values["server-heap-snapshot"] ?? "") !== "" && replicas !== undefined) throw new Error(`--server-heap-snapshot is for one server, not --replicas.\n${usage}`);
   return {
+    ...(replicas === undefined ? {} : { replicas }),
+    haproxy: values.haproxy,
     agents,
     processes: number("processes", values.processes ?? String(Math.ceil(agents / agentsPerProcess)), (n) => Number.isInteger(n) && n >= 1 && n <= 16 && n <= agents, "an integer from 1 to 16, at most --agents"),
     // The API takes whole seconds (EdgeAgentCheckinInterval).
@@ -80,6 +107,7 @@ function parseOptions(argv: string[]): Options {
     durationSeconds: number("duration", values.duration, (n) => n > 0 && n <= 3600, "a number of seconds from 1 to 3600"),
     rampSeconds: number("ramp", values.ramp, (n) => n >= 0 && n <= 3600, "a number of seconds from 0 to 3600"),
     ...(values["server-cpu-prof"] ? { serverCpuProfDir: resolve(values["server-cpu-prof"]) } : {}),
+    ...(values["server-heap-snapshot"] ? { serverHeapSnapshotDir: resolve(values["server-heap-snapshot"]) } : {}),
   };
 }
 
@@ -87,59 +115,15 @@ function progress(message: string): void {
   process.stderr.write(`[fleet] ${message}\n`);
 }
 
-/** Reports the ramp every two seconds until everyone is connected or the deadline passes. */
-async function waitForFleet(fleet: FleetGroup, size: number, deadline: number, signal: AbortSignal): Promise<void> {
-  let lastReport = 0;
-  for (;;) {
-    const snapshot = await fleet.snapshot();
-    if (snapshot.connected >= size || performance.now() >= deadline) return;
-    if (performance.now() - lastReport >= 2_000) {
-      lastReport = performance.now();
-      progress(`connected ${snapshot.connected}/${size}, connect failures ${snapshot.connectFailures.reduce((sum, [, count]) => sum + count, 0)}`);
-    }
-    await sleep(250, undefined, { signal });
-  }
-}
-
-/**
- * How late the simulator's own timers fire (ms beyond a 20 ms tick): latency measured here
- * includes this, so it tells whether the load generator distorts the numbers.
- * (monitorEventLoopDelay reports whole tick intervals at its resolution, not the excess.)
- */
-function startLagProbe(): { stop(): ReturnType<LatencySamples["summary"]> } {
-  const samples = new LatencySamples();
-  const tickMs = 20;
-  let last = performance.now();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    samples.add(Math.max(0, now - last - tickMs));
-    last = now;
-  }, tickMs).unref();
-  return {
-    stop() {
-      clearInterval(timer);
-      return samples.summary();
-    },
-  };
-}
-
-/** Until every heartbeat of the window is acked, nothing is in flight, or the grace is over. */
-async function waitForAcks(fleet: FleetGroup, signal: AbortSignal): Promise<void> {
-  const deadline = performance.now() + ackGraceMs;
-  while (performance.now() < deadline) {
-    const [window, snapshot] = await Promise.all([fleet.windowResult("window"), fleet.snapshot()]);
-    if (window.acked >= window.sent || snapshot.inFlight === 0) return;
-    await sleep(100, undefined, { signal });
-  }
-}
-
 /** Resources the run owns; released by `cleanUp` however the run ends. */
-const owned: { workDir?: string; server?: ServerProcess; fleet?: FleetGroup } = {};
+const owned: { workDir?: string; server?: ServerProcess; cluster?: ReplicaCluster; fleet?: FleetGroup } = {};
 
 async function cleanUp(): Promise<void> {
   await owned.fleet?.stop();
   owned.fleet = undefined;
   await owned.server?.stop();
+  await owned.cluster?.stop();
+  owned.cluster = undefined;
   if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
   owned.workDir = undefined;
 }
@@ -149,12 +133,16 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
   const workDir = mkdtempSync(join(tmpdir(), "pier-fleet-"));
   owned.workDir = workDir;
   if (options.serverCpuProfDir) mkdirSync(options.serverCpuProfDir, { recursive: true });
+  if (options.serverHeapSnapshotDir) mkdirSync(options.serverHeapSnapshotDir, { recursive: true });
+  const heap = options.serverHeapSnapshotDir ? new ServerHeapSnapshots(options.serverHeapSnapshotDir, repoRoot) : undefined;
+  const serverNodeOptions = [options.serverCpuProfDir && `--cpu-prof --cpu-prof-dir=${options.serverCpuProfDir}`, heap?.nodeOptions()].filter(Boolean).join(" ");
   const bench = await startBenchServer({
     repoRoot,
     workDir,
     agents: options.agents,
     intervalSeconds: options.intervalSeconds,
-    ...(options.serverCpuProfDir ? { serverNodeOptions: `--cpu-prof --cpu-prof-dir=${options.serverCpuProfDir}` } : {}),
+    ...(serverNodeOptions ? { serverNodeOptions } : {}),
+    ...(heap ? { serverEnv: heap.env() } : {}),
     signal,
     progress,
     onServer: (server) => (owned.server = server),
@@ -172,7 +160,7 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
   progress(`connecting ${options.agents} agents over ${options.rampSeconds} s from ${options.processes} simulator process${options.processes === 1 ? "" : "es"}`);
   const rampLag = startLagProbe();
   await fleet.start(pki.agents, { port: server.tunnelPort, ca: pki.caPem, timeoutMs: 15_000, welcomeTimeoutMs: 60_000, intervalMs, rampMs, retryUntilWall: wallNow() + rampMs + connectGraceMs });
-  await waitForFleet(fleet, options.agents, connectDeadline, signal);
+  await waitForFleet(fleet, options.agents, connectDeadline, signal, progress);
   const rampSeconds = (performance.now() - fleetStart) / 1000;
   const afterRamp = sampleProcess(server.pid);
   const rampLagSummary = rampLag.stop();
@@ -207,6 +195,11 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
   await waitForAcks(fleet, signal);
   const window = await fleet.windowResult("window");
   const end = await fleet.snapshot();
+  if (heap) {
+    progress(`writing a heap snapshot of the server (${end.connected} sessions open)`);
+    const file = await heap.take(server);
+    progress(file ? `heap snapshot: ${file}` : "the server wrote no heap snapshot within 5 minutes");
+  }
   if (options.serverCpuProfDir) {
     progress(`window in CLOCK_MONOTONIC µs: ${monotonicStart / 1000n}..${monotonicEnd / 1000n} (profile written to ${options.serverCpuProfDir} when the server exits)`);
   }
@@ -220,7 +213,7 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
   };
 
   return {
-    command: `npx node bench/fleet-simulator.ts --agents ${options.agents} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --processes ${options.processes}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}`,
+    command: `npx node bench/fleet-simulator.ts --agents ${options.agents} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --processes ${options.processes}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}${options.serverHeapSnapshotDir ? ` --server-heap-snapshot ${options.serverHeapSnapshotDir}` : ""}`,
     environment: `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}, ${process.platform}; load average ${loadavg().map((load) => load.toFixed(1)).join(" / ")} (1/5/15 min) at the end of the window`,
     agents: options.agents,
     intervalSeconds: options.intervalSeconds,
@@ -269,6 +262,32 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
   };
 }
 
+/** --replicas: the fleet against N replicas on PostgreSQL (bench/fleet/cluster-fleet.ts). */
+async function runCluster(options: Options, replicas: number, signal: AbortSignal): Promise<FleetReport> {
+  const workDir = mkdtempSync(join(tmpdir(), "pier-fleet-"));
+  owned.workDir = workDir;
+  if (options.serverCpuProfDir) mkdirSync(options.serverCpuProfDir, { recursive: true });
+  return runClusterFleet(
+    {
+      repoRoot,
+      workDir,
+      agents: options.agents,
+      replicas,
+      balancer: options.haproxy,
+      intervalSeconds: options.intervalSeconds,
+      durationSeconds: options.durationSeconds,
+      rampSeconds: options.rampSeconds,
+      processes: options.processes,
+      connectGraceMs,
+      ...(options.serverCpuProfDir ? { serverNodeOptions: `--cpu-prof --cpu-prof-dir=${options.serverCpuProfDir}` } : {}),
+      command: `npx node bench/fleet-simulator.ts --agents ${options.agents} --replicas ${replicas}${options.haproxy ? " --haproxy" : ""} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --processes ${options.processes}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}`,
+      progress,
+      own: (resource) => Object.assign(owned, resource),
+    },
+    signal,
+  );
+}
+
 async function main(): Promise<number> {
   let options: Options;
   try {
@@ -279,7 +298,7 @@ async function main(): Promise<number> {
   }
   const controller = new AbortController();
   // Bounded: setup (certificates, server start) + ramp + grace + warm-up + window + ack grace + slack.
-  const budgetMs = 120_000 + options.agents * 3 + options.rampSeconds * 1000 + connectGraceMs + (options.intervalSeconds + options.durationSeconds) * 1000 + ackGraceMs;
+  const budgetMs = 120_000 + options.agents * 3 + options.rampSeconds * 1000 + connectGraceMs + (options.intervalSeconds + options.durationSeconds) * 1000 + ackGraceMs + (options.replicas === undefined ? 0 : 90_000);
   const watchdog = setTimeout(() => controller.abort(new Error(`the run exceeded its ${Math.round(budgetMs / 1000)} s budget`)), budgetMs);
   let interrupted = false;
   const onSignal = (name: string) => {
@@ -297,11 +316,12 @@ async function main(): Promise<number> {
   process.on("exit", () => {
     owned.fleet?.killNow();
     owned.server?.killNow();
+    owned.cluster?.killNow();
     if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
   });
 
   try {
-    const report = await run(options, controller.signal);
+    const report = await (options.replicas === undefined ? run(options, controller.signal) : runCluster(options, options.replicas, controller.signal));
     await owned.fleet?.stop();
     owned.fleet = undefined;
     console.log(formatReport(report));

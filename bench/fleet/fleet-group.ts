@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import type { Recovery } from "./fleet.ts";
-import { LocalFleetPart, mergeSnapshots, type FleetPartConfig, type FleetPartOperations, type FleetSnapshot, type WindowResult } from "./fleet-parts.ts";
+import { LocalFleetPart, mergeSnapshots, sumByGroup, type FleetPartConfig, type FleetPartOperations, type FleetSnapshot, type WindowResult } from "./fleet-parts.ts";
 import type { AgentIdentity } from "./fleet-pki.ts";
 import { LatencySamples } from "./latency-samples.ts";
 import type { PartReply, PartRequest } from "./simulator-child.ts";
@@ -150,12 +150,21 @@ export class FleetGroup {
     await this.#each("endWindow", name);
   }
 
-  /** The window's heartbeats and acks over the whole fleet. */
-  async windowResult(name: string): Promise<{ sent: number; acked: number; latencies: LatencySamples }> {
+  /** The window's heartbeats and acks over the whole fleet (and per group, when the agents dial several ports). */
+  async windowResult(name: string): Promise<{ sent: number; acked: number; latencies: LatencySamples; groupAcked: number[]; groupLatencies: LatencySamples[] }> {
     const results: WindowResult[] = await this.#each("windowResult", name);
     const latencies = new LatencySamples();
     for (const result of results) latencies.addAll(result.latencies);
-    return { sent: results.reduce((sum, result) => sum + result.sent, 0), acked: results.reduce((sum, result) => sum + result.acked, 0), latencies };
+    const groupAcked = sumByGroup(results.map((result) => result.groupAcked));
+    const groupLatencies = groupAcked.map((_, group) => {
+      const samples = new LatencySamples();
+      for (const result of results) {
+        const values = result.groupLatencies[group];
+        if (values) samples.addAll(values);
+      }
+      return samples;
+    });
+    return { sent: results.reduce((sum, result) => sum + result.sent, 0), acked: results.reduce((sum, result) => sum + result.acked, 0), latencies, groupAcked, groupLatencies };
   }
 
   async markSessionsHealthy(): Promise<void> {
@@ -181,6 +190,7 @@ export class FleetGroup {
     return {
       welcomedAt: concat((part) => part.welcomedAt, (length) => new Float64Array(length)),
       ackedAt: concat((part) => part.ackedAt, (length) => new Float64Array(length)),
+      lostAt: concat((part) => part.lostAt, (length) => new Float64Array(length)),
       open: concat((part) => part.open, (length) => new Uint8Array(length)),
     };
   }

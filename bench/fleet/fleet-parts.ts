@@ -8,6 +8,11 @@ export interface FleetPartConfig {
   /** Index of the share's first agent in the whole fleet. */
   readonly indexOffset: number;
   readonly port: number;
+  /**
+   * Several listeners dialled directly (replicas), instead of `port`: agent g of the whole fleet
+   * dials ports[g mod n] and counts in that group (snapshots and windows per group).
+   */
+  readonly ports?: readonly number[];
   readonly ca: Buffer | Uint8Array;
   /** TCP + TLS handshake bound (the real agent's dial: 15 s). */
   readonly timeoutMs: number;
@@ -23,6 +28,8 @@ export interface FleetPartConfig {
 export interface FleetSnapshot {
   readonly size: number;
   readonly connected: number;
+  /** Per group (FleetPartConfig.ports), open sessions; empty without groups. */
+  readonly connectedByGroup: number[];
   readonly everConnected: number;
   readonly inFlight: number;
   readonly gaveUp: number;
@@ -38,6 +45,9 @@ export interface WindowResult {
   readonly sent: number;
   readonly acked: number;
   readonly latencies: Float64Array;
+  /** Per group (FleetPartConfig.ports): acks and their latencies; empty without groups. */
+  readonly groupAcked: number[];
+  readonly groupLatencies: Float64Array[];
 }
 
 /** The operations every share of the fleet answers, in this process or in a child simulator. */
@@ -75,10 +85,13 @@ export class LocalFleetPart implements FleetPartOperations {
 
   start(config: FleetPartConfig): void {
     const ca = Buffer.from(config.ca);
+    const ports = config.ports ?? [];
+    const portOf = (index: number) => (ports.length === 0 ? config.port : (ports[(config.indexOffset + index) % ports.length] ?? config.port));
     this.#fleet = new Fleet({
       identities: config.identities,
       indexOffset: config.indexOffset,
-      target: (index) => ({ port: config.port, ca, timeoutMs: config.timeoutMs, welcomeTimeoutMs: config.welcomeTimeoutMs, localAddress: fleetSourceAddress(config.indexOffset + index) }),
+      ...(ports.length > 0 ? { groups: ports.length } : {}),
+      target: (index) => ({ port: portOf(index), ca, timeoutMs: config.timeoutMs, welcomeTimeoutMs: config.welcomeTimeoutMs, localAddress: fleetSourceAddress(config.indexOffset + index) }),
       intervalMs: config.intervalMs,
       rampMs: config.rampMs,
       retryUntil: performance.now() + (config.retryUntilWall - wallNow()),
@@ -91,6 +104,7 @@ export class LocalFleetPart implements FleetPartOperations {
     return {
       size: fleet.size,
       connected: fleet.connected,
+      connectedByGroup: fleet.connectedByGroup,
       everConnected: fleet.everConnected,
       inFlight: fleet.inFlight,
       gaveUp: fleet.gaveUp,
@@ -121,8 +135,8 @@ export class LocalFleetPart implements FleetPartOperations {
 
   windowResult(name: string): WindowResult {
     const window = this.#windows.get(name);
-    if (!window) return { sent: 0, acked: 0, latencies: new Float64Array() };
-    return { sent: window.sent, acked: window.acked, latencies: window.latencies.values() };
+    if (!window) return { sent: 0, acked: 0, latencies: new Float64Array(), groupAcked: [], groupLatencies: [] };
+    return { sent: window.sent, acked: window.acked, latencies: window.latencies.values(), groupAcked: [...window.groupAcked], groupLatencies: window.groupLatencies.map((samples) => samples.values()) };
   }
 
   markSessionsHealthy(): void {
@@ -142,6 +156,13 @@ export class LocalFleetPart implements FleetPartOperations {
   }
 }
 
+/** Per-group counts of several shares, added group by group. */
+export function sumByGroup(parts: readonly (readonly number[])[]): number[] {
+  const total = new Array<number>(Math.max(0, ...parts.map((part) => part.length))).fill(0);
+  for (const part of parts) part.forEach((count, group) => (total[group] = (total[group] ?? 0) + count));
+  return total;
+}
+
 /** `snapshot()`s of several shares as one. */
 export function mergeSnapshots(parts: readonly FleetSnapshot[]): FleetSnapshot {
   const sum = (pick: (part: FleetSnapshot) => number) => parts.reduce((total, part) => total + pick(part), 0);
@@ -153,6 +174,7 @@ export function mergeSnapshots(parts: readonly FleetSnapshot[]): FleetSnapshot {
   return {
     size: sum((part) => part.size),
     connected: sum((part) => part.connected),
+    connectedByGroup: sumByGroup(parts.map((part) => part.connectedByGroup)),
     everConnected: sum((part) => part.everConnected),
     inFlight: sum((part) => part.inFlight),
     gaveUp: sum((part) => part.gaveUp),

@@ -20,6 +20,11 @@ export interface FleetOptions {
    * processes each drive a share): heartbeat phases are spread over the whole fleet.
    */
   readonly indexOffset?: number;
+  /**
+   * Several listeners dialled directly (replicas): agent g of the whole fleet is in group
+   * g mod `groups` (the one it dials), and windows and `connectedByGroup` count per group.
+   */
+  readonly groups?: number;
 }
 
 /** How the fleet's agents reconnected (counters since the start or the last `resetReconnectStats`). */
@@ -44,6 +49,8 @@ export interface ReconnectStats {
 export interface Recovery {
   readonly welcomedAt: Float64Array;
   readonly ackedAt: Float64Array;
+  /** When the agent's latest session ended (wall ms; NaN: never). */
+  readonly lostAt: Float64Array;
   /** 1 where the agent's session is open now. */
   readonly open: Uint8Array;
 }
@@ -58,6 +65,9 @@ export interface MeasurementWindow {
   sent: number;
   acked: number;
   readonly latencies: LatencySamples;
+  /** Per group (FleetOptions.groups): acks and their latencies; empty without groups. */
+  readonly groupAcked: number[];
+  readonly groupLatencies: LatencySamples[];
 }
 
 /** What an agent of the fleet is doing. */
@@ -101,6 +111,7 @@ export class Fleet {
   readonly #healthy: Uint8Array;
   readonly #welcomedAt: Float64Array;
   readonly #ackedAt: Float64Array;
+  readonly #lostAt: Float64Array;
   /** Per agent: what it is doing (`AgentState`). */
   readonly #state: Uint8Array;
   readonly #windows = new Set<MeasurementWindow>();
@@ -128,6 +139,7 @@ export class Fleet {
     this.#healthy = new Uint8Array(count);
     this.#welcomedAt = new Float64Array(count).fill(Number.NaN);
     this.#ackedAt = new Float64Array(count).fill(Number.NaN);
+    this.#lostAt = new Float64Array(count).fill(Number.NaN);
     this.#state = new Uint8Array(count).fill(AgentState.idle);
   }
 
@@ -169,7 +181,7 @@ export class Fleet {
 
   /** Each agent's latest welcome and first ack after it, wall ms (copies). */
   recovery(): Recovery {
-    return { welcomedAt: this.#welcomedAt.slice(), ackedAt: this.#ackedAt.slice(), open: Uint8Array.from(this.#agents, (agent) => (agent.isOpen ? 1 : 0)) };
+    return { welcomedAt: this.#welcomedAt.slice(), ackedAt: this.#ackedAt.slice(), lostAt: this.#lostAt.slice(), open: Uint8Array.from(this.#agents, (agent) => (agent.isOpen ? 1 : 0)) };
   }
 
   get size(): number {
@@ -179,6 +191,17 @@ export class Fleet {
   /** Agent `index`, for requests on its session's connection. */
   agent(index: number): SimulatedAgent | undefined {
     return this.#agents[index];
+  }
+
+  /** Agents whose session is open now, per group (FleetOptions.groups; empty without). */
+  get connectedByGroup(): number[] {
+    const counts = new Array<number>(this.#options.groups ?? 0).fill(0);
+    if (counts.length === 0) return counts;
+    this.#agents.forEach((agent, index) => {
+      const group = this.#groupOf(index);
+      if (agent.isOpen) counts[group] = (counts[group] ?? 0) + 1;
+    });
+    return counts;
   }
 
   /** Agents whose session is open now. */
@@ -210,7 +233,16 @@ export class Fleet {
 
   /** Starts counting check-ins of heartbeats sent from now on (windows may overlap). */
   beginWindow(): MeasurementWindow {
-    const window = { start: performance.now(), end: Number.POSITIVE_INFINITY, sent: 0, acked: 0, latencies: new LatencySamples() };
+    const groups = this.#options.groups ?? 0;
+    const window = {
+      start: performance.now(),
+      end: Number.POSITIVE_INFINITY,
+      sent: 0,
+      acked: 0,
+      latencies: new LatencySamples(),
+      groupAcked: new Array<number>(groups).fill(0),
+      groupLatencies: Array.from({ length: groups }, () => new LatencySamples()),
+    };
     this.#windows.add(window);
     return window;
   }
@@ -232,6 +264,10 @@ export class Fleet {
     this.#retryTimers.clear();
     for (const timer of this.#heartbeatTimers) clearTimeout(timer);
     for (const agent of this.#agents) agent.close();
+  }
+
+  #groupOf(index: number): number {
+    return (index + (this.#options.indexOffset ?? 0)) % (this.#options.groups ?? 1);
   }
 
   #later(delayMs: number, run: () => void): void {
@@ -299,6 +335,7 @@ export class Fleet {
   #onLost(index: number, reason: string, refusal: Refusal | undefined): void {
     if (this.#stopped) return;
     this.lostSessions.add(reason);
+    this.#lostAt[index] = wallNow();
     this.#state[index] = AgentState.idle;
     if (this.#healthy[index] === 1 || resetsBackoff(this.#sessionStart[index] ?? 0, performance.now())) this.#attempt[index] = 0;
     this.#healthy[index] = 0;
@@ -311,6 +348,11 @@ export class Fleet {
       if (sentAt < window.start || sentAt >= window.end) continue;
       window.acked++;
       window.latencies.add(latencyMs);
+      if (window.groupLatencies.length > 0) {
+        const group = this.#groupOf(index);
+        window.groupAcked[group] = (window.groupAcked[group] ?? 0) + 1;
+        window.groupLatencies[group]?.add(latencyMs);
+      }
     }
   }
 

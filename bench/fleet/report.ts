@@ -53,6 +53,31 @@ export interface FleetReport {
   readonly simulator: { readonly cpuSeconds: number; readonly eventLoopDelayP99Ms: number; readonly eventLoopDelayMaxMs: number; readonly rssBytes: number };
   /** Each child simulator process over the window (empty in one-process mode). */
   readonly simulatorProcesses: readonly { readonly pid: number; readonly cpuSeconds: number; readonly rssBytes: number }[];
+  /** With --replicas: `server` is the sum over the replicas (its loop delay the worst one's); each replica here. */
+  readonly cluster?: ClusterReport;
+}
+
+/** A run on several replicas (bench/fleet/replica-cluster.ts): each replica, and what they share. */
+export interface ClusterReport {
+  /** "each replica on its own tunnel port" or "behind one HAProxy". */
+  readonly layout: string;
+  readonly replicas: readonly {
+    readonly name: string;
+    /** Sessions the simulator holds to it (agents dial it directly); undefined behind a balancer. */
+    readonly connected: number | undefined;
+    /** Its rows in the session directory (`edge_sessions`) at the end of the window. */
+    readonly sessions: number | undefined;
+    /** Check-ins acked in the window and their latency (agents dial it directly), else undefined. */
+    readonly latencies: LatencySamples | undefined;
+    readonly cpuSeconds: number;
+    readonly peakRssBytes: number;
+    readonly rssBytes: number;
+    readonly loopDelay: LoopDelay | undefined;
+  }[];
+  /** PostgreSQL (postmaster and backends) over the window; NaN when it is not this run's. */
+  readonly postgresCpuSeconds: number;
+  /** HAProxy over the window; undefined without a balancer. */
+  readonly balancerCpuSeconds: number | undefined;
 }
 
 /** Issue 20's targets: at 15,000 agents, and beyond 20,000 (its 50,000-agent run). */
@@ -106,6 +131,22 @@ function loopLine(delay: LoopDelay | undefined): string {
   return `late by p50 ${ms(late.p50Ms)} ms, p99 ${ms(late.p99Ms)} ms, max ${ms(late.maxMs)} ms (${delay.count} ticks of ${delay.resolutionMs} ms; intervals p99 ${ms(delay.p99Ms)} ms)`;
 }
 
+/** The replicas' lines of a --replicas run. */
+function clusterLines(cluster: ClusterReport, seconds: number): string[] {
+  const percent = (cpuSeconds: number) => `${percentOfCore(cpuSeconds, seconds).toFixed(1)} %`;
+  return [
+    `replicas (${cluster.replicas.length} on one PostgreSQL, ${cluster.layout}; the server lines above sum them)`,
+    ...cluster.replicas.map((replica) => {
+      const latency = replica.latencies?.summary();
+      const sessions = replica.connected ?? replica.sessions ?? 0;
+      return `  ${replica.name.padEnd(10)}  ${replica.connected === undefined ? "" : `connected ${replica.connected}, `}edge_sessions ${replica.sessions ?? "n/a"}; ${latency ? `p99 ${ms(latency.p99)} ms (${latency.count} acked); ` : ""}CPU ${percent(replica.cpuSeconds)} of one core; peak RSS ${mib(replica.peakRssBytes)} = ${kib(replica.peakRssBytes / Math.max(1, sessions))} per agent; event loop ${replica.loopDelay ? `late p99 ${ms(lateness(replica.loopDelay).p99Ms)} ms` : "n/a"}`;
+    }),
+    `  PostgreSQL  ${Number.isNaN(cluster.postgresCpuSeconds) ? "n/a (not started by this run)" : `${percent(cluster.postgresCpuSeconds)} of one core (postmaster and backends)`}`,
+    ...(cluster.balancerCpuSeconds === undefined ? [] : [`  HAProxy     ${percent(cluster.balancerCpuSeconds)} of one core`]),
+    ...(Number.isNaN(cluster.postgresCpuSeconds) ? [] : [`  replicas + PostgreSQL${cluster.balancerCpuSeconds === undefined ? "" : " + HAProxy"}: ${percent(cluster.replicas.reduce((sum, replica) => sum + replica.cpuSeconds, 0) + cluster.postgresCpuSeconds + (cluster.balancerCpuSeconds ?? 0))} of one core`]),
+  ];
+}
+
 function totalSimulatorCpu(report: FleetReport): number {
   return report.simulator.cpuSeconds + report.simulatorProcesses.reduce((sum, child) => sum + child.cpuSeconds, 0);
 }
@@ -151,6 +192,7 @@ export function formatReport(report: FleetReport): string {
     ...(report.simulatorProcesses.length > 0
       ? [`    simulators, total   ${totalSimulatorCpu(report).toFixed(2)} s = ${percentOfCore(totalSimulatorCpu(report), window.seconds).toFixed(1)} % of one core`]
       : []),
+    ...(report.cluster ? ["", ...clusterLines(report.cluster, window.seconds)] : []),
     "",
     portainerLine(report),
     "",
