@@ -11,7 +11,7 @@
  *
  *   npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20]
  *                          [--processes P] [--graceful] [--limit 120] [--after 10]
- *                          [--server-cpu-prof DIR]
+ *                          [--server-cpu-prof DIR] [--replicas N [--haproxy]]
  *
  * Before the kill, every session counts as healthy (a real fleet's have been up for hours), so
  * the agents' backoff starts over. --limit bounds the wait for the fleet to come back; agents
@@ -23,8 +23,13 @@
  * --server-cpu-prof DIR runs the server with --cpu-prof --cpu-prof-dir=DIR, the restarted one
  * too: the killed server writes no profile (SIGKILL), the restarted one writes the storm's when
  * it is stopped at the end (a --graceful run also gets the first server's, written as it exits).
+ *
+ * --replicas N (bench/fleet/cluster-storm.ts) runs N replicas on one PostgreSQL instead, the
+ * fleet through one HAProxy with --haproxy (at most 9,500 agents here) or else agent g straight
+ * to replica g mod N, and kills replica-0 alone: its agents come back to a surviving replica or
+ * to the restarted one, the others' sessions stay up.
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { numberOption } from "./fleet/options.ts";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -37,9 +42,12 @@ import { FleetGroup } from "./fleet/fleet-group.ts";
 import type { FleetSnapshot } from "./fleet/fleet-parts.ts";
 import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
 import { lateness, type LoopDelay } from "./fleet/loop-delay.ts";
+import { listening } from "./fleet/port-listening.ts";
+import { runClusterStorm } from "./fleet/cluster-storm.ts";
+import { agentsPerBalancer, type ReplicaCluster } from "./fleet/replica-cluster.ts";
 import { type ServerProcess, sampleProcess } from "./fleet/server-process.ts";
 
-const usage = "Usage: npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20] [--processes P] [--graceful] [--limit 120] [--after 10] [--server-cpu-prof DIR]";
+const usage = "Usage: npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20] [--processes P] [--graceful] [--limit 120] [--after 10] [--server-cpu-prof DIR] [--replicas N [--haproxy]]";
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** Issue 20: every agent back within 30 s of the kill. */
 const backWithinMs = 30_000;
@@ -59,6 +67,10 @@ interface Options {
   readonly afterSeconds: number;
   /** Where the server processes write their CPU profiles (--cpu-prof-dir); none without. */
   readonly serverCpuProfDir?: string;
+  /** Replicas on PostgreSQL, replica-0 killed (bench/fleet/cluster-storm.ts); absent: one server. */
+  readonly replicas?: number;
+  /** With replicas: the fleet through one HAProxy. */
+  readonly haproxy: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -74,6 +86,8 @@ function parseOptions(argv: string[]): Options {
       limit: { type: "string", default: "120" },
       after: { type: "string", default: "10" },
       "server-cpu-prof": { type: "string" },
+      replicas: { type: "string" },
+      haproxy: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -83,8 +97,13 @@ function parseOptions(argv: string[]): Options {
   }
   const number = numberOption(usage);
   const agents = number("agents", values.agents, (n) => Number.isInteger(n) && n >= 1 && n <= 60_000, "an integer from 1 to 60000");
+  const replicas = values.replicas === undefined ? undefined : number("replicas", values.replicas, (n) => Number.isInteger(n) && n >= 2 && n <= 8, "an integer from 2 to 8");
+  if (values.haproxy && replicas === undefined) throw new Error(`--haproxy needs --replicas 2 or more.\n${usage}`);
+  if (values.haproxy && agents > agentsPerBalancer) throw new Error(`--haproxy carries at most ${agentsPerBalancer} agents here (HAProxy needs two file descriptors per agent and the hard limit is 20,000), got --agents ${agents}.\n${usage}`);
   return {
     agents,
+    ...(replicas === undefined ? {} : { replicas }),
+    haproxy: values.haproxy,
     intervalSeconds: number("interval", values.interval, (n) => Number.isInteger(n) && n >= 1 && n <= 3600, "an integer from 1 to 3600"),
     rampSeconds: number("ramp", values.ramp, (n) => n >= 0 && n <= 3600, "a number of seconds from 0 to 3600"),
     baselineSeconds: number("baseline", values.baseline, (n) => n >= 1 && n <= 600, "a number of seconds from 1 to 600"),
@@ -98,32 +117,6 @@ function parseOptions(argv: string[]): Options {
 
 function progress(message: string): void {
   process.stderr.write(`[storm] ${message}\n`);
-}
-
-/**
- * True when a socket listens on 127.0.0.1:`port`, from /proc/net/tcp (listeners come first in it,
- * so the head is enough). Not a TCP connect: while the restarted server's accept backlog is full
- * of reconnecting agents, a probe's SYN would be dropped and retried for seconds.
- */
-function listens(port: number): boolean {
-  const entry = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")} 00000000:0000 0A`;
-  const fd = openSync("/proc/net/tcp", "r");
-  try {
-    const buffer = Buffer.alloc(256 * 1024);
-    return buffer.toString("latin1", 0, readSync(fd, buffer, 0, buffer.length, null)).includes(entry);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The first moment (wall ms) 127.0.0.1:`port` listens, polled every 10 ms; NaN once `gone()` says it will not. */
-async function listening(port: number, gone: () => boolean, signal: AbortSignal): Promise<number> {
-  for (;;) {
-    signal.throwIfAborted();
-    if (listens(port)) return wallNow();
-    if (gone()) return Number.NaN;
-    await sleep(10, undefined, { signal });
-  }
 }
 
 /**
@@ -158,12 +151,14 @@ function countsSince(before: readonly [string, number][], after: readonly [strin
 }
 
 /** Resources the run owns; released however it ends. */
-const owned: { workDir?: string; server?: ServerProcess; fleet?: FleetGroup } = {};
+const owned: { workDir?: string; server?: ServerProcess; cluster?: ReplicaCluster; fleet?: FleetGroup } = {};
 
 async function cleanUp(): Promise<void> {
   await owned.fleet?.stop();
   owned.fleet = undefined;
   await owned.server?.stop();
+  await owned.cluster?.stop();
+  owned.cluster = undefined;
   if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
   owned.workDir = undefined;
 }
@@ -346,6 +341,35 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   ];
 }
 
+/** --replicas: the storm of one replica among N on PostgreSQL (bench/fleet/cluster-storm.ts). */
+function runCluster(options: Options, replicas: number, signal: AbortSignal): Promise<string[]> {
+  const workDir = mkdtempSync(join(tmpdir(), "pier-storm-"));
+  owned.workDir = workDir;
+  if (options.serverCpuProfDir) mkdirSync(options.serverCpuProfDir, { recursive: true });
+  return runClusterStorm(
+    {
+      repoRoot,
+      workDir,
+      agents: options.agents,
+      replicas,
+      balancer: options.haproxy,
+      intervalSeconds: options.intervalSeconds,
+      rampSeconds: options.rampSeconds,
+      baselineSeconds: options.baselineSeconds,
+      processes: options.processes,
+      graceful: options.graceful,
+      limitSeconds: options.limitSeconds,
+      afterSeconds: options.afterSeconds,
+      connectGraceMs,
+      ...(options.serverCpuProfDir ? { serverNodeOptions: `--cpu-prof --cpu-prof-dir=${options.serverCpuProfDir}` } : {}),
+      command: `npm run bench:storm -- --agents ${options.agents} --replicas ${replicas}${options.haproxy ? " --haproxy" : ""} --interval ${options.intervalSeconds} --ramp ${options.rampSeconds} --baseline ${options.baselineSeconds} --processes ${options.processes} --limit ${options.limitSeconds} --after ${options.afterSeconds}${options.graceful ? " --graceful" : ""}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}`,
+      progress,
+      own: (resource) => Object.assign(owned, resource),
+    },
+    signal,
+  );
+}
+
 async function main(): Promise<number> {
   let options: Options;
   try {
@@ -355,7 +379,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const controller = new AbortController();
-  const budgetMs = 180_000 + options.agents * 3 + (options.rampSeconds + options.intervalSeconds + options.baselineSeconds + options.limitSeconds + options.afterSeconds) * 1000 + connectGraceMs + drainLimitMs;
+  const budgetMs = 180_000 + options.agents * 3 + (options.rampSeconds + options.intervalSeconds + options.baselineSeconds + options.limitSeconds + options.afterSeconds) * 1000 + connectGraceMs + drainLimitMs + (options.replicas === undefined ? 0 : 120_000);
   const watchdog = setTimeout(() => controller.abort(new Error(`the run exceeded its ${Math.round(budgetMs / 1000)} s budget`)), budgetMs);
   let interrupted = false;
   const onSignal = (name: string) => {
@@ -369,10 +393,11 @@ async function main(): Promise<number> {
   process.on("exit", () => {
     owned.fleet?.killNow();
     owned.server?.killNow();
+    owned.cluster?.killNow();
     if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
   });
   try {
-    const lines = await run(options, controller.signal);
+    const lines = await (options.replicas === undefined ? run(options, controller.signal) : runCluster(options, options.replicas, controller.signal));
     await owned.fleet?.stop();
     owned.fleet = undefined;
     console.log(lines.join("\n"));
