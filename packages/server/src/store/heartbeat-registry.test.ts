@@ -159,6 +159,48 @@ describe("HeartbeatRegistry", () => {
     expect((await store.environments.get(b))?.lastCheckInAt).toEqual(at(2));
   });
 
+  it("writes in id order, whatever order the check-ins came in", async () => {
+    await using dir = tempDir("heartbeats");
+    await using fixture = await storeWith(dir, 4);
+    const { store, ids } = fixture;
+    const counted = counting(store.environments);
+    const registry = new HeartbeatRegistry({ store: counted, chunkSize: 2 });
+    const arrival = [...ids].reverse();
+    arrival.forEach((id, index) => registry.record(id, at(index + 1)));
+    await registry.flush();
+    // Precondition: they arrived in descending order.
+    expect(arrival[0]).toBeGreaterThan(arrival.at(-1) ?? 0);
+    expect(counted.calls.map((batch) => batch.map((checkIn) => checkIn.id))).toEqual([ids.slice(0, 2), ids.slice(2)]);
+    expect((await store.environments.get(arrival[0] ?? 0))?.lastCheckInAt).toEqual(at(1));
+  });
+
+  it("in the background, writes a device's first check-in at the next flush and later ones at the full flush", async () => {
+    await using dir = tempDir("heartbeats");
+    await using fixture = await storeWith(dir, 2);
+    const { store, ids } = fixture;
+    const [a = 0, b = 0] = ids;
+    const counted = counting(store.environments);
+    const registry = new HeartbeatRegistry({ store: counted, flushIntervalMs: 20, fullFlushIntervalMs: 1500 });
+    registry.start();
+    try {
+      registry.record(a, at(1));
+      await vi.waitFor(() => expect(counted.calls).toEqual([[{ id: a, at: at(1) }]]), { timeout: 1000 });
+      const firstWritten = performance.now();
+      registry.record(a, at(2)); // already written once: waits for the full flush
+      registry.record(b, at(3)); // never written: the next flush
+      await vi.waitFor(() => expect(counted.calls).toHaveLength(2), { timeout: 1000 });
+      expect(counted.calls[1]).toEqual([{ id: b, at: at(3) }]);
+      expect(registry.pendingCount).toBe(1);
+      await vi.waitFor(() => expect(counted.calls).toHaveLength(3), { timeout: 3000 });
+      expect(counted.calls[2]).toEqual([{ id: a, at: at(2) }]);
+      // Not before the full flush: well after the 20 ms flushes that came in between.
+      expect(performance.now() - firstWritten).toBeGreaterThan(500);
+      expect((await store.environments.get(a))?.lastCheckInAt).toEqual(at(2));
+    } finally {
+      await registry.stop();
+    }
+  });
+
   it("writes 20,000 check-ins in chunks of 500 with a turn of the event loop between them", async () => {
     await using dir = tempDir("heartbeats");
     await using fixture = await storeWith(dir, 20_000);
