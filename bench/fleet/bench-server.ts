@@ -32,6 +32,8 @@ export async function startBenchServer(options: {
   readonly agents: number;
   readonly intervalSeconds: number;
   readonly serverNodeOptions?: string;
+  /** More environment variables for the server (e.g. a probe's, bench/fleet/heap-snapshot.ts). */
+  readonly serverEnv?: Readonly<Record<string, string>>;
   readonly signal: AbortSignal;
   readonly progress: (message: string) => void;
   readonly onServer: (server: ServerProcess) => void;
@@ -60,7 +62,7 @@ export async function startBenchServer(options: {
     extraArgs: ["--max-connections", String(options.agents + connectionMargin)],
     raiseOpenFileLimit: true,
     nodeOptions: loopDelay.nodeOptions(options.serverNodeOptions),
-    env: loopDelay.env(),
+    env: { ...loopDelay.env(), ...options.serverEnv },
   });
   options.onServer(server);
   await server.ready(30_000, signal);
