@@ -1,8 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { run, until } from "../src/index.ts";
+import { postgresBin, run, until } from "../src/index.ts";
 import { childrenOf } from "../../../bench/fleet/process-tree.ts";
 
 /**
@@ -12,7 +12,7 @@ import { childrenOf } from "../../../bench/fleet/process-tree.ts";
  * nothing running behind them.
  */
 const root = join(import.meta.dirname, "..", "..", "..");
-const bench = (file: string, args: readonly string[]) => run(process.execPath, [join(root, "bench", file), ...args], { cwd: root, timeoutMs: 150_000 });
+const bench = (file: string, args: readonly string[], env?: NodeJS.ProcessEnv) => run(process.execPath, [join(root, "bench", file), ...args], { cwd: root, timeoutMs: 150_000, ...(env ? { env } : {}) });
 
 /** True while `pid` runs (a zombie waiting for its parent counts as gone). */
 function alive(pid: number): boolean {
@@ -83,5 +83,45 @@ describe("bench:storm", () => {
     expect(result.stdout).toMatch(/^back\s+all back/m);
     // The hint (1..W s, W = 1 for 40 sessions) is at most the largest wait; the backoff did not climb past the first attempts.
     expect(result.stdout).toMatch(/gave up 0,/);
+  }, 150_000);
+});
+
+describe("bench:fleet and bench:storm on replicas (--replicas, the suite's PostgreSQL)", () => {
+  // The run's PostgreSQL (vitest global setup): each benchmark makes a database of its own in it.
+  const adminUrl = inject("postgresUrl");
+  const env = { PIER_BENCH_POSTGRES_URL: adminUrl };
+  const benchDatabases = () => {
+    const result = run(join(postgresBin, "psql"), [adminUrl.replace(/^postgres:/, "postgresql:"), "-Atqc", "SELECT datname FROM pg_database WHERE datname LIKE 'pier_bench_%'"]);
+    expect(result.status, result.output).toBe(0);
+    return result.stdout.split("\n").filter(Boolean);
+  };
+
+  it("spreads the fleet over two replicas, each on its own port, reports each one, and drops its database", () => {
+    const before = benchDatabases();
+    const result = bench("fleet-simulator.ts", ["--agents", "40", "--replicas", "2", "--processes", "2", "--interval", "1", "--ramp", "1", "--duration", "2"], env);
+    expect(result.status, result.output).toBe(0);
+    expect(result.stdout).toMatch(/connected\s+40 at start, 40 at end/);
+    // Agent g dials replica g mod 2: 20 each, as the simulator and the session directory both say.
+    expect(result.stdout).toMatch(/^ {2}replica-0 +connected 20, edge_sessions 20; p99 [\d.]+ ms \([1-9]\d* acked\); CPU [\d.]+ % of one core; peak RSS \d+ MiB = \d+ KiB per agent/m);
+    expect(result.stdout).toMatch(/^ {2}replica-1 +connected 20, edge_sessions 20; p99 [\d.]+ ms \([1-9]\d* acked\)/m);
+    expect(result.stdout).toMatch(/^ {2}PostgreSQL {2}n\/a \(not started by this run\)/m);
+    expect(benchDatabases()).toEqual(before);
+  }, 150_000);
+
+  it("storm through HAProxy: kill -9 of one replica, its agents come back through the balancer, the other's stay up", () => {
+    const result = bench("storm.ts", ["--agents", "40", "--replicas", "2", "--haproxy", "--processes", "2", "--interval", "1", "--ramp", "1", "--baseline", "1", "--after", "0", "--limit", "60"], env);
+    expect(result.status, result.output).toBe(0);
+    // Precondition: the balancer spread the fleet over both replicas, and the kill cut replica-0's sessions only.
+    const before = /^before +40\/40 connected at the kill; sessions \(edge_sessions\) replica-0 (\d+), replica-1 (\d+);/m.exec(result.stdout);
+    expect(before, result.stdout).not.toBeNull();
+    const [onVictim, onSurvivor] = [Number(before?.[1]), Number(before?.[2])];
+    expect(onVictim).toBeGreaterThan(0);
+    expect(onSurvivor).toBeGreaterThan(0);
+    expect(onVictim + onSurvivor).toBe(40);
+    expect(result.stdout).toMatch(new RegExp(`^cut +${onVictim} sessions ended after the kill`, "m"));
+    expect(result.stdout).toMatch(new RegExp(`^back +all ${onVictim} back \\(session welcomed, heartbeat acked\\)`, "m"));
+    expect(result.stdout).toMatch(/gave up 0,/);
+    expect(result.stdout).toMatch(/^ {2}met {5}every agent back within 30 s of the kill/m);
+    expect(result.stdout).toMatch(/HAProxy [\d.]+ % of one core/);
   }, 150_000);
 });
