@@ -2,19 +2,23 @@ import { defineConfig } from "vitest/config";
 
 /**
  * End-to-end files that run in the first group, beside the unit tests: they use no Docker Engine,
- * time no certificate lifetime or rate against the CPU and listen on ports of their own; they
- * only take long (testssl.sh, openssl interop, the CLI's processes).
+ * time no certificate lifetime or rate against the CPU and listen on ports of their own (HAProxy
+ * included); some only take long (testssl.sh, openssl interop, the CLI's processes).
  */
 const independentEndToEnd = [
   "agent-config",
   "bundle",
   "device-ca-cli",
   "doctor-defects",
+  "edge-groups-request",
+  "edge-key-trust",
   "first-admin",
   "openssl-interop",
   "pier-cli",
   "postgres-fixture",
+  "proxy-protocol",
   "store-copy",
+  "tls-handshake",
   "tls-profile",
 ].map((name) => `packages/e2e/test/${name}.test.ts`);
 
@@ -35,8 +39,10 @@ export default defineConfig({
         extends: true,
         // The other end-to-end files, after those and one at a time: they share the main Docker
         // engine's published ports and swarm, and some time certificate lifetimes against the
-        // CPU; two at a time made them fail now and then (issue 19 closing note).
-        test: { name: "serial", include: ["packages/*/test/**/*.test.ts"], exclude: ["packages/fuzz/test/**", ...independentEndToEnd], maxWorkers: 1, sequence: { groupOrder: 1 } },
+        // CPU; two at a time made them fail now and then (issue 19 closing note). One worker keeps
+        // its modules between files (isolate: false): the fixtures' imports took 2-5 s per file,
+        // and no file here mocks a module or changes the process's environment.
+        test: { name: "serial", include: ["packages/*/test/**/*.test.ts"], exclude: ["packages/fuzz/test/**", ...independentEndToEnd], maxWorkers: 1, isolate: false, sequence: { groupOrder: 1 } },
       },
     ],
   },

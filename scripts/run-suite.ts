@@ -4,7 +4,7 @@
  * non-zero on any failure. Lint, the type check and the UI build count as one check each;
  * skipped or todo tests count as failures, since a test that did not run proved nothing.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
@@ -23,20 +23,49 @@ function step(name: string, command: string, args: string[]): boolean {
 
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
 
-if (!step("tools", "bash", [join(root, "scripts", "ensure-tools.sh")])) failed++;
-if (!step("docker", "bash", [join(root, "scripts", "ensure-docker.sh")])) failed++;
-for (const [name, command, args] of [
-  ["lint", bin("eslint"), ["--max-warnings=0", "."]],
-  ["typecheck", bin("tsc"), ["-p", "tsconfig.json"]],
-  ["typecheck ui", bin("tsc"), ["-p", "packages/ui"]],
-] as const) {
-  if (step(name, command, [...args])) passed++;
-  else failed++;
+type Check = readonly [name: string, command: string, args: readonly string[]];
+
+/** Runs one check with its output captured; prints it whole when the check ends. */
+function checkInBackground([name, command, args]: Check): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn(command, [...args], { cwd: root, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+    const output: Buffer[] = [];
+    child.stdout.on("data", (chunk: Buffer) => output.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => output.push(chunk));
+    const done = (ok: boolean, how: string) => {
+      process.stdout.write(`\n=== ${name}: ${command} ${args.join(" ")}\n${Buffer.concat(output).toString()}=== ${name}: ${ok ? "ok" : `FAILED (${how})`}\n`);
+      resolve(ok);
+    };
+    child.on("error", (error) => done(false, error.message));
+    child.on("close", (code, signal) => done(code === 0, `exit ${code ?? signal}`));
+  });
 }
 
-// The browser tests need the built UI; building it is a check of its own.
-if (step("ui", process.execPath, [join(root, "scripts", "build-ui.ts")])) passed++;
-else failed++;
+/** Runs the checks one after the other; resolves with each one's outcome. */
+async function checksInOrder(checks: readonly Check[]): Promise<boolean[]> {
+  const outcomes: boolean[] = [];
+  for (const check of checks) outcomes.push(await checkInBackground(check));
+  return outcomes;
+}
+
+if (!step("tools", "bash", [join(root, "scripts", "ensure-tools.sh")])) failed++;
+if (!step("docker", "bash", [join(root, "scripts", "ensure-docker.sh")])) failed++;
+// Lint on one core, the type checks and the UI build (the browser tests need it) on the other:
+// each is one thread, and one after the other they took about 100 s.
+const outcomes = (
+  await Promise.all([
+    checksInOrder([["lint", bin("eslint"), ["--max-warnings=0", "."]]]),
+    checksInOrder([
+      ["typecheck", bin("tsc"), ["-p", "tsconfig.json"]],
+      ["typecheck ui", bin("tsc"), ["-p", "packages/ui"]],
+      ["ui", process.execPath, [join(root, "scripts", "build-ui.ts")]],
+    ]),
+  ])
+).flat();
+for (const ok of outcomes) {
+  if (ok) passed++;
+  else failed++;
+}
 
 mkdirSync(join(root, ".tmp"), { recursive: true });
 rmSync(reportPath, { force: true });
