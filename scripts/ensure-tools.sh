@@ -14,6 +14,8 @@ command -v testssl >/dev/null 2>&1 || need+=(testssl.sh)
 # as the postgres user on a loopback port) and HAProxy (in the foreground, with -db).
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+# bench/handshakes.ts (and its smoke test) measures Pier's mTLS handshakes against nginx's.
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-tools: installing ${need[*]}" >&2
@@ -27,7 +29,7 @@ if [ ${#need[@]} -gt 0 ]; then
     $sudo_cmd mkdir -p /etc/postgresql-common
     echo "create_main_cluster = false" | $sudo_cmd tee -a "$conf" >/dev/null
   fi
-  # Nor may the packages start services (haproxy's default instance): the tests run their own.
+  # Nor may the packages start services (haproxy's or nginx's default instance): the tests run their own.
   # A policy-rc.d already present (container images ship one) is left as it is.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee /usr/sbin/policy-rc.d >/dev/null
