@@ -49,7 +49,8 @@ function sessionsOpened(environment: string, offset: number): number {
 
 beforeAll(async () => {
   dir = tempDir("identity-clone");
-  ({ server, api } = await startBuiltInCaServer(dir, password));
+  // Debug: each session's open line is debug (info has a count per minute); the test counts them.
+  ({ server, api } = await startBuiltInCaServer(dir, password, ["--log-level", "debug"]));
 });
 
 afterAll(async () => {

@@ -38,9 +38,19 @@ async function endpoints(): Promise<Endpoint[]> {
 async function enrolledAgent(edgeId: string): Promise<{ agent: PierProcess; id: number; certificate: X509Certificate }> {
   const { agent, id, certificatePath } = await enrollZeroTouchAgent({ server, api, dir }, edgeId);
   agents.set(edgeId, agent);
-  // The session opened after association is the one made with the certificate (the first one waited).
-  await server.waitFor(new RegExp(`edge session open: environment ${id} \\(${edgeId}\\) from .*, associated`), 30_000);
-  return { agent, id, certificate: new X509Certificate(readFileSync(certificatePath)) };
+  // The session opened after association is the one made with the certificate (the first one
+  // waited without one): the API shows the device connected, associated, presenting it.
+  const shown = await until(
+    `${edgeId} connected with its certificate`,
+    async () => {
+      const res = await api.call<Endpoint & { Pier: { ClientCertificate: { SerialNumber: string } | null } }>("GET", `/api/endpoints/${id}`);
+      return res.status === 200 && res.body.UserTrusted && res.body.Pier.Connected && res.body.Pier.ClientCertificate ? res.body.Pier.ClientCertificate : undefined;
+    },
+    30_000,
+  );
+  const certificate = new X509Certificate(readFileSync(certificatePath));
+  expect(BigInt(`0x${shown.SerialNumber.replace(/:/g, "")}`)).toBe(BigInt(`0x${certificate.serialNumber}`));
+  return { agent, id, certificate };
 }
 
 /** GET without credentials, as bytes. */

@@ -38,6 +38,8 @@ export async function startEdgeFixture(
     readonly fleet?: (parts: { store: SqliteStore; edge: EdgeService }) => FleetEdgeServices;
     /** The hello gate of the edge routes (their default one without it). */
     readonly hellos?: HelloGate;
+    /** How often the edge routes log their session counts (ms; their default without it). */
+    readonly sessionSummaryMs?: number;
   } = {},
 ): Promise<EdgeFixture> {
   const pki: TestPki = createTestPki();
@@ -62,6 +64,7 @@ export async function startEdgeFixture(
       tunnels,
       ...(options.fleet ? { fleet: options.fleet({ store, edge }) } : {}),
       ...(options.hellos ? { hellos: options.hellos } : {}),
+      ...(options.sessionSummaryMs === undefined ? {} : { sessionSummaryMs: options.sessionSummaryMs }),
       log: (level, message) => logs.push(`${level}: ${message}`),
     },
     { mode: "none" },

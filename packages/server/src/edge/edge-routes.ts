@@ -26,6 +26,7 @@ import type { CertificateRenewal } from "../identity/renewal.ts";
 import { agentFrames } from "./agent-frames.ts";
 import type { EdgeConnection, EdgeService } from "./edge-service.ts";
 import { HelloGate, defaultHelloGate } from "./hello-gate.ts";
+import { SessionTally } from "./session-tally.ts";
 import { createFleetRoutes, type FleetEdgeServices } from "./fleet-routes.ts";
 import { type ClockedSession, SessionClock } from "./session-clock.ts";
 import type { TunnelBroker } from "./tunnel-broker.ts";
@@ -72,6 +73,8 @@ export interface EdgeRouteOptions {
   readonly fleet?: FleetEdgeServices;
   /** Hellos handled at once and waiting (session and check-in alike); a `HelloGate` with `defaultHelloGate` without one. */
   readonly hellos?: HelloGate;
+  /** How often the count of sessions opened and closed is logged at info (ms, default 60,000). */
+  readonly sessionSummaryMs?: number;
 }
 
 /** The session stream an HTTP/2 connection carries, once its hello was accepted. */
@@ -208,6 +211,8 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
   const hellos = options.hellos ?? new HelloGate(defaultHelloGate);
   // One timer for every session's deadlines (hello, silence, certificate expiry), not three each.
   const clock = new SessionClock();
+  // Sessions opened and closed, summed up at info once a minute (each one's own lines are debug).
+  const tally = new SessionTally({ log: options.log, ...(options.sessionSummaryMs === undefined ? {} : { periodMs: options.sessionSummaryMs }) });
   // Snapshots and tunnel streams name no environment: they belong to the session whose stream
   // lives on the same HTTP/2 connection, which its TLS handshake (and hello) authenticated.
   const carriers = new WeakMap<Http2Session, Carrier>();
@@ -369,7 +374,9 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
                 watched.expiresAt = presented.validToDate.getTime();
                 if (watched.expiresAt <= Date.now()) expired(presented);
               }
-              options.log("info", `edge session open: environment ${environmentId} (${message.agent.edgeId}) from ${who.remoteAddress}, ${welcome.status}`);
+              // Per session at debug; the tally says how many opened at info, once a minute.
+              options.log("debug", `edge session open: environment ${environmentId} (${message.agent.edgeId}) from ${who.remoteAddress}, ${welcome.status}`);
+              tally.opened();
             } else if (environmentId !== undefined) {
               // mTLS may have been turned on since the session opened (an upload through the
               // API): a session that never showed a client certificate ends at its next heartbeat.
@@ -400,13 +407,16 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
       end({ code: refusedCodes.expired, message: `The client certificate this session was opened with (serial ${serial}) expired; reconnect with a newer certificate, or with this one and a CSR to re-enroll through the waiting room.` });
     };
     const closed = () => {
+      const first = !streamClosed;
       streamClosed = true;
       gone.abort();
       watched.helloDeadline = undefined;
       unwatch();
       detach?.();
       unbind();
-      if (environmentId !== undefined) options.log("info", `edge session closed: environment ${environmentId}`);
+      if (environmentId === undefined || !first) return;
+      options.log("debug", `edge session closed: environment ${environmentId}`);
+      tally.closed();
     };
     req.on("close", closed);
     req.on("error", closed);

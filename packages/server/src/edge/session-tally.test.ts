@@ -1,0 +1,36 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type EdgeFixture, startEdgeFixture } from "./edge-fixture.testkit.ts";
+
+const until = async (what: string, check: () => boolean, timeoutMs = 5_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
+
+describe("edge session lines: each session at debug, a count at info", () => {
+  let fixture: EdgeFixture;
+  beforeAll(async () => {
+    fixture = await startEdgeFixture({ sessionSummaryMs: 1_000 });
+  });
+  afterAll(() => fixture[Symbol.asyncDispose]());
+
+  it("logs a session's open and close at debug only, and once a period how many opened and closed at info", async () => {
+    const first = await fixture.agent("tally-1");
+    await using second = await fixture.agent("tally-2");
+    await first.close();
+    const id = first.welcome.environmentId;
+    await until("the close line", () => fixture.logs.includes(`debug: edge session closed: environment ${id}`));
+    // Precondition: the per-session lines exist, at debug; none of them at info.
+    expect(fixture.logs).toContainEqual(expect.stringMatching(new RegExp(`^debug: edge session open: environment ${id} \\(tally-1\\) from 127\\.0\\.0\\.1, associated$`)));
+    expect(fixture.logs).toContainEqual(expect.stringMatching(new RegExp(`^debug: edge session open: environment ${second.welcome.environmentId} \\(tally-2\\)`)));
+    expect(fixture.logs.filter((line) => /^info: edge session (open|closed)/.test(line))).toEqual([]);
+
+    await until("the summary", () => fixture.logs.some((line) => line.startsWith("info: edge sessions:")));
+    expect(fixture.logs.filter((line) => line.startsWith("info: edge sessions:"))).toEqual(["info: edge sessions: 1 open; in the last 1 s 2 opened, 1 closed"]);
+    // A quiet period says nothing.
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    expect(fixture.logs.filter((line) => line.startsWith("info: edge sessions:"))).toHaveLength(1);
+  });
+});
