@@ -29,6 +29,7 @@ import { createUiStatic, uiSecurityHeaders } from "./ui/ui-static.ts";
 import { HeartbeatRegistry, type Store } from "./store/index.ts";
 import { AlertService } from "./alerts/alert-service.ts";
 import type { ClusterEvents } from "./cluster/cluster-events.ts";
+import { SettingsCache } from "./store/settings-cache.ts";
 import { createFleetServices } from "./fleet/fleet-runtime.ts";
 import { openServerStore, startCluster } from "./cluster/cluster-runtime.ts";
 import { onlineAnywhere, replicatedRotation } from "./cluster/rotation-files.ts";
@@ -192,7 +193,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // One in-memory revoked set (built-in CA and operator CRLs): the edge service checks every hello
   // presenting a certificate against it, and the revocation runtime below fills it.
   const revoked = new RevocationRegistry();
-  const edge = new EdgeService(store, heartbeats, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment }, identity: enrollment, revocations: revoked });
+  // Hellos read the settings from memory: forgotten on every change announced (here or on
+  // another replica) and after a missed announcement, read again at least once a second.
+  const helloSettings = new SettingsCache(store.settings);
+  cluster.events.subscribe((event) => {
+    if (event.type === "settings_changed") helloSettings.forget();
+  });
+  cluster.events.onResync(() => helloSettings.forget());
+  const edge = new EdgeService(store, heartbeats, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment }, identity: enrollment, revocations: revoked, settings: helloSettings });
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
   // Routing between replicas (docs/architecture.md "Reaching a device on another replica"): the
   // peer listener, this replica's row and the session directory. A single server opens no peer port.

@@ -4,7 +4,7 @@ import { refusedCodes, type CertificateGrant, type DockerSnapshot, type Hello, t
 import { RateLimiter } from "../auth/rate-limiter.ts";
 import { ServerError } from "../errors.ts";
 import { sourceKey } from "../net/source-key.ts";
-import type { DeviceIdentity, Environment, EnvironmentPatch, IdentityClone, Settings, Store } from "../store/store.ts";
+import type { DeviceIdentity, Environment, EnvironmentPatch, IdentityClone, Settings, SettingsStore, Store } from "../store/store.ts";
 import { type CertificateName, certificateName } from "../identity/certificate-binding.ts";
 import { type Enrollment, readEnrollmentCsr } from "../identity/enrollment.ts";
 import { Reenrollment } from "../identity/reenrollment.ts";
@@ -65,6 +65,11 @@ export interface EdgeServiceOptions {
    * operator CRLs'): a hello presenting one is refused, and an expired, revoked one cannot re-enroll.
    */
   readonly revocations?: { isRevoked(certificate: X509Certificate): boolean };
+  /**
+   * Where hellos read the settings: the server's `SettingsCache` (one read a second, and at once
+   * after a change is announced, instead of one per hello); the store's settings without it.
+   */
+  readonly settings?: Pick<SettingsStore, "get">;
 }
 
 /** Limits on new devices (a device the server already knows is never counted). */
@@ -142,6 +147,7 @@ export class EdgeService {
   readonly #identity: Enrollment | undefined;
   readonly #reenrollment: Reenrollment | undefined;
   readonly #revocations: EdgeServiceOptions["revocations"];
+  readonly #settings: Pick<SettingsStore, "get">;
 
   constructor(store: Store, checkIns: CheckInSink, options: EdgeServiceOptions = {}) {
     this.#store = store;
@@ -149,6 +155,7 @@ export class EdgeService {
     this.#checkIns = checkIns;
     this.#log = options.log ?? (() => undefined);
     this.#revocations = options.revocations;
+    this.#settings = options.settings ?? store.settings;
     this.#reenrollment = options.identity ? new Reenrollment({ store, enrollment: options.identity, log: this.#log, ...(options.revocations ? { revocations: options.revocations } : {}) }) : undefined;
     this.#enrollment = options.enrollment ?? defaultEnrollmentLimits;
     const { count, periodMs } = this.#enrollment.perSource;
@@ -161,7 +168,7 @@ export class EdgeService {
    * `not_found`) with a message the agent logs as is.
    */
   async hello(hello: Hello, connection: EdgeConnection, now = new Date()): Promise<HelloOutcome> {
-    const settings = await this.#store.settings.get();
+    const settings = await this.#settings.get();
     if (!settings.edgeComputeEnabled) throw new ServerError("forbidden", "Edge Compute is disabled on this Pier server; enable it in Settings → Edge Compute.");
     // From memory, not the store: operator-CRL revocations exist only in the registry, and the
     // handshake's own check (tls-front) may predate a revocation made while the hello was in flight.

@@ -1,0 +1,79 @@
+import { writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { type ApiClient, apiClient } from "../api/api-client.testkit.ts";
+import { type RunningServer, startServer } from "../server.ts";
+import { SqlSettings } from "../store/settings.ts";
+import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
+import { type TestCa, type TestPki, createTestPki, uiServerRequest } from "../tls/tls-fixtures.testkit.ts";
+import { TestAgent } from "./test-agent.testkit.ts";
+
+const password = "correct horse battery staple";
+
+/** The settings a hello reads come from memory (`SettingsCache`), forgotten when a change is announced. */
+describe("startServer: the settings hellos read", () => {
+  let pki: TestPki;
+  let ca: TestCa;
+  let dir: TempDir;
+  let server: RunningServer;
+  let api: ApiClient;
+
+  const agent = (edgeId: string, deviceToken?: string) => TestAgent.connect({ port: server.tunnelAddress.port, ca: ca.pem, edgeId, ...(deviceToken === undefined ? {} : { deviceToken }) });
+
+  beforeAll(async () => {
+    pki = createTestPki();
+    ca = await pki.createCa("Pier test CA");
+    const credential = await pki.issue(ca, "server", uiServerRequest());
+    dir = tempDir("hello-settings");
+    writeFileSync(dir.file("admin-password"), password);
+    server = await startServer({
+      bindHost: "127.0.0.1",
+      bindPort: 0,
+      tunnelPort: 0,
+      dataDir: dir.file("data"),
+      ssl: { certPath: credential.certPath, keyPath: credential.keyPath },
+      adminPasswordFile: dir.file("admin-password"),
+      log: () => undefined,
+    });
+    api = apiClient(() => server.httpsAddress.port, ca.pem);
+    await api.login("admin", password);
+  });
+  afterAll(async () => {
+    vi.restoreAllMocks();
+    await server.close();
+    await dir[Symbol.asyncDispose]();
+    await pki[Symbol.asyncDispose]();
+  });
+
+  it("reconnects of a known device do not read the settings from the store each time", async () => {
+    const first = await agent("settings-known");
+    const token = first.welcome.deviceToken;
+    expect(token).toBeDefined();
+    await first.close();
+    const reads = vi.spyOn(SqlSettings.prototype, "get");
+    const hellos = 10;
+    for (let i = 0; i < hellos; i++) {
+      const again = await agent("settings-known", token);
+      // Precondition: each is a welcomed hello of the same device.
+      expect(again.welcome.environmentId).toBe(first.welcome.environmentId);
+      await again.close();
+    }
+    // At most one read a second (the ten take well under a second; a loaded machine may cross one).
+    expect(reads.mock.calls.length).toBeLessThan(hellos / 2);
+    reads.mockRestore();
+  });
+
+  it("a settings change applies to the very next hello: trust on first connect, then Edge Compute turned off", async () => {
+    // Precondition: a hello just read (and kept) the settings: new devices wait.
+    await using waiting = await agent("settings-before");
+    expect(waiting.welcome.status).toBe("waiting");
+
+    expect((await api.call("PUT", "/api/settings", { body: { TrustOnFirstConnect: true } })).status).toBe(200);
+    await using trusted = await agent("settings-after");
+    expect(trusted.welcome.status).toBe("associated");
+
+    expect((await api.call("PUT", "/api/settings", { body: { EnableEdgeComputeFeatures: false } })).status).toBe(200);
+    await expect(agent("settings-off")).rejects.toThrow(/Edge Compute is disabled/);
+    // A known device too.
+    await expect(agent("settings-before", waiting.welcome.deviceToken)).rejects.toThrow(/Edge Compute is disabled/);
+  });
+});
