@@ -54,7 +54,8 @@ export interface Cluster {
  * const store = await openServerStore(config);
  */
 export function openServerStore(config: Pick<ServerConfig, "cluster" | "dataDir">): Promise<Store> {
-  return config.cluster ? openStore({ url: config.cluster.databaseUrl }) : SqliteStore.open(join(config.dataDir, "pier.db"));
+  // Checkpoints on a worker thread: a checkpoint inside a heartbeat flush's commit blocked the event loop 15-70 ms.
+  return config.cluster ? openStore({ url: config.cluster.databaseUrl }) : SqliteStore.open(join(config.dataDir, "pier.db"), { backgroundCheckpoints: {} });
 }
 
 /**

@@ -36,6 +36,12 @@ export interface SqlDatabase {
 export interface OpenDatabaseOptions {
   /** SQLite: how long a write waits for another process's lock before failing (ms, default 5000). */
   readonly busyTimeoutMs?: number;
+  /**
+   * SQLite: checkpoint the WAL on a worker thread rather than inside the commit that passes
+   * 1,000 pages, which blocks the event loop (store/wal-checkpointer.ts; the server's store).
+   * `intervalMs`: time between checkpoints (default 1000).
+   */
+  readonly backgroundCheckpoints?: { readonly intervalMs?: number };
 }
 
 const sqliteConnections = new WeakMap<SqlDatabase, NodeSqliteAdapter>();
@@ -83,7 +89,7 @@ class OpenDatabase implements SqlDatabase {
  */
 export async function openDatabase(target: StoreTarget, options: OpenDatabaseOptions = {}): Promise<SqlDatabase> {
   if ("path" in target) {
-    const adapter = openSqliteFile(target.path, options.busyTimeoutMs ?? 5000);
+    const adapter = openSqliteFile(target.path, options.busyTimeoutMs ?? 5000, options.backgroundCheckpoints ? { background: options.backgroundCheckpoints } : "in-commits");
     const database = new OpenDatabase(new Kysely<Database>({ dialect: new NodeSqliteDialect(adapter) }), "sqlite");
     sqliteConnections.set(database, adapter);
     return database;

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { CompiledQuery, type DatabaseConnection, type Driver, SqliteDialect, SqliteDriver, type SqliteDatabase, type SqliteStatement } from "kysely";
 import { ServerError } from "../errors.ts";
+import { type WalCheckpointer, startWalCheckpointer } from "./wal-checkpointer.ts";
 
 /** How many prepared statements one SQLite connection keeps (the store uses a few dozen). */
 const statementCacheSize = 500;
@@ -22,10 +23,12 @@ export class NodeSqliteAdapter implements SqliteDatabase {
   /** The database file's real path (`:memory:` for none). */
   readonly file: string;
   readonly #statements = new Map<string, SqliteStatement>();
+  readonly #checkpointer: WalCheckpointer | undefined;
 
-  constructor(connection: DatabaseSync, file = ":memory:") {
+  constructor(connection: DatabaseSync, file = ":memory:", checkpointer?: WalCheckpointer) {
     this.connection = connection;
     this.file = file;
+    this.#checkpointer = checkpointer;
   }
 
   prepare(sql: string): SqliteStatement {
@@ -41,6 +44,7 @@ export class NodeSqliteAdapter implements SqliteDatabase {
   }
 
   close(): void {
+    this.#checkpointer?.stop();
     this.#statements.clear();
     if (this.connection.isOpen) this.connection.close();
   }
@@ -156,12 +160,13 @@ function preparePrivateFile(path: string): void {
  * Opens (creating if needed) the SQLite file at `path`: private file (0600, directory 0700), WAL
  * journal (readers never wait for the writer), `synchronous = NORMAL`, foreign keys on, and a
  * busy timeout for a second process. Throws what `node:sqlite` throws, or `store_failed` when
- * the file system refuses WAL.
+ * the file system refuses WAL. `checkpoints: "background"` checkpoints the WAL on a worker
+ * thread instead of inside commits (wal-checkpointer.ts).
  *
  * @example
  * const adapter = openSqliteFile("/var/lib/pier/pier.db", 5000);
  */
-export function openSqliteFile(path: string, busyTimeoutMs: number): NodeSqliteAdapter {
+export function openSqliteFile(path: string, busyTimeoutMs: number, checkpoints: "in-commits" | { background: { intervalMs?: number } } = "in-commits"): NodeSqliteAdapter {
   preparePrivateFile(path);
   const db = new DatabaseSync(path, { timeout: busyTimeoutMs, enableForeignKeyConstraints: true });
   try {
@@ -174,5 +179,7 @@ export function openSqliteFile(path: string, busyTimeoutMs: number): NodeSqliteA
     db.close();
     throw error;
   }
-  return new NodeSqliteAdapter(db, realpathSync(path));
+  const file = realpathSync(path);
+  const checkpointer = checkpoints === "in-commits" ? undefined : startWalCheckpointer(db, file, { busyTimeoutMs, ...checkpoints.background });
+  return new NodeSqliteAdapter(db, file, checkpointer);
 }

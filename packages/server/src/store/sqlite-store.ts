@@ -6,6 +6,8 @@ import { SqlStore } from "./sql-store.ts";
 export interface SqliteStoreOptions {
   /** How long a write waits for another connection's lock before failing (ms, default 5000). */
   busyTimeoutMs?: number;
+  /** Checkpoint the WAL on a worker thread, not inside commits (`OpenDatabaseOptions`); the server's store does. */
+  backgroundCheckpoints?: { readonly intervalMs?: number };
 }
 
 /**
