@@ -27,10 +27,15 @@ describe("edge session lines: each session at debug, a count at info", () => {
     expect(fixture.logs).toContainEqual(expect.stringMatching(new RegExp(`^debug: edge session open: environment ${second.welcome.environmentId} \\(tally-2\\)`)));
     expect(fixture.logs.filter((line) => /^info: edge session (open|closed)/.test(line))).toEqual([]);
 
-    await until("the summary", () => fixture.logs.some((line) => line.startsWith("info: edge sessions:")));
-    expect(fixture.logs.filter((line) => line.startsWith("info: edge sessions:"))).toEqual(["info: edge sessions: 1 open; in the last 1 s 2 opened, 1 closed"]);
+    // One summary a period (a slow machine may split the three events over two periods).
+    const summaries = () => fixture.logs.filter((line) => line.startsWith("info: edge sessions:"));
+    const counted = (what: "opened" | "closed") => summaries().reduce((sum, line) => sum + Number(new RegExp(`(\\d+) ${what}`).exec(line)?.[1] ?? 0), 0);
+    await until("the summaries", () => counted("opened") === 2 && counted("closed") === 1);
+    expect(summaries().at(-1)).toMatch(/^info: edge sessions: 1 open; in the last 1 s \d+ opened, \d+ closed$/);
+    expect(summaries().length).toBeLessThanOrEqual(2);
     // A quiet period says nothing.
+    const said = summaries().length;
     await new Promise((resolve) => setTimeout(resolve, 1_300));
-    expect(fixture.logs.filter((line) => line.startsWith("info: edge sessions:"))).toHaveLength(1);
+    expect(summaries()).toHaveLength(said);
   });
 });
