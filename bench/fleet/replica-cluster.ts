@@ -28,6 +28,7 @@ export const agentsPerBalancer = 9_500;
 export interface ClusterReplica {
   /** `--replica-name`: replica-0, replica-1, … */
   readonly name: string;
+  /** Replaced when a benchmark restarts the replica (bench/fleet/cluster-storm.ts). */
   server: ServerProcess;
   readonly loopDelay: ServerLoopDelay;
 }
@@ -133,7 +134,10 @@ export class ReplicaCluster {
     for (const replica of this.replicas) replica.server.killNow();
   }
 
-  /** @internal startReplicaCluster's: the database to use. */
+  /**
+   * Makes the cluster's database: in the PostgreSQL `PIER_BENCH_POSTGRES_URL` names, else in one
+   * started here (stopped by `stop`). Called once, by `startReplicaCluster`.
+   */
   async openDatabase(progress: (message: string) => void): Promise<void> {
     const given = process.env[postgresUrlVariable];
     if (given) {
