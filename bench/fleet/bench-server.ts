@@ -32,6 +32,8 @@ export async function startBenchServer(options: {
   readonly agents: number;
   readonly intervalSeconds: number;
   readonly serverNodeOptions?: string;
+  /** More `pier server` flags (e.g. `--max-concurrent-handshakes 256`), after the benchmark's own. */
+  readonly serverArgs?: readonly string[];
   /** More environment variables for the server (e.g. a probe's, bench/fleet/heap-snapshot.ts). */
   readonly serverEnv?: Readonly<Record<string, string>>;
   readonly signal: AbortSignal;
@@ -59,7 +61,7 @@ export async function startBenchServer(options: {
     dataDir,
     adminPasswordFile: passwordFile,
     mtls: pki.files,
-    extraArgs: ["--max-connections", String(options.agents + connectionMargin)],
+    extraArgs: ["--max-connections", String(options.agents + connectionMargin), ...(options.serverArgs ?? [])],
     raiseOpenFileLimit: true,
     nodeOptions: loopDelay.nodeOptions(options.serverNodeOptions),
     env: { ...loopDelay.env(), ...options.serverEnv },
