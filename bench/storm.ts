@@ -11,7 +11,7 @@
  *
  *   npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20]
  *                          [--processes P] [--graceful] [--limit 120] [--after 10]
- *                          [--server-cpu-prof DIR] [--replicas N [--haproxy]]
+ *                          [--server-cpu-prof DIR] [--server-args "FLAGS"] [--replicas N [--haproxy]]
  *
  * Before the kill, every session counts as healthy (a real fleet's have been up for hours), so
  * the agents' backoff starts over. --limit bounds the wait for the fleet to come back; agents
@@ -23,6 +23,8 @@
  * --server-cpu-prof DIR runs the server with --cpu-prof --cpu-prof-dir=DIR, the restarted one
  * too: the killed server writes no profile (SIGKILL), the restarted one writes the storm's when
  * it is stopped at the end (a --graceful run also gets the first server's, written as it exits).
+ * --server-args "FLAGS" adds `pier server` flags (split at spaces) to both servers, e.g.
+ * "--max-concurrent-handshakes 256" (one server only, not with --replicas).
  *
  * --replicas N (bench/fleet/cluster-storm.ts) runs N replicas on one PostgreSQL instead, the
  * fleet through one HAProxy with --haproxy (at most 9,500 agents here) or else agent g straight
@@ -47,7 +49,7 @@ import { runClusterStorm } from "./fleet/cluster-storm.ts";
 import { agentsPerBalancer, type ReplicaCluster } from "./fleet/replica-cluster.ts";
 import { type ServerProcess, sampleProcess } from "./fleet/server-process.ts";
 
-const usage = "Usage: npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20] [--processes P] [--graceful] [--limit 120] [--after 10] [--server-cpu-prof DIR] [--replicas N [--haproxy]]";
+const usage = "Usage: npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20] [--processes P] [--graceful] [--limit 120] [--after 10] [--server-cpu-prof DIR] [--server-args 'FLAGS'] [--replicas N [--haproxy]]";
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** Issue 20: every agent back within 30 s of the kill. */
 const backWithinMs = 30_000;
@@ -67,6 +69,8 @@ interface Options {
   readonly afterSeconds: number;
   /** Where the server processes write their CPU profiles (--cpu-prof-dir); none without. */
   readonly serverCpuProfDir?: string;
+  /** More `pier server` flags (one server). */
+  readonly serverArgs: readonly string[];
   /** Replicas on PostgreSQL, replica-0 killed (bench/fleet/cluster-storm.ts); absent: one server. */
   readonly replicas?: number;
   /** With replicas: the fleet through one HAProxy. */
@@ -86,6 +90,7 @@ function parseOptions(argv: string[]): Options {
       limit: { type: "string", default: "120" },
       after: { type: "string", default: "10" },
       "server-cpu-prof": { type: "string" },
+      "server-args": { type: "string", default: "" },
       replicas: { type: "string" },
       haproxy: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
@@ -112,6 +117,7 @@ function parseOptions(argv: string[]): Options {
     limitSeconds: number("limit", values.limit, (n) => n >= 5 && n <= 1800, "a number of seconds from 5 to 1800"),
     afterSeconds: number("after", values.after, (n) => n >= 0 && n <= 600, "a number of seconds from 0 to 600"),
     ...(values["server-cpu-prof"] ? { serverCpuProfDir: resolve(values["server-cpu-prof"]) } : {}),
+    serverArgs: values["server-args"].split(" ").filter(Boolean),
   };
 }
 
@@ -194,6 +200,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
     agents: options.agents,
     intervalSeconds: options.intervalSeconds,
     ...(options.serverCpuProfDir ? { serverNodeOptions: `--cpu-prof --cpu-prof-dir=${options.serverCpuProfDir}` } : {}),
+    serverArgs: options.serverArgs,
     signal,
     progress,
     onServer: (server) => (owned.server = server),
@@ -308,7 +315,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
 
   return [
     `Pier reconnect storm: ${options.agents} agents, check-in every ${options.intervalSeconds} s, ${options.graceful ? "SIGTERM (graceful restart)" : "kill -9"} and restart on the same data and ports`,
-    `  command       npm run bench:storm -- --agents ${options.agents} --interval ${options.intervalSeconds} --ramp ${options.rampSeconds} --baseline ${options.baselineSeconds} --processes ${options.processes} --limit ${options.limitSeconds} --after ${options.afterSeconds}${options.graceful ? " --graceful" : ""}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}`,
+    `  command       npm run bench:storm -- --agents ${options.agents} --interval ${options.intervalSeconds} --ramp ${options.rampSeconds} --baseline ${options.baselineSeconds} --processes ${options.processes} --limit ${options.limitSeconds} --after ${options.afterSeconds}${options.graceful ? " --graceful" : ""}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}${options.serverArgs.length > 0 ? ` --server-args "${options.serverArgs.join(" ")}"` : ""}`,
     `  machine       ${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}; load average ${loadavg().map((load) => load.toFixed(1)).join(" / ")} (1/5/15 min) at the end`,
     "",
     `before       ${connectedAtKill}/${options.agents} connected at the kill; heartbeat → ack ${latencyLine(baseline.latencies)}; server ${((100 * baselineCpuSeconds) / options.baselineSeconds).toFixed(1)} % of one core; event loop ${loopLine(baselineLoop)}`,
