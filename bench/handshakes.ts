@@ -23,8 +23,10 @@
  * tunnel port's 404 (the listener requires a certificate, so its request handler never runs
  * for a connection without a verified one), nginx the 200 of `return 200`. Handshake completion
  * alone proves nothing about the client certificate: in TLS 1.3 the client finishes before the
- * server has checked it, and nginx completes the handshake even for a certificate that fails,
- * then answers 400. The one request costs both servers little next to the handshake. Before
+ * server has checked it (a Node server refusing a certificate from another CA: the client sees
+ * `secureConnect`, then the connection closes), and nginx completes the handshake even for a
+ * certificate that fails, then answers 400. The one request costs the servers a little on top of
+ * the handshake (nginx parses HTTP in C; Pier runs Node's HTTP/1.1 server and its handler). Before
  * measuring, one connection without a client certificate must be refused by each server (else
  * the run stops: it would measure the wrong thing).
  *
