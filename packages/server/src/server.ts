@@ -30,13 +30,14 @@ import { HeartbeatRegistry, type Store } from "./store/index.ts";
 import { AlertService } from "./alerts/alert-service.ts";
 import type { ClusterEvents } from "./cluster/cluster-events.ts";
 import { SettingsCache } from "./store/settings-cache.ts";
+import { refusalReport } from "./tls/refusal-report.ts";
 import { createFleetServices } from "./fleet/fleet-runtime.ts";
 import { openServerStore, startCluster } from "./cluster/cluster-runtime.ts";
 import { onlineAnywhere, replicatedRotation } from "./cluster/rotation-files.ts";
 import { handleClusterEvents, replicaSessions } from "./cluster/event-handlers.ts";
 import { startClusterRouting } from "./cluster/cluster-routing.ts";
 import { ClusterTunnels } from "./cluster/cluster-tunnels.ts";
-import { ConnectionBudget, ProxySources, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, defaultHandshakeGate, proxyRefusalLogger, revocationEntriesOf, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
+import { ConnectionBudget, ProxySources, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, defaultHandshakeGate, proxyRefusalLogger, revocationEntriesOf, shedLogger, type UpgradeHandler } from "./tls/index.ts";
 
 /** Log levels of the server. */
 export type ServerLogLevel = "debug" | "info" | "warn" | "error";
@@ -412,17 +413,21 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       if (!https) socket.end(rawErrorResponse(tunnelPortOnly(req.url)));
       else if (!dockerProxy.upgrade(req, socket, head)) socket.end(rawErrorResponse(new ServerError("not_found", `Nothing at ${req.url} takes over a connection; only /api/endpoints/{id}/docker/… does.`)));
     };
-  const onRefusal = (listener: string) => (refusal: TlsRefusal) => {
-    const source = refusal.remoteAddress ?? "unknown";
-    // The presented certificate, when Node showed it (tls-front captures it before a failed verification drops it).
-    const serial = refusal.peerCertificate?.serialNumber.toLowerCase() ?? null;
-    const subject = refusal.peerCertificate?.subject.replace(/\n/g, ", ") ?? null;
-    const presented = serial !== null && !refusal.failure.cause.includes(serial) ? ` [certificate serial ${serial}, ${subject}]` : "";
-    config.log("warn", `${listener}: refused a TLS client from ${source}${refusal.serverName ? ` (SNI ${refusal.serverName})` : ""}: ${refusal.failure.cause}${presented}`);
-    if (!refusalAudit.take(source).allowed) return;
-    store.audit
-      .append({ kind: "refused_tls", sourceAddress: source, detail: { listener, code: refusal.failure.code, cause: refusal.failure.cause, serverName: refusal.serverName ?? null, certificate: subject, serial } })
-      .catch((error: unknown) => config.log("error", `audit write failed: ${(error as Error).message}`));
+  // Refused TLS clients: logged and audited one by one up to a rate per listener, then counted
+  // (a reconnect storm's abandoned handshakes were thousands of lines and INSERTs a second).
+  const refusalReports: (() => void)[] = [];
+  const onRefusal = (listener: string) => {
+    const report = refusalReport({
+      listener,
+      log: config.log,
+      perSource: refusalAudit,
+      audit: (refusal, { serial, subject }) =>
+        void store.audit
+          .append({ kind: "refused_tls", sourceAddress: refusal.remoteAddress ?? "unknown", detail: { listener, code: refusal.failure.code, cause: refusal.failure.cause, serverName: refusal.serverName ?? null, certificate: subject, serial } })
+          .catch((error: unknown) => config.log("error", `audit write failed: ${(error as Error).message}`)),
+    });
+    refusalReports.push(report.stop);
+    return report.refused;
   };
   const onError = (error: unknown) => config.log("error", `listener: ${error instanceof Error ? error.message : String(error)}`);
   const material = tls.material();
@@ -478,6 +483,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       // After the sessions closed (their rows released), before the store closes.
       await routing?.close();
       await Promise.all([httpsFront.close(), tunnelFront.close()]);
+      for (const stop of refusalReports) stop();
       await heartbeats.stop();
       await alerts.stop();
       await fleet.rollouts.stop();
