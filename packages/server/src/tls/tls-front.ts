@@ -7,6 +7,7 @@ import tls, { type SecureContextOptions, type TLSSocket } from "node:tls";
 import { type TlsFailure, explainServerSideTlsError, parsePem, tlsProfile } from "@pier/pki";
 import { ServerError } from "../errors.ts";
 import { rawErrorResponse, sendError } from "../http/error-response.ts";
+import { copyAlpnPerConnection } from "./alpn-copy.ts";
 import { readServerName } from "./client-hello.ts";
 import { clientAddress, setProxiedClientAddress } from "../net/client-address.ts";
 import type { ConnectionBudget, ConnectionShed } from "./connection-budget.ts";
@@ -348,6 +349,8 @@ export class TlsFront implements AsyncDisposable {
     const onUpgrade = this.#upgradeListener(options.upgradeHandler);
     for (const route of ["mtls", "optional", "ui"] as const) {
       const server = this.servers[route];
+      // Each connection's copy of the ALPN list pinned a 64 KiB slab of Node's Buffer pool.
+      copyAlpnPerConnection(server);
       server.on("request", onRequest);
       server.on("upgrade", onUpgrade);
       server.on("session", (session: ServerHttp2Session) => {
