@@ -256,20 +256,22 @@ function main(): void {
       const name = edges[edge * edgeFieldCount + nameField] ?? 0;
       return type === "element" || type === "hidden" ? `[${type}]` : `${type}:${strings[name] ?? name}`;
     };
-    // Per referrer and edge: how many, and the referred instances' self size.
-    const referrers = new Map<string, [number, number]>();
+    // Per referrer and edge: how many, the referred instances' self and retained size.
+    const referrers = new Map<string, [number, number, number]>();
     for (let node = 0; node < count; node++) {
       for (let edge = firstEdge[node] ?? 0; edge < (firstEdge[node + 1] ?? 0); edge++) {
         if (classIds[target(edge)] !== wanted) continue;
         const key = `${classNames[classIds[node] ?? 0]} -${edgeName(edge)}->`;
-        const entry = referrers.get(key) ?? [0, 0];
+        const entry = referrers.get(key) ?? [0, 0, 0];
         entry[0] += 1;
         entry[1] += nodes[target(edge) * nodeFieldCount + selfField] ?? 0;
+        entry[2] += retained[target(edge)] ?? 0;
         referrers.set(key, entry);
       }
     }
     console.log(`referrers of ${values.retainers} (${rows[wanted ?? -1]?.count ?? 0} instances):`);
-    for (const [key, [n, bytes]] of [...referrers].sort((a, b) => b[1][1] - a[1][1]).slice(0, Number(values.top))) console.log(`${String(n).padStart(10)} ${kib(bytes)} KiB  ${key}`);
+    console.log(`${"count".padStart(10)} ${"self KiB".padStart(10)} ${"retained KiB".padStart(12)}  referrer -edge->`);
+    for (const [key, [n, bytes, kept]] of [...referrers].sort((a, b) => b[1][2] - a[1][2]).slice(0, Number(values.top))) console.log(`${String(n).padStart(10)} ${kib(bytes)} ${kib(kept).padStart(12)}  ${key}`);
     console.log("");
   }
   const per = (value: number, digits = 2) => (sessions ? (value / sessions).toFixed(digits).padStart(9) : "");
