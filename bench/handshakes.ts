@@ -4,7 +4,7 @@
  *
  *   npm run bench:handshakes -- [--concurrency 32] [--clients 2] [--duration 10] [--rounds 3]
  *                               [--warmup 3] [--nginx /usr/sbin/nginx] [--server-cpu-prof DIR]
- *                               [--bare-node] [--client-cpu-prof DIR] [--json FILE]
+ *                               [--http2] [--bare-node] [--client-cpu-prof DIR] [--json FILE]
  *
  * One PKI (bench/fleet/fleet-pki.ts: a CA, a server certificate for localhost and a client
  * certificate per connection slot, all ECDSA P-256) serves both servers: a real `pier server`
@@ -38,6 +38,9 @@
  * under `flock /tmp/pier-bench.lock` on a shared machine. Exit code 0 whatever the figures; 1
  * when the run could not be set up; 2 for a bad option; 130 when interrupted.
  *
+ * --http2: the clients offer `h2` in ALPN and send their request over HTTP/2 (handshakes/
+ * http-exchange.ts), as agents do: the servers also set up an HTTP/2 session per connection.
+ *
  * --bare-node adds a third server to the rounds: bare Node (handshakes/bare-node-server.ts, a
  * `tls.Server` with the same profile, certificates and client CA that answers a fixed 404), the
  * floor of Node's TLS: what Pier spends above it per handshake is Pier's own.
@@ -63,7 +66,7 @@ import type { ClientSlot, HandshakeTarget, TargetCounts } from "./handshakes/han
 import { HandshakeLoad, countsSince } from "./handshakes/handshake-load.ts";
 import { NginxProcess } from "./handshakes/nginx-process.ts";
 
-const usage = "Usage: npm run bench:handshakes -- [--concurrency 32] [--clients 2] [--duration 10] [--rounds 3] [--warmup 3] [--nginx /usr/sbin/nginx] [--bare-node] [--server-cpu-prof DIR] [--client-cpu-prof DIR] [--json FILE]";
+const usage = "Usage: npm run bench:handshakes -- [--concurrency 32] [--clients 2] [--duration 10] [--rounds 3] [--warmup 3] [--nginx /usr/sbin/nginx] [--http2] [--bare-node] [--server-cpu-prof DIR] [--client-cpu-prof DIR] [--json FILE]";
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** After aiming the load at the other server: time for the connections under way to end. */
 const settleMs = 500;
@@ -78,6 +81,7 @@ interface Options {
   readonly warmupSeconds: number;
   readonly nginx: string;
   readonly bareNode: boolean;
+  readonly http2: boolean;
   readonly serverCpuProfDir?: string;
   readonly clientCpuProfDir?: string;
   readonly jsonFile?: string;
@@ -94,6 +98,7 @@ function parseOptions(argv: string[]): Options {
       warmup: { type: "string", default: "3" },
       nginx: { type: "string", default: "/usr/sbin/nginx" },
       "bare-node": { type: "boolean", default: false },
+      http2: { type: "boolean", default: false },
       "server-cpu-prof": { type: "string" },
       "client-cpu-prof": { type: "string" },
       json: { type: "string" },
@@ -114,6 +119,7 @@ function parseOptions(argv: string[]): Options {
     warmupSeconds: number("warmup", values.warmup, (n) => n >= 0 && n <= 60, "a number of seconds from 0 to 60"),
     nginx: resolve(values.nginx),
     bareNode: values["bare-node"],
+    http2: values.http2,
     ...(values["server-cpu-prof"] ? { serverCpuProfDir: resolve(values["server-cpu-prof"]) } : {}),
     ...(values["client-cpu-prof"] ? { clientCpuProfDir: resolve(values["client-cpu-prof"]) } : {}),
     ...(values.json ? { jsonFile: resolve(values.json) } : {}),
@@ -322,7 +328,7 @@ async function run(options: Options, signal: AbortSignal): Promise<{ lines: stri
 
   const slots: ClientSlot[] = pki.agents.map((agent, index) => ({ localAddress: slotAddress(index), certificatePem: agent.certificatePem, keyPem: agent.keyPem }));
   if (options.clientCpuProfDir) mkdirSync(options.clientCpuProfDir, { recursive: true });
-  owned.load = HandshakeLoad.start({ processes: options.clients, slots, caPem, timeoutMs: connectionTimeoutMs, ...(options.clientCpuProfDir ? { cpuProfDir: options.clientCpuProfDir } : {}) });
+  owned.load = HandshakeLoad.start({ processes: options.clients, slots, caPem, timeoutMs: connectionTimeoutMs, http: options.http2 ? "h2" : "http/1.1", ...(options.clientCpuProfDir ? { cpuProfDir: options.clientCpuProfDir } : {}) });
   const load = owned.load;
   if (options.warmupSeconds > 0) {
     for (const contender of contenders) {
@@ -350,7 +356,7 @@ async function run(options: Options, signal: AbortSignal): Promise<{ lines: stri
   const line = (t: Total) =>
     `${t.name.padEnd(8)} ${t.handshakes} handshakes in ${t.seconds.toFixed(1)} s = ${rate(t.rate)}/s; server ${msText(t.serverMsPerHandshake)} ms CPU per handshake (${share(t.serverCoreShare)} of one core); clients ${msText(t.clientMsPerHandshake)} ms per handshake (${share(t.clientCoreShare)} of a core); failures ${failureText(t.failures)}`;
   const lines = [
-    `mTLS handshakes, full (no resumption), Pier vs nginx: ${options.rounds} round(s) × ${options.durationSeconds} s per server after ${options.warmupSeconds} s of warm-up, ${options.concurrency} connections at a time from ${options.clients} client process(es); commit ${commit()}`,
+    `mTLS handshakes, full (no resumption), then one ${options.http2 ? "HTTP/2" : "HTTP/1.1"} request, Pier vs nginx: ${options.rounds} round(s) × ${options.durationSeconds} s per server after ${options.warmupSeconds} s of warm-up, ${options.concurrency} connections at a time from ${options.clients} client process(es); commit ${commit()}`,
     `machine  ${cpus().length} CPUs, load average ${load0.toFixed(2)} at the start, ${(loadavg()[0] ?? 0).toFixed(2)} at the end; Pier on Node ${process.versions.node} with OpenSSL ${process.versions.openssl}; ${NginxProcess.version(options.nginx)}`,
     `checked  without a client certificate: ${refusals.join(", ")}; negotiated: ${totals.map((t) => `${t.name} ${t.negotiated}`).join(", ")}; session tickets received per handshake (never used): ${totals.map((t) => `${t.name} ${t.ticketsPerHandshake.toFixed(1)}`).join(", ")}`,
     ...windows.map((window) => `  round ${window.round} ${window.name.padEnd(6)} ${rate(window.counts.completed / window.seconds)}/s, server ${msText(window.counts.completed > 0 ? (window.serverCpuSeconds * 1000) / window.counts.completed : Number.NaN)} ms per handshake`),

@@ -1,14 +1,15 @@
 /**
  * A load-generator process of bench/handshakes.ts, forked by handshake-load.ts with an IPC
  * channel. Each of its slots dials the aimed server again and again: a full TLS handshake (no
- * session offered, so none resumed) with its client certificate, one HTTP/1.1 request, the
- * status line, then the connection is dropped and the next dial starts. A handshake counts when
+ * session offered, so none resumed) with its client certificate, one request (HTTP/1.1, or HTTP/2:
+ * http-exchange.ts), the response's status, then the connection is dropped and the next dial starts. A handshake counts when
  * the client verified the server's certificate (chain and name) and the server answered the
  * status it gives only to a verified client certificate. The process ends when the channel
  * closes, so it never outlives the benchmark; Ctrl-C is left to the parent.
  */
 import tls from "node:tls";
 import { tlsProfile } from "@pier/pki";
+import { type HttpVersion, httpExchange } from "./http-exchange.ts";
 
 /** One connection slot: where it dials from and the certificate it shows. */
 export interface ClientSlot {
@@ -27,7 +28,7 @@ export interface HandshakeTarget {
 
 /** Messages from the parent. */
 export type ClientRequest =
-  | { readonly type: "setup"; readonly slots: readonly ClientSlot[]; readonly caPem: string; readonly timeoutMs: number }
+  | { readonly type: "setup"; readonly slots: readonly ClientSlot[]; readonly caPem: string; readonly timeoutMs: number; readonly http: HttpVersion }
   /** Dial `target` from now on (each slot after its connection under way ends); none: stop dialling. */
   | { readonly type: "aim"; readonly target?: HandshakeTarget }
   | { readonly type: "snapshot"; readonly id: number };
@@ -51,7 +52,6 @@ export interface ClientSnapshot {
   readonly counts: Record<string, TargetCounts>;
 }
 
-const request = Buffer.from("GET /handshake HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", "latin1");
 const counts: Record<string, TargetCounts> = {};
 let target: HandshakeTarget | undefined;
 let setup: Extract<ClientRequest, { type: "setup" }> | undefined;
@@ -89,7 +89,8 @@ function dial(slot: ClientSlot): void {
   }
   const counted = countsOf(aimed.name);
   let done = false;
-  let head = "";
+  const exchange = httpExchange(setup.http);
+  const read = exchange.reader();
   // tls.connect hands localAddress to net.connect; its type leaves it out.
   const options: tls.ConnectionOptions & { localAddress: string } = {
     host: "127.0.0.1",
@@ -97,7 +98,7 @@ function dial(slot: ClientSlot): void {
     localAddress: slot.localAddress,
     servername: "localhost",
     secureContext: contextOf(slot, setup.caPem),
-    ALPNProtocols: ["http/1.1"],
+    ALPNProtocols: [...exchange.alpn],
   };
   const socket = tls.connect(options);
   const finish = (failure?: string) => {
@@ -115,17 +116,13 @@ function dial(slot: ClientSlot): void {
     // rejectUnauthorized (the default) already ended a connection whose server failed; this says so if it ever changes.
     if (!socket.authorized) return finish(`server certificate not verified (${String(socket.authorizationError)})`);
     counted.negotiated ??= `${socket.getProtocol() ?? "?"} ${socket.getCipher().standardName} ${keyExchange(socket)}`;
-    socket.write(request);
+    socket.write(exchange.request);
   });
   socket.on("data", (chunk: Buffer) => {
-    head += chunk.toString("latin1");
-    const end = head.indexOf("\r\n");
-    if (end < 0) {
-      if (head.length > 1024) finish("no HTTP status line");
-      return;
-    }
-    const status = /^HTTP\/1\.[01] (\d{3})/.exec(head.slice(0, end))?.[1];
-    finish(status === String(aimed.expectedStatus) ? undefined : `HTTP ${status ?? "?"}`);
+    const progress = read(chunk);
+    if (progress === undefined) return;
+    if ("failure" in progress) finish(progress.failure);
+    else finish(progress.status === aimed.expectedStatus ? undefined : `HTTP ${progress.status}`);
   });
   socket.on("error", (error: NodeJS.ErrnoException) => finish(error.code ?? error.message));
   socket.on("close", () => finish("closed before the status line"));

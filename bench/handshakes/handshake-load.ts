@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import type { ClientRequest, ClientSlot, ClientSnapshot, HandshakeTarget, TargetCounts } from "./handshake-client.ts";
+import type { HttpVersion } from "./http-exchange.ts";
 
 /** One client process: the child and its pending snapshot requests. */
 interface ClientProcess {
@@ -37,7 +38,7 @@ function addCounts(into: TargetCounts, more: TargetCounts): void {
  * `slots` (one connection at a time each), aimed at one server at a time.
  *
  * @example
- * const load = HandshakeLoad.start({ processes: 2, slots, caPem, timeoutMs: 10_000 });
+ * const load = HandshakeLoad.start({ processes: 2, slots, caPem, timeoutMs: 10_000, http: "http/1.1" });
  * load.aim({ name: "pier", port, expectedStatus: 404 });
  * const before = await load.snapshot(); … const after = await load.snapshot();
  * await load.stop();
@@ -51,7 +52,7 @@ export class HandshakeLoad {
   }
 
   /** `cpuProfDir`: each client process writes a CPU profile there (`--cpu-prof`) when it ends. */
-  static start(options: { readonly processes: number; readonly slots: readonly ClientSlot[]; readonly caPem: string; readonly timeoutMs: number; readonly cpuProfDir?: string }): HandshakeLoad {
+  static start(options: { readonly processes: number; readonly slots: readonly ClientSlot[]; readonly caPem: string; readonly timeoutMs: number; readonly http: HttpVersion; readonly cpuProfDir?: string }): HandshakeLoad {
     const execArgv = options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [];
     const clients: ClientProcess[] = [];
     for (let p = 0; p < options.processes; p++) {
@@ -66,7 +67,7 @@ export class HandshakeLoad {
         child.once("error", () => resolve());
       });
       const slots = options.slots.filter((_, index) => index % options.processes === p);
-      const setup: ClientRequest = { type: "setup", slots, caPem: options.caPem, timeoutMs: options.timeoutMs };
+      const setup: ClientRequest = { type: "setup", slots, caPem: options.caPem, timeoutMs: options.timeoutMs, http: options.http };
       child.send(setup);
       clients.push({ child, exited, pending });
     }

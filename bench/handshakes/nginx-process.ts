@@ -56,7 +56,8 @@ http {
   scgi_temp_path ${temp("scgi")};
   server {
     # The backlog Pier's listeners ask for (tls-front.ts listenBacklog).
-    listen 127.0.0.1:${options.port} ssl backlog=4096;
+    # HTTP/2 for clients that offer it in ALPN (bench:handshakes --http2), HTTP/1.1 for the others.
+    listen 127.0.0.1:${options.port} ssl http2 backlog=4096;
     server_name localhost;
     ssl_certificate ${options.files.serverCertificate};
     ssl_certificate_key ${options.files.serverKey};
