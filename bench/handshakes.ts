@@ -59,6 +59,7 @@ import { parseArgs } from "node:util";
 import { randomBytes } from "node:crypto";
 import { freeLoopbackPort } from "@pier/e2e";
 import { tlsProfile } from "@pier/pki";
+import { runBenchmark } from "./fleet/benchmark-process.ts";
 import { createFleetPki } from "./fleet/fleet-pki.ts";
 import { numberOption } from "./fleet/options.ts";
 import { ServerProcess, sampleProcess } from "./fleet/server-process.ts";
@@ -281,7 +282,7 @@ const failureText = (failures: Record<string, number>) => {
   return entries.length === 0 ? "0" : entries.map(([reason, count]) => `${count}× ${reason}`).join(", ");
 };
 
-async function run(options: Options, signal: AbortSignal): Promise<{ lines: string[]; json: unknown }> {
+async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const workDir = mkdtempSync(join(tmpdir(), "pier-handshakes-"));
   owned.workDir = workDir;
   const load0 = loadavg()[0] ?? 0;
@@ -365,51 +366,29 @@ async function run(options: Options, signal: AbortSignal): Promise<{ lines: stri
     ...(bare ? [`floor    bare Node ${msText(bare.serverMsPerHandshake)} ms CPU per handshake: Pier spends ${msText(pier.serverMsPerHandshake - bare.serverMsPerHandshake)} ms above it, nginx ${msText(other.serverMsPerHandshake - bare.serverMsPerHandshake)} ms`] : []),
     `target   issue 20, Pier's rate ≥ nginx's in the same run: ${Number.isFinite(ratio) && ratio >= 1 ? "met" : "missed"}`,
   ];
-  const json = { commit: commit(), options, refusals, pier, nginx: other, ...(bare ? { node: bare } : {}), ratio, windows };
-  return { lines, json };
+  if (options.jsonFile) {
+    const json = { commit: commit(), options, refusals, pier, nginx: other, ...(bare ? { node: bare } : {}), ratio, windows };
+    writeFileSync(options.jsonFile, `${JSON.stringify(json, null, 2)}\n`);
+  }
+  return lines;
 }
 
-async function main(): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    console.error((error as Error).message);
-    return 2;
-  }
-  const controller = new AbortController();
-  const budgetMs = 120_000 + (options.warmupSeconds * 3 + (options.durationSeconds + settleMs / 1000) * 3 * options.rounds) * 1000;
-  const watchdog = setTimeout(() => controller.abort(new Error(`the run exceeded its ${Math.round(budgetMs / 1000)} s budget`)), budgetMs);
-  let interrupted = false;
-  const onSignal = (name: string) => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    progress(`${name}: stopping and cleaning up (again to force)`);
-    controller.abort(new Error(`interrupted by ${name}`));
-  };
-  process.on("SIGINT", () => onSignal("SIGINT"));
-  process.on("SIGTERM", () => onSignal("SIGTERM"));
-  process.on("exit", () => {
-    owned.load?.killNow();
-    owned.nginx?.killNow();
-    owned.server?.killNow();
-    owned.bareNode?.kill("SIGKILL");
-    if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
-  });
-  try {
-    const { lines, json } = await run(options, controller.signal);
-    if (options.jsonFile) writeFileSync(options.jsonFile, `${JSON.stringify(json, null, 2)}\n`);
-    console.log(lines.join("\n"));
-    return 0;
-  } catch (error) {
-    const reason = controller.signal.aborted ? (controller.signal.reason as Error) : error;
-    console.error(`handshake benchmark failed: ${reason instanceof Error ? reason.message : String(reason)}`);
-    return interrupted ? 130 : 1;
-  } finally {
-    clearTimeout(watchdog);
-    await cleanUp();
-  }
+/** What the `exit` handler kills when the process ends before `cleanUp` could. */
+function killNow(): void {
+  owned.load?.killNow();
+  owned.nginx?.killNow();
+  owned.server?.killNow();
+  owned.bareNode?.kill("SIGKILL");
+  if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
 }
 
-process.exitCode = await main();
+process.exitCode = await runBenchmark({
+  name: "handshake benchmark",
+  parse: () => parseOptions(process.argv.slice(2)),
+  budgetMs: (options) => 120_000 + (options.warmupSeconds * 3 + (options.durationSeconds + settleMs / 1000) * 3 * options.rounds) * 1000,
+  run,
+  cleanUp,
+  killNow,
+  progress,
+});
 setTimeout(() => process.exit(), 5_000).unref();
