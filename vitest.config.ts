@@ -7,6 +7,7 @@ import { defineConfig } from "vitest/config";
  */
 const independentEndToEnd = [
   "agent-config",
+  "bench-handshakes",
   "bundle",
   "device-ca-cli",
   "doctor-defects",
