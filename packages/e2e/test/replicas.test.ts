@@ -249,7 +249,7 @@ describe("two replicas on PostgreSQL behind HAProxy", () => {
     // Both listen for cluster events again (they reconnect with backoff), so the next test's
     // announcements are heard at once.
     for (const index of [0, 1]) await replicas.server(index).waitFor(/cluster events: listening again on PostgreSQL/, 15_000);
-    // Heartbeats continued and reach the database again (a device's check-in is flushed every 10 s).
+    // Heartbeats continued and reach the database again (flushed every 2 s).
     console.info(`PostgreSQL restarted (4 s down): both replicas answered again ${Date.now() - restartedAt} ms after it was back`);
     await until("a check-in stored after the restart", () => Promise.resolve(storedCheckIn(id) > restartedAt), 20_000);
     expect(sessionsOpened(process)).toBe(sessionsBefore);

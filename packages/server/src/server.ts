@@ -183,7 +183,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // Alerts (docs/identity.md "Alerts") observe every audit event, so they start before anything appends one.
   const alerts = new AlertService({ store, log: config.log });
   alerts.start();
-  const heartbeats = new HeartbeatRegistry({ store: store.environments, onFlushError: (error, pending) => config.log("error", `could not save ${pending} check-in(s): ${(error as Error).message}`) });
+  // Replicas show the stored check-in, so they write every one at each 2 s flush; a single server
+  // shows its memory and writes a known device's check-ins every 10 s (SQLite's pages are the cost).
+  const heartbeats = new HeartbeatRegistry({
+    store: store.environments,
+    ...(config.cluster ? { fullFlushIntervalMs: 2000 } : {}),
+    onFlushError: (error, pending) => config.log("error", `could not save ${pending} check-in(s): ${(error as Error).message}`),
+  });
   heartbeats.start();
   const firstAdmin = await prepareFirstAdmin(store, { dataDir: config.dataDir, ...(config.adminPasswordFile === undefined ? {} : { adminPasswordFile: config.adminPasswordFile }), log: config.log });
   const secret = loadOrCreateSecret(join(config.dataDir, "secrets", "jwt.key"));
