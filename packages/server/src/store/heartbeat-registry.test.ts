@@ -1,4 +1,3 @@
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { describe, expect, it, vi } from "vitest";
 import { HeartbeatRegistry, defaultCheckInChunkSize } from "./heartbeat-registry.ts";
 import { SqliteStore } from "./sqlite-store.ts";
@@ -213,16 +212,10 @@ describe("HeartbeatRegistry", () => {
     // Timers that fire while the flush runs: each one is a turn of the event loop it let through.
     let turns = 0;
     const ticker = setInterval(() => turns++, 1);
-    const delay = monitorEventLoopDelay({ resolution: 1 });
-    delay.enable();
-    const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
-    // The histogram records a blocked loop when its timer fires late: it runs before and after.
-    await settle();
+    await new Promise((resolve) => setTimeout(resolve, 20));
     const before = turns;
     await registry.flush();
     const turnsDuringFlush = turns - before;
-    await settle();
-    delay.disable();
     clearInterval(ticker);
 
     expect(defaultCheckInChunkSize).toBe(500);
@@ -232,11 +225,10 @@ describe("HeartbeatRegistry", () => {
     expect(registry.pendingCount).toBe(0);
     expect((await store.environments.get(ids[0] ?? 0))?.lastCheckInAt).toEqual(at(7));
     expect((await store.environments.get(ids.at(-1) ?? 0))?.lastCheckInAt).toEqual(at(7));
+    // The loop ran between the chunks. How long a chunk holds it is a benchmark's figure
+    // (bench:fleet's event-loop delay), not a timed test's: one transaction of 20,000 rows held
+    // it 41-63 ms, a chunk of 500 takes 1-2 ms.
     expect(turnsDuringFlush).toBeGreaterThan(0);
-    // One transaction of 20,000 rows held the loop for 41-63 ms (104 ms with the machine busy);
-    // a chunk of 500 takes 1-2 ms. A loose bound (the machine is shared, a busy moment reached
-    // 27 ms), but one the single transaction never met.
-    expect(delay.max / 1e6).toBeLessThan(40);
   });
 
   it("keeps the chunk that failed and the ones after it dirty, and reports once", async () => {
