@@ -7,6 +7,7 @@ import { defineConfig } from "vitest/config";
  */
 const independentEndToEnd = [
   "agent-config",
+  "bench-fleet",
   "bench-handshakes",
   "bundle",
   "device-ca-cli",
