@@ -18,7 +18,7 @@ interface Endpoint {
   UserTrusted: boolean;
   Heartbeat: boolean;
   LastCheckInDate: number;
-  Pier: { Connected: boolean; Platform: string; Hostname: string; IdentityConflict: unknown };
+  Pier: { Connected: boolean; Platform: string; Hostname: string; IdentityConflict: unknown; ClientCertificate?: { SerialNumber: string } | null };
 }
 
 async function endpoints(untrusted?: boolean): Promise<Endpoint[]> {
@@ -182,6 +182,12 @@ describe("first run, built-in CA, waiting room", () => {
     const [, id] = await agent.waitFor(/as environment (\d+)/);
     await api.call("POST", `/api/endpoints/${id}/edge/trust`);
     await agent.waitFor(/associated by the administrator; checking in every 1 s/);
+    // Association issues its certificate and the agent reconnects with it: stopping the server
+    // in between would leave it nothing to hear the restart hint on.
+    await until("the device connected with its issued certificate", async () => {
+      const e = await byEdgeId("edge-default-7");
+      return e?.Pier.Connected && e.Pier.ClientCertificate ? e : undefined;
+    });
 
     const port = server.httpsPort;
     await server.stop();
