@@ -269,6 +269,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       })
     : undefined;
   edge.onSessionOpened((environmentId) => {
+    tunnels.sessionOpened(environmentId);
     rotation?.sessionOpened(environmentId).catch((error: unknown) => config.log("warn", `CA rotation: could not tell environment ${environmentId} to renew: ${(error as Error).message}`));
   });
   // Renewals over the devices' own mTLS sessions (docs/identity.md "Renewal"), spread fleet-wide.

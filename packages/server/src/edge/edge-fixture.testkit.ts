@@ -50,6 +50,7 @@ export async function startEdgeFixture(
   await store.settings.update({ trustOnFirstConnect: options.trustOnFirstConnect ?? true });
   const edge = new EdgeService(store, { record: () => undefined }, options.edge);
   const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
+  edge.onSessionOpened((environmentId) => tunnels.sessionOpened(environmentId));
   const logs: string[] = [];
   const state = { mtlsRequired: false };
   const listener = await listenEdgeRoutes(

@@ -177,6 +177,22 @@ describe("TunnelBroker over HTTP/2 and TLS", () => {
     await closedOf(stream);
   });
 
+  it("asks again on the session that replaces the one it asked on, so a tunnel requested while the agent reconnects is not lost", async () => {
+    await using before = await fixture.agent("tunnel-moving");
+    const environmentId = before.welcome.environmentId;
+    const opening = fixture.tunnels.open(environmentId);
+    const { id } = await before.next("tunnel");
+    // The agent reconnects as the same device (as with its newly issued certificate) before answering.
+    await using after = await fixture.agent("tunnel-moving", { environmentId, ...(before.welcome.deviceToken ? { deviceToken: before.welcome.deviceToken } : {}) });
+    expect(after.welcome.environmentId).toBe(environmentId);
+    expect((await after.next("tunnel")).id).toBe(id);
+    const stream = after.openTunnel(id);
+    const tunnel = await opening;
+    expect(fixture.tunnels.openCount(environmentId)).toBe(1);
+    tunnel.destroy();
+    await closedOf(stream);
+  });
+
   it("answers 404 for unknown, taken and expired ids, and refuses tunnel streams over HTTP/1.1", async () => {
     await using agent = await fixture.agent("tunnel-4");
     expect((await answerOf(agent.openTunnel("AAAAAAAAAAAAAAAAAAAAAA"))).status).toBe(404);

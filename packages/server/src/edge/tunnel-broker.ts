@@ -207,6 +207,16 @@ export class TunnelBroker {
     pending.settle({ stream });
   }
 
+  /**
+   * Pushes again every tunnel request of the environment still waited for, on the session that
+   * just opened: one pushed on a session that was being replaced (an agent reconnecting with its
+   * newly issued certificate, make before break) would otherwise wait out its timeout. Whichever
+   * session the agent opens the stream on first takes it; a second open gets `not_found`.
+   */
+  sessionOpened(environmentId: number): void {
+    for (const [id, pending] of this.#pending) if (pending.environmentId === environmentId) this.#push(environmentId, { type: "tunnel", id });
+  }
+
   /** How many tunnels of the environment are open. */
   openCount(environmentId: number): number {
     return this.#open.get(environmentId)?.size ?? 0;
