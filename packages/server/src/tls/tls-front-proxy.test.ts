@@ -1,8 +1,9 @@
+import { spawnSync } from "node:child_process";
 import http2 from "node:http2";
 import https from "node:https";
 import net from "node:net";
 import tls from "node:tls";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConnectionBudget, type ConnectionShed } from "./connection-budget.ts";
 import { type TestCa, type TestPki, createTestPki, names, testHandler, uiServerRequest } from "./tls-fixtures.testkit.ts";
 import { type FrontMaterial, type ProxyRefusal, type TlsFrontOptions, TlsFront } from "./tls-front.ts";
@@ -26,6 +27,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await pki[Symbol.asyncDispose]();
+});
+afterEach(() => {
+  vi.restoreAllMocks();
 });
 
 interface Running extends AsyncDisposable {
@@ -150,6 +154,35 @@ describe("TlsFront with --proxy-protocol-from", () => {
     const answer = await h1Over(forged);
     expect(answer).toBeInstanceOf(Error);
     expect(running.refusals).toEqual([{ remoteAddress: direct, reason: "it sent a PROXY protocol header, but its address is not in --proxy-protocol-from" }]);
+  });
+
+  it("closes silently a connection whose peer reset it before it was accepted (its address unknown), PROXY header and all", async () => {
+    await using running = await startFront();
+    // Precondition: a header from a client not listed is refused, and reported.
+    await closed(await rawConnection(running.port, direct, v1("198.51.100.23")));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(running.refusals).toHaveLength(1);
+    // A child connects, sends a header and resets while this event loop is blocked: the connection
+    // waits in the kernel's accept queue, and once accepted Node cannot read its peer's address.
+    const child = `const s = require("node:net").connect({ port: ${running.port}, host: "127.0.0.1", localAddress: "${direct}" }, () => s.write(${JSON.stringify(v1("198.51.100.24").toString())}, () => s.resetAndDestroy()))`;
+    expect(spawnSync(process.execPath, ["-e", child]).status).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(running.refusals).toHaveLength(1);
+    expect(running.sheds).toEqual([]);
+  });
+
+  it("destroys at accept a socket without a remote address, before counting it against the budget", async () => {
+    const createServer = vi.spyOn(net, "createServer");
+    await using running = await startFront({ connections: new ConnectionBudget({ maxTotal: 1, maxPerSource: 1 }) });
+    const listener = createServer.mock.results[0]?.value as net.Server;
+    const gone = new net.Socket();
+    expect(gone.remoteAddress).toBeUndefined();
+    listener.emit("connection", gone);
+    expect(gone.destroyed).toBe(true);
+    // The budget of one connection is still free: a real client is served.
+    expect(await h1Over(await rawConnection(running.port, direct, Buffer.alloc(0)))).toMatchObject({ remoteAddress: direct });
+    expect(running.refusals).toEqual([]);
+    expect(running.sheds).toEqual([]);
   });
 
   it("counts the per-source budget for the client the header names, not for the balancer", async () => {

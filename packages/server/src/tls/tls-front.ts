@@ -531,6 +531,13 @@ export class TlsFront implements AsyncDisposable {
     // After the handoff the TLS socket re-emits these errors itself; before it, there is
     // nobody to tell about a peer that reset a connection it never used.
     socket.on("error", () => undefined);
+    // The peer reset the connection while it waited to be accepted (a balancer closing what its
+    // client gave up on), so the kernel no longer knows its address: nobody to serve or report.
+    // The source check would fail and its PROXY header read as a misconfiguration (issue 20).
+    if (socket.remoteAddress === undefined) {
+      socket.destroy();
+      return;
+    }
     // Closed before reading a byte: it would only wait behind a full queue and miss its deadline.
     if (this.#handshakes.full) {
       this.#shedAtGate(socket);
