@@ -1,4 +1,3 @@
-import { writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import https from "node:https";
 import tls from "node:tls";
@@ -6,11 +5,11 @@ import { edgePaths } from "@pier/protocol";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type FakeDocker, startFakeDocker } from "./docker/fake-docker.testkit.ts";
 import { TestAgent } from "./edge/test-agent.testkit.ts";
-import { type ApiClient, apiClient } from "./api/api-client.testkit.ts";
-import { type RunningServer, startServer } from "./server.ts";
+import { type TestCaServer, startTestCaServer } from "./api/admin-server.testkit.ts";
+import type { ApiClient } from "./api/api-client.testkit.ts";
+import type { RunningServer } from "./server.ts";
 import { sampleSnapshot } from "./store/snapshot.testkit.ts";
-import { type TempDir, tempDir } from "./store/temp-dir.testkit.ts";
-import { type TestCa, type TestPki, createTestPki, uiServerRequest } from "./tls/tls-fixtures.testkit.ts";
+import type { TestCa } from "./tls/tls-fixtures.testkit.ts";
 
 // Asymmetric matchers are typed `any`; this keeps the assertions readable and the linter content.
 const matching = (pattern: RegExp): unknown => expect.stringMatching(pattern);
@@ -18,9 +17,8 @@ const matching = (pattern: RegExp): unknown => expect.stringMatching(pattern);
 const password = "correct horse battery staple";
 
 describe("startServer: Docker snapshots and the Docker proxy", () => {
-  let pki: TestPki;
+  let started: TestCaServer;
   let ca: TestCa;
-  let dir: TempDir;
   let docker: FakeDocker;
   let server: RunningServer;
   let jwt: string;
@@ -38,29 +36,14 @@ describe("startServer: Docker snapshots and the Docker proxy", () => {
   }
 
   beforeAll(async () => {
-    pki = createTestPki();
-    ca = await pki.createCa("Pier test CA");
-    const credential = await pki.issue(ca, "server", uiServerRequest());
-    dir = tempDir("server");
     docker = await startFakeDocker();
-    writeFileSync(dir.file("admin-password"), password);
-    server = await startServer({
-      bindHost: "127.0.0.1",
-      bindPort: 0,
-      tunnelPort: 0,
-      dataDir: dir.file("data"),
-      ssl: { certPath: credential.certPath, keyPath: credential.keyPath },
-      adminPasswordFile: dir.file("admin-password"),
-      log: (level, message) => logs.push(`${level}: ${message}`),
-    });
-    api = apiClient(() => server.httpsAddress.port, ca.pem);
+    started = await startTestCaServer("server", { adminPassword: password, log: (level, message) => logs.push(`${level}: ${message}`) });
+    ({ ca, server, api } = started);
     jwt = await api.login("admin", password);
   });
   afterAll(async () => {
-    await server.close();
+    await started[Symbol.asyncDispose]();
     await docker[Symbol.asyncDispose]();
-    await dir[Symbol.asyncDispose]();
-    await pki[Symbol.asyncDispose]();
   });
 
   it("shows the latest snapshot as Portainer's Snapshots[] and in full at docker-snapshot", async () => {

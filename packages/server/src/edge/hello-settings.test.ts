@@ -1,47 +1,30 @@
-import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type ApiClient, apiClient } from "../api/api-client.testkit.ts";
-import { type RunningServer, startServer } from "../server.ts";
+import { type TestCaServer, startTestCaServer } from "../api/admin-server.testkit.ts";
+import type { ApiClient } from "../api/api-client.testkit.ts";
+import type { RunningServer } from "../server.ts";
 import { SqlSettings } from "../store/settings.ts";
-import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
-import { type TestCa, type TestPki, createTestPki, uiServerRequest } from "../tls/tls-fixtures.testkit.ts";
+import type { TestCa } from "../tls/tls-fixtures.testkit.ts";
 import { TestAgent } from "./test-agent.testkit.ts";
 
 const password = "correct horse battery staple";
 
 /** The settings a hello reads come from memory (`SettingsCache`), forgotten when a change is announced. */
 describe("startServer: the settings hellos read", () => {
-  let pki: TestPki;
+  let started: TestCaServer;
   let ca: TestCa;
-  let dir: TempDir;
   let server: RunningServer;
   let api: ApiClient;
 
   const agent = (edgeId: string, deviceToken?: string) => TestAgent.connect({ port: server.tunnelAddress.port, ca: ca.pem, edgeId, ...(deviceToken === undefined ? {} : { deviceToken }) });
 
   beforeAll(async () => {
-    pki = createTestPki();
-    ca = await pki.createCa("Pier test CA");
-    const credential = await pki.issue(ca, "server", uiServerRequest());
-    dir = tempDir("hello-settings");
-    writeFileSync(dir.file("admin-password"), password);
-    server = await startServer({
-      bindHost: "127.0.0.1",
-      bindPort: 0,
-      tunnelPort: 0,
-      dataDir: dir.file("data"),
-      ssl: { certPath: credential.certPath, keyPath: credential.keyPath },
-      adminPasswordFile: dir.file("admin-password"),
-      log: () => undefined,
-    });
-    api = apiClient(() => server.httpsAddress.port, ca.pem);
+    started = await startTestCaServer("hello-settings", { adminPassword: password });
+    ({ ca, server, api } = started);
     await api.login("admin", password);
   });
   afterAll(async () => {
     vi.restoreAllMocks();
-    await server.close();
-    await dir[Symbol.asyncDispose]();
-    await pki[Symbol.asyncDispose]();
+    await started[Symbol.asyncDispose]();
   });
 
   it("reconnects of a known device do not read the settings from the store each time", async () => {

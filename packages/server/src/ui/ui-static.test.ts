@@ -1,9 +1,10 @@
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../server.ts";
-import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
-import { type TestCa, type TestPki, createTestPki, h2Get, uiServerRequest } from "../tls/tls-fixtures.testkit.ts";
+import { type TestCaServer, startTestCaServer } from "../api/admin-server.testkit.ts";
+import type { RunningServer } from "../server.ts";
+import type { TempDir } from "../store/temp-dir.testkit.ts";
+import { type TestCa, h2Get } from "../tls/tls-fixtures.testkit.ts";
 
 interface Answer {
   readonly status: number;
@@ -15,7 +16,7 @@ const csp = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-
 const indexHtml = '<!doctype html><html><head><script type="module" src="/assets/index-abc123.js"></script></head><body><div id="root"></div></body></html>';
 
 describe("the web UI on the HTTPS listener", () => {
-  let pki: TestPki;
+  let started: TestCaServer;
   let ca: TestCa;
   let dir: TempDir;
   let server: RunningServer;
@@ -39,34 +40,26 @@ describe("the web UI on the HTTPS listener", () => {
     expect(answer.headers["referrer-policy"]).toBe("no-referrer");
   };
 
+  /** The built UI in `dir/dist`, with a dotfile and a symlink out of it the server must not serve. */
+  function writeUiDist(into: TempDir): string {
+    mkdirSync(into.file("dist/assets"), { recursive: true });
+    writeFileSync(into.file("dist/index.html"), indexHtml);
+    writeFileSync(into.file("dist/assets/index-abc123.js"), "console.log('pier');\n");
+    writeFileSync(into.file("dist/assets/index-abc123.css"), "body{margin:0}\n");
+    writeFileSync(into.file("dist/assets/logo.svg"), "<svg xmlns='http://www.w3.org/2000/svg'/>");
+    writeFileSync(into.file("dist/favicon.ico"), Buffer.from([0, 0, 1, 0]));
+    writeFileSync(into.file("dist/.env"), "SECRET=1");
+    writeFileSync(into.file("secret.txt"), "outside the UI directory");
+    symlinkSync(into.file("secret.txt"), into.file("dist/assets/leak.txt"));
+    return into.file("dist");
+  }
+
   beforeAll(async () => {
-    pki = createTestPki();
-    ca = await pki.createCa("Pier test CA");
-    const credential = await pki.issue(ca, "server", uiServerRequest());
-    dir = tempDir("ui");
-    mkdirSync(dir.file("dist/assets"), { recursive: true });
-    writeFileSync(dir.file("dist/index.html"), indexHtml);
-    writeFileSync(dir.file("dist/assets/index-abc123.js"), "console.log('pier');\n");
-    writeFileSync(dir.file("dist/assets/index-abc123.css"), "body{margin:0}\n");
-    writeFileSync(dir.file("dist/assets/logo.svg"), "<svg xmlns='http://www.w3.org/2000/svg'/>");
-    writeFileSync(dir.file("dist/favicon.ico"), Buffer.from([0, 0, 1, 0]));
-    writeFileSync(dir.file("dist/.env"), "SECRET=1");
-    writeFileSync(dir.file("secret.txt"), "outside the UI directory");
-    symlinkSync(dir.file("secret.txt"), dir.file("dist/assets/leak.txt"));
-    server = await startServer({
-      bindHost: "127.0.0.1",
-      bindPort: 0,
-      tunnelPort: 0,
-      dataDir: dir.file("data"),
-      ssl: { certPath: credential.certPath, keyPath: credential.keyPath },
-      uiDir: dir.file("dist"),
-      log: () => undefined,
-    });
+    started = await startTestCaServer("ui", { config: (into) => ({ uiDir: writeUiDist(into) }) });
+    ({ ca, dir, server } = started);
   });
   afterAll(async () => {
-    await server.close();
-    await dir[Symbol.asyncDispose]();
-    await pki[Symbol.asyncDispose]();
+    await started[Symbol.asyncDispose]();
   });
 
   it("answers index.html for / and for client-side routes, never cached", async () => {
