@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ServerError } from "../errors.ts";
 import { SettingsCache } from "./settings-cache.ts";
 import { defaultSettings } from "./store.ts";
 
@@ -41,6 +42,21 @@ describe("SettingsCache", () => {
     await inFlight;
     expect((await cache.get()).trustOnFirstConnect).toBe(true);
     expect(source.reads).toBe(2);
+  });
+
+  it("refuses a negative or NaN maxAgeMs with the package's error (config_invalid)", () => {
+    const source = countingSource();
+    expect(() => new SettingsCache(source, { maxAgeMs: 0 })).not.toThrow();
+    for (const maxAgeMs of [-1, Number.NaN]) {
+      let thrown: unknown;
+      try {
+        new SettingsCache(source, { maxAgeMs });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(ServerError);
+      expect(thrown).toMatchObject({ code: "config_invalid", field: "maxAgeMs" });
+    }
   });
 
   it("does not keep a failed read", async () => {

@@ -1,3 +1,4 @@
+import { ServerError } from "../errors.ts";
 import type { Settings, SettingsStore } from "./store.ts";
 
 /** Options of `SettingsCache`. */
@@ -32,7 +33,9 @@ export class SettingsCache implements Pick<SettingsStore, "get"> {
     this.#source = source;
     this.#maxAgeMs = options.maxAgeMs ?? 1000;
     this.#now = options.now ?? Date.now;
-    if (!(this.#maxAgeMs >= 0)) throw new RangeError("maxAgeMs must be 0 or more.");
+    if (!(this.#maxAgeMs >= 0)) {
+      throw new ServerError("config_invalid", `The settings cache's maxAgeMs must be 0 or more, not ${this.#maxAgeMs}.`, { field: "maxAgeMs", fix: "Pass a number of milliseconds ≥ 0, or none for the default (1000)." });
+    }
   }
 
   /** The settings: from memory when read within `maxAgeMs` and since the last `forget`, else from the store. */
