@@ -1,26 +1,22 @@
 import net from "node:net";
-import { Duplex } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConnectionShed, shedLogger } from "./connection-budget.ts";
 import { HandshakeGate } from "./handshake-gate.ts";
-import { type TestCa, type TestPki, createTestPki, names, testHandler, uiServerRequest } from "./tls-fixtures.testkit.ts";
+import { type UiFrontMaterial, realClientHello, uiFrontMaterial } from "./handshake.testkit.ts";
+import { type TestCa, names, testHandler } from "./tls-fixtures.testkit.ts";
 import { type FrontMaterial, type TlsFrontOptions, TlsFront } from "./tls-front.ts";
-import { loadFrontMaterial } from "./tls-reloader.ts";
 
-let pki: TestPki;
+let fixture: UiFrontMaterial;
 let ca: TestCa;
 let material: FrontMaterial;
 
 beforeAll(async () => {
-  pki = createTestPki();
-  ca = await pki.createCa("gate");
-  const server = await pki.issue(ca, "ui", uiServerRequest());
-  material = await loadFrontMaterial({ server: { certPath: server.certPath, keyPath: server.keyPath } });
+  ({ ca, material } = fixture = await uiFrontMaterial("gate"));
 });
 afterAll(async () => {
-  await pki[Symbol.asyncDispose]();
+  await fixture[Symbol.asyncDispose]();
 });
 
 interface Running extends AsyncDisposable {
@@ -37,24 +33,6 @@ async function startFront(options: Partial<TlsFrontOptions> = {}): Promise<Runni
   const front = new TlsFront({ material, policy: { mode: "none" }, handler: testHandler, onShed: (shed) => (sheds.push(shed), log(shed)), ...options });
   const { port } = await front.listen(0, "127.0.0.1");
   return { front, port, sheds, lines, [Symbol.asyncDispose]: () => front.close() };
-}
-
-/** The bytes of a real ClientHello for `names.ui`, as Node's TLS client sends them. */
-function realClientHello(): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const socket = tls.connect({
-      socket: new Duplex({
-        read: () => undefined,
-        write(chunk: Buffer, _encoding, callback) {
-          resolve(Buffer.from(chunk));
-          callback();
-          setImmediate(() => socket.destroy());
-        },
-      }),
-      servername: names.ui,
-    });
-    socket.on("error", () => undefined);
-  });
 }
 
 /**

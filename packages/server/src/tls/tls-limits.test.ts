@@ -4,22 +4,19 @@ import { setTimeout as sleep } from "node:timers/promises";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConnectionBudget, type ConnectionShed, shedLogger } from "./connection-budget.ts";
-import { type TestCa, type TestPki, createTestPki, h1Get, h2Get, names, openSession, sessionGet, testHandler, uiServerRequest } from "./tls-fixtures.testkit.ts";
+import { type UiFrontMaterial, realClientHello, uiFrontMaterial } from "./handshake.testkit.ts";
+import { type TestCa, h1Get, h2Get, names, openSession, sessionGet, testHandler } from "./tls-fixtures.testkit.ts";
 import { type FrontMaterial, type TlsFrontOptions, TlsFront } from "./tls-front.ts";
-import { loadFrontMaterial } from "./tls-reloader.ts";
 
-let pki: TestPki;
+let fixture: UiFrontMaterial;
 let ca: TestCa;
 let material: FrontMaterial;
 
 beforeAll(async () => {
-  pki = createTestPki();
-  ca = await pki.createCa("limits");
-  const server = await pki.issue(ca, "ui", uiServerRequest());
-  material = await loadFrontMaterial({ server: { certPath: server.certPath, keyPath: server.keyPath } });
+  ({ ca, material } = fixture = await uiFrontMaterial("limits"));
 });
 afterAll(async () => {
-  await pki[Symbol.asyncDispose]();
+  await fixture[Symbol.asyncDispose]();
 });
 
 async function startFront(options: Partial<TlsFrontOptions> = {}): Promise<{ front: TlsFront; port: number; errors: unknown[] } & AsyncDisposable> {
@@ -30,24 +27,6 @@ async function startFront(options: Partial<TlsFrontOptions> = {}): Promise<{ fro
 }
 
 const client = () => ({ servername: names.ui, ca: ca.pem });
-
-/** The bytes of a real ClientHello for `names.ui`, as Node's TLS client sends them. */
-function realClientHello(): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const socket = tls.connect({
-      socket: new Duplex({
-        read: () => undefined,
-        write(chunk: Buffer, _encoding, callback) {
-          resolve(Buffer.from(chunk));
-          callback();
-          setImmediate(() => socket.destroy());
-        },
-      }),
-      servername: names.ui,
-    });
-    socket.on("error", () => undefined);
-  });
-}
 
 /** Resolves with the milliseconds until the server closed `socket`. */
 function closedAfter(socket: net.Socket, started: number): Promise<number> {
