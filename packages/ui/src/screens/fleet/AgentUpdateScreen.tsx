@@ -1,23 +1,29 @@
-import { Alert, Anchor, Badge, Button, Code, Group, MultiSelect, NumberInput, Paper, Table, Text, TextInput, Title } from "@mantine/core";
+import { Alert, Badge, Button, Code, Group, MultiSelect, NumberInput, Paper, Table, Text, TextInput } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useState } from "react";
-import { Link, useNavigate, useParams } from "react-router";
-import { ApiError, messageOf } from "../../api/client.ts";
+import { useNavigate, useParams } from "react-router";
+import { messageOf } from "../../api/client.ts";
 import { agentUpdatesApi } from "../../api/fleet.ts";
 import type { AgentUpdateSchedule } from "../../api/fleet-types.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../../components/ConfirmDialog.tsx";
 import { deletionRequest } from "../../components/fleet/delete-request.ts";
 import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
 import { AgentUpdateCounts } from "../../components/fleet/AgentUpdateCounts.tsx";
+import { DetailSection } from "../../components/fleet/DetailSection.tsx";
+import { EnvironmentLink } from "../../components/fleet/EnvironmentLink.tsx";
+import { DeleteButton, ItemHeader, NotSavedAlert } from "../../components/fleet/ItemHeader.tsx";
 import { LoadError } from "../../components/LoadError.tsx";
-import { PageHeader } from "../../components/PageHeader.tsx";
 import { PageLoader } from "../../components/PageLoader.tsx";
+import { TableHead } from "../../components/TableHead.tsx";
 import { agentUpdateRows, agentUpdateStatusLabel, deadlineBounds } from "../../fleet/agent-update-status.ts";
 import { formatDateTime } from "../../format.ts";
 import { environmentName, useEnvironmentNames } from "../../hooks/use-environment-names.ts";
 import { namesById, useEdgeGroups } from "../../hooks/use-fleet-lists.ts";
+import { useFormSave } from "../../hooks/use-form-save.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
 import { usePolling } from "../../hooks/use-polling.ts";
+
+const agentUpdatesList = { path: "/agent-updates", title: "Agent updates" };
 
 /** `/agent-updates/new` and `/agent-updates/:id`: create a schedule, or follow one's devices. */
 export function AgentUpdateScreen() {
@@ -36,43 +42,23 @@ function AgentUpdateForm() {
   const [agentImage, setAgentImage] = useState("");
   const [groupIds, setGroupIds] = useState<number[]>([]);
   const [deadline, setDeadline] = useState<number | string>(deadlineBounds.default);
-  const [error, setError] = useState<{ message: string; field?: string | undefined }>();
-  const [busy, setBusy] = useState(false);
-  const fieldError = (field: string) => (error?.field === field ? error.message : undefined);
+  const save = useFormSave();
+  const { fieldError } = save;
   const deadlineSeconds = typeof deadline === "number" ? deadline : Number.NaN;
   const deadlineValid = Number.isInteger(deadlineSeconds) && deadlineSeconds >= deadlineBounds.min && deadlineSeconds <= deadlineBounds.max;
   const imageValid = agentImage.trim() !== "" && !/\s/.test(agentImage.trim());
 
-  async function save() {
-    setBusy(true);
-    setError(undefined);
-    try {
-      const created = await agentUpdatesApi.create({ name: name.trim(), agentImage: agentImage.trim(), groupIDs: groupIds, deadlineSeconds, type: 1 });
-      notifications.show({ color: "green", message: `Agent update ${created.name} created.` });
-      await navigate(`/agent-updates/${created.id}`, { replace: true });
-    } catch (failure) {
-      setError({ message: messageOf(failure), field: failure instanceof ApiError ? failure.field : undefined });
-    } finally {
-      setBusy(false);
-    }
+  async function create() {
+    const created = await agentUpdatesApi.create({ name: name.trim(), agentImage: agentImage.trim(), groupIDs: groupIds, deadlineSeconds, type: 1 });
+    notifications.show({ color: "green", message: `Agent update ${created.name} created.` });
+    await navigate(`/agent-updates/${created.id}`, { replace: true });
   }
 
   return (
     <>
-      <PageHeader
-        title="New agent update"
-        description={
-          <Anchor component={Link} to="/agent-updates" size="sm">
-            ← Agent updates
-          </Anchor>
-        }
-      />
-      {error && (
-        <Alert color="red" mb="md" role="alert" title="Not saved">
-          {error.message}
-        </Alert>
-      )}
-      <Paper withBorder radius="md" p="lg" component="form" aria-label="Agent update" onSubmit={(event) => { event.preventDefault(); void save(); }}>
+      <ItemHeader title="New agent update" list={agentUpdatesList} />
+      <NotSavedAlert error={save.error} />
+      <Paper withBorder radius="md" p="lg" component="form" aria-label="Agent update" onSubmit={(event) => { event.preventDefault(); void save.run(create); }}>
         <TextInput label="Name" required maxLength={128} value={name} onChange={(event) => setName(event.currentTarget.value)} error={fieldError("name")} w={420} mb="md" />
         <TextInput
           label="Agent image"
@@ -110,7 +96,7 @@ function AgentUpdateForm() {
           w={420}
           mb="md"
         />
-        <Button type="submit" loading={busy} disabled={name.trim() === "" || !imageValid || groupIds.length === 0 || !deadlineValid}>
+        <Button type="submit" loading={save.busy} disabled={name.trim() === "" || !imageValid || groupIds.length === 0 || !deadlineValid}>
           Create agent update
         </Button>
       </Paper>
@@ -136,26 +122,10 @@ function ScheduleDetail({ schedule, error }: { schedule: AgentUpdateSchedule; er
 
   return (
     <>
-      <PageHeader
+      <ItemHeader
         title={schedule.name}
-        description={
-          <Anchor component={Link} to="/agent-updates" size="sm">
-            ← Agent updates
-          </Anchor>
-        }
-        actions={
-          <Button
-            color="red"
-            variant="light"
-            onClick={() =>
-              setPending(
-                deletionRequest({ what: "agent update", name: schedule.name, message: "Devices not yet updated are no longer asked; devices already updated keep their new agent.", confirmLabel: "Delete agent update", remove: () => agentUpdatesApi.remove(schedule.id), listPath: "/agent-updates", navigate, onError: setDeleteError, messageOf }),
-              )
-            }
-          >
-            Delete
-          </Button>
-        }
+        list={agentUpdatesList}
+        actions={<DeleteButton onClick={() => setPending(deletionRequest({ what: "agent update", name: schedule.name, message: "Devices not yet updated are no longer asked; devices already updated keep their new agent.", confirmLabel: "Delete agent update", remove: () => agentUpdatesApi.remove(schedule.id), listPath: "/agent-updates", navigate, onError: setDeleteError, messageOf }))} />}
       />
       <LoadError message={deleteError ?? error} />
       <Paper withBorder radius="md" p="lg" mb="lg">
@@ -182,29 +152,16 @@ function ScheduleDetail({ schedule, error }: { schedule: AgentUpdateSchedule; er
           </div>
         </Group>
       </Paper>
-      <Paper withBorder radius="md" p="lg" component="section" aria-labelledby="agent-update-progress">
-        <Title order={4} id="agent-update-progress" mb="sm">
-          Progress
-        </Title>
+      <DetailSection id="agent-update-progress" title="Progress">
         <Table verticalSpacing="sm" aria-label="Agent update progress">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Environment</Table.Th>
-              <Table.Th>Status</Table.Th>
-              <Table.Th>Agent version</Table.Th>
-              <Table.Th>Error</Table.Th>
-              <Table.Th>Time</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
+          <TableHead columns={["Environment", "Status", "Agent version", "Error", "Time"]} />
           <Table.Tbody>
             {rows.map((row) => {
               const label = agentUpdateStatusLabel(row.status);
               return (
                 <Table.Tr key={row.environmentId}>
                   <Table.Td>
-                    <Anchor component={Link} to={`/environments/${row.environmentId}`} size="sm">
-                      {environmentName(names.data, row.environmentId)}
-                    </Anchor>
+                    <EnvironmentLink id={row.environmentId} name={environmentName(names.data, row.environmentId)} />
                   </Table.Td>
                   <Table.Td>
                     <Badge color={label.color} variant="light" tt="none">
@@ -228,7 +185,7 @@ function ScheduleDetail({ schedule, error }: { schedule: AgentUpdateSchedule; er
             {rows.length === 0 && <EmptyTableRow columns={5}>No device: the edge groups have no associated member.</EmptyTableRow>}
           </Table.Tbody>
         </Table>
-      </Paper>
+      </DetailSection>
       <ConfirmDialog request={pending} onClose={() => setPending(undefined)} />
     </>
   );

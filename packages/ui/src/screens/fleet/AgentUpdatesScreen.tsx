@@ -7,6 +7,7 @@ import { AgentUpdateCounts } from "../../components/fleet/AgentUpdateCounts.tsx"
 import { LoadError } from "../../components/LoadError.tsx";
 import { PageHeader } from "../../components/PageHeader.tsx";
 import { PageLoader } from "../../components/PageLoader.tsx";
+import { TableHead } from "../../components/TableHead.tsx";
 import { formatDateTime } from "../../format.ts";
 import { namesById, useEdgeGroups } from "../../hooks/use-fleet-lists.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
@@ -36,15 +37,7 @@ export function AgentUpdatesScreen() {
       ) : (
         <Paper withBorder radius="md">
           <Table striped highlightOnHover verticalSpacing="sm" aria-label="Agent updates">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Name</Table.Th>
-                <Table.Th>Image</Table.Th>
-                <Table.Th>Edge groups</Table.Th>
-                <Table.Th>Devices</Table.Th>
-                <Table.Th>Created</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
+            <TableHead columns={["Name", "Image", "Edge groups", "Devices", "Created"]} />
             <Table.Tbody>
               {schedules.data.map((schedule) => (
                 <Table.Tr key={schedule.id}>

@@ -1,18 +1,20 @@
-import { Alert, Anchor, Button, Group, MultiSelect, Paper, Radio, SegmentedControl, Stack, Text, TextInput, Title } from "@mantine/core";
+import { Alert, Button, Group, MultiSelect, Paper, Radio, SegmentedControl, Stack, Text, TextInput, Title } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useState } from "react";
-import { Link, useNavigate, useParams } from "react-router";
+import { useNavigate, useParams } from "react-router";
 import { messageOf } from "../../api/client.ts";
 import { edgeGroupsApi } from "../../api/fleet.ts";
 import type { EdgeGroup, EdgeGroupBody } from "../../api/fleet-types.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../../components/ConfirmDialog.tsx";
 import { deletionRequest } from "../../components/fleet/delete-request.ts";
 import { EnvironmentPicker } from "../../components/fleet/EnvironmentPicker.tsx";
+import { EnvironmentLink } from "../../components/fleet/EnvironmentLink.tsx";
+import { DeleteButton, ItemHeader, NotSavedAlert } from "../../components/fleet/ItemHeader.tsx";
 import { LoadError } from "../../components/LoadError.tsx";
-import { PageHeader } from "../../components/PageHeader.tsx";
 import { PageLoader } from "../../components/PageLoader.tsx";
 import { environmentName, useEnvironmentNames } from "../../hooks/use-environment-names.ts";
 import { useTags } from "../../hooks/use-fleet-lists.ts";
+import { useFormSave } from "../../hooks/use-form-save.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
 import { usePolling } from "../../hooks/use-polling.ts";
 
@@ -39,60 +41,29 @@ function EdgeGroupForm({ group, onSaved }: { group?: EdgeGroup; onSaved?: () => 
   const tags = useTags();
   const names = useEnvironmentNames();
   const [body, setBody] = useState<EdgeGroupBody>(group ? { Name: group.Name, Dynamic: group.Dynamic, TagIDs: group.TagIds, Endpoints: group.Dynamic ? [] : group.Endpoints, PartialMatch: group.PartialMatch } : emptyBody);
-  const [error, setError] = useState<{ message: string; field?: string | undefined }>();
-  const [busy, setBusy] = useState(false);
+  const save = useFormSave();
   const [pending, setPending] = useState<ConfirmRequest>();
   const update = (change: Partial<EdgeGroupBody>) => setBody((current) => ({ ...current, ...change }));
 
-  async function save() {
-    setBusy(true);
-    setError(undefined);
-    try {
-      const sent = { ...body, Name: body.Name.trim(), ...(body.Dynamic ? { Endpoints: [] } : { TagIDs: [], PartialMatch: false }) };
-      const saved = group ? await edgeGroupsApi.update(group.Id, sent) : await edgeGroupsApi.create(sent);
-      notifications.show({ color: "green", message: `Edge group ${saved.Name} saved.` });
-      if (group) await onSaved?.();
-      else await navigate(`/edge-groups/${saved.Id}`, { replace: true });
-    } catch (failure) {
-      setError({ message: messageOf(failure), field: (failure as { field?: string }).field });
-    } finally {
-      setBusy(false);
-    }
+  async function saveGroup() {
+    const sent = { ...body, Name: body.Name.trim(), ...(body.Dynamic ? { Endpoints: [] } : { TagIDs: [], PartialMatch: false }) };
+    const saved = group ? await edgeGroupsApi.update(group.Id, sent) : await edgeGroupsApi.create(sent);
+    notifications.show({ color: "green", message: `Edge group ${saved.Name} saved.` });
+    if (group) await onSaved?.();
+    else await navigate(`/edge-groups/${saved.Id}`, { replace: true });
   }
 
   const members = group?.Endpoints ?? [];
   return (
     <>
-      <PageHeader
+      <ItemHeader
         title={group ? group.Name : "New edge group"}
-        description={
-          <Anchor component={Link} to="/edge-groups" size="sm">
-            ← Edge groups
-          </Anchor>
-        }
-        actions={
-          group && (
-            <Button
-              color="red"
-              variant="light"
-              onClick={() =>
-                setPending(
-                  deletionRequest({ what: "edge group", name: group.Name, message: "The group is deleted; its environments stay. A group that an edge stack or an edge job uses cannot be deleted.", confirmLabel: "Delete group", remove: () => edgeGroupsApi.remove(group.Id), listPath: "/edge-groups", navigate, onError: (message) => setError({ message }), messageOf }),
-                )
-              }
-            >
-              Delete
-            </Button>
-          )
-        }
+        list={{ path: "/edge-groups", title: "Edge groups" }}
+        actions={group && <DeleteButton onClick={() => setPending(deletionRequest({ what: "edge group", name: group.Name, message: "The group is deleted; its environments stay. A group that an edge stack or an edge job uses cannot be deleted.", confirmLabel: "Delete group", remove: () => edgeGroupsApi.remove(group.Id), listPath: "/edge-groups", navigate, onError: (message) => save.setError({ message }), messageOf }))} />}
       />
-      {error && (
-        <Alert color="red" mb="md" role="alert" title="Not saved">
-          {error.message}
-        </Alert>
-      )}
-      <Paper withBorder radius="md" p="lg" mb="lg" component="form" aria-label="Edge group" onSubmit={(event) => { event.preventDefault(); void save(); }}>
-        <TextInput label="Name" required maxLength={128} value={body.Name} onChange={(event) => update({ Name: event.currentTarget.value })} error={error?.field === "Name" ? error.message : undefined} w={420} mb="md" />
+      <NotSavedAlert error={save.error} />
+      <Paper withBorder radius="md" p="lg" mb="lg" component="form" aria-label="Edge group" onSubmit={(event) => { event.preventDefault(); void save.run(saveGroup); }}>
+        <TextInput label="Name" required maxLength={128} value={body.Name} onChange={(event) => update({ Name: event.currentTarget.value })} error={save.fieldError("Name")} w={420} mb="md" />
         <Text size="sm" fw={500} mb={4} id="group-type-label">
           Group type
         </Text>
@@ -119,7 +90,7 @@ function EdgeGroupForm({ group, onSaved }: { group?: EdgeGroup; onSaved?: () => 
         ) : (
           <EnvironmentPicker label="Environments" selected={body.Endpoints} onChange={(ids) => update({ Endpoints: ids })} names={names.data} />
         )}
-        <Button type="submit" loading={busy} disabled={body.Name.trim() === ""}>
+        <Button type="submit" loading={save.busy} disabled={body.Name.trim() === ""}>
           {group ? "Save group" : "Create group"}
         </Button>
       </Paper>
@@ -133,9 +104,7 @@ function EdgeGroupForm({ group, onSaved }: { group?: EdgeGroup; onSaved?: () => 
           </Text>
           <Group gap="xs">
             {members.map((id) => (
-              <Anchor key={id} component={Link} to={`/environments/${id}`} size="sm">
-                {environmentName(names.data, id)}
-              </Anchor>
+              <EnvironmentLink key={id} id={id} name={environmentName(names.data, id)} />
             ))}
             {members.length === 0 && (
               <Text size="sm" c="dimmed">

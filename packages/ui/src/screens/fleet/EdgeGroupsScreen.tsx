@@ -6,6 +6,7 @@ import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
 import { LoadError } from "../../components/LoadError.tsx";
 import { PageHeader } from "../../components/PageHeader.tsx";
 import { PageLoader } from "../../components/PageLoader.tsx";
+import { TableHead } from "../../components/TableHead.tsx";
 import { namesById, useEdgeGroups, useTags } from "../../hooks/use-fleet-lists.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
 
@@ -40,14 +41,7 @@ export function EdgeGroupsScreen() {
       ) : (
         <Paper withBorder radius="md">
           <Table striped highlightOnHover verticalSpacing="sm" aria-label="Edge groups">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Name</Table.Th>
-                <Table.Th>Members</Table.Th>
-                <Table.Th>Rule</Table.Th>
-                <Table.Th>Used by</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
+            <TableHead columns={["Name", "Members", "Rule", "Used by"]} />
             <Table.Tbody>
               {groups.data.map((group) => (
                 <Table.Tr key={group.Id}>

@@ -1,8 +1,8 @@
-import { Alert, Anchor, Badge, Button, Code, Group, List, Modal, MultiSelect, Paper, ScrollArea, Switch, Table, Text, TextInput, Title } from "@mantine/core";
+import { Alert, Badge, Button, Code, Group, List, Modal, MultiSelect, Paper, ScrollArea, Switch, Table, Text, TextInput } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useState } from "react";
-import { Link, useNavigate, useParams } from "react-router";
-import { ApiError, messageOf } from "../../api/client.ts";
+import { useNavigate, useParams } from "react-router";
+import { messageOf } from "../../api/client.ts";
 import { edgeJobsApi } from "../../api/fleet.ts";
 import type { EdgeJob, EdgeJobBody, EdgeJobTask } from "../../api/fleet-types.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../../components/ConfirmDialog.tsx";
@@ -10,14 +10,18 @@ import { deletionRequest } from "../../components/fleet/delete-request.ts";
 import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
 import { CodeEditor } from "../../components/fleet/CodeEditor.tsx";
 import { EnvironmentPicker } from "../../components/fleet/EnvironmentPicker.tsx";
+import { EnvironmentLink } from "../../components/fleet/EnvironmentLink.tsx";
+import { DeleteButton, ItemHeader, NotSavedAlert } from "../../components/fleet/ItemHeader.tsx";
+import { DetailSection } from "../../components/fleet/DetailSection.tsx";
 import { LoadError } from "../../components/LoadError.tsx";
-import { PageHeader } from "../../components/PageHeader.tsx";
 import { PageLoader } from "../../components/PageLoader.tsx";
+import { TableHead } from "../../components/TableHead.tsx";
 import { formatRunUtc, maxCronLength, previewCron } from "../../fleet/cron-preview.ts";
 import { logFileName, logsStatusNames, runOutcome, waitingForLogs } from "../../fleet/job-results.ts";
 import { formatDateTime } from "../../format.ts";
 import { environmentName, useEnvironmentNames } from "../../hooks/use-environment-names.ts";
 import { useEdgeGroups } from "../../hooks/use-fleet-lists.ts";
+import { useFormSave } from "../../hooks/use-form-save.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
 import { usePolling } from "../../hooks/use-polling.ts";
 
@@ -55,65 +59,34 @@ function EdgeJobForm({ job, script, onSaved }: { job?: EdgeJob; script?: string;
       ? { name: job.Name, cronExpression: job.CronExpression, recurring: job.Recurring, edgeGroups: job.EdgeGroups, endpoints: Object.keys(job.Endpoints ?? {}).map(Number), fileContent: script ?? "" }
       : { name: "", cronExpression: "0 3 * * *", recurring: true, edgeGroups: [], endpoints: [], fileContent: "#!/bin/sh\n# Runs on the device's host (mounted at /host), as root.\ndf -h /host\n" },
   );
-  const [error, setError] = useState<{ message: string; field?: string | undefined }>();
-  const [busy, setBusy] = useState(false);
+  const save = useFormSave();
   const [pending, setPending] = useState<ConfirmRequest>();
   const update = (change: Partial<EdgeJobBody>) => setForm((current) => ({ ...current, ...change }));
   const preview = previewCron(form.cronExpression, { recurring: form.recurring, count: 5 });
-  const fieldError = (field: string) => (error?.field === field ? error.message : undefined);
+  const { fieldError } = save;
 
-  async function save() {
-    setBusy(true);
-    setError(undefined);
-    try {
-      const body = { ...form, name: form.name.trim(), cronExpression: form.cronExpression.trim() };
-      if (job) {
-        await edgeJobsApi.update(job.Id, body);
-        notifications.show({ color: "green", message: `Edge job ${body.name} saved.` });
-        await onSaved?.();
-      } else {
-        const created = await edgeJobsApi.create(body);
-        notifications.show({ color: "green", message: `Edge job ${created.Name} created.` });
-        await navigate(`/edge-jobs/${created.Id}`, { replace: true });
-      }
-    } catch (failure) {
-      setError({ message: messageOf(failure), field: failure instanceof ApiError ? failure.field : undefined });
-    } finally {
-      setBusy(false);
+  async function saveJob() {
+    const body = { ...form, name: form.name.trim(), cronExpression: form.cronExpression.trim() };
+    if (job) {
+      await edgeJobsApi.update(job.Id, body);
+      notifications.show({ color: "green", message: `Edge job ${body.name} saved.` });
+      await onSaved?.();
+    } else {
+      const created = await edgeJobsApi.create(body);
+      notifications.show({ color: "green", message: `Edge job ${created.Name} created.` });
+      await navigate(`/edge-jobs/${created.Id}`, { replace: true });
     }
   }
 
   return (
     <>
-      <PageHeader
+      <ItemHeader
         title={job ? job.Name : "New edge job"}
-        description={
-          <Anchor component={Link} to="/edge-jobs" size="sm">
-            ← Edge jobs
-          </Anchor>
-        }
-        actions={
-          job && (
-            <Button
-              color="red"
-              variant="light"
-              onClick={() =>
-                setPending(
-                  deletionRequest({ what: "edge job", name: job.Name, message: "Its devices drop the schedule at their next desired state; collected logs are deleted.", confirmLabel: "Delete job", remove: () => edgeJobsApi.remove(job.Id), listPath: "/edge-jobs", navigate, onError: (message) => setError({ message }), messageOf }),
-                )
-              }
-            >
-              Delete
-            </Button>
-          )
-        }
+        list={{ path: "/edge-jobs", title: "Edge jobs" }}
+        actions={job && <DeleteButton onClick={() => setPending(deletionRequest({ what: "edge job", name: job.Name, message: "Its devices drop the schedule at their next desired state; collected logs are deleted.", confirmLabel: "Delete job", remove: () => edgeJobsApi.remove(job.Id), listPath: "/edge-jobs", navigate, onError: (message) => save.setError({ message }), messageOf }))} />}
       />
-      {error && (
-        <Alert color="red" mb="md" role="alert" title="Not saved">
-          {error.message}
-        </Alert>
-      )}
-      <Paper withBorder radius="md" p="lg" mb="lg" component="form" aria-label="Edge job" onSubmit={(event) => { event.preventDefault(); void save(); }}>
+      <NotSavedAlert error={save.error} />
+      <Paper withBorder radius="md" p="lg" mb="lg" component="form" aria-label="Edge job" onSubmit={(event) => { event.preventDefault(); void save.run(saveJob); }}>
         <TextInput label="Name" required maxLength={128} value={form.name} onChange={(event) => update({ name: event.currentTarget.value })} error={fieldError("name")} w={420} mb="md" />
         <Group align="flex-start" mb="md" gap="xl">
           <TextInput
@@ -147,8 +120,8 @@ function EdgeJobForm({ job, script, onSaved }: { job?: EdgeJob; script?: string;
         <Switch label="Recurring" description="Off: the job runs once, the next time the expression matches." checked={form.recurring} onChange={(event) => update({ recurring: event.currentTarget.checked })} mb="md" />
         <MultiSelect label="Edge groups" data={(groups.data ?? []).map((group) => ({ value: String(group.Id), label: group.Name }))} value={form.edgeGroups.map(String)} onChange={(values) => update({ edgeGroups: values.map(Number) })} searchable w={420} mb="md" error={fieldError("edgeGroups")} />
         <EnvironmentPicker label="Environments" selected={form.endpoints} onChange={(endpoints) => update({ endpoints })} names={names.data} />
-        <CodeEditor label="Script" description="Run with sh on the device's host, as root." value={form.fileContent} onChange={(fileContent) => update({ fileContent })} error={error?.field === "fileContent" ? { message: error.message } : undefined} maxBytes={jobScriptBytes} rows={12} />
-        <Button type="submit" loading={busy} disabled={form.name.trim() === "" || !preview.ok}>
+        <CodeEditor label="Script" description="Run with sh on the device's host, as root." value={form.fileContent} onChange={(fileContent) => update({ fileContent })} error={save.error?.field === "fileContent" ? { message: save.error.message } : undefined} maxBytes={jobScriptBytes} rows={12} />
+        <Button type="submit" loading={save.busy} disabled={form.name.trim() === "" || !preview.ok}>
           {job ? "Save job" : "Create job"}
         </Button>
       </Paper>
@@ -187,21 +160,10 @@ function JobResults({ job }: { job: EdgeJob }) {
 
   const rows = tasks.data ?? [];
   return (
-    <Paper withBorder radius="md" p="lg" component="section" aria-labelledby="job-results">
-      <Title order={4} id="job-results" mb="sm">
-        Results
-      </Title>
+    <DetailSection id="job-results" title="Results">
       <LoadError message={error ?? tasks.error} />
       <Table verticalSpacing="sm" aria-label="Job results">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Environment</Table.Th>
-            <Table.Th>Last run</Table.Th>
-            <Table.Th>Outcome</Table.Th>
-            <Table.Th>Error</Table.Th>
-            <Table.Th>Logs</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
+        <TableHead columns={["Environment", "Last run", "Outcome", "Error", "Logs"]} />
         <Table.Tbody>
           {rows.map((task) => {
             const name = task.EndpointName ?? environmentName(names.data, task.EndpointId);
@@ -209,9 +171,7 @@ function JobResults({ job }: { job: EdgeJob }) {
             return (
               <Table.Tr key={task.Id}>
                 <Table.Td>
-                  <Anchor component={Link} to={`/environments/${task.EndpointId}`} size="sm">
-                    {name}
-                  </Anchor>
+                  <EnvironmentLink id={task.EndpointId} name={name} />
                 </Table.Td>
                 <Table.Td>
                   <Text size="sm">
@@ -270,6 +230,6 @@ function JobResults({ job }: { job: EdgeJob }) {
           </Button>
         </Group>
       </Modal>
-    </Paper>
+    </DetailSection>
   );
 }

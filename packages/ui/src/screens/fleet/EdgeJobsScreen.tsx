@@ -6,6 +6,7 @@ import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
 import { LoadError } from "../../components/LoadError.tsx";
 import { PageHeader } from "../../components/PageHeader.tsx";
 import { PageLoader } from "../../components/PageLoader.tsx";
+import { TableHead } from "../../components/TableHead.tsx";
 import { formatRunUtc, previewCron } from "../../fleet/cron-preview.ts";
 import { formatDateTime } from "../../format.ts";
 import { namesById, useEdgeGroups } from "../../hooks/use-fleet-lists.ts";
@@ -36,15 +37,7 @@ export function EdgeJobsScreen() {
       ) : (
         <Paper withBorder radius="md">
           <Table striped highlightOnHover verticalSpacing="sm" aria-label="Edge jobs">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Name</Table.Th>
-                <Table.Th>Schedule (UTC)</Table.Th>
-                <Table.Th>Next run</Table.Th>
-                <Table.Th>Targets</Table.Th>
-                <Table.Th>Created</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
+            <TableHead columns={["Name", "Schedule (UTC)", "Next run", "Targets", "Created"]} />
             <Table.Tbody>
               {jobs.data.map((job) => {
                 const next = previewCron(job.CronExpression, { count: 1 });

@@ -1,7 +1,7 @@
-import { Alert, Anchor, Badge, Button, Group, MultiSelect, NumberInput, Paper, Switch, Table, Text, TextInput, Title, Tooltip } from "@mantine/core";
+import { Alert, Badge, Button, Group, MultiSelect, NumberInput, Paper, Switch, Table, Text, TextInput, Tooltip } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useState } from "react";
-import { Link, useNavigate, useParams } from "react-router";
+import { useNavigate, useParams } from "react-router";
 import { ApiError, messageOf } from "../../api/client.ts";
 import { edgeStacksApi } from "../../api/fleet.ts";
 import type { EdgeStack, EnvVar, RolloutOptions } from "../../api/fleet-types.ts";
@@ -10,16 +10,20 @@ import { deletionRequest } from "../../components/fleet/delete-request.ts";
 import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
 import { CodeEditor, type CodeEditorError } from "../../components/fleet/CodeEditor.tsx";
 import { EnvVarsEditor } from "../../components/fleet/EnvVarsEditor.tsx";
+import { DetailSection } from "../../components/fleet/DetailSection.tsx";
+import { EnvironmentLink } from "../../components/fleet/EnvironmentLink.tsx";
+import { DeleteButton, ItemHeader, NotSavedAlert } from "../../components/fleet/ItemHeader.tsx";
 import { RolloutPanel } from "../../components/fleet/RolloutPanel.tsx";
 import { StatusCounts } from "../../components/fleet/StatusCounts.tsx";
 import { LoadError } from "../../components/LoadError.tsx";
-import { PageHeader } from "../../components/PageHeader.tsx";
 import { PageLoader } from "../../components/PageLoader.tsx";
+import { TableHead } from "../../components/TableHead.tsx";
 import { composeErrorLocation } from "../../fleet/compose-error.ts";
 import { stackDeviceStatuses, stackStatusColor, stackStatusName } from "../../fleet/stack-status.ts";
 import { formatDateTime } from "../../format.ts";
 import { environmentName, useEnvironmentNames } from "../../hooks/use-environment-names.ts";
 import { useEdgeGroups, useRegistries } from "../../hooks/use-fleet-lists.ts";
+import type { FormError } from "../../hooks/use-form-save.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
 import { usePolling } from "../../hooks/use-polling.ts";
 
@@ -73,7 +77,7 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
   const initial: StackForm = stack ? { name: stack.Name, file: file ?? "", groups: stack.EdgeGroups, envVars: stack.EnvVars ?? [], registries: stack.Registries ?? [] } : { name: "", file: starter, groups: [], envVars: [], registries: [] };
   const [form, setForm] = useState<StackForm>(initial);
   const [fileError, setFileError] = useState<CodeEditorError>();
-  const [error, setError] = useState<{ message: string; field?: string | undefined }>();
+  const [error, setError] = useState<FormError>();
   const [busy, setBusy] = useState(false);
   const [pending, setPending] = useState<ConfirmRequest>();
   const [staged, setStaged] = useState<RolloutOptions | undefined>();
@@ -110,13 +114,9 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
   const rollout = stack?.Pier?.Rollout;
   return (
     <>
-      <PageHeader
+      <ItemHeader
         title={stack ? stack.Name : "New edge stack"}
-        description={
-          <Anchor component={Link} to="/edge-stacks" size="sm">
-            ← Edge stacks
-          </Anchor>
-        }
+        list={{ path: "/edge-stacks", title: "Edge stacks" }}
         actions={
           stack && (
             <>
@@ -145,17 +145,7 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
                 Roll back to v{stack.Version - 1}
               </Button>
             )}
-            <Button
-              color="red"
-              variant="light"
-              onClick={() =>
-                setPending(
-                  deletionRequest({ what: "edge stack", name: stack.Name, message: "Its devices stop and remove the stack's containers at their next desired state.", confirmLabel: "Delete stack", remove: () => edgeStacksApi.remove(stack.Id), listPath: "/edge-stacks", navigate, onError: (message) => setError({ message }), messageOf }),
-                )
-              }
-            >
-              Delete
-            </Button>
+            <DeleteButton onClick={() => setPending(deletionRequest({ what: "edge stack", name: stack.Name, message: "Its devices stop and remove the stack's containers at their next desired state.", confirmLabel: "Delete stack", remove: () => edgeStacksApi.remove(stack.Id), listPath: "/edge-stacks", navigate, onError: (message) => setError({ message }), messageOf }))} />
             </>
           )
         }
@@ -169,11 +159,7 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
         </Group>
       )}
       {stack && rollout && <RolloutPanel stackId={stack.Id} rollout={rollout} onChanged={onSaved ?? (() => Promise.resolve())} />}
-      {error && (
-        <Alert color="red" mb="md" role="alert" title="Not saved">
-          {error.message}
-        </Alert>
-      )}
+      <NotSavedAlert error={error} />
       <Paper withBorder radius="md" p="lg" mb="lg" component="form" aria-label="Edge stack" onSubmit={(event) => { event.preventDefault(); void save(); }}>
         <TextInput label="Name" required disabled={stack !== undefined} value={form.name} maxLength={63} onChange={(event) => update({ name: event.currentTarget.value })} error={nameError ?? (error?.field === "name" ? error.message : undefined)} w={420} mb="md" />
         <MultiSelect
@@ -237,27 +223,14 @@ function DeviceStatusTable({ stack }: { stack: EdgeStack }) {
   const names = useEnvironmentNames(30_000);
   const rows = stackDeviceStatuses(stack);
   return (
-    <Paper withBorder radius="md" p="lg" component="section" aria-labelledby="stack-devices">
-      <Title order={4} id="stack-devices" mb="sm">
-        Devices
-      </Title>
+    <DetailSection id="stack-devices" title="Devices">
       <Table verticalSpacing="sm" aria-label="Device status">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Environment</Table.Th>
-            <Table.Th>Status</Table.Th>
-            <Table.Th>Since</Table.Th>
-            <Table.Th>Version</Table.Th>
-            <Table.Th>Error</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
+        <TableHead columns={["Environment", "Status", "Since", "Version", "Error"]} />
         <Table.Tbody>
           {rows.map((row) => (
             <Table.Tr key={row.environmentId}>
               <Table.Td>
-                <Anchor component={Link} to={`/environments/${row.environmentId}`} size="sm">
-                  {environmentName(names.data, row.environmentId)}
-                </Anchor>
+                <EnvironmentLink id={row.environmentId} name={environmentName(names.data, row.environmentId)} />
               </Table.Td>
               <Table.Td>
                 {row.latest ? (
@@ -297,6 +270,6 @@ function DeviceStatusTable({ stack }: { stack: EdgeStack }) {
           {rows.length === 0 && <EmptyTableRow columns={5}>No device has this stack yet: its groups have no associated member, or none has reported.</EmptyTableRow>}
         </Table.Tbody>
       </Table>
-    </Paper>
+    </DetailSection>
   );
 }

@@ -7,6 +7,7 @@ import { StatusCounts } from "../../components/fleet/StatusCounts.tsx";
 import { LoadError } from "../../components/LoadError.tsx";
 import { PageHeader } from "../../components/PageHeader.tsx";
 import { PageLoader } from "../../components/PageLoader.tsx";
+import { TableHead } from "../../components/TableHead.tsx";
 import { formatDateTime } from "../../format.ts";
 import { namesById, useEdgeGroups } from "../../hooks/use-fleet-lists.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
@@ -36,15 +37,7 @@ export function EdgeStacksScreen() {
       ) : (
         <Paper withBorder radius="md">
           <Table striped highlightOnHover verticalSpacing="sm" aria-label="Edge stacks">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>Name</Table.Th>
-                <Table.Th>Edge groups</Table.Th>
-                <Table.Th>Version</Table.Th>
-                <Table.Th>Devices</Table.Th>
-                <Table.Th>Created</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
+            <TableHead columns={["Name", "Edge groups", "Version", "Devices", "Created"]} />
             <Table.Tbody>
               {stacks.data.map((stack) => (
                 <Table.Tr key={stack.Id}>
