@@ -9,12 +9,10 @@ import type { TLSSocket } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import { edgePaths, encodeEdgeKey, encodeFrame, type CertificateGrant, type Hello, type ServerMessage } from "@pier/protocol";
 import { parseCsr, parsePem } from "@pier/pki";
-import { loadAgentConfig } from "./config.ts";
 import { until } from "./docker/docker-cli.testkit.ts";
 import { readText } from "./docker/h2c-server.testkit.ts";
-import { recordingLogger, type RecordingLogger } from "./docker/recording-logger.testkit.ts";
-import { EdgeAgent } from "./edge-agent.ts";
 import { testCa, type TestCa } from "./identity/test-ca.testkit.ts";
+import { type RunningTestAgent, runTestAgent } from "./running-agent.testkit.ts";
 import { serverCertificate } from "./server-certificate.testkit.ts";
 
 /** One session as the stand-in server saw it. */
@@ -131,19 +129,14 @@ afterEach(async () => {
 });
 
 /** Runs an agent against `address` in a fresh data directory (no Docker); `extraEnv` adds to or overrides its environment (`EDGE_KEY`, `PIER_EDGE_MODE`). */
-function startAgent(address: string, fingerprint: string, extraEnv: Record<string, string> = {}): { log: RecordingLogger; dataDir: string } {
+function startAgent(address: string, fingerprint: string, extraEnv: Record<string, string> = {}): RunningTestAgent {
   const dataDir = mkdtempSync(join(tmpdir(), "pier-agent-identity-"));
-  const env = { EDGE_ID: "edge-id-1", DOCKER_HOST: `unix://${join(dataDir, "no-docker.sock")}`, EDGE_KEY: encodeEdgeKey({ apiUrl: `https://${address}`, tunnelAddress: address, serverFingerprint: fingerprint, environmentId: 0 }), ...extraEnv };
-  const log = recordingLogger();
-  const agent = new EdgeAgent(loadAgentConfig({ flags: { data: dataDir }, env }), log, env);
-  const controller = new AbortController();
-  const running = agent.run(controller.signal);
+  const agent = runTestAgent({ dataDir, address, fingerprint, environmentId: 0, env: extraEnv });
   cleanup.push(async () => {
-    controller.abort();
-    await running;
+    await agent[Symbol.asyncDispose]();
     rmSync(dataDir, { recursive: true, force: true });
   });
-  return { log, dataDir };
+  return agent;
 }
 
 describe("agent identity in Pier's built-in flow", () => {

@@ -6,14 +6,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
-import { edgePaths, encodeEdgeKey, encodeFrame } from "@pier/protocol";
+import { edgePaths, encodeFrame } from "@pier/protocol";
 import { privateKeyToPem } from "@pier/pki";
-import { loadAgentConfig } from "./config.ts";
 import { until } from "./docker/docker-cli.testkit.ts";
-import { recordingLogger } from "./docker/recording-logger.testkit.ts";
-import { EdgeAgent } from "./edge-agent.ts";
 import { newDeviceKey } from "./identity/csr.ts";
 import { testCa } from "./identity/test-ca.testkit.ts";
+import { runTestAgent } from "./running-agent.testkit.ts";
 import { serverCertificate } from "./server-certificate.testkit.ts";
 
 let cleanup: (() => void | Promise<void>)[] = [];
@@ -90,15 +88,9 @@ describe("agent identity: a renewed pair the server refuses at start", () => {
       cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
       const identity = identityWithUnwelcomedRenewal(dataDir);
       const stand = await standInServer(identity.ca.pem, identity.nextSerial, refusal);
-      const env = { EDGE_ID: "edge-id-1", DOCKER_HOST: `unix://${join(dataDir, "no-docker.sock")}`, EDGE_KEY: encodeEdgeKey({ apiUrl: `https://${stand.address}`, tunnelAddress: stand.address, serverFingerprint: stand.fingerprint, environmentId: 3 }) };
-      const log = recordingLogger();
-      const agent = new EdgeAgent(loadAgentConfig({ flags: { data: dataDir }, env }), log, env);
-      const controller = new AbortController();
-      const running = agent.run(controller.signal);
-      cleanup.push(async () => {
-        controller.abort();
-        await running;
-      });
+      const agent = runTestAgent({ dataDir, address: stand.address, fingerprint: stand.fingerprint, environmentId: 3 });
+      cleanup.push(() => agent[Symbol.asyncDispose]());
+      const { log } = agent;
 
       await until("a session with the current certificate", () => (stand.presented.includes(identity.currentSerial) ? true : undefined), 10_000);
       // Precondition: the agent first presented the renewed (newer) pair, and was refused.
