@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type TestCaServer, startTestCaServer } from "../api/admin-server.testkit.ts";
 import type { ApiClient } from "../api/api-client.testkit.ts";
 import type { RunningServer } from "../server.ts";
+import { NodeSqliteAdapter } from "../store/node-sqlite-dialect.ts";
 import { SqlSettings } from "../store/settings.ts";
 import type { TestCa } from "../tls/tls-fixtures.testkit.ts";
 import { TestAgent } from "./test-agent.testkit.ts";
@@ -43,6 +44,26 @@ describe("startServer: the settings hellos read", () => {
     // At most one read a second (the ten take well under a second; a loaded machine may cross one).
     expect(reads.mock.calls.length).toBeLessThan(hellos / 2);
     reads.mockRestore();
+  });
+
+  it("a new device's hello with trust on first connect makes 11 statements, its groups read once for its desired state", async () => {
+    expect((await api.call("PUT", "/api/settings", { body: { TrustOnFirstConnect: true } })).status).toBe(200);
+    // Every statement goes through the adapter's prepare (cached or not); the batched check-in
+    // writes run on their own timer, not in the hello.
+    const prepare = vi.spyOn(NodeSqliteAdapter.prototype, "prepare");
+    const fresh = await agent("statements-new");
+    const statements = prepare.mock.calls.map(([sql]) => sql).filter((sql) => !sql.startsWith("UPDATE environments SET last_check_in_at"));
+    prepare.mockRestore();
+    await fresh.close();
+    expect((await api.call("PUT", "/api/settings", { body: { TrustOnFirstConnect: false } })).status).toBe(200);
+    // Precondition: associated at once, so the hello computed its desired state and welcomed with its version.
+    expect(fresh.welcome.status).toBe("associated");
+    expect(fresh.welcome.desiredStateVersion).toMatch(/^[0-9a-f]{64}$/);
+    expect(statements.filter((sql) => sql.includes("FROM edge_groups g"))).toHaveLength(1);
+    // The settings, its row by EDGE_ID, the insert, the audit row, its edge-group request; then
+    // the desired state: its row, its groups, its jobs, the stored versions and their update;
+    // its row again for the welcome's version.
+    expect(statements, statements.join("\n")).toHaveLength(11);
   });
 
   it("a settings change applies to the very next hello: trust on first connect, then Edge Compute turned off", async () => {

@@ -60,9 +60,12 @@ export class AgentUpdateService {
     await this.#options.changes.changed(members);
   }
 
-  /** `DesiredStateSources.agentUpdate`: the newest schedule naming one of the environment's groups, until it reported a result for it. */
-  async desiredUpdate(environmentId: number): Promise<DesiredAgentUpdate | undefined> {
-    const groups = new Set(await this.#options.membership.groupsOf(environmentId));
+  /**
+   * `DesiredStateSources.agentUpdate`: the newest schedule naming one of the environment's
+   * groups, until it reported a result for it. `groupIds`: its groups when the caller read them already.
+   */
+  async desiredUpdate(environmentId: number, groupIds?: readonly number[]): Promise<DesiredAgentUpdate | undefined> {
+    const groups = new Set(groupIds ?? (await this.#options.membership.groupsOf(environmentId)));
     if (groups.size === 0) return undefined;
     const schedule = (await this.#options.store.list()).find((candidate) => candidate.groupIds.some((id) => groups.has(id)));
     if (!schedule) return undefined;

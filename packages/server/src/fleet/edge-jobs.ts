@@ -182,9 +182,12 @@ export class EdgeJobService {
     return this.#store.edgeJobs.namesByGroup(groupIds);
   }
 
-  /** `DesiredStateSources.jobs`: the jobs `environmentId` runs; `collectLogs` while its output is asked for. */
-  async desiredJobs(environmentId: number): Promise<DesiredJob[]> {
-    const groups = await this.#membership.groupsOf(environmentId);
+  /**
+   * `DesiredStateSources.jobs`: the jobs `environmentId` runs; `collectLogs` while its output is
+   * asked for. `groupIds`: its groups when the caller read them already.
+   */
+  async desiredJobs(environmentId: number, groupIds?: readonly number[]): Promise<DesiredJob[]> {
+    const groups = groupIds ?? (await this.#membership.groupsOf(environmentId));
     const jobs = await this.#store.edgeJobs.jobsFor(environmentId, groups);
     return jobs.map(({ job, logsStatus }) => ({
       id: job.id,

@@ -6,14 +6,17 @@ import type { DesiredAgentUpdate, DesiredJob, DesiredStack, JobLogsUpload, JobRu
  * desired-state service composes them, versions the result and pushes it.
  */
 
-/** What one feature asks of one (associated) environment. */
+/**
+ * What one feature asks of one (associated) environment. `groupIds` are the edge groups it is in
+ * (ascending, `Membership.groupsOf`), read once per computation for all three.
+ */
 export interface DesiredStateSources {
   /** The stacks environment `environmentId` must run, each at the version released to it (registry credentials included). */
-  stacks(environmentId: number): Promise<DesiredStack[]>;
+  stacks(environmentId: number, groupIds: readonly number[]): Promise<DesiredStack[]>;
   /** Its jobs. */
-  jobs(environmentId: number): Promise<DesiredJob[]>;
+  jobs(environmentId: number, groupIds: readonly number[]): Promise<DesiredJob[]>;
   /** The agent update scheduled for it, if any. */
-  agentUpdate(environmentId: number): Promise<DesiredAgentUpdate | undefined>;
+  agentUpdate(environmentId: number, groupIds: readonly number[]): Promise<DesiredAgentUpdate | undefined>;
 }
 
 /** Where a device's reports go, after the intake validated them (each call stores before it resolves). */

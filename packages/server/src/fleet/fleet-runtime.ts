@@ -84,17 +84,17 @@ export function createFleetServices(options: FleetRuntimeOptions): FleetServices
   followDesiredStateChanges({ events: options.events, edge: options.edge, log: options.log });
   const registries = new RegistryService({ store: options.store.registries, box: registrySecretBox({ ...(options.secretBox ? { clusterBox: options.secretBox } : {}), dataDir: options.dataDir }), changes, membersOf: (groupIds) => options.store.edgeGroups.membersOf(groupIds), log: options.log });
   const edgeJobs = new EdgeJobService({ store: options.store, membership: membership(options.store.edgeGroups), changes, log: options.log });
-  sources.jobs = (environmentId) => edgeJobs.desiredJobs(environmentId);
+  sources.jobs = (environmentId, groupIds) => edgeJobs.desiredJobs(environmentId, groupIds);
   reports.jobRun = (environmentId, run) => edgeJobs.recordRun(environmentId, run);
   reports.jobLogs = (environmentId, upload) => edgeJobs.storeLogs(environmentId, upload);
   edgeGroups.registerUsers("job", (groupIds) => edgeJobs.namesByGroup(groupIds));
   const edgeStacks = new EdgeStackService({ store: options.store, membership: membership(options.store.edgeGroups), changes, credentialsFor: (ids) => registries.credentialsFor(ids), log: options.log });
-  sources.stacks = (environmentId) => edgeStacks.desiredStacks(environmentId);
+  sources.stacks = (environmentId, groupIds) => edgeStacks.desiredStacks(environmentId, groupIds);
   reports.stackStatus = (environmentId, report) => edgeStacks.recordStatus(environmentId, report);
   edgeGroups.registerUsers("stack", (groupIds) => edgeStacks.namesByGroup(groupIds));
   const rollouts = new RolloutEngine({ store: options.store, membership: membership(options.store.edgeGroups), changes, log: options.log });
   const agentUpdates = new AgentUpdateService({ store: options.store.agentUpdates, membership: membership(options.store.edgeGroups), changes, log: options.log });
-  sources.agentUpdate = (environmentId) => agentUpdates.desiredUpdate(environmentId);
+  sources.agentUpdate = (environmentId, groupIds) => agentUpdates.desiredUpdate(environmentId, groupIds);
   reports.agentUpdate = (environmentId, report) => agentUpdates.record(environmentId, report);
   return { changes, desiredState, sources, reports, registries, tags, edgeGroups, membership: membership(options.store.edgeGroups), edgeGroupRequests, edgeJobs, edgeStacks, rollouts, agentUpdates };
 }

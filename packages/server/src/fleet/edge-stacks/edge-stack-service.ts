@@ -148,10 +148,11 @@ export class EdgeStackService {
   /**
    * `DesiredStateSources.stacks`: the stacks of the environment's groups, each at the version
    * targeted for it (a rollout may hold it at the previous one), with the registries'
-   * credentials. Nothing is stored per device until it reports.
+   * credentials. Nothing is stored per device until it reports. `groups`: the environment's
+   * groups when the caller read them already.
    */
-  async desiredStacks(environmentId: number): Promise<DesiredStack[]> {
-    const groupIds = await this.#options.membership.groupsOf(environmentId);
+  async desiredStacks(environmentId: number, groups?: readonly number[]): Promise<DesiredStack[]> {
+    const groupIds = groups ?? (await this.#options.membership.groupsOf(environmentId));
     if (groupIds.length === 0) return [];
     let targeted = await this.#options.store.edgeStacks.desiredFor(environmentId, groupIds);
     if (targeted.length > fleetLimits.stacksPerDevice) {
