@@ -24,12 +24,11 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { edgePaths, edgeStackStatusTypes, type DesiredState, type FleetReport } from "@pier/protocol";
 import { Fleet } from "./fleet/fleet.ts";
 import { createFleetPki } from "./fleet/fleet-pki.ts";
 import { LatencySamples } from "./fleet/latency-samples.ts";
-import { numberOption } from "./fleet/options.ts";
+import { benchmarkOptions } from "./fleet/options.ts";
 import { configureFleetSettings, httpsJson } from "./fleet/pier-admin.ts";
 import { ServerProcess, sampleProcess } from "./fleet/server-process.ts";
 
@@ -47,30 +46,22 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      agents: { type: "string", default: "1000" },
-      interval: { type: "string", default: "5" },
-      "deploy-delay": { type: "string", default: "2" },
-      ramp: { type: "string", default: "20" },
-      baseline: { type: "string", default: "15" },
-      timeout: { type: "string", default: "300" },
-      help: { type: "boolean", short: "h" },
-    },
+  const { values, number, integer, seconds } = benchmarkOptions(argv, usage, {
+    agents: { type: "string", default: "1000" },
+    interval: { type: "string", default: "5" },
+    "deploy-delay": { type: "string", default: "2" },
+    ramp: { type: "string", default: "20" },
+    baseline: { type: "string", default: "15" },
+    timeout: { type: "string", default: "300" },
   });
-  if (values.help) {
-    console.log(usage);
-    process.exit(0);
-  }
-  const number = numberOption(usage);
+  const positiveSeconds = (name: string, text: string) => number(name, text, (n) => n > 0 && n <= 3600, "a number of seconds from 1 to 3600");
   return {
-    agents: number("agents", values.agents, (n) => Number.isInteger(n) && n >= 1 && n <= 10_000, "an integer from 1 to 10000"),
-    intervalSeconds: number("interval", values.interval, (n) => Number.isInteger(n) && n >= 1 && n <= 3600, "an integer from 1 to 3600"),
-    deployDelaySeconds: number("deploy-delay", values["deploy-delay"], (n) => n >= 0 && n <= 600, "a number of seconds from 0 to 600"),
-    rampSeconds: number("ramp", values.ramp, (n) => n >= 0 && n <= 3600, "a number of seconds from 0 to 3600"),
-    baselineSeconds: number("baseline", values.baseline, (n) => n > 0 && n <= 3600, "a number of seconds from 1 to 3600"),
-    timeoutSeconds: number("timeout", values.timeout, (n) => n > 0 && n <= 3600, "a number of seconds from 1 to 3600"),
+    agents: integer("agents", values.agents, 1, 10_000),
+    intervalSeconds: integer("interval", values.interval, 1, 3600),
+    deployDelaySeconds: seconds("deploy-delay", values["deploy-delay"], 0, 600),
+    rampSeconds: seconds("ramp", values.ramp, 0, 3600),
+    baselineSeconds: positiveSeconds("baseline", values.baseline),
+    timeoutSeconds: positiveSeconds("timeout", values.timeout),
   };
 }
 

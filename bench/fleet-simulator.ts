@@ -32,32 +32,28 @@
  * PIER_BENCH_POSTGRES_URL names. The server figures are then the replicas' sum, followed by each
  * replica's and PostgreSQL's (and HAProxy's) CPU.
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { numberOption } from "./fleet/options.ts";
-import { cpus, loadavg, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { startBenchServer } from "./fleet/bench-server.ts";
-import { wallNow } from "./fleet/fleet.ts";
+import { runBenchmark } from "./fleet/benchmark-process.ts";
 import { FleetGroup } from "./fleet/fleet-group.ts";
-import { ackGraceMs, startLagProbe, waitForAcks, waitForFleet } from "./fleet/fleet-phases.ts";
+import { ackGraceMs, measureFleetWindow, rampFleet } from "./fleet/fleet-phases.ts";
+import { FleetResources } from "./fleet/fleet-resources.ts";
 import { runClusterFleet } from "./fleet/cluster-fleet.ts";
-import { agentsPerBalancer, type ReplicaCluster } from "./fleet/replica-cluster.ts";
+import { clusterOptions, type ClusterChoice } from "./fleet/replica-cluster.ts";
 import { ServerHeapSnapshots } from "./fleet/heap-snapshot.ts";
-import { ReasonCounts } from "./fleet/latency-samples.ts";
-import { formatReport, type FleetReport } from "./fleet/report.ts";
-import { type ServerProcess, sampleProcess, threadDelta } from "./fleet/server-process.ts";
+import { benchmarkOptions, cpuProfNodeOptions, fleetFlags, simulatorProcesses } from "./fleet/options.ts";
+import { fleetReport, formatReport, type FleetReport } from "./fleet/report.ts";
+import { sampleProcess } from "./fleet/server-process.ts";
 
 const usage = `Usage: npx node bench/fleet-simulator.ts [--agents 2000] [--interval 5] [--duration 60] [--ramp 20] [--processes P] [--server-cpu-prof DIR] [--server-heap-snapshot DIR] [--replicas N [--haproxy]]`;
-/** Agents per simulator process by default: one process's handshakes and timers stay cheap enough. */
-const agentsPerProcess = 12_500;
 /** After the ramp, how long stragglers may still connect (with retries) before we measure anyway. */
 const connectGraceMs = 30_000;
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
-interface Options {
+/** The command line; --replicas runs bench/fleet/cluster-fleet.ts. */
+interface Options extends ClusterChoice {
   readonly agents: number;
   readonly intervalSeconds: number;
   readonly durationSeconds: number;
@@ -65,47 +61,28 @@ interface Options {
   readonly processes: number;
   readonly serverCpuProfDir?: string;
   readonly serverHeapSnapshotDir?: string;
-  /** Replicas on PostgreSQL (bench/fleet/cluster-fleet.ts); absent: one server on SQLite. */
-  readonly replicas?: number;
-  /** With replicas: all behind one HAProxy rather than each on its own port. */
-  readonly haproxy: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      agents: { type: "string", default: "2000" },
-      interval: { type: "string", default: "5" },
-      duration: { type: "string", default: "60" },
-      ramp: { type: "string", default: "20" },
-      processes: { type: "string" },
-      "server-cpu-prof": { type: "string" },
-      "server-heap-snapshot": { type: "string" },
-      replicas: { type: "string" },
-      haproxy: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h" },
-    },
+  const { values, number, integer, seconds } = benchmarkOptions(argv, usage, {
+    ...fleetFlags,
+    agents: { type: "string", default: "2000" },
+    interval: { type: "string", default: "5" },
+    duration: { type: "string", default: "60" },
+    ramp: { type: "string", default: "20" },
+    "server-heap-snapshot": { type: "string" },
   });
-  if (values.help) {
-    console.log(usage);
-    process.exit(0);
-  }
-  const number = numberOption(usage);
-  const agents = number("agents", values.agents, (n) => Number.isInteger(n) && n >= 1 && n <= 60_000, "an integer from 1 to 60000");
-  const replicas = values.replicas === undefined ? undefined : number("replicas", values.replicas, (n) => Number.isInteger(n) && n >= 1 && n <= 8, "an integer from 1 to 8");
-  if (values.haproxy && (replicas ?? 0) < 2) throw new Error(`--haproxy needs --replicas 2 or more.\n${usage}`);
-  if (values.haproxy && agents > agentsPerBalancer) throw new Error(`--haproxy carries at most ${agentsPerBalancer} agents here (HAProxy needs two file descriptors per agent and the hard limit is 20,000), got --agents ${agents}.\n${usage}`);
-  if ((values["server-heap-snapshot"] ?? "") !== "" && replicas !== undefined) throw new Error(`--server-heap-snapshot is for one server, not --replicas.\n${usage}`);
+  const agents = integer("agents", values.agents, 1, 60_000);
+  const cluster = clusterOptions(number, values, agents, 1, usage);
+  if ((values["server-heap-snapshot"] ?? "") !== "" && cluster.replicas !== undefined) throw new Error(`--server-heap-snapshot is for one server, not --replicas.\n${usage}`);
   return {
-    ...(replicas === undefined ? {} : { replicas }),
-    haproxy: values.haproxy,
+    ...cluster,
     agents,
-    processes: number("processes", values.processes ?? String(Math.ceil(agents / agentsPerProcess)), (n) => Number.isInteger(n) && n >= 1 && n <= 16 && n <= agents, "an integer from 1 to 16, at most --agents"),
+    processes: simulatorProcesses(number, values.processes, agents),
     // The API takes whole seconds (EdgeAgentCheckinInterval).
-    intervalSeconds: number("interval", values.interval, (n) => Number.isInteger(n) && n >= 1 && n <= 3600, "an integer from 1 to 3600"),
+    intervalSeconds: integer("interval", values.interval, 1, 3600),
     durationSeconds: number("duration", values.duration, (n) => n > 0 && n <= 3600, "a number of seconds from 1 to 3600"),
-    rampSeconds: number("ramp", values.ramp, (n) => n >= 0 && n <= 3600, "a number of seconds from 0 to 3600"),
+    rampSeconds: seconds("ramp", values.ramp, 0, 3600),
     ...(values["server-cpu-prof"] ? { serverCpuProfDir: resolve(values["server-cpu-prof"]) } : {}),
     ...(values["server-heap-snapshot"] ? { serverHeapSnapshotDir: resolve(values["server-heap-snapshot"]) } : {}),
   };
@@ -115,27 +92,14 @@ function progress(message: string): void {
   process.stderr.write(`[fleet] ${message}\n`);
 }
 
-/** Resources the run owns; released by `cleanUp` however the run ends. */
-const owned: { workDir?: string; server?: ServerProcess; cluster?: ReplicaCluster; fleet?: FleetGroup } = {};
-
-async function cleanUp(): Promise<void> {
-  await owned.fleet?.stop();
-  owned.fleet = undefined;
-  await owned.server?.stop();
-  await owned.cluster?.stop();
-  owned.cluster = undefined;
-  if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
-  owned.workDir = undefined;
-}
+/** Resources the run owns; released however the run ends. */
+const resources = new FleetResources();
 
 async function run(options: Options, signal: AbortSignal): Promise<FleetReport> {
-  const intervalMs = options.intervalSeconds * 1000;
-  const workDir = mkdtempSync(join(tmpdir(), "pier-fleet-"));
-  owned.workDir = workDir;
-  if (options.serverCpuProfDir) mkdirSync(options.serverCpuProfDir, { recursive: true });
+  const workDir = resources.makeWorkDir("pier-fleet-", options.serverCpuProfDir);
   if (options.serverHeapSnapshotDir) mkdirSync(options.serverHeapSnapshotDir, { recursive: true });
   const heap = options.serverHeapSnapshotDir ? new ServerHeapSnapshots(options.serverHeapSnapshotDir, repoRoot) : undefined;
-  const serverNodeOptions = [options.serverCpuProfDir && `--cpu-prof --cpu-prof-dir=${options.serverCpuProfDir}`, heap?.nodeOptions()].filter(Boolean).join(" ");
+  const serverNodeOptions = [cpuProfNodeOptions(options.serverCpuProfDir).serverNodeOptions, heap?.nodeOptions()].filter(Boolean).join(" ");
   const bench = await startBenchServer({
     repoRoot,
     workDir,
@@ -145,197 +109,76 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
     ...(heap ? { serverEnv: heap.env() } : {}),
     signal,
     progress,
-    onServer: (server) => (owned.server = server),
+    onServer: (server) => (resources.server = server),
   });
   const { server, pki } = bench;
   signal.throwIfAborted();
 
-  // Ramp: connect everyone, retrying failures until the deadline.
-  const rampMs = options.rampSeconds * 1000;
   const fleet = new FleetGroup(options.processes);
-  owned.fleet = fleet;
-  const fleetStart = performance.now();
-  const connectDeadline = fleetStart + rampMs + connectGraceMs;
-  const beforeRamp = sampleProcess(server.pid);
-  progress(`connecting ${options.agents} agents over ${options.rampSeconds} s from ${options.processes} simulator process${options.processes === 1 ? "" : "es"}`);
-  const rampLag = startLagProbe();
-  await fleet.start(pki.agents, { port: server.tunnelPort, ca: pki.caPem, timeoutMs: 15_000, welcomeTimeoutMs: 60_000, intervalMs, rampMs, retryUntilWall: wallNow() + rampMs + connectGraceMs });
-  await waitForFleet(fleet, options.agents, connectDeadline, signal, progress);
-  const rampSeconds = (performance.now() - fleetStart) / 1000;
-  const afterRamp = sampleProcess(server.pid);
-  const rampLagSummary = rampLag.stop();
-  const afterRampSnapshot = await fleet.snapshot();
-  const connected = afterRampSnapshot.connected;
-  progress(`connected ${connected}/${options.agents} in ${rampSeconds.toFixed(1)} s; warming up for ${options.intervalSeconds} s`);
-  if (connected === 0) throw new Error(`No agent could connect. Reasons: ${JSON.stringify(afterRampSnapshot.connectFailures)}\nServer output:\n${server.output()}`);
-
-  // Warm-up: one interval, so every agent has sent a heartbeat on its phase before we count.
-  await sleep(intervalMs, undefined, { signal });
-
-  progress(`measuring for ${options.durationSeconds} s`);
-  const lag = startLagProbe();
-  await bench.loopDelay.mark(server);
-  const simulatorsAtStart = fleet.forked ? fleet.pids.map((pid) => sampleProcess(pid)) : [];
-  const serverAtStart = sampleProcess(server.pid);
-  const cpuAtStart = process.cpuUsage();
-  const monotonicStart = process.hrtime.bigint();
-  const windowStart = performance.now();
-  await fleet.beginWindow("window");
-  const connectedAtStart = (await fleet.snapshot()).connected;
-  await sleep(options.durationSeconds * 1000, undefined, { signal });
-  await fleet.endWindow("window");
-  const windowSeconds = (performance.now() - windowStart) / 1000;
-  const serverAtEnd = sampleProcess(server.pid);
-  const simulatorsAtEnd = fleet.forked ? fleet.pids.map((pid) => sampleProcess(pid)) : [];
-  const cpu = process.cpuUsage(cpuAtStart);
-  const monotonicEnd = process.hrtime.bigint();
-  const loopDelay = await bench.loopDelay.mark(server);
-  const lagSummary = lag.stop();
-  const connectedAtEnd = (await fleet.snapshot()).connected;
-  await waitForAcks(fleet, signal);
-  const window = await fleet.windowResult("window");
-  const end = await fleet.snapshot();
+  resources.fleet = fleet;
+  const ramp = await rampFleet(
+    fleet,
+    { ...options, pki, ports: [server.tunnelPort], connectGraceMs, destination: "", serverCpuSeconds: () => sampleProcess(server.pid).cpuSeconds, output: () => `Server output:\n${server.output()}`, progress },
+    signal,
+  );
+  const window = await measureFleetWindow(fleet, options.durationSeconds, { sample: () => sampleProcess(server.pid), markLoops: () => bench.loopDelay.mark(server) }, progress, signal);
   if (heap) {
-    progress(`writing a heap snapshot of the server (${end.connected} sessions open)`);
+    progress(`writing a heap snapshot of the server (${window.end.connected} sessions open)`);
     const file = await heap.take(server);
     progress(file ? `heap snapshot: ${file}` : "the server wrote no heap snapshot within 5 minutes");
   }
   if (options.serverCpuProfDir) {
-    progress(`window in CLOCK_MONOTONIC µs: ${monotonicStart / 1000n}..${monotonicEnd / 1000n} (profile written to ${options.serverCpuProfDir} when the server exits)`);
+    progress(`window in CLOCK_MONOTONIC µs: ${window.monotonic.start / 1000n}..${window.monotonic.end / 1000n} (profile written to ${options.serverCpuProfDir} when the server exits)`);
   }
-
   const serverOutput = server.output().trim();
   if (serverOutput) progress(`server printed (last lines):\n${serverOutput.split("\n").slice(-10).join("\n")}`);
-  const counts = (entries: [string, number][]) => {
-    const reasons = new ReasonCounts();
-    for (const [reason, count] of entries) reasons.add(reason, count);
-    return reasons;
-  };
 
-  return {
+  return fleetReport({
     command: `npx node bench/fleet-simulator.ts --agents ${options.agents} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --processes ${options.processes}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}${options.serverHeapSnapshotDir ? ` --server-heap-snapshot ${options.serverHeapSnapshotDir}` : ""}`,
-    environment: `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}, ${process.platform}; load average ${loadavg().map((load) => load.toFixed(1)).join(" / ")} (1/5/15 min) at the end of the window`,
     agents: options.agents,
     intervalSeconds: options.intervalSeconds,
-    setup: {
-      certificatesSeconds: bench.certificatesSeconds,
-      serverStartSeconds: bench.serverStartSeconds,
-      rampSeconds,
-      connected,
-      processes: options.processes,
-      serverOpenFileLimit: bench.openFileLimit,
-      setupTimes: await fleet.setupTimes(),
-      handshakeTimes: await fleet.handshakeTimes(),
-      resumedHandshakes: end.resumedHandshakes,
-      serverCpuSeconds: afterRamp.cpuSeconds - beforeRamp.cpuSeconds,
-      simulatorLagP99Ms: rampLagSummary.p99,
-      simulatorLagMaxMs: rampLagSummary.max,
-      connectFailures: counts(end.connectFailures),
-      intervalMismatches: end.intervalMismatches,
-    },
-    window: {
-      warmUpSeconds: options.intervalSeconds,
-      seconds: windowSeconds,
-      connectedAtStart,
-      connectedAtEnd,
-      sent: window.sent,
-      acked: window.acked,
-      latencies: window.latencies,
-      lostSessions: counts(end.lostSessions),
-    },
-    server: {
-      cpuSeconds: serverAtEnd.cpuSeconds - serverAtStart.cpuSeconds,
-      userSeconds: serverAtEnd.userSeconds - serverAtStart.userSeconds,
-      systemSeconds: serverAtEnd.systemSeconds - serverAtStart.systemSeconds,
-      threads: threadDelta(serverAtStart, serverAtEnd),
-      peakRssBytes: serverAtEnd.peakRssBytes,
-      rssBytes: serverAtEnd.rssBytes,
-      loopDelay,
-    },
-    simulator: {
-      cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      eventLoopDelayP99Ms: lagSummary.p99,
-      eventLoopDelayMaxMs: lagSummary.max,
-      rssBytes: process.memoryUsage.rss(),
-    },
-    simulatorProcesses: simulatorsAtEnd.map((sample, index) => ({ pid: fleet.pids[index] ?? 0, cpuSeconds: sample.cpuSeconds - (simulatorsAtStart[index]?.cpuSeconds ?? 0), rssBytes: sample.rssBytes })),
-  };
+    processes: options.processes,
+    certificatesSeconds: bench.certificatesSeconds,
+    serverStartSeconds: bench.serverStartSeconds,
+    serverOpenFileLimit: bench.openFileLimit,
+    ramp,
+    window,
+    server: { atStart: window.server.atStart, atEnd: window.server.atEnd, loopDelay: window.server.loops },
+  });
 }
 
 /** --replicas: the fleet against N replicas on PostgreSQL (bench/fleet/cluster-fleet.ts). */
-async function runCluster(options: Options, replicas: number, signal: AbortSignal): Promise<FleetReport> {
-  const workDir = mkdtempSync(join(tmpdir(), "pier-fleet-"));
-  owned.workDir = workDir;
-  if (options.serverCpuProfDir) mkdirSync(options.serverCpuProfDir, { recursive: true });
+function runCluster(options: Options, replicas: number, signal: AbortSignal): Promise<FleetReport> {
   return runClusterFleet(
     {
+      ...options,
       repoRoot,
-      workDir,
-      agents: options.agents,
+      workDir: resources.makeWorkDir("pier-fleet-", options.serverCpuProfDir),
       replicas,
       balancer: options.haproxy,
-      intervalSeconds: options.intervalSeconds,
-      durationSeconds: options.durationSeconds,
-      rampSeconds: options.rampSeconds,
-      processes: options.processes,
       connectGraceMs,
-      ...(options.serverCpuProfDir ? { serverNodeOptions: `--cpu-prof --cpu-prof-dir=${options.serverCpuProfDir}` } : {}),
+      ...cpuProfNodeOptions(options.serverCpuProfDir),
       command: `npx node bench/fleet-simulator.ts --agents ${options.agents} --replicas ${replicas}${options.haproxy ? " --haproxy" : ""} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --processes ${options.processes}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}`,
       progress,
-      own: (resource) => Object.assign(owned, resource),
+      own: resources.own,
     },
     signal,
   );
 }
 
-async function main(): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    console.error((error as Error).message);
-    return 2;
-  }
-  const controller = new AbortController();
+process.exitCode = await runBenchmark({
+  name: "fleet benchmark",
+  parse: () => parseOptions(process.argv.slice(2)),
   // Bounded: setup (certificates, server start) + ramp + grace + warm-up + window + ack grace + slack.
-  const budgetMs = 120_000 + options.agents * 3 + options.rampSeconds * 1000 + connectGraceMs + (options.intervalSeconds + options.durationSeconds) * 1000 + ackGraceMs + (options.replicas === undefined ? 0 : 90_000);
-  const watchdog = setTimeout(() => controller.abort(new Error(`the run exceeded its ${Math.round(budgetMs / 1000)} s budget`)), budgetMs);
-  let interrupted = false;
-  const onSignal = (name: string) => {
-    if (interrupted) {
-      // Second Ctrl-C: the exit handler still kills the server and removes the files.
-      process.exit(130);
-    }
-    interrupted = true;
-    progress(`${name}: stopping and cleaning up (again to force)`);
-    controller.abort(new Error(`interrupted by ${name}`));
-  };
-  process.on("SIGINT", () => onSignal("SIGINT"));
-  process.on("SIGTERM", () => onSignal("SIGTERM"));
-  // Last resort when the process ends without reaching `finally` (process.exit, a crash).
-  process.on("exit", () => {
-    owned.fleet?.killNow();
-    owned.server?.killNow();
-    owned.cluster?.killNow();
-    if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
-  });
-
-  try {
-    const report = await (options.replicas === undefined ? run(options, controller.signal) : runCluster(options, options.replicas, controller.signal));
-    await owned.fleet?.stop();
-    owned.fleet = undefined;
-    console.log(formatReport(report));
-    return 0;
-  } catch (error) {
-    const reason = controller.signal.aborted ? (controller.signal.reason as Error) : error;
-    console.error(`fleet benchmark failed: ${reason instanceof Error ? reason.message : String(reason)}`);
-    return interrupted ? 130 : 1;
-  } finally {
-    clearTimeout(watchdog);
-    await cleanUp();
-  }
-}
-
-process.exitCode = await main();
+  budgetMs: (options) => 120_000 + options.agents * 3 + options.rampSeconds * 1000 + connectGraceMs + (options.intervalSeconds + options.durationSeconds) * 1000 + ackGraceMs + (options.replicas === undefined ? 0 : 90_000),
+  run: async (options, signal) => {
+    const report = await (options.replicas === undefined ? run(options, signal) : runCluster(options, options.replicas, signal));
+    await resources.stopFleet();
+    return [formatReport(report)];
+  },
+  cleanUp: () => resources.cleanUp(),
+  killNow: () => resources.killNow(),
+  progress,
+});
 // Everything is closed by now; a handle left open by a library must not make the run unbounded.
 setTimeout(() => process.exit(), 5_000).unref();

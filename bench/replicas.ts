@@ -27,18 +27,19 @@
  * (it is a benchmark); 1 when the run could not be set up; 130 when interrupted.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { freeLoopbackPort, proxySource, startHaproxy, startPostgres, type Haproxy, type PostgresServer } from "@pier/e2e";
+import { runBenchmark } from "./fleet/benchmark-process.ts";
 import { Fleet } from "./fleet/fleet.ts";
+import { writeClusterSecrets } from "./fleet/replica-cluster.ts";
 import { createFleetPki, type AgentIdentity } from "./fleet/fleet-pki.ts";
 import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
-import { numberOption } from "./fleet/options.ts";
+import { benchmarkOptions } from "./fleet/options.ts";
 import { configureFleetSettings, httpsJson } from "./fleet/pier-admin.ts";
 import { childrenOf, treeCpuSeconds } from "./fleet/process-tree.ts";
 import { ServerProcess, sampleProcess, type ProcessSample } from "./fleet/server-process.ts";
@@ -67,27 +68,17 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      agents: { type: "string", default: "15000" },
-      replicas: { type: "string", default: "2" },
-      interval: { type: "string", default: "30" },
-      duration: { type: "string", default: "60" },
-      ramp: { type: "string", default: "60" },
-      "docker-calls": { type: "string", default: "200" },
-      // How long an agent waits for its welcome before it gives up and retries (the real agent's
-      // is 15 s; on a loaded machine a longer wait spares the replicas repeated handshakes).
-      "connect-timeout": { type: "string", default: "15" },
-      help: { type: "boolean", short: "h" },
-    },
+  const { values, integer } = benchmarkOptions(argv, usage, {
+    agents: { type: "string", default: "15000" },
+    replicas: { type: "string", default: "2" },
+    interval: { type: "string", default: "30" },
+    duration: { type: "string", default: "60" },
+    ramp: { type: "string", default: "60" },
+    "docker-calls": { type: "string", default: "200" },
+    // How long an agent waits for its welcome before it gives up and retries (the real agent's
+    // is 15 s; on a loaded machine a longer wait spares the replicas repeated handshakes).
+    "connect-timeout": { type: "string", default: "15" },
   });
-  if (values.help) {
-    console.log(usage);
-    process.exit(0);
-  }
-  const number = numberOption(usage);
-  const integer = (name: string, text: string, min: number, max: number) => number(name, text, (n) => Number.isInteger(n) && n >= min && n <= max, `an integer from ${min} to ${max}`);
   return {
     agents: integer("agents", values.agents, 1, 20_000),
     replicas: integer("replicas", values.replicas, 2, 8),
@@ -292,11 +283,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const certificatesSeconds = (performance.now() - started) / 1000;
   signal.throwIfAborted();
 
-  const password = randomBytes(18).toString("base64url");
-  const passwordFile = join(workDir, "admin-password");
-  writeFileSync(passwordFile, password, { mode: 0o600 });
-  const secretFile = join(workDir, "cluster-secret");
-  writeFileSync(secretFile, randomBytes(48).toString("base64"), { mode: 0o600 });
+  const { password, passwordFile, secretFile } = writeClusterSecrets(workDir);
   const balancerPorts = { httpsPort: await freeLoopbackPort(), tunnelPort: await freeLoopbackPort() };
 
   // Together, as a roll-out starts them: they race for the cluster's first-start lock.
@@ -428,50 +415,27 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   ];
 }
 
-async function main(): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    console.error((error as Error).message);
-    return 2;
-  }
-  const controller = new AbortController();
-  const budgetMs = 300_000 + (options.rampSeconds + options.intervalSeconds + options.durationSeconds) * 1000 + connectGraceMs + options.dockerCalls * 2 * 1000;
-  const watchdog = setTimeout(() => controller.abort(new Error(`the run exceeded its ${Math.round(budgetMs / 1000)} s budget`)), budgetMs);
-  let interrupted = false;
-  const onSignal = (name: string) => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    progress(`${name}: stopping and cleaning up (again to force)`);
-    controller.abort(new Error(`interrupted by ${name}`));
-  };
-  process.on("SIGINT", () => onSignal("SIGINT"));
-  process.on("SIGTERM", () => onSignal("SIGTERM"));
-  process.on("exit", () => {
+process.exitCode = await runBenchmark({
+  name: "replicas benchmark",
+  parse: () => parseOptions(process.argv.slice(2)),
+  budgetMs: (options) => 300_000 + (options.rampSeconds + options.intervalSeconds + options.durationSeconds) * 1000 + connectGraceMs + options.dockerCalls * 2 * 1000,
+  run: async (options, signal) => {
+    const lines = await run(options, signal);
+    owned.fleet?.stop();
+    return lines;
+  },
+  cleanUp,
+  killNow: () => {
     for (const replica of owned.replicas) replica.server.killNow();
     if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
-  });
-
-  try {
-    const lines = await run(options, controller.signal);
-    owned.fleet?.stop();
-    console.log(lines.join("\n"));
-    return 0;
-  } catch (error) {
-    const reason = controller.signal.aborted ? (controller.signal.reason as Error) : error;
-    console.error(`replicas benchmark failed: ${reason instanceof Error ? reason.message : String(reason)}`);
+  },
+  progress,
+  onFailure: () => {
     for (const replica of owned.replicas) {
       const output = replica.server.output().trim();
       if (output) console.error(`${replica.name} printed (last lines):\n${output.split("\n").slice(-15).join("\n")}`);
     }
-    return interrupted ? 130 : 1;
-  } finally {
-    clearTimeout(watchdog);
-    await cleanUp();
-  }
-}
-
-process.exitCode = await main();
+  },
+});
 // Everything is closed by now; a handle left open by a library must not make the run unbounded.
 setTimeout(() => process.exit(), 5_000).unref();

@@ -13,6 +13,8 @@ export interface BenchmarkSpec<Options> {
   /** The same from the process's `exit` handler: synchronous, no grace (SIGKILL, rmSync). */
   readonly killNow: () => void;
   readonly progress: (message: string) => void;
+  /** Prints more after the failure line (e.g. what the servers printed last). */
+  readonly onFailure?: () => void;
 }
 
 /**
@@ -53,6 +55,7 @@ export async function runBenchmark<Options>(spec: BenchmarkSpec<Options>): Promi
   } catch (error) {
     const reason = controller.signal.aborted ? (controller.signal.reason as Error) : error;
     console.error(`${spec.name} failed: ${reason instanceof Error ? reason.message : String(reason)}`);
+    spec.onFailure?.();
     return interrupted ? 130 : 1;
   } finally {
     clearTimeout(watchdog);

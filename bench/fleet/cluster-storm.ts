@@ -1,44 +1,22 @@
-import { randomBytes } from "node:crypto";
 import { cpus, loadavg } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { wallNow, type Recovery } from "./fleet.ts";
 import { FleetGroup } from "./fleet-group.ts";
-import type { FleetSnapshot } from "./fleet-parts.ts";
-import { createFleetPki } from "./fleet-pki.ts";
-import { LatencySamples, ReasonCounts } from "./latency-samples.ts";
+import { connectStormFleet, killAndRestart, measureAfter } from "./fleet-phases.ts";
+import { LatencySamples } from "./latency-samples.ts";
 import { lateness, type LoopDelay } from "./loop-delay.ts";
-import { listening } from "./port-listening.ts";
 import { treeCpuSeconds } from "./process-tree.ts";
-import { startReplicaCluster, type ReplicaCluster } from "./replica-cluster.ts";
+import { startFleetCluster, type ClusterRunOptions } from "./replica-cluster.ts";
+import { ms } from "./report.ts";
 import { sampleProcess } from "./server-process.ts";
-
-/** Issue 20: every agent back within 30 s of the kill. */
-const backWithinMs = 30_000;
-/** How long a SIGTERM-ed replica may drain before it is killed. */
-const drainLimitMs = 20_000;
+import { agentsLine, backWithinMs, latencyLine, reasonsLine, restartLine, seconds, stormReasons, stormTargetLines } from "./storm-report.ts";
 
 /** How a --replicas run of bench/storm.ts is set up. */
-export interface ClusterStormOptions {
-  readonly repoRoot: string;
-  readonly workDir: string;
-  readonly agents: number;
-  readonly replicas: number;
-  readonly balancer: boolean;
-  readonly intervalSeconds: number;
-  readonly rampSeconds: number;
+export interface ClusterStormOptions extends ClusterRunOptions {
   readonly baselineSeconds: number;
-  readonly processes: number;
   readonly graceful: boolean;
   readonly limitSeconds: number;
   readonly afterSeconds: number;
-  readonly connectGraceMs: number;
-  readonly serverNodeOptions?: string;
-  /** The command line to print. */
-  readonly command: string;
-  readonly progress: (message: string) => void;
-  /** Gets each resource as soon as it exists, so the caller can release it however the run ends. */
-  readonly own: (resource: { cluster?: ReplicaCluster; fleet?: FleetGroup }) => void;
 }
 
 /**
@@ -71,29 +49,7 @@ function standing(recovery: Recovery, killedAt: number): { cut: number; back: La
   return { cut, back, welcomed, out };
 }
 
-/** `after − before` of two cumulative reason tables. */
-function countsSince(before: readonly [string, number][], after: readonly [string, number][]): ReasonCounts {
-  const earlier = new Map(before);
-  const counts = new ReasonCounts();
-  for (const [reason, count] of after) if (count > (earlier.get(reason) ?? 0)) counts.add(reason, count - (earlier.get(reason) ?? 0));
-  return counts;
-}
-
-const seconds = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(1) : "n/a");
-const ms = (value: number) => (Number.isNaN(value) ? "n/a" : value < 10 ? value.toFixed(2) : value.toFixed(1));
-const latencyLine = (samples: LatencySamples) => {
-  const summary = samples.summary();
-  return `p50 ${ms(summary.p50)} ms, p99 ${ms(summary.p99)} ms, max ${ms(summary.max)} ms (n=${summary.count})`;
-};
 const loopLine = (delay: LoopDelay | undefined) => (delay ? `late p99 ${ms(lateness(delay).p99Ms)} ms, max ${ms(lateness(delay).maxMs)} ms` : "n/a");
-const reasonsLine = (counts: ReasonCounts) =>
-  counts.total === 0
-    ? "none"
-    : `${counts.total} (${counts
-        .entries()
-        .slice(0, 4)
-        .map(([reason, count]) => `${count}× ${reason}`)
-        .join("; ")})`;
 const sessionsLine = (sessions: Map<string, number> | undefined) => (sessions ? [...sessions].map(([name, count]) => `${name} ${count}`).join(", ") || "none" : "unknown");
 
 /**
@@ -109,21 +65,7 @@ const sessionsLine = (sessions: Map<string, number> | undefined) => (sessions ? 
 export async function runClusterStorm(options: ClusterStormOptions, signal: AbortSignal): Promise<string[]> {
   const { progress } = options;
   const intervalMs = options.intervalSeconds * 1000;
-  progress(`issuing ${options.agents} client certificates`);
-  const pki = await createFleetPki(join(options.workDir, "pki"), options.agents, `storm-${randomBytes(3).toString("hex")}`);
-  const cluster = await startReplicaCluster({
-    repoRoot: options.repoRoot,
-    workDir: options.workDir,
-    pki,
-    replicas: options.replicas,
-    agents: options.agents,
-    intervalSeconds: options.intervalSeconds,
-    balancer: options.balancer,
-    ...(options.serverNodeOptions ? { serverNodeOptions: options.serverNodeOptions } : {}),
-    signal,
-    progress,
-    onCluster: (cluster) => options.own({ cluster }),
-  });
+  const { pki, cluster } = await startFleetCluster(options, "storm", signal);
   const replicas = cluster.replicas;
   const victim = replicas[0];
   if (!victim) throw new Error("no replica");
@@ -136,30 +78,8 @@ export async function runClusterStorm(options: ClusterStormOptions, signal: Abor
 
   const fleet = new FleetGroup(options.processes);
   options.own({ fleet });
-  const rampMs = options.rampSeconds * 1000;
-  const connectDeadline = performance.now() + rampMs + options.connectGraceMs;
-  progress(`connecting ${options.agents} agents over ${options.rampSeconds} s from ${options.processes} simulator process${options.processes === 1 ? "" : "es"} ${cluster.balancer ? "through HAProxy" : "to the replicas directly"}`);
-  await fleet.start(pki.agents, {
-    port: ports[0] ?? 0,
-    ...(ports.length > 1 ? { ports } : {}),
-    ca: pki.caPem,
-    timeoutMs: 15_000,
-    welcomeTimeoutMs: 60_000,
-    intervalMs,
-    rampMs,
-    retryUntilWall: wallNow() + 24 * 3_600_000,
-  });
-  let snapshot: FleetSnapshot = await fleet.snapshot();
-  for (let lastReport = 0; snapshot.connected < options.agents && performance.now() < connectDeadline; snapshot = await fleet.snapshot()) {
-    if (performance.now() - lastReport >= 5_000) {
-      lastReport = performance.now();
-      progress(`connected ${snapshot.connected}/${options.agents}`);
-    }
-    await sleep(250, undefined, { signal });
-  }
-  if (snapshot.connected === 0) throw new Error(`No agent could connect: ${JSON.stringify(snapshot.connectFailures.slice(0, 5))}\n${cluster.output()}`);
-  progress(`connected ${snapshot.connected}/${options.agents}; warming up for ${options.intervalSeconds} s, then a ${options.baselineSeconds} s baseline`);
-  await sleep(intervalMs, undefined, { signal });
+  const destination = cluster.balancer ? " through HAProxy" : " to the replicas directly";
+  await connectStormFleet(fleet, { ...options, pki, ports, destination, output: () => cluster.output(), progress }, signal);
 
   // Baseline.
   await Promise.all(replicas.map((replica) => replica.loopDelay.mark(replica.server)));
@@ -182,20 +102,14 @@ export async function runClusterStorm(options: ClusterStormOptions, signal: Abor
   const connectedAtKill = beforeKill.connected;
   const survivorsAtKill = cpuOfReplicas();
   const supportAtKill = cpuOfSupport();
-  const killedAt = wallNow();
-  victim.server.signal(options.graceful ? "SIGTERM" : "SIGKILL");
   // From the kill on: the survivors' sessions and those back, while the rest reconnect.
-  await fleet.beginWindow("storm");
-  const drain = setTimeout(() => victim.server.signal("SIGKILL"), drainLimitMs);
-  await victim.server.exited;
-  clearTimeout(drain);
-  const exitedAt = wallNow();
-  progress(`${victim.name} ${options.graceful ? "drained and exited" : "killed"} after ${seconds(exitedAt - killedAt)} s; starting it again`);
-  const restarted = await victim.server.restart();
-  victim.server = restarted;
-  const listeningAt = await listening(restarted.tunnelPort, () => !restarted.running, signal);
-  if (Number.isNaN(listeningAt)) throw new Error(`the restarted ${victim.name} exited:\n${restarted.output()}`);
-  progress(`${victim.name} listening again ${seconds(listeningAt - killedAt)} s after the kill`);
+  const restart = await killAndRestart(
+    victim.server,
+    { graceful: options.graceful, name: victim.name, onSignalled: () => fleet.beginWindow("storm"), onRestarted: (restarted) => (victim.server = restarted) },
+    progress,
+    signal,
+  );
+  const { killedAt, restarted } = restart;
   await restarted.ready(60_000, signal);
 
   // Until every agent is back, or the limit.
@@ -224,14 +138,7 @@ export async function runClusterStorm(options: ClusterStormOptions, signal: Abor
   }
   const result = standing(recovery, killedAt);
 
-  let afterLatencies: LatencySamples | undefined;
-  if (options.afterSeconds > 0) {
-    await fleet.beginWindow("after");
-    await sleep(options.afterSeconds * 1000, undefined, { signal });
-    await fleet.endWindow("after");
-    await sleep(Math.min(5_000, intervalMs), undefined, { signal });
-    afterLatencies = (await fleet.windowResult("after")).latencies;
-  }
+  const afterLatencies = await measureAfter(fleet, options.afterSeconds, intervalMs, signal);
   const storm = await fleet.windowResult("storm");
   const baseline = await fleet.windowResult("baseline");
 
@@ -239,10 +146,7 @@ export async function runClusterStorm(options: ClusterStormOptions, signal: Abor
   const backSummary = result.back.summary();
   const allBack = result.out === 0;
   const outAt30 = result.out + result.back.values().filter((at) => at > backWithinMs).length;
-  const lostAtKill = countsSince(beforeKill.lostSessions, afterStorm.lostSessions);
-  const failures = countsSince(beforeKill.connectFailures, afterStorm.connectFailures);
-  const refusedWithRetry = new ReasonCounts();
-  for (const [code, count] of afterStorm.reconnect.refusedWithRetryAfter) refusedWithRetry.add(code, count);
+  const { lostAtKill, failures, refusedWithRetry } = stormReasons(beforeKill, afterStorm);
   const percent = (cpuSeconds: number, over: number) => (Number.isNaN(cpuSeconds) ? "n/a" : `${((100 * cpuSeconds) / over).toFixed(0)} %`);
   const reconnectSeconds = Math.max(0.001, backSummary.max / 1000);
   const stormP99 = storm.latencies.summary().p99;
@@ -253,11 +157,11 @@ export async function runClusterStorm(options: ClusterStormOptions, signal: Abor
     `  machine       ${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}; load average ${loadavg().map((load) => load.toFixed(1)).join(" / ")} (1/5/15 min) at the end`,
     "",
     `before       ${connectedAtKill}/${options.agents} connected at the kill; sessions (edge_sessions) ${sessionsLine(sessionsBefore)}; heartbeat → ack ${latencyLine(baseline.latencies)}; replicas ${baselineCpuSeconds.map((cpu, index) => `${replicas[index]?.name} ${percent(cpu, options.baselineSeconds)}`).join(", ")} of one core`,
-    `restart      ${options.graceful ? "SIGTERM → exited" : "kill -9 → exited"} ${seconds(exitedAt - killedAt)} s; kill → listening ${seconds(listeningAt - killedAt)} s`,
+    restartLine(restart, options.graceful),
     `cut          ${result.cut} sessions ended after the kill: ${reasonsLine(lostAtKill)}`,
     `back         ${allBack ? `all ${result.cut} back (session welcomed, heartbeat acked) ${seconds(backSummary.max)} s after the kill` : `${result.back.count}/${result.cut} back, ${result.out} agents out at the ${options.limitSeconds} s limit`}; p50 ${seconds(backSummary.p50)} s, p90 ${seconds(backSummary.p90)} s, p99 ${seconds(backSummary.p99)} s (from the kill)`,
     `             still out 30 s after the kill: ${outAt30}; sessions after (edge_sessions) ${sessionsLine(sessionsAfter)}`,
-    `agents       largest wait before a dial ${seconds(afterStorm.reconnect.largestWaitMs)} s (cap 60 s), highest backoff attempt ${afterStorm.reconnect.largestAttempt}, gave up ${afterStorm.gaveUp}, stopped by the run's deadline ${afterStorm.reconnect.stoppedAtDeadline}`,
+    agentsLine(afterStorm),
     `             dials ${afterStorm.reconnect.dials}, handshakes ${afterStorm.reconnect.handshakes}, welcomes ${afterStorm.reconnect.welcomes} (${(afterStorm.reconnect.welcomes / reconnectSeconds).toFixed(0)}/s from the kill to the last back); refused with retry-after: ${reasonsLine(refusedWithRetry)}`,
     `             failed dials: ${reasonsLine(failures)}`,
     `during       heartbeat → ack from the kill to all back (the survivors' sessions and those back) ${latencyLine(storm.latencies)} (${storm.sent - storm.acked} of ${storm.sent} unanswered)`,
@@ -265,9 +169,7 @@ export async function runClusterStorm(options: ClusterStormOptions, signal: Abor
     `             PostgreSQL ${percent(supportAfterStorm.postgres - supportAtKill.postgres, stormSeconds)}${cluster.balancer ? `, HAProxy ${percent(supportAfterStorm.balancer - supportAtKill.balancer, stormSeconds)}` : ""} of one core`,
     ...(afterLatencies ? [`after        heartbeat → ack ${latencyLine(afterLatencies)}`] : []),
     "",
-    "targets (issue 20)",
-    `  ${allBack && backSummary.max <= backWithinMs ? "met   " : "missed"}  every agent back within 30 s of the kill (${allBack ? `${seconds(backSummary.max)} s` : `${result.out} still out at ${options.limitSeconds} s`})`,
-    `  ${afterStorm.gaveUp === 0 && afterStorm.reconnect.largestWaitMs <= 60_000 ? "met   " : "missed"}  no agent gave up (${afterStorm.gaveUp}) or waited beyond its 60 s cap (largest ${seconds(afterStorm.reconnect.largestWaitMs)} s)`,
+    ...stormTargetLines(result.back, result.out, options.limitSeconds, afterStorm),
     `  ${stormP99 < 200 ? "met   " : "missed"}  sessions open during the storm see p99 < 200 ms (${ms(stormP99)} ms)`,
   ];
 }

@@ -4,9 +4,11 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freeLoopbackPort, postgresBin, proxySource, startHaproxy, startPostgres, type Haproxy, type PostgresServer } from "@pier/e2e";
-import type { FleetPki } from "./fleet-pki.ts";
+import type { FleetGroup } from "./fleet-group.ts";
+import { createFleetPki, type FleetPki } from "./fleet-pki.ts";
 import { ServerLoopDelay } from "./loop-delay.ts";
 import { configureFleetSettings, httpsJson } from "./pier-admin.ts";
+import type { NumberOption } from "./options.ts";
 import { childrenOf } from "./process-tree.ts";
 import { ServerProcess } from "./server-process.ts";
 
@@ -22,7 +24,45 @@ export const postgresUrlVariable = "PIER_BENCH_POSTGRES_URL";
  * Agents one HAProxy carries here: about two file descriptors per connection, and this machine's
  * hard limit (ulimit -Hn) of 20,000 cannot be raised.
  */
-export const agentsPerBalancer = 9_500;
+const agentsPerBalancer = 9_500;
+
+/** `--replicas N [--haproxy]` of a fleet benchmark. */
+export interface ClusterChoice {
+  /** Replicas on PostgreSQL; absent: one server on SQLite. */
+  readonly replicas?: number;
+  /** With replicas: the fleet through one HAProxy rather than each replica on its own port. */
+  readonly haproxy: boolean;
+}
+
+/**
+ * `--replicas N [--haproxy]` of a fleet benchmark, checked: N from `minReplicas` to 8, HAProxy
+ * with two replicas or more and at most `agentsPerBalancer` agents. Throws with `usage`.
+ */
+export function clusterOptions(number: NumberOption, values: { readonly replicas?: string | undefined; readonly haproxy: boolean }, agents: number, minReplicas: number, usage: string): ClusterChoice {
+  const replicas = values.replicas === undefined ? undefined : number("replicas", values.replicas, (n) => Number.isInteger(n) && n >= minReplicas && n <= 8, `an integer from ${minReplicas} to 8`);
+  if (values.haproxy && (replicas ?? 0) < 2) throw new Error(`--haproxy needs --replicas 2 or more.\n${usage}`);
+  if (values.haproxy && agents > agentsPerBalancer) throw new Error(`--haproxy carries at most ${agentsPerBalancer} agents here (HAProxy needs two file descriptors per agent and the hard limit is 20,000), got --agents ${agents}.\n${usage}`);
+  return { ...(replicas === undefined ? {} : { replicas }), haproxy: values.haproxy };
+}
+
+/** What a --replicas run of bench/fleet-simulator.ts or bench/storm.ts is told. */
+export interface ClusterRunOptions {
+  readonly repoRoot: string;
+  readonly workDir: string;
+  readonly agents: number;
+  readonly replicas: number;
+  readonly balancer: boolean;
+  readonly intervalSeconds: number;
+  readonly rampSeconds: number;
+  readonly processes: number;
+  readonly connectGraceMs: number;
+  readonly serverNodeOptions?: string;
+  /** The command line to print. */
+  readonly command: string;
+  readonly progress: (message: string) => void;
+  /** Gets each resource as soon as it exists, so the caller can release it however the run ends. */
+  readonly own: (resource: { cluster?: ReplicaCluster; fleet?: FleetGroup }) => void;
+}
 
 /** One replica of the cluster: a `pier server` process and its event-loop probe. */
 export interface ClusterReplica {
@@ -156,6 +196,19 @@ export class ReplicaCluster {
   }
 }
 
+/**
+ * The files replicas share, written in `workDir` (mode 0600): the admin password (`--admin-password-file`)
+ * and the cluster secret (`--secret-file`: the same on every replica; it encrypts the shared private keys).
+ */
+export function writeClusterSecrets(workDir: string): { password: string; passwordFile: string; secretFile: string } {
+  const password = randomBytes(18).toString("base64url");
+  const passwordFile = join(workDir, "admin-password");
+  writeFileSync(passwordFile, password, { mode: 0o600 });
+  const secretFile = join(workDir, "cluster-secret");
+  writeFileSync(secretFile, randomBytes(48).toString("base64"), { mode: 0o600 });
+  return { password, passwordFile, secretFile };
+}
+
 /** Waits until `port` serves the check-in interval and trust on first connect set on another replica. */
 async function waitForSettings(port: number, ca: Buffer, password: string, intervalSeconds: number, signal: AbortSignal): Promise<void> {
   const login = await httpsJson({ port, ca, method: "POST", path: "/api/auth", body: { Username: "admin", Password: password } });
@@ -189,11 +242,7 @@ export async function startReplicaCluster(options: ReplicaClusterOptions): Promi
   await cluster.openDatabase(progress);
   signal.throwIfAborted();
 
-  const password = randomBytes(18).toString("base64url");
-  const passwordFile = join(workDir, "admin-password");
-  writeFileSync(passwordFile, password, { mode: 0o600 });
-  const secretFile = join(workDir, "cluster-secret");
-  writeFileSync(secretFile, randomBytes(48).toString("base64"), { mode: 0o600 });
+  const { password, passwordFile, secretFile } = writeClusterSecrets(workDir);
   const balancerTunnelPort = options.balancer ? await freeLoopbackPort() : undefined;
   // Behind the balancer any replica may get the whole fleet (the other one killed).
   const maxConnections = (options.balancer ? options.agents : Math.ceil(options.agents / options.replicas)) + 1_000;
@@ -241,4 +290,42 @@ export async function startReplicaCluster(options: ReplicaClusterOptions): Promi
     `${cluster.replicas.map((replica) => `${replica.name} pid ${replica.server.pid} tunnel ${replica.server.tunnelPort} (open-file limit ${replica.server.openFileLimit() ?? "unknown"})`).join("; ")}${cluster.balancer ? `; HAProxy tunnel ${cluster.balancer.tunnelPort}` : ""}; check-in interval ${options.intervalSeconds} s`,
   );
   return cluster;
+}
+
+/** A cluster benchmark's replicas and the fleet's PKI, with how long each took. */
+export interface FleetCluster {
+  readonly pki: FleetPki;
+  readonly cluster: ReplicaCluster;
+  readonly certificatesSeconds: number;
+  readonly serverStartSeconds: number;
+}
+
+/**
+ * Issues the fleet's certificates (EDGE_ID `<edgeIdPrefix>-<random>-<n>`) in the run's work
+ * directory and starts the replica cluster with them (`startReplicaCluster`), handing the
+ * cluster to `options.own` as soon as it exists.
+ */
+export async function startFleetCluster(options: ClusterRunOptions, edgeIdPrefix: string, signal: AbortSignal): Promise<FleetCluster> {
+  const { progress } = options;
+  progress(`issuing ${options.agents} client certificates`);
+  let started = performance.now();
+  const pki = await createFleetPki(join(options.workDir, "pki"), options.agents, `${edgeIdPrefix}-${randomBytes(3).toString("hex")}`);
+  const certificatesSeconds = (performance.now() - started) / 1000;
+  signal.throwIfAborted();
+
+  started = performance.now();
+  const cluster = await startReplicaCluster({
+    repoRoot: options.repoRoot,
+    workDir: options.workDir,
+    pki,
+    replicas: options.replicas,
+    agents: options.agents,
+    intervalSeconds: options.intervalSeconds,
+    balancer: options.balancer,
+    ...(options.serverNodeOptions ? { serverNodeOptions: options.serverNodeOptions } : {}),
+    signal,
+    progress,
+    onCluster: (cluster) => options.own({ cluster }),
+  });
+  return { pki, cluster, certificatesSeconds, serverStartSeconds: (performance.now() - started) / 1000 };
 }

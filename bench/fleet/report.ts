@@ -1,5 +1,8 @@
-import type { LatencySamples, ReasonCounts } from "./latency-samples.ts";
+import { cpus, loadavg } from "node:os";
+import type { FleetRamp, FleetWindow } from "./fleet-phases.ts";
+import { ReasonCounts, type LatencySamples } from "./latency-samples.ts";
 import { lateness, type LoopDelay } from "./loop-delay.ts";
+import { threadDelta, type ProcessSample } from "./server-process.ts";
 
 /** Everything a run measured, for `formatReport`. */
 export interface FleetReport {
@@ -80,6 +83,82 @@ export interface ClusterReport {
   readonly balancerCpuSeconds: number | undefined;
 }
 
+/** What `fleetReport` assembles: a run's set-up, its ramp and its window (bench/fleet/fleet-phases.ts). */
+export interface FleetRun {
+  readonly command: string;
+  readonly agents: number;
+  readonly intervalSeconds: number;
+  readonly processes: number;
+  readonly certificatesSeconds: number;
+  readonly serverStartSeconds: number;
+  readonly serverOpenFileLimit: number | undefined;
+  readonly ramp: FleetRamp;
+  readonly window: FleetWindow<unknown, unknown>;
+  /** The server at the window's ends (with --replicas, the replicas' samples summed; the worst loop). */
+  readonly server: { readonly atStart: ProcessSample; readonly atEnd: ProcessSample; readonly loopDelay: LoopDelay | undefined };
+  readonly cluster?: ClusterReport;
+}
+
+function reasonCounts(entries: readonly [string, number][]): ReasonCounts {
+  const counts = new ReasonCounts();
+  for (const [reason, count] of entries) counts.add(reason, count);
+  return counts;
+}
+
+/** The report of a run of bench/fleet-simulator.ts (one server, or with --replicas several). */
+export function fleetReport(run: FleetRun): FleetReport {
+  const { ramp, window, server } = run;
+  return {
+    command: run.command,
+    environment: `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}, ${process.platform}; load average ${loadavg().map((load) => load.toFixed(1)).join(" / ")} (1/5/15 min) at the end of the window`,
+    agents: run.agents,
+    intervalSeconds: run.intervalSeconds,
+    setup: {
+      certificatesSeconds: run.certificatesSeconds,
+      serverStartSeconds: run.serverStartSeconds,
+      rampSeconds: ramp.seconds,
+      connected: ramp.connected,
+      processes: run.processes,
+      serverOpenFileLimit: run.serverOpenFileLimit,
+      setupTimes: window.setupTimes,
+      handshakeTimes: window.handshakeTimes,
+      resumedHandshakes: window.end.resumedHandshakes,
+      serverCpuSeconds: ramp.serverCpuSeconds,
+      simulatorLagP99Ms: ramp.simulatorLag.p99,
+      simulatorLagMaxMs: ramp.simulatorLag.max,
+      connectFailures: reasonCounts(window.end.connectFailures),
+      intervalMismatches: window.end.intervalMismatches,
+    },
+    window: {
+      warmUpSeconds: run.intervalSeconds,
+      seconds: window.seconds,
+      connectedAtStart: window.connectedAtStart,
+      connectedAtEnd: window.connectedAtEnd,
+      sent: window.result.sent,
+      acked: window.result.acked,
+      latencies: window.result.latencies,
+      lostSessions: reasonCounts(window.end.lostSessions),
+    },
+    server: {
+      cpuSeconds: server.atEnd.cpuSeconds - server.atStart.cpuSeconds,
+      userSeconds: server.atEnd.userSeconds - server.atStart.userSeconds,
+      systemSeconds: server.atEnd.systemSeconds - server.atStart.systemSeconds,
+      threads: threadDelta(server.atStart, server.atEnd),
+      peakRssBytes: server.atEnd.peakRssBytes,
+      rssBytes: server.atEnd.rssBytes,
+      loopDelay: server.loopDelay,
+    },
+    simulator: {
+      cpuSeconds: window.simulator.cpuSeconds,
+      eventLoopDelayP99Ms: window.simulator.lag.p99,
+      eventLoopDelayMaxMs: window.simulator.lag.max,
+      rssBytes: process.memoryUsage.rss(),
+    },
+    simulatorProcesses: window.simulatorProcesses,
+    ...(run.cluster ? { cluster: run.cluster } : {}),
+  };
+}
+
 /** Issue 20's targets: at 15,000 agents, and beyond 20,000 (its 50,000-agent run). */
 export function targetsFor(agents: number): { readonly label: string; readonly p99Ms: number; readonly serverCpuPercent: number; readonly rssKibPerAgent?: number; readonly noneUnanswered: boolean; readonly loopDelayP99Ms: number } {
   return agents > 20_000
@@ -92,7 +171,8 @@ const portainerCpuMicrosecondsPerCheckIn = (4 * 1e6) / (15_000 / 5);
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
-const ms = (value: number) => (Number.isNaN(value) ? "n/a" : value < 10 ? value.toFixed(2) : value.toFixed(1));
+/** Milliseconds with two decimals below 10, one above; "n/a" for NaN. */
+export const ms = (value: number): string => (Number.isNaN(value) ? "n/a" : value < 10 ? value.toFixed(2) : value.toFixed(1));
 const percentOfCore = (cpuSeconds: number, seconds: number) => (seconds > 0 ? (100 * cpuSeconds) / seconds : Number.NaN);
 
 function reasons(counts: ReasonCounts, indent: string): string[] {
