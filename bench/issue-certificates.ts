@@ -18,18 +18,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  CertificateAuthority,
-  caPaths,
-  certificateToPem,
-  encodeName,
-  generateKeyPairSync,
-  loadPrivateKey,
-  privateKeyToPem,
-  profileExtensions,
-  signCertificate,
-} from "@pier/pki";
-import { readFileSync } from "node:fs";
+import { CertificateAuthority, caPaths } from "@pier/pki";
+import { InProcessIssuer } from "./fleet/fleet-pki.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "3" }, "openssl-count": { type: "string", default: "200" }, "ca-count": { type: "string", default: "300" } } });
 const seconds = Number(values.seconds);
@@ -41,26 +31,14 @@ function rate(count: number, ms: number): string {
 
 try {
   const ca = await CertificateAuthority.create(join(work, "ca"), { commonName: "Bench CA" });
-  const caKey = loadPrivateKey(readFileSync(caPaths(ca.dir).key));
-  const issuerKeyId = Buffer.from(ca.certificate.extensions.subjectKeyId ?? "", "hex");
+  const issuer = new InProcessIssuer(ca);
 
   // 1. In-process issuance, time-bounded.
   let count = 0;
   const started = performance.now();
   while (performance.now() - started < seconds * 1000) {
-    const { privateKey, publicKey } = generateKeyPairSync("ecdsa-p256");
     const now = Date.now();
-    const der = signCertificate({
-      subject: encodeName({ commonName: `device-${count}` }),
-      issuer: ca.certificate.subjectDer,
-      publicKey,
-      signingKey: caKey,
-      notBefore: new Date(now),
-      notAfter: new Date(now + 30 * 86_400_000),
-      extensions: profileExtensions("client", { subjectKey: publicKey, issuerKeyId }),
-    });
-    certificateToPem(der);
-    privateKeyToPem(privateKey);
+    issuer.issue(`device-${count}`, new Date(now), new Date(now + 30 * 86_400_000));
     count++;
   }
   const inProcessMs = performance.now() - started;

@@ -28,7 +28,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createCsr, csrToPem, generateKeyPairSync } from "@pier/pki";
-import { connectWithBackoff, createBuiltInCa, provisionBuiltInCaDevices } from "./fleet/built-in-ca-fleet.ts";
+import { connectWithBackoff, createBuiltInCa, endBuiltInCaRun, provisionBuiltInCaDevices, runBuiltInCaBenchmark } from "./fleet/built-in-ca-fleet.ts";
 import type { AgentIdentity } from "./fleet/fleet-pki.ts";
 import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
 import { ServerProcess, sampleProcess } from "./fleet/server-process.ts";
@@ -233,13 +233,8 @@ async function main(): Promise<void> {
     console.log(`  storm started ${new Date(wallStarted).toISOString()}`);
   } finally {
     if (heartbeat) clearInterval(heartbeat);
-    for (const agent of agents) agent?.close();
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await endBuiltInCaRun({ agents, server, dir });
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exitCode = 1;
-});
+runBuiltInCaBenchmark(main);

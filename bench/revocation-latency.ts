@@ -14,13 +14,13 @@
  * enrollment of 15,000 devices through the waiting room is not what is measured); the server
  * starts again. Everything is removed at the end. Exit code 0 whatever the figures.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { connectWithBackoff, createBuiltInCa, provisionBuiltInCaDevices } from "./fleet/built-in-ca-fleet.ts";
+import { connectWithBackoff, createBuiltInCa, endBuiltInCaRun, provisionBuiltInCaDevices, runBuiltInCaBenchmark } from "./fleet/built-in-ca-fleet.ts";
 import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
 import { httpsJson } from "./fleet/pier-admin.ts";
 import { ServerProcess } from "./fleet/server-process.ts";
@@ -113,13 +113,8 @@ async function main(): Promise<void> {
     console.log(`API call → session closed: p50 ${closedSummary.p50.toFixed(1)} ms, p99 ${closedSummary.p99.toFixed(1)} ms, max ${closedSummary.max.toFixed(1)} ms (n=${closedSummary.count})`);
     console.log(`API call → API answer:     p50 ${apiSummary.p50.toFixed(1)} ms, p99 ${apiSummary.p99.toFixed(1)} ms`);
   } finally {
-    for (const agent of agents) agent?.close();
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await endBuiltInCaRun({ agents, server, dir });
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exitCode = 1;
-});
+runBuiltInCaBenchmark(main);

@@ -1,4 +1,5 @@
 import { X509Certificate } from "node:crypto";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CertificateAuthority, generateKeyPairSync, privateKeyToPem, spkiSha256 } from "@pier/pki";
@@ -109,4 +110,19 @@ export async function connectWithBackoff(agent: SimulatedAgent, target: AgentTar
     }
   }
   return false;
+}
+
+/** How a built-in-CA benchmark ends, however it ends: its agents closed, its server stopped, its directory removed. */
+export async function endBuiltInCaRun(run: { readonly agents: readonly (SimulatedAgent | undefined)[]; readonly server: ServerProcess | undefined; readonly dir: string }): Promise<void> {
+  for (const agent of run.agents) agent?.close();
+  await run.server?.stop();
+  rmSync(run.dir, { recursive: true, force: true });
+}
+
+/** Runs a built-in-CA benchmark's `main`: a failure prints its stack and sets exit code 1. */
+export function runBuiltInCaBenchmark(main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    process.exitCode = 1;
+  });
 }

@@ -1,22 +1,47 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  CertificateAuthority,
-  caPaths,
-  certificateToPem,
-  encodeName,
-  generateKeyPairSync,
-  loadPrivateKey,
-  privateKeyToPem,
-  profileExtensions,
-  signCertificate,
-} from "@pier/pki";
+import { CertificateAuthority, caPaths, certificateToPem, encodeName, generateKeyPairSync, loadPrivateKey, privateKeyToPem, profileExtensions, signCertificate } from "@pier/pki";
 
 /** One simulated device's identity: its EDGE_ID and the client certificate bound to it. */
 export interface AgentIdentity {
   readonly edgeId: string;
   readonly certificatePem: string;
   readonly keyPem: string;
+}
+
+/**
+ * Client certificates (ECDSA P-256, CN = `commonName`) signed in process with a CA directory's
+ * key: key generation, signing and PEM encoding, without the directory's lock, index and fsync
+ * (what the server does per enrolment; bench/issue-certificates.ts times it).
+ *
+ * @example
+ * const issuer = new InProcessIssuer(ca);
+ * const { certificatePem, keyPem } = issuer.issue("device-1", new Date(), new Date(Date.now() + 86_400_000));
+ */
+export class InProcessIssuer {
+  readonly #ca: CertificateAuthority;
+  readonly #caKey: ReturnType<typeof loadPrivateKey>;
+  readonly #issuerKeyId: Buffer;
+
+  constructor(ca: CertificateAuthority) {
+    this.#ca = ca;
+    this.#caKey = loadPrivateKey(readFileSync(caPaths(ca.dir).key));
+    this.#issuerKeyId = Buffer.from(ca.certificate.extensions.subjectKeyId ?? "", "hex");
+  }
+
+  issue(commonName: string, notBefore: Date, notAfter: Date): { certificatePem: string; keyPem: string } {
+    const { privateKey, publicKey } = generateKeyPairSync("ecdsa-p256");
+    const der = signCertificate({
+      subject: encodeName({ commonName }),
+      issuer: this.#ca.certificate.subjectDer,
+      publicKey,
+      signingKey: this.#caKey,
+      notBefore,
+      notAfter,
+      extensions: profileExtensions("client", { subjectKey: publicKey, issuerKeyId: this.#issuerKeyId }),
+    });
+    return { certificatePem: certificateToPem(der), keyPem: privateKeyToPem(privateKey) };
+  }
 }
 
 /** The mTLS domain of a benchmark run: CA, server certificate files, one identity per agent. */
@@ -45,24 +70,13 @@ export async function createFleetPki(dir: string, count: number, edgeIdPrefix: s
   writeFileSync(serverCertificate, server.certificatePem);
   writeFileSync(serverKey, server.privateKeyPem, { mode: 0o600 });
 
-  const caKey = loadPrivateKey(readFileSync(caPaths(ca.dir).key));
-  const issuerKeyId = Buffer.from(ca.certificate.extensions.subjectKeyId ?? "", "hex");
+  const issuer = new InProcessIssuer(ca);
   const width = String(count - 1).length;
   const agents: AgentIdentity[] = [];
   const now = Date.now();
   for (let i = 0; i < count; i++) {
     const edgeId = `${edgeIdPrefix}-${String(i).padStart(width, "0")}`;
-    const { privateKey, publicKey } = generateKeyPairSync("ecdsa-p256");
-    const der = signCertificate({
-      subject: encodeName({ commonName: edgeId }),
-      issuer: ca.certificate.subjectDer,
-      publicKey,
-      signingKey: caKey,
-      notBefore: new Date(now - 5 * 60_000),
-      notAfter: new Date(now + 2 * 86_400_000),
-      extensions: profileExtensions("client", { subjectKey: publicKey, issuerKeyId }),
-    });
-    agents.push({ edgeId, certificatePem: certificateToPem(der), keyPem: privateKeyToPem(privateKey) });
+    agents.push({ edgeId, ...issuer.issue(edgeId, new Date(now - 5 * 60_000), new Date(now + 2 * 86_400_000)) });
   }
   const caCertificate = caPaths(ca.dir).certificate;
   return { files: { caCertificate, serverCertificate, serverKey }, caPem: readFileSync(caCertificate), agents };
