@@ -34,6 +34,8 @@ export interface FleetSnapshot {
   readonly inFlight: number;
   readonly gaveUp: number;
   readonly resumedHandshakes: number;
+  /** Heartbeats acked since the start (bench/fleet-simulator.ts: those answered during the ramp). */
+  readonly checkInsAcked: number;
   readonly intervalMismatches: number;
   readonly connectFailures: [string, number][];
   readonly lostSessions: [string, number][];
@@ -109,6 +111,7 @@ export class LocalFleetPart implements FleetPartOperations {
       inFlight: fleet.inFlight,
       gaveUp: fleet.gaveUp,
       resumedHandshakes: fleet.resumedHandshakes,
+      checkInsAcked: fleet.checkInsAcked,
       intervalMismatches: fleet.intervalMismatches,
       connectFailures: fleet.connectFailures.entries(),
       lostSessions: fleet.lostSessions.entries(),
@@ -179,6 +182,7 @@ export function mergeSnapshots(parts: readonly FleetSnapshot[]): FleetSnapshot {
     inFlight: sum((part) => part.inFlight),
     gaveUp: sum((part) => part.gaveUp),
     resumedHandshakes: sum((part) => part.resumedHandshakes),
+    checkInsAcked: sum((part) => part.checkInsAcked),
     intervalMismatches: sum((part) => part.intervalMismatches),
     connectFailures: merged((part) => part.connectFailures),
     lostSessions: merged((part) => part.lostSessions),

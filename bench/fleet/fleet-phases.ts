@@ -193,6 +193,8 @@ export interface FleetRamp {
   readonly connected: number;
   /** The server's CPU over the ramp (connects, and heartbeats of the agents already connected). */
   readonly serverCpuSeconds: number;
+  /** Heartbeats acked from the fleet's start to the ramp's end: the check-ins in `serverCpuSeconds`. */
+  readonly checkInsAcked: number;
   /** How late the simulator's timers fired meanwhile. */
   readonly simulatorLag: ReturnType<LatencySamples["summary"]>;
 }
@@ -219,7 +221,7 @@ export async function rampFleet(fleet: FleetGroup, options: FleetRampOptions, si
   progress(`connected ${snapshot.connected}/${options.agents} in ${seconds.toFixed(1)} s; warming up for ${options.intervalSeconds} s`);
   if (snapshot.connected === 0) throw new Error(`No agent could connect. Reasons: ${JSON.stringify(snapshot.connectFailures)}\n${options.output()}`);
   await sleep(options.intervalSeconds * 1000, undefined, { signal });
-  return { seconds, connected: snapshot.connected, serverCpuSeconds, simulatorLag };
+  return { seconds, connected: snapshot.connected, serverCpuSeconds, checkInsAcked: snapshot.checkInsAcked, simulatorLag };
 }
 
 /**

@@ -97,6 +97,8 @@ export class Fleet {
   /** Connect → TLS handshake done, of the same connects. */
   readonly handshakeTimes = new LatencySamples();
   resumedHandshakes = 0;
+  /** Heartbeats acked since the start, whenever sent (windows count only theirs). */
+  checkInsAcked = 0;
   /** Welcomes whose check-in interval differed from the one configured. */
   intervalMismatches = 0;
   readonly #options: FleetOptions;
@@ -343,6 +345,7 @@ export class Fleet {
   }
 
   #onAck(index: number, latencyMs: number, sentAt: number): void {
+    this.checkInsAcked++;
     if (Number.isNaN(this.#ackedAt[index])) this.#ackedAt[index] = wallNow();
     for (const window of this.#windows) {
       if (sentAt < window.start || sentAt >= window.end) continue;
