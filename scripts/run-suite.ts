@@ -13,27 +13,40 @@ const reportPath = join(root, ".tmp", "vitest-report.json");
 let passed = 0;
 let failed = 0;
 
-function step(name: string, command: string, args: string[]): boolean {
-  process.stdout.write(`\n=== ${name}: ${command} ${args.join(" ")}\n`);
-  const result = spawnSync(command, args, { cwd: root, stdio: "inherit", env: process.env });
-  const ok = result.status === 0;
-  process.stdout.write(`=== ${name}: ${ok ? "ok" : `FAILED (exit ${result.status ?? result.signal})`}\n`);
-  return ok;
-}
-
 const bin = (name: string) => join(root, "node_modules", ".bin", name);
 
 type Check = readonly [name: string, command: string, args: readonly string[]];
 
+/** What the suite prints around a check's output: `=== name: command args` before, `=== name: ok` or `FAILED (how)` after. */
+function checkBanner([name, command, args]: Check): { header: string; footer(ok: boolean, how: string): string } {
+  return {
+    header: `\n=== ${name}: ${command} ${args.join(" ")}\n`,
+    footer: (ok, how) => `=== ${name}: ${ok ? "ok" : `FAILED (${how})`}\n`,
+  };
+}
+
+/** Runs one check with its output going straight to the terminal. */
+function step(check: Check): boolean {
+  const [, command, args] = check;
+  const banner = checkBanner(check);
+  process.stdout.write(banner.header);
+  const result = spawnSync(command, args, { cwd: root, stdio: "inherit", env: process.env });
+  const ok = result.status === 0;
+  process.stdout.write(banner.footer(ok, `exit ${result.status ?? result.signal}`));
+  return ok;
+}
+
 /** Runs one check with its output captured; prints it whole when the check ends. */
-function checkInBackground([name, command, args]: Check): Promise<boolean> {
+function checkInBackground(check: Check): Promise<boolean> {
+  const [, command, args] = check;
+  const banner = checkBanner(check);
   return new Promise((resolve) => {
     const child = spawn(command, [...args], { cwd: root, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
     const output: Buffer[] = [];
     child.stdout.on("data", (chunk: Buffer) => output.push(chunk));
     child.stderr.on("data", (chunk: Buffer) => output.push(chunk));
     const done = (ok: boolean, how: string) => {
-      process.stdout.write(`\n=== ${name}: ${command} ${args.join(" ")}\n${Buffer.concat(output).toString()}=== ${name}: ${ok ? "ok" : `FAILED (${how})`}\n`);
+      process.stdout.write(`${banner.header}${Buffer.concat(output).toString()}${banner.footer(ok, how)}`);
       resolve(ok);
     };
     child.on("error", (error) => done(false, error.message));
@@ -48,8 +61,8 @@ async function checksInOrder(checks: readonly Check[]): Promise<boolean[]> {
   return outcomes;
 }
 
-if (!step("tools", "bash", [join(root, "scripts", "ensure-tools.sh")])) failed++;
-if (!step("docker", "bash", [join(root, "scripts", "ensure-docker.sh")])) failed++;
+if (!step(["tools", "bash", [join(root, "scripts", "ensure-tools.sh")]])) failed++;
+if (!step(["docker", "bash", [join(root, "scripts", "ensure-docker.sh")]])) failed++;
 // Lint on one core, the type checks and the UI build (the browser tests need it) on the other:
 // each is one thread, and one after the other they took about 100 s.
 const outcomes = (
@@ -69,7 +82,7 @@ for (const ok of outcomes) {
 
 mkdirSync(join(root, ".tmp"), { recursive: true });
 rmSync(reportPath, { force: true });
-const testsOk = step("tests", bin("vitest"), ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${reportPath}`]);
+const testsOk = step(["tests", bin("vitest"), ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${reportPath}`]]);
 try {
   const report = JSON.parse(readFileSync(reportPath, "utf8")) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number; numFailedTestSuites: number };
   passed += report.numPassedTests;

@@ -20,6 +20,8 @@ export interface BrowserSession extends AsyncDisposable {
   readonly consoleErrors: string[];
   /** Saves `.tmp/ui-screenshots/<name>.png` and returns its path. */
   screenshot(name: string): Promise<string>;
+  /** Logs in on `/login` with the "Log in" button and waits for Home (the Environments heading). */
+  logIn(username: string, password: string): Promise<void>;
 }
 
 /**
@@ -53,6 +55,13 @@ export async function openBrowser(options: { baseURL: string; serverSpki: string
       await page.evaluate("window.scrollTo(0, 0)");
       await page.screenshot({ path, fullPage: true });
       return path;
+    },
+    async logIn(username, password) {
+      await page.goto("/login");
+      await page.getByLabel("Username").fill(username);
+      await page.getByLabel("Password", { exact: true }).fill(password);
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByRole("heading", { name: "Environments" }).waitFor();
     },
     async [Symbol.asyncDispose]() {
       await browser.close();

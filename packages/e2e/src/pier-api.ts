@@ -16,6 +16,23 @@ export interface ApiResponse<T = unknown> {
   readonly body: T;
 }
 
+/**
+ * An environment as `GET /api/endpoints` lists it: the Portainer fields tests read, and Pier's own
+ * block, typed by each test as far as it reads it.
+ *
+ * @example
+ * type Endpoint = EndpointView<{ Connected: boolean }>;
+ */
+export interface EndpointView<Pier = unknown> {
+  Id: number;
+  EdgeID: string;
+  UserTrusted: boolean;
+  Heartbeat: boolean;
+  LastCheckInDate: number;
+  TagIds: number[];
+  Pier: Pier;
+}
+
 /** TLS options for talking to the server: the CA to trust and, in blog mode, a client certificate. */
 export interface ApiTls {
   readonly ca: Buffer;
@@ -91,6 +108,22 @@ export class PierApi {
   /** `POST /api/users/admin/init` with the setup token in `X-Pier-Setup-Token`, as the README shows it. */
   initAdmin(username: string, password: string, setupToken: string): Promise<ApiResponse<{ Id: number; Username: string; message?: string }>> {
     return this.call("POST", "/api/users/admin/init", { Username: username, Password: password }, { "X-Pier-Setup-Token": setupToken });
+  }
+
+  /**
+   * The environments `GET /api/endpoints` lists, with `query` as its parameters (e.g.
+   * `{ waitingRoom: true }`); throws unless it answers 200.
+   */
+  async endpoints<E extends EndpointView = EndpointView>(query: Record<string, string | number | boolean> = {}): Promise<E[]> {
+    const search = new URLSearchParams(Object.entries(query).map(([name, value]): [string, string] => [name, String(value)])).toString();
+    const res = await this.call<E[]>("GET", `/api/endpoints${search === "" ? "" : `?${search}`}`);
+    if (res.status !== 200) throw new Error(`GET /api/endpoints answered ${res.status}: ${JSON.stringify(res.body)}`);
+    return res.body;
+  }
+
+  /** The environment of the device `edgeId` in `GET /api/endpoints`; undefined when there is none. */
+  async endpoint<E extends EndpointView = EndpointView>(edgeId: string): Promise<E | undefined> {
+    return (await this.endpoints<E>()).find((e) => e.EdgeID === edgeId);
   }
 
   /** A client for another server of the same Pier (a replica) with the same trust and session token. */

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { PierApi } from "./pier-api.ts";
+import { type EndpointView, PierApi } from "./pier-api.ts";
 import { startPierAgent, startPierServer, type PierProcess, type PierServer } from "./pier-processes.ts";
-import type { TempDir } from "./temp-dir.ts";
+import { type TempDir, tempDir } from "./temp-dir.ts";
 import { until } from "./until.ts";
 
 /** A server with its built-in CA and an API client logged in as admin. */
@@ -36,6 +36,52 @@ export async function startBuiltInCaServer(dir: TempDir, password: string, args:
   return { server, api };
 }
 
+/** A built-in-CA server on a temporary directory of its own; dispose it to stop the server and remove the directory. */
+export interface BuiltInCaFleet extends AsyncDisposable {
+  readonly dir: TempDir;
+  /** The server running now (the one `startAgain` started, after it). */
+  readonly server: PierServer;
+  /** A client of `server`, logged in as admin. */
+  readonly api: PierApi;
+  /**
+   * Starts the server again on the same data and arguments, once the caller stopped it (on the
+   * same ports when given); `server` and `api` are the new ones from then on.
+   */
+  startAgain(ports?: { httpsPort?: number; tunnelPort?: number }): Promise<BuiltInCaServer>;
+}
+
+/**
+ * `startBuiltInCaServer` on a new temporary directory named after `name`: one server for a test
+ * file, its agents' data directories under `dir`.
+ *
+ * @example
+ * ({ dir, server, api } = fleet = await startBuiltInCaFleet("onboarding-default", password));
+ */
+export async function startBuiltInCaFleet(name: string, password: string, args: readonly string[] = []): Promise<BuiltInCaFleet> {
+  const dir = tempDir(name);
+  let current = await startBuiltInCaServer(dir, password, args).catch(async (error: unknown) => {
+    await dir[Symbol.asyncDispose]();
+    throw error;
+  });
+  return {
+    dir,
+    get server() {
+      return current.server;
+    },
+    get api() {
+      return current.api;
+    },
+    async startAgain(ports = {}) {
+      current = await startBuiltInCaServer(dir, password, args, ports);
+      return current;
+    },
+    async [Symbol.asyncDispose]() {
+      await current.server.stop();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}
+
 /** What `enrollZeroTouchAgent` leaves running. */
 export interface EnrolledAgent {
   readonly agent: PierProcess;
@@ -57,11 +103,7 @@ export async function enrollZeroTouchAgent(fleet: { server: PierServer; api: Pie
   const { api, dir } = fleet;
   const agent = startPierAgent({ edgeId, edgeKey: fleet.server.edgeKey, dataDir: dir.file(`agent-${edgeId}`) });
   try {
-    const find = async () => {
-      const res = await api.call<{ Id: number; EdgeID: string; UserTrusted: boolean; Pier: { Connected: boolean } }[]>("GET", "/api/endpoints");
-      if (res.status !== 200) throw new Error(`GET /api/endpoints answered ${res.status}`);
-      return res.body.find((e) => e.EdgeID === edgeId);
-    };
+    const find = () => api.endpoint<EndpointView<{ Connected: boolean }>>(edgeId);
     const waiting = await until(
       `${edgeId} in the waiting room`,
       async () => {

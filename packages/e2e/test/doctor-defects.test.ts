@@ -167,6 +167,13 @@ function bundle(dir: TempDir, out: string, ...files: string[]): string {
   return out;
 }
 
+/** A root CA, an intermediate it signed and a client certificate `device` the intermediate issued, in `dir`. */
+function deviceUnderIntermediate(dir: TempDir): { root: TestCa; intermediate: TestCa; leaf: { cert: string; key: string } } {
+  const root = createCa(dir, "root", "Test Root CA");
+  const intermediate = createCa(dir, "intermediate", "Test Intermediate CA", root);
+  return { root, intermediate, leaf: issue(dir, intermediate, "device", { profile: "client" }) };
+}
+
 describe("pier doctor accepts the seeds' openssl set", () => {
   it("as a server set for the name in its SAN", async () => {
     await using dir = tempDir("doctor-seed");
@@ -207,9 +214,7 @@ describe("pier doctor names the chain's defects", () => {
 
   it("an intermediate CA missing from the certificate file", async () => {
     await using dir = tempDir("doctor-intermediate");
-    const root = createCa(dir, "root", "Test Root CA");
-    const intermediate = createCa(dir, "intermediate", "Test Intermediate CA", root);
-    const leaf = issue(dir, intermediate, "device", { profile: "client" });
+    const { root, leaf } = deviceUnderIntermediate(dir);
     const result = doctor(dir, ["--ca", root.cert, "--cert", leaf.cert, "--key", leaf.key, "--role", "client"]);
     const { problem, fix } = expectDefect(result, "device.crt", /was issued by "CN=Test Intermediate CA", which is not the CA in root\/ca\.crt/);
     expect(problem).toContain("(CN=Test Root CA)");
@@ -218,9 +223,7 @@ describe("pier doctor names the chain's defects", () => {
 
   it("accepts the same chain when the bundle is leaf then intermediate", async () => {
     await using dir = tempDir("doctor-intermediate");
-    const root = createCa(dir, "root", "Test Root CA");
-    const intermediate = createCa(dir, "intermediate", "Test Intermediate CA", root);
-    const leaf = issue(dir, intermediate, "device", { profile: "client" });
+    const { root, intermediate, leaf } = deviceUnderIntermediate(dir);
     const chain = bundle(dir, "device-chain.crt", leaf.cert, intermediate.cert);
     const result = doctor(dir, ["--ca", root.cert, "--cert", chain, "--key", leaf.key, "--role", "client"]);
     expectAccepted(result, "client");
@@ -229,9 +232,7 @@ describe("pier doctor names the chain's defects", () => {
 
   it("a bundle in the wrong order (intermediate before the leaf)", async () => {
     await using dir = tempDir("doctor-order");
-    const root = createCa(dir, "root", "Test Root CA");
-    const intermediate = createCa(dir, "intermediate", "Test Intermediate CA", root);
-    const leaf = issue(dir, intermediate, "device", { profile: "client" });
+    const { root, intermediate, leaf } = deviceUnderIntermediate(dir);
     const chain = bundle(dir, "device-chain.crt", intermediate.cert, leaf.cert);
     const result = doctor(dir, ["--ca", root.cert, "--cert", chain, "--key", leaf.key, "--role", "client"]);
     const { problem, fix } = expectDefect(result, chain, /the bundle starts with CN=Test Intermediate CA \(a CA\)/);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pier, startBuiltInCaServer, startPierAgent, tempDir, until, type PierApi, type PierServer, type TempDir } from "../src/index.ts";
+import { pier, startBuiltInCaFleet, startPierAgent, until, type BuiltInCaFleet, type EndpointView, type PierApi, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * `EDGE_GROUPS` end to end (docs/fleet.md "Tags and edge groups"): a real `pier agent` asks for
@@ -7,26 +7,19 @@ import { pier, startBuiltInCaServer, startPierAgent, tempDir, until, type PierAp
  * the administrator associates the device. One server for the file.
  */
 const password = "correct horse battery staple";
+let fleet: BuiltInCaFleet;
 let dir: TempDir;
 let server: PierServer;
 let api: PierApi;
 
-interface Endpoint {
-  Id: number;
-  EdgeID: string;
-  UserTrusted: boolean;
-  TagIds: number[];
-  Pier: { RequestedEdgeGroups: string[]; EdgeGroupsNotApplied?: { Name: string; Reason: string }[] };
-}
+type Endpoint = EndpointView<{ RequestedEdgeGroups: string[]; EdgeGroupsNotApplied?: { Name: string; Reason: string }[] }>;
 
 beforeAll(async () => {
-  dir = tempDir("edge-groups-request");
-  ({ server, api } = await startBuiltInCaServer(dir, password));
+  ({ dir, server, api } = fleet = await startBuiltInCaFleet("edge-groups-request", password));
 });
 
 afterAll(async () => {
-  await server.stop();
-  await dir[Symbol.asyncDispose]();
+  await fleet[Symbol.asyncDispose]();
 });
 
 describe("EDGE_GROUPS", () => {
@@ -38,7 +31,7 @@ describe("EDGE_GROUPS", () => {
 
     await using agent = startPierAgent({ edgeId: "asks-for-lab", edgeKey: server.edgeKey, dataDir: dir.file("agent-1"), env: { EDGE_GROUPS: "lab, by-tag ,nowhere" } });
     await agent.waitFor(/waiting for association/);
-    const waiting = await until("the device in the waiting room", async () => (await api.call<Endpoint[]>("GET", "/api/endpoints?waitingRoom=true")).body.find((e) => e.EdgeID === "asks-for-lab"));
+    const waiting = await until("the device in the waiting room", async () => (await api.endpoints<Endpoint>({ waitingRoom: true })).find((e) => e.EdgeID === "asks-for-lab"));
     expect(waiting).toMatchObject({ UserTrusted: false, Pier: { RequestedEdgeGroups: ["lab", "by-tag", "nowhere"] } });
     // Precondition: while it waits it is in no group.
     expect((await api.call<{ Endpoints: number[] }>("GET", `/api/edge_groups/${lab.body.Id}`)).body.Endpoints).toEqual([]);
@@ -52,7 +45,7 @@ describe("EDGE_GROUPS", () => {
     expect(associated.body.Pier.RequestedEdgeGroups).toEqual([]);
     await agent.waitFor(/associated by the administrator/, 10_000);
     expect((await api.call<{ Endpoints: number[] }>("GET", `/api/edge_groups/${lab.body.Id}`)).body.Endpoints).toEqual([waiting.Id]);
-    expect((await api.call<Endpoint[]>("GET", `/api/endpoints?edgeGroupId=${lab.body.Id}`)).body.map((e) => e.EdgeID)).toEqual(["asks-for-lab"]);
+    expect((await api.endpoints({ edgeGroupId: lab.body.Id })).map((e) => e.EdgeID)).toEqual(["asks-for-lab"]);
     const events = await api.call<{ Kind: string; Detail: Record<string, unknown> }[]>("GET", `/api/endpoints/${waiting.Id}/events`);
     expect(events.body.find((event) => event.Kind === "edge_groups_not_applied")?.Detail).toEqual({ names: [{ name: "by-tag", reason: "dynamic" }, { name: "nowhere", reason: "unknown" }], by: "admin" });
 

@@ -3,7 +3,7 @@ import { createHash, createPrivateKey, createPublicKey } from "node:crypto";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { PierApi, openssl, pierOk, startBuiltInCaServer, startPierAgent, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, openssl, pierOk, startBuiltInCaFleet, startPierAgent, until, type BuiltInCaFleet, type EndpointView, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * Zero-touch enrollment with the built-in CA (issue 17, docs/identity.md "States"): a real
@@ -12,26 +12,18 @@ import { PierApi, openssl, pierOk, startBuiltInCaServer, startPierAgent, tempDir
  * reconnects with mutual TLS; its key never leaves its data directory.
  */
 const password = "correct horse battery staple";
+let fleet: BuiltInCaFleet;
 let dir: TempDir;
 let server: PierServer;
 let api: PierApi;
 
-interface Endpoint {
-  Id: number;
-  EdgeID: string;
-  UserTrusted: boolean;
-  Pier: {
-    Connected: boolean;
-    ClientCertificate: { SerialNumber: string; Subject: string; SharedBy: number } | null;
-    Identity: { Flow: string; EnrollmentKeyFingerprint: string | null; Certificate: { Serial: string; NotAfter: string; Status: string } | null };
-  };
-}
+type Endpoint = EndpointView<{
+  Connected: boolean;
+  ClientCertificate: { SerialNumber: string; Subject: string; SharedBy: number } | null;
+  Identity: { Flow: string; EnrollmentKeyFingerprint: string | null; Certificate: { Serial: string; NotAfter: string; Status: string } | null };
+}>;
 
-async function endpoint(edgeId: string): Promise<Endpoint | undefined> {
-  const res = await api.call<Endpoint[]>("GET", "/api/endpoints");
-  expect(res.status).toBe(200);
-  return res.body.find((e) => e.EdgeID === edgeId);
-}
+const endpoint = (edgeId: string) => api.endpoint<Endpoint>(edgeId);
 
 /** Every file under `root`, recursively. */
 function filesUnder(root: string): string[] {
@@ -41,13 +33,11 @@ function filesUnder(root: string): string[] {
 const serialNumber = (hex: string) => BigInt(`0x${hex.replace(/^serial=/i, "").trim()}`);
 
 beforeAll(async () => {
-  dir = tempDir("identity-enrollment");
-  ({ server, api } = await startBuiltInCaServer(dir, password, ["--device-cert-lifetime", "2h"]));
+  ({ dir, server, api } = fleet = await startBuiltInCaFleet("identity-enrollment", password, ["--device-cert-lifetime", "2h"]));
 });
 
 afterAll(async () => {
-  await server.stop();
-  await dir[Symbol.asyncDispose]();
+  await fleet[Symbol.asyncDispose]();
 });
 
 describe("zero-touch enrollment with the built-in CA", () => {

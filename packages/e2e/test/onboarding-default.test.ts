@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
-import { PierApi, startBuiltInCaServer, startPierAgent, tempDir, until, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, startBuiltInCaFleet, startPierAgent, until, type BuiltInCaFleet, type EndpointView, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * The first-run default, as Portainer's: no mTLS, the server's certificate comes from its
@@ -8,37 +8,23 @@ import { PierApi, startBuiltInCaServer, startPierAgent, tempDir, until, type Pie
  * One server for the whole file; each test uses its own EDGE_IDs.
  */
 const password = "correct horse battery staple";
+let fleet: BuiltInCaFleet;
 let dir: TempDir;
 let server: PierServer;
 let api: PierApi;
 
-interface Endpoint {
-  Id: number;
-  EdgeID: string;
-  UserTrusted: boolean;
-  Heartbeat: boolean;
-  LastCheckInDate: number;
-  Pier: { Connected: boolean; Platform: string; Hostname: string; IdentityConflict: unknown; ClientCertificate?: { SerialNumber: string } | null };
-}
+type Endpoint = EndpointView<{ Connected: boolean; Platform: string; Hostname: string; IdentityConflict: unknown; ClientCertificate?: { SerialNumber: string } | null }>;
 
-async function endpoints(untrusted?: boolean): Promise<Endpoint[]> {
-  const res = await api.call<Endpoint[]>("GET", `/api/endpoints${untrusted === undefined ? "" : `?edgeDeviceUntrusted=${untrusted}`}`);
-  expect(res.status).toBe(200);
-  return res.body;
-}
-
-async function byEdgeId(edgeId: string): Promise<Endpoint | undefined> {
-  return (await endpoints()).find((e) => e.EdgeID === edgeId);
-}
+/** Every environment, or only the trusted or only the untrusted ones. */
+const endpoints = (untrusted?: boolean) => api.endpoints<Endpoint>(untrusted === undefined ? {} : { edgeDeviceUntrusted: untrusted });
+const byEdgeId = (edgeId: string) => api.endpoint<Endpoint>(edgeId);
 
 beforeAll(async () => {
-  dir = tempDir("onboarding-default");
-  ({ server, api } = await startBuiltInCaServer(dir, password));
+  ({ dir, server, api } = fleet = await startBuiltInCaFleet("onboarding-default", password));
 });
 
 afterAll(async () => {
-  await server.stop();
-  await dir[Symbol.asyncDispose]();
+  await fleet[Symbol.asyncDispose]();
 });
 
 describe("first run, built-in CA, waiting room", () => {
@@ -196,7 +182,7 @@ describe("first run, built-in CA, waiting room", () => {
     await agent.waitFor(/the server is restarting: reconnecting in \d+ s, as it asked/, 10_000);
     // The hint is the drain's 5 s plus the server's start-up; nothing listens when it has passed.
     await agent.waitFor(/the server is not back from its restart yet \(.*refused.*\); retrying with the backoff/, 30_000);
-    ({ server, api } = await startBuiltInCaServer(dir, password, [], { httpsPort: port, tunnelPort: Number(Buffer.from(server.edgeKey, "base64").toString().split("|")[1]?.split(":")[1]) }));
+    ({ server, api } = await fleet.startAgain({ httpsPort: port, tunnelPort: Number(Buffer.from(server.edgeKey, "base64").toString().split("|")[1]?.split(":")[1]) }));
     await agent.waitFor(/connection restored/, 20_000);
     expect(await byEdgeId("edge-default-1")).toMatchObject({ UserTrusted: true });
     expect(await byEdgeId("edge-default-7")).toMatchObject({ UserTrusted: true, Heartbeat: true, Pier: { Connected: true } });

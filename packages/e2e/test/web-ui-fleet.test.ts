@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
-import { ensureUiBuilt } from "../../../scripts/build-ui.ts";
-import { PierApi, openBrowser, readSetupToken, startPierServer, tempDir, type BrowserSession, type PierServer, type TempDir } from "../src/index.ts";
+import { startUiFixture, type BrowserSession, type PierApi, type UiFixture } from "../src/index.ts";
 
 /**
  * The fleet screens in real Chromium against a real server (docs/ui.md "Fleet screens"): a tag
@@ -11,8 +9,7 @@ import { PierApi, openBrowser, readSetupToken, startPierServer, tempDir, type Br
  * schedule previewed, then created for one environment whose logs are requested, and an agent update created for the group and listed with its pending device. Screenshots: .tmp/ui-screenshots/fleet-*.png.
  */
 const password = "correct horse battery staple";
-let dir: TempDir;
-let server: PierServer;
+let fixture: UiFixture | undefined;
 let browser: BrowserSession;
 let api: PierApi;
 
@@ -29,21 +26,12 @@ const validCompose = `services:
 `;
 
 beforeAll(async () => {
-  ensureUiBuilt();
-  dir = tempDir("web-ui-fleet");
-  server = await startPierServer({ dataDir: dir.file("data") });
-  const [, spki = ""] = await server.waitFor(/pinned by agents\): ([0-9a-f]{64})/);
-  browser = await openBrowser({ baseURL: `https://127.0.0.1:${server.httpsPort}`, serverSpki: spki });
-  api = new PierApi(`https://127.0.0.1:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
-  expect((await api.initAdmin("admin", password, readSetupToken(dir.file("data")))).status).toBe(200);
-  await api.login("admin", password);
+  ({ browser, api } = fixture = await startUiFixture("web-ui-fleet", password));
   for (const name of ["site-a", "site-b"]) expect((await api.call("POST", "/api/endpoints", { Name: name })).status).toBe(200);
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.[Symbol.asyncDispose]();
-  await server?.stop();
-  await dir?.[Symbol.asyncDispose]();
+  await fixture?.[Symbol.asyncDispose]();
 });
 
 /** The names in the Environments table, in order. */
@@ -62,11 +50,7 @@ async function pick(label: string, option: string): Promise<void> {
 describe("the fleet screens", () => {
   it("creates a tag, tags an environment and filters Home by it", async () => {
     const { page } = browser;
-    await page.goto("/login");
-    await page.getByLabel("Username").fill("admin");
-    await page.getByLabel("Password", { exact: true }).fill(password);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.getByRole("heading", { name: "Environments" }).waitFor();
+    await browser.logIn("admin", password);
 
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Tags" }).click();
     await page.waitForURL("**/tags");

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
-import { ensureUiBuilt } from "../../../scripts/build-ui.ts";
-import { PierApi, openBrowser, readSetupToken, startPierServer, tempDir, type BrowserSession, type PierServer, type TempDir } from "../src/index.ts";
+import { startUiFixture, type BrowserSession, type PierApi, type UiFixture } from "../src/index.ts";
 
 /**
  * The Home list paged by the server, in real Chromium against a real server: more environments
@@ -9,8 +7,7 @@ import { PierApi, openBrowser, readSetupToken, startPierServer, tempDir, type Br
  * search and sort. Screenshots: .tmp/ui-screenshots/lists-*.png.
  */
 const password = "correct horse battery staple";
-let dir: TempDir;
-let server: PierServer;
+let fixture: UiFixture | undefined;
 let browser: BrowserSession;
 let api: PierApi;
 
@@ -18,14 +15,7 @@ const siteNames = Array.from({ length: 27 }, (_, index) => `site-${String(index 
 const cityNames = ["Berlin-1", "berlin-2", "Bern"];
 
 beforeAll(async () => {
-  ensureUiBuilt();
-  dir = tempDir("web-ui-lists");
-  server = await startPierServer({ dataDir: dir.file("data") });
-  const [, spki = ""] = await server.waitFor(/pinned by agents\): ([0-9a-f]{64})/);
-  browser = await openBrowser({ baseURL: `https://127.0.0.1:${server.httpsPort}`, serverSpki: spki });
-  api = new PierApi(`https://127.0.0.1:${server.httpsPort}`, { ca: readFileSync(dir.file("data/ca/ca.crt")) });
-  expect((await api.initAdmin("admin", password, readSetupToken(dir.file("data")))).status).toBe(200);
-  await api.login("admin", password);
+  ({ browser, api } = fixture = await startUiFixture("web-ui-lists", password));
   for (const name of [...siteNames, ...cityNames]) {
     const created = await api.call("POST", "/api/endpoints", { Name: name });
     expect(created.status).toBe(200);
@@ -33,9 +23,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.[Symbol.asyncDispose]();
-  await server?.stop();
-  await dir?.[Symbol.asyncDispose]();
+  await fixture?.[Symbol.asyncDispose]();
 });
 
 /** The names in the Environments table, in order. */
@@ -49,11 +37,7 @@ describe("the Home list, paged by the server", () => {
     // Precondition: 30 environments exist, more than one page of 25.
     expect((await api.call<unknown[]>("GET", "/api/endpoints")).body).toHaveLength(30);
     const { page } = browser;
-    await page.goto("/login");
-    await page.getByLabel("Username").fill("admin");
-    await page.getByLabel("Password", { exact: true }).fill(password);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.getByRole("heading", { name: "Environments" }).waitFor();
+    await browser.logIn("admin", password);
 
     const total = page.getByTestId("list-total");
     await total.filter({ hasText: "30 environments · showing 1–25" }).waitFor();
