@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConnectionShed, shedLogger } from "./connection-budget.ts";
 import { HandshakeGate } from "./handshake-gate.ts";
 import { type UiFrontMaterial, realClientHello, uiFrontMaterial } from "./handshake.testkit.ts";
+import { collectGarbage, weakTimersOf } from "./released-timers.testkit.ts";
 import { type TestCa, names, testHandler } from "./tls-fixtures.testkit.ts";
 import { type FrontMaterial, type TlsFrontOptions, TlsFront } from "./tls-front.ts";
 
@@ -124,6 +125,24 @@ describe("HandshakeGate", () => {
     expect(started).toEqual(["slow", "next"]);
     // Its late end does not free a second slot.
     slow?.release();
+    expect(gate.running).toBe(0);
+  });
+});
+
+describe("HandshakeGate: what a released ticket keeps", () => {
+  it("lets go of the hold timer of a released ticket, which its connection may keep (issue 20: one Timeout per session)", async () => {
+    const gate = new HandshakeGate({ maxConcurrent: 1, maxQueued: 1, maxHoldMs: 8_761, lifoAfterMs: 60_000 });
+    let ticket: ReturnType<HandshakeGate["enter"]>;
+    const [hold] = await weakTimersOf([8_761], () => (ticket = gate.enter(() => undefined)));
+    // Precondition: the ticket runs, its hold timer pending (the timer list holds it).
+    expect(gate.running).toBe(1);
+    await collectGarbage();
+    expect(hold?.deref()).toBeDefined();
+    ticket?.release();
+    await collectGarbage();
+    expect(hold?.deref()).toBeUndefined();
+    // Kept until now, as the TLS front keeps a connection's ticket.
+    expect(ticket).toBeDefined();
     expect(gate.running).toBe(0);
   });
 });

@@ -119,6 +119,8 @@ export class HandshakeGate {
     else this.#running--;
     waiter.state = "done";
     clearTimeout(waiter.hold);
+    // A released ticket may be kept as long as its connection (the TLS front's): not its Timeout.
+    waiter.hold = undefined;
     this.#pump();
   }
 

@@ -24,6 +24,7 @@ import {
 } from "./tls-fixtures.testkit.ts";
 import { type FrontMaterial, type RoutingPolicy, type TlsFrontOptions, type TlsRefusal, TlsFront, connectionIdentity, serverNameMatches } from "./tls-front.ts";
 import { loadTlsMaterial } from "./tls-material.ts";
+import { collectGarbage, weakTimersOf } from "./released-timers.testkit.ts";
 import { loadFrontMaterial, watchTlsMaterial } from "./tls-reloader.ts";
 
 const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
@@ -175,10 +176,13 @@ describe("TlsFront", () => {
         return testHandler(req, res);
       };
       await using running = await startFront(separate, policy(), { handler: recording });
-      const session = openSession(running.port, { servername: names.mtls, ca: pierCa.pem, cert: device.certPem, key: device.keyPem });
+      // The first sends its CA too, as a client whose trust store holds it does (OpenSSL builds the chain).
+      const session = openSession(running.port, { servername: names.mtls, ca: pierCa.pem, cert: device.certPem + deviceCa.pem, key: device.keyPem });
       const other = openSession(running.port, { servername: names.mtls, ca: pierCa.pem, cert: device.certPem, key: device.keyPem });
+      const held: X509Certificate[] = [];
       try {
         for (const connection of [session, session, session, other]) expect((await sessionGet(connection, "/")).status).toBe(200);
+        running.front.closeConnections((certificate) => (held.push(certificate), false));
       } finally {
         session.close();
         other.close();
@@ -188,6 +192,32 @@ describe("TlsFront", () => {
       expect(seen[1]).toBe(seen[0]);
       expect(seen[2]).toBe(seen[0]);
       expect(seen[3]).not.toBe(seen[0]);
+      // The front's own record of each connection (revocations close connections by it) is that
+      // object too, not a second copy (issue 20: 3 X509Certificate objects per session).
+      expect(held).toHaveLength(2);
+      expect(held).toContain(seen[0]);
+      expect(held).toContain(seen[3]);
+      // Read during the handshake, Node attaches a copy of the issuer (the device CA), kept
+      // natively as long as the certificate: the connection's one is read after it.
+      expect(seen[0]?.issuerCertificate).toBeUndefined();
+    });
+
+    it("keeps neither the accept deadline nor the gate's hold of a connection once its handshake ended", async () => {
+      await using running = await startFront(separate, policy(), { handshakeTimeoutMs: 9_871, handshakes: { maxHoldMs: 8_761 } });
+      let session: ReturnType<typeof openSession> | undefined;
+      const timers = await weakTimersOf([9_871, 8_761], async () => {
+        session = openSession(running.port, { servername: names.mtls, ca: pierCa.pem, cert: device.certPem, key: device.keyPem });
+        expect((await sessionGet(session, "/")).status).toBe(200);
+      });
+      try {
+        // Precondition: both timers of this connection were started, and it stays open.
+        expect(timers).toHaveLength(2);
+        await collectGarbage();
+        expect(timers.map((timer) => timer.deref())).toEqual([undefined, undefined]);
+        expect((await sessionGet(session!, "/")).status).toBe(200);
+      } finally {
+        session?.close();
+      }
     });
 
     it("keeps an HTTP/2 POST open in both directions for several messages", async () => {

@@ -184,16 +184,19 @@ const listenBacklog = 4096;
 const notImplementedAnswer = rawErrorResponse(new ServerError("not_implemented", "This server does not upgrade connections on this path."));
 const plaintextAnswer = rawErrorResponse(new ServerError("bad_request", "This port speaks TLS only: use https://.", { fix: "Connect with https://, not http://." }));
 
-// The client certificate of each connection, read once (null: none). `getPeerX509Certificate`
-// makes a new object at every call, whose facts (subject, fingerprint…) are then read again; a
-// connection's certificate never changes (no renegotiation, tlsProfile). Keyed like `routes`.
-const peerCertificates = new WeakMap<object, X509Certificate | null>();
+// The client certificate of each TLS socket, read once (null: none) and kept on the socket.
+// `getPeerX509Certificate` makes a new object at every call, whose facts (subject, fingerprint…)
+// are then read again; a connection's certificate never changes (no renegotiation, tlsProfile).
+// On the socket, not in a map keyed by it: an HTTP/2 request reaches its session's socket only
+// through Node's proxies, which pass this property through, so the front's bookkeeping and every
+// request of the connection share one object (a map keyed by the session held a second copy).
+const peerCertificateKey = Symbol("pier.peerCertificate");
 
-function peerCertificateOf(key: object, socket: Partial<TLSSocket>): X509Certificate | undefined {
-  let peer = peerCertificates.get(key);
+function peerCertificateOf(socket: Partial<TLSSocket> & { [peerCertificateKey]?: X509Certificate | null }): X509Certificate | undefined {
+  let peer = socket[peerCertificateKey];
   if (peer === undefined) {
     peer = (typeof socket.getPeerX509Certificate === "function" ? socket.getPeerX509Certificate() : undefined) ?? null;
-    peerCertificates.set(key, peer);
+    socket[peerCertificateKey] = peer;
   }
   return peer ?? undefined;
 }
@@ -213,7 +216,7 @@ export function connectionIdentity(req: TlsRequest): ConnectionIdentity {
   const connection = "stream" in req ? req.stream.session : req.socket;
   const route = connection ? routes.get(connection) : undefined;
   const socket = req.socket as Partial<TLSSocket>;
-  const peerCertificate = connection && (route === "mtls" || route === "optional") ? peerCertificateOf(connection, socket) : undefined;
+  const peerCertificate = connection && (route === "mtls" || route === "optional") ? peerCertificateOf(socket) : undefined;
   const serverName = typeof socket.servername === "string" ? socket.servername : undefined;
   const authorizationError = route === "optional" && peerCertificate && socket.authorizationError ? String(socket.authorizationError) : undefined;
   return {
@@ -555,11 +558,12 @@ export class TlsFront implements AsyncDisposable {
     deadline.unref();
     this.#deadlines.set(socket, deadline);
     this.#notHandedOff.add(socket);
+    // No closure may capture `deadline`: this one lives as long as the connection, and kept the
+    // cleared Timeout with it (issue 20, one per session); the map forgets it at the handshake.
     socket.once("close", () => {
-      clearTimeout(deadline);
+      this.#handshakeEnded(socket);
       this.#tcpSockets.delete(socket);
       this.#notHandedOff.delete(socket);
-      this.#tickets.get(socket)?.release();
       if (admission) admission.release();
     });
     let buffered = noBytes;
@@ -677,17 +681,23 @@ export class TlsFront implements AsyncDisposable {
     this.#report(() => this.#onProxyRefusal?.({ remoteAddress: socket.remoteAddress, reason }));
   }
 
+  /** Clears a TCP socket's handshake deadline and frees its gate slot, and forgets both. */
+  #handshakeEnded(socket: net.Socket): void {
+    clearTimeout(this.#deadlines.get(socket));
+    this.#deadlines.delete(socket);
+    this.#tickets.get(socket)?.release();
+    this.#tickets.delete(socket);
+  }
+
   #track(socket: TLSSocket, route: Route): void {
     const parent = (socket as { _parent?: unknown })._parent;
-    if (parent instanceof net.Socket) {
-      clearTimeout(this.#deadlines.get(parent));
-      this.#deadlines.delete(parent);
-      this.#tickets.get(parent)?.release();
-    }
+    if (parent instanceof net.Socket) this.#handshakeEnded(parent);
     routes.set(socket, route);
+    // The one read during the handshake came with the client CA attached (see below).
+    this.#handshakePeers.delete(socket);
     // OpenSSL does not check a resumed session's certificate again, and it knows nothing of
     // revocations made since the ticket was issued: this check covers both, from memory.
-    const peer = peerCertificateOf(socket, socket);
+    const peer = peerCertificateOf(socket);
     if (peer && this.#revocations?.isRevoked(peer)) {
       this.#refusedRevoked(socket, peer);
       return;
@@ -768,8 +778,11 @@ export class TlsFront implements AsyncDisposable {
     // Several key lines per handshake, one listener.
     if (this.#capturing.has(socket)) return;
     this.#capturing.add(socket);
+    // Not kept as the connection's certificate: read before the handshake ends, Node gives the
+    // certificate a copy of its issuer, held natively for the object's life (issue 20: a CA
+    // certificate per session). `#track` reads it again once the handshake succeeded.
     socket.prependOnceListener("secure", () => {
-      const peer = peerCertificateOf(socket, socket);
+      const peer = socket.getPeerX509Certificate();
       if (peer) this.#handshakePeers.set(socket, peer);
     });
   }
