@@ -28,7 +28,7 @@ import { edgePaths, edgeStackStatusTypes, type DesiredState, type FleetReport } 
 import { Fleet } from "./fleet/fleet.ts";
 import { createFleetPki } from "./fleet/fleet-pki.ts";
 import { LatencySamples } from "./fleet/latency-samples.ts";
-import { benchmarkOptions } from "./fleet/options.ts";
+import { benchmarkOptions, stringOptions } from "./fleet/options.ts";
 import { configureFleetSettings, httpsJson } from "./fleet/pier-admin.ts";
 import { ServerProcess, sampleProcess } from "./fleet/server-process.ts";
 
@@ -47,12 +47,7 @@ interface Options {
 
 function parseOptions(argv: string[]): Options {
   const { values, number, integer, seconds } = benchmarkOptions(argv, usage, {
-    agents: { type: "string", default: "1000" },
-    interval: { type: "string", default: "5" },
-    "deploy-delay": { type: "string", default: "2" },
-    ramp: { type: "string", default: "20" },
-    baseline: { type: "string", default: "15" },
-    timeout: { type: "string", default: "300" },
+    ...stringOptions({ agents: "1000", interval: "5", "deploy-delay": "2", ramp: "20", baseline: "15", timeout: "300" }),
   });
   const positiveSeconds = (name: string, text: string) => number(name, text, (n) => n > 0 && n <= 3600, "a number of seconds from 1 to 3600");
   return {

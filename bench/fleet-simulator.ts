@@ -36,14 +36,13 @@ import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startBenchServer } from "./fleet/bench-server.ts";
-import { runBenchmark } from "./fleet/benchmark-process.ts";
 import { FleetGroup } from "./fleet/fleet-group.ts";
 import { ackGraceMs, measureFleetWindow, rampFleet } from "./fleet/fleet-phases.ts";
-import { FleetResources } from "./fleet/fleet-resources.ts";
+import { FleetResources, runFleetBenchmark } from "./fleet/fleet-resources.ts";
 import { runClusterFleet } from "./fleet/cluster-fleet.ts";
 import { clusterOptions, type ClusterChoice } from "./fleet/replica-cluster.ts";
 import { ServerHeapSnapshots } from "./fleet/heap-snapshot.ts";
-import { benchmarkOptions, cpuProfNodeOptions, fleetFlags, simulatorProcesses } from "./fleet/options.ts";
+import { benchmarkOptions, cpuProfNodeOptions, fleetFlags, simulatorProcesses, stringOptions } from "./fleet/options.ts";
 import { fleetReport, formatReport, type FleetReport } from "./fleet/report.ts";
 import { sampleProcess } from "./fleet/server-process.ts";
 
@@ -66,10 +65,7 @@ interface Options extends ClusterChoice {
 function parseOptions(argv: string[]): Options {
   const { values, number, integer, seconds } = benchmarkOptions(argv, usage, {
     ...fleetFlags,
-    agents: { type: "string", default: "2000" },
-    interval: { type: "string", default: "5" },
-    duration: { type: "string", default: "60" },
-    ramp: { type: "string", default: "20" },
+    ...stringOptions({ agents: "2000", interval: "5", duration: "60", ramp: "20" }),
     "server-heap-snapshot": { type: "string" },
   });
   const agents = integer("agents", values.agents, 1, 60_000);
@@ -166,18 +162,12 @@ function runCluster(options: Options, replicas: number, signal: AbortSignal): Pr
   );
 }
 
-process.exitCode = await runBenchmark({
+process.exitCode = await runFleetBenchmark(resources, {
   name: "fleet benchmark",
   parse: () => parseOptions(process.argv.slice(2)),
   // Bounded: setup (certificates, server start) + ramp + grace + warm-up + window + ack grace + slack.
   budgetMs: (options) => 120_000 + options.agents * 3 + options.rampSeconds * 1000 + connectGraceMs + (options.intervalSeconds + options.durationSeconds) * 1000 + ackGraceMs + (options.replicas === undefined ? 0 : 90_000),
-  run: async (options, signal) => {
-    const report = await (options.replicas === undefined ? run(options, signal) : runCluster(options, options.replicas, signal));
-    await resources.stopFleet();
-    return [formatReport(report)];
-  },
-  cleanUp: () => resources.cleanUp(),
-  killNow: () => resources.killNow(),
+  run: async (options, signal) => [formatReport(await (options.replicas === undefined ? run(options, signal) : runCluster(options, options.replicas, signal)))],
   progress,
 });
 // Everything is closed by now; a handle left open by a library must not make the run unbounded.

@@ -39,7 +39,7 @@ import { Fleet } from "./fleet/fleet.ts";
 import { writeClusterSecrets } from "./fleet/replica-cluster.ts";
 import { createFleetPki, type AgentIdentity } from "./fleet/fleet-pki.ts";
 import { LatencySamples, ReasonCounts } from "./fleet/latency-samples.ts";
-import { benchmarkOptions } from "./fleet/options.ts";
+import { benchmarkOptions, stringOptions } from "./fleet/options.ts";
 import { configureFleetSettings, httpsJson } from "./fleet/pier-admin.ts";
 import { childrenOf, treeCpuSeconds } from "./fleet/process-tree.ts";
 import { ServerProcess, sampleProcess, type ProcessSample } from "./fleet/server-process.ts";
@@ -69,15 +69,9 @@ interface Options {
 
 function parseOptions(argv: string[]): Options {
   const { values, integer } = benchmarkOptions(argv, usage, {
-    agents: { type: "string", default: "15000" },
-    replicas: { type: "string", default: "2" },
-    interval: { type: "string", default: "30" },
-    duration: { type: "string", default: "60" },
-    ramp: { type: "string", default: "60" },
-    "docker-calls": { type: "string", default: "200" },
-    // How long an agent waits for its welcome before it gives up and retries (the real agent's
-    // is 15 s; on a loaded machine a longer wait spares the replicas repeated handshakes).
-    "connect-timeout": { type: "string", default: "15" },
+    // connect-timeout: how long an agent waits for its welcome before it gives up and retries (the
+    // real agent's is 15 s; on a loaded machine a longer wait spares the replicas repeated handshakes).
+    ...stringOptions({ agents: "15000", replicas: "2", interval: "30", duration: "60", ramp: "60", "docker-calls": "200", "connect-timeout": "15" }),
   });
   return {
     agents: integer("agents", values.agents, 1, 20_000),

@@ -36,14 +36,13 @@ import { dirname, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { startBenchServer } from "./fleet/bench-server.ts";
-import { runBenchmark } from "./fleet/benchmark-process.ts";
 import { wallNow, type Recovery } from "./fleet/fleet.ts";
 import { FleetGroup } from "./fleet/fleet-group.ts";
 import { connectStormFleet, drainLimitMs, killAndRestart, measureAfter } from "./fleet/fleet-phases.ts";
-import { FleetResources } from "./fleet/fleet-resources.ts";
+import { FleetResources, runFleetBenchmark } from "./fleet/fleet-resources.ts";
 import { LatencySamples } from "./fleet/latency-samples.ts";
 import { lateness, type LoopDelay } from "./fleet/loop-delay.ts";
-import { benchmarkOptions, cpuProfNodeOptions, fleetFlags, simulatorProcesses } from "./fleet/options.ts";
+import { benchmarkOptions, cpuProfNodeOptions, fleetFlags, simulatorProcesses, stringOptions } from "./fleet/options.ts";
 import { runClusterStorm } from "./fleet/cluster-storm.ts";
 import { clusterOptions, type ClusterChoice } from "./fleet/replica-cluster.ts";
 import { ms } from "./fleet/report.ts";
@@ -74,14 +73,8 @@ interface Options extends ClusterChoice {
 function parseOptions(argv: string[]): Options {
   const { values, number, integer, seconds } = benchmarkOptions(argv, usage, {
     ...fleetFlags,
-    agents: { type: "string", default: "15000" },
-    interval: { type: "string", default: "5" },
-    ramp: { type: "string", default: "60" },
-    baseline: { type: "string", default: "20" },
+    ...stringOptions({ agents: "15000", interval: "5", ramp: "60", baseline: "20", limit: "120", after: "10", "server-args": "" }),
     graceful: { type: "boolean", default: false },
-    limit: { type: "string", default: "120" },
-    after: { type: "string", default: "10" },
-    "server-args": { type: "string", default: "" },
   });
   const agents = integer("agents", values.agents, 1, 60_000);
   return {
@@ -269,17 +262,11 @@ function runCluster(options: Options, replicas: number, signal: AbortSignal): Pr
   );
 }
 
-process.exitCode = await runBenchmark({
+process.exitCode = await runFleetBenchmark(resources, {
   name: "storm benchmark",
   parse: () => parseOptions(process.argv.slice(2)),
   budgetMs: (options) => 180_000 + options.agents * 3 + (options.rampSeconds + options.intervalSeconds + options.baselineSeconds + options.limitSeconds + options.afterSeconds) * 1000 + connectGraceMs + drainLimitMs + (options.replicas === undefined ? 0 : 120_000),
-  run: async (options, signal) => {
-    const lines = await (options.replicas === undefined ? run(options, signal) : runCluster(options, options.replicas, signal));
-    await resources.stopFleet();
-    return lines;
-  },
-  cleanUp: () => resources.cleanUp(),
-  killNow: () => resources.killNow(),
+  run: (options, signal) => (options.replicas === undefined ? run(options, signal) : runCluster(options, options.replicas, signal)),
   progress,
 });
 setTimeout(() => process.exit(), 5_000).unref();

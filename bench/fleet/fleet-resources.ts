@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runBenchmark, type BenchmarkSpec } from "./benchmark-process.ts";
 import type { FleetGroup } from "./fleet-group.ts";
 import type { ReplicaCluster } from "./replica-cluster.ts";
 import type { ServerProcess } from "./server-process.ts";
@@ -57,4 +58,21 @@ export class FleetResources {
     this.cluster?.killNow();
     if (this.workDir) rmSync(this.workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `runBenchmark` for a fleet benchmark whose run owns `resources`: the fleet ends before the
+ * report is printed, the rest after it, however the run ended.
+ */
+export function runFleetBenchmark<Options>(resources: FleetResources, spec: Omit<BenchmarkSpec<Options>, "cleanUp" | "killNow">): Promise<number> {
+  return runBenchmark({
+    ...spec,
+    run: async (options, signal) => {
+      const lines = await spec.run(options, signal);
+      await resources.stopFleet();
+      return lines;
+    },
+    cleanUp: () => resources.cleanUp(),
+    killNow: () => resources.killNow(),
+  });
 }

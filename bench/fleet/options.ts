@@ -54,6 +54,16 @@ export function benchmarkOptions<const T extends ParseArgsOptionsConfig>(argv: s
   };
 }
 
+/**
+ * String options with their defaults, for `benchmarkOptions`.
+ *
+ * @example
+ * stringOptions({ agents: "2000" }); // { agents: { type: "string", default: "2000" } }
+ */
+export function stringOptions<const T extends Record<string, string>>(defaults: T): { [K in keyof T]: { type: "string"; default: T[K] } } {
+  return Object.fromEntries(Object.entries(defaults).map(([name, value]) => [name, { type: "string", default: value }])) as { [K in keyof T]: { type: "string"; default: T[K] } };
+}
+
 /** The flags bench/fleet-simulator.ts and bench/storm.ts share, for `benchmarkOptions`. */
 export const fleetFlags = {
   processes: { type: "string" },
