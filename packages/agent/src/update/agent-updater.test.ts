@@ -53,10 +53,13 @@ describe("AgentUpdater", () => {
       dirs.push(dataDir);
       const reports: AgentUpdateReport[] = [];
       const updater = new AgentUpdater({ docker: parseDockerHost(undefined), dataDir, log: recordingLogger(), reporter: { agentUpdate: (report) => reports.push(report) }, ownContainer: () => Promise.resolve(id) });
-      updater.apply({ id: 9, image: "pier-agent:latest", deadlineSeconds: 60 });
+      // An image this engine has not got: the refusal comes before any pull (which would fail here, offline).
+      const image = `pier-agent:never-pulled-${randomBytes(4).toString("hex")}`;
+      updater.apply({ id: 9, image, deadlineSeconds: 60 });
       for (let i = 0; i < 100 && reports.length === 0; i++) await settle();
       expect(reports[0]).toMatchObject({ id: 9, status: "failed" });
       expect(reports[0]?.error).toMatch(/task of the Swarm service edge_agent; update the service instead/);
+      expect(() => execFileSync("docker", ["image", "inspect", image], { stdio: "ignore" })).toThrow();
       expect(execFileSync("docker", ["ps", "-a", "--filter", `name=${name}`, "--format", "{{.Names}} {{.State}}"], { encoding: "utf8" }).trim()).toBe(`${name} created`);
     } finally {
       execFileSync("docker", ["rm", "-f", name]);

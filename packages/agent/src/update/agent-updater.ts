@@ -122,6 +122,12 @@ export class AgentUpdater {
     const { docker, log, dataDir } = this.#options;
     const self = await (this.#options.ownContainer ?? (() => ownContainer(docker)))();
     if (!self) throw new Error("this agent does not run in a container of its Docker engine, so it cannot replace itself; update it the way it was installed");
+    const own = (await dockerCall(docker, "GET", `/containers/${self}/json`)) as { Name: string; Config: { User?: string; Env?: string[] | null; Labels?: Record<string, string> | null }; HostConfig: { NetworkMode?: string; GroupAdd?: string[] | null } };
+    // An orchestrator would start its own task or pod again beside the swapped container; said
+    // before the image is pulled, which would be for nothing.
+    const labels = own.Config.Labels ?? {};
+    if (labels["com.docker.swarm.service.name"] !== undefined) throw new Error(`this agent runs as a task of the Swarm service ${labels["com.docker.swarm.service.name"]}; update the service instead (docker service update --image ${update.image} …)`);
+    if (labels["io.kubernetes.pod.name"] !== undefined) throw new Error("this agent runs in a Kubernetes pod; update its Deployment or DaemonSet instead");
     const existing = await dockerRequest(docker, "GET", `/images/${encodeURIComponent(update.image)}/json`);
     if (!existing.ok) {
       log.log("info", `agent update ${update.id}: pulling ${update.image}`);
@@ -130,11 +136,6 @@ export class AgentUpdater {
     const image = (await dockerCall(docker, "GET", `/images/${encodeURIComponent(update.image)}/json`)) as { Config?: { Entrypoint?: string[] | null } | null };
     const entrypoint = image.Config?.Entrypoint ?? [];
     if (entrypoint.at(-1) !== "agent") throw new Error(`the image ${update.image} is not a Pier agent image (its entrypoint does not end in "agent")`);
-    const own = (await dockerCall(docker, "GET", `/containers/${self}/json`)) as { Name: string; Config: { User?: string; Env?: string[] | null; Labels?: Record<string, string> | null }; HostConfig: { NetworkMode?: string; GroupAdd?: string[] | null } };
-    // An orchestrator would start its own task or pod again beside the swapped container.
-    const labels = own.Config.Labels ?? {};
-    if (labels["com.docker.swarm.service.name"] !== undefined) throw new Error(`this agent runs as a task of the Swarm service ${labels["com.docker.swarm.service.name"]}; update the service instead (docker service update --image ${update.image} …)`);
-    if (labels["io.kubernetes.pod.name"] !== undefined) throw new Error("this agent runs in a Kubernetes pod; update its Deployment or DaemonSet instead");
     const name = `${own.Name.replace(/^\//, "")}-pier-update-${update.id}`;
     await dockerRequest(docker, "DELETE", `/containers/${encodeURIComponent(name)}?force=true`);
     const dockerHost = (own.Config.Env ?? []).filter((entry) => entry.startsWith("DOCKER_HOST="));
