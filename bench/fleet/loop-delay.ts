@@ -12,6 +12,8 @@ export interface LoopDelay {
   readonly count: number;
   /** The probe's tick; the interval minus it is how late the loop was. */
   readonly resolutionMs: number;
+  /** The phase's garbage-collection pauses on the main thread (absent from an older probe). */
+  readonly gc?: { readonly count: number; readonly totalMs: number; readonly maxMs: number; readonly majorCount: number; readonly majorMaxMs: number };
 }
 
 /** How late the server's event loop was (interval − tick), ms, never below 0. */

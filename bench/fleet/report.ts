@@ -229,7 +229,8 @@ export function portainerLine(report: FleetReport): string {
 function loopLine(delay: LoopDelay | undefined): string {
   if (!delay) return "n/a (the probe did not answer)";
   const late = lateness(delay);
-  return `late by p50 ${ms(late.p50Ms)} ms, p99 ${ms(late.p99Ms)} ms, max ${ms(late.maxMs)} ms (${delay.count} ticks of ${delay.resolutionMs} ms; intervals p99 ${ms(delay.p99Ms)} ms)`;
+  const gc = delay.gc ? `; GC paused it ${delay.gc.count} times, ${ms(delay.gc.totalMs)} ms in all, longest ${ms(delay.gc.maxMs)} ms (major ${delay.gc.majorCount}, longest ${ms(delay.gc.majorMaxMs)} ms)` : "";
+  return `late by p50 ${ms(late.p50Ms)} ms, p99 ${ms(late.p99Ms)} ms, max ${ms(late.maxMs)} ms (${delay.count} ticks of ${delay.resolutionMs} ms; intervals p99 ${ms(delay.p99Ms)} ms)${gc}`;
 }
 
 /** The replicas' lines of a --replicas run. */
