@@ -40,7 +40,7 @@ export interface BenchmarkArguments<T extends ParseArgsOptionsConfig> {
  * const agents = integer("agents", values.agents, 1, 60_000);
  */
 export function benchmarkOptions<const T extends ParseArgsOptionsConfig>(argv: string[], usage: string, options: T): BenchmarkArguments<T> {
-  const { values } = parseArgs({ args: argv, options: { ...options, ...helpOption } });
+  const { values } = parseArgs({ args: joinStringValues(argv, options), options: { ...options, ...helpOption } });
   if ((values as { help?: boolean }).help) {
     console.log(usage);
     process.exit(0);
@@ -52,6 +52,21 @@ export function benchmarkOptions<const T extends ParseArgsOptionsConfig>(argv: s
     integer: (name, text, min, max) => number(name, text, (n) => Number.isInteger(n) && n >= min && n <= max, `an integer from ${min} to ${max}`),
     seconds: (name, text, min, max) => number(name, text, (n) => n >= min && n <= max, `a number of seconds from ${min} to ${max}`),
   };
+}
+
+/**
+ * `--name VALUE` as `--name=VALUE` for the string options, so a value may begin with a dash
+ * (`--server-args "--max-concurrent-handshakes 256"`), which parseArgs otherwise refuses as ambiguous.
+ */
+function joinStringValues(argv: readonly string[], options: ParseArgsOptionsConfig): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    const name = arg.startsWith("--") ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === "string" && i + 1 < argv.length) joined.push(`${arg}=${argv[++i] ?? ""}`);
+    else joined.push(arg);
+  }
+  return joined;
 }
 
 /**
