@@ -3,10 +3,13 @@
  * self time by function and by file, as shares of the sampled time, optionally only between
  * two CLOCK_MONOTONIC instants (µs, as bench:fleet prints its window).
  *
- *   npx node bench/fleet/profile-summary.ts PROFILE.cpuprofile [--top 25] [--from µs] [--to µs]
+ *   npx node bench/fleet/profile-summary.ts PROFILE.cpuprofile [--top 25] [--from µs] [--to µs] [--busy-spans MS]
  *
  * Prints "idle", "(garbage collector)", "(program)" and the rest as they come: "(program)" is
  * native work V8 cannot attribute to a JavaScript frame (TLS, sockets, the libuv loop).
+ * `--busy-spans MS` looks only at the runs of consecutive non-idle samples of at least MS ms
+ * (what makes the event loop late): how many, when (µs, and the gap to the previous one), and
+ * their self time by function, with the call path of each function's heaviest node.
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -41,22 +44,84 @@ export function selfTimes(profile: Profile, from = -Infinity, to = Infinity): Ma
   return self;
 }
 
+/** Runs of consecutive samples that are not "(idle)", of at least `minMicros`: their bounds and sample indexes. */
+export function busySpans(profile: Profile, minMicros: number): { start: number; micros: number; samples: number[] }[] {
+  const idle = new Set(profile.nodes.filter((node) => node.callFrame.functionName === "(idle)").map((node) => node.id));
+  const spans: { start: number; micros: number; samples: number[] }[] = [];
+  let current: { start: number; micros: number; samples: number[] } | undefined;
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    const next = profile.timeDeltas[i + 1] ?? 0;
+    if (idle.has(profile.samples[i] ?? 0)) {
+      if (current && current.micros >= minMicros) spans.push(current);
+      current = undefined;
+      continue;
+    }
+    current ??= { start: at, micros: 0, samples: [] };
+    current.micros += next;
+    current.samples.push(i);
+  }
+  if (current && current.micros >= minMicros) spans.push(current);
+  return spans;
+}
+
+function printBusySpans(profile: Profile, minMs: number, top: number, from: number, to: number): void {
+  const spans = busySpans(profile, minMs * 1000).filter((span) => span.start >= from && span.start <= to);
+  const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parents = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node.id);
+  const label = (id: number) => {
+    const frame = nodes.get(id)?.callFrame;
+    return frame ? `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url)}${frame.url ? `:${frame.lineNumber + 1}` : ""}` : String(id);
+  };
+  const byNode = new Map<number, number>();
+  let total = 0;
+  console.log(`${spans.length} busy spans of at least ${minMs} ms`);
+  let previous: number | undefined;
+  for (const span of spans) {
+    const own = new Map<number, number>();
+    for (const i of span.samples) {
+      const id = profile.samples[i] ?? 0;
+      const micros = profile.timeDeltas[i + 1] ?? 0;
+      own.set(id, (own.get(id) ?? 0) + micros);
+      byNode.set(id, (byNode.get(id) ?? 0) + micros);
+    }
+    total += span.micros;
+    const heaviest = [...own].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([id, micros]) => `${label(id)} ${(micros / 1000).toFixed(1)} ms`);
+    console.log(`  at ${span.start} µs${previous === undefined ? "" : ` (+${((span.start - previous) / 1000).toFixed(0)} ms)`}: ${(span.micros / 1000).toFixed(1)} ms; ${heaviest.join("; ")}`);
+    previous = span.start;
+  }
+  console.log(`\nself time in those spans (${(total / 1000).toFixed(0)} ms), by node, with its call path`);
+  for (const [id, micros] of [...byNode].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    const path: string[] = [];
+    for (let at: number | undefined = parents.get(id); at !== undefined && path.length < 12; at = parents.get(at)) path.push(nodes.get(at)?.callFrame.functionName || "(anonymous)");
+    console.log(`${((100 * micros) / total).toFixed(1).padStart(6)} %  ${label(id)}  ← ${path.join(" ← ")}`);
+  }
+}
+
 const shortUrl = (url: string) => (url === "" ? "(native)" : url.replace(/^file:\/\/.*?\/(node_modules|packages)\//, "$1/"));
 
 function main(argv: string[]): void {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { top: { type: "string", default: "25" }, from: { type: "string" }, to: { type: "string" } },
+    options: { top: { type: "string", default: "25" }, from: { type: "string" }, to: { type: "string" }, "busy-spans": { type: "string" } },
   });
   const [file] = positionals;
   if (!file) {
-    console.error("Usage: npx node bench/fleet/profile-summary.ts PROFILE.cpuprofile [--top 25] [--from µs] [--to µs]");
+    console.error("Usage: npx node bench/fleet/profile-summary.ts PROFILE.cpuprofile [--top 25] [--from µs] [--to µs] [--busy-spans MS]");
     process.exit(1);
   }
   const profile = JSON.parse(readFileSync(file, "utf8")) as Profile;
   const top = Number(values.top);
-  const self = selfTimes(profile, values.from === undefined ? -Infinity : Number(values.from), values.to === undefined ? Infinity : Number(values.to));
+  const from = values.from === undefined ? -Infinity : Number(values.from);
+  const to = values.to === undefined ? Infinity : Number(values.to);
+  if (values["busy-spans"] !== undefined) {
+    printBusySpans(profile, Number(values["busy-spans"]), top, from, to);
+    return;
+  }
+  const self = selfTimes(profile, from, to);
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();
