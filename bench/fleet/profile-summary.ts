@@ -73,7 +73,7 @@ function printBusySpans(profile: Profile, minMs: number, top: number, from: numb
   for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node.id);
   const label = (id: number) => {
     const frame = nodes.get(id)?.callFrame;
-    return frame ? `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url)}${frame.url ? `:${frame.lineNumber + 1}` : ""}` : String(id);
+    return frame ? frameLabel(frame) : String(id);
   };
   const byNode = new Map<number, number>();
   let total = 0;
@@ -101,6 +101,11 @@ function printBusySpans(profile: Profile, minMs: number, top: number, from: numb
 }
 
 const shortUrl = (url: string) => (url === "" ? "(native)" : url.replace(/^file:\/\/.*?\/(node_modules|packages)\//, "$1/"));
+
+/** A frame as the tables print it: function name, short file and line. */
+function frameLabel(frame: ProfileNode["callFrame"]): string {
+  return `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url)}${frame.url ? `:${frame.lineNumber + 1}` : ""}`;
+}
 
 function main(argv: string[]): void {
   const { values, positionals } = parseArgs({
@@ -131,7 +136,7 @@ function main(argv: string[]): void {
     if (!frame) continue;
     total += micros;
     const url = shortUrl(frame.url);
-    const name = `${frame.functionName || "(anonymous)"} ${url}${frame.url ? `:${frame.lineNumber + 1}` : ""}`;
+    const name = frameLabel(frame);
     byFunction.set(name, (byFunction.get(name) ?? 0) + micros);
     byFile.set(url, (byFile.get(url) ?? 0) + micros);
   }

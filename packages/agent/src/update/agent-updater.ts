@@ -128,12 +128,14 @@ export class AgentUpdater {
     const labels = own.Config.Labels ?? {};
     if (labels["com.docker.swarm.service.name"] !== undefined) throw new Error(`this agent runs as a task of the Swarm service ${labels["com.docker.swarm.service.name"]}; update the service instead (docker service update --image ${update.image} …)`);
     if (labels["io.kubernetes.pod.name"] !== undefined) throw new Error("this agent runs in a Kubernetes pod; update its Deployment or DaemonSet instead");
-    const existing = await dockerRequest(docker, "GET", `/images/${encodeURIComponent(update.image)}/json`);
+    const imagePath = `/images/${encodeURIComponent(update.image)}/json`;
+    const existing = await dockerRequest(docker, "GET", imagePath);
     if (!existing.ok) {
       log.log("info", `agent update ${update.id}: pulling ${update.image}`);
       await pullImage(docker, update.image);
     }
-    const image = (await dockerCall(docker, "GET", `/images/${encodeURIComponent(update.image)}/json`)) as { Config?: { Entrypoint?: string[] | null } | null };
+    // Inspected once when the engine had it, again only after a pull.
+    const image = (existing.ok ? existing.json() : await dockerCall(docker, "GET", imagePath)) as { Config?: { Entrypoint?: string[] | null } | null };
     const entrypoint = image.Config?.Entrypoint ?? [];
     if (entrypoint.at(-1) !== "agent") throw new Error(`the image ${update.image} is not a Pier agent image (its entrypoint does not end in "agent")`);
     const name = `${own.Name.replace(/^\//, "")}-pier-update-${update.id}`;
