@@ -87,10 +87,11 @@ describe("the pier command", () => {
   it("shows progress on a terminal while a slow key is generated, and nothing when piped", async () => {
     await using dir = tempDir("cli-progress");
     // `script` gives the command a real pseudo-terminal, as an operator's shell would.
-    const onTerminal = run("script", ["-qec", `${pierBinary} ca init --dir tty-ca --key-type rsa-4096`, "/dev/null"], { cwd: dir.path });
+    // RSA 8192: slow enough every time to show a progress frame (an RSA 4096 key once took 0.1 s on CI-like runs).
+    const onTerminal = run("script", ["-qec", `${pierBinary} ca init --dir tty-ca --key-type rsa-8192`, "/dev/null"], { cwd: dir.path });
     expect(onTerminal.status).toBe(0);
-    expect(onTerminal.stdout).toMatch(/Generating rsa-4096 CA key… \d+\.\ds/);
-    expect(onTerminal.stdout).toMatch(/✓ Generating rsa-4096 CA key \(\d+\.\ds\)/);
+    expect(onTerminal.stdout).toMatch(/Generating rsa-8192 CA key… \d+\.\ds/);
+    expect(onTerminal.stdout).toMatch(/✓ Generating rsa-8192 CA key \(\d+\.\ds\)/);
     const piped = pier(["ca", "init", "--dir", "piped-ca", "--key-type", "rsa-4096"], { cwd: dir.path });
     expect(piped.status).toBe(0);
     expect(piped.stderr).toBe("");
