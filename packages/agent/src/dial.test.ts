@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -8,7 +9,7 @@ import { encodeEdgeKey } from "@pier/protocol";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";
 import { dialServer } from "./dial.ts";
 import { AgentError } from "./errors.ts";
-import { serverCertificate } from "./server-certificate.testkit.ts";
+import { clientCertificate, serverCertificate } from "./server-certificate.testkit.ts";
 
 /** A TLS server that records each ClientHello it read and every byte of application data a client sent. */
 interface RecordingServer {
@@ -19,7 +20,7 @@ interface RecordingServer {
   close(): Promise<void>;
 }
 
-async function recordingServer(credentials: { cert: string; key: string }, port = 0): Promise<RecordingServer> {
+async function recordingServer(credentials: { cert: string; key: string }, port = 0, onSecure?: (socket: TLSSocket) => void): Promise<RecordingServer> {
   let clientHellos = 0;
   let received = 0;
   const sockets = new Set<TLSSocket>();
@@ -28,7 +29,9 @@ async function recordingServer(credentials: { cert: string; key: string }, port 
     clientHellos++;
     return protocols[0];
   };
-  const server = createServer({ ...credentials, ALPNCallback }, (socket) => {
+  // With `onSecure`, a client certificate is asked for (and not verified: the test looks at it).
+  const server = createServer({ ...credentials, ALPNCallback, ...(onSecure ? { requestCert: true, rejectUnauthorized: false } : {}) }, (socket) => {
+    onSecure?.(socket);
     sockets.add(socket);
     socket.on("data", (chunk: Buffer) => (received += chunk.length));
     socket.on("error", () => undefined);
@@ -135,6 +138,41 @@ describe("dialServer verifies the server by the EDGE_KEY pin", () => {
       expect(fake.received()).toBe(0);
     } finally {
       await fake.close();
+    }
+  });
+});
+
+describe("dialServer resumes TLS sessions", () => {
+  it("with a client certificate, resumes only with the certificate the session was made with", async () => {
+    const seen: { fingerprint: string | undefined; reused: boolean }[] = [];
+    const credentials = serverCertificate();
+    const server = await recordingServer(credentials, 0, (socket) => seen.push({ fingerprint: socket.getPeerX509Certificate()?.fingerprint256, reused: socket.isSessionReused() }));
+    const first = clientCertificate("device-first-key");
+    const renewed = clientCertificate("device-renewed-key");
+    const fingerprintOf = (pem: string) => new X509Certificate(pem).fingerprint256;
+    try {
+      const config = agentConfig(server.port, credentials.fingerprint);
+      const dial = async (client: { cert: string; key: string }) => {
+        const identity = { cert: Buffer.from(client.cert), key: Buffer.from(client.key) };
+        const socket = await dialServer(config, { host: "127.0.0.1", port: server.port }, "http/1.1", new AbortController().signal, identity);
+        await new Promise<void>((resolve) => socket.on("close", () => resolve()).on("data", () => undefined));
+      };
+      await dial(first);
+      await dial(first);
+      await dial(renewed);
+      await dial(renewed);
+      await dial(first);
+      expect(seen).toEqual([
+        { fingerprint: fingerprintOf(first.cert), reused: false },
+        { fingerprint: fingerprintOf(first.cert), reused: true },
+        // A new certificate never resumes the old one's session: the server must see it.
+        { fingerprint: fingerprintOf(renewed.cert), reused: false },
+        { fingerprint: fingerprintOf(renewed.cert), reused: true },
+        // Only one identity's session is kept per server: the old one was replaced.
+        { fingerprint: fingerprintOf(first.cert), reused: false },
+      ]);
+    } finally {
+      await server.close();
     }
   });
 });

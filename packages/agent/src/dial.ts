@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, createHash } from "node:crypto";
 import { connect, type ConnectionOptions, type DetailedPeerCertificate, type TLSSocket } from "node:tls";
 import { isIP } from "node:net";
 import { explainTlsFailure, parsePem, spkiSha256, tlsProfile } from "@pier/pki";
@@ -23,12 +23,15 @@ export interface ClientIdentity {
 
 const connectTimeoutMs = 15_000;
 
-// TLS sessions to resume, by target: a reconnecting fleet costs the server full handshakes
-// otherwise. Only sessions of verified connections are kept, and only agents without a client
-// certificate resume: a resumed handshake carries no certificates, and the server must see the
-// device's certificate on every connection to bind its identity (and, later, check revocation).
-// The server rotates its ticket keys whenever its certificates or CAs change.
-const resumable = new Map<string, Buffer>();
+// TLS sessions to resume, by target, server verification and client identity: a reconnecting
+// fleet costs the server full handshakes otherwise (docs/security.md "TLS session resumption").
+// Only sessions of verified connections are kept. A resumed session carries the client
+// certificate it was made with, so a session is offered only with that same certificate: after a
+// renewal the first connection is a full handshake with the new one. The server checks a resumed
+// certificate's revocation and dates again, and rotates its ticket key whenever its certificates,
+// CAs or CRLs change or a certificate is revoked.
+// One session per target and verification: a new identity's session replaces the old one's.
+const resumable = new Map<string, { readonly identity: string; readonly ticket: Buffer }>();
 const agentFlags = { cert: "--mtlscert", key: "--mtlskey", ca: "--mtlscacert" } as const;
 
 /** Turns any error of a connection attempt into an `AgentError` with cause and fix. */
@@ -50,13 +53,14 @@ export function connectionError(error: unknown, config: AgentConfig, target: Dia
 export async function dialServer(config: AgentConfig, target: DialTarget, alpn: "h2" | "http/1.1", signal: AbortSignal, identity?: ClientIdentity): Promise<TLSSocket> {
   const verifyByCa = config.tls.ca !== undefined && !config.insecurePoll;
   const client = identity ?? (config.tls.cert && config.tls.key ? { cert: config.tls.cert, key: config.tls.key } : undefined);
-  const resume = client === undefined;
   // trust.pem (learned at issuance) is trusted beside the CA file, but a server that chains only
   // to it must also hold the pinned key: never weaker than the CA file or the pin alone.
   const trust = verifyByCa && identity?.trust ? identity.trust : undefined;
   // The key names how the session was verified, so a session is only offered to a server
   // verified the same way (the same CA check, or the same pinned fingerprint).
   const cacheKey = `${alpn}|${target.host}:${target.port}|${verifyByCa ? "ca" : `pin:${config.edgeKey.serverFingerprint}`}`;
+  const identityKey = client ? createHash("sha256").update(client.cert).digest("hex") : "anonymous";
+  const kept = resumable.get(cacheKey);
   const options: ConnectionOptions = {
     host: target.host,
     port: target.port,
@@ -67,12 +71,12 @@ export async function dialServer(config: AgentConfig, target: DialTarget, alpn: 
     rejectUnauthorized: verifyByCa,
     ...(verifyByCa && config.tls.ca ? { ca: trust ? [config.tls.ca, trust] : config.tls.ca } : {}),
     ...(client ? { cert: client.cert, key: client.key } : {}),
-    ...(resume && resumable.has(cacheKey) ? { session: resumable.get(cacheKey) } : {}),
+    ...(kept?.identity === identityKey ? { session: kept.ticket } : {}),
   };
   let verified = false;
   let ticket: Buffer | undefined;
   const keep = () => {
-    if (resume && verified && ticket) resumable.set(cacheKey, ticket);
+    if (verified && ticket) resumable.set(cacheKey, { identity: identityKey, ticket });
   };
   const socket = await new Promise<TLSSocket>((resolve, reject) => {
     const tlsSocket = connect(options);

@@ -37,7 +37,7 @@ import { onlineAnywhere, replicatedRotation } from "./cluster/rotation-files.ts"
 import { handleClusterEvents, replicaSessions } from "./cluster/event-handlers.ts";
 import { startClusterRouting } from "./cluster/cluster-routing.ts";
 import { ClusterTunnels } from "./cluster/cluster-tunnels.ts";
-import { ConnectionBudget, ProxySources, ServerTls, TlsFront, connectionIdentity, defaultConnectionBudget, defaultHandshakeGate, proxyRefusalLogger, revocationEntriesOf, shedLogger, type UpgradeHandler } from "./tls/index.ts";
+import { ConnectionBudget, ProxySources, ServerTls, SessionTicketKeys, TlsFront, connectionIdentity, defaultConnectionBudget, defaultHandshakeGate, proxyRefusalLogger, revocationEntriesOf, shedLogger, type UpgradeHandler } from "./tls/index.ts";
 
 /** Log levels of the server. */
 export type ServerLogLevel = "debug" | "info" | "warn" | "error";
@@ -440,6 +440,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const material = tls.material();
   const policy = tls.policies();
   if (proxySources) config.log("info", `PROXY protocol: connections from ${proxySources.entries.join(", ")} must begin with a PROXY header naming the client`);
+  // Kept across restarts: the fleet's reconnects after a crash resume their TLS sessions.
+  const sessionTickets = SessionTicketKeys.load(join(config.dataDir, "secrets", "tls-tickets.key"), (error) => config.log("warn", error.message));
   // One budget over both listeners: the limits are the process's file descriptors and memory.
   const limits = {
     connections: new ConnectionBudget({ ...defaultConnectionBudget, ...config.connections }),
@@ -448,6 +450,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     handshakes: { maxConcurrent: config.admission?.maxConcurrentHandshakes ?? defaultHandshakeGate.maxConcurrent, maxQueued: config.admission?.maxQueuedHandshakes ?? defaultHandshakeGate.maxQueued },
     ...(config.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: config.handshakeTimeoutMs }),
     revocations: revocations.registry,
+    sessionTickets,
     ...(proxySources ? { proxySources, onProxyRefusal: proxyRefusalLogger((message) => config.log("warn", message)) } : {}),
   };
   const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler: requestHandler(true), upgradeHandler: upgradeHandler(true), onRefusal: onRefusal("https"), onError, ...limits });
@@ -490,6 +493,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       // After the sessions closed (their rows released), before the store closes.
       await routing?.close();
       await Promise.all([httpsFront.close(), tunnelFront.close()]);
+      sessionTickets.close();
       for (const stop of refusalReports) stop();
       await heartbeats.stop();
       await alerts.stop();

@@ -5,7 +5,7 @@ import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
-import type { TLSSocket } from "node:tls";
+import tls, { type TLSSocket } from "node:tls";
 import { CertificateAuthority, type LeafRequest, type SubjectAltName } from "@pier/pki";
 import { type RequestHandler, type TlsResponse, connectionIdentity } from "./tls-front.ts";
 
@@ -188,3 +188,47 @@ export const testHandler: RequestHandler = (req, res) => {
     }),
   );
 };
+
+export interface Exchange {
+  /** What the server answered (empty when it closed the connection first). */
+  readonly answer: string;
+  /** The client resumed the TLS session it offered. */
+  readonly resumed: boolean;
+  /** The session (ticket) the server gave, to resume with later. */
+  readonly session: Buffer | undefined;
+}
+
+/**
+ * One HTTP/1.1 GET over a fresh TLS connection with a client certificate, optionally resuming
+ * `session`. The client closes once it has the answer and, unless it resumed, a session ticket
+ * (a connection the server closes first leaves a ticket OpenSSL will not resume).
+ */
+export function exchange(port: number, ca: string, client: Credential, session?: Buffer): Promise<Exchange> {
+  return new Promise((resolve, reject) => {
+    let answer = "";
+    let ticket: Buffer | undefined;
+    let resumed = false;
+    const socket = tls.connect({ host: "127.0.0.1", port, servername: names.mtls, ca, cert: client.certPem, key: client.keyPem, ...(session ? { session } : {}) }, () => {
+      // Read now: once the socket is closed, isSessionReused() no longer knows.
+      resumed = socket.isSessionReused();
+      socket.write(`GET /who HTTP/1.1\r\nHost: ${names.mtls}\r\n\r\n`);
+    });
+    const done = () => {
+      if ((ticket || resumed) && answer.includes("}")) socket.destroy();
+    };
+    socket.on("session", (value: Buffer) => {
+      ticket = value;
+      done();
+    });
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      answer += chunk;
+      done();
+    });
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      // A server that closes right after the handshake may reset the connection.
+      if (error.code !== "ECONNRESET") reject(error);
+    });
+    socket.on("close", () => resolve({ answer, resumed, session: ticket }));
+  });
+}

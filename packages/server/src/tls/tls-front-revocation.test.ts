@@ -1,54 +1,9 @@
 import { X509Certificate } from "node:crypto";
-import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RevocationRegistry } from "../identity/revocations.ts";
-import { type Credential, type TestCa, type TestPki, clientRequest, createTestPki, mtlsServerRequest, names, openSession, sessionGet, testHandler } from "./tls-fixtures.testkit.ts";
+import { type Credential, type TestCa, type TestPki, clientRequest, createTestPki, exchange, mtlsServerRequest, names, openSession, sessionGet, testHandler } from "./tls-fixtures.testkit.ts";
 import { type TlsRefusal, TlsFront } from "./tls-front.ts";
 import { loadTlsMaterial } from "./tls-material.ts";
-
-interface Exchange {
-  /** What the server answered (empty when it closed the connection first). */
-  readonly answer: string;
-  /** The client resumed the TLS session it offered. */
-  readonly resumed: boolean;
-  /** The session (ticket) the server gave, to resume with later. */
-  readonly session: Buffer | undefined;
-}
-
-/**
- * One HTTP/1.1 GET over a fresh TLS connection with a client certificate, optionally resuming
- * `session`. The client closes once it has the answer and, unless it resumed, a session ticket
- * (a connection the server closes first leaves a ticket OpenSSL will not resume).
- */
-function exchange(port: number, ca: string, client: Credential, session?: Buffer): Promise<Exchange> {
-  return new Promise((resolve, reject) => {
-    let answer = "";
-    let ticket: Buffer | undefined;
-    let resumed = false;
-    const socket = tls.connect({ host: "127.0.0.1", port, servername: names.mtls, ca, cert: client.certPem, key: client.keyPem, ...(session ? { session } : {}) }, () => {
-      // Read now: once the socket is closed, isSessionReused() no longer knows.
-      resumed = socket.isSessionReused();
-      socket.write(`GET /who HTTP/1.1\r\nHost: ${names.mtls}\r\n\r\n`);
-    });
-    const done = () => {
-      if ((ticket || resumed) && answer.includes("}")) socket.destroy();
-    };
-    socket.on("session", (value: Buffer) => {
-      ticket = value;
-      done();
-    });
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => {
-      answer += chunk;
-      done();
-    });
-    socket.on("error", (error: NodeJS.ErrnoException) => {
-      // A server that closes right after the handshake may reset the connection.
-      if (error.code !== "ECONNRESET") reject(error);
-    });
-    socket.on("close", () => resolve({ answer, resumed, session: ticket }));
-  });
-}
 
 describe("TlsFront: revoked client certificates", () => {
   let pki: TestPki;

@@ -1,4 +1,4 @@
-import { X509Certificate, randomBytes } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from "node:http2";
 import net, { type AddressInfo } from "node:net";
@@ -14,6 +14,7 @@ import type { ConnectionBudget, ConnectionShed } from "./connection-budget.ts";
 import type { CrlMaterial } from "./crl-material.ts";
 import { HandshakeGate, defaultHandshakeGate, type HandshakeGateOptions, type HandshakeTicket } from "./handshake-gate.ts";
 import { type ProxyHeaderScan, type ProxySources, looksLikeProxyHeader, readProxyHeader } from "./proxy-protocol.ts";
+import { SessionTicketKeys, ticketLifetimeSeconds } from "./session-tickets.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 
 /**
@@ -111,6 +112,11 @@ export interface TlsFrontOptions {
   readonly proxySources?: ProxySources;
   /** Called for every connection closed for its PROXY header (log it, rate-limited). */
   readonly onProxyRefusal?: (refusal: ProxyRefusal) => void;
+  /**
+   * The key of the servers' TLS session tickets, shared with the other front and kept across
+   * restarts (`SessionTicketKeys.load`); a key of this front alone, in memory, without one.
+   */
+  readonly sessionTickets?: SessionTicketKeys;
 }
 
 /** A connection closed because of its PROXY header, or the lack of one. */
@@ -297,6 +303,8 @@ export class TlsFront implements AsyncDisposable {
   readonly #revocations: RevocationCheck | undefined;
   readonly #proxySources: ProxySources | undefined;
   readonly #onProxyRefusal: ((refusal: ProxyRefusal) => void) | undefined;
+  readonly #sessionTickets: SessionTicketKeys;
+  readonly #ownsSessionTickets: boolean;
   // The client certificate of each open connection that presented one, read once at its handshake.
   readonly #peers = new Map<TLSSocket, X509Certificate>();
   // The client certificate each mTLS handshake presented, read before Node's own check (see 'keylog').
@@ -323,6 +331,8 @@ export class TlsFront implements AsyncDisposable {
     this.#revocations = options.revocations;
     this.#proxySources = options.proxySources;
     this.#onProxyRefusal = options.onProxyRefusal;
+    this.#sessionTickets = options.sessionTickets ?? SessionTicketKeys.inMemory();
+    this.#ownsSessionTickets = options.sessionTickets === undefined;
     const limits = { ...defaultHttpLimits, ...options.httpLimits };
     this.#maxHeaderCount = limits.maxHeaderCount;
     const common = {
@@ -354,6 +364,7 @@ export class TlsFront implements AsyncDisposable {
       const server = this.servers[route];
       // Each connection's copy of the ALPN list pinned a 64 KiB slab of Node's Buffer pool.
       copyAlpnPerConnection(server);
+      this.#sessionTickets.attach(server);
       server.on("request", onRequest);
       server.on("upgrade", onUpgrade);
       server.on("session", (session: ServerHttp2Session) => {
@@ -441,6 +452,9 @@ export class TlsFront implements AsyncDisposable {
     this.servers.mtls.setSecureContext(mtls);
     this.servers.optional.setSecureContext(optional);
     this.servers.ui.setSecureContext(ui);
+    // A new context comes with keys of its own; and tickets issued under the old certificates,
+    // CAs or CRLs must not resume under the new ones.
+    this.#sessionTickets.rotate();
     this.#material = material;
     this.#policy = policy;
     if (caChanged) this.#closeConnectionsNotTrustedBy(certificatesOf(clientCaOf(material)));
@@ -468,13 +482,14 @@ export class TlsFront implements AsyncDisposable {
   }
 
   /**
-   * Replaces the keys that encrypt TLS session tickets on every server: tickets issued before
-   * no longer resume, so a client must make a full handshake and show its certificate again.
-   * Called at every revocation (the check at handshake end covers resumption too; this keeps a
-   * ticket from outliving the revocation by design rather than by that check alone).
+   * Replaces the key that encrypts TLS session tickets (on every server sharing it): tickets
+   * issued before no longer resume, so a client must make a full handshake and show its
+   * certificate again. Called at every revocation (the check at handshake end covers resumption
+   * too; this keeps a ticket from outliving the revocation by design rather than by that check
+   * alone) and at every reload.
    */
   rotateTicketKeys(): void {
-    for (const server of Object.values(this.servers)) server.setTicketKeys(randomBytes(48));
+    this.#sessionTickets.rotate();
   }
 
   /**
@@ -507,7 +522,11 @@ export class TlsFront implements AsyncDisposable {
     for (const socket of this.#tlsSockets) socket.destroy();
     for (const socket of this.#tcpSockets) socket.destroy();
     // Stops the HTTP/1.1 timeout checker started in the constructor.
-    for (const server of [this.servers.mtls, this.servers.optional, this.servers.ui]) server.close();
+    for (const server of [this.servers.mtls, this.servers.optional, this.servers.ui]) {
+      server.close();
+      this.#sessionTickets.detach(server);
+    }
+    if (this.#ownsSessionTickets) this.#sessionTickets.close();
     await Promise.all(closed);
   }
 
@@ -696,10 +715,11 @@ export class TlsFront implements AsyncDisposable {
     // The one read during the handshake came with the client CA attached (see below).
     this.#handshakePeers.delete(socket);
     // OpenSSL does not check a resumed session's certificate again, and it knows nothing of
-    // revocations made since the ticket was issued: this check covers both, from memory.
+    // revocations made since the ticket was issued: these checks cover both, from memory.
     const peer = peerCertificateOf(socket);
-    if (peer && this.#revocations?.isRevoked(peer)) {
-      this.#refusedRevoked(socket, peer);
+    const refusal = peer && (this.#revocations?.isRevoked(peer) ? revokedFailure(peer, socket.isSessionReused()) : socket.isSessionReused() ? outsideValidityFailure(peer, new Date()) : undefined);
+    if (peer && refusal) {
+      this.#refusedAtTrack(socket, peer, refusal);
       return;
     }
     this.#tlsSockets.add(socket);
@@ -713,27 +733,14 @@ export class TlsFront implements AsyncDisposable {
     });
   }
 
-  #refusedRevoked(socket: TLSSocket, peer: X509Certificate): void {
+  /** Closes a connection whose handshake ended with a certificate `#track` refuses, and reports it. */
+  #refusedAtTrack(socket: TLSSocket, peer: X509Certificate, failure: TlsFailure): void {
     const parent = (socket as { _parent?: unknown })._parent;
     const hello = parent instanceof net.Socket ? this.#hellos.get(parent) : undefined;
     const remoteAddress = hello?.remoteAddress ?? clientAddress(socket);
     const serverName = this.#serverNameOf(socket);
-    const serial = peer.serialNumber.toLowerCase();
-    const resumed = socket.isSessionReused();
     socket.destroy();
-    this.#report(() =>
-      this.#onRefusal?.({
-        remoteAddress,
-        serverName,
-        peerCertificate: peer,
-        failure: {
-          code: "client_certificate_revoked",
-          cause: `the client certificate (serial ${serial}, ${peer.subject.replace(/\n/g, ", ")}) is revoked${resumed ? "; it tried to resume a TLS session made before the revocation" : ""}`,
-          fix: "The device must be enrolled again: remove its environment and let it enroll, or give it a certificate that is not revoked.",
-          detail: `revoked serial ${serial} issued by ${peer.issuer.replace(/\n/g, ", ")}`,
-        },
-      }),
-    );
+    this.#report(() => this.#onRefusal?.({ remoteAddress, serverName, peerCertificate: peer, failure }));
   }
 
   #refused(error: Error, socket: TLSSocket): void {
@@ -873,7 +880,7 @@ function checkMaterialFits(policy: RoutingPolicy, material: FrontMaterial): void
 // An empty CA list (not undefined) keeps Node from falling back to its public root store.
 function mtlsContextOptions(material: FrontMaterial): SecureContextOptions {
   const { cert, key, ca, crl } = material.mtls ?? material.server;
-  return { ...tlsProfile, cert, key, ca: ca ?? [], ...(crl ? { crl: [...crl.pems] } : {}), sessionIdContext: "pier-mtls" };
+  return { ...tlsProfile, cert, key, ca: ca ?? [], ...(crl ? { crl: [...crl.pems] } : {}), sessionIdContext: "pier-mtls", sessionTimeout: ticketLifetimeSeconds };
 }
 
 function optionalContextOptions(material: FrontMaterial): SecureContextOptions {
@@ -913,4 +920,30 @@ function answerPlaintext(socket: net.Socket, received: Buffer): void {
   socket.resume();
   socket.end(plaintextAnswer);
   socket.setTimeout(1000);
+}
+
+function revokedFailure(peer: X509Certificate, resumed: boolean): TlsFailure {
+  const serial = peer.serialNumber.toLowerCase();
+  return {
+    code: "client_certificate_revoked",
+    cause: `the client certificate (serial ${serial}, ${peer.subject.replace(/\n/g, ", ")}) is revoked${resumed ? "; it tried to resume a TLS session made before the revocation" : ""}`,
+    fix: "The device must be enrolled again: remove its environment and let it enroll, or give it a certificate that is not revoked.",
+    detail: `revoked serial ${serial} issued by ${peer.issuer.replace(/\n/g, ", ")}`,
+  };
+}
+
+/**
+ * A resumed session's certificate was valid when its ticket was issued, up to 7 days ago
+ * (`ticketLifetimeSeconds`); OpenSSL does not look at its dates again, so this does.
+ */
+function outsideValidityFailure(peer: X509Certificate, now: Date): TlsFailure | undefined {
+  const expired = peer.validToDate.getTime() < now.getTime();
+  if (!expired && peer.validFromDate.getTime() <= now.getTime()) return undefined;
+  const serial = peer.serialNumber.toLowerCase();
+  return {
+    code: expired ? "client_certificate_expired" : "client_certificate_not_yet_valid",
+    cause: `the client certificate (serial ${serial}, ${peer.subject.replace(/\n/g, ", ")}) ${expired ? `expired on ${peer.validToDate.toISOString()}` : `is valid only from ${peer.validFromDate.toISOString()}`}; it tried to resume a TLS session made while it was valid`,
+    fix: expired ? "Renew the device's certificate (the agent renews a Pier-issued one by itself before it expires), or give it a valid one." : "Check the clocks of the server and of whoever issued the certificate.",
+    detail: `serial ${serial} issued by ${peer.issuer.replace(/\n/g, ", ")}, valid ${peer.validFromDate.toISOString()} to ${peer.validToDate.toISOString()}`,
+  };
 }
