@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { hkdfSync, randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type tls from "node:tls";
@@ -24,8 +24,9 @@ const ageCheckMs = 10 * 60_000;
  * The key that encrypts the TLS session tickets of every server of both fronts, kept in a file
  * (0600, in a 0700 directory) so that a restarted server resumes the sessions its predecessor
  * issued: a reconnect storm after a crash then costs resumed handshakes, not full ones
- * (docs/security.md "TLS session resumption"). `rotate()` replaces it (a revocation, any change
- * of certificates, CAs or CRLs), and so does its age, once a key is older than
+ * (docs/security.md "TLS session resumption"). Each server's tickets are encrypted with a key
+ * derived from it and bound to that server's trust (`attach`). `rotate()` replaces it (a
+ * revocation), and so does its age, once a key is older than
  * `ticketLifetimeSeconds`: tickets issued before no longer resume, and their clients make a full
  * handshake and show their certificate again. Without a path the key lives in memory.
  *
@@ -35,7 +36,8 @@ const ageCheckMs = 10 * 60_000;
  */
 export class SessionTicketKeys {
   readonly #path: string | undefined;
-  readonly #servers = new Set<tls.Server>();
+  /** Each attached server, with what its tickets are bound to. */
+  readonly #servers = new Map<tls.Server, Buffer>();
   readonly #ageCheck: NodeJS.Timeout;
   readonly #onError: (error: ServerError) => void;
   #key: Buffer;
@@ -77,10 +79,16 @@ export class SessionTicketKeys {
     return new SessionTicketKeys(undefined, randomBytes(ticketKeyBytes), Date.now(), () => undefined);
   }
 
-  /** Encrypts `server`'s tickets with the current key from now on, and with every later one. */
-  attach(server: tls.Server): void {
-    server.setTicketKeys(this.#key);
-    this.#servers.add(server);
+  /**
+   * Encrypts `server`'s tickets from now on (and after every rotation) with a key derived from
+   * the current one and `context`: what the server's tickets are bound to (its certificates, the
+   * CAs and CRLs it trusts, its session context). A server whose trust changed, in a reload or
+   * across a restart, gets another key, and tickets issued under the old trust do not resume.
+   * Attaching an attached server again binds it to the new context.
+   */
+  attach(server: tls.Server, context: Buffer): void {
+    this.#servers.set(server, context);
+    server.setTicketKeys(this.#keyFor(context));
   }
 
   /** Forgets `server` (its front closed). */
@@ -96,7 +104,7 @@ export class SessionTicketKeys {
   rotate(): void {
     this.#key = randomBytes(ticketKeyBytes);
     this.#createdAt = Date.now();
-    for (const server of this.#servers) server.setTicketKeys(this.#key);
+    for (const [server, context] of this.#servers) server.setTicketKeys(this.#keyFor(context));
     try {
       this.#save();
     } catch (error) {
@@ -107,6 +115,10 @@ export class SessionTicketKeys {
   /** Stops looking at the key's age (the server stops). */
   close(): void {
     clearInterval(this.#ageCheck);
+  }
+
+  #keyFor(context: Buffer): Buffer {
+    return Buffer.from(hkdfSync("sha256", this.#key, Buffer.alloc(0), context, ticketKeyBytes));
   }
 
   #isOld(): boolean {

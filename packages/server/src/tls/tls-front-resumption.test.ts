@@ -74,22 +74,38 @@ describe("TlsFront: TLS session resumption across restarts", () => {
     }
   });
 
-  it("a reload (new certificates, CAs or CRLs) rotates the key: tickets issued before make a full handshake", async () => {
-    const keyFile = pki.file("reload/tls-tickets.key");
+  it("tickets are bound to the trust they were issued under: a changed CA bundle, in a reload or across a restart, makes a full handshake", async () => {
+    const other = await pki.createCa("Another Test CA");
+    const bundlePath = pki.file("bundle.ca.crt");
+    writeFileSync(bundlePath, `${ca.pem}${other.pem}`);
+    const widened = await loadTlsMaterial({ certPath: server.certPath, keyPath: server.keyPath, caPath: bundlePath, role: "server" });
+    const keyFile = pki.file("trust/tls-tickets.key");
     const { front, port } = await start(SessionTicketKeys.load(keyFile));
+    let session: Buffer | undefined;
     try {
       const first = await exchange(port, ca.pem, device);
-      expect((await exchange(port, ca.pem, device, first.session)).resumed).toBe(true);
-      const keyBefore = readFileSync(keyFile);
+      // A reload that changes nothing the tickets are bound to keeps them.
       front.reload({ server: material });
-      expect(readFileSync(keyFile).equals(keyBefore)).toBe(false);
-      const after = await exchange(port, ca.pem, device, first.session);
-      expect(after.resumed).toBe(false);
-      expect(identityIn(after.answer).peer).toContain("device-resumed");
-      // The new key is the file's: a restart now resumes tickets issued after the reload.
-      expect((await exchange(port, ca.pem, device, after.session)).resumed).toBe(true);
+      const same = await exchange(port, ca.pem, device, first.session);
+      expect(same.resumed).toBe(true);
+      front.reload({ server: widened });
+      const afterReload = await exchange(port, ca.pem, device, first.session);
+      expect(afterReload.resumed).toBe(false);
+      expect(identityIn(afterReload.answer).peer).toContain("device-resumed");
+      session = afterReload.session;
+      expect((await exchange(port, ca.pem, device, session)).resumed).toBe(true);
     } finally {
       await front.close();
+    }
+    // The operator narrows the CA file while the server is stopped: same key file, other trust.
+    const restarted = new TlsFront({ material: { server: material }, policy: { mode: "whole-listener" }, handler: testHandler, sessionTickets: SessionTicketKeys.load(keyFile) });
+    const restartedPort = (await restarted.listen(0, "127.0.0.1")).port;
+    try {
+      const afterRestart = await exchange(restartedPort, ca.pem, device, session);
+      expect(afterRestart.resumed).toBe(false);
+      expect(identityIn(afterRestart.answer).peer).toContain("device-resumed");
+    } finally {
+      await restarted.close();
     }
   });
 

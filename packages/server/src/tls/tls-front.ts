@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from "node:http2";
 import net, { type AddressInfo } from "node:net";
@@ -352,11 +352,12 @@ export class TlsFront implements AsyncDisposable {
       // 20 s headersTimeout stretch to 50 s).
       connectionsCheckingInterval: Math.max(250, Math.min(5000, Math.floor(limits.headersTimeoutMs / 4))),
     };
+    const contexts = contextOptions(options.material);
     this.servers = {
-      mtls: http2.createSecureServer({ ...common, requestCert: true, rejectUnauthorized: true, ...mtlsContextOptions(options.material) }),
+      mtls: http2.createSecureServer({ ...common, requestCert: true, rejectUnauthorized: true, ...contexts.mtls }),
       // Asks for a certificate without requiring one; the request handler decides (connectionIdentity).
-      optional: http2.createSecureServer({ ...common, requestCert: true, rejectUnauthorized: false, ...optionalContextOptions(options.material) }),
-      ui: http2.createSecureServer({ ...common, ...uiContextOptions(options.material) }),
+      optional: http2.createSecureServer({ ...common, requestCert: true, rejectUnauthorized: false, ...contexts.optional }),
+      ui: http2.createSecureServer({ ...common, ...contexts.ui }),
     };
     const onRequest = this.#requestListener(options.handler);
     const onUpgrade = this.#upgradeListener(options.upgradeHandler);
@@ -364,7 +365,7 @@ export class TlsFront implements AsyncDisposable {
       const server = this.servers[route];
       // Each connection's copy of the ALPN list pinned a 64 KiB slab of Node's Buffer pool.
       copyAlpnPerConnection(server);
-      this.#sessionTickets.attach(server);
+      this.#sessionTickets.attach(server, ticketContext(contexts[route]));
       server.on("request", onRequest);
       server.on("upgrade", onUpgrade);
       server.on("session", (session: ServerHttp2Session) => {
@@ -434,12 +435,10 @@ export class TlsFront implements AsyncDisposable {
   reload(material: FrontMaterial): void {
     const policy = this.#policy.mode === "separate" && material.mtls ? { mode: "separate" as const, mtlsNames: material.mtls.names } : this.#policy;
     checkMaterialFits(policy, material);
-    const mtls = mtlsContextOptions(material);
-    const ui = uiContextOptions(material);
-    const optional = optionalContextOptions(material);
+    const contexts = contextOptions(material);
     // setSecureContext assigns the server's fields before building the context, so a refused
     // file would leave one server half-updated: build both first.
-    for (const options of [mtls, optional, ui]) {
+    for (const options of Object.values(contexts)) {
       try {
         tls.createSecureContext(options);
       } catch (error) {
@@ -449,12 +448,12 @@ export class TlsFront implements AsyncDisposable {
     const caChanged = !sameBytes(clientCaOf(this.#material), clientCaOf(material));
     const crl = crlOf(material);
     const crlChanged = crlOf(this.#material)?.sha256 !== crl?.sha256;
-    this.servers.mtls.setSecureContext(mtls);
-    this.servers.optional.setSecureContext(optional);
-    this.servers.ui.setSecureContext(ui);
-    // A new context comes with keys of its own; and tickets issued under the old certificates,
-    // CAs or CRLs must not resume under the new ones.
-    this.#sessionTickets.rotate();
+    for (const route of ["mtls", "optional", "ui"] as const) {
+      this.servers[route].setSecureContext(contexts[route]);
+      // A new context comes with ticket keys of its own; and tickets issued under the old
+      // certificates, CAs or CRLs must not resume under new ones (the context changes the key).
+      this.#sessionTickets.attach(this.servers[route], ticketContext(contexts[route]));
+    }
     this.#material = material;
     this.#policy = policy;
     if (caChanged) this.#closeConnectionsNotTrustedBy(certificatesOf(clientCaOf(material)));
@@ -486,7 +485,7 @@ export class TlsFront implements AsyncDisposable {
    * issued before no longer resume, so a client must make a full handshake and show its
    * certificate again. Called at every revocation (the check at handshake end covers resumption
    * too; this keeps a ticket from outliving the revocation by design rather than by that check
-   * alone) and at every reload.
+   * alone).
    */
   rotateTicketKeys(): void {
     this.#sessionTickets.rotate();
@@ -885,6 +884,20 @@ function mtlsContextOptions(material: FrontMaterial): SecureContextOptions {
 
 function optionalContextOptions(material: FrontMaterial): SecureContextOptions {
   return { ...mtlsContextOptions(material), sessionIdContext: "pier-optional" };
+}
+
+function contextOptions(material: FrontMaterial): Record<Route, SecureContextOptions> {
+  return { mtls: mtlsContextOptions(material), optional: optionalContextOptions(material), ui: uiContextOptions(material) };
+}
+
+/** What a server's session tickets are bound to: its session context, certificates, CAs and CRLs. */
+function ticketContext(options: SecureContextOptions): Buffer {
+  const hash = createHash("sha256");
+  for (const part of [options.sessionIdContext, options.cert, options.ca, options.crl].flat()) {
+    const bytes = part === undefined ? Buffer.alloc(0) : Buffer.isBuffer(part) ? part : Buffer.from(String(part));
+    hash.update(`${bytes.length}:`).update(bytes);
+  }
+  return hash.digest();
 }
 
 function uiContextOptions(material: FrontMaterial): SecureContextOptions {
