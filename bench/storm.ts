@@ -42,6 +42,7 @@ import { connectStormFleet, drainLimitMs, killAndRestart, measureAfter } from ".
 import { FleetResources, runFleetBenchmark } from "./fleet/fleet-resources.ts";
 import { LatencySamples } from "./fleet/latency-samples.ts";
 import { lateness, type LoopDelay } from "./fleet/loop-delay.ts";
+import { damonNote } from "./fleet/machine-notes.ts";
 import { benchmarkOptions, cpuProfNodeOptions, fleetFlags, simulatorProcesses, stringOptions } from "./fleet/options.ts";
 import { runClusterStorm } from "./fleet/cluster-storm.ts";
 import { clusterOptions, type ClusterChoice } from "./fleet/replica-cluster.ts";
@@ -160,6 +161,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const openAtKill = (await fleet.recovery()).open;
   const connectedAtKill = openAtKill.reduce((sum, open) => sum + open, 0);
   const stormLag = new LatencySamples();
+  const simulatorCpuAtKill = simulatorCpuSeconds(fleet);
   const restart = await killAndRestart(bench.server, { graceful: options.graceful, name: "server", onRestarted: (restarted) => (resources.server = restarted) }, progress, signal);
   const { killedAt, restarted: server } = restart;
   // Sessions open from here on are new ones: their heartbeats are the "already back" latency.
@@ -183,6 +185,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const stormEndedAt = wallNow();
   await fleet.endWindow("storm");
   const stormCpu = sampleProcess(server.pid);
+  const stormSimulatorCpu = simulatorCpuSeconds(fleet) - simulatorCpuAtKill;
   const stormLoop = await bench.loopDelay.mark(server);
   const afterStorm = await fleet.snapshot();
   const result = backTimes(recovery, killedAt);
@@ -210,10 +213,12 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const { lostAtKill, failures, refusedWithRetry } = stormReasons(beforeKill, afterStorm);
   const endedByHint = lostAtKill.entries().find(([reason]) => reason === "refused restarting")?.[1] ?? 0;
 
+  const kernelNote = damonNote();
   return [
     `Pier reconnect storm: ${options.agents} agents, check-in every ${options.intervalSeconds} s, ${options.graceful ? "SIGTERM (graceful restart)" : "kill -9"} and restart on the same data and ports`,
     `  command       npm run bench:storm -- --agents ${options.agents} --interval ${options.intervalSeconds} --ramp ${options.rampSeconds} --baseline ${options.baselineSeconds} --processes ${options.processes} --limit ${options.limitSeconds} --after ${options.afterSeconds}${options.graceful ? " --graceful" : ""}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}${options.serverArgs.length > 0 ? ` --server-args "${options.serverArgs.join(" ")}"` : ""}`,
     `  machine       ${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}; load average ${loadavg().map((load) => load.toFixed(1)).join(" / ")} (1/5/15 min) at the end`,
+    ...(kernelNote === undefined ? [] : [`  kernel        ${kernelNote}`]),
     "",
     `before       ${connectedAtKill}/${options.agents} connected at the kill; heartbeat → ack ${latencyLine(baseline.latencies)}; server ${((100 * baselineCpuSeconds) / options.baselineSeconds).toFixed(1)} % of one core; event loop ${loopLine(baselineLoop)}`,
     restartLine(restart, options.graceful),
@@ -226,13 +231,13 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
         ]
       : []),
     agentsLine(afterStorm),
-    `             dials ${afterStorm.reconnect.dials}, handshakes ${handshakes}, welcomes ${welcomes}; refused with retry-after: ${reasonsLine(refusedWithRetry)}`,
+    `             dials ${afterStorm.reconnect.dials}, handshakes ${handshakes} (${afterStorm.resumedHandshakes - beforeKill.resumedHandshakes} of the welcomed resumed a TLS session), welcomes ${welcomes}; refused with retry-after: ${reasonsLine(refusedWithRetry)}`,
     `             sessions ended at the kill: ${reasonsLine(lostAtKill)}`,
     `             failed dials: ${reasonsLine(failures)}`,
     `rates        ${(handshakes / reconnectSeconds).toFixed(0)} handshakes/s and ${(welcomes / reconnectSeconds).toFixed(0)} hellos welcomed/s from listening to all back (${reconnectSeconds.toFixed(1)} s); busiest second ${Math.max(0, ...perSecond.values())} welcomes`,
     `during       heartbeat → ack of agents already back ${latencyLine(storm.latencies)} (${storm.sent - storm.acked} of ${storm.sent} unanswered)`,
     `             restarted server ${restartedLifeSeconds.toFixed(1)} CPU-s from its start to the end of the storm (${((100 * restartedLifeSeconds) / Math.max(0.001, (stormEndedAt - restart.exitedAt) / 1000)).toFixed(0)} % of one core); RSS ${(stormCpu.rssBytes / 2 ** 20).toFixed(0)} MiB; event loop ${loopLine(stormLoop)}`,
-    `             this process's timers late p99 ${ms(stormLag.summary().p99)} ms over the ${stormSeconds.toFixed(1)} s storm`,
+    `             simulators ${stormSimulatorCpu.toFixed(1)} CPU-s (${((100 * stormSimulatorCpu) / stormSeconds).toFixed(0)} % of one core, ${fleet.pids.length} process(es)); this process's timers late p99 ${ms(stormLag.summary().p99)} ms over the ${stormSeconds.toFixed(1)} s storm`,
     ...(afterLatencies ? [`after        heartbeat → ack ${latencyLine(afterLatencies)}; event loop ${loopLine(afterLoop)}`] : []),
     "",
     ...stormTargetLines(result.back, result.out, options.limitSeconds, afterStorm),
@@ -270,3 +275,8 @@ process.exitCode = await runFleetBenchmark(resources, {
   progress,
 });
 setTimeout(() => process.exit(), 5_000).unref();
+
+/** CPU seconds the simulator processes (this one in one-process mode) have used so far. */
+function simulatorCpuSeconds(fleet: FleetGroup): number {
+  return fleet.pids.reduce((sum, pid) => sum + sampleProcess(pid).cpuSeconds, 0);
+}

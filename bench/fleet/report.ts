@@ -2,12 +2,15 @@ import { cpus, loadavg } from "node:os";
 import type { FleetRamp, FleetWindow } from "./fleet-phases.ts";
 import { ReasonCounts, type LatencySamples } from "./latency-samples.ts";
 import { lateness, type LoopDelay } from "./loop-delay.ts";
+import { damonNote } from "./machine-notes.ts";
 import { threadDelta, type ProcessSample } from "./server-process.ts";
 
 /** Everything a run measured, for `formatReport`. */
 export interface FleetReport {
   readonly command: string;
   readonly environment: string;
+  /** A kernel facility known to disturb the figures (`damonNote`), when it runs. */
+  readonly kernelNote?: string;
   readonly agents: number;
   readonly intervalSeconds: number;
   readonly setup: {
@@ -111,9 +114,11 @@ function reasonCounts(entries: readonly [string, number][]): ReasonCounts {
 /** The report of a run of bench/fleet-simulator.ts (one server, or with --replicas several). */
 export function fleetReport(run: FleetRun): FleetReport {
   const { ramp, window, server } = run;
+  const kernelNote = damonNote();
   return {
     command: run.command,
     environment: `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}, ${process.platform}; load average ${loadavg().map((load) => load.toFixed(1)).join(" / ")} (1/5/15 min) at the end of the window`,
+    ...(kernelNote === undefined ? {} : { kernelNote }),
     agents: run.agents,
     intervalSeconds: run.intervalSeconds,
     setup: {
@@ -266,6 +271,7 @@ export function formatReport(report: FleetReport): string {
     `Pier fleet benchmark: ${report.agents} agents, check-in every ${report.intervalSeconds} s, mutual TLS + HTTP/2 session`,
     `  command       ${report.command}`,
     `  machine       ${report.environment}`,
+    ...(report.kernelNote ? [`  kernel        ${report.kernelNote}`] : []),
     "",
     "setup",
     `  certificates          ${report.agents} client + 1 server, ${setup.certificatesSeconds.toFixed(1)} s; server up in ${setup.serverStartSeconds.toFixed(1)} s`,
