@@ -151,10 +151,14 @@ export class FleetGroup {
   }
 
   /** The window's heartbeats and acks over the whole fleet (and per group, when the agents dial several ports). */
-  async windowResult(name: string): Promise<{ sent: number; acked: number; latencies: LatencySamples; groupAcked: number[]; groupLatencies: LatencySamples[] }> {
+  async windowResult(name: string): Promise<{ sent: number; acked: number; latencies: LatencySamples; groupAcked: number[]; groupLatencies: LatencySamples[]; simulatorLoopLate: LatencySamples }> {
     const results: WindowResult[] = await this.#each("windowResult", name);
     const latencies = new LatencySamples();
-    for (const result of results) latencies.addAll(result.latencies);
+    const simulatorLoopLate = new LatencySamples();
+    for (const result of results) {
+      latencies.addAll(result.latencies);
+      simulatorLoopLate.addAll(result.loopLate);
+    }
     const groupAcked = sumByGroup(results.map((result) => result.groupAcked));
     const groupLatencies = groupAcked.map((_, group) => {
       const samples = new LatencySamples();
@@ -164,7 +168,7 @@ export class FleetGroup {
       }
       return samples;
     });
-    return { sent: results.reduce((sum, result) => sum + result.sent, 0), acked: results.reduce((sum, result) => sum + result.acked, 0), latencies, groupAcked, groupLatencies };
+    return { sent: results.reduce((sum, result) => sum + result.sent, 0), acked: results.reduce((sum, result) => sum + result.acked, 0), latencies, groupAcked, groupLatencies, simulatorLoopLate };
   }
 
   async markSessionsHealthy(): Promise<void> {

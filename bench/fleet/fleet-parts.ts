@@ -1,6 +1,6 @@
 import { Fleet, wallNow, type MeasurementWindow, type ReconnectStats, type Recovery } from "./fleet.ts";
 import type { AgentIdentity } from "./fleet-pki.ts";
-import { ReasonCounts } from "./latency-samples.ts";
+import { LatencySamples, ReasonCounts } from "./latency-samples.ts";
 
 /** What a share of the fleet is told at start (plain data: it crosses IPC to a child simulator). */
 export interface FleetPartConfig {
@@ -50,6 +50,8 @@ export interface WindowResult {
   /** Per group (FleetPartConfig.ports): acks and their latencies; empty without groups. */
   readonly groupAcked: number[];
   readonly groupLatencies: Float64Array[];
+  /** How late this simulator's event loop was during the window: one sample per 20 ms tick, ms. */
+  readonly loopLate: Float64Array;
 }
 
 /** The operations every share of the fleet answers, in this process or in a child simulator. */
@@ -78,7 +80,7 @@ export function fleetSourceAddress(index: number): string {
  */
 export class LocalFleetPart implements FleetPartOperations {
   #fleet: Fleet | undefined;
-  readonly #windows = new Map<string, MeasurementWindow>();
+  readonly #windows = new Map<string, { readonly window: MeasurementWindow; readonly loop: LoopLateness }>();
 
   get #started(): Fleet {
     if (!this.#fleet) throw new Error("the fleet part was not started");
@@ -128,18 +130,21 @@ export class LocalFleetPart implements FleetPartOperations {
   }
 
   beginWindow(name: string): void {
-    this.#windows.set(name, this.#started.beginWindow());
+    this.#windows.set(name, { window: this.#started.beginWindow(), loop: new LoopLateness() });
   }
 
   endWindow(name: string): void {
-    const window = this.#windows.get(name);
-    if (window) this.#started.endWindow(window);
+    const measured = this.#windows.get(name);
+    if (!measured) return;
+    this.#started.endWindow(measured.window);
+    measured.loop.stop();
   }
 
   windowResult(name: string): WindowResult {
-    const window = this.#windows.get(name);
-    if (!window) return { sent: 0, acked: 0, latencies: new Float64Array(), groupAcked: [], groupLatencies: [] };
-    return { sent: window.sent, acked: window.acked, latencies: window.latencies.values(), groupAcked: [...window.groupAcked], groupLatencies: window.groupLatencies.map((samples) => samples.values()) };
+    const measured = this.#windows.get(name);
+    if (!measured) return { sent: 0, acked: 0, latencies: new Float64Array(), groupAcked: [], groupLatencies: [], loopLate: new Float64Array() };
+    const { window, loop } = measured;
+    return { sent: window.sent, acked: window.acked, latencies: window.latencies.values(), groupAcked: [...window.groupAcked], groupLatencies: window.groupLatencies.map((samples) => samples.values()), loopLate: loop.samples.values() };
   }
 
   markSessionsHealthy(): void {
@@ -196,4 +201,20 @@ export function mergeSnapshots(parts: readonly FleetSnapshot[]): FleetSnapshot {
       stoppedAtDeadline: sum((part) => part.reconnect.stoppedAtDeadline),
     },
   };
+}
+
+/** How late this process's event loop is, from a 20 ms ticker, until `stop()`. */
+class LoopLateness {
+  static readonly tickMs = 20;
+  readonly samples = new LatencySamples();
+  #last = performance.now();
+  readonly #timer = setInterval(() => {
+    const now = performance.now();
+    this.samples.add(Math.max(0, now - this.#last - LoopLateness.tickMs));
+    this.#last = now;
+  }, LoopLateness.tickMs).unref();
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
 }

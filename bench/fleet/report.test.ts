@@ -30,7 +30,7 @@ function report(overrides: { rampCheckIns?: number; windowAcked?: number } = {})
     },
     window: { warmUpSeconds: 1, seconds: 10, connectedAtStart: 200, connectedAtEnd: 200, sent: overrides.windowAcked ?? 2_500, acked: overrides.windowAcked ?? 2_500, latencies, lostSessions: new ReasonCounts() },
     server: { cpuSeconds: 1, userSeconds: 0.7, systemSeconds: 0.3, threads: [["main", 1]], peakRssBytes: 2 ** 28, rssBytes: 2 ** 28, loopDelay: undefined },
-    simulator: { cpuSeconds: 1, eventLoopDelayP99Ms: 1, eventLoopDelayMaxMs: 2, rssBytes: 2 ** 27 },
+    simulator: { cpuSeconds: 1, eventLoopDelayP99Ms: 1, eventLoopDelayMaxMs: 2, rssBytes: 2 ** 27, agentLoopsLate: { p99: 3, max: 7 } },
     simulatorProcesses: [],
   };
 }
@@ -49,5 +49,11 @@ describe("connect cost net of check-ins", () => {
   it("without check-ins in the ramp equals the gross figure, and is n/a when the window answered none", () => {
     expect(netConnectCost(report({ rampCheckIns: 0 })).msPerConnect).toBe(10);
     expect(formatReport(report({ windowAcked: 0 }))).toMatch(/net of check-ins +≈ n\/a ms per connect \(estimate: ramp CPU net of 1000 check-ins at n\/a µs each/);
+  });
+});
+
+describe("the agents' own event loops", () => {
+  it("are reported beside the server's, so a late ack can be told from a late reader", () => {
+    expect(formatReport(report())).toMatch(/^ {4}agents' event loops late by p99 3\.00 ms, max 7\.00 ms \(the processes running the agents/m);
   });
 });

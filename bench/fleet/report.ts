@@ -59,7 +59,7 @@ export interface FleetReport {
     readonly loopDelay: LoopDelay | undefined;
   };
   /** The benchmark process: its CPU over the window, its timers' lateness, its RSS. */
-  readonly simulator: { readonly cpuSeconds: number; readonly eventLoopDelayP99Ms: number; readonly eventLoopDelayMaxMs: number; readonly rssBytes: number };
+  readonly simulator: { readonly cpuSeconds: number; readonly eventLoopDelayP99Ms: number; readonly eventLoopDelayMaxMs: number; readonly rssBytes: number; readonly agentLoopsLate: { readonly p99: number; readonly max: number } };
   /** Each child simulator process over the window (empty in one-process mode). */
   readonly simulatorProcesses: readonly { readonly pid: number; readonly cpuSeconds: number; readonly rssBytes: number }[];
   /** With --replicas: `server` is the sum over the replicas (its loop delay the worst one's); each replica here. */
@@ -162,6 +162,7 @@ export function fleetReport(run: FleetRun): FleetReport {
       eventLoopDelayP99Ms: window.simulator.lag.p99,
       eventLoopDelayMaxMs: window.simulator.lag.max,
       rssBytes: process.memoryUsage.rss(),
+      agentLoopsLate: window.result.simulatorLoopLate.summary(),
     },
     simulatorProcesses: window.simulatorProcesses,
     ...(run.cluster ? { cluster: run.cluster } : {}),
@@ -302,6 +303,7 @@ export function formatReport(report: FleetReport): string {
     ...(report.simulatorProcesses.length > 0
       ? [`    simulators, total   ${totalSimulatorCpu(report).toFixed(2)} s = ${percentOfCore(totalSimulatorCpu(report), window.seconds).toFixed(1)} % of one core`]
       : []),
+    `    agents' event loops late by p99 ${ms(simulator.agentLoopsLate.p99)} ms, max ${ms(simulator.agentLoopsLate.max)} ms (the processes running the agents; a late loop delays their acks' reading)`,
     ...(report.cluster ? ["", ...clusterLines(report.cluster, window.seconds)] : []),
     "",
     portainerLine(report),
