@@ -23,14 +23,13 @@ export interface ClientIdentity {
 
 const connectTimeoutMs = 15_000;
 
-// TLS sessions to resume, by target, server verification and client identity: a reconnecting
-// fleet costs the server full handshakes otherwise (docs/security.md "TLS session resumption").
-// Only sessions of verified connections are kept. A resumed session carries the client
-// certificate it was made with, so a session is offered only with that same certificate: after a
-// renewal the first connection is a full handshake with the new one. The server checks a resumed
-// certificate's revocation and dates again, and rotates its ticket key whenever its certificates,
-// CAs or CRLs change or a certificate is revoked.
-// One session per target and verification: a new identity's session replaces the old one's.
+// TLS sessions to resume, one per target and way of verifying the server: a reconnecting fleet
+// costs the server full handshakes otherwise (docs/security.md "TLS session resumption"). Only
+// sessions of verified connections are kept. A resumed session carries the client certificate it
+// was made with, so a session is offered only with that same certificate (`identity`): after a
+// renewal the first connection is a full handshake with the new one, whose session replaces the
+// old. The server checks a resumed certificate's revocation and dates again, and its tickets
+// resume only under the certificates, CAs and CRLs they were issued under.
 const resumable = new Map<string, { readonly identity: string; readonly ticket: Buffer }>();
 const agentFlags = { cert: "--mtlscert", key: "--mtlskey", ca: "--mtlscacert" } as const;
 

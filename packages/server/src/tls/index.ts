@@ -23,7 +23,7 @@ export {
 export { ProxySources, maxProxyV1Bytes, maxProxyV2Bytes, proxyRefusalLogger, readProxyHeader, type ProxyHeaderScan } from "./proxy-protocol.ts";
 export { ConnectionBudget, defaultConnectionBudget, shedLogger, type Admission, type ConnectionBudgetOptions, type ConnectionShed } from "./connection-budget.ts";
 export { HandshakeGate, defaultHandshakeGate, type HandshakeGateOptions, type HandshakeTicket } from "./handshake-gate.ts";
-export { SessionTicketKeys, ticketLifetimeSeconds } from "./session-tickets.ts";
+export { SessionTicketKeys } from "./session-tickets.ts";
 export { watchFiles, type FileWatch, type WatchFilesOptions } from "./file-watcher.ts";
 export { loadFrontMaterial, watchTlsMaterial, type FrontFiles, type TlsReloader, type TlsReloaderOptions } from "./tls-reloader.ts";
 export { ServerTls, type MtlsSource, type ServerFronts, type ServerTlsOptions } from "./server-tls.ts";

@@ -25,10 +25,10 @@ const ageCheckMs = 10 * 60_000;
  * (0600, in a 0700 directory) so that a restarted server resumes the sessions its predecessor
  * issued: a reconnect storm after a crash then costs resumed handshakes, not full ones
  * (docs/security.md "TLS session resumption"). Each server's tickets are encrypted with a key
- * derived from it and bound to that server's trust (`attach`). `rotate()` replaces it (a
- * revocation), and so does its age, once a key is older than
- * `ticketLifetimeSeconds`: tickets issued before no longer resume, and their clients make a full
- * handshake and show their certificate again. Without a path the key lives in memory.
+ * derived from it and bound to that server's trust (`attach`). The key is replaced at a
+ * revocation (`rotate()`) and once it is older than `ticketLifetimeSeconds`: tickets issued
+ * before no longer resume, and their clients make a full handshake and show their certificate
+ * again. Without a path the key lives in memory.
  *
  * @example
  * const tickets = SessionTicketKeys.load(join(dataDir, "secrets", "tls-tickets.key"));

@@ -189,6 +189,7 @@ export const testHandler: RequestHandler = (req, res) => {
   );
 };
 
+/** What one `exchange` saw. */
 export interface Exchange {
   /** What the server answered (empty when it closed the connection first). */
   readonly answer: string;

@@ -14,6 +14,7 @@ import type { ConnectionBudget, ConnectionShed } from "./connection-budget.ts";
 import type { CrlMaterial } from "./crl-material.ts";
 import { HandshakeGate, defaultHandshakeGate, type HandshakeGateOptions, type HandshakeTicket } from "./handshake-gate.ts";
 import { type ProxyHeaderScan, type ProxySources, looksLikeProxyHeader, readProxyHeader } from "./proxy-protocol.ts";
+import { outsideValidityFailure, revokedFailure } from "./peer-refusals.ts";
 import { SessionTicketKeys, ticketLifetimeSeconds } from "./session-tickets.ts";
 import type { TlsMaterial } from "./tls-material.ts";
 
@@ -488,7 +489,12 @@ export class TlsFront implements AsyncDisposable {
    * alone).
    */
   rotateTicketKeys(): void {
-    this.#sessionTickets.rotate();
+    try {
+      this.#sessionTickets.rotate();
+    } catch (error) {
+      // The new key is in use; only the file could not be written (a revocation must not fail on it).
+      this.#onError(error);
+    }
   }
 
   /**
@@ -716,7 +722,7 @@ export class TlsFront implements AsyncDisposable {
     // OpenSSL does not check a resumed session's certificate again, and it knows nothing of
     // revocations made since the ticket was issued: these checks cover both, from memory.
     const peer = peerCertificateOf(socket);
-    const refusal = peer && (this.#revocations?.isRevoked(peer) ? revokedFailure(peer, socket.isSessionReused()) : socket.isSessionReused() ? outsideValidityFailure(peer, new Date()) : undefined);
+    const refusal = peer ? this.#refusalAtTrack(socket, peer) : undefined;
     if (peer && refusal) {
       this.#refusedAtTrack(socket, peer, refusal);
       return;
@@ -730,6 +736,12 @@ export class TlsFront implements AsyncDisposable {
       this.#mtlsSockets.delete(socket);
       this.#peers.delete(socket);
     });
+  }
+
+  /** Why a certificate is refused once its handshake ended: revoked since, or (resumed) out of its dates. */
+  #refusalAtTrack(socket: TLSSocket, peer: X509Certificate): TlsFailure | undefined {
+    if (this.#revocations?.isRevoked(peer)) return revokedFailure(peer, socket.isSessionReused());
+    return socket.isSessionReused() ? outsideValidityFailure(peer, new Date()) : undefined;
   }
 
   /** Closes a connection whose handshake ended with a certificate `#track` refuses, and reports it. */
@@ -933,30 +945,4 @@ function answerPlaintext(socket: net.Socket, received: Buffer): void {
   socket.resume();
   socket.end(plaintextAnswer);
   socket.setTimeout(1000);
-}
-
-function revokedFailure(peer: X509Certificate, resumed: boolean): TlsFailure {
-  const serial = peer.serialNumber.toLowerCase();
-  return {
-    code: "client_certificate_revoked",
-    cause: `the client certificate (serial ${serial}, ${peer.subject.replace(/\n/g, ", ")}) is revoked${resumed ? "; it tried to resume a TLS session made before the revocation" : ""}`,
-    fix: "The device must be enrolled again: remove its environment and let it enroll, or give it a certificate that is not revoked.",
-    detail: `revoked serial ${serial} issued by ${peer.issuer.replace(/\n/g, ", ")}`,
-  };
-}
-
-/**
- * A resumed session's certificate was valid when its ticket was issued, up to 7 days ago
- * (`ticketLifetimeSeconds`); OpenSSL does not look at its dates again, so this does.
- */
-function outsideValidityFailure(peer: X509Certificate, now: Date): TlsFailure | undefined {
-  const expired = peer.validToDate.getTime() < now.getTime();
-  if (!expired && peer.validFromDate.getTime() <= now.getTime()) return undefined;
-  const serial = peer.serialNumber.toLowerCase();
-  return {
-    code: expired ? "client_certificate_expired" : "client_certificate_not_yet_valid",
-    cause: `the client certificate (serial ${serial}, ${peer.subject.replace(/\n/g, ", ")}) ${expired ? `expired on ${peer.validToDate.toISOString()}` : `is valid only from ${peer.validFromDate.toISOString()}`}; it tried to resume a TLS session made while it was valid`,
-    fix: expired ? "Renew the device's certificate (the agent renews a Pier-issued one by itself before it expires), or give it a valid one." : "Check the clocks of the server and of whoever issued the certificate.",
-    detail: `serial ${serial} issued by ${peer.issuer.replace(/\n/g, ", ")}, valid ${peer.validFromDate.toISOString()} to ${peer.validToDate.toISOString()}`,
-  };
 }
