@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConnectionShed, shedLogger } from "./connection-budget.ts";
-import { HandshakeGate } from "./handshake-gate.ts";
+import { HandshakeGate, handshakeStartsPerTurn } from "./handshake-gate.ts";
 import { type UiFrontMaterial, realClientHello, uiFrontMaterial } from "./handshake.testkit.ts";
 import { collectGarbage, weakTimersOf } from "./released-timers.testkit.ts";
 import { type TestCa, names, testHandler } from "./tls-fixtures.testkit.ts";
@@ -80,6 +80,20 @@ describe("HandshakeGate", () => {
     expect(started).toEqual(["a", "b", "d"]);
     expect(gate.running).toBe(2);
     expect(gate.queued).toBe(0);
+  });
+
+  it("starts at most handshakeStartsPerTurn in one turn of the event loop, the next ones in the turns after", async () => {
+    const gate = new HandshakeGate({ maxConcurrent: 64, maxQueued: 100, maxHoldMs: 60_000, lifoAfterMs: 60_000 });
+    const started: number[] = [];
+    for (let i = 0; i < 20; i++) gate.enter(() => started.push(i));
+    expect(handshakeStartsPerTurn).toBe(8);
+    expect(started).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(gate.queued).toBe(12);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toHaveLength(16);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(gate.running).toBe(20);
   });
 
   it("refuses limits that are not whole numbers ≥ 1 (a queue may be 0)", () => {
