@@ -2,6 +2,7 @@ import type { AgentIdentity } from "./fleet-pki.ts";
 import { LatencySamples, ReasonCounts } from "./latency-samples.ts";
 import { reconnectWait, resetsBackoff, type Refusal } from "./reconnect-policy.ts";
 import { SimulatedAgent, describeFailure, refusalOf, type AgentTarget } from "./simulated-agent.ts";
+import { TurnPacer } from "./turn-pacer.ts";
 
 /** How a fleet connects and checks in. */
 export interface FleetOptions {
@@ -106,6 +107,8 @@ export class Fleet {
   readonly #lastSlot: number[];
   readonly #heartbeatTimers: (NodeJS.Timeout | undefined)[];
   readonly #retryTimers = new Set<NodeJS.Timeout>();
+  // Real devices dial on their own CPUs: this process dials at most 16 at a time between its I/O.
+  readonly #dials = new TurnPacer(16);
   // Per agent: backoff attempt, when the current session started (performance.now()), whether it
   // counts as healthy whatever its age, and its latest welcome and first ack after it (wall ms).
   readonly #attempt: Uint16Array;
@@ -230,7 +233,7 @@ export class Fleet {
     this.#epoch = performance.now();
     const step = this.#agents.length > 1 ? this.#options.rampMs / this.#agents.length : 0;
     this.#state.fill(AgentState.waiting);
-    this.#agents.forEach((_, index) => this.#later(index * step, () => this.#connect(index)));
+    this.#agents.forEach((_, index) => this.#later(index * step, () => this.#dials.run(() => this.#connect(index))));
   }
 
   /** Starts counting check-ins of heartbeats sent from now on (windows may overlap). */
@@ -282,7 +285,8 @@ export class Fleet {
 
   #connect(index: number): void {
     const agent = this.#agents[index];
-    if (!agent) return;
+    // A paced dial may come after stop().
+    if (!agent || this.#stopped) return;
     const target = typeof this.#options.target === "function" ? this.#options.target(index) : this.#options.target;
     this.#stats.dials++;
     this.#state[index] = AgentState.dialling;
@@ -331,7 +335,7 @@ export class Fleet {
     this.#stats.largestWaitMs = Math.max(this.#stats.largestWaitMs, waitMs);
     this.#stats.largestAttempt = Math.max(this.#stats.largestAttempt, this.#attempt[index] ?? 0);
     this.#state[index] = AgentState.waiting;
-    this.#later(waitMs, () => this.#connect(index));
+    this.#later(waitMs, () => this.#dials.run(() => this.#connect(index)));
   }
 
   #onLost(index: number, reason: string, refusal: Refusal | undefined): void {
