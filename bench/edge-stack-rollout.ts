@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url";
 import { edgePaths, edgeStackStatusTypes, type DesiredState, type FleetReport } from "@pier/protocol";
 import { Fleet } from "./fleet/fleet.ts";
 import { createFleetPki } from "./fleet/fleet-pki.ts";
-import { LatencySamples } from "./fleet/latency-samples.ts";
+import { LatencySamples, startLagProbe } from "./fleet/latency-samples.ts";
 import { benchmarkOptions, stringOptions } from "./fleet/options.ts";
 import { configureFleetSettings, httpsJson } from "./fleet/pier-admin.ts";
 import { ServerProcess, sampleProcess } from "./fleet/server-process.ts";
@@ -197,26 +197,6 @@ class SimulatedDevices {
     }
     return false;
   }
-}
-
-/**
- * How late this process's own timers fire (ms beyond a 20 ms tick): heartbeat latency measured
- * here includes it, so it tells whether the simulator, not the server, is slow.
- */
-function startLagProbe(): { stop(): ReturnType<LatencySamples["summary"]> } {
-  const samples = new LatencySamples();
-  let last = performance.now();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    samples.add(Math.max(0, now - last - 20));
-    last = now;
-  }, 20).unref();
-  return {
-    stop() {
-      clearInterval(timer);
-      return samples.summary();
-    },
-  };
 }
 
 /**

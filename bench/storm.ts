@@ -48,7 +48,7 @@ import { runClusterStorm } from "./fleet/cluster-storm.ts";
 import { clusterOptions, type ClusterChoice } from "./fleet/replica-cluster.ts";
 import { ms } from "./fleet/report.ts";
 import { sampleProcess } from "./fleet/server-process.ts";
-import { agentsLine, backWithinMs, latencyLine, reasonsLine, restartLine, seconds, stormReasons, stormTargetLines } from "./fleet/storm-report.ts";
+import { agentsLine, backWithinMs, latencyLine, percentilesLine, reasonsLine, restartLine, seconds, stormReasons, stormTargetLines } from "./fleet/storm-report.ts";
 
 const usage = "Usage: npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20] [--processes P] [--graceful] [--limit 120] [--after 10] [--server-cpu-prof DIR] [--server-args 'FLAGS'] [--replicas N [--haproxy]]";
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -237,7 +237,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
     `rates        ${(handshakes / reconnectSeconds).toFixed(0)} handshakes/s and ${(welcomes / reconnectSeconds).toFixed(0)} hellos welcomed/s from listening to all back (${reconnectSeconds.toFixed(1)} s); busiest second ${Math.max(0, ...perSecond.values())} welcomes`,
     `during       heartbeat → ack of agents already back ${latencyLine(storm.latencies)} (${storm.sent - storm.acked} of ${storm.sent} unanswered)`,
     `             restarted server ${restartedLifeSeconds.toFixed(1)} CPU-s from its start to the end of the storm (${((100 * restartedLifeSeconds) / Math.max(0.001, (stormEndedAt - restart.exitedAt) / 1000)).toFixed(0)} % of one core); RSS ${(stormCpu.rssBytes / 2 ** 20).toFixed(0)} MiB; event loop ${loopLine(stormLoop)}`,
-    `             simulators ${stormSimulatorCpu.toFixed(1)} CPU-s (${((100 * stormSimulatorCpu) / stormSeconds).toFixed(0)} % of one core, ${fleet.pids.length} process(es)), their event loops late by ${loopSummaryLine(storm.simulatorLoopLate)}; this process's timers late p99 ${ms(stormLag.summary().p99)} ms over the ${stormSeconds.toFixed(1)} s storm`,
+    `             simulators ${stormSimulatorCpu.toFixed(1)} CPU-s (${((100 * stormSimulatorCpu) / stormSeconds).toFixed(0)} % of one core, ${fleet.pids.length} process(es)), their event loops late by ${percentilesLine(storm.simulatorLoopLate)}; this process's timers late p99 ${ms(stormLag.summary().p99)} ms over the ${stormSeconds.toFixed(1)} s storm`,
     ...(afterLatencies ? [`after        heartbeat → ack ${latencyLine(afterLatencies)}; event loop ${loopLine(afterLoop)}`] : []),
     "",
     ...stormTargetLines(result.back, result.out, options.limitSeconds, afterStorm),
@@ -279,9 +279,4 @@ setTimeout(() => process.exit(), 5_000).unref();
 /** CPU seconds the simulator processes (this one in one-process mode) have used so far. */
 function simulatorCpuSeconds(fleet: FleetGroup): number {
   return fleet.pids.reduce((sum, pid) => sum + sampleProcess(pid).cpuSeconds, 0);
-}
-
-function loopSummaryLine(samples: LatencySamples): string {
-  const summary = samples.summary();
-  return `p50 ${ms(summary.p50)} ms, p99 ${ms(summary.p99)} ms, max ${ms(summary.max)} ms`;
 }

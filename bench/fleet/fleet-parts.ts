@@ -1,6 +1,6 @@
 import { Fleet, wallNow, type MeasurementWindow, type ReconnectStats, type Recovery } from "./fleet.ts";
 import type { AgentIdentity } from "./fleet-pki.ts";
-import { LatencySamples, ReasonCounts } from "./latency-samples.ts";
+import { ReasonCounts, startLagProbe } from "./latency-samples.ts";
 
 /** What a share of the fleet is told at start (plain data: it crosses IPC to a child simulator). */
 export interface FleetPartConfig {
@@ -80,7 +80,7 @@ export function fleetSourceAddress(index: number): string {
  */
 export class LocalFleetPart implements FleetPartOperations {
   #fleet: Fleet | undefined;
-  readonly #windows = new Map<string, { readonly window: MeasurementWindow; readonly loop: LoopLateness }>();
+  readonly #windows = new Map<string, { readonly window: MeasurementWindow; readonly loop: ReturnType<typeof startLagProbe> }>();
 
   get #started(): Fleet {
     if (!this.#fleet) throw new Error("the fleet part was not started");
@@ -130,7 +130,7 @@ export class LocalFleetPart implements FleetPartOperations {
   }
 
   beginWindow(name: string): void {
-    this.#windows.set(name, { window: this.#started.beginWindow(), loop: new LoopLateness() });
+    this.#windows.set(name, { window: this.#started.beginWindow(), loop: startLagProbe() });
   }
 
   endWindow(name: string): void {
@@ -201,20 +201,4 @@ export function mergeSnapshots(parts: readonly FleetSnapshot[]): FleetSnapshot {
       stoppedAtDeadline: sum((part) => part.reconnect.stoppedAtDeadline),
     },
   };
-}
-
-/** How late this process's event loop is, from a 20 ms ticker, until `stop()`. */
-class LoopLateness {
-  static readonly tickMs = 20;
-  readonly samples = new LatencySamples();
-  #last = performance.now();
-  readonly #timer = setInterval(() => {
-    const now = performance.now();
-    this.samples.add(Math.max(0, now - this.#last - LoopLateness.tickMs));
-    this.#last = now;
-  }, LoopLateness.tickMs).unref();
-
-  stop(): void {
-    clearInterval(this.#timer);
-  }
 }

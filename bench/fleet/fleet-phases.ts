@@ -3,7 +3,7 @@ import { wallNow } from "./fleet.ts";
 import type { FleetGroup } from "./fleet-group.ts";
 import type { FleetSnapshot } from "./fleet-parts.ts";
 import type { FleetPki } from "./fleet-pki.ts";
-import { LatencySamples } from "./latency-samples.ts";
+import { startLagProbe, type LatencySamples } from "./latency-samples.ts";
 import { listening } from "./port-listening.ts";
 import { sampleProcess, type ProcessSample, type ServerProcess } from "./server-process.ts";
 
@@ -25,28 +25,6 @@ export async function waitForFleet(fleet: FleetGroup, size: number, deadline: nu
     }
     await sleep(250, undefined, { signal });
   }
-}
-
-/**
- * How late the simulator's own timers fire (ms beyond a 20 ms tick): latency measured here
- * includes this, so it tells whether the load generator distorts the numbers.
- * (monitorEventLoopDelay reports whole tick intervals at its resolution, not the excess.)
- */
-export function startLagProbe(): { stop(): ReturnType<LatencySamples["summary"]> } {
-  const samples = new LatencySamples();
-  const tickMs = 20;
-  let last = performance.now();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    samples.add(Math.max(0, now - last - tickMs));
-    last = now;
-  }, tickMs).unref();
-  return {
-    stop() {
-      clearInterval(timer);
-      return samples.summary();
-    },
-  };
 }
 
 /** Until every heartbeat of the window is acked, nothing is in flight, or the grace is over. */

@@ -54,3 +54,31 @@ export class ReasonCounts {
     return [...this.#counts].sort((a, b) => b[1] - a[1]);
   }
 }
+
+/**
+ * How late this process's own timers fire (ms beyond a 20 ms tick), until `stop()`: latency
+ * measured in a load generator includes it, so it tells whether the generator, not the server,
+ * is slow. (monitorEventLoopDelay reports whole tick intervals at its resolution, not the excess.)
+ *
+ * @example
+ * const lag = startLagProbe();
+ * …
+ * lag.stop(); // { count, p50, p90, p99, max }; lag.samples keeps every sample
+ */
+export function startLagProbe(): { readonly samples: LatencySamples; stop(): ReturnType<LatencySamples["summary"]> } {
+  const samples = new LatencySamples();
+  const tickMs = 20;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    samples.add(Math.max(0, now - last - tickMs));
+    last = now;
+  }, tickMs).unref();
+  return {
+    samples,
+    stop() {
+      clearInterval(timer);
+      return samples.summary();
+    },
+  };
+}

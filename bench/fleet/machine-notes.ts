@@ -15,13 +15,7 @@ const damonAdmin = "/sys/kernel/mm/damon/admin/kdamonds";
  */
 export function damonNote(admin = damonAdmin): string | undefined {
   const running: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(admin).filter((name) => /^\d+$/.test(name));
-  } catch {
-    return undefined;
-  }
-  for (const name of names) {
+  for (const name of list(admin)) {
     const dir = join(admin, name);
     if (read(join(dir, "state")) !== "on") continue;
     const contexts = join(dir, "contexts");
@@ -44,6 +38,7 @@ function read(path: string): string | undefined {
   }
 }
 
+/** The numbered entries of a DAMON sysfs directory (kdamonds, contexts, schemes); none when it is missing. */
 function list(dir: string): string[] {
   try {
     return readdirSync(dir).filter((name) => /^\d+$/.test(name));

@@ -11,8 +11,13 @@ export const seconds = (ms: number): string => (Number.isFinite(ms) ? (ms / 1000
 
 /** `p50 …, p99 …, max … ms (n=…)` of heartbeat → ack latencies. */
 export function latencyLine(samples: LatencySamples): string {
+  return `${percentilesLine(samples)} (n=${samples.count})`;
+}
+
+/** `p50 … ms, p99 … ms, max … ms` of `samples`. */
+export function percentilesLine(samples: LatencySamples): string {
   const summary = samples.summary();
-  return `p50 ${ms(summary.p50)} ms, p99 ${ms(summary.p99)} ms, max ${ms(summary.max)} ms (n=${summary.count})`;
+  return `p50 ${ms(summary.p50)} ms, p99 ${ms(summary.p99)} ms, max ${ms(summary.max)} ms`;
 }
 
 /** `N (a× reason; b× reason …)` of the four commonest reasons, or "none". */
