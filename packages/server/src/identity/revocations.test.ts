@@ -39,6 +39,18 @@ describe("RevocationRegistry", () => {
     expect(registry.size).toBe(1);
   });
 
+  it("an entry both sources list stays in force until both drop it", () => {
+    const registry = new RevocationRegistry();
+    const entry = { issuer: device.issuer, serial: device.serialNumber };
+    registry.add("built-in", [entry]);
+    registry.setSource("operator-crl", [entry]);
+    registry.setSource("operator-crl", []);
+    expect(registry.isRevoked(device)).toBe(true);
+    registry.setSource("built-in", []);
+    expect(registry.isRevoked(device)).toBe(false);
+    expect(registry.size).toBe(0);
+  });
+
   it("tells listeners what is new, once", () => {
     const registry = new RevocationRegistry();
     const changes: RevocationChange[] = [];

@@ -796,10 +796,12 @@ export class TlsFront implements AsyncDisposable {
     // Several key lines per handshake, one listener.
     if (this.#capturing.has(socket)) return;
     this.#capturing.add(socket);
-    // Not kept as the connection's certificate: read before the handshake ends, Node gives the
-    // certificate a copy of its issuer, held natively for the object's life (issue 20: a CA
-    // certificate per session). `#track` reads it again once the handshake succeeded.
+    // Read only when verification failed, that is when Node is about to destroy the socket:
+    // the object costs ~80 µs, and a verified connection's is read once more by `#track` anyway
+    // (issue 20, bench:handshakes). Not kept as the connection's certificate either: read before
+    // the handshake ends, it comes with a copy of its issuer, held natively for the object's life.
     socket.prependOnceListener("secure", () => {
+      if (!verificationFailed(socket)) return;
       const peer = socket.getPeerX509Certificate();
       if (peer) this.#handshakePeers.set(socket, peer);
     });
@@ -869,6 +871,17 @@ export class TlsFront implements AsyncDisposable {
       fail(error);
     }
   }
+}
+
+/**
+ * Whether OpenSSL failed to verify the client's certificate, asked where Node's own 'secure'
+ * listener asks it (`onServerSocketSecure`: `this._handle.verifyError()`), before that listener
+ * runs. A handle without the method (a Node that changed it) counts as failed, so the refused
+ * certificate is still captured for the audit, as before.
+ */
+function verificationFailed(socket: TLSSocket): boolean {
+  const handle = (socket as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  return typeof handle?.verifyError !== "function" || handle.verifyError() !== null;
 }
 
 function crlOf(material: FrontMaterial): CrlMaterial | undefined {
