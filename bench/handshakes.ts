@@ -42,10 +42,12 @@
  * http-exchange.ts), as agents do: the servers also set up an HTTP/2 session per connection.
  *
  * --bare-node adds a third server to the rounds: bare Node (handshakes/bare-node-server.ts, a
- * `tls.Server` with the same profile, certificates and client CA that answers a fixed 404), the
- * floor of Node's TLS: what Pier spends above it per handshake is Pier's own.
+ * `tls.Server` with the same profile, certificates and client CA that answers a fixed 404, or
+ * with --http2 Node's own HTTP/2 server answering 404), the floor of Node's TLS and HTTP/2: what
+ * Pier spends above it per handshake is Pier's own.
  *
- * --server-cpu-prof DIR runs Pier with --cpu-prof --cpu-prof-dir=DIR (written when it stops);
+ * --server-cpu-prof DIR runs Pier with --cpu-prof --cpu-prof-dir=DIR (written when it stops), and
+ * the bare Node server (--bare-node) likewise into DIR/bare-node;
  * --client-cpu-prof DIR the client processes likewise.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -162,10 +164,11 @@ function withoutCertificate(port: number, caPem: string): Promise<string> {
 }
 
 /** Starts handshakes/bare-node-server.ts on `port` and resolves once it listens. */
-async function startBareNode(port: number, files: { readonly caCertificate: string; readonly serverCertificate: string; readonly serverKey: string }, signal: AbortSignal): Promise<ChildProcess> {
+async function startBareNode(port: number, files: { readonly caCertificate: string; readonly serverCertificate: string; readonly serverKey: string }, kind: "tls" | "http2", profileDir: string | undefined, signal: AbortSignal): Promise<ChildProcess> {
   const env = { ...process.env };
   delete env["NODE_OPTIONS"];
-  const child = spawn(process.execPath, [join(repoRoot, "bench", "handshakes", "bare-node-server.ts"), String(port), files.caCertificate, files.serverCertificate, files.serverKey], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${join(profileDir, "bare-node")}`] : [];
+  const child = spawn(process.execPath, [...profile, join(repoRoot, "bench", "handshakes", "bare-node-server.ts"), String(port), files.caCertificate, files.serverCertificate, files.serverKey, kind], { env, stdio: ["ignore", "pipe", "pipe"] });
   owned.bareNode = child;
   let output = "";
   await new Promise<void>((resolve, reject) => {
@@ -202,12 +205,24 @@ interface Window {
 /** Resources the run owns; released however it ends. */
 const owned: { workDir?: string; server?: ServerProcess; nginx?: NginxProcess; bareNode?: ChildProcess; load?: HandshakeLoad } = {};
 
+/** Ends the bare Node server with SIGTERM, so a --cpu-prof profile is written; SIGKILL after 5 s. */
+async function stopBareNode(): Promise<void> {
+  const child = owned.bareNode;
+  owned.bareNode = undefined;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
 async function cleanUp(): Promise<void> {
   await owned.load?.stop();
   owned.load = undefined;
   await owned.nginx?.stop();
   await owned.server?.stop();
-  owned.bareNode?.kill("SIGKILL");
+  await stopBareNode();
   if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
   owned.workDir = undefined;
 }
@@ -315,7 +330,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   ];
   if (options.bareNode) {
     const port = await freeLoopbackPort();
-    const bare = await startBareNode(port, pki.files, signal);
+    const bare = await startBareNode(port, pki.files, options.http2 ? "http2" : "tls", options.serverCpuProfDir, signal);
     const pid = bare.pid ?? 0;
     progress(`bare Node TLS server pid ${pid} (127.0.0.1:${port})`);
     contenders.push({ target: { name: "node", port, expectedStatus: 404 }, cpuSeconds: () => sampleProcess(pid).cpuSeconds });
