@@ -37,8 +37,12 @@ function tlsServer(): tls.Server {
 
 function http2Server(): http2.Http2SecureServer {
   // Pier's settings (packages/server/src/tls/tls-front.ts): the same windows and limits.
-  const server = http2.createSecureServer({ ...options, maxSessionMemory: 32, settings: { initialWindowSize: 1024 * 1024, maxConcurrentStreams: 128, maxHeaderListSize: 16 * 1024 } });
+  // allowHTTP1 as Pier: the same ALPN list, so a client without a certificate is refused for that.
+  const server = http2.createSecureServer({ ...options, allowHTTP1: true, maxSessionMemory: 32, settings: { initialWindowSize: 1024 * 1024, maxConcurrentStreams: 128, maxHeaderListSize: 16 * 1024 } });
   server.on("session", (session) => session.setLocalWindowSize(8 * 1024 * 1024));
+  server.on("request", (req, res) => {
+    if (req.httpVersionMajor === 1) res.writeHead(404, { "content-length": 0, connection: "close" }).end();
+  });
   server.on("stream", (stream) => {
     stream.on("error", () => undefined);
     stream.respond({ ":status": 404 }, { endStream: true });
