@@ -39,6 +39,7 @@ import { startBenchServer } from "./fleet/bench-server.ts";
 import { FleetGroup } from "./fleet/fleet-group.ts";
 import { ackGraceMs, measureFleetWindow, rampFleet } from "./fleet/fleet-phases.ts";
 import { FleetResources, runFleetBenchmark } from "./fleet/fleet-resources.ts";
+import { runBareFleet } from "./fleet/bare-fleet.ts";
 import { runClusterFleet } from "./fleet/cluster-fleet.ts";
 import { clusterOptions, type ClusterChoice } from "./fleet/replica-cluster.ts";
 import { ServerHeapSnapshots } from "./fleet/heap-snapshot.ts";
@@ -46,7 +47,7 @@ import { benchmarkOptions, cpuProfNodeOptions, fleetFlags, simulatorProcesses, s
 import { fleetReport, formatReport, type FleetReport } from "./fleet/report.ts";
 import { sampleProcess } from "./fleet/server-process.ts";
 
-const usage = `Usage: npx node bench/fleet-simulator.ts [--agents 2000] [--interval 5] [--duration 60] [--ramp 20] [--processes P] [--server-cpu-prof DIR] [--server-heap-snapshot DIR] [--replicas N [--haproxy]]`;
+const usage = `Usage: npx node bench/fleet-simulator.ts [--agents 2000] [--interval 5] [--duration 60] [--ramp 20] [--processes P] [--server-cpu-prof DIR] [--server-heap-snapshot DIR] [--replicas N [--haproxy]] [--bare-node]`;
 /** After the ramp, how long stragglers may still connect (with retries) before we measure anyway. */
 const connectGraceMs = 30_000;
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -60,6 +61,8 @@ interface Options extends ClusterChoice {
   readonly processes: number;
   readonly serverCpuProfDir?: string;
   readonly serverHeapSnapshotDir?: string;
+  /** Run the fleet against bench/fleet/bare-edge-server.ts, Node's floor, instead of Pier. */
+  readonly bareNode: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -67,10 +70,13 @@ function parseOptions(argv: string[]): Options {
     ...fleetFlags,
     ...stringOptions({ agents: "2000", interval: "5", duration: "60", ramp: "20" }),
     "server-heap-snapshot": { type: "string" },
+    "bare-node": { type: "boolean", default: false },
   });
   const agents = integer("agents", values.agents, 1, 60_000);
   const cluster = clusterOptions(number, values, agents, 1, usage);
   if ((values["server-heap-snapshot"] ?? "") !== "" && cluster.replicas !== undefined) throw new Error(`--server-heap-snapshot is for one server, not --replicas.\n${usage}`);
+  const bareNode = values["bare-node"] === true;
+  if (bareNode && (cluster.replicas !== undefined || (values["server-heap-snapshot"] ?? "") !== "")) throw new Error(`--bare-node runs Node's floor server alone: without --replicas or --server-heap-snapshot.\n${usage}`);
   return {
     ...cluster,
     agents,
@@ -81,7 +87,21 @@ function parseOptions(argv: string[]): Options {
     rampSeconds: seconds("ramp", values.ramp, 0, 3600),
     ...(values["server-cpu-prof"] ? { serverCpuProfDir: resolve(values["server-cpu-prof"]) } : {}),
     ...(values["server-heap-snapshot"] ? { serverHeapSnapshotDir: resolve(values["server-heap-snapshot"]) } : {}),
+    bareNode,
   };
+}
+
+/** The run's command line, as the report prints it. */
+function commandLine(options: Options): string {
+  const flags = [
+    `--agents ${options.agents}`,
+    ...(options.replicas === undefined ? [] : [`--replicas ${options.replicas}${options.haproxy ? " --haproxy" : ""}`]),
+    `--interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --processes ${options.processes}`,
+    ...(options.serverCpuProfDir ? [`--server-cpu-prof ${options.serverCpuProfDir}`] : []),
+    ...(options.serverHeapSnapshotDir ? [`--server-heap-snapshot ${options.serverHeapSnapshotDir}`] : []),
+    ...(options.bareNode ? ["--bare-node"] : []),
+  ];
+  return `npx node bench/fleet-simulator.ts ${flags.join(" ")}`;
 }
 
 function progress(message: string): void {
@@ -130,7 +150,7 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
   if (serverOutput) progress(`server printed (last lines):\n${serverOutput.split("\n").slice(-10).join("\n")}`);
 
   return fleetReport({
-    command: `npx node bench/fleet-simulator.ts --agents ${options.agents} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --processes ${options.processes}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}${options.serverHeapSnapshotDir ? ` --server-heap-snapshot ${options.serverHeapSnapshotDir}` : ""}`,
+    command: commandLine(options),
     agents: options.agents,
     intervalSeconds: options.intervalSeconds,
     processes: options.processes,
@@ -141,6 +161,24 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
     window,
     server: { atStart: window.server.atStart, atEnd: window.server.atEnd, loopDelay: window.server.loops },
   });
+}
+
+/** --bare-node: the fleet against Node's floor server (bench/fleet/bare-fleet.ts). */
+function runBare(options: Options, signal: AbortSignal): Promise<FleetReport> {
+  return runBareFleet(
+    {
+      ...options,
+      repoRoot,
+      workDir: resources.makeWorkDir("pier-fleet-", options.serverCpuProfDir),
+      connectGraceMs,
+      ...cpuProfNodeOptions(options.serverCpuProfDir),
+      command: commandLine(options),
+      progress,
+      own: resources.own,
+      makeFleet: () => new FleetGroup(options.processes),
+    },
+    signal,
+  );
 }
 
 /** --replicas: the fleet against N replicas on PostgreSQL (bench/fleet/cluster-fleet.ts). */
@@ -154,7 +192,7 @@ function runCluster(options: Options, replicas: number, signal: AbortSignal): Pr
       balancer: options.haproxy,
       connectGraceMs,
       ...cpuProfNodeOptions(options.serverCpuProfDir),
-      command: `npx node bench/fleet-simulator.ts --agents ${options.agents} --replicas ${replicas}${options.haproxy ? " --haproxy" : ""} --interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --processes ${options.processes}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}`,
+      command: commandLine(options),
       progress,
       own: resources.own,
     },
@@ -167,7 +205,7 @@ process.exitCode = await runFleetBenchmark(resources, {
   parse: () => parseOptions(process.argv.slice(2)),
   // Bounded: setup (certificates, server start) + ramp + grace + warm-up + window + ack grace + slack.
   budgetMs: (options) => 120_000 + options.agents * 3 + options.rampSeconds * 1000 + connectGraceMs + (options.intervalSeconds + options.durationSeconds) * 1000 + ackGraceMs + (options.replicas === undefined ? 0 : 90_000),
-  run: async (options, signal) => [formatReport(await (options.replicas === undefined ? run(options, signal) : runCluster(options, options.replicas, signal)))],
+  run: async (options, signal) => [formatReport(await (options.bareNode ? runBare(options, signal) : options.replicas === undefined ? run(options, signal) : runCluster(options, options.replicas, signal)))],
   progress,
 });
 // Everything is closed by now; a handle left open by a library must not make the run unbounded.

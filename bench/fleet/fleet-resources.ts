@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBenchmark, type BenchmarkSpec } from "./benchmark-process.ts";
+import type { BareEdgeProcess } from "./bare-fleet.ts";
 import type { FleetGroup } from "./fleet-group.ts";
 import type { ReplicaCluster } from "./replica-cluster.ts";
 import type { ServerProcess } from "./server-process.ts";
@@ -22,9 +23,10 @@ export class FleetResources {
   server: ServerProcess | undefined;
   cluster: ReplicaCluster | undefined;
   fleet: FleetGroup | undefined;
+  bare: BareEdgeProcess | undefined;
 
   /** Gets each resource as soon as it exists (the cluster runs' `own`). */
-  readonly own = (resource: { cluster?: ReplicaCluster; fleet?: FleetGroup }): void => {
+  readonly own = (resource: { cluster?: ReplicaCluster; fleet?: FleetGroup; bare?: BareEdgeProcess }): void => {
     Object.assign(this, resource);
   };
 
@@ -45,6 +47,7 @@ export class FleetResources {
   async cleanUp(): Promise<void> {
     await this.stopFleet();
     await this.server?.stop();
+    await this.bare?.stop();
     await this.cluster?.stop();
     this.cluster = undefined;
     if (this.workDir) rmSync(this.workDir, { recursive: true, force: true });
@@ -55,6 +58,7 @@ export class FleetResources {
   killNow(): void {
     this.fleet?.killNow();
     this.server?.killNow();
+    this.bare?.killNow();
     this.cluster?.killNow();
     if (this.workDir) rmSync(this.workDir, { recursive: true, force: true });
   }

@@ -50,7 +50,7 @@ export class ServerLoopDelay {
   }
 
   /** Ends the current phase of `server` and returns its figures (undefined if it did not answer in 5 s). */
-  async mark(server: ServerProcess): Promise<LoopDelay | undefined> {
+  async mark(server: Pick<ServerProcess, "signal">): Promise<LoopDelay | undefined> {
     const lines = () => readFileSync(this.#file, { encoding: "utf8", flag: "a+" }).split("\n").filter(Boolean);
     const before = lines().length;
     server.signal("SIGUSR2");

@@ -7,6 +7,7 @@ function report(overrides: { rampCheckIns?: number; windowAcked?: number } = {})
   const latencies = new LatencySamples();
   latencies.addAll([1, 2, 3]);
   return {
+    subject: "Pier",
     command: "npx node bench/fleet-simulator.ts --agents 200",
     environment: "test",
     agents: 200,

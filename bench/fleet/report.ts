@@ -7,6 +7,8 @@ import { threadDelta, type ProcessSample } from "./server-process.ts";
 
 /** Everything a run measured, for `formatReport`. */
 export interface FleetReport {
+  /** What was measured: "Pier", or the floor of a --bare-node run. */
+  readonly subject: string;
   readonly command: string;
   readonly environment: string;
   /** A kernel facility known to disturb the figures (`damonNote`), when it runs. */
@@ -91,6 +93,8 @@ export interface ClusterReport {
 
 /** What `fleetReport` assembles: a run's set-up, its ramp and its window (bench/fleet/fleet-phases.ts). */
 export interface FleetRun {
+  /** What was measured; "Pier" when absent. */
+  readonly subject?: string;
   readonly command: string;
   readonly agents: number;
   readonly intervalSeconds: number;
@@ -116,6 +120,7 @@ export function fleetReport(run: FleetRun): FleetReport {
   const { ramp, window, server } = run;
   const kernelNote = damonNote();
   return {
+    subject: run.subject ?? "Pier",
     command: run.command,
     environment: `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}, ${process.platform}; load average ${loadavg().map((load) => load.toFixed(1)).join(" / ")} (1/5/15 min) at the end of the window`,
     ...(kernelNote === undefined ? {} : { kernelNote }),
@@ -269,7 +274,7 @@ export function formatReport(report: FleetReport): string {
   const rate = window.seconds > 0 ? window.acked / window.seconds : 0;
   const connectCost = netConnectCost(report);
   const lines = [
-    `Pier fleet benchmark: ${report.agents} agents, check-in every ${report.intervalSeconds} s, mutual TLS + HTTP/2 session`,
+    `${report.subject} fleet benchmark: ${report.agents} agents, check-in every ${report.intervalSeconds} s, mutual TLS + HTTP/2 session`,
     `  command       ${report.command}`,
     `  machine       ${report.environment}`,
     ...(report.kernelNote ? [`  kernel        ${report.kernelNote}`] : []),

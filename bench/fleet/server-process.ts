@@ -24,6 +24,21 @@ export interface ServerProcessOptions {
   readonly ports?: { readonly https: number; readonly tunnel: number };
 }
 
+/** A process's soft limit on open files, from /proc (undefined when unreadable). */
+export function openFileLimitOf(pid: number): number | undefined {
+  try {
+    const line = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"));
+    return line?.[1] === undefined ? undefined : Number(line[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The command that runs `command args` with its open-file soft limit raised to the hard limit. */
+export function withOpenFileLimitRaised(command: string, args: readonly string[]): [string, string[]] {
+  return ["bash", ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', command, ...args]];
+}
+
 /** CPU time and memory of a process, from /proc. */
 export interface ProcessSample {
   /** utime + stime, seconds. */
@@ -79,7 +94,7 @@ export function threadDelta(before: ProcessSample, after: ProcessSample): [strin
 }
 
 /** Free loopback ports, picked by binding port 0 and letting go (the server binds them next). */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
       const server = net.createServer();
@@ -154,7 +169,7 @@ export class ServerProcess {
     // bin/pier execs node, so the child's pid is the server's own (what /proc is read for).
     const pier = join(options.repoRoot, "node_modules", ".bin", "pier");
     // bash execs bin/pier in place, so the pid stays the server's.
-    const [command, commandArgs] = options.raiseOpenFileLimit ? ["bash", ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', pier, ...args]] : [pier, args];
+    const [command, commandArgs] = options.raiseOpenFileLimit ? withOpenFileLimitRaised(pier, args) : [pier, args];
     const child = spawn(command, commandArgs, { cwd: options.repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
     return new ServerProcess(child, httpsPort, tunnelPort, options);
   }
@@ -175,12 +190,7 @@ export class ServerProcess {
 
   /** The soft limit on open files of the running server (/proc/PID/limits), undefined if unreadable. */
   openFileLimit(): number | undefined {
-    try {
-      const line = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${this.pid}/limits`, "utf8"));
-      return line?.[1] === undefined ? undefined : Number(line[1]);
-    } catch {
-      return undefined;
-    }
+    return openFileLimitOf(this.pid);
   }
 
   get pid(): number {

@@ -41,6 +41,26 @@ describe("bench:fleet over several simulator processes", () => {
     expect(result.stdout).toMatch(/^targets \(issue 20, 15,000 agents at 5 s\)$/m);
   }, 150_000);
 
+  it("--bare-node: the same fleet against bare Node's HTTP/2 (the floor), titled as such, and leaves it stopped", () => {
+    const result = bench("fleet-simulator.ts", ["--agents", "40", "--processes", "2", "--interval", "1", "--ramp", "1", "--duration", "2", "--bare-node"]);
+    expect(result.status, result.output).toBe(0);
+    expect(result.stdout).toMatch(/^Bare Node \(bench\/fleet\/bare-edge-server\.ts: the floor, not Pier\) fleet benchmark: 40 agents/m);
+    expect(result.stdout).toMatch(/connected\s+40 at start, 40 at end/);
+    expect(result.stdout).toMatch(/check-ins\s+[1-9]\d* acked of [1-9]\d* sent/);
+    expect(result.stdout).toMatch(/unanswered\s+0/);
+    expect(result.stdout).toMatch(/server CPU\s+[\d.]+ s = [\d.]+ % of one core \(\d+ µs per check-in\)/);
+    expect(result.stdout).toMatch(/server event loop\s+late by p50 [\d.]+ ms/);
+    const pid = Number(/bare server pid (\d+)/.exec(result.stderr)?.[1]);
+    expect(pid, result.stderr).toBeGreaterThan(0);
+    expect(alive(pid)).toBe(false);
+  }, 150_000);
+
+  it("--bare-node refuses --replicas, before starting anything", () => {
+    const result = bench("fleet-simulator.ts", ["--agents", "40", "--replicas", "2", "--bare-node"]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain("--bare-node runs Node's floor server alone: without --replicas or --server-heap-snapshot.");
+  });
+
   it("on Ctrl-C ends the server and every child simulator, and exits 130", async () => {
     const parent = spawn(process.execPath, [join(root, "bench", "fleet-simulator.ts"), "--agents", "40", "--processes", "2", "--interval", "1", "--ramp", "1", "--duration", "120"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";

@@ -63,6 +63,18 @@ describe("bench:handshakes", () => {
     }
   }, 120_000);
 
+  it("--http2 --bare-node: Node's own HTTP/2 server as the floor, refusing a client without a certificate for it", () => {
+    const result = bench(["--duration", "1", "--rounds", "1", "--warmup", "0", "--concurrency", "4", "--clients", "1", "--http2", "--bare-node"]);
+    expect(result.status, result.output).toBe(0);
+    // Refused for the missing certificate, not for ALPN: the floor offers HTTP/1.1 as Pier does.
+    expect(result.stdout).toMatch(/without a client certificate: .*node \(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED\)/);
+    expect(result.stdout).toMatch(/^node +[1-9]\d* handshakes in [\d.]+ s = [\d.]+\/s; server [\d.]+ ms CPU per handshake/m);
+    expect(result.stdout).toMatch(/^floor +bare Node [\d.]+ ms CPU per handshake: Pier spends -?[\d.]+ ms above it/m);
+    const pid = Number(/bare Node TLS server pid (\d+)/.exec(result.stderr)?.[1]);
+    expect(pid, result.stderr).toBeGreaterThan(0);
+    expect(alive(pid)).toBe(false);
+  }, 120_000);
+
   it("refuses an option out of its range, naming the rule and the usage, before starting anything", () => {
     const result = bench(["--concurrency", "1001"]);
     expect(result.status).toBe(2);
