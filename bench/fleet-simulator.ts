@@ -4,7 +4,7 @@
  * protocol (docs/protocol.md).
  *
  *   npx node bench/fleet-simulator.ts [--agents 2000] [--interval 5] [--duration 60] [--ramp 20]
- *                                     [--processes P] [--server-cpu-prof DIR] [--server-heap-snapshot DIR]
+ *                                     [--processes P] [--server-cpu-prof DIR] [--server-node-options "FLAGS"] [--server-heap-snapshot DIR]
  *                                     [--replicas N [--haproxy]]
  *
  * Creates an mTLS CA, a server certificate (DNS:localhost) and one client certificate per agent
@@ -22,6 +22,8 @@
  * --server-cpu-prof DIR runs the server with --cpu-prof (whole lifetime; the window's
  * CLOCK_MONOTONIC bounds are printed, the profile's timestamps use the same clock;
  * bench/fleet/profile-summary.ts --from/--to summarises that window).
+ * --server-node-options "FLAGS" runs the server with these Node/V8 flags as well (each --name or
+ * --name=value), e.g. "--max-semi-space-size=4" to see what a smaller young generation costs.
  * --server-heap-snapshot DIR writes a heap snapshot of the server there after the window, with
  * every session still open (bench/fleet/heap-snapshot-summary.ts summarises it).
  *
@@ -43,11 +45,11 @@ import { runBareFleet } from "./fleet/bare-fleet.ts";
 import { runClusterFleet } from "./fleet/cluster-fleet.ts";
 import { clusterOptions, type ClusterChoice } from "./fleet/replica-cluster.ts";
 import { ServerHeapSnapshots } from "./fleet/heap-snapshot.ts";
-import { benchmarkOptions, cpuProfNodeOptions, fleetFlags, simulatorProcesses, stringOptions } from "./fleet/options.ts";
+import { benchmarkOptions, fleetFlags, nodeOptionsFlag, serverNodeOptions, simulatorProcesses, stringOptions } from "./fleet/options.ts";
 import { fleetReport, formatReport, type FleetReport } from "./fleet/report.ts";
 import { sampleProcess } from "./fleet/server-process.ts";
 
-const usage = `Usage: npx node bench/fleet-simulator.ts [--agents 2000] [--interval 5] [--duration 60] [--ramp 20] [--processes P] [--server-cpu-prof DIR] [--server-heap-snapshot DIR] [--replicas N [--haproxy]] [--bare-node]`;
+const usage = `Usage: npx node bench/fleet-simulator.ts [--agents 2000] [--interval 5] [--duration 60] [--ramp 20] [--processes P] [--server-cpu-prof DIR] [--server-node-options "FLAGS"] [--server-heap-snapshot DIR] [--replicas N [--haproxy]] [--bare-node]`;
 /** After the ramp, how long stragglers may still connect (with retries) before we measure anyway. */
 const connectGraceMs = 30_000;
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -60,6 +62,8 @@ interface Options extends ClusterChoice {
   readonly rampSeconds: number;
   readonly processes: number;
   readonly serverCpuProfDir?: string;
+  /** `--server-node-options`: Node/V8 flags for the server. */
+  readonly serverNodeFlags?: string;
   readonly serverHeapSnapshotDir?: string;
   /** Run the fleet against bench/fleet/bare-edge-server.ts, Node's floor, instead of Pier. */
   readonly bareNode: boolean;
@@ -86,6 +90,7 @@ function parseOptions(argv: string[]): Options {
     durationSeconds: number("duration", values.duration, (n) => n > 0 && n <= 3600, "a number of seconds from 1 to 3600"),
     rampSeconds: seconds("ramp", values.ramp, 0, 3600),
     ...(values["server-cpu-prof"] ? { serverCpuProfDir: resolve(values["server-cpu-prof"]) } : {}),
+    ...nodeOptionsFlag(values["server-node-options"], usage),
     ...(values["server-heap-snapshot"] ? { serverHeapSnapshotDir: resolve(values["server-heap-snapshot"]) } : {}),
     bareNode,
   };
@@ -98,6 +103,7 @@ function commandLine(options: Options): string {
     ...(options.replicas === undefined ? [] : [`--replicas ${options.replicas}${options.haproxy ? " --haproxy" : ""}`]),
     `--interval ${options.intervalSeconds} --duration ${options.durationSeconds} --ramp ${options.rampSeconds} --processes ${options.processes}`,
     ...(options.serverCpuProfDir ? [`--server-cpu-prof ${options.serverCpuProfDir}`] : []),
+    ...(options.serverNodeFlags ? [`--server-node-options "${options.serverNodeFlags}"`] : []),
     ...(options.serverHeapSnapshotDir ? [`--server-heap-snapshot ${options.serverHeapSnapshotDir}`] : []),
     ...(options.bareNode ? ["--bare-node"] : []),
   ];
@@ -115,13 +121,13 @@ async function run(options: Options, signal: AbortSignal): Promise<FleetReport> 
   const workDir = resources.makeWorkDir("pier-fleet-", options.serverCpuProfDir);
   if (options.serverHeapSnapshotDir) mkdirSync(options.serverHeapSnapshotDir, { recursive: true });
   const heap = options.serverHeapSnapshotDir ? new ServerHeapSnapshots(options.serverHeapSnapshotDir, repoRoot) : undefined;
-  const serverNodeOptions = [cpuProfNodeOptions(options.serverCpuProfDir).serverNodeOptions, heap?.nodeOptions()].filter(Boolean).join(" ");
+  const nodeOptions = [serverNodeOptions(options).serverNodeOptions, heap?.nodeOptions()].filter(Boolean).join(" ");
   const bench = await startBenchServer({
     repoRoot,
     workDir,
     agents: options.agents,
     intervalSeconds: options.intervalSeconds,
-    ...(serverNodeOptions ? { serverNodeOptions } : {}),
+    ...(nodeOptions ? { serverNodeOptions: nodeOptions } : {}),
     ...(heap ? { serverEnv: heap.env() } : {}),
     signal,
     progress,
@@ -171,7 +177,7 @@ function runBare(options: Options, signal: AbortSignal): Promise<FleetReport> {
       repoRoot,
       workDir: resources.makeWorkDir("pier-fleet-", options.serverCpuProfDir),
       connectGraceMs,
-      ...cpuProfNodeOptions(options.serverCpuProfDir),
+      ...serverNodeOptions(options),
       command: commandLine(options),
       progress,
       own: resources.own,
@@ -191,7 +197,7 @@ function runCluster(options: Options, replicas: number, signal: AbortSignal): Pr
       replicas,
       balancer: options.haproxy,
       connectGraceMs,
-      ...cpuProfNodeOptions(options.serverCpuProfDir),
+      ...serverNodeOptions(options),
       command: commandLine(options),
       progress,
       own: resources.own,

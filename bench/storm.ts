@@ -11,7 +11,7 @@
  *
  *   npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20]
  *                          [--processes P] [--graceful] [--limit 120] [--after 10]
- *                          [--server-cpu-prof DIR] [--server-args "FLAGS"] [--replicas N [--haproxy]]
+ *                          [--server-cpu-prof DIR] [--server-node-options "FLAGS"] [--server-args "FLAGS"] [--replicas N [--haproxy]]
  *
  * Before the kill, every session counts as healthy (a real fleet's have been up for hours), so
  * the agents' backoff starts over. --limit bounds the wait for the fleet to come back; agents
@@ -23,6 +23,8 @@
  * --server-cpu-prof DIR runs the server with --cpu-prof --cpu-prof-dir=DIR, the restarted one
  * too: the killed server writes no profile (SIGKILL), the restarted one writes the storm's when
  * it is stopped at the end (a --graceful run also gets the first server's, written as it exits).
+ * --server-node-options "FLAGS" runs the server with these Node/V8 flags as well (each --name or
+ * --name=value), e.g. "--max-semi-space-size=4" to see what a smaller young generation costs.
  * --server-args "FLAGS" adds `pier server` flags (split at spaces) to both servers, e.g.
  * "--max-concurrent-handshakes 256" (one server only, not with --replicas).
  *
@@ -43,14 +45,14 @@ import { FleetResources, runFleetBenchmark } from "./fleet/fleet-resources.ts";
 import { LatencySamples } from "./fleet/latency-samples.ts";
 import { lateness, type LoopDelay } from "./fleet/loop-delay.ts";
 import { damonNote } from "./fleet/machine-notes.ts";
-import { benchmarkOptions, cpuProfNodeOptions, fleetFlags, simulatorProcesses, stringOptions } from "./fleet/options.ts";
+import { benchmarkOptions, fleetFlags, nodeOptionsFlag, serverNodeOptions, simulatorProcesses, stringOptions } from "./fleet/options.ts";
 import { runClusterStorm } from "./fleet/cluster-storm.ts";
 import { clusterOptions, type ClusterChoice } from "./fleet/replica-cluster.ts";
 import { ms } from "./fleet/report.ts";
 import { sampleProcess } from "./fleet/server-process.ts";
 import { agentsLine, backWithinMs, latencyLine, percentilesLine, reasonsLine, restartLine, seconds, stormReasons, stormTargetLines } from "./fleet/storm-report.ts";
 
-const usage = "Usage: npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20] [--processes P] [--graceful] [--limit 120] [--after 10] [--server-cpu-prof DIR] [--server-args 'FLAGS'] [--replicas N [--haproxy]]";
+const usage = "Usage: npm run bench:storm -- [--agents 15000] [--interval 5] [--ramp 60] [--baseline 20] [--processes P] [--graceful] [--limit 120] [--after 10] [--server-cpu-prof DIR] [--server-node-options 'FLAGS'] [--server-args 'FLAGS'] [--replicas N [--haproxy]]";
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** After the ramp, how long stragglers may still connect before the baseline starts anyway. */
 const connectGraceMs = 30_000;
@@ -67,6 +69,8 @@ interface Options extends ClusterChoice {
   readonly afterSeconds: number;
   /** Where the server processes write their CPU profiles (--cpu-prof-dir); none without. */
   readonly serverCpuProfDir?: string;
+  /** `--server-node-options`: Node/V8 flags for the server. */
+  readonly serverNodeFlags?: string;
   /** More `pier server` flags (one server). */
   readonly serverArgs: readonly string[];
 }
@@ -89,6 +93,7 @@ function parseOptions(argv: string[]): Options {
     limitSeconds: seconds("limit", values.limit, 5, 1800),
     afterSeconds: seconds("after", values.after, 0, 600),
     ...(values["server-cpu-prof"] ? { serverCpuProfDir: resolve(values["server-cpu-prof"]) } : {}),
+    ...nodeOptionsFlag(values["server-node-options"], usage),
     serverArgs: values["server-args"].split(" ").filter(Boolean),
   };
 }
@@ -135,7 +140,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
     workDir,
     agents: options.agents,
     intervalSeconds: options.intervalSeconds,
-    ...cpuProfNodeOptions(options.serverCpuProfDir),
+    ...serverNodeOptions(options),
     serverArgs: options.serverArgs,
     signal,
     progress,
@@ -216,7 +221,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   const kernelNote = damonNote();
   return [
     `Pier reconnect storm: ${options.agents} agents, check-in every ${options.intervalSeconds} s, ${options.graceful ? "SIGTERM (graceful restart)" : "kill -9"} and restart on the same data and ports`,
-    `  command       npm run bench:storm -- --agents ${options.agents} --interval ${options.intervalSeconds} --ramp ${options.rampSeconds} --baseline ${options.baselineSeconds} --processes ${options.processes} --limit ${options.limitSeconds} --after ${options.afterSeconds}${options.graceful ? " --graceful" : ""}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}${options.serverArgs.length > 0 ? ` --server-args "${options.serverArgs.join(" ")}"` : ""}`,
+    `  command       npm run bench:storm -- --agents ${options.agents} --interval ${options.intervalSeconds} --ramp ${options.rampSeconds} --baseline ${options.baselineSeconds} --processes ${options.processes} --limit ${options.limitSeconds} --after ${options.afterSeconds}${options.graceful ? " --graceful" : ""}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}${options.serverNodeFlags ? ` --server-node-options "${options.serverNodeFlags}"` : ""}${options.serverArgs.length > 0 ? ` --server-args "${options.serverArgs.join(" ")}"` : ""}`,
     `  machine       ${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}; load average ${loadavg().map((load) => load.toFixed(1)).join(" / ")} (1/5/15 min) at the end`,
     ...(kernelNote === undefined ? [] : [`  kernel        ${kernelNote}`]),
     "",
@@ -258,7 +263,7 @@ function runCluster(options: Options, replicas: number, signal: AbortSignal): Pr
       replicas,
       balancer: options.haproxy,
       connectGraceMs,
-      ...cpuProfNodeOptions(options.serverCpuProfDir),
+      ...serverNodeOptions(options),
       command: `npm run bench:storm -- --agents ${options.agents} --replicas ${replicas}${options.haproxy ? " --haproxy" : ""} --interval ${options.intervalSeconds} --ramp ${options.rampSeconds} --baseline ${options.baselineSeconds} --processes ${options.processes} --limit ${options.limitSeconds} --after ${options.afterSeconds}${options.graceful ? " --graceful" : ""}${options.serverCpuProfDir ? ` --server-cpu-prof ${options.serverCpuProfDir}` : ""}`,
       progress,
       own: resources.own,

@@ -8,7 +8,9 @@
  * `monitorEventLoopDelay` sees, whole ticks included (a quiet loop reads ≈ 10 ms); minus the
  * resolution, they are how late the loop was (bench/fleet/loop-delay.ts). The line also carries the
  * window's garbage-collection pauses on the main thread (`gc`: count, total and longest, and the
- * same for major collections), to tell a late loop's collector from its code.
+ * same for major collections), to tell a late loop's collector from its code, and the process's
+ * memory at the signal (`memory`: `process.memoryUsage()`, bytes), to tell the V8 heap from the
+ * rest of the RSS.
  */
 import { appendFileSync } from "node:fs";
 import { PerformanceObserver, constants, monitorEventLoopDelay } from "node:perf_hooks";
@@ -43,7 +45,9 @@ if (file) {
     const ms = (ns: number) => Math.round(ns / 1e4) / 100;
     const round = (value: number) => Math.round(value * 100) / 100;
     const pauses = { count: gc.count, totalMs: round(gc.totalMs), maxMs: round(gc.maxMs), majorCount: gc.majorCount, majorMaxMs: round(gc.majorMaxMs) };
-    appendFileSync(file, `${JSON.stringify({ p50Ms: ms(histogram.percentile(50)), p99Ms: ms(histogram.percentile(99)), maxMs: ms(histogram.max), count: histogram.count, resolutionMs, gc: pauses })}\n`);
+    const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+    const memory = { rss, heapTotal, heapUsed, external, arrayBuffers };
+    appendFileSync(file, `${JSON.stringify({ p50Ms: ms(histogram.percentile(50)), p99Ms: ms(histogram.percentile(99)), maxMs: ms(histogram.max), count: histogram.count, resolutionMs, gc: pauses, memory })}\n`);
     histogram.reset();
     gc = none();
   });

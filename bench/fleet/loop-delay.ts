@@ -14,6 +14,8 @@ export interface LoopDelay {
   readonly resolutionMs: number;
   /** The phase's garbage-collection pauses on the main thread (absent from an older probe). */
   readonly gc?: { readonly count: number; readonly totalMs: number; readonly maxMs: number; readonly majorCount: number; readonly majorMaxMs: number };
+  /** `process.memoryUsage()` at the phase's end, bytes (absent from an older probe). */
+  readonly memory?: { readonly rss: number; readonly heapTotal: number; readonly heapUsed: number; readonly external: number; readonly arrayBuffers: number };
 }
 
 /** How late the server's event loop was (interval − tick), ms, never below 0. */

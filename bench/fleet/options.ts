@@ -83,6 +83,7 @@ export function stringOptions<const T extends Record<string, string>>(defaults: 
 export const fleetFlags = {
   processes: { type: "string" },
   "server-cpu-prof": { type: "string" },
+  "server-node-options": { type: "string" },
   replicas: { type: "string" },
   haproxy: { type: "boolean", default: false },
 } as const;
@@ -95,7 +96,24 @@ export function simulatorProcesses(number: NumberOption, text: string | undefine
   return number("processes", text ?? String(Math.ceil(agents / agentsPerProcess)), (n) => Number.isInteger(n) && n >= 1 && n <= 16 && n <= agents, "an integer from 1 to 16, at most --agents");
 }
 
-/** `--server-cpu-prof DIR` as the server's NODE_OPTIONS, for the options of a server start. */
-export function cpuProfNodeOptions(dir: string | undefined): { serverNodeOptions?: string } {
-  return dir ? { serverNodeOptions: `--cpu-prof --cpu-prof-dir=${dir}` } : {};
+/** The longest `--server-node-options` taken. */
+const maxNodeOptionsLength = 1000;
+
+/**
+ * `--server-node-options "FLAGS"`: Node/V8 flags for the server (e.g. `--max-semi-space-size=4`),
+ * each a `--flag` or `--flag=value` token. Throws with the usage for anything else.
+ */
+export function nodeOptionsFlag(text: string | undefined, usage: string): { serverNodeFlags?: string } {
+  if (text === undefined || text.trim() === "") return {};
+  const tokens = text.trim().split(/\s+/);
+  if (text.length > maxNodeOptionsLength || !tokens.every((token) => /^--[a-z0-9][a-z0-9_-]*(=\S+)?$/i.test(token))) {
+    throw new Error(`--server-node-options must be Node flags such as "--max-semi-space-size=4" (each --name or --name=value, ${maxNodeOptionsLength} characters at most), got "${text.slice(0, 100)}".\n${usage}`);
+  }
+  return { serverNodeFlags: tokens.join(" ") };
+}
+
+/** `--server-cpu-prof DIR` and `--server-node-options` as the server's NODE_OPTIONS, for the options of a server start. */
+export function serverNodeOptions(options: { readonly serverCpuProfDir?: string; readonly serverNodeFlags?: string }): { serverNodeOptions?: string } {
+  const flags = [options.serverCpuProfDir ? `--cpu-prof --cpu-prof-dir=${options.serverCpuProfDir}` : undefined, options.serverNodeFlags].filter(Boolean).join(" ");
+  return flags ? { serverNodeOptions: flags } : {};
 }

@@ -58,3 +58,15 @@ describe("the agents' own event loops", () => {
     expect(formatReport(report())).toMatch(/^ {4}agents' event loops late by p99 3\.00 ms, max 7\.00 ms \(the processes running the agents/m);
   });
 });
+
+describe("the server's memory", () => {
+  it("splits the RSS into the V8 heap, its external memory and the rest, per agent, when the probe measured it", () => {
+    const MiB = 2 ** 20;
+    const base = report();
+    const loopDelay = { p50Ms: 10, p99Ms: 11, maxMs: 12, count: 100, resolutionMs: 10, memory: { rss: 200 * MiB, heapTotal: 50 * MiB, heapUsed: 25 * MiB, external: 10 * MiB, arrayBuffers: MiB } };
+    const text = formatReport({ ...base, server: { ...base.server, loopDelay } });
+    // 200 agents: 50 MiB of heap is 256 KiB each; the rest is 200 − 50 − 10 = 140 MiB.
+    expect(text).toMatch(/^ {4}of it +V8 heap 50 MiB = 256 KiB per agent \(25 MiB = 128 KiB in use\); external 10 MiB = 51 KiB; the rest \(OpenSSL, nghttp2, code\) 140 MiB = 717 KiB$/m);
+    expect(formatReport(base)).not.toMatch(/V8 heap/);
+  });
+});

@@ -229,6 +229,16 @@ export function netConnectCost(report: FleetReport): { msPerConnect: number; che
   return { msPerConnect: setup.connected > 0 ? (1000 * netCpuSeconds) / setup.connected : Number.NaN, checkIns: setup.checkInsAcked, microsecondsPerCheckIn };
 }
 
+/** Where the server's RSS is at the window's end: the V8 heap, its external memory, the rest (native). */
+function memoryLines(memory: LoopDelay["memory"], agents: number): string[] {
+  if (!memory) return [];
+  const perAgent = (bytes: number) => kib(bytes / Math.max(1, agents));
+  const native = memory.rss - memory.heapTotal - memory.external;
+  return [
+    `    of it               V8 heap ${mib(memory.heapTotal)} = ${perAgent(memory.heapTotal)} per agent (${mib(memory.heapUsed)} = ${perAgent(memory.heapUsed)} in use); external ${mib(memory.external)} = ${perAgent(memory.external)}; the rest (OpenSSL, nghttp2, code) ${mib(native)} = ${perAgent(native)}`,
+  ];
+}
+
 /** The one-line comparison with Portainer's published sizing, per check-in. */
 export function portainerLine(report: FleetReport): string {
   const cpu = percentOfCore(report.server.cpuSeconds, report.window.seconds);
@@ -302,6 +312,7 @@ export function formatReport(report: FleetReport): string {
     `    by kind             user ${server.userSeconds.toFixed(2)} s, system ${server.systemSeconds.toFixed(2)} s`,
     `    by thread           ${server.threads.filter(([, seconds]) => seconds >= 0.01).map(([name, seconds]) => `${name} ${seconds.toFixed(2)} s`).join(", ")}`,
     `  server memory         peak RSS ${mib(server.peakRssBytes)} (VmHWM since start) = ${kib(server.peakRssBytes / Math.max(1, window.connectedAtEnd))} per agent; RSS now ${mib(server.rssBytes)} = ${kib(server.rssBytes / Math.max(1, window.connectedAtEnd))} per agent`,
+    ...memoryLines(server.loopDelay?.memory, window.connectedAtEnd),
     `  server event loop     ${loopLine(server.loopDelay)}`,
     `  simulator CPU         ${simulator.cpuSeconds.toFixed(2)} s = ${percentOfCore(simulator.cpuSeconds, window.seconds).toFixed(1)} % of one core (the benchmark process); timers late p99 ${ms(simulator.eventLoopDelayP99Ms)} ms, max ${ms(simulator.eventLoopDelayMaxMs)} ms; RSS ${mib(simulator.rssBytes)}`,
     ...report.simulatorProcesses.map((child) => `    simulator ${String(child.pid).padEnd(8)}    ${child.cpuSeconds.toFixed(2)} s = ${percentOfCore(child.cpuSeconds, window.seconds).toFixed(1)} % of one core; RSS ${mib(child.rssBytes)}`),
