@@ -12,6 +12,7 @@ import { createFleetPki } from "./fleet-pki.ts";
 import type { FleetGroup } from "./fleet-group.ts";
 import { measureFleetWindow, rampFleet } from "./fleet-phases.ts";
 import { ServerLoopDelay } from "./loop-delay.ts";
+import type { FleetRunOptions } from "./replica-cluster.ts";
 import { fleetReport, type FleetReport } from "./report.ts";
 import { freePorts, openFileLimitOf, sampleProcess, withOpenFileLimitRaised } from "./server-process.ts";
 
@@ -83,18 +84,9 @@ export class BareEdgeProcess {
 
 /** Runs the fleet against the bare server; `own` gets each resource as soon as it exists. */
 export async function runBareFleet(
-  options: {
-    readonly repoRoot: string;
-    readonly workDir: string;
-    readonly agents: number;
-    readonly intervalSeconds: number;
+  options: FleetRunOptions & {
     readonly durationSeconds: number;
-    readonly rampSeconds: number;
-    readonly processes: number;
-    readonly connectGraceMs: number;
-    readonly serverNodeOptions?: string;
-    readonly command: string;
-    readonly progress: (message: string) => void;
+    /** Gets each resource as soon as it exists, so the caller can release it however the run ends. */
     readonly own: (resource: { bare?: BareEdgeProcess; fleet?: FleetGroup }) => void;
     readonly makeFleet: () => FleetGroup;
   },

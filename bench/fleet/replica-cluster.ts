@@ -45,13 +45,11 @@ export function clusterOptions(number: NumberOption, values: { readonly replicas
   return { ...(replicas === undefined ? {} : { replicas }), haproxy: values.haproxy };
 }
 
-/** What a --replicas run of bench/fleet-simulator.ts or bench/storm.ts is told. */
-export interface ClusterRunOptions {
+/** What a run of a fleet against servers the benchmark starts itself is told (--replicas, --bare-node). */
+export interface FleetRunOptions {
   readonly repoRoot: string;
   readonly workDir: string;
   readonly agents: number;
-  readonly replicas: number;
-  readonly balancer: boolean;
   readonly intervalSeconds: number;
   readonly rampSeconds: number;
   readonly processes: number;
@@ -60,6 +58,12 @@ export interface ClusterRunOptions {
   /** The command line to print. */
   readonly command: string;
   readonly progress: (message: string) => void;
+}
+
+/** What a --replicas run of bench/fleet-simulator.ts or bench/storm.ts is told. */
+export interface ClusterRunOptions extends FleetRunOptions {
+  readonly replicas: number;
+  readonly balancer: boolean;
   /** Gets each resource as soon as it exists, so the caller can release it however the run ends. */
   readonly own: (resource: { cluster?: ReplicaCluster; fleet?: FleetGroup }) => void;
 }
