@@ -50,7 +50,7 @@
  * the bare Node server (--bare-node) likewise into DIR/bare-node;
  * --client-cpu-prof DIR the client processes likewise.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -64,6 +64,7 @@ import { tlsProfile } from "@pier/pki";
 import { runBenchmark } from "./fleet/benchmark-process.ts";
 import { createFleetPki } from "./fleet/fleet-pki.ts";
 import { numberOption } from "./fleet/options.ts";
+import { ScriptProcess } from "./fleet/script-process.ts";
 import { ServerProcess, sampleProcess } from "./fleet/server-process.ts";
 import type { ClientSlot, HandshakeTarget, TargetCounts } from "./handshakes/handshake-client.ts";
 import { HandshakeLoad, countsSince } from "./handshakes/handshake-load.ts";
@@ -164,25 +165,12 @@ function withoutCertificate(port: number, caPem: string): Promise<string> {
 }
 
 /** Starts handshakes/bare-node-server.ts on `port` and resolves once it listens. */
-async function startBareNode(port: number, files: { readonly caCertificate: string; readonly serverCertificate: string; readonly serverKey: string }, kind: "tls" | "http2", profileDir: string | undefined, signal: AbortSignal): Promise<ChildProcess> {
+function startBareNode(port: number, files: { readonly caCertificate: string; readonly serverCertificate: string; readonly serverKey: string }, kind: "tls" | "http2", profileDir: string | undefined, signal: AbortSignal): Promise<ScriptProcess> {
   const env = { ...process.env };
   delete env["NODE_OPTIONS"];
   const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${join(profileDir, "bare-node")}`] : [];
-  const child = spawn(process.execPath, [...profile, join(repoRoot, "bench", "handshakes", "bare-node-server.ts"), String(port), files.caCertificate, files.serverCertificate, files.serverKey, kind], { env, stdio: ["ignore", "pipe", "pipe"] });
-  owned.bareNode = child;
-  let output = "";
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    const keep = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes("listening")) resolve();
-    };
-    child.stdout.on("data", keep);
-    child.stderr.on("data", keep);
-    child.once("exit", (code) => reject(new Error(`bare-node-server.ts exited (${code}) during start:\n${output}`)));
-  });
-  return child;
+  const args = [...profile, join(repoRoot, "bench", "handshakes", "bare-node-server.ts"), String(port), files.caCertificate, files.serverCertificate, files.serverKey, kind];
+  return ScriptProcess.start({ name: "bare-node-server.ts", command: process.execPath, args, env, signal, onSpawn: (bare) => (owned.bareNode = bare) });
 }
 
 /** One server as the benchmark sees it: where to dial, what it answers, whose CPU to read. */
@@ -203,26 +191,15 @@ interface Window {
 }
 
 /** Resources the run owns; released however it ends. */
-const owned: { workDir?: string; server?: ServerProcess; nginx?: NginxProcess; bareNode?: ChildProcess; load?: HandshakeLoad } = {};
-
-/** Ends the bare Node server with SIGTERM, so a --cpu-prof profile is written; SIGKILL after 5 s. */
-async function stopBareNode(): Promise<void> {
-  const child = owned.bareNode;
-  owned.bareNode = undefined;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await exited;
-  clearTimeout(timer);
-}
+const owned: { workDir?: string; server?: ServerProcess; nginx?: NginxProcess; bareNode?: ScriptProcess; load?: HandshakeLoad } = {};
 
 async function cleanUp(): Promise<void> {
   await owned.load?.stop();
   owned.load = undefined;
   await owned.nginx?.stop();
   await owned.server?.stop();
-  await stopBareNode();
+  await owned.bareNode?.stop(5_000);
+  owned.bareNode = undefined;
   if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
   owned.workDir = undefined;
 }
@@ -331,7 +308,7 @@ async function run(options: Options, signal: AbortSignal): Promise<string[]> {
   if (options.bareNode) {
     const port = await freeLoopbackPort();
     const bare = await startBareNode(port, pki.files, options.http2 ? "http2" : "tls", options.serverCpuProfDir, signal);
-    const pid = bare.pid ?? 0;
+    const pid = bare.pid;
     progress(`bare Node TLS server pid ${pid} (127.0.0.1:${port})`);
     contenders.push({ target: { name: "node", port, expectedStatus: 404 }, cpuSeconds: () => sampleProcess(pid).cpuSeconds });
   }
@@ -393,7 +370,7 @@ function killNow(): void {
   owned.load?.killNow();
   owned.nginx?.killNow();
   owned.server?.killNow();
-  owned.bareNode?.kill("SIGKILL");
+  owned.bareNode?.killNow();
   if (owned.workDir) rmSync(owned.workDir, { recursive: true, force: true });
 }
 

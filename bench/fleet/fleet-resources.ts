@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runBenchmark, type BenchmarkSpec } from "./benchmark-process.ts";
-import type { BareEdgeProcess } from "./bare-fleet.ts";
 import type { FleetGroup } from "./fleet-group.ts";
 import type { ReplicaCluster } from "./replica-cluster.ts";
+import type { ScriptProcess } from "./script-process.ts";
 import type { ServerProcess } from "./server-process.ts";
 
 /**
@@ -23,10 +23,10 @@ export class FleetResources {
   server: ServerProcess | undefined;
   cluster: ReplicaCluster | undefined;
   fleet: FleetGroup | undefined;
-  bare: BareEdgeProcess | undefined;
+  bare: ScriptProcess | undefined;
 
   /** Gets each resource as soon as it exists (the cluster runs' `own`). */
-  readonly own = (resource: { cluster?: ReplicaCluster; fleet?: FleetGroup; bare?: BareEdgeProcess }): void => {
+  readonly own = (resource: { cluster?: ReplicaCluster; fleet?: FleetGroup; bare?: ScriptProcess }): void => {
     Object.assign(this, resource);
   };
 
