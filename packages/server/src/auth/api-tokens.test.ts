@@ -20,7 +20,7 @@ describe("access tokens", () => {
     await using store = await SqliteStore.open(dir.file("pier.db"));
     const user = await store.users.create({ username: "ci", passwordHash: "x" });
     const { token, tokenHash, prefix } = generateApiToken();
-    const stored = await store.apiTokens.create({ userId: user.id, description: "pipeline", tokenHash, prefix });
+    const stored = await store.apiTokens.create({ userId: user.id, description: "pipeline", tokenHash, prefix, scope: "admin", expiresAt: new Date(Date.now() + 86_400_000) });
 
     const t0 = new Date("2026-05-01T10:00:00.000Z");
     expect(await verifyApiToken(store.apiTokens, token, t0)).toEqual({ ...stored, lastUsedAt: t0 });

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { ServerError } from "../errors.ts";
 import type { ApiToken, ApiTokenStore } from "../store/store.ts";
 
 /** Every Pier access token starts with this, so secret scanners and people can recognise one. */
@@ -9,6 +10,11 @@ const tokenPattern = /^pier_[A-Za-z0-9_-]{43}$/;
 
 /** How often a token's `lastUsedAt` is written at most, so API calls do not each cost a write. */
 export const apiTokenTouchIntervalMs = 60_000;
+
+/** The longest an access token may live: one year. */
+export const maximumApiTokenLifetimeDays = 365;
+/** An access token's lifetime when none is asked for: 90 days. */
+export const defaultApiTokenLifetimeDays = 90;
 
 /** A new access token: `token` is shown to the user once; only `tokenHash` and `prefix` are stored. */
 export interface GeneratedApiToken {
@@ -41,7 +47,9 @@ export function generateApiToken(): GeneratedApiToken {
 
 /**
  * Finds the stored token matching an `X-API-Key` value and records its use (at most once a
- * minute). Answers `null` for anything that is not a known token, without telling why.
+ * minute). Answers `null` for anything that is not a known token, without telling why; throws
+ * `unauthorized` (`details.reason: "expired"`) for a known token past its expiry, which is not
+ * recorded as used.
  *
  * @example
  * const apiToken = await verifyApiToken(store.apiTokens, request.header("X-API-Key") ?? "");
@@ -51,6 +59,12 @@ export async function verifyApiToken(tokens: Pick<ApiTokenStore, "findByHash" | 
   if (!tokenPattern.test(presented)) return null;
   const found = await tokens.findByHash(hashApiToken(presented));
   if (found === null) return null;
+  if (found.expiresAt.getTime() <= now.getTime()) {
+    throw new ServerError("unauthorized", `This access token (${found.prefix}…) expired on ${found.expiresAt.toISOString()}.`, {
+      details: { reason: "expired" },
+      fix: "Create a new access token (Account in the UI, or POST /api/users/{id}/tokens) and revoke this one.",
+    });
+  }
   if (found.lastUsedAt === null || now.getTime() - found.lastUsedAt.getTime() >= apiTokenTouchIntervalMs) {
     await tokens.touch(found.id, now);
     return { ...found, lastUsedAt: now };

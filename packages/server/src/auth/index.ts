@@ -12,7 +12,17 @@ export {
   signSessionToken,
   verifySessionToken,
 } from "./jwt.ts";
-export { type GeneratedApiToken, apiTokenPrefix, apiTokenTouchIntervalMs, generateApiToken, hashApiToken, verifyApiToken } from "./api-tokens.ts";
+export {
+  type GeneratedApiToken,
+  apiTokenPrefix,
+  apiTokenTouchIntervalMs,
+  defaultApiTokenLifetimeDays,
+  generateApiToken,
+  hashApiToken,
+  maximumApiTokenLifetimeDays,
+  verifyApiToken,
+} from "./api-tokens.ts";
 export { type RateLimitDecision, RateLimiter, type RateLimiterOptions, loginRateLimit } from "./rate-limiter.ts";
 export { type SessionTokens, SessionDenyList, createSessionTokens } from "./session-tokens.ts";
 export { type LogoutRecords, PersistedLogouts, type PersistedLogoutsOptions } from "./persisted-logouts.ts";
+export { type RouteAccess, dockerPermission, publicPaths, requirePermission, routeAccess, routePermissions } from "./route-permissions.ts";

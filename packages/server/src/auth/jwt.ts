@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { isRole } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import type { UserRole } from "../store/store.ts";
 
@@ -103,7 +104,7 @@ export function verifySessionToken(token: string, secret: Buffer, options: { now
   // Only now, with the signature checked, is the payload ours to believe.
   const claims = decodeJson(payloadPart);
   const { sub, username, role, iat, exp, jti } = claims;
-  if (typeof sub !== "string" || !/^[1-9]\d{0,15}$/.test(sub) || typeof username !== "string" || role !== "admin") throw invalid();
+  if (typeof sub !== "string" || !/^[1-9]\d{0,15}$/.test(sub) || typeof username !== "string" || !isRole(role)) throw invalid();
   if (jti !== undefined && (typeof jti !== "string" || !base64url.test(jti))) throw invalid();
   if (typeof iat !== "number" || typeof exp !== "number" || !Number.isFinite(iat) || !Number.isFinite(exp)) throw invalid();
   const now = (options.now ?? new Date()).getTime() / 1000;

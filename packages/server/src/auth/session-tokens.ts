@@ -40,7 +40,11 @@ export class SessionDenyList {
 
 /** Signs, checks and revokes session tokens with one secret and one deny-list. */
 export interface SessionTokens {
-  issue(user: { id: number; username: string; role: UserRole }): string;
+  /**
+   * Signs a session for `user`. Issued no earlier than the user's `sessionsValidAfter`, so a
+   * login in the same second as "end all sessions" is not itself refused.
+   */
+  issue(user: { id: number; username: string; role: UserRole; sessionsValidAfter?: Date | null }): string;
   /** Verifies the token and refuses one that was logged out (`unauthorized`). */
   verify(token: string): Session;
   /** Logs the token out: it is refused from now until it expires (here at once; elsewhere once `onRevoke` resolved). */
@@ -59,7 +63,10 @@ export interface SessionTokens {
  */
 export function createSessionTokens(secret: Buffer, denied = new SessionDenyList(), onRevoke?: (tokenId: string, expiresAt: Date) => Promise<void>): SessionTokens {
   return {
-    issue: (user) => signSessionToken({ userId: user.id, username: user.username, role: user.role }, secret),
+    issue: (user) => {
+      const now = Math.max(Date.now(), user.sessionsValidAfter?.getTime() ?? 0);
+      return signSessionToken({ userId: user.id, username: user.username, role: user.role }, secret, { now: new Date(now) });
+    },
     verify(token) {
       const session = verifySessionToken(token, secret);
       if (denied.has(session.tokenId)) throw new ServerError("unauthorized", "This session was logged out. Log in again.", { details: { reason: "logged_out" } });

@@ -1,10 +1,13 @@
+import { isRole } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import type { SqlDatabase } from "./database.ts";
 import { type Row, dateOrNull, integer, millis, text } from "./row-readers.ts";
-import { isForeignKeyViolation, isUniqueViolation } from "./store-errors.ts";
+import { corrupt, isForeignKeyViolation, isUniqueViolation } from "./store-errors.ts";
 import type { ApiToken, ApiTokenStore, NewApiToken } from "./store.ts";
 
 function decodeApiToken(row: Row): ApiToken {
+  const scope = text(row, "scope");
+  if (!isRole(scope)) throw corrupt(`access token scope "${scope}"`);
   return {
     id: integer(row, "id"),
     userId: integer(row, "user_id"),
@@ -13,6 +16,8 @@ function decodeApiToken(row: Row): ApiToken {
     prefix: text(row, "prefix"),
     createdAt: new Date(integer(row, "created_at")),
     lastUsedAt: dateOrNull(row, "last_used_at"),
+    scope,
+    expiresAt: new Date(integer(row, "expires_at")),
   };
 }
 
@@ -32,7 +37,16 @@ export class SqlApiTokens implements ApiTokenStore {
 
   create(input: NewApiToken): Promise<ApiToken> {
     return this.#database.run(async (db) => {
-      const values = { user_id: input.userId, description: input.description, token_hash: input.tokenHash, prefix: input.prefix, created_at: millis(input.createdAt ?? new Date(), "createdAt") };
+      if (!isRole(input.scope)) throw new ServerError("bad_request", `Unknown scope "${String(input.scope)}".`, { field: "scope", fix: 'Use "admin", "operator" or "helpdesk".' });
+      const values = {
+        user_id: input.userId,
+        description: input.description,
+        token_hash: input.tokenHash,
+        prefix: input.prefix,
+        created_at: millis(input.createdAt ?? new Date(), "createdAt"),
+        scope: input.scope,
+        expires_at: millis(input.expiresAt, "expiresAt"),
+      };
       try {
         return decodeApiToken(await db.insertInto("api_tokens").values(values).returningAll().executeTakeFirstOrThrow());
       } catch (error) {
