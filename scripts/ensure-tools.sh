@@ -16,6 +16,8 @@ command -v testssl >/dev/null 2>&1 || need+=(testssl.sh)
 [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 # bench/handshakes.ts (and its smoke test) measures Pier's mTLS handshakes against nginx's.
 [ -x /usr/sbin/nginx ] || need+=(nginx)
+# packages/e2e/test/prometheus.test.ts has Debian's Prometheus scrape the server's /metrics.
+[ -x /usr/bin/prometheus ] || need+=(prometheus)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-tools: installing ${need[*]}" >&2

@@ -24,7 +24,7 @@ import { ServerError } from "../errors.ts";
 import { errorBody, type ErrorAnswer } from "../http/error-response.ts";
 import type { CertificateRenewal } from "../identity/renewal.ts";
 import { agentFrames } from "./agent-frames.ts";
-import type { EdgeConnection, EdgeService } from "./edge-service.ts";
+import type { EdgeConnection, EdgeService, HelloOutcome } from "./edge-service.ts";
 import { HelloGate, defaultHelloGate } from "./hello-gate.ts";
 import { SessionTally } from "./session-tally.ts";
 import { createFleetRoutes, type FleetEdgeServices } from "./fleet-routes.ts";
@@ -75,6 +75,8 @@ export interface EdgeRouteOptions {
   readonly hellos?: HelloGate;
   /** How often the count of sessions opened and closed is logged at info (ms, default 60,000). */
   readonly sessionSummaryMs?: number;
+  /** Told of each hello answered (session or check-in): `undefined` when accepted, else the error code it was refused with (metrics). */
+  readonly onHello?: (refusedCode: string | undefined) => void;
 }
 
 /** The session stream an HTTP/2 connection carries, once its hello was accepted. */
@@ -221,6 +223,18 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
     return connection ? carriers.get(connection)?.environmentId : undefined;
   };
 
+  /** A hello through the gate to the edge service, its outcome told to `onHello`. */
+  async function answerHello(hello: Hello, who: ReturnType<EdgeRouteOptions["identify"]>, signal?: AbortSignal): Promise<HelloOutcome> {
+    try {
+      const outcome = await hellos.run(() => edge.hello(hello, connectionFacts(who)), signal);
+      options.onHello?.(undefined);
+      return outcome;
+    } catch (error) {
+      options.onHello?.(errorBody(error).body.code);
+      throw error;
+    }
+  }
+
   const fleetRoutes = options.fleet && createFleetRoutes({ fleet: options.fleet, admit, carriedEnvironment, readBody, sendJson, refuse: refuseBody, log: options.log });
 
   function admit(req: Request, res: EdgeResponse): ReturnType<EdgeRouteOptions["identify"]> | undefined {
@@ -260,7 +274,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
         try {
           const hello = parseMessage(helloSchema, body.toString("utf8"));
           checkProtocol(hello);
-          const { welcome } = await hellos.run(() => edge.hello(hello, connectionFacts(who)));
+          const { welcome } = await answerHello(hello, who);
           sendJson(res, 200, welcome);
         } catch (error) {
           options.log("warn", `check-in from ${who.remoteAddress} refused: ${logged(error, sendEdgeError(res, error))}`);
@@ -346,7 +360,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               // would throw its work away and have the device connect again: a retry storm when
               // the server is slow because many devices connect at once.
               watched.helloDeadline = undefined;
-              const { welcome, deliverOnly } = await hellos.run(() => edge.hello(message, connectionFacts(who)), gone.signal);
+              const { welcome, deliverOnly } = await answerHello(message, who, gone.signal);
               if (streamClosed || res.writableEnded) {
                 // The device gave up while its hello was handled: a session attached now would
                 // never be detached (the close already happened) and its directory row never released.

@@ -9,6 +9,8 @@ import { ServerError } from "../errors.ts";
 export interface TunnelBrokerOptions {
   /** Pushes a frame to the environment's open session; `false` when it has none. */
   readonly push: (environmentId: number, message: TunnelRequest) => boolean;
+  /** Told when a wait ends: the seconds it took when the tunnel opened, `undefined` when it failed (metrics). */
+  readonly onSettled?: (seconds: number | undefined) => void;
 }
 
 /** How to wait for a tunnel. */
@@ -119,12 +121,14 @@ class TunnelStream extends Duplex {
  */
 export class TunnelBroker {
   readonly #push: TunnelBrokerOptions["push"];
+  readonly #onSettled: TunnelBrokerOptions["onSettled"];
   readonly #pending = new Map<string, PendingTunnel>();
   /** Tunnels handed out and not yet closed, by environment (a revocation closes them). */
   readonly #open = new Map<number, Set<TunnelStream>>();
 
   constructor(options: TunnelBrokerOptions) {
     this.#push = options.push;
+    this.#onSettled = options.onSettled;
   }
 
   /** How many tunnels are being waited for (for tests and diagnostics). */
@@ -141,6 +145,7 @@ export class TunnelBroker {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     const id = randomBytes(16).toString("base64url");
+    const askedAt = performance.now();
     return new Promise<Duplex>((resolve, reject) => {
       const onAbort = () => settle({ error: signal?.reason instanceof Error ? signal.reason : new ServerError("unavailable", "The tunnel request was cancelled.") });
       const timer = setTimeout(
@@ -157,6 +162,7 @@ export class TunnelBroker {
         if (!this.#pending.delete(id)) return;
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
+        this.#onSettled?.("stream" in outcome ? (performance.now() - askedAt) / 1000 : undefined);
         if ("stream" in outcome) resolve(outcome.stream);
         else reject(outcome.error);
       };

@@ -58,6 +58,8 @@ export interface FleetRuntimeOptions {
   /** Replicas: the cluster's secret box (`--secret-file`), which seals registry passwords; absent: DATA/secrets/registry.key. */
   readonly secretBox?: SecretBox;
   readonly log: (level: "debug" | "info" | "warn" | "error", message: string) => void;
+  /** Told of each stack state a device reported and that was stored (metrics: deployments ended). */
+  readonly onStackReported?: (statusType: number) => void;
 }
 
 /** The sink of a part not built yet: the report is acknowledged and dropped. */
@@ -90,7 +92,9 @@ export function createFleetServices(options: FleetRuntimeOptions): FleetServices
   edgeGroups.registerUsers("job", (groupIds) => edgeJobs.namesByGroup(groupIds));
   const edgeStacks = new EdgeStackService({ store: options.store, membership: membership(options.store.edgeGroups), changes, credentialsFor: (ids) => registries.credentialsFor(ids), log: options.log });
   sources.stacks = (environmentId, groupIds) => edgeStacks.desiredStacks(environmentId, groupIds);
-  reports.stackStatus = (environmentId, report) => edgeStacks.recordStatus(environmentId, report);
+  reports.stackStatus = async (environmentId, report) => {
+    if (await edgeStacks.recordStatus(environmentId, report)) options.onStackReported?.(report.type);
+  };
   edgeGroups.registerUsers("stack", (groupIds) => edgeStacks.namesByGroup(groupIds));
   const rollouts = new RolloutEngine({ store: options.store, membership: membership(options.store.edgeGroups), changes, log: options.log });
   const agentUpdates = new AgentUpdateService({ store: options.store.agentUpdates, membership: membership(options.store.edgeGroups), changes, log: options.log });

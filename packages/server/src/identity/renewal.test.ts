@@ -41,6 +41,8 @@ describe("POST /api/edge/v1/certificate/renew", () => {
   let operatorCa: CertificateAuthority;
   const throttle = { renewalsPerSecond: 1000 };
   let renewal: CertificateRenewal;
+  /** Each renewal's outcome as `onOutcome` reports it (the metrics' hook). */
+  const outcomes: string[] = [];
   const connections: ClientHttp2Session[] = [];
 
   async function enroll(edgeId: string): Promise<Device> {
@@ -85,7 +87,7 @@ describe("POST /api/edge/v1/certificate/renew", () => {
     store = await SqliteStore.open(dir.file("pier.db"));
     deviceCa = await DeviceCa.open({ store, authorities: { issuing: ca, trusted: [ca] }, crlUrl: () => Promise.resolve(undefined), lifetimeSeconds: 3600 });
     const edge = new EdgeService(store, { record: () => undefined });
-    renewal = new CertificateRenewal({ store, deviceCa: () => deviceCa, throttle: new RenewalThrottle(throttle) });
+    renewal = new CertificateRenewal({ store, deviceCa: () => deviceCa, throttle: new RenewalThrottle(throttle), onOutcome: (outcome) => outcomes.push(outcome) });
     listener = await listenEdgeRoutes(await loadTlsMaterial({ certPath: dir.file("server.crt"), keyPath: dir.file("server.key"), caPath: dir.file("clients.pem"), role: "server" }), {
       edge,
       mtlsRequired: () => true,
@@ -123,6 +125,8 @@ describe("POST /api/edge/v1/certificate/renew", () => {
     const audit = await store.audit.list({ environmentId: device.environmentId });
     const renewed = audit.find((event) => event.kind === "certificate_renewed");
     expect(renewed?.detail).toMatchObject({ oldSerial: device.serial, newSerial: issued.serialNumber.toLowerCase() });
+    // What pier_certificate_renewals_total counts.
+    expect(outcomes.at(-1)).toBe("renewed");
   });
 
   it("refuses a CSR whose signature does not verify (400 naming csr), audited, and issues nothing", async () => {
@@ -138,6 +142,7 @@ describe("POST /api/edge/v1/certificate/renew", () => {
     expect((await store.certificates.listByEnvironment(device.environmentId)).map((row) => row.reason)).toEqual(["enrollment"]);
     const failed = (await store.audit.list({ environmentId: device.environmentId })).find((event) => event.kind === "certificate_renewal_failed");
     expect(failed?.detail).toMatchObject({ reason: "bad_csr", serial: device.serial });
+    expect(outcomes.at(-1)).toBe("bad_csr");
     // The untouched CSR passes on the same route: the refusal was the signature's.
     expect((await renew(device, JSON.stringify({ csr: pem }))).status).toBe(200);
   });

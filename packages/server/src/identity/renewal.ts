@@ -28,6 +28,8 @@ export interface CertificateRenewalOptions {
   readonly revocations?: { isRevoked(certificate: X509Certificate): boolean };
   readonly throttle: RenewalThrottle;
   readonly log?: (level: "debug" | "info" | "warn", message: string) => void;
+  /** Told of each renewal answered: `renewed`, or why it was refused (metrics). */
+  readonly onOutcome?: (outcome: "renewed" | RenewalFailure) => void;
 }
 
 /** Why a renewal was refused, as the audit records it (`certificate_renewal_failed` {reason}). */
@@ -110,10 +112,14 @@ export class CertificateRenewal {
         sourceAddress: caller.remoteAddress,
         detail: { oldSerial, newSerial: issued.record.serial, notAfter: issued.record.notAfter.toISOString() },
       });
+      this.#options.onOutcome?.("renewed");
       this.#options.log?.("info", `certificate of ${found.edgeId} renewed from ${caller.remoteAddress}: ${oldSerial} → ${issued.record.serial} (until ${issued.record.notAfter.toISOString()})`);
       return issued.grant;
     } catch (error) {
-      if (error instanceof RenewalRefused) await this.#auditRefusal(caller, environment, error);
+      if (error instanceof RenewalRefused) {
+        this.#options.onOutcome?.(error.reason);
+        await this.#auditRefusal(caller, environment, error);
+      }
       throw error;
     }
   }

@@ -103,11 +103,12 @@ describe("edge stack service", () => {
     });
     expect(await store.edgeStacks.status(stack.id, b)).toMatchObject({ rolledBackTo: 1 });
     // A newer version starts a new list on a.
-    await service.recordStatus(a, report(stack.id, 2, types.acknowledged, 3000));
+    // Stored: true (what the metrics count as a deployment's end, docs/architecture.md "Metrics").
+    expect(await service.recordStatus(a, report(stack.id, 2, types.acknowledged, 3000))).toBe(true);
     expect((await store.edgeStacks.status(stack.id, a))?.transitions).toEqual([{ type: 3, time: 3000 }]);
-    // A version the stack never had, and a stack that never existed, are ignored.
-    await service.recordStatus(a, report(stack.id, 9, types.running, 3001));
-    await service.recordStatus(a, report(4242, 1, types.running, 3001));
+    // A version the stack never had, and a stack that never existed, are ignored (false: not counted).
+    expect(await service.recordStatus(a, report(stack.id, 9, types.running, 3001))).toBe(false);
+    expect(await service.recordStatus(a, report(4242, 1, types.running, 3001))).toBe(false);
     expect((await store.edgeStacks.status(stack.id, a))?.version).toBe(2);
     expect(await store.edgeStacks.status(4242, a)).toBeNull();
   });

@@ -175,9 +175,10 @@ export class EdgeStackService {
   /**
    * `FleetReportSinks.stackStatus`: appends the transition to the environment's status row (see
    * `nextStatus`: an older version's report is ignored; a Removed report of a stack that was
-   * deleted, or that the environment no longer belongs to, deletes the row).
+   * deleted, or that the environment no longer belongs to, deletes the row). Resolves `true`
+   * when the transition was stored.
    */
-  async recordStatus(environmentId: number, report: StackReport): Promise<void> {
+  async recordStatus(environmentId: number, report: StackReport): Promise<boolean> {
     const stacks = this.#options.store.edgeStacks;
     const [existing, stack] = await Promise.all([stacks.status(report.stackId, environmentId), stacks.get(report.stackId)]);
     let member = false;
@@ -188,17 +189,18 @@ export class EdgeStackService {
     const next = nextStatus({ environmentId, report, existing, stack: stack === null ? null : { version: stack.version, targetsEnvironment: member || report.type !== edgeStackStatusTypes.removed }, at: this.#now() });
     if (next.action === "ignore") {
       this.#options.log("debug", `edge stack ${report.stackId}: report from environment ${environmentId} ignored (${next.reason})`);
-      return;
+      return false;
     }
     if (next.action === "delete") {
       await stacks.deleteStatus(report.stackId, environmentId);
-      return;
+      return false;
     }
     try {
       await stacks.putStatus(next.row);
+      return true;
     } catch (error) {
       // The environment was removed meanwhile: nothing to keep.
-      if (error instanceof ServerError && error.code === "not_found") return;
+      if (error instanceof ServerError && error.code === "not_found") return false;
       throw error;
     }
   }
