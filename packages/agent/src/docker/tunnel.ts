@@ -31,9 +31,16 @@ export interface TunnelOutcome {
   readonly error: Error | undefined;
 }
 
-/** Header values must be visible ASCII; messages are cut to a readable length. */
+/**
+ * The longest refusal reason sent, in characters: far above any message the agent writes (the
+ * longest, Docker's socket missing, is about 310 with a long path), far below the server's 16 KiB
+ * header list. It was 300 once, and cut that message mid-word (issue 21).
+ */
+export const maxTunnelErrorChars = 2048;
+
+/** Header values must be visible ASCII. */
 function headerSafe(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 300);
+  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, maxTunnelErrorChars);
 }
 
 /**

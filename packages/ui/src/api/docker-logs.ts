@@ -44,7 +44,12 @@ export interface FollowLogsOptions {
   containerId: string;
   /** A TTY container's logs are raw text, not multiplexed (`Config.Tty`). */
   tty: boolean;
-  tail?: number;
+  /** Lines of the past to start with (default 200), or "all". */
+  tail?: number | "all";
+  /** Only lines since this time, in Unix seconds. */
+  since?: number;
+  /** Each line prefixed with its RFC 3339 time (Docker's `timestamps=1`). */
+  timestamps?: boolean;
   signal: AbortSignal;
   onText: (text: string) => void;
 }
@@ -57,7 +62,10 @@ export interface FollowLogsOptions {
  * await followLogs({ environmentId: 1, containerId: "abc", tty: false, signal, onText: (t) => append(t) });
  */
 export async function followLogs(options: FollowLogsOptions): Promise<void> {
-  const path = `/api/endpoints/${options.environmentId}/docker/containers/${encodeURIComponent(options.containerId)}/logs?follow=1&stdout=1&stderr=1&tail=${options.tail ?? 200}`;
+  const query = new URLSearchParams({ follow: "1", stdout: "1", stderr: "1", tail: String(options.tail ?? 200) });
+  if (options.since !== undefined) query.set("since", String(options.since));
+  if (options.timestamps) query.set("timestamps", "1");
+  const path = `/api/endpoints/${options.environmentId}/docker/containers/${encodeURIComponent(options.containerId)}/logs?${query.toString()}`;
   try {
     const response = await request("GET", path, { signal: options.signal });
     if (!response.body) return;
@@ -74,4 +82,19 @@ export async function followLogs(options: FollowLogsOptions): Promise<void> {
     if (options.signal.aborted) return;
     throw error;
   }
+}
+
+/**
+ * Lines of `text` containing `search` (case-insensitive); all of it when the search is empty.
+ *
+ * @example
+ * matchingLines("a\nerror: b\nc", "ERROR"); // "error: b"
+ */
+export function matchingLines(text: string, search: string): string {
+  const needle = search.trim().toLowerCase();
+  if (needle === "") return text;
+  return text
+    .split("\n")
+    .filter((line) => line.toLowerCase().includes(needle))
+    .join("\n");
 }

@@ -1,12 +1,16 @@
-import { ActionIcon, Badge, Box, Group, Text, Tooltip } from "@mantine/core";
+import { ActionIcon, Badge, Box, Button, Group, Text, Tooltip } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
-import { IconFileText, IconPlayerPlay, IconPlayerStop, IconRefresh, IconTrash } from "@tabler/icons-react";
+import { IconFileText, IconInfoCircle, IconPlus, IconPlayerPlay, IconTerminal2, IconPlayerStop, IconRefresh, IconTrash } from "@tabler/icons-react";
 import { type ReactNode, useState } from "react";
 import { api, messageOf } from "../../api/client.ts";
 import type { DockerContainer } from "../../api/types.ts";
 import { formatAgo, shortId } from "../../format.ts";
+import { useCan } from "../../hooks/use-current-user.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../ConfirmDialog.tsx";
 import { type DockerSource, dockerPath, useDockerList } from "./docker-source.ts";
+import { ConsoleDrawer, type ConsoleTarget } from "./ConsoleDrawer.tsx";
+import { ContainerDetailsDrawer, type DetailsTarget } from "./ContainerDetailsDrawer.tsx";
+import { CreateContainerModal } from "./CreateContainerModal.tsx";
 import { LogsDrawer, type LogsTarget } from "./LogsDrawer.tsx";
 import { type Column, ResourceTable } from "./ResourceTable.tsx";
 
@@ -27,6 +31,11 @@ export function ContainersTab({ source }: { source: DockerSource }) {
   const [pending, setPending] = useState<ReadonlyMap<string, Action>>(new Map());
   const [confirm, setConfirm] = useState<ConfirmRequest>();
   const [logs, setLogs] = useState<LogsTarget>();
+  const [consoleTarget, setConsoleTarget] = useState<ConsoleTarget>();
+  const [details, setDetails] = useState<DetailsTarget>();
+  const [creating, setCreating] = useState(false);
+  // Helpdesk reads and follows logs; acting on containers (and their console) needs Operator.
+  const canOperate = useCan("operate");
 
   async function run(container: DockerContainer, action: Action) {
     const name = containerName(container);
@@ -56,8 +65,8 @@ export function ContainersTab({ source }: { source: DockerSource }) {
         ? () => setConfirm({ title: `Remove ${name}?`, message: "The container is stopped if it runs and removed with its anonymous state; its image and named volumes stay.", confirmLabel: "Remove container", onConfirm: () => run(container, "remove") })
         : () => void run(container, action);
     return (
-      <Tooltip label={label} withArrow openDelay={400}>
-        <ActionIcon variant="subtle" color={color} aria-label={`${label} ${name}`} disabled={!source.live || !enabled || busy !== undefined} loading={busy === action} onClick={onClick}>
+      <Tooltip label={canOperate ? label : `${label}: needs the Operator role`} withArrow openDelay={400}>
+        <ActionIcon variant="subtle" color={color} aria-label={`${label} ${name}`} disabled={!canOperate || !source.live || !enabled || busy !== undefined} loading={busy === action} onClick={onClick}>
           {icon}
         </ActionIcon>
       </Tooltip>
@@ -81,7 +90,7 @@ export function ContainersTab({ source }: { source: DockerSource }) {
     { header: "Created", cell: (c) => <Text size="sm">{formatAgo(c.Created)}</Text> },
     {
       header: "Actions",
-      width: 170,
+      width: 230,
       cell: (c) => {
         const running = c.State === "running" || c.State === "restarting" || c.State === "paused";
         return (
@@ -96,6 +105,16 @@ export function ContainersTab({ source }: { source: DockerSource }) {
                 <IconFileText size={16} />
               </ActionIcon>
             </Tooltip>
+            <Tooltip label="Console" withArrow openDelay={400}>
+              <ActionIcon variant="subtle" color="gray" aria-label={`Console ${containerName(c)}`} disabled={!canOperate || !source.live || c.State !== "running"} onClick={() => setConsoleTarget({ id: c.Id, name: containerName(c) })}>
+                <IconTerminal2 size={16} />
+              </ActionIcon>
+            </Tooltip>
+            <Tooltip label="Details" withArrow openDelay={400}>
+              <ActionIcon variant="subtle" color="gray" aria-label={`Details ${containerName(c)}`} disabled={!source.live} onClick={() => setDetails({ id: c.Id, name: containerName(c) })}>
+                <IconInfoCircle size={16} />
+              </ActionIcon>
+            </Tooltip>
           </Group>
         );
       },
@@ -104,9 +123,17 @@ export function ContainersTab({ source }: { source: DockerSource }) {
 
   return (
     <>
+      <Group justify="flex-end" mb="xs">
+        <Button size="xs" variant="light" leftSection={<IconPlus size={14} />} disabled={!canOperate || !source.live} onClick={() => setCreating(true)}>
+          Create container
+        </Button>
+      </Group>
       <ResourceTable label="Containers" columns={columns} rows={containers.data} rowKey={(c) => c.Id} empty="No container on this device." error={containers.error} loading={containers.loading} />
       <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />
       <LogsDrawer environmentId={source.environmentId} target={logs} onClose={() => setLogs(undefined)} />
+      <ConsoleDrawer environmentId={source.environmentId} target={consoleTarget} onClose={() => setConsoleTarget(undefined)} />
+      <ContainerDetailsDrawer environmentId={source.environmentId} target={details} onClose={() => setDetails(undefined)} onChanged={containers.refresh} />
+      <CreateContainerModal environmentId={source.environmentId} opened={creating} onClose={() => setCreating(false)} onCreated={containers.refresh} />
     </>
   );
 }

@@ -1,14 +1,17 @@
-import { Paper, SimpleGrid, Text } from "@mantine/core";
+import { Alert, Paper, SimpleGrid, Text } from "@mantine/core";
+import { request } from "../../api/client.ts";
 import type { DockerSnapshotReport, Endpoint } from "../../api/types.ts";
 import { formatAgo, formatBytes } from "../../format.ts";
+import { usePolling } from "../../hooks/use-polling.ts";
+import { dockerPath, isLive } from "./docker-source.ts";
 
-function Fact({ label, value, hint }: { label: string; value: string; hint?: string }) {
+function Fact({ label, value, hint, color }: { label: string; value: string; hint?: string; color?: string }) {
   return (
     <Paper withBorder radius="md" p="sm">
       <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
         {label}
       </Text>
-      <Text fw={600} size="lg" mt={2} truncate="end" title={value}>
+      <Text fw={600} size="lg" mt={2} truncate="end" title={value} c={color}>
         {value}
       </Text>
       {hint && (
@@ -20,20 +23,42 @@ function Fact({ label, value, hint }: { label: string; value: string; hint?: str
   );
 }
 
-/** The environment at a glance, from its last Docker snapshot and check-in. */
+/** How often a connected device's Docker Engine is pinged through the tunnel while its page is open. */
+const pingIntervalMs = 15_000;
+
+/**
+ * The environment at a glance, from its last Docker snapshot and check-in. While the device is
+ * connected its Docker Engine is pinged through the tunnel: an agent that is online but cannot
+ * reach Docker shows "unreachable" and the agent's reason whole, not the snapshot's version.
+ */
 export function EnvironmentSummary({ environment, report }: { environment: Endpoint; report: DockerSnapshotReport | undefined }) {
+  const live = isLive(environment);
+  // Docker answers the ping with the text "OK", not JSON: only its status counts.
+  const ping = usePolling((signal) => (live ? request("GET", dockerPath(environment.Id, "_ping"), { signal }).then(() => true) : Promise.resolve(undefined)), pingIntervalMs, `${environment.Id}:${live}`);
+  const dockerProblem = live ? ping.error : undefined;
   const summary = environment.Snapshots[0];
   const snapshot = report?.Snapshot;
   const running = summary?.RunningContainerCount ?? 0;
   const stopped = summary?.StoppedContainerCount ?? 0;
   return (
-    <SimpleGrid cols={{ base: 2, md: 3, lg: 6 }} spacing="sm" mb="lg">
-      <Fact label="Docker Engine" value={summary?.DockerVersion ?? "—"} hint={snapshot ? `API ${snapshot.engine.apiVersion} · ${snapshot.engine.os}/${snapshot.engine.arch}` : undefined} />
-      <Fact label="Host" value={snapshot?.host.name ?? (environment.Pier.Hostname || "—")} hint={environment.Pier.SourceAddress ? `from ${environment.Pier.SourceAddress}` : undefined} />
-      <Fact label="CPUs" value={summary ? String(summary.TotalCPU) : "—"} />
-      <Fact label="Memory" value={summary ? formatBytes(summary.TotalMemory) : "—"} />
-      <Fact label="Containers" value={summary ? String(running + stopped) : "—"} hint={summary ? `${running} up, ${stopped} stopped` : undefined} />
-      <Fact label="Images / volumes" value={summary ? `${summary.ImageCount} / ${summary.VolumeCount}` : "—"} hint={summary ? `snapshot ${formatAgo(summary.Time)}` : "no snapshot yet"} />
-    </SimpleGrid>
+    <>
+      {dockerProblem && (
+        <Alert color="red" mb="md" role="alert" title="Docker Engine unreachable" data-testid="docker-problem">
+          {dockerProblem}
+        </Alert>
+      )}
+      <SimpleGrid cols={{ base: 2, md: 3, lg: 6 }} spacing="sm" mb="lg">
+        {dockerProblem ? (
+          <Fact label="Docker Engine" value="unreachable" color="red" hint={summary ? `last seen ${summary.DockerVersion}` : undefined} />
+        ) : (
+          <Fact label="Docker Engine" value={summary?.DockerVersion ?? "—"} hint={snapshot ? `API ${snapshot.engine.apiVersion} · ${snapshot.engine.os}/${snapshot.engine.arch}` : undefined} />
+        )}
+        <Fact label="Host" value={snapshot?.host.name ?? (environment.Pier.Hostname || "—")} hint={environment.Pier.SourceAddress ? `from ${environment.Pier.SourceAddress}` : undefined} />
+        <Fact label="CPUs" value={summary ? String(summary.TotalCPU) : "—"} />
+        <Fact label="Memory" value={summary ? formatBytes(summary.TotalMemory) : "—"} />
+        <Fact label="Containers" value={summary ? String(running + stopped) : "—"} hint={summary ? `${running} up, ${stopped} stopped` : undefined} />
+        <Fact label="Images / volumes" value={summary ? `${summary.ImageCount} / ${summary.VolumeCount}` : "—"} hint={summary ? `snapshot ${formatAgo(summary.Time)}` : "no snapshot yet"} />
+      </SimpleGrid>
+    </>
   );
 }

@@ -1,11 +1,30 @@
-import { Alert, Badge, Drawer, Group, Text } from "@mantine/core";
+import { Alert, Badge, Button, Drawer, Group, Select, Switch, Text, TextInput } from "@mantine/core";
 import { useEffect, useRef, useState } from "react";
 import { api, messageOf } from "../../api/client.ts";
-import { followLogs } from "../../api/docker-logs.ts";
+import { followLogs, matchingLines } from "../../api/docker-logs.ts";
 import { dockerPath } from "./docker-source.ts";
 
 /** Lines kept in the drawer; older ones scroll out, as in `docker logs --tail`. */
 const maxLines = 5000;
+
+/** How far back the stream starts: Docker's `tail` and `since`. */
+const tails = ["100", "200", "1000", "all"];
+const sinces = [
+  { value: "all", label: "any time" },
+  { value: "300", label: "last 5 min" },
+  { value: "3600", label: "last hour" },
+  { value: "86400", label: "last 24 h" },
+];
+
+/** Saves `text` as a file named `name` through the browser's download. */
+function download(name: string, text: string) {
+  const url = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  link.click();
+  URL.revokeObjectURL(url);
+}
 
 /** The container whose logs are shown. */
 export interface LogsTarget {
@@ -19,10 +38,17 @@ function LogsView({ environmentId, target }: { environmentId: number; target: Lo
   const [error, setError] = useState<string>();
   const pre = useRef<HTMLPreElement>(null);
   const stickToBottom = useRef(true);
+  const [timestamps, setTimestamps] = useState(false);
+  const [tail, setTail] = useState("200");
+  const [since, setSince] = useState("all");
+  const [search, setSearch] = useState("");
 
   useEffect(() => {
     const controller = new AbortController();
     const { signal } = controller;
+    setText("");
+    setError(undefined);
+    setState("connecting");
     async function follow() {
       const inspect = await api<{ Config?: { Tty?: boolean } }>("GET", dockerPath(environmentId, `containers/${encodeURIComponent(target.id)}/json`), { signal });
       setState("following");
@@ -30,6 +56,9 @@ function LogsView({ environmentId, target }: { environmentId: number; target: Lo
         environmentId,
         containerId: target.id,
         tty: inspect.Config?.Tty === true,
+        tail: tail === "all" ? "all" : Number(tail),
+        ...(since === "all" ? {} : { since: Math.floor(Date.now() / 1000) - Number(since) }),
+        timestamps,
         signal,
         onText: (chunk) =>
           setText((current) => {
@@ -46,13 +75,14 @@ function LogsView({ environmentId, target }: { environmentId: number; target: Lo
       setState("ended");
     });
     return () => controller.abort();
-  }, [environmentId, target.id]);
+  }, [environmentId, target.id, tail, since, timestamps]);
 
   // Follow the end unless the reader scrolled up to read.
   useEffect(() => {
     const element = pre.current;
     if (element && stickToBottom.current) element.scrollTop = element.scrollHeight;
-  }, [text]);
+  }, [text, search]);
+  const shown = matchingLines(text, search);
 
   return (
     <>
@@ -61,8 +91,18 @@ function LogsView({ environmentId, target }: { environmentId: number; target: Lo
           {state === "following" ? "following live" : state === "connecting" ? "connecting…" : "stream ended"}
         </Badge>
         <Text size="xs" c="dimmed">
-          last 200 lines, then new ones as they come
+          {tail === "all" ? "every line" : `last ${tail} lines`}
+          {since === "all" ? "" : ` of the ${sinces.find((option) => option.value === since)?.label ?? ""}`}, then new ones as they come
         </Text>
+      </Group>
+      <Group gap="sm" mb="xs" align="flex-end">
+        <Select label="Lines" data={tails} value={tail} onChange={(value) => setTail(value ?? "200")} allowDeselect={false} w={90} />
+        <Select label="Since" data={sinces} value={since} onChange={(value) => setSince(value ?? "all")} allowDeselect={false} w={130} />
+        <TextInput label="Search" placeholder="text in a line" value={search} onChange={(event) => setSearch(event.currentTarget.value)} maxLength={200} w={180} />
+        <Switch label="Timestamps" checked={timestamps} onChange={(event) => setTimestamps(event.currentTarget.checked)} mb={8} />
+        <Button variant="default" onClick={() => download(`${target.name}.log`, text)} disabled={text === ""}>
+          Download
+        </Button>
       </Group>
       {error && (
         <Alert color="red" mb="xs" role="alert">
@@ -80,7 +120,7 @@ function LogsView({ environmentId, target }: { environmentId: number; target: Lo
         }}
         style={{
           margin: 0,
-          height: "calc(100vh - 140px)",
+          height: "calc(100vh - 210px)",
           overflow: "auto",
           padding: "var(--mantine-spacing-sm)",
           background: "var(--mantine-color-dark-8)",
@@ -92,7 +132,7 @@ function LogsView({ environmentId, target }: { environmentId: number; target: Lo
           wordBreak: "break-all",
         }}
       >
-        {text}
+        {shown}
       </pre>
     </>
   );

@@ -12,7 +12,7 @@ export interface Column<T> {
 
 /**
  * A Docker resource list: a header row, one row per item, and a row saying so when empty (so a
- * table always has a body row to look at).
+ * table always has a body row to look at) or, after a failed load, that it is not known.
  */
 export function ResourceTable<T>({ label, columns, rows, rowKey, empty, error, loading }: { label: string; columns: Column<T>[]; rows: T[] | undefined; rowKey: (row: T) => string; empty: string; error: string | undefined; loading: boolean }) {
   return (
@@ -38,7 +38,8 @@ export function ResourceTable<T>({ label, columns, rows, rowKey, empty, error, l
               </Table.Tr>
             ))}
             {(rows ?? []).length === 0 && (
-              <EmptyTableRow columns={columns.length}>{loading ? "Loading…" : empty}</EmptyTableRow>
+              // Under a failed load the list is unknown, not empty: never "No container" below the error.
+              <EmptyTableRow columns={columns.length}>{loading ? "Loading…" : error ? "Not loaded: see the error above." : empty}</EmptyTableRow>
             )}
           </Table.Tbody>
         </Table>
