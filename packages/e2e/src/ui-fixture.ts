@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { ensureUiBuilt } from "../../../scripts/build-ui.ts";
 import { type BrowserSession, openBrowser } from "./browser.ts";
 import { PierApi, readSetupToken } from "./pier-api.ts";
@@ -18,12 +18,13 @@ export interface UiFixture extends AsyncDisposable {
  * Builds the UI when its build is stale, starts `pier server` (built-in CA, data in `dir/data` of
  * a new temporary directory named after `name`) and Chromium on `https://127.0.0.1:PORT`, and
  * creates the first admin with `password` as the README shows. Dispose it to close the browser,
- * stop the server and remove the directory.
+ * stop the server and remove the directory. `seed`, when given, runs first, on the data
+ * directory (made 0700, empty), with no server running.
  *
  * @example
  * ({ browser, api } = fixture = await startUiFixture("web-ui-lists", password));
  */
-export async function startUiFixture(name: string, password: string): Promise<UiFixture> {
+export async function startUiFixture(name: string, password: string, options: { seed?: (dataDir: string) => Promise<void> } = {}): Promise<UiFixture> {
   ensureUiBuilt();
   const dir = tempDir(name);
   const started: AsyncDisposable[] = [dir];
@@ -31,6 +32,10 @@ export async function startUiFixture(name: string, password: string): Promise<Ui
     for (const resource of [...started].reverse()) await resource[Symbol.asyncDispose]();
   };
   try {
+    if (options.seed) {
+      mkdirSync(dir.file("data"), { mode: 0o700 });
+      await options.seed(dir.file("data"));
+    }
     const server = await startPierServer({ dataDir: dir.file("data") });
     started.push(server);
     const [, spki = ""] = await server.waitFor(/pinned by agents\): ([0-9a-f]{64})/);

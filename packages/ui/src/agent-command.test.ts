@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { agentCommand, agentTargets, enrollmentFlow, flowSentences } from "./agent-command.ts";
+import { agentCommand, agentCommands, agentImageProblem, agentTargets, enrollmentFlow, flowSentences, loopbackWarning, maxAgentImageLength } from "./agent-command.ts";
 
 const input = { edgeId: "edge-1", edgeKey: "aHR0cHM6Ly9waWVy" };
 // Everything that would make the operator copy certificate files onto the device.
@@ -35,5 +35,45 @@ describe("Add environment's agent command (docs/identity.md, \"Three flows\")", 
     expect(enrollmentFlow({ mtlsSource: "none", builtInCa: false })).toBe("token");
     for (const sentence of Object.values(flowSentences)) expect(sentence.split(/\.\s/).length).toBe(1);
     expect(flowSentences["built-in"]).toMatch(/no certificate files/);
+  });
+});
+
+describe("Add environment's commands as pasted", () => {
+  it("warns when a container would be told to reach this server on the loopback interface, and only then", () => {
+    const loopback = { apiUrl: "https://localhost:9443", tunnelAddress: "127.0.0.1:8000" };
+    for (const target of ["standalone", "swarm", "kubernetes"] as const) {
+      expect(loopbackWarning({ target, ...loopback }), target).toMatch(/^A container cannot reach localhost and 127\.0\.0\.1: .* LAN address or DNS name/);
+    }
+    expect(loopbackWarning({ target: "standalone", apiUrl: "https://[::1]:9443", tunnelAddress: "pier.example.com:8000" })).toMatch(/cannot reach \[::1\]:/);
+    expect(loopbackWarning({ target: "standalone", apiUrl: "https://edge.localhost", tunnelAddress: "10.0.0.5:8000" })).toMatch(/cannot reach edge\.localhost:/);
+    // An agent on the server's own host reaches its loopback; a real address is fine anywhere.
+    expect(loopbackWarning({ target: "linux", ...loopback })).toBeUndefined();
+    expect(loopbackWarning({ target: "standalone", apiUrl: "https://192.168.1.20:9443", tunnelAddress: "pier.example.com:8000" })).toBeUndefined();
+    // 127.example.com is a name, not the loopback network.
+    expect(loopbackWarning({ target: "standalone", apiUrl: "https://127.example.com", tunnelAddress: "pier.example.com:8000" })).toBeUndefined();
+  });
+
+  it("names the image as scripts/build-images.ts tags it, or the one given, in every container target", () => {
+    expect(agentCommand({ ...input, target: "standalone", flow: "built-in" })).toMatch(/ pier-agent:latest$/);
+    expect(agentCommand({ ...input, target: "swarm", flow: "built-in" })).toMatch(/ pier-agent:latest$/);
+    const image = "registry.example.com:5000/team/pier-agent:0.2.0";
+    expect(agentCommand({ ...input, target: "standalone", flow: "operator", image })).toContain(` ${image} --mtlscacert`);
+    expect(agentCommand({ ...input, target: "kubernetes", flow: "built-in", image })).toMatch(/--set image\.repository=registry\.example\.com:5000\/team\/pier-agent --set image\.tag=0\.2\.0$/);
+    expect(agentCommand({ ...input, target: "kubernetes", flow: "built-in" })).not.toContain("image.");
+  });
+
+  it("gives each shell command of a target on its own, for its own Copy button", () => {
+    expect(agentCommands({ ...input, target: "standalone", flow: "built-in" })).toHaveLength(1);
+    const swarm = agentCommands({ ...input, target: "swarm", flow: "operator" });
+    expect(swarm).toHaveLength(5);
+    expect(swarm.every((command) => command.startsWith("docker ") && !command.includes("\n"))).toBe(true);
+    expect(agentCommands({ ...input, target: "kubernetes", flow: "operator" }).map((command) => command.split(" ")[0])).toEqual(["kubectl", "helm"]);
+  });
+
+  it("refuses an image name that is not one, saying what one looks like", () => {
+    expect(agentImageProblem("pier-agent:latest")).toBeUndefined();
+    expect(agentImageProblem("registry.example.com:5000/pier-agent@sha256:0123abcd")).toBeUndefined();
+    for (const bad of ["", "pier agent", "pier-agent;rm -rf /", "Pier-Agent", "pier-agent:", "$(id)"]) expect(agentImageProblem(bad), bad).toBeDefined();
+    expect(agentImageProblem(`a${"b".repeat(maxAgentImageLength)}`)).toMatch(/characters long; Docker takes at most 384/);
   });
 });

@@ -38,6 +38,12 @@ export const flowSentences: Record<EnrollmentFlow, string> = {
   token: "Device token: this server has no built-in CA, so the device is bound by the token the server hands it at first contact.",
 };
 
+/** The agent image `node scripts/build-images.ts` tags (docs/deploy.md, "The images"). */
+export const defaultAgentImage = "pier-agent:latest";
+
+/** The longest image reference the form takes (Docker's own limit on a name is 255 characters, plus a tag). */
+export const maxAgentImageLength = 384;
+
 /** What goes into the command. */
 export interface AgentCommandInput {
   target: AgentTarget;
@@ -45,6 +51,65 @@ export interface AgentCommandInput {
   edgeKey: string;
   /** Only `operator` passes certificate files to the agent. */
   flow: EnrollmentFlow;
+  /** The agent image the device pulls or has (`defaultAgentImage` when absent). */
+  image?: string;
+}
+
+/**
+ * Why an image reference cannot go into the command, or `undefined` when it can: a name as
+ * Docker takes it (`registry.example.com:5000/team/pier-agent:0.2.0`, or `@sha256:…`), since the
+ * command is pasted into a shell.
+ *
+ * @example
+ * agentImageProblem("pier agent"); // "The agent image … has a space …"
+ */
+export function agentImageProblem(image: string): string | undefined {
+  if (image.length === 0) return "Name the agent image, e.g. pier-agent:latest.";
+  if (image.length > maxAgentImageLength) return `The agent image name is ${image.length} characters long; Docker takes at most ${maxAgentImageLength}.`;
+  if (!/^[a-z0-9]([a-z0-9._/:@-]*[A-Za-z0-9_])?$/.test(image) || /[:@]$/.test(image)) {
+    return "The agent image must be a Docker image name such as pier-agent:latest or registry.example.com/pier-agent:0.2.0 (lowercase name, no spaces or shell characters).";
+  }
+  return undefined;
+}
+
+/** `repository` and `tag` of an image reference, as the Helm chart's `image.*` values take them. */
+function imageParts(image: string): { repository: string; tag: string } {
+  const digest = image.indexOf("@");
+  if (digest !== -1) return { repository: image.slice(0, digest), tag: image.slice(digest + 1) };
+  const colon = image.lastIndexOf(":");
+  // A colon before the last slash is a registry's port, not a tag.
+  return colon > image.lastIndexOf("/") ? { repository: image.slice(0, colon), tag: image.slice(colon + 1) } : { repository: image, tag: "latest" };
+}
+
+// 127.0.0.0/8, ::1, 0.0.0.0 and the names that resolve to them everywhere.
+function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return bare === "localhost" || bare.endsWith(".localhost") || /^127\.\d+\.\d+\.\d+$/.test(bare) || bare === "::1" || bare === "0.0.0.0" || bare === "::";
+}
+
+function hostOf(address: string, asUrl: boolean): string | undefined {
+  try {
+    return new URL(asUrl ? address : `tls://${address}`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A warning when the agent would run in a container (Docker, Swarm, Kubernetes) and an address
+ * in its key names the loopback interface: inside a container that is the container itself, so
+ * the agent would never reach this server. `undefined` when nothing is wrong.
+ *
+ * @example
+ * loopbackWarning({ target: "standalone", apiUrl: "https://localhost:9443", tunnelAddress: "localhost:8000" });
+ * // "A container cannot reach localhost: …"
+ */
+export function loopbackWarning({ target, apiUrl, tunnelAddress }: { target: AgentTarget; apiUrl: string; tunnelAddress: string }): string | undefined {
+  if (target === "linux") return undefined;
+  const loopback = [hostOf(apiUrl, true), hostOf(tunnelAddress, false)].filter((host): host is string => host !== undefined && isLoopbackHost(host));
+  if (loopback.length === 0) return undefined;
+  const names = [...new Set(loopback)].join(" and ");
+  return `A container cannot reach ${names}: inside a container that address is the container itself, so this agent would never connect. Put an address of this server the device can reach (its LAN address or DNS name) in the API server URL and tunnel address above.`;
 }
 
 // Edge keys are base64 (shell-safe); an Edge ID is whatever the operator typed.
@@ -60,28 +125,30 @@ const certFiles = { ca: "ca.crt", cert: "agent.crt", key: "agent.key" };
 const swarmSecrets = { ca: "pier-agent-ca", cert: "pier-agent-cert", key: "pier-agent-key" };
 
 /**
- * The command an operator runs on the device, one line per shell command.
+ * The shell commands an operator runs on the device, in order (each has its own Copy button).
  *
  * @example
- * agentCommand({ target: "linux", edgeId: "edge-1", edgeKey: "aHR0…", flow: "built-in" });
- * // "EDGE=1 EDGE_ID=edge-1 EDGE_KEY=aHR0… EDGE_INSECURE_POLL=0 pier agent --data ./pier-agent-data"
+ * agentCommands({ target: "linux", edgeId: "edge-1", edgeKey: "aHR0…", flow: "built-in" });
+ * // ["EDGE=1 EDGE_ID=edge-1 EDGE_KEY=aHR0… EDGE_INSECURE_POLL=0 pier agent --data ./pier-agent-data"]
  */
-export function agentCommand({ target, edgeId, edgeKey, flow }: AgentCommandInput): string {
+export function agentCommands({ target, edgeId, edgeKey, flow, image = defaultAgentImage }: AgentCommandInput): string[] {
   const mtls = flow === "operator";
   const id = shellWord(edgeId);
   const key = shellWord(edgeKey);
   const env = `-e EDGE=1 -e EDGE_ID=${id} -e EDGE_KEY=${key} -e EDGE_INSECURE_POLL=0`;
   switch (target) {
     case "linux":
-      return `EDGE=1 EDGE_ID=${id} EDGE_KEY=${key} EDGE_INSECURE_POLL=0 pier agent --data ./pier-agent-data${mtls ? ` ${mtlsFlags("/etc/pier/mtls", certFiles)}` : ""}`;
+      return [`EDGE=1 EDGE_ID=${id} EDGE_KEY=${key} EDGE_INSECURE_POLL=0 pier agent --data ./pier-agent-data${mtls ? ` ${mtlsFlags("/etc/pier/mtls", certFiles)}` : ""}`];
     case "standalone":
       return [
-        "docker run -d --name pier-agent --restart always -v /var/run/docker.sock:/var/run/docker.sock -v pier-agent-data:/data",
-        ...(mtls ? ["-v /path/to/certs:/certs:ro"] : []),
-        env,
-        "pier-agent",
-        ...(mtls ? [mtlsFlags("/certs", certFiles)] : []),
-      ].join(" ");
+        [
+          "docker run -d --name pier-agent --restart always -v /var/run/docker.sock:/var/run/docker.sock -v pier-agent-data:/data",
+          ...(mtls ? ["-v /path/to/certs:/certs:ro"] : []),
+          env,
+          image,
+          ...(mtls ? [mtlsFlags("/certs", certFiles)] : []),
+        ].join(" "),
+      ];
     case "swarm":
       return [
         ...(mtls ? [`docker secret create ${swarmSecrets.ca} ./ca.crt`, `docker secret create ${swarmSecrets.cert} ./agent.crt`, `docker secret create ${swarmSecrets.key} ./agent.key`] : []),
@@ -93,16 +160,30 @@ export function agentCommand({ target, edgeId, edgeKey, flow }: AgentCommandInpu
           ...(mtls ? [`--secret ${swarmSecrets.ca} --secret ${swarmSecrets.cert} --secret ${swarmSecrets.key}`] : []),
           "--mount type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock --mount type=volume,src=pier-agent-data,dst=/data",
           env,
-          "pier-agent",
+          image,
           ...(mtls ? [mtlsFlags("/run/secrets", swarmSecrets)] : []),
         ].join(" "),
-      ].join("\n");
-    case "kubernetes":
+      ];
+    case "kubernetes": {
+      const { repository, tag } = imageParts(image);
+      const imageValues = image === defaultAgentImage ? "" : ` --set image.repository=${repository} --set image.tag=${tag}`;
       return [
         ...(mtls ? ["kubectl create secret generic pier-agent-mtls --from-file=ca.crt=./ca.crt --from-file=agent.crt=./agent.crt --from-file=agent.key=./agent.key"] : []),
-        `helm install pier-agent ./deploy/helm/pier-agent --set edge.id=${id} --set edge.key=${key}${mtls ? " --set mtls.existingSecret=pier-agent-mtls" : ""}`,
-      ].join("\n");
+        `helm install pier-agent ./deploy/helm/pier-agent --set edge.id=${id} --set edge.key=${key}${mtls ? " --set mtls.existingSecret=pier-agent-mtls" : ""}${imageValues}`,
+      ];
+    }
   }
+}
+
+/**
+ * The commands of `agentCommands` as one text, a command a line.
+ *
+ * @example
+ * agentCommand({ target: "linux", edgeId: "edge-1", edgeKey: "aHR0…", flow: "built-in" });
+ * // "EDGE=1 EDGE_ID=edge-1 EDGE_KEY=aHR0… EDGE_INSECURE_POLL=0 pier agent --data ./pier-agent-data"
+ */
+export function agentCommand(input: AgentCommandInput): string {
+  return agentCommands(input).join("\n");
 }
 
 /** A fresh Edge ID for a new device (the operator may type their own). */

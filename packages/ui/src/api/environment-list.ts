@@ -81,3 +81,23 @@ export async function loadEnvironmentPage(query: EnvironmentListQuery, signal: A
   const items = (await response.json()) as Endpoint[];
   return { items, total: totalOf(response, items) };
 }
+
+/** The most environments "Select all matching" takes: ten pages of the API's largest. */
+export const maxSelectAll = 10_000;
+
+/**
+ * Every environment matching a list's filters (search, status, tags, group), across pages, 1,000
+ * per request, at most `maxSelectAll`: what "Select all N matching" selects.
+ *
+ * @example
+ * const all = await loadAllMatching(query, signal); // all.length === total (≤ 10,000)
+ */
+export async function loadAllMatching(query: EnvironmentListQuery, signal: AbortSignal): Promise<Endpoint[]> {
+  const all: Endpoint[] = [];
+  for (let page = 1; all.length < maxSelectAll; page += 1) {
+    const { items, total } = await loadEnvironmentPage({ ...query, page, pageSize: 1000 as PageSize }, signal);
+    all.push(...items);
+    if (items.length === 0 || all.length >= total) break;
+  }
+  return all.slice(0, maxSelectAll);
+}

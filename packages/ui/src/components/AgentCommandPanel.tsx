@@ -1,9 +1,10 @@
 import { Alert, Code, Group, Paper, Stack, Text, Title } from "@mantine/core";
 import { type EdgeKey, encodeEdgeKey } from "@pier/protocol/wire";
-import { type AgentTarget, type EnrollmentFlow, agentCommand, flowSentences } from "../agent-command.ts";
+import { type AgentTarget, type EnrollmentFlow, agentCommands, agentImageProblem, flowSentences, loopbackWarning } from "../agent-command.ts";
 import { messageOf } from "../api/client.ts";
 import type { Endpoint } from "../api/types.ts";
 import { CopyTextButton } from "./CopyTextButton.tsx";
+import { DeviceCheckIn } from "./DeviceCheckIn.tsx";
 
 /** What the panel shows the command for. */
 export interface AgentCommandPanelProps {
@@ -15,6 +16,8 @@ export interface AgentCommandPanelProps {
   tunnelAddress: string;
   target: AgentTarget;
   flow: EnrollmentFlow;
+  /** The agent image of the container targets. */
+  image: string;
 }
 
 // The addresses typed in the form replace the server's defaults in the key; the fingerprint
@@ -27,27 +30,54 @@ function keyFor({ serverKey, apiUrl, tunnelAddress }: AgentCommandPanelProps): {
   }
 }
 
-/** The enrolment command of a new environment, its EDGE_KEY and EDGE_ID, and a Copy button. */
+function CannotMake({ children }: { children: string }) {
+  return (
+    <Alert color="red" title="The command cannot be made with these values" role="alert">
+      {children}
+    </Alert>
+  );
+}
+
+/** The commands, each with its own Copy button, and one for all of them when there are several. */
+function CommandList({ commands }: { commands: string[] }) {
+  const several = commands.length > 1;
+  return (
+    <Stack gap="xs" data-testid="agent-commands">
+      {commands.map((command, index) => (
+        <Group key={command} gap="xs" align="flex-start" wrap="nowrap">
+          <Code block style={{ whiteSpace: "pre-wrap", wordBreak: "break-all", flex: 1 }} data-testid={several ? `agent-command-${index + 1}` : "agent-command"}>
+            {command}
+          </Code>
+          <CopyTextButton value={command} {...(several ? { label: `Copy command ${index + 1} of ${commands.length}` } : {})} />
+        </Group>
+      ))}
+    </Stack>
+  );
+}
+
+/** The enrolment commands of a new environment, its EDGE_KEY and EDGE_ID, and whether the device has checked in yet. */
 export function AgentCommandPanel(props: AgentCommandPanelProps) {
   const result = keyFor(props);
-  if ("error" in result) {
-    return (
-      <Alert color="red" title="The key cannot be made with these addresses" role="alert">
-        {result.error}
-      </Alert>
-    );
-  }
-  const command = agentCommand({ target: props.target, edgeId: props.edgeId, edgeKey: result.key, flow: props.flow });
+  if ("error" in result) return <CannotMake>{result.error}</CannotMake>;
+  const imageProblem = props.target === "linux" ? undefined : agentImageProblem(props.image);
+  if (imageProblem) return <CannotMake>{imageProblem}</CannotMake>;
+  const commands = agentCommands({ target: props.target, edgeId: props.edgeId, edgeKey: result.key, flow: props.flow, image: props.image });
+  const unreachable = loopbackWarning(props);
   return (
     <Paper withBorder radius="md" p="lg">
       <Stack>
         <Group justify="space-between">
-          <Title order={4}>Run this on the device</Title>
-          <CopyTextButton value={command} />
+          <Title order={2} size="h4">
+            Run this on the device
+          </Title>
+          {commands.length > 1 && <CopyTextButton value={commands.join("\n")} label="Copy all commands" />}
         </Group>
-        <Code block data-testid="agent-command" style={{ whiteSpace: "pre-wrap", wordBreak: "break-all" }}>
-          {command}
-        </Code>
+        {unreachable && (
+          <Alert color="yellow" title="The device cannot reach this address" data-testid="loopback-warning">
+            {unreachable}
+          </Alert>
+        )}
+        <CommandList commands={commands} />
         <Text size="sm" data-testid="enrollment-flow">
           {flowSentences[props.flow]}
           {props.flow === "operator" ? " (ca.crt, agent.crt, agent.key)" : ""}
@@ -56,6 +86,7 @@ export function AgentCommandPanel(props: AgentCommandPanelProps) {
           {props.environment.UserTrusted ? `The first device to use this key becomes ${props.environment.Name}.` : `The first device to use this key becomes ${props.environment.Name} and waits in the Waiting Room until you associate it.`}{" "}
           Copy it now: the key carries a secret that is shown only here (the server keeps a hash of it).
         </Text>
+        <DeviceCheckIn environment={props.environment} />
         <Stack gap={4}>
           <Text size="sm" fw={500}>
             EDGE_ID

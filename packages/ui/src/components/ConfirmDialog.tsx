@@ -7,11 +7,14 @@ export interface ConfirmRequest {
   message: string;
   confirmLabel: string;
   onConfirm: () => Promise<void>;
+  /** A change that destroys nothing (associating devices): the confirm button is not red. */
+  safe?: boolean;
 }
 
 /**
  * Asks for confirmation; the action runs on the confirm button and the dialog closes after it
- * (Escape or Cancel leaves everything as it was).
+ * (Escape or Cancel leaves everything as it was). Cancel has the initial focus, so an Enter
+ * pressed out of habit destroys nothing.
  *
  * @example
  * <ConfirmDialog request={pending} onClose={() => setPending(undefined)} />
@@ -34,10 +37,10 @@ export function ConfirmDialog({ request, onClose }: { request: ConfirmRequest | 
     <Modal opened={request !== undefined} onClose={onClose} title={request?.title} centered>
       <Text size="sm">{request?.message}</Text>
       <Group justify="flex-end" mt="lg">
-        <Button variant="default" onClick={onClose} disabled={busy}>
+        <Button variant="default" onClick={onClose} disabled={busy} data-autofocus>
           Cancel
         </Button>
-        <Button color="red" onClick={() => void confirm()} loading={busy} data-autofocus>
+        <Button color={request?.safe ? "blue" : "red"} onClick={() => void confirm()} loading={busy}>
           {request?.confirmLabel}
         </Button>
       </Group>

@@ -36,8 +36,8 @@ export async function copyText(text: string): Promise<boolean> {
   }
 }
 
-/** A "Copy" button for a command or key; "Copied" confirms it. */
-export function CopyTextButton({ value }: { value: string }) {
+/** A "Copy" button for a command or key; "Copied" confirms it. `label` names it for assistive technology when a screen has several. */
+export function CopyTextButton({ value, label }: { value: string; label?: string }) {
   const [outcome, setOutcome] = useState<"copied" | "failed">();
 
   useEffect(() => {
@@ -48,7 +48,7 @@ export function CopyTextButton({ value }: { value: string }) {
 
   const icon = outcome === "copied" ? <IconCheck size={16} /> : outcome === "failed" ? <IconX size={16} /> : <IconCopy size={16} />;
   return (
-    <Button variant={outcome === "copied" ? "filled" : "light"} color={outcome === "copied" ? "teal" : outcome === "failed" ? "red" : "blue"} leftSection={icon} onClick={() => void copyText(value).then((copied) => setOutcome(copied ? "copied" : "failed"))}>
+    <Button variant={outcome === "copied" ? "filled" : "light"} color={outcome === "copied" ? "teal" : outcome === "failed" ? "red" : "blue"} leftSection={icon} aria-label={label} onClick={() => void copyText(value).then((copied) => setOutcome(copied ? "copied" : "failed"))}>
       {outcome === "copied" ? "Copied" : outcome === "failed" ? "Copy failed: select the text" : "Copy"}
     </Button>
   );

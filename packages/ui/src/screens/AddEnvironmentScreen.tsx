@@ -4,7 +4,7 @@ import { IconRefresh } from "@tabler/icons-react";
 import { type FormEvent, useEffect, useState } from "react";
 import { api, isAbort, messageOf } from "../api/client.ts";
 import type { Certificates, Endpoint, MtlsState } from "../api/types.ts";
-import { type AgentTarget, type EnrollmentFlow, agentTargets, enrollmentFlow, flowSentences, randomEdgeId } from "../agent-command.ts";
+import { type AgentTarget, type EnrollmentFlow, agentImageProblem, agentTargets, defaultAgentImage, enrollmentFlow, flowSentences, maxAgentImageLength, randomEdgeId } from "../agent-command.ts";
 import { AgentCommandPanel } from "../components/AgentCommandPanel.tsx";
 import { PageHeader } from "../components/PageHeader.tsx";
 import { usePageTitle } from "../hooks/use-page-title.ts";
@@ -35,6 +35,7 @@ export function AddEnvironmentScreen() {
   const [apiUrl, setApiUrl] = useState("");
   const [tunnelAddress, setTunnelAddress] = useState("");
   const [target, setTarget] = useState<AgentTarget>("standalone");
+  const [image, setImage] = useState(defaultAgentImage);
   const [waits, setWaits] = useState(true);
   const [defaults, setDefaults] = useState<ServerDefaults>();
   const [created, setCreated] = useState<{ environment: Endpoint; key: EdgeKey }>();
@@ -105,6 +106,16 @@ export function AddEnvironmentScreen() {
                   ))}
                 </SimpleGrid>
               </Radio.Group>
+              {target !== "linux" && (
+                <TextInput
+                  label="Agent image"
+                  description="As scripts/build-images.ts tags it on the device's host, or your registry's name for it."
+                  value={image}
+                  maxLength={maxAgentImageLength + 1}
+                  onChange={(event) => setImage(event.currentTarget.value.trim())}
+                  error={agentImageProblem(image)}
+                />
+              )}
               <Checkbox label="Device waits in the Waiting Room until associated" checked={waits} onChange={(event) => setWaits(event.currentTarget.checked)} disabled={created !== undefined} />
               {error && (
                 <Alert color="red" role="alert">
@@ -127,10 +138,12 @@ export function AddEnvironmentScreen() {
         </Grid.Col>
         <Grid.Col span={{ base: 12, lg: 7 }}>
           {created ? (
-            <AgentCommandPanel environment={created.environment} serverKey={created.key} edgeId={edgeId} apiUrl={apiUrl} tunnelAddress={tunnelAddress} target={target} flow={defaults?.flow ?? "built-in"} />
+            <AgentCommandPanel environment={created.environment} serverKey={created.key} edgeId={edgeId} apiUrl={apiUrl} tunnelAddress={tunnelAddress} target={target} flow={defaults?.flow ?? "built-in"} image={image} />
           ) : (
-            <Paper withBorder radius="md" p="lg" bg="gray.0">
-              <Title order={4}>The command</Title>
+            <Paper withBorder radius="md" p="lg" bg="light-dark(var(--mantine-color-gray-0), var(--mantine-color-dark-6))">
+              <Title order={2} size="h4">
+                The command
+              </Title>
               <Alert variant="transparent" p={0} mt="xs" color="gray">
                 Fill in the form and press Create: the command that installs and enrols the agent appears here.
               </Alert>

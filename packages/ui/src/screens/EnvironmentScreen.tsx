@@ -1,11 +1,13 @@
 import { Alert, Anchor, Group, Stack, Tabs, Text, Title } from "@mantine/core";
 import { IconBox, IconNetwork, IconPhoto, IconDatabase } from "@tabler/icons-react";
-import { Link, useParams } from "react-router";
+import { Link, useParams, useSearchParams } from "react-router";
 import { api } from "../api/client.ts";
 import type { DockerSnapshotReport, Endpoint } from "../api/types.ts";
 import { ContainersTab } from "../components/environment/ContainersTab.tsx";
 import { type DockerSource, isLive } from "../components/environment/docker-source.ts";
 import { EnvironmentSummary } from "../components/environment/EnvironmentSummary.tsx";
+import { EnvironmentActions } from "../components/environment/EnvironmentActions.tsx";
+import { useCan } from "../hooks/use-current-user.ts";
 import { CloneAlert } from "../components/CloneFlag.tsx";
 import { EnvironmentTags } from "../components/fleet/EnvironmentTags.tsx";
 import { AuditTrail } from "../components/identity/AuditTrail.tsx";
@@ -35,6 +37,9 @@ export function EnvironmentScreen() {
 }
 
 function EnvironmentPage({ id }: { id: number }) {
+  const [search, setSearch] = useSearchParams();
+  // Rename and Delete need Operator; helpdesk reads.
+  const canOperate = useCan("operate");
   const environment = usePolling((signal) => api<Endpoint>("GET", `/api/endpoints/${id}`, { signal }), 5000, String(id));
   usePageTitle(environment.data?.Name ?? "Environment");
   const snapshotTime = environment.data?.Snapshots[0]?.Time ?? 0;
@@ -45,19 +50,25 @@ function EnvironmentPage({ id }: { id: number }) {
   if (!environment.data) return environment.error ? <LoadError message={environment.error} /> : <PageLoader />;
 
   const env = environment.data;
+  const asked = search.get("tab");
+  // The tab shown is in the URL (?tab=images), so a link or a reload opens it again.
+  const tab = dockerTabs.some(({ value }) => value === asked) ? (asked ?? "containers") : "containers";
   const source: DockerSource = { environmentId: id, live: isLive(env), snapshot: report.data?.Snapshot };
   return (
     <>
       <Group justify="space-between" mb="lg" align="flex-start">
         <Stack gap={4}>
           <Group gap="sm">
-            <Title order={2}>{env.Name}</Title>
+            <Title order={1} size="h2">
+              {env.Name}
+            </Title>
             <HeartbeatBadge alive={env.Heartbeat} />
           </Group>
           <Text size="sm" c="dimmed">
             Edge ID <Text span ff="monospace">{env.EdgeID || "—"}</Text> · agent {env.Agent.Version || "—"} · last check-in {formatAgo(env.LastCheckInDate)}
           </Text>
         </Stack>
+        {canOperate && <EnvironmentActions environment={env} onChanged={environment.refresh} />}
       </Group>
       <LoadError message={environment.error} />
       <CloneAlert clone={env.Pier.Clone} />
@@ -86,7 +97,7 @@ function EnvironmentPage({ id }: { id: number }) {
       <EnvironmentSummary environment={env} report={report.data} />
       <IdentityCard environment={env} onChanged={environment.refresh} />
       <EnvironmentTags environmentId={env.Id} tagIds={env.TagIds ?? []} onChanged={environment.refresh} />
-      <Tabs defaultValue="containers" keepMounted={false}>
+      <Tabs value={tab} onChange={(value) => setSearch(value === null || value === "containers" ? {} : { tab: value }, { replace: true })} keepMounted={false}>
         <Tabs.List mb="md">
           {dockerTabs.map(({ value, label, Icon }) => (
             <Tabs.Tab key={value} value={value} leftSection={<Icon size={16} />}>

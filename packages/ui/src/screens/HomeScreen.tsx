@@ -1,7 +1,9 @@
-import { Anchor, Group, MultiSelect, NativeSelect, Paper, Table, Text, TextInput, Tooltip } from "@mantine/core";
+import { Anchor, Checkbox, Group, MultiSelect, NativeSelect, Paper, Table, Text, TextInput, Tooltip } from "@mantine/core";
 import { IconSearch } from "@tabler/icons-react";
 import { Link } from "react-router";
-import { maxSearchLength } from "../api/environment-list.ts";
+import { loadAllMatching, maxSearchLength } from "../api/environment-list.ts";
+import { messageOf } from "../api/client.ts";
+import { notifications } from "@mantine/notifications";
 import type { Endpoint } from "../api/types.ts";
 import { CloneBadge } from "../components/CloneFlag.tsx";
 import { HeartbeatBadge } from "../components/HeartbeatBadge.tsx";
@@ -12,10 +14,15 @@ import { formatAgo, formatDateTime, formatExpiry } from "../format.ts";
 import { useEnvironmentList } from "../hooks/use-environment-list.ts";
 import { namesById, useEdgeGroups, useTags } from "../hooks/use-fleet-lists.ts";
 import { usePageTitle } from "../hooks/use-page-title.ts";
+import { useSelection } from "../hooks/use-selection.ts";
+import { useCan } from "../hooks/use-current-user.ts";
 import { TagChips } from "../components/fleet/TagChips.tsx";
 import { EmptyTableRow } from "../components/EmptyTableRow.tsx";
 import { ListPager } from "../components/environment-list/ListPager.tsx";
 import { SortableHeader } from "../components/environment-list/SortableHeader.tsx";
+import { StatusCounts } from "../components/environment-list/StatusCounts.tsx";
+import { SelectionBar } from "../components/environment-list/SelectionBar.tsx";
+import { HomeBulkActions } from "../components/environment-list/HomeBulkActions.tsx";
 
 type StatusFilter = "all" | "online" | "offline";
 
@@ -51,11 +58,23 @@ export function HomeScreen() {
   const groups = useEdgeGroups(30_000);
   const tagNames = namesById(tags.data, (tag) => tag.ID, (tag) => tag.Name);
   usePageTitle("Environments");
+  const selection = useSelection(shown);
+  // Selecting is for changing: helpdesk users read.
+  const canOperate = useCan("operate");
+
+  async function selectAllMatching() {
+    try {
+      selection.set(await loadAllMatching(query, new AbortController().signal));
+    } catch (failure) {
+      notifications.show({ color: "red", title: "Could not select every matching environment", message: messageOf(failure), autoClose: false });
+    }
+  }
 
   return (
     <>
       <PageHeader title="Environments" description="The devices managed by this server. An environment is online while its agent checks in on time." />
       <LoadError message={environments.error} />
+      <StatusCounts intervalMs={5000} status={query.status} onStatus={list.setStatus} />
       <Group mb="md" align="flex-end">
         <TextInput label="Search" placeholder="Name, Edge ID or source address" leftSection={<IconSearch size={16} />} value={query.search} maxLength={maxSearchLength} onChange={(event) => list.setSearch(event.currentTarget.value)} w={340} />
         <NativeSelect
@@ -93,6 +112,11 @@ export function HomeScreen() {
           <Table striped highlightOnHover verticalSpacing="sm" aria-label="Environments">
             <Table.Thead>
               <Table.Tr>
+                {canOperate && (
+                  <Table.Th w={40}>
+                    <Checkbox aria-label="Select all on this page" checked={selection.allOnPage} indeterminate={selection.someOnPage && !selection.allOnPage} disabled={shown.length === 0} onChange={(event) => selection.toggle(shown, event.currentTarget.checked)} />
+                  </Table.Th>
+                )}
                 <SortableHeader sort="Name" current={query.sort} order={query.order} onSort={list.toggleSort}>
                   Name
                 </SortableHeader>
@@ -107,12 +131,23 @@ export function HomeScreen() {
             </Table.Thead>
             <Table.Tbody>
               {shown.map((environment) => (
-                <Table.Tr key={environment.Id}>
+                <Table.Tr key={environment.Id} bg={selection.has(environment.Id) ? "var(--mantine-color-blue-light)" : undefined}>
+                  {canOperate && (
+                    <Table.Td>
+                      <Checkbox aria-label={`Select ${environment.Name}`} checked={selection.has(environment.Id)} onChange={(event) => selection.toggle([environment], event.currentTarget.checked)} />
+                    </Table.Td>
+                  )}
                   <Table.Td>
                     <Anchor component={Link} to={`/environments/${environment.Id}`} fw={500}>
                       {environment.Name}
                     </Anchor>
                     <CloneBadge clone={environment.Pier.Clone} />
+                    {/* Names need not be unique: the Edge ID tells two of the same name apart. */}
+                    {environment.EdgeID !== "" && environment.EdgeID !== environment.Name && (
+                      <Text size="xs" c="dimmed" ff="monospace">
+                        {environment.EdgeID}
+                      </Text>
+                    )}
                     <TagChips ids={environment.TagIds} names={tagNames} />
                     {environment.EdgeID === "" && (
                       <Text size="xs" c="dimmed">
@@ -134,13 +169,23 @@ export function HomeScreen() {
                 </Table.Tr>
               ))}
               {shown.length === 0 && (
-                <EmptyTableRow columns={6}>{filtered ? "No environment matches the search and status filter." : "No environment yet: add one, or associate a device from the Waiting Room."}</EmptyTableRow>
+                <EmptyTableRow columns={canOperate ? 7 : 6}>{filtered ? "No environment matches the search and status filter." : "No environment yet: add one, or associate a device from the Waiting Room."}</EmptyTableRow>
               )}
             </Table.Tbody>
           </Table>
           <ListPager total={total} page={query.page} pageSize={query.pageSize} shown={shown.length} noun={["environment", "environments"]} onPage={list.setPage} onPageSize={list.setPageSize} />
         </Paper>
       )}
+      <SelectionBar selected={selection.size} matching={total} onSelectAllMatching={selection.allOnPage ? () => void selectAllMatching() : undefined} onClear={selection.clear}>
+        <HomeBulkActions
+          chosen={selection.chosen}
+          onDone={async () => {
+            selection.clear();
+            // A tag or group made since the screen opened is named, not shown as "tag N".
+            await Promise.all([environments.refresh(), tags.refresh(), groups.refresh()]);
+          }}
+        />
+      </SelectionBar>
     </>
   );
 }

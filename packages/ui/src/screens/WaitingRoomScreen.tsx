@@ -3,7 +3,7 @@ import { notifications } from "@mantine/notifications";
 import { IconCheck, IconSearch, IconTrash } from "@tabler/icons-react";
 import { useState } from "react";
 import { api, messageOf } from "../api/client.ts";
-import { maxSearchLength } from "../api/environment-list.ts";
+import { loadAllMatching, maxSearchLength } from "../api/environment-list.ts";
 import type { Endpoint } from "../api/types.ts";
 import { CloneBadge } from "../components/CloneFlag.tsx";
 import { ConfirmDialog, type ConfirmRequest } from "../components/ConfirmDialog.tsx";
@@ -16,57 +16,91 @@ import { useEnvironmentList } from "../hooks/use-environment-list.ts";
 import { EmptyTableRow } from "../components/EmptyTableRow.tsx";
 import { ListPager } from "../components/environment-list/ListPager.tsx";
 import { SortableHeader } from "../components/environment-list/SortableHeader.tsx";
+import { SelectionBar } from "../components/environment-list/SelectionBar.tsx";
+import { forEachInBulk } from "../api/bulk.ts";
 import { usePageTitle } from "../hooks/use-page-title.ts";
+import { useSelection } from "../hooks/use-selection.ts";
+import { useCan } from "../hooks/use-current-user.ts";
+
+/** A few devices' Edge IDs for a confirmation: the first five, then how many more. */
+function namesOf(devices: readonly Endpoint[]): string {
+  const shown = devices.slice(0, 5).map((device) => device.EdgeID);
+  return devices.length > shown.length ? `${shown.join(", ")} and ${devices.length - shown.length} more` : shown.join(", ");
+}
 
 /**
  * `/waiting-room`: devices that checked in and wait to be associated (or removed), a page at a
- * time (the server searches, sorts and pages); the selection applies to the page shown.
+ * time (the server searches, sorts and pages); the selection is kept across pages and can take every matching device.
  */
 export function WaitingRoomScreen() {
   usePageTitle("Waiting Room");
   const waiting = useEnvironmentList("waiting-room", 3000, "EdgeID");
   const { query } = waiting;
   const devices = waiting.page;
-  const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
+  // Kept across pages ("Select all N matching"); a device associated or removed elsewhere fails
+  // its action with the server's reason, which is shown.
+  const list = devices.data?.items ?? [];
+  const total = devices.data?.total ?? 0;
+  const selection = useSelection(list);
   const [confirm, setConfirm] = useState<ConfirmRequest>();
   const [busy, setBusy] = useState(false);
+  const [selectingAll, setSelectingAll] = useState(false);
+  // Helpdesk sees the room; associating and removing devices needs Operator.
+  const canOperate = useCan("operate");
 
-  const list = devices.data?.items ?? [];
-  // A device removed elsewhere (or associated) leaves the selection with the next refresh.
-  const chosen = list.filter((device) => selected.has(device.Id));
-  const allChosen = list.length > 0 && chosen.length === list.length;
-
-  function toggle(id: number, on: boolean) {
-    setSelected((current) => {
-      const next = new Set(current);
-      if (on) next.add(id);
-      else next.delete(id);
-      return next;
-    });
+  async function selectAllMatching() {
+    setSelectingAll(true);
+    try {
+      const all = await loadAllMatching(query, new AbortController().signal);
+      selection.set(all);
+    } catch (failure) {
+      notifications.show({ color: "red", title: "Could not select every matching device", message: messageOf(failure), autoClose: false });
+    } finally {
+      setSelectingAll(false);
+    }
   }
 
   async function applyToSelection(what: "associate" | "remove", devicesToChange: Endpoint[]) {
     setBusy(true);
-    const results = await Promise.allSettled(devicesToChange.map((device) => (what === "associate" ? api<Partial<Endpoint> | undefined>("PUT", `/api/endpoints/${device.Id}`, { body: { UserTrusted: true } }) : api<undefined>("DELETE", `/api/endpoints/${device.Id}`))));
-    const notApplied = results.flatMap((result, index) => {
-      const names = result.status === "fulfilled" ? result.value?.Pier?.EdgeGroupsNotApplied : undefined;
-      return names && names.length > 0 ? [`${devicesToChange[index]?.EdgeID ?? "?"}: ${names.map(({ Name, Reason }) => `${Name} (${Reason === "dynamic" ? "a dynamic group: joined through tags" : "no such group"})`).join(", ")}`] : [];
+    const outcomes = await forEachInBulk(devicesToChange, (device) => (what === "associate" ? api<Partial<Endpoint> | undefined>("PUT", `/api/endpoints/${device.Id}`, { body: { UserTrusted: true } }) : api<undefined>("DELETE", `/api/endpoints/${device.Id}`)));
+    const notApplied = outcomes.flatMap((outcome) => {
+      const names = outcome.ok ? outcome.value?.Pier?.EdgeGroupsNotApplied : undefined;
+      return names && names.length > 0 ? [`${outcome.item.EdgeID}: ${names.map(({ Name, Reason }) => `${Name} (${Reason === "dynamic" ? "a dynamic group: joined through tags" : "no such group"})`).join(", ")}`] : [];
     });
     if (notApplied.length > 0) notifications.show({ color: "yellow", title: "Requested edge groups not applied", message: notApplied.join("\n"), autoClose: false });
-    const failed = results.flatMap((result, index) => (result.status === "rejected" ? [`${devicesToChange[index]?.EdgeID ?? "?"}: ${messageOf(result.reason)}`] : []));
+    const failed = outcomes.flatMap((outcome) => (outcome.ok ? [] : [`${outcome.item.EdgeID}: ${outcome.error}`]));
     const done = devicesToChange.length - failed.length;
     if (done > 0) notifications.show({ color: "green", message: `${what === "associate" ? "Associated" : "Removed"} ${done} device${done === 1 ? "" : "s"}.` });
     if (failed.length > 0) notifications.show({ color: "red", title: `Some devices could not be ${what === "associate" ? "associated" : "removed"}`, message: failed.join("\n"), autoClose: false });
-    setSelected(new Set());
+    selection.clear();
     await devices.refresh();
     setBusy(false);
   }
 
+  // One device: at once, as before. Several: the dialog names how many and a few of them.
+  function askAssociate() {
+    const toAssociate = [...selection.chosen];
+    if (toAssociate.length === 1) {
+      void applyToSelection("associate", toAssociate);
+      return;
+    }
+    setConfirm({
+      title: `Associate ${toAssociate.length} devices?`,
+      message: `Each becomes an environment this server manages and, with the built-in CA, receives its certificate: ${namesOf(toAssociate)}. Compare their key fingerprints with the ones the agents logged before you associate devices you do not recognise.`,
+      confirmLabel: `Associate ${toAssociate.length} devices`,
+      safe: true,
+      onConfirm: () => applyToSelection("associate", toAssociate),
+    });
+  }
+
   function askRemove() {
-    const toRemove = chosen;
+    const toRemove = [...selection.chosen];
     setConfirm({
       title: toRemove.length === 1 ? `Remove ${toRemove[0]?.EdgeID ?? "the device"}?` : `Remove ${toRemove.length} devices?`,
-      message: toRemove.length === 1 ? "Its session is closed and it is forgotten. If its agent keeps running with a fleet-wide key, it comes back here as a new device: stop the agent, or revoke its certificate." : "Their sessions are closed and they are forgotten. Agents that keep running with a fleet-wide key come back here as new devices: stop them, or revoke their certificates.",
+      message:
+        toRemove.length === 1
+          ? "Its session is closed and it is forgotten. If its agent keeps running with a fleet-wide key, it comes back here as a new device: stop the agent, or revoke its certificate."
+          : `Their sessions are closed and they are forgotten (${namesOf(toRemove)}). Agents that keep running with a fleet-wide key come back here as new devices: stop them, or revoke their certificates.`,
       confirmLabel: toRemove.length === 1 ? "Remove device" : `Remove ${toRemove.length} devices`,
       onConfirm: () => applyToSelection("remove", toRemove),
     });
@@ -77,16 +111,6 @@ export function WaitingRoomScreen() {
       <PageHeader
         title="Waiting Room"
         description="Devices that checked in with a valid key and wait for an administrator. Associate the ones you recognise (compare the key fingerprint with the one the agent logged); remove the others."
-        actions={
-          <>
-            <Button leftSection={<IconCheck size={16} />} disabled={chosen.length === 0} loading={busy} onClick={() => void applyToSelection("associate", chosen)}>
-              Associate
-            </Button>
-            <Button color="red" variant="light" leftSection={<IconTrash size={16} />} disabled={chosen.length === 0 || busy} onClick={askRemove}>
-              Remove
-            </Button>
-          </>
-        }
       />
       <LoadError message={devices.error} />
       <Group mb="md" align="flex-end">
@@ -102,10 +126,10 @@ export function WaitingRoomScreen() {
                 <Table.Th w={40}>
                   <Checkbox
                     aria-label="Select all"
-                    checked={allChosen}
-                    indeterminate={chosen.length > 0 && !allChosen}
+                    checked={selection.allOnPage}
+                    indeterminate={selection.someOnPage && !selection.allOnPage}
                     disabled={list.length === 0}
-                    onChange={(event) => setSelected(event.currentTarget.checked ? new Set(list.map((d) => d.Id)) : new Set())}
+                    onChange={(event) => selection.toggle(list, event.currentTarget.checked)}
                   />
                 </Table.Th>
                 <SortableHeader sort="EdgeID" current={query.sort} order={query.order} onSort={waiting.toggleSort}>
@@ -124,14 +148,19 @@ export function WaitingRoomScreen() {
               {list.map((device) => {
                 const certificate = device.Pier.ClientCertificate;
                 return (
-                  <Table.Tr key={device.Id} bg={selected.has(device.Id) ? "var(--mantine-color-blue-light)" : undefined}>
+                  <Table.Tr key={device.Id} bg={selection.has(device.Id) ? "var(--mantine-color-blue-light)" : undefined}>
                     <Table.Td>
-                      <Checkbox aria-label={`Select ${device.EdgeID}`} checked={selected.has(device.Id)} onChange={(event) => toggle(device.Id, event.currentTarget.checked)} />
+                      <Checkbox aria-label={`Select ${device.EdgeID}`} checked={selection.has(device.Id)} onChange={(event) => selection.toggle([device], event.currentTarget.checked)} />
                     </Table.Td>
                     <Table.Td>
                       <Text fw={500} ff="monospace" size="sm">
                         {device.EdgeID}
                       </Text>
+                      {device.Name !== device.EdgeID && (
+                        <Text size="xs" c="dimmed" data-testid="waiting-name">
+                          {device.Name}
+                        </Text>
+                      )}
                       <CloneBadge clone={device.Pier.Clone} />
                       {(device.Pier.RequestedEdgeGroups?.length ?? 0) > 0 && (
                         <Text size="xs" c="dimmed">
@@ -172,6 +201,18 @@ export function WaitingRoomScreen() {
           <ListPager total={devices.data?.total ?? 0} page={query.page} pageSize={query.pageSize} shown={list.length} noun={["waiting device", "waiting devices"]} onPage={waiting.setPage} onPageSize={waiting.setPageSize} />
         </Paper>
       )}
+      <SelectionBar selected={selection.size} matching={total} onSelectAllMatching={selection.allOnPage ? () => void selectAllMatching() : undefined} selectingAll={selectingAll} onClear={selection.clear}>
+        {canOperate && (
+          <>
+            <Button leftSection={<IconCheck size={16} />} loading={busy} onClick={askAssociate}>
+              Associate
+            </Button>
+            <Button color="red" variant="light" leftSection={<IconTrash size={16} />} disabled={busy} onClick={askRemove}>
+              Remove
+            </Button>
+          </>
+        )}
+      </SelectionBar>
       <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />
     </>
   );

@@ -121,4 +121,37 @@ describe("GET /api/endpoints: pages, search, sort, X-Total-Count", () => {
     expect(answer.status).toBe(401);
     expect(answer.headers["x-total-count"]).toBeUndefined();
   });
+
+  it("answers 304 with no body while a polled page is unchanged, and 200 once it changes (ETag)", async () => {
+    const first = await api.call("GET", "/api/endpoints?waitingRoom=false&limit=5&sort=Name");
+    expect(first.status).toBe(200);
+    const etag = first.headers["etag"];
+    expect(etag).toMatch(/^"[\w-]{27}"$/);
+    expect(first.headers["cache-control"]).toBe("private, no-cache");
+    const again = await api.call("GET", "/api/endpoints?waitingRoom=false&limit=5&sort=Name", { headers: { "if-none-match": String(etag) } });
+    expect([again.status, again.text]).toEqual([304, ""]);
+    expect(again.headers["etag"]).toBe(etag);
+    // Another environment beyond the page leaves its rows alone but changes the total: not 304.
+    const zulu = await server.store.environments.create({ name: "zulu", type: "edge-agent", userTrusted: true });
+    try {
+      const changed = await api.call("GET", "/api/endpoints?waitingRoom=false&limit=5&sort=Name", { headers: { "if-none-match": String(etag) } });
+      expect(changed.status).toBe(200);
+      expect(changed.headers["x-total-count"]).toBe("10");
+      expect(changed.headers["etag"]).not.toBe(etag);
+    } finally {
+      await server.store.environments.delete(zulu.id);
+    }
+  });
+
+  it("counts environments by status: Home's online and offline, and the Waiting Room", async () => {
+    const answer = await api.call("GET", "/api/endpoints/counts");
+    expect(answer.status, answer.text).toBe(200);
+    // No device ever checked in: the 9 on Home are offline; the 3 that asked wait.
+    expect(answer.json).toEqual({ Environments: 9, Online: 0, Offline: 9, Waiting: 3 });
+    const delta = (await server.store.environments.page({ search: "Delta" })).items[0];
+    expect(delta?.name).toBe("Delta");
+    await server.store.environments.recordCheckIns([{ id: delta?.id ?? 0, at: new Date() }]);
+    expect((await api.call("GET", "/api/endpoints/counts")).json).toEqual({ Environments: 9, Online: 1, Offline: 8, Waiting: 3 });
+    expect((await api.call("GET", "/api/endpoints/counts", { token: null })).status).toBe(401);
+  });
 });

@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { EnvironmentPageQuery, EnvironmentSortField, EnvironmentSummary, Settings } from "../../store/store.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { connectedEnvironments } from "../connected-environments.ts";
@@ -121,6 +123,7 @@ export function registerEndpointListRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDep
           headers: z.object({ "X-Total-Count": z.string().openapi({ description: "How many environments match the filters (whatever start and limit)", example: "10000" }) }),
           description: "The page",
         },
+        304: notModified,
         400: failure(`limit outside 1 to ${maxEndpointPage}, start below 0, search over ${maxEndpointSearch} characters, or an unknown sort, order or status`),
       },
     }),
@@ -132,10 +135,54 @@ export function registerEndpointListRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDep
       const ids = page.items.map((summary) => summary.id);
       const connected = await connectedEnvironments(deps, ids);
       const fleet = { tags: await store.tags.tagsOf(ids), requests: await store.edgeGroups.requestsOf(ids) };
-      return c.json(
-        page.items.map((summary) => listView(summary, settings, now.getTime(), connected, fleet)),
-        200,
-      );
+      return conditionalJson(c, page.items.map((summary) => listView(summary, settings, now.getTime(), connected, fleet)), String(page.total));
     },
   );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/api/endpoints/counts",
+      summary: "Pier: how many environments there are by status — on Home (online and offline by the stored check-in) and in the Waiting Room",
+      security: secured,
+      responses: {
+        200: { content: { "application/json": { schema: endpointCountsSchema } }, description: "The counts" },
+        304: notModified,
+      },
+    }),
+    async (c) => {
+      const settings = await store.settings.get();
+      const heartbeat = (alive: boolean) => ({ alive, now: new Date(), defaultIntervalSeconds: settings.edgeAgentCheckinInterval });
+      const count = async (query: EnvironmentPageQuery) => (await store.environments.page({ ...query, limit: 0 })).total;
+      const [online, offline, waiting] = await Promise.all([count({ waiting: false, heartbeat: heartbeat(true) }), count({ waiting: false, heartbeat: heartbeat(false) }), count({ waiting: true })]);
+      return conditionalJson(c, { Environments: online + offline, Online: online, Offline: offline, Waiting: waiting }, "");
+    },
+  );
+}
+
+const notModified = { description: "Not modified: If-None-Match names the current ETag" };
+
+const endpointCountsSchema = z
+  .object({
+    Environments: z.number().int().openapi({ description: "On Home: every environment but the devices waiting in the Waiting Room" }),
+    Online: z.number().int().openapi({ description: "Of those, checked in within the heartbeat rule" }),
+    Offline: z.number().int(),
+    Waiting: z.number().int().openapi({ description: "Devices waiting in the Waiting Room" }),
+  })
+  .openapi("EndpointCounts");
+
+/**
+ * Answers `value` as JSON with an `ETag` (SHA-256 of the body and `validator`, what else the
+ * answer's headers say, e.g. the total), or `304 Not Modified` when the browser's
+ * `If-None-Match` names it: a list polled every few seconds costs no body while it is unchanged.
+ * `Cache-Control: private, no-cache` makes the browser ask every time and keep it to itself.
+ */
+function conditionalJson<T>(c: Context<ApiEnv>, value: T, validator: string) {
+  const body = JSON.stringify(value);
+  const tag = `"${createHash("sha256").update(validator).update("\n").update(body).digest("base64url").slice(0, 27)}"`;
+  c.header("ETag", tag);
+  c.header("Cache-Control", "private, no-cache");
+  const asked = c.req.header("If-None-Match");
+  if (asked !== undefined && asked.split(",").some((candidate) => candidate.trim().replace(/^W\//, "") === tag)) return c.body(null, 304);
+  return c.json(value, 200);
 }

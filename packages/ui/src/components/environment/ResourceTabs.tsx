@@ -1,20 +1,69 @@
-import { Code, Text } from "@mantine/core";
+import { Code, Group, Text } from "@mantine/core";
+import type { ReactNode } from "react";
 import type { DockerImage, DockerNetwork, DockerVolume } from "../../api/types.ts";
 import { formatAgo, formatBytes, shortId } from "../../format.ts";
+import { useCan } from "../../hooks/use-current-user.ts";
 import { type DockerSource, useDockerList } from "./docker-source.ts";
+import { CreateResourceButton, PullImageButton, RemoveResourceButton } from "./ResourceActions.tsx";
 import { type Column, ResourceTable } from "./ResourceTable.tsx";
 
-const imageColumns: Column<DockerImage>[] = [
-  { header: "Tags", cell: (i) => <Text size="sm" fw={500}>{i.RepoTags?.filter((t) => t !== "<none>:<none>").join(", ") || "<untagged>"}</Text> },
-  { header: "ID", cell: (i) => <Code>{shortId(i.Id)}</Code> },
-  { header: "Size", cell: (i) => formatBytes(i.Size) },
-  { header: "Created", cell: (i) => formatAgo(i.Created) },
+// The networks every engine has; Docker refuses to remove them.
+const builtInNetworks: ReadonlySet<string> = new Set(["bridge", "host", "none"]);
+
+/** Actions above a tab's table, shown only while the device is live and the user may operate it. */
+function Toolbar({ children }: { children: ReactNode }) {
+  return (
+    <Group justify="flex-end" mb="sm">
+      {children}
+    </Group>
+  );
+}
+
+/** The table's columns, with a Remove column when the user may change the device. */
+function withRemove<T>(columns: Column<T>[], remove: ((row: T) => ReactNode) | undefined): Column<T>[] {
+  return remove ? [...columns, { header: "Actions", cell: remove, width: 110 }] : columns;
+}
+
+/** One row per tag, as `docker images` lists them: an image with two tags is two rows, an untagged one a row of its own. */
+interface ImageRow {
+  image: DockerImage;
+  /** `repository:tag`, or `null` for an untagged image. */
+  tag: string | null;
+}
+
+function imageRows(images: DockerImage[] | undefined): ImageRow[] | undefined {
+  return images?.flatMap((image): ImageRow[] => {
+    const tags = (image.RepoTags ?? []).filter((tag) => tag !== "<none>:<none>");
+    return tags.length === 0 ? [{ image, tag: null }] : tags.map((tag) => ({ image, tag }));
+  });
+}
+
+const imageColumns: Column<ImageRow>[] = [
+  { header: "Tag", cell: (row) => <Text size="sm" fw={500}>{row.tag ?? "<untagged>"}</Text> },
+  { header: "ID", cell: (row) => <Code>{shortId(row.image.Id)}</Code> },
+  { header: "Size", cell: (row) => formatBytes(row.image.Size) },
+  { header: "Created", cell: (row) => formatAgo(row.image.Created) },
 ];
 
-/** The Images tab. */
+/** The Images tab: Pull image (with progress) and Remove — a tag is untagged; the image goes with its last tag — while the device is live. */
 export function ImagesTab({ source }: { source: DockerSource }) {
   const images = useDockerList(source, "images");
-  return <ResourceTable label="Images" columns={imageColumns} rows={images.data} rowKey={(i) => i.Id} empty="No image on this device." error={images.error} loading={images.loading} />;
+  const canOperate = useCan("operate");
+  const changes = source.live && canOperate;
+  const remove = changes
+    ? // A reference goes as it is: Docker's route takes its slashes (registry/repository:tag), and the proxy refuses encoded ones.
+      (row: ImageRow) => <RemoveResourceButton environmentId={source.environmentId} noun="image" name={row.tag ?? shortId(row.image.Id)} path={`images/${row.tag ?? row.image.Id}`} onDone={images.refresh} />
+    : undefined;
+  return (
+    <>
+      {changes && (
+        <Toolbar>
+          <PullImageButton environmentId={source.environmentId} onDone={images.refresh} />
+        </Toolbar>
+      )}
+      <ResourceTable label="Images" columns={withRemove(imageColumns, remove)} rows={imageRows(images.data)} rowKey={(row) => `${row.image.Id}:${row.tag ?? ""}`} empty="No image on this device." error={images.error} loading={images.loading} />
+    </>
+  );
 }
 
 const volumeColumns: Column<DockerVolume>[] = [
@@ -23,10 +72,22 @@ const volumeColumns: Column<DockerVolume>[] = [
   { header: "Mount point", cell: (v) => (v.Mountpoint ? <Code style={{ wordBreak: "break-all" }}>{v.Mountpoint}</Code> : "—") },
 ];
 
-/** The Volumes tab. */
+/** The Volumes tab: Create volume and Remove while the device is live. */
 export function VolumesTab({ source }: { source: DockerSource }) {
   const volumes = useDockerList(source, "volumes");
-  return <ResourceTable label="Volumes" columns={volumeColumns} rows={volumes.data} rowKey={(v) => v.Name} empty="No volume on this device." error={volumes.error} loading={volumes.loading} />;
+  const canOperate = useCan("operate");
+  const changes = source.live && canOperate;
+  const remove = changes ? (v: DockerVolume) => <RemoveResourceButton environmentId={source.environmentId} noun="volume" name={v.Name} path={`volumes/${encodeURIComponent(v.Name)}`} onDone={volumes.refresh} /> : undefined;
+  return (
+    <>
+      {changes && (
+        <Toolbar>
+          <CreateResourceButton environmentId={source.environmentId} kind={{ noun: "volume", path: "volumes/create", defaultDriver: "local" }} onDone={volumes.refresh} />
+        </Toolbar>
+      )}
+      <ResourceTable label="Volumes" columns={withRemove(volumeColumns, remove)} rows={volumes.data} rowKey={(v) => v.Name} empty="No volume on this device." error={volumes.error} loading={volumes.loading} />
+    </>
+  );
 }
 
 const networkColumns: Column<DockerNetwork>[] = [
@@ -36,8 +97,22 @@ const networkColumns: Column<DockerNetwork>[] = [
   { header: "Scope", cell: (n) => n.Scope || "—" },
 ];
 
-/** The Networks tab. */
+/** The Networks tab: Create network and Remove (not the engine's own three) while the device is live. */
 export function NetworksTab({ source }: { source: DockerSource }) {
   const networks = useDockerList(source, "networks");
-  return <ResourceTable label="Networks" columns={networkColumns} rows={networks.data} rowKey={(n) => n.Id} empty="No network on this device." error={networks.error} loading={networks.loading} />;
+  const canOperate = useCan("operate");
+  const changes = source.live && canOperate;
+  const remove = changes
+    ? (n: DockerNetwork) => (builtInNetworks.has(n.Name) ? null : <RemoveResourceButton environmentId={source.environmentId} noun="network" name={n.Name} path={`networks/${encodeURIComponent(n.Id)}`} onDone={networks.refresh} />)
+    : undefined;
+  return (
+    <>
+      {changes && (
+        <Toolbar>
+          <CreateResourceButton environmentId={source.environmentId} kind={{ noun: "network", path: "networks/create", defaultDriver: "bridge" }} onDone={networks.refresh} />
+        </Toolbar>
+      )}
+      <ResourceTable label="Networks" columns={withRemove(networkColumns, remove)} rows={networks.data} rowKey={(n) => n.Id} empty="No network on this device." error={networks.error} loading={networks.loading} />
+    </>
+  );
 }
