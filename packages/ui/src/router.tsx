@@ -1,9 +1,12 @@
 import { createBrowserRouter, redirect } from "react-router";
 import { administratorExists } from "./api/auth.ts";
-import { session } from "./api/client.ts";
+import { ApiError, session } from "./api/client.ts";
+import { currentUser } from "./api/users.ts";
 import { AppLayout } from "./components/AppLayout.tsx";
 import { PageLoader } from "./components/PageLoader.tsx";
 import { RouteError } from "./components/RouteError.tsx";
+import { AccountScreen } from "./screens/AccountScreen.tsx";
+import { ActivityScreen } from "./screens/ActivityScreen.tsx";
 import { AddEnvironmentScreen } from "./screens/AddEnvironmentScreen.tsx";
 import { EdgeComputeScreen } from "./screens/EdgeComputeScreen.tsx";
 import { EnvironmentScreen } from "./screens/EnvironmentScreen.tsx";
@@ -20,13 +23,25 @@ import { FirstRunScreen } from "./screens/FirstRunScreen.tsx";
 import { HomeScreen } from "./screens/HomeScreen.tsx";
 import { LoginScreen } from "./screens/LoginScreen.tsx";
 import { NotFoundScreen } from "./screens/NotFoundScreen.tsx";
+import { UsersScreen } from "./screens/UsersScreen.tsx";
 import { WaitingRoomScreen } from "./screens/WaitingRoomScreen.tsx";
+import { loginPathFor } from "./return-path.ts";
 
 // Every screen but /init and /login needs a session; without one, the first run creates the
-// administrator, later runs log in.
-async function requireSession() {
-  if (session.token()) return null;
-  return redirect((await administratorExists()) ? "/login" : "/init");
+// administrator, later runs log in. With one, the signed-in user (their role) is the app
+// route's data (useCurrentUser).
+async function requireSession({ request }: { request: Request }) {
+  if (session.token()) {
+    try {
+      return await currentUser();
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) throw error;
+      session.end();
+    }
+  }
+  if (!(await administratorExists())) return redirect("/init");
+  const asked = new URL(request.url);
+  return redirect(loginPathFor(`${asked.pathname}${asked.search}`));
 }
 
 async function firstRunOnly() {
@@ -42,6 +57,7 @@ export const router = createBrowserRouter([
   { path: "/init", element: <FirstRunScreen />, loader: firstRunOnly, hydrateFallbackElement: <PageLoader />, errorElement: <RouteError /> },
   { path: "/login", element: <LoginScreen />, loader: loggedOutOnly, hydrateFallbackElement: <PageLoader />, errorElement: <RouteError /> },
   {
+    id: "app",
     path: "/",
     element: <AppLayout />,
     loader: requireSession,
@@ -65,7 +81,10 @@ export const router = createBrowserRouter([
       { path: "agent-updates/new", element: <AgentUpdateScreen /> },
       { path: "agent-updates/:id", element: <AgentUpdateScreen /> },
       { path: "tags", element: <TagsScreen /> },
+      { path: "users", element: <UsersScreen /> },
+      { path: "account", element: <AccountScreen /> },
       { path: "settings/edge", element: <EdgeComputeScreen /> },
+      { path: "activity", element: <ActivityScreen /> },
       // The chart library is most of the bundle: loaded with the screen that draws it.
       { path: "certificates", lazy: async () => ({ Component: (await import("./screens/CertificatesScreen.tsx")).CertificatesScreen }) },
       { path: "*", element: <NotFoundScreen /> },

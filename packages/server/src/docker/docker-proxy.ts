@@ -3,9 +3,11 @@ import { ProtocolError, headerValue, relayHeaders, requestHead } from "@pier/pro
 import type { Http2ServerRequest } from "node:http2";
 import type { Duplex, Writable } from "node:stream";
 import type { TunnelOpener } from "../cluster/cluster-tunnels.ts";
+import { dockerPermission, requirePermission } from "../auth/route-permissions.ts";
 import { ServerError } from "../errors.ts";
 import type { Store, User } from "../store/store.ts";
 import { canonicalPath } from "../http/canonical-path.ts";
+import { type Credentials, credentialsOf } from "../api/authenticate.ts";
 import { rawErrorResponse, sendError } from "../http/error-response.ts";
 
 type Request = IncomingMessage | Http2ServerRequest;
@@ -27,8 +29,8 @@ export interface DockerProxyOptions {
   readonly isReachable: (environmentId: number) => Promise<boolean>;
   /** Opens tunnels: the local `TunnelBroker`, or `ClusterTunnels` across replicas. */
   readonly tunnels: TunnelOpener;
-  /** Resolves the caller from the request's credentials, or throws `unauthorized` (as the API does). */
-  readonly authenticate: (credentials: { apiKey: string | undefined; authorization: string | undefined }) => Promise<User>;
+  /** Resolves the caller (with the role they act with) from the request's credentials, or throws `unauthorized` (as the API does). */
+  readonly authenticate: (credentials: Credentials) => Promise<User>;
   /** Freshest check-in time of an environment (memory first, then the store). */
   readonly lastCheckIn: (environmentId: number, stored: Date | null) => Date | null;
   readonly log: (level: "debug" | "error", message: string) => void;
@@ -113,8 +115,11 @@ function splice(client: Duplex, tunnel: Duplex): Promise<void> {
  * const upgradeHandler = (req, socket, head) => docker.upgrade(req, socket, head) || socket.end(notFound);
  */
 export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
-  async function admit(req: Request, environmentId: number): Promise<void> {
-    await options.authenticate({ apiKey: headerValue(req.headers, "x-api-key"), authorization: headerValue(req.headers, "authorization") });
+  async function admit(req: Request, environmentId: number, dockerPath: string): Promise<void> {
+    const user = await options.authenticate(credentialsOf(req.method ?? "GET", (name) => headerValue(req.headers, name)));
+    // Before the environment is looked up: a refused role learns nothing about it.
+    const method = req.method ?? "GET";
+    requirePermission(user.role, dockerPermission(method, dockerPath), `${method} /api/endpoints/${environmentId}/docker${dockerPath.split("?")[0] ?? ""}`);
     const environment = await options.store.environments.get(environmentId);
     if (!environment) throw new ServerError("not_found", `Environment ${environmentId} does not exist.`);
     if (!environment.userTrusted) {
@@ -158,7 +163,7 @@ export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
       upstream?.destroy();
     });
     try {
-      await admit(req, environmentId);
+      await admit(req, environmentId, dockerPath);
       tunnel = await openTunnel(environmentId, clientGone.signal);
       if (clientGone.signal.aborted) {
         tunnel.destroy(clientGone.signal.reason as Error);
@@ -210,7 +215,7 @@ export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
     socket.allowHalfOpen = true;
     socket.once("close", () => clientGone.abort(new ServerError("unavailable", "The client went away.")));
     try {
-      await admit(req, environmentId);
+      await admit(req, environmentId, dockerPath);
       const headers = { ...relayHeaders(req.headers, pierOnlyHeaders), host: "docker", connection: "Upgrade", upgrade: headerValue(req.headers, "upgrade") ?? "tcp" };
       const lead = Buffer.concat([Buffer.from(requestHead(method, dockerPath, headers), "latin1"), head]);
       tunnel = await openTunnel(environmentId, clientGone.signal);

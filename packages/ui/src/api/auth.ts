@@ -1,14 +1,13 @@
 import { ApiError, api, session } from "./client.ts";
 
 /**
- * Logs in and keeps the session token for this tab.
+ * Logs in: the server sets the session cookie every tab of this browser shares.
  *
  * @example
  * await logIn("admin", "correct horse battery staple");
  */
 export async function logIn(username: string, password: string): Promise<void> {
-  const { jwt } = await api<{ jwt: string }>("POST", "/api/auth", { body: { Username: username, Password: password }, allowUnauthorized: true });
-  session.start(jwt);
+  await api<{ jwt: string }>("POST", "/api/auth", { body: { Username: username, Password: password }, allowUnauthorized: true });
 }
 
 /**
@@ -33,7 +32,7 @@ export async function logOut(): Promise<void> {
   try {
     await api("POST", "/api/auth/logout", { allowUnauthorized: true });
   } catch {
-    // The token is dropped below either way; it expires on its own.
+    // The session is forgotten below either way; its token expires on its own.
   } finally {
     session.end();
   }

@@ -1,22 +1,34 @@
 /**
- * The UI's only way to the server: `fetch` with the session's Bearer token. A 401 anywhere ends
- * the session (the token is dropped and the app goes to /login); other failures throw
+ * The UI's only way to the server: `fetch` with the session cookie the browser holds (HttpOnly:
+ * this script never sees the session token) and, on requests that change something, its CSRF
+ * token as `X-CSRF-Token` (docs/security.md "Browser sessions"). A 401 anywhere ends the session
+ * (the app goes to /login, and back to the page after logging in); other failures throw
  * `ApiError` from the server's one error shape `{code, message, details?, field?, fix?}`
  * (docs/protocol.md, Errors): its `message`, the `field` it concerns and the `fix`.
  */
 
-const tokenKey = "pier.session";
+const csrfCookie = "__Host-pier_csrf";
 
-/** The JWT from `POST /api/auth`, kept for the browser tab's life. */
+function csrfToken(): string | null {
+  for (const part of document.cookie.split(";")) {
+    const [name, ...value] = part.trim().split("=");
+    if (name === csrfCookie) return value.join("=") || null;
+  }
+  return null;
+}
+
+/**
+ * The browser's session, shared by its tabs: the server sets it at login (`POST /api/auth`) and
+ * clears it at logout. `token()` is its CSRF token: present while a session is, and different for
+ * each session.
+ */
 export const session = {
   token(): string | null {
-    return sessionStorage.getItem(tokenKey);
+    return csrfToken();
   },
-  start(token: string): void {
-    sessionStorage.setItem(tokenKey, token);
-  },
+  /** Forgets the session here (the server's logout clears the HttpOnly cookie too). */
   end(): void {
-    sessionStorage.removeItem(tokenKey);
+    document.cookie = `${csrfCookie}=; Path=/; Max-Age=0; Secure; SameSite=Strict`;
   },
 };
 
@@ -87,8 +99,8 @@ export interface RequestOptions {
  */
 export async function request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
   const headers = new Headers({ Accept: "application/json" });
-  const token = session.token();
-  if (token) headers.set("Authorization", `Bearer ${token}`);
+  const token = csrfToken();
+  if (token && !["GET", "HEAD"].includes(method.toUpperCase())) headers.set("X-CSRF-Token", token);
   if (options.body !== undefined) headers.set("Content-Type", "application/json");
   const response = await fetch(path, {
     method,

@@ -6,6 +6,7 @@ import { messageOf } from "../api/client.ts";
 import { AuthCard } from "../components/AuthCard.tsx";
 import { PasswordField } from "../components/PasswordField.tsx";
 import { usePageTitle } from "../hooks/use-page-title.ts";
+import { returnPathOf } from "../return-path.ts";
 
 /** `/login`: user name and password → a session, then Home. */
 export function LoginScreen() {
@@ -22,7 +23,7 @@ export function LoginScreen() {
     setError(undefined);
     try {
       await logIn(username, password);
-      await navigate("/", { replace: true });
+      await navigate(returnPathOf(window.location.search), { replace: true });
     } catch (failure) {
       setError(messageOf(failure));
       setBusy(false);

@@ -1,10 +1,22 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { generateApiToken, hashPassword, passwordHashNeedsUpgrade, verifyPassword } from "../../auth/index.ts";
+import { clearedSessionCookies, sessionCookieOf, sessionCookies } from "../session-cookie.ts";
+import { roleWithin, roles } from "@pier/protocol";
+import {
+  defaultApiTokenLifetimeDays,
+  defaultSessionLifetimeSeconds,
+  generateApiToken,
+  hashPassword,
+  maximumApiTokenLifetimeDays,
+  passwordHashNeedsUpgrade,
+  verifyPassword,
+} from "../../auth/index.ts";
 import { maximumSetupTokenLength, setupTokenHeader } from "../../bootstrap/first-admin.ts";
 import { ServerError } from "../../errors.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
 import { clientAddress } from "../../net/client-address.ts";
+import type { ApiToken } from "../../store/store.ts";
+import { registerUserAccountRoutes, selfOrAdministrator, userSchema, userView } from "./user-accounts.ts";
 
 const credentials = z.object({
   Username: z.string().min(1).max(128).openapi({ example: "admin" }),
@@ -13,9 +25,24 @@ const credentials = z.object({
 const firstAdminBody = credentials.extend({
   SetupToken: z.string().max(maximumSetupTokenLength).optional().openapi({ description: `The one-time token in DATA/admin-setup-token (or the ${setupTokenHeader} header)` }),
 });
-const userSchema = z.object({ Id: z.number().int(), Username: z.string(), Role: z.number().int().openapi({ description: "1 = administrator" }) }).openapi("User");
+const secondsOf = (date: Date | null) => (date ? Math.floor(date.getTime() / 1000) : 0);
+const dayMs = 86_400_000;
 
-/** First admin, login, and access tokens — Portainer's routes and shapes. */
+/** An access token as lists show it (never its hash). */
+function apiKeyView(token: ApiToken) {
+  return {
+    id: token.id,
+    userId: token.userId,
+    description: token.description,
+    prefix: token.prefix,
+    dateCreated: secondsOf(token.createdAt),
+    lastUsed: secondsOf(token.lastUsedAt),
+    scope: token.scope,
+    expiresAt: secondsOf(token.expiresAt),
+  };
+}
+
+/** First admin, login, users and access tokens — Portainer's routes and shapes. */
 export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependencies): void {
   const { store } = deps;
 
@@ -37,7 +64,7 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
       const presentedToken = c.req.header(setupTokenHeader) ?? SetupToken;
       const user = await deps.firstAdmin.createAdministrator({ username: Username, password: Password, presentedToken });
       deps.log("info", `first administrator "${user.username}" created; the setup token is deleted`);
-      return c.json({ Id: user.id, Username: user.username, Role: 1 }, 200);
+      return c.json(userView(user), 200);
     },
   );
 
@@ -58,7 +85,7 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
     createRoute({
       method: "post",
       path: "/api/auth",
-      summary: "Log in; answers a JWT for Authorization: Bearer",
+      summary: "Log in; answers a JWT for Authorization: Bearer, and sets it as the web UI's HttpOnly session cookie with its CSRF token (docs/security.md \"Browser sessions\")",
       request: { body: jsonBody(credentials) },
       responses: { 200: jsonAnswer(z.object({ jwt: z.string() }), "Session token (8 h)"), 422: failure("Invalid credentials"), 429: failure("Too many attempts") },
     }),
@@ -80,7 +107,10 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
       deps.loginThrottle.succeeded(source, Username);
       // Hashes made with older (cheaper) parameters are replaced while the password is at hand.
       if (passwordHashNeedsUpgrade(user.passwordHash)) await store.users.setPasswordHash(user.id, await hashPassword(Password));
-      return c.json({ jwt: await deps.sessions.issue(user) }, 200);
+      const jwt = await deps.sessions.issue(user);
+      // The web UI's session: the same JWT in an HttpOnly cookie, and its CSRF token (api/session-cookie.ts).
+      for (const value of sessionCookies(jwt, defaultSessionLifetimeSeconds)) c.header("Set-Cookie", value, { append: true });
+      return c.json({ jwt }, 200);
     },
   );
 
@@ -93,34 +123,63 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
       responses: { 204: { description: "Logged out" }, 401: failure("No valid credentials") },
     }),
     async (c) => {
-      const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
+      const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? sessionCookieOf(c.req.header("cookie"));
       // A caller authenticated by X-API-Key has no session to end; its token stays valid.
       if (bearer && !c.req.header("x-api-key")) await deps.sessions.revoke(bearer);
+      for (const value of clearedSessionCookies()) c.header("Set-Cookie", value, { append: true });
       return c.body(null, 204);
     },
   );
 
+  registerUserAccountRoutes(app, deps);
+
   const tokenParams = z.object({ id: idParam("id") });
-  const apiKeySchema = z.object({ id: z.number().int(), userId: z.number().int(), description: z.string(), prefix: z.string(), dateCreated: z.number().int(), lastUsed: z.number().int() }).openapi("APIKey");
-  const ownUser = (requested: number, current: number) => {
-    if (requested !== current) throw new ServerError("forbidden", "You can only manage your own access tokens.");
-  };
+  const apiKeySchema = z
+    .object({
+      id: z.number().int(),
+      userId: z.number().int(),
+      description: z.string(),
+      prefix: z.string(),
+      dateCreated: z.number().int(),
+      lastUsed: z.number().int().openapi({ description: "Seconds since the epoch; 0: never used" }),
+      scope: z.enum(roles),
+      expiresAt: z.number().int().openapi({ description: "Seconds since the epoch; refused from then on" }),
+    })
+    .openapi("APIKey");
+  const newToken = z.object({
+    description: z.string().min(1).max(128),
+    scope: z.enum(roles).optional().openapi({ description: "The most the token may do (a role, at most yours); default: your role" }),
+    expiresInDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(maximumApiTokenLifetimeDays)
+      .optional()
+      .openapi({ description: `Days until the token is refused; default ${defaultApiTokenLifetimeDays}, at most ${maximumApiTokenLifetimeDays}` }),
+  });
 
   app.openapi(
     createRoute({
       method: "post",
       path: "/api/users/{id}/tokens",
-      summary: "Create an access token (X-API-Key); the raw value is shown once",
+      summary: "Create an access token (X-API-Key) with a scope and an expiry; the raw value is shown once",
       security: secured,
-      request: { params: tokenParams, body: jsonBody(z.object({ description: z.string().min(1).max(128) })) },
-      responses: { 200: jsonAnswer(z.object({ rawAPIKey: z.string(), apiKey: apiKeySchema }), "The new token"), 403: failure("Not your user") },
+      request: { params: tokenParams, body: jsonBody(newToken) },
+      responses: { 200: jsonAnswer(z.object({ rawAPIKey: z.string(), apiKey: apiKeySchema }), "The new token"), 400: failure("A scope above your role"), 403: failure("Not your user") },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      ownUser(id, c.get("user").id);
+      const caller = c.get("user");
+      if (id !== caller.id) throw new ServerError("forbidden", "You can only create access tokens for yourself.", { fix: `Use your own user id (${caller.id}).` });
+      const body = c.req.valid("json");
+      // The caller's role is already the lesser of theirs and their token's scope: a token cannot mint a stronger one.
+      const scope = body.scope ?? caller.role;
+      if (!roleWithin(scope, caller.role)) throw new ServerError("bad_request", `A token's scope can be at most your role (${caller.role}).`, { field: "scope", fix: `Choose ${caller.role} or a lesser role.` });
       const generated = generateApiToken();
-      const token = await store.apiTokens.create({ userId: id, description: c.req.valid("json").description, tokenHash: generated.tokenHash, prefix: generated.prefix });
-      return c.json({ rawAPIKey: generated.token, apiKey: { id: token.id, userId: token.userId, description: token.description, prefix: token.prefix, dateCreated: Math.floor(token.createdAt.getTime() / 1000), lastUsed: 0 } }, 200);
+      const expiresAt = new Date(Date.now() + (body.expiresInDays ?? defaultApiTokenLifetimeDays) * dayMs);
+      const token = await store.apiTokens.create({ userId: id, description: body.description, tokenHash: generated.tokenHash, prefix: generated.prefix, scope, expiresAt });
+      await store.audit.append({ kind: "api_token_created", detail: { by: caller.username, prefix: token.prefix, scope, expiresAt: expiresAt.toISOString() } });
+      return c.json({ rawAPIKey: generated.token, apiKey: apiKeyView(token) }, 200);
     },
   );
 
@@ -128,16 +187,15 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
     createRoute({
       method: "get",
       path: "/api/users/{id}/tokens",
-      summary: "List access tokens",
+      summary: "List a user's access tokens with their scope, expiry and last use (yours, or anyone's for administrators)",
       security: secured,
       request: { params: tokenParams },
       responses: { 200: jsonAnswer(z.array(apiKeySchema), "Tokens") },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      ownUser(id, c.get("user").id);
-      const tokens = await store.apiTokens.list({ userId: id });
-      return c.json(tokens.map((t) => ({ id: t.id, userId: t.userId, description: t.description, prefix: t.prefix, dateCreated: Math.floor(t.createdAt.getTime() / 1000), lastUsed: t.lastUsedAt ? Math.floor(t.lastUsedAt.getTime() / 1000) : 0 })), 200);
+      selfOrAdministrator(c.get("user"), id, "list the access tokens");
+      return c.json((await store.apiTokens.list({ userId: id })).map(apiKeyView), 200);
     },
   );
 
@@ -145,16 +203,17 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
     createRoute({
       method: "delete",
       path: "/api/users/{id}/tokens/{keyId}",
-      summary: "Revoke an access token",
+      summary: "Revoke an access token (yours, or anyone's for administrators)",
       security: secured,
       request: { params: tokenParams.extend({ keyId: idParam("keyId") }) },
       responses: { 204: { description: "Revoked" }, 404: failure("No such token") },
     }),
     async (c) => {
       const { id, keyId } = c.req.valid("param");
-      ownUser(id, c.get("user").id);
-      const owned = (await store.apiTokens.list({ userId: id })).some((t) => t.id === keyId);
+      selfOrAdministrator(c.get("user"), id, "revoke the access tokens");
+      const owned = (await store.apiTokens.list({ userId: id })).find((t) => t.id === keyId);
       if (!owned || !(await store.apiTokens.delete(keyId))) throw new ServerError("not_found", `Access token ${keyId} does not exist.`);
+      await store.audit.append({ kind: "api_token_revoked", detail: { by: c.get("user").username, prefix: owned.prefix } });
       return c.body(null, 204);
     },
   );
