@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { axeViolations, describeViolations } from "./accessibility.ts";
 
 /** Debian's chromium, installed by scripts/ensure-tools.sh. */
 export const chromiumPath = process.env.PIER_CHROMIUM ?? "/usr/bin/chromium";
@@ -20,6 +21,11 @@ export interface BrowserSession extends AsyncDisposable {
   readonly consoleErrors: string[];
   /** Saves `.tmp/ui-screenshots/<name>.png` and returns its path. */
   screenshot(name: string): Promise<string>;
+  /**
+   * Runs axe-core (WCAG 2.1 A/AA and best practices) on the page as it stands and throws, naming
+   * `screen`, each rule broken and the elements that break it, when it reports any violation.
+   */
+  checkAccessibility(screen: string): Promise<void>;
   /** Logs in on `/login` with the "Log in" button and waits for Home (the Environments heading). */
   logIn(username: string, password: string): Promise<void>;
 }
@@ -55,6 +61,10 @@ export async function openBrowser(options: { baseURL: string; serverSpki: string
       await page.evaluate("window.scrollTo(0, 0)");
       await page.screenshot({ path, fullPage: true });
       return path;
+    },
+    async checkAccessibility(screen) {
+      const violations = await axeViolations(page);
+      if (violations.length > 0) throw new Error(describeViolations(screen, violations));
     },
     async logIn(username, password) {
       await page.goto("/login");

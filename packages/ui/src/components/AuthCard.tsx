@@ -5,7 +5,7 @@ import type { ReactNode } from "react";
 /** The centred card of the screens shown before a session exists (first run, login). */
 export function AuthCard({ title, description, children }: { title: string; description: string; children: ReactNode }) {
   return (
-    <Center mih="100vh" bg="gray.0" p="md">
+    <Center component="main" mih="100vh" bg="light-dark(var(--mantine-color-gray-0), var(--mantine-color-dark-8))" p="md">
       <Paper withBorder shadow="sm" radius="md" p="xl" w={420}>
         <Stack gap="lg">
           <Group gap="xs">
@@ -17,7 +17,9 @@ export function AuthCard({ title, description, children }: { title: string; desc
             </Text>
           </Group>
           <div>
-            <Title order={2}>{title}</Title>
+            <Title order={1} size="h2">
+              {title}
+            </Title>
             <Text c="dimmed" size="sm" mt={4}>
               {description}
             </Text>
