@@ -18,6 +18,7 @@ const independentEndToEnd = [
   "openssl-interop",
   "pier-cli",
   "postgres-fixture",
+  "prometheus",
   "proxy-protocol",
   "store-copy",
   "tls-handshake",

@@ -13,6 +13,7 @@ Commands:
   doctor        Explain what is wrong with a certificate set or a live TLS endpoint
   quickstart    Create a CA with a server and a client certificate, and show how to use them
   store         The server's database: copy a single server's SQLite store into PostgreSQL
+  audit         The activity log: verify its hash chain in a store or an export
 
 Run "pier <command> --help" for the options of a command.`;
 
@@ -45,6 +46,8 @@ export async function runCli(argv: string[], out: Output = processOutput): Promi
         return await (await import("./commands/docker-proxy.ts")).dockerProxyCommand(rest, out);
       case "store":
         return await (await import("./commands/store.ts")).storeCommand(rest, out);
+      case "audit":
+        return await (await import("./commands/audit.ts")).auditCommand(rest, out);
       case "version":
       case "--version":
         out.line(`pier 0.1.0 (Node.js ${process.version})`);

@@ -16,3 +16,4 @@ export { startReplicas, type ReplicaSet, type ReplicaSlot, type ReplicaSetOption
 export { freeLoopbackPort } from "./free-loopback-port.ts";
 export { startDockerEngines, loadImages, removeStaleDockerEngines, dockerEngineClaimsDir, type DockerEngine, type DockerEngines } from "./docker-engines.ts";
 export { acquireHostLock, withHostLock } from "../../../scripts/host-lock.ts";
+export { startPrometheus, prometheusConfig, prometheusBinary, type Prometheus, type PierScrapeTarget } from "./prometheus.ts";

@@ -36,7 +36,7 @@ afterAll(async () => {
 
 /** The names in the Environments table, in order. */
 async function homeNames(): Promise<string[]> {
-  return browser.page.getByRole("table", { name: "Environments" }).locator("tbody tr td:first-child a").allInnerTexts();
+  return browser.page.getByRole("table", { name: "Environments" }).locator("tbody tr td:nth-child(2) a").allInnerTexts();
 }
 
 /** Picks an option of a Mantine multi-select by its label (the input; its listbox has the same label). */
@@ -80,6 +80,7 @@ describe("the fleet screens", () => {
     await page.getByTestId("list-total").filter({ hasText: "1 environment" }).waitFor();
     expect(await homeNames()).toEqual(["site-a"]);
     await browser.screenshot("fleet-home-filtered-by-tag");
+    await browser.checkAccessibility("fleet-home-filtered-by-tag");
   });
 
   it("creates a dynamic edge group on the tag", async () => {
@@ -99,6 +100,7 @@ describe("the fleet screens", () => {
     const row = page.getByRole("table", { name: "Edge groups" }).getByRole("row").filter({ hasText: "berlin-devices" });
     await row.getByText("Dynamic: any of berlin").waitFor();
     await browser.screenshot("fleet-edge-groups");
+    await browser.checkAccessibility("fleet-edge-groups");
   });
 
   it("shows the server's refusal of a compose file on the line its path names, keeps the text, and lists the fixed stack with its group", async () => {
@@ -125,6 +127,7 @@ describe("the fleet screens", () => {
     expect(await editor.inputValue()).toBe(invalidCompose);
     expect((await api.call<unknown[]>("GET", "/api/edge_stacks")).body).toEqual([]);
     await browser.screenshot("fleet-stack-refused");
+    await browser.checkAccessibility("fleet-stack-refused");
 
     await editor.fill(validCompose);
     await page.getByRole("button", { name: "Create stack" }).click();
@@ -137,6 +140,7 @@ describe("the fleet screens", () => {
     await row.getByRole("cell", { name: "berlin-devices" }).waitFor();
     expect(await row.getByRole("cell").nth(2).innerText()).toBe("v1");
     await browser.screenshot("fleet-edge-stacks");
+    await browser.checkAccessibility("fleet-edge-stacks");
   });
 
   it("saves a changed file as v2, then rolls back to v1's file as v3", async () => {
@@ -157,6 +161,7 @@ describe("the fleet screens", () => {
     expect(stacks.map((stack) => stack.Version)).toEqual([3]);
     expect((await api.call<{ StackFileContent: string }>("GET", `/api/edge_stacks/${stacks[0]?.Id}/file`)).body.StackFileContent).toBe(validCompose);
     await browser.screenshot("fleet-edge-stack-rolled-back");
+    await browser.checkAccessibility("fleet-edge-stack-rolled-back");
   });
 
   it("previews an edge job's next runs in UTC", async () => {
@@ -171,6 +176,7 @@ describe("the fleet screens", () => {
     await page.getByText("Five fields are expected").waitFor();
     expect(await page.getByRole("button", { name: "Create job" }).isDisabled()).toBe(true);
     await browser.screenshot("fleet-edge-job-preview");
+    await browser.checkAccessibility("fleet-edge-job-preview");
   });
 
   it("creates an edge job for an environment and asks for its logs", async () => {
@@ -188,6 +194,7 @@ describe("the fleet screens", () => {
     expect(jobs).toMatchObject([{ Name: "disk report", CronExpression: "30 4 * * *" }]);
     expect(Object.values(jobs[0]?.Endpoints ?? {}).map((meta) => meta.LogsStatus)).toEqual([2]);
     await browser.screenshot("fleet-edge-job-results");
+    await browser.checkAccessibility("fleet-edge-job-results");
   });
 
   it("creates an agent update for the edge group and lists it with its group and pending device", async () => {
@@ -221,6 +228,7 @@ describe("the fleet screens", () => {
     expect(schedules).toMatchObject([{ name: "agent 2.1", agentImage: "pier-test/agent:2.1.0", edgeGroupIds: [group?.Id], deadlineSeconds: 120, environmentIds: group?.Endpoints }]);
     expect(Object.values(schedules[0]?.status ?? {}).map((entry) => entry.status)).toEqual(["pending"]);
     await browser.screenshot("fleet-agent-updates");
+    await browser.checkAccessibility("fleet-agent-updates");
   });
 
   it("logged no error in the browser console but the refusal it provoked", () => {

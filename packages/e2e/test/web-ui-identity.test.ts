@@ -67,12 +67,13 @@ describe("the identity screens", () => {
     // Before association the built-in CA has issued nothing.
     expect((await api.call<Inventory>("GET", "/api/pki/device-certificates")).body.Total).toBe(0);
 
-    await page.getByRole("link", { name: "Waiting Room" }).click();
+    await page.getByRole("link", { name: "Waiting Room", exact: true }).click();
     const row = page.getByRole("row", { name: /edge-zero-touch/ });
     await row.getByTestId("enrollment-key-fingerprint").waitFor({ timeout: 30_000 });
     expect(await row.getByTestId("enrollment-key-fingerprint").textContent()).toBe(fingerprint);
     await row.getByText("built-in CA").waitFor();
     await browser.screenshot("identity-01-waiting-room");
+    await browser.checkAccessibility("identity-01-waiting-room");
     await page.getByRole("checkbox", { name: "Select edge-zero-touch" }).check();
     await page.getByRole("button", { name: "Associate" }).click();
     const [, serial = ""] = await agent.waitFor(/the server issued this device's certificate: .*serial ([0-9a-f]+)/, 60_000);
@@ -86,6 +87,7 @@ describe("the identity screens", () => {
     // A 2 h certificate sits in the "< 1 day" window, apart from the CA's years.
     await page.getByRole("listitem", { name: "< 1 day: 1" }).waitFor();
     await browser.screenshot("identity-02-certificates");
+    await browser.checkAccessibility("identity-02-certificates");
 
     // The environment is named after the device's hostname.
     await issued.getByRole("link").first().click();
@@ -94,6 +96,7 @@ describe("the identity screens", () => {
     await identity.getByText("built-in CA", { exact: true }).waitFor();
     await page.getByRole("table", { name: "Audit trail" }).getByText("certificate_issued").waitFor({ timeout: 30_000 });
     await browser.screenshot("identity-03-environment");
+    await browser.checkAccessibility("identity-03-environment");
   }, 240_000);
 
   it("warns before an mTLS set that covers the browser's host is applied, naming an address that keeps working and the agents it disconnects; Cancel changes nothing", async () => {
@@ -108,6 +111,7 @@ describe("the identity screens", () => {
     expect(warning).toContain(`https://127.0.0.1:${server.httpsPort} (on the server itself)`);
     expect(warning).toContain("1 connected agent of 1 will be disconnected");
     await browser.screenshot("identity-04-lockout-warning");
+    await browser.checkAccessibility("identity-04-lockout-warning");
 
     await dialog.getByRole("button", { name: "Cancel" }).click();
     await dialog.waitFor({ state: "hidden" });
@@ -129,6 +133,7 @@ describe("the identity screens", () => {
     await current.getByText("active").waitFor({ timeout: 30_000 });
     await first.getByText("superseded").waitFor();
     await browser.screenshot("identity-05-renewed");
+    await browser.checkAccessibility("identity-05-renewed");
 
     await current.getByRole("button", { name: /^Revoke/ }).click();
     const dialog = page.getByRole("dialog", { name: /^Revoke the certificates of/ });
@@ -140,6 +145,7 @@ describe("the identity screens", () => {
     expect(revoked.body.Items.map((item) => item.Serial)).toEqual(expect.arrayContaining([firstSerial, renewed]));
     expect((await api.call<Inventory>("GET", "/api/pki/device-certificates?search=edge-zero-touch")).body.Items.every((item) => item.Status === "revoked")).toBe(true);
     await browser.screenshot("identity-06-revoked");
+    await browser.checkAccessibility("identity-06-revoked");
   }, 180_000);
 
   it("Settings → Edge Compute shows and saves AutoReissueWithinSeconds", async () => {

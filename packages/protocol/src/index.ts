@@ -61,3 +61,4 @@ export {
   type FleetReport,
   type JobLogsUpload,
 } from "./fleet.ts";
+export { type Permission, type Role, can, isRole, lesserRole, minimumRole, roleLabels, roleWithin, roles } from "./roles.ts";

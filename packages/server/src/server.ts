@@ -8,6 +8,7 @@ import type { ApiDependencies } from "./api/context.ts";
 import { FailedLoginNames, LoginThrottle, PersistedLogouts, SessionDenyList, createSessionTokens, loadOrCreateSecret, RateLimiter } from "./auth/index.ts";
 import { authenticateRequest } from "./api/authenticate.ts";
 import { createDockerProxy, type ProxyResponse } from "./docker/docker-proxy.ts";
+import { BrowserConsole } from "./console/index.ts";
 import { rawErrorResponse, sendError } from "./http/error-response.ts";
 import { canonicalPath } from "./http/canonical-path.ts";
 import { EdgeService, defaultEnrollmentLimits, type EnrollmentLimits } from "./edge/edge-service.ts";
@@ -31,13 +32,15 @@ import { AlertService } from "./alerts/alert-service.ts";
 import type { ClusterEvents } from "./cluster/cluster-events.ts";
 import { SettingsCache } from "./store/settings-cache.ts";
 import { refusalReport } from "./tls/refusal-report.ts";
+import { createMetricsRegistry, createMetricsRoute } from "./metrics/index.ts";
+import { observeAudit } from "./alerts/index.ts";
 import { createFleetServices } from "./fleet/fleet-runtime.ts";
 import { openServerStore, startCluster } from "./cluster/cluster-runtime.ts";
 import { onlineAnywhere, replicatedRotation } from "./cluster/rotation-files.ts";
 import { handleClusterEvents, replicaSessions } from "./cluster/event-handlers.ts";
 import { startClusterRouting } from "./cluster/cluster-routing.ts";
 import { ClusterTunnels } from "./cluster/cluster-tunnels.ts";
-import { ConnectionBudget, ProxySources, ServerTls, SessionTicketKeys, TlsFront, connectionIdentity, defaultConnectionBudget, defaultHandshakeGate, proxyRefusalLogger, revocationEntriesOf, shedLogger, type UpgradeHandler } from "./tls/index.ts";
+import { ConnectionBudget, ProxySources, ServerTls, SessionTicketKeys, TlsFront, connectionIdentity, defaultConnectionBudget, defaultHandshakeGate, proxyRefusalLogger, revocationEntriesOf, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
 
 /** Log levels of the server. */
 export type ServerLogLevel = "debug" | "info" | "warn" | "error";
@@ -207,8 +210,29 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     if (event.type === "settings_changed") helloSettings.forget();
   });
   cluster.events.onResync(() => helloSettings.forget());
-  const edge = new EdgeService(store, heartbeats, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment }, identity: enrollment, revocations: revoked, settings: helloSettings });
-  const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
+  // Prometheus metrics (docs/architecture.md "Metrics"): counted where things happen, gauges read at scrape.
+  const metrics = createMetricsRegistry({
+    agentsConnected: () => edge.heldSessions().length,
+    waitingRoom: async () => (await store.environments.page({ waiting: true, limit: 0 })).total,
+    certificates: () => [
+      { kind: "server", notAfter: tls.main.certificate.notAfter },
+      ...(tls.mtls ? [{ kind: "mtls", notAfter: tls.mtls.certificate.notAfter }] : []),
+      ...(deviceCa?.trusted ?? []).map((ca) => ({ kind: "device_ca", notAfter: ca.certificate.notAfter })),
+    ],
+    deviceExpiry: async () => (await store.certificates.inventory({ start: 0, limit: 0, now: new Date() })).expiry,
+  });
+  const counts = metrics.counts;
+  const stopCountingAudit = observeAudit(
+    store.audit,
+    (event) => {
+      if (event.kind === "enrolled") counts.enrolled();
+      else if (event.kind === "certificate_issued") counts.certificateIssued(typeof event.detail["reason"] === "string" ? event.detail["reason"] : "unknown");
+    },
+    (error) => config.log("error", `metrics: ${(error as Error).message}`),
+  );
+  const checkIns = { record: (environmentId: number, at: Date) => (counts.checkIn(), heartbeats.record(environmentId, at)) };
+  const edge = new EdgeService(store, checkIns, { log: config.log, enrollment: { ...defaultEnrollmentLimits, ...config.enrollment }, identity: enrollment, revocations: revoked, settings: helloSettings });
+  const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message), onSettled: (seconds) => counts.tunnel(seconds) });
   // Routing between replicas (docs/architecture.md "Reaching a device on another replica"): the
   // peer listener, this replica's row and the session directory. A single server opens no peer port.
   const { peer } = cluster;
@@ -279,6 +303,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     revocations: revocations.registry,
     throttle: new RenewalThrottle({ renewalsPerSecond: config.renewalsPerSecond ?? defaultRenewalsPerSecond }),
     log: config.log,
+    onOutcome: (outcome) => counts.renewal(outcome),
   });
   const mtlsConfigured = () => tls.mtlsConfigured;
   const refusalAudit = new RateLimiter({ capacity: 20, refillIntervalMs: 3_000 });
@@ -299,9 +324,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const denied = new SessionDenyList();
   const logouts = new PersistedLogouts({ records: store.logins, denied, announce: ({ jti, expiresAt }) => events.publish({ type: "login_revoked", jti, expiresAt: expiresAt.getTime() }) });
   await logouts.load();
-  const fleet = createFleetServices({ store, events, edge, dataDir: config.dataDir, ...(cluster.box ? { secretBox: cluster.box } : {}), log: config.log });
+  const fleet = createFleetServices({ store, events, edge, dataDir: config.dataDir, ...(cluster.box ? { secretBox: cluster.box } : {}), log: config.log, onStackReported: (type) => counts.stackReported(type) });
   // Every replica ticks staged rollouts; a compare-and-set on the rollout row lets one advance each step.
   fleet.rollouts.start();
+  // Shells in devices' containers over a WebSocket (docs/security.md "Browser console").
+  const browserConsole = new BrowserConsole({ store, tunnels: reach, log: config.log });
   const deps: ApiDependencies = {
     store,
     edge,
@@ -324,6 +351,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     revocation: () => revocations.revocation,
     deviceCrl: (caId) => revocations.crls?.current(caId),
     alerts,
+    console: browserConsole,
     log: config.log,
   };
   // On replicas the uploaded mTLS set is shared: stored and announced after a change made here,
@@ -365,6 +393,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // A certificate from a CA a rotation retired is never trusted again (it may be why the CA was rotated).
     explainUnverified: (certificate, error) => rotation?.explainRetired(certificate, error),
     onCertificateRefused: ({ remoteAddress, certificate, failure }) => {
+      counts.handshakeRefused("edge", failure.code);
       if (!refusalAudit.take(remoteAddress).allowed) return;
       store.audit
         .append({ kind: "refused_tls", sourceAddress: remoteAddress, detail: { listener: "edge", code: failure.code, cause: failure.cause, serial: certificate.serialNumber.toLowerCase(), certificate: certificate.subject.replace(/\n/g, ", "), issuer: certificate.issuer.replace(/\n/g, ", ") } })
@@ -372,6 +401,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     tunnels,
     renewal,
+    onHello: (refusedCode) => counts.hello(refusedCode),
     fleet: { desiredState: fleet.desiredState, reports: fleet.reports, environments: store.environments },
     log: config.log,
   });
@@ -384,6 +414,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     lastCheckIn: deps.lastCheckIn,
     log: config.log,
   });
+  // GET /metrics: any user's token (docs/security.md "Metrics and logs"); before the UI, which serves every other path outside /api/.
+  const metricsRoute = createMetricsRoute({ metrics, authenticate: (credentials) => authenticateRequest(deps, credentials), log: config.log });
   const ui = config.uiDir === undefined ? undefined : createUiStatic(config.uiDir);
   // The HTTPS listener serves everything: edge routes, Docker proxy, web UI, API. The tunnel
   // listener serves the edge protocol only (docs/security.md "Paths and ports").
@@ -406,6 +438,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       return undefined;
     }
     if (dockerProxy.request(req, res as unknown as ProxyResponse)) return undefined;
+    if (metricsRoute(req, res)) return undefined;
     return ui?.(req, res) ?? api(req, res);
   };
   const upgradeHandler =
@@ -418,12 +451,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         return;
       }
       if (!https) socket.end(rawErrorResponse(tunnelPortOnly(req.url)));
-      else if (!dockerProxy.upgrade(req, socket, head)) socket.end(rawErrorResponse(new ServerError("not_found", `Nothing at ${req.url} takes over a connection; only /api/endpoints/{id}/docker/… does.`)));
+      else if (!browserConsole.upgrade(req, socket, head) && !dockerProxy.upgrade(req, socket, head)) socket.end(rawErrorResponse(new ServerError("not_found", `Nothing at ${req.url} takes over a connection; only /api/endpoints/{id}/docker/… and /api/endpoints/{id}/console do.`)));
     };
   // Refused TLS clients: logged and audited one by one up to a rate per listener, then counted
   // (a reconnect storm's abandoned handshakes were thousands of lines and INSERTs a second).
   const refusalReports: (() => void)[] = [];
-  const onRefusal = (listener: string) => {
+  const onRefusal = (listener: "https" | "tunnel") => {
     const report = refusalReport({
       listener,
       log: config.log,
@@ -434,7 +467,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
           .catch((error: unknown) => config.log("error", `audit write failed: ${(error as Error).message}`)),
     });
     refusalReports.push(report.stop);
-    return report.refused;
+    return (refusal: TlsRefusal) => {
+      counts.handshakeRefused(listener, refusal.failure.code);
+      report.refused(refusal);
+    };
   };
   const onError = (error: unknown) => config.log("error", `listener: ${error instanceof Error ? error.message : String(error)}`);
   const material = tls.material();
@@ -485,6 +521,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     async close() {
       stopHandlingEvents();
+      stopCountingAudit();
       await events.close();
       tls.close();
       revocations.close();

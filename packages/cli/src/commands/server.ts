@@ -1,7 +1,8 @@
+import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { PkiError, leafLifetimeLimits, parseDuration } from "@pier/pki";
 import { splitHostPort } from "@pier/protocol";
-import { ProxySources, ServerError, startServer, type ServerConfig, type ServerLogLevel } from "@pier/server";
+import { ProxySources, ServerError, createServerLog, logFormats, startServer, type LogFormat, type ServerConfig, type ServerLogLevel } from "@pier/server";
 import { optionalInteger, parseCommand } from "../args.ts";
 import { CliError, exitCodes } from "../errors.ts";
 import type { Output } from "../output.ts";
@@ -61,6 +62,9 @@ Options:
                             90s, 15m, 12h, 30d (default: $PIER_DEVICE_CERT_LIFETIME, else 30d;
                             60s to 397d); agents renew at about two thirds of it
   --log-level LEVEL         debug, info (default), warn, error
+  --log-format FORMAT       text (default): one line per event for people; json: one JSON
+                            object per line (time, level, msg, replica, requestId in API
+                            requests) for log collectors
 
 Several replicas on one PostgreSQL (docs/architecture.md "Scale-out"):
   --database-url URL        postgres://USER:PASSWORD@HOST:PORT/DATABASE (default:
@@ -232,6 +236,14 @@ export function defaultUiDir(env: NodeJS.ProcessEnv, entry: string | undefined):
   return join(dirname(resolve(entry ?? "main.cjs")), "ui");
 }
 
+/** `--log-format`: `text` (default) or `json`. */
+export function logFormat(flag: string | undefined): LogFormat {
+  if (flag === undefined) return "text";
+  const format = logFormats.find((name) => name === flag);
+  if (format === undefined) throw new CliError("usage", `--log-format must be one of ${logFormats.join(", ")}, got "${flag.slice(0, 40)}".`);
+  return format;
+}
+
 /** `pier server`: runs until SIGINT/SIGTERM. */
 export async function serverCommand(argv: string[], out: Output): Promise<number> {
   const { values } = parseCommand("server", argv, {
@@ -251,6 +263,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
     "admin-password-file": { type: "string" },
     "ui-dir": { type: "string" },
     "log-level": { type: "string" },
+    "log-format": { type: "string" },
     "max-connections": { type: "string" },
     "max-connections-per-source": { type: "string" },
     "enrollment-rate": { type: "string" },
@@ -269,6 +282,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
   if (values.help) return out.help(usage);
   const level = (values["log-level"] ?? "info") as ServerLogLevel;
   if (!levels.includes(level)) throw new CliError("usage", `--log-level must be one of ${levels.join(", ")}.`);
+  const format = logFormat(values["log-format"]);
   if ((values.sslcert === undefined) !== (values.sslkey === undefined)) throw new CliError("usage", "--sslcert and --sslkey go together.");
   const mtls = [values.mtlscacert, values.mtlscert, values.mtlskey];
   if (mtls.some((v) => v !== undefined) && !mtls.every((v) => v !== undefined)) throw new CliError("usage", "--mtlscacert, --mtlscert and --mtlskey go together.");
@@ -281,10 +295,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
   const deviceCertificateLifetimeSeconds = deviceCertificateLifetime(values["device-cert-lifetime"], process.env);
   const cluster = clusterConfig(values, process.env);
   const proxyProtocolFrom = proxyProtocolSources(values["proxy-protocol-from"], process.env);
-  const threshold = levels.indexOf(level);
-  const log = (at: ServerLogLevel, message: string) => {
-    if (levels.indexOf(at) >= threshold) process.stderr.write(`${new Date().toISOString()} ${at.toUpperCase().padEnd(5)} ${message}\n`);
-  };
+  const log = createServerLog({ format, level, replica: cluster?.replicaName ?? hostname() });
   let server;
   try {
     server = await startServer({

@@ -20,7 +20,12 @@ import { registerEdgeJobRoutes } from "./routes/edge-jobs.ts";
 import { registerAgentUpdateRoutes } from "./routes/agent-updates.ts";
 import { registerEdgeStackRoutes } from "./routes/edge-stacks.ts";
 import { registerEdgeStackRolloutRoutes } from "./routes/edge-stack-rollouts.ts";
+import { registerAuditRoutes } from "./routes/audit.ts";
+import { registerConsoleRoutes } from "./routes/console.ts";
 import { authenticate } from "./authenticate.ts";
+import { requestIds, requestLog } from "../logging/index.ts";
+import { authorize } from "./authorize.ts";
+import { publicPaths } from "../auth/index.ts";
 
 /**
  * The largest JSON body any API route takes. The biggest is the mTLS upload (PUT
@@ -70,11 +75,17 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   app.openAPIRegistry.registerComponent("securitySchemes", "jwt", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "apiKey", in: "header", name: "X-API-Key" });
 
-  // Every /api route needs a user, except the few that cannot: first-admin creation, login and
-  // this API's own description (justified in docs/security.md).
+  // Every /api route needs a user, except the few that cannot: first-admin creation, login,
+  // this API's own description and the CRL (the "public" entries of route-permissions.ts,
+  // justified in docs/security.md).
+  // First: every answer carries X-Request-Id, and every log line of the request its id.
+  app.use("*", requestIds());
+  app.use("*", requestLog(deps.log));
   // Before authentication, so nobody (signed in or not) makes the server hold a large body.
   app.use("/api/*", limitRequestBody(maxApiBodyBytes));
-  app.use("/api/*", authenticate(deps, ["/api/users/admin/init", "/api/users/admin/check", "/api/auth", "/api/openapi.json", "/api/system/status", "/api/pki/crl"]));
+  app.use("/api/*", authenticate(deps, publicPaths()));
+  // What each route needs of the caller's role: route-permissions.ts (default deny).
+  app.use("/api/*", authorize());
   registerUserRoutes(app, deps);
   registerEndpointRoutes(app, deps);
   registerSettingsRoutes(app, deps);
@@ -92,6 +103,8 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerAgentUpdateRoutes(app, deps);
   registerEdgeStackRoutes(app, deps);
   registerEdgeStackRolloutRoutes(app, deps);
+  registerAuditRoutes(app, deps);
+  registerConsoleRoutes(app, deps);
 
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
   app.notFound((c) => {

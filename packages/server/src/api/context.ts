@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import type { CertificateAuthority } from "@pier/pki";
 import type { AlertService } from "../alerts/alert-service.ts";
+import type { BrowserConsole } from "../console/index.ts";
 import type { ClusterEvents } from "../cluster/cluster-events.ts";
 import type { EdgeService } from "../edge/edge-service.ts";
 import type { FleetServices } from "../fleet/fleet-runtime.ts";
@@ -30,7 +31,7 @@ export interface ApiDependencies {
   /** Signs, checks and logs out session tokens. */
   readonly sessions: {
     issue(user: User): Promise<string> | string;
-    verify(token: string): Promise<{ userId: number }> | { userId: number };
+    verify(token: string): Promise<{ userId: number; issuedAt: Date }> | { userId: number; issuedAt: Date };
     /** Refuses the token from now until it expires. */
     revoke(token: string): Promise<void> | void;
   };
@@ -60,7 +61,9 @@ export interface ApiDependencies {
   readonly fleet: FleetServices;
   /** Alerts kept in memory (`GET /api/pier/alerts`); absent: an empty list. */
   readonly alerts?: Pick<AlertService, "list">;
-  readonly log: (level: "info" | "warn" | "error", message: string) => void;
+  /** The browser console's tickets (`POST /api/endpoints/{id}/console/tickets`); absent: 501. */
+  readonly console?: Pick<BrowserConsole, "issue">;
+  readonly log: (level: "debug" | "info" | "warn" | "error", message: string) => void;
 }
 
 /** Variables set on the request context by the authentication middleware. */

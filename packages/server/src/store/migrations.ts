@@ -4,12 +4,18 @@ import { ServerError } from "../errors.ts";
 import { type SqlDatabase, sqliteConnectionOf } from "./database.ts";
 import type { Database } from "./schema.ts";
 import { fleetMigrations } from "./fleet-migrations.ts";
+import { auditChain } from "./audit-chain-migration.ts";
+import { rolesAndTokenScopes } from "./user-migrations.ts";
 
 /** One step of one dialect's schema. Versions increase by one; never edit a released step. */
 export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** SQLite: runs after `sql` in the same transaction, for data SQL cannot compute (SHA-256 chains). */
+  sqliteData?: (db: DatabaseSync) => void;
+  /** PostgreSQL: as `sqliteData`. */
+  postgresData?: (db: Kysely<Database>) => Promise<void>;
 }
 
 /** A step from version 8 on, written for both engines (docs/architecture.md "Scale-out / Store"). */
@@ -18,6 +24,10 @@ export interface DialectMigration {
   name: string;
   sqlite: string;
   postgres: string;
+  /** See `Migration.sqliteData`. */
+  sqliteData?: (db: DatabaseSync) => void;
+  /** See `Migration.postgresData`. */
+  postgresData?: (db: Kysely<Database>) => Promise<void>;
 }
 
 /** SQLite's steps 1–7, from before PostgreSQL (see `migrations`). */
@@ -321,6 +331,8 @@ const dialectSteps: readonly DialectMigration[] = [
     `,
   },
   ...fleetMigrations,
+  auditChain,
+  rolesAndTokenScopes,
 ];
 
 /**
@@ -328,7 +340,7 @@ const dialectSteps: readonly DialectMigration[] = [
  * nested records are JSON text, while everything a query filters on has its own column. Tables
  * are STRICT so a wrong type fails loudly.
  */
-export const migrations: readonly Migration[] = [...sqliteSteps, ...dialectSteps.map(({ version, name, sqlite }) => ({ version, name, sql: sqlite }))];
+export const migrations: readonly Migration[] = [...sqliteSteps, ...dialectSteps.map(({ version, name, sqlite, sqliteData }) => ({ version, name, sql: sqlite, ...(sqliteData ? { sqliteData } : {}) }))];
 
 /**
  * The PostgreSQL schema: one baseline step equal to SQLite's schema at version 7 (a PostgreSQL
@@ -442,7 +454,7 @@ export const postgresMigrations: readonly Migration[] = [
       );
     `,
   },
-  ...dialectSteps.map(({ version, name, postgres }) => ({ version, name, sql: postgres })),
+  ...dialectSteps.map(({ version, name, postgres, postgresData }) => ({ version, name, sql: postgres, ...(postgresData ? { postgresData } : {}) })),
 ];
 
 /** The schema version this build writes. */
@@ -511,6 +523,7 @@ export async function applyPostgresMigrations(db: Kysely<Database>, list: readon
     for (const migration of list.filter((step) => step.version > current)) {
       try {
         await sql.raw(migration.sql).execute(trx);
+        await migration.postgresData?.(trx);
       } catch (error) {
         throw failedStep(migration, error);
       }
@@ -549,6 +562,7 @@ export function applyMigrations(db: DatabaseSync, list: readonly Migration[] = m
     for (const migration of list.slice(current)) {
       try {
         db.exec(migration.sql);
+        migration.sqliteData?.(db);
       } catch (error) {
         throw failedStep(migration, error);
       }

@@ -45,6 +45,8 @@ export interface UsersTable {
   password_hash: string;
   role: string;
   created_at: number;
+  /** ms; session tokens issued before it are refused (migration 18). */
+  sessions_valid_after: number | null;
 }
 
 /** `api_tokens`: access tokens by SHA-256. */
@@ -56,6 +58,10 @@ export interface ApiTokensTable {
   prefix: string;
   created_at: number;
   last_used_at: number | null;
+  /** A role: the most the token may do (migration 18). */
+  scope: Generated<string>;
+  /** ms; NULL only before migration 18 filled it. */
+  expires_at: number | null;
 }
 
 /** `settings`: one row (`id = 1`) holding the JSON settings document. */
@@ -74,6 +80,12 @@ export interface AuditEventsTable {
   source_address: string | null;
   /** JSON object. */
   detail: string;
+  /** The user who acted; `null` for device and system events (migration 17). */
+  actor: string | null;
+  /** SHA-256 (hex) of the entry before, 64 zeros for the first (store/audit-chain.ts). */
+  prev_hash: string | null;
+  /** SHA-256 (hex) of `prev_hash` and this entry's canonical encoding. */
+  hash: string | null;
 }
 
 /** `snapshots`: each environment's latest Docker snapshot (JSON). */

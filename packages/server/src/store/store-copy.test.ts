@@ -37,7 +37,7 @@ beforeAll(async () => {
     const removed = await store.environments.create({ name: "removed", type: "edge-agent", edgeId: "edge-3" });
     await store.environments.delete(removed.id);
     const user = await store.users.create({ username: "admin", passwordHash: "hash-of-admin", role: "admin" });
-    await store.apiTokens.create({ userId: user.id, description: "ci", tokenHash: "c".repeat(64), prefix: "pier_ci" });
+    await store.apiTokens.create({ userId: user.id, description: "ci", tokenHash: "c".repeat(64), prefix: "pier_ci", scope: "admin", expiresAt: new Date(Date.now() + 86_400_000) });
     await store.settings.update({ edgeAgentCheckinInterval: 42, trustOnFirstConnect: true });
     await store.audit.append({ kind: "associated", environmentId: second.id, edgeId: "edge-2", detail: { by: "admin" } });
     // More rows than one batch of the copy (200), so it reads and writes in several.

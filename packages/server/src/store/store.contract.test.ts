@@ -44,7 +44,7 @@ describeOnEngines("store", (engine) => {
       const first = await engine.open(target);
       const environment = await first.environments.create({ name: "edge-1", type: "edge-agent", edgeId: "edge-1", ...device });
       const user = await first.users.create({ username: "admin", passwordHash: "scrypt$x" });
-      const token = await first.apiTokens.create({ userId: user.id, description: "ci", tokenHash: "00".repeat(32), prefix: "pier_abc" });
+      const token = await first.apiTokens.create({ userId: user.id, description: "ci", tokenHash: "00".repeat(32), prefix: "pier_abc", scope: "admin", expiresAt: new Date(Date.now() + 86_400_000) });
       await first.settings.update({ trustOnFirstConnect: true });
       const event = await first.audit.append({ kind: "enrolled", environmentId: environment.id, edgeId: "edge-1", detail: { via: "fleet key" } });
       await first.close();
@@ -216,8 +216,8 @@ describeOnEngines("store", (engine) => {
       withStore(async (store) => {
         const alice = await store.users.create({ username: "alice", passwordHash: "x" });
         const bob = await store.users.create({ username: "bob", passwordHash: "x" });
-        const ci = await store.apiTokens.create({ userId: alice.id, description: "ci", tokenHash: "aa".repeat(32), prefix: "pier_aaaaaaaa" });
-        const backup = await store.apiTokens.create({ userId: bob.id, description: "backup", tokenHash: "bb".repeat(32), prefix: "pier_bbbbbbbb" });
+        const ci = await store.apiTokens.create({ userId: alice.id, description: "ci", tokenHash: "aa".repeat(32), prefix: "pier_aaaaaaaa", scope: "admin", expiresAt: new Date(Date.now() + 86_400_000) });
+        const backup = await store.apiTokens.create({ userId: bob.id, description: "backup", tokenHash: "bb".repeat(32), prefix: "pier_bbbbbbbb", scope: "admin", expiresAt: new Date(Date.now() + 86_400_000) });
         expect(ci).toMatchObject({ userId: alice.id, description: "ci", lastUsedAt: null });
         expect(ci.createdAt).toBeInstanceOf(Date);
 
@@ -230,7 +230,7 @@ describeOnEngines("store", (engine) => {
         expect(await store.apiTokens.delete(ci.id)).toBe(true);
         expect(await store.apiTokens.delete(ci.id)).toBe(false);
         expect(await store.apiTokens.findByHash("aa".repeat(32))).toBeNull();
-        await expect(store.apiTokens.create({ userId: 42, description: "", tokenHash: "dd".repeat(32), prefix: "pier_" })).rejects.toMatchObject({ code: "not_found", message: "User 42 does not exist." });
+        await expect(store.apiTokens.create({ userId: 42, description: "", tokenHash: "dd".repeat(32), prefix: "pier_", scope: "admin", expiresAt: new Date(Date.now() + 86_400_000) })).rejects.toMatchObject({ code: "not_found", message: "User 42 does not exist." });
       }));
   });
 
@@ -284,7 +284,7 @@ describeOnEngines("store", (engine) => {
         const middle = await store.audit.append({ kind: "associated", at: at(5), environmentId: 1 });
         const sameTime = await store.audit.append({ kind: "identity_conflict", at: at(5), environmentId: 2, edgeId: "b" });
 
-        expect(old).toEqual({ id: 1, at: at(1), environmentId: 1, edgeId: "a", kind: "enrolled", sourceAddress: "192.0.2.1", detail: { key: "fleet" } });
+        expect(old).toEqual({ id: 1, at: at(1), environmentId: 1, edgeId: "a", kind: "enrolled", sourceAddress: "192.0.2.1", actor: null, detail: { key: "fleet" }, prevHash: "0".repeat(64), hash: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown });
         expect(newest).toMatchObject({ environmentId: null, edgeId: null, sourceAddress: null });
         expect(middle.detail).toEqual({});
         expect((await store.audit.list()).map((e) => e.id)).toEqual([newest.id, sameTime.id, middle.id, old.id]);

@@ -7,7 +7,7 @@
  * string where a `Date` is meant.
  */
 
-import type { DockerSnapshot } from "@pier/protocol";
+import type { DockerSnapshot, Role } from "@pier/protocol";
 import type { Dialect } from "./database.ts";
 import type { DesiredStateVersionStore } from "./desired-state-versions.ts";
 import type { ClusterStore } from "./cluster-store.ts";
@@ -137,8 +137,8 @@ export type NewEnvironment = Pick<Environment, "name" | "type"> & Partial<Omit<E
 /** Fields `environments.update` may change; keys left out (or `undefined`) keep their value. */
 export type EnvironmentPatch = Partial<Omit<Environment, "id" | "createdAt" | "desiredStateVersion" | "desiredStateError">>;
 
-/** Roles; Pier has administrators only for now. */
-export type UserRole = "admin";
+/** Roles: administrator, operator, helpdesk (`@pier/protocol`'s `roles`, docs/security.md "Users and roles"). */
+export type UserRole = Role;
 
 /** A person who logs in to the API or the UI. */
 export interface User {
@@ -149,6 +149,8 @@ export interface User {
   passwordHash: string;
   role: UserRole;
   createdAt: Date;
+  /** Session tokens issued before this are refused ("end all sessions"); `null`: none ended. */
+  sessionsValidAfter: Date | null;
 }
 
 /** What `users.create` needs. */
@@ -165,10 +167,14 @@ export interface ApiToken {
   prefix: string;
   createdAt: Date;
   lastUsedAt: Date | null;
+  /** The most the token may do; it acts with the lesser of this and its owner's current role. */
+  scope: UserRole;
+  /** Refused from then on. */
+  expiresAt: Date;
 }
 
 /** What `apiTokens.create` needs. */
-export type NewApiToken = Pick<ApiToken, "userId" | "description" | "tokenHash" | "prefix"> & Partial<Pick<ApiToken, "createdAt">>;
+export type NewApiToken = Pick<ApiToken, "userId" | "description" | "tokenHash" | "prefix" | "scope" | "expiresAt"> & Partial<Pick<ApiToken, "createdAt">>;
 
 /**
  * Server-wide settings, kept as one JSON document.
@@ -260,12 +266,34 @@ export interface AuditEvent {
   edgeId: string | null;
   kind: AuditKind;
   sourceAddress: string | null;
+  /** The user who acted (an API caller's name, `pier` for the server's own decisions); `null` for device and system events. */
+  actor: string | null;
   /** JSON-serialisable facts about the event (the refusal reason, the certificate subject…). */
   detail: Record<string, unknown>;
+  /** The hash of the entry before this one (64 zeros for the first): docs/security.md "Activity log: hash chain". */
+  prevHash: string;
+  /** SHA-256 (hex) of `prevHash` and this entry's fields (store/audit-chain.ts). */
+  hash: string;
 }
 
-/** What `audit.append` needs; `at` defaults to now, nullable fields to `null`. */
-export type NewAuditEvent = Pick<AuditEvent, "kind"> & Partial<Omit<AuditEvent, "id" | "kind">>;
+/**
+ * What `audit.append` needs; `at` defaults to now, nullable fields to `null`, `actor` to the user
+ * `detail.by` or `detail.user` names.
+ */
+export type NewAuditEvent = Pick<AuditEvent, "kind"> & Partial<Omit<AuditEvent, "id" | "kind" | "prevHash" | "hash">>;
+
+/** Filters of the activity log (`AuditLog.page`, `AuditLog.export`); all optional, combined with AND. */
+export interface AuditQuery {
+  environmentId?: number;
+  edgeId?: string;
+  /** The acting user's name, exactly. */
+  actor?: string;
+  kind?: string;
+  /** Entries at or after this time. */
+  since?: Date;
+  /** Entries at or before this time. */
+  until?: Date;
+}
 
 /** One check-in time to persist; see `HeartbeatRegistry`. */
 export interface CheckIn {
@@ -329,6 +357,17 @@ export interface UserStore {
   get(id: number): Promise<User | null>;
   getByUsername(username: string): Promise<User | null>;
   count(): Promise<number>;
+  /** Every user, by id. */
+  list(): Promise<User[]>;
+  /**
+   * Changes a user's role; `conflict` if that would leave no administrator (checked and written
+   * in one transaction), `null` if there is no such user.
+   */
+  setRole(id: number, role: UserRole): Promise<User | null>;
+  /** Refuses the user's session tokens issued before `at` (ended sessions); `false` if there is no such user. */
+  endSessions(id: number, at: Date): Promise<boolean>;
+  /** Removes the user and their access tokens; `conflict` for the last administrator, `false` if there is no such user. */
+  delete(id: number): Promise<boolean>;
 }
 
 /** Access tokens for automation. */
@@ -356,6 +395,12 @@ export interface AuditLog {
   append(event: NewAuditEvent): Promise<AuditEvent>;
   /** Newest first; `limit` defaults to 100 and is capped at 1000. */
   list(filter?: { environmentId?: number; limit?: number }): Promise<AuditEvent[]>;
+  /** One page of the entries `query` matches, newest first (by time, then id), and how many match. */
+  page(query: AuditQuery & { start?: number; limit?: number }): Promise<{ items: AuditEvent[]; total: number }>;
+  /** The entries `query` matches in chain order (oldest first), a batch at a time, read as they are consumed. */
+  export(query: AuditQuery): AsyncIterable<AuditEvent[]>;
+  /** The kinds recorded so far, sorted (the Activity screen's kind filter). */
+  kinds(): Promise<string[]>;
 }
 
 /** A device's latest Docker snapshot and when the server received it. */

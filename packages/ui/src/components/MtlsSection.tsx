@@ -140,7 +140,7 @@ export function MtlsSection() {
     <Paper withBorder radius="md" p="lg">
       <Stack>
         <div>
-          <Title order={3}>mTLS certificate</Title>
+          <Title order={2} size="h3">mTLS certificate</Title>
           <Text size="sm" c="dimmed">
             A separate certificate for the names agents connect to: connections to those names must present a client certificate of its CA. Applied to both listeners at once, no restart.
           </Text>

@@ -77,7 +77,7 @@ export function EdgeComputeScreen() {
         ) : (
           <Paper withBorder radius="md" p="lg" component="form" onSubmit={(event: FormEvent) => void save(event)}>
             <Stack>
-              <Title order={3}>Settings</Title>
+              <Title order={2} size="h3">Settings</Title>
               <Switch label="Enable Edge Compute features" description="Portainer's setting (EnableEdgeComputeFeatures), kept for its API: Pier's agents, edge stacks and edge jobs work whether it is on or off." checked={form.enabled} onChange={(event) => update({ enabled: event.currentTarget.checked })} />
               <Switch
                 label="Devices wait in the Waiting Room"

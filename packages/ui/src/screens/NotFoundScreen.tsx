@@ -7,7 +7,7 @@ export function NotFoundScreen() {
   usePageTitle("Not found");
   return (
     <Stack>
-      <Title order={2}>Page not found</Title>
+      <Title order={1} size="h2">Page not found</Title>
       <Text>
         Nothing lives at this address.{" "}
         <Anchor component={Link} to="/">

@@ -10,7 +10,7 @@ export function AlertsPanel({ alerts }: { alerts: Polled<AlertView[] | null> }) 
   if (list.length === 0) return null;
   return (
     <Paper withBorder radius="md" p="lg" aria-label="Alerts" component="section" style={{ borderLeft: "4px solid var(--mantine-color-red-6)" }}>
-      <Title order={3}>Alerts</Title>
+      <Title order={2} size="h3">Alerts</Title>
       <Text size="sm" c="dimmed" mb="sm">
         Conditions that need you now; each is also sent to the webhook when one is set.
       </Text>

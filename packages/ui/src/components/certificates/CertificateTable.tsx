@@ -34,7 +34,7 @@ export function CertificateTable({ title, description, extraHeaders = [], rows, 
   const columns = extraHeaders.length + 5;
   return (
     <Paper withBorder radius="md" p="lg">
-      <Title order={3}>{title}</Title>
+      <Title order={2} size="h3">{title}</Title>
       {description && (
         <Text size="sm" c="dimmed">
           {description}

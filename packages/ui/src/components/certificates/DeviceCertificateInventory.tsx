@@ -11,6 +11,7 @@ import type { Polled } from "../../hooks/use-polling.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../ConfirmDialog.tsx";
 import { EmptyTableRow } from "../EmptyTableRow.tsx";
 import { LoadError } from "../LoadError.tsx";
+import { paginationControlProps } from "../pagination-labels.ts";
 import { formatTimeLeft } from "./expiry-buckets.ts";
 
 /** Rows per page of the inventory. */
@@ -107,7 +108,7 @@ export function DeviceCertificateInventory({ inventory, filters, onSearch, onSta
     <Paper withBorder radius="md" p="lg">
       <Group justify="space-between" align="flex-end" mb="sm">
         <div>
-          <Title order={3}>Device certificates</Title>
+          <Title order={2} size="h3">Device certificates</Title>
           <Text size="sm" c="dimmed">
             Issued by the built-in CA, then the operator&apos;s certificates devices present. {data ? `${data.Total} shown by these filters.` : ""}
           </Text>
@@ -185,7 +186,7 @@ export function DeviceCertificateInventory({ inventory, filters, onSearch, onSta
           {data && data.Items.length === 0 && <EmptyTableRow columns={6}>{filters.search || filters.status ? "No certificate matches." : "No device certificate yet: associate a device and the built-in CA issues one."}</EmptyTableRow>}
         </Table.Tbody>
       </Table>
-      {pages > 1 && <Pagination mt="sm" total={pages} value={filters.page} onChange={onPage} aria-label="Pages" />}
+      {pages > 1 && <Pagination mt="sm" total={pages} value={filters.page} onChange={onPage} aria-label="Pages" getControlProps={paginationControlProps} />}
       <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />
     </Paper>
   );

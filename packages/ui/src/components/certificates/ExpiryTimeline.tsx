@@ -37,14 +37,14 @@ export function ExpiryTimeline({ counts, named, now = Date.now() }: { counts: Ex
   const [expired, ...future] = fillBuckets(counts, named, now);
   return (
     <Paper withBorder radius="md" p="lg">
-      <Title order={3}>Expiry</Title>
+      <Title order={2} size="h3">Expiry</Title>
       <Text size="sm" c="dimmed" mb="md">
         Certificates in use by time left (device certificates counted, the CA and the listeners&apos; certificates named). Agents renew theirs at about two thirds of the lifetime.
       </Text>
       <Box role="list" aria-label="Certificates by time left" style={{ display: "grid", gridTemplateColumns: "1fr auto repeat(5, 1fr)", gap: "var(--mantine-spacing-xs)", alignItems: "stretch" }}>
         {expired && <Bucket content={expired} now={now} />}
         <Stack gap={2} align="center" aria-hidden>
-          <Text size="xs" fw={700} c="blue.7">
+          <Text size="xs" fw={700} c="blue">
             now
           </Text>
           <Box style={{ flex: 1, width: 2, background: "var(--mantine-color-blue-6)" }} />

@@ -59,7 +59,7 @@ export function RotationPanel({ rotation }: { rotation: Polled<RotationState | n
       <Group justify="space-between" align="flex-start">
         <div>
           <Group gap="xs">
-            <Title order={3}>CA rotation</Title>
+            <Title order={2} size="h3">CA rotation</Title>
             <Badge variant="light" color={active ? "orange" : "gray"} styles={{ label: { textTransform: "none" } }}>
               {phaseText[state.Phase] ?? state.Phase}
             </Badge>

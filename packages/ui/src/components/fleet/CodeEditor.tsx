@@ -46,10 +46,10 @@ export function CodeEditor({ label, description, value, onChange, error, rows = 
 
   return (
     <Input.Wrapper id={id} label={label} description={description} mb="md">
-      <Box style={{ display: "flex", border: `1px solid ${error ? "var(--mantine-color-red-6)" : "var(--mantine-color-gray-4)"}`, borderRadius: 4, overflow: "hidden", marginTop: 4 }}>
-        <div ref={gutter} aria-hidden style={{ ...editorFont, overflow: "hidden", height: rows * lineHeight + 16, padding: "8px 8px 8px 4px", minWidth: 44, textAlign: "right", color: "var(--mantine-color-gray-6)", background: "var(--mantine-color-gray-0)", userSelect: "none" }}>
+      <Box style={{ display: "flex", border: `1px solid ${error ? "var(--mantine-color-red-6)" : "var(--mantine-color-default-border)"}`, borderRadius: 4, overflow: "hidden", marginTop: 4 }}>
+        <div ref={gutter} aria-hidden style={{ ...editorFont, overflow: "hidden", height: rows * lineHeight + 16, padding: "8px 8px 8px 4px", minWidth: 44, textAlign: "right", color: "var(--mantine-color-dimmed)", background: "light-dark(var(--mantine-color-gray-0), var(--mantine-color-dark-6))", userSelect: "none" }}>
           {Array.from({ length: lineCount }, (_, index) => (
-            <div key={index} style={index + 1 === error?.line ? { color: "var(--mantine-color-red-7)", fontWeight: 700, background: "var(--mantine-color-red-1)" } : undefined}>
+            <div key={index} style={index + 1 === error?.line ? { color: "var(--mantine-color-red-text)", fontWeight: 700, background: "var(--mantine-color-red-light)" } : undefined}>
               {index + 1}
             </div>
           ))}
@@ -66,7 +66,7 @@ export function CodeEditor({ label, description, value, onChange, error, rows = 
           onScroll={(event) => {
             if (gutter.current) gutter.current.scrollTop = event.currentTarget.scrollTop;
           }}
-          style={{ ...editorFont, flex: 1, border: "none", outline: "none", resize: "none", padding: 8, height: rows * lineHeight + 16, whiteSpace: "pre", overflow: "auto", tabSize: 2 }}
+          style={{ ...editorFont, flex: 1, border: "none", outline: "none", color: "var(--mantine-color-text)", background: "var(--mantine-color-body)", resize: "none", padding: 8, height: rows * lineHeight + 16, whiteSpace: "pre", overflow: "auto", tabSize: 2 }}
         />
       </Box>
       {maxBytes !== undefined && (

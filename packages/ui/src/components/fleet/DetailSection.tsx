@@ -11,7 +11,7 @@ import type { ReactNode } from "react";
 export function DetailSection({ id, title, children }: { id: string; title: string; children: ReactNode }) {
   return (
     <Paper withBorder radius="md" p="lg" component="section" aria-labelledby={id}>
-      <Title order={4} id={id} mb="sm">
+      <Title order={2} size="h4" id={id} mb="sm">
         {title}
       </Title>
       {children}

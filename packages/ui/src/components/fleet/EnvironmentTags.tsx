@@ -55,7 +55,7 @@ export function EnvironmentTags({ environmentId, tagIds, onChanged }: { environm
 
   return (
     <Paper withBorder radius="md" p="md" mb="lg" component="section" aria-labelledby={`tags-${environmentId}`}>
-      <Title order={4} mb="xs" id={`tags-${environmentId}`}>
+      <Title order={2} size="h4" mb="xs" id={`tags-${environmentId}`}>
         Tags
       </Title>
       <Text size="sm" c="dimmed" mb="sm">

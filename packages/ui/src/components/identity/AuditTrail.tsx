@@ -29,7 +29,7 @@ export function AuditTrail({ environmentId }: { environmentId: number }) {
   const list = events.data ?? [];
   return (
     <Paper withBorder radius="md" p="lg" mt="lg">
-      <Title order={3}>Audit trail</Title>
+      <Title order={2} size="h3">Audit trail</Title>
       <Text size="sm" c="dimmed" mb="sm">
         What happened to this device&apos;s identity and sessions, newest first (the last 200 events).
       </Text>

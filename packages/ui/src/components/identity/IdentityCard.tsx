@@ -8,6 +8,7 @@ import { formatDateTime } from "../../format.ts";
 import { formatTimeLeft } from "../certificates/expiry-buckets.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../ConfirmDialog.tsx";
 import { FlowBadge, reenrollmentText } from "./IdentityFlow.tsx";
+import { useCan } from "../../hooks/use-current-user.ts";
 
 function Fact({ label, children }: { label: string; children: ReactNode }) {
   return (
@@ -30,6 +31,8 @@ const statusColors: Record<string, string> = { active: "green", expiring: "orang
 export function IdentityCard({ environment, onChanged }: { environment: Endpoint; onChanged: () => Promise<void> }) {
   const [confirm, setConfirm] = useState<ConfirmRequest>();
   const [busy, setBusy] = useState(false);
+  // Renewing and revoking certificates is PKI: administrators only (the server refuses others).
+  const administers = useCan("administer");
   const identity = environment.Pier.Identity;
   const presented = environment.Pier.ClientCertificate;
   const issued = identity?.Certificate ?? null;
@@ -49,11 +52,11 @@ export function IdentityCard({ environment, onChanged }: { environment: Endpoint
     }
   }
 
-  const actionable = issued !== null && issued.Status !== "revoked";
+  const actionable = administers && issued !== null && issued.Status !== "revoked";
   return (
     <Paper withBorder radius="md" p="lg" mb="lg" aria-label="Identity" component="section">
       <Group justify="space-between" align="flex-start" mb="sm">
-        <Title order={3}>Identity</Title>
+        <Title order={2} size="h3">Identity</Title>
         {actionable && (
           <Group gap="xs">
             <Button size="xs" variant="light" leftSection={<IconRefresh size={14} />} loading={busy} onClick={() => void act("renew")}>
@@ -114,7 +117,7 @@ export function IdentityCard({ environment, onChanged }: { environment: Endpoint
         </Text>
       )}
       {identity?.Reenrollment && (
-        <Text size="sm" c="orange.8" mt="xs">
+        <Text size="sm" c="orange" mt="xs">
           {reenrollmentText(identity.Reenrollment)} ({formatDateTime(identity.Reenrollment.At)})
         </Text>
       )}

@@ -12,10 +12,13 @@ import { formatDateTime } from "../../format.ts";
 import { namesById, useEdgeGroups } from "../../hooks/use-fleet-lists.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
 import { usePolling } from "../../hooks/use-polling.ts";
+import { useCan } from "../../hooks/use-current-user.ts";
 
 /** `/agent-updates`: every agent update schedule with its image, groups and devices' progress. */
 export function AgentUpdatesScreen() {
   usePageTitle("Agent updates");
+  // Helpdesk reads; creating needs Operator (the server refuses it otherwise).
+  const canOperate = useCan("operate");
   const schedules = usePolling((signal) => agentUpdatesApi.list({ signal }), 5000, "agent-updates");
   const groups = useEdgeGroups(30_000);
   const groupNames = namesById(groups.data, (group) => group.Id, (group) => group.Name);
@@ -26,9 +29,11 @@ export function AgentUpdatesScreen() {
         title="Agent updates"
         description="A new agent image for the devices of some edge groups: each device swaps its agent container and rolls back if the new agent does not check in before the deadline."
         actions={
-          <Button component={Link} to="/agent-updates/new" leftSection={<IconPlus size={16} />}>
-            Add agent update
-          </Button>
+          canOperate && (
+            <Button component={Link} to="/agent-updates/new" leftSection={<IconPlus size={16} />}>
+              Add agent update
+            </Button>
+          )
         }
       />
       <LoadError message={schedules.error} />

@@ -96,7 +96,7 @@ function EdgeGroupForm({ group, onSaved }: { group?: EdgeGroup; onSaved?: () => 
       </Paper>
       {group && (
         <Paper withBorder radius="md" p="lg" component="section" aria-labelledby="group-members">
-          <Title order={4} id="group-members" mb="xs">
+          <Title order={2} size="h4" id="group-members" mb="xs">
             Members ({members.length})
           </Title>
           <Text size="sm" c="dimmed" mb="sm">

@@ -9,6 +9,7 @@ import { PageLoader } from "../../components/PageLoader.tsx";
 import { TableHead } from "../../components/TableHead.tsx";
 import { namesById, useEdgeGroups, useTags } from "../../hooks/use-fleet-lists.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
+import { useCan } from "../../hooks/use-current-user.ts";
 
 /** How a group chooses its members, in words. */
 export function groupRule(group: Pick<EdgeGroup, "Dynamic" | "PartialMatch" | "TagIds">, tagNames: ReadonlyMap<number, string>): string {
@@ -20,6 +21,8 @@ export function groupRule(group: Pick<EdgeGroup, "Dynamic" | "PartialMatch" | "T
 /** `/edge-groups`: every edge group with its rule, member count and what uses it. */
 export function EdgeGroupsScreen() {
   usePageTitle("Edge groups");
+  // Helpdesk reads; creating needs Operator (the server refuses it otherwise).
+  const canOperate = useCan("operate");
   const groups = useEdgeGroups(5000);
   const tags = useTags(30_000);
   const tagNames = namesById(tags.data, (tag) => tag.ID, (tag) => tag.Name);
@@ -30,9 +33,11 @@ export function EdgeGroupsScreen() {
         title="Edge groups"
         description="Sets of environments that edge stacks and edge jobs target: chosen by hand (static), or by tags (dynamic). Only associated environments are members."
         actions={
-          <Button component={Link} to="/edge-groups/new" leftSection={<IconPlus size={16} />}>
-            Add edge group
-          </Button>
+          canOperate && (
+            <Button component={Link} to="/edge-groups/new" leftSection={<IconPlus size={16} />}>
+              Add edge group
+            </Button>
+          )
         }
       />
       <LoadError message={groups.error} />

@@ -12,10 +12,13 @@ import { formatDateTime } from "../../format.ts";
 import { namesById, useEdgeGroups } from "../../hooks/use-fleet-lists.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
 import { usePolling } from "../../hooks/use-polling.ts";
+import { useCan } from "../../hooks/use-current-user.ts";
 
 /** `/edge-jobs`: every edge job with its schedule, next run and targets. */
 export function EdgeJobsScreen() {
   usePageTitle("Edge jobs");
+  // Helpdesk reads; creating needs Operator (the server refuses it otherwise).
+  const canOperate = useCan("operate");
   const jobs = usePolling((signal) => edgeJobsApi.list({ signal }), 10_000, "edge-jobs");
   const groups = useEdgeGroups(30_000);
   const groupNames = namesById(groups.data, (group) => group.Id, (group) => group.Name);
@@ -26,9 +29,11 @@ export function EdgeJobsScreen() {
         title="Edge jobs"
         description="Scripts run on the devices' hosts on a cron schedule (UTC), as root in a privileged container; their output is collected when you ask."
         actions={
-          <Button component={Link} to="/edge-jobs/new" leftSection={<IconPlus size={16} />}>
-            Add edge job
-          </Button>
+          canOperate && (
+            <Button component={Link} to="/edge-jobs/new" leftSection={<IconPlus size={16} />}>
+              Add edge job
+            </Button>
+          )
         }
       />
       <LoadError message={jobs.error} />

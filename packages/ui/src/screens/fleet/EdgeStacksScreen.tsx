@@ -12,10 +12,13 @@ import { formatDateTime } from "../../format.ts";
 import { namesById, useEdgeGroups } from "../../hooks/use-fleet-lists.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
 import { usePolling } from "../../hooks/use-polling.ts";
+import { useCan } from "../../hooks/use-current-user.ts";
 
 /** `/edge-stacks`: every edge stack with its groups, version and how many devices are in each state. */
 export function EdgeStacksScreen() {
   usePageTitle("Edge stacks");
+  // Helpdesk reads; creating needs Operator (the server refuses it otherwise).
+  const canOperate = useCan("operate");
   const stacks = usePolling((signal) => edgeStacksApi.list({ signal }), 5000, "edge-stacks");
   const groups = useEdgeGroups(30_000);
   const groupNames = namesById(groups.data, (group) => group.Id, (group) => group.Name);
@@ -26,9 +29,11 @@ export function EdgeStacksScreen() {
         title="Edge stacks"
         description="Compose applications deployed to every environment of their edge groups; each device reports its progress."
         actions={
-          <Button component={Link} to="/edge-stacks/new" leftSection={<IconPlus size={16} />}>
-            Add edge stack
-          </Button>
+          canOperate && (
+            <Button component={Link} to="/edge-stacks/new" leftSection={<IconPlus size={16} />}>
+              Add edge stack
+            </Button>
+          )
         }
       />
       <LoadError message={stacks.error} />

@@ -1,4 +1,4 @@
-import { ActionIcon, Button, Group, Paper, Table, TextInput, Tooltip } from "@mantine/core";
+import { ActionIcon, Button, Group, Paper, Table, TextInput, Tooltip, VisuallyHidden } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { IconPlus, IconTrash } from "@tabler/icons-react";
 import { useState } from "react";
@@ -65,7 +65,9 @@ export function TagsScreen() {
               <Table.Tr>
                 <Table.Th>Name</Table.Th>
                 <Table.Th w={80}>Id</Table.Th>
-                <Table.Th w={60} aria-label="Actions" />
+                <Table.Th w={60}>
+                  <VisuallyHidden>Actions</VisuallyHidden>
+                </Table.Th>
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
