@@ -81,25 +81,21 @@ async function chainPostgresRows(db: Kysely<Database>): Promise<void> {
  * the entry before it and its own; the rows already there are chained here, in id order. Indexes
  * serve the Activity screen's filters, newest first.
  */
+// The same statements on both engines; only the chaining of existing rows differs.
+const auditChainColumns = `
+    ALTER TABLE audit_events ADD COLUMN actor TEXT;
+    ALTER TABLE audit_events ADD COLUMN prev_hash TEXT CHECK (prev_hash IS NULL OR length(prev_hash) = 64);
+    ALTER TABLE audit_events ADD COLUMN hash TEXT CHECK (hash IS NULL OR length(hash) = 64);
+    CREATE INDEX audit_events_by_kind ON audit_events (kind, at, id);
+    CREATE INDEX audit_events_by_actor ON audit_events (actor, at, id);
+    CREATE INDEX audit_events_by_edge ON audit_events (edge_id, at, id);
+  `;
+
 export const auditChain: DialectMigration = {
   version: 17,
   name: "audit hash chain",
-  sqlite: `
-    ALTER TABLE audit_events ADD COLUMN actor TEXT;
-    ALTER TABLE audit_events ADD COLUMN prev_hash TEXT CHECK (prev_hash IS NULL OR length(prev_hash) = 64);
-    ALTER TABLE audit_events ADD COLUMN hash TEXT CHECK (hash IS NULL OR length(hash) = 64);
-    CREATE INDEX audit_events_by_kind ON audit_events (kind, at, id);
-    CREATE INDEX audit_events_by_actor ON audit_events (actor, at, id);
-    CREATE INDEX audit_events_by_edge ON audit_events (edge_id, at, id);
-  `,
-  postgres: `
-    ALTER TABLE audit_events ADD COLUMN actor TEXT;
-    ALTER TABLE audit_events ADD COLUMN prev_hash TEXT CHECK (prev_hash IS NULL OR length(prev_hash) = 64);
-    ALTER TABLE audit_events ADD COLUMN hash TEXT CHECK (hash IS NULL OR length(hash) = 64);
-    CREATE INDEX audit_events_by_kind ON audit_events (kind, at, id);
-    CREATE INDEX audit_events_by_actor ON audit_events (actor, at, id);
-    CREATE INDEX audit_events_by_edge ON audit_events (edge_id, at, id);
-  `,
+  sqlite: auditChainColumns,
+  postgres: auditChainColumns,
   sqliteData: chainSqliteRows,
   postgresData: chainPostgresRows,
 };
