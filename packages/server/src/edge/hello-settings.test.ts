@@ -46,7 +46,7 @@ describe("startServer: the settings hellos read", () => {
     reads.mockRestore();
   });
 
-  it("a new device's hello with trust on first connect makes 11 statements, its groups read once for its desired state", async () => {
+  it("a new device's hello with trust on first connect makes 14 statements, its groups read once for its desired state", async () => {
     expect((await api.call("PUT", "/api/settings", { body: { TrustOnFirstConnect: true } })).status).toBe(200);
     // Every statement goes through the adapter's prepare (cached or not); the batched check-in
     // writes run on their own timer, not in the hello.
@@ -60,10 +60,11 @@ describe("startServer: the settings hellos read", () => {
     expect(fresh.welcome.status).toBe("associated");
     expect(fresh.welcome.desiredStateVersion).toMatch(/^[0-9a-f]{64}$/);
     expect(statements.filter((sql) => sql.includes("FROM edge_groups g"))).toHaveLength(1);
-    // The settings, its row by EDGE_ID, the insert, the audit row, its edge-group request; then
-    // the desired state: its row, its groups, its jobs, the stored versions and their update;
-    // its row again for the welcome's version.
-    expect(statements, statements.join("\n")).toHaveLength(11);
+    // The settings, its row by EDGE_ID, the insert; the audit row in a write transaction of its
+    // own (BEGIN, the chain's head, the insert, COMMIT: store/audit.ts); its edge-group request;
+    // then the desired state: its row, its groups, its jobs, the stored versions and their
+    // update; its row again for the welcome's version.
+    expect(statements, statements.join("\n")).toHaveLength(14);
   });
 
   it("a settings change applies to the very next hello: trust on first connect, then Edge Compute turned off", async () => {
