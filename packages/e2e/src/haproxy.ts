@@ -1,5 +1,5 @@
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnTool } from "./tool-process.ts";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -126,28 +126,19 @@ export async function startHaproxy(
   const config = haproxyConfig(ports, backends, options.sendProxy === true && options.sourceAddress === undefined ? { ...options, sourceAddress: proxySource } : options);
   const configPath = join(dir, "haproxy.cfg");
   writeFileSync(configPath, config);
-  const child = spawn(haproxyBinary, ["-db", "-f", configPath], { stdio: ["ignore", "pipe", "pipe"] });
-  let log = "";
-  child.stdout.on("data", (chunk: Buffer) => (log += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (log += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const tool = spawnTool(haproxyBinary, ["-db", "-f", configPath], dir);
+  const { stop, output } = tool;
   try {
     const deadline = Date.now() + 10_000;
     while (!((await accepts(ports.httpsPort)) && (await accepts(ports.tunnelPort)))) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`haproxy exited (${child.exitCode ?? child.signalCode}):\n${log}\n${config}`);
-      if (Date.now() > deadline) throw new Error(`haproxy did not listen on ${ports.httpsPort} and ${ports.tunnelPort} within 10 s:\n${log}`);
+      const exited = tool.exitStatus();
+      if (exited !== undefined) throw new Error(`haproxy exited (${exited}):\n${output()}\n${config}`);
+      if (Date.now() > deadline) throw new Error(`haproxy did not listen on ${ports.httpsPort} and ${ports.tunnelPort} within 10 s:\n${output()}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   } catch (error) {
     await stop();
     throw error;
   }
-  return { ...ports, config, output: () => log, stop, [Symbol.asyncDispose]: stop };
+  return { ...ports, config, output, stop, [Symbol.asyncDispose]: stop };
 }

@@ -1,5 +1,5 @@
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnTool } from "./tool-process.ts";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freeLoopbackPort } from "./free-loopback-port.ts";
@@ -73,24 +73,15 @@ export async function startPrometheus(target: PierScrapeTarget): Promise<Prometh
   const dir = mkdtempSync(join(tmpdir(), "pier-prometheus-"));
   const config = prometheusConfig(target, 1);
   writeFileSync(join(dir, "prometheus.yml"), config);
-  const child = spawn(prometheusBinary, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], { stdio: ["ignore", "pipe", "pipe"] });
-  let log = "";
-  child.stdout.on("data", (chunk: Buffer) => (log += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (log += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const tool = spawnTool(prometheusBinary, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], dir);
+  const { stop, output } = tool;
   const base = `http://127.0.0.1:${port}`;
   try {
     const deadline = Date.now() + 15_000;
     while (!(await fetch(`${base}/-/ready`).then((r) => r.ok, () => false))) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`prometheus exited (${child.exitCode ?? child.signalCode}):\n${log}\n${config}`);
-      if (Date.now() > deadline) throw new Error(`prometheus was not ready on ${port} within 15 s:\n${log}`);
+      const exited = tool.exitStatus();
+      if (exited !== undefined) throw new Error(`prometheus exited (${exited}):\n${output()}\n${config}`);
+      if (Date.now() > deadline) throw new Error(`prometheus was not ready on ${port} within 15 s:\n${output()}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   } catch (error) {
@@ -106,7 +97,7 @@ export async function startPrometheus(target: PierScrapeTarget): Promise<Prometh
       if (answer.status !== "success" || answer.data?.resultType !== "vector") throw new Error(`query ${promql} failed: ${answer.error ?? JSON.stringify(answer)}`);
       return answer.data.result.map(({ metric, value }) => ({ metric, value: Number(value[1]) }));
     },
-    output: () => log,
+    output,
     stop,
     [Symbol.asyncDispose]: stop,
   };
