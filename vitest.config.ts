@@ -1,11 +1,16 @@
 import { defineConfig } from "vitest/config";
 
 /**
- * End-to-end files that run in the first group, beside the unit tests: they use no Docker Engine,
+ * End-to-end files that run in the first group, beside the unit tests: they use no Docker Engine
+ * (or only containers on the main one that publish nothing and need no swarm, said beside them),
  * time no certificate lifetime or rate against the CPU and listen on ports of their own (HAProxy
- * included); some only take long (testssl.sh, openssl interop, the CLI's processes).
+ * included); some only take long (testssl.sh, openssl interop, the CLI's processes, idle waits).
  */
 const independentEndToEnd = [
+  // An agent in a container on the main engine (host network, nothing published, no swarm),
+  // mostly waiting out an update's 30 s deadline; image builds take the machine-wide lock.
+  "agent-update",
+  "agent-chart",
   "agent-config",
   "bench-fleet",
   "bench-handshakes",
@@ -15,6 +20,13 @@ const independentEndToEnd = [
   "edge-groups-request",
   "edge-key-trust",
   "first-admin",
+  // One agent and one job container on the main engine (no published port, no swarm): mostly a
+  // wait for the next minute of the job's cron schedule, which costs half as much beside the unit tests.
+  "fleet-jobs",
+  // Agents on a server of its own (restarted on its own ports), no Docker container: a third of
+  // it is the 22 s until a stopped agent turns red. identity-clone stays serial: its Chromium
+  // saw ERR_NETWORK_CHANGED while the swarm tests beside it made networks.
+  "onboarding-default",
   "openssl-interop",
   "pier-cli",
   "postgres-fixture",
@@ -24,8 +36,9 @@ const independentEndToEnd = [
   "tls-handshake",
   "tls-profile",
   // Chromium against a server of its own with no Docker and no certificate timing (the 300
-  // waiting devices are written into its store before it starts).
+  // waiting devices are written into its store before it starts; the screens in two languages).
   "web-ui-lists",
+  "web-ui-languages",
 ].map((name) => `packages/e2e/test/${name}.test.ts`);
 
 export default defineConfig({

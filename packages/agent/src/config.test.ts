@@ -19,3 +19,17 @@ describe("agent configuration: edge jobs", () => {
     expect(loadAgentConfig({ flags: { "job-image": `r/${"a".repeat(510)}` }, env }).jobImage).toHaveLength(512);
   });
 });
+
+describe("agent configuration: test-only settle window", () => {
+  it("takes PIER_AGENT_TEST_SETTLE_SECONDS from 1 to 10 s, and keeps the runtime's default when it is unset", () => {
+    expect(loadAgentConfig({ flags: {}, env }).stackSettleMs).toBeUndefined();
+    expect(loadAgentConfig({ flags: {}, env: { ...env, PIER_AGENT_TEST_SETTLE_SECONDS: "2" } }).stackSettleMs).toBe(2000);
+    expect(loadAgentConfig({ flags: {}, env: { ...env, PIER_AGENT_TEST_SETTLE_SECONDS: "10" } }).stackSettleMs).toBe(10_000);
+  });
+
+  it("refuses 0, more than the 10 s default, and anything but whole seconds", () => {
+    for (const value of ["0", "11", "1.5", "2s", "-1"]) {
+      expect(() => loadAgentConfig({ flags: {}, env: { ...env, PIER_AGENT_TEST_SETTLE_SECONDS: value } })).toThrow(/PIER_AGENT_TEST_SETTLE_SECONDS \(a test-only setting\) must be whole seconds from 1 to 10/);
+    }
+  });
+});

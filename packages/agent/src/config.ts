@@ -30,6 +30,11 @@ export interface AgentConfig {
   readonly jobImage: string;
   /** `PIER_JOB_PRIVILEGED=false`: job containers keep Docker's default capabilities instead of all (default true). */
   readonly jobPrivileged: boolean;
+  /**
+   * Test only, `PIER_AGENT_TEST_SETTLE_SECONDS` (1-10): a shorter settle window for deployed
+   * stacks than the 10 s default, so end-to-end tests do not wait it out at every deployment.
+   */
+  readonly stackSettleMs?: number;
   readonly tls: {
     /** CA that must have signed the server's certificate; without it (or with EDGE_INSECURE_POLL=1) the EDGE_KEY fingerprint is checked. */
     readonly ca?: Buffer;
@@ -146,6 +151,7 @@ export function loadAgentConfig(input: AgentConfigInput): AgentConfig {
   if (sourceAddress !== undefined && isIP(sourceAddress) === 0) {
     throw new AgentError("config_invalid", `PIER_AGENT_SOURCE_ADDRESS=${sourceAddress.slice(0, 64)} is not an IP address; give one of this device's own addresses (e.g. 192.0.2.10), or unset it to let the system choose.`);
   }
+  const stackSettleMs = testSettleMs(env.PIER_AGENT_TEST_SETTLE_SECONDS);
   return {
     edgeId,
     edgeKey,
@@ -158,6 +164,7 @@ export function loadAgentConfig(input: AgentConfigInput): AgentConfig {
     groups: edgeGroupsOf(env.EDGE_GROUPS),
     jobImage: jobImageOf(input.flags["job-image"] ?? env.PIER_JOB_IMAGE),
     jobPrivileged: !/^(0|false|no|off)$/i.test(env.PIER_JOB_PRIVILEGED?.trim() ?? ""),
+    ...(stackSettleMs === undefined ? {} : { stackSettleMs }),
     tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(certPath ? { certPath } : {}) },
     warnings,
   };
@@ -165,6 +172,18 @@ export function loadAgentConfig(input: AgentConfigInput): AgentConfig {
 
 /** The default image of edge job containers: a shell and the usual tools in 4 MB (the agent's own image has no shell). */
 export const defaultJobImage = "busybox:latest";
+
+/**
+ * `PIER_AGENT_TEST_SETTLE_SECONDS` (test only): whole seconds from 1 to 10 (the default settle
+ * window, so it can only shorten it); unset, the stack runtime's default applies.
+ */
+function testSettleMs(value: string | undefined): number | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  const seconds = /^\d{1,2}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(seconds >= 1 && seconds <= 10)) throw new AgentError("config_invalid", `PIER_AGENT_TEST_SETTLE_SECONDS (a test-only setting) must be whole seconds from 1 to 10, got "${text.slice(0, 16)}"; unset it outside tests.`);
+  return seconds * 1000;
+}
 
 /** `--job-image`/`PIER_JOB_IMAGE`: an image reference, at most 512 characters without spaces; default `busybox:latest`. */
 function jobImageOf(value: string | undefined): string {

@@ -3,11 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { startPostgres } from "./postgres.ts";
-import { makeSeedCertificates } from "./seed-certificates.ts";
+import { startSeedCertificates, type SeedCertificatesRun } from "./seed-certificates.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
-    /** Directory holding the seeds' openssl-made set (RSA 8192 CA, RSA 4096 leaves), made once per run. */
+    /**
+     * Directory of the seeds' openssl-made set (RSA 8192 CA, RSA 4096 leaves), made once per run
+     * in the background: `await seedCertificates(inject("seedDir"))` waits until it is complete.
+     */
     seedDir: string;
     /**
      * The superuser URL of the run's PostgreSQL (`postgres://postgres:…@127.0.0.1:PORT/postgres`),
@@ -20,6 +23,7 @@ declare module "vitest" {
 /** The run's shared fixtures, and how many projects still use them. */
 interface Fixtures {
   readonly dir: string;
+  readonly seeds: SeedCertificatesRun;
   readonly postgres: Awaited<ReturnType<typeof startPostgres>>;
   users: number;
 }
@@ -29,21 +33,21 @@ const shared = globalThis as { pierFixtures?: Promise<Fixtures> };
 
 async function makeFixtures(): Promise<Fixtures> {
   const dir = mkdtempSync(join(tmpdir(), "pier-seed-"));
-  // initdb runs as a child process while the seeds' openssl commands hold this thread.
-  const starting = startPostgres();
+  // The seeds' RSA 8192 key takes 10-80 s: made in the background while the tests that do not
+  // use it run (the three files that do wait for it).
+  const seeds = startSeedCertificates(dir);
   try {
-    makeSeedCertificates(dir);
+    return { dir, seeds, postgres: await startPostgres(), users: 0 };
   } catch (error) {
-    await (await starting.catch(() => undefined))?.stop();
+    await seeds.stop();
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-  return { dir, postgres: await starting, users: 0 };
 }
 
 /**
  * Makes the slow fixtures once for the whole run and shares their location with every test
- * file: the seeds' certificates and a PostgreSQL (about a second to start). Vitest calls this
+ * file: the seeds' certificates (in the background) and a PostgreSQL (about a second to start). Vitest calls this
  * once per project (vitest.config.ts has two); the first call makes them, the last teardown
  * removes them.
  */
@@ -56,6 +60,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async () => {
     if (--fixtures.users > 0) return;
     delete shared.pierFixtures;
+    await fixtures.seeds.stop();
     rmSync(fixtures.dir, { recursive: true, force: true });
     await fixtures.postgres.stop();
   };

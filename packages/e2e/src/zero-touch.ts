@@ -24,13 +24,14 @@ export function builtInCaApi(server: PierServer, dir: TempDir): PierApi {
 /**
  * Starts `pier server` with no certificate flags (the built-in CA, zero-touch enrollment) on
  * `dir/data`, the admin password written to `dir/admin-password` (0600); logs the admin in.
+ * `options.env` adds to the server's environment (e.g. the test-only PIER_SERVER_TEST_SHORT_CERTS).
  *
  * @example
- * ({ server, api } = await startBuiltInCaServer(dir, password, ["--device-cert-lifetime", "60s"]));
+ * ({ server, api } = await startBuiltInCaServer(dir, password, ["--device-cert-lifetime", "30s"], { env: { PIER_SERVER_TEST_SHORT_CERTS: "1" } }));
  */
-export async function startBuiltInCaServer(dir: TempDir, password: string, args: readonly string[] = [], ports: { httpsPort?: number; tunnelPort?: number } = {}): Promise<BuiltInCaServer> {
+export async function startBuiltInCaServer(dir: TempDir, password: string, args: readonly string[] = [], options: { httpsPort?: number; tunnelPort?: number; env?: NodeJS.ProcessEnv } = {}): Promise<BuiltInCaServer> {
   writeFileSync(dir.file("admin-password"), `${password}\n`, { mode: 0o600 });
-  const server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password"), ...args], ...ports });
+  const server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password"), ...args], ...options });
   const api = builtInCaApi(server, dir);
   await api.login("admin", password);
   return { server, api };

@@ -1,13 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, inject, it } from "vitest";
-import { openssl, pier, seedServerName, tempDir, type RunResult, type TempDir } from "../src/index.ts";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import { openssl, pier, seedCertificates, seedServerName, tempDir, type RunResult, type TempDir } from "../src/index.ts";
 
 // Every defect below is made with the real openssl CLI, the way an operator makes it by mistake,
 // and checked through the installed `pier doctor`: the test asserts what the user reads.
 
-const seedDir = inject("seedDir");
+let seedDir: string;
+
+// The run makes the seeds' set in the background (global-setup.ts): wait until it is complete.
+beforeAll(async () => {
+  seedDir = await seedCertificates(inject("seedDir"));
+}, 600_000);
 
 /** Runs `pier doctor ARGS…` inside `dir`, so messages name files as the user typed them. */
 function doctor(dir: TempDir, args: readonly string[]): RunResult {

@@ -58,7 +58,7 @@ beforeAll(async () => {
   // The device in the group runs the extra engine; the one outside needs no engine to be told nothing.
   for (const [index, dockerHost] of [engine.host, "unix:///nonexistent/docker.sock"].entries()) {
     const dataDir = dir.file(`agent-${index + 1}`);
-    const agent = startPierAgent({ edgeId: `registry-${suffix}-${index + 1}`, edgeKey: server.edgeKey, dataDir, env: { DOCKER_HOST: dockerHost } });
+    const agent = startPierAgent({ edgeId: `registry-${suffix}-${index + 1}`, edgeKey: server.edgeKey, dataDir, env: { DOCKER_HOST: dockerHost, PIER_AGENT_TEST_SETTLE_SECONDS: "2" } });
     const [, id] = await agent.waitFor(/as environment (\d+)/);
     agents.push({ agent, environmentId: Number(id), dataDir });
   }

@@ -111,8 +111,9 @@ async function untilContainers(device: Device, what: string, check: (containers:
   }, timeoutMs);
 }
 
+/** A device's agent; a deployed version counts as running after 2 s up instead of 10 (the test-only settle window). */
 function startAgent(device: Pick<Device, "edgeId" | "engine" | "dataDir">): PierProcess {
-  return startPierAgent({ edgeId: device.edgeId, edgeKey: server.edgeKey, dataDir: device.dataDir, env: { DOCKER_HOST: device.engine.host } });
+  return startPierAgent({ edgeId: device.edgeId, edgeKey: server.edgeKey, dataDir: device.dataDir, env: { DOCKER_HOST: device.engine.host, PIER_AGENT_TEST_SETTLE_SECONDS: "2" } });
 }
 
 beforeAll(async () => {

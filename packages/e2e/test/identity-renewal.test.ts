@@ -10,7 +10,8 @@ import { startBuiltInCaServer, startPierAgent, tempDir, until, type PierApi, typ
  * The server side of renewal and expiry (docs/identity.md "Renewal", state "expired") with a
  * real server process: devices enroll with real agents (no certificate flags) and are then
  * stopped; the test speaks for them over real mTLS with the key and certificate the agent kept
- * in DATA/identity/. One server, 60 s device certificates, renewals limited to 1 per second.
+ * in DATA/identity/. One server, 30 s device certificates (under 60 s with the test-only
+ * PIER_SERVER_TEST_SHORT_CERTS, so the expiry comes ~30 s sooner), renewals limited to 1 per second.
  */
 const password = "correct horse battery staple";
 const renewPath = "/api/edge/v1/certificate/renew";
@@ -53,16 +54,25 @@ function pairOf(edgeId: string): Pair {
   return { cert, key: readFileSync(join(identity, "current.key"), "utf8"), serial: x509.serialNumber.toLowerCase(), notAfter: x509.validToDate };
 }
 
-/** Starts a zero-touch agent, associates it, and waits until it connected with its certificate. */
-async function enroll(edgeId: string): Promise<void> {
+/** Starts a zero-touch agent and waits until it is in the waiting room; returns its environment. */
+async function waitingRoom(edgeId: string): Promise<Endpoint> {
   const agent = startPierAgent({ edgeId, edgeKey: server.edgeKey, dataDir: dir.file(`agent-${edgeId}`) });
   agents.set(edgeId, agent);
-  const waiting = await until(`${edgeId} in the waiting room`, async () => {
+  return until(`${edgeId} in the waiting room`, async () => {
     const e = await endpoint(edgeId);
     return e && !e.UserTrusted && e.Pier.Identity.EnrollmentKeyFingerprint ? e : undefined;
   }, 30_000);
+}
+
+/** Associates a waiting device (its certificate is issued now) and waits until it connected with its certificate. */
+async function associate(waiting: Endpoint): Promise<void> {
   expect((await api.call("POST", `/api/endpoints/${waiting.Id}/edge/trust`)).status).toBe(204);
-  await until(`${edgeId} connected with its certificate`, async () => ((await endpoint(edgeId))?.Pier.ClientCertificate ? true : undefined), 30_000);
+  await until(`${waiting.EdgeID} connected with its certificate`, async () => ((await endpoint(waiting.EdgeID))?.Pier.ClientCertificate ? true : undefined), 30_000);
+}
+
+/** Starts a zero-touch agent, associates it, and waits until it connected with its certificate. */
+async function enroll(edgeId: string): Promise<void> {
+  await associate(await waitingRoom(edgeId));
 }
 
 /** An HTTP/2 connection to the tunnel listener presenting `pair` (verifying the server by the built-in CA). */
@@ -126,10 +136,13 @@ function openSession(pair: Pick<Pair, "cert" | "key">, edgeId: string, csr?: str
 
 beforeAll(async () => {
   dir = tempDir("identity-renewal");
-  ({ server, api } = await startBuiltInCaServer(dir, password, ["--device-cert-lifetime", "60s", "--renewal-rate", "1"]));
+  ({ server, api } = await startBuiltInCaServer(dir, password, ["--device-cert-lifetime", "30s", "--renewal-rate", "1"], { env: { PIER_SERVER_TEST_SHORT_CERTS: "1" } }));
   expect((await api.call("PUT", "/api/settings", { EdgeAgentCheckinInterval: 1 })).status).toBe(200);
-  await Promise.all(["renew-a", "renew-b", "expire-a", "expire-b", "live"].map(enroll));
-  // The test speaks for every device but "live": their agents stop before they would renew.
+  // All four wait first, then are associated together: their 30 s certificates are issued within
+  // moments of each other, however long the agents took to start.
+  const waiting = await Promise.all(["renew-a", "renew-b", "expire-a", "expire-b"].map(waitingRoom));
+  await Promise.all(waiting.map(associate));
+  // The test speaks for these devices ("live", enrolled by its test, keeps its agent): their agents stop before they would renew.
   await Promise.all(["renew-a", "renew-b", "expire-a", "expire-b"].map((edgeId) => agents.get(edgeId)?.stop() ?? Promise.resolve()));
 }, 120_000);
 
@@ -177,11 +190,15 @@ describe("certificate renewal and expiry, server side", () => {
   }, 60_000);
 
   it("tells an online device to renew when an administrator asks (202), and answers 409 for an offline one", async () => {
+    // Enrolled here, so its 30 s certificate is fresh: the request comes well before its own schedule.
+    await enroll("live");
     const live = await endpoint("live");
-    const before = pairOf("live").serial;
+    const { serial: before, notAfter } = pairOf("live");
     const asked = await api.call<{ Serial: string }>("POST", `/api/endpoints/${live?.Id}/certificate/renew`);
     expect(asked.status).toBe(202);
     await until("the live agent renewed on request", () => Promise.resolve(pairOf("live").serial !== before ? true : undefined), 30_000);
+    // Sooner than its own schedule could have renewed it: ⅔ of 30 s at the earliest, 10 s before expiry.
+    expect(Date.now()).toBeLessThan(notAfter.getTime() - 10_000);
     const offline = await endpoint("renew-b");
     const refused = await api.call<{ message: string }>("POST", `/api/endpoints/${offline?.Id}/certificate/renew`);
     expect(refused.status).toBe(409);
@@ -193,7 +210,7 @@ describe("certificate renewal and expiry, server side", () => {
     const session = openSession(expiring, "expire-a");
     await until("the session was welcomed", () => Promise.resolve(session.frames.find((frame) => frame["type"] === "welcome")), 10_000);
     expect((await endpoint("expire-a"))?.Pier.Connected).toBe(true);
-    // The server closes it at expiry (60 s after issuance), saying why.
+    // The server closes it at expiry (30 s after issuance), saying why.
     const waitMs = expiring.notAfter.getTime() - Date.now();
     expect(waitMs).toBeGreaterThan(0);
     await Promise.race([session.closed, new Promise((resolve) => setTimeout(resolve, waitMs + 5_000))]);

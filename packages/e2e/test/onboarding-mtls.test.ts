@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { PierApi, pier, pierOk, startPierAgent, startPierServer, tempDir, type PierServer, type TempDir } from "../src/index.ts";
+import { PierApi, pier, pierOk, seedCertificates, startPierAgent, startPierServer, tempDir, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
  * The official guide's mode: a separate mTLS certificate for the agents' domain ("localhost"
@@ -193,7 +193,7 @@ describe("separate mTLS certificate (official guide)", () => {
 
 describe("whole-listener mTLS with the seeds' openssl set (blog posts)", () => {
   it("requires a client certificate from everyone; the agent with the seeds' client certificate gets in", async () => {
-    const seed = inject("seedDir");
+    const seed = await seedCertificates(inject("seedDir"));
     await using blog = tempDir("onboarding-blog");
     await using blogServer = await startPierServer({
       dataDir: blog.file("data"),

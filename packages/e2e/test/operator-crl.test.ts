@@ -205,8 +205,9 @@ describe("pier server --mtlscrl", () => {
 describe("pier server --sslcacert --sslcrl (blog mode)", () => {
   it("refuses a revoked client on the whole listener; warns of a CRL about to expire and says when it has", async () => {
     sh("openssl ca -config operator.cnf -revoke edge-blog.crt 2>/dev/null");
-    // Due in 30 s: OpenSSL then refuses every client certificate until a fresh CRL is written.
-    gencrl("operator", "crl-blog.pem", "-crlsec 30");
+    // Due in 15 s (a server start and two handshakes take 2-5 s under load): OpenSSL then
+    // refuses every client certificate until a fresh CRL is written.
+    gencrl("operator", "crl-blog.pem", "-crlsec 15");
     await using blog = await startPierServer({ dataDir: dir.file("blog-data"), args: ["--sslcert", dir.file("mtlsserver.crt"), "--sslkey", dir.file("mtlsserver.key"), "--sslcacert", dir.file("operator/ca.crt"), "--sslcrl", dir.file("crl-blog.pem")] });
     const good = connect(blog.httpsPort, "edge-good");
     expect(await ask(good)).toBe("answered");
@@ -215,7 +216,7 @@ describe("pier server --sslcacert --sslcrl (blog mode)", () => {
     await blog.waitFor(/refused a TLS client .*revoked.*CN=edge-blog/);
     await blog.waitFor(/WARN {2}the CRL of CN=Operator CA in .*crl-blog\.pem expires at .*: write a fresh CRL to that file before then/);
 
-    await blog.waitFor(/ERROR the CRL of CN=Operator CA in .*crl-blog\.pem passed its next update .*every client certificate is refused/, 45_000);
+    await blog.waitFor(/ERROR the CRL of CN=Operator CA in .*crl-blog\.pem passed its next update .*every client certificate is refused/, 30_000);
     expect(await ask(connect(blog.httpsPort, "edge-good"))).not.toBe("answered");
     await blog.waitFor(/refused a TLS client .*CRL.*CN=edge-good/i);
   }, 90_000);

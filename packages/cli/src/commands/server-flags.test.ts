@@ -17,6 +17,15 @@ describe("pier server --device-cert-lifetime", () => {
     expect(() => deviceCertificateLifetime("30", {})).toThrow(expect.objectContaining({ code: "usage" }));
     expect(() => deviceCertificateLifetime(undefined, { PIER_DEVICE_CERT_LIFETIME: "1y" })).toThrow(/^PIER_DEVICE_CERT_LIFETIME must be a whole number followed by s, m, h or d/);
   });
+
+  it("goes down to 10s, no further, only with the test-only PIER_SERVER_TEST_SHORT_CERTS=1, and refuses other values of it", () => {
+    const tests = { PIER_SERVER_TEST_SHORT_CERTS: "1" };
+    expect(deviceCertificateLifetime("30s", tests)).toBe(30);
+    expect(deviceCertificateLifetime("10s", tests)).toBe(10);
+    expect(() => deviceCertificateLifetime("9s", tests)).toThrow(expect.objectContaining({ code: "usage", message: '--device-cert-lifetime must be between 10s and 397d (10 to 34300800 seconds), got "9s".' }));
+    expect(() => deviceCertificateLifetime("30s", {})).toThrow(/must be between 60s and 397d/);
+    expect(() => deviceCertificateLifetime("30s", { PIER_SERVER_TEST_SHORT_CERTS: "yes" })).toThrow(expect.objectContaining({ code: "usage", message: 'PIER_SERVER_TEST_SHORT_CERTS (a test-only setting) must be 1 or unset, got "yes".' }));
+  });
 });
 
 describe("pier server --renewal-rate", () => {

@@ -151,7 +151,9 @@ export const defaultDeviceCertificateLifetime = "30d";
 
 /**
  * `--device-cert-lifetime` (else `PIER_DEVICE_CERT_LIFETIME`, else 30d) in seconds, refused
- * outside 60 s … 397 days with a message naming the flag and the accepted forms.
+ * outside 60 s … 397 days with a message naming the flag and the accepted forms. The test-only
+ * `PIER_SERVER_TEST_SHORT_CERTS=1` lowers the floor to 10 s (the end-to-end tests' renewals and
+ * expiries); any other value of it is refused.
  *
  * @example
  * deviceCertificateLifetime("12h", {}); // 43200
@@ -167,11 +169,20 @@ export function deviceCertificateLifetime(flag: string | undefined, env: NodeJS.
     if (error instanceof PkiError) throw new CliError("usage", error.message, { cause: error });
     throw error;
   }
-  const { minSeconds, maxSeconds } = leafLifetimeLimits;
+  const { maxSeconds } = leafLifetimeLimits;
+  const minSeconds = shortCertificatesForTests(env) ? leafLifetimeLimits.testMinSeconds : leafLifetimeLimits.minSeconds;
   if (seconds < minSeconds || seconds > maxSeconds) {
-    throw new CliError("usage", `${source} must be between 60s and 397d (${minSeconds} to ${maxSeconds} seconds), got "${text}".`);
+    throw new CliError("usage", `${source} must be between ${minSeconds}s and 397d (${minSeconds} to ${maxSeconds} seconds), got "${text}".`);
   }
   return seconds;
+}
+
+/** `PIER_SERVER_TEST_SHORT_CERTS` (test only): `1` or unset; anything else is refused at start. */
+function shortCertificatesForTests(env: NodeJS.ProcessEnv): boolean {
+  const value = env["PIER_SERVER_TEST_SHORT_CERTS"];
+  if (value === undefined || value === "") return false;
+  if (value === "1") return true;
+  throw new CliError("usage", `PIER_SERVER_TEST_SHORT_CERTS (a test-only setting) must be 1 or unset, got "${value.slice(0, 16)}".`);
 }
 
 /**
@@ -234,6 +245,21 @@ export function defaultUiDir(env: NodeJS.ProcessEnv, entry: string | undefined):
   const here = import.meta.dirname as string | undefined;
   if (here !== undefined && here.endsWith(sourceDir)) return resolve(here, "../../../ui/dist");
   return join(dirname(resolve(entry ?? "main.cjs")), "ui");
+}
+
+/**
+ * Where the agent's Helm chart is, which the server serves packaged at `/charts/…` (docs/deploy.md
+ * "Kubernetes"): `PIER_AGENT_CHART_DIR`, else `deploy/helm/pier-agent` of this checkout, else
+ * (the bundle, and the image's /opt/pier) `charts/pier-agent` next to the bundle's entry.
+ *
+ * @example
+ * defaultAgentChartDir(process.env, process.argv[1]); // "/src/pier/deploy/helm/pier-agent"
+ */
+export function defaultAgentChartDir(env: NodeJS.ProcessEnv, entry: string | undefined): string {
+  if (env["PIER_AGENT_CHART_DIR"]) return env["PIER_AGENT_CHART_DIR"];
+  const here = import.meta.dirname as string | undefined;
+  if (here !== undefined && here.endsWith(sourceDir)) return resolve(here, "../../../../deploy/helm/pier-agent");
+  return join(dirname(resolve(entry ?? "main.cjs")), "charts", "pier-agent");
 }
 
 /** `--log-format`: `text` (default) or `json`. */
@@ -308,6 +334,7 @@ export async function serverCommand(argv: string[], out: Output): Promise<number
       ...(edgeAddresses ? { edgeAddresses } : {}),
       ...(values["admin-password-file"] ? { adminPasswordFile: values["admin-password-file"] } : {}),
       uiDir: values["ui-dir"] ?? defaultUiDir(process.env, process.argv[1]),
+      agentChartDir: defaultAgentChartDir(process.env, process.argv[1]),
       ...serverLimits(values),
       deviceCertificateLifetimeSeconds,
       ...(cluster ? { cluster } : {}),

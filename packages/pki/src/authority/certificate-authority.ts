@@ -68,10 +68,18 @@ export interface LeafRequest {
   readonly lifetimeSeconds?: number;
   /** URIs written as the cRLDistributionPoints extension (RFC 5280 §4.2.1.13). */
   readonly crlDistributionPoints?: readonly string[];
+  /**
+   * Test only: `lifetimeSeconds` may go down to `leafLifetimeLimits.testMinSeconds` (the
+   * end-to-end tests' renewals and expiries, `PIER_SERVER_TEST_SHORT_CERTS=1`).
+   */
+  readonly testShortLifetime?: boolean;
 }
 
-/** Bounds of `LeafRequest.lifetimeSeconds`: 60 s, and 397 days (the CA/Browser Forum's ceiling). */
-export const leafLifetimeLimits = { minSeconds: 60, maxSeconds: 397 * 86_400 } as const;
+/**
+ * Bounds of `LeafRequest.lifetimeSeconds`: 60 s, and 397 days (the CA/Browser Forum's ceiling);
+ * 10 s for a request marked `testShortLifetime`.
+ */
+export const leafLifetimeLimits = { minSeconds: 60, testMinSeconds: 10, maxSeconds: 397 * 86_400 } as const;
 
 /** A certificate signed by a `LeafSigner`; nothing of it was written to the CA directory. */
 export interface SignedLeaf {
@@ -441,9 +449,10 @@ export class CertificateAuthority {
     }
     if (request.days !== undefined) throw new PkiError("invalid_argument", "Give a certificate lifetime in days or in seconds, not both.");
     const seconds = request.lifetimeSeconds;
-    const { minSeconds, maxSeconds } = leafLifetimeLimits;
+    const { maxSeconds } = leafLifetimeLimits;
+    const minSeconds = request.testShortLifetime ? leafLifetimeLimits.testMinSeconds : leafLifetimeLimits.minSeconds;
     if (!Number.isInteger(seconds) || seconds < minSeconds || seconds > maxSeconds) {
-      throw new PkiError("invalid_argument", `A certificate lifetime must be a whole number of seconds from ${minSeconds} (60s) to ${maxSeconds} (397d), got ${seconds}.`);
+      throw new PkiError("invalid_argument", `A certificate lifetime must be a whole number of seconds from ${minSeconds} (${minSeconds}s) to ${maxSeconds} (397d), got ${seconds}.`);
     }
     if (seconds * 1000 > caLeftMs) {
       const left = Math.max(0, Math.floor(caLeftMs / 1000));

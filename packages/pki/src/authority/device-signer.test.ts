@@ -108,6 +108,10 @@ describe("CertificateAuthority.deviceSigner", () => {
     expect(() => signer.sign(publicKey, { ...deviceRequest("a"), lifetimeSeconds: 397 * 86_400 + 1 })).toThrow(/to 34300800 \(397d\)/);
     expect(() => signer.sign(publicKey, { ...deviceRequest("a"), lifetimeSeconds: 3 * 86_400 })).toThrow(/A lifetime of 3d would outlive the CA, which expires .*; choose a shorter lifetime or rotate the CA/);
     expect(() => signer.sign(publicKey, { ...deviceRequest("a"), days: 1 })).toThrow(/in days or in seconds, not both/);
+    // Marked for the end-to-end tests, down to 10 s and no further.
+    const short = signer.sign(publicKey, { ...deviceRequest("a"), lifetimeSeconds: 10, testShortLifetime: true });
+    expect(short.notAfter.getTime() - Date.now()).toBeLessThanOrEqual(10_000);
+    expect(() => signer.sign(publicKey, { ...deviceRequest("a"), lifetimeSeconds: 9, testShortLifetime: true })).toThrow(/from 10 \(10s\) to 34300800 \(397d\), got 9/);
   });
 });
 

@@ -51,6 +51,16 @@ describe("DeviceCa", () => {
       expect(deviceCa.authorityOf(certificate)).toBe(ca);
     }));
 
+  it("issues a lifetime under 60 s only as the CLI allows it for the end-to-end tests (10 s and more)", () =>
+    withDeviceCa(async ({ deviceCa }) => {
+      const { publicKey } = await generateKeyPair("ecdsa-p256");
+      const before = Date.now();
+      const { grant } = await deviceCa.issue({ environmentId: 3, edgeId: "edge-3", publicKey, reason: "enrollment" });
+      const lifetime = new X509Certificate(grant.certificate).validToDate.getTime() - before;
+      expect(lifetime).toBeGreaterThan(18_000);
+      expect(lifetime).toBeLessThan(22_000);
+    }, 20));
+
   it("names the device in the setting's trust domain, never after what a caller's CSR said", () =>
     withDeviceCa(async ({ deviceCa, store }) => {
       await store.settings.update({ trustDomain: "fleet.example" });

@@ -1,5 +1,5 @@
 import type { KeyObject, X509Certificate } from "node:crypto";
-import { type CertificateAuthority, type LeafSigner, spkiSha256 } from "@pier/pki";
+import { type CertificateAuthority, type LeafSigner, leafLifetimeLimits, spkiSha256 } from "@pier/pki";
 import type { CertificateGrant } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
 import type { DeviceCertificate, DeviceCertificateReason, Store } from "../store/index.ts";
@@ -27,7 +27,10 @@ export interface DeviceAuthorities {
 export interface DeviceCaOptions {
   readonly store: Store;
   readonly authorities: DeviceAuthorities;
-  /** `--device-cert-lifetime` in seconds (default 30 days); never past the issuing CA's expiry. */
+  /**
+   * `--device-cert-lifetime` in seconds (default 30 days); never past the issuing CA's expiry.
+   * Under 60 s only for the end-to-end tests (the CLI allows it with PIER_SERVER_TEST_SHORT_CERTS=1).
+   */
   readonly lifetimeSeconds?: number;
   /** The CRL Distribution Point written into each certificate (`<API URL>/api/pki/crl`); none when it resolves to `undefined`. */
   readonly crlUrl: () => Promise<string | undefined>;
@@ -147,7 +150,9 @@ export class DeviceCa {
     // Never past the CA's own expiry (docs/identity.md); a CA that close to its end must be rotated.
     const caLeftSeconds = Math.floor((signer.caCertificate.notAfter.getTime() - now) / 1000) - 60;
     const lifetimeSeconds = Math.min(this.#lifetimeSeconds, caLeftSeconds);
-    if (lifetimeSeconds < 60) {
+    // Under 60 s only when the CLI allowed it for the end-to-end tests (PIER_SERVER_TEST_SHORT_CERTS).
+    const testShortLifetime = this.#lifetimeSeconds < leafLifetimeLimits.minSeconds;
+    if (lifetimeSeconds < Math.min(leafLifetimeLimits.minSeconds, this.#lifetimeSeconds)) {
       throw new ServerError("unavailable", `The built-in CA expires ${signer.caCertificate.notAfter.toISOString()}: it can no longer issue device certificates.`, { fix: "Rotate the CA (POST /api/pki/rotation)." });
     }
     const leaf = signer.sign(request.publicKey, {
@@ -155,6 +160,7 @@ export class DeviceCa {
       commonName: request.edgeId,
       subjectAltNames: [{ type: "uri", value: deviceUri(settings.trustDomain ?? defaultTrustDomain, request.edgeId) }],
       lifetimeSeconds,
+      ...(testShortLifetime ? { testShortLifetime } : {}),
       // Which CA's CRL: during a rotation two are published at the same URL.
       ...(crlUrl === undefined ? {} : { crlDistributionPoints: [`${crlUrl}?ca=${crlCaId(signer.caCertificate.spkiSha256)}`] }),
     });
