@@ -1,7 +1,7 @@
 import { connect as http2Connect, type ClientHttp2Session } from "node:http2";
 import { request as httpsRequest } from "node:https";
 import type { TLSSocket } from "node:tls";
-import type { Hello, ServerMessage, Welcome } from "@pier/protocol";
+import type { DockerState, Hello, ServerMessage, Welcome } from "@pier/protocol";
 import { FrameDecoder, edgePaths, encodeFrame, parseMessage, serverMessageValidator, welcomeValidator } from "@pier/protocol/wire";
 import { AgentError } from "./errors.ts";
 import { retryAfterMs } from "./identity/retry-after.ts";
@@ -17,6 +17,8 @@ export interface EdgeSession {
   readonly http2: ClientHttp2Session;
   /** Aborted when the session ends, whatever the reason. */
   readonly signal: AbortSignal;
+  /** Sends a heartbeat now, before its time, carrying the Docker Engine's changed state (`heartbeat.docker`). */
+  heartbeatNow(docker: DockerState): void;
 }
 
 /** What a session reports while it runs. */
@@ -76,11 +78,17 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
     const session = http2Connect(authority, { createConnection: () => socket, settings: { initialWindowSize: streamWindowBytes } });
     session.once("connect", () => session.setLocalWindowSize(connectionWindowBytes));
     const ended = new AbortController();
-    const live: EdgeSession = { http2: session, signal: ended.signal };
     let answered = false;
     let refusing = false;
     let heartbeat: NodeJS.Timeout | undefined;
     let seq = 0;
+    const live: EdgeSession = {
+      http2: session,
+      signal: ended.signal,
+      heartbeatNow: (docker) => {
+        if (!settled && !stream.writableEnded) stream.write(encodeFrame({ type: "heartbeat", seq: ++seq, docker }));
+      },
+    };
     let settled = false;
     const finish = (error?: Error) => {
       if (settled) return;

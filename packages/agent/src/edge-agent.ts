@@ -1,14 +1,14 @@
 import type { KeyObject } from "node:crypto";
 import { formatNameDer, inferClientCertificateRejection, parseCertificate, parsePem, probeEndpoint } from "@pier/pki";
 import type { CertificateGrant, Hello, ServerMessage, Welcome } from "@pier/protocol";
-import { edgeHeaders, protocolVersion, refusedCodes, splitHostPort } from "@pier/protocol/wire";
+import { defaultCheckinIntervalSeconds, edgeHeaders, protocolVersion, refusedCodes, splitHostPort } from "@pier/protocol/wire";
 import type { AgentConfig } from "./config.ts";
 import { backoff, backoffDelay, healthySessionMs, nextDial, sleep, sleepUntil, wasHealthy, type Ending } from "./backoff.ts";
 import { DeviceIdentity, describePair, deviceCsr, IdentityStore, requestRenewal, requestRenewalOnce, type DialPlan, type IdentityPair } from "./identity/index.ts";
 import { checkIn, runSession, type EdgeSession } from "./channel.ts";
 import { ClusterMember } from "./cluster.ts";
 import { deviceInfo } from "./device-info.ts";
-import { DockerStatus, DockerTunnels, SnapshotReporter } from "./docker/index.ts";
+import { DockerStateReporter, DockerStatus, DockerTunnels, SnapshotReporter } from "./docker/index.ts";
 import { connectionError, dialServer, type ClientIdentity, type DialTarget } from "./dial.ts";
 import { AgentError, type Explained } from "./errors.ts";
 import type { Logger } from "./logger.ts";
@@ -55,6 +55,8 @@ export class EdgeAgent {
   readonly #snapshots: SnapshotReporter;
   /** Docker tunnels the server asked for, bounded in number. */
   readonly #tunnels: DockerTunnels;
+  /** Tells the server, in the session's heartbeats, whether Docker answers. */
+  readonly #dockerStates: DockerStateReporter;
   /** The snapshot activity of the current session; aborted when that session ends. */
   #snapshotActivity: AbortController | undefined;
   /** Set with AGENT_CLUSTER_ADDR: one agent of the swarm speaks, the others wait their turn. */
@@ -95,12 +97,14 @@ export class EdgeAgent {
     const dockerStatus = new DockerStatus(config.docker, log);
     this.#snapshots = new SnapshotReporter(config.docker, log, dockerStatus);
     this.#tunnels = new DockerTunnels(config.docker, log, dockerStatus);
+    this.#dockerStates = new DockerStateReporter(config.docker, dockerStatus);
     this.#cluster = config.clusterAddress === undefined ? undefined : new ClusterMember(config.docker, config.clusterAddress, log);
     this.#identity = config.tls.cert === undefined ? new DeviceIdentity(new IdentityStore(config.dataDir, { crashAt: env.PIER_AGENT_TEST_CRASH_AT }), config.edgeId, log) : undefined;
     this.#fleet = new FleetAgent({
       dataDir: config.dataDir,
       log,
-      stackRuntime: (reporter) => createStackRuntime({ docker: config.docker, dataDir: config.dataDir, reporter, log, engine: stackEngineFor(config.docker, log, config.clusterAddress) }),
+      stackRuntime: (reporter) =>
+        createStackRuntime({ docker: config.docker, dataDir: config.dataDir, reporter, log, engine: stackEngineFor(config.docker, log, config.clusterAddress), ...(config.stackSettleMs === undefined ? {} : { settleMs: config.stackSettleMs }) }),
       jobRuntime: (reporter) => createJobRuntime({ docker: config.docker, dataDir: config.dataDir, reporter, log, image: config.jobImage, privileged: config.jobPrivileged }),
       agentUpdater: (reporter) => new AgentUpdater({ docker: config.docker, dataDir: config.dataDir, log, reporter }),
       ...fleet,
@@ -481,7 +485,7 @@ export class EdgeAgent {
     this.#log.log(answer.kind === "later" ? "info" : "error", `certificate renewal ${answer.kind === "later" ? "postponed by the server" : "failed"}: ${answer.error.explained?.cause ?? answer.error.message}; trying again in ${Math.round(wait / 1000)} s. The current certificate stays in use.`);
   }
 
-  /** Starts reporting Docker snapshots for `session`, until it ends. */
+  /** Starts reporting Docker snapshots, and whether Docker answers, for `session`, until it ends. */
   #startSnapshots(session: EdgeSession): void {
     this.#snapshotActivity?.abort();
     const activity = new AbortController();
@@ -489,6 +493,8 @@ export class EdgeAgent {
     if (session.signal.aborted) return;
     session.signal.addEventListener("abort", () => activity.abort(), { once: true });
     this.#snapshots.run(session.http2, activity.signal).catch((error: unknown) => this.#log.log("error", `Docker snapshot reporting stopped unexpectedly: ${String(error)}`));
+    const interval = () => (this.#interval ?? defaultCheckinIntervalSeconds) * 1000;
+    this.#dockerStates.run(session, interval, activity.signal).catch((error: unknown) => this.#log.log("error", `Docker state reporting stopped unexpectedly: ${String(error)}`));
   }
 
   #onMessage(message: ServerMessage, server: string): void {

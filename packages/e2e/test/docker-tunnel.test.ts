@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { PierApi, docker, startPierAgent, startPierServer, tempDir, testImage, until, type PierProcess, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
@@ -15,6 +16,41 @@ let api: PierApi;
 let agent: PierProcess;
 let environmentId: number;
 let jwt: string;
+
+/** `Pier`'s Docker state in an endpoint answer. */
+interface DockerHealth {
+  Heartbeat: boolean;
+  Pier: { DockerStatus: string; DockerError: string | null };
+}
+
+/**
+ * A unix socket that forwards every connection to the main engine's socket: the agent's
+ * `DOCKER_HOST`, which the test takes away (listener and live connections) and gives back.
+ */
+function dockerSocketProxy(path: string) {
+  const held = new Set<Socket>();
+  let server: Server | undefined;
+  const open = () =>
+    new Promise<void>((resolve, reject) => {
+      server = createServer((client) => {
+        const engine = connect("/var/run/docker.sock");
+        for (const socket of [client, engine]) {
+          held.add(socket);
+          socket.on("close", () => held.delete(socket)).on("error", () => undefined);
+        }
+        client.pipe(engine).pipe(client);
+      });
+      server.once("error", reject).listen(path, () => resolve());
+    });
+  const close = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of held) socket.destroy();
+      if (!server) return resolve();
+      server.close(() => resolve());
+      rmSync(path, { force: true });
+    });
+  return { open, close };
+}
 
 interface SnapshotReport {
   Time: number;
@@ -127,6 +163,53 @@ describe("Docker through the tunnel", () => {
     // The agent's reason whole, to its last word.
     expect(res.body.message).toMatch(/could not reach its Docker Engine: .*not running.* or set DOCKER_HOST\.$/i);
     expect(Date.now() - started).toBeLessThan(3000);
+    // Online, and not healthy: its Docker is down, with the reason.
+    const endpoint = await until("Docker down on the endpoint", async () => {
+      const answer = await api.call<DockerHealth>("GET", `/api/endpoints/${id}`);
+      return answer.body.Pier.DockerStatus === "down" ? answer.body : undefined;
+    });
+    expect(endpoint.Heartbeat).toBe(true);
+    expect(endpoint.Pier.DockerError).toMatch(/no-docker\.sock: Docker is not running/);
+  });
+
+  it("shows Docker down within a check-in interval of its socket going away, and up again after", async () => {
+    const socketPath = dir.file("proxied-docker.sock");
+    const proxy = dockerSocketProxy(socketPath);
+    await proxy.open();
+    // A 1 s check-in interval (the agent's welcome carries it): the bound below is one interval.
+    expect((await api.call("PUT", "/api/settings", { EdgeAgentCheckinInterval: 1 })).status).toBe(200);
+    await using proxied = startPierAgent({ edgeId: "edge-docker-proxied", edgeKey: server.edgeKey, dataDir: dir.file("agent-proxied"), env: { DOCKER_HOST: `unix://${socketPath}` } });
+    try {
+      const [, id] = await proxied.waitFor(/as environment (\d+)/);
+      expect((await api.call("POST", `/api/endpoints/${id}/edge/trust`)).status).toBe(204);
+      // The Home list's entry of this device once its Docker state is `status`.
+      const listedWith = (status: string, timeoutMs?: number) =>
+        until(
+          `Docker ${status} in the list`,
+          async () => {
+            const list = await api.call<(DockerHealth & { Id: number })[]>("GET", "/api/endpoints?search=edge-docker-proxied");
+            const entry = list.body.find((candidate) => candidate.Id === Number(id));
+            return entry?.Pier.DockerStatus === status ? entry : undefined;
+          },
+          timeoutMs,
+        );
+      expect((await listedWith("up")).Pier.DockerError).toBeNull();
+      await proxy.close();
+      const stoppedAt = Date.now();
+      const down = await listedWith("down");
+      const tookMs = Date.now() - stoppedAt;
+      console.log(`Docker down shown ${tookMs} ms after its socket went away`);
+      // One check-in interval (1 s), and slack for the API's poll (200 ms) and a loaded machine.
+      expect(tookMs).toBeLessThan(1_000 + 1_500);
+      expect(down.Heartbeat).toBe(true);
+      expect(down.Pier.DockerError).toContain(`there is no socket at ${socketPath}`);
+      expect((await api.call<DockerHealth>("GET", `/api/endpoints/${id}`)).body.Pier).toEqual(down.Pier);
+      await proxy.open();
+      expect((await listedWith("up")).Pier.DockerError).toBeNull();
+    } finally {
+      await proxy.close();
+      expect((await api.call("PUT", "/api/settings", { EdgeAgentCheckinInterval: 5 })).status).toBe(200);
+    }
   });
 
   it("answers 503 while the device is offline and recovers after the agent reconnects", async () => {

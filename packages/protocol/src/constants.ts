@@ -91,6 +91,12 @@ export const identityLimits = { csrPem: 8 * 1024, certificatePem: 16 * 1024, bun
 /** Bounds of `hello.edgeGroups` (the agent's `EDGE_GROUPS`, docs/fleet.md): at most 32 names of 1 to 128 characters. */
 export const edgeGroupRequestLimits = { names: 32, nameLength: 128 } as const;
 
+/** `heartbeat.docker.state` (docs/protocol.md "Frames"): whether the device's Docker Engine answers a ping. */
+export const dockerStates = ["up", "down"] as const;
+
+/** `heartbeat.docker.error`: why Docker does not answer, at most 300 characters (the agent cuts a longer reason). */
+export const dockerStateLimits = { errorLength: 300 } as const;
+
 /** An edge group name an agent may ask for: no comma (`EDGE_GROUPS`' separator), no control character. */
 // eslint-disable-next-line no-control-regex
 export const edgeGroupNamePattern = /^[^,\u0000-\u001f\u007f]+$/;

@@ -4,6 +4,8 @@ export {
   agentInfoSchema,
   helloSchema,
   heartbeatSchema,
+  dockerStateSchema,
+  type DockerState,
   agentMessageSchema,
   environmentStatusSchema,
   welcomeSchema,

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { edgeGroupNamePattern, edgeGroupRequestLimits, environmentStatuses, identityLimits, renewReasons, retryAfterLimits, tunnelIdPattern } from "./constants.ts";
+import { dockerStateLimits, dockerStates, edgeGroupNamePattern, edgeGroupRequestLimits, environmentStatuses, identityLimits, renewReasons, retryAfterLimits, tunnelIdPattern } from "./constants.ts";
 import { edgeKeySecretPattern } from "./edge-key.ts";
 import { desiredStateVersionPattern } from "./fleet.ts";
 
@@ -51,7 +51,21 @@ export const helloSchema = z.object({
 });
 export type Hello = z.infer<typeof helloSchema>;
 
-export const heartbeatSchema = z.object({ type: z.literal("heartbeat"), seq: z.number().int().nonnegative() });
+/**
+ * Whether the device's Docker Engine answers (a ping on its socket), and why not. Absent (an
+ * older agent, or polling): the server shows the state as unknown, never as unhealthy.
+ */
+export const dockerStateSchema = z.object({
+  state: z.enum(dockerStates),
+  error: z.string().max(dockerStateLimits.errorLength).optional(),
+});
+export type DockerState = z.infer<typeof dockerStateSchema>;
+
+/**
+ * Sent every check-in interval. `docker` rides the first heartbeat of a session and any that
+ * follows a change of Docker's state (the agent sends one early then); the others leave it out.
+ */
+export const heartbeatSchema = z.object({ type: z.literal("heartbeat"), seq: z.number().int().nonnegative(), docker: dockerStateSchema.optional() });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 /** Frames an agent sends. */

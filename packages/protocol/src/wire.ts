@@ -6,7 +6,8 @@
 export { ProtocolError, type ProtocolErrorCode } from "./errors.ts";
 export { encodeEdgeKey, decodeEdgeKey, splitHostPort, edgeKeySecretPattern, edgeKeyLimits, type EdgeKey } from "./edge-key.ts";
 export { isHeartbeatAlive, defaultCheckinIntervalSeconds, heartbeatGraceSeconds } from "./heartbeat.ts";
-export { protocolVersion, edgePaths, edgeHeaders, environmentStatuses, tunnelIdPattern, maxSnapshotBytes, maxWaitingSnapshotBytes, refusedCodes, retryAfterLimits, identityLimits, renewReasons, edgeGroupRequestLimits, edgeGroupNamePattern } from "./constants.ts";
+export { agentChart, agentChartPath } from "./agent-chart.ts";
+export { protocolVersion, edgePaths, edgeHeaders, environmentStatuses, tunnelIdPattern, maxSnapshotBytes, maxWaitingSnapshotBytes, refusedCodes, retryAfterLimits, identityLimits, renewReasons, edgeGroupRequestLimits, edgeGroupNamePattern, dockerStates, dockerStateLimits } from "./constants.ts";
 export { maxFrameBytes, encodeFrame, parseMessage, FrameDecoder, type Validator } from "./framing.ts";
 export { serverMessageValidator, welcomeValidator, certificateGrantValidator, isTunnelId } from "./server-frames.ts";
 export { closingResponse, headerValue, relayHeaders, requestHead, type HttpHeaders } from "./http-relay.ts";

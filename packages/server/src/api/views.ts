@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { type CertificateInfo, type ListedCertificate, parseCertificate, parsePem } from "@pier/pki";
-import { isHeartbeatAlive } from "@pier/protocol";
+import { type DockerState, isHeartbeatAlive } from "@pier/protocol";
 import { type TlsMaterial, describeCrls } from "../tls/index.ts";
 import type { CertificateStatusFacts, Environment, IdentityClone, Settings, StoredDockerSummary } from "../store/store.ts";
 import { defaultTrustDomain } from "../identity/device-ca.ts";
@@ -105,6 +105,10 @@ export const endpointSchema = z
         .openapi({ description: "Only in the answer that associated the device: requested names that are no edge group (unknown, nothing is created) or a dynamic one (joined only through tags)" }),
       DesiredStateVersion: z.string().openapi({ description: "SHA-256 of what the device must run (docs/fleet.md \"Desired state\"); empty until computed" }),
       DesiredStateError: z.string().nullable().openapi({ description: "Why the latest desired state could not be delivered (too large): the device keeps its previous one" }),
+      DockerStatus: z.enum(["up", "down", "unknown"]).openapi({
+        description: "Whether the device's Docker Engine answers its agent's ping, as reported on its session (docs/protocol.md \"Frames\"); unknown without a session, with polling, or from an agent that does not report it",
+      }),
+      DockerError: z.string().nullable().openapi({ description: "Why Docker does not answer (DockerStatus down), at most 300 characters" }),
     }),
   })
   .openapi("Endpoint");
@@ -117,6 +121,8 @@ export interface LiveState {
   readonly edgeKey?: string;
   /** The summary of the latest Docker snapshot, `null` when none. */
   readonly docker: StoredDockerSummary | null;
+  /** Whether its Docker Engine answers, as its agent last reported on its session; unknown when absent. */
+  readonly dockerState?: DockerState | undefined;
   /** The clone flag as the edge service knows it (fresher than the store); the stored one when absent. */
   readonly clone?: IdentityClone | null;
   /** The device certificates the built-in CA issued to it, newest first (only the newest is shown). */
@@ -191,6 +197,8 @@ export function endpointView(environment: Environment, settings: Settings, live:
       ...(live.edgeGroupsNotApplied === undefined ? {} : { EdgeGroupsNotApplied: live.edgeGroupsNotApplied.map(({ name, reason }) => ({ Name: name, Reason: reason })) }),
       DesiredStateVersion: environment.desiredStateVersion ?? "",
       DesiredStateError: environment.desiredStateError ?? null,
+      DockerStatus: live.dockerState?.state ?? "unknown",
+      DockerError: live.dockerState?.state === "down" ? (live.dockerState.error ?? null) : null,
     },
   };
 }

@@ -10,6 +10,11 @@ describe("agentFrames", () => {
     { type: "heartbeat", seq: 42 },
     { type: "heartbeat", seq: Number.MAX_SAFE_INTEGER },
     { type: "heartbeat", seq: 7, extra: "dropped", nested: { a: 1 } },
+    { type: "heartbeat", seq: 8, docker: { state: "up" } },
+    { type: "heartbeat", seq: 9, docker: { state: "down", error: "connect ENOENT /var/run/docker.sock" } },
+    { type: "heartbeat", seq: 10, docker: { state: "down", error: "x".repeat(301) } },
+    { type: "heartbeat", seq: 11, docker: { state: "sleepy" } },
+    { type: "heartbeat", seq: 12, docker: null },
     { type: "heartbeat", seq: -0 },
     { type: "heartbeat", seq: -1 },
     { type: "heartbeat", seq: 1.5 },
@@ -34,5 +39,12 @@ describe("agentFrames", () => {
     expect(answer.success).toBe(expected.success);
     if (answer.success && expected.success) expect(answer.data).toEqual(expected.data);
     if (!answer.success && !expected.success) expect(answer.error.issues[0]?.message).toBe(expected.error.issues[0]?.message);
+  });
+
+  it("keeps a heartbeat's Docker state, and refuses a reason over 300 characters", () => {
+    const down = { type: "heartbeat", seq: 3, docker: { state: "down", error: "e".repeat(300) } };
+    expect(agentFrames.safeParse(down)).toEqual({ success: true, data: down });
+    const long = agentFrames.safeParse({ ...down, docker: { state: "down", error: "e".repeat(301) } });
+    expect(long.success ? [] : long.error.issues[0]?.path).toEqual(["docker", "error"]);
   });
 });

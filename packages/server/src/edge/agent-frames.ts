@@ -17,9 +17,12 @@ export const agentFrames: Validator<AgentMessage> = {
   },
 };
 
-/** `heartbeatSchema`'s rule: an object whose `type` is "heartbeat" and `seq` a non-negative safe integer. */
+/**
+ * `heartbeatSchema`'s rule for a plain heartbeat: an object whose `type` is "heartbeat" and `seq`
+ * a non-negative safe integer, without `docker` (rare, on a change: zod checks that one).
+ */
 function isHeartbeat(value: unknown): value is { type: "heartbeat"; seq: number } {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const frame = value as { type?: unknown; seq?: unknown };
-  return frame.type === "heartbeat" && typeof frame.seq === "number" && Number.isSafeInteger(frame.seq) && frame.seq >= 0;
+  const frame = value as { type?: unknown; seq?: unknown; docker?: unknown };
+  return frame.type === "heartbeat" && typeof frame.seq === "number" && Number.isSafeInteger(frame.seq) && frame.seq >= 0 && frame.docker === undefined;
 }

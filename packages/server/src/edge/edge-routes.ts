@@ -401,7 +401,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               if (options.mtlsRequired() && !who.authorized) {
                 throw new ServerError("forbidden", "This server now requires mutual TLS: reconnect to the mTLS address with a client certificate from the mTLS CA.");
               }
-              edge.heartbeat(environmentId);
+              edge.heartbeat(environmentId, new Date(), message.docker);
               push({ type: "ack", seq: message.seq });
             } else {
               throw new ServerError("bad_request", "The first frame of a session must be a hello.");

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual, type X509Certificate } from "node:crypto";
 import { certificateSpkiSha256 } from "@pier/pki";
-import { refusedCodes, type CertificateGrant, type DockerSnapshot, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
+import { refusedCodes, type CertificateGrant, type DockerSnapshot, type DockerState, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
 import { RateLimiter } from "../auth/rate-limiter.ts";
 import { ServerError } from "../errors.ts";
 import { sourceKey } from "../net/source-key.ts";
@@ -9,6 +9,7 @@ import { type CertificateName, certificateName } from "../identity/certificate-b
 import { type Enrollment, readEnrollmentCsr } from "../identity/enrollment.ts";
 import { Reenrollment } from "../identity/reenrollment.ts";
 import { CloneDetector, cloneRule } from "./clone-detector.ts";
+import { DockerStates, type KnownDockerState } from "./docker-states.ts";
 import { summarizeDockerSnapshot } from "../docker/docker-summary.ts";
 
 /** What the server knows about the connection a hello arrived on. */
@@ -130,6 +131,8 @@ export class EdgeService {
   readonly #sessions = new Map<number, Session>();
   /** Repeated replacements of a live session from other addresses: one identity on two devices. */
   readonly #clones = new CloneDetector();
+  /** Whether each connected device's Docker Engine answers, from its heartbeats; forgotten when its session closes. */
+  readonly #docker = new DockerStates();
   readonly #log: NonNullable<EdgeServiceOptions["log"]>;
   readonly #enrollment: EnrollmentLimits;
   /** New devices per source; a bucket holds `perSource.count`, refilled over `perSource.periodMs`. */
@@ -437,9 +440,15 @@ export class EdgeService {
     });
   }
 
-  /** Records a heartbeat of an open session. */
-  heartbeat(environmentId: number, at = new Date()): void {
+  /** Records a heartbeat of an open session, and the Docker Engine's state when it carries one. */
+  heartbeat(environmentId: number, at = new Date(), docker?: DockerState): void {
     this.#checkIns.record(environmentId, at);
+    if (docker !== undefined) this.#docker.report(environmentId, docker, at);
+  }
+
+  /** Whether the device's Docker Engine answers, as its agent last said on its session here; `undefined`: unknown. */
+  dockerStateOf(environmentId: number): KnownDockerState | undefined {
+    return this.#docker.of(environmentId);
   }
 
   /**
@@ -471,6 +480,7 @@ export class EdgeService {
   }
 
   #sessionClosed(environmentId: number): void {
+    this.#docker.forget(environmentId);
     for (const listener of this.#closedListeners) listener(environmentId);
   }
 
@@ -512,6 +522,7 @@ export class EdgeService {
     if (!replaced) return false;
     if (by.openedAt !== undefined && (this.#openedAt.get(replaced) ?? 0) > by.openedAt) return false;
     this.#sessions.delete(environmentId);
+    this.#docker.forget(environmentId);
     const healthy = replaced.healthy();
     replaced.push({ type: "refused", code: refusedCodes.replaced, message: `another connection presented this device's identity from ${by.sourceAddress}; this session was closed` });
     replaced.close();
