@@ -20,8 +20,9 @@ const root = join(import.meta.dirname, "..");
 export const footprintFlags = ["--lite-mode", "--max-semi-space-size=1"] as const;
 
 /**
- * Builds the bundle into `outDir` (emptied first), with the web UI in `outDir/ui` (where
- * `pier server` looks next to main.cjs), and returns the path of its entry point.
+ * Builds the bundle into `outDir` (emptied first), with the web UI in `outDir/ui` and the agent's
+ * Helm chart in `outDir/charts/pier-agent` (where `pier server` looks next to main.cjs), and
+ * returns the path of its entry point.
  */
 export async function buildBundle(outDir = join(root, "dist", "pier")): Promise<string> {
   rmSync(outDir, { recursive: true, force: true });
@@ -35,6 +36,7 @@ export async function buildBundle(outDir = join(root, "dist", "pier")): Promise<
   });
   ensureUiBuilt();
   cpSync(dirname(uiIndex), join(outDir, "ui"), { recursive: true });
+  cpSync(join(root, "deploy", "helm", "pier-agent"), join(outDir, "charts", "pier-agent"), { recursive: true });
   return join(outDir, "main.cjs");
 }
 
@@ -44,5 +46,5 @@ if (import.meta.main) {
   const entry = await buildBundle(outDir);
   const files = readdirSync(outDir).filter((file) => file.endsWith(".cjs"));
   const kib = files.reduce((sum, file) => sum + statSync(join(outDir, file)).size, 0) / 1024;
-  console.log(`${entry}: ${files.length} files, ${kib.toFixed(0)} KiB, the web UI in ${join(outDir, "ui")}; on a device: node ${footprintFlags.join(" ")} ${entry} agent`);
+  console.log(`${entry}: ${files.length} files, ${kib.toFixed(0)} KiB, the web UI in ${join(outDir, "ui")}, the agent chart in ${join(outDir, "charts")}; on a device: node ${footprintFlags.join(" ")} ${entry} agent`);
 }

@@ -157,9 +157,11 @@ async function buildImagesNow(tag: string): Promise<BuiltImage[]> {
   const strip = spawnSync("strip", ["--strip-all", join(context, "node")], { encoding: "utf8" });
   if (strip.status !== 0) console.warn(`build-images: node left unstripped (${(strip.stderr || String(strip.error)).trim()})`);
   await buildBundle(join(context, "pier"));
-  // The server image gets the web UI; the agent's stays without it.
-  cpSync(join(context, "pier", "ui"), join(context, "ui"), { recursive: true });
-  rmSync(join(context, "pier", "ui"), { recursive: true });
+  // The server image gets the web UI and the agent's Helm chart it serves; the agent's stays without them.
+  for (const dir of ["ui", "charts"]) {
+    cpSync(join(context, "pier", dir), join(context, dir), { recursive: true });
+    rmSync(join(context, "pier", dir), { recursive: true });
+  }
   checkAgentEntrypoint(join(root, "deploy/docker/agent.Dockerfile"));
   const images: BuiltImage[] = [];
   for (const role of ["server", "agent"] as const) {

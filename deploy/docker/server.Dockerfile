@@ -1,11 +1,13 @@
 # pier-server: the control plane. Built by `node scripts/build-images.ts` on top of pier-base
 # (glibc and libstdc++ from Debian packages, no shell, no package manager), with a context that
-# holds the Node.js runtime (`node`), the bundle (`pier/`) and the web UI (`ui/`).
+# holds the Node.js runtime (`node`), the bundle (`pier/`), the web UI (`ui/`) and the agent's
+# Helm chart the server serves at /charts/ (`charts/pier-agent`).
 ARG BASE=pier-base:latest
 FROM ${BASE}
 COPY node /usr/local/bin/node
 COPY pier /opt/pier
 COPY ui /opt/pier/ui
+COPY charts /opt/pier/charts
 ENV PIER_DATA=/data
 # /data exists in pier-base, owned by pier (10001): a new named volume inherits that owner.
 VOLUME /data

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { agentChartPath } from "@pier/protocol";
 import { PierApi, freeLoopbackPort, postgresBin, run, startPierAgent, startPierServer, tempDir, type PierServer, type TempDir } from "../src/index.ts";
 
 /**
@@ -40,11 +41,15 @@ describe("the bundled pier command", () => {
     expect(refused.stderr).toContain("EDGE_KEY is not set");
   });
 
-  it("runs a server that serves the web UI bundled next to it", async () => {
+  it("runs a server that serves the web UI and the agent's Helm chart bundled next to it", async () => {
     await using bundled = await startPierServer({ dataDir: dir.file("bundled-server"), command: [process.execPath, bundle] });
-    const page = await new PierApi(`https://127.0.0.1:${bundled.httpsPort}`, { ca: readFileSync(dir.file("bundled-server/ca/ca.crt")) }).call<string>("GET", "/waiting-room");
+    const api = new PierApi(`https://127.0.0.1:${bundled.httpsPort}`, { ca: readFileSync(dir.file("bundled-server/ca/ca.crt")) });
+    const page = await api.call<string>("GET", "/waiting-room");
     expect(page.status).toBe(200);
     expect(page.body).toContain('<div id="root">');
+    // HEAD: the archive itself is checked with helm in agent-chart.test.ts.
+    expect(await api.call("HEAD", agentChartPath)).toMatchObject({ status: 200 });
+    expect(bundled.output()).not.toContain("Helm chart is not served");
   }, 30_000);
 
   it("runs a server on PostgreSQL: the driver (pg, its optional pg-native left out) is in the bundle", async () => {

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { chmodSync, chownSync, copyFileSync, readFileSync } from "node:fs";
 import { buildImages } from "../../../scripts/build-images.ts";
 import { acquireHostLock } from "../../../scripts/host-lock.ts";
-import { PierApi, bash, docker, pier, pierOk, run, tempDir, testImage, until, waitForDockerLog, type TempDir } from "../src/index.ts";
+import { agentChartPath } from "@pier/protocol";
+import { PierApi, bash, docker, pier, pierOk, run, seedCertificates, tempDir, testImage, until, waitForDockerLog, type TempDir } from "../src/index.ts";
 
 /**
  * The seeds' deployment commands, run with Pier's images on the real engine: Docker standalone
@@ -187,6 +188,8 @@ describe("Docker standalone, the official guide's commands", () => {
     expect(admin.created).toBe(true);
     api = admin.api;
     key = await edgeKey(api);
+    // The image ships the agent's chart that Add environment's Kubernetes command installs.
+    expect(await api.call("HEAD", agentChartPath)).toMatchObject({ status: 200 });
     const mtls = pier(["doctor", "--connect", "localhost:9443", "--ca", `${certs}/mtlsca.crt`]);
     expect(mtls.stdout).toMatch(/Client certificate: required \(acceptable CAs: CN=Deploy mTLS CA\)/);
   });
@@ -235,7 +238,7 @@ describe("Docker standalone, the official guide's commands", () => {
 
 describe("Docker standalone, the blog's commands (one certificate set, client certificates for all)", () => {
   it("the server takes --sslcert/--sslkey/--sslcacert, refuses clients without a certificate, and an agent with the old flag names gets in", async () => {
-    const seeds = inject("seedDir");
+    const seeds = await seedCertificates(inject("seedDir"));
     const blog = dir.file("blog");
     sh(`mkdir -m 755 ${blog}`);
     for (const file of ["ca.cert", "server.cert", "server.key", "client.cert", "client.key"]) copyFileSync(`${seeds}/${file}`, `${blog}/${file}`);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { encodeEdgeKey } from "@pier/protocol/wire";
 import { agentCommand, agentCommands, agentImageProblem, agentTargets, enrollmentFlow, flowSentences, loopbackWarning, maxAgentImageLength } from "./agent-command.ts";
 
-const input = { edgeId: "edge-1", edgeKey: "aHR0cHM6Ly9waWVy" };
+const input = { edgeId: "edge-1", edgeKey: encodeEdgeKey({ apiUrl: "https://pier.example.com:9443", tunnelAddress: "pier.example.com:8000", serverFingerprint: "a".repeat(64), environmentId: 7 }) };
 // Everything that would make the operator copy certificate files onto the device.
 const certificateFiles = /--mtls|\/certs|docker secret|--secret|pier-agent-mtls|mtls\.existingSecret|\.crt|agent\.key/;
 
@@ -68,6 +69,15 @@ describe("Add environment's commands as pasted", () => {
     expect(swarm).toHaveLength(5);
     expect(swarm.every((command) => command.startsWith("docker ") && !command.includes("\n"))).toBe(true);
     expect(agentCommands({ ...input, target: "kubernetes", flow: "operator" }).map((command) => command.split(" ")[0])).toEqual(["kubectl", "helm"]);
+  });
+
+  it("points Helm at the chart this server packages, at the key's API URL, trusting what the agent trusts", () => {
+    const [helm] = agentCommands({ ...input, target: "kubernetes", flow: "built-in" });
+    expect(helm).toBe(`helm install pier-agent https://pier.example.com:9443/charts/pier-agent-0.1.0.tgz --ca-file ./pier-ca.pem --set edge.id=edge-1 --set edge.key=${input.edgeKey}`);
+    // With an operator mTLS set the server may ask every client for a certificate: Helm shows the agent's.
+    const [, operatorHelm] = agentCommands({ ...input, target: "kubernetes", flow: "operator" });
+    expect(operatorHelm).toMatch(/^helm install pier-agent https:\/\/pier\.example\.com:9443\/charts\/pier-agent-0\.1\.0\.tgz --ca-file \.\/ca\.crt --cert-file \.\/agent\.crt --key-file \.\/agent\.key --set edge\.id=edge-1 /);
+    expect(agentCommand({ ...input, target: "kubernetes", flow: "token" })).not.toContain("./deploy/helm");
   });
 
   it("refuses an image name that is not one, saying what one looks like", () => {

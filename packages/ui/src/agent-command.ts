@@ -1,12 +1,16 @@
+import { agentChartPath, decodeEdgeKey } from "@pier/protocol/wire";
+import { i18n } from "./i18n/index.ts";
+import { joinList } from "./list-format.ts";
+
 /** Where the agent runs: each target has its own way of installing it. */
 export type AgentTarget = "standalone" | "swarm" | "kubernetes" | "linux";
 
-/** The targets in the order the Add environment screen offers them. */
-export const agentTargets: { value: AgentTarget; label: string }[] = [
-  { value: "standalone", label: "Docker standalone" },
-  { value: "swarm", label: "Docker Swarm" },
-  { value: "kubernetes", label: "Kubernetes" },
-  { value: "linux", label: "Pier agent (Linux host)" },
+/** The targets in the order the Add environment screen offers them; `label()` in the UI's language, when rendered. */
+export const agentTargets: { value: AgentTarget; label: () => string }[] = [
+  { value: "standalone", label: () => i18n.t("environments:addEnvironment.targets.standalone") },
+  { value: "swarm", label: () => "Docker Swarm" },
+  { value: "kubernetes", label: () => "Kubernetes" },
+  { value: "linux", label: () => i18n.t("environments:addEnvironment.targets.linux") },
 ];
 
 /**
@@ -31,11 +35,17 @@ export function enrollmentFlow({ mtlsSource, builtInCa }: { mtlsSource: "none" |
   return builtInCa ? "built-in" : "token";
 }
 
-/** One sentence for the operator: what the device will do to get its identity. */
-export const flowSentences: Record<EnrollmentFlow, string> = {
-  "built-in": "Built-in CA: the agent makes its own key in its data directory and, once you associate the device, receives a certificate from this server's CA (renewed automatically) — no certificate files to copy.",
-  operator: "Operator CA: this server requires client certificates from your CA, so put the device's CA certificate, certificate and key where the command expects them.",
-  token: "Device token: this server has no built-in CA, so the device is bound by the token the server hands it at first contact.",
+/** One sentence for the operator: what the device will do to get its identity (read when rendered: in the UI's language). */
+export const flowSentences: Readonly<Record<EnrollmentFlow, string>> = {
+  get "built-in"() {
+    return i18n.t("environments:agent.flows.builtIn");
+  },
+  get operator() {
+    return i18n.t("environments:agent.flows.operator");
+  },
+  get token() {
+    return i18n.t("environments:agent.flows.token");
+  },
 };
 
 /** The agent image `node scripts/build-images.ts` tags (docs/deploy.md, "The images"). */
@@ -64,10 +74,10 @@ export interface AgentCommandInput {
  * agentImageProblem("pier agent"); // "The agent image … has a space …"
  */
 export function agentImageProblem(image: string): string | undefined {
-  if (image.length === 0) return "Name the agent image, e.g. pier-agent:latest.";
-  if (image.length > maxAgentImageLength) return `The agent image name is ${image.length} characters long; Docker takes at most ${maxAgentImageLength}.`;
+  if (image.length === 0) return i18n.t("environments:agent.image.missing");
+  if (image.length > maxAgentImageLength) return i18n.t("environments:agent.image.tooLong", { length: image.length, max: maxAgentImageLength });
   if (!/^[a-z0-9]([a-z0-9._/:@-]*[A-Za-z0-9_])?$/.test(image) || /[:@]$/.test(image)) {
-    return "The agent image must be a Docker image name such as pier-agent:latest or registry.example.com/pier-agent:0.2.0 (lowercase name, no spaces or shell characters).";
+    return i18n.t("environments:agent.image.invalid");
   }
   return undefined;
 }
@@ -108,8 +118,7 @@ export function loopbackWarning({ target, apiUrl, tunnelAddress }: { target: Age
   if (target === "linux") return undefined;
   const loopback = [hostOf(apiUrl, true), hostOf(tunnelAddress, false)].filter((host): host is string => host !== undefined && isLoopbackHost(host));
   if (loopback.length === 0) return undefined;
-  const names = [...new Set(loopback)].join(" and ");
-  return `A container cannot reach ${names}: inside a container that address is the container itself, so this agent would never connect. Put an address of this server the device can reach (its LAN address or DNS name) in the API server URL and tunnel address above.`;
+  return i18n.t("environments:agent.loopback", { hosts: joinList([...new Set(loopback)]) });
 }
 
 // Edge keys are base64 (shell-safe); an Edge ID is whatever the operator typed.
@@ -167,9 +176,13 @@ export function agentCommands({ target, edgeId, edgeKey, flow, image = defaultAg
     case "kubernetes": {
       const { repository, tag } = imageParts(image);
       const imageValues = image === defaultAgentImage ? "" : ` --set image.repository=${repository} --set image.tag=${tag}`;
+      // Helm fetches the chart this server packages from the API URL in the key, trusting what the
+      // agent will: the operator's files, else the CA Certificates → Download CA certificate saves.
+      const chart = shellWord(new URL(agentChartPath, decodeEdgeKey(edgeKey).apiUrl).href);
+      const trust = mtls ? "--ca-file ./ca.crt --cert-file ./agent.crt --key-file ./agent.key" : "--ca-file ./pier-ca.pem";
       return [
         ...(mtls ? ["kubectl create secret generic pier-agent-mtls --from-file=ca.crt=./ca.crt --from-file=agent.crt=./agent.crt --from-file=agent.key=./agent.key"] : []),
-        `helm install pier-agent ./deploy/helm/pier-agent --set edge.id=${id} --set edge.key=${key}${mtls ? " --set mtls.existingSecret=pier-agent-mtls" : ""}${imageValues}`,
+        `helm install pier-agent ${chart} ${trust} --set edge.id=${id} --set edge.key=${key}${mtls ? " --set mtls.existingSecret=pier-agent-mtls" : ""}${imageValues}`,
       ];
     }
   }
