@@ -5,7 +5,7 @@ import { getRequestListener } from "@hono/node-server";
 import { encodeEdgeKey } from "@pier/protocol";
 import { createApiApp } from "./api/app.ts";
 import type { ApiDependencies } from "./api/context.ts";
-import { FailedLoginNames, LoginThrottle, PersistedLogouts, SessionDenyList, createSessionTokens, loadOrCreateSecret, RateLimiter } from "./auth/index.ts";
+import { FailedLoginNames, LoginThrottle, PersistedLogouts, SessionDenyList, createSessionTokens, loadOrCreateSecret, RateLimiter, environmentInScope, environmentScope } from "./auth/index.ts";
 import { authenticateRequest } from "./api/authenticate.ts";
 import { createDockerProxy, type ProxyResponse } from "./docker/docker-proxy.ts";
 import { BrowserConsole } from "./console/index.ts";
@@ -33,6 +33,7 @@ import type { ClusterEvents } from "./cluster/cluster-events.ts";
 import { SettingsCache } from "./store/settings-cache.ts";
 import { refusalReport } from "./tls/refusal-report.ts";
 import { createMetricsRegistry, createMetricsRoute } from "./metrics/index.ts";
+import { createChartRoute } from "./charts/index.ts";
 import { observeAudit } from "./alerts/index.ts";
 import { createFleetServices } from "./fleet/fleet-runtime.ts";
 import { openServerStore, startCluster } from "./cluster/cluster-runtime.ts";
@@ -64,6 +65,8 @@ export interface ServerConfig {
   readonly edgeAddresses?: { readonly apiUrl?: string; readonly tunnelAddress?: string };
   /** The built web UI (`packages/ui/dist`), served outside `/api/`; without it those paths answer the API's 404. */
   readonly uiDir?: string;
+  /** The agent's Helm chart (`deploy/helm/pier-agent`), served packaged at `/charts/pier-agent-<version>.tgz`; without it `/charts/` is the UI's. */
+  readonly agentChartDir?: string;
   /** `--max-connections`, `--max-connections-per-source`: open connections over both listeners (defaults 20,000 and 512). */
   readonly connections?: { readonly maxTotal?: number; readonly maxPerSource?: number };
   /**
@@ -411,12 +414,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     isReachable: (environmentId) => reach.isReachable(environmentId),
     tunnels: reach,
     authenticate: (credentials) => authenticateRequest(deps, credentials),
+    inScope: async (user, environmentId) => environmentInScope(store, await environmentScope(store, user), environmentId),
     lastCheckIn: deps.lastCheckIn,
     log: config.log,
   });
   // GET /metrics: any user's token (docs/security.md "Metrics and logs"); before the UI, which serves every other path outside /api/.
   const metricsRoute = createMetricsRoute({ metrics, authenticate: (credentials) => authenticateRequest(deps, credentials), log: config.log });
   const ui = config.uiDir === undefined ? undefined : createUiStatic(config.uiDir);
+  // GET /charts/…: the agent chart for `helm install` (docs/security.md "Unauthenticated routes"); packaged now, so a missing chart is logged at start.
+  const agentChart = config.agentChartDir === undefined ? undefined : createChartRoute({ dir: config.agentChartDir, log: config.log });
+  void agentChart?.prepare();
   // The HTTPS listener serves everything: edge routes, Docker proxy, web UI, API. The tunnel
   // listener serves the edge protocol only (docs/security.md "Paths and ports").
   const requestHandler = (https: boolean) => (req: Parameters<typeof api>[0], res: Parameters<typeof api>[1]) => {
@@ -439,6 +446,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     }
     if (dockerProxy.request(req, res as unknown as ProxyResponse)) return undefined;
     if (metricsRoute(req, res)) return undefined;
+    if (agentChart?.(req, res)) return undefined;
     return ui?.(req, res) ?? api(req, res);
   };
   const upgradeHandler =

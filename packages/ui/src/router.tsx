@@ -24,6 +24,7 @@ import { HomeScreen } from "./screens/HomeScreen.tsx";
 import { LoginScreen } from "./screens/LoginScreen.tsx";
 import { NotFoundScreen } from "./screens/NotFoundScreen.tsx";
 import { UsersScreen } from "./screens/UsersScreen.tsx";
+import { TeamsScreen } from "./screens/TeamsScreen.tsx";
 import { WaitingRoomScreen } from "./screens/WaitingRoomScreen.tsx";
 import { loginPathFor } from "./return-path.ts";
 
@@ -82,6 +83,7 @@ export const router = createBrowserRouter([
       { path: "agent-updates/:id", element: <AgentUpdateScreen /> },
       { path: "tags", element: <TagsScreen /> },
       { path: "users", element: <UsersScreen /> },
+      { path: "teams", element: <TeamsScreen /> },
       { path: "account", element: <AccountScreen /> },
       { path: "settings/edge", element: <EdgeComputeScreen /> },
       { path: "activity", element: <ActivityScreen /> },

@@ -22,6 +22,7 @@ import { registerEdgeStackRoutes } from "./routes/edge-stacks.ts";
 import { registerEdgeStackRolloutRoutes } from "./routes/edge-stack-rollouts.ts";
 import { registerAuditRoutes } from "./routes/audit.ts";
 import { registerConsoleRoutes } from "./routes/console.ts";
+import { registerTeamRoutes } from "./routes/teams.ts";
 import { authenticate } from "./authenticate.ts";
 import { requestIds, requestLog } from "../logging/index.ts";
 import { authorize } from "./authorize.ts";
@@ -105,6 +106,7 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
   registerEdgeStackRolloutRoutes(app, deps);
   registerAuditRoutes(app, deps);
   registerConsoleRoutes(app, deps);
+  registerTeamRoutes(app, deps);
 
   app.doc31("/api/openapi.json", { openapi: "3.1.0", info: { title: "Pier API", version: "0.1.0", description: "Pier control plane. A subset keeps Portainer's names and shapes." } });
   app.notFound((c) => {

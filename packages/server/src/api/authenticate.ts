@@ -46,7 +46,9 @@ export async function authenticateRequest(deps: Pick<ApiDependencies, "store" | 
   if (issuedAt !== undefined && user.sessionsValidAfter !== null && issuedAt < user.sessionsValidAfter) {
     throw new ServerError("unauthorized", "This session was ended (all sessions ended, or the password changed). Log in again.", { details: { reason: "ended" } });
   }
-  return { ...user, role: lesserRole(user.role, scope) };
+  const role = lesserRole(user.role, scope);
+  // The account's role decides which environments it sees (auth/environment-scope.ts); the token's scope, what it may do there.
+  return role === user.role ? { ...user, role } : { ...user, role, accountRole: user.role };
 }
 
 /**

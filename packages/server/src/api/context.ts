@@ -9,7 +9,7 @@ import type { FleetServices } from "../fleet/fleet-runtime.ts";
 import type { CaRotation } from "../identity/rotation.ts";
 import type { PublishedCrl } from "../identity/crl-publisher.ts";
 import type { DeviceRevocation } from "../identity/device-revocation.ts";
-import type { FailedLoginNames, LoginThrottle } from "../auth/index.ts";
+import type { EnvironmentScope, FailedLoginNames, LoginThrottle } from "../auth/index.ts";
 import type { FirstAdminGate } from "../bootstrap/first-admin.ts";
 import type { ServerTls } from "../tls/index.ts";
 import type { Store, User } from "../store/store.ts";
@@ -69,6 +69,8 @@ export interface ApiDependencies {
 /** Variables set on the request context by the authentication middleware. */
 export interface ApiVariables {
   user: User;
+  /** The caller's environment scope, once a route asked for it (api/request-scope.ts). */
+  scope?: EnvironmentScope;
 }
 
 /** The Hono environment type shared by all routes. */

@@ -26,3 +26,15 @@ export { type RateLimitDecision, RateLimiter, type RateLimiterOptions, loginRate
 export { type SessionTokens, SessionDenyList, createSessionTokens } from "./session-tokens.ts";
 export { type LogoutRecords, PersistedLogouts, type PersistedLogoutsOptions } from "./persisted-logouts.ts";
 export { type RouteAccess, dockerPermission, publicPaths, requirePermission, routeAccess, routePermissions } from "./route-permissions.ts";
+export {
+  type EnvironmentScope,
+  anyGroupInScope,
+  requireEveryGroupInScope,
+  edgeGroupInScope,
+  environmentInScope,
+  environmentNotFound,
+  environmentScope,
+  everyEnvironment,
+  requireEnvironmentInScope,
+  scopeFilter,
+} from "./environment-scope.ts";

@@ -12,8 +12,9 @@ export type RouteAccess = "public" | "signed-in" | Permission;
  * Every API route and what it needs: the one place to audit who may do what (docs/security.md
  * "Users and roles"). Keys are `METHOD /path` as in /api/openapi.json. A route missing here
  * needs `administer` (default deny); `route-permissions.test.ts` proves every route is listed.
- * Outside the API: the Docker proxy (`dockerPermission` below) and `GET /metrics` (any valid
- * session or access token, whatever its role: metrics/metrics-route.ts).
+ * Outside the API: the Docker proxy (`dockerPermission` below), `GET /metrics` (any valid
+ * session or access token, whatever its role: metrics/metrics-route.ts) and `GET /charts/…`
+ * (public: the agent's Helm chart, charts/chart-route.ts).
  */
 export const routePermissions: Readonly<Record<string, RouteAccess>> = {
   // Before any user exists, and logging in.
@@ -40,6 +41,12 @@ export const routePermissions: Readonly<Record<string, RouteAccess>> = {
   "POST /api/users": "administer",
   "PUT /api/users/{id}": "administer",
   "DELETE /api/users/{id}": "administer",
+  // Teams decide which environments non-administrators see (auth/environment-scope.ts).
+  "GET /api/teams": "administer",
+  "POST /api/teams": "administer",
+  "GET /api/teams/{id}": "administer",
+  "PUT /api/teams/{id}": "administer",
+  "DELETE /api/teams/{id}": "administer",
 
   // Environments (devices).
   "GET /api/endpoints": "view",
@@ -67,9 +74,10 @@ export const routePermissions: Readonly<Record<string, RouteAccess>> = {
   "DELETE /api/tags/{id}": "operate",
   "GET /api/edge_groups": "view",
   "GET /api/edge_groups/{id}": "view",
-  "POST /api/edge_groups": "operate",
-  "PUT /api/edge_groups/{id}": "operate",
-  "DELETE /api/edge_groups/{id}": "operate",
+  // A group's members or rule decide what its teams see: changing one changes access (docs/security.md "Teams and scope").
+  "POST /api/edge_groups": "administer",
+  "PUT /api/edge_groups/{id}": "administer",
+  "DELETE /api/edge_groups/{id}": "administer",
   "GET /api/edge_stacks": "view",
   "GET /api/edge_stacks/{id}": "view",
   "GET /api/edge_stacks/{id}/file": "view",

@@ -31,6 +31,8 @@ export interface DockerProxyOptions {
   readonly tunnels: TunnelOpener;
   /** Resolves the caller (with the role they act with) from the request's credentials, or throws `unauthorized` (as the API does). */
   readonly authenticate: (credentials: Credentials) => Promise<User>;
+  /** Whether the caller's team scope holds the environment (auth/environment-scope.ts); absent: every environment. */
+  readonly inScope?: (user: User, environmentId: number) => Promise<boolean>;
   /** Freshest check-in time of an environment (memory first, then the store). */
   readonly lastCheckIn: (environmentId: number, stored: Date | null) => Date | null;
   readonly log: (level: "debug" | "error", message: string) => void;
@@ -120,6 +122,8 @@ export function createDockerProxy(options: DockerProxyOptions): DockerProxy {
     // Before the environment is looked up: a refused role learns nothing about it.
     const method = req.method ?? "GET";
     requirePermission(user.role, dockerPermission(method, dockerPath), `${method} /api/endpoints/${environmentId}/docker${dockerPath.split("?")[0] ?? ""}`);
+    // Outside the scope the same 404 as for no environment at all: existence is not revealed.
+    if (options.inScope !== undefined && !(await options.inScope(user, environmentId))) throw new ServerError("not_found", `Environment ${environmentId} does not exist.`);
     const environment = await options.store.environments.get(environmentId);
     if (!environment) throw new ServerError("not_found", `Environment ${environmentId} does not exist.`);
     if (!environment.userTrusted) {

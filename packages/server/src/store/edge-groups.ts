@@ -73,14 +73,14 @@ const sortedUnique = (values: readonly number[]) => [...new Set(values)].sort((a
 
 /**
  * SQL: the `(group_id, environment_id)` membership rows of `groupIds` (not empty), associated
- * environments only. Static members from `edge_group_environments`; dynamic groups matched through
+ * environments only (`waitingToo`: waiting devices too, as if associated: a team's scope). Static members from `edge_group_environments`; dynamic groups matched through
  * `environment_tags` — any tag with partial match, else every tag of the rule (a rule without tags
  * matches nothing). Served by the `_by_tag` indexes of migration 11.
  *
  * @example
  * await sql`SELECT environment_id FROM (${membershipRows([3])}) AS m`.execute(db);
  */
-export function membershipRows(groupIds: readonly number[]): RawBuilder<{ group_id: number; environment_id: number }> {
+export function membershipRows(groupIds: readonly number[], options: { readonly waitingToo?: boolean } = {}): RawBuilder<{ group_id: number; environment_id: number }> {
   const ids = sql.join(groupIds);
   return sql`SELECT m.group_id, m.environment_id FROM (
       SELECT s.group_id, s.environment_id FROM edge_group_environments s JOIN edge_groups g ON g.id = s.group_id
@@ -98,7 +98,7 @@ export function membershipRows(groupIds: readonly number[]): RawBuilder<{ group_
         GROUP BY gt.group_id, et.environment_id
         HAVING count(*) = (SELECT count(*) FROM edge_group_tags n WHERE n.group_id = gt.group_id)
     ) m JOIN environments e ON e.id = m.environment_id
-    WHERE e.user_trusted = 1`;
+    WHERE ${options.waitingToo === true ? sql`1 = 1` : sql`e.user_trusted = 1`}`;
 }
 
 function decodeGroup(row: Row, tagIds: number[], environmentIds: number[]): EdgeGroup {

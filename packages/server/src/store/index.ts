@@ -11,3 +11,4 @@ export { HeartbeatRegistry, type HeartbeatRegistryOptions } from "./heartbeat-re
 export type { PkiRotationStore, RotationDevice, RotationPhase, RotationRecord } from "./pki-rotation.ts";
 export type { ClusterFile, ClusterStore, ReplicaRecord, SessionOwner } from "./cluster-store.ts";
 export type { LoginRevocationStore, RevokedLogin } from "./login-revocations.ts";
+export type { Team, TeamInput, TeamStore } from "./teams.ts";

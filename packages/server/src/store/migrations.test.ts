@@ -37,7 +37,7 @@ describe("migrations", () => {
 
     const db = new DatabaseSync(path);
     expect(applyMigrations(db)).toEqual([]);
-    expect(tables(db)).toEqual(["agent_update_progress", "agent_update_schedules", "api_tokens", "audit_events", "cluster_files", "crl_numbers", "device_certificates", "edge_group_environments", "edge_group_requests", "edge_group_tags", "edge_groups", "edge_job_environments", "edge_job_groups", "edge_job_tasks", "edge_jobs", "edge_sessions", "edge_stack_groups", "edge_stack_registries", "edge_stack_rollouts", "edge_stack_status", "edge_stack_targets", "edge_stack_versions", "edge_stacks", "environment_tags", "environments", "pki_rotation", "registries", "replicas", "revoked_logins", "schema_migrations", "settings", "snapshots", "tags", "users"]);
+    expect(tables(db)).toEqual(["agent_update_progress", "agent_update_schedules", "api_tokens", "audit_events", "cluster_files", "crl_numbers", "device_certificates", "edge_group_environments", "edge_group_requests", "edge_group_tags", "edge_groups", "edge_job_environments", "edge_job_groups", "edge_job_tasks", "edge_jobs", "edge_sessions", "edge_stack_groups", "edge_stack_registries", "edge_stack_rollouts", "edge_stack_status", "edge_stack_targets", "edge_stack_versions", "edge_stacks", "environment_tags", "environments", "pki_rotation", "registries", "replicas", "revoked_logins", "schema_migrations", "settings", "snapshots", "tags", "team_edge_groups", "team_members", "teams", "users"]);
     db.close();
   });
 

@@ -6,6 +6,7 @@ import type { Database } from "./schema.ts";
 import { fleetMigrations } from "./fleet-migrations.ts";
 import { auditChain } from "./audit-chain-migration.ts";
 import { rolesAndTokenScopes } from "./user-migrations.ts";
+import { teams } from "./team-migrations.ts";
 
 /** One step of one dialect's schema. Versions increase by one; never edit a released step. */
 export interface Migration {
@@ -333,6 +334,7 @@ const dialectSteps: readonly DialectMigration[] = [
   ...fleetMigrations,
   auditChain,
   rolesAndTokenScopes,
+  teams,
 ];
 
 /**

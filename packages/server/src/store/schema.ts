@@ -7,6 +7,7 @@
 
 import type { Generated } from "kysely";
 import type { DesiredStateColumns, FleetTables } from "./schema-fleet.ts";
+import type { TeamTables } from "./schema-teams.ts";
 
 /** `environments`: devices in the waiting room and associated ones. */
 export interface EnvironmentsTable extends DesiredStateColumns {
@@ -170,7 +171,7 @@ export interface RevokedLoginsTable {
 
 /** Every table, as kysely sees the database. */
 /** Fleet tables (docs/fleet.md), one interface per concern in `schema-fleet.ts`. */
-export interface Database extends FleetTables {
+export interface Database extends FleetTables, TeamTables {
   environments: EnvironmentsTable;
   users: UsersTable;
   api_tokens: ApiTokensTable;

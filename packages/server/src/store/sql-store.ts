@@ -18,6 +18,7 @@ import { SqlSettings } from "./settings.ts";
 import { SqlSnapshots } from "./snapshots.ts";
 import type { Store } from "./store.ts";
 import { SqlUsers } from "./users.ts";
+import { type TeamStore, SqlTeams } from "./teams.ts";
 
 /**
  * The `Store` on kysely, one class for SQLite and PostgreSQL: every sub-store is built from the
@@ -47,6 +48,7 @@ export class SqlStore implements Store, AsyncDisposable {
   readonly registries: RegistryStore;
   readonly edgeJobs: EdgeJobStore;
   readonly agentUpdates: AgentUpdateStore;
+  readonly teams: TeamStore;
   readonly #database: SqlDatabase;
 
   /** Takes an open, migrated database (`openStore` does both). */
@@ -71,6 +73,7 @@ export class SqlStore implements Store, AsyncDisposable {
     this.registries = new SqlRegistries(database);
     this.edgeJobs = new SqlEdgeJobs(database);
     this.agentUpdates = new SqlAgentUpdates(database);
+    this.teams = new SqlTeams(database);
   }
 
   /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */

@@ -47,13 +47,16 @@ const copiedTables = [
   { table: "registries", key: "id" },
   { table: "agent_update_schedules", key: "id" },
   { table: "agent_update_progress", key: ["schedule_id", "environment_id"] },
+  { table: "teams", key: "id" },
+  { table: "team_members", key: ["team_id", "user_id"] },
+  { table: "team_edge_groups", key: ["team_id", "edge_group_id"] },
 ] as const satisfies readonly { table: keyof Database; key: string | readonly string[] }[];
 
 /** Tables deliberately left behind (see `copiedTables`). */
 const skippedTables = new Set(["schema_migrations", "replicas", "edge_sessions", "cluster_files"]);
 
 /** The tables whose `id` is a PostgreSQL identity column, set past the largest copied id. */
-const identityTables = ["environments", "users", "api_tokens", "audit_events", "tags", "edge_groups", "edge_stacks", "edge_jobs", "registries", "agent_update_schedules"] as const;
+const identityTables = ["environments", "users", "api_tokens", "audit_events", "tags", "edge_groups", "edge_stacks", "edge_jobs", "registries", "agent_update_schedules", "teams"] as const;
 
 /** Rows read (and inserted) per statement: 200 rows of ≤ 20 columns stay far below PostgreSQL's 65,535 parameters. */
 const batchRows = 200;

@@ -21,6 +21,7 @@ import type { TagStore } from "./tags.ts";
 import type { PkiRotationStore } from "./pki-rotation.ts";
 import type { RegistryStore } from "./registries.ts";
 import type { AgentUpdateStore } from "./agent-updates.ts";
+import type { TeamStore } from "./teams.ts";
 
 /** The kinds of environment Pier manages; only edge agents for now. */
 export type EnvironmentType = "edge-agent";
@@ -151,6 +152,8 @@ export interface User {
   createdAt: Date;
   /** Session tokens issued before this are refused ("end all sessions"); `null`: none ended. */
   sessionsValidAfter: Date | null;
+  /** Set by authentication when an access token's scope lowered `role`: the account's own role (which decides the environments it sees). */
+  accountRole?: UserRole;
 }
 
 /** What `users.create` needs. */
@@ -452,6 +455,11 @@ export interface EnvironmentPageQuery {
   /** Members of this edge group (associated environments only, `store/edge-groups.ts`). */
   edgeGroupId?: number;
   /**
+   * The caller's scope (auth/environment-scope.ts): only environments that are, or once associated
+   * would be, members of one of these edge groups (none when empty); absent: no limit.
+   */
+  scopeEdgeGroupIds?: readonly number[];
+  /**
    * Keeps environments whose stored check-in is (`alive: true`) or is not within the heartbeat
    * rule (2 × interval + 20 s, `isHeartbeatAlive`) at `now`; the interval is the environment's
    * own or `defaultIntervalSeconds`.
@@ -542,6 +550,8 @@ export interface Store {
   readonly edgeStackRollouts: EdgeStackRolloutStore;
   /** Agent update schedules and per-device progress (`store/agent-updates.ts`). */
   readonly agentUpdates: AgentUpdateStore;
+  /** Teams: members and the edge groups they see (`store/teams.ts`, docs/security.md "Teams and scope"). */
+  readonly teams: TeamStore;
   /** Releases the database; further calls fail with `store_failed`. Calling it twice is harmless. */
   close(): Promise<void>;
 }

@@ -10,6 +10,10 @@ export interface UserView {
   RoleName: Role;
   /** Seconds since the epoch. */
   CreatedAt: number;
+  /** `GET /api/users/me` only: the teams you belong to (their edge groups are what a non-administrator sees). */
+  Teams?: { Id: number; Name: string; EdgeGroupIds: number[] }[];
+  /** `GET /api/users/me` only: true for administrators, who see every environment. */
+  AllEnvironments?: boolean;
 }
 
 /** An access token as `GET /api/users/{id}/tokens` lists it (never its value). */

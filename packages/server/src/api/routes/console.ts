@@ -3,6 +3,7 @@ import { consoleLimits } from "../../console/index.ts";
 import { ServerError } from "../../errors.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
+import { requireInScope } from "../request-scope.ts";
 
 const ticketSchema = z
   .object({
@@ -41,6 +42,8 @@ export function registerConsoleRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepende
     }),
     async (c) => {
       if (!deps.console) throw new ServerError("not_implemented", "This server has no browser console.");
+      // The ticket is the only way to the console's WebSocket: checking the scope here covers both.
+      await requireInScope(c, deps, c.req.valid("param").id);
       const ticket = await deps.console.issue(c.get("user"), c.req.valid("param").id, c.req.valid("json"));
       return c.json({ ticket: ticket.ticket, expiresAt: ticket.expiresAt.toISOString(), protocols: [...ticket.protocols] }, 200);
     },

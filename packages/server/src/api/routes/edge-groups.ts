@@ -3,6 +3,9 @@ import { type EdgeGroupDetails, type EdgeGroupRequest, edgeGroupLimits } from ".
 import { tagLimits } from "../../fleet/tags.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
+import { requestScope } from "../request-scope.ts";
+import { edgeGroupInScope } from "../../auth/index.ts";
+import { ServerError } from "../../errors.ts";
 
 /** An edge group as Portainer's API shows it. */
 export const edgeGroupSchema = z
@@ -68,12 +71,21 @@ export function registerEdgeGroupRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepen
 
   app.openapi(
     createRoute({ method: "get", path: "/api/edge_groups", summary: "List edge groups with their members", security: secured, responses: { 200: jsonAnswer(z.array(edgeGroupSchema), "Every group, by id") } }),
-    async (c) => c.json((await groups.list()).map(edgeGroupView), 200),
+    async (c) => {
+      // Non-administrators: their teams' groups only (auth/environment-scope.ts).
+      const scope = await requestScope(c, deps);
+      return c.json((await groups.list()).filter((details) => edgeGroupInScope(scope, details.group.id)).map(edgeGroupView), 200);
+    },
   );
 
   app.openapi(
     createRoute({ method: "get", path: "/api/edge_groups/{id}", summary: "One edge group", security: secured, request: { params: idParams }, responses: { 200: jsonAnswer(edgeGroupSchema, "The group"), 404: failure("No such group") } }),
-    async (c) => c.json(edgeGroupView(await groups.get(c.req.valid("param").id)), 200),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      // Outside the scope: the answer for a group that does not exist.
+      if (!edgeGroupInScope(await requestScope(c, deps), id)) throw new ServerError("not_found", `Edge group ${id} does not exist.`);
+      return c.json(edgeGroupView(await groups.get(id)), 200);
+    },
   );
 
   app.openapi(

@@ -5,6 +5,8 @@ import { tagLimits } from "../../fleet/tags.ts";
 import { logsStatuses } from "../../store/edge-jobs.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
+import { environmentsInScope, requireJobWritable, visibleJob, visibleJobs } from "../fleet-scope.ts";
+import { requireInScope } from "../request-scope.ts";
 
 const logsStatus = z.number().int().openapi({ description: "1 idle, 2 pending (asked of the device), 3 collected" });
 const endpointMeta = z.object({ LogsStatus: logsStatus, CollectLogs: z.boolean() });
@@ -133,6 +135,7 @@ export function registerEdgeJobRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepende
     }),
     async (c) => {
       const body = c.req.valid("json");
+      await requireJobWritable(c, deps, undefined, { groupIds: body.edgeGroups, environmentIds: body.endpoints });
       const created = await jobs.create({ name: body.name, cronExpression: body.cronExpression, recurring: body.recurring, script: body.fileContent, groupIds: body.edgeGroups, environmentIds: body.endpoints }, by(c));
       return c.json(edgeJobView(created), 200);
     },
@@ -140,12 +143,12 @@ export function registerEdgeJobRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepende
 
   app.openapi(
     createRoute({ method: "get", path: "/api/edge_jobs", summary: "Edge jobs, by id", security: secured, responses: { 200: jsonAnswer(z.array(edgeJobSchema), "The jobs") } }),
-    async (c) => c.json((await jobs.list()).map(edgeJobView), 200),
+    async (c) => c.json((await visibleJobs(c, deps, await jobs.list())).map(edgeJobView), 200),
   );
 
   app.openapi(
     createRoute({ method: "get", path: "/api/edge_jobs/{id}", summary: "One edge job", security: secured, request: { params: idParams }, responses: { 200: jsonAnswer(edgeJobSchema, "The job"), 404: failure("No such job") } }),
-    async (c) => c.json(edgeJobView(await jobs.get(c.req.valid("param").id)), 200),
+    async (c) => c.json(edgeJobView(await visibleJob(c, deps, await jobs.get(c.req.valid("param").id))), 200),
   );
 
   app.openapi(
@@ -159,6 +162,7 @@ export function registerEdgeJobRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepende
     }),
     async (c) => {
       const body = c.req.valid("json");
+      await requireJobWritable(c, deps, await jobs.get(c.req.valid("param").id), { ...(body.edgeGroups === undefined ? {} : { groupIds: body.edgeGroups }), ...(body.endpoints === undefined ? {} : { environmentIds: body.endpoints }) });
       const updated = await jobs.update(
         c.req.valid("param").id,
         {
@@ -178,6 +182,7 @@ export function registerEdgeJobRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepende
   app.openapi(
     createRoute({ method: "delete", path: "/api/edge_jobs/{id}", summary: "Delete an edge job: devices stop scheduling it", security: secured, request: { params: idParams }, responses: { 204: { description: "Deleted" }, 404: failure("No such job") } }),
     async (c) => {
+      await requireJobWritable(c, deps, await jobs.get(c.req.valid("param").id));
       await jobs.delete(c.req.valid("param").id, by(c));
       return c.body(null, 204);
     },
@@ -192,7 +197,7 @@ export function registerEdgeJobRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepende
       request: { params: idParams },
       responses: { 200: jsonAnswer(z.object({ FileContent: z.string() }), "The script"), 404: failure("No such job") },
     }),
-    async (c) => c.json({ FileContent: (await jobs.get(c.req.valid("param").id)).job.script }, 200),
+    async (c) => c.json({ FileContent: (await visibleJob(c, deps, await jobs.get(c.req.valid("param").id))).job.script }, 200),
   );
 
   app.openapi(
@@ -204,7 +209,13 @@ export function registerEdgeJobRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepende
       request: { params: idParams },
       responses: { 200: jsonAnswer(z.array(taskSchema), "The tasks, by environment"), 404: failure("No such job") },
     }),
-    async (c) => c.json((await jobs.tasks(c.req.valid("param").id)).map(taskView), 200),
+    async (c) => {
+      await visibleJob(c, deps, await jobs.get(c.req.valid("param").id));
+      const tasks = await jobs.tasks(c.req.valid("param").id);
+      // A team sees the tasks of its own environments only.
+      const inScope = await environmentsInScope(c, deps, tasks.map((task) => task.environmentId));
+      return c.json(tasks.filter((task) => inScope(task.environmentId)).map(taskView), 200);
+    },
   );
 
   app.openapi(
@@ -218,6 +229,8 @@ export function registerEdgeJobRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepende
     }),
     async (c) => {
       const { id, taskId } = c.req.valid("param");
+      await visibleJob(c, deps, await jobs.get(id));
+      await requireInScope(c, deps, taskId);
       await jobs.requestLogs(id, taskId, by(c));
       return c.body(null, 204);
     },
@@ -234,6 +247,8 @@ export function registerEdgeJobRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepende
     }),
     async (c) => {
       const { id, taskId } = c.req.valid("param");
+      await visibleJob(c, deps, await jobs.get(id));
+      await requireInScope(c, deps, taskId);
       return c.json({ FileContent: await jobs.logs(id, taskId) }, 200);
     },
   );
@@ -249,6 +264,8 @@ export function registerEdgeJobRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepende
     }),
     async (c) => {
       const { id, taskId } = c.req.valid("param");
+      await visibleJob(c, deps, await jobs.get(id));
+      await requireInScope(c, deps, taskId);
       await jobs.clearLogs(id, taskId);
       return c.body(null, 204);
     },

@@ -2,6 +2,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import type { RolloutOptions } from "../../store/edge-stack-rollouts.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { failure, idParam, secured } from "../route-helpers.ts";
+import { requireStackWritable } from "../fleet-scope.ts";
 
 /** Bounds of `rollout` (docs/fleet.md "Rollouts"). */
 export const rolloutLimits = { batchSize: 10_000, batchPercent: 100, waitSeconds: 86_400, failureThreshold: 10_000 } as const;
@@ -50,7 +51,8 @@ export function registerEdgeStackRolloutRoutes(app: OpenAPIHono<ApiEnv>, deps: A
       }),
       async (c) => {
         const { id } = c.req.valid("param");
-        await deps.fleet.edgeStacks.get(id); // 404 for a stack that does not exist
+        // 404 for a stack that does not exist (or outside the caller's scope); 403 unless all its groups are in it.
+        await requireStackWritable(c, deps, await deps.fleet.edgeStacks.get(id));
         await deps.fleet.rollouts[action](id, c.get("user").username);
         return c.body(null, 204);
       },

@@ -6,6 +6,7 @@ import type { ApiDependencies, ApiEnv } from "../context.ts";
 import type { RolloutProgress } from "../../fleet/edge-stacks/rollout-engine.ts";
 import { rolloutOptions, rolloutPayload } from "./edge-stack-rollouts.ts";
 import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
+import { requireStackWritable, visibleStack, visibleStacks } from "../fleet-scope.ts";
 
 const transitionSchema = z.object({ Type: z.number().int(), Time: z.number().int(), Error: z.string(), RollbackTo: z.number().int().optional() });
 
@@ -165,6 +166,7 @@ export function registerEdgeStackRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepen
     }),
     async (c) => {
       const body = c.req.valid("json");
+      await requireStackWritable(c, deps, undefined, body.edgeGroups);
       const details = await stacks().create({ name: body.name, composeFile: body.stackFileContent, groupIds: body.edgeGroups, envVars: body.envVars ?? [], registryIds: body.registries ?? [] }, c.get("user").username);
       return c.json(edgeStackView(details), 200);
     },
@@ -172,7 +174,7 @@ export function registerEdgeStackRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepen
 
   app.openapi(
     createRoute({ method: "get", path: "/api/edge_stacks", summary: "Edge stacks, by id, with each environment's status", security: secured, responses: { 200: jsonAnswer(z.array(edgeStackSchema), "The stacks") } }),
-    async (c) => c.json((await stacks().list()).map((details) => edgeStackView(details)), 200),
+    async (c) => c.json((await visibleStacks(c, deps, await stacks().list())).map((details) => edgeStackView(details)), 200),
   );
 
   app.openapi(
@@ -186,7 +188,7 @@ export function registerEdgeStackRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepen
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const details = await stacks().get(id);
+      const details = await visibleStack(c, deps, await stacks().get(id));
       return c.json(edgeStackView(details, details.rollout === null ? null : await deps.fleet.rollouts.progress(id)), 200);
     },
   );
@@ -204,6 +206,7 @@ export function registerEdgeStackRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepen
       const { id } = c.req.valid("param");
       const body = c.req.valid("json");
       const current = await stacks().get(id);
+      await requireStackWritable(c, deps, current, body.edgeGroups);
       const details = await stacks().update(
         id,
         {
@@ -231,6 +234,7 @@ export function registerEdgeStackRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepen
       responses: { 204: { description: "Deleted" }, 404: failure("No such stack") },
     }),
     async (c) => {
+      await requireStackWritable(c, deps, await stacks().get(c.req.valid("param").id));
       await stacks().delete(c.req.valid("param").id, c.get("user").username);
       return c.body(null, 204);
     },
@@ -245,6 +249,9 @@ export function registerEdgeStackRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepen
       request: { params: idParams, query: z.object({ version: z.coerce.number().int().positive().optional().openapi({ description: "A version of the stack (default: the latest)" }) }) },
       responses: { 200: jsonAnswer(z.object({ StackFileContent: z.string() }), "The file"), 400: failure("Invalid version"), 404: failure("No such stack, or no such version") },
     }),
-    async (c) => c.json({ StackFileContent: await stacks().file(c.req.valid("param").id, c.req.valid("query").version) }, 200),
+    async (c) => {
+      await visibleStack(c, deps, await stacks().get(c.req.valid("param").id));
+      return c.json({ StackFileContent: await stacks().file(c.req.valid("param").id, c.req.valid("query").version) }, 200);
+    },
   );
 }

@@ -5,6 +5,8 @@ import type { EnvironmentPageQuery, EnvironmentSortField, EnvironmentSummary, Se
 import type { ApiDependencies, ApiEnv } from "../context.ts";
 import { connectedEnvironments } from "../connected-environments.ts";
 import { failure, secured } from "../route-helpers.ts";
+import { requestScope } from "../request-scope.ts";
+import { scopeFilter } from "../../auth/index.ts";
 import { endpointSchema, endpointView, type EndpointView } from "../views.ts";
 
 /** The most environments one page holds. */
@@ -99,6 +101,7 @@ export function registerEndpointListRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDep
         connected: connected.has(summary.id),
         clone: edge.cloneOf(summary),
         docker: summary.docker,
+        dockerState: edge.dockerStateOf(summary.id),
         certificates: summary.newestCertificate === null ? [] : [summary.newestCertificate],
         ...(summary.clientCertificate === null ? {} : { sharedBy: summary.clientCertificateSharedBy }),
         tagIds: fleet.tags.get(summary.id) ?? [],
@@ -130,7 +133,8 @@ export function registerEndpointListRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDep
     async (c) => {
       const settings = await store.settings.get();
       const now = new Date();
-      const page = await store.environments.page(environmentPageQuery(c.req.valid("query"), settings, now));
+      // Filtered in the page's query: the total counts only what the caller may see.
+      const page = await store.environments.page({ ...environmentPageQuery(c.req.valid("query"), settings, now), ...scopeFilter(await requestScope(c, deps)) });
       c.header("X-Total-Count", String(page.total));
       const ids = page.items.map((summary) => summary.id);
       const connected = await connectedEnvironments(deps, ids);
@@ -153,7 +157,8 @@ export function registerEndpointListRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDep
     async (c) => {
       const settings = await store.settings.get();
       const heartbeat = (alive: boolean) => ({ alive, now: new Date(), defaultIntervalSeconds: settings.edgeAgentCheckinInterval });
-      const count = async (query: EnvironmentPageQuery) => (await store.environments.page({ ...query, limit: 0 })).total;
+      const scope = scopeFilter(await requestScope(c, deps));
+      const count = async (query: EnvironmentPageQuery) => (await store.environments.page({ ...query, ...scope, limit: 0 })).total;
       const [online, offline, waiting] = await Promise.all([count({ waiting: false, heartbeat: heartbeat(true) }), count({ waiting: false, heartbeat: heartbeat(false) }), count({ waiting: true })]);
       return conditionalJson(c, { Environments: online + offline, Online: online, Offline: offline, Waiting: waiting }, "");
     },

@@ -13,6 +13,8 @@ import { registerEndpointListRoute } from "./endpoint-list.ts";
 import { connectedEnvironments } from "../connected-environments.ts";
 import type { AppliedRequest } from "../../fleet/edge-group-requests.ts";
 import { tagLimits } from "../../fleet/tags.ts";
+import type { Context } from "hono";
+import { requireInScope } from "../request-scope.ts";
 
 const idParams = z.object({ id: idParam("id") });
 const interval = z.number().int().min(1).max(3600).openapi({ description: "Check-in interval in seconds; 0 or absent = the global setting" });
@@ -34,6 +36,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       connected: (await connectedEnvironments(deps, [environment.id])).has(environment.id),
       clone: edge.cloneOf(environment),
       docker: await dockerSummaryOf(environment.id),
+      dockerState: edge.dockerStateOf(environment.id),
       certificates: await store.certificates.listByEnvironment(environment.id),
       ...(fingerprint === undefined ? {} : { sharedBy: Math.max(1, await store.environments.countSharingCertificate(fingerprint)) }),
       ...(edgeKey === undefined ? {} : { edgeKey }),
@@ -54,11 +57,17 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     return environment;
   }
 
+  // Outside the caller's team scope an environment answers as if it did not exist (auth/environment-scope.ts).
+  async function findInScope(c: Context<ApiEnv>, id: number): Promise<Environment> {
+    await requireInScope(c, deps, id);
+    return find(id);
+  }
+
   registerEndpointListRoute(app, deps);
 
   app.openapi(
     createRoute({ method: "get", path: "/api/endpoints/{id}", summary: "One environment", security: secured, request: { params: idParams }, responses: { 200: jsonAnswer(endpointSchema, "The environment"), 404: failure("No such environment") } }),
-    async (c) => c.json(await view(await find(c.req.valid("param").id), c.req.url), 200),
+    async (c) => c.json(await view(await findInScope(c, c.req.valid("param").id), c.req.url), 200),
   );
 
   app.openapi(
@@ -96,7 +105,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       responses: { 200: jsonAnswer(endpointSchema, "The environment, with its new EdgeKey"), 404: failure("No such environment"), 409: failure("A device already uses this environment") },
     }),
     async (c) => {
-      const environment = await find(c.req.valid("param").id);
+      const environment = await findInScope(c, c.req.valid("param").id);
       if (environment.edgeId !== null) {
         throw new ServerError("conflict", `Environment ${environment.id} is already used by device ${environment.edgeId}; a new key would not move it.`, {
           fix: "Remove the environment and add it again to enrol another device, or enrol it with the fleet-wide key.",
@@ -135,7 +144,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     async (c) => {
       const { id } = c.req.valid("param");
       const body = c.req.valid("json");
-      const before = await find(id);
+      const before = await findInScope(c, id);
       // Checked before anything is written: a refused tag leaves the name and trust as they were.
       if (body.TagIDs !== undefined) await deps.fleet.tags.checkTagsExist(body.TagIDs, "TagIDs");
       await store.environments.update(id, {
@@ -158,7 +167,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
   app.openapi(
     createRoute({ method: "delete", path: "/api/endpoints/{id}", summary: "Remove an environment or a waiting device (its session is closed)", security: secured, request: { params: idParams }, responses: { 204: { description: "Removed" }, 404: failure("No such environment") } }),
     async (c) => {
-      const environment = await find(c.req.valid("param").id);
+      const environment = await findInScope(c, c.req.valid("param").id);
       // Every replica ends the device's session and tunnels it holds, and forgets its check-ins.
       await deps.events.publish({ type: "environment_removed", environmentId: environment.id });
       // Removing revokes (docs/identity.md "States"): a copy of the device's key and certificate
@@ -173,7 +182,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
   app.openapi(
     createRoute({ method: "post", path: "/api/endpoints/{id}/edge/trust", summary: "Associate a device from the waiting room", security: secured, request: { params: idParams }, responses: { 204: { description: "Associated" }, 404: failure("No such environment") } }),
     async (c) => {
-      const environment = await find(c.req.valid("param").id);
+      const environment = await findInScope(c, c.req.valid("param").id);
       if (!environment.userTrusted) {
         await store.environments.update(environment.id, { userTrusted: true });
         await store.audit.append({ kind: "associated", environmentId: environment.id, edgeId: environment.edgeId, detail: { by: c.get("user").username } });
@@ -194,7 +203,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       responses: { 200: jsonAnswer(z.array(auditSchema), "Newest first") },
     }),
     async (c) => {
-      const environment = await find(c.req.valid("param").id);
+      const environment = await findInScope(c, c.req.valid("param").id);
       const events = await deviceAuditTrail(store, environment.id);
       return c.json(events.map((e) => ({ Id: e.id, At: e.at.toISOString(), Kind: e.kind, EdgeID: e.edgeId ?? "", SourceAddress: e.sourceAddress ?? "", Detail: e.detail })), 200);
     },
@@ -216,7 +225,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       },
     }),
     async (c) => {
-      const environment = await find(c.req.valid("param").id);
+      const environment = await findInScope(c, c.req.valid("param").id);
       const stored = await store.snapshots.get(environment.id);
       if (!stored) throw new ServerError("not_found", `Environment ${environment.id} has not reported a Docker snapshot yet; its agent sends one once its session is open and Docker answers.`);
       return c.json({ Time: Math.floor(stored.at.getTime() / 1000), Snapshot: stored.snapshot }, 200);

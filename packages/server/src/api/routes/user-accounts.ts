@@ -20,6 +20,14 @@ export const userSchema = z
   })
   .openapi("User");
 
+/** `GET /api/users/me`: the user, their teams, and whether they see every environment. */
+const meSchema = userSchema
+  .extend({
+    Teams: z.array(z.object({ Id: z.number().int(), Name: z.string(), EdgeGroupIds: z.array(z.number().int()) })).openapi({ description: "The teams you belong to" }),
+    AllEnvironments: z.boolean().openapi({ description: "true for administrators; otherwise you see the environments of your teams' edge groups only" }),
+  })
+  .openapi("Me");
+
 /** A user as the API answers it (never the password hash). */
 export function userView(user: User): z.infer<typeof userSchema> {
   return { Id: user.id, Username: user.username, Role: roleNumbers[user.role], RoleName: user.role, CreatedAt: Math.floor(user.createdAt.getTime() / 1000) };
@@ -62,8 +70,18 @@ export function registerUserAccountRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDep
   const { store } = deps;
 
   app.openapi(
-    createRoute({ method: "get", path: "/api/users/me", summary: "The calling user, with the role they act with now (an access token's scope lowers it)", security: secured, responses: { 200: jsonAnswer(userSchema, "You") } }),
-    (c) => c.json(userView(c.get("user")), 200),
+    createRoute({
+      method: "get",
+      path: "/api/users/me",
+      summary: "The calling user, with the role they act with now (an access token's scope lowers it) and their teams (which decide the environments a non-administrator sees)",
+      security: secured,
+      responses: { 200: jsonAnswer(meSchema, "You") },
+    }),
+    async (c) => {
+      const user = c.get("user");
+      const teams = await store.teams.ofUser(user.id);
+      return c.json({ ...userView(user), Teams: teams.map((team) => ({ Id: team.id, Name: team.name, EdgeGroupIds: team.edgeGroupIds })), AllEnvironments: (user.accountRole ?? user.role) === "admin" }, 200);
+    },
   );
 
   app.openapi(

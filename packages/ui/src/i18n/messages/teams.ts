@@ -1,0 +1,86 @@
+import type { Catalog } from "../catalog.ts";
+
+/** The Teams screen, and what Home says to a user in no team. */
+export const en = {
+  title: "Teams",
+  description: "A team's members see the environments of its edge groups, and nothing else. Administrators see every environment whatever their teams; anyone else in no team sees none.",
+  needsAdministrator: "Only administrators manage teams. You act as {{role}}.",
+  add: "Add team",
+  form: {
+    createLabel: "New team",
+    editTitle: "Edit {{name}}",
+    name: "Name",
+    members: "Members",
+    membersPlaceholder: "Pick users",
+    edgeGroups: "Edge groups",
+    edgeGroupsPlaceholder: "Pick edge groups",
+    edgeGroupsHelp: "Its members see the environments of these groups: static members and tag matches.",
+    create: "Create team",
+    save: "Save",
+    created: "Team {{name}} created.",
+    saved: "Team {{name}} saved.",
+  },
+  columns: {
+    name: "Name",
+    members: "Members",
+    edgeGroups: "Edge groups",
+    actions: "Actions",
+  },
+  none: "None",
+  empty: "No teams yet. Operators and helpdesk users see no environment until they are in a team whose edge groups hold it.",
+  edit: "Edit {{name}}",
+  delete: {
+    label: "Delete {{name}}",
+    confirmTitle: "Delete team {{name}}?",
+    confirmMessage: "Its members stop seeing its edge groups' environments at once (unless another of their teams holds them). The users and edge groups stay.",
+    confirmLabel: "Delete team",
+    done: "Team {{name}} deleted.",
+    failed: "Team {{name}} was not deleted",
+  },
+  noTeam: {
+    title: "You are in no team",
+    text: "You see the environments of your teams' edge groups only, and you belong to no team yet. Ask an administrator to add you to a team (Teams screen).",
+  },
+} as const;
+
+export const zhCN: Catalog<typeof en> = {
+  title: "团队",
+  description: "团队成员只能看到其边缘组中的环境。管理员无论属于哪个团队都能看到所有环境；其他不属于任何团队的用户看不到任何环境。",
+  needsAdministrator: "只有管理员可以管理团队。您当前的角色是{{role}}。",
+  add: "添加团队",
+  form: {
+    createLabel: "新团队",
+    editTitle: "编辑 {{name}}",
+    name: "名称",
+    members: "成员",
+    membersPlaceholder: "选择用户",
+    edgeGroups: "边缘组",
+    edgeGroupsPlaceholder: "选择边缘组",
+    edgeGroupsHelp: "成员可以看到这些组中的环境：静态成员和标签匹配的环境。",
+    create: "创建团队",
+    save: "保存",
+    created: "已创建团队 {{name}}。",
+    saved: "已保存团队 {{name}}。",
+  },
+  columns: {
+    name: "名称",
+    members: "成员",
+    edgeGroups: "边缘组",
+    actions: "操作",
+  },
+  none: "无",
+  empty: "还没有团队。运维人员和技术支持用户在加入某个边缘组包含该环境的团队之前，看不到任何环境。",
+  edit: "编辑 {{name}}",
+  delete: {
+    label: "删除 {{name}}",
+    confirmTitle: "删除团队 {{name}}？",
+    confirmMessage: "其成员将立即无法看到该团队边缘组中的环境（除非他们的其他团队包含这些环境）。用户和边缘组保留。",
+    confirmLabel: "删除团队",
+    done: "已删除团队 {{name}}。",
+    failed: "未能删除团队 {{name}}",
+  },
+  noTeam: {
+    title: "您不属于任何团队",
+    text: "您只能看到所属团队的边缘组中的环境，而您目前不属于任何团队。请联系管理员将您加入某个团队（团队页面）。",
+  },
+};
