@@ -1,5 +1,6 @@
 // @ts-check
 import js from "@eslint/js";
+import i18next from "eslint-plugin-i18next";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
@@ -26,6 +27,22 @@ export default tseslint.config(
     files: ["packages/protocol/src/**/*.ts"],
     ignores: ["**/*.test.ts"],
     rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["node:*"], message: "packages/protocol must not use Node APIs." }] }] },
+  },
+  {
+    // Every word the UI shows goes through its i18n layer (packages/ui/src/i18n/README.md): text
+    // in JSX and the attributes people read. Strings built in code are caught by the browser
+    // test that reads each screen in Simplified Chinese for English words (web-ui-languages).
+    files: ["packages/ui/src/**/*.tsx"],
+    plugins: { i18next },
+    rules: {
+      "i18next/no-literal-string": [
+        "error",
+        {
+          mode: "jsx-only",
+          "jsx-attributes": { include: ["label", "placeholder", "title", "description", "aria-label", "alt", "error", "message", "confirmLabel", "emptyText", "tooltip", "nothingFoundMessage"] },
+        },
+      ],
+    },
   },
   { files: ["**/*.js"], ...tseslint.configs.disableTypeChecked },
 );

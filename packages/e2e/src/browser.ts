@@ -12,6 +12,16 @@ export const screenshotDir = join(import.meta.dirname, "..", "..", "..", ".tmp",
 // Headless, and nothing that phones home or needs a GPU.
 const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
+/** Saves a full-page `.tmp/ui-screenshots/<name>.png` of `page` and returns its path. */
+export async function saveScreenshot(page: Page, name: string): Promise<string> {
+  const path = join(screenshotDir, `${name}.png`);
+  mkdirSync(screenshotDir, { recursive: true });
+  // From the top: a full-page shot of a scrolled page draws the fixed header mid-page.
+  await page.evaluate("window.scrollTo(0, 0)");
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
 /** A page of a real Chromium, with what its console said. */
 export interface BrowserSession extends AsyncDisposable {
   readonly browser: Browser;
@@ -33,35 +43,29 @@ export interface BrowserSession extends AsyncDisposable {
 /**
  * Starts Chromium on a laptop-sized window that trusts only the server key whose SPKI SHA-256
  * (hex, as the server logs it) is given: the built-in CA is not in the browser's store, and
- * pinning that key is narrower than ignoring certificate errors.
+ * pinning that key is narrower than ignoring certificate errors. The browser's language is
+ * `locale` (default `en-US`: the tests read the English UI).
  *
  * @example
  * await using session = await openBrowser({ baseURL: `https://127.0.0.1:${port}`, serverSpki: fingerprint });
  * await session.page.goto("/");
  */
-export async function openBrowser(options: { baseURL: string; serverSpki: string }): Promise<BrowserSession> {
+export async function openBrowser(options: { baseURL: string; serverSpki: string; locale?: string }): Promise<BrowserSession> {
   const spki = Buffer.from(options.serverSpki, "hex").toString("base64");
   const browser = await chromium.launch({ executablePath: chromiumPath, args: [...chromiumArgs, `--ignore-certificate-errors-spki-list=${spki}`] });
-  const context = await browser.newContext({ baseURL: options.baseURL, viewport: { width: 1280, height: 800 }, permissions: ["clipboard-read", "clipboard-write"] });
+  const context = await browser.newContext({ baseURL: options.baseURL, viewport: { width: 1280, height: 800 }, locale: options.locale ?? "en-US", permissions: ["clipboard-read", "clipboard-write"] });
   const page = await context.newPage();
   const consoleErrors: string[] = [];
   page.on("console", (message) => {
     if (message.type() === "error") consoleErrors.push(`console: ${message.text()} (${message.location().url})`);
   });
   page.on("pageerror", (error) => consoleErrors.push(`page error: ${error.message}`));
-  mkdirSync(screenshotDir, { recursive: true });
   return {
     browser,
     context,
     page,
     consoleErrors,
-    async screenshot(name) {
-      const path = join(screenshotDir, `${name}.png`);
-      // From the top: a full-page shot of a scrolled page draws the fixed header mid-page.
-      await page.evaluate("window.scrollTo(0, 0)");
-      await page.screenshot({ path, fullPage: true });
-      return path;
-    },
+    screenshot: (name) => saveScreenshot(page, name),
     async checkAccessibility(screen) {
       const violations = await axeViolations(page);
       if (violations.length > 0) throw new Error(describeViolations(screen, violations));

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { SqliteStore } from "@pier/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
-import { pier, startUiFixture, type BrowserSession, type PierApi, type UiFixture } from "../src/index.ts";
+import { pier, screenSettled, startUiFixture, tourScreens, type BrowserSession, type PierApi, type UiFixture } from "../src/index.ts";
 
 /**
  * The Home list paged by the server, in real Chromium against a real server: more environments
@@ -317,55 +317,22 @@ const lightBody = "rgb(255, 255, 255)";
 
 describe("accessibility and the colour scheme", () => {
   it("axe-core reports no violation on any screen, in the light and the dark scheme of the system", async () => {
-    // One of each fleet object, so their pages are visited with content.
-    const [site] = (await api.call<{ Id: number; Name: string }[]>("GET", "/api/endpoints?waitingRoom=false&limit=1")).body;
-    expect(site).toBeDefined();
-    const group = await api.call<{ Id: number }>("POST", "/api/edge_groups", { Name: "a11y-group", Dynamic: false, TagIDs: [], Endpoints: [site?.Id], PartialMatch: false });
-    const stack = await api.call<{ Id: number }>("POST", "/api/edge_stacks/create/string", { name: "a11y-stack", stackFileContent: "services:\n  web:\n    image: nginx:alpine\n", edgeGroups: [group.body.Id], deploymentType: 0 });
-    const job = await api.call<{ Id: number }>("POST", "/api/edge_jobs/create/string", { name: "a11y-job", cronExpression: "0 3 * * *", recurring: true, edgeGroups: [], endpoints: [site?.Id], fileContent: "uptime" });
-    const update = await api.call<{ id: number }>("POST", "/api/edge_update_schedules", { name: "a11y-update", groupIDs: [group.body.Id], agentImage: "pier-agent:2", deadlineSeconds: 300, type: 1 });
-    expect([group.status, stack.status, job.status, update.status]).toEqual([200, 200, 200, 200]);
-    const screens: [path: string, heading: string][] = [
-      ["/", "Environments"],
-      ["/waiting-room", "Waiting Room"],
-      ["/environments/new", "Add environment"],
-      [`/environments/${site?.Id}`, site?.Name ?? ""],
-      ["/settings/edge", "Edge Compute"],
-      ["/certificates", "Certificates"],
-      ["/tags", "Tags"],
-      ["/edge-groups", "Edge groups"],
-      [`/edge-groups/${group.body.Id}`, "a11y-group"],
-      ["/edge-groups/new", "New edge group"],
-      ["/edge-stacks", "Edge stacks"],
-      [`/edge-stacks/${stack.body.Id}`, "a11y-stack"],
-      ["/edge-stacks/new", "New edge stack"],
-      ["/edge-jobs", "Edge jobs"],
-      [`/edge-jobs/${job.body.Id}`, "a11y-job"],
-      ["/edge-jobs/new", "New edge job"],
-      ["/agent-updates", "Agent updates"],
-      [`/agent-updates/${update.body.id}`, "a11y-update"],
-      ["/agent-updates/new", "New agent update"],
-      ["/users", "Users"],
-      ["/account", "Account"],
-      ["/activity", "Activity"],
-      ["/no-such-page", "Page not found"],
-    ];
-    const shotInDark = new Map([["/", "home"], [`/environments/${site?.Id}`, "environment"], ["/certificates", "certificates"], [`/edge-stacks/${stack.body.Id}`, "edge-stack"]]);
+    const screens = await tourScreens(api, "a11y");
+    const shotInDark = new Set(["home", "environment", "certificates", "edge-stack"]);
     const { page } = browser;
     // No choice stored: the UI follows the system's scheme, emulated by Chromium.
     expect(await page.evaluate("localStorage.getItem('pier-color-scheme')")).toBeNull();
     for (const scheme of ["light", "dark"] as const) {
       await page.emulateMedia({ colorScheme: scheme });
       await page.goto("/");
-      for (const [path, heading] of screens) {
+      for (const { path, heading, slug } of screens) {
         // In the app, as a link would (a full load per screen would double the time).
         await page.evaluate(`history.pushState(null, "", ${JSON.stringify(path)}); dispatchEvent(new PopStateEvent("popstate"))`);
         await page.getByRole("heading", { level: 1, name: heading, exact: true }).waitFor();
-        // Wait for the screen's data: no loader left.
-        await page.locator('[aria-busy="true"], .mantine-Loader-root').first().waitFor({ state: "detached" });
+        await screenSettled(page);
         expect(await shownScheme(page)).toBe(scheme);
         await browser.checkAccessibility(`${path} (${scheme})`);
-        if (scheme === "dark" && shotInDark.has(path)) await browser.screenshot(`dark-${shotInDark.get(path)}`);
+        if (scheme === "dark" && shotInDark.has(slug)) await browser.screenshot(`dark-${slug}`);
       }
       expect(await bodyBackground(page)).toBe(scheme === "dark" ? darkBody : lightBody);
     }
@@ -414,6 +381,71 @@ describe("accessibility and the colour scheme", () => {
     } finally {
       await tab.close();
     }
+  });
+});
+
+describe("teams (docs/ui.md \"Teams\")", () => {
+  it("creates, edits and deletes teams; a member sees only the team's environments, and a user in no team is told why", async () => {
+    const { page } = browser;
+    // Preconditions: an operator and an edge group holding one environment of the 30.
+    const site = await api.call<{ Id: number }>("POST", "/api/endpoints", { Name: "team-site" });
+    const olga = await api.call<{ Id: number }>("POST", "/api/users", { Username: "olga", Password: `olga ${password}`, Role: "operator" });
+    const group = await api.call<{ Id: number }>("POST", "/api/edge_groups", { Name: "berlin-shops", Dynamic: false, Endpoints: [site.body.Id] });
+    const scratch = await api.call<{ Id: number }>("POST", "/api/teams", { Name: "Scratch" });
+    expect([site.status, olga.status, group.status, scratch.status]).toEqual([200, 200, 200, 200]);
+
+    await page.goto("/");
+    // Signed in by the tests before (run alone, this one signs in).
+    await page.getByRole("heading", { level: 1 }).first().waitFor();
+    if (new URL(page.url()).pathname === "/login") await browser.logIn("admin", password);
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Teams" }).click();
+    await page.getByRole("heading", { level: 1, name: "Teams" }).waitFor();
+    const form = page.getByRole("form", { name: "New team" });
+    await form.getByLabel("Name").fill("Berlin ops");
+    for (const [label, option] of [["Members", "olga"], ["Edge groups", "berlin-shops"]] as const) {
+      await form.locator("input").and(page.getByLabel(label, { exact: true })).click();
+      await page.getByRole("option", { name: option }).click();
+      await page.keyboard.press("Escape");
+    }
+    await form.getByRole("button", { name: "Create team" }).click();
+    const table = page.getByRole("table", { name: "Teams" });
+    await table.getByRole("row", { name: /Berlin ops\s*olga\s*berlin-shops/ }).waitFor();
+
+    await page.getByRole("button", { name: "Edit Berlin ops" }).click();
+    const dialog = page.getByRole("dialog", { name: "Edit Berlin ops" });
+    await dialog.getByLabel("Name").fill("Berlin operations");
+    await dialog.getByRole("button", { name: "Save" }).click();
+    await table.getByRole("row", { name: /Berlin operations\s*olga\s*berlin-shops/ }).waitFor();
+    // The dialog's closing transition over, so the screenshot shows the screen itself.
+    await page.locator(".mantine-Modal-content").waitFor({ state: "detached" });
+    await screenSettled(page);
+    await browser.screenshot("lists-teams");
+    await browser.checkAccessibility("teams");
+
+    await page.getByRole("button", { name: "Delete Scratch" }).click();
+    const confirm = page.getByRole("dialog", { name: "Delete team Scratch?" });
+    // The destructive button never has the initial focus.
+    await confirm.getByRole("button", { name: "Delete team" }).waitFor();
+    await expect.poll(() => page.evaluate("document.activeElement?.textContent")).toBe("Cancel");
+    await confirm.getByRole("button", { name: "Delete team" }).click();
+    await table.getByRole("row", { name: /Scratch/ }).waitFor({ state: "detached" });
+    const teams = (await api.call<{ Id: number; Name: string; UserIds: number[]; EdgeGroupIds: number[] }[]>("GET", "/api/teams")).body;
+    expect(teams).toEqual([expect.objectContaining({ Name: "Berlin operations", UserIds: [olga.body.Id], EdgeGroupIds: [group.body.Id] })]);
+
+    // The member sees the team's environment and nothing else.
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.waitForURL("**/login");
+    await browser.logIn("olga", `olga ${password}`);
+    await page.getByTestId("list-total").filter({ hasText: "1 environment" }).waitFor();
+    expect(await shownNames()).toEqual(["team-site"]);
+    // Out of every team: nothing, and Home says why and whom to ask.
+    expect((await api.call("PUT", `/api/teams/${teams[0]?.Id ?? 0}`, { UserIds: [] })).status).toBe(200);
+    await page.reload();
+    await page.getByRole("alert").filter({ hasText: "You are in no team" }).waitFor();
+    await page.getByText("Ask an administrator to add you to a team").waitFor();
+    expect(await shownNames()).toEqual([]);
+    await browser.screenshot("lists-home-no-team");
+    // Left signed in as olga: the tests after this one only read the browser's console.
   });
 });
 

@@ -98,6 +98,11 @@ describe("the web UI", () => {
     await warning.waitFor();
     expect(await warning.textContent()).toMatch(/A container cannot reach (127\.0\.0\.1|localhost)/);
     expect(await page.getByTestId("agent-command").textContent()).toMatch(/ pier-agent:latest$/);
+    // Kubernetes: Helm takes the chart this server serves (agent-chart.test.ts runs it), trusting the CA file the screen names.
+    await page.getByRole("radio", { name: "Kubernetes" }).check();
+    await page.getByTestId("helm-ca").waitFor();
+    expect(await page.getByTestId("agent-command").textContent()).toMatch(/^helm install pier-agent https:\/\/\S+\/charts\/pier-agent-\d+\.\d+\.\d+\.tgz --ca-file \.\/pier-ca\.pem --set edge\.id=edge-ui-1 /);
+    expect(await page.getByTestId("helm-ca").textContent()).toMatch(/save this server's CA certificate as pier-ca\.pem \(Certificates → Download CA certificate\)/);
     await page.getByRole("radio", { name: "Pier agent (Linux host)" }).check();
     await warning.waitFor({ state: "detached" });
     const command = (await page.getByTestId("agent-command").textContent()) ?? "";
@@ -315,8 +320,15 @@ describe("the web UI", () => {
     await page.getByText("unreachable", { exact: true }).waitFor();
     await page.getByRole("table", { name: "Containers" }).getByText("Not loaded: see the error above.").waitFor();
     expect(await page.getByText("No container on this device.").count()).toBe(0);
+    // Online, and not healthy: "Docker down" beside the heartbeat, here and on Home.
+    await page.getByText("Docker down", { exact: true }).waitFor();
     await browser.screenshot("08c-docker-unreachable");
     await browser.checkAccessibility("08c-docker-unreachable");
+    await page.goto("/");
+    const row = page.getByRole("row").filter({ hasText: "edge-no-docker" });
+    await row.getByText("online", { exact: true }).waitFor();
+    await row.getByText("Docker down", { exact: true }).hover();
+    await expect.poll(async () => page.getByRole("tooltip").textContent()).toMatch(/Docker Engine does not answer: Cannot reach Docker at .*no-docker\.sock/);
     await dockerless.stop();
     await page.goto(back);
     await page.getByRole("heading", { name: "edge-ui" }).waitFor();
@@ -326,8 +338,11 @@ describe("the web UI", () => {
     const { page } = browser;
     const base = `https://127.0.0.1:${server.httpsPort}`;
     const ca = readFileSync(dir.file("data/ca/ca.crt"));
+    const userIds: number[] = [];
     for (const [Username, Role] of [["hugo", "helpdesk"], ["olga", "operator"]]) {
-      expect((await api.call("POST", "/api/users", { Username, Password: `${Username} ${password}`, Role })).status).toBe(200);
+      const created = await api.call<{ Id: number }>("POST", "/api/users", { Username, Password: `${Username} ${password}`, Role });
+      expect(created.status).toBe(200);
+      userIds.push(created.body.Id);
     }
     const helpdesk = new PierApi(base, { ca });
     await helpdesk.login("hugo", `hugo ${password}`);
@@ -335,6 +350,10 @@ describe("the web UI", () => {
     await operator.login("olga", `olga ${password}`);
     const { Id } = (await api.endpoint("edge-ui-1")) ?? { Id: 0 };
     expect(Id).toBeGreaterThan(0);
+    // Non-administrators see only their teams' edge groups (docs/security.md "Teams and scope").
+    const group = await api.call<{ Id: number }>("POST", "/api/edge_groups", { Name: "support-and-ops", Dynamic: false, Endpoints: [Id] });
+    expect(group.status).toBe(200);
+    expect((await api.call("POST", "/api/teams", { Name: "Support and ops", UserIds: userIds, EdgeGroupIds: [group.body.Id] })).status).toBe(200);
     const running = () => docker(["inspect", "-f", "{{.State.Running}}", containerName]);
     expect(running()).toBe("true");
 
@@ -374,6 +393,9 @@ describe("the web UI", () => {
     const nav = page.getByRole("navigation", { name: "Main" });
     for (const hidden of ["Certificates", "Edge Compute", "Users", "Add environment"]) expect(await nav.getByRole("link", { name: hidden }).count(), hidden).toBe(0);
     expect(await page.getByRole("button", { name: "Rename", exact: true }).count()).toBe(0);
+    // The environment's tags are shown, not changed: no new tag, the picker disabled.
+    expect(await page.getByRole("button", { name: "Create and add" }).count()).toBe(0);
+    expect(await page.getByLabel("Environment tags", { exact: true }).and(page.locator("input")).isDisabled()).toBe(true);
     await browser.screenshot("08c-helpdesk-environment");
     await browser.checkAccessibility("08c-helpdesk-environment");
     // Account: an access token with helpdesk scope (the most a helpdesk user may give), shown once.

@@ -7,6 +7,7 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { RouterProvider } from "react-router/dom";
 import { setUnauthorizedHandler } from "./api/client.ts";
+import "./i18n/index.ts";
 import { router } from "./router.tsx";
 import { loginPathFor } from "./return-path.ts";
 import { colorSchemeManager } from "./theme/color-scheme.ts";

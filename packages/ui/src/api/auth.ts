@@ -1,3 +1,4 @@
+import { i18n } from "../i18n/index.ts";
 import { ApiError, api, session } from "./client.ts";
 
 /**
@@ -56,7 +57,7 @@ export async function administratorExists(): Promise<boolean> {
     return administratorKnown;
   }
   const response = await fetch("/api/users/admin/check", { headers: { Accept: "application/json" } });
-  if (response.status !== 204 && response.status !== 404) throw new Error(`The server answered ${response.status} to the administrator check.`);
+  if (response.status !== 204 && response.status !== 404) throw new Error(i18n.t("auth:firstRun.adminCheckFailed", { status: response.status }));
   administratorKnown = response.status === 204;
   return administratorKnown;
 }

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { ApiError, errorOf, messageOf } from "./client.ts";
+import { describe, expect, it, vi } from "vitest";
+import { ApiError, UnreachableError, errorOf, messageOf, request } from "./client.ts";
 
 const answer = (status: number, body: unknown, statusText = "") =>
   new Response(typeof body === "string" ? body : JSON.stringify(body), { status, statusText, headers: { "content-type": "application/json" } });
@@ -24,5 +24,17 @@ describe("the UI parses the server's one error shape", () => {
     const error = await errorOf(new Response("<html>Bad Gateway</html>", { status: 502, statusText: "Bad Gateway" }));
     expect(error).toMatchObject({ status: 502, message: "The server answered 502 Bad Gateway.", field: undefined, fix: undefined, code: undefined });
     expect((await errorOf(answer(500, "null"))).message).toBe("The server answered 500.");
+  });
+
+  it("says the server cannot be reached only when no answer came; a bug's TypeError keeps its own message", async () => {
+    // Nothing listens on port 9 of loopback (discard): fetch rejects, as a browser's does offline.
+    // Node has no document: a stand-in with no cookie (no CSRF token to read).
+    vi.stubGlobal("document", { cookie: "" });
+    const failed = await request("GET", "http://127.0.0.1:9/api/system/status")
+      .catch((error: unknown) => error)
+      .finally(() => vi.unstubAllGlobals());
+    expect(failed).toBeInstanceOf(UnreachableError);
+    expect(messageOf(failed)).toMatch(/cannot be reached/);
+    expect(messageOf(new TypeError("Cannot read properties of undefined (reading 'Id')"))).toBe("Cannot read properties of undefined (reading 'Id')");
   });
 });

@@ -7,6 +7,8 @@
  * (docs/protocol.md, Errors): its `message`, the `field` it concerns and the `fix`.
  */
 
+import { i18n } from "../i18n/index.ts";
+
 const csrfCookie = "__Host-pier_csrf";
 
 function csrfToken(): string | null {
@@ -79,8 +81,16 @@ export async function errorOf(response: Response): Promise<ApiError> {
     // Not JSON (a proxy's page): the status line is all there is.
   }
   if (typeof body !== "object" || body === null) body = {};
-  const message = text(body.message) ?? `The server answered ${[response.status, response.statusText].filter(Boolean).join(" ")}.`;
+  const message = text(body.message) ?? i18n.t("errors.serverAnswered", { status: [response.status, response.statusText].filter(Boolean).join(" ") });
   return new ApiError(response.status, message, text(body.field), text(body.fix), text(body.code), body.details);
+}
+
+/** No answer from the server: the network, a proxy that closed the connection, a server down. */
+export class UnreachableError extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = "UnreachableError";
+  }
 }
 
 /** Options of one API call. */
@@ -102,12 +112,18 @@ export async function request(method: string, path: string, options: RequestOpti
   const token = csrfToken();
   if (token && !["GET", "HEAD"].includes(method.toUpperCase())) headers.set("X-CSRF-Token", token);
   if (options.body !== undefined) headers.set("Content-Type", "application/json");
-  const response = await fetch(path, {
-    method,
-    headers,
-    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (error) {
+    // fetch rejects only when no answer came (or the request was aborted, which stays as it is).
+    throw isAbort(error) ? error : new UnreachableError(error);
+  }
   if (response.status === 401 && !options.allowUnauthorized) {
     session.end();
     onUnauthorized();
@@ -134,9 +150,12 @@ export function isAbort(error: unknown): boolean {
   return error instanceof DOMException && error.name === "AbortError";
 }
 
-/** The message to show for any failure: the server's `message`, and its `fix` when it gave one. */
+/**
+ * The message to show for any failure: the server's `message` (in English, whole), and its `fix`
+ * when it gave one; what the UI says itself is in the UI's language.
+ */
 export function messageOf(error: unknown): string {
-  if (error instanceof ApiError) return error.fix ? `${error.message.replace(/\.?$/, ".")} Fix: ${error.fix}` : error.message;
-  if (error instanceof TypeError) return "The Pier server cannot be reached; check that it is running.";
+  if (error instanceof ApiError) return error.fix ? i18n.t("errors.withFix", { message: error.message.replace(/\.?$/, "."), fix: error.fix }) : error.message;
+  if (error instanceof UnreachableError) return i18n.t("errors.unreachable");
   return error instanceof Error ? error.message : String(error);
 }

@@ -1,3 +1,5 @@
+import { i18n } from "../i18n/index.ts";
+
 /** The create form as typed: one entry a line for ports, env and volumes. */
 export interface ContainerForm {
   image: string;
@@ -11,7 +13,7 @@ export interface ContainerForm {
   restart: "no" | "always" | "unless-stopped" | "on-failure";
 }
 
-/** A line the form cannot turn into Docker's terms: which field, and why. */
+/** A line the form cannot turn into Docker's terms: which field, and why (in the UI's language, when thrown). */
 export class FormLineError extends Error {
   override readonly name = "FormLineError";
   constructor(
@@ -30,9 +32,9 @@ function lines(field: keyof ContainerForm, text: string): string[] {
     .split("\n")
     .map((line) => line.trim())
     .filter((line) => line !== "");
-  if (all.length > containerFormLimits.lines) throw new FormLineError(field, `At most ${containerFormLimits.lines} lines; this has ${all.length}.`);
+  if (all.length > containerFormLimits.lines) throw new FormLineError(field, i18n.t("docker:create.errors.tooManyLines", { max: containerFormLimits.lines, lines: all.length }));
   const long = all.find((line) => line.length > containerFormLimits.line);
-  if (long) throw new FormLineError(field, `A line is ${long.length} characters; at most ${containerFormLimits.line}.`);
+  if (long) throw new FormLineError(field, i18n.t("docker:create.errors.lineTooLong", { length: long.length, max: containerFormLimits.line }));
   return all;
 }
 
@@ -59,7 +61,7 @@ export function splitCommand(command: string): string[] {
       word = undefined;
     } else word = (word ?? "") + char;
   }
-  if (quote) throw new FormLineError("command", `The command has an unclosed ${quote} quote.`);
+  if (quote) throw new FormLineError("command", i18n.t("docker:create.errors.unclosedQuote", { quote }));
   if (word !== undefined) words.push(word);
   return words;
 }
@@ -75,27 +77,27 @@ const portLine = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(?:(\d{1,5}):)?(\d{1,5})(?:\/(
  */
 export function createBody(form: ContainerForm): Record<string, unknown> {
   const image = form.image.trim();
-  if (image === "") throw new FormLineError("image", "An image is required.");
-  if (image.length > containerFormLimits.image) throw new FormLineError("image", `At most ${containerFormLimits.image} characters.`);
-  if (form.name.length > containerFormLimits.name) throw new FormLineError("name", `At most ${containerFormLimits.name} characters.`);
-  if (form.command.length > containerFormLimits.command) throw new FormLineError("command", `At most ${containerFormLimits.command} characters.`);
+  if (image === "") throw new FormLineError("image", i18n.t("docker:create.errors.imageRequired"));
+  if (image.length > containerFormLimits.image) throw new FormLineError("image", i18n.t("docker:create.errors.tooLong", { max: containerFormLimits.image }));
+  if (form.name.length > containerFormLimits.name) throw new FormLineError("name", i18n.t("docker:create.errors.tooLong", { max: containerFormLimits.name }));
+  if (form.command.length > containerFormLimits.command) throw new FormLineError("command", i18n.t("docker:create.errors.tooLong", { max: containerFormLimits.command }));
   const exposed: Record<string, object> = {};
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
   for (const line of lines("ports", form.ports)) {
     const match = portLine.exec(line);
-    if (!match) throw new FormLineError("ports", `"${line}" is not a port: write container, host:container or ip:host:container, with /udp if needed.`);
+    if (!match) throw new FormLineError("ports", i18n.t("docker:create.errors.badPort", { line }));
     const key = `${match[3]}/${match[4] ?? "tcp"}`;
     exposed[key] = {};
     if (match[2]) (bindings[key] ??= []).push({ HostIp: match[1] ?? "", HostPort: match[2] });
   }
   const env = lines("env", form.env);
   const badEnv = env.find((line) => !/^[^=\s]+=/.test(line));
-  if (badEnv) throw new FormLineError("env", `"${badEnv}" is not NAME=value.`);
+  if (badEnv) throw new FormLineError("env", i18n.t("docker:create.errors.badEnv", { line: badEnv }));
   const binds = lines("volumes", form.volumes);
   const badBind = binds.find((line) => !/^[^:]+:\/[^:]*(:(ro|rw))?$/.test(line));
-  if (badBind) throw new FormLineError("volumes", `"${badBind}" is not volume-or-/host/path:/container/path, with :ro if read-only.`);
+  if (badBind) throw new FormLineError("volumes", i18n.t("docker:create.errors.badVolume", { line: badBind }));
   const network = form.network.trim();
-  if (network.length > containerFormLimits.network || (network !== "" && !/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/.test(network))) throw new FormLineError("network", `"${network}" is not a network: none, host, bridge or a network's name.`);
+  if (network.length > containerFormLimits.network || (network !== "" && !/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/.test(network))) throw new FormLineError("network", i18n.t("docker:create.errors.badNetwork", { network }));
   const cmd = splitCommand(form.command);
   return {
     Image: image,

@@ -1,3 +1,4 @@
+import { i18n } from "../i18n/index.ts";
 import { request } from "./client.ts";
 
 /** One line of Docker's `POST /images/create` progress stream. */
@@ -49,7 +50,7 @@ export async function pullImage(environmentId: number, reference: string, onProg
     for (const line of lines) {
       if (line.trim() === "") continue;
       const event = JSON.parse(line) as PullEvent;
-      if (event.error !== undefined || event.errorDetail?.message !== undefined) throw new Error(event.errorDetail?.message ?? event.error ?? "The pull failed.");
+      if (event.error !== undefined || event.errorDetail?.message !== undefined) throw new Error(event.errorDetail?.message ?? event.error ?? i18n.t("docker:pull.failed"));
       if (event.id !== undefined && event.status !== undefined && !event.status.startsWith("Pulling from")) {
         layers.set(event.id, event.status);
         const detail = event.progressDetail;

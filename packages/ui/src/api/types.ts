@@ -63,6 +63,10 @@ export interface Endpoint {
     RequestedEdgeGroups?: string[];
     /** Only in the answer of `PUT /api/endpoints/{id} {UserTrusted: true}` that associated the device: requested names not applied. */
     EdgeGroupsNotApplied?: { Name: string; Reason: "unknown" | "dynamic" }[];
+    /** Whether its Docker Engine answers its agent (docs/protocol.md "Frames"); absent from servers before issue 21. */
+    DockerStatus?: "up" | "down" | "unknown";
+    /** Why Docker does not answer, while `DockerStatus` is down. */
+    DockerError?: string | null;
   };
 }
 

@@ -1,5 +1,6 @@
 import { Alert, Code, Group, Paper, Stack, Text, Title } from "@mantine/core";
 import { type EdgeKey, encodeEdgeKey } from "@pier/protocol/wire";
+import { useTranslation } from "react-i18next";
 import { type AgentTarget, type EnrollmentFlow, agentCommands, agentImageProblem, flowSentences, loopbackWarning } from "../agent-command.ts";
 import { messageOf } from "../api/client.ts";
 import type { Endpoint } from "../api/types.ts";
@@ -30,9 +31,28 @@ function keyFor({ serverKey, apiUrl, tunnelAddress }: AgentCommandPanelProps): {
   }
 }
 
-function CannotMake({ children }: { children: string }) {
+// The files an operator CA's device needs: names, shown as code in every language.
+const operatorFiles = ["ca.crt", "agent.crt", "agent.key"];
+
+function OperatorFiles() {
   return (
-    <Alert color="red" title="The command cannot be made with these values" role="alert">
+    <>
+      {" ("}
+      {operatorFiles.map((file, index) => (
+        <span key={file}>
+          {index > 0 && ", "}
+          <Code>{file}</Code>
+        </span>
+      ))}
+      {")"}
+    </>
+  );
+}
+
+function CannotMake({ children }: { children: string }) {
+  const { t } = useTranslation("environments");
+  return (
+    <Alert color="red" title={t("agent.panel.cannotMake")} role="alert">
       {children}
     </Alert>
   );
@@ -41,6 +61,7 @@ function CannotMake({ children }: { children: string }) {
 /** The commands, each with its own Copy button, and one for all of them when there are several. */
 function CommandList({ commands }: { commands: string[] }) {
   const several = commands.length > 1;
+  const { t } = useTranslation("environments");
   return (
     <Stack gap="xs" data-testid="agent-commands">
       {commands.map((command, index) => (
@@ -48,7 +69,7 @@ function CommandList({ commands }: { commands: string[] }) {
           <Code block style={{ whiteSpace: "pre-wrap", wordBreak: "break-all", flex: 1 }} data-testid={several ? `agent-command-${index + 1}` : "agent-command"}>
             {command}
           </Code>
-          <CopyTextButton value={command} {...(several ? { label: `Copy command ${index + 1} of ${commands.length}` } : {})} />
+          <CopyTextButton value={command} {...(several ? { label: t("agent.panel.copyOne", { index: index + 1, count: commands.length }) } : {})} />
         </Group>
       ))}
     </Stack>
@@ -57,6 +78,7 @@ function CommandList({ commands }: { commands: string[] }) {
 
 /** The enrolment commands of a new environment, its EDGE_KEY and EDGE_ID, and whether the device has checked in yet. */
 export function AgentCommandPanel(props: AgentCommandPanelProps) {
+  const { t } = useTranslation("environments");
   const result = keyFor(props);
   if ("error" in result) return <CannotMake>{result.error}</CannotMake>;
   const imageProblem = props.target === "linux" ? undefined : agentImageProblem(props.image);
@@ -68,33 +90,37 @@ export function AgentCommandPanel(props: AgentCommandPanelProps) {
       <Stack>
         <Group justify="space-between">
           <Title order={2} size="h4">
-            Run this on the device
+            {t("agent.panel.title")}
           </Title>
-          {commands.length > 1 && <CopyTextButton value={commands.join("\n")} label="Copy all commands" />}
+          {commands.length > 1 && <CopyTextButton value={commands.join("\n")} label={t("agent.panel.copyAll")} />}
         </Group>
         {unreachable && (
-          <Alert color="yellow" title="The device cannot reach this address" data-testid="loopback-warning">
+          <Alert color="yellow" title={t("agent.panel.unreachable")} data-testid="loopback-warning">
             {unreachable}
           </Alert>
         )}
         <CommandList commands={commands} />
+        {props.target === "kubernetes" && props.flow !== "operator" && (
+          <Text size="sm" data-testid="helm-ca">
+            {t(props.flow === "built-in" ? "agent.panel.helmCa.builtIn" : "agent.panel.helmCa.token")}
+          </Text>
+        )}
         <Text size="sm" data-testid="enrollment-flow">
           {flowSentences[props.flow]}
-          {props.flow === "operator" ? " (ca.crt, agent.crt, agent.key)" : ""}
+          {props.flow === "operator" && <OperatorFiles />}
         </Text>
         <Text size="sm" c="dimmed">
-          {props.environment.UserTrusted ? `The first device to use this key becomes ${props.environment.Name}.` : `The first device to use this key becomes ${props.environment.Name} and waits in the Waiting Room until you associate it.`}{" "}
-          Copy it now: the key carries a secret that is shown only here (the server keeps a hash of it).
+          {t(props.environment.UserTrusted ? "agent.panel.firstDeviceTrusted" : "agent.panel.firstDeviceWaits", { name: props.environment.Name })}
         </Text>
         <DeviceCheckIn environment={props.environment} />
         <Stack gap={4}>
-          <Text size="sm" fw={500}>
+          <Text size="sm" fw={500} data-untranslated>
             EDGE_ID
           </Text>
           <Code block>{props.edgeId}</Code>
         </Stack>
         <Stack gap={4}>
-          <Text size="sm" fw={500}>
+          <Text size="sm" fw={500} data-untranslated>
             EDGE_KEY
           </Text>
           <Code block style={{ wordBreak: "break-all", whiteSpace: "pre-wrap" }}>

@@ -1,5 +1,5 @@
 import { AppShell, Badge, Button, Group, NavLink, Text, ThemeIcon } from "@mantine/core";
-import { type Permission, can, roleLabels } from "@pier/protocol";
+import { type Permission, can } from "@pier/protocol";
 import {
   IconCalendarTime,
   IconCertificate,
@@ -18,14 +18,19 @@ import {
   IconUsersGroup,
 } from "@tabler/icons-react";
 import type { ComponentType } from "react";
+import { useTranslation } from "react-i18next";
 import { Link, Outlet, useLocation, useNavigate } from "react-router";
 import { logOut } from "../api/auth.ts";
 import { useCurrentUser } from "../hooks/use-current-user.ts";
 import { ColorSchemeToggle } from "./ColorSchemeToggle.tsx";
+import { LanguagePicker } from "./LanguagePicker.tsx";
+
+type NavLabel = "home" | "waitingRoom" | "addEnvironment" | "edgeGroups" | "edgeStacks" | "edgeJobs" | "agentUpdates" | "tags" | "edgeCompute" | "certificates" | "users" | "teams" | "activity";
 
 interface NavItem {
   to: string;
-  label: string;
+  /** Its key in the `common` catalog's `nav`. */
+  label: NavLabel;
   icon: ComponentType<{ size?: number; stroke?: number }>;
   /** Also active below this path (an environment's page belongs to Home). */
   matches: (path: string) => boolean;
@@ -34,18 +39,19 @@ interface NavItem {
 }
 
 const navItems: NavItem[] = [
-  { to: "/", label: "Home", icon: IconHome, matches: (path) => path === "/" || (path.startsWith("/environments/") && path !== "/environments/new") },
-  { to: "/waiting-room", label: "Waiting Room", icon: IconDoorEnter, matches: (path) => path === "/waiting-room" },
-  { to: "/environments/new", label: "Add environment", icon: IconPlus, matches: (path) => path === "/environments/new", needs: "operate" },
-  { to: "/edge-groups", label: "Edge Groups", icon: IconUsersGroup, matches: (path) => path.startsWith("/edge-groups") },
-  { to: "/edge-stacks", label: "Edge Stacks", icon: IconStack2, matches: (path) => path.startsWith("/edge-stacks") },
-  { to: "/edge-jobs", label: "Edge Jobs", icon: IconCalendarTime, matches: (path) => path.startsWith("/edge-jobs") },
-  { to: "/agent-updates", label: "Agent Updates", icon: IconCloudUpload, matches: (path) => path.startsWith("/agent-updates") },
-  { to: "/tags", label: "Tags", icon: IconTag, matches: (path) => path === "/tags" },
-  { to: "/settings/edge", label: "Edge Compute", icon: IconSettings, matches: (path) => path === "/settings/edge", needs: "administer" },
-  { to: "/certificates", label: "Certificates", icon: IconCertificate, matches: (path) => path === "/certificates", needs: "administer" },
-  { to: "/users", label: "Users", icon: IconUsers, matches: (path) => path === "/users", needs: "administer" },
-  { to: "/activity", label: "Activity", icon: IconHistory, matches: (path) => path === "/activity", needs: "administer" },
+  { to: "/", label: "home", icon: IconHome, matches: (path) => path === "/" || (path.startsWith("/environments/") && path !== "/environments/new") },
+  { to: "/waiting-room", label: "waitingRoom", icon: IconDoorEnter, matches: (path) => path === "/waiting-room" },
+  { to: "/environments/new", label: "addEnvironment", icon: IconPlus, matches: (path) => path === "/environments/new", needs: "operate" },
+  { to: "/edge-groups", label: "edgeGroups", icon: IconUsersGroup, matches: (path) => path.startsWith("/edge-groups") },
+  { to: "/edge-stacks", label: "edgeStacks", icon: IconStack2, matches: (path) => path.startsWith("/edge-stacks") },
+  { to: "/edge-jobs", label: "edgeJobs", icon: IconCalendarTime, matches: (path) => path.startsWith("/edge-jobs") },
+  { to: "/agent-updates", label: "agentUpdates", icon: IconCloudUpload, matches: (path) => path.startsWith("/agent-updates") },
+  { to: "/tags", label: "tags", icon: IconTag, matches: (path) => path === "/tags" },
+  { to: "/settings/edge", label: "edgeCompute", icon: IconSettings, matches: (path) => path === "/settings/edge", needs: "administer" },
+  { to: "/certificates", label: "certificates", icon: IconCertificate, matches: (path) => path === "/certificates", needs: "administer" },
+  { to: "/users", label: "users", icon: IconUsers, matches: (path) => path === "/users", needs: "administer" },
+  { to: "/teams", label: "teams", icon: IconUsersGroup, matches: (path) => path === "/teams", needs: "administer" },
+  { to: "/activity", label: "activity", icon: IconHistory, matches: (path) => path === "/activity", needs: "administer" },
 ];
 
 /** The frame of every logged-in screen: header with Log out, sidebar of links, the screen. */
@@ -53,6 +59,7 @@ export function AppLayout() {
   const { pathname } = useLocation();
   const navigate = useNavigate();
   const user = useCurrentUser();
+  const { t } = useTranslation();
 
   async function handleLogOut() {
     await logOut();
@@ -68,25 +75,26 @@ export function AppLayout() {
               <IconTopologyStar3 size={18} />
             </ThemeIcon>
             <Text fw={700} size="lg">
-              Pier
+              {t("appName")}
             </Text>
           </Group>
           <Group gap="xs">
+            <LanguagePicker />
             <ColorSchemeToggle />
-            <Button variant="subtle" color="gray" component={Link} to="/account" leftSection={<IconUserCircle size={16} />} rightSection={<Badge variant="light">{roleLabels[user.RoleName]}</Badge>}>
+            <Button variant="subtle" color="gray" component={Link} to="/account" leftSection={<IconUserCircle size={16} />} rightSection={<Badge variant="light">{t(`roles.${user.RoleName}`)}</Badge>}>
               {user.Username}
             </Button>
             <Button variant="subtle" color="gray" leftSection={<IconLogout size={16} />} onClick={() => void handleLogOut()}>
-              Log out
+              {t("actions.logOut")}
             </Button>
           </Group>
         </Group>
       </AppShell.Header>
-      <AppShell.Navbar p="xs" component="nav" aria-label="Main">
+      <AppShell.Navbar p="xs" component="nav" aria-label={t("nav.label")}>
         {navItems
           .filter((item) => item.needs === undefined || can(user.RoleName, item.needs))
           .map((item) => (
-            <NavLink key={item.to} component={Link} to={item.to} label={item.label} leftSection={<item.icon size={18} stroke={1.6} />} active={item.matches(pathname)} />
+            <NavLink key={item.to} component={Link} to={item.to} label={t(`nav.${item.label}`)} leftSection={<item.icon size={18} stroke={1.6} />} active={item.matches(pathname)} />
           ))}
       </AppShell.Navbar>
       <AppShell.Main>

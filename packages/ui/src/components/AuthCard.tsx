@@ -1,9 +1,11 @@
 import { Center, Group, Paper, Stack, Text, ThemeIcon, Title } from "@mantine/core";
 import { IconTopologyStar3 } from "@tabler/icons-react";
 import type { ReactNode } from "react";
+import { useTranslation } from "react-i18next";
 
 /** The centred card of the screens shown before a session exists (first run, login). */
 export function AuthCard({ title, description, children }: { title: string; description: string; children: ReactNode }) {
+  const { t } = useTranslation();
   return (
     <Center component="main" mih="100vh" bg="light-dark(var(--mantine-color-gray-0), var(--mantine-color-dark-8))" p="md">
       <Paper withBorder shadow="sm" radius="md" p="xl" w={420}>
@@ -13,7 +15,7 @@ export function AuthCard({ title, description, children }: { title: string; desc
               <IconTopologyStar3 size={20} />
             </ThemeIcon>
             <Text fw={700} size="xl">
-              Pier
+              {t("appName")}
             </Text>
           </Group>
           <div>

@@ -1,5 +1,6 @@
 import { Button, Group, Modal, Text } from "@mantine/core";
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
 
 /** What a destructive action asks before it runs. */
 export interface ConfirmRequest {
@@ -21,6 +22,7 @@ export interface ConfirmRequest {
  */
 export function ConfirmDialog({ request, onClose }: { request: ConfirmRequest | undefined; onClose: () => void }) {
   const [busy, setBusy] = useState(false);
+  const { t } = useTranslation();
 
   async function confirm() {
     if (!request) return;
@@ -38,7 +40,7 @@ export function ConfirmDialog({ request, onClose }: { request: ConfirmRequest | 
       <Text size="sm">{request?.message}</Text>
       <Group justify="flex-end" mt="lg">
         <Button variant="default" onClick={onClose} disabled={busy} data-autofocus>
-          Cancel
+          {t("actions.cancel")}
         </Button>
         <Button color={request?.safe ? "blue" : "red"} onClick={() => void confirm()} loading={busy}>
           {request?.confirmLabel}

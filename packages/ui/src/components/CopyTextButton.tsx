@@ -1,6 +1,7 @@
 import { Button } from "@mantine/core";
 import { IconCheck, IconCopy, IconX } from "@tabler/icons-react";
 import { useEffect, useState } from "react";
+import { useTranslation } from "react-i18next";
 
 // Without the async Clipboard API (a page not served from a secure context) or with its
 // permission refused, a selected textarea and the legacy copy command still work.
@@ -39,6 +40,7 @@ export async function copyText(text: string): Promise<boolean> {
 /** A "Copy" button for a command or key; "Copied" confirms it. `label` names it for assistive technology when a screen has several. */
 export function CopyTextButton({ value, label }: { value: string; label?: string }) {
   const [outcome, setOutcome] = useState<"copied" | "failed">();
+  const { t } = useTranslation(["common", "environments"]);
 
   useEffect(() => {
     if (!outcome) return undefined;
@@ -49,7 +51,7 @@ export function CopyTextButton({ value, label }: { value: string; label?: string
   const icon = outcome === "copied" ? <IconCheck size={16} /> : outcome === "failed" ? <IconX size={16} /> : <IconCopy size={16} />;
   return (
     <Button variant={outcome === "copied" ? "filled" : "light"} color={outcome === "copied" ? "teal" : outcome === "failed" ? "red" : "blue"} leftSection={icon} aria-label={label} onClick={() => void copyText(value).then((copied) => setOutcome(copied ? "copied" : "failed"))}>
-      {outcome === "copied" ? "Copied" : outcome === "failed" ? "Copy failed: select the text" : "Copy"}
+      {outcome === "copied" ? t("actions.copied") : outcome === "failed" ? t("environments:components.copyFailed") : t("actions.copy")}
     </Button>
   );
 }

@@ -1,5 +1,6 @@
 import { Alert, Anchor, Group, Loader, Text } from "@mantine/core";
 import { useEffect, useState } from "react";
+import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { api } from "../api/client.ts";
 import type { Endpoint } from "../api/types.ts";
@@ -17,6 +18,7 @@ const checkInPollMs = 2000;
 export function DeviceCheckIn({ environment }: { environment: Endpoint }) {
   const path = `/api/endpoints/${environment.Id}`;
   const [seen, setSeen] = useState(false);
+  const { t } = useTranslation("environments");
   // Polls until the device is seen, then stops (interval 0), keeping what it showed.
   const polling = usePolling((signal) => api<Endpoint>("GET", path, { signal }), seen ? 0 : checkInPollMs, path, { keepDataOnKeyChange: true });
   const current = polling.data !== undefined && polling.data.LastCheckInDate > 0 ? polling.data : undefined;
@@ -26,18 +28,19 @@ export function DeviceCheckIn({ environment }: { environment: Endpoint }) {
   if (current) {
     const next = current.UserTrusted ? (
       <Anchor component={Link} to={`/environments/${current.Id}`}>
-        Open {current.Name}
+        {t("agent.checkIn.open", { name: current.Name })}
       </Anchor>
     ) : (
       <Anchor component={Link} to="/waiting-room">
-        Associate it in the Waiting Room
+        {t("agent.checkIn.associate")}
       </Anchor>
     );
+    const device = current.Pier.Hostname || current.EdgeID;
+    const time = formatDateTime(current.LastCheckInDate * 1000);
     return (
-      <Alert color="teal" title="The device has checked in" data-testid="device-check-in">
+      <Alert color="teal" title={t("agent.checkIn.title")} data-testid="device-check-in">
         <Text size="sm">
-          {current.Pier.Hostname || current.EdgeID} checked in at {formatDateTime(current.LastCheckInDate * 1000)}
-          {current.Pier.SourceAddress ? ` from ${current.Pier.SourceAddress}` : ""}. {next}
+          {current.Pier.SourceAddress ? t("agent.checkIn.atFrom", { device, time, address: current.Pier.SourceAddress }) : t("agent.checkIn.at", { device, time })} {next}
         </Text>
       </Alert>
     );
@@ -46,7 +49,7 @@ export function DeviceCheckIn({ environment }: { environment: Endpoint }) {
     <Group gap="xs" data-testid="device-check-in" role="status">
       <Loader size="xs" />
       <Text size="sm" c="dimmed">
-        Waiting for the device to check in: run the command on it. {polling.error ? `Could not ask the server: ${polling.error}` : ""}
+        {t("agent.checkIn.waiting")} {polling.error ? t("agent.checkIn.askFailed", { error: polling.error }) : ""}
       </Text>
     </Group>
   );

@@ -1,47 +1,61 @@
-import { Alert, Badge, Button, Group, Paper, SimpleGrid, Stack, Switch, Table, Text, Title } from "@mantine/core";
+import { Alert, Badge, Button, Code, Group, Paper, SimpleGrid, Stack, Switch, Table, Text, Title } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { IconInfoCircle } from "@tabler/icons-react";
 import { useEffect, useState } from "react";
+import { Trans, useTranslation } from "react-i18next";
 import { ApiError, api, messageOf } from "../api/client.ts";
 import type { MtlsField, MtlsImpact, MtlsState } from "../api/types.ts";
-import { formatDate, formatExpiry } from "../format.ts";
+import { formatDate, formatExpiry, formatNumber } from "../format.ts";
 import { usePolling } from "../hooks/use-polling.ts";
 import { ConfirmDialog, type ConfirmRequest } from "./ConfirmDialog.tsx";
 import { LoadError } from "./LoadError.tsx";
 import { lockoutWarning, needsConfirmation } from "./mtls-lockout.ts";
 import { type PemFile, PemFileInput } from "./PemFileInput.tsx";
 
-const fields: { field: MtlsField; label: string; description: string; optional?: boolean }[] = [
-  { field: "CaCert", label: "CA certificate", description: "The CA that issued this certificate and the agents' client certificates (PEM)." },
-  { field: "Cert", label: "TLS certificate", description: "The server certificate of the mTLS domain, intermediates after it (PEM)." },
-  { field: "Key", label: "TLS key", description: "Its private key, unencrypted (PEM)." },
-  { field: "Crl", label: "CRL (optional)", description: "The CA's CRL, one per CA of the CA file (PEM): revoked client certificates are refused, their connections closed.", optional: true },
-];
+// The files of an mTLS set, each named by `pki:mtls.fields.<field>`.
+const fields: { field: MtlsField; optional?: boolean }[] = [{ field: "CaCert" }, { field: "Cert" }, { field: "Key" }, { field: "Crl", optional: true }];
 
-const sourceText: Record<MtlsState["Source"], string> = { none: "not configured", flags: "from --mtls* flags", uploaded: "uploaded" };
+// "CN · expires 12 Mar 2027 (in 89 days)".
+function ExpiresLine({ subject, notAfter }: { subject: string; notAfter: string }) {
+  const { t } = useTranslation("pki");
+  return (
+    <Text size="sm">
+      <Trans t={t} i18nKey="mtls.state.expires" values={{ subject, date: formatDate(notAfter), left: formatExpiry(notAfter) }} components={{ subject: <span data-untranslated /> }} />
+    </Text>
+  );
+}
 
-function MtlsStateTable({ state }: { state: MtlsState }) {
-  const rows = [
-    { what: "Source", value: <Badge variant="light" color={state.Source === "none" ? "gray" : "green"}>{sourceText[state.Source]}</Badge> },
-    ...(state.CaCert ? [{ what: "CA", value: <Text size="sm">{state.CaCert.Subject} · expires {formatDate(state.CaCert.NotAfter)} ({formatExpiry(state.CaCert.NotAfter)})</Text> }] : []),
-    ...(state.Cert
-      ? [
-          { what: "Certificate", value: <Text size="sm">{state.Cert.Subject} · expires {formatDate(state.Cert.NotAfter)} ({formatExpiry(state.Cert.NotAfter)})</Text> },
-          { what: "Names", value: <Text size="sm">{state.Cert.Names.join(", ") || "—"}</Text> },
-        ]
-      : []),
-    ...(state.Crl ?? []).map((crl, index) => ({
-      what: index === 0 ? "CRL" : "",
-      value: (
-        <Text size="sm">
-          {crl.Issuer}
-          {crl.CrlNumber === null ? "" : ` · number ${crl.CrlNumber}`} · {crl.Entries} revoked{crl.NextUpdate ? ` · next update ${formatDate(crl.NextUpdate)} (${formatExpiry(crl.NextUpdate)})` : ""}
-        </Text>
-      ),
-    })),
+// A CRL: its issuer (as the CA wrote it), number, revoked entries and next update, as a " · " list.
+function CrlLine({ crl }: { crl: NonNullable<MtlsState["Crl"]>[number] }) {
+  const { t } = useTranslation("pki");
+  const parts = [
+    ...(crl.CrlNumber === null ? [] : [t("mtls.state.crlNumber", { number: crl.CrlNumber })]),
+    t("mtls.state.crlRevoked", { entries: formatNumber(crl.Entries) }),
+    ...(crl.NextUpdate ? [t("mtls.state.crlNextUpdate", { date: formatDate(crl.NextUpdate), left: formatExpiry(crl.NextUpdate) })] : []),
   ];
   return (
-    <Table withRowBorders={false} verticalSpacing={4} aria-label="mTLS state">
+    <Text size="sm">
+      <span data-untranslated>{crl.Issuer}</span>
+      {` · ${parts.join(" · ")}`}
+    </Text>
+  );
+}
+
+function MtlsStateTable({ state }: { state: MtlsState }) {
+  const { t } = useTranslation("pki");
+  const rows = [
+    { what: t("mtls.state.source"), value: <Badge variant="light" color={state.Source === "none" ? "gray" : "green"}><Trans t={t} i18nKey={`mtls.sources.${state.Source}`} components={{ code: <Code /> }} /></Badge> },
+    ...(state.CaCert ? [{ what: t("mtls.state.ca"), value: <ExpiresLine subject={state.CaCert.Subject} notAfter={state.CaCert.NotAfter} /> }] : []),
+    ...(state.Cert
+      ? [
+          { what: t("mtls.state.certificate"), value: <ExpiresLine subject={state.Cert.Subject} notAfter={state.Cert.NotAfter} /> },
+          { what: t("mtls.state.names"), value: <Text size="sm" data-untranslated>{state.Cert.Names.join(", ") || "—"}</Text> },
+        ]
+      : []),
+    ...(state.Crl ?? []).map((crl, index) => ({ what: index === 0 ? t("mtls.state.crl") : "", value: <CrlLine crl={crl} /> })),
+  ];
+  return (
+    <Table withRowBorders={false} verticalSpacing={4} aria-label={t("mtls.state.label")}>
       <Table.Tbody>
         {rows.map((row, index) => (
           <Table.Tr key={`${row.what}-${index}`}>
@@ -58,6 +72,7 @@ function MtlsStateTable({ state }: { state: MtlsState }) {
 
 /** The separate mTLS certificate: its state, and the upload applied live to both listeners. */
 export function MtlsSection() {
+  const { t } = useTranslation("pki");
   const state = usePolling((signal) => api<MtlsState>("GET", "/api/settings/edge/mtls", { signal }), 0);
   const [useSeparate, setUseSeparate] = useState(false);
   const [files, setFiles] = useState<Partial<Record<MtlsField, PemFile>>>({});
@@ -80,7 +95,7 @@ export function MtlsSection() {
     try {
       const body = useSeparate ? { UseSeparateCert: true, CaCert: files.CaCert?.text, Cert: files.Cert?.text, Key: files.Key?.text, ...(files.Crl ? { Crl: files.Crl.text } : {}) } : { UseSeparateCert: false };
       await api<MtlsState>("PUT", "/api/settings/edge/mtls", { body });
-      notifications.show({ color: "green", message: useSeparate ? "mTLS certificates applied" : "Separate mTLS certificate removed" });
+      notifications.show({ color: "green", message: useSeparate ? t("mtls.applied") : t("mtls.removed") });
       await state.refresh();
     } catch (failure) {
       const field = failure instanceof ApiError && fields.some((f) => f.field === failure.field) ? (failure.field as MtlsField) : undefined;
@@ -112,9 +127,9 @@ export function MtlsSection() {
       return;
     }
     setConfirm({
-      title: impact.CoversHost ? "This would lock you out of this address" : "Agents will be disconnected",
+      title: impact.CoversHost ? t("mtls.lockedOut") : t("mtls.disconnected"),
       message: lockoutWarning(impact, window.location.hostname),
-      confirmLabel: "Apply anyway",
+      confirmLabel: t("mtls.applyAnyway"),
       onConfirm: apply,
     });
   }
@@ -129,9 +144,9 @@ export function MtlsSection() {
       return;
     }
     setConfirm({
-      title: "Remove the separate mTLS certificate?",
-      message: "The uploaded set is deleted and the mTLS domain is turned off at once: agents connect with the server's main certificate.",
-      confirmLabel: "Remove mTLS certificate",
+      title: t("mtls.remove.title"),
+      message: t("mtls.remove.message"),
+      confirmLabel: t("mtls.remove.action"),
       onConfirm: apply,
     });
   }
@@ -140,26 +155,26 @@ export function MtlsSection() {
     <Paper withBorder radius="md" p="lg">
       <Stack>
         <div>
-          <Title order={2} size="h3">mTLS certificate</Title>
+          <Title order={2} size="h3">{t("mtls.title")}</Title>
           <Text size="sm" c="dimmed">
-            A separate certificate for the names agents connect to: connections to those names must present a client certificate of its CA. Applied to both listeners at once, no restart.
+            {t("mtls.description")}
           </Text>
         </div>
         <LoadError message={state.error} />
         {state.data && <MtlsStateTable state={state.data} />}
         {fromFlags && (
           <Alert color="blue" icon={<IconInfoCircle size={18} />}>
-            The mTLS files come from the --mtlscacert, --mtlscert and --mtlskey flags of the server: change the files on disk (they are watched and reloaded). Uploading is disabled.
+            <Trans t={t} i18nKey="mtls.fromFlags" components={{ code: <Code /> }} />
           </Alert>
         )}
-        <Switch label="Use separate mTLS cert" checked={useSeparate} disabled={fromFlags || !state.data} onChange={(event) => setUseSeparate(event.currentTarget.checked)} />
+        <Switch label={t("mtls.useSeparate")} checked={useSeparate} disabled={fromFlags || !state.data} onChange={(event) => setUseSeparate(event.currentTarget.checked)} />
         {useSeparate && !fromFlags && (
           <SimpleGrid cols={{ base: 1, md: 3 }}>
-            {fields.map(({ field, label, description }) => (
+            {fields.map(({ field }) => (
               <PemFileInput
                 key={field}
-                label={label}
-                description={description}
+                label={t(`mtls.fields.${field}.label`)}
+                description={t(`mtls.fields.${field}.description`)}
                 error={refusal?.field === field ? refusal.text : undefined}
                 onChange={(file) => {
                   setFiles((current) => ({ ...current, [field]: file }));
@@ -176,11 +191,11 @@ export function MtlsSection() {
         )}
         <Group>
           <Button onClick={handleApply} loading={busy} disabled={fromFlags || !state.data || (useSeparate ? !complete : source !== "uploaded")}>
-            Apply mTLS certificates
+            {t("mtls.apply")}
           </Button>
           {useSeparate && !complete && !fromFlags && (
             <Text size="sm" c="dimmed">
-              Choose the three files first.
+              {t("mtls.chooseFiles")}
             </Text>
           )}
         </Group>

@@ -1,4 +1,6 @@
 import type { MtlsImpact } from "../api/types.ts";
+import { i18n } from "../i18n/index.ts";
+import { joinList } from "../list-format.ts";
 
 const loopback = /^https:\/\/(127\.0\.0\.1|\[::1\]|localhost)(:\d+)?$/;
 
@@ -16,19 +18,12 @@ export function needsConfirmation(impact: MtlsImpact): boolean {
  * // "This certificate covers localhost, the address you are using: … Use https://127.0.0.1:9443 (on the server itself) instead … 2 of 3 connected agents …"
  */
 export function lockoutWarning(impact: MtlsImpact, host: string): string {
+  const t = i18n.getFixedT(null, "environments", "mtlsLockout");
   const parts: string[] = [];
   if (impact.CoversHost) {
-    const keeps = impact.KeepsWorking.slice(0, 3).map((url) => (loopback.test(url) ? `${url} (on the server itself)` : url));
-    parts.push(
-      `This certificate covers ${host}, the address you are using: after applying it, this browser needs a client certificate from the new CA to reach Pier at ${host}, and you will be locked out.` +
-        (keeps.length > 0 ? ` Use ${keeps.join(" or ")} instead, which keeps working without one.` : ""),
-    );
+    const keeps = impact.KeepsWorking.slice(0, 3).map((url) => (loopback.test(url) ? t("onServer", { url }) : url));
+    parts.push(keeps.length > 0 ? t("coversHostKeeps", { host, addresses: joinList(keeps, "disjunction") }) : t("coversHost", { host }));
   }
-  const agents = impact.Disconnected === 1 ? "1 connected agent" : `${impact.Disconnected} connected agents`;
-  parts.push(
-    impact.Disconnected > 0
-      ? `${agents} of ${impact.ConnectedAgents} will be disconnected: they present no client certificate of the new CA.`
-      : `No connected agent will be disconnected (${impact.ConnectedAgents} connected).`,
-  );
+  parts.push(impact.Disconnected > 0 ? t("disconnected", { count: impact.Disconnected, connected: impact.ConnectedAgents }) : t("noneDisconnected", { connected: impact.ConnectedAgents }));
   return parts.join(" ");
 }

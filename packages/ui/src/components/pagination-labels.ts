@@ -1,4 +1,4 @@
-const controlLabels = { first: "First page", previous: "Previous page", next: "Next page", last: "Last page" } as const;
+import { i18n } from "../i18n/index.ts";
 
 /**
  * Names for Mantine Pagination's arrow buttons, which have only an icon (axe-core's
@@ -7,6 +7,6 @@ const controlLabels = { first: "First page", previous: "Previous page", next: "N
  * @example
  * <Pagination total={pages} value={page} onChange={setPage} getControlProps={paginationControlProps} />
  */
-export function paginationControlProps(control: keyof typeof controlLabels): { "aria-label": string } {
-  return { "aria-label": controlLabels[control] };
+export function paginationControlProps(control: "first" | "previous" | "next" | "last"): { "aria-label": string } {
+  return { "aria-label": i18n.t(`environments:pagination.${control}`) };
 }

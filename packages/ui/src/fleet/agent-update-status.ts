@@ -1,7 +1,9 @@
 /**
  * Agent update progress (`/api/edge_update_schedules`, docs/fleet.md "Agent updates"): the
- * names, colours and counts of each device's status.
+ * names, colours and counts of each device's status (names in the UI's language, `fleet` catalog).
  */
+
+import { i18n } from "../i18n/index.ts";
 
 /** A device's status in a schedule, as the server sends it. */
 export type AgentUpdateStatus = "pending" | "updated" | "rolled_back" | "failed";
@@ -9,16 +11,18 @@ export type AgentUpdateStatus = "pending" | "updated" | "rolled_back" | "failed"
 /** The statuses in the order they are shown. */
 export const agentUpdateStatuses: readonly AgentUpdateStatus[] = ["pending", "updated", "rolled_back", "failed"];
 
-const labels: Record<AgentUpdateStatus, { name: string; color: string }> = {
-  pending: { name: "Pending", color: "gray" },
-  updated: { name: "Updated", color: "green" },
-  rolled_back: { name: "Rolled back", color: "orange" },
-  failed: { name: "Failed", color: "red" },
+const labels: Record<AgentUpdateStatus, { key: "pending" | "updated" | "rolledBack" | "failed"; color: string }> = {
+  pending: { key: "pending", color: "gray" },
+  updated: { key: "updated", color: "green" },
+  rolled_back: { key: "rolledBack", color: "orange" },
+  failed: { key: "failed", color: "red" },
 };
 
-/** A status's name and badge colour; an unknown one is shown as it came, never hidden. */
+/** A status's name (in the UI's language, at the time of the call) and badge colour; an unknown one is shown as it came, never hidden. */
 export function agentUpdateStatusLabel(status: string): { name: string; color: string } {
-  return (labels as Record<string, { name: string; color: string } | undefined>)[status] ?? { name: `Unknown status ${status}`, color: "gray" };
+  const label = (labels as Record<string, (typeof labels)[AgentUpdateStatus] | undefined>)[status];
+  if (!label) return { name: i18n.t("fleet:unknownStatus", { status }), color: "gray" };
+  return { name: i18n.t(`fleet:agentStatus.${label.key}`), color: label.color };
 }
 
 /** How many devices are in each status, in display order, zero counts left out (unknown statuses last). */

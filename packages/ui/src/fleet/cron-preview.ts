@@ -1,9 +1,12 @@
 /**
  * What an edge job's schedule means, in the browser: the same parser the agent schedules with
- * (croner, five fields, UTC), so the preview shows the runs the devices will make.
+ * (croner, five fields, UTC), so the preview shows the runs the devices will make. Its words are
+ * in the UI's language (`fleet` catalog), read when the preview is made.
  */
 
 import { Cron } from "croner";
+import { formatNumber } from "../format.ts";
+import { i18n } from "../i18n/index.ts";
 
 /** The longest cron expression the server takes. */
 export const maxCronLength = 128;
@@ -21,28 +24,32 @@ export type CronPreview = { ok: true; runs: Date[] } | { ok: false; error: strin
  */
 export function previewCron(expression: string, options: { count?: number; from?: Date; recurring?: boolean } = {}): CronPreview {
   const text = expression.trim();
-  if (text === "") return { ok: false, error: "Enter a cron expression: minute hour day-of-month month day-of-week (UTC)." };
-  if (text.length > maxCronLength) return { ok: false, error: `At most ${maxCronLength} characters.` };
+  if (text === "") return { ok: false, error: i18n.t("fleet:cron.empty") };
+  if (text.length > maxCronLength) return { ok: false, error: i18n.t("fleet:cron.tooLong", { max: formatNumber(maxCronLength) }) };
   const fields = text.split(/\s+/).length;
-  if (fields !== 5) return { ok: false, error: `Five fields are expected (minute hour day-of-month month day-of-week), not ${fields}.` };
+  if (fields !== 5) return { ok: false, error: i18n.t("fleet:cron.fieldCount", { count: fields }) };
   try {
     const cron = new Cron(text, { timezone: "UTC", mode: "5-part" });
     const count = options.recurring === false ? 1 : (options.count ?? 5);
     const runs = cron.nextRuns(count, options.from ?? new Date());
-    if (runs.length === 0) return { ok: false, error: "This expression never matches a date to come." };
+    if (runs.length === 0) return { ok: false, error: i18n.t("fleet:cron.never") };
     return { ok: true, runs };
   } catch (failure) {
-    return { ok: false, error: failure instanceof Error ? failure.message : String(failure) };
+    // croner's own reason, in English (as a library's message), inside a sentence of the UI's language.
+    return { ok: false, error: i18n.t("fleet:cron.invalid", { reason: failure instanceof Error ? failure.message : String(failure) }) };
   }
 }
 
+const weekdays = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const;
+
 /**
- * A run time as the preview shows it: UTC, to the minute.
+ * A run time as the preview shows it: UTC, to the minute, with its weekday in the UI's language.
+ * Not `formatDateTime` (format.ts): that writes the browser's local time, and the schedule is UTC.
  *
  * @example
- * formatRunUtc(new Date("2026-01-02T03:00:00Z")); // "Fri 2026-01-02 03:00 UTC"
+ * formatRunUtc(new Date("2026-01-02T03:00:00Z")); // "Fri 2026-01-02 03:00 UTC" ("2026-01-02 周五 03:00 UTC")
  */
 export function formatRunUtc(date: Date): string {
-  const day = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][date.getUTCDay()] ?? "";
-  return `${day} ${date.toISOString().slice(0, 10)} ${date.toISOString().slice(11, 16)} UTC`;
+  const iso = date.toISOString();
+  return i18n.t("fleet:cron.run", { weekday: i18n.t(`fleet:cron.weekdays.${weekdays[date.getUTCDay()] ?? "sun"}`), date: iso.slice(0, 10), time: iso.slice(11, 16) });
 }

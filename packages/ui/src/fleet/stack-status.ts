@@ -1,38 +1,43 @@
 /**
  * What an edge stack's `Status` map says, for people: Portainer's numeric status types
  * (`@pier/protocol` `edgeStackStatusTypes`, repeated here so the bundle does not carry zod) with
- * their names, each device's latest transition, and how many devices are in each state.
+ * their names (in the UI's language), each device's latest transition, and how many devices are in each state.
  */
 
 import type { EdgeStack, EdgeStackEnvironmentStatus, StackStatusEvent } from "../api/fleet-types.ts";
+import { i18n } from "../i18n/index.ts";
 
-/** Portainer's status types by number, with the name the UI shows and a colour. */
-export const stackStatusTypes: Record<number, { name: string; color: string }> = {
-  0: { name: "Pending", color: "gray" },
-  1: { name: "Deployment received", color: "blue" },
-  2: { name: "Error", color: "red" },
-  3: { name: "Acknowledged", color: "blue" },
-  4: { name: "Removed", color: "gray" },
-  5: { name: "Remote update success", color: "teal" },
-  6: { name: "Images pulled", color: "blue" },
-  7: { name: "Running", color: "green" },
-  8: { name: "Deploying", color: "blue" },
-  9: { name: "Removing", color: "orange" },
-  10: { name: "Paused deploying", color: "yellow" },
-  11: { name: "Paused removing", color: "yellow" },
-  12: { name: "Rolling back", color: "orange" },
-  13: { name: "Rolled back", color: "orange" },
-  14: { name: "Completed", color: "green" },
+/** A status type's key in the `fleet` catalog's `stackStatus`. */
+type StackStatusKey = "pending" | "deploymentReceived" | "error" | "acknowledged" | "removed" | "remoteUpdateSuccess" | "imagesPulled" | "running" | "deploying" | "removing" | "pausedDeploying" | "pausedRemoving" | "rollingBack" | "rolledBack" | "completed";
+
+/** Portainer's status types by number, with the key of the name the UI shows and a colour. */
+export const stackStatusTypes: Record<number, { key: StackStatusKey; color: string }> = {
+  0: { key: "pending", color: "gray" },
+  1: { key: "deploymentReceived", color: "blue" },
+  2: { key: "error", color: "red" },
+  3: { key: "acknowledged", color: "blue" },
+  4: { key: "removed", color: "gray" },
+  5: { key: "remoteUpdateSuccess", color: "teal" },
+  6: { key: "imagesPulled", color: "blue" },
+  7: { key: "running", color: "green" },
+  8: { key: "deploying", color: "blue" },
+  9: { key: "removing", color: "orange" },
+  10: { key: "pausedDeploying", color: "yellow" },
+  11: { key: "pausedRemoving", color: "yellow" },
+  12: { key: "rollingBack", color: "orange" },
+  13: { key: "rolledBack", color: "orange" },
+  14: { key: "completed", color: "green" },
 };
 
 /**
- * The name of a status type; an unknown number is shown as such rather than hidden.
+ * The name of a status type, in the UI's language; an unknown number is shown as such rather than hidden.
  *
  * @example
  * stackStatusName(7); // "Running"
  */
 export function stackStatusName(type: number): string {
-  return stackStatusTypes[type]?.name ?? `Unknown status ${type}`;
+  const status = stackStatusTypes[type];
+  return status ? i18n.t(`fleet:stackStatus.${status.key}`) : i18n.t("fleet:unknownStatus", { status: type });
 }
 
 /** The colour of a status type's badge. */
@@ -124,5 +129,5 @@ export function stackStatusCounts(stack: Pick<EdgeStack, "Status">): StatusCount
   };
   return [...counts.entries()]
     .sort(([a], [b]) => rank(a) - rank(b) || a - b)
-    .map(([type, count]) => (type === -1 ? { type, name: "No report yet", color: "gray", count } : { type, name: stackStatusName(type), color: stackStatusColor(type), count }));
+    .map(([type, count]) => (type === -1 ? { type, name: i18n.t("fleet:stackStatus.noReport"), color: "gray", count } : { type, name: stackStatusName(type), color: stackStatusColor(type), count }));
 }

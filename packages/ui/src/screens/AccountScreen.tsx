@@ -1,7 +1,7 @@
 import { Button, Group, Paper, Stack, Text, Title } from "@mantine/core";
-import { roleLabels } from "@pier/protocol";
 import { IconLogout } from "@tabler/icons-react";
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
 import { useNavigate } from "react-router";
 import { session } from "../api/client.ts";
 import { usersApi } from "../api/users.ts";
@@ -14,16 +14,17 @@ import { usePageTitle } from "../hooks/use-page-title.ts";
 
 /** `/account` (everyone): who you are, change your password, end all your sessions, your access tokens. */
 export function AccountScreen() {
-  usePageTitle("Account");
+  const { t } = useTranslation(["auth", "common"]);
+  usePageTitle(t("account.title"));
   const user = useCurrentUser();
   const navigate = useNavigate();
   const [confirm, setConfirm] = useState<ConfirmRequest>();
 
   function askEndSessions() {
     setConfirm({
-      title: "End all your sessions?",
-      message: "Every browser signed in as you, this one included, is signed out on every server replica. Access tokens keep working; revoke them below.",
-      confirmLabel: "End all sessions",
+      title: t("account.sessions.confirmTitle"),
+      message: t("account.sessions.confirmMessage"),
+      confirmLabel: t("account.sessions.endAll"),
       onConfirm: async () => {
         await usersApi.endSessions(user.Id);
         session.end();
@@ -34,19 +35,19 @@ export function AccountScreen() {
 
   return (
     <>
-      <PageHeader title="Account" description={`Signed in as ${user.Username}, ${roleLabels[user.RoleName]}.`} />
+      <PageHeader title={t("account.title")} description={t("account.signedInAs", { username: user.Username, role: t(`common:roles.${user.RoleName}`) })} />
       <Stack gap="md">
         <ChangePasswordForm user={user} />
         <Paper withBorder radius="md" p="md">
           <Title order={2} size="h4" mb={4}>
-            Sessions
+            {t("account.sessions.title")}
           </Title>
           <Group justify="space-between">
             <Text size="sm" c="dimmed">
-              Signed in somewhere you should not be, or lost a device? End every session of your account.
+              {t("account.sessions.hint")}
             </Text>
             <Button color="red" variant="light" leftSection={<IconLogout size={16} />} onClick={askEndSessions}>
-              End all sessions
+              {t("account.sessions.endAll")}
             </Button>
           </Group>
         </Paper>

@@ -1,13 +1,19 @@
-import { Alert, Button, Checkbox, Grid, Group, Paper, Radio, SimpleGrid, Stack, TextInput, Title } from "@mantine/core";
+import { Alert, Button, Checkbox, Code, Grid, Group, Paper, Radio, SimpleGrid, Stack, TextInput, Title } from "@mantine/core";
 import { decodeEdgeKey, type EdgeKey } from "@pier/protocol/wire";
 import { IconRefresh } from "@tabler/icons-react";
 import { type FormEvent, useEffect, useState } from "react";
+import { Trans, useTranslation } from "react-i18next";
 import { api, isAbort, messageOf } from "../api/client.ts";
 import type { Certificates, Endpoint, MtlsState } from "../api/types.ts";
 import { type AgentTarget, type EnrollmentFlow, agentImageProblem, agentTargets, defaultAgentImage, enrollmentFlow, flowSentences, maxAgentImageLength, randomEdgeId } from "../agent-command.ts";
 import { AgentCommandPanel } from "../components/AgentCommandPanel.tsx";
 import { PageHeader } from "../components/PageHeader.tsx";
 import { usePageTitle } from "../hooks/use-page-title.ts";
+
+// What the address fields show before the server's defaults arrive: addresses, not words (their
+// inputs are marked `data-untranslated` for the language check of the browser tests).
+const exampleApiUrl = "https://pier.example.com:9443";
+const exampleTunnelAddress = "pier.example.com:8000";
 
 /** The addresses the server would put in a key, and how a new device gets its identity. */
 interface ServerDefaults {
@@ -29,7 +35,8 @@ async function loadDefaults(signal: AbortSignal): Promise<ServerDefaults> {
 
 /** `/environments/new`: creates an environment with its own key and shows the command that enrols the device. */
 export function AddEnvironmentScreen() {
-  usePageTitle("Add environment");
+  const { t } = useTranslation(["environments", "common"]);
+  usePageTitle(t("addEnvironment.title"));
   const [name, setName] = useState("");
   const [edgeId, setEdgeId] = useState(randomEdgeId);
   const [apiUrl, setApiUrl] = useState("");
@@ -63,7 +70,7 @@ export function AddEnvironmentScreen() {
     setError(undefined);
     try {
       const environment = await api<Endpoint>("POST", "/api/endpoints", { body: { Name: name.trim(), UserTrusted: !waits } });
-      if (!environment.EdgeKey) throw new Error("The server created the environment without an EdgeKey; update the server.");
+      if (!environment.EdgeKey) throw new Error(t("addEnvironment.noEdgeKey"));
       setCreated({ environment, key: decodeEdgeKey(environment.EdgeKey) });
     } catch (failure) {
       setError(messageOf(failure));
@@ -80,43 +87,43 @@ export function AddEnvironmentScreen() {
 
   return (
     <>
-      <PageHeader title="Add environment" description="Create an environment with its own key, then run the command on the device: its agent connects out to this server over mutual TLS." />
+      <PageHeader title={t("addEnvironment.title")} description={t("addEnvironment.description")} />
       <Grid gap="lg">
         <Grid.Col span={{ base: 12, lg: 5 }}>
           <Paper withBorder radius="md" p="lg" component="form" onSubmit={(event: FormEvent) => void handleCreate(event)}>
             <Stack>
-              <TextInput label="Name" required withAsterisk={false} value={name} onChange={(event) => setName(event.currentTarget.value)} disabled={created !== undefined} placeholder="e.g. shop-42-router" />
+              <TextInput label={t("addEnvironment.name")} required withAsterisk={false} value={name} onChange={(event) => setName(event.currentTarget.value)} disabled={created !== undefined} placeholder={t("addEnvironment.namePlaceholder")} />
               <TextInput
-                label="Edge ID"
-                description="The device's identity; keep the random one or type your own."
+                label={t("addEnvironment.edgeId")}
+                description={t("addEnvironment.edgeIdHelp")}
                 value={edgeId}
                 onChange={(event) => setEdgeId(event.currentTarget.value)}
                 rightSection={
-                  <Button variant="subtle" size="compact-xs" px={4} onClick={() => setEdgeId(randomEdgeId())} aria-label="Generate a random one" title="Generate a random one">
+                  <Button variant="subtle" size="compact-xs" px={4} onClick={() => setEdgeId(randomEdgeId())} aria-label={t("addEnvironment.randomEdgeId")} title={t("addEnvironment.randomEdgeId")}>
                     <IconRefresh size={14} />
                   </Button>
                 }
               />
-              <TextInput label="API server URL" description="Where the agent reaches this server's HTTPS API." value={apiUrl} onChange={(event) => setApiUrl(event.currentTarget.value)} placeholder={defaults?.apiUrl ?? "https://pier.example.com:9443"} />
-              <TextInput label="Tunnel address" description="host:port of the tunnel listener." value={tunnelAddress} onChange={(event) => setTunnelAddress(event.currentTarget.value)} placeholder={defaults?.tunnelAddress ?? "pier.example.com:8000"} />
-              <Radio.Group label="Target" value={target} onChange={setTarget}>
+              <TextInput label={t("addEnvironment.apiUrl")} description={t("addEnvironment.apiUrlHelp")} value={apiUrl} onChange={(event) => setApiUrl(event.currentTarget.value)} placeholder={defaults?.apiUrl ?? exampleApiUrl} data-untranslated />
+              <TextInput label={t("addEnvironment.tunnelAddress")} description={t("addEnvironment.tunnelAddressHelp")} value={tunnelAddress} onChange={(event) => setTunnelAddress(event.currentTarget.value)} placeholder={defaults?.tunnelAddress ?? exampleTunnelAddress} data-untranslated />
+              <Radio.Group label={t("addEnvironment.target")} value={target} onChange={setTarget}>
                 <SimpleGrid cols={2} spacing="xs" verticalSpacing="xs" mt="xs">
                   {agentTargets.map((option) => (
-                    <Radio key={option.value} value={option.value} label={option.label} />
+                    <Radio key={option.value} value={option.value} label={option.label()} />
                   ))}
                 </SimpleGrid>
               </Radio.Group>
               {target !== "linux" && (
                 <TextInput
-                  label="Agent image"
-                  description="As scripts/build-images.ts tags it on the device's host, or your registry's name for it."
+                  label={t("addEnvironment.image")}
+                  description={<Trans t={t} i18nKey="addEnvironment.imageHelp" components={{ code: <Code /> }} />}
                   value={image}
                   maxLength={maxAgentImageLength + 1}
                   onChange={(event) => setImage(event.currentTarget.value.trim())}
                   error={agentImageProblem(image)}
                 />
               )}
-              <Checkbox label="Device waits in the Waiting Room until associated" checked={waits} onChange={(event) => setWaits(event.currentTarget.checked)} disabled={created !== undefined} />
+              <Checkbox label={t("addEnvironment.waits")} checked={waits} onChange={(event) => setWaits(event.currentTarget.checked)} disabled={created !== undefined} />
               {error && (
                 <Alert color="red" role="alert">
                   {error}
@@ -125,11 +132,11 @@ export function AddEnvironmentScreen() {
               <Group>
                 {created ? (
                   <Button variant="default" onClick={startOver}>
-                    Add another environment
+                    {t("addEnvironment.another")}
                   </Button>
                 ) : (
                   <Button type="submit" loading={busy} disabled={name.trim() === ""}>
-                    Create
+                    {t("common:actions.create")}
                   </Button>
                 )}
               </Group>
@@ -142,13 +149,13 @@ export function AddEnvironmentScreen() {
           ) : (
             <Paper withBorder radius="md" p="lg" bg="light-dark(var(--mantine-color-gray-0), var(--mantine-color-dark-6))">
               <Title order={2} size="h4">
-                The command
+                {t("addEnvironment.command.title")}
               </Title>
               <Alert variant="transparent" p={0} mt="xs" color="gray">
-                Fill in the form and press Create: the command that installs and enrols the agent appears here.
+                {t("addEnvironment.command.hint")}
               </Alert>
               {defaults && (
-                <Alert variant="light" mt="md" color="blue" title="How the device gets its identity">
+                <Alert variant="light" mt="md" color="blue" title={t("addEnvironment.command.flowTitle")}>
                   {flowSentences[defaults.flow]}
                 </Alert>
               )}

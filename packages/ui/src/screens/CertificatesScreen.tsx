@@ -1,6 +1,8 @@
-import { Badge, Button, Stack } from "@mantine/core";
+import { Badge, Button, Code, Stack } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { IconDownload } from "@tabler/icons-react";
+import type { TFunction } from "i18next";
+import { Trans, useTranslation } from "react-i18next";
 import { ApiError, api, messageOf, request } from "../api/client.ts";
 import type { AlertView, CertSummary, Certificates, DeviceCertificatePage, RotationState } from "../api/types.ts";
 import { AlertsPanel } from "../components/certificates/AlertsPanel.tsx";
@@ -21,12 +23,17 @@ function rowOf(certificate: Omit<CertSummary, "NotBefore"> & { NotBefore: string
 
 // The certificates named in the expiry view: the CA and what the listeners present (device
 // certificates are counted by the server).
-function namedExpiries(certificates: Certificates): NamedExpiry[] {
+function namedExpiries(certificates: Certificates, t: TFunction<"pki">): NamedExpiry[] {
   const named: NamedExpiry[] = [];
-  if (certificates.CA) named.push({ key: `ca:${certificates.CA.FingerprintSHA256}`, label: "Built-in CA", notAfter: certificates.CA.NotAfter });
-  named.push({ key: `server:${certificates.Server.FingerprintSHA256}`, label: "Server", notAfter: certificates.Server.NotAfter });
-  if (certificates.Mtls) named.push({ key: `mtls:${certificates.Mtls.FingerprintSHA256}`, label: "mTLS", notAfter: certificates.Mtls.NotAfter });
+  if (certificates.CA) named.push({ key: `ca:${certificates.CA.FingerprintSHA256}`, label: t("certificates.named.builtInCa"), notAfter: certificates.CA.NotAfter });
+  named.push({ key: `server:${certificates.Server.FingerprintSHA256}`, label: t("certificates.named.server"), notAfter: certificates.Server.NotAfter });
+  if (certificates.Mtls) named.push({ key: `mtls:${certificates.Mtls.FingerprintSHA256}`, label: t("certificates.named.mtls"), notAfter: certificates.Mtls.NotAfter });
   return named;
+}
+
+// The profiles `pier ca` issues under ("server", "client") in the UI's language; another as sent.
+function profileText(profile: string, t: TFunction<"pki">): string {
+  return profile === "server" || profile === "client" ? t(`certificates.profiles.${profile}`) : profile;
 }
 
 // No built-in CA (409) or a server without rotation (404): no rotation panel.
@@ -49,7 +56,7 @@ async function loadAlerts(signal: AbortSignal): Promise<AlertView[] | null> {
   }
 }
 
-async function downloadCa(): Promise<void> {
+async function downloadCa(failed: string): Promise<void> {
   try {
     const response = await request("GET", "/api/pki/ca");
     const url = URL.createObjectURL(new Blob([await response.text()], { type: "application/x-pem-file" }));
@@ -59,13 +66,14 @@ async function downloadCa(): Promise<void> {
     link.click();
     URL.revokeObjectURL(url);
   } catch (failure) {
-    notifications.show({ color: "red", title: "Could not download the CA certificate", message: messageOf(failure) });
+    notifications.show({ color: "red", title: failed, message: messageOf(failure) });
   }
 }
 
 /** `/certificates`: every device certificate and its status, the expiry view, the CA rotation, and the certificates in force. */
 export function CertificatesScreen() {
-  usePageTitle("Certificates");
+  const { t } = useTranslation("pki");
+  usePageTitle(t("certificates.title"));
   const certificates = usePolling((signal) => api<Certificates>("GET", "/api/certificates", { signal }), 5000);
   const { filters, query, setSearch, setStatus, setPage } = useInventoryFilters();
   const path = inventoryPath(query);
@@ -76,16 +84,16 @@ export function CertificatesScreen() {
   const data = certificates.data;
   if (!data) return certificates.error ? <LoadError message={certificates.error} /> : <PageLoader />;
 
-  const inForce = [rowOf(data.Server, ["HTTPS listener"]), ...(data.Mtls ? [rowOf(data.Mtls, ["mTLS domain"])] : [])];
+  const inForce = [rowOf(data.Server, [t("certificates.inForce.https")]), ...(data.Mtls ? [rowOf(data.Mtls, [t("certificates.inForce.mtlsDomain")])] : [])];
   return (
     <>
       <PageHeader
-        title="Certificates"
-        description="Every device certificate and how long it has left, the built-in CA and its rotation, and what the listeners present."
+        title={t("certificates.title")}
+        description={t("certificates.description")}
         actions={
           data.CA ? (
-            <Button variant="light" leftSection={<IconDownload size={16} />} onClick={() => void downloadCa()}>
-              Download CA certificate
+            <Button variant="light" leftSection={<IconDownload size={16} />} onClick={() => void downloadCa(t("certificates.downloadCaFailed"))}>
+              {t("certificates.downloadCa")}
             </Button>
           ) : undefined
         }
@@ -93,16 +101,16 @@ export function CertificatesScreen() {
       <LoadError message={certificates.error} />
       <Stack gap="lg">
         <AlertsPanel alerts={alerts} />
-        <ExpiryTimeline counts={inventory.data?.Expiry} named={namedExpiries(data)} />
+        <ExpiryTimeline counts={inventory.data?.Expiry} named={namedExpiries(data, t)} />
         <DeviceCertificateInventory inventory={inventory} filters={filters} onSearch={setSearch} onStatus={setStatus} onPage={setPage} />
         <RotationPanel rotation={rotation} />
-        <CertificateTable title="In force" description="What the listeners present to browsers and agents." extraHeaders={["Role"]} rows={inForce} empty="—" />
-        <CertificateTable title="Built-in CA" description="The CA this server created in its data directory (pier ca)." rows={data.CA ? [rowOf(data.CA)] : []} empty="No built-in CA: the server runs with certificates given by flags." />
+        <CertificateTable title={t("certificates.inForce.title")} description={t("certificates.inForce.description")} extraHeaders={[t("certificates.inForce.role")]} rows={inForce} empty="—" />
+        <CertificateTable title={t("certificates.builtInCa.title")} description={<Trans t={t} i18nKey="certificates.builtInCa.description" components={{ code: <Code /> }} />} rows={data.CA ? [rowOf(data.CA)] : []} empty={t("certificates.builtInCa.empty")} />
         <CertificateTable
-          title="Server certificates issued by the built-in CA"
-          extraHeaders={["Profile"]}
-          rows={data.Issued.map((issued) => ({ ...rowOf(issued, [<Badge key="profile" variant="light" color={issued.Profile === "server" ? "blue" : "grape"}>{issued.Profile}</Badge>]), key: issued.SerialNumber, revoked: issued.Revoked }))}
-          empty="The built-in CA has issued nothing from its index yet."
+          title={t("certificates.issued.title")}
+          extraHeaders={[t("certificates.issued.profile")]}
+          rows={data.Issued.map((issued) => ({ ...rowOf(issued, [<Badge key="profile" variant="light" color={issued.Profile === "server" ? "blue" : "grape"}>{profileText(issued.Profile, t)}</Badge>]), key: issued.SerialNumber, revoked: issued.Revoked }))}
+          empty={t("certificates.issued.empty")}
         />
       </Stack>
     </>

@@ -1,6 +1,7 @@
-import { Button, Group, NumberInput, Paper, Stack, Switch, TextInput, Title } from "@mantine/core";
+import { Button, Code, Group, NumberInput, Paper, Stack, Switch, TextInput, Title } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { type FormEvent, useEffect, useState } from "react";
+import { Trans, useTranslation } from "react-i18next";
 import { ApiError, api, messageOf } from "../api/client.ts";
 import type { Settings } from "../api/types.ts";
 import { LoadError } from "../components/LoadError.tsx";
@@ -9,6 +10,11 @@ import { PageHeader } from "../components/PageHeader.tsx";
 import { PageLoader } from "../components/PageLoader.tsx";
 import { usePolling } from "../hooks/use-polling.ts";
 import { usePageTitle } from "../hooks/use-page-title.ts";
+
+// Examples of the addresses, the same in every language (the inputs are marked `data-untranslated`
+// for the language check of the browser tests: they hold addresses).
+const urlExample = "https://pier.example.com:9443";
+const tunnelExample = "pier.example.com:8000";
 
 interface SettingsForm {
   enabled: boolean;
@@ -35,7 +41,8 @@ function fieldOf(error: unknown): keyof SettingsForm | undefined {
 
 /** `/settings/edge`: the Edge Compute settings and the separate mTLS certificate. */
 export function EdgeComputeScreen() {
-  usePageTitle("Edge Compute");
+  const { t } = useTranslation("pki");
+  usePageTitle(t("edgeCompute.title"));
   const settings = usePolling((signal) => api<Settings>("GET", "/api/settings", { signal }), 0);
   const [form, setForm] = useState<SettingsForm>();
   const [error, setError] = useState<{ field?: keyof SettingsForm; message: string }>();
@@ -55,7 +62,7 @@ export function EdgeComputeScreen() {
         body: { EnableEdgeComputeFeatures: form.enabled, EdgeAgentCheckinInterval: Number(form.interval), TrustOnFirstConnect: !form.devicesWait, AutoReissueWithinSeconds: Number(form.reissueWithin), EdgePortainerUrl: form.url.trim(), Edge: { TunnelServerAddress: form.tunnel.trim() } },
       });
       setForm(formOf(saved));
-      notifications.show({ color: "green", message: "Settings saved" });
+      notifications.show({ color: "green", message: t("edgeCompute.saved") });
     } catch (failure) {
       const field = fieldOf(failure);
       setError({ ...(field ? { field } : {}), message: messageOf(failure) });
@@ -69,7 +76,7 @@ export function EdgeComputeScreen() {
 
   return (
     <>
-      <PageHeader title="Edge Compute" description="How devices connect: check-in interval, association, the addresses put in new keys, and the certificate of the mTLS domain." />
+      <PageHeader title={t("edgeCompute.title")} description={t("edgeCompute.description")} />
       <LoadError message={settings.error} />
       <Stack gap="lg" maw={860}>
         {!form ? (
@@ -77,18 +84,18 @@ export function EdgeComputeScreen() {
         ) : (
           <Paper withBorder radius="md" p="lg" component="form" onSubmit={(event: FormEvent) => void save(event)}>
             <Stack>
-              <Title order={2} size="h3">Settings</Title>
-              <Switch label="Enable Edge Compute features" description="Portainer's setting (EnableEdgeComputeFeatures), kept for its API: Pier's agents, edge stacks and edge jobs work whether it is on or off." checked={form.enabled} onChange={(event) => update({ enabled: event.currentTarget.checked })} />
+              <Title order={2} size="h3">{t("edgeCompute.settings")}</Title>
+              <Switch label={t("edgeCompute.enabled.label")} description={<Trans t={t} i18nKey="edgeCompute.enabled.description" components={{ code: <Code /> }} />} checked={form.enabled} onChange={(event) => update({ enabled: event.currentTarget.checked })} />
               <Switch
-                label="Devices wait in the Waiting Room"
-                description="Off: a device with a valid fleet key is associated on its first connection (TrustOnFirstConnect)."
+                label={t("edgeCompute.devicesWait.label")}
+                description={<Trans t={t} i18nKey="edgeCompute.devicesWait.description" components={{ code: <Code /> }} />}
                 checked={form.devicesWait}
                 onChange={(event) => update({ devicesWait: event.currentTarget.checked })}
               />
-              <NumberInput label="Check-in interval (seconds)" description="Three missed intervals end a session." min={1} max={3600} allowDecimal={false} value={form.interval} onChange={(value) => update({ interval: value })} error={fieldError("interval")} w={320} />
+              <NumberInput label={t("edgeCompute.interval.label")} description={t("edgeCompute.interval.description")} min={1} max={3600} allowDecimal={false} value={form.interval} onChange={(value) => update({ interval: value })} error={fieldError("interval")} w={320} />
               <NumberInput
-                label="Re-issue expired certificates within (seconds)"
-                description="An associated device whose built-in CA certificate expired less than this long ago gets a new one without the Waiting Room (0: off, it goes back to the Waiting Room)."
+                label={t("edgeCompute.reissueWithin.label")}
+                description={t("edgeCompute.reissueWithin.description")}
                 min={0}
                 max={397 * 86_400}
                 allowDecimal={false}
@@ -97,12 +104,12 @@ export function EdgeComputeScreen() {
                 error={fieldError("reissueWithin")}
                 w={320}
               />
-              <TextInput label="Edge API server URL" description="Put in new keys instead of this server's own address (empty: the server's --edge-api-url, else the address you use now, or the mTLS domain)." placeholder="https://pier.example.com:9443" value={form.url} onChange={(event) => update({ url: event.currentTarget.value })} error={fieldError("url")} />
-              <TextInput label="Tunnel server address" description="host:port of the tunnel listener put in new keys (empty: the server's --edge-tunnel-address, else the API host and the tunnel port)." placeholder="pier.example.com:8000" value={form.tunnel} onChange={(event) => update({ tunnel: event.currentTarget.value })} error={fieldError("tunnel")} />
+              <TextInput label={t("edgeCompute.url.label")} description={<Trans t={t} i18nKey="edgeCompute.url.description" components={{ code: <Code /> }} />} placeholder={urlExample} value={form.url} onChange={(event) => update({ url: event.currentTarget.value })} error={fieldError("url")} data-untranslated />
+              <TextInput label={t("edgeCompute.tunnel.label")} description={<Trans t={t} i18nKey="edgeCompute.tunnel.description" components={{ code: <Code /> }} />} placeholder={tunnelExample} value={form.tunnel} onChange={(event) => update({ tunnel: event.currentTarget.value })} error={fieldError("tunnel")} data-untranslated />
               {error && !error.field && <LoadError message={error.message} />}
               <Group>
                 <Button type="submit" loading={busy}>
-                  Save settings
+                  {t("edgeCompute.save")}
                 </Button>
               </Group>
             </Stack>

@@ -1,5 +1,6 @@
-import { Alert, Anchor, Group, Stack, Tabs, Text, Title } from "@mantine/core";
+import { Alert, Anchor, Code, Group, Stack, Tabs, Text, Title } from "@mantine/core";
 import { IconBox, IconNetwork, IconPhoto, IconDatabase } from "@tabler/icons-react";
+import { Trans, useTranslation } from "react-i18next";
 import { Link, useParams, useSearchParams } from "react-router";
 import { api } from "../api/client.ts";
 import type { DockerSnapshotReport, Endpoint } from "../api/types.ts";
@@ -23,10 +24,10 @@ import { usePageTitle } from "../hooks/use-page-title.ts";
 
 /** The environment's Docker objects, one tab each, read through the tunnel. */
 const dockerTabs = [
-  { value: "containers", label: "Containers", Icon: IconBox, Panel: ContainersTab },
-  { value: "images", label: "Images", Icon: IconPhoto, Panel: ImagesTab },
-  { value: "volumes", label: "Volumes", Icon: IconDatabase, Panel: VolumesTab },
-  { value: "networks", label: "Networks", Icon: IconNetwork, Panel: NetworksTab },
+  { value: "containers", Icon: IconBox, Panel: ContainersTab },
+  { value: "images", Icon: IconPhoto, Panel: ImagesTab },
+  { value: "volumes", Icon: IconDatabase, Panel: VolumesTab },
+  { value: "networks", Icon: IconNetwork, Panel: NetworksTab },
 ] as const;
 
 /** `/environments/:id`: the device's summary and its Docker resources. */
@@ -38,15 +39,16 @@ export function EnvironmentScreen() {
 
 function EnvironmentPage({ id }: { id: number }) {
   const [search, setSearch] = useSearchParams();
+  const { t } = useTranslation("environments");
   // Rename and Delete need Operator; helpdesk reads.
   const canOperate = useCan("operate");
   const environment = usePolling((signal) => api<Endpoint>("GET", `/api/endpoints/${id}`, { signal }), 5000, String(id));
-  usePageTitle(environment.data?.Name ?? "Environment");
+  usePageTitle(environment.data?.Name ?? t("environment.pageTitle"));
   const snapshotTime = environment.data?.Snapshots[0]?.Time ?? 0;
   // Only asked once the environment says a snapshot exists: the 404 of "none yet" would be noise.
   const report = usePolling((signal) => (snapshotTime > 0 ? api<DockerSnapshotReport>("GET", `/api/endpoints/${id}/docker-snapshot`, { signal }) : Promise.resolve(undefined)), 0, `${id}:${snapshotTime}`, { keepDataOnKeyChange: true });
 
-  if (!Number.isInteger(id) || id <= 0) return <Alert color="red">There is no environment at this address.</Alert>;
+  if (!Number.isInteger(id) || id <= 0) return <Alert color="red">{t("environment.invalid")}</Alert>;
   if (!environment.data) return environment.error ? <LoadError message={environment.error} /> : <PageLoader />;
 
   const env = environment.data;
@@ -62,10 +64,10 @@ function EnvironmentPage({ id }: { id: number }) {
             <Title order={1} size="h2">
               {env.Name}
             </Title>
-            <HeartbeatBadge alive={env.Heartbeat} />
+            <HeartbeatBadge alive={env.Heartbeat} docker={env.Pier} />
           </Group>
           <Text size="sm" c="dimmed">
-            Edge ID <Text span ff="monospace">{env.EdgeID || "—"}</Text> · agent {env.Agent.Version || "—"} · last check-in {formatAgo(env.LastCheckInDate)}
+            <Trans t={t} i18nKey="environment.summary" values={{ edgeId: env.EdgeID || "—", version: env.Agent.Version || "—", ago: formatAgo(env.LastCheckInDate) }} components={{ mono: <Text span ff="monospace" /> }} />
           </Text>
         </Stack>
         {canOperate && <EnvironmentActions environment={env} onChanged={environment.refresh} />}
@@ -74,24 +76,20 @@ function EnvironmentPage({ id }: { id: number }) {
       <CloneAlert clone={env.Pier.Clone} />
       {!env.UserTrusted && env.EdgeID !== "" && (
         <Alert color="yellow" mb="md">
-          This device waits in the{" "}
-          <Anchor component={Link} to="/waiting-room">
-            Waiting Room
-          </Anchor>
-          : associate it to manage its Docker Engine.
+          <Trans t={t} i18nKey="environment.waits" components={{ room: <Anchor component={Link} to="/waiting-room" /> }} />
         </Alert>
       )}
       {env.EdgeID === "" && (
-        <Alert color="blue" mb="md" title="No device has used this environment's key yet">
+        <Alert color="blue" mb="md" title={t("environment.unused.title")}>
           <Text size="sm" mb="xs">
-            Start the agent on the device with the EDGE_KEY shown when this environment was created (and an EDGE_ID of your choice). The server keeps only a hash of the key&apos;s secret, so it cannot show the key again: if it is lost, make a new one.
+            <Trans t={t} i18nKey="environment.unused.text" components={{ code: <Code /> }} />
           </Text>
           <NewEdgeKey environmentId={env.Id} />
         </Alert>
       )}
       {env.UserTrusted && env.EdgeID !== "" && !source.live && (
         <Alert color="gray" mb="md">
-          The device is not connected: showing its last snapshot{env.Snapshots[0] ? ` (${formatAgo(env.Snapshots[0].Time)})` : ""}, read-only.
+          {env.Snapshots[0] ? t("environment.offlineSince", { ago: formatAgo(env.Snapshots[0].Time) }) : t("environment.offline")}
         </Alert>
       )}
       <EnvironmentSummary environment={env} report={report.data} />
@@ -99,9 +97,9 @@ function EnvironmentPage({ id }: { id: number }) {
       <EnvironmentTags environmentId={env.Id} tagIds={env.TagIds ?? []} onChanged={environment.refresh} />
       <Tabs value={tab} onChange={(value) => setSearch(value === null || value === "containers" ? {} : { tab: value }, { replace: true })} keepMounted={false}>
         <Tabs.List mb="md">
-          {dockerTabs.map(({ value, label, Icon }) => (
+          {dockerTabs.map(({ value, Icon }) => (
             <Tabs.Tab key={value} value={value} leftSection={<Icon size={16} />}>
-              {label}
+              {t(`environment.tabs.${value}`)}
             </Tabs.Tab>
           ))}
         </Tabs.List>

@@ -1,5 +1,6 @@
-import { Alert, Button, Stack, TextInput } from "@mantine/core";
+import { Alert, Button, Code, Stack, TextInput } from "@mantine/core";
 import { type FormEvent, useState } from "react";
+import { Trans, useTranslation } from "react-i18next";
 import { useNavigate } from "react-router";
 import { createAdministrator } from "../api/auth.ts";
 import { ApiError, messageOf } from "../api/client.ts";
@@ -9,7 +10,8 @@ import { usePageTitle } from "../hooks/use-page-title.ts";
 
 /** `/init`: the first run creates the administrator, logs in as it and goes Home. */
 export function FirstRunScreen() {
-  usePageTitle("First run");
+  const { t } = useTranslation("auth");
+  usePageTitle(t("firstRun.pageTitle"));
   const navigate = useNavigate();
   const [setupToken, setSetupToken] = useState("");
   const [username, setUsername] = useState("admin");
@@ -22,7 +24,7 @@ export function FirstRunScreen() {
   async function handleSubmit(event: FormEvent) {
     event.preventDefault();
     if (password !== confirmation) {
-      setError({ field: "Confirm", message: "The two passwords differ." });
+      setError({ field: "Confirm", message: t("firstRun.mismatch") });
       return;
     }
     setBusy(true);
@@ -43,31 +45,32 @@ export function FirstRunScreen() {
   }
 
   const fieldError = (field: string) => (error?.field === field ? error.message : undefined);
+  const refused = { setupToken: fieldError("SetupToken"), username: fieldError("Username"), password: fieldError("Password"), confirm: mismatch ? t("firstRun.mismatch") : fieldError("Confirm") };
   return (
-    <AuthCard title="Create the administrator" description="This is the first start of this Pier server: prove you run it with its setup token, then choose the administrator's name and password.">
+    <AuthCard title={t("firstRun.title")} description={t("firstRun.description")}>
       <form onSubmit={(event) => void handleSubmit(event)}>
         <Stack>
           <PasswordField
-            label="Setup token"
+            label={t("firstRun.setupToken")}
             autoComplete="off"
             autoFocus
             required
             withAsterisk={false}
             value={setupToken}
             onChange={(event) => setSetupToken(event.currentTarget.value)}
-            error={fieldError("SetupToken")}
-            description="A one-time token the server wrote to admin-setup-token in its data directory (--data; /data in the pier-server image), e.g. cat pier-data/admin-setup-token. Its start-up log names the path."
+            error={refused.setupToken}
+            description={<Trans t={t} i18nKey="firstRun.setupTokenHelp" components={{ code: <Code /> }} />}
           />
-          <TextInput label="Username" autoComplete="username" required withAsterisk={false} value={username} onChange={(event) => setUsername(event.currentTarget.value)} error={fieldError("Username")} />
-          <PasswordField label="Password" autoComplete="new-password" required withAsterisk={false} value={password} onChange={(event) => setPassword(event.currentTarget.value)} error={fieldError("Password")} description="At least 12 characters." />
+          <TextInput label={t("fields.username")} autoComplete="username" required withAsterisk={false} value={username} onChange={(event) => setUsername(event.currentTarget.value)} error={refused.username} />
+          <PasswordField label={t("fields.password")} autoComplete="new-password" required withAsterisk={false} value={password} onChange={(event) => setPassword(event.currentTarget.value)} error={refused.password} description={t("firstRun.passwordHelp")} />
           <PasswordField
-            label="Confirm password"
+            label={t("firstRun.confirm")}
             autoComplete="new-password"
             required
             withAsterisk={false}
             value={confirmation}
             onChange={(event) => setConfirmation(event.currentTarget.value)}
-            error={mismatch ? "The two passwords differ." : fieldError("Confirm")}
+            error={refused.confirm}
           />
           {error && !["SetupToken", "Username", "Password", "Confirm"].includes(error.field ?? "") && (
             <Alert color="red" role="alert">
@@ -75,7 +78,7 @@ export function FirstRunScreen() {
             </Alert>
           )}
           <Button type="submit" loading={busy} fullWidth>
-            Create administrator
+            {t("firstRun.submit")}
           </Button>
         </Stack>
       </form>

@@ -1,5 +1,6 @@
-import { Anchor, Checkbox, Group, MultiSelect, NativeSelect, Paper, Table, Text, TextInput, Tooltip } from "@mantine/core";
+import { Alert, Anchor, Checkbox, Group, MultiSelect, NativeSelect, Paper, Table, Text, TextInput, Tooltip } from "@mantine/core";
 import { IconSearch } from "@tabler/icons-react";
+import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { loadAllMatching, maxSearchLength } from "../api/environment-list.ts";
 import { messageOf } from "../api/client.ts";
@@ -15,7 +16,7 @@ import { useEnvironmentList } from "../hooks/use-environment-list.ts";
 import { namesById, useEdgeGroups, useTags } from "../hooks/use-fleet-lists.ts";
 import { usePageTitle } from "../hooks/use-page-title.ts";
 import { useSelection } from "../hooks/use-selection.ts";
-import { useCan } from "../hooks/use-current-user.ts";
+import { useCan, useCurrentUser } from "../hooks/use-current-user.ts";
 import { TagChips } from "../components/fleet/TagChips.tsx";
 import { EmptyTableRow } from "../components/EmptyTableRow.tsx";
 import { ListPager } from "../components/environment-list/ListPager.tsx";
@@ -26,11 +27,7 @@ import { HomeBulkActions } from "../components/environment-list/HomeBulkActions.
 
 type StatusFilter = "all" | "online" | "offline";
 
-const statusOptions: { value: StatusFilter; label: string }[] = [
-  { value: "all", label: "All" },
-  { value: "online", label: "Online" },
-  { value: "offline", label: "Offline" },
-];
+const statusFilters: readonly StatusFilter[] = ["all", "online", "offline"];
 
 function statusOf(value: string): StatusFilter {
   return value === "online" || value === "offline" ? value : "all";
@@ -48,6 +45,11 @@ function platformOf(environment: Endpoint): string {
  * expiry, a page at a time: the server searches, sorts, pages and counts.
  */
 export function HomeScreen() {
+  const { t } = useTranslation("environments");
+  const { t: tTeams } = useTranslation("teams");
+  // Not an administrator and in no team: the server shows nothing (default deny); say why and whom to ask.
+  const me = useCurrentUser();
+  const inNoTeam = me.AllEnvironments === false && (me.Teams ?? []).length === 0;
   const list = useEnvironmentList("home", 5000);
   const { query } = list;
   const environments = list.page;
@@ -57,7 +59,7 @@ export function HomeScreen() {
   const tags = useTags(30_000);
   const groups = useEdgeGroups(30_000);
   const tagNames = namesById(tags.data, (tag) => tag.ID, (tag) => tag.Name);
-  usePageTitle("Environments");
+  usePageTitle(t("home.title"));
   const selection = useSelection(shown);
   // Selecting is for changing: helpdesk users read.
   const canOperate = useCan("operate");
@@ -66,20 +68,25 @@ export function HomeScreen() {
     try {
       selection.set(await loadAllMatching(query, new AbortController().signal));
     } catch (failure) {
-      notifications.show({ color: "red", title: "Could not select every matching environment", message: messageOf(failure), autoClose: false });
+      notifications.show({ color: "red", title: t("home.selectAllFailed"), message: messageOf(failure), autoClose: false });
     }
   }
 
   return (
     <>
-      <PageHeader title="Environments" description="The devices managed by this server. An environment is online while its agent checks in on time." />
+      <PageHeader title={t("home.title")} description={t("home.description")} />
+      {inNoTeam && (
+        <Alert color="yellow" title={tTeams("noTeam.title")} mb="md">
+          {tTeams("noTeam.text")}
+        </Alert>
+      )}
       <LoadError message={environments.error} />
       <StatusCounts intervalMs={5000} status={query.status} onStatus={list.setStatus} />
       <Group mb="md" align="flex-end">
-        <TextInput label="Search" placeholder="Name, Edge ID or source address" leftSection={<IconSearch size={16} />} value={query.search} maxLength={maxSearchLength} onChange={(event) => list.setSearch(event.currentTarget.value)} w={340} />
+        <TextInput label={t("lists.search")} placeholder={t("home.searchPlaceholder")} leftSection={<IconSearch size={16} />} value={query.search} maxLength={maxSearchLength} onChange={(event) => list.setSearch(event.currentTarget.value)} w={340} />
         <NativeSelect
-          label="Status"
-          data={statusOptions}
+          label={t("home.status.label")}
+          data={statusFilters.map((value) => ({ value, label: t(`home.status.${value}`) }))}
           value={query.status ?? "all"}
           onChange={(event) => {
             const status = statusOf(event.currentTarget.value);
@@ -88,8 +95,8 @@ export function HomeScreen() {
           w={160}
         />
         <MultiSelect
-          label="Tags"
-          placeholder={(query.tagIds?.length ?? 0) === 0 ? "Any" : undefined}
+          label={t("home.tags")}
+          placeholder={(query.tagIds?.length ?? 0) === 0 ? t("home.any") : undefined}
           data={(tags.data ?? []).map((tag) => ({ value: String(tag.ID), label: tag.Name }))}
           value={(query.tagIds ?? []).map(String)}
           onChange={(values) => list.setTagIds(values.map(Number))}
@@ -98,8 +105,8 @@ export function HomeScreen() {
           w={240}
         />
         <NativeSelect
-          label="Edge group"
-          data={[{ value: "", label: "Any" }, ...(groups.data ?? []).map((group) => ({ value: String(group.Id), label: group.Name }))]}
+          label={t("home.edgeGroup")}
+          data={[{ value: "", label: t("home.any") }, ...(groups.data ?? []).map((group) => ({ value: String(group.Id), label: group.Name }))]}
           value={query.edgeGroupId === undefined ? "" : String(query.edgeGroupId)}
           onChange={(event) => list.setEdgeGroupId(event.currentTarget.value === "" ? undefined : Number(event.currentTarget.value))}
           w={200}
@@ -109,24 +116,24 @@ export function HomeScreen() {
         <PageLoader />
       ) : (
         <Paper withBorder radius="md">
-          <Table striped highlightOnHover verticalSpacing="sm" aria-label="Environments">
+          <Table striped highlightOnHover verticalSpacing="sm" aria-label={t("home.title")}>
             <Table.Thead>
               <Table.Tr>
                 {canOperate && (
                   <Table.Th w={40}>
-                    <Checkbox aria-label="Select all on this page" checked={selection.allOnPage} indeterminate={selection.someOnPage && !selection.allOnPage} disabled={shown.length === 0} onChange={(event) => selection.toggle(shown, event.currentTarget.checked)} />
+                    <Checkbox aria-label={t("home.selectPage")} checked={selection.allOnPage} indeterminate={selection.someOnPage && !selection.allOnPage} disabled={shown.length === 0} onChange={(event) => selection.toggle(shown, event.currentTarget.checked)} />
                   </Table.Th>
                 )}
                 <SortableHeader sort="Name" current={query.sort} order={query.order} onSort={list.toggleSort}>
-                  Name
+                  {t("home.columns.name")}
                 </SortableHeader>
-                <Table.Th>Heartbeat</Table.Th>
-                <Table.Th>Platform</Table.Th>
-                <Table.Th>Agent version</Table.Th>
+                <Table.Th>{t("home.columns.heartbeat")}</Table.Th>
+                <Table.Th>{t("home.columns.platform")}</Table.Th>
+                <Table.Th>{t("home.columns.agentVersion")}</Table.Th>
                 <SortableHeader sort="LastCheckIn" current={query.sort} order={query.order} onSort={list.toggleSort}>
-                  Last check-in
+                  {t("home.columns.lastCheckIn")}
                 </SortableHeader>
-                <Table.Th>Client certificate expires</Table.Th>
+                <Table.Th>{t("home.columns.certificateExpires")}</Table.Th>
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
@@ -134,7 +141,7 @@ export function HomeScreen() {
                 <Table.Tr key={environment.Id} bg={selection.has(environment.Id) ? "var(--mantine-color-blue-light)" : undefined}>
                   {canOperate && (
                     <Table.Td>
-                      <Checkbox aria-label={`Select ${environment.Name}`} checked={selection.has(environment.Id)} onChange={(event) => selection.toggle([environment], event.currentTarget.checked)} />
+                      <Checkbox aria-label={t("home.select", { name: environment.Name })} checked={selection.has(environment.Id)} onChange={(event) => selection.toggle([environment], event.currentTarget.checked)} />
                     </Table.Td>
                   )}
                   <Table.Td>
@@ -151,12 +158,12 @@ export function HomeScreen() {
                     <TagChips ids={environment.TagIds} names={tagNames} />
                     {environment.EdgeID === "" && (
                       <Text size="xs" c="dimmed">
-                        no device has used its key yet
+                        {t("home.unused")}
                       </Text>
                     )}
                   </Table.Td>
                   <Table.Td>
-                    <HeartbeatBadge alive={environment.Heartbeat} />
+                    <HeartbeatBadge alive={environment.Heartbeat} docker={environment.Pier} />
                   </Table.Td>
                   <Table.Td>{platformOf(environment)}</Table.Td>
                   <Table.Td>{environment.Agent.Version || "—"}</Table.Td>
@@ -169,11 +176,11 @@ export function HomeScreen() {
                 </Table.Tr>
               ))}
               {shown.length === 0 && (
-                <EmptyTableRow columns={canOperate ? 7 : 6}>{filtered ? "No environment matches the search and status filter." : "No environment yet: add one, or associate a device from the Waiting Room."}</EmptyTableRow>
+                <EmptyTableRow columns={canOperate ? 7 : 6}>{inNoTeam ? tTeams("noTeam.title") : filtered ? t("home.empty.filtered") : t("home.empty.none")}</EmptyTableRow>
               )}
             </Table.Tbody>
           </Table>
-          <ListPager total={total} page={query.page} pageSize={query.pageSize} shown={shown.length} noun={["environment", "environments"]} onPage={list.setPage} onPageSize={list.setPageSize} />
+          <ListPager total={total} page={query.page} pageSize={query.pageSize} shown={shown.length} totalText={t("home.total", { count: total })} onPage={list.setPage} onPageSize={list.setPageSize} />
         </Paper>
       )}
       <SelectionBar selected={selection.size} matching={total} onSelectAllMatching={selection.allOnPage ? () => void selectAllMatching() : undefined} onClear={selection.clear}>

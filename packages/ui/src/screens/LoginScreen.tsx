@@ -1,5 +1,6 @@
 import { Alert, Button, Stack, TextInput } from "@mantine/core";
 import { type FormEvent, useState } from "react";
+import { useTranslation } from "react-i18next";
 import { useNavigate } from "react-router";
 import { logIn } from "../api/auth.ts";
 import { messageOf } from "../api/client.ts";
@@ -10,7 +11,8 @@ import { returnPathOf } from "../return-path.ts";
 
 /** `/login`: user name and password → a session, then Home. */
 export function LoginScreen() {
-  usePageTitle("Log in");
+  const { t } = useTranslation("auth");
+  usePageTitle(t("login.title"));
   const navigate = useNavigate();
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
@@ -31,18 +33,18 @@ export function LoginScreen() {
   }
 
   return (
-    <AuthCard title="Log in" description="Manage your edge devices.">
+    <AuthCard title={t("login.title")} description={t("login.description")}>
       <form onSubmit={(event) => void handleSubmit(event)}>
         <Stack>
-          <TextInput label="Username" autoComplete="username" required withAsterisk={false} value={username} onChange={(event) => setUsername(event.currentTarget.value)} data-autofocus autoFocus />
-          <PasswordField label="Password" autoComplete="current-password" required withAsterisk={false} value={password} onChange={(event) => setPassword(event.currentTarget.value)} />
+          <TextInput label={t("login.username")} autoComplete="username" required withAsterisk={false} value={username} onChange={(event) => setUsername(event.currentTarget.value)} data-autofocus autoFocus />
+          <PasswordField label={t("login.password")} autoComplete="current-password" required withAsterisk={false} value={password} onChange={(event) => setPassword(event.currentTarget.value)} />
           {error && (
             <Alert color="red" role="alert">
               {error}
             </Alert>
           )}
           <Button type="submit" loading={busy} fullWidth>
-            Log in
+            {t("login.submit")}
           </Button>
         </Stack>
       </form>

@@ -2,6 +2,7 @@ import { Button, Checkbox, Code, Group, Paper, Stack, Table, Text, TextInput, To
 import { notifications } from "@mantine/notifications";
 import { IconCheck, IconSearch, IconTrash } from "@tabler/icons-react";
 import { useState } from "react";
+import { Trans, useTranslation } from "react-i18next";
 import { api, messageOf } from "../api/client.ts";
 import { loadAllMatching, maxSearchLength } from "../api/environment-list.ts";
 import type { Endpoint } from "../api/types.ts";
@@ -21,11 +22,11 @@ import { forEachInBulk } from "../api/bulk.ts";
 import { usePageTitle } from "../hooks/use-page-title.ts";
 import { useSelection } from "../hooks/use-selection.ts";
 import { useCan } from "../hooks/use-current-user.ts";
+import { namesList } from "../list-format.ts";
 
 /** A few devices' Edge IDs for a confirmation: the first five, then how many more. */
 function namesOf(devices: readonly Endpoint[]): string {
-  const shown = devices.slice(0, 5).map((device) => device.EdgeID);
-  return devices.length > shown.length ? `${shown.join(", ")} and ${devices.length - shown.length} more` : shown.join(", ");
+  return namesList(devices.map((device) => device.EdgeID));
 }
 
 /**
@@ -33,7 +34,8 @@ function namesOf(devices: readonly Endpoint[]): string {
  * time (the server searches, sorts and pages); the selection is kept across pages and can take every matching device.
  */
 export function WaitingRoomScreen() {
-  usePageTitle("Waiting Room");
+  const { t } = useTranslation("environments");
+  usePageTitle(t("waitingRoom.title"));
   const waiting = useEnvironmentList("waiting-room", 3000, "EdgeID");
   const { query } = waiting;
   const devices = waiting.page;
@@ -54,7 +56,7 @@ export function WaitingRoomScreen() {
       const all = await loadAllMatching(query, new AbortController().signal);
       selection.set(all);
     } catch (failure) {
-      notifications.show({ color: "red", title: "Could not select every matching device", message: messageOf(failure), autoClose: false });
+      notifications.show({ color: "red", title: t("waitingRoom.selectAllFailed"), message: messageOf(failure), autoClose: false });
     } finally {
       setSelectingAll(false);
     }
@@ -65,13 +67,14 @@ export function WaitingRoomScreen() {
     const outcomes = await forEachInBulk(devicesToChange, (device) => (what === "associate" ? api<Partial<Endpoint> | undefined>("PUT", `/api/endpoints/${device.Id}`, { body: { UserTrusted: true } }) : api<undefined>("DELETE", `/api/endpoints/${device.Id}`)));
     const notApplied = outcomes.flatMap((outcome) => {
       const names = outcome.ok ? outcome.value?.Pier?.EdgeGroupsNotApplied : undefined;
-      return names && names.length > 0 ? [`${outcome.item.EdgeID}: ${names.map(({ Name, Reason }) => `${Name} (${Reason === "dynamic" ? "a dynamic group: joined through tags" : "no such group"})`).join(", ")}`] : [];
+      const groups = names?.map(({ Name, Reason }) => t("waitingRoom.notApplied.group", { name: Name, reason: t(Reason === "dynamic" ? "waitingRoom.notApplied.dynamic" : "waitingRoom.notApplied.missing") }));
+      return groups && groups.length > 0 ? [`${outcome.item.EdgeID}: ${groups.join(t("lists.separator"))}`] : [];
     });
-    if (notApplied.length > 0) notifications.show({ color: "yellow", title: "Requested edge groups not applied", message: notApplied.join("\n"), autoClose: false });
+    if (notApplied.length > 0) notifications.show({ color: "yellow", title: t("waitingRoom.notApplied.title"), message: notApplied.join("\n"), autoClose: false });
     const failed = outcomes.flatMap((outcome) => (outcome.ok ? [] : [`${outcome.item.EdgeID}: ${outcome.error}`]));
     const done = devicesToChange.length - failed.length;
-    if (done > 0) notifications.show({ color: "green", message: `${what === "associate" ? "Associated" : "Removed"} ${done} device${done === 1 ? "" : "s"}.` });
-    if (failed.length > 0) notifications.show({ color: "red", title: `Some devices could not be ${what === "associate" ? "associated" : "removed"}`, message: failed.join("\n"), autoClose: false });
+    if (done > 0) notifications.show({ color: "green", message: t(`waitingRoom.${what}.done`, { count: done }) });
+    if (failed.length > 0) notifications.show({ color: "red", title: t(`waitingRoom.${what}.failed`), message: failed.join("\n"), autoClose: false });
     selection.clear();
     await devices.refresh();
     setBusy(false);
@@ -85,9 +88,9 @@ export function WaitingRoomScreen() {
       return;
     }
     setConfirm({
-      title: `Associate ${toAssociate.length} devices?`,
-      message: `Each becomes an environment this server manages and, with the built-in CA, receives its certificate: ${namesOf(toAssociate)}. Compare their key fingerprints with the ones the agents logged before you associate devices you do not recognise.`,
-      confirmLabel: `Associate ${toAssociate.length} devices`,
+      title: t("waitingRoom.associate.title", { count: toAssociate.length }),
+      message: t("waitingRoom.associate.message", { names: namesOf(toAssociate) }),
+      confirmLabel: t("waitingRoom.associate.confirm", { count: toAssociate.length }),
       safe: true,
       onConfirm: () => applyToSelection("associate", toAssociate),
     });
@@ -96,12 +99,9 @@ export function WaitingRoomScreen() {
   function askRemove() {
     const toRemove = [...selection.chosen];
     setConfirm({
-      title: toRemove.length === 1 ? `Remove ${toRemove[0]?.EdgeID ?? "the device"}?` : `Remove ${toRemove.length} devices?`,
-      message:
-        toRemove.length === 1
-          ? "Its session is closed and it is forgotten. If its agent keeps running with a fleet-wide key, it comes back here as a new device: stop the agent, or revoke its certificate."
-          : `Their sessions are closed and they are forgotten (${namesOf(toRemove)}). Agents that keep running with a fleet-wide key come back here as new devices: stop them, or revoke their certificates.`,
-      confirmLabel: toRemove.length === 1 ? "Remove device" : `Remove ${toRemove.length} devices`,
+      title: toRemove.length === 1 ? t("waitingRoom.remove.titleOne", { edgeId: toRemove[0]?.EdgeID ?? t("waitingRoom.remove.theDevice") }) : t("waitingRoom.remove.title", { count: toRemove.length }),
+      message: toRemove.length === 1 ? t("waitingRoom.remove.messageOne") : t("waitingRoom.remove.message", { names: namesOf(toRemove) }),
+      confirmLabel: toRemove.length === 1 ? t("waitingRoom.remove.confirmOne") : t("waitingRoom.remove.confirm", { count: toRemove.length }),
       onConfirm: () => applyToSelection("remove", toRemove),
     });
   }
@@ -109,23 +109,23 @@ export function WaitingRoomScreen() {
   return (
     <>
       <PageHeader
-        title="Waiting Room"
-        description="Devices that checked in with a valid key and wait for an administrator. Associate the ones you recognise (compare the key fingerprint with the one the agent logged); remove the others."
+        title={t("waitingRoom.title")}
+        description={t("waitingRoom.description")}
       />
       <LoadError message={devices.error} />
       <Group mb="md" align="flex-end">
-        <TextInput label="Search" placeholder="Edge ID, name or source address" leftSection={<IconSearch size={16} />} value={query.search} maxLength={maxSearchLength} onChange={(event) => waiting.setSearch(event.currentTarget.value)} w={340} />
+        <TextInput label={t("lists.search")} placeholder={t("waitingRoom.searchPlaceholder")} leftSection={<IconSearch size={16} />} value={query.search} maxLength={maxSearchLength} onChange={(event) => waiting.setSearch(event.currentTarget.value)} w={340} />
       </Group>
       {devices.loading && !devices.data ? (
         <PageLoader />
       ) : (
         <Paper withBorder radius="md">
-          <Table highlightOnHover verticalSpacing="sm" aria-label="Waiting devices">
+          <Table highlightOnHover verticalSpacing="sm" aria-label={t("waitingRoom.table")}>
             <Table.Thead>
               <Table.Tr>
                 <Table.Th w={40}>
                   <Checkbox
-                    aria-label="Select all"
+                    aria-label={t("waitingRoom.selectAll")}
                     checked={selection.allOnPage}
                     indeterminate={selection.someOnPage && !selection.allOnPage}
                     disabled={list.length === 0}
@@ -133,14 +133,14 @@ export function WaitingRoomScreen() {
                   />
                 </Table.Th>
                 <SortableHeader sort="EdgeID" current={query.sort} order={query.order} onSort={waiting.toggleSort}>
-                  Edge ID
+                  {t("waitingRoom.columns.edgeId")}
                 </SortableHeader>
-                <Table.Th>Hostname</Table.Th>
-                <Table.Th>Source address</Table.Th>
-                <Table.Th>Identity</Table.Th>
-                <Table.Th>Client certificate</Table.Th>
+                <Table.Th>{t("waitingRoom.columns.hostname")}</Table.Th>
+                <Table.Th>{t("waitingRoom.columns.sourceAddress")}</Table.Th>
+                <Table.Th>{t("waitingRoom.columns.identity")}</Table.Th>
+                <Table.Th>{t("waitingRoom.columns.certificate")}</Table.Th>
                 <SortableHeader sort="LastCheckIn" current={query.sort} order={query.order} onSort={waiting.toggleSort}>
-                  Last check-in
+                  {t("waitingRoom.columns.lastCheckIn")}
                 </SortableHeader>
               </Table.Tr>
             </Table.Thead>
@@ -150,7 +150,7 @@ export function WaitingRoomScreen() {
                 return (
                   <Table.Tr key={device.Id} bg={selection.has(device.Id) ? "var(--mantine-color-blue-light)" : undefined}>
                     <Table.Td>
-                      <Checkbox aria-label={`Select ${device.EdgeID}`} checked={selection.has(device.Id)} onChange={(event) => selection.toggle([device], event.currentTarget.checked)} />
+                      <Checkbox aria-label={t("waitingRoom.select", { edgeId: device.EdgeID })} checked={selection.has(device.Id)} onChange={(event) => selection.toggle([device], event.currentTarget.checked)} />
                     </Table.Td>
                     <Table.Td>
                       <Text fw={500} ff="monospace" size="sm">
@@ -164,7 +164,7 @@ export function WaitingRoomScreen() {
                       <CloneBadge clone={device.Pier.Clone} />
                       {(device.Pier.RequestedEdgeGroups?.length ?? 0) > 0 && (
                         <Text size="xs" c="dimmed">
-                          asks for edge groups: {device.Pier.RequestedEdgeGroups?.join(", ")}
+                          {t("waitingRoom.asksForGroups", { groups: (device.Pier.RequestedEdgeGroups ?? []).join(t("lists.separator")) })}
                         </Text>
                       )}
                     </Table.Td>
@@ -176,12 +176,12 @@ export function WaitingRoomScreen() {
                         <Stack gap={2}>
                           <Text size="sm">{certificate.Subject}</Text>
                           <Text size="xs" c="dimmed">
-                            SHA-256 <Code>{shortId(certificate.FingerprintSHA256)}</Code> · expires {formatExpiry(certificate.NotAfter)}
+                            <Trans t={t} i18nKey="waitingRoom.fingerprint" values={{ fingerprint: shortId(certificate.FingerprintSHA256), expiry: formatExpiry(certificate.NotAfter) }} components={{ code: <Code /> }} />
                           </Text>
                         </Stack>
                       ) : (
                         <Text size="sm" c="dimmed">
-                          {device.Pier.Identity?.Flow === "built-in" ? "issued on association" : "none (no mTLS)"}
+                          {device.Pier.Identity?.Flow === "built-in" ? t("waitingRoom.issuedOnAssociation") : t("waitingRoom.noCertificate")}
                         </Text>
                       )}
                     </Table.Td>
@@ -194,21 +194,21 @@ export function WaitingRoomScreen() {
                 );
               })}
               {list.length === 0 && (
-                <EmptyTableRow columns={7}>{query.search.trim() === "" ? "No device is waiting" : "No waiting device matches the search."}</EmptyTableRow>
+                <EmptyTableRow columns={7}>{query.search.trim() === "" ? t("waitingRoom.empty.none") : t("waitingRoom.empty.filtered")}</EmptyTableRow>
               )}
             </Table.Tbody>
           </Table>
-          <ListPager total={devices.data?.total ?? 0} page={query.page} pageSize={query.pageSize} shown={list.length} noun={["waiting device", "waiting devices"]} onPage={waiting.setPage} onPageSize={waiting.setPageSize} />
+          <ListPager total={devices.data?.total ?? 0} page={query.page} pageSize={query.pageSize} shown={list.length} totalText={t("waitingRoom.total", { count: devices.data?.total ?? 0 })} onPage={waiting.setPage} onPageSize={waiting.setPageSize} />
         </Paper>
       )}
       <SelectionBar selected={selection.size} matching={total} onSelectAllMatching={selection.allOnPage ? () => void selectAllMatching() : undefined} selectingAll={selectingAll} onClear={selection.clear}>
         {canOperate && (
           <>
             <Button leftSection={<IconCheck size={16} />} loading={busy} onClick={askAssociate}>
-              Associate
+              {t("waitingRoom.associate.button")}
             </Button>
             <Button color="red" variant="light" leftSection={<IconTrash size={16} />} disabled={busy} onClick={askRemove}>
-              Remove
+              {t("waitingRoom.remove.button")}
             </Button>
           </>
         )}

@@ -1,8 +1,9 @@
 import { ActionIcon, Alert, Badge, Button, Code, Group, Paper, Select, Table, Text, TextInput, Title, Tooltip, VisuallyHidden } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
-import { type Role, roleLabels, roleWithin, roles } from "@pier/protocol";
+import { type Role, roleWithin, roles } from "@pier/protocol";
 import { IconKey, IconTrash } from "@tabler/icons-react";
 import { useState } from "react";
+import { Trans, useTranslation } from "react-i18next";
 import { messageOf } from "../../api/client.ts";
 import { type ApiKeyView, type UserView, maxTokenDescriptionLength, tokenLifetimes, usersApi } from "../../api/users.ts";
 import { formatAgo, formatDateTime } from "../../format.ts";
@@ -18,8 +19,11 @@ function NewTokenForm({ user, onCreated }: { user: UserView; onCreated: (raw: st
   const [scope, setScope] = useState<Role>(user.RoleName);
   const [days, setDays] = useState<string>("90");
   const save = useFormSave();
-  const scopes = roles.filter((role) => roleWithin(role, user.RoleName)).map((role) => ({ value: role, label: roleLabels[role] }));
+  const { t } = useTranslation(["auth", "common"]);
+  const scopes = roles.filter((role) => roleWithin(role, user.RoleName)).map((role) => ({ value: role, label: t(`common:roles.${role}`) }));
 
+  // The server names the field it refused; a refusal of no field shows under the description.
+  const refused = { description: save.fieldError("description") ?? (save.error && !save.error.field ? save.error.message : undefined), scope: save.fieldError("scope") };
   const create = () =>
     save.run(async () => {
       const created = await usersApi.createToken(user.Id, { description: description.trim(), scope, expiresInDays: Number(days) });
@@ -28,12 +32,12 @@ function NewTokenForm({ user, onCreated }: { user: UserView; onCreated: (raw: st
     });
 
   return (
-    <Group align="flex-start" component="form" aria-label="New access token" onSubmit={(event) => (event.preventDefault(), void create())} mb="sm">
-      <TextInput label="Description" placeholder="e.g. CI pipeline" required value={description} maxLength={maxTokenDescriptionLength} error={save.fieldError("description") ?? (save.error && !save.error.field ? save.error.message : undefined)} onChange={(event) => setDescription(event.currentTarget.value)} w={260} />
-      <Select label="Scope" description="At most your role" data={scopes} value={scope} allowDeselect={false} onChange={(value) => value && setScope(value)} w={180} error={save.fieldError("scope")} />
-      <Select label="Expires in" description="At most a year" data={tokenLifetimes.map((d) => ({ value: String(d), label: `${d} days` }))} value={days} allowDeselect={false} onChange={(value) => value && setDays(value)} w={140} />
+    <Group align="flex-start" component="form" aria-label={t("tokens.form.label")} onSubmit={(event) => (event.preventDefault(), void create())} mb="sm">
+      <TextInput label={t("tokens.form.description")} placeholder={t("tokens.form.descriptionPlaceholder")} required value={description} maxLength={maxTokenDescriptionLength} error={refused.description} onChange={(event) => setDescription(event.currentTarget.value)} w={260} />
+      <Select label={t("tokens.form.scope")} description={t("tokens.form.scopeHelp")} data={scopes} value={scope} allowDeselect={false} onChange={(value) => value && setScope(value)} w={180} error={refused.scope} />
+      <Select label={t("tokens.form.expiresIn")} description={t("tokens.form.expiresInHelp")} data={tokenLifetimes.map((d) => ({ value: String(d), label: t("tokens.form.days", { count: d }) }))} value={days} allowDeselect={false} onChange={(value) => value && setDays(value)} w={140} />
       <Button type="submit" mt={45} leftSection={<IconKey size={16} />} loading={save.busy} disabled={description.trim() === ""}>
-        Create token
+        {t("tokens.form.create")}
       </Button>
     </Group>
   );
@@ -44,18 +48,19 @@ export function ApiTokensPanel({ user }: { user: UserView }) {
   const tokens = usePolling((signal) => usersApi.tokens(user.Id, signal), 0, String(user.Id));
   const [raw, setRaw] = useState<string>();
   const [confirm, setConfirm] = useState<ConfirmRequest>();
+  const { t } = useTranslation(["auth", "common"]);
 
   function askRevoke(token: ApiKeyView) {
     setConfirm({
-      title: `Revoke ${token.description}?`,
-      message: `Requests sending ${token.prefix}… are refused from now on.`,
-      confirmLabel: "Revoke token",
+      title: t("tokens.revoke.confirmTitle", { description: token.description }),
+      message: t("tokens.revoke.confirmMessage", { prefix: token.prefix }),
+      confirmLabel: t("tokens.revoke.confirmLabel"),
       onConfirm: async () => {
         try {
           await usersApi.revokeToken(user.Id, token.id);
-          notifications.show({ color: "green", message: `Token ${token.description} revoked.` });
+          notifications.show({ color: "green", message: t("tokens.revoke.done", { description: token.description }) });
         } catch (failure) {
-          notifications.show({ color: "red", title: "The token was not revoked", message: messageOf(failure), autoClose: false });
+          notifications.show({ color: "red", title: t("tokens.revoke.failed"), message: messageOf(failure), autoClose: false });
         }
         await tokens.refresh();
       },
@@ -66,10 +71,10 @@ export function ApiTokensPanel({ user }: { user: UserView }) {
   return (
     <Paper withBorder radius="md" p="md">
       <Title order={2} size="h4" mb={4}>
-        Access tokens
+        {t("tokens.title")}
       </Title>
       <Text size="sm" c="dimmed" mb="sm">
-        For scripts and automation: send the token as the X-API-Key header. A token acts with its scope, never more than your role.
+        <Trans t={t} i18nKey="tokens.intro" components={{ code: <Code /> }} />
       </Text>
       <NewTokenForm
         user={user}
@@ -79,26 +84,26 @@ export function ApiTokensPanel({ user }: { user: UserView }) {
         }}
       />
       {raw && (
-        <Alert color="green" mb="sm" title="Copy the token now: it is shown only once" withCloseButton onClose={() => setRaw(undefined)}>
+        <Alert color="green" mb="sm" title={t("tokens.created.title")} withCloseButton onClose={() => setRaw(undefined)}>
           <Group gap="sm">
             <Code data-testid="new-token">{raw}</Code>
-            <CopyTextButton value={raw} label="Copy the token" />
+            <CopyTextButton value={raw} label={t("tokens.created.copy")} />
           </Group>
         </Alert>
       )}
       <LoadError message={tokens.error} />
-      <Table verticalSpacing="xs" aria-label="Access tokens">
+      <Table verticalSpacing="xs" aria-label={t("tokens.title")}>
         <Table.Thead>
           <Table.Tr>
-            <Table.Th>Description</Table.Th>
-            <Table.Th>Token</Table.Th>
-            <Table.Th>Scope</Table.Th>
-            <Table.Th>Created</Table.Th>
-            <Table.Th>Expires</Table.Th>
-            <Table.Th>Last used</Table.Th>
+            <Table.Th>{t("tokens.columns.description")}</Table.Th>
+            <Table.Th>{t("tokens.columns.token")}</Table.Th>
+            <Table.Th>{t("tokens.columns.scope")}</Table.Th>
+            <Table.Th>{t("tokens.columns.created")}</Table.Th>
+            <Table.Th>{t("tokens.columns.expires")}</Table.Th>
+            <Table.Th>{t("tokens.columns.lastUsed")}</Table.Th>
             <Table.Th w={50}>
-                  <VisuallyHidden>Actions</VisuallyHidden>
-                </Table.Th>
+              <VisuallyHidden>{t("tokens.columns.actions")}</VisuallyHidden>
+            </Table.Th>
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
@@ -109,21 +114,21 @@ export function ApiTokensPanel({ user }: { user: UserView }) {
                 <Code>{token.prefix}…</Code>
               </Table.Td>
               <Table.Td>
-                <Badge variant="light">{roleLabels[token.scope]}</Badge>
+                <Badge variant="light">{t(`common:roles.${token.scope}`)}</Badge>
               </Table.Td>
               <Table.Td>{formatDateTime(token.dateCreated * 1000)}</Table.Td>
-              <Table.Td>{token.expiresAt <= now ? <Badge color="red">expired</Badge> : formatDateTime(token.expiresAt * 1000)}</Table.Td>
-              <Table.Td>{token.lastUsed === 0 ? "never" : formatAgo(token.lastUsed)}</Table.Td>
+              <Table.Td>{token.expiresAt <= now ? <Badge color="red">{t("tokens.expired")}</Badge> : formatDateTime(token.expiresAt * 1000)}</Table.Td>
+              <Table.Td>{token.lastUsed === 0 ? t("common:values.never") : formatAgo(token.lastUsed)}</Table.Td>
               <Table.Td>
-                <Tooltip label={`Revoke ${token.description}`}>
-                  <ActionIcon variant="subtle" color="red" aria-label={`Revoke ${token.description}`} onClick={() => askRevoke(token)}>
+                <Tooltip label={t("tokens.revoke.label", { description: token.description })}>
+                  <ActionIcon variant="subtle" color="red" aria-label={t("tokens.revoke.label", { description: token.description })} onClick={() => askRevoke(token)}>
                     <IconTrash size={16} />
                   </ActionIcon>
                 </Tooltip>
               </Table.Td>
             </Table.Tr>
           ))}
-          {tokens.data?.length === 0 && <EmptyTableRow columns={7}>No access tokens</EmptyTableRow>}
+          {tokens.data?.length === 0 && <EmptyTableRow columns={7}>{t("tokens.empty")}</EmptyTableRow>}
         </Table.Tbody>
       </Table>
       <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />

@@ -1,6 +1,7 @@
 import { Alert, Button, Paper, Stack, Title } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
 import { logIn } from "../../api/auth.ts";
 import { usersApi } from "../../api/users.ts";
 import { useFormSave } from "../../hooks/use-form-save.ts";
@@ -14,27 +15,29 @@ export function ChangePasswordForm({ user }: { user: { Id: number; Username: str
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
   const save = useFormSave();
+  const { t } = useTranslation("auth");
 
+  const refused = { current: save.fieldError("Password"), next: save.fieldError("NewPassword") };
   const change = () =>
     save.run(async () => {
       await usersApi.changePassword(user.Id, { Password: current, NewPassword: next });
       await logIn(user.Username, next);
       setCurrent("");
       setNext("");
-      notifications.show({ color: "green", message: "Password changed. Your other sessions have ended." });
+      notifications.show({ color: "green", message: t("account.changePassword.changed") });
     });
 
   return (
-    <Paper withBorder radius="md" p="md" component="form" aria-label="Change password" onSubmit={(event) => (event.preventDefault(), void change())}>
+    <Paper withBorder radius="md" p="md" component="form" aria-label={t("account.changePassword.title")} onSubmit={(event) => (event.preventDefault(), void change())}>
       <Title order={2} size="h4" mb="sm">
-        Change password
+        {t("account.changePassword.title")}
       </Title>
       <Stack gap="sm" maw={360}>
-        <PasswordField label="Current password" required autoComplete="current-password" value={current} error={save.fieldError("Password")} onChange={(event) => setCurrent(event.currentTarget.value)} />
-        <PasswordField label="New password" required autoComplete="new-password" description="At least 12 characters. Your other sessions end." value={next} error={save.fieldError("NewPassword")} onChange={(event) => setNext(event.currentTarget.value)} />
+        <PasswordField label={t("account.changePassword.current")} required autoComplete="current-password" value={current} error={refused.current} onChange={(event) => setCurrent(event.currentTarget.value)} />
+        <PasswordField label={t("account.changePassword.next")} required autoComplete="new-password" description={t("account.changePassword.nextHelp")} value={next} error={refused.next} onChange={(event) => setNext(event.currentTarget.value)} />
         {save.error && !save.error.field && <Alert color="red">{save.error.message}</Alert>}
         <Button type="submit" loading={save.busy} disabled={current === "" || next === ""} w="fit-content">
-          Change password
+          {t("account.changePassword.title")}
         </Button>
       </Stack>
     </Paper>

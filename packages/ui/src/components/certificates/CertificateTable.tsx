@@ -1,5 +1,6 @@
 import { Badge, Code, Paper, Table, Text, Title, Tooltip } from "@mantine/core";
 import type { ReactNode } from "react";
+import { useTranslation } from "react-i18next";
 import { daysUntil, formatDate, formatExpiry, shortId } from "../../format.ts";
 import { EmptyTableRow } from "../EmptyTableRow.tsx";
 
@@ -17,7 +18,8 @@ export interface CertificateRow {
 }
 
 function ExpiryBadge({ notAfter, revoked }: { notAfter: string; revoked?: boolean }) {
-  if (revoked) return <Badge color="gray" variant="light">revoked</Badge>;
+  const { t } = useTranslation("pki");
+  if (revoked) return <Badge color="gray" variant="light">{t("statuses.revoked")}</Badge>;
   const days = daysUntil(notAfter);
   const color = days < 0 ? "red" : days < 30 ? "orange" : days < 90 ? "yellow" : "green";
   return (
@@ -29,8 +31,12 @@ function ExpiryBadge({ notAfter, revoked }: { notAfter: string; revoked?: boolea
   );
 }
 
-/** A titled table of certificates: subject, issuer, fingerprint, validity. */
-export function CertificateTable({ title, description, extraHeaders = [], rows, empty }: { title: string; description?: string; extraHeaders?: string[]; rows: CertificateRow[]; empty: string }) {
+/**
+ * A titled table of certificates: subject, issuer, fingerprint, validity. Subjects and issuers
+ * are shown as the certificates say them (`data-untranslated` for the browser tests' language check).
+ */
+export function CertificateTable({ title, description, extraHeaders = [], rows, empty }: { title: string; description?: ReactNode; extraHeaders?: string[]; rows: CertificateRow[]; empty: string }) {
+  const { t } = useTranslation("pki");
   const columns = extraHeaders.length + 5;
   return (
     <Paper withBorder radius="md" p="lg">
@@ -46,11 +52,11 @@ export function CertificateTable({ title, description, extraHeaders = [], rows, 
             {extraHeaders.map((header) => (
               <Table.Th key={header}>{header}</Table.Th>
             ))}
-            <Table.Th>Subject</Table.Th>
-            <Table.Th>Issuer</Table.Th>
-            <Table.Th>SHA-256</Table.Th>
-            <Table.Th>Valid from</Table.Th>
-            <Table.Th>Expires</Table.Th>
+            <Table.Th>{t("table.subject")}</Table.Th>
+            <Table.Th>{t("table.issuer")}</Table.Th>
+            <Table.Th>{t("table.fingerprint")}</Table.Th>
+            <Table.Th>{t("table.validFrom")}</Table.Th>
+            <Table.Th>{t("table.expires")}</Table.Th>
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
@@ -60,12 +66,12 @@ export function CertificateTable({ title, description, extraHeaders = [], rows, 
                 <Table.Td key={extraHeaders[index] ?? index}>{cell}</Table.Td>
               ))}
               <Table.Td>
-                <Text size="sm" fw={500} style={{ wordBreak: "break-word" }}>
+                <Text size="sm" fw={500} style={{ wordBreak: "break-word" }} data-untranslated>
                   {row.subject}
                 </Text>
               </Table.Td>
               <Table.Td>
-                <Text size="sm" c="dimmed" style={{ wordBreak: "break-word" }}>
+                <Text size="sm" c="dimmed" style={{ wordBreak: "break-word" }} data-untranslated>
                   {row.issuer}
                 </Text>
               </Table.Td>

@@ -2,11 +2,13 @@ import { Anchor, Badge, Button, Code, Group, NativeSelect, Pagination, Paper, St
 import { useDebouncedValue } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconBan, IconRefresh, IconSearch } from "@tabler/icons-react";
+import type { TFunction } from "i18next";
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { api, messageOf } from "../../api/client.ts";
 import type { DeviceCertificateItem, DeviceCertificatePage, DeviceCertificateStatus } from "../../api/types.ts";
-import { formatDateTime } from "../../format.ts";
+import { formatDateTime, formatNumber } from "../../format.ts";
 import type { Polled } from "../../hooks/use-polling.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../ConfirmDialog.tsx";
 import { EmptyTableRow } from "../EmptyTableRow.tsx";
@@ -19,10 +21,12 @@ export const inventoryPageSize = 50;
 
 const statusColors: Record<DeviceCertificateStatus, string> = { active: "green", expiring: "orange", expired: "red", revoked: "gray", superseded: "blue", shared: "grape" };
 
-const statusOptions = [
-  { value: "", label: "Any status" },
-  ...(["active", "expiring", "expired", "revoked", "superseded", "shared"] as const).map((status) => ({ value: status, label: status })),
-];
+const statuses = ["active", "expiring", "expired", "revoked", "superseded", "shared"] as const satisfies readonly DeviceCertificateStatus[];
+
+// The status filter's options, in the UI's language (the values are the server's).
+function statusOptions(t: TFunction<"pki">): { value: string; label: string }[] {
+  return [{ value: "", label: t("inventory.anyStatus") }, ...statuses.map((status) => ({ value: status, label: t(`statuses.${status}`) }))];
+}
 
 /** What the inventory shows: the filters the screen holds and the page the server answered. */
 export interface InventoryFilters {
@@ -61,9 +65,10 @@ export function useInventoryFilters(): { filters: InventoryFilters; query: Inven
 }
 
 function StatusBadge({ item }: { item: DeviceCertificateItem }) {
+  const { t } = useTranslation("pki");
   return (
     <Badge color={statusColors[item.Status]} variant="light" styles={{ label: { textTransform: "none" } }}>
-      {item.Status === "shared" ? `shared by ${item.SharedBy}` : item.Status}
+      {item.Status === "shared" ? t("statuses.sharedBy", { count: item.SharedBy }) : t(`statuses.${item.Status}`)}
     </Badge>
   );
 }
@@ -77,6 +82,7 @@ function canAct(item: DeviceCertificateItem): boolean {
  * for the devices holding one from the built-in CA.
  */
 export function DeviceCertificateInventory({ inventory, filters, onSearch, onStatus, onPage }: { inventory: Polled<DeviceCertificatePage>; filters: InventoryFilters; onSearch: (value: string) => void; onStatus: (value: InventoryFilters["status"]) => void; onPage: (value: number) => void }) {
+  const { t } = useTranslation("pki");
   const [confirm, setConfirm] = useState<ConfirmRequest>();
   const [busy, setBusy] = useState<string>();
   const data = inventory.data;
@@ -86,10 +92,10 @@ export function DeviceCertificateInventory({ inventory, filters, onSearch, onSta
     setBusy(`${what}:${item.Serial}`);
     try {
       await api("POST", `/api/endpoints/${item.EnvironmentId}/certificate/${what}`, what === "revoke" ? { body: {} } : {});
-      notifications.show({ color: "green", message: what === "revoke" ? `Revoked the certificates of ${item.EnvironmentName}.` : `${item.EnvironmentName} was told to renew its certificate now.` });
+      notifications.show({ color: "green", message: what === "revoke" ? t("device.revoked", { name: item.EnvironmentName }) : t("device.toldToRenew", { name: item.EnvironmentName }) });
       await inventory.refresh();
     } catch (failure) {
-      notifications.show({ color: "red", title: what === "revoke" ? `Could not revoke ${item.EnvironmentName}` : `Could not renew ${item.EnvironmentName}`, message: messageOf(failure), autoClose: false });
+      notifications.show({ color: "red", title: what === "revoke" ? t("inventory.couldNotRevoke", { name: item.EnvironmentName }) : t("inventory.couldNotRenew", { name: item.EnvironmentName }), message: messageOf(failure), autoClose: false });
     } finally {
       setBusy(undefined);
     }
@@ -97,9 +103,9 @@ export function DeviceCertificateInventory({ inventory, filters, onSearch, onSta
 
   function askRevoke(item: DeviceCertificateItem) {
     setConfirm({
-      title: `Revoke the certificates of ${item.EnvironmentName}?`,
-      message: `Every unexpired certificate of ${item.EdgeID} is revoked: its session and tunnels close within a second and its next handshakes are refused. It can enroll again only after you remove the environment.`,
-      confirmLabel: "Revoke",
+      title: t("device.revokeTitle", { name: item.EnvironmentName }),
+      message: t("inventory.revokeMessage", { edgeId: item.EdgeID }),
+      confirmLabel: t("device.revoke"),
       onConfirm: () => act(item, "revoke"),
     });
   }
@@ -108,26 +114,26 @@ export function DeviceCertificateInventory({ inventory, filters, onSearch, onSta
     <Paper withBorder radius="md" p="lg">
       <Group justify="space-between" align="flex-end" mb="sm">
         <div>
-          <Title order={2} size="h3">Device certificates</Title>
+          <Title order={2} size="h3">{t("inventory.title")}</Title>
           <Text size="sm" c="dimmed">
-            Issued by the built-in CA, then the operator&apos;s certificates devices present. {data ? `${data.Total} shown by these filters.` : ""}
+            {data ? t("inventory.descriptionShown", { total: formatNumber(data.Total) }) : t("inventory.description")}
           </Text>
         </div>
         <Group gap="xs">
-          <TextInput aria-label="Search certificates" placeholder="Serial, subject, EDGE_ID, environment" leftSection={<IconSearch size={14} />} value={filters.search} maxLength={128} onChange={(event) => onSearch(event.currentTarget.value)} w={280} />
-          <NativeSelect aria-label="Status" data={statusOptions} value={filters.status} onChange={(event) => onStatus(event.currentTarget.value as InventoryFilters["status"])} w={150} />
+          <TextInput aria-label={t("inventory.search")} placeholder={t("inventory.searchPlaceholder")} leftSection={<IconSearch size={14} />} value={filters.search} maxLength={128} onChange={(event) => onSearch(event.currentTarget.value)} w={280} />
+          <NativeSelect aria-label={t("inventory.status")} data={statusOptions(t)} value={filters.status} onChange={(event) => onStatus(event.currentTarget.value as InventoryFilters["status"])} w={150} />
         </Group>
       </Group>
       <LoadError message={inventory.error} />
-      <Table verticalSpacing="xs" highlightOnHover aria-label="Device certificates">
+      <Table verticalSpacing="xs" highlightOnHover aria-label={t("inventory.title")}>
         <Table.Thead>
           <Table.Tr>
-            <Table.Th>Subject</Table.Th>
-            <Table.Th>Serial</Table.Th>
-            <Table.Th>Issuer</Table.Th>
-            <Table.Th>Not after</Table.Th>
-            <Table.Th>Status</Table.Th>
-            <Table.Th w={190}>Actions</Table.Th>
+            <Table.Th>{t("inventory.columns.subject")}</Table.Th>
+            <Table.Th>{t("inventory.columns.serial")}</Table.Th>
+            <Table.Th>{t("inventory.columns.issuer")}</Table.Th>
+            <Table.Th>{t("inventory.columns.notAfter")}</Table.Th>
+            <Table.Th>{t("inventory.columns.status")}</Table.Th>
+            <Table.Th w={190}>{t("inventory.columns.actions")}</Table.Th>
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
@@ -135,28 +141,27 @@ export function DeviceCertificateInventory({ inventory, filters, onSearch, onSta
             <Table.Tr key={`${item.Source}:${item.Serial}`}>
               <Table.Td>
                 <Stack gap={0}>
-                  <Text size="sm" fw={500} style={{ wordBreak: "break-word" }}>
+                  <Text size="sm" fw={500} style={{ wordBreak: "break-word" }} data-untranslated>
                     {item.Subject}
                   </Text>
                   {item.EnvironmentName ? (
                     <Anchor component={Link} to={`/environments/${item.EnvironmentId}`} size="xs">
-                      {item.EnvironmentName}
-                      {item.SharedBy > 1 ? ` and ${item.SharedBy - 1} more` : ""}
+                      {item.SharedBy > 1 ? t("inventory.andMore", { name: item.EnvironmentName, more: formatNumber(item.SharedBy - 1) }) : item.EnvironmentName}
                     </Anchor>
                   ) : (
                     <Text size="xs" c="dimmed">
-                      environment removed
+                      {t("inventory.environmentRemoved")}
                     </Text>
                   )}
                 </Stack>
               </Table.Td>
               <Table.Td>
-                <Tooltip label={`${item.Serial} · ${item.Source === "built-in" ? `issued ${formatDateTime(item.IssuedAt)} (${item.Reason})` : "issued by the operator's CA"}`} multiline maw={360}>
+                <Tooltip label={item.Source === "built-in" ? t("inventory.serialIssued", { serial: item.Serial, date: formatDateTime(item.IssuedAt), reason: item.Reason }) : t("inventory.serialOperator", { serial: item.Serial })} multiline maw={360}>
                   <Code>{item.Serial.length > 12 ? `${item.Serial.slice(0, 12)}…` : item.Serial}</Code>
                 </Tooltip>
               </Table.Td>
               <Table.Td>
-                <Text size="sm" c="dimmed" style={{ wordBreak: "break-word" }}>
+                <Text size="sm" c="dimmed" style={{ wordBreak: "break-word" }} data-untranslated>
                   {item.Issuer}
                 </Text>
               </Table.Td>
@@ -172,21 +177,21 @@ export function DeviceCertificateInventory({ inventory, filters, onSearch, onSta
               <Table.Td>
                 {canAct(item) && (
                   <Group gap={4} wrap="nowrap">
-                    <Button size="compact-xs" variant="light" leftSection={<IconRefresh size={12} />} loading={busy === `renew:${item.Serial}`} disabled={busy !== undefined} onClick={() => void act(item, "renew")} aria-label={`Renew ${item.EnvironmentName}`}>
-                      Renew
+                    <Button size="compact-xs" variant="light" leftSection={<IconRefresh size={12} />} loading={busy === `renew:${item.Serial}`} disabled={busy !== undefined} onClick={() => void act(item, "renew")} aria-label={t("inventory.renewNamed", { name: item.EnvironmentName })}>
+                      {t("device.renew")}
                     </Button>
-                    <Button size="compact-xs" variant="light" color="red" leftSection={<IconBan size={12} />} disabled={busy !== undefined} onClick={() => askRevoke(item)} aria-label={`Revoke ${item.EnvironmentName}`}>
-                      Revoke
+                    <Button size="compact-xs" variant="light" color="red" leftSection={<IconBan size={12} />} disabled={busy !== undefined} onClick={() => askRevoke(item)} aria-label={t("inventory.revokeNamed", { name: item.EnvironmentName })}>
+                      {t("device.revoke")}
                     </Button>
                   </Group>
                 )}
               </Table.Td>
             </Table.Tr>
           ))}
-          {data && data.Items.length === 0 && <EmptyTableRow columns={6}>{filters.search || filters.status ? "No certificate matches." : "No device certificate yet: associate a device and the built-in CA issues one."}</EmptyTableRow>}
+          {data && data.Items.length === 0 && <EmptyTableRow columns={6}>{filters.search || filters.status ? t("inventory.emptyFiltered") : t("inventory.empty")}</EmptyTableRow>}
         </Table.Tbody>
       </Table>
-      {pages > 1 && <Pagination mt="sm" total={pages} value={filters.page} onChange={onPage} aria-label="Pages" getControlProps={paginationControlProps} />}
+      {pages > 1 && <Pagination mt="sm" total={pages} value={filters.page} onChange={onPage} aria-label={t("inventory.pages")} getControlProps={paginationControlProps} />}
       <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />
     </Paper>
   );

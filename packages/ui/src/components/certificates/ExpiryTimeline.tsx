@@ -1,25 +1,28 @@
 import { Box, Paper, Stack, Text, Title, Tooltip } from "@mantine/core";
+import { useTranslation } from "react-i18next";
 import type { ExpiryCounts } from "../../api/types.ts";
-import { formatDateTime } from "../../format.ts";
+import { formatDateTime, formatNumber } from "../../format.ts";
 import { type BucketContent, type ExpiryBucket, type NamedExpiry, fillBuckets, formatTimeLeft } from "./expiry-buckets.ts";
 
 const colors: Record<ExpiryBucket, string> = { Expired: "red", Hour: "orange", Day: "orange", Week: "yellow", Month: "teal", Later: "teal" };
 
 function Bucket({ content, now }: { content: BucketContent; now: number }) {
+  const { t } = useTranslation("pki");
   const color = content.count === 0 ? "gray" : colors[content.key];
+  const count = formatNumber(content.count);
   return (
-    <Paper withBorder radius="md" p="sm" role="listitem" aria-label={`${content.label}: ${content.count}`} style={{ borderTop: `3px solid var(--mantine-color-${color}-5)` }}>
+    <Paper withBorder radius="md" p="sm" role="listitem" aria-label={t("expiry.bucketLabel", { label: content.label, number: count })} style={{ borderTop: `3px solid var(--mantine-color-${color}-5)` }}>
       <Text size="xs" c="dimmed" fw={600} tt="uppercase">
         {content.label}
       </Text>
       <Text fw={700} size="xl" c={content.count === 0 ? "dimmed" : `${color}.7`}>
-        {content.count}
+        {count}
       </Text>
       <Stack gap={2} mt={4}>
         {content.named.map((entry) => (
-          <Tooltip key={entry.key} label={`${entry.label} · not after ${formatDateTime(entry.notAfter)}`} multiline maw={360}>
+          <Tooltip key={entry.key} label={t("expiry.namedTooltip", { label: entry.label, date: formatDateTime(entry.notAfter) })} multiline maw={360}>
             <Text size="xs" truncate="end">
-              {entry.label} · {formatTimeLeft(entry.notAfter, now)}
+              {t("expiry.namedLeft", { label: entry.label, left: formatTimeLeft(entry.notAfter, now) })}
             </Text>
           </Tooltip>
         ))}
@@ -34,18 +37,19 @@ function Bucket({ content, now }: { content: BucketContent; now: number }) {
  * counts of device certificates in use from the server, the CA and listeners' certificates by name.
  */
 export function ExpiryTimeline({ counts, named, now = Date.now() }: { counts: ExpiryCounts | undefined; named: NamedExpiry[]; now?: number }) {
+  const { t } = useTranslation("pki");
   const [expired, ...future] = fillBuckets(counts, named, now);
   return (
     <Paper withBorder radius="md" p="lg">
-      <Title order={2} size="h3">Expiry</Title>
+      <Title order={2} size="h3">{t("expiry.title")}</Title>
       <Text size="sm" c="dimmed" mb="md">
-        Certificates in use by time left (device certificates counted, the CA and the listeners&apos; certificates named). Agents renew theirs at about two thirds of the lifetime.
+        {t("expiry.description")}
       </Text>
-      <Box role="list" aria-label="Certificates by time left" style={{ display: "grid", gridTemplateColumns: "1fr auto repeat(5, 1fr)", gap: "var(--mantine-spacing-xs)", alignItems: "stretch" }}>
+      <Box role="list" aria-label={t("expiry.listLabel")} style={{ display: "grid", gridTemplateColumns: "1fr auto repeat(5, 1fr)", gap: "var(--mantine-spacing-xs)", alignItems: "stretch" }}>
         {expired && <Bucket content={expired} now={now} />}
         <Stack gap={2} align="center" aria-hidden>
           <Text size="xs" fw={700} c="blue">
-            now
+            {t("expiry.now")}
           </Text>
           <Box style={{ flex: 1, width: 2, background: "var(--mantine-color-blue-6)" }} />
         </Stack>
@@ -53,8 +57,8 @@ export function ExpiryTimeline({ counts, named, now = Date.now() }: { counts: Ex
           <Bucket key={content.key} content={content} now={now} />
         ))}
       </Box>
-      <Text size="xs" c="dimmed" mt={6} role="note" aria-label="now">
-        now: {formatDateTime(now)}
+      <Text size="xs" c="dimmed" mt={6} role="note" aria-label={t("expiry.now")}>
+        {t("expiry.nowAt", { date: formatDateTime(now) })}
       </Text>
     </Paper>
   );

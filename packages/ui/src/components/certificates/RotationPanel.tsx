@@ -1,27 +1,30 @@
 import { Alert, Badge, Button, Code, Group, Paper, Progress, Stack, Table, Text, Title, Tooltip } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
 import { ApiError, api, messageOf } from "../../api/client.ts";
 import type { RotationCa, RotationState } from "../../api/types.ts";
-import { formatDateTime } from "../../format.ts";
+import { formatDateTime, formatNumber } from "../../format.ts";
 import type { Polled } from "../../hooks/use-polling.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../ConfirmDialog.tsx";
 
-const phaseText: Record<string, string> = { standby: "standby", rotating: "rotating to the new CA", rolling_back: "rolling back to the old CA" };
+// The phases the server names, by their key in `pki:rotation.phases`; another is shown as sent.
+const phaseKeys = { standby: "standby", rotating: "rotating", rolling_back: "rollingBack" } as const;
 
 function CaLine({ label, ca }: { label: string; ca: RotationCa | null }) {
+  const { t } = useTranslation("pki");
   if (!ca) return null;
   return (
     <Text size="sm">
       <Text span c="dimmed">
-        {label}:{" "}
+        {t("rotation.labelled", { label })}{" "}
       </Text>
-      {ca.Subject}{" "}
+      <span data-untranslated>{ca.Subject}</span>{" "}
       <Tooltip label={ca.Fingerprint} maw={360} multiline>
         <Code>{ca.Fingerprint.slice(0, 12)}</Code>
       </Tooltip>{" "}
       <Text span c="dimmed" size="xs">
-        until {formatDateTime(ca.NotAfter)}
+        {t("rotation.until", { date: formatDateTime(ca.NotAfter) })}
       </Text>
     </Text>
   );
@@ -33,6 +36,7 @@ function CaLine({ label, ca }: { label: string; ca: RotationCa | null }) {
  * devices not moved) offers to force it.
  */
 export function RotationPanel({ rotation }: { rotation: Polled<RotationState | null> }) {
+  const { t } = useTranslation("pki");
   const [confirm, setConfirm] = useState<ConfirmRequest>();
   const [refusal, setRefusal] = useState<{ text: string; forceable: boolean }>();
   const state = rotation.data;
@@ -55,17 +59,17 @@ export function RotationPanel({ rotation }: { rotation: Polled<RotationState | n
   const ask = (request: ConfirmRequest) => setConfirm(request);
 
   return (
-    <Paper withBorder radius="md" p="lg" aria-label="CA rotation" component="section">
+    <Paper withBorder radius="md" p="lg" aria-label={t("rotation.title")} component="section">
       <Group justify="space-between" align="flex-start">
         <div>
           <Group gap="xs">
-            <Title order={2} size="h3">CA rotation</Title>
+            <Title order={2} size="h3">{t("rotation.title")}</Title>
             <Badge variant="light" color={active ? "orange" : "gray"} styles={{ label: { textTransform: "none" } }}>
-              {phaseText[state.Phase] ?? state.Phase}
+              {state.Phase in phaseKeys ? t(`rotation.phases.${phaseKeys[state.Phase as keyof typeof phaseKeys]}`) : state.Phase}
             </Badge>
           </Group>
           <Text size="sm" c="dimmed">
-            Replaces the built-in CA without a gap: devices renew under the new CA, spread over a window, and the old CA is dropped when you finish.
+            {t("rotation.description")}
           </Text>
         </div>
         <Group gap="xs">
@@ -74,14 +78,14 @@ export function RotationPanel({ rotation }: { rotation: Polled<RotationState | n
               variant="light"
               onClick={() =>
                 ask({
-                  title: "Start a CA rotation?",
-                  message: "A new CA is created; both are trusted meanwhile. Every online device is told to renew under the new CA within 10 minutes, spread out. Finish when they have moved, or roll back.",
-                  confirmLabel: "Start rotation",
-                  onConfirm: () => post("/api/pki/rotation", {}, "CA rotation started"),
+                  title: t("rotation.start.title"),
+                  message: t("rotation.start.message"),
+                  confirmLabel: t("rotation.start.action"),
+                  onConfirm: () => post("/api/pki/rotation", {}, t("rotation.start.done")),
                 })
               }
             >
-              Start rotation
+              {t("rotation.start.action")}
             </Button>
           )}
           {active && (
@@ -89,28 +93,28 @@ export function RotationPanel({ rotation }: { rotation: Polled<RotationState | n
               <Button
                 onClick={() =>
                   ask({
-                    title: "Finish the rotation?",
-                    message: state.Phase === "rolling_back" ? "The new CA is retired; the old CA stays." : "The old CA is retired and no longer trusted; the server certificate moves to the new CA (same key, so EDGE_KEY pins hold). Devices that have not moved must enroll again through the Waiting Room.",
-                    confirmLabel: "Finish",
-                    onConfirm: () => post("/api/pki/rotation/finish", {}, "Rotation finished"),
+                    title: t("rotation.finish.title"),
+                    message: state.Phase === "rolling_back" ? t("rotation.finish.messageRollingBack") : t("rotation.finish.messageRotating"),
+                    confirmLabel: t("rotation.finish.action"),
+                    onConfirm: () => post("/api/pki/rotation/finish", {}, t("rotation.finish.done")),
                   })
                 }
               >
-                Finish
+                {t("rotation.finish.action")}
               </Button>
               {state.Phase === "rotating" && (
                 <Button
                   variant="default"
                   onClick={() =>
                     ask({
-                      title: "Roll the rotation back?",
-                      message: "The old CA issues again and devices that moved are told to renew under it.",
-                      confirmLabel: "Roll back",
-                      onConfirm: () => post("/api/pki/rotation/rollback", {}, "Rotation rolling back"),
+                      title: t("rotation.rollBack.title"),
+                      message: t("rotation.rollBack.message"),
+                      confirmLabel: t("rotation.rollBack.action"),
+                      onConfirm: () => post("/api/pki/rotation/rollback", {}, t("rotation.rollBack.done")),
                     })
                   }
                 >
-                  Roll back
+                  {t("rotation.rollBack.action")}
                 </Button>
               )}
             </>
@@ -118,25 +122,24 @@ export function RotationPanel({ rotation }: { rotation: Polled<RotationState | n
         </Group>
       </Group>
       <Stack gap={4} mt="sm">
-        <CaLine label={active ? "From" : "CA in force"} ca={state.FromCa} />
-        <CaLine label="To" ca={state.ToCa} />
+        <CaLine label={active ? t("rotation.from") : t("rotation.caInForce")} ca={state.FromCa} />
+        <CaLine label={t("rotation.to")} ca={state.ToCa} />
         {state.StartedAt && (
           <Text size="xs" c="dimmed">
-            Started {formatDateTime(state.StartedAt)}
-            {state.WindowSeconds !== null ? `, renewals spread over ${state.WindowSeconds} s` : ""}
+            {state.WindowSeconds !== null ? t("rotation.startedWindow", { date: formatDateTime(state.StartedAt), seconds: formatNumber(state.WindowSeconds) }) : t("rotation.started", { date: formatDateTime(state.StartedAt) })}
           </Text>
         )}
       </Stack>
       {active && (
         <Stack gap={4} mt="md">
           <Text size="sm" fw={500}>
-            {state.DevicesMoved} of {state.DevicesTotal} devices moved ({state.DevicesOnline} online)
+            {t("rotation.moved", { moved: formatNumber(state.DevicesMoved), total: formatNumber(state.DevicesTotal), online: formatNumber(state.DevicesOnline) })}
           </Text>
-          <Progress value={percent} aria-label="Devices moved" />
+          <Progress value={percent} aria-label={t("rotation.movedLabel")} />
         </Stack>
       )}
       {refusal && (
-        <Alert color="red" mt="md" role="alert" title="Refused">
+        <Alert color="red" mt="md" role="alert" title={t("rotation.refused")}>
           <Text size="sm">{refusal.text}</Text>
           {active && refusal.forceable && (
             <Button
@@ -146,35 +149,35 @@ export function RotationPanel({ rotation }: { rotation: Polled<RotationState | n
               variant="light"
               onClick={() =>
                 ask({
-                  title: "Force the finish?",
-                  message: "Online devices that have not moved lose their session and must enroll again through the Waiting Room.",
-                  confirmLabel: "Force finish",
-                  onConfirm: () => post("/api/pki/rotation/finish", { Force: true }, "Rotation finished (forced)"),
+                  title: t("rotation.force.title"),
+                  message: t("rotation.force.message"),
+                  confirmLabel: t("rotation.force.action"),
+                  onConfirm: () => post("/api/pki/rotation/finish", { Force: true }, t("rotation.force.done")),
                 })
               }
             >
-              Finish anyway
+              {t("rotation.force.button")}
             </Button>
           )}
         </Alert>
       )}
       {active && state.Stragglers.length > 0 && (
-        <Table mt="md" verticalSpacing={4} aria-label="Stragglers">
+        <Table mt="md" verticalSpacing={4} aria-label={t("rotation.stragglers.label")}>
           <Table.Thead>
             <Table.Tr>
-              <Table.Th>Straggler</Table.Th>
-              <Table.Th>Online</Table.Th>
-              <Table.Th>Last check-in</Table.Th>
-              <Table.Th>Certificate</Table.Th>
+              <Table.Th>{t("rotation.stragglers.straggler")}</Table.Th>
+              <Table.Th>{t("rotation.stragglers.online")}</Table.Th>
+              <Table.Th>{t("rotation.stragglers.lastCheckIn")}</Table.Th>
+              <Table.Th>{t("rotation.stragglers.certificate")}</Table.Th>
             </Table.Tr>
           </Table.Thead>
           <Table.Tbody>
             {state.Stragglers.map((straggler) => (
               <Table.Tr key={straggler.Id}>
-                <Table.Td>
+                <Table.Td data-untranslated>
                   {straggler.Name} <Text span size="xs" c="dimmed" ff="monospace">{straggler.EdgeID}</Text>
                 </Table.Td>
-                <Table.Td>{straggler.Online ? "online" : "offline"}</Table.Td>
+                <Table.Td>{straggler.Online ? t("rotation.stragglers.isOnline") : t("rotation.stragglers.isOffline")}</Table.Td>
                 <Table.Td>{formatDateTime(straggler.LastCheckIn)}</Table.Td>
                 <Table.Td>
                   <Code>{straggler.Serial}</Code>

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { i18n } from "../../i18n/index.ts";
 import { bucketOf, fillBuckets, formatTimeLeft } from "./expiry-buckets.ts";
 
 const now = Date.parse("2026-12-06T12:00:00Z");
@@ -30,6 +31,19 @@ describe("the expiry view's windows keep short-lived certificates legible", () =
     expect(formatTimeLeft(after(5 * hour), now)).toBe("5 h");
     expect(formatTimeLeft(after(12 * day), now)).toBe("12 days");
     expect(formatTimeLeft(after(-3 * minute), now)).toBe("expired 3 min ago");
+  });
+
+  it("says time left and names the windows in the UI's language (Simplified Chinese)", async () => {
+    try {
+      await i18n.changeLanguage("zh-CN");
+      expect(formatTimeLeft(after(13 * minute), now)).toBe("13 分钟");
+      expect(formatTimeLeft(after(12 * day), now)).toBe("12 天");
+      expect(formatTimeLeft(after(-3 * minute), now)).toBe("3 分钟前已过期");
+      expect(fillBuckets(undefined, [], now).map((bucket) => bucket.label)).toEqual(["已过期", "< 1 小时", "< 1 天", "< 7 天", "< 30 天", "更晚"]);
+    } finally {
+      await i18n.changeLanguage("en");
+    }
+    expect(fillBuckets(undefined, [], now).map((bucket) => bucket.label)).toEqual(["Expired", "< 1 hour", "< 1 day", "< 7 days", "< 30 days", "Later"]);
   });
 
   it("adds the named certificates to the server's counts, soonest first, in the six windows", () => {

@@ -1,14 +1,18 @@
 import type { ExpiryCounts } from "../../api/types.ts";
+import { i18n } from "../../i18n/index.ts";
 
-/** The windows the expiry view groups certificates into, soonest first ("now" sits between the first two). */
+/**
+ * The windows the expiry view groups certificates into, soonest first ("now" sits between the
+ * first two); each is named by `pki:expiry.buckets.<key>`.
+ */
 export const expiryBuckets = [
-  { key: "Expired", label: "Expired", upToMs: 0 },
-  { key: "Hour", label: "< 1 hour", upToMs: 3_600_000 },
-  { key: "Day", label: "< 1 day", upToMs: 86_400_000 },
-  { key: "Week", label: "< 7 days", upToMs: 7 * 86_400_000 },
-  { key: "Month", label: "< 30 days", upToMs: 30 * 86_400_000 },
-  { key: "Later", label: "Later", upToMs: Number.POSITIVE_INFINITY },
-] as const satisfies readonly { key: keyof ExpiryCounts; label: string; upToMs: number }[];
+  { key: "Expired", upToMs: 0 },
+  { key: "Hour", upToMs: 3_600_000 },
+  { key: "Day", upToMs: 86_400_000 },
+  { key: "Week", upToMs: 7 * 86_400_000 },
+  { key: "Month", upToMs: 30 * 86_400_000 },
+  { key: "Later", upToMs: Number.POSITIVE_INFINITY },
+] as const satisfies readonly { key: keyof ExpiryCounts; upToMs: number }[];
 
 /** One of the windows. */
 export type ExpiryBucket = (typeof expiryBuckets)[number]["key"];
@@ -26,13 +30,19 @@ export function bucketOf(notAfter: string, now = Date.now()): ExpiryBucket {
   return expiryBuckets.find((bucket) => left < bucket.upToMs)?.key ?? "Later";
 }
 
-/** "42 s", "13 min", "5 h", "12 days"; for the past "expired 3 min ago". */
+// "42 s", "13 min", "5 h", "12 days" in the UI's language.
+function duration(seconds: number): string {
+  if (seconds < 90) return i18n.t("pki:timeLeft.seconds", { count: seconds });
+  if (seconds < 90 * 60) return i18n.t("pki:timeLeft.minutes", { count: Math.round(seconds / 60) });
+  if (seconds < 36 * 3600) return i18n.t("pki:timeLeft.hours", { count: Math.round(seconds / 3600) });
+  return i18n.t("pki:timeLeft.days", { count: Math.round(seconds / 86_400) });
+}
+
+/** "42 s", "13 min", "5 h", "12 days"; for the past "expired 3 min ago" (in the UI's language, when rendered). */
 export function formatTimeLeft(notAfter: string, now = Date.now()): string {
   const ms = Date.parse(notAfter) - now;
-  const seconds = Math.round(Math.abs(ms) / 1000);
-  const text =
-    seconds < 90 ? `${seconds} s` : seconds < 90 * 60 ? `${Math.round(seconds / 60)} min` : seconds < 36 * 3600 ? `${Math.round(seconds / 3600)} h` : `${Math.round(seconds / 86_400)} days`;
-  return ms > 0 ? text : `expired ${text} ago`;
+  const text = duration(Math.round(Math.abs(ms) / 1000));
+  return ms > 0 ? text : i18n.t("pki:timeLeft.expired", { time: text });
 }
 
 /** A certificate shown by name in the expiry view (the CA, the listeners' certificates). */
@@ -51,14 +61,15 @@ export interface BucketContent {
 }
 
 /**
- * Puts the server's counts of device certificates and the named certificates into the windows.
+ * Puts the server's counts of device certificates and the named certificates into the windows
+ * (labelled in the UI's language: call it when rendering).
  *
  * @example
  * fillBuckets({ Expired: 0, Hour: 3, Day: 0, Week: 0, Month: 1, Later: 0 }, [{ key: "ca", label: "CA", notAfter }]);
  */
 export function fillBuckets(counts: ExpiryCounts | undefined, named: NamedExpiry[], now = Date.now()): BucketContent[] {
-  return expiryBuckets.map(({ key, label }) => {
+  return expiryBuckets.map(({ key }) => {
     const inside = named.filter((entry) => bucketOf(entry.notAfter, now) === key).sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter));
-    return { key, label, count: (counts?.[key] ?? 0) + inside.length, named: inside };
+    return { key, label: i18n.t(`pki:expiry.buckets.${key}`), count: (counts?.[key] ?? 0) + inside.length, named: inside };
   });
 }

@@ -1,5 +1,6 @@
 import { Button, Group, Paper, Text } from "@mantine/core";
 import type { ReactNode } from "react";
+import { useTranslation } from "react-i18next";
 
 /** What the bar says and offers about a list's selection. */
 export interface SelectionBarProps {
@@ -20,21 +21,22 @@ export interface SelectionBarProps {
  * next to the buttons that act on it.
  */
 export function SelectionBar({ selected, matching, onSelectAllMatching, selectingAll, onClear, children }: SelectionBarProps) {
+  const { t } = useTranslation("environments");
   if (selected === 0) return null;
   return (
-    <Paper withBorder shadow="md" radius="md" p="sm" mt="md" pos="sticky" bottom={8} style={{ zIndex: 5 }} role="region" aria-label="Selection">
+    <Paper withBorder shadow="md" radius="md" p="sm" mt="md" pos="sticky" bottom={8} style={{ zIndex: 5 }} role="region" aria-label={t("lists.selection.label")}>
       <Group justify="space-between">
         <Group gap="sm">
           <Text fw={500} data-testid="selection-count">
-            {selected} selected
+            {t("lists.selection.selected", { count: selected })}
           </Text>
           {onSelectAllMatching && selected < matching && (
             <Button variant="subtle" size="compact-sm" onClick={onSelectAllMatching} loading={selectingAll}>
-              Select all {matching} matching
+              {t("lists.selection.selectAllMatching", { count: matching })}
             </Button>
           )}
           <Button variant="subtle" color="gray" size="compact-sm" onClick={onClear}>
-            Clear selection
+            {t("lists.selection.clear")}
           </Button>
         </Group>
         <Group gap="sm">{children}</Group>

@@ -2,6 +2,7 @@ import { ActionIcon, Badge, Box, Button, Group, Text, Tooltip } from "@mantine/c
 import { notifications } from "@mantine/notifications";
 import { IconFileText, IconInfoCircle, IconPlus, IconPlayerPlay, IconTerminal2, IconPlayerStop, IconRefresh, IconTrash } from "@tabler/icons-react";
 import { type ReactNode, useState } from "react";
+import { useTranslation } from "react-i18next";
 import { api, messageOf } from "../../api/client.ts";
 import type { DockerContainer } from "../../api/types.ts";
 import { formatAgo, shortId } from "../../format.ts";
@@ -16,8 +17,6 @@ import { type Column, ResourceTable } from "./ResourceTable.tsx";
 
 type Action = "start" | "stop" | "restart" | "remove";
 
-const pastTense: Record<Action, string> = { start: "started", stop: "stopped", restart: "restarted", remove: "removed" };
-
 const stateColors: Record<string, string> = { running: "green", exited: "red", dead: "red", paused: "yellow", restarting: "orange", created: "gray", removing: "gray" };
 
 /** A container's name as people type it (Docker reports "/name"). */
@@ -27,6 +26,7 @@ export function containerName(container: DockerContainer): string {
 
 /** The Containers tab: state, and start/stop/restart/remove/logs through the tunnel. */
 export function ContainersTab({ source }: { source: DockerSource }) {
+  const { t } = useTranslation("docker");
   const containers = useDockerList(source, "containers");
   const [pending, setPending] = useState<ReadonlyMap<string, Action>>(new Map());
   const [confirm, setConfirm] = useState<ConfirmRequest>();
@@ -44,9 +44,9 @@ export function ContainersTab({ source }: { source: DockerSource }) {
       const id = encodeURIComponent(container.Id);
       if (action === "remove") await api("DELETE", dockerPath(source.environmentId, `containers/${id}?force=1`));
       else await api("POST", dockerPath(source.environmentId, `containers/${id}/${action}`));
-      notifications.show({ color: "green", message: `${name} ${pastTense[action]}` });
+      notifications.show({ color: "green", message: t(`containers.done.${action}`, { name }) });
     } catch (failure) {
-      notifications.show({ color: "red", title: `Could not ${action} ${name}`, message: messageOf(failure) });
+      notifications.show({ color: "red", title: t(`containers.failed.${action}`, { name }), message: messageOf(failure) });
     } finally {
       setPending((current) => {
         const next = new Map(current);
@@ -57,16 +57,17 @@ export function ContainersTab({ source }: { source: DockerSource }) {
     }
   }
 
-  function actionButton(container: DockerContainer, action: Action, label: string, icon: ReactNode, enabled: boolean, color: string) {
+  function actionButton(container: DockerContainer, action: Action, icon: ReactNode, enabled: boolean, color: string) {
     const name = containerName(container);
+    const label = t(`containers.actions.${action}`);
     const busy = pending.get(container.Id);
     const onClick =
       action === "remove"
-        ? () => setConfirm({ title: `Remove ${name}?`, message: "The container is stopped if it runs and removed with its anonymous state; its image and named volumes stay.", confirmLabel: "Remove container", onConfirm: () => run(container, "remove") })
+        ? () => setConfirm({ title: t("containers.removeTitle", { name }), message: t("containers.removeMessage"), confirmLabel: t("containers.removeConfirm"), onConfirm: () => run(container, "remove") })
         : () => void run(container, action);
     return (
-      <Tooltip label={canOperate ? label : `${label}: needs the Operator role`} withArrow openDelay={400}>
-        <ActionIcon variant="subtle" color={color} aria-label={`${label} ${name}`} disabled={!canOperate || !source.live || !enabled || busy !== undefined} loading={busy === action} onClick={onClick}>
+      <Tooltip label={canOperate ? label : t("containers.needsOperator", { action: label })} withArrow openDelay={400}>
+        <ActionIcon variant="subtle" color={color} aria-label={t(`containers.actionOn.${action}`, { name })} disabled={!canOperate || !source.live || !enabled || busy !== undefined} loading={busy === action} onClick={onClick}>
           {icon}
         </ActionIcon>
       </Tooltip>
@@ -74,10 +75,10 @@ export function ContainersTab({ source }: { source: DockerSource }) {
   }
 
   const columns: Column<DockerContainer>[] = [
-    { header: "Name", cell: (c) => <Text fw={500} size="sm">{containerName(c)}</Text> },
-    { header: "Image", cell: (c) => <Text size="sm" style={{ wordBreak: "break-all" }}>{c.Image}</Text> },
+    { header: t("containers.columns.name"), cell: (c) => <Text fw={500} size="sm">{containerName(c)}</Text> },
+    { header: t("containers.columns.image"), cell: (c) => <Text size="sm" style={{ wordBreak: "break-all" }}>{c.Image}</Text> },
     {
-      header: "State",
+      header: t("containers.columns.state"),
       cell: (c) => (
         // Docker's status line ("Exited (0) 3 s ago") goes in the tooltip: the badge is the state word alone.
         <Tooltip label={c.Status} withArrow disabled={c.Status === ""}>
@@ -87,31 +88,34 @@ export function ContainersTab({ source }: { source: DockerSource }) {
         </Tooltip>
       ),
     },
-    { header: "Created", cell: (c) => <Text size="sm">{formatAgo(c.Created)}</Text> },
+    { header: t("containers.columns.created"), cell: (c) => <Text size="sm">{formatAgo(c.Created)}</Text> },
     {
-      header: "Actions",
+      header: t("table.actions"),
       width: 230,
       cell: (c) => {
         const running = c.State === "running" || c.State === "restarting" || c.State === "paused";
+        // Start only when stopped, Stop and Restart only when running: a test (or a screen
+        // reader user) asking for "Start x" must not also find "Restart x".
+        const startOrStop = running ? actionButton(c, "stop", <IconPlayerStop size={16} />, true, "orange") : actionButton(c, "start", <IconPlayerPlay size={16} />, true, "green");
+        const restart = running ? actionButton(c, "restart", <IconRefresh size={16} />, true, "blue") : <Box w={28} aria-hidden />;
+        const remove = actionButton(c, "remove", <IconTrash size={16} />, true, "red");
         return (
           <Group gap={2} wrap="nowrap">
-            {/* Start only when stopped, Stop and Restart only when running: a test (or a
-                screen reader user) asking for "Start x" must not also find "Restart x". */}
-            {running ? actionButton(c, "stop", "Stop", <IconPlayerStop size={16} />, true, "orange") : actionButton(c, "start", "Start", <IconPlayerPlay size={16} />, true, "green")}
-            {running ? actionButton(c, "restart", "Restart", <IconRefresh size={16} />, true, "blue") : <Box w={28} aria-hidden />}
-            {actionButton(c, "remove", "Remove", <IconTrash size={16} />, true, "red")}
-            <Tooltip label="Logs" withArrow openDelay={400}>
-              <ActionIcon variant="subtle" color="gray" aria-label={`Logs ${containerName(c)}`} disabled={!source.live} onClick={() => setLogs({ id: c.Id, name: containerName(c) })}>
+            {startOrStop}
+            {restart}
+            {remove}
+            <Tooltip label={t("containers.actions.logs")} withArrow openDelay={400}>
+              <ActionIcon variant="subtle" color="gray" aria-label={t("containers.actionOn.logs", { name: containerName(c) })} disabled={!source.live} onClick={() => setLogs({ id: c.Id, name: containerName(c) })}>
                 <IconFileText size={16} />
               </ActionIcon>
             </Tooltip>
-            <Tooltip label="Console" withArrow openDelay={400}>
-              <ActionIcon variant="subtle" color="gray" aria-label={`Console ${containerName(c)}`} disabled={!canOperate || !source.live || c.State !== "running"} onClick={() => setConsoleTarget({ id: c.Id, name: containerName(c) })}>
+            <Tooltip label={t("containers.actions.console")} withArrow openDelay={400}>
+              <ActionIcon variant="subtle" color="gray" aria-label={t("containers.actionOn.console", { name: containerName(c) })} disabled={!canOperate || !source.live || c.State !== "running"} onClick={() => setConsoleTarget({ id: c.Id, name: containerName(c) })}>
                 <IconTerminal2 size={16} />
               </ActionIcon>
             </Tooltip>
-            <Tooltip label="Details" withArrow openDelay={400}>
-              <ActionIcon variant="subtle" color="gray" aria-label={`Details ${containerName(c)}`} disabled={!source.live} onClick={() => setDetails({ id: c.Id, name: containerName(c) })}>
+            <Tooltip label={t("containers.actions.details")} withArrow openDelay={400}>
+              <ActionIcon variant="subtle" color="gray" aria-label={t("containers.actionOn.details", { name: containerName(c) })} disabled={!source.live} onClick={() => setDetails({ id: c.Id, name: containerName(c) })}>
                 <IconInfoCircle size={16} />
               </ActionIcon>
             </Tooltip>
@@ -125,10 +129,10 @@ export function ContainersTab({ source }: { source: DockerSource }) {
     <>
       <Group justify="flex-end" mb="xs">
         <Button size="xs" variant="light" leftSection={<IconPlus size={14} />} disabled={!canOperate || !source.live} onClick={() => setCreating(true)}>
-          Create container
+          {t("containers.create")}
         </Button>
       </Group>
-      <ResourceTable label="Containers" columns={columns} rows={containers.data} rowKey={(c) => c.Id} empty="No container on this device." error={containers.error} loading={containers.loading} />
+      <ResourceTable label={t("containers.label")} columns={columns} rows={containers.data} rowKey={(c) => c.Id} empty={t("containers.empty")} error={containers.error} loading={containers.loading} />
       <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />
       <LogsDrawer environmentId={source.environmentId} target={logs} onClose={() => setLogs(undefined)} />
       <ConsoleDrawer environmentId={source.environmentId} target={consoleTarget} onClose={() => setConsoleTarget(undefined)} />

@@ -3,6 +3,7 @@ import { notifications } from "@mantine/notifications";
 import { IconPencil, IconTrash } from "@tabler/icons-react";
 import { type FormEvent, useState } from "react";
 import { useFormSave } from "../../hooks/use-form-save.ts";
+import { useTranslation } from "react-i18next";
 import { useNavigate } from "react-router";
 import { api, messageOf } from "../../api/client.ts";
 import type { Endpoint } from "../../api/types.ts";
@@ -12,6 +13,7 @@ import { ConfirmDialog, type ConfirmRequest } from "../ConfirmDialog.tsx";
 export const maxEnvironmentName = 128;
 
 function RenameDialog({ environment, opened, onClose, onRenamed }: { environment: Endpoint; opened: boolean; onClose: () => void; onRenamed: () => Promise<void> }) {
+  const { t } = useTranslation(["docker", "common"]);
   const [name, setName] = useState(environment.Name);
   const submit = useFormSave();
   const rename = (event: FormEvent) => {
@@ -24,15 +26,15 @@ function RenameDialog({ environment, opened, onClose, onRenamed }: { environment
     });
   };
   return (
-    <Modal opened={opened} onClose={onClose} title={`Rename ${environment.Name}`} centered>
+    <Modal opened={opened} onClose={onClose} title={t("environment.renameTitle", { name: environment.Name })} centered>
       <form onSubmit={rename}>
-        <TextInput label="Name" value={name} maxLength={maxEnvironmentName} onChange={(event) => setName(event.currentTarget.value)} error={submit.error?.message} data-autofocus />
+        <TextInput label={t("environment.name")} value={name} maxLength={maxEnvironmentName} onChange={(event) => setName(event.currentTarget.value)} error={submit.error?.message} data-autofocus />
         <Group justify="flex-end" mt="lg">
           <Button variant="default" onClick={onClose} disabled={submit.busy}>
-            Cancel
+            {t("common:actions.cancel")}
           </Button>
           <Button type="submit" loading={submit.busy} disabled={name.trim() === "" || name.trim() === environment.Name}>
-            Rename
+            {t("environment.rename")}
           </Button>
         </Group>
       </form>
@@ -45,28 +47,29 @@ export function EnvironmentActions({ environment, onChanged }: { environment: En
   const [renaming, setRenaming] = useState(false);
   const [confirm, setConfirm] = useState<ConfirmRequest>();
   const navigate = useNavigate();
+  const { t } = useTranslation(["docker", "common"]);
   const askDelete = () =>
     setConfirm({
-      title: `Delete ${environment.Name}?`,
-      message: "Its session is closed, and it leaves its groups and stacks. A device that keeps running its agent with a fleet-wide key comes back to the Waiting Room: stop the agent, or revoke its certificate.",
-      confirmLabel: "Delete environment",
+      title: t("environment.deleteTitle", { name: environment.Name }),
+      message: t("environment.deleteMessage"),
+      confirmLabel: t("environment.deleteConfirm"),
       onConfirm: async () => {
         try {
           await api("DELETE", `/api/endpoints/${environment.Id}`);
-          notifications.show({ color: "green", message: `Deleted ${environment.Name}.` });
+          notifications.show({ color: "green", message: t("environment.deleted", { name: environment.Name }) });
           await navigate("/");
         } catch (failure) {
-          notifications.show({ color: "red", title: `${environment.Name} was not deleted`, message: messageOf(failure), autoClose: false });
+          notifications.show({ color: "red", title: t("environment.notDeleted", { name: environment.Name }), message: messageOf(failure), autoClose: false });
         }
       },
     });
   return (
     <Group gap="sm">
       <Button variant="default" leftSection={<IconPencil size={16} />} onClick={() => setRenaming(true)}>
-        Rename
+        {t("environment.rename")}
       </Button>
       <Button variant="light" color="red" leftSection={<IconTrash size={16} />} onClick={askDelete}>
-        Delete
+        {t("common:actions.delete")}
       </Button>
       {renaming && <RenameDialog environment={environment} opened onClose={() => setRenaming(false)} onRenamed={onChanged} />}
       <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />

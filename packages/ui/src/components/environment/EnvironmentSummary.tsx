@@ -1,7 +1,8 @@
 import { Alert, Paper, SimpleGrid, Text } from "@mantine/core";
+import { useTranslation } from "react-i18next";
 import { request } from "../../api/client.ts";
 import type { DockerSnapshotReport, Endpoint } from "../../api/types.ts";
-import { formatAgo, formatBytes } from "../../format.ts";
+import { formatAgo, formatBytes, formatNumber } from "../../format.ts";
 import { usePolling } from "../../hooks/use-polling.ts";
 import { dockerPath, isLive } from "./docker-source.ts";
 
@@ -32,6 +33,7 @@ const pingIntervalMs = 15_000;
  * reach Docker shows "unreachable" and the agent's reason whole, not the snapshot's version.
  */
 export function EnvironmentSummary({ environment, report }: { environment: Endpoint; report: DockerSnapshotReport | undefined }) {
+  const { t } = useTranslation("docker");
   const live = isLive(environment);
   // Docker answers the ping with the text "OK", not JSON: only its status counts.
   const ping = usePolling((signal) => (live ? request("GET", dockerPath(environment.Id, "_ping"), { signal }).then(() => true) : Promise.resolve(undefined)), pingIntervalMs, `${environment.Id}:${live}`);
@@ -43,21 +45,22 @@ export function EnvironmentSummary({ environment, report }: { environment: Endpo
   return (
     <>
       {dockerProblem && (
-        <Alert color="red" mb="md" role="alert" title="Docker Engine unreachable" data-testid="docker-problem">
+        <Alert color="red" mb="md" role="alert" title={t("summary.unreachableTitle")} data-testid="docker-problem">
           {dockerProblem}
         </Alert>
       )}
       <SimpleGrid cols={{ base: 2, md: 3, lg: 6 }} spacing="sm" mb="lg">
         {dockerProblem ? (
-          <Fact label="Docker Engine" value="unreachable" color="red" hint={summary ? `last seen ${summary.DockerVersion}` : undefined} />
+          <Fact label={t("summary.dockerEngine")} value={t("summary.unreachable")} color="red" hint={summary ? t("summary.lastSeen", { version: summary.DockerVersion }) : undefined} />
         ) : (
-          <Fact label="Docker Engine" value={summary?.DockerVersion ?? "—"} hint={snapshot ? `API ${snapshot.engine.apiVersion} · ${snapshot.engine.os}/${snapshot.engine.arch}` : undefined} />
+          // The engine's API version and platform: identifiers, the same in every language.
+          <Fact label={t("summary.dockerEngine")} value={summary?.DockerVersion ?? "—"} hint={snapshot ? `API ${snapshot.engine.apiVersion} · ${snapshot.engine.os}/${snapshot.engine.arch}` : undefined} />
         )}
-        <Fact label="Host" value={snapshot?.host.name ?? (environment.Pier.Hostname || "—")} hint={environment.Pier.SourceAddress ? `from ${environment.Pier.SourceAddress}` : undefined} />
-        <Fact label="CPUs" value={summary ? String(summary.TotalCPU) : "—"} />
-        <Fact label="Memory" value={summary ? formatBytes(summary.TotalMemory) : "—"} />
-        <Fact label="Containers" value={summary ? String(running + stopped) : "—"} hint={summary ? `${running} up, ${stopped} stopped` : undefined} />
-        <Fact label="Images / volumes" value={summary ? `${summary.ImageCount} / ${summary.VolumeCount}` : "—"} hint={summary ? `snapshot ${formatAgo(summary.Time)}` : "no snapshot yet"} />
+        <Fact label={t("summary.host")} value={snapshot?.host.name ?? (environment.Pier.Hostname || "—")} hint={environment.Pier.SourceAddress ? t("summary.from", { address: environment.Pier.SourceAddress }) : undefined} />
+        <Fact label={t("summary.cpus")} value={summary ? formatNumber(summary.TotalCPU) : "—"} />
+        <Fact label={t("summary.memory")} value={summary ? formatBytes(summary.TotalMemory) : "—"} />
+        <Fact label={t("summary.containers")} value={summary ? formatNumber(running + stopped) : "—"} hint={summary ? t("summary.upAndStopped", { running, stopped }) : undefined} />
+        <Fact label={t("summary.imagesVolumes")} value={summary ? `${formatNumber(summary.ImageCount)} / ${formatNumber(summary.VolumeCount)}` : "—"} hint={summary ? t("summary.snapshotAgo", { ago: formatAgo(summary.Time) }) : t("summary.noSnapshot")} />
       </SimpleGrid>
     </>
   );

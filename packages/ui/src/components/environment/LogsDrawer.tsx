@@ -1,5 +1,7 @@
+import type { TFunction } from "i18next";
 import { Alert, Badge, Button, Drawer, Group, Select, Switch, Text, TextInput } from "@mantine/core";
 import { useEffect, useRef, useState } from "react";
+import { useTranslation } from "react-i18next";
 import { api, messageOf } from "../../api/client.ts";
 import { followLogs, matchingLines } from "../../api/docker-logs.ts";
 import { dockerPath } from "./docker-source.ts";
@@ -10,11 +12,11 @@ const maxLines = 5000;
 /** How far back the stream starts: Docker's `tail` and `since`. */
 const tails = ["100", "200", "1000", "all"];
 const sinces = [
-  { value: "all", label: "any time" },
-  { value: "300", label: "last 5 min" },
-  { value: "3600", label: "last hour" },
-  { value: "86400", label: "last 24 h" },
-];
+  { value: "all", label: "all" },
+  { value: "300", label: "minutes5" },
+  { value: "3600", label: "hour" },
+  { value: "86400", label: "day" },
+] as const;
 
 /** Saves `text` as a file named `name` through the browser's download. */
 function download(name: string, text: string) {
@@ -32,7 +34,16 @@ export interface LogsTarget {
   name: string;
 }
 
+/** What the drawer shows: how far back, then new lines as they come. */
+function scopeOf(t: TFunction<"docker">, tail: string, since: string): string {
+  const option = sinces.find((choice) => choice.value === since);
+  const sinceLabel = option && option.value !== "all" ? t(`logs.since.${option.label}`) : undefined;
+  if (tail === "all") return sinceLabel ? t("logs.scope.allSince", { since: sinceLabel }) : t("logs.scope.all");
+  return sinceLabel ? t("logs.scope.tailSince", { lines: tail, since: sinceLabel }) : t("logs.scope.tail", { lines: tail });
+}
+
 function LogsView({ environmentId, target }: { environmentId: number; target: LogsTarget }) {
+  const { t } = useTranslation("docker");
   const [text, setText] = useState("");
   const [state, setState] = useState<"connecting" | "following" | "ended">("connecting");
   const [error, setError] = useState<string>();
@@ -88,20 +99,19 @@ function LogsView({ environmentId, target }: { environmentId: number; target: Lo
     <>
       <Group gap="xs" mb="xs">
         <Badge color={state === "following" ? "green" : "gray"} variant="light">
-          {state === "following" ? "following live" : state === "connecting" ? "connecting…" : "stream ended"}
+          {t(`logs.state.${state}`)}
         </Badge>
         <Text size="xs" c="dimmed">
-          {tail === "all" ? "every line" : `last ${tail} lines`}
-          {since === "all" ? "" : ` of the ${sinces.find((option) => option.value === since)?.label ?? ""}`}, then new ones as they come
+          {scopeOf(t, tail, since)}
         </Text>
       </Group>
       <Group gap="sm" mb="xs" align="flex-end">
-        <Select label="Lines" data={tails} value={tail} onChange={(value) => setTail(value ?? "200")} allowDeselect={false} w={90} />
-        <Select label="Since" data={sinces} value={since} onChange={(value) => setSince(value ?? "all")} allowDeselect={false} w={130} />
-        <TextInput label="Search" placeholder="text in a line" value={search} onChange={(event) => setSearch(event.currentTarget.value)} maxLength={200} w={180} />
-        <Switch label="Timestamps" checked={timestamps} onChange={(event) => setTimestamps(event.currentTarget.checked)} mb={8} />
+        <Select label={t("logs.lines")} data={tails.map((value) => ({ value, label: value === "all" ? t("logs.allLines") : value }))} value={tail} onChange={(value) => setTail(value ?? "200")} allowDeselect={false} w={90} />
+        <Select label={t("logs.sinceLabel")} data={sinces.map((choice) => ({ value: choice.value, label: t(`logs.since.${choice.label}`) }))} value={since} onChange={(value) => setSince(value ?? "all")} allowDeselect={false} w={130} />
+        <TextInput label={t("logs.search")} placeholder={t("logs.searchPlaceholder")} value={search} onChange={(event) => setSearch(event.currentTarget.value)} maxLength={200} w={180} />
+        <Switch label={t("logs.timestamps")} checked={timestamps} onChange={(event) => setTimestamps(event.currentTarget.checked)} mb={8} />
         <Button variant="default" onClick={() => download(`${target.name}.log`, text)} disabled={text === ""}>
-          Download
+          {t("logs.download")}
         </Button>
       </Group>
       {error && (
@@ -112,7 +122,7 @@ function LogsView({ environmentId, target }: { environmentId: number; target: Lo
       <pre
         ref={pre}
         role="log"
-        aria-label={`Log output of ${target.name}`}
+        aria-label={t("logs.output", { name: target.name })}
         tabIndex={0}
         onScroll={(event) => {
           const element = event.currentTarget;
@@ -140,8 +150,9 @@ function LogsView({ environmentId, target }: { environmentId: number; target: Lo
 
 /** A drawer following a container's logs live; closing it (Escape) stops the stream. */
 export function LogsDrawer({ environmentId, target, onClose }: { environmentId: number; target: LogsTarget | undefined; onClose: () => void }) {
+  const { t } = useTranslation("docker");
   return (
-    <Drawer opened={target !== undefined} onClose={onClose} position="right" size="xl" title={target ? `Logs of ${target.name}` : ""} styles={{ title: { fontWeight: 600 } }}>
+    <Drawer opened={target !== undefined} onClose={onClose} position="right" size="xl" title={target ? t("logs.title", { name: target.name }) : ""} styles={{ title: { fontWeight: 600 } }}>
       {target && <LogsView key={target.id} environmentId={environmentId} target={target} />}
     </Drawer>
   );

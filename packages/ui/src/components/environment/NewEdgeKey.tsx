@@ -1,5 +1,6 @@
 import { Button, Code, Group, Stack, Text } from "@mantine/core";
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
 import { api, messageOf } from "../../api/client.ts";
 import type { Endpoint } from "../../api/types.ts";
 import { CopyTextButton } from "../CopyTextButton.tsx";
@@ -10,6 +11,7 @@ import { CopyTextButton } from "../CopyTextButton.tsx";
  * previous key stops working.
  */
 export function NewEdgeKey({ environmentId }: { environmentId: number }) {
+  const { t } = useTranslation("docker");
   const [key, setKey] = useState<string>();
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
@@ -32,7 +34,7 @@ export function NewEdgeKey({ environmentId }: { environmentId: number }) {
       <Stack gap={4}>
         <Group justify="space-between">
           <Text size="sm" fw={500}>
-            New EDGE_KEY (shown this once; the previous key no longer works)
+            {t("edgeKey.shownOnce")}
           </Text>
           <CopyTextButton value={key} />
         </Group>
@@ -45,7 +47,7 @@ export function NewEdgeKey({ environmentId }: { environmentId: number }) {
   return (
     <Stack gap={4} align="flex-start">
       <Button size="xs" variant="default" loading={busy} onClick={() => void makeKey()}>
-        Make a new key
+        {t("edgeKey.make")}
       </Button>
       {error && (
         <Text size="sm" c="red" role="alert">

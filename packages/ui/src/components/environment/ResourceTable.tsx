@@ -1,9 +1,10 @@
 import { Paper, Table } from "@mantine/core";
 import type { ReactNode } from "react";
+import { useTranslation } from "react-i18next";
 import { LoadError } from "../LoadError.tsx";
 import { EmptyTableRow } from "../EmptyTableRow.tsx";
 
-/** A column: its header and how a row fills it. */
+/** A column: its header (translated) and how a row fills it. */
 export interface Column<T> {
   header: string;
   cell: (row: T) => ReactNode;
@@ -15,6 +16,7 @@ export interface Column<T> {
  * table always has a body row to look at) or, after a failed load, that it is not known.
  */
 export function ResourceTable<T>({ label, columns, rows, rowKey, empty, error, loading }: { label: string; columns: Column<T>[]; rows: T[] | undefined; rowKey: (row: T) => string; empty: string; error: string | undefined; loading: boolean }) {
+  const { t } = useTranslation("docker");
   return (
     <>
       <LoadError message={error} />
@@ -39,7 +41,7 @@ export function ResourceTable<T>({ label, columns, rows, rowKey, empty, error, l
             ))}
             {(rows ?? []).length === 0 && (
               // Under a failed load the list is unknown, not empty: never "No container" below the error.
-              <EmptyTableRow columns={columns.length}>{loading ? "Loading…" : error ? "Not loaded: see the error above." : empty}</EmptyTableRow>
+              <EmptyTableRow columns={columns.length}>{loading ? t("table.loading") : error ? t("table.notLoaded") : empty}</EmptyTableRow>
             )}
           </Table.Tbody>
         </Table>

@@ -1,5 +1,7 @@
 import { Code, Group, Text } from "@mantine/core";
 import type { ReactNode } from "react";
+import type { TFunction } from "i18next";
+import { useTranslation } from "react-i18next";
 import type { DockerImage, DockerNetwork, DockerVolume } from "../../api/types.ts";
 import { formatAgo, formatBytes, shortId } from "../../format.ts";
 import { useCan } from "../../hooks/use-current-user.ts";
@@ -19,9 +21,12 @@ function Toolbar({ children }: { children: ReactNode }) {
   );
 }
 
+/** The translator of this area's screens. */
+type DockerT = TFunction<"docker">;
+
 /** The table's columns, with a Remove column when the user may change the device. */
-function withRemove<T>(columns: Column<T>[], remove: ((row: T) => ReactNode) | undefined): Column<T>[] {
-  return remove ? [...columns, { header: "Actions", cell: remove, width: 110 }] : columns;
+function withRemove<T>(t: DockerT, columns: Column<T>[], remove: ((row: T) => ReactNode) | undefined): Column<T>[] {
+  return remove ? [...columns, { header: t("table.actions"), cell: remove, width: 110 }] : columns;
 }
 
 /** One row per tag, as `docker images` lists them: an image with two tags is two rows, an untagged one a row of its own. */
@@ -38,15 +43,16 @@ function imageRows(images: DockerImage[] | undefined): ImageRow[] | undefined {
   });
 }
 
-const imageColumns: Column<ImageRow>[] = [
-  { header: "Tag", cell: (row) => <Text size="sm" fw={500}>{row.tag ?? "<untagged>"}</Text> },
-  { header: "ID", cell: (row) => <Code>{shortId(row.image.Id)}</Code> },
-  { header: "Size", cell: (row) => formatBytes(row.image.Size) },
-  { header: "Created", cell: (row) => formatAgo(row.image.Created) },
+const imageColumns = (t: DockerT): Column<ImageRow>[] => [
+  { header: t("images.columns.tag"), cell: (row) => <Text size="sm" fw={500}>{row.tag ?? t("images.untagged")}</Text> },
+  { header: t("images.columns.id"), cell: (row) => <Code>{shortId(row.image.Id)}</Code> },
+  { header: t("images.columns.size"), cell: (row) => formatBytes(row.image.Size) },
+  { header: t("images.columns.created"), cell: (row) => formatAgo(row.image.Created) },
 ];
 
 /** The Images tab: Pull image (with progress) and Remove — a tag is untagged; the image goes with its last tag — while the device is live. */
 export function ImagesTab({ source }: { source: DockerSource }) {
+  const { t } = useTranslation("docker");
   const images = useDockerList(source, "images");
   const canOperate = useCan("operate");
   const changes = source.live && canOperate;
@@ -61,19 +67,20 @@ export function ImagesTab({ source }: { source: DockerSource }) {
           <PullImageButton environmentId={source.environmentId} onDone={images.refresh} />
         </Toolbar>
       )}
-      <ResourceTable label="Images" columns={withRemove(imageColumns, remove)} rows={imageRows(images.data)} rowKey={(row) => `${row.image.Id}:${row.tag ?? ""}`} empty="No image on this device." error={images.error} loading={images.loading} />
+      <ResourceTable label={t("images.label")} columns={withRemove(t, imageColumns(t), remove)} rows={imageRows(images.data)} rowKey={(row) => `${row.image.Id}:${row.tag ?? ""}`} empty={t("images.empty")} error={images.error} loading={images.loading} />
     </>
   );
 }
 
-const volumeColumns: Column<DockerVolume>[] = [
-  { header: "Name", cell: (v) => <Text size="sm" fw={500} style={{ wordBreak: "break-all" }}>{v.Name}</Text> },
-  { header: "Driver", cell: (v) => v.Driver },
-  { header: "Mount point", cell: (v) => (v.Mountpoint ? <Code style={{ wordBreak: "break-all" }}>{v.Mountpoint}</Code> : "—") },
+const volumeColumns = (t: DockerT): Column<DockerVolume>[] => [
+  { header: t("volumes.columns.name"), cell: (v) => <Text size="sm" fw={500} style={{ wordBreak: "break-all" }}>{v.Name}</Text> },
+  { header: t("volumes.columns.driver"), cell: (v) => v.Driver },
+  { header: t("volumes.columns.mountPoint"), cell: (v) => (v.Mountpoint ? <Code style={{ wordBreak: "break-all" }}>{v.Mountpoint}</Code> : "—") },
 ];
 
 /** The Volumes tab: Create volume and Remove while the device is live. */
 export function VolumesTab({ source }: { source: DockerSource }) {
+  const { t } = useTranslation("docker");
   const volumes = useDockerList(source, "volumes");
   const canOperate = useCan("operate");
   const changes = source.live && canOperate;
@@ -85,20 +92,21 @@ export function VolumesTab({ source }: { source: DockerSource }) {
           <CreateResourceButton environmentId={source.environmentId} kind={{ noun: "volume", path: "volumes/create", defaultDriver: "local" }} onDone={volumes.refresh} />
         </Toolbar>
       )}
-      <ResourceTable label="Volumes" columns={withRemove(volumeColumns, remove)} rows={volumes.data} rowKey={(v) => v.Name} empty="No volume on this device." error={volumes.error} loading={volumes.loading} />
+      <ResourceTable label={t("volumes.label")} columns={withRemove(t, volumeColumns(t), remove)} rows={volumes.data} rowKey={(v) => v.Name} empty={t("volumes.empty")} error={volumes.error} loading={volumes.loading} />
     </>
   );
 }
 
-const networkColumns: Column<DockerNetwork>[] = [
-  { header: "Name", cell: (n) => <Text size="sm" fw={500}>{n.Name}</Text> },
-  { header: "ID", cell: (n) => <Code>{shortId(n.Id)}</Code> },
-  { header: "Driver", cell: (n) => n.Driver },
-  { header: "Scope", cell: (n) => n.Scope || "—" },
+const networkColumns = (t: DockerT): Column<DockerNetwork>[] => [
+  { header: t("networks.columns.name"), cell: (n) => <Text size="sm" fw={500}>{n.Name}</Text> },
+  { header: t("networks.columns.id"), cell: (n) => <Code>{shortId(n.Id)}</Code> },
+  { header: t("networks.columns.driver"), cell: (n) => n.Driver },
+  { header: t("networks.columns.scope"), cell: (n) => n.Scope || "—" },
 ];
 
 /** The Networks tab: Create network and Remove (not the engine's own three) while the device is live. */
 export function NetworksTab({ source }: { source: DockerSource }) {
+  const { t } = useTranslation("docker");
   const networks = useDockerList(source, "networks");
   const canOperate = useCan("operate");
   const changes = source.live && canOperate;
@@ -112,7 +120,7 @@ export function NetworksTab({ source }: { source: DockerSource }) {
           <CreateResourceButton environmentId={source.environmentId} kind={{ noun: "network", path: "networks/create", defaultDriver: "bridge" }} onDone={networks.refresh} />
         </Toolbar>
       )}
-      <ResourceTable label="Networks" columns={withRemove(networkColumns, remove)} rows={networks.data} rowKey={(n) => n.Id} empty="No network on this device." error={networks.error} loading={networks.loading} />
+      <ResourceTable label={t("networks.label")} columns={withRemove(t, networkColumns(t), remove)} rows={networks.data} rowKey={(n) => n.Id} empty={t("networks.empty")} error={networks.error} loading={networks.loading} />
     </>
   );
 }

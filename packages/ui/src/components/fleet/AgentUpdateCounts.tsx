@@ -1,14 +1,16 @@
 import { Badge, Group, Text } from "@mantine/core";
+import { useTranslation } from "react-i18next";
 import type { AgentUpdateSchedule } from "../../api/fleet-types.ts";
 import { agentUpdateStatusCounts } from "../../fleet/agent-update-status.ts";
 
 /** How many devices of an agent update are in each status, as badges ("Pending 3", "Failed 1"). */
 export function AgentUpdateCounts({ schedule }: { schedule: Pick<AgentUpdateSchedule, "status"> }) {
+  const { t } = useTranslation("fleet");
   const counts = agentUpdateStatusCounts(schedule.status);
   if (counts.length === 0)
     return (
       <Text size="sm" c="dimmed">
-        No device
+        {t("counts.noDevice")}
       </Text>
     );
   return (

@@ -1,5 +1,7 @@
 import { Alert, Box, Input, Text } from "@mantine/core";
 import { useId, useRef, type KeyboardEvent } from "react";
+import { useTranslation } from "react-i18next";
+import { formatNumber } from "../../format.ts";
 
 const lineHeight = 20;
 const editorFont = { fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace", fontSize: 13, lineHeight: `${lineHeight}px` };
@@ -21,6 +23,7 @@ export interface CodeEditorError {
  * <CodeEditor label="Compose file" value={text} onChange={setText} error={{ message, line: 5 }} />
  */
 export function CodeEditor({ label, description, value, onChange, error, rows = 18, maxBytes }: { label: string; description?: string; value: string; onChange: (value: string) => void; error?: CodeEditorError | undefined; rows?: number; maxBytes?: number }) {
+  const { t } = useTranslation("fleet");
   const id = useId();
   const errorId = `${id}-error`;
   const gutter = useRef<HTMLDivElement>(null);
@@ -71,11 +74,11 @@ export function CodeEditor({ label, description, value, onChange, error, rows = 
       </Box>
       {maxBytes !== undefined && (
         <Text size="xs" c={bytes > maxBytes ? "red" : "dimmed"} mt={4}>
-          {lineCount} lines · {bytes.toLocaleString("en")} of {maxBytes.toLocaleString("en")} bytes
+          {t("editor.size", { count: lineCount, bytes: formatNumber(bytes), max: formatNumber(maxBytes) })}
         </Text>
       )}
       {error && (
-        <Alert id={errorId} color="red" mt="xs" role="alert" title={error.line ? `Line ${error.line}${error.path ? ` (${error.path})` : ""}` : error.path}>
+        <Alert id={errorId} color="red" mt="xs" role="alert" title={error.line ? (error.path ? t("editor.errorLineAt", { line: error.line, path: error.path }) : t("editor.errorLine", { line: error.line })) : error.path}>
           <Text size="sm" style={{ whiteSpace: "pre-wrap", wordBreak: "break-word" }}>
             {error.message}
           </Text>

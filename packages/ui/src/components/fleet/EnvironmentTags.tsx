@@ -2,9 +2,11 @@ import { Button, Group, MultiSelect, Paper, Text, TextInput, Title } from "@mant
 import { notifications } from "@mantine/notifications";
 import { IconPlus } from "@tabler/icons-react";
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
 import { messageOf } from "../../api/client.ts";
 import { tagsApi } from "../../api/fleet.ts";
 import { useTags } from "../../hooks/use-fleet-lists.ts";
+import { useCan } from "../../hooks/use-current-user.ts";
 
 /** The longest tag name the server takes. */
 export const maxTagNameLength = 128;
@@ -17,6 +19,8 @@ export const maxTagNameLength = 128;
  * <EnvironmentTags environmentId={env.Id} tagIds={env.TagIds ?? []} onChanged={environment.refresh} />
  */
 export function EnvironmentTags({ environmentId, tagIds, onChanged }: { environmentId: number; tagIds: readonly number[]; onChanged: () => Promise<void> }) {
+  const { t } = useTranslation("fleet");
+  const canOperate = useCan("operate");
   const tags = useTags();
   const [newTag, setNewTag] = useState("");
   const [busy, setBusy] = useState(false);
@@ -28,7 +32,7 @@ export function EnvironmentTags({ environmentId, tagIds, onChanged }: { environm
     try {
       await tagsApi.setForEnvironment(environmentId, ids);
       await onChanged();
-      notifications.show({ color: "green", message: "Tags saved." });
+      notifications.show({ color: "green", message: t("environmentTags.saved") });
     } catch (failure) {
       setError(messageOf(failure));
     } finally {
@@ -56,27 +60,31 @@ export function EnvironmentTags({ environmentId, tagIds, onChanged }: { environm
   return (
     <Paper withBorder radius="md" p="md" mb="lg" component="section" aria-labelledby={`tags-${environmentId}`}>
       <Title order={2} size="h4" mb="xs" id={`tags-${environmentId}`}>
-        Tags
+        {t("environmentTags.title")}
       </Title>
       <Text size="sm" c="dimmed" mb="sm">
-        Dynamic edge groups choose their environments by tag: a change here changes the stacks and jobs this device runs.
+        {t("environmentTags.description")}
       </Text>
       <Group align="flex-end" gap="sm">
         <MultiSelect
-          label="Environment tags"
-          placeholder={tagIds.length === 0 ? "No tags" : undefined}
+          label={t("environmentTags.label")}
+          placeholder={tagIds.length === 0 ? t("environmentTags.none") : undefined}
           data={(tags.data ?? []).map((tag) => ({ value: String(tag.ID), label: tag.Name }))}
           value={tagIds.map(String)}
           onChange={(values) => void save(values.map(Number))}
           searchable
-          clearable
-          disabled={busy}
+          clearable={canOperate}
+          disabled={busy || !canOperate}
           w={420}
         />
-        <TextInput label="New tag" placeholder="e.g. berlin" value={newTag} maxLength={maxTagNameLength} onChange={(event) => setNewTag(event.currentTarget.value)} onKeyDown={(event) => event.key === "Enter" && void createAndAdd()} w={220} />
-        <Button variant="light" leftSection={<IconPlus size={16} />} onClick={() => void createAndAdd()} disabled={newTag.trim() === ""} loading={busy}>
-          Create and add
-        </Button>
+        {canOperate && (
+          <>
+            <TextInput label={t("environmentTags.newTag")} placeholder={t("environmentTags.example")} value={newTag} maxLength={maxTagNameLength} onChange={(event) => setNewTag(event.currentTarget.value)} onKeyDown={(event) => event.key === "Enter" && void createAndAdd()} w={220} />
+            <Button variant="light" leftSection={<IconPlus size={16} />} onClick={() => void createAndAdd()} disabled={newTag.trim() === ""} loading={busy}>
+              {t("environmentTags.createAndAdd")}
+            </Button>
+          </>
+        )}
       </Group>
       {(error ?? tags.error) && (
         <Text c="red" size="sm" mt="xs" role="alert">

@@ -1,10 +1,12 @@
 import { Alert, Badge, Button, Group, Progress, Text } from "@mantine/core";
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
 import { messageOf } from "../../api/client.ts";
 import { edgeStacksApi } from "../../api/fleet.ts";
 import type { EdgeStackRollout } from "../../api/fleet-types.ts";
 import { formatDateTime } from "../../format.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../ConfirmDialog.tsx";
+import { useCan } from "../../hooks/use-current-user.ts";
 
 const stateColors: Record<EdgeStackRollout["State"], string> = { running: "blue", paused: "yellow", aborted: "red", completed: "green" };
 
@@ -16,10 +18,19 @@ const stateColors: Record<EdgeStackRollout["State"], string> = { running: "blue"
  * {stack.Pier?.Rollout && <RolloutPanel stackId={stack.Id} rollout={stack.Pier.Rollout} onChanged={refresh} />}
  */
 export function RolloutPanel({ stackId, rollout, onChanged }: { stackId: number; rollout: EdgeStackRollout; onChanged: () => Promise<void> }) {
+  const { t } = useTranslation("fleet");
+  const canOperate = useCan("operate");
   const [error, setError] = useState<string>();
   const [pending, setPending] = useState<ConfirmRequest>();
   const percent = rollout.Total > 0 ? Math.round((rollout.Released / rollout.Total) * 100) : 0;
-  const batch = rollout.BatchSize !== null ? `${rollout.BatchSize} per batch` : `${rollout.BatchPercent ?? 0} % per batch`;
+  const plan = { released: rollout.Released, total: rollout.Total, wait: rollout.WaitSeconds, threshold: rollout.FailureThreshold, previous: rollout.PreviousVersion };
+  const summary = rollout.BatchSize !== null ? t("rollout.summaryBySize", { ...plan, size: rollout.BatchSize }) : t("rollout.summaryByPercent", { ...plan, percent: rollout.BatchPercent ?? 0 });
+  // Separate facts, each a whole phrase, listed with " · ".
+  const progress: string[] = [];
+  if (rollout.Succeeded !== undefined) progress.push(t("rollout.succeeded", { count: rollout.Succeeded, version: rollout.Version }));
+  if (rollout.Failed !== undefined) progress.push(t("rollout.failed", { count: rollout.Failed }));
+  if (rollout.NextBatchAt) progress.push(t("rollout.nextBatch", { time: formatDateTime(rollout.NextBatchAt * 1000) }));
+  progress.push(t("rollout.started", { time: formatDateTime(rollout.StartedDate * 1000) }));
 
   async function act(action: "pause" | "resume" | "abort") {
     setError(undefined);
@@ -32,20 +43,18 @@ export function RolloutPanel({ stackId, rollout, onChanged }: { stackId: number;
   }
 
   return (
-    <Alert color={stateColors[rollout.State]} variant="light" mb="md" title={`Rollout of v${rollout.Version}`} role="region" aria-label="Rollout">
+    <Alert color={stateColors[rollout.State]} variant="light" mb="md" title={t("rollout.title", { version: rollout.Version })} role="region" aria-label={t("rollout.label")}>
       <Group gap="md" mb="xs">
         <Badge color={stateColors[rollout.State]} tt="none">
-          {rollout.State}
+          {t(`rollout.states.${rollout.State}`)}
         </Badge>
         <Text size="sm">
-          {rollout.Released} of {rollout.Total} devices released · {batch}, {rollout.WaitSeconds} s between batches, pauses when more than {rollout.FailureThreshold} fail · devices not released keep v{rollout.PreviousVersion}
+          {summary}
         </Text>
       </Group>
-      <Progress value={percent} aria-label={`${rollout.Released} of ${rollout.Total} devices released`} mb="xs" />
+      <Progress value={percent} aria-label={t("rollout.released", { released: rollout.Released, total: rollout.Total })} mb="xs" />
       <Text size="sm">
-        {rollout.Succeeded !== undefined && `${rollout.Succeeded} running v${rollout.Version}`}
-        {rollout.Failed !== undefined && ` · ${rollout.Failed} failed`}
-        {rollout.NextBatchAt ? ` · next batch ${formatDateTime(rollout.NextBatchAt * 1000)}` : ""} · started {formatDateTime(rollout.StartedDate * 1000)}
+        {progress.join(" · ")}
       </Text>
       {rollout.Reason && (
         <Text size="sm" mt={4} style={{ whiteSpace: "pre-wrap" }}>
@@ -57,15 +66,15 @@ export function RolloutPanel({ stackId, rollout, onChanged }: { stackId: number;
           {error}
         </Text>
       )}
-      {(rollout.State === "running" || rollout.State === "paused") && (
+      {canOperate && (rollout.State === "running" || rollout.State === "paused") && (
         <Group gap="xs" mt="sm">
           {rollout.State === "running" ? (
             <Button size="xs" variant="default" onClick={() => void act("pause")}>
-              Pause rollout
+              {t("rollout.pause")}
             </Button>
           ) : (
             <Button size="xs" variant="default" onClick={() => void act("resume")}>
-              Resume rollout
+              {t("rollout.resume")}
             </Button>
           )}
           <Button
@@ -74,14 +83,14 @@ export function RolloutPanel({ stackId, rollout, onChanged }: { stackId: number;
             variant="light"
             onClick={() =>
               setPending({
-                title: `Abort the rollout of v${rollout.Version}?`,
-                message: `The rollout stops and every device, released or not, goes back to v${rollout.PreviousVersion}. To go forward again, save a new version.`,
-                confirmLabel: "Abort rollout",
+                title: t("rollout.abortTitle", { version: rollout.Version }),
+                message: t("rollout.abortMessage", { previous: rollout.PreviousVersion }),
+                confirmLabel: t("rollout.abortConfirm"),
                 onConfirm: () => act("abort"),
               })
             }
           >
-            Abort
+            {t("rollout.abort")}
           </Button>
         </Group>
       )}

@@ -1,13 +1,14 @@
 import { notifications } from "@mantine/notifications";
+import { i18n } from "../../i18n/index.ts";
 import type { ConfirmRequest } from "../ConfirmDialog.tsx";
+
+/** The kinds of fleet item a Delete button deletes (their words: `fleet` catalog, `deletion`). */
+export type DeletionKind = "edgeGroup" | "edgeStack" | "edgeJob" | "agentUpdate";
 
 /** What a fleet item's Delete button confirms and does. */
 export interface DeletionOptions {
-  /** The kind, lower case: "edge group", "agent update"… */
-  readonly what: string;
+  readonly kind: DeletionKind;
   readonly name: string;
-  readonly message: string;
-  readonly confirmLabel: string;
   readonly remove: () => Promise<void>;
   /** Where to go once deleted (the list). */
   readonly listPath: string;
@@ -18,22 +19,22 @@ export interface DeletionOptions {
 }
 
 /**
- * The confirmation of a fleet item's deletion: on confirm it deletes, says so, and returns to the
- * list; a refusal is handed to `onError` as the server words it.
+ * The confirmation of a fleet item's deletion, in the UI's language: on confirm it deletes, says
+ * so, and returns to the list; a refusal is handed to `onError` as the server words it.
  *
  * @example
- * setPending(deletionRequest({ what: "edge job", name: job.Name, … }));
+ * setPending(deletionRequest({ kind: "edgeJob", name: job.Name, … }));
  */
 export function deletionRequest(options: DeletionOptions): ConfirmRequest {
-  const { what, name } = options;
+  const { kind, name } = options;
   return {
-    title: `Delete ${what} ${name}?`,
-    message: options.message,
-    confirmLabel: options.confirmLabel,
+    title: i18n.t(`fleet:deletion.${kind}.title`, { name }),
+    message: i18n.t(`fleet:deletion.${kind}.message`),
+    confirmLabel: i18n.t(`fleet:deletion.${kind}.confirm`),
     onConfirm: async () => {
       try {
         await options.remove();
-        notifications.show({ color: "green", message: `${what.charAt(0).toUpperCase()}${what.slice(1)} ${name} deleted.` });
+        notifications.show({ color: "green", message: i18n.t(`fleet:deletion.${kind}.done`, { name }) });
         await options.navigate(options.listPath);
       } catch (failure) {
         options.onError(options.messageOf(failure));

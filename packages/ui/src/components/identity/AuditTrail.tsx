@@ -1,4 +1,5 @@
 import { Badge, Paper, Table, Text, Title } from "@mantine/core";
+import { useTranslation } from "react-i18next";
 import { api } from "../../api/client.ts";
 import type { AuditEventView } from "../../api/types.ts";
 import { formatDateTime } from "../../format.ts";
@@ -25,22 +26,23 @@ export function detailText(detail: Record<string, unknown>): string {
 
 /** The environment's audit trail (`GET /api/endpoints/{id}/events`, newest first): enrollment, issuance, renewals, revocation, refusals. */
 export function AuditTrail({ environmentId }: { environmentId: number }) {
+  const { t } = useTranslation("pki");
   const events = usePolling((signal) => api<AuditEventView[]>("GET", `/api/endpoints/${environmentId}/events`, { signal }), 10_000, String(environmentId));
   const list = events.data ?? [];
   return (
     <Paper withBorder radius="md" p="lg" mt="lg">
-      <Title order={2} size="h3">Audit trail</Title>
+      <Title order={2} size="h3">{t("audit.title")}</Title>
       <Text size="sm" c="dimmed" mb="sm">
-        What happened to this device&apos;s identity and sessions, newest first (the last 200 events).
+        {t("audit.description")}
       </Text>
       <LoadError message={events.error} />
-      <Table verticalSpacing={4} aria-label="Audit trail">
+      <Table verticalSpacing={4} aria-label={t("audit.title")}>
         <Table.Thead>
           <Table.Tr>
-            <Table.Th w={170}>When</Table.Th>
-            <Table.Th w={220}>Event</Table.Th>
-            <Table.Th w={130}>From</Table.Th>
-            <Table.Th>Detail</Table.Th>
+            <Table.Th w={170}>{t("audit.columns.when")}</Table.Th>
+            <Table.Th w={220}>{t("audit.columns.event")}</Table.Th>
+            <Table.Th w={130}>{t("audit.columns.from")}</Table.Th>
+            <Table.Th>{t("audit.columns.detail")}</Table.Th>
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
@@ -50,21 +52,23 @@ export function AuditTrail({ environmentId }: { environmentId: number }) {
                 <Text size="sm">{formatDateTime(event.At)}</Text>
               </Table.Td>
               <Table.Td>
-                <Badge variant="light" color={colorOf(event.Kind)} styles={{ label: { textTransform: "none" } }}>
+                <Badge variant="light" color={colorOf(event.Kind)} styles={{ label: { textTransform: "none" } }} data-untranslated>
                   {event.Kind}
                 </Badge>
               </Table.Td>
               <Table.Td>
-                <Text size="sm">{event.SourceAddress || "—"}</Text>
+                <Text size="sm" data-untranslated>
+                  {event.SourceAddress || "—"}
+                </Text>
               </Table.Td>
               <Table.Td>
-                <Text size="xs" c="dimmed" style={{ wordBreak: "break-word" }}>
+                <Text size="xs" c="dimmed" style={{ wordBreak: "break-word" }} data-untranslated>
                   {detailText(event.Detail)}
                 </Text>
               </Table.Td>
             </Table.Tr>
           ))}
-          {events.data && list.length === 0 && <EmptyTableRow columns={4}>Nothing recorded yet.</EmptyTableRow>}
+          {events.data && list.length === 0 && <EmptyTableRow columns={4}>{t("audit.empty")}</EmptyTableRow>}
         </Table.Tbody>
       </Table>
     </Paper>

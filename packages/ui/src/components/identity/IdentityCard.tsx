@@ -2,6 +2,7 @@ import { Badge, Button, Code, Group, Paper, SimpleGrid, Stack, Text, Title } fro
 import { notifications } from "@mantine/notifications";
 import { IconBan, IconRefresh } from "@tabler/icons-react";
 import { type ReactNode, useState } from "react";
+import { Trans, useTranslation } from "react-i18next";
 import { api, messageOf } from "../../api/client.ts";
 import type { Endpoint } from "../../api/types.ts";
 import { formatDateTime } from "../../format.ts";
@@ -23,12 +24,17 @@ function Fact({ label, children }: { label: string; children: ReactNode }) {
 
 const statusColors: Record<string, string> = { active: "green", expiring: "orange", expired: "red", revoked: "gray", superseded: "blue" };
 
+// The statuses the server names (`pki:statuses.<status>`); another is shown as sent.
+const knownStatuses = ["active", "expiring", "expired", "revoked", "superseded"] as const;
+const isKnownStatus = (status: string): status is (typeof knownStatuses)[number] => (knownStatuses as readonly string[]).includes(status);
+
 /**
  * The device's identity on its page: which flow, the certificate from the built-in CA (serial,
  * not-after, status) or the one it presented (shared by how many environments), and Renew /
  * Revoke (confirmed) for a certificate from the built-in CA.
  */
 export function IdentityCard({ environment, onChanged }: { environment: Endpoint; onChanged: () => Promise<void> }) {
+  const { t } = useTranslation("pki");
   const [confirm, setConfirm] = useState<ConfirmRequest>();
   const [busy, setBusy] = useState(false);
   // Renewing and revoking certificates is PKI: administrators only (the server refuses others).
@@ -43,10 +49,10 @@ export function IdentityCard({ environment, onChanged }: { environment: Endpoint
     setBusy(true);
     try {
       await api("POST", `/api/endpoints/${environment.Id}/certificate/${what}`, what === "revoke" ? { body: {} } : {});
-      notifications.show({ color: "green", message: what === "revoke" ? `Revoked the certificates of ${environment.Name}.` : `${environment.Name} was told to renew its certificate now.` });
+      notifications.show({ color: "green", message: what === "revoke" ? t("device.revoked", { name: environment.Name }) : t("device.toldToRenew", { name: environment.Name }) });
       await onChanged();
     } catch (failure) {
-      notifications.show({ color: "red", title: what === "revoke" ? "Not revoked" : "Not renewed", message: messageOf(failure), autoClose: false });
+      notifications.show({ color: "red", title: what === "revoke" ? t("identity.notRevoked") : t("identity.notRenewed"), message: messageOf(failure), autoClose: false });
     } finally {
       setBusy(false);
     }
@@ -54,13 +60,13 @@ export function IdentityCard({ environment, onChanged }: { environment: Endpoint
 
   const actionable = administers && issued !== null && issued.Status !== "revoked";
   return (
-    <Paper withBorder radius="md" p="lg" mb="lg" aria-label="Identity" component="section">
+    <Paper withBorder radius="md" p="lg" mb="lg" aria-label={t("identity.title")} component="section">
       <Group justify="space-between" align="flex-start" mb="sm">
-        <Title order={2} size="h3">Identity</Title>
+        <Title order={2} size="h3">{t("identity.title")}</Title>
         {actionable && (
           <Group gap="xs">
             <Button size="xs" variant="light" leftSection={<IconRefresh size={14} />} loading={busy} onClick={() => void act("renew")}>
-              Renew certificate
+              {t("identity.renewCertificate")}
             </Button>
             <Button
               size="xs"
@@ -70,22 +76,22 @@ export function IdentityCard({ environment, onChanged }: { environment: Endpoint
               disabled={busy}
               onClick={() =>
                 setConfirm({
-                  title: `Revoke the certificates of ${environment.Name}?`,
-                  message: "Its session and tunnels close within a second and its next handshakes are refused. It can enroll again only after you remove the environment.",
-                  confirmLabel: "Revoke",
+                  title: t("device.revokeTitle", { name: environment.Name }),
+                  message: t("identity.revokeMessage"),
+                  confirmLabel: t("device.revoke"),
                   onConfirm: () => act("revoke"),
                 })
               }
             >
-              Revoke
+              {t("device.revoke")}
             </Button>
           </Group>
         )}
       </Group>
       <SimpleGrid cols={{ base: 2, md: 4 }} spacing="md">
-        <Fact label="Flow">{identity ? <FlowBadge flow={identity.Flow} /> : "—"}</Fact>
-        <Fact label="Certificate serial">{issued ? <Code>{issued.Serial}</Code> : presented ? <Code>{presented.SerialNumber}</Code> : <Text size="sm">none</Text>}</Fact>
-        <Fact label="Not after">
+        <Fact label={t("identity.flow")}>{identity ? <FlowBadge flow={identity.Flow} /> : "—"}</Fact>
+        <Fact label={t("identity.serial")}>{issued ? <Code>{issued.Serial}</Code> : presented ? <Code>{presented.SerialNumber}</Code> : <Text size="sm">{t("values.none", { ns: "common" })}</Text>}</Fact>
+        <Fact label={t("identity.notAfter")}>
           {issued || presented ? (
             <>
               <Text size="sm">{formatDateTime(issued?.NotAfter ?? presented?.NotAfter)}</Text>
@@ -97,28 +103,28 @@ export function IdentityCard({ environment, onChanged }: { environment: Endpoint
             "—"
           )}
         </Fact>
-        <Fact label="Status">
+        <Fact label={t("identity.status")}>
           {issued ? (
             <Badge variant="light" color={statusColors[issued.Status] ?? "gray"} styles={{ label: { textTransform: "none" } }}>
-              {issued.Status}
+              {isKnownStatus(issued.Status) ? t(`statuses.${issued.Status}`) : issued.Status}
             </Badge>
           ) : sharedBy > 1 ? (
             <Badge variant="light" color="grape" styles={{ label: { textTransform: "none" } }}>
-              shared by {sharedBy} environments
+              {t("identity.sharedBy", { count: sharedBy })}
             </Badge>
           ) : (
-            <Text size="sm">{presented ? "operator certificate" : "—"}</Text>
+            <Text size="sm">{presented ? t("identity.operatorCertificate") : "—"}</Text>
           )}
         </Fact>
       </SimpleGrid>
       {presented && (
         <Text size="xs" c="dimmed" mt="sm">
-          Presented: {presented.Subject}, issued by {presented.Issuer}
+          <Trans t={t} i18nKey="identity.presented" values={{ subject: presented.Subject, issuer: presented.Issuer }} components={{ data: <span data-untranslated /> }} />
         </Text>
       )}
       {identity?.Reenrollment && (
         <Text size="sm" c="orange" mt="xs">
-          {reenrollmentText(identity.Reenrollment)} ({formatDateTime(identity.Reenrollment.At)})
+          {t("identity.reenrolledAt", { text: reenrollmentText(identity.Reenrollment, t), date: formatDateTime(identity.Reenrollment.At) })}
         </Text>
       )}
       <ConfirmDialog request={confirm} onClose={() => setConfirm(undefined)} />

@@ -1,28 +1,32 @@
 import { Badge, Code, Stack, Text, Tooltip } from "@mantine/core";
+import type { TFunction } from "i18next";
+import { useTranslation } from "react-i18next";
 import type { DeviceIdentityView, IdentityFlow } from "../../api/types.ts";
 import { formatDateTime } from "../../format.ts";
 
-const flowLabels: Record<IdentityFlow, { label: string; color: string; explain: string }> = {
-  "built-in": { label: "built-in CA", color: "blue", explain: "Zero touch: the device made its key and sent a CSR; on association this server's CA issues its certificate." },
-  operator: { label: "operator CA", color: "grape", explain: "The device presents a certificate from your CA (--mtlscacert/--mtlscert/--mtlskey)." },
-  token: { label: "device token", color: "gray", explain: "No certificate: the device is bound by the token the server handed it at first contact." },
+// Each flow's colour and its words (`pki:flows.<key>.label`, `.explain`).
+const flowStyles: Record<IdentityFlow, { key: "builtIn" | "operator" | "token"; color: string }> = {
+  "built-in": { key: "builtIn", color: "blue" },
+  operator: { key: "operator", color: "grape" },
+  token: { key: "token", color: "gray" },
 };
 
 /** A badge saying which flow the device's identity follows, with what that means in its tooltip. */
 export function FlowBadge({ flow }: { flow: IdentityFlow }) {
-  const { label, color, explain } = flowLabels[flow];
+  const { t } = useTranslation("pki");
+  const { key, color } = flowStyles[flow];
   return (
-    <Tooltip label={explain} multiline w={300}>
+    <Tooltip label={t(`flows.${key}.explain`)} multiline w={300}>
       <Badge variant="light" color={color} size="sm" styles={{ label: { textTransform: "none" } }}>
-        {label}
+        {t(`flows.${key}.label`)}
       </Badge>
     </Tooltip>
   );
 }
 
-/** "expired, same key as <serial>" for a device that came back with an expired certificate. */
-export function reenrollmentText(reenrollment: NonNullable<DeviceIdentityView["Reenrollment"]>): string {
-  return reenrollment.SameKey ? `expired, same key as ${reenrollment.PreviousSerial}` : `expired certificate ${reenrollment.PreviousSerial}, new key`;
+/** "expired, same key as <serial>" for a device that came back with an expired certificate (`t` of the `pki` namespace). */
+export function reenrollmentText(reenrollment: NonNullable<DeviceIdentityView["Reenrollment"]>, t: TFunction<"pki">): string {
+  return reenrollment.SameKey ? t("flows.sameKey", { serial: reenrollment.PreviousSerial }) : t("flows.newKey", { serial: reenrollment.PreviousSerial });
 }
 
 /**
@@ -31,6 +35,7 @@ export function reenrollmentText(reenrollment: NonNullable<DeviceIdentityView["R
  * with an expired certificate.
  */
 export function WaitingIdentity({ identity }: { identity: DeviceIdentityView }) {
+  const { t } = useTranslation("pki");
   return (
     <Stack gap={2}>
       <div>
@@ -38,16 +43,16 @@ export function WaitingIdentity({ identity }: { identity: DeviceIdentityView }) 
       </div>
       {identity.EnrollmentKeyFingerprint && (
         <Text size="xs" c="dimmed" maw={250}>
-          key SHA-256{" "}
+          {t("flows.keyFingerprint")}{" "}
           <Code data-testid="enrollment-key-fingerprint" style={{ wordBreak: "break-all" }}>
             {identity.EnrollmentKeyFingerprint}
           </Code>
         </Text>
       )}
       {identity.Reenrollment && (
-        <Tooltip label={`Came back ${formatDateTime(identity.Reenrollment.At)}`}>
+        <Tooltip label={t("flows.cameBack", { date: formatDateTime(identity.Reenrollment.At) })}>
           <Badge color="orange" variant="light" size="sm" styles={{ label: { textTransform: "none" } }}>
-            {reenrollmentText(identity.Reenrollment)}
+            {reenrollmentText(identity.Reenrollment, t)}
           </Badge>
         </Tooltip>
       )}

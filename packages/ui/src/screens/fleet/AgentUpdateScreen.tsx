@@ -1,6 +1,7 @@
 import { Alert, Badge, Button, Code, Group, MultiSelect, NumberInput, Paper, Table, Text, TextInput } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
 import { useNavigate, useParams } from "react-router";
 import { messageOf } from "../../api/client.ts";
 import { agentUpdatesApi } from "../../api/fleet.ts";
@@ -11,7 +12,8 @@ import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
 import { AgentUpdateCounts } from "../../components/fleet/AgentUpdateCounts.tsx";
 import { DetailSection } from "../../components/fleet/DetailSection.tsx";
 import { EnvironmentLink } from "../../components/fleet/EnvironmentLink.tsx";
-import { DeleteButton, ItemHeader, NotSavedAlert } from "../../components/fleet/ItemHeader.tsx";
+import { DeleteButton, ItemHeader, NotSavedAlert, ReadOnlyNotice } from "../../components/fleet/ItemHeader.tsx";
+import { useCan } from "../../hooks/use-current-user.ts";
 import { LoadError } from "../../components/LoadError.tsx";
 import { PageLoader } from "../../components/PageLoader.tsx";
 import { TableHead } from "../../components/TableHead.tsx";
@@ -23,19 +25,22 @@ import { useFormSave } from "../../hooks/use-form-save.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
 import { usePolling } from "../../hooks/use-polling.ts";
 
-const agentUpdatesList = { path: "/agent-updates", title: "Agent updates" };
+const agentUpdatesPath = "/agent-updates";
 
 /** `/agent-updates/new` and `/agent-updates/:id`: create a schedule, or follow one's devices. */
 export function AgentUpdateScreen() {
+  const { t } = useTranslation("fleet");
   const { id } = useParams();
   if (id === undefined) return <AgentUpdateForm />;
   const scheduleId = Number(id);
-  if (!Number.isInteger(scheduleId) || scheduleId <= 0) return <Alert color="red">There is no agent update at this address.</Alert>;
+  if (!Number.isInteger(scheduleId) || scheduleId <= 0) return <Alert color="red">{t("agentUpdate.notFound")}</Alert>;
   return <ExistingSchedule key={scheduleId} id={scheduleId} />;
 }
 
 function AgentUpdateForm() {
-  usePageTitle("New agent update");
+  const { t } = useTranslation("fleet");
+  const canOperate = useCan("operate");
+  usePageTitle(t("agentUpdate.new"));
   const navigate = useNavigate();
   const groups = useEdgeGroups();
   const [name, setName] = useState("");
@@ -44,60 +49,63 @@ function AgentUpdateForm() {
   const [deadline, setDeadline] = useState<number | string>(deadlineBounds.default);
   const save = useFormSave();
   const { fieldError } = save;
+  // The server's refusal of each request field, for that field's input.
+  const refused = { name: fieldError("name"), agentImage: fieldError("agentImage"), groupIDs: fieldError("groupIDs"), deadlineSeconds: fieldError("deadlineSeconds") };
   const deadlineSeconds = typeof deadline === "number" ? deadline : Number.NaN;
   const deadlineValid = Number.isInteger(deadlineSeconds) && deadlineSeconds >= deadlineBounds.min && deadlineSeconds <= deadlineBounds.max;
   const imageValid = agentImage.trim() !== "" && !/\s/.test(agentImage.trim());
 
   async function create() {
     const created = await agentUpdatesApi.create({ name: name.trim(), agentImage: agentImage.trim(), groupIDs: groupIds, deadlineSeconds, type: 1 });
-    notifications.show({ color: "green", message: `Agent update ${created.name} created.` });
+    notifications.show({ color: "green", message: t("agentUpdate.created", { name: created.name }) });
     await navigate(`/agent-updates/${created.id}`, { replace: true });
   }
 
   return (
     <>
-      <ItemHeader title="New agent update" list={agentUpdatesList} />
+      <ItemHeader title={t("agentUpdate.new")} list={{ path: agentUpdatesPath, title: t("agentUpdates.title") }} />
+      <ReadOnlyNotice />
       <NotSavedAlert error={save.error} />
-      <Paper withBorder radius="md" p="lg" component="form" aria-label="Agent update" onSubmit={(event) => { event.preventDefault(); void save.run(create); }}>
-        <TextInput label="Name" required maxLength={128} value={name} onChange={(event) => setName(event.currentTarget.value)} error={fieldError("name")} w={420} mb="md" />
+      <Paper withBorder radius="md" p="lg" component="form" aria-label={t("agentUpdate.title")} onSubmit={(event) => { event.preventDefault(); void save.run(create); }}>
+        <TextInput label={t("fields.name")} required maxLength={128} value={name} onChange={(event) => setName(event.currentTarget.value)} error={refused.name} w={420} mb="md" />
         <TextInput
-          label="Agent image"
-          description="The image the devices' agent container is recreated from, e.g. pier/agent:2.1.0"
+          label={t("agentUpdate.image")}
+          description={t("agentUpdate.imageDescription")}
           required
           maxLength={512}
           styles={{ input: { fontFamily: "var(--mantine-font-family-monospace)" } }}
           value={agentImage}
           onChange={(event) => setAgentImage(event.currentTarget.value)}
-          error={fieldError("agentImage") ?? (agentImage !== "" && !imageValid ? "An image reference has no spaces." : undefined)}
+          error={refused.agentImage ?? (agentImage !== "" && !imageValid ? t("agentUpdate.imageSpaces") : undefined)}
           w={420}
           mb="md"
         />
         <MultiSelect
-          label="Edge groups"
-          description="At least one: the update goes to their associated members."
+          label={t("fields.edgeGroups")}
+          description={t("agentUpdate.groupsDescription")}
           data={(groups.data ?? []).map((group) => ({ value: String(group.Id), label: group.Name }))}
           value={groupIds.map(String)}
           onChange={(values) => setGroupIds(values.map(Number))}
           searchable
           w={420}
           mb="md"
-          error={fieldError("groupIDs")}
+          error={refused.groupIDs}
         />
         <NumberInput
-          label="Deadline (seconds)"
-          description={`How long a device waits for the new agent to check in before rolling back (${deadlineBounds.min}–${deadlineBounds.max}).`}
+          label={t("agentUpdate.deadline")}
+          description={t("agentUpdate.deadlineDescription", { min: deadlineBounds.min, max: deadlineBounds.max })}
           required
           min={deadlineBounds.min}
           max={deadlineBounds.max}
           allowDecimal={false}
           value={deadline}
           onChange={setDeadline}
-          error={fieldError("deadlineSeconds") ?? (deadlineValid ? undefined : `Between ${deadlineBounds.min} and ${deadlineBounds.max} seconds.`)}
+          error={refused.deadlineSeconds ?? (deadlineValid ? undefined : t("agentUpdate.deadlineRange", { min: deadlineBounds.min, max: deadlineBounds.max }))}
           w={420}
           mb="md"
         />
-        <Button type="submit" loading={save.busy} disabled={name.trim() === "" || !imageValid || groupIds.length === 0 || !deadlineValid}>
-          Create agent update
+        <Button type="submit" loading={save.busy} disabled={!canOperate || name.trim() === "" || !imageValid || groupIds.length === 0 || !deadlineValid}>
+          {t("agentUpdate.create")}
         </Button>
       </Paper>
     </>
@@ -105,13 +113,15 @@ function AgentUpdateForm() {
 }
 
 function ExistingSchedule({ id }: { id: number }) {
+  const { t } = useTranslation("fleet");
   const schedule = usePolling((signal) => agentUpdatesApi.get(id, { signal }), 3000, String(id), { keepDataOnKeyChange: true });
-  usePageTitle(schedule.data ? `Agent update ${schedule.data.name}` : "Agent update");
+  usePageTitle(schedule.data ? t("agentUpdate.pageTitle", { name: schedule.data.name }) : t("agentUpdate.title"));
   if (!schedule.data) return schedule.error ? <LoadError message={schedule.error} /> : <PageLoader />;
   return <ScheduleDetail schedule={schedule.data} error={schedule.error} />;
 }
 
 function ScheduleDetail({ schedule, error }: { schedule: AgentUpdateSchedule; error: string | undefined }) {
+  const { t } = useTranslation("fleet");
   const navigate = useNavigate();
   const groups = useEdgeGroups(30_000);
   const names = useEnvironmentNames(30_000);
@@ -124,37 +134,37 @@ function ScheduleDetail({ schedule, error }: { schedule: AgentUpdateSchedule; er
     <>
       <ItemHeader
         title={schedule.name}
-        list={agentUpdatesList}
-        actions={<DeleteButton onClick={() => setPending(deletionRequest({ what: "agent update", name: schedule.name, message: "Devices not yet updated are no longer asked; devices already updated keep their new agent.", confirmLabel: "Delete agent update", remove: () => agentUpdatesApi.remove(schedule.id), listPath: "/agent-updates", navigate, onError: setDeleteError, messageOf }))} />}
+        list={{ path: agentUpdatesPath, title: t("agentUpdates.title") }}
+        actions={<DeleteButton onClick={() => setPending(deletionRequest({ kind: "agentUpdate", name: schedule.name, remove: () => agentUpdatesApi.remove(schedule.id), listPath: agentUpdatesPath, navigate, onError: setDeleteError, messageOf }))} />}
       />
       <LoadError message={deleteError ?? error} />
       <Paper withBorder radius="md" p="lg" mb="lg">
         <Group gap="xl" align="flex-start">
           <div>
-            <Text size="xs" c="dimmed">Image</Text>
+            <Text size="xs" c="dimmed">{t("agentUpdate.imageHeading")}</Text>
             <Code>{schedule.agentImage}</Code>
           </div>
           <div>
-            <Text size="xs" c="dimmed">Edge groups</Text>
-            <Text size="sm">{schedule.edgeGroupIds.map((groupId) => groupNames.get(groupId) ?? `group ${groupId}`).join(", ") || "—"}</Text>
+            <Text size="xs" c="dimmed">{t("fields.edgeGroups")}</Text>
+            <Text size="sm">{schedule.edgeGroupIds.map((groupId) => groupNames.get(groupId) ?? t("values.group", { id: groupId })).join(t("values.listSeparator")) || "—"}</Text>
           </div>
           <div>
-            <Text size="xs" c="dimmed">Deadline</Text>
-            <Text size="sm">{schedule.deadlineSeconds} s</Text>
+            <Text size="xs" c="dimmed">{t("agentUpdate.deadlineHeading")}</Text>
+            <Text size="sm">{t("values.seconds", { seconds: schedule.deadlineSeconds })}</Text>
           </div>
           <div>
-            <Text size="xs" c="dimmed">Created</Text>
+            <Text size="xs" c="dimmed">{t("columns.created")}</Text>
             <Text size="sm">{formatDateTime(schedule.created * 1000)}</Text>
           </div>
           <div>
-            <Text size="xs" c="dimmed">Devices</Text>
+            <Text size="xs" c="dimmed">{t("columns.devices")}</Text>
             <AgentUpdateCounts schedule={schedule} />
           </div>
         </Group>
       </Paper>
-      <DetailSection id="agent-update-progress" title="Progress">
-        <Table verticalSpacing="sm" aria-label="Agent update progress">
-          <TableHead columns={["Environment", "Status", "Agent version", "Error", "Time"]} />
+      <DetailSection id="agent-update-progress" title={t("agentUpdate.progress")}>
+        <Table verticalSpacing="sm" aria-label={t("agentUpdate.progressLabel")}>
+          <TableHead columns={[t("columns.environment"), t("columns.status"), t("columns.agentVersion"), t("columns.error"), t("columns.time")]} />
           <Table.Tbody>
             {rows.map((row) => {
               const label = agentUpdateStatusLabel(row.status);
@@ -182,7 +192,7 @@ function ScheduleDetail({ schedule, error }: { schedule: AgentUpdateSchedule; er
                 </Table.Tr>
               );
             })}
-            {rows.length === 0 && <EmptyTableRow columns={5}>No device: the edge groups have no associated member.</EmptyTableRow>}
+            {rows.length === 0 && <EmptyTableRow columns={5}>{t("agentUpdate.noDevices")}</EmptyTableRow>}
           </Table.Tbody>
         </Table>
       </DetailSection>

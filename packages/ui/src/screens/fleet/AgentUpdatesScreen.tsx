@@ -1,5 +1,6 @@
 import { Anchor, Button, Code, Paper, Table, Text } from "@mantine/core";
 import { IconPlus } from "@tabler/icons-react";
+import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { agentUpdatesApi } from "../../api/fleet.ts";
 import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
@@ -16,7 +17,8 @@ import { useCan } from "../../hooks/use-current-user.ts";
 
 /** `/agent-updates`: every agent update schedule with its image, groups and devices' progress. */
 export function AgentUpdatesScreen() {
-  usePageTitle("Agent updates");
+  const { t } = useTranslation("fleet");
+  usePageTitle(t("agentUpdates.title"));
   // Helpdesk reads; creating needs Operator (the server refuses it otherwise).
   const canOperate = useCan("operate");
   const schedules = usePolling((signal) => agentUpdatesApi.list({ signal }), 5000, "agent-updates");
@@ -26,12 +28,12 @@ export function AgentUpdatesScreen() {
   return (
     <>
       <PageHeader
-        title="Agent updates"
-        description="A new agent image for the devices of some edge groups: each device swaps its agent container and rolls back if the new agent does not check in before the deadline."
+        title={t("agentUpdates.title")}
+        description={t("agentUpdates.description")}
         actions={
           canOperate && (
             <Button component={Link} to="/agent-updates/new" leftSection={<IconPlus size={16} />}>
-              Add agent update
+              {t("agentUpdates.add")}
             </Button>
           )
         }
@@ -41,8 +43,8 @@ export function AgentUpdatesScreen() {
         schedules.error ? null : <PageLoader />
       ) : (
         <Paper withBorder radius="md">
-          <Table striped highlightOnHover verticalSpacing="sm" aria-label="Agent updates">
-            <TableHead columns={["Name", "Image", "Edge groups", "Devices", "Created"]} />
+          <Table striped highlightOnHover verticalSpacing="sm" aria-label={t("agentUpdates.title")}>
+            <TableHead columns={[t("columns.name"), t("columns.image"), t("columns.edgeGroups"), t("columns.devices"), t("columns.created")]} />
             <Table.Tbody>
               {schedules.data.map((schedule) => (
                 <Table.Tr key={schedule.id}>
@@ -55,7 +57,7 @@ export function AgentUpdatesScreen() {
                     <Code>{schedule.agentImage}</Code>
                   </Table.Td>
                   <Table.Td>
-                    <Text size="sm">{schedule.edgeGroupIds.map((id) => groupNames.get(id) ?? `group ${id}`).join(", ") || "—"}</Text>
+                    <Text size="sm">{schedule.edgeGroupIds.map((id) => groupNames.get(id) ?? t("values.group", { id })).join(t("values.listSeparator")) || "—"}</Text>
                   </Table.Td>
                   <Table.Td>
                     <AgentUpdateCounts schedule={schedule} />
@@ -63,7 +65,7 @@ export function AgentUpdatesScreen() {
                   <Table.Td>{formatDateTime(schedule.created * 1000)}</Table.Td>
                 </Table.Tr>
               ))}
-              {schedules.data.length === 0 && <EmptyTableRow columns={5}>No agent update yet.</EmptyTableRow>}
+              {schedules.data.length === 0 && <EmptyTableRow columns={5}>{t("agentUpdates.empty")}</EmptyTableRow>}
             </Table.Tbody>
           </Table>
         </Paper>

@@ -1,6 +1,8 @@
 import { Alert, Button, Group, MultiSelect, Paper, Radio, SegmentedControl, Stack, Text, TextInput, Title } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useState } from "react";
+import { useTranslation } from "react-i18next";
+import { useCan } from "../../hooks/use-current-user.ts";
 import { useNavigate, useParams } from "react-router";
 import { messageOf } from "../../api/client.ts";
 import { edgeGroupsApi } from "../../api/fleet.ts";
@@ -20,10 +22,11 @@ import { usePolling } from "../../hooks/use-polling.ts";
 
 /** `/edge-groups/new` and `/edge-groups/:id`: create or edit a group, see its members, delete it. */
 export function EdgeGroupScreen() {
+  const { t } = useTranslation("fleet");
   const { id } = useParams();
   if (id === undefined) return <EdgeGroupForm key="new" />;
   const groupId = Number(id);
-  if (!Number.isInteger(groupId) || groupId <= 0) return <Alert color="red">There is no edge group at this address.</Alert>;
+  if (!Number.isInteger(groupId) || groupId <= 0) return <Alert color="red">{t("edgeGroup.notFound")}</Alert>;
   return <ExistingGroup key={groupId} id={groupId} />;
 }
 
@@ -36,19 +39,23 @@ function ExistingGroup({ id }: { id: number }) {
 const emptyBody: EdgeGroupBody = { Name: "", Dynamic: false, TagIDs: [], Endpoints: [], PartialMatch: false };
 
 function EdgeGroupForm({ group, onSaved }: { group?: EdgeGroup; onSaved?: () => Promise<void> }) {
-  usePageTitle(group ? `Edge group ${group.Name}` : "New edge group");
+  const { t } = useTranslation("fleet");
+  usePageTitle(group ? t("edgeGroup.pageTitle", { name: group.Name }) : t("edgeGroup.new"));
   const navigate = useNavigate();
   const tags = useTags();
   const names = useEnvironmentNames();
   const [body, setBody] = useState<EdgeGroupBody>(group ? { Name: group.Name, Dynamic: group.Dynamic, TagIDs: group.TagIds, Endpoints: group.Dynamic ? [] : group.Endpoints, PartialMatch: group.PartialMatch } : emptyBody);
   const save = useFormSave();
   const [pending, setPending] = useState<ConfirmRequest>();
+  const nameRefused = save.fieldError("Name");
   const update = (change: Partial<EdgeGroupBody>) => setBody((current) => ({ ...current, ...change }));
+  // A group decides what its teams see: only administrators change one (the server refuses the others).
+  const administers = useCan("administer");
 
   async function saveGroup() {
     const sent = { ...body, Name: body.Name.trim(), ...(body.Dynamic ? { Endpoints: [] } : { TagIDs: [], PartialMatch: false }) };
     const saved = group ? await edgeGroupsApi.update(group.Id, sent) : await edgeGroupsApi.create(sent);
-    notifications.show({ color: "green", message: `Edge group ${saved.Name} saved.` });
+    notifications.show({ color: "green", message: t("edgeGroup.saved", { name: saved.Name }) });
     if (group) await onSaved?.();
     else await navigate(`/edge-groups/${saved.Id}`, { replace: true });
   }
@@ -57,15 +64,15 @@ function EdgeGroupForm({ group, onSaved }: { group?: EdgeGroup; onSaved?: () => 
   return (
     <>
       <ItemHeader
-        title={group ? group.Name : "New edge group"}
-        list={{ path: "/edge-groups", title: "Edge groups" }}
-        actions={group && <DeleteButton onClick={() => setPending(deletionRequest({ what: "edge group", name: group.Name, message: "The group is deleted; its environments stay. A group that an edge stack or an edge job uses cannot be deleted.", confirmLabel: "Delete group", remove: () => edgeGroupsApi.remove(group.Id), listPath: "/edge-groups", navigate, onError: (message) => save.setError({ message }), messageOf }))} />}
+        title={group ? group.Name : t("edgeGroup.new")}
+        list={{ path: "/edge-groups", title: t("edgeGroups.title") }}
+        actions={group && administers && <DeleteButton onClick={() => setPending(deletionRequest({ kind: "edgeGroup", name: group.Name, remove: () => edgeGroupsApi.remove(group.Id), listPath: "/edge-groups", navigate, onError: (message) => save.setError({ message }), messageOf }))} />}
       />
       <NotSavedAlert error={save.error} />
-      <Paper withBorder radius="md" p="lg" mb="lg" component="form" aria-label="Edge group" onSubmit={(event) => { event.preventDefault(); void save.run(saveGroup); }}>
-        <TextInput label="Name" required maxLength={128} value={body.Name} onChange={(event) => update({ Name: event.currentTarget.value })} error={save.fieldError("Name")} w={420} mb="md" />
+      <Paper withBorder radius="md" p="lg" mb="lg" component="form" aria-label={t("edgeGroup.formLabel")} onSubmit={(event) => { event.preventDefault(); void save.run(saveGroup); }}>
+        <TextInput label={t("fields.name")} required maxLength={128} value={body.Name} onChange={(event) => update({ Name: event.currentTarget.value })} error={nameRefused} w={420} mb="md" />
         <Text size="sm" fw={500} mb={4} id="group-type-label">
-          Group type
+          {t("edgeGroup.type")}
         </Text>
         <SegmentedControl
           aria-labelledby="group-type-label"
@@ -73,34 +80,34 @@ function EdgeGroupForm({ group, onSaved }: { group?: EdgeGroup; onSaved?: () => 
           value={body.Dynamic ? "dynamic" : "static"}
           onChange={(value) => update({ Dynamic: value === "dynamic" })}
           data={[
-            { value: "static", label: "Static" },
-            { value: "dynamic", label: "Dynamic" },
+            { value: "static", label: t("edgeGroup.static") },
+            { value: "dynamic", label: t("edgeGroup.dynamic") },
           ]}
         />
         {body.Dynamic ? (
           <Stack gap="sm" mb="md">
-            <MultiSelect label="Tags" description="Environments carrying these tags are members." data={(tags.data ?? []).map((tag) => ({ value: String(tag.ID), label: tag.Name }))} value={body.TagIDs.map(String)} onChange={(values) => update({ TagIDs: values.map(Number) })} searchable w={420} />
-            <Radio.Group label="Match" value={body.PartialMatch ? "any" : "all"} onChange={(value) => update({ PartialMatch: value === "any" })}>
+            <MultiSelect label={t("edgeGroup.tags")} description={t("edgeGroup.tagsDescription")} data={(tags.data ?? []).map((tag) => ({ value: String(tag.ID), label: tag.Name }))} value={body.TagIDs.map(String)} onChange={(values) => update({ TagIDs: values.map(Number) })} searchable w={420} />
+            <Radio.Group label={t("edgeGroup.match")} value={body.PartialMatch ? "any" : "all"} onChange={(value) => update({ PartialMatch: value === "any" })}>
               <Group mt={4}>
-                <Radio value="all" label="All of the tags" />
-                <Radio value="any" label="Any of the tags" />
+                <Radio value="all" label={t("edgeGroup.matchAll")} />
+                <Radio value="any" label={t("edgeGroup.matchAny")} />
               </Group>
             </Radio.Group>
           </Stack>
         ) : (
-          <EnvironmentPicker label="Environments" selected={body.Endpoints} onChange={(ids) => update({ Endpoints: ids })} names={names.data} />
+          <EnvironmentPicker label={t("fields.environments")} selected={body.Endpoints} onChange={(ids) => update({ Endpoints: ids })} names={names.data} />
         )}
-        <Button type="submit" loading={save.busy} disabled={body.Name.trim() === ""}>
-          {group ? "Save group" : "Create group"}
+        <Button type="submit" loading={save.busy} disabled={body.Name.trim() === "" || !administers}>
+          {group ? t("edgeGroup.save") : t("edgeGroup.create")}
         </Button>
       </Paper>
       {group && (
         <Paper withBorder radius="md" p="lg" component="section" aria-labelledby="group-members">
           <Title order={2} size="h4" id="group-members" mb="xs">
-            Members ({members.length})
+            {t("edgeGroup.members", { count: members.length })}
           </Title>
           <Text size="sm" c="dimmed" mb="sm">
-            {group.Dynamic ? "Computed from the tags when the group was loaded; only associated environments are members." : "The environments chosen, when associated."}
+            {group.Dynamic ? t("edgeGroup.membersDynamic") : t("edgeGroup.membersStatic")}
           </Text>
           <Group gap="xs">
             {members.map((id) => (
@@ -108,7 +115,7 @@ function EdgeGroupForm({ group, onSaved }: { group?: EdgeGroup; onSaved?: () => 
             ))}
             {members.length === 0 && (
               <Text size="sm" c="dimmed">
-                No members.
+                {t("edgeGroup.noMembers")}
               </Text>
             )}
           </Group>

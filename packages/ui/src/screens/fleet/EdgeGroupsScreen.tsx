@@ -1,5 +1,6 @@
 import { Anchor, Badge, Button, Paper, Table, Text } from "@mantine/core";
 import { IconPlus } from "@tabler/icons-react";
+import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import type { EdgeGroup } from "../../api/fleet-types.ts";
 import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
@@ -7,22 +8,25 @@ import { LoadError } from "../../components/LoadError.tsx";
 import { PageHeader } from "../../components/PageHeader.tsx";
 import { PageLoader } from "../../components/PageLoader.tsx";
 import { TableHead } from "../../components/TableHead.tsx";
+import { i18n } from "../../i18n/index.ts";
 import { namesById, useEdgeGroups, useTags } from "../../hooks/use-fleet-lists.ts";
 import { usePageTitle } from "../../hooks/use-page-title.ts";
 import { useCan } from "../../hooks/use-current-user.ts";
 
-/** How a group chooses its members, in words. */
+/** How a group chooses its members, in words of the UI's language ("Dynamic: any of berlin"). */
 export function groupRule(group: Pick<EdgeGroup, "Dynamic" | "PartialMatch" | "TagIds">, tagNames: ReadonlyMap<number, string>): string {
-  if (!group.Dynamic) return "Static: chosen environments";
-  const tags = group.TagIds.map((id) => tagNames.get(id) ?? `tag ${id}`).join(", ");
-  return `Dynamic: ${group.PartialMatch ? "any" : "all"} of ${tags || "no tags"}`;
+  if (!group.Dynamic) return i18n.t("fleet:edgeGroups.rule.static");
+  const tags = group.TagIds.map((id) => tagNames.get(id) ?? i18n.t("fleet:values.tag", { id })).join(i18n.t("fleet:values.listSeparator"));
+  if (tags === "") return group.PartialMatch ? i18n.t("fleet:edgeGroups.rule.dynamicAnyNoTags") : i18n.t("fleet:edgeGroups.rule.dynamicAllNoTags");
+  return group.PartialMatch ? i18n.t("fleet:edgeGroups.rule.dynamicAny", { tags }) : i18n.t("fleet:edgeGroups.rule.dynamicAll", { tags });
 }
 
 /** `/edge-groups`: every edge group with its rule, member count and what uses it. */
 export function EdgeGroupsScreen() {
-  usePageTitle("Edge groups");
-  // Helpdesk reads; creating needs Operator (the server refuses it otherwise).
-  const canOperate = useCan("operate");
+  const { t } = useTranslation("fleet");
+  usePageTitle(t("edgeGroups.title"));
+  // Everyone reads their teams' groups; a group decides what its teams see, so only administrators create or change one.
+  const canAdminister = useCan("administer");
   const groups = useEdgeGroups(5000);
   const tags = useTags(30_000);
   const tagNames = namesById(tags.data, (tag) => tag.ID, (tag) => tag.Name);
@@ -30,12 +34,12 @@ export function EdgeGroupsScreen() {
   return (
     <>
       <PageHeader
-        title="Edge groups"
-        description="Sets of environments that edge stacks and edge jobs target: chosen by hand (static), or by tags (dynamic). Only associated environments are members."
+        title={t("edgeGroups.title")}
+        description={t("edgeGroups.description")}
         actions={
-          canOperate && (
+          canAdminister && (
             <Button component={Link} to="/edge-groups/new" leftSection={<IconPlus size={16} />}>
-              Add edge group
+              {t("edgeGroups.add")}
             </Button>
           )
         }
@@ -45,8 +49,8 @@ export function EdgeGroupsScreen() {
         groups.error ? null : <PageLoader />
       ) : (
         <Paper withBorder radius="md">
-          <Table striped highlightOnHover verticalSpacing="sm" aria-label="Edge groups">
-            <TableHead columns={["Name", "Members", "Rule", "Used by"]} />
+          <Table striped highlightOnHover verticalSpacing="sm" aria-label={t("edgeGroups.title")}>
+            <TableHead columns={[t("columns.name"), t("columns.members"), t("columns.rule"), t("columns.usedBy")]} />
             <Table.Tbody>
               {groups.data.map((group) => (
                 <Table.Tr key={group.Id}>
@@ -62,10 +66,10 @@ export function EdgeGroupsScreen() {
                   <Table.Td>
                     {group.HasEdgeStack && (
                       <Badge variant="light" mr={4}>
-                        stacks
+                        {t("edgeGroups.usedByStacks")}
                       </Badge>
                     )}
-                    {group.HasEdgeJob && <Badge variant="light">jobs</Badge>}
+                    {group.HasEdgeJob && <Badge variant="light">{t("edgeGroups.usedByJobs")}</Badge>}
                     {!group.HasEdgeStack && !group.HasEdgeJob && (
                       <Text size="sm" c="dimmed">
                         —
@@ -74,7 +78,7 @@ export function EdgeGroupsScreen() {
                   </Table.Td>
                 </Table.Tr>
               ))}
-              {groups.data.length === 0 && <EmptyTableRow columns={4}>No edge group yet.</EmptyTableRow>}
+              {groups.data.length === 0 && <EmptyTableRow columns={4}>{t("edgeGroups.empty")}</EmptyTableRow>}
             </Table.Tbody>
           </Table>
         </Paper>

@@ -1,5 +1,6 @@
 import { Anchor, Button, Code, Paper, Table, Text } from "@mantine/core";
 import { IconPlus } from "@tabler/icons-react";
+import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { edgeJobsApi } from "../../api/fleet.ts";
 import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
@@ -16,7 +17,8 @@ import { useCan } from "../../hooks/use-current-user.ts";
 
 /** `/edge-jobs`: every edge job with its schedule, next run and targets. */
 export function EdgeJobsScreen() {
-  usePageTitle("Edge jobs");
+  const { t } = useTranslation("fleet");
+  usePageTitle(t("edgeJobs.title"));
   // Helpdesk reads; creating needs Operator (the server refuses it otherwise).
   const canOperate = useCan("operate");
   const jobs = usePolling((signal) => edgeJobsApi.list({ signal }), 10_000, "edge-jobs");
@@ -26,12 +28,12 @@ export function EdgeJobsScreen() {
   return (
     <>
       <PageHeader
-        title="Edge jobs"
-        description="Scripts run on the devices' hosts on a cron schedule (UTC), as root in a privileged container; their output is collected when you ask."
+        title={t("edgeJobs.title")}
+        description={t("edgeJobs.description")}
         actions={
           canOperate && (
             <Button component={Link} to="/edge-jobs/new" leftSection={<IconPlus size={16} />}>
-              Add edge job
+              {t("edgeJobs.add")}
             </Button>
           )
         }
@@ -41,12 +43,12 @@ export function EdgeJobsScreen() {
         jobs.error ? null : <PageLoader />
       ) : (
         <Paper withBorder radius="md">
-          <Table striped highlightOnHover verticalSpacing="sm" aria-label="Edge jobs">
-            <TableHead columns={["Name", "Schedule (UTC)", "Next run", "Targets", "Created"]} />
+          <Table striped highlightOnHover verticalSpacing="sm" aria-label={t("edgeJobs.title")}>
+            <TableHead columns={[t("columns.name"), t("columns.schedule"), t("columns.nextRun"), t("columns.targets"), t("columns.created")]} />
             <Table.Tbody>
               {jobs.data.map((job) => {
                 const next = previewCron(job.CronExpression, { count: 1 });
-                const groupList = job.EdgeGroups.map((id) => groupNames.get(id) ?? `group ${id}`).join(", ");
+                const groupList = job.EdgeGroups.map((id) => groupNames.get(id) ?? t("values.group", { id })).join(t("values.listSeparator"));
                 const environments = Object.keys(job.Endpoints ?? {}).length;
                 return (
                   <Table.Tr key={job.Id}>
@@ -56,19 +58,19 @@ export function EdgeJobsScreen() {
                       </Anchor>
                     </Table.Td>
                     <Table.Td>
-                      <Code>{job.CronExpression}</Code> {job.Recurring ? "" : <Text span size="xs" c="dimmed">once</Text>}
+                      <Code>{job.CronExpression}</Code> {job.Recurring ? "" : <Text span size="xs" c="dimmed">{t("edgeJobs.once")}</Text>}
                     </Table.Td>
                     <Table.Td>
                       <Text size="sm">{next.ok && next.runs[0] ? formatRunUtc(next.runs[0]) : "—"}</Text>
                     </Table.Td>
                     <Table.Td>
-                      <Text size="sm">{[groupList && `groups ${groupList}`, environments > 0 && `${environments} environment${environments === 1 ? "" : "s"}`].filter(Boolean).join(" · ") || "—"}</Text>
+                      <Text size="sm">{[groupList && t("edgeJobs.targetGroups", { groups: groupList }), environments > 0 && t("edgeJobs.targetEnvironments", { count: environments })].filter(Boolean).join(" · ") || "—"}</Text>
                     </Table.Td>
                     <Table.Td>{job.Created ? formatDateTime(job.Created * 1000) : "—"}</Table.Td>
                   </Table.Tr>
                 );
               })}
-              {jobs.data.length === 0 && <EmptyTableRow columns={5}>No edge job yet.</EmptyTableRow>}
+              {jobs.data.length === 0 && <EmptyTableRow columns={5}>{t("edgeJobs.empty")}</EmptyTableRow>}
             </Table.Tbody>
           </Table>
         </Paper>

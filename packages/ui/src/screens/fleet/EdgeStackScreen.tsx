@@ -1,6 +1,7 @@
 import { Alert, Badge, Button, Group, MultiSelect, NumberInput, Paper, Switch, Table, Text, TextInput, Tooltip } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useState } from "react";
+import { Trans, useTranslation } from "react-i18next";
 import { useNavigate, useParams } from "react-router";
 import { ApiError, messageOf } from "../../api/client.ts";
 import { edgeStacksApi } from "../../api/fleet.ts";
@@ -12,7 +13,8 @@ import { CodeEditor, type CodeEditorError } from "../../components/fleet/CodeEdi
 import { EnvVarsEditor } from "../../components/fleet/EnvVarsEditor.tsx";
 import { DetailSection } from "../../components/fleet/DetailSection.tsx";
 import { EnvironmentLink } from "../../components/fleet/EnvironmentLink.tsx";
-import { DeleteButton, ItemHeader, NotSavedAlert } from "../../components/fleet/ItemHeader.tsx";
+import { DeleteButton, ItemHeader, NotSavedAlert, ReadOnlyNotice } from "../../components/fleet/ItemHeader.tsx";
+import { useCan } from "../../hooks/use-current-user.ts";
 import { RolloutPanel } from "../../components/fleet/RolloutPanel.tsx";
 import { StatusCounts } from "../../components/fleet/StatusCounts.tsx";
 import { LoadError } from "../../components/LoadError.tsx";
@@ -41,10 +43,11 @@ const starter = `services:
 
 /** `/edge-stacks/new` and `/edge-stacks/:id`: the compose editor, the stack's targets, and each device's status. */
 export function EdgeStackScreen() {
+  const { t } = useTranslation("fleet");
   const { id } = useParams();
   if (id === undefined) return <EdgeStackForm key="new" />;
   const stackId = Number(id);
-  if (!Number.isInteger(stackId) || stackId <= 0) return <Alert color="red">There is no edge stack at this address.</Alert>;
+  if (!Number.isInteger(stackId) || stackId <= 0) return <Alert color="red">{t("edgeStack.notFound")}</Alert>;
   return <ExistingStack key={stackId} id={stackId} />;
 }
 
@@ -70,7 +73,9 @@ interface StackForm {
 }
 
 function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: string; onSaved?: () => Promise<void> }) {
-  usePageTitle(stack ? `Edge stack ${stack.Name}` : "New edge stack");
+  const { t } = useTranslation("fleet");
+  const canOperate = useCan("operate");
+  usePageTitle(stack ? t("edgeStack.pageTitle", { name: stack.Name }) : t("edgeStack.new"));
   const navigate = useNavigate();
   const groups = useEdgeGroups();
   const registries = useRegistries();
@@ -82,7 +87,7 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
   const [pending, setPending] = useState<ConfirmRequest>();
   const [staged, setStaged] = useState<RolloutOptions | undefined>();
   const update = (change: Partial<StackForm>) => setForm((current) => ({ ...current, ...change }));
-  const nameError = form.name !== "" && !stackNamePattern.test(form.name) ? "Lowercase letters, digits, - and _, starting with a letter or digit (a Compose project name), at most 63 characters." : undefined;
+  const nameError = form.name !== "" && !stackNamePattern.test(form.name) ? t("edgeStack.nameRule") : undefined;
   const changedDeployment = stack !== undefined && (form.file !== file || JSON.stringify(form.envVars) !== JSON.stringify(stack.EnvVars ?? []));
 
   async function save() {
@@ -94,11 +99,11 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
     try {
       if (stack) {
         await edgeStacksApi.update(stack.Id, { stackFileContent: sentFile, edgeGroups: form.groups, updateVersion: changedDeployment, deploymentType: 0, envVars, registries: form.registries, ...(changedDeployment && staged ? { rollout: staged } : {}) });
-        notifications.show({ color: "green", message: changedDeployment ? `Edge stack ${stack.Name} saved: version ${stack.Version + 1} goes to its devices.` : `Edge stack ${stack.Name} saved.` });
+        notifications.show({ color: "green", message: changedDeployment ? t("edgeStack.savedVersion", { name: stack.Name, version: stack.Version + 1 }) : t("edgeStack.saved", { name: stack.Name }) });
         await onSaved?.();
       } else {
         const created = await edgeStacksApi.create({ name: form.name, stackFileContent: sentFile, edgeGroups: form.groups, deploymentType: 0, envVars, registries: form.registries });
-        notifications.show({ color: "green", message: `Edge stack ${created.Name} created.` });
+        notifications.show({ color: "green", message: t("edgeStack.created", { name: created.Name }) });
         await navigate(`/edge-stacks/${created.Id}`, { replace: true });
       }
     } catch (failure) {
@@ -115,8 +120,8 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
   return (
     <>
       <ItemHeader
-        title={stack ? stack.Name : "New edge stack"}
-        list={{ path: "/edge-stacks", title: "Edge stacks" }}
+        title={stack ? stack.Name : t("edgeStack.new")}
+        list={{ path: "/edge-stacks", title: t("edgeStacks.title") }}
         actions={
           stack && (
             <>
@@ -125,15 +130,15 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
                 variant="default"
                 onClick={() =>
                   setPending({
-                    title: `Roll ${stack.Name} back to v${stack.Version - 1}?`,
-                    message: `The compose file of v${stack.Version - 1} becomes v${stack.Version + 1} and goes to every device of its groups (the variables and registries stay as they are now).`,
-                    confirmLabel: `Roll back to v${stack.Version - 1}`,
+                    title: t("edgeStack.rollBackTitle", { name: stack.Name, version: stack.Version - 1 }),
+                    message: t("edgeStack.rollBackMessage", { previous: stack.Version - 1, next: stack.Version + 1 }),
+                    confirmLabel: t("edgeStack.rollBack", { version: stack.Version - 1 }),
                     onConfirm: async () => {
                       try {
                         const previous = await edgeStacksApi.fileOfVersion(stack.Id, stack.Version - 1);
                         await edgeStacksApi.update(stack.Id, { stackFileContent: previous, edgeGroups: stack.EdgeGroups, updateVersion: true, deploymentType: 0, envVars: stack.EnvVars ?? [], registries: stack.Registries ?? [] });
                         update({ file: previous });
-                        notifications.show({ color: "green", message: `Edge stack ${stack.Name}: v${stack.Version - 1}'s file goes out as v${stack.Version + 1}.` });
+                        notifications.show({ color: "green", message: t("edgeStack.rolledBack", { name: stack.Name, previous: stack.Version - 1, next: stack.Version + 1 }) });
                         await onSaved?.();
                       } catch (failure) {
                         setError({ message: messageOf(failure) });
@@ -142,10 +147,10 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
                   })
                 }
               >
-                Roll back to v{stack.Version - 1}
+                {t("edgeStack.rollBack", { version: stack.Version - 1 })}
               </Button>
             )}
-            <DeleteButton onClick={() => setPending(deletionRequest({ what: "edge stack", name: stack.Name, message: "Its devices stop and remove the stack's containers at their next desired state.", confirmLabel: "Delete stack", remove: () => edgeStacksApi.remove(stack.Id), listPath: "/edge-stacks", navigate, onError: (message) => setError({ message }), messageOf }))} />
+            <DeleteButton onClick={() => setPending(deletionRequest({ kind: "edgeStack", name: stack.Name, remove: () => edgeStacksApi.remove(stack.Id), listPath: "/edge-stacks", navigate, onError: (message) => setError({ message }), messageOf }))} />
             </>
           )
         }
@@ -153,18 +158,19 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
       {stack && (
         <Group mb="md" gap="lg">
           <Text size="sm">
-            Version <b>v{stack.Version}</b>
+            <Trans t={t} i18nKey="edgeStack.version" values={{ version: stack.Version }} components={{ b: <b /> }} />
           </Text>
           <StatusCounts stack={stack} />
         </Group>
       )}
       {stack && rollout && <RolloutPanel stackId={stack.Id} rollout={rollout} onChanged={onSaved ?? (() => Promise.resolve())} />}
+      <ReadOnlyNotice />
       <NotSavedAlert error={error} />
-      <Paper withBorder radius="md" p="lg" mb="lg" component="form" aria-label="Edge stack" onSubmit={(event) => { event.preventDefault(); void save(); }}>
-        <TextInput label="Name" required disabled={stack !== undefined} value={form.name} maxLength={63} onChange={(event) => update({ name: event.currentTarget.value })} error={nameError ?? (error?.field === "name" ? error.message : undefined)} w={420} mb="md" />
+      <Paper withBorder radius="md" p="lg" mb="lg" component="form" aria-label={t("edgeStack.formLabel")} onSubmit={(event) => { event.preventDefault(); void save(); }}>
+        <TextInput label={t("fields.name")} required disabled={stack !== undefined} value={form.name} maxLength={63} onChange={(event) => update({ name: event.currentTarget.value })} error={nameError ?? (error?.field === "name" ? error.message : undefined)} w={420} mb="md" />
         <MultiSelect
-          label="Edge groups"
-          description="The stack runs on every environment of these groups."
+          label={t("fields.edgeGroups")}
+          description={t("edgeStack.groupsDescription")}
           data={(groups.data ?? []).map((group) => ({ value: String(group.Id), label: group.Name }))}
           value={form.groups.map(String)}
           onChange={(values) => update({ groups: values.map(Number) })}
@@ -173,11 +179,11 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
           mb="md"
           error={error?.field === "edgeGroups" ? error.message : undefined}
         />
-        <CodeEditor label="Compose file" description="Docker Compose; validated by the server when saved." value={form.file} onChange={(value) => update({ file: value })} error={fileError} maxBytes={composeFileBytes} />
+        <CodeEditor label={t("edgeStack.composeFile")} description={t("edgeStack.composeDescription")} value={form.file} onChange={(value) => update({ file: value })} error={fileError} maxBytes={composeFileBytes} />
         <EnvVarsEditor value={form.envVars} onChange={(envVars) => update({ envVars })} />
         <MultiSelect
-          label="Registries"
-          description={registries.error ? "The registries could not be listed." : "Credentials sent to the devices to pull this stack's images."}
+          label={t("edgeStack.registries")}
+          description={registries.error ? t("edgeStack.registriesError") : t("edgeStack.registriesDescription")}
           data={(registries.data ?? []).map((registry) => ({ value: String(registry.Id), label: `${registry.Name} (${registry.URL})` }))}
           value={form.registries.map(String)}
           onChange={(values) => update({ registries: values.map(Number) })}
@@ -188,28 +194,28 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
         {stack && changedDeployment && (
           <Paper withBorder radius="sm" p="sm" mb="md">
             <Switch
-              label="Stage the new version (rollout in batches)"
-              description="Devices not yet released keep the current version; failures past the threshold pause the rollout."
+              label={t("edgeStack.stage")}
+              description={t("edgeStack.stageDescription")}
               checked={staged !== undefined}
               onChange={(event) => setStaged(event.currentTarget.checked ? { batchSize: 1, waitSeconds: 60, failureThreshold: 0 } : undefined)}
               mb={staged ? "sm" : 0}
             />
             {staged && (
               <Group>
-                <NumberInput label="Devices per batch" min={1} max={10000} value={staged.batchSize ?? 1} onChange={(value) => setStaged({ ...staged, batchSize: Number(value) || 1 })} w={160} />
-                <NumberInput label="Seconds between batches" min={0} max={86400} value={staged.waitSeconds} onChange={(value) => setStaged({ ...staged, waitSeconds: Number(value) || 0 })} w={200} />
-                <NumberInput label="Failures tolerated" min={0} max={10000} value={staged.failureThreshold} onChange={(value) => setStaged({ ...staged, failureThreshold: Number(value) || 0 })} w={160} />
+                <NumberInput label={t("edgeStack.batchSize")} min={1} max={10000} value={staged.batchSize ?? 1} onChange={(value) => setStaged({ ...staged, batchSize: Number(value) || 1 })} w={160} />
+                <NumberInput label={t("edgeStack.waitSeconds")} min={0} max={86400} value={staged.waitSeconds} onChange={(value) => setStaged({ ...staged, waitSeconds: Number(value) || 0 })} w={200} />
+                <NumberInput label={t("edgeStack.failureThreshold")} min={0} max={10000} value={staged.failureThreshold} onChange={(value) => setStaged({ ...staged, failureThreshold: Number(value) || 0 })} w={160} />
               </Group>
             )}
           </Paper>
         )}
         <Group>
-          <Button type="submit" loading={busy} disabled={form.name === "" || nameError !== undefined}>
-            {stack ? "Save stack" : "Create stack"}
+          <Button type="submit" loading={busy} disabled={!canOperate || form.name === "" || nameError !== undefined}>
+            {stack ? t("edgeStack.save") : t("edgeStack.create")}
           </Button>
           {stack && (
             <Text size="sm" c="dimmed">
-              {changedDeployment ? `Saving makes version ${stack.Version + 1}.` : "The file and variables are unchanged: saving keeps the version."}
+              {changedDeployment ? t("edgeStack.nextVersion", { version: stack.Version + 1 }) : t("edgeStack.sameVersion")}
             </Text>
           )}
         </Group>
@@ -220,12 +226,13 @@ function EdgeStackForm({ stack, file, onSaved }: { stack?: EdgeStack; file?: str
 }
 
 function DeviceStatusTable({ stack }: { stack: EdgeStack }) {
+  const { t } = useTranslation("fleet");
   const names = useEnvironmentNames(30_000);
   const rows = stackDeviceStatuses(stack);
   return (
-    <DetailSection id="stack-devices" title="Devices">
-      <Table verticalSpacing="sm" aria-label="Device status">
-        <TableHead columns={["Environment", "Status", "Since", "Version", "Error"]} />
+    <DetailSection id="stack-devices" title={t("edgeStack.devices")}>
+      <Table verticalSpacing="sm" aria-label={t("edgeStack.devicesLabel")}>
+        <TableHead columns={[t("columns.environment"), t("columns.status"), t("columns.since"), t("columns.version"), t("columns.error")]} />
         <Table.Tbody>
           {rows.map((row) => (
             <Table.Tr key={row.environmentId}>
@@ -239,7 +246,7 @@ function DeviceStatusTable({ stack }: { stack: EdgeStack }) {
                   </Badge>
                 ) : (
                   <Text size="sm" c="dimmed">
-                    No report yet
+                    {t("edgeStack.noReport")}
                   </Text>
                 )}
               </Table.Td>
@@ -250,9 +257,9 @@ function DeviceStatusTable({ stack }: { stack: EdgeStack }) {
                 <Text size="sm">
                   {row.version === undefined ? "—" : `v${row.version}`}
                   {row.rolledBackTo !== undefined && (
-                    <Tooltip label="The new version failed on this device; it runs the previous one again.">
+                    <Tooltip label={t("edgeStack.rolledBackHint")}>
                       <Text span size="sm" c="orange" ml={6}>
-                        rolled back to v{row.rolledBackTo}
+                        {t("edgeStack.rolledBackTo", { version: row.rolledBackTo })}
                       </Text>
                     </Tooltip>
                   )}
@@ -267,7 +274,7 @@ function DeviceStatusTable({ stack }: { stack: EdgeStack }) {
               </Table.Td>
             </Table.Tr>
           ))}
-          {rows.length === 0 && <EmptyTableRow columns={5}>No device has this stack yet: its groups have no associated member, or none has reported.</EmptyTableRow>}
+          {rows.length === 0 && <EmptyTableRow columns={5}>{t("edgeStack.noDevices")}</EmptyTableRow>}
         </Table.Tbody>
       </Table>
     </DetailSection>

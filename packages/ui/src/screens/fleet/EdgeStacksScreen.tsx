@@ -1,5 +1,6 @@
 import { Anchor, Button, Paper, Table, Text } from "@mantine/core";
 import { IconPlus } from "@tabler/icons-react";
+import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
 import { edgeStacksApi } from "../../api/fleet.ts";
 import { EmptyTableRow } from "../../components/EmptyTableRow.tsx";
@@ -16,7 +17,8 @@ import { useCan } from "../../hooks/use-current-user.ts";
 
 /** `/edge-stacks`: every edge stack with its groups, version and how many devices are in each state. */
 export function EdgeStacksScreen() {
-  usePageTitle("Edge stacks");
+  const { t } = useTranslation("fleet");
+  usePageTitle(t("edgeStacks.title"));
   // Helpdesk reads; creating needs Operator (the server refuses it otherwise).
   const canOperate = useCan("operate");
   const stacks = usePolling((signal) => edgeStacksApi.list({ signal }), 5000, "edge-stacks");
@@ -26,12 +28,12 @@ export function EdgeStacksScreen() {
   return (
     <>
       <PageHeader
-        title="Edge stacks"
-        description="Compose applications deployed to every environment of their edge groups; each device reports its progress."
+        title={t("edgeStacks.title")}
+        description={t("edgeStacks.description")}
         actions={
           canOperate && (
             <Button component={Link} to="/edge-stacks/new" leftSection={<IconPlus size={16} />}>
-              Add edge stack
+              {t("edgeStacks.add")}
             </Button>
           )
         }
@@ -41,8 +43,8 @@ export function EdgeStacksScreen() {
         stacks.error ? null : <PageLoader />
       ) : (
         <Paper withBorder radius="md">
-          <Table striped highlightOnHover verticalSpacing="sm" aria-label="Edge stacks">
-            <TableHead columns={["Name", "Edge groups", "Version", "Devices", "Created"]} />
+          <Table striped highlightOnHover verticalSpacing="sm" aria-label={t("edgeStacks.title")}>
+            <TableHead columns={[t("columns.name"), t("columns.edgeGroups"), t("columns.version"), t("columns.devices"), t("columns.created")]} />
             <Table.Tbody>
               {stacks.data.map((stack) => (
                 <Table.Tr key={stack.Id}>
@@ -52,16 +54,16 @@ export function EdgeStacksScreen() {
                     </Anchor>
                   </Table.Td>
                   <Table.Td>
-                    <Text size="sm">{stack.EdgeGroups.map((id) => groupNames.get(id) ?? `group ${id}`).join(", ") || "—"}</Text>
+                    <Text size="sm">{stack.EdgeGroups.map((id) => groupNames.get(id) ?? t("values.group", { id })).join(t("values.listSeparator")) || "—"}</Text>
                   </Table.Td>
-                  <Table.Td>v{stack.Version}</Table.Td>
+                  <Table.Td>{`v${stack.Version}`}</Table.Td>
                   <Table.Td>
                     <StatusCounts stack={stack} />
                   </Table.Td>
                   <Table.Td>{stack.CreationDate ? formatDateTime(stack.CreationDate * 1000) : "—"}</Table.Td>
                 </Table.Tr>
               ))}
-              {stacks.data.length === 0 && <EmptyTableRow columns={5}>No edge stack yet.</EmptyTableRow>}
+              {stacks.data.length === 0 && <EmptyTableRow columns={5}>{t("edgeStacks.empty")}</EmptyTableRow>}
             </Table.Tbody>
           </Table>
         </Paper>
