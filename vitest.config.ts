@@ -51,8 +51,11 @@ export default defineConfig({
         extends: true,
         // Unit and in-process integration tests, two files at a time on two cores. Those that
         // share the host's Docker swarm take a machine-wide lock (scripts/host-lock.ts). bench/:
-        // the benchmarks' own logic (the simulated agents' reconnect policy).
-        test: { name: "parallel", include: ["packages/*/src/**/*.test.ts", "bench/**/*.test.ts", "packages/fuzz/test/**/*.test.ts", ...independentEndToEnd], maxWorkers: 2, sequence: { groupOrder: 0 } },
+        // the benchmarks' own logic (the simulated agents' reconnect policy). Modules are kept
+        // between files (isolate: false): re-importing them for each of ~240 files left a worker
+        // idle ~260 s of the group's 660 (the group took 535 s after); no file here mocks a
+        // module, and the few that fake timers or globals restore them.
+        test: { name: "parallel", include: ["packages/*/src/**/*.test.ts", "bench/**/*.test.ts", "packages/fuzz/test/**/*.test.ts", ...independentEndToEnd], maxWorkers: 2, isolate: false, sequence: { groupOrder: 0 } },
       },
       {
         extends: true,

@@ -25,6 +25,17 @@ function readAxeSource(): string {
   return axeSource;
 }
 
+// Whether every notification on screen is drawn whole (none fading in or out).
+const notificationsOpaque = `[...document.querySelectorAll(".mantine-Notifications-root *")].every((element) => getComputedStyle(element).opacity === "1")`;
+
+/**
+ * Waits (at most 2 s) until no notification is fading in or out: axe measures a fading one's
+ * contrast against the page (1.8:1 for a toast half drawn), which no user reads.
+ */
+async function notificationsSettled(page: Page): Promise<void> {
+  for (let waited = 0; waited < 2000 && !(await page.evaluate<boolean>(notificationsOpaque)); waited += 100) await page.waitForTimeout(100);
+}
+
 /**
  * Runs axe-core on the page's whole document with {@link axeRuleSets} and returns what it
  * reports. The source goes in with `page.evaluate` (DevTools protocol), which the UI's
@@ -32,6 +43,7 @@ function readAxeSource(): string {
  * real policy in force.
  */
 export async function axeViolations(page: Page): Promise<AxeViolation[]> {
+  await notificationsSettled(page);
   if (!(await page.evaluate("typeof window.axe === 'object'"))) await page.evaluate(`${readAxeSource()}\n;undefined`);
   const script = `window.axe.run(document, { runOnly: { type: "tag", values: ${JSON.stringify(axeRuleSets)} }, resultTypes: ["violations"] }).then((results) =>
     results.violations.map((rule) => ({

@@ -418,7 +418,8 @@ describe.concurrent("the pier-agent Helm chart", () => {
     // packages/ui/src/agent-command.ts prints these lines; the chart must keep accepting them.
     const ui = readFileSync(join(root, "packages", "ui", "src", "agent-command.ts"), "utf8");
     expect(ui).toContain("kubectl create secret generic pier-agent-mtls --from-file=ca.crt=./ca.crt --from-file=agent.crt=./agent.crt --from-file=agent.key=./agent.key");
-    expect(ui).toContain("helm install pier-agent ./deploy/helm/pier-agent --set edge.id=${id} --set edge.key=${key}");
+    // The chart by the URL the server serves it at (agent-chart.test.ts installs it from there).
+    expect(ui).toContain("helm install pier-agent ${chart} ${trust} --set edge.id=${id} --set edge.key=${key}");
     expect(ui).toContain('" --set mtls.existingSecret=pier-agent-mtls"');
     expect(existsSync(join(root, "deploy", "helm", "pier-agent", "Chart.yaml"))).toBe(true);
   });

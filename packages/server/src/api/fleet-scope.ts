@@ -1,13 +1,14 @@
 import type { Context } from "hono";
 import { anyGroupInScope, type EnvironmentScope, requireEveryGroupInScope } from "../auth/index.ts";
 import { ServerError } from "../errors.ts";
+import type { AgentUpdateView } from "../fleet/agent-updates.ts";
 import type { EdgeJobDetails } from "../fleet/edge-jobs.ts";
 import type { EdgeStackDetails } from "../fleet/edge-stacks/edge-stack-service.ts";
 import type { ApiDependencies, ApiEnv } from "./context.ts";
 import { requestScope } from "./request-scope.ts";
 
 /**
- * Edge stacks and jobs in the caller's team scope (docs/security.md "Teams and scope"). Reads:
+ * Edge stacks, jobs and agent updates in the caller's team scope (docs/security.md "Teams and scope"). Reads:
  * what targets any group of the scope (for a job, also any environment of it); outside, the 404
  * of a stack or job that does not exist. Writes: every target group (and a job's every
  * environment) in the scope, else 403 naming them.
@@ -83,4 +84,31 @@ export async function environmentsInScope(c: Context<ApiEnv>, deps: Deps, enviro
   if (scope.edgeGroupIds === "all") return () => true;
   const inScope = await deps.store.teams.environmentsInGroups(environmentIds, scope.edgeGroupIds);
   return (environmentId) => inScope.has(environmentId);
+}
+
+/** An agent update narrowed to the environments the caller sees (their ids and progress). */
+function narrowedUpdate(view: AgentUpdateView, inScope: (environmentId: number) => boolean): AgentUpdateView {
+  return { ...view, environmentIds: view.environmentIds.filter(inScope), progress: view.progress.filter((progress) => inScope(progress.environmentId)) };
+}
+
+/** The agent updates the caller sees (any target group in the scope), each narrowed to the caller's environments (one query). */
+export async function visibleAgentUpdates(c: Context<ApiEnv>, deps: Deps, views: readonly AgentUpdateView[]): Promise<AgentUpdateView[]> {
+  const scope = await requestScope(c, deps);
+  const visible = views.filter((view) => anyGroupInScope(scope, view.groupIds));
+  const inScope = await environmentsInScope(c, deps, visible.flatMap((view) => [...view.environmentIds, ...view.progress.map((progress) => progress.environmentId)]));
+  return visible.map((view) => narrowedUpdate(view, inScope));
+}
+
+/** The agent update narrowed to the caller's environments, or the 404 of one that does not exist when the caller does not see it. */
+export async function visibleAgentUpdate(c: Context<ApiEnv>, deps: Deps, view: AgentUpdateView): Promise<AgentUpdateView> {
+  if (!anyGroupInScope(await requestScope(c, deps), view.groupIds)) throw new ServerError("not_found", `Agent update schedule ${view.id} does not exist.`, { fix: "List the schedules with GET /api/edge_update_schedules." });
+  const inScope = await environmentsInScope(c, deps, [...view.environmentIds, ...view.progress.map((progress) => progress.environmentId)]);
+  return narrowedUpdate(view, inScope);
+}
+
+/** Refuses (403) unless every group of the agent update as it is (`view`) or would be (`groupIds`) is in the scope. */
+export async function requireAgentUpdateWritable(c: Context<ApiEnv>, deps: Deps, view: AgentUpdateView | undefined, groupIds: readonly number[] = []): Promise<void> {
+  const scope = await requestScope(c, deps);
+  if (view !== undefined) await visibleAgentUpdate(c, deps, view);
+  requireEveryGroupInScope(scope, [...(view?.groupIds ?? []), ...groupIds], "groupIDs");
 }

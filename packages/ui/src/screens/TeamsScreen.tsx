@@ -3,7 +3,6 @@ import { notifications } from "@mantine/notifications";
 import { IconPencil, IconPlus, IconTrash } from "@tabler/icons-react";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
-import { messageOf } from "../api/client.ts";
 import { type TeamInput, type TeamView, maxTeamNameLength, teamsApi } from "../api/teams.ts";
 import { usersApi } from "../api/users.ts";
 import { ConfirmDialog, type ConfirmRequest } from "../components/ConfirmDialog.tsx";
@@ -16,6 +15,7 @@ import { namesById, useEdgeGroups } from "../hooks/use-fleet-lists.ts";
 import { useFormSave } from "../hooks/use-form-save.ts";
 import { usePageTitle } from "../hooks/use-page-title.ts";
 import { usePolling } from "../hooks/use-polling.ts";
+import { removalRequest } from "../components/removal-request.ts";
 
 type Option = { value: string; label: string };
 
@@ -104,20 +104,15 @@ export function TeamsScreen() {
   }
 
   function askDelete(team: TeamView) {
-    setConfirm({
-      title: t("delete.confirmTitle", { name: team.Name }),
+    const name = team.Name;
+    const words = {
+      title: t("delete.confirmTitle", { name }),
       message: t("delete.confirmMessage"),
       confirmLabel: t("delete.confirmLabel"),
-      onConfirm: async () => {
-        try {
-          await teamsApi.remove(team.Id);
-          notifications.show({ color: "green", message: t("delete.done", { name: team.Name }) });
-        } catch (failure) {
-          notifications.show({ color: "red", title: t("delete.failed", { name: team.Name }), message: messageOf(failure), autoClose: false });
-        }
-        await teams.refresh();
-      },
-    });
+      done: t("delete.done", { name }),
+      failed: t("delete.failed", { name }),
+    };
+    setConfirm(removalRequest(words, () => teamsApi.remove(team.Id), teams.refresh));
   }
 
   return (

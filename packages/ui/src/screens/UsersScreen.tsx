@@ -17,6 +17,7 @@ import { useCan, useCurrentUser } from "../hooks/use-current-user.ts";
 import { useFormSave } from "../hooks/use-form-save.ts";
 import { usePageTitle } from "../hooks/use-page-title.ts";
 import { usePolling } from "../hooks/use-polling.ts";
+import { removalRequest } from "../components/removal-request.ts";
 
 /** The roles as a Select's options, with what each may do, in the UI's language. */
 export function useRoleOptions(): { value: Role; label: string }[] {
@@ -121,20 +122,15 @@ export function UsersScreen() {
   }
 
   function askDelete(user: UserView) {
-    setConfirm({
-      title: t("users.delete.confirmTitle", { username: user.Username }),
+    const username = user.Username;
+    const words = {
+      title: t("users.delete.confirmTitle", { username }),
       message: t("users.delete.confirmMessage"),
       confirmLabel: t("users.delete.confirmLabel"),
-      onConfirm: async () => {
-        try {
-          await usersApi.remove(user.Id);
-          notifications.show({ color: "green", message: t("users.delete.done", { username: user.Username }) });
-        } catch (failure) {
-          notifications.show({ color: "red", title: t("users.delete.failed", { username: user.Username }), message: messageOf(failure), autoClose: false });
-        }
-        await users.refresh();
-      },
-    });
+      done: t("users.delete.done", { username }),
+      failed: t("users.delete.failed", { username }),
+    };
+    setConfirm(removalRequest(words, () => usersApi.remove(user.Id), users.refresh));
   }
 
   return (

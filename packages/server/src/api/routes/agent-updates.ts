@@ -2,6 +2,7 @@ import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { agentUpdateLimits, type AgentUpdateView } from "../../fleet/agent-updates.ts";
 import { clientAddress } from "../../net/client-address.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
+import { requireAgentUpdateWritable, visibleAgentUpdate, visibleAgentUpdates } from "../fleet-scope.ts";
 import { failure, idParam, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
 
 const statusSchema = z.object({
@@ -79,7 +80,7 @@ export function registerAgentUpdateRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDep
 
   app.openapi(
     createRoute({ method: "get", path: "/api/edge_update_schedules", summary: "Agent update schedules, newest first, with each device's progress", security: secured, responses: { 200: jsonAnswer(z.array(scheduleSchema), "Schedules") } }),
-    async (c) => c.json((await deps.fleet.agentUpdates.list()).map(scheduleJson), 200),
+    async (c) => c.json((await visibleAgentUpdates(c, deps, await deps.fleet.agentUpdates.list())).map(scheduleJson), 200),
   );
 
   app.openapi(
@@ -91,7 +92,7 @@ export function registerAgentUpdateRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDep
       request: { params: idParams },
       responses: { 200: jsonAnswer(scheduleSchema, "The schedule"), 404: failure("No such schedule") },
     }),
-    async (c) => c.json(scheduleJson(await deps.fleet.agentUpdates.get(c.req.valid("param").id)), 200),
+    async (c) => c.json(scheduleJson(await visibleAgentUpdate(c, deps, await deps.fleet.agentUpdates.get(c.req.valid("param").id))), 200),
   );
 
   app.openapi(
@@ -105,6 +106,7 @@ export function registerAgentUpdateRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDep
     }),
     async (c) => {
       const body = c.req.valid("json");
+      await requireAgentUpdateWritable(c, deps, undefined, body.groupIDs);
       const view = await deps.fleet.agentUpdates.create({ name: body.name, image: body.agentImage, groupIds: [...new Set(body.groupIDs)], deadlineSeconds: body.deadlineSeconds });
       await audit(c, "agent_update_created", { schedule: view.id, name: view.name, image: view.image, groups: view.groupIds });
       return c.json(scheduleJson(view), 200);
@@ -122,6 +124,7 @@ export function registerAgentUpdateRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDep
     }),
     async (c) => {
       const { id } = c.req.valid("param");
+      await requireAgentUpdateWritable(c, deps, await deps.fleet.agentUpdates.get(id));
       await deps.fleet.agentUpdates.delete(id);
       await audit(c, "agent_update_deleted", { schedule: id });
       return c.body(null, 204);

@@ -3,6 +3,8 @@ import { alertKinds } from "../../alerts/alert.ts";
 import { generateWebhookSecret, webhookSecretLimits } from "../../alerts/webhook-signature.ts";
 import { ServerError } from "../../errors.ts";
 import type { ApiDependencies, ApiEnv } from "../context.ts";
+import { environmentsInScope } from "../fleet-scope.ts";
+import { requestScope } from "../request-scope.ts";
 import { failure, jsonAnswer, jsonBody, secured } from "../route-helpers.ts";
 import { clientAddress } from "../../net/client-address.ts";
 
@@ -46,9 +48,14 @@ export function registerAlertRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenc
       request: { query: alertsQuery },
       responses: { 200: jsonAnswer(z.array(alertSchema), "Alerts"), 400: failure("Invalid query") },
     }),
-    (c) => {
+    async (c) => {
       const query = c.req.valid("query");
-      const alerts = deps.alerts?.list.list({ activeOnly: query.active === "true", ...(query.limit === undefined ? {} : { limit: query.limit }) }) ?? [];
+      const everything = (await requestScope(c, deps)).edgeGroupIds === "all";
+      const listed = deps.alerts?.list.list({ activeOnly: query.active === "true", ...(query.limit === undefined || !everything ? {} : { limit: query.limit }) }) ?? [];
+      // Outside administrators, the alerts of the caller's environments only (docs/security.md
+      // "Teams and scope"); one of no environment (a foreign handshake, the CA) is an administrator's.
+      const inScope = await environmentsInScope(c, deps, listed.flatMap((alert) => (alert.environmentId === null ? [] : [alert.environmentId])));
+      const alerts = everything ? listed : listed.filter((alert) => alert.environmentId !== null && inScope(alert.environmentId)).slice(0, query.limit ?? listed.length);
       return c.json(
         alerts.map((a) => ({ Id: a.id, Kind: a.kind, At: a.at.toISOString(), LastAt: a.lastAt.toISOString(), Count: a.count, Active: a.active, EnvironmentId: a.environmentId, EdgeId: a.edgeId, Message: a.message, Detail: a.detail })),
         200,

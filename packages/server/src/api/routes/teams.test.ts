@@ -133,6 +133,40 @@ describe("teams and the environments they scope (docs/security.md \"Teams and sc
     expect(jobRefused.json).toMatchObject({ code: "forbidden", field: "endpoints" });
   });
 
+  it("lists only the agent updates of the team's groups, narrowed to its environments; writes need every group in scope", async () => {
+    const token = users.olga.jwt;
+    const update = (name: string, groupIDs: number[], as = admin) =>
+      api.call("POST", "/api/edge_update_schedules", { body: { name, groupIDs, agentImage: "pier-agent:2", deadlineSeconds: 300, type: 1 }, token: as });
+    const onB = await update("update-b", [group.b]);
+    const onBoth = await update("update-both", [group.a, group.b]);
+    expect([onB.status, onBoth.status]).toEqual([200, 200]);
+    // Precondition: the administrator's view holds both groups' environments.
+    expect(onBoth.json["environmentIds"]).toEqual(expect.arrayContaining([env.a1, env.b1]));
+    const listed = (await api.call("GET", "/api/edge_update_schedules", { token })).json as unknown as { id: number; environmentIds: number[]; status: Record<string, unknown> }[];
+    expect(listed.map((schedule) => schedule.id)).toEqual([onBoth.json["id"]]);
+    expect(listed[0]?.environmentIds).toEqual([env.a1]);
+    expect(Object.keys(listed[0]?.status ?? {})).toEqual([String(env.a1)]);
+    expect((await api.call("GET", `/api/edge_update_schedules/${String(onB.json["id"])}`, { token })).status).toBe(404);
+    expect((await api.call("DELETE", `/api/edge_update_schedules/${String(onBoth.json["id"])}`, { token })).status).toBe(403);
+    const refused = await update("mine-on-b", [group.a, group.b], token);
+    expect(refused.status, refused.text).toBe(403);
+    expect(refused.json).toMatchObject({ code: "forbidden", field: "groupIDs", details: { outside: [group.b] } });
+  });
+
+  it("lists only the alerts of the team's environments; one of no environment is the administrators'", async () => {
+    for (const [environmentId, edgeId] of [[env.a1, "a-1"], [env.b1, "b-1"], [null, null]] as const) {
+      await server.store.audit.append({ kind: "identity_clone", environmentId, edgeId, detail: { addresses: ["192.0.2.1", "192.0.2.2"] } });
+    }
+    type AlertRow = { EnvironmentId: number | null };
+    // Precondition: the administrator sees all three clone alerts.
+    await expect.poll(async () => ((await api.call("GET", "/api/pier/alerts", { token: admin })).json as unknown as AlertRow[]).length).toBeGreaterThanOrEqual(3);
+    const all = (await api.call("GET", "/api/pier/alerts", { token: admin })).json as unknown as AlertRow[];
+    expect(all.map((alert) => alert.EnvironmentId)).toEqual(expect.arrayContaining([env.a1, env.b1, null]));
+    const mine = (await api.call("GET", "/api/pier/alerts", { token: users.olga.jwt })).json as unknown as AlertRow[];
+    expect(mine.map((alert) => alert.EnvironmentId)).toEqual([env.a1]);
+    expect((await api.call("GET", "/api/pier/alerts?limit=1", { token: users.olga.jwt })).json).toHaveLength(1);
+  });
+
   it("shows a helpdesk user in no team nothing (total 0), and tells them why through /api/users/me", async () => {
     const token = users.hugo.jwt;
     const list = await api.call("GET", "/api/endpoints", { token });
