@@ -65,6 +65,16 @@ describe("the UI's language", () => {
     const zh = simplifiedChinese;
     await chinese.goto("/login");
     expect(await chinese.evaluate("document.documentElement.lang")).toBe("zh-CN");
+    await chinese.getByRole("button", { name: zh.auth.login.submit }).waitFor();
+    await saveScreenshot(chinese, "lang-zh-CN-login");
+    expect(await englishWords(chinese, untranslated)).toEqual([]);
+    const englishLogin = fixture?.browser.page;
+    if (!englishLogin) throw new Error("no fixture");
+    await englishLogin.goto("/login");
+    await englishLogin.getByRole("button", { name: english.auth.login.submit }).waitFor();
+    await saveScreenshot(englishLogin, "lang-en-login");
+    // The switch is there before logging in too.
+    await chinese.getByRole("combobox", { name: zh.common.language.label }).waitFor();
     await chinese.getByLabel(zh.auth.login.username).fill("admin");
     await chinese.getByLabel(zh.auth.login.password, { exact: true }).fill(password);
     await chinese.getByRole("button", { name: zh.auth.login.submit }).click();
