@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../server.ts";
 import { type TempDir, tempDir } from "../../store/temp-dir.testkit.ts";
 import { startAdminServer } from "../admin-server.testkit.ts";
+import { maxApiBodyBytes } from "../app.ts";
 import type { ApiAnswer, ApiClient } from "../api-client.testkit.ts";
 import { teamLimits } from "./teams.ts";
 
@@ -165,6 +166,22 @@ describe("teams and the environments they scope (docs/security.md \"Teams and sc
     const mine = (await api.call("GET", "/api/pier/alerts", { token: users.olga.jwt })).json as unknown as AlertRow[];
     expect(mine.map((alert) => alert.EnvironmentId)).toEqual([env.a1]);
     expect((await api.call("GET", "/api/pier/alerts?limit=1", { token: users.olga.jwt })).json).toHaveLength(1);
+  });
+
+  it("refuses every /api/teams route without credentials (401), and a body over the API's limit (413)", async () => {
+    const routes = [["GET", "/api/teams"], ["POST", "/api/teams"], ["GET", `/api/teams/${teamA}`], ["PUT", `/api/teams/${teamA}`], ["DELETE", `/api/teams/${teamA}`]] as const;
+    for (const [method, path] of routes) {
+      const refused = await api.call(method, path, { token: null, ...(method === "POST" || method === "PUT" ? { body: { Name: "x" } } : {}) });
+      expect(refused.status, `${method} ${path}`).toBe(401);
+    }
+    const tooLong = JSON.stringify({ Name: "x".repeat(maxApiBodyBytes) });
+    for (const [method, path] of [["POST", "/api/teams"], ["PUT", `/api/teams/${teamA}`]] as const) {
+      const refused = await api.call(method, path, { body: tooLong, token: admin });
+      expect(refused.status, `${method} ${path}`).toBe(413);
+      expect(refused.json).toMatchObject({ code: "payload_too_large" });
+    }
+    // Nothing changed: Team A is as it was.
+    expect((await api.call("GET", `/api/teams/${teamA}`, { token: admin })).json).toMatchObject({ Name: "Team A" });
   });
 
   it("shows a helpdesk user in no team nothing (total 0), and tells them why through /api/users/me", async () => {
