@@ -22,7 +22,8 @@ export function looksLikePem(data: Buffer | string): boolean {
 
 /**
  * Every PEM block in the text, in order. Throws `malformed_pem` when a block's base64 is
- * damaged; returns an empty list when there is no PEM at all.
+ * damaged or a block has no END line (also after complete ones: a file cut short); returns an
+ * empty list when there is no PEM at all.
  *
  * @example
  * const [first] = parsePem(readFileSync("bundle.crt"));
@@ -39,8 +40,16 @@ export function parsePem(data: Buffer | string): PemBlock[] {
     }
     out.push({ label, der: Buffer.from(compact, "base64") });
   }
-  if (out.length === 0 && looksLikePem(text)) {
-    throw new PkiError("malformed_pem", "The file has a PEM BEGIN line without a matching END line (truncated file?).");
+  // A block cut short after complete ones (a bundle read while it is being written) would
+  // otherwise vanish silently: a client CA bundle would lose a CA and its devices (issue 22).
+  const begins = text.match(/-----BEGIN /g)?.length ?? 0;
+  const lastEnd = text.lastIndexOf("-----END ");
+  const tail = lastEnd === -1 ? "" : text.slice(text.indexOf("-----", lastEnd + 9) + 5).trim();
+  // Cut inside the next BEGIN line itself ("-----BEG").
+  const cutInBegin = tail !== "" && ("-----BEGIN ".startsWith(tail) || tail.startsWith("-----BEGIN"));
+  if (begins > out.length || (out.length > 0 && cutInBegin)) {
+    const problem = out.length === 0 ? "The file has a PEM BEGIN line without a matching END line" : `The file's PEM block ${out.length + 1} has a BEGIN line without a matching END line, after ${out.length} complete one(s)`;
+    throw new PkiError("malformed_pem", `${problem} (truncated, or read while it was being written?).`);
   }
   return out;
 }

@@ -20,6 +20,8 @@ export interface PkiObject {
 export interface PkiFile {
   readonly encoding: "pem" | "der" | "garbage" | "empty";
   readonly objects: PkiObject[];
+  /** For PEM text that does not parse (`garbage`): why (a block cut short, damaged base64). */
+  readonly pemProblem?: string;
 }
 
 const labelKinds: Readonly<Record<string, PkiObjectKind>> = {
@@ -84,8 +86,8 @@ export function readPkiFile(data: Buffer): PkiFile {
           return { kind, der: block.der, label: block.label };
         });
       return { encoding: "pem", objects };
-    } catch {
-      return { encoding: "garbage", objects: [] };
+    } catch (error) {
+      return { encoding: "garbage", objects: [], pemProblem: (error as Error).message };
     }
   }
   const kind = attempt(() => readRoot(data)) ? classifyDer(data) : "unknown";

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { PkiError } from "../errors.ts";
 
@@ -11,12 +11,33 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o64
   const temporary = `${path}.tmp-${randomBytes(6).toString("hex")}`;
   const fd = openSync(temporary, "wx", mode);
   try {
-    writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      writeFully(fd, typeof data === "string" ? Buffer.from(data) : data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, path);
+  } catch (error) {
+    // A full disk (ENOSPC) lands here: the file keeps its old content and no half-written
+    // temporary is left to take the space that is missing.
+    rmSync(temporary, { force: true });
+    throw error;
   }
-  renameSync(temporary, path);
+}
+
+/**
+ * Writes all of `data` to `fd`. `write(2)` may write less than asked without failing: on a file
+ * system with less room than `data` it writes what fits and fails only on the next call
+ * (ENOSPC). Taking one call's count as the whole file renamed a truncated key into place on a
+ * full disk (chaos suite, disk-full).
+ */
+export function writeFully(fd: number, data: Buffer, write: (fd: number, buffer: Buffer, offset: number, length: number) => number = writeSync): void {
+  for (let offset = 0; offset < data.length; ) {
+    const wrote = write(fd, data, offset, data.length - offset);
+    if (wrote <= 0) throw Object.assign(new Error(`ENOSPC: no space left on device, write (${data.length - offset} of ${data.length} bytes not written)`), { code: "ENOSPC" });
+    offset += wrote;
+  }
 }
 
 /** Writes a new file that must not exist yet (refuses to overwrite). */
@@ -29,10 +50,16 @@ export function writeNewFile(path: string, data: string | Buffer, mode = 0o644):
     throw new PkiError("io_error", `Cannot create ${path}: ${(error as Error).message}`, { cause: error });
   }
   try {
-    writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      writeFully(fd, typeof data === "string" ? Buffer.from(data) : data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    // Never leave a truncated certificate or key behind (a full disk): the file did not exist before.
+    rmSync(path, { force: true });
+    throw error;
   }
 }
 

@@ -91,6 +91,7 @@ class Findings {
 function openFile(file: InputFile, expected: "certificate" | "private key" | "CRL", found: Findings): PkiFile {
   const parsed = readPkiFile(file.data);
   if (parsed.encoding === "empty") found.error("file_empty", file.path, "the file is empty", `put the ${expected} in PEM form in ${file.path}`);
+  else if (parsed.encoding === "garbage" && parsed.pemProblem !== undefined) found.error("not_pem_or_der", file.path, `this PEM text does not parse: ${parsed.pemProblem.replace(/^The file's /, "").replace(/\.$/, "")}`, `write the whole ${expected} file again, by writing a new file and renaming it over this one so that no reader sees it half-written`);
   else if (parsed.encoding === "garbage") found.error("not_pem_or_der", file.path, "this is neither PEM nor DER; it is not a certificate, key or CRL", `check that ${file.path} is the ${expected} file and was not truncated or edited`);
   else if (parsed.encoding === "der" && expected !== "CRL") {
     const convert = expected === "certificate" ? `openssl x509 -inform der -in ${file.path} -out ${file.path}.pem` : `openssl pkey -inform der -in ${file.path} -out ${file.path}.pem`;
