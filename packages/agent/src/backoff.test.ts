@@ -1,5 +1,7 @@
+import { connect, createServer, type AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { backoff, backoffDelay, nextDial } from "./backoff.ts";
+import { backoff, backoffDelay, lostLink, nextDial } from "./backoff.ts";
+import { AgentError } from "./errors.ts";
 
 describe("reconnect backoff", () => {
   it("doubles from 1 s up to a 60 s ceiling, half of each delay random", () => {
@@ -44,5 +46,39 @@ describe("the wait before the next dial (nextDial)", () => {
   it("an enrollment limit's hint keeps its 1 h bound", () => {
     expect(nextDial(0, { code: "too_many_requests", retryAfterMs: 600_000 }, half)).toEqual({ delayMs: 600_000, attempt: 1 });
     expect(nextDial(0, { code: "too_many_requests", retryAfterMs: 7_200_000 }, half)).toEqual({ delayMs: 3_600_000, attempt: 1 });
+  });
+});
+
+describe("a dial that never reached the server (chaos suite, partition)", () => {
+  const high = () => 0.99;
+
+  it("waits at most one check-in interval, half of it random, and the backoff still advances", () => {
+    // Before: attempt 5 of a 30 s partition waited 16–32 s, the device green again up to 30 s after the link.
+    expect(nextDial(5, { code: "connect_failed", unreached: true }, high, 1_000)).toEqual({ delayMs: 995, attempt: 6 });
+    expect(nextDial(5, { code: "server_silent", unreached: true }, () => 0, 5_000)).toEqual({ delayMs: 2_500, attempt: 6 });
+    // A backoff shorter than the interval stays as it is; an hour-long interval keeps the 60 s ceiling.
+    expect(nextDial(0, { unreached: true }, () => 0, 5_000)).toEqual({ delayMs: 500, attempt: 1 });
+    expect(nextDial(10, { unreached: true }, high, 3_600_000).delayMs).toBeLessThanOrEqual(backoff.capMs);
+    // A server's hint is an answer: the full backoff, as before.
+    expect(nextDial(5, { code: "unavailable", retryAfterMs: 2_000, unreached: true }, high, 1_000).delayMs).toBeGreaterThan(16_000);
+  });
+
+  it("tells a lost link from the server's answers", async () => {
+    const errno = (code: string, syscall = "connect") => Object.assign(new Error(`${syscall} ${code}`), { code, syscall });
+    for (const code of ["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "EAI_AGAIN"]) expect(lostLink(errno(code))).toBe(true);
+    expect(lostLink(errno("ETIMEDOUT"))).toBe(true);
+    expect(lostLink(new AgentError("connect_failed", "wrapped", { cause: errno("EHOSTUNREACH") }))).toBe(true);
+    // The handshake timer, a reset, a TLS alert, a refusal: the server was reached.
+    expect(lostLink(Object.assign(new Error("TLS handshake timed out"), { code: "ETIMEDOUT" }))).toBe(false);
+    expect(lostLink(errno("ECONNRESET", "read"))).toBe(false);
+    expect(lostLink(new AgentError("refused", "The server ended the session: busy"))).toBe(false);
+    expect(lostLink(undefined)).toBe(false);
+    // A real dial to a port nobody listens on, as the agent reports it.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const refused = await new Promise<Error>((resolve) => connect(port, "127.0.0.1").once("error", resolve));
+    expect(lostLink(new AgentError("connect_failed", "cannot connect", { cause: refused }))).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { refusedCodes } from "@pier/protocol/wire";
+import { defaultCheckinIntervalSeconds, refusedCodes } from "@pier/protocol/wire";
 import { maxRetryAfterMs } from "./identity/retry-after.ts";
 
 /** Reconnect delays: exponential from 1 s, capped at 60 s, with jitter. */
@@ -41,6 +41,33 @@ export interface Ending {
   readonly code?: string;
   /** How long the server asked the agent to wait: `refused.retryAfterSeconds`, or a 429/503's `Retry-After`. */
   readonly retryAfterMs?: number;
+  /**
+   * The server spent nothing on it: the dial never reached it (`lostLink`), or the link died
+   * under the session (`server_silent`). The next dial comes within one check-in interval.
+   */
+  readonly unreached?: boolean;
+  /** How long the dial (or the session) that ended took: an `unreached` wait counts from its start. */
+  readonly lastedMs?: number;
+}
+
+/** Socket errors of a TCP connection that never reached the server: its process, host or the path to it is down. */
+const unreachedCodes: ReadonlySet<string> = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "EAI_AGAIN"]);
+
+/**
+ * Whether `error` (or one of its causes) says the dial never reached the server: refused,
+ * unreachable, or timed out while connecting (`syscall: "connect"`). A TLS failure, a reset
+ * during the handshake or a refusal are the server's answers, and keep the full backoff.
+ *
+ * @example
+ * lostLink(Object.assign(new Error("connect EHOSTUNREACH"), { code: "EHOSTUNREACH", syscall: "connect" })); // true
+ */
+export function lostLink(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    const { code, syscall } = current as NodeJS.ErrnoException;
+    if (code !== undefined && unreachedCodes.has(code)) return true;
+    if (code === "ETIMEDOUT" && syscall === "connect") return true;
+  }
+  return false;
 }
 
 /** What to do before the next dial: wait `delayMs`, then dial with this backoff `attempt`. */
@@ -60,17 +87,27 @@ const cappedAtBackoff: ReadonlySet<string> = new Set([refusedCodes.unavailable, 
  *   exactly the hint (at most 60 s), and the backoff does not advance;
  * - a hint otherwise: `max(hint, backoffDelay(attempt))`, at most 60 s for `unavailable` (a busy
  *   server), at most 1 h for the rest (enrollment limits); the backoff advances;
- * - no hint: `backoffDelay(attempt)`, and the backoff advances.
+ * - no hint: `backoffDelay(attempt)`, and the backoff advances;
+ * - `unreached` (no hint): the same, but at most one check-in interval (`checkinIntervalMs`, half
+ *   of it random) from the start of the dial that failed (`lastedMs`: a dial that waited 3 s for
+ *   ARP to fail is followed at once): a link that comes back finds the device dialling, green
+ *   again within two intervals. Dials that reach no server cost it nothing; a storm when it comes
+ *   back is the admission control's (busy: `unavailable` with a hint, the full backoff again).
  *
  * @example
  * const next = nextDial(attempt, { code: "unavailable", retryAfterMs: 7000 });
  * await sleep(next.delayMs, signal);
  * attempt = next.attempt;
  */
-export function nextDial(attempt: number, ending: Ending, random = Math.random): NextDial {
+export function nextDial(attempt: number, ending: Ending, random = Math.random, checkinIntervalMs = defaultCheckinIntervalSeconds * 1000): NextDial {
   const cap = ending.code !== undefined && cappedAtBackoff.has(ending.code) ? backoff.capMs : maxRetryAfterMs;
   if (ending.code === refusedCodes.restarting) {
     return { delayMs: Math.min(cap, ending.retryAfterMs ?? backoffDelay(attempt, random)), attempt };
+  }
+  if (ending.unreached === true && ending.retryAfterMs === undefined) {
+    // Before: a 30 s partition left the agent in a 16–32 s wait, green again up to 30 s after the link (chaos suite, partition).
+    const wait = Math.min(backoffDelay(attempt, random), checkinIntervalMs / 2 + (random() * checkinIntervalMs) / 2);
+    return { delayMs: Math.max(0, wait - (ending.lastedMs ?? 0)), attempt: attempt + 1 };
   }
   return { delayMs: Math.min(cap, Math.max(ending.retryAfterMs ?? 0, backoffDelay(attempt, random))), attempt: attempt + 1 };
 }

@@ -25,6 +25,8 @@ export interface EdgeSession {
 export interface SessionEvents {
   /** A frame from the server (`refused` excepted: it ends the session), with the session it came on. */
   onMessage(message: ServerMessage, session: EdgeSession): void;
+  /** The HTTP `Date` of the server's answer to the session request, before any frame (docs/identity.md "Clock skew"). */
+  onServerDate?(date: string | undefined): void;
 }
 
 /**
@@ -86,7 +88,7 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
       http2: session,
       signal: ended.signal,
       heartbeatNow: (docker) => {
-        if (!settled && !stream.writableEnded) stream.write(encodeFrame({ type: "heartbeat", seq: ++seq, docker }));
+        if (!settled && !stream.writableEnded) stream.write(encodeFrame({ type: "heartbeat", seq: ++seq, docker, clock: Date.now() }));
       },
     };
     let settled = false;
@@ -116,11 +118,12 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
           finish(new AgentError("connect_failed", "The server stopped answering heartbeats.", { explained: { code: "server_silent", cause: "The server stopped answering heartbeats (connection lost without being closed).", fix: "Nothing to do if it comes back; otherwise check the network path to the server." } }));
           return;
         }
-        if (!stream.writableEnded) stream.write(encodeFrame({ type: "heartbeat", seq: ++seq }));
+        if (!stream.writableEnded) stream.write(encodeFrame({ type: "heartbeat", seq: ++seq, clock: Date.now() }));
       }, seconds * 1000);
     };
     stream.on("response", (headers) => {
       answered = true;
+      events.onServerDate?.(typeof headers.date === "string" ? headers.date : undefined);
       const status = Number(headers[":status"]);
       if (status !== 200) {
         refusing = true;
@@ -159,13 +162,14 @@ export function runSession(socket: TLSSocket, authority: string, hello: Hello, e
   });
 }
 
-/** One polling check-in over an already verified TLS socket (HTTP/1.1). */
-export function checkIn(socket: TLSSocket, host: string, hello: Hello): Promise<Welcome> {
+/** One polling check-in over an already verified TLS socket (HTTP/1.1); `onServerDate` gets the answer's HTTP `Date`. */
+export function checkIn(socket: TLSSocket, host: string, hello: Hello, onServerDate?: (date: string | undefined) => void): Promise<Welcome> {
   return new Promise<Welcome>((resolve, reject) => {
     const body = JSON.stringify(hello);
     const request = httpsRequest(
       { createConnection: () => socket, host, method: "POST", path: edgePaths.checkin, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
       (response) => {
+        onServerDate?.(response.headers.date);
         let text = "";
         response.setEncoding("utf8");
         response.on("data", (chunk: string) => (text += chunk));

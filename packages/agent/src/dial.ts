@@ -77,35 +77,112 @@ export async function dialServer(config: AgentConfig, target: DialTarget, alpn: 
   const keep = () => {
     if (verified && ticket) resumable.set(cacheKey, { identity: identityKey, ticket });
   };
-  const socket = await new Promise<TLSSocket>((resolve, reject) => {
-    const tlsSocket = connect(options);
-    tlsSocket.on("session", (session: Buffer) => {
-      ticket = session;
-      keep();
+  const open = (connection: ConnectionOptions) =>
+    new Promise<TLSSocket>((resolve, reject) => {
+      const tlsSocket = connect(connection);
+      tlsSocket.on("session", (session: Buffer) => {
+        ticket = session;
+        keep();
+      });
+      const timer = setTimeout(() => tlsSocket.destroy(Object.assign(new Error("TLS handshake timed out"), { code: "ETIMEDOUT" })), connectTimeoutMs);
+      const abort = () => tlsSocket.destroy(new Error("aborted"));
+      signal.addEventListener("abort", abort, { once: true });
+      tlsSocket.once("secureConnect", () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", abort);
+        resolve(tlsSocket);
+      });
+      tlsSocket.once("error", (error) => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", abort);
+        reject(error as Error);
+      });
     });
-    const timer = setTimeout(() => tlsSocket.destroy(Object.assign(new Error("TLS handshake timed out"), { code: "ETIMEDOUT" })), connectTimeoutMs);
-    const abort = () => tlsSocket.destroy(new Error("aborted"));
-    signal.addEventListener("abort", abort, { once: true });
-    tlsSocket.once("secureConnect", () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", abort);
-      resolve(tlsSocket);
+  let socket: TLSSocket;
+  // Set when the server's certificate was verified here, not by OpenSSL (it reads not yet valid).
+  let verifiedHere = false;
+  try {
+    socket = await open(options);
+  } catch (error) {
+    if (!verifyByCa || (error as NodeJS.ErrnoException).code !== "CERT_NOT_YET_VALID") throw connectionError(error, config, target, client !== undefined);
+    // Not yet valid by this device's clock: verified again below without the dates' lower bound
+    // (docs/identity.md "Clock skew"); anything else wrong stays refused.
+    socket = await open({ ...options, session: undefined, rejectUnauthorized: false }).catch((retryError: unknown) => {
+      throw connectionError(retryError, config, target, client !== undefined);
     });
-    tlsSocket.once("error", (error) => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", abort);
-      reject(connectionError(error, config, target, client !== undefined));
-    });
-  });
+    try {
+      // The peer certificate is read once, here: Node no longer returns it once the TLS 1.3
+      // session tickets of an unverified connection arrived.
+      const { anchor, leaf } = verifyIgnoringNotBefore(socket, target, config.tls.ca, trust);
+      if (anchor === "trust") checkPin(socket, config, target, leaf);
+      verifiedHere = true;
+    } catch (refusal) {
+      socket.destroy();
+      throw refusal;
+    }
+  }
   // A resumed handshake carries no certificate to check: it proves the server holds the secret
   // of a session we kept, and we keep only sessions of connections verified below (keep() waits
   // for `verified`). An impostor cannot resume one; it gets a full handshake and this check.
   if (!verifyByCa && !socket.isSessionReused()) checkPin(socket, config, target);
-  else if (trust && !chainsToCaFile(socket, config.tls.ca!)) checkPin(socket, config, target);
+  else if (!verifiedHere && trust && !chainsToCaFile(socket, config.tls.ca!)) checkPin(socket, config, target);
   verified = true;
   keep();
   socket.on("error", () => undefined); // later errors surface through the HTTP layer using it
   return socket;
+}
+
+const serverAuth = "1.3.6.1.5.5.7.3.1";
+
+/**
+ * The server's certificate failed only as "not yet valid" by this device's clock. If its chain
+ * (signatures up to a certificate of the CA file, or of `trust.pem`), its CA flags, its purpose
+ * and its name verify, it can only have been made by that CA's holder: this device's clock is
+ * behind, not the certificate wrong, and it is accepted (docs/identity.md "Clock skew"; the
+ * agent learns the server's time from its answer). OpenSSL stops at the first error, checking
+ * from the root down, so none of the signatures below a not-yet-valid CA were checked: all are
+ * here. A certificate of the chain that has EXPIRED by this device's clock (which, being behind,
+ * is earlier than the true time) stays refused: an old, possibly compromised key. Returns which
+ * bundle the chain ends in, and the leaf; throws an `AgentError` saying what is wrong.
+ */
+function verifyIgnoringNotBefore(socket: TLSSocket, target: DialTarget, caFile: Buffer, trust: Buffer | undefined): { anchor: "ca" | "trust"; leaf: X509Certificate } {
+  const certificatesOf = (pem: Buffer | undefined) => (pem ? parsePem(pem).filter((block) => block.label === "CERTIFICATE").map((block) => new X509Certificate(block.der)) : []);
+  const anchors = [...certificatesOf(caFile).map((certificate) => ({ certificate, from: "ca" as const })), ...certificatesOf(trust).map((certificate) => ({ certificate, from: "trust" as const }))];
+  const leaf = socket.getPeerX509Certificate();
+  const presented: X509Certificate[] = [];
+  const seen = new Set<string>();
+  for (let certificate: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true); certificate?.raw && !seen.has(certificate.fingerprint256); certificate = certificate.issuerCertificate) {
+    seen.add(certificate.fingerprint256);
+    presented.push(new X509Certificate(certificate.raw));
+  }
+  const refuse = (reason: string) => {
+    const explained = {
+      code: "server_certificate_not_yet_valid",
+      cause: `The server's certificate is not valid yet by this device's clock (${new Date().toISOString()}), and ${reason}. Nothing was sent to it.`,
+      fix: "Check that the agent reaches your Pier server and that --mtlscacert holds the CA that issued its certificate; set this device's clock (NTP).",
+    };
+    return new AgentError("server_untrusted", `${explained.cause} — ${explained.fix}`, { explained });
+  };
+  if (!leaf) throw refuse("it presented no certificate");
+  const now = Date.now();
+  const path: X509Certificate[] = [leaf];
+  let anchor: (typeof anchors)[number] | undefined;
+  for (let current = leaf; path.length <= 8; ) {
+    anchor = anchors.find(({ certificate }) => certificate.ca && current.checkIssued(certificate) && current.verify(certificate.publicKey));
+    if (anchor) break;
+    const issuer = presented.find((candidate) => candidate.ca && candidate.fingerprint256 !== current.fingerprint256 && current.checkIssued(candidate) && current.verify(candidate.publicKey));
+    if (!issuer) throw refuse(`its chain does not verify up to a CA of --mtlscacert (no valid signature by an issuer of ${current.subject.replaceAll("\n", ", ")})`);
+    path.push(issuer);
+    current = issuer;
+  }
+  if (!anchor) throw refuse("its chain is longer than 8 certificates");
+  const expired = [...path, anchor.certificate].find((certificate) => new Date(certificate.validTo).getTime() <= now);
+  if (expired) throw refuse(`${expired.subject.replaceAll("\n", ", ")} in its chain expired ${new Date(expired.validTo).toISOString()}, which no clock being behind explains`);
+  const usages = leaf.keyUsage;
+  if (usages !== undefined && !usages.includes(serverAuth)) throw refuse("it is not for TLS servers (extendedKeyUsage without serverAuth)");
+  const named = isIP(target.host) ? leaf.checkIP(target.host) : leaf.checkHost(target.host);
+  if (named === undefined) throw refuse(`it is not for ${target.host} (its subject alternative names: ${leaf.subjectAltName ?? "none"})`);
+  return { anchor: anchor.from, leaf };
 }
 
 /** Whether the verified chain the server presented reaches a certificate of the CA file. */
@@ -120,8 +197,7 @@ function chainsToCaFile(socket: TLSSocket, caFile: Buffer): boolean {
 }
 
 /** Refuses (closing the socket before any byte of ours) a server whose key is not the one EDGE_KEY pins. */
-function checkPin(socket: TLSSocket, config: AgentConfig, target: DialTarget): void {
-  const peer = socket.getPeerX509Certificate();
+function checkPin(socket: TLSSocket, config: AgentConfig, target: DialTarget, peer = socket.getPeerX509Certificate()): void {
   const presented = peer ? spkiSha256(peer.publicKey) : "(none)";
   if (presented === config.edgeKey.serverFingerprint) return;
   socket.destroy();

@@ -3,7 +3,7 @@ import { formatNameDer, inferClientCertificateRejection, parseCertificate, parse
 import type { CertificateGrant, Hello, ServerMessage, Welcome } from "@pier/protocol";
 import { defaultCheckinIntervalSeconds, edgeHeaders, protocolVersion, refusedCodes, splitHostPort } from "@pier/protocol/wire";
 import type { AgentConfig } from "./config.ts";
-import { backoff, backoffDelay, healthySessionMs, nextDial, sleep, sleepUntil, wasHealthy, type Ending } from "./backoff.ts";
+import { backoff, backoffDelay, healthySessionMs, lostLink, nextDial, sleep, sleepUntil, wasHealthy, type Ending } from "./backoff.ts";
 import { DeviceIdentity, describePair, deviceCsr, IdentityStore, requestRenewal, requestRenewalOnce, type DialPlan, type IdentityPair } from "./identity/index.ts";
 import { checkIn, runSession, type EdgeSession } from "./channel.ts";
 import { ClusterMember } from "./cluster.ts";
@@ -12,12 +12,14 @@ import { DockerStateReporter, DockerStatus, DockerTunnels, SnapshotReporter } fr
 import { connectionError, dialServer, type ClientIdentity, type DialTarget } from "./dial.ts";
 import { AgentError, type Explained } from "./errors.ts";
 import type { Logger } from "./logger.ts";
+import { writeFailure } from "./disk-full.ts";
 import { StateFile, type AgentState } from "./state.ts";
 import { FleetAgent, type FleetAgentOptions } from "./fleet/fleet-agent.ts";
 import { AgentUpdater } from "./update/agent-updater.ts";
 import { createJobRuntime } from "./jobs/job-runtime.ts";
 import { pollingConnection, type FleetConnection } from "./fleet/fleet-connection.ts";
 import { createStackRuntime } from "./stacks/stack-runtime.ts";
+import { ServerClock } from "./server-clock.ts";
 import { stackEngineFor } from "./stacks/swarm-engine.ts";
 
 /** One session connection of this turn, with what it presented. */
@@ -87,6 +89,8 @@ export class EdgeAgent {
   #lastPair: IdentityPair | undefined;
   /** Desired state, reports and the runtimes they drive (fleet/fleet-agent.ts). */
   readonly #fleet: FleetAgent;
+  /** The server's time as this device knows it, from its welcomes, acks and answers (docs/identity.md "Clock skew"). */
+  readonly #clock: ServerClock;
 
   constructor(config: AgentConfig, log: Logger, env: Readonly<Record<string, string | undefined>>, fleet: Partial<Omit<FleetAgentOptions, "dataDir" | "log">> = {}) {
     this.#config = config;
@@ -99,7 +103,8 @@ export class EdgeAgent {
     this.#tunnels = new DockerTunnels(config.docker, log, dockerStatus);
     this.#dockerStates = new DockerStateReporter(config.docker, dockerStatus);
     this.#cluster = config.clusterAddress === undefined ? undefined : new ClusterMember(config.docker, config.clusterAddress, log);
-    this.#identity = config.tls.cert === undefined ? new DeviceIdentity(new IdentityStore(config.dataDir, { crashAt: env.PIER_AGENT_TEST_CRASH_AT }), config.edgeId, log) : undefined;
+    this.#clock = new ServerClock(log);
+    this.#identity = config.tls.cert === undefined ? new DeviceIdentity(new IdentityStore(config.dataDir, { crashAt: env.PIER_AGENT_TEST_CRASH_AT }), config.edgeId, log, this.#clock) : undefined;
     this.#fleet = new FleetAgent({
       dataDir: config.dataDir,
       log,
@@ -125,6 +130,7 @@ export class EdgeAgent {
       signal.addEventListener("abort", stop, { once: true });
       void this.#cluster?.watch(turn);
       this.#welcomedAt = undefined;
+      const dialledAt = Date.now();
       try {
         if (this.#config.mode === "session") await this.#session(turn.signal);
         else await this.#poll(turn.signal);
@@ -147,9 +153,12 @@ export class EdgeAgent {
         this.#reconnectNow = false;
         continue;
       }
-      const next = nextDial(attempt, this.#ending ?? {});
+      // An unreached ending's wait counts from the start of the dial that failed (backoff.ts).
+      const ending = this.#ending === undefined ? {} : { ...this.#ending, lastedMs: Date.now() - dialledAt };
+      const next = nextDial(attempt, ending, Math.random, (this.#interval ?? defaultCheckinIntervalSeconds) * 1000);
       this.#ending = undefined;
       attempt = next.attempt;
+      this.#log.log("debug", `dialling again in ${Math.round(next.delayMs)} ms`);
       await sleep(next.delayMs, signal);
     }
     await this.#fleet.close();
@@ -178,6 +187,8 @@ export class EdgeAgent {
       ...(this.#config.edgeKey.secret === undefined ? {} : { edgeKeySecret: this.#config.edgeKey.secret }),
       ...(csr === undefined ? {} : { csr }),
       ...(this.#config.groups.length === 0 ? {} : { edgeGroups: this.#config.groups }),
+      // The device's clock, so the server can say how far it is from its own (docs/identity.md "Clock skew").
+      clock: Date.now(),
     };
   }
 
@@ -259,6 +270,15 @@ export class EdgeAgent {
     const welcomed = new Promise<boolean>((resolve) => (markWelcomed = resolve));
     const open: OpenSession = { plan, welcomed, ended: Promise.resolve(), http2: undefined, closed: false, stop };
     const onMessage = (message: ServerMessage, session: EdgeSession) => {
+      if (message.type === "welcome" || message.type === "ack") this.#clock.learn(message.time);
+      if (message.type === "welcome" && this.#identity?.planOutdated(plan)) {
+        // By the server's time, what this connection presented was judged on a wrong clock: a
+        // valid certificate presented as expired (with a CSR), or an expired one as valid.
+        this.#log.log("info", "by the server's time, this device's certificate was judged on a wrong clock for this connection: reconnecting with the right one");
+        this.#reconnectNow = true;
+        stop();
+        return;
+      }
       if (message.type === "welcome") {
         open.http2 = session.http2;
         this.#identity?.welcomed(plan);
@@ -266,7 +286,8 @@ export class EdgeAgent {
       }
       this.#onSessionMessage(message, session, authority, plan, stop);
     };
-    const ended = runSession(socket, authority, this.#hello(plan.csr), { onMessage }, stopping.signal)
+    const onServerDate = (date: string | undefined) => this.#clock.learnDateHeader(date);
+    const ended = runSession(socket, authority, this.#hello(plan.csr), { onMessage, onServerDate }, stopping.signal)
       .catch((error: unknown) => {
         throw connectionError(error, this.#config, target, plan.pair !== undefined || this.#config.tls.cert !== undefined);
       })
@@ -288,9 +309,11 @@ export class EdgeAgent {
       const plan = this.#plan();
       const { target, authority } = this.#target(plan.pair);
       const socket = await dialServer(this.#config, target, "http/1.1", signal, this.#clientIdentity(plan));
-      const welcome = await checkIn(socket, target.host, this.#hello(plan.csr)).catch((error: unknown) => {
+      const welcome = await checkIn(socket, target.host, this.#hello(plan.csr), (date) => this.#clock.learnDateHeader(date)).catch((error: unknown) => {
         throw connectionError(error, this.#config, target, plan.pair !== undefined || this.#config.tls.cert !== undefined);
       });
+      this.#clock.learn(welcome.time);
+      if (this.#identity?.planOutdated(plan)) continue;
       this.#identity?.welcomed(plan);
       this.#onMessage(welcome, plan.pair ? authority : this.#config.edgeKey.apiUrl);
       this.#fleet.polled(welcome, this.#pollingFleetConnection(plan));
@@ -408,7 +431,8 @@ export class EdgeAgent {
       const due = identity.renewalDue(pair);
       this.#log.log("debug", `certificate renewal due at ${due.toISOString()}`);
       const wake = identity.wakeSignal;
-      if (!(await sleepUntil(due, AbortSignal.any([signal, wake])))) continue;
+      // A clock set meanwhile (or a first reading of the server's) moves the moment on this device's clock.
+      if (!(await sleepUntil(due, AbortSignal.any([signal, wake, this.#clock.movedSignal])))) continue;
       if (signal.aborted || active.closed) return;
       const outcome = await this.#renewOnce(identity, active, pair, signal);
       if (outcome === "renewed") failures = 0;
@@ -417,7 +441,9 @@ export class EdgeAgent {
   }
 
   async #renewOnce(identity: DeviceIdentity, active: OpenSession, pair: IdentityPair, signal: AbortSignal): Promise<"renewed" | "failed" | "later"> {
-    const { key, csr } = this.#renewalKey(identity);
+    const renewalKey = this.#tryRenewalKey(identity, pair);
+    if (!renewalKey) return "failed";
+    const { key, csr } = renewalKey;
     if (!active.http2) return "failed";
     const answer = await requestRenewal(active.http2, csr, signal);
     if (signal.aborted) return "failed";
@@ -433,7 +459,7 @@ export class EdgeAgent {
       return "failed";
     }
     if (!identity.acceptRenewal(answer.grant, key)) return "failed";
-    const next = identity.store.load().usable;
+    const next = identity.store.load(new Date(this.#clock.now())).usable;
     if (!next || next.certSlot !== "next") return "failed";
     let successor: OpenSession;
     try {
@@ -459,6 +485,20 @@ export class EdgeAgent {
     return "failed";
   }
 
+  /**
+   * `#renewalKey`, or `undefined` after saying why it could not be written (a full disk): the
+   * renewal fails like any other and is tried again with the backoff. It threw before, which
+   * ended the session's renewals for good: the certificate then expired (chaos suite, disk-full).
+   */
+  #tryRenewalKey(identity: DeviceIdentity, pair: IdentityPair): { key: KeyObject; csr: string } | undefined {
+    try {
+      return this.#renewalKey(identity);
+    } catch (error) {
+      this.#log.log("error", `certificate renewal could not start: ${writeFailure("the renewal's new key (next.key)", identity.store.dir, error)} The current certificate ${describePair(pair)} stays in use.`);
+      return undefined;
+    }
+  }
+
   /** The key (`next.key`) and CSR of the renewal under way, made at its first request. */
   #renewalKey(identity: DeviceIdentity): { key: KeyObject; csr: string } {
     if (!this.#pendingRenewal) {
@@ -471,7 +511,12 @@ export class EdgeAgent {
   /** A polling agent renews over its own HTTP/1.1 connection; the next check-in presents the new pair. */
   async #renewPolling(identity: DeviceIdentity, pair: IdentityPair, signal: AbortSignal): Promise<void> {
     const { target } = this.#target(pair);
-    const { key, csr } = this.#renewalKey(identity);
+    const renewalKey = this.#tryRenewalKey(identity, pair);
+    if (!renewalKey) {
+      identity.renewLater(pair, new Date(Date.now() + backoffDelay(4)));
+      return;
+    }
+    const { key, csr } = renewalKey;
     const socket = await dialServer(this.#config, target, "http/1.1", signal, this.#clientIdentity({ pair }));
     const answer = await requestRenewalOnce(socket, target.host, csr);
     if (answer.kind !== "later") this.#pendingRenewal = undefined;
@@ -531,7 +576,8 @@ export class EdgeAgent {
     const first: Explained =
       error instanceof AgentError && error.explained ? error.explained : { code: "unexpected", cause: error instanceof Error ? error.message : String(error), fix: "Report this with the agent's log." };
     const retryAfterMs = error instanceof AgentError ? error.retryAfterMs : undefined;
-    this.#ending = { code: first.code, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
+    const unreached = first.code === "server_silent" || lostLink(error);
+    this.#ending = { code: first.code, ...(retryAfterMs === undefined ? {} : { retryAfterMs }), ...(unreached ? { unreached } : {}) };
     if (first.code === refusedCodes.restarting) {
       // Planned, not a failure: the server spread its fleet's return; the backoff does not advance.
       const when = retryAfterMs === undefined ? "with the backoff" : `in ${Math.round(nextDial(0, this.#ending).delayMs / 1000)} s, as it asked`;
@@ -618,7 +664,7 @@ export class EdgeAgent {
   async #refine(explained: Explained): Promise<Explained> {
     if (explained.code === "closed_before_answer" && this.#lastPair) {
       const pair = this.#lastPair;
-      const expired = pair.notAfter.getTime() <= Date.now();
+      const expired = pair.notAfter.getTime() <= this.#clock.now();
       return {
         code: "issued_certificate_refused",
         cause: `The server closed the connection after the TLS handshake: it refused this device's certificate ${describePair(pair)}${expired ? ", which has expired" : ""} (revoked, expired, or from a CA it no longer trusts).`,

@@ -1,5 +1,6 @@
 import { X509Certificate } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Stream } from "node:http2";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -361,4 +362,49 @@ describe("agent identity in Pier's built-in flow", () => {
     expect(log.at("info").some((line) => line.includes("the server asked to renew later") && line.includes("trying again in 2 s"))).toBe(true);
     expect(log.at("error")).toEqual([]);
   });
+  it.skipIf(process.getuid?.() !== 0)("with its --data disk full, says so naming the disk, keeps its pair and session, and renews by itself once there is room (tmpfs, root)", async () => {
+    const ca = testCa();
+    const { issued, grantFor } = certificateIssuer(ca, 3600_000);
+    const stand = await standInServer(ca, {
+      onSession(session) {
+        if (enrollIfNew(session, grantFor)) return;
+        send(session.stream, welcome("associated"));
+      },
+      onRenew(csrPem, stream) {
+        respondJson(stream, 200, grantFor(csrPem));
+      },
+    });
+    cleanup.push(() => void stand.server.close());
+    const dataDir = mkdtempSync(join(tmpdir(), "pier-agent-disk-full-"));
+    expect(spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "pier-agent-disk-full", dataDir]).status).toBe(0);
+    cleanup.push(() => {
+      spawnSync("umount", ["--lazy", dataDir]);
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    const agent = runTestAgent({ dataDir, address: stand.address, fingerprint: stand.fingerprint, environmentId: 0 });
+    cleanup.push(() => agent[Symbol.asyncDispose]());
+    const first = await until("the session with the issued certificate", () => (issued[0] !== undefined ? stand.sessions.find((s) => s.serial === issued[0]) : undefined), 10_000);
+    const held = () => ["current.key", "current.crt"].map((name) => readFileSync(join(dataDir, "identity", name), "utf8"));
+    const before = held();
+    // The ballast, to the last byte.
+    const fd = openSync(join(dataDir, "ballast"), "w");
+    for (let size = 65_536; size >= 1; size = Math.floor(size / 2)) {
+      try {
+        while (writeSync(fd, Buffer.alloc(size)) === size);
+      } catch {
+        // ENOSPC: on to smaller pieces
+      }
+    }
+    closeSync(fd);
+    send(first.stream, { type: "renew", reason: "requested", withinSeconds: 0 });
+    await until("the full disk in the log", () => agent.log.at("error").find((line) => line.includes(`the disk holding ${join(dataDir, "identity")} is full (ENOSPC)`)), 10_000);
+    // Before the fix, the failed write ended the session's renewals: none came after the disk had room.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(held()).toEqual(before);
+    expect(first.endedAt).toBeUndefined();
+    expect(first.heartbeats.at(-1)).toBeGreaterThan(Date.now() - 2500);
+    unlinkSync(join(dataDir, "ballast"));
+    await until("the renewed session", () => (issued[1] !== undefined ? stand.sessions.find((s) => s.serial === issued[1]) : undefined), 20_000);
+    expect(agent.log.at("error").filter((line) => line.includes("stopped unexpectedly"))).toEqual([]);
+  }, 40_000);
 });

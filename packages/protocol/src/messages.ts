@@ -1,10 +1,17 @@
 import { z } from "zod";
 import { dockerStateLimits, dockerStates, edgeGroupNamePattern, edgeGroupRequestLimits, environmentStatuses, identityLimits, renewReasons, retryAfterLimits, tunnelIdPattern } from "./constants.ts";
+import { clockSkewLimits } from "./clock-skew.ts";
 import { edgeKeySecretPattern } from "./edge-key.ts";
 import { desiredStateVersionPattern } from "./fleet.ts";
 
 /** SHA-256 of the device's desired state (docs/fleet.md): when it differs from the one held, the agent fetches `edgePaths.desiredState`. */
 const desiredStateVersion = z.string().regex(desiredStateVersionPattern, "must be 64 lowercase hex digits");
+
+/**
+ * A clock reading in ms since the Unix epoch (`hello.clock`, `heartbeat.clock`, `welcome.time`,
+ * `ack.time`): how each end learns the other's clock (docs/identity.md "Clock skew").
+ */
+export const clockReadingSchema = z.number().int().nonnegative().max(clockSkewLimits.maxClockMs);
 
 /** What an agent says about itself. */
 export const agentInfoSchema = z.object({
@@ -48,6 +55,8 @@ export const helloSchema = z.object({
    * Room, applied on association to static groups of those names.
    */
   edgeGroups: z.array(edgeGroupNameSchema).max(edgeGroupRequestLimits.names).optional(),
+  /** The device's clock when it sent the hello (ms since the epoch): the server records how far it is from its own. */
+  clock: clockReadingSchema.optional(),
 });
 export type Hello = z.infer<typeof helloSchema>;
 
@@ -65,7 +74,7 @@ export type DockerState = z.infer<typeof dockerStateSchema>;
  * Sent every check-in interval. `docker` rides the first heartbeat of a session and any that
  * follows a change of Docker's state (the agent sends one early then); the others leave it out.
  */
-export const heartbeatSchema = z.object({ type: z.literal("heartbeat"), seq: z.number().int().nonnegative(), docker: dockerStateSchema.optional() });
+export const heartbeatSchema = z.object({ type: z.literal("heartbeat"), seq: z.number().int().nonnegative(), docker: dockerStateSchema.optional(), clock: clockReadingSchema.optional() });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 /** Frames an agent sends. */
@@ -102,6 +111,8 @@ export const welcomeSchema = z.object({
   certificate: certificateGrantSchema.optional(),
   /** Absent while the device has no desired state (waiting room, or a server without fleet features). */
   desiredStateVersion: desiredStateVersion.optional(),
+  /** The server's clock when it sent the welcome (ms since the epoch): the agent judges its certificate by it. */
+  time: clockReadingSchema.optional(),
 });
 export type Welcome = z.infer<typeof welcomeSchema>;
 
@@ -110,7 +121,7 @@ export const statusSchema = z.object({ type: z.literal("status"), status: enviro
 export type Status = z.infer<typeof statusSchema>;
 
 /** The server's answer to a heartbeat: the agent measures check-in latency with it, and knows the session is alive. */
-export const ackSchema = z.object({ type: z.literal("ack"), seq: z.number().int().nonnegative() });
+export const ackSchema = z.object({ type: z.literal("ack"), seq: z.number().int().nonnegative(), time: clockReadingSchema.optional() });
 export type Ack = z.infer<typeof ackSchema>;
 
 /** The server asks the agent to open a tunnel stream to its Docker Engine. */

@@ -20,6 +20,10 @@ const valid = [
   { type: "status", status: "associated", checkinIntervalSeconds: 5, desiredStateVersion: "f".repeat(64) },
   { type: "refused", code: "unavailable", message: "busy", retryAfterSeconds: 1 },
   { type: "refused", code: "restarting", message: "restarting", retryAfterSeconds: 3600 },
+  // The server's clock (docs/identity.md "Clock skew"): up to JavaScript's last date.
+  { type: "welcome", environmentId: 6, status: "associated", checkinIntervalSeconds: 5, time: 1_796_000_000_000 },
+  { type: "ack", seq: 3, time: 0 },
+  { type: "ack", seq: 4, time: 8_640_000_000_000_000 },
 ] as const;
 
 // Each frame above broken one way at a time, plus things that are no frame at all.
@@ -32,7 +36,7 @@ const broken: unknown[] = [
   { type: "hello" },
   { type: "toString" },
   { type: 1 },
-  ...valid.flatMap((frame) => Object.keys(frame).filter((key) => !["type", "deviceToken", "certificate", "trustBundle", "desiredStateVersion", "retryAfterSeconds"].includes(key)).map((key) => Object.fromEntries(Object.entries(frame).filter(([k]) => k !== key)))),
+  ...valid.flatMap((frame) => Object.keys(frame).filter((key) => !["type", "deviceToken", "certificate", "trustBundle", "desiredStateVersion", "retryAfterSeconds", "time"].includes(key)).map((key) => Object.fromEntries(Object.entries(frame).filter(([k]) => k !== key)))),
   ...[0, -1, 1.5, "3", Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53].map((environmentId) => ({ ...valid[0], environmentId })),
   ...[0, -5, "5", null, Number.POSITIVE_INFINITY].map((checkinIntervalSeconds) => ({ ...valid[2], checkinIntervalSeconds })),
   ...["Waiting", "removed", "", 1].map((status) => ({ ...valid[2], status })),
@@ -52,6 +56,10 @@ const broken: unknown[] = [
   ...["F".repeat(64), "f".repeat(63), "f".repeat(65), "g".repeat(64), "", 5, null].flatMap((desiredStateVersion) => [
     { ...valid[12], desiredStateVersion },
     { ...valid[13], desiredStateVersion },
+  ]),
+  ...[-1, 1.5, "1796000000000", null, Number.NaN, 8_640_000_000_000_001].flatMap((time) => [
+    { ...valid[16], time },
+    { ...valid[17], time },
   ]),
 ];
 

@@ -1,3 +1,4 @@
+import { clockSkewLimits } from "./clock-skew.ts";
 import { environmentStatuses, identityLimits, renewReasons, retryAfterLimits, tunnelIdPattern } from "./constants.ts";
 import { desiredStateVersionPattern } from "./fleet.ts";
 import type { Validator } from "./framing.ts";
@@ -63,6 +64,14 @@ function grant(value: unknown, path: readonly string[]): CertificateGrant {
   }
 }
 
+/** `time` of a welcome or ack: absent, or the server's clock as `clockReadingSchema` takes it. */
+function time(fields: Fields): { time?: number } {
+  if (fields.time === undefined) return {};
+  const value = number(fields, "time", "non-negative integer");
+  if (value > clockSkewLimits.maxClockMs) throw new Invalid(["time"], `expected at most ${clockSkewLimits.maxClockMs}`);
+  return { time: value };
+}
+
 /** `desiredStateVersion` of a welcome or status: absent, or 64 lowercase hex digits. */
 function desiredStateVersion(fields: Fields): { desiredStateVersion?: string } {
   if (fields.desiredStateVersion === undefined) return {};
@@ -74,7 +83,7 @@ function desiredStateVersion(fields: Fields): { desiredStateVersion?: string } {
 function welcome(fields: Fields): Welcome {
   const token = fields.deviceToken === undefined ? {} : { deviceToken: string(fields, "deviceToken", 128) };
   const certificate = fields.certificate === undefined ? {} : { certificate: grant(fields.certificate, ["certificate"]) };
-  return { type: "welcome", environmentId: number(fields, "environmentId", "positive integer"), status: status(fields), checkinIntervalSeconds: number(fields, "checkinIntervalSeconds", "positive"), ...token, ...certificate, ...desiredStateVersion(fields) };
+  return { type: "welcome", environmentId: number(fields, "environmentId", "positive integer"), status: status(fields), checkinIntervalSeconds: number(fields, "checkinIntervalSeconds", "positive"), ...token, ...certificate, ...desiredStateVersion(fields), ...time(fields) };
 }
 
 function renew(fields: Fields): RenewMessage {
@@ -97,7 +106,7 @@ function refused(fields: Fields): Refused {
 const byType: { readonly [Type in ServerMessage["type"]]: (fields: Fields) => Extract<ServerMessage, { type: Type }> } = {
   welcome,
   status: (fields) => ({ type: "status", status: status(fields), checkinIntervalSeconds: number(fields, "checkinIntervalSeconds", "positive"), ...desiredStateVersion(fields) }),
-  ack: (fields) => ({ type: "ack", seq: number(fields, "seq", "non-negative integer") }),
+  ack: (fields) => ({ type: "ack", seq: number(fields, "seq", "non-negative integer"), ...time(fields) }),
   tunnel: (fields) => {
     const id = string(fields, "id");
     if (!tunnelIdPattern.test(id)) throw new Invalid(["id"], "expected 8 to 64 URL-safe characters");

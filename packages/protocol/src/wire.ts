@@ -11,3 +11,4 @@ export { protocolVersion, edgePaths, edgeHeaders, environmentStatuses, tunnelIdP
 export { maxFrameBytes, encodeFrame, parseMessage, FrameDecoder, type Validator } from "./framing.ts";
 export { serverMessageValidator, welcomeValidator, certificateGrantValidator, isTunnelId } from "./server-frames.ts";
 export { closingResponse, headerValue, relayHeaders, requestHead, type HttpHeaders } from "./http-relay.ts";
+export { clockSkewLimits, isReportableSkew, formatSkewDuration, describeClockSkew } from "./clock-skew.ts";

@@ -2,8 +2,10 @@ import type { KeyObject } from "node:crypto";
 import type { CertificateGrant, RenewMessage } from "@pier/protocol";
 import { refusedCodes } from "@pier/protocol/wire";
 import type { ClientIdentity } from "../dial.ts";
+import { writeFailure } from "../disk-full.ts";
 import { AgentError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
+import { ServerClock } from "../server-clock.ts";
 import { deviceCsr, keyFingerprint } from "./csr.ts";
 import { checkGrant } from "./grant.ts";
 import { pushedRenewalTime, renewalTime } from "./renewal.ts";
@@ -57,17 +59,31 @@ export class DeviceIdentity {
   readonly #csrs = new Map<string, string>();
   /** Fingerprints already logged, so a waiting device says its fingerprint once, not every check-in. */
   readonly #announced = new Set<string>();
-  /** The renewal moment of the pair in use, drawn once per certificate (the jitter is random). */
+  /** The server's time as the device knows it: certificates are judged by it (docs/identity.md "Clock skew"). */
+  readonly clock: ServerClock;
+  /** The renewal moment of the pair in use in the server's time, drawn once per certificate (the jitter is random). */
   #schedule: { serial: string; at: Date } | undefined;
+  /**
+   * When each certificate stored by this process arrived, in the server's time: renewal counts
+   * the lifetime from there. A certificate stored before a restart counts from its file's mtime
+   * (this device's clock, converted), which a clock set meanwhile makes less exact.
+   */
+  readonly #receivedAt = new Map<string, Date>();
   /** A moment the server asked for (`renew {withinSeconds}`), earlier than the schedule. */
   #pushedAt: Date | undefined;
   /** Aborted when the server pushes `renew`, to wake a renewal waiting for its moment. */
   #wake = new AbortController();
 
-  constructor(store: IdentityStore, edgeId: string, log: Logger) {
+  constructor(store: IdentityStore, edgeId: string, log: Logger, clock = new ServerClock()) {
     this.store = store;
     this.#edgeId = edgeId;
     this.#log = log;
+    this.clock = clock;
+  }
+
+  /** The server's time now, as the device knows it. */
+  #now(): Date {
+    return new Date(this.clock.now());
   }
 
   /**
@@ -76,7 +92,7 @@ export class DeviceIdentity {
    * enrollment key.
    */
   plan(): DialPlan {
-    const { usable, expired } = this.store.load();
+    const { usable, expired } = this.store.load(this.#now());
     if (usable) return { pair: usable };
     const key = expired?.key ?? this.store.enrollmentKey();
     const fingerprint = keyFingerprint(key);
@@ -115,11 +131,12 @@ export class DeviceIdentity {
     try {
       const checked = checkGrant(grant, plan.csrKey);
       this.store.storeGrant(checked, plan.csrKey);
+      this.#receivedAt.set(checked.certificate.serialNumber.toLowerCase(), this.#now());
       const serial = checked.certificate.serialNumber.toLowerCase();
       this.#log.log("info", `the server issued this device's certificate: ${checked.certificate.subject.replaceAll("\n", ", ")}, serial ${serial}, valid until ${new Date(checked.certificate.validTo).toISOString()}; stored in ${this.store.dir} with the server's trust bundle. Reconnecting with mutual TLS.`);
       return true;
     } catch (error) {
-      this.#log.log("error", error instanceof AgentError ? error.message : `the certificate the server issued could not be stored: ${(error as Error).message}`);
+      this.#log.log("error", error instanceof AgentError ? error.message : `the certificate the server issued could not be stored: ${writeFailure("the certificate", this.store.dir, error)}`);
       return false;
     }
   }
@@ -129,11 +146,12 @@ export class DeviceIdentity {
     try {
       const checked = checkGrant(grant, key);
       this.store.storeGrant(checked, key);
+      this.#receivedAt.set(checked.certificate.serialNumber.toLowerCase(), this.#now());
       this.#log.log("info", `certificate renewed: ${checked.certificate.subject.replaceAll("\n", ", ")}, serial ${checked.certificate.serialNumber.toLowerCase()}, valid until ${new Date(checked.certificate.validTo).toISOString()}; opening a session with it before closing the current one.`);
       return true;
     } catch (error) {
       this.store.discardNext();
-      this.#log.log("error", error instanceof AgentError ? error.message : `the renewed certificate could not be stored: ${(error as Error).message}`);
+      this.#log.log("error", error instanceof AgentError ? error.message : `the renewed certificate could not be stored: ${writeFailure("the renewed certificate (next.crt)", this.store.dir, error)} The current certificate stays in use.`);
       return false;
     }
   }
@@ -149,9 +167,9 @@ export class DeviceIdentity {
    */
   refusedNext(pair: IdentityPair | undefined, code: string): boolean {
     if (!pair || pair.certSlot !== "next" || !isCertificateRefusal(code)) return false;
-    const held = this.store.load().usable;
+    const held = this.store.load(this.#now()).usable;
     if (held?.certSlot !== "next" || serialOf(held) !== serialOf(pair)) return false;
-    const current = this.store.currentPair();
+    const current = this.store.currentPair(this.#now());
     if (!current || serialOf(current) === serialOf(pair)) return false;
     this.store.discardNext();
     this.#log.log(
@@ -170,23 +188,46 @@ export class DeviceIdentity {
     this.#log.log("info", `now using the renewed certificate ${describePair(pair)}; the previous one is kept as ${this.store.path("previous.crt")}.`);
   }
 
-  /** When to renew `pair`: its schedule (⅔ of the lifetime plus jitter), or earlier if the server asked. */
+  /**
+   * Whether a connection that presented `plan` should be made again now that the server's time
+   * is known: by it, the pair it presented as expired (with a CSR) is valid, or the one it
+   * presented as valid has expired (docs/identity.md "Clock skew").
+   */
+  planOutdated(plan: DialPlan): boolean {
+    if (!plan.pair) return false;
+    const { usable } = this.store.load(this.#now());
+    return plan.csr !== undefined ? usable !== undefined : usable === undefined;
+  }
+
+  /**
+   * When to renew `pair`, on this device's clock (for its timers): its schedule (⅔ of the
+   * lifetime plus jitter, counted in the server's time), or earlier if the server asked.
+   */
   renewalDue(pair: IdentityPair): Date {
     const serial = serialOf(pair);
-    if (this.#schedule?.serial !== serial) this.#schedule = { serial, at: renewalTime(pair) };
-    const at = this.#schedule.at;
+    // The certificate's dates are the server's; when it was stored (the file's mtime) is this device's.
+    const receivedAt = this.#receivedAt.get(serial) ?? this.clock.toServer(pair.receivedAt);
+    if (this.#schedule?.serial !== serial) this.#schedule = { serial, at: renewalTime({ notBefore: pair.notBefore, notAfter: pair.notAfter, receivedAt }) };
+    const at = this.clock.toLocal(this.#schedule.at);
     return this.#pushedAt && this.#pushedAt < at ? this.#pushedAt : at;
   }
 
-  /** Moves `pair`'s renewal to `at` (a `Retry-After`, a backoff after a failure). */
+  /** Moves `pair`'s renewal to `at` (this device's clock: a `Retry-After`, a backoff after a failure). */
   renewLater(pair: IdentityPair, at: Date): void {
-    this.#schedule = { serial: serialOf(pair), at };
+    this.#schedule = { serial: serialOf(pair), at: this.clock.toServer(at) };
     this.#pushedAt = undefined;
   }
 
   /** The server pushed `renew`: keep its trust bundle, renew at a random moment within its window. */
   pushed(message: RenewMessage, pair: IdentityPair | undefined): void {
-    if (message.trustBundle !== undefined) this.store.storeTrust(message.trustBundle);
+    if (message.trustBundle !== undefined) {
+      try {
+        this.store.storeTrust(message.trustBundle);
+      } catch (error) {
+        // The renewal's grant carries the bundle again.
+        this.#log.log("error", `the server's trust bundle could not be kept: ${writeFailure("trust.pem", this.store.dir, error)}`);
+      }
+    }
     this.#pushedAt = pushedRenewalTime(message.withinSeconds, pair ? this.renewalDue(pair) : undefined);
     this.#log.log("info", `the server asks this device to renew its certificate (${message.reason}) within ${message.withinSeconds} s; renewing at ${this.#pushedAt.toISOString()}.`);
     this.#wake.abort();
