@@ -41,6 +41,13 @@ const independentEndToEnd = [
   "web-ui-languages",
 ].map((name) => `packages/e2e/test/${name}.test.ts`);
 
+/**
+ * The chaos scenarios' short versions that use no Docker Engine (docs/chaos.md): each on its own
+ * ports, servers, PostgreSQL and agents, one at a time beside the serial group (whose files mostly
+ * wait on Docker, leaving a core free). `chaos-partition` runs stacks on the main engine and is serial.
+ */
+const chaosBesideSerial = ["chaos-server-crash", "chaos-certificate-swap", "chaos-disk-full", "chaos-clock-skew", "chaos-database-outage"].map((name) => `packages/e2e/test/${name}.test.ts`);
+
 export default defineConfig({
   test: {
     globalSetup: ["packages/e2e/src/global-setup.ts"],
@@ -64,7 +71,12 @@ export default defineConfig({
         // CPU; two at a time made them fail now and then (issue 19 closing note). One worker keeps
         // its modules between files (isolate: false): the fixtures' imports took 2-5 s per file,
         // and no file here mocks a module or changes the process's environment.
-        test: { name: "serial", include: ["packages/*/test/**/*.test.ts"], exclude: ["packages/fuzz/test/**", ...independentEndToEnd], maxWorkers: 1, isolate: false, sequence: { groupOrder: 1 } },
+        test: { name: "serial", include: ["packages/*/test/**/*.test.ts"], exclude: ["packages/fuzz/test/**", ...independentEndToEnd, ...chaosBesideSerial], maxWorkers: 1, isolate: false, sequence: { groupOrder: 1 } },
+      },
+      {
+        extends: true,
+        // Beside the serial group (same groupOrder), one file at a time.
+        test: { name: "chaos", include: chaosBesideSerial, maxWorkers: 1, isolate: false, sequence: { groupOrder: 1 } },
       },
     ],
   },

@@ -20,6 +20,13 @@ command -v testssl >/dev/null 2>&1 || need+=(testssl.sh)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 # packages/e2e/test/prometheus.test.ts has Debian's Prometheus scrape the server's /metrics.
 [ -x /usr/bin/prometheus ] || need+=(prometheus)
+# The chaos scenario clock-skew runs agents under libfaketime (command `faketime`).
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
+# The chaos suite's partition scenario (packages/e2e/src/chaos/network-host.ts): network namespaces,
+# veth and tc (iproute2), and on kernels without sch_netem its NFQUEUE delayer (iptables, python3).
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-tools: installing ${need[*]}" >&2

@@ -1,6 +1,6 @@
 import type { AgentIdentity } from "./fleet-pki.ts";
 import { LatencySamples, ReasonCounts } from "./latency-samples.ts";
-import { reconnectWait, resetsBackoff, type Refusal } from "./reconnect-policy.ts";
+import { lostLink, reconnectWait, resetsBackoff, type Refusal } from "./reconnect-policy.ts";
 import { SimulatedAgent, describeFailure, refusalOf, type AgentTarget } from "./simulated-agent.ts";
 import { TurnPacer } from "./turn-pacer.ts";
 
@@ -321,16 +321,16 @@ export class Fleet {
           this.#state[index] = AgentState.deadline;
           return;
         }
-        this.#reconnectLater(index, refusalOf(error));
+        this.#reconnectLater(index, refusalOf(error), lostLink(error));
       },
     );
   }
 
   /** Waits as the real agent would (reconnect-policy.ts), then dials again. */
-  #reconnectLater(index: number, refusal: Refusal | undefined): void {
+  #reconnectLater(index: number, refusal: Refusal | undefined, unreached = false): void {
     if (refusal?.retryAfterSeconds !== undefined) this.#stats.refusedWithRetryAfter.add(refusal.code);
     const attempt = this.#attempt[index] ?? 0;
-    const { waitMs, advance } = reconnectWait(attempt, refusal);
+    const { waitMs, advance } = reconnectWait(attempt, refusal, Math.random, { unreached, checkinIntervalMs: this.#options.intervalMs });
     if (advance) this.#attempt[index] = Math.min(attempt + 1, 0xffff);
     this.#stats.largestWaitMs = Math.max(this.#stats.largestWaitMs, waitMs);
     this.#stats.largestAttempt = Math.max(this.#stats.largestAttempt, this.#attempt[index] ?? 0);

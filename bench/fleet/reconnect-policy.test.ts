@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { backoff, healthySessionMs, reconnectWait, resetsBackoff } from "./reconnect-policy.ts";
+import { backoff, healthySessionMs, lostLink, reconnectWait, resetsBackoff } from "./reconnect-policy.ts";
 
 // The simulated agents' wait before a dial must be the real agent's (interfaces.md "Agent"), or
 // the storm benchmark measures a fleet that does not exist. `random` pins the jitter.
@@ -31,6 +31,17 @@ describe("simulated agents' reconnect wait", () => {
 
   it("other hints (the enrollment limits) keep their 1 h bound", () => {
     expect(reconnectWait(0, { code: "too_many_requests", retryAfterSeconds: 600 }, low)).toEqual({ waitMs: 600_000, advance: true });
+  });
+
+  it("after a dial that never reached the server (a killed server's closed port): at most one check-in interval, and the attempt advances", () => {
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8000"), { code: "ECONNREFUSED", syscall: "connect" });
+    expect(lostLink(refused)).toBe(true);
+    expect(lostLink(Object.assign(new Error("no TLS handshake within 15000 ms"), { code: "ETIMEDOUT" }))).toBe(false);
+    expect(reconnectWait(10, undefined, high, { unreached: true, checkinIntervalMs: 5_000 }).waitMs).toBeCloseTo(5_000, 0);
+    expect(reconnectWait(10, undefined, low, { unreached: true, checkinIntervalMs: 5_000 })).toEqual({ waitMs: 2_500, advance: true });
+    // Short backoffs stay as they were; a hint still wins.
+    expect(reconnectWait(0, undefined, low, { unreached: true, checkinIntervalMs: 5_000 })).toEqual({ waitMs: 500, advance: true });
+    expect(reconnectWait(10, { code: "unavailable", retryAfterSeconds: 30 }, low, { unreached: true, checkinIntervalMs: 5_000 }).waitMs).toBe(30_000);
   });
 
   it("the backoff starts over only after a session stayed up 2 minutes", () => {

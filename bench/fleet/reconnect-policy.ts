@@ -1,4 +1,4 @@
-import { backoff, healthySessionMs, nextDial } from "../../packages/agent/src/backoff.ts";
+import { backoff, healthySessionMs, lostLink, nextDial } from "../../packages/agent/src/backoff.ts";
 
 /** A `refused` frame's code and retry hint (docs/protocol.md; `retryAfterSeconds` from issue 20). */
 export interface Refusal {
@@ -13,7 +13,13 @@ export interface ReconnectWait {
   readonly advance: boolean;
 }
 
-export { backoff, healthySessionMs };
+export { backoff, healthySessionMs, lostLink };
+
+/** How the failed dial ended, beside a refusal: it never reached the server (`lostLink`), within which check-in interval. */
+export interface DialFailure {
+  readonly unreached?: boolean;
+  readonly checkinIntervalMs?: number;
+}
 
 /**
  * The real agent's wait before it dials again, for simulated agents: the agent's own `nextDial`
@@ -21,14 +27,20 @@ export { backoff, healthySessionMs };
  * equal-jitter backoff of attempt n (2ⁿ⁻¹..2ⁿ s, 60 s cap) after any failure; after a `refused`
  * with `retryAfterSeconds`, at least that long, never more than the cap for
  * `unavailable`/`restarting`; after `restarting`, exactly the hint (the server already spread
- * it) without advancing the attempt.
+ * it) without advancing the attempt; after a dial that never reached the server (`failure.unreached`:
+ * refused, unreachable — a killed server's closed port), at most one check-in interval.
  *
  * @example
  * const { waitMs, advance } = reconnectWait(attempt, { code: "unavailable", retryAfterSeconds: 7 });
  * if (advance) attempt++;
  */
-export function reconnectWait(attempt: number, refusal?: Refusal, random: () => number = Math.random): ReconnectWait {
-  const next = nextDial(attempt, { ...(refusal ? { code: refusal.code } : {}), ...(refusal?.retryAfterSeconds === undefined ? {} : { retryAfterMs: refusal.retryAfterSeconds * 1000 }) }, random);
+export function reconnectWait(attempt: number, refusal?: Refusal, random: () => number = Math.random, failure: DialFailure = {}): ReconnectWait {
+  const ending = {
+    ...(refusal ? { code: refusal.code } : {}),
+    ...(refusal?.retryAfterSeconds === undefined ? {} : { retryAfterMs: refusal.retryAfterSeconds * 1000 }),
+    ...(failure.unreached === true ? { unreached: true } : {}),
+  };
+  const next = nextDial(attempt, ending, random, failure.checkinIntervalMs);
   return { waitMs: next.delayMs, advance: next.attempt > attempt };
 }
 

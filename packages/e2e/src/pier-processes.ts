@@ -92,15 +92,18 @@ export async function startPierServer(options: {
   env?: NodeJS.ProcessEnv;
   /** How long to wait for the listeners (default 30 s; replicas starting together wait for each other's lock). */
   startTimeoutMs?: number;
+  /** The address both listeners bind (default 127.0.0.1; `0.0.0.0` for agents in network namespaces, chaos/network-host.ts). */
+  host?: string;
 }): Promise<PierServer> {
-  const args = ["server", "--bind", `127.0.0.1:${options.httpsPort ?? 0}`, "--tunnel-port", String(options.tunnelPort ?? 0), "--data", options.dataDir, ...(options.args ?? [])];
+  const host = options.host ?? "127.0.0.1";
+  const args = ["server", "--bind", `${host}:${options.httpsPort ?? 0}`, "--tunnel-port", String(options.tunnelPort ?? 0), "--data", options.dataDir, ...(options.args ?? [])];
   const server = launch(args, {
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     ...(options.command === undefined ? {} : { command: options.command }),
     ...(options.env === undefined ? {} : { env: options.env }),
   });
   try {
-    const [, https = "", tunnel = ""] = await server.waitFor(/HTTPS 127\.0\.0\.1:(\d+) .* edge tunnel 127\.0\.0\.1:(\d+)/, options.startTimeoutMs ?? 30_000);
+    const [, https = "", tunnel = ""] = await server.waitFor(new RegExp(`HTTPS ${host.replaceAll(".", "\\.")}:(\\d+) .* edge tunnel ${host.replaceAll(".", "\\.")}:(\\d+)`), options.startTimeoutMs ?? 30_000);
     const [, edgeKey = ""] = await server.waitFor(/EDGE_KEY=(\S+)/);
     return { ...server, httpsPort: Number(https), tunnelPort: Number(tunnel), edgeKey };
   } catch (error) {

@@ -29,7 +29,7 @@ export function builtInCaApi(server: PierServer, dir: TempDir): PierApi {
  * @example
  * ({ server, api } = await startBuiltInCaServer(dir, password, ["--device-cert-lifetime", "30s"], { env: { PIER_SERVER_TEST_SHORT_CERTS: "1" } }));
  */
-export async function startBuiltInCaServer(dir: TempDir, password: string, args: readonly string[] = [], options: { httpsPort?: number; tunnelPort?: number; env?: NodeJS.ProcessEnv } = {}): Promise<BuiltInCaServer> {
+export async function startBuiltInCaServer(dir: TempDir, password: string, args: readonly string[] = [], options: { httpsPort?: number; tunnelPort?: number; env?: NodeJS.ProcessEnv; host?: string } = {}): Promise<BuiltInCaServer> {
   writeFileSync(dir.file("admin-password"), `${password}\n`, { mode: 0o600 });
   const server = await startPierServer({ dataDir: dir.file("data"), args: ["--admin-password-file", dir.file("admin-password"), ...args], ...options });
   const api = builtInCaApi(server, dir);

@@ -17,6 +17,8 @@ export const serverErrorStatus = {
   bad_gateway: 502,
   unavailable: 503,
   store_failed: 500,
+  /** A write refused because the disk under the data directory (or PostgreSQL's) is full (store/disk-full.ts). */
+  disk_full: 507,
   config_invalid: 400,
 } as const;
 export type ServerErrorCode = keyof typeof serverErrorStatus;

@@ -31,6 +31,8 @@ import { HeartbeatRegistry, type Store } from "./store/index.ts";
 import { AlertService } from "./alerts/alert-service.ts";
 import type { ClusterEvents } from "./cluster/cluster-events.ts";
 import { SettingsCache } from "./store/settings-cache.ts";
+import { isDatabaseUnreachable } from "./store/store-errors.ts";
+import { isDiskFull } from "./store/disk-full.ts";
 import { refusalReport } from "./tls/refusal-report.ts";
 import { createMetricsRegistry, createMetricsRoute } from "./metrics/index.ts";
 import { createChartRoute } from "./charts/index.ts";
@@ -41,7 +43,7 @@ import { onlineAnywhere, replicatedRotation } from "./cluster/rotation-files.ts"
 import { handleClusterEvents, replicaSessions } from "./cluster/event-handlers.ts";
 import { startClusterRouting } from "./cluster/cluster-routing.ts";
 import { ClusterTunnels } from "./cluster/cluster-tunnels.ts";
-import { ConnectionBudget, ProxySources, ServerTls, SessionTicketKeys, TlsFront, connectionIdentity, defaultConnectionBudget, defaultHandshakeGate, proxyRefusalLogger, revocationEntriesOf, shedLogger, type TlsRefusal, type UpgradeHandler } from "./tls/index.ts";
+import { ConnectionBudget, ProxySources, ServerTls, SessionTicketKeys, TlsFront, connectionIdentity, describeWithdrawnTrust, defaultConnectionBudget, defaultHandshakeGate, proxyRefusalLogger, revocationEntriesOf, shedLogger, type TlsRefusal, type UpgradeHandler, type WithdrawnTrust } from "./tls/index.ts";
 
 /** Log levels of the server. */
 export type ServerLogLevel = "debug" | "info" | "warn" | "error";
@@ -176,7 +178,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   // On a replica (--database-url) the shared files (built-in CA, server key, JWT secret) come
   // from the database, or are created once cluster-wide, before TLS loads them from --data.
-  const store = await openServerStore(config);
+  // What waited in memory while the database could not be reached is written as soon as it answers
+  // again: check-ins whose stored time went stale would show devices red on every replica meanwhile.
+  const onDatabaseBack: (() => void)[] = [];
+  const store = await openServerStore(config, () => {
+    for (const listener of onDatabaseBack) listener();
+  });
   const cluster = await startCluster(config, store).catch(async (error: unknown) => {
     await store.close();
     throw error;
@@ -194,9 +201,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const heartbeats = new HeartbeatRegistry({
     store: store.environments,
     ...(config.cluster ? { fullFlushIntervalMs: 2000 } : {}),
-    onFlushError: (error, pending) => config.log("error", `could not save ${pending} check-in(s): ${(error as Error).message}`),
+    // An unreachable database (or a full disk) is said once by the store; the check-ins wait in memory.
+    onFlushError: (error, pending) => config.log(isDatabaseUnreachable(error) || isDiskFull(error) ? "debug" : "error", `could not save ${pending} check-in(s): ${(error as Error).message}`),
   });
   heartbeats.start();
+  onDatabaseBack.push(() => void heartbeats.flush());
   const firstAdmin = await prepareFirstAdmin(store, { dataDir: config.dataDir, ...(config.adminPasswordFile === undefined ? {} : { adminPasswordFile: config.adminPasswordFile }), log: config.log });
   const secret = loadOrCreateSecret(join(config.dataDir, "secrets", "jwt.key"));
   // The ports actually bound (the configured ones may be 0), for edge keys and CRL URLs.
@@ -497,8 +506,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     sessionTickets,
     ...(proxySources ? { proxySources, onProxyRefusal: proxyRefusalLogger((message) => config.log("warn", message)) } : {}),
   };
-  const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler: requestHandler(true), upgradeHandler: upgradeHandler(true), onRefusal: onRefusal("https"), onError, ...limits });
-  const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler: requestHandler(false), upgradeHandler: upgradeHandler(false), onRefusal: onRefusal("tunnel"), onError, ...limits });
+  const onTrustWithdrawn = (listener: "https" | "tunnel") => (withdrawn: WithdrawnTrust) => config.log("warn", describeWithdrawnTrust(listener, withdrawn));
+  const httpsFront = new TlsFront({ material: material.https, policy: policy.https, handler: requestHandler(true), upgradeHandler: upgradeHandler(true), onRefusal: onRefusal("https"), onTrustWithdrawn: onTrustWithdrawn("https"), onError, ...limits });
+  const tunnelFront = new TlsFront({ material: material.tunnel, policy: policy.tunnel, handler: requestHandler(false), upgradeHandler: upgradeHandler(false), onRefusal: onRefusal("tunnel"), onTrustWithdrawn: onTrustWithdrawn("tunnel"), onError, ...limits });
   const httpsAddress = await httpsFront.listen(config.bindPort, config.bindHost);
   const tunnelAddress = await tunnelFront.listen(config.tunnelPort, config.bindHost);
   ports.https = httpsAddress.port;

@@ -1,4 +1,5 @@
 import type { AuditEvent, Store } from "../store/store.ts";
+import { isDatabaseUnreachable } from "../store/store-errors.ts";
 import { type Alert, type NewAlert, alertPayload } from "./alert.ts";
 import { AlertList } from "./alert-list.ts";
 import { alertFromAudit } from "./alert-rules.ts";
@@ -62,7 +63,10 @@ export class AlertService {
     if (this.#scanTimer) return;
     const run = () => {
       this.#scanning ??= this.scan()
-        .catch((error: unknown) => this.#options.log("error", `alerts: the certificate expiry scan failed: ${(error as Error).message}`))
+        // An unreachable database is said once per outage by the store; the next scan tries again.
+        .catch((error: unknown) => {
+          if (!isDatabaseUnreachable(error)) this.#options.log("error", `alerts: the certificate expiry scan failed: ${(error as Error).message}`);
+        })
         .finally(() => (this.#scanning = undefined));
     };
     this.#scanTimer = setInterval(run, this.#options.scanIntervalMs ?? 60_000);

@@ -12,8 +12,8 @@ import type { AuditEvent, AuditLog } from "../store/store.ts";
 export function observeAudit(audit: AuditLog, listener: (event: AuditEvent) => void, onError: (error: unknown) => void): () => void {
   const original = audit.append.bind(audit);
   const mutable = audit as { append: AuditLog["append"] };
-  mutable.append = async (event) => {
-    const stored = await original(event);
+  mutable.append = async (event, change) => {
+    const stored = await original(event, change);
     try {
       listener(stored);
     } catch (error) {

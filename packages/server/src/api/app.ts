@@ -1,7 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { ServerError } from "../errors.ts";
-import { errorBody } from "../http/error-response.ts";
+import { errorBody, retryAfterHeaders } from "../http/error-response.ts";
 import type { ApiDependencies, ApiEnv } from "./context.ts";
 import { registerUserRoutes } from "./routes/users.ts";
 import { registerEndpointRoutes } from "./routes/endpoints.ts";
@@ -114,9 +114,9 @@ export function createApiApp(deps: ApiDependencies): OpenAPIHono<ApiEnv> {
     return c.json(body, status as 404);
   });
   app.onError((error, c) => {
-    const { status, body, internal } = errorBody(error);
-    if (internal) deps.log("error", `API ${c.req.method} ${new URL(c.req.url).pathname} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    return c.json(body, status as 400);
+    const answer = errorBody(error);
+    if (answer.internal) deps.log("error", `API ${c.req.method} ${new URL(c.req.url).pathname} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return c.json(answer.body, answer.status as 400, retryAfterHeaders(answer));
   });
   return app;
 }

@@ -40,7 +40,7 @@ export interface ApiDependencies {
   /** What the audit trail keeps of the user names typed into failed logins. */
   readonly failedLoginNames: Pick<FailedLoginNames, "describe">;
   /** Creates the first administrator, with the one-time setup token. */
-  readonly firstAdmin: Pick<FirstAdminGate, "setupTokenRequired" | "createAdministrator">;
+  readonly firstAdmin: Pick<FirstAdminGate, "setupTokenRequired" | "createAdministrator" | "administratorExists">;
   /** Facts for edge keys: where agents reach us, and the fingerprint they pin. */
   readonly edgeEndpoint: (requestUrl: URL) => Promise<{ apiUrl: string; tunnelAddress: string; serverFingerprint: string }>;
   /** Re-reads the TLS files now; resolves with what is in force or rejects with the reason. */

@@ -109,6 +109,16 @@ export const endpointSchema = z
         description: "Whether the device's Docker Engine answers its agent's ping, as reported on its session (docs/protocol.md \"Frames\"); unknown without a session, with polling, or from an agent that does not report it",
       }),
       DockerError: z.string().nullable().openapi({ description: "Why Docker does not answer (DockerStatus down), at most 300 characters" }),
+      ClockSkew: z
+        .object({
+          Seconds: z.number().int().openapi({ description: "The device's clock minus the server's, whole seconds: negative when the device is behind" }),
+          MeasuredAt: z.string().openapi({ description: "When the frame carrying the device's clock arrived (server time, ISO 8601)" }),
+        })
+        .nullable()
+        .openapi({
+          description:
+            "How far the device's clock is from the server's, as its agent last said in a hello or heartbeat (docs/identity.md \"Clock skew\"); reported from 60 s either way. Null when unknown: an older agent, none seen since this server started, or (replicas) another replica holds its session",
+        }),
     }),
   })
   .openapi("Endpoint");
@@ -123,6 +133,8 @@ export interface LiveState {
   readonly docker: StoredDockerSummary | null;
   /** Whether its Docker Engine answers, as its agent last reported on its session; unknown when absent. */
   readonly dockerState?: DockerState | undefined;
+  /** How far its clock was from the server's when its agent last said; unknown when absent. */
+  readonly clockSkew?: { readonly skewMs: number; readonly at: Date } | undefined;
   /** The clone flag as the edge service knows it (fresher than the store); the stored one when absent. */
   readonly clone?: IdentityClone | null;
   /** The device certificates the built-in CA issued to it, newest first (only the newest is shown). */
@@ -199,6 +211,7 @@ export function endpointView(environment: Environment, settings: Settings, live:
       DesiredStateError: environment.desiredStateError ?? null,
       DockerStatus: live.dockerState?.state ?? "unknown",
       DockerError: live.dockerState?.state === "down" ? (live.dockerState.error ?? null) : null,
+      ClockSkew: live.clockSkew ? { Seconds: Math.round(live.clockSkew.skewMs / 1000), MeasuredAt: live.clockSkew.at.toISOString() } : null,
     },
   };
 }

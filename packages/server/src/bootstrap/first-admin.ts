@@ -36,11 +36,27 @@ export class FirstAdminGate {
   readonly #tokenPath: string;
   /** SHA-256 of the token, compared in constant time; `undefined` once an administrator exists. */
   #tokenDigest: Buffer | undefined;
+  /** An administrator is known to exist (and so always will: the last can be neither deleted nor demoted). */
+  #administratorKnown: boolean;
 
   constructor(store: Store, tokenPath: string, token: string | undefined) {
     this.#store = store;
     this.#tokenPath = tokenPath;
     this.#tokenDigest = token === undefined ? undefined : digest(token);
+    this.#administratorKnown = token === undefined;
+  }
+
+  /**
+   * Whether an administrator exists (`GET /api/system/status`: health checks, the UI's first
+   * screen). Asked of the store until one is known to, then answered from memory, so it keeps
+   * answering while the database cannot be reached (chaos suite, database-outage).
+   *
+   * @example
+   * const adminExists = await gate.administratorExists();
+   */
+  async administratorExists(): Promise<boolean> {
+    if (!this.#administratorKnown) this.#administratorKnown = (await this.#store.users.count()) > 0;
+    return this.#administratorKnown;
   }
 
   /** Whether `admin/init` asks for a setup token (there is no administrator yet). */
@@ -64,6 +80,7 @@ export class FirstAdminGate {
     if (weak) throw new ServerError("bad_request", weak, { field: "Password" });
     const user = await this.#store.users.createFirst({ username: input.username, passwordHash: await hashPassword(input.password), role: "admin" });
     if (user === null) throw exists();
+    this.#administratorKnown = true;
     this.#forgetToken();
     return user;
   }

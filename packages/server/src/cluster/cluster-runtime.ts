@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { loadOrCreateSecret } from "../auth/jwt.ts";
 import { defaultServerNames, ensureBuiltInTls } from "../bootstrap/built-in-tls.ts";
 import type { ServerConfig } from "../server.ts";
+import type { ServerError } from "../errors.ts";
+import { DiskFullNotice, freeBytesOf } from "../store/disk-full.ts";
 import { openStore } from "../store/open-store.ts";
 import { SqliteStore } from "../store/sqlite-store.ts";
 import type { Store } from "../store/store.ts";
@@ -53,9 +55,14 @@ export interface Cluster {
  * @example
  * const store = await openServerStore(config);
  */
-export function openServerStore(config: Pick<ServerConfig, "cluster" | "dataDir">): Promise<Store> {
+export function openServerStore(config: Pick<ServerConfig, "cluster" | "dataDir" | "log">, onReachableAgain?: () => void): Promise<Store> {
   // Checkpoints on a worker thread: a checkpoint inside a heartbeat flush's commit blocked the event loop 15-70 ms.
-  return config.cluster ? openStore({ url: config.cluster.databaseUrl }) : SqliteStore.open(join(config.dataDir, "pier.db"), { backgroundCheckpoints: {} });
+  // On PostgreSQL the store says in the log, once per outage, that the database cannot be reached,
+  // and calls onReachableAgain when it answers again.
+  // A full disk is said once, and once when there is room again (store/disk-full.ts).
+  const disk = new DiskFullNotice({ log: config.log, ...(config.cluster ? {} : { freeBytes: () => freeBytesOf(config.dataDir) }) });
+  const onDiskFull = (error: ServerError) => disk.report(error);
+  return config.cluster ? openStore({ url: config.cluster.databaseUrl }, { log: config.log, onDiskFull, ...(onReachableAgain === undefined ? {} : { onReachableAgain }) }) : SqliteStore.open(join(config.dataDir, "pier.db"), { backgroundCheckpoints: {}, onDiskFull });
 }
 
 /**

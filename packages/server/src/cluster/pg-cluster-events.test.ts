@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterEvent } from "./cluster-events.ts";
-import { PgClusterEvents, clusterEventsChannel, describePostgresUrl } from "./pg-cluster-events.ts";
+import { PgClusterEvents, clusterEventsChannel, describePostgresUrl, reportsReconnectAttempt } from "./pg-cluster-events.ts";
 import { freshPostgresDatabase, sqlOn } from "./postgres-database.testkit.ts";
 
 let url: string;
@@ -121,5 +121,12 @@ describe("PgClusterEvents", () => {
     expect(error.message).not.toContain("s3cret-pass");
     expect(describePostgresUrl(unreachable)).toBe("127.0.0.1:1/pier");
     expect(describePostgresUrl("postgres:///pier?host=/run/postgresql")).toBe("/run/postgresql:5432/pier");
+  });
+});
+
+describe("the listener's reconnection log during a long outage", () => {
+  it("says it is still cut off at the 5th, 10th, 20th, 40th… attempt, not every 5th (a line every 25 s of an outage)", () => {
+    const reported = Array.from({ length: 400 }, (_, index) => index + 1).filter(reportsReconnectAttempt);
+    expect(reported).toEqual([5, 10, 20, 40, 80, 160, 320]);
   });
 });

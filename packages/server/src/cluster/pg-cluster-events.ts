@@ -8,6 +8,20 @@ export const clusterEventsChannel = "pier_events";
 /** Largest announcement: PostgreSQL's NOTIFY payload limit is 8000 bytes; Pier's events are a few dozen. */
 export const maxAnnouncementBytes = 8000;
 
+/**
+ * Whether the listener's `attempts`-th failed reconnection is logged: the 5th, 10th, 20th, 40th…
+ * (at the 5 s backoff ceiling about 25 s, 50 s, 1.6 min, 3.3 min… into an outage), so a long one
+ * does not add a line every 25 s; the store says once that the database cannot be reached.
+ *
+ * @example
+ * if (reportsReconnectAttempt(attempt + 1)) log("warn", "cluster events: still cannot reach PostgreSQL …");
+ */
+export function reportsReconnectAttempt(attempts: number): boolean {
+  if (!Number.isInteger(attempts) || attempts < 5 || attempts % 5 !== 0) return false;
+  const multiple = attempts / 5;
+  return (multiple & (multiple - 1)) === 0;
+}
+
 /** Options of `PgClusterEvents.start`. */
 export interface PgClusterEventsOptions {
   /** `--database-url`. */
@@ -177,7 +191,7 @@ export class PgClusterEvents implements ClusterEvents {
         await this.#connect();
       } catch (error) {
         if (signal.aborted) return;
-        if (attempt % 5 === 4) this.#log("warn", `cluster events: still cannot reach PostgreSQL at ${this.#where} (${attempt + 1} attempts): ${(error as Error).message}`);
+        if (reportsReconnectAttempt(attempt + 1)) this.#log("warn", `cluster events: still cannot reach PostgreSQL at ${this.#where} (${attempt + 1} attempts): ${(error as Error).message}`);
         continue;
       }
       if (signal.aborted) return;

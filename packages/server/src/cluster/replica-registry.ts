@@ -46,6 +46,13 @@ export class ReplicaRegistry {
   readonly #stop = new AbortController();
   #timer: NodeJS.Timeout | undefined;
   #failing = false;
+  /**
+   * Since when this replica's own row has been refreshed without a failure (ms; undefined while
+   * the database cannot be reached). Others are judged dead only after as long as the prune
+   * delay: after a database outage every replica's row is as old as the outage, and the first
+   * one back must not prune the others (with their sessions) before they could write theirs.
+   */
+  #refreshedSince: number | undefined;
   #ticking: Promise<void> = Promise.resolve();
 
   constructor(options: ReplicaRegistryOptions) {
@@ -61,6 +68,7 @@ export class ReplicaRegistry {
   /** Writes this replica's row (awaited: the others can route to it once this resolves), then refreshes it every 2 s. */
   async start(): Promise<void> {
     await this.#options.store.touchReplica({ ...this.#options.self, startedAt: this.#startedAt }, new Date());
+    this.#refreshedSince = Date.now();
     this.#timer = setInterval(() => {
       this.#ticking = this.#tick();
     }, this.#timing.touchIntervalMs);
@@ -91,9 +99,13 @@ export class ReplicaRegistry {
       await this.#options.store.touchReplica({ ...this.#options.self, startedAt: this.#startedAt }, now);
       if (this.#failing) this.#options.log("info", "replica registry: this replica's row is refreshed again");
       this.#failing = false;
-      const pruned = await this.#options.store.pruneReplicas(new Date(now.getTime() - this.#timing.pruneAfterMs));
-      if (pruned > 0) this.#options.log("info", `replica registry: removed ${pruned} replica(s) not seen for ${this.#timing.pruneAfterMs / 1000} s, with their sessions`);
+      this.#refreshedSince ??= now.getTime();
+      if (now.getTime() - this.#refreshedSince >= this.#timing.pruneAfterMs) {
+        const pruned = await this.#options.store.pruneReplicas(new Date(now.getTime() - this.#timing.pruneAfterMs));
+        if (pruned > 0) this.#options.log("info", `replica registry: removed ${pruned} replica(s) not seen for ${this.#timing.pruneAfterMs / 1000} s, with their sessions`);
+      }
     } catch (error) {
+      this.#refreshedSince = undefined;
       // Said once per outage: the store logs its own failures, and this repeats every 2 s.
       if (!this.#failing) this.#options.log("warn", `replica registry: could not refresh this replica's row (the others will take it for dead after ${this.#timing.aliveMs / 1000} s): ${(error as Error).message}`);
       this.#failing = true;

@@ -1,5 +1,6 @@
 import type { EdgeService } from "../edge/edge-service.ts";
 import type { ClusterStore, ReplicaRecord } from "../store/cluster-store.ts";
+import { isDatabaseUnreachable } from "../store/store-errors.ts";
 import type { ReplicaRegistry } from "./replica-registry.ts";
 
 /** How long a replica row read from the store is reused. */
@@ -79,7 +80,8 @@ export class SessionDirectory {
         if (!claimed) this.#options.log("info", `session directory: environment ${environmentId}'s row names a newer session on another replica; this replica's session is left unrecorded (the device reconnected elsewhere)`);
       } catch (error) {
         // Without the row the other replicas cannot route to this device: the next tick's re-assertion writes it.
-        this.#options.log("warn", `session directory: could not record that this replica holds environment ${environmentId}'s session (retrying): ${(error as Error).message}`);
+        // One line per device would flood the log of a fleet reconnecting during a database outage, which the store says once.
+        this.#options.log(isDatabaseUnreachable(error) ? "debug" : "warn", `session directory: could not record that this replica holds environment ${environmentId}'s session (retrying): ${(error as Error).message}`);
       }
     });
   }
@@ -102,7 +104,7 @@ export class SessionDirectory {
         // Routing would survive a stale row (this replica answers 404), but Pier.Connected on the
         // other replicas would not: released again on the next tick (said once per session).
         this.#unreleased.set(environmentId, openedAt);
-        if (!retry) this.#options.log("warn", `session directory: could not release environment ${environmentId}'s session row (retrying every tick): ${(error as Error).message}`);
+        if (!retry) this.#options.log(isDatabaseUnreachable(error) ? "debug" : "warn", `session directory: could not release environment ${environmentId}'s session row (retrying every tick): ${(error as Error).message}`);
       }
     });
   }

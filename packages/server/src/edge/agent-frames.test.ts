@@ -33,6 +33,16 @@ describe("agentFrames", () => {
     hello,
     { ...hello, agent: { edgeId: "" } },
     { type: "toString" },
+    // The device's clock (docs/identity.md "Clock skew"): kept by the fast path, within its limits.
+    { type: "heartbeat", seq: 13, clock: 1_796_000_000_000 },
+    { type: "heartbeat", seq: 14, clock: 0 },
+    { type: "heartbeat", seq: 15, clock: 8_640_000_000_000_000 },
+    { type: "heartbeat", seq: 16, clock: 8_640_000_000_000_001 },
+    { type: "heartbeat", seq: 17, clock: -1 },
+    { type: "heartbeat", seq: 18, clock: 1.5 },
+    { type: "heartbeat", seq: 19, clock: "1796000000000" },
+    { type: "heartbeat", seq: 20, clock: null },
+    { type: "heartbeat", seq: 21, clock: 1_796_000_000_000, docker: { state: "up" } },
   ])("answers as agentMessageSchema does: %j", (value) => {
     const expected = agentMessageSchema.safeParse(value);
     const answer = agentFrames.safeParse(value);

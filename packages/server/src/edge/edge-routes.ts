@@ -8,6 +8,7 @@ import {
   edgePaths,
   encodeFrame,
   helloSchema,
+  isReportableSkew,
   maxSnapshotBytes,
   maxWaitingSnapshotBytes,
   parseMessage,
@@ -22,8 +23,11 @@ import {
 import { explainServerSideTlsError, type TlsFailure } from "@pier/pki";
 import { ServerError } from "../errors.ts";
 import { errorBody, type ErrorAnswer } from "../http/error-response.ts";
+import { isDatabaseUnreachable } from "../store/store-errors.ts";
+import { isDiskFull } from "../store/disk-full.ts";
 import type { CertificateRenewal } from "../identity/renewal.ts";
 import { agentFrames } from "./agent-frames.ts";
+import { clockSkewLogLine } from "./clock-skews.ts";
 import type { EdgeConnection, EdgeService, HelloOutcome } from "./edge-service.ts";
 import { HelloGate, defaultHelloGate } from "./hello-gate.ts";
 import { SessionTally } from "./session-tally.ts";
@@ -225,12 +229,17 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
 
   /** A hello through the gate to the edge service, its outcome told to `onHello`. */
   async function answerHello(hello: Hello, who: ReturnType<EdgeRouteOptions["identify"]>, signal?: AbortSignal): Promise<HelloOutcome> {
+    // The device's clock is compared with ours when its hello arrived, not after the hello gate's queue.
+    const arrived = new Date();
     try {
       const outcome = await hellos.run(() => edge.hello(hello, connectionFacts(who)), signal);
       options.onHello?.(undefined);
+      if (hello.clock !== undefined) edge.clockReported(outcome.environment.id, `environment ${outcome.environment.id} (${hello.agent.edgeId})`, hello.clock, arrived, true);
       return outcome;
     } catch (error) {
       options.onHello?.(errorBody(error).body.code);
+      // A refused device whose clock is off: say so beside the refusal, which may be its consequence.
+      if (hello.clock !== undefined && isReportableSkew(hello.clock - arrived.getTime())) options.log("warn", clockSkewLogLine(`device ${hello.agent.edgeId} from ${who.remoteAddress} (hello refused)`, hello.clock - arrived.getTime(), "skewed"));
       throw error;
     }
   }
@@ -275,9 +284,10 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
           const hello = parseMessage(helloSchema, body.toString("utf8"));
           checkProtocol(hello);
           const { welcome } = await answerHello(hello, who);
-          sendJson(res, 200, welcome);
+          sendJson(res, 200, { ...welcome, time: Date.now() });
         } catch (error) {
-          options.log("warn", `check-in from ${who.remoteAddress} refused: ${logged(error, sendEdgeError(res, error))}`);
+          // An unreachable database is said once per outage by the store, not once per device.
+          options.log(isDatabaseUnreachable(error) || isDiskFull(error) ? "debug" : "warn", `check-in from ${who.remoteAddress} refused: ${logged(error, sendEdgeError(res, error))}`);
         }
       })();
     });
@@ -300,7 +310,13 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
         if (reason === "hello") end({ code: "timeout", message: "No hello within 10 s." });
         // A device that vanishes without closing its connection (power cut, NAT drop) would hold
         // its session forever: after three silent intervals the server lets it go.
-        else if (reason === "silence") end({ code: "timeout", message: "No heartbeat for three check-in intervals." });
+        else if (reason === "silence") {
+          end({ code: "timeout", message: "No heartbeat for three check-in intervals." });
+          // Nothing comes through a connection this silent (a cut link): its tunnels would wait
+          // for Docker's answers as long as TCP keeps it (for ever, with nothing left to send).
+          // Destroying it ends each proxied request now, with a 503 (chaos suite, partition).
+          connectionOf(req)?.destroy();
+        }
         else if (who.peerCertificate) expired(who.peerCertificate);
       },
     };
@@ -370,7 +386,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               if (deliverOnly) {
                 // A certificate delivered again to a device its token no longer admits: no session.
                 watched.helloDeadline = undefined;
-                push(welcome);
+                push({ ...welcome, time: Date.now() });
                 end();
                 return;
               }
@@ -381,7 +397,7 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               watched.helloDeadline = undefined;
               environmentId = welcome.environmentId;
               watched.intervalSeconds = welcome.checkinIntervalSeconds;
-              push(welcome);
+              push({ ...welcome, time: Date.now() });
               // Replaces (and closes) an older session of this device, which unbinds it first.
               detach = edge.attachSession(environmentId, { push, close: closeSession, sourceAddress: who.remoteAddress, healthy, presentedCertificate: who.peerCertificate !== undefined });
               if (connection) carriers.set(connection, { environmentId, stream: res });
@@ -401,8 +417,8 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
               if (options.mtlsRequired() && !who.authorized) {
                 throw new ServerError("forbidden", "This server now requires mutual TLS: reconnect to the mTLS address with a client certificate from the mTLS CA.");
               }
-              edge.heartbeat(environmentId, new Date(), message.docker);
-              push({ type: "ack", seq: message.seq });
+              edge.heartbeat(environmentId, new Date(), message.docker, message.clock);
+              push({ type: "ack", seq: message.seq, time: Date.now() });
             } else {
               throw new ServerError("bad_request", "The first frame of a session must be a hello.");
             }
@@ -413,7 +429,8 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
             options.log("debug", `edge session from ${who.remoteAddress}: the stream closed before its hello was answered (${logged(error)})`);
             return;
           }
-          options.log("warn", `edge session from ${who.remoteAddress} refused: ${logged(error)}`);
+          // An unreachable database is said once per outage by the store, not once per device.
+          options.log(isDatabaseUnreachable(error) || isDiskFull(error) ? "debug" : "warn", `edge session from ${who.remoteAddress} refused: ${logged(error)}`);
           watched.helloDeadline = undefined;
           end({ code: body.code, message: body.message, ...retryAfterOf(body.details) });
         }
@@ -468,7 +485,8 @@ export function createEdgeRoutes(options: EdgeRouteOptions): (req: Request, res:
         res.writeHead(204, {});
         res.end();
       } catch (error) {
-        options.log("warn", `snapshot of environment ${environmentId} refused: ${logged(error, sendEdgeError(res, error))}`);
+        // A full disk is said once by the store (store/disk-full.ts), not once per device and snapshot.
+        options.log(isDatabaseUnreachable(error) || isDiskFull(error) ? "debug" : "warn", `snapshot of environment ${environmentId} refused: ${logged(error, sendEdgeError(res, error))}`);
       }
     })();
   }

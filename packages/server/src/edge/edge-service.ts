@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual, type X509Certificate } from "node:crypto";
 import { certificateSpkiSha256 } from "@pier/pki";
-import { refusedCodes, type CertificateGrant, type DockerSnapshot, type DockerState, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
+import { isReportableSkew, refusedCodes, type CertificateGrant, type DockerSnapshot, type DockerState, type Hello, type ServerMessage, type Welcome } from "@pier/protocol";
 import { RateLimiter } from "../auth/rate-limiter.ts";
 import { ServerError } from "../errors.ts";
 import { sourceKey } from "../net/source-key.ts";
@@ -10,6 +10,7 @@ import { type Enrollment, readEnrollmentCsr } from "../identity/enrollment.ts";
 import { Reenrollment } from "../identity/reenrollment.ts";
 import { CloneDetector, cloneRule } from "./clone-detector.ts";
 import { DockerStates, type KnownDockerState } from "./docker-states.ts";
+import { ClockSkews, clockSkewLogLine, type KnownClockSkew } from "./clock-skews.ts";
 import { summarizeDockerSnapshot } from "../docker/docker-summary.ts";
 
 /** What the server knows about the connection a hello arrived on. */
@@ -133,6 +134,8 @@ export class EdgeService {
   readonly #clones = new CloneDetector();
   /** Whether each connected device's Docker Engine answers, from its heartbeats; forgotten when its session closes. */
   readonly #docker = new DockerStates();
+  /** How far each device's clock is from the server's, from its hello and heartbeats (docs/identity.md "Clock skew"). */
+  readonly #clocks = new ClockSkews();
   readonly #log: NonNullable<EdgeServiceOptions["log"]>;
   readonly #enrollment: EnrollmentLimits;
   /** New devices per source; a bucket holds `perSource.count`, refilled over `perSource.periodMs`. */
@@ -440,10 +443,29 @@ export class EdgeService {
     });
   }
 
-  /** Records a heartbeat of an open session, and the Docker Engine's state when it carries one. */
-  heartbeat(environmentId: number, at = new Date(), docker?: DockerState): void {
+  /** Records a heartbeat of an open session, the Docker Engine's state and the device's clock when it carries them. */
+  heartbeat(environmentId: number, at = new Date(), docker?: DockerState, clock?: number): void {
     this.#checkIns.record(environmentId, at);
     if (docker !== undefined) this.#docker.report(environmentId, docker, at);
+    if (clock !== undefined) this.clockReported(environmentId, `environment ${environmentId}`, clock, at);
+  }
+
+  /**
+   * Records the device's clock (`hello.clock`, `heartbeat.clock`) as it was when its frame
+   * arrived (`at`); logs when its skew becomes reportable (a minute or more), moves while it is,
+   * or goes back in line. `alwaysLog`: a hello logs a reportable skew whatever it was before.
+   */
+  clockReported(environmentId: number, device: string, clock: number, at = new Date(), alwaysLog = false): void {
+    const change = this.#clocks.report(environmentId, clock, at);
+    const skew = this.#clocks.of(environmentId);
+    if (!skew) return;
+    if (change === "agrees") this.#log("info", clockSkewLogLine(device, skew.skewMs, change));
+    else if (change !== undefined || (alwaysLog && isReportableSkew(skew.skewMs))) this.#log("warn", clockSkewLogLine(device, skew.skewMs, change ?? "skewed"));
+  }
+
+  /** How far the device's clock was from the server's when it last said (`undefined`: it never did). */
+  clockSkewOf(environmentId: number): KnownClockSkew | undefined {
+    return this.#clocks.of(environmentId);
   }
 
   /** Whether the device's Docker Engine answers, as its agent last said on its session here; `undefined`: unknown. */
@@ -634,6 +656,7 @@ export class EdgeService {
     session.push({ type: "refused", code, message, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
     session.close();
     this.#sessionClosed(environmentId);
+    if (code === "removed") this.#clocks.forget(environmentId);
   }
 
   /** Closes every session (shutdown). */

@@ -15,6 +15,8 @@ export interface TestAgentOptions {
   readonly deviceToken?: string;
   /** `hello.edgeGroups`: the edge groups the device asks for (`EDGE_GROUPS`). */
   readonly edgeGroups?: readonly string[];
+  /** `hello.clock`: the device's clock (ms since the epoch). */
+  readonly clock?: number;
 }
 
 /** An answer on the agent's connection. */
@@ -91,6 +93,7 @@ export class TestAgent implements AsyncDisposable {
       agent: { edgeId: options.edgeId, agentVersion: "0.0.0-test", platform: "docker", hostname: options.edgeId, os: "linux", arch: "amd64" },
       ...(options.deviceToken === undefined ? {} : { deviceToken: options.deviceToken }),
       ...(options.edgeGroups === undefined ? {} : { edgeGroups: [...options.edgeGroups] }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     };
     session.write(encodeFrame(hello));
     const frames: ServerMessage[] = [];

@@ -66,7 +66,7 @@ describe("TunnelBroker without a network", () => {
       const pushed: unknown[] = [];
       const broker = new TunnelBroker({ push: (_id, message) => pushed.push(message) > 0 });
       const opening = broker.open(3);
-      const failure = expect(opening).rejects.toThrow(/^The device did not open a tunnel within 5 s \(environment 3\)/);
+      const failure = expect(opening).rejects.toThrow(/^The device did not open a tunnel within 5 s \(environment 3\): it is not reachable right now — its network link is down or too slow/);
       expect(broker.pendingCount).toBe(1);
       await vi.advanceTimersByTimeAsync(4_999);
       expect(broker.pendingCount).toBe(1);
@@ -74,6 +74,8 @@ describe("TunnelBroker without a network", () => {
       await failure;
       await expect(opening).rejects.toBeInstanceOf(ServerError);
       await expect(opening).rejects.toMatchObject({ code: "unavailable", status: 503 });
+      // Before (chaos suite, partition): "check that its agent is running a version with Docker support", for a cut link.
+      await expect(opening).rejects.toMatchObject({ fix: containing("Retry in a few seconds. If it keeps failing, check the device's network") });
       expect(broker.pendingCount).toBe(0);
       const frame = tunnelRequestSchema.parse(pushed[0]);
       expect(frame.id.length).toBeGreaterThanOrEqual(16);
@@ -259,7 +261,7 @@ describe("TunnelBroker over HTTP/2 and TLS", () => {
     const tunnel = await opening;
     const failed = new Promise<Error>((resolve) => tunnel.once("error", resolve));
     stream.close(constants.NGHTTP2_CANCEL);
-    expect(await failed).toMatchObject({ code: "unavailable", message: containing("The device closed the tunnel (HTTP/2 code 8)") });
+    expect(await failed).toMatchObject({ code: "unavailable", message: containing("The tunnel to the device closed before it was done (HTTP/2 code 8): the device's session ended"), fix: containing("Retry once the device is online again") });
 
     const second = fixture.tunnels.open(agent.welcome.environmentId);
     agent.openTunnel((await agent.next("tunnel")).id);
@@ -269,4 +271,31 @@ describe("TunnelBroker over HTTP/2 and TLS", () => {
     expect(await droppedError).toMatchObject({ code: "unavailable" });
     expect(dropped.destroyed).toBe(true);
   });
+
+  it("ends the open tunnels of a session the server ends for silence, by dropping its connection (chaos suite, partition)", async () => {
+    // The session clock sweeps every second against Date.now (taken when the edge routes start):
+    // a fixture of its own, started with Date.now under the test's control, lets 30 s pass at once.
+    const realNow = Date.now.bind(Date);
+    let offset = 0;
+    const now = vi.spyOn(Date, "now").mockImplementation(() => realNow() + offset);
+    try {
+      await using silent = await startEdgeFixture();
+      await using agent = await silent.agent("tunnel-silent");
+      const opening = silent.tunnels.open(agent.welcome.environmentId);
+      agent.openTunnel((await agent.next("tunnel")).id);
+      const tunnel = await opening;
+      const failed = new Promise<Error>((resolve) => tunnel.once("error", resolve));
+      const dropped = new Promise<void>((resolve) => agent.connection.once("close", () => resolve()));
+      // The agent goes silent (a cut link looks the same from here): past three 5 s intervals
+      // and their 10 s slack, the next sweep ends the session.
+      offset = 30_000;
+      // Before: the session stream ended, the connection stayed, and the tunnel (with the
+      // proxied request on it) waited for an answer that could never come.
+      expect(await failed).toMatchObject({ code: "unavailable", message: containing("the device's session ended") });
+      await dropped;
+      expect(tunnel.destroyed).toBe(true);
+    } finally {
+      now.mockRestore();
+    }
+  }, 15_000);
 });

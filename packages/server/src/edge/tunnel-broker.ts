@@ -63,7 +63,13 @@ class TunnelStream extends Duplex {
     res.stream.once("close", () => {
       const code = res.stream.rstCode ?? constants.NGHTTP2_NO_ERROR;
       if (this.destroyed || (this.#deviceEnded && code === constants.NGHTTP2_NO_ERROR)) return;
-      this.destroy(new ServerError("unavailable", `The device closed the tunnel (HTTP/2 code ${code}) before it was done.`));
+      this.destroy(
+        new ServerError(
+          "unavailable",
+          `The tunnel to the device closed before it was done (HTTP/2 code ${code}): the device's session ended — its link dropped, its agent stopped or restarted, or the server gave up on a silent session.`,
+          { fix: "Retry once the device is online again (its heartbeat green); before repeating a request that changes something, check whether it was applied." },
+        ),
+      );
     });
   }
 
@@ -151,9 +157,12 @@ export class TunnelBroker {
       const timer = setTimeout(
         () =>
           settle({
+            // Its session still looks open: the device's link is down or too slow (found in the
+            // chaos suite, partition: the message sent operators to the agent's version instead).
             error: new ServerError(
               "unavailable",
-              `The device did not open a tunnel within ${timeoutMs / 1000} s (environment ${environmentId}); check that its agent is running a version with Docker support, and its log.`,
+              `The device did not open a tunnel within ${timeoutMs / 1000} s (environment ${environmentId}): it is not reachable right now — its network link is down or too slow, though its session has not timed out yet (three silent check-in intervals).`,
+              { fix: "Retry in a few seconds. If it keeps failing, check the device's network and its agent's log (an agent without Docker support never opens tunnels)." },
             ),
           }),
         timeoutMs,

@@ -46,6 +46,15 @@ describe("tag and edge group services: membership changes and the groups stacks 
 
   const trusted = async (name: string) => (await store.environments.create({ name, type: "edge-agent", userTrusted: true })).id;
 
+  it("keeps the 1,000-tag limit under concurrent creates: one of eight racing for the last place wins (chaos suite, server-crash)", async () => {
+    // Before: each create counted, then inserted; eight counts of 999 let all eight in (1,007 tags).
+    for (let i = 0; i < 999; i++) await store.tags.create(`bulk-${i}`);
+    const outcomes = await Promise.all(Array.from({ length: 8 }, (_, i) => codeOf(tags.create(`racing-${i}`, "admin"))));
+    expect(outcomes.filter((outcome) => outcome === "resolved")).toHaveLength(1);
+    expect(outcomes.filter((outcome) => outcome.startsWith("conflict: There are already 1000 tags"))).toHaveLength(7);
+    expect(await store.tags.count()).toBe(1_000);
+  });
+
   it("says which environments changed after each write that moves membership, and nothing after one that does not", async () => {
     const [one, two, three] = [await trusted("one"), await trusted("two"), await trusted("three")];
     const x = await tags.create("x", "admin");

@@ -60,12 +60,20 @@ export class TagService {
   /** `bad_request` for a bad name, `conflict` for a taken name or when 1,000 tags exist. */
   async create(name: string, by: string): Promise<Tag> {
     checkFleetName(name, "Name", "tag");
-    const count = await this.#store.tags.count();
-    if (count >= tagLimits.tags) {
-      throw new ServerError("conflict", `There are already ${count} tags, the most Pier keeps (${tagLimits.tags}).`, { field: "Name", fix: "Delete tags no environment or group uses (DELETE /api/tags/{id}), then create this one." });
-    }
-    const tag = await this.#store.tags.create(name);
-    await this.#store.audit.append({ kind: "tag_created", detail: { tagId: tag.id, name: tag.name, by } });
+    // The count, the tag and its audit entry commit together, so neither a crash nor concurrent
+    // creates get past the limit or leave a tag unaudited (chaos suite, server-crash).
+    let tag: Tag | undefined;
+    await this.#store.audit.append(
+      () => ({ kind: "tag_created", detail: { tagId: tag?.id, name: tag?.name, by } }),
+      async (transaction) => {
+        const count = await this.#store.tags.countForInsert(transaction);
+        if (count >= tagLimits.tags) {
+          throw new ServerError("conflict", `There are already ${count} tags, the most Pier keeps (${tagLimits.tags}).`, { field: "Name", fix: "Delete tags no environment or group uses (DELETE /api/tags/{id}), then create this one." });
+        }
+        tag = await this.#store.tags.create(name, transaction);
+      },
+    );
+    if (tag === undefined) throw new ServerError("store_failed", `The tag "${name}" was not stored.`);
     return tag;
   }
 

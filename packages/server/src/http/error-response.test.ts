@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { HTTPException } from "hono/http-exception";
 import { ProtocolError } from "@pier/protocol";
 import { ServerError } from "../errors.ts";
-import { errorBody, rawErrorResponse } from "./error-response.ts";
+import { databaseUnreachable } from "../store/store-errors.ts";
+import { errorBody, rawErrorResponse, retryAfterHeaders, sendError } from "./error-response.ts";
 
 describe("errorBody: the one error shape {code, message, details?, field?, fix?}", () => {
   it("keeps a ServerError's code, status, message, field, fix and details (an object, not a JSON string)", () => {
@@ -26,6 +27,20 @@ describe("errorBody: the one error shape {code, message, details?, field?, fix?}
       expect(answer).toEqual({ status: 500, internal: true, body: { code: "internal", message: "The server failed to handle this request; see the server log." } });
     }
     expect(rawErrorResponse(leaky)).not.toMatch(/\/work|\.ts|at |reading/);
+  });
+
+  it("carries Retry-After when the error says when to come back (the database unreachable), on every transport that sends it", () => {
+    const unreachable = errorBody(databaseUnreachable(new Error("connect ECONNREFUSED 127.0.0.1:5432")));
+    expect(unreachable.status).toBe(503);
+    expect(retryAfterHeaders(unreachable)).toEqual({ "retry-after": "5" });
+    expect(retryAfterHeaders(errorBody(new ServerError("too_many_requests", "Slow down.", { details: { retryAfterSeconds: 0.2 } })))).toEqual({ "retry-after": "1" });
+    expect(retryAfterHeaders(errorBody(new ServerError("not_found", "Nothing here.")))).toEqual({});
+    // The Docker proxy and the static UI answer through sendError.
+    const written: { status?: number; headers?: Record<string, unknown>; body?: string } = {};
+    sendError({ writeHead: (status: number, headers: Record<string, unknown>) => Object.assign(written, { status, headers }), end: (chunk?: string) => Object.assign(written, { body: chunk }) }, databaseUnreachable(new Error("Connection terminated")));
+    expect(written.status).toBe(503);
+    expect(written.headers).toMatchObject({ "retry-after": "5", "content-type": "application/json" });
+    expect(written.body).not.toMatch(/Connection terminated/);
   });
 
   it("writes a closing raw HTTP/1.1 answer in the same shape, for upgrades", () => {

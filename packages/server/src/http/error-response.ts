@@ -2,6 +2,7 @@ import { STATUS_CODES, type OutgoingHttpHeaders } from "node:http";
 import { ProtocolError, closingResponse } from "@pier/protocol";
 import { HTTPException } from "hono/http-exception";
 import { ServerError } from "../errors.ts";
+import { diskFullError, isDiskFull } from "../store/disk-full.ts";
 
 /**
  * The one shape of every HTTP error answer, on every transport (API, Docker proxy, edge routes,
@@ -55,6 +56,8 @@ const statusCodes: Readonly<Record<number, string>> = {
  * // 404 {code: "not_found", message: "Environment 7 does not exist."}
  */
 export function errorBody(error: unknown): ErrorAnswer {
+  // A file write of the data directory (not the store, which names its disk) on a full disk.
+  if (!(error instanceof ServerError) && isDiskFull(error)) return errorBody(diskFullError({ dataDir: "(--data)" }, error));
   if (error instanceof ServerError) {
     // Their messages may name files or database internals: the log has them, the client not.
     if (error.code === "internal" || error.code === "store_failed") return { status: error.status, body: internalBody, internal: true };
@@ -73,6 +76,19 @@ export function errorBody(error: unknown): ErrorAnswer {
     return { status: error.status, body: { code, message: error.message || STATUS_CODES[error.status] || "Bad request" }, internal: false };
   }
   return { status: 500, body: internalBody, internal: true };
+}
+
+/**
+ * The headers an error answer carries beside its body: `Retry-After` (whole seconds, at least 1)
+ * when the error says when to come back (`details.retryAfterSeconds`: the database unreachable,
+ * a busy server, a deferred renewal), so scripts and proxies that honour it wait that long.
+ *
+ * @example
+ * retryAfterHeaders(errorBody(databaseUnreachable(cause))); // {"retry-after": "5"}
+ */
+export function retryAfterHeaders(answer: ErrorAnswer): Record<string, string> {
+  const seconds = answer.body.details?.["retryAfterSeconds"];
+  return typeof seconds === "number" && Number.isFinite(seconds) ? { "retry-after": String(Math.max(1, Math.ceil(seconds))) } : {};
 }
 
 /** The answer's JSON text. */
@@ -94,7 +110,7 @@ export interface ErrorResponse {
 export function sendError(res: ErrorResponse, error: unknown, headers: OutgoingHttpHeaders = {}, head = false): ErrorAnswer {
   const answer = errorBody(error);
   const text = errorText(answer);
-  res.writeHead(answer.status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text), "cache-control": "no-store" });
+  res.writeHead(answer.status, { ...retryAfterHeaders(answer), ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text), "cache-control": "no-store" });
   if (head) res.end();
   else res.end(text);
   return answer;

@@ -81,7 +81,27 @@ export class SqlAuditLog implements AuditLog {
     this.#database = database;
   }
 
-  async append(event: NewAuditEvent): Promise<AuditEvent> {
+  async append(event: NewAuditEvent | (() => NewAuditEvent), change?: (transaction: Transaction<Database>) => Promise<unknown>): Promise<AuditEvent> {
+    if (change !== undefined) {
+      // Its own transaction, not the group commit: the change must not wait for, nor roll back, other appends.
+      return this.#database.run((db) =>
+        db.transaction().execute(async (trx) => {
+          await change(trx);
+          // Described after the change: the entry may name what it made (a new tag's id).
+          const [written] = await this.#insert(trx, [this.#entryOf(typeof event === "function" ? event() : event)]);
+          if (written === undefined) throw corrupt("audit append");
+          return written;
+        }),
+      );
+    }
+    const entry = this.#entryOf(typeof event === "function" ? event() : event);
+    return new Promise<AuditEvent>((resolve, reject) => {
+      this.#pending.push({ entry, resolve, reject });
+      if (!this.#writing) void this.#writePending();
+    });
+  }
+
+  #entryOf(event: NewAuditEvent): NewEntry {
     const detail = event.detail ?? {};
     if (!isRecord(detail)) throw new ServerError("bad_request", "Audit detail must be an object.", { field: "detail" });
     const at = millis(event.at ?? new Date(), "at");
@@ -94,10 +114,7 @@ export class SqlAuditLog implements AuditLog {
       actor: event.actor === undefined ? actorFromDetail(detail) : event.actor,
       detail,
     };
-    return new Promise<AuditEvent>((resolve, reject) => {
-      this.#pending.push({ entry, resolve, reject });
-      if (!this.#writing) void this.#writePending();
-    });
+    return entry;
   }
 
   /** Writes what is pending, a batch per transaction, until nothing is; never rejects. */
@@ -123,37 +140,38 @@ export class SqlAuditLog implements AuditLog {
   }
 
   #write(entries: readonly NewEntry[]): Promise<AuditEvent[]> {
-    return this.#database.run((db) =>
-      db.transaction().execute(async (trx) => {
-        const head = await this.#readHead(trx, entries.length);
-        let prevHash = head.prevHash;
-        const events = entries.map((entry, index) => {
-          const id = head.ids[index] ?? Number.NaN;
-          const hash = auditEntryHash(prevHash, { id, ...entry });
-          const event: AuditEvent = { id, ...entry, prevHash, hash };
-          prevHash = hash;
-          return event;
-        });
-        await trx
-          .insertInto("audit_events")
-          .values(
-            events.map((event) => ({
-              id: event.id,
-              at: event.at.getTime(),
-              environment_id: event.environmentId,
-              edge_id: event.edgeId,
-              kind: event.kind,
-              source_address: event.sourceAddress,
-              actor: event.actor,
-              detail: JSON.stringify(event.detail),
-              prev_hash: event.prevHash,
-              hash: event.hash,
-            })),
-          )
-          .execute();
-        return events;
-      }),
-    );
+    return this.#database.run((db) => db.transaction().execute((trx) => this.#insert(trx, entries)));
+  }
+
+  /** Links `entries` to the chain's head and inserts them, inside `trx` (which then holds the chain's lock). */
+  async #insert(trx: Transaction<Database>, entries: readonly NewEntry[]): Promise<AuditEvent[]> {
+    const head = await this.#readHead(trx, entries.length);
+    let prevHash = head.prevHash;
+    const events = entries.map((entry, index) => {
+      const id = head.ids[index] ?? Number.NaN;
+      const hash = auditEntryHash(prevHash, { id, ...entry });
+      const event: AuditEvent = { id, ...entry, prevHash, hash };
+      prevHash = hash;
+      return event;
+    });
+    await trx
+      .insertInto("audit_events")
+      .values(
+        events.map((event) => ({
+          id: event.id,
+          at: event.at.getTime(),
+          environment_id: event.environmentId,
+          edge_id: event.edgeId,
+          kind: event.kind,
+          source_address: event.sourceAddress,
+          actor: event.actor,
+          detail: JSON.stringify(event.detail),
+          prev_hash: event.prevHash,
+          hash: event.hash,
+        })),
+      )
+      .execute();
+    return events;
   }
 
   /** The chain's head (the last entry's hash) and `count` new ids, with the chain locked until commit. */

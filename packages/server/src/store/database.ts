@@ -1,8 +1,11 @@
+import { dirname } from "node:path";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { ServerError } from "../errors.ts";
+import { DatabaseAvailability, type AvailabilityLog } from "./database-availability.ts";
 import { NodeSqliteDialect, type NodeSqliteAdapter, openSqliteFile } from "./node-sqlite-dialect.ts";
 import type { Database } from "./schema.ts";
+import type { DiskLocation } from "./disk-full.ts";
 import { storeError } from "./store-errors.ts";
 
 /** Where the store lives: a SQLite file, or a PostgreSQL URL (`postgres://user:password@host:port/db`). */
@@ -42,6 +45,24 @@ export interface OpenDatabaseOptions {
    * `intervalMs`: time between checkpoints (default 1000).
    */
   readonly backgroundCheckpoints?: { readonly intervalMs?: number };
+  /**
+   * PostgreSQL: where to say, once per outage, that the database cannot be reached and when it
+   * answers again (`DatabaseAvailability`); the server's log. Without it nothing is logged.
+   */
+  readonly log?: AvailabilityLog;
+  /** PostgreSQL: called once each time the database answers again after an outage. */
+  readonly onReachableAgain?: () => void;
+  /**
+   * Told of every query refused because the disk is full (`disk_full`, naming the data directory
+   * or the PostgreSQL database): the server's `DiskFullNotice` says it once.
+   */
+  readonly onDiskFull?: (error: ServerError) => void;
+}
+
+/** Which disk a database's full-disk errors name, and who is told of one. */
+interface DiskWatch {
+  readonly location: DiskLocation;
+  readonly onDiskFull: ((error: ServerError) => void) | undefined;
 }
 
 const sqliteConnections = new WeakMap<SqlDatabase, NodeSqliteAdapter>();
@@ -54,19 +75,30 @@ export function sqliteConnectionOf(database: SqlDatabase): NodeSqliteAdapter | u
 class OpenDatabase implements SqlDatabase {
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
+  readonly #availability: DatabaseAvailability | undefined;
+  /** Which disk a full-disk error names, and who is told of one (store/disk-full.ts). */
+  readonly #disk: DiskWatch;
   #closed = false;
 
-  constructor(db: Kysely<Database>, dialect: Dialect) {
+  constructor(db: Kysely<Database>, dialect: Dialect, availability: DatabaseAvailability | undefined, disk: DiskWatch) {
     this.db = db;
     this.dialect = dialect;
+    this.#availability = availability;
+    this.#disk = disk;
   }
 
   async run<T>(work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
     if (this.#closed) throw new ServerError("store_failed", "The store has been closed (the server is shutting down).");
+    const startedAt = Date.now();
     try {
-      return await work(this.db);
+      const result = await work(this.db);
+      this.#availability?.succeeded(startedAt);
+      return result;
     } catch (error) {
-      throw storeError(error);
+      const failure = storeError(error, this.#disk.location);
+      this.#availability?.failed(failure);
+      if (failure.code === "disk_full") this.#disk.onDiskFull?.(failure);
+      throw failure;
     }
   }
 
@@ -90,7 +122,7 @@ class OpenDatabase implements SqlDatabase {
 export async function openDatabase(target: StoreTarget, options: OpenDatabaseOptions = {}): Promise<SqlDatabase> {
   if ("path" in target) {
     const adapter = openSqliteFile(target.path, options.busyTimeoutMs ?? 5000, options.backgroundCheckpoints ? { background: options.backgroundCheckpoints } : "in-commits");
-    const database = new OpenDatabase(new Kysely<Database>({ dialect: new NodeSqliteDialect(adapter) }), "sqlite");
+    const database = new OpenDatabase(new Kysely<Database>({ dialect: new NodeSqliteDialect(adapter) }), "sqlite", undefined, { location: { dataDir: dirname(target.path) }, onDiskFull: options.onDiskFull });
     sqliteConnections.set(database, adapter);
     return database;
   }
@@ -124,7 +156,8 @@ export async function openDatabase(target: StoreTarget, options: OpenDatabaseOpt
     await pool.end().catch(() => undefined);
     throw connectFailure(error, url);
   }
-  return new OpenDatabase(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), "postgres");
+  const availability = options.log === undefined ? undefined : new DatabaseAvailability({ where: url.where, log: options.log, ...(options.onReachableAgain === undefined ? {} : { onReachableAgain: options.onReachableAgain }) });
+  return new OpenDatabase(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), "postgres", availability, { location: { postgres: url.where }, onDiskFull: options.onDiskFull });
 }
 
 // OIDs of int8 (BIGINT, COUNT(*)) and numeric: pg returns them as strings by default, since they

@@ -4,6 +4,7 @@ import type { SqlDatabase } from "./database.ts";
 import type { RolloutOptions } from "./edge-stack-rollouts.ts";
 import type { Database } from "./schema.ts";
 import { isForeignKeyViolation, isUniqueViolation } from "./store-errors.ts";
+import type { StoreTransaction } from "./store.ts";
 
 /** One environment variable of a stack (`${NAME}` in its compose file), Portainer's `{name, value}`. */
 export interface EdgeStackEnvVar {
@@ -111,10 +112,10 @@ export interface EdgeStackChange {
   rollout?: RolloutOptions;
 }
 
-/** Edge stacks, their versions, groups and per-device status (migration 12). */
+/** Edge stacks, their versions, groups and per-device status (migration 12). Inside `transaction` (an audit entry's, `AuditLog.append`), a write commits with it. */
 export interface EdgeStackStore {
   /** Stores a stack at version 1; `conflict` naming the field if the name is taken. */
-  create(input: NewEdgeStack, at: Date): Promise<EdgeStackRecord>;
+  create(input: NewEdgeStack, at: Date, transaction?: StoreTransaction): Promise<EdgeStackRecord>;
   get(id: number): Promise<EdgeStackRecord | null>;
   /** Every stack, by id. */
   list(): Promise<EdgeStackRecord[]>;
@@ -122,7 +123,7 @@ export interface EdgeStackStore {
    * Replaces groups and content in one transaction; a changed file, variables or registries (or
    * `forceNewVersion`) store version + 1. `not_found` if there is no such stack.
    */
-  update(id: number, change: EdgeStackChange, at: Date): Promise<{ before: EdgeStackRecord; after: EdgeStackRecord }>;
+  update(id: number, change: EdgeStackChange, at: Date, transaction?: StoreTransaction): Promise<{ before: EdgeStackRecord; after: EdgeStackRecord }>;
   /** Deletes the stack, its versions, groups and rollouts (not its status rows); the deleted stack, or `null`. */
   delete(id: number): Promise<EdgeStackRecord | null>;
   getVersion(stackId: number, version: number): Promise<EdgeStackVersionRecord | null>;
@@ -240,28 +241,31 @@ export class SqlEdgeStacks implements EdgeStackStore {
     this.#database = database;
   }
 
-  async create(input: NewEdgeStack, at: Date): Promise<EdgeStackRecord> {
+  async create(input: NewEdgeStack, at: Date, transaction?: Transaction<Database>): Promise<EdgeStackRecord> {
     const groupIds = sortedUnique(input.groupIds, "groupIds");
     const registryIds = sortedUnique(input.registryIds, "registryIds");
     const now = at.getTime();
-    return this.#database.run((db) =>
-      db.transaction().execute(async (trx) => {
-        let id: number;
-        try {
-          const row = await trx.insertInto("edge_stacks").values({ name: input.name, version: 1, deployment_type: 0, created_at: now, updated_at: now }).returning("id").executeTakeFirstOrThrow();
-          id = Number(row.id);
-        } catch (error) {
-          if (isUniqueViolation(error)) throw nameTaken(input.name, error);
-          throw error;
-        }
-        await trx
-          .insertInto("edge_stack_versions")
-          .values({ stack_id: id, version: 1, compose_file: input.composeFile, env_vars: envVarsJson(input.envVars), registry_ids: JSON.stringify(registryIds), created_at: now })
-          .execute();
-        await replaceLinks(trx, id, groupIds, registryIds);
-        return this.#read(trx, id).then(required(id));
-      }),
-    );
+    return this.#within(transaction, async (trx) => {
+      let id: number;
+      try {
+        const row = await trx.insertInto("edge_stacks").values({ name: input.name, version: 1, deployment_type: 0, created_at: now, updated_at: now }).returning("id").executeTakeFirstOrThrow();
+        id = Number(row.id);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw nameTaken(input.name, error);
+        throw error;
+      }
+      await trx
+        .insertInto("edge_stack_versions")
+        .values({ stack_id: id, version: 1, compose_file: input.composeFile, env_vars: envVarsJson(input.envVars), registry_ids: JSON.stringify(registryIds), created_at: now })
+        .execute();
+      await replaceLinks(trx, id, groupIds, registryIds);
+      return this.#read(trx, id).then(required(id));
+    });
+  }
+
+  /** Runs `work` in `transaction` (an audit entry's, `AuditLog.append`), or in a transaction of its own. */
+  #within<T>(transaction: Transaction<Database> | undefined, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return transaction === undefined ? this.#database.run((db) => db.transaction().execute(work)) : work(transaction);
   }
 
   get(id: number): Promise<EdgeStackRecord | null> {
@@ -286,43 +290,41 @@ export class SqlEdgeStacks implements EdgeStackStore {
     });
   }
 
-  async update(id: number, change: EdgeStackChange, at: Date): Promise<{ before: EdgeStackRecord; after: EdgeStackRecord }> {
+  async update(id: number, change: EdgeStackChange, at: Date, transaction?: Transaction<Database>): Promise<{ before: EdgeStackRecord; after: EdgeStackRecord }> {
     const groupIds = sortedUnique(change.groupIds, "groupIds");
     const registryIds = sortedUnique(change.registryIds, "registryIds");
     const now = at.getTime();
-    return this.#database.run((db) =>
-      db.transaction().execute(async (trx) => {
-        // The version bump first: on PostgreSQL it locks the row, so two replicas updating the
-        // same stack at once write versions N+1 and N+2, never two N+1.
-        const locked = await trx.updateTable("edge_stacks").set({ updated_at: now }).where("id", "=", id).returning("id").executeTakeFirst();
-        if (locked === undefined) throw new ServerError("not_found", `Edge stack ${id} does not exist.`, { fix: "List the stacks with GET /api/edge_stacks." });
-        const before = await this.#read(trx, id).then(required(id));
-        const changed =
-          change.forceNewVersion || before.composeFile !== change.composeFile || envVarsJson(before.envVars) !== envVarsJson(change.envVars) || JSON.stringify(before.registryIds) !== JSON.stringify(registryIds);
-        if (changed) {
-          const bumped = await trx
-            .updateTable("edge_stacks")
-            .set((eb) => ({ version: eb("version", "+", 1) }))
-            .where("id", "=", id)
-            .returning("version")
-            .executeTakeFirstOrThrow();
+    return this.#within(transaction, async (trx) => {
+      // The version bump first: on PostgreSQL it locks the row, so two replicas updating the
+      // same stack at once write versions N+1 and N+2, never two N+1.
+      const locked = await trx.updateTable("edge_stacks").set({ updated_at: now }).where("id", "=", id).returning("id").executeTakeFirst();
+      if (locked === undefined) throw new ServerError("not_found", `Edge stack ${id} does not exist.`, { fix: "List the stacks with GET /api/edge_stacks." });
+      const before = await this.#read(trx, id).then(required(id));
+      const changed =
+        change.forceNewVersion || before.composeFile !== change.composeFile || envVarsJson(before.envVars) !== envVarsJson(change.envVars) || JSON.stringify(before.registryIds) !== JSON.stringify(registryIds);
+      if (changed) {
+        const bumped = await trx
+          .updateTable("edge_stacks")
+          .set((eb) => ({ version: eb("version", "+", 1) }))
+          .where("id", "=", id)
+          .returning("version")
+          .executeTakeFirstOrThrow();
+        await trx
+          .insertInto("edge_stack_versions")
+          .values({ stack_id: id, version: Number(bumped.version), compose_file: change.composeFile, env_vars: envVarsJson(change.envVars), registry_ids: JSON.stringify(registryIds), created_at: now })
+          .execute();
+        if (change.rollout !== undefined) {
+          // In the version's own transaction: no desired state ever gives the new version to an unreleased device.
+          const { batchSize, batchPercent, waitSeconds, failureThreshold } = change.rollout;
           await trx
-            .insertInto("edge_stack_versions")
-            .values({ stack_id: id, version: Number(bumped.version), compose_file: change.composeFile, env_vars: envVarsJson(change.envVars), registry_ids: JSON.stringify(registryIds), created_at: now })
+            .insertInto("edge_stack_rollouts")
+            .values({ stack_id: id, version: Number(bumped.version), previous_version: before.version, batch_size: batchSize, batch_percent: batchPercent, wait_seconds: waitSeconds, failure_threshold: failureThreshold, state: "running", started_at: now, released_at: null, reason: null, updated_at: now })
             .execute();
-          if (change.rollout !== undefined) {
-            // In the version's own transaction: no desired state ever gives the new version to an unreleased device.
-            const { batchSize, batchPercent, waitSeconds, failureThreshold } = change.rollout;
-            await trx
-              .insertInto("edge_stack_rollouts")
-              .values({ stack_id: id, version: Number(bumped.version), previous_version: before.version, batch_size: batchSize, batch_percent: batchPercent, wait_seconds: waitSeconds, failure_threshold: failureThreshold, state: "running", started_at: now, released_at: null, reason: null, updated_at: now })
-              .execute();
-          }
         }
-        await replaceLinks(trx, id, groupIds, registryIds);
-        return { before, after: await this.#read(trx, id).then(required(id)) };
-      }),
-    );
+      }
+      await replaceLinks(trx, id, groupIds, registryIds);
+      return { before, after: await this.#read(trx, id).then(required(id)) };
+    });
   }
 
   async delete(id: number): Promise<EdgeStackRecord | null> {

@@ -267,14 +267,14 @@ export class SqlEnvironments implements EnvironmentStore {
     return this.#database.run(async (db) => (await sharedFingerprints(db, this.#database.dialect, [fingerprintSha256])).get(fingerprintSha256) ?? 0);
   }
 
-  update(id: number, patch: EnvironmentPatch): Promise<Environment> {
-    return this.#database.run((db) =>
-      db.transaction().execute(async (trx) => {
-        const current = await this.#read(trx, id, true);
-        if (current === null) throw notFound(id);
-        return this.#write(trx, current, patch);
-      }),
-    );
+  update(id: number, patch: EnvironmentPatch, transaction?: Transaction<Database>): Promise<Environment> {
+    const apply = async (trx: Transaction<Database>) => {
+      const current = await this.#read(trx, id, true);
+      if (current === null) throw notFound(id);
+      return this.#write(trx, current, patch);
+    };
+    if (transaction !== undefined) return apply(transaction);
+    return this.#database.run((db) => db.transaction().execute(apply));
   }
 
   claim(id: number, secretHash: string, patch: EnvironmentPatch): Promise<Environment | null> {

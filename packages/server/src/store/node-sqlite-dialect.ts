@@ -83,12 +83,14 @@ const fileLocks = new Map<string, FileLock>();
 
 /** kysely's SQLite driver whose transactions begin IMMEDIATE, serialised with the file's other connections in this process. */
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #adapter: NodeSqliteAdapter;
   readonly #file: string;
   readonly #lock: FileLock;
   #release: (() => void) | undefined;
 
   constructor(adapter: NodeSqliteAdapter, file: string) {
     super({ database: adapter });
+    this.#adapter = adapter;
     this.#file = file;
     const lock = fileLocks.get(file) ?? new FileLock();
     lock.users += 1;
@@ -111,6 +113,17 @@ class ImmediateSqliteDriver extends SqliteDriver {
 
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw("BEGIN IMMEDIATE"));
+  }
+
+  /**
+   * Rolls back only a transaction still open. SQLite ends a transaction itself on some errors
+   * (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM: https://sqlite.org/lang_transaction.html); kysely's
+   * ROLLBACK then failed with "cannot rollback - no transaction is active", and that error
+   * replaced the one that said why (a full disk answered as an internal error).
+   */
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (!this.#adapter.connection.isTransaction) return;
+    await connection.executeQuery(CompiledQuery.raw("ROLLBACK"));
   }
 
   override async destroy(): Promise<void> {

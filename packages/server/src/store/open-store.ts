@@ -1,3 +1,4 @@
+import { dirname } from "node:path";
 import { ServerError } from "../errors.ts";
 import { type OpenDatabaseOptions, type StoreTarget, openDatabase } from "./database.ts";
 import { migrateDatabase } from "./migrations.ts";
@@ -28,7 +29,16 @@ export async function openMigratedDatabase(target: StoreTarget, options: OpenDat
   } catch (error) {
     await database?.close();
     if (error instanceof ServerError || !("path" in target)) throw storeError(error);
-    const failure = storeError(error);
+    // A full disk names the data directory, at start as later (store/disk-full.ts).
+    const dataDir = dirname(target.path);
+    const failure = storeError(error, { dataDir });
+    if (failure.code === "disk_full") {
+      throw new ServerError("disk_full", `Cannot open the database ${target.path}: the disk holding Pier's data directory ${dataDir} is full (SQLite needs room for its write-ahead log). Free space on that disk (df -h ${dataDir}) and start the server again.`, {
+        cause: error,
+        fix: `Free space on the disk of ${dataDir} and start the server again.`,
+        details: { disk: dataDir },
+      });
+    }
     if (failure.code !== "store_failed") throw failure;
     throw new ServerError("store_failed", `Cannot open the database ${target.path}: ${error instanceof Error ? error.message : String(error)}. Check that it is a Pier database and that its directory is writable.`, {
       cause: error,

@@ -1,3 +1,4 @@
+import type { ServerError } from "../errors.ts";
 import type { SqlDatabase } from "./database.ts";
 import { openMigratedDatabase } from "./open-store.ts";
 import { SqlStore } from "./sql-store.ts";
@@ -8,6 +9,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Checkpoint the WAL on a worker thread, not inside commits (`OpenDatabaseOptions`); the server's store does. */
   backgroundCheckpoints?: { readonly intervalMs?: number };
+  /** Told of every query refused because the disk is full (`OpenDatabaseOptions`); the server's `DiskFullNotice`. */
+  onDiskFull?: (error: ServerError) => void;
 }
 
 /**

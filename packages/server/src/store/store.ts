@@ -8,7 +8,9 @@
  */
 
 import type { DockerSnapshot, Role } from "@pier/protocol";
+import type { Transaction } from "kysely";
 import type { Dialect } from "./database.ts";
+import type { Database } from "./schema.ts";
 import type { DesiredStateVersionStore } from "./desired-state-versions.ts";
 import type { ClusterStore } from "./cluster-store.ts";
 import type { EdgeStackStore } from "./edge-stacks.ts";
@@ -285,6 +287,12 @@ export interface AuditEvent {
  */
 export type NewAuditEvent = Pick<AuditEvent, "kind"> & Partial<Omit<AuditEvent, "id" | "kind" | "prevHash" | "hash">>;
 
+/**
+ * A write transaction of the store, handed to a change that must commit together with its audit
+ * entry (`AuditLog.append`'s `change`): both are stored, or neither.
+ */
+export type StoreTransaction = Transaction<Database>;
+
 /** Filters of the activity log (`AuditLog.page`, `AuditLog.export`); all optional, combined with AND. */
 export interface AuditQuery {
   environmentId?: number;
@@ -322,8 +330,11 @@ export interface EnvironmentStore {
   page(query: EnvironmentPageQuery): Promise<EnvironmentPage>;
   /** How many environments present the client certificate with this SHA-256 fingerprint (one indexed query; 0 when none). */
   countSharingCertificate(fingerprintSha256: string): Promise<number>;
-  /** Applies `patch` and returns the result; `not_found` if there is no such environment. */
-  update(id: number, patch: EnvironmentPatch): Promise<Environment>;
+  /**
+   * Applies `patch` and returns the result; `not_found` if there is no such environment. Inside
+   * `transaction` (an audit entry's, `AuditLog.append`) it commits with that transaction.
+   */
+  update(id: number, patch: EnvironmentPatch, transaction?: StoreTransaction): Promise<Environment>;
   /**
    * Applies `patch` only while the environment's key secret hash is still `secretHash`, in one
    * step; `null` when it changed meanwhile (another device claimed it first, or a new key was
@@ -395,7 +406,13 @@ export interface SettingsStore {
 
 /** The append-only audit trail. */
 export interface AuditLog {
-  append(event: NewAuditEvent): Promise<AuditEvent>;
+  /**
+   * Appends `event` to the chain. With `change`, runs it in the same transaction as the entry:
+   * the change and the entry that records it commit together or not at all (a crash or a failed
+   * append between two transactions left changes nobody could see in the log; chaos suite,
+   * server-crash). `event` as a function is called after `change`, to name what it made.
+   */
+  append(event: NewAuditEvent | (() => NewAuditEvent), change?: (transaction: StoreTransaction) => Promise<unknown>): Promise<AuditEvent>;
   /** Newest first; `limit` defaults to 100 and is capped at 1000. */
   list(filter?: { environmentId?: number; limit?: number }): Promise<AuditEvent[]>;
   /** One page of the entries `query` matches, newest first (by time, then id), and how many match. */

@@ -1,8 +1,13 @@
-import { sql } from "kysely";
+import { type Kysely, sql } from "kysely";
 import { ServerError } from "../errors.ts";
 import type { SqlDatabase } from "./database.ts";
 import { type Row, integer, text } from "./row-readers.ts";
+import type { Database } from "./schema.ts";
 import { isForeignKeyViolation, isUniqueViolation } from "./store-errors.ts";
+import type { StoreTransaction } from "./store.ts";
+
+/** The PostgreSQL advisory lock that serialises tag creates' count and insert (`countForInsert`). */
+const tagCountLockKey = 0x7069_6574; // "piet"
 
 /** A tag (docs/fleet.md "Tags and edge groups"): a name environments carry and dynamic edge groups match. */
 export interface Tag {
@@ -14,12 +19,19 @@ export interface Tag {
 
 /** Tags and the tags each environment carries. Names and limits are checked by `fleet/tags.ts`. */
 export interface TagStore {
-  /** Inserts a tag; `conflict` when the name is taken (case-insensitively). */
-  create(name: string): Promise<Tag>;
+  /** Inserts a tag (inside `transaction`: an audit entry's, `AuditLog.append`); `conflict` when the name is taken (case-insensitively). */
+  create(name: string, transaction?: StoreTransaction): Promise<Tag>;
   /** Every tag, by id. */
   list(): Promise<Tag[]>;
   /** How many tags exist. */
   count(): Promise<number>;
+  /**
+   * How many tags exist, counted inside `transaction` for an insert that follows in it: SQLite's
+   * BEGIN IMMEDIATE already holds the write lock; PostgreSQL's READ COMMITTED would let two
+   * transactions count the same, so it first takes a transaction advisory lock (the 1,000-tag
+   * limit held under concurrent creates only with it: chaos suite, server-crash).
+   */
+  countForInsert(transaction: StoreTransaction): Promise<number>;
   /** Those of `ids` that exist, by id. */
   getMany(ids: readonly number[]): Promise<Tag[]>;
   /** Removes the tag from every environment and every dynamic group's rule, then the tag; `false` when there was none. */
@@ -61,15 +73,16 @@ export class SqlTags implements TagStore {
     this.#database = database;
   }
 
-  create(name: string): Promise<Tag> {
-    return this.#database.run(async (db) => {
+  create(name: string, transaction?: StoreTransaction): Promise<Tag> {
+    const insert = async (db: Kysely<Database>) => {
       try {
         return decodeTag(await db.insertInto("tags").values({ name }).returningAll().executeTakeFirstOrThrow());
       } catch (error) {
         if (isUniqueViolation(error)) throw new ServerError("conflict", `A tag named "${name}" already exists (names are compared case-insensitively).`, { field: "Name", cause: error, fix: "Use the existing tag, or choose another name." });
         throw error;
       }
-    });
+    };
+    return transaction === undefined ? this.#database.run(insert) : insert(transaction);
   }
 
   list(): Promise<Tag[]> {
@@ -78,6 +91,11 @@ export class SqlTags implements TagStore {
 
   count(): Promise<number> {
     return this.#database.run(async (db) => Number((await db.selectFrom("tags").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow()).n));
+  }
+
+  async countForInsert(transaction: StoreTransaction): Promise<number> {
+    if (this.#database.dialect === "postgres") await sql`SELECT pg_advisory_xact_lock(${sql.lit(tagCountLockKey)})`.execute(transaction);
+    return Number((await transaction.selectFrom("tags").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow()).n);
   }
 
   getMany(ids: readonly number[]): Promise<Tag[]> {

@@ -7,6 +7,7 @@ export { loadTlsMaterial, type TlsFiles, type TlsMaterial, type TlsMaterialProbl
 export {
   TlsFront,
   connectionIdentity,
+  describeWithdrawnTrust,
   defaultHttpLimits,
   type HttpLimits,
   type ConnectionIdentity,
@@ -19,6 +20,7 @@ export {
   type TlsRefusal,
   type TlsRequest,
   type TlsResponse,
+  type WithdrawnTrust,
 } from "./tls-front.ts";
 export { ProxySources, maxProxyV1Bytes, maxProxyV2Bytes, proxyRefusalLogger, readProxyHeader, type ProxyHeaderScan } from "./proxy-protocol.ts";
 export { ConnectionBudget, defaultConnectionBudget, shedLogger, type Admission, type ConnectionBudgetOptions, type ConnectionShed } from "./connection-budget.ts";

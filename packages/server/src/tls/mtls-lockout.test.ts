@@ -42,4 +42,13 @@ describe("mtlsImpact: what an mTLS upload would lock out", () => {
     // Without the CA, no agent can be known to hold one of its certificates.
     expect(mtlsImpact({ ...input, certificatePem, browserHost: "10.0.0.5", agents })).toMatchObject({ connectedAgents: 3, disconnected: 3 });
   });
+
+  it("counts the agents of every CA of a bundle as staying (issue 22: only the bundle's first CA was read)", async () => {
+    const second = await CertificateAuthority.create(dir.file("second-ca"), { commonName: "Second upload CA" });
+    const line = (pem: string) => new X509Certificate(pem).subject.replace(/\n/g, ", ");
+    const agents = [{ certificateIssuer: line(ca.certificatePem) }, { certificateIssuer: line(second.certificatePem) }, { certificateIssuer: line(second.certificatePem) }, { certificateIssuer: "CN=Withdrawn CA" }];
+    expect(mtlsImpact({ ...input, certificatePem, caPem: ca.certificatePem + second.certificatePem, browserHost: "10.0.0.5", agents })).toMatchObject({ connectedAgents: 4, disconnected: 1 });
+    expect(mtlsImpact({ ...input, certificatePem, caPem: ca.certificatePem, browserHost: "10.0.0.5", agents })).toMatchObject({ connectedAgents: 4, disconnected: 3 });
+    expect(() => mtlsImpact({ ...input, certificatePem, caPem: "no PEM here", browserHost: "10.0.0.5", agents })).toThrow(/CaCert is not a certificate: no PEM certificate/);
+  });
 });

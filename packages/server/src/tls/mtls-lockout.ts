@@ -51,9 +51,15 @@ export function certificateNames(pem: string): string[] {
   }
 }
 
-function issuerLine(caPem: string): string {
+/**
+ * The subject line of every CA certificate in `caPem`: a bundle's agents of its second CA stay
+ * connected too (issue 22: only the first was read, so they were counted as disconnected).
+ */
+function issuerLines(caPem: string): Set<string> {
   try {
-    return new X509Certificate(caPem).subject.replace(/\n/g, ", ");
+    const blocks = parsePem(caPem).filter((block) => block.label === "CERTIFICATE");
+    if (blocks.length === 0) throw new Error("no PEM certificate");
+    return new Set(blocks.map((block) => new X509Certificate(block.der).subject.replace(/\n/g, ", ")));
   } catch (error) {
     throw new ServerError("bad_request", `CaCert is not a certificate: ${(error as Error).message}.`, { field: "CaCert", fix: "Choose the CA certificate file (PEM)." });
   }
@@ -65,7 +71,8 @@ function issuerLine(caPem: string): string {
  * an IP address: so the browser is locked out only when it uses a DNS name the certificate
  * covers, and every IP address of the normal certificate (and 127.0.0.1 on the server) keeps
  * working. The tunnel listener then requires a client certificate of the new CA from every agent
- * (`whole-listener`): agents presenting none, or one of another CA (by issuer name), are disconnected.
+ * (`whole-listener`): agents presenting none, or one issued by none of the CA file's CAs (by
+ * issuer name), are disconnected.
  *
  * @example
  * mtlsImpact({ certificatePem, browserHost: "pier.example", port: "9443", mainNames: ["pier.example", "10.0.0.5"], agents: [] });
@@ -81,7 +88,7 @@ export function mtlsImpact(input: MtlsImpactInput): MtlsImpact {
     keeps.add(urlOf(name, input.port));
   }
   keeps.add(urlOf("127.0.0.1", input.port));
-  const newIssuer = input.caPem === undefined ? undefined : issuerLine(input.caPem);
-  const disconnected = input.agents.filter((agent) => agent.certificateIssuer === null || agent.certificateIssuer !== newIssuer).length;
+  const issuers = input.caPem === undefined ? new Set<string>() : issuerLines(input.caPem);
+  const disconnected = input.agents.filter((agent) => agent.certificateIssuer === null || !issuers.has(agent.certificateIssuer)).length;
   return { names, coversHost: covered(host), keepsWorking: [...keeps], connectedAgents: input.agents.length, disconnected };
 }

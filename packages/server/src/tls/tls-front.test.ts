@@ -22,7 +22,7 @@ import {
   testHandler,
   uiServerRequest,
 } from "./tls-fixtures.testkit.ts";
-import { type FrontMaterial, type RoutingPolicy, type TlsFrontOptions, type TlsRefusal, TlsFront, connectionIdentity, serverNameMatches } from "./tls-front.ts";
+import { type FrontMaterial, type RoutingPolicy, type TlsFrontOptions, type TlsRefusal, type WithdrawnTrust, TlsFront, connectionIdentity, describeWithdrawnTrust, serverNameMatches } from "./tls-front.ts";
 import { loadTlsMaterial } from "./tls-material.ts";
 import { collectGarbage, weakTimersOf } from "./released-timers.testkit.ts";
 import { loadFrontMaterial, watchTlsMaterial } from "./tls-reloader.ts";
@@ -446,7 +446,9 @@ describe("TlsFront", () => {
       writeFileAtomic(caPath, retiredCa.pem + keptCa.pem);
       const files = { server: { certPath: ui.certPath, keyPath: ui.keyPath }, mtls: { ...mtls, caPath } };
       const material = await loadFrontMaterial(files);
-      await using running = await startFront(material, { mode: "separate", mtlsNames: material.mtls!.names });
+      // Issue 22: the sessions a withdrawn CA ended were closed without a word to the operator.
+      const withdrawn: WithdrawnTrust[] = [];
+      await using running = await startFront(material, { mode: "separate", mtlsNames: material.mtls!.names }, { onTrustWithdrawn: (closed) => withdrawn.push(closed) });
       const onReloaded = vi.fn();
       using reloader = watchTlsMaterial({ front: running.front, files, onReloaded, debounceMs: 100 });
       const as = (credential: Credential) => ({ servername: names.mtls, ca: pierCa.pem, cert: credential.certPem, key: credential.keyPem });
@@ -462,11 +464,15 @@ describe("TlsFront", () => {
         writeFileAtomic(caPath, keptCa.pem + newCa.pem);
         await vi.waitFor(() => expect(onReloaded).toHaveBeenCalledTimes(1), { timeout: 5000 });
         await retiredClosed;
+        expect(withdrawn).toEqual([{ closed: 1, issuers: [["CN=Retired Device CA", 1]] }]);
+        expect(describeWithdrawnTrust("tunnel", withdrawn[0]!)).toBe("tunnel: the new client CA file trusts none of the CAs of 1 open connection(s), which were closed (1 issued by CN=Retired Device CA); those devices are refused until the file holds their CA again or they get a certificate of a CA it holds");
         expect((await reloader.reload()).mtls?.ca?.toString()).toBe(keptCa.pem + newCa.pem);
         expect(body(await sessionGet(keptSession, "/"))).toMatchObject({ mtls: true, peer: "CN=kept-device" });
         expect(body(await h2Get(running.port, "/", as(newDevice)))).toMatchObject({ mtls: true, peer: "CN=new-device" });
         await expect(h2Get(running.port, "/", as(retiredDevice))).rejects.toThrow();
         await vi.waitFor(() => expect(running.refusals.at(-1)?.failure.code).toBe("client_certificate_unknown_ca"));
+        // The explicit reload of the same CA file closed nothing more and said nothing.
+        expect(withdrawn).toHaveLength(1);
       } finally {
         retiredSession.close();
         keptSession.close();

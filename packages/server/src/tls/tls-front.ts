@@ -84,6 +84,11 @@ export interface TlsFrontOptions {
   /** Called for failures no client caused: listener errors, handlers that throw. */
   readonly onError?: (error: unknown) => void;
   /**
+   * Called when a reload's client CA file trusts open connections no more and they were closed
+   * (log it: nothing else tells the operator why those sessions ended).
+   */
+  readonly onTrustWithdrawn?: (withdrawn: WithdrawnTrust) => void;
+  /**
    * The absolute deadline, from accept to the end of the TLS handshake (ClientHello included),
    * after which a connection is closed; bytes trickling in do not extend it. Default 10 s.
    */
@@ -118,6 +123,28 @@ export interface TlsFrontOptions {
    * restarts (`SessionTicketKeys.load`); a key of this front alone, in memory, without one.
    */
   readonly sessionTickets?: SessionTicketKeys;
+}
+
+/**
+ * Open connections a reload closed because the new client CA file trusts none of the CAs their
+ * client certificates chain to (a CA withdrawn from the bundle).
+ */
+export interface WithdrawnTrust {
+  readonly closed: number;
+  /** The closed certificates' issuers (one line, `, ` between attributes) and how many of each, most first. */
+  readonly issuers: readonly (readonly [string, number])[];
+}
+
+/**
+ * The log line for `onTrustWithdrawn`: the listener, how many sessions ended and whose.
+ *
+ * @example
+ * describeWithdrawnTrust("tunnel", { closed: 100, issuers: [["CN=Old CA", 100]] });
+ */
+export function describeWithdrawnTrust(listener: string, withdrawn: WithdrawnTrust): string {
+  const issuers = withdrawn.issuers.slice(0, 5).map(([issuer, count]) => `${count} issued by ${issuer}`);
+  const more = withdrawn.issuers.length > 5 ? `, and ${withdrawn.issuers.length - 5} more issuers` : "";
+  return `${listener}: the new client CA file trusts none of the CAs of ${withdrawn.closed} open connection(s), which were closed (${issuers.join("; ")}${more}); those devices are refused until the file holds their CA again or they get a certificate of a CA it holds`;
 }
 
 /** A connection closed because of its PROXY header, or the lack of one. */
@@ -295,6 +322,7 @@ export class TlsFront implements AsyncDisposable {
   readonly #hellos = new WeakMap<net.Socket, { remoteAddress: string | undefined; serverName: string | undefined }>();
   readonly #onRefusal: ((refusal: TlsRefusal) => void) | undefined;
   readonly #onError: (error: unknown) => void;
+  readonly #onTrustWithdrawn: ((withdrawn: WithdrawnTrust) => void) | undefined;
   readonly #handshakeTimeoutMs: number;
   readonly #budget: ConnectionBudget | undefined;
   readonly #onShed: ((shed: ConnectionShed) => void) | undefined;
@@ -325,6 +353,7 @@ export class TlsFront implements AsyncDisposable {
     this.#material = options.material;
     this.#onRefusal = options.onRefusal;
     this.#onError = options.onError ?? (() => undefined);
+    this.#onTrustWithdrawn = options.onTrustWithdrawn;
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? defaultHandshakeTimeoutMs;
     this.#budget = options.connections;
     this.#onShed = options.onShed;
@@ -457,7 +486,10 @@ export class TlsFront implements AsyncDisposable {
     }
     this.#material = material;
     this.#policy = policy;
-    if (caChanged) this.#closeConnectionsNotTrustedBy(certificatesOf(clientCaOf(material)));
+    if (caChanged) {
+      const withdrawn = this.#closeConnectionsNotTrustedBy(certificatesOf(clientCaOf(material)));
+      if (withdrawn.closed > 0) this.#report(() => this.#onTrustWithdrawn?.(withdrawn));
+    }
     // OpenSSL checks a CRL at the handshake only: connections made before it listed them stay
     // open unless closed here (docs/security.md "Operator CRLs").
     if (crl && crlChanged) this.#closeConnectionsRevokedBy(crl);
@@ -814,11 +846,18 @@ export class TlsFront implements AsyncDisposable {
     }
   }
 
-  #closeConnectionsNotTrustedBy(anchors: readonly X509Certificate[]): void {
+  #closeConnectionsNotTrustedBy(anchors: readonly X509Certificate[]): WithdrawnTrust {
+    const issuers = new Map<string, number>();
+    let closed = 0;
     for (const socket of this.#mtlsSockets) {
       const peer = socket.getPeerX509Certificate();
-      if (!peer || !chainsTo(peer, anchors)) socket.destroy();
+      if (peer && chainsTo(peer, anchors)) continue;
+      socket.destroy();
+      closed++;
+      const issuer = peer ? peer.issuer.replace(/\n/g, ", ") : "(no certificate)";
+      issuers.set(issuer, (issuers.get(issuer) ?? 0) + 1);
     }
+    return { closed, issuers: [...issuers].sort((a, b) => b[1] - a[1]) };
   }
 
   #requestListener(handler: RequestHandler): (req: TlsRequest, res: TlsResponse) => void {

@@ -1,4 +1,5 @@
 import { createPrivateKey } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { spkiSha256 } from "@pier/pki";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ServerError } from "../errors.ts";
@@ -76,6 +77,20 @@ describe("loadTlsMaterial", () => {
       `${missing}: cannot be read (ENOENT) — check the path and that the server's user may read the file`,
       `${pki.file("missing-ca.crt")}: cannot be read (ENOENT) — check the path and that the server's user may read the file`,
     ]);
+  });
+
+  it("refuses a client CA bundle read half-written (issue 22: it loaded as a bundle without its last CA, whose devices were then dropped)", async () => {
+    const whole = clientCa.pem + serverCa.pem;
+    for (const cut of [clientCa.pem.length + 5, clientCa.pem.length + Math.floor(serverCa.pem.length / 2), whole.length - 12]) {
+      const torn = pki.file(`torn-bundle-${cut}.pem`);
+      writeFileSync(torn, whole.slice(0, cut));
+      const error = await failureOf(loadTlsMaterial({ ...server, caPath: torn, role: "server" }));
+      expect(error.message).toContain(`${torn}: this PEM text does not parse: PEM block 2 has a BEGIN line without a matching END line, after 1 complete one(s)`);
+      expect(error.message).toContain("renaming it over this one");
+    }
+    const bundle = pki.file("whole-bundle.pem");
+    writeFileSync(bundle, whole);
+    expect((await loadTlsMaterial({ ...server, caPath: bundle, role: "server" })).ca?.toString()).toBe(whole);
   });
 
   it("lists every problem at once, one line each", async () => {

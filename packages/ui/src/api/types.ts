@@ -67,6 +67,8 @@ export interface Endpoint {
     DockerStatus?: "up" | "down" | "unknown";
     /** Why Docker does not answer, while `DockerStatus` is down. */
     DockerError?: string | null;
+    /** How far the device's clock is from the server's (docs/identity.md "Clock skew"); absent from servers before issue 22. */
+    ClockSkew?: { Seconds: number; MeasuredAt: string } | null;
   };
 }
 

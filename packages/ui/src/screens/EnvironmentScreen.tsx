@@ -16,6 +16,7 @@ import { IdentityCard } from "../components/identity/IdentityCard.tsx";
 import { NewEdgeKey } from "../components/environment/NewEdgeKey.tsx";
 import { ImagesTab, NetworksTab, VolumesTab } from "../components/environment/ResourceTabs.tsx";
 import { HeartbeatBadge } from "../components/HeartbeatBadge.tsx";
+import { ClockSkewBadge } from "../components/ClockSkewBadge.tsx";
 import { LoadError } from "../components/LoadError.tsx";
 import { PageLoader } from "../components/PageLoader.tsx";
 import { formatAgo } from "../format.ts";
@@ -65,6 +66,7 @@ function EnvironmentPage({ id }: { id: number }) {
               {env.Name}
             </Title>
             <HeartbeatBadge alive={env.Heartbeat} docker={env.Pier} />
+            <ClockSkewBadge skew={env.Pier.ClockSkew} />
           </Group>
           <Text size="sm" c="dimmed">
             <Trans t={t} i18nKey="environment.summary" values={{ edgeId: env.EdgeID || "—", version: env.Agent.Version || "—", ago: formatAgo(env.LastCheckInDate) }} components={{ mono: <Text span ff="monospace" /> }} />

@@ -102,6 +102,7 @@ export function registerEndpointListRoute(app: OpenAPIHono<ApiEnv>, deps: ApiDep
         clone: edge.cloneOf(summary),
         docker: summary.docker,
         dockerState: edge.dockerStateOf(summary.id),
+        clockSkew: edge.clockSkewOf(summary.id),
         certificates: summary.newestCertificate === null ? [] : [summary.newestCertificate],
         ...(summary.clientCertificate === null ? {} : { sharedBy: summary.clientCertificateSharedBy }),
         tagIds: fleet.tags.get(summary.id) ?? [],

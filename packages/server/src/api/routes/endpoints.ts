@@ -37,6 +37,7 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       clone: edge.cloneOf(environment),
       docker: await dockerSummaryOf(environment.id),
       dockerState: edge.dockerStateOf(environment.id),
+      clockSkew: edge.clockSkewOf(environment.id),
       certificates: await store.certificates.listByEnvironment(environment.id),
       ...(fingerprint === undefined ? {} : { sharedBy: Math.max(1, await store.environments.countSharingCertificate(fingerprint)) }),
       ...(edgeKey === undefined ? {} : { edgeKey }),
@@ -147,12 +148,14 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
       const before = await findInScope(c, id);
       // Checked before anything is written: a refused tag leaves the name and trust as they were.
       if (body.TagIDs !== undefined) await deps.fleet.tags.checkTagsExist(body.TagIDs, "TagIDs");
-      await store.environments.update(id, {
+      const patch = {
         ...(body.Name === undefined ? {} : { name: body.Name }),
         ...(body.EdgeCheckinInterval === undefined ? {} : { checkinIntervalSeconds: body.EdgeCheckinInterval === 0 ? null : body.EdgeCheckinInterval }),
         ...(body.UserTrusted === undefined ? {} : { userTrusted: body.UserTrusted }),
-      });
-      if (body.UserTrusted === true && !before.userTrusted) await store.audit.append({ kind: "associated", environmentId: id, edgeId: before.edgeId, detail: { by: c.get("user").username } });
+      };
+      // An association commits with its audit entry, or neither does (chaos suite, server-crash).
+      if (body.UserTrusted === true && !before.userTrusted) await store.audit.append({ kind: "associated", environmentId: id, edgeId: before.edgeId, detail: { by: c.get("user").username } }, (transaction) => store.environments.update(id, patch, transaction));
+      else await store.environments.update(id, patch);
       if (body.TagIDs !== undefined) await deps.fleet.tags.setEnvironmentTags(id, body.TagIDs, c.get("user").username);
       // Association applies the groups the device asked for; either way its groups changed.
       let applied: AppliedRequest | undefined;
@@ -184,11 +187,16 @@ export function registerEndpointRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDepend
     async (c) => {
       const environment = await findInScope(c, c.req.valid("param").id);
       if (!environment.userTrusted) {
-        await store.environments.update(environment.id, { userTrusted: true });
-        await store.audit.append({ kind: "associated", environmentId: environment.id, edgeId: environment.edgeId, detail: { by: c.get("user").username } });
+        // The association and its audit entry commit together (chaos suite, server-crash).
+        await store.audit.append({ kind: "associated", environmentId: environment.id, edgeId: environment.edgeId, detail: { by: c.get("user").username } }, (transaction) =>
+          store.environments.update(environment.id, { userTrusted: true }, transaction),
+        );
         await deps.fleet.edgeGroupRequests.associated(environment.id, c.get("user").username, environment.edgeId);
-        await announceEnvironmentChange(deps, environment.id);
       }
+      // Also when it was associated already: an association cut short after its first write (a
+      // full disk refused the next ones) left the device's certificate unissued, and asking
+      // again did nothing (chaos suite, disk-full). Issuing is once per CSR; the status is resent.
+      await announceEnvironmentChange(deps, environment.id);
       return c.body(null, 204);
     },
   );

@@ -228,8 +228,9 @@ export function registerUserRoutes(app: OpenAPIHono<ApiEnv>, deps: ApiDependenci
       },
     }),
     // The UI asks here rather than /api/users/admin/check, whose 404 a browser logs as an error.
+    // From memory once an administrator is known to exist: it answers while the database cannot be reached.
     async (c) => {
-      const adminExists = (await store.users.count()) > 0;
+      const adminExists = await deps.firstAdmin.administratorExists();
       return c.json({ Version: "0.1.0", AdminExists: adminExists, SetupTokenRequired: !adminExists && deps.firstAdmin.setupTokenRequired }, 200);
     },
   );

@@ -4,7 +4,7 @@ import type { EdgeStackEnvVar, EdgeStackRecord, EdgeStackRolloutRecord, EdgeStac
 import type { EdgeGroupStore } from "../../store/edge-groups.ts";
 import type { RolloutOptions } from "../../store/edge-stack-rollouts.ts";
 import type { RegistryStore } from "../../store/registries.ts";
-import type { AuditLog } from "../../store/store.ts";
+import type { AuditLog, NewAuditEvent } from "../../store/store.ts";
 import type { FleetChanges } from "../fleet-contracts.ts";
 import type { Membership } from "../membership.ts";
 import { validateComposeFile } from "./compose-validation.ts";
@@ -99,8 +99,13 @@ export class EdgeStackService {
   /** Validates, stores at version 1, audits, and recomputes the desired state of its groups' members. */
   async create(input: EdgeStackInput, by: string): Promise<EdgeStackDetails> {
     await this.#check(input);
-    const stack = await this.#options.store.edgeStacks.create(input, this.#now());
-    await this.#audit("edge_stack_created", stack, by);
+    // The stack and its audit entry commit together (chaos suite, server-crash).
+    let created: EdgeStackRecord | undefined;
+    await this.#options.store.audit.append(
+      () => this.#auditEntry("edge_stack_created", required(created), by),
+      async (transaction) => (created = await this.#options.store.edgeStacks.create(input, this.#now(), transaction)),
+    );
+    const stack = required(created);
     await this.#changed(stack.groupIds);
     return { stack, statuses: [], targets: (await this.#options.membership.membersOf(stack.groupIds)).length, rollout: null };
   }
@@ -113,12 +118,19 @@ export class EdgeStackService {
   async update(id: number, input: Omit<EdgeStackInput, "name"> & { updateVersion: boolean; rollout?: RolloutOptions }, by: string): Promise<EdgeStackDetails> {
     const current = await this.#find(id);
     await this.#check({ ...input, name: current.name });
-    const { before, after } = await this.#options.store.edgeStacks.update(
-      id,
-      { composeFile: input.composeFile, envVars: input.envVars, registryIds: input.registryIds, groupIds: input.groupIds, forceNewVersion: input.updateVersion, ...(input.rollout === undefined ? {} : { rollout: input.rollout }) },
-      this.#now(),
+    // The new version and its audit entry commit together (chaos suite, server-crash).
+    let updated: { before: EdgeStackRecord; after: EdgeStackRecord } | undefined;
+    await this.#options.store.audit.append(
+      () => this.#auditEntry("edge_stack_updated", required(updated).after, by, { previousVersion: required(updated).before.version, previousGroupIds: required(updated).before.groupIds }),
+      async (transaction) =>
+        (updated = await this.#options.store.edgeStacks.update(
+          id,
+          { composeFile: input.composeFile, envVars: input.envVars, registryIds: input.registryIds, groupIds: input.groupIds, forceNewVersion: input.updateVersion, ...(input.rollout === undefined ? {} : { rollout: input.rollout }) },
+          this.#now(),
+          transaction,
+        )),
     );
-    await this.#audit("edge_stack_updated", after, by, { previousVersion: before.version, previousGroupIds: before.groupIds });
+    const { before, after } = required(updated);
     await this.#changed([...before.groupIds, ...after.groupIds]);
     return this.get(id);
   }
@@ -249,8 +261,18 @@ export class EdgeStackService {
   }
 
   async #audit(kind: "edge_stack_created" | "edge_stack_updated" | "edge_stack_deleted", stack: EdgeStackRecord, by: string, extra: Record<string, unknown> = {}): Promise<void> {
-    await this.#options.store.audit.append({ kind, at: this.#now(), detail: { stackId: stack.id, name: stack.name, version: stack.version, groupIds: stack.groupIds, registryIds: stack.registryIds, by, ...extra } });
+    await this.#options.store.audit.append(this.#auditEntry(kind, stack, by, extra));
   }
+
+  #auditEntry(kind: "edge_stack_created" | "edge_stack_updated" | "edge_stack_deleted", stack: EdgeStackRecord, by: string, extra: Record<string, unknown> = {}): NewAuditEvent {
+    return { kind, at: this.#now(), detail: { stackId: stack.id, name: stack.name, version: stack.version, groupIds: stack.groupIds, registryIds: stack.registryIds, by, ...extra } };
+  }
+}
+
+/** What a change run inside an audit entry's transaction made (set by then: the entry is described after it). */
+function required<T>(made: T | undefined): T {
+  if (made === undefined) throw new ServerError("store_failed", "The edge stack change was not stored.");
+  return made;
 }
 
 function notFound(id: number): ServerError {

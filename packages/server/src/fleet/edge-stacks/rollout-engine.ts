@@ -3,6 +3,7 @@ import { ServerError } from "../../errors.ts";
 import type { EdgeStackRolloutStore, RolloutRow, RolloutState } from "../../store/edge-stack-rollouts.ts";
 import type { EdgeStackStatusRecord, EdgeStackStore } from "../../store/edge-stacks.ts";
 import type { AuditLog } from "../../store/store.ts";
+import { isDatabaseUnreachable } from "../../store/store-errors.ts";
 import type { FleetChanges } from "../fleet-contracts.ts";
 import type { Membership } from "../membership.ts";
 
@@ -98,7 +99,8 @@ export class RolloutEngine {
     this.#timer = setInterval(() => {
       if (this.#ticking !== undefined) return;
       this.#ticking = this.tick()
-        .catch((error: unknown) => this.#options.log("warn", `edge stack rollouts: a tick failed (${error instanceof Error ? error.message : String(error)}); the next one tries again`))
+        // An unreachable database is said once per outage by the store; this ticks every 5 s.
+        .catch((error: unknown) => this.#options.log(isDatabaseUnreachable(error) ? "debug" : "warn", `edge stack rollouts: a tick failed (${error instanceof Error ? error.message : String(error)}); the next one tries again`))
         .finally(() => (this.#ticking = undefined));
     }, this.#options.tickMs ?? 5_000);
     this.#timer.unref();

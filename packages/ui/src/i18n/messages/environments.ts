@@ -8,6 +8,15 @@ export const en = {
     dockerDown: "Docker down",
     dockerDownReason: "The device is online but its Docker Engine does not answer: {{reason}}",
   },
+  clockSkew: {
+    behind: "Clock {{amount}} behind",
+    ahead: "Clock {{amount}} ahead",
+    behindReason: "This device's clock is {{amount}} behind the server's (measured {{ago}}). Its agent judges its certificate by the server's time, but logs, schedules and certificates on the device are off by as much: set the device's clock (NTP).",
+    aheadReason: "This device's clock is {{amount}} ahead of the server's (measured {{ago}}). Its agent judges its certificate by the server's time, but logs, schedules and certificates on the device are off by as much: set the device's clock (NTP).",
+    days: "{{days}} d {{hours}} h",
+    hours: "{{hours}} h {{minutes}} min",
+    minutes: "{{minutes}} min {{seconds}} s",
+  },
   components: {
     loading: "Loading",
     copyFailed: "Copy failed: select the text",
@@ -272,6 +281,15 @@ export const zhCN: Catalog<typeof en> = {
     offline: "离线",
     dockerDown: "Docker 不可用",
     dockerDownReason: "设备在线，但其 Docker 引擎无响应：{{reason}}",
+  },
+  clockSkew: {
+    behind: "时钟慢 {{amount}}",
+    ahead: "时钟快 {{amount}}",
+    behindReason: "此设备的时钟比服务器慢 {{amount}}（测量于{{ago}}）。其代理按服务器的时间判断证书，但设备上的日志、计划任务和证书都会偏差同样多：请校准设备的时钟（NTP）。",
+    aheadReason: "此设备的时钟比服务器快 {{amount}}（测量于{{ago}}）。其代理按服务器的时间判断证书，但设备上的日志、计划任务和证书都会偏差同样多：请校准设备的时钟（NTP）。",
+    days: "{{days}} 天 {{hours}} 小时",
+    hours: "{{hours}} 小时 {{minutes}} 分钟",
+    minutes: "{{minutes}} 分 {{seconds}} 秒",
   },
   components: {
     loading: "加载中",
