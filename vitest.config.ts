@@ -39,14 +39,17 @@ const independentEndToEnd = [
   // waiting devices are written into its store before it starts; the screens in two languages).
   "web-ui-lists",
   "web-ui-languages",
+  // The chaos scenarios that use no Docker Engine (docs/chaos.md), each on its own ports, servers,
+  // PostgreSQL and agents; chaos-partition runs stacks on the main engine and makes network
+  // interfaces (Chromium beside it would see ERR_NETWORK_CHANGED): serial. A third project of
+  // one worker beside the serial group is not possible: vitest runs a groupOrder's projects with
+  // one maxWorkers (they ran one after the other, 171 s).
+  "chaos-server-crash",
+  "chaos-certificate-swap",
+  "chaos-disk-full",
+  "chaos-clock-skew",
+  "chaos-database-outage",
 ].map((name) => `packages/e2e/test/${name}.test.ts`);
-
-/**
- * The chaos scenarios' short versions that use no Docker Engine (docs/chaos.md): each on its own
- * ports, servers, PostgreSQL and agents, one at a time beside the serial group (whose files mostly
- * wait on Docker, leaving a core free). `chaos-partition` runs stacks on the main engine and is serial.
- */
-const chaosBesideSerial = ["chaos-server-crash", "chaos-certificate-swap", "chaos-disk-full", "chaos-clock-skew", "chaos-database-outage"].map((name) => `packages/e2e/test/${name}.test.ts`);
 
 export default defineConfig({
   test: {
@@ -71,12 +74,7 @@ export default defineConfig({
         // CPU; two at a time made them fail now and then (issue 19 closing note). One worker keeps
         // its modules between files (isolate: false): the fixtures' imports took 2-5 s per file,
         // and no file here mocks a module or changes the process's environment.
-        test: { name: "serial", include: ["packages/*/test/**/*.test.ts"], exclude: ["packages/fuzz/test/**", ...independentEndToEnd, ...chaosBesideSerial], maxWorkers: 1, isolate: false, sequence: { groupOrder: 1 } },
-      },
-      {
-        extends: true,
-        // Beside the serial group (same groupOrder), one file at a time.
-        test: { name: "chaos", include: chaosBesideSerial, maxWorkers: 1, isolate: false, sequence: { groupOrder: 1 } },
+        test: { name: "serial", include: ["packages/*/test/**/*.test.ts"], exclude: ["packages/fuzz/test/**", ...independentEndToEnd], maxWorkers: 1, isolate: false, sequence: { groupOrder: 1 } },
       },
     ],
   },

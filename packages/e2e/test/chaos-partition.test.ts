@@ -5,7 +5,7 @@ import { partitionScenario } from "../src/chaos/scenarios/partition.ts";
 /**
  * Issue 22, "Partition", CI's version: one real `pier agent` in a network namespace of its own
  * (chaos/network-host.ts), check-in interval 1 s; its link cut for 24 s (past the 22 s heartbeat
- * rule) while an edge stack is created for it, then 20 s of 30 % loss and 500 ms delay each way.
+ * rule) while an edge stack is created for it, then 12 s of 30 % loss and 500 ms delay each way.
  * Serial: the stack runs on the main Docker engine. docs/chaos.md "partition".
  */
 describe("chaos: partition", () => {

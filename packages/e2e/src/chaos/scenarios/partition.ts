@@ -94,7 +94,7 @@ export const partitionScenario: ChaosScenario = {
     const agents = options.short ? 1 : 3;
     const interval = options.short ? 1 : 5;
     const rule = 2 * interval + 20;
-    const lossSeconds = options.short ? 20 : 60;
+    const lossSeconds = options.short ? 12 : 60;
     // The server's own bounds: a tunnel opens within 5 s; a silent session is ended after three
     // intervals + 10 s, noticed by a sweep each second, and its tunnels with it. A request must
     // end within those, with 4 s for a loaded machine.
