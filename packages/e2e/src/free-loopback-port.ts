@@ -1,4 +1,4 @@
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 
 /**
  * A loopback port nobody listens on now (the kernel's choice, released at once), for a fixture
@@ -16,5 +16,17 @@ export function freeLoopbackPort(): Promise<number> {
       const port = typeof address === "object" && address !== null ? address.port : 0;
       server.close(() => resolve(port));
     });
+  });
+}
+
+/** True while something accepts TCP connections on 127.0.0.1:`port`. */
+export function acceptsOnLoopback(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
   });
 }

@@ -1,9 +1,8 @@
 import { spawnTool } from "./tool-process.ts";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freeLoopbackPort } from "./free-loopback-port.ts";
+import { acceptsOnLoopback, freeLoopbackPort } from "./free-loopback-port.ts";
 
 /** Debian's haproxy (scripts/ensure-tools.sh installs it). */
 export const haproxyBinary = "/usr/sbin/haproxy";
@@ -39,17 +38,6 @@ export interface HaproxyOptions {
   readonly sendProxy?: boolean;
   /** `source`: the address HAProxy connects to the servers from; `startHaproxy` uses `proxySource` with `sendProxy`. */
   readonly sourceAddress?: string;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 }
 
 /**
@@ -130,7 +118,7 @@ export async function startHaproxy(
   const { stop, output } = tool;
   try {
     const deadline = Date.now() + 10_000;
-    while (!((await accepts(ports.httpsPort)) && (await accepts(ports.tunnelPort)))) {
+    while (!((await acceptsOnLoopback(ports.httpsPort)) && (await acceptsOnLoopback(ports.tunnelPort)))) {
       const exited = tool.exitStatus();
       if (exited !== undefined) throw new Error(`haproxy exited (${exited}):\n${output()}\n${config}`);
       if (Date.now() > deadline) throw new Error(`haproxy did not listen on ${ports.httpsPort} and ${ports.tunnelPort} within 10 s:\n${output()}`);

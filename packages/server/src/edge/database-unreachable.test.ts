@@ -1,14 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { databaseUnreachable } from "../store/store-errors.ts";
-import { SqliteStore } from "../store/sqlite-store.ts";
 import type { Store } from "../store/index.ts";
-import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
-import { type TestCa, type TestPki, clientRequest, createTestPki, uiServerRequest } from "../tls/tls-fixtures.testkit.ts";
-import { loadTlsMaterial } from "../tls/tls-material.ts";
-import { EdgeService } from "./edge-service.ts";
-import { type EdgeListener, listenEdgeRoutes } from "./edge-listener.testkit.ts";
+import { type TestCa, type TestPki, clientRequest } from "../tls/tls-fixtures.testkit.ts";
+import type { EdgeListener } from "./edge-listener.testkit.ts";
+import { type MtlsEdgeRoutes, startMtlsEdgeRoutes } from "./mtls-edge-routes.testkit.ts";
 import { TestAgent } from "./test-agent.testkit.ts";
-import { TunnelBroker } from "./tunnel-broker.ts";
 
 /**
  * A device that connects while the database cannot be reached (chaos suite, database-outage):
@@ -16,14 +12,12 @@ import { TunnelBroker } from "./tunnel-broker.ts";
  * store says it once per outage), so a fleet reconnecting during an outage floods nothing.
  */
 describe("edge sessions while the database cannot be reached", () => {
+  let routes: MtlsEdgeRoutes;
   let pki: TestPki;
-  let dir: TempDir;
   let ca: TestCa;
-  let store: SqliteStore;
-  let edge: EdgeService;
   let listener: EdgeListener;
   let down = false;
-  const logs: string[] = [];
+  let logs: string[] = [];
 
   /** The store, each of whose calls fails as an unreachable PostgreSQL's would while `down`. */
   function failingWhenDown(real: Store): Store {
@@ -45,24 +39,11 @@ describe("edge sessions while the database cannot be reached", () => {
   }
 
   beforeAll(async () => {
-    pki = createTestPki();
-    dir = tempDir("edge-database-unreachable");
-    ca = await pki.createCa("Pier test CA");
-    const server = await pki.issue(ca, "server", uiServerRequest());
-    store = await SqliteStore.open(dir.file("pier.db"));
-    await store.settings.update({ trustOnFirstConnect: true });
-    edge = new EdgeService(failingWhenDown(store), { record: () => undefined });
-    const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
-    listener = await listenEdgeRoutes(await loadTlsMaterial({ ...server, caPath: ca.caPath, role: "server" }), { edge, mtlsRequired: () => true, tunnels, log: (level, message) => logs.push(`${level}: ${message}`) });
+    routes = await startMtlsEdgeRoutes("edge-database-unreachable", failingWhenDown);
+    ({ pki, ca, listener, logs } = routes);
   });
 
-  afterAll(async () => {
-    edge.closeAll();
-    await listener[Symbol.asyncDispose]();
-    await store.close();
-    await dir[Symbol.asyncDispose]();
-    await pki[Symbol.asyncDispose]();
-  });
+  afterAll(() => routes[Symbol.asyncDispose]());
 
   it("refuses the hello with unavailable and a 5 s hint, logs it at debug only, and welcomes the device once the database is back", async () => {
     const issued = await pki.issue(ca, "outage-device", clientRequest("outage-device"));

@@ -3,14 +3,11 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { caPaths, certificateToPem, encodeName, generateKeyPairSync, keyIdentifier, parseCertificate, privateKeyToPem, profileExtensions, signCertificate } from "@pier/pki";
 import { refusedCodes } from "@pier/protocol";
-import { SqliteStore } from "../store/sqlite-store.ts";
-import { type TempDir, tempDir } from "../store/temp-dir.testkit.ts";
-import { type TestCa, type TestPki, createTestPki, uiServerRequest } from "../tls/tls-fixtures.testkit.ts";
-import { loadTlsMaterial } from "../tls/tls-material.ts";
-import { EdgeService } from "./edge-service.ts";
-import { type EdgeListener, listenEdgeRoutes } from "./edge-listener.testkit.ts";
+import { type TestCa } from "../tls/tls-fixtures.testkit.ts";
+import type { EdgeService } from "./edge-service.ts";
+import type { EdgeListener } from "./edge-listener.testkit.ts";
+import { type MtlsEdgeRoutes, startMtlsEdgeRoutes } from "./mtls-edge-routes.testkit.ts";
 import { TestAgent } from "./test-agent.testkit.ts";
-import { TunnelBroker } from "./tunnel-broker.ts";
 
 /**
  * A client certificate valid for `seconds` from now, signed by `ca` (the CA's own `issue*` takes
@@ -34,40 +31,20 @@ function shortLivedClient(ca: TestCa, commonName: string, seconds: number): { ce
 }
 
 describe("edge sessions over mutual TLS", () => {
-  let pki: TestPki;
-  let dir: TempDir;
+  let routes: MtlsEdgeRoutes;
   let ca: TestCa;
-  let store: SqliteStore;
   let edge: EdgeService;
   let listener: EdgeListener;
   let port: number;
-  const logs: string[] = [];
+  let logs: string[] = [];
 
   beforeAll(async () => {
-    pki = createTestPki();
-    dir = tempDir("session-expiry");
-    ca = await pki.createCa("Pier test CA");
-    const server = await pki.issue(ca, "server", uiServerRequest());
-    store = await SqliteStore.open(dir.file("pier.db"));
-    await store.settings.update({ trustOnFirstConnect: true });
-    edge = new EdgeService(store, { record: () => undefined });
-    const tunnels = new TunnelBroker({ push: (environmentId, message) => edge.push(environmentId, message) });
-    listener = await listenEdgeRoutes(await loadTlsMaterial({ ...server, caPath: ca.caPath, role: "server" }), {
-      edge,
-      mtlsRequired: () => true,
-      tunnels,
-      log: (level, message) => logs.push(`${level}: ${message}`),
-    });
+    routes = await startMtlsEdgeRoutes("session-expiry");
+    ({ ca, edge, listener, logs } = routes);
     ({ port } = listener);
   });
 
-  afterAll(async () => {
-    edge.closeAll();
-    await listener[Symbol.asyncDispose]();
-    await store.close();
-    await dir[Symbol.asyncDispose]();
-    await pki[Symbol.asyncDispose]();
-  });
+  afterAll(() => routes[Symbol.asyncDispose]());
 
   it("closes a session when the client certificate it was opened with expires, with a refused frame saying so", async () => {
     const client = shortLivedClient(ca, "expiring-device", 3);

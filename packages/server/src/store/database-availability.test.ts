@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { describe, expect, inject, it } from "vitest";
 import { ServerError } from "../errors.ts";
+import { freshPostgresDatabase } from "../cluster/postgres-database.testkit.ts";
 import { DatabaseAvailability } from "./database-availability.ts";
 import { openStore } from "./open-store.ts";
 import { databaseUnreachable, isDatabaseUnreachable, storeError } from "./store-errors.ts";
@@ -9,19 +8,9 @@ import { startTcpCut } from "./tcp-cut.testkit.ts";
 
 /** A new database in the run's PostgreSQL, and its URL through `port` (the relay) instead of PostgreSQL's own. */
 async function databaseThrough(port: number): Promise<{ url: string; name: string }> {
-  const adminUrl = inject("postgresUrl");
-  const name = `availability_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  const url = new URL(await freshPostgresDatabase("availability"));
   url.port = String(port);
-  return { url: url.toString(), name };
+  return { url: url.toString(), name: url.pathname.slice(1) };
 }
 
 describe("the database unreachable (PostgreSQL stopped, as a cut relay shows it)", () => {

@@ -1,9 +1,9 @@
-import { connect } from "node:net";
 import { existsSync } from "node:fs";
 import { startPierAgent, type PierProcess } from "../../pier-processes.ts";
 import { startPostgres, type PostgresServer } from "../../postgres.ts";
 import { startReplicas, type ReplicaSet } from "../../replicas.ts";
 import { tempDir } from "../../temp-dir.ts";
+import { acceptsOnLoopback } from "../../free-loopback-port.ts";
 import { until } from "../../until.ts";
 import type { ChaosOptions, ChaosRecorder, ChaosScenario } from "../scenario.ts";
 import { timedRequest, type TimedAnswer } from "../timed-request.ts";
@@ -37,18 +37,6 @@ interface FlowWrite {
 
 /** How many sessions the agent opened so far (one "connected to … as environment" line each). */
 const sessionsOpened = (agent: PierProcess) => agent.output().match(/connected to \S+ as environment \d+/g)?.length ?? 0;
-
-/** True while something accepts TCP connections on 127.0.0.1:`port`. */
-function accepting(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
 
 const code = (answer: TimedAnswer) => (answer.body as { code?: unknown } | undefined)?.code;
 const message = (answer: TimedAnswer) => {
@@ -150,7 +138,7 @@ export const databaseOutage: ChaosScenario = {
       // The outage: PostgreSQL's fast shutdown, `outageMs` down, then started on the same data and port.
       let back = false;
       pgRestart = postgres.restart(size.outageMs).finally(() => (back = true));
-      await until("PostgreSQL to stop accepting connections", async () => !(await accepting(postgres.port)), 30_000);
+      await until("PostgreSQL to stop accepting connections", async () => !(await acceptsOnLoopback(postgres.port)), 30_000);
       const downAt = performance.now();
       const writes: TimedAnswer[] = [];
       const reads: TimedAnswer[] = [];
